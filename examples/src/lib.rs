@@ -1,0 +1,1 @@
+//! Runnable examples of embedding the stack; see the binaries under `src/bin/`.

@@ -1,0 +1,325 @@
+//! CBC block ciphers shared by ISAKMP message encryption and ESP: DES, 3DES, AES-128/192/256.
+//!
+//! A [`CbcCipher`] holds an expanded key schedule; the schedules come from RustCrypto crates built
+//! with their `zeroize` feature, so they are wiped when the cipher is dropped. Encryption and
+//! decryption work in place on whole blocks with an explicit IV, which is what both ISAKMP (IV
+//! chains) and ESP (a fresh IV per packet) need.
+
+use aes::{Aes128, Aes192, Aes256};
+use cbc::cipher::block_padding::NoPadding;
+use cbc::cipher::{BlockDecryptMut, BlockEncryptMut, InnerIvInit, KeyInit};
+use des::{Des, TdesEde3};
+
+/// A CBC-mode cipher algorithm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CipherAlg {
+    /// DES-CBC, 56-bit key (8 bytes with parity).
+    Des,
+    /// Three-key triple DES (EDE3) in CBC mode, 24-byte key.
+    TripleDes,
+    /// AES-128-CBC.
+    Aes128,
+    /// AES-192-CBC.
+    Aes192,
+    /// AES-256-CBC.
+    Aes256,
+}
+
+impl CipherAlg {
+    /// Key length in bytes.
+    pub const fn key_len(self) -> usize {
+        match self {
+            CipherAlg::Des => 8,
+            CipherAlg::TripleDes => 24,
+            CipherAlg::Aes128 => 16,
+            CipherAlg::Aes192 => 24,
+            CipherAlg::Aes256 => 32,
+        }
+    }
+
+    /// Block length in bytes (also the CBC IV length).
+    pub const fn block_len(self) -> usize {
+        match self {
+            CipherAlg::Des | CipherAlg::TripleDes => 8,
+            _ => 16,
+        }
+    }
+
+    /// AES key length in bits for the `esp-aes N` / Key Length attribute, `None` for DES ciphers.
+    pub const fn aes_key_bits(self) -> Option<u16> {
+        match self {
+            CipherAlg::Aes128 => Some(128),
+            CipherAlg::Aes192 => Some(192),
+            CipherAlg::Aes256 => Some(256),
+            _ => None,
+        }
+    }
+}
+
+/// Misuse of a cipher: never caused by network input once lengths are checked by the caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CipherError {
+    /// The key does not have the length the algorithm needs.
+    #[error("{alg:?} needs a {expected}-byte key, got {got} bytes")]
+    KeyLength {
+        /// The algorithm.
+        alg: CipherAlg,
+        /// Bytes needed.
+        expected: usize,
+        /// Bytes given.
+        got: usize,
+    },
+    /// The IV is not one block long.
+    #[error("{alg:?} needs a {expected}-byte IV, got {got} bytes")]
+    IvLength {
+        /// The algorithm.
+        alg: CipherAlg,
+        /// Bytes needed.
+        expected: usize,
+        /// Bytes given.
+        got: usize,
+    },
+    /// The data is not a whole number of blocks.
+    #[error("{len} bytes is not a multiple of the {block}-byte block")]
+    NotBlockAligned {
+        /// Data length.
+        len: usize,
+        /// Block length.
+        block: usize,
+    },
+}
+
+#[derive(Clone)]
+enum Schedule {
+    Des(Des),
+    TripleDes(TdesEde3),
+    Aes128(Aes128),
+    Aes192(Aes192),
+    Aes256(Aes256),
+}
+
+/// An expanded CBC key (wiped on drop by the underlying crates' `ZeroizeOnDrop`).
+#[derive(Clone)]
+pub struct CbcCipher {
+    alg: CipherAlg,
+    schedule: Schedule,
+}
+
+impl core::fmt::Debug for CbcCipher {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("CbcCipher")
+            .field("alg", &self.alg)
+            .finish_non_exhaustive()
+    }
+}
+
+// Each arm runs the same generic code over a different concrete cipher type.
+macro_rules! with_schedule {
+    ($sched:expr, $c:ident => $body:expr) => {
+        match $sched {
+            Schedule::Des($c) => $body,
+            Schedule::TripleDes($c) => $body,
+            Schedule::Aes128($c) => $body,
+            Schedule::Aes192($c) => $body,
+            Schedule::Aes256($c) => $body,
+        }
+    };
+}
+
+impl CbcCipher {
+    /// Expands `key` for `alg`.
+    pub fn new(alg: CipherAlg, key: &[u8]) -> Result<Self, CipherError> {
+        if key.len() != alg.key_len() {
+            return Err(CipherError::KeyLength {
+                alg,
+                expected: alg.key_len(),
+                got: key.len(),
+            });
+        }
+        // Lengths were checked above, so `new_from_slice` cannot fail; map defensively anyway.
+        let err = |_| CipherError::KeyLength {
+            alg,
+            expected: alg.key_len(),
+            got: key.len(),
+        };
+        let schedule = match alg {
+            CipherAlg::Des => Schedule::Des(Des::new_from_slice(key).map_err(err)?),
+            CipherAlg::TripleDes => {
+                Schedule::TripleDes(TdesEde3::new_from_slice(key).map_err(err)?)
+            }
+            CipherAlg::Aes128 => Schedule::Aes128(Aes128::new_from_slice(key).map_err(err)?),
+            CipherAlg::Aes192 => Schedule::Aes192(Aes192::new_from_slice(key).map_err(err)?),
+            CipherAlg::Aes256 => Schedule::Aes256(Aes256::new_from_slice(key).map_err(err)?),
+        };
+        Ok(CbcCipher { alg, schedule })
+    }
+
+    /// The algorithm.
+    pub fn alg(&self) -> CipherAlg {
+        self.alg
+    }
+
+    /// Block length in bytes.
+    pub fn block_len(&self) -> usize {
+        self.alg.block_len()
+    }
+
+    fn check(&self, iv: &[u8], len: usize) -> Result<(), CipherError> {
+        let bl = self.alg.block_len();
+        if iv.len() != bl {
+            return Err(CipherError::IvLength {
+                alg: self.alg,
+                expected: bl,
+                got: iv.len(),
+            });
+        }
+        if !len.is_multiple_of(bl) {
+            return Err(CipherError::NotBlockAligned { len, block: bl });
+        }
+        Ok(())
+    }
+
+    /// Encrypts `buf` (a whole number of blocks) in place with CBC and the given IV.
+    pub fn encrypt_in_place(&self, iv: &[u8], buf: &mut [u8]) -> Result<(), CipherError> {
+        self.check(iv, buf.len())?;
+        let len = buf.len();
+        let misaligned = CipherError::NotBlockAligned {
+            len,
+            block: self.alg.block_len(),
+        };
+        with_schedule!(&self.schedule, c => {
+            cbc::Encryptor::inner_iv_slice_init(c.clone(), iv)
+                .map_err(|_| misaligned)?
+                .encrypt_padded_mut::<NoPadding>(buf, len)
+                .map(|_| ())
+                .map_err(|_| misaligned)
+        })
+    }
+
+    /// Decrypts `buf` (a whole number of blocks) in place with CBC and the given IV.
+    pub fn decrypt_in_place(&self, iv: &[u8], buf: &mut [u8]) -> Result<(), CipherError> {
+        self.check(iv, buf.len())?;
+        let misaligned = CipherError::NotBlockAligned {
+            len: buf.len(),
+            block: self.alg.block_len(),
+        };
+        with_schedule!(&self.schedule, c => {
+            cbc::Decryptor::inner_iv_slice_init(c.clone(), iv)
+                .map_err(|_| misaligned)?
+                .decrypt_padded_mut::<NoPadding>(buf)
+                .map(|_| ())
+                .map_err(|_| misaligned)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    fn roundtrip(alg: CipherAlg, key: &str, iv: &str, pt: &[u8], ct: &str) {
+        let c = CbcCipher::new(alg, &hex(key)).unwrap();
+        let mut buf = pt.to_vec();
+        c.encrypt_in_place(&hex(iv), &mut buf).unwrap();
+        assert_eq!(buf, hex(ct), "{alg:?} encrypt");
+        c.decrypt_in_place(&hex(iv), &mut buf).unwrap();
+        assert_eq!(buf, pt, "{alg:?} decrypt");
+    }
+
+    #[test]
+    fn rfc3602_cases_1_to_4() {
+        roundtrip(
+            CipherAlg::Aes128,
+            "06a9214036b8a15b512e03d534120006",
+            "3dafba429d9eb430b422da802c9fac41",
+            b"Single block msg",
+            "e353779c1079aeb82708942dbe77181a",
+        );
+        let pt2: Vec<u8> = (0u8..0x20).collect();
+        roundtrip(
+            CipherAlg::Aes128,
+            "c286696d887c9aa0611bbb3e2025a45a",
+            "562e17996d093d28ddb3ba695a2e6f58",
+            &pt2,
+            "d296cd94c2cccf8a3a863028b5e1dc0a7586602d253cfff91b8266bea6d61ab1",
+        );
+        roundtrip(
+            CipherAlg::Aes128,
+            "6c3ea0477630ce21a2ce334aa746c2cd",
+            "c782dc4c098c66cbd9cd27d825682c81",
+            b"This is a 48-byte message (exactly 3 AES blocks)",
+            "d0a02b3836451753d493665d33f0e8862dea54cdb293abc7506939276772f8d5021c19216bad525c8579695d83ba2684",
+        );
+        let pt4: Vec<u8> = (0xa0u8..=0xdf).collect();
+        roundtrip(
+            CipherAlg::Aes128,
+            "56e47a38c5598974bc46903dba290349",
+            "8ce82eefbea0da3c44699ed7db51b7d9",
+            &pt4,
+            "c30e32ffedc0774e6aff6af0869f71aa0f3af07a9a31a9c684db207eb0ef8e4e35907aa632c3ffdf868bb7b29d3d46ad83ce9f9a102ee99d49a53e87f4c3da55",
+        );
+    }
+
+    #[test]
+    fn nist_sp800_38a_cbc_aes128_and_aes256() {
+        let pt = hex("6bc1bee22e409f96e93d7e117393172aae2d8a571e03ac9c9eb76fac45af8e5130c81c46a35ce411e5fbc1191a0a52eff69f2445df4f9b17ad2b417be66c3710");
+        roundtrip(
+            CipherAlg::Aes128,
+            "2b7e151628aed2a6abf7158809cf4f3c",
+            "000102030405060708090a0b0c0d0e0f",
+            &pt,
+            "7649abac8119b246cee98e9b12e9197d5086cb9b507219ee95db113a917678b273bed6b8e3c1743b7116e69e222295163ff1caa1681fac09120eca307586e1a7",
+        );
+        roundtrip(
+            CipherAlg::Aes256,
+            "603deb1015ca71be2b73aef0857d77811f352c073b6108d72d9810a30914dff4",
+            "000102030405060708090a0b0c0d0e0f",
+            &pt,
+            "f58c4c04d6e5f1ba779eabfb5f7bfbd69cfc4e967edb808d679f777bc6702c7d39f23369a9d9bacfa530e26304231461b2eb05e2c39be9fcda6c19078c6a9d1b",
+        );
+    }
+
+    #[test]
+    fn nist_3des_mmt() {
+        roundtrip(
+            CipherAlg::TripleDes,
+            "627f460e08104a1043cd265d5840eaf1313edf97df2a8a8c",
+            "8e29f75ea77e5475",
+            &hex("326a494cd33fe756"),
+            "b22b8d66de970692",
+        );
+        roundtrip(
+            CipherAlg::TripleDes,
+            "37ae5ebf46dff2dc0754b94f31cbb3855e7fd36dc870bfae",
+            "3d1de3cc132e3b65",
+            &hex("84401f78fe6c10876d8ea23094ea5309"),
+            "7b1f7c7e3b1c948ebd04a75ffba7d2f5",
+        );
+    }
+
+    #[test]
+    fn misuse_is_an_error_not_a_panic() {
+        assert!(matches!(
+            CbcCipher::new(CipherAlg::Aes128, &[0; 15]),
+            Err(CipherError::KeyLength { .. })
+        ));
+        let c = CbcCipher::new(CipherAlg::TripleDes, &[1; 24]).unwrap();
+        let mut buf = [0u8; 12];
+        assert!(matches!(
+            c.encrypt_in_place(&[0; 8], &mut buf),
+            Err(CipherError::NotBlockAligned { len: 12, block: 8 })
+        ));
+        assert!(matches!(
+            c.decrypt_in_place(&[0; 16], &mut buf[..8]),
+            Err(CipherError::IvLength { .. })
+        ));
+    }
+}

@@ -1,0 +1,5 @@
+//! Cryptographic building blocks: CBC ciphers, hashes and HMACs, MODP Diffie-Hellman, and the IKEv1
+//! key derivation and IV chains. Every key lives in a container that wipes it on drop.
+
+pub mod cipher;
+pub mod hmac;

@@ -1,0 +1,1 @@
+//! ESP security associations (RFC 4303, RFC 3948).

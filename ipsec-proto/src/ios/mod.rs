@@ -1,0 +1,1 @@
+//! IOS configuration text to policy, and IOS-style renderings of show output.

@@ -1,0 +1,24 @@
+//! IKEv1 and ESP as sans-IO state machines.
+//!
+//! Nothing in this crate opens a socket, reads a clock, spawns a thread or touches a global random
+//! number generator. Bytes, time ([`time::Instant`]) and randomness ([`rng::Rng`]) go in through
+//! method calls; bytes, events and the next deadline come out by polling.
+//!
+//! Layout, one concept per module:
+//! - [`wire`]: ISAKMP byte formats, zero-copy parsing from `&[u8]`, emitting into caller buffers.
+//! - [`crypto`]: ciphers, PRFs/HMACs, MODP groups, IKEv1 key derivation and IV chains.
+//! - [`esp`]: ESP security associations, anti-replay, lifetimes, counters, UDP-4500 framing.
+//! - [`ike`]: the IKEv1 endpoint (Main Mode, Quick Mode, Informational, DPD, NAT-T, timers).
+//! - [`policy`]: proposals, transform sets, traffic selectors, peers and keys.
+//! - [`ios`]: IOS configuration text to policy, and IOS-style renderings of show output.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod crypto;
+pub mod esp;
+pub mod ike;
+pub mod ios;
+pub mod policy;
+pub mod rng;
+pub mod time;
+pub mod wire;

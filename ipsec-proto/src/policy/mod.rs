@@ -1,0 +1,1 @@
+//! Proposals, transform sets, traffic selectors (crypto ACLs), peers and keys.
