@@ -3,3 +3,10 @@
 
 pub mod cipher;
 pub mod hmac;
+pub mod dh;
+pub mod prf;
+pub mod secret;
+
+pub use dh::{DhError, DhGroup, DhSecret, SharedSecret};
+pub use prf::Prf;
+pub use secret::SecretBytes;
