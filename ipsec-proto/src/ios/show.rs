@@ -56,14 +56,14 @@ pub fn show_crypto_isakmp_sa(rows: &[IsakmpSaRow], flavor: IosFlavor) -> String 
     if slot {
         let _ = writeln!(
             o,
-            "{:<16}{:<16}{:<15}{:>7}{:>5} {}",
-            "dst", "src", "state", "conn-id", "slot", "status"
+            "{:<16}{:<16}{:<15}{:>7}{:>5} status",
+            "dst", "src", "state", "conn-id", "slot"
         );
     } else {
         let _ = writeln!(
             o,
-            "{:<16}{:<16}{:<15}{:>7} {}",
-            "dst", "src", "state", "conn-id", "status"
+            "{:<16}{:<16}{:<15}{:>7} status",
+            "dst", "src", "state", "conn-id"
         );
     }
     for r in rows {
