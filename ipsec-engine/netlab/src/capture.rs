@@ -101,6 +101,42 @@ impl Capture {
     }
 }
 
+impl Capture {
+    /// Stop if needed, then one row per packet matching `display_filter` with the values of
+    /// `fields` (tshark `-T fields`; a field that occurs several times is joined by `,`).
+    pub fn fields(&mut self, display_filter: &str, fields: &[&str]) -> Result<Vec<Vec<String>>> {
+        self.stop();
+        fields_of(&self.file, None, display_filter, fields)
+    }
+}
+
+/// `tshark -r <file> -Y <filter> -T fields -e ...`, split into rows and columns.
+pub fn fields_of(
+    file: &Path,
+    config: Option<&Path>,
+    display_filter: &str,
+    fields: &[&str],
+) -> Result<Vec<Vec<String>>> {
+    let mut cmd = Command::new("tshark");
+    cmd.arg("-r")
+        .arg(file)
+        .args(["-T", "fields", "-E", "separator=/t"]);
+    if !display_filter.is_empty() {
+        cmd.args(["-Y", display_filter]);
+    }
+    for f in fields {
+        cmd.args(["-e", f]);
+    }
+    if let Some(c) = config {
+        cmd.env("WIRESHARK_CONFIG_DIR", c);
+    }
+    let out = run(&mut cmd)?;
+    Ok(out
+        .lines()
+        .map(|l| l.split('\t').map(str::to_string).collect())
+        .collect())
+}
+
 impl Drop for Capture {
     fn drop(&mut self) {
         self.stop();

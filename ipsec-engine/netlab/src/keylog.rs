@@ -148,6 +148,11 @@ pub struct Phase1Keys {
     pub cookie_r: Vec<u8>,
     /// g^xy.
     pub dh_shared: Vec<u8>,
+    /// g^xi, the initiator's public value (from `HASH_I data`, which begins g^xi | g^xr |
+    /// CKY-I | CKY-R); empty until HASH_I was computed.
+    pub dh_public_i: Vec<u8>,
+    /// g^xr, the responder's public value.
+    pub dh_public_r: Vec<u8>,
     /// SKEYID.
     pub skeyid: Vec<u8>,
     /// SKEYID_d.
@@ -187,6 +192,9 @@ pub struct SaKeys {
     pub initiator_to_responder: bool,
     /// The PFS g^xy of the Quick Mode, if there was one.
     pub pfs_dh: Option<Vec<u8>>,
+    /// What KEYMAT is the PRF (keyed with SKEYID_d) of, expanded as RFC 2409 says:
+    /// `[g(qm)^xy |] protocol | SPI | Ni_b | Nr_b`.
+    pub seed: Vec<u8>,
 }
 
 /// All key material found in one charon log.
@@ -359,6 +367,25 @@ pub fn parse_keys(log: &str) -> CharonKeys {
                         }
                     }
                 }
+                ("IKE", "HASH_I data") => {
+                    // Matched by the cookies inside it: on the responder it is computed on
+                    // another thread, after the keys.
+                    for p in keys.phase1.iter_mut().rev() {
+                        let n = p.dh_shared.len();
+                        let cookies = b.get(2 * n..2 * n + 16);
+                        if n > 0
+                            && p.dh_public_i.is_empty()
+                            && cookies.is_some_and(|c| {
+                                c.get(..8) == Some(&p.cookie_i[..])
+                                    && c.get(8..) == Some(&p.cookie_r[..])
+                            })
+                        {
+                            p.dh_public_i = b.get(..n).map(<[u8]>::to_vec).unwrap_or_default();
+                            p.dh_public_r = b.get(n..2 * n).map(<[u8]>::to_vec).unwrap_or_default();
+                            break;
+                        }
+                    }
+                }
                 ("CHD", label) => {
                     let c = child.entry(t).or_default();
                     match label {
@@ -421,10 +448,10 @@ pub fn parse_keys(log: &str) -> CharonKeys {
                     } else {
                         continue;
                     };
-                    let (enc_key, integ_key) = if i2r {
-                        (c.encr_i.clone(), c.integ_i.clone())
+                    let (enc_key, integ_key, seed) = if i2r {
+                        (c.encr_i.clone(), c.integ_i.clone(), c.seed_i.clone())
                     } else {
-                        (c.encr_r.clone(), c.integ_r.clone())
+                        (c.encr_r.clone(), c.integ_r.clone(), c.seed_r.clone())
                     };
                     keys.sas.push(SaKeys {
                         spi,
@@ -438,6 +465,7 @@ pub fn parse_keys(log: &str) -> CharonKeys {
                         integ_key,
                         initiator_to_responder: i2r,
                         pfs_dh: c.pfs_dh.clone(),
+                        seed,
                     });
                 }
             }
@@ -508,6 +536,12 @@ mod tests {
             (inb.src.as_str(), inb.dst.as_str()),
             ("203.0.113.2", "198.51.100.2")
         );
+        assert_eq!(p.dh_public_i.len(), 128);
+        assert_eq!(p.dh_public_r.len(), 128);
+        assert_ne!(p.dh_public_i, p.dh_public_r);
+        // The seed of the initiator's outbound SA: ESP, its SPI, then the two QM nonces.
+        assert_eq!(out.seed.get(..5), Some(&h("033ba8f282")[..]));
+        assert_eq!(out.seed.len(), 1 + 4 + 32 + 32);
         assert_eq!(p.skeyid.len(), 20);
         assert_eq!(p.skeyid_d.len(), 20);
         assert_eq!(p.skeyid_a.len(), 20);
@@ -567,5 +601,10 @@ mod tests {
         assert_eq!(i.sas[0].encr_alg, "AES_CBC");
         assert_eq!(i.sas[0].integ_alg, "HMAC_SHA2_256_128");
         assert_eq!(i.sas[0].pfs_dh.as_ref().map(Vec::len), Some(256));
+        // With PFS the seed starts with g(qm)^xy.
+        let sa = &i.sas[0];
+        assert_eq!(sa.seed.get(..256), sa.pfs_dh.as_deref());
+        assert_eq!(sa.seed.len(), 256 + 1 + 4 + 32 + 32);
+        assert_eq!(i.phase1[0].dh_public_r.len(), 256);
     }
 }

@@ -6,6 +6,26 @@
 //! torn down by `Drop` (processes by PID, then namespaces), so a failing assertion leaves
 //! nothing running. A failing test keeps its scratch directory (configs, logs, pcaps) under
 //! `/tmp/ipsec-netlab-*` and prints its path; set `NETLAB_KEEP=1` to keep them always.
+//!
+//! ```no_run
+//! use ipsec_netlab::{addr, require_root_and_tools, Charon, CharonConn, Topology};
+//!
+//! if !require_root_and_tools() {
+//!     return; // skipped outside CI; under CI=true this panics instead
+//! }
+//! let topo = Topology::two_gateways("doc").unwrap();
+//! let conn = CharonConn::new("gw", "net")
+//!     .local(addr::GW_B_WAN)
+//!     .remote(addr::GW_A_WAN)
+//!     .psk("cisco123")
+//!     .ts(addr::LAN_B, addr::LAN_A); // responder for a peer in gwA (e.g. our engine)
+//! let peer = Charon::start(&topo.gw_b, &[conn]).unwrap();
+//! peer.load_all().unwrap();
+//! // ... start our endpoint with topo.gw_a.command(..), then:
+//! assert!(topo.host_a.ping(addr::HOST_B, 3));
+//! let keys = peer.keys(); // SKEYID*, Ka, g^xy, per-SPI ESP keys, as logged by charon
+//! println!("{}", keys.summary());
+//! ```
 #![warn(missing_docs)]
 
 pub mod capture;

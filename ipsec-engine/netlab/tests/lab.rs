@@ -180,6 +180,16 @@ fn capture_on_rtr_sees_isakmp_and_udp_encapsulated_esp_and_decrypts_them() {
     assert!(plain.contains("Encapsulating Security Payload"), "{plain}");
     assert!(plain.contains("Destination Port: 4500"), "{plain}");
 
+    // The DH public values parsed from the log are the ones in MM3 (initiator) and MM4.
+    let ke = cap
+        .fields("isakmp.key_exchange.data", &["isakmp.key_exchange.data"])
+        .unwrap();
+    let p1 = &a.keys().phase1[0];
+    assert_eq!(
+        ke,
+        vec![vec![hex(&p1.dh_public_i)], vec![hex(&p1.dh_public_r)]]
+    );
+
     // The keys we parsed from gwA's log decrypt what went over the wire.
     let cfg = cap.dir().join("wireshark");
     WiresharkKeys::from_charon(&a.keys()).write(&cfg).unwrap();
