@@ -160,7 +160,8 @@ fn strongswan_pair_ikev1_tunnel_and_matching_keys() {
     assert!(a.pid().is_none());
     assert!(topo.gw_a.pids().is_empty(), "{:?}", topo.gw_a.pids());
     // gwA said goodbye on the way out.
-    b.wait_log("received DELETE for IKE_SA", Duration::from_secs(5)).unwrap();
+    b.wait_log("received DELETE for IKE_SA", Duration::from_secs(5))
+        .unwrap();
     b.stop();
     assert!(topo.gw_b.pids().is_empty());
 }
