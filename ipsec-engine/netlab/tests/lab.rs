@@ -151,6 +151,19 @@ fn strongswan_pair_ikev1_tunnel_and_matching_keys() {
         let dir = if sa.inbound { "in " } else { "out" };
         assert!(sas.contains(&format!("{dir} {:08x}", sa.spi)), "{sas}");
     }
+
+    // Stopping by PID leaves nothing running in the namespace.
+    let (mut a, mut b) = (a, b);
+    let t = Instant::now();
+    a.stop();
+    eprintln!("charon stop (SIGTERM until exit): {:?}", t.elapsed());
+    assert!(a.pid().is_none());
+    assert!(topo.gw_a.pids().is_empty(), "{:?}", topo.gw_a.pids());
+    // gwA said goodbye on the way out.
+    b.wait_log("received DELETE for IKE_SA", Duration::from_secs(5))
+        .unwrap();
+    b.stop();
+    assert!(topo.gw_b.pids().is_empty());
 }
 
 #[test]
