@@ -11,9 +11,11 @@
 pub mod control;
 pub mod engine;
 pub mod event_loop;
+pub mod ios_facts;
 pub mod nat;
 pub mod net;
 pub mod outputs;
+pub mod plan;
 pub mod sys;
 
 pub use control::{Command, CommandId, ControlReply};
