@@ -83,36 +83,88 @@ use Tok::{Ip, Kw, Number};
 
 /// The command table.
 pub const COMMANDS: &[(CommandId, &[Tok])] = &[
-    (CommandId::ShowIsakmpSa, &[Kw("show"), Kw("crypto"), Kw("isakmp"), Kw("sa")]),
+    (
+        CommandId::ShowIsakmpSa,
+        &[Kw("show"), Kw("crypto"), Kw("isakmp"), Kw("sa")],
+    ),
     (
         CommandId::ShowIsakmpSaDetail,
-        &[Kw("show"), Kw("crypto"), Kw("isakmp"), Kw("sa"), Kw("detail")],
+        &[
+            Kw("show"),
+            Kw("crypto"),
+            Kw("isakmp"),
+            Kw("sa"),
+            Kw("detail"),
+        ],
     ),
-    (CommandId::ShowIsakmpPolicy, &[Kw("show"), Kw("crypto"), Kw("isakmp"), Kw("policy")]),
-    (CommandId::ShowIpsecSa, &[Kw("show"), Kw("crypto"), Kw("ipsec"), Kw("sa")]),
+    (
+        CommandId::ShowIsakmpPolicy,
+        &[Kw("show"), Kw("crypto"), Kw("isakmp"), Kw("policy")],
+    ),
+    (
+        CommandId::ShowIpsecSa,
+        &[Kw("show"), Kw("crypto"), Kw("ipsec"), Kw("sa")],
+    ),
     (
         CommandId::ShowIpsecSaDetail,
-        &[Kw("show"), Kw("crypto"), Kw("ipsec"), Kw("sa"), Kw("detail")],
+        &[
+            Kw("show"),
+            Kw("crypto"),
+            Kw("ipsec"),
+            Kw("sa"),
+            Kw("detail"),
+        ],
     ),
     (
         CommandId::ShowIpsecSaPeer,
-        &[Kw("show"), Kw("crypto"), Kw("ipsec"), Kw("sa"), Kw("peer"), Ip],
+        &[
+            Kw("show"),
+            Kw("crypto"),
+            Kw("ipsec"),
+            Kw("sa"),
+            Kw("peer"),
+            Ip,
+        ],
     ),
     (
         CommandId::ShowTransformSet,
         &[Kw("show"), Kw("crypto"), Kw("ipsec"), Kw("transform-set")],
     ),
-    (CommandId::ShowCryptoMap, &[Kw("show"), Kw("crypto"), Kw("map")]),
-    (CommandId::ShowCryptoSession, &[Kw("show"), Kw("crypto"), Kw("session")]),
-    (CommandId::ShowRunningConfig, &[Kw("show"), Kw("running-config")]),
+    (
+        CommandId::ShowCryptoMap,
+        &[Kw("show"), Kw("crypto"), Kw("map")],
+    ),
+    (
+        CommandId::ShowCryptoSession,
+        &[Kw("show"), Kw("crypto"), Kw("session")],
+    ),
+    (
+        CommandId::ShowRunningConfig,
+        &[Kw("show"), Kw("running-config")],
+    ),
     (CommandId::ShowIpRoute, &[Kw("show"), Kw("ip"), Kw("route")]),
     (CommandId::ShowDebugging, &[Kw("show"), Kw("debugging")]),
-    (CommandId::ClearIsakmp, &[Kw("clear"), Kw("crypto"), Kw("isakmp")]),
-    (CommandId::ClearIsakmpConnId, &[Kw("clear"), Kw("crypto"), Kw("isakmp"), Number]),
+    (
+        CommandId::ClearIsakmp,
+        &[Kw("clear"), Kw("crypto"), Kw("isakmp")],
+    ),
+    (
+        CommandId::ClearIsakmpConnId,
+        &[Kw("clear"), Kw("crypto"), Kw("isakmp"), Number],
+    ),
     (CommandId::ClearSa, &[Kw("clear"), Kw("crypto"), Kw("sa")]),
-    (CommandId::ClearSaPeer, &[Kw("clear"), Kw("crypto"), Kw("sa"), Kw("peer"), Ip]),
-    (CommandId::DebugIsakmp, &[Kw("debug"), Kw("crypto"), Kw("isakmp")]),
-    (CommandId::DebugIpsec, &[Kw("debug"), Kw("crypto"), Kw("ipsec")]),
+    (
+        CommandId::ClearSaPeer,
+        &[Kw("clear"), Kw("crypto"), Kw("sa"), Kw("peer"), Ip],
+    ),
+    (
+        CommandId::DebugIsakmp,
+        &[Kw("debug"), Kw("crypto"), Kw("isakmp")],
+    ),
+    (
+        CommandId::DebugIpsec,
+        &[Kw("debug"), Kw("crypto"), Kw("ipsec")],
+    ),
     (CommandId::UndebugAll, &[Kw("undebug"), Kw("all")]),
     (CommandId::UndebugAll, &[Kw("no"), Kw("debug"), Kw("all")]),
 ];
@@ -322,7 +374,13 @@ mod tests {
     #[test]
     fn errors_are_ios_style() {
         let e = resolve("sh cry isx sa").unwrap_err();
-        assert_eq!(e, ResolveError::Invalid { line: "sh cry isx sa".into(), column: 7 });
+        assert_eq!(
+            e,
+            ResolveError::Invalid {
+                line: "sh cry isx sa".into(),
+                column: 7
+            }
+        );
         assert_eq!(
             e.to_string(),
             "sh cry isx sa\n       ^\n% Invalid input detected at '^' marker."

@@ -145,7 +145,9 @@ impl Engine {
         let mut routing =
             Routing::install(cfg.mark, cfg.table, cfg.rule_pref).map_err(EngineError::Routing)?;
         for net in &cfg.protected {
-            routing.add_route(*net, &dev).map_err(EngineError::Routing)?;
+            routing
+                .add_route(*net, &dev)
+                .map_err(EngineError::Routing)?;
         }
         let nat = if cfg.nat.is_empty() {
             None
@@ -153,7 +155,9 @@ impl Engine {
             Some(nat::apply(&cfg.nat).map_err(EngineError::Nat)?)
         };
         if let Some(path) = &cfg.control {
-            event_loop.listen_control(path).map_err(EngineError::Control)?;
+            event_loop
+                .listen_control(path)
+                .map_err(EngineError::Control)?;
         }
         if cfg.signals {
             event_loop.watch_signals().map_err(EngineError::Loop)?;
@@ -222,7 +226,9 @@ pub struct InterfaceMap {
 #[non_exhaustive]
 pub enum MapError {
     /// No Linux interface holds the configured address and no `--map-interface` names one.
-    #[error("interface {ios}: no Linux interface has address {addr}; use --map-interface {ios}=DEV")]
+    #[error(
+        "interface {ios}: no Linux interface has address {addr}; use --map-interface {ios}=DEV"
+    )]
     NoSuchAddress {
         /// IOS name.
         ios: String,
@@ -301,16 +307,25 @@ mod tests {
 
     #[test]
     fn maps_by_address_and_explicitly() {
-        let host = vec![ifa("eth0", [198, 51, 100, 2], 24), ifa("eth1", [10, 1, 1, 1], 24)];
+        let host = vec![
+            ifa("eth0", [198, 51, 100, 2], 24),
+            ifa("eth1", [10, 1, 1, 1], 24),
+        ];
         let ios = vec![
-            ("FastEthernet4".to_string(), Some(Ipv4Addr::new(198, 51, 100, 2))),
+            (
+                "FastEthernet4".to_string(),
+                Some(Ipv4Addr::new(198, 51, 100, 2)),
+            ),
             ("Vlan1".to_string(), Some(Ipv4Addr::new(192, 168, 1, 1))),
         ];
         let err = map_interfaces(&ios, &[], &host).unwrap_err();
         assert!(matches!(err, MapError::NoSuchAddress { .. }), "{err}");
         let m = map_interfaces(&ios, &[("vlan1".into(), "eth1".into())], &host).unwrap();
         assert_eq!(m[0].linux, "eth0");
-        assert_eq!((m[1].linux.as_str(), m[1].addr), ("eth1", Some(Ipv4Addr::new(10, 1, 1, 1))));
+        assert_eq!(
+            (m[1].linux.as_str(), m[1].addr),
+            ("eth1", Some(Ipv4Addr::new(10, 1, 1, 1)))
+        );
         let e = map_interfaces(&ios, &[("Vlan1".into(), "eth9".into())], &host).unwrap_err();
         assert!(matches!(e, MapError::MappedWithoutAddress { .. }));
     }

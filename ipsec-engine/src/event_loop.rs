@@ -38,7 +38,14 @@ pub trait Gateway {
         out: &mut Outputs,
     );
     /// An ESP packet (SPI onwards, IPv4 header stripped) received over IP protocol 50.
-    fn on_esp(&mut self, now: Instant, src: Ipv4Addr, dst: Ipv4Addr, data: &[u8], out: &mut Outputs);
+    fn on_esp(
+        &mut self,
+        now: Instant,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        data: &[u8],
+        out: &mut Outputs,
+    );
     /// The deadline from [`Gateway::next_deadline`] has passed.
     fn on_timer(&mut self, now: Instant, out: &mut Outputs);
     /// When the core next needs [`Gateway::on_timer`]; `None` when it has nothing pending.
@@ -175,14 +182,16 @@ impl EventLoop {
 
     /// Adds a UDP socket (IKE 500, NAT-T 4500).
     pub fn add_udp(&mut self, sock: UdpSock) -> io::Result<()> {
-        self.epoll.add(sock.as_raw_fd(), TOK_UDP + self.udp.len() as u64, false)?;
+        self.epoll
+            .add(sock.as_raw_fd(), TOK_UDP + self.udp.len() as u64, false)?;
         self.udp.push(sock);
         Ok(())
     }
 
     /// Adds a raw ESP socket.
     pub fn add_esp(&mut self, sock: RawEsp) -> io::Result<()> {
-        self.epoll.add(sock.as_raw_fd(), TOK_ESP + self.esp.len() as u64, false)?;
+        self.epoll
+            .add(sock.as_raw_fd(), TOK_ESP + self.esp.len() as u64, false)?;
         self.esp.push(sock);
         Ok(())
     }
@@ -296,7 +305,9 @@ impl EventLoop {
         let now = clock::now();
         for _ in 0..READ_BUDGET {
             let Some(tun) = self.tun.as_ref() else { break };
-            let Some(n) = tun.recv(&mut self.buf)? else { break };
+            let Some(n) = tun.recv(&mut self.buf)? else {
+                break;
+            };
             self.stats.tun_in += 1;
             gw.on_tun_packet(now, self.buf.get(..n).unwrap_or(&[]), &mut self.out);
             self.flush_if_full();
@@ -330,7 +341,9 @@ impl EventLoop {
         let now = clock::now();
         for _ in 0..READ_BUDGET {
             let Some(sock) = self.esp.get(idx) else { break };
-            let Some(r) = sock.recv(&mut self.buf)? else { break };
+            let Some(r) = sock.recv(&mut self.buf)? else {
+                break;
+            };
             match r {
                 Ok(p) => {
                     self.stats.esp_in += 1;
@@ -370,7 +383,11 @@ impl EventLoop {
                         .udp
                         .iter()
                         .find(|s| s.local_addr() == local)
-                        .or_else(|| self.udp.iter().find(|s| s.local_addr().port() == local.port()));
+                        .or_else(|| {
+                            self.udp
+                                .iter()
+                                .find(|s| s.local_addr().port() == local.port())
+                        });
                     match sock {
                         Some(s) => {
                             self.stats.udp_out += 1;
@@ -464,8 +481,12 @@ impl EventLoop {
     }
 
     fn client_readable<G: Gateway>(&mut self, idx: usize, gw: &mut G) {
-        let Some(ctl) = self.control.as_mut() else { return };
-        let Some(Some(c)) = ctl.clients.get_mut(idx) else { return };
+        let Some(ctl) = self.control.as_mut() else {
+            return;
+        };
+        let Some(Some(c)) = ctl.clients.get_mut(idx) else {
+            return;
+        };
         let mut tmp = [0u8; 1024];
         let mut eof = false;
         loop {
@@ -524,7 +545,11 @@ impl EventLoop {
                 Ok(Some(cmd)) => self.command(idx, &cmd, gw),
             },
         };
-        if let Some(Some(c)) = self.control.as_mut().and_then(|ctl| ctl.clients.get_mut(idx)) {
+        if let Some(Some(c)) = self
+            .control
+            .as_mut()
+            .and_then(|ctl| ctl.clients.get_mut(idx))
+        {
             control::frame(&mut c.outbuf, &text, status);
         }
         self.flush();
@@ -559,7 +584,11 @@ impl EventLoop {
             _ => None,
         };
         if let Some((kind, text)) = kind {
-            if let Some(Some(c)) = self.control.as_mut().and_then(|ctl| ctl.clients.get_mut(idx)) {
+            if let Some(Some(c)) = self
+                .control
+                .as_mut()
+                .and_then(|ctl| ctl.clients.get_mut(idx))
+            {
                 c.subs[kind.index()] = true;
                 c.streaming = true;
                 c.inbuf.clear();
@@ -606,7 +635,9 @@ impl EventLoop {
 /// Writes what the client can take; watches for writability while something is left; closes
 /// clients that failed or were told to go.
 fn flush_client(epoll: &Epoll, ctl: &mut ControlServer, idx: usize) {
-    let Some(slot) = ctl.clients.get_mut(idx) else { return };
+    let Some(slot) = ctl.clients.get_mut(idx) else {
+        return;
+    };
     let Some(c) = slot.as_mut() else { return };
     let mut dead = false;
     while !c.outbuf.is_empty() {

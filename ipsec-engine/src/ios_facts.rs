@@ -115,7 +115,12 @@ fn acl_entry(w: &[&str], extended: bool) -> Option<AclLine> {
     let any: Ipv4Net = "0.0.0.0/0".parse().ok()?;
     if !extended {
         let (src, _) = acl_addr(w.get(1..)?)?;
-        return Some(AclLine { action, proto: Proto::Any, src, dst: any });
+        return Some(AclLine {
+            action,
+            proto: Proto::Any,
+            src,
+            dst: any,
+        });
     }
     let proto = match *w.get(1)? {
         "ip" => Proto::Any,
@@ -132,7 +137,12 @@ fn acl_entry(w: &[&str], extended: bool) -> Option<AclLine> {
     // Skip a source port qualifier.
     let rest = skip_ports(rest);
     let (dst, _) = acl_addr(rest)?;
-    Some(AclLine { action, proto, src, dst })
+    Some(AclLine {
+        action,
+        proto,
+        src,
+        dst,
+    })
 }
 
 fn skip_ports<'a>(w: &'a [&'a str]) -> &'a [&'a str] {
@@ -159,13 +169,20 @@ pub fn parse(text: &str) -> IosFacts {
         match w.as_slice() {
             [] => {}
             ["interface", name, ..] => {
-                f.interfaces.push(IosInterface { name: name.to_string(), ..Default::default() });
+                f.interfaces.push(IosInterface {
+                    name: name.to_string(),
+                    ..Default::default()
+                });
                 sec = Section::Interface(f.interfaces.len() - 1);
             }
             ["crypto", "map", name, seq, kind, ..] if kind.starts_with("ipsec-") => {
                 match seq.parse() {
                     Ok(seq) => {
-                        f.crypto_maps.push(CryptoMapEntry { name: name.to_string(), seq, ..Default::default() });
+                        f.crypto_maps.push(CryptoMapEntry {
+                            name: name.to_string(),
+                            seq,
+                            ..Default::default()
+                        });
                         sec = Section::CryptoMap(f.crypto_maps.len() - 1);
                     }
                     Err(_) => warn("bad crypto map sequence number"),
@@ -217,7 +234,10 @@ pub fn parse(text: &str) -> IosFacts {
                     None => warn("unsupported access-list line"),
                 }
             }
-            [first, ..] if (*first == "permit" || *first == "deny") && matches!(sec, Section::NamedAcl(_)) => {
+            [first, ..]
+                if (*first == "permit" || *first == "deny")
+                    && matches!(sec, Section::NamedAcl(_)) =>
+            {
                 if let Section::NamedAcl(name) = &sec {
                     match acl_entry(&w, true) {
                         Some(e) => f.acls.entry(name.clone()).or_default().push(e),
@@ -239,14 +259,32 @@ pub fn parse(text: &str) -> IosFacts {
             }
             ["ip", "nat", "inside", "source", "list", acl, "interface", ifc, "overload"] => {
                 sec = Section::None;
-                f.nat.push(NatStatement { acl: acl.to_string(), interface: ifc.to_string() });
+                f.nat.push(NatStatement {
+                    acl: acl.to_string(),
+                    interface: ifc.to_string(),
+                });
             }
-            ["ip", "nat", "inside", "source", ..] => warn("only 'list N interface X overload' NAT is supported"),
-            [first, ..] if !raw.starts_with(' ') && !matches!(*first, "ip" | "set" | "match" | "permit" | "deny") => {
-                // Another top-level command ends the section; sub-commands we do not know keep it.
-                if !matches!(*first, "duplex" | "speed" | "no" | "description" | "shutdown") {
-                    sec = Section::None;
-                }
+            ["ip", "nat", "inside", "source", ..] => {
+                warn("only 'list N interface X overload' NAT is supported")
+            }
+            // Another unindented top-level command ends the section; sub-commands (known or
+            // not) keep it, whatever their indentation.
+            [first, ..]
+                if !raw.starts_with(' ')
+                    && !matches!(
+                        *first,
+                        "ip" | "set"
+                            | "match"
+                            | "permit"
+                            | "deny"
+                            | "duplex"
+                            | "speed"
+                            | "no"
+                            | "description"
+                            | "shutdown"
+                    ) =>
+            {
+                sec = Section::None;
             }
             _ => {}
         }
@@ -264,9 +302,13 @@ impl IosFacts {
     /// crypto map on `ifc`, deduplicated, in order.
     pub fn protected_networks(&self, ifc: &IosInterface) -> Vec<Ipv4Net> {
         let mut out = Vec::new();
-        let Some(map) = &ifc.crypto_map else { return out };
+        let Some(map) = &ifc.crypto_map else {
+            return out;
+        };
         for e in self.crypto_maps.iter().filter(|e| &e.name == map) {
-            let Some(lines) = e.acl.as_ref().and_then(|a| self.acls.get(a)) else { continue };
+            let Some(lines) = e.acl.as_ref().and_then(|a| self.acls.get(a)) else {
+                continue;
+            };
             for l in lines.iter().filter(|l| l.action == Action::Permit) {
                 if !out.contains(&l.dst) {
                     out.push(l.dst);
@@ -319,11 +361,24 @@ access-list 101 permit tcp host 10.1.1.5 eq 80 any
         assert_eq!(wan.addr.unwrap().0, Ipv4Addr::new(198, 51, 100, 2));
         assert_eq!(f.interfaces[1].crypto_map, None);
         assert_eq!(f.crypto_maps[0].peers, vec![Ipv4Addr::new(203, 0, 113, 2)]);
-        let p: Vec<String> = f.protected_networks(wan).iter().map(|n| n.to_string()).collect();
+        let p: Vec<String> = f
+            .protected_networks(wan)
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
         assert_eq!(p, vec!["10.2.2.0/24"]);
         assert_eq!(f.routes.len(), 1);
-        assert_eq!(f.routes[0].next_hop, StaticNextHop::Address(Ipv4Addr::new(198, 51, 100, 1)));
-        assert_eq!(f.nat, vec![NatStatement { acl: "101".into(), interface: "FastEthernet4".into() }]);
+        assert_eq!(
+            f.routes[0].next_hop,
+            StaticNextHop::Address(Ipv4Addr::new(198, 51, 100, 1))
+        );
+        assert_eq!(
+            f.nat,
+            vec![NatStatement {
+                acl: "101".into(),
+                interface: "FastEthernet4".into()
+            }]
+        );
         let acl = &f.acls["101"];
         assert_eq!(acl.len(), 3);
         assert_eq!(acl[0].action, Action::Deny);

@@ -125,7 +125,15 @@ const UNWIRED_MTU: u32 = 1400;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
-        Cmd::Run { config, map_interface, tun, control, apply_nat, mark, table } => {
+        Cmd::Run {
+            config,
+            map_interface,
+            tun,
+            control,
+            apply_nat,
+            mark,
+            table,
+        } => {
             // Before any thread exists, so SIGTERM/SIGINT reach the signalfd and nothing else.
             if let Err(e) = sys::signal::block_termination_signals() {
                 eprintln!("ipsec-engine: blocking signals: {e}");
@@ -186,7 +194,10 @@ fn run(config: &PathBuf, opts: &RunOptions) -> ExitCode {
     for m in &p.interfaces {
         eprintln!("ipsec-engine: interface {} is {}", m.ios, m.linux);
     }
-    let mut gw = UnwiredGateway { mtu: UNWIRED_MTU, dropped: 0 };
+    let mut gw = UnwiredGateway {
+        mtu: UNWIRED_MTU,
+        dropped: 0,
+    };
     let mut engine = match Engine::setup(&p.config, gw.tun_mtu()) {
         Ok(e) => e,
         Err(e) => {

@@ -68,7 +68,10 @@ pub fn script(nats: &[NatOverload]) -> String {
     let _ = writeln!(s, "delete table ip {TABLE}");
     let _ = writeln!(s, "table ip {TABLE} {{");
     let _ = writeln!(s, "\tchain postrouting {{");
-    let _ = writeln!(s, "\t\ttype nat hook postrouting priority srcnat; policy accept;");
+    let _ = writeln!(
+        s,
+        "\t\ttype nat hook postrouting priority srcnat; policy accept;"
+    );
     for nat in nats {
         for line in &nat.acl {
             let _ = write!(s, "\t\toifname \"{}\"", nat.out_interface);

@@ -247,7 +247,15 @@ mod tests {
         let mut o = Outputs::new(100);
         assert!(o.tun(&[1, 2, 3]));
         {
-            let mut s = o.reserve(Dest::Esp { src: [192, 0, 2, 1].into(), dst: [192, 0, 2, 2].into() }, 50).unwrap();
+            let mut s = o
+                .reserve(
+                    Dest::Esp {
+                        src: [192, 0, 2, 1].into(),
+                        dst: [192, 0, 2, 2].into(),
+                    },
+                    50,
+                )
+                .unwrap();
             s[..2].copy_from_slice(&[9, 9]);
             s.commit(2);
         }
@@ -264,8 +272,14 @@ mod tests {
         o.debug(DebugKind::Isakmp, format_args!("dropped {}", 1));
         assert_eq!(o.debug_lines().count(), 0);
         o.set_debugging(DebugKind::Isakmp, true);
-        o.debug(DebugKind::Isakmp, format_args!("ISAKMP:(0): beginning Main Mode exchange"));
-        assert_eq!(o.debug_lines().next().unwrap().1, "ISAKMP:(0): beginning Main Mode exchange\n");
+        o.debug(
+            DebugKind::Isakmp,
+            format_args!("ISAKMP:(0): beginning Main Mode exchange"),
+        );
+        assert_eq!(
+            o.debug_lines().next().unwrap().1,
+            "ISAKMP:(0): beginning Main Mode exchange\n"
+        );
         let cap = o.arena.capacity();
         o.clear();
         assert!(o.is_empty());

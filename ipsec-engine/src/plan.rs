@@ -64,7 +64,9 @@ pub fn plan(
         .iter()
         .map(|(n, m)| format!("line {n}: {m}"))
         .collect();
-    let crypto = facts.crypto_interface().ok_or(PlanError::NoCryptoInterface)?;
+    let crypto = facts
+        .crypto_interface()
+        .ok_or(PlanError::NoCryptoInterface)?;
     let wan = map_interfaces(
         &[(crypto.name.clone(), crypto.addr.map(|a| a.0))],
         &opts.map,
@@ -76,9 +78,11 @@ pub fn plan(
         .ok_or_else(|| MapError::Unaddressed(crypto.name.clone()))?;
     let mut interfaces = wan;
     for ifc in facts.interfaces.iter().filter(|i| i.name != crypto.name) {
-        if let Ok(mut m) =
-            map_interfaces(&[(ifc.name.clone(), ifc.addr.map(|a| a.0))], &opts.map, host_addrs)
-        {
+        if let Ok(mut m) = map_interfaces(
+            &[(ifc.name.clone(), ifc.addr.map(|a| a.0))],
+            &opts.map,
+            host_addrs,
+        ) {
             interfaces.append(&mut m);
         }
     }
@@ -94,7 +98,10 @@ pub fn plan(
             StaticNextHop::Interface(i) => match linux_of(i) {
                 Some(l) => StaticNextHop::Interface(l),
                 None => {
-                    warnings.push(format!("ip route {} {i}: interface not mapped to Linux", r.dst));
+                    warnings.push(format!(
+                        "ip route {} {i}: interface not mapped to Linux",
+                        r.dst
+                    ));
                     continue;
                 }
             },
@@ -131,9 +138,16 @@ pub fn plan(
             ));
             continue;
         }
-        let acl = facts.acls.get(&n.acl).ok_or_else(|| PlanError::NoSuchAcl(n.acl.clone()))?;
-        let out = linux_of(&n.interface).ok_or_else(|| MapError::Unaddressed(n.interface.clone()))?;
-        nat.push(NatOverload { out_interface: out, acl: acl.clone() });
+        let acl = facts
+            .acls
+            .get(&n.acl)
+            .ok_or_else(|| PlanError::NoSuchAcl(n.acl.clone()))?;
+        let out =
+            linux_of(&n.interface).ok_or_else(|| MapError::Unaddressed(n.interface.clone()))?;
+        nat.push(NatOverload {
+            out_interface: out,
+            acl: acl.clone(),
+        });
     }
 
     let mut config = EngineConfig::new(local);
@@ -151,5 +165,9 @@ pub fn plan(
     if let Some(t) = opts.table {
         config.table = t;
     }
-    Ok(Plan { config, interfaces, warnings })
+    Ok(Plan {
+        config,
+        interfaces,
+        warnings,
+    })
 }

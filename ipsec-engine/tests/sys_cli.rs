@@ -43,8 +43,17 @@ fn run_sets_up_answers_and_cleans_up() {
     let ns = Netns::new("cli");
     let peer = Netns::new("clip");
     // The LAN interface is mapped explicitly to a Linux name that differs from the IOS one.
-    veth(&ns, "wan0", "198.51.100.2/24", &peer, "up0", "198.51.100.1/24");
-    ns.ip(&["link", "add", "lan0", "type", "veth", "peer", "name", "lan0p"]);
+    veth(
+        &ns,
+        "wan0",
+        "198.51.100.2/24",
+        &peer,
+        "up0",
+        "198.51.100.1/24",
+    );
+    ns.ip(&[
+        "link", "add", "lan0", "type", "veth", "peer", "name", "lan0p",
+    ]);
     ns.ip(&["link", "set", "lan0p", "up"]);
     ns.ip(&["addr", "add", "10.1.1.1/24", "dev", "lan0"]);
     ns.ip(&["link", "set", "lan0", "up"]);
@@ -58,14 +67,31 @@ fn run_sets_up_answers_and_cleans_up() {
     let sock_s = sock.to_str().unwrap().to_string();
 
     let mut child = Command::new("ip")
-        .args(["netns", "exec", &ns.name, BIN, "run", "--config", cfg.to_str().unwrap()])
-        .args(["--control", &sock_s, "--apply-nat", "--map-interface", "Vlan1=lan0"])
+        .args([
+            "netns",
+            "exec",
+            &ns.name,
+            BIN,
+            "run",
+            "--config",
+            cfg.to_str().unwrap(),
+        ])
+        .args([
+            "--control",
+            &sock_s,
+            "--apply-nat",
+            "--map-interface",
+            "Vlan1=lan0",
+        ])
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let start = Instant::now();
     while !sock.exists() {
-        assert!(start.elapsed() < Duration::from_secs(10), "daemon did not start");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "daemon did not start"
+        );
         if let Some(st) = child.try_wait().unwrap() {
             let mut err = String::new();
             std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
@@ -77,10 +103,30 @@ fn run_sets_up_answers_and_cleans_up() {
     let routes = ns.ip(&["route", "show", "table", "485"]);
     assert!(routes.contains("10.2.2.0/24 dev ipsec0"), "{routes}");
     assert!(ns.ip(&["link", "show", "ipsec0"]).contains("mtu 1400"));
-    assert!(ns.ip(&["rule", "show"]).contains("not from all fwmark 0x1e5/0x1e5 lookup 485"));
-    let nat = run("ip", &["netns", "exec", &ns.name, "nft", "list", "table", "ip", "ipsec_engine_nat"]);
-    assert!(nat.contains("oifname \"wan0\" ip saddr 10.1.1.0/24 ip daddr 10.2.2.0/24 return"), "{nat}");
-    assert!(nat.contains("oifname \"wan0\" ip saddr 10.1.1.0/24 masquerade"), "{nat}");
+    assert!(ns
+        .ip(&["rule", "show"])
+        .contains("not from all fwmark 0x1e5/0x1e5 lookup 485"));
+    let nat = run(
+        "ip",
+        &[
+            "netns",
+            "exec",
+            &ns.name,
+            "nft",
+            "list",
+            "table",
+            "ip",
+            "ipsec_engine_nat",
+        ],
+    );
+    assert!(
+        nat.contains("oifname \"wan0\" ip saddr 10.1.1.0/24 ip daddr 10.2.2.0/24 return"),
+        "{nat}"
+    );
+    assert!(
+        nat.contains("oifname \"wan0\" ip saddr 10.1.1.0/24 masquerade"),
+        "{nat}"
+    );
     // UDP 500/4500 bound to the crypto interface's address, with the mark.
     for port in ["500", "4500"] {
         let filter = format!("sport = :{port}");
@@ -92,12 +138,18 @@ fn run_sets_up_answers_and_cleans_up() {
     // The client: a typo is refused locally; a valid command reaches the daemon.
     let (code, _, err) = cli(&["sh", "cry", "isx", "sa", "--control", &sock_s]);
     assert_eq!(code, 2);
-    assert!(err.contains("% Invalid input detected at '^' marker."), "{err}");
+    assert!(
+        err.contains("% Invalid input detected at '^' marker."),
+        "{err}"
+    );
     let (code, out, _) = cli(&["sh", "cry", "isa", "sa", "--control", &sock_s]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("show crypto isakmp sa"), "{out}");
     let (code, out, _) = cli(&["undebug", "all", "--control", &sock_s]);
-    assert_eq!((code, out.as_str()), (0, "All possible debugging has been turned off\n"));
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "All possible debugging has been turned off\n")
+    );
 
     // SIGTERM: clean exit, nothing left behind.
     run("kill", &["-TERM", &child.id().to_string()]);
@@ -107,19 +159,44 @@ fn run_sets_up_answers_and_cleans_up() {
     assert!(out.status.success(), "{err}");
     // The default route matches; the Vlan1 route does not exist on the host.
     assert!(!err.contains("ip route 0.0.0.0/0"), "{err}");
-    assert!(err.contains("ip route 192.0.2.0/24 Vlan1: the host has no such route"), "{err}");
-    assert!(err.contains("interface Vlan1 is lan0") && err.contains("interface FastEthernet4 is wan0"), "{err}");
+    assert!(
+        err.contains("ip route 192.0.2.0/24 Vlan1: the host has no such route"),
+        "{err}"
+    );
+    assert!(
+        err.contains("interface Vlan1 is lan0") && err.contains("interface FastEthernet4 is wan0"),
+        "{err}"
+    );
     assert!(!ns.ip(&["rule", "show"]).contains("fwmark"));
     assert!(ns.ip(&["route", "show", "table", "485"]).trim().is_empty());
     assert!(!try_run("ip", &["-n", &ns.name, "link", "show", "ipsec0"]));
-    assert!(!try_run("ip", &["netns", "exec", &ns.name, "nft", "list", "table", "ip", "ipsec_engine_nat"]));
+    assert!(!try_run(
+        "ip",
+        &[
+            "netns",
+            "exec",
+            &ns.name,
+            "nft",
+            "list",
+            "table",
+            "ip",
+            "ipsec_engine_nat"
+        ]
+    ));
     assert!(!sock.exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn client_without_daemon_and_bad_arguments() {
-    let (code, _, err) = cli(&["show", "crypto", "isakmp", "sa", "--control", "/nonexistent/x.sock"]);
+    let (code, _, err) = cli(&[
+        "show",
+        "crypto",
+        "isakmp",
+        "sa",
+        "--control",
+        "/nonexistent/x.sock",
+    ]);
     assert_eq!(code, 1);
     assert!(err.contains("/nonexistent/x.sock"), "{err}");
     let (code, _, err) = cli(&["sh", "cry"]);

@@ -9,7 +9,7 @@ use ipsec_proto::time::Instant;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -31,8 +31,12 @@ impl Gateway for Fake {
     fn on_timer(&mut self, now: Instant, out: &mut Outputs) {
         self.ticks += 1;
         self.next = Instant(now.0 + 10);
-        self.watched.store(out.debugging(DebugKind::Isakmp), Ordering::SeqCst);
-        out.debug(DebugKind::Isakmp, format_args!("ISAKMP: tick {}", self.ticks));
+        self.watched
+            .store(out.debugging(DebugKind::Isakmp), Ordering::SeqCst);
+        out.debug(
+            DebugKind::Isakmp,
+            format_args!("ISAKMP: tick {}", self.ticks),
+        );
     }
     fn next_deadline(&self) -> Option<Instant> {
         Some(self.next)
@@ -46,7 +50,7 @@ impl Gateway for Fake {
     fn on_shutdown(&mut self, _: Instant, _: &mut Outputs) {}
 }
 
-fn ask(path: &PathBuf, line: &str) -> (u8, String) {
+fn ask(path: &Path, line: &str) -> (u8, String) {
     let mut out = Vec::new();
     let status = request(path, line, &mut out).unwrap();
     (status, String::from_utf8(out).unwrap())
@@ -64,22 +68,42 @@ fn control_round_trips() {
     let watched = Arc::new(AtomicBool::new(false));
     let w = watched.clone();
     let th = std::thread::spawn(move || {
-        let mut gw = Fake { next: Instant(0), ticks: 0, watched: w };
+        let mut gw = Fake {
+            next: Instant(0),
+            ticks: 0,
+            watched: w,
+        };
         let r = lp.run(&mut gw).unwrap();
         (r, gw.ticks)
     });
 
-    assert_eq!(ask(&path, "sh cry isa sa"), (control::STATUS_OK, "[show crypto isakmp sa]\n".into()));
+    assert_eq!(
+        ask(&path, "sh cry isa sa"),
+        (control::STATUS_OK, "[show crypto isakmp sa]\n".into())
+    );
     let (st, text) = ask(&path, "sh cry isx sa");
     assert_eq!(st, control::STATUS_ERROR);
-    assert_eq!(text, "sh cry isx sa\n       ^\n% Invalid input detected at '^' marker.\n");
+    assert_eq!(
+        text,
+        "sh cry isx sa\n       ^\n% Invalid input detected at '^' marker.\n"
+    );
     let (st, text) = ask(&path, "sh cry i sa");
-    assert_eq!((st, text.as_str()), (control::STATUS_ERROR, "% Ambiguous command:  \"sh cry i\"\n"));
-    assert_eq!(ask(&path, "cl cry sa"), (control::STATUS_ERROR, "% no SA to clear\n".into()));
+    assert_eq!(
+        (st, text.as_str()),
+        (
+            control::STATUS_ERROR,
+            "% Ambiguous command:  \"sh cry i\"\n"
+        )
+    );
+    assert_eq!(
+        ask(&path, "cl cry sa"),
+        (control::STATUS_ERROR, "% no SA to clear\n".into())
+    );
     // Still alive after errors, and several requests on one connection are answered in order.
     {
         let mut s = UnixStream::connect(&path).unwrap();
-        s.write_all(b"sh cry ips sa pe 203.0.113.2\nsh run\n\nbogus\n").unwrap();
+        s.write_all(b"sh cry ips sa pe 203.0.113.2\nsh run\n\nbogus\n")
+            .unwrap();
         let mut r = BufReader::new(s);
         let mut all = Vec::new();
         for _ in 0..4 {
@@ -91,8 +115,8 @@ fn control_round_trips() {
         let text = String::from_utf8(all).unwrap();
         assert_eq!(
             text,
-            "[show crypto ipsec sa peer 203.0.113.2]\n\00[show running-config]\n\00\00\
-             bogus\n^\n% Invalid input detected at '^' marker.\n\01"
+            "[show crypto ipsec sa peer 203.0.113.2]\n\x000[show running-config]\n\x000\x000\
+             bogus\n^\n% Invalid input detected at '^' marker.\n\x001"
         );
     }
     // An overlong line is refused without killing the daemon.
@@ -120,8 +144,14 @@ fn control_round_trips() {
         assert!(watched.load(Ordering::SeqCst));
     }
     std::thread::sleep(std::time::Duration::from_millis(60));
-    assert!(!watched.load(Ordering::SeqCst), "debugging still on after the client left");
-    assert_eq!(ask(&path, "show crypto map"), (control::STATUS_OK, "[show crypto map]\n".into()));
+    assert!(
+        !watched.load(Ordering::SeqCst),
+        "debugging still on after the client left"
+    );
+    assert_eq!(
+        ask(&path, "show crypto map"),
+        (control::STATUS_OK, "[show crypto map]\n".into())
+    );
 
     stop.stop().unwrap();
     let (reason, ticks) = th.join().unwrap();

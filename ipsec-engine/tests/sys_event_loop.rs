@@ -29,13 +29,26 @@ impl Gateway for Echo {
         if pkt.first().map(|b| b >> 4) == Some(4) {
             self.tun_in += 1;
             let mut slot = out
-                .reserve(ipsec_engine::Dest::Udp { local: self.local, remote: self.peer }, pkt.len())
+                .reserve(
+                    ipsec_engine::Dest::Udp {
+                        local: self.local,
+                        remote: self.peer,
+                    },
+                    pkt.len(),
+                )
                 .unwrap();
             slot.copy_from_slice(pkt);
             slot.commit(pkt.len());
         }
     }
-    fn on_udp(&mut self, _: Instant, local: SocketAddrV4, remote: SocketAddrV4, data: &[u8], out: &mut Outputs) {
+    fn on_udp(
+        &mut self,
+        _: Instant,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        data: &[u8],
+        out: &mut Outputs,
+    ) {
         assert_eq!(local, self.local);
         assert_eq!(remote, self.peer);
         self.udp_in += 1;
@@ -61,7 +74,10 @@ fn start(
     peer: [u8; 4],
     protected: &[&str],
     tag: &str,
-) -> (mpsc::Receiver<ipsec_engine::sys::signal::StopHandle>, std::thread::JoinHandle<(StopReason, Echo)>) {
+) -> (
+    mpsc::Receiver<ipsec_engine::sys::signal::StopHandle>,
+    std::thread::JoinHandle<(StopReason, Echo)>,
+) {
     let mut cfg = EngineConfig::new(local.into());
     cfg.protected = protected.iter().map(|p| p.parse().unwrap()).collect();
     cfg.control = Some(format!("/tmp/ie-loop-{tag}-{}.sock", std::process::id()).into());
@@ -92,41 +108,61 @@ fn echo_gateways_carry_traffic_and_clean_up() {
     b.ip(&["addr", "add", "10.2.2.1/32", "dev", "lo"]);
 
     // A's protected set includes the peer's address itself.
-    let (sa, ha) = start(&a, [198, 51, 100, 1], [198, 51, 100, 2], &["10.2.2.0/24", "198.51.100.2/32"], "a");
-    let (sb, hb) = start(&b, [198, 51, 100, 2], [198, 51, 100, 1], &["10.1.1.0/24"], "b");
+    let (sa, ha) = start(
+        &a,
+        [198, 51, 100, 1],
+        [198, 51, 100, 2],
+        &["10.2.2.0/24", "198.51.100.2/32"],
+        "a",
+    );
+    let (sb, hb) = start(
+        &b,
+        [198, 51, 100, 2],
+        [198, 51, 100, 1],
+        &["10.1.1.0/24"],
+        "b",
+    );
     let stop_a = sa.recv_timeout(Duration::from_secs(10)).unwrap();
     let stop_b = sb.recv_timeout(Duration::from_secs(10)).unwrap();
 
     let rule = a.ip(&["rule", "show"]);
-    assert!(rule.contains("not from all fwmark 0x1e5/0x1e5 lookup 485"), "{rule}");
+    assert!(
+        rule.contains("not from all fwmark 0x1e5/0x1e5 lookup 485"),
+        "{rule}"
+    );
     let routes = a.ip(&["route", "show", "table", "485"]);
     assert!(routes.contains("10.2.2.0/24 dev ipsec0"), "{routes}");
     assert!(routes.contains("198.51.100.2 dev ipsec0"), "{routes}");
     let link = a.ip(&["link", "show", "ipsec0"]);
     assert!(link.contains("mtu 1380") && link.contains("UP"), "{link}");
     // An unmarked lookup of the peer goes to the TUN, a marked one to the wire.
-    assert!(a.ip(&["route", "get", "198.51.100.2"]).contains("dev ipsec0"));
-    assert!(a.ip(&["route", "get", "198.51.100.2", "mark", "0x1e5"]).contains("dev wanA"));
+    assert!(a
+        .ip(&["route", "get", "198.51.100.2"])
+        .contains("dev ipsec0"));
+    assert!(a
+        .ip(&["route", "get", "198.51.100.2", "mark", "0x1e5"])
+        .contains("dev wanA"));
 
     // B listens on its protected address; A sends from its own.
-    let server = b
-        .enter(|| {
-            let s = UdpSocket::bind("10.2.2.1:7777").unwrap();
-            s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
-            let mut buf = [0u8; 1500];
-            let (n, from) = s.recv_from(&mut buf).unwrap();
-            assert_eq!(&buf[..n], b"hello through the tunnel");
-            s.send_to(b"and back", from).unwrap();
-            from
-        });
+    let server = b.enter(|| {
+        let s = UdpSocket::bind("10.2.2.1:7777").unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        let mut buf = [0u8; 1500];
+        let (n, from) = s.recv_from(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"hello through the tunnel");
+        s.send_to(b"and back", from).unwrap();
+        from
+    });
     let from = a.exec(|| {
         let c = UdpSocket::bind("10.1.1.1:0").unwrap();
         c.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
         let mut buf = [0u8; 1500];
         // Retry while B's listener may not be bound yet.
         for _ in 0..30 {
-            c.send_to(b"hello through the tunnel", "10.2.2.1:7777").unwrap();
-            c.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+            c.send_to(b"hello through the tunnel", "10.2.2.1:7777")
+                .unwrap();
+            c.set_read_timeout(Some(Duration::from_millis(100)))
+                .unwrap();
             if let Ok((n, from)) = c.recv_from(&mut buf) {
                 assert_eq!(&buf[..n], b"and back");
                 assert_eq!(from.to_string(), "10.2.2.1:7777");
@@ -142,7 +178,12 @@ fn echo_gateways_carry_traffic_and_clean_up() {
     stop_b.stop().unwrap();
     let (rb, gb) = hb.join().unwrap();
     assert_eq!((ra, rb), (StopReason::Requested, StopReason::Requested));
-    assert!(ga.tun_in >= 1 && ga.udp_in >= 1, "A tun_in {} udp_in {}", ga.tun_in, ga.udp_in);
+    assert!(
+        ga.tun_in >= 1 && ga.udp_in >= 1,
+        "A tun_in {} udp_in {}",
+        ga.tun_in,
+        ga.udp_in
+    );
     // B saw A's datagram(s) and A's shutdown "DELETE", sent before A tore down.
     assert!(gb.udp_in >= 2, "B udp_in {}", gb.udp_in);
 

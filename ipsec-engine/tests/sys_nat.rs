@@ -47,7 +47,9 @@ fn nat_apply_and_remove() {
     });
     let listing = gw.exec(|| run("nft", &["list", "table", "ip", nat::TABLE]));
     let ret = listing.find("ip daddr 10.2.2.0/24 return").expect(&listing);
-    let masq = listing.find("ip saddr 10.1.1.0/24 masquerade").expect(&listing);
+    let masq = listing
+        .find("ip saddr 10.1.1.0/24 masquerade")
+        .expect(&listing);
     assert!(ret < masq, "{listing}");
     assert_eq!(listing.matches("masquerade").count(), 1, "{listing}");
 
@@ -61,7 +63,8 @@ fn nat_apply_and_remove() {
     });
     let got = lan.exec(|| {
         let c = UdpSocket::bind("10.1.1.10:0").unwrap();
-        c.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+        c.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
         let mut buf = [0u8; 64];
         for _ in 0..15 {
             c.send_to(b"ping", "203.0.113.2:5353").unwrap();

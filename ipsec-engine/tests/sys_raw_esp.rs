@@ -13,7 +13,8 @@ fn esp_between_namespaces() {
     let b = Netns::new("espb");
     veth(&a, "vA", "198.51.100.1/24", &b, "vB", "198.51.100.2/24");
 
-    let rx = b.enter(|| RawEsp::open(Some(Ipv4Addr::new(198, 51, 100, 2)), None).unwrap())
+    let rx = b
+        .enter(|| RawEsp::open(Some(Ipv4Addr::new(198, 51, 100, 2)), None).unwrap())
         .join()
         .unwrap();
     // SPI 0x1000a, sequence 1, then opaque bytes.

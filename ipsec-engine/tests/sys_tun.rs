@@ -24,7 +24,10 @@ fn tun_round_trip_through_a_route() {
         let sock = UdpSocket::bind("192.0.2.1:7000").unwrap();
         sock.send_to(b"into the tunnel", "10.99.0.5:9999").unwrap();
         let mut buf = [0u8; 2048];
-        assert!(wait_readable(&tun, Duration::from_secs(2)), "nothing on the TUN");
+        assert!(
+            wait_readable(&tun, Duration::from_secs(2)),
+            "nothing on the TUN"
+        );
         let mut got = None;
         // Skip anything unrelated the kernel might emit (none expected with IPv6 absent).
         while let Some(n) = tun.recv(&mut buf).unwrap() {

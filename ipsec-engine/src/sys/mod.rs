@@ -77,7 +77,10 @@ pub(crate) fn ifreq_named(name: &str) -> io::Result<libc::ifreq> {
     if bytes.is_empty() || bytes.len() >= libc::IFNAMSIZ || bytes.contains(&0) {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("interface name {name:?} must be 1..{} bytes", libc::IFNAMSIZ - 1),
+            format!(
+                "interface name {name:?} must be 1..{} bytes",
+                libc::IFNAMSIZ - 1
+            ),
         ));
     }
     // SAFETY: ifreq is plain old data; all-zero is a valid value.

@@ -103,7 +103,10 @@ impl Routing {
             // The device may already be gone (TUN closed first), taking its routes with it.
             let n = net.to_string();
             if let Err(e) = ip(&["route", "del", &n, "dev", &dev, "table", &t]) {
-                if first.is_ok() && !e.to_string().contains("No such") && !e.to_string().contains("Cannot find device") {
+                if first.is_ok()
+                    && !e.to_string().contains("No such")
+                    && !e.to_string().contains("Cannot find device")
+                {
                     first = Err(e);
                 }
             }
@@ -154,7 +157,11 @@ pub fn host_routes() -> io::Result<Vec<HostRoute>> {
 /// Parses the text of /proc/net/route (addresses are hex in host byte order of a little-endian
 /// kernel's network-order word, i.e. the bytes reversed as text); bad lines are skipped.
 pub fn parse_proc_net_route(text: &str) -> Vec<HostRoute> {
-    let hex_addr = |s: &str| u32::from_str_radix(s, 16).ok().map(|v| Ipv4Addr::from(v.swap_bytes()));
+    let hex_addr = |s: &str| {
+        u32::from_str_radix(s, 16)
+            .ok()
+            .map(|v| Ipv4Addr::from(v.swap_bytes()))
+    };
     text.lines()
         .skip(1)
         .filter_map(|line| {
@@ -219,7 +226,8 @@ pub enum StaticNextHop {
 mod tests {
     use super::*;
 
-    const SAMPLE: &str = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
+    const SAMPLE: &str =
+        "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
 eth0\t00000000\t0171A8C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n\
 eth0\t0071A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n\
 junk line\n";
@@ -235,14 +243,21 @@ junk line\n";
         let gw = StaticNextHop::Address(Ipv4Addr::new(192, 168, 113, 1));
         assert_eq!(check_route(&r, def, &gw), RouteCheck::Present);
         let other = StaticNextHop::Address(Ipv4Addr::new(192, 168, 113, 2));
-        assert!(matches!(check_route(&r, def, &other), RouteCheck::Differs(_)));
+        assert!(matches!(
+            check_route(&r, def, &other),
+            RouteCheck::Differs(_)
+        ));
         let net: Ipv4Net = "10.9.0.0/16".parse().unwrap();
         match check_route(&r, net, &gw) {
             RouteCheck::Missing(Some(c)) => assert_eq!(c.dst, def),
             x => panic!("{x:?}"),
         }
         assert_eq!(
-            check_route(&r, "192.168.113.0/24".parse().unwrap(), &StaticNextHop::Interface("eth0".into())),
+            check_route(
+                &r,
+                "192.168.113.0/24".parse().unwrap(),
+                &StaticNextHop::Interface("eth0".into())
+            ),
             RouteCheck::Present
         );
     }

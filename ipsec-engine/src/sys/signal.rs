@@ -103,7 +103,8 @@ impl StopHandle {
     pub fn take(&self) -> io::Result<bool> {
         let mut v: u64 = 0;
         // SAFETY: reads 8 bytes into `v`, as eventfd requires.
-        let r = cvt_size(unsafe { libc::read(self.fd.as_raw_fd(), (&mut v as *mut u64).cast(), 8) });
+        let r =
+            cvt_size(unsafe { libc::read(self.fd.as_raw_fd(), (&mut v as *mut u64).cast(), 8) });
         Ok(would_block_is_none(r)?.is_some())
     }
 }

@@ -116,7 +116,8 @@ pub(crate) fn would_block_is_none<T>(r: io::Result<T>) -> io::Result<Option<T>> 
 /// An AF_INET datagram socket, the handle interface ioctls go through.
 fn control_socket() -> io::Result<OwnedFd> {
     // SAFETY: plain socket(2) call.
-    let raw = cvt(unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) })?;
+    let raw =
+        cvt(unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) })?;
     // SAFETY: `raw` is a fresh descriptor owned by nobody else.
     Ok(unsafe { OwnedFd::from_raw_fd(raw) })
 }

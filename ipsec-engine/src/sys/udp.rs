@@ -116,7 +116,8 @@ impl UdpSock {
             let mut c = libc::CMSG_FIRSTHDR(&msg);
             while !c.is_null() {
                 if (*c).cmsg_level == libc::IPPROTO_IP && (*c).cmsg_type == libc::IP_PKTINFO {
-                    let info = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<libc::in_pktinfo>());
+                    let info =
+                        std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<libc::in_pktinfo>());
                     local_ip = Ipv4Addr::from(u32::from_be(info.ipi_addr.s_addr));
                 }
                 c = libc::CMSG_NXTHDR(&msg, c);

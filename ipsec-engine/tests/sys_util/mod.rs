@@ -51,7 +51,10 @@ impl Netns {
 
     /// Runs `f` on a new thread that has entered this namespace (sockets, TUN devices and child
     /// processes created there belong to it).
-    pub fn enter<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> std::thread::JoinHandle<T> {
+    pub fn enter<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> std::thread::JoinHandle<T> {
         let path = format!("/run/netns/{}", self.name);
         std::thread::spawn(move || {
             let file = std::fs::File::open(&path).unwrap();
@@ -70,13 +73,17 @@ impl Netns {
 
 impl Drop for Netns {
     fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
     }
 }
 
 /// A veth pair `a_if` in `a` (with `a_addr`, CIDR) and `b_if` in `b` (with `b_addr`), both up.
 pub fn veth(a: &Netns, a_if: &str, a_addr: &str, b: &Netns, b_if: &str, b_addr: &str) {
-    a.ip(&["link", "add", a_if, "type", "veth", "peer", "name", b_if, "netns", &b.name]);
+    a.ip(&[
+        "link", "add", a_if, "type", "veth", "peer", "name", b_if, "netns", &b.name,
+    ]);
     a.ip(&["addr", "add", a_addr, "dev", a_if]);
     b.ip(&["addr", "add", b_addr, "dev", b_if]);
     a.ip(&["link", "set", a_if, "up"]);
@@ -87,8 +94,14 @@ pub fn veth(a: &Netns, a_if: &str, a_addr: &str, b: &Netns, b_if: &str, b_addr: 
 pub fn wait_readable(fd: &impl AsRawFd, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
     loop {
-        let mut p = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-        let left = deadline.saturating_duration_since(Instant::now()).as_millis() as i32;
+        let mut p = libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let left = deadline
+            .saturating_duration_since(Instant::now())
+            .as_millis() as i32;
         // SAFETY: one valid pollfd.
         let r = unsafe { libc::poll(&mut p, 1, left) };
         if r > 0 {
