@@ -104,6 +104,8 @@ pub struct LoopStats {
     pub no_socket: u64,
     /// Debug lines dropped for slow subscribers.
     pub debug_dropped: u64,
+    /// MTU changes requested by the core that the TUN refused.
+    pub mtu_errors: u64,
 }
 
 struct Client {
@@ -215,6 +217,8 @@ impl EventLoop {
         }
         let _ = std::fs::remove_file(path);
         let listener = UnixListener::bind(path)?;
+        // `clear crypto sa` and friends are for the administrator only.
+        std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
         listener.set_nonblocking(true)?;
         self.epoll.add(listener.as_raw_fd(), TOK_LISTENER, false)?;
         self.control = Some(ControlServer {
@@ -366,6 +370,12 @@ impl EventLoop {
 
     /// Sends every queued packet and debug line, then empties the queue.
     fn flush(&mut self) {
+        if let Some(mtu) = self.out.take_tun_mtu() {
+            let r = self.tun.as_ref().map(|t| t.set_mtu(mtu));
+            if !matches!(r, Some(Ok(()))) {
+                self.stats.mtu_errors += 1;
+            }
+        }
         for (dest, pkt) in self.out.packets() {
             let sent = match dest {
                 Dest::Tun => match self.tun.as_ref() {

@@ -64,6 +64,7 @@ pub struct Outputs {
     debugging: [bool; 2],
     limit: usize,
     dropped: u64,
+    tun_mtu: Option<u32>,
 }
 
 impl Default for Outputs {
@@ -83,6 +84,7 @@ impl Outputs {
             debugging: [false; 2],
             limit,
             dropped: 0,
+            tun_mtu: None,
         }
     }
 
@@ -189,6 +191,16 @@ impl Outputs {
         self.items.clear();
         self.debug_text.clear();
         self.debug_items.clear();
+    }
+
+    /// Asks the engine to change the TUN MTU (e.g. once the transforms, hence the overhead, are
+    /// known); applied when the call returns, the last request winning.
+    pub fn set_tun_mtu(&mut self, mtu: u32) {
+        self.tun_mtu = Some(mtu);
+    }
+
+    pub(crate) fn take_tun_mtu(&mut self) -> Option<u32> {
+        self.tun_mtu.take()
     }
 
     pub(crate) fn set_debugging(&mut self, kind: DebugKind, on: bool) {

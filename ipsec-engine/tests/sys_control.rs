@@ -61,6 +61,11 @@ fn control_round_trips() {
     let path = PathBuf::from(format!("/tmp/ie-ctl-{}.sock", std::process::id()));
     let mut lp = EventLoop::new().unwrap();
     lp.listen_control(&path).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
     // A second engine on the same socket is refused rather than stealing it.
     let mut other = EventLoop::new().unwrap();
     assert!(other.listen_control(&path).is_err());

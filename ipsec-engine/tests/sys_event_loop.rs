@@ -59,7 +59,8 @@ impl Gateway for Echo {
     fn next_deadline(&self) -> Option<Instant> {
         None
     }
-    fn on_control(&mut self, _: Instant, _: &Command, _: &mut Outputs) -> ControlReply {
+    fn on_control(&mut self, _: Instant, _: &Command, out: &mut Outputs) -> ControlReply {
+        out.set_tun_mtu(1300);
         ControlReply::Text(format!("tun_in {} udp_in {}\n", self.tun_in, self.udp_in))
     }
     fn on_shutdown(&mut self, _: Instant, out: &mut Outputs) {
@@ -172,6 +173,14 @@ fn echo_gateways_carry_traffic_and_clean_up() {
         panic!("no answer through the tunnel");
     });
     assert_eq!(server.join().unwrap(), from);
+
+    // A core-requested MTU change reaches the device.
+    let mut reply = Vec::new();
+    let ctl = format!("/tmp/ie-loop-a-{}.sock", std::process::id());
+    let st = ipsec_engine::control::request(ctl.as_ref(), "sh cry ips sa", &mut reply).unwrap();
+    assert_eq!(st, ipsec_engine::control::STATUS_OK);
+    assert!(String::from_utf8(reply).unwrap().starts_with("tun_in "));
+    assert!(a.ip(&["link", "show", "ipsec0"]).contains("mtu 1300"));
 
     stop_a.stop().unwrap();
     let (ra, ga) = ha.join().unwrap();

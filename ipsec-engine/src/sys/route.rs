@@ -59,8 +59,10 @@ impl Routing {
             rule_installed: false,
             routes: Vec::new(),
         };
-        // A rule left by a killed predecessor would duplicate; remove it first, ignoring absence.
+        // A rule or routes left by a killed predecessor: remove them first, ignoring absence.
+        // The table is ours alone, so flushing it is safe.
         let _ = r.rule("del");
+        let _ = ip(&["route", "flush", "table", &table.to_string()]);
         r.rule("add")?;
         r.rule_installed = true;
         Ok(r)
