@@ -13,7 +13,7 @@ use crate::sys::epoll::{self, Epoll};
 use crate::sys::raw_esp::RawEsp;
 use crate::sys::signal::{SignalFd, StopHandle};
 use crate::sys::tun::Tun;
-use crate::sys::udp::UdpSock;
+use crate::sys::udp::{RecvBatch, UdpSock, MAX_BATCH};
 use ipsec_proto::time::Instant;
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -61,6 +61,9 @@ pub trait Gateway {
 /// Packets read from one descriptor per wakeup before the loop looks at the others.
 pub const READ_BUDGET: usize = 64;
 
+/// Datagrams per recvmmsg; slots are 64 KiB so nothing is ever truncated (1 MiB in all).
+const UDP_BATCH: usize = 16;
+
 const TOK_TUN: u64 = 1;
 const TOK_SIGNAL: u64 = 2;
 const TOK_STOP: u64 = 3;
@@ -102,6 +105,8 @@ pub struct LoopStats {
     pub send_errors: u64,
     /// Queued packets whose source matched no socket of ours.
     pub no_socket: u64,
+    /// UDP datagrams longer than a receive slot (64 KiB: never in practice).
+    pub udp_truncated: u64,
     /// Debug lines dropped for slow subscribers.
     pub debug_dropped: u64,
     /// MTU changes requested by the core that the TUN refused.
@@ -141,6 +146,7 @@ pub struct EventLoop {
     stop: StopHandle,
     control: Option<ControlServer>,
     buf: Vec<u8>,
+    ubatch: RecvBatch,
     out: Outputs,
     events: Vec<libc::epoll_event>,
     stats: LoopStats,
@@ -161,6 +167,7 @@ impl EventLoop {
             stop,
             control: None,
             buf: vec![0u8; 65536],
+            ubatch: RecvBatch::new(UDP_BATCH, 65536),
             out: Outputs::default(),
             events: vec![epoll::EMPTY_EVENT; 64],
             stats: LoopStats::default(),
@@ -322,20 +329,30 @@ impl EventLoop {
 
     fn read_udp<G: Gateway>(&mut self, idx: usize, gw: &mut G) -> io::Result<()> {
         let now = clock::now();
-        for _ in 0..READ_BUDGET {
+        let mut budget = READ_BUDGET;
+        while budget > 0 {
             let Some(sock) = self.udp.get(idx) else { break };
-            let r = match sock.recv(&mut self.buf) {
-                Ok(Some(r)) => r,
-                Ok(None) => break,
+            let n = match sock.recv_batch(&mut self.ubatch) {
+                Ok(0) => break,
+                Ok(n) => n,
                 // ICMP errors (port unreachable from a peer that is down) surface here; they say
                 // nothing the core's retransmission timer does not already handle.
-                Err(e) if e.raw_os_error() == Some(libc::ECONNREFUSED) => continue,
+                Err(e) if e.raw_os_error() == Some(libc::ECONNREFUSED) => {
+                    budget -= 1;
+                    continue;
+                }
                 Err(e) => return Err(e),
             };
-            self.stats.udp_in += 1;
-            let data = self.buf.get(..r.len).unwrap_or(&[]);
-            gw.on_udp(now, r.local, r.remote, data, &mut self.out);
-            self.flush_if_full();
+            budget = budget.saturating_sub(n);
+            for i in 0..n {
+                let Some((r, data)) = self.ubatch.get(i) else {
+                    self.stats.udp_truncated += 1;
+                    continue;
+                };
+                self.stats.udp_in += 1;
+                gw.on_udp(now, r.local, r.remote, data, &mut self.out);
+                self.flush_if_full();
+            }
         }
         self.flush();
         Ok(())
@@ -376,7 +393,12 @@ impl EventLoop {
                 self.stats.mtu_errors += 1;
             }
         }
-        for (dest, pkt) in self.out.packets() {
+        let count = self.out.len();
+        let mut i = 0;
+        while i < count {
+            let Some((dest, pkt)) = self.out.packet(i) else {
+                break;
+            };
             let sent = match dest {
                 Dest::Tun => match self.tun.as_ref() {
                     Some(t) => {
@@ -385,29 +407,42 @@ impl EventLoop {
                     }
                     None => {
                         self.stats.no_socket += 1;
-                        continue;
+                        Ok(true)
                     }
                 },
-                Dest::Udp { local, remote } => {
-                    let sock = self
-                        .udp
-                        .iter()
-                        .find(|s| s.local_addr() == local)
-                        .or_else(|| {
-                            self.udp
-                                .iter()
-                                .find(|s| s.local_addr().port() == local.port())
-                        });
-                    match sock {
-                        Some(s) => {
-                            self.stats.udp_out += 1;
-                            s.send_to(pkt, remote)
-                        }
-                        None => {
-                            self.stats.no_socket += 1;
-                            continue;
+                Dest::Udp { local, .. } => {
+                    let Some(sock_idx) = udp_socket_for(&self.udp, local) else {
+                        self.stats.no_socket += 1;
+                        i += 1;
+                        continue;
+                    };
+                    // The run of datagrams for the same socket goes out in one sendmmsg.
+                    let mut end = i + 1;
+                    while end < count && end - i < MAX_BATCH {
+                        match self.out.packet(end) {
+                            Some((Dest::Udp { local: l, .. }, _))
+                                if udp_socket_for(&self.udp, l) == Some(sock_idx) =>
+                            {
+                                end += 1
+                            }
+                            _ => break,
                         }
                     }
+                    let out = &self.out;
+                    let msgs = (i..end).filter_map(|k| match out.packet(k) {
+                        Some((Dest::Udp { remote, .. }, p)) => Some((p, remote)),
+                        _ => None,
+                    });
+                    let sent = self.udp.get(sock_idx).map(|s| s.send_batch(msgs));
+                    let want = end - i;
+                    let done = match sent {
+                        Some(Ok(n)) => n,
+                        _ => 0,
+                    };
+                    self.stats.udp_out += done as u64;
+                    self.stats.send_errors += (want - done) as u64;
+                    i = end;
+                    continue;
                 }
                 Dest::Esp { src, dst } => {
                     let sock = self
@@ -422,7 +457,7 @@ impl EventLoop {
                         }
                         None => {
                             self.stats.no_socket += 1;
-                            continue;
+                            Ok(true)
                         }
                     }
                 }
@@ -430,6 +465,7 @@ impl EventLoop {
             if !matches!(sent, Ok(true)) {
                 self.stats.send_errors += 1;
             }
+            i += 1;
         }
         if let Some(ctl) = self.control.as_mut() {
             let mut touched = false;
@@ -640,6 +676,18 @@ impl EventLoop {
         }
         self.sync_debug_flags();
     }
+}
+
+/// The UDP socket bound exactly to `local`, else one bound to its port (a wildcard bind).
+fn udp_socket_for(socks: &[UdpSock], local: SocketAddrV4) -> Option<usize> {
+    socks
+        .iter()
+        .position(|s| s.local_addr() == local)
+        .or_else(|| {
+            socks
+                .iter()
+                .position(|s| s.local_addr().port() == local.port())
+        })
 }
 
 /// Writes what the client can take; watches for writability while something is left; closes

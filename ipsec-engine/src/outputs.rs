@@ -178,6 +178,12 @@ impl Outputs {
             .map(|i| (i.dest, self.arena.get(i.range.clone()).unwrap_or(&[])))
     }
 
+    /// The `i`-th queued packet.
+    pub fn packet(&self, i: usize) -> Option<(Dest, &[u8])> {
+        let it = self.items.get(i)?;
+        Some((it.dest, self.arena.get(it.range.clone())?))
+    }
+
     /// Iterates the queued debug lines.
     pub fn debug_lines(&self) -> impl Iterator<Item = (DebugKind, &str)> {
         self.debug_items

@@ -55,3 +55,55 @@ fn mark_and_pktinfo() {
         }
     });
 }
+
+#[test]
+fn batched_send_and_receive() {
+    use ipsec_engine::sys::udp::{RecvBatch, MAX_BATCH};
+    let ns = Netns::new("udpb");
+    ns.exec(|| {
+        let lo = Ipv4Addr::new(127, 0, 0, 1);
+        let rx = UdpSock::bind(SocketAddrV4::new(lo, 4500), None).unwrap();
+        let tx = UdpSock::bind(SocketAddrV4::new(lo, 500), Some(0x1e5)).unwrap();
+        let payloads: Vec<Vec<u8>> = (0..40u8).map(|i| vec![i; 10 + usize::from(i)]).collect();
+        let to = rx.local_addr();
+        let sent = tx
+            .send_batch(payloads.iter().map(|p| (p.as_slice(), to)))
+            .unwrap();
+        assert_eq!(sent, MAX_BATCH, "one call sends at most MAX_BATCH");
+        assert_eq!(
+            tx.send_batch(payloads[sent..].iter().map(|p| (p.as_slice(), to)))
+                .unwrap(),
+            40 - MAX_BATCH
+        );
+        assert_eq!(tx.send_batch(std::iter::empty()).unwrap(), 0);
+
+        // 16-slot batches; slots of 40 bytes truncate the datagrams longer than that.
+        let mut b = RecvBatch::new(16, 40);
+        let mut seen = Vec::new();
+        let mut truncated = 0;
+        assert!(wait_readable(&rx, Duration::from_secs(2)));
+        loop {
+            let n = rx.recv_batch(&mut b).unwrap();
+            if n == 0 {
+                break;
+            }
+            assert!(n <= 16);
+            for i in 0..n {
+                match b.get(i) {
+                    Some((r, data)) => {
+                        assert_eq!(r.remote, tx.local_addr());
+                        assert_eq!(r.local, to);
+                        assert_eq!(data.len(), 10 + usize::from(data[0]));
+                        assert!(data.iter().all(|x| *x == data[0]));
+                        seen.push(data[0]);
+                    }
+                    None => truncated += 1,
+                }
+            }
+        }
+        // Lengths 10..=49: 10..=40 fit (31 datagrams), 41..=49 do not (9).
+        assert_eq!(seen, (0..31u8).collect::<Vec<_>>());
+        assert_eq!(truncated, 9);
+        assert!(b.is_empty() && b.get(0).is_none());
+    });
+}

@@ -149,6 +149,162 @@ impl UdpSock {
     }
 }
 
+/// Most datagrams moved by one recvmmsg/sendmmsg call.
+pub const MAX_BATCH: usize = 32;
+
+/// Receive buffers for [`UdpSock::recv_batch`], allocated once: `count` slots of `slot` bytes.
+#[derive(Debug)]
+pub struct RecvBatch {
+    data: Vec<u8>,
+    slot: usize,
+    meta: Vec<UdpRecv>,
+    truncated: Vec<bool>,
+}
+
+impl RecvBatch {
+    /// `count` (at most [`MAX_BATCH`]) slots of `slot` bytes each. 65 535-byte slots never
+    /// truncate a UDP datagram.
+    pub fn new(count: usize, slot: usize) -> RecvBatch {
+        let count = count.clamp(1, MAX_BATCH);
+        RecvBatch {
+            data: vec![0; count * slot],
+            slot,
+            meta: Vec::with_capacity(count),
+            truncated: Vec::with_capacity(count),
+        }
+    }
+
+    /// Datagrams from the last call.
+    pub fn len(&self) -> usize {
+        self.meta.len()
+    }
+
+    /// True if the last call received nothing.
+    pub fn is_empty(&self) -> bool {
+        self.meta.is_empty()
+    }
+
+    /// The `i`-th datagram: addresses and bytes; `None` past the end or if it was truncated
+    /// (longer than a slot).
+    pub fn get(&self, i: usize) -> Option<(UdpRecv, &[u8])> {
+        let m = *self.meta.get(i)?;
+        if self.truncated.get(i).copied().unwrap_or(true) {
+            return None;
+        }
+        let start = i * self.slot;
+        Some((m, self.data.get(start..start + m.len)?))
+    }
+}
+
+impl UdpSock {
+    /// Receives up to the batch's slot count of datagrams with one recvmmsg(2); returns how many
+    /// (0 when none is waiting).
+    pub fn recv_batch(&self, b: &mut RecvBatch) -> io::Result<usize> {
+        b.meta.clear();
+        b.truncated.clear();
+        let count = (b.data.len() / b.slot.max(1)).min(MAX_BATCH);
+        // SAFETY: these are plain old data; all-zero is valid for each.
+        let mut names: [libc::sockaddr_in; MAX_BATCH] = unsafe { std::mem::zeroed() };
+        let mut cbufs = [[0u64; 8]; MAX_BATCH];
+        // SAFETY: as above.
+        let mut iovs: [libc::iovec; MAX_BATCH] = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
+        let mut hdrs: [libc::mmsghdr; MAX_BATCH] = unsafe { std::mem::zeroed() };
+        let base = b.data.as_mut_ptr();
+        for i in 0..count {
+            // The slots are disjoint `slot`-byte ranges of `data`, inside its length.
+            iovs[i].iov_base = base.wrapping_add(i * b.slot).cast();
+            iovs[i].iov_len = b.slot;
+            let h = &mut hdrs[i].msg_hdr;
+            h.msg_name = (&mut names[i] as *mut libc::sockaddr_in).cast();
+            h.msg_namelen = size_of::<libc::sockaddr_in>() as libc::socklen_t;
+            h.msg_iov = &mut iovs[i];
+            h.msg_iovlen = 1;
+            h.msg_control = cbufs[i].as_mut_ptr().cast();
+            h.msg_controllen = size_of::<[u64; 8]>() as _;
+        }
+        // SAFETY: `hdrs[..count]` point at live buffers (names, iovecs over `data`, control
+        // buffers) of the stated lengths, all outliving the call.
+        let r = unsafe {
+            libc::recvmmsg(
+                self.fd.as_raw_fd(),
+                hdrs.as_mut_ptr(),
+                count as libc::c_uint,
+                libc::MSG_DONTWAIT,
+                std::ptr::null_mut(),
+            )
+        };
+        let n = match would_block_is_none(cvt(r))? {
+            Some(n) => n as usize,
+            None => return Ok(0),
+        };
+        for (h, name) in hdrs.iter().zip(names.iter()).take(n) {
+            let mut local_ip = *self.local.ip();
+            // SAFETY: CMSG_* walk the control buffer the kernel filled, within msg_controllen.
+            unsafe {
+                let mut c = libc::CMSG_FIRSTHDR(&h.msg_hdr);
+                while !c.is_null() {
+                    if (*c).cmsg_level == libc::IPPROTO_IP && (*c).cmsg_type == libc::IP_PKTINFO {
+                        let info =
+                            std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<libc::in_pktinfo>());
+                        local_ip = Ipv4Addr::from(u32::from_be(info.ipi_addr.s_addr));
+                    }
+                    c = libc::CMSG_NXTHDR(&h.msg_hdr, c);
+                }
+            }
+            b.truncated.push(h.msg_hdr.msg_flags & libc::MSG_TRUNC != 0);
+            b.meta.push(UdpRecv {
+                len: (h.msg_len as usize).min(b.slot),
+                remote: from_sockaddr_in(name),
+                local: SocketAddrV4::new(local_ip, self.local.port()),
+            });
+        }
+        Ok(n)
+    }
+
+    /// Sends up to [`MAX_BATCH`] datagrams from `msgs` with one sendmmsg(2); returns how many
+    /// the kernel took (0 if the socket buffer is full). The caller retries or drops the rest.
+    pub fn send_batch<'a>(
+        &self,
+        msgs: impl IntoIterator<Item = (&'a [u8], SocketAddrV4)>,
+    ) -> io::Result<usize> {
+        // SAFETY: plain old data; all-zero is valid.
+        let mut names: [libc::sockaddr_in; MAX_BATCH] = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
+        let mut iovs: [libc::iovec; MAX_BATCH] = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
+        let mut hdrs: [libc::mmsghdr; MAX_BATCH] = unsafe { std::mem::zeroed() };
+        let mut count = 0;
+        for (i, (data, to)) in msgs.into_iter().take(MAX_BATCH).enumerate() {
+            names[i] = sockaddr_in(to);
+            iovs[i].iov_base = data.as_ptr() as *mut libc::c_void;
+            iovs[i].iov_len = data.len();
+            count = i + 1;
+        }
+        for i in 0..count {
+            let h = &mut hdrs[i].msg_hdr;
+            h.msg_name = (&mut names[i] as *mut libc::sockaddr_in).cast();
+            h.msg_namelen = size_of::<libc::sockaddr_in>() as libc::socklen_t;
+            h.msg_iov = &mut iovs[i];
+            h.msg_iovlen = 1;
+        }
+        if count == 0 {
+            return Ok(0);
+        }
+        // SAFETY: `hdrs[..count]` point at live names and iovecs over the caller's slices
+        // (only read by sendmmsg), all outliving the call.
+        let r = unsafe {
+            libc::sendmmsg(
+                self.fd.as_raw_fd(),
+                hdrs.as_mut_ptr(),
+                count as libc::c_uint,
+                libc::MSG_DONTWAIT,
+            )
+        };
+        Ok(would_block_is_none(cvt(r))?.map_or(0, |n| n as usize))
+    }
+}
+
 impl AsRawFd for UdpSock {
     fn as_raw_fd(&self) -> RawFd {
         self.fd.as_raw_fd()
