@@ -120,6 +120,12 @@ impl Engine {
         };
         let tun = Tun::open(&cfg.tun_name).map_err(tun_err)?;
         tun.set_mtu(tun_mtu).map_err(tun_err)?;
+        // Router solicitations and the like would only be noise for the core: the tunnel
+        // carries IPv4. Absent IPv6 support makes this fail, which is fine.
+        let _ = std::fs::write(
+            format!("/proc/sys/net/ipv6/conf/{}/disable_ipv6", tun.name()),
+            "1",
+        );
         tun.set_up().map_err(tun_err)?;
         let dev = tun.name().to_string();
         event_loop.set_tun(tun).map_err(EngineError::Loop)?;

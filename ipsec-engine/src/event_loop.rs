@@ -535,7 +535,9 @@ impl EventLoop {
         };
         let mut tmp = [0u8; 1024];
         let mut eof = false;
-        loop {
+        // A bounded number of reads per wakeup keeps a flooding client from growing `inbuf`
+        // without limit; level-triggered epoll brings us back for the rest.
+        for _ in 0..8 {
             match c.stream.read(&mut tmp) {
                 Ok(0) => {
                     eof = true;

@@ -150,6 +150,13 @@ pub fn plan(
         });
     }
 
+    if !host_forwarding_ipv4() {
+        warnings.push(
+            "net.ipv4.ip_forward is 0: traffic from the LAN will not be routed into the tunnel \
+             (the engine does not change it)"
+                .into(),
+        );
+    }
     let mut config = EngineConfig::new(local);
     config.protected = facts.protected_networks(crypto);
     config.nat = nat;
@@ -170,4 +177,9 @@ pub fn plan(
         interfaces,
         warnings,
     })
+}
+
+/// True if the calling thread's namespace forwards IPv4 (false if unreadable).
+pub fn host_forwarding_ipv4() -> bool {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").is_ok_and(|v| v.trim() == "1")
 }

@@ -159,6 +159,7 @@ fn run_sets_up_answers_and_cleans_up() {
     assert!(out.status.success(), "{err}");
     // The default route matches; the Vlan1 route does not exist on the host.
     assert!(!err.contains("ip route 0.0.0.0/0"), "{err}");
+    assert!(err.contains("net.ipv4.ip_forward is 0"), "{err}");
     assert!(
         err.contains("ip route 192.0.2.0/24 Vlan1: the host has no such route"),
         "{err}"

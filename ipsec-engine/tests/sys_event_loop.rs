@@ -136,6 +136,12 @@ fn echo_gateways_carry_traffic_and_clean_up() {
     assert!(routes.contains("198.51.100.2 dev ipsec0"), "{routes}");
     let link = a.ip(&["link", "show", "ipsec0"]);
     assert!(link.contains("mtu 1380") && link.contains("UP"), "{link}");
+    if std::path::Path::new("/proc/sys/net/ipv6").exists() {
+        let v6 = a.exec(|| {
+            std::fs::read_to_string("/proc/sys/net/ipv6/conf/ipsec0/disable_ipv6").unwrap()
+        });
+        assert_eq!(v6.trim(), "1");
+    }
     // An unmarked lookup of the peer goes to the TUN, a marked one to the wire.
     assert!(a
         .ip(&["route", "get", "198.51.100.2"])
