@@ -109,6 +109,8 @@ pub struct LoopStats {
     pub udp_truncated: u64,
     /// Debug lines dropped for slow subscribers.
     pub debug_dropped: u64,
+    /// Control connections that could not be accepted.
+    pub control_errors: u64,
     /// MTU changes requested by the core that the TUN refused.
     pub mtu_errors: u64,
 }
@@ -246,8 +248,18 @@ impl EventLoop {
         &self.stats
     }
 
-    /// Runs until a signal or stop request; the core's shutdown output is sent before returning.
+    /// Runs until a signal or stop request; the core's shutdown output is sent before returning,
+    /// also when the loop fails (a socket or the TUN gave an unexpected error).
     pub fn run<G: Gateway>(&mut self, gw: &mut G) -> io::Result<StopReason> {
+        let r = self.run_inner(gw);
+        if r.is_err() {
+            gw.on_shutdown(clock::now(), &mut self.out);
+            self.flush();
+        }
+        r
+    }
+
+    fn run_inner<G: Gateway>(&mut self, gw: &mut G) -> io::Result<StopReason> {
         loop {
             let now = clock::now();
             let timeout = match gw.next_deadline() {
@@ -499,7 +511,11 @@ impl EventLoop {
                 Ok((s, _)) => s,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
-                Err(e) => return Err(e),
+                // Out of descriptors or memory: refuse this client, keep the tunnel running.
+                Err(_) => {
+                    self.stats.control_errors += 1;
+                    return Ok(());
+                }
             };
             stream.set_nonblocking(true)?;
             let idx = match ctl.clients.iter().position(Option::is_none) {

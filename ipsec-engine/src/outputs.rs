@@ -116,7 +116,10 @@ impl Outputs {
     }
 
     /// Zero-copy variant: `max_len` writable bytes for `dest`; the packet is queued only if
-    /// [`Slot::commit`] is called. `None` (and counted) if the queue is full.
+    /// [`Slot::commit`] (or [`Slot::commit_as`], when the destination is only known after
+    /// writing, as with `poll_transmit`) is called. `None` (and counted) if the queue is full.
+    /// The space is zero-filled, so ask for what the packet can need (inner length plus ESP
+    /// overhead), not 64 KiB.
     pub fn reserve(&mut self, dest: Dest, max_len: usize) -> Option<Slot<'_>> {
         let start = self.arena.len();
         let end = match start.checked_add(max_len) {
@@ -223,8 +226,15 @@ pub struct Slot<'a> {
 }
 
 impl Slot<'_> {
-    /// Queues the first `len` bytes written (clamped to the reserved size).
+    /// Queues the first `len` bytes written for the destination given to `reserve`.
     pub fn commit(self, len: usize) {
+        let dest = self.dest;
+        self.commit_as(dest, len);
+    }
+
+    /// Queues the first `len` bytes written (clamped to the reserved size) for `dest`.
+    pub fn commit_as(mut self, dest: Dest, len: usize) {
+        self.dest = dest;
         let end = self.start + len.min(self.out.arena.len() - self.start);
         self.out.arena.truncate(end);
         self.out.items.push(Item {
@@ -275,7 +285,7 @@ mod tests {
                 )
                 .unwrap();
             s[..2].copy_from_slice(&[9, 9]);
-            s.commit(2);
+            s.commit_as(Dest::Tun, 2);
         }
         {
             let _abandoned = o.reserve(Dest::Tun, 40).unwrap();
@@ -286,7 +296,7 @@ mod tests {
         let v: Vec<_> = o.packets().map(|(d, p)| (d, p.to_vec())).collect();
         assert_eq!(v.len(), 2);
         assert_eq!(v[0], (Dest::Tun, vec![1, 2, 3]));
-        assert_eq!(v[1].1, vec![9, 9]);
+        assert_eq!(v[1], (Dest::Tun, vec![9, 9]));
         o.debug(DebugKind::Isakmp, format_args!("dropped {}", 1));
         assert_eq!(o.debug_lines().count(), 0);
         o.set_debugging(DebugKind::Isakmp, true);
