@@ -209,3 +209,78 @@ fn echo_gateways_carry_traffic_and_clean_up() {
         assert!(!try_run("ip", &["-n", &ns.name, "link", "show", "ipsec0"]));
     }
 }
+
+/// Ceiling of the plumbing alone (TUN -> UDP 4500 -> TUN, no crypto), for comparing with the
+/// real core later: `cargo test --release -p ipsec-engine --test sys_event_loop -- --ignored
+/// --nocapture`. Needs iperf3. Prints Mbit/s; fails only if no traffic passes.
+#[test]
+#[ignore = "measurement; run explicitly"]
+fn plumbing_throughput_iperf3() {
+    let ha = Netns::new("tha");
+    let a = Netns::new("tga");
+    let b = Netns::new("tgb");
+    let hb = Netns::new("thb");
+    veth(&ha, "lan", "10.1.1.10/24", &a, "lanA", "10.1.1.1/24");
+    veth(&a, "wanA", "198.51.100.1/24", &b, "wanB", "198.51.100.2/24");
+    veth(&b, "lanB", "10.2.2.1/24", &hb, "lan", "10.2.2.10/24");
+    ha.ip(&["route", "add", "default", "via", "10.1.1.1"]);
+    hb.ip(&["route", "add", "default", "via", "10.2.2.1"]);
+    for g in [&a, &b] {
+        g.exec(|| std::fs::write("/proc/sys/net/ipv4/ip_forward", "1").unwrap());
+    }
+    let (sa, ja) = start(
+        &a,
+        [198, 51, 100, 1],
+        [198, 51, 100, 2],
+        &["10.2.2.0/24"],
+        "ta",
+    );
+    let (sb, jb) = start(
+        &b,
+        [198, 51, 100, 2],
+        [198, 51, 100, 1],
+        &["10.1.1.0/24"],
+        "tb",
+    );
+    let stop_a = sa.recv_timeout(Duration::from_secs(10)).unwrap();
+    let stop_b = sb.recv_timeout(Duration::from_secs(10)).unwrap();
+
+    let mut server = std::process::Command::new("ip")
+        .args(["netns", "exec", &hb.name, "iperf3", "-s", "-1"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let out = run(
+        "ip",
+        &[
+            "netns",
+            "exec",
+            &ha.name,
+            "iperf3",
+            "-c",
+            "10.2.2.10",
+            "-t",
+            "5",
+            "-f",
+            "m",
+        ],
+    );
+    let _ = server.wait();
+    let line = out
+        .lines()
+        .find(|l| l.contains("receiver"))
+        .unwrap_or_else(|| panic!("{out}"))
+        .to_string();
+    println!("plumbing only (TUN -> UDP -> TUN, no crypto): {line}");
+    stop_a.stop().unwrap();
+    stop_b.stop().unwrap();
+    let (_, ga) = ja.join().unwrap();
+    let (_, gb) = jb.join().unwrap();
+    assert!(
+        ga.tun_in > 1000 && gb.udp_in > 1000,
+        "{} {}",
+        ga.tun_in,
+        gb.udp_in
+    );
+}
