@@ -7,6 +7,7 @@
 //! renders `ip nat inside source ... overload` as nftables; [`engine`] sets all of it up from a
 //! [`engine::EngineConfig`] and tears it down in order.
 #![warn(missing_docs)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod control;
 pub mod engine;

@@ -47,9 +47,8 @@ impl SignalFd {
         // SAFETY: `set` is initialised; -1 asks for a new descriptor.
         let raw = cvt(unsafe { libc::signalfd(-1, &set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC) })?;
         // SAFETY: `raw` is a fresh descriptor owned by nobody else.
-        Ok(SignalFd {
-            fd: unsafe { OwnedFd::from_raw_fd(raw) },
-        })
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        Ok(SignalFd { fd })
     }
 
     /// The next pending signal number, if any.
@@ -86,9 +85,8 @@ impl StopHandle {
         // SAFETY: plain eventfd(2) call.
         let raw = cvt(unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) })?;
         // SAFETY: `raw` is a fresh descriptor owned by nobody else.
-        Ok(StopHandle {
-            fd: Arc::new(unsafe { OwnedFd::from_raw_fd(raw) }),
-        })
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        Ok(StopHandle { fd: Arc::new(fd) })
     }
 
     /// Requests the stop.
