@@ -1,0 +1,403 @@
+//! The control socket: IOS exec commands over a Unix stream socket, and the command table that
+//! resolves IOS-style abbreviations (`sh cry isa sa`).
+//!
+//! Wire format: the client sends one command per line. For each line the daemon writes the answer
+//! text (lines ending in `\n`), then a terminator: a NUL byte, a status byte and `\n`. Status `0`
+//! is a normal answer, `1` an error (the text is the IOS-style `% ...` message), `2` means the
+//! connection now streams debug lines until the client closes it.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::Ipv4Addr;
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+
+/// Default control socket path.
+pub const DEFAULT_PATH: &str = "/run/ipsec-engine.sock";
+
+/// Terminator status: normal answer.
+pub const STATUS_OK: u8 = b'0';
+/// Terminator status: error answer.
+pub const STATUS_ERROR: u8 = b'1';
+/// Terminator status: debug lines follow until disconnect.
+pub const STATUS_STREAM: u8 = b'2';
+
+/// Longest accepted request line; a longer one is answered with an error and discarded.
+pub const MAX_LINE: usize = 1024;
+
+/// The commands the engine knows, canonical form.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CommandId {
+    /// `show crypto isakmp sa`
+    ShowIsakmpSa,
+    /// `show crypto isakmp sa detail`
+    ShowIsakmpSaDetail,
+    /// `show crypto isakmp policy`
+    ShowIsakmpPolicy,
+    /// `show crypto ipsec sa`
+    ShowIpsecSa,
+    /// `show crypto ipsec sa detail`
+    ShowIpsecSaDetail,
+    /// `show crypto ipsec sa peer A.B.C.D`
+    ShowIpsecSaPeer,
+    /// `show crypto ipsec transform-set`
+    ShowTransformSet,
+    /// `show crypto map`
+    ShowCryptoMap,
+    /// `show crypto session`
+    ShowCryptoSession,
+    /// `show running-config`
+    ShowRunningConfig,
+    /// `show ip route`
+    ShowIpRoute,
+    /// `show debugging`
+    ShowDebugging,
+    /// `clear crypto isakmp`
+    ClearIsakmp,
+    /// `clear crypto isakmp A` (connection id)
+    ClearIsakmpConnId,
+    /// `clear crypto sa`
+    ClearSa,
+    /// `clear crypto sa peer A.B.C.D`
+    ClearSaPeer,
+    /// `debug crypto isakmp`
+    DebugIsakmp,
+    /// `debug crypto ipsec`
+    DebugIpsec,
+    /// `undebug all` / `no debug all`
+    UndebugAll,
+}
+
+/// One token of a command pattern.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tok {
+    /// A keyword, abbreviable to any unambiguous prefix.
+    Kw(&'static str),
+    /// An IPv4 address argument.
+    Ip,
+    /// A decimal number argument.
+    Number,
+}
+
+use Tok::{Ip, Kw, Number};
+
+/// The command table.
+pub const COMMANDS: &[(CommandId, &[Tok])] = &[
+    (
+        CommandId::ShowIsakmpSa,
+        &[Kw("show"), Kw("crypto"), Kw("isakmp"), Kw("sa")],
+    ),
+    (
+        CommandId::ShowIsakmpSaDetail,
+        &[
+            Kw("show"),
+            Kw("crypto"),
+            Kw("isakmp"),
+            Kw("sa"),
+            Kw("detail"),
+        ],
+    ),
+    (
+        CommandId::ShowIsakmpPolicy,
+        &[Kw("show"), Kw("crypto"), Kw("isakmp"), Kw("policy")],
+    ),
+    (
+        CommandId::ShowIpsecSa,
+        &[Kw("show"), Kw("crypto"), Kw("ipsec"), Kw("sa")],
+    ),
+    (
+        CommandId::ShowIpsecSaDetail,
+        &[
+            Kw("show"),
+            Kw("crypto"),
+            Kw("ipsec"),
+            Kw("sa"),
+            Kw("detail"),
+        ],
+    ),
+    (
+        CommandId::ShowIpsecSaPeer,
+        &[
+            Kw("show"),
+            Kw("crypto"),
+            Kw("ipsec"),
+            Kw("sa"),
+            Kw("peer"),
+            Ip,
+        ],
+    ),
+    (
+        CommandId::ShowTransformSet,
+        &[Kw("show"), Kw("crypto"), Kw("ipsec"), Kw("transform-set")],
+    ),
+    (
+        CommandId::ShowCryptoMap,
+        &[Kw("show"), Kw("crypto"), Kw("map")],
+    ),
+    (
+        CommandId::ShowCryptoSession,
+        &[Kw("show"), Kw("crypto"), Kw("session")],
+    ),
+    (
+        CommandId::ShowRunningConfig,
+        &[Kw("show"), Kw("running-config")],
+    ),
+    (CommandId::ShowIpRoute, &[Kw("show"), Kw("ip"), Kw("route")]),
+    (CommandId::ShowDebugging, &[Kw("show"), Kw("debugging")]),
+    (
+        CommandId::ClearIsakmp,
+        &[Kw("clear"), Kw("crypto"), Kw("isakmp")],
+    ),
+    (
+        CommandId::ClearIsakmpConnId,
+        &[Kw("clear"), Kw("crypto"), Kw("isakmp"), Number],
+    ),
+    (CommandId::ClearSa, &[Kw("clear"), Kw("crypto"), Kw("sa")]),
+    (
+        CommandId::ClearSaPeer,
+        &[Kw("clear"), Kw("crypto"), Kw("sa"), Kw("peer"), Ip],
+    ),
+    (
+        CommandId::DebugIsakmp,
+        &[Kw("debug"), Kw("crypto"), Kw("isakmp")],
+    ),
+    (
+        CommandId::DebugIpsec,
+        &[Kw("debug"), Kw("crypto"), Kw("ipsec")],
+    ),
+    (CommandId::UndebugAll, &[Kw("undebug"), Kw("all")]),
+    (CommandId::UndebugAll, &[Kw("no"), Kw("debug"), Kw("all")]),
+];
+
+/// A resolved command: which one, its canonical words and its arguments.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Command {
+    /// Which command.
+    pub id: CommandId,
+    /// Canonical text with arguments, e.g. `show crypto ipsec sa peer 203.0.113.2`.
+    pub canonical: String,
+    /// IP address argument, if the command has one.
+    pub ip: Option<Ipv4Addr>,
+    /// Numeric argument, if the command has one.
+    pub number: Option<u64>,
+}
+
+/// Why a line did not resolve; `Display` gives the IOS message.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ResolveError {
+    /// A word matches nothing at its position; `column` is its offset in the line.
+    #[error("{line}\n{caret}^\n% Invalid input detected at '^' marker.", caret = " ".repeat(*.column))]
+    Invalid {
+        /// The request line.
+        line: String,
+        /// Byte offset of the offending word.
+        column: usize,
+    },
+    /// A word is a prefix of several keywords.
+    #[error("% Ambiguous command:  \"{0}\"")]
+    Ambiguous(String),
+    /// The words stop before any command is complete.
+    #[error("% Incomplete command.")]
+    Incomplete,
+}
+
+fn tok_matches(tok: Tok, word: &str) -> bool {
+    match tok {
+        Kw(k) => k.len() >= word.len() && k[..word.len()].eq_ignore_ascii_case(word),
+        Ip => word.parse::<Ipv4Addr>().is_ok(),
+        Number => !word.is_empty() && word.bytes().all(|b| b.is_ascii_digit()),
+    }
+}
+
+/// Resolves a request line against [`COMMANDS`]; `Ok(None)` for a blank line.
+pub fn resolve(line: &str) -> Result<Option<Command>, ResolveError> {
+    let words: Vec<(usize, &str)> = line
+        .split_whitespace()
+        .map(|w| (w.as_ptr() as usize - line.as_ptr() as usize, w))
+        .collect();
+    if words.is_empty() {
+        return Ok(None);
+    }
+    let mut alive: Vec<&(CommandId, &[Tok])> = COMMANDS.iter().collect();
+    for (i, (col, word)) in words.iter().enumerate() {
+        let matching: Vec<_> = alive
+            .iter()
+            .copied()
+            .filter(|(_, toks)| toks.get(i).is_some_and(|t| tok_matches(*t, word)))
+            .collect();
+        if matching.is_empty() {
+            return Err(ResolveError::Invalid {
+                line: line.to_string(),
+                column: *col,
+            });
+        }
+        // Keyword alternatives at this position: an exact match wins, otherwise the prefix must
+        // name exactly one keyword (arguments never compete with keywords here: the table has
+        // no position where both can appear for the same prefix).
+        let mut kws: Vec<&str> = matching
+            .iter()
+            .filter_map(|(_, t)| match t.get(i) {
+                Some(Kw(k)) => Some(*k),
+                _ => None,
+            })
+            .collect();
+        kws.sort_unstable();
+        kws.dedup();
+        let chosen = if let Some(k) = kws.iter().find(|k| k.eq_ignore_ascii_case(word)) {
+            Some(*k)
+        } else if kws.len() > 1 {
+            let upto: Vec<&str> = words[..=i].iter().map(|(_, w)| *w).collect();
+            return Err(ResolveError::Ambiguous(upto.join(" ")));
+        } else {
+            kws.first().copied()
+        };
+        alive = matching
+            .into_iter()
+            .filter(|(_, t)| match (t.get(i), chosen) {
+                (Some(Kw(k)), Some(c)) => *k == c,
+                (Some(Kw(_)), None) => false,
+                _ => true,
+            })
+            .collect();
+    }
+    let n = words.len();
+    let Some((id, toks)) = alive.iter().find(|(_, t)| t.len() == n) else {
+        return Err(ResolveError::Incomplete);
+    };
+    let mut canonical = Vec::with_capacity(n);
+    let mut ip = None;
+    let mut number = None;
+    for (t, (_, w)) in toks.iter().zip(&words) {
+        match t {
+            Kw(k) => canonical.push(k.to_string()),
+            Ip => {
+                ip = w.parse().ok();
+                canonical.push(w.to_string());
+            }
+            Number => {
+                number = w.parse().ok();
+                canonical.push(w.to_string());
+            }
+        }
+    }
+    Ok(Some(Command {
+        id: *id,
+        canonical: canonical.join(" "),
+        ip,
+        number,
+    }))
+}
+
+/// What a command produced: the answer text or an IOS-style error.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ControlReply {
+    /// Normal answer (may be empty).
+    Text(String),
+    /// An error message (`% ...`).
+    Error(String),
+}
+
+/// Appends the answer and terminator for `reply` to `out`.
+pub fn frame(out: &mut Vec<u8>, text: &str, status: u8) {
+    out.extend_from_slice(text.as_bytes());
+    if !text.is_empty() && !text.ends_with('\n') {
+        out.push(b'\n');
+    }
+    out.extend_from_slice(&[0, status, b'\n']);
+}
+
+/// Client side: sends `line`, writes the answer to `sink`, returns the status byte. For a
+/// streaming answer it keeps copying lines until the daemon closes or `sink` fails.
+pub fn request(path: &Path, line: &str, sink: &mut dyn Write) -> io::Result<u8> {
+    let mut stream = UnixStream::connect(path)?;
+    stream.write_all(line.trim_end_matches('\n').as_bytes())?;
+    stream.write_all(b"\n")?;
+    let mut reader = BufReader::new(stream);
+    let mut text = Vec::new();
+    reader.read_until(0, &mut text)?;
+    if text.last() != Some(&0) {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "daemon closed the connection before the end of the answer",
+        ));
+    }
+    text.pop();
+    sink.write_all(&text)?;
+    sink.flush()?;
+    let mut term = [0u8; 2];
+    reader.read_exact(&mut term)?;
+    let status = term[0];
+    if status == STATUS_STREAM {
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = reader.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            sink.write_all(&buf[..n])?;
+            sink.flush()?;
+        }
+    }
+    Ok(status)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(line: &str) -> CommandId {
+        resolve(line).unwrap().unwrap().id
+    }
+
+    #[test]
+    fn abbreviations_resolve() {
+        assert_eq!(id("sh cry isa sa"), CommandId::ShowIsakmpSa);
+        assert_eq!(id("show crypto isakmp sa"), CommandId::ShowIsakmpSa);
+        assert_eq!(id("SH CRY IPS SA"), CommandId::ShowIpsecSa);
+        assert_eq!(id("sh cry ips sa det"), CommandId::ShowIpsecSaDetail);
+        assert_eq!(id("sh cry isa pol"), CommandId::ShowIsakmpPolicy);
+        assert_eq!(id("sh run"), CommandId::ShowRunningConfig);
+        assert_eq!(id("deb cry isa"), CommandId::DebugIsakmp);
+        assert_eq!(id("u all"), CommandId::UndebugAll);
+        assert_eq!(id("no deb all"), CommandId::UndebugAll);
+        assert_eq!(id("cle cry sa"), CommandId::ClearSa);
+        let c = resolve("sh cry ips sa pe 203.0.113.2").unwrap().unwrap();
+        assert_eq!(c.id, CommandId::ShowIpsecSaPeer);
+        assert_eq!(c.canonical, "show crypto ipsec sa peer 203.0.113.2");
+        assert_eq!(c.ip, Some(Ipv4Addr::new(203, 0, 113, 2)));
+        let c = resolve("clear crypto isakmp 1001").unwrap().unwrap();
+        assert_eq!((c.id, c.number), (CommandId::ClearIsakmpConnId, Some(1001)));
+        assert_eq!(resolve("   ").unwrap(), None);
+    }
+
+    #[test]
+    fn errors_are_ios_style() {
+        let e = resolve("sh cry isx sa").unwrap_err();
+        assert_eq!(
+            e,
+            ResolveError::Invalid {
+                line: "sh cry isx sa".into(),
+                column: 7
+            }
+        );
+        assert_eq!(
+            e.to_string(),
+            "sh cry isx sa\n       ^\n% Invalid input detected at '^' marker."
+        );
+        // "cry i" could be isakmp or ipsec
+        assert_eq!(
+            resolve("sh cry i sa").unwrap_err().to_string(),
+            "% Ambiguous command:  \"sh cry i\""
+        );
+        assert_eq!(resolve("sh cry").unwrap_err(), ResolveError::Incomplete);
+        assert!(matches!(
+            resolve("sh cry ips sa peer 1.2.3").unwrap_err(),
+            ResolveError::Invalid { column: 19, .. }
+        ));
+        assert!(matches!(
+            resolve("show crypto isakmp sa extra").unwrap_err(),
+            ResolveError::Invalid { column: 22, .. }
+        ));
+    }
+}

@@ -1,0 +1,746 @@
+//! The engine's single-threaded event loop: epoll over the TUN, the UDP sockets, the raw ESP
+//! sockets, the control socket and its clients, the signalfd and a stop eventfd; the timeout is
+//! the core's next deadline. Everything protocol-related is behind [`Gateway`].
+//!
+//! Receive buffers and the output queue are allocated once; per packet the loop only makes
+//! syscalls and calls the core. Reads are batched per wakeup (up to [`READ_BUDGET`] per
+//! descriptor) so one busy socket cannot starve the others.
+
+use crate::control::{self, Command, CommandId, ControlReply};
+use crate::outputs::{DebugKind, Dest, Outputs};
+use crate::sys::clock;
+use crate::sys::epoll::{self, Epoll};
+use crate::sys::raw_esp::RawEsp;
+use crate::sys::signal::{SignalFd, StopHandle};
+use crate::sys::tun::Tun;
+use crate::sys::udp::{RecvBatch, UdpSock, MAX_BATCH};
+use ipsec_proto::time::Instant;
+use std::io::{self, Read, Write};
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+
+/// The protocol core as the loop sees it. Every call gets the current CLOCK_BOOTTIME instant and
+/// an output queue; whatever the core queues is sent when the call returns.
+pub trait Gateway {
+    /// MTU to give the TUN device (path MTU minus the ESP/UDP overhead the core expects).
+    fn tun_mtu(&self) -> u32;
+    /// A cleartext packet the kernel routed into the TUN (to be protected, or dropped).
+    fn on_tun_packet(&mut self, now: Instant, pkt: &[u8], out: &mut Outputs);
+    /// A UDP datagram on port 500 or 4500 (IKE, NAT-T keepalive, or UDP-encapsulated ESP).
+    fn on_udp(
+        &mut self,
+        now: Instant,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        data: &[u8],
+        out: &mut Outputs,
+    );
+    /// An ESP packet (SPI onwards, IPv4 header stripped) received over IP protocol 50.
+    fn on_esp(
+        &mut self,
+        now: Instant,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        data: &[u8],
+        out: &mut Outputs,
+    );
+    /// The deadline from [`Gateway::next_deadline`] has passed.
+    fn on_timer(&mut self, now: Instant, out: &mut Outputs);
+    /// When the core next needs [`Gateway::on_timer`]; `None` when it has nothing pending.
+    fn next_deadline(&self) -> Option<Instant>;
+    /// A resolved exec command (show/clear); debug and undebug are handled by the loop, which
+    /// tells the core through [`Outputs::debugging`].
+    fn on_control(&mut self, now: Instant, cmd: &Command, out: &mut Outputs) -> ControlReply;
+    /// SIGTERM/SIGINT or a stop request: queue Delete notifications now; they are sent before
+    /// routes, rules and the TUN are removed.
+    fn on_shutdown(&mut self, now: Instant, out: &mut Outputs);
+}
+
+/// Packets read from one descriptor per wakeup before the loop looks at the others.
+pub const READ_BUDGET: usize = 64;
+
+/// Datagrams per recvmmsg; slots are 64 KiB so nothing is ever truncated (1 MiB in all).
+const UDP_BATCH: usize = 16;
+
+const TOK_TUN: u64 = 1;
+const TOK_SIGNAL: u64 = 2;
+const TOK_STOP: u64 = 3;
+const TOK_LISTENER: u64 = 4;
+const TOK_UDP: u64 = 100;
+const TOK_ESP: u64 = 200;
+const TOK_CLIENT: u64 = 1000;
+
+/// Pending output a slow debug subscriber may accumulate before its lines are dropped.
+const MAX_CLIENT_BACKLOG: usize = 1 << 20;
+
+/// Why [`EventLoop::run`] returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopReason {
+    /// SIGTERM or SIGINT (the number).
+    Signal(i32),
+    /// [`StopHandle::stop`] was called.
+    Requested,
+}
+
+/// Counters of things the loop dropped or failed at; `diagnose` shows them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LoopStats {
+    /// Packets read from the TUN.
+    pub tun_in: u64,
+    /// Packets written to the TUN.
+    pub tun_out: u64,
+    /// UDP datagrams received.
+    pub udp_in: u64,
+    /// UDP datagrams sent.
+    pub udp_out: u64,
+    /// ESP packets received on the raw socket.
+    pub esp_in: u64,
+    /// ESP packets sent on the raw socket.
+    pub esp_out: u64,
+    /// Raw packets whose IPv4 header did not parse.
+    pub esp_malformed: u64,
+    /// Sends that failed or found the socket buffer full.
+    pub send_errors: u64,
+    /// Queued packets whose source matched no socket of ours.
+    pub no_socket: u64,
+    /// UDP datagrams longer than a receive slot (64 KiB: never in practice).
+    pub udp_truncated: u64,
+    /// Debug lines dropped for slow subscribers.
+    pub debug_dropped: u64,
+    /// Control connections that could not be accepted.
+    pub control_errors: u64,
+    /// MTU changes requested by the core that the TUN refused.
+    pub mtu_errors: u64,
+}
+
+struct Client {
+    stream: UnixStream,
+    inbuf: Vec<u8>,
+    outbuf: Vec<u8>,
+    subs: [bool; 2],
+    streaming: bool,
+    overlong: bool,
+    watching_write: bool,
+    close_after_flush: bool,
+}
+
+struct ControlServer {
+    listener: UnixListener,
+    path: PathBuf,
+    clients: Vec<Option<Client>>,
+}
+
+impl Drop for ControlServer {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// The event loop and the descriptors it owns.
+pub struct EventLoop {
+    epoll: Epoll,
+    tun: Option<Tun>,
+    udp: Vec<UdpSock>,
+    esp: Vec<RawEsp>,
+    signals: Option<SignalFd>,
+    stop: StopHandle,
+    control: Option<ControlServer>,
+    buf: Vec<u8>,
+    ubatch: RecvBatch,
+    out: Outputs,
+    events: Vec<libc::epoll_event>,
+    stats: LoopStats,
+}
+
+impl EventLoop {
+    /// An empty loop (stop eventfd only).
+    pub fn new() -> io::Result<EventLoop> {
+        let epoll = Epoll::new()?;
+        let stop = StopHandle::new()?;
+        epoll.add(stop.as_raw_fd(), TOK_STOP, false)?;
+        Ok(EventLoop {
+            epoll,
+            tun: None,
+            udp: Vec::new(),
+            esp: Vec::new(),
+            signals: None,
+            stop,
+            control: None,
+            buf: vec![0u8; 65536],
+            ubatch: RecvBatch::new(UDP_BATCH, 65536),
+            out: Outputs::default(),
+            events: vec![epoll::EMPTY_EVENT; 64],
+            stats: LoopStats::default(),
+        })
+    }
+
+    /// Adds the TUN device (one per loop).
+    pub fn set_tun(&mut self, tun: Tun) -> io::Result<()> {
+        if let Some(old) = self.tun.take() {
+            self.epoll.delete(old.as_raw_fd())?;
+        }
+        self.epoll.add(tun.as_raw_fd(), TOK_TUN, false)?;
+        self.tun = Some(tun);
+        Ok(())
+    }
+
+    /// The TUN device, if set.
+    pub fn tun(&self) -> Option<&Tun> {
+        self.tun.as_ref()
+    }
+
+    /// Adds a UDP socket (IKE 500, NAT-T 4500).
+    pub fn add_udp(&mut self, sock: UdpSock) -> io::Result<()> {
+        self.epoll
+            .add(sock.as_raw_fd(), TOK_UDP + self.udp.len() as u64, false)?;
+        self.udp.push(sock);
+        Ok(())
+    }
+
+    /// Adds a raw ESP socket.
+    pub fn add_esp(&mut self, sock: RawEsp) -> io::Result<()> {
+        self.epoll
+            .add(sock.as_raw_fd(), TOK_ESP + self.esp.len() as u64, false)?;
+        self.esp.push(sock);
+        Ok(())
+    }
+
+    /// Watches SIGTERM/SIGINT (they must already be blocked).
+    pub fn watch_signals(&mut self) -> io::Result<()> {
+        let s = SignalFd::new()?;
+        self.epoll.add(s.as_raw_fd(), TOK_SIGNAL, false)?;
+        self.signals = Some(s);
+        Ok(())
+    }
+
+    /// Listens for control clients on `path` (a stale socket file is replaced; the file is
+    /// removed when the loop is dropped).
+    pub fn listen_control(&mut self, path: &Path) -> io::Result<()> {
+        if UnixStream::connect(path).is_ok() {
+            return Err(io::Error::new(
+                io::ErrorKind::AddrInUse,
+                format!("{} is in use by a running engine", path.display()),
+            ));
+        }
+        let _ = std::fs::remove_file(path);
+        let listener = UnixListener::bind(path)?;
+        // `clear crypto sa` and friends are for the administrator only.
+        std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+        listener.set_nonblocking(true)?;
+        self.epoll.add(listener.as_raw_fd(), TOK_LISTENER, false)?;
+        self.control = Some(ControlServer {
+            listener,
+            path: path.to_path_buf(),
+            clients: Vec::new(),
+        });
+        Ok(())
+    }
+
+    /// A handle that stops [`EventLoop::run`] from another thread.
+    pub fn stop_handle(&self) -> StopHandle {
+        self.stop.clone()
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> &LoopStats {
+        &self.stats
+    }
+
+    /// Runs until a signal or stop request; the core's shutdown output is sent before returning,
+    /// also when the loop fails (a socket or the TUN gave an unexpected error).
+    pub fn run<G: Gateway>(&mut self, gw: &mut G) -> io::Result<StopReason> {
+        let r = self.run_inner(gw);
+        if r.is_err() {
+            gw.on_shutdown(clock::now(), &mut self.out);
+            self.flush();
+        }
+        r
+    }
+
+    fn run_inner<G: Gateway>(&mut self, gw: &mut G) -> io::Result<StopReason> {
+        loop {
+            let now = clock::now();
+            let timeout = match gw.next_deadline() {
+                None => -1,
+                Some(d) => i32::try_from(d.0.saturating_sub(now.0)).unwrap_or(i32::MAX),
+            };
+            let n = self.epoll.wait(&mut self.events, timeout)?;
+            for i in 0..n {
+                let Some(ev) = self.events.get(i) else { break };
+                let ready = epoll::ready(ev);
+                if !ready.readable && !ready.writable {
+                    continue;
+                }
+                let reason = match ready.token {
+                    TOK_TUN => {
+                        self.read_tun(gw)?;
+                        None
+                    }
+                    TOK_SIGNAL => self
+                        .signals
+                        .as_ref()
+                        .map(|s| s.read())
+                        .transpose()?
+                        .flatten()
+                        .map(StopReason::Signal),
+                    TOK_STOP => self.stop.take()?.then_some(StopReason::Requested),
+                    TOK_LISTENER => {
+                        self.accept_clients()?;
+                        None
+                    }
+                    t if (TOK_UDP..TOK_ESP).contains(&t) => {
+                        self.read_udp((t - TOK_UDP) as usize, gw)?;
+                        None
+                    }
+                    t if (TOK_ESP..TOK_CLIENT).contains(&t) => {
+                        self.read_esp((t - TOK_ESP) as usize, gw)?;
+                        None
+                    }
+                    t => {
+                        let idx = (t - TOK_CLIENT) as usize;
+                        if ready.readable {
+                            self.client_readable(idx, gw);
+                        }
+                        if ready.writable {
+                            self.client_flush(idx);
+                        }
+                        None
+                    }
+                };
+                if let Some(reason) = reason {
+                    let now = clock::now();
+                    gw.on_shutdown(now, &mut self.out);
+                    self.flush();
+                    return Ok(reason);
+                }
+            }
+            let now = clock::now();
+            if gw.next_deadline().is_some_and(|d| d <= now) {
+                gw.on_timer(now, &mut self.out);
+                self.flush();
+            }
+        }
+    }
+
+    fn read_tun<G: Gateway>(&mut self, gw: &mut G) -> io::Result<()> {
+        let now = clock::now();
+        for _ in 0..READ_BUDGET {
+            let Some(tun) = self.tun.as_ref() else { break };
+            let Some(n) = tun.recv(&mut self.buf)? else {
+                break;
+            };
+            self.stats.tun_in += 1;
+            gw.on_tun_packet(now, self.buf.get(..n).unwrap_or(&[]), &mut self.out);
+            self.flush_if_full();
+        }
+        self.flush();
+        Ok(())
+    }
+
+    fn read_udp<G: Gateway>(&mut self, idx: usize, gw: &mut G) -> io::Result<()> {
+        let now = clock::now();
+        let mut budget = READ_BUDGET;
+        while budget > 0 {
+            let Some(sock) = self.udp.get(idx) else { break };
+            let n = match sock.recv_batch(&mut self.ubatch) {
+                Ok(0) => break,
+                Ok(n) => n,
+                // ICMP errors (port unreachable from a peer that is down) surface here; they say
+                // nothing the core's retransmission timer does not already handle.
+                Err(e) if e.raw_os_error() == Some(libc::ECONNREFUSED) => {
+                    budget -= 1;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            budget = budget.saturating_sub(n);
+            for i in 0..n {
+                let Some((r, data)) = self.ubatch.get(i) else {
+                    self.stats.udp_truncated += 1;
+                    continue;
+                };
+                self.stats.udp_in += 1;
+                gw.on_udp(now, r.local, r.remote, data, &mut self.out);
+                self.flush_if_full();
+            }
+        }
+        self.flush();
+        Ok(())
+    }
+
+    fn read_esp<G: Gateway>(&mut self, idx: usize, gw: &mut G) -> io::Result<()> {
+        let now = clock::now();
+        for _ in 0..READ_BUDGET {
+            let Some(sock) = self.esp.get(idx) else { break };
+            let Some(r) = sock.recv(&mut self.buf)? else {
+                break;
+            };
+            match r {
+                Ok(p) => {
+                    self.stats.esp_in += 1;
+                    let data = self.buf.get(p.offset..p.offset + p.len).unwrap_or(&[]);
+                    gw.on_esp(now, p.src, p.dst, data, &mut self.out);
+                    self.flush_if_full();
+                }
+                Err(_) => self.stats.esp_malformed += 1,
+            }
+        }
+        self.flush();
+        Ok(())
+    }
+
+    fn flush_if_full(&mut self) {
+        if self.out.queued_bytes() > crate::outputs::DEFAULT_LIMIT / 2 {
+            self.flush();
+        }
+    }
+
+    /// Sends every queued packet and debug line, then empties the queue.
+    fn flush(&mut self) {
+        if let Some(mtu) = self.out.take_tun_mtu() {
+            let r = self.tun.as_ref().map(|t| t.set_mtu(mtu));
+            if !matches!(r, Some(Ok(()))) {
+                self.stats.mtu_errors += 1;
+            }
+        }
+        let count = self.out.len();
+        let mut i = 0;
+        while i < count {
+            let Some((dest, pkt)) = self.out.packet(i) else {
+                break;
+            };
+            let sent = match dest {
+                Dest::Tun => match self.tun.as_ref() {
+                    Some(t) => {
+                        self.stats.tun_out += 1;
+                        t.send(pkt).map(|_| true)
+                    }
+                    None => {
+                        self.stats.no_socket += 1;
+                        Ok(true)
+                    }
+                },
+                Dest::Udp { local, .. } => {
+                    let Some(sock_idx) = udp_socket_for(&self.udp, local) else {
+                        self.stats.no_socket += 1;
+                        i += 1;
+                        continue;
+                    };
+                    // The run of datagrams for the same socket goes out in one sendmmsg.
+                    let mut end = i + 1;
+                    while end < count && end - i < MAX_BATCH {
+                        match self.out.packet(end) {
+                            Some((Dest::Udp { local: l, .. }, _))
+                                if udp_socket_for(&self.udp, l) == Some(sock_idx) =>
+                            {
+                                end += 1
+                            }
+                            _ => break,
+                        }
+                    }
+                    let out = &self.out;
+                    let msgs = (i..end).filter_map(|k| match out.packet(k) {
+                        Some((Dest::Udp { remote, .. }, p)) => Some((p, remote)),
+                        _ => None,
+                    });
+                    let sent = self.udp.get(sock_idx).map(|s| s.send_batch(msgs));
+                    let want = end - i;
+                    let done = match sent {
+                        Some(Ok(n)) => n,
+                        _ => 0,
+                    };
+                    self.stats.udp_out += done as u64;
+                    self.stats.send_errors += (want - done) as u64;
+                    i = end;
+                    continue;
+                }
+                Dest::Esp { src, dst } => {
+                    let sock = self
+                        .esp
+                        .iter()
+                        .find(|s| s.local() == Some(src))
+                        .or_else(|| self.esp.iter().find(|s| s.local().is_none()));
+                    match sock {
+                        Some(s) => {
+                            self.stats.esp_out += 1;
+                            s.send_to(pkt, dst)
+                        }
+                        None => {
+                            self.stats.no_socket += 1;
+                            Ok(true)
+                        }
+                    }
+                }
+            };
+            if !matches!(sent, Ok(true)) {
+                self.stats.send_errors += 1;
+            }
+            i += 1;
+        }
+        if let Some(ctl) = self.control.as_mut() {
+            let mut touched = false;
+            for (kind, line) in self.out.debug_lines() {
+                for c in ctl.clients.iter_mut().flatten() {
+                    if c.subs[kind.index()] {
+                        if c.outbuf.len() + line.len() > MAX_CLIENT_BACKLOG {
+                            self.stats.debug_dropped += 1;
+                        } else {
+                            c.outbuf.extend_from_slice(line.as_bytes());
+                            touched = true;
+                        }
+                    }
+                }
+            }
+            if touched {
+                for idx in 0..ctl.clients.len() {
+                    flush_client(&self.epoll, ctl, idx);
+                }
+            }
+        }
+        self.out.clear();
+    }
+
+    fn accept_clients(&mut self) -> io::Result<()> {
+        let Some(ctl) = self.control.as_mut() else {
+            return Ok(());
+        };
+        loop {
+            let stream = match ctl.listener.accept() {
+                Ok((s, _)) => s,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
+                // Out of descriptors or memory: refuse this client, keep the tunnel running.
+                Err(_) => {
+                    self.stats.control_errors += 1;
+                    return Ok(());
+                }
+            };
+            stream.set_nonblocking(true)?;
+            let idx = match ctl.clients.iter().position(Option::is_none) {
+                Some(i) => i,
+                None => {
+                    ctl.clients.push(None);
+                    ctl.clients.len() - 1
+                }
+            };
+            self.epoll
+                .add(stream.as_raw_fd(), TOK_CLIENT + idx as u64, false)?;
+            if let Some(slot) = ctl.clients.get_mut(idx) {
+                *slot = Some(Client {
+                    stream,
+                    inbuf: Vec::new(),
+                    outbuf: Vec::new(),
+                    subs: [false; 2],
+                    streaming: false,
+                    overlong: false,
+                    watching_write: false,
+                    close_after_flush: false,
+                });
+            }
+        }
+    }
+
+    fn client_readable<G: Gateway>(&mut self, idx: usize, gw: &mut G) {
+        let Some(ctl) = self.control.as_mut() else {
+            return;
+        };
+        let Some(Some(c)) = ctl.clients.get_mut(idx) else {
+            return;
+        };
+        let mut tmp = [0u8; 1024];
+        let mut eof = false;
+        // A bounded number of reads per wakeup keeps a flooding client from growing `inbuf`
+        // without limit; level-triggered epoll brings us back for the rest.
+        for _ in 0..8 {
+            match c.stream.read(&mut tmp) {
+                Ok(0) => {
+                    eof = true;
+                    break;
+                }
+                Ok(n) => {
+                    // A streaming client has nothing more to say; its input is ignored.
+                    if !c.streaming {
+                        c.inbuf.extend_from_slice(tmp.get(..n).unwrap_or(&[]));
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    eof = true;
+                    break;
+                }
+            }
+        }
+        // Complete lines, in order.
+        let mut lines: Vec<Result<String, ()>> = Vec::new();
+        while let Some(pos) = c.inbuf.iter().position(|b| *b == b'\n') {
+            let raw: Vec<u8> = c.inbuf.drain(..=pos).collect();
+            if std::mem::take(&mut c.overlong) {
+                continue;
+            }
+            lines.push(String::from_utf8(raw).map_err(drop));
+        }
+        if c.inbuf.len() > control::MAX_LINE {
+            c.inbuf.clear();
+            c.overlong = true;
+            lines.push(Err(()));
+        }
+        for line in lines {
+            self.answer(idx, line, gw);
+        }
+        if eof {
+            self.close_client(idx);
+        } else if let Some(ctl) = self.control.as_mut() {
+            flush_client(&self.epoll, ctl, idx);
+        }
+    }
+
+    fn answer<G: Gateway>(&mut self, idx: usize, line: Result<String, ()>, gw: &mut G) {
+        let (text, status) = match line {
+            Err(()) => (
+                "% Invalid input detected (line too long or not text).".to_string(),
+                control::STATUS_ERROR,
+            ),
+            Ok(line) => match control::resolve(line.trim_end_matches(['\r', '\n'])) {
+                Err(e) => (e.to_string(), control::STATUS_ERROR),
+                Ok(None) => (String::new(), control::STATUS_OK),
+                Ok(Some(cmd)) => self.command(idx, &cmd, gw),
+            },
+        };
+        if let Some(Some(c)) = self
+            .control
+            .as_mut()
+            .and_then(|ctl| ctl.clients.get_mut(idx))
+        {
+            control::frame(&mut c.outbuf, &text, status);
+        }
+        self.flush();
+        // `undebug all` may have told streaming clients to go: flush (and close) them all.
+        if let Some(ctl) = self.control.as_mut() {
+            for i in 0..ctl.clients.len() {
+                flush_client(&self.epoll, ctl, i);
+            }
+        }
+        self.sync_debug_flags();
+    }
+
+    fn command<G: Gateway>(&mut self, idx: usize, cmd: &Command, gw: &mut G) -> (String, u8) {
+        let kind = match cmd.id {
+            CommandId::DebugIsakmp => Some((DebugKind::Isakmp, "Crypto ISAKMP debugging is on")),
+            CommandId::DebugIpsec => Some((DebugKind::Ipsec, "Crypto IPSEC debugging is on")),
+            CommandId::UndebugAll => {
+                if let Some(ctl) = self.control.as_mut() {
+                    for c in ctl.clients.iter_mut().flatten() {
+                        c.subs = [false; 2];
+                        if c.streaming {
+                            c.close_after_flush = true;
+                        }
+                    }
+                }
+                self.sync_debug_flags();
+                return (
+                    "All possible debugging has been turned off".into(),
+                    control::STATUS_OK,
+                );
+            }
+            _ => None,
+        };
+        if let Some((kind, text)) = kind {
+            if let Some(Some(c)) = self
+                .control
+                .as_mut()
+                .and_then(|ctl| ctl.clients.get_mut(idx))
+            {
+                c.subs[kind.index()] = true;
+                c.streaming = true;
+                c.inbuf.clear();
+            }
+            self.sync_debug_flags();
+            return (text.into(), control::STATUS_STREAM);
+        }
+        match gw.on_control(clock::now(), cmd, &mut self.out) {
+            ControlReply::Text(t) => (t, control::STATUS_OK),
+            ControlReply::Error(t) => (t, control::STATUS_ERROR),
+        }
+    }
+
+    fn sync_debug_flags(&mut self) {
+        let mut on = [false; 2];
+        if let Some(ctl) = self.control.as_ref() {
+            for c in ctl.clients.iter().flatten() {
+                on[0] |= c.subs[0];
+                on[1] |= c.subs[1];
+            }
+        }
+        self.out.set_debugging(DebugKind::Isakmp, on[0]);
+        self.out.set_debugging(DebugKind::Ipsec, on[1]);
+    }
+
+    fn client_flush(&mut self, idx: usize) {
+        if let Some(ctl) = self.control.as_mut() {
+            flush_client(&self.epoll, ctl, idx);
+        }
+    }
+
+    fn close_client(&mut self, idx: usize) {
+        if let Some(ctl) = self.control.as_mut() {
+            if let Some(slot) = ctl.clients.get_mut(idx) {
+                if let Some(c) = slot.take() {
+                    let _ = self.epoll.delete(c.stream.as_raw_fd());
+                }
+            }
+        }
+        self.sync_debug_flags();
+    }
+}
+
+/// The UDP socket bound exactly to `local`, else one bound to its port (a wildcard bind).
+fn udp_socket_for(socks: &[UdpSock], local: SocketAddrV4) -> Option<usize> {
+    socks
+        .iter()
+        .position(|s| s.local_addr() == local)
+        .or_else(|| {
+            socks
+                .iter()
+                .position(|s| s.local_addr().port() == local.port())
+        })
+}
+
+/// Writes what the client can take; watches for writability while something is left; closes
+/// clients that failed or were told to go.
+fn flush_client(epoll: &Epoll, ctl: &mut ControlServer, idx: usize) {
+    let Some(slot) = ctl.clients.get_mut(idx) else {
+        return;
+    };
+    let Some(c) = slot.as_mut() else { return };
+    let mut dead = false;
+    while !c.outbuf.is_empty() {
+        match c.stream.write(&c.outbuf) {
+            Ok(0) => {
+                dead = true;
+                break;
+            }
+            Ok(n) => {
+                c.outbuf.drain(..n);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => {
+                dead = true;
+                break;
+            }
+        }
+    }
+    if dead || (c.outbuf.is_empty() && c.close_after_flush) {
+        let _ = epoll.delete(c.stream.as_raw_fd());
+        *slot = None;
+        return;
+    }
+    let want = !c.outbuf.is_empty();
+    if want != c.watching_write {
+        c.watching_write = want;
+        let _ = epoll.modify(c.stream.as_raw_fd(), TOK_CLIENT + idx as u64, want);
+    }
+}

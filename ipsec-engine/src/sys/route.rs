@@ -1,0 +1,266 @@
+//! Routes for the protected networks, the policy rule that keeps the engine's own packets out of
+//! its TUN, and read-only checks of the host's routes.
+//!
+//! Loop prevention (the choice): the TUN routes live in a dedicated table (default 485), selected
+//! by `ip rule add not fwmark MARK lookup TABLE pref PREF`. Every socket of the engine (UDP 500,
+//! UDP 4500, raw ESP) carries SO_MARK = MARK, so its packets skip that rule and are routed by the
+//! main table out the physical interface, even when a crypto ACL covers the peer's own address.
+//! Forwarded cleartext from the LAN is unmarked, takes the rule, finds the protected network in
+//! the table and goes to the TUN; a destination the table does not hold falls through to the main
+//! table as if the rule were not there. The main table is never touched, so cleanup is exact:
+//! delete the routes we added and the one rule.
+//!
+//! Routes and rules are installed with `ip` (iproute2), whose error text goes into the returned
+//! error, so the operator sees exactly what the kernel refused.
+
+use crate::net::Ipv4Net;
+use std::io;
+use std::net::Ipv4Addr;
+use std::process::Command;
+
+/// Default firewall mark on the engine's sockets.
+pub const DEFAULT_MARK: u32 = 0x1e5;
+/// Default routing table for the TUN routes.
+pub const DEFAULT_TABLE: u32 = 485;
+/// Default preference of the policy rule (before `main` at 32766).
+pub const DEFAULT_RULE_PREF: u32 = 10485;
+
+/// Runs `ip ARGS`, failing with iproute2's stderr.
+pub fn ip(args: &[&str]) -> io::Result<()> {
+    let out = Command::new("ip").args(args).output()?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(io::Error::other(format!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )))
+    }
+}
+
+/// Routing state the engine installed; removed by [`Routing::cleanup`] (also on drop).
+#[derive(Debug)]
+pub struct Routing {
+    mark: u32,
+    table: u32,
+    pref: u32,
+    rule_installed: bool,
+    routes: Vec<(Ipv4Net, String)>,
+}
+
+impl Routing {
+    /// Installs the `not fwmark` rule. Nothing is routed to the TUN until [`Routing::add_route`].
+    pub fn install(mark: u32, table: u32, pref: u32) -> io::Result<Routing> {
+        let mut r = Routing {
+            mark,
+            table,
+            pref,
+            rule_installed: false,
+            routes: Vec::new(),
+        };
+        // A rule or routes left by a killed predecessor: remove them first, ignoring absence.
+        // The table is ours alone, so flushing it is safe.
+        let _ = r.rule("del");
+        let _ = ip(&["route", "flush", "table", &table.to_string()]);
+        r.rule("add")?;
+        r.rule_installed = true;
+        Ok(r)
+    }
+
+    /// The mark the engine's sockets must carry.
+    pub fn mark(&self) -> u32 {
+        self.mark
+    }
+
+    /// The table holding the TUN routes.
+    pub fn table(&self) -> u32 {
+        self.table
+    }
+
+    /// Routes `net` through `dev` in the engine's table.
+    pub fn add_route(&mut self, net: Ipv4Net, dev: &str) -> io::Result<()> {
+        let n = net.to_string();
+        let t = self.table.to_string();
+        ip(&["route", "replace", &n, "dev", dev, "table", &t])?;
+        if !self.routes.iter().any(|(r, d)| *r == net && d == dev) {
+            self.routes.push((net, dev.to_string()));
+        }
+        Ok(())
+    }
+
+    /// Removes one route added by [`Routing::add_route`].
+    pub fn del_route(&mut self, net: Ipv4Net, dev: &str) -> io::Result<()> {
+        self.routes.retain(|(r, d)| !(*r == net && d == dev));
+        let n = net.to_string();
+        let t = self.table.to_string();
+        ip(&["route", "del", &n, "dev", dev, "table", &t])
+    }
+
+    /// Removes every route and the rule; returns the first failure but tries everything.
+    pub fn cleanup(&mut self) -> io::Result<()> {
+        let mut first = Ok(());
+        let t = self.table.to_string();
+        for (net, dev) in std::mem::take(&mut self.routes).into_iter().rev() {
+            // The device may already be gone (TUN closed first), taking its routes with it.
+            let n = net.to_string();
+            if let Err(e) = ip(&["route", "del", &n, "dev", &dev, "table", &t]) {
+                if first.is_ok()
+                    && !e.to_string().contains("No such")
+                    && !e.to_string().contains("Cannot find device")
+                {
+                    first = Err(e);
+                }
+            }
+        }
+        if self.rule_installed {
+            self.rule_installed = false;
+            if let Err(e) = self.rule("del") {
+                if first.is_ok() {
+                    first = Err(e);
+                }
+            }
+        }
+        first
+    }
+
+    fn rule(&self, verb: &str) -> io::Result<()> {
+        let m = format!("{:#x}/{:#x}", self.mark, self.mark);
+        let t = self.table.to_string();
+        let p = self.pref.to_string();
+        ip(&["rule", verb, "not", "fwmark", &m, "lookup", &t, "pref", &p])
+    }
+}
+
+impl Drop for Routing {
+    fn drop(&mut self) {
+        let _ = self.cleanup();
+    }
+}
+
+/// One route of the host's main table (from /proc/net/route).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostRoute {
+    /// Destination network.
+    pub dst: Ipv4Net,
+    /// Next hop, `None` for a connected route.
+    pub gateway: Option<Ipv4Addr>,
+    /// Output interface.
+    pub dev: String,
+}
+
+/// Reads the main routing table of the calling thread's namespace.
+pub fn host_routes() -> io::Result<Vec<HostRoute>> {
+    Ok(parse_proc_net_route(&std::fs::read_to_string(
+        "/proc/net/route",
+    )?))
+}
+
+/// Parses the text of /proc/net/route (addresses are hex in host byte order of a little-endian
+/// kernel's network-order word, i.e. the bytes reversed as text); bad lines are skipped.
+pub fn parse_proc_net_route(text: &str) -> Vec<HostRoute> {
+    let hex_addr = |s: &str| {
+        u32::from_str_radix(s, 16)
+            .ok()
+            .map(|v| Ipv4Addr::from(v.swap_bytes()))
+    };
+    text.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let dev = f.first()?;
+            let dst = hex_addr(f.get(1)?)?;
+            let gw = hex_addr(f.get(2)?)?;
+            let mask = hex_addr(f.get(7)?)?;
+            Some(HostRoute {
+                dst: Ipv4Net::from_mask(dst, mask).ok()?,
+                gateway: (!gw.is_unspecified()).then_some(gw),
+                dev: dev.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// What the host has for one `ip route` line of the configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RouteCheck {
+    /// Same destination and next hop (or interface).
+    Present,
+    /// Same destination, different next hop or interface: the host's route.
+    Differs(HostRoute),
+    /// No route for exactly that prefix; the most specific host route covering it, if any.
+    Missing(Option<HostRoute>),
+}
+
+/// Compares a configured static route with the host's table. `next_hop` is an address or a
+/// Linux interface name (IOS interface names must be mapped by the caller).
+pub fn check_route(host: &[HostRoute], dst: Ipv4Net, next_hop: &StaticNextHop) -> RouteCheck {
+    if let Some(r) = host.iter().find(|r| r.dst == dst) {
+        let same = match next_hop {
+            StaticNextHop::Address(a) => r.gateway == Some(*a),
+            StaticNextHop::Interface(d) => r.dev == *d,
+        };
+        return if same {
+            RouteCheck::Present
+        } else {
+            RouteCheck::Differs(r.clone())
+        };
+    }
+    let covering = host
+        .iter()
+        .filter(|r| r.dst.covers(&dst))
+        .max_by_key(|r| r.dst.prefix())
+        .cloned();
+    RouteCheck::Missing(covering)
+}
+
+/// The next hop of an IOS `ip route`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StaticNextHop {
+    /// `ip route NET MASK 203.0.113.1`
+    Address(Ipv4Addr),
+    /// `ip route NET MASK FastEthernet4`, already mapped to a Linux interface name.
+    Interface(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str =
+        "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
+eth0\t00000000\t0171A8C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n\
+eth0\t0071A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n\
+junk line\n";
+
+    #[test]
+    fn parses_and_checks_routes() {
+        let r = parse_proc_net_route(SAMPLE);
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[0].dst.to_string(), "0.0.0.0/0");
+        assert_eq!(r[0].gateway, Some(Ipv4Addr::new(192, 168, 113, 1)));
+        assert_eq!(r[1].dst.to_string(), "192.168.113.0/24");
+        let def: Ipv4Net = "0.0.0.0/0".parse().unwrap();
+        let gw = StaticNextHop::Address(Ipv4Addr::new(192, 168, 113, 1));
+        assert_eq!(check_route(&r, def, &gw), RouteCheck::Present);
+        let other = StaticNextHop::Address(Ipv4Addr::new(192, 168, 113, 2));
+        assert!(matches!(
+            check_route(&r, def, &other),
+            RouteCheck::Differs(_)
+        ));
+        let net: Ipv4Net = "10.9.0.0/16".parse().unwrap();
+        match check_route(&r, net, &gw) {
+            RouteCheck::Missing(Some(c)) => assert_eq!(c.dst, def),
+            x => panic!("{x:?}"),
+        }
+        assert_eq!(
+            check_route(
+                &r,
+                "192.168.113.0/24".parse().unwrap(),
+                &StaticNextHop::Interface("eth0".into())
+            ),
+            RouteCheck::Present
+        );
+    }
+}
