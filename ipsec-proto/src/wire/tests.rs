@@ -294,6 +294,15 @@ fn payload_chain_errors() {
         body.extend(vid_payload(if i == 63 { 0 } else { 13 }, &[]));
     }
     assert_eq!(PayloadList::parse(t, &body).unwrap().len(), 64);
+    // Body shorter than the type's fixed part (a 3-byte ID body).
+    assert_eq!(
+        e(PayloadType::ID, &[0, 0, 0, 7, 1, 17, 1]),
+        WireError::BodyTooShort {
+            payload_type: PayloadType::ID,
+            needed: 4,
+            len: 3
+        }
+    );
     // Reserved byte: tolerated and exposed, or refused in strict mode.
     let mut body = vid_payload(0, &[9; 4]);
     body[1] = 0x42;
@@ -923,6 +932,9 @@ fn arb_payload() -> impl Strategy<Value = OwnedPayload> {
             prop_oneof![Just(0u8), any::<u8>()],
             proptest::collection::vec(any::<u8>(), 0..40)
         )
+            .prop_filter("body holds the fixed part", |(ty, _, body)| {
+                body.len() >= PayloadType(*ty).fixed_body_len()
+            })
             .prop_map(|(ty, reserved, body)| OwnedPayload::Raw {
                 ty: PayloadType(ty),
                 reserved,
@@ -997,5 +1009,54 @@ proptest! {
         msg[p] = val;
         crate::wire::fuzzing::isakmp_message(&msg);
         crate::wire::fuzzing::sa_attributes(&msg[32..]);
+    }
+}
+
+#[test]
+fn checked_in_seed_messages_are_well_formed() {
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/isakmp_message");
+    // Only the hand-made seeds (named); fuzzer-found entries are hashes and may be malformed.
+    let seeds = [
+        "mm1_ios",
+        "mm3_ke_nonce_natd",
+        "info_dpd_r_u_there",
+        "info_delete_esp",
+        "info_delete_isakmp",
+        "notify_no_proposal",
+        "qm1_natoa_fragvid",
+        "qm2_responder_lifetime",
+    ];
+    for name in seeds {
+        let data = std::fs::read(dir.join(name)).unwrap();
+        let m = OwnedMessage::parse(&data).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let h = Header::parse(&data).unwrap();
+        let list = PayloadList::parse(h.next_payload, &data[28..]).unwrap();
+        for p in list.iter() {
+            match p.ty {
+                PayloadType::SA => SaPayload::parse(p.body).unwrap().validate().unwrap(),
+                PayloadType::NOTIFY => {
+                    Notify::parse(p.body).unwrap();
+                }
+                PayloadType::DELETE => {
+                    Delete::parse(p.body).unwrap();
+                }
+                PayloadType::ID => {
+                    Identification::parse(p.body).unwrap().value().unwrap();
+                }
+                PayloadType::NAT_OA => {
+                    NatOa::parse(p.body).unwrap();
+                }
+                PayloadType::VENDOR_ID => assert!(recognize(p.body).is_some(), "{name}"),
+                _ => {}
+            }
+        }
+        assert!(m.payloads.iter().all(|p| !matches!(
+            p,
+            OwnedPayload::Raw {
+                ty: PayloadType::SA,
+                ..
+            }
+        )));
     }
 }
