@@ -3,3 +3,14 @@
 
 pub mod cipher;
 pub mod hmac;
+pub mod kdf;
+pub mod dh;
+pub mod prf;
+pub mod secret;
+pub mod suite;
+
+pub use dh::{DhError, DhGroup, DhSecret, SharedSecret};
+pub use kdf::{EspKeys, Phase1Keys};
+pub use prf::Prf;
+pub use secret::SecretBytes;
+pub use suite::{EspSuite, IkeSuite, IntegAlg, SuiteError};

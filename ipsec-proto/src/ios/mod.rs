@@ -1,1 +1,9 @@
 //! IOS configuration text to policy, and IOS-style renderings of show output.
+//!
+//! Everything here is a pure function over plain data: [`config`] parses and renders running-config
+//! text, [`show`] renders `show crypto ...` output from snapshot structs the engine fills, and
+//! [`check`] lints a configuration for the classic LAN-to-LAN mistakes.
+
+pub mod config;
+
+pub use config::{parse, render, ConfigError, ConfigWarning, ParsedConfig};

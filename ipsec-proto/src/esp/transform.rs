@@ -1,0 +1,140 @@
+//! ESP transforms (what `crypto ipsec transform-set` names): an encryption algorithm and an
+//! optional integrity algorithm, plus the SA mode.
+
+use crate::crypto::cipher::CipherAlg;
+use crate::crypto::hmac::HashAlg;
+
+/// ESP encryption: a CBC cipher with an explicit per-packet IV, or NULL encryption (RFC 2410,
+/// IOS `esp-null`), which has no IV and a 4-byte alignment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EspCipher {
+    /// NULL encryption: the payload travels in the clear, integrity is then mandatory.
+    Null,
+    /// A CBC cipher (RFC 2451 3DES/DES, RFC 3602 AES).
+    Cbc(CipherAlg),
+}
+
+impl From<CipherAlg> for EspCipher {
+    fn from(alg: CipherAlg) -> Self {
+        EspCipher::Cbc(alg)
+    }
+}
+
+impl EspCipher {
+    /// Encryption key length in bytes (0 for NULL).
+    pub const fn key_len(self) -> usize {
+        match self {
+            EspCipher::Null => 0,
+            EspCipher::Cbc(a) => a.key_len(),
+        }
+    }
+
+    /// IV length in bytes carried in every packet (0 for NULL).
+    pub const fn iv_len(self) -> usize {
+        match self {
+            EspCipher::Null => 0,
+            EspCipher::Cbc(a) => a.block_len(),
+        }
+    }
+
+    /// The alignment of `payload | padding | pad length | next header`: the cipher block, and
+    /// never less than the 4 bytes RFC 4303 requires.
+    pub const fn align(self) -> usize {
+        match self {
+            EspCipher::Null => 4,
+            EspCipher::Cbc(a) => a.block_len(),
+        }
+    }
+}
+
+/// ESP integrity algorithms (RFC 2403, RFC 2404, RFC 4868) with their ICV truncation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EspIntegrity {
+    /// HMAC-MD5-96 (`esp-md5-hmac`): 16-byte key, 12-byte ICV.
+    HmacMd5_96,
+    /// HMAC-SHA1-96 (`esp-sha-hmac`): 20-byte key, 12-byte ICV.
+    HmacSha1_96,
+    /// HMAC-SHA-256-128 (`esp-sha256-hmac`): 32-byte key, 16-byte ICV.
+    HmacSha256_128,
+    /// HMAC-SHA-384-192 (`esp-sha384-hmac`): 48-byte key, 24-byte ICV.
+    HmacSha384_192,
+    /// HMAC-SHA-512-256 (`esp-sha512-hmac`): 64-byte key, 32-byte ICV.
+    HmacSha512_256,
+}
+
+impl EspIntegrity {
+    /// The underlying hash.
+    pub const fn hash(self) -> HashAlg {
+        match self {
+            EspIntegrity::HmacMd5_96 => HashAlg::Md5,
+            EspIntegrity::HmacSha1_96 => HashAlg::Sha1,
+            EspIntegrity::HmacSha256_128 => HashAlg::Sha256,
+            EspIntegrity::HmacSha384_192 => HashAlg::Sha384,
+            EspIntegrity::HmacSha512_256 => HashAlg::Sha512,
+        }
+    }
+
+    /// Key length in bytes (the hash output length).
+    pub const fn key_len(self) -> usize {
+        self.hash().output_len()
+    }
+
+    /// ICV length in bytes (the truncated HMAC).
+    pub const fn icv_len(self) -> usize {
+        match self {
+            EspIntegrity::HmacMd5_96 | EspIntegrity::HmacSha1_96 => 12,
+            EspIntegrity::HmacSha256_128 => 16,
+            EspIntegrity::HmacSha384_192 => 24,
+            EspIntegrity::HmacSha512_256 => 32,
+        }
+    }
+}
+
+/// An ESP transform: encryption plus optional integrity. Encryption-only (`esp-3des` alone) is
+/// allowed, as IOS allows it, but then anti-replay is off (the sequence number is not
+/// authenticated). NULL encryption without integrity is refused when an SA is built.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct EspTransform {
+    /// Encryption algorithm.
+    pub cipher: EspCipher,
+    /// Integrity algorithm, `None` for encryption-only ESP.
+    pub integrity: Option<EspIntegrity>,
+}
+
+impl EspTransform {
+    /// A transform from its two parts.
+    pub fn new(cipher: impl Into<EspCipher>, integrity: Option<EspIntegrity>) -> Self {
+        EspTransform {
+            cipher: cipher.into(),
+            integrity,
+        }
+    }
+
+    /// ICV length in bytes (0 without integrity).
+    pub const fn icv_len(&self) -> usize {
+        match self.integrity {
+            Some(i) => i.icv_len(),
+            None => 0,
+        }
+    }
+
+    /// Bytes of KEYMAT this transform consumes: encryption key first, then integrity key
+    /// (RFC 2409 section 5.5).
+    pub const fn keymat_len(&self) -> usize {
+        self.cipher.key_len()
+            + match self.integrity {
+                Some(i) => i.key_len(),
+                None => 0,
+            }
+    }
+}
+
+/// How the SA's payload relates to the IP packet around it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum EspMode {
+    /// The payload is a whole inner IP packet (next header 4 or 41).
+    #[default]
+    Tunnel,
+    /// The payload is the transport-layer part of the original packet.
+    Transport,
+}

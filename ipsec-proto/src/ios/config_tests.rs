@@ -1,0 +1,646 @@
+use super::*;
+use crate::policy::*;
+use proptest::prelude::*;
+
+fn ip(s: &str) -> Ipv4Addr {
+    s.parse().unwrap()
+}
+
+/// The seed document's configuration block, verbatim (irregular indentation, `hostname siteA  !`,
+/// all five FastEthernet interfaces, `ip classless`), with the blanked addresses filled in.
+pub(crate) const SEED_SITE_A: &str = "hostname siteA  !
+  crypto isakmp policy 1
+ encr 3des
+ authentication pre-share
+ group 2
+  crypto isakmp key ciscokey address 203.0.113.2
+  crypto ipsec transform-set TRANSFORM esp-3des esp-sha-hmac
+  crypto map VPN 10 ipsec-isakmp
+ set peer 203.0.113.2
+ set transform-set TRANSFORM
+ match address 100
+  interface FastEthernet0
+  interface FastEthernet1
+  interface FastEthernet2
+  interface FastEthernet3
+  interface FastEthernet4
+ ip address 198.51.100.1 255.255.255.0
+ ip nat outside
+ ip virtual-reassembly
+ duplex auto
+ speed auto
+ crypto map VPN
+  interface Vlan1
+ ip address 192.168.1.1 255.255.255.0
+ ip nat inside
+ ip virtual-reassembly
+  ip classless
+  ip route 0.0.0.0 0.0.0.0 198.51.100.254
+  ip nat inside source list 101 interface FastEthernet4 overload
+  access-list 100 permit ip 192.168.1.0 0.0.0.255 192.168.2.0 0.0.0.255
+  access-list 101 deny   ip 192.168.1.0 0.0.0.255 192.168.2.0 0.0.0.255
+  access-list 101 permit ip 192.168.1.0 0.0.0.255 any
+";
+
+/// cisco-ios.md A.8, R1.
+pub(crate) const REFERENCE_R1: &str = "hostname R1
+crypto isakmp policy 1
+ encr 3des
+ authentication pre-share
+ group 2
+crypto isakmp key ciscokey address 203.0.113.2
+!
+crypto ipsec transform-set TRANSFORM esp-3des esp-sha-hmac
+!
+crypto map VPN 10 ipsec-isakmp
+ set peer 203.0.113.2
+ set transform-set TRANSFORM
+ match address 100
+!
+interface FastEthernet4
+ ip address 198.51.100.1 255.255.255.0
+ ip nat outside
+ crypto map VPN
+interface Vlan1
+ ip address 192.168.1.1 255.255.255.0
+ ip nat inside
+!
+ip route 0.0.0.0 0.0.0.0 198.51.100.254
+ip nat inside source list 101 interface FastEthernet4 overload
+access-list 100 permit ip 192.168.1.0 0.0.0.255 192.168.2.0 0.0.0.255
+access-list 101 deny   ip 192.168.1.0 0.0.0.255 192.168.2.0 0.0.0.255
+access-list 101 permit ip 192.168.1.0 0.0.0.255 any
+";
+
+fn ok(text: &str) -> ParsedConfig {
+    match parse(text) {
+        Ok(p) => p,
+        Err(e) => panic!("{e}\n{text}"),
+    }
+}
+
+fn err(text: &str) -> ConfigError {
+    match parse(text) {
+        Ok(p) => panic!("expected an error, got {:#?}", p.config),
+        Err(e) => e,
+    }
+}
+
+fn assert_round_trip(text: &str) {
+    let first = ok(text).config;
+    let rendered = render(&first);
+    let second = ok(&rendered).config;
+    assert_eq!(first, second, "render was:\n{rendered}");
+    assert_eq!(render(&second), rendered, "render is not a fixed point");
+}
+
+#[test]
+fn seed_config_verbatim() {
+    let p = ok(SEED_SITE_A);
+    let c = &p.config;
+    assert_eq!(c.hostname.as_deref(), Some("siteA"));
+    assert_eq!(
+        c.isakmp_policies,
+        vec![IsakmpPolicy {
+            priority: 1,
+            encryption: IkeEncryption::TripleDes,
+            hash: IkeHash::Sha1,
+            authentication: IkeAuth::PreShare,
+            group: 2,
+            lifetime_secs: 86400,
+        }]
+    );
+    assert_eq!(
+        c.key_for(ip("203.0.113.2")).map(|k| k.key.expose()),
+        Some(&b"ciscokey"[..])
+    );
+    assert_eq!(c.key_for(ip("203.0.113.3")), None);
+    assert_eq!(
+        c.transform_sets,
+        vec![TransformSet {
+            name: "TRANSFORM".into(),
+            esp_encryption: EspEncryption::TripleDes,
+            esp_integrity: EspIntegrity::Sha1,
+            mode: EspMode::Tunnel,
+        }]
+    );
+    let mut e = CryptoMapEntry::new("VPN", 10);
+    e.peers = vec![ip("203.0.113.2")];
+    e.transform_sets = vec!["TRANSFORM".into()];
+    e.acl = Some("100".into());
+    assert_eq!(c.crypto_maps, vec![e]);
+    let names: Vec<_> = c.interfaces.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "FastEthernet0",
+            "FastEthernet1",
+            "FastEthernet2",
+            "FastEthernet3",
+            "FastEthernet4",
+            "Vlan1"
+        ]
+    );
+    let fa4 = c.interface("FastEthernet4").unwrap();
+    assert_eq!(fa4.address, Some((ip("198.51.100.1"), ip("255.255.255.0"))));
+    assert_eq!(fa4.nat, Some(NatSide::Outside));
+    assert_eq!(fa4.crypto_map.as_deref(), Some("VPN"));
+    let vl = c.interface("vlan1").unwrap();
+    assert_eq!(vl.nat, Some(NatSide::Inside));
+    assert_eq!(vl.crypto_map, None);
+    assert_eq!(c.routes.len(), 1);
+    assert_eq!(c.routes[0].next_hop, Some(ip("198.51.100.254")));
+    assert_eq!(
+        c.nat_rules,
+        vec![NatRule {
+            acl: "101".into(),
+            interface: "FastEthernet4".into(),
+            overload: true
+        }]
+    );
+    let a100 = c.access_list("100").unwrap();
+    assert_eq!(a100.entries.len(), 1);
+    let (l, r) = a100.entries[0].to_selectors().unwrap();
+    assert_eq!(
+        l,
+        TrafficSelector::subnet(ip("192.168.1.0"), ip("255.255.255.0"))
+    );
+    assert_eq!(
+        r,
+        TrafficSelector::subnet(ip("192.168.2.0"), ip("255.255.255.0"))
+    );
+    let a101 = c.access_list("101").unwrap();
+    let pkt = |d: &str| FiveTuple {
+        src: ip("192.168.1.10"),
+        dst: ip(d),
+        protocol: 1,
+        src_port: 0,
+        dst_port: 0,
+    };
+    assert!(!a101.permits(&pkt("192.168.2.10")), "NAT exemption");
+    assert!(a101.permits(&pkt("8.8.8.8")));
+    // duplex, speed, 2x ip virtual-reassembly, ip classless: recognised, no effect, reported.
+    let lines: Vec<usize> = p.warnings.iter().map(|w| w.line).collect();
+    assert_eq!(lines, vec![19, 20, 21, 26, 27], "{:#?}", p.warnings);
+    assert!(
+        p.warnings[1].message.contains("duplex"),
+        "{}",
+        p.warnings[1]
+    );
+    assert!(c.validate().is_empty(), "{:?}", c.validate());
+    assert_eq!(p.origins.line(&Item::MapEntry("VPN".into(), 10)), Some(8));
+    assert_eq!(p.origins.line(&Item::AclEntry("101".into(), 20)), Some(32));
+    assert_round_trip(SEED_SITE_A);
+}
+
+#[test]
+fn reference_config_matches_seed_semantics() {
+    let r1 = ok(REFERENCE_R1).config;
+    let mut seed = ok(SEED_SITE_A).config;
+    seed.hostname = Some("R1".into());
+    // The seed also lists the unused FastEthernet0-3.
+    seed.interfaces.retain(|i| i.address.is_some());
+    assert_eq!(r1, seed);
+    assert_round_trip(REFERENCE_R1);
+}
+
+#[test]
+fn render_is_canonical_running_config() {
+    let out = render(&ok(REFERENCE_R1).config);
+    let expected = "hostname R1
+!
+crypto isakmp policy 1
+ encr 3des
+ authentication pre-share
+ group 2
+crypto isakmp key ciscokey address 203.0.113.2
+!
+crypto ipsec transform-set TRANSFORM esp-3des esp-sha-hmac
+!
+crypto map VPN 10 ipsec-isakmp
+ set peer 203.0.113.2
+ set transform-set TRANSFORM
+ match address 100
+!
+interface FastEthernet4
+ ip address 198.51.100.1 255.255.255.0
+ ip nat outside
+ crypto map VPN
+!
+interface Vlan1
+ ip address 192.168.1.1 255.255.255.0
+ ip nat inside
+!
+ip route 0.0.0.0 0.0.0.0 198.51.100.254
+ip nat inside source list 101 interface FastEthernet4 overload
+!
+access-list 100 permit ip 192.168.1.0 0.0.0.255 192.168.2.0 0.0.0.255
+access-list 101 deny ip 192.168.1.0 0.0.0.255 192.168.2.0 0.0.0.255
+access-list 101 permit ip 192.168.1.0 0.0.0.255 any
+end
+";
+    assert_eq!(out, expected);
+}
+
+#[test]
+fn abbreviations() {
+    let c = ok("cry isa pol 10\n enc aes 256\n ha md\n auth pre\n gr 14\n life 3600\n").config;
+    let p = c.isakmp_policy(10).unwrap();
+    assert_eq!(p.encryption, IkeEncryption::Aes { bits: 256 });
+    assert_eq!(p.hash, IkeHash::Md5);
+    assert_eq!(p.authentication, IkeAuth::PreShare);
+    assert_eq!((p.group, p.lifetime_secs), (14, 3600));
+    let c = ok("int fa4\n ip add 10.0.0.1 255.0.0.0\n cry map M\n").config;
+    assert_eq!(c.interfaces[0].name, "FastEthernet4");
+    assert_eq!(c.interfaces[0].crypto_map.as_deref(), Some("M"));
+    // `sha` is exact although it prefixes sha256.
+    assert_eq!(
+        ok("crypto isakmp policy 1\n hash sha\n")
+            .config
+            .isakmp_policies[0]
+            .hash,
+        IkeHash::Sha1
+    );
+}
+
+#[test]
+fn errors_carry_line_and_column() {
+    let e = err("hostname x\n!\ncrypto isakmp policy 1\n!\n\n\n encr 3des2\n");
+    assert_eq!((e.line, e.column), (7, 7));
+    assert_eq!(
+        e.to_string(),
+        "line 7, column 7: unknown encryption algorithm \"3des2\""
+    );
+    let e = err("crypto isakmp policy 1\n hash sh\n");
+    assert_eq!((e.line, e.column), (2, 7));
+    assert!(
+        e.message.starts_with("ambiguous hash algorithm \"sh\""),
+        "{e}"
+    );
+    let e = err("crypto i\n");
+    assert!(e.message.contains("ambiguous"), "{e}");
+    let e = err("frobnicate the router\n");
+    assert_eq!(
+        (e.line, e.column, e.message.as_str()),
+        (1, 1, "unknown command \"frobnicate\"")
+    );
+    let e = err("access-list 100 permit ip 192.168.1.0 0.0.0.256 any\n");
+    assert_eq!(e.column, 39);
+    let e = err("crypto map VPN 10 ipsec-isakmp\n set peer 1.2.3\n");
+    assert_eq!((e.line, e.column), (2, 11));
+    let e = err("crypto isakmp policy 1\n group 3\n");
+    assert!(e.message.contains("group 3"), "{e}");
+    let e = err("crypto ipsec transform-set T esp-3des esp-des\n");
+    assert!(e.message.contains("more than one"), "{e}");
+    let e = err("interface Vlan1\n ip address 10.0.0.1 255.0.255.0\n");
+    assert_eq!((e.line, e.column), (2, 22));
+}
+
+#[test]
+fn warnings_not_silent() {
+    let p = ok("version 12.4\nservice timestamps debug datetime msec\ncrypto isakmp identity address\n\
+        crypto ipsec transform-set AH ah-sha-hmac esp-aes\n mode transport\nline vty 0 4\n password x\n login\n\
+        crypto isakmp policy 5\n");
+    assert_eq!(p.warnings.len(), 8, "{:#?}", p.warnings);
+    assert!(p.config.transform_sets.is_empty());
+    assert!(
+        p.config.isakmp_policy(5).is_some(),
+        "global command leaves the unsupported block"
+    );
+}
+
+#[test]
+fn full_feature_set() {
+    let text = "hostname gw
+crypto isakmp policy 20
+ encryption aes
+ hash sha256
+ group 5
+ lifetime 28800
+crypto isakmp policy 10
+ authentication rsa-encr
+crypto isakmp key 0 k1 address 0.0.0.0 0.0.0.0 no-xauth
+crypto isakmp key 6 ABCDEF address 10.1.0.0 255.255.0.0
+crypto isakmp key k3 hostname peer.example.com
+crypto isakmp keepalive 30 5 periodic
+crypto isakmp nat keepalive 20
+no crypto ipsec nat-transparency udp-encapsulation
+crypto ipsec security-association lifetime seconds 1800
+crypto ipsec security-association lifetime kilobytes 100000
+crypto ipsec security-association replay window-size 1024
+crypto ipsec transform-set T1 esp-aes 256 esp-sha256-hmac
+ mode transport
+crypto ipsec transform-set T2 esp-sha-hmac
+crypto map M 20 ipsec-isakmp
+ set peer 192.0.2.1
+ set peer 192.0.2.2
+ set peer 192.0.2.3 default
+ set transform-set T1 T2
+ set pfs
+ set security-association lifetime seconds 900
+ set security-association lifetime kilobytes 10000
+ match address CRYPTO
+ reverse-route
+crypto map M 10
+ set pfs group14
+interface GigabitEthernet0/0
+ description WAN link ! to ISP
+ ip address 192.0.2.100 255.255.255.0
+ ip tcp adjust-mss 1360
+ shutdown
+ no shutdown
+ crypto map M
+ip access-list extended CRYPTO
+ remark protect LAN
+ permit tcp host 10.0.0.1 eq 22 10.2.0.0 0.0.255.255 range 1000 2000 log
+ 15 deny udp any gt 1023 any neq 53
+ permit 47 any any
+ip access-list standard 5
+ permit 10.0.0.1
+ permit 10.1.0.0 0.0.255.255
+access-list 99 deny any
+access-list 2000 permit icmp any any
+ip route 10.9.0.0 255.255.0.0 GigabitEthernet0/0 192.0.2.254 250
+";
+    let p = ok(text);
+    let c = &p.config;
+    assert_eq!(
+        c.isakmp_policies
+            .iter()
+            .map(|p| p.priority)
+            .collect::<Vec<_>>(),
+        vec![10, 20]
+    );
+    assert_eq!(
+        c.isakmp_policy(20).unwrap().encryption,
+        IkeEncryption::Aes { bits: 128 }
+    );
+    assert_eq!(c.keys.len(), 3);
+    assert_eq!(c.keys[1].encoding, KeyEncoding::Type6);
+    assert_eq!(
+        c.key_for(ip("10.1.2.3")).map(|k| k.key.expose()),
+        Some(&b"k1"[..]),
+        "type 6 keys are unusable"
+    );
+    assert_eq!(
+        lookup_key_by_hostname(&c.keys, "PEER.example.com").map(|k| k.key.expose()),
+        Some(&b"k3"[..])
+    );
+    assert_eq!(
+        c.ipsec,
+        IpsecGlobals {
+            sa_lifetime_secs: 1800,
+            sa_lifetime_kb: 100_000,
+            replay_window: 1024,
+            dpd: Some(DpdConfig {
+                interval_secs: 30,
+                retry_secs: 5,
+                mode: DpdMode::Periodic
+            }),
+            nat_keepalive_secs: Some(20),
+            nat_t: false,
+        }
+    );
+    assert_eq!(c.transform_sets[0].mode, EspMode::Transport);
+    assert_eq!(c.transform_sets[1].esp_encryption, EspEncryption::Null);
+    let m: Vec<_> = c.crypto_map("M").collect();
+    assert_eq!(m[0].seq, 10);
+    assert_eq!(m[0].pfs_group, Some(14));
+    assert_eq!(
+        m[1].peers,
+        vec![ip("192.0.2.3"), ip("192.0.2.1"), ip("192.0.2.2")]
+    );
+    assert_eq!(m[1].pfs_group, Some(1));
+    assert_eq!(
+        (m[1].lifetime_secs, m[1].lifetime_kb),
+        (Some(900), Some(10000))
+    );
+    assert!(m[1].reverse_route);
+    let i = &c.interfaces[0];
+    assert_eq!(i.description.as_deref(), Some("WAN link ! to ISP"));
+    assert_eq!(i.tcp_adjust_mss, Some(1360));
+    assert!(!i.shutdown);
+    let a = c.access_list("CRYPTO").unwrap();
+    assert_eq!(
+        a.entries.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        vec![10, 15, 20]
+    );
+    assert_eq!(
+        a.entries[0].render(AclKind::Extended),
+        "permit tcp host 10.0.0.1 eq 22 10.2.0.0 0.0.255.255 range 1000 2000 log"
+    );
+    assert_eq!(a.entries[2].protocol, AclProtocol::Number(47));
+    let s = c.access_list("5").unwrap();
+    assert!(s.numbered);
+    assert_eq!(s.kind, AclKind::Standard);
+    assert_eq!(s.entries[0].src, AddrMatch::host(ip("10.0.0.1")));
+    assert_eq!(c.routes[0].interface.as_deref(), Some("GigabitEthernet0/0"));
+    assert_eq!(c.routes[0].distance, Some(250));
+    assert_round_trip(text);
+}
+
+#[test]
+fn no_forms_reset() {
+    let c = ok("crypto isakmp policy 1\n encr 3des\n no encr\n group 2\n default group\n\
+        crypto map M 1\n set pfs group2\n no set pfs\n set peer 1.1.1.1\n no set peer 1.1.1.1\n\
+        interface Vlan1\n ip address 1.1.1.1 255.0.0.0\n no ip address\n ip nat inside\n no ip nat inside\n")
+    .config;
+    assert_eq!(c.isakmp_policies[0], IsakmpPolicy::new(1));
+    assert_eq!(c.crypto_maps[0], CryptoMapEntry::new("M", 1));
+    assert_eq!(c.interfaces[0], Interface::new("Vlan1"));
+}
+
+#[test]
+fn sub_mode_by_context_not_indentation() {
+    // `ip route` inside config-if must not be taken as `ip route-cache`.
+    let c = ok("interface Vlan1\n ip route 0.0.0.0 0.0.0.0 1.1.1.1\n").config;
+    assert_eq!(c.routes.len(), 1);
+    // After a global command the router is in global mode again, whatever the indentation.
+    let e = err("interface Vlan1\n ip route 0.0.0.0 0.0.0.0 1.1.1.1\n ip nat inside\n");
+    assert_eq!(e.line, 3);
+    let c = ok("interface Vlan1\nip nat inside\ncrypto map VPN\n").config;
+    assert_eq!(c.interfaces[0].nat, Some(NatSide::Inside));
+    assert_eq!(c.interfaces[0].crypto_map.as_deref(), Some("VPN"));
+}
+
+// ---- property: parse(render(parse(x))) == parse(x) ----------------------------------------
+
+fn arb_ip() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("10.0.0.0".to_string()),
+        Just("192.168.1.1".to_string()),
+        (any::<u8>(), any::<u8>(), any::<u8>(), any::<u8>())
+            .prop_map(|(a, b, c, d)| format!("{a}.{b}.{c}.{d}")),
+    ]
+}
+
+fn arb_mask() -> impl Strategy<Value = String> {
+    (0u32..=32).prop_map(|n| {
+        let m = if n == 0 { 0 } else { u32::MAX << (32 - n) };
+        Ipv4Addr::from(m).to_string()
+    })
+}
+
+fn arb_addr_spec() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("any".to_string()),
+        arb_ip().prop_map(|a| format!("host {a}")),
+        (arb_ip(), arb_ip()).prop_map(|(a, w)| format!("{a} {w}")),
+    ]
+}
+
+fn arb_port_op() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just(String::new()),
+        (0u16..100).prop_map(|p| format!(" eq {p}")),
+        Just(" neq www".to_string()),
+        (1u16..1000).prop_map(|p| format!(" lt {p}")),
+        (0u16..1000).prop_map(|p| format!(" gt {p}")),
+        (0u16..100, 100u16..200).prop_map(|(a, b)| format!(" range {a} {b}")),
+    ]
+}
+
+fn arb_acl_line() -> impl Strategy<Value = String> {
+    (
+        prop_oneof![Just("permit"), Just("deny")],
+        prop_oneof![
+            Just("ip"),
+            Just("tcp"),
+            Just("udp"),
+            Just("gre"),
+            Just("99")
+        ],
+        arb_addr_spec(),
+        arb_port_op(),
+        arb_addr_spec(),
+        arb_port_op(),
+        any::<bool>(),
+    )
+        .prop_map(|(a, p, s, sp, d, dp, log)| {
+            let ports = p == "tcp" || p == "udp";
+            let (sp, dp) = if ports {
+                (sp, dp)
+            } else {
+                (String::new(), String::new())
+            };
+            format!("{a} {p} {s}{sp} {d}{dp}{}", if log { " log" } else { "" })
+        })
+}
+
+fn arb_line() -> impl Strategy<Value = String> {
+    let name = prop_oneof![Just("VPN"), Just("M2"), Just("T"), Just("ACL1")];
+    prop_oneof![
+        "[a-zA-Z][a-zA-Z0-9-]{0,8}".prop_map(|h| format!("hostname {h}")),
+        (1u16..30).prop_map(|p| format!("crypto isakmp policy {p}")),
+        prop_oneof![
+            Just(" encr 3des"),
+            Just(" encr aes 192"),
+            Just(" encryption des"),
+            Just(" hash md5"),
+            Just(" hash sha512"),
+            Just(" authentication pre-share"),
+            Just(" auth rsa-sig"),
+            Just(" group 2"),
+            Just(" group 1"),
+            Just(" lifetime 600"),
+            Just(" lifetime 86400"),
+            Just(" mode transport"),
+            Just(" mode tunnel"),
+            Just(" set pfs"),
+            Just(" set pfs group5"),
+            Just(" reverse-route"),
+            Just(" ip nat inside"),
+            Just(" ip nat outside"),
+            Just(" shutdown"),
+            Just(" ip tcp adjust-mss 1400"),
+            Just(" set security-association lifetime seconds 600"),
+            Just(" no set pfs"),
+            Just("exit"),
+            Just("end")
+        ]
+        .prop_map(str::to_string),
+        (
+            "[a-z0-9]{1,6}",
+            arb_ip(),
+            prop_oneof![Just(""), Just(" 255.255.0.0"), Just(" 0.0.0.0")],
+            prop_oneof![Just(""), Just("0 "), Just("6 ")]
+        )
+            .prop_map(|(k, a, m, t)| format!("crypto isakmp key {t}{k} address {a}{m}")),
+        (
+            10u32..100,
+            prop_oneof![
+                Just(""),
+                Just(" 3"),
+                Just(" 3 periodic"),
+                Just(" on-demand")
+            ]
+        )
+            .prop_map(|(s, r)| format!("crypto isakmp keepalive {s}{r}")),
+        name.clone().prop_flat_map(|n| prop_oneof![
+            Just(format!(
+                "crypto ipsec transform-set {n} esp-3des esp-sha-hmac"
+            )),
+            Just(format!("crypto ipsec transform-set {n} esp-aes 256")),
+            Just(format!(
+                "crypto ipsec transform-set {n} esp-md5-hmac esp-des"
+            )),
+        ]),
+        (name.clone(), 1u16..40).prop_map(|(n, s)| format!("crypto map {n} {s} ipsec-isakmp")),
+        arb_ip().prop_map(|a| format!(" set peer {a}")),
+        name.clone()
+            .prop_map(|n| format!(" set transform-set {n} T")),
+        prop_oneof![Just("100"), Just("ACL1"), Just("101")]
+            .prop_map(|n| format!(" match address {n}")),
+        prop_oneof![Just("FastEthernet4"), Just("Vlan1"), Just("gi0/1")]
+            .prop_map(|n| format!("interface {n}")),
+        (arb_ip(), arb_mask()).prop_map(|(a, m)| format!(" ip address {a} {m}")),
+        "[a-z ]{1,10}".prop_map(|d| format!(" description {d}")),
+        (
+            prop_oneof![Just(100u32), Just(101), Just(2000)],
+            arb_acl_line()
+        )
+            .prop_map(|(n, l)| format!("access-list {n} {l}")),
+        (prop_oneof![Just(1u32), Just(99)], arb_addr_spec())
+            .prop_map(|(n, a)| format!("access-list {n} permit {a}")),
+        prop_oneof![
+            Just("ip access-list extended ACL1"),
+            Just("ip access-list extended 150")
+        ]
+        .prop_map(str::to_string),
+        (proptest::option::of(1u32..60), arb_acl_line())
+            .prop_map(|(s, l)| format!(" {}{l}", s.map(|s| format!("{s} ")).unwrap_or_default())),
+        " remark [a-z]{0,5}".prop_map(|s| s.to_string()),
+        (arb_ip(), arb_mask(), arb_ip()).prop_map(|(p, m, n)| format!("ip route {p} {m} {n}")),
+        prop_oneof![Just("101"), Just("1")]
+            .prop_map(|a| format!("ip nat inside source list {a} interface Vlan1 overload")),
+        Just("no crypto ipsec nat-transparency udp-encapsulation".to_string()),
+        (120u32..5000)
+            .prop_map(|s| format!("crypto ipsec security-association lifetime seconds {s}")),
+        Just("crypto isakmp nat keepalive 20".to_string()),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+    #[test]
+    fn render_round_trips(lines in proptest::collection::vec(arb_line(), 0..40)) {
+        // Keep only the lines that are valid where they land, so every case is a rich configuration.
+        let mut text = String::new();
+        for l in &lines {
+            let candidate = format!("{text}{l}\n");
+            if parse(&candidate).is_ok() {
+                text = candidate;
+            }
+        }
+        let p = parse(&text).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let rendered = render(&p.config);
+        let again = parse(&rendered).map_err(|e| TestCaseError::fail(format!("{e}\n{rendered}")))?;
+        prop_assert_eq!(&p.config, &again.config, "input:\n{}\nrendered:\n{}", text, rendered);
+        prop_assert_eq!(render(&again.config), rendered);
+    }
+
+    #[test]
+    fn arbitrary_text_never_panics(s in "\\PC{0,200}") {
+        let _ = parse(&s);
+    }
+}

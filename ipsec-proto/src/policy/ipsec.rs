@@ -1,0 +1,277 @@
+//! Phase-2 configuration: transform sets, crypto map entries and global IPsec settings.
+
+use std::net::Ipv4Addr;
+
+/// ESP encryption transform.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum EspEncryption {
+    /// `esp-des`.
+    Des,
+    /// `esp-3des`.
+    TripleDes,
+    /// `esp-aes` (128-bit key).
+    Aes128,
+    /// `esp-aes 192`.
+    Aes192,
+    /// `esp-aes 256`.
+    Aes256,
+    /// `esp-null`.
+    Null,
+}
+
+impl EspEncryption {
+    /// IOS transform keyword(s), as in `crypto ipsec transform-set` and show output.
+    pub fn ios_name(&self) -> &'static str {
+        match self {
+            EspEncryption::Des => "esp-des",
+            EspEncryption::TripleDes => "esp-3des",
+            EspEncryption::Aes128 => "esp-aes",
+            EspEncryption::Aes192 => "esp-aes 192",
+            EspEncryption::Aes256 => "esp-aes 256",
+            EspEncryption::Null => "esp-null",
+        }
+    }
+
+    /// Cipher block size in bytes (1 for NULL, which pads to 4 bytes only).
+    pub fn block_size(&self) -> u16 {
+        match self {
+            EspEncryption::Des | EspEncryption::TripleDes => 8,
+            EspEncryption::Aes128 | EspEncryption::Aes192 | EspEncryption::Aes256 => 16,
+            EspEncryption::Null => 4,
+        }
+    }
+
+    /// IV length carried in each ESP packet.
+    pub fn iv_len(&self) -> u16 {
+        match self {
+            EspEncryption::Null => 0,
+            other => other.block_size(),
+        }
+    }
+}
+
+/// ESP integrity transform.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum EspIntegrity {
+    /// No integrity (encryption-only transform set; no anti-replay).
+    None,
+    /// `esp-md5-hmac` (HMAC-MD5-96).
+    Md5,
+    /// `esp-sha-hmac` (HMAC-SHA1-96).
+    Sha1,
+    /// `esp-sha256-hmac` (HMAC-SHA256-128).
+    Sha256,
+    /// `esp-sha384-hmac` (HMAC-SHA384-192).
+    Sha384,
+    /// `esp-sha512-hmac` (HMAC-SHA512-256).
+    Sha512,
+}
+
+impl EspIntegrity {
+    /// IOS transform keyword, None for no integrity.
+    pub fn ios_name(&self) -> Option<&'static str> {
+        Some(match self {
+            EspIntegrity::None => return None,
+            EspIntegrity::Md5 => "esp-md5-hmac",
+            EspIntegrity::Sha1 => "esp-sha-hmac",
+            EspIntegrity::Sha256 => "esp-sha256-hmac",
+            EspIntegrity::Sha384 => "esp-sha384-hmac",
+            EspIntegrity::Sha512 => "esp-sha512-hmac",
+        })
+    }
+
+    /// Truncated ICV length in bytes.
+    pub fn icv_len(&self) -> u16 {
+        match self {
+            EspIntegrity::None => 0,
+            EspIntegrity::Md5 | EspIntegrity::Sha1 => 12,
+            EspIntegrity::Sha256 => 16,
+            EspIntegrity::Sha384 => 24,
+            EspIntegrity::Sha512 => 32,
+        }
+    }
+}
+
+/// ESP encapsulation mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum EspMode {
+    /// Tunnel mode, the IOS default.
+    #[default]
+    Tunnel,
+    /// Transport mode.
+    Transport,
+}
+
+/// `crypto ipsec transform-set NAME ...`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TransformSet {
+    /// Transform set name.
+    pub name: String,
+    /// ESP encryption.
+    pub esp_encryption: EspEncryption,
+    /// ESP integrity.
+    pub esp_integrity: EspIntegrity,
+    /// Mode.
+    pub mode: EspMode,
+}
+
+impl TransformSet {
+    /// The transforms as IOS prints them, e.g. `esp-3des esp-sha-hmac` or `esp-aes 256 esp-sha-hmac`.
+    pub fn display_transforms(&self) -> String {
+        match self.esp_integrity.ios_name() {
+            Some(i) => format!("{} {}", self.esp_encryption.ios_name(), i),
+            None => self.esp_encryption.ios_name().to_string(),
+        }
+    }
+}
+
+/// `crypto map NAME SEQ ipsec-isakmp` entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CryptoMapEntry {
+    /// Map name (`crypto map NAME` on the interface refers to it).
+    pub map: String,
+    /// Sequence number 1..=65535; lower numbers are checked first.
+    pub seq: u16,
+    /// `set peer` addresses in order; the first is the current (default) peer, the others are backups.
+    pub peers: Vec<Ipv4Addr>,
+    /// `set transform-set` names, offered in this order.
+    pub transform_sets: Vec<String>,
+    /// `set pfs [groupN]` (bare `set pfs` = group 1); None = no PFS.
+    pub pfs_group: Option<u16>,
+    /// `set security-association lifetime seconds`, overriding the global value.
+    pub lifetime_secs: Option<u32>,
+    /// `set security-association lifetime kilobytes`, overriding the global value.
+    pub lifetime_kb: Option<u64>,
+    /// `match address` ACL name or number.
+    pub acl: Option<String>,
+    /// `reverse-route`.
+    pub reverse_route: bool,
+}
+
+impl CryptoMapEntry {
+    /// An empty entry as created by `crypto map NAME SEQ ipsec-isakmp`.
+    pub fn new(map: impl Into<String>, seq: u16) -> Self {
+        CryptoMapEntry {
+            map: map.into(),
+            seq,
+            peers: Vec::new(),
+            transform_sets: Vec::new(),
+            pfs_group: None,
+            lifetime_secs: None,
+            lifetime_kb: None,
+            acl: None,
+            reverse_route: false,
+        }
+    }
+
+    /// The peer negotiations start with.
+    pub fn current_peer(&self) -> Option<Ipv4Addr> {
+        self.peers.first().copied()
+    }
+}
+
+/// DPD sending mode (`crypto isakmp keepalive ... periodic|on-demand`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum DpdMode {
+    /// Send R-U-THERE only when there is outbound traffic and nothing was received for `interval`.
+    #[default]
+    OnDemand,
+    /// Send R-U-THERE every `interval`.
+    Periodic,
+}
+
+/// RFC 3706 dead peer detection, `crypto isakmp keepalive S [R] [periodic|on-demand]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DpdConfig {
+    /// Idle interval in seconds (10-3600).
+    pub interval_secs: u32,
+    /// Retry interval in seconds (2-60, default 2).
+    pub retry_secs: u32,
+    /// Mode.
+    pub mode: DpdMode,
+}
+
+impl DpdConfig {
+    /// Default retry interval.
+    pub const DEFAULT_RETRY_SECS: u32 = 2;
+}
+
+/// Global IPsec settings (`crypto ipsec ...` and the NAT-T / keepalive ISAKMP settings).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IpsecGlobals {
+    /// `crypto ipsec security-association lifetime seconds` (default 3600).
+    pub sa_lifetime_secs: u32,
+    /// `crypto ipsec security-association lifetime kilobytes` (default 4608000).
+    pub sa_lifetime_kb: u64,
+    /// `crypto ipsec security-association replay window-size` (default 64).
+    pub replay_window: u32,
+    /// `crypto isakmp keepalive` (None = not configured; IOS still answers R-U-THERE).
+    pub dpd: Option<DpdConfig>,
+    /// `crypto isakmp nat keepalive S` (None = no NAT keepalives).
+    pub nat_keepalive_secs: Option<u32>,
+    /// NAT traversal enabled (`no crypto ipsec nat-transparency udp-encapsulation` clears it).
+    pub nat_t: bool,
+}
+
+impl IpsecGlobals {
+    /// Default IPsec SA lifetime in seconds.
+    pub const DEFAULT_LIFETIME_SECS: u32 = 3600;
+    /// Default IPsec SA lifetime in kilobytes.
+    pub const DEFAULT_LIFETIME_KB: u64 = 4_608_000;
+    /// Default anti-replay window.
+    pub const DEFAULT_REPLAY_WINDOW: u32 = 64;
+}
+
+impl Default for IpsecGlobals {
+    fn default() -> Self {
+        IpsecGlobals {
+            sa_lifetime_secs: Self::DEFAULT_LIFETIME_SECS,
+            sa_lifetime_kb: Self::DEFAULT_LIFETIME_KB,
+            replay_window: Self::DEFAULT_REPLAY_WINDOW,
+            dpd: None,
+            nat_keepalive_secs: None,
+            nat_t: true,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_names() {
+        let ts = TransformSet {
+            name: "T".into(),
+            esp_encryption: EspEncryption::TripleDes,
+            esp_integrity: EspIntegrity::Sha1,
+            mode: EspMode::Tunnel,
+        };
+        assert_eq!(ts.display_transforms(), "esp-3des esp-sha-hmac");
+        let ts = TransformSet {
+            esp_encryption: EspEncryption::Aes256,
+            ..ts
+        };
+        assert_eq!(ts.display_transforms(), "esp-aes 256 esp-sha-hmac");
+        let ts = TransformSet {
+            esp_integrity: EspIntegrity::None,
+            ..ts
+        };
+        assert_eq!(ts.display_transforms(), "esp-aes 256");
+    }
+
+    #[test]
+    fn globals_defaults() {
+        let g = IpsecGlobals::default();
+        assert_eq!(
+            (g.sa_lifetime_secs, g.sa_lifetime_kb, g.replay_window),
+            (3600, 4_608_000, 64)
+        );
+        assert!(g.nat_t);
+        assert_eq!(g.nat_keepalive_secs, None);
+    }
+}
