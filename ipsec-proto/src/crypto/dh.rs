@@ -67,7 +67,7 @@ impl DhGroup {
     }
 
     /// Length of the prime, of public values (KE payload data) and of g^xy, in bytes.
-    pub const fn len(self) -> usize {
+    pub const fn prime_len(self) -> usize {
         match self {
             DhGroup::Modp768 => 96,
             DhGroup::Modp1024 => 128,
@@ -78,7 +78,7 @@ impl DhGroup {
 
     /// The prime p, big-endian.
     pub fn prime_bytes(self) -> Vec<u8> {
-        let mut out = vec![0u8; self.len()];
+        let mut out = vec![0u8; self.prime_len()];
         match self {
             DhGroup::Modp768 => uint_to_be(&P768, &mut out),
             DhGroup::Modp1024 => uint_to_be(&P1024, &mut out),
@@ -186,7 +186,9 @@ struct Field<const L: usize> {
 impl<const L: usize> Field<L> {
     fn params(&self) -> DynResidueParams<L> {
         // The primes are odd constants, so `new` (which rejects even moduli) cannot fail here.
-        *self.params.get_or_init(|| DynResidueParams::new(self.prime))
+        *self
+            .params
+            .get_or_init(|| DynResidueParams::new(self.prime))
     }
 
     /// base^x mod p, constant time in `x` (the loop always runs over all 256 exponent bits).
@@ -305,7 +307,7 @@ impl DhSecret {
 
     fn from_exponent(group: DhGroup, buf: &[u8; EXPONENT_BITS / 8]) -> DhSecret {
         let x = be_to_uint::<{ U256::LIMBS }>(buf).unwrap_or(U256::ONE);
-        let mut public = vec![0u8; group.len()];
+        let mut public = vec![0u8; group.prime_len()];
         match group {
             DhGroup::Modp768 => F768.public(&x, &mut public),
             DhGroup::Modp1024 => F1024.public(&x, &mut public),
@@ -328,7 +330,7 @@ impl DhSecret {
     /// Validates the peer's public value y (exact prime length, 1 < y < p-1) and returns
     /// g^xy = y^x mod p, big-endian, left-padded to the prime length.
     pub fn compute_shared(&self, peer_public: &[u8]) -> Result<SharedSecret, DhError> {
-        let mut out = vec![0u8; self.group.len()];
+        let mut out = vec![0u8; self.group.prime_len()];
         let r = match self.group {
             DhGroup::Modp768 => F768.shared(&self.x, peer_public, &mut out),
             DhGroup::Modp1024 => F1024.shared(&self.x, peer_public, &mut out),
@@ -361,14 +363,26 @@ mod tests {
     #[test]
     fn primes_match_rfc_fingerprints() {
         let want = [
-            (DhGroup::Modp768, "b52ba6a3026520a6c49d37e4587601801bee500123b3259b6bf03e7cecc3e63d"),
-            (DhGroup::Modp1024, "3f35a3f5f6c4376a744acad409bb22f8d897f949d2311d885adaa890981b67a0"),
-            (DhGroup::Modp1536, "64fcc83ec403930bf18393dbc883ccaa1fbb08ac876f77f7aa99748ca945019b"),
-            (DhGroup::Modp2048, "d66436f79bbd6b2e38c0ffbd079be904d2641415e2e67140e09448be9a60890e"),
+            (
+                DhGroup::Modp768,
+                "b52ba6a3026520a6c49d37e4587601801bee500123b3259b6bf03e7cecc3e63d",
+            ),
+            (
+                DhGroup::Modp1024,
+                "3f35a3f5f6c4376a744acad409bb22f8d897f949d2311d885adaa890981b67a0",
+            ),
+            (
+                DhGroup::Modp1536,
+                "64fcc83ec403930bf18393dbc883ccaa1fbb08ac876f77f7aa99748ca945019b",
+            ),
+            (
+                DhGroup::Modp2048,
+                "d66436f79bbd6b2e38c0ffbd079be904d2641415e2e67140e09448be9a60890e",
+            ),
         ];
         for (g, fp) in want {
             let p = g.prime_bytes();
-            assert_eq!(p.len(), g.len());
+            assert_eq!(p.len(), g.prime_len());
             let d = crate::crypto::hmac::HashAlg::Sha256.digest(&[&p]);
             assert_eq!(to_hex(&d), fp, "{g:?}");
             assert_eq!(DhGroup::from_ike_id(g.ike_id()), Some(g));
@@ -380,7 +394,7 @@ mod tests {
         let p = BigUint::from_bytes_be(&g.prime_bytes());
         let r = BigUint::from_bytes_be(base).modpow(&BigUint::from_bytes_be(x), &p);
         let b = r.to_bytes_be();
-        let mut out = vec![0u8; g.len() - b.len()];
+        let mut out = vec![0u8; g.prime_len() - b.len()];
         out.extend_from_slice(&b);
         out
     }
@@ -399,14 +413,18 @@ mod tests {
                     x[31] = 3;
                 }
                 let s = DhSecret::from_exponent_bytes(g, &x).unwrap();
-                assert_eq!(s.public_value(), oracle_pow(g, &[2], &x).as_slice(), "{g:?}");
+                assert_eq!(
+                    s.public_value(),
+                    oracle_pow(g, &[2], &x).as_slice(),
+                    "{g:?}"
+                );
                 // A random peer value below p (top byte cleared keeps it below every prime here).
-                let mut y = vec![0u8; g.len()];
+                let mut y = vec![0u8; g.prime_len()];
                 rng.fill(&mut y);
                 y[0] &= 0x7f;
                 let z = s.compute_shared(&y).unwrap();
                 assert_eq!(z.expose_secret(), oracle_pow(g, &y, &x).as_slice(), "{g:?}");
-                assert_eq!(z.len(), g.len());
+                assert_eq!(z.len(), g.prime_len());
             }
         }
     }
@@ -450,24 +468,39 @@ mod tests {
         );
         assert_eq!(i.public_value(), gxi.as_slice());
         assert_eq!(r.public_value(), gxr.as_slice());
-        assert_eq!(i.compute_shared(&gxr).unwrap().expose_secret(), gxy.as_slice());
-        assert_eq!(r.compute_shared(&gxi).unwrap().expose_secret(), gxy.as_slice());
+        assert_eq!(
+            i.compute_shared(&gxr).unwrap().expose_secret(),
+            gxy.as_slice()
+        );
+        assert_eq!(
+            r.compute_shared(&gxi).unwrap().expose_secret(),
+            gxy.as_slice()
+        );
     }
 
     #[test]
     fn bad_peer_values_are_distinct_errors() {
         let g = DhGroup::Modp768;
         let s = DhSecret::from_exponent_bytes(g, &[7]).unwrap();
-        let n = g.len();
+        let n = g.prime_len();
         assert_eq!(
             s.compute_shared(&vec![1u8; n - 1]).unwrap_err(),
-            DhError::WrongLength { expected: n, got: n - 1 }
+            DhError::WrongLength {
+                expected: n,
+                got: n - 1
+            }
         );
         assert_eq!(
             s.compute_shared(&vec![1u8; n + 1]).unwrap_err(),
-            DhError::WrongLength { expected: n, got: n + 1 }
+            DhError::WrongLength {
+                expected: n,
+                got: n + 1
+            }
         );
-        assert_eq!(s.compute_shared(&vec![0u8; n]).unwrap_err(), DhError::TooSmall);
+        assert_eq!(
+            s.compute_shared(&vec![0u8; n]).unwrap_err(),
+            DhError::TooSmall
+        );
         let mut one = vec![0u8; n];
         one[n - 1] = 1;
         assert_eq!(s.compute_shared(&one).unwrap_err(), DhError::TooSmall);
@@ -482,7 +515,10 @@ mod tests {
         pm2[n - 1] -= 2;
         assert!(s.compute_shared(&pm2).is_ok());
         assert_eq!(s.compute_shared(&p).unwrap_err(), DhError::NotBelowPrime);
-        assert_eq!(s.compute_shared(&vec![0xff; n]).unwrap_err(), DhError::NotBelowPrime);
+        assert_eq!(
+            s.compute_shared(&vec![0xff; n]).unwrap_err(),
+            DhError::NotBelowPrime
+        );
         assert_eq!(
             DhSecret::from_exponent_bytes(g, &[0; 4]).unwrap_err(),
             DhError::BadExponent

@@ -324,7 +324,14 @@ pub(crate) mod tests {
     pub(crate) fn keys(hash: HashAlg, cipher: CipherAlg) -> Phase1Keys {
         let v = v52();
         Phase1Keys::from_psk(
-            hash, cipher, b"ciscokey", &v.ni, &v.nr, &v.gxy, &v.cky_i, &v.cky_r,
+            hash,
+            cipher,
+            b"ciscokey",
+            &v.ni,
+            &v.nr,
+            &v.gxy,
+            &v.cky_i,
+            &v.cky_r,
         )
     }
 
@@ -367,7 +374,10 @@ pub(crate) mod tests {
             hex("49a1d53a80fb77e663552964fbbcb45092021473")
         );
         // AES-128 with SHA-1: Ka is SKEYID_e truncated, no expansion.
-        assert_eq!(k.enc_key().expose_secret(), &k.skeyid_e().expose_secret()[..16]);
+        assert_eq!(
+            k.enc_key().expose_secret(),
+            &k.skeyid_e().expose_secret()[..16]
+        );
     }
 
     #[test]
@@ -391,7 +401,9 @@ pub(crate) mod tests {
         let k12 = encryption_key(HashAlg::Sha1, k.skeyid_e().expose_secret(), 40);
         assert_eq!(
             k12.expose_secret(),
-            hex("0398e0f8cefef0e5f47f773569435d8bd5dbaa3d f2872b54a7e2ca2d551c93b173a582b3cc3413ae")
+            hex(
+                "0398e0f8cefef0e5f47f773569435d8bd5dbaa3d f2872b54a7e2ca2d551c93b173a582b3cc3413ae"
+            )
         );
         let sai_b = hex("00000001000000010000002c01010001000000240101000080010005800200028003000180040002800b0001000c000400015180");
         let hash_i = k.hash_i(&v.gxi, &v.gxr, &sai_b, &hex("011101f40a000001"));
@@ -407,11 +419,13 @@ pub(crate) mod tests {
         let i2r = hex("99e395f698d38833d2d209c501f0789763a462b1ad45e9f6d4497117159549dd815c4de0fe30c4be71d8a65e");
         let r2i = hex("de723aee6c8fbdae6692e2f359c9fea99dbf11c313491a335de42e11ff49803c7c2d0912be817b3d5d9db11d");
         assert_eq!(
-            k.keymat(3, 0x5566_7788, &v.ni2, &v.nr2, None, 44).expose_secret(),
+            k.keymat(3, 0x5566_7788, &v.ni2, &v.nr2, None, 44)
+                .expose_secret(),
             i2r
         );
         assert_eq!(
-            k.keymat(3, 0x1122_3344, &v.ni2, &v.nr2, None, 44).expose_secret(),
+            k.keymat(3, 0x1122_3344, &v.ni2, &v.nr2, None, 44)
+                .expose_secret(),
             r2i
         );
         let e = k.esp_keys(0x5566_7788, &v.ni2, &v.nr2, None, suite);
@@ -430,7 +444,10 @@ pub(crate) mod tests {
         let full = k.keymat(3, 0x5566_7788, &v.ni2, &v.nr2, None, 44);
         // 16 bytes <= one SHA-1 output: K1 truncated, which is also the head of the long KEYMAT.
         let short = k.keymat(3, 0x5566_7788, &v.ni2, &v.nr2, None, 16);
-        assert_eq!(short.expose_secret(), hex("99e395f698d38833d2d209c501f07897"));
+        assert_eq!(
+            short.expose_secret(),
+            hex("99e395f698d38833d2d209c501f07897")
+        );
         assert_eq!(short.expose_secret(), &full.expose_secret()[..16]);
         let k1 = Prf::new(HashAlg::Sha1, k.skeyid_d().expose_secret()).compute(&[
             &[3],
@@ -470,12 +487,16 @@ pub(crate) mod tests {
             hex("0398e0f8cefef0e5f47f773569435d8bd5dbaa3df2872b54a7e2ca2d551c93b1")
         );
         assert_eq!(
-            keys(HashAlg::Sha1, CipherAlg::Aes128).enc_key().expose_secret(),
+            keys(HashAlg::Sha1, CipherAlg::Aes128)
+                .enc_key()
+                .expose_secret(),
             hex("ae4da2884b2248f352eaca458ae35253")
         );
         // [SELF] MD5 with 3DES: 16-byte SKEYID_e expanded to 24.
         assert_eq!(
-            keys(HashAlg::Md5, CipherAlg::TripleDes).enc_key().expose_secret(),
+            keys(HashAlg::Md5, CipherAlg::TripleDes)
+                .enc_key()
+                .expose_secret(),
             hex("925d6d2435316b162d06e6a358471d6797f7d67baa8431cf")
         );
         // [SELF] Phase 2 hashes with made-up payload bytes.
@@ -493,11 +514,26 @@ pub(crate) mod tests {
         // [SELF] SHA-256 / AES-256 end to end.
         let k = keys(HashAlg::Sha256, CipherAlg::Aes256);
         let want = [
-            (k.skeyid(), "0f9c62c39aed13bafc103aa2201ca7a7a7c98537792dd4b5b7c1d258cb71cc1d"),
-            (k.skeyid_d(), "1dcb303aadebc1a774d13aba048f3c194dc48929a308f998bee91db4f4dc9eb5"),
-            (k.skeyid_a(), "84ab2b4f8e2b73d1ce3efbffb6e01ae870d8bf1fe08ee0c65745c1157a43b4be"),
-            (k.skeyid_e(), "f765825f25f4bf2ebe64e3487ef6a5c933d11fc37053445626672577d04b5c2d"),
-            (k.enc_key(), "f765825f25f4bf2ebe64e3487ef6a5c933d11fc37053445626672577d04b5c2d"),
+            (
+                k.skeyid(),
+                "0f9c62c39aed13bafc103aa2201ca7a7a7c98537792dd4b5b7c1d258cb71cc1d",
+            ),
+            (
+                k.skeyid_d(),
+                "1dcb303aadebc1a774d13aba048f3c194dc48929a308f998bee91db4f4dc9eb5",
+            ),
+            (
+                k.skeyid_a(),
+                "84ab2b4f8e2b73d1ce3efbffb6e01ae870d8bf1fe08ee0c65745c1157a43b4be",
+            ),
+            (
+                k.skeyid_e(),
+                "f765825f25f4bf2ebe64e3487ef6a5c933d11fc37053445626672577d04b5c2d",
+            ),
+            (
+                k.enc_key(),
+                "f765825f25f4bf2ebe64e3487ef6a5c933d11fc37053445626672577d04b5c2d",
+            ),
         ];
         for (got, w) in want {
             assert_eq!(got.expose_secret(), hex(w));

@@ -259,12 +259,18 @@ mod tests {
     fn ike_values() {
         assert_eq!(ike_cipher(5, None), Ok(CipherAlg::TripleDes));
         assert_eq!(ike_cipher(5, Some(192)), Ok(CipherAlg::TripleDes));
-        assert_eq!(ike_cipher(5, Some(128)), Err(SuiteError::KeyLength { bits: 128 }));
+        assert_eq!(
+            ike_cipher(5, Some(128)),
+            Err(SuiteError::KeyLength { bits: 128 })
+        );
         assert_eq!(ike_cipher(1, None), Ok(CipherAlg::Des));
         assert_eq!(ike_cipher(7, Some(256)), Ok(CipherAlg::Aes256));
         assert_eq!(ike_cipher(7, Some(192)), Ok(CipherAlg::Aes192));
         assert_eq!(ike_cipher(7, None), Err(SuiteError::MissingKeyLength));
-        assert_eq!(ike_cipher(7, Some(64)), Err(SuiteError::KeyLength { bits: 64 }));
+        assert_eq!(
+            ike_cipher(7, Some(64)),
+            Err(SuiteError::KeyLength { bits: 64 })
+        );
         assert_eq!(ike_cipher(8, Some(128)), Err(SuiteError::IkeEncryption(8)));
         for a in [
             CipherAlg::Des,

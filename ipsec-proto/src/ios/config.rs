@@ -2204,4 +2204,4 @@ fn render_acl(o: &mut String, a: &AccessList) {
 
 #[cfg(test)]
 #[path = "config_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -7,3 +7,4 @@
 pub mod config;
 
 pub use config::{parse, render, ConfigError, ConfigWarning, ParsedConfig};
+pub mod show;
