@@ -12,7 +12,12 @@ fn seed_suite_reaches_qm_idle_with_matching_keys() {
     let (a, b) = seed_configs();
     let mut p = Pair::new(a, b, 1);
     p.initiate(0, 0);
-    assert!(p.run_until(10_000, |p| p.both_up()), "A: {:?}\nB: {:?}", p.events_a, p.events_b);
+    assert!(
+        p.run_until(10_000, |p| p.both_up()),
+        "A: {:?}\nB: {:?}",
+        p.events_a,
+        p.events_b
+    );
     assert_keys_match(&p.events_a, &p.events_b);
     let sa_a = p.a.isakmp_sas(p.now);
     let sa_b = p.b.isakmp_sas(p.now);
@@ -36,7 +41,12 @@ fn seed_suite_reaches_qm_idle_with_matching_keys() {
     assert_eq!(ipa[0].spi_out, ipb[0].spi_in);
     assert!((3590..=3600).contains(&ipa[0].remaining_secs));
     // Exactly nine messages: MM1..MM6, QM1..QM3.
-    assert_eq!(p.log.len(), 9, "{:?}", p.log.iter().map(|l| l.0).collect::<Vec<_>>());
+    assert_eq!(
+        p.log.len(),
+        9,
+        "{:?}",
+        p.log.iter().map(|l| l.0).collect::<Vec<_>>()
+    );
 }
 
 #[test]
@@ -55,10 +65,38 @@ fn same_seed_same_bytes() {
 #[test]
 fn suite_matrix() {
     let cases = [
-        (IkeEncryption::Aes { bits: 256 }, IkeHash::Sha256, 14, EspEncryption::Aes256, EspIntegrity::Sha256, Some(14)),
-        (IkeEncryption::Aes { bits: 128 }, IkeHash::Sha1, 5, EspEncryption::Aes128, EspIntegrity::Sha1, None),
-        (IkeEncryption::Des, IkeHash::Md5, 1, EspEncryption::Des, EspIntegrity::Md5, None),
-        (IkeEncryption::Aes { bits: 192 }, IkeHash::Sha1, 2, EspEncryption::Aes192, EspIntegrity::Sha1, Some(2)),
+        (
+            IkeEncryption::Aes { bits: 256 },
+            IkeHash::Sha256,
+            14,
+            EspEncryption::Aes256,
+            EspIntegrity::Sha256,
+            Some(14),
+        ),
+        (
+            IkeEncryption::Aes { bits: 128 },
+            IkeHash::Sha1,
+            5,
+            EspEncryption::Aes128,
+            EspIntegrity::Sha1,
+            None,
+        ),
+        (
+            IkeEncryption::Des,
+            IkeHash::Md5,
+            1,
+            EspEncryption::Des,
+            EspIntegrity::Md5,
+            None,
+        ),
+        (
+            IkeEncryption::Aes { bits: 192 },
+            IkeHash::Sha1,
+            2,
+            EspEncryption::Aes192,
+            EspIntegrity::Sha1,
+            Some(2),
+        ),
     ];
     for (i, (enc, hash, group, eenc, einteg, pfs)) in cases.into_iter().enumerate() {
         let (mut a, mut b) = seed_configs();
@@ -144,10 +182,15 @@ fn wrong_psk_reported_on_both_sides() {
     p.initiate(0, 0);
     p.run(200_000);
     let fb = Pair::failures(&p.events_b);
-    assert!(fb.iter().any(|f| f.contains("pre-shared keys probably differ")), "B: {fb:?}");
+    assert!(
+        fb.iter()
+            .any(|f| f.contains("pre-shared keys probably differ")),
+        "B: {fb:?}"
+    );
     let fa = Pair::failures(&p.events_a);
     assert!(
-        fa.iter().any(|f| f.contains("MM_KEY_EXCH") && f.contains("pre-shared key mismatch")),
+        fa.iter()
+            .any(|f| f.contains("MM_KEY_EXCH") && f.contains("pre-shared key mismatch")),
         "A: {fa:?}"
     );
     assert_eq!(Pair::p2_count(&p.events_a), 0);
@@ -156,17 +199,26 @@ fn wrong_psk_reported_on_both_sides() {
 #[test]
 fn phase1_proposal_mismatch_names_the_attribute() {
     let (a, mut b) = seed_configs();
-    b.peers[0].isakmp_policies = vec![policy(10, IkeEncryption::Aes { bits: 128 }, IkeHash::Sha1, 2)];
+    b.peers[0].isakmp_policies = vec![policy(
+        10,
+        IkeEncryption::Aes { bits: 128 },
+        IkeHash::Sha1,
+        2,
+    )];
     let mut p = Pair::new(a, b, 11);
     p.initiate(0, 0);
     p.run(30_000);
     let fb = Pair::failures(&p.events_b);
     assert!(
-        fb.iter().any(|f| f.contains("encryption offered 3DES does not match policy AES-128")),
+        fb.iter()
+            .any(|f| f.contains("encryption offered 3DES does not match policy AES-128")),
         "B: {fb:?}"
     );
     let fa = Pair::failures(&p.events_a);
-    assert!(fa.iter().any(|f| f.contains("NO-PROPOSAL-CHOSEN")), "A: {fa:?}");
+    assert!(
+        fa.iter().any(|f| f.contains("NO-PROPOSAL-CHOSEN")),
+        "A: {fa:?}"
+    );
 }
 
 #[test]
@@ -178,11 +230,16 @@ fn transform_set_mismatch() {
     p.run(30_000);
     let fb = Pair::failures(&p.events_b);
     assert!(
-        fb.iter().any(|f| f.contains("transform proposal not supported") && f.contains("esp-3des esp-sha-hmac")),
+        fb.iter()
+            .any(|f| f.contains("transform proposal not supported")
+                && f.contains("esp-3des esp-sha-hmac")),
         "B: {fb:?}"
     );
     let fa = Pair::failures(&p.events_a);
-    assert!(fa.iter().any(|f| f.contains("NO-PROPOSAL-CHOSEN")), "A: {fa:?}");
+    assert!(
+        fa.iter().any(|f| f.contains("NO-PROPOSAL-CHOSEN")),
+        "A: {fa:?}"
+    );
     // Phase 1 stays up.
     assert_eq!(p.a.isakmp_sas(p.now)[0].state, "QM_IDLE");
 }
@@ -196,10 +253,14 @@ fn proxy_identity_mismatch_names_both_lines() {
     p.run(30_000);
     let fb = Pair::failures(&p.events_b);
     assert!(
-        fb.iter().any(|f| f.contains("192.168.1.0/255.255.255.0/0/0") && f.contains("192.168.9.0/255.255.255.0/0/0")),
+        fb.iter()
+            .any(|f| f.contains("192.168.1.0/255.255.255.0/0/0")
+                && f.contains("192.168.9.0/255.255.255.0/0/0")),
         "B: {fb:?}"
     );
-    assert!(Pair::failures(&p.events_a).iter().any(|f| f.contains("NO-PROPOSAL-CHOSEN")));
+    assert!(Pair::failures(&p.events_a)
+        .iter()
+        .any(|f| f.contains("NO-PROPOSAL-CHOSEN")));
 }
 
 #[test]
@@ -209,7 +270,13 @@ fn pfs_only_on_responder_is_refused_and_only_on_initiator_is_accepted() {
     let mut p = Pair::new(a, b, 14);
     p.initiate(0, 0);
     p.run(30_000);
-    assert!(Pair::failures(&p.events_b).iter().any(|f| f.contains("PFS")), "{:?}", Pair::failures(&p.events_b));
+    assert!(
+        Pair::failures(&p.events_b)
+            .iter()
+            .any(|f| f.contains("PFS")),
+        "{:?}",
+        Pair::failures(&p.events_b)
+    );
 
     let (mut a, b) = seed_configs();
     a.peers[0].pfs_group = Some(5);
@@ -242,7 +309,11 @@ fn no_answer_gives_up_with_reason() {
     p.initiate(0, 0);
     p.run(300_000);
     let fa = Pair::failures(&p.events_a);
-    assert!(fa.iter().any(|f| f.contains("no reply after 5 retransmissions in state MM_NO_STATE")), "{fa:?}");
+    assert!(
+        fa.iter()
+            .any(|f| f.contains("no reply after 5 retransmissions in state MM_NO_STATE")),
+        "{fa:?}"
+    );
     assert!(p.a.isakmp_sas(p.now).is_empty());
     assert_eq!(p.log.iter().filter(|l| l.0 == Side::A).count(), 6);
 }
@@ -261,7 +332,8 @@ fn several_phase2_over_one_phase1() {
     let mut p = Pair::new(a, b, 18);
     p.initiate(0, 0);
     p.initiate(0, 1);
-    assert!(p.run_until(10_000, |p| Pair::p2_count(&p.events_a) == 2 && Pair::p2_count(&p.events_b) == 2));
+    assert!(p.run_until(10_000, |p| Pair::p2_count(&p.events_a) == 2
+        && Pair::p2_count(&p.events_b) == 2));
     assert_eq!(p.a.isakmp_sas(p.now).len(), 1);
     assert_eq!(p.a.ipsec_sas(p.now).len(), 2);
 }
@@ -274,13 +346,22 @@ fn nat_shim_floats_to_4500_and_uses_udp_encapsulation() {
     let mut p = Pair::new(a, b, 19);
     p.nat = true;
     p.initiate(0, 0);
-    assert!(p.run_until(10_000, |p| p.both_up()), "A {:?} B {:?}", Pair::failures(&p.events_a), Pair::failures(&p.events_b));
+    assert!(
+        p.run_until(10_000, |p| p.both_up()),
+        "A {:?} B {:?}",
+        Pair::failures(&p.events_a),
+        Pair::failures(&p.events_b)
+    );
     assert_keys_match(&p.events_a, &p.events_b);
     let pa = p.a.ipsec_sas(p.now);
     let pb = p.b.ipsec_sas(p.now);
     assert!(pa[0].udp_encap && pb[0].udp_encap);
     assert_eq!(pa[0].path.remote.port(), 4500);
-    assert_eq!(pb[0].path.remote.port(), 31_500, "B answers the NAT's mapped port");
+    assert_eq!(
+        pb[0].path.remote.port(),
+        31_500,
+        "B answers the NAT's mapped port"
+    );
     assert!(p.a.isakmp_sas(p.now)[0].nat_t);
     // MM5 onwards on 4500 with the non-ESP marker.
     assert!(p.log[4].1 && p.log[5].1, "MM5/MM6 carry the marker");
@@ -289,7 +370,10 @@ fn nat_shim_floats_to_4500_and_uses_udp_encapsulation() {
     // Keepalives from A (behind the NAT) every 20 s.
     let before = p.log.len();
     p.run(45_000);
-    let keepalives = p.log[before..].iter().filter(|l| l.0 == Side::A && l.2 == [0xff]).count();
+    let keepalives = p.log[before..]
+        .iter()
+        .filter(|l| l.0 == Side::A && l.2 == [0xff])
+        .count();
     assert_eq!(keepalives, 2);
 }
 
@@ -308,7 +392,10 @@ fn nat_t_float_blocked_reports_hint() {
 
 #[test]
 fn random_loss_dup_reorder_converges() {
-    let seeds = std::env::var("IKE_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(500u64);
+    let seeds = std::env::var("IKE_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(500u64);
     let mut failed = Vec::new();
     for seed in 0..seeds {
         let (a, b) = seed_configs();
@@ -319,7 +406,11 @@ fn random_loss_dup_reorder_converges() {
         p.initiate(0, 0);
         let ok = p.run_until(120_000, |p| p.both_up());
         if !ok {
-            failed.push((seed, Pair::failures(&p.events_a), Pair::failures(&p.events_b)));
+            failed.push((
+                seed,
+                Pair::failures(&p.events_a),
+                Pair::failures(&p.events_b),
+            ));
             continue;
         }
         assert_keys_match(&p.events_a, &p.events_b);
@@ -329,9 +420,16 @@ fn random_loss_dup_reorder_converges() {
     // With 15% loss a negotiation can legitimately run out of retransmissions; it must then
     // say so, and that must be rare.
     for (seed, fa, fb) in &failed {
-        assert!(!fa.is_empty() || !fb.is_empty(), "seed {seed} stalled silently");
+        assert!(
+            !fa.is_empty() || !fb.is_empty(),
+            "seed {seed} stalled silently"
+        );
     }
-    assert!(failed.len() * 100 <= seeds as usize, "{} of {seeds} failed: {failed:?}", failed.len());
+    assert!(
+        failed.len() * 100 <= seeds as usize,
+        "{} of {seeds} failed: {failed:?}",
+        failed.len()
+    );
 }
 
 #[test]
@@ -342,9 +440,13 @@ fn delete_child_is_honoured_by_peer_and_isakmp_delete_keeps_ipsec() {
     assert!(p.run_until(10_000, |p| p.both_up()));
     let child = p.a.ipsec_sas(p.now)[0].child;
     let sa = p.a.isakmp_sas(p.now)[0].conn_id;
-    p.a.delete_isakmp_sa(p.now, ipsec_proto::ike::IkeSaId(sa)).unwrap();
+    p.a.delete_isakmp_sa(p.now, ipsec_proto::ike::IkeSaId(sa))
+        .unwrap();
     p.run(1_000);
-    assert!(p.b.isakmp_sas(p.now).is_empty(), "peer honoured the ISAKMP delete");
+    assert!(
+        p.b.isakmp_sas(p.now).is_empty(),
+        "peer honoured the ISAKMP delete"
+    );
     assert_eq!(p.b.ipsec_sas(p.now).len(), 1, "IPsec SAs survive");
     // New Phase 1, then delete the pair.
     p.a.delete_child(p.now, child).unwrap();
@@ -367,12 +469,18 @@ fn dpd_detects_dead_peer() {
     assert!(p.run_until(10_000, |p| p.both_up()));
     // Healthy peer answers: no death for a minute.
     p.run(60_000);
-    assert!(!p.events_a.iter().any(|e| matches!(e, Event::PeerDead { .. })));
+    assert!(!p
+        .events_a
+        .iter()
+        .any(|e| matches!(e, Event::PeerDead { .. })));
     let acks_before = p.log.iter().filter(|l| l.0 == Side::B).count();
     assert!(acks_before > 3, "B answered R-U-THERE");
     p.blackhole_from = Some((Side::B, p.sent[1]));
     p.run(60_000);
-    assert!(p.events_a.iter().any(|e| matches!(e, Event::PeerDead { .. })));
+    assert!(p
+        .events_a
+        .iter()
+        .any(|e| matches!(e, Event::PeerDead { .. })));
     assert!(p.a.isakmp_sas(p.now).is_empty());
     assert!(p.a.ipsec_sas(p.now).is_empty());
 }
@@ -386,11 +494,18 @@ fn phase2_rekeys_before_expiry_and_old_pair_expires() {
     p.initiate(0, 0);
     assert!(p.run_until(10_000, |p| p.both_up()));
     p.run(280_000);
-    assert_eq!(Pair::p2_count(&p.events_a), 2, "rekeyed once before the 300 s expiry");
+    assert_eq!(
+        Pair::p2_count(&p.events_a),
+        2,
+        "rekeyed once before the 300 s expiry"
+    );
     assert_eq!(p.a.ipsec_sas(p.now).len(), 2, "old and new coexist");
     p.run(30_000);
     assert_eq!(p.a.ipsec_sas(p.now).len(), 1, "old pair expired");
-    assert!(p.events_a.iter().any(|e| matches!(e, Event::Phase2Deleted { .. })));
+    assert!(p
+        .events_a
+        .iter()
+        .any(|e| matches!(e, Event::Phase2Deleted { .. })));
     let _ = IkeHash::Sha1;
 }
 
@@ -416,7 +531,11 @@ fn malformed_datagrams_are_counted_not_fatal() {
     bad[n - 1] ^= 0xff;
     bad[20] ^= 1; // another message ID
     p.b.handle_datagram(p.now, path, &bad);
-    assert!(p.b.counters().malformed + p.b.counters().bad_hash >= 2, "{:?}", p.b.counters());
+    assert!(
+        p.b.counters().malformed + p.b.counters().bad_hash >= 2,
+        "{:?}",
+        p.b.counters()
+    );
     assert_eq!(p.b.isakmp_sas(p.now)[0].state, "QM_IDLE");
     assert_eq!(p.b.ipsec_sas(p.now).len(), 1);
 }

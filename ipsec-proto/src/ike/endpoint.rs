@@ -12,14 +12,14 @@ use crate::esp::{EspCipher, EspIntegrity as EspInteg, EspKeys, EspTransform};
 use crate::policy::ipsec::{EspEncryption, EspIntegrity, TransformSet};
 use crate::rng::Rng;
 use crate::time::Instant;
+use crate::wire::vendor::{self, KnownVendor};
 use crate::wire::MessageBuilder;
-use crate::wire::{Delete, DeleteSpec};
+use crate::wire::ProtocolId;
+use crate::wire::HEADER_LEN;
 use crate::wire::{Cookie, ExchangeType, Flags, Header};
+use crate::wire::{Delete, DeleteSpec};
 use crate::wire::{Notify, NotifySpec};
 use crate::wire::{PayloadList, PayloadType};
-use crate::wire::ProtocolId;
-use crate::wire::vendor::{self, KnownVendor};
-use crate::wire::HEADER_LEN;
 
 use super::config::{EndpointConfig, PeerConfig, PeerId, SelectorPair};
 use super::error::{
@@ -422,7 +422,11 @@ impl Endpoint {
             .min(rc.max);
         let ms = u64::try_from(base.as_millis()).unwrap_or(u64::MAX);
         let jitter = ms.saturating_mul(u64::from(rc.jitter_percent)) / 100;
-        let extra = if jitter > 0 { self.rng.below(jitter + 1) } else { 0 };
+        let extra = if jitter > 0 {
+            self.rng.below(jitter + 1)
+        } else {
+            0
+        };
         Duration::from_millis(ms.saturating_add(extra))
     }
 
@@ -526,13 +530,18 @@ impl Endpoint {
         if let Some(id) = existing {
             let busy = self.sas.get(&id).is_some_and(|s| {
                 s.qms.iter().any(|q| {
-                    q.state != QmState::Done && q.selector_index == Some(selector) && q.role == Role::Initiator
+                    q.state != QmState::Done
+                        && q.selector_index == Some(selector)
+                        && q.role == Role::Initiator
                 }) || s.pending.iter().any(|p| p.selector == selector)
             });
             if busy && replaces.is_none() {
                 return Ok(());
             }
-            let established = self.sas.get(&id).is_some_and(|s| s.state == P1State::QmIdle);
+            let established = self
+                .sas
+                .get(&id)
+                .is_some_and(|s| s.state == P1State::QmIdle);
             if established {
                 self.start_qm(now, id, selector, replaces);
             } else if let Some(sa) = self.sas.get_mut(&id) {
@@ -541,7 +550,12 @@ impl Endpoint {
             return Ok(());
         }
         let local = self.local_addr_for(remote);
-        self.start_main_mode(now, peer, Path { local, remote }, vec![PendingQm { selector, replaces }])
+        self.start_main_mode(
+            now,
+            peer,
+            Path { local, remote },
+            vec![PendingQm { selector, replaces }],
+        )
     }
 
     fn local_addr_for(&self, remote: SocketAddr) -> SocketAddr {
@@ -718,7 +732,10 @@ impl Endpoint {
             .children
             .iter()
             .filter(|(_, c)| {
-                c.role == Role::Initiator && !c.rekey_started && !c.replaced && self.soft_expiry(c) <= now
+                c.role == Role::Initiator
+                    && !c.rekey_started
+                    && !c.replaced
+                    && self.soft_expiry(c) <= now
             })
             .map(|(k, _)| *k)
             .collect();
@@ -779,7 +796,10 @@ impl Endpoint {
         }
         // Responder setup timeout.
         if let Some(sa) = self.sas.get(&id) {
-            if sa.role == Role::Responder && sa.state != P1State::QmIdle && sa.created + SETUP_TIMEOUT <= now {
+            if sa.role == Role::Responder
+                && sa.state != P1State::QmIdle
+                && sa.created + SETUP_TIMEOUT <= now
+            {
                 let err = Error::NoReply {
                     retransmissions: 0,
                     state: sa.state_name(),
@@ -840,7 +860,8 @@ impl Endpoint {
                     }
                 }
             }
-            sa.qms.retain(|q| q.done_at.is_none_or(|d| d + LINGER > now));
+            sa.qms
+                .retain(|q| q.done_at.is_none_or(|d| d + LINGER > now));
         }
         let (peer, path) = match self.sas.get(&id) {
             Some(s) => (s.peer, s.path),
@@ -854,7 +875,12 @@ impl Endpoint {
             self.fail(Some(peer), path.remote, 2, e);
         }
         // Lifetime of the ISAKMP SA.
-        if self.sas.get(&id).and_then(|s| s.expires).is_some_and(|e| e <= now) {
+        if self
+            .sas
+            .get(&id)
+            .and_then(|s| s.expires)
+            .is_some_and(|e| e <= now)
+        {
             self.send_delete_isakmp(now, id);
             self.remove_sa(id, DeleteReason::Expired);
             return;
@@ -940,11 +966,17 @@ impl Endpoint {
             .find(|s| s.ci == ci && (s.cr == cr || (s.cr == [0; 8] && s.role == Role::Initiator)))
             .map(|s| s.id);
         let result = match (found, header.exchange) {
-            (None, ExchangeType::MAIN_MODE) if cr == [0; 8] => self.mm_responder_start(now, path, &header, msg, hash),
+            (None, ExchangeType::MAIN_MODE) if cr == [0; 8] => {
+                self.mm_responder_start(now, path, &header, msg, hash)
+            }
             (None, ExchangeType::INFORMATIONAL) => {
                 // Cleartext notify for an SA whose responder cookie we do not know yet
                 // (NO-PROPOSAL-CHOSEN answering MM1).
-                let id = self.sas.values().find(|s| s.ci == ci && s.role == Role::Initiator).map(|s| s.id);
+                let id = self
+                    .sas
+                    .values()
+                    .find(|s| s.ci == ci && s.role == Role::Initiator)
+                    .map(|s| s.id);
                 match id {
                     Some(id) => self.handle_informational(now, id, path, &header, msg),
                     None => {
@@ -957,9 +989,15 @@ impl Endpoint {
                 self.counters.unknown_sa += 1;
                 Ok(())
             }
-            (Some(id), ExchangeType::MAIN_MODE) => self.handle_mm(now, id, path, &header, msg, hash),
-            (Some(id), ExchangeType::QUICK_MODE) => self.handle_qm(now, id, path, &header, msg, hash),
-            (Some(id), ExchangeType::INFORMATIONAL) => self.handle_informational(now, id, path, &header, msg),
+            (Some(id), ExchangeType::MAIN_MODE) => {
+                self.handle_mm(now, id, path, &header, msg, hash)
+            }
+            (Some(id), ExchangeType::QUICK_MODE) => {
+                self.handle_qm(now, id, path, &header, msg, hash)
+            }
+            (Some(id), ExchangeType::INFORMATIONAL) => {
+                self.handle_informational(now, id, path, &header, msg)
+            }
             (Some(_), _) => {
                 self.counters.unexpected += 1;
                 Ok(())
@@ -969,7 +1007,9 @@ impl Endpoint {
             Ok(()) => {}
             Err(Failure::Drop(e)) => match e {
                 Error::InvalidMessage(_) => self.counters.malformed += 1,
-                Error::AuthenticationFailed(AuthFailure::HashMismatch(_)) => self.counters.bad_hash += 1,
+                Error::AuthenticationFailed(AuthFailure::HashMismatch(_)) => {
+                    self.counters.bad_hash += 1
+                }
                 _ => self.counters.unexpected += 1,
             },
             Err(Failure::Fatal) => {}
@@ -991,7 +1031,13 @@ impl Endpoint {
         let sai_b = proposal::phase1_sa_body(&policies)?;
         let ci = self.cookie();
         let id = self.alloc_sa_id();
-        let header = Header::new(Cookie(ci), Cookie::ZERO, ExchangeType::MAIN_MODE, Flags(0), 0);
+        let header = Header::new(
+            Cookie(ci),
+            Cookie::ZERO,
+            ExchangeType::MAIN_MODE,
+            Flags(0),
+            0,
+        );
         let mut buf = vec![0u8; MAX_MSG];
         let mut b = MessageBuilder::new(&mut buf, header)?;
         b.add_raw(PayloadType::SA, &sai_b)?;
@@ -1061,10 +1107,10 @@ impl Endpoint {
         for p in list.find_all(PayloadType::VENDOR_ID) {
             match vendor::recognize(p.body) {
                 Some(KnownVendor::NatTRfc3947) => natt = NattKind::Rfc,
-                Some(KnownVendor::NatTDraft(2 | 3)) | Some(KnownVendor::NatTDraft02N) => {
-                    if natt == NattKind::None {
-                        natt = NattKind::Draft
-                    }
+                Some(KnownVendor::NatTDraft(2 | 3)) | Some(KnownVendor::NatTDraft02N)
+                    if natt == NattKind::None =>
+                {
+                    natt = NattKind::Draft
                 }
                 Some(KnownVendor::Dpd { .. }) => dpd = true,
                 _ => {}
@@ -1113,10 +1159,20 @@ impl Endpoint {
             }
         };
         let (natt, peer_dpd) = Self::parse_vids(&list);
-        let natt = if self.config.nat_traversal { natt } else { NattKind::None };
+        let natt = if self.config.nat_traversal {
+            natt
+        } else {
+            NattKind::None
+        };
         let cr = self.cookie();
         let sa_answer = proposal::echo_sa_body(pnum, ProtocolId::ISAKMP.0, &[], &tbody)?;
-        let h = Header::new(header.initiator_cookie, Cookie(cr), ExchangeType::MAIN_MODE, Flags(0), 0);
+        let h = Header::new(
+            header.initiator_cookie,
+            Cookie(cr),
+            ExchangeType::MAIN_MODE,
+            Flags(0),
+            0,
+        );
         let mut buf = vec![0u8; MAX_MSG];
         let mut b = MessageBuilder::new(&mut buf, h)?;
         b.add_raw(PayloadType::SA, &sa_answer)?;
@@ -1215,11 +1271,17 @@ impl Endpoint {
             return Ok(());
         }
         match (sa.role, sa.state) {
-            (Role::Initiator, P1State::MmNoState) => self.mm_i_recv2(now, id, path, header, msg, hash),
+            (Role::Initiator, P1State::MmNoState) => {
+                self.mm_i_recv2(now, id, path, header, msg, hash)
+            }
             (Role::Initiator, P1State::MmSaSetup) => self.mm_i_recv4(now, id, header, msg, hash),
-            (Role::Initiator, P1State::MmKeyExch) => self.mm_i_recv6(now, id, path, header, msg, hash),
+            (Role::Initiator, P1State::MmKeyExch) => {
+                self.mm_i_recv6(now, id, path, header, msg, hash)
+            }
             (Role::Responder, P1State::MmSaSetup) => self.mm_r_recv3(now, id, header, msg, hash),
-            (Role::Responder, P1State::MmKeyExch) => self.mm_r_recv5(now, id, path, header, msg, hash),
+            (Role::Responder, P1State::MmKeyExch) => {
+                self.mm_r_recv5(now, id, path, header, msg, hash)
+            }
             _ => {
                 self.counters.unexpected += 1;
                 Ok(())
@@ -1242,8 +1304,12 @@ impl Endpoint {
         let body = msg.get(HEADER_LEN..).unwrap_or(&[]);
         let list = PayloadList::parse(header.next_payload, body)?;
         let sa_p = list.find(PayloadType::SA).ok_or_else(|| missing("SA"))?;
-        let Some(sa) = self.sas.get(&id) else { return Ok(()) };
-        let Some(cfg) = self.peer(sa.peer) else { return Ok(()) };
+        let Some(sa) = self.sas.get(&id) else {
+            return Ok(());
+        };
+        let Some(cfg) = self.peer(sa.peer) else {
+            return Ok(());
+        };
         let policies = cfg.sorted_policies();
         let suite = match proposal::accept_phase1_answer(sa_p.body, &policies)? {
             Ok(s) => s,
@@ -1256,7 +1322,11 @@ impl Endpoint {
             }
         };
         let (natt, peer_dpd) = Self::parse_vids(&list);
-        let natt = if self.config.nat_traversal { natt } else { NattKind::None };
+        let natt = if self.config.nat_traversal {
+            natt
+        } else {
+            NattKind::None
+        };
         let dh = DhSecret::generate(suite.group, &mut self.rng);
         let ni = self.nonce();
         let cr = header.responder_cookie.0;
@@ -1264,7 +1334,9 @@ impl Endpoint {
         if let Some(sa) = self.sas.get_mut(&id) {
             sa.path = path;
         }
-        let Some(sa) = self.sas.get(&id) else { return Ok(()) };
+        let Some(sa) = self.sas.get(&id) else {
+            return Ok(());
+        };
         let ci = sa.ci;
         let mut buf = vec![0u8; MAX_MSG];
         let h = Header::new(Cookie(ci), Cookie(cr), ExchangeType::MAIN_MODE, Flags(0), 0);
@@ -1304,21 +1376,31 @@ impl Endpoint {
     /// Reads KE, nonce and NAT-D of MM3/MM4 and derives the keys.
     fn mm_key_material(&mut self, id: IkeSaId, list: &PayloadList<'_>) -> Res<()> {
         let ke = list.find(PayloadType::KE).ok_or_else(|| missing("KE"))?;
-        let nonce = list.find(PayloadType::NONCE).ok_or_else(|| missing("NONCE"))?;
+        let nonce = list
+            .find(PayloadType::NONCE)
+            .ok_or_else(|| missing("NONCE"))?;
         if nonce.body.len() < 8 || nonce.body.len() > 256 {
             return Err(InvalidMessage::BadPayload("NONCE (length must be 8..256)").into());
         }
         let psk = {
-            let Some(sa) = self.sas.get(&id) else { return Ok(()) };
-            let Some(cfg) = self.peer(sa.peer) else { return Ok(()) };
+            let Some(sa) = self.sas.get(&id) else {
+                return Ok(());
+            };
+            let Some(cfg) = self.peer(sa.peer) else {
+                return Ok(());
+            };
             cfg.psk.clone()
         };
-        let Some(sa) = self.sas.get_mut(&id) else { return Ok(()) };
+        let Some(sa) = self.sas.get_mut(&id) else {
+            return Ok(());
+        };
         let Some(suite) = sa.suite else { return Ok(()) };
         if sa.dh.is_none() {
             sa.dh = Some(DhSecret::generate(suite.group, &mut self.rng));
         }
-        let Some(dh) = sa.dh.as_ref() else { return Ok(()) };
+        let Some(dh) = sa.dh.as_ref() else {
+            return Ok(());
+        };
         let gxy = dh
             .compute_shared(ke.body)
             .map_err(|e| Failure::Drop(PeerMisbehaved::BadKe(e).into()))?;
@@ -1352,20 +1434,45 @@ impl Endpoint {
 
     /// NAT-D processing (RFC 3947 section 3.2): first hash is us as the peer saw us.
     fn nat_detect(&mut self, id: IkeSaId, list: &PayloadList<'_>, path: Path) {
-        let Some(sa) = self.sas.get_mut(&id) else { return };
-        let (Some(suite), ty) = (sa.suite, sa.natt.natd_type()) else { return };
+        let Some(sa) = self.sas.get_mut(&id) else {
+            return;
+        };
+        let (Some(suite), ty) = (sa.suite, sa.natt.natd_type()) else {
+            return;
+        };
         if sa.natt == NattKind::None {
             return;
         }
         let hashes: Vec<&[u8]> = list.find_all(ty).map(|p| p.body).collect();
-        let Some((first, rest)) = hashes.split_first() else { return };
-        let me = natd_hash(suite.hash, &sa.ci, &sa.cr, path.local.ip(), path.local.port());
-        let them = natd_hash(suite.hash, &sa.ci, &sa.cr, path.remote.ip(), path.remote.port());
+        let Some((first, rest)) = hashes.split_first() else {
+            return;
+        };
+        let me = natd_hash(
+            suite.hash,
+            &sa.ci,
+            &sa.cr,
+            path.local.ip(),
+            path.local.port(),
+        );
+        let them = natd_hash(
+            suite.hash,
+            &sa.ci,
+            &sa.cr,
+            path.remote.ip(),
+            path.remote.port(),
+        );
         sa.nat.local_behind_nat = !me.ct_eq(first);
         sa.nat.remote_behind_nat = !rest.iter().any(|h| them.ct_eq(h));
     }
 
-    fn mm_i_recv4(&mut self, now: Instant, id: IkeSaId, header: &Header, msg: &[u8], hash: [u8; 20]) -> Res<()> {
+    fn mm_i_recv4(
+        &mut self,
+        now: Instant,
+        id: IkeSaId,
+        header: &Header,
+        msg: &[u8],
+        hash: [u8; 20],
+    ) -> Res<()> {
         if header.flags.encrypted() {
             return Err(Failure::Drop(PeerMisbehaved::Encryption("MM4").into()));
         }
@@ -1373,16 +1480,25 @@ impl Endpoint {
         let list = PayloadList::parse(header.next_payload, body)?;
         self.mm_key_material(id, &list)?;
         let (_, dpd) = Self::parse_vids(&list);
-        let Some(path) = self.sas.get(&id).map(|s| s.path) else { return Ok(()) };
+        let Some(path) = self.sas.get(&id).map(|s| s.path) else {
+            return Ok(());
+        };
         self.nat_detect(id, &list, path);
         // Float to 4500 when a NAT is in the way.
         let initial_contact = {
-            let Some(sa) = self.sas.get(&id) else { return Ok(()) };
+            let Some(sa) = self.sas.get(&id) else {
+                return Ok(());
+            };
             let peer = sa.peer;
-            !self.sas.values().any(|s| s.id != id && s.peer == peer && s.state == P1State::QmIdle)
+            !self
+                .sas
+                .values()
+                .any(|s| s.id != id && s.peer == peer && s.state == P1State::QmIdle)
         };
         let nat_keepalive = self.config.nat_keepalive;
-        let Some(sa) = self.sas.get_mut(&id) else { return Ok(()) };
+        let Some(sa) = self.sas.get_mut(&id) else {
+            return Ok(());
+        };
         sa.peer_dpd |= dpd;
         if sa.nat.nat_detected() {
             sa.path.local.set_port(4500);
@@ -1393,9 +1509,17 @@ impl Endpoint {
         }
         let local_ip = v4(sa.path.local).unwrap_or(Ipv4Addr::UNSPECIFIED);
         let idii = proposal::phase1_id_body(local_ip)?;
-        let Some(keys) = sa.keys.as_ref() else { return Ok(()) };
+        let Some(keys) = sa.keys.as_ref() else {
+            return Ok(());
+        };
         let hash_i = keys.hash_i(&sa.gxi, &sa.gxr, &sa.sai_b, &idii);
-        let h = Header::new(Cookie(sa.ci), Cookie(sa.cr), ExchangeType::MAIN_MODE, Flags::ENCRYPTION, 0);
+        let h = Header::new(
+            Cookie(sa.ci),
+            Cookie(sa.cr),
+            ExchangeType::MAIN_MODE,
+            Flags::ENCRYPTION,
+            0,
+        );
         let mut buf = vec![0u8; MAX_MSG];
         let mut b = MessageBuilder::new(&mut buf, h)?;
         b.add_raw(PayloadType::ID, &idii)?;
@@ -1428,7 +1552,14 @@ impl Endpoint {
         Ok(())
     }
 
-    fn mm_r_recv3(&mut self, now: Instant, id: IkeSaId, header: &Header, msg: &[u8], hash: [u8; 20]) -> Res<()> {
+    fn mm_r_recv3(
+        &mut self,
+        now: Instant,
+        id: IkeSaId,
+        header: &Header,
+        msg: &[u8],
+        hash: [u8; 20],
+    ) -> Res<()> {
         if header.flags.encrypted() {
             return Err(Failure::Drop(PeerMisbehaved::Encryption("MM3").into()));
         }
@@ -1445,13 +1576,23 @@ impl Endpoint {
             }
             return Err(e);
         }
-        let Some(path) = self.sas.get(&id).map(|s| s.path) else { return Ok(()) };
+        let Some(path) = self.sas.get(&id).map(|s| s.path) else {
+            return Ok(());
+        };
         self.nat_detect(id, &list, path);
         let unity = self.config.send_unity_vid;
         let nat_keepalive = self.config.nat_keepalive;
-        let Some(sa) = self.sas.get_mut(&id) else { return Ok(()) };
+        let Some(sa) = self.sas.get_mut(&id) else {
+            return Ok(());
+        };
         let Some(suite) = sa.suite else { return Ok(()) };
-        let h = Header::new(Cookie(sa.ci), Cookie(sa.cr), ExchangeType::MAIN_MODE, Flags(0), 0);
+        let h = Header::new(
+            Cookie(sa.ci),
+            Cookie(sa.cr),
+            ExchangeType::MAIN_MODE,
+            Flags(0),
+            0,
+        );
         let mut buf = vec![0u8; MAX_MSG];
         let mut b = MessageBuilder::new(&mut buf, h)?;
         b.add_ke(&sa.gxr)?;
@@ -1461,8 +1602,20 @@ impl Endpoint {
         }
         b.add_vendor_id(&vendor::DPD)?;
         if sa.natt != NattKind::None {
-            let peer_h = natd_hash(suite.hash, &sa.ci, &sa.cr, path.remote.ip(), path.remote.port());
-            let my_h = natd_hash(suite.hash, &sa.ci, &sa.cr, path.local.ip(), path.local.port());
+            let peer_h = natd_hash(
+                suite.hash,
+                &sa.ci,
+                &sa.cr,
+                path.remote.ip(),
+                path.remote.port(),
+            );
+            let my_h = natd_hash(
+                suite.hash,
+                &sa.ci,
+                &sa.cr,
+                path.local.ip(),
+                path.local.port(),
+            );
             b.add_nat_d(sa.natt.natd_type(), &peer_h)?;
             b.add_nat_d(sa.natt.natd_type(), &my_h)?;
         }
@@ -1516,10 +1669,14 @@ impl Endpoint {
         if !header.flags.encrypted() {
             return Err(Failure::Drop(PeerMisbehaved::Encryption("MM5").into()));
         }
-        let Some(sa) = self.sas.get(&id) else { return Ok(()) };
+        let Some(sa) = self.sas.get(&id) else {
+            return Ok(());
+        };
         let (plain, pending) = Self::decrypt(sa, header, msg)?;
         let garbage = |s: &mut Self| {
-            let Some(sa) = s.sas.get(&id) else { return Failure::Drop(Error::from(InvalidMessage::NotIsakmp)) };
+            let Some(sa) = s.sas.get(&id) else {
+                return Failure::Drop(Error::from(InvalidMessage::NotIsakmp));
+            };
             let e = Error::AuthenticationFailed(AuthFailure::PskMismatch {
                 message: 5,
                 peer: path.remote.ip(),
@@ -1533,11 +1690,16 @@ impl Endpoint {
             Ok(l) if l.find(PayloadType::ID).is_some() && l.find(PayloadType::HASH).is_some() => l,
             _ => return Err(garbage(self)),
         };
-        let (Some(idp), Some(hp)) = (list.find(PayloadType::ID), list.find(PayloadType::HASH)) else {
+        let (Some(idp), Some(hp)) = (list.find(PayloadType::ID), list.find(PayloadType::HASH))
+        else {
             return Err(garbage(self));
         };
-        let Some(sa) = self.sas.get(&id) else { return Ok(()) };
-        let Some(keys) = sa.keys.as_ref() else { return Ok(()) };
+        let Some(sa) = self.sas.get(&id) else {
+            return Ok(());
+        };
+        let Some(keys) = sa.keys.as_ref() else {
+            return Ok(());
+        };
         let expect = keys.hash_i(&sa.gxi, &sa.gxr, &sa.sai_b, idp.body);
         if !expect.ct_eq(hp.body) {
             let e = Error::AuthenticationFailed(AuthFailure::HashMismatch("HASH_I"));
@@ -1549,7 +1711,9 @@ impl Endpoint {
         let initial_contact = list.find_all(PayloadType::NOTIFY).any(|n| {
             Notify::parse(n.body).is_ok_and(|n| n.notify_type() == NotifyType::INITIAL_CONTACT)
         });
-        let Some(sa) = self.sas.get_mut(&id) else { return Ok(()) };
+        let Some(sa) = self.sas.get_mut(&id) else {
+            return Ok(());
+        };
         if let Some(c) = sa.crypt.as_mut() {
             c.commit(pending);
         }
@@ -1557,9 +1721,17 @@ impl Endpoint {
         sa.path = path;
         let local_ip = v4(path.local).unwrap_or(Ipv4Addr::UNSPECIFIED);
         let idir = proposal::phase1_id_body(local_ip)?;
-        let Some(keys) = sa.keys.as_ref() else { return Ok(()) };
+        let Some(keys) = sa.keys.as_ref() else {
+            return Ok(());
+        };
         let hash_r = keys.hash_r(&sa.gxi, &sa.gxr, &sa.sai_b, &idir);
-        let h = Header::new(Cookie(sa.ci), Cookie(sa.cr), ExchangeType::MAIN_MODE, Flags::ENCRYPTION, 0);
+        let h = Header::new(
+            Cookie(sa.ci),
+            Cookie(sa.cr),
+            ExchangeType::MAIN_MODE,
+            Flags::ENCRYPTION,
+            0,
+        );
         let mut buf = vec![0u8; MAX_MSG];
         let mut b = MessageBuilder::new(&mut buf, h)?;
         b.add_raw(PayloadType::ID, &idir)?;
@@ -1592,7 +1764,9 @@ impl Endpoint {
         if !header.flags.encrypted() {
             return Err(Failure::Drop(PeerMisbehaved::Encryption("MM6").into()));
         }
-        let Some(sa) = self.sas.get(&id) else { return Ok(()) };
+        let Some(sa) = self.sas.get(&id) else {
+            return Ok(());
+        };
         let (plain, pending) = Self::decrypt(sa, header, msg)?;
         let list = match PayloadList::parse(header.next_payload, &plain) {
             Ok(l) if l.find(PayloadType::ID).is_some() && l.find(PayloadType::HASH).is_some() => l,
@@ -1607,10 +1781,13 @@ impl Endpoint {
                 return Err(Failure::Fatal);
             }
         };
-        let (Some(idp), Some(hp)) = (list.find(PayloadType::ID), list.find(PayloadType::HASH)) else {
+        let (Some(idp), Some(hp)) = (list.find(PayloadType::ID), list.find(PayloadType::HASH))
+        else {
             return Ok(());
         };
-        let Some(keys) = sa.keys.as_ref() else { return Ok(()) };
+        let Some(keys) = sa.keys.as_ref() else {
+            return Ok(());
+        };
         let expect = keys.hash_r(&sa.gxi, &sa.gxr, &sa.sai_b, idp.body);
         if !expect.ct_eq(hp.body) {
             let e = Error::AuthenticationFailed(AuthFailure::HashMismatch("HASH_R"));
@@ -1619,7 +1796,9 @@ impl Endpoint {
             self.remove_sa(id, DeleteReason::LocalRequest);
             return Err(Failure::Fatal);
         }
-        let Some(sa) = self.sas.get_mut(&id) else { return Ok(()) };
+        let Some(sa) = self.sas.get_mut(&id) else {
+            return Ok(());
+        };
         if let Some(c) = sa.crypt.as_mut() {
             c.commit(pending);
         }
@@ -1638,7 +1817,9 @@ impl Endpoint {
     fn established(&mut self, now: Instant, id: IkeSaId) {
         let dpd_cfg = self.config.dpd;
         let dpd_seq = self.rng.nonzero_u32() >> 1;
-        let Some(sa) = self.sas.get_mut(&id) else { return };
+        let Some(sa) = self.sas.get_mut(&id) else {
+            return;
+        };
         sa.state = P1State::QmIdle;
         sa.established = Some(now);
         let life = sa.suite.map_or(86_400, |s| s.lifetime_secs);
@@ -1665,7 +1846,9 @@ impl Endpoint {
 
     /// INITIAL-CONTACT: the peer rebooted; every other SA with it is stale.
     fn initial_contact(&mut self, keep: IkeSaId) {
-        let Some(peer_ip) = self.sas.get(&keep).map(|s| s.path.remote.ip()) else { return };
+        let Some(peer_ip) = self.sas.get(&keep).map(|s| s.path.remote.ip()) else {
+            return;
+        };
         let old: Vec<IkeSaId> = self
             .sas
             .values()
@@ -1699,7 +1882,11 @@ impl Endpoint {
     fn fresh_mid(&mut self, id: IkeSaId) -> u32 {
         loop {
             let m = self.rng.nonzero_u32();
-            if self.sas.get(&id).is_none_or(|s| !s.qms.iter().any(|q| q.mid == m)) {
+            if self
+                .sas
+                .get(&id)
+                .is_none_or(|s| !s.qms.iter().any(|q| q.mid == m))
+            {
                 return m;
             }
         }
@@ -1715,13 +1902,22 @@ impl Endpoint {
         }
     }
 
-    fn start_qm_inner(&mut self, now: Instant, id: IkeSaId, selector: usize, replaces: Option<ChildId>) -> Result<(), Error> {
+    fn start_qm_inner(
+        &mut self,
+        now: Instant,
+        id: IkeSaId,
+        selector: usize,
+        replaces: Option<ChildId>,
+    ) -> Result<(), Error> {
         let mid = self.fresh_mid(id);
         let ni = self.nonce();
         let spi = self.spi();
         let sa = self.sas.get(&id).ok_or(ApiMisuse::NoSuchSa)?;
         let cfg = self.peer(sa.peer).ok_or(ApiMisuse::NoSuchPeer(sa.peer.0))?;
-        let selectors = *cfg.selectors.get(selector).ok_or(ApiMisuse::NoSuchSelector(selector))?;
+        let selectors = *cfg
+            .selectors
+            .get(selector)
+            .ok_or(ApiMisuse::NoSuchSelector(selector))?;
         let sets = cfg.transform_sets.clone();
         if sets.is_empty() {
             return Err(ApiMisuse::Config("no transform set for this peer".into()).into());
@@ -1749,7 +1945,13 @@ impl Endpoint {
         let sa = self.sas.get_mut(&id).ok_or(ApiMisuse::NoSuchSa)?;
         let keys = sa.keys.as_ref().ok_or(ApiMisuse::NoSuchSa)?;
         let hlen = keys.hash_alg().output_len();
-        let h = Header::new(Cookie(sa.ci), Cookie(sa.cr), ExchangeType::QUICK_MODE, Flags::ENCRYPTION, mid);
+        let h = Header::new(
+            Cookie(sa.ci),
+            Cookie(sa.cr),
+            ExchangeType::QUICK_MODE,
+            Flags::ENCRYPTION,
+            mid,
+        );
         let mut buf = vec![0u8; MAX_MSG];
         let mut b = MessageBuilder::new(&mut buf, h)?;
         let slot = b.add_hash_placeholder(hlen)?;
@@ -1798,7 +2000,9 @@ impl Endpoint {
         msg: &[u8],
         hash: [u8; 20],
     ) -> Res<()> {
-        let Some(sa) = self.sas.get(&id) else { return Ok(()) };
+        let Some(sa) = self.sas.get(&id) else {
+            return Ok(());
+        };
         if sa.state != P1State::QmIdle {
             return Err(Failure::Drop(
                 PeerMisbehaved::Unexpected {
@@ -1809,7 +2013,9 @@ impl Endpoint {
             ));
         }
         if !header.flags.encrypted() {
-            return Err(Failure::Drop(PeerMisbehaved::Encryption("Quick Mode").into()));
+            return Err(Failure::Drop(
+                PeerMisbehaved::Encryption("Quick Mode").into(),
+            ));
         }
         let mid = header.message_id;
         if mid == 0 {
@@ -1830,8 +2036,12 @@ impl Endpoint {
         }
         match qi.and_then(|i| sa.qms.get(i)).map(|q| (q.role, q.state)) {
             None => self.qm_r_recv1(now, id, path, header, msg, hash),
-            Some((Role::Initiator, QmState::Qm1Sent)) => self.qm_i_recv2(now, id, path, header, msg, hash),
-            Some((Role::Responder, QmState::Qm2Sent)) => self.qm_r_recv3(now, id, path, header, msg, hash),
+            Some((Role::Initiator, QmState::Qm1Sent)) => {
+                self.qm_i_recv2(now, id, path, header, msg, hash)
+            }
+            Some((Role::Responder, QmState::Qm2Sent)) => {
+                self.qm_r_recv3(now, id, path, header, msg, hash)
+            }
             Some(_) => {
                 self.counters.unexpected += 1;
                 Ok(())
@@ -1849,14 +2059,18 @@ impl Endpoint {
         hash: [u8; 20],
     ) -> Res<()> {
         let mid = header.message_id;
-        let Some(sa) = self.sas.get(&id) else { return Ok(()) };
+        let Some(sa) = self.sas.get(&id) else {
+            return Ok(());
+        };
         let (plain, pending) = Self::decrypt(sa, header, msg)?;
         let list = PayloadList::parse(header.next_payload, &plain)?;
         let items = list.as_slice();
         let Some(hp) = items.first().filter(|p| p.ty == PayloadType::HASH) else {
             return Err(missing("HASH(1)"));
         };
-        let Some(keys) = sa.keys.as_ref() else { return Ok(()) };
+        let Some(keys) = sa.keys.as_ref() else {
+            return Ok(());
+        };
         let after = plain
             .get(hp.offset + hp.raw.len()..list_end(&list))
             .unwrap_or(&[]);
@@ -1864,11 +2078,15 @@ impl Endpoint {
             return Err(Failure::Drop(AuthFailure::HashMismatch("HASH(1)").into()));
         }
         let sa_p = list.find(PayloadType::SA).ok_or_else(|| missing("SA"))?;
-        let ni = list.find(PayloadType::NONCE).ok_or_else(|| missing("NONCE"))?;
+        let ni = list
+            .find(PayloadType::NONCE)
+            .ok_or_else(|| missing("NONCE"))?;
         let ke = list.find(PayloadType::KE);
         let ids: Vec<&[u8]> = list.find_all(PayloadType::ID).map(|p| p.body).collect();
         let peer = sa.peer;
-        let Some(cfg) = self.peer(peer) else { return Ok(()) };
+        let Some(cfg) = self.peer(peer) else {
+            return Ok(());
+        };
         // Proxy identities: IDci is the initiator's side (our remote), IDcr ours.
         let (idci, idcr, sel_i, sel_r) = match ids.as_slice() {
             [ci, cr] => (
@@ -1879,7 +2097,10 @@ impl Endpoint {
             ),
             [] => {
                 let (Some(l), Some(r)) = (v4(path.local), v4(path.remote)) else {
-                    return Err(InvalidMessage::BadPayload("ID (IPv6 peers need proxy identities)").into());
+                    return Err(InvalidMessage::BadPayload(
+                        "ID (IPv6 peers need proxy identities)",
+                    )
+                    .into());
                 };
                 (
                     None,
@@ -1888,7 +2109,9 @@ impl Endpoint {
                     crate::policy::acl::TrafficSelector::subnet(l, Ipv4Addr::BROADCAST),
                 )
             }
-            _ => return Err(InvalidMessage::BadPayload("ID (Quick Mode needs zero or two)").into()),
+            _ => {
+                return Err(InvalidMessage::BadPayload("ID (Quick Mode needs zero or two)").into())
+            }
         };
         let line = cfg
             .selectors
@@ -1939,7 +2162,9 @@ impl Endpoint {
         };
         // PFS: the initiator's group is used when we have none configured.
         let dh = match (choice.parsed.group, ke) {
-            (Some(g), Some(_)) => DhGroup::from_ike_id(g).map(|g| DhSecret::generate(g, &mut self.rng)),
+            (Some(g), Some(_)) => {
+                DhGroup::from_ike_id(g).map(|g| DhSecret::generate(g, &mut self.rng))
+            }
             (Some(_), None) => return Err(missing("KE (PFS)")),
             _ => None,
         };
@@ -1952,16 +2177,31 @@ impl Endpoint {
         };
         let nr = self.nonce();
         let my_spi = self.spi();
-        let Some(sa) = self.sas.get_mut(&id) else { return Ok(()) };
+        let Some(sa) = self.sas.get_mut(&id) else {
+            return Ok(());
+        };
         if let Some(c) = sa.crypt.as_mut() {
             c.commit(pending);
         }
         sa.path = path;
         let udp_encap = sa.nat.nat_detected();
-        let Some(keys) = sa.keys.as_ref() else { return Ok(()) };
-        let sa_answer = proposal::echo_sa_body(choice.proposal_number, ProtocolId::ESP.0, &my_spi.to_be_bytes(), &choice.transform_body)?;
+        let Some(keys) = sa.keys.as_ref() else {
+            return Ok(());
+        };
+        let sa_answer = proposal::echo_sa_body(
+            choice.proposal_number,
+            ProtocolId::ESP.0,
+            &my_spi.to_be_bytes(),
+            &choice.transform_body,
+        )?;
         let hlen = keys.hash_alg().output_len();
-        let h = Header::new(Cookie(sa.ci), Cookie(sa.cr), ExchangeType::QUICK_MODE, Flags::ENCRYPTION, mid);
+        let h = Header::new(
+            Cookie(sa.ci),
+            Cookie(sa.cr),
+            ExchangeType::QUICK_MODE,
+            Flags::ENCRYPTION,
+            mid,
+        );
         let mut buf = vec![0u8; MAX_MSG];
         let mut b = MessageBuilder::new(&mut buf, h)?;
         let slot = b.add_hash_placeholder(hlen)?;
@@ -1992,7 +2232,9 @@ impl Endpoint {
         let gxy = pfs_gxy.as_ref().map(|g| g.expose_secret());
         let ts = choice.transform_set.clone();
         let Some(esp_t) = esp_transform(&ts) else {
-            return Err(Failure::Drop(PeerIncompatible::Unsupported(ts.display_transforms()).into()));
+            return Err(Failure::Drop(
+                PeerIncompatible::Unsupported(ts.display_transforms()).into(),
+            ));
         };
         let km_in = keys.keymat(3, my_spi, ni.body, &nr, gxy, esp_t.keymat_len());
         let km_out = keys.keymat(3, choice.peer_spi, ni.body, &nr, gxy, esp_t.keymat_len());
@@ -2000,7 +2242,9 @@ impl Endpoint {
             EspKeys::from_keymat(my_spi, esp_t, km_in.expose_secret()),
             EspKeys::from_keymat(choice.peer_spi, esp_t, km_out.expose_secret()),
         ) else {
-            return Err(Failure::Drop(PeerIncompatible::Unsupported(ts.display_transforms()).into()));
+            return Err(Failure::Drop(
+                PeerIncompatible::Unsupported(ts.display_transforms()).into(),
+            ));
         };
         let selectors = SelectorPair {
             local: sel_r,
@@ -2066,24 +2310,42 @@ impl Endpoint {
         hash: [u8; 20],
     ) -> Res<()> {
         let mid = header.message_id;
-        let Some(sa) = self.sas.get(&id) else { return Ok(()) };
-        let Some(qi) = sa.qms.iter().position(|q| q.mid == mid) else { return Ok(()) };
-        let Some(q) = sa.qms.get(qi) else { return Ok(()) };
+        let Some(sa) = self.sas.get(&id) else {
+            return Ok(());
+        };
+        let Some(qi) = sa.qms.iter().position(|q| q.mid == mid) else {
+            return Ok(());
+        };
+        let Some(q) = sa.qms.get(qi) else {
+            return Ok(());
+        };
         let (plain, pending) = Self::decrypt(sa, header, msg)?;
         let list = PayloadList::parse(header.next_payload, &plain)?;
-        let Some(hp) = list.as_slice().first().filter(|p| p.ty == PayloadType::HASH) else {
+        let Some(hp) = list
+            .as_slice()
+            .first()
+            .filter(|p| p.ty == PayloadType::HASH)
+        else {
             return Err(missing("HASH(2)"));
         };
-        let Some(keys) = sa.keys.as_ref() else { return Ok(()) };
-        let after = plain.get(hp.offset + hp.raw.len()..list_end(&list)).unwrap_or(&[]);
+        let Some(keys) = sa.keys.as_ref() else {
+            return Ok(());
+        };
+        let after = plain
+            .get(hp.offset + hp.raw.len()..list_end(&list))
+            .unwrap_or(&[]);
         if !keys.hash2(mid, &q.ni, after).ct_eq(hp.body) {
             return Err(Failure::Drop(AuthFailure::HashMismatch("HASH(2)").into()));
         }
         let sa_p = list.find(PayloadType::SA).ok_or_else(|| missing("SA"))?;
-        let nr = list.find(PayloadType::NONCE).ok_or_else(|| missing("NONCE"))?;
+        let nr = list
+            .find(PayloadType::NONCE)
+            .ok_or_else(|| missing("NONCE"))?;
         let ke = list.find(PayloadType::KE);
         let peer = sa.peer;
-        let Some(cfg) = self.peer(peer) else { return Ok(()) };
+        let Some(cfg) = self.peer(peer) else {
+            return Ok(());
+        };
         let choice = match proposal::accept_phase2_answer(sa_p.body, &cfg.transform_sets)? {
             Ok(c) => c,
             Err(what) => {
@@ -2127,7 +2389,9 @@ impl Endpoint {
             _ => None,
         };
         let ts = choice.transform_set.clone();
-        let Some(esp_t) = esp_transform(&ts) else { return Ok(()) };
+        let Some(esp_t) = esp_transform(&ts) else {
+            return Ok(());
+        };
         let gxy = pfs_gxy.as_ref().map(|g| g.expose_secret());
         let km_in = keys.keymat(3, q.my_spi, &q.ni, nr.body, gxy, esp_t.keymat_len());
         let km_out = keys.keymat(3, choice.peer_spi, &q.ni, nr.body, gxy, esp_t.keymat_len());
@@ -2138,14 +2402,23 @@ impl Endpoint {
             return Ok(());
         };
         let h3 = keys.hash3(mid, &q.ni, nr.body);
-        let h = Header::new(Cookie(sa.ci), Cookie(sa.cr), ExchangeType::QUICK_MODE, Flags::ENCRYPTION, mid);
+        let h = Header::new(
+            Cookie(sa.ci),
+            Cookie(sa.cr),
+            ExchangeType::QUICK_MODE,
+            Flags::ENCRYPTION,
+            mid,
+        );
         let mut buf = vec![0u8; MAX_MSG];
         let mut b = MessageBuilder::new(&mut buf, h)?;
         b.add_hash(&h3)?;
         let finished = b.finish()?;
         let udp_encap = sa.nat.nat_detected();
-        let (selectors, selector_index, replaces, my_spi) = (q.selectors, q.selector_index, q.replaces, q.my_spi);
-        let Some(sa) = self.sas.get_mut(&id) else { return Ok(()) };
+        let (selectors, selector_index, replaces, my_spi) =
+            (q.selectors, q.selector_index, q.replaces, q.my_spi);
+        let Some(sa) = self.sas.get_mut(&id) else {
+            return Ok(());
+        };
         if let Some(c) = sa.crypt.as_mut() {
             c.commit(pending);
         }
@@ -2203,17 +2476,29 @@ impl Endpoint {
         hash: [u8; 20],
     ) -> Res<()> {
         let mid = header.message_id;
-        let Some(sa) = self.sas.get(&id) else { return Ok(()) };
-        let Some(qi) = sa.qms.iter().position(|q| q.mid == mid) else { return Ok(()) };
-        let Some(q) = sa.qms.get(qi) else { return Ok(()) };
+        let Some(sa) = self.sas.get(&id) else {
+            return Ok(());
+        };
+        let Some(qi) = sa.qms.iter().position(|q| q.mid == mid) else {
+            return Ok(());
+        };
+        let Some(q) = sa.qms.get(qi) else {
+            return Ok(());
+        };
         let (plain, pending) = Self::decrypt(sa, header, msg)?;
         let list = PayloadList::parse(header.next_payload, &plain)?;
-        let hp = list.find(PayloadType::HASH).ok_or_else(|| missing("HASH(3)"))?;
-        let Some(keys) = sa.keys.as_ref() else { return Ok(()) };
+        let hp = list
+            .find(PayloadType::HASH)
+            .ok_or_else(|| missing("HASH(3)"))?;
+        let Some(keys) = sa.keys.as_ref() else {
+            return Ok(());
+        };
         if !keys.hash3(mid, &q.ni, &q.nr).ct_eq(hp.body) {
             return Err(Failure::Drop(AuthFailure::HashMismatch("HASH(3)").into()));
         }
-        let Some(sa) = self.sas.get_mut(&id) else { return Ok(()) };
+        let Some(sa) = self.sas.get_mut(&id) else {
+            return Ok(());
+        };
         if let Some(c) = sa.crypt.as_mut() {
             c.commit(pending);
             c.forget(mid);
@@ -2281,25 +2566,42 @@ impl Endpoint {
                 last_out: None,
             },
         );
-        self.events.push_back(Event::Phase2Established(Box::new(est)));
+        self.events
+            .push_back(Event::Phase2Established(Box::new(est)));
         child
     }
 
     // ----------------------------------------------------------------------------------------
     // Informational
 
-    fn send_informational(&mut self, id: IkeSaId, add: impl FnOnce(&mut MessageBuilder<'_>) -> Result<(), crate::wire::WireError>) {
+    fn send_informational(
+        &mut self,
+        id: IkeSaId,
+        add: impl FnOnce(&mut MessageBuilder<'_>) -> Result<(), crate::wire::WireError>,
+    ) {
         let mid = self.fresh_mid(id);
-        let Some(sa) = self.sas.get_mut(&id) else { return };
+        let Some(sa) = self.sas.get_mut(&id) else {
+            return;
+        };
         if sa.state != P1State::QmIdle {
             return;
         }
         let Some(keys) = sa.keys.as_ref() else { return };
         let hlen = keys.hash_alg().output_len();
-        let h = Header::new(Cookie(sa.ci), Cookie(sa.cr), ExchangeType::INFORMATIONAL, Flags::ENCRYPTION, mid);
+        let h = Header::new(
+            Cookie(sa.ci),
+            Cookie(sa.cr),
+            ExchangeType::INFORMATIONAL,
+            Flags::ENCRYPTION,
+            mid,
+        );
         let mut buf = vec![0u8; MAX_MSG];
-        let Ok(mut b) = MessageBuilder::new(&mut buf, h) else { return };
-        let Ok(slot) = b.add_hash_placeholder(hlen) else { return };
+        let Ok(mut b) = MessageBuilder::new(&mut buf, h) else {
+            return;
+        };
+        let Ok(slot) = b.add_hash_placeholder(hlen) else {
+            return;
+        };
         if add(&mut b).is_err() {
             return;
         }
@@ -2308,7 +2610,9 @@ impl Endpoint {
             return;
         }
         let Ok(fin) = b.finish() else { return };
-        let Ok(m) = encrypt_message(sa, fin, mid) else { return };
+        let Ok(m) = encrypt_message(sa, fin, mid) else {
+            return;
+        };
         if let Some(c) = sa.crypt.as_mut() {
             c.forget(mid);
         }
@@ -2316,7 +2620,14 @@ impl Endpoint {
         self.send(path, m);
     }
 
-    fn send_notify(&mut self, id: IkeSaId, protocol: ProtocolId, spi: &[u8], n: NotifyType, data: &[u8]) {
+    fn send_notify(
+        &mut self,
+        id: IkeSaId,
+        protocol: ProtocolId,
+        spi: &[u8],
+        n: NotifyType,
+        data: &[u8],
+    ) {
         let spi = spi.to_vec();
         let data = data.to_vec();
         self.send_informational(id, |b| {
@@ -2333,7 +2644,11 @@ impl Endpoint {
 
     fn send_delete_esp(&mut self, _now: Instant, ike: IkeSaId, peer: PeerId, spi_in: u32) {
         // Any established ISAKMP SA with the peer will do.
-        let id = if self.sas.get(&ike).is_some_and(|s| s.state == P1State::QmIdle) {
+        let id = if self
+            .sas
+            .get(&ike)
+            .is_some_and(|s| s.state == P1State::QmIdle)
+        {
             Some(ike)
         } else {
             self.sas
@@ -2369,14 +2684,25 @@ impl Endpoint {
         });
     }
 
-    fn handle_informational(&mut self, now: Instant, id: IkeSaId, path: Path, header: &Header, msg: &[u8]) -> Res<()> {
-        let Some(sa) = self.sas.get(&id) else { return Ok(()) };
+    fn handle_informational(
+        &mut self,
+        now: Instant,
+        id: IkeSaId,
+        path: Path,
+        header: &Header,
+        msg: &[u8],
+    ) -> Res<()> {
+        let Some(sa) = self.sas.get(&id) else {
+            return Ok(());
+        };
         if !header.flags.encrypted() {
             // Only meaningful before keys exist: a cleartext error answering MM1.
             let body = msg.get(HEADER_LEN..).unwrap_or(&[]);
             let list = PayloadList::parse(header.next_payload, body)?;
             if sa.keys.is_some() {
-                return Err(Failure::Drop(PeerMisbehaved::Encryption("Informational").into()));
+                return Err(Failure::Drop(
+                    PeerMisbehaved::Encryption("Informational").into(),
+                ));
             }
             for n in list.find_all(PayloadType::NOTIFY) {
                 let n = Notify::parse(n.body)?;
@@ -2398,13 +2724,23 @@ impl Endpoint {
         let mid = header.message_id;
         let (plain, pending) = Self::decrypt(sa, header, msg)?;
         let list = PayloadList::parse(header.next_payload, &plain)?;
-        let Some(hp) = list.as_slice().first().filter(|p| p.ty == PayloadType::HASH) else {
+        let Some(hp) = list
+            .as_slice()
+            .first()
+            .filter(|p| p.ty == PayloadType::HASH)
+        else {
             return Err(missing("HASH(1)"));
         };
-        let Some(keys) = sa.keys.as_ref() else { return Ok(()) };
-        let after = plain.get(hp.offset + hp.raw.len()..list_end(&list)).unwrap_or(&[]);
+        let Some(keys) = sa.keys.as_ref() else {
+            return Ok(());
+        };
+        let after = plain
+            .get(hp.offset + hp.raw.len()..list_end(&list))
+            .unwrap_or(&[]);
         if !keys.info_hash(mid, after).ct_eq(hp.body) {
-            return Err(Failure::Drop(AuthFailure::HashMismatch("Informational HASH(1)").into()));
+            return Err(Failure::Drop(
+                AuthFailure::HashMismatch("Informational HASH(1)").into(),
+            ));
         }
         let peer = sa.peer;
         let ci = sa.ci;
@@ -2438,7 +2774,11 @@ impl Endpoint {
                         });
                     }
                     NotifyType::R_U_THERE_ACK => {
-                        let seq = n.data().get(..4).and_then(|s| <[u8; 4]>::try_from(s).ok()).map(u32::from_be_bytes);
+                        let seq = n
+                            .data()
+                            .get(..4)
+                            .and_then(|s| <[u8; 4]>::try_from(s).ok())
+                            .map(u32::from_be_bytes);
                         if let Some(sa) = self.sas.get_mut(&id) {
                             if seq.is_some() && seq == sa.dpd.outstanding {
                                 sa.dpd.outstanding = None;
@@ -2464,14 +2804,20 @@ impl Endpoint {
                         });
                         if t.is_error() {
                             // Which Quick Mode did it refuse? Match the SPI of our proposal.
-                            let spi = n.spi().get(..4).and_then(|s| <[u8; 4]>::try_from(s).ok()).map(u32::from_be_bytes);
+                            let spi = n
+                                .spi()
+                                .get(..4)
+                                .and_then(|s| <[u8; 4]>::try_from(s).ok())
+                                .map(u32::from_be_bytes);
                             let victims: Vec<u32> = self
                                 .sas
                                 .get(&id)
                                 .map(|s| {
                                     s.qms
                                         .iter()
-                                        .filter(|q| q.role == Role::Initiator && q.state == QmState::Qm1Sent)
+                                        .filter(|q| {
+                                            q.role == Role::Initiator && q.state == QmState::Qm1Sent
+                                        })
                                         .filter(|q| spi.is_none_or(|x| x == q.my_spi))
                                         .map(|q| q.mid)
                                         .collect()
@@ -2488,13 +2834,20 @@ impl Endpoint {
                 let d = Delete::parse(p.body)?;
                 if d.protocol() == ProtocolId::ISAKMP {
                     for spi in d.spis() {
-                        if spi.len() == 16 && spi.get(..8) == Some(&ci[..]) && spi.get(8..) == Some(&cr[..]) {
+                        if spi.len() == 16
+                            && spi.get(..8) == Some(&ci[..])
+                            && spi.get(8..) == Some(&cr[..])
+                        {
                             delete_self = true;
                         } else if spi.len() == 16 {
                             let other = self
                                 .sas
                                 .values()
-                                .find(|s| s.peer == peer && spi.get(..8) == Some(&s.ci[..]) && spi.get(8..) == Some(&s.cr[..]))
+                                .find(|s| {
+                                    s.peer == peer
+                                        && spi.get(..8) == Some(&s.ci[..])
+                                        && spi.get(8..) == Some(&s.cr[..])
+                                })
                                 .map(|s| s.id);
                             if let Some(o) = other {
                                 self.remove_sa(o, DeleteReason::PeerDelete);
@@ -2503,7 +2856,9 @@ impl Endpoint {
                     }
                 } else if d.protocol() == ProtocolId::ESP {
                     for spi in d.spis() {
-                        let Ok(s) = <[u8; 4]>::try_from(spi) else { continue };
+                        let Ok(s) = <[u8; 4]>::try_from(spi) else {
+                            continue;
+                        };
                         let s = u32::from_be_bytes(s);
                         let hit = self
                             .children
@@ -2535,7 +2890,9 @@ impl Endpoint {
 
     fn send_r_u_there(&mut self, now: Instant, id: IkeSaId) {
         let retry = self.config.dpd.map_or(2, |d| d.retry_secs.max(1));
-        let Some(sa) = self.sas.get_mut(&id) else { return };
+        let Some(sa) = self.sas.get_mut(&id) else {
+            return;
+        };
         let seq = match sa.dpd.outstanding {
             Some(s) => s,
             None => {
@@ -2562,7 +2919,7 @@ impl Endpoint {
     fn dpd_timer(&mut self, now: Instant, id: IkeSaId) {
         let Some(cfg) = self.config.dpd else { return };
         let Some(sa) = self.sas.get(&id) else { return };
-        if !sa.dpd.next_at.is_some_and(|t| t <= now) {
+        if sa.dpd.next_at.is_none_or(|t| t > now) {
             return;
         }
         if sa.dpd.outstanding.is_some() {
@@ -2600,13 +2957,19 @@ impl Endpoint {
         if periodic && idle {
             self.send_r_u_there(now, id);
         } else if let Some(sa) = self.sas.get_mut(&id) {
-            sa.dpd.next_at = if periodic { Some(sa.last_rx_at.max(now) + interval) } else { None };
+            sa.dpd.next_at = if periodic {
+                Some(sa.last_rx_at.max(now) + interval)
+            } else {
+                None
+            };
         }
     }
 
     fn maybe_on_demand_dpd(&mut self, now: Instant, child: ChildId) {
         let Some(cfg) = self.config.dpd else { return };
-        let Some(c) = self.children.get(&child) else { return };
+        let Some(c) = self.children.get(&child) else {
+            return;
+        };
         let interval = Duration::from_secs(u64::from(cfg.interval_secs.max(1)));
         // Traffic leaves but nothing came back for an interval: ask.
         let quiet_in = c.last_in.is_none_or(|t| t + interval <= now);
@@ -2616,7 +2979,11 @@ impl Endpoint {
             return;
         }
         let Some(sa) = self.sas.get(&id) else { return };
-        if sa.state == P1State::QmIdle && sa.peer_dpd && sa.dpd.outstanding.is_none() && sa.last_rx_at + interval <= now {
+        if sa.state == P1State::QmIdle
+            && sa.peer_dpd
+            && sa.dpd.outstanding.is_none()
+            && sa.last_rx_at + interval <= now
+        {
             self.send_r_u_there(now, id);
         }
     }
@@ -2641,7 +3008,11 @@ fn sa_first_spi(sa_body: &[u8]) -> Vec<u8> {
 
 /// Encrypts a built message in place (body after the header), fixing the header's flag and
 /// length; advances the SA's IV chain for `mid`.
-fn encrypt_message(sa: &mut IkeSa, built: &mut [u8], mid: u32) -> Result<Vec<u8>, crate::wire::WireError> {
+fn encrypt_message(
+    sa: &mut IkeSa,
+    built: &mut [u8],
+    mid: u32,
+) -> Result<Vec<u8>, crate::wire::WireError> {
     let Some(crypt) = sa.crypt.as_mut() else {
         return Err(crate::wire::WireError::ValueTooLarge { len: 0 });
     };
@@ -2666,8 +3037,18 @@ fn encrypt_message(sa: &mut IkeSa, built: &mut [u8], mid: u32) -> Result<Vec<u8>
 }
 
 /// A cleartext Informational carrying one error notify (answer to an unacceptable MM1).
-fn cleartext_notify(ci: [u8; 8], cr: [u8; 8], n: NotifyType) -> Result<Vec<u8>, crate::wire::WireError> {
-    let h = Header::new(Cookie(ci), Cookie(cr), ExchangeType::INFORMATIONAL, Flags(0), 0);
+fn cleartext_notify(
+    ci: [u8; 8],
+    cr: [u8; 8],
+    n: NotifyType,
+) -> Result<Vec<u8>, crate::wire::WireError> {
+    let h = Header::new(
+        Cookie(ci),
+        Cookie(cr),
+        ExchangeType::INFORMATIONAL,
+        Flags(0),
+        0,
+    );
     let mut buf = vec![0u8; 512];
     let mut b = MessageBuilder::new(&mut buf, h)?;
     b.add_notify(&NotifySpec {

@@ -23,3 +23,6 @@ pub use event::{
     ChildId, ChildKeys, Counters, DeleteReason, Event, IkeSaId, IpsecSaInfo, IsakmpSaInfo,
     NatStatus, Path, Phase2Established, Role, Transmit,
 };
+
+#[cfg(test)]
+mod tests;

@@ -10,11 +10,11 @@ use crate::policy::acl::{PortRange, SelectorAddr, TrafficSelector};
 use crate::policy::ipsec::{EspEncryption, EspIntegrity, EspMode, TransformSet};
 use crate::policy::isakmp::{IkeAuth, IkeEncryption, IkeHash, IsakmpPolicy};
 use crate::wire::Attr;
-use crate::wire::{IdSpec, IdValue, Identification};
 use crate::wire::PayloadType;
-use crate::wire::{ProposalSpec, ProtocolId, SaPayload, SaSpec, TransformId, TransformSpec};
-use crate::wire::Writer;
 use crate::wire::WireError;
+use crate::wire::Writer;
+use crate::wire::{IdSpec, IdValue, Identification};
+use crate::wire::{ProposalSpec, ProtocolId, SaPayload, SaSpec, TransformId, TransformSpec};
 
 use super::error::{InvalidMessage, PeerIncompatible};
 
@@ -249,12 +249,15 @@ fn parse_p1_transform(t: &crate::wire::Transform<'_>) -> Result<P1Offer, WireErr
     Ok(o)
 }
 
+/// The chosen suite, the proposal number and the transform body to echo.
+pub(crate) type Phase1Choice = (Phase1Suite, u8, Vec<u8>);
+
 /// Responder: walks the peer's transforms, each against our policies in priority order (as IOS
 /// does), and returns the chosen suite with the proposal number and the transform body to echo.
 pub(crate) fn choose_phase1(
     sa_body: &[u8],
     policies: &[&IsakmpPolicy],
-) -> Result<Result<(Phase1Suite, u8, Vec<u8>), PeerIncompatible>, InvalidMessage> {
+) -> Result<Result<Phase1Choice, PeerIncompatible>, InvalidMessage> {
     let sa = SaPayload::parse(sa_body)?;
     let mut evidence: Vec<String> = Vec::new();
     for prop in sa.proposals() {
@@ -309,7 +312,9 @@ fn p1_match(o: &P1Offer, p: &IsakmpPolicy) -> Result<Phase1Suite, String> {
         ));
     }
     if p.authentication != IkeAuth::PreShare {
-        return Err("policy authentication is not pre-share (only pre-shared keys are implemented)".into());
+        return Err(
+            "policy authentication is not pre-share (only pre-shared keys are implemented)".into(),
+        );
     }
     if o.auth != AUTH_PSK {
         return Err(format!(
@@ -539,7 +544,10 @@ fn p2_name(t: &P2Transform) -> String {
         2 | ENCAPS_UDP_TRANSPORT | ENCAPS_UDP_TRANSPORT_DRAFT => "Transport",
         _ => "Tunnel",
     };
-    let pfs = t.group.map(|g| format!(", PFS group {g}")).unwrap_or_default();
+    let pfs = t
+        .group
+        .map(|g| format!(", PFS group {g}"))
+        .unwrap_or_default();
     format!("{{{enc}{auth} }} ({mode}{pfs})")
 }
 
@@ -560,7 +568,10 @@ fn ts_matches(ts: &TransformSet, t: &P2Transform) -> bool {
         Some(b) => t.key_bits == Some(b) || (b == 128 && t.key_bits.is_none()),
         None => true,
     };
-    id.0 == t.id && key_ok && esp_auth_id(ts.esp_integrity) == t.auth && p2_mode(t.encaps).0 == ts.mode
+    id.0 == t.id
+        && key_ok
+        && esp_auth_id(ts.esp_integrity) == t.auth
+        && p2_mode(t.encaps).0 == ts.mode
 }
 
 /// The outcome of choosing a Quick Mode proposal.
@@ -591,30 +602,45 @@ pub(crate) fn choose_phase2(
     for prop in sa.proposals() {
         let prop = prop?;
         if prop.protocol() != ProtocolId::ESP {
-            evidence.push(format!("proposal {}: protocol {} not supported (ESP only)", prop.number(), prop.protocol().0));
+            evidence.push(format!(
+                "proposal {}: protocol {} not supported (ESP only)",
+                prop.number(),
+                prop.protocol().0
+            ));
             continue;
         }
         let Ok(spi) = <[u8; 4]>::try_from(prop.spi()) else {
-            return Err(InvalidMessage::BadPayload("proposal SPI (ESP needs 4 bytes)"));
+            return Err(InvalidMessage::BadPayload(
+                "proposal SPI (ESP needs 4 bytes)",
+            ));
         };
         for t in prop.transforms() {
             let t = t?;
             let parsed = parse_p2_transform(&t)?;
             let Some(ts) = sets.iter().find(|ts| ts_matches(ts, &parsed)) else {
-                evidence.push(format!("transform proposal not supported: {}", p2_name(&parsed)));
+                evidence.push(format!(
+                    "transform proposal not supported: {}",
+                    p2_name(&parsed)
+                ));
                 continue;
             };
             match (pfs_group, parsed.group) {
                 (Some(ours), None) => {
-                    pfs_problem = Some(format!("we require PFS group {ours}, the peer offered no PFS"));
+                    pfs_problem = Some(format!(
+                        "we require PFS group {ours}, the peer offered no PFS"
+                    ));
                     continue;
                 }
                 (Some(ours), Some(theirs)) if ours != theirs => {
-                    pfs_problem = Some(format!("we require PFS group {ours}, the peer offered group {theirs}"));
+                    pfs_problem = Some(format!(
+                        "we require PFS group {ours}, the peer offered group {theirs}"
+                    ));
                     continue;
                 }
                 (_, Some(g)) if DhGroup::from_ike_id(g).is_none() => {
-                    pfs_problem = Some(format!("peer offered PFS group {g}, which is not implemented"));
+                    pfs_problem = Some(format!(
+                        "peer offered PFS group {g}, which is not implemented"
+                    ));
                     continue;
                 }
                 _ => {}
@@ -639,7 +665,10 @@ pub(crate) fn choose_phase2(
     if let Some(p) = pfs_problem {
         return Ok(Err(PeerIncompatible::Pfs(p)));
     }
-    let ours: Vec<String> = sets.iter().map(|t| format!("{{{} }}", t.display_transforms())).collect();
+    let ours: Vec<String> = sets
+        .iter()
+        .map(|t| format!("{{{} }}", t.display_transforms()))
+        .collect();
     Ok(Err(PeerIncompatible::NoProposalChosen(format!(
         "phase 2 SA policy not acceptable: {}; our transform sets: {}",
         evidence.join("; "),
@@ -658,7 +687,9 @@ pub(crate) fn accept_phase2_answer(
     };
     let prop = prop?;
     let Ok(spi) = <[u8; 4]>::try_from(prop.spi()) else {
-        return Err(InvalidMessage::BadPayload("proposal SPI (ESP needs 4 bytes)"));
+        return Err(InvalidMessage::BadPayload(
+            "proposal SPI (ESP needs 4 bytes)",
+        ));
     };
     let Some(t) = prop.transforms().next() else {
         return Err(InvalidMessage::BadPayload("SA (no transform)"));
@@ -666,7 +697,11 @@ pub(crate) fn accept_phase2_answer(
     let t = t?;
     let parsed = parse_p2_transform(&t)?;
     let idx = usize::from(prop.number()).saturating_sub(1);
-    let Some(ts) = sets.get(idx).filter(|ts| ts_matches(ts, &parsed)).or_else(|| sets.iter().find(|ts| ts_matches(ts, &parsed))) else {
+    let Some(ts) = sets
+        .get(idx)
+        .filter(|ts| ts_matches(ts, &parsed))
+        .or_else(|| sets.iter().find(|ts| ts_matches(ts, &parsed)))
+    else {
         return Ok(Err(p2_name(&parsed)));
     };
     Ok(Ok(Phase2Choice {
@@ -675,7 +710,9 @@ pub(crate) fn accept_phase2_answer(
         transform_body: transform_body(&t),
         transform_set: ts.clone(),
         mode: p2_mode(parsed.encaps).0,
-        lifetime_secs: parsed.life_secs.map_or(u32::MAX, |l| u32::try_from(l).unwrap_or(u32::MAX)),
+        lifetime_secs: parsed
+            .life_secs
+            .map_or(u32::MAX, |l| u32::try_from(l).unwrap_or(u32::MAX)),
         lifetime_kb: parsed.life_kb.unwrap_or(u64::MAX),
         parsed,
     }))
@@ -692,7 +729,9 @@ pub(crate) fn responder_lifetime_data(secs: u32, kb: u64) -> Result<Vec<u8>, Wir
 }
 
 /// Parses RESPONDER-LIFETIME data into (seconds, kilobytes).
-pub(crate) fn parse_responder_lifetime(data: &[u8]) -> Result<(Option<u64>, Option<u64>), WireError> {
+pub(crate) fn parse_responder_lifetime(
+    data: &[u8],
+) -> Result<(Option<u64>, Option<u64>), WireError> {
     let mut life_type = 0u16;
     let (mut s, mut k) = (None, None);
     for a in crate::wire::Attributes::new(data) {
@@ -715,7 +754,11 @@ pub(crate) fn selector_id_body(ts: &TrafficSelector) -> Result<Vec<u8>, WireErro
         SelectorAddr::Subnet { addr, mask } => IdValue::Ipv4Subnet(addr, mask),
         SelectorAddr::Range { start, end } => IdValue::Ipv4Range(start, end),
     };
-    let port = if ts.ports.start == ts.ports.end { ts.ports.start } else { 0 };
+    let port = if ts.ports.start == ts.ports.end {
+        ts.ports.start
+    } else {
+        0
+    };
     write_body(|w| {
         IdSpec {
             value,
@@ -736,7 +779,11 @@ pub(crate) fn id_to_selector(body: &[u8]) -> Result<TrafficSelector, InvalidMess
             mask,
         },
         IdValue::Ipv4Range(start, end) => SelectorAddr::Range { start, end },
-        _ => return Err(InvalidMessage::BadPayload("ID (only IPv4 proxy identities are supported)")),
+        _ => {
+            return Err(InvalidMessage::BadPayload(
+                "ID (only IPv4 proxy identities are supported)",
+            ))
+        }
     };
     let ports = if id.port() == 0 {
         PortRange::ANY
@@ -756,7 +803,11 @@ pub(crate) fn id_to_selector(body: &[u8]) -> Result<TrafficSelector, InvalidMess
 /// A selector in IOS debug notation: `192.168.1.0/255.255.255.0/0/0`.
 pub(crate) fn selector_text(ts: &TrafficSelector) -> String {
     let (a, m) = ts.addr.addr_mask();
-    let port = if ts.ports.start == ts.ports.end { ts.ports.start } else { 0 };
+    let port = if ts.ports.start == ts.ports.end {
+        ts.ports.start
+    } else {
+        0
+    };
     format!("{a}/{m}/{}/{port}", ts.protocol)
 }
 

@@ -49,7 +49,11 @@ pub fn net(a: [u8; 4]) -> TrafficSelector {
 pub fn seed_peer(peer_addr: Ipv4Addr, psk: &str, local: [u8; 4], remote: [u8; 4]) -> PeerConfig {
     let mut p = PeerConfig::new(peer_addr, PskSecret::new(psk.as_bytes()));
     p.isakmp_policies = vec![policy(1, IkeEncryption::TripleDes, IkeHash::Sha1, 2)];
-    p.transform_sets = vec![tset("TRANSFORM", EspEncryption::TripleDes, EspIntegrity::Sha1)];
+    p.transform_sets = vec![tset(
+        "TRANSFORM",
+        EspEncryption::TripleDes,
+        EspIntegrity::Sha1,
+    )];
     p.selectors = vec![SelectorPair {
         local: net(local),
         remote: net(remote),
@@ -59,11 +63,21 @@ pub fn seed_peer(peer_addr: Ipv4Addr, psk: &str, local: [u8; 4], remote: [u8; 4]
 
 pub fn seed_configs() -> (EndpointConfig, EndpointConfig) {
     let a = EndpointConfig {
-        peers: vec![seed_peer(B_ADDR, "ciscokey", [192, 168, 1, 0], [192, 168, 2, 0])],
+        peers: vec![seed_peer(
+            B_ADDR,
+            "ciscokey",
+            [192, 168, 1, 0],
+            [192, 168, 2, 0],
+        )],
         ..EndpointConfig::default()
     };
     let b = EndpointConfig {
-        peers: vec![seed_peer(A_PRIV, "ciscokey", [192, 168, 2, 0], [192, 168, 1, 0])],
+        peers: vec![seed_peer(
+            A_PRIV,
+            "ciscokey",
+            [192, 168, 2, 0],
+            [192, 168, 1, 0],
+        )],
         ..EndpointConfig::default()
     };
     (a, b)
@@ -177,14 +191,20 @@ impl Pair {
                 };
                 let n = self.sent[idx];
                 self.sent[idx] += 1;
-                self.log.push((side, t.non_esp_marker, buf[..t.len].to_vec()));
+                self.log
+                    .push((side, t.non_esp_marker, buf[..t.len].to_vec()));
                 if self.drop_nth.contains(&(side, n)) {
                     continue;
                 }
-                if self.blackhole_from.is_some_and(|(s, k)| s == side && n >= k) {
+                if self
+                    .blackhole_from
+                    .is_some_and(|(s, k)| s == side && n >= k)
+                {
                     continue;
                 }
-                if self.block_4500 && (t.path.remote.port() == 4500 || t.path.remote.port() == 31_500) {
+                if self.block_4500
+                    && (t.path.remote.port() == 4500 || t.path.remote.port() == 31_500)
+                {
                     continue;
                 }
                 if self.loss > 0.0 && r01(&mut self.net_rng) < self.loss {
@@ -204,7 +224,11 @@ impl Pair {
                     Side::B => {
                         let dst = t.path.remote;
                         let local = if self.nat {
-                            assert_eq!(dst.ip(), IpAddr::V4(NAT_PUB), "B must answer the NAT's address");
+                            assert_eq!(
+                                dst.ip(),
+                                IpAddr::V4(NAT_PUB),
+                                "B must answer the NAT's address"
+                            );
                             SocketAddr::new(IpAddr::V4(A_PRIV), Self::nat_unport(dst.port()))
                         } else {
                             SocketAddr::new(IpAddr::V4(A_PRIV), dst.port())
@@ -212,7 +236,11 @@ impl Pair {
                         (Side::A, local, t.path.local)
                     }
                 };
-                let copies = if self.dup > 0.0 && r01(&mut self.net_rng) < self.dup { 2 } else { 1 };
+                let copies = if self.dup > 0.0 && r01(&mut self.net_rng) < self.dup {
+                    2
+                } else {
+                    1
+                };
                 for _ in 0..copies {
                     let jitter = if self.reorder_ms > 0 {
                         self.net_rng.below(self.reorder_ms + 1)
@@ -290,7 +318,9 @@ impl Pair {
     }
 
     pub fn initiate(&mut self, peer: usize, line: usize) {
-        self.a.initiate(self.now, PeerId(peer), line).expect("initiate");
+        self.a
+            .initiate(self.now, PeerId(peer), line)
+            .expect("initiate");
     }
 
     pub fn p2_count(events: &[Event]) -> usize {
