@@ -28,6 +28,10 @@ pub struct PeerConfig {
     /// The peer's address (`set peer` / `crypto isakmp key ... address`). `0.0.0.0` makes this a
     /// wildcard entry, used as responder for peers no other entry names.
     pub address: Ipv4Addr,
+    /// Our address towards this peer (the crypto map interface). `None`: Main Mode message 1
+    /// leaves with an unspecified local address and the caller's socket picks it; the answer
+    /// tells the endpoint its real address before anything depends on it (NAT-D, IDii).
+    pub local_address: Option<Ipv4Addr>,
     /// Pre-shared key (chosen by the peer's IP address).
     pub psk: PskSecret,
     /// ISAKMP policies; offered and checked in ascending priority number.
@@ -49,6 +53,7 @@ impl PeerConfig {
     pub fn new(address: Ipv4Addr, psk: PskSecret) -> Self {
         PeerConfig {
             address,
+            local_address: None,
             psk,
             isakmp_policies: Vec::new(),
             transform_sets: Vec::new(),
@@ -107,8 +112,11 @@ pub struct EndpointConfig {
     pub dpd: Option<DpdConfig>,
     /// Send the Cisco Unity vendor ID.
     pub send_unity_vid: bool,
-    /// Start a Phase 2 rekey this long before the soft (time) expiry of an SA we initiated.
+    /// Start a Phase 2 rekey this long before the expiry of an SA pair we initiated.
     pub rekey_margin: Duration,
+    /// Start a new Main Mode when this percentage of an ISAKMP SA's lifetime has passed (only
+    /// for SAs we initiated and while IPsec SAs with the peer exist). 0 disables it.
+    pub phase1_rekey_percent: u8,
 }
 
 impl Default for EndpointConfig {
@@ -122,6 +130,7 @@ impl Default for EndpointConfig {
             dpd: None,
             send_unity_vid: false,
             rekey_margin: Duration::from_secs(30),
+            phase1_rekey_percent: 90,
         }
     }
 }

@@ -158,6 +158,8 @@ struct IkeSa {
     dpd: Dpd,
     keepalive_at: Option<Instant>,
     last_rx_at: Instant,
+    /// A replacement Main Mode has been started.
+    rekeyed: bool,
 }
 
 impl IkeSa {
@@ -382,6 +384,7 @@ impl Endpoint {
             upd(sa.expires);
             upd(sa.dpd.next_at);
             upd(sa.keepalive_at);
+            upd(self.phase1_rekey_at(sa));
             if sa.state != P1State::QmIdle && sa.role == Role::Responder {
                 upd(Some(sa.created + SETUP_TIMEOUT));
             }
@@ -549,7 +552,10 @@ impl Endpoint {
             }
             return Ok(());
         }
-        let local = self.local_addr_for(remote);
+        let local = match cfg.local_address {
+            Some(a) => SocketAddr::new(IpAddr::V4(a), 500),
+            None => self.local_addr_for(remote),
+        };
         self.start_main_mode(
             now,
             peer,
@@ -885,6 +891,7 @@ impl Endpoint {
             self.remove_sa(id, DeleteReason::Expired);
             return;
         }
+        self.phase1_rekey(now, id);
         self.dpd_timer(now, id);
         // NAT keepalive.
         if let Some(sa) = self.sas.get_mut(&id) {
@@ -904,6 +911,41 @@ impl Endpoint {
         }
     }
 
+    fn phase1_rekey_at(&self, sa: &IkeSa) -> Option<Instant> {
+        let pct = u64::from(self.config.phase1_rekey_percent);
+        if pct == 0 || pct >= 100 || sa.role != Role::Initiator || sa.rekeyed {
+            return None;
+        }
+        let (Some(est), Some(exp)) = (sa.established, sa.expires) else {
+            return None;
+        };
+        let life = exp.saturating_duration_since(est).as_millis();
+        let at = u64::try_from(life).unwrap_or(u64::MAX).saturating_mul(pct) / 100;
+        Some(Instant::from_millis(est.as_millis().saturating_add(at)))
+    }
+
+    /// Replaces an ISAKMP SA before it expires, while IPsec SAs with the peer need one.
+    fn phase1_rekey(&mut self, now: Instant, id: IkeSaId) {
+        let Some(sa) = self.sas.get(&id) else { return };
+        if self.phase1_rekey_at(sa).is_none_or(|t| t > now) {
+            return;
+        }
+        let peer = sa.peer;
+        let needed = self.children.values().any(|c| c.peer == peer);
+        let path = Path {
+            local: SocketAddr::new(sa.path.local.ip(), 500),
+            remote: SocketAddr::new(sa.path.remote.ip(), 500),
+        };
+        if let Some(sa) = self.sas.get_mut(&id) {
+            sa.rekeyed = true;
+        }
+        if needed {
+            if let Err(e) = self.start_main_mode(now, peer, path, Vec::new()) {
+                self.fail(Some(peer), path.remote, 1, e);
+            }
+        }
+    }
+
     fn remove_sa(&mut self, id: IkeSaId, reason: DeleteReason) {
         if let Some(sa) = self.sas.remove(&id) {
             if sa.state == P1State::QmIdle {
@@ -912,13 +954,6 @@ impl Endpoint {
                     peer: sa.peer,
                     reason,
                 });
-            }
-            // Quick Modes waiting for this SA move to another SA with the same peer, if any.
-            let waiting: Vec<PendingQm> = sa.pending;
-            if !waiting.is_empty() {
-                for p in waiting {
-                    let _ = p;
-                }
             }
         }
     }
@@ -963,7 +998,15 @@ impl Endpoint {
         let found = self
             .sas
             .values()
-            .find(|s| s.ci == ci && (s.cr == cr || (s.cr == [0; 8] && s.role == Role::Initiator)))
+            .find(|s| {
+                s.ci == ci
+                    && (s.cr == cr
+                        || (s.cr == [0; 8] && s.role == Role::Initiator)
+                        // A retransmitted MM1 still carries a zero responder cookie.
+                        || (cr == [0; 8]
+                            && s.role == Role::Responder
+                            && s.path.remote.ip() == path.remote.ip()))
+            })
             .map(|s| s.id);
         let result = match (found, header.exchange) {
             (None, ExchangeType::MAIN_MODE) if cr == [0; 8] => {
@@ -1080,6 +1123,7 @@ impl Endpoint {
             dpd: Dpd::default(),
             keepalive_at: None,
             last_rx_at: now,
+            rekeyed: false,
         };
         self.sas.insert(id, sa);
         self.send(path, msg);
@@ -1241,6 +1285,7 @@ impl Endpoint {
             dpd: Dpd::default(),
             keepalive_at: None,
             last_rx_at: now,
+            rekeyed: false,
         };
         self.sas.insert(id, sa);
         self.send(path, reply);
@@ -1333,6 +1378,7 @@ impl Endpoint {
         // MM1 may have left from an unspecified local address; the answer tells us ours.
         if let Some(sa) = self.sas.get_mut(&id) {
             sa.path = path;
+            sa.last_rx_at = now;
         }
         let Some(sa) = self.sas.get(&id) else {
             return Ok(());
@@ -1719,6 +1765,7 @@ impl Endpoint {
         }
         // The latest authenticated packet says where the peer is (NAT-T float, NAT rebinding).
         sa.path = path;
+        sa.last_rx_at = now;
         let local_ip = v4(path.local).unwrap_or(Ipv4Addr::UNSPECIFIED);
         let idir = proposal::phase1_id_body(local_ip)?;
         let Some(keys) = sa.keys.as_ref() else {
@@ -1803,6 +1850,7 @@ impl Endpoint {
             c.commit(pending);
         }
         sa.path = path;
+        sa.last_rx_at = now;
         sa.flight = Flight {
             msg: None,
             retransmit_at: None,
@@ -2184,6 +2232,7 @@ impl Endpoint {
             c.commit(pending);
         }
         sa.path = path;
+        sa.last_rx_at = now;
         let udp_encap = sa.nat.nat_detected();
         let Some(keys) = sa.keys.as_ref() else {
             return Ok(());
@@ -2423,6 +2472,7 @@ impl Endpoint {
             c.commit(pending);
         }
         sa.path = path;
+        sa.last_rx_at = now;
         let m3 = encrypt_message(sa, finished, mid)?;
         if let Some(q) = sa.qms.get_mut(qi) {
             q.state = QmState::Done;
@@ -2504,6 +2554,7 @@ impl Endpoint {
             c.forget(mid);
         }
         sa.path = path;
+        sa.last_rx_at = now;
         let mut est = None;
         if let Some(q) = sa.qms.get_mut(qi) {
             q.state = QmState::Done;
@@ -2752,6 +2803,7 @@ impl Endpoint {
             }
             sa.last_rx_at = now;
             sa.path = path;
+            sa.last_rx_at = now;
         }
         let mut delete_self = false;
         for p in list.iter() {
