@@ -50,7 +50,7 @@ fn qm1_transform_is_ios_order() {
         udp_encap: false,
         draft_encap: false,
     };
-    let body = proposal::phase2_sa_body(&[ts.clone()], &offer).unwrap();
+    let body = proposal::phase2_sa_body(std::slice::from_ref(&ts), &offer).unwrap();
     // DOI, situation | proposal #1 ESP, SPI size 4, 1 transform, SPI | transform #1 ESP_3DES:
     // encaps 1 (Tunnel), life type seconds, 3600 (TV), life type kilobytes, 4608000 (4-byte TLV),
     // authenticator HMAC-SHA.
