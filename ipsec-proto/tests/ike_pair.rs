@@ -3,6 +3,13 @@
 mod ike_common;
 
 use ike_common::*;
+
+fn hex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
 use ipsec_proto::ike::{Event, PeerId};
 use ipsec_proto::policy::ipsec::{EspEncryption, EspIntegrity};
 use ipsec_proto::policy::isakmp::{IkeEncryption, IkeHash};
@@ -40,6 +47,21 @@ fn seed_suite_reaches_qm_idle_with_matching_keys() {
     assert_eq!(ipa[0].spi_in, ipb[0].spi_out);
     assert_eq!(ipa[0].spi_out, ipb[0].spi_in);
     assert!((3590..=3600).contains(&ipa[0].remaining_secs));
+    // MM1's SA payload is SAi_b of test-vectors.md 5.2, followed by the NAT-T and DPD vendor IDs.
+    let mm1 = &p.log[0].2;
+    let h = ipsec_proto::wire::Header::parse(mm1).unwrap();
+    let list = ipsec_proto::wire::PayloadList::parse(h.next_payload, &mm1[28..]).unwrap();
+    let sa = list.find(ipsec_proto::wire::PayloadType::SA).unwrap();
+    assert_eq!(
+        sa.body,
+        &hex("00000001000000010000002c01010001000000240101000080010005800200028003000180040002800b0001000c000400015180")[..]
+    );
+    let vids: Vec<_> = list
+        .find_all(ipsec_proto::wire::PayloadType::VENDOR_ID)
+        .map(|v| v.body.to_vec())
+        .collect();
+    assert_eq!(vids[0], hex("4a131c81070358455c5728f20e95452f"));
+    assert!(vids.contains(&hex("afcad71368a1f1c96b8696fc77570100")));
     // Exactly nine messages: MM1..MM6, QM1..QM3.
     assert_eq!(
         p.log.len(),

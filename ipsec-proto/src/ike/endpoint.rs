@@ -1377,7 +1377,7 @@ impl Endpoint {
         let cr = header.responder_cookie.0;
         // MM1 may have left from an unspecified local address; the answer tells us ours.
         if let Some(sa) = self.sas.get_mut(&id) {
-            sa.path = path;
+            adopt_path(sa, path);
             sa.last_rx_at = now;
         }
         let Some(sa) = self.sas.get(&id) else {
@@ -1764,7 +1764,7 @@ impl Endpoint {
             c.commit(pending);
         }
         // The latest authenticated packet says where the peer is (NAT-T float, NAT rebinding).
-        sa.path = path;
+        adopt_path(sa, path);
         sa.last_rx_at = now;
         let local_ip = v4(path.local).unwrap_or(Ipv4Addr::UNSPECIFIED);
         let idir = proposal::phase1_id_body(local_ip)?;
@@ -1849,7 +1849,7 @@ impl Endpoint {
         if let Some(c) = sa.crypt.as_mut() {
             c.commit(pending);
         }
-        sa.path = path;
+        adopt_path(sa, path);
         sa.last_rx_at = now;
         sa.flight = Flight {
             msg: None,
@@ -2231,7 +2231,7 @@ impl Endpoint {
         if let Some(c) = sa.crypt.as_mut() {
             c.commit(pending);
         }
-        sa.path = path;
+        adopt_path(sa, path);
         sa.last_rx_at = now;
         let udp_encap = sa.nat.nat_detected();
         let Some(keys) = sa.keys.as_ref() else {
@@ -2471,7 +2471,7 @@ impl Endpoint {
         if let Some(c) = sa.crypt.as_mut() {
             c.commit(pending);
         }
-        sa.path = path;
+        adopt_path(sa, path);
         sa.last_rx_at = now;
         let m3 = encrypt_message(sa, finished, mid)?;
         if let Some(q) = sa.qms.get_mut(qi) {
@@ -2553,7 +2553,7 @@ impl Endpoint {
             c.commit(pending);
             c.forget(mid);
         }
-        sa.path = path;
+        adopt_path(sa, path);
         sa.last_rx_at = now;
         let mut est = None;
         if let Some(q) = sa.qms.get_mut(qi) {
@@ -2802,7 +2802,7 @@ impl Endpoint {
                 c.forget(mid);
             }
             sa.last_rx_at = now;
-            sa.path = path;
+            adopt_path(sa, path);
             sa.last_rx_at = now;
         }
         let mut delete_self = false;
@@ -3039,6 +3039,20 @@ impl Endpoint {
             self.send_r_u_there(now, id);
         }
     }
+}
+
+/// Takes the peer's address and port from a packet we accepted; keeps our known local address
+/// when the caller's socket could not tell which one the packet arrived on.
+fn adopt_path(sa: &mut IkeSa, path: Path) {
+    let local_ip = if path.local.ip().is_unspecified() {
+        sa.path.local.ip()
+    } else {
+        path.local.ip()
+    };
+    sa.path = Path {
+        local: SocketAddr::new(local_ip, path.local.port()),
+        remote: path.remote,
+    };
 }
 
 /// End of the payload chain in a decrypted body (the padding after it is not hashed).
