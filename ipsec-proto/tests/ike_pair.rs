@@ -561,3 +561,45 @@ fn malformed_datagrams_are_counted_not_fatal() {
     assert_eq!(p.b.isakmp_sas(p.now)[0].state, "QM_IDLE");
     assert_eq!(p.b.ipsec_sas(p.now).len(), 1);
 }
+
+#[test]
+fn nat_rebinding_moves_ike_and_esp_to_the_new_port() {
+    let (a, mut b) = seed_configs();
+    b.peers[0].address = NAT_PUB;
+    let mut p = Pair::new(a, b, 26);
+    p.nat = true;
+    p.initiate(0, 0);
+    assert!(p.run_until(10_000, |p| p.both_up()));
+    p.nat_shift = 7;
+    let c = p.a.ipsec_sas(p.now)[0].child;
+    p.a.rekey_child(p.now, c).unwrap();
+    assert!(p.run_until(10_000, |p| Pair::p2_count(&p.events_b) == 2));
+    assert!(p
+        .events_b
+        .iter()
+        .any(|e| matches!(e, Event::PathChanged { new, .. } if new.remote.port() == 31_507)));
+    assert!(p
+        .b
+        .ipsec_sas(p.now)
+        .iter()
+        .all(|s| s.path.remote.port() == 31_507));
+}
+
+#[test]
+fn commit_bit_is_tolerated() {
+    let (a, b) = seed_configs();
+    let mut p = Pair::new(a, b, 27);
+    p.drop_nth.push((Side::A, 3)); // QM1, re-injected below with the commit bit set
+    p.initiate(0, 0);
+    assert!(p.run_until(10_000, |p| p.sent[0] >= 4));
+    let mut qm1 = p.log[6].2.clone();
+    assert_eq!(qm1[18], 32, "QM1");
+    qm1[19] |= 0x02;
+    let path = ipsec_proto::ike::Path {
+        local: std::net::SocketAddr::new(std::net::IpAddr::V4(B_ADDR), 500),
+        remote: p.a_local(500),
+    };
+    p.b.handle_datagram(p.now, path, &qm1);
+    assert!(p.run_until(10_000, |p| p.both_up()));
+    assert_keys_match(&p.events_a, &p.events_b);
+}

@@ -34,10 +34,6 @@ use super::proposal::{self, Phase1Suite, Phase2Offer};
 
 const NONCE_LEN: usize = 20;
 const MAX_MSG: usize = 8192;
-/// Completed exchanges stay this long so that a retransmitted last message can be answered.
-const LINGER: Duration = Duration::from_secs(60);
-/// A responder SA that never authenticates is removed after this long.
-const SETUP_TIMEOUT: Duration = Duration::from_secs(75);
 
 /// IOS names of the Main Mode states (`show crypto isakmp sa`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -386,11 +382,11 @@ impl Endpoint {
             upd(sa.keepalive_at);
             upd(self.phase1_rekey_at(sa));
             if sa.state != P1State::QmIdle && sa.role == Role::Responder {
-                upd(Some(sa.created + SETUP_TIMEOUT));
+                upd(Some(sa.created + self.linger()));
             }
             for q in &sa.qms {
                 upd(q.flight.retransmit_at);
-                upd(q.done_at.map(|d| d + LINGER));
+                upd(q.done_at.map(|d| d + self.linger()));
             }
         }
         for c in self.children.values() {
@@ -400,6 +396,24 @@ impl Endpoint {
             }
         }
         t
+    }
+
+    /// How long a peer may keep retransmitting: completed exchanges stay this long to answer a
+    /// repeated last message, and a responder SA that never authenticates goes after it.
+    fn linger(&self) -> Duration {
+        let rc = self.config.retransmit;
+        let mut total = Duration::ZERO;
+        for k in 0..=rc.max_retries.min(16) {
+            let d = rc
+                .initial
+                .saturating_mul(1u32.checked_shl(k).unwrap_or(u32::MAX))
+                .min(rc.max);
+            total = total.saturating_add(d);
+        }
+        let jitter = total.saturating_mul(u32::from(rc.jitter_percent)) / 100;
+        total
+            .saturating_add(jitter)
+            .saturating_add(Duration::from_secs(10))
     }
 
     fn soft_expiry(&self, c: &Child) -> Instant {
@@ -804,7 +818,7 @@ impl Endpoint {
         if let Some(sa) = self.sas.get(&id) {
             if sa.role == Role::Responder
                 && sa.state != P1State::QmIdle
-                && sa.created + SETUP_TIMEOUT <= now
+                && sa.created + self.linger() <= now
             {
                 let err = Error::NoReply {
                     retransmissions: 0,
@@ -837,6 +851,7 @@ impl Endpoint {
             .map(|(i, r)| (i, r, self.retransmit_delay(r)))
             .collect();
         let mut failures = Vec::new();
+        let linger = self.linger();
         if let Some(sa) = self.sas.get_mut(&id) {
             for (i, r, d) in delays {
                 if let Some(q) = sa.qms.get_mut(i) {
@@ -867,7 +882,7 @@ impl Endpoint {
                 }
             }
             sa.qms
-                .retain(|q| q.done_at.is_none_or(|d| d + LINGER > now));
+                .retain(|q| q.done_at.is_none_or(|d| d + linger > now));
         }
         let (peer, path) = match self.sas.get(&id) {
             Some(s) => (s.peer, s.path),
@@ -1008,6 +1023,10 @@ impl Endpoint {
                             && s.path.remote.ip() == path.remote.ip()))
             })
             .map(|s| s.id);
+        let before = found
+            .and_then(|id| self.sas.get(&id))
+            .filter(|s| s.state == P1State::QmIdle)
+            .map(|s| s.path);
         let result = match (found, header.exchange) {
             (None, ExchangeType::MAIN_MODE) if cr == [0; 8] => {
                 self.mm_responder_start(now, path, &header, msg, hash)
@@ -1047,7 +1066,11 @@ impl Endpoint {
             }
         };
         match result {
-            Ok(()) => {}
+            Ok(()) => {
+                if let (Some(id), Some(old)) = (found, before) {
+                    self.path_check(id, old);
+                }
+            }
             Err(Failure::Drop(e)) => match e {
                 Error::InvalidMessage(_) => self.counters.malformed += 1,
                 Error::AuthenticationFailed(AuthFailure::HashMismatch(_)) => {
@@ -1057,6 +1080,24 @@ impl Endpoint {
             },
             Err(Failure::Fatal) => {}
         }
+    }
+
+    /// An authenticated packet came from a new address or port (NAT rebinding): IKE and the
+    /// UDP-encapsulated ESP of this peer follow it.
+    fn path_check(&mut self, id: IkeSaId, old: Path) {
+        let Some(sa) = self.sas.get(&id) else { return };
+        let new = sa.path;
+        if new.remote == old.remote {
+            return;
+        }
+        let peer = sa.peer;
+        for c in self.children.values_mut() {
+            if c.peer == peer && c.path.remote == old.remote {
+                c.path = new;
+            }
+        }
+        self.events
+            .push_back(Event::PathChanged { sa: id, old, new });
     }
 
     // ----------------------------------------------------------------------------------------
