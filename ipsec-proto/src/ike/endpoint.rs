@@ -820,10 +820,13 @@ impl Endpoint {
                 && sa.state != P1State::QmIdle
                 && sa.created + self.linger() <= now
             {
-                let err = Error::NoReply {
-                    retransmissions: 0,
+                let hint = match sa.state {
+                    P1State::MmKeyExch => ": MM5 never arrived (UDP 4500 filtered after the NAT-T float, or the initiator gave up)",
+                    _ => ": MM3 never arrived (our MM2 lost on the way back, or the initiator gave up)",
+                };
+                let err = Error::PeerStopped {
                     state: sa.state_name(),
-                    hint: ": the initiator stopped (see its log); if this repeats in MM_KEY_EXCH the pre-shared keys probably differ",
+                    hint,
                 };
                 let (peer, remote) = (sa.peer, sa.path.remote);
                 self.fail(Some(peer), remote, 1, err);

@@ -309,9 +309,18 @@ impl Pair {
             }
             if self.a.poll_timeout().is_some_and(|t| t <= self.now) {
                 self.a.handle_timeout(self.now);
+                // A deadline that stays in the past would make a caller spin.
+                assert!(
+                    self.a.poll_timeout().is_none_or(|t| t > self.now),
+                    "A timer stuck"
+                );
             }
             if self.b.poll_timeout().is_some_and(|t| t <= self.now) {
                 self.b.handle_timeout(self.now);
+                assert!(
+                    self.b.poll_timeout().is_none_or(|t| t > self.now),
+                    "B timer stuck"
+                );
             }
         }
     }
