@@ -627,3 +627,32 @@ fn commit_bit_is_tolerated() {
     assert!(p.run_until(10_000, |p| p.both_up()));
     assert_keys_match(&p.events_a, &p.events_b);
 }
+
+#[test]
+fn many_acl_lines_over_one_phase1() {
+    let (mut a, mut b) = seed_configs();
+    for i in 0..12u8 {
+        a.peers[0].selectors.push(ipsec_proto::ike::SelectorPair {
+            local: net([10, 1, i, 0]),
+            remote: net([10, 2, i, 0]),
+        });
+        b.peers[0].selectors.push(ipsec_proto::ike::SelectorPair {
+            local: net([10, 2, i, 0]),
+            remote: net([10, 1, i, 0]),
+        });
+    }
+    let mut p = Pair::new(a, b, 28);
+    for line in 0..13 {
+        p.initiate(0, line);
+    }
+    assert!(
+        p.run_until(30_000, |p| Pair::p2_count(&p.events_a) == 13
+            && Pair::p2_count(&p.events_b) == 13),
+        "A {} B {} {:?}",
+        Pair::p2_count(&p.events_a),
+        Pair::p2_count(&p.events_b),
+        p.b.counters()
+    );
+    assert_eq!(p.a.isakmp_sas(p.now).len(), 1);
+    assert_eq!(p.b.counters().bad_hash, 0);
+}

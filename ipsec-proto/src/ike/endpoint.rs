@@ -33,6 +33,9 @@ use super::event::{
 use super::proposal::{self, Phase1Suite, Phase2Offer};
 
 const NONCE_LEN: usize = 20;
+/// Quick Modes in flight per ISAKMP SA; more wait in a queue. Kept below the number of
+/// per-message-ID IV chains the ISAKMP crypto remembers, leaving room for the peer's.
+const MAX_ACTIVE_QM: usize = 8;
 const MAX_MSG: usize = 8192;
 
 /// IOS names of the Main Mode states (`show crypto isakmp sa`).
@@ -730,6 +733,7 @@ impl Endpoint {
         let ids: Vec<IkeSaId> = self.sas.keys().copied().collect();
         for id in ids {
             self.sa_timers(now, id);
+            self.drain_pending(now, id);
         }
         let due: Vec<ChildId> = self
             .children
@@ -1082,6 +1086,9 @@ impl Endpoint {
                 _ => self.counters.unexpected += 1,
             },
             Err(Failure::Fatal) => {}
+        }
+        if let Some(id) = found {
+            self.drain_pending(now, id);
         }
     }
 
@@ -1929,9 +1936,24 @@ impl Endpoint {
             path: sa.path,
             nat: sa.nat,
         };
-        let pending = std::mem::take(&mut sa.pending);
         self.events.push_back(ev);
-        for p in pending {
+        self.drain_pending(now, id);
+    }
+
+    /// Starts queued Quick Modes while there is room.
+    fn drain_pending(&mut self, now: Instant, id: IkeSaId) {
+        loop {
+            let Some(sa) = self.sas.get_mut(&id) else {
+                return;
+            };
+            if sa.state != P1State::QmIdle || sa.pending.is_empty() {
+                return;
+            }
+            let active = sa.qms.iter().filter(|q| q.state != QmState::Done).count();
+            if active >= MAX_ACTIVE_QM {
+                return;
+            }
+            let p = sa.pending.remove(0);
             self.start_qm(now, id, p.selector, p.replaces);
         }
     }
@@ -1984,7 +2006,18 @@ impl Endpoint {
         }
     }
 
+    /// Starts a Quick Mode, or queues it while too many of ours are in flight on this SA (each
+    /// needs its own IV chain and the ISAKMP crypto keeps a bounded number of them).
     fn start_qm(&mut self, now: Instant, id: IkeSaId, selector: usize, replaces: Option<ChildId>) {
+        let active = self.sas.get(&id).map_or(0, |s| {
+            s.qms.iter().filter(|q| q.state != QmState::Done).count()
+        });
+        if active >= MAX_ACTIVE_QM {
+            if let Some(sa) = self.sas.get_mut(&id) {
+                sa.pending.push(PendingQm { selector, replaces });
+            }
+            return;
+        }
         if let Err(e) = self.start_qm_inner(now, id, selector, replaces) {
             let remote = self.sas.get(&id).map(|s| s.path.remote);
             let peer = self.sas.get(&id).map(|s| s.peer);
