@@ -278,8 +278,9 @@ impl DhSecret {
         let mut buf = [0u8; EXPONENT_BITS / 8];
         loop {
             rng.fill(&mut buf);
-            // Zero (probability 2^-256) would make g^x = 1; draw again.
-            if buf.iter().any(|&b| b != 0) {
+            // Zero (probability 2^-256) would make g^x = 1; draw again. OR-fold rather than
+            // a short-circuiting scan, so timing does not reveal where the first non-zero byte is.
+            if buf.iter().fold(0u8, |acc, &b| acc | b) != 0 {
                 break;
             }
         }
@@ -292,7 +293,8 @@ impl DhSecret {
     /// For known-answer tests and for reproducing a peer's logged exchange; production code uses
     /// [`DhSecret::generate`].
     pub fn from_exponent_bytes(group: DhGroup, x: &[u8]) -> Result<DhSecret, DhError> {
-        if x.is_empty() || x.len() > EXPONENT_BITS / 8 || x.iter().all(|&b| b == 0) {
+        if x.is_empty() || x.len() > EXPONENT_BITS / 8 || x.iter().fold(0u8, |acc, &b| acc | b) == 0
+        {
             return Err(DhError::BadExponent);
         }
         let mut buf = [0u8; EXPONENT_BITS / 8];

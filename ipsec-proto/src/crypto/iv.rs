@@ -408,4 +408,29 @@ mod tests {
             Err(IsakmpCryptoError::Cipher(_))
         ));
     }
+
+    proptest::proptest! {
+        /// Any sequence of messages on any mix of message IDs, in either direction, decrypts to
+        /// the sent cleartext and leaves both ends' chains equal.
+        #[test]
+        fn chains_stay_in_step(
+            msgs in proptest::collection::vec(
+                (proptest::bool::ANY, 0u32..12, proptest::collection::vec(proptest::num::u8::ANY, 0..70)),
+                1..40,
+            ),
+            aes in proptest::bool::ANY,
+        ) {
+            let cipher = if aes { CipherAlg::Aes192 } else { CipherAlg::TripleDes };
+            let (mut i, mut r) = pair(cipher, HashAlg::Sha1);
+            for (from_i, mid, body) in msgs {
+                if from_i {
+                    send(&mut i, &mut r, mid, &body);
+                } else {
+                    send(&mut r, &mut i, mid, &body);
+                }
+                proptest::prop_assert_eq!(i.iv(mid), r.iv(mid));
+                proptest::prop_assert_eq!(i.iv(0), r.iv(0));
+            }
+        }
+    }
 }

@@ -279,6 +279,8 @@ pub(crate) mod tests {
             .collect()
     }
 
+    // [SELF] values below come from src/crypto/testdata/self_vectors.py.
+
     /// Inputs of test-vectors.md §5.2.
     pub(crate) struct V52 {
         pub cky_i: [u8; 8],
