@@ -4,7 +4,10 @@
 //! text, [`show`] renders `show crypto ...` output from snapshot structs the engine fills, and
 //! [`check`] lints a configuration for the classic LAN-to-LAN mistakes.
 
+pub mod check;
 pub mod config;
-
-pub use config::{parse, render, ConfigError, ConfigWarning, ParsedConfig};
+pub mod fuzzing;
 pub mod show;
+
+pub use check::{check, Lint, LintKind, Severity};
+pub use config::{parse, render, ConfigError, ConfigWarning, ParsedConfig};

@@ -152,6 +152,13 @@ impl AddrMatch {
         }
     }
 
+    /// Whether every address matched by `other` is matched by this one.
+    pub fn covers(&self, other: &AddrMatch) -> bool {
+        let care = !u32::from(self.wildcard);
+        // Bits this match cares about must be fixed in `other`, and agree.
+        care & u32::from(other.wildcard) == 0 && self.matches(other.addr)
+    }
+
     /// Whether the two match at least one common address.
     pub fn overlaps(&self, other: &AddrMatch) -> bool {
         let care = !u32::from(self.wildcard) & !u32::from(other.wildcard);
@@ -378,6 +385,29 @@ impl AclEntry {
             && m.dst == other.dst
             && m.src_port == other.src_port
             && m.dst_port == other.dst_port
+    }
+
+    /// Whether every packet matched by `other` is matched by this entry.
+    pub fn covers(&self, other: &AclEntry) -> bool {
+        let proto = match (self.protocol, other.protocol) {
+            (AclProtocol::Ip, _) => true,
+            (AclProtocol::Number(a), AclProtocol::Number(b)) => a == b,
+            (AclProtocol::Number(_), AclProtocol::Ip) => false,
+        };
+        let ports = |mine: &PortMatch, theirs: &PortMatch| {
+            if !self.protocol.has_ports() || *mine == PortMatch::Any {
+                return true;
+            }
+            match theirs.as_range() {
+                Some(r) => mine.contains(r),
+                None => mine == theirs,
+            }
+        };
+        proto
+            && self.src.covers(&other.src)
+            && self.dst.covers(&other.dst)
+            && ports(&self.src_port, &other.src_port)
+            && ports(&self.dst_port, &other.dst_port)
     }
 
     /// Whether some packet is matched by both entries (protocol, addresses; ports approximated by ranges).
@@ -820,6 +850,21 @@ mod tests {
         );
         assert!(a.overlaps(&host));
         assert!(!b.overlaps(&host));
+        assert!(a.covers(&AclEntry {
+            protocol: AclProtocol::ICMP,
+            src: AddrMatch::host(ip("192.168.1.9")),
+            ..a.clone()
+        }));
+        assert!(!host.covers(&a));
+        let any = entry(
+            AclAction::Deny,
+            AclProtocol::Ip,
+            AddrMatch::ANY,
+            AddrMatch::ANY,
+        );
+        assert!(any.covers(&a) && any.covers(&host));
+        assert!(!m("10.0.0.0", "0.0.0.255").covers(&m("10.0.0.0", "0.0.255.0")));
+        assert!(m("10.0.0.0", "0.0.255.255").covers(&m("10.0.7.0", "0.0.0.255")));
     }
 
     #[test]
