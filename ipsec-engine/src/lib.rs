@@ -12,6 +12,7 @@
 pub mod control;
 pub mod engine;
 pub mod event_loop;
+pub mod gateway;
 pub mod ios_facts;
 pub mod nat;
 pub mod net;
