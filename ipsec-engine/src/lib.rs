@@ -10,6 +10,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod control;
+pub mod demo;
 pub mod engine;
 pub mod event_loop;
 pub mod gateway;

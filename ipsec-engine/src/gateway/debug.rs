@@ -67,10 +67,6 @@ pub(super) fn fsm(out: &mut Outputs, s: &IsakmpSaInfo, old: Option<&str>) {
                 s.path.remote.port()
             ),
         );
-        out.debug(
-            DebugKind::Isakmp,
-            format_args!("ISAKMP:(0):beginning Main Mode exchange"),
-        );
     }
     out.debug(DebugKind::Isakmp, format_args!("ISAKMP:({conn}):Input = {input}"));
     out.debug(
@@ -80,6 +76,12 @@ pub(super) fn fsm(out: &mut Outputs, s: &IsakmpSaInfo, old: Option<&str>) {
             fsm_name(s.role, s.state)
         ),
     );
+    if old.is_none() && s.role == Role::Initiator {
+        out.debug(
+            DebugKind::Isakmp,
+            format_args!("ISAKMP:(0):beginning Main Mode exchange"),
+        );
+    }
 }
 
 /// Lines for one endpoint event.

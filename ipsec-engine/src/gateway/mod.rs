@@ -22,10 +22,12 @@
 
 mod build;
 mod debug;
+mod facts;
 mod packet;
 mod show;
 
 pub use build::{build, BuildError, Built, MapEntryInfo};
+pub use facts::facts;
 pub use packet::{five_tuple, selector_admits};
 
 use crate::control::{Command, ControlReply};
@@ -141,6 +143,8 @@ pub struct Transition {
     pub from: Option<&'static str>,
     /// New state (`None` when the SA went away).
     pub to: Option<&'static str>,
+    /// We started the exchange.
+    pub initiator: bool,
 }
 
 /// One proxy pair of one crypto map entry, with counters that outlive its SAs.
@@ -188,7 +192,7 @@ pub struct GatewayCore {
     tun_mtu: u32,
     flavor: IosFlavor,
     next_conn: u32,
-    states: BTreeMap<u32, (IpAddr, &'static str)>,
+    states: BTreeMap<u32, (IpAddr, &'static str, bool)>,
     transitions: Vec<Transition>,
     skipped: Vec<String>,
     ike_buf: Vec<u8>,
@@ -515,18 +519,17 @@ impl GatewayCore {
     /// data path they are looked at only when the endpoint had something to say, so that a
     /// packet costs no allocation.
     fn pump(&mut self, now: Instant, out: &mut Outputs, sync: bool) {
-        let mut any = self.flush_transmits(now, out) > 0;
         let mut events = false;
         while let Some(ev) = self.endpoint.poll_event() {
             events = true;
             self.on_event(now, ev, out);
         }
-        if events {
-            // Events can queue datagrams (a Delete after INITIAL-CONTACT, the next Quick Mode).
-            self.flush_transmits(now, out);
-            any = true;
+        // State lines come before the packet lines, as IOS prints them.
+        let synced = sync || events;
+        if synced {
+            self.sync_states(now, out);
         }
-        if any || sync {
+        if self.flush_transmits(now, out) > 0 && !synced {
             self.sync_states(now, out);
         }
     }
@@ -594,7 +597,8 @@ impl GatewayCore {
         let mut seen = BTreeMap::new();
         for s in &sas {
             let peer = s.path.remote.ip();
-            seen.insert(s.conn_id, (peer, s.state));
+            let initiator = s.role == ipsec_proto::ike::Role::Initiator;
+            seen.insert(s.conn_id, (peer, s.state, initiator));
             let old = self.states.get(&s.conn_id).map(|x| x.1);
             if old != Some(s.state) {
                 self.record(Transition {
@@ -603,23 +607,25 @@ impl GatewayCore {
                     peer,
                     from: old,
                     to: Some(s.state),
+                    initiator,
                 });
                 debug::fsm(out, s, old);
             }
         }
-        let gone: Vec<(u32, IpAddr, &'static str)> = self
+        let gone: Vec<(u32, IpAddr, &'static str, bool)> = self
             .states
             .iter()
             .filter(|(k, _)| !seen.contains_key(k))
-            .map(|(k, v)| (*k, v.0, v.1))
+            .map(|(k, v)| (*k, v.0, v.1, v.2))
             .collect();
-        for (conn_id, peer, state) in gone {
+        for (conn_id, peer, state, initiator) in gone {
             self.record(Transition {
                 at: now,
                 conn_id,
                 peer,
                 from: Some(state),
                 to: None,
+                initiator,
             });
         }
         self.states = seen;
