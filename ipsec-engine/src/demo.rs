@@ -253,9 +253,12 @@ fn secs(ms: u64) -> String {
     format!("{}.{:03} s", ms / 1000, ms % 1000)
 }
 
+/// (delivery time, tie-breaking sequence number, where, bytes).
+type Scheduled = (u64, u64, Delivery, Vec<u8>);
+
 struct Sim {
     sites: Vec<Site>,
-    queue: BinaryHeap<Reverse<(u64, u64, Delivery, Vec<u8>)>>,
+    queue: BinaryHeap<Reverse<Scheduled>>,
     seq: u64,
     now: u64,
     debug: bool,
@@ -501,14 +504,20 @@ impl Sim {
         let mut marks = String::new();
         for k in 0..n {
             let seq = (base + k as usize) as u16;
-            marks.push(if got.iter().any(|(s, _)| *s == seq) { '!' } else { '.' });
+            marks.push(if got.iter().any(|(s, _)| *s == seq) {
+                '!'
+            } else {
+                '.'
+            });
         }
         let (s, peer) = self
             .sites
             .get(from)
-            .map_or((Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED), |s| (s.host, s.peer_host));
+            .map_or((Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED), |s| {
+                (s.host, s.peer_host)
+            });
         let ok = got.len() as u32;
-        let pct = if n == 0 { 0 } else { ok * 100 / n };
+        let pct = (ok * 100).checked_div(n).unwrap_or(0);
         let mut o = format!(
             "host {s}> ping {peer} repeat {n}\nType escape sequence to abort.\n\
              Sending {n}, {ECHO_LEN}-byte ICMP Echos to {peer}, timeout is 2 seconds:\n"
@@ -593,8 +602,16 @@ pub fn run(opts: &DemoOptions) -> Result<DemoReport, DemoError> {
             peer_host,
         }
     };
-    let name_a = ca.config().hostname.clone().unwrap_or_else(|| "siteA".into());
-    let name_b = cb.config().hostname.clone().unwrap_or_else(|| "siteB".into());
+    let name_a = ca
+        .config()
+        .hostname
+        .clone()
+        .unwrap_or_else(|| "siteA".into());
+    let name_b = cb
+        .config()
+        .hostname
+        .clone()
+        .unwrap_or_else(|| "siteB".into());
     let sites = vec![mk(name_a, ca, oa), mk(name_b, cb, ob)];
     let mut sim = Sim {
         sites,
@@ -645,24 +662,30 @@ pub fn run(opts: &DemoOptions) -> Result<DemoReport, DemoError> {
             }
         }
         for (conn, peer, at, initiator, states) in per_sa {
-            story.push((at, format!(
-                "t={}  {}: ISAKMP SA conn-id {conn} with {peer} as {}: {}",
-                secs(at),
-                s.name,
-                if initiator { "initiator" } else { "responder" },
-                states.join(" -> ")
-            )));
+            story.push((
+                at,
+                format!(
+                    "t={}  {}: ISAKMP SA conn-id {conn} with {peer} as {}: {}",
+                    secs(at),
+                    s.name,
+                    if initiator { "initiator" } else { "responder" },
+                    states.join(" -> ")
+                ),
+            ));
         }
         for c in s.core.endpoint().ipsec_sas(Instant(sim.now)) {
-            story.push((c.established.0, format!(
-                "t={}  {}: Quick Mode done, IPsec SA pair installed: inbound spi 0x{:X}, \
+            story.push((
+                c.established.0,
+                format!(
+                    "t={}  {}: Quick Mode done, IPsec SA pair installed: inbound spi 0x{:X}, \
                  outbound spi 0x{:X}, {}",
-                secs(c.established.0),
-                s.name,
-                c.spi_in,
-                c.spi_out,
-                c.transform.display_transforms()
-            )));
+                    secs(c.established.0),
+                    s.name,
+                    c.spi_in,
+                    c.spi_out,
+                    c.transform.display_transforms()
+                ),
+            ));
         }
     }
     story.sort_by_key(|x| x.0);
@@ -677,7 +700,10 @@ pub fn run(opts: &DemoOptions) -> Result<DemoReport, DemoError> {
         sim.lost_wan
     );
     if opts.debug {
-        let _ = writeln!(text, "Debug output (debug crypto isakmp, debug crypto ipsec):");
+        let _ = writeln!(
+            text,
+            "Debug output (debug crypto isakmp, debug crypto ipsec):"
+        );
         text.push_str(&sim.debug_text);
         text.push('\n');
     }

@@ -4,9 +4,9 @@
 use clap::{Parser, Subcommand};
 use ipsec_engine::control;
 use ipsec_engine::engine::Engine;
+use ipsec_engine::gateway::{CoreOptions, GatewayCore};
 use ipsec_engine::plan::{self, RunOptions};
 use ipsec_engine::sys;
-use ipsec_engine::gateway::{CoreOptions, GatewayCore};
 use ipsec_engine::Gateway;
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -4,7 +4,10 @@
 use ipsec_engine::demo::{run, DemoOptions};
 
 fn field(text: &str, key: &str) -> u64 {
-    let i = text.find(key).unwrap_or_else(|| panic!("{key} missing in\n{text}")) + key.len();
+    let i = text
+        .find(key)
+        .unwrap_or_else(|| panic!("{key} missing in\n{text}"))
+        + key.len();
     text[i..]
         .trim_start()
         .split(|c: char| !c.is_ascii_digit())
@@ -55,7 +58,9 @@ fn seed_tunnel_comes_up_and_counts_pings() {
     assert_eq!(field(a, "#pkts verify:"), 39);
     assert_eq!(field(a, "#send errors"), 1);
     assert_eq!(field(a, "#recv errors"), 0);
-    assert!(a.contains("interface: FastEthernet4\n    Crypto map tag: VPN, local addr 198.51.100.1"));
+    assert!(
+        a.contains("interface: FastEthernet4\n    Crypto map tag: VPN, local addr 198.51.100.1")
+    );
     assert!(a.contains("local  ident (addr/mask/prot/port): (192.168.1.0/255.255.255.0/0/0)"));
     assert!(a.contains("remote ident (addr/mask/prot/port): (192.168.2.0/255.255.255.0/0/0)"));
     assert!(a.contains("current_peer 203.0.113.2 port 500"));
@@ -76,9 +81,11 @@ fn seed_tunnel_comes_up_and_counts_pings() {
     assert_eq!(b_out, a_in);
     assert_ne!(a_in, a_out);
     // The narrative walks Main Mode's states.
-    assert!(r
-        .text
-        .contains("MM_NO_STATE (1.001 s) -> MM_SA_SETUP"), "{}", r.text);
+    assert!(
+        r.text.contains("MM_NO_STATE (1.001 s) -> MM_SA_SETUP"),
+        "{}",
+        r.text
+    );
     assert!(r.text.ends_with(a.as_str()));
 }
 
@@ -91,7 +98,11 @@ fn deterministic_per_seed_and_debug_has_ios_lines() {
     let x = run(&o).unwrap();
     let y = run(&o).unwrap();
     assert_eq!(x.text, y.text);
-    let z = run(&DemoOptions { seed: 2, ..o.clone() }).unwrap();
+    let z = run(&DemoOptions {
+        seed: 2,
+        ..o.clone()
+    })
+    .unwrap();
     assert_ne!(x.a_ipsec, z.a_ipsec, "other seed, other SPIs");
     assert_eq!(x.replies, [2, 3]);
     let d = run(&DemoOptions { debug: true, ..o }).unwrap();

@@ -68,7 +68,10 @@ pub(super) fn fsm(out: &mut Outputs, s: &IsakmpSaInfo, old: Option<&str>) {
             ),
         );
     }
-    out.debug(DebugKind::Isakmp, format_args!("ISAKMP:({conn}):Input = {input}"));
+    out.debug(
+        DebugKind::Isakmp,
+        format_args!("ISAKMP:({conn}):Input = {input}"),
+    );
     out.debug(
         DebugKind::Isakmp,
         format_args!(
@@ -228,7 +231,9 @@ impl GatewayCore {
         if !out.debugging(DebugKind::Ipsec) {
             return;
         }
-        let Some(f) = self.flows.get(flow) else { return };
+        let Some(f) = self.flows.get(flow) else {
+            return;
+        };
         let Some(e) = self.entries.get(f.entry) else {
             return;
         };

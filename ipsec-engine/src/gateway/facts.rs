@@ -66,7 +66,10 @@ pub fn facts(cfg: &GatewayConfig) -> IosFacts {
     }
     for r in &cfg.routes {
         let Ok(dst) = Ipv4Net::from_mask(r.prefix, r.mask) else {
-            f.warnings.push((0, format!("ip route {} {}: mask not contiguous", r.prefix, r.mask)));
+            f.warnings.push((
+                0,
+                format!("ip route {} {}: mask not contiguous", r.prefix, r.mask),
+            ));
             continue;
         };
         let next_hop = match (&r.next_hop, &r.interface) {

@@ -34,8 +34,8 @@ use crate::control::{Command, ControlReply};
 use crate::event_loop::Gateway;
 use crate::outputs::{DebugKind, Dest, Outputs};
 use ipsec_proto::esp::{
-    classify_udp4500, EspConfig, EspStats, InboundError, InboundSa, InboundSaTable,
-    LifetimeConfig, LifetimeLimits, OutboundSa, SoftMargins, Udp4500,
+    classify_udp4500, EspConfig, EspStats, InboundError, InboundSa, InboundSaTable, LifetimeConfig,
+    LifetimeLimits, OutboundSa, SoftMargins, Udp4500,
 };
 use ipsec_proto::ike::{
     ChildId, DeleteReason, Endpoint, Event, IkeSaId, IsakmpSaInfo, Path, Phase2Established,
@@ -643,12 +643,10 @@ impl GatewayCore {
         match ev {
             Event::Phase2Established(p) => self.install(now, *p, out),
             Event::Phase2Deleted { child, .. } => self.uninstall(child),
-            Event::NegotiationFailed { peer, .. } => {
+            Event::NegotiationFailed { peer: Some(p), .. } => {
                 // The next matching packet may try again (and print a new sa_request).
-                if let Some(p) = peer {
-                    for f in self.flows.iter_mut().filter(|f| f.entry == p.0) {
-                        f.requested = false;
-                    }
+                for f in self.flows.iter_mut().filter(|f| f.entry == p.0) {
+                    f.requested = false;
                 }
             }
             _ => {}
@@ -848,7 +846,8 @@ impl GatewayCore {
         }
         self.pump(now, out, true);
         for f in self.flows.iter_mut() {
-            let hit = peer.is_none_or(|p| self.entries.get(f.entry).is_some_and(|e| e.peer_addr == p));
+            let hit =
+                peer.is_none_or(|p| self.entries.get(f.entry).is_some_and(|e| e.peer_addr == p));
             if hit {
                 f.retired = EspStats::default();
                 f.invalid_identity = 0;

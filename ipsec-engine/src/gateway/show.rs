@@ -124,8 +124,8 @@ impl GatewayCore {
                 continue;
             };
             let t = &c.transform;
-            let snap = |spi: u32, conn: u32, kb: Option<u64>, secs: Option<u64>, window| {
-                EspSaSnapshot {
+            let snap =
+                |spi: u32, conn: u32, kb: Option<u64>, secs: Option<u64>, window| EspSaSnapshot {
                     spi,
                     encryption: t.esp_encryption,
                     integrity: t.esp_integrity,
@@ -137,8 +137,7 @@ impl GatewayCore {
                     remaining_kb: kb.unwrap_or(0),
                     remaining_secs: secs.unwrap_or(0),
                     replay_window: window,
-                }
-            };
+                };
             if let Some(i) = self.inbound.get(c.spi_in) {
                 inbound_esp.push(snap(
                     c.spi_in,
@@ -176,7 +175,11 @@ impl GatewayCore {
     }
 
     /// Blocks of `show crypto ipsec sa [peer X]`, one per crypto interface.
-    pub fn ipsec_snapshot(&self, now: Instant, peer: Option<Ipv4Addr>) -> Vec<IpsecInterfaceSnapshot> {
+    pub fn ipsec_snapshot(
+        &self,
+        now: Instant,
+        peer: Option<Ipv4Addr>,
+    ) -> Vec<IpsecInterfaceSnapshot> {
         let mut out: Vec<IpsecInterfaceSnapshot> = Vec::new();
         for f in &self.flows {
             let Some(e) = self.entries.get(f.entry) else {
@@ -289,9 +292,13 @@ impl GatewayCore {
             CommandId::ShowIsakmpSa => {
                 show::show_crypto_isakmp_sa(&self.isakmp_rows(now), self.flavor)
             }
-            CommandId::ShowIsakmpSaDetail => show::show_crypto_isakmp_sa_detail(&self.isakmp_details(now)),
+            CommandId::ShowIsakmpSaDetail => {
+                show::show_crypto_isakmp_sa_detail(&self.isakmp_details(now))
+            }
             CommandId::ShowIsakmpPolicy => show::show_crypto_isakmp_policy(cfg),
-            CommandId::ShowIpsecSa => show::show_crypto_ipsec_sa(&self.ipsec_snapshot(now, None), false),
+            CommandId::ShowIpsecSa => {
+                show::show_crypto_ipsec_sa(&self.ipsec_snapshot(now, None), false)
+            }
             CommandId::ShowIpsecSaDetail => {
                 show::show_crypto_ipsec_sa(&self.ipsec_snapshot(now, None), true)
             }
@@ -366,6 +373,9 @@ pub(super) fn command(
                 ControlReply::Text(String::new())
             }
         }
-        _ => ControlReply::Error(format!("% {}: not supported by this gateway", cmd.canonical)),
+        _ => ControlReply::Error(format!(
+            "% {}: not supported by this gateway",
+            cmd.canonical
+        )),
     }
 }
