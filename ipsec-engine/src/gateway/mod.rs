@@ -643,6 +643,20 @@ impl GatewayCore {
         match ev {
             Event::Phase2Established(p) => self.install(now, *p, out),
             Event::Phase2Deleted { child, .. } => self.uninstall(child),
+            Event::PathChanged { old, new, .. } => {
+                // NAT rebinding: UDP-encapsulated ESP follows the peer's new address and port.
+                let (Some(old_r), Some(new_r)) = (v4(old.remote), v4(new.remote)) else {
+                    return;
+                };
+                for c in self.children.values_mut() {
+                    if let Dest::Udp { remote, .. } = &mut c.dest {
+                        if *remote == old_r {
+                            *remote = new_r;
+                            c.peer_port = new_r.port();
+                        }
+                    }
+                }
+            }
             Event::NegotiationFailed { peer: Some(p), .. } => {
                 // The next matching packet may try again (and print a new sa_request).
                 for f in self.flows.iter_mut().filter(|f| f.entry == p.0) {
