@@ -275,3 +275,104 @@ fn unknown_spi_is_global_and_clear_resets() {
         "IPsec SAs outlive the ISAKMP SA"
     );
 }
+
+/// siteA behind a NAPT device: IKE floats to 4500 and ESP travels in UDP; siteB shows
+/// `port 4500` and `Tunnel UDP-Encaps`.
+#[test]
+fn nat_traversal_udp_encapsulation() {
+    use std::net::{Ipv4Addr, SocketAddrV4};
+    let a_text = SITE_A.replace(
+        "ip address 198.51.100.1 255.255.255.0",
+        "ip address 10.0.0.1 255.255.255.0",
+    );
+    let mut a = core(&a_text, 5);
+    let mut b = core(SITE_B, 6);
+    let (mut oa, mut ob) = (Outputs::default(), Outputs::default());
+    let inside = Ipv4Addr::new(10, 0, 0, 1);
+    let public = Ipv4Addr::new(198, 51, 100, 1);
+    let b_addr = Ipv4Addr::new(203, 0, 113, 2);
+    // NAPT: inside port p <-> public port p + 10000.
+    let mut now = 1000u64;
+    let mut to_a: Vec<Vec<u8>> = Vec::new();
+    let mut raw_esp_dropped = 0;
+    let pkt = ipv4(A_LAN, B_LAN, 1, 0, 0);
+    let mut step = |a: &mut GatewayCore,
+                    b: &mut GatewayCore,
+                    oa: &mut Outputs,
+                    ob: &mut Outputs,
+                    now: &mut u64,
+                    to_a: &mut Vec<Vec<u8>>| {
+        for _ in 0..50 {
+            let pa: Vec<(Dest, Vec<u8>)> = oa.packets().map(|(d, p)| (d, p.to_vec())).collect();
+            let pb: Vec<(Dest, Vec<u8>)> = ob.packets().map(|(d, p)| (d, p.to_vec())).collect();
+            oa.clear();
+            ob.clear();
+            if pa.is_empty() && pb.is_empty() {
+                return;
+            }
+            let t = Instant(*now);
+            for (d, p) in pa {
+                match d {
+                    Dest::Udp { local, remote } => {
+                        assert_eq!(*local.ip(), inside);
+                        let src = SocketAddrV4::new(public, local.port() + 10000);
+                        b.on_udp(t, remote, src, &p, ob);
+                    }
+                    Dest::Esp { .. } => raw_esp_dropped += 1,
+                    Dest::Tun => {}
+                }
+            }
+            for (d, p) in pb {
+                match d {
+                    Dest::Udp { local, remote } => {
+                        assert_eq!(*remote.ip(), public, "siteB answers the NAT's address");
+                        let dst = SocketAddrV4::new(inside, remote.port() - 10000);
+                        a.on_udp(t, dst, local, &p, oa);
+                    }
+                    Dest::Esp { .. } => raw_esp_dropped += 1,
+                    Dest::Tun => to_a.push(p),
+                }
+            }
+            *now += 5;
+        }
+    };
+    assert_eq!(a.protect(Instant(now), &pkt, &mut oa), TunVerdict::NoSa);
+    step(&mut a, &mut b, &mut oa, &mut ob, &mut now, &mut to_a);
+    assert_eq!(a.installed_pairs(), 1);
+    assert_eq!(b.installed_pairs(), 1);
+    for _ in 0..3 {
+        assert_eq!(
+            a.protect(Instant(now), &pkt, &mut oa),
+            TunVerdict::Protected
+        );
+        step(&mut a, &mut b, &mut oa, &mut ob, &mut now, &mut to_a);
+    }
+    let back = ipv4(B_LAN, A_LAN, 1, 0, 0);
+    assert_eq!(
+        b.protect(Instant(now), &back, &mut ob),
+        TunVerdict::Protected
+    );
+    step(&mut a, &mut b, &mut oa, &mut ob, &mut now, &mut to_a);
+    assert_eq!(raw_esp_dropped, 0, "no raw ESP once a NAT is detected");
+    let show = |g: &mut GatewayCore, o: &mut Outputs, line: &str| {
+        let c = resolve(line).unwrap().unwrap();
+        match g.on_control(Instant(now), &c, o) {
+            ControlReply::Text(t) => t,
+            ControlReply::Error(e) => panic!("{e}"),
+        }
+    };
+    let sb = show(&mut b, &mut ob, "show crypto ipsec sa");
+    assert!(sb.contains("current_peer 198.51.100.1 port 14500"), "{sb}");
+    assert!(
+        sb.contains("in use settings ={Tunnel UDP-Encaps, }"),
+        "{sb}"
+    );
+    assert_eq!(num(&sb, "#pkts decaps:"), 3);
+    assert_eq!(num(&sb, "#pkts encaps:"), 1);
+    let sa = show(&mut a, &mut oa, "show crypto ipsec sa");
+    assert_eq!(num(&sa, "#pkts decaps:"), 1, "{sa}");
+    assert!(sa.contains("current_peer 203.0.113.2 port 4500"), "{sa}");
+    let det = show(&mut a, &mut oa, "show crypto isakmp sa detail");
+    assert!(det.contains(" DN\n") || det.contains(" N\n"), "{det}");
+    let _ = b_addr;
+}
