@@ -1960,19 +1960,33 @@ impl Endpoint {
 
     /// INITIAL-CONTACT: the peer rebooted; every other SA with it is stale.
     fn initial_contact(&mut self, keep: IkeSaId) {
-        let Some(peer_ip) = self.sas.get(&keep).map(|s| s.path.remote.ip()) else {
+        let Some((peer, peer_ip)) = self.sas.get(&keep).map(|s| (s.peer, s.path.remote.ip()))
+        else {
             return;
         };
+        // Only what was established before: a negotiation of ours that is still running with
+        // the same peer (simultaneous initiation) is not stale.
         let old: Vec<IkeSaId> = self
             .sas
             .values()
-            .filter(|s| s.id != keep && s.path.remote.ip() == peer_ip)
+            .filter(|s| {
+                s.id != keep
+                    && s.peer == peer
+                    && s.path.remote.ip() == peer_ip
+                    && s.state == P1State::QmIdle
+            })
             .map(|s| s.id)
             .collect();
         let old_children: Vec<ChildId> = self
             .children
             .iter()
-            .filter(|(_, c)| c.path.remote.ip() == peer_ip && c.ike_sa != keep)
+            .filter(|(_, c)| {
+                // Any crypto map entry for this peer address (the responder may have matched
+                // a later entry than the one the ISAKMP SA was set up with).
+                let same_peer = c.peer == peer
+                    || self.peer(c.peer).map(|p| p.address) == self.peer(peer).map(|p| p.address);
+                same_peer && c.path.remote.ip() == peer_ip && c.ike_sa != keep
+            })
             .map(|(k, _)| *k)
             .collect();
         for id in old {
@@ -2208,8 +2222,8 @@ impl Endpoint {
             .ok_or_else(|| missing("NONCE"))?;
         let ke = list.find(PayloadType::KE);
         let ids: Vec<&[u8]> = list.find_all(PayloadType::ID).map(|p| p.body).collect();
-        let peer = sa.peer;
-        let Some(cfg) = self.peer(peer) else {
+        let sa_peer = sa.peer;
+        let Some(sa_cfg) = self.peer(sa_peer) else {
             return Ok(());
         };
         // Proxy identities: IDci is the initiator's side (our remote), IDcr ours.
@@ -2238,10 +2252,29 @@ impl Endpoint {
                 return Err(InvalidMessage::BadPayload("ID (Quick Mode needs zero or two)").into())
             }
         };
-        let line = cfg
-            .selectors
-            .iter()
-            .position(|s| s.remote.contains(&sel_i) && s.local.contains(&sel_r));
+        // Like IOS, any crypto map entry naming this peer may hold the matching ACL line.
+        let candidates: Vec<PeerId> = std::iter::once(sa_peer)
+            .chain(
+                self.config
+                    .peers
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, p)| *i != sa_peer.0 && p.address == sa_cfg.address)
+                    .map(|(i, _)| PeerId(i)),
+            )
+            .collect();
+        let found = candidates.iter().find_map(|pid| {
+            let c = self.peer(*pid)?;
+            c.selectors
+                .iter()
+                .position(|s| s.remote.contains(&sel_i) && s.local.contains(&sel_r))
+                .map(|line| (*pid, line))
+        });
+        let peer = found.map_or(sa_peer, |(p, _)| p);
+        let line = found.map(|(_, l)| l);
+        let Some(cfg) = self.peer(peer) else {
+            return Ok(());
+        };
         let choice = match line {
             None => Err(PeerIncompatible::ProxyIdentities(format!(
                 "peer proposed local_proxy {} remote_proxy {} (its IDci/IDcr), which no permit line of our crypto ACL mirrors; our lines: {}",
