@@ -376,3 +376,98 @@ fn nat_traversal_udp_encapsulation() {
     assert!(det.contains(" DN\n") || det.contains(" N\n"), "{det}");
     let _ = b_addr;
 }
+
+impl Pair {
+    /// Advances virtual time to `until`, firing timers as they fall due.
+    fn advance(&mut self, until: u64) {
+        while self.now < until {
+            let next = self
+                .g
+                .iter()
+                .filter_map(|g| g.next_deadline().map(|d| d.0))
+                .min()
+                .unwrap_or(until)
+                .clamp(self.now, until);
+            self.now = next.max(self.now);
+            for i in 0..2 {
+                if self.g[i].next_deadline().is_some_and(|d| d.0 <= self.now) {
+                    let now = Instant(self.now);
+                    let (g, o) = (&mut self.g[i], &mut self.o[i]);
+                    g.on_timer(now, o);
+                }
+            }
+            self.settle();
+            if next == until {
+                self.now = until;
+            }
+        }
+    }
+}
+
+#[test]
+fn counters_survive_a_rekey_and_the_old_inbound_sa_stays() {
+    let short = |t: &str| {
+        t.replace(
+            "crypto ipsec transform-set",
+            "crypto ipsec security-association lifetime seconds 120\ncrypto ipsec transform-set",
+        )
+    };
+    let mut p = Pair::new(&short(SITE_A), &short(SITE_B));
+    let pkt = ipv4(A_LAN, B_LAN, 1, 0, 0);
+    p.send(0, &pkt);
+    for _ in 0..5 {
+        assert_eq!(p.send(0, &pkt), TunVerdict::Protected);
+    }
+    let before = p.cmd(0, "show crypto ipsec sa");
+    let spi_old = before
+        .split("current outbound spi: ")
+        .nth(1)
+        .unwrap()
+        .split('(')
+        .next()
+        .unwrap()
+        .to_string();
+    // Soft lifetime: 30 s before the 120 s hard lifetime the initiator rekeys.
+    p.advance(p.now + 100_000);
+    let mid = p.cmd(0, "show crypto ipsec sa");
+    let spi_new = mid
+        .split("current outbound spi: ")
+        .nth(1)
+        .unwrap()
+        .split('(')
+        .next()
+        .unwrap()
+        .to_string();
+    assert_ne!(
+        spi_old, spi_new,
+        "outbound switched to the new pair:\n{mid}"
+    );
+    let inbound = mid.split("inbound esp sas:").nth(1).unwrap();
+    let inbound = inbound.split("inbound ah sas:").next().unwrap();
+    assert_eq!(
+        inbound.matches("spi: ").count(),
+        2,
+        "old inbound SA kept: {mid}"
+    );
+    for _ in 0..4 {
+        assert_eq!(p.send(0, &pkt), TunVerdict::Protected);
+    }
+    let after = p.cmd(0, "show crypto ipsec sa");
+    assert_eq!(
+        num(&after, "#pkts encaps:"),
+        9,
+        "counters of the flow add up: {after}"
+    );
+    assert_eq!(num(&after, "#send errors"), 1);
+    let b = p.cmd(1, "show crypto ipsec sa");
+    assert_eq!(num(&b, "#pkts decaps:"), 9, "{b}");
+    // Long after the old pair's hard expiry only the new pair is left, counters intact.
+    p.advance(p.now + 60_000);
+    let late = p.cmd(1, "show crypto ipsec sa");
+    assert_eq!(num(&late, "#pkts decaps:"), 9, "{late}");
+    assert_eq!(
+        late.matches("      spi: ").count(),
+        2,
+        "one inbound, one outbound: {late}"
+    );
+}
