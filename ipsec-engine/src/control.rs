@@ -46,6 +46,8 @@ pub enum CommandId {
     ShowCryptoMap,
     /// `show crypto session`
     ShowCryptoSession,
+    /// `show crypto session detail`.
+    ShowCryptoSessionDetail,
     /// `show running-config`
     ShowRunningConfig,
     /// `show ip route`
@@ -137,6 +139,10 @@ pub const COMMANDS: &[(CommandId, &[Tok])] = &[
     (
         CommandId::ShowCryptoSession,
         &[Kw("show"), Kw("crypto"), Kw("session")],
+    ),
+    (
+        CommandId::ShowCryptoSessionDetail,
+        &[Kw("show"), Kw("crypto"), Kw("session"), Kw("detail")],
     ),
     (
         CommandId::ShowRunningConfig,

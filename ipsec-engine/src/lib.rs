@@ -10,8 +10,10 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod control;
+pub mod demo;
 pub mod engine;
 pub mod event_loop;
+pub mod gateway;
 pub mod ios_facts;
 pub mod nat;
 pub mod net;

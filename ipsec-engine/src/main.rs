@@ -4,11 +4,10 @@
 use clap::{Parser, Subcommand};
 use ipsec_engine::control;
 use ipsec_engine::engine::Engine;
+use ipsec_engine::gateway::{CoreOptions, GatewayCore};
 use ipsec_engine::plan::{self, RunOptions};
 use ipsec_engine::sys;
-use ipsec_engine::{Command, ControlReply, Gateway, Outputs};
-use ipsec_proto::time::Instant;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use ipsec_engine::Gateway;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -58,8 +57,24 @@ enum Cmd {
         #[arg(long)]
         config: PathBuf,
     },
-    /// Run the built-in demonstration.
-    Demo,
+    /// Run the built-in demonstration: the seed's two routers in one process, virtual time.
+    Demo {
+        /// siteA IOS configuration (default: cisco-ios.md A.8 with hostname siteA).
+        #[arg(long = "config-a")]
+        config_a: Option<PathBuf>,
+        /// siteB IOS configuration (default: the mirror of siteA).
+        #[arg(long = "config-b")]
+        config_b: Option<PathBuf>,
+        /// Echoes each way.
+        #[arg(long, default_value_t = 20)]
+        pings: u32,
+        /// Print `debug crypto isakmp` and `debug crypto ipsec` of both routers.
+        #[arg(long)]
+        debug: bool,
+        /// Seed of all randomness (same seed, same output).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Diagnose a tunnel that does not come up or carries traffic one way.
     Diagnose {
         /// Control socket path.
@@ -84,43 +99,6 @@ fn parse_u32(s: &str) -> Result<u32, String> {
     };
     r.map_err(|e| format!("{s:?}: {e}"))
 }
-
-/// Stand-in for the protocol core until `ipsec-proto`'s endpoint is wired in: the plumbing runs
-/// for real (TUN, sockets, routes, NAT, control socket), but no packet is protected: TUN and
-/// network input is counted and dropped, and exec commands say so.
-struct UnwiredGateway {
-    mtu: u32,
-    dropped: u64,
-}
-
-impl Gateway for UnwiredGateway {
-    fn tun_mtu(&self) -> u32 {
-        self.mtu
-    }
-    fn on_tun_packet(&mut self, _: Instant, _: &[u8], _: &mut Outputs) {
-        self.dropped += 1;
-    }
-    fn on_udp(&mut self, _: Instant, _: SocketAddrV4, _: SocketAddrV4, _: &[u8], _: &mut Outputs) {
-        self.dropped += 1;
-    }
-    fn on_esp(&mut self, _: Instant, _: Ipv4Addr, _: Ipv4Addr, _: &[u8], _: &mut Outputs) {
-        self.dropped += 1;
-    }
-    fn on_timer(&mut self, _: Instant, _: &mut Outputs) {}
-    fn next_deadline(&self) -> Option<Instant> {
-        None
-    }
-    fn on_control(&mut self, _: Instant, cmd: &Command, _: &mut Outputs) -> ControlReply {
-        ControlReply::Error(format!(
-            "% {}: the protocol core is not wired into this build ({} packets dropped)",
-            cmd.canonical, self.dropped
-        ))
-    }
-    fn on_shutdown(&mut self, _: Instant, _: &mut Outputs) {}
-}
-
-/// TUN MTU for the stand-in; the real core computes it from the negotiated transforms.
-const UNWIRED_MTU: u32 = 1400;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -149,10 +127,14 @@ fn main() -> ExitCode {
             };
             run(&config, &opts)
         }
-        Cmd::Check { .. } | Cmd::Demo => {
-            eprintln!("ipsec-engine: not yet wired (needs the ipsec-proto configuration parser)");
-            ExitCode::from(2)
-        }
+        Cmd::Check { config } => check(&config),
+        Cmd::Demo {
+            config_a,
+            config_b,
+            pings,
+            debug,
+            seed,
+        } => demo(config_a, config_b, pings, debug, seed),
         Cmd::Diagnose { .. } => {
             eprintln!("ipsec-engine: diagnose is not yet wired (needs the protocol core)");
             ExitCode::from(2)
@@ -169,7 +151,17 @@ fn run(config: &PathBuf, opts: &RunOptions) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let facts = ipsec_engine::ios_facts::parse(&text);
+    let parsed = match ipsec_proto::ios::parse(&text) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("ipsec-engine: {}: {e}", config.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    for w in &parsed.warnings {
+        eprintln!("ipsec-engine: {}: warning: {w}", config.display());
+    }
+    let facts = ipsec_engine::gateway::facts(&parsed.config);
     let host_addrs = match sys::ifaddr::ipv4_addresses() {
         Ok(a) => a,
         Err(e) => {
@@ -194,10 +186,21 @@ fn run(config: &PathBuf, opts: &RunOptions) -> ExitCode {
     for m in &p.interfaces {
         eprintln!("ipsec-engine: interface {} is {}", m.ios, m.linux);
     }
-    let mut gw = UnwiredGateway {
-        mtu: UNWIRED_MTU,
-        dropped: 0,
+    let opts = CoreOptions {
+        seed: seed_from_os(),
+        local_addr: Some(p.config.local_addr),
+        ..CoreOptions::default()
     };
+    let mut gw = match GatewayCore::new(parsed.config, opts) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("ipsec-engine: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    for k in gw.skipped() {
+        eprintln!("ipsec-engine: warning: {k}");
+    }
     let mut engine = match Engine::setup(&p.config, gw.tun_mtu()) {
         Ok(e) => e,
         Err(e) => {
@@ -252,6 +255,130 @@ fn exec(mut words: Vec<String>) -> ExitCode {
         Ok(_) => ExitCode::FAILURE,
         Err(e) => {
             eprintln!("ipsec-engine: {}: {e}", path.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// 32 bytes from the kernel for the daemon's randomness (the demo uses a fixed seed instead).
+fn seed_from_os() -> [u8; 32] {
+    use std::io::Read;
+    let mut s = [0u8; 32];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        if f.read_exact(&mut s).is_ok() {
+            return s;
+        }
+    }
+    // No /dev/urandom: mix the clock and the PID (weak, but never a constant).
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    s[..16].copy_from_slice(&t.to_le_bytes());
+    s[16..20].copy_from_slice(&std::process::id().to_le_bytes());
+    s
+}
+
+fn read(path: &PathBuf) -> Result<String, ExitCode> {
+    std::fs::read_to_string(path).map_err(|e| {
+        eprintln!("ipsec-engine: {}: {e}", path.display());
+        ExitCode::FAILURE
+    })
+}
+
+fn check(path: &PathBuf) -> ExitCode {
+    let text = match read(path) {
+        Ok(t) => t,
+        Err(c) => return c,
+    };
+    let parsed = match ipsec_proto::ios::parse(&text) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!(
+                "{}:{}:{}: error: {}",
+                path.display(),
+                e.line,
+                e.column,
+                e.message
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut errors = 0;
+    for w in &parsed.warnings {
+        println!(
+            "{}:{}:{}: warning: {}",
+            path.display(),
+            w.line,
+            w.column,
+            w.message
+        );
+    }
+    for l in ipsec_proto::ios::check(&parsed.config, Some(&parsed.origins)) {
+        if l.severity == ipsec_proto::ios::Severity::Error {
+            errors += 1;
+        }
+        match l.line {
+            Some(n) => println!("{}:{n}: {}: {}", path.display(), l.severity, l.message),
+            None => println!("{}: {}: {}", path.display(), l.severity, l.message),
+        }
+    }
+    match GatewayCore::new(parsed.config, CoreOptions::default()) {
+        Ok(g) => {
+            for k in g.skipped() {
+                println!("{}: warning: {k}", path.display());
+            }
+            let n = g.entries().len();
+            println!(
+                "{}: {n} crypto map entr{} ready, {} error(s)",
+                path.display(),
+                if n == 1 { "y" } else { "ies" },
+                errors
+            );
+        }
+        Err(e) => {
+            errors += 1;
+            println!("{}: error: {e}", path.display());
+        }
+    }
+    if errors > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn demo(
+    config_a: Option<PathBuf>,
+    config_b: Option<PathBuf>,
+    pings: u32,
+    debug: bool,
+    seed: u64,
+) -> ExitCode {
+    let load = |p: Option<PathBuf>| -> Result<Option<String>, ExitCode> {
+        match p {
+            Some(p) => read(&p).map(Some),
+            None => Ok(None),
+        }
+    };
+    let (config_a, config_b) = match (load(config_a), load(config_b)) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(c), _) | (_, Err(c)) => return c,
+    };
+    let opts = ipsec_engine::demo::DemoOptions {
+        config_a,
+        config_b,
+        pings,
+        debug,
+        seed,
+    };
+    match ipsec_engine::demo::run(&opts) {
+        Ok(r) => {
+            print!("{}", r.text);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("ipsec-engine demo: {e}");
             ExitCode::FAILURE
         }
     }

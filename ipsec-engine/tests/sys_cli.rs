@@ -13,8 +13,13 @@ const BIN: &str = env!("CARGO_BIN_EXE_ipsec-engine");
 const CONFIG: &str = "hostname siteA
 crypto isakmp policy 1
  encr 3des
+ authentication pre-share
+ group 2
+crypto isakmp key ciscokey address 203.0.113.2
+crypto ipsec transform-set TRANSFORM esp-3des esp-sha-hmac
 crypto map VPN 10 ipsec-isakmp
  set peer 203.0.113.2
+ set transform-set TRANSFORM
  match address 100
 interface FastEthernet4
  ip address 198.51.100.2 255.255.255.0
@@ -102,7 +107,9 @@ fn run_sets_up_answers_and_cleans_up() {
 
     let routes = ns.ip(&["route", "show", "table", "485"]);
     assert!(routes.contains("10.2.2.0/24 dev ipsec0"), "{routes}");
-    assert!(ns.ip(&["link", "show", "ipsec0"]).contains("mtu 1400"));
+    // 1500 minus outer IP, UDP (NAT-T worst case), ESP header, 3DES IV and SHA-1 ICV, rounded
+    // down to the block, minus the trailer: IOS's plaintext mtu rule.
+    assert!(ns.ip(&["link", "show", "ipsec0"]).contains("mtu 1438"));
     assert!(ns
         .ip(&["rule", "show"])
         .contains("not from all fwmark 0x1e5/0x1e5 lookup 485"));
@@ -143,8 +150,11 @@ fn run_sets_up_answers_and_cleans_up() {
         "{err}"
     );
     let (code, out, _) = cli(&["sh", "cry", "isa", "sa", "--control", &sock_s]);
-    assert_eq!(code, 1, "{out}");
-    assert!(out.contains("show crypto isakmp sa"), "{out}");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("IPv4 Crypto ISAKMP SA\ndst "), "{out}");
+    let (code, out, _) = cli(&["sh", "cry", "ips", "sa", "--control", &sock_s]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("current outbound spi: 0x0(0)"), "{out}");
     let (code, out, _) = cli(&["undebug", "all", "--control", &sock_s]);
     assert_eq!(
         (code, out.as_str()),

@@ -1960,19 +1960,33 @@ impl Endpoint {
 
     /// INITIAL-CONTACT: the peer rebooted; every other SA with it is stale.
     fn initial_contact(&mut self, keep: IkeSaId) {
-        let Some(peer_ip) = self.sas.get(&keep).map(|s| s.path.remote.ip()) else {
+        let Some((peer, peer_ip)) = self.sas.get(&keep).map(|s| (s.peer, s.path.remote.ip()))
+        else {
             return;
         };
+        // Only what was established before: a negotiation of ours that is still running with
+        // the same peer (simultaneous initiation) is not stale.
         let old: Vec<IkeSaId> = self
             .sas
             .values()
-            .filter(|s| s.id != keep && s.path.remote.ip() == peer_ip)
+            .filter(|s| {
+                s.id != keep
+                    && s.peer == peer
+                    && s.path.remote.ip() == peer_ip
+                    && s.state == P1State::QmIdle
+            })
             .map(|s| s.id)
             .collect();
         let old_children: Vec<ChildId> = self
             .children
             .iter()
-            .filter(|(_, c)| c.path.remote.ip() == peer_ip && c.ike_sa != keep)
+            .filter(|(_, c)| {
+                // Any crypto map entry for this peer address (the responder may have matched
+                // a later entry than the one the ISAKMP SA was set up with).
+                let same_peer = c.peer == peer
+                    || self.peer(c.peer).map(|p| p.address) == self.peer(peer).map(|p| p.address);
+                same_peer && c.path.remote.ip() == peer_ip && c.ike_sa != keep
+            })
             .map(|(k, _)| *k)
             .collect();
         for id in old {

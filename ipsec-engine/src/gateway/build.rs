@@ -1,0 +1,162 @@
+//! From a parsed IOS configuration to the IKE endpoint's configuration: one [`PeerConfig`] per
+//! crypto map entry applied to an interface, and the table the data path classifies with.
+
+use ipsec_proto::ike::{EndpointConfig, PeerConfig, PeerId, SelectorPair};
+use ipsec_proto::policy::{AccessList, AclAction, GatewayConfig};
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+/// One `crypto map NAME SEQ ipsec-isakmp` entry that is applied to an interface and complete.
+#[derive(Clone, Debug)]
+pub struct MapEntryInfo {
+    /// Map name (`VPN`).
+    pub map: String,
+    /// Sequence number.
+    pub seq: u16,
+    /// IOS interface carrying the map (`FastEthernet4`).
+    pub interface: String,
+    /// Our address on that interface (or the `run` override).
+    pub local: Ipv4Addr,
+    /// `set peer` (the first one: IOS's default peer).
+    pub peer_addr: Ipv4Addr,
+    /// The endpoint's index of this entry's peer.
+    pub peer: PeerId,
+    /// The crypto ACL (`match address`).
+    pub acl: AccessList,
+    /// For each ACL entry: the index of its selector pair in the peer's configuration (permit
+    /// lines expressible as proxy identities), `None` for deny and inexpressible lines.
+    pub line_selector: Vec<Option<usize>>,
+    /// `set pfs`.
+    pub pfs_group: Option<u16>,
+}
+
+/// The endpoint configuration and the data-path table built from one configuration.
+#[derive(Clone, Debug)]
+pub struct Built {
+    /// For [`ipsec_proto::ike::Endpoint::new`].
+    pub endpoint: EndpointConfig,
+    /// Entries in interface order, then map sequence order; entry `i` is peer `PeerId(i)`.
+    pub entries: Vec<MapEntryInfo>,
+    /// Entries or lines left out, and why (IOS keeps such entries disabled).
+    pub skipped: Vec<String>,
+}
+
+/// Why no gateway can be built from a configuration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// No interface has `crypto map NAME`.
+    #[error("no interface carries a crypto map")]
+    NoCryptoInterface,
+    /// The crypto map interface has no `ip address` and no override was given.
+    #[error("interface {0} carries a crypto map but has no ip address")]
+    Unaddressed(String),
+    /// Every entry was incomplete.
+    #[error("no usable crypto map entry: {0}")]
+    NoUsableEntry(String),
+}
+
+/// Builds the endpoint configuration. `local_override` replaces the crypto interface's address
+/// (the `run` plan maps IOS interfaces to Linux ones and may find a different address).
+pub fn build(cfg: &GatewayConfig, local_override: Option<Ipv4Addr>) -> Result<Built, BuildError> {
+    let mut entries = Vec::new();
+    let mut peers = Vec::new();
+    let mut skipped = Vec::new();
+    let mut any_interface = false;
+    for ifc in cfg.interfaces.iter().filter(|i| !i.shutdown) {
+        let Some(map) = &ifc.crypto_map else { continue };
+        any_interface = true;
+        let local = match (local_override, ifc.address) {
+            (Some(a), _) => a,
+            (None, Some((a, _))) => a,
+            (None, None) => return Err(BuildError::Unaddressed(ifc.name.clone())),
+        };
+        for e in cfg.crypto_map(map) {
+            let name = format!("crypto map {} {}", e.map, e.seq);
+            let Some(peer_addr) = e.current_peer() else {
+                skipped.push(format!("{name}: no set peer"));
+                continue;
+            };
+            let Some(acl) = e.acl.as_ref().and_then(|a| cfg.access_list(a)) else {
+                skipped.push(format!("{name}: no valid match address"));
+                continue;
+            };
+            let sets: Vec<_> = e
+                .transform_sets
+                .iter()
+                .filter_map(|n| cfg.transform_set(n).cloned())
+                .collect();
+            if sets.is_empty() {
+                skipped.push(format!("{name}: no valid transform set"));
+                continue;
+            }
+            let Some(key) = cfg.key_for(peer_addr) else {
+                skipped.push(format!(
+                    "{name}: No pre-shared key with {peer_addr}! (no crypto isakmp key for the peer)"
+                ));
+                continue;
+            };
+            let mut pc = PeerConfig::new(peer_addr, key.key.clone());
+            pc.local_address = Some(local);
+            pc.isakmp_policies = cfg.isakmp_policies.clone();
+            pc.transform_sets = sets;
+            pc.pfs_group = e.pfs_group;
+            pc.lifetime_secs = e.lifetime_secs.unwrap_or(cfg.ipsec.sa_lifetime_secs);
+            pc.lifetime_kb = e.lifetime_kb.unwrap_or(cfg.ipsec.sa_lifetime_kb);
+            let mut line_selector = Vec::with_capacity(acl.entries.len());
+            for l in &acl.entries {
+                if l.action != AclAction::Permit {
+                    line_selector.push(None);
+                    continue;
+                }
+                match l.to_selectors() {
+                    Some((local, remote)) => {
+                        line_selector.push(Some(pc.selectors.len()));
+                        pc.selectors.push(SelectorPair { local, remote });
+                    }
+                    None => {
+                        skipped.push(format!(
+                            "{name}: access-list {} line {} cannot be a proxy identity; \
+                             matching packets are dropped",
+                            acl.name, l.seq
+                        ));
+                        line_selector.push(None);
+                    }
+                }
+            }
+            entries.push(MapEntryInfo {
+                map: e.map.clone(),
+                seq: e.seq,
+                interface: ifc.name.clone(),
+                local,
+                peer_addr,
+                peer: PeerId(peers.len()),
+                acl: acl.clone(),
+                line_selector,
+                pfs_group: e.pfs_group,
+            });
+            peers.push(pc);
+        }
+    }
+    if !any_interface {
+        return Err(BuildError::NoCryptoInterface);
+    }
+    if entries.is_empty() {
+        return Err(BuildError::NoUsableEntry(skipped.join("; ")));
+    }
+    let endpoint = EndpointConfig {
+        peers,
+        nat_traversal: cfg.ipsec.nat_t,
+        nat_keepalive: cfg
+            .ipsec
+            .nat_keepalive_secs
+            .map(|s| Duration::from_secs(u64::from(s))),
+        dpd: cfg.ipsec.dpd,
+        ..EndpointConfig::default()
+    };
+    Ok(Built {
+        endpoint,
+        entries,
+        skipped,
+    })
+}

@@ -1,0 +1,259 @@
+//! `debug crypto isakmp` / `debug crypto ipsec` lines, worded as IOS prints them
+//! (cisco-ios.md C.2, C.3) where the endpoint's events say enough.
+
+use super::{delete_reason, GatewayCore, MapEntryInfo};
+use crate::outputs::{DebugKind, Outputs};
+use ipsec_proto::ike::{Event, IsakmpSaInfo, Role};
+use ipsec_proto::policy::{SelectorAddr, TrafficSelector, TransformSet};
+use std::fmt;
+use std::net::Ipv4Addr;
+
+/// `192.168.1.0/255.255.255.0/0/0 (type=4)`.
+pub(super) struct Proxy<'a>(pub &'a TrafficSelector);
+
+impl fmt::Display for Proxy<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (a, m) = self.0.addr.addr_mask();
+        let ty = match self.0.addr {
+            SelectorAddr::Host(_) => 1,
+            SelectorAddr::Subnet { .. } => 4,
+            SelectorAddr::Range { .. } => 7,
+        };
+        write!(
+            f,
+            "{a}/{m}/{}/{} (type={ty})",
+            self.0.protocol,
+            self.0.ports.ikev1_port().unwrap_or(0)
+        )
+    }
+}
+
+fn transform_words(t: &TransformSet) -> String {
+    t.display_transforms()
+}
+
+/// The IOS finite-state-machine name for a state seen in `show crypto isakmp sa`.
+fn fsm_name(role: Role, state: &str) -> &'static str {
+    match (role, state) {
+        (_, "QM_IDLE") => "IKE_P1_COMPLETE",
+        (Role::Initiator, "MM_NO_STATE") => "IKE_I_MM1",
+        (Role::Initiator, "MM_SA_SETUP") => "IKE_I_MM3",
+        (Role::Initiator, "MM_KEY_EXCH") => "IKE_I_MM5",
+        (Role::Responder, "MM_NO_STATE") => "IKE_R_MM1",
+        (Role::Responder, "MM_SA_SETUP") => "IKE_R_MM2",
+        (Role::Responder, "MM_KEY_EXCH") => "IKE_R_MM4",
+        _ => "IKE_READY",
+    }
+}
+
+/// `Old State = X  New State = Y` for an ISAKMP SA whose state changed.
+pub(super) fn fsm(out: &mut Outputs, s: &IsakmpSaInfo, old: Option<&str>) {
+    if !out.debugging(DebugKind::Isakmp) {
+        return;
+    }
+    let conn = if s.state == "QM_IDLE" { s.conn_id } else { 0 };
+    let from = old.map_or("IKE_READY", |o| fsm_name(s.role, o));
+    let input = match (s.role, s.state) {
+        (Role::Initiator, "MM_NO_STATE") => "IKE_MESG_FROM_IPSEC, IKE_SA_REQ_MM",
+        (_, "QM_IDLE") => "IKE_MESG_INTERNAL, IKE_PROCESS_COMPLETE",
+        _ => "IKE_MESG_FROM_PEER, IKE_MM_EXCH",
+    };
+    if old.is_none() && s.role == Role::Initiator {
+        out.debug(
+            DebugKind::Isakmp,
+            format_args!(
+                "ISAKMP:(0):Created a peer struct for {}, peer port {}",
+                s.path.remote.ip(),
+                s.path.remote.port()
+            ),
+        );
+    }
+    out.debug(
+        DebugKind::Isakmp,
+        format_args!("ISAKMP:({conn}):Input = {input}"),
+    );
+    out.debug(
+        DebugKind::Isakmp,
+        format_args!(
+            "ISAKMP:({conn}):Old State = {from}  New State = {}",
+            fsm_name(s.role, s.state)
+        ),
+    );
+    if old.is_none() && s.role == Role::Initiator {
+        out.debug(
+            DebugKind::Isakmp,
+            format_args!("ISAKMP:(0):beginning Main Mode exchange"),
+        );
+    }
+}
+
+/// Lines for one endpoint event.
+pub(super) fn event(out: &mut Outputs, ev: &Event, entries: &[MapEntryInfo]) {
+    match ev {
+        Event::Phase1Established {
+            sa,
+            peer,
+            role,
+            path,
+            nat,
+        } => {
+            let c = sa.0;
+            if nat.nat_detected() {
+                out.debug(
+                    DebugKind::Isakmp,
+                    format_args!("ISAKMP:({c}):NAT found, {} inside NAT", if nat.local_behind_nat { "this node" } else { "the peer" }),
+                );
+            } else {
+                out.debug(
+                    DebugKind::Isakmp,
+                    format_args!("ISAKMP:({c}):No NAT Found for self or peer"),
+                );
+            }
+            out.debug(
+                DebugKind::Isakmp,
+                format_args!("ISAKMP:({c}):SA authentication status:\n\tauthenticated"),
+            );
+            out.debug(
+                DebugKind::Isakmp,
+                format_args!(
+                    "ISAKMP:({c}):SA has been authenticated with {}",
+                    path.remote.ip()
+                ),
+            );
+            if *role == Role::Initiator {
+                out.debug(
+                    DebugKind::Isakmp,
+                    format_args!("ISAKMP:({c}):beginning Quick Mode exchange"),
+                );
+            }
+            let _ = (peer, entries);
+        }
+        Event::Phase1Deleted { sa, reason, .. } => out.debug(
+            DebugKind::Isakmp,
+            format_args!(
+                "ISAKMP:({}):deleting SA reason \"{}\" state QM_IDLE",
+                sa.0,
+                delete_reason(*reason)
+            ),
+        ),
+        Event::Phase2Expiring { child } => out.debug(
+            DebugKind::Ipsec,
+            format_args!("IPSEC(sa_aging): lifetime expiring, rekeying SA pair {}", child.0),
+        ),
+        Event::Phase2Deleted {
+            spi_in,
+            spi_out,
+            reason,
+            ..
+        } => out.debug(
+            DebugKind::Ipsec,
+            format_args!(
+                "IPSEC(delete_sa): deleting SA,\n  (sa) sa_spi= 0x{spi_in:X}({spi_in}) (inbound), 0x{spi_out:X}({spi_out}) (outbound), reason: {}",
+                delete_reason(*reason)
+            ),
+        ),
+        Event::NegotiationFailed {
+            remote,
+            phase,
+            error,
+            ..
+        } => {
+            let what = if *phase == 1 { "phase 1" } else { "phase 2" };
+            out.debug(
+                DebugKind::Isakmp,
+                format_args!("ISAKMP:(0):{what} negotiation with {} failed: {error}", remote.ip()),
+            );
+        }
+        Event::NotifyReceived {
+            sa,
+            notify,
+            authenticated,
+        } => out.debug(
+            DebugKind::Isakmp,
+            format_args!(
+                "ISAKMP:({}):processing NOTIFY {notify:?}{}",
+                sa.map_or(0, |s| s.0),
+                if *authenticated { "" } else { " (unauthenticated)" }
+            ),
+        ),
+        Event::PeerDead { sa, .. } => out.debug(
+            DebugKind::Isakmp,
+            format_args!(
+                "ISAKMP:({}):DPD: peer is dead, deleting SA reason \"Dead Peer Detection timeout\"",
+                sa.0
+            ),
+        ),
+        _ => {}
+    }
+}
+
+/// `IPSEC(create_sa)` for both halves and the ISAKMP line that announces the installation.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn installed(
+    out: &mut Outputs,
+    entry: &MapEntryInfo,
+    local: Ipv4Addr,
+    remote: Ipv4Addr,
+    t: &TransformSet,
+    secs: u32,
+    kb: u64,
+    spi_in: u32,
+    spi_out: u32,
+    conn: u32,
+) {
+    if out.debugging(DebugKind::Ipsec) {
+        let tw = transform_words(t);
+        for (dest, spi, c) in [(local, spi_in, conn), (remote, spi_out, conn + 1)] {
+            out.debug(
+                DebugKind::Ipsec,
+                format_args!(
+                    "IPSEC(create_sa): sa created,\n  (sa) sa_dest= {dest}, sa_proto= 50,\n    sa_spi= 0x{spi:X}({spi}),\n    sa_trans= {tw} , sa_conn_id= {c}\n    sa_lifetime(k/sec)= ({kb}/{secs})"
+                ),
+            );
+        }
+        out.debug(
+            DebugKind::Ipsec,
+            format_args!("IPSEC(key_engine_enable_outbound): rec'd enable notify from ISAKMP"),
+        );
+    }
+    out.debug(
+        DebugKind::Isakmp,
+        format_args!(
+            "ISAKMP: Successfully installed IPSEC SA (SPI:0x{spi_in:X}) on {}",
+            entry.interface
+        ),
+    );
+}
+
+impl GatewayCore {
+    /// `IPSEC(sa_request)`: the first packet of a flow without SA asks ISAKMP for one.
+    pub(super) fn debug_sa_request(&self, flow: usize, out: &mut Outputs) {
+        if !out.debugging(DebugKind::Ipsec) {
+            return;
+        }
+        let Some(f) = self.flows.get(flow) else {
+            return;
+        };
+        let Some(e) = self.entries.get(f.entry) else {
+            return;
+        };
+        let peer = self.endpoint.config().peers.get(e.peer.0);
+        let (secs, kb) = peer.map_or((3600, 4_608_000), |p| (p.lifetime_secs, p.lifetime_kb));
+        let sets: Vec<&TransformSet> = peer
+            .map(|p| p.transform_sets.iter().collect())
+            .unwrap_or_default();
+        for t in sets {
+            out.debug(
+                DebugKind::Ipsec,
+                format_args!(
+                    "IPSEC(sa_request): ,\n  (key eng. msg.) OUTBOUND local= {}, remote= {},\n    local_proxy= {},\n    remote_proxy= {},\n    protocol= ESP, transform= {}  (Tunnel),\n    lifedur= {secs}s and {kb}kb,\n    spi= 0x0(0), conn_id= 0, keysize= 0, flags= 0x0",
+                    e.local,
+                    e.peer_addr,
+                    Proxy(&f.selectors.local),
+                    Proxy(&f.selectors.remote),
+                    transform_words(t),
+                ),
+            );
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! The host-plumbing facts ([`IosFacts`]: interfaces, crypto ACL destinations, routes, NAT) taken
+//! from the real configuration parser's output, so `run` reads the configuration once.
+
+use crate::ios_facts::{CryptoMapEntry, IosFacts, IosInterface, NatStatement, StaticRoute};
+use crate::nat::{AclLine, Action, Proto};
+use crate::net::Ipv4Net;
+use crate::sys::route::StaticNextHop;
+use ipsec_proto::policy::{AclAction, AclProtocol, GatewayConfig};
+
+/// Reduces a parsed configuration to what [`crate::plan::plan`] needs. ACL lines whose
+/// wildcards are not contiguous cannot become routes or nftables prefixes: they are left out
+/// with a warning (line number 0: the parser's origins are per list, not per use here).
+pub fn facts(cfg: &GatewayConfig) -> IosFacts {
+    let mut f = IosFacts::default();
+    for i in &cfg.interfaces {
+        f.interfaces.push(IosInterface {
+            name: i.name.clone(),
+            addr: i
+                .address
+                .and_then(|(a, m)| Ipv4Net::from_mask(a, m).ok().map(|n| (a, n))),
+            crypto_map: i.crypto_map.clone(),
+        });
+    }
+    for e in &cfg.crypto_maps {
+        f.crypto_maps.push(CryptoMapEntry {
+            name: e.map.clone(),
+            seq: u32::from(e.seq),
+            acl: e.acl.clone(),
+            peers: e.peers.clone(),
+        });
+    }
+    for acl in &cfg.access_lists {
+        let mut lines = Vec::new();
+        for l in &acl.entries {
+            let (Ok(src), Ok(dst)) = (
+                Ipv4Net::from_wildcard(l.src.addr, l.src.wildcard),
+                Ipv4Net::from_wildcard(l.dst.addr, l.dst.wildcard),
+            ) else {
+                f.warnings.push((
+                    0,
+                    format!(
+                        "access-list {} line {}: wildcard not contiguous, ignored for routes and NAT",
+                        acl.name, l.seq
+                    ),
+                ));
+                continue;
+            };
+            let proto = match l.protocol {
+                AclProtocol::Ip => Proto::Any,
+                AclProtocol::Number(6) => Proto::Tcp,
+                AclProtocol::Number(17) => Proto::Udp,
+                AclProtocol::Number(1) => Proto::Icmp,
+                AclProtocol::Number(n) => Proto::Number(n),
+            };
+            lines.push(AclLine {
+                action: match l.action {
+                    AclAction::Permit => Action::Permit,
+                    AclAction::Deny => Action::Deny,
+                },
+                proto,
+                src,
+                dst,
+            });
+        }
+        f.acls.insert(acl.name.clone(), lines);
+    }
+    for r in &cfg.routes {
+        let Ok(dst) = Ipv4Net::from_mask(r.prefix, r.mask) else {
+            f.warnings.push((
+                0,
+                format!("ip route {} {}: mask not contiguous", r.prefix, r.mask),
+            ));
+            continue;
+        };
+        let next_hop = match (&r.next_hop, &r.interface) {
+            (Some(a), _) => StaticNextHop::Address(*a),
+            (None, Some(i)) => StaticNextHop::Interface(i.clone()),
+            (None, None) => continue,
+        };
+        f.routes.push(StaticRoute { dst, next_hop });
+    }
+    for n in &cfg.nat_rules {
+        f.nat.push(NatStatement {
+            acl: n.acl.clone(),
+            interface: n.interface.clone(),
+        });
+    }
+    f
+}

@@ -1,0 +1,381 @@
+//! Show and clear commands: snapshots of the endpoint and the flows, rendered by
+//! `ipsec_proto::ios::show`.
+
+use super::{Flow, GatewayCore};
+use crate::control::{Command, CommandId, ControlReply};
+use crate::outputs::{DebugKind, Outputs};
+use ipsec_proto::esp::EspStats;
+use ipsec_proto::ike::IsakmpSaInfo;
+use ipsec_proto::ios::show::{
+    self, CryptoSession, EspSaSnapshot, FlowCounters, IpsecFlowSnapshot, IpsecInterfaceSnapshot,
+    IsakmpSaDetail, IsakmpSaRow, SessionFlow, SessionIkeSa, SessionStatus,
+};
+use ipsec_proto::policy::{IkeAuth, IkeEncryption, IkeHash};
+use ipsec_proto::time::Instant;
+use std::net::{IpAddr, Ipv4Addr};
+
+fn ip4(a: IpAddr) -> Ipv4Addr {
+    match a {
+        IpAddr::V4(v) => v,
+        IpAddr::V6(_) => Ipv4Addr::UNSPECIFIED,
+    }
+}
+
+fn counters(s: &EspStats, invalid_identity: u64) -> FlowCounters {
+    FlowCounters {
+        encaps: s.encaps,
+        encrypt: s.encrypt,
+        digest: s.digest,
+        decaps: s.decaps,
+        decrypt: s.decrypt,
+        verify: s.verify,
+        send_errors: s.send_errors(),
+        recv_errors: s.recv_errors().saturating_add(invalid_identity),
+        no_sa_send: s.no_sa_send,
+        encaps_failed_send: s.encaps_failed,
+        decaps_failed_rcv: s.decaps_failed,
+        verify_failed: s.verify_failed,
+        invalid_identity_recv: invalid_identity,
+        invalid_len_rcv: s.invalid_len,
+        replay_rollover_send: s.replay_rollover_send,
+        replay_failed_rcv: s.replay_failed,
+        ..FlowCounters::default()
+    }
+}
+
+fn capabilities(s: &IsakmpSaInfo) -> String {
+    let mut c = String::new();
+    if s.dpd {
+        c.push('D');
+    }
+    if s.nat_t {
+        c.push('N');
+    }
+    c
+}
+
+impl GatewayCore {
+    /// Rows of `show crypto isakmp sa`.
+    pub fn isakmp_rows(&self, now: Instant) -> Vec<IsakmpSaRow> {
+        self.endpoint
+            .isakmp_sas(now)
+            .iter()
+            .map(|s| IsakmpSaRow {
+                dst: ip4(s.dst),
+                src: ip4(s.src),
+                state: s.state.to_string(),
+                conn_id: s.conn_id,
+                slot: 0,
+                status: if s.deleted {
+                    "ACTIVE (deleted)".into()
+                } else {
+                    "ACTIVE".into()
+                },
+            })
+            .collect()
+    }
+
+    /// SAs of `show crypto isakmp sa detail` (those whose suite is agreed).
+    pub fn isakmp_details(&self, now: Instant) -> Vec<IsakmpSaDetail> {
+        self.endpoint
+            .isakmp_sas(now)
+            .iter()
+            .filter_map(|s| {
+                let encryption = match s.encryption? {
+                    "des" => IkeEncryption::Des,
+                    "3des" => IkeEncryption::TripleDes,
+                    _ => IkeEncryption::Aes {
+                        bits: s.key_bits.unwrap_or(128),
+                    },
+                };
+                let hash = match s.hash? {
+                    "md5" => IkeHash::Md5,
+                    "sha256" => IkeHash::Sha256,
+                    "sha384" => IkeHash::Sha384,
+                    "sha512" => IkeHash::Sha512,
+                    _ => IkeHash::Sha1,
+                };
+                Some(IsakmpSaDetail {
+                    conn_id: s.conn_id,
+                    local: ip4(s.path.local.ip()),
+                    remote: ip4(s.path.remote.ip()),
+                    ivrf: String::new(),
+                    status: "ACTIVE".into(),
+                    encryption,
+                    hash,
+                    auth: IkeAuth::PreShare,
+                    group: s.group?,
+                    remaining_secs: s.remaining_secs.unwrap_or(0),
+                    capabilities: capabilities(s),
+                    engine: format!("SW:{}", s.conn_id.saturating_sub(1000)),
+                })
+            })
+            .collect()
+    }
+
+    fn flow_snapshot(&self, now: Instant, f: &Flow) -> Option<IpsecFlowSnapshot> {
+        let e = self.entries.get(f.entry)?;
+        let stats = self.flow_stats(f);
+        let current = f.current_out.and_then(|c| self.children.get(&c));
+        let mut inbound_esp = Vec::new();
+        let mut outbound_esp = Vec::new();
+        for id in &f.live {
+            let Some(c) = self.children.get(id) else {
+                continue;
+            };
+            let t = &c.transform;
+            let snap =
+                |spi: u32, conn: u32, kb: Option<u64>, secs: Option<u64>, window| EspSaSnapshot {
+                    spi,
+                    encryption: t.esp_encryption,
+                    integrity: t.esp_integrity,
+                    mode: t.mode,
+                    udp_encap: c.out.config().udp_encap,
+                    conn_id: conn,
+                    flow_id: format!("SW:{conn}"),
+                    crypto_map: e.map.clone(),
+                    remaining_kb: kb.unwrap_or(0),
+                    remaining_secs: secs.unwrap_or(0),
+                    replay_window: window,
+                };
+            if let Some(i) = self.inbound.get(c.spi_in) {
+                inbound_esp.push(snap(
+                    c.spi_in,
+                    c.conn_in,
+                    i.lifetime().remaining_kilobytes(),
+                    i.lifetime().remaining_seconds(now),
+                    i.replay_window().unwrap_or(0),
+                ));
+            }
+            outbound_esp.push(snap(
+                c.out.spi(),
+                c.conn_out,
+                c.out.lifetime().remaining_kilobytes(),
+                c.out.lifetime().remaining_seconds(now),
+                self.config.ipsec.replay_window,
+            ));
+        }
+        Some(IpsecFlowSnapshot {
+            local_ident: f.selectors.local,
+            remote_ident: f.selectors.remote,
+            current_peer: e.peer_addr,
+            peer_port: current.map_or(500, |c| c.peer_port),
+            flags: "origin_is_acl,".into(),
+            counters: counters(&stats, f.invalid_identity),
+            local_endpoint: e.local,
+            remote_endpoint: e.peer_addr,
+            path_mtu: self.path_mtu,
+            ip_mtu: self.path_mtu,
+            ip_mtu_idb: e.interface.clone(),
+            current_outbound_spi: current.map_or(0, |c| c.out.spi()),
+            pfs_group: current.and(e.pfs_group).or(e.pfs_group),
+            inbound_esp,
+            outbound_esp,
+        })
+    }
+
+    /// Blocks of `show crypto ipsec sa [peer X]`, one per crypto interface.
+    pub fn ipsec_snapshot(
+        &self,
+        now: Instant,
+        peer: Option<Ipv4Addr>,
+    ) -> Vec<IpsecInterfaceSnapshot> {
+        let mut out: Vec<IpsecInterfaceSnapshot> = Vec::new();
+        for f in &self.flows {
+            let Some(e) = self.entries.get(f.entry) else {
+                continue;
+            };
+            if peer.is_some_and(|p| p != e.peer_addr) {
+                continue;
+            }
+            let Some(snap) = self.flow_snapshot(now, f) else {
+                continue;
+            };
+            match out
+                .iter_mut()
+                .find(|i| i.interface == e.interface && i.map_tag == e.map)
+            {
+                Some(i) => i.flows.push(snap),
+                None => out.push(IpsecInterfaceSnapshot {
+                    interface: e.interface.clone(),
+                    map_tag: e.map.clone(),
+                    local_addr: e.local,
+                    flows: vec![snap],
+                }),
+            }
+        }
+        out
+    }
+
+    /// Sessions of `show crypto session`, one per crypto map entry (peer).
+    pub fn sessions(&self, now: Instant) -> Vec<CryptoSession> {
+        let sas = self.endpoint.isakmp_sas(now);
+        let mut v = Vec::new();
+        for (i, e) in self.entries.iter().enumerate() {
+            let ike = sas
+                .iter()
+                .filter(|s| s.peer.0 == i && s.path.remote.ip() == IpAddr::V4(e.peer_addr))
+                .max_by_key(|s| (s.state == "QM_IDLE", s.conn_id));
+            let mut flows = Vec::new();
+            let mut up_since: Option<Instant> = None;
+            for f in self.flows.iter().filter(|f| f.entry == i) {
+                let s = self.flow_stats(f);
+                let life = |c: Option<&super::ChildSa>, inbound: bool| {
+                    c.map_or((0, 0), |c| {
+                        let l = if inbound {
+                            self.inbound.get(c.spi_in).map(|x| x.lifetime())
+                        } else {
+                            Some(c.out.lifetime())
+                        };
+                        l.map_or((0, 0), |l| {
+                            (
+                                l.remaining_kilobytes().unwrap_or(0),
+                                l.remaining_seconds(now).unwrap_or(0),
+                            )
+                        })
+                    })
+                };
+                let cur = f.current_out.and_then(|c| self.children.get(&c));
+                if let Some(u) = f.up_since {
+                    up_since = Some(up_since.map_or(u, |x: Instant| x.min(u)));
+                }
+                flows.push(SessionFlow {
+                    local: f.selectors.local,
+                    remote: f.selectors.remote,
+                    active_sas: u32::try_from(f.live.len() * 2).unwrap_or(u32::MAX),
+                    inbound_pkts: s.decaps,
+                    inbound_drops: s.recv_errors().saturating_add(f.invalid_identity),
+                    outbound_pkts: s.encaps,
+                    outbound_drops: s.send_errors(),
+                    inbound_life: life(cur, true),
+                    outbound_life: life(cur, false),
+                });
+            }
+            let any_sa = flows.iter().any(|f| f.active_sas > 0);
+            let ike_up = ike.is_some_and(|s| s.state == "QM_IDLE");
+            let status = match (ike, ike_up, any_sa) {
+                (_, true, true) => SessionStatus::UpActive,
+                (_, true, false) => SessionStatus::UpIdle,
+                (_, false, true) => SessionStatus::UpNoIke,
+                (Some(_), false, false) => SessionStatus::DownNegotiating,
+                (None, false, false) => SessionStatus::Down,
+            };
+            let peer_port = ike.map_or(500, |s| s.path.remote.port());
+            v.push(CryptoSession {
+                interface: e.interface.clone(),
+                uptime_secs: up_since.map_or(0, |u| now.saturating_duration_since(u).as_secs()),
+                status,
+                peer: e.peer_addr,
+                peer_port,
+                phase1_id: e.peer_addr.to_string(),
+                session_id: u32::try_from(i).unwrap_or(u32::MAX),
+                ike: ike.map(|s| SessionIkeSa {
+                    local: ip4(s.path.local.ip()),
+                    local_port: s.path.local.port(),
+                    remote: ip4(s.path.remote.ip()),
+                    remote_port: s.path.remote.port(),
+                    active: s.state == "QM_IDLE",
+                    capabilities: capabilities(s),
+                    conn_id: if s.state == "QM_IDLE" { s.conn_id } else { 0 },
+                    remaining_secs: s.remaining_secs.unwrap_or(0),
+                }),
+                flows,
+            });
+        }
+        v
+    }
+
+    /// The text of a show command, or `None` for commands that are not shows.
+    pub fn show(&self, now: Instant, cmd: &Command) -> Option<String> {
+        let cfg = &self.config;
+        Some(match cmd.id {
+            CommandId::ShowIsakmpSa => {
+                show::show_crypto_isakmp_sa(&self.isakmp_rows(now), self.flavor)
+            }
+            CommandId::ShowIsakmpSaDetail => {
+                show::show_crypto_isakmp_sa_detail(&self.isakmp_details(now))
+            }
+            CommandId::ShowIsakmpPolicy => show::show_crypto_isakmp_policy(cfg),
+            CommandId::ShowIpsecSa => {
+                show::show_crypto_ipsec_sa(&self.ipsec_snapshot(now, None), false)
+            }
+            CommandId::ShowIpsecSaDetail => {
+                show::show_crypto_ipsec_sa(&self.ipsec_snapshot(now, None), true)
+            }
+            CommandId::ShowIpsecSaPeer => {
+                show::show_crypto_ipsec_sa(&self.ipsec_snapshot(now, cmd.ip), false)
+            }
+            CommandId::ShowTransformSet => show::show_crypto_ipsec_transform_set(cfg),
+            CommandId::ShowCryptoMap => {
+                let peers: Vec<(String, u16, Ipv4Addr)> = self
+                    .entries
+                    .iter()
+                    .map(|e| (e.map.clone(), e.seq, e.peer_addr))
+                    .collect();
+                show::show_crypto_map(cfg, self.flavor, &|m, s| {
+                    peers
+                        .iter()
+                        .find(|(pm, ps, _)| pm == m && *ps == s)
+                        .map(|x| x.2)
+                })
+            }
+            CommandId::ShowCryptoSession => show::show_crypto_session(&self.sessions(now), false),
+            CommandId::ShowCryptoSessionDetail => {
+                show::show_crypto_session(&self.sessions(now), true)
+            }
+            CommandId::ShowRunningConfig => ipsec_proto::ios::render(cfg),
+            _ => return None,
+        })
+    }
+}
+
+/// Dispatches one exec command.
+pub(super) fn command(
+    core: &mut GatewayCore,
+    now: Instant,
+    cmd: &Command,
+    out: &mut Outputs,
+) -> ControlReply {
+    if let Some(text) = core.show(now, cmd) {
+        return ControlReply::Text(text);
+    }
+    match cmd.id {
+        CommandId::ShowDebugging => {
+            let mut t = String::from("Cryptographic Subsystem:\n");
+            if out.debugging(DebugKind::Isakmp) {
+                t.push_str("  Crypto ISAKMP debugging is on\n");
+            }
+            if out.debugging(DebugKind::Ipsec) {
+                t.push_str("  Crypto IPSEC debugging is on\n");
+            }
+            ControlReply::Text(t)
+        }
+        CommandId::ClearSa => {
+            core.clear_sa(now, None, out);
+            ControlReply::Text(String::new())
+        }
+        CommandId::ClearSaPeer => {
+            core.clear_sa(now, cmd.ip, out);
+            ControlReply::Text(String::new())
+        }
+        CommandId::ClearIsakmp => {
+            core.clear_isakmp(now, None, out);
+            ControlReply::Text(String::new())
+        }
+        CommandId::ClearIsakmpConnId => {
+            let id = cmd.number.and_then(|n| u32::try_from(n).ok());
+            if core.clear_isakmp(now, id, out) == 0 {
+                ControlReply::Error(format!(
+                    "% No ISAKMP SA with conn-id {}",
+                    cmd.number.unwrap_or(0)
+                ))
+            } else {
+                ControlReply::Text(String::new())
+            }
+        }
+        _ => ControlReply::Error(format!(
+            "% {}: not supported by this gateway",
+            cmd.canonical
+        )),
+    }
+}

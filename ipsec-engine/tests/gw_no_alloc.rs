@@ -1,0 +1,113 @@
+//! The gateway core's data path allocates nothing per packet once the SA pair exists: a
+//! cleartext packet is classified, encrypted into the output queue, and the ESP packet is
+//! decrypted on the other side into its output queue, with no heap allocation.
+//!
+//! A counting global allocator records allocations made by the current thread only.
+
+use ipsec_engine::demo::{SITE_A, SITE_B};
+use ipsec_engine::gateway::{CoreOptions, GatewayCore, TunVerdict};
+use ipsec_engine::{Dest, Gateway, Outputs};
+use ipsec_proto::time::Instant;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+struct Counting;
+
+thread_local! {
+    static ALLOCS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn bump() {
+    let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+}
+
+// SAFETY: defers every call to the system allocator unchanged; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        bump();
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        bump();
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        bump();
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations() -> u64 {
+    ALLOCS.with(|c| c.get())
+}
+
+fn core(text: &str, seed: u64) -> GatewayCore {
+    let p = ipsec_proto::ios::parse(text).unwrap();
+    GatewayCore::new(p.config, CoreOptions::seeded(seed)).unwrap()
+}
+
+/// Delivers everything `from` queued to `to` (IKE and ESP); returns packets meant for the TUN.
+fn deliver(from: &mut Outputs, to: &mut GatewayCore, to_out: &mut Outputs, now: Instant) -> usize {
+    let mut tun = 0;
+    let n = from.len();
+    for i in 0..n {
+        let Some((d, p)) = from.packet(i) else {
+            continue;
+        };
+        match d {
+            Dest::Tun => tun += 1,
+            Dest::Udp { local, remote } => to.on_udp(now, remote, local, p, to_out),
+            Dest::Esp { src, dst } => to.on_esp(now, src, dst, p, to_out),
+        }
+    }
+    from.clear();
+    tun
+}
+
+#[test]
+fn steady_state_data_path_does_not_allocate() {
+    let (mut a, mut b) = (core(SITE_A, 1), core(SITE_B, 2));
+    let (mut oa, mut ob) = (Outputs::default(), Outputs::default());
+    let mut pkt = vec![0u8; 1400];
+    pkt[0] = 0x45;
+    pkt[2..4].copy_from_slice(&1400u16.to_be_bytes());
+    pkt[9] = 17;
+    pkt[12..16].copy_from_slice(&[192, 168, 1, 10]);
+    pkt[16..20].copy_from_slice(&[192, 168, 2, 10]);
+    let mut now = Instant(1000);
+    assert_eq!(a.protect(now, &pkt, &mut oa), TunVerdict::NoSa);
+    for _ in 0..20 {
+        deliver(&mut oa, &mut b, &mut ob, now);
+        deliver(&mut ob, &mut a, &mut oa, now);
+        now = Instant(now.0 + 5);
+    }
+    assert_eq!(a.installed_pairs(), 1);
+    // Warm-up: queues reach their working size.
+    for _ in 0..10 {
+        assert_eq!(a.protect(now, &pkt, &mut oa), TunVerdict::Protected);
+        assert_eq!(deliver(&mut oa, &mut b, &mut ob, now), 0);
+        assert_eq!(ob.len(), 1);
+        ob.clear();
+    }
+    let before = allocations();
+    let mut delivered = 0;
+    for _ in 0..200 {
+        now = Instant(now.0 + 1);
+        a.protect(now, &pkt, &mut oa);
+        deliver(&mut oa, &mut b, &mut ob, now);
+        delivered += ob.len();
+        ob.clear();
+    }
+    let used = allocations() - before;
+    assert_eq!(delivered, 200);
+    assert_eq!(
+        used, 0,
+        "{used} allocations for 200 packets through both cores"
+    );
+}
