@@ -339,6 +339,13 @@ impl Endpoint {
         self.counters
     }
 
+    /// Appends a peer to the configuration and returns its index; existing SAs are untouched
+    /// (peers are never removed, so indexes stay valid).
+    pub fn add_peer(&mut self, peer: PeerConfig) -> PeerId {
+        self.config.peers.push(peer);
+        PeerId(self.config.peers.len().saturating_sub(1))
+    }
+
     // ----------------------------------------------------------------------------------------
     // Outputs
 
