@@ -134,7 +134,7 @@ static void test_result_messages(void) {
 
     static const uint32_t codes[] = {0,    1,    1000, 1001, 1002, 1003, 1004, 1005, 1006, 1007,
                                      1008, 1009, 1010, 1011, 2000, 2001, 2002, 2003, 2004, 3000,
-                                     3001, 3002, 3003, 3004, 3005, 3006, 3007, 3008, 4000, 4001,
+                                     3001, 3002, 3003, 3004, 3005, 3006, 3007, 3008, 3009, 4000, 4001,
                                      5000, 5001, 5002, 5003, 5004, 5005, 5006, 6000, 7000};
     for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
         EXPECT_RC(ipsec_result_message(codes[i], (uint8_t *)buf, sizeof buf, &n), IPSEC_RESULT_OK);
@@ -514,6 +514,10 @@ static void test_negotiation_and_events(void) {
                 EXPECT_RC(ipsec_event_ike_sa(ev, &sa), IPSEC_RESULT_OK);
                 EXPECT_RC(ipsec_event_peer(ev, &peer), IPSEC_RESULT_OK);
                 EXPECT(sa == 1001 && peer == 0);
+                ipsec_path path;
+                EXPECT_RC(ipsec_event_path(ev, &path), IPSEC_RESULT_OK);
+                EXPECT(path.remote.family == IPSEC_AF_INET && path.remote.port == 500);
+                EXPECT(memcmp(path.remote.bytes, R2, 4) == 0 && memcmp(path.local.bytes, R1, 4) == 0);
                 EXPECT_RC(ipsec_event_child(ev, &child), IPSEC_RESULT_WRONG_EVENT_KIND);
                 EXPECT(child == 77);
                 ipsec_esp_sa *x = NULL, *y = NULL;

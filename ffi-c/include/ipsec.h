@@ -87,6 +87,10 @@
 // Event kind: Dead Peer Detection declared the peer dead.
 #define IPSEC_EVENT_PEER_DEAD 8
 
+// Event kind: the peer moved (NAT rebinding); send IKE and UDP-encapsulated ESP to the new
+// path from `ipsec_event_path` from now on.
+#define IPSEC_EVENT_PATH_CHANGED 9
+
 // Event kind: an event newer than this header; only `ipsec_event_describe` applies.
 #define IPSEC_EVENT_OTHER 255
 
@@ -203,6 +207,8 @@ enum ipsec_result
   IPSEC_RESULT_NO_REPLY = 3007,
   // A datagram for no known ISAKMP SA that is not a new Main Mode (dropped, counted).
   IPSEC_RESULT_UNKNOWN_SA = 3008,
+  // We answered, but the initiating peer went quiet before the exchange finished.
+  IPSEC_RESULT_PEER_STOPPED = 3009,
   // Main Mode 5/6 decrypted to garbage: the pre-shared keys differ.
   IPSEC_RESULT_PSK_MISMATCH = 4000,
   // A HASH payload did not verify.
@@ -616,6 +622,13 @@ ipsec_result ipsec_event_child(const struct ipsec_event *ev, uint64_t *out);
 // # Safety
 // `ev` a live handle; `spi_in`, `spi_out` writable.
 ipsec_result ipsec_event_spis(const struct ipsec_event *ev, uint32_t *spi_in, uint32_t *spi_out);
+
+// The path (our address, the peer's address) of a Phase 1 or Phase 2 established or a path
+// changed event: where IKE and (UDP-encapsulated) ESP for this peer go.
+//
+// # Safety
+// `ev` a live handle; `out` writable.
+ipsec_result ipsec_event_path(const struct ipsec_event *ev, struct ipsec_path *out);
 
 // The failure reason of a `IPSEC_EVENT_NEGOTIATION_FAILED` event as a result code
 // (`IPSEC_RESULT_OK` for other kinds, `IPSEC_RESULT_NULL_PARAMETER` for NULL).

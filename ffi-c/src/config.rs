@@ -1,12 +1,11 @@
 //! `ipsec_config`: endpoint and peer configuration, from IOS text or from C structs.
 
 use std::net::Ipv4Addr;
-use std::time::Duration;
 
-use ipsec_proto::ike::{EndpointConfig, PeerConfig, SelectorPair};
+use ipsec_proto::ike::{EndpointConfig, GatewayConfigIssue, PeerConfig, SelectorPair};
 use ipsec_proto::ios::config::parse as parse_ios;
 use ipsec_proto::ios::config::Item;
-use ipsec_proto::policy::acl::{AclAction, TrafficSelector};
+use ipsec_proto::policy::acl::TrafficSelector;
 use ipsec_proto::policy::ipsec::{EspEncryption, EspIntegrity, EspMode, TransformSet};
 use ipsec_proto::policy::isakmp::{IkeAuth, IkeEncryption, IkeHash, IsakmpPolicy, PskSecret};
 use ipsec_proto::policy::GatewayConfig;
@@ -228,116 +227,66 @@ pub(crate) struct Unusable {
     pub message: String,
 }
 
-/// Builds an endpoint configuration from a parsed IOS configuration: every complete entry of
-/// the crypto maps applied to an interface (of every map when none is applied) becomes a peer
-/// with its `crypto isakmp key`, the ISAKMP policies (plus the IOS default suite), its transform
-/// sets, PFS group, lifetimes and the permit lines of its crypto ACL.
+/// Builds an endpoint configuration from a parsed IOS configuration with
+/// [`EndpointConfig::from_gateway`]: the crypto map applied to an interface (the first such
+/// interface; without one, the first map) becomes one peer per entry. Entries without `set peer`
+/// stay disabled as in IOS; an entry whose peer has no key, or that names a missing transform
+/// set, makes the configuration unusable (the caller gets the entry's line).
 pub(crate) fn from_gateway(
     g: &GatewayConfig,
     origins: &ipsec_proto::ios::config::Origins,
 ) -> Result<ipsec_config, Unusable> {
-    let applied: Vec<(&str, Option<Ipv4Addr>, &str)> = g
+    let applied = g
         .interfaces
         .iter()
-        .filter_map(|i| {
-            i.crypto_map
-                .as_deref()
-                .map(|m| (m, i.address.map(|(a, _)| a), i.name.as_str()))
-        })
-        .collect();
-    let mut cfg = ipsec_config {
-        replay_window: g.ipsec.replay_window,
-        ..ipsec_config::default()
+        .find_map(|i| i.crypto_map.as_deref().map(|m| (m, i)));
+    let map = match applied {
+        Some((m, _)) => m.to_string(),
+        None => match g.crypto_maps.first() {
+            Some(e) => e.map.clone(),
+            None => {
+                return Err(Unusable {
+                    line: 0,
+                    message: "no crypto map".into(),
+                })
+            }
+        },
     };
-    cfg.endpoint.nat_traversal = g.ipsec.nat_t;
-    cfg.endpoint.nat_keepalive = g
-        .ipsec
-        .nat_keepalive_secs
-        .map(|s| Duration::from_secs(s.into()));
-    cfg.endpoint.dpd = g.ipsec.dpd;
-    if let Some((map, addr, ifname)) = applied.first() {
-        cfg.show = ShowMeta {
-            interface: (*ifname).to_string(),
-            map_tag: (*map).to_string(),
-            local_addr: *addr,
+    let (endpoint, _seqs, issues) = EndpointConfig::from_gateway(g, &map);
+    let line_of = |seq: u16| origins.line(&Item::MapEntry(map.clone(), seq)).unwrap_or(0);
+    for issue in &issues {
+        let (seq, message) = match issue {
+            GatewayConfigIssue::NoPeer { .. } => continue,
+            GatewayConfigIssue::NoKey { seq, peer } => (
+                *seq,
+                format!("crypto map {map} {seq}: no crypto isakmp key for peer {peer}"),
+            ),
+            GatewayConfigIssue::UnknownTransformSet { seq, name } => (
+                *seq,
+                format!("crypto map {map} {seq}: transform set {name} does not exist"),
+            ),
+            other => (0, format!("crypto map {map}: {other:?}")),
         };
-    } else if let Some(e) = g.crypto_maps.first() {
-        cfg.show.map_tag = e.map.clone();
-    }
-    let policies = g.effective_isakmp_policies();
-    for e in &g.crypto_maps {
-        let local = if applied.is_empty() {
-            Some(None)
-        } else {
-            applied
-                .iter()
-                .find(|(m, _, _)| *m == e.map)
-                .map(|(_, a, _)| *a)
-        };
-        let Some(local) = local else { continue };
-        let line = origins
-            .line(&Item::MapEntry(e.map.clone(), e.seq))
-            .unwrap_or(0);
-        let (Some(peer_addr), Some(acl_name)) = (e.current_peer(), e.acl.as_deref()) else {
-            // IOS keeps an incomplete entry disabled; so do we.
-            continue;
-        };
-        let unusable = |message: String| Unusable { line, message };
-        let key = g.key_for(peer_addr).ok_or_else(|| {
-            unusable(format!(
-                "crypto map {} {}: no crypto isakmp key for peer {peer_addr}",
-                e.map, e.seq
-            ))
-        })?;
-        let acl = g.access_list(acl_name).ok_or_else(|| {
-            unusable(format!(
-                "crypto map {} {}: access list {acl_name} does not exist",
-                e.map, e.seq
-            ))
-        })?;
-        let mut sets = Vec::new();
-        for name in &e.transform_sets {
-            let ts = g.transform_set(name).ok_or_else(|| {
-                unusable(format!(
-                    "crypto map {} {}: transform set {name} does not exist",
-                    e.map, e.seq
-                ))
-            })?;
-            sets.push(ts.clone());
-        }
-        if sets.is_empty() {
-            continue;
-        }
-        let mut selectors = Vec::new();
-        for entry in acl.entries.iter().filter(|x| x.action == AclAction::Permit) {
-            let (l, r) = entry.to_selectors().ok_or_else(|| {
-                unusable(format!(
-                    "access list {acl_name}: a permit line cannot be expressed as proxy identities"
-                ))
-            })?;
-            selectors.push(SelectorPair {
-                local: l,
-                remote: r,
-            });
-        }
-        let mut p = PeerConfig::new(peer_addr, key.key.clone());
-        p.local_address = local;
-        p.isakmp_policies = policies.clone();
-        p.transform_sets = sets;
-        p.pfs_group = e.pfs_group;
-        p.lifetime_secs = e.lifetime_secs.unwrap_or(g.ipsec.sa_lifetime_secs);
-        p.lifetime_kb = e.lifetime_kb.unwrap_or(g.ipsec.sa_lifetime_kb);
-        p.selectors = selectors;
-        cfg.endpoint.peers.push(p);
-    }
-    if cfg.endpoint.peers.is_empty() {
         return Err(Unusable {
-            line: 0,
-            message: "no complete crypto map entry (set peer, set transform-set, match address)"
-                .into(),
+            line: line_of(seq),
+            message,
         });
     }
-    Ok(cfg)
+    if endpoint.peers.is_empty() {
+        return Err(Unusable {
+            line: 0,
+            message: format!("crypto map {map} has no entry with set peer"),
+        });
+    }
+    Ok(ipsec_config {
+        endpoint,
+        replay_window: g.ipsec.replay_window,
+        show: ShowMeta {
+            interface: applied.map_or_else(|| "ipsec0".into(), |(_, i)| i.name.clone()),
+            map_tag: map.clone(),
+            local_addr: applied.and_then(|(_, i)| i.address.map(|(a, _)| a)),
+        },
+    })
 }
 
 /// Creates an empty configuration (no peers, NAT-T on, no DPD, replay window 64).

@@ -52,6 +52,9 @@ pub const IPSEC_EVENT_NEGOTIATION_FAILED: u32 = 6;
 pub const IPSEC_EVENT_NOTIFY_RECEIVED: u32 = 7;
 /// Event kind: Dead Peer Detection declared the peer dead.
 pub const IPSEC_EVENT_PEER_DEAD: u32 = 8;
+/// Event kind: the peer moved (NAT rebinding); send IKE and UDP-encapsulated ESP to the new
+/// path from `ipsec_event_path` from now on.
+pub const IPSEC_EVENT_PATH_CHANGED: u32 = 9;
 /// Event kind: an event newer than this header; only `ipsec_event_describe` applies.
 pub const IPSEC_EVENT_OTHER: u32 = 255;
 
@@ -541,6 +544,7 @@ pub struct ipsec_event {
     ike_sa: Option<u32>,
     child: Option<u64>,
     spis: Option<(u32, u32)>,
+    path: Option<Path>,
     error: Option<IkeError>,
     text: String,
     phase2: Option<Phase2>,
@@ -553,6 +557,7 @@ fn event_from(ep: &mut ipsec_endpoint, ev: Event) -> ipsec_event {
         ike_sa: None,
         child: None,
         spis: None,
+        path: None,
         error: None,
         text: String::new(),
         phase2: None,
@@ -566,6 +571,7 @@ fn event_from(ep: &mut ipsec_endpoint, ev: Event) -> ipsec_event {
             nat,
         } => {
             e.kind = IPSEC_EVENT_PHASE1_ESTABLISHED;
+            e.path = Some(path);
             e.peer = Some(peer.0);
             e.ike_sa = Some(sa.0);
             e.text = format!(
@@ -584,6 +590,7 @@ fn event_from(ep: &mut ipsec_endpoint, ev: Event) -> ipsec_event {
         Event::Phase2Established(p) => {
             let p = *p;
             e.kind = IPSEC_EVENT_PHASE2_ESTABLISHED;
+            e.path = Some(p.path);
             e.peer = Some(p.peer.0);
             e.ike_sa = Some(p.ike_sa.0);
             e.child = Some(p.child.0);
@@ -650,6 +657,15 @@ fn event_from(ep: &mut ipsec_endpoint, ev: Event) -> ipsec_event {
                 } else {
                     "unauthenticated"
                 }
+            );
+        }
+        Event::PathChanged { sa, old, new } => {
+            e.kind = IPSEC_EVENT_PATH_CHANGED;
+            e.ike_sa = Some(sa.0);
+            e.path = Some(new);
+            e.text = format!(
+                "peer of ISAKMP SA {} moved from {} to {}",
+                sa.0, old.remote, new.remote
             );
         }
         Event::PeerDead { sa, peer } => {
@@ -1055,6 +1071,31 @@ pub unsafe extern "C" fn ipsec_event_spis(
             write(spi_in, i);
             write(spi_out, o);
         }
+        ipsec_result::IPSEC_RESULT_OK
+    })
+}
+
+/// The path (our address, the peer's address) of a Phase 1 or Phase 2 established or a path
+/// changed event: where IKE and (UDP-encapsulated) ESP for this peer go.
+///
+/// # Safety
+/// `ev` a live handle; `out` writable.
+#[no_mangle]
+pub unsafe extern "C" fn ipsec_event_path(
+    ev: *const ipsec_event,
+    out: *mut ipsec_path,
+) -> ipsec_result {
+    boundary(|| {
+        // SAFETY: caller contract.
+        let ev = try_some!(unsafe { as_ref(ev) });
+        if out.is_null() {
+            return ipsec_result::IPSEC_RESULT_NULL_PARAMETER;
+        }
+        let Some(p) = ev.path else {
+            return ipsec_result::IPSEC_RESULT_WRONG_EVENT_KIND;
+        };
+        // SAFETY: checked non-NULL.
+        unsafe { write(out, path_to_c(p)) };
         ipsec_result::IPSEC_RESULT_OK
     })
 }

@@ -74,6 +74,8 @@ pub enum ipsec_result {
     IPSEC_RESULT_NO_REPLY = 3007,
     /// A datagram for no known ISAKMP SA that is not a new Main Mode (dropped, counted).
     IPSEC_RESULT_UNKNOWN_SA = 3008,
+    /// We answered, but the initiating peer went quiet before the exchange finished.
+    IPSEC_RESULT_PEER_STOPPED = 3009,
 
     /// Main Mode 5/6 decrypted to garbage: the pre-shared keys differ.
     IPSEC_RESULT_PSK_MISMATCH = 4000,
@@ -135,6 +137,7 @@ impl ipsec_result {
         R::IPSEC_RESULT_NOTIFY_RECEIVED,
         R::IPSEC_RESULT_NO_REPLY,
         R::IPSEC_RESULT_UNKNOWN_SA,
+        R::IPSEC_RESULT_PEER_STOPPED,
         R::IPSEC_RESULT_PSK_MISMATCH,
         R::IPSEC_RESULT_HASH_MISMATCH,
         R::IPSEC_RESULT_ESP_REPLAYED,
@@ -188,6 +191,7 @@ impl ipsec_result {
             R::IPSEC_RESULT_NOTIFY_RECEIVED => "peer sent an error notify",
             R::IPSEC_RESULT_NO_REPLY => "peer did not reply",
             R::IPSEC_RESULT_UNKNOWN_SA => "datagram for an unknown ISAKMP SA dropped",
+            R::IPSEC_RESULT_PEER_STOPPED => "peer stopped negotiating",
             R::IPSEC_RESULT_PSK_MISMATCH => "pre-shared keys probably differ",
             R::IPSEC_RESULT_HASH_MISMATCH => "HASH payload did not verify",
             R::IPSEC_RESULT_ESP_REPLAYED => "ESP replay: sequence number already received",
@@ -250,6 +254,7 @@ impl From<&IkeError> for ipsec_result {
             },
             IkeError::NotifyReceived(_) => R::IPSEC_RESULT_NOTIFY_RECEIVED,
             IkeError::NoReply { .. } => R::IPSEC_RESULT_NO_REPLY,
+            IkeError::PeerStopped { .. } => R::IPSEC_RESULT_PEER_STOPPED,
             IkeError::ApiMisuse(a) => match a {
                 ApiMisuse::NoSuchPeer(_) => R::IPSEC_RESULT_NO_SUCH_PEER,
                 ApiMisuse::NoSuchSelector(_) => R::IPSEC_RESULT_NO_SUCH_SELECTOR,

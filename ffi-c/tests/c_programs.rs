@@ -48,7 +48,25 @@ fn profile_dir() -> PathBuf {
         .to_path_buf()
 }
 
+/// Builds the static library: `cargo test` compiles only the rlib for integration tests, so
+/// `libipsec.a` could be stale. Same target directory and profile as this test run.
 fn static_lib() -> PathBuf {
+    static BUILT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let ok = *BUILT.get_or_init(|| {
+        let dir = profile_dir();
+        let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        cmd.args(["build", "--quiet", "-p", "ipsec-ffi", "--lib"]);
+        if let Some(target) = dir.parent() {
+            cmd.env("CARGO_TARGET_DIR", target);
+        }
+        if dir.file_name().is_some_and(|n| n == "release") {
+            cmd.arg("--release");
+        }
+        cmd.current_dir(workspace())
+            .status()
+            .is_ok_and(|s| s.success())
+    });
+    assert!(ok, "cargo build -p ipsec-ffi --lib failed");
     let lib = profile_dir().join("libipsec.a");
     assert!(
         lib.exists(),
