@@ -172,3 +172,42 @@ pub(crate) unsafe fn write_text(
     unsafe { write(out_len, text.len()) };
     ipsec_result::IPSEC_RESULT_OK
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn panics_become_the_default_value() {
+        // Keep the expected panic message out of the test output.
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let r: ipsec_result = boundary(|| panic!("boom"));
+        let b: bool = boundary(|| panic!("boom"));
+        let n: usize = boundary(|| panic!("boom"));
+        let p: *const u8 = boundary(|| panic!("boom"));
+        std::panic::set_hook(hook);
+        assert_eq!(r, ipsec_result::IPSEC_RESULT_PANIC);
+        assert!(!b);
+        assert_eq!(n, 0);
+        assert!(p.is_null());
+        assert_eq!(
+            boundary(|| ipsec_result::IPSEC_RESULT_OK),
+            ipsec_result::IPSEC_RESULT_OK
+        );
+    }
+
+    #[test]
+    fn text_needs_room_for_the_nul() {
+        let mut buf = [0xAAu8; 5];
+        let mut n = 0usize;
+        // SAFETY: a live 5-byte buffer and a live usize.
+        let r = unsafe { write_text("abcde", buf.as_mut_ptr(), buf.len(), &mut n) };
+        assert_eq!(r, ipsec_result::IPSEC_RESULT_BUFFER_TOO_SMALL);
+        assert_eq!((n, buf), (6, [0xAA; 5]));
+        // SAFETY: as above, 4 bytes used.
+        let r = unsafe { write_text("abc", buf.as_mut_ptr(), 4, &mut n) };
+        assert_eq!(r, ipsec_result::IPSEC_RESULT_OK);
+        assert_eq!((n, &buf[..4]), (3, &b"abc\0"[..]));
+    }
+}
