@@ -320,6 +320,31 @@ static void test_esp(void) {
     ipsec_esp_sa_free(&in);
 }
 
+/* UDP 4500 demultiplexing and SPI lookup, stateless. */
+static void test_udp4500(void) {
+    uint8_t ike[4 + 28] = {0}; /* marker + an ISAKMP header's worth */
+    uint8_t esp[40] = {0x12, 0x34, 0x56, 0x78, 0, 0, 0, 1};
+    uint8_t keepalive = 0xFF;
+    uint32_t kind = 77, spi = 77;
+    size_t off = 77;
+    EXPECT_RC(ipsec_classify_udp4500(ike, sizeof ike, &kind, &off), IPSEC_RESULT_OK);
+    EXPECT(kind == IPSEC_UDP4500_IKE && off == 4);
+    EXPECT_RC(ipsec_classify_udp4500(esp, sizeof esp, &kind, &off), IPSEC_RESULT_OK);
+    EXPECT(kind == IPSEC_UDP4500_ESP && off == 0);
+    EXPECT_RC(ipsec_classify_udp4500(&keepalive, 1, &kind, &off), IPSEC_RESULT_OK);
+    EXPECT(kind == IPSEC_UDP4500_KEEPALIVE && off == 1);
+    kind = 77;
+    EXPECT_RC(ipsec_classify_udp4500(ike, 6, &kind, &off), IPSEC_RESULT_MALFORMED_MESSAGE);
+    EXPECT_RC(ipsec_classify_udp4500(NULL, 0, &kind, &off), IPSEC_RESULT_MALFORMED_MESSAGE);
+    EXPECT_RC(ipsec_classify_udp4500(esp, sizeof esp, NULL, &off), IPSEC_RESULT_NULL_PARAMETER);
+    EXPECT(kind == 77);
+    EXPECT_RC(ipsec_esp_peek_spi(esp, sizeof esp, &spi), IPSEC_RESULT_OK);
+    EXPECT(spi == 0x12345678);
+    EXPECT_RC(ipsec_esp_peek_spi(esp, 7, &spi), IPSEC_RESULT_ESP_TRUNCATED);
+    EXPECT_RC(ipsec_esp_peek_spi(ike, sizeof ike, &spi), IPSEC_RESULT_ESP_TRUNCATED); /* SPI 0 */
+    EXPECT(spi == 0x12345678);
+}
+
 /* IOS text: syntax errors by position, unusable configurations by line, UTF-8. */
 static void test_config(void) {
     ipsec_config *cfg = (ipsec_config *)0x1;
@@ -561,6 +586,13 @@ static void test_negotiation_and_events(void) {
         EXPECT(esp_roundtrip(&a, &b, now, pkt, make_ipv4(pkt, l1, l2, 1)) == 0);
         EXPECT(esp_roundtrip(&b, &a, now, pkt, make_ipv4(pkt, l2, l1, 2)) == 0);
     }
+    /* ESP usage goes back to the endpoint; the handles must be in the right slots. */
+    EXPECT_RC(ipsec_endpoint_report_esp_usage(a.ep, now, 1, a.sa_in, a.sa_out), IPSEC_RESULT_OK);
+    EXPECT_RC(ipsec_endpoint_report_esp_usage(a.ep, now, 1, a.sa_out, a.sa_in),
+              IPSEC_RESULT_WRONG_DIRECTION);
+    EXPECT_RC(ipsec_endpoint_report_esp_usage(a.ep, now, 1, NULL, NULL), IPSEC_RESULT_OK);
+    EXPECT_RC(ipsec_endpoint_report_esp_usage(NULL, now, 1, NULL, NULL),
+              IPSEC_RESULT_NULL_PARAMETER);
     /* show: size query, tiny buffer, NULL handle array with a count. */
     size_t need = 0, n = 0;
     char small[8];
@@ -617,6 +649,7 @@ int main(void) {
     test_null_handles();
     test_double_free_by_shape();
     test_esp();
+    test_udp4500();
     test_config();
     test_endpoint_misuse();
     test_negotiation_and_events();

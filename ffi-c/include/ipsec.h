@@ -142,6 +142,15 @@
 // Direction: the SA protects packets (encapsulate).
 #define IPSEC_DIRECTION_OUTBOUND 1
 
+// UDP 4500 payload: an IKE message behind the non-ESP marker.
+#define IPSEC_UDP4500_IKE 1
+
+// UDP 4500 payload: an ESP packet.
+#define IPSEC_UDP4500_ESP 2
+
+// UDP 4500 payload: a NAT keepalive (drop it).
+#define IPSEC_UDP4500_KEEPALIVE 3
+
 // Outcome of a call. Numbers are stable and never reused; a removed code stays reserved. Blocks:
 // 0-999 success and "nothing to do"; 1000 API misuse (a bug in the calling program, never caused
 // by network input); 2000 malformed input; 3000 peer misbehaved or incompatible; 4000
@@ -501,6 +510,19 @@ ipsec_result ipsec_endpoint_delete_child(struct ipsec_endpoint *ep,
                                          uint64_t now_ms,
                                          uint64_t child);
 
+// Tells the endpoint how the ESP SAs of pair `child` are used: bytes protected in both
+// directions and the time of the last packet each way. This drives rekeying on volume (the
+// kilobyte lifetime) and on-demand DPD (traffic out, nothing in). Call it periodically, e.g.
+// before `ipsec_endpoint_poll_timeout`. `sa_in` / `sa_out` may be NULL (direction unknown).
+//
+// # Safety
+// `ep` a live handle; `sa_in`, `sa_out` NULL or live handles.
+ipsec_result ipsec_endpoint_report_esp_usage(struct ipsec_endpoint *ep,
+                                             uint64_t now_ms,
+                                             uint64_t child,
+                                             const struct ipsec_esp_sa *sa_in,
+                                             const struct ipsec_esp_sa *sa_out);
+
 // Feeds one UDP datagram received on port 500 or 4500 (with the non-ESP marker still in front
 // on 4500; a 1-byte 0xFF NAT keepalive is accepted too). Returns `IPSEC_RESULT_OK` when the
 // datagram was accepted, or the reason it was dropped and counted
@@ -748,6 +770,27 @@ ipsec_result ipsec_esp_sa_stats(const struct ipsec_esp_sa *sa, struct ipsec_esp_
 // # Safety
 // `sa` is NULL or points to NULL or to a handle from this library not freed before.
 void ipsec_esp_sa_free(struct ipsec_esp_sa **sa);
+
+// Classifies the payload of a datagram received on UDP port 4500 without touching any SA
+// (RFC 3948): `*kind` gets `IPSEC_UDP4500_*` and `*offset` where the IKE message or ESP packet
+// starts in `data` (4 after the non-ESP marker, 0 for ESP, `len` for a keepalive). Pass the
+// whole datagram to `ipsec_endpoint_handle_datagram` for IKE (it strips the marker itself) and
+// `data + offset` to `ipsec_esp_sa_decapsulate` for ESP. Malformed payloads give
+// `IPSEC_RESULT_MALFORMED_MESSAGE`.
+//
+// # Safety
+// `data` points to `len` readable bytes; `kind`, `offset` writable.
+ipsec_result ipsec_classify_udp4500(const uint8_t *data,
+                                    size_t len,
+                                    uint32_t *kind,
+                                    size_t *offset);
+
+// The SPI of an ESP packet (for the caller's SPI-to-SA table). `IPSEC_RESULT_ESP_TRUNCATED`
+// when shorter than the ESP header or with the reserved SPI 0.
+//
+// # Safety
+// `esp` points to `len` readable bytes; `spi` writable.
+ipsec_result ipsec_esp_peek_spi(const uint8_t *esp, size_t len, uint32_t *spi);
 
 // Renders the message of `result` into `buf` (NUL-terminated). `*out_len` receives the text
 // length without the NUL, or on `IPSEC_RESULT_BUFFER_TOO_SMALL` the capacity needed with it.

@@ -373,6 +373,42 @@ pub unsafe extern "C" fn ipsec_endpoint_delete_child(
     })
 }
 
+/// Tells the endpoint how the ESP SAs of pair `child` are used: bytes protected in both
+/// directions and the time of the last packet each way. This drives rekeying on volume (the
+/// kilobyte lifetime) and on-demand DPD (traffic out, nothing in). Call it periodically, e.g.
+/// before `ipsec_endpoint_poll_timeout`. `sa_in` / `sa_out` may be NULL (direction unknown).
+///
+/// # Safety
+/// `ep` a live handle; `sa_in`, `sa_out` NULL or live handles.
+#[no_mangle]
+pub unsafe extern "C" fn ipsec_endpoint_report_esp_usage(
+    ep: *mut ipsec_endpoint,
+    now_ms: u64,
+    child: u64,
+    sa_in: *const ipsec_esp_sa,
+    sa_out: *const ipsec_esp_sa,
+) -> ipsec_result {
+    boundary(|| {
+        // SAFETY: caller contract.
+        let ep = try_some!(unsafe { as_mut(ep) });
+        // SAFETY: caller contract.
+        let (sa_in, sa_out) = unsafe { (as_ref(sa_in), as_ref(sa_out)) };
+        if sa_in.is_some_and(|s| s.is_outbound()) || sa_out.is_some_and(|s| !s.is_outbound()) {
+            return ipsec_result::IPSEC_RESULT_WRONG_DIRECTION;
+        }
+        let u_in = sa_in.map(|s| s.usage()).unwrap_or_default();
+        let u_out = sa_out.map(|s| s.usage()).unwrap_or_default();
+        ep.ep.report_esp_activity(
+            Instant(now_ms),
+            ChildId(child),
+            u_in.last_activity,
+            u_out.last_activity,
+            u_in.bytes.saturating_add(u_out.bytes),
+        );
+        ipsec_result::IPSEC_RESULT_OK
+    })
+}
+
 /// Feeds one UDP datagram received on port 500 or 4500 (with the non-ESP marker still in front
 /// on 4500; a 1-byte 0xFF NAT keepalive is accepted too). Returns `IPSEC_RESULT_OK` when the
 /// datagram was accepted, or the reason it was dropped and counted

@@ -2,8 +2,8 @@
 
 use ipsec_proto::crypto::cipher::CipherAlg;
 use ipsec_proto::esp::{
-    EspCipher, EspConfig, EspError, EspIntegrity, EspKeys, EspMode, EspStats, EspTransform,
-    InboundSa, LifetimeConfig, OutboundSa,
+    classify_udp4500, peek_spi, EspCipher, EspConfig, EspError, EspIntegrity, EspKeys, EspMode,
+    EspStats, EspTransform, EspUsage, InboundSa, LifetimeConfig, OutboundSa, Udp4500,
 };
 use ipsec_proto::rng::Rng;
 use ipsec_proto::time::Instant;
@@ -48,6 +48,13 @@ pub const IPSEC_MODE_TRANSPORT: u32 = 1;
 pub const IPSEC_DIRECTION_INBOUND: u32 = 0;
 /// Direction: the SA protects packets (encapsulate).
 pub const IPSEC_DIRECTION_OUTBOUND: u32 = 1;
+
+/// UDP 4500 payload: an IKE message behind the non-ESP marker.
+pub const IPSEC_UDP4500_IKE: u32 = 1;
+/// UDP 4500 payload: an ESP packet.
+pub const IPSEC_UDP4500_ESP: u32 = 2;
+/// UDP 4500 payload: a NAT keepalive (drop it).
+pub const IPSEC_UDP4500_KEEPALIVE: u32 = 3;
 
 /// Counters of one ESP SA (the `#pkts` lines of `show crypto ipsec sa`).
 #[repr(C)]
@@ -119,6 +126,17 @@ impl ipsec_esp_sa {
             Dir::In(s) => s.stats(),
             Dir::Out(s) => s.stats(),
         }
+    }
+
+    pub(crate) fn usage(&self) -> EspUsage {
+        match &self.dir {
+            Dir::In(s) => s.usage(),
+            Dir::Out(s) => s.usage(),
+        }
+    }
+
+    pub(crate) fn is_outbound(&self) -> bool {
+        matches!(self.dir, Dir::Out(_))
     }
 
     pub(crate) fn spi(&self) -> u32 {
@@ -415,5 +433,70 @@ pub unsafe extern "C" fn ipsec_esp_sa_free(sa: *mut *mut ipsec_esp_sa) {
     boundary(|| {
         // SAFETY: caller contract, see above.
         unsafe { free_in_place(sa) }
+    })
+}
+
+/// Classifies the payload of a datagram received on UDP port 4500 without touching any SA
+/// (RFC 3948): `*kind` gets `IPSEC_UDP4500_*` and `*offset` where the IKE message or ESP packet
+/// starts in `data` (4 after the non-ESP marker, 0 for ESP, `len` for a keepalive). Pass the
+/// whole datagram to `ipsec_endpoint_handle_datagram` for IKE (it strips the marker itself) and
+/// `data + offset` to `ipsec_esp_sa_decapsulate` for ESP. Malformed payloads give
+/// `IPSEC_RESULT_MALFORMED_MESSAGE`.
+///
+/// # Safety
+/// `data` points to `len` readable bytes; `kind`, `offset` writable.
+#[no_mangle]
+pub unsafe extern "C" fn ipsec_classify_udp4500(
+    data: *const u8,
+    len: usize,
+    kind: *mut u32,
+    offset: *mut usize,
+) -> ipsec_result {
+    boundary(|| {
+        // SAFETY: caller contract.
+        let data = try_some!(unsafe { in_slice(data, len) });
+        if kind.is_null() || offset.is_null() {
+            return ipsec_result::IPSEC_RESULT_NULL_PARAMETER;
+        }
+        let (k, o) = match classify_udp4500(data) {
+            Udp4500::Ike(rest) => (IPSEC_UDP4500_IKE, len - rest.len()),
+            Udp4500::Esp(_) => (IPSEC_UDP4500_ESP, 0),
+            Udp4500::Keepalive => (IPSEC_UDP4500_KEEPALIVE, len),
+            _ => return ipsec_result::IPSEC_RESULT_MALFORMED_MESSAGE,
+        };
+        // SAFETY: both checked non-NULL.
+        unsafe {
+            write(kind, k);
+            write(offset, o);
+        }
+        ipsec_result::IPSEC_RESULT_OK
+    })
+}
+
+/// The SPI of an ESP packet (for the caller's SPI-to-SA table). `IPSEC_RESULT_ESP_TRUNCATED`
+/// when shorter than the ESP header or with the reserved SPI 0.
+///
+/// # Safety
+/// `esp` points to `len` readable bytes; `spi` writable.
+#[no_mangle]
+pub unsafe extern "C" fn ipsec_esp_peek_spi(
+    esp: *const u8,
+    len: usize,
+    spi: *mut u32,
+) -> ipsec_result {
+    boundary(|| {
+        // SAFETY: caller contract.
+        let esp = try_some!(unsafe { in_slice(esp, len) });
+        if spi.is_null() {
+            return ipsec_result::IPSEC_RESULT_NULL_PARAMETER;
+        }
+        match peek_spi(esp) {
+            Some(s) => {
+                // SAFETY: checked non-NULL.
+                unsafe { write(spi, s) };
+                ipsec_result::IPSEC_RESULT_OK
+            }
+            None => ipsec_result::IPSEC_RESULT_ESP_TRUNCATED,
+        }
     })
 }
