@@ -72,6 +72,13 @@ impl NattKind {
             _ => PayloadType::NAT_D,
         }
     }
+
+    fn natoa_type(self) -> PayloadType {
+        match self {
+            NattKind::Draft => PayloadType::NAT_OA_DRAFT,
+            _ => PayloadType::NAT_OA,
+        }
+    }
 }
 
 /// The last message of one exchange we sent, for retransmission and for answering duplicates.
@@ -1184,7 +1191,9 @@ impl Endpoint {
     fn our_vids(&self, nat_t_set: bool) -> Vec<&'static [u8]> {
         let mut v: Vec<&'static [u8]> = Vec::new();
         if self.config.nat_traversal && nat_t_set {
-            v.push(&vendor::NAT_T_RFC3947);
+            if !self.config.nat_t_drafts_only {
+                v.push(&vendor::NAT_T_RFC3947);
+            }
             v.push(&vendor::NAT_T_DRAFT_07);
             v.push(&vendor::NAT_T_DRAFT_03);
             v.push(&vendor::NAT_T_DRAFT_02_N);
@@ -1196,12 +1205,12 @@ impl Endpoint {
         v
     }
 
-    fn parse_vids(list: &PayloadList<'_>) -> (NattKind, bool) {
+    fn parse_vids(list: &PayloadList<'_>, rfc_allowed: bool) -> (NattKind, bool) {
         let mut natt = NattKind::None;
         let mut dpd = false;
         for p in list.find_all(PayloadType::VENDOR_ID) {
             match vendor::recognize(p.body) {
-                Some(KnownVendor::NatTRfc3947) => natt = NattKind::Rfc,
+                Some(KnownVendor::NatTRfc3947) if rfc_allowed => natt = NattKind::Rfc,
                 Some(KnownVendor::NatTDraft(2 | 3)) | Some(KnownVendor::NatTDraft02N)
                     if natt == NattKind::None =>
                 {
@@ -1253,7 +1262,7 @@ impl Endpoint {
                 return Err(Failure::Fatal);
             }
         };
-        let (natt, peer_dpd) = Self::parse_vids(&list);
+        let (natt, peer_dpd) = Self::parse_vids(&list, !self.config.nat_t_drafts_only);
         let natt = if self.config.nat_traversal {
             natt
         } else {
@@ -1417,7 +1426,7 @@ impl Endpoint {
                 return Err(Failure::Fatal);
             }
         };
-        let (natt, peer_dpd) = Self::parse_vids(&list);
+        let (natt, peer_dpd) = Self::parse_vids(&list, !self.config.nat_t_drafts_only);
         let natt = if self.config.nat_traversal {
             natt
         } else {
@@ -1576,7 +1585,7 @@ impl Endpoint {
         let body = msg.get(HEADER_LEN..).unwrap_or(&[]);
         let list = PayloadList::parse(header.next_payload, body)?;
         self.mm_key_material(id, &list)?;
-        let (_, dpd) = Self::parse_vids(&list);
+        let (_, dpd) = Self::parse_vids(&list, !self.config.nat_t_drafts_only);
         let Some(path) = self.sas.get(&id).map(|s| s.path) else {
             return Ok(());
         };
@@ -2061,6 +2070,9 @@ impl Endpoint {
         if sets.is_empty() {
             return Err(ApiMisuse::Config("no transform set for this peer".into()).into());
         }
+        let transport = sets
+            .first()
+            .is_some_and(|t| t.mode == crate::policy::ipsec::EspMode::Transport);
         let offer = Phase2Offer {
             spi,
             lifetime_secs: cfg.lifetime_secs,
@@ -2101,6 +2113,12 @@ impl Endpoint {
         }
         b.add_raw(PayloadType::ID, &idci)?;
         b.add_raw(PayloadType::ID, &idcr)?;
+        if offer.udp_encap && transport {
+            // Transport mode through a NAT: the original addresses, for checksum fix-up.
+            let ty = sa.natt.natoa_type();
+            b.add_nat_oa(ty, sa.path.local.ip())?;
+            b.add_nat_oa(ty, sa.path.remote.ip())?;
+        }
         let h1 = keys.hash1(mid, b.bytes_after(slot));
         b.fill(slot, &h1)?;
         let m1 = encrypt_message(sa, b.finish()?, mid)?;
@@ -2335,6 +2353,7 @@ impl Endpoint {
         };
         let nr = self.nonce();
         let my_spi = self.spi();
+        let delay = self.retransmit_delay(0);
         let Some(sa) = self.sas.get_mut(&id) else {
             return Ok(());
         };
@@ -2372,6 +2391,11 @@ impl Endpoint {
         if let (Some(ci), Some(cr)) = (idci.as_ref(), idcr.as_ref()) {
             b.add_raw(PayloadType::ID, ci)?;
             b.add_raw(PayloadType::ID, cr)?;
+        }
+        if udp_encap && choice.mode == crate::policy::ipsec::EspMode::Transport {
+            let ty = sa.natt.natoa_type();
+            b.add_nat_oa(ty, path.remote.ip())?;
+            b.add_nat_oa(ty, sa.path.local.ip())?;
         }
         let proposed_secs = choice.parsed.life_secs.unwrap_or(u64::from(our_secs));
         let proposed_kb = choice.parsed.life_kb.unwrap_or(our_kb);
@@ -2429,7 +2453,6 @@ impl Endpoint {
             replaces: None,
         };
         let nonce_i = ni.body.to_vec();
-        let delay_slot = now;
         sa.qms.push(Qm {
             mid,
             role: Role::Responder,
@@ -2443,7 +2466,7 @@ impl Endpoint {
             replaces: None,
             flight: Flight {
                 msg: Some(m2.clone()),
-                retransmit_at: Some(delay_slot),
+                retransmit_at: Some(now + delay),
                 retries: 0,
                 last_rx: Some(hash),
             },
@@ -2451,10 +2474,6 @@ impl Endpoint {
             pending: Some(Box::new(est)),
             offer: None,
         });
-        let delay = self.retransmit_delay(0);
-        if let Some(q) = self.sas.get_mut(&id).and_then(|s| s.qms.last_mut()) {
-            q.flight.retransmit_at = Some(now + delay);
-        }
         self.send(path, m2);
         Ok(())
     }
