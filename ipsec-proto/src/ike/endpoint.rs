@@ -401,7 +401,7 @@ impl Endpoint {
         }
         for c in self.children.values() {
             upd(Some(c.hard_expiry()));
-            if c.role == Role::Initiator && !c.rekey_started && !c.replaced {
+            if !c.rekey_started && !c.replaced {
                 upd(Some(self.soft_expiry(c)));
             }
         }
@@ -426,9 +426,15 @@ impl Endpoint {
             .saturating_add(Duration::from_secs(10))
     }
 
+    /// When we rekey a pair: the side that negotiated it goes first; the other side waits half
+    /// the margin longer and only acts if the peer has not rekeyed by then (IOS rekeys from
+    /// whichever side's timer fires; the offset keeps collisions rare).
     fn soft_expiry(&self, c: &Child) -> Instant {
         let life = Duration::from_secs(u64::from(c.lifetime_secs));
-        let margin = self.config.rekey_margin.min(life / 2);
+        let mut margin = self.config.rekey_margin.min(life / 2);
+        if c.role == Role::Responder {
+            margin /= 2;
+        }
         c.established + life.saturating_sub(margin)
     }
 
@@ -658,7 +664,7 @@ impl Endpoint {
         c.bytes = bytes;
         let limit = c.lifetime_kb.saturating_mul(1024);
         let soft = limit / 10 * 9;
-        if c.role == Role::Initiator && !c.rekey_started && !c.replaced && bytes >= soft {
+        if !c.rekey_started && !c.replaced && bytes >= soft {
             self.events.push_back(Event::Phase2Expiring { child });
             let _ = self.rekey_child(now, child);
         }
@@ -762,12 +768,7 @@ impl Endpoint {
         let soft: Vec<ChildId> = self
             .children
             .iter()
-            .filter(|(_, c)| {
-                c.role == Role::Initiator
-                    && !c.rekey_started
-                    && !c.replaced
-                    && self.soft_expiry(c) <= now
-            })
+            .filter(|(_, c)| !c.rekey_started && !c.replaced && self.soft_expiry(c) <= now)
             .map(|(k, _)| *k)
             .collect();
         for child in soft {
@@ -2717,8 +2718,10 @@ impl Endpoint {
         let child = ChildId(self.next_child);
         self.next_child += 1;
         est.child = child;
-        if let Some(old) = est.replaces {
-            if let Some(c) = self.children.get_mut(&old) {
+        // Older pairs for the same proxy identities are superseded, whoever started the rekey:
+        // they carry on until they expire, but nobody rekeys them again.
+        for c in self.children.values_mut() {
+            if c.peer == est.peer && c.selectors == est.selectors {
                 c.replaced = true;
             }
         }
