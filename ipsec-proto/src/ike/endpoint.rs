@@ -227,6 +227,24 @@ struct OutDatagram {
 ///
 /// Every input carries `now`; the endpoint never reads a clock. The same seed and the same inputs
 /// give the same output bytes.
+///
+/// # Paths and ports
+///
+/// [`Path::local`] must be the address the datagram arrived on (IP_PKTINFO or a socket bound to
+/// one address): it feeds NAT detection and the Phase 1 identity (ID_IPV4_ADDR). When the socket
+/// cannot tell (`0.0.0.0`), the endpoint keeps the address it already knows, from
+/// [`PeerConfig::local_address`] or an earlier packet. A [`Transmit`] whose local address is
+/// `0.0.0.0` may leave from any address; its local port says which socket (500 or 4500). After a
+/// NAT-T float every IKE datagram uses the 4500 sockets and `non_esp_marker` is set; a NAT
+/// keepalive is a one-byte `0xFF` datagram without marker.
+///
+/// # IPsec SA pairs
+///
+/// [`Event::Phase2Established`] moves the keys of both directions out once. A rekey produces a
+/// new pair for the same proxy identities (`replaces` names the old one when we started it): send
+/// on the newest pair, keep receiving on the old one until [`Event::Phase2Deleted`]. Deleting
+/// the ISAKMP SA leaves the pairs alone (IKEv1). [`Endpoint::report_esp_activity`] feeds byte
+/// counts (volume rekey at 90 % of the kilobyte lifetime) and traffic times (on-demand DPD).
 pub struct Endpoint {
     config: EndpointConfig,
     rng: Rng,
