@@ -644,6 +644,94 @@ static void test_psk_mismatch(void) {
     free_side(&b);
 }
 
+/* Side A behind a NAPT (10.0.0.1 -> 192.0.2.99, ports rewritten): NAT-D detects it, IKE floats
+ * to 4500 with the non-ESP marker, and ESP is UDP-encapsulated. */
+static const uint8_t PRIV[4] = {10, 0, 0, 1}, NAT_PUB[4] = {192, 0, 2, 99};
+static int markers_seen = 0;
+
+static uint16_t nat_port(uint16_t inside) { return inside == 500 ? 40500 : 44500; }
+static uint16_t inside_port(uint16_t outside) { return outside == 40500 ? 500 : 4500; }
+
+static void nat_move(struct side *from, struct side *to, uint64_t now, int from_inside) {
+    uint8_t buf[4096 + 4];
+    ipsec_transmit t;
+    while (ipsec_endpoint_poll_transmit(from->ep, now, buf + 4, 4096, &t, NULL) ==
+           IPSEC_RESULT_OK) {
+        ipsec_path rx;
+        rx.local = t.path.remote;
+        rx.remote = t.path.local;
+        if (from_inside) {
+            memcpy(rx.remote.bytes, NAT_PUB, 4);
+            rx.remote.port = nat_port(t.path.local.port);
+        } else {
+            memcpy(rx.local.bytes, PRIV, 4);
+            rx.local.port = inside_port(t.path.remote.port);
+        }
+        const uint8_t *data = buf + 4;
+        size_t len = t.len;
+        if (t.non_esp_marker) {
+            memset(buf, 0, 4);
+            data = buf;
+            len += 4;
+            markers_seen++;
+        }
+        EXPECT_RC(ipsec_endpoint_handle_datagram(to->ep, now, &rx, data, len), IPSEC_RESULT_OK);
+    }
+}
+
+static void test_nat_traversal(void) {
+    struct side a, b;
+    ipsec_config *ca = NULL, *cb = NULL;
+    ipsec_peer_params pa = seed_peer(R2, PRIV, "ciscokey", 1, 2);
+    ipsec_peer_params pb = seed_peer(NAT_PUB, R2, "ciscokey", 2, 1);
+    CHECK(ipsec_config_new(&ca));
+    CHECK(ipsec_config_new(&cb));
+    CHECK(ipsec_config_add_peer(ca, &pa, NULL));
+    CHECK(ipsec_config_add_peer(cb, &pb, NULL));
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    a.name = "A";
+    b.name = "B";
+    uint8_t seed_b[32];
+    memcpy(seed_b, SEED, 32);
+    seed_b[5] ^= 0x40;
+    CHECK(ipsec_endpoint_new(ca, SEED, &a.ep));
+    CHECK(ipsec_endpoint_new(cb, seed_b, &b.ep));
+    ipsec_config_free(&ca);
+    ipsec_config_free(&cb);
+
+    uint64_t now = 5000;
+    CHECK(ipsec_endpoint_initiate(a.ep, now, 0, 0));
+    for (int round = 0; round < 50 && !(a.phase2_up && b.phase2_up); round++) {
+        nat_move(&a, &b, now, 1);
+        nat_move(&b, &a, now, 0);
+        drain_events(&a, now);
+        drain_events(&b, now);
+        now += 10;
+    }
+    EXPECT(a.phase2_up && b.phase2_up);
+    EXPECT(markers_seen > 0);
+    if (a.sa_out != NULL && b.sa_in != NULL) {
+        /* UDP encapsulation adds the 8-byte UDP header to the worst case. */
+        EXPECT(ipsec_esp_sa_overhead(a.sa_out) == 8 + 8 + 7 + 2 + 12 + 8);
+        uint8_t pkt[60];
+        static const uint8_t l1[4] = {192, 168, 1, 7}, l2[4] = {192, 168, 2, 7};
+        EXPECT(esp_roundtrip(&a, &b, now, pkt, make_ipv4(pkt, l1, l2, 9)) == 0);
+        EXPECT(esp_roundtrip(&b, &a, now, pkt, make_ipv4(pkt, l2, l1, 10)) == 0);
+    }
+    /* Keepalives are accepted and counted. */
+    uint8_t ka = 0xFF;
+    ipsec_path p = path_between(R2, NAT_PUB);
+    p.local.port = 4500;
+    p.remote.port = 44500;
+    EXPECT_RC(ipsec_endpoint_handle_datagram(b.ep, now, &p, &ka, 1), IPSEC_RESULT_OK);
+    ipsec_endpoint_counters ctr;
+    CHECK(ipsec_endpoint_get_counters(b.ep, &ctr));
+    EXPECT(ctr.keepalives_received == 1);
+    free_side(&a);
+    free_side(&b);
+}
+
 int main(void) {
     test_result_messages();
     test_null_handles();
@@ -654,6 +742,7 @@ int main(void) {
     test_endpoint_misuse();
     test_negotiation_and_events();
     test_psk_mismatch();
+    test_nat_traversal();
     printf("test_ffi: %d checks, %d failures\n", checks, failures);
     return failures == 0 ? 0 : 1;
 }
