@@ -475,7 +475,7 @@ impl Endpoint {
     fn show_crypto_ipsec_sa(
         &self,
         now: f64,
-        esp: Option<std::collections::HashMap<u64, (PyRef<'_, EspSa>, PyRef<'_, EspSa>)>>,
+        esp: Option<crate::show::EspPairs<'_>>,
         detail: bool,
         path_mtu: u16,
     ) -> PyResult<String> {

@@ -19,6 +19,9 @@ use ipsec_proto::time::Instant;
 use crate::endpoint::Endpoint;
 use crate::esp::EspSa;
 
+/// The caller's ESP SAs by child id: `(inbound, outbound)`.
+pub(crate) type EspPairs<'py> = HashMap<u64, (PyRef<'py, EspSa>, PyRef<'py, EspSa>)>;
+
 fn v4(a: IpAddr) -> Ipv4Addr {
     match a {
         IpAddr::V4(v) => v,
@@ -135,7 +138,7 @@ fn add(a: &mut FlowCounters, b: &FlowCounters) {
 pub(crate) fn ipsec_sa(
     ep: &Endpoint,
     sas: &[IpsecSaInfo],
-    esp: &HashMap<u64, (PyRef<'_, EspSa>, PyRef<'_, EspSa>)>,
+    esp: &EspPairs<'_>,
     now: Instant,
     detail: bool,
     path_mtu: u16,
