@@ -33,11 +33,10 @@ use super::event::{
 use super::proposal::{self, Phase1Suite, Phase2Offer};
 
 const NONCE_LEN: usize = 20;
+/// Quick Modes in flight per ISAKMP SA; more wait in a queue. Kept below the number of
+/// per-message-ID IV chains the ISAKMP crypto remembers, leaving room for the peer's.
+const MAX_ACTIVE_QM: usize = 8;
 const MAX_MSG: usize = 8192;
-/// Completed exchanges stay this long so that a retransmitted last message can be answered.
-const LINGER: Duration = Duration::from_secs(60);
-/// A responder SA that never authenticates is removed after this long.
-const SETUP_TIMEOUT: Duration = Duration::from_secs(75);
 
 /// IOS names of the Main Mode states (`show crypto isakmp sa`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,6 +70,13 @@ impl NattKind {
         match self {
             NattKind::Draft => PayloadType::NAT_D_DRAFT,
             _ => PayloadType::NAT_D,
+        }
+    }
+
+    fn natoa_type(self) -> PayloadType {
+        match self {
+            NattKind::Draft => PayloadType::NAT_OA_DRAFT,
+            _ => PayloadType::NAT_OA,
         }
     }
 }
@@ -221,6 +227,24 @@ struct OutDatagram {
 ///
 /// Every input carries `now`; the endpoint never reads a clock. The same seed and the same inputs
 /// give the same output bytes.
+///
+/// # Paths and ports
+///
+/// [`Path::local`] must be the address the datagram arrived on (IP_PKTINFO or a socket bound to
+/// one address): it feeds NAT detection and the Phase 1 identity (ID_IPV4_ADDR). When the socket
+/// cannot tell (`0.0.0.0`), the endpoint keeps the address it already knows, from
+/// [`PeerConfig::local_address`] or an earlier packet. A [`Transmit`] whose local address is
+/// `0.0.0.0` may leave from any address; its local port says which socket (500 or 4500). After a
+/// NAT-T float every IKE datagram uses the 4500 sockets and `non_esp_marker` is set; a NAT
+/// keepalive is a one-byte `0xFF` datagram without marker.
+///
+/// # IPsec SA pairs
+///
+/// [`Event::Phase2Established`] moves the keys of both directions out once. A rekey produces a
+/// new pair for the same proxy identities (`replaces` names the old one when we started it): send
+/// on the newest pair, keep receiving on the old one until [`Event::Phase2Deleted`]. Deleting
+/// the ISAKMP SA leaves the pairs alone (IKEv1). [`Endpoint::report_esp_activity`] feeds byte
+/// counts (volume rekey at 90 % of the kilobyte lifetime) and traffic times (on-demand DPD).
 pub struct Endpoint {
     config: EndpointConfig,
     rng: Rng,
@@ -386,25 +410,49 @@ impl Endpoint {
             upd(sa.keepalive_at);
             upd(self.phase1_rekey_at(sa));
             if sa.state != P1State::QmIdle && sa.role == Role::Responder {
-                upd(Some(sa.created + SETUP_TIMEOUT));
+                upd(Some(sa.created + self.linger()));
             }
             for q in &sa.qms {
                 upd(q.flight.retransmit_at);
-                upd(q.done_at.map(|d| d + LINGER));
+                upd(q.done_at.map(|d| d + self.linger()));
             }
         }
         for c in self.children.values() {
             upd(Some(c.hard_expiry()));
-            if c.role == Role::Initiator && !c.rekey_started && !c.replaced {
+            if !c.rekey_started && !c.replaced {
                 upd(Some(self.soft_expiry(c)));
             }
         }
         t
     }
 
+    /// How long a peer may keep retransmitting: completed exchanges stay this long to answer a
+    /// repeated last message, and a responder SA that never authenticates goes after it.
+    fn linger(&self) -> Duration {
+        let rc = self.config.retransmit;
+        let mut total = Duration::ZERO;
+        for k in 0..=rc.max_retries.min(16) {
+            let d = rc
+                .initial
+                .saturating_mul(1u32.checked_shl(k).unwrap_or(u32::MAX))
+                .min(rc.max);
+            total = total.saturating_add(d);
+        }
+        let jitter = total.saturating_mul(u32::from(rc.jitter_percent)) / 100;
+        total
+            .saturating_add(jitter)
+            .saturating_add(Duration::from_secs(10))
+    }
+
+    /// When we rekey a pair: the side that negotiated it goes first; the other side waits half
+    /// the margin longer and only acts if the peer has not rekeyed by then (IOS rekeys from
+    /// whichever side's timer fires; the offset keeps collisions rare).
     fn soft_expiry(&self, c: &Child) -> Instant {
         let life = Duration::from_secs(u64::from(c.lifetime_secs));
-        let margin = self.config.rekey_margin.min(life / 2);
+        let mut margin = self.config.rekey_margin.min(life / 2);
+        if c.role == Role::Responder {
+            margin /= 2;
+        }
         c.established + life.saturating_sub(margin)
     }
 
@@ -634,7 +682,7 @@ impl Endpoint {
         c.bytes = bytes;
         let limit = c.lifetime_kb.saturating_mul(1024);
         let soft = limit / 10 * 9;
-        if c.role == Role::Initiator && !c.rekey_started && !c.replaced && bytes >= soft {
+        if !c.rekey_started && !c.replaced && bytes >= soft {
             self.events.push_back(Event::Phase2Expiring { child });
             let _ = self.rekey_child(now, child);
         }
@@ -716,6 +764,7 @@ impl Endpoint {
         let ids: Vec<IkeSaId> = self.sas.keys().copied().collect();
         for id in ids {
             self.sa_timers(now, id);
+            self.drain_pending(now, id);
         }
         let due: Vec<ChildId> = self
             .children
@@ -737,12 +786,7 @@ impl Endpoint {
         let soft: Vec<ChildId> = self
             .children
             .iter()
-            .filter(|(_, c)| {
-                c.role == Role::Initiator
-                    && !c.rekey_started
-                    && !c.replaced
-                    && self.soft_expiry(c) <= now
-            })
+            .filter(|(_, c)| !c.rekey_started && !c.replaced && self.soft_expiry(c) <= now)
             .map(|(k, _)| *k)
             .collect();
         for child in soft {
@@ -804,12 +848,15 @@ impl Endpoint {
         if let Some(sa) = self.sas.get(&id) {
             if sa.role == Role::Responder
                 && sa.state != P1State::QmIdle
-                && sa.created + SETUP_TIMEOUT <= now
+                && sa.created + self.linger() <= now
             {
-                let err = Error::NoReply {
-                    retransmissions: 0,
+                let hint = match sa.state {
+                    P1State::MmKeyExch => ": MM5 never arrived (UDP 4500 filtered after the NAT-T float, or the initiator gave up)",
+                    _ => ": MM3 never arrived (our MM2 lost on the way back, or the initiator gave up)",
+                };
+                let err = Error::PeerStopped {
                     state: sa.state_name(),
-                    hint: ": the initiator stopped (see its log); if this repeats in MM_KEY_EXCH the pre-shared keys probably differ",
+                    hint,
                 };
                 let (peer, remote) = (sa.peer, sa.path.remote);
                 self.fail(Some(peer), remote, 1, err);
@@ -837,6 +884,7 @@ impl Endpoint {
             .map(|(i, r)| (i, r, self.retransmit_delay(r)))
             .collect();
         let mut failures = Vec::new();
+        let linger = self.linger();
         if let Some(sa) = self.sas.get_mut(&id) {
             for (i, r, d) in delays {
                 if let Some(q) = sa.qms.get_mut(i) {
@@ -867,7 +915,7 @@ impl Endpoint {
                 }
             }
             sa.qms
-                .retain(|q| q.done_at.is_none_or(|d| d + LINGER > now));
+                .retain(|q| q.done_at.is_none_or(|d| d + linger > now));
         }
         let (peer, path) = match self.sas.get(&id) {
             Some(s) => (s.peer, s.path),
@@ -1008,6 +1056,10 @@ impl Endpoint {
                             && s.path.remote.ip() == path.remote.ip()))
             })
             .map(|s| s.id);
+        let before = found
+            .and_then(|id| self.sas.get(&id))
+            .filter(|s| s.state == P1State::QmIdle)
+            .map(|s| s.path);
         let result = match (found, header.exchange) {
             (None, ExchangeType::MAIN_MODE) if cr == [0; 8] => {
                 self.mm_responder_start(now, path, &header, msg, hash)
@@ -1047,7 +1099,11 @@ impl Endpoint {
             }
         };
         match result {
-            Ok(()) => {}
+            Ok(()) => {
+                if let (Some(id), Some(old)) = (found, before) {
+                    self.path_check(id, old);
+                }
+            }
             Err(Failure::Drop(e)) => match e {
                 Error::InvalidMessage(_) => self.counters.malformed += 1,
                 Error::AuthenticationFailed(AuthFailure::HashMismatch(_)) => {
@@ -1057,6 +1113,27 @@ impl Endpoint {
             },
             Err(Failure::Fatal) => {}
         }
+        if let Some(id) = found {
+            self.drain_pending(now, id);
+        }
+    }
+
+    /// An authenticated packet came from a new address or port (NAT rebinding): IKE and the
+    /// UDP-encapsulated ESP of this peer follow it.
+    fn path_check(&mut self, id: IkeSaId, old: Path) {
+        let Some(sa) = self.sas.get(&id) else { return };
+        let new = sa.path;
+        if new.remote == old.remote {
+            return;
+        }
+        let peer = sa.peer;
+        for c in self.children.values_mut() {
+            if c.peer == peer && c.path.remote == old.remote {
+                c.path = new;
+            }
+        }
+        self.events
+            .push_back(Event::PathChanged { sa: id, old, new });
     }
 
     // ----------------------------------------------------------------------------------------
@@ -1133,7 +1210,9 @@ impl Endpoint {
     fn our_vids(&self, nat_t_set: bool) -> Vec<&'static [u8]> {
         let mut v: Vec<&'static [u8]> = Vec::new();
         if self.config.nat_traversal && nat_t_set {
-            v.push(&vendor::NAT_T_RFC3947);
+            if !self.config.nat_t_drafts_only {
+                v.push(&vendor::NAT_T_RFC3947);
+            }
             v.push(&vendor::NAT_T_DRAFT_07);
             v.push(&vendor::NAT_T_DRAFT_03);
             v.push(&vendor::NAT_T_DRAFT_02_N);
@@ -1145,12 +1224,12 @@ impl Endpoint {
         v
     }
 
-    fn parse_vids(list: &PayloadList<'_>) -> (NattKind, bool) {
+    fn parse_vids(list: &PayloadList<'_>, rfc_allowed: bool) -> (NattKind, bool) {
         let mut natt = NattKind::None;
         let mut dpd = false;
         for p in list.find_all(PayloadType::VENDOR_ID) {
             match vendor::recognize(p.body) {
-                Some(KnownVendor::NatTRfc3947) => natt = NattKind::Rfc,
+                Some(KnownVendor::NatTRfc3947) if rfc_allowed => natt = NattKind::Rfc,
                 Some(KnownVendor::NatTDraft(2 | 3)) | Some(KnownVendor::NatTDraft02N)
                     if natt == NattKind::None =>
                 {
@@ -1202,7 +1281,7 @@ impl Endpoint {
                 return Err(Failure::Fatal);
             }
         };
-        let (natt, peer_dpd) = Self::parse_vids(&list);
+        let (natt, peer_dpd) = Self::parse_vids(&list, !self.config.nat_t_drafts_only);
         let natt = if self.config.nat_traversal {
             natt
         } else {
@@ -1366,7 +1445,7 @@ impl Endpoint {
                 return Err(Failure::Fatal);
             }
         };
-        let (natt, peer_dpd) = Self::parse_vids(&list);
+        let (natt, peer_dpd) = Self::parse_vids(&list, !self.config.nat_t_drafts_only);
         let natt = if self.config.nat_traversal {
             natt
         } else {
@@ -1525,7 +1604,7 @@ impl Endpoint {
         let body = msg.get(HEADER_LEN..).unwrap_or(&[]);
         let list = PayloadList::parse(header.next_payload, body)?;
         self.mm_key_material(id, &list)?;
-        let (_, dpd) = Self::parse_vids(&list);
+        let (_, dpd) = Self::parse_vids(&list, !self.config.nat_t_drafts_only);
         let Some(path) = self.sas.get(&id).map(|s| s.path) else {
             return Ok(());
         };
@@ -1885,28 +1964,57 @@ impl Endpoint {
             path: sa.path,
             nat: sa.nat,
         };
-        let pending = std::mem::take(&mut sa.pending);
         self.events.push_back(ev);
-        for p in pending {
+        self.drain_pending(now, id);
+    }
+
+    /// Starts queued Quick Modes while there is room.
+    fn drain_pending(&mut self, now: Instant, id: IkeSaId) {
+        loop {
+            let Some(sa) = self.sas.get_mut(&id) else {
+                return;
+            };
+            if sa.state != P1State::QmIdle || sa.pending.is_empty() {
+                return;
+            }
+            let active = sa.qms.iter().filter(|q| q.state != QmState::Done).count();
+            if active >= MAX_ACTIVE_QM {
+                return;
+            }
+            let p = sa.pending.remove(0);
             self.start_qm(now, id, p.selector, p.replaces);
         }
     }
 
     /// INITIAL-CONTACT: the peer rebooted; every other SA with it is stale.
     fn initial_contact(&mut self, keep: IkeSaId) {
-        let Some(peer_ip) = self.sas.get(&keep).map(|s| s.path.remote.ip()) else {
+        let Some((peer, peer_ip)) = self.sas.get(&keep).map(|s| (s.peer, s.path.remote.ip()))
+        else {
             return;
         };
+        // Only what was established before: a negotiation of ours that is still running with
+        // the same peer (simultaneous initiation) is not stale.
         let old: Vec<IkeSaId> = self
             .sas
             .values()
-            .filter(|s| s.id != keep && s.path.remote.ip() == peer_ip)
+            .filter(|s| {
+                s.id != keep
+                    && s.peer == peer
+                    && s.path.remote.ip() == peer_ip
+                    && s.state == P1State::QmIdle
+            })
             .map(|s| s.id)
             .collect();
         let old_children: Vec<ChildId> = self
             .children
             .iter()
-            .filter(|(_, c)| c.path.remote.ip() == peer_ip && c.ike_sa != keep)
+            .filter(|(_, c)| {
+                // Any crypto map entry for this peer address (the responder may have matched
+                // a later entry than the one the ISAKMP SA was set up with).
+                let same_peer = c.peer == peer
+                    || self.peer(c.peer).map(|p| p.address) == self.peer(peer).map(|p| p.address);
+                same_peer && c.path.remote.ip() == peer_ip && c.ike_sa != keep
+            })
             .map(|(k, _)| *k)
             .collect();
         for id in old {
@@ -1940,7 +2048,18 @@ impl Endpoint {
         }
     }
 
+    /// Starts a Quick Mode, or queues it while too many of ours are in flight on this SA (each
+    /// needs its own IV chain and the ISAKMP crypto keeps a bounded number of them).
     fn start_qm(&mut self, now: Instant, id: IkeSaId, selector: usize, replaces: Option<ChildId>) {
+        let active = self.sas.get(&id).map_or(0, |s| {
+            s.qms.iter().filter(|q| q.state != QmState::Done).count()
+        });
+        if active >= MAX_ACTIVE_QM {
+            if let Some(sa) = self.sas.get_mut(&id) {
+                sa.pending.push(PendingQm { selector, replaces });
+            }
+            return;
+        }
         if let Err(e) = self.start_qm_inner(now, id, selector, replaces) {
             let remote = self.sas.get(&id).map(|s| s.path.remote);
             let peer = self.sas.get(&id).map(|s| s.peer);
@@ -1970,6 +2089,9 @@ impl Endpoint {
         if sets.is_empty() {
             return Err(ApiMisuse::Config("no transform set for this peer".into()).into());
         }
+        let transport = sets
+            .first()
+            .is_some_and(|t| t.mode == crate::policy::ipsec::EspMode::Transport);
         let offer = Phase2Offer {
             spi,
             lifetime_secs: cfg.lifetime_secs,
@@ -2010,6 +2132,12 @@ impl Endpoint {
         }
         b.add_raw(PayloadType::ID, &idci)?;
         b.add_raw(PayloadType::ID, &idcr)?;
+        if offer.udp_encap && transport {
+            // Transport mode through a NAT: the original addresses, for checksum fix-up.
+            let ty = sa.natt.natoa_type();
+            b.add_nat_oa(ty, sa.path.local.ip())?;
+            b.add_nat_oa(ty, sa.path.remote.ip())?;
+        }
         let h1 = keys.hash1(mid, b.bytes_after(slot));
         b.fill(slot, &h1)?;
         let m1 = encrypt_message(sa, b.finish()?, mid)?;
@@ -2131,8 +2259,8 @@ impl Endpoint {
             .ok_or_else(|| missing("NONCE"))?;
         let ke = list.find(PayloadType::KE);
         let ids: Vec<&[u8]> = list.find_all(PayloadType::ID).map(|p| p.body).collect();
-        let peer = sa.peer;
-        let Some(cfg) = self.peer(peer) else {
+        let sa_peer = sa.peer;
+        let Some(sa_cfg) = self.peer(sa_peer) else {
             return Ok(());
         };
         // Proxy identities: IDci is the initiator's side (our remote), IDcr ours.
@@ -2161,10 +2289,29 @@ impl Endpoint {
                 return Err(InvalidMessage::BadPayload("ID (Quick Mode needs zero or two)").into())
             }
         };
-        let line = cfg
-            .selectors
-            .iter()
-            .position(|s| s.remote.contains(&sel_i) && s.local.contains(&sel_r));
+        // Like IOS, any crypto map entry naming this peer may hold the matching ACL line.
+        let candidates: Vec<PeerId> = std::iter::once(sa_peer)
+            .chain(
+                self.config
+                    .peers
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, p)| *i != sa_peer.0 && p.address == sa_cfg.address)
+                    .map(|(i, _)| PeerId(i)),
+            )
+            .collect();
+        let found = candidates.iter().find_map(|pid| {
+            let c = self.peer(*pid)?;
+            c.selectors
+                .iter()
+                .position(|s| s.remote.contains(&sel_i) && s.local.contains(&sel_r))
+                .map(|line| (*pid, line))
+        });
+        let peer = found.map_or(sa_peer, |(p, _)| p);
+        let line = found.map(|(_, l)| l);
+        let Some(cfg) = self.peer(peer) else {
+            return Ok(());
+        };
         let choice = match line {
             None => Err(PeerIncompatible::ProxyIdentities(format!(
                 "peer proposed local_proxy {} remote_proxy {} (its IDci/IDcr), which no permit line of our crypto ACL mirrors; our lines: {}",
@@ -2225,6 +2372,7 @@ impl Endpoint {
         };
         let nr = self.nonce();
         let my_spi = self.spi();
+        let delay = self.retransmit_delay(0);
         let Some(sa) = self.sas.get_mut(&id) else {
             return Ok(());
         };
@@ -2262,6 +2410,11 @@ impl Endpoint {
         if let (Some(ci), Some(cr)) = (idci.as_ref(), idcr.as_ref()) {
             b.add_raw(PayloadType::ID, ci)?;
             b.add_raw(PayloadType::ID, cr)?;
+        }
+        if udp_encap && choice.mode == crate::policy::ipsec::EspMode::Transport {
+            let ty = sa.natt.natoa_type();
+            b.add_nat_oa(ty, path.remote.ip())?;
+            b.add_nat_oa(ty, sa.path.local.ip())?;
         }
         let proposed_secs = choice.parsed.life_secs.unwrap_or(u64::from(our_secs));
         let proposed_kb = choice.parsed.life_kb.unwrap_or(our_kb);
@@ -2319,7 +2472,6 @@ impl Endpoint {
             replaces: None,
         };
         let nonce_i = ni.body.to_vec();
-        let delay_slot = now;
         sa.qms.push(Qm {
             mid,
             role: Role::Responder,
@@ -2333,7 +2485,7 @@ impl Endpoint {
             replaces: None,
             flight: Flight {
                 msg: Some(m2.clone()),
-                retransmit_at: Some(delay_slot),
+                retransmit_at: Some(now + delay),
                 retries: 0,
                 last_rx: Some(hash),
             },
@@ -2341,10 +2493,6 @@ impl Endpoint {
             pending: Some(Box::new(est)),
             offer: None,
         });
-        let delay = self.retransmit_delay(0);
-        if let Some(q) = self.sas.get_mut(&id).and_then(|s| s.qms.last_mut()) {
-            q.flight.retransmit_at = Some(now + delay);
-        }
         self.send(path, m2);
         Ok(())
     }
@@ -2588,8 +2736,10 @@ impl Endpoint {
         let child = ChildId(self.next_child);
         self.next_child += 1;
         est.child = child;
-        if let Some(old) = est.replaces {
-            if let Some(c) = self.children.get_mut(&old) {
+        // Older pairs for the same proxy identities are superseded, whoever started the rekey:
+        // they carry on until they expire, but nobody rekeys them again.
+        for c in self.children.values_mut() {
+            if c.peer == est.peer && c.selectors == est.selectors {
                 c.replaced = true;
             }
         }
