@@ -2,17 +2,16 @@
 //! peers (one peer per crypto map entry).
 
 use std::net::Ipv4Addr;
-use std::time::Duration;
 
 use pyo3::prelude::*;
 
-use ipsec_proto::ike::{EndpointConfig, PeerConfig, SelectorPair};
+use ipsec_proto::ike::{EndpointConfig, GatewayConfigIssue};
 use ipsec_proto::ios;
 use ipsec_proto::ios::config::Origins;
 use ipsec_proto::ios::show::{
     show_crypto_ipsec_transform_set, show_crypto_isakmp_policy, show_crypto_map, IosFlavor,
 };
-use ipsec_proto::policy::{AclAction, GatewayConfig};
+use ipsec_proto::policy::GatewayConfig;
 
 use crate::error;
 
@@ -46,77 +45,69 @@ pub struct Configuration {
 }
 
 impl Configuration {
-    /// The endpoint configuration: one peer per complete crypto map entry, in map/sequence
-    /// order; the crypto ACL's permit lines become the peer's selectors.
+    /// The crypto map an endpoint runs: `map` when given, else the one applied to the first
+    /// interface that has one, else the first map configured.
+    fn map_name(&self, map: Option<&str>) -> Option<String> {
+        let g = &self.gateway;
+        map.map(str::to_string)
+            .or_else(|| g.interfaces.iter().find_map(|i| i.crypto_map.clone()))
+            .or_else(|| g.crypto_maps.first().map(|e| e.map.clone()))
+    }
+
+    /// The endpoint configuration of one crypto map ([`EndpointConfig::from_gateway`]): one
+    /// peer per entry in sequence order. An entry that cannot be used (no peer, no key, an
+    /// unknown transform set) is an error rather than silently skipped, because skipping would
+    /// shift every later peer index.
     pub(crate) fn endpoint_config(
         &self,
         py: Python<'_>,
+        map: Option<&str>,
     ) -> PyResult<(EndpointConfig, Vec<PeerMeta>)> {
         let g = &self.gateway;
-        let bad = |msg: String| error(py, "ConfigurationError", msg);
-        let mut peers = Vec::new();
-        let mut meta = Vec::new();
-        for e in &g.crypto_maps {
-            let what = format!("crypto map {} {}", e.map, e.seq);
-            let Some(addr) = e.current_peer() else {
-                return Err(bad(format!("{what}: no set peer")));
-            };
-            let key = g
-                .key_for(addr)
-                .ok_or_else(|| bad(format!("{what}: no crypto isakmp key for peer {addr}")))?;
-            let mut p = PeerConfig::new(addr, key.key.clone());
-            p.isakmp_policies = g.effective_isakmp_policies();
-            for name in &e.transform_sets {
-                let ts = g
-                    .transform_set(name)
-                    .ok_or_else(|| bad(format!("{what}: transform set {name} does not exist")))?;
-                p.transform_sets.push(ts.clone());
-            }
-            if p.transform_sets.is_empty() {
-                return Err(bad(format!("{what}: no set transform-set")));
-            }
-            p.pfs_group = e.pfs_group;
-            p.lifetime_secs = e.lifetime_secs.unwrap_or(g.ipsec.sa_lifetime_secs);
-            p.lifetime_kb = e.lifetime_kb.unwrap_or(g.ipsec.sa_lifetime_kb);
-            let acl_name = e
-                .acl
-                .as_ref()
-                .ok_or_else(|| bad(format!("{what}: no match address")))?;
-            let acl = g
-                .access_list(acl_name)
-                .ok_or_else(|| bad(format!("{what}: access list {acl_name} does not exist")))?;
-            for entry in acl.entries.iter().filter(|x| x.action == AclAction::Permit) {
-                let (local, remote) = entry.to_selectors().ok_or_else(|| {
-                    bad(format!(
-                        "{what}: access list {acl_name} line {} cannot be a proxy identity",
-                        entry.seq
-                    ))
-                })?;
-                p.selectors.push(SelectorPair { local, remote });
-            }
-            let iface = g
-                .interfaces
+        let Some(map) = self.map_name(map) else {
+            return Err(error(py, "ConfigurationError", "no crypto map configured"));
+        };
+        if g.crypto_map(&map).next().is_none() {
+            return Err(error(
+                py,
+                "ConfigurationError",
+                format!("crypto map {map} has no entries"),
+            ));
+        }
+        let (cfg, seqs, issues) = EndpointConfig::from_gateway(g, &map);
+        if !issues.is_empty() {
+            let text: Vec<String> = issues
                 .iter()
-                .find(|i| i.crypto_map.as_deref() == Some(e.map.as_str()));
-            p.local_address = iface.and_then(|i| i.address.map(|a| a.0));
-            meta.push(PeerMeta {
-                map: e.map.clone(),
-                seq: e.seq,
+                .map(|i| match i {
+                    GatewayConfigIssue::NoPeer { seq } => {
+                        format!("crypto map {map} {seq}: no set peer")
+                    }
+                    GatewayConfigIssue::NoKey { seq, peer } => {
+                        format!("crypto map {map} {seq}: no crypto isakmp key for peer {peer}")
+                    }
+                    GatewayConfigIssue::UnknownTransformSet { seq, name } => {
+                        format!("crypto map {map} {seq}: transform set {name} does not exist")
+                    }
+                    other => format!("crypto map {map}: {other:?}"),
+                })
+                .collect();
+            return Err(error(py, "ConfigurationError", text.join("; ")));
+        }
+        let iface = g
+            .interfaces
+            .iter()
+            .find(|i| i.crypto_map.as_deref() == Some(map.as_str()));
+        let meta = cfg
+            .peers
+            .iter()
+            .zip(seqs)
+            .map(|(p, seq)| PeerMeta {
+                map: map.clone(),
+                seq,
                 interface: iface.map(|i| i.name.clone()),
                 local: p.local_address,
-            });
-            peers.push(p);
-        }
-        let cfg = EndpointConfig {
-            peers,
-            nat_traversal: g.ipsec.nat_t,
-            nat_keepalive: g
-                .ipsec
-                .nat_keepalive_secs
-                .map(|s| Duration::from_secs(u64::from(s))),
-            dpd: g.ipsec.dpd,
-            ..EndpointConfig::default()
-        };
+            })
+            .collect();
         Ok((cfg, meta))
     }
 }
@@ -164,10 +155,11 @@ impl Configuration {
             .collect()
     }
 
-    /// The endpoint's peers: `(address, crypto map, sequence)` per peer index.
-    #[getter]
-    fn peers(&self, py: Python<'_>) -> PyResult<Vec<(String, String, u16)>> {
-        let (cfg, meta) = self.endpoint_config(py)?;
+    /// The peers of an endpoint running crypto map `map` (default: the one on the first
+    /// interface): `(address, crypto map, sequence)` per peer index.
+    #[pyo3(signature = (map=None))]
+    fn peers(&self, py: Python<'_>, map: Option<&str>) -> PyResult<Vec<(String, String, u16)>> {
+        let (cfg, meta) = self.endpoint_config(py, map)?;
         Ok(cfg
             .peers
             .iter()

@@ -26,7 +26,7 @@ fn class_of(e: &Error) -> &'static str {
         Error::PeerIncompatible(_) => "PeerIncompatibleError",
         Error::AuthenticationFailed(_) => "AuthenticationError",
         Error::NotifyReceived(_) => "PeerNotifyError",
-        Error::NoReply { .. } => "NoReplyError",
+        Error::NoReply { .. } | Error::PeerStopped { .. } => "NoReplyError",
         Error::ApiMisuse(_) => "ValueError",
         _ => "IpsecError",
     }
@@ -117,7 +117,7 @@ pub struct Endpoint {
 #[pymethods]
 impl Endpoint {
     #[new]
-    #[pyo3(signature = (configuration, *, rng_seed, retransmit_initial=2.0, retransmit_max=32.0,
+    #[pyo3(signature = (configuration, *, rng_seed, crypto_map=None, retransmit_initial=2.0, retransmit_max=32.0,
         retransmit_retries=5, retransmit_jitter_percent=10, half_open_limit=1024,
         rekey_margin=30.0, phase1_rekey_percent=90, send_unity_vid=false))]
     #[allow(clippy::too_many_arguments)]
@@ -125,6 +125,7 @@ impl Endpoint {
         py: Python<'_>,
         configuration: &Configuration,
         rng_seed: &[u8],
+        crypto_map: Option<&str>,
         retransmit_initial: f64,
         retransmit_max: f64,
         retransmit_retries: u32,
@@ -137,7 +138,7 @@ impl Endpoint {
         let seed: [u8; 32] = rng_seed
             .try_into()
             .map_err(|_| PyValueError::new_err("rng_seed must be exactly 32 bytes"))?;
-        let (cfg, meta) = configuration.endpoint_config(py)?;
+        let (cfg, meta) = configuration.endpoint_config(py, crypto_map)?;
         let cfg = EndpointConfig {
             retransmit: RetransmitConfig {
                 initial: seconds_of(retransmit_initial, "retransmit_initial")?,
@@ -330,6 +331,14 @@ impl Endpoint {
                 d.set_item("notify_type", notify.0)?;
                 d.set_item("authenticated", authenticated)?;
                 "NotifyReceived"
+            }
+            Event::PathChanged { sa, old, new } => {
+                d.set_item("sa", sa.0)?;
+                d.set_item("old_local", addr(old.local))?;
+                d.set_item("old_remote", addr(old.remote))?;
+                d.set_item("local", addr(new.local))?;
+                d.set_item("remote", addr(new.remote))?;
+                "PathChanged"
             }
             Event::PeerDead { sa, peer } => {
                 d.set_item("sa", sa.0)?;

@@ -32,7 +32,7 @@ R2 = R1.replace("203.0.113.2", "203.0.113.9").replace("203.0.113.1 255", "203.0.
 
 def test_from_ios_and_views() -> None:
     cfg = ipsec.Configuration.from_ios(R1)
-    assert cfg.peers == [("203.0.113.2", "VPN", 10)]
+    assert cfg.peers() == [("203.0.113.2", "VPN", 10)]
     assert cfg.warnings == [] and cfg.validate() == []
     assert "crypto map VPN 10 ipsec-isakmp" in cfg.render()
     policy = cfg.show_crypto_isakmp_policy()

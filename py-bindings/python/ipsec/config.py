@@ -181,11 +181,11 @@ class Configuration:
         """Recognised commands that have no effect here."""
         return self._native.warnings
 
-    @property
-    def peers(self) -> List[Tuple[str, str, int]]:
-        """``(address, crypto map, sequence)`` per peer index. Raises ConfigurationError
-        when a crypto map entry is incomplete."""
-        return self._native.peers
+    def peers(self, crypto_map: Optional[str] = None) -> List[Tuple[str, str, int]]:
+        """The peers of an endpoint running ``crypto_map`` (default: the map on the first
+        interface): ``(address, crypto map, sequence)`` per peer index. Raises
+        ConfigurationError when an entry of that map cannot be used."""
+        return self._native.peers(crypto_map)
 
     def render(self) -> str:
         """Canonical running-config text."""
@@ -209,7 +209,7 @@ class Configuration:
         return self._native.show_crypto_map(flavor=flavor)
 
     def __repr__(self) -> str:
-        return f"<Configuration peers={len(self._native.peers)}>"
+        return f"<Configuration {self._native!r}>"
 
 
 ConfigurationLike = Union[Configuration, str]

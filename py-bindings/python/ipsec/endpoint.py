@@ -22,8 +22,9 @@ class IkeEndpoint:
     for :meth:`get_timer`. Every ``now`` is float seconds from **one** monotonic clock the
     caller owns (``time.monotonic()`` or a virtual clock in tests).
 
-    ``configuration`` is an :class:`ipsec.Configuration` or IOS text; peer index ``i`` is its
-    ``i``-th crypto map entry. ``rng_seed`` (32 bytes) makes every random value (cookies,
+    ``configuration`` is an :class:`ipsec.Configuration` or IOS text; the endpoint runs
+    ``crypto_map`` (default: the map applied to the first interface that has one), and peer
+    index ``i`` is that map's ``i``-th entry in sequence order. ``rng_seed`` (32 bytes) makes every random value (cookies,
     nonces, SPIs, DH secrets, IVs) reproducible; ``os.urandom(32)`` when omitted.
     """
 
@@ -32,6 +33,7 @@ class IkeEndpoint:
         configuration: ConfigurationLike,
         *,
         rng_seed: Optional[bytes] = None,
+        crypto_map: Optional[str] = None,
         retransmit_initial: float = 2.0,
         retransmit_max: float = 32.0,
         retransmit_retries: int = 5,
@@ -42,10 +44,11 @@ class IkeEndpoint:
         send_unity_vid: bool = False,
     ) -> None:
         native_cfg = _native_of(configuration)
-        self._peers = [p[0] for p in native_cfg.peers]
+        self._peers = [p[0] for p in native_cfg.peers(crypto_map)]
         self._ep = _native.Endpoint(
             native_cfg,
             rng_seed=os.urandom(32) if rng_seed is None else bytes(rng_seed),
+            crypto_map=crypto_map,
             retransmit_initial=retransmit_initial,
             retransmit_max=retransmit_max,
             retransmit_retries=retransmit_retries,

@@ -25,6 +25,7 @@ __all__ = [
     "Phase2Deleted",
     "NegotiationFailed",
     "NotifyReceived",
+    "PathChanged",
     "PeerDead",
     "UnknownEvent",
 ]
@@ -142,6 +143,18 @@ class NotifyReceived(IkeEvent):
 
 
 @dataclass(frozen=True)
+class PathChanged(IkeEvent):
+    """The peer's address or port changed (NAT rebinding), seen on an authenticated packet;
+    ESP for its SAs now goes to ``remote``."""
+
+    sa: int
+    old_local: Address
+    old_remote: Address
+    local: Address
+    remote: Address
+
+
+@dataclass(frozen=True)
 class PeerDead(IkeEvent):
     """Dead Peer Detection declared the peer dead; its ISAKMP SA was deleted."""
 
@@ -175,6 +188,7 @@ _CLASSES: Dict[str, Type[IkeEvent]] = {
         Phase2Deleted,
         NegotiationFailed,
         NotifyReceived,
+        PathChanged,
         PeerDead,
     )
 }
