@@ -141,9 +141,8 @@ def test_classify_udp4500() -> None:
             ipsec.classify_udp4500(bad)
 
 
-def test_gil_is_released_during_crypto() -> None:
-    """Several threads encrypting at once must not corrupt anything (and may overlap since the
-    GIL is released around the cipher)."""
+def test_threads_share_sas_safely() -> None:
+    """Several threads encrypting and decrypting at once, each on its own SAs."""
     import threading
 
     sas = [sa_pair(spi=0x100 + i) for i in range(4)]
@@ -163,3 +162,44 @@ def test_gil_is_released_during_crypto() -> None:
     for t in threads:
         t.join()
     assert results == [300] * 4
+
+
+def test_gil_is_released_during_crypto() -> None:
+    """A pure-Python thread keeps running while one long encapsulate call runs. If the call
+    held the GIL, the spinning thread could run at most one switch interval (1 ms here) during
+    it; with the GIL released it runs for most of the call."""
+    import sys
+    import threading
+    import time
+
+    _, out = sa_pair()
+    # Size the call to last about 0.3 s whatever the build profile and cipher speed.
+    t0 = time.perf_counter()
+    out.encapsulate(bytes(1 << 16), now=0.0)
+    one = max(time.perf_counter() - t0, 1e-6)
+    big = bytes(min(64 << 20, int((1 << 16) * 0.3 / one)))
+    counter = [0]
+    stop = [False]
+
+    def spin() -> None:
+        while not stop[0]:
+            counter[0] += 1
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(0.001)
+    t = threading.Thread(target=spin)
+    t.start()
+    try:
+        # The spinner's rate while this thread sleeps (GIL free).
+        c0, t0 = counter[0], time.perf_counter()
+        time.sleep(0.1)
+        rate = (counter[0] - c0) / (time.perf_counter() - t0)
+        before, t0 = counter[0], time.perf_counter()
+        out.encapsulate(big, now=0.0)
+        during, elapsed = counter[0] - before, time.perf_counter() - t0
+    finally:
+        stop[0] = True
+        t.join()
+        sys.setswitchinterval(old)
+    assert elapsed > 0.05, "call too short to tell"
+    assert during > 0.2 * rate * elapsed, (during, rate, elapsed)
