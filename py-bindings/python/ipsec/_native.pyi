@@ -1,13 +1,16 @@
 # Stubs of the private native module. Not a stable API: use the `ipsec` package.
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple, final
 
-Address = Tuple[str, int]
-Selector = Tuple[str, int, int, int]
+__all__ = ['EspSa', 'ChildKeys', 'Configuration', 'Endpoint', 'classify_udp4500']
 
+_Address = Tuple[str, int]
+
+@final
 class ChildKeys:
     @property
     def consumed(self) -> bool: ...
 
+@final
 class EspSa:
     @staticmethod
     def inbound(
@@ -67,6 +70,7 @@ class EspSa:
     def plaintext_mtu(self, path_mtu: int) -> int: ...
     def lifetime_state(self, *, now: float) -> str: ...
 
+@final
 class Configuration:
     @staticmethod
     def from_ios(text: str) -> Configuration: ...
@@ -80,9 +84,10 @@ class Configuration:
     def show_crypto_ipsec_transform_set(self) -> str: ...
     def show_crypto_map(self, *, flavor: str = ...) -> str: ...
 
+@final
 class Endpoint:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         configuration: Configuration,
         *,
         rng_seed: bytes,
@@ -95,9 +100,9 @@ class Endpoint:
         rekey_margin: float = ...,
         phase1_rekey_percent: int = ...,
         send_unity_vid: bool = ...,
-    ) -> None: ...
-    def receive_datagram(self, data: bytes, *, local: Address, remote: Address, now: float) -> None: ...
-    def datagrams_to_send(self, *, now: float) -> List[Tuple[bytes, Address, Address]]: ...
+    ) -> Endpoint: ...
+    def receive_datagram(self, data: bytes, *, local: _Address, remote: _Address, now: float) -> None: ...
+    def datagrams_to_send(self, *, now: float) -> List[Tuple[bytes, _Address, _Address]]: ...
     def get_timer(self) -> Optional[float]: ...
     def handle_timer(self, *, now: float) -> None: ...
     def next_event(self) -> Optional[Tuple[str, Dict[str, Any]]]: ...

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from . import _native
 
@@ -120,7 +120,7 @@ class Configuration:
             lines.append(f"crypto isakmp nat keepalive {int(nat_keepalive)}")
         if not nat_traversal:
             lines.append("no crypto ipsec nat-transparency udp-encapsulation")
-        seen = {}
+        seen: Dict[str, TransformSet] = {}
         for peer in peers:
             for ts in peer.transform_sets:
                 if seen.get(ts.name, ts) != ts:

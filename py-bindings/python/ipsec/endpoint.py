@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Dict, List, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 from . import _native
 from .config import ConfigurationLike, _native_of
@@ -134,10 +134,10 @@ class IkeEndpoint:
         """Dropped and refused datagrams (``malformed``, ``unknown_sa``, ``duplicates``...)."""
         return self._ep.counters
 
-    def isakmp_sas(self, *, now: float) -> List[dict]:
+    def isakmp_sas(self, *, now: float) -> List[Dict[str, Any]]:
         return self._ep.isakmp_sas(now=now)
 
-    def ipsec_sas(self, *, now: float) -> List[dict]:
+    def ipsec_sas(self, *, now: float) -> List[Dict[str, Any]]:
         return self._ep.ipsec_sas(now=now)
 
     def show_crypto_isakmp_sa(
