@@ -70,7 +70,9 @@ def main() -> int:
     if args.initiate:
         ep.initiate(0, now=now())
     esp_pair = None
-    sent_ping = None
+    sent_ping = b""
+    pings = 0
+    next_ping = 0.0
     deadline = now() + args.timeout
 
     def flush() -> None:
@@ -93,18 +95,22 @@ def main() -> int:
 
     flush()
     while now() < deadline and "reply" not in result and "failed" not in result:
-        if esp_pair is not None and sent_ping is None:
+        # The peer installs its SAs only once it has processed QM3, which may be after our
+        # first ESP packet arrives: repeat the echo every half second until a reply comes.
+        if esp_pair is not None and now() >= next_ping:
             (sa_in, sa_out), ev = esp_pair
-            sent_ping = icmp_echo(args.inner_src, args.inner_dst, 0x1234, 1)
+            pings += 1
+            sent_ping = icmp_echo(args.inner_src, args.inner_dst, 0x1234, pings)
             esp = sa_out.encapsulate(sent_ping, now=now())
-            port = 4500 if ev.udp_encap else None
-            if port is None:
+            if not ev.udp_encap:
                 result["failed"] = "plain ESP (protocol 50) is not sent by this helper"
                 break
             socks[4500].sendto(esp, ev.remote)
-            result["ping_sent_spi"] = sa_out.spi
+            result["pings_sent"] = pings
+            next_ping = now() + 0.5
         timer = ep.get_timer()
-        wait = max(0.0, min(deadline, timer if timer is not None else deadline, now() + 0.2) - now())
+        wake = min(deadline, timer if timer is not None else deadline, now() + 0.1)
+        wait = max(0.0, wake - now())
         ready, _, _ = select.select(list(by_fd), [], [], wait)
         for fd in ready:
             port, s = by_fd[fd]
