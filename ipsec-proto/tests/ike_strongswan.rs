@@ -52,6 +52,8 @@ enum Suite {
     SeedPfs,
     /// AES-256/SHA-256/group 14, esp-aes 256 esp-sha256-hmac, PFS group 14.
     Aes,
+    /// The seed with DPD on both sides, then strongSwan deletes everything.
+    Lifecycle,
 }
 
 impl Suite {
@@ -60,12 +62,14 @@ impl Suite {
             Suite::Seed => "seed",
             Suite::SeedPfs => "seedpfs",
             Suite::Aes => "aes",
+            Suite::Lifecycle => "lifecycle",
         }
     }
     fn from_name(s: &str) -> Suite {
         match s {
             "seedpfs" => Suite::SeedPfs,
             "aes" => Suite::Aes,
+            "lifecycle" => Suite::Lifecycle,
             _ => Suite::Seed,
         }
     }
@@ -77,7 +81,7 @@ impl Suite {
     }
     fn swan_esp(self) -> &'static str {
         match self {
-            Suite::Seed => "3des-sha1",
+            Suite::Seed | Suite::Lifecycle => "3des-sha1",
             Suite::SeedPfs => "3des-sha1-modp1024",
             Suite::Aes => "aes256-sha256-modp2048",
         }
@@ -121,7 +125,7 @@ fn our_config(suite: Suite) -> EndpointConfig {
         mode: EspMode::Tunnel,
     }];
     p.pfs_group = match suite {
-        Suite::Seed => None,
+        Suite::Seed | Suite::Lifecycle => None,
         Suite::SeedPfs => Some(2),
         Suite::Aes => Some(14),
     };
@@ -131,6 +135,11 @@ fn our_config(suite: Suite) -> EndpointConfig {
     }];
     EndpointConfig {
         peers: vec![p],
+        dpd: (suite == Suite::Lifecycle).then_some(ipsec_proto::policy::ipsec::DpdConfig {
+            interval_secs: 2,
+            retry_secs: 1,
+            mode: ipsec_proto::policy::ipsec::DpdMode::Periodic,
+        }),
         ..EndpointConfig::default()
     }
 }
@@ -151,6 +160,8 @@ fn inner(initiate: bool, suite: Suite) {
     let mut rx = vec![0u8; 65536];
     let mut p1 = false;
     let mut p2 = None;
+    let lifecycle = suite == Suite::Lifecycle;
+    let (mut p1_deleted, mut p2_deleted) = (false, false);
     while start.elapsed() < Duration::from_secs(20) {
         while let Some(t) = ep.poll_transmit(now(), &mut buf).unwrap() {
             let sock = if t.path.local.port() == 4500 {
@@ -172,10 +183,29 @@ fn inner(initiate: bool, suite: Suite) {
                 Event::Phase1Established { .. } => p1 = true,
                 Event::Phase2Established(x) => p2 = Some(x),
                 Event::NegotiationFailed { error, .. } => panic!("negotiation failed: {error}"),
+                Event::PeerDead { .. } => {
+                    panic!("strongSwan answers DPD, it must not be declared dead")
+                }
+                Event::Phase1Deleted { reason, .. } => {
+                    assert_eq!(reason, ipsec_proto::ike::DeleteReason::PeerDelete);
+                    p1_deleted = true;
+                }
+                Event::Phase2Deleted { reason, spi_in, .. } => {
+                    assert_eq!(reason, ipsec_proto::ike::DeleteReason::PeerDelete);
+                    assert_eq!(
+                        Some(spi_in),
+                        p2.as_ref()
+                            .map(|p: &Box<ipsec_proto::ike::Phase2Established>| p
+                                .keys
+                                .inbound
+                                .spi())
+                    );
+                    p2_deleted = true;
+                }
                 _ => {}
             }
         }
-        if p1 && p2.is_some() {
+        if p1 && p2.is_some() && (!lifecycle || (p1_deleted && p2_deleted)) {
             break;
         }
         if ep.poll_timeout().is_some_and(|t| t <= now()) {
@@ -211,6 +241,10 @@ fn inner(initiate: bool, suite: Suite) {
         p2.path,
         p2.lifetime_secs
     );
+    if lifecycle {
+        assert!(ep.isakmp_sas(now()).is_empty() && ep.ipsec_sas(now()).is_empty());
+        return;
+    }
     let sa = &ep.isakmp_sas(now())[0];
     assert_eq!(sa.state, "QM_IDLE");
     assert!(p2.udp_encap, "strongSwan 5.9.8 forces UDP encapsulation");
@@ -321,17 +355,18 @@ fn lab(suite: Suite) -> Lab {
         format!(
             "charon {{\n  load_modular = no\n  load = nonce openssl kernel-libipsec kernel-netlink socket-default vici\n  \
              plugins {{\n    vici {{\n      socket = unix://{d}/charon.vici\n    }}\n  }}\n  \
-             filelog {{\n    log {{\n      path = {d}/charon.log\n      default = 1\n      ike = 2\n      cfg = 2\n      knl = 3\n    }}\n  }}\n}}\n"
+             filelog {{\n    log {{\n      path = {d}/charon.log\n      default = 1\n      ike = 2\n      cfg = 2\n      knl = 1\n      flush_line = yes\n    }}\n  }}\n}}\n"
         ),
     )
     .unwrap();
     let (ike, esp) = (suite.swan_ike(), suite.swan_esp());
+    let dpd = if suite == Suite::Lifecycle { "1s" } else { "0" };
     std::fs::write(
         dir.join("swanctl.conf"),
         format!(
             "connections {{\n  ours {{\n    version = 1\n    aggressive = no\n    local_addrs = 192.0.2.2\n    remote_addrs = 192.0.2.1\n    \
              proposals = {ike}\n    encap = no\n    mobike = no\n    fragmentation = no\n    reauth_time = 0\n    \
-             rekey_time = 86400s\n    dpd_delay = 0\n    local {{\n      auth = psk\n      id = 192.0.2.2\n    }}\n    \
+             rekey_time = 86400s\n    dpd_delay = {dpd}\n    local {{\n      auth = psk\n      id = 192.0.2.2\n    }}\n    \
              remote {{\n      auth = psk\n      id = 192.0.2.1\n    }}\n    children {{\n      net {{\n        \
              local_ts = 192.168.2.0/24\n        remote_ts = 192.168.1.0/24\n        mode = tunnel\n        \
              esp_proposals = {esp}\n        rekey_time = 3600s\n        start_action = none\n      }}\n    }}\n  }}\n}}\n\
@@ -428,6 +463,26 @@ fn scenario(name: &str, we_initiate: bool, suite: Suite) {
             &["--initiate", "--child", "net", "--timeout", "15"],
         );
     }
+    if suite == Suite::Lifecycle {
+        // Let DPD run both ways for a few rounds, then strongSwan tears everything down.
+        std::thread::sleep(Duration::from_millis(4500));
+        swanctl(
+            &lab.dir,
+            &["--terminate", "--ike", "ours", "--timeout", "5"],
+        );
+        let status = child.wait().unwrap();
+        let log = charon_log(&lab.dir);
+        assert!(status.success(), "our side failed\ncharon log:\n{log}");
+        assert!(
+            log.contains("N(DPD_ACK)"),
+            "strongSwan got our R-U-THERE-ACKs\n{log}"
+        );
+        assert!(
+            log.contains("N(DPD)"),
+            "strongSwan got our R-U-THEREs\n{log}"
+        );
+        return;
+    }
     let status = child.wait().unwrap();
     let sas = swanctl(&lab.dir, &["--list-sas"]);
     let log = charon_log(&lab.dir);
@@ -480,4 +535,10 @@ fn strongswan_initiator_aes256_sha256_group14() {
         false,
         Suite::Aes,
     );
+}
+
+#[test]
+#[ignore = "needs root and strongSwan; see the module documentation"]
+fn strongswan_dpd_and_delete() {
+    scenario("strongswan_dpd_and_delete", true, Suite::Lifecycle);
 }
