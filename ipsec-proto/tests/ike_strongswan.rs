@@ -192,14 +192,8 @@ fn inner(initiate: bool, suite: Suite) {
                 }
                 Event::Phase2Deleted { reason, spi_in, .. } => {
                     assert_eq!(reason, ipsec_proto::ike::DeleteReason::PeerDelete);
-                    assert_eq!(
-                        Some(spi_in),
-                        p2.as_ref()
-                            .map(|p: &Box<ipsec_proto::ike::Phase2Established>| p
-                                .keys
-                                .inbound
-                                .spi())
-                    );
+                    let ours: Option<&ipsec_proto::ike::Phase2Established> = p2.as_deref();
+                    assert_eq!(Some(spi_in), ours.map(|p| p.keys.inbound.spi()));
                     p2_deleted = true;
                 }
                 _ => {}
