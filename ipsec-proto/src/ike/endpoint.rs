@@ -728,10 +728,30 @@ impl Endpoint {
                         .map(|e| e.saturating_duration_since(now).as_secs()),
                     dpd: s.peer_dpd,
                     nat_t: s.nat.nat_detected(),
-                    deleted: false,
                 }
             })
             .collect()
+    }
+
+    /// **Exposes secrets.** Wireshark's `ikev1_decryption_table`: one line per ISAKMP SA with keys,
+    /// `<initiator cookie hex>,<Phase 1 encryption key hex>`, so captures of IKE can be decrypted
+    /// while debugging interoperability. Never call it in production.
+    pub fn dangerous_wireshark_ikev1_keys(&self) -> String {
+        let mut out = String::new();
+        for sa in self.sas.values() {
+            let Some(keys) = sa.keys.as_ref() else {
+                continue;
+            };
+            for b in sa.ci {
+                out.push_str(&format!("{b:02x}"));
+            }
+            out.push(',');
+            for b in keys.enc_key().expose_secret() {
+                out.push_str(&format!("{b:02x}"));
+            }
+            out.push('\n');
+        }
+        out
     }
 
     /// IPsec SA pairs for `show crypto ipsec sa`.
@@ -3160,7 +3180,8 @@ impl Endpoint {
             self.send_r_u_there(now, id);
         } else if let Some(sa) = self.sas.get_mut(&id) {
             sa.dpd.next_at = if periodic {
-                Some(sa.last_rx_at.max(now) + interval)
+                // Not idle means the last packet is less than an interval old.
+                Some(sa.last_rx_at + interval)
             } else {
                 None
             };
