@@ -27,9 +27,11 @@ def make_config(
     transforms: str = "esp-3des esp-sha-hmac",
     policy: ipsec.IsakmpPolicy = ipsec.IsakmpPolicy(),
     pfs_group: Optional[int] = None,
+    **extra: object,
 ) -> ipsec.Configuration:
     return ipsec.Configuration(
         local_address=local,
+        **extra,  # type: ignore[arg-type]
         isakmp_policies=[policy],
         peers=[
             ipsec.PeerConfiguration(

@@ -246,3 +246,47 @@ def test_show_crypto_ipsec_sa_counts_esp_packets(pair: Pair) -> None:
     pair.a.report_esp_usage(ca.child, a_in, a_out, now=1.0)
     detail = pair.a.show_crypto_isakmp_sa(now=1.0, detail=True)
     assert "3des" in detail and "psk" in detail
+
+
+def test_periodic_dpd_declares_a_silent_peer_dead() -> None:
+    dpd = {"dpd_interval": 10, "dpd_retry": 2, "dpd_periodic": True}
+    with client_and_server(a_kwargs=dpd, b_kwargs=dpd, retransmit_jitter_percent=0) as p:
+        p.a.initiate(0, now=0.0)
+        p.roundtrip_until_done()
+        assert established(p)
+        (sa,) = p.a.isakmp_sas(now=0.0)
+        assert sa["dpd"]
+        # B answers R-U-THERE for a while: no PeerDead.
+        while p.now < 35.0:
+            p.advance_to_timer()
+            p.roundtrip_until_done()
+        assert not p.of("a", ipsec.PeerDead)
+        # Then B goes silent.
+        p.drop = lambda side, i, data: side == "b"
+        silent_from = p.now
+        while not p.of("a", ipsec.PeerDead):
+            p.advance_to_timer()
+            p.roundtrip_until_done()
+            assert p.now < silent_from + 120, p.events["a"]
+        (dead,) = p.of("a", ipsec.PeerDead)
+        assert dead.sa == sa["conn_id"]
+        assert any(isinstance(e, ipsec.Phase1Deleted) and e.reason == "dpd-timeout"
+                   for e in p.events["a"]), p.events["a"]
+
+
+def test_pfs_required_by_responder_fails_quick_mode() -> None:
+    # As on IOS, a responder without `set pfs` accepts an initiator's PFS; the other way round
+    # (responder requires PFS, initiator offers none) fails.
+    with client_and_server(b_kwargs={"pfs_group": 2}) as p:
+        p.a.initiate(0, now=0.0)
+        p.roundtrip_until_done()
+        (failed,) = p.of("b", ipsec.NegotiationFailed)
+        assert failed.phase == 2 and isinstance(failed.error, ipsec.PeerIncompatibleError)
+        assert "PFS" in str(failed.error)
+
+
+def test_pfs_both_sides() -> None:
+    with client_and_server(a_kwargs={"pfs_group": 14}, b_kwargs={"pfs_group": 14}) as p:
+        p.a.initiate(0, now=0.0)
+        run_until_established(p)
+        assert p.now == 0.0
