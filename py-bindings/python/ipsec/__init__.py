@@ -1,0 +1,77 @@
+"""IKEv1 and ESP as sans-IO state machines, with a Rust core.
+
+Nothing here opens a socket or reads a clock: bytes and time (float seconds from one monotonic
+clock the caller owns) go in through calls, datagrams, events and the next deadline come out.
+
+- :class:`Configuration`: IOS configuration text or keyword arguments.
+- :class:`IkeEndpoint`: the five-call loop (``receive_datagram``, ``datagrams_to_send``,
+  ``get_timer``, ``handle_timer``, ``next_event``) plus ``initiate``, ``delete``, ``rekey``.
+- :mod:`ipsec.events`: frozen dataclasses.
+- :class:`EspSa`: ESP encapsulation/decapsulation (``EspSa.pair_from_event``).
+- :mod:`ipsec.errors`: the exception hierarchy.
+"""
+
+from ._native import ChildKeys, EspSa, classify_udp4500
+from . import events
+from .config import Configuration, IsakmpPolicy, PeerConfiguration, TransformSet
+from .endpoint import IkeEndpoint
+from .errors import (
+    AuthenticationError,
+    BufferError,
+    ConfigurationError,
+    IpsecError,
+    MalformedError,
+    NoReplyError,
+    PeerIncompatibleError,
+    PeerNotifyError,
+    ProtocolError,
+    ReplayError,
+    SaExpiredError,
+)
+from .events import (
+    IkeEvent,
+    NegotiationFailed,
+    NotifyReceived,
+    PathChanged,
+    PeerDead,
+    Phase1Deleted,
+    Phase1Established,
+    Phase2Deleted,
+    Phase2Established,
+    Phase2Expiring,
+    TrafficSelector,
+)
+
+__all__ = [
+    "AuthenticationError",
+    "BufferError",
+    "ChildKeys",
+    "Configuration",
+    "ConfigurationError",
+    "EspSa",
+    "IkeEndpoint",
+    "IkeEvent",
+    "IpsecError",
+    "IsakmpPolicy",
+    "MalformedError",
+    "NegotiationFailed",
+    "NoReplyError",
+    "NotifyReceived",
+    "PathChanged",
+    "PeerConfiguration",
+    "PeerDead",
+    "PeerIncompatibleError",
+    "PeerNotifyError",
+    "Phase1Deleted",
+    "Phase1Established",
+    "Phase2Deleted",
+    "Phase2Established",
+    "Phase2Expiring",
+    "ProtocolError",
+    "ReplayError",
+    "SaExpiredError",
+    "TrafficSelector",
+    "TransformSet",
+    "classify_udp4500",
+    "events",
+]

@@ -1,0 +1,202 @@
+"""Events of :class:`ipsec.IkeEndpoint`, as frozen dataclasses (match on them with
+``isinstance`` or ``match``).
+
+They are built from the plain data the native module returns; the only native object they hold
+is :class:`ChildKeys` in :class:`Phase2Established`, which :meth:`ipsec.EspSa.pair_from_event`
+consumes (the key bytes never become Python objects).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Optional, Tuple, Type
+
+from ._native import ChildKeys
+from .errors import IpsecError
+
+__all__ = [
+    "Address",
+    "TrafficSelector",
+    "IkeEvent",
+    "Phase1Established",
+    "Phase1Deleted",
+    "Phase2Established",
+    "Phase2Expiring",
+    "Phase2Deleted",
+    "NegotiationFailed",
+    "NotifyReceived",
+    "PathChanged",
+    "PeerDead",
+    "UnknownEvent",
+]
+
+Address = Tuple[str, int]
+"""``(host, port)`` as the socket module uses it."""
+
+
+@dataclass(frozen=True)
+class TrafficSelector:
+    """A proxy identity: ``network`` is ``a.b.c.d/len`` (or ``first-last`` for a range),
+    ``protocol`` 0 for any, ``ports`` the inclusive port range (``(0, 65535)`` for any)."""
+
+    network: str
+    protocol: int = 0
+    ports: Tuple[int, int] = (0, 65535)
+
+    @classmethod
+    def _from_native(cls, t: Tuple[str, int, int, int]) -> "TrafficSelector":
+        return cls(t[0], t[1], (t[2], t[3]))
+
+
+@dataclass(frozen=True)
+class IkeEvent:
+    """Base class of every endpoint event."""
+
+
+@dataclass(frozen=True)
+class Phase1Established(IkeEvent):
+    """Main Mode finished: the ISAKMP SA ``sa`` (IOS conn-id) is in QM_IDLE."""
+
+    sa: int
+    peer: int
+    role: str
+    local: Address
+    remote: Address
+    nat_detected: bool
+    local_behind_nat: bool
+    remote_behind_nat: bool
+
+
+@dataclass(frozen=True)
+class Phase1Deleted(IkeEvent):
+    """An ISAKMP SA is gone (its IPsec SAs stay, as IKEv1 wants)."""
+
+    sa: int
+    peer: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class Phase2Established(IkeEvent):
+    """A Quick Mode finished. Build the ESP SAs with
+    ``sa_in, sa_out = ipsec.EspSa.pair_from_event(event, now=now)``."""
+
+    child: int
+    ike_sa: int
+    peer: int
+    spi_in: int
+    spi_out: int
+    local_selector: TrafficSelector
+    remote_selector: TrafficSelector
+    selector_index: Optional[int]
+    transform_set: str
+    transforms: str
+    lifetime_secs: int
+    lifetime_kb: int
+    mode: str
+    udp_encap: bool
+    local: Address
+    remote: Address
+    replaces: Optional[int]
+    keys: ChildKeys = field(repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Phase2Expiring(IkeEvent):
+    """An IPsec SA pair reached its soft lifetime (a rekey was started when we own it)."""
+
+    child: int
+
+
+@dataclass(frozen=True)
+class Phase2Deleted(IkeEvent):
+    """An IPsec SA pair must leave the data path."""
+
+    child: int
+    spi_in: int
+    spi_out: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class NegotiationFailed(IkeEvent):
+    """A negotiation failed. ``error`` is the exception that describes it (not raised), e.g.
+    :class:`ipsec.PeerIncompatibleError` or :class:`ipsec.NoReplyError`; ``notify`` the notify
+    we sent about it, if any."""
+
+    peer: Optional[int]
+    remote: Address
+    phase: int
+    error: IpsecError = field(compare=False)
+    notify: Optional[str]
+
+
+@dataclass(frozen=True)
+class NotifyReceived(IkeEvent):
+    """The peer sent a notify (``authenticated`` is False for one outside any encrypted
+    exchange)."""
+
+    sa: Optional[int]
+    notify: str
+    notify_type: int
+    authenticated: bool
+
+
+@dataclass(frozen=True)
+class PathChanged(IkeEvent):
+    """The peer's address or port changed (NAT rebinding), seen on an authenticated packet;
+    ESP for its SAs now goes to ``remote``."""
+
+    sa: int
+    old_local: Address
+    old_remote: Address
+    local: Address
+    remote: Address
+
+
+@dataclass(frozen=True)
+class PeerDead(IkeEvent):
+    """Dead Peer Detection declared the peer dead; its ISAKMP SA was deleted."""
+
+    sa: int
+    peer: int
+
+
+@dataclass(frozen=True)
+class UnknownEvent(IkeEvent):
+    """An event this version of the bindings does not know yet."""
+
+    description: str
+
+
+def _phase2(d: Dict[str, Any]) -> Phase2Established:
+    d = dict(d)
+    d["local_selector"] = TrafficSelector._from_native(d["local_selector"])
+    d["remote_selector"] = TrafficSelector._from_native(d["remote_selector"])
+    return Phase2Established(**d)
+
+
+_BUILDERS: Dict[str, Callable[[Dict[str, Any]], IkeEvent]] = {
+    "Phase2Established": _phase2,
+}
+_CLASSES: Dict[str, Type[IkeEvent]] = {
+    c.__name__: c
+    for c in (
+        Phase1Established,
+        Phase1Deleted,
+        Phase2Expiring,
+        Phase2Deleted,
+        NegotiationFailed,
+        NotifyReceived,
+        PathChanged,
+        PeerDead,
+    )
+}
+_CLASSES["Unknown"] = UnknownEvent
+
+
+def _from_native(kind: str, fields: Dict[str, Any]) -> IkeEvent:
+    builder = _BUILDERS.get(kind)
+    if builder is not None:
+        return builder(fields)
+    return _CLASSES[kind](**fields)
