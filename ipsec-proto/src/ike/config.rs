@@ -1,0 +1,136 @@
+//! Endpoint and peer configuration: what IOS calls `crypto isakmp policy`, `crypto isakmp key`,
+//! `crypto ipsec transform-set` and one `crypto map` entry with its crypto ACL.
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use crate::policy::acl::TrafficSelector;
+use crate::policy::ipsec::{DpdConfig, TransformSet};
+use crate::policy::isakmp::{IsakmpPolicy, PskSecret};
+
+/// Index of a peer in [`EndpointConfig::peers`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PeerId(pub usize);
+
+/// One permit line of a crypto ACL, seen from this side: the proxy identities of one IPsec SA pair.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SelectorPair {
+    /// Our side (source of outbound traffic; IDci when we initiate).
+    pub local: TrafficSelector,
+    /// The peer's side (IDcr when we initiate).
+    pub remote: TrafficSelector,
+}
+
+/// Everything negotiated with one peer: a `set peer` with its key, the ISAKMP policies, and the
+/// crypto map entry (transform sets, PFS, lifetimes, crypto ACL permit lines).
+#[derive(Clone, Debug)]
+pub struct PeerConfig {
+    /// The peer's address (`set peer` / `crypto isakmp key ... address`). `0.0.0.0` makes this a
+    /// wildcard entry, used as responder for peers no other entry names.
+    pub address: Ipv4Addr,
+    /// Our address towards this peer (the crypto map interface). `None`: Main Mode message 1
+    /// leaves with an unspecified local address and the caller's socket picks it; the answer
+    /// tells the endpoint its real address before anything depends on it (NAT-D, IDii).
+    pub local_address: Option<Ipv4Addr>,
+    /// Pre-shared key (chosen by the peer's IP address).
+    pub psk: PskSecret,
+    /// ISAKMP policies; offered and checked in ascending priority number.
+    pub isakmp_policies: Vec<IsakmpPolicy>,
+    /// Transform sets, offered in this order (one Quick Mode proposal each).
+    pub transform_sets: Vec<TransformSet>,
+    /// `set pfs groupN`: the Quick Mode DH group, `None` without PFS.
+    pub pfs_group: Option<u16>,
+    /// IPsec SA lifetime in seconds (IOS default 3600).
+    pub lifetime_secs: u32,
+    /// IPsec SA lifetime in kilobytes (IOS default 4608000).
+    pub lifetime_kb: u64,
+    /// The crypto ACL's permit lines, one IPsec SA pair each.
+    pub selectors: Vec<SelectorPair>,
+}
+
+impl PeerConfig {
+    /// A peer with IOS defaults for the Phase 2 lifetimes and no PFS.
+    pub fn new(address: Ipv4Addr, psk: PskSecret) -> Self {
+        PeerConfig {
+            address,
+            local_address: None,
+            psk,
+            isakmp_policies: Vec::new(),
+            transform_sets: Vec::new(),
+            pfs_group: None,
+            lifetime_secs: 3600,
+            lifetime_kb: 4_608_000,
+            selectors: Vec::new(),
+        }
+    }
+
+    pub(crate) fn sorted_policies(&self) -> Vec<&IsakmpPolicy> {
+        let mut v: Vec<&IsakmpPolicy> = self.isakmp_policies.iter().collect();
+        v.sort_by_key(|p| p.priority);
+        v
+    }
+}
+
+/// Retransmission of requests whose answer did not come.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetransmitConfig {
+    /// Delay before the first retransmission.
+    pub initial: Duration,
+    /// Upper bound of one delay after doubling.
+    pub max: Duration,
+    /// Retransmissions before giving up (IOS: 5).
+    pub max_retries: u32,
+    /// Random extra delay, in percent of the delay (0 = none), so two peers do not stay in step.
+    pub jitter_percent: u8,
+}
+
+impl Default for RetransmitConfig {
+    fn default() -> Self {
+        RetransmitConfig {
+            initial: Duration::from_secs(2),
+            max: Duration::from_secs(32),
+            max_retries: 5,
+            jitter_percent: 10,
+        }
+    }
+}
+
+/// Configuration of a whole endpoint.
+#[derive(Clone, Debug)]
+pub struct EndpointConfig {
+    /// The peers, addressed by [`PeerId`] (their index here).
+    pub peers: Vec<PeerConfig>,
+    /// Retransmission policy.
+    pub retransmit: RetransmitConfig,
+    /// Responder SAs that have not yet received MM3 beyond this number are dropped, oldest first.
+    pub half_open_limit: usize,
+    /// NAT traversal (RFC 3947 and drafts); IOS has it on by default.
+    pub nat_traversal: bool,
+    /// `crypto isakmp nat keepalive N`: 0xFF keepalives every N when we are behind a NAT.
+    pub nat_keepalive: Option<Duration>,
+    /// `crypto isakmp keepalive`: RFC 3706 DPD. R-U-THERE is always answered.
+    pub dpd: Option<DpdConfig>,
+    /// Send the Cisco Unity vendor ID.
+    pub send_unity_vid: bool,
+    /// Start a Phase 2 rekey this long before the expiry of an SA pair we initiated.
+    pub rekey_margin: Duration,
+    /// Start a new Main Mode when this percentage of an ISAKMP SA's lifetime has passed (only
+    /// for SAs we initiated and while IPsec SAs with the peer exist). 0 disables it.
+    pub phase1_rekey_percent: u8,
+}
+
+impl Default for EndpointConfig {
+    fn default() -> Self {
+        EndpointConfig {
+            peers: Vec::new(),
+            retransmit: RetransmitConfig::default(),
+            half_open_limit: 1024,
+            nat_traversal: true,
+            nat_keepalive: None,
+            dpd: None,
+            send_unity_vid: false,
+            rekey_margin: Duration::from_secs(30),
+            phase1_rekey_percent: 90,
+        }
+    }
+}

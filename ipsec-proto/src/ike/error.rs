@@ -1,0 +1,183 @@
+//! Errors of the IKE endpoint, in rustls-style categories, and the one place that maps an error to
+//! the notify a responder sends.
+
+pub use crate::wire::NotifyType;
+
+/// Malformed bytes: the datagram is dropped and counted.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvalidMessage {
+    /// The ISAKMP framing or a payload chain is broken.
+    #[error("{0}")]
+    Wire(#[from] crate::wire::WireError),
+    /// A payload the exchange needs is missing.
+    #[error("{0} payload missing")]
+    MissingPayload(&'static str),
+    /// A payload body has the wrong size or content.
+    #[error("bad {0} payload")]
+    BadPayload(&'static str),
+    /// The encrypted part is not a whole number of cipher blocks.
+    #[error("encrypted length {0} is not a multiple of the cipher block")]
+    BadCiphertextLength(usize),
+    /// The message carries no ISAKMP version 1.0 header.
+    #[error("not an ISAKMP 1.0 message")]
+    NotIsakmp,
+}
+
+/// Well-formed but not allowed at this point.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PeerMisbehaved {
+    /// A message arrived that the current state does not expect.
+    #[error("unexpected {what} in state {state}")]
+    Unexpected {
+        /// What arrived.
+        what: &'static str,
+        /// Our IOS state.
+        state: &'static str,
+    },
+    /// The peer's Diffie-Hellman public value was refused.
+    #[error("Diffie-Hellman public value refused: {0}")]
+    BadKe(crate::crypto::DhError),
+    /// The responder chose something we never offered.
+    #[error("responder chose a proposal we did not offer: {0}")]
+    ChoseUnoffered(String),
+    /// A cleartext message where encryption is required, or the other way round.
+    #[error("encryption flag wrong for {0}")]
+    Encryption(&'static str),
+}
+
+/// No common ground with the peer.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PeerIncompatible {
+    /// No ISAKMP policy or transform set matched; the text says which attribute differed.
+    #[error("no proposal chosen: {0}")]
+    NoProposalChosen(String),
+    /// The proxy identities (crypto ACLs) are not mirror images.
+    #[error("proxy identities not supported: {0}")]
+    ProxyIdentities(String),
+    /// PFS is configured on one side only or with different groups.
+    #[error("PFS mismatch: {0}")]
+    Pfs(String),
+    /// No pre-shared key / peer entry for this address.
+    #[error("no pre-shared key with {0}")]
+    NoKey(std::net::IpAddr),
+    /// An algorithm we do not implement.
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+}
+
+/// Authentication failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthFailure {
+    /// MM5/MM6 decrypted to garbage: the two sides derived different keys.
+    #[error("Main Mode message {message} from {peer} decrypted to garbage: pre-shared keys probably differ")]
+    PskMismatch {
+        /// 5 or 6.
+        message: u8,
+        /// The peer's address.
+        peer: std::net::IpAddr,
+    },
+    /// A HASH payload did not verify.
+    #[error("{0} did not verify")]
+    HashMismatch(&'static str),
+}
+
+/// API misuse: never caused by network input.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiMisuse {
+    /// No such peer index.
+    #[error("no peer {0}")]
+    NoSuchPeer(usize),
+    /// No such selector index for the peer.
+    #[error("peer has no crypto ACL line {0}")]
+    NoSuchSelector(usize),
+    /// No such SA.
+    #[error("no such SA")]
+    NoSuchSa,
+    /// The configuration cannot work (for example a peer without ISAKMP policy).
+    #[error("configuration: {0}")]
+    Config(String),
+}
+
+/// Every error of the IKE endpoint.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Malformed bytes.
+    #[error("malformed message: {0}")]
+    InvalidMessage(#[from] InvalidMessage),
+    /// Illegal peer behaviour.
+    #[error("peer misbehaved: {0}")]
+    PeerMisbehaved(#[from] PeerMisbehaved),
+    /// No common ground.
+    #[error("{0}")]
+    PeerIncompatible(#[from] PeerIncompatible),
+    /// Authentication failed.
+    #[error("authentication failed: {0}")]
+    AuthenticationFailed(#[from] AuthFailure),
+    /// The peer sent an error notify.
+    #[error("peer sent notify {0}")]
+    NotifyReceived(NotifyType),
+    /// The peer stopped answering.
+    #[error("no reply after {retransmissions} retransmissions in state {state}{hint}")]
+    NoReply {
+        /// Retransmissions sent.
+        retransmissions: u32,
+        /// Our IOS state when giving up.
+        state: &'static str,
+        /// What probably went wrong (empty when nothing specific is known).
+        hint: &'static str,
+    },
+    /// API misuse.
+    #[error("API misuse: {0}")]
+    ApiMisuse(#[from] ApiMisuse),
+}
+
+impl From<crate::wire::WireError> for Error {
+    fn from(e: crate::wire::WireError) -> Self {
+        Error::InvalidMessage(InvalidMessage::Wire(e))
+    }
+}
+
+impl Error {
+    /// The notify a responder sends for this error, or `None` when nothing should be sent
+    /// (malformed or unauthenticated input gets silence, so we cannot be used as a reflector).
+    pub fn notify_to_send(&self) -> Option<NotifyType> {
+        match self {
+            Error::PeerIncompatible(PeerIncompatible::NoProposalChosen(_))
+            | Error::PeerIncompatible(PeerIncompatible::Pfs(_))
+            | Error::PeerIncompatible(PeerIncompatible::Unsupported(_)) => {
+                Some(NotifyType::NO_PROPOSAL_CHOSEN)
+            }
+            // IOS answers a proxy identity mismatch with PROPOSAL_NOT_CHOSEN ("error 32").
+            Error::PeerIncompatible(PeerIncompatible::ProxyIdentities(_)) => {
+                Some(NotifyType::NO_PROPOSAL_CHOSEN)
+            }
+            Error::PeerMisbehaved(PeerMisbehaved::BadKe(_)) => {
+                Some(NotifyType::INVALID_KEY_INFORMATION)
+            }
+            Error::AuthenticationFailed(AuthFailure::HashMismatch(_)) => {
+                Some(NotifyType::INVALID_HASH_INFORMATION)
+            }
+            Error::InvalidMessage(_)
+            | Error::PeerMisbehaved(_)
+            | Error::PeerIncompatible(PeerIncompatible::NoKey(_))
+            | Error::AuthenticationFailed(_)
+            | Error::NotifyReceived(_)
+            | Error::NoReply { .. }
+            | Error::ApiMisuse(_) => None,
+        }
+    }
+}
+
+/// The peer's buffer for [`crate::ike::Endpoint::poll_transmit`] was too small.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("buffer too small: {needed} bytes needed")]
+pub struct BufferTooSmall {
+    /// Bytes the datagram needs.
+    pub needed: usize,
+}

@@ -1,0 +1,285 @@
+//! What the endpoint reports: events (polled) and the read-only views behind show commands.
+
+use std::net::SocketAddr;
+
+use super::config::{PeerId, SelectorPair};
+use super::error::{Error, NotifyType};
+use crate::esp::EspKeys;
+use crate::policy::ipsec::{EspMode, TransformSet};
+use crate::time::Instant;
+
+/// The two UDP addresses of a datagram, as the caller's socket saw them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Path {
+    /// Our address and port.
+    pub local: SocketAddr,
+    /// The peer's address and port.
+    pub remote: SocketAddr,
+}
+
+/// A datagram to send, written by [`crate::ike::Endpoint::poll_transmit`] into the caller's buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Transmit {
+    /// Where to send it from and to.
+    pub path: Path,
+    /// Bytes written.
+    pub len: usize,
+    /// Prefix the datagram with the 4-byte non-ESP marker (IKE on UDP 4500). The buffer does not
+    /// contain it; the caller adds it when writing to the socket.
+    pub non_esp_marker: bool,
+}
+
+/// Identifies an ISAKMP SA; the number is the IOS conn-id (1001, 1002, ...).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct IkeSaId(pub u32);
+
+/// Identifies one IPsec SA pair negotiated by one Quick Mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ChildId(pub u64);
+
+/// Which side started the exchange.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// We sent the first message.
+    Initiator,
+    /// The peer did.
+    Responder,
+}
+
+/// NAT detection outcome of Main Mode (RFC 3947).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NatStatus {
+    /// The peer announced NAT-T support (vendor ID).
+    pub peer_supports: bool,
+    /// We are behind a NAT (our address as the peer saw it differs).
+    pub local_behind_nat: bool,
+    /// The peer is behind a NAT.
+    pub remote_behind_nat: bool,
+}
+
+impl NatStatus {
+    /// Whether IKE floated to 4500 and ESP is UDP-encapsulated.
+    pub fn nat_detected(&self) -> bool {
+        self.local_behind_nat || self.remote_behind_nat
+    }
+}
+
+/// Why an SA went away.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DeleteReason {
+    /// The peer sent a Delete.
+    PeerDelete,
+    /// A local command.
+    LocalRequest,
+    /// The lifetime ran out.
+    Expired,
+    /// Replaced by a rekeyed SA.
+    Rekeyed,
+    /// The peer sent INITIAL-CONTACT on a new ISAKMP SA (it rebooted).
+    InitialContact,
+    /// Dead Peer Detection got no answer.
+    DpdTimeout,
+}
+
+/// Keys of both directions of one IPsec SA pair, moved out of the endpoint once; each half wipes
+/// its keys when dropped. `inbound` is keyed with our SPI, `outbound` with the peer's.
+#[derive(Debug)]
+pub struct ChildKeys {
+    /// For `esp::InboundSa`.
+    pub inbound: EspKeys,
+    /// For `esp::OutboundSa`.
+    pub outbound: EspKeys,
+}
+
+/// A negotiated IPsec SA pair, ready for the ESP data path.
+#[derive(Debug)]
+pub struct Phase2Established {
+    /// This pair.
+    pub child: ChildId,
+    /// The ISAKMP SA that negotiated it.
+    pub ike_sa: IkeSaId,
+    /// The peer.
+    pub peer: PeerId,
+    /// Keys of both directions.
+    pub keys: ChildKeys,
+    /// Proxy identities from our point of view.
+    pub selectors: SelectorPair,
+    /// Index of the crypto ACL line, when the SA belongs to a configured line.
+    pub selector_index: Option<usize>,
+    /// The transform set that was chosen.
+    pub transform: TransformSet,
+    /// Lifetime in seconds (minimum of both sides).
+    pub lifetime_secs: u32,
+    /// Lifetime in kilobytes (minimum of both sides).
+    pub lifetime_kb: u64,
+    /// Tunnel or transport.
+    pub mode: EspMode,
+    /// ESP travels in UDP 4500 (NAT-T).
+    pub udp_encap: bool,
+    /// Where ESP goes (peer address and port as last authenticated).
+    pub path: Path,
+    /// The SA pair this one replaces (rekey), if any.
+    pub replaces: Option<ChildId>,
+}
+
+/// Something the caller should know; polled with [`crate::ike::Endpoint::poll_event`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Event {
+    /// Main Mode finished: the ISAKMP SA is in QM_IDLE.
+    Phase1Established {
+        /// The SA.
+        sa: IkeSaId,
+        /// The peer.
+        peer: PeerId,
+        /// Our role.
+        role: Role,
+        /// Current path (4500 after a NAT-T float).
+        path: Path,
+        /// NAT detection outcome.
+        nat: NatStatus,
+    },
+    /// An ISAKMP SA is gone (its IPsec SAs stay, as IKEv1 wants).
+    Phase1Deleted {
+        /// The SA.
+        sa: IkeSaId,
+        /// The peer.
+        peer: PeerId,
+        /// Why.
+        reason: DeleteReason,
+    },
+    /// A Quick Mode finished; install the keys.
+    Phase2Established(Box<Phase2Established>),
+    /// An IPsec SA pair reached its soft lifetime; a rekey has been started when we own it.
+    Phase2Expiring {
+        /// The pair.
+        child: ChildId,
+    },
+    /// An IPsec SA pair must be removed from the data path.
+    Phase2Deleted {
+        /// The pair.
+        child: ChildId,
+        /// Our (inbound) SPI.
+        spi_in: u32,
+        /// The peer's (outbound) SPI.
+        spi_out: u32,
+        /// Why.
+        reason: DeleteReason,
+    },
+    /// A negotiation failed; `error` carries the evidence.
+    NegotiationFailed {
+        /// The peer, when known.
+        peer: Option<PeerId>,
+        /// The peer's address.
+        remote: SocketAddr,
+        /// 1 for Main Mode, 2 for Quick Mode.
+        phase: u8,
+        /// What went wrong, worded for a network engineer.
+        error: Error,
+    },
+    /// The peer sent a notify (inside an authenticated Informational, or in cleartext before
+    /// Phase 1 keys exist: then `authenticated` is false).
+    NotifyReceived {
+        /// The ISAKMP SA it came on, if any.
+        sa: Option<IkeSaId>,
+        /// The notify type.
+        notify: NotifyType,
+        /// Whether it arrived inside an authenticated exchange.
+        authenticated: bool,
+    },
+    /// Dead Peer Detection declared the peer dead (the ISAKMP SA has been deleted too).
+    PeerDead {
+        /// The SA whose peer stopped answering.
+        sa: IkeSaId,
+        /// The peer.
+        peer: PeerId,
+    },
+}
+
+/// One ISAKMP SA for `show crypto isakmp sa [detail]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IsakmpSaInfo {
+    /// conn-id.
+    pub conn_id: u32,
+    /// Responder address (IOS "dst").
+    pub dst: std::net::IpAddr,
+    /// Initiator address (IOS "src").
+    pub src: std::net::IpAddr,
+    /// IOS state name (MM_NO_STATE, ..., QM_IDLE).
+    pub state: &'static str,
+    /// Our role.
+    pub role: Role,
+    /// The peer.
+    pub peer: PeerId,
+    /// Local path.
+    pub path: Path,
+    /// IOS cipher word (`des`, `3des`, `aes`), once agreed.
+    pub encryption: Option<&'static str>,
+    /// Key size in bits for AES.
+    pub key_bits: Option<u16>,
+    /// IOS hash word (`md5`, `sha`, `sha256`, ...).
+    pub hash: Option<&'static str>,
+    /// IOS auth word (`psk`).
+    pub auth: Option<&'static str>,
+    /// DH group.
+    pub group: Option<u16>,
+    /// Seconds left, once established.
+    pub remaining_secs: Option<u64>,
+    /// Peer supports DPD (capability `D`).
+    pub dpd: bool,
+    /// NAT-T in use (capability `N`).
+    pub nat_t: bool,
+    /// The SA is being deleted (IOS `ACTIVE (deleted)`).
+    pub deleted: bool,
+}
+
+/// One IPsec SA pair for `show crypto ipsec sa`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IpsecSaInfo {
+    /// The pair.
+    pub child: ChildId,
+    /// The peer.
+    pub peer: PeerId,
+    /// Our SPI (inbound).
+    pub spi_in: u32,
+    /// The peer's SPI (outbound).
+    pub spi_out: u32,
+    /// Proxy identities.
+    pub selectors: SelectorPair,
+    /// Transform set.
+    pub transform: TransformSet,
+    /// Tunnel or transport.
+    pub mode: EspMode,
+    /// UDP encapsulation.
+    pub udp_encap: bool,
+    /// Path to the peer (`current_peer X port P`).
+    pub path: Path,
+    /// Time left in seconds.
+    pub remaining_secs: u64,
+    /// Lifetime in kilobytes.
+    pub lifetime_kb: u64,
+    /// When it was established.
+    pub established: Instant,
+}
+
+/// Counters of things the endpoint dropped or refused.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Datagrams that failed to parse (dropped).
+    pub malformed: u64,
+    /// Datagrams for unknown cookies that are not a new Main Mode.
+    pub unknown_sa: u64,
+    /// Retransmitted requests answered from the reply cache.
+    pub duplicates: u64,
+    /// Messages that parsed but were not acceptable in the current state.
+    pub unexpected: u64,
+    /// HASH payloads that failed verification.
+    pub bad_hash: u64,
+    /// Half-open responder SAs dropped because of the limit.
+    pub half_open_dropped: u64,
+    /// Retransmissions sent.
+    pub retransmissions: u64,
+    /// NAT keepalives seen (caller passed a 1-byte 0xFF datagram).
+    pub keepalives_received: u64,
+}

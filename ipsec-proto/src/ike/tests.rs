@@ -1,0 +1,125 @@
+//! Golden encodings and the error-to-notify mapping.
+
+use super::error::{AuthFailure, Error, InvalidMessage, NotifyType, PeerIncompatible};
+use super::proposal::{self, Phase2Offer};
+use crate::policy::ipsec::{EspEncryption, EspIntegrity, EspMode, TransformSet};
+use crate::policy::isakmp::{IkeAuth, IkeEncryption, IkeHash, IsakmpPolicy};
+
+fn hex(s: &str) -> Vec<u8> {
+    let s: String = s.split_whitespace().collect();
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+fn seed_policy() -> IsakmpPolicy {
+    IsakmpPolicy {
+        priority: 1,
+        encryption: IkeEncryption::TripleDes,
+        hash: IkeHash::Sha1,
+        authentication: IkeAuth::PreShare,
+        group: 2,
+        lifetime_secs: 86_400,
+    }
+}
+
+#[test]
+fn mm1_sa_payload_is_sai_b_of_test_vector_5_2() {
+    let p = seed_policy();
+    let body = proposal::phase1_sa_body(&[&p]).unwrap();
+    assert_eq!(
+        body,
+        hex("00000001000000010000002c01010001000000240101000080010005800200028003000180040002800b0001000c000400015180")
+    );
+}
+
+#[test]
+fn qm1_transform_is_ios_order() {
+    let ts = TransformSet {
+        name: "TRANSFORM".into(),
+        esp_encryption: EspEncryption::TripleDes,
+        esp_integrity: EspIntegrity::Sha1,
+        mode: EspMode::Tunnel,
+    };
+    let offer = Phase2Offer {
+        spi: 0x1122_3344,
+        lifetime_secs: 3600,
+        lifetime_kb: 4_608_000,
+        pfs_group: None,
+        udp_encap: false,
+        draft_encap: false,
+    };
+    let body = proposal::phase2_sa_body(std::slice::from_ref(&ts), &offer).unwrap();
+    // DOI, situation | proposal #1 ESP, SPI size 4, 1 transform, SPI | transform #1 ESP_3DES:
+    // encaps 1 (Tunnel), life type seconds, 3600 (TV), life type kilobytes, 4608000 (4-byte TLV),
+    // authenticator HMAC-SHA.
+    assert_eq!(
+        body,
+        hex(
+            "00000001 00000001 00000030 01030401 11223344 00000024 01030000
+             80040001 80010001 80020e10 80010002 00020004 00465000 80050002"
+        )
+    );
+    // AES-256 with PFS group 14 behind a NAT: key length and group come last, encaps 3.
+    let aes = TransformSet {
+        esp_encryption: EspEncryption::Aes256,
+        ..ts
+    };
+    let offer = Phase2Offer {
+        pfs_group: Some(14),
+        udp_encap: true,
+        ..offer
+    };
+    let body = proposal::phase2_sa_body(&[aes], &offer).unwrap();
+    assert!(body.ends_with(&hex(
+        "80040003 80010001 80020e10 80010002 00020004 00465000 80050002 80060100 8003000e"
+    )));
+}
+
+#[test]
+fn responder_walks_transforms_against_policies_by_priority() {
+    let mut aes = seed_policy();
+    aes.priority = 5;
+    aes.encryption = IkeEncryption::Aes { bits: 256 };
+    aes.group = 14;
+    let tdes = seed_policy();
+    let offer = proposal::phase1_sa_body(&[&aes, &tdes]).unwrap();
+    let mut only = seed_policy();
+    only.lifetime_secs = 600;
+    let (suite, pnum, echoed) = proposal::choose_phase1(&offer, &[&only]).unwrap().unwrap();
+    assert_eq!(pnum, 1);
+    assert_eq!(suite.lifetime_secs, 600);
+    assert_eq!(
+        echoed[0], 2,
+        "the second transform was chosen and is echoed with its number"
+    );
+    let mut md5 = seed_policy();
+    md5.hash = IkeHash::Md5;
+    let err = proposal::choose_phase1(&offer, &[&md5])
+        .unwrap()
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("transform 1 vs priority 1 policy: encryption offered AES-256 does not match policy 3DES"), "{text}");
+    assert!(
+        text.contains(
+            "transform 2 vs priority 1 policy: hash offered SHA does not match policy MD5"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn errors_map_to_responder_notifies() {
+    let npc = Error::PeerIncompatible(PeerIncompatible::NoProposalChosen("x".into()));
+    assert_eq!(npc.notify_to_send(), Some(NotifyType::NO_PROPOSAL_CHOSEN));
+    let ids = Error::PeerIncompatible(PeerIncompatible::ProxyIdentities("x".into()));
+    assert_eq!(ids.notify_to_send(), Some(NotifyType::NO_PROPOSAL_CHOSEN));
+    let hash = Error::AuthenticationFailed(AuthFailure::HashMismatch("HASH(1)"));
+    assert_eq!(
+        hash.notify_to_send(),
+        Some(NotifyType::INVALID_HASH_INFORMATION)
+    );
+    let bad = Error::InvalidMessage(InvalidMessage::MissingPayload("SA"));
+    assert_eq!(bad.notify_to_send(), None, "malformed input gets silence");
+}
