@@ -420,8 +420,18 @@ fn random_loss_dup_reorder_converges() {
         .unwrap_or(500u64);
     let mut failed = Vec::new();
     for seed in 0..seeds {
-        let (a, b) = seed_configs();
+        let (mut a, mut b) = seed_configs();
+        // Every other seed behind a NAT, every third with PFS.
+        let nat = seed % 2 == 1;
+        if nat {
+            b.peers[0].address = NAT_PUB;
+        }
+        if seed % 3 == 0 {
+            a.peers[0].pfs_group = Some(2);
+            b.peers[0].pfs_group = Some(2);
+        }
         let mut p = Pair::new(a, b, 1000 + seed);
+        p.nat = nat;
         p.loss = 0.15;
         p.dup = 0.1;
         p.reorder_ms = 30;
@@ -438,7 +448,21 @@ fn random_loss_dup_reorder_converges() {
         assert_keys_match(&p.events_a, &p.events_b);
         assert_eq!(Pair::p2_count(&p.events_a), 1, "seed {seed}");
         assert_eq!(Pair::p2_count(&p.events_b), 1, "seed {seed}");
+        // Once retransmissions are over, no half-open leftovers remain.
+        p.loss = 0.0;
+        p.run(200_000);
+        assert_eq!(
+            p.b.isakmp_sas(p.now).len(),
+            1,
+            "seed {seed}: {:?}",
+            p.b.isakmp_sas(p.now)
+        );
+        assert_eq!(p.a.isakmp_sas(p.now).len(), 1, "seed {seed}");
     }
+    eprintln!(
+        "{} of {seeds} seeds ran out of retransmissions: {failed:?}",
+        failed.len()
+    );
     // With 15% loss a negotiation can legitimately run out of retransmissions; it must then
     // say so, and that must be rare.
     for (seed, fa, fb) in &failed {
@@ -560,4 +584,75 @@ fn malformed_datagrams_are_counted_not_fatal() {
     );
     assert_eq!(p.b.isakmp_sas(p.now)[0].state, "QM_IDLE");
     assert_eq!(p.b.ipsec_sas(p.now).len(), 1);
+}
+
+#[test]
+fn nat_rebinding_moves_ike_and_esp_to_the_new_port() {
+    let (a, mut b) = seed_configs();
+    b.peers[0].address = NAT_PUB;
+    let mut p = Pair::new(a, b, 26);
+    p.nat = true;
+    p.initiate(0, 0);
+    assert!(p.run_until(10_000, |p| p.both_up()));
+    p.nat_shift = 7;
+    let c = p.a.ipsec_sas(p.now)[0].child;
+    p.a.rekey_child(p.now, c).unwrap();
+    assert!(p.run_until(10_000, |p| Pair::p2_count(&p.events_b) == 2));
+    assert!(p
+        .events_b
+        .iter()
+        .any(|e| matches!(e, Event::PathChanged { new, .. } if new.remote.port() == 31_507)));
+    assert!(p
+        .b
+        .ipsec_sas(p.now)
+        .iter()
+        .all(|s| s.path.remote.port() == 31_507));
+}
+
+#[test]
+fn commit_bit_is_tolerated() {
+    let (a, b) = seed_configs();
+    let mut p = Pair::new(a, b, 27);
+    p.drop_nth.push((Side::A, 3)); // QM1, re-injected below with the commit bit set
+    p.initiate(0, 0);
+    assert!(p.run_until(10_000, |p| p.sent[0] >= 4));
+    let mut qm1 = p.log[6].2.clone();
+    assert_eq!(qm1[18], 32, "QM1");
+    qm1[19] |= 0x02;
+    let path = ipsec_proto::ike::Path {
+        local: std::net::SocketAddr::new(std::net::IpAddr::V4(B_ADDR), 500),
+        remote: p.a_local(500),
+    };
+    p.b.handle_datagram(p.now, path, &qm1);
+    assert!(p.run_until(10_000, |p| p.both_up()));
+    assert_keys_match(&p.events_a, &p.events_b);
+}
+
+#[test]
+fn many_acl_lines_over_one_phase1() {
+    let (mut a, mut b) = seed_configs();
+    for i in 0..12u8 {
+        a.peers[0].selectors.push(ipsec_proto::ike::SelectorPair {
+            local: net([10, 1, i, 0]),
+            remote: net([10, 2, i, 0]),
+        });
+        b.peers[0].selectors.push(ipsec_proto::ike::SelectorPair {
+            local: net([10, 2, i, 0]),
+            remote: net([10, 1, i, 0]),
+        });
+    }
+    let mut p = Pair::new(a, b, 28);
+    for line in 0..13 {
+        p.initiate(0, line);
+    }
+    assert!(
+        p.run_until(30_000, |p| Pair::p2_count(&p.events_a) == 13
+            && Pair::p2_count(&p.events_b) == 13),
+        "A {} B {} {:?}",
+        Pair::p2_count(&p.events_a),
+        Pair::p2_count(&p.events_b),
+        p.b.counters()
+    );
+    assert_eq!(p.a.isakmp_sas(p.now).len(), 1);
+    assert_eq!(p.b.counters().bad_hash, 0);
 }

@@ -22,8 +22,9 @@ use super::hmac::HashAlg;
 use super::kdf::Phase1Keys;
 
 /// Number of concurrent Quick Mode / Informational IV chains kept; the least recently used chain
-/// is forgotten beyond that (strongSwan keeps 3).
-pub const MAX_CHAINS: usize = 8;
+/// is forgotten beyond that (strongSwan keeps 3). A peer with many crypto ACL lines starts one
+/// Quick Mode per line at once (IOS does), so keep room for a few dozen.
+pub const MAX_CHAINS: usize = 32;
 
 const MAX_BLOCK: usize = 16;
 

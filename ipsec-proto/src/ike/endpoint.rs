@@ -33,11 +33,10 @@ use super::event::{
 use super::proposal::{self, Phase1Suite, Phase2Offer};
 
 const NONCE_LEN: usize = 20;
+/// Quick Modes in flight per ISAKMP SA; more wait in a queue. Kept below the number of
+/// per-message-ID IV chains the ISAKMP crypto remembers, leaving room for the peer's.
+const MAX_ACTIVE_QM: usize = 8;
 const MAX_MSG: usize = 8192;
-/// Completed exchanges stay this long so that a retransmitted last message can be answered.
-const LINGER: Duration = Duration::from_secs(60);
-/// A responder SA that never authenticates is removed after this long.
-const SETUP_TIMEOUT: Duration = Duration::from_secs(75);
 
 /// IOS names of the Main Mode states (`show crypto isakmp sa`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -386,11 +385,11 @@ impl Endpoint {
             upd(sa.keepalive_at);
             upd(self.phase1_rekey_at(sa));
             if sa.state != P1State::QmIdle && sa.role == Role::Responder {
-                upd(Some(sa.created + SETUP_TIMEOUT));
+                upd(Some(sa.created + self.linger()));
             }
             for q in &sa.qms {
                 upd(q.flight.retransmit_at);
-                upd(q.done_at.map(|d| d + LINGER));
+                upd(q.done_at.map(|d| d + self.linger()));
             }
         }
         for c in self.children.values() {
@@ -400,6 +399,24 @@ impl Endpoint {
             }
         }
         t
+    }
+
+    /// How long a peer may keep retransmitting: completed exchanges stay this long to answer a
+    /// repeated last message, and a responder SA that never authenticates goes after it.
+    fn linger(&self) -> Duration {
+        let rc = self.config.retransmit;
+        let mut total = Duration::ZERO;
+        for k in 0..=rc.max_retries.min(16) {
+            let d = rc
+                .initial
+                .saturating_mul(1u32.checked_shl(k).unwrap_or(u32::MAX))
+                .min(rc.max);
+            total = total.saturating_add(d);
+        }
+        let jitter = total.saturating_mul(u32::from(rc.jitter_percent)) / 100;
+        total
+            .saturating_add(jitter)
+            .saturating_add(Duration::from_secs(10))
     }
 
     fn soft_expiry(&self, c: &Child) -> Instant {
@@ -731,6 +748,7 @@ impl Endpoint {
         let ids: Vec<IkeSaId> = self.sas.keys().copied().collect();
         for id in ids {
             self.sa_timers(now, id);
+            self.drain_pending(now, id);
         }
         let due: Vec<ChildId> = self
             .children
@@ -819,12 +837,15 @@ impl Endpoint {
         if let Some(sa) = self.sas.get(&id) {
             if sa.role == Role::Responder
                 && sa.state != P1State::QmIdle
-                && sa.created + SETUP_TIMEOUT <= now
+                && sa.created + self.linger() <= now
             {
-                let err = Error::NoReply {
-                    retransmissions: 0,
+                let hint = match sa.state {
+                    P1State::MmKeyExch => ": MM5 never arrived (UDP 4500 filtered after the NAT-T float, or the initiator gave up)",
+                    _ => ": MM3 never arrived (our MM2 lost on the way back, or the initiator gave up)",
+                };
+                let err = Error::PeerStopped {
                     state: sa.state_name(),
-                    hint: ": the initiator stopped (see its log); if this repeats in MM_KEY_EXCH the pre-shared keys probably differ",
+                    hint,
                 };
                 let (peer, remote) = (sa.peer, sa.path.remote);
                 self.fail(Some(peer), remote, 1, err);
@@ -852,6 +873,7 @@ impl Endpoint {
             .map(|(i, r)| (i, r, self.retransmit_delay(r)))
             .collect();
         let mut failures = Vec::new();
+        let linger = self.linger();
         if let Some(sa) = self.sas.get_mut(&id) {
             for (i, r, d) in delays {
                 if let Some(q) = sa.qms.get_mut(i) {
@@ -882,7 +904,7 @@ impl Endpoint {
                 }
             }
             sa.qms
-                .retain(|q| q.done_at.is_none_or(|d| d + LINGER > now));
+                .retain(|q| q.done_at.is_none_or(|d| d + linger > now));
         }
         let (peer, path) = match self.sas.get(&id) {
             Some(s) => (s.peer, s.path),
@@ -1023,6 +1045,10 @@ impl Endpoint {
                             && s.path.remote.ip() == path.remote.ip()))
             })
             .map(|s| s.id);
+        let before = found
+            .and_then(|id| self.sas.get(&id))
+            .filter(|s| s.state == P1State::QmIdle)
+            .map(|s| s.path);
         let result = match (found, header.exchange) {
             (None, ExchangeType::MAIN_MODE) if cr == [0; 8] => {
                 self.mm_responder_start(now, path, &header, msg, hash)
@@ -1062,7 +1088,11 @@ impl Endpoint {
             }
         };
         match result {
-            Ok(()) => {}
+            Ok(()) => {
+                if let (Some(id), Some(old)) = (found, before) {
+                    self.path_check(id, old);
+                }
+            }
             Err(Failure::Drop(e)) => match e {
                 Error::InvalidMessage(_) => self.counters.malformed += 1,
                 Error::AuthenticationFailed(AuthFailure::HashMismatch(_)) => {
@@ -1072,6 +1102,27 @@ impl Endpoint {
             },
             Err(Failure::Fatal) => {}
         }
+        if let Some(id) = found {
+            self.drain_pending(now, id);
+        }
+    }
+
+    /// An authenticated packet came from a new address or port (NAT rebinding): IKE and the
+    /// UDP-encapsulated ESP of this peer follow it.
+    fn path_check(&mut self, id: IkeSaId, old: Path) {
+        let Some(sa) = self.sas.get(&id) else { return };
+        let new = sa.path;
+        if new.remote == old.remote {
+            return;
+        }
+        let peer = sa.peer;
+        for c in self.children.values_mut() {
+            if c.peer == peer && c.path.remote == old.remote {
+                c.path = new;
+            }
+        }
+        self.events
+            .push_back(Event::PathChanged { sa: id, old, new });
     }
 
     // ----------------------------------------------------------------------------------------
@@ -1900,9 +1951,24 @@ impl Endpoint {
             path: sa.path,
             nat: sa.nat,
         };
-        let pending = std::mem::take(&mut sa.pending);
         self.events.push_back(ev);
-        for p in pending {
+        self.drain_pending(now, id);
+    }
+
+    /// Starts queued Quick Modes while there is room.
+    fn drain_pending(&mut self, now: Instant, id: IkeSaId) {
+        loop {
+            let Some(sa) = self.sas.get_mut(&id) else {
+                return;
+            };
+            if sa.state != P1State::QmIdle || sa.pending.is_empty() {
+                return;
+            }
+            let active = sa.qms.iter().filter(|q| q.state != QmState::Done).count();
+            if active >= MAX_ACTIVE_QM {
+                return;
+            }
+            let p = sa.pending.remove(0);
             self.start_qm(now, id, p.selector, p.replaces);
         }
     }
@@ -1955,7 +2021,18 @@ impl Endpoint {
         }
     }
 
+    /// Starts a Quick Mode, or queues it while too many of ours are in flight on this SA (each
+    /// needs its own IV chain and the ISAKMP crypto keeps a bounded number of them).
     fn start_qm(&mut self, now: Instant, id: IkeSaId, selector: usize, replaces: Option<ChildId>) {
+        let active = self.sas.get(&id).map_or(0, |s| {
+            s.qms.iter().filter(|q| q.state != QmState::Done).count()
+        });
+        if active >= MAX_ACTIVE_QM {
+            if let Some(sa) = self.sas.get_mut(&id) {
+                sa.pending.push(PendingQm { selector, replaces });
+            }
+            return;
+        }
         if let Err(e) = self.start_qm_inner(now, id, selector, replaces) {
             let remote = self.sas.get(&id).map(|s| s.path.remote);
             let peer = self.sas.get(&id).map(|s| s.peer);

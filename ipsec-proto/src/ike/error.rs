@@ -132,6 +132,14 @@ pub enum Error {
         /// What probably went wrong (empty when nothing specific is known).
         hint: &'static str,
     },
+    /// We answered, but the initiator went quiet before the exchange finished.
+    #[error("peer stopped negotiating in state {state}{hint}")]
+    PeerStopped {
+        /// Our IOS state when we gave up waiting.
+        state: &'static str,
+        /// What probably went wrong.
+        hint: &'static str,
+    },
     /// API misuse.
     #[error("API misuse: {0}")]
     ApiMisuse(#[from] ApiMisuse),
@@ -169,6 +177,7 @@ impl Error {
             | Error::AuthenticationFailed(_)
             | Error::NotifyReceived(_)
             | Error::NoReply { .. }
+            | Error::PeerStopped { .. }
             | Error::ApiMisuse(_) => None,
         }
     }

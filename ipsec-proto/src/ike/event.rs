@@ -188,6 +188,16 @@ pub enum Event {
         /// Whether it arrived inside an authenticated exchange.
         authenticated: bool,
     },
+    /// An authenticated packet arrived from a new peer address or port (NAT rebinding): send
+    /// IKE and UDP-encapsulated ESP of this peer to `new` from now on.
+    PathChanged {
+        /// The ISAKMP SA.
+        sa: IkeSaId,
+        /// Where the peer was.
+        old: Path,
+        /// Where it is now.
+        new: Path,
+    },
     /// Dead Peer Detection declared the peer dead (the ISAKMP SA has been deleted too).
     PeerDead {
         /// The SA whose peer stopped answering.

@@ -43,7 +43,7 @@ fn exercise(p: &RawPayload<'_>) {
             let _ = (
                 KeyExchange::parse(p.body),
                 Nonce::parse(p.body),
-                Hash::parse(p.body),
+                HashPayload::parse(p.body),
                 NatD::parse(p.body),
             );
         }

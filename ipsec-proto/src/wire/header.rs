@@ -193,6 +193,18 @@ impl Header {
     /// The message as delimited by the length field: `datagram[..length]`. Errors when the
     /// field is below 28 or beyond the datagram; bytes after `length` are not part of the message.
     pub fn message<'a>(&self, datagram: &'a [u8]) -> Result<&'a [u8], WireError> {
+        let len = self.checked_len(datagram.len())?;
+        datagram
+            .get(..len)
+            .ok_or(WireError::HeaderLengthBeyondDatagram {
+                length: self.length,
+                available: datagram.len(),
+            })
+    }
+
+    /// The length field as a `usize`, checked against a datagram of `available` bytes (for
+    /// callers that need `&mut datagram[HEADER_LEN..len]` to decrypt in place).
+    pub fn checked_len(&self, available: usize) -> Result<usize, WireError> {
         if self.length < HEADER_LEN as u32 {
             return Err(WireError::HeaderLengthTooSmall {
                 length: self.length,
@@ -200,10 +212,10 @@ impl Header {
         }
         usize::try_from(self.length)
             .ok()
-            .and_then(|l| datagram.get(..l))
+            .filter(|&l| l <= available)
             .ok_or(WireError::HeaderLengthBeyondDatagram {
                 length: self.length,
-                available: datagram.len(),
+                available,
             })
     }
 

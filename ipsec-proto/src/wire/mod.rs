@@ -11,7 +11,7 @@
 //!    The chain stops at Next Payload = NONE; the remaining bytes are padding
 //!    ([`PayloadList::trailing`]). Every length is checked, at most [`MAX_PAYLOADS`] payloads.
 //! 4. Typed views parse a body: [`SaPayload`] (→ [`Proposal`] → [`Transform`] →
-//!    [`Attribute`]), [`KeyExchange`], [`Nonce`], [`Identification`], [`Hash`], [`Notify`],
+//!    [`Attribute`]), [`KeyExchange`], [`Nonce`], [`Identification`], [`HashPayload`], [`Notify`],
 //!    [`Delete`], Vendor ID (use [`recognize`]), [`NatD`], [`NatOa`].
 //!
 //! Every failure is a [`WireError`] naming the offset and payload type; nothing here panics or
@@ -64,7 +64,7 @@ pub use id::{IdSpec, IdType, IdValue, Identification};
 pub use message::{OwnedAttr, OwnedMessage, OwnedPayload, OwnedProposal, OwnedSa, OwnedTransform};
 pub use natoa::{write_nat_oa_body, NatOa};
 pub use notify::{Notify, NotifySpec, NotifyType};
-pub use opaque::{Hash, KeyExchange, NatD, Nonce};
+pub use opaque::{HashPayload, KeyExchange, NatD, Nonce};
 pub use payload::{PayloadList, PayloadType, Payloads, RawPayload};
 pub use sa::{
     Proposal, ProposalSpec, Proposals, ProtocolId, SaPayload, SaSpec, Transform, TransformId,

@@ -46,8 +46,8 @@ opaque!(
     1
 );
 opaque!(
-    /// HASH: raw prf output.
-    Hash,
+    /// HASH: raw prf output (named so it does not shadow `core::hash::Hash` in glob imports).
+    HashPayload,
     PayloadType::HASH,
     1
 );

@@ -78,7 +78,8 @@ impl PayloadType {
         })
     }
 
-    /// Bytes of the type's body before any variable part (0 for opaque payloads).
+    /// Bytes of the type's body before any variable part (0 for opaque payloads); the chain
+    /// iterator refuses shorter bodies with [`WireError::BodyTooShort`].
     pub fn fixed_body_len(self) -> usize {
         match self.0 {
             1 => 8,        // DOI + situation
@@ -245,6 +246,14 @@ impl<'a> Payloads<'a> {
             }
         }
         let body = raw.get(4..).unwrap_or(&[]);
+        let needed = ty.fixed_body_len();
+        if body.len() < needed {
+            return Err(WireError::BodyTooShort {
+                payload_type: ty,
+                needed,
+                len: body.len(),
+            });
+        }
         self.pos = offset.saturating_add(raw.len());
         self.next = next_type;
         self.count += 1;

@@ -102,6 +102,8 @@ pub struct Pair {
     pub reorder_ms: u64,
     /// Side A sits behind a NAPT: its packets leave from NAT_PUB with rewritten ports.
     pub nat: bool,
+    /// Added to the NAT's mapped ports (change it to simulate a NAT rebinding).
+    pub nat_shift: u16,
     /// Drop the n-th datagram (0-based) sent by a side.
     pub drop_nth: Vec<(Side, usize)>,
     /// Drop everything a side sends from this datagram index on.
@@ -133,6 +135,7 @@ impl Pair {
             dup: 0.0,
             reorder_ms: 0,
             nat: false,
+            nat_shift: 0,
             drop_nth: Vec::new(),
             blackhole_from: None,
             block_4500: false,
@@ -146,19 +149,19 @@ impl Pair {
         }
     }
 
-    fn nat_port(p: u16) -> u16 {
+    fn nat_port(&self, p: u16) -> u16 {
         if p == 4500 {
-            31_500
+            31_500 + self.nat_shift
         } else {
-            20_000 + p
+            20_000 + self.nat_shift + p
         }
     }
 
-    fn nat_unport(p: u16) -> u16 {
-        if p == 31_500 {
+    fn nat_unport(&self, p: u16) -> u16 {
+        if p == 31_500 + self.nat_shift {
             4500
         } else {
-            p.wrapping_sub(20_000)
+            p.wrapping_sub(20_000 + self.nat_shift)
         }
     }
 
@@ -215,7 +218,7 @@ impl Pair {
                     Side::A => {
                         let src_port = t.path.local.port();
                         let src = if self.nat {
-                            SocketAddr::new(IpAddr::V4(NAT_PUB), Self::nat_port(src_port))
+                            SocketAddr::new(IpAddr::V4(NAT_PUB), self.nat_port(src_port))
                         } else {
                             SocketAddr::new(IpAddr::V4(A_PRIV), src_port)
                         };
@@ -229,7 +232,7 @@ impl Pair {
                                 IpAddr::V4(NAT_PUB),
                                 "B must answer the NAT's address"
                             );
-                            SocketAddr::new(IpAddr::V4(A_PRIV), Self::nat_unport(dst.port()))
+                            SocketAddr::new(IpAddr::V4(A_PRIV), self.nat_unport(dst.port()))
                         } else {
                             SocketAddr::new(IpAddr::V4(A_PRIV), dst.port())
                         };
@@ -306,9 +309,18 @@ impl Pair {
             }
             if self.a.poll_timeout().is_some_and(|t| t <= self.now) {
                 self.a.handle_timeout(self.now);
+                // A deadline that stays in the past would make a caller spin.
+                assert!(
+                    self.a.poll_timeout().is_none_or(|t| t > self.now),
+                    "A timer stuck"
+                );
             }
             if self.b.poll_timeout().is_some_and(|t| t <= self.now) {
                 self.b.handle_timeout(self.now);
+                assert!(
+                    self.b.poll_timeout().is_none_or(|t| t > self.now),
+                    "B timer stuck"
+                );
             }
         }
     }
