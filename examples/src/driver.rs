@@ -15,7 +15,8 @@
 //!
 //! The driver also carries the ESP data path for UDP-encapsulated ESP (NAT-T, which is what a
 //! strongSwan 5.9.8 peer always negotiates): [`UdpDriver::send_packet`] protects a whole inner
-//! IPv4 packet with the newest SA whose proxy identities cover it and sends it to UDP 4500;
+//! IPv4 packet with the newest SA whose proxy identities cover it (a rekeyed pair takes over
+//! after [`OUTBOUND_SWITCH_DELAY`] or its first inbound packet) and sends it to UDP 4500;
 //! ESP arriving on 4500 is decapsulated and queued for [`UdpDriver::recv_packet`]. A real
 //! gateway would read and write those inner packets on a TUN device; the example leaves that
 //! to the caller. Plain ESP (IP protocol 50) needs a raw socket and is not handled here.
@@ -68,6 +69,9 @@ use ipsec_proto::time::Instant;
 const MAX_DATAGRAM: usize = 65_535;
 /// The non-ESP marker in front of IKE on UDP 4500 (RFC 3948).
 const NON_ESP_MARKER: [u8; 4] = [0; 4];
+/// How long a new SA pair waits before it takes over outbound traffic from an older pair with
+/// the same proxy identities (unless the peer already sent on it).
+pub const OUTBOUND_SWITCH_DELAY: Duration = Duration::from_secs(1);
 /// IP protocol number of IPv4-in-ESP (tunnel mode next header).
 const NEXT_HEADER_IPV4: u8 = 4;
 
@@ -122,6 +126,7 @@ pub struct DriverStats {
 #[derive(Debug)]
 struct Tunnel {
     outbound: OutboundSa,
+    installed: Instant,
     spi_in: u32,
     selectors: SelectorPair,
     remote: SocketAddr,
@@ -295,13 +300,37 @@ impl UdpDriver {
             _ => return Err(DriverError::NotIpv4),
         };
         let now = self.now();
-        let (id, t) = self
+        let covering: Vec<ChildId> = self
             .tunnels
-            .iter_mut()
+            .iter()
             .rev()
-            .find(|(_, t)| {
+            .filter(|(_, t)| {
                 t.selectors.local.contains(&host(src)) && t.selectors.remote.contains(&host(dst))
             })
+            .map(|(id, _)| *id)
+            .collect();
+        // The newest pair the peer has surely installed: one that has carried inbound traffic
+        // or has existed for a moment. A Quick Mode initiator installs its SAs on QM2, before
+        // the peer has even received QM3, so switching at once would lose the first packets.
+        let ready = |id: &ChildId| {
+            self.tunnels.get(id).is_some_and(|t| {
+                now.saturating_duration_since(t.installed) >= OUTBOUND_SWITCH_DELAY
+                    || self
+                        .inbound
+                        .get(t.spi_in)
+                        .is_some_and(|i| i.usage().packets > 0)
+            })
+        };
+        let chosen = covering
+            .iter()
+            .find(|id| ready(id))
+            .or(covering.first())
+            .copied()
+            .ok_or(DriverError::NoSa { src, dst })?;
+        let (id, t) = self
+            .tunnels
+            .get_mut(&chosen)
+            .map(|t| (chosen, t))
             .ok_or(DriverError::NoSa { src, dst })?;
         if !t.udp_encap {
             return Err(DriverError::PlainEsp);
@@ -312,7 +341,7 @@ impl UdpDriver {
         let out = self.buf.get(..n).unwrap_or_default();
         self.sock4500.send_to(out, t.remote)?;
         self.stats.esp_out += 1;
-        Ok(*id)
+        Ok(id)
     }
 
     /// The next decapsulated inner packet, if any.
@@ -488,12 +517,25 @@ impl UdpDriver {
                         p2.child,
                         Tunnel {
                             outbound,
+                            installed: now,
                             spi_in,
                             selectors: p2.selectors,
                             remote,
                             udp_encap: p2.udp_encap,
                         },
                     );
+                }
+            }
+            Event::PathChanged { old, new, .. } => {
+                // NAT rebinding: ESP follows the peer to its new address and port.
+                for t in self.tunnels.values_mut() {
+                    if t.remote.ip() == old.remote.ip() {
+                        t.remote = if t.udp_encap && new.remote.port() == 500 {
+                            SocketAddr::new(new.remote.ip(), 4500)
+                        } else {
+                            new.remote
+                        };
+                    }
                 }
             }
             Event::Phase2Deleted { child, spi_in, .. } => {
