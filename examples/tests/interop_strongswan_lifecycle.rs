@@ -97,6 +97,9 @@ fn strongswan_rekeys_phase2_under_ping() {
     );
     lab.driver.initiate(PeerId(0), 0).unwrap();
     lab.wait_phase2(1);
+    // The very first packet may beat strongSwan's SA installation after QM3 (see Lab::ping);
+    // what is measured here is loss across rekeys.
+    lab.ping(1, 0x5000);
     let mut run = PingRun::default();
     let until = StdInstant::now() + Duration::from_secs(150);
     while count_p2(&lab, false) < 3 && StdInstant::now() < until {
@@ -162,6 +165,9 @@ fn we_rekey_phase2_under_ping() {
     );
     lab.driver.initiate(PeerId(0), 0).unwrap();
     lab.wait_phase2(1);
+    // The very first packet may beat strongSwan's SA installation after QM3 (see Lab::ping);
+    // what is measured here is loss across rekeys.
+    lab.ping(1, 0x5000);
     let mut run = PingRun::default();
     let until = StdInstant::now() + Duration::from_secs(150);
     while count_p2(&lab, true) < 3 && StdInstant::now() < until {
