@@ -239,3 +239,83 @@ fn example_binary_initiates_and_pings() {
     );
     assert!(charon.list_sas().unwrap().contains("INSTALLED"));
 }
+
+/// More suites, alternating roles: groups 1, 2, 5, 14; AES-128/192/256, 3DES; MD5, SHA-1,
+/// SHA-256/384/512 in both phases; with and without PFS. Each gets Phase 1, Phase 2, two pings
+/// and the key comparison.
+#[test]
+fn suite_matrix() {
+    if !require_root_and_tools() {
+        return;
+    }
+    let suites = [
+        ("aes128-sha1-modp1536", "aes128-sha1", Role::Initiator),
+        (
+            "aes192-sha384-modp2048",
+            "aes192-sha384-modp1536",
+            Role::Responder,
+        ),
+        ("3des-md5-modp768", "3des-md5", Role::Initiator),
+        ("aes256-sha512-modp2048", "aes256-sha512", Role::Responder),
+        (
+            "aes128-sha256-modp1024",
+            "aes128-sha256-modp1024",
+            Role::Initiator,
+        ),
+        (
+            "3des-sha1-modp1024",
+            "aes256-sha1-modp2048",
+            Role::Responder,
+        ),
+    ];
+    let mut matrix = Vec::new();
+    for (i, (ike, esp, role)) in suites.into_iter().enumerate() {
+        let mut lab = Lab::new(&format!("mx{i}"), ike, esp, 100 + i as u64);
+        match role {
+            Role::Initiator => {
+                lab.driver.initiate(PeerId(0), 0).unwrap();
+                lab.wait_phase2(1);
+            }
+            _ => lab.peer_initiates(),
+        }
+        lab.check_phase1(role, ike);
+        lab.ping(2, 0x4b00 + i as u16);
+        lab.check_swanctl();
+        let keys = lab.check_keys();
+        matrix.push(format!("{ike} / {esp} as {role:?}: up, 2 pings, {keys}"));
+    }
+    eprintln!("{}", matrix.join("\n"));
+}
+
+/// Our initiator behind a NAPT in rtr (ports remapped): real NAT detection, IKE and ESP in UDP
+/// from a translated port, pings both ways.
+#[test]
+fn initiator_behind_napt() {
+    if !require_root_and_tools() {
+        return;
+    }
+    let topo = ipsec_netlab::Topology::two_gateways_nat("napt", ipsec_netlab::Nat::MasqueradePorts)
+        .unwrap();
+    let mut lab =
+        common::Lab::with_topology(topo, "3des-sha1-modp1024", "3des-sha1", 5, |c| c, |_| {});
+    lab.driver.initiate(PeerId(0), 0).unwrap();
+    lab.wait_phase2(1);
+    lab.check_phase1(Role::Initiator, "3des-sha1-modp1024");
+    let nat = lab
+        .events
+        .iter()
+        .find_map(|e| match e {
+            ipsec_proto::ike::Event::Phase1Established { nat, .. } => Some(*nat),
+            _ => None,
+        })
+        .unwrap();
+    assert!(nat.local_behind_nat, "we are behind the NAPT: {nat:?}");
+    lab.ping(5, 0x4c01);
+    lab.check_swanctl();
+    let sas = lab.charon.list_sas().unwrap();
+    assert!(
+        sas.contains(addr::RTR_B),
+        "strongSwan sees the NAT address: {sas}"
+    );
+    lab.check_keys();
+}

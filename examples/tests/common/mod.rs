@@ -75,11 +75,30 @@ impl Lab {
         tweak: impl FnOnce(CharonConn) -> CharonConn,
         ours: impl FnOnce(&mut EndpointConfig),
     ) -> Lab {
-        let topo = Topology::two_gateways(tag).unwrap();
+        Self::with_topology(
+            Topology::two_gateways(tag).unwrap(),
+            ike,
+            esp,
+            seed,
+            tweak,
+            ours,
+        )
+    }
+
+    /// Like [`Lab::with`] on a given topology (e.g. with NAT in rtr).
+    pub fn with_topology(
+        topo: Topology,
+        ike: &str,
+        esp: &str,
+        seed: u64,
+        tweak: impl FnOnce(CharonConn) -> CharonConn,
+        ours: impl FnOnce(&mut EndpointConfig),
+    ) -> Lab {
         let conn = tweak(
             CharonConn::new("gw", "net")
                 .local(addr::GW_B_WAN)
-                .remote(addr::GW_A_WAN)
+                .remote(topo.gw_a_as_seen_by_gw_b())
+                .remote_id(addr::GW_A_WAN)
                 .psk(PSK)
                 .proposals(ike)
                 .esp_proposals(esp)
@@ -222,8 +241,14 @@ impl Lab {
         let now = self.driver.now();
         let sas = self.driver.endpoint().isakmp_sas(now);
         let sa = sas.iter().find(|s| s.state == "QM_IDLE").expect("QM_IDLE");
-        let group = sa.group.unwrap();
-        assert!(ike.ends_with(&format!("modp{}", if group == 2 { 1024 } else { 2048 })));
+        let bits = match sa.group.unwrap() {
+            1 => 768,
+            2 => 1024,
+            5 => 1536,
+            14 => 2048,
+            g => panic!("unexpected group {g}"),
+        };
+        assert!(ike.ends_with(&format!("modp{bits}")), "{ike} vs {sa:?}");
         let p2 = self.phase2s()[0];
         assert!(p2.udp_encap, "encapsulation mode 3 (UDP tunnel)");
         assert_eq!(p2.path.remote.port(), 4500);
