@@ -198,3 +198,23 @@ fn phase1_rekeyed_before_expiry_and_phase2_still_works() {
         && Pair::p2_count(&p.events_b) == 2));
     let _ = (PeerId(0), Duration::ZERO);
 }
+
+#[test]
+fn simultaneous_initiation_from_both_sides() {
+    let (a, b) = seed_configs();
+    let mut p = Pair::new(a, b, 45);
+    p.initiate(0, 0);
+    p.b.initiate(p.now, PeerId(0), 0).unwrap();
+    assert!(p.run_until(10_000, |p| Pair::p2_count(&p.events_a) >= 2
+        && Pair::p2_count(&p.events_b) >= 2));
+    // Every pair one side holds, the other holds mirrored.
+    let sa = p.a.ipsec_sas(p.now);
+    let sb = p.b.ipsec_sas(p.now);
+    assert_eq!(sa.len(), sb.len());
+    for x in &sa {
+        assert!(sb
+            .iter()
+            .any(|y| y.spi_in == x.spi_out && y.spi_out == x.spi_in));
+    }
+    assert!(Pair::failures(&p.events_a).is_empty() && Pair::failures(&p.events_b).is_empty());
+}

@@ -86,7 +86,12 @@ fn steady_state(cipher: CipherAlg, integrity: EspIntegrity) {
         .unwrap();
 
     let before = allocations();
-    for (i, len) in [64usize, 512, 1400, 0, 1399].iter().cycle().take(200).enumerate() {
+    for (i, len) in [64usize, 512, 1400, 0, 1399]
+        .iter()
+        .cycle()
+        .take(200)
+        .enumerate()
+    {
         let now = Instant::from_millis(i as u64);
         let n = out_sa
             .encapsulate(now, &inner[..*len], 4, &mut wire)

@@ -106,6 +106,9 @@ pub struct EndpointConfig {
     pub half_open_limit: usize,
     /// NAT traversal (RFC 3947 and drafts); IOS has it on by default.
     pub nat_traversal: bool,
+    /// Announce only the draft NAT-T vendor IDs (draft-02/03 payload numbers and encapsulation
+    /// modes 61443/61444), as pre-RFC images do. Off: RFC 3947 is announced and preferred.
+    pub nat_t_drafts_only: bool,
     /// `crypto isakmp nat keepalive N`: 0xFF keepalives every N when we are behind a NAT.
     pub nat_keepalive: Option<Duration>,
     /// `crypto isakmp keepalive`: RFC 3706 DPD. R-U-THERE is always answered.
@@ -126,11 +129,116 @@ impl Default for EndpointConfig {
             retransmit: RetransmitConfig::default(),
             half_open_limit: 1024,
             nat_traversal: true,
+            nat_t_drafts_only: false,
             nat_keepalive: None,
             dpd: None,
             send_unity_vid: false,
             rekey_margin: Duration::from_secs(30),
             phase1_rekey_percent: 90,
         }
+    }
+}
+
+/// Why an IOS crypto map entry could not become a [`PeerConfig`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum GatewayConfigIssue {
+    /// The entry has no `set peer`.
+    NoPeer {
+        /// Map sequence number.
+        seq: u16,
+    },
+    /// No `crypto isakmp key` covers the peer (IOS: "No pre-shared key with <ip>!").
+    NoKey {
+        /// Map sequence number.
+        seq: u16,
+        /// The peer.
+        peer: Ipv4Addr,
+    },
+    /// A `set transform-set` name is not defined.
+    UnknownTransformSet {
+        /// Map sequence number.
+        seq: u16,
+        /// The missing name.
+        name: String,
+    },
+}
+
+impl EndpointConfig {
+    /// Builds the endpoint configuration of the interface that carries crypto map `map`: one
+    /// [`PeerConfig`] per entry of the map with a `set peer` and a key, in sequence order (so
+    /// `PeerId(i)` is the i-th usable entry, reported alongside), with the ISAKMP policies, the
+    /// transform sets, PFS, lifetimes (entry override or global) and the ACL's permit lines as
+    /// selectors in [`crate::policy::GatewayConfig::proxy_identities`] order. Global DPD, NAT
+    /// keepalive and NAT-T settings are taken over.
+    pub fn from_gateway(
+        gw: &crate::policy::GatewayConfig,
+        map: &str,
+    ) -> (EndpointConfig, Vec<u16>, Vec<GatewayConfigIssue>) {
+        let mut cfg = EndpointConfig {
+            nat_traversal: gw.ipsec.nat_t,
+            nat_keepalive: gw
+                .ipsec
+                .nat_keepalive_secs
+                .map(|s| Duration::from_secs(u64::from(s))),
+            dpd: gw.ipsec.dpd,
+            ..EndpointConfig::default()
+        };
+        let local_address = gw
+            .interfaces
+            .iter()
+            .find(|i| i.crypto_map.as_deref() == Some(map))
+            .and_then(|i| i.address.map(|(a, _)| a));
+        let mut seqs = Vec::new();
+        let mut issues = Vec::new();
+        let mut entries: Vec<&crate::policy::CryptoMapEntry> = gw.crypto_map(map).collect();
+        entries.sort_by_key(|e| e.seq);
+        for e in entries {
+            let Some(peer) = e.current_peer() else {
+                issues.push(GatewayConfigIssue::NoPeer { seq: e.seq });
+                continue;
+            };
+            let Some(key) = gw.key_for(peer) else {
+                issues.push(GatewayConfigIssue::NoKey { seq: e.seq, peer });
+                continue;
+            };
+            let mut p = PeerConfig::new(peer, key.key.clone());
+            p.local_address = local_address;
+            p.isakmp_policies = gw.effective_isakmp_policies();
+            for name in &e.transform_sets {
+                match gw.transform_set(name) {
+                    Some(ts) => p.transform_sets.push(ts.clone()),
+                    None => issues.push(GatewayConfigIssue::UnknownTransformSet {
+                        seq: e.seq,
+                        name: name.clone(),
+                    }),
+                }
+            }
+            p.pfs_group = e.pfs_group;
+            p.lifetime_secs = e.lifetime_secs.unwrap_or(gw.ipsec.sa_lifetime_secs);
+            p.lifetime_kb = e.lifetime_kb.unwrap_or(gw.ipsec.sa_lifetime_kb);
+            p.selectors = gw
+                .proxy_identities(e)
+                .into_iter()
+                .map(|(local, remote)| SelectorPair { local, remote })
+                .collect();
+            cfg.peers.push(p);
+            seqs.push(e.seq);
+        }
+        (cfg, seqs, issues)
+    }
+}
+
+impl PeerConfig {
+    /// Index of the crypto ACL line with exactly these proxy identities (what
+    /// [`crate::ike::Endpoint::initiate`] takes).
+    pub fn selector_index(
+        &self,
+        local: &TrafficSelector,
+        remote: &TrafficSelector,
+    ) -> Option<usize> {
+        self.selectors
+            .iter()
+            .position(|s| s.local == *local && s.remote == *remote)
     }
 }

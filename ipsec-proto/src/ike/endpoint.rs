@@ -72,6 +72,13 @@ impl NattKind {
             _ => PayloadType::NAT_D,
         }
     }
+
+    fn natoa_type(self) -> PayloadType {
+        match self {
+            NattKind::Draft => PayloadType::NAT_OA_DRAFT,
+            _ => PayloadType::NAT_OA,
+        }
+    }
 }
 
 /// The last message of one exchange we sent, for retransmission and for answering duplicates.
@@ -1199,7 +1206,9 @@ impl Endpoint {
     fn our_vids(&self, nat_t_set: bool) -> Vec<&'static [u8]> {
         let mut v: Vec<&'static [u8]> = Vec::new();
         if self.config.nat_traversal && nat_t_set {
-            v.push(&vendor::NAT_T_RFC3947);
+            if !self.config.nat_t_drafts_only {
+                v.push(&vendor::NAT_T_RFC3947);
+            }
             v.push(&vendor::NAT_T_DRAFT_07);
             v.push(&vendor::NAT_T_DRAFT_03);
             v.push(&vendor::NAT_T_DRAFT_02_N);
@@ -1211,12 +1220,12 @@ impl Endpoint {
         v
     }
 
-    fn parse_vids(list: &PayloadList<'_>) -> (NattKind, bool) {
+    fn parse_vids(list: &PayloadList<'_>, rfc_allowed: bool) -> (NattKind, bool) {
         let mut natt = NattKind::None;
         let mut dpd = false;
         for p in list.find_all(PayloadType::VENDOR_ID) {
             match vendor::recognize(p.body) {
-                Some(KnownVendor::NatTRfc3947) => natt = NattKind::Rfc,
+                Some(KnownVendor::NatTRfc3947) if rfc_allowed => natt = NattKind::Rfc,
                 Some(KnownVendor::NatTDraft(2 | 3)) | Some(KnownVendor::NatTDraft02N)
                     if natt == NattKind::None =>
                 {
@@ -1268,7 +1277,7 @@ impl Endpoint {
                 return Err(Failure::Fatal);
             }
         };
-        let (natt, peer_dpd) = Self::parse_vids(&list);
+        let (natt, peer_dpd) = Self::parse_vids(&list, !self.config.nat_t_drafts_only);
         let natt = if self.config.nat_traversal {
             natt
         } else {
@@ -1432,7 +1441,7 @@ impl Endpoint {
                 return Err(Failure::Fatal);
             }
         };
-        let (natt, peer_dpd) = Self::parse_vids(&list);
+        let (natt, peer_dpd) = Self::parse_vids(&list, !self.config.nat_t_drafts_only);
         let natt = if self.config.nat_traversal {
             natt
         } else {
@@ -1591,7 +1600,7 @@ impl Endpoint {
         let body = msg.get(HEADER_LEN..).unwrap_or(&[]);
         let list = PayloadList::parse(header.next_payload, body)?;
         self.mm_key_material(id, &list)?;
-        let (_, dpd) = Self::parse_vids(&list);
+        let (_, dpd) = Self::parse_vids(&list, !self.config.nat_t_drafts_only);
         let Some(path) = self.sas.get(&id).map(|s| s.path) else {
             return Ok(());
         };
@@ -1975,19 +1984,33 @@ impl Endpoint {
 
     /// INITIAL-CONTACT: the peer rebooted; every other SA with it is stale.
     fn initial_contact(&mut self, keep: IkeSaId) {
-        let Some(peer_ip) = self.sas.get(&keep).map(|s| s.path.remote.ip()) else {
+        let Some((peer, peer_ip)) = self.sas.get(&keep).map(|s| (s.peer, s.path.remote.ip()))
+        else {
             return;
         };
+        // Only what was established before: a negotiation of ours that is still running with
+        // the same peer (simultaneous initiation) is not stale.
         let old: Vec<IkeSaId> = self
             .sas
             .values()
-            .filter(|s| s.id != keep && s.path.remote.ip() == peer_ip)
+            .filter(|s| {
+                s.id != keep
+                    && s.peer == peer
+                    && s.path.remote.ip() == peer_ip
+                    && s.state == P1State::QmIdle
+            })
             .map(|s| s.id)
             .collect();
         let old_children: Vec<ChildId> = self
             .children
             .iter()
-            .filter(|(_, c)| c.path.remote.ip() == peer_ip && c.ike_sa != keep)
+            .filter(|(_, c)| {
+                // Any crypto map entry for this peer address (the responder may have matched
+                // a later entry than the one the ISAKMP SA was set up with).
+                let same_peer = c.peer == peer
+                    || self.peer(c.peer).map(|p| p.address) == self.peer(peer).map(|p| p.address);
+                same_peer && c.path.remote.ip() == peer_ip && c.ike_sa != keep
+            })
             .map(|(k, _)| *k)
             .collect();
         for id in old {
@@ -2062,6 +2085,9 @@ impl Endpoint {
         if sets.is_empty() {
             return Err(ApiMisuse::Config("no transform set for this peer".into()).into());
         }
+        let transport = sets
+            .first()
+            .is_some_and(|t| t.mode == crate::policy::ipsec::EspMode::Transport);
         let offer = Phase2Offer {
             spi,
             lifetime_secs: cfg.lifetime_secs,
@@ -2102,6 +2128,12 @@ impl Endpoint {
         }
         b.add_raw(PayloadType::ID, &idci)?;
         b.add_raw(PayloadType::ID, &idcr)?;
+        if offer.udp_encap && transport {
+            // Transport mode through a NAT: the original addresses, for checksum fix-up.
+            let ty = sa.natt.natoa_type();
+            b.add_nat_oa(ty, sa.path.local.ip())?;
+            b.add_nat_oa(ty, sa.path.remote.ip())?;
+        }
         let h1 = keys.hash1(mid, b.bytes_after(slot));
         b.fill(slot, &h1)?;
         let m1 = encrypt_message(sa, b.finish()?, mid)?;
@@ -2223,8 +2255,8 @@ impl Endpoint {
             .ok_or_else(|| missing("NONCE"))?;
         let ke = list.find(PayloadType::KE);
         let ids: Vec<&[u8]> = list.find_all(PayloadType::ID).map(|p| p.body).collect();
-        let peer = sa.peer;
-        let Some(cfg) = self.peer(peer) else {
+        let sa_peer = sa.peer;
+        let Some(sa_cfg) = self.peer(sa_peer) else {
             return Ok(());
         };
         // Proxy identities: IDci is the initiator's side (our remote), IDcr ours.
@@ -2253,10 +2285,29 @@ impl Endpoint {
                 return Err(InvalidMessage::BadPayload("ID (Quick Mode needs zero or two)").into())
             }
         };
-        let line = cfg
-            .selectors
-            .iter()
-            .position(|s| s.remote.contains(&sel_i) && s.local.contains(&sel_r));
+        // Like IOS, any crypto map entry naming this peer may hold the matching ACL line.
+        let candidates: Vec<PeerId> = std::iter::once(sa_peer)
+            .chain(
+                self.config
+                    .peers
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, p)| *i != sa_peer.0 && p.address == sa_cfg.address)
+                    .map(|(i, _)| PeerId(i)),
+            )
+            .collect();
+        let found = candidates.iter().find_map(|pid| {
+            let c = self.peer(*pid)?;
+            c.selectors
+                .iter()
+                .position(|s| s.remote.contains(&sel_i) && s.local.contains(&sel_r))
+                .map(|line| (*pid, line))
+        });
+        let peer = found.map_or(sa_peer, |(p, _)| p);
+        let line = found.map(|(_, l)| l);
+        let Some(cfg) = self.peer(peer) else {
+            return Ok(());
+        };
         let choice = match line {
             None => Err(PeerIncompatible::ProxyIdentities(format!(
                 "peer proposed local_proxy {} remote_proxy {} (its IDci/IDcr), which no permit line of our crypto ACL mirrors; our lines: {}",
@@ -2317,6 +2368,7 @@ impl Endpoint {
         };
         let nr = self.nonce();
         let my_spi = self.spi();
+        let delay = self.retransmit_delay(0);
         let Some(sa) = self.sas.get_mut(&id) else {
             return Ok(());
         };
@@ -2354,6 +2406,11 @@ impl Endpoint {
         if let (Some(ci), Some(cr)) = (idci.as_ref(), idcr.as_ref()) {
             b.add_raw(PayloadType::ID, ci)?;
             b.add_raw(PayloadType::ID, cr)?;
+        }
+        if udp_encap && choice.mode == crate::policy::ipsec::EspMode::Transport {
+            let ty = sa.natt.natoa_type();
+            b.add_nat_oa(ty, path.remote.ip())?;
+            b.add_nat_oa(ty, sa.path.local.ip())?;
         }
         let proposed_secs = choice.parsed.life_secs.unwrap_or(u64::from(our_secs));
         let proposed_kb = choice.parsed.life_kb.unwrap_or(our_kb);
@@ -2411,7 +2468,6 @@ impl Endpoint {
             replaces: None,
         };
         let nonce_i = ni.body.to_vec();
-        let delay_slot = now;
         sa.qms.push(Qm {
             mid,
             role: Role::Responder,
@@ -2425,7 +2481,7 @@ impl Endpoint {
             replaces: None,
             flight: Flight {
                 msg: Some(m2.clone()),
-                retransmit_at: Some(delay_slot),
+                retransmit_at: Some(now + delay),
                 retries: 0,
                 last_rx: Some(hash),
             },
@@ -2433,10 +2489,6 @@ impl Endpoint {
             pending: Some(Box::new(est)),
             offer: None,
         });
-        let delay = self.retransmit_delay(0);
-        if let Some(q) = self.sas.get_mut(&id).and_then(|s| s.qms.last_mut()) {
-            q.flight.retransmit_at = Some(now + delay);
-        }
         self.send(path, m2);
         Ok(())
     }

@@ -13,7 +13,9 @@ mod error;
 mod event;
 mod proposal;
 
-pub use config::{EndpointConfig, PeerConfig, PeerId, RetransmitConfig, SelectorPair};
+pub use config::{
+    EndpointConfig, GatewayConfigIssue, PeerConfig, PeerId, RetransmitConfig, SelectorPair,
+};
 pub use endpoint::Endpoint;
 pub use error::{
     ApiMisuse, AuthFailure, BufferTooSmall, Error, InvalidMessage, NotifyType, PeerIncompatible,

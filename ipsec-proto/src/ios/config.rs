@@ -147,9 +147,8 @@ impl<'a> Cursor<'a> {
         let mut toks = Vec::new();
         let mut col = 0usize;
         let mut start: Option<(usize, usize)> = None;
-        let mut iter = raw.char_indices().peekable();
         let mut comment = false;
-        while let Some((b, ch)) = iter.next() {
+        for (b, ch) in raw.char_indices() {
             col += 1;
             if ch.is_whitespace() {
                 if let Some((sb, sc)) = start.take() {
@@ -167,7 +166,6 @@ impl<'a> Cursor<'a> {
                 }
                 start = Some((b, col));
             }
-            let _ = iter.peek();
         }
         if !comment {
             if let Some((sb, sc)) = start {

@@ -527,74 +527,43 @@ fn arb_acl_line() -> impl Strategy<Value = String> {
         })
 }
 
-fn arb_line() -> impl Strategy<Value = String> {
-    let name = prop_oneof![Just("VPN"), Just("M2"), Just("T"), Just("ACL1")];
-    prop_oneof![
+fn lines(
+    header: impl Strategy<Value = String> + 'static,
+    sub: impl Strategy<Value = String> + 'static,
+    n: usize,
+) -> BoxedStrategy<String> {
+    (header, proptest::collection::vec(sub, 0..n))
+        .prop_map(|(h, v)| format!("{h}\n{}", v.join("\n")))
+        .boxed()
+}
+
+fn words(w: &'static [&'static str]) -> impl Strategy<Value = String> {
+    proptest::sample::select(w).prop_map(str::to_string)
+}
+
+/// One configuration block: a global command, or a sub-mode header followed by sub-mode commands.
+fn arb_block() -> impl Strategy<Value = String> {
+    let name = || words(&["VPN", "M2", "T", "ACL1"]);
+    let global = prop_oneof![
         "[a-zA-Z][a-zA-Z0-9-]{0,8}".prop_map(|h| format!("hostname {h}")),
-        (1u16..30).prop_map(|p| format!("crypto isakmp policy {p}")),
-        prop_oneof![
-            Just(" encr 3des"),
-            Just(" encr aes 192"),
-            Just(" encryption des"),
-            Just(" hash md5"),
-            Just(" hash sha512"),
-            Just(" authentication pre-share"),
-            Just(" auth rsa-sig"),
-            Just(" group 2"),
-            Just(" group 1"),
-            Just(" lifetime 600"),
-            Just(" lifetime 86400"),
-            Just(" mode transport"),
-            Just(" mode tunnel"),
-            Just(" set pfs"),
-            Just(" set pfs group5"),
-            Just(" reverse-route"),
-            Just(" ip nat inside"),
-            Just(" ip nat outside"),
-            Just(" shutdown"),
-            Just(" ip tcp adjust-mss 1400"),
-            Just(" set security-association lifetime seconds 600"),
-            Just(" no set pfs"),
-            Just("exit"),
-            Just("end")
-        ]
-        .prop_map(str::to_string),
         (
             "[a-z0-9]{1,6}",
             arb_ip(),
-            prop_oneof![Just(""), Just(" 255.255.0.0"), Just(" 0.0.0.0")],
-            prop_oneof![Just(""), Just("0 "), Just("6 ")]
+            words(&["", " 255.255.0.0", " 0.0.0.0"]),
+            words(&["", "0 ", "6 "]),
+            any::<bool>()
         )
-            .prop_map(|(k, a, m, t)| format!("crypto isakmp key {t}{k} address {a}{m}")),
+            .prop_map(|(k, a, m, t, x)| format!(
+                "crypto isakmp key {t}{k} address {a}{m}{}",
+                if x { " no-xauth" } else { "" }
+            )),
+        ("[a-z0-9]{1,6}", "[a-z]{1,5}\\.com")
+            .prop_map(|(k, h)| format!("crypto isakmp key {k} hostname {h}")),
         (
             10u32..100,
-            prop_oneof![
-                Just(""),
-                Just(" 3"),
-                Just(" 3 periodic"),
-                Just(" on-demand")
-            ]
+            words(&["", " 3", " 3 periodic", " on-demand", " 2 periodic"])
         )
             .prop_map(|(s, r)| format!("crypto isakmp keepalive {s}{r}")),
-        name.clone().prop_flat_map(|n| prop_oneof![
-            Just(format!(
-                "crypto ipsec transform-set {n} esp-3des esp-sha-hmac"
-            )),
-            Just(format!("crypto ipsec transform-set {n} esp-aes 256")),
-            Just(format!(
-                "crypto ipsec transform-set {n} esp-md5-hmac esp-des"
-            )),
-        ]),
-        (name.clone(), 1u16..40).prop_map(|(n, s)| format!("crypto map {n} {s} ipsec-isakmp")),
-        arb_ip().prop_map(|a| format!(" set peer {a}")),
-        name.clone()
-            .prop_map(|n| format!(" set transform-set {n} T")),
-        prop_oneof![Just("100"), Just("ACL1"), Just("101")]
-            .prop_map(|n| format!(" match address {n}")),
-        prop_oneof![Just("FastEthernet4"), Just("Vlan1"), Just("gi0/1")]
-            .prop_map(|n| format!("interface {n}")),
-        (arb_ip(), arb_mask()).prop_map(|(a, m)| format!(" ip address {a} {m}")),
-        "[a-z ]{1,10}".prop_map(|d| format!(" description {d}")),
         (
             prop_oneof![Just(100u32), Just(101), Just(2000)],
             arb_acl_line()
@@ -602,31 +571,141 @@ fn arb_line() -> impl Strategy<Value = String> {
             .prop_map(|(n, l)| format!("access-list {n} {l}")),
         (prop_oneof![Just(1u32), Just(99)], arb_addr_spec())
             .prop_map(|(n, a)| format!("access-list {n} permit {a}")),
-        prop_oneof![
-            Just("ip access-list extended ACL1"),
-            Just("ip access-list extended 150")
-        ]
-        .prop_map(str::to_string),
-        (proptest::option::of(1u32..60), arb_acl_line())
-            .prop_map(|(s, l)| format!(" {}{l}", s.map(|s| format!("{s} ")).unwrap_or_default())),
-        " remark [a-z]{0,5}".prop_map(|s| s.to_string()),
-        (arb_ip(), arb_mask(), arb_ip()).prop_map(|(p, m, n)| format!("ip route {p} {m} {n}")),
-        prop_oneof![Just("101"), Just("1")]
-            .prop_map(|a| format!("ip nat inside source list {a} interface Vlan1 overload")),
-        Just("no crypto ipsec nat-transparency udp-encapsulation".to_string()),
+        (prop_oneof![Just(1u32), Just(100)], "[a-z ]{0,6}")
+            .prop_map(|(n, r)| format!("access-list {n} remark {r}")),
+        (
+            arb_ip(),
+            arb_mask(),
+            arb_ip(),
+            proptest::option::of(1u8..=255)
+        )
+            .prop_map(|(p, m, n, d)| format!(
+                "ip route {p} {m} {n}{}",
+                d.map(|d| format!(" {d}")).unwrap_or_default()
+            )),
+        (arb_ip(), arb_mask(), words(&["Vlan1", "fa4"]))
+            .prop_map(|(p, m, i)| format!("ip route {p} {m} {i}")),
+        (
+            words(&["101", "1", "ACL1"]),
+            words(&["Vlan1", "FastEthernet4"]),
+            any::<bool>()
+        )
+            .prop_map(|(a, i, o)| format!(
+                "ip nat inside source list {a} interface {i}{}",
+                if o { " overload" } else { "" }
+            )),
+        words(&[
+            "no crypto ipsec nat-transparency udp-encapsulation",
+            "crypto ipsec nat-transparency udp-encapsulation",
+            "crypto isakmp nat keepalive 20",
+            "crypto ipsec security-association replay window-size 512",
+            "crypto ipsec security-association lifetime kilobytes 10000",
+            "no crypto isakmp keepalive",
+            "ip classless",
+            "end",
+        ]),
         (120u32..5000)
             .prop_map(|s| format!("crypto ipsec security-association lifetime seconds {s}")),
-        Just("crypto isakmp nat keepalive 20".to_string()),
+    ];
+    let policy_sub = prop_oneof![
+        words(&[
+            " encr 3des",
+            " encr aes",
+            " encr aes 192",
+            " encryption des",
+            " hash md5",
+            " hash sha512",
+            " hash sha",
+            " authentication pre-share",
+            " auth rsa-sig",
+            " auth rsa-encr",
+            " group 2",
+            " group 1",
+            " group 24",
+            " lifetime 86400",
+            " no encr",
+            " default hash",
+            " no group"
+        ]),
+        (60u32..86400).prop_map(|l| format!(" lifetime {l}")),
+    ];
+    let ts = name().prop_flat_map(|n| {
+        words(&[
+            "esp-3des esp-sha-hmac",
+            "esp-aes 256",
+            "esp-md5-hmac esp-des",
+            "esp-sha384-hmac",
+            "esp-null esp-sha256-hmac",
+            "esp-aes 192 esp-sha512-hmac",
+        ])
+        .prop_map(move |t| format!("crypto ipsec transform-set {n} {t}"))
+    });
+    let ts_sub = words(&[
+        " mode transport",
+        " mode tunnel",
+        " mode transport require",
+        " no mode",
+    ]);
+    let map_sub = prop_oneof![
+        arb_ip().prop_map(|a| format!(" set peer {a}")),
+        arb_ip().prop_map(|a| format!(" set peer {a} default")),
+        arb_ip().prop_map(|a| format!(" no set peer {a}")),
+        (name(), name()).prop_map(|(a, b)| format!(" set transform-set {a} {b}")),
+        words(&[
+            " set pfs",
+            " set pfs group5",
+            " set pfs group14",
+            " set pfs group1",
+            " no set pfs",
+            " reverse-route",
+            " no reverse-route",
+            " no match address",
+            " set security-association lifetime kilobytes 3000",
+            " no set security-association lifetime seconds"
+        ]),
+        (120u32..86400).prop_map(|s| format!(" set security-association lifetime seconds {s}")),
+        words(&["100", "ACL1", "101"]).prop_map(|n| format!(" match address {n}")),
+    ];
+    let if_sub = prop_oneof![
+        (arb_ip(), arb_mask()).prop_map(|(a, m)| format!(" ip address {a} {m}")),
+        "[a-z ]{1,10}".prop_map(|d| format!(" description {d}")),
+        (500u16..=1460).prop_map(|m| format!(" ip tcp adjust-mss {m}")),
+        words(&[
+            " ip nat inside",
+            " ip nat outside",
+            " no ip nat inside",
+            " shutdown",
+            " no shutdown",
+            " crypto map VPN",
+            " crypto map M2",
+            " no crypto map",
+            " no ip address",
+            " duplex auto",
+            " ip virtual-reassembly"
+        ]),
+    ];
+    let acl_sub = prop_oneof![
+        (proptest::option::of(1u32..60), arb_acl_line())
+            .prop_map(|(s, l)| format!(" {}{l}", s.map(|s| format!("{s} ")).unwrap_or_default())),
+        "[a-z]{0,5}".prop_map(|s| format!(" remark {s}")),
+    ];
+    prop_oneof![
+        3 => global,
+        1 => lines((1u16..30).prop_map(|p| format!("crypto isakmp policy {p}")), policy_sub, 6),
+        1 => lines(ts, ts_sub, 2),
+        2 => lines((name(), 1u16..40).prop_map(|(n, s)| format!("crypto map {n} {s} ipsec-isakmp")), map_sub, 8),
+        1 => lines(words(&["interface FastEthernet4", "interface Vlan1", "interface gi0/1", "int fa 4"]), if_sub, 6),
+        1 => lines(words(&["ip access-list extended ACL1", "ip access-list extended 150", "ip access-list standard NAT1"]), acl_sub, 6),
     ]
 }
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(400))]
     #[test]
-    fn render_round_trips(lines in proptest::collection::vec(arb_line(), 0..40)) {
+    fn render_round_trips(blocks in proptest::collection::vec(arb_block(), 0..25)) {
         // Keep only the lines that are valid where they land, so every case is a rich configuration.
         let mut text = String::new();
-        for l in &lines {
+        for l in blocks.iter().flat_map(|b| b.lines()) {
             let candidate = format!("{text}{l}\n");
             if parse(&candidate).is_ok() {
                 text = candidate;

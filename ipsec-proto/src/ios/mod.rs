@@ -6,6 +6,7 @@
 
 pub mod check;
 pub mod config;
+pub mod fuzzing;
 pub mod show;
 
 pub use check::{check, Lint, LintKind, Severity};

@@ -221,6 +221,59 @@ impl GatewayConfig {
         self.crypto_maps.iter().filter(move |e| e.map == name)
     }
 
+    /// Initiator side: the crypto map entry and permit line that protect an outbound packet leaving an
+    /// interface with crypto map `map`. Entries are checked in sequence order; a `deny` (or no match)
+    /// in one entry's ACL leaves the packet to the next entry; None = send in clear.
+    pub fn outbound_entry(
+        &self,
+        map: &str,
+        pkt: &FiveTuple,
+    ) -> Option<(&CryptoMapEntry, &AclEntry)> {
+        self.crypto_map(map).find_map(|e| {
+            let acl = self.access_list(e.acl.as_deref()?)?;
+            let hit = acl.first_match(pkt)?;
+            (hit.action == AclAction::Permit).then_some((e, hit))
+        })
+    }
+
+    /// The proxy identity pairs (local, remote) an entry proposes, one per expressible permit line.
+    pub fn proxy_identities(
+        &self,
+        entry: &CryptoMapEntry,
+    ) -> Vec<(TrafficSelector, TrafficSelector)> {
+        entry
+            .acl
+            .as_deref()
+            .and_then(|a| self.access_list(a))
+            .map(|acl| {
+                acl.entries
+                    .iter()
+                    .filter(|e| e.action == AclAction::Permit)
+                    .filter_map(AclEntry::to_selectors)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Responder side of Quick Mode: the first entry of crypto map `map` (sequence order) that lists
+    /// `peer` in `set peer` and whose ACL has a permit line containing the proposal, with `local` and
+    /// `remote` already in our view (the peer's IDcr is our local side). None = IOS "error 32"
+    /// (proxy identities not supported).
+    pub fn responder_entry(
+        &self,
+        map: &str,
+        peer: Ipv4Addr,
+        local: &TrafficSelector,
+        remote: &TrafficSelector,
+    ) -> Option<(&CryptoMapEntry, &AclEntry)> {
+        self.crypto_map(map)
+            .filter(|e| e.peers.contains(&peer))
+            .find_map(|e| {
+                let acl = self.access_list(e.acl.as_deref()?)?;
+                acl.find_containing(local, remote).map(|line| (e, line))
+            })
+    }
+
     /// Checks references and ranges; the list is empty for a consistent configuration.
     pub fn validate(&self) -> Vec<ValidationWarning> {
         let mut w = Vec::new();
@@ -348,6 +401,116 @@ impl GatewayConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn ip(s: &str) -> Ipv4Addr {
+        s.parse().unwrap()
+    }
+
+    fn two_entry_config() -> GatewayConfig {
+        let mut c = GatewayConfig::default();
+        let lan = AddrMatch {
+            addr: ip("192.168.1.0"),
+            wildcard: ip("0.0.0.255"),
+        };
+        let rule = |action, dst| AclEntry {
+            seq: 0,
+            action,
+            protocol: AclProtocol::Ip,
+            src: lan,
+            src_port: PortMatch::Any,
+            dst,
+            dst_port: PortMatch::Any,
+            log: false,
+        };
+        let mut a100 = AccessList::new("100", true, AclKind::Extended);
+        a100.insert(
+            None,
+            rule(AclAction::Deny, AddrMatch::host(ip("192.168.2.1"))),
+        );
+        a100.insert(
+            None,
+            rule(
+                AclAction::Permit,
+                AddrMatch {
+                    addr: ip("192.168.2.0"),
+                    wildcard: ip("0.0.0.255"),
+                },
+            ),
+        );
+        let mut a110 = AccessList::new("110", true, AclKind::Extended);
+        a110.insert(None, rule(AclAction::Permit, AddrMatch::ANY));
+        c.access_lists = vec![a100, a110];
+        let mut e10 = CryptoMapEntry::new("VPN", 10);
+        e10.peers = vec![ip("203.0.113.2")];
+        e10.acl = Some("100".into());
+        let mut e20 = CryptoMapEntry::new("VPN", 20);
+        e20.peers = vec![ip("203.0.113.9")];
+        e20.acl = Some("110".into());
+        c.crypto_maps = vec![e10, e20];
+        c
+    }
+
+    #[test]
+    fn outbound_and_responder_lookup() {
+        let c = two_entry_config();
+        let pkt = |d: &str| FiveTuple {
+            src: ip("192.168.1.5"),
+            dst: ip(d),
+            protocol: 6,
+            src_port: 1,
+            dst_port: 2,
+        };
+        assert_eq!(
+            c.outbound_entry("VPN", &pkt("192.168.2.7"))
+                .map(|(e, _)| e.seq),
+            Some(10)
+        );
+        // denied by entry 10, so entry 20 (permit any) protects it
+        assert_eq!(
+            c.outbound_entry("VPN", &pkt("192.168.2.1"))
+                .map(|(e, _)| e.seq),
+            Some(20)
+        );
+        assert_eq!(
+            c.outbound_entry("VPN", &pkt("10.0.0.1"))
+                .map(|(e, _)| e.seq),
+            Some(20)
+        );
+        assert!(c
+            .outbound_entry(
+                "VPN",
+                &FiveTuple {
+                    src: ip("10.9.9.9"),
+                    ..pkt("10.0.0.1")
+                }
+            )
+            .is_none());
+        assert!(c.outbound_entry("NOPE", &pkt("192.168.2.7")).is_none());
+
+        let ids = c.proxy_identities(&c.crypto_maps[0]);
+        assert_eq!(ids.len(), 1);
+        let (l, r) = ids[0];
+        assert_eq!(
+            c.responder_entry("VPN", ip("203.0.113.2"), &l, &r)
+                .map(|(e, _)| e.seq),
+            Some(10)
+        );
+        // Right proxies, wrong peer: entry 20 covers them, but only for its own peer.
+        assert_eq!(
+            c.responder_entry("VPN", ip("203.0.113.9"), &l, &r)
+                .map(|(e, _)| e.seq),
+            Some(20)
+        );
+        assert!(c
+            .responder_entry("VPN", ip("203.0.113.77"), &l, &r)
+            .is_none());
+        let wide = TrafficSelector::subnet(ip("192.168.0.0"), ip("255.255.0.0"));
+        assert!(
+            c.responder_entry("VPN", ip("203.0.113.2"), &wide, &r)
+                .is_none(),
+            "error 32"
+        );
+    }
 
     #[test]
     fn validate_reports_dangling_references() {

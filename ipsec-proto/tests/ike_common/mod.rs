@@ -236,7 +236,8 @@ impl Pair {
                         } else {
                             SocketAddr::new(IpAddr::V4(A_PRIV), dst.port())
                         };
-                        (Side::A, local, t.path.local)
+                        let src = SocketAddr::new(IpAddr::V4(B_ADDR), t.path.local.port());
+                        (Side::A, local, src)
                     }
                 };
                 let copies = if self.dup > 0.0 && r01(&mut self.net_rng) < self.dup {
