@@ -3000,11 +3000,15 @@ impl Endpoint {
                         });
                         if t.is_error() {
                             // Which Quick Mode did it refuse? Match the SPI of our proposal.
+                            // strongSwan 5.9.8 refuses a Quick Mode with SPI 0 (it has not
+                            // picked our SPI when nothing matched): like no SPI, that names
+                            // every Quick Mode we have waiting on this SA.
                             let spi = n
                                 .spi()
                                 .get(..4)
                                 .and_then(|s| <[u8; 4]>::try_from(s).ok())
-                                .map(u32::from_be_bytes);
+                                .map(u32::from_be_bytes)
+                                .filter(|s| *s != 0);
                             let victims: Vec<u32> = self
                                 .sas
                                 .get(&id)
