@@ -232,9 +232,8 @@ fn example_binary_initiates_and_pings() {
         tail(&charon.log(), 80)
     );
     assert!(stdout.contains("Phase2Established"), "{stdout}");
-    assert_eq!(
-        stdout.matches("echo reply from 10.2.2.10").count(),
-        3,
+    assert!(
+        stdout.matches("echo reply from 10.2.2.10").count() >= 3,
         "{stdout}"
     );
     assert!(charon.list_sas().unwrap().contains("INSTALLED"));

@@ -413,3 +413,273 @@ fn initial_contact_after_strongswan_restart() {
     lab.ping(3, 0x5007);
     lab.check_keys();
 }
+
+fn phase1_up(lab: &Lab) -> Vec<ipsec_proto::ike::Role> {
+    lab.events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Phase1Established { role, .. } => Some(*role),
+            _ => None,
+        })
+        .collect()
+}
+
+/// strongSwan replaces the ISAKMP SA (IKEv1: a new Main Mode, ike rekey_time = 30s) under a
+/// continuous ping: the IPsec SAs survive, the old ISAKMP SA is deleted, nothing is lost.
+#[test]
+fn strongswan_replaces_phase1_under_ping() {
+    if !require_root_and_tools() {
+        return;
+    }
+    let mut lab = Lab::with(
+        "ssp1",
+        SEED_IKE,
+        SEED_ESP,
+        16,
+        |c| c.ike_rekey_time(30),
+        |_| {},
+    );
+    lab.driver.initiate(PeerId(0), 0).unwrap();
+    lab.wait_phase2(1);
+    lab.ping(1, 0x5010);
+    let mut run = PingRun::default();
+    let until = StdInstant::now() + Duration::from_secs(120);
+    while phase1_up(&lab).len() < 2 && StdInstant::now() < until {
+        let r = continuous_ping(
+            &mut lab,
+            Duration::from_secs(5),
+            Duration::from_millis(250),
+            0x5011,
+        );
+        run.sent += r.sent;
+        run.answered += r.answered;
+        run.missing.extend(r.missing);
+    }
+    // A little more traffic and time for the old SA's Delete.
+    let r = continuous_ping(
+        &mut lab,
+        Duration::from_secs(5),
+        Duration::from_millis(250),
+        0x5012,
+    );
+    run.sent += r.sent;
+    run.answered += r.answered;
+    run.missing.extend(r.missing);
+    eprintln!("Phase 1 establishments {:?}; ping {run:?}", phase1_up(&lab));
+    assert!(phase1_up(&lab).len() >= 2, "{}", lab.diag());
+    assert_eq!(
+        run.answered,
+        run.sent,
+        "lost {:?}\n{}",
+        run.missing,
+        lab.diag()
+    );
+    let now = lab.driver.now();
+    let sas = lab.driver.endpoint().isakmp_sas(now);
+    assert_eq!(
+        sas.iter().filter(|s| s.state == "QM_IDLE").count(),
+        1,
+        "old ISAKMP SA gone: {sas:?}\n{}",
+        lab.diag()
+    );
+    assert!(!lab.driver.installed().is_empty());
+    lab.check_keys();
+}
+
+/// We replace the ISAKMP SA: policy lifetime 40 s, new Main Mode at 90 % (36 s) while the IPsec
+/// SA pair exists; strongSwan accepts it and traffic keeps flowing.
+#[test]
+fn we_replace_phase1_under_ping() {
+    if !require_root_and_tools() {
+        return;
+    }
+    let mut lab = Lab::with(
+        "ourp1",
+        SEED_IKE,
+        SEED_ESP,
+        17,
+        |c| c,
+        |cfg| cfg.peers[0].isakmp_policies[0].lifetime_secs = 40,
+    );
+    lab.driver.initiate(PeerId(0), 0).unwrap();
+    lab.wait_phase2(1);
+    lab.ping(1, 0x5020);
+    let mut run = PingRun::default();
+    let until = StdInstant::now() + Duration::from_secs(120);
+    while phase1_up(&lab).len() < 2 && StdInstant::now() < until {
+        let r = continuous_ping(
+            &mut lab,
+            Duration::from_secs(5),
+            Duration::from_millis(250),
+            0x5021,
+        );
+        run.sent += r.sent;
+        run.answered += r.answered;
+        run.missing.extend(r.missing);
+    }
+    // Past the old SA's expiry (40 s).
+    let r = continuous_ping(
+        &mut lab,
+        Duration::from_secs(8),
+        Duration::from_millis(250),
+        0x5022,
+    );
+    run.sent += r.sent;
+    run.answered += r.answered;
+    run.missing.extend(r.missing);
+    let p1_deleted: Vec<_> = lab
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Phase1Deleted { reason, .. } => Some(*reason),
+            _ => None,
+        })
+        .collect();
+    eprintln!(
+        "Phase 1 establishments {:?}; Phase 1 deletions {p1_deleted:?}; ping {run:?}",
+        phase1_up(&lab)
+    );
+    assert_eq!(
+        phase1_up(&lab)[..2],
+        [ipsec_proto::ike::Role::Initiator; 2],
+        "{}",
+        lab.diag()
+    );
+    assert_eq!(
+        run.answered,
+        run.sent,
+        "lost {:?}\n{}",
+        run.missing,
+        lab.diag()
+    );
+    assert!(!lab.driver.installed().is_empty());
+    assert!(
+        lab.charon.log().contains("received DELETE for IKE_SA"),
+        "our Delete of the expired ISAKMP SA reached strongSwan\n{}",
+        lab.diag()
+    );
+    // A Quick Mode on the new ISAKMP SA works too.
+    let before = lab.phase2s().len();
+    let child = lab.driver.installed()[0].0;
+    let now = lab.driver.now();
+    lab.driver.endpoint_mut().rekey_child(now, child).unwrap();
+    lab.wait_phase2(before + 1);
+    lab.ping(2, 0x5023);
+    lab.check_keys();
+}
+
+/// A wrong pre-shared key fails on both sides with evidence, in both roles; a suite strongSwan
+/// does not offer is refused with NO-PROPOSAL-CHOSEN.
+#[test]
+fn wrong_psk_and_no_proposal_chosen() {
+    if !require_root_and_tools() {
+        return;
+    }
+    // Our initiator, strongSwan with another key.
+    let mut lab = Lab::with(
+        "badpsk",
+        SEED_IKE,
+        SEED_ESP,
+        18,
+        |c| c.psk("not-the-same-key"),
+        |cfg| {
+            cfg.retransmit.initial = Duration::from_millis(500);
+            cfg.retransmit.max_retries = 2;
+        },
+    );
+    lab.driver.initiate(PeerId(0), 0).unwrap();
+    let failed = lab
+        .driver
+        .run_until(NEGOTIATION_TIMEOUT, &mut lab.events, |_, ev| {
+            ev.iter()
+                .any(|e| matches!(e, Event::NegotiationFailed { phase: 1, .. }))
+        })
+        .unwrap();
+    assert!(failed, "{}", lab.diag());
+    assert!(lab.phase2s().is_empty());
+    let log = lab.charon.log();
+    eprintln!("our initiator, wrong PSK: {:?}", lab.failures());
+    assert!(
+        log.contains("decryption failed")
+            || log.contains("integrity check failed")
+            || log.contains("HASH"),
+        "strongSwan noticed\n{}",
+        lab.diag()
+    );
+
+    // strongSwan initiates with a key we do not share: our responder refuses MM5.
+    let mut lab = Lab::with(
+        "badpsk2",
+        SEED_IKE,
+        SEED_ESP,
+        19,
+        |c| c.psk("not-the-same-key"),
+        |_| {},
+    );
+    let charon = &lab.charon;
+    let r = std::thread::scope(|s| {
+        let h = s.spawn(|| charon.swanctl(&["--initiate", "--child", "net", "--timeout", "20"]));
+        let _ = lab
+            .driver
+            .run_until(Duration::from_secs(25), &mut lab.events, |_, ev| {
+                h.is_finished()
+                    || ev
+                        .iter()
+                        .any(|e| matches!(e, Event::NegotiationFailed { phase: 1, .. }))
+            })
+            .unwrap();
+        h.join().unwrap()
+    });
+    eprintln!(
+        "our responder, wrong PSK: {:?}; swanctl: {r:?}",
+        lab.failures()
+    );
+    assert!(!lab.failures().is_empty(), "{}", lab.diag());
+    assert!(lab.phase2s().is_empty());
+
+    // Phase 2 proposal mismatch: we offer AES-256, strongSwan accepts only 3DES.
+    let mut lab = Lab::with(
+        "noprop",
+        SEED_IKE,
+        SEED_ESP,
+        20,
+        |c| c,
+        |cfg| {
+            let (ts, _) = ipsec_examples::config::transform_set("AES", "aes256-sha256").unwrap();
+            cfg.peers[0].transform_sets = vec![ts];
+        },
+    );
+    lab.driver.initiate(PeerId(0), 0).unwrap();
+    let failed = lab
+        .driver
+        .run_until(NEGOTIATION_TIMEOUT, &mut lab.events, |_, ev| {
+            ev.iter()
+                .any(|e| matches!(e, Event::NegotiationFailed { phase: 2, .. }))
+        })
+        .unwrap();
+    let notified = lab.events.iter().any(|e| {
+        matches!(e, Event::NotifyReceived { notify, authenticated: true, .. }
+            if *notify == ipsec_proto::ike::NotifyType::NO_PROPOSAL_CHOSEN)
+    });
+    eprintln!(
+        "Phase 2 mismatch: failures {:?}, authenticated NO-PROPOSAL-CHOSEN received: {notified}",
+        lab.failures()
+    );
+    // strongSwan names SPI 0 in its refusal; the Quick Mode must still fail at once with the
+    // notify as the reason (not after five retransmissions of QM1).
+    assert!(failed && notified, "{}", lab.diag());
+    assert!(
+        lab.failures()
+            .iter()
+            .any(|f| f.contains("NO-PROPOSAL-CHOSEN")),
+        "{}",
+        lab.diag()
+    );
+    assert_eq!(lab.driver.endpoint().counters().retransmissions, 0);
+    assert!(lab.phase2s().is_empty());
+    assert!(
+        lab.charon.log().contains("no matching proposal found"),
+        "{}",
+        lab.diag()
+    );
+}
