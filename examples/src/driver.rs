@@ -61,7 +61,7 @@ use ipsec_proto::esp::{
     InboundSaTable, LifetimeConfig, OutboundSa, Udp4500, DEFAULT_REPLAY_WINDOW,
 };
 use ipsec_proto::ike::{ChildId, Endpoint, Error as IkeError, Event, Path, PeerId, SelectorPair};
-use ipsec_proto::policy::acl::TrafficSelector;
+use ipsec_proto::policy::acl::{PortRange, TrafficSelector};
 use ipsec_proto::rng::Rng;
 use ipsec_proto::time::Instant;
 
@@ -162,8 +162,33 @@ fn copy_keys(k: &EspKeys) -> Result<EspKeys, EspError> {
     EspKeys::new(k.spi(), k.transform(), k.enc_key(), k.auth_key())
 }
 
-fn host(a: Ipv4Addr) -> TrafficSelector {
-    TrafficSelector::subnet(a, Ipv4Addr::BROADCAST)
+/// The selectors of one inner IPv4 packet (source side, destination side): its addresses, its
+/// protocol and, for TCP and UDP, its ports, so that protocol- and port-specific proxy
+/// identities match only their traffic.
+fn packet_selectors(inner: &[u8]) -> Option<(TrafficSelector, TrafficSelector)> {
+    let ihl = usize::from(inner.first()? & 0x0f) * 4;
+    let addr = |at: usize| -> Option<Ipv4Addr> {
+        let b: [u8; 4] = inner.get(at..at + 4)?.try_into().ok()?;
+        Some(Ipv4Addr::from(b))
+    };
+    let protocol = *inner.get(9)?;
+    let mut src = TrafficSelector::subnet(addr(12)?, Ipv4Addr::BROADCAST);
+    let mut dst = TrafficSelector::subnet(addr(16)?, Ipv4Addr::BROADCAST);
+    src.protocol = protocol;
+    dst.protocol = protocol;
+    // TCP and UDP: ports from the transport header (absent in a non-first fragment).
+    let first_fragment = inner
+        .get(6..8)
+        .is_some_and(|f| f[0] & 0x1f == 0 && f[1] == 0);
+    if (protocol == 6 || protocol == 17) && first_fragment {
+        if let Some(p) = inner.get(ihl..ihl + 4) {
+            let sp = u16::from_be_bytes([p[0], p[1]]);
+            let dp = u16::from_be_bytes([p[2], p[3]]);
+            src.ports = PortRange { start: sp, end: sp };
+            dst.ports = PortRange { start: dp, end: dp };
+        }
+    }
+    Some((src, dst))
 }
 
 impl UdpDriver {
@@ -292,20 +317,20 @@ impl UdpDriver {
     /// Protects a whole inner IPv4 packet with the newest SA pair whose proxy identities cover
     /// its addresses and sends it in UDP to the peer's port 4500. Returns the pair used.
     pub fn send_packet(&mut self, inner: &[u8]) -> Result<ChildId, DriverError> {
-        let (src, dst) = match inner {
-            [v, ..] if v >> 4 == 4 && inner.len() >= 20 => (
-                Ipv4Addr::new(inner[12], inner[13], inner[14], inner[15]),
-                Ipv4Addr::new(inner[16], inner[17], inner[18], inner[19]),
-            ),
+        let (src_sel, dst_sel) = match inner {
+            [v, ..] if v >> 4 == 4 && inner.len() >= 20 => {
+                packet_selectors(inner).ok_or(DriverError::NotIpv4)?
+            }
             _ => return Err(DriverError::NotIpv4),
         };
+        let (src, dst) = (src_sel.addr.range().0, dst_sel.addr.range().0);
         let now = self.now();
         let covering: Vec<ChildId> = self
             .tunnels
             .iter()
             .rev()
             .filter(|(_, t)| {
-                t.selectors.local.contains(&host(src)) && t.selectors.remote.contains(&host(dst))
+                t.selectors.local.contains(&src_sel) && t.selectors.remote.contains(&dst_sel)
             })
             .map(|(id, _)| *id)
             .collect();
@@ -544,5 +569,46 @@ impl UdpDriver {
             }
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packet::icmp_echo_request;
+
+    fn sel(cidr: &str, protocol: u8, port: Option<u16>) -> TrafficSelector {
+        let mut s = crate::config::subnet(cidr).unwrap();
+        s.protocol = protocol;
+        if let Some(p) = port {
+            s.ports = PortRange { start: p, end: p };
+        }
+        s
+    }
+
+    #[test]
+    fn packet_selectors_follow_protocol_and_ports() {
+        let icmp = icmp_echo_request(
+            Ipv4Addr::new(10, 1, 1, 10),
+            Ipv4Addr::new(10, 2, 2, 10),
+            1,
+            1,
+            b"x",
+        );
+        let (s, d) = packet_selectors(&icmp).unwrap();
+        assert!(sel("10.1.1.0/24", 0, None).contains(&s));
+        assert!(sel("10.1.1.0/24", 1, None).contains(&s));
+        assert!(!sel("10.1.1.0/24", 17, None).contains(&s));
+        assert!(sel("10.2.2.10/32", 1, None).contains(&d));
+        assert!(!sel("10.2.3.0/24", 1, None).contains(&d));
+        // A UDP datagram 10.1.1.10:5000 -> 10.2.2.10:53 (checksums do not matter here).
+        let mut udp = icmp.clone();
+        udp[9] = 17;
+        udp[20..24].copy_from_slice(&[0x13, 0x88, 0x00, 0x35]);
+        let (s, d) = packet_selectors(&udp).unwrap();
+        assert!(sel("10.2.2.0/24", 17, Some(53)).contains(&d));
+        assert!(!sel("10.2.2.0/24", 17, Some(54)).contains(&d));
+        assert!(sel("10.1.1.0/24", 17, None).contains(&s));
+        assert!(!sel("10.1.1.0/24", 17, Some(53)).contains(&s));
     }
 }

@@ -318,3 +318,69 @@ fn initiator_behind_napt() {
     );
     lab.check_keys();
 }
+
+/// Proxy identities other than whole subnets: a host on our side (ID_IPV4_ADDR) and ICMP-only subnets
+/// (protocol 1 in the ID payloads), each in both roles, with pings and the key comparison.
+#[test]
+fn proxy_identity_variants() {
+    if !require_root_and_tools() {
+        return;
+    }
+    use ipsec_examples::config::subnet;
+    let icmp = |cidr: &str| {
+        let mut s = subnet(cidr).unwrap();
+        s.protocol = 1;
+        s
+    };
+    let variants = [
+        // Our side a single host (ID_IPV4_ADDR). strongSwan's side stays a subnet: with a /32
+        // selector that is not one of gwB's own addresses, 5.9.8's kernel-libipsec fails to
+        // install the route ("error installing route with policy") and deletes the pair.
+        (
+            "host",
+            addr::LAN_B,
+            "10.1.1.10/32",
+            subnet(addr::HOST_A).unwrap(),
+            subnet(addr::LAN_B).unwrap(),
+        ),
+        (
+            "icmp",
+            "10.2.2.0/24[icmp]",
+            "10.1.1.0/24[icmp]",
+            icmp(addr::LAN_A),
+            icmp(addr::LAN_B),
+        ),
+    ];
+    let mut seed = 200;
+    for (name, their_local, their_remote, our_local, our_remote) in variants {
+        for role in [Role::Initiator, Role::Responder] {
+            seed += 1;
+            let mut lab = common::Lab::with(
+                &format!("id{name}{}", seed),
+                "3des-sha1-modp1024",
+                "3des-sha1",
+                seed,
+                |c| c.ts(their_local, their_remote),
+                |cfg| {
+                    cfg.peers[0].selectors[0].local = our_local;
+                    cfg.peers[0].selectors[0].remote = our_remote;
+                },
+            );
+            match role {
+                Role::Initiator => {
+                    lab.driver.initiate(PeerId(0), 0).unwrap();
+                    lab.wait_phase2(1);
+                }
+                _ => lab.peer_initiates(),
+            }
+            let p2 = lab.phase2s()[0];
+            assert_eq!(p2.selectors.local, our_local, "{name} {role:?}");
+            assert_eq!(p2.selectors.remote, our_remote, "{name} {role:?}");
+            lab.ping(2, 0x4d00 + seed as u16);
+            let sas = lab.charon.list_sas().unwrap();
+            assert!(sas.contains("INSTALLED"), "{sas}");
+            lab.check_keys();
+            eprintln!("proxy identities {name} as {role:?}: ok");
+        }
+    }
+}
