@@ -148,7 +148,7 @@ pub enum GatewayConfigIssue {
         /// Map sequence number.
         seq: u16,
     },
-    /// No `crypto isakmp key` covers the peer (IOS: "No pre-shared key with <ip>!").
+    /// No `crypto isakmp key` covers the peer (IOS: `No pre-shared key with <ip>!`).
     NoKey {
         /// Map sequence number.
         seq: u16,

@@ -227,6 +227,24 @@ struct OutDatagram {
 ///
 /// Every input carries `now`; the endpoint never reads a clock. The same seed and the same inputs
 /// give the same output bytes.
+///
+/// # Paths and ports
+///
+/// [`Path::local`] must be the address the datagram arrived on (IP_PKTINFO or a socket bound to
+/// one address): it feeds NAT detection and the Phase 1 identity (ID_IPV4_ADDR). When the socket
+/// cannot tell (`0.0.0.0`), the endpoint keeps the address it already knows, from
+/// [`PeerConfig::local_address`] or an earlier packet. A [`Transmit`] whose local address is
+/// `0.0.0.0` may leave from any address; its local port says which socket (500 or 4500). After a
+/// NAT-T float every IKE datagram uses the 4500 sockets and `non_esp_marker` is set; a NAT
+/// keepalive is a one-byte `0xFF` datagram without marker.
+///
+/// # IPsec SA pairs
+///
+/// [`Event::Phase2Established`] moves the keys of both directions out once. A rekey produces a
+/// new pair for the same proxy identities (`replaces` names the old one when we started it): send
+/// on the newest pair, keep receiving on the old one until [`Event::Phase2Deleted`]. Deleting
+/// the ISAKMP SA leaves the pairs alone (IKEv1). [`Endpoint::report_esp_activity`] feeds byte
+/// counts (volume rekey at 90 % of the kilobyte lifetime) and traffic times (on-demand DPD).
 pub struct Endpoint {
     config: EndpointConfig,
     rng: Rng,
@@ -401,7 +419,7 @@ impl Endpoint {
         }
         for c in self.children.values() {
             upd(Some(c.hard_expiry()));
-            if c.role == Role::Initiator && !c.rekey_started && !c.replaced {
+            if !c.rekey_started && !c.replaced {
                 upd(Some(self.soft_expiry(c)));
             }
         }
@@ -426,9 +444,15 @@ impl Endpoint {
             .saturating_add(Duration::from_secs(10))
     }
 
+    /// When we rekey a pair: the side that negotiated it goes first; the other side waits half
+    /// the margin longer and only acts if the peer has not rekeyed by then (IOS rekeys from
+    /// whichever side's timer fires; the offset keeps collisions rare).
     fn soft_expiry(&self, c: &Child) -> Instant {
         let life = Duration::from_secs(u64::from(c.lifetime_secs));
-        let margin = self.config.rekey_margin.min(life / 2);
+        let mut margin = self.config.rekey_margin.min(life / 2);
+        if c.role == Role::Responder {
+            margin /= 2;
+        }
         c.established + life.saturating_sub(margin)
     }
 
@@ -658,7 +682,7 @@ impl Endpoint {
         c.bytes = bytes;
         let limit = c.lifetime_kb.saturating_mul(1024);
         let soft = limit / 10 * 9;
-        if c.role == Role::Initiator && !c.rekey_started && !c.replaced && bytes >= soft {
+        if !c.rekey_started && !c.replaced && bytes >= soft {
             self.events.push_back(Event::Phase2Expiring { child });
             let _ = self.rekey_child(now, child);
         }
@@ -725,6 +749,27 @@ impl Endpoint {
             .collect()
     }
 
+    /// **Exposes secrets.** Wireshark's `ikev1_decryption_table`: one line per ISAKMP SA with keys,
+    /// `<initiator cookie hex>,<Phase 1 encryption key hex>`, so captures of IKE can be decrypted
+    /// while debugging interoperability. Never call it in production.
+    pub fn dangerous_wireshark_ikev1_keys(&self) -> String {
+        let mut out = String::new();
+        for sa in self.sas.values() {
+            let Some(keys) = sa.keys.as_ref() else {
+                continue;
+            };
+            for b in sa.ci {
+                out.push_str(&format!("{b:02x}"));
+            }
+            out.push(',');
+            for b in keys.enc_key().expose_secret() {
+                out.push_str(&format!("{b:02x}"));
+            }
+            out.push('\n');
+        }
+        out
+    }
+
     /// IPsec SA pairs for `show crypto ipsec sa`.
     pub fn ipsec_sas(&self, now: Instant) -> Vec<IpsecSaInfo> {
         self.children
@@ -777,12 +822,7 @@ impl Endpoint {
         let soft: Vec<ChildId> = self
             .children
             .iter()
-            .filter(|(_, c)| {
-                c.role == Role::Initiator
-                    && !c.rekey_started
-                    && !c.replaced
-                    && self.soft_expiry(c) <= now
-            })
+            .filter(|(_, c)| !c.rekey_started && !c.replaced && self.soft_expiry(c) <= now)
             .map(|(k, _)| *k)
             .collect();
         for child in soft {
@@ -2732,8 +2772,10 @@ impl Endpoint {
         let child = ChildId(self.next_child);
         self.next_child += 1;
         est.child = child;
-        if let Some(old) = est.replaces {
-            if let Some(c) = self.children.get_mut(&old) {
+        // Older pairs for the same proxy identities are superseded, whoever started the rekey:
+        // they carry on until they expire, but nobody rekeys them again.
+        for c in self.children.values_mut() {
+            if c.peer == est.peer && c.selectors == est.selectors {
                 c.replaced = true;
             }
         }
@@ -3158,7 +3200,8 @@ impl Endpoint {
             self.send_r_u_there(now, id);
         } else if let Some(sa) = self.sas.get_mut(&id) {
             sa.dpd.next_at = if periodic {
-                Some(sa.last_rx_at.max(now) + interval)
+                // Not idle means the last packet is less than an interval old.
+                Some(sa.last_rx_at + interval)
             } else {
                 None
             };
