@@ -72,6 +72,8 @@ const NON_ESP_MARKER: [u8; 4] = [0; 4];
 /// How long a new SA pair waits before it takes over outbound traffic from an older pair with
 /// the same proxy identities (unless the peer already sent on it).
 pub const OUTBOUND_SWITCH_DELAY: Duration = Duration::from_secs(1);
+/// Early ESP packets (unknown SPI) kept for one turn, at most.
+const MAX_WAITING: usize = 64;
 /// IP protocol number of IPv4-in-ESP (tunnel mode next header).
 const NEXT_HEADER_IPV4: u8 = 4;
 
@@ -146,6 +148,8 @@ pub struct UdpDriver {
     tunnels: BTreeMap<ChildId, Tunnel>,
     inbound: InboundSaTable,
     received: VecDeque<Vec<u8>>,
+    /// ESP for unknown SPIs received in this turn, retried once after the IKE messages.
+    waiting: Vec<Vec<u8>>,
     stats: DriverStats,
     buf: Vec<u8>,
 }
@@ -224,6 +228,7 @@ impl UdpDriver {
             tunnels: BTreeMap::new(),
             inbound: InboundSaTable::new(),
             received: VecDeque::new(),
+            waiting: Vec::new(),
             stats: DriverStats::default(),
             buf: vec![0u8; MAX_DATAGRAM],
         })
@@ -289,7 +294,13 @@ impl UdpDriver {
             self.endpoint.handle_timeout(now);
         }
         self.report_activity();
-        self.flush()
+        let events = self.flush()?;
+        // Now that this turn's Quick Modes have installed their SAs, retry ESP that was early.
+        let now = self.now();
+        for esp in std::mem::take(&mut self.waiting) {
+            self.decapsulate(now, esp, false);
+        }
+        Ok(events)
     }
 
     /// Steps until `done` holds for the events collected so far (appended to `events`) or
@@ -431,24 +442,32 @@ impl UdpDriver {
                 }
                 Udp4500::Keepalive => self.endpoint.handle_datagram(now, path, &[0xff]),
                 Udp4500::Esp(esp) => {
-                    let mut out = vec![0u8; esp.len()];
-                    match self.inbound.decapsulate(now, esp, &mut out) {
-                        Ok((_, d)) => {
-                            self.stats.esp_in += 1;
-                            // Dummy packets (next header 59) carry nothing for the host.
-                            if d.next_header == NEXT_HEADER_IPV4 {
-                                out.truncate(d.len);
-                                self.received.push_back(out);
-                            }
-                        }
-                        Err(InboundError::UnknownSpi(_))
-                        | Err(InboundError::Malformed)
-                        | Err(InboundError::Esp(_)) => self.stats.esp_in_errors += 1,
-                        Err(_) => self.stats.esp_in_errors += 1,
-                    }
+                    let esp = esp.to_vec();
+                    self.decapsulate(now, esp, true);
                 }
                 Udp4500::Malformed(_) => self.stats.malformed += 1,
             }
+        }
+    }
+
+    /// Decapsulates one ESP packet into the receive queue. With `may_wait`, a packet for an SPI
+    /// we do not know yet is kept until the end of this turn: a peer that installs a rekeyed
+    /// pair on QM2 may send on it just before its QM3, and both can arrive in one batch.
+    fn decapsulate(&mut self, now: Instant, esp: Vec<u8>, may_wait: bool) {
+        let mut out = vec![0u8; esp.len()];
+        match self.inbound.decapsulate(now, &esp, &mut out) {
+            Ok((_, d)) => {
+                self.stats.esp_in += 1;
+                // Dummy packets (next header 59) carry nothing for the host.
+                if d.next_header == NEXT_HEADER_IPV4 {
+                    out.truncate(d.len);
+                    self.received.push_back(out);
+                }
+            }
+            Err(InboundError::UnknownSpi(_)) if may_wait && self.waiting.len() < MAX_WAITING => {
+                self.waiting.push(esp);
+            }
+            Err(_) => self.stats.esp_in_errors += 1,
         }
     }
 
