@@ -21,7 +21,11 @@ fn suites() -> [(&'static str, CipherAlg, EspIntegrity); 3] {
     [
         ("3des-sha1", CipherAlg::TripleDes, EspIntegrity::HmacSha1_96),
         ("aes128-sha1", CipherAlg::Aes128, EspIntegrity::HmacSha1_96),
-        ("aes256-sha256", CipherAlg::Aes256, EspIntegrity::HmacSha256_128),
+        (
+            "aes256-sha256",
+            CipherAlg::Aes256,
+            EspIntegrity::HmacSha256_128,
+        ),
     ]
 }
 
@@ -42,7 +46,12 @@ fn sas(cipher: CipherAlg, integ: EspIntegrity) -> (OutboundSa, InboundSa) {
             &mut rng,
         )
         .unwrap(),
-        InboundSa::new(EspKeys::new(0x100, t, &enc, &auth).unwrap(), cfg, Instant::ZERO).unwrap(),
+        InboundSa::new(
+            EspKeys::new(0x100, t, &enc, &auth).unwrap(),
+            cfg,
+            Instant::ZERO,
+        )
+        .unwrap(),
     )
 }
 
@@ -89,7 +98,9 @@ fn bench(c: &mut Criterion) {
                 b.iter_batched_ref(
                     || {
                         let mut w = vec![0u8; total];
-                        out_sa2.encapsulate(Instant::ZERO, &inner, 4, &mut w).unwrap();
+                        out_sa2
+                            .encapsulate(Instant::ZERO, &inner, 4, &mut w)
+                            .unwrap();
                         w
                     },
                     |w| in_sa.decapsulate(Instant::ZERO, w, &mut plain).unwrap(),

@@ -54,6 +54,10 @@ enum Suite {
     Aes,
     /// The seed with DPD on both sides, then strongSwan deletes everything.
     Lifecycle,
+    /// The seed, both sides rekey the IPsec SA pair.
+    Rekey,
+    /// Our pre-shared key differs from strongSwan's.
+    WrongPsk,
 }
 
 impl Suite {
@@ -63,6 +67,8 @@ impl Suite {
             Suite::SeedPfs => "seedpfs",
             Suite::Aes => "aes",
             Suite::Lifecycle => "lifecycle",
+            Suite::Rekey => "rekey",
+            Suite::WrongPsk => "wrongpsk",
         }
     }
     fn from_name(s: &str) -> Suite {
@@ -70,6 +76,8 @@ impl Suite {
             "seedpfs" => Suite::SeedPfs,
             "aes" => Suite::Aes,
             "lifecycle" => Suite::Lifecycle,
+            "rekey" => Suite::Rekey,
+            "wrongpsk" => Suite::WrongPsk,
             _ => Suite::Seed,
         }
     }
@@ -81,7 +89,7 @@ impl Suite {
     }
     fn swan_esp(self) -> &'static str {
         match self {
-            Suite::Seed | Suite::Lifecycle => "3des-sha1",
+            Suite::Seed | Suite::Lifecycle | Suite::Rekey | Suite::WrongPsk => "3des-sha1",
             Suite::SeedPfs => "3des-sha1-modp1024",
             Suite::Aes => "aes256-sha256-modp2048",
         }
@@ -96,7 +104,12 @@ impl Suite {
 
 fn our_config(suite: Suite) -> EndpointConfig {
     let aes = suite == Suite::Aes;
-    let mut p = PeerConfig::new(SWAN, PskSecret::new(b"ciscokey".to_vec()));
+    let psk: &[u8] = if suite == Suite::WrongPsk {
+        b"wrongkey"
+    } else {
+        b"ciscokey"
+    };
+    let mut p = PeerConfig::new(SWAN, PskSecret::new(psk.to_vec()));
     p.local_address = Some(OURS);
     p.isakmp_policies = vec![IsakmpPolicy {
         priority: 1,
@@ -125,7 +138,7 @@ fn our_config(suite: Suite) -> EndpointConfig {
         mode: EspMode::Tunnel,
     }];
     p.pfs_group = match suite {
-        Suite::Seed | Suite::Lifecycle => None,
+        Suite::Seed | Suite::Lifecycle | Suite::Rekey | Suite::WrongPsk => None,
         Suite::SeedPfs => Some(2),
         Suite::Aes => Some(14),
     };
@@ -140,6 +153,12 @@ fn our_config(suite: Suite) -> EndpointConfig {
             retry_secs: 1,
             mode: ipsec_proto::policy::ipsec::DpdMode::Periodic,
         }),
+        retransmit: ipsec_proto::ike::RetransmitConfig {
+            initial: Duration::from_millis(200),
+            max: Duration::from_millis(800),
+            max_retries: 5,
+            jitter_percent: 10,
+        },
         ..EndpointConfig::default()
     }
 }
@@ -162,6 +181,9 @@ fn inner(initiate: bool, suite: Suite) {
     let mut p2 = None;
     let lifecycle = suite == Suite::Lifecycle;
     let (mut p1_deleted, mut p2_deleted) = (false, false);
+    let mut p2_count = 0;
+    let mut rekey_at: Option<Instant> = None;
+    let mut failure: Option<String> = None;
     while start.elapsed() < Duration::from_secs(20) {
         while let Some(t) = ep.poll_transmit(now(), &mut buf).unwrap() {
             let sock = if t.path.local.port() == 4500 {
@@ -181,7 +203,18 @@ fn inner(initiate: bool, suite: Suite) {
             println!("event: {e:?}");
             match e {
                 Event::Phase1Established { .. } => p1 = true,
-                Event::Phase2Established(x) => p2 = Some(x),
+                Event::Phase2Established(x) => {
+                    p2_count += 1;
+                    if p2_count == 1 && suite == Suite::Rekey {
+                        rekey_at = Some(Instant::from_millis(now().as_millis() + 1000));
+                    }
+                    if p2.is_none() {
+                        p2 = Some(x);
+                    }
+                }
+                Event::NegotiationFailed { error, .. } if suite == Suite::WrongPsk => {
+                    failure = Some(error.to_string());
+                }
                 Event::NegotiationFailed { error, .. } => panic!("negotiation failed: {error}"),
                 Event::PeerDead { .. } => {
                     panic!("strongSwan answers DPD, it must not be declared dead")
@@ -199,8 +232,17 @@ fn inner(initiate: bool, suite: Suite) {
                 _ => {}
             }
         }
-        if p1 && p2.is_some() && (!lifecycle || (p1_deleted && p2_deleted)) {
+        if failure.is_some() {
             break;
+        }
+        let rekeyed = suite != Suite::Rekey || p2_count >= 3;
+        if p1 && p2.is_some() && rekeyed && (!lifecycle || (p1_deleted && p2_deleted)) {
+            break;
+        }
+        if rekey_at.is_some_and(|t| t <= now()) {
+            rekey_at = None;
+            let child = ep.ipsec_sas(now())[0].child;
+            ep.rekey_child(now(), child).unwrap();
         }
         if ep.poll_timeout().is_some_and(|t| t <= now()) {
             ep.handle_timeout(now());
@@ -225,6 +267,16 @@ fn inner(initiate: bool, suite: Suite) {
         if !got {
             std::thread::sleep(Duration::from_millis(2));
         }
+    }
+    if suite == Suite::WrongPsk {
+        let f = failure.expect("the wrong key is reported");
+        println!("FAILURE: {f}");
+        assert!(
+            f.contains("MM_KEY_EXCH") && f.contains("pre-shared key mismatch"),
+            "{f}"
+        );
+        assert!(p2.is_none());
+        return;
     }
     let p2 = p2.expect("Phase 2 SA with strongSwan");
     println!(
@@ -355,6 +407,11 @@ fn lab(suite: Suite) -> Lab {
     .unwrap();
     let (ike, esp) = (suite.swan_ike(), suite.swan_esp());
     let dpd = if suite == Suite::Lifecycle { "1s" } else { "0" };
+    let child_life = if suite == Suite::Rekey {
+        "rekey_time = 4s\n        life_time = 60s\n        rand_time = 0s"
+    } else {
+        "rekey_time = 3600s"
+    };
     std::fs::write(
         dir.join("swanctl.conf"),
         format!(
@@ -363,7 +420,7 @@ fn lab(suite: Suite) -> Lab {
              rekey_time = 86400s\n    dpd_delay = {dpd}\n    local {{\n      auth = psk\n      id = 192.0.2.2\n    }}\n    \
              remote {{\n      auth = psk\n      id = 192.0.2.1\n    }}\n    children {{\n      net {{\n        \
              local_ts = 192.168.2.0/24\n        remote_ts = 192.168.1.0/24\n        mode = tunnel\n        \
-             esp_proposals = {esp}\n        rekey_time = 3600s\n        start_action = none\n      }}\n    }}\n  }}\n}}\n\
+             esp_proposals = {esp}\n        {child_life}\n        start_action = none\n      }}\n    }}\n  }}\n}}\n\
              secrets {{\n  ike-x {{\n    id-local = 192.0.2.2\n    id-remote = 192.0.2.1\n    secret = \"ciscokey\"\n  }}\n}}\n"
         ),
     )
@@ -477,6 +534,19 @@ fn scenario(name: &str, we_initiate: bool, suite: Suite) {
         );
         return;
     }
+    if suite == Suite::WrongPsk {
+        let status = child.wait().unwrap();
+        let log = charon_log(&lab.dir);
+        assert!(status.success(), "our side failed\ncharon log:\n{log}");
+        println!(
+            "{}",
+            log.lines()
+                .filter(|l| l.contains("[IKE]") || l.contains("[ENC]"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        return;
+    }
     let status = child.wait().unwrap();
     let sas = swanctl(&lab.dir, &["--list-sas"]);
     let log = charon_log(&lab.dir);
@@ -535,4 +605,16 @@ fn strongswan_initiator_aes256_sha256_group14() {
 #[ignore = "needs root and strongSwan; see the module documentation"]
 fn strongswan_dpd_and_delete() {
     scenario("strongswan_dpd_and_delete", true, Suite::Lifecycle);
+}
+
+#[test]
+#[ignore = "needs root and strongSwan; see the module documentation"]
+fn strongswan_rekeys_from_both_sides() {
+    scenario("strongswan_rekeys_from_both_sides", true, Suite::Rekey);
+}
+
+#[test]
+#[ignore = "needs root and strongSwan; see the module documentation"]
+fn strongswan_wrong_psk_is_diagnosed() {
+    scenario("strongswan_wrong_psk_is_diagnosed", true, Suite::WrongPsk);
 }

@@ -43,9 +43,11 @@ fn pair(transform: EspTransform) -> (OutboundSa, InboundSa) {
 ///   to exactly the same bytes;
 /// * `128..=255`: the rest is an inner packet: encapsulate with AES-256/HMAC-SHA-256-128,
 ///   decapsulate, compare; then flip one bit chosen by the input and expect a refusal.
-pub fn esp_decapsulate(data: &[u8]) {
+///
+/// Returns whether an SA accepted a packet taken from (or built from) the input.
+pub fn esp_decapsulate(data: &[u8]) -> bool {
     let Some((&sel, rest)) = data.split_first() else {
-        return;
+        return false;
     };
     let mut out = vec![0u8; rest.len() + 64];
     match sel {
@@ -58,6 +60,7 @@ pub fn esp_decapsulate(data: &[u8]) {
             // Nobody but the key holder can forge an ICV.
             assert!(r.is_err(), "forged packet accepted");
             assert_eq!(inb.stats().recv_errors(), 1);
+            false
         }
         64..=127 => {
             let t = EspTransform::new(CipherAlg::Aes128, None);
@@ -83,6 +86,7 @@ pub fn esp_decapsulate(data: &[u8]) {
                             .expect("re-encapsulation");
                         assert_eq!(&again[..n], rest, "re-encapsulation differs");
                     }
+                    true
                 }
                 Err(e) => {
                     assert!(!matches!(
@@ -90,6 +94,7 @@ pub fn esp_decapsulate(data: &[u8]) {
                         EspError::Authentication | EspError::Replayed { .. }
                     ));
                     assert_eq!(inb.stats().recv_errors(), 1);
+                    false
                 }
             }
         }
@@ -120,6 +125,7 @@ pub fn esp_decapsulate(data: &[u8]) {
                 inb.decapsulate(Instant::ZERO, &wire[..n], &mut out),
                 Err(EspError::Replayed { seq: 1 })
             ));
+            true
         }
     }
 }

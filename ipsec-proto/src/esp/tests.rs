@@ -593,10 +593,10 @@ fn table_demuxes_by_spi_and_counts_strays() {
 #[test]
 fn fuzz_bodies_accept_their_seeds() {
     use super::fuzzing::*;
-    esp_decapsulate(&[]);
-    esp_decapsulate(&[200, 1, 2, 3]);
-    esp_decapsulate(&[0; 80]);
-    esp_decapsulate(&[64; 80]);
+    assert!(!esp_decapsulate(&[]));
+    assert!(esp_decapsulate(&[200, 1, 2, 3]));
+    assert!(!esp_decapsulate(&[0; 80]));
+    assert!(!esp_decapsulate(&[64; 80]));
     replay_window(&[0, 63, 1, 0, 0, 0, 5, 3, 0, 0, 0, 1, 1, 0, 0, 0, 5]);
     udp4500_classify(&[0xff]);
     udp4500_classify(&[0; 40]);
@@ -612,5 +612,5 @@ fn fuzz_body_reencapsulates_an_accepted_encryption_only_packet() {
     let pkt = seal(&mut o, b"inner packet");
     let mut input = vec![100u8];
     input.extend_from_slice(&pkt);
-    fuzzing::esp_decapsulate(&input);
+    assert!(fuzzing::esp_decapsulate(&input));
 }
