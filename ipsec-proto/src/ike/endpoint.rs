@@ -699,6 +699,21 @@ impl Endpoint {
     // ----------------------------------------------------------------------------------------
     // Getters
 
+    /// The cookies (CKY-I, CKY-R) of an ISAKMP SA; CKY-R is zero until the responder answered.
+    pub fn isakmp_cookies(&self, sa: IkeSaId) -> Option<([u8; 8], [u8; 8])> {
+        self.sas.get(&sa).map(|s| (s.ci, s.cr))
+    }
+
+    /// **Sensitive.** The Phase 1 key material of an ISAKMP SA (SKEYID, SKEYID_d, SKEYID_a,
+    /// SKEYID_e and the encryption key), once Main Mode messages 3 and 4 have been exchanged.
+    ///
+    /// For interoperability checks against a peer's key log and for writing a Wireshark
+    /// `ikev1_decryption_table`; anyone holding these bytes can decrypt and forge the SA's
+    /// traffic and derive every Phase 2 key negotiated without PFS. Never log them in production.
+    pub fn phase1_keys_sensitive(&self, sa: IkeSaId) -> Option<&Phase1Keys> {
+        self.sas.get(&sa).and_then(|s| s.keys.as_ref())
+    }
+
     /// ISAKMP SAs for `show crypto isakmp sa [detail]`.
     pub fn isakmp_sas(&self, now: Instant) -> Vec<IsakmpSaInfo> {
         self.sas
@@ -3033,11 +3048,15 @@ impl Endpoint {
                         });
                         if t.is_error() {
                             // Which Quick Mode did it refuse? Match the SPI of our proposal.
+                            // strongSwan 5.9.8 refuses a Quick Mode with SPI 0 (it has not
+                            // picked our SPI when nothing matched): like no SPI, that names
+                            // every Quick Mode we have waiting on this SA.
                             let spi = n
                                 .spi()
                                 .get(..4)
                                 .and_then(|s| <[u8; 4]>::try_from(s).ok())
-                                .map(u32::from_be_bytes);
+                                .map(u32::from_be_bytes)
+                                .filter(|s| *s != 0);
                             let victims: Vec<u32> = self
                                 .sas
                                 .get(&id)

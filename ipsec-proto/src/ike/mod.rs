@@ -22,6 +22,7 @@ mod config;
 mod endpoint;
 mod error;
 mod event;
+pub mod fuzzing;
 mod proposal;
 
 pub use config::{
