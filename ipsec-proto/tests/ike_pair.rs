@@ -36,8 +36,8 @@ fn seed_suite_reaches_qm_idle_with_matching_keys() {
     assert_eq!(sa_a[0].dst, sa_b[0].dst);
     assert_eq!(sa_a[0].src, sa_b[0].src);
     assert_eq!(sa_a[0].dst.to_string(), B_ADDR.to_string());
-    assert_eq!(sa_a[0].encryption, Some("3des"));
-    assert_eq!(sa_a[0].hash, Some("sha"));
+    assert_eq!(sa_a[0].encryption, Some(IkeEncryption::TripleDes));
+    assert_eq!(sa_a[0].hash, Some(IkeHash::Sha1));
     assert_eq!(sa_a[0].group, Some(2));
     assert!(sa_a[0].dpd, "DPD vendor ID recognised");
     assert!(!sa_a[0].nat_t);
@@ -155,7 +155,7 @@ fn responder_picks_by_its_priority_and_lifetime_minimum() {
     p.initiate(0, 0);
     assert!(p.run_until(10_000, |p| p.both_up()));
     let sa_b = p.b.isakmp_sas(p.now);
-    assert_eq!(sa_b[0].encryption, Some("3des"));
+    assert_eq!(sa_b[0].encryption, Some(IkeEncryption::TripleDes));
     assert!(sa_b[0].remaining_secs.unwrap() <= 600);
     // The responder echoes the offered transform unchanged, so the initiator keeps its own
     // lifetime (IOS behaves the same); the responder expires first and deletes.
