@@ -768,3 +768,30 @@ fn phase2_keys_drive_the_esp_data_path_both_ways() {
     let d = a_in.decapsulate(now, &esp[..n], &mut plain).unwrap();
     assert_eq!(&plain[..d.len], &inner[..]);
 }
+
+#[test]
+fn one_way_udp_500_looks_like_the_ios_capture() {
+    // The responder's replies never reach the initiator: IOS shows the initiator in MM_NO_STATE
+    // and the responder in MM_SA_SETUP, and the responder sees the MM1 retransmissions as
+    // duplicates and answers them from its cache.
+    let (a, b) = seed_configs();
+    let mut p = Pair::new(a, b, 34);
+    p.blackhole_from = Some((Side::B, 0));
+    p.initiate(0, 0);
+    p.run(10_000);
+    assert_eq!(p.a.isakmp_sas(p.now)[0].state, "MM_NO_STATE");
+    assert_eq!(p.b.isakmp_sas(p.now)[0].state, "MM_SA_SETUP");
+    assert!(p.b.counters().duplicates >= 2);
+    assert_eq!(p.b.isakmp_sas(p.now).len(), 1);
+    // Wrong key: the initiator sits in MM_KEY_EXCH retransmitting MM5.
+    let (a, mut b) = seed_configs();
+    b.peers[0].psk = ipsec_proto::policy::isakmp::PskSecret::new(b"other".to_vec());
+    let mut p = Pair::new(a, b, 35);
+    p.initiate(0, 0);
+    p.run(5_000);
+    assert_eq!(p.a.isakmp_sas(p.now)[0].state, "MM_KEY_EXCH");
+    assert!(
+        p.b.isakmp_sas(p.now).is_empty(),
+        "the responder dropped the attempt"
+    );
+}
