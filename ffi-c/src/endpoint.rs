@@ -791,21 +791,7 @@ pub unsafe extern "C" fn ipsec_endpoint_show_isakmp_sa(
             .ep
             .isakmp_sas(Instant(now_ms))
             .into_iter()
-            .filter_map(|s| match (s.dst, s.src) {
-                (IpAddr::V4(dst), IpAddr::V4(src)) => Some(IsakmpSaRow {
-                    dst,
-                    src,
-                    state: s.state.to_string(),
-                    conn_id: s.conn_id,
-                    slot: 0,
-                    status: if s.deleted {
-                        "ACTIVE (deleted)".into()
-                    } else {
-                        "ACTIVE".into()
-                    },
-                }),
-                _ => None,
-            })
+            .filter_map(|s| s.show_row())
             .collect();
         let text = show_crypto_isakmp_sa(&rows, IosFlavor::V12_4T);
         // SAFETY: forwarded caller contract.

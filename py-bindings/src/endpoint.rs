@@ -11,7 +11,7 @@ use ipsec_proto::ike::{
     self, ChildId, DeleteReason, EndpointConfig, Error, Event, IkeSaId, IpsecSaInfo, PeerId,
     RetransmitConfig, Role,
 };
-use ipsec_proto::policy::{SelectorAddr, TrafficSelector};
+use ipsec_proto::policy::{IkeEncryption, SelectorAddr, TrafficSelector};
 use ipsec_proto::rng::Rng;
 
 use crate::config::{Configuration, PeerMeta};
@@ -441,10 +441,15 @@ impl Endpoint {
             d.set_item("dst", s.dst.to_string())?;
             d.set_item("local", addr(s.path.local))?;
             d.set_item("remote", addr(s.path.remote))?;
-            d.set_item("encryption", s.encryption)?;
-            d.set_item("key_bits", s.key_bits)?;
-            d.set_item("hash", s.hash)?;
-            d.set_item("auth", s.auth)?;
+            let (encryption, key_bits) = match s.encryption {
+                Some(IkeEncryption::Aes { bits }) => (Some("aes".to_string()), Some(bits)),
+                Some(other) => (Some(other.ios_keyword()), None),
+                None => (None, None),
+            };
+            d.set_item("encryption", encryption)?;
+            d.set_item("key_bits", key_bits)?;
+            d.set_item("hash", s.hash.map(|h| h.ios_keyword()))?;
+            d.set_item("auth", s.auth.map(|a| a.ios_keyword()))?;
             d.set_item("group", s.group)?;
             d.set_item("remaining_secs", s.remaining_secs)?;
             d.set_item("dpd", s.dpd)?;

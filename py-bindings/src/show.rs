@@ -13,7 +13,6 @@ use ipsec_proto::ios::show::{
     FlowCounters, IosFlavor, IpsecFlowSnapshot, IpsecInterfaceSnapshot, IsakmpSaDetail,
     IsakmpSaRow,
 };
-use ipsec_proto::policy::{IkeAuth, IkeEncryption, IkeHash};
 use ipsec_proto::time::Instant;
 
 use crate::endpoint::Endpoint;
@@ -29,67 +28,13 @@ fn v4(a: IpAddr) -> Ipv4Addr {
     }
 }
 
-/// The endpoint drops an ISAKMP SA as soon as it is deleted, so every SA it lists is active.
-fn status(_: &IsakmpSaInfo) -> String {
-    "ACTIVE".into()
-}
-
 pub(crate) fn isakmp_sa(sas: &[IsakmpSaInfo], flavor: IosFlavor) -> String {
-    let rows: Vec<IsakmpSaRow> = sas
-        .iter()
-        .map(|s| IsakmpSaRow {
-            dst: v4(s.dst),
-            src: v4(s.src),
-            state: s.state.to_string(),
-            conn_id: s.conn_id,
-            slot: 0,
-            status: status(s),
-        })
-        .collect();
+    let rows: Vec<IsakmpSaRow> = sas.iter().filter_map(IsakmpSaInfo::show_row).collect();
     show_crypto_isakmp_sa(&rows, flavor)
 }
 
 pub(crate) fn isakmp_sa_detail(sas: &[IsakmpSaInfo]) -> String {
-    let rows: Vec<IsakmpSaDetail> = sas
-        .iter()
-        .filter_map(|s| {
-            let encryption = match (s.encryption?, s.key_bits) {
-                ("des", _) => IkeEncryption::Des,
-                ("3des", _) => IkeEncryption::TripleDes,
-                (_, bits) => IkeEncryption::Aes {
-                    bits: bits.unwrap_or(128),
-                },
-            };
-            let hash = match s.hash? {
-                "md5" => IkeHash::Md5,
-                "sha256" => IkeHash::Sha256,
-                "sha384" => IkeHash::Sha384,
-                "sha512" => IkeHash::Sha512,
-                _ => IkeHash::Sha1,
-            };
-            let mut caps = String::new();
-            if s.dpd {
-                caps.push('D');
-            }
-            if s.nat_t {
-                caps.push('N');
-            }
-            Some(IsakmpSaDetail {
-                conn_id: s.conn_id,
-                local: v4(s.path.local.ip()),
-                remote: v4(s.path.remote.ip()),
-                ivrf: String::new(),
-                status: status(s),
-                encryption,
-                hash,
-                auth: IkeAuth::PreShare,
-                group: s.group?,
-                remaining_secs: s.remaining_secs.unwrap_or(0),
-                capabilities: caps,
-                engine: format!("SW:{}", s.conn_id.saturating_sub(1000)),
-            })
-        })
-        .collect();
+    let rows: Vec<IsakmpSaDetail> = sas.iter().filter_map(IsakmpSaInfo::show_detail).collect();
     show_crypto_isakmp_sa_detail(&rows)
 }
 

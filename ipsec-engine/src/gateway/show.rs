@@ -10,7 +10,6 @@ use ipsec_proto::ios::show::{
     self, CryptoSession, EspSaSnapshot, FlowCounters, IpsecFlowSnapshot, IpsecInterfaceSnapshot,
     IsakmpSaDetail, IsakmpSaRow, SessionFlow, SessionIkeSa, SessionStatus,
 };
-use ipsec_proto::policy::{IkeAuth, IkeEncryption, IkeHash};
 use ipsec_proto::time::Instant;
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -60,18 +59,7 @@ impl GatewayCore {
         self.endpoint
             .isakmp_sas(now)
             .iter()
-            .map(|s| IsakmpSaRow {
-                dst: ip4(s.dst),
-                src: ip4(s.src),
-                state: s.state.to_string(),
-                conn_id: s.conn_id,
-                slot: 0,
-                status: if s.deleted {
-                    "ACTIVE (deleted)".into()
-                } else {
-                    "ACTIVE".into()
-                },
-            })
+            .filter_map(IsakmpSaInfo::show_row)
             .collect()
     }
 
@@ -80,36 +68,7 @@ impl GatewayCore {
         self.endpoint
             .isakmp_sas(now)
             .iter()
-            .filter_map(|s| {
-                let encryption = match s.encryption? {
-                    "des" => IkeEncryption::Des,
-                    "3des" => IkeEncryption::TripleDes,
-                    _ => IkeEncryption::Aes {
-                        bits: s.key_bits.unwrap_or(128),
-                    },
-                };
-                let hash = match s.hash? {
-                    "md5" => IkeHash::Md5,
-                    "sha256" => IkeHash::Sha256,
-                    "sha384" => IkeHash::Sha384,
-                    "sha512" => IkeHash::Sha512,
-                    _ => IkeHash::Sha1,
-                };
-                Some(IsakmpSaDetail {
-                    conn_id: s.conn_id,
-                    local: ip4(s.path.local.ip()),
-                    remote: ip4(s.path.remote.ip()),
-                    ivrf: String::new(),
-                    status: "ACTIVE".into(),
-                    encryption,
-                    hash,
-                    auth: IkeAuth::PreShare,
-                    group: s.group?,
-                    remaining_secs: s.remaining_secs.unwrap_or(0),
-                    capabilities: capabilities(s),
-                    engine: format!("SW:{}", s.conn_id.saturating_sub(1000)),
-                })
-            })
+            .filter_map(IsakmpSaInfo::show_detail)
             .collect()
     }
 
