@@ -196,8 +196,10 @@ impl Daemon {
                     if n == 0 {
                         break;
                     }
-                    let l: Vec<u8> = line.iter().copied().filter(|b| *b != 0).collect();
-                    t.lock().unwrap().push_str(&String::from_utf8_lossy(&l));
+                    // The answer's terminator (NUL, status byte, newline) is no debug line.
+                    if line.first() != Some(&0) {
+                        t.lock().unwrap().push_str(&String::from_utf8_lossy(&line));
+                    }
                     line.clear();
                 }
             });
