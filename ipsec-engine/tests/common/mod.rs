@@ -93,6 +93,11 @@ impl Daemon {
     /// Writes `config` to `dir/<name>.cfg` and starts the daemon in `ns`; returns once its
     /// control socket exists.
     pub fn start(ns: &Netns, dir: &Path, name: &str, config: &str) -> Daemon {
+        Daemon::start_in(ns.name(), dir, name, config)
+    }
+
+    /// Like [`Self::start`], for a namespace known by name.
+    pub fn start_in(ns: &str, dir: &Path, name: &str, config: &str) -> Daemon {
         let cfg = dir.join(format!("{name}.cfg"));
         std::fs::write(&cfg, config).unwrap();
         let mut d = Daemon {
@@ -100,7 +105,7 @@ impl Daemon {
             child: None,
             sock: dir.join(format!("{name}.sock")),
             cfg,
-            ns: ns.name().into(),
+            ns: ns.into(),
             stderr: Arc::new(Mutex::new(String::new())),
         };
         d.spawn();
