@@ -56,7 +56,19 @@ pub trait Gateway {
     /// SIGTERM/SIGINT or a stop request: queue Delete notifications now; they are sent before
     /// routes, rules and the TUN are removed.
     fn on_shutdown(&mut self, now: Instant, out: &mut Outputs);
+    /// (local, peer) address pairs whose path MTU the loop should watch (none by default).
+    fn pmtu_peers(&self) -> Vec<(Ipv4Addr, Ipv4Addr)> {
+        Vec::new()
+    }
+    /// The kernel's path MTU towards `peer` (the route's MTU, lowered by ICMP
+    /// fragmentation-needed answering our packets). Called when it differs from the last report.
+    fn on_path_mtu(&mut self, now: Instant, peer: Ipv4Addr, mtu: u32, out: &mut Outputs) {
+        let _ = (now, peer, mtu, out);
+    }
 }
+
+/// How often the loop asks the kernel for the path MTU towards each peer (while events arrive).
+const PMTU_INTERVAL_MS: u64 = 1000;
 
 /// Packets read from one descriptor per wakeup before the loop looks at the others.
 pub const READ_BUDGET: usize = 64;
@@ -152,6 +164,8 @@ pub struct EventLoop {
     out: Outputs,
     events: Vec<libc::epoll_event>,
     stats: LoopStats,
+    pmtu_next: u64,
+    pmtu_seen: Vec<(Ipv4Addr, u32)>,
 }
 
 impl EventLoop {
@@ -173,6 +187,8 @@ impl EventLoop {
             out: Outputs::default(),
             events: vec![epoll::EMPTY_EVENT; 64],
             stats: LoopStats::default(),
+            pmtu_next: 0,
+            pmtu_seen: Vec::new(),
         })
     }
 
@@ -321,7 +337,28 @@ impl EventLoop {
                 gw.on_timer(now, &mut self.out);
                 self.flush();
             }
+            if now.0 >= self.pmtu_next {
+                self.pmtu_next = now.0.saturating_add(PMTU_INTERVAL_MS);
+                self.check_pmtu(now, gw);
+            }
         }
+    }
+
+    /// Asks the kernel for the path MTU towards each peer and tells the core about changes.
+    fn check_pmtu<G: Gateway>(&mut self, now: Instant, gw: &mut G) {
+        for (local, peer) in gw.pmtu_peers() {
+            let Ok(mtu) = crate::sys::pmtu::path_mtu(local, peer) else {
+                continue;
+            };
+            let last = self.pmtu_seen.iter_mut().find(|(p, _)| *p == peer);
+            match last {
+                Some((_, m)) if *m == mtu => continue,
+                Some((_, m)) => *m = mtu,
+                None => self.pmtu_seen.push((peer, mtu)),
+            }
+            gw.on_path_mtu(now, peer, mtu, &mut self.out);
+        }
+        self.flush();
     }
 
     fn read_tun<G: Gateway>(&mut self, gw: &mut G) -> io::Result<()> {

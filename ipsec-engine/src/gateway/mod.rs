@@ -23,11 +23,13 @@
 mod build;
 mod debug;
 mod facts;
+mod mss;
 mod packet;
 mod show;
 
 pub use build::{build, BuildError, Built, MapEntryInfo};
 pub use facts::facts;
+pub use mss::{clamp as clamp_mss, syn_mss};
 pub use packet::{five_tuple, selector_admits};
 
 use crate::control::{Command, ControlReply};
@@ -52,6 +54,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 const NEXT_HEADER_IPV4: u8 = 4;
 /// Largest IKE message the endpoint emits, plus room for the non-ESP marker.
 const IKE_BUF: usize = 8192 + 4;
+/// Largest SYN (IP + TCP with options, maybe a little data) clamped in a stack copy.
+const SYN_COPY: usize = 256;
 /// State transitions kept for [`GatewayCore::transitions`].
 const MAX_TRANSITIONS: usize = 256;
 
@@ -189,7 +193,11 @@ pub struct GatewayCore {
     spi_owner: HashMap<u32, ChildId>,
     counters: CoreCounters,
     path_mtu: u16,
+    ip_mtu: u16,
     tun_mtu: u32,
+    mss_clamp: Option<u16>,
+    transforms: Vec<TransformSet>,
+    peer_mtu: BTreeMap<Ipv4Addr, u16>,
     flavor: IosFlavor,
     next_conn: u32,
     states: BTreeMap<u32, (IpAddr, &'static str, bool)>,
@@ -213,7 +221,6 @@ impl GatewayCore {
         let endpoint = Endpoint::new(built.endpoint.clone(), rng.fork());
         let mut flows = Vec::new();
         let mut flow_base = Vec::new();
-        let mut tun_mtu = u32::from(opts.path_mtu);
         for (i, pc) in built.endpoint.peers.iter().enumerate() {
             flow_base.push(flows.len());
             for (s, sel) in pc.selectors.iter().enumerate() {
@@ -229,19 +236,22 @@ impl GatewayCore {
                     up_since: None,
                 });
             }
-            // The TUN MTU is the smallest plaintext MTU any transform set can give, assuming
-            // UDP encapsulation: then nothing the kernel sends needs fragmenting after ESP.
-            for t in &pc.transform_sets {
-                let m = ipsec_proto::ios::show::plaintext_mtu(
-                    opts.path_mtu,
-                    t.esp_encryption,
-                    t.esp_integrity,
-                    t.mode,
-                    true,
-                );
-                tun_mtu = tun_mtu.min(u32::from(m));
-            }
         }
+        let transforms: Vec<TransformSet> = built
+            .endpoint
+            .peers
+            .iter()
+            .flat_map(|p| p.transform_sets.iter().cloned())
+            .collect();
+        let tun_mtu = plaintext_floor(&transforms, opts.path_mtu);
+        // `ip tcp adjust-mss` on an inside interface (one without a crypto map): every tunnel
+        // flow crosses it, so the smallest such value applies to all SYNs through the tunnel.
+        let mss_clamp = config
+            .interfaces
+            .iter()
+            .filter(|i| i.crypto_map.is_none() && !i.shutdown)
+            .filter_map(|i| i.tcp_adjust_mss)
+            .min();
         Ok(GatewayCore {
             config,
             entries: built.entries,
@@ -254,7 +264,11 @@ impl GatewayCore {
             spi_owner: HashMap::new(),
             counters: CoreCounters::default(),
             path_mtu: opts.path_mtu,
+            ip_mtu: opts.path_mtu,
             tun_mtu,
+            mss_clamp,
+            transforms,
+            peer_mtu: BTreeMap::new(),
             flavor: opts.flavor,
             next_conn: 1,
             states: BTreeMap::new(),
@@ -335,8 +349,25 @@ impl GatewayCore {
         Ok(None)
     }
 
-    /// Protects one cleartext IPv4 packet (see [`TunVerdict`]).
+    /// Protects one cleartext IPv4 packet (see [`TunVerdict`]). A TCP SYN whose MSS exceeds
+    /// `ip tcp adjust-mss` is clamped first (in a stack copy: SYNs are small, and this keeps
+    /// the data path free of allocation).
     pub fn protect(&mut self, now: Instant, pkt: &[u8], out: &mut Outputs) -> TunVerdict {
+        if let Some(max) = self.mss_clamp {
+            if syn_mss(pkt).is_some_and(|(_, v)| v > max) && pkt.len() <= SYN_COPY {
+                let mut copy = [0u8; SYN_COPY];
+                if let Some(c) = copy.get_mut(..pkt.len()) {
+                    c.copy_from_slice(pkt);
+                    clamp_mss(c, max);
+                    let n = pkt.len();
+                    return self.protect_clear(now, copy.get(..n).unwrap_or(&[]), out);
+                }
+            }
+        }
+        self.protect_clear(now, pkt, out)
+    }
+
+    fn protect_clear(&mut self, now: Instant, pkt: &[u8], out: &mut Outputs) -> TunVerdict {
         let Some(t) = five_tuple(pkt) else {
             self.counters.tun_malformed += 1;
             return TunVerdict::Malformed;
@@ -459,6 +490,9 @@ impl GatewayCore {
                 ),
             );
             return;
+        }
+        if let (Some(max), Some(inner)) = (self.mss_clamp, slot.get_mut(..d.len)) {
+            clamp_mss(inner, max);
         }
         slot.commit(d.len);
         let bytes = child.out.usage().bytes.saturating_add(
@@ -887,6 +921,49 @@ impl GatewayCore {
         ids.len()
     }
 
+    /// (our address, peer address) of every crypto map entry: the paths whose MTU the event
+    /// loop asks the kernel about.
+    pub fn pmtu_peers(&self) -> Vec<(Ipv4Addr, Ipv4Addr)> {
+        let mut v: Vec<(Ipv4Addr, Ipv4Addr)> = self
+            .entries
+            .iter()
+            .map(|e| (e.local, e.peer_addr))
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    /// The path MTU towards `peer` is now `mtu` (the kernel learned it from ICMP
+    /// fragmentation-needed answering our ESP, as IOS learns it for `path mtu`). The core keeps
+    /// the smallest over all peers, recomputes the plaintext MTU and asks for the TUN MTU to
+    /// follow, so the kernel sends fragmentation-needed to hosts for larger DF packets and
+    /// fragments the others before encryption.
+    pub fn set_path_mtu(&mut self, peer: Ipv4Addr, mtu: u32, out: &mut Outputs) {
+        // Below 576 (RFC 791's minimum datagram) a report is bogus; above the interface MTU
+        // there is nothing to gain.
+        let mtu = u16::try_from(mtu)
+            .unwrap_or(u16::MAX)
+            .clamp(576, self.ip_mtu);
+        if self.peer_mtu.insert(peer, mtu) == Some(mtu) {
+            return;
+        }
+        let path = self.peer_mtu.values().copied().min().unwrap_or(self.ip_mtu);
+        if path == self.path_mtu {
+            return;
+        }
+        self.path_mtu = path;
+        self.tun_mtu = plaintext_floor(&self.transforms, path);
+        out.set_tun_mtu(self.tun_mtu);
+        out.debug(
+            DebugKind::Ipsec,
+            format_args!(
+                "IPSEC: path mtu to {peer} is {mtu}; plaintext mtu now {}",
+                self.tun_mtu
+            ),
+        );
+    }
+
     /// Answers a show/clear command (what [`Gateway::on_control`] does).
     pub fn command(&mut self, now: Instant, cmd: &Command, out: &mut Outputs) -> ControlReply {
         show::command(self, now, cmd, out)
@@ -896,6 +973,14 @@ impl GatewayCore {
 impl Gateway for GatewayCore {
     fn tun_mtu(&self) -> u32 {
         self.tun_mtu
+    }
+
+    fn pmtu_peers(&self) -> Vec<(Ipv4Addr, Ipv4Addr)> {
+        GatewayCore::pmtu_peers(self)
+    }
+
+    fn on_path_mtu(&mut self, _now: Instant, peer: Ipv4Addr, mtu: u32, out: &mut Outputs) {
+        self.set_path_mtu(peer, mtu, out);
     }
 
     fn on_tun_packet(&mut self, now: Instant, pkt: &[u8], out: &mut Outputs) {
@@ -963,6 +1048,25 @@ impl Gateway for GatewayCore {
         self.pump(now, out, true);
         self.clear_isakmp(now, None, out);
     }
+}
+
+/// The smallest plaintext MTU any transform set of any peer gives over `path_mtu`, assuming
+/// UDP encapsulation: a TUN with this MTU never hands the core a packet that would need
+/// fragmenting after ESP, and the kernel answers larger DF packets with ICMP
+/// fragmentation-needed (and fragments the others) before they are encrypted.
+fn plaintext_floor(transforms: &[TransformSet], path_mtu: u16) -> u32 {
+    let mut tun_mtu = u32::from(path_mtu);
+    for t in transforms {
+        let m = ipsec_proto::ios::show::plaintext_mtu(
+            path_mtu,
+            t.esp_encryption,
+            t.esp_integrity,
+            t.mode,
+            true,
+        );
+        tun_mtu = tun_mtu.min(u32::from(m));
+    }
+    tun_mtu
 }
 
 /// Why an SA went away, in the words of IOS debug output.

@@ -124,7 +124,7 @@ impl GatewayCore {
             local_endpoint: e.local,
             remote_endpoint: e.peer_addr,
             path_mtu: self.path_mtu,
-            ip_mtu: self.path_mtu,
+            ip_mtu: self.ip_mtu,
             ip_mtu_idb: e.interface.clone(),
             current_outbound_spi: current.map_or(0, |c| c.out.spi()),
             pfs_group: current.and(e.pfs_group).or(e.pfs_group),

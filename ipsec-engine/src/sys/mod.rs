@@ -4,6 +4,7 @@
 pub mod clock;
 pub mod epoll;
 pub mod ifaddr;
+pub mod pmtu;
 pub mod raw_esp;
 pub mod route;
 pub mod signal;

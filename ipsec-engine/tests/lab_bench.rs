@@ -1,0 +1,221 @@
+//! Throughput in the lab, run by hand (release build, root):
+//!
+//! ```text
+//! cargo test --release -p ipsec-engine --test lab_bench -- --ignored --nocapture
+//! ```
+//!
+//! iperf3 (TCP, one stream) hostA -> hostB through: plain routing (the ceiling), our two
+//! engines, and two strongSwan 5.9.8 charons (kernel-libipsec, ESP in UDP), for esp-3des and
+//! esp-aes with esp-sha-hmac, all in the same run so that the machine's load is shared alike.
+//! With `BENCH_PERF=1`, `perf record` samples siteA's engine during its 3DES run and prints
+//! where the time goes. Prints a table; asserts only that every path carried data.
+
+mod common;
+
+use common::*;
+use ipsec_netlab::{addr, Charon, CharonConn, Topology};
+use std::process::Stdio;
+use std::time::Duration;
+
+const SECS: &str = "8";
+
+#[derive(Debug)]
+struct Run {
+    mbps_received: f64,
+    retransmits: u64,
+}
+
+fn json_num(text: &str, section: &str, key: &str) -> f64 {
+    let i = text
+        .find(section)
+        .unwrap_or_else(|| panic!("{section} in {text}"));
+    let j = text[i..].find(key).unwrap() + i + key.len();
+    text[j..]
+        .trim_start_matches([':', ' '])
+        .split([',', '\n', '}'])
+        .next()
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+fn iperf(topo: &Topology, port: u16) -> Run {
+    let p = port.to_string();
+    let mut srv = topo
+        .host_b
+        .command("iperf3")
+        .args(["-s", "-1", "-p", &p])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let o = topo
+        .host_a
+        .command("iperf3")
+        .args(["-c", addr::HOST_B, "-p", &p, "-t", SECS, "-J"])
+        .output()
+        .unwrap();
+    let _ = srv.wait();
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    Run {
+        mbps_received: json_num(&text, "\"sum_received\"", "\"bits_per_second\"") / 1e6,
+        retransmits: json_num(&text, "\"sum_sent\"", "\"retransmits\"") as u64,
+    }
+}
+
+fn plain() -> Run {
+    let topo = Topology::two_gateways("b_plain").unwrap();
+    topo.rtr.route(addr::LAN_A, addr::GW_A_WAN).unwrap();
+    topo.rtr.route(addr::LAN_B, addr::GW_B_WAN).unwrap();
+    iperf(&topo, 5201)
+}
+
+fn ours(esp: &str, perf: bool) -> (Run, Option<String>) {
+    let lab = Lab::new(&format!("b_ours_{esp}")).unwrap();
+    let ts = format!("transform-set TRANSFORM {esp} esp-sha-hmac");
+    let a = site_a(addr::GW_B_WAN).replace("transform-set TRANSFORM esp-3des esp-sha-hmac", &ts);
+    let b = site_b(addr::GW_A_WAN).replace("transform-set TRANSFORM esp-3des esp-sha-hmac", &ts);
+    let (da, db) = lab.engines(&a, &b);
+    assert!(ping_until_up(
+        &lab.topo.host_a,
+        addr::HOST_B,
+        Duration::from_secs(30)
+    ));
+    let sampler = perf.then(|| {
+        let out = lab.dir.path().join("perf.data");
+        let pid = da.pid().to_string();
+        let child = std::process::Command::new("perf")
+            .args([
+                "record",
+                "-e",
+                "cpu-clock",
+                "-F",
+                "499",
+                "-g",
+                "-p",
+                &pid,
+                "-o",
+            ])
+            .arg(&out)
+            .args(["--", "sleep", "6"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        (child, out)
+    });
+    let r = iperf(&lab.topo, 5202);
+    let report = sampler.map(|(mut c, out)| {
+        let _ = c.wait();
+        let o = std::process::Command::new("perf")
+            .args([
+                "report",
+                "--no-children",
+                "--stdio",
+                "--percent-limit",
+                "1.5",
+                "-g",
+                "none",
+                "-i",
+            ])
+            .arg(&out)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .take(25)
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    let sa = da.exec("show crypto ipsec sa");
+    assert!(num(&sa, "#pkts encaps:") > 1000, "{sa}");
+    assert_eq!(num(&sa, "#recv errors"), 0, "{sa}");
+    drop((da, db));
+    (r, report)
+}
+
+fn strongswan(esp: &str) -> Run {
+    let lab = Lab::new(&format!("b_swan_{esp}")).unwrap();
+    let conn = |l: &str, r: &str, lt: &str, rt: &str| {
+        CharonConn::new("gw", "lans")
+            .local(l)
+            .remote(r)
+            .psk("ciscokey")
+            .proposals("3des-sha1-modp1024")
+            .esp_proposals(esp)
+            .ts(lt, rt)
+    };
+    let b = Charon::start(
+        &lab.topo.gw_b,
+        &[conn(
+            addr::GW_B_WAN,
+            addr::GW_A_WAN,
+            addr::LAN_B,
+            addr::LAN_A,
+        )],
+    )
+    .unwrap();
+    b.load_all().unwrap();
+    let a = Charon::start(
+        &lab.topo.gw_a,
+        &[conn(
+            addr::GW_A_WAN,
+            addr::GW_B_WAN,
+            addr::LAN_A,
+            addr::LAN_B,
+        )],
+    )
+    .unwrap();
+    a.load_all().unwrap();
+    a.initiate("lans").unwrap();
+    assert!(ping_until_up(
+        &lab.topo.host_a,
+        addr::HOST_B,
+        Duration::from_secs(30)
+    ));
+    iperf(&lab.topo, 5203)
+}
+
+#[test]
+#[ignore = "benchmark: run by hand with --release --ignored --nocapture"]
+fn lab_bench_throughput() {
+    if !ipsec_netlab::require_root_and_tools() {
+        return;
+    }
+    let perf = std::env::var_os("BENCH_PERF").is_some();
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap();
+    let mut rows = Vec::new();
+    let p = plain();
+    rows.push(("plain routing".to_string(), p));
+    let mut report = None;
+    for (ours_esp, swan_esp) in [("esp-3des", "3des-sha1"), ("esp-aes", "aes128-sha1")] {
+        let (o, r) = ours(ours_esp, perf && ours_esp == "esp-3des");
+        if r.is_some() {
+            report = r;
+        }
+        rows.push((format!("ipsec-engine {ours_esp} esp-sha-hmac (raw ESP)"), o));
+        let s = strongswan(swan_esp);
+        rows.push((
+            format!("strongSwan 5.9.8 libipsec {swan_esp} (ESP in UDP)"),
+            s,
+        ));
+    }
+    let load_after = std::fs::read_to_string("/proc/loadavg").unwrap();
+    println!(
+        "\nload average before: {}load average after:  {load_after}",
+        load
+    );
+    println!("| path | Mbit/s | TCP retransmits |\n| --- | ---: | ---: |");
+    for (name, r) in &rows {
+        println!("| {name} | {:.0} | {} |", r.mbps_received, r.retransmits);
+    }
+    if let Some(r) = report {
+        println!("\nperf (cpu-clock) of siteA's engine during the 3DES run:\n{r}");
+    }
+    for (name, r) in &rows {
+        assert!(r.mbps_received > 0.0, "{name}");
+    }
+}

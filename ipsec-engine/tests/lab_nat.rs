@@ -1,0 +1,84 @@
+//! Two of our engines with a NAPT router between them (nftables masquerade in rtr): NAT-D shows
+//! the NAT, IKE floats to 4500 and ESP goes in UDP (RFC 3947/3948). siteB knows siteA only as
+//! rtr's outside address 203.0.113.1. Needs root.
+
+mod common;
+
+use common::*;
+use ipsec_netlab::addr;
+use std::time::Duration;
+
+#[test]
+fn lab_nat_t_between_two_engines() {
+    let Some(lab) = Lab::with_nat("nat") else {
+        return;
+    };
+    // Counts raw ESP crossing rtr: with NAT-T there must be none.
+    lab.rtr_nft("table ip cnt {\n chain fw {\n  type filter hook forward priority 0;\n  ip protocol esp counter\n  udp dport 4500 counter\n }\n}\n");
+    let (da, db) = lab.engines(&site_a(addr::GW_B_WAN), &site_b(addr::RTR_B));
+    let t = &lab.topo;
+    assert!(
+        ping_until_up(&t.host_a, addr::HOST_B, Duration::from_secs(30)),
+        "{}\n{}",
+        da.state(),
+        db.state()
+    );
+    assert_eq!(ping(&t.host_a, addr::HOST_B, 10), 10, "{}", da.state());
+    assert_eq!(ping(&t.host_b, addr::HOST_A, 10), 10, "{}", db.state());
+    let tr = tcp_transfer(
+        &t.host_b,
+        &t.host_a,
+        addr::HOST_A,
+        5002,
+        1 << 20,
+        Duration::from_secs(120),
+    );
+    assert!(tr.intact && tr.bytes == 1 << 20);
+
+    let sa_a = da.exec("show crypto ipsec sa");
+    let sa_b = db.exec("show crypto ipsec sa");
+    println!("siteA#show crypto ipsec sa\n{sa_a}siteB#show crypto ipsec sa\n{sa_b}");
+    assert!(
+        sa_a.contains("current_peer 203.0.113.2 port 4500"),
+        "{sa_a}"
+    );
+    // siteB sees siteA as the NAT's address; masquerade kept the source port 4500.
+    assert!(
+        sa_b.contains("current_peer 203.0.113.1 port 4500"),
+        "{sa_b}"
+    );
+    for s in [&sa_a, &sa_b] {
+        assert!(s.contains("in use settings ={Tunnel UDP-Encaps, }"), "{s}");
+        assert!(!s.contains("in use settings ={Tunnel, }"), "{s}");
+        assert_eq!(num(s, "#recv errors"), 0, "{s}");
+        assert!(num(s, "#pkts decaps:") >= 20, "{s}");
+        // plaintext mtu accounts for the 8-byte UDP header: 1500-20-8-8-8-12 -> 1448 -> 1438.
+        assert!(s.contains("plaintext mtu 1438, path mtu 1500"), "{s}");
+    }
+    assert_eq!(num(&sa_a, "#pkts encaps:"), num(&sa_b, "#pkts decaps:"));
+    assert_eq!(num(&sa_b, "#pkts encaps:"), num(&sa_a, "#pkts decaps:"));
+    let isa = da.exec("show crypto isakmp sa detail");
+    // Cap. N: NAT-traversal in use (D: the peer does DPD).
+    assert!(
+        isa.contains("ACTIVE 3des sha    psk  2") && isa.contains(" DN"),
+        "{isa}"
+    );
+    let session = db.exec("show crypto session");
+    assert!(session.contains("Peer: 203.0.113.1 port 4500"), "{session}");
+    println!("siteA#show crypto isakmp sa detail\n{isa}siteB#show crypto session\n{session}");
+    let counters = lab
+        .topo
+        .rtr
+        .run("nft", &["list", "table", "ip", "cnt"])
+        .unwrap();
+    let pkts: Vec<u64> = counters
+        .lines()
+        .filter_map(|l| l.split("packets ").nth(1))
+        .map(|r| r.split_whitespace().next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(pkts.len(), 2, "{counters}");
+    assert_eq!(pkts[0], 0, "raw ESP crossed the NAT: {counters}");
+    assert!(pkts[1] >= 40, "{counters}");
+    da.stop();
+    db.stop();
+}

@@ -1,0 +1,107 @@
+//! siteA is our engine (cisco-ios.md A.8), gwB is strongSwan 5.9.8 (charon with kernel-libipsec)
+//! with the seed suite: IKE 3des-sha1-modp1024, ESP 3des-sha1, PSK, proxy identities the two
+//! LANs. strongSwan forces UDP encapsulation (it fakes a NAT), so the tunnel runs over 4500.
+//! Once our engine initiates (on the first packet), once charon (`swanctl --initiate`).
+
+mod common;
+
+use common::*;
+use ipsec_netlab::{addr, Charon, CharonConn};
+use std::time::Duration;
+
+fn charon_conn() -> CharonConn {
+    CharonConn::new("siteA", "lans")
+        .local(addr::GW_B_WAN)
+        .remote(addr::GW_A_WAN)
+        .psk("ciscokey")
+        .proposals("3des-sha1-modp1024")
+        .esp_proposals("3des-sha1")
+        .ts(addr::LAN_B, addr::LAN_A)
+}
+
+fn check_up(da: &Daemon, peer: &Charon, lab: &Lab) {
+    let t = &lab.topo;
+    let n = ping(&t.host_a, addr::HOST_B, 10);
+    let m = ping(&t.host_b, addr::HOST_A, 10);
+    let state = da.state();
+    assert_eq!(
+        n + m,
+        20,
+        "{state}\n{}",
+        peer.list_sas().unwrap_or_default()
+    );
+    let sa = da.exec("show crypto ipsec sa");
+    assert!(sa.contains("current_peer 203.0.113.2 port 4500"), "{sa}");
+    assert!(
+        sa.contains("in use settings ={Tunnel UDP-Encaps, }"),
+        "{sa}"
+    );
+    assert!(num(&sa, "#pkts encaps:") >= 20, "{sa}");
+    assert!(num(&sa, "#pkts decaps:") >= 20, "{sa}");
+    assert_eq!(num(&sa, "#recv errors"), 0, "{sa}");
+    let isa = da.exec("show crypto isakmp sa");
+    assert!(isa.contains("QM_IDLE"), "{isa}");
+    let sas = peer.list_sas().unwrap();
+    assert!(
+        sas.contains("ESTABLISHED") && sas.contains("INSTALLED"),
+        "{sas}"
+    );
+    assert!(sas.contains("3DES_CBC/HMAC_SHA1_96"), "{sas}");
+    println!("{state}\nstrongSwan:\n{sas}");
+}
+
+#[test]
+fn lab_strongswan_engine_initiates_on_traffic() {
+    let Some(lab) = Lab::new("swan_ours") else {
+        return;
+    };
+    let peer = Charon::start(&lab.topo.gw_b, &[charon_conn()]).unwrap();
+    peer.load_all().unwrap();
+    let da = Daemon::start(
+        &lab.topo.gw_a,
+        lab.dir.path(),
+        "siteA",
+        &site_a(addr::GW_B_WAN),
+    );
+    assert!(
+        ping_until_up(&lab.topo.host_a, addr::HOST_B, Duration::from_secs(30)),
+        "{}\n{}",
+        da.state(),
+        peer.log()
+    );
+    let isa = da.exec("show crypto isakmp sa");
+    // We initiated: dst = strongSwan, src = us.
+    assert!(
+        isa.contains("203.0.113.2     198.51.100.2    QM_IDLE"),
+        "{isa}"
+    );
+    check_up(&da, &peer, &lab);
+    da.stop();
+}
+
+#[test]
+fn lab_strongswan_charon_initiates() {
+    let Some(lab) = Lab::new("swan_theirs") else {
+        return;
+    };
+    let peer = Charon::start(&lab.topo.gw_b, &[charon_conn()]).unwrap();
+    peer.load_all().unwrap();
+    let da = Daemon::start(
+        &lab.topo.gw_a,
+        lab.dir.path(),
+        "siteA",
+        &site_a(addr::GW_B_WAN),
+    );
+    let out = peer.initiate("lans");
+    assert!(out.is_ok(), "{out:?}\n{}\n{}", peer.log(), da.state());
+    let isa = da.exec("show crypto isakmp sa");
+    // strongSwan initiated: dst = us, src = strongSwan.
+    assert!(
+        isa.contains("198.51.100.2    203.0.113.2     QM_IDLE"),
+        "{isa}"
+    );
+    let sa = da.exec("show crypto ipsec sa");
+    assert_eq!(num(&sa, "#send errors"), 0, "nothing dropped: {sa}");
+    check_up(&da, &peer, &lab);
+    da.stop();
+}
