@@ -309,6 +309,26 @@ pub fn num(text: &str, key: &str) -> u64 {
         .unwrap_or_else(|_| panic!("number after {key} in\n{text}"))
 }
 
+/// Checks what one gateway encrypted against what its peer decrypted, read from `show crypto
+/// ipsec sa` on both after the traffic stopped. The receiver can never be ahead. It may be a
+/// little behind: on a loaded host a UDP datagram can be dropped in transit during a TCP burst
+/// (the sender's loop counts that as a send error, TCP retransmits, the transfer completes), so
+/// a loss of up to 2 % is accepted and printed.
+pub fn assert_transit(sent: u64, received: u64, what: &str) {
+    assert!(
+        received <= sent,
+        "{what}: decrypted {received} > encrypted {sent}"
+    );
+    let lost = sent - received;
+    assert!(
+        lost <= sent / 50 + 2,
+        "{what}: {lost} of {sent} ESP packets lost in transit"
+    );
+    if lost > 0 {
+        println!("{what}: {lost} of {sent} ESP packets lost in transit (loaded host)");
+    }
+}
+
 /// `ping -c count` from `ns`; the number of replies.
 pub fn ping(ns: &Netns, dst: &str, count: u32) -> u32 {
     ping_sized(ns, dst, count, 56)
