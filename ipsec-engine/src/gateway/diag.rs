@@ -10,7 +10,7 @@ use ipsec_proto::diagnose::{
 };
 use ipsec_proto::esp::{EspError, EspKeys, InboundError};
 use ipsec_proto::ike::{Error, Event, Path, Role};
-use ipsec_proto::policy::{SelectorAddr, TrafficSelector};
+use ipsec_proto::policy::TrafficSelector;
 use ipsec_proto::time::Instant;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
@@ -66,7 +66,6 @@ fn signature(out: &mut Outputs, now: Instant, kind: DebugKind, line: fmt::Argume
 
 fn ident(s: &TrafficSelector) -> String {
     let (a, m) = s.addr.addr_mask();
-    let _ = SelectorAddr::Host;
     format!(
         "({a}/{m}/{}/{})",
         s.protocol,

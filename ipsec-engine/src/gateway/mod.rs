@@ -609,6 +609,9 @@ impl GatewayCore {
             let peer = s.path.remote.ip();
             let initiator = s.role == ipsec_proto::ike::Role::Initiator;
             seen.insert(s.conn_id, (peer, s.state, initiator));
+            if s.nat_t {
+                self.history.entry(peer).nat_detected = true;
+            }
             let old = self.states.get(&s.conn_id).map(|x| x.1);
             if old != Some(s.state) {
                 self.record(Transition {

@@ -205,6 +205,8 @@ pub struct PeerHistory {
     pub last_tx_digest: u64,
     /// Retransmissions in a row of the same datagram (IOS `attempt N of 5`).
     pub retrans_run: u32,
+    /// Some ISAKMP SA with the peer detected a NAT (NAT-D payloads of MM3/MM4).
+    pub nat_detected: bool,
 }
 
 /// Per-peer histories, keyed by the peer's address.

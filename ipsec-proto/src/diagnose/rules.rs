@@ -58,7 +58,7 @@ fn phase1_up_record(p: &PeerInput) -> Option<&Record> {
 }
 
 /// Events after the newest Phase 1 completion (or all when there is none).
-fn since_phase1<'a>(p: &'a PeerInput) -> impl Iterator<Item = &'a Record> {
+fn since_phase1(p: &PeerInput) -> impl Iterator<Item = &Record> {
     let start = p
         .history
         .events
@@ -106,7 +106,7 @@ pub fn diagnose_peer(now: Instant, p: &PeerInput) -> Vec<Verdict> {
     let p1_up = p.isakmp.iter().any(|s| s.state == "QM_IDLE");
     let flows_up = p.flows.iter().any(|f| f.sa_up);
     if flows_up {
-        traffic(now, p, &mut out);
+        traffic(p, &mut out);
     } else if p1_up {
         phase2(now, p, &mut out);
     } else {
@@ -336,7 +336,7 @@ fn phase1(now: Instant, p: &PeerInput, out: &mut Vec<Verdict>) {
             if retrans == 0 && gave_up.is_none() {
                 return in_progress(p, out, "MM5 sent, waiting for MM6");
             }
-            let floated = h.ike_tx_4500 > 0;
+            let floated = h.ike_tx_4500 > 0 || h.nat_detected;
             let heard_4500 = h.ike_rx_4500 > 0;
             let (cause, summary) = if floated && !heard_4500 {
                 (
@@ -393,7 +393,7 @@ fn phase1(now: Instant, p: &PeerInput, out: &mut Vec<Verdict>) {
             if gave_up.is_none() {
                 return in_progress(p, out, "MM4 sent, waiting for MM5");
             }
-            let floated = h.ike_rx_4500 > 0 || h.ike_tx_4500 > 0;
+            let floated = h.ike_rx_4500 > 0 || h.ike_tx_4500 > 0 || h.nat_detected;
             let mut v = Verdict::new(
                 p.peer,
                 if floated {
@@ -597,8 +597,7 @@ fn flow_label(f: &FlowView) -> String {
     format!("{} <-> {}", f.local_ident, f.remote_ident)
 }
 
-fn traffic(now: Instant, p: &PeerInput, out: &mut Vec<Verdict>) {
-    let _ = now;
+fn traffic(p: &PeerInput, out: &mut Vec<Verdict>) {
     let peer = peer_text(p);
     for f in p.flows.iter().filter(|f| f.sa_up) {
         let transport = if f.udp_encap {
