@@ -92,7 +92,7 @@ enum Cmd {
         #[arg(long)]
         config: Option<PathBuf>,
         /// `diagnose peer X` also accepted as words.
-        #[arg(trailing_var_arg = true, hide = true)]
+        #[arg(hide = true)]
         words: Vec<String>,
     },
     #[command(external_subcommand)]
