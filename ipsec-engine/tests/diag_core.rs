@@ -453,3 +453,72 @@ fn invalid_spi_and_debug_timestamps() {
     // IOS datetime msec stamp of a router whose clock was never set.
     assert!(n.debug[1].contains("*Mar  1 00:00:"), "{}", n.debug[1]);
 }
+
+#[test]
+fn transform_set_mismatch() {
+    let b = SITE_B.replace(
+        "crypto ipsec transform-set TRANSFORM esp-3des esp-sha-hmac",
+        "crypto ipsec transform-set TRANSFORM esp-aes 256 esp-sha-hmac",
+    );
+    let mut n = Net::new(SITE_A, &b, false, no_filter());
+    n.ping(0);
+    n.advance(2_000);
+    assert_eq!(
+        causes(&n.diagnose(0)),
+        vec![Cause::Phase2RefusedByPeer],
+        "{}",
+        show(&n)
+    );
+    assert_eq!(
+        causes(&n.diagnose(1)),
+        vec![Cause::TransformMismatch],
+        "{}",
+        show(&n)
+    );
+    assert!(n.debug[1].contains("IPSec policy invalidated proposal with error 256"));
+}
+
+#[test]
+fn pfs_on_one_side_only() {
+    let b = SITE_B.replace(
+        " set transform-set TRANSFORM",
+        " set transform-set TRANSFORM\n set pfs group2",
+    );
+    let mut n = Net::new(SITE_A, &b, false, no_filter());
+    n.ping(0);
+    n.advance(2_000);
+    assert_eq!(
+        causes(&n.diagnose(0)),
+        vec![Cause::Phase2RefusedByPeer],
+        "{}",
+        show(&n)
+    );
+    assert_eq!(
+        causes(&n.diagnose(1)),
+        vec![Cause::PfsMismatch],
+        "{}",
+        show(&n)
+    );
+    println!("{}", show(&n));
+}
+
+#[test]
+fn oversized_packets_are_an_mtu_finding() {
+    let mut n = Net::new(SITE_A, SITE_B, false, no_filter());
+    for _ in 0..3 {
+        n.ping(0);
+        n.ping(1);
+    }
+    let mtu = n.g[0].tun_mtu() as usize;
+    let big = ipv4(A_LAN, B_LAN, mtu + 20);
+    let now = Instant(n.now);
+    let _ = n.g[0].protect(now, &big, &mut n.o[0]);
+    n.settle();
+    let a = n.diagnose(0);
+    assert!(causes(&a).contains(&Cause::Mtu), "{}", show(&n));
+    let v = a.iter().find(|v| v.cause == Cause::Mtu).unwrap();
+    assert!(
+        v.evidence[0].contains(&format!("largest cleartext packet {} bytes", mtu + 20)),
+        "{v}"
+    );
+}

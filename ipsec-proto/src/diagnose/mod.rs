@@ -539,3 +539,6 @@ pub fn render(verdicts: &[Verdict]) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests;
