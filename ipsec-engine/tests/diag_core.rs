@@ -522,3 +522,60 @@ fn oversized_packets_are_an_mtu_finding() {
         "{v}"
     );
 }
+
+#[test]
+fn wrong_set_peer_address() {
+    // siteA points at 203.0.113.9; siteB (really at 203.0.113.2) also initiates towards siteA.
+    let a = SITE_A
+        .replace("set peer 203.0.113.2", "set peer 203.0.113.9")
+        .replace("address 203.0.113.2", "address 203.0.113.9");
+    // Packets for 203.0.113.9 go nowhere.
+    let f: Filter = Box::new(|from, d, _| {
+        from == 0
+            && matches!(d, Dest::Udp { remote, .. } if *remote.ip() == Ipv4Addr::new(203, 0, 113, 9))
+    });
+    let mut n = Net::new(&a, SITE_B, false, f);
+    n.ping(0);
+    n.ping(1);
+    n.advance(8_000);
+    let v = n.diagnose(0);
+    let c = causes(&v);
+    assert!(c.contains(&Cause::PeerUnreachable), "{}", show(&n));
+    assert!(c.contains(&Cause::UnknownPeer), "{}", show(&n));
+    let unreachable = v
+        .iter()
+        .find(|v| v.cause == Cause::PeerUnreachable)
+        .unwrap();
+    assert!(
+        unreachable
+            .evidence
+            .iter()
+            .any(|e| e.contains("arrived from 203.0.113.2, which is no `set peer`")),
+        "{unreachable}"
+    );
+    println!("{}", n.text(0));
+}
+
+#[test]
+fn cli_diagnoses_a_configuration_file() {
+    let dir = std::env::temp_dir().join(format!("diag-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("siteA.cfg");
+    std::fs::write(
+        &f,
+        SITE_A.replace(
+            "access-list 101 deny   ip 192.168.1.0 0.0.0.255 192.168.2.0 0.0.0.255\n",
+            "",
+        ),
+    )
+    .unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_ipsec-engine"))
+        .args(["diagnose", "--config"])
+        .arg(&f)
+        .output()
+        .unwrap();
+    let t = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("configuration: NAT ACL 101"), "{t}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -517,15 +517,31 @@ impl GatewayCore {
                         .map(|f| self.flow_view(f))
                         .collect(),
                     history: self.history.peer(addr).cloned().unwrap_or_default(),
+                    strangers: self.strangers().map(|(a, h)| (a, h.ike_rx)).collect(),
                 }
             })
             .collect()
     }
 
-    /// `diagnose [peer X]`: configuration findings, then a verdict per peer with its evidence.
+    /// Addresses that sent IKE and are no `set peer`.
+    fn strangers(&self) -> impl Iterator<Item = (IpAddr, &diagnose::PeerHistory)> {
+        self.history.peers().filter(|(a, h)| {
+            h.ike_rx > 0 && !self.entries.iter().any(|e| IpAddr::V4(e.peer_addr) == *a)
+        })
+    }
+
+    /// `diagnose [peer X]`: configuration findings, then a verdict per peer with its evidence,
+    /// then addresses that sent IKE without being a configured peer.
     pub fn diagnose(&self, now: Instant, peer: Option<Ipv4Addr>) -> Vec<Verdict> {
         let inputs = self.diagnose_inputs(now, peer);
         let cfg = peer.is_none().then_some(&self.config);
-        diagnose::diagnose(now, cfg, &inputs)
+        let mut v = diagnose::diagnose(now, cfg, &inputs);
+        if peer.is_none() {
+            v.extend(
+                self.strangers()
+                    .filter_map(|(a, h)| diagnose::diagnose_stranger(now, a, h)),
+            );
+        }
+        v
     }
 }

@@ -9,7 +9,7 @@
 
 mod rules;
 
-pub use rules::{diagnose, diagnose_config, diagnose_peer};
+pub use rules::{diagnose, diagnose_config, diagnose_peer, diagnose_stranger};
 
 use crate::ike::{AuthFailure, Error, NotifyType, PeerIncompatible};
 use crate::time::Instant;
@@ -417,6 +417,9 @@ pub struct PeerInput {
     pub flows: Vec<FlowView>,
     /// What happened recently.
     pub history: PeerHistory,
+    /// Addresses that sent IKE but are no configured peer, with what they sent (a wrong
+    /// `set peer` shows up here).
+    pub strangers: Vec<(IpAddr, u64)>,
 }
 
 /// The cause a verdict names.
@@ -471,6 +474,9 @@ pub enum Cause {
     Config,
     /// Negotiation still in progress (no retransmission yet).
     InProgress,
+    /// IKE from an address that is no configured peer (wrong `set peer`, or a NAT in front
+    /// of the peer).
+    UnknownPeer,
 }
 
 /// One finding about one peer.

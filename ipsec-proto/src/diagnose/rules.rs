@@ -1,9 +1,10 @@
 //! The procedure: Phase 1, then Phase 2, then the counters of the tunnel.
 
-use super::{Cause, FailureKind, FlowView, Happening, PeerInput, Record, Verdict};
+use super::{Cause, FailureKind, FlowView, Happening, PeerHistory, PeerInput, Record, Verdict};
 use crate::ios::check::{check, LintKind, Severity};
 use crate::policy::GatewayConfig;
 use crate::time::Instant;
+use std::net::IpAddr;
 
 /// Encrypted packets with nothing decrypted before a tunnel is called one-way (one packet may
 /// simply still be in flight).
@@ -258,6 +259,11 @@ fn phase1(now: Instant, p: &PeerInput, out: &mut Vec<Verdict>) {
             v.evidence
                 .push(format!("MM1 retransmitted {retrans} times"));
             v.evidence.push(retrans_line);
+            for (addr, n) in &p.strangers {
+                v.evidence.push(format!(
+                    "{n} IKE datagrams arrived from {addr}, which is no `set peer`: if that is the peer, `set peer {peer}` is the wrong address (or a NAT translates the peer)"
+                ));
+            }
             if send_errors > 0 {
                 v.evidence.push(format!(
                     "#send errors {send_errors} (packets dropped for want of an SA)"
@@ -796,6 +802,43 @@ fn invalid_spi(now: Instant, p: &PeerInput, out: &mut Vec<Verdict>) {
         local_text(p)
     ));
     out.push(v);
+}
+
+/// IKE from an address no crypto map entry names: a wrong `set peer` on our side (the peer
+/// is really at `addr`), or a NAT in front of the peer. `None` when nothing arrived.
+pub fn diagnose_stranger(now: Instant, addr: IpAddr, h: &PeerHistory) -> Option<Verdict> {
+    if h.ike_rx == 0 {
+        return None;
+    }
+    let mut v = Verdict::new(
+        Some(addr),
+        Cause::UnknownPeer,
+        "IKE arrives from an address that is no configured peer",
+    );
+    v.evidence.push(format!(
+        "{} IKE datagrams received, {}",
+        h.ike_rx,
+        h.last_rx.map_or_else(
+            || "never".to_string(),
+            |t| format!("the last {}", ago(now, t))
+        )
+    ));
+    if let Some((at, text)) = h.events.iter().rev().find_map(|r| match &r.what {
+        Happening::Failed { text, .. } => Some((r.at, text)),
+        _ => None,
+    }) {
+        v.evidence.push(format!("{text} ({})", ago(now, at)));
+    }
+    v.check.push(format!(
+        "if {addr} is the peer: `set peer {addr}` and `crypto isakmp key <key> address {addr}`"
+    ));
+    v.check.push(format!(
+        "a NAT between us translates the peer's address to {addr}"
+    ));
+    v.verify.push(format!(
+        "debug crypto isakmp: `received packet from {addr} dport 500 sport 500 Global (R) MM_NO_STATE`, `No pre-shared key with {addr}!`"
+    ));
+    Some(v)
 }
 
 /// Configuration-level findings: every lint of [`crate::ios::check`] (missing NAT exemption,
