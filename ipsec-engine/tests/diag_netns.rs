@@ -117,6 +117,16 @@ struct Lab {
 
 impl Lab {
     fn new(tag: &str, key_b: &str, keylog: Option<&Path>) -> Lab {
+        Lab::with(tag, key_b, keylog, |c| c)
+    }
+
+    /// Like [`Lab::new`], with siteB's configuration passed through `edit_b`.
+    fn with(
+        tag: &str,
+        key_b: &str,
+        keylog: Option<&Path>,
+        edit_b: impl Fn(String) -> String,
+    ) -> Lab {
         let a = Netns::new(&format!("{tag}a"));
         let b = Netns::new(&format!("{tag}b"));
         let ha = Netns::new(&format!("{tag}ha"));
@@ -149,7 +159,7 @@ impl Lab {
         .unwrap();
         std::fs::write(
             &cb,
-            config("siteB", "198.51.100.1", "198.51.100.2", 2, 1, key_b),
+            edit_b(config("siteB", "198.51.100.1", "198.51.100.2", 2, 1, key_b)),
         )
         .unwrap();
         let klog = keylog.map(|k| k.to_str().unwrap().to_string());
@@ -413,8 +423,26 @@ fn udp_500_from_the_responder_dropped() {
 #[test]
 fn wrong_key_between_daemons() {
     let lab = Lab::new("p", "notthekey", None);
+    // `debug crypto isakmp` on siteB streams until the client goes away.
+    let dbg_file = lab.dir.join("b.debug");
+    let mut dbg = Command::new(BIN)
+        .args(["debug", "crypto", "isakmp", "--control"])
+        .arg(&lab.db.as_ref().unwrap().sock)
+        .stdout(std::fs::File::create(&dbg_file).unwrap())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
     let _ = lab.ping("1");
     std::thread::sleep(Duration::from_millis(7_000));
+    let _ = dbg.kill();
+    let _ = dbg.wait();
+    let debug = std::fs::read_to_string(&dbg_file).unwrap();
+    let bad = debug
+        .lines()
+        .find(|l| l.contains("%CRYPTO-4-IKMP_BAD_MESSAGE: IKE message from 198.51.100.1"))
+        .unwrap_or_else(|| panic!("{debug}"));
+    assert!(bad.starts_with('*'), "timestamped: {bad}");
+    println!("siteB# debug crypto isakmp\n{bad}");
     let a = lab.diagnose(0);
     assert!(a.contains("Phase 1 stuck at MM_KEY_EXCH"), "{}", lab.both());
     let b = lab.diagnose(1);
@@ -427,5 +455,47 @@ fn wrong_key_between_daemons() {
     assert!(pa.starts_with("peer 198.51.100.2: "), "{pa}");
     println!("{}", lab.both());
     let _ = &lab.b;
+    lab.stop();
+}
+
+#[test]
+fn proposal_mismatch_and_non_mirrored_acl_between_daemons() {
+    let lab = Lab::with("m", "ciscokey", None, |c| {
+        c.replace(" encr 3des", " encr aes")
+    });
+    let _ = lab.ping("1");
+    std::thread::sleep(Duration::from_millis(1_500));
+    assert!(
+        lab.diagnose(0).contains("Phase 1 refused by the peer"),
+        "{}",
+        lab.both()
+    );
+    let b = lab.diagnose(1);
+    assert!(b.contains("Phase 1 refused by us"), "{}", lab.both());
+    assert!(
+        b.contains("encryption offered 3DES does not match policy AES-128"),
+        "{b}"
+    );
+    lab.stop();
+
+    let lab = Lab::with("n", "ciscokey", None, |c| {
+        c.replace(
+            "access-list 100 permit ip 192.168.2.0 0.0.0.255 192.168.1.0 0.0.0.255",
+            "access-list 100 permit ip 192.168.2.0 0.0.0.255 192.168.7.0 0.0.0.255",
+        )
+    });
+    let _ = lab.ping("1");
+    std::thread::sleep(Duration::from_millis(1_500));
+    assert!(
+        lab.diagnose(0).contains("the peer refused our Quick Mode"),
+        "{}",
+        lab.both()
+    );
+    assert!(
+        lab.diagnose(1).contains("proxy identities do not mirror"),
+        "{}",
+        lab.both()
+    );
+    println!("{}", lab.both());
     lab.stop();
 }
