@@ -499,3 +499,111 @@ fn proposal_mismatch_and_non_mirrored_acl_between_daemons() {
     println!("{}", lab.both());
     lab.stop();
 }
+
+/// siteA behind a masquerading NAT box; `filter_4500` drops UDP 4500 in the NAT box, so Main
+/// Mode floats (NAT detected in MM3/MM4) into a black hole.
+fn nat_t_lab(tag: &str, filter_4500: bool) -> (Lab, Netns) {
+    let a = Netns::new(&format!("{tag}a"));
+    let nat = Netns::new(&format!("{tag}n"));
+    let b = Netns::new(&format!("{tag}b"));
+    let ha = Netns::new(&format!("{tag}ha"));
+    let hb = Netns::new(&format!("{tag}hb"));
+    veth(&a, "wan0", "10.0.0.1/24", &nat, "in0", "10.0.0.254/24");
+    veth(
+        &nat,
+        "out0",
+        "198.51.100.1/24",
+        &b,
+        "wan0",
+        "198.51.100.2/24",
+    );
+    veth(&ha, "eth0", "192.168.1.10/24", &a, "lan0", "192.168.1.1/24");
+    veth(&hb, "eth0", "192.168.2.10/24", &b, "lan0", "192.168.2.1/24");
+    ha.ip(&["route", "add", "default", "via", "192.168.1.1"]);
+    hb.ip(&["route", "add", "default", "via", "192.168.2.1"]);
+    a.ip(&["route", "add", "default", "via", "10.0.0.254"]);
+    for ns in [&a, &b, &nat] {
+        run(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                &ns.name,
+                "sysctl",
+                "-qw",
+                "net.ipv4.ip_forward=1",
+            ],
+        );
+    }
+    let nft = |args: &str| {
+        let mut v = vec!["netns", "exec", nat.name.as_str(), "nft"];
+        v.extend(args.split(' '));
+        run("ip", &v);
+    };
+    nft("add table ip nat");
+    nft("add chain ip nat post { type nat hook postrouting priority 100 ; }");
+    nft("add rule ip nat post oifname out0 masquerade");
+    if filter_4500 {
+        nft("add table inet fault");
+        nft("add chain inet fault filt { type filter hook forward priority 0 ; }");
+        nft("add rule inet fault filt udp dport 4500 drop");
+        nft("add rule inet fault filt udp sport 4500 drop");
+    }
+    let dir = std::env::temp_dir().join(format!("ie-diag-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (ca, cb) = (dir.join("siteA.cfg"), dir.join("siteB.cfg"));
+    let cfg_a = config("siteA", "198.51.100.2", "10.0.0.1", 1, 2, "ciscokey");
+    std::fs::write(&ca, cfg_a).unwrap();
+    std::fs::write(
+        &cb,
+        config("siteB", "198.51.100.1", "198.51.100.2", 2, 1, "ciscokey"),
+    )
+    .unwrap();
+    let da = Daemon::start(&a, &ca, &dir.join("a.sock"), &[]);
+    let db = Daemon::start(&b, &cb, &dir.join("b.sock"), &[]);
+    (
+        Lab {
+            a,
+            b,
+            ha,
+            _hb: hb,
+            da: Some(da),
+            db: Some(db),
+            dir,
+        },
+        nat,
+    )
+}
+
+#[test]
+fn nat_t_through_a_masquerade_then_udp_4500_filtered() {
+    let (lab, _nat) = nat_t_lab("t", false);
+    let _ = lab.ping("1");
+    std::thread::sleep(Duration::from_millis(500));
+    let text = lab.ping("3");
+    assert!(text.contains("3 received"), "{text}\n{}", lab.both());
+    let a = lab.diagnose(0);
+    assert!(a.contains("traffic both ways"), "{}", lab.both());
+    lab.stop();
+
+    let (lab, _nat) = nat_t_lab("f", true);
+    let _ = lab.ping("1");
+    std::thread::sleep(Duration::from_millis(7_000));
+    let a = lab.diagnose(0);
+    assert!(
+        a.contains(
+            "Phase 1 stuck at MM_KEY_EXCH after the NAT-T float: UDP 4500 is probably filtered"
+        ),
+        "{}",
+        lab.both()
+    );
+    let b = lab.diagnose(1);
+    assert!(
+        b.contains("stuck in MM_KEY_EXCH as responder: MM5 never arrived"),
+        "{}",
+        lab.both()
+    );
+    assert!(b.contains("NAT detected in MM3"), "{b}");
+    println!("{}", lab.both());
+    lab.stop();
+}

@@ -10,6 +10,9 @@ use std::net::IpAddr;
 /// simply still be in flight).
 const ONE_WAY_MIN: u64 = 3;
 
+/// A responder waiting this long for the next Main Mode message is stuck, not slow.
+const STUCK_MS: u64 = 5_000;
+
 fn ago(now: Instant, t: Instant) -> String {
     let ms = now.0.saturating_sub(t.0);
     format!("{}.{:03} s ago", ms / 1000, ms % 1000)
@@ -396,7 +399,17 @@ fn phase1(now: Instant, p: &PeerInput, out: &mut Vec<Verdict>) {
             out.push(v);
         }
         (Some("MM_KEY_EXCH"), false) => {
-            if gave_up.is_none() {
+            // MM5 follows MM4 at once; a few seconds without it is not a slow peer.
+            let mm4_at = h.events.iter().rev().find_map(|r| match &r.what {
+                Happening::IkeSent {
+                    state: Some(s),
+                    initiator: false,
+                    ..
+                } if s == "MM_KEY_EXCH" => Some(r.at),
+                _ => None,
+            });
+            let waited = mm4_at.map_or(0, |t| now.0.saturating_sub(t.0));
+            if gave_up.is_none() && waited < STUCK_MS {
                 return in_progress(p, out, "MM4 sent, waiting for MM5");
             }
             let floated = h.ike_rx_4500 > 0 || h.ike_tx_4500 > 0 || h.nat_detected;
@@ -411,6 +424,14 @@ fn phase1(now: Instant, p: &PeerInput, out: &mut Vec<Verdict>) {
             );
             if let Some(g) = gave_up_text {
                 v.evidence.push(g);
+            }
+            if let Some(t) = mm4_at {
+                v.evidence
+                    .push(format!("MM4 sent {}, no MM5 since", ago(now, t)));
+            }
+            if floated {
+                v.evidence
+                    .push("NAT detected in MM3: the initiator sends MM5 from UDP 4500".into());
             }
             v.evidence.push(retrans_line);
             v.check.push(format!(
