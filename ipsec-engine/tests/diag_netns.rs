@@ -359,7 +359,9 @@ fn tshark_decrypts_our_tunnel_with_the_exported_keys() {
         .count();
     assert!(echo >= 5 && reply >= 5, "{summary}");
     let verbose = tshark(&keys, &file, &["-V", "-Y", "esp"]);
-    let correct = verbose.matches("[correct]").count();
+    let correct = verbose
+        .matches("<HMAC-SHA-1-96 [RFC2404]> [correct]")
+        .count();
     assert!(correct >= 10, "ICVs checked: {correct}\n{verbose}");
     assert!(!verbose.contains("[incorrect]"), "{verbose}");
     // MM5/MM6 decrypted with the Phase 1 key: the identities are readable.
@@ -377,6 +379,19 @@ fn tshark_decrypts_our_tunnel_with_the_exported_keys() {
         .find(|l| l.contains("Echo (ping) request"))
         .unwrap();
     println!("tshark with --keylog tables: {}", line.trim());
+    let first_esp: Vec<&str> = verbose
+        .lines()
+        .skip_while(|l| !l.starts_with("Encapsulating Security Payload"))
+        .filter(|l| {
+            l.contains("ESP SPI")
+                || l.contains("ESP Sequence")
+                || l.contains("[correct]")
+                || l.starts_with("Internet Control Message Protocol")
+                || l.contains("Type: 8")
+        })
+        .take(6)
+        .collect();
+    println!("tshark -V, first ESP packet:\n{}", first_esp.join("\n"));
     lab.stop();
     let _ = std::fs::remove_dir_all(&keys);
 }
