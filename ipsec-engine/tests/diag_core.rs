@@ -579,3 +579,22 @@ fn cli_diagnoses_a_configuration_file() {
     assert!(t.contains("configuration: NAT ACL 101"), "{t}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn nat_in_path_with_nat_t_off_on_the_peer() {
+    let b = format!("{SITE_B}no crypto ipsec nat-transparency udp-encapsulation\n");
+    let mut n = Net::new(SITE_A, &b, true, no_filter());
+    for _ in 0..4 {
+        n.ping(0);
+    }
+    let a = n.diagnose(0);
+    assert_eq!(causes(&a), vec![Cause::OneWayOutbound], "{}", show(&n));
+    let v = a.iter().find(|v| v.cause == Cause::OneWayOutbound).unwrap();
+    assert!(
+        v.evidence
+            .iter()
+            .any(|e| e.contains("did not announce NAT-T")),
+        "{v}"
+    );
+    println!("{}", n.text(0));
+}

@@ -188,6 +188,7 @@ impl GatewayCore {
                         nat: nat.nat_detected(),
                         local_behind_nat: nat.local_behind_nat,
                         remote_port: path.remote.port(),
+                        peer_nat_t: nat.peer_supports,
                     },
                 );
                 if let Some(k) = self.keylog.as_mut() {

@@ -141,6 +141,8 @@ pub enum Happening {
         local_behind_nat: bool,
         /// The peer's port after the exchange (4500 when it floated).
         remote_port: u16,
+        /// The peer announced NAT-T (RFC 3947 vendor ID).
+        peer_nat_t: bool,
     },
     /// A Quick Mode installed an SA pair.
     Phase2Up {

@@ -650,12 +650,25 @@ fn traffic(p: &PeerInput, out: &mut Vec<Verdict>) {
             v.check.push("the peer translates that traffic by NAT before encryption (no NAT exemption `deny` line on the peer)".into());
             v.check
                 .push(format!("a filter drops {transport} from {peer} towards us"));
+            let no_nat_t = matches!(
+                phase1_up_record(p).map(|r| &r.what),
+                Some(Happening::Phase1Up {
+                    peer_nat_t: false,
+                    ..
+                })
+            );
+            if no_nat_t && !f.udp_encap {
+                v.evidence.push(
+                    "the peer did not announce NAT-T (no RFC 3947 vendor ID), so ESP travels raw (IP protocol 50): a NAT/PAT device on the path drops or cannot translate it".into(),
+                );
+                v.check.push("a NAT between the peers while NAT-T is off on one side (`no crypto ipsec nat-transparency udp-encapsulation`)".into());
+            }
             v.check.push(
                 "routing on the far side: the peer's LAN has no route back through the peer router"
                     .into(),
             );
             v.verify.push(
-                "on the peer, show crypto ipsec sa: if its #pkts decaps counts but #pkts encaps stays 0, causes 1, 2 or 4 (the peer never encrypts the replies); if its encaps counts too, cause 3 (the path drops its ESP)".into(),
+                "on the peer, show crypto ipsec sa: #pkts decaps counting and #pkts encaps at 0 means it never encrypts the replies (its ACL, NAT exemption or routing); encaps counting too means the path drops its ESP; decaps at 0 means our ESP never reaches it (filter or NAT on the way there)".into(),
             );
             v.verify
                 .push("debug crypto ipsec: nothing for the return direction".into());

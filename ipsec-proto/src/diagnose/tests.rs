@@ -118,6 +118,7 @@ fn nat_detected_but_peer_stays_on_500() {
             nat: true,
             local_behind_nat: true,
             remote_port: 500,
+            peer_nat_t: true,
         },
     );
     h.record(PEER, Instant(2000), Happening::RawEspBehindNat);
