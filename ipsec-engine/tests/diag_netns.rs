@@ -278,6 +278,8 @@ impl Dumpcap {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+        // "Capturing on" can precede the first packet dumpcap really sees by a moment.
+        std::thread::sleep(Duration::from_millis(300));
         Dumpcap {
             child,
             file: file.to_path_buf(),
@@ -376,7 +378,7 @@ fn tshark_decrypts_our_tunnel_with_the_exported_keys() {
     let isakmp = tshark(&keys, &file, &["-V", "-Y", "isakmp"]);
     assert!(
         isakmp.contains("Identification Data:198.51.100.1"),
-        "{isakmp}"
+        "{summary}\n{isakmp}\n{ike}"
     );
     assert!(
         isakmp.contains("Identification Data:192.168.1.0/255.255.255.0"),

@@ -252,6 +252,11 @@ impl GatewayCore {
                 tun_mtu = tun_mtu.min(u32::from(m));
             }
         }
+        // Configured peers keep their history even when spoofed sources fill the map.
+        let mut history = ipsec_proto::diagnose::History::new();
+        for e in &built.entries {
+            history.reserve(IpAddr::V4(e.peer_addr));
+        }
         Ok(GatewayCore {
             config,
             entries: built.entries,
@@ -271,7 +276,7 @@ impl GatewayCore {
             transitions: Vec::new(),
             skipped: built.skipped,
             ike_buf: vec![0; IKE_BUF],
-            history: ipsec_proto::diagnose::History::new(),
+            history,
             keylog: None,
         })
     }

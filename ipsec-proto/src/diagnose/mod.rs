@@ -20,6 +20,10 @@ use std::net::IpAddr;
 /// Events kept per peer by [`History`] (older ones are dropped first).
 pub const HISTORY_LEN: usize = 128;
 
+/// Addresses [`History`] keeps apart. Anyone can send a datagram from a spoofed address, so
+/// beyond this many the rest share one uncounted bucket instead of growing the map.
+pub const HISTORY_PEERS: usize = 1024;
+
 /// What a failed negotiation says, reduced to the causes the diagnosis distinguishes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -215,6 +219,8 @@ pub struct PeerHistory {
 #[derive(Clone, Debug, Default)]
 pub struct History {
     peers: BTreeMap<IpAddr, PeerHistory>,
+    /// Where events of addresses beyond [`HISTORY_PEERS`] go (never reported).
+    overflow: PeerHistory,
 }
 
 /// FNV-1a: only compares a datagram with the previous one, no adversary involved.
@@ -240,9 +246,19 @@ impl History {
         self.peers.iter().map(|(a, h)| (*a, h))
     }
 
-    /// The history of `peer`, created empty if needed.
+    /// The history of `peer`, created empty if needed (while fewer than [`HISTORY_PEERS`]
+    /// addresses are known; beyond that a shared scratch history that is never reported).
     pub fn entry(&mut self, peer: IpAddr) -> &mut PeerHistory {
+        if self.peers.len() >= HISTORY_PEERS && !self.peers.contains_key(&peer) {
+            self.overflow.events.clear();
+            return &mut self.overflow;
+        }
         self.peers.entry(peer).or_default()
+    }
+
+    /// Keeps `peer` (a configured peer) even when the map is full of strangers.
+    pub fn reserve(&mut self, peer: IpAddr) {
+        self.peers.entry(peer).or_default();
     }
 
     /// Appends `what` for `peer` (dropping the oldest event when full) and updates the totals.

@@ -165,3 +165,16 @@ fn verdict_text_names_peer_evidence_and_checks() {
     assert!(t.contains("\n  check 1: "), "{t}");
     assert!(t.contains("\n  verify: "), "{t}");
 }
+
+#[test]
+fn spoofed_sources_do_not_grow_the_history_without_bound() {
+    let mut h = History::new();
+    h.reserve(PEER);
+    for i in 0..(HISTORY_PEERS as u32 * 3) {
+        let a = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i));
+        h.record(a, Instant(1), Happening::InvalidSpi { spi: i });
+    }
+    assert_eq!(h.peers().count(), HISTORY_PEERS);
+    h.record(PEER, Instant(2), Happening::InvalidSpi { spi: 1 });
+    assert_eq!(h.peer(PEER).unwrap().invalid_spi, 1);
+}
