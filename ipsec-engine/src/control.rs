@@ -68,6 +68,10 @@ pub enum CommandId {
     DebugIpsec,
     /// `undebug all` / `no debug all`
     UndebugAll,
+    /// `diagnose`: a verdict per peer with its evidence (not an IOS command).
+    Diagnose,
+    /// `diagnose peer A.B.C.D`
+    DiagnosePeer,
 }
 
 /// One token of a command pattern.
@@ -173,6 +177,8 @@ pub const COMMANDS: &[(CommandId, &[Tok])] = &[
     ),
     (CommandId::UndebugAll, &[Kw("undebug"), Kw("all")]),
     (CommandId::UndebugAll, &[Kw("no"), Kw("debug"), Kw("all")]),
+    (CommandId::Diagnose, &[Kw("diagnose")]),
+    (CommandId::DiagnosePeer, &[Kw("diagnose"), Kw("peer"), Ip]),
 ];
 
 /// A resolved command: which one, its canonical words and its arguments.

@@ -15,6 +15,7 @@ pub mod engine;
 pub mod event_loop;
 pub mod gateway;
 pub mod ios_facts;
+pub mod keylog;
 pub mod nat;
 pub mod net;
 pub mod outputs;

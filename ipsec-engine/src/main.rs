@@ -50,6 +50,10 @@ enum Cmd {
         /// Routing table for the TUN routes.
         #[arg(long, default_value_t = sys::route::DEFAULT_TABLE)]
         table: u32,
+        /// Write Wireshark decryption tables (ikev1_decryption_table, esp_sa, preferences) into
+        /// this directory as SAs are created. THE FILES HOLD EVERY SESSION KEY: debugging only.
+        #[arg(long)]
+        keylog: Option<PathBuf>,
     },
     /// Check a configuration without running it.
     Check {
@@ -75,11 +79,21 @@ enum Cmd {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
-    /// Diagnose a tunnel that does not come up or carries traffic one way.
+    /// Diagnose a tunnel that does not come up or carries traffic one way: a verdict per peer
+    /// from the running daemon's state and recent history, with the show/debug lines behind it.
     Diagnose {
+        /// Only this peer (`set peer` address).
+        #[arg(long)]
+        peer: Option<std::net::Ipv4Addr>,
         /// Control socket path.
         #[arg(long, default_value = control::DEFAULT_PATH)]
         control: PathBuf,
+        /// Diagnose only this configuration file, without a daemon (configuration findings).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// `diagnose peer X` also accepted as words.
+        #[arg(hide = true)]
+        words: Vec<String>,
     },
     #[command(external_subcommand)]
     Exec(Vec<String>),
@@ -111,6 +125,7 @@ fn main() -> ExitCode {
             apply_nat,
             mark,
             table,
+            keylog,
         } => {
             // Before any thread exists, so SIGTERM/SIGINT reach the signalfd and nothing else.
             if let Err(e) = sys::signal::block_termination_signals() {
@@ -125,7 +140,7 @@ fn main() -> ExitCode {
                 mark: Some(mark),
                 table: Some(table),
             };
-            run(&config, &opts)
+            run(&config, &opts, keylog.as_ref())
         }
         Cmd::Check { config } => check(&config),
         Cmd::Demo {
@@ -135,15 +150,74 @@ fn main() -> ExitCode {
             debug,
             seed,
         } => demo(config_a, config_b, pings, debug, seed),
-        Cmd::Diagnose { .. } => {
-            eprintln!("ipsec-engine: diagnose is not yet wired (needs the protocol core)");
-            ExitCode::from(2)
-        }
+        Cmd::Diagnose {
+            peer,
+            control,
+            config,
+            words,
+        } => diagnose(peer, &control, config.as_ref(), &words),
         Cmd::Exec(words) => exec(words),
     }
 }
 
-fn run(config: &PathBuf, opts: &RunOptions) -> ExitCode {
+fn diagnose(
+    peer: Option<std::net::Ipv4Addr>,
+    path: &std::path::Path,
+    config: Option<&PathBuf>,
+    words: &[String],
+) -> ExitCode {
+    if let Some(c) = config {
+        let text = match read(c) {
+            Ok(t) => t,
+            Err(code) => return code,
+        };
+        return match ipsec_proto::ios::parse(&text) {
+            Ok(p) => {
+                let v = ipsec_proto::diagnose::diagnose_config(&p.config);
+                if v.is_empty() {
+                    println!("{}: no configuration findings", c.display());
+                } else {
+                    print!("{}", ipsec_proto::diagnose::render(&v));
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{}:{}: {}", c.display(), e.line, e.message);
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let peer = match (peer, words) {
+        (Some(p), _) => Some(p),
+        (None, [kw, ip]) if kw == "peer" => match ip.parse() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                eprintln!("ipsec-engine: diagnose peer: {ip:?} is not an IPv4 address");
+                return ExitCode::from(2);
+            }
+        },
+        (None, []) => None,
+        (None, w) => {
+            eprintln!("ipsec-engine: diagnose: unexpected {:?}", w.join(" "));
+            return ExitCode::from(2);
+        }
+    };
+    let line = match peer {
+        Some(p) => format!("diagnose peer {p}"),
+        None => "diagnose".to_string(),
+    };
+    let mut stdout = std::io::stdout();
+    match control::request(path, &line, &mut stdout) {
+        Ok(control::STATUS_OK) => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("ipsec-engine: {}: {e}", path.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(config: &PathBuf, opts: &RunOptions, keylog: Option<&PathBuf>) -> ExitCode {
     let text = match std::fs::read_to_string(config) {
         Ok(t) => t,
         Err(e) => {
@@ -200,6 +274,21 @@ fn run(config: &PathBuf, opts: &RunOptions) -> ExitCode {
     };
     for k in gw.skipped() {
         eprintln!("ipsec-engine: warning: {k}");
+    }
+    if let Some(dir) = keylog {
+        match ipsec_engine::keylog::KeyLog::open(dir) {
+            Ok(k) => {
+                eprintln!(
+                    "ipsec-engine: WARNING: writing every IKE and ESP session key to {} (Wireshark tables); delete it after debugging",
+                    dir.display()
+                );
+                gw.set_keylog(Some(k));
+            }
+            Err(e) => {
+                eprintln!("ipsec-engine: --keylog {}: {e}", dir.display());
+                return ExitCode::FAILURE;
+            }
+        }
     }
     let mut engine = match Engine::setup(&p.config, gw.tun_mtu()) {
         Ok(e) => e,

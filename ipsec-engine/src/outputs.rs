@@ -212,7 +212,9 @@ impl Outputs {
         self.tun_mtu.take()
     }
 
-    pub(crate) fn set_debugging(&mut self, kind: DebugKind, on: bool) {
+    /// Turns a debug stream on or off (the event loop does it for `debug crypto ...`; an
+    /// embedder or a test driving a core directly calls it).
+    pub fn set_debugging(&mut self, kind: DebugKind, on: bool) {
         self.debugging[kind.index()] = on;
     }
 }

@@ -15,6 +15,7 @@
 #![warn(missing_docs)]
 
 pub mod crypto;
+pub mod diagnose;
 pub mod esp;
 pub mod ike;
 pub mod ios;

@@ -22,12 +22,14 @@
 
 mod build;
 mod debug;
+mod diag;
 mod facts;
 mod mss;
 mod packet;
 mod show;
 
 pub use build::{build, BuildError, Built, MapEntryInfo};
+pub use diag::IosTime;
 pub use facts::facts;
 pub use mss::{clamp as clamp_mss, syn_mss};
 pub use packet::{five_tuple, selector_admits};
@@ -36,7 +38,7 @@ use crate::control::{Command, ControlReply};
 use crate::event_loop::Gateway;
 use crate::outputs::{DebugKind, Dest, Outputs};
 use ipsec_proto::esp::{
-    classify_udp4500, EspConfig, EspStats, InboundError, InboundSa, InboundSaTable, LifetimeConfig,
+    classify_udp4500, EspConfig, EspStats, InboundSa, InboundSaTable, LifetimeConfig,
     LifetimeLimits, OutboundSa, SoftMargins, Udp4500,
 };
 use ipsec_proto::ike::{
@@ -163,6 +165,10 @@ struct Flow {
     live: Vec<ChildId>,
     requested: bool,
     up_since: Option<Instant>,
+    /// Largest cleartext packet seen (for `diagnose`'s MTU check).
+    largest_plain: u32,
+    /// Cleartext packets larger than the TUN (plaintext) MTU.
+    oversize: u64,
 }
 
 /// One installed IPsec SA pair.
@@ -204,6 +210,8 @@ pub struct GatewayCore {
     transitions: Vec<Transition>,
     skipped: Vec<String>,
     ike_buf: Vec<u8>,
+    history: ipsec_proto::diagnose::History,
+    keylog: Option<crate::keylog::KeyLog>,
 }
 
 fn v4(a: SocketAddr) -> Option<SocketAddrV4> {
@@ -234,6 +242,8 @@ impl GatewayCore {
                     live: Vec::new(),
                     requested: false,
                     up_since: None,
+                    largest_plain: 0,
+                    oversize: 0,
                 });
             }
         }
@@ -252,6 +262,11 @@ impl GatewayCore {
             .filter(|i| i.crypto_map.is_none() && !i.shutdown)
             .filter_map(|i| i.tcp_adjust_mss)
             .min();
+        // Configured peers keep their history even when spoofed sources fill the map.
+        let mut history = ipsec_proto::diagnose::History::new();
+        for e in &built.entries {
+            history.reserve(IpAddr::V4(e.peer_addr));
+        }
         Ok(GatewayCore {
             config,
             entries: built.entries,
@@ -275,6 +290,8 @@ impl GatewayCore {
             transitions: Vec::new(),
             skipped: built.skipped,
             ike_buf: vec![0; IKE_BUF],
+            history,
+            keylog: None,
         })
     }
 
@@ -386,6 +403,11 @@ impl GatewayCore {
         let Some(flow) = self.flows.get_mut(fi) else {
             return TunVerdict::SendError;
         };
+        let len = u32::try_from(pkt.len()).unwrap_or(u32::MAX);
+        flow.largest_plain = flow.largest_plain.max(len);
+        if len > self.tun_mtu {
+            flow.oversize += 1;
+        }
         let Some(child_id) = flow.current_out else {
             flow.retired.no_sa_send += 1;
             let first = !flow.requested;
@@ -443,23 +465,10 @@ impl GatewayCore {
         };
         let (spi, d) = match self.inbound.decapsulate(now, esp, &mut slot[..]) {
             Ok(x) => x,
-            Err(InboundError::UnknownSpi(spi)) => {
-                drop(slot);
-                out.debug(
-                    DebugKind::Ipsec,
-                    format_args!(
-                        "%CRYPTO-4-RECVD_PKT_INV_SPI: decaps: rec'd IPSEC packet has invalid spi for destaddr={}, prot=50, spi=0x{spi:X}({spi}), srcaddr={src}",
-                        self.entries.first().map_or(Ipv4Addr::UNSPECIFIED, |e| e.local)
-                    ),
-                );
-                return;
-            }
             Err(e) => {
                 drop(slot);
-                out.debug(
-                    DebugKind::Ipsec,
-                    format_args!("IPSEC(decaps): packet from {src} dropped: {e}"),
-                );
+                let spi = ipsec_proto::esp::peek_spi(esp).unwrap_or(0);
+                self.note_esp_error(now, src, spi, &e, out);
                 return;
             }
         };
@@ -495,6 +504,7 @@ impl GatewayCore {
             clamp_mss(inner, max);
         }
         slot.commit(d.len);
+        self.history.touch(IpAddr::V4(src), now);
         let bytes = child.out.usage().bytes.saturating_add(
             self.inbound
                 .get(child.spi_in)
@@ -518,6 +528,7 @@ impl GatewayCore {
                 ),
             );
         }
+        self.note_ike_rx(now, &path);
         self.endpoint.handle_datagram(now, path, data);
         self.pump(now, out, true);
     }
@@ -603,9 +614,13 @@ impl GatewayCore {
             } else {
                 4..t.len + 4
             };
-            if !out.udp(local, remote, self.ike_buf.get(range).unwrap_or(&[])) {
+            let sent = self.ike_buf.get(range).unwrap_or(&[]);
+            if !out.udp(local, remote, sent) {
                 self.counters.queue_full += 1;
             }
+            // The datagram is copied out of the buffer the next transmit overwrites.
+            let copy = sent.to_vec();
+            self.note_ike_tx(now, *remote.ip(), local.port(), &copy, out);
             if out.debugging(DebugKind::Isakmp) {
                 let (role, state, conn) = self.sa_view(now, IpAddr::V4(*remote.ip()));
                 out.debug(
@@ -633,6 +648,9 @@ impl GatewayCore {
             let peer = s.path.remote.ip();
             let initiator = s.role == ipsec_proto::ike::Role::Initiator;
             seen.insert(s.conn_id, (peer, s.state, initiator));
+            if s.nat_t {
+                self.history.entry(peer).nat_detected = true;
+            }
             let old = self.states.get(&s.conn_id).map(|x| x.1);
             if old != Some(s.state) {
                 self.record(Transition {
@@ -674,6 +692,7 @@ impl GatewayCore {
 
     fn on_event(&mut self, now: Instant, ev: Event, out: &mut Outputs) {
         debug::event(out, &ev, &self.entries);
+        self.note_event(now, &ev, out);
         match ev {
             Event::Phase2Established(p) => self.install(now, *p, out),
             Event::Phase2Deleted { child, .. } => self.uninstall(child),
@@ -717,6 +736,7 @@ impl GatewayCore {
     }
 
     fn install(&mut self, now: Instant, p: Phase2Established, out: &mut Outputs) {
+        self.keylog_sa(&p.keys.inbound, &p.keys.outbound);
         let Some(fi) = self.flow_for(&p) else {
             out.debug(
                 DebugKind::Ipsec,
@@ -1024,6 +1044,18 @@ impl Gateway for GatewayCore {
         data: &[u8],
         out: &mut Outputs,
     ) {
+        // Raw ESP from a peer we talk to in UDP 4500: it does not float (see `diagnose`).
+        let floated = self
+            .children
+            .values()
+            .any(|c| matches!(c.dest, Dest::Udp { remote, .. } if *remote.ip() == src));
+        if floated {
+            self.history.record(
+                IpAddr::V4(src),
+                now,
+                ipsec_proto::diagnose::Happening::RawEspBehindNat,
+            );
+        }
         self.receive_esp(now, src, data, out);
     }
 

@@ -309,6 +309,9 @@ pub(super) fn command(
             }
             ControlReply::Text(t)
         }
+        CommandId::Diagnose | CommandId::DiagnosePeer => {
+            ControlReply::Text(ipsec_proto::diagnose::render(&core.diagnose(now, cmd.ip)))
+        }
         CommandId::ClearSa => {
             core.clear_sa(now, None, out);
             ControlReply::Text(String::new())

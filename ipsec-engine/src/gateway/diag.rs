@@ -1,0 +1,548 @@
+//! History recording for `diagnose`, the IOS failure signatures of cisco-ios.md C.4 (debug lines
+//! timestamped as an IOS router with an unset clock prints them, and `tracing` events for
+//! embedders), the snapshot that feeds [`ipsec_proto::diagnose`], and the key log hooks.
+
+use super::{Flow, GatewayCore};
+use crate::keylog::KeyLog;
+use crate::outputs::{DebugKind, Outputs};
+use ipsec_proto::diagnose::{
+    self, FailureKind, FlowView, Happening, History, IsakmpView, PeerInput, Verdict,
+};
+use ipsec_proto::esp::{EspError, EspKeys, InboundError};
+use ipsec_proto::ike::{Error, Event, Path, Role};
+use ipsec_proto::policy::TrafficSelector;
+use ipsec_proto::time::Instant;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr};
+
+/// `*Mar  1 00:01:02.345: `: IOS `service timestamps debug datetime msec` on a router whose
+/// clock was never set counts from March 1st; our clock is the caller's monotonic one.
+pub struct IosTime(pub Instant);
+
+impl fmt::Display for IosTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const MONTHS: [(&str, u64); 12] = [
+            ("Mar", 31),
+            ("Apr", 30),
+            ("May", 31),
+            ("Jun", 30),
+            ("Jul", 31),
+            ("Aug", 31),
+            ("Sep", 30),
+            ("Oct", 31),
+            ("Nov", 30),
+            ("Dec", 31),
+            ("Jan", 31),
+            ("Feb", 28),
+        ];
+        let ms = self.0 .0;
+        let mut days = (ms / 86_400_000) % 365;
+        let mut month = "Mar";
+        for (m, n) in MONTHS {
+            month = m;
+            if days < n {
+                break;
+            }
+            days -= n;
+        }
+        let s = ms / 1000;
+        write!(
+            f,
+            "*{month} {:>2} {:02}:{:02}:{:02}.{:03}",
+            days + 1,
+            (s / 3600) % 24,
+            (s / 60) % 60,
+            s % 60,
+            ms % 1000
+        )
+    }
+}
+
+/// One failure-signature line: timestamped on the debug stream, and a `tracing` warning.
+fn signature(out: &mut Outputs, now: Instant, kind: DebugKind, line: fmt::Arguments<'_>) {
+    tracing::warn!(target: "ipsec_engine::ios", "{}", line);
+    out.debug(kind, format_args!("{}: {}", IosTime(now), line));
+}
+
+fn ident(s: &TrafficSelector) -> String {
+    let (a, m) = s.addr.addr_mask();
+    format!(
+        "({a}/{m}/{}/{})",
+        s.protocol,
+        s.ports.ikev1_port().unwrap_or(0)
+    )
+}
+
+impl GatewayCore {
+    /// The newest ISAKMP SA with `peer` as last seen: (conn-id, state, initiator).
+    fn known_state(&self, peer: IpAddr) -> Option<(u32, &'static str, bool)> {
+        self.states
+            .iter()
+            .rev()
+            .find(|(_, v)| v.0 == peer)
+            .map(|(c, v)| (*c, v.1, v.2))
+    }
+
+    pub(super) fn note_ike_rx(&mut self, now: Instant, path: &Path) {
+        let peer = path.remote.ip();
+        let state = self.known_state(peer).map(|s| s.1.to_string());
+        self.history.record(
+            peer,
+            now,
+            Happening::IkeReceived {
+                state,
+                local_port: path.local.port(),
+                remote_port: path.remote.port(),
+            },
+        );
+    }
+
+    pub(super) fn note_ike_tx(
+        &mut self,
+        now: Instant,
+        peer: Ipv4Addr,
+        local_port: u16,
+        data: &[u8],
+        out: &mut Outputs,
+    ) {
+        let peer = IpAddr::V4(peer);
+        let st = self.known_state(peer);
+        let retrans = self.history.record_ike_sent(
+            peer,
+            now,
+            data,
+            st.map(|s| s.1),
+            st.is_some_and(|s| s.2),
+            local_port,
+        );
+        if retrans {
+            let (conn, state) = st.map_or((0, "MM_NO_STATE"), |s| (s.0, s.1));
+            let phase = if state == "QM_IDLE" { 2 } else { 1 };
+            let attempt = self.history.peer(peer).map_or(1, |h| h.retrans_run);
+            let conn = if phase == 1 && state != "MM_KEY_EXCH" {
+                0
+            } else {
+                conn
+            };
+            signature(
+                out,
+                now,
+                DebugKind::Isakmp,
+                format_args!("ISAKMP:({conn}): retransmitting phase {phase} {state}..."),
+            );
+            signature(
+                out,
+                now,
+                DebugKind::Isakmp,
+                format_args!(
+                    "ISAKMP:({conn}):incrementing error counter on sa, attempt {attempt} of 5: retransmit phase {phase}"
+                ),
+            );
+        }
+    }
+
+    /// Records what an endpoint event says about its peer, prints the IOS failure signature,
+    /// and writes Phase 1 keys to the key log.
+    pub(super) fn note_event(&mut self, now: Instant, ev: &Event, out: &mut Outputs) {
+        match ev {
+            Event::NegotiationFailed {
+                remote,
+                phase,
+                error,
+                ..
+            } => {
+                let peer = remote.ip();
+                let kind = FailureKind::from_error(error);
+                self.failure_signature(now, peer, *phase, error, &kind, out);
+                self.history.record(
+                    peer,
+                    now,
+                    Happening::Failed {
+                        phase: *phase,
+                        kind,
+                        text: error.to_string(),
+                    },
+                );
+            }
+            Event::NotifyReceived {
+                sa: Some(sa),
+                notify,
+                authenticated,
+            } => {
+                if let Some((peer, _, _)) = self.states.get(&sa.0).copied() {
+                    self.history.record(
+                        peer,
+                        now,
+                        Happening::NotifyReceived {
+                            name: diagnose::notify_name(*notify),
+                            authenticated: *authenticated,
+                        },
+                    );
+                }
+            }
+            Event::Phase1Established { path, nat, .. } => {
+                self.history.record(
+                    path.remote.ip(),
+                    now,
+                    Happening::Phase1Up {
+                        nat: nat.nat_detected(),
+                        local_behind_nat: nat.local_behind_nat,
+                        remote_port: path.remote.port(),
+                        peer_nat_t: nat.peer_supports,
+                    },
+                );
+                if let Some(k) = self.keylog.as_mut() {
+                    if let Err(e) = k.ikev1_table(&self.endpoint.dangerous_wireshark_ikev1_keys()) {
+                        tracing::error!("key log {}: {e}", k.dir().display());
+                    }
+                }
+            }
+            Event::Phase2Established(p) => {
+                self.history.record(
+                    p.path.remote.ip(),
+                    now,
+                    Happening::Phase2Up {
+                        spi_in: p.keys.inbound.spi(),
+                        spi_out: p.keys.outbound.spi(),
+                        udp_encap: p.udp_encap,
+                    },
+                );
+            }
+            _ => {}
+        }
+    }
+
+    fn failure_signature(
+        &self,
+        now: Instant,
+        peer: IpAddr,
+        phase: u8,
+        error: &Error,
+        kind: &FailureKind,
+        out: &mut Outputs,
+    ) {
+        let local = self
+            .entries
+            .first()
+            .map_or(Ipv4Addr::UNSPECIFIED, |e| e.local);
+        let conn = self.known_state(peer).map_or(0, |s| s.0);
+        let k = DebugKind::Isakmp;
+        match (phase, kind) {
+            (1, FailureKind::NoProposalChosen) => {
+                signature(out, now, k, format_args!("ISAKMP:(0):atts are not acceptable. Next payload is 0"));
+                signature(out, now, k, format_args!("ISAKMP:(0):no offers accepted!"));
+                signature(
+                    out,
+                    now,
+                    k,
+                    format_args!("ISAKMP:(0): phase 1 SA policy not acceptable! (local {local} remote {peer})"),
+                );
+                signature(
+                    out,
+                    now,
+                    k,
+                    format_args!("%CRYPTO-6-IKMP_MODE_FAILURE: Processing of Main mode failed with peer at {peer}"),
+                );
+            }
+            (_, FailureKind::PskMismatch) => signature(
+                out,
+                now,
+                k,
+                format_args!("%CRYPTO-4-IKMP_BAD_MESSAGE: IKE message from {peer} failed its sanity check or is malformed"),
+            ),
+            (_, FailureKind::HashMismatch) => signature(
+                out,
+                now,
+                k,
+                format_args!("ISAKMP:({conn}):hash verification failed (peer {peer})"),
+            ),
+            (_, FailureKind::NoKey) => {
+                signature(out, now, k, format_args!("ISAKMP:(0):No pre-shared key with {peer}!"));
+            }
+            (2, FailureKind::ProxyIdentities) => {
+                signature(
+                    out,
+                    now,
+                    DebugKind::Ipsec,
+                    format_args!("IPSEC(ipsec_process_proposal): proxy identities not supported"),
+                );
+                signature(
+                    out,
+                    now,
+                    k,
+                    format_args!("ISAKMP:({conn}):IPSec policy invalidated proposal with error 32"),
+                );
+                signature(
+                    out,
+                    now,
+                    k,
+                    format_args!("ISAKMP:({conn}): phase 2 SA policy not acceptable! (local {local} remote {peer})"),
+                );
+            }
+            (2, FailureKind::NoProposalChosen | FailureKind::Pfs) => {
+                signature(
+                    out,
+                    now,
+                    DebugKind::Ipsec,
+                    format_args!("IPSEC(ipsec_process_proposal): transform proposal not supported for identity"),
+                );
+                signature(
+                    out,
+                    now,
+                    k,
+                    format_args!("ISAKMP:({conn}):IPSec policy invalidated proposal with error 256"),
+                );
+                signature(
+                    out,
+                    now,
+                    k,
+                    format_args!("ISAKMP:({conn}): phase 2 SA policy not acceptable! (local {local} remote {peer})"),
+                );
+            }
+            (1, FailureKind::NoReply { state, .. }) => signature(
+                out,
+                now,
+                k,
+                format_args!("ISAKMP:({conn}):deleting SA reason \"Death by retransmission P1\" state (I) {state} (peer {peer})"),
+            ),
+            (2, FailureKind::NoReply { .. }) => signature(
+                out,
+                now,
+                k,
+                format_args!("ISAKMP:({conn}):deleting node reason \"Death by retransmission P2\" (peer {peer})"),
+            ),
+            (_, FailureKind::Notify(n)) => signature(
+                out,
+                now,
+                k,
+                format_args!(
+                    "ISAKMP:({conn}):processing NOTIFY {} protocol {}",
+                    n.replace('-', "_").replace("NO_PROPOSAL_CHOSEN", "PROPOSAL_NOT_CHOSEN"),
+                    if phase == 1 { 1 } else { 3 }
+                ),
+            ),
+            _ => signature(out, now, k, format_args!("ISAKMP:({conn}):phase {phase} with {peer} failed: {error}")),
+        }
+    }
+
+    /// An inbound ESP packet was refused: IOS syslog line, history.
+    pub(super) fn note_esp_error(
+        &mut self,
+        now: Instant,
+        src: Ipv4Addr,
+        spi: u32,
+        err: &InboundError,
+        out: &mut Outputs,
+    ) {
+        let local = self
+            .entries
+            .first()
+            .map_or(Ipv4Addr::UNSPECIFIED, |e| e.local);
+        let peer = IpAddr::V4(src);
+        match err {
+            InboundError::UnknownSpi(spi) => {
+                self.history
+                    .record(peer, now, Happening::InvalidSpi { spi: *spi });
+                signature(
+                    out,
+                    now,
+                    DebugKind::Ipsec,
+                    format_args!(
+                        "%CRYPTO-4-RECVD_PKT_INV_SPI: decaps: rec'd IPSEC packet has invalid spi for destaddr={local}, prot=50, spi=0x{spi:X}({spi}), srcaddr={src}"
+                    ),
+                );
+            }
+            InboundError::Esp(e) => {
+                let conn = self
+                    .spi_owner
+                    .get(&spi)
+                    .and_then(|c| self.children.get(c))
+                    .map_or(0, |c| c.conn_in);
+                match e {
+                    EspError::Authentication => {
+                        self.history
+                            .record(peer, now, Happening::VerifyFailed { spi });
+                        signature(
+                            out,
+                            now,
+                            DebugKind::Ipsec,
+                            format_args!("%CRYPTO-4-RECVD_PKT_MAC_ERR: decrypt: mac verify failed for connection id={conn}"),
+                        );
+                    }
+                    EspError::Replayed { .. }
+                    | EspError::TooOld { .. }
+                    | EspError::SequenceZero => {
+                        self.history
+                            .record(peer, now, Happening::ReplayFailed { spi });
+                        signature(
+                            out,
+                            now,
+                            DebugKind::Ipsec,
+                            format_args!("%CRYPTO-4-PKT_REPLAY_ERR: decrypt: replay check failed connection id={conn}"),
+                        );
+                    }
+                    other => out.debug(
+                        DebugKind::Ipsec,
+                        format_args!("IPSEC(decaps): packet from {src} dropped: {other}"),
+                    ),
+                }
+            }
+            other => out.debug(
+                DebugKind::Ipsec,
+                format_args!("IPSEC(decaps): packet from {src} dropped: {other}"),
+            ),
+        }
+    }
+
+    /// Appends both halves of a new SA pair to the key log.
+    pub(super) fn keylog_sa(&mut self, inbound: &EspKeys, outbound: &EspKeys) {
+        if let Some(k) = self.keylog.as_mut() {
+            for half in [inbound, outbound] {
+                if let Err(e) = k.esp_sa(half) {
+                    tracing::error!("key log {}: {e}", k.dir().display());
+                }
+            }
+        }
+    }
+
+    /// Starts (or stops, with `None`) writing Wireshark key tables; see [`crate::keylog`].
+    /// ISAKMP SAs and IPsec SAs that already exist are written at once.
+    pub fn set_keylog(&mut self, log: Option<KeyLog>) {
+        self.keylog = log;
+        if let Some(k) = self.keylog.as_mut() {
+            if let Err(e) = k.ikev1_table(&self.endpoint.dangerous_wireshark_ikev1_keys()) {
+                tracing::error!("key log {}: {e}", k.dir().display());
+            }
+        }
+    }
+
+    /// The recorded history of every peer.
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+
+    fn flow_view(&self, f: &Flow) -> FlowView {
+        let s = self.flow_stats(f);
+        let e = self.entries.get(f.entry);
+        let acl_line = e
+            .and_then(|e| {
+                let line = e
+                    .line_selector
+                    .iter()
+                    .position(|x| *x == Some(f.selector))?;
+                let l = e.acl.entries.get(line)?;
+                Some(format!(
+                    "access-list {} {}",
+                    e.acl.name,
+                    l.render(e.acl.kind)
+                ))
+            })
+            .unwrap_or_default();
+        let current = f.current_out.and_then(|c| self.children.get(&c));
+        FlowView {
+            acl_line,
+            local_ident: ident(&f.selectors.local),
+            remote_ident: ident(&f.selectors.remote),
+            sa_up: current.is_some(),
+            udp_encap: current.is_some_and(|c| c.out.config().udp_encap),
+            encaps: s.encaps,
+            decaps: s.decaps,
+            send_errors: s.send_errors(),
+            verify_failed: s.verify_failed,
+            replay_failed: s.replay_failed,
+            decrypt_failed: s.invalid_len.saturating_add(s.decaps_failed),
+            invalid_identity: f.invalid_identity,
+            path_mtu: self.path_mtu,
+            plaintext_mtu: u16::try_from(self.tun_mtu).unwrap_or(u16::MAX),
+            largest_plaintext: f.largest_plain,
+            oversize: f.oversize,
+        }
+    }
+
+    /// The input of [`ipsec_proto::diagnose::diagnose`]: one [`PeerInput`] per crypto map
+    /// entry (all, or those whose `set peer` is `peer`).
+    pub fn diagnose_inputs(&self, now: Instant, peer: Option<Ipv4Addr>) -> Vec<PeerInput> {
+        let sas = self.endpoint.isakmp_sas(now);
+        let cfg = self.endpoint.config();
+        self.entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| peer.is_none_or(|p| p == e.peer_addr))
+            .map(|(i, e)| {
+                let pc = cfg.peers.get(i);
+                let addr = IpAddr::V4(e.peer_addr);
+                PeerInput {
+                    peer: Some(addr),
+                    local: Some(IpAddr::V4(e.local)),
+                    map: format!("{} {}", e.map, e.seq),
+                    policies: pc
+                        .map(|p| {
+                            p.isakmp_policies
+                                .iter()
+                                .map(|x| {
+                                    format!(
+                                        "priority {}: {} {} group {} {}",
+                                        x.priority,
+                                        x.encryption.ios_keyword(),
+                                        x.hash.ios_keyword(),
+                                        x.group,
+                                        x.authentication.ios_keyword()
+                                    )
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                    transform_sets: pc
+                        .map(|p| {
+                            p.transform_sets
+                                .iter()
+                                .map(|t| format!("{}: {}", t.name, t.display_transforms()))
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                    pfs: e.pfs_group,
+                    isakmp: sas
+                        .iter()
+                        .filter(|s| s.peer == e.peer || s.path.remote.ip() == addr)
+                        .map(|s| IsakmpView {
+                            conn_id: s.conn_id,
+                            state: s.state.to_string(),
+                            initiator: s.role == Role::Initiator,
+                            nat_t: s.nat_t,
+                        })
+                        .collect(),
+                    flows: self
+                        .flows
+                        .iter()
+                        .filter(|f| f.entry == i)
+                        .map(|f| self.flow_view(f))
+                        .collect(),
+                    history: self.history.peer(addr).cloned().unwrap_or_default(),
+                    strangers: self.strangers().map(|(a, h)| (a, h.ike_rx)).collect(),
+                }
+            })
+            .collect()
+    }
+
+    /// Addresses that sent IKE and are no `set peer`.
+    fn strangers(&self) -> impl Iterator<Item = (IpAddr, &diagnose::PeerHistory)> {
+        self.history.peers().filter(|(a, h)| {
+            h.ike_rx > 0 && !self.entries.iter().any(|e| IpAddr::V4(e.peer_addr) == *a)
+        })
+    }
+
+    /// `diagnose [peer X]`: configuration findings, then a verdict per peer with its evidence,
+    /// then addresses that sent IKE without being a configured peer.
+    pub fn diagnose(&self, now: Instant, peer: Option<Ipv4Addr>) -> Vec<Verdict> {
+        let inputs = self.diagnose_inputs(now, peer);
+        let cfg = peer.is_none().then_some(&self.config);
+        let mut v = diagnose::diagnose(now, cfg, &inputs);
+        if peer.is_none() {
+            v.extend(
+                self.strangers()
+                    .filter_map(|(a, h)| diagnose::diagnose_stranger(now, a, h)),
+            );
+        }
+        v
+    }
+}

@@ -1,0 +1,180 @@
+//! The rules over hand-made inputs (the engine's tests produce the faults for real).
+
+use super::*;
+use std::net::Ipv4Addr;
+
+const PEER: IpAddr = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 2));
+
+fn up_input() -> PeerInput {
+    PeerInput {
+        peer: Some(PEER),
+        local: Some(IpAddr::V4(Ipv4Addr::new(198, 51, 100, 1))),
+        map: "VPN 10".into(),
+        isakmp: vec![IsakmpView {
+            conn_id: 1001,
+            state: "QM_IDLE".into(),
+            initiator: true,
+            nat_t: false,
+        }],
+        flows: vec![FlowView {
+            acl_line: "access-list 100 permit ip 192.168.1.0 0.0.0.255 192.168.2.0 0.0.0.255"
+                .into(),
+            local_ident: "(192.168.1.0/255.255.255.0/0/0)".into(),
+            remote_ident: "(192.168.2.0/255.255.255.0/0/0)".into(),
+            sa_up: true,
+            encaps: 10,
+            decaps: 10,
+            path_mtu: 1500,
+            plaintext_mtu: 1438,
+            largest_plaintext: 84,
+            ..FlowView::default()
+        }],
+        ..PeerInput::default()
+    }
+}
+
+fn causes(p: &PeerInput) -> Vec<Cause> {
+    diagnose_peer(Instant(10_000), p)
+        .iter()
+        .map(|v| v.cause)
+        .collect()
+}
+
+#[test]
+fn history_spots_retransmissions_and_keeps_totals_past_the_ring() {
+    let mut h = History::new();
+    assert!(!h.record_ike_sent(PEER, Instant(0), b"mm1", Some("MM_NO_STATE"), true, 500));
+    assert!(h.record_ike_sent(PEER, Instant(2000), b"mm1", Some("MM_NO_STATE"), true, 500));
+    assert!(h.record_ike_sent(PEER, Instant(6000), b"mm1", Some("MM_NO_STATE"), true, 500));
+    assert!(!h.record_ike_sent(PEER, Instant(7000), b"mm3", Some("MM_SA_SETUP"), true, 500));
+    let p = h.peer(PEER).unwrap();
+    assert_eq!((p.ike_tx, p.retransmissions, p.retrans_run), (4, 2, 0));
+    for i in 0..(HISTORY_LEN as u64 * 2) {
+        h.record(
+            PEER,
+            Instant(8000 + i),
+            Happening::IkeReceived {
+                state: None,
+                local_port: 4500,
+                remote_port: 4500,
+            },
+        );
+    }
+    let p = h.peer(PEER).unwrap();
+    assert_eq!(p.events.len(), HISTORY_LEN);
+    assert_eq!(p.ike_rx_4500, HISTORY_LEN as u64 * 2);
+    assert_eq!(p.last_rx, Some(Instant(8000 + HISTORY_LEN as u64 * 2 - 1)));
+}
+
+#[test]
+fn repeated_esp_errors_take_one_slot() {
+    let mut h = History::new();
+    for i in 0..1000 {
+        h.record(PEER, Instant(i), Happening::InvalidSpi { spi: 7 });
+    }
+    let p = h.peer(PEER).unwrap();
+    assert_eq!(p.events.len(), 1);
+    assert_eq!(p.invalid_spi, 1000);
+    assert_eq!(p.events[0].at, Instant(999));
+}
+
+#[test]
+fn healthy_then_each_counter_fault() {
+    assert_eq!(causes(&up_input()), vec![Cause::Healthy]);
+
+    let mut p = up_input();
+    p.flows[0].encaps = 0;
+    assert_eq!(causes(&p), vec![Cause::OneWayInbound]);
+
+    let mut p = up_input();
+    p.flows[0].decaps = 0;
+    p.flows[0].udp_encap = true;
+    let v = diagnose_peer(Instant(0), &p);
+    assert_eq!(v[0].cause, Cause::OneWayOutbound);
+    assert!(v[0].check[2].contains("UDP 4500"), "{}", v[0]);
+
+    let mut p = up_input();
+    p.flows[0].verify_failed = 3;
+    p.flows[0].replay_failed = 2;
+    assert_eq!(
+        causes(&p),
+        vec![Cause::DecryptFailures, Cause::ReplayFailures]
+    );
+
+    let mut p = up_input();
+    p.flows[0].largest_plaintext = 1500;
+    p.flows[0].oversize = 4;
+    assert_eq!(causes(&p), vec![Cause::Mtu]);
+}
+
+#[test]
+fn nat_detected_but_peer_stays_on_500() {
+    let mut p = up_input();
+    let mut h = History::new();
+    h.record(
+        PEER,
+        Instant(1000),
+        Happening::Phase1Up {
+            nat: true,
+            local_behind_nat: true,
+            remote_port: 500,
+            peer_nat_t: true,
+        },
+    );
+    h.record(PEER, Instant(2000), Happening::RawEspBehindNat);
+    p.history = h.peer(PEER).unwrap().clone();
+    let v = diagnose_peer(Instant(3000), &p);
+    assert_eq!(
+        v.iter().map(|v| v.cause).collect::<Vec<_>>(),
+        vec![Cause::NatNotFloating]
+    );
+    assert!(
+        v[0].evidence[0].contains("peer port after Main Mode 500"),
+        "{}",
+        v[0]
+    );
+}
+
+#[test]
+fn failure_kinds_from_endpoint_errors() {
+    use crate::ike::{AuthFailure, Error, PeerIncompatible};
+    let e = Error::AuthenticationFailed(AuthFailure::PskMismatch {
+        message: 5,
+        peer: PEER,
+    });
+    assert_eq!(FailureKind::from_error(&e), FailureKind::PskMismatch);
+    let e = Error::PeerIncompatible(PeerIncompatible::ProxyIdentities("x".into()));
+    assert_eq!(FailureKind::from_error(&e), FailureKind::ProxyIdentities);
+    let e = Error::NotifyReceived(NotifyType::NO_PROPOSAL_CHOSEN);
+    assert_eq!(
+        FailureKind::from_error(&e),
+        FailureKind::Notify("NO-PROPOSAL-CHOSEN".into())
+    );
+}
+
+#[test]
+fn verdict_text_names_peer_evidence_and_checks() {
+    let mut p = up_input();
+    p.flows[0].decaps = 0;
+    let t = render(&diagnose_peer(Instant(0), &p));
+    assert!(
+        t.starts_with("peer 203.0.113.2: Phase 2 up, #pkts encrypt counting"),
+        "{t}"
+    );
+    assert!(t.contains("\n  evidence: "), "{t}");
+    assert!(t.contains("\n  check 1: "), "{t}");
+    assert!(t.contains("\n  verify: "), "{t}");
+}
+
+#[test]
+fn spoofed_sources_do_not_grow_the_history_without_bound() {
+    let mut h = History::new();
+    h.reserve(PEER);
+    for i in 0..(HISTORY_PEERS as u32 * 3) {
+        let a = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i));
+        h.record(a, Instant(1), Happening::InvalidSpi { spi: i });
+    }
+    assert_eq!(h.peers().count(), HISTORY_PEERS);
+    h.record(PEER, Instant(2), Happening::InvalidSpi { spi: 1 });
+    assert_eq!(h.peer(PEER).unwrap().invalid_spi, 1);
+}
