@@ -218,3 +218,25 @@ fn simultaneous_initiation_from_both_sides() {
     }
     assert!(Pair::failures(&p.events_a).is_empty() && Pair::failures(&p.events_b).is_empty());
 }
+
+#[test]
+fn responder_rekeys_when_the_initiator_does_not() {
+    let (mut a, mut b) = seed_configs();
+    a.peers[0].lifetime_secs = 300;
+    b.peers[0].lifetime_secs = 300;
+    a.rekey_margin = Duration::ZERO; // A never rekeys ahead of expiry
+    b.rekey_margin = Duration::from_secs(60);
+    let mut p = Pair::new(a, b, 46);
+    p.initiate(0, 0);
+    assert!(p.run_until(10_000, |p| p.both_up()));
+    p.run(275_000);
+    assert_eq!(
+        Pair::p2_count(&p.events_b),
+        2,
+        "B rekeyed 30 s before expiry"
+    );
+    assert_eq!(Pair::p2_count(&p.events_a), 2);
+    p.run(60_000);
+    assert_eq!(p.a.ipsec_sas(p.now).len(), 1);
+    assert_eq!(p.b.ipsec_sas(p.now).len(), 1);
+}

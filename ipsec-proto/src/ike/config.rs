@@ -106,6 +106,9 @@ pub struct EndpointConfig {
     pub half_open_limit: usize,
     /// NAT traversal (RFC 3947 and drafts); IOS has it on by default.
     pub nat_traversal: bool,
+    /// Announce only the draft NAT-T vendor IDs (draft-02/03 payload numbers and encapsulation
+    /// modes 61443/61444), as pre-RFC images do. Off: RFC 3947 is announced and preferred.
+    pub nat_t_drafts_only: bool,
     /// `crypto isakmp nat keepalive N`: 0xFF keepalives every N when we are behind a NAT.
     pub nat_keepalive: Option<Duration>,
     /// `crypto isakmp keepalive`: RFC 3706 DPD. R-U-THERE is always answered.
@@ -126,6 +129,7 @@ impl Default for EndpointConfig {
             retransmit: RetransmitConfig::default(),
             half_open_limit: 1024,
             nat_traversal: true,
+            nat_t_drafts_only: false,
             nat_keepalive: None,
             dpd: None,
             send_unity_vid: false,
@@ -144,7 +148,7 @@ pub enum GatewayConfigIssue {
         /// Map sequence number.
         seq: u16,
     },
-    /// No `crypto isakmp key` covers the peer (IOS: "No pre-shared key with <ip>!").
+    /// No `crypto isakmp key` covers the peer (IOS: `No pre-shared key with <ip>!`).
     NoKey {
         /// Map sequence number.
         seq: u16,

@@ -72,6 +72,13 @@ impl NattKind {
             _ => PayloadType::NAT_D,
         }
     }
+
+    fn natoa_type(self) -> PayloadType {
+        match self {
+            NattKind::Draft => PayloadType::NAT_OA_DRAFT,
+            _ => PayloadType::NAT_OA,
+        }
+    }
 }
 
 /// The last message of one exchange we sent, for retransmission and for answering duplicates.
@@ -220,6 +227,24 @@ struct OutDatagram {
 ///
 /// Every input carries `now`; the endpoint never reads a clock. The same seed and the same inputs
 /// give the same output bytes.
+///
+/// # Paths and ports
+///
+/// [`Path::local`] must be the address the datagram arrived on (IP_PKTINFO or a socket bound to
+/// one address): it feeds NAT detection and the Phase 1 identity (ID_IPV4_ADDR). When the socket
+/// cannot tell (`0.0.0.0`), the endpoint keeps the address it already knows, from
+/// [`PeerConfig::local_address`] or an earlier packet. A [`Transmit`] whose local address is
+/// `0.0.0.0` may leave from any address; its local port says which socket (500 or 4500). After a
+/// NAT-T float every IKE datagram uses the 4500 sockets and `non_esp_marker` is set; a NAT
+/// keepalive is a one-byte `0xFF` datagram without marker.
+///
+/// # IPsec SA pairs
+///
+/// [`Event::Phase2Established`] moves the keys of both directions out once. A rekey produces a
+/// new pair for the same proxy identities (`replaces` names the old one when we started it): send
+/// on the newest pair, keep receiving on the old one until [`Event::Phase2Deleted`]. Deleting
+/// the ISAKMP SA leaves the pairs alone (IKEv1). [`Endpoint::report_esp_activity`] feeds byte
+/// counts (volume rekey at 90 % of the kilobyte lifetime) and traffic times (on-demand DPD).
 pub struct Endpoint {
     config: EndpointConfig,
     rng: Rng,
@@ -394,7 +419,7 @@ impl Endpoint {
         }
         for c in self.children.values() {
             upd(Some(c.hard_expiry()));
-            if c.role == Role::Initiator && !c.rekey_started && !c.replaced {
+            if !c.rekey_started && !c.replaced {
                 upd(Some(self.soft_expiry(c)));
             }
         }
@@ -419,9 +444,15 @@ impl Endpoint {
             .saturating_add(Duration::from_secs(10))
     }
 
+    /// When we rekey a pair: the side that negotiated it goes first; the other side waits half
+    /// the margin longer and only acts if the peer has not rekeyed by then (IOS rekeys from
+    /// whichever side's timer fires; the offset keeps collisions rare).
     fn soft_expiry(&self, c: &Child) -> Instant {
         let life = Duration::from_secs(u64::from(c.lifetime_secs));
-        let margin = self.config.rekey_margin.min(life / 2);
+        let mut margin = self.config.rekey_margin.min(life / 2);
+        if c.role == Role::Responder {
+            margin /= 2;
+        }
         c.established + life.saturating_sub(margin)
     }
 
@@ -651,7 +682,7 @@ impl Endpoint {
         c.bytes = bytes;
         let limit = c.lifetime_kb.saturating_mul(1024);
         let soft = limit / 10 * 9;
-        if c.role == Role::Initiator && !c.rekey_started && !c.replaced && bytes >= soft {
+        if !c.rekey_started && !c.replaced && bytes >= soft {
             self.events.push_back(Event::Phase2Expiring { child });
             let _ = self.rekey_child(now, child);
         }
@@ -701,6 +732,27 @@ impl Endpoint {
                 }
             })
             .collect()
+    }
+
+    /// **Exposes secrets.** Wireshark's `ikev1_decryption_table`: one line per ISAKMP SA with keys,
+    /// `<initiator cookie hex>,<Phase 1 encryption key hex>`, so captures of IKE can be decrypted
+    /// while debugging interoperability. Never call it in production.
+    pub fn dangerous_wireshark_ikev1_keys(&self) -> String {
+        let mut out = String::new();
+        for sa in self.sas.values() {
+            let Some(keys) = sa.keys.as_ref() else {
+                continue;
+            };
+            for b in sa.ci {
+                out.push_str(&format!("{b:02x}"));
+            }
+            out.push(',');
+            for b in keys.enc_key().expose_secret() {
+                out.push_str(&format!("{b:02x}"));
+            }
+            out.push('\n');
+        }
+        out
     }
 
     /// IPsec SA pairs for `show crypto ipsec sa`.
@@ -755,12 +807,7 @@ impl Endpoint {
         let soft: Vec<ChildId> = self
             .children
             .iter()
-            .filter(|(_, c)| {
-                c.role == Role::Initiator
-                    && !c.rekey_started
-                    && !c.replaced
-                    && self.soft_expiry(c) <= now
-            })
+            .filter(|(_, c)| !c.rekey_started && !c.replaced && self.soft_expiry(c) <= now)
             .map(|(k, _)| *k)
             .collect();
         for child in soft {
@@ -1184,7 +1231,9 @@ impl Endpoint {
     fn our_vids(&self, nat_t_set: bool) -> Vec<&'static [u8]> {
         let mut v: Vec<&'static [u8]> = Vec::new();
         if self.config.nat_traversal && nat_t_set {
-            v.push(&vendor::NAT_T_RFC3947);
+            if !self.config.nat_t_drafts_only {
+                v.push(&vendor::NAT_T_RFC3947);
+            }
             v.push(&vendor::NAT_T_DRAFT_07);
             v.push(&vendor::NAT_T_DRAFT_03);
             v.push(&vendor::NAT_T_DRAFT_02_N);
@@ -1196,12 +1245,12 @@ impl Endpoint {
         v
     }
 
-    fn parse_vids(list: &PayloadList<'_>) -> (NattKind, bool) {
+    fn parse_vids(list: &PayloadList<'_>, rfc_allowed: bool) -> (NattKind, bool) {
         let mut natt = NattKind::None;
         let mut dpd = false;
         for p in list.find_all(PayloadType::VENDOR_ID) {
             match vendor::recognize(p.body) {
-                Some(KnownVendor::NatTRfc3947) => natt = NattKind::Rfc,
+                Some(KnownVendor::NatTRfc3947) if rfc_allowed => natt = NattKind::Rfc,
                 Some(KnownVendor::NatTDraft(2 | 3)) | Some(KnownVendor::NatTDraft02N)
                     if natt == NattKind::None =>
                 {
@@ -1253,7 +1302,7 @@ impl Endpoint {
                 return Err(Failure::Fatal);
             }
         };
-        let (natt, peer_dpd) = Self::parse_vids(&list);
+        let (natt, peer_dpd) = Self::parse_vids(&list, !self.config.nat_t_drafts_only);
         let natt = if self.config.nat_traversal {
             natt
         } else {
@@ -1417,7 +1466,7 @@ impl Endpoint {
                 return Err(Failure::Fatal);
             }
         };
-        let (natt, peer_dpd) = Self::parse_vids(&list);
+        let (natt, peer_dpd) = Self::parse_vids(&list, !self.config.nat_t_drafts_only);
         let natt = if self.config.nat_traversal {
             natt
         } else {
@@ -1576,7 +1625,7 @@ impl Endpoint {
         let body = msg.get(HEADER_LEN..).unwrap_or(&[]);
         let list = PayloadList::parse(header.next_payload, body)?;
         self.mm_key_material(id, &list)?;
-        let (_, dpd) = Self::parse_vids(&list);
+        let (_, dpd) = Self::parse_vids(&list, !self.config.nat_t_drafts_only);
         let Some(path) = self.sas.get(&id).map(|s| s.path) else {
             return Ok(());
         };
@@ -2061,6 +2110,9 @@ impl Endpoint {
         if sets.is_empty() {
             return Err(ApiMisuse::Config("no transform set for this peer".into()).into());
         }
+        let transport = sets
+            .first()
+            .is_some_and(|t| t.mode == crate::policy::ipsec::EspMode::Transport);
         let offer = Phase2Offer {
             spi,
             lifetime_secs: cfg.lifetime_secs,
@@ -2101,6 +2153,12 @@ impl Endpoint {
         }
         b.add_raw(PayloadType::ID, &idci)?;
         b.add_raw(PayloadType::ID, &idcr)?;
+        if offer.udp_encap && transport {
+            // Transport mode through a NAT: the original addresses, for checksum fix-up.
+            let ty = sa.natt.natoa_type();
+            b.add_nat_oa(ty, sa.path.local.ip())?;
+            b.add_nat_oa(ty, sa.path.remote.ip())?;
+        }
         let h1 = keys.hash1(mid, b.bytes_after(slot));
         b.fill(slot, &h1)?;
         let m1 = encrypt_message(sa, b.finish()?, mid)?;
@@ -2335,6 +2393,7 @@ impl Endpoint {
         };
         let nr = self.nonce();
         let my_spi = self.spi();
+        let delay = self.retransmit_delay(0);
         let Some(sa) = self.sas.get_mut(&id) else {
             return Ok(());
         };
@@ -2372,6 +2431,11 @@ impl Endpoint {
         if let (Some(ci), Some(cr)) = (idci.as_ref(), idcr.as_ref()) {
             b.add_raw(PayloadType::ID, ci)?;
             b.add_raw(PayloadType::ID, cr)?;
+        }
+        if udp_encap && choice.mode == crate::policy::ipsec::EspMode::Transport {
+            let ty = sa.natt.natoa_type();
+            b.add_nat_oa(ty, path.remote.ip())?;
+            b.add_nat_oa(ty, sa.path.local.ip())?;
         }
         let proposed_secs = choice.parsed.life_secs.unwrap_or(u64::from(our_secs));
         let proposed_kb = choice.parsed.life_kb.unwrap_or(our_kb);
@@ -2429,7 +2493,6 @@ impl Endpoint {
             replaces: None,
         };
         let nonce_i = ni.body.to_vec();
-        let delay_slot = now;
         sa.qms.push(Qm {
             mid,
             role: Role::Responder,
@@ -2443,7 +2506,7 @@ impl Endpoint {
             replaces: None,
             flight: Flight {
                 msg: Some(m2.clone()),
-                retransmit_at: Some(delay_slot),
+                retransmit_at: Some(now + delay),
                 retries: 0,
                 last_rx: Some(hash),
             },
@@ -2451,10 +2514,6 @@ impl Endpoint {
             pending: Some(Box::new(est)),
             offer: None,
         });
-        let delay = self.retransmit_delay(0);
-        if let Some(q) = self.sas.get_mut(&id).and_then(|s| s.qms.last_mut()) {
-            q.flight.retransmit_at = Some(now + delay);
-        }
         self.send(path, m2);
         Ok(())
     }
@@ -2698,8 +2757,10 @@ impl Endpoint {
         let child = ChildId(self.next_child);
         self.next_child += 1;
         est.child = child;
-        if let Some(old) = est.replaces {
-            if let Some(c) = self.children.get_mut(&old) {
+        // Older pairs for the same proxy identities are superseded, whoever started the rekey:
+        // they carry on until they expire, but nobody rekeys them again.
+        for c in self.children.values_mut() {
+            if c.peer == est.peer && c.selectors == est.selectors {
                 c.replaced = true;
             }
         }
@@ -3120,7 +3181,8 @@ impl Endpoint {
             self.send_r_u_there(now, id);
         } else if let Some(sa) = self.sas.get_mut(&id) {
             sa.dpd.next_at = if periodic {
-                Some(sa.last_rx_at.max(now) + interval)
+                // Not idle means the last packet is less than an interval old.
+                Some(sa.last_rx_at + interval)
             } else {
                 None
             };

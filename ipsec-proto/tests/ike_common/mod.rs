@@ -115,6 +115,8 @@ pub struct Pair {
     pub events_b: Vec<Event>,
     /// Every datagram sent: (side, marker flag, bytes).
     pub log: Vec<(Side, bool, Vec<u8>)>,
+    /// UDP ports of each logged datagram as sent: (source, destination).
+    pub log_ports: Vec<(u16, u16)>,
     net_rng: Rng,
     flight: Vec<InFlight>,
     seq: u64,
@@ -143,6 +145,7 @@ impl Pair {
             events_a: Vec::new(),
             events_b: Vec::new(),
             log: Vec::new(),
+            log_ports: Vec::new(),
             net_rng: Rng::from_u64(seed ^ 0x5eed),
             flight: Vec::new(),
             seq: 0,
@@ -196,6 +199,8 @@ impl Pair {
                 self.sent[idx] += 1;
                 self.log
                     .push((side, t.non_esp_marker, buf[..t.len].to_vec()));
+                self.log_ports
+                    .push((t.path.local.port(), t.path.remote.port()));
                 if self.drop_nth.contains(&(side, n)) {
                     continue;
                 }
@@ -206,7 +211,8 @@ impl Pair {
                     continue;
                 }
                 if self.block_4500
-                    && (t.path.remote.port() == 4500 || t.path.remote.port() == 31_500)
+                    && (t.path.remote.port() == 4500
+                        || t.path.remote.port() == 31_500 + self.nat_shift)
                 {
                     continue;
                 }
@@ -387,4 +393,66 @@ pub fn assert_keys_match(a: &[Event], b: &[Event]) {
     assert_eq!(pa.selectors.remote, pb.selectors.local);
     assert_eq!(pa.transform, pb.transform);
     assert_eq!(pa.lifetime_secs, pb.lifetime_secs);
+}
+
+/// Writes the logged datagrams as a pcap (LINKTYPE_IPV4) with A at A_PRIV and B at B_ADDR.
+pub fn write_pcap(p: &Pair, path: &std::path::Path) {
+    let mut out = Vec::new();
+    out.extend_from_slice(&0xa1b2c3d4u32.to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&4u16.to_le_bytes());
+    out.extend_from_slice(&0i32.to_le_bytes());
+    out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(&65535u32.to_le_bytes());
+    out.extend_from_slice(&228u32.to_le_bytes());
+    for (i, ((side, marker, bytes), (sport, dport))) in p.log.iter().zip(&p.log_ports).enumerate() {
+        let (src, dst) = match side {
+            Side::A => (A_PRIV, B_ADDR),
+            Side::B => (B_ADDR, A_PRIV),
+        };
+        let mut udp_payload = Vec::new();
+        if *marker {
+            udp_payload.extend_from_slice(&[0, 0, 0, 0]);
+        }
+        udp_payload.extend_from_slice(bytes);
+        let udp_len = 8 + udp_payload.len();
+        let total = 20 + udp_len;
+        let mut ip = vec![
+            0x45,
+            0,
+            (total >> 8) as u8,
+            total as u8,
+            0,
+            0,
+            0x40,
+            0,
+            64,
+            17,
+            0,
+            0,
+        ];
+        ip.extend_from_slice(&src.octets());
+        ip.extend_from_slice(&dst.octets());
+        let mut sum: u32 = 0;
+        for c in ip.chunks(2) {
+            sum += u32::from(u16::from_be_bytes([c[0], c[1]]));
+        }
+        while sum > 0xffff {
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
+        let ck = !(sum as u16);
+        ip[10] = (ck >> 8) as u8;
+        ip[11] = ck as u8;
+        ip.extend_from_slice(&sport.to_be_bytes());
+        ip.extend_from_slice(&dport.to_be_bytes());
+        ip.extend_from_slice(&(udp_len as u16).to_be_bytes());
+        ip.extend_from_slice(&[0, 0]);
+        ip.extend_from_slice(&udp_payload);
+        out.extend_from_slice(&(i as u32).to_le_bytes());
+        out.extend_from_slice(&0u32.to_le_bytes());
+        out.extend_from_slice(&(ip.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(ip.len() as u32).to_le_bytes());
+        out.extend_from_slice(&ip);
+    }
+    std::fs::write(path, out).unwrap();
 }
