@@ -3298,3 +3298,56 @@ fn cleartext_notify(
     })?;
     Ok(b.finish()?.to_vec())
 }
+
+/// Sizes of the endpoint's internal state, so the fuzz target and tests can check resource bounds
+/// without reaching into private fields.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct ResourceUsage {
+    /// ISAKMP SAs held.
+    pub sas: usize,
+    /// Responder SAs not yet authenticated (before MM5 verified).
+    pub half_open: usize,
+    /// IPsec SA pairs held.
+    pub children: usize,
+    /// Most Quick Mode exchanges held by one ISAKMP SA (active and lingering).
+    pub max_qms_per_sa: usize,
+    /// Most queued Quick Mode requests waiting behind the active ones of one SA.
+    pub max_pending_per_sa: usize,
+    /// Most bytes of cached messages, nonces, public values and offers held by one SA.
+    pub max_buffered_bytes_per_sa: usize,
+    /// Datagrams waiting for `poll_transmit`.
+    pub transmits: usize,
+    /// Events waiting for `poll_event`.
+    pub events: usize,
+}
+
+impl Endpoint {
+    pub(crate) fn resource_usage(&self) -> ResourceUsage {
+        let mut u = ResourceUsage {
+            sas: self.sas.len(),
+            children: self.children.len(),
+            transmits: self.transmits.len(),
+            events: self.events.len(),
+            ..ResourceUsage::default()
+        };
+        for sa in self.sas.values() {
+            if sa.role == Role::Responder && sa.state != P1State::QmIdle {
+                u.half_open += 1;
+            }
+            u.max_qms_per_sa = u.max_qms_per_sa.max(sa.qms.len());
+            u.max_pending_per_sa = u.max_pending_per_sa.max(sa.pending.len());
+            let flight = |f: &Flight| f.msg.as_ref().map_or(0, Vec::len);
+            let mut bytes = flight(&sa.flight)
+                + sa.sai_b.len()
+                + sa.gxi.len()
+                + sa.gxr.len()
+                + sa.ni.len()
+                + sa.nr.len();
+            for q in &sa.qms {
+                bytes += flight(&q.flight) + q.ni.len() + q.nr.len();
+            }
+            u.max_buffered_bytes_per_sa = u.max_buffered_bytes_per_sa.max(bytes);
+        }
+        u
+    }
+}

@@ -11,6 +11,7 @@ mod config;
 mod endpoint;
 mod error;
 mod event;
+pub mod fuzzing;
 mod proposal;
 
 pub use config::{
