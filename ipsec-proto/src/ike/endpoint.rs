@@ -1334,11 +1334,13 @@ impl Endpoint {
             b.add_vendor_id(&vendor::CISCO_UNITY)?;
         }
         let reply = b.finish()?.to_vec();
-        // Half-open limit: drop the oldest responder SA still before MM3.
+        // Half-open limit: drop the oldest responder SA not yet authenticated. MM3 carries no
+        // proof of anything, so SAs waiting for MM5 count as well, or a flood of MM1+MM3 pairs
+        // would hold unbounded state (and cost a DH exponentiation each).
         let half_open: Vec<IkeSaId> = self
             .sas
             .values()
-            .filter(|s| s.role == Role::Responder && s.state == P1State::MmSaSetup)
+            .filter(|s| s.role == Role::Responder && s.state != P1State::QmIdle)
             .map(|s| s.id)
             .collect();
         if half_open.len() >= self.config.half_open_limit.max(1) {
