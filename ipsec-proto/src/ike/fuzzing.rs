@@ -282,6 +282,10 @@ impl Harness {
     /// Handles timers due at `now`, then the deadline must lie in the future.
     fn timers(&mut self) {
         if self.ep.poll_timeout().is_some_and(|t| t <= self.now) {
+            // Each SA and pair may send a retransmission, DPD, keepalive or delete and report one
+            // or two things when its timer fires (counted before timers remove them).
+            let u = self.ep.resource_usage();
+            let per = u.sas + u.children + 1;
             self.ep.handle_timeout(self.now);
             let after = self.ep.poll_timeout();
             assert!(
@@ -289,10 +293,6 @@ impl Harness {
                 "poll_timeout {after:?} not after now {:?} following handle_timeout",
                 self.now
             );
-            let u = self.ep.resource_usage();
-            // Each SA and pair may send a retransmission, DPD, keepalive or delete and report one
-            // or two things per timer.
-            let per = u.sas + u.children + 1;
             self.drain(4 * per, 4 * per);
         }
     }
