@@ -731,3 +731,40 @@ fn transport_mode_through_nat_uses_udp_transport_encapsulation() {
     assert_eq!(sa.mode, ipsec_proto::policy::ipsec::EspMode::Transport);
     assert!(sa.udp_encap);
 }
+
+#[test]
+fn phase2_keys_drive_the_esp_data_path_both_ways() {
+    use ipsec_proto::esp::{EspConfig, InboundSa, OutboundSa};
+    let (a, b) = seed_configs();
+    let mut p = Pair::new(a, b, 33);
+    p.initiate(0, 0);
+    assert!(p.run_until(10_000, |p| p.both_up()));
+    let take = |events: &mut Vec<Event>| {
+        let i = events
+            .iter()
+            .position(|e| matches!(e, Event::Phase2Established(_)))
+            .unwrap();
+        match events.remove(i) {
+            Event::Phase2Established(x) => x,
+            _ => unreachable!(),
+        }
+    };
+    let ea = take(&mut p.events_a);
+    let eb = take(&mut p.events_b);
+    let now = p.now;
+    let mut rng = ipsec_proto::rng::Rng::from_u64(9);
+    let cfg = EspConfig::default();
+    let mut a_out = OutboundSa::new(ea.keys.outbound, cfg, now, &mut rng).unwrap();
+    let mut b_in = InboundSa::new(eb.keys.inbound, cfg, now).unwrap();
+    let mut b_out = OutboundSa::new(eb.keys.outbound, cfg, now, &mut rng).unwrap();
+    let mut a_in = InboundSa::new(ea.keys.inbound, cfg, now).unwrap();
+    let inner: Vec<u8> = (0..84u8).collect();
+    let mut esp = vec![0u8; 256];
+    let mut plain = vec![0u8; 256];
+    let n = a_out.encapsulate(now, &inner, 4, &mut esp).unwrap();
+    let d = b_in.decapsulate(now, &esp[..n], &mut plain).unwrap();
+    assert_eq!(&plain[..d.len], &inner[..]);
+    let n = b_out.encapsulate(now, &inner, 4, &mut esp).unwrap();
+    let d = a_in.decapsulate(now, &esp[..n], &mut plain).unwrap();
+    assert_eq!(&plain[..d.len], &inner[..]);
+}

@@ -114,3 +114,40 @@ fn random_bytes_never_panic() {
     let c = p.b.counters();
     assert!(c.malformed + c.unknown_sa + c.unexpected > 0);
 }
+
+#[test]
+fn fuzz_body_survives_random_networks() {
+    let mut rng = Rng::from_u64(7);
+    let mut deep = 0;
+    for i in 0..300u64 {
+        let len = rng.below(600) as usize;
+        let mut data = vec![0u8; len];
+        rng.fill(&mut data);
+        // Mostly deliveries, so runs get deep into Quick Mode before the damage.
+        if i % 2 == 0 {
+            for b in data.iter_mut() {
+                if *b % 3 != 0 {
+                    *b |= 7;
+                }
+            }
+        }
+        if ipsec_proto::ike::fuzzing::endpoint_pair(&data) > 0 {
+            deep += 1;
+        }
+    }
+    assert!(deep >= 10, "only {deep} runs reached Quick Mode");
+}
+
+#[test]
+fn fuzz_corpus_replays() {
+    // The clean run negotiates both sides' SA pair.
+    assert_eq!(ipsec_proto::ike::fuzzing::endpoint_pair(&[7; 40]), 2);
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/ike_endpoint");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let data = std::fs::read(entry.unwrap().path()).unwrap();
+        let _ = ipsec_proto::ike::fuzzing::endpoint_pair(&data);
+        n += 1;
+    }
+    assert!(n > 0);
+}

@@ -728,7 +728,6 @@ impl Endpoint {
                         .map(|e| e.saturating_duration_since(now).as_secs()),
                     dpd: s.peer_dpd,
                     nat_t: s.nat.nat_detected(),
-                    deleted: false,
                 }
             })
             .collect()

@@ -240,8 +240,6 @@ pub struct IsakmpSaInfo {
     pub dpd: bool,
     /// NAT-T in use (capability `N`).
     pub nat_t: bool,
-    /// The SA is being deleted (IOS `ACTIVE (deleted)`).
-    pub deleted: bool,
 }
 
 /// One IPsec SA pair for `show crypto ipsec sa`.

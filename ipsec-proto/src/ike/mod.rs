@@ -6,6 +6,17 @@
 //! `crypto ipsec transform-set`, one `crypto map` entry with its crypto ACL lines); what happens
 //! comes out as [`Event`]s; `show crypto isakmp sa` / `show crypto ipsec sa` read
 //! [`Endpoint::isakmp_sas`] and [`Endpoint::ipsec_sas`].
+//!
+//! Implemented: Main Mode with pre-shared keys (both roles), Quick Mode (both roles, PFS groups
+//! 1/2/5/14, several SA pairs per ISAKMP SA, RESPONDER-LIFETIME), Informational (Delete of ESP
+//! and ISAKMP SAs, INITIAL-CONTACT, error notifies), DPD (RFC 3706), NAT-T (RFC 3947 and drafts
+//! 02/03, float to 4500, encapsulation modes 3/4 and 61443/61444, NAT-OA in transport mode,
+//! keepalives, rebinding), retransmission with back-off and jitter, duplicate detection by
+//! message hash, half-open limit, Phase 1 and Phase 2 rekeying.
+//!
+//! Not implemented: Aggressive Mode, certificate/RSA authentication, XAUTH and Mode-Config,
+//! IKE fragmentation, AH and IPComp bundles, IPv6 proxy identities, the CONNECTED notify that
+//! answers a commit bit (the bit is tolerated and ignored).
 
 mod config;
 mod endpoint;

@@ -242,7 +242,7 @@ fn parse_p1_transform(t: &crate::wire::Transform<'_>) -> Result<P1Offer, WireErr
             P1_AUTH => o.auth = v16,
             P1_GROUP => o.group = v16,
             P1_LIFE_TYPE => life_type = v16,
-            P1_LIFE_DURATION if life_type == LIFE_SECONDS => o.life_secs = Some(v),
+            P1_LIFE_DURATION if life_type == LIFE_SECONDS => o.life_secs = (v > 0).then_some(v),
             _ => {}
         }
     }
@@ -511,8 +511,9 @@ fn parse_p2_transform(t: &crate::wire::Transform<'_>) -> Result<P2Transform, Wir
         match a.attr_type() {
             P2_ENCAPS => o.encaps = v16,
             P2_LIFE_TYPE => life_type = v16,
-            P2_LIFE_DURATION if life_type == LIFE_SECONDS => o.life_secs = Some(v),
-            P2_LIFE_DURATION if life_type == LIFE_KILOBYTES => o.life_kb = Some(v),
+            // A zero duration would mean "expire at once"; treat it as "no limit proposed".
+            P2_LIFE_DURATION if life_type == LIFE_SECONDS => o.life_secs = (v > 0).then_some(v),
+            P2_LIFE_DURATION if life_type == LIFE_KILOBYTES => o.life_kb = (v > 0).then_some(v),
             P2_AUTH => o.auth = Some(v16),
             P2_KEY_LENGTH => o.key_bits = Some(v16),
             P2_GROUP => o.group = Some(v16),
@@ -739,8 +740,8 @@ pub(crate) fn parse_responder_lifetime(
         let v = a.as_u64()?;
         match a.attr_type() {
             P2_LIFE_TYPE => life_type = u16::try_from(v).unwrap_or(0),
-            P2_LIFE_DURATION if life_type == LIFE_SECONDS => s = Some(v),
-            P2_LIFE_DURATION if life_type == LIFE_KILOBYTES => k = Some(v),
+            P2_LIFE_DURATION if life_type == LIFE_SECONDS => s = (v > 0).then_some(v),
+            P2_LIFE_DURATION if life_type == LIFE_KILOBYTES => k = (v > 0).then_some(v),
             _ => {}
         }
     }

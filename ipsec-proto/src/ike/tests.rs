@@ -123,3 +123,43 @@ fn errors_map_to_responder_notifies() {
     let bad = Error::InvalidMessage(InvalidMessage::MissingPayload("SA"));
     assert_eq!(bad.notify_to_send(), None, "malformed input gets silence");
 }
+
+#[test]
+fn zero_lifetimes_mean_no_proposal_and_minimum_wins() {
+    let ts = TransformSet {
+        name: "T".into(),
+        esp_encryption: EspEncryption::Aes128,
+        esp_integrity: EspIntegrity::Sha1,
+        mode: EspMode::Tunnel,
+    };
+    let offer = |secs, kb| Phase2Offer {
+        spi: 0x1000,
+        lifetime_secs: secs,
+        lifetime_kb: kb,
+        pfs_group: None,
+        udp_encap: false,
+        draft_encap: false,
+    };
+    let sets = std::slice::from_ref(&ts);
+    let body = proposal::phase2_sa_body(sets, &offer(0, 0)).unwrap();
+    let c = proposal::choose_phase2(&body, sets, None, 3600, 4_608_000)
+        .unwrap()
+        .unwrap();
+    assert_eq!((c.lifetime_secs, c.lifetime_kb), (3600, 4_608_000));
+    // 86400 s does not fit a TV attribute and goes as a 4-byte TLV; the shorter one wins.
+    let body = proposal::phase2_sa_body(sets, &offer(86_400, 1000)).unwrap();
+    let c = proposal::choose_phase2(&body, sets, None, 3600, 4_608_000)
+        .unwrap()
+        .unwrap();
+    assert_eq!((c.lifetime_secs, c.lifetime_kb), (3600, 1000));
+    assert_eq!(c.peer_spi, 0x1000);
+    // PFS required but not offered.
+    let err = proposal::choose_phase2(&body, sets, Some(2), 3600, 4_608_000)
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("we require PFS group 2, the peer offered no PFS"),
+        "{err}"
+    );
+}
