@@ -248,7 +248,9 @@ struct OutDatagram {
 pub struct Endpoint {
     config: EndpointConfig,
     rng: Rng,
-    sas: BTreeMap<IkeSaId, IkeSa>,
+    /// Boxed: an `IkeSa` is a few KiB inline (key schedules, PRF states), and B-tree nodes hold
+    /// eleven values each, mostly part-filled, so unboxed values waste more than they hold.
+    sas: BTreeMap<IkeSaId, Box<IkeSa>>,
     children: BTreeMap<ChildId, Child>,
     next_conn_id: u32,
     next_child: u64,
@@ -936,6 +938,10 @@ impl Endpoint {
             }
             sa.qms
                 .retain(|q| q.done_at.is_none_or(|d| d + linger > now));
+            // Give back the capacity (four slots of ~300 bytes) once no exchange lingers.
+            if sa.qms.is_empty() {
+                sa.qms = Vec::new();
+            }
         }
         let (peer, path) = match self.sas.get(&id) {
             Some(s) => (s.peer, s.path),
@@ -1222,7 +1228,7 @@ impl Endpoint {
             last_rx_at: now,
             rekeyed: false,
         };
-        self.sas.insert(id, sa);
+        self.sas.insert(id, Box::new(sa));
         self.send(path, msg);
         Ok(())
     }
@@ -1388,7 +1394,7 @@ impl Endpoint {
             last_rx_at: now,
             rekeyed: false,
         };
-        self.sas.insert(id, sa);
+        self.sas.insert(id, Box::new(sa));
         self.send(path, reply);
         Ok(())
     }
@@ -1971,6 +1977,14 @@ impl Endpoint {
         };
         sa.state = P1State::QmIdle;
         sa.established = Some(now);
+        // Only Main Mode needs these (HASH_I/HASH_R, key derivation); MM6 or our MM5 is cached
+        // in the flight for retransmissions. Thousands of tunnels each keep only keys and state.
+        sa.sai_b = Vec::new();
+        sa.gxi = Vec::new();
+        sa.gxr = Vec::new();
+        sa.ni = Vec::new();
+        sa.nr = Vec::new();
+        sa.dh = None;
         let life = sa.suite.map_or(86_400, |s| s.lifetime_secs);
         sa.expires = Some(now + Duration::from_secs(u64::from(life)));
         sa.dpd.seq = dpd_seq;
@@ -2163,6 +2177,9 @@ impl Endpoint {
         let h1 = keys.hash1(mid, b.bytes_after(slot));
         b.fill(slot, &h1)?;
         let m1 = encrypt_message(sa, b.finish()?, mid)?;
+        // One slot at a time: the default first growth to four ~300-byte slots would be
+        // mostly empty on each of thousands of SAs.
+        sa.qms.reserve_exact(1);
         sa.qms.push(Qm {
             mid,
             role: Role::Initiator,
@@ -2494,6 +2511,9 @@ impl Endpoint {
             replaces: None,
         };
         let nonce_i = ni.body.to_vec();
+        // One slot at a time: the default first growth to four ~300-byte slots would be
+        // mostly empty on each of thousands of SAs.
+        sa.qms.reserve_exact(1);
         sa.qms.push(Qm {
             mid,
             role: Role::Responder,
