@@ -17,7 +17,11 @@ use ipsec_proto::ike::{Endpoint, EndpointConfig, PeerId};
 use ipsec_proto::rng::Rng;
 
 const SUITES: [(Suite, DhGroup, &str); 2] = [
-    (Suite::TripleDesSha1Group2, DhGroup::Modp1024, "3des-sha1-g2"),
+    (
+        Suite::TripleDesSha1Group2,
+        DhGroup::Modp1024,
+        "3des-sha1-g2",
+    ),
     (
         Suite::Aes256Sha256Group14,
         DhGroup::Modp2048,
@@ -67,7 +71,9 @@ fn bench_ike(c: &mut Criterion) {
 }
 
 fn summary() {
-    println!("\nOne Main Mode + Quick Mode vs its 4 DH modexps (interleaved, mean of best halves):");
+    println!(
+        "\nOne Main Mode + Quick Mode vs its 4 DH modexps (interleaved, mean of best halves):"
+    );
     println!("suite                 MM+QM        4 modexps    ratio");
     for (suite, group, name) in SUITES {
         let (a, b) = pair_configs(suite);

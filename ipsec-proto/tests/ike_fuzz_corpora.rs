@@ -158,7 +158,7 @@ fn first_messages_from_ten_thousand_addresses() {
     let source = |i: u32| {
         SocketAddr::new(
             IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i + 1)),
-            if i % 2 == 0 { 500 } else { 4500 },
+            if i & 1 == 0 { 500 } else { 4500 },
         )
     };
     for i in 0..N {
@@ -189,12 +189,11 @@ fn first_messages_from_ten_thousand_addresses() {
     );
 
     // The established tunnel did not notice: still QM_IDLE, same pair, and it negotiates a rekey.
-    let est: Vec<_> = p
-        .b
-        .isakmp_sas(p.now)
-        .into_iter()
-        .filter(|s| s.state == "QM_IDLE")
-        .collect();
+    let est: Vec<_> =
+        p.b.isakmp_sas(p.now)
+            .into_iter()
+            .filter(|s| s.state == "QM_IDLE")
+            .collect();
     assert_eq!(est.len(), 1);
     assert_eq!(est[0].src, IpAddr::V4(PEER_ADDR));
     let spi_after: Vec<u32> = p.b.ipsec_sas(p.now).iter().map(|s| s.spi_in).collect();

@@ -110,7 +110,11 @@ fn responder() -> Endpoint {
 
 #[test]
 fn bytes_per_established_tunnel() {
-    let n: u32 = if cfg!(debug_assertions) { 1_000 } else { 10_000 };
+    let n: u32 = if cfg!(debug_assertions) {
+        1_000
+    } else {
+        10_000
+    };
     let mut b = Some(responder());
     let mut now = START;
     let base = live();

@@ -38,8 +38,8 @@ use super::config::{EndpointConfig, PeerConfig, PeerId, SelectorPair};
 use super::endpoint::Endpoint;
 use super::event::{Event, Path, Role};
 use crate::policy::acl::TrafficSelector;
-use crate::policy::ipsec::{DpdConfig, DpdMode, EspEncryption, EspIntegrity, EspMode};
 use crate::policy::ipsec::TransformSet;
+use crate::policy::ipsec::{DpdConfig, DpdMode, EspEncryption, EspIntegrity, EspMode};
 use crate::policy::isakmp::{IkeAuth, IkeEncryption, IkeHash, IsakmpPolicy, PskSecret};
 use crate::rng::Rng;
 use crate::time::Instant;
@@ -313,10 +313,7 @@ impl Harness {
             } else {
                 0
             };
-            if let (Some(c), Some(dst)) = (
-                self.cookies.get(&from.ip()),
-                d.get_mut(off..off + 16),
-            ) {
+            if let (Some(c), Some(dst)) = (self.cookies.get(&from.ip()), d.get_mut(off..off + 16)) {
                 dst.copy_from_slice(c);
             }
         }
