@@ -79,3 +79,35 @@ fn seed_routers_from_ios_text_reach_qm_idle() {
     assert_eq!(isa[0].src.to_string(), "198.51.100.1");
     assert_eq!(isa[0].state, "QM_IDLE");
 }
+
+#[test]
+fn show_crypto_isakmp_sa_on_both_routers() {
+    use ipsec_proto::ios::show::{show_crypto_isakmp_sa, show_crypto_isakmp_sa_detail, IosFlavor};
+    let mut p = Pair::new(endpoint_config(R1), endpoint_config(&r2()), 51);
+    p.initiate(0, 0);
+    assert!(p.run_until(10_000, |p| p.both_up()));
+    let rows = |ep: &ipsec_proto::ike::Endpoint, now| {
+        ep.isakmp_sas(now)
+            .iter()
+            .filter_map(|s| s.show_row())
+            .collect::<Vec<_>>()
+    };
+    let r1 = show_crypto_isakmp_sa(&rows(&p.a, p.now), IosFlavor::V12_4T);
+    let r2 = show_crypto_isakmp_sa(&rows(&p.b, p.now), IosFlavor::V12_4T);
+    // Both routers show the same row: dst = responder (R2), src = initiator (R1).
+    let row = "203.0.113.2     198.51.100.1    QM_IDLE           1001    0 ACTIVE";
+    assert!(r1.contains(row), "{r1}");
+    assert!(r2.contains(row), "{r2}");
+    let details: Vec<_> =
+        p.a.isakmp_sas(p.now)
+            .iter()
+            .filter_map(|s| s.show_detail())
+            .collect();
+    let d = show_crypto_isakmp_sa_detail(&details);
+    assert!(
+        d.contains(
+            "1001  198.51.100.1    203.0.113.2            ACTIVE 3des sha    psk  2  23:59:59 D"
+        ),
+        "{d}"
+    );
+}

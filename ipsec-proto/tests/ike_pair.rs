@@ -36,8 +36,8 @@ fn seed_suite_reaches_qm_idle_with_matching_keys() {
     assert_eq!(sa_a[0].dst, sa_b[0].dst);
     assert_eq!(sa_a[0].src, sa_b[0].src);
     assert_eq!(sa_a[0].dst.to_string(), B_ADDR.to_string());
-    assert_eq!(sa_a[0].encryption, Some("3des"));
-    assert_eq!(sa_a[0].hash, Some("sha"));
+    assert_eq!(sa_a[0].encryption, Some(IkeEncryption::TripleDes));
+    assert_eq!(sa_a[0].hash, Some(IkeHash::Sha1));
     assert_eq!(sa_a[0].group, Some(2));
     assert!(sa_a[0].dpd, "DPD vendor ID recognised");
     assert!(!sa_a[0].nat_t);
@@ -155,7 +155,7 @@ fn responder_picks_by_its_priority_and_lifetime_minimum() {
     p.initiate(0, 0);
     assert!(p.run_until(10_000, |p| p.both_up()));
     let sa_b = p.b.isakmp_sas(p.now);
-    assert_eq!(sa_b[0].encryption, Some("3des"));
+    assert_eq!(sa_b[0].encryption, Some(IkeEncryption::TripleDes));
     assert!(sa_b[0].remaining_secs.unwrap() <= 600);
     // The responder echoes the offered transform unchanged, so the initiator keeps its own
     // lifetime (IOS behaves the same); the responder expires first and deletes.
@@ -767,4 +767,31 @@ fn phase2_keys_drive_the_esp_data_path_both_ways() {
     let n = b_out.encapsulate(now, &inner, 4, &mut esp).unwrap();
     let d = a_in.decapsulate(now, &esp[..n], &mut plain).unwrap();
     assert_eq!(&plain[..d.len], &inner[..]);
+}
+
+#[test]
+fn one_way_udp_500_looks_like_the_ios_capture() {
+    // The responder's replies never reach the initiator: IOS shows the initiator in MM_NO_STATE
+    // and the responder in MM_SA_SETUP, and the responder sees the MM1 retransmissions as
+    // duplicates and answers them from its cache.
+    let (a, b) = seed_configs();
+    let mut p = Pair::new(a, b, 34);
+    p.blackhole_from = Some((Side::B, 0));
+    p.initiate(0, 0);
+    p.run(10_000);
+    assert_eq!(p.a.isakmp_sas(p.now)[0].state, "MM_NO_STATE");
+    assert_eq!(p.b.isakmp_sas(p.now)[0].state, "MM_SA_SETUP");
+    assert!(p.b.counters().duplicates >= 2);
+    assert_eq!(p.b.isakmp_sas(p.now).len(), 1);
+    // Wrong key: the initiator sits in MM_KEY_EXCH retransmitting MM5.
+    let (a, mut b) = seed_configs();
+    b.peers[0].psk = ipsec_proto::policy::isakmp::PskSecret::new(b"other".to_vec());
+    let mut p = Pair::new(a, b, 35);
+    p.initiate(0, 0);
+    p.run(5_000);
+    assert_eq!(p.a.isakmp_sas(p.now)[0].state, "MM_KEY_EXCH");
+    assert!(
+        p.b.isakmp_sas(p.now).is_empty(),
+        "the responder dropped the attempt"
+    );
 }

@@ -712,17 +712,9 @@ impl Endpoint {
                     role: s.role,
                     peer: s.peer,
                     path: s.path,
-                    encryption: suite.map(|x| match x.encryption {
-                        crate::policy::isakmp::IkeEncryption::Des => "des",
-                        crate::policy::isakmp::IkeEncryption::TripleDes => "3des",
-                        _ => "aes",
-                    }),
-                    key_bits: suite.and_then(|x| match x.encryption {
-                        crate::policy::isakmp::IkeEncryption::Aes { bits } => Some(bits),
-                        _ => None,
-                    }),
-                    hash: suite.map(|x| x.ike_hash.ios_keyword()),
-                    auth: suite.map(|_| "psk"),
+                    encryption: suite.map(|x| x.encryption),
+                    hash: suite.map(|x| x.ike_hash),
+                    auth: suite.map(|_| crate::policy::isakmp::IkeAuth::PreShare),
                     group: suite.map(|x| x.group.ike_id()),
                     remaining_secs: s
                         .expires

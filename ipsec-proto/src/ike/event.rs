@@ -5,7 +5,9 @@ use std::net::SocketAddr;
 use super::config::{PeerId, SelectorPair};
 use super::error::{Error, NotifyType};
 use crate::esp::EspKeys;
+use crate::ios::show::{IsakmpSaDetail, IsakmpSaRow};
 use crate::policy::ipsec::{EspMode, TransformSet};
+use crate::policy::isakmp::{IkeAuth, IkeEncryption, IkeHash};
 use crate::time::Instant;
 
 /// The two UDP addresses of a datagram, as the caller's socket saw them.
@@ -224,15 +226,13 @@ pub struct IsakmpSaInfo {
     pub peer: PeerId,
     /// Local path.
     pub path: Path,
-    /// IOS cipher word (`des`, `3des`, `aes`), once agreed.
-    pub encryption: Option<&'static str>,
-    /// Key size in bits for AES.
-    pub key_bits: Option<u16>,
-    /// IOS hash word (`md5`, `sha`, `sha256`, ...).
-    pub hash: Option<&'static str>,
-    /// IOS auth word (`psk`).
-    pub auth: Option<&'static str>,
-    /// DH group.
+    /// Encryption, once agreed (MM2).
+    pub encryption: Option<IkeEncryption>,
+    /// Hash, once agreed.
+    pub hash: Option<IkeHash>,
+    /// Authentication method, once agreed (always pre-share here).
+    pub auth: Option<IkeAuth>,
+    /// DH group, once agreed.
     pub group: Option<u16>,
     /// Seconds left, once established.
     pub remaining_secs: Option<u64>,
@@ -240,6 +240,60 @@ pub struct IsakmpSaInfo {
     pub dpd: bool,
     /// NAT-T in use (capability `N`).
     pub nat_t: bool,
+}
+
+impl IsakmpSaInfo {
+    /// IOS capability letters: `D` (peer does DPD), `N` (NAT-T in use).
+    pub fn capabilities(&self) -> String {
+        let mut c = String::new();
+        if self.dpd {
+            c.push('D');
+        }
+        if self.nat_t {
+            c.push('N');
+        }
+        c
+    }
+
+    /// The row of `show crypto isakmp sa` ([`crate::ios::show::show_crypto_isakmp_sa`]); `None`
+    /// for IPv6 SAs, which that table does not list.
+    pub fn show_row(&self) -> Option<IsakmpSaRow> {
+        let (std::net::IpAddr::V4(dst), std::net::IpAddr::V4(src)) = (self.dst, self.src) else {
+            return None;
+        };
+        Some(IsakmpSaRow {
+            dst,
+            src,
+            state: self.state.to_string(),
+            conn_id: self.conn_id,
+            slot: 0,
+            status: "ACTIVE".to_string(),
+        })
+    }
+
+    /// The entry of `show crypto isakmp sa detail`; `None` before the suite is agreed or for
+    /// IPv6.
+    pub fn show_detail(&self) -> Option<IsakmpSaDetail> {
+        let (std::net::IpAddr::V4(local), std::net::IpAddr::V4(remote)) =
+            (self.path.local.ip(), self.path.remote.ip())
+        else {
+            return None;
+        };
+        Some(IsakmpSaDetail {
+            conn_id: self.conn_id,
+            local,
+            remote,
+            ivrf: String::new(),
+            status: "ACTIVE".to_string(),
+            encryption: self.encryption?,
+            hash: self.hash?,
+            auth: self.auth?,
+            group: self.group?,
+            remaining_secs: self.remaining_secs.unwrap_or(0),
+            capabilities: self.capabilities(),
+            engine: format!("SW:{}", self.conn_id.saturating_sub(1000)),
+        })
+    }
 }
 
 /// One IPsec SA pair for `show crypto ipsec sa`.
