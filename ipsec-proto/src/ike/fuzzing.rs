@@ -249,7 +249,7 @@ impl Harness {
             match self.ep.poll_transmit(self.now, &mut self.buf) {
                 Ok(Some(t)) => {
                     tx += 1;
-                    let bytes = &self.buf[..t.len];
+                    let bytes = self.buf.get(..t.len).unwrap_or(&[]);
                     if let Some(c) = bytes.get(..16) {
                         let mut k = [0u8; 16];
                         k.copy_from_slice(c);
