@@ -154,7 +154,9 @@ impl IsakmpCrypto {
             cipher: CbcCipher::new(cipher, key)?,
             hash,
             phase1: Iv::from_slice(phase1_iv, block),
-            chains: Vec::with_capacity(MAX_CHAINS),
+            // Grows on demand: most ISAKMP SAs never have more than one or two exchanges in
+            // flight, and thousands of them each preallocating 32 slots cost a KiB apiece.
+            chains: Vec::new(),
         })
     }
 

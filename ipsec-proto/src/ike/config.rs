@@ -102,7 +102,8 @@ pub struct EndpointConfig {
     pub peers: Vec<PeerConfig>,
     /// Retransmission policy.
     pub retransmit: RetransmitConfig,
-    /// Responder SAs that have not yet received MM3 beyond this number are dropped, oldest first.
+    /// Responder SAs not yet authenticated (before a valid MM5) beyond this number are dropped,
+    /// oldest first.
     pub half_open_limit: usize,
     /// NAT traversal (RFC 3947 and drafts); IOS has it on by default.
     pub nat_traversal: bool,

@@ -248,7 +248,9 @@ struct OutDatagram {
 pub struct Endpoint {
     config: EndpointConfig,
     rng: Rng,
-    sas: BTreeMap<IkeSaId, IkeSa>,
+    /// Boxed: an `IkeSa` is a few KiB inline (key schedules, PRF states), and B-tree nodes hold
+    /// eleven values each, mostly part-filled, so unboxed values waste more than they hold.
+    sas: BTreeMap<IkeSaId, Box<IkeSa>>,
     children: BTreeMap<ChildId, Child>,
     next_conn_id: u32,
     next_child: u64,
@@ -950,6 +952,10 @@ impl Endpoint {
             }
             sa.qms
                 .retain(|q| q.done_at.is_none_or(|d| d + linger > now));
+            // Give back the capacity (four slots of ~300 bytes) once no exchange lingers.
+            if sa.qms.is_empty() {
+                sa.qms = Vec::new();
+            }
         }
         let (peer, path) = match self.sas.get(&id) {
             Some(s) => (s.peer, s.path),
@@ -1236,7 +1242,7 @@ impl Endpoint {
             last_rx_at: now,
             rekeyed: false,
         };
-        self.sas.insert(id, sa);
+        self.sas.insert(id, Box::new(sa));
         self.send(path, msg);
         Ok(())
     }
@@ -1347,11 +1353,13 @@ impl Endpoint {
             b.add_vendor_id(&vendor::CISCO_UNITY)?;
         }
         let reply = b.finish()?.to_vec();
-        // Half-open limit: drop the oldest responder SA still before MM3.
+        // Half-open limit: drop the oldest responder SA not yet authenticated. MM3 carries no
+        // proof of anything, so SAs waiting for MM5 count as well, or a flood of MM1+MM3 pairs
+        // would hold unbounded state (and cost a DH exponentiation each).
         let half_open: Vec<IkeSaId> = self
             .sas
             .values()
-            .filter(|s| s.role == Role::Responder && s.state == P1State::MmSaSetup)
+            .filter(|s| s.role == Role::Responder && s.state != P1State::QmIdle)
             .map(|s| s.id)
             .collect();
         if half_open.len() >= self.config.half_open_limit.max(1) {
@@ -1400,7 +1408,7 @@ impl Endpoint {
             last_rx_at: now,
             rekeyed: false,
         };
-        self.sas.insert(id, sa);
+        self.sas.insert(id, Box::new(sa));
         self.send(path, reply);
         Ok(())
     }
@@ -1983,6 +1991,14 @@ impl Endpoint {
         };
         sa.state = P1State::QmIdle;
         sa.established = Some(now);
+        // Only Main Mode needs these (HASH_I/HASH_R, key derivation); MM6 or our MM5 is cached
+        // in the flight for retransmissions. Thousands of tunnels each keep only keys and state.
+        sa.sai_b = Vec::new();
+        sa.gxi = Vec::new();
+        sa.gxr = Vec::new();
+        sa.ni = Vec::new();
+        sa.nr = Vec::new();
+        sa.dh = None;
         let life = sa.suite.map_or(86_400, |s| s.lifetime_secs);
         sa.expires = Some(now + Duration::from_secs(u64::from(life)));
         sa.dpd.seq = dpd_seq;
@@ -2175,6 +2191,9 @@ impl Endpoint {
         let h1 = keys.hash1(mid, b.bytes_after(slot));
         b.fill(slot, &h1)?;
         let m1 = encrypt_message(sa, b.finish()?, mid)?;
+        // One slot at a time: the default first growth to four ~300-byte slots would be
+        // mostly empty on each of thousands of SAs.
+        sa.qms.reserve_exact(1);
         sa.qms.push(Qm {
             mid,
             role: Role::Initiator,
@@ -2506,6 +2525,9 @@ impl Endpoint {
             replaces: None,
         };
         let nonce_i = ni.body.to_vec();
+        // One slot at a time: the default first growth to four ~300-byte slots would be
+        // mostly empty on each of thousands of SAs.
+        sa.qms.reserve_exact(1);
         sa.qms.push(Qm {
             mid,
             role: Role::Responder,
@@ -3314,4 +3336,57 @@ fn cleartext_notify(
         data: &[],
     })?;
     Ok(b.finish()?.to_vec())
+}
+
+/// Sizes of the endpoint's internal state, so the fuzz target and tests can check resource bounds
+/// without reaching into private fields.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct ResourceUsage {
+    /// ISAKMP SAs held.
+    pub sas: usize,
+    /// Responder SAs not yet authenticated (before MM5 verified).
+    pub half_open: usize,
+    /// IPsec SA pairs held.
+    pub children: usize,
+    /// Most Quick Mode exchanges held by one ISAKMP SA (active and lingering).
+    pub max_qms_per_sa: usize,
+    /// Most queued Quick Mode requests waiting behind the active ones of one SA.
+    pub max_pending_per_sa: usize,
+    /// Most bytes of cached messages, nonces, public values and offers held by one SA.
+    pub max_buffered_bytes_per_sa: usize,
+    /// Datagrams waiting for `poll_transmit`.
+    pub transmits: usize,
+    /// Events waiting for `poll_event`.
+    pub events: usize,
+}
+
+impl Endpoint {
+    pub(crate) fn resource_usage(&self) -> ResourceUsage {
+        let mut u = ResourceUsage {
+            sas: self.sas.len(),
+            children: self.children.len(),
+            transmits: self.transmits.len(),
+            events: self.events.len(),
+            ..ResourceUsage::default()
+        };
+        for sa in self.sas.values() {
+            if sa.role == Role::Responder && sa.state != P1State::QmIdle {
+                u.half_open += 1;
+            }
+            u.max_qms_per_sa = u.max_qms_per_sa.max(sa.qms.len());
+            u.max_pending_per_sa = u.max_pending_per_sa.max(sa.pending.len());
+            let flight = |f: &Flight| f.msg.as_ref().map_or(0, Vec::len);
+            let mut bytes = flight(&sa.flight)
+                + sa.sai_b.len()
+                + sa.gxi.len()
+                + sa.gxr.len()
+                + sa.ni.len()
+                + sa.nr.len();
+            for q in &sa.qms {
+                bytes += flight(&q.flight) + q.ni.len() + q.nr.len();
+            }
+            u.max_buffered_bytes_per_sa = u.max_buffered_bytes_per_sa.max(bytes);
+        }
+        u
+    }
 }
