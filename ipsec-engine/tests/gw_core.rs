@@ -2,9 +2,9 @@
 //! inbound proxy-identity check, unknown SPIs, clear commands and the show snapshots.
 
 use ipsec_engine::control::resolve;
-use ipsec_engine::demo::{SITE_A, SITE_B};
 use ipsec_engine::gateway::{CoreOptions, GatewayCore, TunVerdict};
 use ipsec_engine::{ControlReply, Dest, Gateway, Outputs};
+use ipsec_proto::ios::seed::{SITE_A, SITE_B};
 use ipsec_proto::time::Instant;
 
 fn core(text: &str, seed: u64) -> GatewayCore {

@@ -121,7 +121,7 @@ fn deterministic_per_seed_and_debug_has_ios_lines() {
 
 #[test]
 fn mismatched_key_leaves_no_tunnel() {
-    let b = ipsec_engine::demo::SITE_B.replace("ciscokey", "otherkey");
+    let b = ipsec_proto::ios::seed::SITE_B.replace("ciscokey", "otherkey");
     let r = run(&DemoOptions {
         config_b: Some(b),
         pings: 5,

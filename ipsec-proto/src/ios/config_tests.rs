@@ -1,4 +1,5 @@
 use super::*;
+use crate::ios::seed::SITE_A;
 use crate::policy::*;
 use proptest::prelude::*;
 
@@ -40,36 +41,6 @@ pub(crate) const SEED_SITE_A: &str = "hostname siteA  !
   access-list 100 permit ip 192.168.1.0 0.0.0.255 192.168.2.0 0.0.0.255
   access-list 101 deny   ip 192.168.1.0 0.0.0.255 192.168.2.0 0.0.0.255
   access-list 101 permit ip 192.168.1.0 0.0.0.255 any
-";
-
-/// cisco-ios.md A.8, R1.
-pub(crate) const REFERENCE_R1: &str = "hostname R1
-crypto isakmp policy 1
- encr 3des
- authentication pre-share
- group 2
-crypto isakmp key ciscokey address 203.0.113.2
-!
-crypto ipsec transform-set TRANSFORM esp-3des esp-sha-hmac
-!
-crypto map VPN 10 ipsec-isakmp
- set peer 203.0.113.2
- set transform-set TRANSFORM
- match address 100
-!
-interface FastEthernet4
- ip address 198.51.100.1 255.255.255.0
- ip nat outside
- crypto map VPN
-interface Vlan1
- ip address 192.168.1.1 255.255.255.0
- ip nat inside
-!
-ip route 0.0.0.0 0.0.0.0 198.51.100.254
-ip nat inside source list 101 interface FastEthernet4 overload
-access-list 100 permit ip 192.168.1.0 0.0.0.255 192.168.2.0 0.0.0.255
-access-list 101 deny   ip 192.168.1.0 0.0.0.255 192.168.2.0 0.0.0.255
-access-list 101 permit ip 192.168.1.0 0.0.0.255 any
 ";
 
 fn ok(text: &str) -> ParsedConfig {
@@ -195,19 +166,18 @@ fn seed_config_verbatim() {
 
 #[test]
 fn reference_config_matches_seed_semantics() {
-    let r1 = ok(REFERENCE_R1).config;
+    let r1 = ok(SITE_A).config;
     let mut seed = ok(SEED_SITE_A).config;
-    seed.hostname = Some("R1".into());
     // The seed also lists the unused FastEthernet0-3.
     seed.interfaces.retain(|i| i.address.is_some());
     assert_eq!(r1, seed);
-    assert_round_trip(REFERENCE_R1);
+    assert_round_trip(SITE_A);
 }
 
 #[test]
 fn render_is_canonical_running_config() {
-    let out = render(&ok(REFERENCE_R1).config);
-    let expected = "hostname R1
+    let out = render(&ok(SITE_A).config);
+    let expected = "hostname siteA
 !
 crypto isakmp policy 1
  encr 3des
