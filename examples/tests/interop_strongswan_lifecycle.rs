@@ -367,6 +367,41 @@ fn dpd_detects_killed_peer() {
     );
 }
 
+/// strongSwan's own DPD (`dpd_delay = 1s`): every R-U-THERE gets our R-U-THERE-ACK, and
+/// strongSwan keeps the ISAKMP SA (the other direction is `dpd_detects_killed_peer`).
+#[test]
+fn strongswan_dpd_answered() {
+    if !require_root_and_tools() {
+        return;
+    }
+    let mut lab = Lab::with(
+        "dpdsw",
+        SEED_IKE,
+        SEED_ESP,
+        21,
+        |c| c.dpd(1, "clear"),
+        |_| {},
+    );
+    lab.driver.initiate(PeerId(0), 0).unwrap();
+    lab.wait_phase2(1);
+    lab.run_for(Duration::from_millis(4500));
+    let log = lab.charon.log();
+    let acks = log
+        .lines()
+        .filter(|l| l.contains("parsed INFORMATIONAL_V1") && l.contains("N(DPD_ACK)"))
+        .count();
+    assert!(
+        acks >= 3,
+        "strongSwan got our R-U-THERE-ACKs ({acks})\n{}",
+        lab.diag()
+    );
+    assert!(
+        lab.charon.list_sas().unwrap().contains("ESTABLISHED"),
+        "{}",
+        lab.diag()
+    );
+}
+
 /// strongSwan crashes and comes back: its new Main Mode carries INITIAL-CONTACT, so we drop
 /// every SA of the old incarnation and traffic flows on the new pair.
 #[test]
@@ -599,6 +634,14 @@ fn wrong_psk_and_no_proposal_chosen() {
     assert!(lab.phase2s().is_empty());
     let log = lab.charon.log();
     eprintln!("our initiator, wrong PSK: {:?}", lab.failures());
+    // Our side names the likely cause: no MM6 after MM5 means the peer could not decrypt it.
+    assert!(
+        lab.failures()
+            .iter()
+            .any(|f| f.contains("MM_KEY_EXCH") && f.contains("pre-shared key mismatch")),
+        "{}",
+        lab.diag()
+    );
     assert!(
         log.contains("decryption failed")
             || log.contains("integrity check failed")
