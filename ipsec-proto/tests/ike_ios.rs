@@ -27,13 +27,7 @@ fn seed_routers_from_ios_text_reach_qm_idle() {
     assert_eq!(a.peers[0].lifetime_secs, 3600);
     let mut p = Pair::new(a, b, 50);
     p.initiate(0, 0);
-    assert!(
-        p.run_until(10_000, |p| p.both_up()),
-        "{:?} {:?}",
-        Pair::failures(&p.events_a),
-        Pair::failures(&p.events_b)
-    );
-    assert_keys_match(&p.events_a, &p.events_b);
+    p.assert_up_with_matching_keys(10_000);
     let isa = p.b.isakmp_sas(p.now);
     // R2's view: dst 203.0.113.2 (responder, itself), src 198.51.100.1 (R1 initiated).
     assert_eq!(isa[0].dst.to_string(), "203.0.113.2");
