@@ -387,7 +387,7 @@ mod tests {
     fn reference_config_is_clean() {
         let l = lints(crate::ios::seed::SITE_A);
         assert!(l.is_empty(), "{l:#?}");
-        let l = lints(crate::ios::config::tests::SEED_SITE_A);
+        let l = lints(crate::ios::seed::SITE_A_VERBATIM);
         assert!(l.is_empty(), "{l:#?}");
     }
 

@@ -1,7 +1,7 @@
 //! The seed's two routers, as tidy running-config text: siteA is cisco-ios.md A.8 (the seed's
 //! configuration with its blanked addresses filled in from the documentation ranges), siteB its
-//! mirror. One copy serves the demo, the tests and the examples; C and Python tests read the
-//! same files (`siteA.cfg`, `siteB.cfg` next to this module).
+//! mirror. One copy serves the demo and the tests; the fuzz corpus links to the same files
+//! (`siteA.cfg`, `siteB.cfg`, `siteA_verbatim.cfg` next to this module).
 //!
 //! | | WAN (FastEthernet4) | LAN (Vlan1) | peer |
 //! |---|---|---|---|
@@ -17,3 +17,8 @@ pub const SITE_A: &str = include_str!("siteA.cfg");
 
 /// siteB: the mirror of [`SITE_A`].
 pub const SITE_B: &str = include_str!("siteB.cfg");
+
+/// siteA exactly as the seed document prints it (irregular indentation, `hostname siteA  !`, the
+/// unused FastEthernet0-3, `ip classless`, duplex and speed): the parser's robustness case. It
+/// yields the same policy as [`SITE_A`].
+pub const SITE_A_VERBATIM: &str = include_str!("siteA_verbatim.cfg");
