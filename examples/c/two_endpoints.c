@@ -1,38 +1,57 @@
 /* Two IKEv1 endpoints in one process, wired back to back in memory with an explicit clock: the
  * seed scenario (R1 198.51.100.1 / LAN 192.168.1.0/24 <-> R2 203.0.113.2 / LAN 192.168.2.0/24;
  * 3DES/SHA/group 2, pre-shared key "ciscokey"; esp-3des esp-sha-hmac). R1 is configured from IOS
- * text, R2 from a peer struct. Both reach QM_IDLE, then ESP packets flow both ways and both
- * sides print their show output.
+ * text (the seed's siteA file, or the path given as the first argument), R2 from a peer struct.
+ * Both reach QM_IDLE, then ESP packets flow both ways and both sides print their show output.
  *
  *   gcc -Iffi-c/include examples/c/two_endpoints.c target/release/libipsec.a \
- *       -lpthread -ldl -lm -o two_endpoints && ./two_endpoints
+ *       -lpthread -ldl -lm -o two_endpoints && ./two_endpoints   # from the repository root
  */
 #include "pump.h"
 
-static const char R1_CONFIG[] =
-    "hostname R1\n"
-    "crypto isakmp policy 1\n"
-    " encr 3des\n"
-    " authentication pre-share\n"
-    " group 2\n"
-    "crypto isakmp key ciscokey address 203.0.113.2\n"
-    "crypto ipsec transform-set TRANSFORM esp-3des esp-sha-hmac\n"
-    "crypto map VPN 10 ipsec-isakmp\n"
-    " set peer 203.0.113.2\n"
-    " set transform-set TRANSFORM\n"
-    " match address 100\n"
-    "interface FastEthernet4\n"
-    " ip address 198.51.100.1 255.255.255.0\n"
-    " crypto map VPN\n"
-    "interface Vlan1\n"
-    " ip address 192.168.1.1 255.255.255.0\n"
-    "access-list 100 permit ip 192.168.1.0 0.0.0.255 192.168.2.0 0.0.0.255\n";
+/* R1 is the seed's siteA (cisco-ios.md A.8): the same file the Rust demo and tests use. */
+#define SITE_A_CFG "ipsec-proto/src/ios/seed/siteA.cfg"
+
+/* The whole file in a malloc'd buffer (caller frees), NULL on error. */
+static char *read_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        return NULL;
+    }
+    char *buf = NULL;
+    size_t cap = 0, n = 0;
+    for (;;) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 4096;
+            char *grown = realloc(buf, cap);
+            if (grown == NULL) {
+                free(buf);
+                fclose(f);
+                return NULL;
+            }
+            buf = grown;
+        }
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (got == 0) {
+            break;
+        }
+    }
+    int failed = ferror(f);
+    fclose(f);
+    if (failed) {
+        free(buf);
+        return NULL;
+    }
+    *len = n;
+    return buf;
+}
 
 static void log_line(void *userdata, uint32_t level, const char *msg, size_t len) {
     printf("[%s log %u] %.*s\n", (const char *)userdata, level, (int)len, msg);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
     printf("%s (header %d.%d.%d)\n", ipsec_version(), IPSEC_VERSION_MAJOR, IPSEC_VERSION_MINOR,
            IPSEC_VERSION_PATCH);
 
@@ -45,7 +64,17 @@ int main(void) {
 
     ipsec_config *c1 = NULL, *c2 = NULL;
     size_t line = 0, col = 0;
-    CHECK(ipsec_config_from_ios((const uint8_t *)R1_CONFIG, strlen(R1_CONFIG), &c1, &line, &col));
+    const char *cfg_path = argc > 1 ? argv[1] : SITE_A_CFG;
+    size_t r1_len = 0;
+    char *r1_config = read_file(cfg_path, &r1_len);
+    if (r1_config == NULL) {
+        fprintf(stderr, "cannot read %s (run from the repository root or pass the path)\n",
+                cfg_path);
+        return 1;
+    }
+    ipsec_result rc = ipsec_config_from_ios((const uint8_t *)r1_config, r1_len, &c1, &line, &col);
+    free(r1_config);
+    CHECK(rc);
 
     static const uint8_t psk[] = "ciscokey";
     ipsec_peer_params r2_peer = {

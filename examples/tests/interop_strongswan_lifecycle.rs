@@ -9,8 +9,8 @@ use std::time::{Duration, Instant as StdInstant};
 
 use common::*;
 use ipsec_examples::packet::{icmp_echo_request, parse_icmp_echo, ICMP_ECHO_REPLY};
-use ipsec_netlab::{addr, require_root_and_tools, Charon};
-use ipsec_proto::ike::{DeleteReason, Event, PeerId};
+use ipsec_netlab::{addr, require_root_and_tools, Charon, CharonConn};
+use ipsec_proto::ike::{DeleteReason, EndpointConfig, Event, PeerId};
 use ipsec_proto::policy::ipsec::{DpdConfig, DpdMode};
 
 const SEED_IKE: &str = "3des-sha1-modp1024";
@@ -24,6 +24,26 @@ struct PingRun {
     /// Requests the driver could not send (no SA covering them).
     unsendable: u32,
     missing: Vec<u16>,
+}
+
+impl PingRun {
+    fn add(&mut self, r: PingRun) {
+        self.sent += r.sent;
+        self.answered += r.answered;
+        self.unsendable += r.unsendable;
+        self.missing.extend(r.missing);
+    }
+
+    /// Every request that left got its reply.
+    fn assert_all_answered(&self, lab: &Lab) {
+        assert_eq!(
+            self.answered,
+            self.sent,
+            "lost pings {:?}\n{}",
+            self.missing,
+            lab.diag()
+        );
+    }
 }
 
 /// One echo request every `every` for `duration`, then up to 10 s for the last replies.
@@ -65,6 +85,52 @@ fn continuous_ping(lab: &mut Lab, duration: Duration, every: Duration, ident: u1
     run
 }
 
+/// Continuous ping (4 per second, in rounds of `round`) while `more` holds, for `limit` at most.
+fn ping_while(
+    lab: &mut Lab,
+    limit: Duration,
+    round: Duration,
+    ident: u16,
+    more: impl Fn(&Lab) -> bool,
+) -> PingRun {
+    let mut run = PingRun::default();
+    let until = StdInstant::now() + limit;
+    while more(lab) && StdInstant::now() < until {
+        run.add(continuous_ping(
+            lab,
+            round,
+            Duration::from_millis(250),
+            ident,
+        ));
+    }
+    run
+}
+
+/// The seed suites with `tweak` on strongSwan's side and `ours` on ours; we initiate, wait for
+/// the first IPsec SA pair and, with `first_ping`, send one echo through it.
+fn seed_lab_up(
+    tag: &str,
+    seed: u64,
+    tweak: impl FnOnce(CharonConn) -> CharonConn,
+    ours: impl FnOnce(&mut EndpointConfig),
+    first_ping: Option<u16>,
+) -> Lab {
+    let mut lab = Lab::with(tag, SEED_IKE, SEED_ESP, seed, tweak, ours);
+    lab.driver.initiate(PeerId(0), 0).unwrap();
+    lab.wait_phase2(1);
+    if let Some(ident) = first_ping {
+        lab.ping(1, ident);
+    }
+    lab
+}
+
+fn phase1_deletes(lab: &Lab, reason: DeleteReason) -> usize {
+    lab.events
+        .iter()
+        .filter(|e| matches!(e, Event::Phase1Deleted { reason: r, .. } if *r == reason))
+        .count()
+}
+
 fn count_p2(lab: &Lab, rekeys_by_us: bool) -> usize {
     lab.phase2s()
         .iter()
@@ -87,33 +153,16 @@ fn strongswan_rekeys_phase2_under_ping() {
     if !require_root_and_tools() {
         return;
     }
-    let mut lab = Lab::with(
-        "ssrekey",
-        SEED_IKE,
-        SEED_ESP,
-        11,
-        |c| c.rekey_time(20),
-        |_| {},
-    );
-    lab.driver.initiate(PeerId(0), 0).unwrap();
-    lab.wait_phase2(1);
     // The very first packet may beat strongSwan's SA installation after QM3 (see Lab::ping);
     // what is measured here is loss across rekeys.
-    lab.ping(1, 0x5000);
-    let mut run = PingRun::default();
-    let until = StdInstant::now() + Duration::from_secs(150);
-    while count_p2(&lab, false) < 3 && StdInstant::now() < until {
-        let r = continuous_ping(
-            &mut lab,
-            Duration::from_secs(10),
-            Duration::from_millis(250),
-            0x5001,
-        );
-        run.sent += r.sent;
-        run.answered += r.answered;
-        run.unsendable += r.unsendable;
-        run.missing.extend(r.missing);
-    }
+    let mut lab = seed_lab_up("ssrekey", 11, |c| c.rekey_time(20), |_| {}, Some(0x5000));
+    let run = ping_while(
+        &mut lab,
+        Duration::from_secs(150),
+        Duration::from_secs(10),
+        0x5001,
+        |lab| count_p2(lab, false) < 3,
+    );
     let rekeys = count_p2(&lab, false);
     let charon_rekeys = lab
         .charon
@@ -127,13 +176,7 @@ fn strongswan_rekeys_phase2_under_ping() {
     );
     assert!(rekeys >= 3, "{}", lab.diag());
     assert!(run.sent > 0 && run.unsendable == 0, "{run:?}");
-    assert_eq!(
-        run.answered,
-        run.sent,
-        "lost pings {:?}\n{}",
-        run.missing,
-        lab.diag()
-    );
+    run.assert_all_answered(&lab);
     // The old pairs went away by strongSwan's Delete, and only the current one is installed.
     assert!(
         deletes(&lab, DeleteReason::PeerDelete) >= 2,
@@ -155,33 +198,22 @@ fn we_rekey_phase2_under_ping() {
     if !require_root_and_tools() {
         return;
     }
-    let mut lab = Lab::with(
+    // The very first packet may beat strongSwan's SA installation after QM3 (see Lab::ping);
+    // what is measured here is loss across rekeys.
+    let mut lab = seed_lab_up(
         "ourrekey",
-        SEED_IKE,
-        SEED_ESP,
         12,
         |c| c,
         |cfg| cfg.peers[0].lifetime_secs = 20,
+        Some(0x5000),
     );
-    lab.driver.initiate(PeerId(0), 0).unwrap();
-    lab.wait_phase2(1);
-    // The very first packet may beat strongSwan's SA installation after QM3 (see Lab::ping);
-    // what is measured here is loss across rekeys.
-    lab.ping(1, 0x5000);
-    let mut run = PingRun::default();
-    let until = StdInstant::now() + Duration::from_secs(150);
-    while count_p2(&lab, true) < 3 && StdInstant::now() < until {
-        let r = continuous_ping(
-            &mut lab,
-            Duration::from_secs(10),
-            Duration::from_millis(250),
-            0x5002,
-        );
-        run.sent += r.sent;
-        run.answered += r.answered;
-        run.unsendable += r.unsendable;
-        run.missing.extend(r.missing);
-    }
+    let run = ping_while(
+        &mut lab,
+        Duration::from_secs(150),
+        Duration::from_secs(10),
+        0x5002,
+        |lab| count_p2(lab, true) < 3,
+    );
     let rekeys = count_p2(&lab, true);
     eprintln!(
         "our rekeys: {rekeys}; strongSwan-initiated: {}; expired: {}; ping {run:?}",
@@ -190,13 +222,7 @@ fn we_rekey_phase2_under_ping() {
     );
     assert!(rekeys >= 3, "{}", lab.diag());
     assert!(run.sent > 0 && run.unsendable == 0, "{run:?}");
-    assert_eq!(
-        run.answered,
-        run.sent,
-        "lost pings {:?}\n{}",
-        run.missing,
-        lab.diag()
-    );
+    run.assert_all_answered(&lab);
     let log = lab.charon.log();
     assert!(
         log.matches("received DELETE for ESP CHILD_SA").count() >= 2,
@@ -212,10 +238,7 @@ fn deletes_each_way() {
     if !require_root_and_tools() {
         return;
     }
-    let mut lab = Lab::new("delete", SEED_IKE, SEED_ESP, 13);
-    lab.driver.initiate(PeerId(0), 0).unwrap();
-    lab.wait_phase2(1);
-    lab.ping(1, 0x5003);
+    let mut lab = seed_lab_up("delete", 13, |c| c, |_| {}, Some(0x5003));
 
     // strongSwan deletes the IPsec SA pair: we remove it from the data path.
     lab.charon.terminate_child("net").unwrap();
@@ -313,10 +336,8 @@ fn dpd_detects_killed_peer() {
     if !require_root_and_tools() {
         return;
     }
-    let mut lab = Lab::with(
+    let mut lab = seed_lab_up(
         "dpd",
-        SEED_IKE,
-        SEED_ESP,
         14,
         |c| c,
         |cfg| {
@@ -326,10 +347,8 @@ fn dpd_detects_killed_peer() {
                 mode: DpdMode::Periodic,
             })
         },
+        Some(0x5005),
     );
-    lab.driver.initiate(PeerId(0), 0).unwrap();
-    lab.wait_phase2(1);
-    lab.ping(1, 0x5005);
     // Alive: R-U-THERE answered, nobody declared dead.
     lab.run_for(Duration::from_secs(8));
     assert!(
@@ -355,13 +374,33 @@ fn dpd_detects_killed_peer() {
     assert!(ok, "PeerDead not reported\n{}", lab.diag());
     eprintln!("peer declared dead {:?} after the kill", t.elapsed());
     assert!(
-        lab.events.iter().any(|e| matches!(
-            e,
-            Event::Phase1Deleted {
-                reason: DeleteReason::DpdTimeout,
-                ..
-            }
-        )),
+        phase1_deletes(&lab, DeleteReason::DpdTimeout) > 0,
+        "{}",
+        lab.diag()
+    );
+}
+
+/// strongSwan's own DPD (`dpd_delay = 1s`): every R-U-THERE gets our R-U-THERE-ACK, and
+/// strongSwan keeps the ISAKMP SA (the other direction is `dpd_detects_killed_peer`).
+#[test]
+fn strongswan_dpd_answered() {
+    if !require_root_and_tools() {
+        return;
+    }
+    let mut lab = seed_lab_up("dpdsw", 21, |c| c.dpd(1, "clear"), |_| {}, None);
+    lab.run_for(Duration::from_millis(4500));
+    let log = lab.charon.log();
+    let acks = log
+        .lines()
+        .filter(|l| l.contains("parsed INFORMATIONAL_V1") && l.contains("N(DPD_ACK)"))
+        .count();
+    assert!(
+        acks >= 3,
+        "strongSwan got our R-U-THERE-ACKs ({acks})\n{}",
+        lab.diag()
+    );
+    assert!(
+        lab.charon.list_sas().unwrap().contains("ESTABLISHED"),
         "{}",
         lab.diag()
     );
@@ -374,9 +413,7 @@ fn initial_contact_after_strongswan_restart() {
     if !require_root_and_tools() {
         return;
     }
-    let mut lab = Lab::new("initc", SEED_IKE, SEED_ESP, 15);
-    lab.driver.initiate(PeerId(0), 0).unwrap();
-    lab.wait_phase2(1);
+    let mut lab = seed_lab_up("initc", 15, |c| c, |_| {}, None);
     lab.ping(2, 0x5006);
     kill_charon(&lab.charon);
     lab.charon = Charon::start(&lab.topo.gw_b, std::slice::from_ref(&lab.conn)).unwrap();
@@ -387,19 +424,7 @@ fn initial_contact_after_strongswan_restart() {
         "MM5 carried INITIAL-CONTACT\n{}",
         lab.diag()
     );
-    let ic_p1 = lab
-        .events
-        .iter()
-        .filter(|e| {
-            matches!(
-                e,
-                Event::Phase1Deleted {
-                    reason: DeleteReason::InitialContact,
-                    ..
-                }
-            )
-        })
-        .count();
+    let ic_p1 = phase1_deletes(&lab, DeleteReason::InitialContact);
     let ic_p2 = deletes(&lab, DeleteReason::InitialContact);
     assert_eq!((ic_p1, ic_p2), (1, 1), "{}", lab.diag());
     assert_eq!(
@@ -431,49 +456,24 @@ fn strongswan_replaces_phase1_under_ping() {
     if !require_root_and_tools() {
         return;
     }
-    let mut lab = Lab::with(
-        "ssp1",
-        SEED_IKE,
-        SEED_ESP,
-        16,
-        |c| c.ike_rekey_time(30),
-        |_| {},
+    let mut lab = seed_lab_up("ssp1", 16, |c| c.ike_rekey_time(30), |_| {}, Some(0x5010));
+    let mut run = ping_while(
+        &mut lab,
+        Duration::from_secs(120),
+        Duration::from_secs(5),
+        0x5011,
+        |lab| phase1_up(lab).len() < 2,
     );
-    lab.driver.initiate(PeerId(0), 0).unwrap();
-    lab.wait_phase2(1);
-    lab.ping(1, 0x5010);
-    let mut run = PingRun::default();
-    let until = StdInstant::now() + Duration::from_secs(120);
-    while phase1_up(&lab).len() < 2 && StdInstant::now() < until {
-        let r = continuous_ping(
-            &mut lab,
-            Duration::from_secs(5),
-            Duration::from_millis(250),
-            0x5011,
-        );
-        run.sent += r.sent;
-        run.answered += r.answered;
-        run.missing.extend(r.missing);
-    }
     // A little more traffic and time for the old SA's Delete.
-    let r = continuous_ping(
+    run.add(continuous_ping(
         &mut lab,
         Duration::from_secs(5),
         Duration::from_millis(250),
         0x5012,
-    );
-    run.sent += r.sent;
-    run.answered += r.answered;
-    run.missing.extend(r.missing);
+    ));
     eprintln!("Phase 1 establishments {:?}; ping {run:?}", phase1_up(&lab));
     assert!(phase1_up(&lab).len() >= 2, "{}", lab.diag());
-    assert_eq!(
-        run.answered,
-        run.sent,
-        "lost {:?}\n{}",
-        run.missing,
-        lab.diag()
-    );
+    run.assert_all_answered(&lab);
     let now = lab.driver.now();
     let sas = lab.driver.endpoint().isakmp_sas(now);
     assert_eq!(
@@ -493,40 +493,27 @@ fn we_replace_phase1_under_ping() {
     if !require_root_and_tools() {
         return;
     }
-    let mut lab = Lab::with(
+    let mut lab = seed_lab_up(
         "ourp1",
-        SEED_IKE,
-        SEED_ESP,
         17,
         |c| c,
         |cfg| cfg.peers[0].isakmp_policies[0].lifetime_secs = 40,
+        Some(0x5020),
     );
-    lab.driver.initiate(PeerId(0), 0).unwrap();
-    lab.wait_phase2(1);
-    lab.ping(1, 0x5020);
-    let mut run = PingRun::default();
-    let until = StdInstant::now() + Duration::from_secs(120);
-    while phase1_up(&lab).len() < 2 && StdInstant::now() < until {
-        let r = continuous_ping(
-            &mut lab,
-            Duration::from_secs(5),
-            Duration::from_millis(250),
-            0x5021,
-        );
-        run.sent += r.sent;
-        run.answered += r.answered;
-        run.missing.extend(r.missing);
-    }
+    let mut run = ping_while(
+        &mut lab,
+        Duration::from_secs(120),
+        Duration::from_secs(5),
+        0x5021,
+        |lab| phase1_up(lab).len() < 2,
+    );
     // Past the old SA's expiry (40 s).
-    let r = continuous_ping(
+    run.add(continuous_ping(
         &mut lab,
         Duration::from_secs(8),
         Duration::from_millis(250),
         0x5022,
-    );
-    run.sent += r.sent;
-    run.answered += r.answered;
-    run.missing.extend(r.missing);
+    ));
     let p1_deleted: Vec<_> = lab
         .events
         .iter()
@@ -545,13 +532,7 @@ fn we_replace_phase1_under_ping() {
         "{}",
         lab.diag()
     );
-    assert_eq!(
-        run.answered,
-        run.sent,
-        "lost {:?}\n{}",
-        run.missing,
-        lab.diag()
-    );
+    run.assert_all_answered(&lab);
     assert!(!lab.driver.installed().is_empty());
     assert!(
         lab.charon.log().contains("received DELETE for IKE_SA"),
@@ -599,6 +580,14 @@ fn wrong_psk_and_no_proposal_chosen() {
     assert!(lab.phase2s().is_empty());
     let log = lab.charon.log();
     eprintln!("our initiator, wrong PSK: {:?}", lab.failures());
+    // Our side names the likely cause: no MM6 after MM5 means the peer could not decrypt it.
+    assert!(
+        lab.failures()
+            .iter()
+            .any(|f| f.contains("MM_KEY_EXCH") && f.contains("pre-shared key mismatch")),
+        "{}",
+        lab.diag()
+    );
     assert!(
         log.contains("decryption failed")
             || log.contains("integrity check failed")

@@ -994,6 +994,31 @@ pub unsafe extern "C" fn ipsec_endpoint_free(ep: *mut *mut ipsec_endpoint) {
 // ---------------------------------------------------------------------------------------------
 // Events
 
+/// The shared body of the single-value `ipsec_event_*` accessors: NULL checks, then `field`'s
+/// value into `*out`, or `IPSEC_RESULT_WRONG_EVENT_KIND` when the event has none.
+///
+/// # Safety
+/// `ev` NULL or a live handle; `out` NULL or writable.
+unsafe fn event_field<T>(
+    ev: *const ipsec_event,
+    out: *mut T,
+    field: impl FnOnce(&ipsec_event) -> Option<T>,
+) -> ipsec_result {
+    boundary(|| {
+        // SAFETY: caller contract.
+        let ev = try_some!(unsafe { as_ref(ev) });
+        if out.is_null() {
+            return ipsec_result::IPSEC_RESULT_NULL_PARAMETER;
+        }
+        let Some(v) = field(ev) else {
+            return ipsec_result::IPSEC_RESULT_WRONG_EVENT_KIND;
+        };
+        // SAFETY: checked non-NULL.
+        unsafe { write(out, v) };
+        ipsec_result::IPSEC_RESULT_OK
+    })
+}
+
 /// The event's kind (`IPSEC_EVENT_*`), 0 for NULL.
 ///
 /// # Safety
@@ -1012,19 +1037,8 @@ pub unsafe extern "C" fn ipsec_event_kind(ev: *const ipsec_event) -> u32 {
 /// `ev` a live handle; `out` writable.
 #[no_mangle]
 pub unsafe extern "C" fn ipsec_event_peer(ev: *const ipsec_event, out: *mut u32) -> ipsec_result {
-    boundary(|| {
-        // SAFETY: caller contract.
-        let ev = try_some!(unsafe { as_ref(ev) });
-        if out.is_null() {
-            return ipsec_result::IPSEC_RESULT_NULL_PARAMETER;
-        }
-        let Some(p) = ev.peer.and_then(|p| u32::try_from(p).ok()) else {
-            return ipsec_result::IPSEC_RESULT_WRONG_EVENT_KIND;
-        };
-        // SAFETY: checked non-NULL.
-        unsafe { write(out, p) };
-        ipsec_result::IPSEC_RESULT_OK
-    })
+    // SAFETY: forwarded caller contract.
+    unsafe { event_field(ev, out, |e| e.peer.and_then(|p| u32::try_from(p).ok())) }
 }
 
 /// The ISAKMP SA (IOS conn-id) the event is about; `IPSEC_RESULT_WRONG_EVENT_KIND` when none.
@@ -1033,19 +1047,8 @@ pub unsafe extern "C" fn ipsec_event_peer(ev: *const ipsec_event, out: *mut u32)
 /// `ev` a live handle; `out` writable.
 #[no_mangle]
 pub unsafe extern "C" fn ipsec_event_ike_sa(ev: *const ipsec_event, out: *mut u32) -> ipsec_result {
-    boundary(|| {
-        // SAFETY: caller contract.
-        let ev = try_some!(unsafe { as_ref(ev) });
-        if out.is_null() {
-            return ipsec_result::IPSEC_RESULT_NULL_PARAMETER;
-        }
-        let Some(s) = ev.ike_sa else {
-            return ipsec_result::IPSEC_RESULT_WRONG_EVENT_KIND;
-        };
-        // SAFETY: checked non-NULL.
-        unsafe { write(out, s) };
-        ipsec_result::IPSEC_RESULT_OK
-    })
+    // SAFETY: forwarded caller contract.
+    unsafe { event_field(ev, out, |e| e.ike_sa) }
 }
 
 /// The IPsec SA pair id the event is about; `IPSEC_RESULT_WRONG_EVENT_KIND` when none.
@@ -1054,19 +1057,8 @@ pub unsafe extern "C" fn ipsec_event_ike_sa(ev: *const ipsec_event, out: *mut u3
 /// `ev` a live handle; `out` writable.
 #[no_mangle]
 pub unsafe extern "C" fn ipsec_event_child(ev: *const ipsec_event, out: *mut u64) -> ipsec_result {
-    boundary(|| {
-        // SAFETY: caller contract.
-        let ev = try_some!(unsafe { as_ref(ev) });
-        if out.is_null() {
-            return ipsec_result::IPSEC_RESULT_NULL_PARAMETER;
-        }
-        let Some(c) = ev.child else {
-            return ipsec_result::IPSEC_RESULT_WRONG_EVENT_KIND;
-        };
-        // SAFETY: checked non-NULL.
-        unsafe { write(out, c) };
-        ipsec_result::IPSEC_RESULT_OK
-    })
+    // SAFETY: forwarded caller contract.
+    unsafe { event_field(ev, out, |e| e.child) }
 }
 
 /// Our (inbound) and the peer's (outbound) SPI of a Phase 2 established or deleted event.
@@ -1107,19 +1099,8 @@ pub unsafe extern "C" fn ipsec_event_path(
     ev: *const ipsec_event,
     out: *mut ipsec_path,
 ) -> ipsec_result {
-    boundary(|| {
-        // SAFETY: caller contract.
-        let ev = try_some!(unsafe { as_ref(ev) });
-        if out.is_null() {
-            return ipsec_result::IPSEC_RESULT_NULL_PARAMETER;
-        }
-        let Some(p) = ev.path else {
-            return ipsec_result::IPSEC_RESULT_WRONG_EVENT_KIND;
-        };
-        // SAFETY: checked non-NULL.
-        unsafe { write(out, path_to_c(p)) };
-        ipsec_result::IPSEC_RESULT_OK
-    })
+    // SAFETY: forwarded caller contract.
+    unsafe { event_field(ev, out, |e| e.path.map(path_to_c)) }
 }
 
 /// The failure reason of a `IPSEC_EVENT_NEGOTIATION_FAILED` event as a result code

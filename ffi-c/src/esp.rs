@@ -297,19 +297,9 @@ pub unsafe extern "C" fn ipsec_esp_sa_encapsulate(
         let Dir::Out(o) = &mut sa.dir else {
             return ipsec_result::IPSEC_RESULT_WRONG_DIRECTION;
         };
-        match o.encapsulate(Instant(now_ms), inner, next_header, out) {
-            Ok(n) => {
-                // SAFETY: checked non-NULL.
-                unsafe { write(out_len, n) };
-                ipsec_result::IPSEC_RESULT_OK
-            }
-            Err(EspError::BufferTooSmall { needed }) => {
-                // SAFETY: checked non-NULL.
-                unsafe { write(out_len, needed) };
-                ipsec_result::IPSEC_RESULT_BUFFER_TOO_SMALL
-            }
-            Err(e) => ipsec_result::from(&e),
-        }
+        let r = o.encapsulate(Instant(now_ms), inner, next_header, out);
+        // SAFETY: checked non-NULL.
+        unsafe { length_result(out_len, r) }
     })
 }
 
@@ -346,24 +336,37 @@ pub unsafe extern "C" fn ipsec_esp_sa_decapsulate(
         let Dir::In(i) = &mut sa.dir else {
             return ipsec_result::IPSEC_RESULT_WRONG_DIRECTION;
         };
-        match i.decapsulate(Instant(now_ms), esp, out) {
-            Ok(d) => {
-                // SAFETY: checked non-NULL.
-                unsafe { write(out_len, d.len) };
-                if !next_header.is_null() {
-                    // SAFETY: non-NULL optional out-parameter, writable by contract.
-                    unsafe { write(next_header, d.next_header) };
-                }
-                ipsec_result::IPSEC_RESULT_OK
+        let r = i.decapsulate(Instant(now_ms), esp, out).map(|d| {
+            if !next_header.is_null() {
+                // SAFETY: non-NULL optional out-parameter, writable by contract.
+                unsafe { write(next_header, d.next_header) };
             }
-            Err(EspError::BufferTooSmall { needed }) => {
-                // SAFETY: checked non-NULL.
-                unsafe { write(out_len, needed) };
-                ipsec_result::IPSEC_RESULT_BUFFER_TOO_SMALL
-            }
-            Err(e) => ipsec_result::from(&e),
-        }
+            d.len
+        });
+        // SAFETY: checked non-NULL.
+        unsafe { length_result(out_len, r) }
     })
+}
+
+/// The output length of a successful encapsulation or decapsulation, or on
+/// `IPSEC_RESULT_BUFFER_TOO_SMALL` the capacity needed, into `*out_len`.
+///
+/// # Safety
+/// `out_len` non-NULL and writable.
+unsafe fn length_result(out_len: *mut usize, r: Result<usize, EspError>) -> ipsec_result {
+    match r {
+        Ok(n) => {
+            // SAFETY: caller contract.
+            unsafe { write(out_len, n) };
+            ipsec_result::IPSEC_RESULT_OK
+        }
+        Err(EspError::BufferTooSmall { needed }) => {
+            // SAFETY: caller contract.
+            unsafe { write(out_len, needed) };
+            ipsec_result::IPSEC_RESULT_BUFFER_TOO_SMALL
+        }
+        Err(e) => ipsec_result::from(&e),
+    }
 }
 
 /// Worst-case bytes ESP adds to an inner packet (header, IV, padding, trailer, ICV, and the UDP

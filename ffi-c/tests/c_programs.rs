@@ -104,7 +104,11 @@ fn compile(source: &str, output: &str, extra: &[&str]) -> PathBuf {
 }
 
 fn run(mut cmd: Command, what: &str) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    // two_endpoints reads the seed's siteA configuration by its path from the repository root.
+    let out = cmd
+        .current_dir(workspace())
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(

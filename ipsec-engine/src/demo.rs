@@ -18,65 +18,8 @@ use std::collections::BinaryHeap;
 use std::fmt::Write as _;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-/// siteA: cisco-ios.md A.8 (the seed's configuration with documentation addresses).
-pub const SITE_A: &str = "hostname siteA
-crypto isakmp policy 1
- encr 3des
- authentication pre-share
- group 2
-crypto isakmp key ciscokey address 203.0.113.2
-!
-crypto ipsec transform-set TRANSFORM esp-3des esp-sha-hmac
-!
-crypto map VPN 10 ipsec-isakmp
- set peer 203.0.113.2
- set transform-set TRANSFORM
- match address 100
-!
-interface FastEthernet4
- ip address 198.51.100.1 255.255.255.0
- ip nat outside
- crypto map VPN
-interface Vlan1
- ip address 192.168.1.1 255.255.255.0
- ip nat inside
-!
-ip route 0.0.0.0 0.0.0.0 198.51.100.254
-ip nat inside source list 101 interface FastEthernet4 overload
-access-list 100 permit ip 192.168.1.0 0.0.0.255 192.168.2.0 0.0.0.255
-access-list 101 deny   ip 192.168.1.0 0.0.0.255 192.168.2.0 0.0.0.255
-access-list 101 permit ip 192.168.1.0 0.0.0.255 any
-";
-
-/// siteB: the mirror of [`SITE_A`].
-pub const SITE_B: &str = "hostname siteB
-crypto isakmp policy 1
- encr 3des
- authentication pre-share
- group 2
-crypto isakmp key ciscokey address 198.51.100.1
-!
-crypto ipsec transform-set TRANSFORM esp-3des esp-sha-hmac
-!
-crypto map VPN 10 ipsec-isakmp
- set peer 198.51.100.1
- set transform-set TRANSFORM
- match address 100
-!
-interface FastEthernet4
- ip address 203.0.113.2 255.255.255.0
- ip nat outside
- crypto map VPN
-interface Vlan1
- ip address 192.168.2.1 255.255.255.0
- ip nat inside
-!
-ip route 0.0.0.0 0.0.0.0 203.0.113.254
-ip nat inside source list 101 interface FastEthernet4 overload
-access-list 100 permit ip 192.168.2.0 0.0.0.255 192.168.1.0 0.0.0.255
-access-list 101 deny   ip 192.168.2.0 0.0.0.255 192.168.1.0 0.0.0.255
-access-list 101 permit ip 192.168.2.0 0.0.0.255 any
-";
+/// The seed's two routers (re-exported from [`ipsec_proto::ios::seed`]).
+pub use ipsec_proto::ios::seed::{SITE_A, SITE_B};
 
 /// One-way WAN latency.
 const WAN_MS: u64 = 10;

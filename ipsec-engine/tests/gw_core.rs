@@ -1,10 +1,13 @@
 //! The gateway core without the demo: crypto ACL semantics (first match, deny, ports), the
 //! inbound proxy-identity check, unknown SPIs, clear commands and the show snapshots.
 
+mod common;
+
+use common::num;
 use ipsec_engine::control::resolve;
-use ipsec_engine::demo::{SITE_A, SITE_B};
 use ipsec_engine::gateway::{CoreOptions, GatewayCore, TunVerdict};
 use ipsec_engine::{ControlReply, Dest, Gateway, Outputs};
+use ipsec_proto::ios::seed::{SITE_A, SITE_B};
 use ipsec_proto::time::Instant;
 
 fn core(text: &str, seed: u64) -> GatewayCore {
@@ -104,15 +107,15 @@ impl Pair {
     }
 }
 
-fn num(text: &str, key: &str) -> u64 {
-    let i = text.find(key).unwrap_or_else(|| panic!("{key} in\n{text}")) + key.len();
-    text[i..]
-        .trim_start()
-        .split(|c: char| !c.is_ascii_digit())
+/// `0x...` after `current outbound spi:` in `show crypto ipsec sa`.
+fn outbound_spi(show: &str) -> String {
+    show.split("current outbound spi: ")
+        .nth(1)
+        .unwrap()
+        .split('(')
         .next()
         .unwrap()
-        .parse()
-        .unwrap()
+        .to_string()
 }
 
 const A_LAN: [u8; 4] = [192, 168, 1, 10];
@@ -419,25 +422,11 @@ fn counters_survive_a_rekey_and_the_old_inbound_sa_stays() {
         assert_eq!(p.send(0, &pkt), TunVerdict::Protected);
     }
     let before = p.cmd(0, "show crypto ipsec sa");
-    let spi_old = before
-        .split("current outbound spi: ")
-        .nth(1)
-        .unwrap()
-        .split('(')
-        .next()
-        .unwrap()
-        .to_string();
+    let spi_old = outbound_spi(&before);
     // Soft lifetime: 30 s before the 120 s hard lifetime the initiator rekeys.
     p.advance(p.now + 100_000);
     let mid = p.cmd(0, "show crypto ipsec sa");
-    let spi_new = mid
-        .split("current outbound spi: ")
-        .nth(1)
-        .unwrap()
-        .split('(')
-        .next()
-        .unwrap()
-        .to_string();
+    let spi_new = outbound_spi(&mid);
     assert_ne!(
         spi_old, spi_new,
         "outbound switched to the new pair:\n{mid}"

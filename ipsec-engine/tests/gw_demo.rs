@@ -1,21 +1,10 @@
 //! The in-process demonstration: the seed's two routers bring the tunnel up with the first ping
 //! and carry the rest; siteA's show output looks like the seed's.
 
-use ipsec_engine::demo::{run, DemoOptions};
+mod common;
 
-fn field(text: &str, key: &str) -> u64 {
-    let i = text
-        .find(key)
-        .unwrap_or_else(|| panic!("{key} missing in\n{text}"))
-        + key.len();
-    text[i..]
-        .trim_start()
-        .split(|c: char| !c.is_ascii_digit())
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap()
-}
+use common::num;
+use ipsec_engine::demo::{run, DemoOptions};
 
 /// `0x1B2BB5D3(455849427)` after `key`, as (hex value, decimal value).
 fn spi_after(text: &str, key: &str) -> (u32, u32) {
@@ -51,13 +40,13 @@ fn seed_tunnel_comes_up_and_counts_pings() {
     assert!(r.text.contains("Success rate is 100 percent (20/20)"));
     // siteA: 19 requests + 20 replies out, 19 replies + 20 requests in; 1 send error.
     let a = &r.a_ipsec;
-    assert_eq!(field(a, "#pkts encaps:"), 39, "{a}");
-    assert_eq!(field(a, "#pkts encrypt:"), 39);
-    assert_eq!(field(a, "#pkts digest:"), 39);
-    assert_eq!(field(a, "#pkts decaps:"), 39);
-    assert_eq!(field(a, "#pkts verify:"), 39);
-    assert_eq!(field(a, "#send errors"), 1);
-    assert_eq!(field(a, "#recv errors"), 0);
+    assert_eq!(num(a, "#pkts encaps:"), 39, "{a}");
+    assert_eq!(num(a, "#pkts encrypt:"), 39);
+    assert_eq!(num(a, "#pkts digest:"), 39);
+    assert_eq!(num(a, "#pkts decaps:"), 39);
+    assert_eq!(num(a, "#pkts verify:"), 39);
+    assert_eq!(num(a, "#send errors"), 1);
+    assert_eq!(num(a, "#recv errors"), 0);
     assert!(
         a.contains("interface: FastEthernet4\n    Crypto map tag: VPN, local addr 198.51.100.1")
     );
@@ -67,9 +56,9 @@ fn seed_tunnel_comes_up_and_counts_pings() {
     assert!(a.contains("transform: esp-3des esp-sha-hmac ,"));
     // siteB never lost a packet.
     let b = &r.b_ipsec;
-    assert_eq!(field(b, "#pkts encaps:"), 39);
-    assert_eq!(field(b, "#pkts decaps:"), 39);
-    assert_eq!(field(b, "#send errors"), 0);
+    assert_eq!(num(b, "#pkts encaps:"), 39);
+    assert_eq!(num(b, "#pkts decaps:"), 39);
+    assert_eq!(num(b, "#send errors"), 0);
     // SPIs: siteA's outbound is siteB's inbound and the other way round; hex equals decimal.
     let (a_out, a_out_dec) = spi_after(a, "current outbound spi:");
     assert_eq!(a_out, a_out_dec);
@@ -121,7 +110,7 @@ fn deterministic_per_seed_and_debug_has_ios_lines() {
 
 #[test]
 fn mismatched_key_leaves_no_tunnel() {
-    let b = ipsec_engine::demo::SITE_B.replace("ciscokey", "otherkey");
+    let b = ipsec_proto::ios::seed::SITE_B.replace("ciscokey", "otherkey");
     let r = run(&DemoOptions {
         config_b: Some(b),
         pings: 5,
@@ -130,7 +119,7 @@ fn mismatched_key_leaves_no_tunnel() {
     .unwrap();
     assert_eq!(r.replies[0], 0, "{}", r.text);
     assert!(!r.a_isakmp.contains("QM_IDLE"), "{}", r.a_isakmp);
-    assert_eq!(field(&r.a_ipsec, "#pkts encaps:"), 0);
-    assert_eq!(field(&r.a_ipsec, "#send errors"), 5);
+    assert_eq!(num(&r.a_ipsec, "#pkts encaps:"), 0);
+    assert_eq!(num(&r.a_ipsec, "#send errors"), 5);
     assert!(r.a_ipsec.contains("current outbound spi: 0x0(0)"));
 }

@@ -13,33 +13,25 @@ use std::process::Command;
 use std::time::Duration;
 use sys_util::*;
 
+/// The seed's configuration ([`common::a8`]) for one shared /24 without a router: no default
+/// route, no NAT overload.
 fn config(me: &str, peer: &str, wan: &str, lan: u8, remote_lan: u8) -> String {
-    format!(
-        "hostname {me}
-crypto isakmp policy 1
- encr 3des
- authentication pre-share
- group 2
-crypto isakmp key ciscokey address {peer}
-!
-crypto ipsec transform-set TRANSFORM esp-3des esp-sha-hmac
-!
-crypto map VPN 10 ipsec-isakmp
- set peer {peer}
- set transform-set TRANSFORM
- match address 100
-!
-interface FastEthernet4
- ip address {wan} 255.255.255.0
- ip nat outside
- crypto map VPN
-interface Vlan1
- ip address 192.168.{lan}.1 255.255.255.0
- ip nat inside
-!
-access-list 100 permit ip 192.168.{lan}.0 0.0.0.255 192.168.{remote_lan}.0 0.0.0.255
-"
-    )
+    let seed = common::a8(
+        me,
+        wan,
+        peer,
+        &format!("192.168.{lan}.1"),
+        &format!("192.168.{lan}"),
+        &format!("192.168.{remote_lan}"),
+    );
+    seed.lines()
+        .filter(|l| {
+            !(l.starts_with("ip route")
+                || l.starts_with("ip nat inside source")
+                || l.starts_with("access-list 101"))
+        })
+        .map(|l| format!("{l}\n"))
+        .collect()
 }
 
 #[test]

@@ -4,9 +4,9 @@
 //!
 //! A counting global allocator records allocations made by the current thread only.
 
-use ipsec_engine::demo::{SITE_A, SITE_B};
 use ipsec_engine::gateway::{CoreOptions, GatewayCore, TunVerdict};
 use ipsec_engine::{Dest, Gateway, Outputs};
+use ipsec_proto::ios::seed::{SITE_A, SITE_B};
 use ipsec_proto::time::Instant;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;

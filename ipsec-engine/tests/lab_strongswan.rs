@@ -19,6 +19,20 @@ fn charon_conn() -> CharonConn {
         .ts(addr::LAN_B, addr::LAN_A)
 }
 
+/// The lab with strongSwan loaded in gwB and our siteA daemon in gwA; `None` to skip.
+fn start(tag: &str) -> Option<(Lab, Charon, Daemon)> {
+    let lab = Lab::new(tag)?;
+    let peer = Charon::start(&lab.topo.gw_b, &[charon_conn()]).unwrap();
+    peer.load_all().unwrap();
+    let da = Daemon::start(
+        &lab.topo.gw_a,
+        lab.dir.path(),
+        "siteA",
+        &site_a(addr::GW_B_WAN),
+    );
+    Some((lab, peer, da))
+}
+
 fn check_up(da: &Daemon, peer: &Charon, lab: &Lab) {
     let t = &lab.topo;
     let n = ping(&t.host_a, addr::HOST_B, 10);
@@ -52,17 +66,9 @@ fn check_up(da: &Daemon, peer: &Charon, lab: &Lab) {
 
 #[test]
 fn lab_strongswan_engine_initiates_on_traffic() {
-    let Some(lab) = Lab::new("swan_ours") else {
+    let Some((lab, peer, da)) = start("swan_ours") else {
         return;
     };
-    let peer = Charon::start(&lab.topo.gw_b, &[charon_conn()]).unwrap();
-    peer.load_all().unwrap();
-    let da = Daemon::start(
-        &lab.topo.gw_a,
-        lab.dir.path(),
-        "siteA",
-        &site_a(addr::GW_B_WAN),
-    );
     assert!(
         ping_until_up(&lab.topo.host_a, addr::HOST_B, Duration::from_secs(30)),
         "{}\n{}",
@@ -81,17 +87,9 @@ fn lab_strongswan_engine_initiates_on_traffic() {
 
 #[test]
 fn lab_strongswan_charon_initiates() {
-    let Some(lab) = Lab::new("swan_theirs") else {
+    let Some((lab, peer, da)) = start("swan_theirs") else {
         return;
     };
-    let peer = Charon::start(&lab.topo.gw_b, &[charon_conn()]).unwrap();
-    peer.load_all().unwrap();
-    let da = Daemon::start(
-        &lab.topo.gw_a,
-        lab.dir.path(),
-        "siteA",
-        &site_a(addr::GW_B_WAN),
-    );
     let out = peer.initiate("lans");
     assert!(out.is_ok(), "{out:?}\n{}\n{}", peer.log(), da.state());
     let isa = da.exec("show crypto isakmp sa");

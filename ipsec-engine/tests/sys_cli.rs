@@ -34,6 +34,20 @@ access-list 101 deny   ip 10.1.1.0 0.0.0.255 10.2.2.0 0.0.0.255
 access-list 101 permit ip 10.1.1.0 0.0.0.255 any
 ";
 
+/// `ip netns exec <ns> nft list table ip ipsec_engine_nat`: the engine's NAT exemption rules.
+fn nat_table(ns: &str) -> [&str; 8] {
+    [
+        "netns",
+        "exec",
+        ns,
+        "nft",
+        "list",
+        "table",
+        "ip",
+        "ipsec_engine_nat",
+    ]
+}
+
 fn cli(args: &[&str]) -> (i32, String, String) {
     let o = Command::new(BIN).args(args).output().unwrap();
     (
@@ -113,19 +127,7 @@ fn run_sets_up_answers_and_cleans_up() {
     assert!(ns
         .ip(&["rule", "show"])
         .contains("not from all fwmark 0x1e5/0x1e5 lookup 485"));
-    let nat = run(
-        "ip",
-        &[
-            "netns",
-            "exec",
-            &ns.name,
-            "nft",
-            "list",
-            "table",
-            "ip",
-            "ipsec_engine_nat",
-        ],
-    );
+    let nat = run("ip", &nat_table(&ns.name));
     assert!(
         nat.contains("oifname \"wan0\" ip saddr 10.1.1.0/24 ip daddr 10.2.2.0/24 return"),
         "{nat}"
@@ -181,19 +183,7 @@ fn run_sets_up_answers_and_cleans_up() {
     assert!(!ns.ip(&["rule", "show"]).contains("fwmark"));
     assert!(ns.ip(&["route", "show", "table", "485"]).trim().is_empty());
     assert!(!try_run("ip", &["-n", &ns.name, "link", "show", "ipsec0"]));
-    assert!(!try_run(
-        "ip",
-        &[
-            "netns",
-            "exec",
-            &ns.name,
-            "nft",
-            "list",
-            "table",
-            "ip",
-            "ipsec_engine_nat"
-        ]
-    ));
+    assert!(!try_run("ip", &nat_table(&ns.name)));
     assert!(!sock.exists());
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -21,5 +21,7 @@ pub mod ike;
 pub mod ios;
 pub mod policy;
 pub mod rng;
+#[cfg(test)]
+mod test_util;
 pub mod time;
 pub mod wire;

@@ -4,46 +4,7 @@ mod ike_common;
 
 use ike_common::*;
 use ipsec_proto::ike::EndpointConfig;
-
-const R1: &str = "hostname R1
-crypto isakmp policy 1
- encr 3des
- authentication pre-share
- group 2
-crypto isakmp key ciscokey address 203.0.113.2
-!
-crypto ipsec transform-set TRANSFORM esp-3des esp-sha-hmac
-!
-crypto map VPN 10 ipsec-isakmp
- set peer 203.0.113.2
- set transform-set TRANSFORM
- match address 100
-!
-interface FastEthernet4
- ip address 198.51.100.1 255.255.255.0
- ip nat outside
- crypto map VPN
-interface Vlan1
- ip address 192.168.1.1 255.255.255.0
- ip nat inside
-!
-ip route 0.0.0.0 0.0.0.0 198.51.100.254
-ip nat inside source list 101 interface FastEthernet4 overload
-access-list 100 permit ip 192.168.1.0 0.0.0.255 192.168.2.0 0.0.0.255
-access-list 101 deny   ip 192.168.1.0 0.0.0.255 192.168.2.0 0.0.0.255
-access-list 101 permit ip 192.168.1.0 0.0.0.255 any
-";
-
-fn r2() -> String {
-    R1.replace("hostname R1", "hostname R2")
-        .replace("203.0.113.2", "PEER")
-        .replace("198.51.100.1 255", "203.0.113.2 255")
-        .replace("PEER", "198.51.100.1")
-        .replace("198.51.100.254", "203.0.113.254")
-        .replace("192.168.1.", "192.168.X.")
-        .replace("192.168.2.", "192.168.1.")
-        .replace("192.168.X.", "192.168.2.")
-}
+use ipsec_proto::ios::seed::{SITE_A, SITE_B};
 
 fn endpoint_config(text: &str) -> EndpointConfig {
     let parsed = ipsec_proto::ios::parse(text).expect("IOS config parses");
@@ -55,8 +16,8 @@ fn endpoint_config(text: &str) -> EndpointConfig {
 
 #[test]
 fn seed_routers_from_ios_text_reach_qm_idle() {
-    let a = endpoint_config(R1);
-    let b = endpoint_config(&r2());
+    let a = endpoint_config(SITE_A);
+    let b = endpoint_config(SITE_B);
     assert_eq!(a.peers[0].address.to_string(), "203.0.113.2");
     assert_eq!(
         a.peers[0].local_address.map(|x| x.to_string()).as_deref(),
@@ -66,13 +27,7 @@ fn seed_routers_from_ios_text_reach_qm_idle() {
     assert_eq!(a.peers[0].lifetime_secs, 3600);
     let mut p = Pair::new(a, b, 50);
     p.initiate(0, 0);
-    assert!(
-        p.run_until(10_000, |p| p.both_up()),
-        "{:?} {:?}",
-        Pair::failures(&p.events_a),
-        Pair::failures(&p.events_b)
-    );
-    assert_keys_match(&p.events_a, &p.events_b);
+    p.assert_up_with_matching_keys(10_000);
     let isa = p.b.isakmp_sas(p.now);
     // R2's view: dst 203.0.113.2 (responder, itself), src 198.51.100.1 (R1 initiated).
     assert_eq!(isa[0].dst.to_string(), "203.0.113.2");
@@ -83,7 +38,7 @@ fn seed_routers_from_ios_text_reach_qm_idle() {
 #[test]
 fn show_crypto_isakmp_sa_on_both_routers() {
     use ipsec_proto::ios::show::{show_crypto_isakmp_sa, show_crypto_isakmp_sa_detail, IosFlavor};
-    let mut p = Pair::new(endpoint_config(R1), endpoint_config(&r2()), 51);
+    let mut p = Pair::new(endpoint_config(SITE_A), endpoint_config(SITE_B), 51);
     p.initiate(0, 0);
     assert!(p.run_until(10_000, |p| p.both_up()));
     let rows = |ep: &ipsec_proto::ike::Endpoint, now| {

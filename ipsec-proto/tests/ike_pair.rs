@@ -368,13 +368,7 @@ fn nat_shim_floats_to_4500_and_uses_udp_encapsulation() {
     let mut p = Pair::new(a, b, 19);
     p.nat = true;
     p.initiate(0, 0);
-    assert!(
-        p.run_until(10_000, |p| p.both_up()),
-        "A {:?} B {:?}",
-        Pair::failures(&p.events_a),
-        Pair::failures(&p.events_b)
-    );
-    assert_keys_match(&p.events_a, &p.events_b);
+    p.assert_up_with_matching_keys(10_000);
     let pa = p.a.ipsec_sas(p.now);
     let pb = p.b.ipsec_sas(p.now);
     assert!(pa[0].udp_encap && pb[0].udp_encap);
@@ -720,13 +714,7 @@ fn transport_mode_through_nat_uses_udp_transport_encapsulation() {
     let mut p = Pair::new(a, b, 32);
     p.nat = true;
     p.initiate(0, 0);
-    assert!(
-        p.run_until(10_000, |p| p.both_up()),
-        "{:?} {:?}",
-        Pair::failures(&p.events_a),
-        Pair::failures(&p.events_b)
-    );
-    assert_keys_match(&p.events_a, &p.events_b);
+    p.assert_up_with_matching_keys(10_000);
     let sa = &p.b.ipsec_sas(p.now)[0];
     assert_eq!(sa.mode, ipsec_proto::policy::ipsec::EspMode::Transport);
     assert!(sa.udp_encap);

@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_ipsec-engine");
 
-/// The seed's router configuration (A.8) with the lab's addresses: `wan` on FastEthernet4,
-/// `lan_gw` on Vlan1, protecting `lan` (x.y.z) towards `remote_lan`, peer and key address `peer`.
+/// The seed's router configuration ([`ipsec_proto::ios::seed::SITE_A`]) with the lab's
+/// addresses: `wan` on FastEthernet4, `lan_gw` on Vlan1, protecting `lan` (x.y.z) towards
+/// `remote_lan`, peer and key address `peer`, default route via rtr.
 /// Tests derive failure cases from it with `str::replace`.
 pub fn a8(hostname: &str, wan: &str, peer: &str, lan_gw: &str, lan: &str, remote: &str) -> String {
     let rtr = if wan.starts_with("198.51.100.") {
@@ -23,36 +24,24 @@ pub fn a8(hostname: &str, wan: &str, peer: &str, lan_gw: &str, lan: &str, remote
     } else {
         addr::RTR_B
     };
-    format!(
-        "hostname {hostname}
-crypto isakmp policy 1
- encr 3des
- authentication pre-share
- group 2
-crypto isakmp key ciscokey address {peer}
-!
-crypto ipsec transform-set TRANSFORM esp-3des esp-sha-hmac
-!
-crypto map VPN 10 ipsec-isakmp
- set peer {peer}
- set transform-set TRANSFORM
- match address 100
-!
-interface FastEthernet4
- ip address {wan} 255.255.255.0
- ip nat outside
- crypto map VPN
-interface Vlan1
- ip address {lan_gw} 255.255.255.0
- ip nat inside
-!
-ip route 0.0.0.0 0.0.0.0 {rtr}
-ip nat inside source list 101 interface FastEthernet4 overload
-access-list 100 permit ip {lan}.0 0.0.0.255 {remote}.0 0.0.0.255
-access-list 101 deny   ip {lan}.0 0.0.0.255 {remote}.0 0.0.0.255
-access-list 101 permit ip {lan}.0 0.0.0.255 any
-"
-    )
+    let subs = [
+        ("hostname siteA", format!("hostname {hostname}")),
+        ("203.0.113.2", peer.to_string()),
+        ("198.51.100.254", rtr.to_string()),
+        ("198.51.100.1", wan.to_string()),
+        ("192.168.1.1", lan_gw.to_string()),
+        ("192.168.1.0", format!("{lan}.0")),
+        ("192.168.2.0", format!("{remote}.0")),
+    ];
+    // Placeholders first, so that a substituted address never matches a later pattern.
+    let mut text = ipsec_proto::ios::seed::SITE_A.to_string();
+    for (i, (from, _)) in subs.iter().enumerate() {
+        text = text.replace(from, &format!("\u{0}{i}\u{0}"));
+    }
+    for (i, (_, to)) in subs.iter().enumerate() {
+        text = text.replace(&format!("\u{0}{i}\u{0}"), to);
+    }
+    text
 }
 
 /// siteA (in gwA) peering with `peer` (gwB's address as siteA sees it).

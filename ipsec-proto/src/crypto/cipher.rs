@@ -217,13 +217,7 @@ impl CbcCipher {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
+    use crate::test_util::hex;
 
     fn roundtrip(alg: CipherAlg, key: &str, iv: &str, pt: &[u8], ct: &str) {
         let c = CbcCipher::new(alg, &hex(key)).unwrap();

@@ -348,15 +348,8 @@ impl DhSecret {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_util::hex;
     use num_bigint::BigUint;
-
-    fn hex(s: &str) -> Vec<u8> {
-        let s: String = s.split_whitespace().collect();
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
 
     fn to_hex(b: &[u8]) -> String {
         b.iter().map(|x| format!("{x:02x}")).collect()

@@ -227,13 +227,7 @@ impl Drop for HmacKey {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
+    use crate::test_util::hex;
 
     fn check(alg: HashAlg, key: &[u8], data: &[u8], expect: &str) {
         let k = HmacKey::new(alg, key);

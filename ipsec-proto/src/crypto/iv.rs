@@ -258,7 +258,8 @@ impl IsakmpCrypto {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crypto::kdf::tests::{hex, keys, v52};
+    use crate::crypto::kdf::tests::{keys, v52};
+    use crate::test_util::hex;
 
     fn pair(cipher: CipherAlg, hash: HashAlg) -> (IsakmpCrypto, IsakmpCrypto) {
         let v = v52();

@@ -270,14 +270,7 @@ impl Phase1Keys {
 pub(crate) mod tests {
     use super::*;
     use crate::crypto::suite::IntegAlg;
-
-    pub(crate) fn hex(s: &str) -> Vec<u8> {
-        let s: String = s.split_whitespace().collect();
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
+    use crate::test_util::hex;
 
     // [SELF] values below come from src/crypto/testdata/self_vectors.py.
 

@@ -7,13 +7,7 @@ use crate::crypto::hmac::HmacKey;
 use crate::rng::Rng;
 use crate::time::Instant;
 
-fn hex(s: &str) -> Vec<u8> {
-    let s: String = s.split_whitespace().collect();
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
-}
+use crate::test_util::hex;
 
 const T0: Instant = Instant(1_000);
 

@@ -385,16 +385,16 @@ mod tests {
 
     #[test]
     fn reference_config_is_clean() {
-        let l = lints(crate::ios::config::tests::REFERENCE_R1);
+        let l = lints(crate::ios::seed::SITE_A);
         assert!(l.is_empty(), "{l:#?}");
-        let l = lints(crate::ios::config::tests::SEED_SITE_A);
+        let l = lints(crate::ios::seed::SITE_A_VERBATIM);
         assert!(l.is_empty(), "{l:#?}");
     }
 
     #[test]
     fn missing_nat_exemption_found() {
         // The seed's ACL 101 without its `deny` line.
-        let text = crate::ios::config::tests::REFERENCE_R1.replace(
+        let text = crate::ios::seed::SITE_A.replace(
             "access-list 101 deny   ip 192.168.1.0 0.0.0.255 192.168.2.0 0.0.0.255\n",
             "",
         );
@@ -411,7 +411,7 @@ mod tests {
         );
         assert!(l[0].message.contains("line 25"), "{}", l[0]);
         // A deny that only covers part of the protected traffic is not enough.
-        let partial = crate::ios::config::tests::REFERENCE_R1.replace(
+        let partial = crate::ios::seed::SITE_A.replace(
             "access-list 101 deny   ip 192.168.1.0 0.0.0.255 192.168.2.0 0.0.0.255",
             "access-list 101 deny   ip 192.168.1.0 0.0.0.127 192.168.2.0 0.0.0.255",
         );

@@ -268,6 +268,12 @@ impl<'a> Cursor<'a> {
         }
     }
 
+    /// Skips the rest of the line: recognised, but reported as `why` since it has no effect here.
+    fn skip_warn(&mut self, why: String) -> Cmd {
+        let _ = self.rest();
+        Cmd::Warn(why)
+    }
+
     /// The raw rest of the line from the next token on (for descriptions and remarks).
     fn rest(&mut self) -> String {
         let s = match self.peek() {
@@ -591,8 +597,7 @@ impl State {
         // Everything else (`no service pad`, `no ip domain lookup`, ...) is accepted with a warning,
         // provided it starts with a global keyword.
         c.kw(GLOBAL_KW, "command")?;
-        let _ = c.rest();
-        Ok(Cmd::Warn("\"no\" form ignored".into()))
+        Ok(c.skip_warn("\"no\" form ignored".into()))
     }
 
     fn crypto(&self, c: &mut Cursor<'_>) -> Result<Cmd, ConfigError> {
@@ -616,10 +621,7 @@ impl State {
                 let _ = c.rest();
                 Ok(Cmd::UnsupportedBlock(format!("crypto {k} not supported")))
             }
-            k => {
-                let _ = c.rest();
-                Ok(Cmd::Warn(format!("crypto {k} not supported")))
-            }
+            k => Ok(c.skip_warn(format!("crypto {k} not supported"))),
         }
     }
 
@@ -674,10 +676,7 @@ impl State {
                     "crypto isakmp {k} not supported"
                 )))
             }
-            _ => {
-                let _ = c.rest();
-                Ok(Cmd::Warn(format!("crypto isakmp {k} not supported")))
-            }
+            _ => Ok(c.skip_warn(format!("crypto isakmp {k} not supported"))),
         }
     }
 
@@ -706,8 +705,7 @@ impl State {
                 if c.peek()
                     .is_some_and(|t| t.text.eq_ignore_ascii_case("ipv6"))
                 {
-                    let _ = c.rest();
-                    return Ok(Cmd::Warn("IPv6 pre-shared keys not supported".into()));
+                    return Ok(c.skip_warn("IPv6 pre-shared keys not supported".into()));
                 }
                 let addr = c.ip("peer address")?;
                 let mask = match c.peek() {
@@ -761,10 +759,7 @@ impl State {
                         2560,
                         4_294_967_295,
                     )?)),
-                    _ => {
-                        let _ = c.rest();
-                        Ok(Cmd::Warn("lifetime days not supported".into()))
-                    }
+                    _ => Ok(c.skip_warn("lifetime days not supported".into())),
                 },
                 "replay" => {
                     c.kw(&["window-size"], "replay keyword")?;
@@ -778,12 +773,7 @@ impl State {
                     }
                     Ok(Cmd::Replay(v as u32))
                 }
-                _ => {
-                    let _ = c.rest();
-                    Ok(Cmd::Warn(
-                        "security-association idle-time not supported".into(),
-                    ))
-                }
+                _ => Ok(c.skip_warn("security-association idle-time not supported".into())),
             },
             "nat-transparency" => {
                 c.kw(&["udp-encapsulation"], "nat-transparency keyword")?;
@@ -795,10 +785,7 @@ impl State {
                     "crypto ipsec {k} not supported"
                 )))
             }
-            _ => {
-                let _ = c.rest();
-                Ok(Cmd::Warn(format!("crypto ipsec {k} not supported")))
-            }
+            _ => Ok(c.skip_warn(format!("crypto ipsec {k} not supported"))),
         }
     }
 
@@ -909,11 +896,7 @@ impl State {
                 ),
                 Pick::One(_)
             ) {
-                let _ = c.rest();
-                return Ok(Cmd::Warn(format!(
-                    "crypto map {name} {} not supported",
-                    t.text
-                )));
+                return Ok(c.skip_warn(format!("crypto map {name} {} not supported", t.text)));
             }
             return Err(c.err(&t, format!("invalid sequence number \"{}\"", t.text)));
         }
@@ -921,8 +904,7 @@ impl State {
         match c.opt_kw(&["gdoi", "ipsec-isakmp", "ipsec-manual"]) {
             None | Some("ipsec-isakmp") => {
                 if c.opt_kw(&["dynamic"]).is_some() {
-                    let _ = c.rest();
-                    return Ok(Cmd::Warn(format!(
+                    return Ok(c.skip_warn(format!(
                         "crypto map {name} {seq}: dynamic crypto maps not supported"
                     )));
                 }
@@ -976,8 +958,7 @@ impl State {
                     "extended" => AclKind::Extended,
                     "standard" => AclKind::Standard,
                     _ => {
-                        let _ = c.rest();
-                        return Ok(Cmd::Warn("access-list logging options ignored".into()));
+                        return Ok(c.skip_warn("access-list logging options ignored".into()));
                     }
                 };
                 let t = c.next("access list name")?;
@@ -991,17 +972,13 @@ impl State {
                 }
                 Ok(Cmd::NamedAcl(name, kind))
             }
-            _ => {
-                let _ = c.rest();
-                Ok(Cmd::Warn(format!("ip {k} ignored: no effect on IPsec")))
-            }
+            _ => Ok(c.skip_warn(format!("ip {k} ignored: no effect on IPsec"))),
         }
     }
 
     fn route(&self, c: &mut Cursor<'_>) -> Result<Cmd, ConfigError> {
         if c.peek().is_some_and(|t| t.text.eq_ignore_ascii_case("vrf")) {
-            let _ = c.rest();
-            return Ok(Cmd::Warn("VRF routes not supported".into()));
+            return Ok(c.skip_warn("VRF routes not supported".into()));
         }
         let prefix = c.ip("route prefix")?;
         let mask = c.ip("route mask")?;
@@ -1039,23 +1016,20 @@ impl State {
     fn nat(&self, c: &mut Cursor<'_>) -> Result<Cmd, ConfigError> {
         let k = c.kw(&["inside", "outside", "pool", "translation"], "nat keyword")?;
         if k != "inside" {
-            let _ = c.rest();
-            return Ok(Cmd::Warn(format!("ip nat {k} not supported")));
+            return Ok(c.skip_warn(format!("ip nat {k} not supported")));
         }
         c.kw(&["source"], "nat keyword")?;
         match c.kw(&["list", "route-map", "static"], "nat source keyword")? {
             "list" => {}
             k => {
-                let _ = c.rest();
-                return Ok(Cmd::Warn(format!("ip nat inside source {k} not supported")));
+                return Ok(c.skip_warn(format!("ip nat inside source {k} not supported")));
             }
         }
         let acl = c.next("access list")?.text.to_string();
         match c.kw(&["interface", "pool"], "nat keyword")? {
             "interface" => {}
             _ => {
-                let _ = c.rest();
-                return Ok(Cmd::Warn("NAT pools not supported".into()));
+                return Ok(c.skip_warn("NAT pools not supported".into()));
             }
         }
         let mut parts = Vec::new();
@@ -1090,10 +1064,7 @@ impl State {
             });
         }
         if c.opt_kw(&["dynamic"]).is_some() {
-            let _ = c.rest();
-            return Ok(Cmd::Warn(
-                "dynamic access list entries not supported".into(),
-            ));
+            return Ok(c.skip_warn("dynamic access list entries not supported".into()));
         }
         let (entry, warn) = acl_entry(c, kind)?;
         if let Some(w) = warn {
@@ -1142,8 +1113,7 @@ impl State {
                 let t = c.peek();
                 if negate {
                     // `no 20` deletes an entry; not modelled.
-                    let _ = c.rest();
-                    Cmd::Warn("\"no\" form ignored".into())
+                    c.skip_warn("\"no\" form ignored".into())
                 } else if let Some(t) = t.filter(|t| t.text.bytes().all(|b| b.is_ascii_digit())) {
                     c.pos += 1;
                     let seq = c.num_tok(&t, "sequence number", 1, 2_147_483_647)? as u32;
@@ -1537,10 +1507,7 @@ fn map_cmd(c: &mut Cursor<'_>, negate: bool) -> Result<Cmd, ConfigError> {
     )?;
     Ok(match k {
         "exit" => Cmd::Exit,
-        "description" => {
-            let _ = c.rest();
-            Cmd::Warn("crypto map description ignored".into())
-        }
+        "description" => c.skip_warn("crypto map description ignored".into()),
         "reverse-route" => {
             let _ = c.opt_kw(&["static"]);
             Cmd::ReverseRoute(!negate)
@@ -1586,10 +1553,11 @@ fn map_cmd(c: &mut Cursor<'_>, negate: bool) -> Result<Cmd, ConfigError> {
                                 remove: negate,
                             }
                         }
-                        Err(_) if t.text.contains(|ch: char| ch.is_ascii_alphabetic()) => {
-                            let _ = c.rest();
-                            Cmd::Warn(format!("set peer {}: hostname peers not supported", t.text))
-                        }
+                        Err(_) if t.text.contains(|ch: char| ch.is_ascii_alphabetic()) => c
+                            .skip_warn(format!(
+                                "set peer {}: hostname peers not supported",
+                                t.text
+                            )),
                         Err(_) => {
                             return Err(c.err(&t, format!("invalid peer address \"{}\"", t.text)))
                         }
@@ -1654,22 +1622,13 @@ fn map_cmd(c: &mut Cursor<'_>, negate: bool) -> Result<Cmd, ConfigError> {
                                     2560,
                                     4_294_967_295,
                                 )?)),
-                                _ => {
-                                    let _ = c.rest();
-                                    Cmd::Warn("lifetime days not supported".into())
-                                }
+                                _ => c.skip_warn("lifetime days not supported".into()),
                             }
                         }
-                        k => {
-                            let _ = c.rest();
-                            Cmd::Warn(format!("set security-association {k} not supported"))
-                        }
+                        k => c.skip_warn(format!("set security-association {k} not supported")),
                     }
                 }
-                k => {
-                    let _ = c.rest();
-                    Cmd::Warn(format!("set {k} not supported"))
-                }
+                k => c.skip_warn(format!("set {k} not supported")),
             }
         }
     })
@@ -1730,10 +1689,7 @@ fn if_cmd(c: &mut Cursor<'_>, negate: bool) -> Result<Cmd, ConfigError> {
             }
         }
         "ip" => if_ip(c, negate)?,
-        k => {
-            let _ = c.rest();
-            Cmd::Warn(format!("\"{k}\" ignored: no effect on IPsec"))
-        }
+        k => c.skip_warn(format!("\"{k}\" ignored: no effect on IPsec")),
     })
 }
 
@@ -1776,10 +1732,7 @@ fn if_ip(c: &mut Cursor<'_>, negate: bool) -> Result<Cmd, ConfigError> {
                 return Ok(Cmd::IfAddress(None));
             }
             if c.opt_kw(&["dhcp", "negotiated"]).is_some() {
-                let _ = c.rest();
-                return Ok(Cmd::Warn(
-                    "dynamic interface addresses not supported".into(),
-                ));
+                return Ok(c.skip_warn("dynamic interface addresses not supported".into()));
             }
             let a = c.ip("address")?;
             let mt = c.peek();
@@ -1812,14 +1765,8 @@ fn if_ip(c: &mut Cursor<'_>, negate: bool) -> Result<Cmd, ConfigError> {
                 Cmd::IfMss(Some(c.num("MSS", 500, 1460)? as u16))
             }
         }
-        k if IGNORED.contains(&k) => {
-            let _ = c.rest();
-            Cmd::Warn(format!("ip {k} ignored: no effect on IPsec"))
-        }
-        k => {
-            let _ = c.rest();
-            Cmd::Warn(format!("ip {k} not supported"))
-        }
+        k if IGNORED.contains(&k) => c.skip_warn(format!("ip {k} ignored: no effect on IPsec")),
+        k => c.skip_warn(format!("ip {k} not supported")),
     })
 }
 

@@ -1,76 +1,11 @@
 use super::*;
+use crate::ios::seed::{SITE_A, SITE_A_VERBATIM};
 use crate::policy::*;
 use proptest::prelude::*;
 
 fn ip(s: &str) -> Ipv4Addr {
     s.parse().unwrap()
 }
-
-/// The seed document's configuration block, verbatim (irregular indentation, `hostname siteA  !`,
-/// all five FastEthernet interfaces, `ip classless`), with the blanked addresses filled in.
-pub(crate) const SEED_SITE_A: &str = "hostname siteA  !
-  crypto isakmp policy 1
- encr 3des
- authentication pre-share
- group 2
-  crypto isakmp key ciscokey address 203.0.113.2
-  crypto ipsec transform-set TRANSFORM esp-3des esp-sha-hmac
-  crypto map VPN 10 ipsec-isakmp
- set peer 203.0.113.2
- set transform-set TRANSFORM
- match address 100
-  interface FastEthernet0
-  interface FastEthernet1
-  interface FastEthernet2
-  interface FastEthernet3
-  interface FastEthernet4
- ip address 198.51.100.1 255.255.255.0
- ip nat outside
- ip virtual-reassembly
- duplex auto
- speed auto
- crypto map VPN
-  interface Vlan1
- ip address 192.168.1.1 255.255.255.0
- ip nat inside
- ip virtual-reassembly
-  ip classless
-  ip route 0.0.0.0 0.0.0.0 198.51.100.254
-  ip nat inside source list 101 interface FastEthernet4 overload
-  access-list 100 permit ip 192.168.1.0 0.0.0.255 192.168.2.0 0.0.0.255
-  access-list 101 deny   ip 192.168.1.0 0.0.0.255 192.168.2.0 0.0.0.255
-  access-list 101 permit ip 192.168.1.0 0.0.0.255 any
-";
-
-/// cisco-ios.md A.8, R1.
-pub(crate) const REFERENCE_R1: &str = "hostname R1
-crypto isakmp policy 1
- encr 3des
- authentication pre-share
- group 2
-crypto isakmp key ciscokey address 203.0.113.2
-!
-crypto ipsec transform-set TRANSFORM esp-3des esp-sha-hmac
-!
-crypto map VPN 10 ipsec-isakmp
- set peer 203.0.113.2
- set transform-set TRANSFORM
- match address 100
-!
-interface FastEthernet4
- ip address 198.51.100.1 255.255.255.0
- ip nat outside
- crypto map VPN
-interface Vlan1
- ip address 192.168.1.1 255.255.255.0
- ip nat inside
-!
-ip route 0.0.0.0 0.0.0.0 198.51.100.254
-ip nat inside source list 101 interface FastEthernet4 overload
-access-list 100 permit ip 192.168.1.0 0.0.0.255 192.168.2.0 0.0.0.255
-access-list 101 deny   ip 192.168.1.0 0.0.0.255 192.168.2.0 0.0.0.255
-access-list 101 permit ip 192.168.1.0 0.0.0.255 any
-";
 
 fn ok(text: &str) -> ParsedConfig {
     match parse(text) {
@@ -96,7 +31,7 @@ fn assert_round_trip(text: &str) {
 
 #[test]
 fn seed_config_verbatim() {
-    let p = ok(SEED_SITE_A);
+    let p = ok(SITE_A_VERBATIM);
     let c = &p.config;
     assert_eq!(c.hostname.as_deref(), Some("siteA"));
     assert_eq!(
@@ -190,24 +125,23 @@ fn seed_config_verbatim() {
     assert!(c.validate().is_empty(), "{:?}", c.validate());
     assert_eq!(p.origins.line(&Item::MapEntry("VPN".into(), 10)), Some(8));
     assert_eq!(p.origins.line(&Item::AclEntry("101".into(), 20)), Some(32));
-    assert_round_trip(SEED_SITE_A);
+    assert_round_trip(SITE_A_VERBATIM);
 }
 
 #[test]
 fn reference_config_matches_seed_semantics() {
-    let r1 = ok(REFERENCE_R1).config;
-    let mut seed = ok(SEED_SITE_A).config;
-    seed.hostname = Some("R1".into());
+    let r1 = ok(SITE_A).config;
+    let mut seed = ok(SITE_A_VERBATIM).config;
     // The seed also lists the unused FastEthernet0-3.
     seed.interfaces.retain(|i| i.address.is_some());
     assert_eq!(r1, seed);
-    assert_round_trip(REFERENCE_R1);
+    assert_round_trip(SITE_A);
 }
 
 #[test]
 fn render_is_canonical_running_config() {
-    let out = render(&ok(REFERENCE_R1).config);
-    let expected = "hostname R1
+    let out = render(&ok(SITE_A).config);
+    let expected = "hostname siteA
 !
 crypto isakmp policy 1
  encr 3des

@@ -22,9 +22,7 @@ mod golden {
 }
 
 fn r1() -> GatewayConfig {
-    parse(crate::ios::config::tests::REFERENCE_R1)
-        .unwrap()
-        .config
+    parse(crate::ios::seed::SITE_A).unwrap().config
 }
 
 fn row(state: &str, conn_id: u32, status: &str) -> IsakmpSaRow {

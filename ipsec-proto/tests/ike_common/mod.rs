@@ -363,6 +363,18 @@ impl Pair {
     pub fn both_up(&self) -> bool {
         Self::p2_count(&self.events_a) >= 1 && Self::p2_count(&self.events_b) >= 1
     }
+
+    /// Runs until both sides hold a Phase 2 pair (failing with both sides' negotiation
+    /// failures after `max_ms`), then checks that the pairs mirror each other.
+    pub fn assert_up_with_matching_keys(&mut self, max_ms: u64) {
+        assert!(
+            self.run_until(max_ms, |p| p.both_up()),
+            "A {:?} B {:?}",
+            Self::failures(&self.events_a),
+            Self::failures(&self.events_b)
+        );
+        assert_keys_match(&self.events_a, &self.events_b);
+    }
 }
 
 /// Checks that the first Phase 2 pair of each side mirrors the other's: A's outbound is B's
