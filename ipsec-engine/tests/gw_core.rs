@@ -460,3 +460,24 @@ fn counters_survive_a_rekey_and_the_old_inbound_sa_stays() {
         "one inbound, one outbound: {late}"
     );
 }
+
+#[test]
+fn running_out_of_sequence_numbers_rekeys_before_the_wrap() {
+    let mut p = Pair::new(SITE_A, SITE_B);
+    let pkt = ipv4(A_LAN, B_LAN, 1, 0, 0);
+    p.send(0, &pkt);
+    assert_eq!(p.send(0, &pkt), TunVerdict::Protected);
+    let spi_old = outbound_spi(&p.cmd(0, "show crypto ipsec sa"));
+    // Past 90 % of the 32-bit space: the next packet still goes out on the old SA and asks the
+    // endpoint for a successor, which Quick Mode brings within the same settle.
+    p.g[0].force_outbound_sequence_for_tests(u32::MAX - 1000);
+    assert_eq!(p.send(0, &pkt), TunVerdict::Protected);
+    p.advance(p.now + 2_000);
+    let show = p.cmd(0, "show crypto ipsec sa");
+    assert_ne!(spi_old, outbound_spi(&show), "rekeyed:\n{show}");
+    for _ in 0..3 {
+        assert_eq!(p.send(0, &pkt), TunVerdict::Protected);
+    }
+    let b = p.cmd(1, "show crypto ipsec sa");
+    assert_eq!(num(&b, "#pkts decaps:"), 5, "{b}");
+}

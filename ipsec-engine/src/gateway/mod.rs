@@ -183,6 +183,8 @@ struct ChildSa {
     selectors: SelectorPair,
     transform: TransformSet,
     peer_port: u16,
+    /// A rekey was asked for because the outbound sequence numbers are running out.
+    rekey_requested: bool,
 }
 
 /// The gateway core; see the module documentation.
@@ -222,6 +224,15 @@ fn v4(a: SocketAddr) -> Option<SocketAddrV4> {
 }
 
 impl GatewayCore {
+    /// Moves every outbound SA's sequence number to `last_sent`, to test what happens near the
+    /// end of the 32-bit space without sending 2^32 packets.
+    #[doc(hidden)]
+    pub fn force_outbound_sequence_for_tests(&mut self, last_sent: u32) {
+        for c in self.children.values_mut() {
+            c.out.force_sequence_for_tests(last_sent);
+        }
+    }
+
     /// Builds the core from a parsed configuration.
     pub fn new(config: GatewayConfig, opts: CoreOptions) -> Result<GatewayCore, BuildError> {
         let built = build(&config, opts.local_addr)?;
@@ -436,12 +447,32 @@ impl GatewayCore {
             self.counters.queue_full += 1;
             return TunVerdict::SendError;
         };
-        match child
+        let sent = match child
             .out
             .encapsulate(now, pkt, NEXT_HEADER_IPV4, &mut slot[..])
         {
-            Ok(n) => slot.commit(n),
-            Err(_) => return TunVerdict::SendError,
+            Ok(n) => {
+                slot.commit(n);
+                true
+            }
+            Err(_) => {
+                drop(slot);
+                false
+            }
+        };
+        // The 32-bit sequence number must never wrap: the ESP SA flags the last 10 % of it, and
+        // the endpoint negotiates the successor while this SA still carries traffic.
+        if child.out.needs_rekey() && !child.rekey_requested {
+            child.rekey_requested = true;
+            if let Err(err) = self.endpoint.rekey_child(now, child_id) {
+                out.debug(
+                    DebugKind::Ipsec,
+                    format_args!("IPSEC: sequence numbers running out, rekey failed: {err}"),
+                );
+            }
+        }
+        if !sent {
+            return TunVerdict::SendError;
         }
         let bytes = child.out.usage().bytes.saturating_add(
             self.inbound
@@ -842,6 +873,7 @@ impl GatewayCore {
                 selectors: p.selectors,
                 transform: p.transform,
                 peer_port: if p.udp_encap { peer_port } else { 500 },
+                rekey_requested: false,
             },
         );
         if let Some(f) = self.flows.get_mut(fi) {
