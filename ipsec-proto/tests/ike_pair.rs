@@ -408,12 +408,20 @@ fn nat_t_float_blocked_reports_hint() {
 
 #[test]
 fn random_loss_dup_reorder_converges() {
-    let seeds = std::env::var("IKE_SEEDS")
+    // Runs seeds until `target` of them converged (the issue asks for at least 500 per run); a
+    // few may legitimately run out of retransmissions at this loss rate, hence the margin.
+    let target = std::env::var("IKE_SEEDS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(500u64);
     let mut failed = Vec::new();
-    for seed in 0..seeds {
+    let mut converged = 0u64;
+    let mut seeds = 0u64;
+    for seed in 0..target + target / 20 + 1 {
+        if converged == target {
+            break;
+        }
+        seeds += 1;
         let (mut a, mut b) = seed_configs();
         // Every other seed behind a NAT, every third with PFS.
         let nat = seed % 2 == 1;
@@ -452,11 +460,13 @@ fn random_loss_dup_reorder_converges() {
             p.b.isakmp_sas(p.now)
         );
         assert_eq!(p.a.isakmp_sas(p.now).len(), 1, "seed {seed}");
+        converged += 1;
     }
     eprintln!(
-        "{} of {seeds} seeds ran out of retransmissions: {failed:?}",
+        "{converged} of {seeds} seeds converged; {} ran out of retransmissions: {failed:?}",
         failed.len()
     );
+    assert_eq!(converged, target, "{failed:?}");
     // With 15% loss a negotiation can legitimately run out of retransmissions; it must then
     // say so, and that must be rare.
     for (seed, fa, fb) in &failed {
