@@ -323,7 +323,24 @@ impl Lab {
     /// Our SKEYID, SKEYID_d/a/e, Phase 1 encryption key and per-SPI ESP keys equal what charon
     /// logged.
     pub fn check_keys(&self) -> String {
-        let theirs = self.charon.keys();
+        // charon writes a Quick Mode's keys when it processes the last message, which can be a
+        // moment after our side installed the pair: wait (bounded) until every SPI we hold
+        // appears in its log, then compare.
+        let installed: Vec<_> = self.driver.installed().iter().map(|i| i.0).collect();
+        let ours_spis: Vec<u32> = self
+            .phase2s()
+            .into_iter()
+            .filter(|p| installed.contains(&p.child))
+            .flat_map(|p| [p.keys.inbound.spi(), p.keys.outbound.spi()])
+            .collect();
+        let mut theirs = self.charon.keys();
+        for _ in 0..50 {
+            if ours_spis.iter().all(|s| theirs.sa(*s).is_some()) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            theirs = self.charon.keys();
+        }
         let now = self.driver.now();
         let ep = self.driver.endpoint();
         let sa = ep
@@ -352,7 +369,6 @@ impl Lab {
             report.push_str(&format!("{name} ok ({} bytes) ", a.len()));
         }
         // The pairs still installed (older ones may come from an earlier strongSwan).
-        let installed: Vec<_> = self.driver.installed().iter().map(|i| i.0).collect();
         for p2 in self
             .phase2s()
             .into_iter()
