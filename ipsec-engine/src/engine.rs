@@ -109,6 +109,9 @@ pub struct Engine {
     nat: Option<NatGuard>,
 }
 
+/// Transmit queue of the TUN device (packets waiting to be protected).
+const TUN_TXQUEUELEN: u32 = 2000;
+
 impl Engine {
     /// Opens and configures everything; on failure, whatever was set up is removed again
     /// (the guards' destructors run).
@@ -126,6 +129,9 @@ impl Engine {
             format!("/proc/sys/net/ipv6/conf/{}/disable_ipv6", tun.name()),
             "1",
         );
+        // The default 500 drops bursts the loop would absorb a moment later; a failure only
+        // costs throughput.
+        let _ = tun.set_txqueuelen(TUN_TXQUEUELEN);
         tun.set_up().map_err(tun_err)?;
         let dev = tun.name().to_string();
         event_loop.set_tun(tun).map_err(EngineError::Loop)?;

@@ -58,6 +58,7 @@ impl RawEsp {
         if let Some(m) = mark {
             setsockopt_int(raw, libc::SOL_SOCKET, libc::SO_MARK, m as libc::c_int)?;
         }
+        super::set_socket_buffers(raw, super::SOCKET_BUFFER);
         if let Some(ip) = local {
             let sa = sockaddr_in(SocketAddrV4::new(ip, 0));
             // SAFETY: `sa` is a valid sockaddr_in of the size passed.

@@ -69,6 +69,18 @@ impl Tun {
         Ok(unsafe { req.ifr_ifru.ifru_mtu } as u32)
     }
 
+    /// Sets the transmit queue length (SIOCSIFTXQLEN): packets the kernel routed into the TUN
+    /// wait there until the loop reads them, and overflow is dropped.
+    pub fn set_txqueuelen(&self, len: u32) -> io::Result<()> {
+        let mut req = ifreq_named(&self.name)?;
+        // ifr_qlen shares the union slot of ifr_ifindex (both an int).
+        req.ifr_ifru.ifru_ifindex = libc::c_int::try_from(len)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "queue length out of range"))?;
+        let sock = control_socket()?;
+        // SAFETY: SIOCSIFTXQLEN reads an ifreq, which `req` is.
+        cvt(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFTXQLEN, &req) }).map(drop)
+    }
+
     /// Brings the link up (IFF_UP via SIOCGIFFLAGS/SIOCSIFFLAGS).
     pub fn set_up(&self) -> io::Result<()> {
         let mut req = ifreq_named(&self.name)?;
