@@ -121,7 +121,7 @@ impl Engine {
             name: cfg.tun_name.clone(),
             source,
         };
-        let tun = Tun::open(&cfg.tun_name).map_err(tun_err)?;
+        let tun = Tun::open_offload(&cfg.tun_name).map_err(tun_err)?;
         tun.set_mtu(tun_mtu).map_err(tun_err)?;
         // Router solicitations and the like would only be noise for the core: the tunnel
         // carries IPv4. Absent IPv6 support makes this fail, which is fine.

@@ -101,6 +101,10 @@ pub enum StopReason {
 pub struct LoopStats {
     /// Packets read from the TUN.
     pub tun_in: u64,
+    /// TCP super-packets (TUN segmentation offload) split into segments; counted in `tun_in`.
+    pub tun_gso: u64,
+    /// TUN reads that could not be split (malformed offload header or packet).
+    pub tun_malformed: u64,
     /// Packets written to the TUN.
     pub tun_out: u64,
     /// UDP datagrams received.
@@ -160,6 +164,7 @@ pub struct EventLoop {
     stop: StopHandle,
     control: Option<ControlServer>,
     buf: Vec<u8>,
+    seg: Vec<u8>,
     ubatch: RecvBatch,
     out: Outputs,
     events: Vec<libc::epoll_event>,
@@ -182,7 +187,8 @@ impl EventLoop {
             signals: None,
             stop,
             control: None,
-            buf: vec![0u8; 65536],
+            buf: vec![0u8; 65536 + crate::gso::VNET_HDR_LEN],
+            seg: vec![0u8; 65536],
             ubatch: RecvBatch::new(UDP_BATCH, 65536),
             out: Outputs::default(),
             events: vec![epoll::EMPTY_EVENT; 64],
@@ -368,8 +374,23 @@ impl EventLoop {
             let Some(n) = tun.recv(&mut self.buf)? else {
                 break;
             };
-            self.stats.tun_in += 1;
-            gw.on_tun_packet(now, self.buf.get(..n).unwrap_or(&[]), &mut self.out);
+            let vnet = tun.vnet_hdr();
+            let read = self.buf.get_mut(..n).unwrap_or(&mut []);
+            if vnet {
+                let out = &mut self.out;
+                match crate::gso::for_each_segment(read, &mut self.seg, |p| {
+                    gw.on_tun_packet(now, p, out)
+                }) {
+                    Ok(k) => {
+                        self.stats.tun_in += k as u64;
+                        self.stats.tun_gso += u64::from(k > 1);
+                    }
+                    Err(_) => self.stats.tun_malformed += 1,
+                }
+            } else {
+                self.stats.tun_in += 1;
+                gw.on_tun_packet(now, read, &mut self.out);
+            }
             self.flush_if_full();
         }
         self.flush();
