@@ -105,6 +105,8 @@ pub struct LoopStats {
     pub tun_gso: u64,
     /// TUN reads that could not be split (malformed offload header or packet).
     pub tun_malformed: u64,
+    /// Coalesced TCP super-packets written to the TUN (their segments count in `tun_out`).
+    pub tun_gro: u64,
     /// Packets written to the TUN.
     pub tun_out: u64,
     /// UDP datagrams received.
@@ -165,6 +167,7 @@ pub struct EventLoop {
     control: Option<ControlServer>,
     buf: Vec<u8>,
     seg: Vec<u8>,
+    gro: Vec<u8>,
     ubatch: RecvBatch,
     out: Outputs,
     events: Vec<libc::epoll_event>,
@@ -189,6 +192,7 @@ impl EventLoop {
             control: None,
             buf: vec![0u8; 65536 + crate::gso::VNET_HDR_LEN],
             seg: vec![0u8; 65536],
+            gro: vec![0u8; 65536 + crate::gso::VNET_HDR_LEN],
             ubatch: RecvBatch::new(UDP_BATCH, 65536),
             out: Outputs::default(),
             events: vec![epoll::EMPTY_EVENT; 64],
@@ -472,6 +476,24 @@ impl EventLoop {
             let sent = match dest {
                 Dest::Tun => match self.tun.as_ref() {
                     Some(t) => {
+                        // A run of segments of one TCP flow goes in as one super-packet.
+                        let run = if t.vnet_hdr() {
+                            coalesce_run(&self.out, i, count, &mut self.gro)
+                        } else {
+                            None
+                        };
+                        if let Some((end, len)) = run {
+                            let segs = (end - i) as u64;
+                            let r = t.send_vnet(self.gro.get(..len).unwrap_or(&[]));
+                            if r.is_ok() {
+                                self.stats.tun_out += segs;
+                                self.stats.tun_gro += 1;
+                            } else {
+                                self.stats.send_errors += segs;
+                            }
+                            i = end;
+                            continue;
+                        }
                         self.stats.tun_out += 1;
                         t.send(pkt).map(|_| true)
                     }
@@ -752,6 +774,33 @@ impl EventLoop {
         }
         self.sync_debug_flags();
     }
+}
+
+/// If the TUN packets queued from `i` on start with two or more segments of one TCP flow that
+/// can be coalesced, builds the super-packet in `buf`; returns (end of the run, length).
+fn coalesce_run(out: &Outputs, i: usize, count: usize, buf: &mut [u8]) -> Option<(usize, usize)> {
+    let (_, first) = out.packet(i)?;
+    let f = crate::gso::tcp4_segment(first)?;
+    let (mut prev, mut total, mut end) = (f, first.len(), i + 1);
+    while end < count {
+        let Some((Dest::Tun, p)) = out.packet(end) else {
+            break;
+        };
+        match crate::gso::tcp4_segment(p) {
+            Some(n) if crate::gso::can_follow(first, &f, &prev, total, p, &n) => {
+                total += n.payload_len();
+                prev = n;
+                end += 1;
+            }
+            _ => break,
+        }
+    }
+    if end - i < 2 {
+        return None;
+    }
+    let pkts = (i..end).filter_map(|k| out.packet(k).map(|(_, p)| p));
+    let len = crate::gso::build_super(&f, pkts, buf)?;
+    Some((end, len))
 }
 
 /// The UDP socket bound exactly to `local`, else one bound to its port (a wildcard bind).

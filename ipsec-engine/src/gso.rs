@@ -5,7 +5,10 @@
 //! engine cuts them back into the segments the kernel would have sent (each is then protected
 //! like any other packet), which saves the per-segment read(2) and lets the sending TCP stack
 //! work in large units. Checksums the kernel left to the "device" (`NEEDS_CSUM`) are completed
-//! here too. Pure functions over caller buffers: nothing is allocated per packet.
+//! here too. In the other direction, runs of decapsulated segments of one TCP flow are
+//! coalesced into one super-packet per write (what GRO does on a NIC), so the kernel routes and
+//! delivers one large packet instead of dozens. Pure functions over caller buffers: nothing is
+//! allocated per packet.
 
 /// Length of `struct virtio_net_hdr` (no mergeable buffers), the TUNSETVNETHDRSZ default.
 pub const VNET_HDR_LEN: usize = 10;
@@ -16,6 +19,7 @@ const GSO_TCPV4: u8 = 1;
 const GSO_ECN: u8 = 0x80;
 
 const TCP_FIN: u8 = 0x01;
+const TCP_ACK: u8 = 0x10;
 const TCP_PSH: u8 = 0x08;
 const TCP_CWR: u8 = 0x80;
 
@@ -168,6 +172,125 @@ fn segment_tcp4(
     Ok(n)
 }
 
+/// The facts of a TCPv4 segment that may be coalesced (see [`tcp4_segment`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TcpSeg {
+    ihl: usize,
+    hl: usize,
+    seq: u32,
+    payload: usize,
+    psh: bool,
+}
+
+/// A packet that may join a super-packet: IPv4 without fragmentation, TCP with only ACK (and
+/// PSH) set, some payload, and an IP total length matching the buffer.
+pub fn tcp4_segment(pkt: &[u8]) -> Option<TcpSeg> {
+    let b0 = *pkt.first()?;
+    let ihl = usize::from(b0 & 0x0f) * 4;
+    if b0 >> 4 != 4 || ihl < 20 || *pkt.get(9)? != 6 {
+        return None;
+    }
+    let total = usize::from(u16::from_be_bytes([*pkt.get(2)?, *pkt.get(3)?]));
+    let frag = u16::from_be_bytes([*pkt.get(6)?, *pkt.get(7)?]) & 0x3fff;
+    let thl = usize::from(*pkt.get(ihl + 12)? >> 4) * 4;
+    let flags = *pkt.get(ihl + 13)?;
+    let hl = ihl + thl;
+    if total != pkt.len() || frag != 0 || thl < 20 || pkt.len() <= hl {
+        return None;
+    }
+    if flags & !(TCP_ACK | TCP_PSH) != 0 || flags & TCP_ACK == 0 {
+        return None;
+    }
+    let seq = u32::from_be_bytes(pkt.get(ihl + 4..ihl + 8)?.try_into().ok()?);
+    Some(TcpSeg {
+        ihl,
+        hl,
+        seq,
+        payload: pkt.len() - hl,
+        psh: flags & TCP_PSH != 0,
+    })
+}
+
+impl TcpSeg {
+    /// TCP payload bytes.
+    pub fn payload_len(&self) -> usize {
+        self.payload
+    }
+}
+
+/// Whether `next` continues the super-packet that starts with `first` and so far ends with
+/// `prev`: same flow and headers (but for length, id, sequence number, PSH and checksums),
+/// contiguous, every segment but the last exactly the first's size, and the total within an
+/// IP packet.
+pub fn can_follow(
+    first: &[u8],
+    f: &TcpSeg,
+    prev: &TcpSeg,
+    total: usize,
+    next: &[u8],
+    n: &TcpSeg,
+) -> bool {
+    if n.ihl != f.ihl || n.hl != f.hl || prev.payload != f.payload || prev.psh {
+        return false;
+    }
+    if n.payload > f.payload || total + n.payload > 0xffff {
+        return false;
+    }
+    if n.seq != prev.seq.wrapping_add(prev.payload as u32) {
+        return false;
+    }
+    let (ihl, hl) = (f.ihl, f.hl);
+    let same = |r: core::ops::Range<usize>| first.get(r.clone()) == next.get(r);
+    same(0..2)
+        && same(6..10)
+        && same(12..ihl)
+        && same(ihl..ihl + 4)
+        && same(ihl + 8..ihl + 13)
+        && same(ihl + 14..ihl + 16)
+        && same(ihl + 18..hl)
+}
+
+/// Writes `virtio_net_hdr` + one TCP super-packet made of `pkts` (a run accepted by
+/// [`can_follow`], starting with the packet `f` describes) into `out`; returns its length.
+/// The TCP checksum is left partial (pseudo-header sum, NEEDS_CSUM) as for any GSO packet.
+pub fn build_super<'a>(
+    f: &TcpSeg,
+    mut pkts: impl Iterator<Item = &'a [u8]>,
+    out: &mut [u8],
+) -> Option<usize> {
+    let (ihl, hl) = (f.ihl, f.hl);
+    let first = pkts.next()?;
+    let mut len = VNET_HDR_LEN + first.len();
+    out.get_mut(VNET_HDR_LEN..len)?.copy_from_slice(first);
+    let mut psh = f.psh;
+    for p in pkts {
+        let body = p.get(hl..)?;
+        let end = len + body.len();
+        out.get_mut(len..end)?.copy_from_slice(body);
+        len = end;
+        psh = tcp4_segment(p).is_some_and(|s| s.psh);
+    }
+    let (hdr, pkt) = out.get_mut(..len)?.split_at_mut(VNET_HDR_LEN);
+    hdr.fill(0);
+    hdr[0] = F_NEEDS_CSUM;
+    hdr[1] = GSO_TCPV4;
+    hdr[2..4].copy_from_slice(&(hl as u16).to_le_bytes());
+    hdr[4..6].copy_from_slice(&(f.payload as u16).to_le_bytes());
+    hdr[6..8].copy_from_slice(&(ihl as u16).to_le_bytes());
+    hdr[8..10].copy_from_slice(&16u16.to_le_bytes());
+    let total = u16::try_from(pkt.len()).ok()?;
+    pkt[2..4].copy_from_slice(&total.to_be_bytes());
+    pkt[10..12].fill(0);
+    let ipc = !fold(sum(pkt.get(..ihl)?, 0));
+    pkt[10..12].copy_from_slice(&ipc.to_be_bytes());
+    if psh {
+        pkt[ihl + 13] |= TCP_PSH;
+    }
+    let partial = fold(sum(pkt.get(12..20)?, 6 + (pkt.len() - ihl) as u64));
+    pkt[ihl + 16..ihl + 18].copy_from_slice(&partial.to_be_bytes());
+    Some(len)
+}
+
 /// Ones'-complement sum of big-endian 16-bit words (an odd tail byte is padded with zero),
 /// added to `init`; fold before use.
 fn sum(data: &[u8], init: u64) -> u64 {
@@ -293,6 +416,64 @@ mod tests {
         let mut got = Vec::new();
         for_each_segment(&mut plain, &mut [], |s| got = s.to_vec()).unwrap();
         assert_eq!(got, [0x45, 1, 2, 3]);
+    }
+
+    #[test]
+    fn coalesces_what_it_segmented() {
+        // Segment a super-packet, coalesce the segments, segment again: same segments.
+        let mut read = super_packet(5000, 0x18, 1400);
+        let mut scratch = vec![0u8; 2000];
+        let mut segs: Vec<Vec<u8>> = Vec::new();
+        for_each_segment(&mut read, &mut scratch, |s| segs.push(s.to_vec())).unwrap();
+        let f = tcp4_segment(&segs[0]).unwrap();
+        let (mut prev, mut total) = (f, segs[0].len());
+        for s in &segs[1..] {
+            let n = tcp4_segment(s).unwrap();
+            assert!(can_follow(&segs[0], &f, &prev, total, s, &n));
+            prev = n;
+            total += n.payload;
+        }
+        let mut big = vec![0u8; 70000];
+        let len = build_super(&f, segs.iter().map(|s| &s[..]), &mut big).unwrap();
+        assert_eq!(len, VNET_HDR_LEN + 52 + 5000);
+        let hdr = VnetHdr::parse(&big).unwrap();
+        assert_eq!(
+            (hdr.gso_type, hdr.gso_size, hdr.csum_start),
+            (GSO_TCPV4, 1400, 20)
+        );
+        assert!(verify(&big[VNET_HDR_LEN..VNET_HDR_LEN + 20], 0));
+        let mut again: Vec<Vec<u8>> = Vec::new();
+        for_each_segment(&mut big[..len], &mut scratch, |s| again.push(s.to_vec())).unwrap();
+        assert_eq!(again, segs);
+    }
+
+    #[test]
+    fn refuses_to_coalesce_across_flows_gaps_and_flags() {
+        let mut read = super_packet(2800, 0x10, 1400);
+        let mut scratch = vec![0u8; 2000];
+        let mut segs: Vec<Vec<u8>> = Vec::new();
+        for_each_segment(&mut read, &mut scratch, |s| segs.push(s.to_vec())).unwrap();
+        let f = tcp4_segment(&segs[0]).unwrap();
+        let ok = |b: &[u8]| {
+            tcp4_segment(b).is_some_and(|n| can_follow(&segs[0], &f, &f, segs[0].len(), b, &n))
+        };
+        assert!(ok(&segs[1]));
+        let mut other_port = segs[1].clone();
+        other_port[21] ^= 1;
+        assert!(!ok(&other_port));
+        let mut gap = segs[1].clone();
+        gap[27] ^= 1;
+        assert!(!ok(&gap));
+        let mut fin = segs[1].clone();
+        fin[33] |= TCP_FIN;
+        assert!(!ok(&fin));
+        let mut other_ts = segs[1].clone();
+        other_ts[47] ^= 1;
+        assert!(!ok(&other_ts));
+        let mut frag = segs[1].clone();
+        frag[6] |= 0x20;
+        assert!(!ok(&frag));
+        assert!(tcp4_segment(&segs[0][..52]).is_none(), "no payload");
     }
 
     #[test]

@@ -163,6 +163,21 @@ impl Tun {
     }
 }
 
+impl Tun {
+    /// Writes a buffer that already starts with a `virtio_net_hdr` (a coalesced super-packet
+    /// from [`crate::gso::build_super`]); only for a device opened with the header.
+    pub fn send_vnet(&self, buf: &[u8]) -> io::Result<usize> {
+        if !self.vnet {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "TUN opened without IFF_VNET_HDR",
+            ));
+        }
+        // SAFETY: `buf` is valid for reads of `buf.len()` bytes.
+        cvt_size(unsafe { libc::write(self.fd.as_raw_fd(), buf.as_ptr().cast(), buf.len()) })
+    }
+}
+
 impl AsRawFd for Tun {
     fn as_raw_fd(&self) -> RawFd {
         self.fd.as_raw_fd()
