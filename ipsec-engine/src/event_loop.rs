@@ -10,7 +10,7 @@ use crate::control::{self, Command, CommandId, ControlReply};
 use crate::outputs::{DebugKind, Dest, Outputs};
 use crate::sys::clock;
 use crate::sys::epoll::{self, Epoll};
-use crate::sys::raw_esp::RawEsp;
+use crate::sys::raw_esp::{EspBatch, RawEsp};
 use crate::sys::signal::{SignalFd, StopHandle};
 use crate::sys::tun::Tun;
 use crate::sys::udp::{RecvBatch, UdpSock, MAX_BATCH};
@@ -169,6 +169,7 @@ pub struct EventLoop {
     seg: Vec<u8>,
     gro: Vec<u8>,
     ubatch: RecvBatch,
+    ebatch: EspBatch,
     out: Outputs,
     events: Vec<libc::epoll_event>,
     stats: LoopStats,
@@ -194,6 +195,7 @@ impl EventLoop {
             seg: vec![0u8; 65536],
             gro: vec![0u8; 65536 + crate::gso::VNET_HDR_LEN],
             ubatch: RecvBatch::new(UDP_BATCH, 65536),
+            ebatch: EspBatch::new(UDP_BATCH, 65536),
             out: Outputs::default(),
             events: vec![epoll::EMPTY_EVENT; 64],
             stats: LoopStats::default(),
@@ -434,19 +436,24 @@ impl EventLoop {
 
     fn read_esp<G: Gateway>(&mut self, idx: usize, gw: &mut G) -> io::Result<()> {
         let now = clock::now();
-        for _ in 0..READ_BUDGET {
+        let mut budget = READ_BUDGET;
+        while budget > 0 {
             let Some(sock) = self.esp.get(idx) else { break };
-            let Some(r) = sock.recv(&mut self.buf)? else {
+            let n = sock.recv_batch(&mut self.ebatch)?;
+            if n == 0 {
                 break;
-            };
-            match r {
-                Ok(p) => {
-                    self.stats.esp_in += 1;
-                    let data = self.buf.get(p.offset..p.offset + p.len).unwrap_or(&[]);
-                    gw.on_esp(now, p.src, p.dst, data, &mut self.out);
-                    self.flush_if_full();
+            }
+            budget = budget.saturating_sub(n);
+            for i in 0..n {
+                match self.ebatch.get(i) {
+                    Some((pkt, Ok(p))) => {
+                        self.stats.esp_in += 1;
+                        let data = pkt.get(p.offset..p.offset + p.len).unwrap_or(&[]);
+                        gw.on_esp(now, p.src, p.dst, data, &mut self.out);
+                        self.flush_if_full();
+                    }
+                    _ => self.stats.esp_malformed += 1,
                 }
-                Err(_) => self.stats.esp_malformed += 1,
             }
         }
         self.flush();
@@ -536,22 +543,45 @@ impl EventLoop {
                     i = end;
                     continue;
                 }
-                Dest::Esp { src, dst } => {
-                    let sock = self
-                        .esp
-                        .iter()
-                        .find(|s| s.local() == Some(src))
-                        .or_else(|| self.esp.iter().find(|s| s.local().is_none()));
-                    match sock {
-                        Some(s) => {
-                            self.stats.esp_out += 1;
-                            s.send_to(pkt, dst)
-                        }
-                        None => {
-                            self.stats.no_socket += 1;
-                            Ok(true)
+                Dest::Esp { src, .. } => {
+                    let Some(sock_idx) = esp_socket_for(&self.esp, src) else {
+                        self.stats.no_socket += 1;
+                        i += 1;
+                        continue;
+                    };
+                    // The run of packets for the same socket goes out in one sendmmsg.
+                    let mut end = i + 1;
+                    while end < count && end - i < MAX_BATCH {
+                        match self.out.packet(end) {
+                            Some((Dest::Esp { src: s, .. }, _))
+                                if esp_socket_for(&self.esp, s) == Some(sock_idx) =>
+                            {
+                                end += 1
+                            }
+                            _ => break,
                         }
                     }
+                    let out = &self.out;
+                    let msgs = (i..end).filter_map(|k| match out.packet(k) {
+                        Some((Dest::Esp { dst, .. }, p)) => Some((p, dst)),
+                        _ => None,
+                    });
+                    let sent = self.esp.get(sock_idx).map(|s| s.send_batch(msgs));
+                    let want = end - i;
+                    let done = match sent {
+                        Some(Ok(n)) => n,
+                        _ => 0,
+                    };
+                    self.stats.esp_out += done as u64;
+                    // sendmmsg stops at the first packet the kernel refused (EMSGSIZE, a full
+                    // buffer): count that one and go on with the rest.
+                    if done < want {
+                        self.stats.send_errors += 1;
+                        i += done + 1;
+                    } else {
+                        i = end;
+                    }
+                    continue;
                 }
             };
             if !matches!(sent, Ok(true)) {
@@ -801,6 +831,14 @@ fn coalesce_run(out: &Outputs, i: usize, count: usize, buf: &mut [u8]) -> Option
     let pkts = (i..end).filter_map(|k| out.packet(k).map(|(_, p)| p));
     let len = crate::gso::build_super(&f, pkts, buf)?;
     Some((end, len))
+}
+
+/// The raw ESP socket bound to `src`, else an unbound one.
+fn esp_socket_for(socks: &[RawEsp], src: Ipv4Addr) -> Option<usize> {
+    socks
+        .iter()
+        .position(|s| s.local() == Some(src))
+        .or_else(|| socks.iter().position(|s| s.local().is_none()))
 }
 
 /// The UDP socket bound exactly to `local`, else one bound to its port (a wildcard bind).
