@@ -109,6 +109,9 @@ pub struct Engine {
     nat: Option<NatGuard>,
 }
 
+/// Transmit queue of the TUN device (packets waiting to be protected).
+const TUN_TXQUEUELEN: u32 = 2000;
+
 impl Engine {
     /// Opens and configures everything; on failure, whatever was set up is removed again
     /// (the guards' destructors run).
@@ -118,7 +121,7 @@ impl Engine {
             name: cfg.tun_name.clone(),
             source,
         };
-        let tun = Tun::open(&cfg.tun_name).map_err(tun_err)?;
+        let tun = Tun::open_offload(&cfg.tun_name).map_err(tun_err)?;
         tun.set_mtu(tun_mtu).map_err(tun_err)?;
         // Router solicitations and the like would only be noise for the core: the tunnel
         // carries IPv4. Absent IPv6 support makes this fail, which is fine.
@@ -126,6 +129,9 @@ impl Engine {
             format!("/proc/sys/net/ipv6/conf/{}/disable_ipv6", tun.name()),
             "1",
         );
+        // The default 500 drops bursts the loop would absorb a moment later; a failure only
+        // costs throughput.
+        let _ = tun.set_txqueuelen(TUN_TXQUEUELEN);
         tun.set_up().map_err(tun_err)?;
         let dev = tun.name().to_string();
         event_loop.set_tun(tun).map_err(EngineError::Loop)?;

@@ -10,7 +10,7 @@ use crate::control::{self, Command, CommandId, ControlReply};
 use crate::outputs::{DebugKind, Dest, Outputs};
 use crate::sys::clock;
 use crate::sys::epoll::{self, Epoll};
-use crate::sys::raw_esp::RawEsp;
+use crate::sys::raw_esp::{EspBatch, RawEsp};
 use crate::sys::signal::{SignalFd, StopHandle};
 use crate::sys::tun::Tun;
 use crate::sys::udp::{RecvBatch, UdpSock, MAX_BATCH};
@@ -101,6 +101,12 @@ pub enum StopReason {
 pub struct LoopStats {
     /// Packets read from the TUN.
     pub tun_in: u64,
+    /// TCP super-packets (TUN segmentation offload) split into segments; counted in `tun_in`.
+    pub tun_gso: u64,
+    /// TUN reads that could not be split (malformed offload header or packet).
+    pub tun_malformed: u64,
+    /// Coalesced TCP super-packets written to the TUN (their segments count in `tun_out`).
+    pub tun_gro: u64,
     /// Packets written to the TUN.
     pub tun_out: u64,
     /// UDP datagrams received.
@@ -160,7 +166,10 @@ pub struct EventLoop {
     stop: StopHandle,
     control: Option<ControlServer>,
     buf: Vec<u8>,
+    seg: Vec<u8>,
+    gro: Vec<u8>,
     ubatch: RecvBatch,
+    ebatch: EspBatch,
     out: Outputs,
     events: Vec<libc::epoll_event>,
     stats: LoopStats,
@@ -182,8 +191,11 @@ impl EventLoop {
             signals: None,
             stop,
             control: None,
-            buf: vec![0u8; 65536],
+            buf: vec![0u8; 65536 + crate::gso::VNET_HDR_LEN],
+            seg: vec![0u8; 65536],
+            gro: vec![0u8; 65536 + crate::gso::VNET_HDR_LEN],
             ubatch: RecvBatch::new(UDP_BATCH, 65536),
+            ebatch: EspBatch::new(UDP_BATCH, 65536),
             out: Outputs::default(),
             events: vec![epoll::EMPTY_EVENT; 64],
             stats: LoopStats::default(),
@@ -368,8 +380,23 @@ impl EventLoop {
             let Some(n) = tun.recv(&mut self.buf)? else {
                 break;
             };
-            self.stats.tun_in += 1;
-            gw.on_tun_packet(now, self.buf.get(..n).unwrap_or(&[]), &mut self.out);
+            let vnet = tun.vnet_hdr();
+            let read = self.buf.get_mut(..n).unwrap_or(&mut []);
+            if vnet {
+                let out = &mut self.out;
+                match crate::gso::for_each_segment(read, &mut self.seg, |p| {
+                    gw.on_tun_packet(now, p, out)
+                }) {
+                    Ok(k) => {
+                        self.stats.tun_in += k as u64;
+                        self.stats.tun_gso += u64::from(k > 1);
+                    }
+                    Err(_) => self.stats.tun_malformed += 1,
+                }
+            } else {
+                self.stats.tun_in += 1;
+                gw.on_tun_packet(now, read, &mut self.out);
+            }
             self.flush_if_full();
         }
         self.flush();
@@ -409,19 +436,24 @@ impl EventLoop {
 
     fn read_esp<G: Gateway>(&mut self, idx: usize, gw: &mut G) -> io::Result<()> {
         let now = clock::now();
-        for _ in 0..READ_BUDGET {
+        let mut budget = READ_BUDGET;
+        while budget > 0 {
             let Some(sock) = self.esp.get(idx) else { break };
-            let Some(r) = sock.recv(&mut self.buf)? else {
+            let n = sock.recv_batch(&mut self.ebatch)?;
+            if n == 0 {
                 break;
-            };
-            match r {
-                Ok(p) => {
-                    self.stats.esp_in += 1;
-                    let data = self.buf.get(p.offset..p.offset + p.len).unwrap_or(&[]);
-                    gw.on_esp(now, p.src, p.dst, data, &mut self.out);
-                    self.flush_if_full();
+            }
+            budget = budget.saturating_sub(n);
+            for i in 0..n {
+                match self.ebatch.get(i) {
+                    Some((pkt, Ok(p))) => {
+                        self.stats.esp_in += 1;
+                        let data = pkt.get(p.offset..p.offset + p.len).unwrap_or(&[]);
+                        gw.on_esp(now, p.src, p.dst, data, &mut self.out);
+                        self.flush_if_full();
+                    }
+                    _ => self.stats.esp_malformed += 1,
                 }
-                Err(_) => self.stats.esp_malformed += 1,
             }
         }
         self.flush();
@@ -451,6 +483,24 @@ impl EventLoop {
             let sent = match dest {
                 Dest::Tun => match self.tun.as_ref() {
                     Some(t) => {
+                        // A run of segments of one TCP flow goes in as one super-packet.
+                        let run = if t.vnet_hdr() {
+                            coalesce_run(&self.out, i, count, &mut self.gro)
+                        } else {
+                            None
+                        };
+                        if let Some((end, len)) = run {
+                            let segs = (end - i) as u64;
+                            let r = t.send_vnet(self.gro.get(..len).unwrap_or(&[]));
+                            if r.is_ok() {
+                                self.stats.tun_out += segs;
+                                self.stats.tun_gro += 1;
+                            } else {
+                                self.stats.send_errors += segs;
+                            }
+                            i = end;
+                            continue;
+                        }
                         self.stats.tun_out += 1;
                         t.send(pkt).map(|_| true)
                     }
@@ -493,22 +543,45 @@ impl EventLoop {
                     i = end;
                     continue;
                 }
-                Dest::Esp { src, dst } => {
-                    let sock = self
-                        .esp
-                        .iter()
-                        .find(|s| s.local() == Some(src))
-                        .or_else(|| self.esp.iter().find(|s| s.local().is_none()));
-                    match sock {
-                        Some(s) => {
-                            self.stats.esp_out += 1;
-                            s.send_to(pkt, dst)
-                        }
-                        None => {
-                            self.stats.no_socket += 1;
-                            Ok(true)
+                Dest::Esp { src, .. } => {
+                    let Some(sock_idx) = esp_socket_for(&self.esp, src) else {
+                        self.stats.no_socket += 1;
+                        i += 1;
+                        continue;
+                    };
+                    // The run of packets for the same socket goes out in one sendmmsg.
+                    let mut end = i + 1;
+                    while end < count && end - i < MAX_BATCH {
+                        match self.out.packet(end) {
+                            Some((Dest::Esp { src: s, .. }, _))
+                                if esp_socket_for(&self.esp, s) == Some(sock_idx) =>
+                            {
+                                end += 1
+                            }
+                            _ => break,
                         }
                     }
+                    let out = &self.out;
+                    let msgs = (i..end).filter_map(|k| match out.packet(k) {
+                        Some((Dest::Esp { dst, .. }, p)) => Some((p, dst)),
+                        _ => None,
+                    });
+                    let sent = self.esp.get(sock_idx).map(|s| s.send_batch(msgs));
+                    let want = end - i;
+                    let done = match sent {
+                        Some(Ok(n)) => n,
+                        _ => 0,
+                    };
+                    self.stats.esp_out += done as u64;
+                    // sendmmsg stops at the first packet the kernel refused (EMSGSIZE, a full
+                    // buffer): count that one and go on with the rest.
+                    if done < want {
+                        self.stats.send_errors += 1;
+                        i += done + 1;
+                    } else {
+                        i = end;
+                    }
+                    continue;
                 }
             };
             if !matches!(sent, Ok(true)) {
@@ -731,6 +804,41 @@ impl EventLoop {
         }
         self.sync_debug_flags();
     }
+}
+
+/// If the TUN packets queued from `i` on start with two or more segments of one TCP flow that
+/// can be coalesced, builds the super-packet in `buf`; returns (end of the run, length).
+fn coalesce_run(out: &Outputs, i: usize, count: usize, buf: &mut [u8]) -> Option<(usize, usize)> {
+    let (_, first) = out.packet(i)?;
+    let f = crate::gso::tcp4_segment(first)?;
+    let (mut prev, mut total, mut end) = (f, first.len(), i + 1);
+    while end < count {
+        let Some((Dest::Tun, p)) = out.packet(end) else {
+            break;
+        };
+        match crate::gso::tcp4_segment(p) {
+            Some(n) if crate::gso::can_follow(first, &f, &prev, total, p, &n) => {
+                total += n.payload_len();
+                prev = n;
+                end += 1;
+            }
+            _ => break,
+        }
+    }
+    if end - i < 2 {
+        return None;
+    }
+    let pkts = (i..end).filter_map(|k| out.packet(k).map(|(_, p)| p));
+    let len = crate::gso::build_super(&f, pkts, buf)?;
+    Some((end, len))
+}
+
+/// The raw ESP socket bound to `src`, else an unbound one.
+fn esp_socket_for(socks: &[RawEsp], src: Ipv4Addr) -> Option<usize> {
+    socks
+        .iter()
+        .position(|s| s.local() == Some(src))
+        .or_else(|| socks.iter().position(|s| s.local().is_none()))
 }
 
 /// The UDP socket bound exactly to `local`, else one bound to its port (a wildcard bind).

@@ -14,6 +14,7 @@ pub mod demo;
 pub mod engine;
 pub mod event_loop;
 pub mod gateway;
+pub mod gso;
 pub mod ios_facts;
 pub mod keylog;
 pub mod nat;

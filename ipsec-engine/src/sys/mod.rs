@@ -72,6 +72,24 @@ pub(crate) fn setsockopt_int(
     .map(drop)
 }
 
+/// Socket buffer size the engine asks for on its data-path sockets: a burst of full-size
+/// packets arriving while the loop encrypts must not overflow the kernel default (~200 KiB),
+/// since every such drop costs the tunnelled TCP a retransmission.
+pub const SOCKET_BUFFER: libc::c_int = 4 << 20;
+
+/// Sets SO_RCVBUF and SO_SNDBUF to `bytes`, beyond the sysctl caps with the FORCE variants when
+/// privileged; a refused size is not an error (the kernel default still works, only slower).
+pub(crate) fn set_socket_buffers(fd: libc::c_int, bytes: libc::c_int) {
+    for (force, plain) in [
+        (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF),
+        (libc::SO_SNDBUFFORCE, libc::SO_SNDBUF),
+    ] {
+        if setsockopt_int(fd, libc::SOL_SOCKET, force, bytes).is_err() {
+            let _ = setsockopt_int(fd, libc::SOL_SOCKET, plain, bytes);
+        }
+    }
+}
+
 /// An `ifreq` with the name filled in; fails if the name does not fit IFNAMSIZ.
 pub(crate) fn ifreq_named(name: &str) -> io::Result<libc::ifreq> {
     let bytes = name.as_bytes();

@@ -58,6 +58,7 @@ impl RawEsp {
         if let Some(m) = mark {
             setsockopt_int(raw, libc::SOL_SOCKET, libc::SO_MARK, m as libc::c_int)?;
         }
+        super::set_socket_buffers(raw, super::SOCKET_BUFFER);
         if let Some(ip) = local {
             let sa = sockaddr_in(SocketAddrV4::new(ip, 0));
             // SAFETY: `sa` is a valid sockaddr_in of the size passed.
@@ -106,6 +107,128 @@ impl RawEsp {
             )
         });
         Ok(would_block_is_none(r)?.is_some())
+    }
+}
+
+/// Receive buffers for [`RawEsp::recv_batch`], allocated once.
+#[derive(Debug)]
+pub struct EspBatch {
+    data: Vec<u8>,
+    slot: usize,
+    lens: Vec<usize>,
+}
+
+impl EspBatch {
+    /// `count` (at most [`crate::sys::udp::MAX_BATCH`]) slots of `slot` bytes each.
+    pub fn new(count: usize, slot: usize) -> EspBatch {
+        let count = count.clamp(1, super::udp::MAX_BATCH);
+        EspBatch {
+            data: vec![0; count * slot],
+            slot,
+            lens: Vec::with_capacity(count),
+        }
+    }
+
+    /// Packets from the last call.
+    pub fn len(&self) -> usize {
+        self.lens.len()
+    }
+
+    /// True if the last call received nothing.
+    pub fn is_empty(&self) -> bool {
+        self.lens.is_empty()
+    }
+
+    /// The `i`-th packet (IPv4 header included) and where its ESP part is, or why not.
+    pub fn get(&self, i: usize) -> Option<(&[u8], Result<EspRecv, RawEspError>)> {
+        let len = *self.lens.get(i)?;
+        let start = i * self.slot;
+        let pkt = self.data.get(start..start + len)?;
+        Some((pkt, parse_ipv4(pkt)))
+    }
+}
+
+impl RawEsp {
+    /// Receives up to the batch's slot count of packets with one recvmmsg(2); returns how many
+    /// (0 when none is waiting).
+    pub fn recv_batch(&self, b: &mut EspBatch) -> io::Result<usize> {
+        const MAX: usize = super::udp::MAX_BATCH;
+        b.lens.clear();
+        let count = (b.data.len() / b.slot.max(1)).min(MAX);
+        // SAFETY: plain old data; all-zero is valid.
+        let mut iovs: [libc::iovec; MAX] = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
+        let mut hdrs: [libc::mmsghdr; MAX] = unsafe { std::mem::zeroed() };
+        let base = b.data.as_mut_ptr();
+        for i in 0..count {
+            // The slots are disjoint `slot`-byte ranges of `data`, inside its length.
+            iovs[i].iov_base = base.wrapping_add(i * b.slot).cast();
+            iovs[i].iov_len = b.slot;
+            hdrs[i].msg_hdr.msg_iov = &mut iovs[i];
+            hdrs[i].msg_hdr.msg_iovlen = 1;
+        }
+        // SAFETY: `hdrs[..count]` point at iovecs over `data`, which outlives the call; no
+        // names or control buffers are asked for.
+        let r = unsafe {
+            libc::recvmmsg(
+                self.fd.as_raw_fd(),
+                hdrs.as_mut_ptr(),
+                count as libc::c_uint,
+                libc::MSG_DONTWAIT,
+                std::ptr::null_mut(),
+            )
+        };
+        let n = match would_block_is_none(cvt(r))? {
+            Some(n) => n as usize,
+            None => return Ok(0),
+        };
+        for h in hdrs.iter().take(n) {
+            b.lens.push((h.msg_len as usize).min(b.slot));
+        }
+        Ok(n)
+    }
+
+    /// Sends up to [`crate::sys::udp::MAX_BATCH`] ESP packets (SPI onwards) with one
+    /// sendmmsg(2); returns how many the kernel took.
+    pub fn send_batch<'a>(
+        &self,
+        msgs: impl IntoIterator<Item = (&'a [u8], Ipv4Addr)>,
+    ) -> io::Result<usize> {
+        const MAX: usize = super::udp::MAX_BATCH;
+        // SAFETY: plain old data; all-zero is valid.
+        let mut names: [libc::sockaddr_in; MAX] = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
+        let mut iovs: [libc::iovec; MAX] = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
+        let mut hdrs: [libc::mmsghdr; MAX] = unsafe { std::mem::zeroed() };
+        let mut count = 0;
+        for (i, (data, to)) in msgs.into_iter().take(MAX).enumerate() {
+            names[i] = sockaddr_in(SocketAddrV4::new(to, 0));
+            iovs[i].iov_base = data.as_ptr() as *mut libc::c_void;
+            iovs[i].iov_len = data.len();
+            count = i + 1;
+        }
+        for i in 0..count {
+            let h = &mut hdrs[i].msg_hdr;
+            h.msg_name = (&mut names[i] as *mut libc::sockaddr_in).cast();
+            h.msg_namelen = size_of::<libc::sockaddr_in>() as libc::socklen_t;
+            h.msg_iov = &mut iovs[i];
+            h.msg_iovlen = 1;
+        }
+        if count == 0 {
+            return Ok(0);
+        }
+        // SAFETY: `hdrs[..count]` point at live names and iovecs over the caller's slices
+        // (only read by sendmmsg), all outliving the call.
+        let r = unsafe {
+            libc::sendmmsg(
+                self.fd.as_raw_fd(),
+                hdrs.as_mut_ptr(),
+                count as libc::c_uint,
+                libc::MSG_DONTWAIT,
+            )
+        };
+        Ok(would_block_is_none(cvt(r))?.map_or(0, |n| n as usize))
     }
 }
 

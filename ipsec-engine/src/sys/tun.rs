@@ -13,13 +13,38 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 pub struct Tun {
     fd: OwnedFd,
     name: String,
+    vnet: bool,
 }
+
+/// TUN_F_* offload flags (linux/if_tun.h) the engine can take: partial checksums and TCPv4
+/// segmentation, ECN included (see [`crate::gso`]).
+const TUN_OFFLOADS: libc::c_uint = 0x01 /* CSUM */ | 0x02 /* TSO4 */ | 0x08 /* TSO_ECN */;
 
 impl Tun {
     /// Creates (or attaches to) TUN device `name`, non-blocking.
     pub fn open(name: &str) -> io::Result<Tun> {
+        Tun::open_flags(name, false)
+    }
+
+    /// Like [`Tun::open`], with IFF_VNET_HDR and TCPv4 segmentation offload: reads may return
+    /// 64 KiB TCP super-packets behind a `virtio_net_hdr`, which the caller splits with
+    /// [`crate::gso::for_each_segment`]; [`Tun::send`] adds the (empty) header itself. Falls
+    /// back to a plain device if the kernel refuses the offloads.
+    pub fn open_offload(name: &str) -> io::Result<Tun> {
+        let mut tun = Tun::open_flags(name, true)?;
+        let flags = TUN_OFFLOADS as libc::c_ulong;
+        // SAFETY: TUNSETOFFLOAD takes its argument by value.
+        if cvt(unsafe { libc::ioctl(tun.fd.as_raw_fd(), libc::TUNSETOFFLOAD, flags) }).is_err() {
+            drop(tun);
+            tun = Tun::open_flags(name, false)?;
+        }
+        Ok(tun)
+    }
+
+    fn open_flags(name: &str, vnet: bool) -> io::Result<Tun> {
         let mut req = ifreq_named(name)?;
-        req.ifr_ifru.ifru_flags = (libc::IFF_TUN | libc::IFF_NO_PI) as libc::c_short;
+        let vnet_flag = if vnet { libc::IFF_VNET_HDR } else { 0 };
+        req.ifr_ifru.ifru_flags = (libc::IFF_TUN | libc::IFF_NO_PI | vnet_flag) as libc::c_short;
         // SAFETY: the path is a NUL-terminated literal.
         let raw = cvt(unsafe {
             libc::open(
@@ -41,6 +66,7 @@ impl Tun {
         Ok(Tun {
             fd,
             name: String::from_utf8_lossy(&name_bytes).into_owned(),
+            vnet,
         })
     }
 
@@ -69,6 +95,19 @@ impl Tun {
         Ok(unsafe { req.ifr_ifru.ifru_mtu } as u32)
     }
 
+    /// Sets the transmit queue length (SIOCSIFTXQLEN): packets the kernel routed into the TUN
+    /// wait there until the loop reads them, and overflow is dropped.
+    pub fn set_txqueuelen(&self, len: u32) -> io::Result<()> {
+        let mut req = ifreq_named(&self.name)?;
+        // ifr_qlen shares the union slot of ifr_ifindex (both an int).
+        req.ifr_ifru.ifru_ifindex = libc::c_int::try_from(len).map_err(|_| {
+            io::Error::new(io::ErrorKind::InvalidInput, "queue length out of range")
+        })?;
+        let sock = control_socket()?;
+        // SAFETY: SIOCSIFTXQLEN reads an ifreq, which `req` is.
+        cvt(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFTXQLEN, &req) }).map(drop)
+    }
+
     /// Brings the link up (IFF_UP via SIOCGIFFLAGS/SIOCSIFFLAGS).
     pub fn set_up(&self) -> io::Result<()> {
         let mut req = ifreq_named(&self.name)?;
@@ -82,7 +121,13 @@ impl Tun {
         cvt(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) }).map(drop)
     }
 
-    /// Reads one packet; `Ok(None)` when none is waiting.
+    /// True if reads start with a `virtio_net_hdr` (opened by [`Tun::open_offload`]).
+    pub fn vnet_hdr(&self) -> bool {
+        self.vnet
+    }
+
+    /// Reads one packet (behind a `virtio_net_hdr` if [`Tun::vnet_hdr`]); `Ok(None)` when none
+    /// is waiting.
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<Option<usize>> {
         // SAFETY: `buf` is valid for writes of `buf.len()` bytes.
         let r = cvt_size(unsafe {
@@ -91,10 +136,45 @@ impl Tun {
         would_block_is_none(r)
     }
 
-    /// Writes one packet into the kernel (as if it arrived on this interface).
+    /// Writes one packet into the kernel (as if it arrived on this interface); returns the IP
+    /// bytes written.
     pub fn send(&self, pkt: &[u8]) -> io::Result<usize> {
-        // SAFETY: `pkt` is valid for reads of `pkt.len()` bytes.
-        cvt_size(unsafe { libc::write(self.fd.as_raw_fd(), pkt.as_ptr().cast(), pkt.len()) })
+        if !self.vnet {
+            // SAFETY: `pkt` is valid for reads of `pkt.len()` bytes.
+            return cvt_size(unsafe {
+                libc::write(self.fd.as_raw_fd(), pkt.as_ptr().cast(), pkt.len())
+            });
+        }
+        // No GSO, no checksum to complete: an all-zero header.
+        let hdr = [0u8; crate::gso::VNET_HDR_LEN];
+        let iov = [
+            libc::iovec {
+                iov_base: hdr.as_ptr() as *mut libc::c_void,
+                iov_len: hdr.len(),
+            },
+            libc::iovec {
+                iov_base: pkt.as_ptr() as *mut libc::c_void,
+                iov_len: pkt.len(),
+            },
+        ];
+        // SAFETY: both iovecs describe live buffers that writev only reads.
+        let n = cvt_size(unsafe { libc::writev(self.fd.as_raw_fd(), iov.as_ptr(), 2) })?;
+        Ok(n.saturating_sub(hdr.len()))
+    }
+}
+
+impl Tun {
+    /// Writes a buffer that already starts with a `virtio_net_hdr` (a coalesced super-packet
+    /// from [`crate::gso::build_super`]); only for a device opened with the header.
+    pub fn send_vnet(&self, buf: &[u8]) -> io::Result<usize> {
+        if !self.vnet {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "TUN opened without IFF_VNET_HDR",
+            ));
+        }
+        // SAFETY: `buf` is valid for reads of `buf.len()` bytes.
+        cvt_size(unsafe { libc::write(self.fd.as_raw_fd(), buf.as_ptr().cast(), buf.len()) })
     }
 }
 

@@ -46,6 +46,8 @@ impl UdpSock {
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         setsockopt_int(raw, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
         setsockopt_int(raw, libc::IPPROTO_IP, libc::IP_PKTINFO, 1)?;
+        // UDP 4500 carries ESP under NAT-T: the same bursts as the raw socket.
+        super::set_socket_buffers(raw, super::SOCKET_BUFFER);
         if let Some(m) = mark {
             setsockopt_int(raw, libc::SOL_SOCKET, libc::SO_MARK, m as libc::c_int)?;
         }

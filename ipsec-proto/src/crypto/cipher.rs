@@ -188,8 +188,10 @@ impl CbcCipher {
             len,
             block: self.alg.block_len(),
         };
+        // The mode borrows the schedule (cipher implements the block traits for `&C`): no
+        // per-call copy of the round keys, which would also have to be wiped again.
         with_schedule!(&self.schedule, c => {
-            cbc::Encryptor::inner_iv_slice_init(c.clone(), iv)
+            cbc::Encryptor::inner_iv_slice_init(c, iv)
                 .map_err(|_| misaligned)?
                 .encrypt_padded_mut::<NoPadding>(buf, len)
                 .map(|_| ())
@@ -205,7 +207,7 @@ impl CbcCipher {
             block: self.alg.block_len(),
         };
         with_schedule!(&self.schedule, c => {
-            cbc::Decryptor::inner_iv_slice_init(c.clone(), iv)
+            cbc::Decryptor::inner_iv_slice_init(c, iv)
                 .map_err(|_| misaligned)?
                 .decrypt_padded_mut::<NoPadding>(buf)
                 .map(|_| ())
