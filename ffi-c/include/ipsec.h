@@ -609,6 +609,23 @@ ipsec_result ipsec_endpoint_show_ipsec_sa(const struct ipsec_endpoint *ep,
                                           size_t cap,
                                           size_t *out_len);
 
+// Renders the troubleshooting diagnosis at `now_ms` into `buf`, NUL-terminated, as the CLI's
+// `diagnose` prints it: per configured peer the cause (Phase 1, then Phase 2, then the
+// counters, as the IOS procedure goes), its evidence, what to check, and the `show`/`debug`
+// lines that confirm it; then addresses that sent IKE without being a peer. The endpoint
+// records the history this reads (IKE datagrams in and out, failures, notifies) as the other
+// calls run. ESP counters are not seen (the ESP SAs are the caller's), so one-way tunnels and
+// ICV failures are not diagnosed here. `*out_len` receives the text length; on
+// `IPSEC_RESULT_BUFFER_TOO_SMALL` the capacity needed (NUL included) and nothing is copied.
+//
+// # Safety
+// `ep` a live handle; `buf` `cap` writable bytes (or NULL with 0); `out_len` writable.
+ipsec_result ipsec_endpoint_diagnose(const struct ipsec_endpoint *ep,
+                                     uint64_t now_ms,
+                                     uint8_t *buf,
+                                     size_t cap,
+                                     size_t *out_len);
+
 // Frees the endpoint and sets `*ep` to NULL. Events and ESP SAs taken from it stay valid.
 //
 // # Safety
