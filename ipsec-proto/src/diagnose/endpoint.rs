@@ -322,3 +322,147 @@ impl EndpointRecorder {
         v
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnose::Cause;
+    use crate::ike::fuzzing::{peer_config, Suite};
+    use crate::ike::{Endpoint, EndpointConfig};
+    use crate::rng::Rng;
+    use std::net::SocketAddr;
+
+    const A: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
+    const B: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 2);
+
+    struct Side {
+        ep: Endpoint,
+        rec: EndpointRecorder,
+        addr: Ipv4Addr,
+    }
+
+    fn side(local: Ipv4Addr, peer: Ipv4Addr, psk: &[u8], suite: Suite, seed: u64) -> Side {
+        let (l, r) = if local == A {
+            ([192, 168, 1, 0], [192, 168, 2, 0])
+        } else {
+            ([192, 168, 2, 0], [192, 168, 1, 0])
+        };
+        let cfg = EndpointConfig {
+            peers: vec![peer_config(peer, local, psk, &[suite], l, r)],
+            ..EndpointConfig::default()
+        };
+        Side {
+            ep: Endpoint::new(cfg, Rng::from_u64(seed)),
+            rec: EndpointRecorder::new(),
+            addr: local,
+        }
+    }
+
+    fn pump(s: &mut Side, now: Instant) {
+        s.rec.sync(now, &s.ep);
+        while let Some(ev) = s.ep.poll_event() {
+            s.rec.event(now, &ev);
+        }
+        s.rec.sync(now, &s.ep);
+    }
+
+    /// Moves what `from` sends to `to`; returns how many datagrams moved.
+    fn deliver(from: &mut Side, to: &mut Side, now: Instant) -> usize {
+        let mut buf = vec![0u8; 4096];
+        let mut n = 0;
+        pump(from, now);
+        while let Ok(Some(t)) = from.ep.poll_transmit(now, &mut buf) {
+            let data = buf.get(..t.len).unwrap().to_vec();
+            from.rec.ike_sent(now, &t.path, &data);
+            let path = Path {
+                local: SocketAddr::new(IpAddr::V4(to.addr), t.path.remote.port()),
+                remote: SocketAddr::new(IpAddr::V4(from.addr), t.path.local.port()),
+            };
+            to.rec.ike_received(now, &path);
+            to.ep.handle_datagram(now, path, &data);
+            pump(to, now);
+            n += 1;
+        }
+        n
+    }
+
+    fn run(a: &mut Side, b: &mut Side) -> Instant {
+        let mut now = Instant::from_millis(1000);
+        a.ep.initiate(now, PeerId(0), 0).unwrap();
+        for _ in 0..40 {
+            while deliver(a, b, now) + deliver(b, a, now) > 0 {}
+            let next = [a.ep.poll_timeout(), b.ep.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min();
+            let Some(t) = next else { break };
+            now = now.max(t);
+            a.ep.handle_timeout(now);
+            b.ep.handle_timeout(now);
+            pump(a, now);
+            pump(b, now);
+        }
+        now
+    }
+
+    fn causes(s: &Side, now: Instant) -> Vec<Cause> {
+        let v = s
+            .rec
+            .diagnose(now, &s.ep, None, &|_| None, 1500, &|_| "VPN 10".into());
+        v.iter().map(|v| v.cause).collect()
+    }
+
+    #[test]
+    fn wrong_psk_is_named_by_the_responder_and_suspected_by_the_initiator() {
+        let mut a = side(A, B, b"ciscokey", Suite::TripleDesSha1Group2, 1);
+        let mut b = side(B, A, b"otherkey", Suite::TripleDesSha1Group2, 2);
+        let now = run(&mut a, &mut b);
+        assert_eq!(causes(&b, now), [Cause::PskMismatch]);
+        assert_eq!(causes(&a, now), [Cause::StuckKeyExch]);
+        let h = a.rec.history().peer(IpAddr::V4(B)).unwrap();
+        assert_eq!(h.retransmissions, 5);
+    }
+
+    #[test]
+    fn phase1_mismatch_is_refused_by_the_responder() {
+        let mut a = side(A, B, b"k", Suite::TripleDesSha1Group2, 1);
+        let mut b = side(B, A, b"k", Suite::Aes256Sha256Group14, 2);
+        let now = run(&mut a, &mut b);
+        assert_eq!(causes(&b, now), [Cause::Phase1RefusedByUs]);
+        assert_eq!(causes(&a, now), [Cause::Phase1RefusedByPeer]);
+    }
+
+    #[test]
+    fn matching_sides_are_healthy_once_traffic_flows() {
+        let mut a = side(A, B, b"k", Suite::TripleDesSha1Group2, 1);
+        let mut b = side(B, A, b"k", Suite::TripleDesSha1Group2, 2);
+        let now = run(&mut a, &mut b);
+        let child = a.ep.ipsec_sas(now).first().unwrap().child;
+        let mut stats = (EspStats::default(), EspStats::default());
+        stats.0.decaps = 10;
+        stats.1.encaps = 10;
+        let v = a.rec.diagnose(
+            now,
+            &a.ep,
+            None,
+            &|c| (c == child).then_some(stats),
+            1500,
+            &|_| String::new(),
+        );
+        assert_eq!(
+            v.iter().map(|v| v.cause).collect::<Vec<_>>(),
+            [Cause::Healthy]
+        );
+        // The caller's counters reach the rules: encrypting with nothing decrypted is one-way.
+        stats.0.decaps = 0;
+        let v = a.rec.diagnose(
+            now,
+            &a.ep,
+            None,
+            &|c| (c == child).then_some(stats),
+            1500,
+            &|_| String::new(),
+        );
+        assert_eq!(v.first().map(|v| v.cause), Some(Cause::OneWayOutbound));
+    }
+}
