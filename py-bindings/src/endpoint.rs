@@ -553,6 +553,19 @@ impl Endpoint {
         ))
     }
 
+    /// `show crypto session [detail]`; `esp` as for `show_crypto_ipsec_sa`.
+    #[pyo3(signature = (*, now, esp=None, detail=false))]
+    fn show_crypto_session(
+        &self,
+        now: f64,
+        esp: Option<crate::show::EspPairs<'_>>,
+        detail: bool,
+    ) -> PyResult<String> {
+        let now = instant(now)?;
+        let esp = esp.unwrap_or_default();
+        Ok(crate::show::crypto_session(self, now, &esp, detail))
+    }
+
     /// The troubleshooting diagnosis as `(peer, cause, summary, evidence, check, verify)`
     /// tuples: findings of `configuration` (when given) first, then each configured peer,
     /// then addresses that sent IKE without being a peer. `esp` maps a child id to its

@@ -157,3 +157,19 @@ def test_missing_nat_exemption_is_a_config_finding() -> None:
     assert [v.cause for v in vs] == [ipsec.Cause.CONFIG, ipsec.Cause.NOT_TRIGGERED]
     assert vs[1].peer == "203.0.113.2"
     assert ipsec.render([]) == "no crypto map peers configured\n"
+
+
+def test_show_crypto_session(pair: Pair) -> None:
+    assert "Session status: DOWN" in pair.a.show_crypto_session(now=0.0)
+    pair.a.initiate(0, now=0.0)
+    pair.roundtrip_until_done()
+    (ca,) = pair.of("a", ipsec.Phase2Established)
+    a_in, a_out = ipsec.EspSa.pair_from_event(ca, now=0.0)
+    for _ in range(3):
+        a_out.encapsulate(bytes(100), now=1.0)
+    text = pair.a.show_crypto_session(now=5.0, esp={ca.child: (a_in, a_out)}, detail=True)
+    assert "Session status: UP-ACTIVE" in text
+    assert f"Peer: {B_ADDR} port 500 fvrf: (none) ivrf: (none)" in text
+    assert f"IKEv1 SA: local {A_ADDR}/500 remote {B_ADDR}/500 Active" in text
+    assert "IPSEC FLOW: permit ip 192.168.1.0/255.255.255.0 192.168.2.0/255.255.255.0" in text
+    assert "Outbound: #pkts enc'ed 3 drop 0" in text and "Uptime: 00:00:05" in text

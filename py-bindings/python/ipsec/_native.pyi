@@ -126,6 +126,13 @@ class Endpoint:
         detail: bool = ...,
         path_mtu: int = ...,
     ) -> str: ...
+    def show_crypto_session(
+        self,
+        *,
+        now: float,
+        esp: Optional[Mapping[int, Tuple[EspSa, EspSa]]] = ...,
+        detail: bool = ...,
+    ) -> str: ...
     def diagnose(
         self,
         *,

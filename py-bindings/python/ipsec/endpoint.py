@@ -163,6 +163,16 @@ class IkeEndpoint:
             now=now, esp=dict(esp) if esp else None, detail=detail, path_mtu=path_mtu
         )
 
+    def show_crypto_session(
+        self,
+        *,
+        now: float,
+        esp: Optional[Mapping[int, Tuple[_native.EspSa, _native.EspSa]]] = None,
+        detail: bool = False,
+    ) -> str:
+        """``show crypto session [detail]``; ``esp`` as for :meth:`show_crypto_ipsec_sa`."""
+        return self._ep.show_crypto_session(now=now, esp=dict(esp) if esp else None, detail=detail)
+
     def diagnose(
         self,
         configuration: Optional[ConfigurationLike] = None,
