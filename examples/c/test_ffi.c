@@ -609,6 +609,15 @@ static void test_negotiation_and_events(void) {
     EXPECT(strstr(text, "#pkts encaps: 1, #pkts encrypt: 1") != NULL);
     EXPECT(strstr(text, "#pkts decaps: 1, #pkts decrypt: 1") != NULL);
     free(text);
+    /* The diagnosis with the ESP handles sees traffic both ways; without them, no counters. */
+    char diag[2048];
+    CHECK(ipsec_endpoint_diagnose_with_sas(a.ep, now, sas, 2, (uint8_t *)diag, sizeof diag, &n));
+    EXPECT(strstr(diag, "peer 203.0.113.2: Phase 1 (QM_IDLE) and Phase 2 up, traffic both ways") != NULL);
+    EXPECT(strstr(diag, "#pkts encaps 1, #pkts decaps 1") != NULL);
+    CHECK(ipsec_endpoint_diagnose(a.ep, now, (uint8_t *)diag, sizeof diag, &n));
+    EXPECT(strstr(diag, "#pkts encaps 0, #pkts decaps 0") != NULL);
+    EXPECT_RC(ipsec_endpoint_diagnose_with_sas(a.ep, now, NULL, 2, (uint8_t *)diag, sizeof diag, &n),
+              IPSEC_RESULT_NULL_PARAMETER);
     free_side(&a);
     free_side(&b);
 }

@@ -1019,9 +1019,10 @@ pub unsafe extern "C" fn ipsec_endpoint_show_ipsec_sa(
 /// counters, as the IOS procedure goes), its evidence, what to check, and the `show`/`debug`
 /// lines that confirm it; then addresses that sent IKE without being a peer. The endpoint
 /// records the history this reads (IKE datagrams in and out, failures, notifies) as the other
-/// calls run. ESP counters are not seen (the ESP SAs are the caller's), so one-way tunnels and
-/// ICV failures are not diagnosed here. `*out_len` receives the text length; on
-/// `IPSEC_RESULT_BUFFER_TOO_SMALL` the capacity needed (NUL included) and nothing is copied.
+/// calls run. No ESP counters are seen here (the ESP SAs are the caller's): use
+/// `ipsec_endpoint_diagnose_with_sas` to have one-way tunnels and ICV or replay failures
+/// diagnosed. `*out_len` receives the text length; on `IPSEC_RESULT_BUFFER_TOO_SMALL` the
+/// capacity needed (NUL included) and nothing is copied.
 ///
 /// # Safety
 /// `ep` a live handle; `buf` `cap` writable bytes (or NULL with 0); `out_len` writable.
@@ -1033,13 +1034,60 @@ pub unsafe extern "C" fn ipsec_endpoint_diagnose(
     cap: usize,
     out_len: *mut usize,
 ) -> ipsec_result {
+    // SAFETY: forwarded caller contract; no handle array.
+    unsafe { ipsec_endpoint_diagnose_with_sas(ep, now_ms, std::ptr::null(), 0, buf, cap, out_len) }
+}
+
+/// `ipsec_endpoint_diagnose` with the packet counters of the caller's ESP SA handles
+/// `sas[0..n_sas]` (matched by SPI and direction, as for `ipsec_endpoint_show_ipsec_sa`; `sas`
+/// may be NULL when `n_sas` is 0).
+///
+/// # Safety
+/// `ep` a live handle; `sas` NULL or `n_sas` readable pointers to live handles; `buf` `cap`
+/// writable bytes (or NULL with 0); `out_len` writable.
+#[no_mangle]
+pub unsafe extern "C" fn ipsec_endpoint_diagnose_with_sas(
+    ep: *const ipsec_endpoint,
+    now_ms: u64,
+    sas: *const *const ipsec_esp_sa,
+    n_sas: usize,
+    buf: *mut u8,
+    cap: usize,
+    out_len: *mut usize,
+) -> ipsec_result {
     boundary(|| {
         // SAFETY: caller contract.
         let ep = try_some!(unsafe { as_ref(ep) });
+        let handles: &[*const ipsec_esp_sa] = if n_sas == 0 {
+            &[]
+        } else if sas.is_null() {
+            return ipsec_result::IPSEC_RESULT_NULL_PARAMETER;
+        } else {
+            // SAFETY: non-NULL `sas` points to `n_sas` readable pointers (contract).
+            unsafe { std::slice::from_raw_parts(sas, n_sas) }
+        };
+        let mut by_spi: BTreeMap<(bool, u32), &ipsec_esp_sa> = BTreeMap::new();
+        for h in handles {
+            // SAFETY: each element is a live handle (contract).
+            let h = try_some!(unsafe { as_ref(*h) });
+            by_spi.insert((h.is_outbound(), h.spi()), h);
+        }
+        let now = Instant(now_ms);
+        let pairs: BTreeMap<ChildId, (u32, u32)> = ep
+            .ep
+            .ipsec_sas(now)
+            .iter()
+            .map(|s| (s.child, (s.spi_in, s.spi_out)))
+            .collect();
+        let esp = |c: ChildId| {
+            let (spi_in, spi_out) = pairs.get(&c)?;
+            let inb = by_spi.get(&(false, *spi_in)).map(|h| *h.stats());
+            let out = by_spi.get(&(true, *spi_out)).map(|h| *h.stats());
+            (inb.is_some() || out.is_some())
+                .then(|| (inb.unwrap_or_default(), out.unwrap_or_default()))
+        };
         let map = |_: usize| ep.show.map_tag.clone();
-        let verdicts = ep
-            .rec
-            .diagnose(Instant(now_ms), &ep.ep, None, &|_| None, 1500, &map);
+        let verdicts = ep.rec.diagnose(now, &ep.ep, None, &esp, 1500, &map);
         let text = diagnose::render(&verdicts);
         // SAFETY: forwarded caller contract.
         unsafe { write_text(&text, buf, cap, out_len) }
