@@ -465,7 +465,10 @@ pub unsafe extern "C" fn ipsec_endpoint_handle_datagram(
         };
         let before = ep.ep.counters();
         let path = Path { local, remote };
-        ep.rec.ike_received(Instant(now_ms), &path);
+        // A NAT keepalive (one 0xFF byte) is no IKE message.
+        if data != [0xff] {
+            ep.rec.ike_received(Instant(now_ms), &path);
+        }
         ep.ep.handle_datagram(Instant(now_ms), path, data);
         ep.pump(Instant(now_ms));
         let after = ep.ep.counters();

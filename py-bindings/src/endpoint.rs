@@ -204,7 +204,10 @@ impl Endpoint {
             remote: parse_addr(&remote)?,
         };
         let now = instant(now)?;
-        self.rec.ike_received(now, &path);
+        // A NAT keepalive (one 0xFF byte) is no IKE message.
+        if data != [0xff] {
+            self.rec.ike_received(now, &path);
+        }
         self.ep.handle_datagram(now, path, data);
         self.pump(now);
         Ok(())
