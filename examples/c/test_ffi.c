@@ -609,6 +609,15 @@ static void test_negotiation_and_events(void) {
     EXPECT(strstr(text, "#pkts encaps: 1, #pkts encrypt: 1") != NULL);
     EXPECT(strstr(text, "#pkts decaps: 1, #pkts decrypt: 1") != NULL);
     free(text);
+    /* The diagnosis with the ESP handles sees traffic both ways; without them, no counters. */
+    char diag[2048];
+    CHECK(ipsec_endpoint_diagnose_with_sas(a.ep, now, sas, 2, (uint8_t *)diag, sizeof diag, &n));
+    EXPECT(strstr(diag, "peer 203.0.113.2: Phase 1 (QM_IDLE) and Phase 2 up, traffic both ways") != NULL);
+    EXPECT(strstr(diag, "#pkts encaps 1, #pkts decaps 1") != NULL);
+    CHECK(ipsec_endpoint_diagnose(a.ep, now, (uint8_t *)diag, sizeof diag, &n));
+    EXPECT(strstr(diag, "#pkts encaps 0, #pkts decaps 0") != NULL);
+    EXPECT_RC(ipsec_endpoint_diagnose_with_sas(a.ep, now, NULL, 2, (uint8_t *)diag, sizeof diag, &n),
+              IPSEC_RESULT_NULL_PARAMETER);
     free_side(&a);
     free_side(&b);
 }
@@ -640,6 +649,53 @@ static void test_psk_mismatch(void) {
     }
     EXPECT(code == IPSEC_RESULT_PSK_MISMATCH);
     EXPECT(strstr(text, "pre-shared keys probably differ") != NULL);
+    free_side(&a);
+    free_side(&b);
+}
+
+/* The diagnosis of a wrong pre-shared key, as text in a caller buffer (size-needed convention). */
+static void test_diagnose_psk_mismatch(void) {
+    struct side a, b;
+    make_pair(&a, &b, "ciscokey", "wrongkey");
+    size_t len = 0;
+    EXPECT_RC(ipsec_endpoint_diagnose(NULL, 0, NULL, 0, &len), IPSEC_RESULT_NULL_PARAMETER);
+    /* Before anything was tried: nothing matched the crypto ACL yet. */
+    char before[2048];
+    CHECK(ipsec_endpoint_diagnose(a.ep, 0, (uint8_t *)before, sizeof before, &len));
+    EXPECT(strncmp(before, "peer 203.0.113.2: ", 18) == 0 && strlen(before) == len);
+    CHECK(ipsec_endpoint_initiate(a.ep, 1000, 0, 0));
+    uint64_t now = 1000;
+    for (int round = 0; round < 20; round++) {
+        move_datagrams(&a, &b, now);
+        move_datagrams(&b, &a, now);
+        drain_events(&a, now);
+        drain_events(&b, now);
+        now += 10;
+    }
+    EXPECT(b.failures > 0);
+    /* Size query, then a buffer one byte short, then the real call. */
+    size_t needed = 0;
+    EXPECT_RC(ipsec_endpoint_diagnose(b.ep, now, NULL, 0, &needed), IPSEC_RESULT_BUFFER_TOO_SMALL);
+    EXPECT(needed > 1);
+    char *text = malloc(needed);
+    EXPECT(text != NULL);
+    memset(text, 'x', needed);
+    EXPECT_RC(ipsec_endpoint_diagnose(b.ep, now, (uint8_t *)text, needed - 1, &len),
+              IPSEC_RESULT_BUFFER_TOO_SMALL);
+    EXPECT(len == needed && text[0] == 'x');
+    CHECK(ipsec_endpoint_diagnose(b.ep, now, (uint8_t *)text, needed, &len));
+    EXPECT(len == needed - 1 && text[len] == '\0');
+    printf("%s", text);
+    EXPECT(strncmp(text, "peer 198.51.100.1: ", 19) == 0);
+    EXPECT(strstr(text, "the pre-shared keys differ") != NULL);
+    EXPECT(strstr(text, "crypto isakmp key") != NULL);
+    EXPECT(strstr(text, "  verify: ") != NULL);
+    free(text);
+    /* The initiator has not retransmitted yet: still negotiating, not a fault. */
+    char atext[4096];
+    CHECK(ipsec_endpoint_diagnose(a.ep, now, (uint8_t *)atext, sizeof atext, &len));
+    printf("%s", atext);
+    EXPECT(strstr(atext, "peer 203.0.113.2: negotiating: MM5 sent, waiting for MM6") != NULL);
     free_side(&a);
     free_side(&b);
 }
@@ -742,6 +798,7 @@ int main(void) {
     test_endpoint_misuse();
     test_negotiation_and_events();
     test_psk_mismatch();
+    test_diagnose_psk_mismatch();
     test_nat_traversal();
     printf("test_ffi: %d checks, %d failures\n", checks, failures);
     return failures == 0 ? 0 : 1;

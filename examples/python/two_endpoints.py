@@ -98,6 +98,10 @@ def main() -> None:
         print(f"R2 refuses the same packet again: {e}")
     child = r1.ipsec_sas(now=now)[0]["child"]
     print(r1.show_crypto_ipsec_sa(now=now, esp={child: (r1_in, r1_out)}))
+    a_reply = r2_out.encapsulate(packet, now=now)
+    assert r1_in.decapsulate(a_reply, now=now) == packet
+    print(r1.show_crypto_session(now=now, esp={child: (r1_in, r1_out)}))
+    print(ipsec.render(ipsec.diagnose(r1, now=now, esp={child: (r1_in, r1_out)})))
 
 
 if __name__ == "__main__":

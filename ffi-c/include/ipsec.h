@@ -609,6 +609,39 @@ ipsec_result ipsec_endpoint_show_ipsec_sa(const struct ipsec_endpoint *ep,
                                           size_t cap,
                                           size_t *out_len);
 
+// Renders the troubleshooting diagnosis at `now_ms` into `buf`, NUL-terminated, as the CLI's
+// `diagnose` prints it: per configured peer the cause (Phase 1, then Phase 2, then the
+// counters, as the IOS procedure goes), its evidence, what to check, and the `show`/`debug`
+// lines that confirm it; then addresses that sent IKE without being a peer. The endpoint
+// records the history this reads (IKE datagrams in and out, failures, notifies) as the other
+// calls run. No ESP counters are seen here (the ESP SAs are the caller's): use
+// `ipsec_endpoint_diagnose_with_sas` to have one-way tunnels and ICV or replay failures
+// diagnosed. `*out_len` receives the text length; on `IPSEC_RESULT_BUFFER_TOO_SMALL` the
+// capacity needed (NUL included) and nothing is copied.
+//
+// # Safety
+// `ep` a live handle; `buf` `cap` writable bytes (or NULL with 0); `out_len` writable.
+ipsec_result ipsec_endpoint_diagnose(const struct ipsec_endpoint *ep,
+                                     uint64_t now_ms,
+                                     uint8_t *buf,
+                                     size_t cap,
+                                     size_t *out_len);
+
+// `ipsec_endpoint_diagnose` with the packet counters of the caller's ESP SA handles
+// `sas[0..n_sas]` (matched by SPI and direction, as for `ipsec_endpoint_show_ipsec_sa`; `sas`
+// may be NULL when `n_sas` is 0).
+//
+// # Safety
+// `ep` a live handle; `sas` NULL or `n_sas` readable pointers to live handles; `buf` `cap`
+// writable bytes (or NULL with 0); `out_len` writable.
+ipsec_result ipsec_endpoint_diagnose_with_sas(const struct ipsec_endpoint *ep,
+                                              uint64_t now_ms,
+                                              const struct ipsec_esp_sa *const *sas,
+                                              size_t n_sas,
+                                              uint8_t *buf,
+                                              size_t cap,
+                                              size_t *out_len);
+
 // Frees the endpoint and sets `*ep` to NULL. Events and ESP SAs taken from it stay valid.
 //
 // # Safety

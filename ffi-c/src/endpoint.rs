@@ -1,9 +1,10 @@
 //! `ipsec_endpoint` (the IKEv1 endpoint, pull-style) and `ipsec_event`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::ffi::{c_char, c_void, CString};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
+use ipsec_proto::diagnose::{self, EndpointRecorder};
 use ipsec_proto::esp::{EspConfig, LifetimeConfig, LifetimeLimits};
 use ipsec_proto::ike::{
     ChildId, ChildKeys, Counters, Endpoint, Error as IkeError, Event, IpsecSaInfo, Path, PeerId,
@@ -189,9 +190,27 @@ pub struct ipsec_endpoint {
     show: ShowMeta,
     log: ipsec_log_callback,
     log_userdata: *mut c_void,
+    /// The history `ipsec_endpoint_diagnose` reads, kept as datagrams and events pass.
+    rec: EndpointRecorder,
+    /// Events taken from the endpoint (and recorded) but not yet polled by the caller.
+    events: VecDeque<Event>,
+    /// The latest `now_ms` seen, for events polled outside an input call.
+    last_now: Instant,
 }
 
 impl ipsec_endpoint {
+    /// Takes the endpoint's events into the queue, recording each while the ISAKMP states are
+    /// those it happened in.
+    fn pump(&mut self, now: Instant) {
+        self.last_now = self.last_now.max(now);
+        self.rec.sync(now, &self.ep);
+        while let Some(ev) = self.ep.poll_event() {
+            self.rec.event(now, &ev);
+            self.events.push_back(ev);
+        }
+        self.rec.sync(now, &self.ep);
+    }
+
     fn log(&self, level: u32, msg: &str) {
         let Some(cb) = self.log else { return };
         // Interior NULs cannot come from our own texts; drop them rather than the message.
@@ -214,6 +233,9 @@ fn new_endpoint(cfg: &ipsec_config, seed: [u8; 32]) -> ipsec_endpoint {
         show: cfg.show.clone(),
         log: None,
         log_userdata: std::ptr::null_mut(),
+        rec: EndpointRecorder::new(),
+        events: VecDeque::new(),
+        last_now: Instant::ZERO,
     }
 }
 
@@ -346,7 +368,9 @@ pub unsafe extern "C" fn ipsec_endpoint_initiate(
         let (Ok(peer), Ok(selector)) = (usize::try_from(peer), usize::try_from(selector)) else {
             return ipsec_result::IPSEC_RESULT_INVALID_PARAMETER;
         };
-        match ep.ep.initiate(Instant(now_ms), PeerId(peer), selector) {
+        let r = ep.ep.initiate(Instant(now_ms), PeerId(peer), selector);
+        ep.pump(Instant(now_ms));
+        match r {
             Ok(()) => ipsec_result::IPSEC_RESULT_OK,
             Err(e) => ipsec_result::from(&e),
         }
@@ -366,7 +390,9 @@ pub unsafe extern "C" fn ipsec_endpoint_delete_child(
     boundary(|| {
         // SAFETY: caller contract.
         let ep = try_some!(unsafe { as_mut(ep) });
-        match ep.ep.delete_child(Instant(now_ms), ChildId(child)) {
+        let r = ep.ep.delete_child(Instant(now_ms), ChildId(child));
+        ep.pump(Instant(now_ms));
+        match r {
             Ok(()) => ipsec_result::IPSEC_RESULT_OK,
             Err(e) => ipsec_result::from(&e),
         }
@@ -438,8 +464,13 @@ pub unsafe extern "C" fn ipsec_endpoint_handle_datagram(
             return ipsec_result::IPSEC_RESULT_INVALID_PARAMETER;
         };
         let before = ep.ep.counters();
-        ep.ep
-            .handle_datagram(Instant(now_ms), Path { local, remote }, data);
+        let path = Path { local, remote };
+        // A NAT keepalive (one 0xFF byte) is no IKE message.
+        if data != [0xff] {
+            ep.rec.ike_received(Instant(now_ms), &path);
+        }
+        ep.ep.handle_datagram(Instant(now_ms), path, data);
+        ep.pump(Instant(now_ms));
         let after = ep.ep.counters();
         let (code, what) = if after.malformed > before.malformed {
             (ipsec_result::IPSEC_RESULT_MALFORMED_MESSAGE, "malformed")
@@ -480,6 +511,7 @@ pub unsafe extern "C" fn ipsec_endpoint_handle_timeout(
         // SAFETY: caller contract.
         let ep = try_some!(unsafe { as_mut(ep) });
         ep.ep.handle_timeout(Instant(now_ms));
+        ep.pump(Instant(now_ms));
         ipsec_result::IPSEC_RESULT_OK
     })
 }
@@ -509,8 +541,11 @@ pub unsafe extern "C" fn ipsec_endpoint_poll_transmit(
         if out.is_null() {
             return ipsec_result::IPSEC_RESULT_NULL_PARAMETER;
         }
+        ep.pump(Instant(now_ms));
         match ep.ep.poll_transmit(Instant(now_ms), buf) {
             Ok(Some(t)) => {
+                ep.rec
+                    .ike_sent(Instant(now_ms), &t.path, buf.get(..t.len).unwrap_or(&[]));
                 let c = ipsec_transmit {
                     path: path_to_c(t.path),
                     len: t.len,
@@ -733,7 +768,10 @@ pub unsafe extern "C" fn ipsec_endpoint_poll_event(
         if out.is_null() {
             return ipsec_result::IPSEC_RESULT_NULL_PARAMETER;
         }
-        let Some(ev) = ep.ep.poll_event() else {
+        if ep.events.is_empty() {
+            ep.pump(ep.last_now);
+        }
+        let Some(ev) = ep.events.pop_front() else {
             return ipsec_result::IPSEC_RESULT_NONE;
         };
         let e = event_from(ep, ev);
@@ -974,6 +1012,86 @@ pub unsafe extern "C" fn ipsec_endpoint_show_ipsec_sa(
         }
         let snap = ipsec_snapshot(ep, Instant(now_ms), &refs);
         let text = show_crypto_ipsec_sa(&[snap], false);
+        // SAFETY: forwarded caller contract.
+        unsafe { write_text(&text, buf, cap, out_len) }
+    })
+}
+
+/// Renders the troubleshooting diagnosis at `now_ms` into `buf`, NUL-terminated, as the CLI's
+/// `diagnose` prints it: per configured peer the cause (Phase 1, then Phase 2, then the
+/// counters, as the IOS procedure goes), its evidence, what to check, and the `show`/`debug`
+/// lines that confirm it; then addresses that sent IKE without being a peer. The endpoint
+/// records the history this reads (IKE datagrams in and out, failures, notifies) as the other
+/// calls run. No ESP counters are seen here (the ESP SAs are the caller's): use
+/// `ipsec_endpoint_diagnose_with_sas` to have one-way tunnels and ICV or replay failures
+/// diagnosed. `*out_len` receives the text length; on `IPSEC_RESULT_BUFFER_TOO_SMALL` the
+/// capacity needed (NUL included) and nothing is copied.
+///
+/// # Safety
+/// `ep` a live handle; `buf` `cap` writable bytes (or NULL with 0); `out_len` writable.
+#[no_mangle]
+pub unsafe extern "C" fn ipsec_endpoint_diagnose(
+    ep: *const ipsec_endpoint,
+    now_ms: u64,
+    buf: *mut u8,
+    cap: usize,
+    out_len: *mut usize,
+) -> ipsec_result {
+    // SAFETY: forwarded caller contract; no handle array.
+    unsafe { ipsec_endpoint_diagnose_with_sas(ep, now_ms, std::ptr::null(), 0, buf, cap, out_len) }
+}
+
+/// `ipsec_endpoint_diagnose` with the packet counters of the caller's ESP SA handles
+/// `sas[0..n_sas]` (matched by SPI and direction, as for `ipsec_endpoint_show_ipsec_sa`; `sas`
+/// may be NULL when `n_sas` is 0).
+///
+/// # Safety
+/// `ep` a live handle; `sas` NULL or `n_sas` readable pointers to live handles; `buf` `cap`
+/// writable bytes (or NULL with 0); `out_len` writable.
+#[no_mangle]
+pub unsafe extern "C" fn ipsec_endpoint_diagnose_with_sas(
+    ep: *const ipsec_endpoint,
+    now_ms: u64,
+    sas: *const *const ipsec_esp_sa,
+    n_sas: usize,
+    buf: *mut u8,
+    cap: usize,
+    out_len: *mut usize,
+) -> ipsec_result {
+    boundary(|| {
+        // SAFETY: caller contract.
+        let ep = try_some!(unsafe { as_ref(ep) });
+        let handles: &[*const ipsec_esp_sa] = if n_sas == 0 {
+            &[]
+        } else if sas.is_null() {
+            return ipsec_result::IPSEC_RESULT_NULL_PARAMETER;
+        } else {
+            // SAFETY: non-NULL `sas` points to `n_sas` readable pointers (contract).
+            unsafe { std::slice::from_raw_parts(sas, n_sas) }
+        };
+        let mut by_spi: BTreeMap<(bool, u32), &ipsec_esp_sa> = BTreeMap::new();
+        for h in handles {
+            // SAFETY: each element is a live handle (contract).
+            let h = try_some!(unsafe { as_ref(*h) });
+            by_spi.insert((h.is_outbound(), h.spi()), h);
+        }
+        let now = Instant(now_ms);
+        let pairs: BTreeMap<ChildId, (u32, u32)> = ep
+            .ep
+            .ipsec_sas(now)
+            .iter()
+            .map(|s| (s.child, (s.spi_in, s.spi_out)))
+            .collect();
+        let esp = |c: ChildId| {
+            let (spi_in, spi_out) = pairs.get(&c)?;
+            let inb = by_spi.get(&(false, *spi_in)).map(|h| *h.stats());
+            let out = by_spi.get(&(true, *spi_out)).map(|h| *h.stats());
+            (inb.is_some() || out.is_some())
+                .then(|| (inb.unwrap_or_default(), out.unwrap_or_default()))
+        };
+        let map = |_: usize| ep.show.map_tag.clone();
+        let verdicts = ep.rec.diagnose(now, &ep.ep, None, &esp, 1500, &map);
+        let text = diagnose::render(&verdicts);
         // SAFETY: forwarded caller contract.
         unsafe { write_text(&text, buf, cap, out_len) }
     })

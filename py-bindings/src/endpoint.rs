@@ -1,5 +1,6 @@
 //! `Endpoint`: the sans-IO IKEv1 endpoint with aioquic's five calls.
 
+use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -7,12 +8,14 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
+use ipsec_proto::diagnose::EndpointRecorder;
 use ipsec_proto::ike::{
     self, ChildId, DeleteReason, EndpointConfig, Error, Event, IkeSaId, IpsecSaInfo, PeerId,
     RetransmitConfig, Role,
 };
 use ipsec_proto::policy::{IkeEncryption, SelectorAddr, TrafficSelector};
 use ipsec_proto::rng::Rng;
+use ipsec_proto::time::Instant;
 
 use crate::config::{Configuration, PeerMeta};
 use crate::esp::{ChildKeys, EspSa};
@@ -112,6 +115,26 @@ pub struct Endpoint {
     esp_rng: Rng,
     pub(crate) meta: Vec<PeerMeta>,
     buf: Vec<u8>,
+    /// The history `diagnose` reads, kept as the five calls run.
+    pub(crate) rec: EndpointRecorder,
+    /// Events taken from the endpoint (and recorded) but not yet handed to the caller.
+    events: VecDeque<Event>,
+    /// The latest `now` seen, for events drained outside an input call.
+    last_now: Instant,
+}
+
+impl Endpoint {
+    /// Takes the endpoint's events into the queue, recording each with the states as they
+    /// were when it happened.
+    fn pump(&mut self, now: Instant) {
+        self.last_now = self.last_now.max(now);
+        self.rec.sync(now, &self.ep);
+        while let Some(ev) = self.ep.poll_event() {
+            self.rec.event(now, &ev);
+            self.events.push_back(ev);
+        }
+        self.rec.sync(now, &self.ep);
+    }
 }
 
 #[pymethods]
@@ -159,6 +182,9 @@ impl Endpoint {
             esp_rng,
             meta,
             buf: vec![0u8; 9000],
+            rec: EndpointRecorder::new(),
+            events: VecDeque::new(),
+            last_now: Instant::ZERO,
         })
     }
 
@@ -177,7 +203,13 @@ impl Endpoint {
             local: parse_addr(&local)?,
             remote: parse_addr(&remote)?,
         };
-        self.ep.handle_datagram(instant(now)?, path, data);
+        let now = instant(now)?;
+        // A NAT keepalive (one 0xFF byte) is no IKE message.
+        if data != [0xff] {
+            self.rec.ike_received(now, &path);
+        }
+        self.ep.handle_datagram(now, path, data);
+        self.pump(now);
         Ok(())
     }
 
@@ -190,12 +222,14 @@ impl Endpoint {
         now: f64,
     ) -> PyResult<Vec<(Bound<'py, PyBytes>, Addr, Addr)>> {
         let now = instant(now)?;
+        self.pump(now);
         let mut out = Vec::new();
         loop {
             match self.ep.poll_transmit(now, &mut self.buf) {
                 Ok(None) => break,
                 Ok(Some(t)) => {
                     let body = self.buf.get(..t.len).unwrap_or(&[]);
+                    self.rec.ike_sent(now, &t.path, body);
                     let bytes = if t.non_esp_marker {
                         let mut v = Vec::with_capacity(t.len + 4);
                         v.extend_from_slice(&[0, 0, 0, 0]);
@@ -220,7 +254,9 @@ impl Endpoint {
     /// Runs retransmissions, lifetimes, rekeys, DPD and keepalives due at `now`.
     #[pyo3(signature = (*, now))]
     fn handle_timer(&mut self, now: f64) -> PyResult<()> {
-        self.ep.handle_timeout(instant(now)?);
+        let now = instant(now)?;
+        self.ep.handle_timeout(now);
+        self.pump(now);
         Ok(())
     }
 
@@ -230,7 +266,10 @@ impl Endpoint {
         &mut self,
         py: Python<'py>,
     ) -> PyResult<Option<(&'static str, Bound<'py, PyDict>)>> {
-        let Some(ev) = self.ep.poll_event() else {
+        if self.events.is_empty() {
+            self.pump(self.last_now);
+        }
+        let Some(ev) = self.events.pop_front() else {
             return Ok(None);
         };
         let d = PyDict::new(py);
@@ -357,33 +396,49 @@ impl Endpoint {
     /// (Main Mode first when needed).
     #[pyo3(signature = (peer, selector=0, *, now))]
     fn initiate(&mut self, py: Python<'_>, peer: usize, selector: usize, now: f64) -> PyResult<()> {
-        self.ep
-            .initiate(instant(now)?, PeerId(peer), selector)
-            .map_err(|e| raise(py, e))
+        let now = instant(now)?;
+        let r = self
+            .ep
+            .initiate(now, PeerId(peer), selector)
+            .map_err(|e| raise(py, e));
+        self.pump(now);
+        r
     }
 
     /// Deletes an IPsec SA pair (sends a Delete; a `Phase2Deleted` event follows).
     #[pyo3(signature = (child, *, now))]
     fn delete_child(&mut self, py: Python<'_>, child: u64, now: f64) -> PyResult<()> {
-        self.ep
-            .delete_child(instant(now)?, ChildId(child))
-            .map_err(|e| raise(py, e))
+        let now = instant(now)?;
+        let r = self
+            .ep
+            .delete_child(now, ChildId(child))
+            .map_err(|e| raise(py, e));
+        self.pump(now);
+        r
     }
 
     /// Deletes an ISAKMP SA (its IPsec SAs stay, as IKEv1 wants).
     #[pyo3(signature = (sa, *, now))]
     fn delete_isakmp_sa(&mut self, py: Python<'_>, sa: u32, now: f64) -> PyResult<()> {
-        self.ep
-            .delete_isakmp_sa(instant(now)?, IkeSaId(sa))
-            .map_err(|e| raise(py, e))
+        let now = instant(now)?;
+        let r = self
+            .ep
+            .delete_isakmp_sa(now, IkeSaId(sa))
+            .map_err(|e| raise(py, e));
+        self.pump(now);
+        r
     }
 
     /// Starts a Quick Mode rekey of an IPsec SA pair now.
     #[pyo3(signature = (child, *, now))]
     fn rekey_child(&mut self, py: Python<'_>, child: u64, now: f64) -> PyResult<()> {
-        self.ep
-            .rekey_child(instant(now)?, ChildId(child))
-            .map_err(|e| raise(py, e))
+        let now = instant(now)?;
+        let r = self
+            .ep
+            .rekey_child(now, ChildId(child))
+            .map_err(|e| raise(py, e));
+        self.pump(now);
+        r
     }
 
     /// Tells the endpoint what the ESP SAs of `child` carried (drives volume rekey and
@@ -499,6 +554,48 @@ impl Endpoint {
         Ok(crate::show::ipsec_sa(
             self, &sas, &esp, now, detail, path_mtu,
         ))
+    }
+
+    /// `show crypto session [detail]`; `esp` as for `show_crypto_ipsec_sa`.
+    #[pyo3(signature = (*, now, esp=None, detail=false))]
+    fn show_crypto_session(
+        &self,
+        now: f64,
+        esp: Option<crate::show::EspPairs<'_>>,
+        detail: bool,
+    ) -> PyResult<String> {
+        let now = instant(now)?;
+        let esp = esp.unwrap_or_default();
+        Ok(crate::show::crypto_session(self, now, &esp, detail))
+    }
+
+    /// The troubleshooting diagnosis as `(peer, cause, summary, evidence, check, verify)`
+    /// tuples: findings of `configuration` (when given) first, then each configured peer,
+    /// then addresses that sent IKE without being a peer. `esp` maps a child id to its
+    /// `(inbound, outbound)` EspSa pair so that the encrypt/decrypt counters are real.
+    #[pyo3(signature = (*, now, configuration=None, esp=None, path_mtu=1500))]
+    fn diagnose(
+        &self,
+        now: f64,
+        configuration: Option<PyRef<'_, Configuration>>,
+        esp: Option<crate::show::EspPairs<'_>>,
+        path_mtu: u16,
+    ) -> PyResult<Vec<crate::diag::VerdictTuple>> {
+        let v = self.verdicts(now, configuration.as_deref(), esp, path_mtu)?;
+        Ok(v.into_iter().map(crate::diag::tuple).collect())
+    }
+
+    /// The same diagnosis as the CLI prints it.
+    #[pyo3(signature = (*, now, configuration=None, esp=None, path_mtu=1500))]
+    fn diagnose_text(
+        &self,
+        now: f64,
+        configuration: Option<PyRef<'_, Configuration>>,
+        esp: Option<crate::show::EspPairs<'_>>,
+        path_mtu: u16,
+    ) -> PyResult<String> {
+        let v = self.verdicts(now, configuration.as_deref(), esp, path_mtu)?;
+        Ok(ipsec_proto::diagnose::render(&v))
     }
 
     fn __repr__(&self) -> String {

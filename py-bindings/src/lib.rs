@@ -16,6 +16,7 @@ use pyo3::types::PyModule;
 use ipsec_proto::time::Instant;
 
 mod config;
+mod diag;
 mod endpoint;
 mod esp;
 mod show;
@@ -72,5 +73,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<config::Configuration>()?;
     m.add_class::<endpoint::Endpoint>()?;
     m.add_function(wrap_pyfunction!(esp::classify_udp4500, m)?)?;
+    m.add_function(wrap_pyfunction!(diag::diagnose_config, m)?)?;
+    m.add_function(wrap_pyfunction!(diag::diagnose_causes, m)?)?;
     Ok(())
 }

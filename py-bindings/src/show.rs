@@ -9,9 +9,9 @@ use ipsec_proto::esp::EspStats;
 use ipsec_proto::ike::SelectorPair;
 use ipsec_proto::ike::{IpsecSaInfo, IsakmpSaInfo};
 use ipsec_proto::ios::show::{
-    show_crypto_ipsec_sa, show_crypto_isakmp_sa, show_crypto_isakmp_sa_detail, EspSaSnapshot,
-    FlowCounters, IosFlavor, IpsecFlowSnapshot, IpsecInterfaceSnapshot, IsakmpSaDetail,
-    IsakmpSaRow,
+    show_crypto_ipsec_sa, show_crypto_isakmp_sa, show_crypto_isakmp_sa_detail, show_crypto_session,
+    CryptoSession, EspSaSnapshot, FlowCounters, IosFlavor, IpsecFlowSnapshot,
+    IpsecInterfaceSnapshot, IsakmpSaDetail, IsakmpSaRow, SessionFlow, SessionIkeSa, SessionStatus,
 };
 use ipsec_proto::time::Instant;
 
@@ -177,4 +177,101 @@ pub(crate) fn ipsec_sa(
         flow.outbound_esp.push(snap(s.spi_out));
     }
     show_crypto_ipsec_sa(&ifaces, detail)
+}
+
+/// `show crypto session [detail]`: one session per configured peer, one flow per crypto ACL
+/// line, with the caller's ESP counters when `esp` has the pair.
+pub(crate) fn crypto_session(
+    ep: &Endpoint,
+    now: Instant,
+    esp: &EspPairs<'_>,
+    detail: bool,
+) -> String {
+    let isakmp = ep.ep.isakmp_sas(now);
+    let ipsec = ep.ep.ipsec_sas(now);
+    let mut sessions = Vec::new();
+    for (i, pc) in ep.ep.config().peers.iter().enumerate() {
+        let addr = IpAddr::V4(pc.address);
+        let ike = isakmp
+            .iter()
+            .filter(|s| s.peer.0 == i && s.path.remote.ip() == addr)
+            .max_by_key(|s| (s.state == "QM_IDLE", s.conn_id));
+        let mut up_since: Option<Instant> = None;
+        let mut flows = Vec::new();
+        for sel in &pc.selectors {
+            let children: Vec<&IpsecSaInfo> = ipsec
+                .iter()
+                .filter(|s| s.peer.0 == i && s.selectors == *sel)
+                .collect();
+            let mut f = SessionFlow {
+                local: sel.local,
+                remote: sel.remote,
+                active_sas: u32::try_from(children.len() * 2).unwrap_or(u32::MAX),
+                inbound_pkts: 0,
+                inbound_drops: 0,
+                outbound_pkts: 0,
+                outbound_drops: 0,
+                inbound_life: (0, 0),
+                outbound_life: (0, 0),
+            };
+            for c in &children {
+                up_since = Some(up_since.map_or(c.established, |u| u.min(c.established)));
+                if let Some((inb, out)) = esp.get(&c.child.0) {
+                    let (si, so) = (inb.esp_stats(), out.esp_stats());
+                    f.inbound_pkts = f.inbound_pkts.saturating_add(si.decaps);
+                    f.inbound_drops = f.inbound_drops.saturating_add(si.recv_errors());
+                    f.outbound_pkts = f.outbound_pkts.saturating_add(so.encaps);
+                    f.outbound_drops = f.outbound_drops.saturating_add(so.send_errors());
+                }
+            }
+            // Lifetimes of the newest pair, as IOS shows the current SA.
+            if let Some(c) = children.iter().max_by_key(|c| c.child) {
+                match esp.get(&c.child.0) {
+                    Some((inb, out)) => {
+                        f.inbound_life = inb.remaining(now);
+                        f.outbound_life = out.remaining(now);
+                    }
+                    None => {
+                        f.inbound_life = (c.lifetime_kb, c.remaining_secs);
+                        f.outbound_life = (c.lifetime_kb, c.remaining_secs);
+                    }
+                }
+            }
+            flows.push(f);
+        }
+        let any_sa = flows.iter().any(|f| f.active_sas > 0);
+        let ike_up = ike.is_some_and(|s| s.state == "QM_IDLE");
+        let status = match (ike, ike_up, any_sa) {
+            (_, true, true) => SessionStatus::UpActive,
+            (_, true, false) => SessionStatus::UpIdle,
+            (_, false, true) => SessionStatus::UpNoIke,
+            (Some(_), false, false) => SessionStatus::DownNegotiating,
+            (None, false, false) => SessionStatus::Down,
+        };
+        sessions.push(CryptoSession {
+            interface: ep
+                .meta
+                .get(i)
+                .and_then(|m| m.interface.clone())
+                .unwrap_or_else(|| "(none)".into()),
+            uptime_secs: up_since.map_or(0, |u| now.saturating_duration_since(u).as_secs()),
+            status,
+            peer: pc.address,
+            peer_port: ike.map_or(500, |s| s.path.remote.port()),
+            phase1_id: pc.address.to_string(),
+            session_id: u32::try_from(i).unwrap_or(u32::MAX),
+            ike: ike.map(|s| SessionIkeSa {
+                local: v4(s.path.local.ip()),
+                local_port: s.path.local.port(),
+                remote: v4(s.path.remote.ip()),
+                remote_port: s.path.remote.port(),
+                active: s.state == "QM_IDLE",
+                capabilities: s.capabilities(),
+                conn_id: if s.state == "QM_IDLE" { s.conn_id } else { 0 },
+                remaining_secs: s.remaining_secs.unwrap_or(0),
+            }),
+            flows,
+        });
+    }
+    show_crypto_session(&sessions, detail)
 }

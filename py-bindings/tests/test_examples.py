@@ -19,3 +19,5 @@ def test_two_endpoints_example_runs() -> None:
     assert "QM_IDLE" in r.stdout
     assert "refuses the same packet again" in r.stdout
     assert "#pkts encaps: 1, #pkts encrypt: 1, #pkts digest: 1" in r.stdout
+    assert "Session status: UP-ACTIVE" in r.stdout
+    assert "peer 10.0.0.2: Phase 1 (QM_IDLE) and Phase 2 up, traffic both ways" in r.stdout

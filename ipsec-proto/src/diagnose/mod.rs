@@ -7,8 +7,10 @@
 //! test) fills the plain input structs of [`PeerInput`] and gets [`Verdict`]s back, each naming
 //! the `show`/`debug` lines an engineer can use to confirm it by hand.
 
+mod endpoint;
 mod rules;
 
+pub use endpoint::{EndpointRecorder, EspPairStats};
 pub use rules::{diagnose, diagnose_config, diagnose_peer, diagnose_stranger};
 
 use crate::ike::{AuthFailure, Error, NotifyType, PeerIncompatible};

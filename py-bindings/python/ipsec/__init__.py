@@ -9,10 +9,12 @@ clock the caller owns) go in through calls, datagrams, events and the next deadl
 - :mod:`ipsec.events`: frozen dataclasses.
 - :class:`EspSa`: ESP encapsulation/decapsulation (``EspSa.pair_from_event``).
 - :mod:`ipsec.errors`: the exception hierarchy.
+- :func:`diagnose`, :func:`diagnose_config`, :func:`render`: the troubleshooting diagnosis.
 """
 
 from ._native import ChildKeys, EspSa, classify_udp4500
 from . import events
+from .diagnosis import Cause, Verdict, diagnose, diagnose_config, render
 from .config import Configuration, IsakmpPolicy, PeerConfiguration, TransformSet
 from .endpoint import IkeEndpoint
 from .errors import (
@@ -45,6 +47,7 @@ from .events import (
 __all__ = [
     "AuthenticationError",
     "BufferError",
+    "Cause",
     "ChildKeys",
     "Configuration",
     "ConfigurationError",
@@ -72,6 +75,10 @@ __all__ = [
     "SaExpiredError",
     "TrafficSelector",
     "TransformSet",
+    "Verdict",
     "classify_udp4500",
+    "diagnose",
+    "diagnose_config",
     "events",
+    "render",
 ]

@@ -1,9 +1,11 @@
 # Stubs of the private native module. Not a stable API: use the `ipsec` package.
 from typing import Any, Dict, List, Mapping, Optional, Tuple, final
 
-__all__ = ['EspSa', 'ChildKeys', 'Configuration', 'Endpoint', 'classify_udp4500']
+__all__ = ['EspSa', 'ChildKeys', 'Configuration', 'Endpoint', 'classify_udp4500', 'diagnose_config', 'diagnose_causes']
 
 _Address = Tuple[str, int]
+# (peer, cause, summary, evidence, check, verify)
+_Verdict = Tuple[Optional[str], str, str, List[str], List[str], List[str]]
 
 @final
 class ChildKeys:
@@ -124,5 +126,30 @@ class Endpoint:
         detail: bool = ...,
         path_mtu: int = ...,
     ) -> str: ...
+    def show_crypto_session(
+        self,
+        *,
+        now: float,
+        esp: Optional[Mapping[int, Tuple[EspSa, EspSa]]] = ...,
+        detail: bool = ...,
+    ) -> str: ...
+    def diagnose(
+        self,
+        *,
+        now: float,
+        configuration: Optional[Configuration] = ...,
+        esp: Optional[Mapping[int, Tuple[EspSa, EspSa]]] = ...,
+        path_mtu: int = ...,
+    ) -> List[_Verdict]: ...
+    def diagnose_text(
+        self,
+        *,
+        now: float,
+        configuration: Optional[Configuration] = ...,
+        esp: Optional[Mapping[int, Tuple[EspSa, EspSa]]] = ...,
+        path_mtu: int = ...,
+    ) -> str: ...
 
+def diagnose_config(configuration: Configuration) -> List[_Verdict]: ...
+def diagnose_causes() -> List[str]: ...
 def classify_udp4500(datagram: bytes) -> Tuple[str, bytes]: ...

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Tuple, Union
 
 from . import _native
 from .config import ConfigurationLike, _native_of
 from .events import Address, IkeEvent, _from_native
+
+if TYPE_CHECKING:
+    from .diagnosis import Verdict
 
 __all__ = ["IkeEndpoint"]
 
@@ -159,6 +162,29 @@ class IkeEndpoint:
         return self._ep.show_crypto_ipsec_sa(
             now=now, esp=dict(esp) if esp else None, detail=detail, path_mtu=path_mtu
         )
+
+    def show_crypto_session(
+        self,
+        *,
+        now: float,
+        esp: Optional[Mapping[int, Tuple[_native.EspSa, _native.EspSa]]] = None,
+        detail: bool = False,
+    ) -> str:
+        """``show crypto session [detail]``; ``esp`` as for :meth:`show_crypto_ipsec_sa`."""
+        return self._ep.show_crypto_session(now=now, esp=dict(esp) if esp else None, detail=detail)
+
+    def diagnose(
+        self,
+        configuration: Optional[ConfigurationLike] = None,
+        *,
+        now: float,
+        esp: Optional[Mapping[int, Tuple[_native.EspSa, _native.EspSa]]] = None,
+        path_mtu: int = 1500,
+    ) -> "List[Verdict]":
+        """:func:`ipsec.diagnose` of this endpoint."""
+        from .diagnosis import diagnose
+
+        return diagnose(self, configuration, now=now, esp=esp, path_mtu=path_mtu)
 
     def __repr__(self) -> str:
         return f"<IkeEndpoint peers={self._peers}>"
