@@ -962,13 +962,16 @@ impl State {
                     }
                 };
                 let t = c.next("access list name")?;
-                let name = t.text.to_string();
+                let mut name = t.text.to_string();
                 if let Ok(n) = name.parse::<u32>() {
                     if acl_kind_of_number(n) != Some(kind) {
                         return Err(
                             c.err(&t, format!("invalid access list number {n} for this type"))
                         );
                     }
+                    // `ip access-list extended 0100` edits access list 100, as IOS does: a
+                    // numeric name is the number, so both forms name one list.
+                    name = n.to_string();
                 }
                 Ok(Cmd::NamedAcl(name, kind))
             }
@@ -1518,7 +1521,12 @@ fn map_cmd(c: &mut Cursor<'_>, negate: bool) -> Result<Cmd, ConfigError> {
                 let _ = c.rest();
                 Cmd::MatchAddress(None)
             } else {
-                Cmd::MatchAddress(Some(c.next("access list")?.text.to_string()))
+                let acl = c.next("access list")?.text;
+                // A numeric reference names the numbered list (`match address 0100` is 100).
+                let acl = acl
+                    .parse::<u32>()
+                    .map_or_else(|_| acl.to_string(), |n| n.to_string());
+                Cmd::MatchAddress(Some(acl))
             }
         }
         _ => {
