@@ -49,14 +49,7 @@ impl Endpoint {
                 self.events.push_back(Event::PeerDead { sa: id, peer });
                 self.remove_sa(id, DeleteReason::DpdTimeout);
                 for child in children {
-                    if let Some(c) = self.children.remove(&child) {
-                        self.events.push_back(Event::Phase2Deleted {
-                            child,
-                            spi_in: c.spi_in,
-                            spi_out: c.spi_out,
-                            reason: DeleteReason::DpdTimeout,
-                        });
-                    }
+                    self.remove_child(child, DeleteReason::DpdTimeout);
                 }
                 return;
             }

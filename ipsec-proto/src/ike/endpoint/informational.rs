@@ -38,14 +38,7 @@ impl Endpoint {
             self.remove_sa(id, DeleteReason::InitialContact);
         }
         for child in old_children {
-            if let Some(c) = self.children.remove(&child) {
-                self.events.push_back(Event::Phase2Deleted {
-                    child,
-                    spi_in: c.spi_in,
-                    spi_out: c.spi_out,
-                    reason: DeleteReason::InitialContact,
-                });
-            }
+            self.remove_child(child, DeleteReason::InitialContact);
         }
     }
 
@@ -194,9 +187,8 @@ impl Endpoint {
                     authenticated: false,
                 });
                 if t.is_error() && sa.role == Role::Initiator && sa.state == P1State::MmNoState {
-                    let (peer, remote) = (sa.peer, sa.path.remote);
-                    self.fail(Some(peer), remote, 1, Error::NotifyReceived(t));
-                    self.remove_sa(id, DeleteReason::LocalRequest);
+                    let remote = sa.path.remote;
+                    self.abandon_phase1(id, remote, Error::NotifyReceived(t));
                     return Ok(());
                 }
             }
@@ -352,14 +344,7 @@ impl Endpoint {
                             .find(|(_, c)| c.peer == peer && c.spi_out == s)
                             .map(|(k, _)| *k);
                         if let Some(child) = hit {
-                            if let Some(c) = self.children.remove(&child) {
-                                self.events.push_back(Event::Phase2Deleted {
-                                    child,
-                                    spi_in: c.spi_in,
-                                    spi_out: c.spi_out,
-                                    reason: DeleteReason::PeerDelete,
-                                });
-                            }
+                            self.remove_child(child, DeleteReason::PeerDelete);
                         }
                     }
                 }

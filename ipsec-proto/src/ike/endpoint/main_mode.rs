@@ -305,10 +305,8 @@ impl Endpoint {
             Ok(s) => s,
             Err(what) => {
                 let e = Error::PeerMisbehaved(PeerMisbehaved::ChoseUnoffered(what));
-                let (peer, remote) = (sa.peer, sa.path.remote);
-                self.fail(Some(peer), remote, 1, e);
-                self.remove_sa(id, DeleteReason::LocalRequest);
-                return Err(Failure::Fatal);
+                let remote = sa.path.remote;
+                return Err(self.abandon_phase1(id, remote, e));
             }
         };
         let (natt, peer_dpd) = Self::parse_vids(&list, !self.config.nat_t_drafts_only);
@@ -610,17 +608,14 @@ impl Endpoint {
         };
         let (plain, pending) = Self::decrypt(sa, header, msg)?;
         let garbage = |s: &mut Self| {
-            let Some(sa) = s.sas.get(&id) else {
+            if !s.sas.contains_key(&id) {
                 return Failure::Drop(Error::from(InvalidMessage::NotIsakmp));
-            };
+            }
             let e = Error::AuthenticationFailed(AuthFailure::PskMismatch {
                 message: 5,
                 peer: path.remote.ip(),
             });
-            let peer = sa.peer;
-            s.fail(Some(peer), path.remote, 1, e);
-            s.remove_sa(id, DeleteReason::LocalRequest);
-            Failure::Fatal
+            s.abandon_phase1(id, path.remote, e)
         };
         let list = match PayloadList::parse(header.next_payload, &plain) {
             Ok(l) if l.find(PayloadType::ID).is_some() && l.find(PayloadType::HASH).is_some() => l,
@@ -639,10 +634,7 @@ impl Endpoint {
         let expect = keys.hash_i(&sa.gxi, &sa.gxr, &sa.sai_b, idp.body);
         if !expect.ct_eq(hp.body) {
             let e = Error::AuthenticationFailed(AuthFailure::HashMismatch("HASH_I"));
-            let peer = sa.peer;
-            self.fail(Some(peer), path.remote, 1, e);
-            self.remove_sa(id, DeleteReason::LocalRequest);
-            return Err(Failure::Fatal);
+            return Err(self.abandon_phase1(id, path.remote, e));
         }
         let initial_contact = list.find_all(PayloadType::NOTIFY).any(|n| {
             Notify::parse(n.body).is_ok_and(|n| n.notify_type() == NotifyType::INITIAL_CONTACT)
@@ -712,10 +704,7 @@ impl Endpoint {
                     message: 6,
                     peer: path.remote.ip(),
                 });
-                let peer = sa.peer;
-                self.fail(Some(peer), path.remote, 1, e);
-                self.remove_sa(id, DeleteReason::LocalRequest);
-                return Err(Failure::Fatal);
+                return Err(self.abandon_phase1(id, path.remote, e));
             }
         };
         let (Some(idp), Some(hp)) = (list.find(PayloadType::ID), list.find(PayloadType::HASH))
@@ -728,10 +717,7 @@ impl Endpoint {
         let expect = keys.hash_r(&sa.gxi, &sa.gxr, &sa.sai_b, idp.body);
         if !expect.ct_eq(hp.body) {
             let e = Error::AuthenticationFailed(AuthFailure::HashMismatch("HASH_R"));
-            let peer = sa.peer;
-            self.fail(Some(peer), path.remote, 1, e);
-            self.remove_sa(id, DeleteReason::LocalRequest);
-            return Err(Failure::Fatal);
+            return Err(self.abandon_phase1(id, path.remote, e));
         }
         let Some(sa) = self.sas.get_mut(&id) else {
             return Ok(());

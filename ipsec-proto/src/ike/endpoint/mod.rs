@@ -315,6 +315,14 @@ impl Endpoint {
             .map(PeerId)
     }
 
+    /// Main Mode cannot go on: reports why (naming `remote`) and forgets the ISAKMP SA.
+    fn abandon_phase1(&mut self, id: IkeSaId, remote: SocketAddr, error: Error) -> Failure {
+        let peer = self.sas.get(&id).map(|s| s.peer);
+        self.fail(peer, remote, 1, error);
+        self.remove_sa(id, DeleteReason::LocalRequest);
+        Failure::Fatal
+    }
+
     fn fail(&mut self, peer: Option<PeerId>, remote: SocketAddr, phase: u8, error: Error) {
         self.events.push_back(Event::NegotiationFailed {
             peer,
@@ -406,14 +414,10 @@ impl Endpoint {
     /// Deletes an IPsec SA pair: sends a Delete for our inbound SPI and reports
     /// [`Event::Phase2Deleted`].
     pub fn delete_child(&mut self, now: Instant, child: ChildId) -> Result<(), Error> {
-        let c = self.children.remove(&child).ok_or(ApiMisuse::NoSuchSa)?;
+        let c = self
+            .remove_child(child, DeleteReason::LocalRequest)
+            .ok_or(ApiMisuse::NoSuchSa)?;
         self.send_delete_esp(now, c.ike_sa, c.peer, c.spi_in);
-        self.events.push_back(Event::Phase2Deleted {
-            child,
-            spi_in: c.spi_in,
-            spi_out: c.spi_out,
-            reason: DeleteReason::LocalRequest,
-        });
         Ok(())
     }
 
@@ -467,14 +471,8 @@ impl Endpoint {
             .map(|(k, _)| *k)
             .collect();
         for child in due {
-            if let Some(c) = self.children.remove(&child) {
+            if let Some(c) = self.remove_child(child, DeleteReason::Expired) {
                 self.send_delete_esp(now, c.ike_sa, c.peer, c.spi_in);
-                self.events.push_back(Event::Phase2Deleted {
-                    child,
-                    spi_in: c.spi_in,
-                    spi_out: c.spi_out,
-                    reason: DeleteReason::Expired,
-                });
             }
         }
         let soft: Vec<ChildId> = self
@@ -491,6 +489,18 @@ impl Endpoint {
                 }
             }
         }
+    }
+
+    /// Forgets an IPsec SA pair and reports [`Event::Phase2Deleted`]; `None` when it was gone.
+    fn remove_child(&mut self, child: ChildId, reason: DeleteReason) -> Option<Child> {
+        let c = self.children.remove(&child)?;
+        self.events.push_back(Event::Phase2Deleted {
+            child,
+            spi_in: c.spi_in,
+            spi_out: c.spi_out,
+            reason,
+        });
+        Some(c)
     }
 
     fn remove_sa(&mut self, id: IkeSaId, reason: DeleteReason) {

@@ -77,9 +77,8 @@ impl Endpoint {
                     state: sa.state_name(),
                     hint,
                 };
-                let (peer, remote) = (sa.peer, sa.path.remote);
-                self.fail(Some(peer), remote, 1, err);
-                self.remove_sa(id, DeleteReason::LocalRequest);
+                let remote = sa.path.remote;
+                self.abandon_phase1(id, remote, err);
                 return;
             }
             let retries = sa.flight.retries + 1;
@@ -108,9 +107,8 @@ impl Endpoint {
                     state: sa.state_name(),
                     hint,
                 };
-                let (peer, remote) = (sa.peer, sa.path.remote);
-                self.fail(Some(peer), remote, 1, err);
-                self.remove_sa(id, DeleteReason::LocalRequest);
+                let remote = sa.path.remote;
+                self.abandon_phase1(id, remote, err);
                 return;
             }
         }
