@@ -17,18 +17,9 @@ impl Endpoint {
         };
         sa.dpd.outstanding = Some(seq);
         sa.dpd.next_at = Some(now + Duration::from_secs(u64::from(retry)));
-        let spi: Vec<u8> = sa.ci.iter().chain(sa.cr.iter()).copied().collect();
+        let spi = sa.isakmp_spi();
         let data = seq.to_be_bytes();
-        self.send_informational(id, |b| {
-            b.add_notify(&NotifySpec {
-                doi: 1,
-                protocol: ProtocolId::ISAKMP,
-                notify_type: NotifyType::R_U_THERE,
-                spi: &spi,
-                data: &data,
-            })
-            .map(|_| ())
-        });
+        self.send_notify(id, ProtocolId::ISAKMP, &spi, NotifyType::R_U_THERE, &data);
     }
 
     pub(super) fn dpd_timer(&mut self, now: Instant, id: IkeSaId) {

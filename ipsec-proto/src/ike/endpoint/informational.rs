@@ -56,13 +56,7 @@ impl Endpoint {
         }
         let Some(keys) = sa.keys.as_ref() else { return };
         let hlen = keys.hash_alg().output_len();
-        let h = Header::new(
-            Cookie(sa.ci),
-            Cookie(sa.cr),
-            ExchangeType::INFORMATIONAL,
-            Flags::ENCRYPTION,
-            mid,
-        );
+        let h = sa.header(ExchangeType::INFORMATIONAL, Flags::ENCRYPTION, mid);
         let mut buf = vec![0u8; MAX_MSG];
         let Ok(mut b) = MessageBuilder::new(&mut buf, h) else {
             return;
@@ -131,28 +125,24 @@ impl Endpoint {
                 .map(|s| s.id)
         };
         if let Some(id) = id {
-            let spi = spi_in.to_be_bytes();
-            self.send_informational(id, |b| {
-                b.add_delete(&DeleteSpec {
-                    doi: 1,
-                    protocol: ProtocolId::ESP,
-                    spi_size: 4,
-                    spis: &spi,
-                })
-                .map(|_| ())
-            });
+            self.send_delete(id, ProtocolId::ESP, 4, &spi_in.to_be_bytes());
         }
     }
 
     pub(super) fn send_delete_isakmp(&mut self, _now: Instant, id: IkeSaId) {
         let Some(sa) = self.sas.get(&id) else { return };
-        let spi: Vec<u8> = sa.ci.iter().chain(sa.cr.iter()).copied().collect();
+        let spi = sa.isakmp_spi();
+        self.send_delete(id, ProtocolId::ISAKMP, 16, &spi);
+    }
+
+    /// A Delete payload in its own Informational exchange.
+    fn send_delete(&mut self, id: IkeSaId, protocol: ProtocolId, spi_size: u8, spis: &[u8]) {
         self.send_informational(id, |b| {
             b.add_delete(&DeleteSpec {
                 doi: 1,
-                protocol: ProtocolId::ISAKMP,
-                spi_size: 16,
-                spis: &spi,
+                protocol,
+                spi_size,
+                spis,
             })
             .map(|_| ())
         });
@@ -234,18 +224,14 @@ impl Endpoint {
                 let t = n.notify_type();
                 match t {
                     NotifyType::R_U_THERE => {
-                        let seq = n.data().to_vec();
-                        let spi = n.spi().to_vec();
-                        self.send_informational(id, |b| {
-                            b.add_notify(&NotifySpec {
-                                doi: 1,
-                                protocol: ProtocolId::ISAKMP,
-                                notify_type: NotifyType::R_U_THERE_ACK,
-                                spi: &spi,
-                                data: &seq,
-                            })
-                            .map(|_| ())
-                        });
+                        let (spi, seq) = (n.spi(), n.data());
+                        self.send_notify(
+                            id,
+                            ProtocolId::ISAKMP,
+                            spi,
+                            NotifyType::R_U_THERE_ACK,
+                            seq,
+                        );
                     }
                     NotifyType::R_U_THERE_ACK => {
                         let seq = n

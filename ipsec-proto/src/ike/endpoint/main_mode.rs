@@ -469,19 +469,13 @@ impl Endpoint {
             return Ok(());
         };
         let hash_i = keys.hash_i(&sa.gxi, &sa.gxr, &sa.sai_b, &idii);
-        let h = Header::new(
-            Cookie(sa.ci),
-            Cookie(sa.cr),
-            ExchangeType::MAIN_MODE,
-            Flags::ENCRYPTION,
-            0,
-        );
+        let h = sa.header(ExchangeType::MAIN_MODE, Flags::ENCRYPTION, 0);
         let mut buf = vec![0u8; MAX_MSG];
         let mut b = MessageBuilder::new(&mut buf, h)?;
         b.add_raw(PayloadType::ID, &idii)?;
         b.add_hash(&hash_i)?;
         if initial_contact {
-            let spi: Vec<u8> = sa.ci.iter().chain(sa.cr.iter()).copied().collect();
+            let spi = sa.isakmp_spi();
             b.add_notify(&NotifySpec {
                 doi: 1,
                 protocol: ProtocolId::ISAKMP,
@@ -542,13 +536,7 @@ impl Endpoint {
             return Ok(());
         };
         let Some(suite) = sa.suite else { return Ok(()) };
-        let h = Header::new(
-            Cookie(sa.ci),
-            Cookie(sa.cr),
-            ExchangeType::MAIN_MODE,
-            Flags(0),
-            0,
-        );
+        let h = sa.header(ExchangeType::MAIN_MODE, Flags(0), 0);
         let mut buf = vec![0u8; MAX_MSG];
         let mut b = MessageBuilder::new(&mut buf, h)?;
         b.add_ke(&sa.gxr)?;
@@ -654,13 +642,7 @@ impl Endpoint {
             return Ok(());
         };
         let hash_r = keys.hash_r(&sa.gxi, &sa.gxr, &sa.sai_b, &idir);
-        let h = Header::new(
-            Cookie(sa.ci),
-            Cookie(sa.cr),
-            ExchangeType::MAIN_MODE,
-            Flags::ENCRYPTION,
-            0,
-        );
+        let h = sa.header(ExchangeType::MAIN_MODE, Flags::ENCRYPTION, 0);
         let mut buf = vec![0u8; MAX_MSG];
         let mut b = MessageBuilder::new(&mut buf, h)?;
         b.add_raw(PayloadType::ID, &idir)?;

@@ -111,13 +111,7 @@ impl Endpoint {
         let sa = self.sas.get_mut(&id).ok_or(ApiMisuse::NoSuchSa)?;
         let keys = sa.keys.as_ref().ok_or(ApiMisuse::NoSuchSa)?;
         let hlen = keys.hash_alg().output_len();
-        let h = Header::new(
-            Cookie(sa.ci),
-            Cookie(sa.cr),
-            ExchangeType::QUICK_MODE,
-            Flags::ENCRYPTION,
-            mid,
-        );
+        let h = sa.header(ExchangeType::QUICK_MODE, Flags::ENCRYPTION, mid);
         let mut buf = vec![0u8; MAX_MSG];
         let mut b = MessageBuilder::new(&mut buf, h)?;
         let slot = b.add_hash_placeholder(hlen)?;
@@ -391,13 +385,7 @@ impl Endpoint {
             &choice.transform_body,
         )?;
         let hlen = keys.hash_alg().output_len();
-        let h = Header::new(
-            Cookie(sa.ci),
-            Cookie(sa.cr),
-            ExchangeType::QUICK_MODE,
-            Flags::ENCRYPTION,
-            mid,
-        );
+        let h = sa.header(ExchangeType::QUICK_MODE, Flags::ENCRYPTION, mid);
         let mut buf = vec![0u8; MAX_MSG];
         let mut b = MessageBuilder::new(&mut buf, h)?;
         let slot = b.add_hash_placeholder(hlen)?;
@@ -601,13 +589,7 @@ impl Endpoint {
             return Ok(());
         };
         let h3 = keys.hash3(mid, &q.ni, nr.body);
-        let h = Header::new(
-            Cookie(sa.ci),
-            Cookie(sa.cr),
-            ExchangeType::QUICK_MODE,
-            Flags::ENCRYPTION,
-            mid,
-        );
+        let h = sa.header(ExchangeType::QUICK_MODE, Flags::ENCRYPTION, mid);
         let mut buf = vec![0u8; MAX_MSG];
         let mut b = MessageBuilder::new(&mut buf, h)?;
         b.add_hash(&h3)?;

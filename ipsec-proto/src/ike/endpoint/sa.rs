@@ -99,6 +99,16 @@ pub(super) struct IkeSa {
 }
 
 impl IkeSa {
+    /// An ISAKMP header carrying this SA's cookies.
+    pub(super) fn header(&self, exchange: ExchangeType, flags: Flags, mid: u32) -> Header {
+        Header::new(Cookie(self.ci), Cookie(self.cr), exchange, flags, mid)
+    }
+
+    /// CKY-I | CKY-R: the SPI that names this SA in its notifies and its Delete.
+    pub(super) fn isakmp_spi(&self) -> Vec<u8> {
+        self.ci.iter().chain(self.cr.iter()).copied().collect()
+    }
+
     pub(super) fn state_name(&self) -> &'static str {
         self.state.name()
     }
