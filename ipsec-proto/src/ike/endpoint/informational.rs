@@ -187,20 +187,11 @@ impl Endpoint {
         let mid = header.message_id;
         let (plain, pending) = Self::decrypt(sa, header, msg)?;
         let list = PayloadList::parse(header.next_payload, &plain)?;
-        let Some(hp) = list
-            .as_slice()
-            .first()
-            .filter(|p| p.ty == PayloadType::HASH)
-        else {
-            return Err(missing("HASH(1)"));
-        };
+        let (hash1, after) = leading_hash(&plain, &list, "HASH(1)")?;
         let Some(keys) = sa.keys.as_ref() else {
             return Ok(());
         };
-        let after = plain
-            .get(hp.offset + hp.raw.len()..list_end(&list))
-            .unwrap_or(&[]);
-        if !keys.info_hash(mid, after).ct_eq(hp.body) {
+        if !keys.info_hash(mid, after).ct_eq(hash1) {
             return Err(Failure::Drop(
                 AuthFailure::HashMismatch("Informational HASH(1)").into(),
             ));

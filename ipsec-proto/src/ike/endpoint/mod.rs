@@ -654,6 +654,26 @@ fn list_end(list: &PayloadList<'_>) -> usize {
         .map_or(0, |p| p.offset.saturating_add(p.raw.len()))
 }
 
+/// The HASH payload that must open a Quick Mode or Informational message (`name` when it is
+/// missing) and the bytes it covers: the rest of the payload chain, without the padding.
+fn leading_hash<'a>(
+    plain: &'a [u8],
+    list: &PayloadList<'a>,
+    name: &'static str,
+) -> Res<(&'a [u8], &'a [u8])> {
+    let Some(hp) = list
+        .as_slice()
+        .first()
+        .filter(|p| p.ty == PayloadType::HASH)
+    else {
+        return Err(missing(name));
+    };
+    let covered = plain
+        .get(hp.offset + hp.raw.len()..list_end(list))
+        .unwrap_or(&[]);
+    Ok((hp.body, covered))
+}
+
 /// Encrypts a built message in place (body after the header), fixing the header's flag and
 /// length; advances the SA's IV chain for `mid`.
 fn encrypt_message(

@@ -233,17 +233,11 @@ impl Endpoint {
         };
         let (plain, pending) = Self::decrypt(sa, header, msg)?;
         let list = PayloadList::parse(header.next_payload, &plain)?;
-        let items = list.as_slice();
-        let Some(hp) = items.first().filter(|p| p.ty == PayloadType::HASH) else {
-            return Err(missing("HASH(1)"));
-        };
+        let (hash1, after) = leading_hash(&plain, &list, "HASH(1)")?;
         let Some(keys) = sa.keys.as_ref() else {
             return Ok(());
         };
-        let after = plain
-            .get(hp.offset + hp.raw.len()..list_end(&list))
-            .unwrap_or(&[]);
-        if !keys.hash1(mid, after).ct_eq(hp.body) {
+        if !keys.hash1(mid, after).ct_eq(hash1) {
             return Err(Failure::Drop(AuthFailure::HashMismatch("HASH(1)").into()));
         }
         let sa_p = list.find(PayloadType::SA).ok_or_else(|| missing("SA"))?;
@@ -425,12 +419,8 @@ impl Endpoint {
                 PeerIncompatible::Unsupported(ts.display_transforms()).into(),
             ));
         };
-        let km_in = keys.keymat(3, my_spi, ni.body, &nr, gxy, esp_t.keymat_len());
-        let km_out = keys.keymat(3, choice.peer_spi, ni.body, &nr, gxy, esp_t.keymat_len());
-        let (Ok(k_in), Ok(k_out)) = (
-            EspKeys::from_keymat(my_spi, esp_t, km_in.expose_secret()),
-            EspKeys::from_keymat(choice.peer_spi, esp_t, km_out.expose_secret()),
-        ) else {
+        let Some(child_keys) = child_keys(keys, esp_t, my_spi, choice.peer_spi, ni.body, &nr, gxy)
+        else {
             return Err(Failure::Drop(
                 PeerIncompatible::Unsupported(ts.display_transforms()).into(),
             ));
@@ -444,10 +434,7 @@ impl Endpoint {
             child: ChildId(0),
             ike_sa: id,
             peer,
-            keys: ChildKeys {
-                inbound: k_in,
-                outbound: k_out,
-            },
+            keys: child_keys,
             selectors,
             selector_index: line,
             transform: ts,
@@ -508,20 +495,11 @@ impl Endpoint {
         };
         let (plain, pending) = Self::decrypt(sa, header, msg)?;
         let list = PayloadList::parse(header.next_payload, &plain)?;
-        let Some(hp) = list
-            .as_slice()
-            .first()
-            .filter(|p| p.ty == PayloadType::HASH)
-        else {
-            return Err(missing("HASH(2)"));
-        };
+        let (hash2, after) = leading_hash(&plain, &list, "HASH(2)")?;
         let Some(keys) = sa.keys.as_ref() else {
             return Ok(());
         };
-        let after = plain
-            .get(hp.offset + hp.raw.len()..list_end(&list))
-            .unwrap_or(&[]);
-        if !keys.hash2(mid, &q.ni, after).ct_eq(hp.body) {
+        if !keys.hash2(mid, &q.ni, after).ct_eq(hash2) {
             return Err(Failure::Drop(AuthFailure::HashMismatch("HASH(2)").into()));
         }
         let sa_p = list.find(PayloadType::SA).ok_or_else(|| missing("SA"))?;
@@ -580,12 +558,9 @@ impl Endpoint {
             return Ok(());
         };
         let gxy = pfs_gxy.as_ref().map(|g| g.expose_secret());
-        let km_in = keys.keymat(3, q.my_spi, &q.ni, nr.body, gxy, esp_t.keymat_len());
-        let km_out = keys.keymat(3, choice.peer_spi, &q.ni, nr.body, gxy, esp_t.keymat_len());
-        let (Ok(k_in), Ok(k_out)) = (
-            EspKeys::from_keymat(q.my_spi, esp_t, km_in.expose_secret()),
-            EspKeys::from_keymat(choice.peer_spi, esp_t, km_out.expose_secret()),
-        ) else {
+        let Some(child_keys) =
+            child_keys(keys, esp_t, q.my_spi, choice.peer_spi, &q.ni, nr.body, gxy)
+        else {
             return Ok(());
         };
         let h3 = keys.hash3(mid, &q.ni, nr.body);
@@ -628,10 +603,7 @@ impl Endpoint {
                 child: ChildId(0),
                 ike_sa: id,
                 peer,
-                keys: ChildKeys {
-                    inbound: k_in,
-                    outbound: k_out,
-                },
+                keys: child_keys,
                 selectors,
                 selector_index,
                 transform: ts,
@@ -789,6 +761,28 @@ pub(super) fn esp_transform(ts: &TransformSet) -> Option<EspTransform> {
         _ => return None,
     };
     Some(EspTransform::new(cipher, integrity))
+}
+
+/// The ESP keys of both directions from KEYMAT (RFC 2409 section 5.5): inbound under our SPI,
+/// outbound under the peer's. `None` when the transform's key lengths do not fit.
+fn child_keys(
+    keys: &Phase1Keys,
+    esp_t: EspTransform,
+    my_spi: u32,
+    peer_spi: u32,
+    ni: &[u8],
+    nr: &[u8],
+    gxy: Option<&[u8]>,
+) -> Option<ChildKeys> {
+    let km_in = keys.keymat(3, my_spi, ni, nr, gxy, esp_t.keymat_len());
+    let km_out = keys.keymat(3, peer_spi, ni, nr, gxy, esp_t.keymat_len());
+    let (Ok(inbound), Ok(outbound)) = (
+        EspKeys::from_keymat(my_spi, esp_t, km_in.expose_secret()),
+        EspKeys::from_keymat(peer_spi, esp_t, km_out.expose_secret()),
+    ) else {
+        return None;
+    };
+    Some(ChildKeys { inbound, outbound })
 }
 
 /// First SPI of the first proposal of an SA body (for notifies naming the refused proposal).
