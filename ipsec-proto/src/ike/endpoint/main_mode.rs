@@ -51,12 +51,7 @@ impl Endpoint {
             natt: NattKind::None,
             nat: NatStatus::default(),
             peer_dpd: false,
-            flight: Flight {
-                msg: Some(msg.clone()),
-                retransmit_at: Some(now + delay),
-                retries: 0,
-                last_rx: None,
-            },
+            flight: Flight::awaiting_answer(msg.clone(), now + delay, None),
             established: None,
             expires: None,
             pending,
@@ -217,12 +212,7 @@ impl Endpoint {
                 ..NatStatus::default()
             },
             peer_dpd,
-            flight: Flight {
-                msg: Some(reply.clone()),
-                retransmit_at: None,
-                retries: 0,
-                last_rx: Some(hash),
-            },
+            flight: Flight::answered(Some(reply.clone()), hash),
             established: None,
             expires: None,
             pending: Vec::new(),
@@ -350,12 +340,7 @@ impl Endpoint {
             sa.dh = Some(dh);
             sa.ni = ni;
             sa.state = P1State::MmSaSetup;
-            sa.flight = Flight {
-                msg: Some(m3.clone()),
-                retransmit_at: Some(now + delay),
-                retries: 0,
-                last_rx: Some(hash),
-            };
+            sa.flight = Flight::awaiting_answer(m3.clone(), now + delay, Some(hash));
             sa.last_rx_at = now;
         }
         self.send(path, m3);
@@ -487,12 +472,7 @@ impl Endpoint {
         let m5 = encrypt_message(sa, b.finish()?, 0)?;
         let path = sa.path;
         sa.state = P1State::MmKeyExch;
-        sa.flight = Flight {
-            msg: Some(m5.clone()),
-            retransmit_at: None,
-            retries: 0,
-            last_rx: Some(hash),
-        };
+        sa.flight = Flight::answered(Some(m5.clone()), hash);
         sa.last_rx_at = now;
         let delay = self.retransmit_delay(0);
         if let Some(sa) = self.sas.get_mut(&id) {
@@ -565,12 +545,7 @@ impl Endpoint {
         }
         let m4 = b.finish()?.to_vec();
         sa.state = P1State::MmKeyExch;
-        sa.flight = Flight {
-            msg: Some(m4.clone()),
-            retransmit_at: None,
-            retries: 0,
-            last_rx: Some(hash),
-        };
+        sa.flight = Flight::answered(Some(m4.clone()), hash);
         sa.last_rx_at = now;
         if sa.nat.local_behind_nat {
             sa.keepalive_at = nat_keepalive.map(|k| now + k);
@@ -648,12 +623,7 @@ impl Endpoint {
         b.add_raw(PayloadType::ID, &idir)?;
         b.add_hash(&hash_r)?;
         let m6 = encrypt_message(sa, b.finish()?, 0)?;
-        sa.flight = Flight {
-            msg: Some(m6.clone()),
-            retransmit_at: None,
-            retries: 0,
-            last_rx: Some(hash),
-        };
+        sa.flight = Flight::answered(Some(m6.clone()), hash);
         sa.last_rx_at = now;
         self.send(path, m6);
         if initial_contact {
@@ -709,12 +679,7 @@ impl Endpoint {
         }
         adopt_path(sa, path);
         sa.last_rx_at = now;
-        sa.flight = Flight {
-            msg: None,
-            retransmit_at: None,
-            retries: 0,
-            last_rx: Some(hash),
-        };
+        sa.flight = Flight::answered(None, hash);
         sa.last_rx_at = now;
         self.established(now, id);
         Ok(())

@@ -131,30 +131,25 @@ impl Endpoint {
         let h1 = keys.hash1(mid, b.bytes_after(slot));
         b.fill(slot, &h1)?;
         let m1 = encrypt_message(sa, b.finish()?, mid)?;
-        // One slot at a time: the default first growth to four ~300-byte slots would be
-        // mostly empty on each of thousands of SAs.
-        sa.qms.reserve_exact(1);
-        sa.qms.push(Qm {
-            mid,
-            role: Role::Initiator,
-            state: QmState::Qm1Sent,
-            ni,
-            nr: Vec::new(),
-            my_spi: spi,
-            dh,
-            selectors,
-            selector_index: Some(selector),
-            replaces,
-            flight: Flight {
-                msg: Some(m1.clone()),
-                retransmit_at: Some(now + delay),
-                retries: 0,
-                last_rx: None,
+        push_qm(
+            sa,
+            Qm {
+                mid,
+                role: Role::Initiator,
+                state: QmState::Qm1Sent,
+                ni,
+                nr: Vec::new(),
+                my_spi: spi,
+                dh,
+                selectors,
+                selector_index: Some(selector),
+                replaces,
+                flight: Flight::awaiting_answer(m1.clone(), now + delay, None),
+                done_at: None,
+                pending: None,
+                offer: Some(offer),
             },
-            done_at: None,
-            pending: None,
-            offer: Some(offer),
-        });
+        );
         let path = sa.path;
         self.send(path, m1);
         Ok(())
@@ -446,30 +441,25 @@ impl Endpoint {
             replaces: None,
         };
         let nonce_i = ni.body.to_vec();
-        // One slot at a time: the default first growth to four ~300-byte slots would be
-        // mostly empty on each of thousands of SAs.
-        sa.qms.reserve_exact(1);
-        sa.qms.push(Qm {
-            mid,
-            role: Role::Responder,
-            state: QmState::Qm2Sent,
-            ni: nonce_i,
-            nr,
-            my_spi,
-            dh,
-            selectors,
-            selector_index: line,
-            replaces: None,
-            flight: Flight {
-                msg: Some(m2.clone()),
-                retransmit_at: Some(now + delay),
-                retries: 0,
-                last_rx: Some(hash),
+        push_qm(
+            sa,
+            Qm {
+                mid,
+                role: Role::Responder,
+                state: QmState::Qm2Sent,
+                ni: nonce_i,
+                nr,
+                my_spi,
+                dh,
+                selectors,
+                selector_index: line,
+                replaces: None,
+                flight: Flight::awaiting_answer(m2.clone(), now + delay, Some(hash)),
+                done_at: None,
+                pending: Some(Box::new(est)),
+                offer: None,
             },
-            done_at: None,
-            pending: Some(Box::new(est)),
-            offer: None,
-        });
+        );
         self.send(path, m2);
         Ok(())
     }
@@ -584,12 +574,7 @@ impl Endpoint {
         if let Some(q) = sa.qms.get_mut(qi) {
             q.state = QmState::Done;
             q.nr = nr.body.to_vec();
-            q.flight = Flight {
-                msg: Some(m3.clone()),
-                retransmit_at: None,
-                retries: 0,
-                last_rx: Some(hash),
-            };
+            q.flight = Flight::answered(Some(m3.clone()), hash);
             q.done_at = Some(now);
             q.dh = None;
         }
@@ -783,6 +768,13 @@ fn child_keys(
         return None;
     };
     Some(ChildKeys { inbound, outbound })
+}
+
+fn push_qm(sa: &mut IkeSa, qm: Qm) {
+    // One slot at a time: the default first growth to four ~300-byte slots would be mostly
+    // empty on each of thousands of SAs.
+    sa.qms.reserve_exact(1);
+    sa.qms.push(qm);
 }
 
 /// First SPI of the first proposal of an SA body (for notifies naming the refused proposal).

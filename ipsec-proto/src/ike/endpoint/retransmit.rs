@@ -14,6 +14,33 @@ pub(super) struct Flight {
     pub(super) last_rx: Option<[u8; 20]>,
 }
 
+impl Flight {
+    /// We sent `msg` and wait for the answer: it goes again at `retransmit_at` unless one comes.
+    pub(super) fn awaiting_answer(
+        msg: Vec<u8>,
+        retransmit_at: Instant,
+        last_rx: Option<[u8; 20]>,
+    ) -> Self {
+        Flight {
+            msg: Some(msg),
+            retransmit_at: Some(retransmit_at),
+            retries: 0,
+            last_rx,
+        }
+    }
+
+    /// Our part of the exchange is done after accepting `last_rx`; `msg`, if any, is kept only
+    /// to answer a repeat of it.
+    pub(super) fn answered(msg: Option<Vec<u8>>, last_rx: [u8; 20]) -> Self {
+        Flight {
+            msg,
+            retransmit_at: None,
+            retries: 0,
+            last_rx: Some(last_rx),
+        }
+    }
+}
+
 impl Endpoint {
     /// How long a peer may keep retransmitting: completed exchanges stay this long to answer a
     /// repeated last message, and a responder SA that never authenticates goes after it.
