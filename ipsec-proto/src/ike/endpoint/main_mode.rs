@@ -323,10 +323,7 @@ impl Endpoint {
         b.add_ke(dh.public_value())?;
         b.add_nonce(&ni)?;
         if natt != NattKind::None {
-            let peer_h = natd_hash(suite.hash, &ci, &cr, path.remote.ip(), path.remote.port());
-            let my_h = natd_hash(suite.hash, &ci, &cr, path.local.ip(), path.local.port());
-            b.add_nat_d(natt.natd_type(), &peer_h)?;
-            b.add_nat_d(natt.natd_type(), &my_h)?;
+            add_nat_d_pair(&mut b, natt, suite.hash, (&ci, &cr), path)?;
         }
         let m3 = b.finish()?.to_vec();
         let delay = self.retransmit_delay(0);
@@ -526,22 +523,7 @@ impl Endpoint {
         }
         b.add_vendor_id(&vendor::DPD)?;
         if sa.natt != NattKind::None {
-            let peer_h = natd_hash(
-                suite.hash,
-                &sa.ci,
-                &sa.cr,
-                path.remote.ip(),
-                path.remote.port(),
-            );
-            let my_h = natd_hash(
-                suite.hash,
-                &sa.ci,
-                &sa.cr,
-                path.local.ip(),
-                path.local.port(),
-            );
-            b.add_nat_d(sa.natt.natd_type(), &peer_h)?;
-            b.add_nat_d(sa.natt.natd_type(), &my_h)?;
+            add_nat_d_pair(&mut b, sa.natt, suite.hash, (&sa.ci, &sa.cr), path)?;
         }
         let m4 = b.finish()?.to_vec();
         sa.state = P1State::MmKeyExch;

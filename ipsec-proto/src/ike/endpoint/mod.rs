@@ -43,7 +43,7 @@ mod retransmit;
 mod sa;
 
 use informational::cleartext_notify;
-use nat_t::{adopt_path, NattKind};
+use nat_t::{add_nat_d_pair, adopt_path, NattKind};
 use retransmit::Flight;
 use sa::{Child, Dpd, IkeSa, P1State, PendingQm, Qm, QmState};
 

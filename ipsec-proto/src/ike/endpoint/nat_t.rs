@@ -1,6 +1,7 @@
 //! NAT traversal (RFC 3947 and drafts): NAT-D, the float to 4500, NAT rebinding and keepalives.
 
 use super::*;
+use crate::crypto::hmac::Digest;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum NattKind {
@@ -59,20 +60,7 @@ impl Endpoint {
         let Some((first, rest)) = hashes.split_first() else {
             return;
         };
-        let me = natd_hash(
-            suite.hash,
-            &sa.ci,
-            &sa.cr,
-            path.local.ip(),
-            path.local.port(),
-        );
-        let them = natd_hash(
-            suite.hash,
-            &sa.ci,
-            &sa.cr,
-            path.remote.ip(),
-            path.remote.port(),
-        );
+        let (them, me) = natd_pair(suite.hash, &sa.ci, &sa.cr, path);
         sa.nat.local_behind_nat = !me.ct_eq(first);
         sa.nat.remote_behind_nat = !rest.iter().any(|h| them.ct_eq(h));
     }
@@ -90,4 +78,26 @@ pub(super) fn adopt_path(sa: &mut IkeSa, path: Path) {
         local: SocketAddr::new(local_ip, path.local.port()),
         remote: path.remote,
     };
+}
+
+/// The NAT-D hashes of `path` (RFC 3947 section 3.2): the peer's address and port, then ours.
+fn natd_pair(hash: HashAlg, ci: &[u8; 8], cr: &[u8; 8], path: Path) -> (Digest, Digest) {
+    (
+        natd_hash(hash, ci, cr, path.remote.ip(), path.remote.port()),
+        natd_hash(hash, ci, cr, path.local.ip(), path.local.port()),
+    )
+}
+
+/// The two NAT-D payloads of MM3/MM4, the peer's hash first.
+pub(super) fn add_nat_d_pair(
+    b: &mut MessageBuilder<'_>,
+    natt: NattKind,
+    hash: HashAlg,
+    (ci, cr): (&[u8; 8], &[u8; 8]),
+    path: Path,
+) -> Result<(), crate::wire::WireError> {
+    let (peer_h, my_h) = natd_pair(hash, ci, cr, path);
+    b.add_nat_d(natt.natd_type(), &peer_h)?;
+    b.add_nat_d(natt.natd_type(), &my_h)?;
+    Ok(())
 }
