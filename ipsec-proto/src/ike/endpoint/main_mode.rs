@@ -545,42 +545,10 @@ impl Endpoint {
         msg: &[u8],
         hash: [u8; 20],
     ) -> Res<()> {
-        if !header.flags.encrypted() {
-            return Err(Failure::Drop(PeerMisbehaved::Encryption("MM5").into()));
-        }
-        let Some(sa) = self.sas.get(&id) else {
+        let Some((plain, pending)) = self.mm_authenticate(id, path.remote, header, msg, 5)? else {
             return Ok(());
         };
-        let (plain, pending) = Self::decrypt(sa, header, msg)?;
-        let garbage = |s: &mut Self| {
-            if !s.sas.contains_key(&id) {
-                return Failure::Drop(Error::from(InvalidMessage::NotIsakmp));
-            }
-            let e = Error::AuthenticationFailed(AuthFailure::PskMismatch {
-                message: 5,
-                peer: path.remote.ip(),
-            });
-            s.abandon_phase1(id, path.remote, e)
-        };
-        let list = match PayloadList::parse(header.next_payload, &plain) {
-            Ok(l) if l.find(PayloadType::ID).is_some() && l.find(PayloadType::HASH).is_some() => l,
-            _ => return Err(garbage(self)),
-        };
-        let (Some(idp), Some(hp)) = (list.find(PayloadType::ID), list.find(PayloadType::HASH))
-        else {
-            return Err(garbage(self));
-        };
-        let Some(sa) = self.sas.get(&id) else {
-            return Ok(());
-        };
-        let Some(keys) = sa.keys.as_ref() else {
-            return Ok(());
-        };
-        let expect = keys.hash_i(&sa.gxi, &sa.gxr, &sa.sai_b, idp.body);
-        if !expect.ct_eq(hp.body) {
-            let e = Error::AuthenticationFailed(AuthFailure::HashMismatch("HASH_I"));
-            return Err(self.abandon_phase1(id, path.remote, e));
-        }
+        let list = PayloadList::parse(header.next_payload, &plain)?;
         let initial_contact = list.find_all(PayloadType::NOTIFY).any(|n| {
             Notify::parse(n.body).is_ok_and(|n| n.notify_type() == NotifyType::INITIAL_CONTACT)
         });
@@ -615,6 +583,54 @@ impl Endpoint {
         Ok(())
     }
 
+    /// Decrypts MM5 or MM6 (`message`) and checks the peer's HASH_I / HASH_R over its ID.
+    /// Anything but ID and HASH after decryption means the two sides derived different keys (a
+    /// pre-shared key mismatch); that and a wrong hash end the negotiation. Gives the plaintext
+    /// and the IV to commit, or `None` when the SA is gone.
+    fn mm_authenticate(
+        &mut self,
+        id: IkeSaId,
+        remote: SocketAddr,
+        header: &Header,
+        msg: &[u8],
+        message: u8,
+    ) -> Res<Option<(Vec<u8>, crate::crypto::iv::PendingIv)>> {
+        let (name, hash_name) = match message {
+            5 => ("MM5", "HASH_I"),
+            _ => ("MM6", "HASH_R"),
+        };
+        if !header.flags.encrypted() {
+            return Err(Failure::Drop(PeerMisbehaved::Encryption(name).into()));
+        }
+        let Some(sa) = self.sas.get(&id) else {
+            return Ok(None);
+        };
+        let (plain, pending) = Self::decrypt(sa, header, msg)?;
+        let list = PayloadList::parse(header.next_payload, &plain).ok();
+        let (Some(idp), Some(hp)) = (
+            list.as_ref().and_then(|l| l.find(PayloadType::ID)),
+            list.as_ref().and_then(|l| l.find(PayloadType::HASH)),
+        ) else {
+            let e = Error::AuthenticationFailed(AuthFailure::PskMismatch {
+                message,
+                peer: remote.ip(),
+            });
+            return Err(self.abandon_phase1(id, remote, e));
+        };
+        let Some(keys) = sa.keys.as_ref() else {
+            return Ok(None);
+        };
+        let expect = match message {
+            5 => keys.hash_i(&sa.gxi, &sa.gxr, &sa.sai_b, idp.body),
+            _ => keys.hash_r(&sa.gxi, &sa.gxr, &sa.sai_b, idp.body),
+        };
+        if !expect.ct_eq(hp.body) {
+            let e = Error::AuthenticationFailed(AuthFailure::HashMismatch(hash_name));
+            return Err(self.abandon_phase1(id, remote, e));
+        }
+        Ok(Some((plain, pending)))
+    }
+
     pub(super) fn mm_i_recv6(
         &mut self,
         now: Instant,
@@ -624,35 +640,9 @@ impl Endpoint {
         msg: &[u8],
         hash: [u8; 20],
     ) -> Res<()> {
-        if !header.flags.encrypted() {
-            return Err(Failure::Drop(PeerMisbehaved::Encryption("MM6").into()));
-        }
-        let Some(sa) = self.sas.get(&id) else {
+        let Some((_, pending)) = self.mm_authenticate(id, path.remote, header, msg, 6)? else {
             return Ok(());
         };
-        let (plain, pending) = Self::decrypt(sa, header, msg)?;
-        let list = match PayloadList::parse(header.next_payload, &plain) {
-            Ok(l) if l.find(PayloadType::ID).is_some() && l.find(PayloadType::HASH).is_some() => l,
-            _ => {
-                let e = Error::AuthenticationFailed(AuthFailure::PskMismatch {
-                    message: 6,
-                    peer: path.remote.ip(),
-                });
-                return Err(self.abandon_phase1(id, path.remote, e));
-            }
-        };
-        let (Some(idp), Some(hp)) = (list.find(PayloadType::ID), list.find(PayloadType::HASH))
-        else {
-            return Ok(());
-        };
-        let Some(keys) = sa.keys.as_ref() else {
-            return Ok(());
-        };
-        let expect = keys.hash_r(&sa.gxi, &sa.gxr, &sa.sai_b, idp.body);
-        if !expect.ct_eq(hp.body) {
-            let e = Error::AuthenticationFailed(AuthFailure::HashMismatch("HASH_R"));
-            return Err(self.abandon_phase1(id, path.remote, e));
-        }
         let Some(sa) = self.sas.get_mut(&id) else {
             return Ok(());
         };
