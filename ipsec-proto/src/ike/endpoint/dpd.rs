@@ -1,0 +1,90 @@
+//! Dead Peer Detection (RFC 3706): R-U-THERE / R-U-THERE-ACK, periodic and on-demand.
+
+use super::*;
+
+impl Endpoint {
+    pub(super) fn send_r_u_there(&mut self, now: Instant, id: IkeSaId) {
+        let retry = self.config.dpd.map_or(2, |d| d.retry_secs.max(1));
+        let Some(sa) = self.sas.get_mut(&id) else {
+            return;
+        };
+        let seq = match sa.dpd.outstanding {
+            Some(s) => s,
+            None => {
+                sa.dpd.seq = sa.dpd.seq.wrapping_add(1);
+                sa.dpd.seq
+            }
+        };
+        sa.dpd.outstanding = Some(seq);
+        sa.dpd.next_at = Some(now + Duration::from_secs(u64::from(retry)));
+        let spi = sa.isakmp_spi();
+        let data = seq.to_be_bytes();
+        self.send_notify(id, ProtocolId::ISAKMP, &spi, NotifyType::R_U_THERE, &data);
+    }
+
+    pub(super) fn dpd_timer(&mut self, now: Instant, id: IkeSaId) {
+        let Some(cfg) = self.config.dpd else { return };
+        let Some(sa) = self.sas.get(&id) else { return };
+        if sa.dpd.next_at.is_none_or(|t| t > now) {
+            return;
+        }
+        if sa.dpd.outstanding.is_some() {
+            if sa.dpd.retries >= 5 {
+                let peer = sa.peer;
+                let children: Vec<ChildId> = self
+                    .children
+                    .iter()
+                    .filter(|(_, c)| c.ike_sa == id)
+                    .map(|(k, _)| *k)
+                    .collect();
+                self.events.push_back(Event::PeerDead { sa: id, peer });
+                self.remove_sa(id, DeleteReason::DpdTimeout);
+                for child in children {
+                    self.remove_child(child, DeleteReason::DpdTimeout);
+                }
+                return;
+            }
+            if let Some(sa) = self.sas.get_mut(&id) {
+                sa.dpd.retries += 1;
+            }
+            self.send_r_u_there(now, id);
+            return;
+        }
+        let interval = Duration::from_secs(u64::from(cfg.interval_secs.max(1)));
+        let periodic = matches!(cfg.mode, crate::policy::ipsec::DpdMode::Periodic);
+        let idle = sa.last_rx_at + interval <= now;
+        if periodic && idle {
+            self.send_r_u_there(now, id);
+        } else if let Some(sa) = self.sas.get_mut(&id) {
+            sa.dpd.next_at = if periodic {
+                // Not idle means the last packet is less than an interval old.
+                Some(sa.last_rx_at + interval)
+            } else {
+                None
+            };
+        }
+    }
+
+    pub(super) fn maybe_on_demand_dpd(&mut self, now: Instant, child: ChildId) {
+        let Some(cfg) = self.config.dpd else { return };
+        let Some(c) = self.children.get(&child) else {
+            return;
+        };
+        let interval = Duration::from_secs(u64::from(cfg.interval_secs.max(1)));
+        // Traffic leaves but nothing came back for an interval: ask.
+        let quiet_in = c.last_in.is_none_or(|t| t + interval <= now);
+        let sending = c.last_out.is_some_and(|o| c.last_in.is_none_or(|i| o > i));
+        let id = c.ike_sa;
+        if !(quiet_in && sending) {
+            return;
+        }
+        let Some(sa) = self.sas.get(&id) else { return };
+        if sa.state == P1State::QmIdle
+            && sa.peer_dpd
+            && sa.dpd.outstanding.is_none()
+            && sa.last_rx_at + interval <= now
+        {
+            self.send_r_u_there(now, id);
+        }
+    }
+}

@@ -1,0 +1,694 @@
+//! Main Mode with pre-shared keys, both roles (RFC 2409 section 5).
+
+use super::*;
+
+impl Endpoint {
+    pub(super) fn start_main_mode(
+        &mut self,
+        now: Instant,
+        peer: PeerId,
+        path: Path,
+        pending: Vec<PendingQm>,
+    ) -> Result<(), Error> {
+        let cfg = self.peer(peer).ok_or(ApiMisuse::NoSuchPeer(peer.0))?;
+        let policies = cfg.sorted_policies();
+        let sai_b = proposal::phase1_sa_body(&policies)?;
+        let ci = self.cookie();
+        let id = self.alloc_sa_id();
+        let header = Header::new(
+            Cookie(ci),
+            Cookie::ZERO,
+            ExchangeType::MAIN_MODE,
+            Flags(0),
+            0,
+        );
+        let mut buf = vec![0u8; MAX_MSG];
+        let mut b = MessageBuilder::new(&mut buf, header)?;
+        b.add_raw(PayloadType::SA, &sai_b)?;
+        for v in self.our_vids(true) {
+            b.add_vendor_id(v)?;
+        }
+        let msg = b.finish()?.to_vec();
+        let delay = self.retransmit_delay(0);
+        let sa = IkeSa {
+            id,
+            peer,
+            role: Role::Initiator,
+            state: P1State::MmNoState,
+            ci,
+            cr: [0; 8],
+            path,
+            created: now,
+            sai_b,
+            suite: None,
+            dh: None,
+            gxi: Vec::new(),
+            gxr: Vec::new(),
+            ni: Vec::new(),
+            nr: Vec::new(),
+            keys: None,
+            crypt: None,
+            natt: NattKind::None,
+            nat: NatStatus::default(),
+            peer_dpd: false,
+            flight: Flight::awaiting_answer(msg.clone(), now + delay, None),
+            established: None,
+            expires: None,
+            pending,
+            qms: Vec::new(),
+            dpd: Dpd::default(),
+            keepalive_at: None,
+            last_rx_at: now,
+            rekeyed: false,
+        };
+        self.sas.insert(id, Box::new(sa));
+        self.send(path, msg);
+        Ok(())
+    }
+
+    pub(super) fn our_vids(&self, nat_t_set: bool) -> Vec<&'static [u8]> {
+        let mut v: Vec<&'static [u8]> = Vec::new();
+        if self.config.nat_traversal && nat_t_set {
+            if !self.config.nat_t_drafts_only {
+                v.push(&vendor::NAT_T_RFC3947);
+            }
+            v.push(&vendor::NAT_T_DRAFT_07);
+            v.push(&vendor::NAT_T_DRAFT_03);
+            v.push(&vendor::NAT_T_DRAFT_02_N);
+        }
+        v.push(&vendor::DPD);
+        if self.config.send_unity_vid {
+            v.push(&vendor::CISCO_UNITY);
+        }
+        v
+    }
+
+    pub(super) fn parse_vids(list: &PayloadList<'_>, rfc_allowed: bool) -> (NattKind, bool) {
+        let mut natt = NattKind::None;
+        let mut dpd = false;
+        for p in list.find_all(PayloadType::VENDOR_ID) {
+            match vendor::recognize(p.body) {
+                Some(KnownVendor::NatTRfc3947) if rfc_allowed => natt = NattKind::Rfc,
+                Some(KnownVendor::NatTDraft(2 | 3)) | Some(KnownVendor::NatTDraft02N)
+                    if natt == NattKind::None =>
+                {
+                    natt = NattKind::Draft
+                }
+                Some(KnownVendor::Dpd { .. }) => dpd = true,
+                _ => {}
+            }
+        }
+        (natt, dpd)
+    }
+
+    pub(super) fn mm_responder_start(
+        &mut self,
+        now: Instant,
+        path: Path,
+        header: &Header,
+        msg: &[u8],
+        hash: [u8; 20],
+    ) -> Res<()> {
+        if header.flags.encrypted() || header.message_id != 0 {
+            return Err(Failure::Drop(PeerMisbehaved::Encryption("MM1").into()));
+        }
+        let body = msg.get(HEADER_LEN..).unwrap_or(&[]);
+        let list = PayloadList::parse(header.next_payload, body)?;
+        let sa_p = list.find(PayloadType::SA).ok_or_else(|| missing("SA"))?;
+        let Some(peer) = self.find_peer_by_addr(path.remote.ip()) else {
+            let e = Error::PeerIncompatible(PeerIncompatible::NoKey(path.remote.ip()));
+            self.fail(None, path.remote, 1, e);
+            return Err(Failure::Fatal);
+        };
+        let Some(cfg) = self.peer(peer) else {
+            return Err(Failure::Drop(ApiMisuse::NoSuchPeer(peer.0).into()));
+        };
+        let policies = cfg.sorted_policies();
+        let (suite, pnum, tbody) = match proposal::choose_phase1(sa_p.body, &policies)? {
+            Ok(x) => x,
+            Err(e) => {
+                let e = Error::PeerIncompatible(e);
+                // Cleartext NO-PROPOSAL-CHOSEN, as IOS answers an unacceptable MM1.
+                if let Some(n) = e.notify_to_send() {
+                    let mut cr = [0u8; 8];
+                    self.rng.fill(&mut cr);
+                    if let Ok(m) = cleartext_notify(header.initiator_cookie.0, cr, n) {
+                        self.send(path, m);
+                    }
+                }
+                self.fail(Some(peer), path.remote, 1, e);
+                return Err(Failure::Fatal);
+            }
+        };
+        let (natt, peer_dpd) = Self::parse_vids(&list, !self.config.nat_t_drafts_only);
+        let natt = if self.config.nat_traversal {
+            natt
+        } else {
+            NattKind::None
+        };
+        let cr = self.cookie();
+        let sa_answer = proposal::echo_sa_body(pnum, ProtocolId::ISAKMP.0, &[], &tbody)?;
+        let h = Header::new(
+            header.initiator_cookie,
+            Cookie(cr),
+            ExchangeType::MAIN_MODE,
+            Flags(0),
+            0,
+        );
+        let mut buf = vec![0u8; MAX_MSG];
+        let mut b = MessageBuilder::new(&mut buf, h)?;
+        b.add_raw(PayloadType::SA, &sa_answer)?;
+        match natt {
+            NattKind::Rfc => {
+                b.add_vendor_id(&vendor::NAT_T_RFC3947)?;
+            }
+            NattKind::Draft => {
+                b.add_vendor_id(&vendor::NAT_T_DRAFT_02_N)?;
+            }
+            NattKind::None => {}
+        }
+        b.add_vendor_id(&vendor::DPD)?;
+        if self.config.send_unity_vid {
+            b.add_vendor_id(&vendor::CISCO_UNITY)?;
+        }
+        let reply = b.finish()?.to_vec();
+        // Half-open limit: drop the oldest responder SA not yet authenticated. MM3 carries no
+        // proof of anything, so SAs waiting for MM5 count as well, or a flood of MM1+MM3 pairs
+        // would hold unbounded state (and cost a DH exponentiation each).
+        let half_open: Vec<IkeSaId> = self
+            .sas
+            .values()
+            .filter(|s| s.role == Role::Responder && s.state != P1State::QmIdle)
+            .map(|s| s.id)
+            .collect();
+        if half_open.len() >= self.config.half_open_limit.max(1) {
+            if let Some(oldest) = half_open.first() {
+                self.sas.remove(oldest);
+                self.counters.half_open_dropped += 1;
+            }
+        }
+        let id = self.alloc_sa_id();
+        let sa = IkeSa {
+            id,
+            peer,
+            role: Role::Responder,
+            state: P1State::MmSaSetup,
+            ci: header.initiator_cookie.0,
+            cr,
+            path,
+            created: now,
+            sai_b: sa_p.body.to_vec(),
+            suite: Some(suite),
+            dh: None,
+            gxi: Vec::new(),
+            gxr: Vec::new(),
+            ni: Vec::new(),
+            nr: Vec::new(),
+            keys: None,
+            crypt: None,
+            natt,
+            nat: NatStatus {
+                peer_supports: natt != NattKind::None,
+                ..NatStatus::default()
+            },
+            peer_dpd,
+            flight: Flight::answered(Some(reply.clone()), hash),
+            established: None,
+            expires: None,
+            pending: Vec::new(),
+            qms: Vec::new(),
+            dpd: Dpd::default(),
+            keepalive_at: None,
+            last_rx_at: now,
+            rekeyed: false,
+        };
+        self.sas.insert(id, Box::new(sa));
+        self.send(path, reply);
+        Ok(())
+    }
+
+    pub(super) fn handle_mm(
+        &mut self,
+        now: Instant,
+        id: IkeSaId,
+        path: Path,
+        header: &Header,
+        msg: &[u8],
+        hash: [u8; 20],
+    ) -> Res<()> {
+        let Some(sa) = self.sas.get(&id) else {
+            return Ok(());
+        };
+        if sa.flight.last_rx == Some(hash) {
+            // A retransmission of the message we already processed.
+            self.counters.duplicates += 1;
+            if sa.role == Role::Responder {
+                if let Some(m) = sa.flight.msg.clone() {
+                    let p = sa.path;
+                    self.send(p, m);
+                }
+            }
+            return Ok(());
+        }
+        match (sa.role, sa.state) {
+            (Role::Initiator, P1State::MmNoState) => {
+                self.mm_i_recv2(now, id, path, header, msg, hash)
+            }
+            (Role::Initiator, P1State::MmSaSetup) => self.mm_i_recv4(now, id, header, msg, hash),
+            (Role::Initiator, P1State::MmKeyExch) => {
+                self.mm_i_recv6(now, id, path, header, msg, hash)
+            }
+            (Role::Responder, P1State::MmSaSetup) => self.mm_r_recv3(now, id, header, msg, hash),
+            (Role::Responder, P1State::MmKeyExch) => {
+                self.mm_r_recv5(now, id, path, header, msg, hash)
+            }
+            _ => {
+                self.counters.unexpected += 1;
+                Ok(())
+            }
+        }
+    }
+
+    pub(super) fn mm_i_recv2(
+        &mut self,
+        now: Instant,
+        id: IkeSaId,
+        path: Path,
+        header: &Header,
+        msg: &[u8],
+        hash: [u8; 20],
+    ) -> Res<()> {
+        if header.flags.encrypted() {
+            return Err(Failure::Drop(PeerMisbehaved::Encryption("MM2").into()));
+        }
+        let body = msg.get(HEADER_LEN..).unwrap_or(&[]);
+        let list = PayloadList::parse(header.next_payload, body)?;
+        let sa_p = list.find(PayloadType::SA).ok_or_else(|| missing("SA"))?;
+        let Some(sa) = self.sas.get(&id) else {
+            return Ok(());
+        };
+        let Some(cfg) = self.peer(sa.peer) else {
+            return Ok(());
+        };
+        let policies = cfg.sorted_policies();
+        let suite = match proposal::accept_phase1_answer(sa_p.body, &policies)? {
+            Ok(s) => s,
+            Err(what) => {
+                let e = Error::PeerMisbehaved(PeerMisbehaved::ChoseUnoffered(what));
+                let remote = sa.path.remote;
+                return Err(self.abandon_phase1(id, remote, e));
+            }
+        };
+        let (natt, peer_dpd) = Self::parse_vids(&list, !self.config.nat_t_drafts_only);
+        let natt = if self.config.nat_traversal {
+            natt
+        } else {
+            NattKind::None
+        };
+        let dh = DhSecret::generate(suite.group, &mut self.rng);
+        let ni = self.nonce();
+        let cr = header.responder_cookie.0;
+        // MM1 may have left from an unspecified local address; the answer tells us ours.
+        if let Some(sa) = self.sas.get_mut(&id) {
+            adopt_path(sa, path);
+            sa.last_rx_at = now;
+        }
+        let Some(sa) = self.sas.get(&id) else {
+            return Ok(());
+        };
+        let ci = sa.ci;
+        let mut buf = vec![0u8; MAX_MSG];
+        let h = Header::new(Cookie(ci), Cookie(cr), ExchangeType::MAIN_MODE, Flags(0), 0);
+        let mut b = MessageBuilder::new(&mut buf, h)?;
+        b.add_ke(dh.public_value())?;
+        b.add_nonce(&ni)?;
+        if natt != NattKind::None {
+            add_nat_d_pair(&mut b, natt, suite.hash, (&ci, &cr), path)?;
+        }
+        let m3 = b.finish()?.to_vec();
+        let delay = self.retransmit_delay(0);
+        if let Some(sa) = self.sas.get_mut(&id) {
+            sa.cr = cr;
+            sa.suite = Some(suite);
+            sa.natt = natt;
+            sa.nat.peer_supports = natt != NattKind::None;
+            sa.peer_dpd = peer_dpd;
+            sa.gxi = dh.public_value().to_vec();
+            sa.dh = Some(dh);
+            sa.ni = ni;
+            sa.state = P1State::MmSaSetup;
+            sa.flight = Flight::awaiting_answer(m3.clone(), now + delay, Some(hash));
+            sa.last_rx_at = now;
+        }
+        self.send(path, m3);
+        Ok(())
+    }
+
+    /// Reads KE, nonce and NAT-D of MM3/MM4 and derives the keys.
+    pub(super) fn mm_key_material(&mut self, id: IkeSaId, list: &PayloadList<'_>) -> Res<()> {
+        let ke = list.find(PayloadType::KE).ok_or_else(|| missing("KE"))?;
+        let nonce = list
+            .find(PayloadType::NONCE)
+            .ok_or_else(|| missing("NONCE"))?;
+        if nonce.body.len() < 8 || nonce.body.len() > 256 {
+            return Err(InvalidMessage::BadPayload("NONCE (length must be 8..256)").into());
+        }
+        let psk = {
+            let Some(sa) = self.sas.get(&id) else {
+                return Ok(());
+            };
+            let Some(cfg) = self.peer(sa.peer) else {
+                return Ok(());
+            };
+            cfg.psk.clone()
+        };
+        let Some(sa) = self.sas.get_mut(&id) else {
+            return Ok(());
+        };
+        let Some(suite) = sa.suite else { return Ok(()) };
+        if sa.dh.is_none() {
+            sa.dh = Some(DhSecret::generate(suite.group, &mut self.rng));
+        }
+        let Some(dh) = sa.dh.as_ref() else {
+            return Ok(());
+        };
+        let gxy = dh
+            .compute_shared(ke.body)
+            .map_err(|e| Failure::Drop(PeerMisbehaved::BadKe(e).into()))?;
+        match sa.role {
+            Role::Initiator => {
+                sa.gxr = ke.body.to_vec();
+                sa.nr = nonce.body.to_vec();
+            }
+            Role::Responder => {
+                sa.gxi = ke.body.to_vec();
+                sa.gxr = dh.public_value().to_vec();
+                sa.ni = nonce.body.to_vec();
+            }
+        }
+        let keys = Phase1Keys::from_psk(
+            suite.hash,
+            suite.cipher,
+            psk.expose(),
+            &sa.ni,
+            &sa.nr,
+            gxy.expose_secret(),
+            &sa.ci,
+            &sa.cr,
+        );
+        let crypt = IsakmpCrypto::new(&keys, &sa.gxi, &sa.gxr)
+            .map_err(|_| Failure::Drop(InvalidMessage::BadPayload("KE").into()))?;
+        sa.keys = Some(keys);
+        sa.crypt = Some(crypt);
+        Ok(())
+    }
+
+    pub(super) fn mm_i_recv4(
+        &mut self,
+        now: Instant,
+        id: IkeSaId,
+        header: &Header,
+        msg: &[u8],
+        hash: [u8; 20],
+    ) -> Res<()> {
+        if header.flags.encrypted() {
+            return Err(Failure::Drop(PeerMisbehaved::Encryption("MM4").into()));
+        }
+        let body = msg.get(HEADER_LEN..).unwrap_or(&[]);
+        let list = PayloadList::parse(header.next_payload, body)?;
+        self.mm_key_material(id, &list)?;
+        let (_, dpd) = Self::parse_vids(&list, !self.config.nat_t_drafts_only);
+        let Some(path) = self.sas.get(&id).map(|s| s.path) else {
+            return Ok(());
+        };
+        self.nat_detect(id, &list, path);
+        // Float to 4500 when a NAT is in the way.
+        let initial_contact = {
+            let Some(sa) = self.sas.get(&id) else {
+                return Ok(());
+            };
+            let peer = sa.peer;
+            !self
+                .sas
+                .values()
+                .any(|s| s.id != id && s.peer == peer && s.state == P1State::QmIdle)
+        };
+        let nat_keepalive = self.config.nat_keepalive;
+        let Some(sa) = self.sas.get_mut(&id) else {
+            return Ok(());
+        };
+        sa.peer_dpd |= dpd;
+        if sa.nat.nat_detected() {
+            sa.path.local.set_port(4500);
+            sa.path.remote.set_port(4500);
+            if sa.nat.local_behind_nat {
+                sa.keepalive_at = nat_keepalive.map(|k| now + k);
+            }
+        }
+        let local_ip = v4(sa.path.local).unwrap_or(Ipv4Addr::UNSPECIFIED);
+        let idii = proposal::phase1_id_body(local_ip)?;
+        let Some(keys) = sa.keys.as_ref() else {
+            return Ok(());
+        };
+        let hash_i = keys.hash_i(&sa.gxi, &sa.gxr, &sa.sai_b, &idii);
+        let h = sa.header(ExchangeType::MAIN_MODE, Flags::ENCRYPTION, 0);
+        let mut buf = vec![0u8; MAX_MSG];
+        let mut b = MessageBuilder::new(&mut buf, h)?;
+        b.add_raw(PayloadType::ID, &idii)?;
+        b.add_hash(&hash_i)?;
+        if initial_contact {
+            let spi = sa.isakmp_spi();
+            b.add_notify(&NotifySpec {
+                doi: 1,
+                protocol: ProtocolId::ISAKMP,
+                notify_type: NotifyType::INITIAL_CONTACT,
+                spi: &spi,
+                data: &[],
+            })?;
+        }
+        let m5 = encrypt_message(sa, b.finish()?, 0)?;
+        let path = sa.path;
+        sa.state = P1State::MmKeyExch;
+        sa.flight = Flight::answered(Some(m5.clone()), hash);
+        sa.last_rx_at = now;
+        let delay = self.retransmit_delay(0);
+        if let Some(sa) = self.sas.get_mut(&id) {
+            sa.flight.retransmit_at = Some(now + delay);
+        }
+        self.send(path, m5);
+        Ok(())
+    }
+
+    pub(super) fn mm_r_recv3(
+        &mut self,
+        now: Instant,
+        id: IkeSaId,
+        header: &Header,
+        msg: &[u8],
+        hash: [u8; 20],
+    ) -> Res<()> {
+        if header.flags.encrypted() {
+            return Err(Failure::Drop(PeerMisbehaved::Encryption("MM3").into()));
+        }
+        let body = msg.get(HEADER_LEN..).unwrap_or(&[]);
+        let list = PayloadList::parse(header.next_payload, body)?;
+        let nr = self.nonce();
+        if let Some(sa) = self.sas.get_mut(&id) {
+            sa.nr = nr;
+        }
+        if let Err(e) = self.mm_key_material(id, &list) {
+            if let Some(sa) = self.sas.get_mut(&id) {
+                sa.nr.clear();
+                sa.dh = None;
+            }
+            return Err(e);
+        }
+        let Some(path) = self.sas.get(&id).map(|s| s.path) else {
+            return Ok(());
+        };
+        self.nat_detect(id, &list, path);
+        let unity = self.config.send_unity_vid;
+        let nat_keepalive = self.config.nat_keepalive;
+        let Some(sa) = self.sas.get_mut(&id) else {
+            return Ok(());
+        };
+        let Some(suite) = sa.suite else { return Ok(()) };
+        let h = sa.header(ExchangeType::MAIN_MODE, Flags(0), 0);
+        let mut buf = vec![0u8; MAX_MSG];
+        let mut b = MessageBuilder::new(&mut buf, h)?;
+        b.add_ke(&sa.gxr)?;
+        b.add_nonce(&sa.nr)?;
+        if unity {
+            b.add_vendor_id(&vendor::CISCO_UNITY)?;
+        }
+        b.add_vendor_id(&vendor::DPD)?;
+        if sa.natt != NattKind::None {
+            add_nat_d_pair(&mut b, sa.natt, suite.hash, (&sa.ci, &sa.cr), path)?;
+        }
+        let m4 = b.finish()?.to_vec();
+        sa.state = P1State::MmKeyExch;
+        sa.flight = Flight::answered(Some(m4.clone()), hash);
+        sa.last_rx_at = now;
+        if sa.nat.local_behind_nat {
+            sa.keepalive_at = nat_keepalive.map(|k| now + k);
+        }
+        self.send(path, m4);
+        Ok(())
+    }
+
+    pub(super) fn mm_r_recv5(
+        &mut self,
+        now: Instant,
+        id: IkeSaId,
+        path: Path,
+        header: &Header,
+        msg: &[u8],
+        hash: [u8; 20],
+    ) -> Res<()> {
+        let Some((plain, pending)) = self.mm_authenticate(id, path.remote, header, msg, 5)? else {
+            return Ok(());
+        };
+        let list = PayloadList::parse(header.next_payload, &plain)?;
+        let initial_contact = list.find_all(PayloadType::NOTIFY).any(|n| {
+            Notify::parse(n.body).is_ok_and(|n| n.notify_type() == NotifyType::INITIAL_CONTACT)
+        });
+        let Some(sa) = self.sas.get_mut(&id) else {
+            return Ok(());
+        };
+        if let Some(c) = sa.crypt.as_mut() {
+            c.commit(pending);
+        }
+        // The latest authenticated packet says where the peer is (NAT-T float, NAT rebinding).
+        adopt_path(sa, path);
+        sa.last_rx_at = now;
+        let local_ip = v4(path.local).unwrap_or(Ipv4Addr::UNSPECIFIED);
+        let idir = proposal::phase1_id_body(local_ip)?;
+        let Some(keys) = sa.keys.as_ref() else {
+            return Ok(());
+        };
+        let hash_r = keys.hash_r(&sa.gxi, &sa.gxr, &sa.sai_b, &idir);
+        let h = sa.header(ExchangeType::MAIN_MODE, Flags::ENCRYPTION, 0);
+        let mut buf = vec![0u8; MAX_MSG];
+        let mut b = MessageBuilder::new(&mut buf, h)?;
+        b.add_raw(PayloadType::ID, &idir)?;
+        b.add_hash(&hash_r)?;
+        let m6 = encrypt_message(sa, b.finish()?, 0)?;
+        sa.flight = Flight::answered(Some(m6.clone()), hash);
+        sa.last_rx_at = now;
+        self.send(path, m6);
+        if initial_contact {
+            self.initial_contact(id);
+        }
+        self.established(now, id);
+        Ok(())
+    }
+
+    /// Decrypts MM5 or MM6 (`message`) and checks the peer's HASH_I / HASH_R over its ID.
+    /// Anything but ID and HASH after decryption means the two sides derived different keys (a
+    /// pre-shared key mismatch); that and a wrong hash end the negotiation. Gives the plaintext
+    /// and the IV to commit, or `None` when the SA is gone.
+    fn mm_authenticate(
+        &mut self,
+        id: IkeSaId,
+        remote: SocketAddr,
+        header: &Header,
+        msg: &[u8],
+        message: u8,
+    ) -> Res<Option<(Vec<u8>, crate::crypto::iv::PendingIv)>> {
+        let (name, hash_name) = match message {
+            5 => ("MM5", "HASH_I"),
+            _ => ("MM6", "HASH_R"),
+        };
+        if !header.flags.encrypted() {
+            return Err(Failure::Drop(PeerMisbehaved::Encryption(name).into()));
+        }
+        let Some(sa) = self.sas.get(&id) else {
+            return Ok(None);
+        };
+        let (plain, pending) = Self::decrypt(sa, header, msg)?;
+        let list = PayloadList::parse(header.next_payload, &plain).ok();
+        let (Some(idp), Some(hp)) = (
+            list.as_ref().and_then(|l| l.find(PayloadType::ID)),
+            list.as_ref().and_then(|l| l.find(PayloadType::HASH)),
+        ) else {
+            let e = Error::AuthenticationFailed(AuthFailure::PskMismatch {
+                message,
+                peer: remote.ip(),
+            });
+            return Err(self.abandon_phase1(id, remote, e));
+        };
+        let Some(keys) = sa.keys.as_ref() else {
+            return Ok(None);
+        };
+        let expect = match message {
+            5 => keys.hash_i(&sa.gxi, &sa.gxr, &sa.sai_b, idp.body),
+            _ => keys.hash_r(&sa.gxi, &sa.gxr, &sa.sai_b, idp.body),
+        };
+        if !expect.ct_eq(hp.body) {
+            let e = Error::AuthenticationFailed(AuthFailure::HashMismatch(hash_name));
+            return Err(self.abandon_phase1(id, remote, e));
+        }
+        Ok(Some((plain, pending)))
+    }
+
+    pub(super) fn mm_i_recv6(
+        &mut self,
+        now: Instant,
+        id: IkeSaId,
+        path: Path,
+        header: &Header,
+        msg: &[u8],
+        hash: [u8; 20],
+    ) -> Res<()> {
+        let Some((_, pending)) = self.mm_authenticate(id, path.remote, header, msg, 6)? else {
+            return Ok(());
+        };
+        let Some(sa) = self.sas.get_mut(&id) else {
+            return Ok(());
+        };
+        if let Some(c) = sa.crypt.as_mut() {
+            c.commit(pending);
+        }
+        adopt_path(sa, path);
+        sa.last_rx_at = now;
+        sa.flight = Flight::answered(None, hash);
+        sa.last_rx_at = now;
+        self.established(now, id);
+        Ok(())
+    }
+
+    pub(super) fn established(&mut self, now: Instant, id: IkeSaId) {
+        let dpd_cfg = self.config.dpd;
+        let dpd_seq = self.rng.nonzero_u32() >> 1;
+        let Some(sa) = self.sas.get_mut(&id) else {
+            return;
+        };
+        sa.state = P1State::QmIdle;
+        sa.established = Some(now);
+        // Only Main Mode needs these (HASH_I/HASH_R, key derivation); MM6 or our MM5 is cached
+        // in the flight for retransmissions. Thousands of tunnels each keep only keys and state.
+        sa.sai_b = Vec::new();
+        sa.gxi = Vec::new();
+        sa.gxr = Vec::new();
+        sa.ni = Vec::new();
+        sa.nr = Vec::new();
+        sa.dh = None;
+        let life = sa.suite.map_or(86_400, |s| s.lifetime_secs);
+        sa.expires = Some(now + Duration::from_secs(u64::from(life)));
+        sa.dpd.seq = dpd_seq;
+        if let Some(d) = dpd_cfg {
+            if sa.peer_dpd {
+                sa.dpd.next_at = Some(now + Duration::from_secs(u64::from(d.interval_secs.max(1))));
+            }
+        }
+        let ev = Event::Phase1Established {
+            sa: id,
+            peer: sa.peer,
+            role: sa.role,
+            path: sa.path,
+            nat: sa.nat,
+        };
+        self.events.push_back(ev);
+        self.drain_pending(now, id);
+    }
+}

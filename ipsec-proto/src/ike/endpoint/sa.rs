@@ -1,0 +1,143 @@
+//! State of one ISAKMP SA (Main Mode, the Quick Modes running over it) and of one IPsec SA pair.
+
+use super::*;
+
+/// IOS names of the Main Mode states (`show crypto isakmp sa`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum P1State {
+    MmNoState,
+    MmSaSetup,
+    MmKeyExch,
+    QmIdle,
+}
+
+impl P1State {
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            P1State::MmNoState => "MM_NO_STATE",
+            P1State::MmSaSetup => "MM_SA_SETUP",
+            P1State::MmKeyExch => "MM_KEY_EXCH",
+            P1State::QmIdle => "QM_IDLE",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(super) struct PendingQm {
+    pub(super) selector: usize,
+    pub(super) replaces: Option<ChildId>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum QmState {
+    /// Initiator: QM1 sent, waiting for QM2.
+    Qm1Sent,
+    /// Responder: QM2 sent, waiting for QM3.
+    Qm2Sent,
+    /// Finished (kept to answer retransmissions).
+    Done,
+}
+
+pub(super) struct Qm {
+    pub(super) mid: u32,
+    pub(super) role: Role,
+    pub(super) state: QmState,
+    pub(super) ni: Vec<u8>,
+    pub(super) nr: Vec<u8>,
+    pub(super) my_spi: u32,
+    pub(super) dh: Option<DhSecret>,
+    pub(super) selectors: SelectorPair,
+    pub(super) selector_index: Option<usize>,
+    pub(super) replaces: Option<ChildId>,
+    pub(super) flight: Flight,
+    pub(super) done_at: Option<Instant>,
+    /// Responder: the SA pair to announce once QM3 arrives.
+    pub(super) pending: Option<Box<Phase2Established>>,
+    /// Proposed lifetimes (initiator), for the minimum with the answer.
+    pub(super) offer: Option<Phase2Offer>,
+}
+
+#[derive(Debug, Default)]
+pub(super) struct Dpd {
+    pub(super) seq: u32,
+    pub(super) outstanding: Option<u32>,
+    pub(super) retries: u32,
+    pub(super) next_at: Option<Instant>,
+}
+
+pub(super) struct IkeSa {
+    pub(super) id: IkeSaId,
+    pub(super) peer: PeerId,
+    pub(super) role: Role,
+    pub(super) state: P1State,
+    pub(super) ci: [u8; 8],
+    pub(super) cr: [u8; 8],
+    pub(super) path: Path,
+    pub(super) created: Instant,
+    pub(super) sai_b: Vec<u8>,
+    pub(super) suite: Option<Phase1Suite>,
+    pub(super) dh: Option<DhSecret>,
+    pub(super) gxi: Vec<u8>,
+    pub(super) gxr: Vec<u8>,
+    pub(super) ni: Vec<u8>,
+    pub(super) nr: Vec<u8>,
+    pub(super) keys: Option<Phase1Keys>,
+    pub(super) crypt: Option<IsakmpCrypto>,
+    pub(super) natt: NattKind,
+    pub(super) nat: NatStatus,
+    pub(super) peer_dpd: bool,
+    pub(super) flight: Flight,
+    pub(super) established: Option<Instant>,
+    pub(super) expires: Option<Instant>,
+    pub(super) pending: Vec<PendingQm>,
+    pub(super) qms: Vec<Qm>,
+    pub(super) dpd: Dpd,
+    pub(super) keepalive_at: Option<Instant>,
+    pub(super) last_rx_at: Instant,
+    /// A replacement Main Mode has been started.
+    pub(super) rekeyed: bool,
+}
+
+impl IkeSa {
+    /// An ISAKMP header carrying this SA's cookies.
+    pub(super) fn header(&self, exchange: ExchangeType, flags: Flags, mid: u32) -> Header {
+        Header::new(Cookie(self.ci), Cookie(self.cr), exchange, flags, mid)
+    }
+
+    /// CKY-I | CKY-R: the SPI that names this SA in its notifies and its Delete.
+    pub(super) fn isakmp_spi(&self) -> Vec<u8> {
+        self.ci.iter().chain(self.cr.iter()).copied().collect()
+    }
+
+    pub(super) fn state_name(&self) -> &'static str {
+        self.state.name()
+    }
+}
+
+pub(super) struct Child {
+    pub(super) ike_sa: IkeSaId,
+    pub(super) peer: PeerId,
+    pub(super) role: Role,
+    pub(super) spi_in: u32,
+    pub(super) spi_out: u32,
+    pub(super) selectors: SelectorPair,
+    pub(super) selector_index: Option<usize>,
+    pub(super) transform: TransformSet,
+    pub(super) mode: crate::policy::ipsec::EspMode,
+    pub(super) udp_encap: bool,
+    pub(super) path: Path,
+    pub(super) lifetime_secs: u32,
+    pub(super) lifetime_kb: u64,
+    pub(super) established: Instant,
+    pub(super) rekey_started: bool,
+    pub(super) replaced: bool,
+    pub(super) bytes: u64,
+    pub(super) last_in: Option<Instant>,
+    pub(super) last_out: Option<Instant>,
+}
+
+impl Child {
+    pub(super) fn hard_expiry(&self) -> Instant {
+        self.established + Duration::from_secs(u64::from(self.lifetime_secs))
+    }
+}
