@@ -875,7 +875,7 @@ pub fn diagnose_stranger(now: Instant, addr: IpAddr, h: &PeerHistory) -> Option<
     Some(v)
 }
 
-/// Configuration-level findings: every lint of [`crate::ios::check`] (missing NAT exemption,
+/// Configuration-level findings: every lint of [`crate::ios::check()`] (missing NAT exemption,
 /// peer without key, incomplete map entry, ...) as a verdict.
 pub fn diagnose_config(cfg: &GatewayConfig) -> Vec<Verdict> {
     check(cfg, None)

@@ -2,7 +2,7 @@
 //!
 //! Everything here is a pure function over plain data: [`config`] parses and renders running-config
 //! text, [`show`] renders `show crypto ...` output from snapshot structs the engine fills, and
-//! [`check`] lints a configuration for the classic LAN-to-LAN mistakes; [`seed`] holds the seed's two
+//! [`check()`] lints a configuration for the classic LAN-to-LAN mistakes; [`seed`] holds the seed's two
 //! routers' configurations.
 
 pub mod check;
