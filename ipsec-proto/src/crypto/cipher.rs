@@ -214,6 +214,30 @@ impl CbcCipher {
                 .map_err(|_| misaligned)
         })
     }
+
+    /// Decrypts `input` (a whole number of blocks) into the leading `input.len()` bytes of
+    /// `output` with CBC and the given IV, without first copying the ciphertext: ESP decrypts
+    /// straight from the received datagram into the caller's buffer this way.
+    pub fn decrypt_to(
+        &self,
+        iv: &[u8],
+        input: &[u8],
+        output: &mut [u8],
+    ) -> Result<(), CipherError> {
+        self.check(iv, input.len())?;
+        let misaligned = CipherError::NotBlockAligned {
+            len: input.len(),
+            block: self.alg.block_len(),
+        };
+        let out = output.get_mut(..input.len()).ok_or(misaligned)?;
+        with_schedule!(&self.schedule, c => {
+            cbc::Decryptor::inner_iv_slice_init(c, iv)
+                .map_err(|_| misaligned)?
+                .decrypt_padded_b2b_mut::<NoPadding>(input, out)
+                .map(|_| ())
+                .map_err(|_| misaligned)
+        })
+    }
 }
 
 #[cfg(test)]
@@ -226,6 +250,9 @@ mod tests {
         let mut buf = pt.to_vec();
         c.encrypt_in_place(&hex(iv), &mut buf).unwrap();
         assert_eq!(buf, hex(ct), "{alg:?} encrypt");
+        let mut out = vec![0u8; buf.len() + 3];
+        c.decrypt_to(&hex(iv), &buf, &mut out).unwrap();
+        assert_eq!(&out[..pt.len()], pt, "{alg:?} decrypt to another buffer");
         c.decrypt_in_place(&hex(iv), &mut buf).unwrap();
         assert_eq!(buf, pt, "{alg:?} decrypt");
     }

@@ -533,10 +533,12 @@ impl InboundSa {
         let pt = out
             .get_mut(..ct_len)
             .ok_or(EspError::BufferTooSmall { needed: ct_len })?;
-        pt.copy_from_slice(authed.get(hdr..).ok_or(truncated)?);
-        if let Some(c) = &e.cipher {
-            c.decrypt_in_place(iv, pt)
-                .map_err(|_| cipher_misuse(ct_len, e.align))?;
+        let ct = authed.get(hdr..).ok_or(truncated)?;
+        match &e.cipher {
+            Some(c) => c
+                .decrypt_to(iv, ct, pt)
+                .map_err(|_| cipher_misuse(ct_len, e.align))?,
+            None => pt.copy_from_slice(ct),
         }
 
         let (&next_header, rest) = pt.split_last().ok_or(EspError::Padding)?;
