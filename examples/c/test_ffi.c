@@ -618,6 +618,30 @@ static void test_negotiation_and_events(void) {
     EXPECT(strstr(diag, "#pkts encaps 0, #pkts decaps 0") != NULL);
     EXPECT_RC(ipsec_endpoint_diagnose_with_sas(a.ep, now, NULL, 2, (uint8_t *)diag, sizeof diag, &n),
               IPSEC_RESULT_NULL_PARAMETER);
+    /* Rekey: a new Quick Mode brings a new pair (new SPIs) that carries traffic. */
+    EXPECT_RC(ipsec_endpoint_rekey_child(NULL, now, 1), IPSEC_RESULT_NULL_PARAMETER);
+    EXPECT(ipsec_endpoint_rekey_child(a.ep, now, 999) != IPSEC_RESULT_OK);
+    uint32_t old_spi = a.sa_out != NULL ? ipsec_esp_sa_spi(a.sa_out) : 0;
+    CHECK(ipsec_endpoint_rekey_child(a.ep, now, 1));
+    now = pump(&a, &b, now, 50);
+    EXPECT(a.sa_out != NULL && ipsec_esp_sa_spi(a.sa_out) != old_spi);
+    if (a.sa_out != NULL && b.sa_in != NULL) {
+        uint8_t pkt[60];
+        static const uint8_t l1[4] = {192, 168, 1, 6}, l2[4] = {192, 168, 2, 6};
+        EXPECT(esp_roundtrip(&a, &b, now, pkt, make_ipv4(pkt, l1, l2, 3)) == 0);
+    }
+    /* Deleting the ISAKMP SA leaves the IPsec SAs up (IKEv1 semantics). */
+    EXPECT_RC(ipsec_endpoint_delete_isakmp_sa(NULL, now, 1001), IPSEC_RESULT_NULL_PARAMETER);
+    CHECK(ipsec_endpoint_delete_isakmp_sa(a.ep, now, 1001));
+    now = pump(&a, &b, now, 50);
+    text = show(a.ep, now, 0, NULL, 0);
+    EXPECT(strstr(text, "QM_IDLE") == NULL);
+    free(text);
+    if (a.sa_out != NULL && b.sa_in != NULL) {
+        uint8_t pkt[60];
+        static const uint8_t l1[4] = {192, 168, 1, 7}, l2[4] = {192, 168, 2, 7};
+        EXPECT(esp_roundtrip(&a, &b, now, pkt, make_ipv4(pkt, l1, l2, 4)) == 0);
+    }
     free_side(&a);
     free_side(&b);
 }

@@ -510,6 +510,22 @@ ipsec_result ipsec_endpoint_delete_child(struct ipsec_endpoint *ep,
                                          uint64_t now_ms,
                                          uint64_t child);
 
+// Starts a new Quick Mode for IPsec SA pair `child` (a rekey); the old pair keeps carrying
+// traffic until the new one is established and then lives until it expires.
+//
+// # Safety
+// `ep` a live handle.
+ipsec_result ipsec_endpoint_rekey_child(struct ipsec_endpoint *ep, uint64_t now_ms, uint64_t child);
+
+// Deletes ISAKMP SA `ike_sa` (the id of `ipsec_event_ike_sa`), sending a Delete to the peer.
+// As IKEv1 specifies, its IPsec SA pairs stay up until they expire or are deleted themselves.
+//
+// # Safety
+// `ep` a live handle.
+ipsec_result ipsec_endpoint_delete_isakmp_sa(struct ipsec_endpoint *ep,
+                                             uint64_t now_ms,
+                                             uint32_t ike_sa);
+
 // Tells the endpoint how the ESP SAs of pair `child` are used: bytes protected in both
 // directions and the time of the last packet each way. This drives rekeying on volume (the
 // kilobyte lifetime) and on-demand DPD (traffic out, nothing in). Call it periodically, e.g.

@@ -7,7 +7,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use ipsec_proto::diagnose::{self, EndpointRecorder};
 use ipsec_proto::esp::{EspConfig, LifetimeConfig, LifetimeLimits};
 use ipsec_proto::ike::{
-    ChildId, ChildKeys, Counters, Endpoint, Error as IkeError, Event, IpsecSaInfo, Path, PeerId,
+    ChildId, ChildKeys, Counters, Endpoint, Error as IkeError, Event, IkeSaId, IpsecSaInfo, Path,
+    PeerId,
 };
 use ipsec_proto::ios::show::{
     show_crypto_ipsec_sa, show_crypto_isakmp_sa, EspSaSnapshot, FlowCounters, IosFlavor,
@@ -387,10 +388,57 @@ pub unsafe extern "C" fn ipsec_endpoint_delete_child(
     now_ms: u64,
     child: u64,
 ) -> ipsec_result {
+    // SAFETY: forwarded caller contract.
+    unsafe { command(ep, now_ms, |e, now| e.delete_child(now, ChildId(child))) }
+}
+
+/// Starts a new Quick Mode for IPsec SA pair `child` (a rekey); the old pair keeps carrying
+/// traffic until the new one is established and then lives until it expires.
+///
+/// # Safety
+/// `ep` a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn ipsec_endpoint_rekey_child(
+    ep: *mut ipsec_endpoint,
+    now_ms: u64,
+    child: u64,
+) -> ipsec_result {
+    // SAFETY: forwarded caller contract.
+    unsafe { command(ep, now_ms, |e, now| e.rekey_child(now, ChildId(child))) }
+}
+
+/// Deletes ISAKMP SA `ike_sa` (the id of `ipsec_event_ike_sa`), sending a Delete to the peer.
+/// As IKEv1 specifies, its IPsec SA pairs stay up until they expire or are deleted themselves.
+///
+/// # Safety
+/// `ep` a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn ipsec_endpoint_delete_isakmp_sa(
+    ep: *mut ipsec_endpoint,
+    now_ms: u64,
+    ike_sa: u32,
+) -> ipsec_result {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        command(ep, now_ms, |e, now| {
+            e.delete_isakmp_sa(now, IkeSaId(ike_sa))
+        })
+    }
+}
+
+/// Runs one endpoint command, then moves what it queued into the handle's queues.
+///
+/// # Safety
+/// `ep` NULL or a live handle.
+unsafe fn command(
+    ep: *mut ipsec_endpoint,
+    now_ms: u64,
+    f: impl FnOnce(&mut Endpoint, Instant) -> Result<(), IkeError>,
+) -> ipsec_result {
     boundary(|| {
         // SAFETY: caller contract.
         let ep = try_some!(unsafe { as_mut(ep) });
-        let r = ep.ep.delete_child(Instant(now_ms), ChildId(child));
+        let r = f(&mut ep.ep, Instant(now_ms));
         ep.pump(Instant(now_ms));
         match r {
             Ok(()) => ipsec_result::IPSEC_RESULT_OK,
