@@ -109,3 +109,48 @@ pub(crate) fn ifreq_named(name: &str) -> io::Result<libc::ifreq> {
     }
     Ok(req)
 }
+
+/// Sends up to [`udp::MAX_BATCH`] datagrams from `msgs` on `fd` with one sendmmsg(2), without
+/// blocking; returns how many the kernel took (0 if the socket buffer is full). Shared by the UDP
+/// and raw ESP sockets.
+pub(crate) fn send_mmsg<'a>(
+    fd: std::os::fd::RawFd,
+    msgs: impl IntoIterator<Item = (&'a [u8], SocketAddrV4)>,
+) -> io::Result<usize> {
+    use tun::would_block_is_none;
+    use udp::MAX_BATCH;
+    // SAFETY: plain old data; all-zero is valid.
+    let mut names: [libc::sockaddr_in; MAX_BATCH] = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    let mut iovs: [libc::iovec; MAX_BATCH] = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    let mut hdrs: [libc::mmsghdr; MAX_BATCH] = unsafe { std::mem::zeroed() };
+    let mut count = 0;
+    for (i, (data, to)) in msgs.into_iter().take(MAX_BATCH).enumerate() {
+        names[i] = sockaddr_in(to);
+        iovs[i].iov_base = data.as_ptr() as *mut libc::c_void;
+        iovs[i].iov_len = data.len();
+        count = i + 1;
+    }
+    for i in 0..count {
+        let h = &mut hdrs[i].msg_hdr;
+        h.msg_name = (&mut names[i] as *mut libc::sockaddr_in).cast();
+        h.msg_namelen = size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        h.msg_iov = &mut iovs[i];
+        h.msg_iovlen = 1;
+    }
+    if count == 0 {
+        return Ok(0);
+    }
+    // SAFETY: `hdrs[..count]` point at live names and iovecs over the caller's slices
+    // (only read by sendmmsg), all outliving the call.
+    let r = unsafe {
+        libc::sendmmsg(
+            fd,
+            hdrs.as_mut_ptr(),
+            count as libc::c_uint,
+            libc::MSG_DONTWAIT,
+        )
+    };
+    Ok(would_block_is_none(cvt(r))?.map_or(0, |n| n as usize))
+}
