@@ -21,8 +21,10 @@ pub mod nat;
 pub mod net;
 pub mod outputs;
 pub mod plan;
+pub mod seed;
 pub mod sys;
 
 pub use control::{Command, CommandId, ControlReply};
 pub use event_loop::{EventLoop, Gateway, LoopStats, StopReason};
 pub use outputs::{DebugKind, Dest, Outputs, Slot};
+pub use seed::os_seed;

@@ -218,6 +218,14 @@ fn diagnose(
 }
 
 fn run(config: &PathBuf, opts: &RunOptions, keylog: Option<&PathBuf>) -> ExitCode {
+    // First, before any interface or socket exists: without real entropy there is no daemon.
+    let seed = match ipsec_engine::os_seed() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("ipsec-engine: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let text = match std::fs::read_to_string(config) {
         Ok(t) => t,
         Err(e) => {
@@ -261,7 +269,7 @@ fn run(config: &PathBuf, opts: &RunOptions, keylog: Option<&PathBuf>) -> ExitCod
         eprintln!("ipsec-engine: interface {} is {}", m.ios, m.linux);
     }
     let opts = CoreOptions {
-        seed: seed_from_os(),
+        seed,
         local_addr: Some(p.config.local_addr),
         ..CoreOptions::default()
     };
@@ -347,25 +355,6 @@ fn exec(mut words: Vec<String>) -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// 32 bytes from the kernel for the daemon's randomness (the demo uses a fixed seed instead).
-fn seed_from_os() -> [u8; 32] {
-    use std::io::Read;
-    let mut s = [0u8; 32];
-    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-        if f.read_exact(&mut s).is_ok() {
-            return s;
-        }
-    }
-    // No /dev/urandom: mix the clock and the PID (weak, but never a constant).
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    s[..16].copy_from_slice(&t.to_le_bytes());
-    s[16..20].copy_from_slice(&std::process::id().to_le_bytes());
-    s
 }
 
 fn read(path: &PathBuf) -> Result<String, ExitCode> {
