@@ -13,13 +13,21 @@
 //!
 //! Lines are appended as SAs are created and never removed, so a capture that spans rekeys still
 //! decrypts. Files are created with mode 0600 and the directory with 0700.
+//!
+//! The engine usually runs as root, so the directory is checked before a key goes into it: an
+//! existing directory must be a real directory (not a symbolic link), owned by our effective uid,
+//! with no group or other permission bits; a file in it is never reached through a symbolic link
+//! (`O_NOFOLLOW`, new files with `O_EXCL`), must be a regular file of ours with one link, and is
+//! set to 0600 on the open descriptor before anything is written. Anything else is refused with
+//! an error naming the problem, so another local user cannot redirect the keys into a file of
+//! their choosing or read them from a directory they can enter.
 
 use ipsec_proto::crypto::cipher::CipherAlg;
 use ipsec_proto::esp::{EspCipher, EspIntegrity, EspKeys};
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// Wireshark's file of IKEv1 keys.
@@ -88,31 +96,141 @@ pub struct KeyLog {
     written: HashSet<String>,
 }
 
+/// Mode of the directory.
+const DIR_MODE: u32 = 0o700;
+/// Mode of every file written into it.
+const FILE_MODE: u32 = 0o600;
+
+fn euid() -> u32 {
+    // SAFETY: geteuid(2) takes no arguments, touches no memory and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+fn refused(path: &Path, why: impl std::fmt::Display) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::PermissionDenied,
+        format!(
+            "{}: {why}; refusing to write session keys there",
+            path.display()
+        ),
+    )
+}
+
+/// An existing key-log directory is accepted only if nobody else could have put something in it
+/// or can read from it.
+fn check_dir(dir: &Path) -> io::Result<()> {
+    let m = std::fs::symlink_metadata(dir)?;
+    if m.file_type().is_symlink() {
+        return Err(refused(dir, "is a symbolic link, not a directory"));
+    }
+    if !m.is_dir() {
+        return Err(refused(dir, "is not a directory"));
+    }
+    let me = euid();
+    if m.uid() != me {
+        return Err(refused(
+            dir,
+            format_args!(
+                "is owned by uid {}, not by this process (uid {me})",
+                m.uid()
+            ),
+        ));
+    }
+    if m.mode() & 0o077 != 0 {
+        return Err(refused(
+            dir,
+            format_args!(
+                "has mode {:04o}: group and others must have no access (chmod 700 it)",
+                m.mode() & 0o7777
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks what `open` gave us (through the descriptor, so it is the file we will write) and sets
+/// its mode to 0600 on the descriptor.
+fn secure(p: &Path, f: File) -> io::Result<File> {
+    let m = f.metadata()?;
+    if !m.is_file() {
+        return Err(refused(p, "is not a regular file"));
+    }
+    let me = euid();
+    if m.uid() != me {
+        return Err(refused(
+            p,
+            format_args!(
+                "is owned by uid {}, not by this process (uid {me})",
+                m.uid()
+            ),
+        ));
+    }
+    // A second name could be anywhere, readable by anyone.
+    if m.nlink() != 1 {
+        return Err(refused(p, format_args!("has {} hard links", m.nlink())));
+    }
+    f.set_permissions(std::fs::Permissions::from_mode(FILE_MODE))?;
+    Ok(f)
+}
+
+fn symlink_refused(p: &Path, e: io::Error) -> io::Error {
+    if e.raw_os_error() == Some(libc::ELOOP) {
+        refused(p, "is a symbolic link")
+    } else {
+        e
+    }
+}
+
+/// Creates `p` (which must not exist, not even as a dangling symbolic link) for writing.
+fn create_new(p: &Path, append: bool) -> io::Result<File> {
+    let f = OpenOptions::new()
+        .write(true)
+        .append(append)
+        .create_new(true)
+        .mode(FILE_MODE)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(p)?;
+    secure(p, f)
+}
+
+/// Opens `p` for appending, creating it when absent.
 fn open_append(p: &Path) -> io::Result<File> {
-    OpenOptions::new()
-        .create(true)
+    match create_new(p, true) {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        r => return r,
+    }
+    // O_NONBLOCK: a FIFO planted in place of the table must not hang us in open; `secure`
+    // refuses it afterwards. It changes nothing for a regular file.
+    let f = OpenOptions::new()
         .append(true)
-        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(p)
+        .map_err(|e| symlink_refused(p, e))?;
+    secure(p, f)
 }
 
 impl KeyLog {
     /// Creates `dir` (mode 0700) if needed, opens the two tables for appending (created 0600)
-    /// and writes `preferences` when it does not exist yet.
+    /// and writes `preferences` when it does not exist yet. An existing `dir` or file that
+    /// another user could have planted or can read is refused (see the module documentation).
     pub fn open(dir: impl AsRef<Path>) -> io::Result<KeyLog> {
         let dir = dir.as_ref().to_path_buf();
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&dir)?;
+        match std::fs::symlink_metadata(&dir) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                // The umask can only take bits away from 0700, so the new directory is private.
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(DIR_MODE)
+                    .create(&dir)?;
+            }
+            Err(e) => return Err(e),
+            Ok(_) => {}
+        }
+        check_dir(&dir)?;
         let prefs = dir.join(PREFERENCES);
-        match OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&prefs)
-        {
+        match create_new(&prefs, false) {
             Ok(mut f) => f.write_all(PREFERENCES_TEXT.as_bytes())?,
+            // Never written again, so never opened again either.
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(e),
         }
@@ -200,9 +318,122 @@ mod tests {
             let m = std::fs::metadata(dir.join(f)).unwrap().permissions().mode();
             assert_eq!(m & 0o777, 0o600, "{f}");
         }
+        let m = std::fs::metadata(&dir).unwrap().permissions().mode();
+        assert_eq!(m & 0o777, 0o700);
         assert!(std::fs::read_to_string(dir.join(PREFERENCES))
             .unwrap()
             .contains("esp.enable_encryption_decode: TRUE"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A fresh path under the temporary directory; nothing exists there yet.
+    fn scratch(tag: &str) -> PathBuf {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let p = std::env::temp_dir().join(format!("keylog-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        let _ = std::fs::remove_file(&p);
+        p
+    }
+
+    fn private_dir(tag: &str) -> PathBuf {
+        let d = scratch(tag);
+        std::fs::DirBuilder::new().mode(0o700).create(&d).unwrap();
+        d
+    }
+
+    fn mode(p: &Path) -> u32 {
+        std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o7777
+    }
+
+    /// Stops a local user from redirecting the session keys: a symbolic link planted in place of
+    /// a key table (to a file they can read, or to a file of root's they want appended to) used
+    /// to be followed by the root engine. Now it is refused and the link's target is untouched,
+    /// whether it exists or not.
+    #[test]
+    fn a_symlinked_table_is_refused_and_its_target_untouched() {
+        for table in [IKEV1_TABLE, ESP_SA_TABLE] {
+            let dir = private_dir("symlink");
+            let outside = private_dir("target");
+            let target = outside.join("victim");
+            std::fs::write(&target, "precious\n").unwrap();
+            std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o644)).unwrap();
+            std::os::unix::fs::symlink(&target, dir.join(table)).unwrap();
+            let e = KeyLog::open(&dir).unwrap_err();
+            assert!(e.to_string().contains("symbolic link"), "{table}: {e}");
+            assert_eq!(std::fs::read_to_string(&target).unwrap(), "precious\n");
+            assert_eq!(mode(&target), 0o644, "{table}: target re-moded");
+
+            // A dangling link must not make us create its target either.
+            let absent = outside.join("absent");
+            std::fs::remove_file(dir.join(table)).unwrap();
+            std::os::unix::fs::symlink(&absent, dir.join(table)).unwrap();
+            let e = KeyLog::open(&dir).unwrap_err();
+            assert!(e.to_string().contains("symbolic link"), "{table}: {e}");
+            assert!(!absent.exists(), "{table}: dangling link followed");
+            std::fs::remove_dir_all(&dir).unwrap();
+            std::fs::remove_dir_all(&outside).unwrap();
+        }
+    }
+
+    /// Stops a local user from reading the keys out of a directory they can enter: an existing
+    /// directory with group or other bits (here 0755) used to be accepted as it was.
+    #[test]
+    fn a_directory_others_can_enter_is_refused() {
+        let dir = private_dir("mode");
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let e = KeyLog::open(&dir).unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("mode 0755"), "{msg}");
+        assert_eq!(e.kind(), io::ErrorKind::PermissionDenied);
+        assert!(!dir.join(IKEV1_TABLE).exists() && !dir.join(PREFERENCES).exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Stops another user from preparing the key-log directory (and so owning, reading or
+    /// swapping what goes into it): a directory owned by uid 65534 used to be written into.
+    /// Needs root to hand the directory to another uid; skipped otherwise.
+    #[test]
+    fn a_directory_of_another_user_is_refused() {
+        let dir = private_dir("owner");
+        if let Err(e) = std::os::unix::fs::chown(&dir, Some(65534), Some(65534)) {
+            eprintln!("NOTICE: skipping: cannot chown a directory to uid 65534 ({e})");
+            std::fs::remove_dir_all(&dir).unwrap();
+            return;
+        }
+        let e = KeyLog::open(&dir).unwrap_err();
+        assert!(e.to_string().contains("owned by uid 65534"), "{e}");
+        assert!(!dir.join(IKEV1_TABLE).exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Stops a local user from pointing `--keylog DIR` somewhere else: a symbolic link in place
+    /// of the directory (even to a private directory of ours) used to be followed.
+    #[test]
+    fn a_symlinked_directory_is_refused() {
+        let real = private_dir("real");
+        let link = scratch("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let e = KeyLog::open(&link).unwrap_err();
+        assert!(e.to_string().contains("symbolic link"), "{e}");
+        assert!(!real.join(IKEV1_TABLE).exists());
+        std::fs::remove_file(&link).unwrap();
+        std::fs::remove_dir_all(&real).unwrap();
+    }
+
+    /// Stops keys from landing in a table left readable by others: an existing 0644 table used to
+    /// keep its mode when reopened for appending; now it is 0600 before any key is written.
+    #[test]
+    fn an_existing_table_is_made_0600() {
+        let dir = private_dir("reopen");
+        let t = dir.join(ESP_SA_TABLE);
+        std::fs::write(&t, "").unwrap();
+        std::fs::set_permissions(&t, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let log = KeyLog::open(&dir).unwrap();
+        assert_eq!(mode(&t), 0o600);
+        assert_eq!(mode(&dir.join(IKEV1_TABLE)), 0o600);
+        assert_eq!(mode(&dir), 0o700);
+        drop(log);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
