@@ -8,11 +8,45 @@
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::Ipv4Addr;
-use std::os::unix::net::UnixStream;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
+use std::sync::Mutex;
 
 /// Default control socket path.
 pub const DEFAULT_PATH: &str = "/run/ipsec-engine.sock";
+
+/// Mode of the control socket: `clear crypto sa` and friends are for the administrator only
+/// (connecting to a Unix socket needs write permission on its file).
+pub const SOCKET_MODE: u32 = 0o600;
+
+/// The umask is one per process: two of our windows overlapping would restore each other's
+/// values and reopen the gap, so they take turns.
+static UMASK_WINDOW: Mutex<()> = Mutex::new(());
+
+/// Binds the control socket at `path` (which must not exist: the caller removes a stale one)
+/// with mode [`SOCKET_MODE`], whatever the process umask. The file is created while the umask is
+/// 0o077, so no other user can connect to it at any moment, not even between the bind and
+/// the chmod to the exact mode; the umask is put back right after the bind. If that chmod fails
+/// the socket file is removed and the error returned.
+pub fn bind(path: &Path) -> io::Result<UnixListener> {
+    let bound = {
+        let _turn = UMASK_WINDOW.lock().unwrap_or_else(|p| p.into_inner());
+        // SAFETY: umask(2) only swaps the process's file creation mask; no pointers, no
+        // failure. Files other threads create meanwhile get no group or other bits.
+        let previous = unsafe { libc::umask(0o077) };
+        let bound = UnixListener::bind(path);
+        // SAFETY: as above, putting back the mask we found.
+        unsafe { libc::umask(previous) };
+        bound
+    };
+    let listener = bound?;
+    if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(SOCKET_MODE)) {
+        let _ = std::fs::remove_file(path);
+        return Err(e);
+    }
+    Ok(listener)
+}
 
 /// Terminator status: normal answer.
 pub const STATUS_OK: u8 = b'0';

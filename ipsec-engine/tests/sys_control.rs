@@ -164,3 +164,155 @@ fn control_round_trips() {
     assert!(ticks >= 3);
     assert!(!path.exists(), "socket file left behind");
 }
+
+/// The tests that change the process umask take turns (it is one per process).
+static UMASK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Runs `f` with the process umask set to `mask`, then puts the old one back.
+fn with_umask<R>(mask: libc::mode_t, f: impl FnOnce() -> R) -> R {
+    let _turn = UMASK.lock().unwrap_or_else(|p| p.into_inner());
+    // SAFETY: umask(2) swaps the process's file creation mask; no pointers, no failure.
+    let old = unsafe { libc::umask(mask) };
+    let r = f();
+    // SAFETY: as above.
+    unsafe { libc::umask(old) };
+    r
+}
+
+fn socket_mode(path: &Path) -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(path)
+        .ok()
+        .map(|m| m.mode() & 0o7777)
+}
+
+/// The documented mode, 0600, whatever the umask: neither a permissive one (0) widens it nor an
+/// odd one that takes the owner's bits (0277) narrows it.
+#[test]
+fn control_socket_mode_is_0600_under_any_umask() {
+    for mask in [0o000, 0o022, 0o277] {
+        let path = PathBuf::from(format!(
+            "/tmp/ie-ctl-mode-{}-{mask:o}.sock",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_file(&path);
+        let listener = with_umask(mask, || control::bind(&path)).unwrap();
+        assert_eq!(
+            socket_mode(&path),
+            Some(control::SOCKET_MODE),
+            "umask {mask:04o}"
+        );
+        // Still a working socket after the mode games.
+        UnixStream::connect(&path).unwrap();
+        drop(listener);
+        std::fs::remove_file(&path).unwrap();
+    }
+}
+
+/// Makes chmod(2), fchmod(2), fchmodat(2) and fchmodat2(2) fail with EPERM in the calling
+/// thread for the rest of its life (seccomp filters are per thread): run it in a thread of its
+/// own.
+#[cfg(target_arch = "x86_64")]
+fn forbid_chmod_in_this_thread() {
+    use libc::{sock_filter, BPF_ABS, BPF_JEQ, BPF_JMP, BPF_K, BPF_LD, BPF_RET, BPF_W};
+    const AUDIT_ARCH_X86_64: u32 = 0xC000_003E;
+    // Offsets in struct seccomp_data.
+    const NR: u32 = 0;
+    const ARCH: u32 = 4;
+    let denied = [
+        libc::SYS_chmod,
+        libc::SYS_fchmod,
+        libc::SYS_fchmodat,
+        libc::SYS_fchmodat2,
+    ];
+    let n = denied.len() as u8;
+    let stmt = |code: u32, k: u32| sock_filter {
+        code: code as u16,
+        jt: 0,
+        jf: 0,
+        k,
+    };
+    let jeq = |k: u32, jt: u8, jf: u8| sock_filter {
+        code: (BPF_JMP | BPF_JEQ | BPF_K) as u16,
+        jt,
+        jf,
+        k,
+    };
+    let mut prog = vec![
+        stmt(BPF_LD | BPF_W | BPF_ABS, ARCH),
+        // Another ABI: allow (the last but one instruction).
+        jeq(AUDIT_ARCH_X86_64, 0, n + 1),
+        stmt(BPF_LD | BPF_W | BPF_ABS, NR),
+    ];
+    for (i, nr) in denied.iter().enumerate() {
+        // Hit: jump to the last instruction.
+        prog.push(jeq(*nr as u32, n - i as u8, 0));
+    }
+    prog.push(stmt(BPF_RET | BPF_K, libc::SECCOMP_RET_ALLOW));
+    prog.push(stmt(
+        BPF_RET | BPF_K,
+        libc::SECCOMP_RET_ERRNO | (libc::EPERM as u32 & libc::SECCOMP_RET_DATA),
+    ));
+    let fprog = libc::sock_fprog {
+        len: prog.len() as u16,
+        filter: prog.as_mut_ptr(),
+    };
+    let zero: libc::c_ulong = 0;
+    // SAFETY: prctl with integer arguments only; no_new_privs is required for an unprivileged
+    // seccomp filter and only affects this thread (and what it would execute).
+    let r = unsafe {
+        libc::prctl(
+            libc::PR_SET_NO_NEW_PRIVS,
+            1 as libc::c_ulong,
+            zero,
+            zero,
+            zero,
+        )
+    };
+    assert_eq!(
+        r,
+        0,
+        "PR_SET_NO_NEW_PRIVS: {}",
+        std::io::Error::last_os_error()
+    );
+    // SAFETY: `fprog` points to `prog`, both alive during the call; the kernel copies the
+    // filter.
+    let r = unsafe {
+        libc::prctl(
+            libc::PR_SET_SECCOMP,
+            libc::SECCOMP_MODE_FILTER as libc::c_ulong,
+            &fprog as *const libc::sock_fprog,
+        )
+    };
+    assert_eq!(r, 0, "PR_SET_SECCOMP: {}", std::io::Error::last_os_error());
+}
+
+/// Stops a local user from reaching the control socket (`clear crypto sa`, `debug crypto
+/// isakmp` with its keys and addresses) in the gap between bind(2) and chmod(2): the socket
+/// used to be bound under the process umask, so with umask 0 it existed with mode 0777 until
+/// the chmod, and stayed 0777 when the chmod failed. Here the binding thread may not chmod at
+/// all (seccomp), which freezes that gap: whatever is left at the path must have no group or
+/// other bits.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn control_socket_is_never_open_to_others() {
+    let path = PathBuf::from(format!("/tmp/ie-ctl-gap-{}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let p = path.clone();
+    let r = with_umask(0, || {
+        std::thread::spawn(move || {
+            forbid_chmod_in_this_thread();
+            control::bind(&p).map(drop)
+        })
+        .join()
+        .unwrap()
+    });
+    // The chmod to 0600 was refused, so binding fails ...
+    let e = r.expect_err("bind succeeded although chmod was forbidden");
+    assert_eq!(e.raw_os_error(), Some(libc::EPERM), "{e}");
+    // ... and leaves nobody else a way in.
+    if let Some(m) = socket_mode(&path) {
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(m & 0o077, 0, "socket left with mode {m:04o}");
+    }
+}
