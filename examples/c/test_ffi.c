@@ -133,9 +133,10 @@ static void test_result_messages(void) {
     EXPECT_RC(ipsec_result_message(0, NULL, 10, &n), IPSEC_RESULT_NULL_PARAMETER);
 
     static const uint32_t codes[] = {0,    1,    1000, 1001, 1002, 1003, 1004, 1005, 1006, 1007,
-                                     1008, 1009, 1010, 1011, 2000, 2001, 2002, 2003, 2004, 3000,
-                                     3001, 3002, 3003, 3004, 3005, 3006, 3007, 3008, 3009, 4000, 4001,
-                                     5000, 5001, 5002, 5003, 5004, 5005, 5006, 6000, 7000};
+                                     1008, 1009, 1010, 1011, 1012, 2000, 2001, 2002, 2003, 2004,
+                                     3000, 3001, 3002, 3003, 3004, 3005, 3006, 3007, 3008, 3009,
+                                     4000, 4001, 5000, 5001, 5002, 5003, 5004, 5005, 5006, 6000,
+                                     7000};
     for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
         EXPECT_RC(ipsec_result_message(codes[i], (uint8_t *)buf, sizeof buf, &n), IPSEC_RESULT_OK);
         EXPECT(n > 0 && strstr(buf, "unknown result code") == NULL);
@@ -646,6 +647,104 @@ static void test_negotiation_and_events(void) {
     free_side(&b);
 }
 
+/* What a log callback that calls back into its own endpoint got. */
+struct reentry {
+    ipsec_endpoint *ep;
+    int calls;
+    int refused;     /* calls answered IPSEC_RESULT_REENTRANT */
+    int other;       /* calls answered anything else: each one a bug */
+    int not_freed;   /* ipsec_endpoint_free left the handle and the pointer alone */
+    int no_deadline; /* ipsec_endpoint_poll_timeout said false */
+};
+
+static void reentry_expect(struct reentry *r, ipsec_result rc) {
+    if (rc == IPSEC_RESULT_REENTRANT)
+        r->refused++;
+    else
+        r->other++;
+}
+
+static void reentrant_log(void *userdata, uint32_t level, const char *msg, size_t len) {
+    struct reentry *r = userdata;
+    (void)level;
+    (void)msg;
+    (void)len;
+    r->calls++;
+    uint8_t buf[256];
+    size_t n = 0;
+    uint32_t u = 0;
+    uint64_t d = 0;
+    ipsec_transmit t;
+    ipsec_event *ev = NULL;
+    ipsec_endpoint_counters ctr;
+    ipsec_path p = path_between(R2, R1);
+    ipsec_peer_params pp = seed_peer(R1, R2, "ciscokey", 2, 1);
+    reentry_expect(r, ipsec_endpoint_handle_timeout(r->ep, 1000));
+    reentry_expect(r, ipsec_endpoint_handle_datagram(r->ep, 1000, &p, buf, 28));
+    reentry_expect(r, ipsec_endpoint_poll_transmit(r->ep, 1000, buf, sizeof buf, &t, &n));
+    reentry_expect(r, ipsec_endpoint_poll_event(r->ep, &ev));
+    reentry_expect(r, ipsec_endpoint_initiate(r->ep, 1000, 0, 0));
+    reentry_expect(r, ipsec_endpoint_rekey_child(r->ep, 1000, 1));
+    reentry_expect(r, ipsec_endpoint_add_peer(r->ep, &pp, &u));
+    reentry_expect(r, ipsec_endpoint_set_log_callback(r->ep, NULL, NULL));
+    reentry_expect(r, ipsec_endpoint_report_esp_usage(r->ep, 1000, 1, NULL, NULL));
+    reentry_expect(r, ipsec_endpoint_get_counters(r->ep, &ctr));
+    reentry_expect(r, ipsec_endpoint_show_isakmp_sa(r->ep, 1000, buf, sizeof buf, &n));
+    reentry_expect(r, ipsec_endpoint_diagnose(r->ep, 1000, buf, sizeof buf, &n));
+    if (!ipsec_endpoint_poll_timeout(r->ep, &d) && d == 0)
+        r->no_deadline++;
+    ipsec_endpoint *copy = r->ep;
+    ipsec_endpoint_free(&copy);
+    if (copy == r->ep)
+        r->not_freed++;
+    if (ev != NULL || u != 0)
+        r->other++; /* out-parameters written by a refused call */
+}
+
+/* A log callback that calls back into the endpoint it logs for (here: on every entry point,
+ * free included) gets IPSEC_RESULT_REENTRANT and changes nothing, instead of a second mutable
+ * view of the endpoint's state (or a use after free) while the outer call is in the middle of
+ * changing it. The endpoint then negotiates as usual. */
+static void test_log_callback_reentry(void) {
+    struct side a, b;
+    struct reentry r;
+    memset(&r, 0, sizeof r);
+    make_pair(&a, &b, "ciscokey", "ciscokey");
+    r.ep = b.ep;
+    CHECK(ipsec_endpoint_set_log_callback(b.ep, reentrant_log, &r));
+
+    /* A junk datagram at B is logged; the callback's calls must all be refused. */
+    ipsec_path p = path_between(R2, R1);
+    uint8_t junk[3] = {1, 2, 3};
+    EXPECT_RC(ipsec_endpoint_handle_datagram(b.ep, 1000, &p, junk, sizeof junk),
+              IPSEC_RESULT_MALFORMED_MESSAGE);
+    EXPECT(r.calls == 1);
+    EXPECT(r.refused == 12 && r.other == 0);
+    EXPECT(r.no_deadline == 1 && r.not_freed == 1);
+    ipsec_endpoint_counters ctr;
+    CHECK(ipsec_endpoint_get_counters(b.ep, &ctr));
+    EXPECT(ctr.malformed == 1); /* the refused handle_datagram counted nothing */
+
+    /* Still a working endpoint: Main Mode, Quick Mode and ESP both ways. B logs its events
+     * through the same callback, which keeps being refused. */
+    CHECK(ipsec_endpoint_initiate(a.ep, 1000, 0, 0));
+    uint64_t now = pump(&a, &b, 1000, 50);
+    EXPECT(a.phase2_up && b.phase2_up);
+    EXPECT(r.calls > 1 && r.refused == 12 * r.calls && r.other == 0);
+    EXPECT(r.not_freed == r.calls);
+    if (a.sa_out != NULL && b.sa_in != NULL && b.sa_out != NULL && a.sa_in != NULL) {
+        uint8_t pkt[60];
+        static const uint8_t l1[4] = {192, 168, 1, 8}, l2[4] = {192, 168, 2, 8};
+        EXPECT(esp_roundtrip(&a, &b, now, pkt, make_ipv4(pkt, l1, l2, 11)) == 0);
+        EXPECT(esp_roundtrip(&b, &a, now, pkt, make_ipv4(pkt, l2, l1, 12)) == 0);
+    }
+    /* Outside the callback the same calls work again. */
+    CHECK(ipsec_endpoint_set_log_callback(b.ep, NULL, NULL));
+    free_side(&a);
+    free_side(&b);
+    EXPECT(b.ep == NULL);
+}
+
 /* Different pre-shared keys: a negotiation failure event with the PSK code and evidence. */
 static void test_psk_mismatch(void) {
     struct side a, b;
@@ -820,6 +919,7 @@ int main(void) {
     test_udp4500();
     test_config();
     test_endpoint_misuse();
+    test_log_callback_reentry();
     test_negotiation_and_events();
     test_psk_mismatch();
     test_diagnose_psk_mismatch();

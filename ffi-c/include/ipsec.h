@@ -188,6 +188,8 @@ enum ipsec_result
   IPSEC_RESULT_RNG_FAILED = 1010,
   // Text that must be UTF-8 is not.
   IPSEC_RESULT_INVALID_UTF8 = 1011,
+  // A call on an endpoint from inside that endpoint's own log callback; nothing was done.
+  IPSEC_RESULT_REENTRANT = 1012,
   // A datagram that does not parse as ISAKMP was dropped and counted.
   IPSEC_RESULT_MALFORMED_MESSAGE = 2000,
   // IOS configuration text with a syntax error (line and column reported).
@@ -308,7 +310,11 @@ typedef struct ipsec_peer_params {
 typedef int32_t (*ipsec_rng_callback)(void *userdata, uint8_t *buf, size_t len);
 
 // The logging callback: `userdata` first, a level (`IPSEC_LOG_*`), and a message of `len`
-// bytes (also NUL-terminated), valid only during the call.
+// bytes (also NUL-terminated), valid only during the call. It runs inside the endpoint call
+// that logs, on that call's thread. It must not call back into the library with the same
+// endpoint handle: such a call does nothing and returns `IPSEC_RESULT_REENTRANT`
+// (`ipsec_endpoint_poll_timeout` returns false, `ipsec_endpoint_free` leaves the handle as it
+// is). Other handles (other endpoints, events, ESP SAs) may be used.
 typedef void (*ipsec_log_callback)(void *userdata, uint32_t level, const char *msg, size_t len);
 
 // An IPv4 or IPv6 address and UDP port (no `struct sockaddr` in the ABI). `port` is in host
@@ -476,7 +482,9 @@ ipsec_result ipsec_endpoint_new_with_rng(const struct ipsec_config *cfg,
                                          void *userdata,
                                          struct ipsec_endpoint **out);
 
-// Sets (or with `cb == NULL` removes) the endpoint's logging callback.
+// Sets (or with `cb == NULL` removes) the endpoint's logging callback. The callback must not
+// call into the library with this endpoint (see `ipsec_log_callback`): every entry point
+// taking the handle refuses such a call with `IPSEC_RESULT_REENTRANT` and changes nothing.
 //
 // # Safety
 // `ep` a live handle; `cb` callable with `userdata` for as long as it stays set.
@@ -659,6 +667,8 @@ ipsec_result ipsec_endpoint_diagnose_with_sas(const struct ipsec_endpoint *ep,
                                               size_t *out_len);
 
 // Frees the endpoint and sets `*ep` to NULL. Events and ESP SAs taken from it stay valid.
+// Called from the endpoint's own log callback it does nothing (the handle stays valid and
+// `*ep` unchanged): the call that logs is still using the endpoint.
 //
 // # Safety
 // `ep` NULL, or points to NULL or a handle from this library not freed before.

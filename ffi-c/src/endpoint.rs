@@ -1,5 +1,6 @@
 //! `ipsec_endpoint` (the IKEv1 endpoint, pull-style) and `ipsec_event`.
 
+use std::cell::{Ref, RefCell, RefMut};
 use std::collections::{BTreeMap, VecDeque};
 use std::ffi::{c_char, c_void, CString};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -21,7 +22,7 @@ use ipsec_proto::time::Instant;
 use crate::config::{ipsec_config, ipsec_peer_params, peer_from_params, ShowMeta};
 use crate::esp::{build, ipsec_esp_sa, Dir};
 use crate::ffi::{
-    as_mut, as_ref, boundary, free_in_place, in_slice, out_slice, to_raw, try_some, write,
+    as_mut, as_ref, boundary, free_in_place, in_slice, out_slice, to_raw, try_ok, try_some, write,
     write_text,
 };
 use crate::result::ipsec_result;
@@ -134,7 +135,11 @@ impl From<Counters> for ipsec_endpoint_counters {
 }
 
 /// The logging callback: `userdata` first, a level (`IPSEC_LOG_*`), and a message of `len`
-/// bytes (also NUL-terminated), valid only during the call.
+/// bytes (also NUL-terminated), valid only during the call. It runs inside the endpoint call
+/// that logs, on that call's thread. It must not call back into the library with the same
+/// endpoint handle: such a call does nothing and returns `IPSEC_RESULT_REENTRANT`
+/// (`ipsec_endpoint_poll_timeout` returns false, `ipsec_endpoint_free` leaves the handle as it
+/// is). Other handles (other endpoints, events, ESP SAs) may be used.
 pub type ipsec_log_callback =
     Option<unsafe extern "C" fn(userdata: *mut c_void, level: u32, msg: *const c_char, len: usize)>;
 
@@ -184,6 +189,14 @@ fn path_to_c(p: Path) -> ipsec_path {
 
 /// The IKEv1 endpoint (opaque). Not thread-safe: serialise calls on one handle.
 pub struct ipsec_endpoint {
+    /// Borrowed for the whole of each entry point (`lock`, `peek`). A call on the same
+    /// handle from inside the log callback finds it borrowed and is refused, instead of making
+    /// a second reference to state the outer call is changing.
+    state: RefCell<EndpointState>,
+}
+
+/// What an endpoint handle holds.
+struct EndpointState {
     ep: Endpoint,
     /// Seeds the IV generators of outbound ESP SAs handed out through events.
     esp_rng: Rng,
@@ -199,7 +212,32 @@ pub struct ipsec_endpoint {
     last_now: Instant,
 }
 
-impl ipsec_endpoint {
+/// The state behind `ep` for an entry point that changes it.
+///
+/// # Safety
+/// `ep` NULL or a live handle.
+unsafe fn lock<'a>(ep: *const ipsec_endpoint) -> Result<RefMut<'a, EndpointState>, ipsec_result> {
+    // SAFETY: caller contract. A shared reference to the handle is enough and never aliases the
+    // exclusive borrow an outer call may hold: that one is of the state inside the RefCell.
+    let h = unsafe { as_ref(ep) }.ok_or(ipsec_result::IPSEC_RESULT_NULL_PARAMETER)?;
+    h.state
+        .try_borrow_mut()
+        .map_err(|_| ipsec_result::IPSEC_RESULT_REENTRANT)
+}
+
+/// The state behind `ep` for an entry point that only reads it.
+///
+/// # Safety
+/// `ep` NULL or a live handle.
+unsafe fn peek<'a>(ep: *const ipsec_endpoint) -> Result<Ref<'a, EndpointState>, ipsec_result> {
+    // SAFETY: as for `lock`.
+    let h = unsafe { as_ref(ep) }.ok_or(ipsec_result::IPSEC_RESULT_NULL_PARAMETER)?;
+    h.state
+        .try_borrow()
+        .map_err(|_| ipsec_result::IPSEC_RESULT_REENTRANT)
+}
+
+impl EndpointState {
     /// Takes the endpoint's events into the queue, recording each while the ISAKMP states are
     /// those it happened in.
     fn pump(&mut self, now: Instant) {
@@ -227,7 +265,7 @@ impl ipsec_endpoint {
 fn new_endpoint(cfg: &ipsec_config, seed: [u8; 32]) -> ipsec_endpoint {
     let mut rng = Rng::from_seed(seed);
     let esp_rng = rng.fork();
-    ipsec_endpoint {
+    let state = EndpointState {
         ep: Endpoint::new(cfg.endpoint.clone(), rng),
         esp_rng,
         replay_window: cfg.replay_window,
@@ -237,6 +275,9 @@ fn new_endpoint(cfg: &ipsec_config, seed: [u8; 32]) -> ipsec_endpoint {
         rec: EndpointRecorder::new(),
         events: VecDeque::new(),
         last_now: Instant::ZERO,
+    };
+    ipsec_endpoint {
+        state: RefCell::new(state),
     }
 }
 
@@ -300,7 +341,9 @@ pub unsafe extern "C" fn ipsec_endpoint_new_with_rng(
     })
 }
 
-/// Sets (or with `cb == NULL` removes) the endpoint's logging callback.
+/// Sets (or with `cb == NULL` removes) the endpoint's logging callback. The callback must not
+/// call into the library with this endpoint (see `ipsec_log_callback`): every entry point
+/// taking the handle refuses such a call with `IPSEC_RESULT_REENTRANT` and changes nothing.
 ///
 /// # Safety
 /// `ep` a live handle; `cb` callable with `userdata` for as long as it stays set.
@@ -312,7 +355,8 @@ pub unsafe extern "C" fn ipsec_endpoint_set_log_callback(
 ) -> ipsec_result {
     boundary(|| {
         // SAFETY: caller contract.
-        let ep = try_some!(unsafe { as_mut(ep) });
+        let mut guard = try_ok!(unsafe { lock(ep) });
+        let ep = &mut *guard;
         ep.log = cb;
         ep.log_userdata = userdata;
         ipsec_result::IPSEC_RESULT_OK
@@ -331,7 +375,8 @@ pub unsafe extern "C" fn ipsec_endpoint_add_peer(
 ) -> ipsec_result {
     boundary(|| {
         // SAFETY: caller contract.
-        let ep = try_some!(unsafe { as_mut(ep) });
+        let mut guard = try_ok!(unsafe { lock(ep) });
+        let ep = &mut *guard;
         // SAFETY: caller contract.
         let params = try_some!(unsafe { as_ref(params) });
         // SAFETY: the struct's key pointer is valid by contract.
@@ -365,7 +410,8 @@ pub unsafe extern "C" fn ipsec_endpoint_initiate(
 ) -> ipsec_result {
     boundary(|| {
         // SAFETY: caller contract.
-        let ep = try_some!(unsafe { as_mut(ep) });
+        let mut guard = try_ok!(unsafe { lock(ep) });
+        let ep = &mut *guard;
         let (Ok(peer), Ok(selector)) = (usize::try_from(peer), usize::try_from(selector)) else {
             return ipsec_result::IPSEC_RESULT_INVALID_PARAMETER;
         };
@@ -437,7 +483,8 @@ unsafe fn command(
 ) -> ipsec_result {
     boundary(|| {
         // SAFETY: caller contract.
-        let ep = try_some!(unsafe { as_mut(ep) });
+        let mut guard = try_ok!(unsafe { lock(ep) });
+        let ep = &mut *guard;
         let r = f(&mut ep.ep, Instant(now_ms));
         ep.pump(Instant(now_ms));
         match r {
@@ -464,7 +511,8 @@ pub unsafe extern "C" fn ipsec_endpoint_report_esp_usage(
 ) -> ipsec_result {
     boundary(|| {
         // SAFETY: caller contract.
-        let ep = try_some!(unsafe { as_mut(ep) });
+        let mut guard = try_ok!(unsafe { lock(ep) });
+        let ep = &mut *guard;
         // SAFETY: caller contract.
         let (sa_in, sa_out) = unsafe { (as_ref(sa_in), as_ref(sa_out)) };
         if sa_in.is_some_and(|s| s.is_outbound()) || sa_out.is_some_and(|s| !s.is_outbound()) {
@@ -502,7 +550,8 @@ pub unsafe extern "C" fn ipsec_endpoint_handle_datagram(
 ) -> ipsec_result {
     boundary(|| {
         // SAFETY: caller contract.
-        let ep = try_some!(unsafe { as_mut(ep) });
+        let mut guard = try_ok!(unsafe { lock(ep) });
+        let ep = &mut *guard;
         // SAFETY: caller contract.
         let path = try_some!(unsafe { as_ref(path) });
         // SAFETY: caller contract.
@@ -557,7 +606,8 @@ pub unsafe extern "C" fn ipsec_endpoint_handle_timeout(
 ) -> ipsec_result {
     boundary(|| {
         // SAFETY: caller contract.
-        let ep = try_some!(unsafe { as_mut(ep) });
+        let mut guard = try_ok!(unsafe { lock(ep) });
+        let ep = &mut *guard;
         ep.ep.handle_timeout(Instant(now_ms));
         ep.pump(Instant(now_ms));
         ipsec_result::IPSEC_RESULT_OK
@@ -583,7 +633,8 @@ pub unsafe extern "C" fn ipsec_endpoint_poll_transmit(
 ) -> ipsec_result {
     boundary(|| {
         // SAFETY: caller contract.
-        let ep = try_some!(unsafe { as_mut(ep) });
+        let mut guard = try_ok!(unsafe { lock(ep) });
+        let ep = &mut *guard;
         // SAFETY: caller contract.
         let buf = try_some!(unsafe { out_slice(buf, cap) });
         if out.is_null() {
@@ -628,7 +679,7 @@ pub unsafe extern "C" fn ipsec_endpoint_poll_timeout(
 ) -> bool {
     boundary(|| {
         // SAFETY: caller contract.
-        let Some(ep) = (unsafe { as_ref(ep) }) else {
+        let Ok(ep) = (unsafe { peek(ep) }) else {
             return false;
         };
         if out_deadline_ms.is_null() {
@@ -669,7 +720,7 @@ pub struct ipsec_event {
     phase2: Option<Phase2>,
 }
 
-fn event_from(ep: &mut ipsec_endpoint, ev: Event) -> ipsec_event {
+fn event_from(ep: &mut EndpointState, ev: Event) -> ipsec_event {
     let mut e = ipsec_event {
         kind: IPSEC_EVENT_OTHER,
         peer: None,
@@ -812,7 +863,8 @@ pub unsafe extern "C" fn ipsec_endpoint_poll_event(
 ) -> ipsec_result {
     boundary(|| {
         // SAFETY: caller contract.
-        let ep = try_some!(unsafe { as_mut(ep) });
+        let mut guard = try_ok!(unsafe { lock(ep) });
+        let ep = &mut *guard;
         if out.is_null() {
             return ipsec_result::IPSEC_RESULT_NULL_PARAMETER;
         }
@@ -846,7 +898,7 @@ pub unsafe extern "C" fn ipsec_endpoint_get_counters(
 ) -> ipsec_result {
     boundary(|| {
         // SAFETY: caller contract.
-        let ep = try_some!(unsafe { as_ref(ep) });
+        let ep = try_ok!(unsafe { peek(ep) });
         if out.is_null() {
             return ipsec_result::IPSEC_RESULT_NULL_PARAMETER;
         }
@@ -872,7 +924,7 @@ pub unsafe extern "C" fn ipsec_endpoint_show_isakmp_sa(
 ) -> ipsec_result {
     boundary(|| {
         // SAFETY: caller contract.
-        let ep = try_some!(unsafe { as_ref(ep) });
+        let ep = try_ok!(unsafe { peek(ep) });
         let rows: Vec<IsakmpSaRow> = ep
             .ep
             .isakmp_sas(Instant(now_ms))
@@ -916,7 +968,7 @@ fn esp_snapshot(
 /// Builds the `show crypto ipsec sa` snapshot from the endpoint's SA pairs and the caller's ESP
 /// SA handles (matched by SPI for the packet counters).
 fn ipsec_snapshot(
-    ep: &ipsec_endpoint,
+    ep: &EndpointState,
     now: Instant,
     sas: &[&ipsec_esp_sa],
 ) -> IpsecInterfaceSnapshot {
@@ -1044,7 +1096,7 @@ pub unsafe extern "C" fn ipsec_endpoint_show_ipsec_sa(
 ) -> ipsec_result {
     boundary(|| {
         // SAFETY: caller contract.
-        let ep = try_some!(unsafe { as_ref(ep) });
+        let ep = try_ok!(unsafe { peek(ep) });
         let handles: &[*const ipsec_esp_sa] = if n_sas == 0 {
             &[]
         } else if sas.is_null() {
@@ -1058,7 +1110,7 @@ pub unsafe extern "C" fn ipsec_endpoint_show_ipsec_sa(
             // SAFETY: each element is a live handle (contract).
             refs.push(try_some!(unsafe { as_ref(*h) }));
         }
-        let snap = ipsec_snapshot(ep, Instant(now_ms), &refs);
+        let snap = ipsec_snapshot(&ep, Instant(now_ms), &refs);
         let text = show_crypto_ipsec_sa(&[snap], false);
         // SAFETY: forwarded caller contract.
         unsafe { write_text(&text, buf, cap, out_len) }
@@ -1108,7 +1160,7 @@ pub unsafe extern "C" fn ipsec_endpoint_diagnose_with_sas(
 ) -> ipsec_result {
     boundary(|| {
         // SAFETY: caller contract.
-        let ep = try_some!(unsafe { as_ref(ep) });
+        let ep = try_ok!(unsafe { peek(ep) });
         let handles: &[*const ipsec_esp_sa] = if n_sas == 0 {
             &[]
         } else if sas.is_null() {
@@ -1146,13 +1198,26 @@ pub unsafe extern "C" fn ipsec_endpoint_diagnose_with_sas(
 }
 
 /// Frees the endpoint and sets `*ep` to NULL. Events and ESP SAs taken from it stay valid.
+/// Called from the endpoint's own log callback it does nothing (the handle stays valid and
+/// `*ep` unchanged): the call that logs is still using the endpoint.
 ///
 /// # Safety
 /// `ep` NULL, or points to NULL or a handle from this library not freed before.
 #[no_mangle]
 pub unsafe extern "C" fn ipsec_endpoint_free(ep: *mut *mut ipsec_endpoint) {
     boundary(|| {
-        // SAFETY: caller contract.
+        if ep.is_null() {
+            return;
+        }
+        // SAFETY: non-NULL `ep` points to a readable pointer (caller contract).
+        let handle = unsafe { ep.read() };
+        // SAFETY: `handle` is NULL or a live handle (caller contract).
+        if let Some(h) = unsafe { as_ref(handle.cast_const()) } {
+            if h.state.try_borrow_mut().is_err() {
+                return;
+            }
+        }
+        // SAFETY: caller contract; no entry point is using the handle.
         unsafe { free_in_place(ep) }
     })
 }

@@ -64,6 +64,18 @@ macro_rules! try_some {
 }
 pub(crate) use try_some;
 
+/// Turns a `Result` whose error is already a result code into the value or an early return of
+/// that code.
+macro_rules! try_ok {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(r) => return r,
+        }
+    };
+}
+pub(crate) use try_ok;
+
 /// A shared reference from a handle pointer, `None` for NULL.
 ///
 /// # Safety

@@ -44,6 +44,8 @@ pub enum ipsec_result {
     IPSEC_RESULT_RNG_FAILED = 1010,
     /// Text that must be UTF-8 is not.
     IPSEC_RESULT_INVALID_UTF8 = 1011,
+    /// A call on an endpoint from inside that endpoint's own log callback; nothing was done.
+    IPSEC_RESULT_REENTRANT = 1012,
 
     /// A datagram that does not parse as ISAKMP was dropped and counted.
     IPSEC_RESULT_MALFORMED_MESSAGE = 2000,
@@ -123,6 +125,7 @@ impl ipsec_result {
         R::IPSEC_RESULT_WRONG_DIRECTION,
         R::IPSEC_RESULT_RNG_FAILED,
         R::IPSEC_RESULT_INVALID_UTF8,
+        R::IPSEC_RESULT_REENTRANT,
         R::IPSEC_RESULT_MALFORMED_MESSAGE,
         R::IPSEC_RESULT_CONFIG_SYNTAX,
         R::IPSEC_RESULT_ESP_TRUNCATED,
@@ -175,6 +178,9 @@ impl ipsec_result {
             }
             R::IPSEC_RESULT_RNG_FAILED => "the random callback failed",
             R::IPSEC_RESULT_INVALID_UTF8 => "text is not valid UTF-8",
+            R::IPSEC_RESULT_REENTRANT => {
+                "the endpoint was called from inside its own log callback; nothing was done"
+            }
             R::IPSEC_RESULT_MALFORMED_MESSAGE => "malformed ISAKMP datagram dropped",
             R::IPSEC_RESULT_CONFIG_SYNTAX => "IOS configuration syntax error",
             R::IPSEC_RESULT_ESP_TRUNCATED => "ESP packet too short",
