@@ -392,7 +392,8 @@ fn check(path: &PathBuf) -> ExitCode {
             w.message
         );
     }
-    for l in ipsec_proto::ios::check(&parsed.config, Some(&parsed.origins)) {
+    // Every lint, the crypto-strength warnings included (`diagnose` reports only the others).
+    for l in ipsec_proto::ios::check::check_all(&parsed.config, Some(&parsed.origins)) {
         if l.severity == ipsec_proto::ios::Severity::Error {
             errors += 1;
         }

@@ -206,3 +206,52 @@ fn client_without_daemon_and_bad_arguments() {
     let (code, _, _) = cli(&["run", "--config", "/x", "--map-interface", "nonsense"]);
     assert_eq!(code, 2);
 }
+
+#[test]
+fn check_warns_about_weak_crypto_and_still_succeeds() {
+    // No namespace needed: `check` only parses and lints.
+    let dir = std::env::temp_dir().join(format!("ipsec-engine-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let weak = dir.join("weak.cfg");
+    std::fs::write(&weak, CONFIG).unwrap();
+    let path = weak.display().to_string();
+    let (code, out, _) = cli(&["check", "--config", &path]);
+    assert_eq!(code, 0, "warnings only: {out}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert!(
+        lines[0].starts_with(&format!(
+            "{path}:2: warning: isakmp policy 1 uses Diffie-Hellman group 2"
+        )),
+        "{out}"
+    );
+    assert!(lines[0].ends_with("use `group 14` under `crypto isakmp policy 1` on both peers"));
+    assert!(
+        lines[1].starts_with(&format!(
+            "{path}:6: warning: crypto isakmp key for 203.0.113.2 is weak"
+        )),
+        "{out}"
+    );
+    assert!(lines[1].contains("CVE-2018-5389"), "{out}");
+    assert!(!out.contains("ciscokey"), "the key is never printed: {out}");
+    assert_eq!(
+        lines[2],
+        format!("{path}: 1 crypto map entry ready, 0 error(s)")
+    );
+    // The same tunnel with strong settings: no warnings.
+    let strong = dir.join("strong.cfg");
+    let text = CONFIG
+        .replace(" encr 3des\n", " encryption aes 256\n hash sha256\n")
+        .replace(" group 2\n", " group 14\n")
+        .replace("key ciscokey", "key q7#Vx2!mR9pL@4sT8wZ&k3Nb")
+        .replace("esp-3des esp-sha-hmac", "esp-aes 256 esp-sha256-hmac");
+    std::fs::write(&strong, text).unwrap();
+    let path = strong.display().to_string();
+    let (code, out, _) = cli(&["check", "--config", &path]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        out,
+        format!("{path}: 1 crypto map entry ready, 0 error(s)\n")
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

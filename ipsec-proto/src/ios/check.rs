@@ -2,11 +2,18 @@
 //!
 //! Each finding names the configuration line it came from when the configuration was parsed from
 //! text (pass the [`Origins`] of [`super::config::ParsedConfig`]).
+//!
+//! Two families: [`check()`] finds what keeps a tunnel from working as intended (the diagnosis
+//! reports each of those as a cause); [`check_crypto_strength`] finds what works but is weak
+//! (guessable pre-shared keys, DES, MD5, DH groups 1 and 2, ESP without integrity), warnings only.
+//! They are kept apart so that `diagnose` on a healthy but weakly configured tunnel still says
+//! healthy; [`check_all`] runs both for `ipsec-engine check`.
 
 use std::fmt;
 
 use crate::policy::{
-    AclAction, AclEntry, GatewayConfig, IkeAuth, KeyEncoding, SelectorAddr, ValidationWarning,
+    group_bits, AclAction, AclEntry, EspEncryption, EspIntegrity, GatewayConfig, IkeAuth,
+    IkeEncryption, IkeHash, KeyEncoding, PskPeer, SelectorAddr, ValidationWarning,
 };
 
 use super::config::{Item, Origins};
@@ -53,6 +60,21 @@ pub enum LintKind {
     NoRouteToRemote,
     /// Any other consistency problem (see [`GatewayConfig::validate`]).
     Inconsistent,
+    /// A pre-shared key short or regular enough to be guessed offline (see [`MIN_PSK_LEN`]).
+    /// IKEv1 gives an attacker something to test guesses against without talking to anyone: in
+    /// Main Mode, whoever can pose as the responder to an initiator once (CVE-2018-5389); in
+    /// Aggressive Mode, whoever captures one exchange passively.
+    WeakPreSharedKey,
+    /// DES encryption, in an ISAKMP policy (`encryption des`, also its default) or a transform
+    /// set (`esp-des`).
+    WeakEncryption,
+    /// MD5, in an ISAKMP policy (`hash md5`) or a transform set (`esp-md5-hmac`).
+    WeakHash,
+    /// Diffie-Hellman group 1 or 2, in an ISAKMP policy (`group`; 1 is its default) or as the
+    /// PFS group of a crypto map entry (`set pfs`).
+    WeakDhGroup,
+    /// A transform set that encrypts but has no ESP integrity transform.
+    EspWithoutIntegrity,
 }
 
 /// One finding.
@@ -77,7 +99,8 @@ impl fmt::Display for Lint {
     }
 }
 
-/// Runs every lint. Findings are sorted by line (unknown lines last), then severity.
+/// Runs every lint of whether the configuration works as intended (not the crypto-strength
+/// ones: see [`check_all`]). Findings are sorted by line (unknown lines last), then severity.
 pub fn check(cfg: &GatewayConfig, origins: Option<&Origins>) -> Vec<Lint> {
     let empty = Origins::default();
     let o = origins.unwrap_or(&empty);
@@ -372,6 +395,399 @@ pub fn check(cfg: &GatewayConfig, origins: Option<&Origins>) -> Vec<Lint> {
     out.sort_by_key(|l| (l.line.unwrap_or(usize::MAX), l.severity));
     out
 }
+
+/// Runs [`check()`] and [`check_crypto_strength`]: every finding `ipsec-engine check` prints,
+/// sorted as [`check()`] sorts.
+pub fn check_all(cfg: &GatewayConfig, origins: Option<&Origins>) -> Vec<Lint> {
+    let mut out = check(cfg, origins);
+    out.extend(check_crypto_strength(cfg, origins));
+    // Stable: on one line, errors stay before warnings and each family keeps its own order.
+    out.sort_by_key(|l| (l.line.unwrap_or(usize::MAX), l.severity));
+    out
+}
+
+/// Pre-shared keys with fewer characters than this are reported as weak.
+///
+/// Why 16: a pre-shared key can be attacked offline (see [`LintKind::WeakPreSharedKey`]), so its
+/// only protection is its entropy. 16 characters drawn at random from the ~94 printable ASCII
+/// characters give about 105 bits, beyond any offline search; even 16 random lowercase letters and
+/// digits give about 83 bits. Human-chosen keys carry far less per character, which the
+/// dictionary checks ([`check_crypto_strength`]) try to catch at any length.
+pub const MIN_PSK_LEN: usize = 16;
+
+/// Fewer distinct characters than this in a key is a repeated pattern (`abcabcabc...`), not
+/// randomness: 16 random printable characters have about 15 distinct ones and fewer than 8 with
+/// a probability of about 5e-9 (32 random hex digits: about 4e-8).
+const MIN_PSK_DISTINCT: usize = 8;
+
+/// The most common weak pre-shared keys, lowercase: IOS examples and lab defaults, and the
+/// perennial passwords. Written for this lint (not taken from a wordlist); a key matches when it
+/// is one of these, possibly with digits or symbols around it or look-alike digits inside it
+/// (`C1sco123!` is `cisco`).
+const COMMON_KEYS: &[&str] = &[
+    "123456",
+    "1234567",
+    "12345678",
+    "123456789",
+    "1234567890",
+    "abc123",
+    "admin",
+    "changeme",
+    "cisco",
+    "ciscocisco",
+    "ciscokey",
+    "ciscopsk",
+    "ciscosecret",
+    "ciscovpn",
+    "default",
+    "firewall",
+    "ike",
+    "ipsec",
+    "ipseckey",
+    "ipsecvpn",
+    "isakmp",
+    "isakmpkey",
+    "key",
+    "labkey",
+    "letmein",
+    "mykey",
+    "mypassword",
+    "mysecret",
+    "password",
+    "preshared",
+    "presharedkey",
+    "psk",
+    "qwerty",
+    "qwertyuiop",
+    "router",
+    "secret",
+    "secretkey",
+    "sharedkey",
+    "sharedsecret",
+    "site",
+    "sitetosite",
+    "strongswan",
+    "test",
+    "testing",
+    "testkey",
+    "tunnel",
+    "tunnelkey",
+    "vpn",
+    "vpnkey",
+    "vpnpassword",
+    "vpnsecret",
+    "welcome",
+];
+
+/// Why a pre-shared key is guessable: a length reason and at most one dictionary reason, worded
+/// for the lint message. Empty when the key looks random enough.
+fn psk_weaknesses(key: &[u8]) -> Vec<String> {
+    let mut why = Vec::new();
+    // Count characters, not bytes: a key is typed text (bytes only if it is not UTF-8).
+    let len = std::str::from_utf8(key).map_or(key.len(), |s| s.chars().count());
+    if len < MIN_PSK_LEN {
+        why.push(format!("{len} characters, fewer than {MIN_PSK_LEN}"));
+    }
+    if let Some(d) = dictionary_reason(key) {
+        why.push(d);
+    }
+    why
+}
+
+/// The first way a key looks human-chosen, if any.
+fn dictionary_reason(key: &[u8]) -> Option<String> {
+    let lower = key.to_ascii_lowercase();
+    let in_list = |k: &[u8]| COMMON_KEYS.iter().any(|c| c.as_bytes() == k);
+    if in_list(&lower) {
+        return Some("one of the most common pre-shared keys".into());
+    }
+    // Digits or symbols around a word (`cisco123!`), look-alikes inside it (`p@ssw0rd`).
+    let core = trim_non_letters(&lower);
+    let unleet: Vec<u8> = core
+        .iter()
+        .map(|&b| match b {
+            b'0' => b'o',
+            b'1' | b'!' => b'i',
+            b'3' => b'e',
+            b'4' | b'@' => b'a',
+            b'5' | b'$' => b's',
+            b'7' => b't',
+            other => other,
+        })
+        .filter(u8::is_ascii_alphabetic)
+        .collect();
+    if in_list(core) || in_list(&unleet) {
+        return Some("a common pre-shared key with digits or symbols added".into());
+    }
+    let all = |f: fn(&u8) -> bool| !key.is_empty() && key.iter().all(f);
+    if all(u8::is_ascii_digit) {
+        return Some("only digits".into());
+    }
+    if all(u8::is_ascii_lowercase) {
+        return Some("only lowercase letters".into());
+    }
+    if all(u8::is_ascii_uppercase) {
+        return Some("only uppercase letters".into());
+    }
+    if let Some(class) = key.first().map(|&b| char_class(b)) {
+        if key.iter().all(|&b| char_class(b) == class) {
+            return Some("only one kind of character".into());
+        }
+    }
+    if is_word_with_digits(key) {
+        return Some("a word with digits appended".into());
+    }
+    let mut seen = [false; 256];
+    for &b in key {
+        seen[usize::from(b)] = true;
+    }
+    let distinct = seen.iter().filter(|&&s| s).count();
+    if distinct < MIN_PSK_DISTINCT {
+        return Some(format!("only {distinct} different characters"));
+    }
+    None
+}
+
+/// Lowercase, uppercase, digit, anything else.
+fn char_class(b: u8) -> u8 {
+    if b.is_ascii_lowercase() {
+        0
+    } else if b.is_ascii_uppercase() {
+        1
+    } else if b.is_ascii_digit() {
+        2
+    } else {
+        3
+    }
+}
+
+/// `key` without the non-letters at its ends.
+fn trim_non_letters(key: &[u8]) -> &[u8] {
+    let start = key
+        .iter()
+        .position(u8::is_ascii_alphabetic)
+        .unwrap_or(key.len());
+    let end = key
+        .iter()
+        .rposition(u8::is_ascii_alphabetic)
+        .map_or(start, |i| i + 1);
+    key.get(start..end).unwrap_or_default()
+}
+
+/// A word as people type one (`monkey`, `Monkey`, `MONKEY`) followed by digits and optionally
+/// symbols: `Summer2024!`, the shape most password policies produce.
+fn is_word_with_digits(key: &[u8]) -> bool {
+    let letters = key.iter().take_while(|b| b.is_ascii_alphabetic()).count();
+    let (word, rest) = key.split_at(letters);
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    let (num, tail) = rest.split_at(digits);
+    // Any first letter then lowercase covers `monkey` and `Monkey`.
+    let word_like = match word.split_first() {
+        Some((_, more)) => {
+            more.iter().all(u8::is_ascii_lowercase) || word.iter().all(u8::is_ascii_uppercase)
+        }
+        None => false,
+    };
+    word_like
+        && !num.is_empty()
+        && tail
+            .iter()
+            .all(|b| !b.is_ascii_alphanumeric() && b.is_ascii_graphic())
+}
+
+/// Lints for configurations that work but protect badly: guessable pre-shared keys, DES, MD5,
+/// Diffie-Hellman groups 1 and 2 (ISAKMP policies and PFS), and ESP without integrity. All are
+/// warnings: the configuration still runs, and changing any of these needs the peer changed too.
+///
+/// Values are the effective ones: an ISAKMP policy without an `encryption` command is DES and
+/// without a `group` command group 1, as on IOS, and is reported as such. A finding names the
+/// line of its `crypto isakmp policy`, `crypto isakmp key`, `crypto ipsec transform-set` or
+/// `crypto map` command (the sub-command lines are not recorded in [`Origins`]) and quotes the
+/// command that fixes it. Type-6 keys are not judged: their clear text is unknown.
+pub fn check_crypto_strength(cfg: &GatewayConfig, origins: Option<&Origins>) -> Vec<Lint> {
+    let empty = Origins::default();
+    let o = origins.unwrap_or(&empty);
+    let mut out = Vec::new();
+    let mut push = |kind, item: Item, message: String| {
+        out.push(Lint {
+            severity: Severity::Warning,
+            kind,
+            line: o.line(&item),
+            message,
+        });
+    };
+
+    for (i, k) in cfg.keys.iter().enumerate() {
+        if k.encoding != KeyEncoding::Clear {
+            continue;
+        }
+        let why = psk_weaknesses(k.key.expose());
+        if why.is_empty() {
+            continue;
+        }
+        // The key itself is never echoed: lint output ends up in logs and tickets.
+        let (who, peer) = match &k.peer {
+            PskPeer::Address { addr, mask } if u32::from(*mask) == u32::MAX => {
+                (addr.to_string(), format!("address {addr}"))
+            }
+            PskPeer::Address { addr, mask } => {
+                (format!("{addr} {mask}"), format!("address {addr} {mask}"))
+            }
+            PskPeer::Hostname(h) => (format!("hostname {h}"), format!("hostname {h}")),
+        };
+        push(
+            LintKind::WeakPreSharedKey,
+            Item::Key(i),
+            format!(
+                "crypto isakmp key for {who} is weak ({}): a Main Mode pre-shared key falls to an \
+                 offline dictionary attack by anyone who can pose as the responder once \
+                 (CVE-2018-5389), an Aggressive Mode one to a single passive capture; use \
+                 `crypto isakmp key <at least {MIN_PSK_LEN} random characters> {peer}` on both peers",
+                why.join("; ")
+            ),
+        );
+    }
+
+    for p in &cfg.isakmp_policies {
+        let n = p.priority;
+        let item = Item::IsakmpPolicy(n);
+        if p.encryption == IkeEncryption::Des {
+            push(
+                LintKind::WeakEncryption,
+                item.clone(),
+                format!(
+                    "isakmp policy {n} encrypts with DES (`encryption des`, also the IOS default \
+                     when the policy has no `encryption` command): 56-bit keys are found by brute \
+                     force in about a day; use `encryption aes 256` under `crypto isakmp policy {n}` \
+                     on both peers"
+                ),
+            );
+        }
+        if p.hash == IkeHash::Md5 {
+            push(
+                LintKind::WeakHash,
+                item.clone(),
+                format!(
+                    "isakmp policy {n} uses MD5 (`hash md5`), broken for collisions and deprecated \
+                     for IKE; use `hash sha256` under `crypto isakmp policy {n}` on both peers"
+                ),
+            );
+        }
+        if let Some(why) = weak_group(p.group) {
+            let default = if p.group == 1 {
+                ", also the IOS default when the policy has no `group` command"
+            } else {
+                ""
+            };
+            push(
+                LintKind::WeakDhGroup,
+                item,
+                format!(
+                    "isakmp policy {n} uses Diffie-Hellman group {} (`group {}`{default}): {why}; \
+                     use `group 14` under `crypto isakmp policy {n}` on both peers",
+                    p.group, p.group
+                ),
+            );
+        }
+    }
+
+    for t in &cfg.transform_sets {
+        let item = Item::TransformSet(t.name.clone());
+        // One command that fixes every weakness of the set, quoted by each of its findings.
+        let cipher = match t.esp_encryption {
+            EspEncryption::Des => "esp-aes 256",
+            other => other.ios_name(),
+        };
+        let integrity = match t.esp_integrity {
+            EspIntegrity::None | EspIntegrity::Md5 => "esp-sha256-hmac",
+            other => other.ios_name().unwrap_or("esp-sha256-hmac"),
+        };
+        let fix = format!(
+            "use `crypto ipsec transform-set {} {cipher} {integrity}` on both peers",
+            t.name
+        );
+        if t.esp_encryption == EspEncryption::Des {
+            push(
+                LintKind::WeakEncryption,
+                item.clone(),
+                format!(
+                    "transform set {} encrypts with DES (`esp-des`): 56-bit keys are found by \
+                     brute force in about a day; {fix}",
+                    t.name
+                ),
+            );
+        }
+        if t.esp_integrity == EspIntegrity::Md5 {
+            push(
+                LintKind::WeakHash,
+                item.clone(),
+                format!(
+                    "transform set {} authenticates with HMAC-MD5 (`esp-md5-hmac`), deprecated \
+                     for ESP; {fix}",
+                    t.name
+                ),
+            );
+        }
+        // ESP-NULL without integrity is already an error of `validate` (nothing protected at all).
+        if t.esp_integrity == EspIntegrity::None && t.esp_encryption != EspEncryption::Null {
+            push(
+                LintKind::EspWithoutIntegrity,
+                item,
+                format!(
+                    "transform set {} has no ESP integrity transform (`{}` only): packets are \
+                     neither authenticated nor replay-protected, and an active attacker can alter \
+                     CBC ciphertext undetected and use the gateway's reactions to recover \
+                     plaintext; {fix}",
+                    t.name,
+                    t.esp_encryption.ios_name()
+                ),
+            );
+        }
+    }
+
+    for e in &cfg.crypto_maps {
+        let Some(g) = e.pfs_group else {
+            continue;
+        };
+        if let Some(why) = weak_group(g) {
+            let bare = if g == 1 {
+                "; `set pfs` without a group means group1"
+            } else {
+                ""
+            };
+            push(
+                LintKind::WeakDhGroup,
+                Item::MapEntry(e.map.clone(), e.seq),
+                format!(
+                    "crypto map {} {} uses PFS group {g} (`set pfs group{g}`{bare}): {why}; use \
+                     `set pfs group14` under `crypto map {} {}` on both peers",
+                    e.map, e.seq, e.map, e.seq
+                ),
+            );
+        }
+    }
+
+    out.sort_by_key(|l| (l.line.unwrap_or(usize::MAX), l.severity));
+    out
+}
+
+/// Why a Diffie-Hellman group is too small, None when it is not one of the weak ones.
+fn weak_group(group: u16) -> Option<String> {
+    let bits = group_bits(group).unwrap_or(0);
+    match group {
+        1 => Some(format!(
+            "{bits}-bit MODP, discrete logarithms of that size have been computed in public"
+        )),
+        2 => Some(format!(
+            "{bits}-bit MODP, within reach of a well-funded attacker's precomputation (Logjam)"
+        )),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+#[path = "check_tests.rs"]
+mod strength_tests;
 
 #[cfg(test)]
 mod tests {
