@@ -105,6 +105,10 @@ pub struct EndpointConfig {
     /// Responder SAs not yet authenticated (before a valid MM5) beyond this number are dropped,
     /// oldest first.
     pub half_open_limit: usize,
+    /// Half-open responder SAs from one source address beyond this number are dropped, oldest
+    /// of that address first, so spoofed MM1s from one address cannot push out other peers'
+    /// negotiations. High enough for many remote-access clients behind one NAT address.
+    pub half_open_per_source_limit: usize,
     /// NAT traversal (RFC 3947 and drafts); IOS has it on by default.
     pub nat_traversal: bool,
     /// Announce only the draft NAT-T vendor IDs (draft-02/03 payload numbers and encapsulation
@@ -129,6 +133,7 @@ impl Default for EndpointConfig {
             peers: Vec::new(),
             retransmit: RetransmitConfig::default(),
             half_open_limit: 1024,
+            half_open_per_source_limit: 64,
             nat_traversal: true,
             nat_t_drafts_only: false,
             nat_keepalive: None,

@@ -344,4 +344,21 @@ pub struct Counters {
     pub retransmissions: u64,
     /// NAT keepalives seen (caller passed a 1-byte 0xFF datagram).
     pub keepalives_received: u64,
+    /// Datagrams with our initiator cookie and a zero responder cookie that were not an exact
+    /// retransmission of the MM1 we answered (a blind MM3 must not cost a Diffie-Hellman).
+    pub zero_responder_cookie: u64,
+    /// Quick Mode and Informational messages whose message ID was already used on their ISAKMP
+    /// SA (replays), and encrypted Informationals with message ID 0.
+    pub replayed_message_id: u64,
+    /// SPIs named in a peer's Delete that belong to SAs the sending ISAKMP SA does not own.
+    pub delete_not_owned: u64,
+    /// Delete payloads naming more SPIs than one Delete may carry (ignored whole).
+    pub delete_too_many_spis: u64,
+    /// R-U-THERE / R-U-THERE-ACK notifies with a wrong SPI or data length, or (R-U-THERE) an
+    /// old sequence number.
+    pub bad_dpd: u64,
+    /// Half-open responder SAs dropped because their source address had too many.
+    pub half_open_per_source_dropped: u64,
+    /// Quick Modes refused because the ISAKMP SA already had too many we answer in progress.
+    pub quick_mode_flood_dropped: u64,
 }

@@ -779,6 +779,13 @@ pub(crate) fn id_to_selector(body: &[u8]) -> Result<TrafficSelector, InvalidMess
             addr: Ipv4Addr::from(u32::from(addr) & u32::from(mask)),
             mask,
         },
+        // A reversed range selects nothing; accepting it would make an SA whose policy checks
+        // disagree with what the peer believes it negotiated.
+        IdValue::Ipv4Range(start, end) if start > end => {
+            return Err(InvalidMessage::BadPayload(
+                "ID (IPv4 address range ends before it starts)",
+            ))
+        }
         IdValue::Ipv4Range(start, end) => SelectorAddr::Range { start, end },
         _ => {
             return Err(InvalidMessage::BadPayload(

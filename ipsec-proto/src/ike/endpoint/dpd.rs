@@ -30,14 +30,25 @@ impl Endpoint {
         }
         if sa.dpd.outstanding.is_some() {
             if sa.dpd.retries >= 5 {
-                let peer = sa.peer;
-                let children: Vec<ChildId> = self
-                    .children
-                    .iter()
-                    .filter(|(_, c)| c.ike_sa == id)
-                    .map(|(k, _)| *k)
-                    .collect();
-                self.events.push_back(Event::PeerDead { sa: id, peer });
+                let (peer, lineage) = (sa.peer, sa.lineage);
+                // The peer is dead unless another ISAKMP SA of its lineage (a rekey) is up:
+                // then only this SA went quiet and the IPsec SAs live on through the other.
+                let other_up = self
+                    .sas
+                    .values()
+                    .any(|s| s.id != id && s.lineage == lineage && s.state == P1State::QmIdle);
+                let children: Vec<ChildId> = if other_up {
+                    Vec::new()
+                } else {
+                    self.children
+                        .iter()
+                        .filter(|(_, c)| c.lineage == lineage)
+                        .map(|(k, _)| *k)
+                        .collect()
+                };
+                if !other_up {
+                    self.events.push_back(Event::PeerDead { sa: id, peer });
+                }
                 self.remove_sa(id, DeleteReason::DpdTimeout);
                 for child in children {
                     self.remove_child(child, DeleteReason::DpdTimeout);
@@ -74,10 +85,13 @@ impl Endpoint {
         // Traffic leaves but nothing came back for an interval: ask.
         let quiet_in = c.last_in.is_none_or(|t| t + interval <= now);
         let sending = c.last_out.is_some_and(|o| c.last_in.is_none_or(|i| o > i));
-        let id = c.ike_sa;
+        let (ike, lineage) = (c.ike_sa, c.lineage);
         if !(quiet_in && sending) {
             return;
         }
+        let Some(id) = self.live_sa(lineage, ike) else {
+            return;
+        };
         let Some(sa) = self.sas.get(&id) else { return };
         if sa.state == P1State::QmIdle
             && sa.peer_dpd

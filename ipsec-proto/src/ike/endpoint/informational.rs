@@ -3,35 +3,29 @@
 use super::*;
 
 impl Endpoint {
-    /// INITIAL-CONTACT: the peer rebooted; every other SA with it is stale.
+    /// INITIAL-CONTACT: the peer rebooted; every other SA of its lineage that existed before
+    /// the announcing ISAKMP SA is stale. Other peers that share its configuration entry or its
+    /// NAT address keep theirs, and a replay of an Informational INITIAL-CONTACT cannot remove
+    /// what was negotiated after it.
     pub(super) fn initial_contact(&mut self, keep: IkeSaId) {
-        let Some((peer, peer_ip)) = self.sas.get(&keep).map(|s| (s.peer, s.path.remote.ip()))
-        else {
+        let Some(sa) = self.sas.get(&keep) else {
             return;
         };
+        let (lineage, cutoff) = (sa.lineage, sa.established);
+        let before = |t: Instant| cutoff.is_none_or(|c| t <= c);
         // Only what was established before: a negotiation of ours that is still running with
         // the same peer (simultaneous initiation) is not stale.
         let old: Vec<IkeSaId> = self
             .sas
             .values()
-            .filter(|s| {
-                s.id != keep
-                    && s.peer == peer
-                    && s.path.remote.ip() == peer_ip
-                    && s.state == P1State::QmIdle
-            })
+            .filter(|s| s.id != keep && s.lineage == lineage && s.state == P1State::QmIdle)
+            .filter(|s| s.established.is_some_and(before))
             .map(|s| s.id)
             .collect();
         let old_children: Vec<ChildId> = self
             .children
             .iter()
-            .filter(|(_, c)| {
-                // Any crypto map entry for this peer address (the responder may have matched
-                // a later entry than the one the ISAKMP SA was set up with).
-                let same_peer = c.peer == peer
-                    || self.peer(c.peer).map(|p| p.address) == self.peer(peer).map(|p| p.address);
-                same_peer && c.path.remote.ip() == peer_ip && c.ike_sa != keep
-            })
+            .filter(|(_, c)| c.lineage == lineage && c.ike_sa != keep && before(c.established))
             .map(|(k, _)| *k)
             .collect();
         for id in old {
@@ -104,27 +98,16 @@ impl Endpoint {
         });
     }
 
+    /// A Delete for an IPsec SA, on the ISAKMP SA that negotiated it or, once that is gone, on
+    /// another of its lineage: never on another peer's SA that happens to share its entry.
     pub(super) fn send_delete_esp(
         &mut self,
         _now: Instant,
         ike: IkeSaId,
-        peer: PeerId,
+        lineage: IkeSaId,
         spi_in: u32,
     ) {
-        // Any established ISAKMP SA with the peer will do.
-        let id = if self
-            .sas
-            .get(&ike)
-            .is_some_and(|s| s.state == P1State::QmIdle)
-        {
-            Some(ike)
-        } else {
-            self.sas
-                .values()
-                .find(|s| s.peer == peer && s.state == P1State::QmIdle)
-                .map(|s| s.id)
-        };
-        if let Some(id) = id {
+        if let Some(id) = self.live_sa(lineage, ike) {
             self.send_delete(id, ProtocolId::ESP, 4, &spi_in.to_be_bytes());
         }
     }
@@ -185,6 +168,12 @@ impl Endpoint {
             return Ok(());
         }
         let mid = header.message_id;
+        // Message ID 0 is Main Mode's; an encrypted Informational must have its own, never one
+        // used before on this SA (a captured Delete or R-U-THERE replayed, or ours reflected).
+        if mid == 0 || sa.mids.contains(mid) {
+            self.counters.replayed_message_id += 1;
+            return Ok(());
+        }
         let (plain, pending) = Self::decrypt(sa, header, msg)?;
         let list = PayloadList::parse(header.next_payload, &plain)?;
         let (hash1, after) = leading_hash(&plain, &list, "HASH(1)")?;
@@ -196,17 +185,39 @@ impl Endpoint {
                 AuthFailure::HashMismatch("Informational HASH(1)").into(),
             ));
         }
-        let peer = sa.peer;
+        // DPD notifies are checked before anything is committed: a stale R-U-THERE (a replay
+        // whose message ID the bounded record has forgotten) changes nothing and gets no answer.
+        let mut fresh_dpd = None;
+        for p in list.find_all(PayloadType::NOTIFY) {
+            let n = Notify::parse(p.body)?;
+            match dpd_check(sa, &n) {
+                DpdCheck::NotDpd | DpdCheck::Repeat => {}
+                DpdCheck::Fresh(seq) => fresh_dpd = Some(seq),
+                DpdCheck::Bad => {
+                    self.counters.bad_dpd += 1;
+                    return Ok(());
+                }
+            }
+        }
+        let lineage = sa.lineage;
         let ci = sa.ci;
         let cr = sa.cr;
+        let peer = sa.peer;
         if let Some(sa) = self.sas.get_mut(&id) {
             if let Some(c) = sa.crypt.as_mut() {
                 c.commit(pending);
                 c.forget(mid);
             }
+            sa.mids.insert(mid);
             sa.last_rx_at = now;
-            adopt_path(sa, path);
-            sa.last_rx_at = now;
+            if let Some(seq) = fresh_dpd {
+                sa.dpd.peer_seq = Some(seq);
+                // The one Informational allowed to move the path: its sequence number orders
+                // it after everything seen, so it cannot be a replay from a stale address.
+                if sa.nat.nat_detected() {
+                    adopt_path(sa, path);
+                }
+            }
         }
         let mut delete_self = false;
         for p in list.iter() {
@@ -254,74 +265,51 @@ impl Endpoint {
                             authenticated: true,
                         });
                         if t.is_error() {
-                            // Which Quick Mode did it refuse? Match the SPI of our proposal.
-                            // strongSwan 5.9.8 refuses a Quick Mode with SPI 0 (it has not
-                            // picked our SPI when nothing matched): like no SPI, that names
-                            // every Quick Mode we have waiting on this SA.
-                            let spi = n
-                                .spi()
-                                .get(..4)
-                                .and_then(|s| <[u8; 4]>::try_from(s).ok())
-                                .map(u32::from_be_bytes)
-                                .filter(|s| *s != 0);
-                            let victims: Vec<u32> = self
-                                .sas
-                                .get(&id)
-                                .map(|s| {
-                                    s.qms
-                                        .iter()
-                                        .filter(|q| {
-                                            q.role == Role::Initiator && q.state == QmState::Qm1Sent
-                                        })
-                                        .filter(|q| spi.is_none_or(|x| x == q.my_spi))
-                                        .map(|q| q.mid)
-                                        .collect()
-                                })
-                                .unwrap_or_default();
-                            for m in victims {
-                                self.abort_qm(id, m, None);
-                                self.fail(Some(peer), path.remote, 2, Error::NotifyReceived(t));
-                            }
+                            self.refused_qm(id, peer, path, &n, t);
                         }
                     }
                 }
             } else if p.ty == PayloadType::DELETE {
                 let d = Delete::parse(p.body)?;
+                if d.spis().count() > MAX_DELETE_SPIS {
+                    self.counters.delete_too_many_spis += 1;
+                    continue;
+                }
                 if d.protocol() == ProtocolId::ISAKMP {
                     for spi in d.spis() {
-                        if spi.len() == 16
-                            && spi.get(..8) == Some(&ci[..])
-                            && spi.get(8..) == Some(&cr[..])
-                        {
+                        if spi.get(..8) == Some(&ci[..]) && spi.get(8..) == Some(&cr[..]) {
                             delete_self = true;
-                        } else if spi.len() == 16 {
-                            let other = self
-                                .sas
-                                .values()
-                                .find(|s| {
-                                    s.peer == peer
-                                        && spi.get(..8) == Some(&s.ci[..])
-                                        && spi.get(8..) == Some(&s.cr[..])
-                                })
-                                .map(|s| s.id);
-                            if let Some(o) = other {
-                                self.remove_sa(o, DeleteReason::PeerDelete);
-                            }
+                            continue;
+                        }
+                        let owned = self
+                            .sas
+                            .values()
+                            .find(|s| {
+                                s.lineage == lineage
+                                    && spi.len() == 16
+                                    && spi.get(..8) == Some(&s.ci[..])
+                                    && spi.get(8..) == Some(&s.cr[..])
+                            })
+                            .map(|s| s.id);
+                        match owned {
+                            Some(o) => self.remove_sa(o, DeleteReason::PeerDelete),
+                            None => self.counters.delete_not_owned += 1,
                         }
                     }
                 } else if d.protocol() == ProtocolId::ESP {
                     for spi in d.spis() {
-                        let Ok(s) = <[u8; 4]>::try_from(spi) else {
-                            continue;
-                        };
-                        let s = u32::from_be_bytes(s);
-                        let hit = self
-                            .children
-                            .iter()
-                            .find(|(_, c)| c.peer == peer && c.spi_out == s)
-                            .map(|(k, _)| *k);
-                        if let Some(child) = hit {
-                            self.remove_child(child, DeleteReason::PeerDelete);
+                        let owned = <[u8; 4]>::try_from(spi).ok().and_then(|s| {
+                            let s = u32::from_be_bytes(s);
+                            self.children
+                                .iter()
+                                .find(|(_, c)| c.lineage == lineage && c.spi_out == s)
+                                .map(|(k, _)| *k)
+                        });
+                        match owned {
+                            Some(child) => {
+                                self.remove_child(child, DeleteReason::PeerDelete);
+                            }
+                            None => self.counters.delete_not_owned += 1,
                         }
                     }
                 }
@@ -331,6 +319,72 @@ impl Endpoint {
             self.remove_sa(id, DeleteReason::PeerDelete);
         }
         Ok(())
+    }
+
+    /// An authenticated error notify: which Quick Mode of ours did it refuse? The SPI of our
+    /// proposal says. strongSwan 5.9.8 refuses a Quick Mode with SPI 0 (it has not picked our
+    /// SPI when nothing matched): like no SPI, that names every Quick Mode we have waiting on
+    /// this SA.
+    fn refused_qm(&mut self, id: IkeSaId, peer: PeerId, path: Path, n: &Notify<'_>, t: NotifyType) {
+        let spi = n
+            .spi()
+            .get(..4)
+            .and_then(|s| <[u8; 4]>::try_from(s).ok())
+            .map(u32::from_be_bytes)
+            .filter(|s| *s != 0);
+        let victims: Vec<u32> = self
+            .sas
+            .get(&id)
+            .map(|s| {
+                s.qms
+                    .iter()
+                    .filter(|q| q.role == Role::Initiator && q.state == QmState::Qm1Sent)
+                    .filter(|q| spi.is_none_or(|x| x == q.my_spi))
+                    .map(|q| q.mid)
+                    .collect()
+            })
+            .unwrap_or_default();
+        for m in victims {
+            self.abort_qm(id, m, None);
+            self.fail(Some(peer), path.remote, 2, Error::NotifyReceived(t));
+        }
+    }
+}
+
+/// What a notify means for DPD (RFC 3706 section 5): the SPI must be this SA's cookies and the
+/// data a 32-bit sequence number.
+enum DpdCheck {
+    NotDpd,
+    /// A new R-U-THERE, later than any we answered.
+    Fresh(u32),
+    /// The latest R-U-THERE again (the peer retries when our ACK was lost), or an ACK.
+    Repeat,
+    /// Wrong SPI or length, or an R-U-THERE older than one already answered.
+    Bad,
+}
+
+fn dpd_check(sa: &IkeSa, n: &Notify<'_>) -> DpdCheck {
+    let t = n.notify_type();
+    if t != NotifyType::R_U_THERE && t != NotifyType::R_U_THERE_ACK {
+        return DpdCheck::NotDpd;
+    }
+    let spi_ok = n.spi().len() == 16
+        && n.spi().get(..8) == Some(&sa.ci[..])
+        && n.spi().get(8..) == Some(&sa.cr[..]);
+    let Some(seq) = <[u8; 4]>::try_from(n.data()).ok().map(u32::from_be_bytes) else {
+        return DpdCheck::Bad;
+    };
+    if !spi_ok {
+        return DpdCheck::Bad;
+    }
+    if t == NotifyType::R_U_THERE_ACK {
+        return DpdCheck::Repeat;
+    }
+    match sa.dpd.peer_seq {
+        None => DpdCheck::Fresh(seq),
+        Some(last) if seq_after(seq, last) => DpdCheck::Fresh(seq),
+        Some(last) if seq == last => DpdCheck::Repeat,
+        Some(_) => DpdCheck::Bad,
     }
 }
 

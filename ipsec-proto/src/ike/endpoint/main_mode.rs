@@ -9,7 +9,7 @@ impl Endpoint {
         peer: PeerId,
         path: Path,
         pending: Vec<PendingQm>,
-    ) -> Result<(), Error> {
+    ) -> Result<IkeSaId, Error> {
         let cfg = self.peer(peer).ok_or(ApiMisuse::NoSuchPeer(peer.0))?;
         let policies = cfg.sorted_policies();
         let sai_b = proposal::phase1_sa_body(&policies)?;
@@ -30,40 +30,14 @@ impl Endpoint {
         }
         let msg = b.finish()?.to_vec();
         let delay = self.retransmit_delay(0);
-        let sa = IkeSa {
-            id,
-            peer,
-            role: Role::Initiator,
-            state: P1State::MmNoState,
-            ci,
-            cr: [0; 8],
-            path,
-            created: now,
-            sai_b,
-            suite: None,
-            dh: None,
-            gxi: Vec::new(),
-            gxr: Vec::new(),
-            ni: Vec::new(),
-            nr: Vec::new(),
-            keys: None,
-            crypt: None,
-            natt: NattKind::None,
-            nat: NatStatus::default(),
-            peer_dpd: false,
-            flight: Flight::awaiting_answer(msg.clone(), now + delay, None),
-            established: None,
-            expires: None,
-            pending,
-            qms: Vec::new(),
-            dpd: Dpd::default(),
-            keepalive_at: None,
-            last_rx_at: now,
-            rekeyed: false,
-        };
+        let mut sa = IkeSa::new(id, peer, Role::Initiator, path, now);
+        sa.ci = ci;
+        sa.sai_b = sai_b;
+        sa.flight = Flight::awaiting_answer(msg.clone(), now + delay, None);
+        sa.pending = pending;
         self.sas.insert(id, Box::new(sa));
         self.send(path, msg);
-        Ok(())
+        Ok(id)
     }
 
     pub(super) fn our_vids(&self, nat_t_set: bool) -> Vec<&'static [u8]> {
@@ -172,59 +146,63 @@ impl Endpoint {
             b.add_vendor_id(&vendor::CISCO_UNITY)?;
         }
         let reply = b.finish()?.to_vec();
-        // Half-open limit: drop the oldest responder SA not yet authenticated. MM3 carries no
-        // proof of anything, so SAs waiting for MM5 count as well, or a flood of MM1+MM3 pairs
-        // would hold unbounded state (and cost a DH exponentiation each).
-        let half_open: Vec<IkeSaId> = self
-            .sas
-            .values()
-            .filter(|s| s.role == Role::Responder && s.state != P1State::QmIdle)
-            .map(|s| s.id)
-            .collect();
-        if half_open.len() >= self.config.half_open_limit.max(1) {
-            if let Some(oldest) = half_open.first() {
-                self.sas.remove(oldest);
-                self.counters.half_open_dropped += 1;
-            }
-        }
+        self.make_room_for_half_open(path.remote.ip());
         let id = self.alloc_sa_id();
-        let sa = IkeSa {
-            id,
-            peer,
-            role: Role::Responder,
-            state: P1State::MmSaSetup,
-            ci: header.initiator_cookie.0,
-            cr,
-            path,
-            created: now,
-            sai_b: sa_p.body.to_vec(),
-            suite: Some(suite),
-            dh: None,
-            gxi: Vec::new(),
-            gxr: Vec::new(),
-            ni: Vec::new(),
-            nr: Vec::new(),
-            keys: None,
-            crypt: None,
-            natt,
-            nat: NatStatus {
-                peer_supports: natt != NattKind::None,
-                ..NatStatus::default()
-            },
-            peer_dpd,
-            flight: Flight::answered(Some(reply.clone()), hash),
-            established: None,
-            expires: None,
-            pending: Vec::new(),
-            qms: Vec::new(),
-            dpd: Dpd::default(),
-            keepalive_at: None,
-            last_rx_at: now,
-            rekeyed: false,
-        };
+        let mut sa = IkeSa::new(id, peer, Role::Responder, path, now);
+        sa.state = P1State::MmSaSetup;
+        sa.ci = header.initiator_cookie.0;
+        sa.cr = cr;
+        sa.sai_b = sa_p.body.to_vec();
+        sa.suite = Some(suite);
+        sa.natt = natt;
+        sa.nat.peer_supports = natt != NattKind::None;
+        sa.peer_dpd = peer_dpd;
+        sa.flight = Flight::answered(Some(reply.clone()), hash);
         self.sas.insert(id, Box::new(sa));
         self.send(path, reply);
         Ok(())
+    }
+
+    /// Half-open limits, checked before a new responder SA is made: first per source address
+    /// (a flood from one address, spoofed or not, only pushes out that address's own
+    /// negotiations), then in total (the source holding the most goes first). MM3 carries no
+    /// proof of anything, so SAs waiting for MM5 count as well, or a flood of MM1+MM3 pairs
+    /// would hold unbounded state (and cost a DH exponentiation each).
+    fn make_room_for_half_open(&mut self, source: IpAddr) {
+        let half_open = |s: &IkeSa| s.role == Role::Responder && s.state != P1State::QmIdle;
+        let from_source: Vec<IkeSaId> = self
+            .sas
+            .values()
+            .filter(|s| half_open(s))
+            .filter(|s| s.path.remote.ip() == source)
+            .map(|s| s.id)
+            .collect();
+        if from_source.len() >= self.config.half_open_per_source_limit.max(1) {
+            // Ids grow with time (until they wrap), so the first is the oldest.
+            if let Some(oldest) = from_source.first() {
+                self.sas.remove(oldest);
+                self.counters.half_open_per_source_dropped += 1;
+            }
+            return;
+        }
+        let total = self.sas.values().filter(|s| half_open(s)).count();
+        if total < self.config.half_open_limit.max(1) {
+            return;
+        }
+        let mut per_source: BTreeMap<IpAddr, (usize, IkeSaId)> = BTreeMap::new();
+        for s in self.sas.values().filter(|s| half_open(s)) {
+            let e = per_source.entry(s.path.remote.ip()).or_insert((0, s.id));
+            e.0 += 1;
+        }
+        // The busiest source loses its oldest; ties go to the source whose oldest is oldest.
+        let victim = per_source
+            .values()
+            .max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)))
+            .map(|(_, id)| *id);
+        if let Some(v) = victim {
+            self.sas.remove(&v);
+            self.counters.half_open_dropped += 1;
+        }
     }
 
     pub(super) fn handle_mm(
@@ -576,6 +554,7 @@ impl Endpoint {
         sa.flight = Flight::answered(Some(m6.clone()), hash);
         sa.last_rx_at = now;
         self.send(path, m6);
+        self.join_lineage(id);
         if initial_contact {
             self.initial_contact(id);
         }
@@ -658,6 +637,7 @@ impl Endpoint {
     }
 
     pub(super) fn established(&mut self, now: Instant, id: IkeSaId) {
+        self.join_lineage(id);
         let dpd_cfg = self.config.dpd;
         let dpd_seq = self.rng.nonzero_u32() >> 1;
         let Some(sa) = self.sas.get_mut(&id) else {

@@ -36,16 +36,22 @@ mod dpd;
 mod info;
 mod informational;
 mod main_mode;
+mod message_ids;
 mod nat_t;
+mod ownership;
 mod quick_mode;
 mod rekey;
 mod retransmit;
 mod sa;
+#[cfg(test)]
+mod security_tests;
 
 use informational::cleartext_notify;
+use message_ids::{seq_after, MessageIds};
 use nat_t::{add_nat_d_pair, adopt_path, NattKind};
+use ownership::MAX_DELETE_SPIS;
 use retransmit::Flight;
-use sa::{Child, Dpd, IkeSa, P1State, PendingQm, Qm, QmState};
+use sa::{Child, IkeSa, P1State, PendingQm, Qm, QmState};
 
 const NONCE_LEN: usize = 20;
 const MAX_MSG: usize = 8192;
@@ -135,6 +141,15 @@ fn v4(a: SocketAddr) -> Option<Ipv4Addr> {
         IpAddr::V4(v) => Some(v),
         IpAddr::V6(_) => None,
     }
+}
+
+/// Where [`Endpoint::find_sa`] puts a datagram.
+enum Lookup {
+    Found(IkeSaId),
+    /// No SA: a new Main Mode, or an Informational or stray message handled as such.
+    New,
+    /// Names a responder SA without its responder cookie and is not a retransmitted MM1.
+    Refused,
 }
 
 enum Failure {
@@ -399,6 +414,7 @@ impl Endpoint {
             Path { local, remote },
             vec![PendingQm { selector, replaces }],
         )
+        .map(|_| ())
     }
 
     fn local_addr_for(&self, remote: SocketAddr) -> SocketAddr {
@@ -417,7 +433,7 @@ impl Endpoint {
         let c = self
             .remove_child(child, DeleteReason::LocalRequest)
             .ok_or(ApiMisuse::NoSuchSa)?;
-        self.send_delete_esp(now, c.ike_sa, c.peer, c.spi_in);
+        self.send_delete_esp(now, c.ike_sa, c.lineage, c.spi_in);
         Ok(())
     }
 
@@ -472,7 +488,7 @@ impl Endpoint {
             .collect();
         for child in due {
             if let Some(c) = self.remove_child(child, DeleteReason::Expired) {
-                self.send_delete_esp(now, c.ike_sa, c.peer, c.spi_in);
+                self.send_delete_esp(now, c.ike_sa, c.lineage, c.spi_in);
             }
         }
         let soft: Vec<ChildId> = self
@@ -549,19 +565,15 @@ impl Endpoint {
         let hash = digest20(msg);
         let ci = header.initiator_cookie.0;
         let cr = header.responder_cookie.0;
-        let found = self
-            .sas
-            .values()
-            .find(|s| {
-                s.ci == ci
-                    && (s.cr == cr
-                        || (s.cr == [0; 8] && s.role == Role::Initiator)
-                        // A retransmitted MM1 still carries a zero responder cookie.
-                        || (cr == [0; 8]
-                            && s.role == Role::Responder
-                            && s.path.remote.ip() == path.remote.ip()))
-            })
-            .map(|s| s.id);
+        let found = self.find_sa(path, &header, ci, cr, hash);
+        let found = match found {
+            Lookup::Found(id) => Some(id),
+            Lookup::New => None,
+            Lookup::Refused => {
+                self.counters.zero_responder_cookie += 1;
+                return;
+            }
+        };
         let before = found
             .and_then(|id| self.sas.get(&id))
             .filter(|s| s.state == P1State::QmIdle)
@@ -621,6 +633,45 @@ impl Endpoint {
         }
         if let Some(id) = found {
             self.drain_pending(now, id);
+        }
+    }
+
+    /// The ISAKMP SA a datagram belongs to. The responder cookie names a responder SA; the only
+    /// message that may arrive at one without it is a retransmitted MM1, recognised by its bytes.
+    /// Anything else with a zero responder cookie (a blind MM3 from an attacker who never saw
+    /// our MM2) is refused before it can cost a Diffie-Hellman exponentiation or an answer.
+    fn find_sa(
+        &self,
+        path: Path,
+        header: &Header,
+        ci: [u8; 8],
+        cr: [u8; 8],
+        hash: [u8; 20],
+    ) -> Lookup {
+        let mut zero_cr_match = false;
+        for s in self.sas.values().filter(|s| s.ci == ci) {
+            if s.cr == cr && cr != [0; 8] {
+                return Lookup::Found(s.id);
+            }
+            match s.role {
+                // Our MM1 is still unanswered: MM2 brings the responder's cookie.
+                Role::Initiator if s.cr == [0; 8] => return Lookup::Found(s.id),
+                Role::Responder if cr == [0; 8] && s.path.remote.ip() == path.remote.ip() => {
+                    let mm1_repeat = header.exchange == ExchangeType::MAIN_MODE
+                        && s.state == P1State::MmSaSetup
+                        && s.flight.last_rx == Some(hash);
+                    if mm1_repeat {
+                        return Lookup::Found(s.id);
+                    }
+                    zero_cr_match = true;
+                }
+                _ => {}
+            }
+        }
+        if zero_cr_match {
+            Lookup::Refused
+        } else {
+            Lookup::New
         }
     }
 

@@ -35,9 +35,9 @@ impl Endpoint {
         if new.remote == old.remote {
             return;
         }
-        let peer = sa.peer;
+        let lineage = sa.lineage;
         for c in self.children.values_mut() {
-            if c.peer == peer && c.path.remote == old.remote {
+            if c.lineage == lineage && c.path.remote == old.remote {
                 c.path = new;
             }
         }

@@ -6,6 +6,11 @@ use super::*;
 /// per-message-ID IV chains the ISAKMP crypto remembers, leaving room for the peer's.
 pub(super) const MAX_ACTIVE_QM: usize = 8;
 
+/// Quick Modes of the peer's that we answer and that wait for QM3, per ISAKMP SA; more are
+/// dropped. With [`MAX_ACTIVE_QM`] of ours this stays within the IV chains the ISAKMP crypto
+/// keeps, so a peer flooding QM1s cannot push out the chains of our own Quick Modes.
+pub(super) const MAX_RESPONDER_QM: usize = 8;
+
 impl Endpoint {
     /// Starts queued Quick Modes while there is room.
     pub(super) fn drain_pending(&mut self, now: Instant, id: IkeSaId) {
@@ -31,8 +36,11 @@ impl Endpoint {
             if self
                 .sas
                 .get(&id)
-                .is_none_or(|s| !s.qms.iter().any(|q| q.mid == m))
+                .is_none_or(|s| !s.mids.contains(m) && !s.qms.iter().any(|q| q.mid == m))
             {
+                if let Some(sa) = self.sas.get_mut(&id) {
+                    sa.mids.insert(m);
+                }
                 return m;
             }
         }
@@ -198,6 +206,18 @@ impl Endpoint {
                 return Ok(());
             }
         }
+        if qi.is_none() {
+            // A new exchange under an ID this SA has used: a replayed QM1 (or one of ours
+            // reflected), which would otherwise cost a DH and make an SA pair nobody asked for.
+            if sa.mids.contains(mid) {
+                self.counters.replayed_message_id += 1;
+                return Ok(());
+            }
+            if sa.responder_qms_open() >= MAX_RESPONDER_QM {
+                self.counters.quick_mode_flood_dropped += 1;
+                return Ok(());
+            }
+        }
         match qi.and_then(|i| sa.qms.get(i)).map(|q| (q.role, q.state)) {
             None => self.qm_r_recv1(now, id, path, header, msg, hash),
             Some((Role::Initiator, QmState::Qm1Sent)) => {
@@ -239,6 +259,7 @@ impl Endpoint {
         let ni = list
             .find(PayloadType::NONCE)
             .ok_or_else(|| missing("NONCE"))?;
+        check_nonce(ni.body)?;
         let ke = list.find(PayloadType::KE);
         let ids: Vec<&[u8]> = list.find_all(PayloadType::ID).map(|p| p.body).collect();
         let sa_peer = sa.peer;
@@ -361,7 +382,8 @@ impl Endpoint {
         if let Some(c) = sa.crypt.as_mut() {
             c.commit(pending);
         }
-        adopt_path(sa, path);
+        // The path moves only when the Quick Mode completes (QM3).
+        sa.mids.insert(mid);
         sa.last_rx_at = now;
         let udp_encap = sa.nat.nat_detected();
         let Some(keys) = sa.keys.as_ref() else {
@@ -496,6 +518,7 @@ impl Endpoint {
         let nr = list
             .find(PayloadType::NONCE)
             .ok_or_else(|| missing("NONCE"))?;
+        check_nonce(nr.body)?;
         let ke = list.find(PayloadType::KE);
         let peer = sa.peer;
         let Some(cfg) = self.peer(peer) else {
@@ -568,7 +591,8 @@ impl Endpoint {
         if let Some(c) = sa.crypt.as_mut() {
             c.commit(pending);
         }
-        adopt_path(sa, path);
+        adopt_path_if_nat(sa, path);
+        let path = sa.path;
         sa.last_rx_at = now;
         let m3 = encrypt_message(sa, finished, mid)?;
         if let Some(q) = sa.qms.get_mut(qi) {
@@ -642,7 +666,8 @@ impl Endpoint {
             c.commit(pending);
             c.forget(mid);
         }
-        adopt_path(sa, path);
+        adopt_path_if_nat(sa, path);
+        let path = sa.path;
         sa.last_rx_at = now;
         let mut est = None;
         if let Some(q) = sa.qms.get_mut(qi) {
@@ -687,10 +712,12 @@ impl Endpoint {
         let child = ChildId(self.next_child);
         self.next_child += 1;
         est.child = child;
-        // Older pairs for the same proxy identities are superseded, whoever started the rekey:
-        // they carry on until they expire, but nobody rekeys them again.
+        let lineage = self.lineage_of(est.ike_sa).unwrap_or(est.ike_sa);
+        // Older pairs of this peer for the same proxy identities are superseded, whoever
+        // started the rekey: they carry on until they expire, but nobody rekeys them again.
+        // Another peer's pairs for the same identities (a shared wildcard entry) are its own.
         for c in self.children.values_mut() {
-            if c.peer == est.peer && c.selectors == est.selectors {
+            if c.lineage == lineage && c.selectors == est.selectors {
                 c.replaced = true;
             }
         }
@@ -698,6 +725,7 @@ impl Endpoint {
             child,
             Child {
                 ike_sa: est.ike_sa,
+                lineage,
                 peer: est.peer,
                 role,
                 spi_in: est.keys.inbound.spi(),
@@ -768,6 +796,22 @@ fn child_keys(
         return None;
     };
     Some(ChildKeys { inbound, outbound })
+}
+
+/// Quick Mode nonces: the same bounds as Main Mode's (RFC 2409 section 5: 8 to 256 bytes).
+fn check_nonce(n: &[u8]) -> Res<()> {
+    if n.len() < 8 || n.len() > 256 {
+        return Err(InvalidMessage::BadPayload("NONCE (length must be 8..256)").into());
+    }
+    Ok(())
+}
+
+/// A completed Quick Mode says where the peer is now, but only on an SA that found a NAT: with
+/// no NAT between us the peer's address cannot legitimately change.
+fn adopt_path_if_nat(sa: &mut IkeSa, path: Path) {
+    if sa.nat.nat_detected() {
+        adopt_path(sa, path);
+    }
 }
 
 fn push_qm(sa: &mut IkeSa, qm: Qm) {

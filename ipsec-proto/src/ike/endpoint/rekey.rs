@@ -52,8 +52,8 @@ impl Endpoint {
         if self.phase1_rekey_at(sa).is_none_or(|t| t > now) {
             return;
         }
-        let peer = sa.peer;
-        let needed = self.children.values().any(|c| c.peer == peer);
+        let (peer, lineage) = (sa.peer, sa.lineage);
+        let needed = self.children.values().any(|c| c.lineage == lineage);
         let path = Path {
             local: SocketAddr::new(sa.path.local.ip(), 500),
             remote: SocketAddr::new(sa.path.remote.ip(), 500),
@@ -62,8 +62,14 @@ impl Endpoint {
             sa.rekeyed = true;
         }
         if needed {
-            if let Err(e) = self.start_main_mode(now, peer, path, Vec::new()) {
-                self.fail(Some(peer), path.remote, 1, e);
+            match self.start_main_mode(now, peer, path, Vec::new()) {
+                // The replacement speaks for the same peer and takes over its IPsec SAs.
+                Ok(new) => {
+                    if let Some(sa) = self.sas.get_mut(&new) {
+                        sa.lineage = lineage;
+                    }
+                }
+                Err(e) => self.fail(Some(peer), path.remote, 1, e),
             }
         }
     }

@@ -60,6 +60,8 @@ pub(super) struct Qm {
 #[derive(Debug, Default)]
 pub(super) struct Dpd {
     pub(super) seq: u32,
+    /// Highest sequence number of the peer's R-U-THEREs we answered.
+    pub(super) peer_seq: Option<u32>,
     pub(super) outstanding: Option<u32>,
     pub(super) retries: u32,
     pub(super) next_at: Option<Instant>,
@@ -67,6 +69,10 @@ pub(super) struct Dpd {
 
 pub(super) struct IkeSa {
     pub(super) id: IkeSaId,
+    /// The peer this SA speaks for: the first ISAKMP SA of the chain of Phase 1 rekeys it belongs
+    /// to. Its IPsec SAs carry the same value, and Informationals act only on SAs of their own
+    /// lineage. Set for good when Main Mode completes ([`Endpoint::join_lineage`]).
+    pub(super) lineage: IkeSaId,
     pub(super) peer: PeerId,
     pub(super) role: Role,
     pub(super) state: P1State,
@@ -91,11 +97,60 @@ pub(super) struct IkeSa {
     pub(super) expires: Option<Instant>,
     pub(super) pending: Vec<PendingQm>,
     pub(super) qms: Vec<Qm>,
+    /// Message IDs of Quick Modes and Informationals used on this SA (replay defence).
+    pub(super) mids: MessageIds,
     pub(super) dpd: Dpd,
     pub(super) keepalive_at: Option<Instant>,
     pub(super) last_rx_at: Instant,
     /// A replacement Main Mode has been started.
     pub(super) rekeyed: bool,
+}
+
+impl IkeSa {
+    /// A new ISAKMP SA in its first state, its own lineage until Main Mode completes.
+    pub(super) fn new(id: IkeSaId, peer: PeerId, role: Role, path: Path, now: Instant) -> Self {
+        IkeSa {
+            id,
+            lineage: id,
+            peer,
+            role,
+            state: P1State::MmNoState,
+            ci: [0; 8],
+            cr: [0; 8],
+            path,
+            created: now,
+            sai_b: Vec::new(),
+            suite: None,
+            dh: None,
+            gxi: Vec::new(),
+            gxr: Vec::new(),
+            ni: Vec::new(),
+            nr: Vec::new(),
+            keys: None,
+            crypt: None,
+            natt: NattKind::None,
+            nat: NatStatus::default(),
+            peer_dpd: false,
+            flight: Flight::default(),
+            established: None,
+            expires: None,
+            pending: Vec::new(),
+            qms: Vec::new(),
+            mids: MessageIds::default(),
+            dpd: Dpd::default(),
+            keepalive_at: None,
+            last_rx_at: now,
+            rekeyed: false,
+        }
+    }
+
+    /// Quick Modes we answer that wait for their QM3.
+    pub(super) fn responder_qms_open(&self) -> usize {
+        self.qms
+            .iter()
+            .filter(|q| q.role == Role::Responder && q.state == QmState::Qm2Sent)
+            .count()
+    }
 }
 
 impl IkeSa {
@@ -116,6 +171,8 @@ impl IkeSa {
 
 pub(super) struct Child {
     pub(super) ike_sa: IkeSaId,
+    /// Lineage of the ISAKMP SA that negotiated it (see [`IkeSa::lineage`]).
+    pub(super) lineage: IkeSaId,
     pub(super) peer: PeerId,
     pub(super) role: Role,
     pub(super) spi_in: u32,
