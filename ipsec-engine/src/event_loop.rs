@@ -253,9 +253,9 @@ impl EventLoop {
             ));
         }
         let _ = std::fs::remove_file(path);
-        let listener = UnixListener::bind(path)?;
-        // `clear crypto sa` and friends are for the administrator only.
-        std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+        // `clear crypto sa` and friends are for the administrator only: never, not even for
+        // an instant after bind, reachable by other users.
+        let listener = crate::control::bind(path)?;
         listener.set_nonblocking(true)?;
         self.epoll.add(listener.as_raw_fd(), TOK_LISTENER, false)?;
         self.control = Some(ControlServer {
