@@ -589,6 +589,9 @@ impl EventLoop {
             }
             i += 1;
         }
+        for w in self.out.warnings() {
+            tracing::warn!(target: "ipsec_engine::ios", "{}", w);
+        }
         if let Some(ctl) = self.control.as_mut() {
             let mut touched = false;
             for (kind, line) in self.out.debug_lines() {

@@ -272,6 +272,21 @@ impl KeyLog {
     }
 }
 
+/// The tunnel layer hands its keys here; a write error is logged, never fatal to the tunnels.
+impl ipsec_proto::tunnel::KeyLog for KeyLog {
+    fn ikev1_table(&mut self, table: &str) {
+        if let Err(e) = KeyLog::ikev1_table(self, table) {
+            tracing::error!("key log {}: {e}", self.dir().display());
+        }
+    }
+
+    fn esp_sa(&mut self, keys: &EspKeys) {
+        if let Err(e) = KeyLog::esp_sa(self, keys) {
+            tracing::error!("key log {}: {e}", self.dir().display());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

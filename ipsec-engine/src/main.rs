@@ -7,7 +7,6 @@ use ipsec_engine::engine::Engine;
 use ipsec_engine::gateway::{CoreOptions, GatewayCore};
 use ipsec_engine::plan::{self, RunOptions};
 use ipsec_engine::sys;
-use ipsec_engine::Gateway;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -290,7 +289,7 @@ fn run(config: &PathBuf, opts: &RunOptions, keylog: Option<&PathBuf>) -> ExitCod
                     "ipsec-engine: WARNING: writing every IKE and ESP session key to {} (Wireshark tables); delete it after debugging",
                     dir.display()
                 );
-                gw.set_keylog(Some(k));
+                gw.set_keylog(Some(Box::new(k)));
             }
             Err(e) => {
                 eprintln!("ipsec-engine: --keylog {}: {e}", dir.display());

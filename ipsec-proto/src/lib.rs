@@ -24,4 +24,5 @@ pub mod rng;
 #[cfg(test)]
 mod test_util;
 pub mod time;
+pub mod tunnel;
 pub mod wire;

@@ -1,8 +1,8 @@
 //! From a parsed IOS configuration to the IKE endpoint's configuration: one [`PeerConfig`] per
 //! crypto map entry applied to an interface, and the table the data path classifies with.
 
-use ipsec_proto::ike::{EndpointConfig, PeerConfig, PeerId, SelectorPair};
-use ipsec_proto::policy::{AccessList, AclAction, GatewayConfig};
+use crate::ike::{EndpointConfig, PeerConfig, PeerId, SelectorPair};
+use crate::policy::{AccessList, AclAction, GatewayConfig};
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
@@ -33,7 +33,7 @@ pub struct MapEntryInfo {
 /// The endpoint configuration and the data-path table built from one configuration.
 #[derive(Clone, Debug)]
 pub struct Built {
-    /// For [`ipsec_proto::ike::Endpoint::new`].
+    /// For [`crate::ike::Endpoint::new`].
     pub endpoint: EndpointConfig,
     /// Entries in interface order, then map sequence order; entry `i` is peer `PeerId(i)`.
     pub entries: Vec<MapEntryInfo>,

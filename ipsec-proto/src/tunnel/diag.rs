@@ -1,17 +1,17 @@
 //! History recording for `diagnose`, the IOS failure signatures of cisco-ios.md C.4 (debug lines
 //! timestamped as an IOS router with an unset clock prints them, and `tracing` events for
-//! embedders), the snapshot that feeds [`ipsec_proto::diagnose`], and the key log hooks.
+//! embedders), the snapshot that feeds [`crate::diagnose`], and the key log hooks.
 
-use super::{Flow, GatewayCore};
-use crate::keylog::KeyLog;
-use crate::outputs::{DebugKind, Outputs};
-use ipsec_proto::diagnose::{
+use super::KeyLog;
+use super::{Flow, Tunnels};
+use crate::diagnose::{
     self, FailureKind, FlowView, Happening, History, IsakmpView, PeerInput, Verdict,
 };
-use ipsec_proto::esp::{EspError, EspKeys, InboundError};
-use ipsec_proto::ike::{Error, Event, Path, Role};
-use ipsec_proto::policy::TrafficSelector;
-use ipsec_proto::time::Instant;
+use crate::esp::{EspError, EspKeys, InboundError};
+use crate::ike::{Error, Event, Path, Role};
+use crate::policy::TrafficSelector;
+use crate::time::Instant;
+use crate::tunnel::output::{DebugKind, Outputs};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -58,9 +58,10 @@ impl fmt::Display for IosTime {
     }
 }
 
-/// One failure-signature line: timestamped on the debug stream, and a `tracing` warning.
+/// One failure-signature line: timestamped on the debug stream, and a warning for the host's
+/// log whether or not anyone is debugging.
 fn signature(out: &mut Outputs, now: Instant, kind: DebugKind, line: fmt::Arguments<'_>) {
-    tracing::warn!(target: "ipsec_engine::ios", "{}", line);
+    out.warning(line);
     out.debug(kind, format_args!("{}: {}", IosTime(now), line));
 }
 
@@ -73,7 +74,7 @@ fn ident(s: &TrafficSelector) -> String {
     )
 }
 
-impl GatewayCore {
+impl Tunnels {
     /// The newest ISAKMP SA with `peer` as last seen: (conn-id, state, initiator).
     fn known_state(&self, peer: IpAddr) -> Option<(u32, &'static str, bool)> {
         self.states
@@ -192,9 +193,7 @@ impl GatewayCore {
                     },
                 );
                 if let Some(k) = self.keylog.as_mut() {
-                    if let Err(e) = k.ikev1_table(&self.endpoint.dangerous_wireshark_ikev1_keys()) {
-                        tracing::error!("key log {}: {e}", k.dir().display());
-                    }
+                    k.ikev1_table(&self.endpoint.dangerous_wireshark_ikev1_keys());
                 }
             }
             Event::Phase2Established(p) => {
@@ -398,21 +397,17 @@ impl GatewayCore {
     pub(super) fn keylog_sa(&mut self, inbound: &EspKeys, outbound: &EspKeys) {
         if let Some(k) = self.keylog.as_mut() {
             for half in [inbound, outbound] {
-                if let Err(e) = k.esp_sa(half) {
-                    tracing::error!("key log {}: {e}", k.dir().display());
-                }
+                k.esp_sa(half);
             }
         }
     }
 
-    /// Starts (or stops, with `None`) writing Wireshark key tables; see [`crate::keylog`].
-    /// ISAKMP SAs and IPsec SAs that already exist are written at once.
-    pub fn set_keylog(&mut self, log: Option<KeyLog>) {
+    /// Starts (or stops, with `None`) handing keys to a [`KeyLog`]. The ISAKMP SAs that
+    /// already exist are handed over at once.
+    pub fn set_keylog(&mut self, log: Option<Box<dyn KeyLog>>) {
         self.keylog = log;
         if let Some(k) = self.keylog.as_mut() {
-            if let Err(e) = k.ikev1_table(&self.endpoint.dangerous_wireshark_ikev1_keys()) {
-                tracing::error!("key log {}: {e}", k.dir().display());
-            }
+            k.ikev1_table(&self.endpoint.dangerous_wireshark_ikev1_keys());
         }
     }
 
@@ -459,7 +454,7 @@ impl GatewayCore {
         }
     }
 
-    /// The input of [`ipsec_proto::diagnose::diagnose`]: one [`PeerInput`] per crypto map
+    /// The input of [`crate::diagnose::diagnose`]: one [`PeerInput`] per crypto map
     /// entry (all, or those whose `set peer` is `peer`).
     pub fn diagnose_inputs(&self, now: Instant, peer: Option<Ipv4Addr>) -> Vec<PeerInput> {
         let sas = self.endpoint.isakmp_sas(now);

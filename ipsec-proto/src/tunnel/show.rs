@@ -1,17 +1,45 @@
 //! Show and clear commands: snapshots of the endpoint and the flows, rendered by
-//! `ipsec_proto::ios::show`.
+//! `crate::ios::show`.
 
-use super::{Flow, GatewayCore};
-use crate::control::{Command, CommandId, ControlReply};
-use crate::outputs::{DebugKind, Outputs};
-use ipsec_proto::esp::EspStats;
-use ipsec_proto::ike::IsakmpSaInfo;
-use ipsec_proto::ios::show::{
+use super::{Flow, Tunnels};
+use crate::esp::EspStats;
+use crate::ike::IsakmpSaInfo;
+use crate::ios::show::{
     self, CryptoSession, EspSaSnapshot, FlowCounters, IpsecFlowSnapshot, IpsecInterfaceSnapshot,
     IsakmpSaDetail, IsakmpSaRow, SessionFlow, SessionIkeSa, SessionStatus,
 };
-use ipsec_proto::time::Instant;
+use crate::time::Instant;
 use std::net::{IpAddr, Ipv4Addr};
+
+/// The show commands a [`Tunnels`] answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Show {
+    /// `show crypto isakmp sa`.
+    IsakmpSa,
+    /// `show crypto isakmp sa detail`.
+    IsakmpSaDetail,
+    /// `show crypto isakmp policy`.
+    IsakmpPolicy,
+    /// `show crypto ipsec sa [peer X] [detail]`.
+    IpsecSa {
+        /// Only the SAs with this peer.
+        peer: Option<Ipv4Addr>,
+        /// The `detail` counters.
+        detail: bool,
+    },
+    /// `show crypto ipsec transform-set`.
+    TransformSet,
+    /// `show crypto map`.
+    CryptoMap,
+    /// `show crypto session [detail]`.
+    CryptoSession {
+        /// The `detail` view.
+        detail: bool,
+    },
+    /// `show running-config` (the crypto part, as we understood it).
+    RunningConfig,
+}
 
 fn ip4(a: IpAddr) -> Ipv4Addr {
     match a {
@@ -53,7 +81,7 @@ fn capabilities(s: &IsakmpSaInfo) -> String {
     c
 }
 
-impl GatewayCore {
+impl Tunnels {
     /// Rows of `show crypto isakmp sa`.
     pub fn isakmp_rows(&self, now: Instant) -> Vec<IsakmpSaRow> {
         self.endpoint
@@ -244,28 +272,18 @@ impl GatewayCore {
         v
     }
 
-    /// The text of a show command, or `None` for commands that are not shows.
-    pub fn show(&self, now: Instant, cmd: &Command) -> Option<String> {
+    /// The text of an IOS show command.
+    pub fn show(&self, now: Instant, what: Show) -> String {
         let cfg = &self.config;
-        Some(match cmd.id {
-            CommandId::ShowIsakmpSa => {
-                show::show_crypto_isakmp_sa(&self.isakmp_rows(now), self.flavor)
+        match what {
+            Show::IsakmpSa => show::show_crypto_isakmp_sa(&self.isakmp_rows(now), self.flavor),
+            Show::IsakmpSaDetail => show::show_crypto_isakmp_sa_detail(&self.isakmp_details(now)),
+            Show::IsakmpPolicy => show::show_crypto_isakmp_policy(cfg),
+            Show::IpsecSa { peer, detail } => {
+                show::show_crypto_ipsec_sa(&self.ipsec_snapshot(now, peer), detail)
             }
-            CommandId::ShowIsakmpSaDetail => {
-                show::show_crypto_isakmp_sa_detail(&self.isakmp_details(now))
-            }
-            CommandId::ShowIsakmpPolicy => show::show_crypto_isakmp_policy(cfg),
-            CommandId::ShowIpsecSa => {
-                show::show_crypto_ipsec_sa(&self.ipsec_snapshot(now, None), false)
-            }
-            CommandId::ShowIpsecSaDetail => {
-                show::show_crypto_ipsec_sa(&self.ipsec_snapshot(now, None), true)
-            }
-            CommandId::ShowIpsecSaPeer => {
-                show::show_crypto_ipsec_sa(&self.ipsec_snapshot(now, cmd.ip), false)
-            }
-            CommandId::ShowTransformSet => show::show_crypto_ipsec_transform_set(cfg),
-            CommandId::ShowCryptoMap => {
+            Show::TransformSet => show::show_crypto_ipsec_transform_set(cfg),
+            Show::CryptoMap => {
                 let peers: Vec<(String, u16, Ipv4Addr)> = self
                     .entries
                     .iter()
@@ -278,66 +296,10 @@ impl GatewayCore {
                         .map(|x| x.2)
                 })
             }
-            CommandId::ShowCryptoSession => show::show_crypto_session(&self.sessions(now), false),
-            CommandId::ShowCryptoSessionDetail => {
-                show::show_crypto_session(&self.sessions(now), true)
+            Show::CryptoSession { detail } => {
+                show::show_crypto_session(&self.sessions(now), detail)
             }
-            CommandId::ShowRunningConfig => ipsec_proto::ios::render(cfg),
-            _ => return None,
-        })
-    }
-}
-
-/// Dispatches one exec command.
-pub(super) fn command(
-    core: &mut GatewayCore,
-    now: Instant,
-    cmd: &Command,
-    out: &mut Outputs,
-) -> ControlReply {
-    if let Some(text) = core.show(now, cmd) {
-        return ControlReply::Text(text);
-    }
-    match cmd.id {
-        CommandId::ShowDebugging => {
-            let mut t = String::from("Cryptographic Subsystem:\n");
-            if out.debugging(DebugKind::Isakmp) {
-                t.push_str("  Crypto ISAKMP debugging is on\n");
-            }
-            if out.debugging(DebugKind::Ipsec) {
-                t.push_str("  Crypto IPSEC debugging is on\n");
-            }
-            ControlReply::Text(t)
+            Show::RunningConfig => crate::ios::render(cfg),
         }
-        CommandId::Diagnose | CommandId::DiagnosePeer => {
-            ControlReply::Text(ipsec_proto::diagnose::render(&core.diagnose(now, cmd.ip)))
-        }
-        CommandId::ClearSa => {
-            core.clear_sa(now, None, out);
-            ControlReply::Text(String::new())
-        }
-        CommandId::ClearSaPeer => {
-            core.clear_sa(now, cmd.ip, out);
-            ControlReply::Text(String::new())
-        }
-        CommandId::ClearIsakmp => {
-            core.clear_isakmp(now, None, out);
-            ControlReply::Text(String::new())
-        }
-        CommandId::ClearIsakmpConnId => {
-            let id = cmd.number.and_then(|n| u32::try_from(n).ok());
-            if core.clear_isakmp(now, id, out) == 0 {
-                ControlReply::Error(format!(
-                    "% No ISAKMP SA with conn-id {}",
-                    cmd.number.unwrap_or(0)
-                ))
-            } else {
-                ControlReply::Text(String::new())
-            }
-        }
-        _ => ControlReply::Error(format!(
-            "% {}: not supported by this gateway",
-            cmd.canonical
-        )),
     }
 }

@@ -1,6 +1,6 @@
 //! The few IPv4 header fields the data path looks at, read without allocation.
 
-use ipsec_proto::policy::{FiveTuple, TrafficSelector};
+use crate::policy::{FiveTuple, TrafficSelector};
 use std::net::Ipv4Addr;
 
 /// IP protocol numbers with ports in ACLs.

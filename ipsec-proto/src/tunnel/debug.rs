@@ -1,10 +1,10 @@
 //! `debug crypto isakmp` / `debug crypto ipsec` lines, worded as IOS prints them
 //! (cisco-ios.md C.2, C.3) where the endpoint's events say enough.
 
-use super::{delete_reason, GatewayCore, MapEntryInfo};
-use crate::outputs::{DebugKind, Outputs};
-use ipsec_proto::ike::{Event, IsakmpSaInfo, Role};
-use ipsec_proto::policy::{SelectorAddr, TrafficSelector, TransformSet};
+use super::{delete_reason, MapEntryInfo, Tunnels};
+use crate::ike::{Event, IsakmpSaInfo, Role};
+use crate::policy::{SelectorAddr, TrafficSelector, TransformSet};
+use crate::tunnel::output::{DebugKind, Outputs};
 use std::fmt;
 use std::net::Ipv4Addr;
 
@@ -225,7 +225,7 @@ pub(super) fn installed(
     );
 }
 
-impl GatewayCore {
+impl Tunnels {
     /// `IPSEC(sa_request)`: the first packet of a flow without SA asks ISAKMP for one.
     pub(super) fn debug_sa_request(&self, flow: usize, out: &mut Outputs) {
         if !out.debugging(DebugKind::Ipsec) {

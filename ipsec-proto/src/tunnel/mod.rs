@@ -1,0 +1,1147 @@
+//! The tunnel layer: an IOS crypto-map configuration running on the IKEv1 endpoint and the ESP
+//! SAs, as one sans-IO object ([`Tunnels`]) that every embedder wraps: the Linux gateway
+//! (`ipsec-engine`), the C ABI, the Python module and the in-memory demonstration. It owns no
+//! socket and no clock: cleartext packets, UDP datagrams, raw ESP and timer expiries go in with
+//! the time; packets to send or deliver, debug lines and warnings come out in an [`Outputs`]
+//! arena, and [`Tunnels::poll_timeout`] says when to call again.
+//!
+//! Data path, as on an IOS router:
+//! - Outbound ([`Tunnels::protect`]): the inner IPv4 packet's 5-tuple is checked against the
+//!   crypto ACL of each crypto map entry in sequence order; within one ACL the first matching
+//!   line decides. A `permit` line selects the flow (entry + proxy pair): with an SA pair the
+//!   packet is ESP-encapsulated (raw protocol 50, or UDP 4500 once NAT-T is in use) and
+//!   `#pkts encaps/encrypt/digest` count it; without one it is dropped, counted in
+//!   `#send errors`, and Phase 1 + 2 are started (the first ping is lost, as on IOS). A `deny`
+//!   line means "not protected by this entry" and the next entry is tried.
+//! - Inbound: UDP 500/4500 (IKE with or without the non-ESP marker, ESP in UDP, NAT-keepalives)
+//!   and raw ESP; ESP goes through the SPI table, is decapsulated, and the inner packet must lie
+//!   inside the SA's proxy identities (else dropped and counted as `invalid identity`).
+//!
+//! Counters belong to the flow and survive rekeys (cisco-ios.md section D): each SA's counters
+//! are folded into its flow when the SA goes. Packets with an SPI no SA owns are counted
+//! globally (`%CRYPTO-4-RECVD_PKT_INV_SPI`). The data path does not allocate: packets are
+//! encrypted and decrypted straight into the [`Outputs`] arena.
+
+mod build;
+mod debug;
+mod diag;
+mod mss;
+pub mod output;
+mod packet;
+mod show;
+
+use crate::esp::{
+    classify_udp4500, EspConfig, EspStats, InboundSa, InboundSaTable, LifetimeConfig,
+    LifetimeLimits, OutboundSa, SoftMargins, Udp4500,
+};
+use crate::ike::{
+    ChildId, DeleteReason, Endpoint, Event, IkeSaId, IsakmpSaInfo, Path, Phase2Established,
+    SelectorPair,
+};
+use crate::ios::show::IosFlavor;
+use crate::policy::{GatewayConfig, TransformSet};
+use crate::rng::Rng;
+use crate::time::Instant;
+pub use build::{build, BuildError, Built, MapEntryInfo};
+pub use diag::IosTime;
+pub use mss::{clamp as clamp_mss, syn_mss};
+pub use output::{DebugKind, Dest, Outputs, Slot};
+pub use packet::{five_tuple, selector_admits};
+pub use show::Show;
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
+
+/// IPv4 in IPv4 (ESP next header in tunnel mode).
+const NEXT_HEADER_IPV4: u8 = 4;
+/// Largest IKE message the endpoint emits, plus room for the non-ESP marker.
+const IKE_BUF: usize = 8192 + 4;
+/// Largest SYN (IP + TCP with options, maybe a little data) clamped in a stack copy.
+const SYN_COPY: usize = 256;
+/// State transitions kept for [`Tunnels::transitions`].
+const MAX_TRANSITIONS: usize = 256;
+
+/// How to build a [`Tunnels`].
+#[derive(Clone, Debug)]
+pub struct CoreOptions {
+    /// Seed of every random value (cookies, nonces, SPIs, DH secrets, IVs).
+    pub seed: [u8; 32],
+    /// Our address, instead of the crypto interface's `ip address`.
+    pub local_addr: Option<Ipv4Addr>,
+    /// Path MTU towards the peers (`path mtu` in `show crypto ipsec sa`).
+    pub path_mtu: u16,
+    /// Which IOS release's show layout to imitate.
+    pub flavor: IosFlavor,
+}
+
+impl Default for CoreOptions {
+    fn default() -> Self {
+        CoreOptions {
+            seed: [0; 32],
+            local_addr: None,
+            path_mtu: 1500,
+            flavor: IosFlavor::default(),
+        }
+    }
+}
+
+impl CoreOptions {
+    /// Options with a seed from a number (the demo's `--seed`).
+    pub fn seeded(seed: u64) -> Self {
+        let mut s = [0u8; 32];
+        s[..8].copy_from_slice(&seed.to_le_bytes());
+        CoreOptions {
+            seed: s,
+            ..CoreOptions::default()
+        }
+    }
+}
+
+/// What [`Tunnels::protect`] did with a cleartext packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TunVerdict {
+    /// Encapsulated and queued for the peer.
+    Protected,
+    /// A permit line matched but no SA pair exists yet: dropped, counted in `#send errors`,
+    /// negotiation started.
+    NoSa,
+    /// A permit line matched but the packet could not be protected (SA expired or exhausted,
+    /// line not expressible as a proxy identity, output queue full): dropped and counted.
+    SendError,
+    /// No crypto ACL permits the packet: IOS would forward it in clear. The engine routes only
+    /// the crypto ACLs' destinations into the TUN, so such a packet reached the TUN through a
+    /// wider host route; [`Tunnels::handle_plaintext`] drops it (writing it back would loop) and
+    /// counts it in [`CoreCounters::not_protected`].
+    NotProtected,
+    /// Not an IPv4 packet with a whole header: dropped and counted.
+    Malformed,
+}
+
+/// Counters of packets that belong to no flow.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CoreCounters {
+    /// Cleartext packets no crypto ACL permits (see [`TunVerdict::NotProtected`]).
+    pub not_protected: u64,
+    /// Cleartext packets that are not IPv4.
+    pub tun_malformed: u64,
+    /// ESP packets with an SPI no SA owns (`%CRYPTO-4-RECVD_PKT_INV_SPI`).
+    pub invalid_spi: u64,
+    /// ESP packets too short to carry an SPI, and UDP-4500 datagrams that are nothing known.
+    pub malformed: u64,
+    /// NAT-keepalives received.
+    pub keepalives: u64,
+    /// Decrypted packets whose next header is not IPv4 (dropped; IPv6 is not routed here).
+    pub not_ipv4: u64,
+    /// Packets the output queue refused.
+    pub queue_full: u64,
+}
+
+/// An ISAKMP state change seen between two calls (for narratives and debug).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transition {
+    /// When it was seen.
+    pub at: Instant,
+    /// conn-id.
+    pub conn_id: u32,
+    /// The peer's address.
+    pub peer: IpAddr,
+    /// Previous state (`None` for a new SA).
+    pub from: Option<&'static str>,
+    /// New state (`None` when the SA went away).
+    pub to: Option<&'static str>,
+    /// We started the exchange.
+    pub initiator: bool,
+}
+
+/// One proxy pair of one crypto map entry, with counters that outlive its SAs.
+#[derive(Debug)]
+struct Flow {
+    entry: usize,
+    selector: usize,
+    selectors: SelectorPair,
+    retired: EspStats,
+    invalid_identity: u64,
+    current_out: Option<ChildId>,
+    live: Vec<ChildId>,
+    requested: bool,
+    up_since: Option<Instant>,
+    /// Largest cleartext packet seen (for `diagnose`'s MTU check).
+    largest_plain: u32,
+    /// Cleartext packets larger than the TUN (plaintext) MTU.
+    oversize: u64,
+}
+
+/// One installed IPsec SA pair.
+#[derive(Debug)]
+struct ChildSa {
+    flow: usize,
+    out: OutboundSa,
+    spi_in: u32,
+    conn_in: u32,
+    conn_out: u32,
+    dest: Dest,
+    selectors: SelectorPair,
+    transform: TransformSet,
+    peer_port: u16,
+    /// A rekey was asked for because the outbound sequence numbers are running out.
+    rekey_requested: bool,
+}
+
+/// The gateway core; see the module documentation.
+#[derive(Debug)]
+pub struct Tunnels {
+    config: GatewayConfig,
+    entries: Vec<MapEntryInfo>,
+    flows: Vec<Flow>,
+    flow_base: Vec<usize>,
+    endpoint: Endpoint,
+    rng: Rng,
+    children: BTreeMap<ChildId, ChildSa>,
+    inbound: InboundSaTable,
+    spi_owner: HashMap<u32, ChildId>,
+    counters: CoreCounters,
+    path_mtu: u16,
+    ip_mtu: u16,
+    tun_mtu: u32,
+    mss_clamp: Option<u16>,
+    transforms: Vec<TransformSet>,
+    peer_mtu: BTreeMap<Ipv4Addr, u16>,
+    flavor: IosFlavor,
+    next_conn: u32,
+    states: BTreeMap<u32, (IpAddr, &'static str, bool)>,
+    transitions: Vec<Transition>,
+    skipped: Vec<String>,
+    ike_buf: Vec<u8>,
+    history: crate::diagnose::History,
+    keylog: Option<Box<dyn KeyLog>>,
+}
+
+/// Where [`Tunnels`] hands the keys Wireshark needs to decrypt a capture of our traffic
+/// (the embedder decides where they go, if anywhere). **Everything passed here is live key
+/// material.**
+pub trait KeyLog: Send {
+    /// The whole `ikev1_decryption_table` (one `<initiator cookie>,<encryption key>` line per
+    /// ISAKMP SA with keys), each time an ISAKMP SA comes up.
+    fn ikev1_table(&mut self, table: &str);
+    /// One half of a new IPsec SA pair.
+    fn esp_sa(&mut self, keys: &crate::esp::EspKeys);
+}
+
+impl core::fmt::Debug for dyn KeyLog {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("KeyLog")
+    }
+}
+
+fn v4(a: SocketAddr) -> Option<SocketAddrV4> {
+    match a {
+        SocketAddr::V4(v) => Some(v),
+        SocketAddr::V6(_) => None,
+    }
+}
+
+impl Tunnels {
+    /// Moves every outbound SA's sequence number to `last_sent`, to test what happens near the
+    /// end of the 32-bit space without sending 2^32 packets.
+    #[doc(hidden)]
+    pub fn force_outbound_sequence_for_tests(&mut self, last_sent: u32) {
+        for c in self.children.values_mut() {
+            c.out.force_sequence_for_tests(last_sent);
+        }
+    }
+
+    /// Builds the core from a parsed configuration.
+    pub fn new(config: GatewayConfig, opts: CoreOptions) -> Result<Tunnels, BuildError> {
+        let built = build(&config, opts.local_addr)?;
+        let mut rng = Rng::from_seed(opts.seed);
+        let endpoint = Endpoint::new(built.endpoint.clone(), rng.fork());
+        let mut flows = Vec::new();
+        let mut flow_base = Vec::new();
+        for (i, pc) in built.endpoint.peers.iter().enumerate() {
+            flow_base.push(flows.len());
+            for (s, sel) in pc.selectors.iter().enumerate() {
+                flows.push(Flow {
+                    entry: i,
+                    selector: s,
+                    selectors: *sel,
+                    retired: EspStats::default(),
+                    invalid_identity: 0,
+                    current_out: None,
+                    live: Vec::new(),
+                    requested: false,
+                    up_since: None,
+                    largest_plain: 0,
+                    oversize: 0,
+                });
+            }
+        }
+        let transforms: Vec<TransformSet> = built
+            .endpoint
+            .peers
+            .iter()
+            .flat_map(|p| p.transform_sets.iter().cloned())
+            .collect();
+        let tun_mtu = plaintext_floor(&transforms, opts.path_mtu);
+        // `ip tcp adjust-mss` on an inside interface (one without a crypto map): every tunnel
+        // flow crosses it, so the smallest such value applies to all SYNs through the tunnel.
+        let mss_clamp = config
+            .interfaces
+            .iter()
+            .filter(|i| i.crypto_map.is_none() && !i.shutdown)
+            .filter_map(|i| i.tcp_adjust_mss)
+            .min();
+        // Configured peers keep their history even when spoofed sources fill the map.
+        let mut history = crate::diagnose::History::new();
+        for e in &built.entries {
+            history.reserve(IpAddr::V4(e.peer_addr));
+        }
+        Ok(Tunnels {
+            config,
+            entries: built.entries,
+            flows,
+            flow_base,
+            endpoint,
+            rng,
+            children: BTreeMap::new(),
+            inbound: InboundSaTable::new(),
+            spi_owner: HashMap::new(),
+            counters: CoreCounters::default(),
+            path_mtu: opts.path_mtu,
+            ip_mtu: opts.path_mtu,
+            tun_mtu,
+            mss_clamp,
+            transforms,
+            peer_mtu: BTreeMap::new(),
+            flavor: opts.flavor,
+            next_conn: 1,
+            states: BTreeMap::new(),
+            transitions: Vec::new(),
+            skipped: built.skipped,
+            ike_buf: vec![0; IKE_BUF],
+            history,
+            keylog: None,
+        })
+    }
+
+    /// The configuration it runs.
+    pub fn config(&self) -> &GatewayConfig {
+        &self.config
+    }
+
+    /// The crypto map entries in use (entry `i` is the endpoint's peer `i`).
+    pub fn entries(&self) -> &[MapEntryInfo] {
+        &self.entries
+    }
+
+    /// Entries or ACL lines left out when building, and why.
+    pub fn skipped(&self) -> &[String] {
+        &self.skipped
+    }
+
+    /// The IKE endpoint (read-only: `isakmp_sas`, `ipsec_sas`, `counters`).
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// Counters of packets that belong to no flow.
+    pub fn counters(&self) -> CoreCounters {
+        let mut c = self.counters;
+        let g = self.inbound.global_stats();
+        c.invalid_spi = g.invalid_spi;
+        c.malformed = c.malformed.saturating_add(g.malformed);
+        c
+    }
+
+    /// ISAKMP state changes seen so far (the last 256).
+    pub fn transitions(&self) -> &[Transition] {
+        &self.transitions
+    }
+
+    /// ISAKMP SAs now (`show crypto isakmp sa`).
+    pub fn isakmp_sas(&self, now: Instant) -> Vec<IsakmpSaInfo> {
+        self.endpoint.isakmp_sas(now)
+    }
+
+    /// Number of installed IPsec SA pairs.
+    pub fn installed_pairs(&self) -> usize {
+        self.children.len()
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Outbound
+
+    /// The flow whose crypto ACL permits the packet: `Ok(Some(flow))`, `Ok(None)` when no
+    /// entry permits it, `Err(())` when a permit line matched that cannot be a proxy identity.
+    fn classify(&self, t: &crate::policy::FiveTuple) -> Result<Option<usize>, ()> {
+        for (i, e) in self.entries.iter().enumerate() {
+            let Some(line) = e.acl.entries.iter().position(|l| l.matches(t)) else {
+                continue;
+            };
+            let permit = e
+                .acl
+                .entries
+                .get(line)
+                .is_some_and(|l| l.action == crate::policy::AclAction::Permit);
+            if !permit {
+                // `deny`: not protected by this entry; IOS goes on with the next entry.
+                continue;
+            }
+            return match e.line_selector.get(line).copied().flatten() {
+                Some(s) => Ok(self.flow_base.get(i).map(|b| b + s)),
+                None => Err(()),
+            };
+        }
+        Ok(None)
+    }
+
+    /// Protects one cleartext IPv4 packet (see [`TunVerdict`]). A TCP SYN whose MSS exceeds
+    /// `ip tcp adjust-mss` is clamped first (in a stack copy: SYNs are small, and this keeps
+    /// the data path free of allocation).
+    pub fn protect(&mut self, now: Instant, pkt: &[u8], out: &mut Outputs) -> TunVerdict {
+        if let Some(max) = self.mss_clamp {
+            if syn_mss(pkt).is_some_and(|(_, v)| v > max) && pkt.len() <= SYN_COPY {
+                let mut copy = [0u8; SYN_COPY];
+                if let Some(c) = copy.get_mut(..pkt.len()) {
+                    c.copy_from_slice(pkt);
+                    clamp_mss(c, max);
+                    let n = pkt.len();
+                    return self.protect_clear(now, copy.get(..n).unwrap_or(&[]), out);
+                }
+            }
+        }
+        self.protect_clear(now, pkt, out)
+    }
+
+    fn protect_clear(&mut self, now: Instant, pkt: &[u8], out: &mut Outputs) -> TunVerdict {
+        let Some(t) = five_tuple(pkt) else {
+            self.counters.tun_malformed += 1;
+            return TunVerdict::Malformed;
+        };
+        let fi = match self.classify(&t) {
+            Ok(Some(f)) => f,
+            Ok(None) => {
+                self.counters.not_protected += 1;
+                return TunVerdict::NotProtected;
+            }
+            Err(()) => {
+                self.counters.tun_malformed += 1;
+                return TunVerdict::SendError;
+            }
+        };
+        let Some(flow) = self.flows.get_mut(fi) else {
+            return TunVerdict::SendError;
+        };
+        let len = u32::try_from(pkt.len()).unwrap_or(u32::MAX);
+        flow.largest_plain = flow.largest_plain.max(len);
+        if len > self.tun_mtu {
+            flow.oversize += 1;
+        }
+        let Some(child_id) = flow.current_out else {
+            flow.retired.no_sa_send += 1;
+            let first = !flow.requested;
+            flow.requested = true;
+            let (entry, selector) = (flow.entry, flow.selector);
+            if first {
+                self.debug_sa_request(fi, out);
+            }
+            if let Some(e) = self.entries.get(entry) {
+                let peer = e.peer;
+                if let Err(err) = self.endpoint.initiate(now, peer, selector) {
+                    out.debug(
+                        DebugKind::Isakmp,
+                        format_args!("ISAKMP:(0):Can not start Main mode: {err}"),
+                    );
+                }
+            }
+            self.pump(now, out, true);
+            return TunVerdict::NoSa;
+        };
+        let Some(child) = self.children.get_mut(&child_id) else {
+            return TunVerdict::SendError;
+        };
+        let max = pkt.len().saturating_add(child.out.overhead());
+        let Some(mut slot) = out.reserve(child.dest, max) else {
+            self.counters.queue_full += 1;
+            return TunVerdict::SendError;
+        };
+        let sent = match child
+            .out
+            .encapsulate(now, pkt, NEXT_HEADER_IPV4, &mut slot[..])
+        {
+            Ok(n) => {
+                slot.commit(n);
+                true
+            }
+            Err(_) => {
+                drop(slot);
+                false
+            }
+        };
+        // The 32-bit sequence number must never wrap: the ESP SA flags the last 10 % of it, and
+        // the endpoint negotiates the successor while this SA still carries traffic.
+        if child.out.needs_rekey() && !child.rekey_requested {
+            child.rekey_requested = true;
+            if let Err(err) = self.endpoint.rekey_child(now, child_id) {
+                out.debug(
+                    DebugKind::Ipsec,
+                    format_args!("IPSEC: sequence numbers running out, rekey failed: {err}"),
+                );
+            }
+        }
+        if !sent {
+            return TunVerdict::SendError;
+        }
+        let bytes = child.out.usage().bytes.saturating_add(
+            self.inbound
+                .get(child.spi_in)
+                .map_or(0, |s| s.usage().bytes),
+        );
+        self.endpoint
+            .report_esp_activity(now, child_id, None, Some(now), bytes);
+        self.pump(now, out, false);
+        TunVerdict::Protected
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Inbound
+
+    /// One ESP packet (starting at the SPI) from `src`, raw or out of UDP 4500.
+    pub fn receive_esp(&mut self, now: Instant, src: Ipv4Addr, esp: &[u8], out: &mut Outputs) {
+        let Some(mut slot) = out.reserve(Dest::Tun, esp.len()) else {
+            self.counters.queue_full += 1;
+            return;
+        };
+        let (spi, d) = match self.inbound.decapsulate(now, esp, &mut slot[..]) {
+            Ok(x) => x,
+            Err(e) => {
+                drop(slot);
+                let spi = crate::esp::peek_spi(esp).unwrap_or(0);
+                self.note_esp_error(now, src, spi, &e, out);
+                return;
+            }
+        };
+        let Some(&child_id) = self.spi_owner.get(&spi) else {
+            return;
+        };
+        let Some(child) = self.children.get(&child_id) else {
+            return;
+        };
+        let inner = slot.get(..d.len).unwrap_or(&[]);
+        let ok = d.next_header == NEXT_HEADER_IPV4
+            && five_tuple(inner).is_some_and(|t| {
+                selector_admits(&child.selectors.remote, t.src, t.protocol, t.src_port)
+                    && selector_admits(&child.selectors.local, t.dst, t.protocol, t.dst_port)
+            });
+        if !ok {
+            drop(slot);
+            if d.next_header != NEXT_HEADER_IPV4 {
+                self.counters.not_ipv4 += 1;
+            }
+            if let Some(f) = self.flows.get_mut(child.flow) {
+                f.invalid_identity += 1;
+            }
+            out.debug(
+                DebugKind::Ipsec,
+                format_args!(
+                    "IPSEC(decaps): decrypted packet from {src} is outside the proxy identities of SPI 0x{spi:X}, dropped"
+                ),
+            );
+            return;
+        }
+        if let (Some(max), Some(inner)) = (self.mss_clamp, slot.get_mut(..d.len)) {
+            clamp_mss(inner, max);
+        }
+        slot.commit(d.len);
+        self.history.touch(IpAddr::V4(src), now);
+        let bytes = child.out.usage().bytes.saturating_add(
+            self.inbound
+                .get(child.spi_in)
+                .map_or(0, |s| s.usage().bytes),
+        );
+        self.endpoint
+            .report_esp_activity(now, child_id, Some(now), None, bytes);
+        self.pump(now, out, false);
+    }
+
+    fn ike_input(&mut self, now: Instant, path: Path, data: &[u8], out: &mut Outputs) {
+        if out.debugging(DebugKind::Isakmp) {
+            let (role, state, conn) = self.sa_view(now, path.remote.ip());
+            out.debug(
+                DebugKind::Isakmp,
+                format_args!(
+                    "ISAKMP:({conn}):received packet from {} dport {} sport {} Global ({role}) {state}",
+                    path.remote.ip(),
+                    path.local.port(),
+                    path.remote.port()
+                ),
+            );
+        }
+        self.note_ike_rx(now, &path);
+        self.endpoint.handle_datagram(now, path, data);
+        self.pump(now, out, true);
+    }
+
+    /// Role letter, state and conn-id of the newest ISAKMP SA with `peer` (for debug lines).
+    fn sa_view(&self, now: Instant, peer: IpAddr) -> (char, &'static str, u32) {
+        self.endpoint
+            .isakmp_sas(now)
+            .iter()
+            .filter(|s| s.path.remote.ip() == peer)
+            .max_by_key(|s| s.conn_id)
+            .map(|s| {
+                let r = if s.role == crate::ike::Role::Initiator {
+                    'I'
+                } else {
+                    'R'
+                };
+                let conn = if s.state == "QM_IDLE" || s.state == "MM_KEY_EXCH" {
+                    s.conn_id
+                } else {
+                    0
+                };
+                (r, s.state, conn)
+            })
+            .unwrap_or(('R', "MM_NO_STATE", 0))
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Endpoint outputs
+
+    /// Moves the endpoint's datagrams into `out` and handles its events.
+    /// `sync` forces a look at the ISAKMP states (after IKE input, timers and commands); on the
+    /// data path they are looked at only when the endpoint had something to say, so that a
+    /// packet costs no allocation.
+    fn pump(&mut self, now: Instant, out: &mut Outputs, sync: bool) {
+        let mut events = false;
+        while let Some(ev) = self.endpoint.poll_event() {
+            events = true;
+            self.on_event(now, ev, out);
+        }
+        // State lines come before the packet lines, as IOS prints them.
+        let synced = sync || events;
+        if synced {
+            self.sync_states(now, out);
+        }
+        if self.flush_transmits(now, out) > 0 && !synced {
+            self.sync_states(now, out);
+        }
+    }
+
+    /// Moves queued IKE datagrams into `out`; returns how many.
+    fn flush_transmits(&mut self, now: Instant, out: &mut Outputs) -> usize {
+        let fallback = self
+            .entries
+            .first()
+            .map_or(Ipv4Addr::UNSPECIFIED, |e| e.local);
+        let mut n = 0;
+        loop {
+            let Some(body) = self.ike_buf.get_mut(4..) else {
+                return n;
+            };
+            let t = match self.endpoint.poll_transmit(now, body) {
+                Ok(Some(t)) => t,
+                Ok(None) => return n,
+                Err(e) => {
+                    // Never expected (the buffer holds the largest message); grow and retry.
+                    self.ike_buf.resize(e.needed.saturating_add(4), 0);
+                    continue;
+                }
+            };
+            n += 1;
+            let (Some(mut local), Some(remote)) = (v4(t.path.local), v4(t.path.remote)) else {
+                continue;
+            };
+            if local.ip().is_unspecified() {
+                local.set_ip(fallback);
+            }
+            let range = if t.non_esp_marker {
+                if let Some(m) = self.ike_buf.get_mut(..4) {
+                    m.fill(0);
+                }
+                0..t.len + 4
+            } else {
+                4..t.len + 4
+            };
+            let sent = self.ike_buf.get(range).unwrap_or(&[]);
+            if !out.udp(local, remote, sent) {
+                self.counters.queue_full += 1;
+            }
+            // The datagram is copied out of the buffer the next transmit overwrites.
+            let copy = sent.to_vec();
+            self.note_ike_tx(now, *remote.ip(), local.port(), &copy, out);
+            if out.debugging(DebugKind::Isakmp) {
+                let (role, state, conn) = self.sa_view(now, IpAddr::V4(*remote.ip()));
+                out.debug(
+                    DebugKind::Isakmp,
+                    format_args!(
+                        "ISAKMP:({conn}):sending packet to {} my_port {} peer_port {} ({role}) {state}",
+                        remote.ip(),
+                        local.port(),
+                        remote.port()
+                    ),
+                );
+                out.debug(
+                    DebugKind::Isakmp,
+                    format_args!("ISAKMP:({conn}):Sending an IKE IPv4 Packet."),
+                );
+            }
+        }
+    }
+
+    /// Records ISAKMP state changes (and prints them as IOS FSM transitions when debugging).
+    fn sync_states(&mut self, now: Instant, out: &mut Outputs) {
+        let sas = self.endpoint.isakmp_sas(now);
+        let mut seen = BTreeMap::new();
+        for s in &sas {
+            let peer = s.path.remote.ip();
+            let initiator = s.role == crate::ike::Role::Initiator;
+            seen.insert(s.conn_id, (peer, s.state, initiator));
+            if s.nat_t {
+                self.history.entry(peer).nat_detected = true;
+            }
+            let old = self.states.get(&s.conn_id).map(|x| x.1);
+            if old != Some(s.state) {
+                self.record(Transition {
+                    at: now,
+                    conn_id: s.conn_id,
+                    peer,
+                    from: old,
+                    to: Some(s.state),
+                    initiator,
+                });
+                debug::fsm(out, s, old);
+            }
+        }
+        let gone: Vec<(u32, IpAddr, &'static str, bool)> = self
+            .states
+            .iter()
+            .filter(|(k, _)| !seen.contains_key(k))
+            .map(|(k, v)| (*k, v.0, v.1, v.2))
+            .collect();
+        for (conn_id, peer, state, initiator) in gone {
+            self.record(Transition {
+                at: now,
+                conn_id,
+                peer,
+                from: Some(state),
+                to: None,
+                initiator,
+            });
+        }
+        self.states = seen;
+    }
+
+    fn record(&mut self, t: Transition) {
+        if self.transitions.len() >= MAX_TRANSITIONS {
+            self.transitions.remove(0);
+        }
+        self.transitions.push(t);
+    }
+
+    fn on_event(&mut self, now: Instant, ev: Event, out: &mut Outputs) {
+        debug::event(out, &ev, &self.entries);
+        self.note_event(now, &ev, out);
+        match ev {
+            Event::Phase2Established(p) => self.install(now, *p, out),
+            Event::Phase2Deleted { child, .. } => self.uninstall(child),
+            Event::PathChanged { old, new, .. } => {
+                // NAT rebinding: UDP-encapsulated ESP follows the peer's new address and port.
+                let (Some(old_r), Some(new_r)) = (v4(old.remote), v4(new.remote)) else {
+                    return;
+                };
+                for c in self.children.values_mut() {
+                    if let Dest::Udp { remote, .. } = &mut c.dest {
+                        if *remote == old_r {
+                            *remote = new_r;
+                            c.peer_port = new_r.port();
+                        }
+                    }
+                }
+            }
+            Event::NegotiationFailed { peer: Some(p), .. } => {
+                // The next matching packet may try again (and print a new sa_request).
+                for f in self.flows.iter_mut().filter(|f| f.entry == p.0) {
+                    f.requested = false;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn flow_for(&self, p: &Phase2Established) -> Option<usize> {
+        let base = *self.flow_base.get(p.peer.0)?;
+        if let Some(s) = p.selector_index {
+            let fi = base + s;
+            if self.flows.get(fi).is_some_and(|f| f.entry == p.peer.0) {
+                return Some(fi);
+            }
+        }
+        self.flows.iter().position(|f| {
+            f.entry == p.peer.0
+                && f.selectors.local.contains(&p.selectors.local)
+                && f.selectors.remote.contains(&p.selectors.remote)
+        })
+    }
+
+    fn install(&mut self, now: Instant, p: Phase2Established, out: &mut Outputs) {
+        self.keylog_sa(&p.keys.inbound, &p.keys.outbound);
+        let Some(fi) = self.flow_for(&p) else {
+            out.debug(
+                DebugKind::Ipsec,
+                format_args!(
+                    "IPSEC(initialize_sas): invalid proxy IDs (no crypto ACL line for them), SA pair not installed"
+                ),
+            );
+            return;
+        };
+        let Some(entry) = self.entries.get(p.peer.0) else {
+            return;
+        };
+        let local = entry.local;
+        let lifetime = LifetimeConfig::with_margins(
+            LifetimeLimits {
+                seconds: Some(u64::from(p.lifetime_secs)),
+                kilobytes: Some(p.lifetime_kb),
+                packets: None,
+            },
+            SoftMargins::default(),
+        );
+        let esp_cfg = EspConfig {
+            mode: crate::esp::EspMode::Tunnel,
+            udp_encap: p.udp_encap,
+            replay_window: self.config.ipsec.replay_window,
+            lifetime,
+        };
+        let esp_cfg = EspConfig {
+            mode: match p.mode {
+                crate::policy::EspMode::Transport => crate::esp::EspMode::Transport,
+                _ => crate::esp::EspMode::Tunnel,
+            },
+            ..esp_cfg
+        };
+        let spi_in = p.keys.inbound.spi();
+        let spi_out = p.keys.outbound.spi();
+        let inbound = match InboundSa::new(p.keys.inbound, esp_cfg, now) {
+            Ok(s) => s,
+            Err(e) => {
+                out.debug(
+                    DebugKind::Ipsec,
+                    format_args!("IPSEC(create_sa): inbound SA refused: {e}"),
+                );
+                return;
+            }
+        };
+        let outbound = match OutboundSa::new(p.keys.outbound, esp_cfg, now, &mut self.rng) {
+            Ok(s) => s,
+            Err(e) => {
+                out.debug(
+                    DebugKind::Ipsec,
+                    format_args!("IPSEC(create_sa): outbound SA refused: {e}"),
+                );
+                return;
+            }
+        };
+        let remote = v4(p.path.remote)
+            .map(|r| *r.ip())
+            .unwrap_or(entry.peer_addr);
+        let peer_port = p.path.remote.port();
+        let dest = if p.udp_encap {
+            Dest::Udp {
+                local: SocketAddrV4::new(local, 4500),
+                remote: SocketAddrV4::new(remote, peer_port),
+            }
+        } else {
+            Dest::Esp {
+                src: local,
+                dst: remote,
+            }
+        };
+        let conn_in = self.next_conn;
+        let conn_out = self.next_conn.wrapping_add(1);
+        self.next_conn = self.next_conn.wrapping_add(2);
+        debug::installed(
+            out,
+            entry,
+            local,
+            remote,
+            &p.transform,
+            p.lifetime_secs,
+            p.lifetime_kb,
+            spi_in,
+            spi_out,
+            conn_in,
+        );
+        if let Some(old) = self.inbound.insert(inbound) {
+            // An SPI collision cannot happen (the endpoint picks unused SPIs); keep counters.
+            if let Some(f) = self.flows.get_mut(fi) {
+                f.retired.add(old.stats());
+            }
+        }
+        self.spi_owner.insert(spi_in, p.child);
+        self.children.insert(
+            p.child,
+            ChildSa {
+                flow: fi,
+                out: outbound,
+                spi_in,
+                conn_in,
+                conn_out,
+                dest,
+                selectors: p.selectors,
+                transform: p.transform,
+                peer_port: if p.udp_encap { peer_port } else { 500 },
+                rekey_requested: false,
+            },
+        );
+        if let Some(f) = self.flows.get_mut(fi) {
+            // The newest pair carries outbound traffic; older inbound SAs stay until they
+            // are deleted or expire, so packets already in flight still arrive.
+            f.current_out = Some(p.child);
+            f.live.push(p.child);
+            f.requested = false;
+            f.up_since.get_or_insert(now);
+        }
+    }
+
+    fn uninstall(&mut self, child: ChildId) {
+        let Some(c) = self.children.remove(&child) else {
+            return;
+        };
+        self.spi_owner.remove(&c.spi_in);
+        let inbound = self.inbound.remove(c.spi_in);
+        let Some(f) = self.flows.get_mut(c.flow) else {
+            return;
+        };
+        f.retired.add(c.out.stats());
+        if let Some(i) = inbound {
+            f.retired.add(i.stats());
+        }
+        f.live.retain(|x| *x != child);
+        if f.current_out == Some(child) {
+            f.current_out = f.live.last().copied();
+        }
+        if f.live.is_empty() {
+            f.up_since = None;
+        }
+    }
+
+    /// Counters of one flow: retired SAs plus the live ones.
+    fn flow_stats(&self, f: &Flow) -> EspStats {
+        let mut s = f.retired;
+        for id in &f.live {
+            if let Some(c) = self.children.get(id) {
+                s.add(c.out.stats());
+                if let Some(i) = self.inbound.get(c.spi_in) {
+                    s.add(i.stats());
+                }
+            }
+        }
+        s
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Commands
+
+    /// Deletes the IPsec SA pairs of `peer` (all when `None`), sending Deletes, and resets the
+    /// counters of their flows (`clear crypto sa [peer X]`).
+    pub fn clear_sa(&mut self, now: Instant, peer: Option<Ipv4Addr>, out: &mut Outputs) -> usize {
+        let victims: Vec<ChildId> = self
+            .children
+            .iter()
+            .filter(|(_, c)| {
+                peer.is_none_or(|p| {
+                    self.flows
+                        .get(c.flow)
+                        .and_then(|f| self.entries.get(f.entry))
+                        .is_some_and(|e| e.peer_addr == p)
+                })
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &victims {
+            let _ = self.endpoint.delete_child(now, *id);
+        }
+        self.pump(now, out, true);
+        for f in self.flows.iter_mut() {
+            let hit =
+                peer.is_none_or(|p| self.entries.get(f.entry).is_some_and(|e| e.peer_addr == p));
+            if hit {
+                f.retired = EspStats::default();
+                f.invalid_identity = 0;
+            }
+        }
+        victims.len()
+    }
+
+    /// Deletes ISAKMP SAs (all, or the one with `conn_id`), sending Deletes
+    /// (`clear crypto isakmp [conn-id]`). IPsec SAs stay, as in IKEv1.
+    pub fn clear_isakmp(&mut self, now: Instant, conn_id: Option<u32>, out: &mut Outputs) -> usize {
+        let ids: Vec<u32> = self
+            .endpoint
+            .isakmp_sas(now)
+            .iter()
+            .map(|s| s.conn_id)
+            .filter(|c| conn_id.is_none_or(|x| x == *c))
+            .collect();
+        for id in &ids {
+            let _ = self.endpoint.delete_isakmp_sa(now, IkeSaId(*id));
+        }
+        self.pump(now, out, true);
+        ids.len()
+    }
+
+    /// (our address, peer address) of every crypto map entry: the paths whose MTU the event
+    /// loop asks the kernel about.
+    pub fn pmtu_peers(&self) -> Vec<(Ipv4Addr, Ipv4Addr)> {
+        let mut v: Vec<(Ipv4Addr, Ipv4Addr)> = self
+            .entries
+            .iter()
+            .map(|e| (e.local, e.peer_addr))
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    /// The path MTU towards `peer` is now `mtu` (the kernel learned it from ICMP
+    /// fragmentation-needed answering our ESP, as IOS learns it for `path mtu`). The core keeps
+    /// the smallest over all peers, recomputes the plaintext MTU and asks for the TUN MTU to
+    /// follow, so the kernel sends fragmentation-needed to hosts for larger DF packets and
+    /// fragments the others before encryption.
+    pub fn set_path_mtu(&mut self, peer: Ipv4Addr, mtu: u32, out: &mut Outputs) {
+        // Below 576 (RFC 791's minimum datagram) a report is bogus; above the interface MTU
+        // there is nothing to gain.
+        let mtu = u16::try_from(mtu)
+            .unwrap_or(u16::MAX)
+            .clamp(576, self.ip_mtu);
+        if self.peer_mtu.insert(peer, mtu) == Some(mtu) {
+            return;
+        }
+        let path = self.peer_mtu.values().copied().min().unwrap_or(self.ip_mtu);
+        if path == self.path_mtu {
+            return;
+        }
+        self.path_mtu = path;
+        self.tun_mtu = plaintext_floor(&self.transforms, path);
+        out.set_tun_mtu(self.tun_mtu);
+        out.debug(
+            DebugKind::Ipsec,
+            format_args!(
+                "IPSEC: path mtu to {peer} is {mtu}; plaintext mtu now {}",
+                self.tun_mtu
+            ),
+        );
+    }
+}
+
+/// The verbs an embedder drives the tunnels with.
+impl Tunnels {
+    /// The MTU the protected side should use (the plaintext MTU over the path MTU).
+    pub fn tun_mtu(&self) -> u32 {
+        self.tun_mtu
+    }
+
+    /// A cleartext packet from the protected side. Every verdict is counted (see
+    /// [`TunVerdict`]); a packet no crypto ACL permits is dropped, never sent in clear.
+    pub fn handle_plaintext(&mut self, now: Instant, pkt: &[u8], out: &mut Outputs) -> TunVerdict {
+        self.protect(now, pkt, out)
+    }
+
+    /// A UDP datagram received on port 500 or 4500: IKE (with or without the non-ESP marker),
+    /// ESP in UDP, or a NAT keepalive.
+    pub fn handle_udp(
+        &mut self,
+        now: Instant,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        data: &[u8],
+        out: &mut Outputs,
+    ) {
+        let path = Path {
+            local: SocketAddr::V4(local),
+            remote: SocketAddr::V4(remote),
+        };
+        if local.port() == 500 || remote.port() == 500 {
+            self.ike_input(now, path, data, out);
+            return;
+        }
+        match classify_udp4500(data) {
+            Udp4500::Ike(_) => self.ike_input(now, path, data, out),
+            Udp4500::Esp(esp) => self.receive_esp(now, *remote.ip(), esp, out),
+            Udp4500::Keepalive => {
+                self.counters.keepalives += 1;
+                self.endpoint.handle_datagram(now, path, data);
+            }
+            Udp4500::Malformed(_) => self.counters.malformed += 1,
+        }
+    }
+
+    /// A raw ESP packet (IP protocol 50, from the SPI on) from `src`.
+    pub fn handle_esp(&mut self, now: Instant, src: Ipv4Addr, data: &[u8], out: &mut Outputs) {
+        // Raw ESP from a peer we talk to in UDP 4500: it does not float (see `diagnose`).
+        let floated = self
+            .children
+            .values()
+            .any(|c| matches!(c.dest, Dest::Udp { remote, .. } if *remote.ip() == src));
+        if floated {
+            self.history.record(
+                IpAddr::V4(src),
+                now,
+                crate::diagnose::Happening::RawEspBehindNat,
+            );
+        }
+        self.receive_esp(now, src, data, out);
+    }
+
+    /// The deadline of [`Tunnels::poll_timeout`] has passed (or anything earlier): runs
+    /// retransmissions, lifetimes, rekeys, DPD and NAT keepalives.
+    pub fn handle_timeout(&mut self, now: Instant, out: &mut Outputs) {
+        self.endpoint.handle_timeout(now);
+        self.pump(now, out, true);
+    }
+
+    /// When to call [`Tunnels::handle_timeout`] next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.endpoint.poll_timeout()
+    }
+
+    /// Going down: Deletes for every IPsec SA pair and ISAKMP SA.
+    pub fn shutdown(&mut self, now: Instant, out: &mut Outputs) {
+        let children: Vec<ChildId> = self.children.keys().copied().collect();
+        for c in children {
+            let _ = self.endpoint.delete_child(now, c);
+        }
+        self.pump(now, out, true);
+        self.clear_isakmp(now, None, out);
+    }
+}
+
+/// The smallest plaintext MTU any transform set of any peer gives over `path_mtu`, assuming
+/// UDP encapsulation: a TUN with this MTU never hands the core a packet that would need
+/// fragmenting after ESP, and the kernel answers larger DF packets with ICMP
+/// fragmentation-needed (and fragments the others) before they are encrypted.
+fn plaintext_floor(transforms: &[TransformSet], path_mtu: u16) -> u32 {
+    let mut tun_mtu = u32::from(path_mtu);
+    for t in transforms {
+        let m = crate::ios::show::plaintext_mtu(
+            path_mtu,
+            t.esp_encryption,
+            t.esp_integrity,
+            t.mode,
+            true,
+        );
+        tun_mtu = tun_mtu.min(u32::from(m));
+    }
+    tun_mtu
+}
+
+/// Why an SA went away, in the words of IOS debug output.
+pub(crate) fn delete_reason(r: DeleteReason) -> &'static str {
+    match r {
+        DeleteReason::PeerDelete => "peer sent DELETE",
+        DeleteReason::LocalRequest => "local request",
+        DeleteReason::Expired => "lifetime expired",
+        DeleteReason::Rekeyed => "replaced by rekey",
+        DeleteReason::InitialContact => "INITIAL-CONTACT from peer",
+        DeleteReason::DpdTimeout => "Dead Peer Detection timeout",
+    }
+}
