@@ -28,6 +28,7 @@ mod diag;
 mod mss;
 pub mod output;
 mod packet;
+mod polled;
 mod show;
 
 use crate::esp::{
@@ -47,6 +48,7 @@ pub use diag::IosTime;
 pub use mss::{clamp as clamp_mss, syn_mss};
 pub use output::{DebugKind, Dest, Outputs, Slot};
 pub use packet::{five_tuple, selector_admits};
+pub use polled::{Tunnel, TunnelError, TunnelTransmit};
 pub use show::Show;
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -152,6 +154,40 @@ pub struct Transition {
     pub initiator: bool,
 }
 
+/// Events kept for [`Tunnels::poll_event`]; beyond this the oldest go (and are counted), so a
+/// host that never polls (the Linux engine reads the same facts from the show snapshots) holds
+/// a bounded queue.
+const MAX_EVENTS: usize = 1024;
+
+/// Something the host may act on or report, in the order it happened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TunnelEvent {
+    /// An ISAKMP SA changed state (`None` ends: a new SA, or one that went away).
+    IsakmpState(Transition),
+    /// An IPsec SA pair was installed: traffic of crypto map entry `entry`'s proxy pair now
+    /// goes through it (a rekey installs the successor; the old inbound SA stays until deleted).
+    IpsecUp {
+        /// Index of the crypto map entry ([`Tunnels::entries`]) that owns the pair.
+        entry: usize,
+        /// The peer.
+        peer: Ipv4Addr,
+        /// Our inbound SPI.
+        spi_in: u32,
+        /// The peer's inbound SPI (ours outbound).
+        spi_out: u32,
+    },
+    /// An IPsec SA pair went away (deleted, expired, or replaced and retired).
+    IpsecDown {
+        /// Index of the owning crypto map entry.
+        entry: usize,
+        /// Our inbound SPI.
+        spi_in: u32,
+        /// The outbound SPI.
+        spi_out: u32,
+    },
+}
+
 /// One proxy pair of one crypto map entry, with counters that outlive its SAs.
 #[derive(Debug)]
 struct Flow {
@@ -213,6 +249,8 @@ pub struct Tunnels {
     ike_buf: Vec<u8>,
     history: crate::diagnose::History,
     keylog: Option<Box<dyn KeyLog>>,
+    events: std::collections::VecDeque<TunnelEvent>,
+    events_dropped: u64,
 }
 
 /// Where [`Tunnels`] hands the keys Wireshark needs to decrypt a capture of our traffic
@@ -319,6 +357,8 @@ impl Tunnels {
             ike_buf: vec![0; IKE_BUF],
             history,
             keylog: None,
+            events: std::collections::VecDeque::new(),
+            events_dropped: 0,
         })
     }
 
@@ -730,7 +770,26 @@ impl Tunnels {
         self.states = seen;
     }
 
+    fn push_event(&mut self, e: TunnelEvent) {
+        if self.events.len() >= MAX_EVENTS {
+            self.events.pop_front();
+            self.events_dropped += 1;
+        }
+        self.events.push_back(e);
+    }
+
+    /// The next event, oldest first.
+    pub fn poll_event(&mut self) -> Option<TunnelEvent> {
+        self.events.pop_front()
+    }
+
+    /// Events dropped because nobody polled them (see [`Tunnels::poll_event`]).
+    pub fn events_dropped(&self) -> u64 {
+        self.events_dropped
+    }
+
     fn record(&mut self, t: Transition) {
+        self.push_event(TunnelEvent::IsakmpState(t.clone()));
         if self.transitions.len() >= MAX_TRANSITIONS {
             self.transitions.remove(0);
         }
@@ -900,12 +959,24 @@ impl Tunnels {
             f.requested = false;
             f.up_since.get_or_insert(now);
         }
+        self.push_event(TunnelEvent::IpsecUp {
+            entry: p.peer.0,
+            peer: remote,
+            spi_in,
+            spi_out,
+        });
     }
 
     fn uninstall(&mut self, child: ChildId) {
         let Some(c) = self.children.remove(&child) else {
             return;
         };
+        let entry = self.flows.get(c.flow).map_or(0, |f| f.entry);
+        self.push_event(TunnelEvent::IpsecDown {
+            entry,
+            spi_in: c.spi_in,
+            spi_out: c.out.spi(),
+        });
         self.spi_owner.remove(&c.spi_in);
         let inbound = self.inbound.remove(c.spi_in);
         let Some(f) = self.flows.get_mut(c.flow) else {

@@ -1,0 +1,296 @@
+//! [`Tunnel`]: the tunnel layer with its own output queue and a poll interface, for embedders
+//! that want quinn's shape (call a verb, then poll until empty) rather than an arena they drain
+//! themselves. The C ABI (`ipsec_tunnel`) and the Python `ipsec.Tunnel` are this type.
+
+use super::{BuildError, CoreOptions, Dest, Outputs, Show, TunVerdict, TunnelEvent, Tunnels};
+use crate::diagnose::Verdict;
+use crate::ike::BufferTooSmall;
+use crate::ios::ConfigError;
+use crate::policy::GatewayConfig;
+use crate::time::Instant;
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+/// Why a [`Tunnel`] could not be made.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TunnelError {
+    /// The IOS configuration text does not parse (line and column inside).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The configuration parses but cannot run (no usable crypto map entry, ...).
+    #[error(transparent)]
+    Build(#[from] BuildError),
+}
+
+/// A datagram [`Tunnel::poll_transmit`] wrote: where it goes and how long it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TunnelTransmit {
+    /// [`Dest::Udp`] (IKE, NAT-T ESP, keepalives: the non-ESP marker, when needed, is already
+    /// in the bytes) or [`Dest::Esp`] (a raw IP protocol 50 payload, SPI onwards).
+    pub dest: Dest,
+    /// Bytes written.
+    pub len: usize,
+}
+
+/// The tunnels of one IOS configuration and what they have to say, polled.
+///
+/// # Call order
+///
+/// After every input ([`Tunnel::handle_plaintext`], [`Tunnel::handle_udp`],
+/// [`Tunnel::handle_esp`], [`Tunnel::handle_timeout`]) drain [`Tunnel::poll_transmit`] (send
+/// each datagram) and [`Tunnel::poll_plaintext`] (deliver each decrypted packet to the
+/// protected side) until they return `Ok(None)`, then [`Tunnel::poll_event`] until `None`, then
+/// sleep until [`Tunnel::poll_timeout`]. Outputs not drained before the next input are kept
+/// (up to the queue's limit, then dropped and counted in [`Tunnel::dropped`]).
+#[derive(Debug)]
+pub struct Tunnel {
+    tunnels: Tunnels,
+    out: Outputs,
+    next_transmit: usize,
+    next_plaintext: usize,
+}
+
+impl Tunnel {
+    /// Tunnels for an IOS configuration (`show running-config` text or pasted commands).
+    pub fn from_ios(text: &str, opts: CoreOptions) -> Result<Tunnel, TunnelError> {
+        let parsed = crate::ios::parse(text)?;
+        Tunnel::new(parsed.config, opts)
+    }
+
+    /// Tunnels for a parsed configuration.
+    pub fn new(config: GatewayConfig, opts: CoreOptions) -> Result<Tunnel, TunnelError> {
+        Ok(Tunnel {
+            tunnels: Tunnels::new(config, opts)?,
+            out: Outputs::default(),
+            next_transmit: 0,
+            next_plaintext: 0,
+        })
+    }
+
+    /// The tunnels (entries, counters, snapshots).
+    pub fn tunnels(&self) -> &Tunnels {
+        &self.tunnels
+    }
+
+    /// Everything drained: the arena can be reused.
+    fn begin(&mut self) -> &mut Outputs {
+        let n = self.out.len();
+        if self.next_transmit >= n && self.next_plaintext >= n {
+            self.out.clear();
+            self.next_transmit = 0;
+            self.next_plaintext = 0;
+        }
+        &mut self.out
+    }
+
+    /// A cleartext IPv4 packet from the protected side.
+    pub fn handle_plaintext(&mut self, now: Instant, pkt: &[u8]) -> TunVerdict {
+        self.begin();
+        self.tunnels.handle_plaintext(now, pkt, &mut self.out)
+    }
+
+    /// A UDP datagram that arrived on `local` (port 500 or 4500) from `remote`.
+    pub fn handle_udp(
+        &mut self,
+        now: Instant,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        data: &[u8],
+    ) {
+        self.begin();
+        self.tunnels
+            .handle_udp(now, local, remote, data, &mut self.out);
+    }
+
+    /// A raw ESP packet (IP protocol 50 payload, SPI onwards) from `src`.
+    pub fn handle_esp(&mut self, now: Instant, src: Ipv4Addr, data: &[u8]) {
+        self.begin();
+        self.tunnels.handle_esp(now, src, data, &mut self.out);
+    }
+
+    /// The deadline passed: retransmissions, lifetimes, rekeys, DPD, keepalives.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.begin();
+        self.tunnels.handle_timeout(now, &mut self.out);
+    }
+
+    /// Deletes every SA pair and ISAKMP SA (the Deletes are then polled out).
+    pub fn shutdown(&mut self, now: Instant) {
+        self.begin();
+        self.tunnels.shutdown(now, &mut self.out);
+    }
+
+    /// `clear crypto sa [peer X]`: deletes IPsec SA pairs (sending Deletes); their count.
+    pub fn clear_sa(&mut self, now: Instant, peer: Option<Ipv4Addr>) -> usize {
+        self.begin();
+        self.tunnels.clear_sa(now, peer, &mut self.out)
+    }
+
+    /// The next datagram to send, written into `buf`. A buffer too small leaves it queued.
+    pub fn poll_transmit(
+        &mut self,
+        buf: &mut [u8],
+    ) -> Result<Option<TunnelTransmit>, BufferTooSmall> {
+        while let Some((dest, pkt)) = self.out.packet(self.next_transmit) {
+            if dest == Dest::Tun {
+                self.next_transmit += 1;
+                continue;
+            }
+            let dst = buf
+                .get_mut(..pkt.len())
+                .ok_or(BufferTooSmall { needed: pkt.len() })?;
+            dst.copy_from_slice(pkt);
+            self.next_transmit += 1;
+            return Ok(Some(TunnelTransmit {
+                dest,
+                len: pkt.len(),
+            }));
+        }
+        Ok(None)
+    }
+
+    /// The next decrypted packet for the protected side, written into `buf`; its length.
+    pub fn poll_plaintext(&mut self, buf: &mut [u8]) -> Result<Option<usize>, BufferTooSmall> {
+        while let Some((dest, pkt)) = self.out.packet(self.next_plaintext) {
+            if dest != Dest::Tun {
+                self.next_plaintext += 1;
+                continue;
+            }
+            let dst = buf
+                .get_mut(..pkt.len())
+                .ok_or(BufferTooSmall { needed: pkt.len() })?;
+            dst.copy_from_slice(pkt);
+            self.next_plaintext += 1;
+            return Ok(Some(pkt.len()));
+        }
+        Ok(None)
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<TunnelEvent> {
+        self.tunnels.poll_event()
+    }
+
+    /// When to call [`Tunnel::handle_timeout`].
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.tunnels.poll_timeout()
+    }
+
+    /// Outputs dropped because the queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.out.dropped()
+    }
+
+    /// The text of an IOS show command.
+    pub fn show(&self, now: Instant, what: Show) -> String {
+        self.tunnels.show(now, what)
+    }
+
+    /// The seed's troubleshooting procedure, per peer (all when `peer` is `None`).
+    pub fn diagnose(&self, now: Instant, peer: Option<Ipv4Addr>) -> Vec<Verdict> {
+        self.tunnels.diagnose(now, peer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SITE_A: &str = include_str!("../ios/seed/siteA.cfg");
+    const SITE_B: &str = include_str!("../ios/seed/siteB.cfg");
+
+    fn ping(src: [u8; 4], dst: [u8; 4], seq: u16) -> Vec<u8> {
+        let mut p = vec![0u8; 84];
+        p[0] = 0x45;
+        p[2..4].copy_from_slice(&84u16.to_be_bytes());
+        p[8] = 64;
+        p[9] = 1;
+        p[12..16].copy_from_slice(&src);
+        p[16..20].copy_from_slice(&dst);
+        p[20] = 8;
+        p[26..28].copy_from_slice(&seq.to_be_bytes());
+        let mut sum = 0u32;
+        for c in p[..20].chunks(2) {
+            sum += u32::from(u16::from_be_bytes([c[0], c[1]]));
+        }
+        while sum > 0xffff {
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
+        p[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+        p
+    }
+
+    /// Moves every datagram from `from` to `to`; the decrypted packets `to` delivers.
+    fn carry(from: &mut Tunnel, to: &mut Tunnel, now: Instant) -> Vec<Vec<u8>> {
+        let mut buf = vec![0u8; 65_536];
+        let mut moved = Vec::new();
+        while let Ok(Some(t)) = from.poll_transmit(&mut buf) {
+            moved.push((t, buf[..t.len].to_vec()));
+        }
+        let mut delivered = Vec::new();
+        for (t, m) in moved {
+            match t.dest {
+                Dest::Udp { local, remote } => to.handle_udp(now, remote, local, &m),
+                Dest::Esp { src, .. } => to.handle_esp(now, src, &m),
+                Dest::Tun => {}
+            }
+            while let Ok(Some(n)) = to.poll_plaintext(&mut buf) {
+                delivered.push(buf[..n].to_vec());
+            }
+        }
+        delivered
+    }
+
+    #[test]
+    fn two_sites_from_their_ios_configurations_pass_packets_both_ways() {
+        let mut a = Tunnel::from_ios(SITE_A, CoreOptions::seeded(1)).unwrap();
+        let mut b = Tunnel::from_ios(SITE_B, CoreOptions::seeded(2)).unwrap();
+        let mut now = Instant::from_millis(1_000);
+        // The first packet starts IKE and is dropped, as on IOS.
+        let first = ping([192, 168, 1, 10], [192, 168, 2, 10], 0);
+        assert_eq!(a.handle_plaintext(now, &first), TunVerdict::NoSa);
+        for _ in 0..20 {
+            carry(&mut a, &mut b, now);
+            carry(&mut b, &mut a, now);
+            now = Instant::from_millis(now.as_millis() + 10);
+        }
+        let mut up = 0;
+        while let Some(e) = a.poll_event() {
+            if matches!(e, TunnelEvent::IpsecUp { .. }) {
+                up += 1;
+            }
+        }
+        assert_eq!(up, 1, "one SA pair at site A");
+        for seq in 1..=5 {
+            let p = ping([192, 168, 1, 10], [192, 168, 2, 10], seq);
+            assert_eq!(a.handle_plaintext(now, &p), TunVerdict::Protected);
+            assert_eq!(carry(&mut a, &mut b, now), vec![p]);
+            let r = ping([192, 168, 2, 10], [192, 168, 1, 10], seq);
+            assert_eq!(b.handle_plaintext(now, &r), TunVerdict::Protected);
+            assert_eq!(carry(&mut b, &mut a, now), vec![r]);
+        }
+        let show = a.show(now, Show::IsakmpSa);
+        assert!(show.contains("QM_IDLE"), "{show}");
+        let ipsec = a.show(
+            now,
+            Show::IpsecSa {
+                peer: None,
+                detail: false,
+            },
+        );
+        assert!(ipsec.contains("#pkts encaps: 5"), "{ipsec}");
+    }
+
+    #[test]
+    fn a_small_buffer_leaves_the_datagram_queued() {
+        let mut a = Tunnel::from_ios(SITE_A, CoreOptions::seeded(1)).unwrap();
+        let now = Instant::from_millis(1_000);
+        a.handle_plaintext(now, &ping([192, 168, 1, 10], [192, 168, 2, 10], 0));
+        let mut tiny = [0u8; 8];
+        let need = a.poll_transmit(&mut tiny).unwrap_err().needed;
+        let mut buf = vec![0u8; need];
+        let t = a.poll_transmit(&mut buf).unwrap().unwrap();
+        assert_eq!(t.len, need);
+        assert!(matches!(t.dest, Dest::Udp { remote, .. } if remote.port() == 500));
+    }
+}
