@@ -2,7 +2,7 @@
 # Regenerates ffi-c/include/ipsec.h with cbindgen.
 #   ffi-c/gen-header.sh          write the header
 #   ffi-c/gen-header.sh --check  fail (exit 1, diff on stderr) if the committed header is stale
-# cbindgen is a build-time tool only (no build.rs): `cargo install cbindgen --locked`.
+# cbindgen is a build-time tool only (not run by build.rs): `cargo install cbindgen --locked`.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 command -v cbindgen >/dev/null 2>&1 || {

@@ -2,7 +2,7 @@
  * the "out-parameters only on success" rule, ESP failures by code, IOS config errors, and a full
  * negotiation through the public header. Run under AddressSanitizer and valgrind by CI.
  *
- *   gcc -Iffi-c/include examples/c/test_ffi.c target/release/libipsec.a \
+ *   gcc -Iffi-c/include examples/c/test_ffi.c target/release/libipsecrs.a \
  *       -lpthread -ldl -lm -o test_ffi && ./test_ffi
  */
 #include "pump.h"

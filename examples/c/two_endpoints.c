@@ -4,8 +4,10 @@
  * text (the seed's siteA file, or the path given as the first argument), R2 from a peer struct.
  * Both reach QM_IDLE, then ESP packets flow both ways and both sides print their show output.
  *
- *   gcc -Iffi-c/include examples/c/two_endpoints.c target/release/libipsec.a \
+ *   gcc -Iffi-c/include examples/c/two_endpoints.c target/release/libipsecrs.a \
  *       -lpthread -ldl -lm -o two_endpoints && ./two_endpoints   # from the repository root
+ * or, after ffi-c/install.sh (see ffi-c/README.md), through pkg-config:
+ *   gcc examples/c/two_endpoints.c $(pkg-config --cflags --libs ipsecrs) -o two_endpoints
  */
 #include "pump.h"
 

@@ -49,7 +49,7 @@ fn profile_dir() -> PathBuf {
 }
 
 /// Builds the static library: `cargo test` compiles only the rlib for integration tests, so
-/// `libipsec.a` could be stale. Same target directory and profile as this test run.
+/// `libipsecrs.a` could be stale. Same target directory and profile as this test run.
 fn static_lib() -> PathBuf {
     static BUILT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     let ok = *BUILT.get_or_init(|| {
@@ -67,7 +67,7 @@ fn static_lib() -> PathBuf {
             .is_ok_and(|s| s.success())
     });
     assert!(ok, "cargo build -p ipsec-ffi --lib failed");
-    let lib = profile_dir().join("libipsec.a");
+    let lib = profile_dir().join("libipsecrs.a");
     assert!(
         lib.exists(),
         "{} missing: cargo builds it with the rlib (crate-type staticlib)",

@@ -1,6 +1,6 @@
 //! The log callback calling back into the endpoint it logs for, through the C ABI from Rust.
 
-use ipsec::*;
+use ipsecrs::*;
 use std::ffi::{c_char, c_void};
 
 /// What the callback saw; it lives on the test's stack for the whole test.
