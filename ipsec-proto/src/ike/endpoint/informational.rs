@@ -298,13 +298,9 @@ impl Endpoint {
                     }
                 } else if d.protocol() == ProtocolId::ESP {
                     for spi in d.spis() {
-                        let owned = <[u8; 4]>::try_from(spi).ok().and_then(|s| {
-                            let s = u32::from_be_bytes(s);
-                            self.children
-                                .iter()
-                                .find(|(_, c)| c.lineage == lineage && c.spi_out == s)
-                                .map(|(k, _)| *k)
-                        });
+                        let owned = <[u8; 4]>::try_from(spi)
+                            .ok()
+                            .and_then(|s| self.children.by_spi_out(lineage, u32::from_be_bytes(s)));
                         match owned {
                             Some(child) => {
                                 self.remove_child(child, DeleteReason::PeerDelete);

@@ -35,7 +35,7 @@ impl Endpoint {
         sa.sai_b = sai_b;
         sa.flight = Flight::awaiting_answer(msg.clone(), now + delay, None);
         sa.pending = pending;
-        self.sas.insert(id, Box::new(sa));
+        self.sas.insert(Box::new(sa));
         self.send(path, msg);
         Ok(id)
     }
@@ -158,7 +158,7 @@ impl Endpoint {
         sa.nat.peer_supports = natt != NattKind::None;
         sa.peer_dpd = peer_dpd;
         sa.flight = Flight::answered(Some(reply.clone()), hash);
-        self.sas.insert(id, Box::new(sa));
+        self.sas.insert(Box::new(sa));
         self.send(path, reply);
         Ok(())
     }

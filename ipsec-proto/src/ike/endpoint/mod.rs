@@ -45,6 +45,8 @@ mod retransmit;
 mod sa;
 #[cfg(test)]
 mod security_tests;
+mod tables;
+mod timers;
 
 use informational::cleartext_notify;
 use message_ids::{seq_after, MessageIds};
@@ -52,6 +54,8 @@ use nat_t::{add_nat_d_pair, adopt_path, NattKind};
 use ownership::MAX_DELETE_SPIS;
 use retransmit::Flight;
 use sa::{Child, IkeSa, P1State, PendingQm, Qm, QmState};
+use tables::{ChildTable, SaTable};
+use timers::{TimerKey, TimerTable};
 
 const NONCE_LEN: usize = 20;
 const MAX_MSG: usize = 8192;
@@ -104,8 +108,9 @@ pub struct Endpoint {
     rng: Rng,
     /// Boxed: an `IkeSa` is a few KiB inline (key schedules, PRF states), and B-tree nodes hold
     /// eleven values each, mostly part-filled, so unboxed values waste more than they hold.
-    sas: BTreeMap<IkeSaId, Box<IkeSa>>,
-    children: BTreeMap<ChildId, Child>,
+    sas: SaTable,
+    children: ChildTable,
+    timers: TimerTable,
     next_conn_id: u32,
     next_child: u64,
     transmits: VecDeque<OutDatagram>,
@@ -184,8 +189,9 @@ impl Endpoint {
         Endpoint {
             config,
             rng,
-            sas: BTreeMap::new(),
-            children: BTreeMap::new(),
+            sas: SaTable::default(),
+            children: ChildTable::default(),
+            timers: TimerTable::default(),
             next_conn_id: 1001,
             next_child: 1,
             transmits: VecDeque::new(),
@@ -242,33 +248,7 @@ impl Endpoint {
 
     /// The earliest instant at which [`Endpoint::handle_timeout`] has work to do.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let mut t: Option<Instant> = None;
-        let mut upd = |x: Option<Instant>| {
-            if let Some(x) = x {
-                t = Some(t.map_or(x, |t| t.min(x)));
-            }
-        };
-        for sa in self.sas.values() {
-            upd(sa.flight.retransmit_at);
-            upd(sa.expires);
-            upd(sa.dpd.next_at);
-            upd(sa.keepalive_at);
-            upd(self.phase1_rekey_at(sa));
-            if sa.state != P1State::QmIdle && sa.role == Role::Responder {
-                upd(Some(sa.created + self.linger()));
-            }
-            for q in &sa.qms {
-                upd(q.flight.retransmit_at);
-                upd(q.done_at.map(|d| d + self.linger()));
-            }
-        }
-        for c in self.children.values() {
-            upd(Some(c.hard_expiry()));
-            if !c.rekey_started && !c.replaced {
-                upd(Some(self.soft_expiry(c)));
-            }
-        }
-        t
+        self.timers.next()
     }
 
     fn send(&mut self, path: Path, bytes: Vec<u8>) {
@@ -305,7 +285,7 @@ impl Endpoint {
         loop {
             let v = self.rng.nonzero_u32();
             // SPIs 1..255 are reserved by IANA.
-            if v > 255 && !self.children.values().any(|c| c.spi_in == v) {
+            if v > 255 && !self.children.has_spi_in(v) {
                 return v;
             }
         }
@@ -351,7 +331,9 @@ impl Endpoint {
     /// first when no ISAKMP SA exists, then Quick Mode. Calling it again while a negotiation for
     /// that line is running does nothing.
     pub fn initiate(&mut self, now: Instant, peer: PeerId, selector: usize) -> Result<(), Error> {
-        self.initiate_inner(now, peer, selector, None)
+        let r = self.initiate_inner(now, peer, selector, None);
+        self.flush_timers();
+        r
     }
 
     fn initiate_inner(
@@ -434,6 +416,7 @@ impl Endpoint {
             .remove_child(child, DeleteReason::LocalRequest)
             .ok_or(ApiMisuse::NoSuchSa)?;
         self.send_delete_esp(now, c.ike_sa, c.lineage, c.spi_in);
+        self.flush_timers();
         Ok(())
     }
 
@@ -444,6 +427,7 @@ impl Endpoint {
         }
         self.send_delete_isakmp(now, sa);
         self.remove_sa(sa, DeleteReason::LocalRequest);
+        self.flush_timers();
         Ok(())
     }
 
@@ -470,39 +454,42 @@ impl Endpoint {
             let _ = self.rekey_child(now, child);
         }
         self.maybe_on_demand_dpd(now, child);
+        self.flush_timers();
     }
 
     /// Runs everything due at `now`: retransmissions, give-ups, lifetimes, rekeys, DPD and NAT
     /// keepalives.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let ids: Vec<IkeSaId> = self.sas.keys().copied().collect();
-        for id in ids {
-            self.sa_timers(now, id);
-            self.drain_pending(now, id);
+        for key in self.timers.due(now) {
+            match key {
+                TimerKey::Sa(id) => {
+                    self.sa_timers(now, id);
+                    self.drain_pending(now, id);
+                }
+                TimerKey::Child(child) => self.child_timers(now, child),
+            }
         }
-        let due: Vec<ChildId> = self
-            .children
-            .iter()
-            .filter(|(_, c)| c.hard_expiry() <= now)
-            .map(|(k, _)| *k)
-            .collect();
-        for child in due {
+        self.flush_timers();
+    }
+
+    /// A pair's hard expiry (gone, Delete sent) or its soft expiry (rekey started).
+    fn child_timers(&mut self, now: Instant, child: ChildId) {
+        let Some(c) = self.children.get(&child) else {
+            return;
+        };
+        if c.hard_expiry() <= now {
             if let Some(c) = self.remove_child(child, DeleteReason::Expired) {
                 self.send_delete_esp(now, c.ike_sa, c.lineage, c.spi_in);
             }
+            return;
         }
-        let soft: Vec<ChildId> = self
-            .children
-            .iter()
-            .filter(|(_, c)| !c.rekey_started && !c.replaced && self.soft_expiry(c) <= now)
-            .map(|(k, _)| *k)
-            .collect();
-        for child in soft {
-            self.events.push_back(Event::Phase2Expiring { child });
-            if self.rekey_child(now, child).is_err() {
-                if let Some(c) = self.children.get_mut(&child) {
-                    c.rekey_started = true;
-                }
+        if c.rekey_started || c.replaced || self.soft_expiry(c) > now {
+            return;
+        }
+        self.events.push_back(Event::Phase2Expiring { child });
+        if self.rekey_child(now, child).is_err() {
+            if let Some(c) = self.children.get_mut(&child) {
+                c.rekey_started = true;
             }
         }
     }
@@ -534,6 +521,11 @@ impl Endpoint {
     /// Processes one UDP datagram received on port 500 or 4500. Malformed input is dropped and
     /// counted (see [`Endpoint::counters`]); it never changes established state.
     pub fn handle_datagram(&mut self, now: Instant, path: Path, data: &[u8]) {
+        self.datagram(now, path, data);
+        self.flush_timers();
+    }
+
+    fn datagram(&mut self, now: Instant, path: Path, data: &[u8]) {
         if data == [0xff] {
             self.counters.keepalives_received += 1;
             return;
@@ -587,8 +579,8 @@ impl Endpoint {
                 // (NO-PROPOSAL-CHOSEN answering MM1).
                 let id = self
                     .sas
-                    .values()
-                    .find(|s| s.ci == ci && s.role == Role::Initiator)
+                    .with_ci(ci)
+                    .find(|s| s.role == Role::Initiator)
                     .map(|s| s.id);
                 match id {
                     Some(id) => self.handle_informational(now, id, path, &header, msg),
@@ -649,7 +641,7 @@ impl Endpoint {
         hash: [u8; 20],
     ) -> Lookup {
         let mut zero_cr_match = false;
-        for s in self.sas.values().filter(|s| s.ci == ci) {
+        for s in self.sas.with_ci(ci) {
             if s.cr == cr && cr != [0; 8] {
                 return Lookup::Found(s.id);
             }

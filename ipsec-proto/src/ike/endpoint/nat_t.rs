@@ -36,7 +36,7 @@ impl Endpoint {
             return;
         }
         let lineage = sa.lineage;
-        for c in self.children.values_mut() {
+        for c in self.children.paths_mut() {
             if c.lineage == lineage && c.path.remote == old.remote {
                 c.path = new;
             }

@@ -716,8 +716,14 @@ impl Endpoint {
         // Older pairs of this peer for the same proxy identities are superseded, whoever
         // started the rekey: they carry on until they expire, but nobody rekeys them again.
         // Another peer's pairs for the same identities (a shared wildcard entry) are its own.
-        for c in self.children.values_mut() {
-            if c.lineage == lineage && c.selectors == est.selectors {
+        let superseded: Vec<ChildId> = self
+            .children
+            .iter()
+            .filter(|(_, c)| c.lineage == lineage && c.selectors == est.selectors)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in superseded {
+            if let Some(c) = self.children.get_mut(&k) {
                 c.replaced = true;
             }
         }

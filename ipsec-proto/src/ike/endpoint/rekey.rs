@@ -17,6 +17,12 @@ impl Endpoint {
 
     /// Starts a rekey of an IPsec SA pair now (new Quick Mode; the old pair keeps working).
     pub fn rekey_child(&mut self, now: Instant, child: ChildId) -> Result<(), Error> {
+        let r = self.rekey_child_inner(now, child);
+        self.flush_timers();
+        r
+    }
+
+    fn rekey_child_inner(&mut self, now: Instant, child: ChildId) -> Result<(), Error> {
         let c = self.children.get_mut(&child).ok_or(ApiMisuse::NoSuchSa)?;
         c.rekey_started = true;
         let (peer, sel, selectors) = (c.peer, c.selector_index, c.selectors);
