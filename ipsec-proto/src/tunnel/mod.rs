@@ -23,6 +23,7 @@
 //! encrypted and decrypted straight into the [`Outputs`] arena.
 
 mod build;
+mod classify;
 mod debug;
 mod diag;
 mod mss;
@@ -227,6 +228,7 @@ struct ChildSa {
 pub struct Tunnels {
     config: GatewayConfig,
     entries: Vec<MapEntryInfo>,
+    classifier: classify::Classifier,
     flows: Vec<Flow>,
     flow_base: Vec<usize>,
     endpoint: Endpoint,
@@ -334,6 +336,7 @@ impl Tunnels {
         }
         Ok(Tunnels {
             config,
+            classifier: classify::Classifier::new(&built.entries),
             entries: built.entries,
             flows,
             flow_base,
@@ -412,25 +415,17 @@ impl Tunnels {
     /// The flow whose crypto ACL permits the packet: `Ok(Some(flow))`, `Ok(None)` when no
     /// entry permits it, `Err(())` when a permit line matched that cannot be a proxy identity.
     fn classify(&self, t: &crate::policy::FiveTuple) -> Result<Option<usize>, ()> {
-        for (i, e) in self.entries.iter().enumerate() {
-            let Some(line) = e.acl.entries.iter().position(|l| l.matches(t)) else {
-                continue;
-            };
-            let permit = e
-                .acl
-                .entries
-                .get(line)
-                .is_some_and(|l| l.action == crate::policy::AclAction::Permit);
-            if !permit {
-                // `deny`: not protected by this entry; IOS goes on with the next entry.
-                continue;
-            }
-            return match e.line_selector.get(line).copied().flatten() {
-                Some(s) => Ok(self.flow_base.get(i).map(|b| b + s)),
-                None => Err(()),
-            };
+        let Some((i, line)) = self.classifier.classify(&self.entries, t) else {
+            return Ok(None);
+        };
+        match self
+            .entries
+            .get(i)
+            .and_then(|e| e.line_selector.get(line).copied().flatten())
+        {
+            Some(s) => Ok(self.flow_base.get(i).map(|b| b + s)),
+            None => Err(()),
         }
-        Ok(None)
     }
 
     /// Protects one cleartext IPv4 packet (see [`TunVerdict`]). A TCP SYN whose MSS exceeds
@@ -1148,11 +1143,11 @@ impl Tunnels {
 
     /// A raw ESP packet (IP protocol 50, from the SPI on) from `src`.
     pub fn handle_esp(&mut self, now: Instant, src: Ipv4Addr, data: &[u8], out: &mut Outputs) {
-        // Raw ESP from a peer we talk to in UDP 4500: it does not float (see `diagnose`).
-        let floated = self
-            .children
-            .values()
-            .any(|c| matches!(c.dest, Dest::Udp { remote, .. } if *remote.ip() == src));
+        // Raw ESP for an SA we run in UDP 4500: the peer does not float (see `diagnose`).
+        let floated = crate::esp::peek_spi(data)
+            .and_then(|spi| self.spi_owner.get(&spi))
+            .and_then(|c| self.children.get(c))
+            .is_some_and(|c| matches!(c.dest, Dest::Udp { .. }));
         if floated {
             self.history.record(
                 IpAddr::V4(src),
