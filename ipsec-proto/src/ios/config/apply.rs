@@ -1,0 +1,254 @@
+//! Applying recognised commands to the [`GatewayConfig`] being built: IOS's merge and replace rules,
+//! defaults restored by `no` forms, source lines for lints, and warnings for commands without effect.
+//!
+//! [`GatewayConfig`]: crate::policy::GatewayConfig
+
+use crate::policy::{AccessList, AclKind, CryptoMapEntry, Interface, IsakmpPolicy};
+
+use super::grammar::{Cmd, Mode};
+use super::{ConfigWarning, Item, State};
+
+impl State {
+    pub(super) fn warn(&mut self, line: usize, column: usize, message: String) {
+        self.warnings.push(ConfigWarning {
+            line,
+            column,
+            message,
+        });
+    }
+
+    pub(super) fn apply(&mut self, cmd: Cmd, line: usize, col: usize) {
+        let cfg = &mut self.cfg;
+        match cmd {
+            Cmd::Warn(m) => self.warn(line, col, m),
+            Cmd::UnsupportedBlock(m) => {
+                self.warn(line, col, m);
+                self.mode = Mode::Unsupported;
+            }
+            Cmd::Exit => self.mode = Mode::Global,
+            Cmd::Hostname(h) => cfg.hostname = Some(h),
+            Cmd::NoHostname => cfg.hostname = None,
+            Cmd::Policy(p) => {
+                if cfg.isakmp_policy(p).is_none() {
+                    let pos = cfg
+                        .isakmp_policies
+                        .iter()
+                        .position(|x| x.priority > p)
+                        .unwrap_or(cfg.isakmp_policies.len());
+                    cfg.isakmp_policies.insert(pos, IsakmpPolicy::new(p));
+                }
+                self.origins.set(Item::IsakmpPolicy(p), line);
+                self.mode = Mode::Policy(p);
+            }
+            Cmd::Key(k) => {
+                // A second key for the same peer replaces the first, as on IOS.
+                match cfg.keys.iter().position(|x| x.peer == k.peer) {
+                    Some(i) => {
+                        if let Some(slot) = cfg.keys.get_mut(i) {
+                            *slot = k;
+                        }
+                    }
+                    None => {
+                        cfg.keys.push(k);
+                        self.origins.set(Item::Key(cfg.keys.len() - 1), line);
+                    }
+                }
+            }
+            Cmd::Dpd(d) => cfg.ipsec.dpd = d,
+            Cmd::NatKeepalive(n) => cfg.ipsec.nat_keepalive_secs = n,
+            Cmd::NatT(b) => cfg.ipsec.nat_t = b,
+            Cmd::TransformSet(ts) => {
+                let name = ts.name.clone();
+                match cfg.transform_sets.iter_mut().find(|t| t.name == name) {
+                    Some(t) => {
+                        // Re-entering a transform set changes its transforms but keeps its mode.
+                        t.esp_encryption = ts.esp_encryption;
+                        t.esp_integrity = ts.esp_integrity;
+                    }
+                    None => cfg.transform_sets.push(ts),
+                }
+                self.origins.set(Item::TransformSet(name.clone()), line);
+                self.mode = Mode::TransformSet(name);
+            }
+            Cmd::SaLifeSecs(s) => cfg.ipsec.sa_lifetime_secs = s,
+            Cmd::SaLifeKb(k) => cfg.ipsec.sa_lifetime_kb = k,
+            Cmd::Replay(r) => cfg.ipsec.replay_window = r,
+            Cmd::Map(name, seq) => {
+                if !cfg
+                    .crypto_maps
+                    .iter()
+                    .any(|e| e.map == name && e.seq == seq)
+                {
+                    let pos = cfg
+                        .crypto_maps
+                        .iter()
+                        .position(|e| (e.map.as_str(), e.seq) > (name.as_str(), seq))
+                        .unwrap_or(cfg.crypto_maps.len());
+                    cfg.crypto_maps
+                        .insert(pos, CryptoMapEntry::new(name.clone(), seq));
+                }
+                self.origins.set(Item::MapEntry(name.clone(), seq), line);
+                self.mode = Mode::Map(name, seq);
+            }
+            Cmd::Interface(name) => {
+                if cfg.interface(&name).is_none() {
+                    cfg.interfaces.push(Interface::new(name.clone()));
+                }
+                let canonical = cfg.interface(&name).map_or(name, |i| i.name.clone());
+                self.origins.set(Item::Interface(canonical.clone()), line);
+                self.mode = Mode::Interface(canonical);
+            }
+            Cmd::NamedAcl(name, kind) => {
+                self.acl_mut(&name, kind, line);
+                self.mode = Mode::Acl(name);
+            }
+            Cmd::AclEntry {
+                name,
+                kind,
+                seq,
+                entry,
+            } => {
+                let acl = self.acl_mut(&name, kind, line);
+                if acl.kind != kind {
+                    self.warn(
+                        line,
+                        col,
+                        format!("access list {name} is of another type; entry ignored"),
+                    );
+                    return;
+                }
+                if !acl.insert(seq, entry) {
+                    self.warn(
+                        line,
+                        col,
+                        format!("access list {name}: duplicate sequence number; entry ignored"),
+                    );
+                    return;
+                }
+                if let Some(s) = seq.or_else(|| acl.entries.last().map(|e| e.seq)) {
+                    self.origins.set(Item::AclEntry(name, s), line);
+                }
+            }
+            Cmd::AclRemark { name, kind, text } => {
+                self.acl_mut(&name, kind, line).remarks.push(text);
+            }
+            Cmd::NoAcl(name) => cfg.access_lists.retain(|a| a.name != name),
+            Cmd::Route(r) => {
+                if !cfg.routes.contains(&r) {
+                    cfg.routes.push(r);
+                    self.origins.set(Item::Route(cfg.routes.len() - 1), line);
+                }
+            }
+            Cmd::Nat(n) => {
+                if !cfg.nat_rules.contains(&n) {
+                    cfg.nat_rules.push(n);
+                    self.origins.set(Item::Nat(cfg.nat_rules.len() - 1), line);
+                }
+            }
+            other => self.apply_sub(other, line, col),
+        }
+    }
+
+    fn acl_mut(&mut self, name: &str, kind: AclKind, line: usize) -> &mut AccessList {
+        let idx = match self.cfg.access_lists.iter().position(|a| a.name == name) {
+            Some(i) => i,
+            None => {
+                let numbered = name.parse::<u32>().is_ok();
+                self.cfg
+                    .access_lists
+                    .push(AccessList::new(name, numbered, kind));
+                self.origins.set(Item::Acl(name.to_string()), line);
+                self.cfg.access_lists.len() - 1
+            }
+        };
+        // `idx` is in bounds: it was just found or pushed.
+        let last = self.cfg.access_lists.len().saturating_sub(1);
+        &mut self.cfg.access_lists[idx.min(last)]
+    }
+
+    fn apply_sub(&mut self, cmd: Cmd, line: usize, col: usize) {
+        match self.mode.clone() {
+            Mode::Policy(p) => {
+                let Some(pol) = self
+                    .cfg
+                    .isakmp_policies
+                    .iter_mut()
+                    .find(|x| x.priority == p)
+                else {
+                    return;
+                };
+                let d = IsakmpPolicy::new(p);
+                match cmd {
+                    Cmd::Encr(e) => pol.encryption = e.unwrap_or(d.encryption),
+                    Cmd::Hash(h) => pol.hash = h.unwrap_or(d.hash),
+                    Cmd::Auth(a) => pol.authentication = a.unwrap_or(d.authentication),
+                    Cmd::Group(g) => pol.group = g.unwrap_or(d.group),
+                    Cmd::Lifetime(l) => pol.lifetime_secs = l.unwrap_or(d.lifetime_secs),
+                    _ => {}
+                }
+            }
+            Mode::TransformSet(name) => {
+                if let (Cmd::TsMode(m), Some(ts)) = (
+                    cmd,
+                    self.cfg.transform_sets.iter_mut().find(|t| t.name == name),
+                ) {
+                    ts.mode = m;
+                }
+            }
+            Mode::Map(name, seq) => {
+                let Some(e) = self
+                    .cfg
+                    .crypto_maps
+                    .iter_mut()
+                    .find(|e| e.map == name && e.seq == seq)
+                else {
+                    return;
+                };
+                match cmd {
+                    Cmd::SetPeer {
+                        peer: Some(p),
+                        default,
+                        remove: false,
+                    } => {
+                        e.peers.retain(|x| *x != p);
+                        if default {
+                            e.peers.insert(0, p);
+                        } else {
+                            e.peers.push(p);
+                        }
+                    }
+                    Cmd::SetPeer {
+                        peer: Some(p),
+                        remove: true,
+                        ..
+                    } => e.peers.retain(|x| *x != p),
+                    Cmd::SetPeer { peer: None, .. } => e.peers.clear(),
+                    Cmd::SetTs(v) => e.transform_sets = v,
+                    Cmd::SetPfs(g) => e.pfs_group = g,
+                    Cmd::SetLifeSecs(s) => e.lifetime_secs = s,
+                    Cmd::SetLifeKb(k) => e.lifetime_kb = k,
+                    Cmd::MatchAddress(a) => e.acl = a,
+                    Cmd::ReverseRoute(r) => e.reverse_route = r,
+                    _ => {}
+                }
+            }
+            Mode::Interface(name) => {
+                let Some(i) = self.cfg.interfaces.iter_mut().find(|i| i.name == name) else {
+                    return;
+                };
+                match cmd {
+                    Cmd::IfAddress(a) => i.address = a,
+                    Cmd::IfNat(n) => i.nat = n,
+                    Cmd::IfCryptoMap(m) => i.crypto_map = m,
+                    Cmd::IfMss(m) => i.tcp_adjust_mss = m,
+                    Cmd::IfDescription(d) => i.description = d,
+                    Cmd::IfShutdown(s) => i.shutdown = s,
+                    _ => {}
+                }
+            }
+            Mode::Global | Mode::Acl(_) | Mode::Unsupported => {
+                self.warn(line, col, "command has no effect here".into());
+            }
+        }
+    }
+}

@@ -1,0 +1,221 @@
+//! Rendering a [`GatewayConfig`] back to canonical IOS running-config text.
+
+use std::fmt::Write as _;
+use std::net::Ipv4Addr;
+
+use crate::policy::{
+    AccessList, AclKind, DpdConfig, DpdMode, EspMode, GatewayConfig, IpsecGlobals, IsakmpPolicy,
+    KeyEncoding, NatSide, PskPeer,
+};
+
+/// Canonical running-config text for a configuration, omitting defaults as IOS does.
+/// `parse(&render(c))` yields `c` again for every configuration `parse` can produce.
+pub fn render(cfg: &GatewayConfig) -> String {
+    let mut o = String::new();
+    if let Some(h) = &cfg.hostname {
+        let _ = writeln!(o, "hostname {h}\n!");
+    }
+    for p in &cfg.isakmp_policies {
+        let d = IsakmpPolicy::new(p.priority);
+        let _ = writeln!(o, "crypto isakmp policy {}", p.priority);
+        if p.encryption != d.encryption {
+            let _ = writeln!(o, " encr {}", p.encryption.ios_keyword());
+        }
+        if p.hash != d.hash {
+            let _ = writeln!(o, " hash {}", p.hash.ios_keyword());
+        }
+        if p.authentication != d.authentication {
+            let _ = writeln!(o, " authentication {}", p.authentication.ios_keyword());
+        }
+        if p.group != d.group {
+            let _ = writeln!(o, " group {}", p.group);
+        }
+        if p.lifetime_secs != d.lifetime_secs {
+            let _ = writeln!(o, " lifetime {}", p.lifetime_secs);
+        }
+    }
+    for k in &cfg.keys {
+        let ty = match k.encoding {
+            KeyEncoding::Clear => "",
+            KeyEncoding::Type6 => "6 ",
+        };
+        let key = String::from_utf8_lossy(k.key.expose());
+        let _ = match &k.peer {
+            PskPeer::Address { addr, mask } if *mask == Ipv4Addr::BROADCAST => {
+                write!(o, "crypto isakmp key {ty}{key} address {addr}")
+            }
+            PskPeer::Address { addr, mask } => {
+                write!(o, "crypto isakmp key {ty}{key} address {addr} {mask}")
+            }
+            PskPeer::Hostname(h) => write!(o, "crypto isakmp key {ty}{key} hostname {h}"),
+        };
+        o.push_str(if k.no_xauth { " no-xauth\n" } else { "\n" });
+    }
+    let g = &cfg.ipsec;
+    if let Some(d) = g.dpd {
+        let _ = write!(o, "crypto isakmp keepalive {}", d.interval_secs);
+        if d.retry_secs != DpdConfig::DEFAULT_RETRY_SECS {
+            let _ = write!(o, " {}", d.retry_secs);
+        }
+        o.push_str(if d.mode == DpdMode::Periodic {
+            " periodic\n"
+        } else {
+            "\n"
+        });
+    }
+    if let Some(n) = g.nat_keepalive_secs {
+        let _ = writeln!(o, "crypto isakmp nat keepalive {n}");
+    }
+    o.push_str("!\n");
+    if !g.nat_t {
+        o.push_str("no crypto ipsec nat-transparency udp-encapsulation\n");
+    }
+    if g.sa_lifetime_secs != IpsecGlobals::DEFAULT_LIFETIME_SECS {
+        let _ = writeln!(
+            o,
+            "crypto ipsec security-association lifetime seconds {}",
+            g.sa_lifetime_secs
+        );
+    }
+    if g.sa_lifetime_kb != IpsecGlobals::DEFAULT_LIFETIME_KB {
+        let _ = writeln!(
+            o,
+            "crypto ipsec security-association lifetime kilobytes {}",
+            g.sa_lifetime_kb
+        );
+    }
+    if g.replay_window != IpsecGlobals::DEFAULT_REPLAY_WINDOW {
+        let _ = writeln!(
+            o,
+            "crypto ipsec security-association replay window-size {}",
+            g.replay_window
+        );
+    }
+    for t in &cfg.transform_sets {
+        let _ = writeln!(
+            o,
+            "crypto ipsec transform-set {} {}",
+            t.name,
+            t.display_transforms()
+        );
+        if t.mode == EspMode::Transport {
+            o.push_str(" mode transport\n");
+        }
+    }
+    o.push_str("!\n");
+    for e in &cfg.crypto_maps {
+        let _ = writeln!(o, "crypto map {} {} ipsec-isakmp", e.map, e.seq);
+        for p in &e.peers {
+            let _ = writeln!(o, " set peer {p}");
+        }
+        if let Some(s) = e.lifetime_secs {
+            let _ = writeln!(o, " set security-association lifetime seconds {s}");
+        }
+        if let Some(k) = e.lifetime_kb {
+            let _ = writeln!(o, " set security-association lifetime kilobytes {k}");
+        }
+        if !e.transform_sets.is_empty() {
+            let _ = writeln!(o, " set transform-set {}", e.transform_sets.join(" "));
+        }
+        if let Some(gr) = e.pfs_group {
+            let _ = writeln!(o, " set pfs group{gr}");
+        }
+        if let Some(a) = &e.acl {
+            let _ = writeln!(o, " match address {a}");
+        }
+        if e.reverse_route {
+            o.push_str(" reverse-route\n");
+        }
+        o.push_str("!\n");
+    }
+    for i in &cfg.interfaces {
+        let _ = writeln!(o, "interface {}", i.name);
+        if let Some(d) = &i.description {
+            let _ = writeln!(o, " description {d}");
+        }
+        if let Some((a, m)) = i.address {
+            let _ = writeln!(o, " ip address {a} {m}");
+        }
+        match i.nat {
+            Some(NatSide::Inside) => o.push_str(" ip nat inside\n"),
+            Some(NatSide::Outside) => o.push_str(" ip nat outside\n"),
+            None => {}
+        }
+        if let Some(m) = i.tcp_adjust_mss {
+            let _ = writeln!(o, " ip tcp adjust-mss {m}");
+        }
+        if i.shutdown {
+            o.push_str(" shutdown\n");
+        }
+        if let Some(m) = &i.crypto_map {
+            let _ = writeln!(o, " crypto map {m}");
+        }
+        o.push_str("!\n");
+    }
+    for r in &cfg.routes {
+        let _ = write!(o, "ip route {} {}", r.prefix, r.mask);
+        if let Some(i) = &r.interface {
+            let _ = write!(o, " {i}");
+        }
+        if let Some(n) = r.next_hop {
+            let _ = write!(o, " {n}");
+        }
+        if let Some(d) = r.distance {
+            let _ = write!(o, " {d}");
+        }
+        o.push('\n');
+    }
+    for n in &cfg.nat_rules {
+        let _ = writeln!(
+            o,
+            "ip nat inside source list {} interface {}{}",
+            n.acl,
+            n.interface,
+            if n.overload { " overload" } else { "" }
+        );
+    }
+    o.push_str("!\n");
+    for a in &cfg.access_lists {
+        render_acl(&mut o, a);
+    }
+    o.push_str("end\n");
+    o
+}
+
+fn render_acl(o: &mut String, a: &AccessList) {
+    let mut expected = 10u32;
+    let default_seqs = a.entries.iter().all(|e| {
+        let ok = e.seq == expected;
+        expected = (e.seq / 10).saturating_add(1).saturating_mul(10);
+        ok
+    });
+    if a.numbered && default_seqs && !(a.entries.is_empty() && a.remarks.is_empty()) {
+        for r in &a.remarks {
+            let _ = writeln!(o, "access-list {} remark {r}", a.name);
+        }
+        for e in &a.entries {
+            let _ = writeln!(o, "access-list {} {}", a.name, e.render(a.kind));
+        }
+        return;
+    }
+    let kind = if a.kind == AclKind::Standard {
+        "standard"
+    } else {
+        "extended"
+    };
+    let _ = writeln!(o, "ip access-list {kind} {}", a.name);
+    for r in &a.remarks {
+        let _ = writeln!(o, " remark {r}");
+    }
+    let mut prev: Option<u32> = None;
+    for e in &a.entries {
+        let auto = prev.map_or(10, |p| (p / 10).saturating_add(1).saturating_mul(10));
+        if e.seq == auto {
+            let _ = writeln!(o, " {}", e.render(a.kind));
+        } else {
+            let _ = writeln!(o, " {} {}", e.seq, e.render(a.kind));
+        }
+        prev = Some(e.seq);
+    }
+    o.push_str("!\n");
+}
