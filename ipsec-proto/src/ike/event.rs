@@ -125,10 +125,58 @@ pub struct Phase2Established {
     pub replaces: Option<ChildId>,
 }
 
+/// The state of an ISAKMP SA, by its IOS name (`show crypto isakmp sa`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum IsakmpState {
+    /// MM1 sent or received, no proposal agreed yet.
+    MmNoState,
+    /// Proposal agreed (MM1/MM2 exchanged).
+    MmSaSetup,
+    /// Key exchange done (MM3/MM4), authentication (MM5/MM6) under way.
+    MmKeyExch,
+    /// Main Mode complete: Quick Modes may run.
+    QmIdle,
+}
+
+impl IsakmpState {
+    /// The IOS name (`QM_IDLE`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            IsakmpState::MmNoState => "MM_NO_STATE",
+            IsakmpState::MmSaSetup => "MM_SA_SETUP",
+            IsakmpState::MmKeyExch => "MM_KEY_EXCH",
+            IsakmpState::QmIdle => "QM_IDLE",
+        }
+    }
+}
+
+impl core::fmt::Display for IsakmpState {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// Something the caller should know; polled with [`crate::ike::Endpoint::poll_event`].
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Event {
+    /// An ISAKMP SA changed state, appeared (`from` is `None`) or went away (`to` is `None`);
+    /// announced once per call for whatever changed during it, after the call's other events.
+    IsakmpStateChanged {
+        /// The SA (its conn-id).
+        sa: IkeSaId,
+        /// Our role in its Main Mode.
+        role: Role,
+        /// Where the peer is.
+        path: Path,
+        /// The state announced before (`None`: new SA).
+        from: Option<IsakmpState>,
+        /// The state now (`None`: the SA is gone).
+        to: Option<IsakmpState>,
+        /// NAT traversal is in use on it.
+        nat_t: bool,
+    },
     /// Main Mode finished: the ISAKMP SA is in QM_IDLE.
     Phase1Established {
         /// The SA.

@@ -35,7 +35,7 @@ pub use error::{
 };
 pub use event::{
     ChildId, ChildKeys, Counters, DeleteReason, Event, IkeSaId, IpsecSaInfo, IsakmpSaInfo,
-    NatStatus, Path, Phase2Established, Role, Transmit,
+    IsakmpState, NatStatus, Path, Phase2Established, Role, Transmit,
 };
 
 #[cfg(test)]

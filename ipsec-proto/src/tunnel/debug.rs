@@ -2,7 +2,7 @@
 //! (cisco-ios.md C.2, C.3) where the endpoint's events say enough.
 
 use super::{delete_reason, MapEntryInfo, Tunnels};
-use crate::ike::{Event, IsakmpSaInfo, Role};
+use crate::ike::{Event, Path, Role};
 use crate::policy::{SelectorAddr, TrafficSelector, TransformSet};
 use crate::tunnel::output::{DebugKind, Outputs};
 use std::fmt;
@@ -46,25 +46,32 @@ fn fsm_name(role: Role, state: &str) -> &'static str {
     }
 }
 
-/// `Old State = X  New State = Y` for an ISAKMP SA whose state changed.
-pub(super) fn fsm(out: &mut Outputs, s: &IsakmpSaInfo, old: Option<&str>) {
+/// `Old State = X  New State = Y` for ISAKMP SA `conn_id`, now in `state`.
+pub(super) fn fsm(
+    out: &mut Outputs,
+    conn_id: u32,
+    role: Role,
+    path: Path,
+    state: &str,
+    old: Option<&str>,
+) {
     if !out.debugging(DebugKind::Isakmp) {
         return;
     }
-    let conn = if s.state == "QM_IDLE" { s.conn_id } else { 0 };
-    let from = old.map_or("IKE_READY", |o| fsm_name(s.role, o));
-    let input = match (s.role, s.state) {
+    let conn = if state == "QM_IDLE" { conn_id } else { 0 };
+    let from = old.map_or("IKE_READY", |o| fsm_name(role, o));
+    let input = match (role, state) {
         (Role::Initiator, "MM_NO_STATE") => "IKE_MESG_FROM_IPSEC, IKE_SA_REQ_MM",
         (_, "QM_IDLE") => "IKE_MESG_INTERNAL, IKE_PROCESS_COMPLETE",
         _ => "IKE_MESG_FROM_PEER, IKE_MM_EXCH",
     };
-    if old.is_none() && s.role == Role::Initiator {
+    if old.is_none() && role == Role::Initiator {
         out.debug(
             DebugKind::Isakmp,
             format_args!(
                 "ISAKMP:(0):Created a peer struct for {}, peer port {}",
-                s.path.remote.ip(),
-                s.path.remote.port()
+                path.remote.ip(),
+                path.remote.port()
             ),
         );
     }
@@ -76,10 +83,10 @@ pub(super) fn fsm(out: &mut Outputs, s: &IsakmpSaInfo, old: Option<&str>) {
         DebugKind::Isakmp,
         format_args!(
             "ISAKMP:({conn}):Old State = {from}  New State = {}",
-            fsm_name(s.role, s.state)
+            fsm_name(role, state)
         ),
     );
-    if old.is_none() && s.role == Role::Initiator {
+    if old.is_none() && role == Role::Initiator {
         out.debug(
             DebugKind::Isakmp,
             format_args!("ISAKMP:(0):beginning Main Mode exchange"),

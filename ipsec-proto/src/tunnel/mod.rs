@@ -245,6 +245,7 @@ pub struct Tunnels {
     peer_mtu: BTreeMap<Ipv4Addr, u16>,
     flavor: IosFlavor,
     next_conn: u32,
+    /// ISAKMP SAs as last announced: conn-id → (peer, state, we initiated).
     states: BTreeMap<u32, (IpAddr, &'static str, bool)>,
     transitions: Vec<Transition>,
     skipped: Vec<String>,
@@ -487,7 +488,7 @@ impl Tunnels {
                     );
                 }
             }
-            self.pump(now, out, true);
+            self.pump(now, out);
             return TunVerdict::NoSa;
         };
         let Some(child) = self.children.get_mut(&child_id) else {
@@ -532,7 +533,7 @@ impl Tunnels {
         );
         self.endpoint
             .report_esp_activity(now, child_id, None, Some(now), bytes);
-        self.pump(now, out, false);
+        self.pump(now, out);
         TunVerdict::Protected
     }
 
@@ -594,7 +595,7 @@ impl Tunnels {
         );
         self.endpoint
             .report_esp_activity(now, child_id, Some(now), None, bytes);
-        self.pump(now, out, false);
+        self.pump(now, out);
     }
 
     fn ike_input(&mut self, now: Instant, path: Path, data: &[u8], out: &mut Outputs) {
@@ -612,7 +613,7 @@ impl Tunnels {
         }
         self.note_ike_rx(now, &path);
         self.endpoint.handle_datagram(now, path, data);
-        self.pump(now, out, true);
+        self.pump(now, out);
     }
 
     /// Role letter, state and conn-id of the newest ISAKMP SA with `peer` (for debug lines).
@@ -641,24 +642,13 @@ impl Tunnels {
     // ------------------------------------------------------------------------------------
     // Endpoint outputs
 
-    /// Moves the endpoint's datagrams into `out` and handles its events.
-    /// `sync` forces a look at the ISAKMP states (after IKE input, timers and commands); on the
-    /// data path they are looked at only when the endpoint had something to say, so that a
-    /// packet costs no allocation.
-    fn pump(&mut self, now: Instant, out: &mut Outputs, sync: bool) {
-        let mut events = false;
+    /// Handles the endpoint's events (ISAKMP state changes among them: their FSM lines come
+    /// before the packet lines, as IOS prints them), then moves its datagrams into `out`.
+    fn pump(&mut self, now: Instant, out: &mut Outputs) {
         while let Some(ev) = self.endpoint.poll_event() {
-            events = true;
             self.on_event(now, ev, out);
         }
-        // State lines come before the packet lines, as IOS prints them.
-        let synced = sync || events;
-        if synced {
-            self.sync_states(now, out);
-        }
-        if self.flush_transmits(now, out) > 0 && !synced {
-            self.sync_states(now, out);
-        }
+        self.flush_transmits(now, out);
     }
 
     /// Moves queued IKE datagrams into `out`; returns how many.
@@ -722,47 +712,42 @@ impl Tunnels {
         }
     }
 
-    /// Records ISAKMP state changes (and prints them as IOS FSM transitions when debugging).
-    fn sync_states(&mut self, now: Instant, out: &mut Outputs) {
-        let sas = self.endpoint.isakmp_sas(now);
-        let mut seen = BTreeMap::new();
-        for s in &sas {
-            let peer = s.path.remote.ip();
-            let initiator = s.role == crate::ike::Role::Initiator;
-            seen.insert(s.conn_id, (peer, s.state, initiator));
-            if s.nat_t {
-                self.history.entry(peer).nat_detected = true;
+    /// Records an ISAKMP state change (and prints it as an IOS FSM transition when debugging).
+    #[allow(clippy::too_many_arguments)]
+    fn state_changed(
+        &mut self,
+        now: Instant,
+        sa: IkeSaId,
+        role: crate::ike::Role,
+        path: Path,
+        from: Option<crate::ike::IsakmpState>,
+        to: Option<crate::ike::IsakmpState>,
+        nat_t: bool,
+        out: &mut Outputs,
+    ) {
+        let peer = path.remote.ip();
+        if nat_t {
+            self.history.entry(peer).nat_detected = true;
+        }
+        let (from, to) = (from.map(|s| s.name()), to.map(|s| s.name()));
+        let initiator = role == crate::ike::Role::Initiator;
+        match to {
+            Some(state) => {
+                self.states.insert(sa.0, (peer, state, initiator));
+                debug::fsm(out, sa.0, role, path, state, from);
             }
-            let old = self.states.get(&s.conn_id).map(|x| x.1);
-            if old != Some(s.state) {
-                self.record(Transition {
-                    at: now,
-                    conn_id: s.conn_id,
-                    peer,
-                    from: old,
-                    to: Some(s.state),
-                    initiator,
-                });
-                debug::fsm(out, s, old);
+            None => {
+                self.states.remove(&sa.0);
             }
         }
-        let gone: Vec<(u32, IpAddr, &'static str, bool)> = self
-            .states
-            .iter()
-            .filter(|(k, _)| !seen.contains_key(k))
-            .map(|(k, v)| (*k, v.0, v.1, v.2))
-            .collect();
-        for (conn_id, peer, state, initiator) in gone {
-            self.record(Transition {
-                at: now,
-                conn_id,
-                peer,
-                from: Some(state),
-                to: None,
-                initiator,
-            });
-        }
-        self.states = seen;
+        self.record(Transition {
+            at: now,
+            conn_id: sa.0,
+            peer,
+            from,
+            to,
+            initiator,
+        });
     }
 
     fn push_event(&mut self, e: TunnelEvent) {
@@ -795,6 +780,14 @@ impl Tunnels {
         debug::event(out, &ev, &self.entries);
         self.note_event(now, &ev, out);
         match ev {
+            Event::IsakmpStateChanged {
+                sa,
+                role,
+                path,
+                from,
+                to,
+                nat_t,
+            } => self.state_changed(now, sa, role, path, from, to, nat_t, out),
             Event::Phase2Established(p) => self.install(now, *p, out),
             Event::Phase2Deleted { child, .. } => self.uninstall(child),
             Event::PathChanged { old, new, .. } => {
@@ -1026,7 +1019,7 @@ impl Tunnels {
         for id in &victims {
             let _ = self.endpoint.delete_child(now, *id);
         }
-        self.pump(now, out, true);
+        self.pump(now, out);
         for f in self.flows.iter_mut() {
             let hit =
                 peer.is_none_or(|p| self.entries.get(f.entry).is_some_and(|e| e.peer_addr == p));
@@ -1051,7 +1044,7 @@ impl Tunnels {
         for id in &ids {
             let _ = self.endpoint.delete_isakmp_sa(now, IkeSaId(*id));
         }
-        self.pump(now, out, true);
+        self.pump(now, out);
         ids.len()
     }
 
@@ -1162,7 +1155,7 @@ impl Tunnels {
     /// retransmissions, lifetimes, rekeys, DPD and NAT keepalives.
     pub fn handle_timeout(&mut self, now: Instant, out: &mut Outputs) {
         self.endpoint.handle_timeout(now);
-        self.pump(now, out, true);
+        self.pump(now, out);
     }
 
     /// When to call [`Tunnels::handle_timeout`] next.
@@ -1176,7 +1169,7 @@ impl Tunnels {
         for c in children {
             let _ = self.endpoint.delete_child(now, c);
         }
-        self.pump(now, out, true);
+        self.pump(now, out);
         self.clear_isakmp(now, None, out);
     }
 }

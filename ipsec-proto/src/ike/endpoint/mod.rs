@@ -28,7 +28,7 @@ use super::error::{
 };
 use super::event::{
     ChildId, ChildKeys, Counters, DeleteReason, Event, IkeSaId, IpsecSaInfo, IsakmpSaInfo,
-    NatStatus, Path, Phase2Established, Role, Transmit,
+    IsakmpState, NatStatus, Path, Phase2Established, Role, Transmit,
 };
 use super::proposal::{self, Phase1Suite, Phase2Offer};
 

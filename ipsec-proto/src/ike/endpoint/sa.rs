@@ -2,25 +2,8 @@
 
 use super::*;
 
-/// IOS names of the Main Mode states (`show crypto isakmp sa`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum P1State {
-    MmNoState,
-    MmSaSetup,
-    MmKeyExch,
-    QmIdle,
-}
-
-impl P1State {
-    pub(super) fn name(self) -> &'static str {
-        match self {
-            P1State::MmNoState => "MM_NO_STATE",
-            P1State::MmSaSetup => "MM_SA_SETUP",
-            P1State::MmKeyExch => "MM_KEY_EXCH",
-            P1State::QmIdle => "QM_IDLE",
-        }
-    }
-}
+/// The endpoint's name for [`IsakmpState`].
+pub(super) type P1State = IsakmpState;
 
 #[derive(Debug, Clone, Copy)]
 pub(super) struct PendingQm {
@@ -104,6 +87,8 @@ pub(super) struct IkeSa {
     pub(super) last_rx_at: Instant,
     /// A replacement Main Mode has been started.
     pub(super) rekeyed: bool,
+    /// The state last announced in [`Event::IsakmpStateChanged`].
+    pub(super) reported: Option<P1State>,
 }
 
 impl IkeSa {
@@ -141,6 +126,7 @@ impl IkeSa {
             keepalive_at: None,
             last_rx_at: now,
             rekeyed: false,
+            reported: None,
         }
     }
 

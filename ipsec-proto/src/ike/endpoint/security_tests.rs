@@ -144,7 +144,7 @@ impl Net {
     }
 
     /// Branch `i`'s datagrams to the gateway, as the gateway receives them.
-    fn from_branch(&mut self, i: usize) -> Vec<(Path, Vec<u8>)> {
+    fn sent_by(&mut self, i: usize) -> Vec<(Path, Vec<u8>)> {
         let b = &mut self.branches[i];
         drain(&mut b.ep, self.now)
             .into_iter()
@@ -152,7 +152,7 @@ impl Net {
             .collect()
     }
 
-    fn to_gw(&mut self, path: Path, msg: &[u8]) -> usize {
+    fn deliver(&mut self, path: Path, msg: &[u8]) -> usize {
         self.gw.handle_datagram(self.now, path, msg);
         while let Some(e) = self.gw.poll_event() {
             self.gw_events.push(e);
@@ -165,9 +165,9 @@ impl Net {
         for _ in 0..64 {
             let mut moved = false;
             for i in 0..self.branches.len() {
-                for (p, m) in self.from_branch(i) {
+                for (p, m) in self.sent_by(i) {
                     moved = true;
-                    self.to_gw(p, &m);
+                    self.deliver(p, &m);
                 }
                 while let Some(e) = self.branches[i].ep.poll_event() {
                     self.branches[i].events.push(e);
@@ -305,11 +305,11 @@ fn blind_mm3_with_zero_responder_cookie_costs_no_dh_and_gets_no_answer() {
         vec![Branch::direct(1, Ipv4Addr::new(198, 51, 100, 1))],
     );
     net.branches[0].ep.initiate(net.now, PeerId(0), 0).unwrap();
-    let mm1 = net.from_branch(0).remove(0);
-    assert_eq!(net.to_gw(mm1.0, &mm1.1), 1, "MM2");
+    let mm1 = net.sent_by(0).remove(0);
+    assert_eq!(net.deliver(mm1.0, &mm1.1), 1, "MM2");
     let mm2 = drain(&mut net.gw, net.now).remove(0);
     // An exact retransmission of MM1 still reaches the half-open SA and gets MM2 again.
-    assert_eq!(net.to_gw(mm1.0, &mm1.1), 1, "MM1 repeat answered");
+    assert_eq!(net.deliver(mm1.0, &mm1.1), 1, "MM1 repeat answered");
     assert_eq!(drain(&mut net.gw, net.now)[0].1, mm2.1);
     let b = &mut net.branches[0];
     let path = Path {
@@ -317,11 +317,11 @@ fn blind_mm3_with_zero_responder_cookie_costs_no_dh_and_gets_no_answer() {
         remote: mm2.0.local,
     };
     b.ep.handle_datagram(net.now, path, &mm2.1);
-    let mm3 = net.from_branch(0).remove(0);
+    let mm3 = net.sent_by(0).remove(0);
     let mut blind = mm3.1.clone();
     blind[8..16].fill(0);
     let dh_before = net.gw.sas.values().filter(|s| s.keys.is_some()).count();
-    assert_eq!(net.to_gw(mm3.0, &blind), 0, "a blind MM3 gets no MM4");
+    assert_eq!(net.deliver(mm3.0, &blind), 0, "a blind MM3 gets no MM4");
     assert_eq!(net.gw.counters().zero_responder_cookie, 1);
     assert_eq!(
         net.gw.sas.values().filter(|s| s.keys.is_some()).count(),
@@ -329,7 +329,11 @@ fn blind_mm3_with_zero_responder_cookie_costs_no_dh_and_gets_no_answer() {
         "no key exchange was computed"
     );
     assert!(net.gw.sas.values().all(|s| s.state == P1State::MmSaSetup));
-    assert_eq!(net.to_gw(mm3.0, &mm3.1), 1, "the honest MM3 still gets MM4");
+    assert_eq!(
+        net.deliver(mm3.0, &mm3.1),
+        1,
+        "the honest MM3 still gets MM4"
+    );
     net.run();
     assert!(net.branches[0]
         .events
@@ -366,7 +370,7 @@ fn a_peer_cannot_delete_another_peers_sas_under_one_wildcard_key() {
         delete(ProtocolId::ESP, 4, spis),
     );
     let from = net.branches[1].seen_at_gw(500, 500);
-    net.to_gw(from, &m);
+    net.deliver(from, &m);
     let cookies: Vec<u8> = a1_cookies
         .0
         .iter()
@@ -379,7 +383,7 @@ fn a_peer_cannot_delete_another_peers_sas_under_one_wildcard_key() {
         0x2222,
         delete(ProtocolId::ISAKMP, 16, cookies),
     );
-    net.to_gw(from, &m);
+    net.deliver(from, &m);
     assert_eq!(net.gw_children_of(0).len(), 1, "A1's IPsec SAs survive");
     assert!(net.gw_sa_for(0).is_some(), "A1's ISAKMP SA survives");
     assert_eq!(net.gw.counters().delete_not_owned, 3);
@@ -393,7 +397,7 @@ fn a_peer_cannot_delete_another_peers_sas_under_one_wildcard_key() {
         0x3333,
         delete(ProtocolId::ESP, 4, many),
     );
-    net.to_gw(from, &m);
+    net.deliver(from, &m);
     assert_eq!(net.gw.counters().delete_too_many_spis, 1);
     // A2's own Delete still works.
     let own = net.gw_children_of(1);
@@ -403,7 +407,7 @@ fn a_peer_cannot_delete_another_peers_sas_under_one_wildcard_key() {
         0x4444,
         delete(ProtocolId::ESP, 4, own[0].spi_out.to_be_bytes().to_vec()),
     );
-    net.to_gw(from, &m);
+    net.deliver(from, &m);
     assert!(net.gw_children_of(1).is_empty(), "A2 deleted its own SA");
     assert_eq!(net.gw_children_of(0).len(), 1);
 }
@@ -438,8 +442,8 @@ fn initial_contact_from_one_peer_behind_a_nat_keeps_the_others_sas() {
 fn r_u_there(net: &mut Net) -> (Path, Vec<u8>) {
     let sa = net.branches[0].isakmp_sa();
     net.branches[0].ep.send_r_u_there(net.now, sa);
-    let m = net.from_branch(0).remove(0);
-    assert_eq!(net.to_gw(m.0, &m.1), 1, "R-U-THERE answered");
+    let m = net.sent_by(0).remove(0);
+    assert_eq!(net.deliver(m.0, &m.1), 1, "R-U-THERE answered");
     net.run();
     m
 }
@@ -470,7 +474,11 @@ fn a_replayed_r_u_there_moves_neither_ike_nor_esp() {
         local: SocketAddr::new(GW.into(), 4500),
         remote: SocketAddr::new(Ipv4Addr::new(192, 0, 2, 66).into(), 4500),
     };
-    assert_eq!(net.to_gw(attacker, &captured), 0, "no answer to the replay");
+    assert_eq!(
+        net.deliver(attacker, &captured),
+        0,
+        "no answer to the replay"
+    );
     assert_eq!(net.gw.counters().replayed_message_id, 1);
     assert_eq!(gw_paths(&net), before, "nothing moved");
     // Long after, when the bounded message-ID record has forgotten it: the DPD sequence
@@ -479,7 +487,7 @@ fn a_replayed_r_u_there_moves_neither_ike_nor_esp() {
         r_u_there(&mut net);
     }
     assert_eq!(
-        net.to_gw(attacker, &captured),
+        net.deliver(attacker, &captured),
         0,
         "no answer to the late replay"
     );
@@ -517,7 +525,7 @@ fn r_u_there_with_a_wrong_spi_or_length_is_dropped_and_counted() {
             0x100 + i as u32,
             notify(NotifyType::R_U_THERE, spi, data),
         );
-        assert_eq!(net.to_gw(from, &m), 0, "case {i} answered");
+        assert_eq!(net.deliver(from, &m), 0, "case {i} answered");
     }
     assert_eq!(net.gw.counters().bad_dpd, 4);
     let m = craft_informational(
@@ -530,7 +538,7 @@ fn r_u_there_with_a_wrong_spi_or_length_is_dropped_and_counted() {
             10u32.to_be_bytes().to_vec(),
         ),
     );
-    assert_eq!(net.to_gw(from, &m), 1, "a proper R-U-THERE is answered");
+    assert_eq!(net.deliver(from, &m), 1, "a proper R-U-THERE is answered");
 }
 
 /// Attack: replays of a peer's own authenticated Informationals and Quick Modes (the same
@@ -546,13 +554,13 @@ fn reused_message_ids_are_dropped_and_counted() {
     // Capture the QM1 on its way to the gateway.
     let mut qm1 = None;
     for _ in 0..8 {
-        for (p, m) in net.from_branch(0) {
+        for (p, m) in net.sent_by(0) {
             if Header::parse(&m).is_ok_and(|h| h.exchange == ExchangeType::QUICK_MODE)
                 && qm1.is_none()
             {
                 qm1 = Some((p, m.clone()));
             }
-            net.to_gw(p, &m);
+            net.deliver(p, &m);
         }
         for (p, m) in drain(&mut net.gw, net.now) {
             let path = Path {
@@ -568,7 +576,7 @@ fn reused_message_ids_are_dropped_and_counted() {
     net.now = net.now + net.gw.linger() + Duration::from_secs(1);
     net.gw.handle_timeout(net.now);
     let before = net.gw.counters().replayed_message_id;
-    assert_eq!(net.to_gw(p, &qm1), 0, "a replayed QM1 gets no QM2");
+    assert_eq!(net.deliver(p, &qm1), 0, "a replayed QM1 gets no QM2");
     assert_eq!(net.gw.counters().replayed_message_id, before + 1);
     let sa = sa_of(&net);
     let spi = net.gw_children_of(0)[0].spi_out.to_be_bytes().to_vec();
@@ -578,14 +586,14 @@ fn reused_message_ids_are_dropped_and_counted() {
         0x77,
         notify(NotifyType(40_001), Vec::new(), Vec::new()),
     );
-    net.to_gw(p, &m);
+    net.deliver(p, &m);
     let m2 = craft_informational(
         &mut net.branches[0].ep,
         sa,
         0x77,
         delete(ProtocolId::ESP, 4, spi.clone()),
     );
-    net.to_gw(p, &m2);
+    net.deliver(p, &m2);
     assert_eq!(
         net.gw_children_of(0).len(),
         1,
@@ -598,7 +606,7 @@ fn reused_message_ids_are_dropped_and_counted() {
         0,
         delete(ProtocolId::ESP, 4, spi.clone()),
     );
-    net.to_gw(p, &m);
+    net.deliver(p, &m);
     assert_eq!(net.gw_children_of(0).len(), 1, "message ID 0 refused");
     assert_eq!(net.gw.counters().replayed_message_id, before + 3);
 }
@@ -615,8 +623,8 @@ fn an_mm1_flood_from_one_address_does_not_evict_other_peers() {
         vec![Branch::direct(1, Ipv4Addr::new(198, 51, 100, 1))],
     );
     net.branches[0].ep.initiate(net.now, PeerId(0), 0).unwrap();
-    let (p, mm1) = net.from_branch(0).remove(0);
-    net.to_gw(p, &mm1);
+    let (p, mm1) = net.sent_by(0).remove(0);
+    net.deliver(p, &mm1);
     let victim = drain(&mut net.gw, net.now);
     let spoofed = Path {
         local: p.local,
@@ -624,8 +632,8 @@ fn an_mm1_flood_from_one_address_does_not_evict_other_peers() {
     };
     for i in 0..100u64 {
         let mut m = mm1.clone();
-        m[..8].copy_from_slice(&(0xf100d_0000 + i).to_be_bytes());
-        net.to_gw(spoofed, &m);
+        m[..8].copy_from_slice(&(0x000f_100d_0000 + i).to_be_bytes());
+        net.deliver(spoofed, &m);
     }
     drain(&mut net.gw, net.now);
     assert_eq!(net.gw.counters().half_open_per_source_dropped, 96);
@@ -709,8 +717,8 @@ fn a_quick_mode_flood_is_capped_and_keeps_our_own_quick_mode_alive() {
             .start_qm_inner(net.now, sa, 0, None)
             .unwrap();
     }
-    for (p, m) in net.from_branch(0) {
-        net.to_gw(p, &m);
+    for (p, m) in net.sent_by(0) {
+        net.deliver(p, &m);
     }
     drain(&mut net.gw, net.now);
     assert_eq!(
@@ -793,9 +801,9 @@ fn quick_mode_nonces_outside_8_to_256_bytes_are_refused() {
     let from = net.branches[0].seen_at_gw(500, 500);
     for (mid, len) in [(0x501, 4usize), (0x502, 257)] {
         let m = qm1_with_nonce(&mut net.branches[0].ep, sa, mid, len);
-        assert_eq!(net.to_gw(from, &m), 0, "nonce of {len} bytes answered");
+        assert_eq!(net.deliver(from, &m), 0, "nonce of {len} bytes answered");
     }
     assert_eq!(net.gw.counters().malformed, 2);
     let m = qm1_with_nonce(&mut net.branches[0].ep, sa, 0x503, 16);
-    assert_eq!(net.to_gw(from, &m), 1, "a 16-byte nonce gets QM2");
+    assert_eq!(net.deliver(from, &m), 1, "a 16-byte nonce gets QM2");
 }

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Deref;
 
 use super::sa::{Child, IkeSa};
-use super::{ChildId, IkeSaId};
+use super::{ChildId, Event, IkeSaId};
 
 /// ISAKMP SAs by conn-id, indexed by initiator cookie.
 #[derive(Default)]
@@ -17,6 +17,8 @@ pub(super) struct SaTable {
     by_ci: BTreeSet<([u8; 8], IkeSaId)>,
     /// Handed out for mutation (or inserted, or removed) since the timers were last flushed.
     dirty: Vec<IkeSaId>,
+    /// Removed SAs whose state had been announced: their last state change, still to report.
+    gone: Vec<Event>,
 }
 
 impl Deref for SaTable {
@@ -39,7 +41,29 @@ impl SaTable {
         let sa = self.map.remove(id)?;
         self.by_ci.remove(&(sa.ci, sa.id));
         self.dirty.push(*id);
+        if sa.reported.is_some() {
+            self.gone.push(Event::IsakmpStateChanged {
+                sa: sa.id,
+                role: sa.role,
+                path: sa.path,
+                from: sa.reported,
+                to: None,
+                nat_t: sa.nat.nat_detected(),
+            });
+        }
         Some(sa)
+    }
+
+    /// Records that `id`'s state was announced, without marking it for the timers again.
+    pub(super) fn mark_reported(&mut self, id: &IkeSaId) {
+        if let Some(sa) = self.map.get_mut(id) {
+            sa.reported = Some(sa.state);
+        }
+    }
+
+    /// The next removal to announce.
+    pub(super) fn take_gone(&mut self) -> Option<Event> {
+        self.gone.pop()
     }
 
     pub(super) fn get_mut(&mut self, id: &IkeSaId) -> Option<&mut Box<IkeSa>> {

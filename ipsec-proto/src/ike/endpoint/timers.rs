@@ -100,10 +100,33 @@ impl Endpoint {
 
     /// Brings the deadlines of everything handed out for mutation since the last flush up to
     /// date (removed entries drop out).
+    /// The same pass announces the ISAKMP state changes of the call
+    /// ([`Event::IsakmpStateChanged`]), so a host never has to diff snapshots.
     pub(super) fn flush_timers(&mut self) {
         while let Some(id) = self.sas.take_dirty() {
             let at = self.sas.get(&id).and_then(|sa| self.sa_deadline(sa));
             self.timers.set(TimerKey::Sa(id), at);
+            let Some(sa) = self.sas.get(&id) else {
+                continue;
+            };
+            if sa.reported == Some(sa.state) {
+                continue;
+            }
+            let ev = Event::IsakmpStateChanged {
+                sa: id,
+                role: sa.role,
+                path: sa.path,
+                from: sa.reported,
+                to: Some(sa.state),
+                nat_t: sa.nat.nat_detected(),
+            };
+            self.sas.mark_reported(&id);
+            self.events.push_back(ev);
+        }
+        // Removals in the order they happened (the stack pops the latest first).
+        let first_gone = self.events.len();
+        while let Some(ev) = self.sas.take_gone() {
+            self.events.insert(first_gone, ev);
         }
         while let Some(id) = self.children.take_dirty() {
             let at = self.children.get(&id).map(|c| self.child_deadline(c));
