@@ -15,6 +15,18 @@ use ipsec_proto::policy::GatewayConfig;
 
 use crate::error;
 
+/// `ConfigurationError` for IOS text that does not parse, with the message `line L, column
+/// C: reason` and the attributes `line` and `column` (1-based).
+pub(crate) fn config_error(py: Python<'_>, e: &ios::ConfigError) -> PyErr {
+    let err = error(py, "ConfigurationError", e.to_string());
+    let value = err.value(py);
+    // Attributes on the instance; a failure here (a RuntimeError fallback class that does not
+    // take attributes) leaves the message, which carries the same facts.
+    let _ = value.setattr("line", e.line);
+    let _ = value.setattr("column", e.column);
+    err
+}
+
 /// Where a peer of the endpoint comes from in the configuration (for show output).
 #[derive(Clone, Debug)]
 pub(crate) struct PeerMeta {
@@ -115,11 +127,11 @@ impl Configuration {
 #[pymethods]
 impl Configuration {
     /// Parses IOS configuration text. Raises `ConfigurationError` (a `ValueError`) with the
-    /// line and column of the first line that cannot be accepted.
+    /// line and column of the first line that cannot be accepted (in the message and as the
+    /// attributes `line` and `column`).
     #[staticmethod]
     fn from_ios(py: Python<'_>, text: &str) -> PyResult<Configuration> {
-        let parsed =
-            ios::parse(text).map_err(|e| error(py, "ConfigurationError", e.to_string()))?;
+        let parsed = ios::parse(text).map_err(|e| config_error(py, &e))?;
         Ok(Configuration {
             gateway: parsed.config,
             origins: parsed.origins,

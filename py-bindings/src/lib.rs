@@ -20,6 +20,7 @@ mod diag;
 mod endpoint;
 mod esp;
 mod show;
+mod tunnel;
 
 /// The exception classes of `ipsec.errors`, imported once.
 static ERRORS: GILOnceCell<Py<PyModule>> = GILOnceCell::new();
@@ -72,6 +73,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<esp::ChildKeys>()?;
     m.add_class::<config::Configuration>()?;
     m.add_class::<endpoint::Endpoint>()?;
+    m.add_class::<tunnel::Tunnel>()?;
     m.add_function(wrap_pyfunction!(esp::classify_udp4500, m)?)?;
     m.add_function(wrap_pyfunction!(diag::diagnose_config, m)?)?;
     m.add_function(wrap_pyfunction!(diag::diagnose_causes, m)?)?;

@@ -7,6 +7,8 @@ clock the caller owns) go in through calls, datagrams, events and the next deadl
 - :class:`IkeEndpoint`: the five-call loop (``receive_datagram``, ``datagrams_to_send``,
   ``get_timer``, ``handle_timer``, ``next_event``) plus ``initiate``, ``delete``, ``rekey``.
 - :mod:`ipsec.events`: frozen dataclasses.
+- :class:`Tunnel`: the tunnel layer of an IOS configuration (crypto ACLs, IKE and ESP in one
+  object) with the same loop plus ``handle_plaintext``, ``receive_esp`` and ``plaintexts``.
 - :class:`EspSa`: ESP encapsulation/decapsulation (``EspSa.pair_from_event``).
 - :mod:`ipsec.errors`: the exception hierarchy.
 - :func:`diagnose`, :func:`diagnose_config`, :func:`render`: the troubleshooting diagnosis.
@@ -17,6 +19,7 @@ from . import events
 from .diagnosis import Cause, Verdict, diagnose, diagnose_config, render
 from .config import Configuration, IsakmpPolicy, PeerConfiguration, TransformSet
 from .endpoint import IkeEndpoint
+from .tunnel import Transmit, Tunnel, TunVerdict
 from .errors import (
     AuthenticationError,
     BufferError,
@@ -32,6 +35,9 @@ from .errors import (
 )
 from .events import (
     IkeEvent,
+    IpsecSaDown,
+    IpsecSaUp,
+    IsakmpStateChanged,
     NegotiationFailed,
     NotifyReceived,
     PathChanged,
@@ -42,6 +48,7 @@ from .events import (
     Phase2Established,
     Phase2Expiring,
     TrafficSelector,
+    TunnelEvent,
 )
 
 __all__ = [
@@ -55,6 +62,9 @@ __all__ = [
     "IkeEndpoint",
     "IkeEvent",
     "IpsecError",
+    "IpsecSaDown",
+    "IpsecSaUp",
+    "IsakmpStateChanged",
     "IsakmpPolicy",
     "MalformedError",
     "NegotiationFailed",
@@ -75,6 +85,10 @@ __all__ = [
     "SaExpiredError",
     "TrafficSelector",
     "TransformSet",
+    "Transmit",
+    "TunVerdict",
+    "Tunnel",
+    "TunnelEvent",
     "Verdict",
     "classify_udp4500",
     "diagnose",

@@ -10,6 +10,7 @@ on the wire.
 from __future__ import annotations
 
 import builtins
+from typing import Optional
 
 __all__ = [
     "IpsecError",
@@ -67,4 +68,10 @@ class BufferError(IpsecError, builtins.BufferError):
 
 
 class ConfigurationError(IpsecError, ValueError):
-    """IOS configuration text that cannot be accepted, or a configuration that cannot work."""
+    """IOS configuration text that cannot be accepted, or a configuration that cannot work.
+
+    For text that does not parse, ``line`` and ``column`` (1-based) point at the offending
+    token (they are also in the message); otherwise they are ``None``."""
+
+    line: Optional[int] = None
+    column: Optional[int] = None

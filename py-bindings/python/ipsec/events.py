@@ -1,5 +1,6 @@
-"""Events of :class:`ipsec.IkeEndpoint`, as frozen dataclasses (match on them with
-``isinstance`` or ``match``).
+"""Events of :class:`ipsec.IkeEndpoint` (:class:`IkeEvent`) and of :class:`ipsec.Tunnel`
+(:class:`TunnelEvent`), as frozen dataclasses (match on them with ``isinstance`` or
+``match``).
 
 They are built from the plain data the native module returns; the only native object they hold
 is :class:`ChildKeys` in :class:`Phase2Established`, which :meth:`ipsec.EspSa.pair_from_event`
@@ -28,6 +29,11 @@ __all__ = [
     "PathChanged",
     "PeerDead",
     "UnknownEvent",
+    "TunnelEvent",
+    "IsakmpStateChanged",
+    "IpsecSaUp",
+    "IpsecSaDown",
+    "UnknownTunnelEvent",
 ]
 
 Address = Tuple[str, int]
@@ -200,3 +206,66 @@ def _from_native(kind: str, fields: Dict[str, Any]) -> IkeEvent:
     if builder is not None:
         return builder(fields)
     return _CLASSES[kind](**fields)
+
+
+# ---------------------------------------------------------------------------------- tunnels
+
+
+@dataclass(frozen=True)
+class TunnelEvent:
+    """Base class of every :class:`ipsec.Tunnel` event."""
+
+
+@dataclass(frozen=True)
+class IsakmpStateChanged(TunnelEvent):
+    """ISAKMP SA ``conn_id`` with ``peer`` went from ``from_state`` to ``to_state`` (IOS names:
+    ``MM_NO_STATE``, ``MM_SA_SETUP``, ``MM_KEY_EXCH``, ``QM_IDLE``, ...). ``from_state`` is
+    ``None`` for a new SA, ``to_state`` ``None`` for one that went away; ``at`` is the ``now``
+    of the call in which the change was seen."""
+
+    conn_id: int
+    peer: str
+    from_state: Optional[str]
+    to_state: Optional[str]
+    initiator: bool
+    at: float
+
+
+@dataclass(frozen=True)
+class IpsecSaUp(TunnelEvent):
+    """An IPsec SA pair was installed for crypto map entry ``entry`` (an index into
+    :attr:`ipsec.Tunnel.entries`): its traffic is now protected (a rekey installs the
+    successor)."""
+
+    entry: int
+    peer: str
+    spi_in: int
+    spi_out: int
+
+
+@dataclass(frozen=True)
+class IpsecSaDown(TunnelEvent):
+    """An IPsec SA pair went away (deleted, expired, or replaced and retired)."""
+
+    entry: int
+    spi_in: int
+    spi_out: int
+
+
+@dataclass(frozen=True)
+class UnknownTunnelEvent(TunnelEvent):
+    """A tunnel event this version of the bindings does not know yet."""
+
+    description: str
+
+
+_TUNNEL_CLASSES: Dict[str, Type[TunnelEvent]] = {
+    "IsakmpStateChanged": IsakmpStateChanged,
+    "IpsecSaUp": IpsecSaUp,
+    "IpsecSaDown": IpsecSaDown,
+    "Unknown": UnknownTunnelEvent,
+}
+
+
+def _tunnel_event_from_native(kind: str, fields: Dict[str, Any]) -> TunnelEvent:
+    return _TUNNEL_CLASSES[kind](**fields)

@@ -1,0 +1,453 @@
+//! `Tunnel`: the tunnel layer ([`ipsec_proto::tunnel::Tunnel`]) of one IOS configuration, with
+//! the verbs of the core and aioquic's polled outputs. `ipsec.Tunnel` wraps it; outputs cross as
+//! plain tuples and dicts that the Python side turns into frozen dataclasses.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedBytes;
+use pyo3::types::{PyBytes, PyDict};
+
+use ipsec_proto::tunnel::{
+    self, CoreOptions, Dest, Show, TunVerdict, TunnelError, TunnelEvent, TunnelTransmit,
+};
+
+use crate::config::{config_error, flavor, Configuration};
+use crate::{error, instant, seconds};
+
+/// The value of `ipsec.TunVerdict` for a verdict (kebab case, stable across releases).
+fn verdict_name(v: TunVerdict) -> &'static str {
+    match v {
+        TunVerdict::Protected => "protected",
+        TunVerdict::NoSa => "no-sa",
+        TunVerdict::SendError => "send-error",
+        TunVerdict::NotProtected => "not-protected",
+        TunVerdict::Malformed => "malformed",
+    }
+}
+
+fn ipv4(what: &str, a: &str) -> PyResult<Ipv4Addr> {
+    a.parse()
+        .map_err(|_| PyValueError::new_err(format!("{what}: not an IPv4 address: {a:?}")))
+}
+
+fn sock(what: &str, a: &(String, u16)) -> PyResult<SocketAddrV4> {
+    Ok(SocketAddrV4::new(ipv4(what, &a.0)?, a.1))
+}
+
+fn build_error(py: Python<'_>, e: TunnelError) -> PyErr {
+    match e {
+        TunnelError::Config(c) => config_error(py, &c),
+        other => error(py, "ConfigurationError", other.to_string()),
+    }
+}
+
+/// `(kind, local, remote, local_port, remote_port)` of a datagram to send.
+type Route = (&'static str, String, String, Option<u16>, Option<u16>);
+
+fn route(t: &TunnelTransmit) -> Route {
+    match t.dest {
+        Dest::Udp { local, remote } => (
+            "udp",
+            local.ip().to_string(),
+            remote.ip().to_string(),
+            Some(local.port()),
+            Some(remote.port()),
+        ),
+        Dest::Esp { src, dst } => ("esp", src.to_string(), dst.to_string(), None, None),
+        // poll_transmit never yields packets for the protected side.
+        Dest::Tun => ("tun", String::new(), String::new(), None, None),
+    }
+}
+
+/// Which show command a `what` string names: `show` is optional, words are separated by any
+/// whitespace, a trailing `detail` sets `detail`, `crypto ipsec sa peer A.B.C.D` sets `peer`.
+fn parse_show(what: &str, peer: Option<Ipv4Addr>, detail: bool) -> PyResult<Show> {
+    let lower = what.to_ascii_lowercase();
+    let mut words: Vec<&str> = lower.split_whitespace().collect();
+    if words.first() == Some(&"show") {
+        words.remove(0);
+    }
+    let mut detail = detail;
+    if words.last() == Some(&"detail") {
+        words.pop();
+        detail = true;
+    }
+    let mut peer = peer;
+    if let [head @ .., "peer", addr] = words.as_slice() {
+        if head == ["crypto", "ipsec", "sa"] {
+            peer = Some(ipv4("peer", addr)?);
+            words.truncate(3);
+        }
+    }
+    let show = match (words.as_slice(), detail) {
+        (["crypto", "isakmp", "sa"], false) => Show::IsakmpSa,
+        (["crypto", "isakmp", "sa"], true) => Show::IsakmpSaDetail,
+        (["crypto", "isakmp", "policy"], false) => Show::IsakmpPolicy,
+        (["crypto", "ipsec", "sa"], _) => Show::IpsecSa { peer, detail },
+        (["crypto", "ipsec", "transform-set"], false) => Show::TransformSet,
+        (["crypto", "map"], false) => Show::CryptoMap,
+        (["crypto", "session"], _) => Show::CryptoSession { detail },
+        (["running-config"], false) => Show::RunningConfig,
+        _ => {
+            return Err(PyValueError::new_err(format!(
+                "unknown show command {what:?} (known: crypto isakmp sa [detail], crypto isakmp \
+                 policy, crypto ipsec sa [peer A.B.C.D] [detail], crypto ipsec transform-set, \
+                 crypto map, crypto session [detail], running-config)"
+            )))
+        }
+    };
+    if peer.is_some() && !matches!(show, Show::IpsecSa { .. }) {
+        return Err(PyValueError::new_err(
+            "peer= applies to show crypto ipsec sa only",
+        ));
+    }
+    Ok(show)
+}
+
+/// The tunnels of one IOS configuration. Inputs: `handle_plaintext`, `receive_datagram`,
+/// `receive_esp`, `handle_timer` and the commands; outputs: `datagrams_to_send`,
+/// `plaintexts`, `next_event`, `get_timer`. Every `now` is float seconds from one monotonic
+/// clock the caller owns.
+#[pyclass(module = "ipsec._native")]
+pub struct Tunnel {
+    /// In a mutex only because a pyclass must be `Sync` and the core is `Send` (its key-log
+    /// hook is `Send` only); the verbs take `&mut self` and reach it through `get_mut`, without
+    /// locking.
+    t: Mutex<tunnel::Tunnel>,
+    buf: Vec<u8>,
+}
+
+impl Tunnel {
+    fn new(t: tunnel::Tunnel) -> Tunnel {
+        Tunnel {
+            t: Mutex::new(t),
+            buf: vec![0u8; 9216],
+        }
+    }
+
+    /// The core, for the verbs.
+    fn core(&mut self) -> &mut tunnel::Tunnel {
+        self.t.get_mut().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The core, for the views.
+    fn view(&self) -> MutexGuard<'_, tunnel::Tunnel> {
+        self.t.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn options(
+        seed: &[u8],
+        local_address: Option<&str>,
+        path_mtu: u16,
+        flavor_name: &str,
+    ) -> PyResult<CoreOptions> {
+        let seed: [u8; 32] = seed
+            .try_into()
+            .map_err(|_| PyValueError::new_err("seed must be exactly 32 bytes"))?;
+        if path_mtu < 576 {
+            return Err(PyValueError::new_err(format!(
+                "path_mtu must be at least 576, got {path_mtu}"
+            )));
+        }
+        Ok(CoreOptions {
+            seed,
+            local_addr: local_address
+                .map(|a| ipv4("local_address", a))
+                .transpose()?,
+            path_mtu,
+            flavor: flavor(flavor_name)?,
+        })
+    }
+}
+
+#[pymethods]
+impl Tunnel {
+    /// Tunnels for IOS configuration text. Raises `ConfigurationError` (with `line` and
+    /// `column` when the text does not parse, or when no crypto map entry can run).
+    #[staticmethod]
+    #[pyo3(signature = (text, *, seed, local_address=None, path_mtu=1500, flavor="12.4T"))]
+    fn from_ios(
+        py: Python<'_>,
+        text: &str,
+        seed: &[u8],
+        local_address: Option<&str>,
+        path_mtu: u16,
+        flavor: &str,
+    ) -> PyResult<Tunnel> {
+        let opts = Tunnel::options(seed, local_address, path_mtu, flavor)?;
+        let t = tunnel::Tunnel::from_ios(text, opts).map_err(|e| build_error(py, e))?;
+        Ok(Tunnel::new(t))
+    }
+
+    /// Tunnels for a parsed `Configuration`.
+    #[staticmethod]
+    #[pyo3(signature = (configuration, *, seed, local_address=None, path_mtu=1500, flavor="12.4T"))]
+    fn from_configuration(
+        py: Python<'_>,
+        configuration: &Configuration,
+        seed: &[u8],
+        local_address: Option<&str>,
+        path_mtu: u16,
+        flavor: &str,
+    ) -> PyResult<Tunnel> {
+        let opts = Tunnel::options(seed, local_address, path_mtu, flavor)?;
+        let t = tunnel::Tunnel::new(configuration.gateway.clone(), opts)
+            .map_err(|e| build_error(py, e))?;
+        Ok(Tunnel::new(t))
+    }
+
+    /// A cleartext IPv4 packet from the protected side; what became of it (a value of
+    /// `ipsec.TunVerdict`). The GIL is released around the classification and the ESP crypto.
+    fn handle_plaintext(
+        &mut self,
+        py: Python<'_>,
+        packet: PyBackedBytes,
+        now: f64,
+    ) -> PyResult<&'static str> {
+        let now = instant(now)?;
+        let t = self.core();
+        let pkt: &[u8] = &packet;
+        Ok(verdict_name(
+            py.allow_threads(|| t.handle_plaintext(now, pkt)),
+        ))
+    }
+
+    /// A UDP payload that arrived on `local` (port 500 or 4500) from `remote`: IKE (with the
+    /// non-ESP marker on 4500), ESP in UDP, or a NAT keepalive. Bad input is dropped and
+    /// counted, never raised. The GIL is released around the IKE and ESP work.
+    fn receive_datagram(
+        &mut self,
+        py: Python<'_>,
+        data: PyBackedBytes,
+        local: (String, u16),
+        remote: (String, u16),
+        now: f64,
+    ) -> PyResult<()> {
+        let (local, remote) = (sock("local", &local)?, sock("remote", &remote)?);
+        let now = instant(now)?;
+        let t = self.core();
+        let data: &[u8] = &data;
+        py.allow_threads(|| t.handle_udp(now, local, remote, data));
+        Ok(())
+    }
+
+    /// A raw ESP packet (the IP protocol 50 payload, SPI onwards) from `src`. The GIL is
+    /// released around the ESP crypto.
+    fn receive_esp(
+        &mut self,
+        py: Python<'_>,
+        data: PyBackedBytes,
+        src: &str,
+        now: f64,
+    ) -> PyResult<()> {
+        let src = ipv4("src", src)?;
+        let now = instant(now)?;
+        let t = self.core();
+        let data: &[u8] = &data;
+        py.allow_threads(|| t.handle_esp(now, src, data));
+        Ok(())
+    }
+
+    /// Every queued datagram as `(kind, local, remote, local_port, remote_port, data)`: kind
+    /// `"udp"` (ports set; the non-ESP marker is already in `data`) or `"esp"` (raw IP
+    /// protocol 50 from `local` to `remote`, ports `None`).
+    #[allow(clippy::type_complexity)]
+    fn datagrams_to_send<'py>(
+        &mut self,
+        py: Python<'py>,
+    ) -> Vec<(
+        &'static str,
+        String,
+        String,
+        Option<u16>,
+        Option<u16>,
+        Bound<'py, PyBytes>,
+    )> {
+        let Tunnel { t, buf } = self;
+        let core = t.get_mut().unwrap_or_else(PoisonError::into_inner);
+        let mut out = Vec::new();
+        loop {
+            match core.poll_transmit(buf) {
+                Ok(None) => break,
+                Ok(Some(t)) => {
+                    let (kind, local, remote, lp, rp) = route(&t);
+                    let data = PyBytes::new(py, buf.get(..t.len).unwrap_or(&[]));
+                    out.push((kind, local, remote, lp, rp, data));
+                }
+                // Left queued: grow the buffer and poll it again.
+                Err(e) => buf.resize(e.needed, 0),
+            }
+        }
+        out
+    }
+
+    /// Every decrypted packet queued for the protected side.
+    fn plaintexts<'py>(&mut self, py: Python<'py>) -> Vec<Bound<'py, PyBytes>> {
+        let Tunnel { t, buf } = self;
+        let core = t.get_mut().unwrap_or_else(PoisonError::into_inner);
+        let mut out = Vec::new();
+        loop {
+            match core.poll_plaintext(buf) {
+                Ok(None) => break,
+                Ok(Some(n)) => out.push(PyBytes::new(py, buf.get(..n).unwrap_or(&[]))),
+                Err(e) => buf.resize(e.needed, 0),
+            }
+        }
+        out
+    }
+
+    /// The next event as `(kind, fields)`, or `None`; `ipsec.Tunnel` turns it into a
+    /// dataclass.
+    fn next_event<'py>(
+        &mut self,
+        py: Python<'py>,
+    ) -> PyResult<Option<(&'static str, Bound<'py, PyDict>)>> {
+        let Some(ev) = self.core().poll_event() else {
+            return Ok(None);
+        };
+        let d = PyDict::new(py);
+        let kind = match ev {
+            TunnelEvent::IsakmpState(tr) => {
+                d.set_item("conn_id", tr.conn_id)?;
+                d.set_item("peer", tr.peer.to_string())?;
+                d.set_item("from_state", tr.from)?;
+                d.set_item("to_state", tr.to)?;
+                d.set_item("initiator", tr.initiator)?;
+                d.set_item("at", seconds(tr.at))?;
+                "IsakmpStateChanged"
+            }
+            TunnelEvent::IpsecUp {
+                entry,
+                peer,
+                spi_in,
+                spi_out,
+            } => {
+                d.set_item("entry", entry)?;
+                d.set_item("peer", peer.to_string())?;
+                d.set_item("spi_in", spi_in)?;
+                d.set_item("spi_out", spi_out)?;
+                "IpsecSaUp"
+            }
+            TunnelEvent::IpsecDown {
+                entry,
+                spi_in,
+                spi_out,
+            } => {
+                d.set_item("entry", entry)?;
+                d.set_item("spi_in", spi_in)?;
+                d.set_item("spi_out", spi_out)?;
+                "IpsecSaDown"
+            }
+            other => {
+                d.set_item("description", format!("{other:?}"))?;
+                "Unknown"
+            }
+        };
+        Ok(Some((kind, d)))
+    }
+
+    /// The absolute time at which `handle_timer` has work, or `None`.
+    fn get_timer(&self) -> Option<f64> {
+        self.view().poll_timeout().map(seconds)
+    }
+
+    /// Runs retransmissions, lifetimes, rekeys, DPD and keepalives due at `now` (the GIL is
+    /// released: a rekey computes Diffie-Hellman).
+    fn handle_timer(&mut self, py: Python<'_>, now: f64) -> PyResult<()> {
+        let now = instant(now)?;
+        let t = self.core();
+        py.allow_threads(|| t.handle_timeout(now));
+        Ok(())
+    }
+
+    /// Deletes every IPsec SA pair and ISAKMP SA; the Deletes are then in `datagrams_to_send`.
+    fn close(&mut self, now: f64) -> PyResult<()> {
+        self.core().shutdown(instant(now)?);
+        Ok(())
+    }
+
+    /// `clear crypto sa [peer X]`: deletes IPsec SA pairs (sending Deletes); how many.
+    #[pyo3(signature = (now, *, peer=None))]
+    fn clear_sa(&mut self, now: f64, peer: Option<&str>) -> PyResult<usize> {
+        let peer = peer.map(|p| ipv4("peer", p)).transpose()?;
+        Ok(self.core().clear_sa(instant(now)?, peer))
+    }
+
+    /// The text of an IOS show command (`what`: e.g. `"crypto isakmp sa"`, `"show crypto
+    /// ipsec sa peer 203.0.113.2 detail"`).
+    #[pyo3(signature = (what, now, *, peer=None, detail=false))]
+    fn show(&self, what: &str, now: f64, peer: Option<&str>, detail: bool) -> PyResult<String> {
+        let peer = peer.map(|p| ipv4("peer", p)).transpose()?;
+        let show = parse_show(what, peer, detail)?;
+        Ok(self.view().show(instant(now)?, show))
+    }
+
+    /// The troubleshooting diagnosis as `(peer, cause, summary, evidence, check, verify)`
+    /// tuples, per peer (only `peer` when given).
+    #[pyo3(signature = (now, *, peer=None))]
+    fn diagnose(&self, now: f64, peer: Option<&str>) -> PyResult<Vec<crate::diag::VerdictTuple>> {
+        let peer = peer.map(|p| ipv4("peer", p)).transpose()?;
+        let v = self.view().diagnose(instant(now)?, peer);
+        Ok(v.into_iter().map(crate::diag::tuple).collect())
+    }
+
+    /// Packets that belong to no flow, and outputs dropped because a queue was full.
+    #[getter]
+    fn counters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let core = self.view();
+        let c = core.tunnels().counters();
+        let d = PyDict::new(py);
+        for (k, v) in [
+            ("not_protected", c.not_protected),
+            ("tun_malformed", c.tun_malformed),
+            ("invalid_spi", c.invalid_spi),
+            ("malformed", c.malformed),
+            ("keepalives", c.keepalives),
+            ("not_ipv4", c.not_ipv4),
+            ("queue_full", c.queue_full),
+            ("outputs_dropped", core.dropped()),
+            ("events_dropped", core.tunnels().events_dropped()),
+        ] {
+            d.set_item(k, v)?;
+        }
+        Ok(d)
+    }
+
+    /// The crypto map entries that run, as dicts (`map`, `seq`, `interface`, `local`,
+    /// `peer`); entry `i` is the `entry` of the SA events.
+    #[getter]
+    fn entries<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
+        let mut v = Vec::new();
+        for e in self.view().tunnels().entries() {
+            let d = PyDict::new(py);
+            d.set_item("map", e.map.clone())?;
+            d.set_item("seq", e.seq)?;
+            d.set_item("interface", e.interface.clone())?;
+            d.set_item("local", e.local.to_string())?;
+            d.set_item("peer", e.peer_addr.to_string())?;
+            d.set_item("pfs_group", e.pfs_group)?;
+            v.push(d);
+        }
+        Ok(v)
+    }
+
+    /// Entries or lines left out of the configuration, and why (IOS keeps them disabled).
+    #[getter]
+    fn skipped(&self) -> Vec<String> {
+        self.view().tunnels().skipped().to_vec()
+    }
+
+    fn __repr__(&self) -> String {
+        let core = self.view();
+        let t = core.tunnels();
+        format!(
+            "<Tunnel hostname={:?} entries={} installed_pairs={}>",
+            t.config().hostname.as_deref().unwrap_or(""),
+            t.entries().len(),
+            t.installed_pairs()
+        )
+    }
+}

@@ -1,0 +1,234 @@
+"""ipsec.Tunnel: the tunnel layer of an IOS configuration, driven in memory with a virtual clock
+between the seed's two sites (ipsec-proto/src/ios/seed/siteA.cfg and siteB.cfg), in the manner
+of the core's test `two_sites_from_their_ios_configurations_pass_packets_both_ways`."""
+
+from __future__ import annotations
+
+import pathlib
+import struct
+from typing import List, Tuple
+
+import pytest
+
+import ipsec
+
+SEED = pathlib.Path(__file__).resolve().parents[2] / "ipsec-proto" / "src" / "ios" / "seed"
+SITE_A = (SEED / "siteA.cfg").read_text()
+SITE_B = (SEED / "siteB.cfg").read_text()
+A_OUTSIDE, B_OUTSIDE = "198.51.100.1", "203.0.113.2"
+A_HOST, B_HOST = "192.168.1.10", "192.168.2.10"
+
+
+def ping(src: str, dst: str, seq: int, payload: bytes = b"") -> bytes:
+    """An ICMP echo request in IPv4 with a valid header checksum."""
+    icmp = struct.pack("!BBHHH", 8, 0, 0, 0x1234, seq) + payload
+    total = 20 + len(icmp)
+    hdr = bytearray(struct.pack("!BBHHHBBH4s4s", 0x45, 0, total, seq, 0, 64, 1, 0,
+                                bytes(map(int, src.split("."))), bytes(map(int, dst.split(".")))))
+    s = sum(struct.unpack("!10H", bytes(hdr)))
+    s = (s & 0xFFFF) + (s >> 16)
+    s = (s & 0xFFFF) + (s >> 16)
+    hdr[10:12] = struct.pack("!H", ~s & 0xFFFF)
+    return bytes(hdr) + icmp
+
+
+def carry(
+    src: ipsec.Tunnel, dst: ipsec.Tunnel, now: float
+) -> Tuple[List[ipsec.Transmit], List[bytes]]:
+    """Delivers what `src` has to send to `dst`; returns the datagrams and the packets `dst`
+    decrypted for its protected side."""
+    sent = src.datagrams_to_send(now)
+    for t in sent:
+        if t.kind == "udp":
+            dst.receive_datagram(t.data, t.remote_address, t.local_address, now)
+        else:
+            dst.receive_esp(t.data, t.local, now)
+    return sent, dst.plaintexts()
+
+
+def sites() -> Tuple[ipsec.Tunnel, ipsec.Tunnel]:
+    return (
+        ipsec.Tunnel.from_ios(SITE_A, seed=bytes(32)),
+        ipsec.Tunnel.from_ios(SITE_B, seed=bytes([1]) * 32),
+    )
+
+
+def negotiate(a: ipsec.Tunnel, b: ipsec.Tunnel, now: float = 1.0) -> float:
+    """Site A's first packet starts IKE (and is lost, as on IOS); returns the time once both
+    sides are quiet."""
+    assert a.handle_plaintext(ping(A_HOST, B_HOST, 0), now) is ipsec.TunVerdict.NO_SA
+    for _ in range(20):
+        if not (carry(a, b, now)[0] + carry(b, a, now)[0]):
+            break
+        now += 0.01
+    return now
+
+
+def events(t: ipsec.Tunnel) -> List[ipsec.TunnelEvent]:
+    out = []
+    while (e := t.next_event()) is not None:
+        out.append(e)
+    return out
+
+
+def test_two_sites_pass_packets_both_ways_byte_exact() -> None:
+    a, b = sites()
+    now = negotiate(a, b)
+    for seq in range(1, 6):
+        p = ping(A_HOST, B_HOST, seq, b"from A %d" % seq)
+        assert a.handle_plaintext(p, now) is ipsec.TunVerdict.PROTECTED
+        sent, delivered = carry(a, b, now)
+        assert [t.kind for t in sent] == ["esp"]
+        assert (sent[0].local, sent[0].remote, sent[0].local_port) == (A_OUTSIDE, B_OUTSIDE, None)
+        assert delivered == [p]
+        r = ping(B_HOST, A_HOST, seq, b"reply from B")
+        assert b.handle_plaintext(r, now) == "protected"
+        assert carry(b, a, now)[1] == [r]
+    isakmp = a.show("crypto isakmp sa", now)
+    assert "QM_IDLE" in isakmp and B_OUTSIDE in isakmp
+    assert a.show_crypto_isakmp_sa(now) == isakmp
+    ipsec_sa = a.show("crypto ipsec sa", now)
+    assert "#pkts encaps: 5, #pkts encrypt: 5, #pkts digest: 5" in ipsec_sa
+    assert "#pkts decaps: 5, #pkts decrypt: 5, #pkts verify: 5" in ipsec_sa
+    # The first packet was dropped for want of an SA: IOS counts it as a send error.
+    assert "#send errors 1" in ipsec_sa
+    assert a.show("show crypto ipsec sa peer 203.0.113.2 detail", now) == a.show_crypto_ipsec_sa(
+        now, peer=B_OUTSIDE, detail=True
+    )
+    assert 'Crypto Map "VPN" 10 ipsec-isakmp' in a.show("crypto map", now)
+    with pytest.raises(ValueError):
+        a.show("crypto pki certificates", now)
+    verdicts = a.diagnose(now)
+    assert [v.cause for v in verdicts] == [ipsec.Cause.HEALTHY]
+    assert isinstance(verdicts[0], ipsec.Verdict) and verdicts[0].peer == B_OUTSIDE
+    assert "Phase 1 (QM_IDLE) and Phase 2 up" in ipsec.render(verdicts)
+
+
+def test_events_arrive_in_order() -> None:
+    a, b = sites()
+    negotiate(a, b)
+    # The initiator walks every Main Mode state; the responder's SA may first be seen after it
+    # answered MM1, in MM_SA_SETUP (it is today).
+    main_mode = ["MM_NO_STATE", "MM_SA_SETUP", "MM_KEY_EXCH", "QM_IDLE"]
+    for t, initiator, peer, walks in (
+        (a, True, B_OUTSIDE, [main_mode]),
+        (b, False, A_OUTSIDE, [main_mode, main_mode[1:]]),
+    ):
+        evs = events(t)
+        states = [e for e in evs if isinstance(e, ipsec.IsakmpStateChanged)]
+        assert [s.to_state for s in states] in walks
+        assert states[0].from_state is None
+        for prev, cur in zip(states, states[1:]):
+            assert cur.from_state == prev.to_state and cur.at >= prev.at
+        assert {(s.conn_id, s.peer, s.initiator) for s in states} == {
+            (states[0].conn_id, peer, initiator)
+        }
+        # Then the SA pair, after QM_IDLE.
+        assert evs[: len(states)] == states and len(evs) == len(states) + 1
+        up = evs[-1]
+        assert isinstance(up, ipsec.IpsecSaUp) and (up.entry, up.peer) == (0, peer)
+        assert t.next_event() is None
+    assert a.entries[0]["peer"] == B_OUTSIDE and a.entries[0]["map"] == "VPN"
+
+
+def test_spis_of_the_two_sides_mirror_each_other() -> None:
+    a, b = sites()
+    negotiate(a, b)
+    (up_a,) = [e for e in events(a) if isinstance(e, ipsec.IpsecSaUp)]
+    (up_b,) = [e for e in events(b) if isinstance(e, ipsec.IpsecSaUp)]
+    assert (up_a.spi_in, up_a.spi_out) == (up_b.spi_out, up_b.spi_in)
+
+
+def test_close_deletes_and_the_peer_sees_the_pair_go() -> None:
+    a, b = sites()
+    now = negotiate(a, b)
+    events(a), events(b)
+    a.close(now)
+    sent, _ = carry(a, b, now)
+    assert sent and all(t.kind == "udp" and t.remote_port == 500 for t in sent)
+    assert any(isinstance(e, ipsec.IpsecSaDown) for e in events(a))
+    assert any(isinstance(e, ipsec.IpsecSaDown) for e in events(b))
+    # With the pair gone the next packet negotiates again.
+    assert b.handle_plaintext(ping(B_HOST, A_HOST, 9), now) is ipsec.TunVerdict.NO_SA
+
+
+def test_timer_retransmits_a_lost_first_message() -> None:
+    a, _ = sites()
+    assert a.get_timer() is None
+    a.handle_plaintext(ping(A_HOST, B_HOST, 0), 1.0)
+    (first,) = a.datagrams_to_send(1.0)
+    deadline = a.get_timer()
+    assert deadline is not None and deadline > 1.0
+    a.handle_timer(deadline)
+    (again,) = a.datagrams_to_send(deadline)
+    assert again.data == first.data and again.remote_address == (B_OUTSIDE, 500)
+
+
+def test_same_seed_same_bytes_and_from_configuration() -> None:
+    one = ipsec.Tunnel.from_ios(SITE_A, seed=bytes(range(32)))
+    cfg = ipsec.Configuration.from_ios(SITE_A)
+    two = ipsec.Tunnel.from_configuration(cfg, seed=bytes(range(32)))
+    for t in (one, two):
+        t.handle_plaintext(ping(A_HOST, B_HOST, 0), 5.0)
+    assert one.datagrams_to_send(5.0) == two.datagrams_to_send(5.0)
+
+
+def test_unprotected_and_garbage_inputs_are_counted_not_raised() -> None:
+    a, _ = sites()
+    assert a.handle_plaintext(ping(A_HOST, "8.8.8.8", 1), 1.0) is ipsec.TunVerdict.NOT_PROTECTED
+    assert a.handle_plaintext(b"\x60" + bytes(39), 1.0) is ipsec.TunVerdict.MALFORMED
+    a.receive_esp(bytes(range(40)), B_OUTSIDE, 1.0)
+    a.receive_esp(b"\x01", B_OUTSIDE, 1.0)
+    a.receive_datagram(b"\xff", (A_OUTSIDE, 4500), (B_OUTSIDE, 4500), 1.0)
+    a.receive_datagram(b"garbage", (A_OUTSIDE, 500), (B_OUTSIDE, 500), 1.0)
+    c = a.counters
+    assert c["not_protected"] == 1 and c["tun_malformed"] == 1
+    assert c["invalid_spi"] == 1 and c["keepalives"] == 1
+    assert a.plaintexts() == []
+    with pytest.raises(ValueError):
+        a.receive_esp(b"", "not an address", 1.0)
+    with pytest.raises(ValueError):
+        a.handle_plaintext(b"", -1.0)
+
+
+def test_bad_ios_text_raises_with_line_and_column() -> None:
+    with pytest.raises(ipsec.ConfigurationError) as e:
+        ipsec.Tunnel.from_ios("hostname x\ncrypto isakmp policy 1\n encr rot13\n", seed=bytes(32))
+    assert (e.value.line, e.value.column) == (3, 7)
+    assert str(e.value).startswith("line 3, column 7:")
+    assert isinstance(e.value, ValueError) and isinstance(e.value, ipsec.IpsecError)
+    # Configuration.from_ios raises the same way (one conversion in the native module).
+    with pytest.raises(ipsec.ConfigurationError) as c:
+        ipsec.Configuration.from_ios("crypto isakmp policy 1\n encr rot13\n")
+    assert (c.value.line, c.value.column) == (2, 7)
+    # Text that parses but runs nothing: the same class, no position.
+    with pytest.raises(ipsec.ConfigurationError, match="no interface carries a crypto map") as e:
+        ipsec.Tunnel.from_ios("hostname x\n")
+    assert e.value.line is None
+    with pytest.raises(ValueError, match="32 bytes"):
+        ipsec.Tunnel.from_ios(SITE_A, seed=b"short")
+    with pytest.raises(ValueError, match="IPv4"):
+        ipsec.Tunnel.from_ios(SITE_A, local_address="::1")
+
+
+def test_esp_packets_parse_as_esp_with_scapy() -> None:
+    """Scapy's independent ESP layer reads our SPI and sequence numbers; it cannot decrypt,
+    since the tunnel keeps the keys (test_scapy_interop.py checks the ciphers with known
+    keys)."""
+    scapy_ipsec = pytest.importorskip("scapy.layers.ipsec")
+    from scapy.layers.inet import IP
+
+    a, b = sites()
+    now = negotiate(a, b)
+    (up,) = [e for e in events(a) if isinstance(e, ipsec.IpsecSaUp)]
+    for seq in range(1, 4):
+        p = ping(A_HOST, B_HOST, seq)
+        a.handle_plaintext(p, now)
+        (t,) = a.datagrams_to_send(now)
+        wire = IP(bytes(IP(src=t.local, dst=t.remote, proto=50) / t.data))
+        esp = wire[scapy_ipsec.ESP]
+        assert (esp.spi, esp.seq) == (up.spi_out, seq)
+        # esp-3des esp-sha-hmac: SPI + seq, 8-byte IV, payload + pad + trailer to 8, 12-byte ICV.
+        assert len(t.data) == 8 + 8 + -(-(len(p) + 2) // 8) * 8 + 12
+        b.receive_esp(t.data, t.local, now)
+        assert b.plaintexts() == [p]
