@@ -151,6 +151,76 @@
 // UDP 4500 payload: a NAT keepalive (drop it).
 #define IPSEC_UDP4500_KEEPALIVE 3
 
+// `ipsec_tunnel_handle_plaintext` verdict: encapsulated and queued for the peer.
+#define IPSEC_TUN_VERDICT_PROTECTED 1
+
+// Verdict: a crypto ACL permits the packet but no SA pair exists yet: dropped (counted in
+// `#send errors`), IKE started. Send the flow's next packet once the SA is up.
+#define IPSEC_TUN_VERDICT_NO_SA 2
+
+// Verdict: a permit line matched but the packet could not be protected (SA expired or
+// exhausted, line not expressible as a proxy identity, output queue full): dropped, counted.
+#define IPSEC_TUN_VERDICT_SEND_ERROR 3
+
+// Verdict: no crypto ACL permits the packet (IOS would forward it in clear): dropped here.
+#define IPSEC_TUN_VERDICT_NOT_PROTECTED 4
+
+// Verdict: not an IPv4 packet with a whole header: dropped and counted.
+#define IPSEC_TUN_VERDICT_MALFORMED 5
+
+// `ipsec_tunnel_transmit.kind`: a UDP datagram from `path.local` to `path.remote` (ports 500
+// or 4500; IKE, UDP-encapsulated ESP, keepalives; the non-ESP marker is already in the bytes).
+#define IPSEC_TUNNEL_TRANSMIT_UDP 1
+
+// `ipsec_tunnel_transmit.kind`: a raw ESP packet (IP protocol 50 payload, SPI first) from
+// `path.local` to `path.remote` (ports 0).
+#define IPSEC_TUNNEL_TRANSMIT_ESP 2
+
+// `ipsec_tunnel_event.kind`: an ISAKMP SA changed state (`from_state` -> `to_state`).
+#define IPSEC_TUNNEL_EVENT_ISAKMP_STATE 1
+
+// `ipsec_tunnel_event.kind`: an IPsec SA pair was installed for crypto map entry `entry`.
+#define IPSEC_TUNNEL_EVENT_IPSEC_UP 2
+
+// `ipsec_tunnel_event.kind`: an IPsec SA pair went away (deleted, expired, or replaced).
+#define IPSEC_TUNNEL_EVENT_IPSEC_DOWN 3
+
+// `ipsec_tunnel_event.kind`: an event newer than this header; no field applies.
+#define IPSEC_TUNNEL_EVENT_OTHER 255
+
+// `ipsec_tunnel_show`: `show crypto isakmp sa`.
+#define IPSEC_SHOW_ISAKMP_SA 1
+
+// `ipsec_tunnel_show`: `show crypto isakmp sa detail`.
+#define IPSEC_SHOW_ISAKMP_SA_DETAIL 2
+
+// `ipsec_tunnel_show`: `show crypto isakmp policy`.
+#define IPSEC_SHOW_ISAKMP_POLICY 3
+
+// `ipsec_tunnel_show`: `show crypto ipsec sa [peer X]`.
+#define IPSEC_SHOW_IPSEC_SA 4
+
+// `ipsec_tunnel_show`: `show crypto ipsec sa [peer X] detail`.
+#define IPSEC_SHOW_IPSEC_SA_DETAIL 5
+
+// `ipsec_tunnel_show`: `show crypto ipsec transform-set`.
+#define IPSEC_SHOW_TRANSFORM_SET 6
+
+// `ipsec_tunnel_show`: `show crypto map`.
+#define IPSEC_SHOW_CRYPTO_MAP 7
+
+// `ipsec_tunnel_show`: `show crypto session`.
+#define IPSEC_SHOW_CRYPTO_SESSION 8
+
+// `ipsec_tunnel_show`: `show crypto session detail`.
+#define IPSEC_SHOW_CRYPTO_SESSION_DETAIL 9
+
+// `ipsec_tunnel_show`: `show running-config` (the crypto part, as it was understood).
+#define IPSEC_SHOW_RUNNING_CONFIG 10
+
+// Room for an ISAKMP state name in `ipsec_tunnel_event`, NUL included.
+#define IPSEC_STATE_NAME_LEN 32
+
 // Outcome of a call. Numbers are stable and never reused; a removed code stays reserved. Blocks:
 // 0-999 success and "nothing to do"; 1000 API misuse (a bug in the calling program, never caused
 // by network input); 2000 malformed input; 3000 peer misbehaved or incompatible; 4000
@@ -262,6 +332,10 @@ typedef struct ipsec_esp_sa ipsec_esp_sa;
 
 // One event (opaque), owned by the caller after `ipsec_endpoint_poll_event`.
 typedef struct ipsec_event ipsec_event;
+
+// The tunnels of one IOS configuration (opaque). Not thread-safe: serialise calls on one
+// handle. It has no callbacks, so nothing can call into it while one of its calls runs.
+typedef struct ipsec_tunnel ipsec_tunnel;
 
 // One peer with pre-shared key authentication, one ISAKMP policy, one transform set and one
 // crypto ACL line (IOS `crypto isakmp policy`, `crypto isakmp key`, `crypto ipsec
@@ -396,6 +470,68 @@ typedef struct ipsec_esp_stats {
   // Inner bytes decapsulated.
   uint64_t bytes_decaps;
 } ipsec_esp_stats;
+
+// A datagram written by `ipsec_tunnel_poll_transmit`.
+typedef struct ipsec_tunnel_transmit {
+  // `IPSEC_TUNNEL_TRANSMIT_UDP` or `IPSEC_TUNNEL_TRANSMIT_ESP`.
+  uint32_t kind;
+  // Send from `local` to `remote` (IPv4; ports 0 for ESP).
+  struct ipsec_path path;
+  // Bytes written into the buffer.
+  size_t len;
+} ipsec_tunnel_transmit;
+
+// One event of `ipsec_tunnel_poll_event`, copied into the caller's struct (nothing to free).
+// Fields that do not apply to `kind` are zero (strings empty).
+typedef struct ipsec_tunnel_event {
+  // `IPSEC_TUNNEL_EVENT_*`; treat an unknown kind like `IPSEC_TUNNEL_EVENT_OTHER`.
+  uint32_t kind;
+  // ISAKMP_STATE: when the change was seen (same clock as `now_ms`).
+  uint64_t at_ms;
+  // ISAKMP_STATE: the ISAKMP SA's conn-id (as in `show crypto isakmp sa`).
+  uint32_t conn_id;
+  // ISAKMP_STATE and IPSEC_UP: the peer's address (port 0).
+  struct ipsec_addr peer;
+  // ISAKMP_STATE: the previous state (`MM_NO_STATE`, `QM_IDLE`, ...), NUL-terminated; empty
+  // for a new SA.
+  char from_state[IPSEC_STATE_NAME_LEN];
+  // ISAKMP_STATE: the new state, NUL-terminated; empty when the SA went away.
+  char to_state[IPSEC_STATE_NAME_LEN];
+  // ISAKMP_STATE: we started the exchange.
+  bool initiator;
+  // IPSEC_UP, IPSEC_DOWN: index of the crypto map entry owning the pair (0 = the first
+  // complete entry on the crypto map interface, in sequence order).
+  uint32_t entry;
+  // IPSEC_UP, IPSEC_DOWN: that entry's sequence number (`crypto map VPN 10`).
+  uint32_t map_seq;
+  // IPSEC_UP, IPSEC_DOWN: our inbound SPI.
+  uint32_t spi_in;
+  // IPSEC_UP, IPSEC_DOWN: our outbound SPI (the peer's inbound).
+  uint32_t spi_out;
+} ipsec_tunnel_event;
+
+// Counters of a tunnel that belong to no flow (per-flow counters are in `show crypto ipsec
+// sa`), and those of its IKE endpoint.
+typedef struct ipsec_tunnel_counters {
+  // Cleartext packets no crypto ACL permits.
+  uint64_t not_protected;
+  // Cleartext packets that are not IPv4.
+  uint64_t plaintext_malformed;
+  // ESP packets with an SPI no SA owns (`%CRYPTO-4-RECVD_PKT_INV_SPI`).
+  uint64_t invalid_spi;
+  // ESP packets too short to carry an SPI, and UDP-4500 datagrams that are nothing known.
+  uint64_t malformed;
+  // NAT keepalives received.
+  uint64_t keepalives;
+  // Decrypted packets whose next header is not IPv4 (dropped).
+  uint64_t not_ipv4;
+  // Packets the output queue refused.
+  uint64_t queue_full;
+  // Outputs dropped because the queue was full (not drained between inputs).
+  uint64_t outputs_dropped;
+  // The IKE endpoint's drop and error counters.
+  struct ipsec_endpoint_counters ike;
+} ipsec_tunnel_counters;
 
 #ifdef __cplusplus
 extern "C" {
@@ -858,6 +994,190 @@ ipsec_result ipsec_esp_peek_spi(const uint8_t *esp, size_t len, uint32_t *spi);
 // # Safety
 // `buf` points to `cap` writable bytes (or is NULL with `cap` 0); `out_len` is writable.
 ipsec_result ipsec_result_message(uint32_t result, uint8_t *buf, size_t cap, size_t *out_len);
+
+// Builds the tunnels of an IOS configuration (`show running-config` text or pasted commands;
+// `len` bytes of UTF-8, need not be NUL-terminated): every complete entry of the crypto maps
+// applied to an interface, with our address from that interface's `ip address`. `seed` points
+// to 32 bytes from a CSPRNG (every cookie, nonce, SPI, DH secret and IV derives from it; same
+// seed and inputs, same bytes).
+//
+// Errors: `IPSEC_RESULT_INVALID_UTF8`; `IPSEC_RESULT_CONFIG_SYNTAX` (the text does not parse:
+// `*err_line`, `*err_col` receive the 1-based position of the offending token);
+// `IPSEC_RESULT_INVALID_CONFIG` (it parses but cannot run, e.g. no interface carries a crypto
+// map: position 0, 0). `err_line` and `err_col` may be NULL and are written only on those two
+// errors. `ipsec_tunnel_explain_ios` renders the reason.
+//
+// # Safety
+// `text` `len` readable bytes; `seed` 32 readable bytes; `out` writable; `err_line`/`err_col`
+// NULL or writable.
+ipsec_result ipsec_tunnel_new_from_ios(const uint8_t *text,
+                                       size_t len,
+                                       const uint8_t *seed,
+                                       struct ipsec_tunnel **out,
+                                       size_t *err_line,
+                                       size_t *err_col);
+
+// Explains why `ipsec_tunnel_new_from_ios` refuses `text`: renders the reason ("line L,
+// column C: ..." for a syntax error) into `buf` like `ipsec_result_message`; the message is
+// empty when the text would be accepted. The result is that of writing the message.
+//
+// # Safety
+// `text` `len` readable bytes; `buf` `cap` writable bytes (or NULL with 0); `out_len` writable.
+ipsec_result ipsec_tunnel_explain_ios(const uint8_t *text,
+                                      size_t len,
+                                      uint8_t *buf,
+                                      size_t cap,
+                                      size_t *out_len);
+
+// Frees the tunnel (wiping its keys) and sets `*t` to NULL.
+//
+// # Safety
+// `t` NULL, or points to NULL or a handle from this library not freed before.
+void ipsec_tunnel_free(struct ipsec_tunnel **t);
+
+// A cleartext IPv4 packet from the protected side (`len` bytes). `*verdict` receives what
+// became of it (`IPSEC_TUN_VERDICT_*`); a protected packet is then polled out with
+// `ipsec_tunnel_poll_transmit`. The first packet of a flow without SAs is dropped
+// (`IPSEC_TUN_VERDICT_NO_SA`) and starts IKE, as on IOS.
+//
+// # Safety
+// `t` a live handle; `pkt` `len` readable bytes; `verdict` writable.
+ipsec_result ipsec_tunnel_handle_plaintext(struct ipsec_tunnel *t,
+                                           uint64_t now_ms,
+                                           const uint8_t *pkt,
+                                           size_t len,
+                                           uint32_t *verdict);
+
+// A UDP datagram received on `path->local` (our address, port 500 or 4500) from
+// `path->remote`, whole (on 4500 with the non-ESP marker still in front; ESP in UDP and NAT
+// keepalives too). IPv4 only: other families give `IPSEC_RESULT_INVALID_PARAMETER`. Returns
+// `IPSEC_RESULT_OK`, or why the IKE endpoint dropped the datagram (as
+// `ipsec_endpoint_handle_datagram`: `IPSEC_RESULT_MALFORMED_MESSAGE`,
+// `IPSEC_RESULT_UNKNOWN_SA`, `IPSEC_RESULT_HASH_MISMATCH`, `IPSEC_RESULT_PEER_MISBEHAVED`);
+// refused ESP is counted in `show crypto ipsec sa` instead.
+//
+// # Safety
+// `t` a live handle; `path` readable; `data` `len` readable bytes.
+ipsec_result ipsec_tunnel_handle_datagram(struct ipsec_tunnel *t,
+                                          uint64_t now_ms,
+                                          const struct ipsec_path *path,
+                                          const uint8_t *data,
+                                          size_t len);
+
+// A raw ESP packet (the IP protocol 50 payload, SPI first) from `src` (IPv4; the port is
+// ignored). Refused packets (unknown SPI, ICV, replay) are dropped and counted (`show crypto
+// ipsec sa`, `ipsec_tunnel_get_counters`); the result is `IPSEC_RESULT_OK` for any packet.
+//
+// # Safety
+// `t` a live handle; `src` readable; `data` `len` readable bytes.
+ipsec_result ipsec_tunnel_handle_esp(struct ipsec_tunnel *t,
+                                     uint64_t now_ms,
+                                     const struct ipsec_addr *src,
+                                     const uint8_t *data,
+                                     size_t len);
+
+// Runs everything due at `now_ms` (retransmissions, lifetimes, rekeys, DPD, keepalives). Call
+// it when the deadline from `ipsec_tunnel_poll_timeout` has passed.
+//
+// # Safety
+// `t` a live handle.
+ipsec_result ipsec_tunnel_handle_timeout(struct ipsec_tunnel *t, uint64_t now_ms);
+
+// Deletes every IPsec SA pair and ISAKMP SA; the Deletes are then polled out with
+// `ipsec_tunnel_poll_transmit`.
+//
+// # Safety
+// `t` a live handle.
+ipsec_result ipsec_tunnel_shutdown(struct ipsec_tunnel *t, uint64_t now_ms);
+
+// `clear crypto sa [peer X]`: deletes the IPsec SA pairs (with `peer`, IPv4, only those with
+// that peer; NULL for all), sending Deletes. `*out_cleared` (may be NULL) receives how many.
+//
+// # Safety
+// `t` a live handle; `peer` NULL or readable; `out_cleared` NULL or writable.
+ipsec_result ipsec_tunnel_clear_sa(struct ipsec_tunnel *t,
+                                   uint64_t now_ms,
+                                   const struct ipsec_addr *peer,
+                                   size_t *out_cleared);
+
+// Writes the next datagram to send into `buf` and where it goes into `*out`.
+// `IPSEC_RESULT_NONE` when nothing is queued. On `IPSEC_RESULT_BUFFER_TOO_SMALL` the datagram
+// stays queued and `*out_required` (may be NULL) receives its size; otherwise `out_required`
+// is not written.
+//
+// # Safety
+// `t` a live handle; `buf` `cap` writable bytes (or NULL with 0); `out` writable;
+// `out_required` NULL or writable.
+ipsec_result ipsec_tunnel_poll_transmit(struct ipsec_tunnel *t,
+                                        uint8_t *buf,
+                                        size_t cap,
+                                        struct ipsec_tunnel_transmit *out,
+                                        size_t *out_required);
+
+// Writes the next decrypted IPv4 packet for the protected side into `buf`; `*out_len`
+// receives its length. `IPSEC_RESULT_NONE` when none is queued. On
+// `IPSEC_RESULT_BUFFER_TOO_SMALL` the packet stays queued and `*out_len` receives its size.
+//
+// # Safety
+// `t` a live handle; `buf` `cap` writable bytes (or NULL with 0); `out_len` writable.
+ipsec_result ipsec_tunnel_poll_plaintext(struct ipsec_tunnel *t,
+                                         uint8_t *buf,
+                                         size_t cap,
+                                         size_t *out_len);
+
+// Copies the next event into `*out`. `IPSEC_RESULT_NONE` when there is none.
+//
+// # Safety
+// `t` a live handle; `out` writable.
+ipsec_result ipsec_tunnel_poll_event(struct ipsec_tunnel *t, struct ipsec_tunnel_event *out);
+
+// The absolute time (same clock as every `now_ms`) at which `ipsec_tunnel_handle_timeout` has
+// work to do. Returns false (and leaves `*out_deadline_ms` alone) when no timer runs, or for
+// NULL arguments.
+//
+// # Safety
+// `t` NULL or a live handle; `out_deadline_ms` NULL or writable.
+bool ipsec_tunnel_poll_timeout(const struct ipsec_tunnel *t, uint64_t *out_deadline_ms);
+
+// Copies the tunnel's counters into `*out`.
+//
+// # Safety
+// `t` a live handle; `out` writable.
+ipsec_result ipsec_tunnel_get_counters(const struct ipsec_tunnel *t,
+                                       struct ipsec_tunnel_counters *out);
+
+// Renders an IOS show command (`IPSEC_SHOW_*`) at `now_ms` into `buf`, NUL-terminated, as the
+// router prints it. `peer` (IPv4, may be NULL) restricts `IPSEC_SHOW_IPSEC_SA[_DETAIL]` to one
+// peer (`show crypto ipsec sa peer X`); it must be NULL for the other commands. Unknown `which`
+// or a misplaced `peer`: `IPSEC_RESULT_INVALID_PARAMETER`. `*out_len` receives the text
+// length; on `IPSEC_RESULT_BUFFER_TOO_SMALL` the capacity needed (NUL included) and nothing is
+// copied.
+//
+// # Safety
+// `t` a live handle; `peer` NULL or readable; `buf` `cap` writable bytes (or NULL with 0);
+// `out_len` writable.
+ipsec_result ipsec_tunnel_show(const struct ipsec_tunnel *t,
+                               uint64_t now_ms,
+                               uint32_t which,
+                               const struct ipsec_addr *peer,
+                               uint8_t *buf,
+                               size_t cap,
+                               size_t *out_len);
+
+// Renders the troubleshooting diagnosis at `now_ms` into `buf` like `ipsec_tunnel_show`: the
+// seed's procedure per crypto map peer (or only for `peer`, IPv4, when not NULL): the cause
+// (Phase 1, then Phase 2, then the ESP counters: one-way tunnels, ICV and replay failures),
+// its evidence, what to check and the `show`/`debug` lines that confirm it.
+//
+// # Safety
+// `t` a live handle; `peer` NULL or readable; `buf` `cap` writable bytes (or NULL with 0);
+// `out_len` writable.
+ipsec_result ipsec_tunnel_diagnose(const struct ipsec_tunnel *t,
+                                   uint64_t now_ms,
+                                   const struct ipsec_addr *peer,
+                                   uint8_t *buf,
+                                   size_t cap,
+                                   size_t *out_len);
 
 #ifdef __cplusplus
 }  // extern "C"

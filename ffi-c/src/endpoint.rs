@@ -1,9 +1,9 @@
 //! `ipsec_endpoint` (the IKEv1 endpoint, pull-style) and `ipsec_event`.
 
-use std::cell::{Ref, RefCell, RefMut};
+use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
 use std::ffi::{c_char, c_void, CString};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr};
 
 use ipsec_proto::diagnose::{self, EndpointRecorder};
 use ipsec_proto::esp::{EspConfig, LifetimeConfig, LifetimeLimits};
@@ -22,8 +22,8 @@ use ipsec_proto::time::Instant;
 use crate::config::{ipsec_config, ipsec_peer_params, peer_from_params, ShowMeta};
 use crate::esp::{build, ipsec_esp_sa, Dir};
 use crate::ffi::{
-    as_mut, as_ref, boundary, free_in_place, in_slice, out_slice, to_raw, try_ok, try_some, write,
-    write_text,
+    addr_from_c, addr_to_c, as_mut, as_ref, boundary, free_guarded, free_in_place, in_slice, lock,
+    out_slice, peek, to_raw, try_ok, try_some, write, write_text, Guarded,
 };
 use crate::result::ipsec_result;
 
@@ -147,39 +147,6 @@ pub type ipsec_log_callback =
 pub type ipsec_rng_callback =
     Option<unsafe extern "C" fn(userdata: *mut c_void, buf: *mut u8, len: usize) -> i32>;
 
-fn addr_from_c(a: &ipsec_addr) -> Option<SocketAddr> {
-    let ip = match a.family {
-        IPSEC_AF_INET => {
-            let [a0, a1, a2, a3, ..] = a.bytes;
-            IpAddr::V4(Ipv4Addr::new(a0, a1, a2, a3))
-        }
-        IPSEC_AF_INET6 => IpAddr::V6(Ipv6Addr::from(a.bytes)),
-        _ => return None,
-    };
-    Some(SocketAddr::new(ip, a.port))
-}
-
-fn addr_to_c(a: SocketAddr) -> ipsec_addr {
-    let mut bytes = [0u8; 16];
-    let family = match a.ip() {
-        IpAddr::V4(v4) => {
-            if let Some(d) = bytes.get_mut(..4) {
-                d.copy_from_slice(&v4.octets());
-            }
-            IPSEC_AF_INET
-        }
-        IpAddr::V6(v6) => {
-            bytes = v6.octets();
-            IPSEC_AF_INET6
-        }
-    };
-    ipsec_addr {
-        family,
-        port: a.port(),
-        bytes,
-    }
-}
-
 fn path_to_c(p: Path) -> ipsec_path {
     ipsec_path {
         local: addr_to_c(p.local),
@@ -196,7 +163,7 @@ pub struct ipsec_endpoint {
 }
 
 /// What an endpoint handle holds.
-struct EndpointState {
+pub(crate) struct EndpointState {
     ep: Endpoint,
     /// Seeds the IV generators of outbound ESP SAs handed out through events.
     esp_rng: Rng,
@@ -212,29 +179,11 @@ struct EndpointState {
     last_now: Instant,
 }
 
-/// The state behind `ep` for an entry point that changes it.
-///
-/// # Safety
-/// `ep` NULL or a live handle.
-unsafe fn lock<'a>(ep: *const ipsec_endpoint) -> Result<RefMut<'a, EndpointState>, ipsec_result> {
-    // SAFETY: caller contract. A shared reference to the handle is enough and never aliases the
-    // exclusive borrow an outer call may hold: that one is of the state inside the RefCell.
-    let h = unsafe { as_ref(ep) }.ok_or(ipsec_result::IPSEC_RESULT_NULL_PARAMETER)?;
-    h.state
-        .try_borrow_mut()
-        .map_err(|_| ipsec_result::IPSEC_RESULT_REENTRANT)
-}
-
-/// The state behind `ep` for an entry point that only reads it.
-///
-/// # Safety
-/// `ep` NULL or a live handle.
-unsafe fn peek<'a>(ep: *const ipsec_endpoint) -> Result<Ref<'a, EndpointState>, ipsec_result> {
-    // SAFETY: as for `lock`.
-    let h = unsafe { as_ref(ep) }.ok_or(ipsec_result::IPSEC_RESULT_NULL_PARAMETER)?;
-    h.state
-        .try_borrow()
-        .map_err(|_| ipsec_result::IPSEC_RESULT_REENTRANT)
+impl Guarded for ipsec_endpoint {
+    type State = EndpointState;
+    fn cell(&self) -> &RefCell<EndpointState> {
+        &self.state
+    }
 }
 
 impl EndpointState {
@@ -568,22 +517,7 @@ pub unsafe extern "C" fn ipsec_endpoint_handle_datagram(
         }
         ep.ep.handle_datagram(Instant(now_ms), path, data);
         ep.pump(Instant(now_ms));
-        let after = ep.ep.counters();
-        let (code, what) = if after.malformed > before.malformed {
-            (ipsec_result::IPSEC_RESULT_MALFORMED_MESSAGE, "malformed")
-        } else if after.unknown_sa > before.unknown_sa {
-            (
-                ipsec_result::IPSEC_RESULT_UNKNOWN_SA,
-                "for an unknown ISAKMP SA",
-            )
-        } else if after.bad_hash > before.bad_hash {
-            (ipsec_result::IPSEC_RESULT_HASH_MISMATCH, "with a bad HASH")
-        } else if after.unexpected > before.unexpected {
-            (
-                ipsec_result::IPSEC_RESULT_PEER_MISBEHAVED,
-                "not acceptable in this state",
-            )
-        } else {
+        let Some((code, what)) = ike_drop_reason(&before, &ep.ep.counters()) else {
             return ipsec_result::IPSEC_RESULT_OK;
         };
         ep.log(
@@ -592,6 +526,31 @@ pub unsafe extern "C" fn ipsec_endpoint_handle_datagram(
         );
         code
     })
+}
+
+/// Why the IKE endpoint dropped the datagram it was just given, from its counters before and
+/// after: the result code and a few words for the log; `None` when it was accepted.
+pub(crate) fn ike_drop_reason(
+    before: &Counters,
+    after: &Counters,
+) -> Option<(ipsec_result, &'static str)> {
+    if after.malformed > before.malformed {
+        Some((ipsec_result::IPSEC_RESULT_MALFORMED_MESSAGE, "malformed"))
+    } else if after.unknown_sa > before.unknown_sa {
+        Some((
+            ipsec_result::IPSEC_RESULT_UNKNOWN_SA,
+            "for an unknown ISAKMP SA",
+        ))
+    } else if after.bad_hash > before.bad_hash {
+        Some((ipsec_result::IPSEC_RESULT_HASH_MISMATCH, "with a bad HASH"))
+    } else if after.unexpected > before.unexpected {
+        Some((
+            ipsec_result::IPSEC_RESULT_PEER_MISBEHAVED,
+            "not acceptable in this state",
+        ))
+    } else {
+        None
+    }
 }
 
 /// Runs everything due at `now_ms`: retransmissions, give-ups, lifetimes, rekeys, DPD, NAT
@@ -1206,19 +1165,8 @@ pub unsafe extern "C" fn ipsec_endpoint_diagnose_with_sas(
 #[no_mangle]
 pub unsafe extern "C" fn ipsec_endpoint_free(ep: *mut *mut ipsec_endpoint) {
     boundary(|| {
-        if ep.is_null() {
-            return;
-        }
-        // SAFETY: non-NULL `ep` points to a readable pointer (caller contract).
-        let handle = unsafe { ep.read() };
-        // SAFETY: `handle` is NULL or a live handle (caller contract).
-        if let Some(h) = unsafe { as_ref(handle.cast_const()) } {
-            if h.state.try_borrow_mut().is_err() {
-                return;
-            }
-        }
-        // SAFETY: caller contract; no entry point is using the handle.
-        unsafe { free_in_place(ep) }
+        // SAFETY: caller contract.
+        unsafe { free_guarded(ep) }
     })
 }
 

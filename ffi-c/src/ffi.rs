@@ -3,8 +3,11 @@
 //! Every `unsafe` block of the crate lives here or in a call of these helpers, each with a
 //! `// SAFETY:` comment naming the caller's promise it relies on.
 
+use std::cell::{Ref, RefCell, RefMut};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use crate::endpoint::{ipsec_addr, IPSEC_AF_INET, IPSEC_AF_INET6};
 use crate::result::ipsec_result;
 
 /// What an entry point returns when its body panicked (or was handed a NULL it cannot report).
@@ -129,6 +132,103 @@ pub(crate) unsafe fn out_slice<'a>(p: *mut u8, cap: usize) -> Option<&'a mut [u8
 pub(crate) unsafe fn write<T>(p: *mut T, v: T) {
     // SAFETY: the caller checked non-NULL; alignment and writability are the C caller's promise.
     unsafe { p.write(v) }
+}
+
+/// A handle whose state sits in a `RefCell` that every entry point borrows for its whole call
+/// ([`lock`], [`peek`]). A call on the same handle from inside a callback the handle is running
+/// (the log callback) finds it borrowed and is refused with `IPSEC_RESULT_REENTRANT`, instead of
+/// making a second reference to state the outer call is changing.
+pub(crate) trait Guarded {
+    /// What the handle holds.
+    type State;
+    /// The cell holding it.
+    fn cell(&self) -> &RefCell<Self::State>;
+}
+
+/// The state behind handle `h` for an entry point that changes it.
+///
+/// # Safety
+/// `h` NULL or a live handle.
+pub(crate) unsafe fn lock<'a, H: Guarded + 'a>(
+    h: *const H,
+) -> Result<RefMut<'a, H::State>, ipsec_result> {
+    // SAFETY: caller contract. A shared reference to the handle is enough and never aliases the
+    // exclusive borrow an outer call may hold: that one is of the state inside the RefCell.
+    let h = unsafe { as_ref(h) }.ok_or(ipsec_result::IPSEC_RESULT_NULL_PARAMETER)?;
+    h.cell()
+        .try_borrow_mut()
+        .map_err(|_| ipsec_result::IPSEC_RESULT_REENTRANT)
+}
+
+/// The state behind handle `h` for an entry point that only reads it.
+///
+/// # Safety
+/// `h` NULL or a live handle.
+pub(crate) unsafe fn peek<'a, H: Guarded + 'a>(
+    h: *const H,
+) -> Result<Ref<'a, H::State>, ipsec_result> {
+    // SAFETY: as for `lock`.
+    let h = unsafe { as_ref(h) }.ok_or(ipsec_result::IPSEC_RESULT_NULL_PARAMETER)?;
+    h.cell()
+        .try_borrow()
+        .map_err(|_| ipsec_result::IPSEC_RESULT_REENTRANT)
+}
+
+/// [`free_in_place`] for a [`Guarded`] handle: does nothing (the handle stays valid and `*pp`
+/// unchanged) while an entry point is using the handle, i.e. when called from inside the
+/// handle's own callback.
+///
+/// # Safety
+/// As for [`free_in_place`].
+pub(crate) unsafe fn free_guarded<H: Guarded>(pp: *mut *mut H) {
+    if pp.is_null() {
+        return;
+    }
+    // SAFETY: non-NULL `pp` points to a readable pointer (caller contract).
+    let handle = unsafe { pp.read() };
+    // SAFETY: `handle` is NULL or a live handle (caller contract).
+    if let Some(h) = unsafe { as_ref(handle.cast_const()) } {
+        if h.cell().try_borrow_mut().is_err() {
+            return;
+        }
+    }
+    // SAFETY: caller contract; no entry point is using the handle.
+    unsafe { free_in_place(pp) }
+}
+
+/// The socket address an `ipsec_addr` names; `None` for an unknown family.
+pub(crate) fn addr_from_c(a: &ipsec_addr) -> Option<SocketAddr> {
+    let ip = match a.family {
+        IPSEC_AF_INET => {
+            let [a0, a1, a2, a3, ..] = a.bytes;
+            IpAddr::V4(Ipv4Addr::new(a0, a1, a2, a3))
+        }
+        IPSEC_AF_INET6 => IpAddr::V6(Ipv6Addr::from(a.bytes)),
+        _ => return None,
+    };
+    Some(SocketAddr::new(ip, a.port))
+}
+
+/// A socket address as an `ipsec_addr`.
+pub(crate) fn addr_to_c(a: SocketAddr) -> ipsec_addr {
+    let mut bytes = [0u8; 16];
+    let family = match a.ip() {
+        IpAddr::V4(v4) => {
+            if let Some(d) = bytes.get_mut(..4) {
+                d.copy_from_slice(&v4.octets());
+            }
+            IPSEC_AF_INET
+        }
+        IpAddr::V6(v6) => {
+            bytes = v6.octets();
+            IPSEC_AF_INET6
+        }
+    };
+    ipsec_addr {
+        family,
+        port: a.port(),
+        bytes,
+    }
 }
 
 /// Hands a new object to C.

@@ -125,6 +125,15 @@ fn check_outputs(example: &str, tests: &str) {
     assert!(tests.contains(" 0 failures"), "{tests}");
 }
 
+/// `two_tunnels` (the tunnel layer from the seed's two IOS configurations) and `test_tunnel`.
+fn check_tunnel_outputs(example: &str, tests: &str) {
+    assert!(example.contains("ping siteA -> siteB: ok"), "{example}");
+    assert!(example.contains("ping siteB -> siteA: ok"), "{example}");
+    assert!(example.contains("QM_IDLE"), "{example}");
+    assert!(example.contains("#pkts encaps: 1"), "{example}");
+    assert!(tests.contains(" 0 failures"), "{tests}");
+}
+
 #[test]
 fn c_programs_plain() {
     if !require("gcc", "build the C programs") {
@@ -135,6 +144,11 @@ fn c_programs_plain() {
     let example = run(Command::new(ex), "two_endpoints");
     let tests = run(Command::new(t), "test_ffi");
     check_outputs(&example, &tests);
+    let ex = compile("two_tunnels.c", "two_tunnels", &[]);
+    let t = compile("test_tunnel.c", "test_tunnel", &[]);
+    let example = run(Command::new(ex), "two_tunnels");
+    let tests = run(Command::new(t), "test_tunnel");
+    check_tunnel_outputs(&example, &tests);
 }
 
 #[test]
@@ -157,6 +171,11 @@ fn c_programs_under_asan() {
     let example = run(env(ex), "two_endpoints (ASan)");
     let tests = run(env(t), "test_ffi (ASan)");
     check_outputs(&example, &tests);
+    let ex = compile("two_tunnels.c", "two_tunnels_asan", &san);
+    let t = compile("test_tunnel.c", "test_tunnel_asan", &san);
+    let example = run(env(ex), "two_tunnels (ASan)");
+    let tests = run(env(t), "test_tunnel (ASan)");
+    check_tunnel_outputs(&example, &tests);
 }
 
 #[test]
@@ -183,6 +202,11 @@ fn c_programs_under_valgrind() {
     let example = run(vg(ex), "two_endpoints (valgrind)");
     let tests = run(vg(t), "test_ffi (valgrind)");
     check_outputs(&example, &tests);
+    let ex = compile("two_tunnels.c", "two_tunnels_vg", &[]);
+    let t = compile("test_tunnel.c", "test_tunnel_vg", &[]);
+    let example = run(vg(ex), "two_tunnels (valgrind)");
+    let tests = run(vg(t), "test_tunnel (valgrind)");
+    check_tunnel_outputs(&example, &tests);
 }
 
 #[test]

@@ -1,0 +1,378 @@
+/* C tests of the ipsec_tunnel ABI: IOS configuration errors (code, position, message), NULL
+ * and out-of-range arguments, out-parameters written only on success, a buffer too small
+ * leaving the datagram (or packet) queued, and a whole negotiation with events, counters, show
+ * and diagnose output. Run plain, under AddressSanitizer and under valgrind by CI.
+ *
+ *   gcc -Iffi-c/include examples/c/test_tunnel.c target/release/libipsecrs.a \
+ *       -lpthread -ldl -lm -o test_tunnel && ./test_tunnel
+ */
+#include "tunnel_wire.h"
+
+static int failures = 0;
+static int checks = 0;
+
+#define EXPECT(cond)                                                                       \
+    do {                                                                                   \
+        checks++;                                                                          \
+        if (!(cond)) {                                                                     \
+            failures++;                                                                    \
+            fprintf(stderr, "%s:%d: FAILED: %s\n", __FILE__, __LINE__, #cond);             \
+        }                                                                                  \
+    } while (0)
+
+#define EXPECT_RC(expr, want)                                                              \
+    do {                                                                                   \
+        ipsec_result got_ = (expr);                                                        \
+        checks++;                                                                          \
+        if (got_ != (want)) {                                                              \
+            failures++;                                                                    \
+            fprintf(stderr, "%s:%d: FAILED: %s returned %u, expected %u\n", __FILE__,      \
+                    __LINE__, #expr, (unsigned)got_, (unsigned)(want));                    \
+        }                                                                                  \
+    } while (0)
+
+static const uint8_t SEED[32] = {9};
+static const uint8_t HOST_A[4] = {192, 168, 1, 10}, HOST_B[4] = {192, 168, 2, 10};
+
+static ipsec_addr v4(uint8_t a, uint8_t b, uint8_t c, uint8_t d, uint16_t port) {
+    ipsec_addr x;
+    memset(&x, 0, sizeof x);
+    x.family = IPSEC_AF_INET;
+    x.port = port;
+    x.bytes[0] = a;
+    x.bytes[1] = b;
+    x.bytes[2] = c;
+    x.bytes[3] = d;
+    return x;
+}
+
+/* ipsec_tunnel_new_from_ios on a C string; the position sentinels stay when not written. */
+static ipsec_result build(const char *text, ipsec_tunnel **t, size_t *line, size_t *col) {
+    *line = *col = 12345;
+    return ipsec_tunnel_new_from_ios((const uint8_t *)text, strlen(text), SEED, t, line, col);
+}
+
+static void explain(const char *text, char *msg, size_t cap) {
+    size_t n = 0;
+    msg[0] = '\0';
+    EXPECT_RC(ipsec_tunnel_explain_ios((const uint8_t *)text, strlen(text), (uint8_t *)msg, cap,
+                                       &n),
+              IPSEC_RESULT_OK);
+    EXPECT(n == strlen(msg));
+}
+
+static void test_config_errors(void) {
+    ipsec_tunnel *t = NULL;
+    size_t line, col;
+    char msg[256];
+
+    /* A syntax error: code, 1-based line and column of the offending token, and the message. */
+    const char *bad = "hostname x\ncrypto isakmp policy 1\n encr rot13\n";
+    EXPECT_RC(build(bad, &t, &line, &col), IPSEC_RESULT_CONFIG_SYNTAX);
+    EXPECT(t == NULL);
+    EXPECT(line == 3 && col == 7);
+    explain(bad, msg, sizeof msg);
+    EXPECT(strncmp(msg, "line 3, column 7: ", 18) == 0);
+    printf("syntax error: %s\n", msg);
+    size_t bad_len = strlen(msg);
+
+    /* Parses but cannot run: no interface carries the crypto map. No line to blame. */
+    const char *unapplied = "crypto isakmp policy 1\n encr 3des\n";
+    EXPECT_RC(build(unapplied, &t, &line, &col), IPSEC_RESULT_INVALID_CONFIG);
+    EXPECT(t == NULL && line == 0 && col == 0);
+    explain(unapplied, msg, sizeof msg);
+    EXPECT(strstr(msg, "crypto map") != NULL);
+    printf("unusable configuration: %s\n", msg);
+
+    /* Not UTF-8: its own code, position not written. */
+    const char latin1[] = "hostname caf\xe9\n";
+    EXPECT_RC(build(latin1, &t, &line, &col), IPSEC_RESULT_INVALID_UTF8);
+    EXPECT(t == NULL && line == 12345 && col == 12345);
+    explain(latin1, msg, sizeof msg);
+    EXPECT(strstr(msg, "UTF-8") != NULL);
+
+    /* A good configuration explains to nothing; the message buffer size query. */
+    explain(SITE_A_CFG, msg, sizeof msg);
+    EXPECT(msg[0] == '\0');
+    size_t need = 0;
+    EXPECT_RC(ipsec_tunnel_explain_ios((const uint8_t *)bad, strlen(bad), NULL, 0, &need),
+              IPSEC_RESULT_BUFFER_TOO_SMALL);
+    EXPECT(need == bad_len + 1);
+
+    /* Positions may be NULL; seed, out and text are required. */
+    EXPECT_RC(ipsec_tunnel_new_from_ios((const uint8_t *)bad, strlen(bad), SEED, &t, NULL, NULL),
+              IPSEC_RESULT_CONFIG_SYNTAX);
+    EXPECT_RC(ipsec_tunnel_new_from_ios((const uint8_t *)SITE_A_CFG, strlen(SITE_A_CFG), NULL, &t,
+                                        NULL, NULL),
+              IPSEC_RESULT_NULL_PARAMETER);
+    EXPECT_RC(ipsec_tunnel_new_from_ios((const uint8_t *)SITE_A_CFG, strlen(SITE_A_CFG), SEED,
+                                        NULL, NULL, NULL),
+              IPSEC_RESULT_NULL_PARAMETER);
+    EXPECT_RC(ipsec_tunnel_new_from_ios(NULL, 10, SEED, &t, NULL, NULL),
+              IPSEC_RESULT_NULL_PARAMETER);
+    EXPECT_RC(ipsec_tunnel_explain_ios(NULL, 10, (uint8_t *)msg, sizeof msg, &need),
+              IPSEC_RESULT_NULL_PARAMETER);
+    EXPECT(t == NULL);
+}
+
+static void test_null_and_range(void) {
+    uint8_t buf[64] = {0};
+    size_t n = 777;
+    uint32_t verdict = 777;
+    uint64_t deadline = 777;
+    ipsec_tunnel_transmit tx;
+    ipsec_tunnel_event ev;
+    ipsec_tunnel_counters c;
+    ipsec_path path = {.local = v4(198, 51, 100, 1, 500), .remote = v4(203, 0, 113, 2, 500)};
+
+    /* NULL handle: every entry point says so and writes nothing. */
+    EXPECT_RC(ipsec_tunnel_handle_plaintext(NULL, 0, buf, 20, &verdict),
+              IPSEC_RESULT_NULL_PARAMETER);
+    EXPECT_RC(ipsec_tunnel_handle_datagram(NULL, 0, &path, buf, 1), IPSEC_RESULT_NULL_PARAMETER);
+    EXPECT_RC(ipsec_tunnel_handle_esp(NULL, 0, &path.remote, buf, 1),
+              IPSEC_RESULT_NULL_PARAMETER);
+    EXPECT_RC(ipsec_tunnel_handle_timeout(NULL, 0), IPSEC_RESULT_NULL_PARAMETER);
+    EXPECT_RC(ipsec_tunnel_shutdown(NULL, 0), IPSEC_RESULT_NULL_PARAMETER);
+    EXPECT_RC(ipsec_tunnel_clear_sa(NULL, 0, NULL, &n), IPSEC_RESULT_NULL_PARAMETER);
+    EXPECT_RC(ipsec_tunnel_poll_transmit(NULL, buf, sizeof buf, &tx, &n),
+              IPSEC_RESULT_NULL_PARAMETER);
+    EXPECT_RC(ipsec_tunnel_poll_plaintext(NULL, buf, sizeof buf, &n),
+              IPSEC_RESULT_NULL_PARAMETER);
+    EXPECT_RC(ipsec_tunnel_poll_event(NULL, &ev), IPSEC_RESULT_NULL_PARAMETER);
+    EXPECT(!ipsec_tunnel_poll_timeout(NULL, &deadline));
+    EXPECT_RC(ipsec_tunnel_get_counters(NULL, &c), IPSEC_RESULT_NULL_PARAMETER);
+    EXPECT_RC(ipsec_tunnel_show(NULL, 0, IPSEC_SHOW_ISAKMP_SA, NULL, buf, sizeof buf, &n),
+              IPSEC_RESULT_NULL_PARAMETER);
+    EXPECT_RC(ipsec_tunnel_diagnose(NULL, 0, NULL, buf, sizeof buf, &n),
+              IPSEC_RESULT_NULL_PARAMETER);
+    EXPECT(n == 777 && verdict == 777 && deadline == 777);
+    ipsec_tunnel_free(NULL); /* no-ops */
+    ipsec_tunnel *none = NULL;
+    ipsec_tunnel_free(&none);
+
+    ipsec_tunnel *t = tun_new(SITE_A_CFG, 3);
+    /* NULL arguments next to a live handle. */
+    EXPECT_RC(ipsec_tunnel_handle_plaintext(t, 0, buf, 20, NULL), IPSEC_RESULT_NULL_PARAMETER);
+    EXPECT_RC(ipsec_tunnel_handle_plaintext(t, 0, NULL, 20, &verdict),
+              IPSEC_RESULT_NULL_PARAMETER);
+    EXPECT_RC(ipsec_tunnel_handle_datagram(t, 0, NULL, buf, 1), IPSEC_RESULT_NULL_PARAMETER);
+    EXPECT_RC(ipsec_tunnel_handle_datagram(t, 0, &path, NULL, 1), IPSEC_RESULT_NULL_PARAMETER);
+    EXPECT_RC(ipsec_tunnel_handle_esp(t, 0, NULL, buf, 1), IPSEC_RESULT_NULL_PARAMETER);
+    EXPECT_RC(ipsec_tunnel_poll_transmit(t, NULL, 10, &tx, &n), IPSEC_RESULT_NULL_PARAMETER);
+    EXPECT_RC(ipsec_tunnel_poll_transmit(t, buf, sizeof buf, NULL, &n),
+              IPSEC_RESULT_NULL_PARAMETER);
+    EXPECT_RC(ipsec_tunnel_poll_plaintext(t, buf, sizeof buf, NULL), IPSEC_RESULT_NULL_PARAMETER);
+    EXPECT_RC(ipsec_tunnel_poll_event(t, NULL), IPSEC_RESULT_NULL_PARAMETER);
+    EXPECT(!ipsec_tunnel_poll_timeout(t, NULL));
+    EXPECT_RC(ipsec_tunnel_get_counters(t, NULL), IPSEC_RESULT_NULL_PARAMETER);
+    EXPECT_RC(ipsec_tunnel_show(t, 0, IPSEC_SHOW_ISAKMP_SA, NULL, buf, sizeof buf, NULL),
+              IPSEC_RESULT_NULL_PARAMETER);
+    EXPECT_RC(ipsec_tunnel_diagnose(t, 0, NULL, NULL, 5, &n), IPSEC_RESULT_NULL_PARAMETER);
+    EXPECT(verdict == 777 && n == 777);
+
+    /* Out of range: IPv6 or unknown families, unknown show commands, misplaced peers. */
+    ipsec_path v6 = path;
+    v6.remote.family = IPSEC_AF_INET6;
+    EXPECT_RC(ipsec_tunnel_handle_datagram(t, 0, &v6, buf, 1), IPSEC_RESULT_INVALID_PARAMETER);
+    ipsec_addr odd = path.remote;
+    odd.family = 99;
+    EXPECT_RC(ipsec_tunnel_handle_esp(t, 0, &odd, buf, 1), IPSEC_RESULT_INVALID_PARAMETER);
+    EXPECT_RC(ipsec_tunnel_show(t, 0, 0, NULL, buf, sizeof buf, &n),
+              IPSEC_RESULT_INVALID_PARAMETER);
+    EXPECT_RC(ipsec_tunnel_show(t, 0, 999, NULL, buf, sizeof buf, &n),
+              IPSEC_RESULT_INVALID_PARAMETER);
+    EXPECT_RC(ipsec_tunnel_show(t, 0, IPSEC_SHOW_ISAKMP_SA, &path.remote, buf, sizeof buf, &n),
+              IPSEC_RESULT_INVALID_PARAMETER);
+    EXPECT_RC(ipsec_tunnel_show(t, 0, IPSEC_SHOW_IPSEC_SA, &odd, buf, sizeof buf, &n),
+              IPSEC_RESULT_INVALID_PARAMETER);
+    EXPECT_RC(ipsec_tunnel_diagnose(t, 0, &odd, buf, sizeof buf, &n),
+              IPSEC_RESULT_INVALID_PARAMETER);
+    EXPECT_RC(ipsec_tunnel_clear_sa(t, 0, &odd, &n), IPSEC_RESULT_INVALID_PARAMETER);
+    EXPECT(n == 777);
+
+    /* Nothing queued yet; a packet no crypto ACL permits; a packet that is no IPv4. */
+    EXPECT_RC(ipsec_tunnel_poll_transmit(t, buf, sizeof buf, &tx, &n), IPSEC_RESULT_NONE);
+    EXPECT_RC(ipsec_tunnel_poll_plaintext(t, buf, sizeof buf, &n), IPSEC_RESULT_NONE);
+    EXPECT_RC(ipsec_tunnel_poll_event(t, &ev), IPSEC_RESULT_NONE);
+    EXPECT(n == 777);
+    uint8_t clear[TUN_PING_LEN];
+    static const uint8_t elsewhere[4] = {8, 8, 8, 8};
+    tun_ping(clear, HOST_A, elsewhere, 0);
+    EXPECT_RC(ipsec_tunnel_handle_plaintext(t, 0, clear, sizeof clear, &verdict),
+              IPSEC_RESULT_OK);
+    EXPECT(verdict == IPSEC_TUN_VERDICT_NOT_PROTECTED);
+    EXPECT_RC(ipsec_tunnel_handle_plaintext(t, 0, clear, 7, &verdict), IPSEC_RESULT_OK);
+    EXPECT(verdict == IPSEC_TUN_VERDICT_MALFORMED);
+    EXPECT_RC(ipsec_tunnel_get_counters(t, &c), IPSEC_RESULT_OK);
+    EXPECT(c.not_protected == 1 && c.plaintext_malformed == 1);
+
+    /* Garbage on UDP 500 is dropped and named; ESP for no SA is counted. */
+    ipsec_path rx = {.local = path.local, .remote = path.remote};
+    memset(buf, 0x5A, sizeof buf);
+    EXPECT_RC(ipsec_tunnel_handle_datagram(t, 0, &rx, buf, 12), IPSEC_RESULT_MALFORMED_MESSAGE);
+    EXPECT_RC(ipsec_tunnel_handle_esp(t, 0, &path.remote, buf, sizeof buf), IPSEC_RESULT_OK);
+    EXPECT_RC(ipsec_tunnel_get_counters(t, &c), IPSEC_RESULT_OK);
+    EXPECT(c.ike.malformed == 1 && c.invalid_spi == 1);
+
+    ipsec_tunnel_free(&t);
+    EXPECT(t == NULL);
+    ipsec_tunnel_free(&t); /* the same variable again: a no-op */
+}
+
+static void test_buffer_too_small(void) {
+    ipsec_tunnel *t = tun_new(SITE_A_CFG, 4);
+    uint8_t pkt[TUN_PING_LEN], small[8], big[4096];
+    uint32_t verdict = 0;
+    tun_ping(pkt, HOST_A, HOST_B, 0);
+    EXPECT_RC(ipsec_tunnel_handle_plaintext(t, 1000, pkt, sizeof pkt, &verdict),
+              IPSEC_RESULT_OK);
+    EXPECT(verdict == IPSEC_TUN_VERDICT_NO_SA); /* dropped; Main Mode 1 queued */
+
+    ipsec_tunnel_transmit tx, untouched;
+    memset(&tx, 0xEE, sizeof tx);
+    memcpy(&untouched, &tx, sizeof tx);
+    size_t need = 0, need_again = 0;
+    EXPECT_RC(ipsec_tunnel_poll_transmit(t, small, sizeof small, &tx, &need),
+              IPSEC_RESULT_BUFFER_TOO_SMALL);
+    EXPECT(need > sizeof small);
+    EXPECT(memcmp(&tx, &untouched, sizeof tx) == 0);
+    /* Still queued: a size query gives the same size, and a NULL size pointer is allowed. */
+    EXPECT_RC(ipsec_tunnel_poll_transmit(t, NULL, 0, &tx, &need_again),
+              IPSEC_RESULT_BUFFER_TOO_SMALL);
+    EXPECT(need_again == need);
+    EXPECT_RC(ipsec_tunnel_poll_transmit(t, small, sizeof small, &tx, NULL),
+              IPSEC_RESULT_BUFFER_TOO_SMALL);
+    EXPECT_RC(ipsec_tunnel_poll_transmit(t, big, need, &tx, NULL), IPSEC_RESULT_OK);
+    EXPECT(tx.len == need && tx.kind == IPSEC_TUNNEL_TRANSMIT_UDP);
+    EXPECT(tx.path.remote.family == IPSEC_AF_INET && tx.path.remote.port == 500);
+    EXPECT(memcmp(tx.path.remote.bytes, "\xcb\x00\x71\x02", 4) == 0); /* 203.0.113.2 */
+    EXPECT(memcmp(tx.path.local.bytes, "\xc6\x33\x64\x01", 4) == 0);  /* 198.51.100.1 */
+    EXPECT(big[0] != 0 || big[1] != 0); /* an initiator cookie */
+    EXPECT_RC(ipsec_tunnel_poll_transmit(t, big, sizeof big, &tx, NULL), IPSEC_RESULT_NONE);
+
+    /* Main Mode 1 is retransmitted when its timer fires. */
+    uint64_t deadline = 0;
+    EXPECT(ipsec_tunnel_poll_timeout(t, &deadline));
+    EXPECT(deadline > 1000);
+    EXPECT_RC(ipsec_tunnel_handle_timeout(t, deadline), IPSEC_RESULT_OK);
+    EXPECT_RC(ipsec_tunnel_poll_transmit(t, big, sizeof big, &tx, NULL), IPSEC_RESULT_OK);
+    EXPECT(tx.len == need);
+    ipsec_tunnel_free(&t);
+}
+
+/* Drains `t`'s events; counts IPSEC_UP/DOWN, remembers the last UP, checks the state names. */
+static void events(ipsec_tunnel *t, int *up, int *down, ipsec_tunnel_event *last_up,
+                   int *qm_idle) {
+    ipsec_tunnel_event ev;
+    while (ipsec_tunnel_poll_event(t, &ev) == IPSEC_RESULT_OK) {
+        switch (ev.kind) {
+        case IPSEC_TUNNEL_EVENT_ISAKMP_STATE:
+            EXPECT(ev.conn_id != 0 && ev.peer.family == IPSEC_AF_INET);
+            EXPECT(memchr(ev.from_state, 0, sizeof ev.from_state) != NULL);
+            EXPECT(memchr(ev.to_state, 0, sizeof ev.to_state) != NULL);
+            if (strcmp(ev.to_state, "QM_IDLE") == 0)
+                (*qm_idle)++;
+            break;
+        case IPSEC_TUNNEL_EVENT_IPSEC_UP:
+            (*up)++;
+            *last_up = ev;
+            break;
+        case IPSEC_TUNNEL_EVENT_IPSEC_DOWN:
+            (*down)++;
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+static void test_negotiation(void) {
+    ipsec_tunnel *a = tun_new(SITE_A_CFG, 5), *b = tun_new(SITE_B_CFG, 6);
+    uint8_t pkt[TUN_PING_LEN], tiny[16], got[2048];
+    uint32_t verdict = 0;
+    uint64_t now = 1000;
+    int up_a = 0, up_b = 0, down_a = 0, down_b = 0, idle_a = 0, idle_b = 0;
+    ipsec_tunnel_event ev_a, ev_b;
+    tun_ping(pkt, HOST_B, HOST_A, 0); /* this time site B starts */
+    EXPECT_RC(ipsec_tunnel_handle_plaintext(b, now, pkt, sizeof pkt, &verdict), IPSEC_RESULT_OK);
+    EXPECT(verdict == IPSEC_TUN_VERDICT_NO_SA);
+    for (int i = 0; i < 100 && !(up_a && up_b); i++, now += 10) {
+        tun_carry(b, a, now);
+        tun_carry(a, b, now);
+        events(a, &up_a, &down_a, &ev_a, &idle_a);
+        events(b, &up_b, &down_b, &ev_b, &idle_b);
+    }
+    EXPECT(up_a == 1 && up_b == 1 && idle_a == 1 && idle_b == 1);
+    EXPECT(ev_a.entry == 0 && ev_a.map_seq == 10 && ev_b.map_seq == 10);
+    EXPECT(ev_a.spi_in == ev_b.spi_out && ev_a.spi_out == ev_b.spi_in && ev_a.spi_in != 0);
+    EXPECT(memcmp(ev_a.peer.bytes, "\xcb\x00\x71\x02", 4) == 0);
+
+    /* ESP from A to B: the plaintext waits in B's queue while the buffer is too small. */
+    tun_ping(pkt, HOST_A, HOST_B, 7);
+    EXPECT_RC(ipsec_tunnel_handle_plaintext(a, now, pkt, sizeof pkt, &verdict), IPSEC_RESULT_OK);
+    EXPECT(verdict == IPSEC_TUN_VERDICT_PROTECTED);
+    EXPECT(tun_carry(a, b, now) == 1);
+    size_t n = 0;
+    EXPECT_RC(ipsec_tunnel_poll_plaintext(b, tiny, sizeof tiny, &n),
+              IPSEC_RESULT_BUFFER_TOO_SMALL);
+    EXPECT(n == sizeof pkt);
+    n = 0;
+    EXPECT_RC(ipsec_tunnel_poll_plaintext(b, got, sizeof got, &n), IPSEC_RESULT_OK);
+    EXPECT(n == sizeof pkt && memcmp(got, pkt, n) == 0);
+    EXPECT_RC(ipsec_tunnel_poll_plaintext(b, got, sizeof got, &n), IPSEC_RESULT_NONE);
+
+    /* Show with and without a peer filter; diagnose. */
+    ipsec_addr peer_b = v4(203, 0, 113, 2, 0), stranger = v4(192, 0, 2, 77, 0);
+    char *all = tun_show(a, now, IPSEC_SHOW_IPSEC_SA_DETAIL, NULL);
+    char *one = tun_show(a, now, IPSEC_SHOW_IPSEC_SA, &peer_b);
+    char *other = tun_show(a, now, IPSEC_SHOW_IPSEC_SA, &stranger);
+    char *isakmp = tun_show(b, now, IPSEC_SHOW_ISAKMP_SA, NULL);
+    char *map = tun_show(a, now, IPSEC_SHOW_CRYPTO_MAP, NULL);
+    EXPECT(strstr(all, "#pkts encaps: 1") != NULL);
+    EXPECT(strstr(one, "current_peer 203.0.113.2") != NULL);
+    EXPECT(strstr(other, "current_peer") == NULL);
+    EXPECT(strstr(isakmp, "QM_IDLE") != NULL);
+    EXPECT(strstr(map, "VPN") != NULL);
+    free(all);
+    free(one);
+    free(other);
+    free(isakmp);
+    free(map);
+    for (uint32_t w = IPSEC_SHOW_ISAKMP_SA; w <= IPSEC_SHOW_RUNNING_CONFIG; w++)
+        free(tun_show(a, now, w, NULL));
+    size_t need = 0, len = 0;
+    EXPECT_RC(ipsec_tunnel_diagnose(a, now, NULL, NULL, 0, &need),
+              IPSEC_RESULT_BUFFER_TOO_SMALL);
+    char *diag = malloc(need);
+    EXPECT_RC(ipsec_tunnel_diagnose(a, now, &peer_b, (uint8_t *)diag, need, &len),
+              IPSEC_RESULT_OK);
+    EXPECT(len > 0 && len < need && strstr(diag, "203.0.113.2") != NULL);
+    printf("diagnose at site A:\n%s\n", diag);
+    free(diag);
+
+    /* clear crypto sa: the pair goes on both sides once the Delete is carried. */
+    size_t cleared = 0;
+    EXPECT_RC(ipsec_tunnel_clear_sa(a, now, &stranger, &cleared), IPSEC_RESULT_OK);
+    EXPECT(cleared == 0);
+    EXPECT_RC(ipsec_tunnel_clear_sa(a, now, NULL, &cleared), IPSEC_RESULT_OK);
+    EXPECT(cleared == 1);
+    tun_carry(a, b, now);
+    events(a, &up_a, &down_a, &ev_a, &idle_a);
+    events(b, &up_b, &down_b, &ev_b, &idle_b);
+    EXPECT(down_a == 1 && down_b == 1);
+    EXPECT_RC(ipsec_tunnel_handle_plaintext(a, now, pkt, sizeof pkt, &verdict), IPSEC_RESULT_OK);
+    EXPECT(verdict == IPSEC_TUN_VERDICT_NO_SA);
+    EXPECT_RC(ipsec_tunnel_shutdown(a, now), IPSEC_RESULT_OK);
+    EXPECT_RC(ipsec_tunnel_shutdown(b, now), IPSEC_RESULT_OK);
+    ipsec_tunnel_free(&a); /* with datagrams still queued: freed with them */
+    ipsec_tunnel_free(&b);
+}
+
+int main(void) {
+    test_config_errors();
+    test_null_and_range();
+    test_buffer_too_small();
+    test_negotiation();
+    printf("test_tunnel: %d checks, %d failures\n", checks, failures);
+    return failures == 0 ? 0 : 1;
+}

@@ -1,0 +1,1025 @@
+//! `ipsec_tunnel`: the tunnel layer (`ipsec_proto::tunnel::Tunnel`) built from IOS
+//! configuration text. It classifies cleartext packets against the crypto ACLs, negotiates the
+//! SAs itself (the first packet of a flow starts IKE and is dropped, as on IOS), encrypts and
+//! decrypts, and keeps its own output queue, polled quinn-style.
+
+use std::cell::RefCell;
+use std::ffi::c_char;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
+
+use ipsec_proto::diagnose;
+use ipsec_proto::time::Instant;
+use ipsec_proto::tunnel::{CoreOptions, Dest, Show, TunVerdict, Tunnel, TunnelError, TunnelEvent};
+
+use crate::endpoint::{ike_drop_reason, ipsec_addr, ipsec_endpoint_counters, ipsec_path};
+use crate::ffi::{
+    addr_from_c, addr_to_c, as_ref, boundary, free_guarded, in_slice, lock, out_slice, peek,
+    to_raw, try_ok, try_some, write, write_text, Guarded,
+};
+use crate::result::ipsec_result;
+
+/// `ipsec_tunnel_handle_plaintext` verdict: encapsulated and queued for the peer.
+pub const IPSEC_TUN_VERDICT_PROTECTED: u32 = 1;
+/// Verdict: a crypto ACL permits the packet but no SA pair exists yet: dropped (counted in
+/// `#send errors`), IKE started. Send the flow's next packet once the SA is up.
+pub const IPSEC_TUN_VERDICT_NO_SA: u32 = 2;
+/// Verdict: a permit line matched but the packet could not be protected (SA expired or
+/// exhausted, line not expressible as a proxy identity, output queue full): dropped, counted.
+pub const IPSEC_TUN_VERDICT_SEND_ERROR: u32 = 3;
+/// Verdict: no crypto ACL permits the packet (IOS would forward it in clear): dropped here.
+pub const IPSEC_TUN_VERDICT_NOT_PROTECTED: u32 = 4;
+/// Verdict: not an IPv4 packet with a whole header: dropped and counted.
+pub const IPSEC_TUN_VERDICT_MALFORMED: u32 = 5;
+
+/// `ipsec_tunnel_transmit.kind`: a UDP datagram from `path.local` to `path.remote` (ports 500
+/// or 4500; IKE, UDP-encapsulated ESP, keepalives; the non-ESP marker is already in the bytes).
+pub const IPSEC_TUNNEL_TRANSMIT_UDP: u32 = 1;
+/// `ipsec_tunnel_transmit.kind`: a raw ESP packet (IP protocol 50 payload, SPI first) from
+/// `path.local` to `path.remote` (ports 0).
+pub const IPSEC_TUNNEL_TRANSMIT_ESP: u32 = 2;
+
+/// `ipsec_tunnel_event.kind`: an ISAKMP SA changed state (`from_state` -> `to_state`).
+pub const IPSEC_TUNNEL_EVENT_ISAKMP_STATE: u32 = 1;
+/// `ipsec_tunnel_event.kind`: an IPsec SA pair was installed for crypto map entry `entry`.
+pub const IPSEC_TUNNEL_EVENT_IPSEC_UP: u32 = 2;
+/// `ipsec_tunnel_event.kind`: an IPsec SA pair went away (deleted, expired, or replaced).
+pub const IPSEC_TUNNEL_EVENT_IPSEC_DOWN: u32 = 3;
+/// `ipsec_tunnel_event.kind`: an event newer than this header; no field applies.
+pub const IPSEC_TUNNEL_EVENT_OTHER: u32 = 255;
+
+/// `ipsec_tunnel_show`: `show crypto isakmp sa`.
+pub const IPSEC_SHOW_ISAKMP_SA: u32 = 1;
+/// `ipsec_tunnel_show`: `show crypto isakmp sa detail`.
+pub const IPSEC_SHOW_ISAKMP_SA_DETAIL: u32 = 2;
+/// `ipsec_tunnel_show`: `show crypto isakmp policy`.
+pub const IPSEC_SHOW_ISAKMP_POLICY: u32 = 3;
+/// `ipsec_tunnel_show`: `show crypto ipsec sa [peer X]`.
+pub const IPSEC_SHOW_IPSEC_SA: u32 = 4;
+/// `ipsec_tunnel_show`: `show crypto ipsec sa [peer X] detail`.
+pub const IPSEC_SHOW_IPSEC_SA_DETAIL: u32 = 5;
+/// `ipsec_tunnel_show`: `show crypto ipsec transform-set`.
+pub const IPSEC_SHOW_TRANSFORM_SET: u32 = 6;
+/// `ipsec_tunnel_show`: `show crypto map`.
+pub const IPSEC_SHOW_CRYPTO_MAP: u32 = 7;
+/// `ipsec_tunnel_show`: `show crypto session`.
+pub const IPSEC_SHOW_CRYPTO_SESSION: u32 = 8;
+/// `ipsec_tunnel_show`: `show crypto session detail`.
+pub const IPSEC_SHOW_CRYPTO_SESSION_DETAIL: u32 = 9;
+/// `ipsec_tunnel_show`: `show running-config` (the crypto part, as it was understood).
+pub const IPSEC_SHOW_RUNNING_CONFIG: u32 = 10;
+
+/// Room for an ISAKMP state name in `ipsec_tunnel_event`, NUL included.
+pub const IPSEC_STATE_NAME_LEN: usize = 32;
+
+/// A datagram written by `ipsec_tunnel_poll_transmit`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ipsec_tunnel_transmit {
+    /// `IPSEC_TUNNEL_TRANSMIT_UDP` or `IPSEC_TUNNEL_TRANSMIT_ESP`.
+    pub kind: u32,
+    /// Send from `local` to `remote` (IPv4; ports 0 for ESP).
+    pub path: ipsec_path,
+    /// Bytes written into the buffer.
+    pub len: usize,
+}
+
+/// One event of `ipsec_tunnel_poll_event`, copied into the caller's struct (nothing to free).
+/// Fields that do not apply to `kind` are zero (strings empty).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ipsec_tunnel_event {
+    /// `IPSEC_TUNNEL_EVENT_*`; treat an unknown kind like `IPSEC_TUNNEL_EVENT_OTHER`.
+    pub kind: u32,
+    /// ISAKMP_STATE: when the change was seen (same clock as `now_ms`).
+    pub at_ms: u64,
+    /// ISAKMP_STATE: the ISAKMP SA's conn-id (as in `show crypto isakmp sa`).
+    pub conn_id: u32,
+    /// ISAKMP_STATE and IPSEC_UP: the peer's address (port 0).
+    pub peer: ipsec_addr,
+    /// ISAKMP_STATE: the previous state (`MM_NO_STATE`, `QM_IDLE`, ...), NUL-terminated; empty
+    /// for a new SA.
+    pub from_state: [c_char; IPSEC_STATE_NAME_LEN],
+    /// ISAKMP_STATE: the new state, NUL-terminated; empty when the SA went away.
+    pub to_state: [c_char; IPSEC_STATE_NAME_LEN],
+    /// ISAKMP_STATE: we started the exchange.
+    pub initiator: bool,
+    /// IPSEC_UP, IPSEC_DOWN: index of the crypto map entry owning the pair (0 = the first
+    /// complete entry on the crypto map interface, in sequence order).
+    pub entry: u32,
+    /// IPSEC_UP, IPSEC_DOWN: that entry's sequence number (`crypto map VPN 10`).
+    pub map_seq: u32,
+    /// IPSEC_UP, IPSEC_DOWN: our inbound SPI.
+    pub spi_in: u32,
+    /// IPSEC_UP, IPSEC_DOWN: our outbound SPI (the peer's inbound).
+    pub spi_out: u32,
+}
+
+impl Default for ipsec_tunnel_event {
+    fn default() -> Self {
+        ipsec_tunnel_event {
+            kind: IPSEC_TUNNEL_EVENT_OTHER,
+            at_ms: 0,
+            conn_id: 0,
+            peer: ipsec_addr::default(),
+            from_state: [0; IPSEC_STATE_NAME_LEN],
+            to_state: [0; IPSEC_STATE_NAME_LEN],
+            initiator: false,
+            entry: 0,
+            map_seq: 0,
+            spi_in: 0,
+            spi_out: 0,
+        }
+    }
+}
+
+/// Counters of a tunnel that belong to no flow (per-flow counters are in `show crypto ipsec
+/// sa`), and those of its IKE endpoint.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ipsec_tunnel_counters {
+    /// Cleartext packets no crypto ACL permits.
+    pub not_protected: u64,
+    /// Cleartext packets that are not IPv4.
+    pub plaintext_malformed: u64,
+    /// ESP packets with an SPI no SA owns (`%CRYPTO-4-RECVD_PKT_INV_SPI`).
+    pub invalid_spi: u64,
+    /// ESP packets too short to carry an SPI, and UDP-4500 datagrams that are nothing known.
+    pub malformed: u64,
+    /// NAT keepalives received.
+    pub keepalives: u64,
+    /// Decrypted packets whose next header is not IPv4 (dropped).
+    pub not_ipv4: u64,
+    /// Packets the output queue refused.
+    pub queue_full: u64,
+    /// Outputs dropped because the queue was full (not drained between inputs).
+    pub outputs_dropped: u64,
+    /// The IKE endpoint's drop and error counters.
+    pub ike: ipsec_endpoint_counters,
+}
+
+/// The tunnels of one IOS configuration (opaque). Not thread-safe: serialise calls on one
+/// handle. It has no callbacks, so nothing can call into it while one of its calls runs.
+pub struct ipsec_tunnel {
+    /// Borrowed for the whole of each entry point (`lock`, `peek`), like the endpoint's state.
+    state: RefCell<Tunnel>,
+}
+
+impl Guarded for ipsec_tunnel {
+    type State = Tunnel;
+    fn cell(&self) -> &RefCell<Tunnel> {
+        &self.state
+    }
+}
+
+/// The IPv4 socket address of `a`; `None` for IPv6 or an unknown family.
+fn v4_from_c(a: &ipsec_addr) -> Option<SocketAddrV4> {
+    match addr_from_c(a)? {
+        SocketAddr::V4(v) => Some(v),
+        SocketAddr::V6(_) => None,
+    }
+}
+
+/// An optional peer address argument: NULL is `Ok(None)`, an IPv4 address `Ok(Some)`, anything
+/// else `IPSEC_RESULT_INVALID_PARAMETER`.
+///
+/// # Safety
+/// `peer` NULL or readable.
+unsafe fn optional_peer(peer: *const ipsec_addr) -> Result<Option<Ipv4Addr>, ipsec_result> {
+    // SAFETY: caller contract.
+    match unsafe { as_ref(peer) } {
+        None => Ok(None),
+        Some(a) => v4_from_c(a)
+            .map(|v| Some(*v.ip()))
+            .ok_or(ipsec_result::IPSEC_RESULT_INVALID_PARAMETER),
+    }
+}
+
+fn v4_to_c(a: Ipv4Addr) -> ipsec_addr {
+    addr_to_c(SocketAddr::new(IpAddr::V4(a), 0))
+}
+
+/// `name` NUL-terminated in a fixed array (cut to fit; IOS state names are far shorter).
+fn state_name(name: Option<&str>) -> [c_char; IPSEC_STATE_NAME_LEN] {
+    let mut out: [c_char; IPSEC_STATE_NAME_LEN] = [0; IPSEC_STATE_NAME_LEN];
+    let bytes = name.unwrap_or("").bytes().take(IPSEC_STATE_NAME_LEN - 1);
+    for (d, b) in out.iter_mut().zip(bytes) {
+        *d = c_char::from_ne_bytes([b]);
+    }
+    out
+}
+
+fn event_to_c(t: &Tunnel, ev: TunnelEvent) -> ipsec_tunnel_event {
+    let seq = |entry: usize| {
+        t.tunnels()
+            .entries()
+            .get(entry)
+            .map_or(0, |e| u32::from(e.seq))
+    };
+    let index = |entry: usize| u32::try_from(entry).unwrap_or(u32::MAX);
+    let mut e = ipsec_tunnel_event::default();
+    match ev {
+        TunnelEvent::IsakmpState(tr) => {
+            e.kind = IPSEC_TUNNEL_EVENT_ISAKMP_STATE;
+            e.at_ms = tr.at.0;
+            e.conn_id = tr.conn_id;
+            e.peer = addr_to_c(SocketAddr::new(tr.peer, 0));
+            e.from_state = state_name(tr.from);
+            e.to_state = state_name(tr.to);
+            e.initiator = tr.initiator;
+        }
+        TunnelEvent::IpsecUp {
+            entry,
+            peer,
+            spi_in,
+            spi_out,
+        } => {
+            e.kind = IPSEC_TUNNEL_EVENT_IPSEC_UP;
+            e.peer = v4_to_c(peer);
+            e.entry = index(entry);
+            e.map_seq = seq(entry);
+            e.spi_in = spi_in;
+            e.spi_out = spi_out;
+        }
+        TunnelEvent::IpsecDown {
+            entry,
+            spi_in,
+            spi_out,
+        } => {
+            e.kind = IPSEC_TUNNEL_EVENT_IPSEC_DOWN;
+            e.entry = index(entry);
+            e.map_seq = seq(entry);
+            e.spi_in = spi_in;
+            e.spi_out = spi_out;
+        }
+        _ => {}
+    }
+    e
+}
+
+/// Builds `text` into a tunnel; on failure the result code and the error's position.
+fn from_ios(text: &[u8], seed: [u8; 32]) -> Result<Tunnel, (ipsec_result, usize, usize, String)> {
+    let text = std::str::from_utf8(text).map_err(|e| {
+        (
+            ipsec_result::IPSEC_RESULT_INVALID_UTF8,
+            0,
+            0,
+            format!("not UTF-8: {e}"),
+        )
+    })?;
+    let opts = CoreOptions {
+        seed,
+        ..CoreOptions::default()
+    };
+    Tunnel::from_ios(text, opts).map_err(|e| match e {
+        TunnelError::Config(c) => (
+            ipsec_result::IPSEC_RESULT_CONFIG_SYNTAX,
+            c.line,
+            c.column,
+            c.to_string(),
+        ),
+        other => (
+            ipsec_result::IPSEC_RESULT_INVALID_CONFIG,
+            0,
+            0,
+            other.to_string(),
+        ),
+    })
+}
+
+/// Builds the tunnels of an IOS configuration (`show running-config` text or pasted commands;
+/// `len` bytes of UTF-8, need not be NUL-terminated): every complete entry of the crypto maps
+/// applied to an interface, with our address from that interface's `ip address`. `seed` points
+/// to 32 bytes from a CSPRNG (every cookie, nonce, SPI, DH secret and IV derives from it; same
+/// seed and inputs, same bytes).
+///
+/// Errors: `IPSEC_RESULT_INVALID_UTF8`; `IPSEC_RESULT_CONFIG_SYNTAX` (the text does not parse:
+/// `*err_line`, `*err_col` receive the 1-based position of the offending token);
+/// `IPSEC_RESULT_INVALID_CONFIG` (it parses but cannot run, e.g. no interface carries a crypto
+/// map: position 0, 0). `err_line` and `err_col` may be NULL and are written only on those two
+/// errors. `ipsec_tunnel_explain_ios` renders the reason.
+///
+/// # Safety
+/// `text` `len` readable bytes; `seed` 32 readable bytes; `out` writable; `err_line`/`err_col`
+/// NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn ipsec_tunnel_new_from_ios(
+    text: *const u8,
+    len: usize,
+    seed: *const u8,
+    out: *mut *mut ipsec_tunnel,
+    err_line: *mut usize,
+    err_col: *mut usize,
+) -> ipsec_result {
+    boundary(|| {
+        if seed.is_null() || out.is_null() {
+            return ipsec_result::IPSEC_RESULT_NULL_PARAMETER;
+        }
+        // SAFETY: caller contract for the text buffer.
+        let bytes = try_some!(unsafe { in_slice(text, len) });
+        // SAFETY: non-NULL `seed` points to 32 readable bytes (contract).
+        let seed = unsafe { seed.cast::<[u8; 32]>().read_unaligned() };
+        match from_ios(bytes, seed) {
+            Ok(t) => {
+                let h = ipsec_tunnel {
+                    state: RefCell::new(t),
+                };
+                // SAFETY: checked non-NULL.
+                unsafe { write(out, to_raw(h)) };
+                ipsec_result::IPSEC_RESULT_OK
+            }
+            Err((code, line, col, _)) => {
+                if code != ipsec_result::IPSEC_RESULT_INVALID_UTF8 {
+                    if !err_line.is_null() {
+                        // SAFETY: non-NULL optional out-parameter, writable by contract.
+                        unsafe { write(err_line, line) };
+                    }
+                    if !err_col.is_null() {
+                        // SAFETY: as above.
+                        unsafe { write(err_col, col) };
+                    }
+                }
+                code
+            }
+        }
+    })
+}
+
+/// Explains why `ipsec_tunnel_new_from_ios` refuses `text`: renders the reason ("line L,
+/// column C: ..." for a syntax error) into `buf` like `ipsec_result_message`; the message is
+/// empty when the text would be accepted. The result is that of writing the message.
+///
+/// # Safety
+/// `text` `len` readable bytes; `buf` `cap` writable bytes (or NULL with 0); `out_len` writable.
+#[no_mangle]
+pub unsafe extern "C" fn ipsec_tunnel_explain_ios(
+    text: *const u8,
+    len: usize,
+    buf: *mut u8,
+    cap: usize,
+    out_len: *mut usize,
+) -> ipsec_result {
+    boundary(|| {
+        // SAFETY: caller contract for the text buffer.
+        let bytes = try_some!(unsafe { in_slice(text, len) });
+        let msg = match from_ios(bytes, [0; 32]) {
+            Ok(_) => String::new(),
+            Err((_, _, _, m)) => m,
+        };
+        // SAFETY: forwarded caller contract.
+        unsafe { write_text(&msg, buf, cap, out_len) }
+    })
+}
+
+/// Frees the tunnel (wiping its keys) and sets `*t` to NULL.
+///
+/// # Safety
+/// `t` NULL, or points to NULL or a handle from this library not freed before.
+#[no_mangle]
+pub unsafe extern "C" fn ipsec_tunnel_free(t: *mut *mut ipsec_tunnel) {
+    boundary(|| {
+        // SAFETY: caller contract.
+        unsafe { free_guarded(t) }
+    })
+}
+
+/// A cleartext IPv4 packet from the protected side (`len` bytes). `*verdict` receives what
+/// became of it (`IPSEC_TUN_VERDICT_*`); a protected packet is then polled out with
+/// `ipsec_tunnel_poll_transmit`. The first packet of a flow without SAs is dropped
+/// (`IPSEC_TUN_VERDICT_NO_SA`) and starts IKE, as on IOS.
+///
+/// # Safety
+/// `t` a live handle; `pkt` `len` readable bytes; `verdict` writable.
+#[no_mangle]
+pub unsafe extern "C" fn ipsec_tunnel_handle_plaintext(
+    t: *mut ipsec_tunnel,
+    now_ms: u64,
+    pkt: *const u8,
+    len: usize,
+    verdict: *mut u32,
+) -> ipsec_result {
+    boundary(|| {
+        // SAFETY: caller contract.
+        let mut tun = try_ok!(unsafe { lock(t) });
+        // SAFETY: caller contract.
+        let pkt = try_some!(unsafe { in_slice(pkt, len) });
+        if verdict.is_null() {
+            return ipsec_result::IPSEC_RESULT_NULL_PARAMETER;
+        }
+        let v = match tun.handle_plaintext(Instant(now_ms), pkt) {
+            TunVerdict::Protected => IPSEC_TUN_VERDICT_PROTECTED,
+            TunVerdict::NoSa => IPSEC_TUN_VERDICT_NO_SA,
+            TunVerdict::SendError => IPSEC_TUN_VERDICT_SEND_ERROR,
+            TunVerdict::NotProtected => IPSEC_TUN_VERDICT_NOT_PROTECTED,
+            TunVerdict::Malformed => IPSEC_TUN_VERDICT_MALFORMED,
+        };
+        // SAFETY: checked non-NULL.
+        unsafe { write(verdict, v) };
+        ipsec_result::IPSEC_RESULT_OK
+    })
+}
+
+/// A UDP datagram received on `path->local` (our address, port 500 or 4500) from
+/// `path->remote`, whole (on 4500 with the non-ESP marker still in front; ESP in UDP and NAT
+/// keepalives too). IPv4 only: other families give `IPSEC_RESULT_INVALID_PARAMETER`. Returns
+/// `IPSEC_RESULT_OK`, or why the IKE endpoint dropped the datagram (as
+/// `ipsec_endpoint_handle_datagram`: `IPSEC_RESULT_MALFORMED_MESSAGE`,
+/// `IPSEC_RESULT_UNKNOWN_SA`, `IPSEC_RESULT_HASH_MISMATCH`, `IPSEC_RESULT_PEER_MISBEHAVED`);
+/// refused ESP is counted in `show crypto ipsec sa` instead.
+///
+/// # Safety
+/// `t` a live handle; `path` readable; `data` `len` readable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn ipsec_tunnel_handle_datagram(
+    t: *mut ipsec_tunnel,
+    now_ms: u64,
+    path: *const ipsec_path,
+    data: *const u8,
+    len: usize,
+) -> ipsec_result {
+    boundary(|| {
+        // SAFETY: caller contract.
+        let mut tun = try_ok!(unsafe { lock(t) });
+        // SAFETY: caller contract.
+        let path = try_some!(unsafe { as_ref(path) });
+        // SAFETY: caller contract.
+        let data = try_some!(unsafe { in_slice(data, len) });
+        let (Some(local), Some(remote)) = (v4_from_c(&path.local), v4_from_c(&path.remote)) else {
+            return ipsec_result::IPSEC_RESULT_INVALID_PARAMETER;
+        };
+        let before = tun.tunnels().endpoint().counters();
+        tun.handle_udp(Instant(now_ms), local, remote, data);
+        let after = tun.tunnels().endpoint().counters();
+        ike_drop_reason(&before, &after).map_or(ipsec_result::IPSEC_RESULT_OK, |(code, _)| code)
+    })
+}
+
+/// A raw ESP packet (the IP protocol 50 payload, SPI first) from `src` (IPv4; the port is
+/// ignored). Refused packets (unknown SPI, ICV, replay) are dropped and counted (`show crypto
+/// ipsec sa`, `ipsec_tunnel_get_counters`); the result is `IPSEC_RESULT_OK` for any packet.
+///
+/// # Safety
+/// `t` a live handle; `src` readable; `data` `len` readable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn ipsec_tunnel_handle_esp(
+    t: *mut ipsec_tunnel,
+    now_ms: u64,
+    src: *const ipsec_addr,
+    data: *const u8,
+    len: usize,
+) -> ipsec_result {
+    boundary(|| {
+        // SAFETY: caller contract.
+        let mut tun = try_ok!(unsafe { lock(t) });
+        // SAFETY: caller contract.
+        let src = try_some!(unsafe { as_ref(src) });
+        // SAFETY: caller contract.
+        let data = try_some!(unsafe { in_slice(data, len) });
+        let Some(src) = v4_from_c(src) else {
+            return ipsec_result::IPSEC_RESULT_INVALID_PARAMETER;
+        };
+        tun.handle_esp(Instant(now_ms), *src.ip(), data);
+        ipsec_result::IPSEC_RESULT_OK
+    })
+}
+
+/// Runs everything due at `now_ms` (retransmissions, lifetimes, rekeys, DPD, keepalives). Call
+/// it when the deadline from `ipsec_tunnel_poll_timeout` has passed.
+///
+/// # Safety
+/// `t` a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn ipsec_tunnel_handle_timeout(
+    t: *mut ipsec_tunnel,
+    now_ms: u64,
+) -> ipsec_result {
+    boundary(|| {
+        // SAFETY: caller contract.
+        let mut tun = try_ok!(unsafe { lock(t) });
+        tun.handle_timeout(Instant(now_ms));
+        ipsec_result::IPSEC_RESULT_OK
+    })
+}
+
+/// Deletes every IPsec SA pair and ISAKMP SA; the Deletes are then polled out with
+/// `ipsec_tunnel_poll_transmit`.
+///
+/// # Safety
+/// `t` a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn ipsec_tunnel_shutdown(t: *mut ipsec_tunnel, now_ms: u64) -> ipsec_result {
+    boundary(|| {
+        // SAFETY: caller contract.
+        let mut tun = try_ok!(unsafe { lock(t) });
+        tun.shutdown(Instant(now_ms));
+        ipsec_result::IPSEC_RESULT_OK
+    })
+}
+
+/// `clear crypto sa [peer X]`: deletes the IPsec SA pairs (with `peer`, IPv4, only those with
+/// that peer; NULL for all), sending Deletes. `*out_cleared` (may be NULL) receives how many.
+///
+/// # Safety
+/// `t` a live handle; `peer` NULL or readable; `out_cleared` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn ipsec_tunnel_clear_sa(
+    t: *mut ipsec_tunnel,
+    now_ms: u64,
+    peer: *const ipsec_addr,
+    out_cleared: *mut usize,
+) -> ipsec_result {
+    boundary(|| {
+        // SAFETY: caller contract.
+        let mut tun = try_ok!(unsafe { lock(t) });
+        // SAFETY: caller contract.
+        let peer = try_ok!(unsafe { optional_peer(peer) });
+        let n = tun.clear_sa(Instant(now_ms), peer);
+        if !out_cleared.is_null() {
+            // SAFETY: non-NULL optional out-parameter.
+            unsafe { write(out_cleared, n) };
+        }
+        ipsec_result::IPSEC_RESULT_OK
+    })
+}
+
+/// Writes the next datagram to send into `buf` and where it goes into `*out`.
+/// `IPSEC_RESULT_NONE` when nothing is queued. On `IPSEC_RESULT_BUFFER_TOO_SMALL` the datagram
+/// stays queued and `*out_required` (may be NULL) receives its size; otherwise `out_required`
+/// is not written.
+///
+/// # Safety
+/// `t` a live handle; `buf` `cap` writable bytes (or NULL with 0); `out` writable;
+/// `out_required` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn ipsec_tunnel_poll_transmit(
+    t: *mut ipsec_tunnel,
+    buf: *mut u8,
+    cap: usize,
+    out: *mut ipsec_tunnel_transmit,
+    out_required: *mut usize,
+) -> ipsec_result {
+    boundary(|| {
+        // SAFETY: caller contract.
+        let mut tun = try_ok!(unsafe { lock(t) });
+        // SAFETY: caller contract.
+        let buf = try_some!(unsafe { out_slice(buf, cap) });
+        if out.is_null() {
+            return ipsec_result::IPSEC_RESULT_NULL_PARAMETER;
+        }
+        match tun.poll_transmit(buf) {
+            Ok(Some(tx)) => {
+                let (kind, local, remote) = match tx.dest {
+                    Dest::Udp { local, remote } => (IPSEC_TUNNEL_TRANSMIT_UDP, local, remote),
+                    Dest::Esp { src, dst } => (
+                        IPSEC_TUNNEL_TRANSMIT_ESP,
+                        SocketAddrV4::new(src, 0),
+                        SocketAddrV4::new(dst, 0),
+                    ),
+                    // Never handed out by poll_transmit (those are poll_plaintext's).
+                    Dest::Tun => (
+                        0,
+                        SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0),
+                        SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0),
+                    ),
+                };
+                let c = ipsec_tunnel_transmit {
+                    kind,
+                    path: ipsec_path {
+                        local: addr_to_c(SocketAddr::V4(local)),
+                        remote: addr_to_c(SocketAddr::V4(remote)),
+                    },
+                    len: tx.len,
+                };
+                // SAFETY: checked non-NULL.
+                unsafe { write(out, c) };
+                ipsec_result::IPSEC_RESULT_OK
+            }
+            Ok(None) => ipsec_result::IPSEC_RESULT_NONE,
+            Err(e) => {
+                if !out_required.is_null() {
+                    // SAFETY: non-NULL optional out-parameter.
+                    unsafe { write(out_required, e.needed) };
+                }
+                ipsec_result::IPSEC_RESULT_BUFFER_TOO_SMALL
+            }
+        }
+    })
+}
+
+/// Writes the next decrypted IPv4 packet for the protected side into `buf`; `*out_len`
+/// receives its length. `IPSEC_RESULT_NONE` when none is queued. On
+/// `IPSEC_RESULT_BUFFER_TOO_SMALL` the packet stays queued and `*out_len` receives its size.
+///
+/// # Safety
+/// `t` a live handle; `buf` `cap` writable bytes (or NULL with 0); `out_len` writable.
+#[no_mangle]
+pub unsafe extern "C" fn ipsec_tunnel_poll_plaintext(
+    t: *mut ipsec_tunnel,
+    buf: *mut u8,
+    cap: usize,
+    out_len: *mut usize,
+) -> ipsec_result {
+    boundary(|| {
+        // SAFETY: caller contract.
+        let mut tun = try_ok!(unsafe { lock(t) });
+        // SAFETY: caller contract.
+        let buf = try_some!(unsafe { out_slice(buf, cap) });
+        if out_len.is_null() {
+            return ipsec_result::IPSEC_RESULT_NULL_PARAMETER;
+        }
+        let (code, n) = match tun.poll_plaintext(buf) {
+            Ok(Some(n)) => (ipsec_result::IPSEC_RESULT_OK, n),
+            Ok(None) => return ipsec_result::IPSEC_RESULT_NONE,
+            Err(e) => (ipsec_result::IPSEC_RESULT_BUFFER_TOO_SMALL, e.needed),
+        };
+        // SAFETY: checked non-NULL.
+        unsafe { write(out_len, n) };
+        code
+    })
+}
+
+/// Copies the next event into `*out`. `IPSEC_RESULT_NONE` when there is none.
+///
+/// # Safety
+/// `t` a live handle; `out` writable.
+#[no_mangle]
+pub unsafe extern "C" fn ipsec_tunnel_poll_event(
+    t: *mut ipsec_tunnel,
+    out: *mut ipsec_tunnel_event,
+) -> ipsec_result {
+    boundary(|| {
+        // SAFETY: caller contract.
+        let mut tun = try_ok!(unsafe { lock(t) });
+        if out.is_null() {
+            return ipsec_result::IPSEC_RESULT_NULL_PARAMETER;
+        }
+        let Some(ev) = tun.poll_event() else {
+            return ipsec_result::IPSEC_RESULT_NONE;
+        };
+        let e = event_to_c(&tun, ev);
+        // SAFETY: checked non-NULL.
+        unsafe { write(out, e) };
+        ipsec_result::IPSEC_RESULT_OK
+    })
+}
+
+/// The absolute time (same clock as every `now_ms`) at which `ipsec_tunnel_handle_timeout` has
+/// work to do. Returns false (and leaves `*out_deadline_ms` alone) when no timer runs, or for
+/// NULL arguments.
+///
+/// # Safety
+/// `t` NULL or a live handle; `out_deadline_ms` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn ipsec_tunnel_poll_timeout(
+    t: *const ipsec_tunnel,
+    out_deadline_ms: *mut u64,
+) -> bool {
+    boundary(|| {
+        // SAFETY: caller contract.
+        let Ok(tun) = (unsafe { peek(t) }) else {
+            return false;
+        };
+        if out_deadline_ms.is_null() {
+            return false;
+        }
+        match tun.poll_timeout() {
+            Some(d) => {
+                // SAFETY: checked non-NULL.
+                unsafe { write(out_deadline_ms, d.0) };
+                true
+            }
+            None => false,
+        }
+    })
+}
+
+/// Copies the tunnel's counters into `*out`.
+///
+/// # Safety
+/// `t` a live handle; `out` writable.
+#[no_mangle]
+pub unsafe extern "C" fn ipsec_tunnel_get_counters(
+    t: *const ipsec_tunnel,
+    out: *mut ipsec_tunnel_counters,
+) -> ipsec_result {
+    boundary(|| {
+        // SAFETY: caller contract.
+        let tun = try_ok!(unsafe { peek(t) });
+        if out.is_null() {
+            return ipsec_result::IPSEC_RESULT_NULL_PARAMETER;
+        }
+        let c = tun.tunnels().counters();
+        let v = ipsec_tunnel_counters {
+            not_protected: c.not_protected,
+            plaintext_malformed: c.tun_malformed,
+            invalid_spi: c.invalid_spi,
+            malformed: c.malformed,
+            keepalives: c.keepalives,
+            not_ipv4: c.not_ipv4,
+            queue_full: c.queue_full,
+            outputs_dropped: tun.dropped(),
+            ike: tun.tunnels().endpoint().counters().into(),
+        };
+        // SAFETY: checked non-NULL.
+        unsafe { write(out, v) };
+        ipsec_result::IPSEC_RESULT_OK
+    })
+}
+
+/// Renders an IOS show command (`IPSEC_SHOW_*`) at `now_ms` into `buf`, NUL-terminated, as the
+/// router prints it. `peer` (IPv4, may be NULL) restricts `IPSEC_SHOW_IPSEC_SA[_DETAIL]` to one
+/// peer (`show crypto ipsec sa peer X`); it must be NULL for the other commands. Unknown `which`
+/// or a misplaced `peer`: `IPSEC_RESULT_INVALID_PARAMETER`. `*out_len` receives the text
+/// length; on `IPSEC_RESULT_BUFFER_TOO_SMALL` the capacity needed (NUL included) and nothing is
+/// copied.
+///
+/// # Safety
+/// `t` a live handle; `peer` NULL or readable; `buf` `cap` writable bytes (or NULL with 0);
+/// `out_len` writable.
+#[no_mangle]
+pub unsafe extern "C" fn ipsec_tunnel_show(
+    t: *const ipsec_tunnel,
+    now_ms: u64,
+    which: u32,
+    peer: *const ipsec_addr,
+    buf: *mut u8,
+    cap: usize,
+    out_len: *mut usize,
+) -> ipsec_result {
+    boundary(|| {
+        // SAFETY: caller contract.
+        let tun = try_ok!(unsafe { peek(t) });
+        // SAFETY: caller contract.
+        let peer = try_ok!(unsafe { optional_peer(peer) });
+        let what = match which {
+            IPSEC_SHOW_IPSEC_SA | IPSEC_SHOW_IPSEC_SA_DETAIL => Show::IpsecSa {
+                peer,
+                detail: which == IPSEC_SHOW_IPSEC_SA_DETAIL,
+            },
+            _ if peer.is_some() => return ipsec_result::IPSEC_RESULT_INVALID_PARAMETER,
+            IPSEC_SHOW_ISAKMP_SA => Show::IsakmpSa,
+            IPSEC_SHOW_ISAKMP_SA_DETAIL => Show::IsakmpSaDetail,
+            IPSEC_SHOW_ISAKMP_POLICY => Show::IsakmpPolicy,
+            IPSEC_SHOW_TRANSFORM_SET => Show::TransformSet,
+            IPSEC_SHOW_CRYPTO_MAP => Show::CryptoMap,
+            IPSEC_SHOW_CRYPTO_SESSION => Show::CryptoSession { detail: false },
+            IPSEC_SHOW_CRYPTO_SESSION_DETAIL => Show::CryptoSession { detail: true },
+            IPSEC_SHOW_RUNNING_CONFIG => Show::RunningConfig,
+            _ => return ipsec_result::IPSEC_RESULT_INVALID_PARAMETER,
+        };
+        let text = tun.show(Instant(now_ms), what);
+        // SAFETY: forwarded caller contract.
+        unsafe { write_text(&text, buf, cap, out_len) }
+    })
+}
+
+/// Renders the troubleshooting diagnosis at `now_ms` into `buf` like `ipsec_tunnel_show`: the
+/// seed's procedure per crypto map peer (or only for `peer`, IPv4, when not NULL): the cause
+/// (Phase 1, then Phase 2, then the ESP counters: one-way tunnels, ICV and replay failures),
+/// its evidence, what to check and the `show`/`debug` lines that confirm it.
+///
+/// # Safety
+/// `t` a live handle; `peer` NULL or readable; `buf` `cap` writable bytes (or NULL with 0);
+/// `out_len` writable.
+#[no_mangle]
+pub unsafe extern "C" fn ipsec_tunnel_diagnose(
+    t: *const ipsec_tunnel,
+    now_ms: u64,
+    peer: *const ipsec_addr,
+    buf: *mut u8,
+    cap: usize,
+    out_len: *mut usize,
+) -> ipsec_result {
+    boundary(|| {
+        // SAFETY: caller contract.
+        let tun = try_ok!(unsafe { peek(t) });
+        // SAFETY: caller contract.
+        let peer = try_ok!(unsafe { optional_peer(peer) });
+        let text = diagnose::render(&tun.diagnose(Instant(now_ms), peer));
+        // SAFETY: forwarded caller contract.
+        unsafe { write_text(&text, buf, cap, out_len) }
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::undocumented_unsafe_blocks)] // tests: live locals and buffers throughout
+mod tests {
+    use super::*;
+
+    const SITE_A: &str = include_str!("../../ipsec-proto/src/ios/seed/siteA.cfg");
+    const SITE_B: &str = include_str!("../../ipsec-proto/src/ios/seed/siteB.cfg");
+
+    fn new(text: &str, seed: u8) -> Result<*mut ipsec_tunnel, (ipsec_result, usize, usize)> {
+        let mut t = std::ptr::null_mut();
+        let (mut line, mut col) = (usize::MAX, usize::MAX);
+        let s = [seed; 32];
+        let rc = unsafe {
+            ipsec_tunnel_new_from_ios(
+                text.as_ptr(),
+                text.len(),
+                s.as_ptr(),
+                &mut t,
+                &mut line,
+                &mut col,
+            )
+        };
+        if rc == ipsec_result::IPSEC_RESULT_OK {
+            assert_eq!((line, col), (usize::MAX, usize::MAX), "written on success");
+            Ok(t)
+        } else {
+            assert!(t.is_null(), "out written on failure");
+            Err((rc, line, col))
+        }
+    }
+
+    fn ping(src: [u8; 4], dst: [u8; 4], seq: u8) -> Vec<u8> {
+        let mut p = vec![0u8; 60];
+        p[0] = 0x45;
+        p[3] = 60;
+        p[8] = 64;
+        p[9] = 1;
+        p[12..16].copy_from_slice(&src);
+        p[16..20].copy_from_slice(&dst);
+        p[20] = 8;
+        p[27] = seq;
+        p
+    }
+
+    /// Every datagram from `from` into `to`; the packets `to` then delivers.
+    fn carry(from: *mut ipsec_tunnel, to: *mut ipsec_tunnel, now: u64) -> Vec<Vec<u8>> {
+        let mut buf = vec![0u8; 4096];
+        let mut delivered = Vec::new();
+        loop {
+            let mut tx = ipsec_tunnel_transmit::default();
+            let rc = unsafe {
+                ipsec_tunnel_poll_transmit(
+                    from,
+                    buf.as_mut_ptr(),
+                    buf.len(),
+                    &mut tx,
+                    std::ptr::null_mut(),
+                )
+            };
+            if rc == ipsec_result::IPSEC_RESULT_NONE {
+                break;
+            }
+            assert_eq!(rc, ipsec_result::IPSEC_RESULT_OK);
+            let rc = if tx.kind == IPSEC_TUNNEL_TRANSMIT_UDP {
+                let rx = ipsec_path {
+                    local: tx.path.remote,
+                    remote: tx.path.local,
+                };
+                unsafe { ipsec_tunnel_handle_datagram(to, now, &rx, buf.as_ptr(), tx.len) }
+            } else {
+                assert_eq!(tx.kind, IPSEC_TUNNEL_TRANSMIT_ESP);
+                unsafe { ipsec_tunnel_handle_esp(to, now, &tx.path.local, buf.as_ptr(), tx.len) }
+            };
+            assert_eq!(rc, ipsec_result::IPSEC_RESULT_OK);
+            let mut n = 0usize;
+            while unsafe { ipsec_tunnel_poll_plaintext(to, buf.as_mut_ptr(), buf.len(), &mut n) }
+                == ipsec_result::IPSEC_RESULT_OK
+            {
+                delivered.push(buf[..n].to_vec());
+            }
+        }
+        delivered
+    }
+
+    fn plaintext(t: *mut ipsec_tunnel, now: u64, p: &[u8]) -> u32 {
+        let mut v = 0;
+        let rc = unsafe { ipsec_tunnel_handle_plaintext(t, now, p.as_ptr(), p.len(), &mut v) };
+        assert_eq!(rc, ipsec_result::IPSEC_RESULT_OK);
+        v
+    }
+
+    fn show(t: *mut ipsec_tunnel, now: u64, which: u32) -> String {
+        let mut need = 0;
+        let rc = unsafe {
+            ipsec_tunnel_show(
+                t,
+                now,
+                which,
+                std::ptr::null(),
+                std::ptr::null_mut(),
+                0,
+                &mut need,
+            )
+        };
+        assert_eq!(rc, ipsec_result::IPSEC_RESULT_BUFFER_TOO_SMALL);
+        let mut buf = vec![0u8; need];
+        let mut n = 0;
+        let rc = unsafe {
+            ipsec_tunnel_show(
+                t,
+                now,
+                which,
+                std::ptr::null(),
+                buf.as_mut_ptr(),
+                need,
+                &mut n,
+            )
+        };
+        assert_eq!(rc, ipsec_result::IPSEC_RESULT_OK);
+        String::from_utf8(buf[..n].to_vec()).unwrap()
+    }
+
+    #[test]
+    fn the_seed_sites_pass_pings_both_ways_through_the_c_abi() {
+        let (mut a, mut b) = (new(SITE_A, 1).unwrap(), new(SITE_B, 2).unwrap());
+        let (lan_a, lan_b) = ([192, 168, 1, 10], [192, 168, 2, 10]);
+        let mut now = 1_000;
+        assert_eq!(
+            plaintext(a, now, &ping(lan_a, lan_b, 0)),
+            IPSEC_TUN_VERDICT_NO_SA
+        );
+        let mut ev = ipsec_tunnel_event::default();
+        let mut up = None;
+        let mut states = Vec::new();
+        while up.is_none() && now < 5_000 {
+            carry(a, b, now);
+            carry(b, a, now);
+            while unsafe { ipsec_tunnel_poll_event(a, &mut ev) } == ipsec_result::IPSEC_RESULT_OK {
+                if ev.kind == IPSEC_TUNNEL_EVENT_IPSEC_UP {
+                    up = Some(ev);
+                } else if ev.kind == IPSEC_TUNNEL_EVENT_ISAKMP_STATE {
+                    let s = unsafe { std::ffi::CStr::from_ptr(ev.to_state.as_ptr()) };
+                    states.push(s.to_str().unwrap().to_string());
+                }
+            }
+            now += 10;
+        }
+        let up = up.expect("IPsec SA pair up at site A");
+        assert_eq!((up.entry, up.map_seq), (0, 10));
+        assert_eq!(&up.peer.bytes[..4], &[203, 0, 113, 2]);
+        assert_eq!(
+            states.last().map(String::as_str),
+            Some("QM_IDLE"),
+            "{states:?}"
+        );
+        for seq in 1..=3 {
+            let p = ping(lan_a, lan_b, seq);
+            assert_eq!(plaintext(a, now, &p), IPSEC_TUN_VERDICT_PROTECTED);
+            assert_eq!(carry(a, b, now), vec![p]);
+            let r = ping(lan_b, lan_a, seq);
+            assert_eq!(plaintext(b, now, &r), IPSEC_TUN_VERDICT_PROTECTED);
+            assert_eq!(carry(b, a, now), vec![r]);
+        }
+        assert!(show(a, now, IPSEC_SHOW_ISAKMP_SA).contains("QM_IDLE"));
+        assert!(show(a, now, IPSEC_SHOW_IPSEC_SA).contains("#pkts encaps: 3"));
+        let mut deadline = 0;
+        assert!(unsafe { ipsec_tunnel_poll_timeout(a, &mut deadline) });
+        assert!(deadline > now);
+        unsafe {
+            ipsec_tunnel_free(&mut a);
+            ipsec_tunnel_free(&mut b);
+            ipsec_tunnel_free(&mut a);
+        }
+        assert!(a.is_null() && b.is_null());
+    }
+
+    /// The C string `name` of `examples/c/tunnel_wire.h`, unescaped.
+    fn c_string(header: &str, name: &str) -> String {
+        let start = header.find(&format!("{name}[] =\n")).expect(name);
+        let body = &header[start..];
+        let body = &body[body.find('\n').unwrap() + 1..body.find(";\n").unwrap()];
+        body.lines()
+            .map(|l| {
+                let l = l
+                    .trim()
+                    .strip_prefix('"')
+                    .unwrap()
+                    .strip_suffix("\\n\"")
+                    .unwrap();
+                l.replace("\\\"", "\"").replace("\\\\", "\\") + "\n"
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_c_examples_embed_the_seed_configurations_verbatim() {
+        let header = include_str!("../../examples/c/tunnel_wire.h");
+        assert_eq!(c_string(header, "SITE_A_CFG"), SITE_A);
+        assert_eq!(c_string(header, "SITE_B_CFG"), SITE_B);
+    }
+
+    #[test]
+    fn bad_text_gives_the_code_and_the_position() {
+        let bad = "hostname x\ncrypto isakmp policy 1\n encr rot13\n";
+        assert_eq!(
+            new(bad, 1).unwrap_err(),
+            (ipsec_result::IPSEC_RESULT_CONFIG_SYNTAX, 3, 7)
+        );
+        let (rc, line, col) = new("hostname x\n", 1).unwrap_err();
+        assert_eq!(
+            (rc, line, col),
+            (ipsec_result::IPSEC_RESULT_INVALID_CONFIG, 0, 0)
+        );
+        let mut buf = [0u8; 256];
+        let mut n = 0;
+        let rc = unsafe {
+            ipsec_tunnel_explain_ios(bad.as_ptr(), bad.len(), buf.as_mut_ptr(), 256, &mut n)
+        };
+        assert_eq!(rc, ipsec_result::IPSEC_RESULT_OK);
+        let msg = std::str::from_utf8(&buf[..n]).unwrap();
+        assert!(msg.starts_with("line 3, column 7: "), "{msg}");
+    }
+}
