@@ -11,6 +11,11 @@
 //! - [`ike`]: the IKEv1 endpoint (Main Mode, Quick Mode, Informational, DPD, NAT-T, timers).
 //! - [`policy`]: proposals, transform sets, traffic selectors, peers and keys.
 //! - [`ios`]: IOS configuration text to policy, and IOS-style renderings of show output.
+//!
+//! Cargo feature `fuzzing` (off by default; the crate's own tests and the fuzz crate turn it on):
+//! the fuzz-target bodies, `wire::fuzzing`, `esp::fuzzing`, `ios::fuzzing`, `ike::fuzzing` and
+//! `ike::fuzzing_wildcard`, and a 64-bit Diffie-Hellman group that keeps fuzzed handshakes
+//! cheap. Never enable it in a product: without it no configuration can name that group.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -18,8 +18,8 @@ fn corpus_dir() -> PathBuf {
 }
 
 const SUITES: [(Suite, &str); 2] = [
-    (Suite::TripleDesSha1Group2, "seed-mm-qm-3des-sha1-g2"),
-    (Suite::Aes256Sha256Group14, "seed-mm-qm-aes256-sha256-g14"),
+    (Suite::TripleDesSha1Fuzz64, "seed-mm-qm-3des-sha1-f64"),
+    (Suite::Aes256Sha256Fuzz64, "seed-mm-qm-aes256-sha256-f64"),
 ];
 
 #[test]
@@ -77,7 +77,7 @@ fn datagram_op(out: &mut Vec<u8>, op: u8, x: Option<u8>, bytes: &[u8]) {
 /// half-open as well and count against the limit.
 #[test]
 fn mm3_from_many_addresses_stays_within_half_open_limit() {
-    let d = datagrams(&fuzzing::record_exchange(Suite::TripleDesSha1Group2));
+    let d = datagrams(&fuzzing::record_exchange(Suite::TripleDesSha1Fuzz64));
     let mut ops = Vec::new();
     for x in 0..40u8 {
         let mut mm1 = d[0].clone();
@@ -122,7 +122,7 @@ fn half_open(ep: &Endpoint) -> Vec<SocketAddr> {
 #[test]
 fn first_messages_from_ten_thousand_addresses() {
     const N: u32 = 10_000;
-    let (a, b) = fuzzing::pair_configs(Suite::TripleDesSha1Group2);
+    let (a, b) = fuzzing::pair_configs(Suite::TripleDesSha1Fuzz64);
     let b = EndpointConfig {
         half_open_limit: 1024,
         ..b

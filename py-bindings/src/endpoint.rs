@@ -379,6 +379,23 @@ impl Endpoint {
                 d.set_item("remote", addr(new.remote))?;
                 "PathChanged"
             }
+            Event::IsakmpStateChanged {
+                sa,
+                role: r,
+                path,
+                from,
+                to,
+                nat_t,
+            } => {
+                d.set_item("sa", sa.0)?;
+                d.set_item("role", role(r))?;
+                d.set_item("local", addr(path.local))?;
+                d.set_item("remote", addr(path.remote))?;
+                d.set_item("from_state", from.map(|s| s.name()))?;
+                d.set_item("to_state", to.map(|s| s.name()))?;
+                d.set_item("nat_t", nat_t)?;
+                "Phase1StateChanged"
+            }
             Event::PeerDead { sa, peer } => {
                 d.set_item("sa", sa.0)?;
                 d.set_item("peer", peer.0)?;

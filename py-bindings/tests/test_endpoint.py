@@ -68,7 +68,10 @@ def test_connect_with_loss_of_mm1() -> None:
         p.drop = lambda side, i, data: (side, i) == ("a", 0)
         p.a.initiate(0, now=0.0)
         p.roundtrip_until_done()
-        assert p.events == {"a": [], "b": []}
+        # Nothing but a's new ISAKMP SA in MM_NO_STATE: b never saw MM1.
+        states = [e for e in p.events["a"] if isinstance(e, ipsec.Phase1StateChanged)]
+        assert [(e.from_state, e.to_state) for e in states] == [(None, "MM_NO_STATE")]
+        assert len(p.events["a"]) == len(states) and p.events["b"] == []
         assert p.b.counters["malformed"] == 0 and p.sent == {"a": 1, "b": 0}
         timer = p.a.get_timer()
         # retransmit_initial 2 s plus at most 10 % jitter.

@@ -4,10 +4,19 @@
 //! arithmetic with `pow_bounded_exp(x, 256)`, whose running time depends only on the 256-bit bound,
 //! never on the exponent's value. Peer public values are validated before use (exact length,
 //! 1 < y < p-1).
+//!
+//! With the `fuzzing` cargo feature (fuzz targets and their corpus replay tests only) one more
+//! group exists, [`DhGroup::Fuzz64`]: a 64-bit safe prime under a private-use Group Description
+//! number, so fuzzed Main Modes and Quick Modes cost microseconds instead of milliseconds while
+//! the protocol treats it like any other group. Without the feature the variant does not exist,
+//! so no configuration can name it; IOS configuration and policy validation reject the number
+//! even with it (it is not in [`crate::policy::KNOWN_GROUPS`]).
 
 use std::sync::OnceLock;
 
 use crypto_bigint::modular::runtime_mod::{DynResidue, DynResidueParams};
+#[cfg(feature = "fuzzing")]
+use crypto_bigint::U64;
 use crypto_bigint::{Limb, Uint, Word, U1024, U1536, U2048, U256, U768};
 use zeroize::Zeroize;
 
@@ -34,10 +43,19 @@ pub enum DhGroup {
     Modp1536,
     /// Group 14: 2048-bit MODP (RFC 3526 §3).
     Modp2048,
+    /// Fuzzing only (cargo feature `fuzzing`): MODP over the 64-bit safe prime 2^64 - 8489,
+    /// g = 2, Group Description [`FUZZ_GROUP_ID`]. Offers no security at all.
+    #[cfg(feature = "fuzzing")]
+    Fuzz64,
 }
 
+/// Group Description number of [`DhGroup::Fuzz64`], from the private-use range (RFC 2409
+/// appendix A: 32768-65535), outside the 1..=24 an IOS `group` command accepts.
+#[cfg(feature = "fuzzing")]
+pub const FUZZ_GROUP_ID: u16 = 65_001;
+
 impl DhGroup {
-    /// All supported groups.
+    /// All supported groups (without the fuzzing-only [`DhGroup::Fuzz64`]).
     pub const ALL: [DhGroup; 4] = [
         DhGroup::Modp768,
         DhGroup::Modp1024,
@@ -52,6 +70,8 @@ impl DhGroup {
             DhGroup::Modp1024 => 2,
             DhGroup::Modp1536 => 5,
             DhGroup::Modp2048 => 14,
+            #[cfg(feature = "fuzzing")]
+            DhGroup::Fuzz64 => FUZZ_GROUP_ID,
         }
     }
 
@@ -62,6 +82,8 @@ impl DhGroup {
             2 => Some(DhGroup::Modp1024),
             5 => Some(DhGroup::Modp1536),
             14 => Some(DhGroup::Modp2048),
+            #[cfg(feature = "fuzzing")]
+            FUZZ_GROUP_ID => Some(DhGroup::Fuzz64),
             _ => None,
         }
     }
@@ -73,6 +95,8 @@ impl DhGroup {
             DhGroup::Modp1024 => 128,
             DhGroup::Modp1536 => 192,
             DhGroup::Modp2048 => 256,
+            #[cfg(feature = "fuzzing")]
+            DhGroup::Fuzz64 => 8,
         }
     }
 
@@ -84,6 +108,8 @@ impl DhGroup {
             DhGroup::Modp1024 => uint_to_be(&P1024, &mut out),
             DhGroup::Modp1536 => uint_to_be(&P1536, &mut out),
             DhGroup::Modp2048 => uint_to_be(&P2048, &mut out),
+            #[cfg(feature = "fuzzing")]
+            DhGroup::Fuzz64 => uint_to_be(&P_FUZZ64, &mut out),
         }
         out
     }
@@ -149,12 +175,18 @@ const P2048: U2048 = U2048::from_be_hex(concat!(
     "E39E772C180E86039B2783A2EC07A28FB5C55DF06F4C52C9DE2BCBF695581718",
     "3995497CEA956AE515D2261898FA051015728E5A8AACAA68FFFFFFFFFFFFFFFF",
 ));
+/// 2^64 - 8489: the largest 64-bit safe prime p = 2q + 1 with p = 7 mod 8, so that 2, like in
+/// the RFC groups, generates the subgroup of prime order q.
+#[cfg(feature = "fuzzing")]
+const P_FUZZ64: U64 = U64::from_be_hex("FFFFFFFFFFFFDED7");
 
 // Montgomery parameters cost a few long divisions to set up; compute them once per process.
 static M768: OnceLock<DynResidueParams<{ U768::LIMBS }>> = OnceLock::new();
 static M1024: OnceLock<DynResidueParams<{ U1024::LIMBS }>> = OnceLock::new();
 static M1536: OnceLock<DynResidueParams<{ U1536::LIMBS }>> = OnceLock::new();
 static M2048: OnceLock<DynResidueParams<{ U2048::LIMBS }>> = OnceLock::new();
+#[cfg(feature = "fuzzing")]
+static M_FUZZ64: OnceLock<DynResidueParams<{ U64::LIMBS }>> = OnceLock::new();
 
 /// Big-endian bytes of `x` into `out` (which is `L * Limb::BYTES` long).
 fn uint_to_be<const L: usize>(x: &Uint<L>, out: &mut [u8]) {
@@ -181,6 +213,8 @@ fn be_to_uint<const L: usize>(bytes: &[u8]) -> Option<Uint<L>> {
 struct Field<const L: usize> {
     prime: &'static Uint<L>,
     params: &'static OnceLock<DynResidueParams<L>>,
+    /// Exponent bits used: [`EXPONENT_BITS`], except for the fuzzing group (64).
+    exp_bits: usize,
 }
 
 impl<const L: usize> Field<L> {
@@ -191,10 +225,15 @@ impl<const L: usize> Field<L> {
             .get_or_init(|| DynResidueParams::new(self.prime))
     }
 
-    /// base^x mod p, constant time in `x` (the loop always runs over all 256 exponent bits).
+    /// base^x mod p, constant time in `x` (the loop always runs over all `exp_bits` exponent
+    /// bits, 256 for the real groups).
     fn pow(&self, base: &Uint<L>, x: &U256) -> Uint<L> {
+        #[cfg(feature = "fuzzing")]
+        if L * Limb::BYTES == 8 {
+            return pow_u64(self.prime, base, x);
+        }
         let mut b = DynResidue::new(base, self.params());
-        let mut r = b.pow_bounded_exp(x, EXPONENT_BITS);
+        let mut r = b.pow_bounded_exp(x, self.exp_bits);
         let out = r.retrieve();
         b.zeroize();
         r.zeroize();
@@ -233,21 +272,65 @@ impl<const L: usize> Field<L> {
     }
 }
 
+/// base^x mod p for the 64-bit fuzzing group in plain `u128` arithmetic, square and multiply over
+/// the exponent's low 64 bits: a few hundred instructions where the constant-time Montgomery
+/// ladder, under fuzzing instrumentation, takes about a hundred thousand. Timing leaks do not
+/// matter for a group that protects nothing.
+#[cfg(feature = "fuzzing")]
+fn pow_u64<const L: usize>(p: &Uint<L>, base: &Uint<L>, x: &U256) -> Uint<L> {
+    let word = |v: &[u8]| {
+        let mut b = [0u8; 8];
+        if let Some(tail) = v.get(v.len().saturating_sub(8)..) {
+            b.copy_from_slice(tail);
+        }
+        u64::from_be_bytes(b)
+    };
+    let (mut pb, mut bb, mut xb) = ([0u8; 8], [0u8; 8], [0u8; 32]);
+    uint_to_be(p, &mut pb);
+    uint_to_be(base, &mut bb);
+    uint_to_be(x, &mut xb);
+    let p = u128::from(word(&pb));
+    let mut b = u128::from(word(&bb)) % p;
+    let mut e = word(&xb);
+    let mut r: u128 = 1;
+    while e != 0 {
+        if e & 1 == 1 {
+            r = r * b % p;
+        }
+        b = b * b % p;
+        e >>= 1;
+    }
+    xb.zeroize();
+    let out = be_to_uint::<L>(&u64::try_from(r).unwrap_or(0).to_be_bytes());
+    out.unwrap_or(Uint::ZERO)
+}
+
 const F768: Field<{ U768::LIMBS }> = Field {
     prime: &P768,
     params: &M768,
+    exp_bits: EXPONENT_BITS,
 };
 const F1024: Field<{ U1024::LIMBS }> = Field {
     prime: &P1024,
     params: &M1024,
+    exp_bits: EXPONENT_BITS,
 };
 const F1536: Field<{ U1536::LIMBS }> = Field {
     prime: &P1536,
     params: &M1536,
+    exp_bits: EXPONENT_BITS,
 };
 const F2048: Field<{ U2048::LIMBS }> = Field {
     prime: &P2048,
     params: &M2048,
+    exp_bits: EXPONENT_BITS,
+};
+#[cfg(feature = "fuzzing")]
+const F_FUZZ64: Field<{ U64::LIMBS }> = Field {
+    prime: &P_FUZZ64,
+    params: &M_FUZZ64,
+    // The low 64 bits of the exponent: a quarter of the work, and plenty for a 64-bit group.
+    exp_bits: 64,
 };
 
 /// Our Diffie-Hellman private exponent x for one exchange, with its public value g^x.
@@ -315,6 +398,8 @@ impl DhSecret {
             DhGroup::Modp1024 => F1024.public(&x, &mut public),
             DhGroup::Modp1536 => F1536.public(&x, &mut public),
             DhGroup::Modp2048 => F2048.public(&x, &mut public),
+            #[cfg(feature = "fuzzing")]
+            DhGroup::Fuzz64 => F_FUZZ64.public(&x, &mut public),
         }
         DhSecret { group, x, public }
     }
@@ -338,6 +423,8 @@ impl DhSecret {
             DhGroup::Modp1024 => F1024.shared(&self.x, peer_public, &mut out),
             DhGroup::Modp1536 => F1536.shared(&self.x, peer_public, &mut out),
             DhGroup::Modp2048 => F2048.shared(&self.x, peer_public, &mut out),
+            #[cfg(feature = "fuzzing")]
+            DhGroup::Fuzz64 => F_FUZZ64.shared(&self.x, peer_public, &mut out),
         };
         // Wrap first so the bytes are wiped on the error path too.
         let secret = SharedSecret::new(out);
@@ -470,6 +557,45 @@ mod tests {
         assert_eq!(
             r.compute_shared(&gxi).unwrap().expose_secret(),
             gxy.as_slice()
+        );
+    }
+
+    #[cfg(feature = "fuzzing")]
+    #[test]
+    fn fuzz_group_against_num_bigint() {
+        let g = DhGroup::Fuzz64;
+        assert_eq!(DhGroup::from_ike_id(FUZZ_GROUP_ID), Some(g));
+        assert!(!DhGroup::ALL.contains(&g));
+        assert!(!crate::policy::KNOWN_GROUPS.contains(&FUZZ_GROUP_ID));
+        let p = BigUint::from_bytes_be(&g.prime_bytes());
+        assert_eq!(p, (BigUint::from(1u8) << 64u32) - BigUint::from(8489u32));
+        let q = (&p - 1u8) >> 1u32;
+        // 2 has order q (a quadratic residue of a safe prime).
+        assert_eq!(BigUint::from(2u8).modpow(&q, &p), BigUint::from(1u8));
+        let mut rng = Rng::from_u64(0xf64);
+        for _ in 0..32 {
+            let a = DhSecret::generate(g, &mut rng);
+            let b = DhSecret::generate(g, &mut rng);
+            assert_eq!(a.public_value().len(), 8);
+            let ab = a.compute_shared(b.public_value()).unwrap();
+            let ba = b.compute_shared(a.public_value()).unwrap();
+            assert_eq!(ab.expose_secret(), ba.expose_secret());
+            let mut x = [0u8; 32];
+            rng.fill(&mut x);
+            let s = DhSecret::from_exponent_bytes(g, &x).unwrap();
+            // Only the exponent's low 64 bits count in this group.
+            assert_eq!(s.public_value(), oracle_pow(g, &[2], &x[24..]).as_slice());
+        }
+        let s = DhSecret::from_exponent_bytes(g, &[7]).unwrap();
+        let pm1 = (&p - 1u8).to_bytes_be();
+        assert_eq!(s.compute_shared(&pm1).unwrap_err(), DhError::PMinusOne);
+        assert_eq!(s.compute_shared(&[0; 8]).unwrap_err(), DhError::TooSmall);
+        assert_eq!(
+            s.compute_shared(&[1; 128]).unwrap_err(),
+            DhError::WrongLength {
+                expected: 8,
+                got: 128
+            }
         );
     }
 

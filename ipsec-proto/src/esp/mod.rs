@@ -15,6 +15,7 @@
 #![deny(clippy::indexing_slicing)]
 
 pub mod error;
+#[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod keys;
 pub mod lifetime;

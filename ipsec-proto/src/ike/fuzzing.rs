@@ -1,5 +1,10 @@
 //! Fuzz-target bodies for the endpoint, callable on stable so checked-in corpora replay as
-//! ordinary tests.
+//! ordinary tests (cargo feature `fuzzing`, which the crate's own tests enable).
+//!
+//! Every fuzzed endpoint negotiates the fuzzing-only group [`DhGroup::Fuzz64`] (Group
+//! Description [`FUZZ_GROUP_ID`]): a 64-bit MODP group that costs microseconds where group 2
+//! costs milliseconds, handled by the same Main Mode, Quick Mode (PFS) and KE validation code as
+//! the real groups. The real-group [`Suite`]s stay for benches and tests that measure them.
 //!
 //! # `endpoint_pair` (fuzz target `ike_endpoint`, replayed in `tests/ike_robustness.rs`)
 //!
@@ -37,6 +42,9 @@ use std::time::Duration;
 use super::config::{EndpointConfig, PeerConfig, PeerId, SelectorPair};
 use super::endpoint::Endpoint;
 use super::event::{Event, Path, Role};
+use crate::crypto::dh::FUZZ_GROUP_ID;
+#[cfg(doc)]
+use crate::crypto::DhGroup;
 use crate::policy::acl::TrafficSelector;
 use crate::policy::ipsec::TransformSet;
 use crate::policy::ipsec::{DpdConfig, DpdMode, EspEncryption, EspIntegrity, EspMode};
@@ -92,33 +100,66 @@ fn net(a: [u8; 4]) -> TrafficSelector {
     TrafficSelector::subnet(Ipv4Addr::from(a), Ipv4Addr::new(255, 255, 255, 0))
 }
 
-/// Cipher suites of [`pair_configs`]: the seed's 3DES/SHA-1/group 2 and AES-256/SHA-256/group 14.
+/// Cipher suites of [`pair_configs`]: the seed's 3DES/SHA-1/group 2 and AES-256/SHA-256/group 14,
+/// and the same two over the fuzzing group (what the fuzzed endpoints negotiate).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Suite {
     /// 3DES, SHA-1, MODP 1024; ESP 3DES + HMAC-SHA1.
     TripleDesSha1Group2,
     /// AES-256, SHA-256, MODP 2048; ESP AES-256 + HMAC-SHA256.
     Aes256Sha256Group14,
+    /// 3DES, SHA-1, the 64-bit fuzzing group; ESP 3DES + HMAC-SHA1.
+    TripleDesSha1Fuzz64,
+    /// AES-256, SHA-256, the 64-bit fuzzing group; ESP AES-256 + HMAC-SHA256.
+    Aes256Sha256Fuzz64,
+    /// AES-128, SHA-1, the 64-bit fuzzing group; ESP AES-128 + HMAC-SHA1.
+    Aes128Sha1Fuzz64,
 }
 
 impl Suite {
+    /// The suites the fuzzed responders of `ike_responder` offer, in priority order.
+    pub const FUZZ: [Suite; 2] = [Suite::TripleDesSha1Fuzz64, Suite::Aes256Sha256Fuzz64];
+    /// The real-group suites.
+    pub const REAL: [Suite; 2] = [Suite::TripleDesSha1Group2, Suite::Aes256Sha256Group14];
+
+    /// Whether the suite uses the fuzzing group.
+    pub fn is_fuzz(self) -> bool {
+        !Suite::REAL.contains(&self)
+    }
+
     fn policy(self) -> IsakmpPolicy {
         match self {
             Suite::TripleDesSha1Group2 => policy(10, IkeEncryption::TripleDes, IkeHash::Sha1, 2),
             Suite::Aes256Sha256Group14 => {
                 policy(20, IkeEncryption::Aes { bits: 256 }, IkeHash::Sha256, 14)
             }
+            Suite::TripleDesSha1Fuzz64 => {
+                policy(30, IkeEncryption::TripleDes, IkeHash::Sha1, FUZZ_GROUP_ID)
+            }
+            Suite::Aes256Sha256Fuzz64 => policy(
+                40,
+                IkeEncryption::Aes { bits: 256 },
+                IkeHash::Sha256,
+                FUZZ_GROUP_ID,
+            ),
+            Suite::Aes128Sha1Fuzz64 => policy(
+                50,
+                IkeEncryption::Aes { bits: 128 },
+                IkeHash::Sha1,
+                FUZZ_GROUP_ID,
+            ),
         }
     }
 
     fn transform_set(self) -> TransformSet {
         match self {
-            Suite::TripleDesSha1Group2 => {
+            Suite::TripleDesSha1Group2 | Suite::TripleDesSha1Fuzz64 => {
                 tset("TS-3DES", EspEncryption::TripleDes, EspIntegrity::Sha1)
             }
-            Suite::Aes256Sha256Group14 => {
+            Suite::Aes256Sha256Group14 | Suite::Aes256Sha256Fuzz64 => {
                 tset("TS-AES", EspEncryption::Aes256, EspIntegrity::Sha256)
             }
+            Suite::Aes128Sha1Fuzz64 => tset("TS-AES128", EspEncryption::Aes128, EspIntegrity::Sha1),
         }
     }
 }
@@ -143,16 +184,26 @@ pub fn peer_config(
     p
 }
 
-/// The fuzzed responder's configuration: the configured peer [`PEER_ADDR`] and a wildcard entry
-/// (another key) so any address opens responder SAs; both suites; DPD and NAT keepalives on so
-/// their timers run; [`HALF_OPEN_LIMIT`].
+/// The responder configuration of [`pair_configs`] for the real-group suites: the configured
+/// peer [`PEER_ADDR`] and a wildcard entry (another key, PFS group 2), both offering
+/// [`Suite::REAL`]; otherwise like [`fuzz_responder_config`].
 pub fn responder_config() -> EndpointConfig {
-    let both = [Suite::TripleDesSha1Group2, Suite::Aes256Sha256Group14];
+    responder_config_with(&Suite::REAL, 2)
+}
+
+/// The fuzzed responder's configuration: the configured peer [`PEER_ADDR`] and a wildcard entry
+/// (another key, PFS in the fuzzing group) so any address opens responder SAs, both offering
+/// [`Suite::FUZZ`]; DPD and NAT keepalives on so their timers run; [`HALF_OPEN_LIMIT`].
+pub fn fuzz_responder_config() -> EndpointConfig {
+    responder_config_with(&Suite::FUZZ, FUZZ_GROUP_ID)
+}
+
+fn responder_config_with(suites: &[Suite], wildcard_pfs: u16) -> EndpointConfig {
     let peer = peer_config(
         PEER_ADDR,
         RESPONDER_ADDR,
         PEER_PSK,
-        &both,
+        suites,
         [192, 168, 2, 0],
         [192, 168, 1, 0],
     );
@@ -160,11 +211,11 @@ pub fn responder_config() -> EndpointConfig {
         Ipv4Addr::UNSPECIFIED,
         RESPONDER_ADDR,
         b"wildcard-key",
-        &both,
+        suites,
         [192, 168, 2, 0],
         [10, 9, 0, 0],
     );
-    wildcard.pfs_group = Some(2);
+    wildcard.pfs_group = Some(wildcard_pfs);
     EndpointConfig {
         peers: vec![peer, wildcard],
         half_open_limit: HALF_OPEN_LIMIT,
@@ -178,9 +229,9 @@ pub fn responder_config() -> EndpointConfig {
     }
 }
 
-/// A fresh fuzzed responder.
+/// A fresh fuzzed responder ([`fuzz_responder_config`]).
 pub fn new_responder() -> Endpoint {
-    Endpoint::new(responder_config(), Rng::from_u64(RESPONDER_SEED))
+    Endpoint::new(fuzz_responder_config(), Rng::from_u64(RESPONDER_SEED))
 }
 
 fn source(kind: u8, x: u8) -> SocketAddr {
@@ -415,8 +466,9 @@ impl core::fmt::Debug for BackToBack {
 }
 
 /// Configurations for a pair A (initiator, [`PEER_ADDR`]) and B (responder, [`RESPONDER_ADDR`])
-/// agreeing on `suite` with the key [`PEER_PSK`]. B's is [`responder_config`] when `suite`
-/// is one it offers.
+/// agreeing on `suite` with the key [`PEER_PSK`]. B's is [`fuzz_responder_config`] for the
+/// fuzzing-group suites, else [`responder_config`] (a fuzzing-group suite outside
+/// [`Suite::FUZZ`] finds no match).
 pub fn pair_configs(suite: Suite) -> (EndpointConfig, EndpointConfig) {
     let a = EndpointConfig {
         peers: vec![peer_config(
@@ -429,7 +481,12 @@ pub fn pair_configs(suite: Suite) -> (EndpointConfig, EndpointConfig) {
         )],
         ..EndpointConfig::default()
     };
-    (a, responder_config())
+    let b = if suite.is_fuzz() {
+        fuzz_responder_config()
+    } else {
+        responder_config()
+    };
+    (a, b)
 }
 
 impl BackToBack {
@@ -504,9 +561,10 @@ impl BackToBack {
     }
 }
 
-/// Records a complete Main Mode + Quick Mode of a peer at [`PEER_ADDR`] offering `suite` against
-/// [`new_responder`], as a fuzz input: the peer's datagrams as source-0 operations with the
-/// elapsed time between them. Replaying it with [`run`] reaches Phase 2 on the responder.
+/// Records a complete Main Mode + Quick Mode of a peer at [`PEER_ADDR`] offering `suite` (one of
+/// [`Suite::FUZZ`]) against [`new_responder`], as a fuzz input: the peer's datagrams as source-0
+/// operations with the elapsed time between them. Replaying it with [`run`] reaches Phase 2 on
+/// the responder.
 pub fn record_exchange(suite: Suite) -> Vec<u8> {
     let (a, _) = pair_configs(suite);
     let mut p = BackToBack::new(
@@ -548,8 +606,8 @@ fn config(peer: Ipv4Addr, local: [u8; 4], remote: [u8; 4]) -> EndpointConfig {
         encryption: IkeEncryption::TripleDes,
         hash: IkeHash::Sha1,
         authentication: IkeAuth::PreShare,
-        // The smallest group keeps each run cheap.
-        group: 1,
+        // The fuzzing group keeps each run cheap.
+        group: FUZZ_GROUP_ID,
         lifetime_secs: 600,
     }];
     p.transform_sets = vec![TransformSet {
@@ -592,9 +650,9 @@ fn drain(
     now: Instant,
     to_b: bool,
     q: &mut VecDeque<(bool, Path, Vec<u8>)>,
+    buf: &mut [u8],
 ) -> usize {
-    let mut buf = vec![0u8; 16384];
-    while let Ok(Some(t)) = ep.poll_transmit(now, &mut buf) {
+    while let Ok(Some(t)) = ep.poll_transmit(now, buf) {
         let (me, peer) = if to_b { (A, B) } else { (B, A) };
         let path = Path {
             local: SocketAddr::new(IpAddr::V4(peer), t.path.remote.port()),
@@ -633,10 +691,13 @@ pub fn endpoint_pair(data: &[u8]) -> usize {
     let mut now = Instant::from_millis(0);
     let _ = a.initiate(now, PeerId(0), 0);
     let mut q: VecDeque<(bool, Path, Vec<u8>)> = VecDeque::new();
+    // One transmit buffer for the whole run: zeroing a fresh one per drain was a third of the
+    // instructions of a run.
+    let mut buf = vec![0u8; 16384];
     let mut p2 = 0;
     for _ in 0..400 {
-        p2 += drain(&mut a, now, true, &mut q);
-        p2 += drain(&mut b, now, false, &mut q);
+        p2 += drain(&mut a, now, true, &mut q, &mut buf);
+        p2 += drain(&mut b, now, false, &mut q, &mut buf);
         let Some(op) = input.next() else { break };
         match op % 8 {
             // Let time pass up to the next deadline (or by the amount the input says).
@@ -703,7 +764,7 @@ pub fn endpoint_pair(data: &[u8]) -> usize {
         assert!(a.isakmp_sas(now).len() <= 16 && b.isakmp_sas(now).len() <= 16);
         assert!(a.ipsec_sas(now).len() <= 16 && b.ipsec_sas(now).len() <= 16);
     }
-    p2 += drain(&mut a, now, true, &mut q);
-    p2 += drain(&mut b, now, false, &mut q);
+    p2 += drain(&mut a, now, true, &mut q, &mut buf);
+    p2 += drain(&mut b, now, false, &mut q, &mut buf);
     p2
 }

@@ -22,6 +22,7 @@ mod config;
 mod endpoint;
 mod error;
 mod event;
+#[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 mod proposal;
 

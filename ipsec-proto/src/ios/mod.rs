@@ -7,6 +7,7 @@
 
 pub mod check;
 pub mod config;
+#[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod seed;
 pub mod show;

@@ -30,12 +30,13 @@
 //! peer hashes the exact bytes. A buffer too small gives [`WireError::BufferTooSmall`].
 //!
 //! [`OwnedMessage`] is an owned form whose [`OwnedMessage::emit`] reproduces parsed bytes
-//! exactly; [`fuzzing`] holds the fuzz-target bodies.
+//! exactly; `fuzzing` (cargo feature `fuzzing`) holds the fuzz-target bodies.
 
 mod attribute;
 mod builder;
 mod delete;
 mod error;
+#[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 mod header;
 mod id;

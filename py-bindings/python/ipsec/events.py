@@ -28,6 +28,7 @@ __all__ = [
     "NotifyReceived",
     "PathChanged",
     "PeerDead",
+    "Phase1StateChanged",
     "UnknownEvent",
     "TunnelEvent",
     "IsakmpStateChanged",
@@ -169,6 +170,22 @@ class PeerDead(IkeEvent):
 
 
 @dataclass(frozen=True)
+class Phase1StateChanged(IkeEvent):
+    """ISAKMP SA ``sa`` went from ``from_state`` to ``to_state`` (IOS names: ``MM_NO_STATE``,
+    ``MM_SA_SETUP``, ``MM_KEY_EXCH``, ``QM_IDLE``); ``from_state`` is ``None`` for a new SA,
+    ``to_state`` ``None`` for one that went away. Every change is announced, so nothing needs
+    to compare snapshots of ``isakmp_sas``."""
+
+    sa: int
+    role: str
+    local: Address
+    remote: Address
+    from_state: Optional[str]
+    to_state: Optional[str]
+    nat_t: bool
+
+
+@dataclass(frozen=True)
 class UnknownEvent(IkeEvent):
     """An event this version of the bindings does not know yet."""
 
@@ -196,6 +213,7 @@ _CLASSES: Dict[str, Type[IkeEvent]] = {
         NotifyReceived,
         PathChanged,
         PeerDead,
+        Phase1StateChanged,
     )
 }
 _CLASSES["Unknown"] = UnknownEvent
