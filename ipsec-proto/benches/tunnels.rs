@@ -1,0 +1,337 @@
+//! Per-packet and per-datagram cost of the tunnel layer at 1, 100 and 10 000 tunnels, with the
+//! traffic spread uniformly over all of them (one hot SA would prove nothing about indexes).
+//!
+//! One gateway ([`Tunnels`], one crypto map entry per branch, as a hub configuration reads) and
+//! N branches ([`Tunnel`] each), negotiated for real (Main Mode group 1 to keep the set-up of
+//! 10 000 short; the data path does not depend on the group) before anything is timed:
+//! - `encap/S/N`: a cleartext packet of S bytes to a random branch's LAN: classification
+//!   through the crypto maps, ESP (AES-128/SHA-1) and queueing;
+//! - `decap/S/N`: an ESP packet from a random branch: SPI lookup, ICV, decryption, proxy check;
+//!   the gateway's anti-replay is off so the same packets can be fed again;
+//! - `ike/N`: an Informational from a random branch under a message ID already used: cookie
+//!   lookup and the message-ID check (the cost every IKE datagram pays before any crypto).
+//!
+//! Before timing, the live heap the gateway holds per negotiated tunnel is printed (a counting
+//! allocator measures the gateway with its configuration before and after the negotiations).
+//! `cargo bench --bench tunnels` runs all sizes; as a test (`cargo test --benches`) only N = 1.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::atomic::{AtomicIsize, Ordering};
+
+use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
+use ipsec_proto::rng::Rng;
+use ipsec_proto::time::Instant;
+use ipsec_proto::tunnel::{CoreOptions, Dest, Outputs, TunVerdict, Tunnel, TunnelEvent, Tunnels};
+
+struct Counting;
+
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+// SAFETY: every call forwards to the system allocator unchanged; the counter is a side effect.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        LIVE.fetch_add(l.size() as isize, Ordering::Relaxed);
+        // SAFETY: same layout contract as the caller's.
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        LIVE.fetch_sub(l.size() as isize, Ordering::Relaxed);
+        // SAFETY: `p` came from `alloc` with this layout.
+        unsafe { System.dealloc(p, l) }
+    }
+}
+
+#[global_allocator]
+static A: Counting = Counting;
+
+const GW: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 1);
+
+fn branch_addr(k: usize) -> Ipv4Addr {
+    Ipv4Addr::new(
+        10,
+        1 + (k / 62_500) as u8,
+        ((k / 250) % 250) as u8,
+        (k % 250 + 1) as u8,
+    )
+}
+
+fn branch_lan(k: usize) -> Ipv4Addr {
+    Ipv4Addr::new(172, 16 + (k / 256) as u8, (k % 256) as u8, 0)
+}
+
+const POLICY: &str = "crypto isakmp policy 10\n encr aes\n hash sha\n authentication pre-share\n group 1\ncrypto ipsec transform-set T esp-aes esp-sha-hmac\ncrypto ipsec security-association lifetime kilobytes 4194303\n";
+
+fn gateway_config(n: usize) -> String {
+    let mut s = String::from(POLICY);
+    for k in 0..n {
+        s += &format!(
+            "crypto isakmp key bench-key-{k} address {}\n",
+            branch_addr(k)
+        );
+    }
+    for k in 0..n {
+        s += &format!(
+            "ip access-list extended B{k}\n permit ip 192.168.0.0 0.0.255.255 {} 0.0.0.255\n",
+            branch_lan(k)
+        );
+        s += &format!(
+            "crypto map HUB {} ipsec-isakmp\n set peer {}\n set transform-set T\n match address B{k}\n",
+            k + 1,
+            branch_addr(k)
+        );
+    }
+    s + &format!(
+        "interface GigabitEthernet0/0\n ip address {GW} 255.255.255.0\n crypto map HUB\ninterface GigabitEthernet0/1\n ip address 192.168.0.1 255.255.0.0\n"
+    )
+}
+
+fn branch_config(k: usize) -> String {
+    format!(
+        "{POLICY}crypto isakmp key bench-key-{k} address {GW}\naccess-list 101 permit ip {} 0.0.0.255 192.168.0.0 0.0.255.255\ncrypto map VPN 10 ipsec-isakmp\n set peer {GW}\n set transform-set T\n match address 101\ninterface FastEthernet0\n ip address {} 255.255.255.0\n crypto map VPN\ninterface FastEthernet1\n ip address {} 255.255.255.0\n",
+        branch_lan(k),
+        branch_addr(k),
+        Ipv4Addr::from(u32::from(branch_lan(k)) + 1),
+    )
+}
+
+fn packet(src: Ipv4Addr, dst: Ipv4Addr, len: usize) -> Vec<u8> {
+    let mut p = vec![0u8; len.max(28)];
+    p[0] = 0x45;
+    let total = p.len() as u16;
+    p[2..4].copy_from_slice(&total.to_be_bytes());
+    p[8] = 64;
+    p[9] = 17;
+    p[12..16].copy_from_slice(&src.octets());
+    p[16..20].copy_from_slice(&dst.octets());
+    p[20..22].copy_from_slice(&4000u16.to_be_bytes());
+    p[22..24].copy_from_slice(&4000u16.to_be_bytes());
+    p[24..26].copy_from_slice(&(total - 20).to_be_bytes());
+    let mut sum = 0u32;
+    for c in p[..20].chunks(2) {
+        sum += u32::from(u16::from_be_bytes([c[0], c[1]]));
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    let ck = !(sum as u16);
+    p[10..12].copy_from_slice(&ck.to_be_bytes());
+    p
+}
+
+struct Hub {
+    gw: Tunnels,
+    out: Outputs,
+    /// One ESP packet (SPI onwards) per branch, to the gateway.
+    esp: Vec<Vec<u8>>,
+    /// Per branch: an encrypted Informational header under its cookies with message ID 0,
+    /// which the gateway finds by cookie and drops at the message-ID check.
+    ike: Vec<Vec<u8>>,
+    now: Instant,
+    heap_per_tunnel: isize,
+}
+
+impl Hub {
+    fn new(n: usize) -> Hub {
+        let mut cfg = ipsec_proto::ios::parse(&gateway_config(n))
+            .expect("gateway config")
+            .config;
+        cfg.ipsec.replay_window = 0;
+        let mut out = Outputs::default();
+        out.reserve(Dest::Tun, 1).map(|s| s.commit(0));
+        out.clear();
+        let gw = Tunnels::new(cfg, CoreOptions::seeded(7)).expect("gateway");
+        let configured = LIVE.load(Ordering::Relaxed);
+        let mut branches: Vec<Tunnel> = (0..n)
+            .map(|k| {
+                Tunnel::from_ios(&branch_config(k), CoreOptions::seeded(1000 + k as u64))
+                    .expect("branch")
+            })
+            .collect();
+        let by_addr: HashMap<Ipv4Addr, usize> = (0..n).map(|k| (branch_addr(k), k)).collect();
+        let mut hub = Hub {
+            gw,
+            out,
+            esp: Vec::with_capacity(n),
+            ike: Vec::with_capacity(n),
+            now: Instant::from_millis(1_000),
+            heap_per_tunnel: 0,
+        };
+        for k in 0..n {
+            hub.connect(&mut branches, k, &by_addr);
+        }
+        drop(branches);
+        drop(by_addr);
+        let recorded: usize = hub
+            .esp
+            .iter()
+            .chain(hub.ike.iter())
+            .map(|v| v.capacity())
+            .sum();
+        let after = LIVE.load(Ordering::Relaxed);
+        hub.heap_per_tunnel =
+            (after - configured - recorded as isize - (2 * n * 24) as isize) / n as isize;
+        hub
+    }
+
+    /// Branch `k` brings its tunnel up, then one ESP packet and one IKE datagram of it are
+    /// recorded for the timed loops.
+    fn connect(&mut self, branches: &mut [Tunnel], k: usize, by_addr: &HashMap<Ipv4Addr, usize>) {
+        let src = Ipv4Addr::from(u32::from(branch_lan(k)) + 10);
+        let first = packet(src, Ipv4Addr::new(192, 168, 0, 10), 100);
+        assert_eq!(
+            branches[k].handle_plaintext(self.now, &first),
+            TunVerdict::NoSa
+        );
+        let mut buf = vec![0u8; 65_536];
+        let mut up = false;
+        for _ in 0..16 {
+            while let Ok(Some(t)) = branches[k].poll_transmit(&mut buf) {
+                if let Dest::Udp { local, remote } = t.dest {
+                    self.gw
+                        .handle_udp(self.now, remote, local, &buf[..t.len], &mut self.out);
+                }
+            }
+            let sent: Vec<(Dest, Vec<u8>)> =
+                self.out.packets().map(|(d, p)| (d, p.to_vec())).collect();
+            self.out.clear();
+            for (d, p) in sent {
+                if let Dest::Udp { local, remote } = d {
+                    if let Some(&b) = by_addr.get(remote.ip()) {
+                        branches[b].handle_udp(self.now, remote, local, &p);
+                    }
+                }
+            }
+            while let Some(e) = branches[k].poll_event() {
+                up |= matches!(e, TunnelEvent::IpsecUp { .. });
+            }
+            if up {
+                break;
+            }
+            self.now = Instant::from_millis(self.now.as_millis() + 1);
+        }
+        assert!(up, "branch {k} negotiated");
+        // The branch's last word (QM3) installs the gateway's pair.
+        while let Ok(Some(t)) = branches[k].poll_transmit(&mut buf) {
+            if let Dest::Udp { local, remote } = t.dest {
+                self.gw.handle_udp(self.now, remote, local, &buf[..t.len], &mut self.out);
+            }
+        }
+        self.out.clear();
+        let mut gw_up = false;
+        while let Some(e) = self.gw.poll_event() {
+            gw_up |= matches!(e, TunnelEvent::IpsecUp { .. });
+        }
+        assert!(gw_up, "gateway installed branch {k}'s pair");
+        let p = packet(src, Ipv4Addr::new(192, 168, 0, 10), 1400);
+        assert_eq!(
+            branches[k].handle_plaintext(self.now, &p),
+            TunVerdict::Protected
+        );
+        let t = branches[k].poll_transmit(&mut buf).unwrap().unwrap();
+        assert!(matches!(t.dest, Dest::Esp { .. }));
+        self.esp.push(buf[..t.len].to_vec());
+        let ep = self.gw.endpoint();
+        let sa = ep
+            .isakmp_sas(self.now)
+            .into_iter()
+            .find(|s| s.path.remote.ip() == std::net::IpAddr::V4(branch_addr(k)))
+            .expect("gateway ISAKMP SA");
+        let (ci, cr) = ep
+            .isakmp_cookies(ipsec_proto::ike::IkeSaId(sa.conn_id))
+            .unwrap();
+        let mut m = Vec::with_capacity(60);
+        m.extend_from_slice(&ci);
+        m.extend_from_slice(&cr);
+        // HASH next, version 1.0, Informational, encrypted, message ID 0, length 60.
+        m.extend_from_slice(&[8, 0x10, 5, 1, 0, 0, 0, 0, 0, 0, 0, 60]);
+        m.resize(60, 0);
+        self.ike.push(m);
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let full = std::env::args().any(|a| a == "--bench");
+    let sizes: &[usize] = if full { &[1, 100, 10_000] } else { &[1] };
+    let mut g = c.benchmark_group("tunnels");
+    for &n in sizes {
+        let mut hub = Hub::new(n);
+        eprintln!(
+            "tunnels: {n} negotiated; gateway heap per tunnel {} bytes",
+            hub.heap_per_tunnel
+        );
+        let mut rng = Rng::from_u64(n as u64);
+        let order: Vec<usize> = (0..4096).map(|_| rng.below(n as u64) as usize).collect();
+        for size in [64usize, 1400] {
+            let pkts: Vec<Vec<u8>> = (0..n)
+                .map(|k| {
+                    packet(
+                        Ipv4Addr::new(192, 168, 0, 10),
+                        Ipv4Addr::from(u32::from(branch_lan(k)) + 10),
+                        size,
+                    )
+                })
+                .collect();
+            g.throughput(Throughput::Bytes(size as u64));
+            let mut i = 0usize;
+            g.bench_function(BenchmarkId::new(format!("encap/{size}"), n), |b| {
+                b.iter(|| {
+                    let k = order[i % order.len()];
+                    i += 1;
+                    let v = hub
+                        .gw
+                        .handle_plaintext(hub.now, black_box(&pkts[k]), &mut hub.out);
+                    hub.out.clear();
+                    v
+                })
+            });
+        }
+        g.throughput(Throughput::Bytes(1400));
+        let mut i = 0usize;
+        g.bench_function(BenchmarkId::new("decap/1400", n), |b| {
+            b.iter(|| {
+                let k = order[i % order.len()];
+                i += 1;
+                hub.gw.handle_esp(
+                    hub.now,
+                    branch_addr(k),
+                    black_box(&hub.esp[k]),
+                    &mut hub.out,
+                );
+                hub.out.clear();
+            })
+        });
+        let delivered = hub.gw.counters();
+        assert_eq!(delivered.invalid_spi, 0, "every ESP packet found its SA");
+        g.throughput(Throughput::Elements(1));
+        let mut i = 0usize;
+        let local = SocketAddrV4::new(GW, 500);
+        g.bench_function(BenchmarkId::new("ike", n), |b| {
+            b.iter(|| {
+                let k = order[i % order.len()];
+                i += 1;
+                let remote = SocketAddrV4::new(branch_addr(k), 500);
+                hub.gw
+                    .handle_udp(hub.now, local, remote, black_box(&hub.ike[k]), &mut hub.out);
+                hub.out.clear();
+            })
+        });
+        let replayed = hub.gw.endpoint().counters().replayed_message_id;
+        assert!(
+            replayed > 0,
+            "the IKE datagrams reached their SA's message-ID check"
+        );
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+
+fn main() {
+    benches();
+    criterion::Criterion::default()
+        .configure_from_args()
+        .final_summary();
+}

@@ -1,0 +1,97 @@
+//! Commands on the tunnels: `clear crypto sa`, `clear crypto isakmp`, and path MTU changes the
+//! host learned.
+
+use super::*;
+
+impl Tunnels {
+    /// Deletes the IPsec SA pairs of `peer` (all when `None`), sending Deletes, and resets the
+    /// counters of their flows (`clear crypto sa [peer X]`).
+    pub fn clear_sa(&mut self, now: Instant, peer: Option<Ipv4Addr>, out: &mut Outputs) -> usize {
+        let victims: Vec<ChildId> = self
+            .children
+            .iter()
+            .filter(|(_, c)| {
+                peer.is_none_or(|p| {
+                    self.flows
+                        .get(c.flow)
+                        .and_then(|f| self.entries.get(f.entry))
+                        .is_some_and(|e| e.peer_addr == p)
+                })
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &victims {
+            let _ = self.endpoint.delete_child(now, *id);
+        }
+        self.pump(now, out);
+        for f in self.flows.iter_mut() {
+            let hit =
+                peer.is_none_or(|p| self.entries.get(f.entry).is_some_and(|e| e.peer_addr == p));
+            if hit {
+                f.retired = EspStats::default();
+                f.invalid_identity = 0;
+            }
+        }
+        victims.len()
+    }
+
+    /// Deletes ISAKMP SAs (all, or the one with `conn_id`), sending Deletes
+    /// (`clear crypto isakmp [conn-id]`). IPsec SAs stay, as in IKEv1.
+    pub fn clear_isakmp(&mut self, now: Instant, conn_id: Option<u32>, out: &mut Outputs) -> usize {
+        let ids: Vec<u32> = self
+            .endpoint
+            .isakmp_sas(now)
+            .iter()
+            .map(|s| s.conn_id)
+            .filter(|c| conn_id.is_none_or(|x| x == *c))
+            .collect();
+        for id in &ids {
+            let _ = self.endpoint.delete_isakmp_sa(now, IkeSaId(*id));
+        }
+        self.pump(now, out);
+        ids.len()
+    }
+
+    /// (our address, peer address) of every crypto map entry: the paths whose MTU the event
+    /// loop asks the kernel about.
+    pub fn pmtu_peers(&self) -> Vec<(Ipv4Addr, Ipv4Addr)> {
+        let mut v: Vec<(Ipv4Addr, Ipv4Addr)> = self
+            .entries
+            .iter()
+            .map(|e| (e.local, e.peer_addr))
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    /// The path MTU towards `peer` is now `mtu` (the kernel learned it from ICMP
+    /// fragmentation-needed answering our ESP, as IOS learns it for `path mtu`). The core keeps
+    /// the smallest over all peers, recomputes the plaintext MTU and asks for the TUN MTU to
+    /// follow, so the kernel sends fragmentation-needed to hosts for larger DF packets and
+    /// fragments the others before encryption.
+    pub fn set_path_mtu(&mut self, peer: Ipv4Addr, mtu: u32, out: &mut Outputs) {
+        // Below 576 (RFC 791's minimum datagram) a report is bogus; above the interface MTU
+        // there is nothing to gain.
+        let mtu = u16::try_from(mtu)
+            .unwrap_or(u16::MAX)
+            .clamp(576, self.ip_mtu);
+        if self.peer_mtu.insert(peer, mtu) == Some(mtu) {
+            return;
+        }
+        let path = self.peer_mtu.values().copied().min().unwrap_or(self.ip_mtu);
+        if path == self.path_mtu {
+            return;
+        }
+        self.path_mtu = path;
+        self.tun_mtu = plaintext_floor(&self.transforms, path);
+        out.set_tun_mtu(self.tun_mtu);
+        out.debug(
+            DebugKind::Ipsec,
+            format_args!(
+                "IPSEC: path mtu to {peer} is {mtu}; plaintext mtu now {}",
+                self.tun_mtu
+            ),
+        );
+    }
+}
