@@ -628,6 +628,14 @@ ipsec_result ipsec_endpoint_set_log_callback(struct ipsec_endpoint *ep,
                                              ipsec_log_callback cb,
                                              void *userdata);
 
+// Frees the endpoint and sets `*ep` to NULL. Events and ESP SAs taken from it stay valid.
+// Called from the endpoint's own log callback it does nothing (the handle stays valid and
+// `*ep` unchanged): the call that logs is still using the endpoint.
+//
+// # Safety
+// `ep` NULL, or points to NULL or a handle from this library not freed before.
+void ipsec_endpoint_free(struct ipsec_endpoint **ep);
+
 // Adds a peer to a running endpoint; `*out_peer` (may be NULL) receives its index.
 //
 // # Safety
@@ -683,132 +691,12 @@ ipsec_result ipsec_endpoint_report_esp_usage(struct ipsec_endpoint *ep,
                                              const struct ipsec_esp_sa *sa_in,
                                              const struct ipsec_esp_sa *sa_out);
 
-// Feeds one UDP datagram received on port 500 or 4500 (with the non-ESP marker still in front
-// on 4500; a 1-byte 0xFF NAT keepalive is accepted too). Returns `IPSEC_RESULT_OK` when the
-// datagram was accepted, or the reason it was dropped and counted
-// (`IPSEC_RESULT_MALFORMED_MESSAGE`, `IPSEC_RESULT_UNKNOWN_SA`, `IPSEC_RESULT_PEER_MISBEHAVED`,
-// `IPSEC_RESULT_HASH_MISMATCH`); a dropped datagram never changes established state.
-// Negotiation failures come out as events.
-//
-// # Safety
-// `ep` a live handle; `path` readable; `data` `len` readable bytes.
-ipsec_result ipsec_endpoint_handle_datagram(struct ipsec_endpoint *ep,
-                                            uint64_t now_ms,
-                                            const struct ipsec_path *path,
-                                            const uint8_t *data,
-                                            size_t len);
-
-// Runs everything due at `now_ms`: retransmissions, give-ups, lifetimes, rekeys, DPD, NAT
-// keepalives. Call it when the deadline from `ipsec_endpoint_poll_timeout` has passed.
-//
-// # Safety
-// `ep` a live handle.
-ipsec_result ipsec_endpoint_handle_timeout(struct ipsec_endpoint *ep, uint64_t now_ms);
-
-// Writes the next datagram to send into `buf` and its addresses into `*out`.
-// `IPSEC_RESULT_NONE` when nothing is queued. On `IPSEC_RESULT_BUFFER_TOO_SMALL` the datagram
-// stays queued and `*out_required` (may be NULL) receives its size; otherwise `out_required` is
-// not written.
-//
-// # Safety
-// `ep` a live handle; `buf` `cap` writable bytes; `out` writable; `out_required` NULL or
-// writable.
-ipsec_result ipsec_endpoint_poll_transmit(struct ipsec_endpoint *ep,
-                                          uint64_t now_ms,
-                                          uint8_t *buf,
-                                          size_t cap,
-                                          struct ipsec_transmit *out,
-                                          size_t *out_required);
-
-// The absolute time (same clock as every `now_ms`) at which `ipsec_endpoint_handle_timeout`
-// has work to do. Returns false (and leaves `*out_deadline_ms` alone) when no timer runs, or
-// for NULL arguments.
-//
-// # Safety
-// `ep` NULL or a live handle; `out_deadline_ms` NULL or writable.
-bool ipsec_endpoint_poll_timeout(const struct ipsec_endpoint *ep, uint64_t *out_deadline_ms);
-
 // Takes the next event: `*out` receives a new event the caller frees with `ipsec_event_free`.
 // `IPSEC_RESULT_NONE` when there is none.
 //
 // # Safety
 // `ep` a live handle; `out` writable.
 ipsec_result ipsec_endpoint_poll_event(struct ipsec_endpoint *ep, struct ipsec_event **out);
-
-// Copies the endpoint's drop counters into `*out`.
-//
-// # Safety
-// `ep` a live handle; `out` writable.
-ipsec_result ipsec_endpoint_get_counters(const struct ipsec_endpoint *ep,
-                                         struct ipsec_endpoint_counters *out);
-
-// Renders `show crypto isakmp sa` (IOS 12.4T layout) into `buf`, NUL-terminated. `*out_len`
-// receives the text length; on `IPSEC_RESULT_BUFFER_TOO_SMALL` the capacity needed (NUL
-// included) and nothing is copied.
-//
-// # Safety
-// `ep` a live handle; `buf` `cap` writable bytes (or NULL with 0); `out_len` writable.
-ipsec_result ipsec_endpoint_show_isakmp_sa(const struct ipsec_endpoint *ep,
-                                           uint64_t now_ms,
-                                           uint8_t *buf,
-                                           size_t cap,
-                                           size_t *out_len);
-
-// Renders `show crypto ipsec sa` into `buf` like `ipsec_endpoint_show_isakmp_sa`. The packet
-// counters come from the caller's ESP SA handles `sas[0..n_sas]` (matched by SPI and
-// direction; `sas` may be NULL when `n_sas` is 0); pairs without handles show zero counters.
-//
-// # Safety
-// `ep` a live handle; `sas` NULL or `n_sas` readable pointers to live handles; `buf` `cap`
-// writable bytes; `out_len` writable.
-ipsec_result ipsec_endpoint_show_ipsec_sa(const struct ipsec_endpoint *ep,
-                                          uint64_t now_ms,
-                                          const struct ipsec_esp_sa *const *sas,
-                                          size_t n_sas,
-                                          uint8_t *buf,
-                                          size_t cap,
-                                          size_t *out_len);
-
-// Renders the troubleshooting diagnosis at `now_ms` into `buf`, NUL-terminated, as the CLI's
-// `diagnose` prints it: per configured peer the cause (Phase 1, then Phase 2, then the
-// counters, as the IOS procedure goes), its evidence, what to check, and the `show`/`debug`
-// lines that confirm it; then addresses that sent IKE without being a peer. The endpoint
-// records the history this reads (IKE datagrams in and out, failures, notifies) as the other
-// calls run. No ESP counters are seen here (the ESP SAs are the caller's): use
-// `ipsec_endpoint_diagnose_with_sas` to have one-way tunnels and ICV or replay failures
-// diagnosed. `*out_len` receives the text length; on `IPSEC_RESULT_BUFFER_TOO_SMALL` the
-// capacity needed (NUL included) and nothing is copied.
-//
-// # Safety
-// `ep` a live handle; `buf` `cap` writable bytes (or NULL with 0); `out_len` writable.
-ipsec_result ipsec_endpoint_diagnose(const struct ipsec_endpoint *ep,
-                                     uint64_t now_ms,
-                                     uint8_t *buf,
-                                     size_t cap,
-                                     size_t *out_len);
-
-// `ipsec_endpoint_diagnose` with the packet counters of the caller's ESP SA handles
-// `sas[0..n_sas]` (matched by SPI and direction, as for `ipsec_endpoint_show_ipsec_sa`; `sas`
-// may be NULL when `n_sas` is 0).
-//
-// # Safety
-// `ep` a live handle; `sas` NULL or `n_sas` readable pointers to live handles; `buf` `cap`
-// writable bytes (or NULL with 0); `out_len` writable.
-ipsec_result ipsec_endpoint_diagnose_with_sas(const struct ipsec_endpoint *ep,
-                                              uint64_t now_ms,
-                                              const struct ipsec_esp_sa *const *sas,
-                                              size_t n_sas,
-                                              uint8_t *buf,
-                                              size_t cap,
-                                              size_t *out_len);
-
-// Frees the endpoint and sets `*ep` to NULL. Events and ESP SAs taken from it stay valid.
-// Called from the endpoint's own log callback it does nothing (the handle stays valid and
-// `*ep` unchanged): the call that logs is still using the endpoint.
-//
-// # Safety
-// `ep` NULL, or points to NULL or a handle from this library not freed before.
-void ipsec_endpoint_free(struct ipsec_endpoint **ep);
 
 // The event's kind (`IPSEC_EVENT_*`), 0 for NULL.
 //
@@ -881,6 +769,118 @@ ipsec_result ipsec_event_take_esp_sas(struct ipsec_event *ev,
 // # Safety
 // `ev` NULL, or points to NULL or a handle from this library not freed before.
 void ipsec_event_free(struct ipsec_event **ev);
+
+// Feeds one UDP datagram received on port 500 or 4500 (with the non-ESP marker still in front
+// on 4500; a 1-byte 0xFF NAT keepalive is accepted too). Returns `IPSEC_RESULT_OK` when the
+// datagram was accepted, or the reason it was dropped and counted
+// (`IPSEC_RESULT_MALFORMED_MESSAGE`, `IPSEC_RESULT_UNKNOWN_SA`, `IPSEC_RESULT_PEER_MISBEHAVED`,
+// `IPSEC_RESULT_HASH_MISMATCH`); a dropped datagram never changes established state.
+// Negotiation failures come out as events.
+//
+// # Safety
+// `ep` a live handle; `path` readable; `data` `len` readable bytes.
+ipsec_result ipsec_endpoint_handle_datagram(struct ipsec_endpoint *ep,
+                                            uint64_t now_ms,
+                                            const struct ipsec_path *path,
+                                            const uint8_t *data,
+                                            size_t len);
+
+// Runs everything due at `now_ms`: retransmissions, give-ups, lifetimes, rekeys, DPD, NAT
+// keepalives. Call it when the deadline from `ipsec_endpoint_poll_timeout` has passed.
+//
+// # Safety
+// `ep` a live handle.
+ipsec_result ipsec_endpoint_handle_timeout(struct ipsec_endpoint *ep, uint64_t now_ms);
+
+// Writes the next datagram to send into `buf` and its addresses into `*out`.
+// `IPSEC_RESULT_NONE` when nothing is queued. On `IPSEC_RESULT_BUFFER_TOO_SMALL` the datagram
+// stays queued and `*out_required` (may be NULL) receives its size; otherwise `out_required` is
+// not written.
+//
+// # Safety
+// `ep` a live handle; `buf` `cap` writable bytes; `out` writable; `out_required` NULL or
+// writable.
+ipsec_result ipsec_endpoint_poll_transmit(struct ipsec_endpoint *ep,
+                                          uint64_t now_ms,
+                                          uint8_t *buf,
+                                          size_t cap,
+                                          struct ipsec_transmit *out,
+                                          size_t *out_required);
+
+// The absolute time (same clock as every `now_ms`) at which `ipsec_endpoint_handle_timeout`
+// has work to do. Returns false (and leaves `*out_deadline_ms` alone) when no timer runs, or
+// for NULL arguments.
+//
+// # Safety
+// `ep` NULL or a live handle; `out_deadline_ms` NULL or writable.
+bool ipsec_endpoint_poll_timeout(const struct ipsec_endpoint *ep, uint64_t *out_deadline_ms);
+
+// Copies the endpoint's drop counters into `*out`.
+//
+// # Safety
+// `ep` a live handle; `out` writable.
+ipsec_result ipsec_endpoint_get_counters(const struct ipsec_endpoint *ep,
+                                         struct ipsec_endpoint_counters *out);
+
+// Renders `show crypto isakmp sa` (IOS 12.4T layout) into `buf`, NUL-terminated. `*out_len`
+// receives the text length; on `IPSEC_RESULT_BUFFER_TOO_SMALL` the capacity needed (NUL
+// included) and nothing is copied.
+//
+// # Safety
+// `ep` a live handle; `buf` `cap` writable bytes (or NULL with 0); `out_len` writable.
+ipsec_result ipsec_endpoint_show_isakmp_sa(const struct ipsec_endpoint *ep,
+                                           uint64_t now_ms,
+                                           uint8_t *buf,
+                                           size_t cap,
+                                           size_t *out_len);
+
+// Renders `show crypto ipsec sa` into `buf` like `ipsec_endpoint_show_isakmp_sa`. The packet
+// counters come from the caller's ESP SA handles `sas[0..n_sas]` (matched by SPI and
+// direction; `sas` may be NULL when `n_sas` is 0); pairs without handles show zero counters.
+//
+// # Safety
+// `ep` a live handle; `sas` NULL or `n_sas` readable pointers to live handles; `buf` `cap`
+// writable bytes; `out_len` writable.
+ipsec_result ipsec_endpoint_show_ipsec_sa(const struct ipsec_endpoint *ep,
+                                          uint64_t now_ms,
+                                          const struct ipsec_esp_sa *const *sas,
+                                          size_t n_sas,
+                                          uint8_t *buf,
+                                          size_t cap,
+                                          size_t *out_len);
+
+// Renders the troubleshooting diagnosis at `now_ms` into `buf`, NUL-terminated, as the CLI's
+// `diagnose` prints it: per configured peer the cause (Phase 1, then Phase 2, then the
+// counters, as the IOS procedure goes), its evidence, what to check, and the `show`/`debug`
+// lines that confirm it; then addresses that sent IKE without being a peer. The endpoint
+// records the history this reads (IKE datagrams in and out, failures, notifies) as the other
+// calls run. No ESP counters are seen here (the ESP SAs are the caller's): use
+// `ipsec_endpoint_diagnose_with_sas` to have one-way tunnels and ICV or replay failures
+// diagnosed. `*out_len` receives the text length; on `IPSEC_RESULT_BUFFER_TOO_SMALL` the
+// capacity needed (NUL included) and nothing is copied.
+//
+// # Safety
+// `ep` a live handle; `buf` `cap` writable bytes (or NULL with 0); `out_len` writable.
+ipsec_result ipsec_endpoint_diagnose(const struct ipsec_endpoint *ep,
+                                     uint64_t now_ms,
+                                     uint8_t *buf,
+                                     size_t cap,
+                                     size_t *out_len);
+
+// `ipsec_endpoint_diagnose` with the packet counters of the caller's ESP SA handles
+// `sas[0..n_sas]` (matched by SPI and direction, as for `ipsec_endpoint_show_ipsec_sa`; `sas`
+// may be NULL when `n_sas` is 0).
+//
+// # Safety
+// `ep` a live handle; `sas` NULL or `n_sas` readable pointers to live handles; `buf` `cap`
+// writable bytes (or NULL with 0); `out_len` writable.
+ipsec_result ipsec_endpoint_diagnose_with_sas(const struct ipsec_endpoint *ep,
+                                              uint64_t now_ms,
+                                              const struct ipsec_esp_sa *const *sas,
+                                              size_t n_sas,
+                                              uint8_t *buf,
+                                              size_t cap,
+                                              size_t *out_len);
 
 // Creates one direction of an ESP SA from keys (manual keying, or keys negotiated elsewhere).
 //
