@@ -186,6 +186,8 @@ static void test_null_handles(void) {
     EXPECT_RC(ipsec_event_error(NULL), IPSEC_RESULT_NULL_PARAMETER);
     EXPECT_RC(ipsec_event_describe(NULL, buf, sizeof buf, &n), IPSEC_RESULT_NULL_PARAMETER);
     EXPECT_RC(ipsec_event_take_esp_sas(NULL, 0, NULL, NULL), IPSEC_RESULT_NULL_PARAMETER);
+    ipsec_isakmp_state_change ch;
+    EXPECT_RC(ipsec_event_isakmp_state(NULL, &ch), IPSEC_RESULT_NULL_PARAMETER);
     EXPECT(n == 77 && u == 77 && d == 77); /* out-parameters untouched on failure */
 
     /* Frees: NULL pointer-to-handle and pointer to NULL are both no-ops. */
@@ -647,6 +649,100 @@ static void test_negotiation_and_events(void) {
     free_side(&b);
 }
 
+/* The ISAKMP state changes one side saw, in arrival order. The names are kept as the pointers
+ * the library handed out: they are static, so reading them after the events were freed is
+ * fine (ASan and valgrind would report it otherwise). */
+#define MAX_STATE_CHANGES 16
+struct state_log {
+    int n;
+    const char *to[MAX_STATE_CHANGES];
+    int broken;     /* from_state was not the to_state of the event before */
+    int bad_fields; /* conn_id, remote, role or the generic accessors disagree */
+    int phase2_up;
+};
+
+/* Takes every event of `s`, recording its ISAKMP state changes into `log`. */
+static void record_state_changes(struct side *s, struct state_log *log, int initiator,
+                                 const uint8_t remote[4]) {
+    ipsec_event *ev = NULL;
+    while (ipsec_endpoint_poll_event(s->ep, &ev) == IPSEC_RESULT_OK) {
+        uint32_t kind = ipsec_event_kind(ev);
+        ipsec_isakmp_state_change ch;
+        memset(&ch, 0x5A, sizeof ch);
+        if (kind != IPSEC_EVENT_ISAKMP_STATE_CHANGED) {
+            EXPECT_RC(ipsec_event_isakmp_state(ev, &ch), IPSEC_RESULT_WRONG_EVENT_KIND);
+            EXPECT(ch.conn_id == 0x5A5A5A5A); /* untouched */
+            if (kind == IPSEC_EVENT_PHASE2_ESTABLISHED)
+                log->phase2_up = 1;
+            ipsec_event_free(&ev);
+            continue;
+        }
+        EXPECT_RC(ipsec_event_isakmp_state(ev, NULL), IPSEC_RESULT_NULL_PARAMETER);
+        EXPECT_RC(ipsec_event_isakmp_state(ev, &ch), IPSEC_RESULT_OK);
+        uint32_t sa = 0;
+        ipsec_path path;
+        EXPECT_RC(ipsec_event_ike_sa(ev, &sa), IPSEC_RESULT_OK);
+        EXPECT_RC(ipsec_event_path(ev, &path), IPSEC_RESULT_OK);
+        if (ch.conn_id != sa || sa != 1001 || ch.initiator != (initiator != 0) || ch.nat_t ||
+            ch.remote.family != IPSEC_AF_INET || ch.remote.port != 500 ||
+            memcmp(ch.remote.bytes, remote, 4) != 0 || memcmp(path.remote.bytes, remote, 4) != 0)
+            log->bad_fields++;
+        const char *before = log->n == 0 ? "" : log->to[log->n - 1];
+        if (ch.from_state == NULL || ch.to_state == NULL || strcmp(ch.from_state, before) != 0)
+            log->broken++;
+        printf("[%s] ISAKMP SA %u: '%s' -> '%s'\n", s->name, ch.conn_id, ch.from_state,
+               ch.to_state);
+        if (log->n < MAX_STATE_CHANGES)
+            log->to[log->n++] = ch.to_state;
+        ipsec_event_free(&ev);
+    }
+}
+
+/* A negotiation announces its ISAKMP state changes in order: the initiator's SA goes (new) ->
+ * MM_NO_STATE -> MM_SA_SETUP -> MM_KEY_EXCH -> QM_IDLE, every event starting from the state
+ * the one before reached; the responder's chain ends in QM_IDLE too, and deleting the SA ends
+ * both in "" (gone). */
+static void test_isakmp_state_events(void) {
+    struct side a, b;
+    struct state_log la, lb;
+    memset(&la, 0, sizeof la);
+    memset(&lb, 0, sizeof lb);
+    make_pair(&a, &b, "ciscokey", "ciscokey");
+    CHECK(ipsec_endpoint_initiate(a.ep, 1000, 0, 0));
+    uint64_t now = 1000;
+    for (int round = 0; round < 50 && !(la.phase2_up && lb.phase2_up); round++) {
+        move_datagrams(&a, &b, now);
+        move_datagrams(&b, &a, now);
+        record_state_changes(&a, &la, 1, R2);
+        record_state_changes(&b, &lb, 0, R1);
+        now += 10;
+    }
+    EXPECT(la.phase2_up && lb.phase2_up);
+    static const char *const initiator_states[] = {"MM_NO_STATE", "MM_SA_SETUP", "MM_KEY_EXCH",
+                                                   "QM_IDLE"};
+    EXPECT(la.n == 4);
+    for (int i = 0; i < 4 && i < la.n; i++)
+        EXPECT(strcmp(la.to[i], initiator_states[i]) == 0);
+    EXPECT(lb.n >= 2 && strcmp(lb.to[lb.n - 1], "QM_IDLE") == 0);
+    EXPECT(la.broken == 0 && lb.broken == 0);
+    EXPECT(la.bad_fields == 0 && lb.bad_fields == 0);
+
+    /* Deleting the ISAKMP SA: gone on both sides (B hears the Delete). */
+    CHECK(ipsec_endpoint_delete_isakmp_sa(a.ep, now, 1001));
+    for (int round = 0; round < 5; round++) {
+        move_datagrams(&a, &b, now);
+        move_datagrams(&b, &a, now);
+        record_state_changes(&a, &la, 1, R2);
+        record_state_changes(&b, &lb, 0, R1);
+        now += 10;
+    }
+    EXPECT(la.n == 5 && strcmp(la.to[la.n - 1], "") == 0);
+    EXPECT(lb.n >= 3 && strcmp(lb.to[lb.n - 1], "") == 0);
+    EXPECT(la.broken == 0 && lb.broken == 0);
+    free_side(&a);
+    free_side(&b);
+}
+
 /* What a log callback that calls back into its own endpoint got. */
 struct reentry {
     ipsec_endpoint *ep;
@@ -921,6 +1017,7 @@ int main(void) {
     test_endpoint_misuse();
     test_log_callback_reentry();
     test_negotiation_and_events();
+    test_isakmp_state_events();
     test_psk_mismatch();
     test_diagnose_psk_mismatch();
     test_nat_traversal();

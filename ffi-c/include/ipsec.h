@@ -91,6 +91,12 @@
 // path from `ipsec_event_path` from now on.
 #define IPSEC_EVENT_PATH_CHANGED 9
 
+// Event kind: an ISAKMP SA changed state, appeared or went away; `ipsec_event_isakmp_state`
+// gives the SA, the peer's address, our role and the previous and new IOS state names
+// (`MM_NO_STATE`, `MM_SA_SETUP`, `MM_KEY_EXCH`, `QM_IDLE`). One event per call into the
+// endpoint for each SA that changed during it, after that call's other events.
+#define IPSEC_EVENT_ISAKMP_STATE_CHANGED 10
+
 // Event kind: an event newer than this header; only `ipsec_event_describe` applies.
 #define IPSEC_EVENT_OTHER 255
 
@@ -410,6 +416,23 @@ typedef struct ipsec_path {
   struct ipsec_addr remote;
 } ipsec_path;
 
+// What `ipsec_event_isakmp_state` writes for an `IPSEC_EVENT_ISAKMP_STATE_CHANGED` event.
+// The state names are static NUL-terminated strings (never freed, valid after the event is).
+typedef struct ipsec_isakmp_state_change {
+  // The ISAKMP SA (its IOS conn-id, as `ipsec_event_ike_sa` gives it).
+  uint32_t conn_id;
+  // The peer's address and port (`ipsec_event_path` gives ours too).
+  struct ipsec_addr remote;
+  // The state announced before (`MM_NO_STATE`, ...); empty for a new SA.
+  const char *from_state;
+  // The state now; empty when the SA went away.
+  const char *to_state;
+  // We started its Main Mode.
+  bool initiator;
+  // NAT traversal is in use on it (IKE on UDP 4500).
+  bool nat_t;
+} ipsec_isakmp_state_change;
+
 // A datagram written by `ipsec_endpoint_poll_transmit`.
 typedef struct ipsec_transmit {
   // Where to send it from and to.
@@ -728,12 +751,22 @@ ipsec_result ipsec_event_child(const struct ipsec_event *ev, uint64_t *out);
 // `ev` a live handle; `spi_in`, `spi_out` writable.
 ipsec_result ipsec_event_spis(const struct ipsec_event *ev, uint32_t *spi_in, uint32_t *spi_out);
 
-// The path (our address, the peer's address) of a Phase 1 or Phase 2 established or a path
-// changed event: where IKE and (UDP-encapsulated) ESP for this peer go.
+// The path (our address, the peer's address) of a Phase 1 or Phase 2 established, a path
+// changed or an ISAKMP state changed event: where IKE and (UDP-encapsulated) ESP for this peer
+// go.
 //
 // # Safety
 // `ev` a live handle; `out` writable.
 ipsec_result ipsec_event_path(const struct ipsec_event *ev, struct ipsec_path *out);
+
+// The ISAKMP SA, peer, role and the previous and new state of an
+// `IPSEC_EVENT_ISAKMP_STATE_CHANGED` event into `*out`; `IPSEC_RESULT_WRONG_EVENT_KIND` for
+// other kinds.
+//
+// # Safety
+// `ev` a live handle; `out` writable.
+ipsec_result ipsec_event_isakmp_state(const struct ipsec_event *ev,
+                                      struct ipsec_isakmp_state_change *out);
 
 // The failure reason of a `IPSEC_EVENT_NEGOTIATION_FAILED` event as a result code
 // (`IPSEC_RESULT_OK` for other kinds, `IPSEC_RESULT_NULL_PARAMETER` for NULL).

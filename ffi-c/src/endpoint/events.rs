@@ -1,18 +1,22 @@
 //! `ipsec_event`: the event kinds, the conversion of the endpoint's events,
 //! `ipsec_endpoint_poll_event`, and the `ipsec_event_*` accessors.
 
+use std::ffi::{c_char, CStr};
+
 use ipsec_proto::esp::{EspConfig, LifetimeConfig, LifetimeLimits};
-use ipsec_proto::ike::{ChildKeys, Error as IkeError, Event, Path};
+use ipsec_proto::ike::{ChildKeys, Error as IkeError, Event, IsakmpState, Path, Role};
 use ipsec_proto::policy::ipsec::EspMode as PolicyMode;
 use ipsec_proto::rng::Rng;
 use ipsec_proto::time::Instant;
 
 use super::{
-    ipsec_endpoint, ipsec_path, path_to_c, EndpointState, IPSEC_LOG_ERROR, IPSEC_LOG_INFO,
+    ipsec_addr, ipsec_endpoint, ipsec_path, path_to_c, EndpointState, IPSEC_LOG_ERROR,
+    IPSEC_LOG_INFO,
 };
 use crate::esp::{build, ipsec_esp_sa};
 use crate::ffi::{
-    as_mut, as_ref, boundary, free_in_place, lock, to_raw, try_ok, try_some, write, write_text,
+    addr_to_c, as_mut, as_ref, boundary, free_in_place, lock, to_raw, try_ok, try_some, write,
+    write_text,
 };
 use crate::result::ipsec_result;
 
@@ -35,8 +39,54 @@ pub const IPSEC_EVENT_PEER_DEAD: u32 = 8;
 /// Event kind: the peer moved (NAT rebinding); send IKE and UDP-encapsulated ESP to the new
 /// path from `ipsec_event_path` from now on.
 pub const IPSEC_EVENT_PATH_CHANGED: u32 = 9;
+/// Event kind: an ISAKMP SA changed state, appeared or went away; `ipsec_event_isakmp_state`
+/// gives the SA, the peer's address, our role and the previous and new IOS state names
+/// (`MM_NO_STATE`, `MM_SA_SETUP`, `MM_KEY_EXCH`, `QM_IDLE`). One event per call into the
+/// endpoint for each SA that changed during it, after that call's other events.
+pub const IPSEC_EVENT_ISAKMP_STATE_CHANGED: u32 = 10;
 /// Event kind: an event newer than this header; only `ipsec_event_describe` applies.
 pub const IPSEC_EVENT_OTHER: u32 = 255;
+
+/// What `ipsec_event_isakmp_state` writes for an `IPSEC_EVENT_ISAKMP_STATE_CHANGED` event.
+/// The state names are static NUL-terminated strings (never freed, valid after the event is).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ipsec_isakmp_state_change {
+    /// The ISAKMP SA (its IOS conn-id, as `ipsec_event_ike_sa` gives it).
+    pub conn_id: u32,
+    /// The peer's address and port (`ipsec_event_path` gives ours too).
+    pub remote: ipsec_addr,
+    /// The state announced before (`MM_NO_STATE`, ...); empty for a new SA.
+    pub from_state: *const c_char,
+    /// The state now; empty when the SA went away.
+    pub to_state: *const c_char,
+    /// We started its Main Mode.
+    pub initiator: bool,
+    /// NAT traversal is in use on it (IKE on UDP 4500).
+    pub nat_t: bool,
+}
+
+/// The ISAKMP part of an event, kept for `ipsec_event_isakmp_state`.
+#[derive(Clone, Copy)]
+struct StateChange {
+    from: &'static CStr,
+    to: &'static CStr,
+    initiator: bool,
+    nat_t: bool,
+}
+
+/// The IOS name of `state` as a static C string; empty for `None` (a new SA, or one gone).
+fn state_cstr(state: Option<IsakmpState>) -> &'static CStr {
+    match state {
+        None => c"",
+        Some(IsakmpState::MmNoState) => c"MM_NO_STATE",
+        Some(IsakmpState::MmSaSetup) => c"MM_SA_SETUP",
+        Some(IsakmpState::MmKeyExch) => c"MM_KEY_EXCH",
+        Some(IsakmpState::QmIdle) => c"QM_IDLE",
+        // A state newer than this table (`IsakmpState` is non-exhaustive).
+        Some(_) => c"UNKNOWN",
+    }
+}
 
 /// Phase 2 material of an event, until moved out.
 struct Phase2 {
@@ -60,6 +110,7 @@ pub struct ipsec_event {
     error: Option<IkeError>,
     text: String,
     phase2: Option<Phase2>,
+    state_change: Option<StateChange>,
 }
 
 fn event_from(ep: &mut EndpointState, ev: Event) -> ipsec_event {
@@ -73,6 +124,7 @@ fn event_from(ep: &mut EndpointState, ev: Event) -> ipsec_event {
         error: None,
         text: String::new(),
         phase2: None,
+        state_change: None,
     };
     match ev {
         Event::Phase1Established {
@@ -185,6 +237,32 @@ fn event_from(ep: &mut EndpointState, ev: Event) -> ipsec_event {
             e.peer = Some(peer.0);
             e.ike_sa = Some(sa.0);
             e.text = format!("peer of ISAKMP SA {} is dead (DPD)", sa.0);
+        }
+        Event::IsakmpStateChanged {
+            sa,
+            role,
+            path,
+            from,
+            to,
+            nat_t,
+        } => {
+            e.kind = IPSEC_EVENT_ISAKMP_STATE_CHANGED;
+            e.ike_sa = Some(sa.0);
+            e.path = Some(path);
+            e.state_change = Some(StateChange {
+                from: state_cstr(from),
+                to: state_cstr(to),
+                initiator: role == Role::Initiator,
+                nat_t,
+            });
+            e.text = format!(
+                "ISAKMP SA {} with {}: {} -> {} ({role:?}{})",
+                sa.0,
+                path.remote,
+                from.map_or("(new)", IsakmpState::name),
+                to.map_or("(gone)", IsakmpState::name),
+                if nat_t { ", NAT-T" } else { "" }
+            );
         }
         other => {
             e.text = format!("{other:?}");
@@ -324,8 +402,9 @@ pub unsafe extern "C" fn ipsec_event_spis(
     })
 }
 
-/// The path (our address, the peer's address) of a Phase 1 or Phase 2 established or a path
-/// changed event: where IKE and (UDP-encapsulated) ESP for this peer go.
+/// The path (our address, the peer's address) of a Phase 1 or Phase 2 established, a path
+/// changed or an ISAKMP state changed event: where IKE and (UDP-encapsulated) ESP for this peer
+/// go.
 ///
 /// # Safety
 /// `ev` a live handle; `out` writable.
@@ -336,6 +415,33 @@ pub unsafe extern "C" fn ipsec_event_path(
 ) -> ipsec_result {
     // SAFETY: forwarded caller contract.
     unsafe { event_field(ev, out, |e| e.path.map(path_to_c)) }
+}
+
+/// The ISAKMP SA, peer, role and the previous and new state of an
+/// `IPSEC_EVENT_ISAKMP_STATE_CHANGED` event into `*out`; `IPSEC_RESULT_WRONG_EVENT_KIND` for
+/// other kinds.
+///
+/// # Safety
+/// `ev` a live handle; `out` writable.
+#[no_mangle]
+pub unsafe extern "C" fn ipsec_event_isakmp_state(
+    ev: *const ipsec_event,
+    out: *mut ipsec_isakmp_state_change,
+) -> ipsec_result {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        event_field(ev, out, |e| {
+            let (s, sa, path) = (e.state_change?, e.ike_sa?, e.path?);
+            Some(ipsec_isakmp_state_change {
+                conn_id: sa,
+                remote: addr_to_c(path.remote),
+                from_state: s.from.as_ptr(),
+                to_state: s.to.as_ptr(),
+                initiator: s.initiator,
+                nat_t: s.nat_t,
+            })
+        })
+    }
 }
 
 /// The failure reason of a `IPSEC_EVENT_NEGOTIATION_FAILED` event as a result code
@@ -441,4 +547,22 @@ pub unsafe extern "C" fn ipsec_event_free(ev: *mut *mut ipsec_event) {
         // SAFETY: caller contract.
         unsafe { free_in_place(ev) }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_names_are_the_ios_names() {
+        for s in [
+            IsakmpState::MmNoState,
+            IsakmpState::MmSaSetup,
+            IsakmpState::MmKeyExch,
+            IsakmpState::QmIdle,
+        ] {
+            assert_eq!(state_cstr(Some(s)).to_str(), Ok(s.name()));
+        }
+        assert_eq!(state_cstr(None).to_bytes(), b"");
+    }
 }
