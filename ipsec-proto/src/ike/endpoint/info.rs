@@ -97,6 +97,7 @@ impl Endpoint {
 
 /// Sizes of the endpoint's internal state, so the fuzz target and tests can check resource bounds
 /// without reaching into private fields.
+#[cfg(feature = "fuzzing")]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct ResourceUsage {
     /// ISAKMP SAs held.
@@ -117,6 +118,7 @@ pub(crate) struct ResourceUsage {
     pub events: usize,
 }
 
+#[cfg(feature = "fuzzing")]
 impl Endpoint {
     pub(crate) fn resource_usage(&self) -> ResourceUsage {
         let mut u = ResourceUsage {
