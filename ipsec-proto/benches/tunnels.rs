@@ -47,6 +47,9 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static A: Counting = Counting;
 
+/// Kilobytes of an SA's volume lifetime in the benchmark (2^40 KiB).
+const HUGE_KB: u64 = 1 << 40;
+
 const GW: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 1);
 
 fn branch_addr(k: usize) -> Ipv4Addr {
@@ -139,6 +142,8 @@ impl Hub {
             .expect("gateway config")
             .config;
         cfg.ipsec.replay_window = 0;
+        // Criterion pushes terabytes through one SA; no volume lifetime may end it mid-run.
+        cfg.ipsec.sa_lifetime_kb = HUGE_KB;
         let mut out = Outputs::default();
         out.reserve(Dest::Tun, 1).map(|s| s.commit(0));
         out.clear();
@@ -146,8 +151,11 @@ impl Hub {
         let configured = LIVE.load(Ordering::Relaxed);
         let mut branches: Vec<Tunnel> = (0..n)
             .map(|k| {
-                Tunnel::from_ios(&branch_config(k), CoreOptions::seeded(1000 + k as u64))
+                let mut c = ipsec_proto::ios::parse(&branch_config(k))
                     .expect("branch")
+                    .config;
+                c.ipsec.sa_lifetime_kb = HUGE_KB;
+                Tunnel::new(c, CoreOptions::seeded(1000 + k as u64)).expect("branch")
             })
             .collect();
         let by_addr: HashMap<Ipv4Addr, usize> = (0..n).map(|k| (branch_addr(k), k)).collect();
@@ -216,7 +224,8 @@ impl Hub {
         // The branch's last word (QM3) installs the gateway's pair.
         while let Ok(Some(t)) = branches[k].poll_transmit(&mut buf) {
             if let Dest::Udp { local, remote } = t.dest {
-                self.gw.handle_udp(self.now, remote, local, &buf[..t.len], &mut self.out);
+                self.gw
+                    .handle_udp(self.now, remote, local, &buf[..t.len], &mut self.out);
             }
         }
         self.out.clear();
@@ -274,6 +283,18 @@ fn bench(c: &mut Criterion) {
                     )
                 })
                 .collect();
+            // The timed path must be the real one: protected, not dropped early.
+            let v = hub.gw.handle_plaintext(hub.now, &pkts[0], &mut hub.out);
+            assert_eq!(
+                v,
+                TunVerdict::Protected,
+                "{size}-byte packets are protected"
+            );
+            assert!(hub
+                .out
+                .packets()
+                .any(|(d, _)| matches!(d, Dest::Esp { .. })));
+            hub.out.clear();
             g.throughput(Throughput::Bytes(size as u64));
             let mut i = 0usize;
             g.bench_function(BenchmarkId::new(format!("encap/{size}"), n), |b| {
@@ -288,6 +309,14 @@ fn bench(c: &mut Criterion) {
                 })
             });
         }
+        hub.gw
+            .handle_esp(hub.now, branch_addr(0), &hub.esp[0], &mut hub.out);
+        assert!(
+            hub.out.packets().any(|(d, _)| d == Dest::Tun),
+            "an ESP packet decrypts to the LAN: {:?}",
+            hub.gw.counters()
+        );
+        hub.out.clear();
         g.throughput(Throughput::Bytes(1400));
         let mut i = 0usize;
         g.bench_function(BenchmarkId::new("decap/1400", n), |b| {
@@ -303,6 +332,13 @@ fn bench(c: &mut Criterion) {
                 hub.out.clear();
             })
         });
+        hub.gw
+            .handle_esp(hub.now, branch_addr(0), &hub.esp[0], &mut hub.out);
+        assert!(
+            hub.out.packets().any(|(d, _)| d == Dest::Tun),
+            "still decrypting after the timed loop"
+        );
+        hub.out.clear();
         let delivered = hub.gw.counters();
         assert_eq!(delivered.invalid_spi, 0, "every ESP packet found its SA");
         g.throughput(Throughput::Elements(1));

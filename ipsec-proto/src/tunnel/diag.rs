@@ -77,11 +77,11 @@ fn ident(s: &TrafficSelector) -> String {
 impl Tunnels {
     /// The newest ISAKMP SA with `peer` as last seen: (conn-id, state, initiator).
     fn known_state(&self, peer: IpAddr) -> Option<(u32, &'static str, bool)> {
-        self.states
-            .iter()
-            .rev()
-            .find(|(_, v)| v.0 == peer)
-            .map(|(c, v)| (*c, v.1, v.2))
+        let (_, conn) = self
+            .states_by_peer
+            .range((peer, 0)..=(peer, u32::MAX))
+            .next_back()?;
+        self.states.get(conn).map(|v| (*conn, v.1, v.2))
     }
 
     pub(super) fn note_ike_rx(&mut self, now: Instant, path: &Path) {

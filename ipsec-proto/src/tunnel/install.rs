@@ -128,6 +128,7 @@ impl Tunnels {
                 transform: p.transform,
                 peer_port: if p.udp_encap { peer_port } else { 500 },
                 rekey_requested: false,
+                unreported: None,
             },
         );
         if let Some(f) = self.flows.get_mut(fi) {

@@ -55,6 +55,7 @@ pub use polled::{Tunnel, TunnelError, TunnelTransmit};
 pub use show::Show;
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::time::Duration;
 
 /// IPv4 in IPv4 (ESP next header in tunnel mode).
 const NEXT_HEADER_IPV4: u8 = 4;
@@ -223,7 +224,14 @@ struct ChildSa {
     peer_port: u16,
     /// A rekey was asked for because the outbound sequence numbers are running out.
     rekey_requested: bool,
+    /// Traffic since the endpoint last heard of it: (last inbound, last outbound).
+    unreported: Option<(Option<Instant>, Option<Instant>)>,
 }
+
+/// How often ESP usage (volume, last traffic each way) reaches the IKE endpoint while traffic
+/// flows: often enough for volume rekeys (a second of traffic is far inside the 10 % margin)
+/// and on-demand DPD (whose intervals are seconds), rare enough that a packet never pays for it.
+const USAGE_TICK: Duration = Duration::from_secs(1);
 
 /// The gateway core; see the module documentation.
 #[derive(Debug)]
@@ -249,6 +257,11 @@ pub struct Tunnels {
     next_conn: u32,
     /// ISAKMP SAs as last announced: conn-id → (peer, state, we initiated).
     states: BTreeMap<u32, (IpAddr, &'static str, bool)>,
+    /// The same SAs by peer address, for the newest SA with a peer without a scan.
+    states_by_peer: std::collections::BTreeSet<(IpAddr, u32)>,
+    /// Pairs with traffic not yet reported to the endpoint, and when the report is due.
+    usage_pending: Vec<ChildId>,
+    usage_due: Option<Instant>,
     transitions: Vec<Transition>,
     skipped: Vec<String>,
     ike_buf: Vec<u8>,
@@ -358,6 +371,9 @@ impl Tunnels {
             flavor: opts.flavor,
             next_conn: 1,
             states: BTreeMap::new(),
+            states_by_peer: std::collections::BTreeSet::new(),
+            usage_pending: Vec::new(),
+            usage_due: None,
             transitions: Vec::new(),
             skipped: built.skipped,
             ike_buf: vec![0; IKE_BUF],
@@ -528,15 +544,50 @@ impl Tunnels {
         if !sent {
             return TunVerdict::SendError;
         }
-        let bytes = child.out.usage().bytes.saturating_add(
-            self.inbound
-                .get(child.spi_in)
-                .map_or(0, |s| s.usage().bytes),
-        );
-        self.endpoint
-            .report_esp_activity(now, child_id, None, Some(now), bytes);
-        self.pump(now, out);
+        self.note_usage(now, child_id, false);
         TunVerdict::Protected
+    }
+
+    /// Notes traffic on a pair for the next usage report (see [`USAGE_TICK`]).
+    fn note_usage(&mut self, now: Instant, child_id: ChildId, inbound: bool) {
+        let Some(child) = self.children.get_mut(&child_id) else {
+            return;
+        };
+        let u = match child.unreported.as_mut() {
+            Some(u) => u,
+            None => {
+                self.usage_pending.push(child_id);
+                child.unreported.insert((None, None))
+            }
+        };
+        if inbound {
+            u.0 = Some(now);
+        } else {
+            u.1 = Some(now);
+        }
+        self.usage_due.get_or_insert(now + USAGE_TICK);
+    }
+
+    /// Tells the endpoint what traffic the pairs carried since the last report: bytes for
+    /// volume rekeys, last packet times for on-demand DPD.
+    fn report_usage(&mut self, now: Instant, out: &mut Outputs) {
+        self.usage_due = None;
+        while let Some(id) = self.usage_pending.pop() {
+            let Some(child) = self.children.get_mut(&id) else {
+                continue;
+            };
+            let Some((last_in, last_out)) = child.unreported.take() else {
+                continue;
+            };
+            let bytes = child.out.usage().bytes.saturating_add(
+                self.inbound
+                    .get(child.spi_in)
+                    .map_or(0, |s| s.usage().bytes),
+            );
+            self.endpoint
+                .report_esp_activity(now, id, last_in, last_out, bytes);
+        }
+        self.pump(now, out);
     }
 
     // ------------------------------------------------------------------------------------
@@ -590,14 +641,7 @@ impl Tunnels {
         }
         slot.commit(d.len);
         self.history.touch(IpAddr::V4(src), now);
-        let bytes = child.out.usage().bytes.saturating_add(
-            self.inbound
-                .get(child.spi_in)
-                .map_or(0, |s| s.usage().bytes),
-        );
-        self.endpoint
-            .report_esp_activity(now, child_id, Some(now), None, bytes);
-        self.pump(now, out);
+        self.note_usage(now, child_id, true);
     }
 
     fn ike_input(&mut self, now: Instant, path: Path, data: &[u8], out: &mut Outputs) {
@@ -735,11 +779,16 @@ impl Tunnels {
         let initiator = role == crate::ike::Role::Initiator;
         match to {
             Some(state) => {
-                self.states.insert(sa.0, (peer, state, initiator));
+                if let Some(old) = self.states.insert(sa.0, (peer, state, initiator)) {
+                    self.states_by_peer.remove(&(old.0, sa.0));
+                }
+                self.states_by_peer.insert((peer, sa.0));
                 debug::fsm(out, sa.0, role, path, state, from);
             }
             None => {
-                self.states.remove(&sa.0);
+                if let Some(old) = self.states.remove(&sa.0) {
+                    self.states_by_peer.remove(&(old.0, sa.0));
+                }
             }
         }
         self.record(Transition {
@@ -879,13 +928,19 @@ impl Tunnels {
     /// The deadline of [`Tunnels::poll_timeout`] has passed (or anything earlier): runs
     /// retransmissions, lifetimes, rekeys, DPD and NAT keepalives.
     pub fn handle_timeout(&mut self, now: Instant, out: &mut Outputs) {
+        if self.usage_due.is_some_and(|t| t <= now) {
+            self.report_usage(now, out);
+        }
         self.endpoint.handle_timeout(now);
         self.pump(now, out);
     }
 
     /// When to call [`Tunnels::handle_timeout`] next.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.endpoint.poll_timeout()
+        match (self.endpoint.poll_timeout(), self.usage_due) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Going down: Deletes for every IPsec SA pair and ISAKMP SA.
