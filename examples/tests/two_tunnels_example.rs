@@ -6,7 +6,11 @@ fn the_two_tunnels_example_passes_pings_and_prints_the_show_output() {
         .output()
         .expect("run the example");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(text.contains("QM_IDLE"), "{text}");
     assert!(text.contains("#pkts encaps: 3"), "{text}");
     assert!(text.contains("#pkts decaps: 3"), "{text}");

@@ -144,9 +144,7 @@ impl Hub {
         cfg.ipsec.replay_window = 0;
         // Criterion pushes terabytes through one SA; no volume lifetime may end it mid-run.
         cfg.ipsec.sa_lifetime_kb = HUGE_KB;
-        let mut out = Outputs::default();
-        out.reserve(Dest::Tun, 1).map(|s| s.commit(0));
-        out.clear();
+        let out = Outputs::default();
         let gw = Tunnels::new(cfg, CoreOptions::seeded(7)).expect("gateway");
         let configured = LIVE.load(Ordering::Relaxed);
         let mut branches: Vec<Tunnel> = (0..n)
