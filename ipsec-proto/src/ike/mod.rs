@@ -24,6 +24,8 @@ mod error;
 mod event;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing_wildcard;
 mod proposal;
 
 pub use config::{
