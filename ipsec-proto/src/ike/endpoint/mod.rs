@@ -33,6 +33,7 @@ use super::event::{
 use super::proposal::{self, Phase1Suite, Phase2Offer};
 
 mod dpd;
+mod fuzz_access;
 mod info;
 mod informational;
 mod main_mode;
