@@ -11,6 +11,15 @@ pub(super) const MAX_ACTIVE_QM: usize = 8;
 /// keeps, so a peer flooding QM1s cannot push out the chains of our own Quick Modes.
 pub(super) const MAX_RESPONDER_QM: usize = 8;
 
+/// Quick Mode records one ISAKMP SA keeps (in flight, and finished ones kept to answer a
+/// repeated last message); beyond it the oldest finished record goes early. A peer that rekeys
+/// back to back would otherwise pile up records for the whole linger time.
+const MAX_QM_RECORDS: usize = 24;
+
+/// Superseded pairs kept per peer and proxy identities (they receive what was in flight
+/// before the rekey); a peer that rekeys faster than they expire has the oldest deleted.
+const MAX_SUPERSEDED: usize = 2;
+
 impl Endpoint {
     /// Starts queued Quick Modes while there is room.
     pub(super) fn drain_pending(&mut self, now: Instant, id: IkeSaId) {
@@ -722,8 +731,14 @@ impl Endpoint {
             .filter(|(_, c)| c.lineage == lineage && c.selectors == est.selectors)
             .map(|(k, _)| *k)
             .collect();
-        for k in superseded {
-            if let Some(c) = self.children.get_mut(&k) {
+        // Oldest first (child ids grow): all but the newest MAX_SUPERSEDED go now.
+        let excess = superseded.len().saturating_sub(MAX_SUPERSEDED);
+        for (i, k) in superseded.into_iter().enumerate() {
+            if i < excess {
+                if let Some(c) = self.remove_child(k, DeleteReason::Rekeyed) {
+                    self.send_delete_esp(now, c.ike_sa, c.lineage, c.spi_in);
+                }
+            } else if let Some(c) = self.children.get_mut(&k) {
                 c.replaced = true;
             }
         }
@@ -821,6 +836,11 @@ fn adopt_path_if_nat(sa: &mut IkeSa, path: Path) {
 }
 
 fn push_qm(sa: &mut IkeSa, qm: Qm) {
+    if sa.qms.len() >= MAX_QM_RECORDS {
+        if let Some(oldest) = sa.qms.iter().position(|q| q.state == QmState::Done) {
+            sa.qms.remove(oldest);
+        }
+    }
     // One slot at a time: the default first growth to four ~300-byte slots would be mostly
     // empty on each of thousands of SAs.
     sa.qms.reserve_exact(1);

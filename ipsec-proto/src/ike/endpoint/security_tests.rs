@@ -807,3 +807,45 @@ fn quick_mode_nonces_outside_8_to_256_bytes_are_refused() {
     let m = qm1_with_nonce(&mut net.branches[0].ep, sa, 0x503, 16);
     assert_eq!(net.deliver(from, &m), 1, "a 16-byte nonce gets QM2");
 }
+
+/// Attack: an authenticated peer rekeys back to back (found by the `ike_wildcard` fuzz target:
+/// 64 rekeys left 65 Quick Mode records and 66 pairs on one SA), to make the gateway hold
+/// ever more pairs and exchange records.
+#[test]
+fn back_to_back_rekeys_keep_a_bounded_number_of_pairs_and_records() {
+    let mut net = Net::new(
+        gateway(Ipv4Addr::UNSPECIFIED, |_| {}),
+        vec![Branch::direct(1, Ipv4Addr::new(198, 51, 100, 1))],
+    );
+    net.connect(0);
+    let sa = net.branches[0].isakmp_sa();
+    for _ in 0..40 {
+        net.branches[0]
+            .ep
+            .start_qm_inner(net.now, sa, 0, None)
+            .unwrap();
+        net.run();
+    }
+    let established = net
+        .gw_events
+        .iter()
+        .filter(|e| matches!(e, Event::Phase2Established(_)))
+        .count();
+    assert_eq!(established, 41, "every rekey completed");
+    assert!(
+        net.gw_children_of(0).len() <= 3,
+        "{} pairs",
+        net.gw_children_of(0).len()
+    );
+    let records = net.gw_sa_for(0).map_or(0, |s| s.qms.len());
+    assert!(records <= 24, "{records} Quick Mode records");
+    // The newest pair is among the survivors: traffic keeps its SA.
+    let newest = net.gw_events.iter().rev().find_map(|e| match e {
+        Event::Phase2Established(p) => Some(p.keys.inbound.spi()),
+        _ => None,
+    });
+    assert!(net
+        .gw_children_of(0)
+        .iter()
+        .any(|c| Some(c.spi_in) == newest));
+}
