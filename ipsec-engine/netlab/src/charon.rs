@@ -27,6 +27,7 @@ pub struct CharonConn {
     local_ts: String,
     remote_ts: String,
     ike_rekey_time: u32,
+    reauth_time: u32,
     rekey_time: u32,
     life_time: Option<u32>,
     dpd_delay: u32,
@@ -54,6 +55,7 @@ impl CharonConn {
             local_ts: "0.0.0.0/0".into(),
             remote_ts: "0.0.0.0/0".into(),
             ike_rekey_time: 86400,
+            reauth_time: 0,
             rekey_time: 3600,
             life_time: None,
             dpd_delay: 0,
@@ -132,6 +134,15 @@ impl CharonConn {
         self
     }
 
+    /// IKE SA reauthentication time in seconds (`reauth_time`; 0, the default, is off). For
+    /// IKEv1 this is how charon replaces an ISAKMP SA: a new Main Mode; 5.9.8 moves the CHILD
+    /// SAs to the new IKE SA once it is up and deletes the old one (sends its Delete) a tenth
+    /// of `reauth_time` later.
+    pub fn reauth_time(mut self, secs: u32) -> Self {
+        self.reauth_time = secs;
+        self
+    }
+
     /// CHILD SA rekey time in seconds (Quick Mode proposes 1.1 × this as lifetime).
     pub fn rekey_time(mut self, secs: u32) -> Self {
         self.rekey_time = secs;
@@ -200,7 +211,11 @@ impl CharonConn {
         kv("encap", "no");
         kv("mobike", "no");
         kv("fragmentation", "no");
-        kv("reauth_time", "0");
+        if self.reauth_time == 0 {
+            kv("reauth_time", "0");
+        } else {
+            kv("reauth_time", &format!("{}s", self.reauth_time));
+        }
         kv("rekey_time", &format!("{}s", self.ike_rekey_time));
         kv("dpd_delay", &format!("{}s", self.dpd_delay));
         for (k, v) in &self.extra_conn {
@@ -466,6 +481,12 @@ impl Charon {
     pub fn log_path(&self) -> PathBuf {
         self.dir().join("charon.log")
     }
+
+    /// Follow the filelog on a thread, stamping each line when it appears (to line up charon's
+    /// rekeys with other events at sub-second precision; the log's own stamps are seconds).
+    pub fn follow_log(&self) -> crate::follow::LogFollower {
+        crate::follow::LogFollower::start(&self.log_path())
+    }
 }
 
 impl Drop for Charon {
@@ -524,6 +545,19 @@ mod tests {
         }
         // Braces balance, or swanctl rejects the file.
         assert_eq!(s.matches('{').count(), s.matches('}').count());
+    }
+
+    #[test]
+    fn renders_reauth_time_only_when_set() {
+        let off = CharonConn::new("a", "b").render();
+        assert!(off.lines().any(|l| l == "    reauth_time = 0"), "{off}");
+        let on = CharonConn::new("a", "b")
+            .reauth_time(300)
+            .ike_rekey_time(0)
+            .render();
+        assert!(on.lines().any(|l| l == "    reauth_time = 300s"), "{on}");
+        assert!(on.lines().any(|l| l == "    rekey_time = 0s"), "{on}");
+        assert_eq!(on.matches("reauth_time").count(), 1);
     }
 
     #[test]

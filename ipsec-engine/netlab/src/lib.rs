@@ -31,16 +31,20 @@
 pub mod capture;
 pub mod charon;
 mod error;
+pub mod follow;
 pub mod keylog;
 pub mod netns;
+pub mod procstat;
 pub mod topology;
 mod util;
 
 pub use capture::Capture;
 pub use charon::{Charon, CharonConn};
 pub use error::{LabError, Result};
+pub use follow::{LogFollower, TimedLines};
 pub use keylog::{parse_keys, CharonKeys, Phase1Keys, SaKeys};
 pub use netns::{veth, Netns};
+pub use procstat::ProcStat;
 pub use topology::{addr, Nat, Topology};
 pub use util::{hex, ScratchDir};
 

@@ -208,6 +208,61 @@ impl Daemon {
         tap
     }
 
+    /// Like [`Self::exec`], but a failure (the daemon gone, a refused command) is an `Err` with
+    /// the client's stderr instead of a panic: for long runs that report before they fail.
+    pub fn try_exec(&self, line: &str) -> Result<String, String> {
+        let mut args: Vec<&str> = line.split_whitespace().collect();
+        let s = self.sock.to_str().unwrap();
+        args.extend(["--control", s]);
+        let o = Command::new(BIN)
+            .args(&args)
+            .output()
+            .map_err(|e| e.to_string())?;
+        if o.status.success() {
+            Ok(String::from_utf8_lossy(&o.stdout).into_owned())
+        } else {
+            Err(format!(
+                "{}: {line}: {} {}",
+                self.name,
+                o.status,
+                String::from_utf8_lossy(&o.stderr)
+            ))
+        }
+    }
+
+    /// Like [`Self::debug`], each line stamped with the moment it arrived (to line events up
+    /// with traffic and with a peer's log).
+    pub fn debug_timed(&self) -> TimedTap {
+        let lines = ipsec_netlab::TimedLines::new();
+        let mut streams = Vec::new();
+        for cmd in ["debug crypto isakmp\n", "debug crypto ipsec\n"] {
+            let mut s = UnixStream::connect(&self.sock).unwrap();
+            s.write_all(cmd.as_bytes()).unwrap();
+            let r = s.try_clone().unwrap();
+            let t = lines.clone();
+            std::thread::spawn(move || {
+                let mut r = BufReader::new(r);
+                let mut line = Vec::new();
+                while let Ok(n) = r.read_until(b'\n', &mut line) {
+                    if n == 0 {
+                        break;
+                    }
+                    if line.first() != Some(&0) {
+                        let text = String::from_utf8_lossy(&line);
+                        t.push(Instant::now(), text.trim_end_matches(['\n', '\r']));
+                    }
+                    line.clear();
+                }
+            });
+            streams.push(s);
+        }
+        assert!(
+            lines.wait_for("debugging is on", Duration::from_secs(10)),
+            "no debug banner"
+        );
+        TimedTap { lines, streams }
+    }
+
     /// The daemon's PID (of the `ip netns exec` child, which execs the engine).
     pub fn pid(&self) -> u32 {
         self.child.as_ref().unwrap().id()
@@ -265,6 +320,20 @@ impl DebugTap {
 }
 
 impl Drop for DebugTap {
+    fn drop(&mut self) {
+        for s in &self.streams {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+/// Debug lines streamed from a daemon, each with the moment it arrived.
+pub struct TimedTap {
+    pub lines: ipsec_netlab::TimedLines,
+    streams: Vec<UnixStream>,
+}
+
+impl Drop for TimedTap {
     fn drop(&mut self) {
         for s in &self.streams {
             let _ = s.shutdown(std::net::Shutdown::Both);
