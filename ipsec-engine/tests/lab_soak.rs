@@ -46,13 +46,17 @@
 //! - the driving side did not rekey (fewer than half the expected rekeys), a negotiation
 //!   failed, or the engine died or panicked.
 //!
-//! charon's SA counts are reported, not judged. What the report also shows, seen in the first
-//! full run (two behaviours of strongSwan 5.9.8 that the bounds allow):
+//! charon's SA counts are reported, not judged. What the report also shows (behaviours of
+//! strongSwan 5.9.8 seen in the first runs, within the bounds):
 //!
 //! - as Quick Mode initiator charon sends on the new outbound SA before its QM3 leaves (ESP
 //!   goes out from libipsec's thread, QM3 from charon's sender), so a probe can overtake QM3
 //!   and reach the engine before it installed the inbound SA: one probe in 67 rekeys, counted
 //!   as `%CRYPTO-4-RECVD_PKT_INV_SPI`;
+//! - the mirror case: the engine, as Quick Mode initiator, sends on the new pair right after
+//!   QM3; charon, as responder, installs its inbound SA while a worker thread handles QM3, and
+//!   an ESP packet right behind QM3 can be handed to libipsec first and dropped (one probe in
+//!   13 engine rekeys in a run with faster reauthentications, none in the full run's 18);
 //! - charon's reauthentication moves its CHILD SAs to the new IKE SA at once and deletes the
 //!   old IKE SA 10 % of `reauth_time` later; an ESP Delete the engine sends in that window on
 //!   the old ISAKMP SA (the one that negotiated the pair) is ignored ("CHILD_SA not found"),
@@ -631,7 +635,9 @@ fn pid_in(ns: &ipsec_netlab::Netns, comm: &str) -> Option<u32> {
 }
 
 fn fmt_stat(s: &Option<ProcStat>) -> String {
-    s.map_or("-".into(), |s| format!("{} KiB / {} fds", s.rss_kib, s.fds))
+    s.map_or("-".into(), |s| {
+        format!("{} KiB (anon {}) / {} fds", s.rss_kib, s.anon_kib, s.fds)
+    })
 }
 
 fn mmss(d: Duration) -> String {
@@ -750,7 +756,7 @@ fn run_phase(s: &Settings, phase: Phase) -> PhaseReport {
     let t0 = traffic.t0;
     let mut samples: Vec<Sample> = Vec::new();
     let mut csv = String::from(
-        "t_s,engine_rss_kib,engine_fds,engine_threads,charon_rss_kib,charon_fds,isakmp_sas,ipsec_in,ipsec_out,swan_ike,swan_child,sent,lost\n",
+        "t_s,engine_rss_kib,engine_anon_kib,engine_fds,engine_threads,charon_rss_kib,charon_anon_kib,charon_fds,isakmp_sas,ipsec_in,ipsec_out,swan_ike,swan_child,sent,lost\n",
     );
     let take = |samples: &mut Vec<Sample>, csv: &mut String, traffic: &Traffic| {
         // /proc first: no control connection of ours is open at this moment.
@@ -777,18 +783,21 @@ fn run_phase(s: &Settings, phase: Phase) -> PhaseReport {
         let e = smp.engine.unwrap_or(ProcStat {
             rss_kib: 0,
             hwm_kib: 0,
+            anon_kib: 0,
             fds: 0,
             threads: 0,
         });
         let c = smp.charon.unwrap_or(e);
         let _ = writeln!(
             csv,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             smp.at.as_secs(),
             e.rss_kib,
+            e.anon_kib,
             e.fds,
             e.threads,
             c.rss_kib,
+            c.anon_kib,
             c.fds,
             smp.isakmp_sas,
             smp.ipsec_in,
@@ -1035,7 +1044,7 @@ fn run_phase(s: &Settings, phase: Phase) -> PhaseReport {
     // Resource table: start, every 5 minutes, end.
     let _ = writeln!(
         text,
-        "\nt | engine RSS KiB | engine fds | engine threads | charon RSS KiB | charon fds | engine isakmp SAs | engine ipsec SAs in/out | charon IKE/CHILD SAs\n--- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---:"
+        "\nt | engine RSS KiB (anon) | engine fds | engine threads | charon RSS KiB (anon) | charon fds | engine isakmp SAs | engine ipsec SAs in/out | charon IKE/CHILD SAs\n--- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---:"
     );
     let mut marks: Vec<&Sample> = Vec::new();
     let mut next_mark = Duration::ZERO;
@@ -1055,12 +1064,14 @@ fn run_phase(s: &Settings, phase: Phase) -> PhaseReport {
         let c = m.charon;
         let _ = writeln!(
             text,
-            "{} | {} | {} | {} | {} | {} | {} | {}/{} | {}/{}",
+            "{} | {} ({}) | {} | {} | {} ({}) | {} | {} | {}/{} | {}/{}",
             mmss(m.at),
             e.map_or(0, |e| e.rss_kib),
+            e.map_or(0, |e| e.anon_kib),
             e.map_or(0, |e| e.fds),
             e.map_or(0, |e| e.threads),
             c.map_or(0, |c| c.rss_kib),
+            c.map_or(0, |c| c.anon_kib),
             c.map_or(0, |c| c.fds),
             m.isakmp_sas,
             m.ipsec_in,
@@ -1129,11 +1140,13 @@ fn run_phase(s: &Settings, phase: Phase) -> PhaseReport {
             let grow = le.rss_kib.saturating_sub(be.rss_kib);
             let _ = writeln!(
                 text,
-                "engine from the baseline ({}) to the end: RSS {} -> {} KiB ({:+} KiB), fds {} -> {}, threads {} -> {}",
+                "engine from the baseline ({}) to the end: RSS {} -> {} KiB ({:+} KiB; anonymous {} -> {} KiB), fds {} -> {}, threads {} -> {}",
                 mmss(b.at),
                 be.rss_kib,
                 le.rss_kib,
                 le.rss_kib as i64 - be.rss_kib as i64,
+                be.anon_kib,
+                le.anon_kib,
                 be.fds,
                 le.fds,
                 be.threads,

@@ -9,6 +9,9 @@ pub struct ProcStat {
     pub rss_kib: u64,
     /// `VmHWM` in KiB (peak resident set so far).
     pub hwm_kib: u64,
+    /// `RssAnon` in KiB: the anonymous part of `VmRSS` (heap, stacks), without the file-backed
+    /// pages (program text) that grow as code runs for the first time.
+    pub anon_kib: u64,
     /// Entries in `/proc/<pid>/fd`.
     pub fds: usize,
     /// `Threads`.
@@ -26,6 +29,7 @@ impl ProcStat {
         Ok(Self {
             rss_kib: status_field(&status, "VmRSS:").unwrap_or(0),
             hwm_kib: status_field(&status, "VmHWM:").unwrap_or(0),
+            anon_kib: status_field(&status, "RssAnon:").unwrap_or(0),
             fds,
             threads: status_field(&status, "Threads:").unwrap_or(0),
         })
@@ -36,8 +40,8 @@ impl std::fmt::Display for ProcStat {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "RSS {} KiB (peak {} KiB), {} fds, {} threads",
-            self.rss_kib, self.hwm_kib, self.fds, self.threads
+            "RSS {} KiB (anon {} KiB, peak {} KiB), {} fds, {} threads",
+            self.rss_kib, self.anon_kib, self.hwm_kib, self.fds, self.threads
         )
     }
 }
@@ -57,9 +61,10 @@ mod tests {
 
     #[test]
     fn parses_status_fields() {
-        let s = "Name:\tcharon\nVmHWM:\t    9000 kB\nVmRSS:\t    8123 kB\nThreads:\t17\n";
+        let s = "Name:\tcharon\nVmHWM:\t    9000 kB\nVmRSS:\t    8123 kB\nRssAnon:\t    2100 kB\nThreads:\t17\n";
         assert_eq!(status_field(s, "VmRSS:"), Some(8123));
         assert_eq!(status_field(s, "VmHWM:"), Some(9000));
+        assert_eq!(status_field(s, "RssAnon:"), Some(2100));
         assert_eq!(status_field(s, "Threads:"), Some(17));
         assert_eq!(status_field(s, "VmSwap:"), None);
     }
