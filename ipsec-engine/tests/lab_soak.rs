@@ -434,21 +434,29 @@ struct EngineEvents {
 
 fn engine_events(lines: &[(Instant, String)]) -> EngineEvents {
     let mut e = EngineEvents::default();
-    // Rekeys the engine started (by sa_aging) and Main Modes it began, not yet matched with
-    // an installation / a completion.
-    let mut aging = 0usize;
+    // The rekeys the engine started (`sa_aging`, on the ipsec stream), each matched with the
+    // first installation (isakmp stream) from 30 s before to 1 s after it: the two streams
+    // arrive on two connections, so a pair's lines can come in either order.
+    let mut aging: Vec<(Instant, bool)> = lines
+        .iter()
+        .filter(|(_, l)| l.contains("IPSEC(sa_aging): lifetime expiring"))
+        .map(|(at, _)| (*at, false))
+        .collect();
+    e.p2_rekeys_started = aging.len();
+    // Main Modes it began, not yet matched with a completion (one stream, in order).
     let mut main_modes = 0usize;
     for (i, (at, l)) in lines.iter().enumerate() {
-        if l.contains("IPSEC(sa_aging): lifetime expiring") {
-            e.p2_rekeys_started += 1;
-            aging += 1;
-        } else if l.contains("Successfully installed IPSEC SA") {
+        if l.contains("Successfully installed IPSEC SA") {
             e.p2_up += 1;
-            let kind = if aging > 0 {
-                aging -= 1;
-                Kind::EngineP2Rekey
-            } else {
-                Kind::SwanP2Rekey
+            let mine = aging.iter_mut().find(|(t, used)| {
+                !*used && *t <= *at + Duration::from_secs(1) && *t + Duration::from_secs(30) >= *at
+            });
+            let kind = match mine {
+                Some(a) => {
+                    a.1 = true;
+                    Kind::EngineP2Rekey
+                }
+                None => Kind::SwanP2Rekey,
             };
             if e.p2_up > 1 {
                 e.events.push((*at, kind, l.trim().to_string()));
@@ -468,8 +476,15 @@ fn engine_events(lines: &[(Instant, String)]) -> EngineEvents {
                 e.events.push((*at, kind, l.trim().to_string()));
             }
         } else if l.contains("IPSEC(delete_sa): deleting SA") {
-            // The SPIs and the reason follow on the next line.
-            let next = lines.get(i + 1).map(|(_, n)| n.as_str()).unwrap_or("");
+            // The SPIs and the reason follow on the next line of the same stream (lines of
+            // the other stream may come in between).
+            let next = lines
+                .iter()
+                .skip(i + 1)
+                .take(20)
+                .map(|(_, n)| n.as_str())
+                .find(|n| n.contains("(sa) sa_spi=") && n.contains("reason: "))
+                .unwrap_or("");
             let reason = next
                 .split("reason: ")
                 .nth(1)
@@ -1303,4 +1318,50 @@ fn lab_soak_rekeys_under_traffic() {
             .collect::<Vec<_>>()
             .join("\n")
     );
+}
+
+/// The debug parser on lines as the two subscriptions deliver them: a rekey's `sa_aging` line
+/// (ipsec stream) may arrive after its installation (isakmp stream), and other lines may sit
+/// between a `delete_sa` line and its continuation.
+#[test]
+fn lab_soak_parses_engine_debug_across_streams() {
+    let t0 = Instant::now();
+    let at = |ms: u64| t0 + Duration::from_millis(ms);
+    let l = |ms: u64, s: &str| (at(ms), s.to_string());
+    let lines = vec![
+        l(0, "ISAKMP: Successfully installed IPSEC SA (SPI:0x1) on FastEthernet4"),
+        l(90_000, "IPSEC(sa_aging): lifetime expiring, rekeying SA pair 1"),
+        l(90_004, "ISAKMP: Successfully installed IPSEC SA (SPI:0x2) on FastEthernet4"),
+        // Installed first, aging line a moment later on the other stream.
+        l(180_004, "ISAKMP: Successfully installed IPSEC SA (SPI:0x3) on FastEthernet4"),
+        l(180_004, "IPSEC(sa_aging): lifetime expiring, rekeying SA pair 2"),
+        // A peer's rekey: no aging line near it.
+        l(200_000, "ISAKMP: Successfully installed IPSEC SA (SPI:0x4) on FastEthernet4"),
+        l(210_000, "IPSEC(delete_sa): deleting SA,"),
+        l(210_000, "ISAKMP:(1002):sending packet to 203.0.113.2 my_port 4500 peer_port 4500 (R) QM_IDLE"),
+        l(210_000, "  (sa) sa_spi= 0x1(1) (inbound), 0x9(9) (outbound), reason: lifetime expired"),
+        l(220_000, "ISAKMP:(0):beginning Main Mode exchange"),
+        l(220_010, "ISAKMP:(1002):Old State = IKE_I_MM5  New State = IKE_P1_COMPLETE"),
+        l(230_000, "ISAKMP:(1003):Old State = IKE_R_MM4  New State = IKE_P1_COMPLETE"),
+        l(240_000, "*Mar  1 00:04:00.000: %CRYPTO-4-RECVD_PKT_INV_SPI: decaps: rec'd IPSEC packet has invalid spi for destaddr=198.51.100.2, prot=50, spi=0x5(5), srcaddr=203.0.113.2"),
+    ];
+    let e = engine_events(&lines);
+    let kinds: Vec<Kind> = e.events.iter().map(|(_, k, _)| *k).collect();
+    assert_eq!(
+        kinds,
+        [
+            Kind::EngineP2Rekey,
+            Kind::EngineP2Rekey,
+            Kind::SwanP2Rekey,
+            Kind::P2Delete,
+            Kind::SwanP1Rekey,
+        ],
+        "{:?}",
+        e.events
+    );
+    assert_eq!((e.p2_up, e.p2_rekeys_started), (4, 2));
+    assert_eq!((e.p1_up, e.p1_initiated), (2, 1));
+    assert_eq!(e.p2_deletes_by_reason.get("lifetime expired"), Some(&1));
+    assert_eq!(e.invalid_spi.len(), 1);
+    assert!(e.failures.is_empty(), "{:?}", e.failures);
 }
