@@ -112,6 +112,8 @@ pub struct Endpoint {
     sas: SaTable,
     children: ChildTable,
     timers: TimerTable,
+    /// [`retransmit::linger_of`] the configuration, computed once.
+    linger: Duration,
     next_conn_id: u32,
     next_child: u64,
     transmits: VecDeque<OutDatagram>,
@@ -188,6 +190,7 @@ impl Endpoint {
     /// message IDs, DPD sequence numbers, retransmission jitter).
     pub fn new(config: EndpointConfig, rng: Rng) -> Self {
         Endpoint {
+            linger: retransmit::linger_of(&config.retransmit),
             config,
             rng,
             sas: SaTable::default(),

@@ -41,23 +41,28 @@ impl Flight {
     }
 }
 
+/// How long a peer may keep retransmitting: completed exchanges stay this long to answer a
+/// repeated last message, and a responder SA that never authenticates goes after it. Fixed by
+/// the configuration, so the endpoint computes it once ([`Endpoint::linger`]).
+pub(super) fn linger_of(rc: &crate::ike::config::RetransmitConfig) -> Duration {
+    let mut total = Duration::ZERO;
+    for k in 0..=rc.max_retries.min(16) {
+        let d = rc
+            .initial
+            .saturating_mul(1u32.checked_shl(k).unwrap_or(u32::MAX))
+            .min(rc.max);
+        total = total.saturating_add(d);
+    }
+    let jitter = total.saturating_mul(u32::from(rc.jitter_percent)) / 100;
+    total
+        .saturating_add(jitter)
+        .saturating_add(Duration::from_secs(10))
+}
+
 impl Endpoint {
-    /// How long a peer may keep retransmitting: completed exchanges stay this long to answer a
-    /// repeated last message, and a responder SA that never authenticates goes after it.
+    /// See [`linger_of`]; every timer flush asks for it, once per SA touched.
     pub(super) fn linger(&self) -> Duration {
-        let rc = self.config.retransmit;
-        let mut total = Duration::ZERO;
-        for k in 0..=rc.max_retries.min(16) {
-            let d = rc
-                .initial
-                .saturating_mul(1u32.checked_shl(k).unwrap_or(u32::MAX))
-                .min(rc.max);
-            total = total.saturating_add(d);
-        }
-        let jitter = total.saturating_mul(u32::from(rc.jitter_percent)) / 100;
-        total
-            .saturating_add(jitter)
-            .saturating_add(Duration::from_secs(10))
+        self.linger
     }
 
     pub(super) fn retransmit_delay(&mut self, retries: u32) -> Duration {
