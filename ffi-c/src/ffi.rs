@@ -134,6 +134,34 @@ pub(crate) unsafe fn write<T>(p: *mut T, v: T) {
     unsafe { p.write(v) }
 }
 
+/// The end of every `poll_transmit`: the description of the datagram written into the caller's
+/// buffer goes to `*out`; for a buffer too small the size needed goes to `*out_required` (which
+/// may be NULL) and the datagram stays queued.
+///
+/// # Safety
+/// `out` is non-NULL and writable; `out_required` is NULL or writable.
+pub(crate) unsafe fn polled<C>(
+    r: Result<Option<C>, ipsec_proto::ike::BufferTooSmall>,
+    out: *mut C,
+    out_required: *mut usize,
+) -> ipsec_result {
+    match r {
+        Ok(Some(c)) => {
+            // SAFETY: the caller checked `out` non-NULL.
+            unsafe { write(out, c) };
+            ipsec_result::IPSEC_RESULT_OK
+        }
+        Ok(None) => ipsec_result::IPSEC_RESULT_NONE,
+        Err(e) => {
+            if !out_required.is_null() {
+                // SAFETY: non-NULL optional out-parameter.
+                unsafe { write(out_required, e.needed) };
+            }
+            ipsec_result::IPSEC_RESULT_BUFFER_TOO_SMALL
+        }
+    }
+}
+
 /// A handle whose state sits in a `RefCell` that every entry point borrows for its whole call
 /// ([`lock`], [`peek`]). A call on the same handle from inside a callback the handle is running
 /// (the log callback) finds it borrowed and is refused with `IPSEC_RESULT_REENTRANT`, instead of

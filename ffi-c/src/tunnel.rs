@@ -14,7 +14,7 @@ use ipsec_proto::tunnel::{CoreOptions, Dest, Show, TunVerdict, Tunnel, TunnelErr
 use crate::endpoint::{ike_drop_reason, ipsec_addr, ipsec_endpoint_counters, ipsec_path};
 use crate::ffi::{
     addr_from_c, addr_to_c, as_ref, boundary, free_guarded, in_slice, lock, out_slice, peek,
-    to_raw, try_ok, try_some, write, write_text, Guarded,
+    polled, to_raw, try_ok, try_some, write, write_text, Guarded,
 };
 use crate::result::ipsec_result;
 
@@ -565,8 +565,8 @@ pub unsafe extern "C" fn ipsec_tunnel_poll_transmit(
         if out.is_null() {
             return ipsec_result::IPSEC_RESULT_NULL_PARAMETER;
         }
-        match tun.poll_transmit(buf) {
-            Ok(Some(tx)) => {
+        let r = tun.poll_transmit(buf).map(|tx| {
+            tx.map(|tx| {
                 let (kind, local, remote) = match tx.dest {
                     Dest::Udp { local, remote } => (IPSEC_TUNNEL_TRANSMIT_UDP, local, remote),
                     Dest::Esp { src, dst } => (
@@ -581,27 +581,18 @@ pub unsafe extern "C" fn ipsec_tunnel_poll_transmit(
                         SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0),
                     ),
                 };
-                let c = ipsec_tunnel_transmit {
+                ipsec_tunnel_transmit {
                     kind,
                     path: ipsec_path {
                         local: addr_to_c(SocketAddr::V4(local)),
                         remote: addr_to_c(SocketAddr::V4(remote)),
                     },
                     len: tx.len,
-                };
-                // SAFETY: checked non-NULL.
-                unsafe { write(out, c) };
-                ipsec_result::IPSEC_RESULT_OK
-            }
-            Ok(None) => ipsec_result::IPSEC_RESULT_NONE,
-            Err(e) => {
-                if !out_required.is_null() {
-                    // SAFETY: non-NULL optional out-parameter.
-                    unsafe { write(out_required, e.needed) };
                 }
-                ipsec_result::IPSEC_RESULT_BUFFER_TOO_SMALL
-            }
-        }
+            })
+        });
+        // SAFETY: `out` checked non-NULL; `out_required` is the caller's optional pointer.
+        unsafe { polled(r, out, out_required) }
     })
 }
 

@@ -6,7 +6,7 @@ use ipsec_proto::time::Instant;
 
 use super::{ipsec_endpoint, ipsec_path, path_to_c, IPSEC_LOG_WARN};
 use crate::ffi::{
-    addr_from_c, as_ref, boundary, in_slice, lock, out_slice, peek, try_ok, try_some, write,
+    addr_from_c, as_ref, boundary, in_slice, lock, out_slice, peek, polled, try_ok, try_some, write,
 };
 use crate::result::ipsec_result;
 
@@ -143,28 +143,19 @@ pub unsafe extern "C" fn ipsec_endpoint_poll_transmit(
             return ipsec_result::IPSEC_RESULT_NULL_PARAMETER;
         }
         ep.pump(Instant(now_ms));
-        match ep.ep.poll_transmit(Instant(now_ms), buf) {
-            Ok(Some(t)) => {
+        let r = ep.ep.poll_transmit(Instant(now_ms), buf).map(|t| {
+            t.map(|t| {
                 ep.rec
                     .ike_sent(Instant(now_ms), &t.path, buf.get(..t.len).unwrap_or(&[]));
-                let c = ipsec_transmit {
+                ipsec_transmit {
                     path: path_to_c(t.path),
                     len: t.len,
                     non_esp_marker: t.non_esp_marker,
-                };
-                // SAFETY: checked non-NULL.
-                unsafe { write(out, c) };
-                ipsec_result::IPSEC_RESULT_OK
-            }
-            Ok(None) => ipsec_result::IPSEC_RESULT_NONE,
-            Err(e) => {
-                if !out_required.is_null() {
-                    // SAFETY: non-NULL optional out-parameter.
-                    unsafe { write(out_required, e.needed) };
                 }
-                ipsec_result::IPSEC_RESULT_BUFFER_TOO_SMALL
-            }
-        }
+            })
+        });
+        // SAFETY: `out` checked non-NULL; `out_required` is the caller's optional pointer.
+        unsafe { polled(r, out, out_required) }
     })
 }
 
