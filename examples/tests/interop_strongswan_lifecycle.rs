@@ -477,7 +477,9 @@ fn strongswan_replaces_phase1_under_ping() {
     let now = lab.driver.now();
     let sas = lab.driver.endpoint().isakmp_sas(now);
     assert_eq!(
-        sas.iter().filter(|s| s.state == "QM_IDLE").count(),
+        sas.iter()
+            .filter(|s| s.state == ipsec_proto::ike::IsakmpState::QmIdle)
+            .count(),
         1,
         "old ISAKMP SA gone: {sas:?}\n{}",
         lab.diag()

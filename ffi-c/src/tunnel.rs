@@ -8,6 +8,7 @@ use std::ffi::c_char;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 
 use ipsec_proto::diagnose;
+use ipsec_proto::ike::IsakmpState;
 use ipsec_proto::time::Instant;
 use ipsec_proto::tunnel::{CoreOptions, Dest, Show, TunVerdict, Tunnel, TunnelError, TunnelEvent};
 
@@ -199,9 +200,12 @@ fn v4_to_c(a: Ipv4Addr) -> ipsec_addr {
 }
 
 /// `name` NUL-terminated in a fixed array (cut to fit; IOS state names are far shorter).
-fn state_name(name: Option<&str>) -> [c_char; IPSEC_STATE_NAME_LEN] {
+fn state_name(state: Option<IsakmpState>) -> [c_char; IPSEC_STATE_NAME_LEN] {
     let mut out: [c_char; IPSEC_STATE_NAME_LEN] = [0; IPSEC_STATE_NAME_LEN];
-    let bytes = name.unwrap_or("").bytes().take(IPSEC_STATE_NAME_LEN - 1);
+    let bytes = state
+        .map_or("", IsakmpState::name)
+        .bytes()
+        .take(IPSEC_STATE_NAME_LEN - 1);
     for (d, b) in out.iter_mut().zip(bytes) {
         *d = c_char::from_ne_bytes([b]);
     }

@@ -114,7 +114,7 @@ fn ike_responder_corpus_replays() {
 fn half_open(ep: &Endpoint) -> Vec<SocketAddr> {
     ep.isakmp_sas(fuzzing::START)
         .into_iter()
-        .filter(|s| s.role == Role::Responder && s.state != "QM_IDLE")
+        .filter(|s| s.role == Role::Responder && s.state != ipsec_proto::ike::IsakmpState::QmIdle)
         .map(|s| s.path.remote)
         .collect()
 }
@@ -192,7 +192,7 @@ fn first_messages_from_ten_thousand_addresses() {
     let est: Vec<_> =
         p.b.isakmp_sas(p.now)
             .into_iter()
-            .filter(|s| s.state == "QM_IDLE")
+            .filter(|s| s.state == ipsec_proto::ike::IsakmpState::QmIdle)
             .collect();
     assert_eq!(est.len(), 1);
     assert_eq!(est[0].src, IpAddr::V4(PEER_ADDR));

@@ -32,7 +32,7 @@ fn seed_routers_from_ios_text_reach_qm_idle() {
     // R2's view: dst 203.0.113.2 (responder, itself), src 198.51.100.1 (R1 initiated).
     assert_eq!(isa[0].dst.to_string(), "203.0.113.2");
     assert_eq!(isa[0].src.to_string(), "198.51.100.1");
-    assert_eq!(isa[0].state, "QM_IDLE");
+    assert_eq!(isa[0].state, ipsec_proto::ike::IsakmpState::QmIdle);
 }
 
 #[test]

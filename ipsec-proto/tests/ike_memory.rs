@@ -130,7 +130,9 @@ fn bytes_per_established_tunnel() {
     let Some(mut b) = b else { unreachable!() };
     let sas = b.isakmp_sas(now);
     assert_eq!(sas.len(), n as usize);
-    assert!(sas.iter().all(|s| s.state == "QM_IDLE"));
+    assert!(sas
+        .iter()
+        .all(|s| s.state == ipsec_proto::ike::IsakmpState::QmIdle));
     drop(sas);
     assert_eq!(b.ipsec_sas(now).len(), n as usize);
     let after_setup = (live() - base) / i64::from(n);

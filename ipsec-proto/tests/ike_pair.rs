@@ -30,8 +30,8 @@ fn seed_suite_reaches_qm_idle_with_matching_keys() {
     let sa_b = p.b.isakmp_sas(p.now);
     assert_eq!(sa_a.len(), 1);
     assert_eq!(sa_b.len(), 1);
-    assert_eq!(sa_a[0].state, "QM_IDLE");
-    assert_eq!(sa_b[0].state, "QM_IDLE");
+    assert_eq!(sa_a[0].state, ipsec_proto::ike::IsakmpState::QmIdle);
+    assert_eq!(sa_b[0].state, ipsec_proto::ike::IsakmpState::QmIdle);
     // dst = responder, src = initiator, on both routers.
     assert_eq!(sa_a[0].dst, sa_b[0].dst);
     assert_eq!(sa_a[0].src, sa_b[0].src);
@@ -263,7 +263,10 @@ fn transform_set_mismatch() {
         "A: {fa:?}"
     );
     // Phase 1 stays up.
-    assert_eq!(p.a.isakmp_sas(p.now)[0].state, "QM_IDLE");
+    assert_eq!(
+        p.a.isakmp_sas(p.now)[0].state,
+        ipsec_proto::ike::IsakmpState::QmIdle
+    );
 }
 
 #[test]
@@ -587,7 +590,10 @@ fn malformed_datagrams_are_counted_not_fatal() {
         "{:?}",
         p.b.counters()
     );
-    assert_eq!(p.b.isakmp_sas(p.now)[0].state, "QM_IDLE");
+    assert_eq!(
+        p.b.isakmp_sas(p.now)[0].state,
+        ipsec_proto::ike::IsakmpState::QmIdle
+    );
     assert_eq!(p.b.ipsec_sas(p.now).len(), 1);
 }
 
@@ -777,8 +783,14 @@ fn one_way_udp_500_looks_like_the_ios_capture() {
     p.blackhole_from = Some((Side::B, 0));
     p.initiate(0, 0);
     p.run(10_000);
-    assert_eq!(p.a.isakmp_sas(p.now)[0].state, "MM_NO_STATE");
-    assert_eq!(p.b.isakmp_sas(p.now)[0].state, "MM_SA_SETUP");
+    assert_eq!(
+        p.a.isakmp_sas(p.now)[0].state,
+        ipsec_proto::ike::IsakmpState::MmNoState
+    );
+    assert_eq!(
+        p.b.isakmp_sas(p.now)[0].state,
+        ipsec_proto::ike::IsakmpState::MmSaSetup
+    );
     assert!(p.b.counters().duplicates >= 2);
     assert_eq!(p.b.isakmp_sas(p.now).len(), 1);
     // Wrong key: the initiator sits in MM_KEY_EXCH retransmitting MM5.
@@ -787,7 +799,10 @@ fn one_way_udp_500_looks_like_the_ios_capture() {
     let mut p = Pair::new(a, b, 35);
     p.initiate(0, 0);
     p.run(5_000);
-    assert_eq!(p.a.isakmp_sas(p.now)[0].state, "MM_KEY_EXCH");
+    assert_eq!(
+        p.a.isakmp_sas(p.now)[0].state,
+        ipsec_proto::ike::IsakmpState::MmKeyExch
+    );
     assert!(
         p.b.isakmp_sas(p.now).is_empty(),
         "the responder dropped the attempt"

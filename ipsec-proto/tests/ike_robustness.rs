@@ -74,12 +74,12 @@ fn mutated_messages_are_dropped_and_counted() {
     let established_a =
         p.a.isakmp_sas(p.now)
             .into_iter()
-            .filter(|s| s.state == "QM_IDLE")
+            .filter(|s| s.state == ipsec_proto::ike::IsakmpState::QmIdle)
             .count();
     let established_b =
         p.b.isakmp_sas(p.now)
             .into_iter()
-            .filter(|s| s.state == "QM_IDLE")
+            .filter(|s| s.state == ipsec_proto::ike::IsakmpState::QmIdle)
             .count();
     assert_eq!(established_a, 1);
     assert_eq!(established_b, 1);

@@ -506,7 +506,7 @@ impl Endpoint {
         for s in self.ep.isakmp_sas(instant(now)?) {
             let d = PyDict::new(py);
             d.set_item("conn_id", s.conn_id)?;
-            d.set_item("state", s.state)?;
+            d.set_item("state", s.state.name())?;
             d.set_item("role", role(s.role))?;
             d.set_item("peer", s.peer.0)?;
             d.set_item("src", s.src.to_string())?;

@@ -195,7 +195,7 @@ pub(crate) fn crypto_session(
         let ike = isakmp
             .iter()
             .filter(|s| s.peer.0 == i && s.path.remote.ip() == addr)
-            .max_by_key(|s| (s.state == "QM_IDLE", s.conn_id));
+            .max_by_key(|s| (s.state == ipsec_proto::ike::IsakmpState::QmIdle, s.conn_id));
         let mut up_since: Option<Instant> = None;
         let mut flows = Vec::new();
         for sel in &pc.selectors {
@@ -240,7 +240,7 @@ pub(crate) fn crypto_session(
             flows.push(f);
         }
         let any_sa = flows.iter().any(|f| f.active_sas > 0);
-        let ike_up = ike.is_some_and(|s| s.state == "QM_IDLE");
+        let ike_up = ike.is_some_and(|s| s.state == ipsec_proto::ike::IsakmpState::QmIdle);
         let status = match (ike, ike_up, any_sa) {
             (_, true, true) => SessionStatus::UpActive,
             (_, true, false) => SessionStatus::UpIdle,
@@ -265,9 +265,13 @@ pub(crate) fn crypto_session(
                 local_port: s.path.local.port(),
                 remote: v4(s.path.remote.ip()),
                 remote_port: s.path.remote.port(),
-                active: s.state == "QM_IDLE",
+                active: s.state == ipsec_proto::ike::IsakmpState::QmIdle,
                 capabilities: s.capabilities(),
-                conn_id: if s.state == "QM_IDLE" { s.conn_id } else { 0 },
+                conn_id: if s.state == ipsec_proto::ike::IsakmpState::QmIdle {
+                    s.conn_id
+                } else {
+                    0
+                },
                 remaining_secs: s.remaining_secs.unwrap_or(0),
             }),
             flows,

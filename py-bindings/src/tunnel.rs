@@ -313,8 +313,8 @@ impl Tunnel {
             TunnelEvent::IsakmpState(tr) => {
                 d.set_item("conn_id", tr.conn_id)?;
                 d.set_item("peer", tr.peer.to_string())?;
-                d.set_item("from_state", tr.from)?;
-                d.set_item("to_state", tr.to)?;
+                d.set_item("from_state", tr.from.map(|s| s.name()))?;
+                d.set_item("to_state", tr.to.map(|s| s.name()))?;
                 d.set_item("initiator", tr.initiator)?;
                 d.set_item("at", seconds(tr.at))?;
                 "IsakmpStateChanged"

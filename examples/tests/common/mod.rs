@@ -240,7 +240,10 @@ impl Lab {
         assert!(nat.peer_supports && nat.nat_detected(), "{nat:?}");
         let now = self.driver.now();
         let sas = self.driver.endpoint().isakmp_sas(now);
-        let sa = sas.iter().find(|s| s.state == "QM_IDLE").expect("QM_IDLE");
+        let sa = sas
+            .iter()
+            .find(|s| s.state == ipsec_proto::ike::IsakmpState::QmIdle)
+            .expect("QM_IDLE");
         let bits = match sa.group.unwrap() {
             1 => 768,
             2 => 1024,
@@ -346,7 +349,7 @@ impl Lab {
         let sa = ep
             .isakmp_sas(now)
             .into_iter()
-            .find(|s| s.state == "QM_IDLE")
+            .find(|s| s.state == ipsec_proto::ike::IsakmpState::QmIdle)
             .unwrap();
         let id = IkeSaId(sa.conn_id);
         let (ci, cr) = ep.isakmp_cookies(id).unwrap();

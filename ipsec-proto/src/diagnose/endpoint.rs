@@ -8,7 +8,7 @@ use super::{
     PeerHistory, PeerInput, Verdict,
 };
 use crate::esp::EspStats;
-use crate::ike::{self, ChildId, Event, Path, PeerId, Role};
+use crate::ike::{self, ChildId, Event, IsakmpState, Path, PeerId, Role};
 use crate::policy::{GatewayConfig, TrafficSelector};
 use crate::time::Instant;
 use std::collections::BTreeMap;
@@ -27,7 +27,7 @@ pub struct EndpointRecorder {
     history: History,
     /// conn-id -> (peer address, IOS state, initiator), as last seen (kept after the SA is
     /// gone so that late events still find their peer).
-    states: BTreeMap<u32, (IpAddr, &'static str, bool)>,
+    states: BTreeMap<u32, (IpAddr, IsakmpState, bool)>,
 }
 
 /// `(192.168.1.0/255.255.255.0/0/0)`, as `show crypto ipsec sa` prints an identity.
@@ -74,7 +74,7 @@ impl EndpointRecorder {
         &self.history
     }
 
-    fn known_state(&self, peer: IpAddr) -> Option<(u32, &'static str, bool)> {
+    fn known_state(&self, peer: IpAddr) -> Option<(u32, IsakmpState, bool)> {
         self.states
             .iter()
             .rev()
@@ -86,7 +86,7 @@ impl EndpointRecorder {
     /// state recorded is the one it arrived in).
     pub fn ike_received(&mut self, now: Instant, path: &Path) {
         let peer = path.remote.ip();
-        let state = self.known_state(peer).map(|s| s.1.to_string());
+        let state = self.known_state(peer).map(|s| s.1);
         self.history.record(
             peer,
             now,
@@ -273,7 +273,7 @@ impl EndpointRecorder {
                         .filter(|s| s.peer == PeerId(i) || s.path.remote.ip() == addr)
                         .map(|s| IsakmpView {
                             conn_id: s.conn_id,
-                            state: s.state.to_string(),
+                            state: s.state,
                             initiator: s.role == Role::Initiator,
                             nat_t: s.nat_t,
                         })

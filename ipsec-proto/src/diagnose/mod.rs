@@ -13,7 +13,7 @@ mod rules;
 pub use endpoint::{EndpointRecorder, EspPairStats};
 pub use rules::{diagnose, diagnose_config, diagnose_peer, diagnose_stranger};
 
-use crate::ike::{AuthFailure, Error, NotifyType, PeerIncompatible};
+use crate::ike::{AuthFailure, Error, IsakmpState, NotifyType, PeerIncompatible, QuickModeWait};
 use crate::time::Instant;
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
@@ -47,13 +47,15 @@ pub enum FailureKind {
     NoReply {
         /// Retransmissions sent.
         retransmissions: u32,
-        /// IOS state when giving up.
-        state: String,
+        /// ISAKMP state when giving up.
+        state: IsakmpState,
+        /// The unanswered Quick Mode, when it was one.
+        quick_mode: Option<QuickModeWait>,
     },
     /// We answered, but the initiator went quiet.
     PeerStopped {
-        /// IOS state when giving up.
-        state: String,
+        /// ISAKMP state when giving up.
+        state: IsakmpState,
     },
     /// The peer sent an error notify.
     Notify(String),
@@ -80,14 +82,14 @@ impl FailureKind {
             Error::NoReply {
                 retransmissions,
                 state,
+                quick_mode,
                 ..
             } => FailureKind::NoReply {
                 retransmissions: *retransmissions,
-                state: (*state).to_string(),
+                state: *state,
+                quick_mode: *quick_mode,
             },
-            Error::PeerStopped { state, .. } => FailureKind::PeerStopped {
-                state: (*state).to_string(),
-            },
+            Error::PeerStopped { state, .. } => FailureKind::PeerStopped { state: *state },
             Error::NotifyReceived(n) => FailureKind::Notify(notify_name(*n)),
             _ => FailureKind::Other,
         }
@@ -105,8 +107,8 @@ pub fn notify_name(n: NotifyType) -> String {
 pub enum Happening {
     /// We sent an IKE datagram.
     IkeSent {
-        /// Our ISAKMP state when sending (IOS name), `None` when no SA is known.
-        state: Option<String>,
+        /// Our ISAKMP state when sending, `None` when no SA is known.
+        state: Option<IsakmpState>,
         /// We are the initiator of that SA.
         initiator: bool,
         /// Our UDP port (500, or 4500 after the NAT-T float).
@@ -117,7 +119,7 @@ pub enum Happening {
     /// An IKE datagram arrived.
     IkeReceived {
         /// Our ISAKMP state before processing it.
-        state: Option<String>,
+        state: Option<IsakmpState>,
         /// Our port it arrived on.
         local_port: u16,
         /// The peer's source port.
@@ -337,7 +339,7 @@ impl History {
         peer: IpAddr,
         at: Instant,
         data: &[u8],
-        state: Option<&str>,
+        state: Option<IsakmpState>,
         initiator: bool,
         local_port: u16,
     ) -> bool {
@@ -349,7 +351,7 @@ impl History {
             peer,
             at,
             Happening::IkeSent {
-                state: state.map(str::to_string),
+                state,
                 initiator,
                 local_port,
                 retransmission,
@@ -371,8 +373,8 @@ impl History {
 pub struct IsakmpView {
     /// conn-id.
     pub conn_id: u32,
-    /// IOS state.
-    pub state: String,
+    /// Its state.
+    pub state: IsakmpState,
     /// We initiated.
     pub initiator: bool,
     /// NAT-T in use.

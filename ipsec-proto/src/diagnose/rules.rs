@@ -1,6 +1,7 @@
 //! The procedure: Phase 1, then Phase 2, then the counters of the tunnel.
 
 use super::{Cause, FailureKind, FlowView, Happening, PeerHistory, PeerInput, Record, Verdict};
+use crate::ike::IsakmpState;
 use crate::ios::check::{check, LintKind, Severity};
 use crate::policy::GatewayConfig;
 use crate::time::Instant;
@@ -72,22 +73,22 @@ fn since_phase1(p: &PeerInput) -> impl Iterator<Item = &Record> {
     p.history.events.iter().skip(start)
 }
 
-fn count_sent(p: &PeerInput, state: &str, initiator: bool, retrans: bool) -> usize {
+fn count_sent(p: &PeerInput, state: IsakmpState, initiator: bool, retrans: bool) -> usize {
     p.history
         .events
         .iter()
         .filter(|r| {
             matches!(&r.what, Happening::IkeSent { state: Some(s), initiator: i, retransmission, .. }
-                if s == state && *i == initiator && (!retrans || *retransmission))
+                if *s == state && *i == initiator && (!retrans || *retransmission))
         })
         .count()
 }
 
-fn count_received_in(p: &PeerInput, state: &str) -> usize {
+fn count_received_in(p: &PeerInput, state: IsakmpState) -> usize {
     p.history
         .events
         .iter()
-        .filter(|r| matches!(&r.what, Happening::IkeReceived { state: Some(s), .. } if s == state))
+        .filter(|r| matches!(&r.what, Happening::IkeReceived { state: Some(s), .. } if *s == state))
         .count()
 }
 
@@ -107,7 +108,7 @@ fn offered(p: &PeerInput) -> String {
 /// one [`Cause::Healthy`] (or [`Cause::InProgress`] / [`Cause::NotTriggered`]) verdict.
 pub fn diagnose_peer(now: Instant, p: &PeerInput) -> Vec<Verdict> {
     let mut out = Vec::new();
-    let p1_up = p.isakmp.iter().any(|s| s.state == "QM_IDLE");
+    let p1_up = p.isakmp.iter().any(|s| s.state == IsakmpState::QmIdle);
     let flows_up = p.flows.iter().any(|f| f.sa_up);
     if flows_up {
         traffic(p, &mut out);
@@ -234,20 +235,20 @@ fn phase1(now: Instant, p: &PeerInput, out: &mut Vec<Verdict>) {
 
     // Which state are we stuck in: the failure that ended the last attempt, or the live SA.
     let (stuck_state, initiator, gave_up) = match (fail, newest) {
-        (_, Some(s)) => (Some(s.state.clone()), s.initiator, None),
+        (_, Some(s)) => (Some(s.state), s.initiator, None),
         (Some((r, FailureKind::NoReply { state, .. }, t)), None) => {
-            (Some(state.clone()), true, Some((r, t)))
+            (Some(*state), true, Some((r, t)))
         }
         (Some((r, FailureKind::PeerStopped { state }, t)), None) => {
-            (Some(state.clone()), false, Some((r, t)))
+            (Some(*state), false, Some((r, t)))
         }
         _ => (None, false, None),
     };
     let gave_up_text = gave_up.map(|(r, t)| format!("{t} ({})", ago(now, r.at)));
 
-    match (stuck_state.as_deref(), initiator) {
-        (Some("MM_NO_STATE"), true) => {
-            let retrans = count_sent(p, "MM_NO_STATE", true, true);
+    match (stuck_state, initiator) {
+        (Some(IsakmpState::MmNoState), true) => {
+            let retrans = count_sent(p, IsakmpState::MmNoState, true, true);
             if retrans == 0 && gave_up.is_none() {
                 return in_progress(p, out, "MM1 sent, waiting for MM2");
             }
@@ -288,8 +289,8 @@ fn phase1(now: Instant, p: &PeerInput, out: &mut Vec<Verdict>) {
             );
             out.push(v);
         }
-        (Some("MM_SA_SETUP"), false) => {
-            let dup = count_received_in(p, "MM_SA_SETUP");
+        (Some(IsakmpState::MmSaSetup), false) => {
+            let dup = count_received_in(p, IsakmpState::MmSaSetup);
             if dup == 0 && gave_up.is_none() {
                 return in_progress(p, out, "MM2 sent, waiting for MM3");
             }
@@ -317,8 +318,8 @@ fn phase1(now: Instant, p: &PeerInput, out: &mut Vec<Verdict>) {
             );
             out.push(v);
         }
-        (Some("MM_SA_SETUP"), true) => {
-            let retrans = count_sent(p, "MM_SA_SETUP", true, true);
+        (Some(IsakmpState::MmSaSetup), true) => {
+            let retrans = count_sent(p, IsakmpState::MmSaSetup, true, true);
             if retrans == 0 && gave_up.is_none() {
                 return in_progress(p, out, "MM3 sent, waiting for MM4");
             }
@@ -340,8 +341,8 @@ fn phase1(now: Instant, p: &PeerInput, out: &mut Vec<Verdict>) {
                 .push("debug crypto isakmp: `retransmitting phase 1 MM_SA_SETUP...`".into());
             out.push(v);
         }
-        (Some("MM_KEY_EXCH"), true) => {
-            let retrans = count_sent(p, "MM_KEY_EXCH", true, true);
+        (Some(IsakmpState::MmKeyExch), true) => {
+            let retrans = count_sent(p, IsakmpState::MmKeyExch, true, true);
             if retrans == 0 && gave_up.is_none() {
                 return in_progress(p, out, "MM5 sent, waiting for MM6");
             }
@@ -398,14 +399,14 @@ fn phase1(now: Instant, p: &PeerInput, out: &mut Vec<Verdict>) {
                 .push("show crypto isakmp sa: MM_KEY_EXCH here".into());
             out.push(v);
         }
-        (Some("MM_KEY_EXCH"), false) => {
+        (Some(IsakmpState::MmKeyExch), false) => {
             // MM5 follows MM4 at once; a few seconds without it is not a slow peer.
             let mm4_at = h.events.iter().rev().find_map(|r| match &r.what {
                 Happening::IkeSent {
                     state: Some(s),
                     initiator: false,
                     ..
-                } if s == "MM_KEY_EXCH" => Some(r.at),
+                } if *s == IsakmpState::MmKeyExch => Some(r.at),
                 _ => None,
             });
             let waited = mm4_at.map_or(0, |t| now.0.saturating_sub(t.0));

@@ -12,7 +12,7 @@ fn up_input() -> PeerInput {
         map: "VPN 10".into(),
         isakmp: vec![IsakmpView {
             conn_id: 1001,
-            state: "QM_IDLE".into(),
+            state: crate::ike::IsakmpState::QmIdle,
             initiator: true,
             nat_t: false,
         }],
@@ -43,10 +43,38 @@ fn causes(p: &PeerInput) -> Vec<Cause> {
 #[test]
 fn history_spots_retransmissions_and_keeps_totals_past_the_ring() {
     let mut h = History::new();
-    assert!(!h.record_ike_sent(PEER, Instant(0), b"mm1", Some("MM_NO_STATE"), true, 500));
-    assert!(h.record_ike_sent(PEER, Instant(2000), b"mm1", Some("MM_NO_STATE"), true, 500));
-    assert!(h.record_ike_sent(PEER, Instant(6000), b"mm1", Some("MM_NO_STATE"), true, 500));
-    assert!(!h.record_ike_sent(PEER, Instant(7000), b"mm3", Some("MM_SA_SETUP"), true, 500));
+    assert!(!h.record_ike_sent(
+        PEER,
+        Instant(0),
+        b"mm1",
+        Some(crate::ike::IsakmpState::MmNoState),
+        true,
+        500
+    ));
+    assert!(h.record_ike_sent(
+        PEER,
+        Instant(2000),
+        b"mm1",
+        Some(crate::ike::IsakmpState::MmNoState),
+        true,
+        500
+    ));
+    assert!(h.record_ike_sent(
+        PEER,
+        Instant(6000),
+        b"mm1",
+        Some(crate::ike::IsakmpState::MmNoState),
+        true,
+        500
+    ));
+    assert!(!h.record_ike_sent(
+        PEER,
+        Instant(7000),
+        b"mm3",
+        Some(crate::ike::IsakmpState::MmSaSetup),
+        true,
+        500
+    ));
     let p = h.peer(PEER).unwrap();
     assert_eq!((p.ike_tx, p.retransmissions, p.retrans_run), (4, 2, 0));
     for i in 0..(HISTORY_LEN as u64 * 2) {

@@ -33,8 +33,8 @@ pub enum PeerMisbehaved {
     Unexpected {
         /// What arrived.
         what: &'static str,
-        /// Our IOS state.
-        state: &'static str,
+        /// Our state.
+        state: crate::ike::IsakmpState,
     },
     /// The peer's Diffie-Hellman public value was refused.
     #[error("Diffie-Hellman public value refused: {0}")]
@@ -123,26 +123,51 @@ pub enum Error {
     #[error("peer sent notify {0}")]
     NotifyReceived(NotifyType),
     /// The peer stopped answering.
-    #[error("no reply after {retransmissions} retransmissions in state {state}{hint}")]
+    #[error("no reply after {retransmissions} retransmissions in state {state}{}{hint}", quick_mode_suffix(*.quick_mode))]
     NoReply {
         /// Retransmissions sent.
         retransmissions: u32,
-        /// Our IOS state when giving up.
-        state: &'static str,
+        /// Our state when giving up.
+        state: crate::ike::IsakmpState,
+        /// The Quick Mode that went unanswered, when it was one (the ISAKMP SA is then QM_IDLE).
+        quick_mode: Option<QuickModeWait>,
         /// What probably went wrong (empty when nothing specific is known).
         hint: &'static str,
     },
     /// We answered, but the initiator went quiet before the exchange finished.
     #[error("peer stopped negotiating in state {state}{hint}")]
     PeerStopped {
-        /// Our IOS state when we gave up waiting.
-        state: &'static str,
+        /// Our state when we gave up waiting.
+        state: crate::ike::IsakmpState,
         /// What probably went wrong.
         hint: &'static str,
     },
     /// API misuse.
     #[error("API misuse: {0}")]
     ApiMisuse(#[from] ApiMisuse),
+}
+
+/// Where an unanswered Quick Mode stood when we gave up on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum QuickModeWait {
+    /// We initiated: QM1 sent, no QM2 came.
+    Qm1Sent,
+    /// We responded: QM2 sent, no QM3 came.
+    Qm2Sent,
+}
+
+impl core::fmt::Display for QuickModeWait {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            QuickModeWait::Qm1Sent => "QM1 sent",
+            QuickModeWait::Qm2Sent => "QM2 sent, waiting for QM3",
+        })
+    }
+}
+
+fn quick_mode_suffix(q: Option<QuickModeWait>) -> String {
+    q.map(|q| format!(" ({q})")).unwrap_or_default()
 }
 
 impl From<crate::wire::WireError> for Error {

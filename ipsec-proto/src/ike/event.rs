@@ -266,8 +266,8 @@ pub struct IsakmpSaInfo {
     pub dst: std::net::IpAddr,
     /// Initiator address (IOS "src").
     pub src: std::net::IpAddr,
-    /// IOS state name (MM_NO_STATE, ..., QM_IDLE).
-    pub state: &'static str,
+    /// The state; [`IsakmpState::name`] gives its IOS name (MM_NO_STATE, ..., QM_IDLE).
+    pub state: IsakmpState,
     /// Our role.
     pub role: Role,
     /// The peer.

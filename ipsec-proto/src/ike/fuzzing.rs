@@ -421,7 +421,9 @@ pub fn run(data: &[u8]) -> Outcome {
                 let sas = h.ep.isakmp_sas(h.now);
                 let half = sas
                     .iter()
-                    .filter(|s| s.role == Role::Responder && s.state != "QM_IDLE")
+                    .filter(|s| {
+                        s.role == Role::Responder && s.state != crate::ike::IsakmpState::QmIdle
+                    })
                     .count();
                 assert!(half <= HALF_OPEN_LIMIT);
                 let _ = h.ep.ipsec_sas(h.now);

@@ -664,7 +664,8 @@ impl World {
             panic!("{when}: V's ISAKMP SA {} is gone at the gateway", v_sa.0);
         };
         assert_eq!(
-            s.state, "QM_IDLE",
+            s.state,
+            crate::ike::IsakmpState::QmIdle,
             "{when}: V's ISAKMP SA {} left QM_IDLE",
             v_sa.0
         );

@@ -34,7 +34,7 @@ pub use config::{
 pub use endpoint::Endpoint;
 pub use error::{
     ApiMisuse, AuthFailure, BufferTooSmall, Error, InvalidMessage, NotifyType, PeerIncompatible,
-    PeerMisbehaved,
+    PeerMisbehaved, QuickModeWait,
 };
 pub use event::{
     ChildId, ChildKeys, Counters, DeleteReason, Event, IkeSaId, IpsecSaInfo, IsakmpSaInfo,

@@ -2,7 +2,7 @@
 //! (cisco-ios.md C.2, C.3) where the endpoint's events say enough.
 
 use super::{delete_reason, MapEntryInfo, Tunnels};
-use crate::ike::{Event, Path, Role};
+use crate::ike::{Event, IsakmpState, Path, Role};
 use crate::policy::{SelectorAddr, TrafficSelector, TransformSet};
 use crate::tunnel::output::{DebugKind, Outputs};
 use std::fmt;
@@ -33,16 +33,15 @@ fn transform_words(t: &TransformSet) -> String {
 }
 
 /// The IOS finite-state-machine name for a state seen in `show crypto isakmp sa`.
-fn fsm_name(role: Role, state: &str) -> &'static str {
+fn fsm_name(role: Role, state: IsakmpState) -> &'static str {
     match (role, state) {
-        (_, "QM_IDLE") => "IKE_P1_COMPLETE",
-        (Role::Initiator, "MM_NO_STATE") => "IKE_I_MM1",
-        (Role::Initiator, "MM_SA_SETUP") => "IKE_I_MM3",
-        (Role::Initiator, "MM_KEY_EXCH") => "IKE_I_MM5",
-        (Role::Responder, "MM_NO_STATE") => "IKE_R_MM1",
-        (Role::Responder, "MM_SA_SETUP") => "IKE_R_MM2",
-        (Role::Responder, "MM_KEY_EXCH") => "IKE_R_MM4",
-        _ => "IKE_READY",
+        (_, IsakmpState::QmIdle) => "IKE_P1_COMPLETE",
+        (Role::Initiator, IsakmpState::MmNoState) => "IKE_I_MM1",
+        (Role::Initiator, IsakmpState::MmSaSetup) => "IKE_I_MM3",
+        (Role::Initiator, IsakmpState::MmKeyExch) => "IKE_I_MM5",
+        (Role::Responder, IsakmpState::MmNoState) => "IKE_R_MM1",
+        (Role::Responder, IsakmpState::MmSaSetup) => "IKE_R_MM2",
+        (Role::Responder, IsakmpState::MmKeyExch) => "IKE_R_MM4",
     }
 }
 
@@ -52,17 +51,21 @@ pub(super) fn fsm(
     conn_id: u32,
     role: Role,
     path: Path,
-    state: &str,
-    old: Option<&str>,
+    state: IsakmpState,
+    old: Option<IsakmpState>,
 ) {
     if !out.debugging(DebugKind::Isakmp) {
         return;
     }
-    let conn = if state == "QM_IDLE" { conn_id } else { 0 };
+    let conn = if state == IsakmpState::QmIdle {
+        conn_id
+    } else {
+        0
+    };
     let from = old.map_or("IKE_READY", |o| fsm_name(role, o));
     let input = match (role, state) {
-        (Role::Initiator, "MM_NO_STATE") => "IKE_MESG_FROM_IPSEC, IKE_SA_REQ_MM",
-        (_, "QM_IDLE") => "IKE_MESG_INTERNAL, IKE_PROCESS_COMPLETE",
+        (Role::Initiator, IsakmpState::MmNoState) => "IKE_MESG_FROM_IPSEC, IKE_SA_REQ_MM",
+        (_, IsakmpState::QmIdle) => "IKE_MESG_INTERNAL, IKE_PROCESS_COMPLETE",
         _ => "IKE_MESG_FROM_PEER, IKE_MM_EXCH",
     };
     if old.is_none() && role == Role::Initiator {

@@ -8,7 +8,7 @@ use crate::diagnose::{
     self, FailureKind, FlowView, Happening, History, IsakmpView, PeerInput, Verdict,
 };
 use crate::esp::{EspError, EspKeys, InboundError};
-use crate::ike::{Error, Event, Path, Role};
+use crate::ike::{Error, Event, IsakmpState, Path, Role};
 use crate::policy::TrafficSelector;
 use crate::time::Instant;
 use crate::tunnel::output::{DebugKind, Outputs};
@@ -76,7 +76,7 @@ fn ident(s: &TrafficSelector) -> String {
 
 impl Tunnels {
     /// The newest ISAKMP SA with `peer` as last seen: (conn-id, state, initiator).
-    fn known_state(&self, peer: IpAddr) -> Option<(u32, &'static str, bool)> {
+    fn known_state(&self, peer: IpAddr) -> Option<(u32, IsakmpState, bool)> {
         let (_, conn) = self
             .states_by_peer
             .range((peer, 0)..=(peer, u32::MAX))
@@ -86,7 +86,7 @@ impl Tunnels {
 
     pub(super) fn note_ike_rx(&mut self, now: Instant, path: &Path) {
         let peer = path.remote.ip();
-        let state = self.known_state(peer).map(|s| s.1.to_string());
+        let state = self.known_state(peer).map(|s| s.1);
         self.history.record(
             peer,
             now,
@@ -117,10 +117,10 @@ impl Tunnels {
             local_port,
         );
         if retrans {
-            let (conn, state) = st.map_or((0, "MM_NO_STATE"), |s| (s.0, s.1));
-            let phase = if state == "QM_IDLE" { 2 } else { 1 };
+            let (conn, state) = st.map_or((0, IsakmpState::MmNoState), |s| (s.0, s.1));
+            let phase = if state == IsakmpState::QmIdle { 2 } else { 1 };
             let attempt = self.history.peer(peer).map_or(1, |h| h.retrans_run);
-            let conn = if phase == 1 && state != "MM_KEY_EXCH" {
+            let conn = if phase == 1 && state != IsakmpState::MmKeyExch {
                 0
             } else {
                 conn
@@ -501,7 +501,7 @@ impl Tunnels {
                         .filter(|s| s.peer == e.peer || s.path.remote.ip() == addr)
                         .map(|s| IsakmpView {
                             conn_id: s.conn_id,
-                            state: s.state.to_string(),
+                            state: s.state,
                             initiator: s.role == Role::Initiator,
                             nat_t: s.nat_t,
                         })

@@ -39,8 +39,8 @@ use crate::esp::{
     LifetimeLimits, OutboundSa, SoftMargins, Udp4500,
 };
 use crate::ike::{
-    ChildId, DeleteReason, Endpoint, Event, IkeSaId, IsakmpSaInfo, Path, Phase2Established,
-    SelectorPair,
+    ChildId, DeleteReason, Endpoint, Event, IkeSaId, IsakmpSaInfo, IsakmpState, Path,
+    Phase2Established, SelectorPair,
 };
 use crate::ios::show::IosFlavor;
 use crate::policy::{GatewayConfig, TransformSet};
@@ -151,9 +151,9 @@ pub struct Transition {
     /// The peer's address.
     pub peer: IpAddr,
     /// Previous state (`None` for a new SA).
-    pub from: Option<&'static str>,
+    pub from: Option<IsakmpState>,
     /// New state (`None` when the SA went away).
-    pub to: Option<&'static str>,
+    pub to: Option<IsakmpState>,
     /// We started the exchange.
     pub initiator: bool,
 }
@@ -256,7 +256,7 @@ pub struct Tunnels {
     flavor: IosFlavor,
     next_conn: u32,
     /// ISAKMP SAs as last announced: conn-id → (peer, state, we initiated).
-    states: BTreeMap<u32, (IpAddr, &'static str, bool)>,
+    states: BTreeMap<u32, (IpAddr, IsakmpState, bool)>,
     /// The same SAs by peer address, for the newest SA with a peer without a scan.
     states_by_peer: std::collections::BTreeSet<(IpAddr, u32)>,
     /// Pairs with traffic not yet reported to the endpoint, and when the report is due.
@@ -663,7 +663,7 @@ impl Tunnels {
     }
 
     /// Role letter, state and conn-id of the newest ISAKMP SA with `peer` (for debug lines).
-    fn sa_view(&self, now: Instant, peer: IpAddr) -> (char, &'static str, u32) {
+    fn sa_view(&self, now: Instant, peer: IpAddr) -> (char, IsakmpState, u32) {
         self.endpoint
             .isakmp_sas(now)
             .iter()
@@ -675,14 +675,14 @@ impl Tunnels {
                 } else {
                     'R'
                 };
-                let conn = if s.state == "QM_IDLE" || s.state == "MM_KEY_EXCH" {
+                let conn = if matches!(s.state, IsakmpState::QmIdle | IsakmpState::MmKeyExch) {
                     s.conn_id
                 } else {
                     0
                 };
                 (r, s.state, conn)
             })
-            .unwrap_or(('R', "MM_NO_STATE", 0))
+            .unwrap_or(('R', IsakmpState::MmNoState, 0))
     }
 
     // ------------------------------------------------------------------------------------
@@ -775,7 +775,6 @@ impl Tunnels {
         if nat_t {
             self.history.entry(peer).nat_detected = true;
         }
-        let (from, to) = (from.map(|s| s.name()), to.map(|s| s.name()));
         let initiator = role == crate::ike::Role::Initiator;
         match to {
             Some(state) => {

@@ -3,7 +3,7 @@
 
 use super::{Flow, Tunnels};
 use crate::esp::EspStats;
-use crate::ike::IsakmpSaInfo;
+use crate::ike::{IsakmpSaInfo, IsakmpState};
 use crate::ios::show::{
     self, CryptoSession, EspSaSnapshot, FlowCounters, IpsecFlowSnapshot, IpsecInterfaceSnapshot,
     IsakmpSaDetail, IsakmpSaRow, SessionFlow, SessionIkeSa, SessionStatus,
@@ -202,7 +202,7 @@ impl Tunnels {
             let ike = sas
                 .iter()
                 .filter(|s| s.peer.0 == i && s.path.remote.ip() == IpAddr::V4(e.peer_addr))
-                .max_by_key(|s| (s.state == "QM_IDLE", s.conn_id));
+                .max_by_key(|s| (s.state == IsakmpState::QmIdle, s.conn_id));
             let mut flows = Vec::new();
             let mut up_since: Option<Instant> = None;
             for f in self.flows.iter().filter(|f| f.entry == i) {
@@ -239,7 +239,7 @@ impl Tunnels {
                 });
             }
             let any_sa = flows.iter().any(|f| f.active_sas > 0);
-            let ike_up = ike.is_some_and(|s| s.state == "QM_IDLE");
+            let ike_up = ike.is_some_and(|s| s.state == IsakmpState::QmIdle);
             let status = match (ike, ike_up, any_sa) {
                 (_, true, true) => SessionStatus::UpActive,
                 (_, true, false) => SessionStatus::UpIdle,
@@ -261,9 +261,13 @@ impl Tunnels {
                     local_port: s.path.local.port(),
                     remote: ip4(s.path.remote.ip()),
                     remote_port: s.path.remote.port(),
-                    active: s.state == "QM_IDLE",
+                    active: s.state == IsakmpState::QmIdle,
                     capabilities: capabilities(s),
-                    conn_id: if s.state == "QM_IDLE" { s.conn_id } else { 0 },
+                    conn_id: if s.state == IsakmpState::QmIdle {
+                        s.conn_id
+                    } else {
+                        0
+                    },
                     remaining_secs: s.remaining_secs.unwrap_or(0),
                 }),
                 flows,

@@ -33,7 +33,7 @@ impl Endpoint {
                     conn_id: s.id.0,
                     dst,
                     src,
-                    state: s.state_name(),
+                    state: s.state,
                     role: s.role,
                     peer: s.peer,
                     path: s.path,

@@ -24,7 +24,7 @@ use crate::wire::{PayloadList, PayloadType};
 use super::config::{EndpointConfig, PeerConfig, PeerId, SelectorPair};
 use super::error::{
     ApiMisuse, AuthFailure, BufferTooSmall, Error, InvalidMessage, NotifyType, PeerIncompatible,
-    PeerMisbehaved,
+    PeerMisbehaved, QuickModeWait,
 };
 use super::event::{
     ChildId, ChildKeys, Counters, DeleteReason, Event, IkeSaId, IpsecSaInfo, IsakmpSaInfo,
@@ -681,7 +681,7 @@ impl Endpoint {
             return Err(Failure::Drop(
                 PeerMisbehaved::Unexpected {
                     what: "encrypted message before keys",
-                    state: sa.state_name(),
+                    state: sa.state,
                 }
                 .into(),
             ));

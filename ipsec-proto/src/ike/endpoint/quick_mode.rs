@@ -188,7 +188,7 @@ impl Endpoint {
             return Err(Failure::Drop(
                 PeerMisbehaved::Unexpected {
                     what: "Quick Mode before Main Mode finished",
-                    state: sa.state_name(),
+                    state: sa.state,
                 }
                 .into(),
             ));

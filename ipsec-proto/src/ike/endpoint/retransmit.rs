@@ -106,7 +106,8 @@ impl Endpoint {
                 };
                 let err = Error::NoReply {
                     retransmissions: sa.flight.retries,
-                    state: sa.state_name(),
+                    state: sa.state,
+                    quick_mode: None,
                     hint,
                 };
                 let remote = sa.path.remote;
@@ -136,7 +137,7 @@ impl Endpoint {
                     _ => ": MM3 never arrived (our MM2 lost on the way back, or the initiator gave up)",
                 };
                 let err = Error::PeerStopped {
-                    state: sa.state_name(),
+                    state: sa.state,
                     hint,
                 };
                 let remote = sa.path.remote;
@@ -177,13 +178,14 @@ impl Endpoint {
             }
             for &i in failed.iter().rev() {
                 if let Some(q) = sa.qms.get(i) {
-                    let state = match q.state {
-                        QmState::Qm1Sent => "QM_IDLE (QM1 sent)",
-                        _ => "QM_IDLE (QM2 sent, waiting for QM3)",
+                    let wait = match q.state {
+                        QmState::Qm1Sent => QuickModeWait::Qm1Sent,
+                        _ => QuickModeWait::Qm2Sent,
                     };
                     failures.push(Error::NoReply {
                         retransmissions: q.flight.retries,
-                        state,
+                        state: sa.state,
+                        quick_mode: Some(wait),
                         hint: ": phase 2 peer silent (check its crypto map, or packet loss)",
                     });
                 }

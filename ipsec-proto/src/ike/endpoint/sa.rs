@@ -149,10 +149,6 @@ impl IkeSa {
     pub(super) fn isakmp_spi(&self) -> Vec<u8> {
         self.ci.iter().chain(self.cr.iter()).copied().collect()
     }
-
-    pub(super) fn state_name(&self) -> &'static str {
-        self.state.name()
-    }
 }
 
 pub(super) struct Child {
