@@ -206,11 +206,12 @@ static void test_null_and_range(void) {
     EXPECT_RC(ipsec_tunnel_get_counters(t, &c), IPSEC_RESULT_OK);
     EXPECT(c.not_protected == 1 && c.plaintext_malformed == 1);
 
-    /* Garbage on UDP 500 is dropped and named; ESP for no SA is counted. */
+    /* Garbage on UDP 500 and ESP for no SA are dropped, named and counted. */
     ipsec_path rx = {.local = path.local, .remote = path.remote};
     memset(buf, 0x5A, sizeof buf);
     EXPECT_RC(ipsec_tunnel_handle_datagram(t, 0, &rx, buf, 12), IPSEC_RESULT_MALFORMED_MESSAGE);
-    EXPECT_RC(ipsec_tunnel_handle_esp(t, 0, &path.remote, buf, sizeof buf), IPSEC_RESULT_OK);
+    EXPECT_RC(ipsec_tunnel_handle_esp(t, 0, &path.remote, buf, sizeof buf),
+              IPSEC_RESULT_ESP_UNKNOWN_SPI);
     EXPECT_RC(ipsec_tunnel_get_counters(t, &c), IPSEC_RESULT_OK);
     EXPECT(c.ike.malformed == 1 && c.invalid_spi == 1);
 

@@ -432,15 +432,18 @@ impl UdpDriver {
             let data = self.buf.get(..n).unwrap_or_default();
             if !nat_t {
                 self.stats.ike_in += 1;
-                self.endpoint.handle_datagram(now, path, data);
+                // Drops are counted by the endpoint (`counters()`); nothing more to do here.
+                let _ = self.endpoint.handle_datagram(now, path, data);
                 continue;
             }
             match classify_udp4500(data) {
                 Udp4500::Ike(ike) => {
                     self.stats.ike_in += 1;
-                    self.endpoint.handle_datagram(now, path, ike);
+                    let _ = self.endpoint.handle_datagram(now, path, ike);
                 }
-                Udp4500::Keepalive => self.endpoint.handle_datagram(now, path, &[0xff]),
+                Udp4500::Keepalive => {
+                    let _ = self.endpoint.handle_datagram(now, path, &[0xff]);
+                }
                 Udp4500::Esp(esp) => {
                     let esp = esp.to_vec();
                     self.decapsulate(now, esp, true);

@@ -296,6 +296,14 @@ enum ipsec_result
   IPSEC_RESULT_UNKNOWN_SA = 3008,
   // We answered, but the initiating peer went quiet before the exchange finished.
   IPSEC_RESULT_PEER_STOPPED = 3009,
+  // A message ID this ISAKMP SA already used: a replay, or one of ours reflected (dropped).
+  IPSEC_RESULT_REPLAYED_MESSAGE_ID = 3010,
+  // A zero responder cookie on a message past MM1 (a blind MM3; dropped before any DH).
+  IPSEC_RESULT_ZERO_RESPONDER_COOKIE = 3011,
+  // A DPD notify with a wrong SPI or length, or a stale sequence number (dropped).
+  IPSEC_RESULT_BAD_DPD = 3012,
+  // Too many Quick Modes open as responder on one ISAKMP SA (dropped).
+  IPSEC_RESULT_QUICK_MODE_FLOOD = 3013,
   // Main Mode 5/6 decrypted to garbage: the pre-shared keys differ.
   IPSEC_RESULT_PSK_MISMATCH = 4000,
   // A HASH payload did not verify.
@@ -314,8 +322,14 @@ enum ipsec_result
   IPSEC_RESULT_ESP_SEQUENCE_EXHAUSTED = 5005,
   // The ESP SA reached its hard lifetime.
   IPSEC_RESULT_ESP_EXPIRED = 5006,
+  // No inbound SA has this SPI (IOS `%CRYPTO-4-RECVD_PKT_INV_SPI`).
+  IPSEC_RESULT_ESP_UNKNOWN_SPI = 5007,
+  // Decrypted, but not IPv4 or outside the SA's proxy identities (`#pkts invalid identity`).
+  IPSEC_RESULT_ESP_INVALID_IDENTITY = 5008,
   // The output buffer is too small; the size needed was written, nothing else changed.
   IPSEC_RESULT_BUFFER_TOO_SMALL = 6000,
+  // The handle's output queue is full: poll it before handing in more.
+  IPSEC_RESULT_QUEUE_FULL = 6001,
   // A panic was caught at the FFI boundary (a bug in this library). Free the handle.
   IPSEC_RESULT_PANIC = 7000,
 };
@@ -807,7 +821,9 @@ void ipsec_event_free(struct ipsec_event **ev);
 // on 4500; a 1-byte 0xFF NAT keepalive is accepted too). Returns `IPSEC_RESULT_OK` when the
 // datagram was accepted, or the reason it was dropped and counted
 // (`IPSEC_RESULT_MALFORMED_MESSAGE`, `IPSEC_RESULT_UNKNOWN_SA`, `IPSEC_RESULT_PEER_MISBEHAVED`,
-// `IPSEC_RESULT_HASH_MISMATCH`); a dropped datagram never changes established state.
+// `IPSEC_RESULT_HASH_MISMATCH`, `IPSEC_RESULT_REPLAYED_MESSAGE_ID`,
+// `IPSEC_RESULT_ZERO_RESPONDER_COOKIE`, `IPSEC_RESULT_BAD_DPD`,
+// `IPSEC_RESULT_QUICK_MODE_FLOOD`); a dropped datagram never changes established state.
 // Negotiation failures come out as events.
 //
 // # Safety
@@ -1084,10 +1100,9 @@ ipsec_result ipsec_tunnel_handle_plaintext(struct ipsec_tunnel *t,
 // A UDP datagram received on `path->local` (our address, port 500 or 4500) from
 // `path->remote`, whole (on 4500 with the non-ESP marker still in front; ESP in UDP and NAT
 // keepalives too). IPv4 only: other families give `IPSEC_RESULT_INVALID_PARAMETER`. Returns
-// `IPSEC_RESULT_OK`, or why the IKE endpoint dropped the datagram (as
-// `ipsec_endpoint_handle_datagram`: `IPSEC_RESULT_MALFORMED_MESSAGE`,
-// `IPSEC_RESULT_UNKNOWN_SA`, `IPSEC_RESULT_HASH_MISMATCH`, `IPSEC_RESULT_PEER_MISBEHAVED`);
-// refused ESP is counted in `show crypto ipsec sa` instead.
+// `IPSEC_RESULT_OK`, or why the datagram was dropped (it is counted either way): an IKE reason
+// as `ipsec_endpoint_handle_datagram` gives it, an ESP one as `ipsec_tunnel_handle_esp`, or
+// `IPSEC_RESULT_MALFORMED_MESSAGE` for a UDP 4500 datagram that is neither.
 //
 // # Safety
 // `t` a live handle; `path` readable; `data` `len` readable bytes.
@@ -1098,8 +1113,11 @@ ipsec_result ipsec_tunnel_handle_datagram(struct ipsec_tunnel *t,
                                           size_t len);
 
 // A raw ESP packet (the IP protocol 50 payload, SPI first) from `src` (IPv4; the port is
-// ignored). Refused packets (unknown SPI, ICV, replay) are dropped and counted (`show crypto
-// ipsec sa`, `ipsec_tunnel_get_counters`); the result is `IPSEC_RESULT_OK` for any packet.
+// ignored). Returns `IPSEC_RESULT_OK` when the packet was decrypted and queued for
+// `ipsec_tunnel_poll_plaintext`, else why it was dropped (also counted in `show crypto ipsec
+// sa` and `ipsec_tunnel_get_counters`): `IPSEC_RESULT_ESP_UNKNOWN_SPI`, `IPSEC_RESULT_ESP_ICV`,
+// `IPSEC_RESULT_ESP_REPLAYED`, `IPSEC_RESULT_ESP_TOO_OLD`, `IPSEC_RESULT_ESP_INVALID_IDENTITY`,
+// `IPSEC_RESULT_QUEUE_FULL`, ...
 //
 // # Safety
 // `t` a live handle; `src` readable; `data` `len` readable bytes.

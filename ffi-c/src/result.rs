@@ -1,9 +1,10 @@
 //! Numbered result codes (never reused; blocks per category) and their messages.
 
-use ipsec_proto::esp::EspError;
+use ipsec_proto::esp::{EspError, InboundError};
 use ipsec_proto::ike::{
-    ApiMisuse, AuthFailure, Error as IkeError, InvalidMessage, PeerIncompatible,
+    ApiMisuse, AuthFailure, DatagramDrop, Error as IkeError, InvalidMessage, PeerIncompatible,
 };
+use ipsec_proto::tunnel::Dropped;
 
 use crate::ffi::{boundary, write_text};
 
@@ -78,6 +79,14 @@ pub enum ipsec_result {
     IPSEC_RESULT_UNKNOWN_SA = 3008,
     /// We answered, but the initiating peer went quiet before the exchange finished.
     IPSEC_RESULT_PEER_STOPPED = 3009,
+    /// A message ID this ISAKMP SA already used: a replay, or one of ours reflected (dropped).
+    IPSEC_RESULT_REPLAYED_MESSAGE_ID = 3010,
+    /// A zero responder cookie on a message past MM1 (a blind MM3; dropped before any DH).
+    IPSEC_RESULT_ZERO_RESPONDER_COOKIE = 3011,
+    /// A DPD notify with a wrong SPI or length, or a stale sequence number (dropped).
+    IPSEC_RESULT_BAD_DPD = 3012,
+    /// Too many Quick Modes open as responder on one ISAKMP SA (dropped).
+    IPSEC_RESULT_QUICK_MODE_FLOOD = 3013,
 
     /// Main Mode 5/6 decrypted to garbage: the pre-shared keys differ.
     IPSEC_RESULT_PSK_MISMATCH = 4000,
@@ -98,9 +107,15 @@ pub enum ipsec_result {
     IPSEC_RESULT_ESP_SEQUENCE_EXHAUSTED = 5005,
     /// The ESP SA reached its hard lifetime.
     IPSEC_RESULT_ESP_EXPIRED = 5006,
+    /// No inbound SA has this SPI (IOS `%CRYPTO-4-RECVD_PKT_INV_SPI`).
+    IPSEC_RESULT_ESP_UNKNOWN_SPI = 5007,
+    /// Decrypted, but not IPv4 or outside the SA's proxy identities (`#pkts invalid identity`).
+    IPSEC_RESULT_ESP_INVALID_IDENTITY = 5008,
 
     /// The output buffer is too small; the size needed was written, nothing else changed.
     IPSEC_RESULT_BUFFER_TOO_SMALL = 6000,
+    /// The handle's output queue is full: poll it before handing in more.
+    IPSEC_RESULT_QUEUE_FULL = 6001,
 
     /// A panic was caught at the FFI boundary (a bug in this library). Free the handle.
     IPSEC_RESULT_PANIC = 7000,
@@ -141,6 +156,10 @@ impl ipsec_result {
         R::IPSEC_RESULT_NO_REPLY,
         R::IPSEC_RESULT_UNKNOWN_SA,
         R::IPSEC_RESULT_PEER_STOPPED,
+        R::IPSEC_RESULT_REPLAYED_MESSAGE_ID,
+        R::IPSEC_RESULT_ZERO_RESPONDER_COOKIE,
+        R::IPSEC_RESULT_BAD_DPD,
+        R::IPSEC_RESULT_QUICK_MODE_FLOOD,
         R::IPSEC_RESULT_PSK_MISMATCH,
         R::IPSEC_RESULT_HASH_MISMATCH,
         R::IPSEC_RESULT_ESP_REPLAYED,
@@ -150,7 +169,10 @@ impl ipsec_result {
         R::IPSEC_RESULT_ESP_PADDING,
         R::IPSEC_RESULT_ESP_SEQUENCE_EXHAUSTED,
         R::IPSEC_RESULT_ESP_EXPIRED,
+        R::IPSEC_RESULT_ESP_UNKNOWN_SPI,
+        R::IPSEC_RESULT_ESP_INVALID_IDENTITY,
         R::IPSEC_RESULT_BUFFER_TOO_SMALL,
+        R::IPSEC_RESULT_QUEUE_FULL,
         R::IPSEC_RESULT_PANIC,
     ];
 
@@ -198,6 +220,10 @@ impl ipsec_result {
             R::IPSEC_RESULT_NO_REPLY => "peer did not reply",
             R::IPSEC_RESULT_UNKNOWN_SA => "datagram for an unknown ISAKMP SA dropped",
             R::IPSEC_RESULT_PEER_STOPPED => "peer stopped negotiating",
+            R::IPSEC_RESULT_REPLAYED_MESSAGE_ID => "replayed ISAKMP message ID",
+            R::IPSEC_RESULT_ZERO_RESPONDER_COOKIE => "zero responder cookie past MM1",
+            R::IPSEC_RESULT_BAD_DPD => "bad or stale DPD notify",
+            R::IPSEC_RESULT_QUICK_MODE_FLOOD => "too many Quick Modes open on one ISAKMP SA",
             R::IPSEC_RESULT_PSK_MISMATCH => "pre-shared keys probably differ",
             R::IPSEC_RESULT_HASH_MISMATCH => "HASH payload did not verify",
             R::IPSEC_RESULT_ESP_REPLAYED => "ESP replay: sequence number already received",
@@ -209,7 +235,12 @@ impl ipsec_result {
                 "ESP sequence numbers exhausted; rekey the SA"
             }
             R::IPSEC_RESULT_ESP_EXPIRED => "ESP SA hard lifetime expired",
+            R::IPSEC_RESULT_ESP_UNKNOWN_SPI => "no inbound SA with this SPI",
+            R::IPSEC_RESULT_ESP_INVALID_IDENTITY => {
+                "decrypted packet outside the SA's proxy identities"
+            }
             R::IPSEC_RESULT_BUFFER_TOO_SMALL => "buffer too small; the size needed was returned",
+            R::IPSEC_RESULT_QUEUE_FULL => "output queue full; poll it first",
             R::IPSEC_RESULT_PANIC => "internal error (panic caught); please report a bug",
         }
     }
@@ -233,6 +264,36 @@ impl From<&EspError> for ipsec_result {
             EspError::InvalidConfig(_) => R::IPSEC_RESULT_INVALID_CONFIG,
             // A variant added later: the closest category rather than a wrong specific code.
             _ => R::IPSEC_RESULT_INVALID_CONFIG,
+        }
+    }
+}
+
+impl From<&DatagramDrop> for ipsec_result {
+    fn from(d: &DatagramDrop) -> Self {
+        match d {
+            DatagramDrop::Malformed(_) => R::IPSEC_RESULT_MALFORMED_MESSAGE,
+            DatagramDrop::UnknownSa => R::IPSEC_RESULT_UNKNOWN_SA,
+            DatagramDrop::ZeroResponderCookie => R::IPSEC_RESULT_ZERO_RESPONDER_COOKIE,
+            DatagramDrop::BadHash => R::IPSEC_RESULT_HASH_MISMATCH,
+            DatagramDrop::ReplayedMessageId => R::IPSEC_RESULT_REPLAYED_MESSAGE_ID,
+            DatagramDrop::BadDpd => R::IPSEC_RESULT_BAD_DPD,
+            DatagramDrop::QuickModeFlood => R::IPSEC_RESULT_QUICK_MODE_FLOOD,
+            // `Unexpected`, and a reason added later: the general category.
+            _ => R::IPSEC_RESULT_PEER_MISBEHAVED,
+        }
+    }
+}
+
+impl From<&Dropped> for ipsec_result {
+    fn from(d: &Dropped) -> Self {
+        match d {
+            Dropped::Ike(i) => i.into(),
+            Dropped::Esp(InboundError::UnknownSpi(_)) => R::IPSEC_RESULT_ESP_UNKNOWN_SPI,
+            Dropped::Esp(InboundError::Esp(e)) => e.into(),
+            Dropped::Esp(_) | Dropped::MalformedUdp4500 => R::IPSEC_RESULT_MALFORMED_MESSAGE,
+            Dropped::OutsideProxyIdentities => R::IPSEC_RESULT_ESP_INVALID_IDENTITY,
+            Dropped::QueueFull => R::IPSEC_RESULT_QUEUE_FULL,
+            _ => R::IPSEC_RESULT_MALFORMED_MESSAGE,
         }
     }
 }

@@ -12,7 +12,7 @@ use ipsec_proto::ike::IsakmpState;
 use ipsec_proto::time::Instant;
 use ipsec_proto::tunnel::{CoreOptions, Dest, Show, TunVerdict, Tunnel, TunnelError, TunnelEvent};
 
-use crate::endpoint::{ike_drop_reason, ipsec_addr, ipsec_endpoint_counters, ipsec_path};
+use crate::endpoint::{ipsec_addr, ipsec_endpoint_counters, ipsec_path};
 use crate::ffi::{
     addr_from_c, addr_to_c, as_ref, boundary, free_guarded, in_slice, lock, out_slice, peek,
     polled, to_raw, try_ok, try_some, write, write_text, Guarded,
@@ -425,10 +425,9 @@ pub unsafe extern "C" fn ipsec_tunnel_handle_plaintext(
 /// A UDP datagram received on `path->local` (our address, port 500 or 4500) from
 /// `path->remote`, whole (on 4500 with the non-ESP marker still in front; ESP in UDP and NAT
 /// keepalives too). IPv4 only: other families give `IPSEC_RESULT_INVALID_PARAMETER`. Returns
-/// `IPSEC_RESULT_OK`, or why the IKE endpoint dropped the datagram (as
-/// `ipsec_endpoint_handle_datagram`: `IPSEC_RESULT_MALFORMED_MESSAGE`,
-/// `IPSEC_RESULT_UNKNOWN_SA`, `IPSEC_RESULT_HASH_MISMATCH`, `IPSEC_RESULT_PEER_MISBEHAVED`);
-/// refused ESP is counted in `show crypto ipsec sa` instead.
+/// `IPSEC_RESULT_OK`, or why the datagram was dropped (it is counted either way): an IKE reason
+/// as `ipsec_endpoint_handle_datagram` gives it, an ESP one as `ipsec_tunnel_handle_esp`, or
+/// `IPSEC_RESULT_MALFORMED_MESSAGE` for a UDP 4500 datagram that is neither.
 ///
 /// # Safety
 /// `t` a live handle; `path` readable; `data` `len` readable bytes.
@@ -450,16 +449,19 @@ pub unsafe extern "C" fn ipsec_tunnel_handle_datagram(
         let (Some(local), Some(remote)) = (v4_from_c(&path.local), v4_from_c(&path.remote)) else {
             return ipsec_result::IPSEC_RESULT_INVALID_PARAMETER;
         };
-        let before = tun.tunnels().endpoint().counters();
-        tun.handle_udp(Instant(now_ms), local, remote, data);
-        let after = tun.tunnels().endpoint().counters();
-        ike_drop_reason(&before, &after).map_or(ipsec_result::IPSEC_RESULT_OK, |(code, _)| code)
+        match tun.handle_udp(Instant(now_ms), local, remote, data) {
+            Ok(()) => ipsec_result::IPSEC_RESULT_OK,
+            Err(why) => (&why).into(),
+        }
     })
 }
 
 /// A raw ESP packet (the IP protocol 50 payload, SPI first) from `src` (IPv4; the port is
-/// ignored). Refused packets (unknown SPI, ICV, replay) are dropped and counted (`show crypto
-/// ipsec sa`, `ipsec_tunnel_get_counters`); the result is `IPSEC_RESULT_OK` for any packet.
+/// ignored). Returns `IPSEC_RESULT_OK` when the packet was decrypted and queued for
+/// `ipsec_tunnel_poll_plaintext`, else why it was dropped (also counted in `show crypto ipsec
+/// sa` and `ipsec_tunnel_get_counters`): `IPSEC_RESULT_ESP_UNKNOWN_SPI`, `IPSEC_RESULT_ESP_ICV`,
+/// `IPSEC_RESULT_ESP_REPLAYED`, `IPSEC_RESULT_ESP_TOO_OLD`, `IPSEC_RESULT_ESP_INVALID_IDENTITY`,
+/// `IPSEC_RESULT_QUEUE_FULL`, ...
 ///
 /// # Safety
 /// `t` a live handle; `src` readable; `data` `len` readable bytes.
@@ -481,8 +483,10 @@ pub unsafe extern "C" fn ipsec_tunnel_handle_esp(
         let Some(src) = v4_from_c(src) else {
             return ipsec_result::IPSEC_RESULT_INVALID_PARAMETER;
         };
-        tun.handle_esp(Instant(now_ms), *src.ip(), data);
-        ipsec_result::IPSEC_RESULT_OK
+        match tun.handle_esp(Instant(now_ms), *src.ip(), data) {
+            Ok(()) => ipsec_result::IPSEC_RESULT_OK,
+            Err(why) => (&why).into(),
+        }
     })
 }
 

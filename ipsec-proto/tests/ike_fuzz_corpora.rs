@@ -170,7 +170,7 @@ fn first_messages_from_ten_thousand_addresses() {
             local: SocketAddr::new(IpAddr::V4(RESPONDER_ADDR), from.port()),
             remote: from,
         };
-        p.b.handle_datagram(p.now, path, &m);
+        let _ = p.b.handle_datagram(p.now, path, &m);
         while let Ok(Some(_)) = p.b.poll_transmit(p.now, &mut buf) {
             answered += 1;
         }

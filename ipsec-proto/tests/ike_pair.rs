@@ -576,15 +576,15 @@ fn malformed_datagrams_are_counted_not_fatal() {
     let mm1 = p.log[0].2.clone();
     let mut junk = mm1.clone();
     junk.truncate(40);
-    p.b.handle_datagram(p.now, path, &junk);
-    p.b.handle_datagram(p.now, path, &[1, 2, 3]);
+    let _ = p.b.handle_datagram(p.now, path, &junk);
+    let _ = p.b.handle_datagram(p.now, path, &[1, 2, 3]);
     // A QM1-sized garbage message with the live cookies.
     let qm1 = p.log[6].2.clone();
     let mut bad = qm1.clone();
     let n = bad.len();
     bad[n - 1] ^= 0xff;
     bad[20] ^= 1; // another message ID
-    p.b.handle_datagram(p.now, path, &bad);
+    let _ = p.b.handle_datagram(p.now, path, &bad);
     assert!(
         p.b.counters().malformed + p.b.counters().bad_hash >= 2,
         "{:?}",
@@ -634,7 +634,7 @@ fn commit_bit_is_tolerated() {
         local: std::net::SocketAddr::new(std::net::IpAddr::V4(B_ADDR), 500),
         remote: p.a_local(500),
     };
-    p.b.handle_datagram(p.now, path, &qm1);
+    let _ = p.b.handle_datagram(p.now, path, &qm1);
     assert!(p.run_until(10_000, |p| p.both_up()));
     assert_keys_match(&p.events_a, &p.events_b);
 }

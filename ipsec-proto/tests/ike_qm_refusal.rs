@@ -63,7 +63,7 @@ fn quick_mode_refused_with_spi_zero_fails_at_once() {
     let retransmissions = p.a.counters().retransmissions;
     let msg = refusal(&p, sa, 0, 0x0bad_cafe);
     let now = p.now;
-    p.a.handle_datagram(now, path, &msg);
+    let _ = p.a.handle_datagram(now, path, &msg);
     let mut failed = Vec::new();
     while let Some(e) = p.a.poll_event() {
         if let Event::NegotiationFailed { phase, error, .. } = &e {

@@ -53,10 +53,10 @@ fn mutated_messages_are_dropped_and_counted() {
             continue;
         }
         // Deliver to the side that would normally receive it.
-        match side {
+        let _ = match side {
             Side::A => p.b.handle_datagram(p.now, to_b, &m),
             Side::B => p.a.handle_datagram(p.now, to_a, &m),
-        }
+        };
         if i % 500 == 0 {
             p.run(10);
         }
@@ -109,7 +109,7 @@ fn random_bytes_never_panic() {
             m[17] = 0x10; // ISAKMP 1.0
             m[18] = [2u8, 5, 32][rng.below(3) as usize];
         }
-        p.b.handle_datagram(p.now, path, &m);
+        let _ = p.b.handle_datagram(p.now, path, &m);
     }
     let c = p.b.counters();
     assert!(c.malformed + c.unknown_sa + c.unexpected > 0);

@@ -190,7 +190,8 @@ impl Endpoint {
 
     /// Feeds one UDP payload received on port 500 or 4500 (with its non-ESP marker, if any).
     /// Malformed input is dropped and counted (`counters`), never raised: the peer is not
-    /// trusted and a bad datagram must not stop the caller's loop.
+    /// trusted and a bad datagram must not stop the caller's loop. Returns why a datagram was
+    /// dropped (`ike_unknown_sa`, ...), `None` when it was accepted.
     #[pyo3(signature = (data, *, local, remote, now))]
     fn receive_datagram(
         &mut self,
@@ -198,7 +199,7 @@ impl Endpoint {
         local: Addr,
         remote: Addr,
         now: f64,
-    ) -> PyResult<()> {
+    ) -> PyResult<Option<&'static str>> {
         let path = ike::Path {
             local: parse_addr(&local)?,
             remote: parse_addr(&remote)?,
@@ -208,9 +209,9 @@ impl Endpoint {
         if data != [0xff] {
             self.rec.ike_received(now, &path);
         }
-        self.ep.handle_datagram(now, path, data);
+        let verdict = self.ep.handle_datagram(now, path, data);
         self.pump(now);
-        Ok(())
+        Ok(verdict.err().map(|d| d.code()))
     }
 
     /// Every queued datagram as `(payload, local, remote)`; the payload already carries the

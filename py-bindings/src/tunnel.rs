@@ -225,13 +225,13 @@ impl Tunnel {
         local: (String, u16),
         remote: (String, u16),
         now: f64,
-    ) -> PyResult<()> {
+    ) -> PyResult<Option<&'static str>> {
         let (local, remote) = (sock("local", &local)?, sock("remote", &remote)?);
         let now = instant(now)?;
         let t = self.core();
         let data: &[u8] = &data;
-        py.allow_threads(|| t.handle_udp(now, local, remote, data));
-        Ok(())
+        let verdict = py.allow_threads(|| t.handle_udp(now, local, remote, data));
+        Ok(verdict.err().map(|d| d.code()))
     }
 
     /// A raw ESP packet (the IP protocol 50 payload, SPI onwards) from `src`. The GIL is
@@ -242,13 +242,13 @@ impl Tunnel {
         data: PyBackedBytes,
         src: &str,
         now: f64,
-    ) -> PyResult<()> {
+    ) -> PyResult<Option<&'static str>> {
         let src = ipv4("src", src)?;
         let now = instant(now)?;
         let t = self.core();
         let data: &[u8] = &data;
-        py.allow_threads(|| t.handle_esp(now, src, data));
-        Ok(())
+        let verdict = py.allow_threads(|| t.handle_esp(now, src, data));
+        Ok(verdict.err().map(|d| d.code()))
     }
 
     /// Every queued datagram as `(kind, local, remote, local_port, remote_port, data)`: kind

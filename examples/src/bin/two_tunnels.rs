@@ -21,10 +21,13 @@ fn carry(from: &mut Tunnel, to: &mut Tunnel, now: Instant) -> Vec<Vec<u8>> {
     let (mut buf, mut got) = (vec![0u8; 65_536], Vec::new());
     while let Ok(Some(t)) = from.poll_transmit(&mut buf) {
         let data = buf[..t.len].to_vec();
-        match t.dest {
+        let verdict = match t.dest {
             Dest::Udp { local, remote } => to.handle_udp(now, remote, local, &data),
             Dest::Esp { src, .. } => to.handle_esp(now, src, &data),
-            Dest::Tun => {}
+            Dest::Tun => Ok(()),
+        };
+        if let Err(why) = verdict {
+            eprintln!("dropped: {why}");
         }
         while let Ok(Some(n)) = to.poll_plaintext(&mut buf) {
             got.push(buf[..n].to_vec());

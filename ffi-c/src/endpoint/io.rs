@@ -1,7 +1,7 @@
 //! Datagrams in and out and the timers: `ipsec_endpoint_handle_datagram`,
 //! `ipsec_endpoint_handle_timeout`, `ipsec_endpoint_poll_transmit`, `ipsec_endpoint_poll_timeout`.
 
-use ipsec_proto::ike::{Counters, Path};
+use ipsec_proto::ike::Path;
 use ipsec_proto::time::Instant;
 
 use super::{ipsec_endpoint, ipsec_path, path_to_c, IPSEC_LOG_WARN};
@@ -27,7 +27,9 @@ pub struct ipsec_transmit {
 /// on 4500; a 1-byte 0xFF NAT keepalive is accepted too). Returns `IPSEC_RESULT_OK` when the
 /// datagram was accepted, or the reason it was dropped and counted
 /// (`IPSEC_RESULT_MALFORMED_MESSAGE`, `IPSEC_RESULT_UNKNOWN_SA`, `IPSEC_RESULT_PEER_MISBEHAVED`,
-/// `IPSEC_RESULT_HASH_MISMATCH`); a dropped datagram never changes established state.
+/// `IPSEC_RESULT_HASH_MISMATCH`, `IPSEC_RESULT_REPLAYED_MESSAGE_ID`,
+/// `IPSEC_RESULT_ZERO_RESPONDER_COOKIE`, `IPSEC_RESULT_BAD_DPD`,
+/// `IPSEC_RESULT_QUICK_MODE_FLOOD`); a dropped datagram never changes established state.
 /// Negotiation failures come out as events.
 ///
 /// # Safety
@@ -52,48 +54,24 @@ pub unsafe extern "C" fn ipsec_endpoint_handle_datagram(
         else {
             return ipsec_result::IPSEC_RESULT_INVALID_PARAMETER;
         };
-        let before = ep.ep.counters();
         let path = Path { local, remote };
         // A NAT keepalive (one 0xFF byte) is no IKE message.
         if data != [0xff] {
             ep.rec.ike_received(Instant(now_ms), &path);
         }
-        ep.ep.handle_datagram(Instant(now_ms), path, data);
+        let verdict = ep.ep.handle_datagram(Instant(now_ms), path, data);
         ep.pump(Instant(now_ms));
-        let Some((code, what)) = ike_drop_reason(&before, &ep.ep.counters()) else {
-            return ipsec_result::IPSEC_RESULT_OK;
-        };
-        ep.log(
-            IPSEC_LOG_WARN,
-            &format!("dropped a {len}-byte datagram from {remote} {what}"),
-        );
-        code
+        match verdict {
+            Ok(()) => ipsec_result::IPSEC_RESULT_OK,
+            Err(why) => {
+                ep.log(
+                    IPSEC_LOG_WARN,
+                    &format!("dropped a {len}-byte datagram from {remote}: {why}"),
+                );
+                (&why).into()
+            }
+        }
     })
-}
-
-/// Why the IKE endpoint dropped the datagram it was just given, from its counters before and
-/// after: the result code and a few words for the log; `None` when it was accepted.
-pub(crate) fn ike_drop_reason(
-    before: &Counters,
-    after: &Counters,
-) -> Option<(ipsec_result, &'static str)> {
-    if after.malformed > before.malformed {
-        Some((ipsec_result::IPSEC_RESULT_MALFORMED_MESSAGE, "malformed"))
-    } else if after.unknown_sa > before.unknown_sa {
-        Some((
-            ipsec_result::IPSEC_RESULT_UNKNOWN_SA,
-            "for an unknown ISAKMP SA",
-        ))
-    } else if after.bad_hash > before.bad_hash {
-        Some((ipsec_result::IPSEC_RESULT_HASH_MISMATCH, "with a bad HASH"))
-    } else if after.unexpected > before.unexpected {
-        Some((
-            ipsec_result::IPSEC_RESULT_PEER_MISBEHAVED,
-            "not acceptable in this state",
-        ))
-    } else {
-        None
-    }
 }
 
 /// Runs everything due at `now_ms`: retransmissions, give-ups, lifetimes, rekeys, DPD, NAT

@@ -28,7 +28,6 @@ mod views;
 
 pub use commands::*;
 pub use events::*;
-pub(crate) use io::ike_drop_reason;
 pub use io::*;
 pub use views::*;
 

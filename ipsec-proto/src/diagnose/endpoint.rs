@@ -379,7 +379,7 @@ mod tests {
                 remote: SocketAddr::new(IpAddr::V4(from.addr), t.path.local.port()),
             };
             to.rec.ike_received(now, &path);
-            to.ep.handle_datagram(now, path, &data);
+            let _ = to.ep.handle_datagram(now, path, &data);
             pump(to, now);
             n += 1;
         }

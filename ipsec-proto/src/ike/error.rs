@@ -147,6 +147,53 @@ pub enum Error {
     ApiMisuse(#[from] ApiMisuse),
 }
 
+/// Why [`crate::ike::Endpoint::handle_datagram`] dropped a datagram; each is also counted in
+/// [`crate::ike::Counters`].
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DatagramDrop {
+    /// Not a well-formed ISAKMP message (the error says where).
+    #[error("malformed: {0}")]
+    Malformed(InvalidMessage),
+    /// No ISAKMP SA has these cookies and the message cannot start one.
+    #[error("for an unknown ISAKMP SA")]
+    UnknownSa,
+    /// A zero responder cookie on anything but a repeated MM1 (a blind MM3).
+    #[error("zero responder cookie on a message past MM1")]
+    ZeroResponderCookie,
+    /// Well-formed, but not acceptable in the SA's state.
+    #[error("not acceptable in this state")]
+    Unexpected,
+    /// A HASH payload did not verify.
+    #[error("with a bad HASH")]
+    BadHash,
+    /// A message ID this ISAKMP SA has already used (a replay, or ours reflected).
+    #[error("replayed message ID")]
+    ReplayedMessageId,
+    /// A DPD notify with the wrong SPI, length or a stale sequence number.
+    #[error("bad or stale DPD notify")]
+    BadDpd,
+    /// Too many Quick Modes open as responder on one ISAKMP SA.
+    #[error("too many Quick Modes open on this ISAKMP SA")]
+    QuickModeFlood,
+}
+
+impl DatagramDrop {
+    /// A short stable name for scripts and metrics labels (`ike_bad_hash`, ...).
+    pub fn code(&self) -> &'static str {
+        match self {
+            DatagramDrop::Malformed(_) => "ike_malformed",
+            DatagramDrop::UnknownSa => "ike_unknown_sa",
+            DatagramDrop::ZeroResponderCookie => "ike_zero_responder_cookie",
+            DatagramDrop::Unexpected => "ike_unexpected",
+            DatagramDrop::BadHash => "ike_bad_hash",
+            DatagramDrop::ReplayedMessageId => "ike_replayed_message_id",
+            DatagramDrop::BadDpd => "ike_bad_dpd",
+            DatagramDrop::QuickModeFlood => "ike_quick_mode_flood",
+        }
+    }
+}
+
 /// Where an unanswered Quick Mode stood when we gave up on it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]

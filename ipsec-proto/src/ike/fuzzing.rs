@@ -372,7 +372,11 @@ impl Harness {
             local: SocketAddr::new(IpAddr::V4(RESPONDER_ADDR), from.port()),
             remote: from,
         };
-        self.ep.handle_datagram(self.now, path, &d);
+        let before = drop_count(&self.ep.counters());
+        let verdict = self.ep.handle_datagram(self.now, path, &d);
+        // A reason given is a reason counted, once; an accepted datagram counts no drop.
+        let counted = drop_count(&self.ep.counters()) - before;
+        assert_eq!(counted, u64::from(verdict.is_err()), "{verdict:?}");
         self.drain(MAX_TRANSMITS_PER_DATAGRAM, MAX_EVENTS_PER_DATAGRAM);
         self.timers();
     }
@@ -523,7 +527,7 @@ impl BackToBack {
                 };
                 let bytes = self.buf.get(..t.len).unwrap_or(&[]);
                 on_a(self.now, path, bytes);
-                self.b.handle_datagram(self.now, path, bytes);
+                let _ = self.b.handle_datagram(self.now, path, bytes);
                 delivered += 1;
                 moved = true;
             }
@@ -533,7 +537,7 @@ impl BackToBack {
                     remote: SocketAddr::new(IpAddr::V4(self.b_ip), t.path.local.port()),
                 };
                 let bytes = self.buf.get(..t.len).unwrap_or(&[]);
-                self.a.handle_datagram(self.now, path, bytes);
+                let _ = self.a.handle_datagram(self.now, path, bytes);
                 delivered += 1;
                 moved = true;
             }
@@ -756,9 +760,9 @@ pub fn endpoint_pair(data: &[u8]) -> usize {
             _ => {
                 if let Some((to_b, path, bytes)) = q.pop_front() {
                     if to_b {
-                        b.handle_datagram(now, path, &bytes);
+                        let _ = b.handle_datagram(now, path, &bytes);
                     } else {
-                        a.handle_datagram(now, path, &bytes);
+                        let _ = a.handle_datagram(now, path, &bytes);
                     }
                 }
             }
@@ -769,4 +773,16 @@ pub fn endpoint_pair(data: &[u8]) -> usize {
     p2 += drain(&mut a, now, true, &mut q, &mut buf);
     p2 += drain(&mut b, now, false, &mut q, &mut buf);
     p2
+}
+
+/// The counters [`crate::ike::DatagramDrop`] reasons are counted in.
+fn drop_count(c: &crate::ike::Counters) -> u64 {
+    c.malformed
+        + c.unknown_sa
+        + c.zero_responder_cookie
+        + c.unexpected
+        + c.bad_hash
+        + c.replayed_message_id
+        + c.bad_dpd
+        + c.quick_mode_flood_dropped
 }

@@ -549,7 +549,7 @@ impl World {
             d.extend_from_slice(&[0, 0, 0, 0]);
         }
         d.extend_from_slice(bytes);
-        self.r.handle_datagram(self.now, path, &d);
+        let _ = self.r.handle_datagram(self.now, path, &d);
         self.count_datagram();
     }
 
@@ -608,7 +608,7 @@ impl World {
                     d.extend_from_slice(&[0, 0, 0, 0]);
                 }
                 d.extend_from_slice(&bytes);
-                p.ep.handle_datagram(now, path, &d);
+                let _ = p.ep.handle_datagram(now, path, &d);
             }
             self.events();
             if !moved {

@@ -33,8 +33,8 @@ pub use config::{
 };
 pub use endpoint::Endpoint;
 pub use error::{
-    ApiMisuse, AuthFailure, BufferTooSmall, Error, InvalidMessage, NotifyType, PeerIncompatible,
-    PeerMisbehaved, QuickModeWait,
+    ApiMisuse, AuthFailure, BufferTooSmall, DatagramDrop, Error, InvalidMessage, NotifyType,
+    PeerIncompatible, PeerMisbehaved, QuickModeWait,
 };
 pub use event::{
     ChildId, ChildKeys, Counters, DeleteReason, Event, IkeSaId, IpsecSaInfo, IsakmpSaInfo,

@@ -27,6 +27,7 @@ mod classify;
 mod commands;
 mod debug;
 mod diag;
+mod dropped;
 mod install;
 mod mss;
 pub mod output;
@@ -35,7 +36,7 @@ mod polled;
 mod show;
 
 use crate::esp::{
-    classify_udp4500, EspConfig, EspStats, InboundSa, InboundSaTable, LifetimeConfig,
+    classify_udp4500, EspConfig, EspStats, InboundError, InboundSa, InboundSaTable, LifetimeConfig,
     LifetimeLimits, OutboundSa, SoftMargins, Udp4500,
 };
 use crate::ike::{
@@ -48,6 +49,7 @@ use crate::rng::Rng;
 use crate::time::Instant;
 pub use build::{build, BuildError, Built, MapEntryInfo};
 pub use diag::IosTime;
+pub use dropped::Dropped;
 pub use mss::{clamp as clamp_mss, syn_mss};
 pub use output::{DebugKind, Dest, Outputs, Slot};
 pub use packet::{five_tuple, selector_admits};
@@ -594,10 +596,16 @@ impl Tunnels {
     // Inbound
 
     /// One ESP packet (starting at the SPI) from `src`, raw or out of UDP 4500.
-    pub fn receive_esp(&mut self, now: Instant, src: Ipv4Addr, esp: &[u8], out: &mut Outputs) {
+    pub fn receive_esp(
+        &mut self,
+        now: Instant,
+        src: Ipv4Addr,
+        esp: &[u8],
+        out: &mut Outputs,
+    ) -> Result<(), Dropped> {
         let Some(mut slot) = out.reserve(Dest::Tun, esp.len()) else {
             self.counters.queue_full += 1;
-            return;
+            return Err(Dropped::QueueFull);
         };
         let (spi, d) = match self.inbound.decapsulate(now, esp, &mut slot[..]) {
             Ok(x) => x,
@@ -605,15 +613,18 @@ impl Tunnels {
                 drop(slot);
                 let spi = crate::esp::peek_spi(esp).unwrap_or(0);
                 self.note_esp_error(now, src, spi, &e, out);
-                return;
+                return Err(Dropped::Esp(e));
             }
         };
-        let Some(&child_id) = self.spi_owner.get(&spi) else {
-            return;
+        // Inbound SAs and their owners are installed and removed together.
+        let Some(child) = self
+            .spi_owner
+            .get(&spi)
+            .and_then(|c| self.children.get(c).map(|ch| (*c, ch)))
+        else {
+            return Err(Dropped::Esp(InboundError::UnknownSpi(spi)));
         };
-        let Some(child) = self.children.get(&child_id) else {
-            return;
-        };
+        let (child_id, child) = child;
         let inner = slot.get(..d.len).unwrap_or(&[]);
         let ok = d.next_header == NEXT_HEADER_IPV4
             && five_tuple(inner).is_some_and(|t| {
@@ -634,7 +645,7 @@ impl Tunnels {
                     "IPSEC(decaps): decrypted packet from {src} is outside the proxy identities of SPI 0x{spi:X}, dropped"
                 ),
             );
-            return;
+            return Err(Dropped::OutsideProxyIdentities);
         }
         if let (Some(max), Some(inner)) = (self.mss_clamp, slot.get_mut(..d.len)) {
             clamp_mss(inner, max);
@@ -642,9 +653,16 @@ impl Tunnels {
         slot.commit(d.len);
         self.history.touch(IpAddr::V4(src), now);
         self.note_usage(now, child_id, true);
+        Ok(())
     }
 
-    fn ike_input(&mut self, now: Instant, path: Path, data: &[u8], out: &mut Outputs) {
+    fn ike_input(
+        &mut self,
+        now: Instant,
+        path: Path,
+        data: &[u8],
+        out: &mut Outputs,
+    ) -> Result<(), Dropped> {
         if out.debugging(DebugKind::Isakmp) {
             let (role, state, conn) = self.sa_view(now, path.remote.ip());
             out.debug(
@@ -658,8 +676,9 @@ impl Tunnels {
             );
         }
         self.note_ike_rx(now, &path);
-        self.endpoint.handle_datagram(now, path, data);
+        let verdict = self.endpoint.handle_datagram(now, path, data);
         self.pump(now, out);
+        Ok(verdict?)
     }
 
     /// Role letter, state and conn-id of the newest ISAKMP SA with `peer` (for debug lines).
@@ -879,7 +898,7 @@ impl Tunnels {
     }
 
     /// A UDP datagram received on port 500 or 4500: IKE (with or without the non-ESP marker),
-    /// ESP in UDP, or a NAT keepalive.
+    /// ESP in UDP, or a NAT keepalive. `Err` says why it was dropped (it is counted either way).
     pub fn handle_udp(
         &mut self,
         now: Instant,
@@ -887,28 +906,37 @@ impl Tunnels {
         remote: SocketAddrV4,
         data: &[u8],
         out: &mut Outputs,
-    ) {
+    ) -> Result<(), Dropped> {
         let path = Path {
             local: SocketAddr::V4(local),
             remote: SocketAddr::V4(remote),
         };
         if local.port() == 500 || remote.port() == 500 {
-            self.ike_input(now, path, data, out);
-            return;
+            return self.ike_input(now, path, data, out);
         }
         match classify_udp4500(data) {
             Udp4500::Ike(_) => self.ike_input(now, path, data, out),
             Udp4500::Esp(esp) => self.receive_esp(now, *remote.ip(), esp, out),
             Udp4500::Keepalive => {
                 self.counters.keepalives += 1;
-                self.endpoint.handle_datagram(now, path, data);
+                Ok(self.endpoint.handle_datagram(now, path, data)?)
             }
-            Udp4500::Malformed(_) => self.counters.malformed += 1,
+            Udp4500::Malformed(_) => {
+                self.counters.malformed += 1;
+                Err(Dropped::MalformedUdp4500)
+            }
         }
     }
 
-    /// A raw ESP packet (IP protocol 50, from the SPI on) from `src`.
-    pub fn handle_esp(&mut self, now: Instant, src: Ipv4Addr, data: &[u8], out: &mut Outputs) {
+    /// A raw ESP packet (IP protocol 50, from the SPI on) from `src`. `Err` says why it was
+    /// dropped (it is counted either way).
+    pub fn handle_esp(
+        &mut self,
+        now: Instant,
+        src: Ipv4Addr,
+        data: &[u8],
+        out: &mut Outputs,
+    ) -> Result<(), Dropped> {
         // Raw ESP for an SA we run in UDP 4500: the peer does not float (see `diagnose`).
         let floated = crate::esp::peek_spi(data)
             .and_then(|spi| self.spi_owner.get(&spi))
@@ -921,7 +949,7 @@ impl Tunnels {
                 crate::diagnose::Happening::RawEspBehindNat,
             );
         }
-        self.receive_esp(now, src, data, out);
+        self.receive_esp(now, src, data, out)
     }
 
     /// The deadline of [`Tunnels::poll_timeout`] has passed (or anything earlier): runs

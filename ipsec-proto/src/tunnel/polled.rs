@@ -2,7 +2,9 @@
 //! that want quinn's shape (call a verb, then poll until empty) rather than an arena they drain
 //! themselves. The C ABI (`ipsec_tunnel`) and the Python `ipsec.Tunnel` are this type.
 
-use super::{BuildError, CoreOptions, Dest, Outputs, Show, TunVerdict, TunnelEvent, Tunnels};
+use super::{
+    BuildError, CoreOptions, Dest, Dropped, Outputs, Show, TunVerdict, TunnelEvent, Tunnels,
+};
 use crate::diagnose::Verdict;
 use crate::ike::BufferTooSmall;
 use crate::ios::ConfigError;
@@ -89,23 +91,25 @@ impl Tunnel {
         self.tunnels.handle_plaintext(now, pkt, &mut self.out)
     }
 
-    /// A UDP datagram that arrived on `local` (port 500 or 4500) from `remote`.
+    /// A UDP datagram that arrived on `local` (port 500 or 4500) from `remote`; `Err` says
+    /// why it was dropped.
     pub fn handle_udp(
         &mut self,
         now: Instant,
         local: SocketAddrV4,
         remote: SocketAddrV4,
         data: &[u8],
-    ) {
+    ) -> Result<(), Dropped> {
         self.begin();
         self.tunnels
-            .handle_udp(now, local, remote, data, &mut self.out);
+            .handle_udp(now, local, remote, data, &mut self.out)
     }
 
-    /// A raw ESP packet (IP protocol 50 payload, SPI onwards) from `src`.
-    pub fn handle_esp(&mut self, now: Instant, src: Ipv4Addr, data: &[u8]) {
+    /// A raw ESP packet (IP protocol 50 payload, SPI onwards) from `src`; `Err` says why it
+    /// was dropped.
+    pub fn handle_esp(&mut self, now: Instant, src: Ipv4Addr, data: &[u8]) -> Result<(), Dropped> {
         self.begin();
-        self.tunnels.handle_esp(now, src, data, &mut self.out);
+        self.tunnels.handle_esp(now, src, data, &mut self.out)
     }
 
     /// The deadline passed: retransmissions, lifetimes, rekeys, DPD, keepalives.
@@ -229,11 +233,13 @@ mod tests {
         }
         let mut delivered = Vec::new();
         for (t, m) in moved {
-            match t.dest {
+            let verdict = match t.dest {
                 Dest::Udp { local, remote } => to.handle_udp(now, remote, local, &m),
                 Dest::Esp { src, .. } => to.handle_esp(now, src, &m),
-                Dest::Tun => {}
-            }
+                Dest::Tun => Ok(()),
+            };
+            // Between two honest ends in memory nothing is ever dropped.
+            assert_eq!(verdict, Ok(()));
             while let Ok(Some(n)) = to.poll_plaintext(&mut buf) {
                 delivered.push(buf[..n].to_vec());
             }

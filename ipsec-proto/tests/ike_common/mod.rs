@@ -309,10 +309,10 @@ impl Pair {
                     local: f.local,
                     remote: f.remote,
                 };
-                match f.to {
+                let _ = match f.to {
                     Side::A => self.a.handle_datagram(self.now, path, &f.bytes),
                     Side::B => self.b.handle_datagram(self.now, path, &f.bytes),
-                }
+                };
             }
             if self.a.poll_timeout().is_some_and(|t| t <= self.now) {
                 self.a.handle_timeout(self.now);

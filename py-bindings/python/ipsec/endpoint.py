@@ -66,11 +66,12 @@ class IkeEndpoint:
 
     def receive_datagram(
         self, data: bytes, *, local: Address, remote: Address, now: float
-    ) -> None:
+    ) -> Optional[str]:
         """Feeds one UDP payload received on port 500 or 4500 (``local`` is our address and
         port, ``remote`` the sender's). Malformed input is dropped and counted in
-        :attr:`counters`, never raised."""
-        self._ep.receive_datagram(bytes(data), local=local, remote=remote, now=now)
+        :attr:`counters`, never raised: the result is ``None`` when accepted, else why it was
+        dropped (``"ike_malformed"``, ``"ike_unknown_sa"``, ``"ike_replayed_message_id"``...)."""
+        return self._ep.receive_datagram(bytes(data), local=local, remote=remote, now=now)
 
     def datagrams_to_send(self, *, now: float) -> List[Tuple[bytes, Address, Address]]:
         """``[(payload, local, remote), ...]``: send each payload from ``local`` to ``remote``

@@ -137,15 +137,20 @@ class Tunnel:
         it, otherwise dropped (and negotiation started when a crypto ACL permits it)."""
         return TunVerdict(self._t.handle_plaintext(bytes(packet), now))
 
-    def receive_datagram(self, data: bytes, local: Address, remote: Address, now: float) -> None:
+    def receive_datagram(
+        self, data: bytes, local: Address, remote: Address, now: float
+    ) -> Optional[str]:
         """A UDP payload received on ``local`` (our address, port 500 or 4500) from
         ``remote``: IKE, ESP in UDP or a NAT keepalive. Bad input is dropped and counted,
-        never raised."""
-        self._t.receive_datagram(bytes(data), local, remote, now)
+        never raised: the result is ``None`` when accepted, else why it was dropped
+        (``"ike_replayed_message_id"``, ``"esp_authentication"``, ...)."""
+        return self._t.receive_datagram(bytes(data), local, remote, now)
 
-    def receive_esp(self, data: bytes, src: str, now: float) -> None:
-        """A raw ESP packet (the IP protocol 50 payload, SPI onwards) from ``src``."""
-        self._t.receive_esp(bytes(data), src, now)
+    def receive_esp(self, data: bytes, src: str, now: float) -> Optional[str]:
+        """A raw ESP packet (the IP protocol 50 payload, SPI onwards) from ``src``: ``None``
+        when decrypted and queued for :meth:`plaintexts`, else why it was dropped
+        (``"esp_unknown_spi"``, ``"esp_replayed"``, ``"esp_invalid_identity"``, ...)."""
+        return self._t.receive_esp(bytes(data), src, now)
 
     def handle_timer(self, now: float) -> None:
         """Runs retransmissions, lifetimes, rekeys, DPD and NAT keepalives due at ``now``."""

@@ -171,7 +171,7 @@ impl Endpoint {
         // Message ID 0 is Main Mode's; an encrypted Informational must have its own, never one
         // used before on this SA (a captured Delete or R-U-THERE replayed, or ours reflected).
         if mid == 0 || sa.mids.contains(mid) {
-            self.counters.replayed_message_id += 1;
+            self.drop_datagram(DatagramDrop::ReplayedMessageId);
             return Ok(());
         }
         let (plain, pending) = Self::decrypt(sa, header, msg)?;
@@ -194,7 +194,7 @@ impl Endpoint {
                 DpdCheck::NotDpd | DpdCheck::Repeat => {}
                 DpdCheck::Fresh(seq) => fresh_dpd = Some(seq),
                 DpdCheck::Bad => {
-                    self.counters.bad_dpd += 1;
+                    self.drop_datagram(DatagramDrop::BadDpd);
                     return Ok(());
                 }
             }

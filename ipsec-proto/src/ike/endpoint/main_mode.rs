@@ -241,7 +241,7 @@ impl Endpoint {
                 self.mm_r_recv5(now, id, path, header, msg, hash)
             }
             _ => {
-                self.counters.unexpected += 1;
+                self.drop_datagram(DatagramDrop::Unexpected);
                 Ok(())
             }
         }

@@ -23,8 +23,8 @@ use crate::wire::{PayloadList, PayloadType};
 
 use super::config::{EndpointConfig, PeerConfig, PeerId, SelectorPair};
 use super::error::{
-    ApiMisuse, AuthFailure, BufferTooSmall, Error, InvalidMessage, NotifyType, PeerIncompatible,
-    PeerMisbehaved, QuickModeWait,
+    ApiMisuse, AuthFailure, BufferTooSmall, DatagramDrop, Error, InvalidMessage, NotifyType,
+    PeerIncompatible, PeerMisbehaved, QuickModeWait,
 };
 use super::event::{
     ChildId, ChildKeys, Counters, DeleteReason, Event, IkeSaId, IpsecSaInfo, IsakmpSaInfo,
@@ -119,6 +119,8 @@ pub struct Endpoint {
     transmits: VecDeque<OutDatagram>,
     events: VecDeque<Event>,
     counters: Counters,
+    /// Why the datagram being handled was dropped, for [`Endpoint::handle_datagram`]'s answer.
+    dropped: Option<DatagramDrop>,
 }
 
 impl core::fmt::Debug for Endpoint {
@@ -201,6 +203,7 @@ impl Endpoint {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             counters: Counters::default(),
+            dropped: None,
         }
     }
 
@@ -524,9 +527,35 @@ impl Endpoint {
 
     /// Processes one UDP datagram received on port 500 or 4500. Malformed input is dropped and
     /// counted (see [`Endpoint::counters`]); it never changes established state.
-    pub fn handle_datagram(&mut self, now: Instant, path: Path, data: &[u8]) {
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        path: Path,
+        data: &[u8],
+    ) -> Result<(), DatagramDrop> {
+        self.dropped = None;
         self.datagram(now, path, data);
         self.flush_timers();
+        match self.dropped.take() {
+            Some(why) => Err(why),
+            None => Ok(()),
+        }
+    }
+
+    /// Counts a dropped datagram under its reason and remembers the reason for the caller.
+    fn drop_datagram(&mut self, why: DatagramDrop) {
+        let c = &mut self.counters;
+        match &why {
+            DatagramDrop::Malformed(_) => c.malformed += 1,
+            DatagramDrop::UnknownSa => c.unknown_sa += 1,
+            DatagramDrop::ZeroResponderCookie => c.zero_responder_cookie += 1,
+            DatagramDrop::Unexpected => c.unexpected += 1,
+            DatagramDrop::BadHash => c.bad_hash += 1,
+            DatagramDrop::ReplayedMessageId => c.replayed_message_id += 1,
+            DatagramDrop::BadDpd => c.bad_dpd += 1,
+            DatagramDrop::QuickModeFlood => c.quick_mode_flood_dropped += 1,
+        }
+        self.dropped = Some(why);
     }
 
     fn datagram(&mut self, now: Instant, path: Path, data: &[u8]) {
@@ -542,19 +571,19 @@ impl Endpoint {
         }
         let header = match Header::parse(data) {
             Ok(h) => h,
-            Err(_) => {
-                self.counters.malformed += 1;
+            Err(e) => {
+                self.drop_datagram(DatagramDrop::Malformed(e.into()));
                 return;
             }
         };
         if header.major_version() != 1 {
-            self.counters.malformed += 1;
+            self.drop_datagram(DatagramDrop::Malformed(InvalidMessage::NotIsakmp));
             return;
         }
         let msg = match header.message(data) {
             Ok(m) => m,
-            Err(_) => {
-                self.counters.malformed += 1;
+            Err(e) => {
+                self.drop_datagram(DatagramDrop::Malformed(e.into()));
                 return;
             }
         };
@@ -566,7 +595,7 @@ impl Endpoint {
             Lookup::Found(id) => Some(id),
             Lookup::New => None,
             Lookup::Refused => {
-                self.counters.zero_responder_cookie += 1;
+                self.drop_datagram(DatagramDrop::ZeroResponderCookie);
                 return;
             }
         };
@@ -589,13 +618,13 @@ impl Endpoint {
                 match id {
                     Some(id) => self.handle_informational(now, id, path, &header, msg),
                     None => {
-                        self.counters.unknown_sa += 1;
+                        self.drop_datagram(DatagramDrop::UnknownSa);
                         Ok(())
                     }
                 }
             }
             (None, _) => {
-                self.counters.unknown_sa += 1;
+                self.drop_datagram(DatagramDrop::UnknownSa);
                 Ok(())
             }
             (Some(id), ExchangeType::MAIN_MODE) => {
@@ -608,7 +637,7 @@ impl Endpoint {
                 self.handle_informational(now, id, path, &header, msg)
             }
             (Some(_), _) => {
-                self.counters.unexpected += 1;
+                self.drop_datagram(DatagramDrop::Unexpected);
                 Ok(())
             }
         };
@@ -618,13 +647,11 @@ impl Endpoint {
                     self.path_check(id, old);
                 }
             }
-            Err(Failure::Drop(e)) => match e {
-                Error::InvalidMessage(_) => self.counters.malformed += 1,
-                Error::AuthenticationFailed(AuthFailure::HashMismatch(_)) => {
-                    self.counters.bad_hash += 1
-                }
-                _ => self.counters.unexpected += 1,
-            },
+            Err(Failure::Drop(e)) => self.drop_datagram(match e {
+                Error::InvalidMessage(m) => DatagramDrop::Malformed(m),
+                Error::AuthenticationFailed(AuthFailure::HashMismatch(_)) => DatagramDrop::BadHash,
+                _ => DatagramDrop::Unexpected,
+            }),
             Err(Failure::Fatal) => {}
         }
         if let Some(id) = found {

@@ -219,11 +219,11 @@ impl Endpoint {
             // A new exchange under an ID this SA has used: a replayed QM1 (or one of ours
             // reflected), which would otherwise cost a DH and make an SA pair nobody asked for.
             if sa.mids.contains(mid) {
-                self.counters.replayed_message_id += 1;
+                self.drop_datagram(DatagramDrop::ReplayedMessageId);
                 return Ok(());
             }
             if sa.responder_qms_open() >= MAX_RESPONDER_QM {
-                self.counters.quick_mode_flood_dropped += 1;
+                self.drop_datagram(DatagramDrop::QuickModeFlood);
                 return Ok(());
             }
         }
@@ -236,7 +236,7 @@ impl Endpoint {
                 self.qm_r_recv3(now, id, path, header, msg, hash)
             }
             Some(_) => {
-                self.counters.unexpected += 1;
+                self.drop_datagram(DatagramDrop::Unexpected);
                 Ok(())
             }
         }

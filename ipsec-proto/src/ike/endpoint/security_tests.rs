@@ -130,6 +130,8 @@ struct Net {
     gw: Endpoint,
     branches: Vec<Branch>,
     gw_events: Vec<Event>,
+    /// Why the gateway dropped the last datagram [`Net::deliver`] gave it.
+    last_drop: Option<DatagramDrop>,
     now: Instant,
 }
 
@@ -139,6 +141,7 @@ impl Net {
             gw,
             branches,
             gw_events: Vec::new(),
+            last_drop: None,
             now: Instant::from_millis(1_000_000),
         }
     }
@@ -153,7 +156,7 @@ impl Net {
     }
 
     fn deliver(&mut self, path: Path, msg: &[u8]) -> usize {
-        self.gw.handle_datagram(self.now, path, msg);
+        self.last_drop = self.gw.handle_datagram(self.now, path, msg).err();
         while let Some(e) = self.gw.poll_event() {
             self.gw_events.push(e);
         }
@@ -193,7 +196,7 @@ impl Net {
                         local: SocketAddr::new(b.private.into(), lport),
                         remote: p.local,
                     };
-                    b.ep.handle_datagram(self.now, path, &m);
+                    let _ = b.ep.handle_datagram(self.now, path, &m);
                 }
             }
             if !moved {
@@ -316,13 +319,14 @@ fn blind_mm3_with_zero_responder_cookie_costs_no_dh_and_gets_no_answer() {
         local: SocketAddr::new(b.private.into(), 500),
         remote: mm2.0.local,
     };
-    b.ep.handle_datagram(net.now, path, &mm2.1);
+    let _ = b.ep.handle_datagram(net.now, path, &mm2.1);
     let mm3 = net.sent_by(0).remove(0);
     let mut blind = mm3.1.clone();
     blind[8..16].fill(0);
     let dh_before = net.gw.sas.values().filter(|s| s.keys.is_some()).count();
     assert_eq!(net.deliver(mm3.0, &blind), 0, "a blind MM3 gets no MM4");
     assert_eq!(net.gw.counters().zero_responder_cookie, 1);
+    assert_eq!(net.last_drop, Some(DatagramDrop::ZeroResponderCookie));
     assert_eq!(
         net.gw.sas.values().filter(|s| s.keys.is_some()).count(),
         dh_before,
@@ -480,6 +484,7 @@ fn a_replayed_r_u_there_moves_neither_ike_nor_esp() {
         "no answer to the replay"
     );
     assert_eq!(net.gw.counters().replayed_message_id, 1);
+    assert_eq!(net.last_drop, Some(DatagramDrop::ReplayedMessageId));
     assert_eq!(gw_paths(&net), before, "nothing moved");
     // Long after, when the bounded message-ID record has forgotten it: the DPD sequence
     // number still orders it before the R-U-THEREs that followed.
@@ -492,6 +497,7 @@ fn a_replayed_r_u_there_moves_neither_ike_nor_esp() {
         "no answer to the late replay"
     );
     assert_eq!(net.gw.counters().bad_dpd, 1);
+    assert_eq!(net.last_drop, Some(DatagramDrop::BadDpd));
     assert_eq!(gw_paths(&net), before, "nothing moved");
     assert!(!net
         .gw_events
@@ -567,7 +573,7 @@ fn reused_message_ids_are_dropped_and_counted() {
                 local: SocketAddr::new(net.branches[0].private.into(), p.local.port()),
                 remote: p.local,
             };
-            net.branches[0].ep.handle_datagram(net.now, path, &m);
+            let _ = net.branches[0].ep.handle_datagram(net.now, path, &m);
         }
     }
     let (p, qm1) = qm1.expect("QM1 seen");
@@ -578,6 +584,7 @@ fn reused_message_ids_are_dropped_and_counted() {
     let before = net.gw.counters().replayed_message_id;
     assert_eq!(net.deliver(p, &qm1), 0, "a replayed QM1 gets no QM2");
     assert_eq!(net.gw.counters().replayed_message_id, before + 1);
+    assert_eq!(net.last_drop, Some(DatagramDrop::ReplayedMessageId));
     let sa = sa_of(&net);
     let spi = net.gw_children_of(0)[0].spi_out.to_be_bytes().to_vec();
     let m = craft_informational(
@@ -641,7 +648,7 @@ fn an_mm1_flood_from_one_address_does_not_evict_other_peers() {
         local: SocketAddr::new(net.branches[0].private.into(), 500),
         remote: p.local,
     };
-    net.branches[0]
+    let _ = net.branches[0]
         .ep
         .handle_datagram(net.now, path, &victim[0].1);
     net.run();
@@ -673,7 +680,7 @@ fn the_total_half_open_limit_evicts_from_the_busiest_source() {
     let send = |gw: &mut Endpoint, ip: [u8; 4], n: u64| {
         let mut m = mm1.clone();
         m[..8].copy_from_slice(&(n + 1).to_be_bytes());
-        gw.handle_datagram(now, from(ip), &m);
+        let _ = gw.handle_datagram(now, from(ip), &m);
     };
     let _ = p;
     send(&mut gw, [10, 0, 0, 1], 1);
@@ -731,7 +738,7 @@ fn a_quick_mode_flood_is_capped_and_keeps_our_own_quick_mode_alive() {
         local: SocketAddr::new(branch_addr.into(), 500),
         remote: p.local,
     };
-    net.branches[0].ep.handle_datagram(net.now, path, m);
+    let _ = net.branches[0].ep.handle_datagram(net.now, path, m);
     net.run();
     assert!(
         net.gw_events.iter().filter(|e| matches!(e, Event::Phase2Established(est) if est.replaces.is_none() && est.selector_index == Some(0))).count() >= 2,
