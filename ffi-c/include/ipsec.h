@@ -1066,6 +1066,25 @@ ipsec_result ipsec_tunnel_new_from_ios(const uint8_t *text,
                                        size_t *err_line,
                                        size_t *err_col);
 
+// Runs the IOS configuration `text` (as for `ipsec_tunnel_new_from_ios`) from `now_ms` on:
+// crypto map entries whose policy did not change keep their SAs (no packet lost); changed or
+// removed entries are cleared as `clear crypto sa` clears them (Deletes queued for
+// `ipsec_tunnel_poll_transmit`), new ones start idle. On any error the running configuration
+// stays, with the same errors and positions as `ipsec_tunnel_new_from_ios`. `*kept` and
+// `*cleared` (each may be NULL) receive how many entries kept or lost their SAs.
+//
+// # Safety
+// `t` a live handle; `text` `len` readable bytes; `kept`, `cleared`, `err_line`, `err_col`
+// NULL or writable.
+ipsec_result ipsec_tunnel_reconfigure_ios(struct ipsec_tunnel *t,
+                                          uint64_t now_ms,
+                                          const uint8_t *text,
+                                          size_t len,
+                                          size_t *kept,
+                                          size_t *cleared,
+                                          size_t *err_line,
+                                          size_t *err_col);
+
 // Explains why `ipsec_tunnel_new_from_ios` refuses `text`: renders the reason ("line L,
 // column C: ..." for a syntax error) into `buf` like `ipsec_result_message`; the message is
 // empty when the text would be accepted. The result is that of writing the message.

@@ -260,21 +260,23 @@ fn event_to_c(t: &Tunnel, ev: TunnelEvent) -> ipsec_tunnel_event {
     e
 }
 
-/// Builds `text` into a tunnel; on failure the result code and the error's position.
-fn from_ios(text: &[u8], seed: [u8; 32]) -> Result<Tunnel, (ipsec_result, usize, usize, String)> {
-    let text = std::str::from_utf8(text).map_err(|e| {
+/// A refused configuration: the result code, the 1-based line and column (0 when none) and
+/// the reason.
+type IosRefusal = (ipsec_result, usize, usize, String);
+
+fn ios_text(text: &[u8]) -> Result<&str, IosRefusal> {
+    std::str::from_utf8(text).map_err(|e| {
         (
             ipsec_result::IPSEC_RESULT_INVALID_UTF8,
             0,
             0,
             format!("not UTF-8: {e}"),
         )
-    })?;
-    let opts = CoreOptions {
-        seed,
-        ..CoreOptions::default()
-    };
-    Tunnel::from_ios(text, opts).map_err(|e| match e {
+    })
+}
+
+fn refusal(e: TunnelError) -> IosRefusal {
+    match e {
         TunnelError::Config(c) => (
             ipsec_result::IPSEC_RESULT_CONFIG_SYNTAX,
             c.line,
@@ -287,7 +289,35 @@ fn from_ios(text: &[u8], seed: [u8; 32]) -> Result<Tunnel, (ipsec_result, usize,
             0,
             other.to_string(),
         ),
-    })
+    }
+}
+
+/// Builds `text` into a tunnel; on failure the result code and the error's position.
+fn from_ios(text: &[u8], seed: [u8; 32]) -> Result<Tunnel, IosRefusal> {
+    let opts = CoreOptions {
+        seed,
+        ..CoreOptions::default()
+    };
+    Tunnel::from_ios(ios_text(text)?, opts).map_err(refusal)
+}
+
+/// Writes a refusal's position into the optional out-parameters and returns its code.
+///
+/// # Safety
+/// `err_line`/`err_col` NULL or writable.
+unsafe fn report_refusal(r: IosRefusal, err_line: *mut usize, err_col: *mut usize) -> ipsec_result {
+    let (code, line, col, _) = r;
+    if code != ipsec_result::IPSEC_RESULT_INVALID_UTF8 {
+        if !err_line.is_null() {
+            // SAFETY: non-NULL optional out-parameter, writable by contract.
+            unsafe { write(err_line, line) };
+        }
+        if !err_col.is_null() {
+            // SAFETY: as above.
+            unsafe { write(err_col, col) };
+        }
+    }
+    code
 }
 
 /// Builds the tunnels of an IOS configuration (`show running-config` text or pasted commands;
@@ -331,19 +361,52 @@ pub unsafe extern "C" fn ipsec_tunnel_new_from_ios(
                 unsafe { write(out, to_raw(h)) };
                 ipsec_result::IPSEC_RESULT_OK
             }
-            Err((code, line, col, _)) => {
-                if code != ipsec_result::IPSEC_RESULT_INVALID_UTF8 {
-                    if !err_line.is_null() {
+            // SAFETY: forwarded caller contract for the optional out-parameters.
+            Err(r) => unsafe { report_refusal(r, err_line, err_col) },
+        }
+    })
+}
+
+/// Runs the IOS configuration `text` (as for `ipsec_tunnel_new_from_ios`) from `now_ms` on:
+/// crypto map entries whose policy did not change keep their SAs (no packet lost); changed or
+/// removed entries are cleared as `clear crypto sa` clears them (Deletes queued for
+/// `ipsec_tunnel_poll_transmit`), new ones start idle. On any error the running configuration
+/// stays, with the same errors and positions as `ipsec_tunnel_new_from_ios`. `*kept` and
+/// `*cleared` (each may be NULL) receive how many entries kept or lost their SAs.
+///
+/// # Safety
+/// `t` a live handle; `text` `len` readable bytes; `kept`, `cleared`, `err_line`, `err_col`
+/// NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn ipsec_tunnel_reconfigure_ios(
+    t: *mut ipsec_tunnel,
+    now_ms: u64,
+    text: *const u8,
+    len: usize,
+    kept: *mut usize,
+    cleared: *mut usize,
+    err_line: *mut usize,
+    err_col: *mut usize,
+) -> ipsec_result {
+    boundary(|| {
+        // SAFETY: caller contract.
+        let mut tun = try_ok!(unsafe { lock(t) });
+        // SAFETY: caller contract for the text buffer.
+        let bytes = try_some!(unsafe { in_slice(text, len) });
+        let done = ios_text(bytes)
+            .and_then(|text| tun.reconfigure_ios(Instant(now_ms), text).map_err(refusal));
+        match done {
+            Ok(r) => {
+                for (p, n) in [(kept, r.kept.len()), (cleared, r.cleared.len())] {
+                    if !p.is_null() {
                         // SAFETY: non-NULL optional out-parameter, writable by contract.
-                        unsafe { write(err_line, line) };
-                    }
-                    if !err_col.is_null() {
-                        // SAFETY: as above.
-                        unsafe { write(err_col, col) };
+                        unsafe { write(p, n) };
                     }
                 }
-                code
+                ipsec_result::IPSEC_RESULT_OK
             }
+            // SAFETY: forwarded caller contract for the optional out-parameters.
+            Err(r) => unsafe { report_refusal(r, err_line, err_col) },
         }
     })
 }
@@ -964,6 +1027,41 @@ mod tests {
         }
         assert!(show(a, now, IPSEC_SHOW_ISAKMP_SA).contains("QM_IDLE"));
         assert!(show(a, now, IPSEC_SHOW_IPSEC_SA).contains("#pkts encaps: 3"));
+        // The same configuration again: the entry keeps its pair; a broken one is refused.
+        let (mut kept, mut cleared, mut line, mut col) = (9, 9, 0, 0);
+        let rc = unsafe {
+            ipsec_tunnel_reconfigure_ios(
+                a,
+                now,
+                SITE_A.as_ptr(),
+                SITE_A.len(),
+                &mut kept,
+                &mut cleared,
+                &mut line,
+                &mut col,
+            )
+        };
+        assert_eq!((rc, kept, cleared), (ipsec_result::IPSEC_RESULT_OK, 1, 0));
+        let bad = "crypto isakmp policy 1\n encr rot13\n";
+        let rc = unsafe {
+            ipsec_tunnel_reconfigure_ios(
+                a,
+                now,
+                bad.as_ptr(),
+                bad.len(),
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                &mut line,
+                &mut col,
+            )
+        };
+        assert_eq!(
+            (rc, line, col),
+            (ipsec_result::IPSEC_RESULT_CONFIG_SYNTAX, 2, 7)
+        );
+        let p = ping(lan_a, lan_b, 4);
+        assert_eq!(plaintext(a, now, &p), IPSEC_TUN_VERDICT_PROTECTED);
+        assert_eq!(carry(a, b, now), vec![p]);
         let mut deadline = 0;
         assert!(unsafe { ipsec_tunnel_poll_timeout(a, &mut deadline) });
         assert!(deadline > now);

@@ -199,6 +199,28 @@ impl Tunnel {
         Ok(Tunnel::new(t))
     }
 
+    /// Runs `configuration` from `now` on: unchanged crypto map entries keep their SAs,
+    /// changed or removed ones are cleared (Deletes queued), new ones start idle. Returns
+    /// `{"kept": [...], "cleared": [...], "added": [...]}` of entry names (`"VPN 10"`); a
+    /// configuration that cannot run raises and the running one stays.
+    fn reconfigure<'py>(
+        &mut self,
+        py: Python<'py>,
+        configuration: &Configuration,
+        now: f64,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let now = instant(now)?;
+        let r = self
+            .core()
+            .reconfigure(now, configuration.gateway.clone())
+            .map_err(|e| build_error(py, e.into()))?;
+        let d = PyDict::new(py);
+        d.set_item("kept", r.kept)?;
+        d.set_item("cleared", r.cleared)?;
+        d.set_item("added", r.added)?;
+        Ok(d)
+    }
+
     /// A cleartext IPv4 packet from the protected side; what became of it (a value of
     /// `ipsec.TunVerdict`). The GIL is released around the classification and the ESP crypto.
     fn handle_plaintext(

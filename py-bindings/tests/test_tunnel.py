@@ -177,10 +177,12 @@ def test_unprotected_and_garbage_inputs_are_counted_not_raised() -> None:
     a, _ = sites()
     assert a.handle_plaintext(ping(A_HOST, "8.8.8.8", 1), 1.0) is ipsec.TunVerdict.NOT_PROTECTED
     assert a.handle_plaintext(b"\x60" + bytes(39), 1.0) is ipsec.TunVerdict.MALFORMED
-    a.receive_esp(bytes(range(40)), B_OUTSIDE, 1.0)
-    a.receive_esp(b"\x01", B_OUTSIDE, 1.0)
-    a.receive_datagram(b"\xff", (A_OUTSIDE, 4500), (B_OUTSIDE, 4500), 1.0)
-    a.receive_datagram(b"garbage", (A_OUTSIDE, 500), (B_OUTSIDE, 500), 1.0)
+    assert a.receive_esp(bytes(range(40)), B_OUTSIDE, 1.0) == "esp_unknown_spi"
+    assert a.receive_esp(b"\x01", B_OUTSIDE, 1.0) == "esp_malformed"
+    assert a.receive_datagram(b"\xff", (A_OUTSIDE, 4500), (B_OUTSIDE, 4500), 1.0) is None
+    assert a.receive_datagram(b"garbage", (A_OUTSIDE, 500), (B_OUTSIDE, 500), 1.0) == (
+        "ike_malformed"
+    )
     c = a.counters
     assert c["not_protected"] == 1 and c["tun_malformed"] == 1
     assert c["invalid_spi"] == 1 and c["keepalives"] == 1
@@ -232,3 +234,23 @@ def test_esp_packets_parse_as_esp_with_scapy() -> None:
         assert len(t.data) == 8 + 8 + -(-(len(p) + 2) // 8) * 8 + 12
         b.receive_esp(t.data, t.local, now)
         assert b.plaintexts() == [p]
+
+
+def test_reconfigure_keeps_an_unchanged_entry_and_clears_a_changed_one() -> None:
+    a, b = sites()
+    now = negotiate(a, b)
+    events(a)
+    same = a.reconfigure(ipsec.Configuration.from_ios(SITE_A), now)
+    assert same == {"kept": ["VPN 10"], "cleared": [], "added": []}
+    assert events(a) == [] and a.datagrams_to_send(now) == []
+    p = ping(A_HOST, B_HOST, 1)
+    assert a.handle_plaintext(p, now) is ipsec.TunVerdict.PROTECTED
+    assert carry(a, b, now)[1] == [p]
+    shorter = SITE_A.replace(
+        " match address 100", " match address 100\n set security-association lifetime seconds 1800"
+    )
+    changed = a.reconfigure(ipsec.Configuration.from_ios(shorter), now)
+    assert changed == {"kept": [], "cleared": ["VPN 10"], "added": []}
+    assert [type(e) for e in events(a)].count(ipsec.IpsecSaDown) == 1
+    with pytest.raises(ipsec.ConfigurationError):
+        a.reconfigure(ipsec.Configuration.from_ios("hostname x\n"), now)

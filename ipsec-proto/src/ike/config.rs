@@ -23,7 +23,7 @@ pub struct SelectorPair {
 
 /// Everything negotiated with one peer: a `set peer` with its key, the ISAKMP policies, and the
 /// crypto map entry (transform sets, PFS, lifetimes, crypto ACL permit lines).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PeerConfig {
     /// The peer's address (`set peer` / `crypto isakmp key ... address`). `0.0.0.0` makes this a
     /// wildcard entry, used as responder for peers no other entry names.

@@ -33,6 +33,7 @@ mod mss;
 pub mod output;
 mod packet;
 mod polled;
+mod reconfigure;
 mod show;
 
 use crate::esp::{
@@ -54,6 +55,7 @@ pub use mss::{clamp as clamp_mss, syn_mss};
 pub use output::{DebugKind, Dest, Outputs, Slot};
 pub use packet::{five_tuple, selector_admits};
 pub use polled::{Tunnel, TunnelError, TunnelTransmit};
+pub use reconfigure::Reconfigured;
 pub use show::Show;
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -239,6 +241,8 @@ const USAGE_TICK: Duration = Duration::from_secs(1);
 #[derive(Debug)]
 pub struct Tunnels {
     config: GatewayConfig,
+    /// `CoreOptions::local_addr`, kept for [`Tunnels::reconfigure`].
+    local_override: Option<Ipv4Addr>,
     entries: Vec<MapEntryInfo>,
     classifier: classify::Classifier,
     flows: Vec<Flow>,
@@ -312,41 +316,10 @@ impl Tunnels {
         let built = build(&config, opts.local_addr)?;
         let mut rng = Rng::from_seed(opts.seed);
         let endpoint = Endpoint::new(built.endpoint.clone(), rng.fork());
-        let mut flows = Vec::new();
-        let mut flow_base = Vec::new();
-        for (i, pc) in built.endpoint.peers.iter().enumerate() {
-            flow_base.push(flows.len());
-            for (s, sel) in pc.selectors.iter().enumerate() {
-                flows.push(Flow {
-                    entry: i,
-                    selector: s,
-                    selectors: *sel,
-                    retired: EspStats::default(),
-                    invalid_identity: 0,
-                    current_out: None,
-                    live: Vec::new(),
-                    requested: false,
-                    up_since: None,
-                    largest_plain: 0,
-                    oversize: 0,
-                });
-            }
-        }
-        let transforms: Vec<TransformSet> = built
-            .endpoint
-            .peers
-            .iter()
-            .flat_map(|p| p.transform_sets.iter().cloned())
-            .collect();
+        let (flows, flow_base) = flows_of(&built.endpoint.peers);
+        let transforms = transforms_of(&built.endpoint.peers);
         let tun_mtu = plaintext_floor(&transforms, opts.path_mtu);
-        // `ip tcp adjust-mss` on an inside interface (one without a crypto map): every tunnel
-        // flow crosses it, so the smallest such value applies to all SYNs through the tunnel.
-        let mss_clamp = config
-            .interfaces
-            .iter()
-            .filter(|i| i.crypto_map.is_none() && !i.shutdown)
-            .filter_map(|i| i.tcp_adjust_mss)
-            .min();
+        let mss_clamp = mss_clamp_of(&config);
         // Configured peers keep their history even when spoofed sources fill the map.
         let mut history = crate::diagnose::History::new();
         for e in &built.entries {
@@ -354,6 +327,7 @@ impl Tunnels {
         }
         Ok(Tunnels {
             config,
+            local_override: opts.local_addr,
             classifier: classify::Classifier::new(&built.entries),
             entries: built.entries,
             flows,
@@ -979,6 +953,49 @@ impl Tunnels {
         self.pump(now, out);
         self.clear_isakmp(now, None, out);
     }
+}
+
+/// One flow per crypto ACL permit line of every entry, and where each entry's flows start.
+fn flows_of(peers: &[crate::ike::PeerConfig]) -> (Vec<Flow>, Vec<usize>) {
+    let mut flows = Vec::new();
+    let mut flow_base = Vec::new();
+    for (i, pc) in peers.iter().enumerate() {
+        flow_base.push(flows.len());
+        for (s, sel) in pc.selectors.iter().enumerate() {
+            flows.push(Flow {
+                entry: i,
+                selector: s,
+                selectors: *sel,
+                retired: EspStats::default(),
+                invalid_identity: 0,
+                current_out: None,
+                live: Vec::new(),
+                requested: false,
+                up_since: None,
+                largest_plain: 0,
+                oversize: 0,
+            });
+        }
+    }
+    (flows, flow_base)
+}
+
+fn transforms_of(peers: &[crate::ike::PeerConfig]) -> Vec<TransformSet> {
+    peers
+        .iter()
+        .flat_map(|p| p.transform_sets.iter().cloned())
+        .collect()
+}
+
+/// `ip tcp adjust-mss` on an inside interface (one without a crypto map): every tunnel flow
+/// crosses it, so the smallest such value applies to all SYNs through the tunnel.
+fn mss_clamp_of(config: &GatewayConfig) -> Option<u16> {
+    config
+        .interfaces
+        .iter()
+        .filter(|i| i.crypto_map.is_none() && !i.shutdown)
+        .filter_map(|i| i.tcp_adjust_mss)
+        .min()
 }
 
 /// The smallest plaintext MTU any transform set of any peer gives over `path_mtu`, assuming

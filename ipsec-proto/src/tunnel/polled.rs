@@ -3,7 +3,8 @@
 //! themselves. The C ABI (`ipsec_tunnel`) and the Python `ipsec.Tunnel` are this type.
 
 use super::{
-    BuildError, CoreOptions, Dest, Dropped, Outputs, Show, TunVerdict, TunnelEvent, Tunnels,
+    BuildError, CoreOptions, Dest, Dropped, Outputs, Reconfigured, Show, TunVerdict, TunnelEvent,
+    Tunnels,
 };
 use crate::diagnose::Verdict;
 use crate::ike::BufferTooSmall;
@@ -57,6 +58,28 @@ impl Tunnel {
     pub fn from_ios(text: &str, opts: CoreOptions) -> Result<Tunnel, TunnelError> {
         let parsed = crate::ios::parse(text)?;
         Tunnel::new(parsed.config, opts)
+    }
+
+    /// Runs the IOS configuration `text` from now on, keeping the SAs of unchanged crypto map
+    /// entries ([`Tunnels::reconfigure`]). A configuration that does not parse or build is
+    /// refused and the running one stays.
+    pub fn reconfigure_ios(
+        &mut self,
+        now: Instant,
+        text: &str,
+    ) -> Result<Reconfigured, TunnelError> {
+        let parsed = crate::ios::parse(text)?;
+        Ok(self.reconfigure(now, parsed.config)?)
+    }
+
+    /// Runs `config` from now on ([`Tunnels::reconfigure`]).
+    pub fn reconfigure(
+        &mut self,
+        now: Instant,
+        config: GatewayConfig,
+    ) -> Result<Reconfigured, BuildError> {
+        self.begin();
+        self.tunnels.reconfigure(now, config, &mut self.out)
     }
 
     /// Tunnels for a parsed configuration.
@@ -197,13 +220,13 @@ impl Tunnel {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    const SITE_A: &str = include_str!("../ios/seed/siteA.cfg");
-    const SITE_B: &str = include_str!("../ios/seed/siteB.cfg");
+    pub(in crate::tunnel) const SITE_A: &str = include_str!("../ios/seed/siteA.cfg");
+    pub(in crate::tunnel) const SITE_B: &str = include_str!("../ios/seed/siteB.cfg");
 
-    fn ping(src: [u8; 4], dst: [u8; 4], seq: u16) -> Vec<u8> {
+    pub(in crate::tunnel) fn ping(src: [u8; 4], dst: [u8; 4], seq: u16) -> Vec<u8> {
         let mut p = vec![0u8; 84];
         p[0] = 0x45;
         p[2..4].copy_from_slice(&84u16.to_be_bytes());
@@ -225,7 +248,11 @@ mod tests {
     }
 
     /// Moves every datagram from `from` to `to`; the decrypted packets `to` delivers.
-    fn carry(from: &mut Tunnel, to: &mut Tunnel, now: Instant) -> Vec<Vec<u8>> {
+    pub(in crate::tunnel) fn carry(
+        from: &mut Tunnel,
+        to: &mut Tunnel,
+        now: Instant,
+    ) -> Vec<Vec<u8>> {
         let mut buf = vec![0u8; 65_536];
         let mut moved = Vec::new();
         while let Ok(Some(t)) = from.poll_transmit(&mut buf) {

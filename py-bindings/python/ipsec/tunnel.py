@@ -156,6 +156,17 @@ class Tunnel:
         """Runs retransmissions, lifetimes, rekeys, DPD and NAT keepalives due at ``now``."""
         self._t.handle_timer(now)
 
+    def reconfigure(
+        self, configuration: ConfigurationLike, now: float
+    ) -> Dict[str, List[str]]:
+        """Runs ``configuration`` from ``now`` on: crypto map entries whose policy did not change
+        keep their SAs (no packet lost), changed or removed ones are cleared as ``clear crypto
+        sa`` clears them (Deletes queued), new ones start idle. Returns the entry names
+        (``"VPN 10"``) under ``"kept"``, ``"cleared"`` and ``"added"``. A configuration that
+        cannot run raises :class:`ipsec.ConfigurationError` and the running one stays."""
+        result: Dict[str, List[str]] = self._t.reconfigure(_native_of(configuration), now)
+        return result
+
     def close(self, now: float) -> None:
         """Deletes every IPsec SA pair and ISAKMP SA; send :meth:`datagrams_to_send` after it
         so that the peers hear the Deletes."""

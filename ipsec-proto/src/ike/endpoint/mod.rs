@@ -41,6 +41,7 @@ mod message_ids;
 mod nat_t;
 mod ownership;
 mod quick_mode;
+mod reconfigure;
 mod rekey;
 mod retransmit;
 mod sa;
