@@ -161,6 +161,19 @@ impl State {
                 c.pos += 1;
                 k
             }
+            // Interface commands, never global: an error here keeps a typo in an interface's
+            // `ip address` from passing as a skipped global command.
+            Some(Pick::None)
+                if c.toks.get(1).is_some_and(|t| {
+                    matches!(pick(t.text, &["address", "nat"]), Pick::One("address"))
+                }) =>
+            {
+                let t = c.toks.get(1).copied();
+                return Err(c.err_at(
+                    t.map_or(c.eol_col, |t| t.col),
+                    "ip address is an interface command",
+                ));
+            }
             // `ip cef`, `ip domain name`, `ip http server`, `ip sla 1`, `ip dhcp pool`, ...
             _ => {
                 c.pos = 0;
@@ -231,7 +244,8 @@ impl State {
                 r.distance = Some(c.num_tok(&t, "distance", 1, 255)? as u8);
             }
         }
-        if c.opt_kw(&["name", "permanent", "tag"]).is_some() {
+        // Route options that do not change where the route points.
+        if c.opt_kw(&["name", "permanent", "tag", "track"]).is_some() {
             let _ = c.rest();
         }
         Ok(Cmd::Route(r))

@@ -386,9 +386,12 @@ impl State {
             }
             Err(e1) => e1,
         };
+        // A global command word the sub-mode rejects leaves it when global mode accepts the
+        // line (`ip nat pool` after an interface), as on the router; a sub-mode command with a
+        // typo stays an error of the sub-mode.
         let known = KNOWN_GLOBAL.contains(&cur.first_word().as_str());
         let e = match r2 {
-            Ok(cmd) if e1.column <= col && known => {
+            Ok(cmd) if known && (e1.column <= col || matches!(cmd, Cmd::Skip(_))) => {
                 self.mode = Mode::Global;
                 self.apply(cmd, line, col);
                 return Ok(());

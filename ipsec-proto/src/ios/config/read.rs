@@ -25,9 +25,16 @@ pub(super) fn parse_text(text: &str, latin1: bool) -> Result<ParsedConfig, Confi
     // `lines` also drops the `\r` of CRLF files.
     let lines: Vec<&str> = text.lines().collect();
     let mut i = 0;
+    // After a router message (`% NOTE: This new crypto map will remain disabled until a peer`),
+    // its continuation lines are indented by several spaces: not configuration either.
+    let mut in_message = false;
     while let Some(raw) = lines.get(i).copied() {
         let line_no = i.saturating_add(1);
         i += 1;
+        if in_message && raw.starts_with("    ") {
+            continue;
+        }
+        in_message = raw.trim_start().starts_with('%');
         let Some(pre) = classify(raw) else { continue };
         let cur = Cursor::new(pre.text, line_no, pre.col0);
         if cur.toks.is_empty() {
