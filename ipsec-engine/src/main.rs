@@ -166,11 +166,11 @@ fn diagnose(
     words: &[String],
 ) -> ExitCode {
     if let Some(c) = config {
-        let text = match read(c) {
+        let bytes = match read_bytes(c) {
             Ok(t) => t,
             Err(code) => return code,
         };
-        return match ipsec_proto::ios::parse(&text) {
+        return match ipsec_proto::ios::config::parse_bytes(&bytes) {
             Ok(p) => {
                 let v = ipsec_proto::diagnose::diagnose_config(&p.config);
                 if v.is_empty() {
@@ -181,7 +181,7 @@ fn diagnose(
                 ExitCode::SUCCESS
             }
             Err(e) => {
-                eprintln!("{}:{}: {}", c.display(), e.line, e.message);
+                report_config_error(c, &e);
                 ExitCode::FAILURE
             }
         };
@@ -225,22 +225,24 @@ fn run(config: &PathBuf, opts: &RunOptions, keylog: Option<&PathBuf>) -> ExitCod
             return ExitCode::FAILURE;
         }
     };
-    let text = match std::fs::read_to_string(config) {
+    let bytes = match read_bytes(config) {
         Ok(t) => t,
-        Err(e) => {
-            eprintln!("ipsec-engine: {}: {e}", config.display());
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
-    let parsed = match ipsec_proto::ios::parse(&text) {
+    // Refuses unsupported crypto features: running them differently from the router would be
+    // worse than not running.
+    let parsed = match ipsec_proto::ios::config::parse_bytes(&bytes) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("ipsec-engine: {}: {e}", config.display());
+            report_config_error(config, &e);
             return ExitCode::FAILURE;
         }
     };
     for w in &parsed.warnings {
         eprintln!("ipsec-engine: {}: warning: {w}", config.display());
+    }
+    if let Some(s) = parsed.ignored_summary() {
+        eprintln!("ipsec-engine: {}: {s}", config.display());
     }
     let facts = ipsec_engine::gateway::facts(&parsed.config);
     let host_addrs = match sys::ifaddr::ipv4_addresses() {
@@ -363,25 +365,61 @@ fn read(path: &PathBuf) -> Result<String, ExitCode> {
     })
 }
 
+/// The file as bytes: [`ipsec_proto::ios::config::parse_bytes`] reads any encoding (Latin-1
+/// when not UTF-8) and keeps keys byte for byte.
+fn read_bytes(path: &PathBuf) -> Result<Vec<u8>, ExitCode> {
+    std::fs::read(path).map_err(|e| {
+        eprintln!("ipsec-engine: {}: {e}", path.display());
+        ExitCode::FAILURE
+    })
+}
+
+/// `FILE:LINE:COLUMN: error: ...`, one line per unsupported feature when that is the reason.
+fn report_config_error(path: &std::path::Path, e: &ipsec_proto::ios::ConfigError) {
+    if e.unsupported.is_empty() {
+        eprintln!(
+            "{}:{}:{}: error: {}",
+            path.display(),
+            e.line,
+            e.column,
+            e.message
+        );
+    }
+    for u in &e.unsupported {
+        eprintln!(
+            "{}:{}:{}: error: {}",
+            path.display(),
+            u.line,
+            u.column,
+            u.message()
+        );
+    }
+}
+
 fn check(path: &PathBuf) -> ExitCode {
-    let text = match read(path) {
+    let bytes = match read_bytes(path) {
         Ok(t) => t,
         Err(c) => return c,
     };
-    let parsed = match ipsec_proto::ios::parse(&text) {
+    // Everything is reported, unsupported crypto features included (they are errors).
+    let parsed = match ipsec_proto::ios::config::parse_for_check(&bytes) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!(
-                "{}:{}:{}: error: {}",
-                path.display(),
-                e.line,
-                e.column,
-                e.message
-            );
+            report_config_error(path, &e);
             return ExitCode::FAILURE;
         }
     };
     let mut errors = 0;
+    for u in &parsed.unsupported {
+        errors += 1;
+        println!(
+            "{}:{}:{}: error: {}",
+            path.display(),
+            u.line,
+            u.column,
+            u.message()
+        );
+    }
     for w in &parsed.warnings {
         println!(
             "{}:{}:{}: warning: {}",
@@ -390,6 +428,9 @@ fn check(path: &PathBuf) -> ExitCode {
             w.column,
             w.message
         );
+    }
+    if let Some(s) = parsed.ignored_summary() {
+        println!("{}: {s}", path.display());
     }
     // Every lint, the crypto-strength warnings included (`diagnose` reports only the others).
     for l in ipsec_proto::ios::check::check_all(&parsed.config, Some(&parsed.origins)) {
@@ -400,6 +441,15 @@ fn check(path: &PathBuf) -> ExitCode {
             Some(n) => println!("{}:{n}: {}: {}", path.display(), l.severity, l.message),
             None => println!("{}: {}: {}", path.display(), l.severity, l.message),
         }
+    }
+    if !parsed.unsupported.is_empty() {
+        println!(
+            "{}: refused: {} unsupported crypto feature(s), {} error(s)",
+            path.display(),
+            parsed.unsupported.len(),
+            errors
+        );
+        return ExitCode::FAILURE;
     }
     match GatewayCore::new(parsed.config, CoreOptions::default()) {
         Ok(g) => {

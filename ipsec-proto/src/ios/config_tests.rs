@@ -21,6 +21,14 @@ fn err(text: &str) -> ConfigError {
     }
 }
 
+/// What `ipsec-engine check` reads: unsupported features listed, not refused.
+fn lenient(text: &str) -> ParsedConfig {
+    match parse_for_check(text.as_bytes()) {
+        Ok(p) => p,
+        Err(e) => panic!("{e}\n{text}"),
+    }
+}
+
 fn assert_round_trip(text: &str) {
     let first = ok(text).config;
     let rendered = render(&first);
@@ -213,13 +221,19 @@ fn errors_carry_line_and_column() {
     );
     let e = err("crypto i\n");
     assert!(e.message.contains("ambiguous"), "{e}");
-    let e = err("frobnicate the router\n");
+    let e = err("hostname x\ni x\n");
     assert_eq!(
         (e.line, e.column, e.message.as_str()),
-        (1, 1, "unknown command \"frobnicate\"")
+        (2, 1, "ambiguous command \"i\" (could be interface or ip)")
     );
-    let e = err("access-list 100 permit ip 192.168.1.0 0.0.0.256 any\n");
-    assert_eq!(e.column, 39);
+    // A crypto ACL must parse; an access list nothing protects or exempts with may not.
+    let e = err("crypto map M 10\n match address 100\naccess-list 100 permit ip 192.168.1.0 0.0.0.256 any\n");
+    assert_eq!((e.line, e.column), (3, 39));
+    let p = ok("access-list 100 permit ip 192.168.1.0 0.0.0.256 any\n");
+    assert_eq!(p.warnings.len(), 1, "{:#?}", p.warnings);
+    assert!(p.warnings[0].message.contains("no crypto map or NAT rule"));
+    let e = err("ip access-list extended CRYPTO\n permit ip any host 10.0.0.300\ncrypto map M 10\n match address CRYPTO\n");
+    assert_eq!((e.line, e.column), (2, 21));
     let e = err("crypto map VPN 10 ipsec-isakmp\n set peer 1.2.3\n");
     assert_eq!((e.line, e.column), (2, 11));
     let e = err("crypto isakmp policy 1\n group 3\n");
@@ -235,7 +249,15 @@ fn warnings_not_silent() {
     let p = ok("version 12.4\nservice timestamps debug datetime msec\ncrypto isakmp identity address\n\
         crypto ipsec transform-set AH ah-sha-hmac esp-aes\n mode transport\nline vty 0 4\n password x\n login\n\
         crypto isakmp policy 5\n");
-    assert_eq!(p.warnings.len(), 8, "{:#?}", p.warnings);
+    // service, identity (a notice), line (its body is not listed again), and the unused
+    // transform set with AH (a notice at the end); `version` is boilerplate.
+    let lines: Vec<usize> = p.warnings.iter().map(|w| w.line).collect();
+    assert_eq!(lines, vec![2, 3, 6, 4], "{:#?}", p.warnings);
+    assert_eq!(p.ignored, 4, "service, line and its two body lines");
+    assert_eq!(
+        p.ignored_summary().as_deref(),
+        Some("4 commands with no effect on IPsec ignored")
+    );
     assert!(p.config.transform_sets.is_empty());
     assert!(
         p.config.isakmp_policy(5).is_some(),
@@ -296,7 +318,25 @@ access-list 99 deny any
 access-list 2000 permit icmp any any
 ip route 10.9.0.0 255.255.0.0 GigabitEthernet0/0 192.0.2.254 250
 ";
-    let p = ok(text);
+    // `parse` refuses rsa-encr, the backup peers and reverse-route; what they parse to is
+    // still checked here (`check` reads it).
+    let e = err(text);
+    let refused: Vec<(usize, bool)> = e.unsupported.iter().map(|u| (u.line, u.later)).collect();
+    assert_eq!(
+        refused,
+        vec![(8, false), (23, true), (24, true), (30, true)],
+        "{e}"
+    );
+    assert_eq!(
+        e.to_string().lines().collect::<Vec<_>>(),
+        [
+            "line 8, column 2: RSA authentication (authentication rsa-encr) is not supported",
+            "line 23, column 2: backup peers (a second set peer) is not implemented yet",
+            "line 24, column 2: backup peers (a second set peer) is not implemented yet",
+            "line 30, column 2: reverse route injection (reverse-route) is not implemented yet",
+        ]
+    );
+    let p = lenient(text);
     let c = &p.config;
     assert_eq!(
         c.isakmp_policies
@@ -349,7 +389,6 @@ ip route 10.9.0.0 255.255.0.0 GigabitEthernet0/0 192.0.2.254 250
         (m[1].lifetime_secs, m[1].lifetime_kb),
         (Some(900), Some(10000))
     );
-    assert!(m[1].reverse_route);
     let i = &c.interfaces[0];
     assert_eq!(i.description.as_deref(), Some("WAN link ! to ISP"));
     assert_eq!(i.tcp_adjust_mss, Some(1360));
@@ -370,7 +409,8 @@ ip route 10.9.0.0 255.255.0.0 GigabitEthernet0/0 192.0.2.254 250
     assert_eq!(s.entries[0].src, AddrMatch::host(ip("10.0.0.1")));
     assert_eq!(c.routes[0].interface.as_deref(), Some("GigabitEthernet0/0"));
     assert_eq!(c.routes[0].distance, Some(250));
-    assert_round_trip(text);
+    let again = lenient(&render(c));
+    assert_eq!(&again.config, c);
 }
 
 #[test]
@@ -395,6 +435,246 @@ fn sub_mode_by_context_not_indentation() {
     let c = ok("interface Vlan1\nip nat inside\ncrypto map VPN\n").config;
     assert_eq!(c.interfaces[0].nat, Some(NatSide::Inside));
     assert_eq!(c.interfaces[0].crypto_map.as_deref(), Some("VPN"));
+}
+
+// ---- what IOS prints and people paste ------------------------------------------------------
+
+fn ok_bytes(b: &[u8]) -> ParsedConfig {
+    match parse_bytes(b) {
+        Ok(p) => p,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[test]
+fn show_run_headers_prompts_and_session_commands() {
+    let text = "R1#show running-config\r\nBuilding configuration...\r\n\r\nCurrent configuration : 1543 bytes\r\n!\r\n\
+        ! Last configuration change at 10:01:02 UTC Tue Mar 2 2021 by admin\r\n! NVRAM config last updated at 10:01:05 UTC Tue Mar 2 2021\r\n\
+        version 15.4\r\nservice timestamps debug datetime msec\r\nhostname R1\r\nboot-start-marker\r\nboot-end-marker\r\n!\r\n\
+        R1(config)#crypto isakmp policy 10\r\nR1(config-isakmp)#encr aes\r\nR1(config-isakmp)# authentication pre-share\r\n\
+        R1(config-isakmp)#exit\r\nconf t\r\nEnter configuration commands, one per line.  End with CNTL/Z.\r\n\
+        interface\tGigabitEthernet0/0\r\n\tip address 192.0.2.1 255.255.255.0\r\nend\r\nwr mem\r\n[OK]\r\ncopy run start\r\n\
+        Destination filename [startup-config]? \r\nenable\r\nR1#\r\n";
+    let p = ok(text);
+    assert_eq!(p.config.hostname.as_deref(), Some("R1"));
+    let pol = p.config.isakmp_policy(10).unwrap();
+    assert_eq!(pol.encryption, IkeEncryption::Aes { bits: 128 });
+    assert_eq!(pol.authentication, IkeAuth::PreShare);
+    assert_eq!(
+        p.config.interfaces[0].address,
+        Some((ip("192.0.2.1"), ip("255.255.255.0")))
+    );
+    // Only `service timestamps` has no effect; the rest is not configuration.
+    assert_eq!(p.warnings.len(), 1, "{:#?}", p.warnings);
+    assert_eq!(p.ignored, 1);
+    // A byte order mark is skipped.
+    let mut b = b"\xEF\xBB\xBF".to_vec();
+    b.extend_from_slice(text.as_bytes());
+    assert_eq!(ok_bytes(&b).config, p.config);
+}
+
+#[test]
+fn banners_with_their_delimiters() {
+    for banner in [
+        "banner motd ^C\nAuthorized access only!\ncrypto map X 10 ipsec-isakmp\n^C\n",
+        "banner motd ^CAuthorized only^C\n",
+        "banner login #\nNo entry # here\n",
+        "banner exec \x03\nhello\n  interface Vlan1\n\x03\n",
+        "banner incoming %text% \n",
+        "banner ^C only a motd ^C\n",
+    ] {
+        let text =
+            format!("hostname R1\n{banner}crypto isakmp policy 1\n authentication pre-share\n");
+        let p = ok(&text);
+        assert!(p.config.crypto_maps.is_empty(), "{banner}");
+        assert!(p.config.interfaces.is_empty(), "{banner}");
+        assert_eq!(
+            p.config.isakmp_policy(1).unwrap().authentication,
+            IkeAuth::PreShare
+        );
+        assert_eq!(
+            (p.warnings.len(), p.warnings[0].line),
+            (1, 2),
+            "{banner}: {:#?}",
+            p.warnings
+        );
+    }
+    // A banner whose delimiter never comes back skips only its first line.
+    let p = ok("banner motd ^C hello\ncrypto isakmp policy 1\n");
+    assert!(p.config.isakmp_policy(1).is_some());
+}
+
+#[test]
+fn latin1_and_utf8_keys_stay_byte_for_byte() {
+    // Latin-1 bytes (not UTF-8): é is 0xE9, a no-break space 0xA0 is part of the key.
+    let latin1 = b"banner motd #Caf\xe9#\ncrypto isakmp key cl\xe9\xa0s\xb5 address 192.0.2.1\n";
+    let p = ok_bytes(latin1);
+    assert_eq!(
+        p.config.keys[0].key.expose(),
+        &b"cl\xe9\xa0s\xb5"[..],
+        "the key's bytes are those of the file"
+    );
+    // The same key in a UTF-8 file is its UTF-8 bytes.
+    let p = ok_bytes("crypto isakmp key clé address 192.0.2.1\n".as_bytes());
+    assert_eq!(p.config.keys[0].key.expose(), "clé".as_bytes());
+}
+
+#[test]
+fn wildcard_keys() {
+    for line in [
+        "crypto isakmp key k address 0.0.0.0\n",
+        "crypto isakmp key k address 0.0.0.0 0.0.0.0\n",
+        "crypto isakmp key 0 k address 0.0.0.0 0.0.0.0 no-xauth\n",
+    ] {
+        let c = ok(line).config;
+        assert_eq!(
+            c.keys[0].peer,
+            PskPeer::Address {
+                addr: ip("0.0.0.0"),
+                mask: ip("0.0.0.0")
+            },
+            "{line}"
+        );
+        assert!(c.key_for(ip("203.0.113.7")).is_some(), "{line}");
+    }
+    let c = ok("crypto isakmp key k address 192.0.2.1\n").config;
+    assert!(c.key_for(ip("192.0.2.2")).is_none());
+}
+
+#[test]
+fn unknown_blocks_follow_column_one() {
+    let text = "hostname R1
+router ospf 1
+ network 10.0.0.0 0.0.0.255 area 0
+ passive-interface default
+line vty 0 4
+ transport input ssh
+ host 192.0.2.9
+ip dhcp pool LAN
+ network 192.168.1.0 255.255.255.0
+ default-router 192.168.1.1
+interface Vlan1
+ ip address 192.168.1.1 255.255.255.0
+ ipv6 address 2001:db8::1/64
+ ip nat inside
+snmp-server community public RO
+  crypto isakmp key k address 192.0.2.1
+ ip route 10.0.0.0 255.0.0.0 192.0.2.254
+";
+    let p = ok(text);
+    let c = &p.config;
+    assert_eq!(
+        c.hostname.as_deref(),
+        Some("R1"),
+        "`host` in a block is not `hostname`"
+    );
+    assert_eq!(c.interfaces.len(), 1);
+    assert_eq!(c.interfaces[0].nat, Some(NatSide::Inside));
+    assert_eq!(
+        c.keys.len(),
+        1,
+        "an indented crypto command is never swallowed"
+    );
+    assert_eq!(c.routes.len(), 1);
+    let noted: Vec<usize> = p.warnings.iter().map(|w| w.line).collect();
+    assert_eq!(noted, vec![2, 5, 8, 13, 15], "{:#?}", p.warnings);
+    // 4 block openers and the ipv6 line, 6 body lines.
+    assert_eq!(p.ignored, 11);
+}
+
+#[test]
+fn crypto_is_never_ignored() {
+    // (text, line, column, feature substring, later)
+    let cases: &[(&str, usize, usize, &str, bool)] = &[
+        ("crypto ikev2 proposal P\n encryption aes-cbc-256\n", 1, 1, "IKEv2", false),
+        ("crypto gdoi group G\n identity number 1\n", 1, 1, "GETVPN", false),
+        ("crypto keyring KR\n pre-shared-key address 192.0.2.1 key k\n", 1, 1, "crypto keyring", true),
+        ("crypto keyring KR vrf BLUE\n", 1, 1, "VRF-aware", false),
+        ("crypto isakmp profile P\n keyring KR\n match identity address 192.0.2.1 255.255.255.255 BLUE\n", 3, 51, "VRF-aware", false),
+        ("crypto isakmp profile P\n vrf BLUE\n", 2, 2, "VRF-aware", false),
+        ("crypto isakmp policy 1\n authentication rsa-sig\n", 2, 2, "rsa-sig", false),
+        ("crypto pki trustpoint CA\n enrollment url http://192.0.2.5:80\n", 1, 1, "certificates", false),
+        ("crypto isakmp client configuration group G\n key k\n", 1, 1, "Easy VPN", false),
+        ("crypto ipsec client ezvpn E\n connect auto\n", 1, 1, "Easy VPN", false),
+        ("crypto map M client authentication list L\n", 1, 1, "Easy VPN", false),
+        ("crypto map M isakmp authorization list L\n", 1, 1, "Easy VPN", false),
+        ("crypto map M client configuration address respond\n", 1, 1, "Easy VPN", false),
+        ("interface Tunnel0\n ip nhrp network-id 1\n", 2, 2, "DMVPN", false),
+        ("interface Tunnel0\n tunnel mode gre multipoint\n", 2, 2, "DMVPN", false),
+        ("interface Tunnel0\n tunnel source Gi0/0\n tunnel protection ipsec profile P\n", 3, 2, "GRE over IPsec", false),
+        ("interface Tunnel0\n tunnel mode ipsec ipv4\n", 2, 2, "VTI", true),
+        ("crypto ipsec profile P\n set transform-set T\n", 1, 1, "VTI", true),
+        ("crypto isakmp profile P\n", 1, 1, "ISAKMP profiles", true),
+        ("crypto map M 10 ipsec-isakmp\n set isakmp-profile P\n", 2, 2, "ISAKMP profiles", true),
+        ("crypto dynamic-map D 10\n set transform-set T\n", 1, 1, "dynamic crypto maps", true),
+        ("crypto map M 10 ipsec-isakmp dynamic D\n", 1, 1, "dynamic crypto map entries", true),
+        ("crypto map M 10\n set peer 192.0.2.1\n set peer 192.0.2.2\n", 3, 2, "backup peers", true),
+        ("crypto map M 10\n reverse-route static\n", 2, 2, "reverse route", true),
+        ("crypto map M local-address Loopback0\n", 1, 1, "local-address", true),
+        ("crypto map M 10\n set security-association idle-time 600\n", 2, 2, "idle-time", true),
+        ("crypto map M 10\ninterface Gi0/0\n ip address dhcp\n crypto map M\n", 3, 2, "dynamic address", true),
+        ("crypto map M 10\ninterface Dialer1\n ip address negotiated\n crypto map M\n", 3, 2, "dynamic address", true),
+        ("crypto map M 10\ninterface Gi0/0\n vrf forwarding RED\n crypto map M\n", 3, 2, "VRF-aware", false),
+        ("crypto map M 10 ipsec-isakmp\n set peer 192.0.2.1\n set transform-set G\ncrypto ipsec transform-set G esp-gcm 256\n", 4, 1, "esp-gcm", false),
+        ("crypto map M 10\n match address 101\naccess-list 101 permit tcp any any established\n", 3, 1, "established", false),
+        ("crypto isakmp identity hostname\n", 1, 1, "identities", false),
+        ("crypto ipsec security-association idle-time 600\n", 1, 1, "idle-time", true),
+        ("crypto map M 10\n set peer vpn.example.com\n", 2, 2, "host name", false),
+        ("crypto frobnicate all\n", 1, 1, "crypto frobnicate", false),
+        ("crypto map M 10\ninterface Gi0/0\n crypto map M redundancy HA\n", 3, 2, "failover", false),
+    ];
+    let mut failures = Vec::new();
+    for (text, line, col, feature, later) in cases {
+        match parse(text) {
+            Ok(_) => failures.push(format!("{text:?}: accepted")),
+            Err(e) => {
+                let found = e.unsupported.iter().find(|u| {
+                    (u.line, u.column, u.later) == (*line, *col, *later)
+                        && u.feature.contains(feature)
+                });
+                match found {
+                    None => failures.push(format!("{text:?}: {e}")),
+                    Some(u) if *later != u.message().ends_with("not implemented yet") => {
+                        failures.push(format!("{text:?}: wording of {u}"))
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn crypto_without_effect_is_a_notice() {
+    let text = "crypto isakmp invalid-spi-recovery
+crypto isakmp aggressive-mode disable
+crypto ipsec df-bit clear
+crypto logging session
+crypto pki trustpoint TP-self-signed-4711
+ enrollment selfsigned
+ revocation-check none
+crypto pki certificate chain TP-self-signed-4711
+ certificate self-signed 01
+  3082022B 30820194 A0030201 02020101
+  \tquit
+crypto map M 10 ipsec-isakmp
+ qos pre-classify
+crypto ipsec transform-set UNUSED ah-sha-hmac
+";
+    let p = ok(text);
+    let lines: Vec<usize> = p.warnings.iter().map(|w| w.line).collect();
+    assert_eq!(lines, vec![1, 2, 3, 4, 13, 14, 5, 8], "{:#?}", p.warnings);
+    assert_eq!(p.ignored, 0, "notices are not ignored commands");
+}
+
+#[test]
+fn interface_range_and_unknown_interface_lines() {
+    let p = ok("interface range GigabitEthernet0/1 - 8\n switchport access vlan 10\n spanning-tree portfast\n\
+        interface GigabitEthernet0/0\n pppoe enable group global\n nameif outside\n ip address 192.0.2.1 255.255.255.0\n");
+    assert_eq!(p.config.interfaces.len(), 1);
+    assert!(p.config.interfaces[0].address.is_some());
+    assert_eq!(p.ignored, 5);
 }
 
 // ---- property: parse(render(parse(x))) == parse(x) ----------------------------------------
@@ -655,5 +935,13 @@ proptest! {
     #[test]
     fn arbitrary_text_never_panics(s in "\\PC{0,200}") {
         let _ = parse(&s);
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic(b in proptest::collection::vec(any::<u8>(), 0..300)) {
+        let _ = parse_bytes(&b);
+        let mut t = b"banner motd ^C".to_vec();
+        t.extend_from_slice(&b);
+        let _ = parse_bytes(&t);
     }
 }

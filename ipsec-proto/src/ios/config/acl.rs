@@ -92,7 +92,8 @@ fn addr_match(c: &mut Cursor<'_>, standard: bool) -> Result<AddrMatch, ConfigErr
     Ok(AddrMatch { addr, wildcard })
 }
 
-/// Parses `{permit|deny} ...`; the second value is a warning when the entry is recognised but not modelled.
+/// Parses `{permit|deny} ...`; the second value names what is not modelled when the entry is
+/// recognised but cannot be represented (`"established" matching`).
 pub(super) fn acl_entry(
     c: &mut Cursor<'_>,
     kind: AclKind,
@@ -167,13 +168,11 @@ pub(super) fn acl_entry(
             }
             Pick::One(k) => {
                 let _ = c.rest();
-                warn = Some(format!(
-                    "access list entry with \"{k}\" not supported; entry ignored"
-                ));
+                warn = Some(format!("\"{k}\" matching"));
             }
             _ if e.protocol == AclProtocol::ICMP => {
                 let _ = c.rest();
-                warn = Some("ICMP type matching not supported; entry ignored".into());
+                warn = Some("ICMP type matching".into());
             }
             _ => return Err(c.err(&t, format!("unexpected \"{}\"", t.text))),
         }

@@ -5,8 +5,8 @@
 
 use crate::policy::{AccessList, AclKind, CryptoMapEntry, Interface, IsakmpPolicy};
 
-use super::grammar::{Cmd, Mode};
-use super::{ConfigWarning, Item, State};
+use super::grammar::{Block, Cmd, Mode};
+use super::{ConfigWarning, Item, State, Unsupported};
 
 impl State {
     pub(super) fn warn(&mut self, line: usize, column: usize, message: String) {
@@ -17,13 +17,72 @@ impl State {
         });
     }
 
+    /// A command (or block) with no effect on IPsec: one note, and counted.
+    pub(super) fn ignore(&mut self, line: usize, column: usize, what: String) {
+        self.ignored += 1;
+        self.warn(
+            line,
+            column,
+            format!("\"{what}\" ignored: no effect on IPsec"),
+        );
+    }
+
+    /// A crypto feature that is not implemented: the configuration is refused.
+    pub(super) fn refuse(&mut self, line: usize, column: usize, feature: String, later: bool) {
+        self.unsupported.push(Unsupported {
+            line,
+            column,
+            feature,
+            later,
+        });
+    }
+
+    fn open_block(&mut self, kind: Block) {
+        self.mode = Mode::Block {
+            indent: self.indent,
+            kind,
+        };
+    }
+
     pub(super) fn apply(&mut self, cmd: Cmd, line: usize, col: usize) {
         let cfg = &mut self.cfg;
         match cmd {
-            Cmd::Warn(m) => self.warn(line, col, m),
-            Cmd::UnsupportedBlock(m) => {
+            Cmd::Warn(m) => {
+                self.ignored += 1;
                 self.warn(line, col, m);
-                self.mode = Mode::Unsupported;
+            }
+            Cmd::Skip(what) => {
+                self.ignore(line, col, what);
+                self.open_block(Block::Skipped);
+            }
+            Cmd::Silent => {}
+            Cmd::Notice(m) => self.warn(line, col, m),
+            Cmd::NoticeBlock(m) => {
+                self.warn(line, col, m);
+                self.open_block(Block::Skipped);
+            }
+            Cmd::Unsupported {
+                feature,
+                later,
+                block,
+            } => {
+                self.refuse(line, col, feature, later);
+                if block {
+                    self.open_block(Block::Refused);
+                }
+            }
+            Cmd::Pki { name, chain } => {
+                let i = self.deferred.pki(name, chain, line, col);
+                self.open_block(Block::Pki(i));
+            }
+            Cmd::BadTransformSet { name, transform } => {
+                self.deferred.bad_transform_set(&name, transform, line, col);
+                self.origins.set(Item::TransformSet(name.clone()), line);
+                self.mode = Mode::TransformSet(name);
+            }
+            Cmd::AclBad { name, err } => self.deferred.acl_error(name, err),
+            Cmd::AclIgnored { name, message } => {
+                self.deferred.acl_ignored(name, message, line, col);
             }
             Cmd::Exit => self.mode = Mode::Global,
             Cmd::Hostname(h) => cfg.hostname = Some(h),
@@ -91,6 +150,7 @@ impl State {
                 self.mode = Mode::Map(name, seq);
             }
             Cmd::Interface(name) => {
+                self.deferred.tunnel_mode = None;
                 if cfg.interface(&name).is_none() {
                     cfg.interfaces.push(Interface::new(name.clone()));
                 }
@@ -210,6 +270,14 @@ impl State {
                         default,
                         remove: false,
                     } => {
+                        if e.peers.iter().any(|x| *x != p) {
+                            self.unsupported.push(Unsupported {
+                                line,
+                                column: col,
+                                feature: "backup peers (a second set peer)".into(),
+                                later: true,
+                            });
+                        }
                         e.peers.retain(|x| *x != p);
                         if default {
                             e.peers.insert(0, p);
@@ -228,7 +296,6 @@ impl State {
                     Cmd::SetLifeSecs(s) => e.lifetime_secs = s,
                     Cmd::SetLifeKb(k) => e.lifetime_kb = k,
                     Cmd::MatchAddress(a) => e.acl = a,
-                    Cmd::ReverseRoute(r) => e.reverse_route = r,
                     _ => {}
                 }
             }
@@ -243,10 +310,41 @@ impl State {
                     Cmd::IfMss(m) => i.tcp_adjust_mss = m,
                     Cmd::IfDescription(d) => i.description = d,
                     Cmd::IfShutdown(s) => i.shutdown = s,
+                    Cmd::IfIfCrypto { feature, later } => {
+                        self.deferred.if_crypto(name, feature, later, line, col);
+                    }
+                    Cmd::IfTunnelMode(m) => {
+                        if m.starts_with("gre multipoint") {
+                            self.refuse(
+                                line,
+                                col,
+                                "DMVPN (tunnel mode gre multipoint)".into(),
+                                false,
+                            );
+                        } else if m.starts_with("ipsec") {
+                            self.refuse(line, col, format!("VTIs (tunnel mode {m})"), true);
+                        } else {
+                            self.ignored += 1;
+                            self.warn(
+                                line,
+                                col,
+                                format!("tunnel mode {m} ignored: no effect on IPsec"),
+                            );
+                        }
+                        self.deferred.tunnel_mode = Some(m);
+                    }
+                    Cmd::IfTunnelProtection => {
+                        // GRE is a tunnel interface's default mode.
+                        let feature = match self.deferred.tunnel_mode.as_deref() {
+                            Some(m) if m.starts_with("ipsec") => "VTIs (tunnel protection)",
+                            _ => "GRE over IPsec (tunnel protection)",
+                        };
+                        self.refuse(line, col, feature.into(), feature.starts_with("VTI"));
+                    }
                     _ => {}
                 }
             }
-            Mode::Global | Mode::Acl(_) | Mode::Unsupported => {
+            Mode::Global | Mode::Acl(_) | Mode::Block { .. } => {
                 self.warn(line, col, "command has no effect here".into());
             }
         }

@@ -19,14 +19,50 @@ pub(super) enum Mode {
     Map(String, u16),
     Interface(String),
     Acl(String),
-    /// Inside a block we do not model (`line vty`, `crypto pki trustpoint`, ...).
-    Unsupported,
+    /// Inside a block we do not model; its opening line had `indent` characters of indentation.
+    Block {
+        indent: usize,
+        kind: Block,
+    },
+}
+
+/// What the body of a block we do not model means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Block {
+    /// No effect on IPsec (`router ospf`, `line vty`): body lines are counted as ignored.
+    Skipped,
+    /// An unsupported crypto block (`crypto isakmp profile`): already refused by its first
+    /// line; a `vrf` in its body is refused by name as well.
+    Refused,
+    /// `crypto pki trustpoint` or `certificate chain`, by index into the deferred list: whether
+    /// it matters is decided at the end (see `finish.rs`).
+    Pki(usize),
 }
 
 #[derive(Clone, Debug)]
 pub(super) enum Cmd {
-    /// Recognised, no effect; the message says why.
+    /// An ignored sub-mode command (no effect on IPsec); the message says why.
     Warn(String),
+    /// A global command with no effect on IPsec (named by its first words): noted once, and its
+    /// indented body is skipped with it.
+    Skip(String),
+    /// Not configuration at all (`configure terminal`, `write memory`, `version 15.4`).
+    Silent,
+    /// A crypto command accepted although it has no effect here; the message says why.
+    Notice(String),
+    /// Like [`Cmd::Notice`] for a command that opens a block (skipped with it).
+    NoticeBlock(String),
+    /// A crypto command that is not implemented: the configuration is refused.
+    Unsupported {
+        feature: String,
+        later: bool,
+        block: bool,
+    },
+    /// `crypto pki trustpoint NAME` (`chain` false) or `crypto pki certificate chain NAME`.
+    Pki {
+        name: String,
+        chain: bool,
+    },
     Exit,
     Hostname(String),
     NoHostname,
@@ -36,6 +72,11 @@ pub(super) enum Cmd {
     NatKeepalive(Option<u32>),
     NatT(bool),
     TransformSet(TransformSet),
+    /// A transform set with a transform we do not implement: refused only if a map uses it.
+    BadTransformSet {
+        name: String,
+        transform: String,
+    },
     SaLifeSecs(u32),
     SaLifeKb(u64),
     Replay(u32),
@@ -48,6 +89,17 @@ pub(super) enum Cmd {
         seq: Option<u32>,
         entry: AclEntry,
     },
+    /// An access-list line that does not parse: an error if the list protects or exempts
+    /// traffic (crypto map or NAT), else ignored with a note.
+    AclBad {
+        name: String,
+        err: ConfigError,
+    },
+    /// An access-list entry recognised but not modelled (`established`, ICMP types).
+    AclIgnored {
+        name: String,
+        message: String,
+    },
     AclRemark {
         name: String,
         kind: AclKind,
@@ -56,7 +108,6 @@ pub(super) enum Cmd {
     NoAcl(String),
     Route(StaticRoute),
     Nat(NatRule),
-    UnsupportedBlock(String),
     // config-isakmp
     Encr(Option<IkeEncryption>),
     Hash(Option<IkeHash>),
@@ -76,7 +127,6 @@ pub(super) enum Cmd {
     SetLifeSecs(Option<u32>),
     SetLifeKb(Option<u64>),
     MatchAddress(Option<String>),
-    ReverseRoute(bool),
     // config-if
     IfAddress(Option<(Ipv4Addr, Ipv4Addr)>),
     IfNat(Option<NatSide>),
@@ -84,6 +134,136 @@ pub(super) enum Cmd {
     IfMss(Option<u16>),
     IfDescription(Option<String>),
     IfShutdown(bool),
+    /// Something that matters only if the interface carries a crypto map (`ip address dhcp`,
+    /// `vrf forwarding`): the feature's name and whether it is planned.
+    IfIfCrypto {
+        feature: String,
+        later: bool,
+    },
+    /// `tunnel mode ...` (words after `mode`).
+    IfTunnelMode(String),
+    /// `tunnel protection ...`.
+    IfTunnelProtection,
+}
+
+/// Whole words that begin IOS global configuration commands. A word in this list that the
+/// current sub-mode does not know leaves the sub-mode, whatever its indentation; any other word
+/// is taken as a (mistyped or unmodelled) command of the sub-mode.
+pub(super) const KNOWN_GLOBAL: &[&str] = &[
+    "aaa",
+    "access-list",
+    "alias",
+    "application",
+    "archive",
+    "banner",
+    "bfd",
+    "boot",
+    "boot-end-marker",
+    "boot-start-marker",
+    "bridge",
+    "call-home",
+    "card",
+    "cdp",
+    "chat-script",
+    "class-map",
+    "clock",
+    "config-register",
+    "configure",
+    "control-plane",
+    "controller",
+    "copy",
+    "crypto",
+    "cts",
+    "default",
+    "device-tracking",
+    "dial-peer",
+    "diagnostic",
+    "do",
+    "dot11",
+    "enable",
+    "end",
+    "ephone",
+    "ephone-dn",
+    "errdisable",
+    "ethernet",
+    "event",
+    "exit",
+    "file",
+    "flow",
+    "hostname",
+    "hw-module",
+    "interface",
+    "ip",
+    "ipv6",
+    "key",
+    "license",
+    "line",
+    "lldp",
+    "logging",
+    "login",
+    "mac-address-table",
+    "memory-size",
+    "mgcp",
+    "mls",
+    "monitor",
+    "mpls",
+    "multilink",
+    "netconf",
+    "no",
+    "ntp",
+    "object-group",
+    "parameter-map",
+    "platform",
+    "policy-map",
+    "privilege",
+    "process",
+    "radius",
+    "radius-server",
+    "redundancy",
+    "restconf",
+    "rmon",
+    "route-map",
+    "router",
+    "sccp",
+    "scheduler",
+    "sdm",
+    "security",
+    "service",
+    "sip-ua",
+    "snmp",
+    "snmp-server",
+    "spanning-tree",
+    "stcapp",
+    "subscriber",
+    "system",
+    "table-map",
+    "tacacs",
+    "tacacs-server",
+    "telephony-service",
+    "template",
+    "track",
+    "transceiver",
+    "udld",
+    "username",
+    "version",
+    "virtual-service",
+    "vlan",
+    "voice",
+    "vpdn",
+    "vrf",
+    "vtp",
+    "webvpn",
+    "write",
+    "wsma",
+    "zone",
+    "zone-pair",
+];
+
+impl Cmd {
+    /// Takes effect as a global command (leaves a sub-mode): anything but an ignored command.
+    fn effective(&self) -> bool {
+        !matches!(self, Cmd::Skip(_) | Cmd::Warn(_))
+    }
 }
 
 impl State {
@@ -92,46 +272,151 @@ impl State {
     pub(super) fn line(&mut self, cur: Cursor<'_>) -> Result<(), ConfigError> {
         let line = cur.line;
         let col = cur.col();
-        let (cmd, new_mode_from_global) = if self.mode == Mode::Global {
-            let mut c = cur;
-            (self.global(&mut c)?, true)
-        } else {
-            let mut c1 = cur.clone();
-            match self.sub(&mut c1) {
-                // An ignored sub-mode command that is really an abbreviation (`ip route` matching
-                // `ip route-cache` in config-if) loses to a global command that takes effect.
-                Ok(Cmd::Warn(w)) => {
-                    let mut c2 = cur;
-                    match self.global(&mut c2) {
-                        Ok(cmd) if !matches!(cmd, Cmd::Warn(_)) => (cmd, true),
-                        _ => (Cmd::Warn(w), false),
-                    }
+        match self.mode.clone() {
+            Mode::Global => {
+                let mut c = cur;
+                let cmd = self.global(&mut c)?;
+                self.apply(cmd, line, col);
+                Ok(())
+            }
+            Mode::Block { indent, kind } => self.block_line(cur, indent, kind),
+            mode => self.sub_line(cur, &mode),
+        }
+    }
+
+    /// A line inside a block we do not model: at the block's indentation or less it leaves the
+    /// block; indented further it belongs to it, unless it is one of the crypto, interface,
+    /// access-list, route, NAT or hostname commands we model, spelt out in full (the seed
+    /// indents its global commands), which never disappear into a block.
+    fn block_line(
+        &mut self,
+        cur: Cursor<'_>,
+        indent: usize,
+        kind: Block,
+    ) -> Result<(), ConfigError> {
+        let line = cur.line;
+        let col = cur.col();
+        if self.indent <= indent {
+            self.mode = Mode::Global;
+            return self.line(cur);
+        }
+        let word = cur.first_word();
+        let second = cur.toks.get(1).map(|t| t.text.to_ascii_lowercase());
+        let strict = matches!(
+            word.as_str(),
+            "crypto" | "interface" | "hostname" | "access-list"
+        ) || (word == "ip"
+            && matches!(second.as_deref(), Some("route" | "nat" | "access-list")));
+        if strict {
+            let mut c = cur.clone();
+            match self.global(&mut c) {
+                Ok(cmd) => {
+                    self.mode = Mode::Global;
+                    self.apply(cmd, line, col);
+                    return Ok(());
                 }
-                Ok(cmd) => (cmd, false),
-                Err(e1) => {
-                    let mut c2 = cur;
-                    match self.global(&mut c2) {
-                        Ok(cmd) => (cmd, true),
-                        Err(e2) => {
-                            if self.mode == Mode::Unsupported {
-                                self.warn(
-                                    line,
-                                    col,
-                                    "ignored: not supported inside this block".to_string(),
-                                );
-                                return Ok(());
-                            }
-                            return Err(if e2.column > e1.column { e2 } else { e1 });
-                        }
-                    }
+                // A crypto command is never skipped, wherever it stands.
+                Err(e) if word == "crypto" => return Err(e),
+                Err(_) => {}
+            }
+        }
+        match kind {
+            Block::Skipped => self.ignored += 1,
+            Block::Refused => {
+                // `vrf NAME` in an ISAKMP profile, `match identity address A M VRF` (the VRF
+                // is the sixth word) in one.
+                let w: Vec<String> = cur
+                    .toks
+                    .iter()
+                    .map(|t| t.text.to_ascii_lowercase())
+                    .collect();
+                let vrf = cur
+                    .toks
+                    .iter()
+                    .find(|t| t.text.eq_ignore_ascii_case("vrf"))
+                    .map(|t| (t.col, "vrf"))
+                    .or_else(|| {
+                        (w.len() >= 6 && w[..3] == ["match", "identity", "address"])
+                            .then(|| {
+                                cur.toks
+                                    .get(5)
+                                    .map(|t| (t.col, "match identity address ... VRF"))
+                            })
+                            .flatten()
+                    });
+                if let Some((c, what)) = vrf {
+                    self.refuse(line, c, format!("VRF-aware IPsec ({what})"), false);
+                }
+            }
+            Block::Pki(i) => self.deferred.pki_body(i, &cur),
+        }
+        Ok(())
+    }
+
+    /// A line in a sub-mode we model: its own command, else a global command that takes
+    /// effect, else an ignored sub-mode command, else a global command word the sub-mode does
+    /// not know (leaving it), else a syntax error (deferred for access lists).
+    fn sub_line(&mut self, cur: Cursor<'_>, mode: &Mode) -> Result<(), ConfigError> {
+        let line = cur.line;
+        let col = cur.col();
+        let mut c1 = cur.clone();
+        let r1 = self.sub(&mut c1);
+        if let Ok(cmd) = &r1 {
+            if cmd.effective() {
+                if let Ok(cmd) = r1 {
+                    self.apply(cmd, line, col);
+                }
+                return Ok(());
+            }
+        }
+        let mut c2 = cur.clone();
+        let r2 = self.global(&mut c2);
+        if matches!(&r2, Ok(cmd) if cmd.effective()) {
+            self.mode = Mode::Global;
+            if let Ok(cmd) = r2 {
+                self.apply(cmd, line, col);
+            }
+            return Ok(());
+        }
+        let e1 = match r1 {
+            Ok(cmd) => {
+                // An ignored sub-mode command (`duplex auto`).
+                self.apply(cmd, line, col);
+                return Ok(());
+            }
+            Err(e1) => e1,
+        };
+        // A global command word the sub-mode rejects leaves it when global mode accepts the
+        // line (`ip nat pool` after an interface), as on the router; a sub-mode command with a
+        // typo stays an error of the sub-mode.
+        let known = KNOWN_GLOBAL.contains(&cur.first_word().as_str());
+        let e = match r2 {
+            Ok(cmd) if known && (e1.column <= col || matches!(cmd, Cmd::Skip(_))) => {
+                self.mode = Mode::Global;
+                self.apply(cmd, line, col);
+                return Ok(());
+            }
+            Ok(_) => e1,
+            Err(e2) => {
+                if e2.column > e1.column {
+                    e2
+                } else {
+                    e1
                 }
             }
         };
-        if new_mode_from_global {
-            self.mode = Mode::Global;
+        if let Mode::Acl(name) = mode {
+            self.apply(
+                Cmd::AclBad {
+                    name: name.clone(),
+                    err: e,
+                },
+                line,
+                col,
+            );
+            return Ok(());
         }
-        self.apply(cmd, line, col);
-        Ok(())
+        Err(e)
     }
 }
 
@@ -140,6 +425,27 @@ impl Cursor<'_> {
     pub(super) fn skip_warn(&mut self, why: String) -> Cmd {
         let _ = self.rest();
         Cmd::Warn(why)
+    }
+
+    /// Skips the rest of the line: a crypto command that is not implemented (`later`: planned).
+    pub(super) fn unsupported(
+        &mut self,
+        feature: impl Into<String>,
+        later: bool,
+        block: bool,
+    ) -> Cmd {
+        let _ = self.rest();
+        Cmd::Unsupported {
+            feature: feature.into(),
+            later,
+            block,
+        }
+    }
+
+    /// Skips the rest of the line: a crypto command accepted without effect, `why` says why.
+    pub(super) fn notice(&mut self, why: impl Into<String>) -> Cmd {
+        let _ = self.rest();
+        Cmd::Notice(why.into())
     }
 }
 

@@ -22,14 +22,17 @@ pub(super) struct Cursor<'a> {
 }
 
 impl<'a> Cursor<'a> {
-    pub(super) fn new(raw: &'a str, line: usize) -> Self {
+    /// Splits `raw`; `col0` characters precede it on the line (a removed prompt).
+    pub(super) fn new(raw: &'a str, line: usize, col0: usize) -> Self {
         let mut toks = Vec::new();
-        let mut col = 0usize;
+        let mut col = col0;
         let mut start: Option<(usize, usize)> = None;
         let mut comment = false;
         for (b, ch) in raw.char_indices() {
             col += 1;
-            if ch.is_whitespace() {
+            // IOS separates words by spaces and tabs only: a Latin-1 NBSP (0xA0) or NEL (0x85)
+            // is part of a word, e.g. of a key.
+            if matches!(ch, ' ' | '\t' | '\r' | '\x0b' | '\x0c') {
                 if let Some((sb, sc)) = start.take() {
                     toks.push(Tok {
                         text: raw.get(sb..b).unwrap_or(""),
@@ -70,6 +73,7 @@ impl<'a> Cursor<'a> {
             line: self.line,
             column: col,
             message: message.into(),
+            unsupported: Vec::new(),
         }
     }
 
@@ -165,6 +169,18 @@ impl<'a> Cursor<'a> {
         };
         self.pos = self.toks.len();
         s
+    }
+
+    /// The raw rest of the line from `tok` on, without moving.
+    pub(super) fn raw_from(&self, tok: &Tok<'_>) -> &'a str {
+        self.raw.get(tok.byte..).unwrap_or("")
+    }
+
+    /// The first word, lowercased (for table lookups that take whole words only).
+    pub(super) fn first_word(&self) -> String {
+        self.toks
+            .first()
+            .map_or(String::new(), |t| t.text.to_ascii_lowercase())
     }
 
     pub(super) fn col(&self) -> usize {

@@ -5,12 +5,24 @@
 //! `config-ext-nacl`); when that fails it is tried as a global command, which leaves the sub-mode,
 //! exactly as a router does when a pasted configuration has irregular indentation. Keywords may be
 //! abbreviated to any unambiguous prefix within their context.
+//!
+//! The reader is tolerant of what IOS prints and what people paste (`read.rs`): show-run headers,
+//! prompts (`R1(config)#`), `conf t`/`end`/`write`, banners with their delimiters, CRLF, tabs, a
+//! byte order mark and Latin-1 bytes. Everything that is not IPsec is skipped with one note per
+//! command or block: an unknown global word opens a block we do not model, and only there does
+//! indentation decide (an indented line belongs to the block, a line at column 1 leaves it).
+//! Crypto commands are parsed strictly; those that would change what is negotiated or protected
+//! but are not implemented are collected as [`Unsupported`] and make [`parse`] refuse the
+//! configuration (`crypto.rs`, `finish.rs`).
 
 mod acl;
 mod apply;
+mod crypto;
+mod finish;
 mod global;
 mod grammar;
 mod lex;
+mod read;
 mod render;
 mod submode;
 
@@ -22,23 +34,81 @@ use std::net::Ipv4Addr;
 use crate::policy::GatewayConfig;
 
 use grammar::Mode;
-use lex::Cursor;
 
 pub use render::render;
 
-/// A line that cannot be accepted.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("line {line}, column {column}: {message}")]
+/// A configuration that cannot be accepted: a line that does not parse, or crypto features this
+/// stack does not implement (all of them, in [`ConfigError::unsupported`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfigError {
-    /// 1-based line number.
+    /// 1-based line number (of the first unsupported feature, when that is the reason).
     pub line: usize,
     /// 1-based column (characters) of the offending token.
     pub column: usize,
     /// One-line reason.
     pub message: String,
+    /// Every unsupported crypto feature when that is why the configuration is refused, in line
+    /// order (the first is also `line`, `column` and `message`); empty for a syntax error.
+    pub unsupported: Vec<Unsupported>,
 }
 
-/// A recognised command that has no effect here (ignored or not supported); never dropped silently.
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "line {}, column {}: {}",
+            self.line, self.column, self.message
+        )?;
+        // One line per further feature, so that a reader sees everything to change at once.
+        for u in self.unsupported.iter().skip(1) {
+            write!(f, "\n{u}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// A crypto command that would change what is negotiated or protected but is not implemented
+/// here: the configuration is refused rather than run differently from the router.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unsupported {
+    /// 1-based line number.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+    /// What the command is (`IKEv2 (crypto ikev2)`, `backup peers (a second set peer)`).
+    pub feature: String,
+    /// Planned for a later version (the message says "not implemented yet") rather than out of
+    /// scope ("not supported").
+    pub later: bool,
+}
+
+impl Unsupported {
+    /// The reason as one sentence, without the position.
+    pub fn message(&self) -> String {
+        if self.later {
+            format!("{} is not implemented yet", self.feature)
+        } else {
+            format!("{} is not supported", self.feature)
+        }
+    }
+}
+
+impl std::fmt::Display for Unsupported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "line {}, column {}: {}",
+            self.line,
+            self.column,
+            self.message()
+        )
+    }
+}
+
+/// A recognised command that has no effect here (ignored, or accepted with a notice); never
+/// dropped silently.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfigWarning {
     /// 1-based line number.
@@ -103,42 +173,89 @@ impl Origins {
 pub struct ParsedConfig {
     /// The configuration.
     pub config: GatewayConfig,
-    /// Commands that were recognised but have no effect.
+    /// Commands that were recognised but have no effect: one per ignored command or block (its
+    /// body lines are not listed again), and notices for crypto commands without effect here.
     pub warnings: Vec<ConfigWarning>,
     /// Source lines of items.
     pub origins: Origins,
+    /// Crypto features that are not implemented. Always empty from [`parse`] and
+    /// [`parse_bytes`], which refuse such a configuration; only [`parse_for_check`] fills it.
+    pub unsupported: Vec<Unsupported>,
+    /// How many lines were ignored as having no effect on IPsec (ignored commands, blocks and
+    /// their bodies).
+    pub ignored: usize,
 }
 
-/// Parses IOS configuration text (a running-config or pasted commands).
-pub fn parse(text: &str) -> Result<ParsedConfig, ConfigError> {
-    let mut st = State {
-        cfg: GatewayConfig::default(),
-        mode: Mode::Global,
-        warnings: Vec::new(),
-        origins: Origins::default(),
-    };
-    for (idx, raw) in text.lines().enumerate() {
-        let line_no = idx.saturating_add(1);
-        let cur = Cursor::new(raw, line_no);
-        if cur.toks.is_empty() {
-            continue;
+impl ParsedConfig {
+    /// `N commands with no effect on IPsec ignored`, or `None` when nothing was ignored.
+    pub fn ignored_summary(&self) -> Option<String> {
+        match self.ignored {
+            0 => None,
+            1 => Some("1 command with no effect on IPsec ignored".into()),
+            n => Some(format!("{n} commands with no effect on IPsec ignored")),
         }
-        st.line(cur)?;
     }
-    Ok(ParsedConfig {
-        config: st.cfg,
-        warnings: st.warnings,
-        origins: st.origins,
-    })
 }
 
-/// The parser's state across lines: the configuration built so far and the sub-mode the last line
-/// entered.
+/// Parses IOS configuration text (a running-config, a startup-config or a pasted session).
+/// A configuration using crypto features that are not implemented is refused: the error lists
+/// all of them (see [`ConfigError::unsupported`]).
+pub fn parse(text: &str) -> Result<ParsedConfig, ConfigError> {
+    refuse_unsupported(read::parse_text(text, false))
+}
+
+/// [`parse`] for the bytes of a file: a UTF-8 byte order mark is skipped, and text that is not
+/// UTF-8 is read as Latin-1 (never an error), keeping key strings byte for byte as in the file.
+pub fn parse_bytes(bytes: &[u8]) -> Result<ParsedConfig, ConfigError> {
+    refuse_unsupported(parse_for_check(bytes))
+}
+
+/// [`parse_bytes`] without the refusal: unsupported crypto features are listed in
+/// [`ParsedConfig::unsupported`] instead, for tools that report everything (`ipsec-engine
+/// check`). Never run what this returns when that list is not empty.
+pub fn parse_for_check(bytes: &[u8]) -> Result<ParsedConfig, ConfigError> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    match std::str::from_utf8(bytes) {
+        Ok(text) => read::parse_text(text, false),
+        Err(_) => {
+            // Latin-1 maps every byte to the char of the same value, so nothing is lost and
+            // keys convert back exactly (see `State::key_bytes`).
+            let text: String = bytes.iter().map(|&b| char::from(b)).collect();
+            read::parse_text(&text, true)
+        }
+    }
+}
+
+fn refuse_unsupported(
+    parsed: Result<ParsedConfig, ConfigError>,
+) -> Result<ParsedConfig, ConfigError> {
+    let p = parsed?;
+    match p.unsupported.first() {
+        None => Ok(p),
+        Some(first) => Err(ConfigError {
+            line: first.line,
+            column: first.column,
+            message: first.message(),
+            unsupported: p.unsupported,
+        }),
+    }
+}
+
+/// The parser's state across lines: the configuration built so far, the sub-mode or block the
+/// last line entered, and what is decided only at the end (see `finish.rs`).
 struct State {
     cfg: GatewayConfig,
     mode: Mode,
     warnings: Vec<ConfigWarning>,
     origins: Origins,
+    unsupported: Vec<Unsupported>,
+    ignored: usize,
+    /// The text was decoded as Latin-1: key strings go back to bytes char by char.
+    latin1: bool,
+    /// Indentation (characters) of the current line.
+    indent: usize,
+    /// Facts whose consequence depends on lines that may come later.
+    deferred: finish::Deferred,
 }
 
 #[cfg(test)]

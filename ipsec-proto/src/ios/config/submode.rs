@@ -5,8 +5,9 @@ use std::net::Ipv4Addr;
 
 use crate::policy::{AclKind, EspMode, IkeAuth, IkeEncryption, IkeHash, NatSide};
 
-use super::acl::acl_entry;
-use super::grammar::{Cmd, Mode};
+use super::crypto::{EZVPN, ISAKMP_PROFILE};
+use super::global::acl_cmd;
+use super::grammar::{Cmd, Mode, KNOWN_GLOBAL};
 use super::lex::{pick, Cursor, Pick};
 use super::{ConfigError, State};
 
@@ -15,7 +16,7 @@ impl State {
         let negate = c.opt_kw(&["no"]).is_some();
         let cmd = match &self.mode {
             Mode::Global => return Err(c.err_at(c.col(), "not in a sub-mode")),
-            Mode::Unsupported => return Err(c.err_at(c.col(), "inside an unsupported block")),
+            Mode::Block { .. } => return Err(c.err_at(c.col(), "inside a block")),
             Mode::Policy(_) => policy_cmd(c, negate)?,
             Mode::TransformSet(_) => match c.kw(&["exit", "mode"], "transform-set command")? {
                 "exit" => Cmd::Exit,
@@ -48,16 +49,7 @@ impl State {
                 } else if let Some(t) = t.filter(|t| t.text.bytes().all(|b| b.is_ascii_digit())) {
                     c.pos += 1;
                     let seq = c.num_tok(&t, "sequence number", 1, 2_147_483_647)? as u32;
-                    let (entry, warn) = acl_entry(c, kind)?;
-                    match warn {
-                        Some(w) => Cmd::Warn(w),
-                        None => Cmd::AclEntry {
-                            name: name.clone(),
-                            kind,
-                            seq: Some(seq),
-                            entry,
-                        },
-                    }
+                    acl_cmd(c, name.clone(), kind, Some(seq))
                 } else if c.opt_kw(&["remark"]).is_some() {
                     Cmd::AclRemark {
                         name: name.clone(),
@@ -66,17 +58,15 @@ impl State {
                     }
                 } else if c.opt_kw(&["exit"]).is_some() {
                     Cmd::Exit
+                } else if c
+                    .peek()
+                    .is_some_and(|t| matches!(pick(t.text, &["deny", "permit"]), Pick::One(_)))
+                {
+                    acl_cmd(c, name.clone(), kind, None)
                 } else {
-                    let (entry, warn) = acl_entry(c, kind)?;
-                    match warn {
-                        Some(w) => Cmd::Warn(w),
-                        None => Cmd::AclEntry {
-                            name: name.clone(),
-                            kind,
-                            seq: None,
-                            entry,
-                        },
-                    }
+                    // Not an entry: maybe a global command (the caller tries it).
+                    let t = c.next("access list action")?;
+                    return Err(c.err(&t, format!("unknown access list action \"{}\"", t.text)));
                 }
             }
         };
@@ -159,16 +149,17 @@ fn policy_cmd(c: &mut Cursor<'_>, negate: bool) -> Result<Cmd, ConfigError> {
                 _ => IkeHash::Sha512,
             },
         )),
-        "authentication" => Cmd::Auth(Some(
-            match c.kw(
-                &["pre-share", "rsa-encr", "rsa-sig"],
-                "authentication method",
-            )? {
-                "pre-share" => IkeAuth::PreShare,
-                "rsa-encr" => IkeAuth::RsaEncr,
-                _ => IkeAuth::RsaSig,
-            },
-        )),
+        "authentication" => match c.kw(
+            &["pre-share", "rsa-encr", "rsa-sig"],
+            "authentication method",
+        )? {
+            "pre-share" => Cmd::Auth(Some(IkeAuth::PreShare)),
+            k => c.unsupported(
+                format!("RSA authentication (authentication {k})"),
+                false,
+                false,
+            ),
+        },
         "group" => {
             let t = c.next("group")?;
             let g = c.num_tok(&t, "group", 1, 24)? as u16;
@@ -187,17 +178,34 @@ const PFS_GROUPS: &[&str] = &[
 ];
 
 fn map_cmd(c: &mut Cursor<'_>, negate: bool) -> Result<Cmd, ConfigError> {
+    if c.toks.iter().any(|t| t.text.eq_ignore_ascii_case("vrf")) {
+        let what = c.toks.iter().map(|t| t.text).collect::<Vec<_>>().join(" ");
+        return Ok(c.unsupported(format!("VRF-aware IPsec ({what})"), false, false));
+    }
     let k = c.kw(
-        &["description", "exit", "match", "reverse-route", "set"],
+        &[
+            "description",
+            "exit",
+            "match",
+            "qos",
+            "reverse-route",
+            "set",
+        ],
         "crypto map command",
     )?;
     Ok(match k {
         "exit" => Cmd::Exit,
         "description" => c.skip_warn("crypto map description ignored".into()),
-        "reverse-route" => {
-            let _ = c.opt_kw(&["static"]);
-            Cmd::ReverseRoute(!negate)
+        // Marks packets for QoS before encryption; no QoS here, and nothing negotiated changes.
+        "qos" => {
+            c.kw(&["pre-classify"], "qos keyword")?;
+            c.notice("qos pre-classify ignored: no QoS here")
         }
+        "reverse-route" if negate => {
+            let _ = c.rest();
+            Cmd::Warn("no reverse-route is the default".into())
+        }
+        "reverse-route" => c.unsupported("reverse route injection (reverse-route)", true, false),
         "match" => {
             c.kw(&["address"], "match keyword")?;
             if negate {
@@ -215,6 +223,7 @@ fn map_cmd(c: &mut Cursor<'_>, negate: bool) -> Result<Cmd, ConfigError> {
         _ => {
             let k = c.kw(
                 &[
+                    "ikev2-profile",
                     "isakmp-profile",
                     "nat",
                     "peer",
@@ -245,10 +254,11 @@ fn map_cmd(c: &mut Cursor<'_>, negate: bool) -> Result<Cmd, ConfigError> {
                             }
                         }
                         Err(_) if t.text.contains(|ch: char| ch.is_ascii_alphabetic()) => c
-                            .skip_warn(format!(
-                                "set peer {}: hostname peers not supported",
-                                t.text
-                            )),
+                            .unsupported(
+                                format!("peers by host name (set peer {})", t.text),
+                                false,
+                                false,
+                            ),
                         Err(_) => {
                             return Err(c.err(&t, format!("invalid peer address \"{}\"", t.text)))
                         }
@@ -313,50 +323,97 @@ fn map_cmd(c: &mut Cursor<'_>, negate: bool) -> Result<Cmd, ConfigError> {
                                     2560,
                                     4_294_967_295,
                                 )?)),
-                                _ => c.skip_warn("lifetime days not supported".into()),
+                                _ => c.unsupported("SA lifetimes in days", false, false),
                             }
                         }
-                        k => c.skip_warn(format!("set security-association {k} not supported")),
+                        "idle-time" => {
+                            c.unsupported("set security-association idle-time", true, false)
+                        }
+                        k => c.unsupported(format!("set security-association {k}"), false, false),
                     }
                 }
-                k => c.skip_warn(format!("set {k} not supported")),
+                "isakmp-profile" => c.unsupported(
+                    format!("{ISAKMP_PROFILE} (set isakmp-profile)"),
+                    true,
+                    false,
+                ),
+                "reverse-route" => {
+                    c.unsupported("reverse route injection (set reverse-route)", true, false)
+                }
+                "ikev2-profile" => c.unsupported("IKEv2 (set ikev2-profile)", false, false),
+                _ => c.unsupported("set nat demux", false, false),
             }
         }
     })
 }
 
 fn if_cmd(c: &mut Cursor<'_>, negate: bool) -> Result<Cmd, ConfigError> {
+    /// Interface commands with no effect on IPsec (also those that share a word with a global
+    /// command, so that they stay in the interface).
     const IGNORED: &[&str] = &[
         "arp",
         "bandwidth",
+        "carrier-delay",
         "cdp",
+        "channel-group",
         "delay",
         "dialer",
         "duplex",
         "encapsulation",
+        "flowcontrol",
         "hold-queue",
+        "ipv6",
         "keepalive",
+        "lldp",
         "load-interval",
+        "logging",
         "mac-address",
         "media-type",
         "mop",
+        "mpls",
         "negotiation",
+        "ntp",
         "ppp",
         "pppoe",
         "pppoe-client",
         "service-policy",
+        "snmp",
         "spanning-tree",
         "speed",
         "standby",
+        "storm-control",
         "switchport",
-        "tunnel",
         "vrrp",
         "zone-member",
     ];
-    let mut all: Vec<&'static str> = vec!["crypto", "description", "exit", "ip", "mtu", "shutdown"];
+    let mut all: Vec<&'static str> = vec![
+        "crypto",
+        "description",
+        "exit",
+        "ip",
+        "mtu",
+        "qos",
+        "shutdown",
+        "tunnel",
+        "vrf",
+    ];
     all.extend_from_slice(IGNORED);
     all.sort_unstable();
-    let k = c.kw(&all, "interface command")?;
+    let Some(t) = c.peek() else {
+        return Err(c.err_at(c.eol_col, "missing interface command"));
+    };
+    let k = match pick(t.text, &all) {
+        Pick::One(k) => {
+            c.pos += 1;
+            k
+        }
+        // A global command word leaves the interface (the caller tries it as one); any other
+        // word is an interface command we do not model.
+        _ if KNOWN_GLOBAL.contains(&t.text.to_ascii_lowercase().as_str()) => {
+            return Err(c.err(&t, format!("unknown interface command \"{}\"", t.text)))
+        }
+        _ => return Ok(c.skip_warn(format!("\"{}\" ignored: no effect on IPsec", t.text))),
+    };
     Ok(match k {
         "exit" => Cmd::Exit,
         "shutdown" => Cmd::IfShutdown(!negate),
@@ -368,62 +425,92 @@ fn if_cmd(c: &mut Cursor<'_>, negate: bool) -> Result<Cmd, ConfigError> {
                 Cmd::IfDescription(Some(d))
             }
         }
-        "crypto" => {
-            c.kw(&["map"], "crypto keyword")?;
-            if negate {
+        "crypto" => match c.kw(&["ipsec", "map"], "crypto keyword")? {
+            "map" if negate => {
                 let _ = c.rest();
                 Cmd::IfCryptoMap(None)
-            } else {
+            }
+            "map" => {
                 let m = c.next("map name")?.text.to_string();
-                let _ = c.opt_kw(&["redundancy"]).map(|_| c.rest());
+                if c.opt_kw(&["redundancy"]).is_some() {
+                    return Ok(c.unsupported(
+                        "stateful failover (crypto map redundancy)",
+                        false,
+                        false,
+                    ));
+                }
                 Cmd::IfCryptoMap(Some(m))
             }
+            _ => c.unsupported(format!("{EZVPN} (crypto ipsec client ezvpn)"), false, false),
+        },
+        "tunnel" => match c.kw(
+            &[
+                "destination",
+                "key",
+                "mode",
+                "path-mtu-discovery",
+                "protection",
+                "source",
+            ],
+            "tunnel keyword",
+        )? {
+            "mode" => {
+                let m: Vec<String> = c
+                    .toks
+                    .iter()
+                    .skip(c.pos)
+                    .map(|t| t.text.to_ascii_lowercase())
+                    .collect();
+                let _ = c.rest();
+                Cmd::IfTunnelMode(m.join(" "))
+            }
+            "protection" => {
+                let _ = c.rest();
+                Cmd::IfTunnelProtection
+            }
+            // A GRE tunnel without `tunnel protection` is not IPsec.
+            k => c.skip_warn(format!("tunnel {k} ignored: no effect on IPsec")),
+        },
+        "vrf" => {
+            let _ = c.rest();
+            Cmd::IfIfCrypto {
+                feature: "VRF-aware IPsec (vrf forwarding on the crypto map interface)".into(),
+                later: false,
+            }
         }
+        "qos" => c.notice("qos pre-classify ignored: no QoS here"),
         "ip" => if_ip(c, negate)?,
         k => c.skip_warn(format!("\"{k}\" ignored: no effect on IPsec")),
     })
 }
 
 fn if_ip(c: &mut Cursor<'_>, negate: bool) -> Result<Cmd, ConfigError> {
-    const IGNORED: &[&str] = &[
-        "directed-broadcast",
-        "flow",
-        "mroute-cache",
-        "nbar",
-        "proxy-arp",
-        "redirects",
-        "route-cache",
-        "unreachables",
-        "virtual-reassembly",
-    ];
-    const UNSUPPORTED: &[&str] = &[
-        "access-group",
-        "dhcp",
-        "helper-address",
-        "igmp",
-        "inspect",
-        "mtu",
-        "ospf",
-        "pim",
-        "policy",
-        "split-horizon",
-        "summary-address",
-        "verify",
-        "wccp",
-    ];
-    let mut all: Vec<&'static str> = vec!["address", "nat", "tcp"];
-    all.extend_from_slice(IGNORED);
-    all.extend_from_slice(UNSUPPORTED);
-    all.sort_unstable();
-    let k = c.kw(&all, "ip keyword")?;
+    let Some(t) = c.peek() else {
+        return Err(c.err_at(c.eol_col, "missing ip keyword"));
+    };
+    let k = match pick(t.text, &["address", "nat", "nhrp", "tcp", "vrf"]) {
+        Pick::One(k) => {
+            c.pos += 1;
+            k
+        }
+        // `ip virtual-reassembly`, `ip ospf cost 10`, `ip access-group 101 in`, ...: no effect
+        // on what the tunnel negotiates or protects.
+        _ => return Ok(c.skip_warn(format!("ip {} ignored: no effect on IPsec", t.text))),
+    };
     Ok(match k {
         "address" => {
             if negate {
                 let _ = c.rest();
                 return Ok(Cmd::IfAddress(None));
             }
-            if c.opt_kw(&["dhcp", "negotiated"]).is_some() {
-                return Ok(c.skip_warn("dynamic interface addresses not supported".into()));
+            if let Some(k) = c.opt_kw(&["dhcp", "negotiated"]) {
+                let _ = c.rest();
+                return Ok(Cmd::IfIfCrypto {
+                    feature: format!(
+                        "a dynamic address (ip address {k}) on the crypto map interface"
+                    ),
+                    later: true,
+                });
             }
             let a = c.ip("address")?;
             let mt = c.peek();
@@ -435,7 +522,7 @@ fn if_ip(c: &mut Cursor<'_>, negate: bool) -> Result<Cmd, ConfigError> {
                 ));
             }
             if c.opt_kw(&["secondary"]).is_some() {
-                return Ok(Cmd::Warn("secondary addresses not supported".into()));
+                return Ok(Cmd::Warn("secondary addresses ignored".into()));
             }
             Cmd::IfAddress(Some((a, m)))
         }
@@ -443,20 +530,29 @@ fn if_ip(c: &mut Cursor<'_>, negate: bool) -> Result<Cmd, ConfigError> {
             let side = match c.kw(&["enable", "inside", "outside"], "nat side")? {
                 "inside" => NatSide::Inside,
                 "outside" => NatSide::Outside,
-                _ => return Ok(Cmd::Warn("NVI NAT not supported".into())),
+                _ => return Ok(Cmd::Warn("NVI NAT (ip nat enable) ignored".into())),
             };
             Cmd::IfNat(if negate { None } else { Some(side) })
         }
-        "tcp" => {
-            c.kw(&["adjust-mss"], "tcp keyword")?;
-            if negate {
-                let _ = c.rest();
-                Cmd::IfMss(None)
-            } else {
-                Cmd::IfMss(Some(c.num("MSS", 500, 1460)? as u16))
+        "nhrp" => c.unsupported("DMVPN (ip nhrp)", false, false),
+        "vrf" => {
+            let _ = c.rest();
+            Cmd::IfIfCrypto {
+                feature: "VRF-aware IPsec (ip vrf forwarding on the crypto map interface)".into(),
+                later: false,
             }
         }
-        k if IGNORED.contains(&k) => c.skip_warn(format!("ip {k} ignored: no effect on IPsec")),
-        k => c.skip_warn(format!("ip {k} not supported")),
+        _ => match c.peek().map(|t| pick(t.text, &["adjust-mss"])) {
+            Some(Pick::One(_)) => {
+                c.pos += 1;
+                if negate {
+                    let _ = c.rest();
+                    Cmd::IfMss(None)
+                } else {
+                    Cmd::IfMss(Some(c.num("MSS", 500, 1460)? as u16))
+                }
+            }
+            _ => c.skip_warn("ip tcp ignored: no effect on IPsec".into()),
+        },
     })
 }

@@ -1,0 +1,211 @@
+//! Decisions that depend on lines further on: whether a broken access list protects traffic,
+//! whether a transform set with an unsupported transform is used, whether an interface with a
+//! dynamic address carries a crypto map, whether a PKI trust point is anything but the
+//! self-signed one IOS makes for its web server. Taken once the whole text is read.
+
+use std::collections::BTreeSet;
+
+use super::lex::Cursor;
+use super::{ConfigError, ParsedConfig, State};
+
+/// What the parser keeps until the end.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Deferred {
+    pki: Vec<Pki>,
+    /// (transform set, transform, line, column).
+    bad_transform_sets: Vec<(String, String, usize, usize)>,
+    /// (access list, why the line does not parse).
+    acl_errors: Vec<(String, ConfigError)>,
+    /// (access list, what is not modelled, line, column).
+    acl_ignored: Vec<(String, String, usize, usize)>,
+    /// (interface, feature, later, line, column).
+    if_crypto: Vec<(String, String, bool, usize, usize)>,
+    /// `tunnel mode` of the interface being read (GRE when absent).
+    pub(super) tunnel_mode: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+struct Pki {
+    name: String,
+    chain: bool,
+    line: usize,
+    column: usize,
+    /// `enrollment selfsigned` (or one of the names IOS gives its own trust points).
+    own: bool,
+}
+
+impl Deferred {
+    /// Records a trust point or certificate chain; returns its index for its body's lines.
+    pub(super) fn pki(&mut self, name: String, chain: bool, line: usize, column: usize) -> usize {
+        // `TP-self-signed-<n>` is what IOS names the trust point of `ip http secure-server`;
+        // `SLA-TrustPoint` holds IOS-XE's licensing root certificate.
+        let own = name.starts_with("TP-self-signed-") || name == "SLA-TrustPoint";
+        self.pki.push(Pki {
+            name,
+            chain,
+            line,
+            column,
+            own,
+        });
+        self.pki.len() - 1
+    }
+
+    /// A line of a trust point's body.
+    pub(super) fn pki_body(&mut self, i: usize, cur: &Cursor<'_>) {
+        let w: Vec<String> = cur
+            .toks
+            .iter()
+            .map(|t| t.text.to_ascii_lowercase())
+            .collect();
+        if w.first().is_some_and(|x| x == "enrollment")
+            && w.get(1).is_some_and(|x| x == "selfsigned")
+        {
+            if let Some(p) = self.pki.get_mut(i) {
+                p.own = true;
+            }
+        }
+    }
+
+    pub(super) fn bad_transform_set(
+        &mut self,
+        name: &str,
+        transform: String,
+        line: usize,
+        column: usize,
+    ) {
+        self.bad_transform_sets
+            .push((name.to_string(), transform, line, column));
+    }
+
+    pub(super) fn acl_error(&mut self, name: String, err: ConfigError) {
+        self.acl_errors.push((name, err));
+    }
+
+    pub(super) fn acl_ignored(&mut self, name: String, what: String, line: usize, column: usize) {
+        self.acl_ignored.push((name, what, line, column));
+    }
+
+    pub(super) fn if_crypto(
+        &mut self,
+        interface: String,
+        feature: String,
+        later: bool,
+        line: usize,
+        column: usize,
+    ) {
+        self.if_crypto
+            .push((interface, feature, later, line, column));
+    }
+}
+
+impl State {
+    /// Takes the deferred decisions and hands out the result.
+    pub(super) fn finish(mut self) -> Result<ParsedConfig, ConfigError> {
+        let d = std::mem::take(&mut self.deferred);
+        let crypto_acls: BTreeSet<String> = self
+            .cfg
+            .crypto_maps
+            .iter()
+            .filter_map(|e| e.acl.clone())
+            .collect();
+        let nat_acls: BTreeSet<String> = self.cfg.nat_rules.iter().map(|n| n.acl.clone()).collect();
+        for (name, err) in d.acl_errors {
+            // What a crypto map protects or NAT exempts must be exactly what the file says.
+            if crypto_acls.contains(&name) || nat_acls.contains(&name) {
+                return Err(err);
+            }
+            self.ignored += 1;
+            self.warn(
+                err.line,
+                err.column,
+                format!(
+                    "access list {name}: line ignored ({}); no crypto map or NAT rule uses the list",
+                    err.message
+                ),
+            );
+        }
+        for (name, what, line, column) in d.acl_ignored {
+            if crypto_acls.contains(&name) {
+                self.refuse(line, column, format!("{what} in crypto ACL {name}"), false);
+            } else {
+                self.ignored += 1;
+                self.warn(
+                    line,
+                    column,
+                    format!("access list {name}: entry ignored ({what} is not modelled)"),
+                );
+            }
+        }
+        for (name, transform, line, column) in d.bad_transform_sets {
+            let used = self
+                .cfg
+                .crypto_maps
+                .iter()
+                .any(|e| e.transform_sets.contains(&name));
+            if used {
+                self.refuse(
+                    line,
+                    column,
+                    format!("transform {transform} (transform set {name})"),
+                    false,
+                );
+            } else {
+                self.warn(
+                    line,
+                    column,
+                    format!(
+                        "transform set {name} ignored: transform {transform} is not supported, and no crypto map uses the set"
+                    ),
+                );
+            }
+        }
+        for (interface, feature, later, line, column) in d.if_crypto {
+            let crypto = self
+                .cfg
+                .interface(&interface)
+                .is_some_and(|i| i.crypto_map.is_some());
+            if crypto {
+                self.refuse(line, column, feature, later);
+            } else {
+                self.ignored += 1;
+                self.warn(
+                    line,
+                    column,
+                    format!("{feature} ignored: {interface} carries no crypto map"),
+                );
+            }
+        }
+        let own: BTreeSet<String> = d
+            .pki
+            .iter()
+            .filter(|p| p.own && !p.chain)
+            .map(|p| p.name.clone())
+            .collect();
+        for p in &d.pki {
+            let what = if p.chain {
+                format!("crypto pki certificate chain {}", p.name)
+            } else {
+                format!("crypto pki trustpoint {}", p.name)
+            };
+            if p.own || own.contains(&p.name) {
+                self.warn(
+                    p.line,
+                    p.column,
+                    format!(
+                        "{what} ignored: the router's own certificate, not used by pre-shared-key IKE"
+                    ),
+                );
+            } else {
+                self.refuse(p.line, p.column, format!("certificates ({what})"), false);
+            }
+        }
+        self.unsupported.sort_by_key(|u| (u.line, u.column));
+        Ok(ParsedConfig {
+            config: self.cfg,
+            warnings: self.warnings,
+            origins: self.origins,
+            unsupported: self.unsupported,
+            ignored: self.ignored,
+        })
+    }
+}

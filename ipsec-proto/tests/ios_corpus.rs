@@ -1,0 +1,478 @@
+//! Our corpus of IOS configurations (`tests/ios_corpus/*.cfg`, described in `SOURCES.md`): each
+//! is read as bytes with `parse_bytes` and must have exactly the outcome stated here, written
+//! from the configuration before the parser was run on it: the crypto map entries a gateway
+//! runs (map, sequence, peer), or the unsupported features it is refused for, on the line that
+//! names them, or a syntax error at a line and column. Every fixture is checked and all
+//! failures are reported together.
+
+use std::net::Ipv4Addr;
+use std::path::Path;
+
+use ipsec_proto::ios::config::{parse_bytes, ConfigError, ParsedConfig};
+use ipsec_proto::tunnel::{CoreOptions, Tunnels};
+
+/// A refusal: the exact line it is on (as in the file), what the feature's name contains, and
+/// whether it is planned ("not implemented yet").
+type Refusal = (&'static str, &'static str, bool);
+
+enum Expect {
+    /// The gateway runs these entries: (map, sequence, peer).
+    Runs(&'static [(&'static str, u16, &'static str)]),
+    /// Refused for exactly these features, in line order.
+    Refused(&'static [Refusal]),
+    /// A syntax error on the line equal to the first string, at the column where the second
+    /// string starts on it.
+    Error(&'static str, &'static str),
+}
+
+use Expect::*;
+
+const LATER: bool = true;
+const NEVER: bool = false;
+
+const CORPUS: &[(&str, Expect)] = &[
+    (
+        "01_ios124_871_show_run.cfg",
+        Runs(&[("VPN", 10, "203.0.113.2")]),
+    ),
+    ("02_ios154_isr_crlf.cfg", Runs(&[("MAP", 10, "192.0.2.10")])),
+    (
+        "03_bom_startup_three_peers.cfg",
+        Runs(&[
+            ("CMAP", 10, "198.51.100.20"),
+            ("CMAP", 20, "198.51.100.30"),
+            ("CMAP", 30, "198.51.100.40"),
+        ]),
+    ),
+    (
+        "04_latin1_banner_and_key.cfg",
+        Runs(&[("VPN", 10, "203.0.113.2")]),
+    ),
+    (
+        "05_pasted_session_prompts.cfg",
+        Runs(&[("CMAP", 10, "203.0.113.2")]),
+    ),
+    (
+        "06_pasted_no_prompts_exit.cfg",
+        Runs(&[("S2S", 10, "192.0.2.1")]),
+    ),
+    (
+        "07_banners_odd_delimiters.cfg",
+        Runs(&[("VPN", 10, "203.0.113.9")]),
+    ),
+    (
+        "08_routing_protocols.cfg",
+        Runs(&[("OUT", 10, "192.0.2.77")]),
+    ),
+    (
+        "09_transport_mode_host_to_host.cfg",
+        Runs(&[("H2H", 10, "192.0.2.200")]),
+    ),
+    (
+        "10_dpd_natt_notices.cfg",
+        Runs(&[("CM", 10, "203.0.113.50")]),
+    ),
+    (
+        "11_wildcard_key_ios15_print.cfg",
+        Runs(&[("HUB", 10, "198.51.100.11"), ("HUB", 20, "198.51.100.12")]),
+    ),
+    (
+        "12_wildcard_key_with_mask.cfg",
+        Runs(&[("M", 10, "198.51.100.21"), ("M", 20, "198.51.100.22")]),
+    ),
+    (
+        "13_nat_exemption_port_forwards.cfg",
+        Runs(&[("VPN", 10, "203.0.113.30")]),
+    ),
+    (
+        "14_aaa_and_line_blocks.cfg",
+        Runs(&[("VPN", 10, "203.0.113.44")]),
+    ),
+    (
+        "15_ipv6_dual_stack.cfg",
+        Runs(&[("VPN", 10, "203.0.113.60")]),
+    ),
+    (
+        "16_services_qos_vlans.cfg",
+        Runs(&[("VPN", 10, "203.0.113.16")]),
+    ),
+    (
+        "17_seed_style_indentation.cfg",
+        Runs(&[("VPN", 10, "198.51.100.1")]),
+    ),
+    (
+        "18_aws_style_vti.cfg",
+        Refused(&[
+            (
+                "crypto keyring keyring-vpn-0a1b2c3d-0",
+                "crypto keyring",
+                LATER,
+            ),
+            (
+                "crypto isakmp profile isakmp-vpn-0a1b2c3d-0",
+                "ISAKMP profiles",
+                LATER,
+            ),
+            ("crypto ipsec profile ipsec-vpn-0a1b2c3d-0", "VTIs", LATER),
+            ("  tunnel mode ipsec ipv4", "VTIs", LATER),
+            (
+                "  tunnel protection ipsec profile ipsec-vpn-0a1b2c3d-0",
+                "VTIs",
+                LATER,
+            ),
+        ]),
+    ),
+    (
+        "19_iosxe_ikev2_crypto_map.cfg",
+        Refused(&[
+            ("crypto ikev2 proposal PROP", "IKEv2", NEVER),
+            ("crypto ikev2 policy POL", "IKEv2", NEVER),
+            ("crypto ikev2 keyring KR", "IKEv2", NEVER),
+            ("crypto ikev2 profile PROF", "IKEv2", NEVER),
+            (" set ikev2-profile PROF", "IKEv2", NEVER),
+        ]),
+    ),
+    (
+        "20_dmvpn_hub.cfg",
+        Refused(&[
+            (
+                "crypto ipsec profile DMVPN-PROF",
+                "crypto ipsec profile",
+                LATER,
+            ),
+            (" ip nhrp authentication NHRPpass", "DMVPN", NEVER),
+            (" ip nhrp map multicast dynamic", "DMVPN", NEVER),
+            (" ip nhrp network-id 100", "DMVPN", NEVER),
+            (" tunnel mode gre multipoint", "DMVPN", NEVER),
+            (
+                " tunnel protection ipsec profile DMVPN-PROF",
+                "GRE over IPsec",
+                NEVER,
+            ),
+        ]),
+    ),
+    (
+        "21_getvpn_group_member.cfg",
+        Refused(&[
+            ("crypto gdoi group GETVPN", "GETVPN", NEVER),
+            ("crypto map GETVPN-MAP 10 gdoi", "GETVPN", NEVER),
+        ]),
+    ),
+    (
+        "22_ezvpn_server.cfg",
+        Refused(&[
+            (
+                "crypto isakmp client configuration group REMOTE",
+                "Easy VPN",
+                NEVER,
+            ),
+            ("crypto dynamic-map DYN 10", "dynamic crypto maps", LATER),
+            (
+                "crypto map CLIENTMAP client authentication list USERS",
+                "Easy VPN",
+                NEVER,
+            ),
+            (
+                "crypto map CLIENTMAP isakmp authorization list GROUPS",
+                "Easy VPN",
+                NEVER,
+            ),
+            (
+                "crypto map CLIENTMAP client configuration address respond",
+                "Easy VPN",
+                NEVER,
+            ),
+            (
+                "crypto map CLIENTMAP 65535 ipsec-isakmp dynamic DYN",
+                "dynamic crypto map entries",
+                LATER,
+            ),
+        ]),
+    ),
+    (
+        "23_ezvpn_remote.cfg",
+        Refused(&[
+            ("crypto ipsec client ezvpn EZ", "Easy VPN", NEVER),
+            (" crypto ipsec client ezvpn EZ", "Easy VPN", NEVER),
+            (" crypto ipsec client ezvpn EZ inside", "Easy VPN", NEVER),
+        ]),
+    ),
+    (
+        "24_gre_over_ipsec_profile.cfg",
+        Refused(&[
+            (
+                "crypto ipsec profile GRE-PROT",
+                "crypto ipsec profile",
+                LATER,
+            ),
+            (
+                " tunnel protection ipsec profile GRE-PROT",
+                "GRE over IPsec",
+                NEVER,
+            ),
+        ]),
+    ),
+    (
+        "25_vrf_aware_ipsec.cfg",
+        Refused(&[
+            ("crypto keyring KR-INET vrf INET", "VRF-aware", NEVER),
+            ("crypto isakmp profile PROF-CUST", "ISAKMP profiles", LATER),
+            (" vrf CUST", "VRF-aware", NEVER),
+            (
+                " match identity address 192.0.2.140 255.255.255.255 INET",
+                "VRF-aware",
+                NEVER,
+            ),
+            (" set isakmp-profile PROF-CUST", "ISAKMP profiles", LATER),
+            (" ip vrf forwarding INET", "VRF-aware", NEVER),
+        ]),
+    ),
+    (
+        "26_pki_rsa_sig.cfg",
+        Refused(&[
+            ("crypto pki trustpoint CORP-CA", "certificates", NEVER),
+            (
+                "crypto pki certificate chain CORP-CA",
+                "certificates",
+                NEVER,
+            ),
+            (" authentication rsa-sig", "RSA authentication", NEVER),
+        ]),
+    ),
+    (
+        "27_backup_peers_rri_idle.cfg",
+        Refused(&[
+            (" set peer 192.0.2.161", "backup peers", LATER),
+            (
+                " set security-association idle-time 600",
+                "idle-time",
+                LATER,
+            ),
+            (" reverse-route static", "reverse route", LATER),
+        ]),
+    ),
+    (
+        "28_dynamic_map_hub.cfg",
+        Refused(&[
+            ("crypto dynamic-map SPOKES 10", "dynamic crypto maps", LATER),
+            (
+                "crypto map HUB 65535 ipsec-isakmp dynamic SPOKES",
+                "dynamic crypto map entries",
+                LATER,
+            ),
+        ]),
+    ),
+    (
+        "29_dhcp_wan_local_address.cfg",
+        Refused(&[
+            (
+                "crypto map VPN local-address Loopback0",
+                "local-address",
+                LATER,
+            ),
+            (" ip address dhcp", "dynamic address", LATER),
+        ]),
+    ),
+    (
+        "30_pppoe_dialer_negotiated.cfg",
+        Refused(&[(" ip address negotiated", "dynamic address", LATER)]),
+    ),
+    (
+        "31_ios15_self_signed_trustpoint.cfg",
+        Runs(&[("VPN", 10, "203.0.113.200")]),
+    ),
+    (
+        "32_crypto_acl_syntax_error.cfg",
+        Error(
+            " permit ip 10.210.0.0 0.0.255.255 10.211.0.0 0.0.0.256",
+            "0.0.0.256",
+        ),
+    ),
+    (
+        "33_iosxe16_unused_gcm.cfg",
+        Runs(&[("CMAP", 10, "192.0.2.220")]),
+    ),
+    (
+        "34_keyring_isakmp_profile_l2l.cfg",
+        Refused(&[
+            ("crypto keyring L2L-KEYS", "crypto keyring", LATER),
+            ("crypto isakmp profile L2L-PROF", "ISAKMP profiles", LATER),
+            (" set isakmp-profile L2L-PROF", "ISAKMP profiles", LATER),
+        ]),
+    ),
+    (
+        "35_tabs_incomplete_entry.cfg",
+        Runs(&[("TAB", 10, "192.0.2.240"), ("TAB", 30, "192.0.2.241")]),
+    ),
+];
+
+fn dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ios_corpus")
+}
+
+fn read(name: &str) -> Vec<u8> {
+    std::fs::read(dir().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// The 1-based number of the only line of `bytes` equal to `line` (Latin-1 view, `\r` dropped).
+fn line_of(bytes: &[u8], line: &str) -> Result<usize, String> {
+    let text: String = bytes.iter().map(|&b| char::from(b)).collect();
+    let hits: Vec<usize> = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| *l == line)
+        .map(|(i, _)| i + 1)
+        .collect();
+    match hits.as_slice() {
+        [n] => Ok(*n),
+        _ => Err(format!("line {line:?} occurs {} times", hits.len())),
+    }
+}
+
+fn check_runs(p: ParsedConfig, want: &[(&str, u16, &str)]) -> Result<(), String> {
+    let tunnels = Tunnels::new(p.config, CoreOptions::seeded(1))
+        .map_err(|e| format!("does not build: {e}"))?;
+    let got: Vec<(String, u16, Ipv4Addr)> = tunnels
+        .entries()
+        .iter()
+        .map(|e| (e.map.clone(), e.seq, e.peer_addr))
+        .collect();
+    let want: Vec<(String, u16, Ipv4Addr)> = want
+        .iter()
+        .map(|(m, s, p)| (m.to_string(), *s, p.parse().unwrap()))
+        .collect();
+    if got != want {
+        return Err(format!("entries {got:?}, expected {want:?}"));
+    }
+    Ok(())
+}
+
+fn check_refused(bytes: &[u8], e: &ConfigError, want: &[Refusal]) -> Result<(), String> {
+    let mut errs = Vec::new();
+    if e.unsupported.len() != want.len() {
+        errs.push(format!(
+            "{} unsupported features, expected {}",
+            e.unsupported.len(),
+            want.len()
+        ));
+    }
+    for (i, (line, feature, later)) in want.iter().enumerate() {
+        let n = line_of(bytes, line)?;
+        match e.unsupported.get(i) {
+            Some(u) if u.line == n && u.feature.contains(feature) && u.later == *later => {}
+            other => errs.push(format!(
+                "#{i}: expected {feature:?} (later: {later}) on line {n} ({line:?}), got {}",
+                other.map_or("nothing".into(), |u| format!("{u} (later: {})", u.later))
+            )),
+        }
+    }
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{}\nerror was:\n{e}", errs.join("\n")))
+    }
+}
+
+fn check_one(name: &str, expect: &Expect) -> Result<(), String> {
+    let bytes = read(name);
+    match (parse_bytes(&bytes), expect) {
+        (Ok(p), Runs(want)) => check_runs(p, want),
+        (Err(e), Refused(want)) => check_refused(&bytes, &e, want),
+        (Err(e), Error(line, token)) => {
+            let n = line_of(&bytes, line)?;
+            let col = line.find(token).map(|b| line[..b].chars().count() + 1);
+            if !e.unsupported.is_empty() || (e.line, Some(e.column)) != (n, col) {
+                return Err(format!(
+                    "error {e}, expected a syntax error at line {n}, column {col:?}"
+                ));
+            }
+            Ok(())
+        }
+        (Ok(_), _) => Err("accepted, expected a refusal or an error".into()),
+        (Err(e), Runs(_)) => Err(format!("refused: {e}")),
+    }
+}
+
+#[test]
+fn corpus_outcomes() {
+    let mut failures = Vec::new();
+    for (name, expect) in CORPUS {
+        if let Err(e) = check_one(name, expect) {
+            failures.push(format!("{name}: {e}"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} fixtures failed:\n\n{}",
+        failures.len(),
+        CORPUS.len(),
+        failures.join("\n\n")
+    );
+}
+
+#[test]
+fn every_fixture_is_in_the_table_and_in_sources() {
+    let sources = std::fs::read_to_string(dir().join("SOURCES.md")).unwrap();
+    let mut names: Vec<String> = std::fs::read_dir(dir())
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".cfg"))
+        .collect();
+    names.sort();
+    let table: Vec<&str> = CORPUS.iter().map(|(n, _)| *n).collect();
+    assert_eq!(names, table, "fixtures on disk vs the table");
+    assert!(names.len() >= 30);
+    for n in &names {
+        assert!(sources.contains(n.as_str()), "{n} missing from SOURCES.md");
+    }
+}
+
+#[test]
+fn latin1_key_is_kept_byte_for_byte() {
+    let bytes = read("04_latin1_banner_and_key.cfg");
+    assert!(
+        std::str::from_utf8(&bytes).is_err(),
+        "the fixture is Latin-1"
+    );
+    let p = parse_bytes(&bytes).unwrap();
+    assert_eq!(p.config.keys[0].key.expose(), b"Schl\xfcssel\xa72024");
+    assert_eq!(p.config.hostname.as_deref(), Some("Filiale-M\u{fc}nchen"));
+}
+
+#[test]
+fn wildcard_keys_serve_every_peer() {
+    for name in [
+        "11_wildcard_key_ios15_print.cfg",
+        "12_wildcard_key_with_mask.cfg",
+    ] {
+        let p = parse_bytes(&read(name)).unwrap();
+        let any: Ipv4Addr = "203.0.113.99".parse().unwrap();
+        assert!(p.config.key_for(any).is_some(), "{name}");
+    }
+    // The specific key wins over the wildcard for its peer.
+    let p = parse_bytes(&read("12_wildcard_key_with_mask.cfg")).unwrap();
+    let k = p.config.key_for("198.51.100.21".parse().unwrap()).unwrap();
+    assert_eq!(k.key.expose(), b"special");
+}
+
+#[test]
+fn what_is_ignored_is_counted_and_noted_once() {
+    // 08: router eigrp, ospf, bgp blocks (one note each, bodies counted), prefix-list,
+    // route-map, ip sla, ip sla schedule, track, ip ospf lines in interfaces.
+    let p = parse_bytes(&read("08_routing_protocols.cfg")).unwrap();
+    let notes: Vec<&str> = p
+        .warnings
+        .iter()
+        .map(|w| w.message.as_str())
+        .filter(|m| m.starts_with("\"router"))
+        .collect();
+    assert_eq!(notes.len(), 3, "{:#?}", p.warnings);
+    assert!(
+        p.ignored > p.warnings.len(),
+        "bodies are counted, not listed"
+    );
+    assert!(p
+        .ignored_summary()
+        .unwrap()
+        .ends_with("commands with no effect on IPsec ignored"));
+}
