@@ -106,6 +106,9 @@ pub enum CommandId {
     Diagnose,
     /// `diagnose peer A.B.C.D`
     DiagnosePeer,
+    /// `reload`: read the configuration file again and apply it, keeping the SAs of unchanged
+    /// crypto map entries (not IOS's `reload`, which restarts the router).
+    Reload,
 }
 
 /// One token of a command pattern.
@@ -213,6 +216,7 @@ pub const COMMANDS: &[(CommandId, &[Tok])] = &[
     (CommandId::UndebugAll, &[Kw("no"), Kw("debug"), Kw("all")]),
     (CommandId::Diagnose, &[Kw("diagnose")]),
     (CommandId::DiagnosePeer, &[Kw("diagnose"), Kw("peer"), Ip]),
+    (CommandId::Reload, &[Kw("reload")]),
 ];
 
 /// A resolved command: which one, its canonical words and its arguments.

@@ -196,6 +196,11 @@ impl Engine {
         self.event_loop.stats()
     }
 
+    /// Where `reload` and SIGHUP read the new configuration.
+    pub fn set_reload_source(&mut self, source: crate::event_loop::ReloadSource) {
+        self.event_loop.set_reload_source(source);
+    }
+
     /// Runs the loop until a signal or stop request (the core's shutdown output is sent).
     pub fn run<G: Gateway>(&mut self, gw: &mut G) -> Result<StopReason, EngineError> {
         self.event_loop.run(gw).map_err(EngineError::Loop)

@@ -56,6 +56,17 @@ pub trait Gateway {
     /// SIGTERM/SIGINT or a stop request: queue Delete notifications now; they are sent before
     /// routes, rules and the TUN are removed.
     fn on_shutdown(&mut self, now: Instant, out: &mut Outputs);
+    /// A new configuration (`reload` or SIGHUP): apply it, keeping what did not change, and
+    /// say what happened. The default refuses.
+    fn on_reload(
+        &mut self,
+        now: Instant,
+        config: ipsec_proto::policy::GatewayConfig,
+        out: &mut Outputs,
+    ) -> ControlReply {
+        let _ = (now, config, out);
+        ControlReply::Error("% reload not supported by this gateway".into())
+    }
     /// (local, peer) address pairs whose path MTU the loop should watch (none by default).
     fn pmtu_peers(&self) -> Vec<(Ipv4Addr, Ipv4Addr)> {
         Vec::new()
@@ -175,7 +186,13 @@ pub struct EventLoop {
     stats: LoopStats,
     pmtu_next: u64,
     pmtu_seen: Vec<(Ipv4Addr, u32)>,
+    reload: Option<ReloadSource>,
 }
+
+/// Reads the configuration again for `reload` and SIGHUP: the new configuration, or why it
+/// cannot be applied (the running one then stays).
+pub type ReloadSource =
+    Box<dyn FnMut() -> Result<ipsec_proto::policy::GatewayConfig, String> + Send>;
 
 impl EventLoop {
     /// An empty loop (stop eventfd only).
@@ -201,6 +218,7 @@ impl EventLoop {
             stats: LoopStats::default(),
             pmtu_next: 0,
             pmtu_seen: Vec::new(),
+            reload: None,
         })
     }
 
@@ -233,6 +251,24 @@ impl EventLoop {
             .add(sock.as_raw_fd(), TOK_ESP + self.esp.len() as u64, false)?;
         self.esp.push(sock);
         Ok(())
+    }
+
+    /// Where `reload` and SIGHUP get the new configuration (without one, both are refused).
+    pub fn set_reload_source(&mut self, source: ReloadSource) {
+        self.reload = Some(source);
+    }
+
+    /// Applies the configuration the reload source gives; the reply says what changed.
+    fn reload<G: Gateway>(&mut self, gw: &mut G) -> ControlReply {
+        let Some(source) = self.reload.as_mut() else {
+            return ControlReply::Error("% reload: no configuration file to read".into());
+        };
+        match source() {
+            Ok(config) => gw.on_reload(clock::now(), config, &mut self.out),
+            Err(why) => ControlReply::Error(format!(
+                "% reload refused, the running configuration stays: {why}"
+            )),
+        }
     }
 
     /// Watches SIGTERM/SIGINT (they must already be blocked).
@@ -306,13 +342,26 @@ impl EventLoop {
                         self.read_tun(gw)?;
                         None
                     }
-                    TOK_SIGNAL => self
-                        .signals
-                        .as_ref()
-                        .map(|s| s.read())
-                        .transpose()?
-                        .flatten()
-                        .map(StopReason::Signal),
+                    TOK_SIGNAL => {
+                        let sig = self
+                            .signals
+                            .as_ref()
+                            .map(|s| s.read())
+                            .transpose()?
+                            .flatten();
+                        if sig == Some(libc::SIGHUP) {
+                            // A daemon's reload signal; the outcome goes where a `reload`
+                            // command's reply would, the log.
+                            match self.reload(gw) {
+                                ControlReply::Text(t) => eprintln!("ipsec-engine: SIGHUP: {t}"),
+                                ControlReply::Error(t) => eprintln!("ipsec-engine: SIGHUP: {t}"),
+                            }
+                            self.flush();
+                            None
+                        } else {
+                            sig.map(StopReason::Signal)
+                        }
+                    }
                     TOK_STOP => self.stop.take()?.then_some(StopReason::Requested),
                     TOK_LISTENER => {
                         self.accept_clients()?;
@@ -773,7 +822,12 @@ impl EventLoop {
             self.sync_debug_flags();
             return (text.into(), control::STATUS_STREAM);
         }
-        match gw.on_control(clock::now(), cmd, &mut self.out) {
+        let reply = if cmd.id == CommandId::Reload {
+            self.reload(gw)
+        } else {
+            gw.on_control(clock::now(), cmd, &mut self.out)
+        };
+        match reply {
             ControlReply::Text(t) => (t, control::STATUS_OK),
             ControlReply::Error(t) => (t, control::STATUS_ERROR),
         }

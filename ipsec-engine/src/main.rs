@@ -216,6 +216,28 @@ fn diagnose(
     }
 }
 
+/// `reload` and SIGHUP: the configuration file read and checked as at start (unsupported
+/// crypto refused), and refused when it would change the plumbing set up at start.
+fn reload_source(
+    path: PathBuf,
+    opts: RunOptions,
+    running: ipsec_engine::engine::EngineConfig,
+) -> ipsec_engine::event_loop::ReloadSource {
+    Box::new(move || {
+        let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let parsed = ipsec_proto::ios::config::parse_bytes(&bytes)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let facts = ipsec_engine::gateway::facts(&parsed.config);
+        let host_addrs = sys::ifaddr::ipv4_addresses().map_err(|e| e.to_string())?;
+        let host_routes = sys::route::host_routes().unwrap_or_default();
+        let p = plan::plan(&facts, &opts, &host_addrs, &host_routes).map_err(|e| e.to_string())?;
+        if let Some(change) = plan::plumbing_change(&running, &p.config) {
+            return Err(format!("{change}; restart the engine to apply it"));
+        }
+        Ok(parsed.config)
+    })
+}
+
 fn run(config: &PathBuf, opts: &RunOptions, keylog: Option<&PathBuf>) -> ExitCode {
     // First, before any interface or socket exists: without real entropy there is no daemon.
     let seed = match ipsec_engine::os_seed() {
@@ -269,12 +291,12 @@ fn run(config: &PathBuf, opts: &RunOptions, keylog: Option<&PathBuf>) -> ExitCod
     for m in &p.interfaces {
         eprintln!("ipsec-engine: interface {} is {}", m.ios, m.linux);
     }
-    let opts = CoreOptions {
+    let core_opts = CoreOptions {
         seed,
         local_addr: Some(p.config.local_addr),
         ..CoreOptions::default()
     };
-    let mut gw = match GatewayCore::new(parsed.config, opts) {
+    let mut gw = match GatewayCore::new(parsed.config, core_opts) {
         Ok(g) => g,
         Err(e) => {
             eprintln!("ipsec-engine: {e}");
@@ -306,6 +328,11 @@ fn run(config: &PathBuf, opts: &RunOptions, keylog: Option<&PathBuf>) -> ExitCod
             return ExitCode::FAILURE;
         }
     };
+    engine.set_reload_source(reload_source(
+        config.clone(),
+        opts.clone(),
+        p.config.clone(),
+    ));
     eprintln!(
         "ipsec-engine: running on {} (IKE 500/4500, ESP), TUN {}, {} protected network(s)",
         p.config.local_addr,

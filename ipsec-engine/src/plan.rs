@@ -183,3 +183,32 @@ pub fn plan(
 pub fn host_forwarding_ipv4() -> bool {
     std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").is_ok_and(|v| v.trim() == "1")
 }
+
+/// What a new plan changes in the host plumbing set up at start (the local address the
+/// sockets are bound to, the protected networks routed into the TUN, the NAT statements), which
+/// `reload` cannot change without a restart; `None` when it changes none of it.
+pub fn plumbing_change(running: &EngineConfig, new: &EngineConfig) -> Option<String> {
+    if running.local_addr != new.local_addr {
+        return Some(format!(
+            "the crypto interface address changes from {} to {}",
+            running.local_addr, new.local_addr
+        ));
+    }
+    if running.protected != new.protected {
+        let list = |v: &[crate::net::Ipv4Net]| {
+            v.iter()
+                .map(|n| n.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        return Some(format!(
+            "the protected networks routed into the TUN change from [{}] to [{}]",
+            list(&running.protected),
+            list(&new.protected)
+        ));
+    }
+    if running.nat != new.nat {
+        return Some("the `ip nat inside source` statements change".into());
+    }
+    None
+}

@@ -7,6 +7,7 @@ mod common;
 
 use common::*;
 use ipsec_netlab::{addr, Charon, CharonConn};
+use std::process::Command;
 use std::time::Duration;
 
 fn charon_conn() -> CharonConn {
@@ -101,5 +102,89 @@ fn lab_strongswan_charon_initiates() {
     let sa = da.exec("show crypto ipsec sa");
     assert_eq!(num(&sa, "#send errors"), 0, "nothing dropped: {sa}");
     check_up(&da, &peer, &lab);
+    da.stop();
+}
+
+/// `current outbound spi: 0x...` of `show crypto ipsec sa`.
+fn outbound_spi(da: &Daemon) -> String {
+    let sa = da.exec("show crypto ipsec sa");
+    sa.lines()
+        .find_map(|l| l.trim().strip_prefix("current outbound spi: "))
+        .unwrap_or_else(|| panic!("{sa}"))
+        .to_string()
+}
+
+/// `reload` and SIGHUP against a live strongSwan tunnel: the same configuration keeps the SA
+/// pair (no ping lost, same SPI, charon sees no new CHILD SA); a changed lifetime clears it
+/// (charon gets our Delete) and the next packets negotiate anew; a change to the protected
+/// networks is refused (it needs new TUN routes) and the tunnel stays up.
+#[test]
+fn lab_strongswan_reload_keeps_an_unchanged_tunnel_and_renegotiates_a_changed_one() {
+    let Some((lab, peer, da)) = start("swan_reload") else {
+        return;
+    };
+    let t = &lab.topo;
+    assert!(
+        ping_until_up(&t.host_a, addr::HOST_B, Duration::from_secs(30)),
+        "{}",
+        da.state()
+    );
+    let spi = outbound_spi(&da);
+    let config = site_a(addr::GW_B_WAN);
+
+    da.write_config(&format!("{config}! edited, same policy\n"));
+    let r = da.exec("reload");
+    assert!(r.contains("SAs kept for VPN 10; cleared for none"), "{r}");
+    assert_eq!(ping(&t.host_a, addr::HOST_B, 10), 10, "{}", da.state());
+    assert_eq!(outbound_spi(&da), spi, "the same SA pair carries on");
+    let _ = Command::new("kill")
+        .args(["-HUP", &da.pid().to_string()])
+        .status();
+    assert!(
+        wait_until(Duration::from_secs(5), || da
+            .stderr()
+            .contains("SIGHUP: Configuration reloaded: SAs kept for VPN 10")),
+        "{}",
+        da.stderr()
+    );
+    assert_eq!(ping(&t.host_b, addr::HOST_A, 10), 10, "{}", da.state());
+    assert_eq!(outbound_spi(&da), spi);
+
+    let shorter = config.replace(
+        " match address 100",
+        " match address 100\n set security-association lifetime seconds 1800",
+    );
+    assert_ne!(shorter, config);
+    da.write_config(&shorter);
+    let r = da.exec("reload");
+    assert!(r.contains("cleared for VPN 10"), "{r}");
+    assert!(
+        wait_until(Duration::from_secs(10), || !peer
+            .list_sas()
+            .unwrap_or_default()
+            .contains("INSTALLED")),
+        "charon still has the old CHILD SA after our Delete:\n{}",
+        peer.list_sas().unwrap_or_default()
+    );
+    assert!(
+        ping_until_up(&t.host_a, addr::HOST_B, Duration::from_secs(30)),
+        "{}",
+        da.state()
+    );
+    let renewed = outbound_spi(&da);
+    assert_ne!(renewed, spi, "a new SA pair under the new policy");
+    let sa = da.exec("show crypto ipsec sa");
+    assert!(sa.contains("remaining key lifetime"), "{sa}");
+
+    da.write_config(&shorter.replace("10.2.2.0", "10.9.9.0"));
+    let r = da.try_exec("reload");
+    let err = r.expect_err("a reload that needs new TUN routes is refused");
+    assert!(err.contains("restart the engine"), "{err}");
+    assert_eq!(ping(&t.host_a, addr::HOST_B, 5), 5, "{}", da.state());
+    assert_eq!(
+        outbound_spi(&da),
+        renewed,
+        "the refused reload changed nothing"
+    );
     da.stop();
 }

@@ -31,6 +31,34 @@ impl Gateway for Tunnels {
         Tunnels::pmtu_peers(self)
     }
 
+    fn on_reload(
+        &mut self,
+        now: Instant,
+        config: ipsec_proto::policy::GatewayConfig,
+        out: &mut Outputs,
+    ) -> ControlReply {
+        match self.reconfigure(now, config, out) {
+            Ok(r) => {
+                let list = |v: &[String]| {
+                    if v.is_empty() {
+                        "none".to_string()
+                    } else {
+                        v.join(", ")
+                    }
+                };
+                ControlReply::Text(format!(
+                    "Configuration reloaded: SAs kept for {}; cleared for {}; new entries {}\n",
+                    list(&r.kept),
+                    list(&r.cleared),
+                    list(&r.added)
+                ))
+            }
+            Err(e) => ControlReply::Error(format!(
+                "% reload refused, the running configuration stays: {e}"
+            )),
+        }
+    }
+
     fn on_path_mtu(&mut self, _now: Instant, peer: Ipv4Addr, mtu: u32, out: &mut Outputs) {
         self.set_path_mtu(peer, mtu, out);
     }

@@ -19,11 +19,12 @@ fn termination_set() -> libc::sigset_t {
         libc::sigemptyset(set.as_mut_ptr());
         libc::sigaddset(set.as_mut_ptr(), libc::SIGTERM);
         libc::sigaddset(set.as_mut_ptr(), libc::SIGINT);
+        libc::sigaddset(set.as_mut_ptr(), libc::SIGHUP);
         set.assume_init()
     }
 }
 
-/// Blocks SIGTERM and SIGINT in the calling thread (and threads it spawns afterwards).
+/// Blocks SIGTERM, SIGINT and SIGHUP (reload) in the calling thread (and threads it spawns afterwards).
 pub fn block_termination_signals() -> io::Result<()> {
     let set = termination_set();
     // SAFETY: `set` is initialised; the old mask is not wanted.
@@ -34,7 +35,7 @@ pub fn block_termination_signals() -> io::Result<()> {
     Ok(())
 }
 
-/// A signalfd for SIGTERM and SIGINT.
+/// A signalfd for SIGTERM, SIGINT and SIGHUP.
 #[derive(Debug)]
 pub struct SignalFd {
     fd: OwnedFd,

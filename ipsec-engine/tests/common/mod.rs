@@ -143,6 +143,11 @@ impl Daemon {
         self.child = Some(child);
     }
 
+    /// Replaces the configuration file the daemon reads on `reload` and SIGHUP.
+    pub fn write_config(&self, text: &str) {
+        std::fs::write(&self.cfg, text).unwrap();
+    }
+
     /// What the daemon wrote to stderr so far.
     pub fn stderr(&self) -> String {
         self.stderr.lock().unwrap().clone()
@@ -156,8 +161,9 @@ impl Daemon {
         let o = Command::new(BIN).args(&args).output().unwrap();
         assert!(
             o.status.success(),
-            "{}: {line}: {}",
+            "{}: {line}: {}{}",
             self.name,
+            String::from_utf8_lossy(&o.stdout),
             String::from_utf8_lossy(&o.stderr)
         );
         String::from_utf8_lossy(&o.stdout).into_owned()
@@ -222,9 +228,10 @@ impl Daemon {
             Ok(String::from_utf8_lossy(&o.stdout).into_owned())
         } else {
             Err(format!(
-                "{}: {line}: {} {}",
+                "{}: {line}: {} {}{}",
                 self.name,
                 o.status,
+                String::from_utf8_lossy(&o.stdout),
                 String::from_utf8_lossy(&o.stderr)
             ))
         }
