@@ -191,6 +191,10 @@
 // `ipsec_tunnel_event.kind`: an IPsec SA pair went away (deleted, expired, or replaced).
 #define IPSEC_TUNNEL_EVENT_IPSEC_DOWN 3
 
+// `ipsec_tunnel_event.kind`: crypto map entry `entry` gave up on its peer and uses the next
+// `set peer`, now in `peer` (backup peers; no automatic failback).
+#define IPSEC_TUNNEL_EVENT_PEER_CHANGED 4
+
 // `ipsec_tunnel_event.kind`: an event newer than this header; no field applies.
 #define IPSEC_TUNNEL_EVENT_OTHER 255
 

@@ -45,6 +45,9 @@ pub const IPSEC_TUNNEL_EVENT_ISAKMP_STATE: u32 = 1;
 pub const IPSEC_TUNNEL_EVENT_IPSEC_UP: u32 = 2;
 /// `ipsec_tunnel_event.kind`: an IPsec SA pair went away (deleted, expired, or replaced).
 pub const IPSEC_TUNNEL_EVENT_IPSEC_DOWN: u32 = 3;
+/// `ipsec_tunnel_event.kind`: crypto map entry `entry` gave up on its peer and uses the next
+/// `set peer`, now in `peer` (backup peers; no automatic failback).
+pub const IPSEC_TUNNEL_EVENT_PEER_CHANGED: u32 = 4;
 /// `ipsec_tunnel_event.kind`: an event newer than this header; no field applies.
 pub const IPSEC_TUNNEL_EVENT_OTHER: u32 = 255;
 
@@ -254,6 +257,12 @@ fn event_to_c(t: &Tunnel, ev: TunnelEvent) -> ipsec_tunnel_event {
             e.map_seq = seq(entry);
             e.spi_in = spi_in;
             e.spi_out = spi_out;
+        }
+        TunnelEvent::PeerChanged { entry, to, .. } => {
+            e.kind = IPSEC_TUNNEL_EVENT_PEER_CHANGED;
+            e.peer = v4_to_c(to);
+            e.entry = index(entry);
+            e.map_seq = seq(entry);
         }
         _ => {}
     }

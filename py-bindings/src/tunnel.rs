@@ -363,6 +363,12 @@ impl Tunnel {
                 d.set_item("spi_out", spi_out)?;
                 "IpsecSaDown"
             }
+            TunnelEvent::PeerChanged { entry, from, to } => {
+                d.set_item("entry", entry)?;
+                d.set_item("from_peer", from.to_string())?;
+                d.set_item("to_peer", to.to_string())?;
+                "PeerChanged"
+            }
             other => {
                 d.set_item("description", format!("{other:?}"))?;
                 "Unknown"

@@ -318,21 +318,15 @@ access-list 99 deny any
 access-list 2000 permit icmp any any
 ip route 10.9.0.0 255.255.0.0 GigabitEthernet0/0 192.0.2.254 250
 ";
-    // `parse` refuses rsa-encr, the backup peers and reverse-route; what they parse to is
-    // still checked here (`check` reads it).
+    // `parse` refuses rsa-encr and reverse-route; what they parse to is still checked here
+    // (`check` reads it).
     let e = err(text);
     let refused: Vec<(usize, bool)> = e.unsupported.iter().map(|u| (u.line, u.later)).collect();
-    assert_eq!(
-        refused,
-        vec![(8, false), (23, true), (24, true), (30, true)],
-        "{e}"
-    );
+    assert_eq!(refused, vec![(8, false), (30, true)], "{e}");
     assert_eq!(
         e.to_string().lines().collect::<Vec<_>>(),
         [
             "line 8, column 2: RSA authentication (authentication rsa-encr) is not supported",
-            "line 23, column 2: backup peers (a second set peer) is not implemented yet",
-            "line 24, column 2: backup peers (a second set peer) is not implemented yet",
             "line 30, column 2: reverse route injection (reverse-route) is not implemented yet",
         ]
     );
@@ -608,7 +602,6 @@ fn crypto_is_never_ignored() {
         ("crypto map M 10 ipsec-isakmp\n set isakmp-profile P\n", 2, 2, "ISAKMP profiles", true),
         ("crypto dynamic-map D 10\n set transform-set T\n", 1, 1, "dynamic crypto maps", true),
         ("crypto map M 10 ipsec-isakmp dynamic D\n", 1, 1, "dynamic crypto map entries", true),
-        ("crypto map M 10\n set peer 192.0.2.1\n set peer 192.0.2.2\n", 3, 2, "backup peers", true),
         ("crypto map M 10\n reverse-route static\n", 2, 2, "reverse route", true),
         ("crypto map M local-address Loopback0\n", 1, 1, "local-address", true),
         ("crypto map M 10\n set security-association idle-time 600\n", 2, 2, "idle-time", true),

@@ -719,8 +719,13 @@ pub fn show_crypto_map(
     let entries = &cfg.crypto_maps;
     for (idx, e) in entries.iter().enumerate() {
         let _ = writeln!(o, "Crypto Map \"{}\" {} ipsec-isakmp", e.map, e.seq);
-        for p in &e.peers {
-            let _ = writeln!(o, "\tPeer = {p}");
+        for (i, p) in e.peers.iter().enumerate() {
+            let default = if i == 0 && e.default_peer {
+                " (default)"
+            } else {
+                ""
+            };
+            let _ = writeln!(o, "\tPeer = {p}{default}");
         }
         match e.acl.as_deref().and_then(|a| cfg.access_list(a)) {
             Some(acl) => acl_lines(&mut o, acl),

@@ -137,6 +137,9 @@ pub struct CryptoMapEntry {
     pub seq: u16,
     /// `set peer` addresses in order; the first is the current (default) peer, the others are backups.
     pub peers: Vec<Ipv4Addr>,
+    /// `set peer A default`: `peers[0]` is the default peer, to which IOS returns after a
+    /// backup fails (instead of moving on to the next backup).
+    pub default_peer: bool,
     /// `set transform-set` names, offered in this order.
     pub transform_sets: Vec<String>,
     /// `set pfs [groupN]` (bare `set pfs` = group 1); None = no PFS.
@@ -158,6 +161,7 @@ impl CryptoMapEntry {
             map: map.into(),
             seq,
             peers: Vec::new(),
+            default_peer: false,
             transform_sets: Vec::new(),
             pfs_group: None,
             lifetime_secs: None,

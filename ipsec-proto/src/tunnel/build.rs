@@ -17,8 +17,12 @@ pub struct MapEntryInfo {
     pub interface: String,
     /// Our address on that interface (or the `run` override).
     pub local: Ipv4Addr,
-    /// `set peer` (the first one: IOS's default peer).
+    /// The peer in use: the first `set peer` at start, a backup after a failover.
     pub peer_addr: Ipv4Addr,
+    /// Every `set peer` with a pre-shared key, in the order IOS tries them.
+    pub peers: Vec<Ipv4Addr>,
+    /// `set peer A default`: after a backup fails, go back to `peers[0]`.
+    pub default_peer: bool,
     /// The endpoint's index of this entry's peer.
     pub peer: PeerId,
     /// The crypto ACL (`match address`).
@@ -90,6 +94,16 @@ pub fn build(cfg: &GatewayConfig, local_override: Option<Ipv4Addr>) -> Result<Bu
                 skipped.push(format!("{name}: no valid transform set"));
                 continue;
             }
+            let mut candidates = Vec::new();
+            for &p in &e.peers {
+                if cfg.key_for(p).is_some() {
+                    candidates.push(p);
+                } else if p != peer_addr {
+                    skipped.push(format!(
+                        "{name}: backup peer {p} has no pre-shared key and is never tried"
+                    ));
+                }
+            }
             let Some(key) = cfg.key_for(peer_addr) else {
                 skipped.push(format!(
                     "{name}: No pre-shared key with {peer_addr}! (no crypto isakmp key for the peer)"
@@ -130,6 +144,8 @@ pub fn build(cfg: &GatewayConfig, local_override: Option<Ipv4Addr>) -> Result<Bu
                 interface: ifc.name.clone(),
                 local,
                 peer_addr,
+                peers: candidates,
+                default_peer: e.default_peer,
                 peer: PeerId(peers.len()),
                 acl: acl.clone(),
                 line_selector,

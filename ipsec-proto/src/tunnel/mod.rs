@@ -28,6 +28,7 @@ mod commands;
 mod debug;
 mod diag;
 mod dropped;
+mod failover;
 mod install;
 mod mss;
 pub mod output;
@@ -185,6 +186,17 @@ pub enum TunnelEvent {
         /// The peer's inbound SPI (ours outbound).
         spi_out: u32,
     },
+    /// Crypto map entry `entry` gave up on its peer (no answer to Main Mode, or declared dead
+    /// by DPD) and uses the next `set peer` from now on (IOS has no automatic failback; with
+    /// `set peer A default` a failing backup hands back to A).
+    PeerChanged {
+        /// Index of the crypto map entry.
+        entry: usize,
+        /// The peer given up on.
+        from: Ipv4Addr,
+        /// The peer used from now on.
+        to: Ipv4Addr,
+    },
     /// An IPsec SA pair went away (deleted, expired, or replaced and retired).
     IpsecDown {
         /// Index of the owning crypto map entry.
@@ -243,6 +255,9 @@ pub struct Tunnels {
     config: GatewayConfig,
     /// `CoreOptions::local_addr`, kept for [`Tunnels::reconfigure`].
     local_override: Option<Ipv4Addr>,
+    /// The peer configurations as built (before any failover changed an address), which
+    /// [`Tunnels::reconfigure`] compares with a new build.
+    built_peers: Vec<crate::ike::PeerConfig>,
     entries: Vec<MapEntryInfo>,
     classifier: classify::Classifier,
     flows: Vec<Flow>,
@@ -328,6 +343,7 @@ impl Tunnels {
         Ok(Tunnels {
             config,
             local_override: opts.local_addr,
+            built_peers: built.endpoint.peers.clone(),
             classifier: classify::Classifier::new(&built.entries),
             entries: built.entries,
             flows,
@@ -847,12 +863,21 @@ impl Tunnels {
                     }
                 }
             }
-            Event::NegotiationFailed { peer: Some(p), .. } => {
+            Event::NegotiationFailed {
+                peer: Some(p),
+                phase,
+                error,
+                ..
+            } => {
                 // The next matching packet may try again (and print a new sa_request).
                 for f in self.flows.iter_mut().filter(|f| f.entry == p.0) {
                     f.requested = false;
                 }
+                if phase == 1 && matches!(error, crate::ike::Error::NoReply { .. }) {
+                    self.fail_over(p.0, out);
+                }
             }
+            Event::PeerDead { peer, .. } => self.fail_over(peer.0, out),
             _ => {}
         }
     }

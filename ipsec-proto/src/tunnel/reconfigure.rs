@@ -26,7 +26,8 @@ fn same_entry(a: &MapEntryInfo, b: &MapEntryInfo) -> bool {
         && a.seq == b.seq
         && a.interface == b.interface
         && a.local == b.local
-        && a.peer_addr == b.peer_addr
+        && a.peers == b.peers
+        && a.default_peer == b.default_peer
         && a.acl == b.acl
         && a.line_selector == b.line_selector
         && a.pfs_group == b.pfs_group
@@ -46,7 +47,7 @@ impl Tunnels {
         out: &mut Outputs,
     ) -> Result<Reconfigured, BuildError> {
         let built = build(&config, self.local_override)?;
-        let old_peers = &self.endpoint.config().peers;
+        let old_peers = &self.built_peers;
         let keep: Vec<Option<usize>> = self
             .entries
             .iter()
@@ -124,9 +125,32 @@ impl Tunnels {
         for e in &built.entries {
             self.history.reserve(IpAddr::V4(e.peer_addr));
         }
-        self.entries = built.entries;
+        // A kept entry stays on the peer a failover moved it to.
+        let mut entries = built.entries;
+        for (i, old) in self.entries.iter().enumerate() {
+            let Some(j) = keep.get(i).copied().flatten() else {
+                continue;
+            };
+            let Some(new) = entries.get_mut(j) else {
+                continue;
+            };
+            if new.peer_addr != old.peer_addr {
+                if let Some(key) = config.key_for(old.peer_addr) {
+                    let pid = PeerId(j);
+                    if self
+                        .endpoint
+                        .set_peer_address(pid, old.peer_addr, key.key.clone())
+                        .is_ok()
+                    {
+                        new.peer_addr = old.peer_addr;
+                    }
+                }
+            }
+        }
+        self.entries = entries;
         self.skipped = built.skipped;
         self.transforms = transforms_of(&built.endpoint.peers);
+        self.built_peers = built.endpoint.peers;
         self.mss_clamp = mss_clamp_of(&config);
         let tun_mtu = plaintext_floor(&self.transforms, self.path_mtu);
         if tun_mtu != self.tun_mtu {

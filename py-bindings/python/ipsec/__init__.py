@@ -36,6 +36,7 @@ from .errors import (
 from .events import (
     IkeEvent,
     IpsecSaDown,
+    PeerChanged,
     IpsecSaUp,
     IsakmpStateChanged,
     NegotiationFailed,
@@ -64,6 +65,7 @@ __all__ = [
     "IkeEvent",
     "IpsecError",
     "IpsecSaDown",
+    "PeerChanged",
     "IpsecSaUp",
     "IsakmpStateChanged",
     "IsakmpPolicy",

@@ -34,6 +34,7 @@ __all__ = [
     "IsakmpStateChanged",
     "IpsecSaUp",
     "IpsecSaDown",
+    "PeerChanged",
     "UnknownTunnelEvent",
 ]
 
@@ -271,6 +272,16 @@ class IpsecSaDown(TunnelEvent):
 
 
 @dataclass(frozen=True)
+class PeerChanged(TunnelEvent):
+    """Crypto map entry ``entry`` gave up on ``from_peer`` (no answer, or dead by DPD) and
+    uses the next ``set peer``, ``to_peer``, from now on (no automatic failback)."""
+
+    entry: int
+    from_peer: str
+    to_peer: str
+
+
+@dataclass(frozen=True)
 class UnknownTunnelEvent(TunnelEvent):
     """A tunnel event this version of the bindings does not know yet."""
 
@@ -281,6 +292,7 @@ _TUNNEL_CLASSES: Dict[str, Type[TunnelEvent]] = {
     "IsakmpStateChanged": IsakmpStateChanged,
     "IpsecSaUp": IpsecSaUp,
     "IpsecSaDown": IpsecSaDown,
+    "PeerChanged": PeerChanged,
     "Unknown": UnknownTunnelEvent,
 }
 

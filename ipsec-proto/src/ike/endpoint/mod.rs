@@ -225,6 +225,25 @@ impl Endpoint {
         PeerId(self.config.peers.len().saturating_sub(1))
     }
 
+    /// Points a peer entry at another address with its key (a backup `set peer` taking over).
+    /// SAs already established with the old address stay until they end; new negotiations and
+    /// responses go to and come from `address`.
+    pub fn set_peer_address(
+        &mut self,
+        peer: PeerId,
+        address: Ipv4Addr,
+        psk: crate::policy::PskSecret,
+    ) -> Result<(), Error> {
+        let pc = self
+            .config
+            .peers
+            .get_mut(peer.0)
+            .ok_or(ApiMisuse::NoSuchPeer(peer.0))?;
+        pc.address = address;
+        pc.psk = psk;
+        Ok(())
+    }
+
     /// The next datagram to send, written into `buf`. `Ok(None)` when nothing is queued. A buffer
     /// that is too small leaves the datagram queued and says how much is needed.
     pub fn poll_transmit(

@@ -270,17 +270,13 @@ impl State {
                         default,
                         remove: false,
                     } => {
-                        if e.peers.iter().any(|x| *x != p) {
-                            self.unsupported.push(Unsupported {
-                                line,
-                                column: col,
-                                feature: "backup peers (a second set peer)".into(),
-                                later: true,
-                            });
+                        if e.default_peer && e.peers.first() == Some(&p) {
+                            e.default_peer = default;
                         }
                         e.peers.retain(|x| *x != p);
                         if default {
                             e.peers.insert(0, p);
+                            e.default_peer = true;
                         } else {
                             e.peers.push(p);
                         }
@@ -289,8 +285,16 @@ impl State {
                         peer: Some(p),
                         remove: true,
                         ..
-                    } => e.peers.retain(|x| *x != p),
-                    Cmd::SetPeer { peer: None, .. } => e.peers.clear(),
+                    } => {
+                        if e.peers.first() == Some(&p) {
+                            e.default_peer = false;
+                        }
+                        e.peers.retain(|x| *x != p);
+                    }
+                    Cmd::SetPeer { peer: None, .. } => {
+                        e.peers.clear();
+                        e.default_peer = false;
+                    }
                     Cmd::SetTs(v) => e.transform_sets = v,
                     Cmd::SetPfs(g) => e.pfs_group = g,
                     Cmd::SetLifeSecs(s) => e.lifetime_secs = s,

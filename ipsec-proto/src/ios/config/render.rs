@@ -105,8 +105,13 @@ pub fn render(cfg: &GatewayConfig) -> String {
     o.push_str("!\n");
     for e in &cfg.crypto_maps {
         let _ = writeln!(o, "crypto map {} {} ipsec-isakmp", e.map, e.seq);
-        for p in &e.peers {
-            let _ = writeln!(o, " set peer {p}");
+        for (i, p) in e.peers.iter().enumerate() {
+            let default = if i == 0 && e.default_peer {
+                " default"
+            } else {
+                ""
+            };
+            let _ = writeln!(o, " set peer {p}{default}");
         }
         if let Some(s) = e.lifetime_secs {
             let _ = writeln!(o, " set security-association lifetime seconds {s}");
