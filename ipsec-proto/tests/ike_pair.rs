@@ -10,7 +10,18 @@ fn hex(s: &str) -> Vec<u8> {
         .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
         .collect()
 }
-use ipsec_proto::ike::{Event, PeerId};
+use ipsec_proto::ike::{Error, Event, PeerId, PeerIncompatible};
+
+/// The errors of the failed negotiations, for inspecting their evidence.
+fn failure_errors(events: &[Event]) -> Vec<&Error> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::NegotiationFailed { error, .. } => Some(error),
+            _ => None,
+        })
+        .collect()
+}
 use ipsec_proto::policy::ipsec::{EspEncryption, EspIntegrity};
 use ipsec_proto::policy::isakmp::{IkeEncryption, IkeHash};
 
@@ -236,6 +247,21 @@ fn phase1_proposal_mismatch_names_the_attribute() {
             .any(|f| f.contains("encryption offered 3DES does not match policy AES-128")),
         "B: {fb:?}"
     );
+    let mismatch = failure_errors(&p.events_b)
+        .into_iter()
+        .find_map(|e| match e {
+            Error::PeerIncompatible(PeerIncompatible::NoProposalChosen(
+                ipsec_proto::ike::ProposalEvidence::Phase1(ev),
+            )) => ev.mismatches().next().copied(),
+            _ => None,
+        });
+    let m = mismatch.expect("a Phase 1 mismatch in B's evidence");
+    assert_eq!((m.transform, m.policy), (1, 10));
+    assert_eq!(m.attribute(), ipsec_proto::ike::Phase1Attribute::Encryption);
+    assert_eq!(
+        m.offered.encryption.to_policy(),
+        Some(IkeEncryption::TripleDes)
+    );
     let fa = Pair::failures(&p.events_a);
     assert!(
         fa.iter().any(|f| f.contains("NO-PROPOSAL-CHOSEN")),
@@ -283,6 +309,17 @@ fn proxy_identity_mismatch_names_both_lines() {
                 && f.contains("192.168.9.0/255.255.255.0/0/0")),
         "B: {fb:?}"
     );
+    let proxy = failure_errors(&p.events_b)
+        .into_iter()
+        .find_map(|e| match e {
+            Error::PeerIncompatible(PeerIncompatible::ProxyIdentities(m)) => Some(m.clone()),
+            _ => None,
+        });
+    let proxy = proxy.expect("a proxy identity refusal on B");
+    assert_eq!(proxy.proposed_local, net([192, 168, 2, 0]));
+    assert_eq!(proxy.proposed_remote, net([192, 168, 1, 0]));
+    assert_eq!(proxy.ours.len(), 1);
+    assert_eq!(proxy.ours[0].remote, net([192, 168, 9, 0]));
     assert!(Pair::failures(&p.events_a)
         .iter()
         .any(|f| f.contains("NO-PROPOSAL-CHOSEN")));
@@ -302,6 +339,10 @@ fn pfs_only_on_responder_is_refused_and_only_on_initiator_is_accepted() {
         "{:?}",
         Pair::failures(&p.events_b)
     );
+    assert!(failure_errors(&p.events_b).iter().any(|e| matches!(
+        e,
+        Error::PeerIncompatible(PeerIncompatible::Pfs(m)) if m.ours() == Some(2) && m.theirs().is_none()
+    )));
 
     let (mut a, b) = seed_configs();
     a.peers[0].pfs_group = Some(5);

@@ -359,6 +359,7 @@ impl Endpoint {
                 d.set_item("phase", phase)?;
                 d.set_item("error", error_object(py, &error))?;
                 d.set_item("notify", error.notify_to_send().map(|n| n.to_string()))?;
+                d.set_item("evidence", crate::evidence::evidence(py, &error)?)?;
                 "NegotiationFailed"
             }
             Event::NotifyReceived {

@@ -19,6 +19,7 @@ mod config;
 mod diag;
 mod endpoint;
 mod esp;
+mod evidence;
 mod show;
 mod tunnel;
 

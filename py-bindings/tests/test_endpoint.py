@@ -148,6 +148,10 @@ def test_transform_mismatch_is_peer_incompatible() -> None:
         assert failed.phase == 2
         assert isinstance(failed.error, ipsec.PeerIncompatibleError)
         assert failed.notify == "NO-PROPOSAL-CHOSEN"
+        assert failed.evidence["kind"] == "phase2", failed.evidence
+        assert [t for _, t in failed.evidence["ours"]] == ["esp-aes 256 esp-sha-hmac"]
+        assert failed.evidence["offered"] and all(
+            o["text"] in str(failed.error) for o in failed.evidence["offered"])
         notes = p.of("a", ipsec.NotifyReceived)
         assert any(n.notify == "NO-PROPOSAL-CHOSEN" and n.authenticated for n in notes), p.events
 
@@ -286,6 +290,7 @@ def test_pfs_required_by_responder_fails_quick_mode() -> None:
         (failed,) = p.of("b", ipsec.NegotiationFailed)
         assert failed.phase == 2 and isinstance(failed.error, ipsec.PeerIncompatibleError)
         assert "PFS" in str(failed.error)
+        assert failed.evidence == {"kind": "pfs", "ours": 2, "theirs": None}
 
 
 def test_pfs_both_sides() -> None:

@@ -171,7 +171,17 @@ fn failure_kinds_from_endpoint_errors() {
         peer: PEER,
     });
     assert_eq!(FailureKind::from_error(&e), FailureKind::PskMismatch);
-    let e = Error::PeerIncompatible(PeerIncompatible::ProxyIdentities("x".into()));
+    let any = crate::policy::acl::TrafficSelector::subnet(
+        std::net::Ipv4Addr::UNSPECIFIED,
+        std::net::Ipv4Addr::UNSPECIFIED,
+    );
+    let e = Error::PeerIncompatible(PeerIncompatible::ProxyIdentities(
+        crate::ike::ProxyMismatch {
+            proposed_local: any,
+            proposed_remote: any,
+            ours: Vec::new(),
+        },
+    ));
     assert_eq!(FailureKind::from_error(&e), FailureKind::ProxyIdentities);
     let e = Error::NotifyReceived(NotifyType::NO_PROPOSAL_CHOSEN);
     assert_eq!(

@@ -3,6 +3,9 @@
 
 pub use crate::wire::NotifyType;
 
+use super::evidence::{ConfigProblem, PfsMismatch, ProposalEvidence, ProxyMismatch, Unoffered};
+use crate::policy::ipsec::TransformSet;
+
 /// Malformed bytes: the datagram is dropped and counted.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -39,9 +42,9 @@ pub enum PeerMisbehaved {
     /// The peer's Diffie-Hellman public value was refused.
     #[error("Diffie-Hellman public value refused: {0}")]
     BadKe(crate::crypto::DhError),
-    /// The responder chose something we never offered.
+    /// The responder chose something we never offered (the transform as it answered).
     #[error("responder chose a proposal we did not offer: {0}")]
-    ChoseUnoffered(String),
+    ChoseUnoffered(Unoffered),
     /// A cleartext message where encryption is required, or the other way round.
     #[error("encryption flag wrong for {0}")]
     Encryption(&'static str),
@@ -51,21 +54,22 @@ pub enum PeerMisbehaved {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum PeerIncompatible {
-    /// No ISAKMP policy or transform set matched; the text says which attribute differed.
+    /// No ISAKMP policy or transform set matched; the evidence says which attribute differed
+    /// for each offered transform.
     #[error("no proposal chosen: {0}")]
-    NoProposalChosen(String),
+    NoProposalChosen(ProposalEvidence),
     /// The proxy identities (crypto ACLs) are not mirror images.
     #[error("proxy identities not supported: {0}")]
-    ProxyIdentities(String),
+    ProxyIdentities(ProxyMismatch),
     /// PFS is configured on one side only or with different groups.
     #[error("PFS mismatch: {0}")]
-    Pfs(String),
+    Pfs(PfsMismatch),
     /// No pre-shared key / peer entry for this address.
     #[error("no pre-shared key with {0}")]
     NoKey(std::net::IpAddr),
-    /// An algorithm we do not implement.
-    #[error("unsupported: {0}")]
-    Unsupported(String),
+    /// A transform set matched, but its algorithms are not ones we can run.
+    #[error("unsupported: {}", .0.display_transforms())]
+    Unsupported(TransformSet),
 }
 
 /// Authentication failed.
@@ -100,7 +104,7 @@ pub enum ApiMisuse {
     NoSuchSa,
     /// The configuration cannot work (for example a peer without ISAKMP policy).
     #[error("configuration: {0}")]
-    Config(String),
+    Config(ConfigProblem),
 }
 
 /// Every error of the IKE endpoint.

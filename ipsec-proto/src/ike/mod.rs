@@ -22,6 +22,7 @@ mod config;
 mod endpoint;
 mod error;
 mod event;
+mod evidence;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 #[cfg(feature = "fuzzing")]
@@ -40,6 +41,13 @@ pub use event::{
     ChildId, ChildKeys, Counters, DeleteReason, Event, IkeSaId, IpsecSaInfo, IsakmpSaInfo,
     IsakmpState, NatStatus, Path, Phase2Established, Role, Transmit,
 };
+pub use evidence::{
+    ConfigProblem, EspTransform, PfsMismatch, Phase1Attribute, Phase1Auth, Phase1Difference,
+    Phase1Encryption, Phase1Evidence, Phase1Hash, Phase1Mismatch, Phase1Refusal, Phase1Transform,
+    Phase2Evidence, Phase2Refusal, ProposalEvidence, ProxyMismatch, Unoffered,
+};
 
+#[cfg(test)]
+mod evidence_tests;
 #[cfg(test)]
 mod tests;

@@ -16,7 +16,13 @@ use crate::wire::Writer;
 use crate::wire::{IdSpec, IdValue, Identification};
 use crate::wire::{ProposalSpec, ProtocolId, SaPayload, SaSpec, TransformId, TransformSpec};
 
+use super::config::SelectorPair;
 use super::error::{InvalidMessage, PeerIncompatible};
+use super::evidence::{
+    EspTransform, PfsMismatch, Phase1Auth, Phase1Difference, Phase1Encryption, Phase1Evidence,
+    Phase1Hash, Phase1Mismatch, Phase1Refusal, Phase1Transform, Phase2Evidence, Phase2Refusal,
+    ProposalEvidence, ProxyMismatch, Unoffered,
+};
 
 const DOI_IPSEC: u32 = 1;
 const SIT_IDENTITY_ONLY: u32 = 1;
@@ -79,35 +85,6 @@ fn ike_hash_attr(h: IkeHash) -> Option<(u16, HashAlg)> {
         #[allow(unreachable_patterns)]
         _ => return None,
     })
-}
-
-fn encr_name(v: u16, bits: Option<u16>) -> String {
-    match (v, bits) {
-        (1, _) => "DES".into(),
-        (5, _) => "3DES".into(),
-        (7, Some(b)) => format!("AES-{b}"),
-        (7, None) => "AES (no key length)".into(),
-        (v, _) => format!("encryption {v}"),
-    }
-}
-
-fn hash_name(v: u16) -> String {
-    match v {
-        1 => "MD5".into(),
-        2 => "SHA".into(),
-        4 => "SHA256".into(),
-        5 => "SHA384".into(),
-        6 => "SHA512".into(),
-        v => format!("hash {v}"),
-    }
-}
-
-fn auth_name(v: u16) -> String {
-    match v {
-        1 => "pre-share".into(),
-        3 => "rsa-sig".into(),
-        v => format!("auth {v}"),
-    }
 }
 
 /// Whether we can run this policy (pre-shared keys and MODP groups we implement).
@@ -214,21 +191,27 @@ pub(crate) fn echo_sa_body(
 }
 
 /// One Phase 1 transform as offered.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 struct P1Offer {
     number: u8,
-    encr: u16,
-    key_bits: Option<u16>,
-    hash: u16,
-    auth: u16,
-    group: u16,
+    t: Phase1Transform,
     life_secs: Option<u64>,
 }
 
 fn parse_p1_transform(t: &crate::wire::Transform<'_>) -> Result<P1Offer, WireError> {
+    // Absent attributes stay 0, a number no algorithm has, so they show as a mismatch.
     let mut o = P1Offer {
         number: t.number(),
-        ..P1Offer::default()
+        t: Phase1Transform {
+            encryption: Phase1Encryption {
+                id: 0,
+                key_bits: None,
+            },
+            hash: Phase1Hash(0),
+            authentication: Phase1Auth(0),
+            group: 0,
+        },
+        life_secs: None,
     };
     let mut life_type = 0u16;
     for a in t.attributes() {
@@ -236,11 +219,11 @@ fn parse_p1_transform(t: &crate::wire::Transform<'_>) -> Result<P1Offer, WireErr
         let v = a.as_u64()?;
         let v16 = u16::try_from(v).unwrap_or(u16::MAX);
         match a.attr_type() {
-            P1_ENCR => o.encr = v16,
-            P1_KEY_LENGTH => o.key_bits = Some(v16),
-            P1_HASH => o.hash = v16,
-            P1_AUTH => o.auth = v16,
-            P1_GROUP => o.group = v16,
+            P1_ENCR => o.t.encryption.id = v16,
+            P1_KEY_LENGTH => o.t.encryption.key_bits = Some(v16),
+            P1_HASH => o.t.hash = Phase1Hash(v16),
+            P1_AUTH => o.t.authentication = Phase1Auth(v16),
+            P1_GROUP => o.t.group = v16,
             P1_LIFE_TYPE => life_type = v16,
             P1_LIFE_DURATION if life_type == LIFE_SECONDS => o.life_secs = (v > 0).then_some(v),
             _ => {}
@@ -259,77 +242,93 @@ pub(crate) fn choose_phase1(
     policies: &[&IsakmpPolicy],
 ) -> Result<Result<Phase1Choice, PeerIncompatible>, InvalidMessage> {
     let sa = SaPayload::parse(sa_body)?;
-    let mut evidence: Vec<String> = Vec::new();
+    let mut refusals: Vec<Phase1Refusal> = Vec::new();
+    if policies.is_empty() {
+        refusals.push(Phase1Refusal::NoPolicy);
+    }
+    let mut offered = false;
     for prop in sa.proposals() {
         let prop = prop?;
         if prop.protocol() != ProtocolId::ISAKMP {
-            evidence.push(format!("proposal {} is not for ISAKMP", prop.number()));
+            refusals.push(Phase1Refusal::NotIsakmp {
+                proposal: prop.number(),
+                protocol: prop.protocol().0,
+            });
             continue;
         }
         for t in prop.transforms() {
             let t = t?;
             let o = parse_p1_transform(&t)?;
+            offered = true;
             for p in policies {
                 match p1_match(&o, p) {
                     Ok(suite) => {
                         let body = transform_body(&t);
                         return Ok(Ok((suite, prop.number(), body)));
                     }
-                    Err(why) => evidence.push(format!(
-                        "transform {} vs priority {} policy: {}",
-                        o.number, p.priority, why
-                    )),
+                    Err(difference) => refusals.push(Phase1Refusal::Transform(Phase1Mismatch {
+                        transform: o.number,
+                        policy: p.priority,
+                        offered: o.t,
+                        difference,
+                    })),
                 }
             }
         }
     }
-    if evidence.is_empty() {
-        evidence.push("no ISAKMP policy configured".into());
+    if !offered {
+        refusals.push(Phase1Refusal::NothingOffered);
     }
-    Ok(Err(PeerIncompatible::NoProposalChosen(format!(
-        "phase 1 SA policy not acceptable: {}",
-        evidence.join("; ")
-    ))))
+    Ok(Err(PeerIncompatible::NoProposalChosen(
+        ProposalEvidence::Phase1(Phase1Evidence { refusals }),
+    )))
 }
 
-fn p1_match(o: &P1Offer, p: &IsakmpPolicy) -> Result<Phase1Suite, String> {
-    let (encr, bits, cipher) =
-        ike_encr_attrs(p.encryption).ok_or_else(|| "policy encryption unsupported".to_string())?;
-    let (hash, hash_alg) =
-        ike_hash_attr(p.hash).ok_or_else(|| "policy hash unsupported".to_string())?;
-    if o.encr != encr || (encr == 7 && o.key_bits != bits) {
-        return Err(format!(
-            "encryption offered {} does not match policy {}",
-            encr_name(o.encr, o.key_bits),
-            encr_name(encr, bits)
-        ));
+/// The first difference between an offered transform and a policy, in the order IOS checks.
+fn p1_match(o: &P1Offer, p: &IsakmpPolicy) -> Result<Phase1Suite, Phase1Difference> {
+    let (_, _, cipher) = ike_encr_attrs(p.encryption)
+        .ok_or(Phase1Difference::PolicyEncryptionUnsupported(p.encryption))?;
+    let ours_encr = Phase1Encryption::from_policy(p.encryption)
+        .ok_or(Phase1Difference::PolicyEncryptionUnsupported(p.encryption))?;
+    let (_, hash_alg) =
+        ike_hash_attr(p.hash).ok_or(Phase1Difference::PolicyHashUnsupported(p.hash))?;
+    let ours_hash =
+        Phase1Hash::from_policy(p.hash).ok_or(Phase1Difference::PolicyHashUnsupported(p.hash))?;
+    let offered = &o.t;
+    // Only AES carries a key length; a stray one on DES or 3DES is ignored, as IOS does.
+    let encr_differs = offered.encryption.id != ours_encr.id
+        || (ours_encr.id == 7 && offered.encryption.key_bits != ours_encr.key_bits);
+    if encr_differs {
+        return Err(Phase1Difference::Encryption {
+            offered: offered.encryption,
+            ours: ours_encr,
+        });
     }
-    if o.hash != hash {
-        return Err(format!(
-            "hash offered {} does not match policy {}",
-            hash_name(o.hash),
-            hash_name(hash)
-        ));
+    if offered.hash != ours_hash {
+        return Err(Phase1Difference::Hash {
+            offered: offered.hash,
+            ours: ours_hash,
+        });
     }
     if p.authentication != IkeAuth::PreShare {
-        return Err(
-            "policy authentication is not pre-share (only pre-shared keys are implemented)".into(),
-        );
-    }
-    if o.auth != AUTH_PSK {
-        return Err(format!(
-            "authentication offered {} does not match policy pre-share",
-            auth_name(o.auth)
+        return Err(Phase1Difference::PolicyAuthenticationUnsupported(
+            p.authentication,
         ));
     }
-    if o.group != p.group {
-        return Err(format!(
-            "Diffie-Hellman group offered {} does not match policy group {}",
-            o.group, p.group
-        ));
+    if offered.authentication != Phase1Auth::PRE_SHARE {
+        return Err(Phase1Difference::Authentication {
+            offered: offered.authentication,
+            ours: Phase1Auth::PRE_SHARE,
+        });
     }
-    let group = DhGroup::from_ike_id(p.group)
-        .ok_or_else(|| format!("group {} not implemented", p.group))?;
+    if offered.group != p.group {
+        return Err(Phase1Difference::Group {
+            offered: offered.group,
+            ours: p.group,
+        });
+    }
+    let group =
+        DhGroup::from_ike_id(p.group).ok_or(Phase1Difference::PolicyGroupUnsupported(p.group))?;
     let theirs = o
         .life_secs
         .map_or(p.lifetime_secs, |l| u32::try_from(l).unwrap_or(u32::MAX));
@@ -347,7 +346,7 @@ fn p1_match(o: &P1Offer, p: &IsakmpPolicy) -> Result<Phase1Suite, String> {
 pub(crate) fn accept_phase1_answer(
     sa_body: &[u8],
     policies: &[&IsakmpPolicy],
-) -> Result<Result<Phase1Suite, String>, InvalidMessage> {
+) -> Result<Result<Phase1Suite, Unoffered>, InvalidMessage> {
     let sa = SaPayload::parse(sa_body)?;
     let Some(prop) = sa.proposals().next() else {
         return Err(InvalidMessage::BadPayload("SA (no proposal)"));
@@ -362,12 +361,7 @@ pub(crate) fn accept_phase1_answer(
             return Ok(Ok(s));
         }
     }
-    Ok(Err(format!(
-        "{} {} group {}",
-        encr_name(o.encr, o.key_bits),
-        hash_name(o.hash),
-        o.group
-    )))
+    Ok(Err(Unoffered::Phase1(o.t)))
 }
 
 fn esp_transform_id(e: EspEncryption) -> Option<(TransformId, Option<u16>)> {
@@ -523,33 +517,17 @@ fn parse_p2_transform(t: &crate::wire::Transform<'_>) -> Result<P2Transform, Wir
     Ok(o)
 }
 
-fn p2_name(t: &P2Transform) -> String {
-    let enc = match (t.id, t.key_bits) {
-        (2, _) => "esp-des".to_string(),
-        (3, _) => "esp-3des".to_string(),
-        (11, _) => "esp-null".to_string(),
-        (12, Some(128)) | (12, None) => "esp-aes".to_string(),
-        (12, Some(b)) => format!("esp-aes {b}"),
-        (i, _) => format!("esp-transform-{i}"),
-    };
-    let auth = match t.auth {
-        None => String::new(),
-        Some(1) => " esp-md5-hmac".into(),
-        Some(2) => " esp-sha-hmac".into(),
-        Some(5) => " esp-sha256-hmac".into(),
-        Some(6) => " esp-sha384-hmac".into(),
-        Some(7) => " esp-sha512-hmac".into(),
-        Some(a) => format!(" auth-{a}"),
-    };
-    let mode = match t.encaps {
-        2 | ENCAPS_UDP_TRANSPORT | ENCAPS_UDP_TRANSPORT_DRAFT => "Transport",
-        _ => "Tunnel",
-    };
-    let pfs = t
-        .group
-        .map(|g| format!(", PFS group {g}"))
-        .unwrap_or_default();
-    format!("{{{enc}{auth} }} ({mode}{pfs})")
+impl P2Transform {
+    /// The attributes that decide a match, as error evidence.
+    pub(crate) fn evidence(&self) -> EspTransform {
+        EspTransform {
+            transform_id: self.id,
+            key_bits: self.key_bits,
+            auth: self.auth,
+            encapsulation: self.encaps,
+            pfs_group: self.group,
+        }
+    }
 }
 
 fn p2_mode(encaps: u16) -> (EspMode, bool) {
@@ -598,16 +576,15 @@ pub(crate) fn choose_phase2(
     lifetime_kb: u64,
 ) -> Result<Result<Phase2Choice, PeerIncompatible>, InvalidMessage> {
     let sa = SaPayload::parse(sa_body)?;
-    let mut evidence: Vec<String> = Vec::new();
-    let mut pfs_problem: Option<String> = None;
+    let mut refusals: Vec<Phase2Refusal> = Vec::new();
+    let mut pfs_problem: Option<PfsMismatch> = None;
     for prop in sa.proposals() {
         let prop = prop?;
         if prop.protocol() != ProtocolId::ESP {
-            evidence.push(format!(
-                "proposal {}: protocol {} not supported (ESP only)",
-                prop.number(),
-                prop.protocol().0
-            ));
+            refusals.push(Phase2Refusal::Protocol {
+                proposal: prop.number(),
+                protocol: prop.protocol().0,
+            });
             continue;
         }
         let Ok(spi) = <[u8; 4]>::try_from(prop.spi()) else {
@@ -619,32 +596,22 @@ pub(crate) fn choose_phase2(
             let t = t?;
             let parsed = parse_p2_transform(&t)?;
             let Some(ts) = sets.iter().find(|ts| ts_matches(ts, &parsed)) else {
-                evidence.push(format!(
-                    "transform proposal not supported: {}",
-                    p2_name(&parsed)
-                ));
+                refusals.push(Phase2Refusal::Transform(parsed.evidence()));
                 continue;
             };
-            match (pfs_group, parsed.group) {
-                (Some(ours), None) => {
-                    pfs_problem = Some(format!(
-                        "we require PFS group {ours}, the peer offered no PFS"
-                    ));
-                    continue;
-                }
+            let pfs = match (pfs_group, parsed.group) {
+                (Some(ours), None) => Some(PfsMismatch::Missing { ours }),
                 (Some(ours), Some(theirs)) if ours != theirs => {
-                    pfs_problem = Some(format!(
-                        "we require PFS group {ours}, the peer offered group {theirs}"
-                    ));
-                    continue;
+                    Some(PfsMismatch::Different { ours, theirs })
                 }
-                (_, Some(g)) if DhGroup::from_ike_id(g).is_none() => {
-                    pfs_problem = Some(format!(
-                        "peer offered PFS group {g}, which is not implemented"
-                    ));
-                    continue;
+                (ours, Some(theirs)) if DhGroup::from_ike_id(theirs).is_none() => {
+                    Some(PfsMismatch::NotImplemented { ours, theirs })
                 }
-                _ => {}
+                _ => None,
+            };
+            if pfs.is_some() {
+                pfs_problem = pfs;
+                continue;
             }
             let secs = parsed
                 .life_secs
@@ -666,22 +633,19 @@ pub(crate) fn choose_phase2(
     if let Some(p) = pfs_problem {
         return Ok(Err(PeerIncompatible::Pfs(p)));
     }
-    let ours: Vec<String> = sets
-        .iter()
-        .map(|t| format!("{{{} }}", t.display_transforms()))
-        .collect();
-    Ok(Err(PeerIncompatible::NoProposalChosen(format!(
-        "phase 2 SA policy not acceptable: {}; our transform sets: {}",
-        evidence.join("; "),
-        ours.join(", ")
-    ))))
+    Ok(Err(PeerIncompatible::NoProposalChosen(
+        ProposalEvidence::Phase2(Phase2Evidence {
+            refusals,
+            ours: sets.to_vec(),
+        }),
+    )))
 }
 
 /// Initiator: the responder's single proposal must match one we sent.
 pub(crate) fn accept_phase2_answer(
     sa_body: &[u8],
     sets: &[TransformSet],
-) -> Result<Result<Phase2Choice, String>, InvalidMessage> {
+) -> Result<Result<Phase2Choice, Unoffered>, InvalidMessage> {
     let sa = SaPayload::parse(sa_body)?;
     let Some(prop) = sa.proposals().next() else {
         return Err(InvalidMessage::BadPayload("SA (no proposal)"));
@@ -703,7 +667,7 @@ pub(crate) fn accept_phase2_answer(
         .filter(|ts| ts_matches(ts, &parsed))
         .or_else(|| sets.iter().find(|ts| ts_matches(ts, &parsed)))
     else {
-        return Ok(Err(p2_name(&parsed)));
+        return Ok(Err(Unoffered::Phase2(parsed.evidence())));
     };
     Ok(Ok(Phase2Choice {
         proposal_number: prop.number(),
@@ -805,6 +769,20 @@ pub(crate) fn id_to_selector(body: &[u8]) -> Result<TrafficSelector, InvalidMess
         addr,
         protocol: id.protocol(),
         ports,
+    })
+}
+
+/// The refusal of proxy identities no crypto ACL line mirrors: `sel_i`/`sel_r` are the peer's
+/// IDci/IDcr, so our local side is its IDcr.
+pub(crate) fn proxy_mismatch(
+    sel_i: TrafficSelector,
+    sel_r: TrafficSelector,
+    ours: &[SelectorPair],
+) -> PeerIncompatible {
+    PeerIncompatible::ProxyIdentities(ProxyMismatch {
+        proposed_local: sel_r,
+        proposed_remote: sel_i,
+        ours: ours.to_vec(),
     })
 }
 

@@ -1,7 +1,9 @@
 //! Golden encodings and the error-to-notify mapping.
 
 use super::error::{AuthFailure, Error, InvalidMessage, NotifyType, PeerIncompatible};
+use super::evidence::{Phase1Evidence, Phase1Refusal, ProposalEvidence};
 use super::proposal::{self, Phase2Offer};
+use crate::policy::acl::TrafficSelector;
 use crate::policy::ipsec::{EspEncryption, EspIntegrity, EspMode, TransformSet};
 use crate::policy::isakmp::{IkeAuth, IkeEncryption, IkeHash, IsakmpPolicy};
 
@@ -111,9 +113,17 @@ fn responder_walks_transforms_against_policies_by_priority() {
 
 #[test]
 fn errors_map_to_responder_notifies() {
-    let npc = Error::PeerIncompatible(PeerIncompatible::NoProposalChosen("x".into()));
+    let npc = Error::PeerIncompatible(PeerIncompatible::NoProposalChosen(
+        ProposalEvidence::Phase1(Phase1Evidence {
+            refusals: vec![Phase1Refusal::NoPolicy],
+        }),
+    ));
     assert_eq!(npc.notify_to_send(), Some(NotifyType::NO_PROPOSAL_CHOSEN));
-    let ids = Error::PeerIncompatible(PeerIncompatible::ProxyIdentities("x".into()));
+    let ids = Error::PeerIncompatible(proposal::proxy_mismatch(
+        TrafficSelector::subnet([10, 0, 0, 1].into(), std::net::Ipv4Addr::BROADCAST),
+        TrafficSelector::subnet([10, 0, 0, 2].into(), std::net::Ipv4Addr::BROADCAST),
+        &[],
+    ));
     assert_eq!(ids.notify_to_send(), Some(NotifyType::NO_PROPOSAL_CHOSEN));
     let hash = Error::AuthenticationFailed(AuthFailure::HashMismatch("HASH(1)"));
     assert_eq!(

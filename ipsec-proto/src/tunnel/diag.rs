@@ -8,7 +8,10 @@ use crate::diagnose::{
     self, FailureKind, FlowView, Happening, History, IsakmpView, PeerInput, Verdict,
 };
 use crate::esp::{EspError, EspKeys, InboundError};
-use crate::ike::{Error, Event, IsakmpState, Path, Role};
+use crate::ike::{
+    Error, Event, IsakmpState, Path, PeerIncompatible, Phase1Attribute, Phase1Difference,
+    ProposalEvidence, Role,
+};
 use crate::policy::TrafficSelector;
 use crate::time::Instant;
 use crate::tunnel::output::{DebugKind, Outputs};
@@ -63,6 +66,47 @@ impl fmt::Display for IosTime {
 fn signature(out: &mut Outputs, now: Instant, kind: DebugKind, line: fmt::Arguments<'_>) {
     out.warning(line);
     out.debug(kind, format_args!("{}: {}", IosTime(now), line));
+}
+
+/// The transform-against-policy lines `debug crypto isakmp` prints before refusing MM1, made
+/// from the refusal's evidence (debug only: the warning is the summary that follows).
+fn phase1_checks(out: &mut Outputs, now: Instant, error: &Error) {
+    let Error::PeerIncompatible(PeerIncompatible::NoProposalChosen(ProposalEvidence::Phase1(e))) =
+        error
+    else {
+        return;
+    };
+    let k = DebugKind::Isakmp;
+    let t = IosTime(now);
+    for m in e.mismatches() {
+        out.debug(
+            k,
+            format_args!(
+                "{t}: ISAKMP:(0):Checking ISAKMP transform {} against priority {} policy",
+                m.transform, m.policy
+            ),
+        );
+        let what = match m.attribute() {
+            Phase1Attribute::Encryption => "Encryption algorithm",
+            Phase1Attribute::Hash => "Hash algorithm",
+            Phase1Attribute::Authentication => "Authentication method",
+            Phase1Attribute::Group => "Diffie-Hellman group",
+        };
+        match m.difference {
+            Phase1Difference::Encryption { .. }
+            | Phase1Difference::Hash { .. }
+            | Phase1Difference::Authentication { .. }
+            | Phase1Difference::Group { .. } => out.debug(
+                k,
+                format_args!(
+                    "{t}: ISAKMP:(0):{what} offered does not match policy! ({})",
+                    m.difference
+                ),
+            ),
+            // Not an IOS line: IOS runs every policy it accepts, we refuse some at check time.
+            _ => out.debug(k, format_args!("{t}: ISAKMP:(0):{}", m.difference)),
+        }
+    }
 }
 
 fn ident(s: &TrafficSelector) -> String {
@@ -228,6 +272,7 @@ impl Tunnels {
         let k = DebugKind::Isakmp;
         match (phase, kind) {
             (1, FailureKind::NoProposalChosen) => {
+                phase1_checks(out, now, error);
                 signature(out, now, k, format_args!("ISAKMP:(0):atts are not acceptable. Next payload is 0"));
                 signature(out, now, k, format_args!("ISAKMP:(0):no offers accepted!"));
                 signature(

@@ -130,13 +130,23 @@ class Phase2Deleted(IkeEvent):
 class NegotiationFailed(IkeEvent):
     """A negotiation failed. ``error`` is the exception that describes it (not raised), e.g.
     :class:`ipsec.PeerIncompatibleError` or :class:`ipsec.NoReplyError`; ``notify`` the notify
-    we sent about it, if any."""
+    we sent about it, if any.
+
+    ``evidence`` is the refusal as data, or None: a dict whose ``kind`` is ``"phase1"``
+    (``mismatches``: dicts of ``transform``, ``policy``, ``attribute`` -- ``"encryption"``,
+    ``"hash"``, ``"authentication"``, ``"group"`` --, ``offered``, ``ours``, ``text``),
+    ``"phase2"`` (``offered``: dicts of ``transform_id``, ``key_bits``, ``auth``,
+    ``encapsulation``, ``pfs_group``, ``text``; ``ours``: ``(name, transforms)`` pairs),
+    ``"pfs"`` (``ours``, ``theirs``: groups or None), ``"proxy_identities"``
+    (``proposed_local``, ``proposed_remote``: native selector tuples; ``ours``: pairs of them)
+    or ``"chose_unoffered"`` (``chosen``)."""
 
     peer: Optional[int]
     remote: Address
     phase: int
     error: IpsecError = field(compare=False)
     notify: Optional[str]
+    evidence: Optional[Dict[str, Any]] = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ use super::event::{
     ChildId, ChildKeys, Counters, DeleteReason, Event, IkeSaId, IpsecSaInfo, IsakmpSaInfo,
     IsakmpState, NatStatus, Path, Phase2Established, Role, Transmit,
 };
+use super::evidence::ConfigProblem;
 use super::proposal::{self, Phase1Suite, Phase2Offer};
 
 mod dpd;
@@ -375,13 +376,10 @@ impl Endpoint {
             return Err(ApiMisuse::NoSuchSelector(selector).into());
         }
         if cfg.address.is_unspecified() {
-            return Err(ApiMisuse::Config("cannot initiate to a wildcard peer".into()).into());
+            return Err(ApiMisuse::Config(ConfigProblem::WildcardInitiate).into());
         }
         if !cfg.isakmp_policies.iter().any(proposal::policy_usable) {
-            return Err(ApiMisuse::Config(
-                "no usable ISAKMP policy (pre-share with group 1, 2, 5 or 14)".into(),
-            )
-            .into());
+            return Err(ApiMisuse::Config(ConfigProblem::NoUsablePolicy).into());
         }
         let remote = SocketAddr::new(IpAddr::V4(cfg.address), 500);
         // An ISAKMP SA with this peer: established (use it) or in progress (queue on it).

@@ -100,7 +100,7 @@ impl Endpoint {
             .ok_or(ApiMisuse::NoSuchSelector(selector))?;
         let sets = cfg.transform_sets.clone();
         if sets.is_empty() {
-            return Err(ApiMisuse::Config("no transform set for this peer".into()).into());
+            return Err(ApiMisuse::Config(ConfigProblem::NoTransformSet).into());
         }
         let transport = sets
             .first()
@@ -116,7 +116,7 @@ impl Endpoint {
         let dh = match cfg.pfs_group {
             Some(g) => {
                 let group = DhGroup::from_ike_id(g)
-                    .ok_or_else(|| ApiMisuse::Config(format!("PFS group {g} not implemented")))?;
+                    .ok_or(ApiMisuse::Config(ConfigProblem::PfsGroupNotImplemented(g)))?;
                 Some(DhSecret::generate(group, &mut self.rng))
             }
             None => None,
@@ -325,20 +325,7 @@ impl Endpoint {
             return Ok(());
         };
         let choice = match line {
-            None => Err(PeerIncompatible::ProxyIdentities(format!(
-                "peer proposed local_proxy {} remote_proxy {} (its IDci/IDcr), which no permit line of our crypto ACL mirrors; our lines: {}",
-                proposal::selector_text(&sel_r),
-                proposal::selector_text(&sel_i),
-                if cfg.selectors.is_empty() {
-                    "none".to_string()
-                } else {
-                    cfg.selectors
-                        .iter()
-                        .map(|s| format!("local {} remote {}", proposal::selector_text(&s.local), proposal::selector_text(&s.remote)))
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                }
-            ))),
+            None => Err(proposal::proxy_mismatch(sel_i, sel_r, &cfg.selectors)),
             Some(_) => proposal::choose_phase2(
                 sa_p.body,
                 &cfg.transform_sets,
@@ -442,13 +429,13 @@ impl Endpoint {
         let ts = choice.transform_set.clone();
         let Some(esp_t) = esp_transform(&ts) else {
             return Err(Failure::Drop(
-                PeerIncompatible::Unsupported(ts.display_transforms()).into(),
+                PeerIncompatible::Unsupported(ts.clone()).into(),
             ));
         };
         let Some(child_keys) = child_keys(keys, esp_t, my_spi, choice.peer_spi, ni.body, &nr, gxy)
         else {
             return Err(Failure::Drop(
-                PeerIncompatible::Unsupported(ts.display_transforms()).into(),
+                PeerIncompatible::Unsupported(ts.clone()).into(),
             ));
         };
         let selectors = SelectorPair {
