@@ -188,3 +188,44 @@ fn lab_strongswan_reload_keeps_an_unchanged_tunnel_and_renegotiates_a_changed_on
     );
     da.stop();
 }
+
+/// A hub answering through a dynamic crypto map with a wildcard key (printed as IOS 15 prints
+/// it, `address 0.0.0.0` without a mask): strongSwan, which the configuration does not name,
+/// initiates and the tunnel carries traffic both ways; `show crypto map` names the learned peer.
+#[test]
+fn lab_strongswan_initiates_to_a_dynamic_map_with_a_wildcard_key() {
+    let Some(lab) = Lab::new("swan_dynamic") else {
+        return;
+    };
+    let peer = Charon::start(&lab.topo.gw_b, &[charon_conn()]).unwrap();
+    peer.load_all().unwrap();
+    let config = site_a(addr::GW_B_WAN)
+        .replace(
+            "crypto map VPN 10 ipsec-isakmp\n set peer 203.0.113.2\n set transform-set TRANSFORM\n match address 100\n",
+            "crypto dynamic-map SPOKES 10\n set transform-set TRANSFORM\n match address 100\ncrypto map VPN 65535 ipsec-isakmp dynamic SPOKES\n",
+        )
+        .replace(
+            "crypto isakmp key ciscokey address 203.0.113.2",
+            "crypto isakmp key ciscokey address 0.0.0.0",
+        );
+    assert!(
+        config.contains("dynamic SPOKES") && !config.contains("203.0.113.2"),
+        "{config}"
+    );
+    let da = Daemon::start(&lab.topo.gw_a, lab.dir.path(), "siteA", &config);
+    // Nobody to ask: the hub's own traffic waits for a spoke.
+    assert_eq!(ping(&lab.topo.host_a, addr::HOST_B, 2), 0);
+    assert!(!da.exec("show crypto isakmp sa").contains("203.0.113.2"));
+    let out = peer.initiate("lans");
+    assert!(out.is_ok(), "{out:?}\n{}\n{}", peer.log(), da.state());
+    let isa = da.exec("show crypto isakmp sa");
+    assert!(
+        isa.contains("198.51.100.2    203.0.113.2     QM_IDLE"),
+        "{isa}"
+    );
+    check_up(&da, &peer, &lab);
+    let map = da.exec("show crypto map");
+    assert!(map.contains("Dynamic map template tag: SPOKES"), "{map}");
+    assert!(map.contains("Current peer: 203.0.113.2 (learned)"), "{map}");
+    da.stop();
+}

@@ -22,12 +22,26 @@ pub fn facts(cfg: &GatewayConfig) -> IosFacts {
         });
     }
     for e in &cfg.crypto_maps {
-        f.crypto_maps.push(CryptoMapEntry {
-            name: e.map.clone(),
-            seq: u32::from(e.seq),
-            acl: e.acl.clone(),
-            peers: e.peers.clone(),
-        });
+        match &e.dynamic {
+            // Each entry of the dynamic map protects its ACL's destinations for whichever
+            // peer negotiates them: they are routed into the TUN like a static entry's.
+            Some(d) => {
+                for de in cfg.dynamic_map(d) {
+                    f.crypto_maps.push(CryptoMapEntry {
+                        name: e.map.clone(),
+                        seq: u32::from(e.seq),
+                        acl: de.acl.clone(),
+                        peers: Vec::new(),
+                    });
+                }
+            }
+            None => f.crypto_maps.push(CryptoMapEntry {
+                name: e.map.clone(),
+                seq: u32::from(e.seq),
+                acl: e.acl.clone(),
+                peers: e.peers.clone(),
+            }),
+        }
     }
     for acl in &cfg.access_lists {
         let mut lines = Vec::new();

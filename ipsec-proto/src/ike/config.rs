@@ -34,6 +34,10 @@ pub struct PeerConfig {
     pub local_address: Option<Ipv4Addr>,
     /// Pre-shared key (chosen by the peer's IP address).
     pub psk: PskSecret,
+    /// For a wildcard entry (`address` 0.0.0.0, a dynamic crypto map): the keys to choose from
+    /// by the peer's address, most specific first as IOS does (`crypto isakmp key K address A
+    /// M`); a peer no key covers is refused. Empty: `psk` for every peer.
+    pub keys: Vec<crate::policy::PreSharedKey>,
     /// ISAKMP policies; offered and checked in ascending priority number.
     pub isakmp_policies: Vec<IsakmpPolicy>,
     /// Transform sets, offered in this order (one Quick Mode proposal each).
@@ -55,6 +59,7 @@ impl PeerConfig {
             address,
             local_address: None,
             psk,
+            keys: Vec::new(),
             isakmp_policies: Vec::new(),
             transform_sets: Vec::new(),
             pfs_group: None,

@@ -230,6 +230,7 @@ pub fn check(cfg: &GatewayConfig, origins: Option<&Origins>) -> Vec<Lint> {
         if !cfg
             .crypto_maps
             .iter()
+            .chain(&cfg.dynamic_maps)
             .any(|e| e.transform_sets.contains(&t.name))
         {
             push(

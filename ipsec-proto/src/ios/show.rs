@@ -719,6 +719,15 @@ pub fn show_crypto_map(
     let entries = &cfg.crypto_maps;
     for (idx, e) in entries.iter().enumerate() {
         let _ = writeln!(o, "Crypto Map \"{}\" {} ipsec-isakmp", e.map, e.seq);
+        if let Some(d) = &e.dynamic {
+            let _ = writeln!(o, "\tDynamic map template tag: {d}");
+            // The peer of the newest SA learned through the template.
+            if let Some(p) = current_peer(&e.map, e.seq) {
+                let _ = writeln!(o, "\tCurrent peer: {p} (learned)");
+            }
+            interfaces_using(&mut o, cfg, entries, idx);
+            continue;
+        }
         for (i, p) in e.peers.iter().enumerate() {
             let default = if i == 0 && e.default_peer {
                 " (default)"
@@ -757,20 +766,31 @@ pub fn show_crypto_map(
         if e.reverse_route {
             o.push_str("\tReverse Route Injection Enabled\n");
         }
-        let last_of_map = entries.get(idx + 1).is_none_or(|n| n.map != e.map);
-        if last_of_map {
-            let _ = writeln!(o, "\tInterfaces using crypto map {}:", e.map);
-            for i in cfg
-                .interfaces
-                .iter()
-                .filter(|i| i.crypto_map.as_deref() == Some(e.map.as_str()))
-            {
-                let _ = writeln!(o, "\t\t{}", i.name);
-            }
-            o.push('\n');
-        }
+        interfaces_using(&mut o, cfg, entries, idx);
     }
     o
+}
+
+/// After the last entry of a map: the interfaces it is applied to.
+fn interfaces_using(
+    o: &mut String,
+    cfg: &GatewayConfig,
+    entries: &[crate::policy::CryptoMapEntry],
+    idx: usize,
+) {
+    let Some(e) = entries.get(idx) else { return };
+    let last_of_map = entries.get(idx + 1).is_none_or(|n| n.map != e.map);
+    if last_of_map {
+        let _ = writeln!(o, "\tInterfaces using crypto map {}:", e.map);
+        for i in cfg
+            .interfaces
+            .iter()
+            .filter(|i| i.crypto_map.as_deref() == Some(e.map.as_str()))
+        {
+            let _ = writeln!(o, "\t\t{}", i.name);
+        }
+        o.push('\n');
+    }
 }
 
 fn acl_lines(o: &mut String, acl: &AccessList) {

@@ -152,6 +152,9 @@ pub struct CryptoMapEntry {
     pub acl: Option<String>,
     /// `reverse-route`.
     pub reverse_route: bool,
+    /// `crypto map M N ipsec-isakmp dynamic NAME`: the entry answers unnamed peers with the
+    /// entries of dynamic map NAME.
+    pub dynamic: Option<String>,
 }
 
 impl CryptoMapEntry {
@@ -168,6 +171,7 @@ impl CryptoMapEntry {
             lifetime_kb: None,
             acl: None,
             reverse_route: false,
+            dynamic: None,
         }
     }
 

@@ -40,6 +40,10 @@ pub struct GatewayConfig {
     pub transform_sets: Vec<TransformSet>,
     /// Crypto map entries sorted by map name then sequence number.
     pub crypto_maps: Vec<CryptoMapEntry>,
+    /// `crypto dynamic-map NAME SEQ` entries (their `map` is the dynamic map's name), sorted
+    /// like [`GatewayConfig::crypto_maps`]; a crypto map entry refers to them with
+    /// `ipsec-isakmp dynamic NAME`.
+    pub dynamic_maps: Vec<CryptoMapEntry>,
     /// Access lists in configuration order.
     pub access_lists: Vec<AccessList>,
     /// Interfaces in configuration order.
@@ -215,6 +219,12 @@ impl GatewayConfig {
             .find(|i| i.name.eq_ignore_ascii_case(name))
     }
 
+    /// Entries of one dynamic crypto map in sequence order.
+    pub fn dynamic_map(&self, name: &str) -> impl Iterator<Item = &CryptoMapEntry> {
+        let name = name.to_string();
+        self.dynamic_maps.iter().filter(move |e| e.map == name)
+    }
+
     /// Entries of one crypto map in sequence order.
     pub fn crypto_map(&self, name: &str) -> impl Iterator<Item = &CryptoMapEntry> {
         let name = name.to_string();
@@ -333,13 +343,21 @@ impl GatewayConfig {
                 });
             }
         }
-        for e in &self.crypto_maps {
+        for e in self.crypto_maps.iter().chain(&self.dynamic_maps) {
             let incomplete = |missing| ValidationWarning::IncompleteMapEntry {
                 map: e.map.clone(),
                 seq: e.seq,
                 missing,
             };
-            if e.peers.is_empty() {
+            if let Some(d) = &e.dynamic {
+                if self.dynamic_map(d).next().is_none() {
+                    w.push(incomplete("an existing dynamic map"));
+                }
+                continue;
+            }
+            // Dynamic map entries answer peers the configuration does not name.
+            let dynamic_entry = self.dynamic_maps.iter().any(|x| std::ptr::eq(x, e));
+            if e.peers.is_empty() && !dynamic_entry {
                 w.push(incomplete("peer"));
             }
             if e.transform_sets.is_empty() {

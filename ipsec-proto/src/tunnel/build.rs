@@ -2,7 +2,9 @@
 //! crypto map entry applied to an interface, and the table the data path classifies with.
 
 use crate::ike::{EndpointConfig, PeerConfig, PeerId, SelectorPair};
-use crate::policy::{AccessList, AclAction, GatewayConfig};
+use crate::policy::{
+    AccessList, AclAction, CryptoMapEntry, GatewayConfig, PreSharedKey, PskPeer, PskSecret,
+};
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
@@ -32,6 +34,10 @@ pub struct MapEntryInfo {
     pub line_selector: Vec<Option<usize>>,
     /// `set pfs`.
     pub pfs_group: Option<u16>,
+    /// `ipsec-isakmp dynamic NAME`: the dynamic map and the sequence number of its entry this
+    /// one stands for. Such an entry answers any peer its keys cover (`peer_addr` 0.0.0.0)
+    /// and never initiates.
+    pub dynamic: Option<(String, u16)>,
 }
 
 /// The endpoint configuration and the data-path table built from one configuration.
@@ -60,6 +66,28 @@ pub enum BuildError {
     NoUsableEntry(String),
 }
 
+/// An entry as it runs, with the dynamic map entry it stands for (see [`expand`]).
+type Expanded<'a> = (std::borrow::Cow<'a, CryptoMapEntry>, Option<(String, u16)>);
+
+/// A crypto map entry as it runs: itself, or for `ipsec-isakmp dynamic NAME` each entry of
+/// dynamic map NAME in sequence order, named by the dynamic map and its sequence number.
+fn expand<'a>(cfg: &'a GatewayConfig, e: &'a CryptoMapEntry) -> Vec<Expanded<'a>> {
+    match &e.dynamic {
+        None => vec![(std::borrow::Cow::Borrowed(e), None)],
+        Some(d) => cfg
+            .dynamic_map(d)
+            .map(|de| {
+                // The entry keeps the static map's name and sequence number (how IOS lists it);
+                // its policy is the dynamic map entry's.
+                let mut x = de.clone();
+                x.map = e.map.clone();
+                x.seq = e.seq;
+                (std::borrow::Cow::Owned(x), Some((d.clone(), de.seq)))
+            })
+            .collect(),
+    }
+}
+
 /// Builds the endpoint configuration. `local_override` replaces the crypto interface's address
 /// (the `run` plan maps IOS interfaces to Linux ones and may find a different address).
 pub fn build(cfg: &GatewayConfig, local_override: Option<Ipv4Addr>) -> Result<Built, BuildError> {
@@ -75,9 +103,13 @@ pub fn build(cfg: &GatewayConfig, local_override: Option<Ipv4Addr>) -> Result<Bu
             (None, Some((a, _))) => a,
             (None, None) => return Err(BuildError::Unaddressed(ifc.name.clone())),
         };
-        for e in cfg.crypto_map(map) {
-            let name = format!("crypto map {} {}", e.map, e.seq);
-            let Some(peer_addr) = e.current_peer() else {
+        for (e, dynamic) in cfg.crypto_map(map).flat_map(|e| expand(cfg, e)) {
+            let name = match &dynamic {
+                Some((d, s)) => format!("crypto map {} {} (dynamic map {d} {s})", e.map, e.seq),
+                None => format!("crypto map {} {}", e.map, e.seq),
+            };
+            let wildcard = dynamic.is_some().then_some(Ipv4Addr::UNSPECIFIED);
+            let Some(peer_addr) = wildcard.or(e.current_peer()) else {
                 skipped.push(format!("{name}: no set peer"));
                 continue;
             };
@@ -104,13 +136,27 @@ pub fn build(cfg: &GatewayConfig, local_override: Option<Ipv4Addr>) -> Result<Bu
                     ));
                 }
             }
-            let Some(key) = cfg.key_for(peer_addr) else {
-                skipped.push(format!(
-                    "{name}: No pre-shared key with {peer_addr}! (no crypto isakmp key for the peer)"
-                ));
-                continue;
+            let address_keys: Vec<PreSharedKey> = cfg
+                .keys
+                .iter()
+                .filter(|k| matches!(k.peer, PskPeer::Address { .. }))
+                .cloned()
+                .collect();
+            let key = match (&dynamic, cfg.key_for(peer_addr)) {
+                (_, Some(k)) => k.key.clone(),
+                // The key is chosen per peer from `keys` below.
+                (Some(_), None) if !address_keys.is_empty() => PskSecret::new(b""),
+                _ => {
+                    skipped.push(format!(
+                        "{name}: No pre-shared key with {peer_addr}! (no crypto isakmp key for the peer)"
+                    ));
+                    continue;
+                }
             };
-            let mut pc = PeerConfig::new(peer_addr, key.key.clone());
+            let mut pc = PeerConfig::new(peer_addr, key);
+            if dynamic.is_some() {
+                pc.keys = address_keys;
+            }
             pc.local_address = Some(local);
             pc.isakmp_policies = cfg.isakmp_policies.clone();
             pc.transform_sets = sets;
@@ -150,6 +196,7 @@ pub fn build(cfg: &GatewayConfig, local_override: Option<Ipv4Addr>) -> Result<Bu
                 acl: acl.clone(),
                 line_selector,
                 pfs_group: e.pfs_group,
+                dynamic,
             });
             peers.push(pc);
         }

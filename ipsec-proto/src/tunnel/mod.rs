@@ -28,6 +28,8 @@ mod commands;
 mod debug;
 mod diag;
 mod dropped;
+#[cfg(test)]
+mod dynamic_tests;
 mod failover;
 mod install;
 mod mss;
@@ -481,7 +483,29 @@ impl Tunnels {
         if len > self.tun_mtu {
             flow.oversize += 1;
         }
-        let Some(child_id) = flow.current_out else {
+        let dynamic = self
+            .entries
+            .get(flow.entry)
+            .is_some_and(|e| e.dynamic.is_some());
+        // A dynamic entry's ACL line is shared by every peer that negotiated under it, each
+        // with its own (narrower or equal) proxy identities: the newest pair whose identities
+        // admit the packet carries it. Nobody can be asked for a missing pair.
+        let current = if dynamic {
+            let children = &self.children;
+            flow.live.iter().rev().copied().find(|c| {
+                children.get(c).is_some_and(|ch| {
+                    selector_admits(&ch.selectors.remote, t.dst, t.protocol, t.dst_port)
+                        && selector_admits(&ch.selectors.local, t.src, t.protocol, t.src_port)
+                })
+            })
+        } else {
+            flow.current_out
+        };
+        if dynamic && current.is_none() {
+            flow.retired.no_sa_send += 1;
+            return TunVerdict::NoSa;
+        }
+        let Some(child_id) = current else {
             flow.retired.no_sa_send += 1;
             let first = !flow.requested;
             flow.requested = true;

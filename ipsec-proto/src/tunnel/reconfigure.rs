@@ -17,7 +17,10 @@ pub struct Reconfigured {
 }
 
 fn name(e: &MapEntryInfo) -> String {
-    format!("{} {}", e.map, e.seq)
+    match &e.dynamic {
+        Some((d, s)) => format!("{} {} (dynamic {d} {s})", e.map, e.seq),
+        None => format!("{} {}", e.map, e.seq),
+    }
 }
 
 /// Everything of an entry the data path and the peer see, apart from its position.
@@ -31,6 +34,7 @@ fn same_entry(a: &MapEntryInfo, b: &MapEntryInfo) -> bool {
         && a.acl == b.acl
         && a.line_selector == b.line_selector
         && a.pfs_group == b.pfs_group
+        && a.dynamic == b.dynamic
 }
 
 impl Tunnels {

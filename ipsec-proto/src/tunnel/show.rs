@@ -142,15 +142,16 @@ impl Tunnels {
                 self.config.ipsec.replay_window,
             ));
         }
+        let peer_addr = self.entry_peer(f.entry);
         Some(IpsecFlowSnapshot {
             local_ident: f.selectors.local,
             remote_ident: f.selectors.remote,
-            current_peer: e.peer_addr,
+            current_peer: peer_addr,
             peer_port: current.map_or(500, |c| c.peer_port),
             flags: "origin_is_acl,".into(),
             counters: counters(&stats, f.invalid_identity),
             local_endpoint: e.local,
-            remote_endpoint: e.peer_addr,
+            remote_endpoint: peer_addr,
             path_mtu: self.path_mtu,
             ip_mtu: self.ip_mtu,
             ip_mtu_idb: e.interface.clone(),
@@ -172,7 +173,7 @@ impl Tunnels {
             let Some(e) = self.entries.get(f.entry) else {
                 continue;
             };
-            if peer.is_some_and(|p| p != e.peer_addr) {
+            if peer.is_some_and(|p| p != self.entry_peer(f.entry)) {
                 continue;
             }
             let Some(snap) = self.flow_snapshot(now, f) else {
@@ -199,9 +200,10 @@ impl Tunnels {
         let sas = self.endpoint.isakmp_sas(now);
         let mut v = Vec::new();
         for (i, e) in self.entries.iter().enumerate() {
+            let peer_addr = self.entry_peer(i);
             let ike = sas
                 .iter()
-                .filter(|s| s.peer.0 == i && s.path.remote.ip() == IpAddr::V4(e.peer_addr))
+                .filter(|s| s.peer.0 == i && s.path.remote.ip() == IpAddr::V4(peer_addr))
                 .max_by_key(|s| (s.state == IsakmpState::QmIdle, s.conn_id));
             let mut flows = Vec::new();
             let mut up_since: Option<Instant> = None;
@@ -252,9 +254,9 @@ impl Tunnels {
                 interface: e.interface.clone(),
                 uptime_secs: up_since.map_or(0, |u| now.saturating_duration_since(u).as_secs()),
                 status,
-                peer: e.peer_addr,
+                peer: peer_addr,
                 peer_port,
-                phase1_id: e.peer_addr.to_string(),
+                phase1_id: peer_addr.to_string(),
                 session_id: u32::try_from(i).unwrap_or(u32::MAX),
                 ike: ike.map(|s| SessionIkeSa {
                     local: ip4(s.path.local.ip()),
@@ -291,7 +293,15 @@ impl Tunnels {
                 let peers: Vec<(String, u16, Ipv4Addr)> = self
                     .entries
                     .iter()
-                    .map(|e| (e.map.clone(), e.seq, e.peer_addr))
+                    .enumerate()
+                    .filter_map(|(i, e)| {
+                        let peer = if e.dynamic.is_some() {
+                            self.learned_peer(i)?
+                        } else {
+                            e.peer_addr
+                        };
+                        Some((e.map.clone(), e.seq, peer))
+                    })
                     .collect();
                 show::show_crypto_map(cfg, self.flavor, &|m, s| {
                     peers
@@ -305,5 +315,34 @@ impl Tunnels {
             }
             Show::RunningConfig => crate::ios::render(cfg),
         }
+    }
+}
+
+impl Tunnels {
+    /// The peer an entry speaks to: its `set peer` in use, or for a dynamic entry the peer it
+    /// learned last (0.0.0.0 before any).
+    fn entry_peer(&self, entry: usize) -> Ipv4Addr {
+        match self.entries.get(entry) {
+            Some(e) if e.dynamic.is_some() => {
+                self.learned_peer(entry).unwrap_or(Ipv4Addr::UNSPECIFIED)
+            }
+            Some(e) => e.peer_addr,
+            None => Ipv4Addr::UNSPECIFIED,
+        }
+    }
+
+    /// The peer of the newest IPsec SA pair a dynamic entry learned.
+    fn learned_peer(&self, entry: usize) -> Option<Ipv4Addr> {
+        self.flows
+            .iter()
+            .filter(|f| f.entry == entry)
+            .flat_map(|f| f.live.iter())
+            .filter_map(|c| self.children.get(c))
+            .max_by_key(|c| c.conn_in)
+            .and_then(|c| match c.dest {
+                super::Dest::Udp { remote, .. } => Some(*remote.ip()),
+                super::Dest::Esp { dst, .. } => Some(dst),
+                super::Dest::Tun => None,
+            })
     }
 }

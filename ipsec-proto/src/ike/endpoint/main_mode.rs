@@ -338,7 +338,22 @@ impl Endpoint {
             let Some(cfg) = self.peer(sa.peer) else {
                 return Ok(());
             };
-            cfg.psk.clone()
+            if cfg.keys.is_empty() {
+                cfg.psk.clone()
+            } else {
+                let addr = match sa.path.remote.ip() {
+                    IpAddr::V4(a) => a,
+                    IpAddr::V6(_) => Ipv4Addr::UNSPECIFIED,
+                };
+                match crate::policy::isakmp::lookup_key(&cfg.keys, addr) {
+                    Some(k) => k.key.clone(),
+                    None => {
+                        return Err(Failure::Drop(
+                            PeerIncompatible::NoKey(sa.path.remote.ip()).into(),
+                        ))
+                    }
+                }
+            }
         };
         let Some(sa) = self.sas.get_mut(&id) else {
             return Ok(());

@@ -132,6 +132,39 @@ impl State {
             Cmd::SaLifeSecs(s) => cfg.ipsec.sa_lifetime_secs = s,
             Cmd::SaLifeKb(k) => cfg.ipsec.sa_lifetime_kb = k,
             Cmd::Replay(r) => cfg.ipsec.replay_window = r,
+            Cmd::DynMap(name, seq) => {
+                let maps = &mut cfg.dynamic_maps;
+                if !maps.iter().any(|e| e.map == name && e.seq == seq) {
+                    let pos = maps
+                        .iter()
+                        .position(|e| (e.map.as_str(), e.seq) > (name.as_str(), seq))
+                        .unwrap_or(maps.len());
+                    maps.insert(pos, CryptoMapEntry::new(name.clone(), seq));
+                }
+                self.origins
+                    .set(Item::DynamicMapEntry(name.clone(), seq), line);
+                self.mode = Mode::DynMap(name, seq);
+            }
+            Cmd::MapDynamic(name, seq, dynamic) => {
+                if let Some(e) = cfg
+                    .crypto_maps
+                    .iter_mut()
+                    .find(|e| e.map == name && e.seq == seq)
+                {
+                    e.dynamic = Some(dynamic);
+                } else {
+                    let pos = cfg
+                        .crypto_maps
+                        .iter()
+                        .position(|e| (e.map.as_str(), e.seq) > (name.as_str(), seq))
+                        .unwrap_or(cfg.crypto_maps.len());
+                    let mut e = CryptoMapEntry::new(name.clone(), seq);
+                    e.dynamic = Some(dynamic);
+                    cfg.crypto_maps.insert(pos, e);
+                }
+                self.origins.set(Item::MapEntry(name, seq), line);
+                // A dynamic entry has no sub-commands of its own: IOS stays in global mode.
+            }
             Cmd::Map(name, seq) => {
                 if !cfg
                     .crypto_maps
@@ -255,13 +288,13 @@ impl State {
                     ts.mode = m;
                 }
             }
-            Mode::Map(name, seq) => {
-                let Some(e) = self
-                    .cfg
-                    .crypto_maps
-                    .iter_mut()
-                    .find(|e| e.map == name && e.seq == seq)
-                else {
+            Mode::Map(name, seq) | Mode::DynMap(name, seq) => {
+                let list = if matches!(self.mode, Mode::DynMap(..)) {
+                    &mut self.cfg.dynamic_maps
+                } else {
+                    &mut self.cfg.crypto_maps
+                };
+                let Some(e) = list.iter_mut().find(|e| e.map == name && e.seq == seq) else {
                     return;
                 };
                 match cmd {

@@ -74,7 +74,12 @@ impl State {
             "ipsec" => return self.crypto_ipsec(c),
             "map" => return self.crypto_map(c),
             "pki" | "ca" => return crypto_pki(c),
-            "dynamic-map" => c.unsupported("dynamic crypto maps (crypto dynamic-map)", true, true),
+            "dynamic-map" => {
+                let name = c.next("dynamic map name")?;
+                let t = c.next("sequence number")?;
+                let seq = c.num_tok(&t, "sequence number", 1, 65_535)? as u16;
+                Cmd::DynMap(name.text.to_string(), seq)
+            }
             "keyring" => c.unsupported("crypto keyring", true, true),
             "ikev2" => c.unsupported("IKEv2 (crypto ikev2)", false, true),
             "gdoi" => c.unsupported("GETVPN (crypto gdoi)", false, true),
@@ -508,11 +513,9 @@ impl State {
         Ok(match c.opt_kw(&["gdoi", "ipsec-isakmp", "ipsec-manual"]) {
             None | Some("ipsec-isakmp") => {
                 if c.opt_kw(&["dynamic"]).is_some() {
-                    return Ok(c.unsupported(
-                        format!("dynamic crypto map entries (crypto map {name} {seq} ipsec-isakmp dynamic)"),
-                        true,
-                        false,
-                    ));
+                    let d = c.next("dynamic map name")?;
+                    let _ = c.rest();
+                    return Ok(Cmd::MapDynamic(name, seq, d.text.to_string()));
                 }
                 Cmd::Map(name, seq)
             }

@@ -106,8 +106,53 @@ impl State {
             .cfg
             .crypto_maps
             .iter()
+            .chain(&self.cfg.dynamic_maps)
             .filter_map(|e| e.acl.clone())
             .collect();
+        // A dynamic map entry without `match address` accepts whatever proxy identities a peer
+        // proposes and needs routes learned per SA; only entries with a crypto ACL run.
+        let open: Vec<(String, u16)> = self
+            .cfg
+            .dynamic_maps
+            .iter()
+            .filter(|e| e.acl.is_none())
+            .map(|e| (e.map.clone(), e.seq))
+            .collect();
+        // `set peer` in a dynamic map entry limits it to those peers: not modelled, and the
+        // entry must not answer others.
+        let limited: Vec<(String, u16)> = self
+            .cfg
+            .dynamic_maps
+            .iter()
+            .filter(|e| !e.peers.is_empty())
+            .map(|e| (e.map.clone(), e.seq))
+            .collect();
+        for (name, seq) in limited {
+            let line = self
+                .origins
+                .line(&super::Item::DynamicMapEntry(name.clone(), seq))
+                .unwrap_or(0);
+            self.refuse(
+                line,
+                1,
+                format!("set peer in a dynamic map entry (crypto dynamic-map {name} {seq})"),
+                true,
+            );
+        }
+        for (name, seq) in open {
+            let line = self
+                .origins
+                .line(&super::Item::DynamicMapEntry(name.clone(), seq))
+                .unwrap_or(0);
+            self.refuse(
+                line,
+                1,
+                format!(
+                    "a dynamic map entry without match address (crypto dynamic-map {name} {seq})"
+                ),
+                true,
+            );
+        }
         let nat_acls: BTreeSet<String> = self.cfg.nat_rules.iter().map(|n| n.acl.clone()).collect();
         for (name, err) in d.acl_errors {
             // What a crypto map protects or NAT exempts must be exactly what the file says.
@@ -141,6 +186,7 @@ impl State {
                 .cfg
                 .crypto_maps
                 .iter()
+                .chain(&self.cfg.dynamic_maps)
                 .any(|e| e.transform_sets.contains(&name));
             if used {
                 self.refuse(

@@ -17,6 +17,8 @@ pub(super) enum Mode {
     Policy(u16),
     TransformSet(String),
     Map(String, u16),
+    /// `crypto dynamic-map NAME SEQ` (the same sub-commands as a crypto map entry).
+    DynMap(String, u16),
     Interface(String),
     Acl(String),
     /// Inside a block we do not model; its opening line had `indent` characters of indentation.
@@ -81,6 +83,10 @@ pub(super) enum Cmd {
     SaLifeKb(u64),
     Replay(u32),
     Map(String, u16),
+    /// `crypto dynamic-map NAME SEQ`.
+    DynMap(String, u16),
+    /// `crypto map NAME SEQ ipsec-isakmp dynamic DYN`.
+    MapDynamic(String, u16, String),
     Interface(String),
     NamedAcl(String, AclKind),
     AclEntry {

@@ -141,6 +141,8 @@ pub enum Item {
     TransformSet(String),
     /// `crypto map NAME SEQ`.
     MapEntry(String, u16),
+    /// `crypto dynamic-map NAME SEQ`.
+    DynamicMapEntry(String, u16),
     /// The first line of an access list.
     Acl(String),
     /// One ACL entry, by list name and sequence number.

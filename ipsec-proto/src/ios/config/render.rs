@@ -103,35 +103,18 @@ pub fn render(cfg: &GatewayConfig) -> String {
         }
     }
     o.push_str("!\n");
+    for e in &cfg.dynamic_maps {
+        let _ = writeln!(o, "crypto dynamic-map {} {}", e.map, e.seq);
+        map_entry_body(&mut o, e);
+    }
     for e in &cfg.crypto_maps {
+        if let Some(d) = &e.dynamic {
+            let _ = writeln!(o, "crypto map {} {} ipsec-isakmp dynamic {d}", e.map, e.seq);
+            o.push_str("!\n");
+            continue;
+        }
         let _ = writeln!(o, "crypto map {} {} ipsec-isakmp", e.map, e.seq);
-        for (i, p) in e.peers.iter().enumerate() {
-            let default = if i == 0 && e.default_peer {
-                " default"
-            } else {
-                ""
-            };
-            let _ = writeln!(o, " set peer {p}{default}");
-        }
-        if let Some(s) = e.lifetime_secs {
-            let _ = writeln!(o, " set security-association lifetime seconds {s}");
-        }
-        if let Some(k) = e.lifetime_kb {
-            let _ = writeln!(o, " set security-association lifetime kilobytes {k}");
-        }
-        if !e.transform_sets.is_empty() {
-            let _ = writeln!(o, " set transform-set {}", e.transform_sets.join(" "));
-        }
-        if let Some(gr) = e.pfs_group {
-            let _ = writeln!(o, " set pfs group{gr}");
-        }
-        if let Some(a) = &e.acl {
-            let _ = writeln!(o, " match address {a}");
-        }
-        if e.reverse_route {
-            o.push_str(" reverse-route\n");
-        }
-        o.push_str("!\n");
+        map_entry_body(&mut o, e);
     }
     for i in &cfg.interfaces {
         let _ = writeln!(o, "interface {}", i.name);
@@ -221,6 +204,37 @@ fn render_acl(o: &mut String, a: &AccessList) {
             let _ = writeln!(o, " {} {}", e.seq, e.render(a.kind));
         }
         prev = Some(e.seq);
+    }
+    o.push_str("!\n");
+}
+
+/// The sub-commands of a crypto map or dynamic map entry.
+fn map_entry_body(o: &mut String, e: &crate::policy::CryptoMapEntry) {
+    for (i, p) in e.peers.iter().enumerate() {
+        let default = if i == 0 && e.default_peer {
+            " default"
+        } else {
+            ""
+        };
+        let _ = writeln!(o, " set peer {p}{default}");
+    }
+    if let Some(s) = e.lifetime_secs {
+        let _ = writeln!(o, " set security-association lifetime seconds {s}");
+    }
+    if let Some(k) = e.lifetime_kb {
+        let _ = writeln!(o, " set security-association lifetime kilobytes {k}");
+    }
+    if !e.transform_sets.is_empty() {
+        let _ = writeln!(o, " set transform-set {}", e.transform_sets.join(" "));
+    }
+    if let Some(gr) = e.pfs_group {
+        let _ = writeln!(o, " set pfs group{gr}");
+    }
+    if let Some(a) = &e.acl {
+        let _ = writeln!(o, " match address {a}");
+    }
+    if e.reverse_route {
+        o.push_str(" reverse-route\n");
     }
     o.push_str("!\n");
 }

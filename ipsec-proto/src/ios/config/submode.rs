@@ -35,7 +35,7 @@ impl State {
                     }
                 }
             },
-            Mode::Map(..) => map_cmd(c, negate)?,
+            Mode::Map(..) | Mode::DynMap(..) => map_cmd(c, negate)?,
             Mode::Interface(_) => if_cmd(c, negate)?,
             Mode::Acl(name) => {
                 let kind = self

@@ -1,0 +1,115 @@
+//! Dynamic crypto maps in memory: site A as a hub answering through `crypto dynamic-map`, the
+//! seed's site B as a spoke that initiates.
+
+use super::polled::tests::{carry, ping, SITE_A, SITE_B};
+use super::{CoreOptions, Show, TunVerdict, Tunnel, TunnelEvent};
+use crate::time::Instant;
+
+const HOST_A: [u8; 4] = [192, 168, 1, 10];
+const HOST_B: [u8; 4] = [192, 168, 2, 10];
+
+/// Site A with its crypto map entry turned into a dynamic one and `keys` for its keys.
+fn hub(keys: &str) -> String {
+    let t = SITE_A
+        .replace(
+            "crypto map VPN 10 ipsec-isakmp\n set peer 203.0.113.2\n set transform-set TRANSFORM\n match address 100\n",
+            "crypto dynamic-map DYN 10\n set transform-set TRANSFORM\n match address 100\ncrypto map VPN 65535 ipsec-isakmp dynamic DYN\n",
+        )
+        .replace("crypto isakmp key ciscokey address 203.0.113.2\n", keys);
+    assert!(t.contains("dynamic DYN") && t.contains(keys), "{t}");
+    t
+}
+
+fn settle(a: &mut Tunnel, b: &mut Tunnel, now: &mut Instant) {
+    for _ in 0..20 {
+        carry(a, b, *now);
+        carry(b, a, *now);
+        *now = Instant::from_millis(now.as_millis() + 10);
+    }
+}
+
+fn up_through_the_hub(keys: &str) -> (Tunnel, Tunnel, Instant) {
+    let mut a = Tunnel::from_ios(&hub(keys), CoreOptions::seeded(1)).unwrap();
+    let mut b = Tunnel::from_ios(SITE_B, CoreOptions::seeded(2)).unwrap();
+    let mut now = Instant::from_millis(1_000);
+    // The hub knows no peer to ask: its traffic waits for a spoke.
+    assert_eq!(
+        a.handle_plaintext(now, &ping(HOST_A, HOST_B, 0)),
+        TunVerdict::NoSa
+    );
+    assert!(carry(&mut a, &mut b, now).is_empty());
+    let mut buf = vec![0u8; 2048];
+    assert!(
+        matches!(a.poll_transmit(&mut buf), Ok(None)),
+        "the hub sent nothing"
+    );
+    assert_eq!(
+        b.handle_plaintext(now, &ping(HOST_B, HOST_A, 0)),
+        TunVerdict::NoSa
+    );
+    settle(&mut a, &mut b, &mut now);
+    let up = std::iter::from_fn(|| a.poll_event())
+        .filter(|e| matches!(e, TunnelEvent::IpsecUp { .. }))
+        .count();
+    assert_eq!(up, 1, "the hub installed the spoke's pair");
+    (a, b, now)
+}
+
+#[test]
+fn a_spoke_reaches_a_dynamic_map_with_a_wildcard_key_and_traffic_flows_both_ways() {
+    let (mut a, mut b, now) =
+        up_through_the_hub("crypto isakmp key ciscokey address 0.0.0.0 0.0.0.0\n");
+    for seq in 1..=3 {
+        let p = ping(HOST_A, HOST_B, seq);
+        assert_eq!(a.handle_plaintext(now, &p), TunVerdict::Protected);
+        assert_eq!(carry(&mut a, &mut b, now), vec![p]);
+        let r = ping(HOST_B, HOST_A, seq);
+        assert_eq!(b.handle_plaintext(now, &r), TunVerdict::Protected);
+        assert_eq!(carry(&mut b, &mut a, now), vec![r]);
+    }
+    let map = a.show(now, Show::CryptoMap);
+    assert!(map.contains("Dynamic map template tag: DYN"), "{map}");
+    assert!(map.contains("Current peer: 203.0.113.2 (learned)"), "{map}");
+    assert!(a.show(now, Show::IsakmpSa).contains("203.0.113.2"));
+    // Traffic outside what the spoke negotiated finds no pair, and nobody is asked.
+    let other = ping(HOST_A, [192, 168, 2, 0x80], 9);
+    assert_eq!(a.handle_plaintext(now, &other), TunVerdict::Protected);
+    let elsewhere = ping(HOST_A, [172, 16, 0, 1], 9);
+    assert_eq!(
+        a.handle_plaintext(now, &elsewhere),
+        TunVerdict::NotProtected
+    );
+}
+
+#[test]
+fn a_host_key_beats_the_wildcard_key_for_a_dynamic_peer() {
+    // The wildcard key is wrong for this spoke; its own key is right and more specific.
+    let (mut a, mut b, now) = up_through_the_hub(
+        "crypto isakmp key wrongkey address 0.0.0.0 0.0.0.0\ncrypto isakmp key ciscokey address 203.0.113.2\n",
+    );
+    let p = ping(HOST_A, HOST_B, 1);
+    assert_eq!(a.handle_plaintext(now, &p), TunVerdict::Protected);
+    assert_eq!(carry(&mut a, &mut b, now), vec![p]);
+}
+
+#[test]
+fn a_dynamic_entry_without_match_address_is_refused_by_name() {
+    let text = hub("crypto isakmp key ciscokey address 0.0.0.0 0.0.0.0\n")
+        .replace(" match address 100\ncrypto map", "crypto map");
+    let e = crate::ios::parse(&text).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("dynamic map entry without match address"),
+        "{e}"
+    );
+}
+
+#[test]
+fn set_peer_in_a_dynamic_map_entry_is_refused_by_name() {
+    let text = hub("crypto isakmp key ciscokey address 0.0.0.0 0.0.0.0\n").replace(
+        "crypto dynamic-map DYN 10\n",
+        "crypto dynamic-map DYN 10\n set peer 203.0.113.2\n",
+    );
+    let e = crate::ios::parse(&text).unwrap_err();
+    assert!(e.to_string().contains("set peer in a dynamic map entry"), "{e}");
+}
