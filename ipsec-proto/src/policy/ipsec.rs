@@ -155,6 +155,9 @@ pub struct CryptoMapEntry {
     /// `crypto map M N ipsec-isakmp dynamic NAME`: the entry answers unnamed peers with the
     /// entries of dynamic map NAME.
     pub dynamic: Option<String>,
+    /// `set security-association replay window-size N` (`Some(N)`) or `... replay disable`
+    /// (`Some(0)`), overriding the global window.
+    pub replay_window: Option<u32>,
 }
 
 impl CryptoMapEntry {
@@ -172,6 +175,7 @@ impl CryptoMapEntry {
             acl: None,
             reverse_route: false,
             dynamic: None,
+            replay_window: None,
         }
     }
 

@@ -38,6 +38,9 @@ pub struct MapEntryInfo {
     /// one stands for. Such an entry answers any peer its keys cover (`peer_addr` 0.0.0.0)
     /// and never initiates.
     pub dynamic: Option<(String, u16)>,
+    /// Anti-replay window of the entry's inbound SAs (0: anti-replay off): the entry's
+    /// `set security-association replay`, else the global one.
+    pub replay_window: u32,
 }
 
 /// The endpoint configuration and the data-path table built from one configuration.
@@ -197,6 +200,7 @@ pub fn build(cfg: &GatewayConfig, local_override: Option<Ipv4Addr>) -> Result<Bu
                 line_selector,
                 pfs_group: e.pfs_group,
                 dynamic,
+                replay_window: e.replay_window.unwrap_or(cfg.ipsec.replay_window),
             });
             peers.push(pc);
         }

@@ -111,5 +111,8 @@ fn set_peer_in_a_dynamic_map_entry_is_refused_by_name() {
         "crypto dynamic-map DYN 10\n set peer 203.0.113.2\n",
     );
     let e = crate::ios::parse(&text).unwrap_err();
-    assert!(e.to_string().contains("set peer in a dynamic map entry"), "{e}");
+    assert!(
+        e.to_string().contains("set peer in a dynamic map entry"),
+        "{e}"
+    );
 }

@@ -34,7 +34,7 @@ impl Tunnels {
         let Some(entry) = self.entries.get(p.peer.0) else {
             return;
         };
-        let local = entry.local;
+        let (local, replay_window) = (entry.local, entry.replay_window);
         let lifetime = LifetimeConfig::with_margins(
             LifetimeLimits {
                 seconds: Some(u64::from(p.lifetime_secs)),
@@ -46,7 +46,7 @@ impl Tunnels {
         let esp_cfg = EspConfig {
             mode: crate::esp::EspMode::Tunnel,
             udp_encap: p.udp_encap,
-            replay_window: self.config.ipsec.replay_window,
+            replay_window,
             lifetime,
         };
         let esp_cfg = EspConfig {

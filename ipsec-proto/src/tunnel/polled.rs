@@ -314,6 +314,60 @@ pub(super) mod tests {
         assert!(ipsec.contains("#pkts encaps: 5"), "{ipsec}");
     }
 
+    /// Site A with `extra` after the crypto map entry's `match address` and `global` at the end.
+    fn site_a_with(extra: &str, global: &str) -> String {
+        SITE_A.replace(
+            " match address 100\n",
+            &format!(" match address 100\n{extra}"),
+        ) + global
+    }
+
+    fn replay_window_of(text: &str) -> String {
+        let mut a = Tunnel::from_ios(text, CoreOptions::seeded(1)).unwrap();
+        let mut b = Tunnel::from_ios(SITE_B, CoreOptions::seeded(2)).unwrap();
+        let mut now = Instant::from_millis(1_000);
+        a.handle_plaintext(now, &ping([192, 168, 1, 10], [192, 168, 2, 10], 0));
+        for _ in 0..20 {
+            carry(&mut a, &mut b, now);
+            carry(&mut b, &mut a, now);
+            now = Instant::from_millis(now.as_millis() + 10);
+        }
+        let show = a.show(
+            now,
+            Show::IpsecSa {
+                peer: None,
+                detail: true,
+            },
+        );
+        let sizes: Vec<&str> = show
+            .lines()
+            .filter_map(|l| l.split("replay window size: ").nth(1))
+            .collect();
+        assert_eq!(sizes.len(), 2, "{show}");
+        assert_eq!(sizes[0], sizes[1], "{show}");
+        sizes[0].to_string()
+    }
+
+    #[test]
+    fn the_replay_window_comes_from_the_entry_then_the_global_setting() {
+        assert_eq!(replay_window_of(SITE_A), "64");
+        let global = "crypto ipsec security-association replay window-size 512\n";
+        assert_eq!(replay_window_of(&site_a_with("", global)), "512");
+        let entry = " set security-association replay window-size 1024\n";
+        assert_eq!(replay_window_of(&site_a_with(entry, global)), "1024");
+        let off = " set security-association replay disable\n";
+        assert_eq!(replay_window_of(&site_a_with(off, global)), "0");
+        let global_off = "crypto ipsec security-association replay disable\n";
+        assert_eq!(replay_window_of(&site_a_with("", global_off)), "0");
+        // The settings survive show running-config.
+        let text = site_a_with(entry, global_off);
+        let again = crate::ios::render(&crate::ios::parse(&text).unwrap().config);
+        assert!(
+            again.contains(entry) && again.contains(global_off),
+            "{again}"
+        );
+    }
+
     #[test]
     fn a_small_buffer_leaves_the_datagram_queued() {
         let mut a = Tunnel::from_ios(SITE_A, CoreOptions::seeded(1)).unwrap();

@@ -35,6 +35,7 @@ fn same_entry(a: &MapEntryInfo, b: &MapEntryInfo) -> bool {
         && a.line_selector == b.line_selector
         && a.pfs_group == b.pfs_group
         && a.dynamic == b.dynamic
+        && a.replay_window == b.replay_window
 }
 
 impl Tunnels {

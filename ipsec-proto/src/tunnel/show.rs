@@ -139,7 +139,7 @@ impl Tunnels {
                 c.conn_out,
                 c.out.lifetime().remaining_kilobytes(),
                 c.out.lifetime().remaining_seconds(now),
-                self.config.ipsec.replay_window,
+                e.replay_window,
             ));
         }
         let peer_addr = self.entry_peer(f.entry);

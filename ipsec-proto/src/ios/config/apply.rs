@@ -332,6 +332,7 @@ impl State {
                     Cmd::SetPfs(g) => e.pfs_group = g,
                     Cmd::SetLifeSecs(s) => e.lifetime_secs = s,
                     Cmd::SetLifeKb(k) => e.lifetime_kb = k,
+                    Cmd::SetReplay(r) => e.replay_window = r,
                     Cmd::MatchAddress(a) => e.acl = a,
                     _ => {}
                 }

@@ -331,22 +331,11 @@ impl State {
                 },
                 "replay" => {
                     if c.opt_kw(&["disable"]).is_some() {
-                        return Ok(c.unsupported(
-                            "disabling anti-replay (replay disable)",
-                            false,
-                            false,
-                        ));
+                        Cmd::Replay(0)
+                    } else {
+                        c.kw(&["window-size"], "replay keyword")?;
+                        Cmd::Replay(super::submode::replay_window_size(c)?)
                     }
-                    c.kw(&["window-size"], "replay keyword")?;
-                    let t = c.next("window size")?;
-                    let v = c.num_tok(&t, "window size", 64, 1024)?;
-                    if ![64, 128, 256, 512, 1024].contains(&v) {
-                        return Err(c.err(
-                            &t,
-                            format!("window size {v} is not 64, 128, 256, 512 or 1024"),
-                        ));
-                    }
-                    Cmd::Replay(v as u32)
                 }
                 "idle-time" => {
                     c.unsupported("crypto ipsec security-association idle-time", true, false)

@@ -132,6 +132,8 @@ pub(super) enum Cmd {
     SetPfs(Option<u16>),
     SetLifeSecs(Option<u32>),
     SetLifeKb(Option<u64>),
+    /// `set security-association replay window-size N | disable` (`Some(0)`: disabled).
+    SetReplay(Option<u32>),
     MatchAddress(Option<String>),
     // config-if
     IfAddress(Option<(Ipv4Addr, Ipv4Addr)>),

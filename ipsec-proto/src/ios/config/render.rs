@@ -84,7 +84,9 @@ pub fn render(cfg: &GatewayConfig) -> String {
             g.sa_lifetime_kb
         );
     }
-    if g.replay_window != IpsecGlobals::DEFAULT_REPLAY_WINDOW {
+    if g.replay_window == 0 {
+        o.push_str("crypto ipsec security-association replay disable\n");
+    } else if g.replay_window != IpsecGlobals::DEFAULT_REPLAY_WINDOW {
         let _ = writeln!(
             o,
             "crypto ipsec security-association replay window-size {}",
@@ -229,6 +231,13 @@ fn map_entry_body(o: &mut String, e: &crate::policy::CryptoMapEntry) {
     }
     if let Some(gr) = e.pfs_group {
         let _ = writeln!(o, " set pfs group{gr}");
+    }
+    match e.replay_window {
+        Some(0) => o.push_str(" set security-association replay disable\n"),
+        Some(n) => {
+            let _ = writeln!(o, " set security-association replay window-size {n}");
+        }
+        None => {}
     }
     if let Some(a) = &e.acl {
         let _ = writeln!(o, " match address {a}");

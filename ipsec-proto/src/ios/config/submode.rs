@@ -329,6 +329,16 @@ fn map_cmd(c: &mut Cursor<'_>, negate: bool) -> Result<Cmd, ConfigError> {
                         "idle-time" => {
                             c.unsupported("set security-association idle-time", true, false)
                         }
+                        "replay" => {
+                            if negate {
+                                let _ = c.rest();
+                                return Ok(Cmd::SetReplay(None));
+                            }
+                            match c.kw(&["disable", "window-size"], "replay keyword")? {
+                                "disable" => Cmd::SetReplay(Some(0)),
+                                _ => Cmd::SetReplay(Some(replay_window_size(c)?)),
+                            }
+                        }
                         k => c.unsupported(format!("set security-association {k}"), false, false),
                     }
                 }
@@ -555,4 +565,17 @@ fn if_ip(c: &mut Cursor<'_>, negate: bool) -> Result<Cmd, ConfigError> {
             _ => c.skip_warn("ip tcp ignored: no effect on IPsec".into()),
         },
     })
+}
+
+/// The `N` of `replay window-size N`: one of the sizes IOS offers.
+pub(super) fn replay_window_size(c: &mut Cursor<'_>) -> Result<u32, ConfigError> {
+    let t = c.next("window size")?;
+    let v = c.num_tok(&t, "window size", 64, 1024)?;
+    if ![64, 128, 256, 512, 1024].contains(&v) {
+        return Err(c.err(
+            &t,
+            format!("window size {v} is not 64, 128, 256, 512 or 1024"),
+        ));
+    }
+    Ok(v as u32)
 }
