@@ -300,6 +300,10 @@ const CORPUS: &[(&str, Expect)] = &[
         "35_tabs_incomplete_entry.cfg",
         Runs(&[("TAB", 10, "192.0.2.240"), ("TAB", 30, "192.0.2.241")]),
     ),
+    (
+        "36_dual_hub_backup_peer.cfg",
+        Runs(&[("VPN", 10, "192.0.2.180")]),
+    ),
 ];
 
 fn dir() -> std::path::PathBuf {
@@ -471,4 +475,22 @@ fn what_is_ignored_is_counted_and_noted_once() {
         .ignored_summary()
         .unwrap()
         .ends_with("commands with no effect on IPsec ignored"));
+}
+
+#[test]
+fn the_dual_hub_branch_keeps_its_backup_peer_and_replay_windows() {
+    let p = parse_bytes(&read("36_dual_hub_backup_peer.cfg")).unwrap();
+    let built = ipsec_proto::tunnel::build(&p.config, None).unwrap();
+    let e = &built.entries[0];
+    let hubs: Vec<Ipv4Addr> = ["192.0.2.180", "192.0.2.181"]
+        .iter()
+        .map(|a| a.parse().unwrap())
+        .collect();
+    assert_eq!(e.peers, hubs);
+    assert!(e.default_peer);
+    assert_eq!(
+        e.replay_window, 1024,
+        "the entry's window beats the global 256"
+    );
+    assert_eq!(p.config.ipsec.replay_window, 256);
 }
