@@ -109,25 +109,26 @@ impl State {
             .chain(&self.cfg.dynamic_maps)
             .filter_map(|e| e.acl.clone())
             .collect();
-        // A dynamic map entry without `match address` accepts whatever proxy identities a peer
-        // proposes and needs routes learned per SA; only entries with a crypto ACL run.
-        let open: Vec<(String, u16)> = self
+        // What a dynamic map entry may not have (yet): without `match address` it accepts
+        // whatever proxy identities a peer proposes and needs routes learned per SA; `set
+        // peer` would limit it to those peers, which is not modelled.
+        let refused: Vec<(String, u16, &str)> = self
             .cfg
             .dynamic_maps
             .iter()
-            .filter(|e| e.acl.is_none())
-            .map(|e| (e.map.clone(), e.seq))
+            .flat_map(|e| {
+                let open = e
+                    .acl
+                    .is_none()
+                    .then_some("a dynamic map entry without match address");
+                let limited = (!e.peers.is_empty()).then_some("set peer in a dynamic map entry");
+                [open, limited]
+                    .into_iter()
+                    .flatten()
+                    .map(|what| (e.map.clone(), e.seq, what))
+            })
             .collect();
-        // `set peer` in a dynamic map entry limits it to those peers: not modelled, and the
-        // entry must not answer others.
-        let limited: Vec<(String, u16)> = self
-            .cfg
-            .dynamic_maps
-            .iter()
-            .filter(|e| !e.peers.is_empty())
-            .map(|e| (e.map.clone(), e.seq))
-            .collect();
-        for (name, seq) in limited {
+        for (name, seq, what) in refused {
             let line = self
                 .origins
                 .line(&super::Item::DynamicMapEntry(name.clone(), seq))
@@ -135,21 +136,7 @@ impl State {
             self.refuse(
                 line,
                 1,
-                format!("set peer in a dynamic map entry (crypto dynamic-map {name} {seq})"),
-                true,
-            );
-        }
-        for (name, seq) in open {
-            let line = self
-                .origins
-                .line(&super::Item::DynamicMapEntry(name.clone(), seq))
-                .unwrap_or(0);
-            self.refuse(
-                line,
-                1,
-                format!(
-                    "a dynamic map entry without match address (crypto dynamic-map {name} {seq})"
-                ),
+                format!("{what} (crypto dynamic-map {name} {seq})"),
                 true,
             );
         }
