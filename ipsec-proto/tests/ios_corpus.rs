@@ -102,17 +102,9 @@ const CORPUS: &[(&str, Expect)] = &[
     ),
     (
         "18_aws_style_vti.cfg",
+        // Keyrings and profiles run; the profile's local-address and the VTIs do not yet.
         Refused(&[
-            (
-                "crypto keyring keyring-vpn-0a1b2c3d-0",
-                "crypto keyring",
-                LATER,
-            ),
-            (
-                "crypto isakmp profile isakmp-vpn-0a1b2c3d-0",
-                "ISAKMP profiles",
-                LATER,
-            ),
+            ("  local-address GigabitEthernet0/0", "local-address", LATER),
             ("crypto ipsec profile ipsec-vpn-0a1b2c3d-0", "VTIs", LATER),
             ("  tunnel mode ipsec ipv4", "VTIs", LATER),
             (
@@ -218,14 +210,12 @@ const CORPUS: &[(&str, Expect)] = &[
         "25_vrf_aware_ipsec.cfg",
         Refused(&[
             ("crypto keyring KR-INET vrf INET", "VRF-aware", NEVER),
-            ("crypto isakmp profile PROF-CUST", "ISAKMP profiles", LATER),
             (" vrf CUST", "VRF-aware", NEVER),
             (
                 " match identity address 192.0.2.140 255.255.255.255 INET",
                 "VRF-aware",
                 NEVER,
             ),
-            (" set isakmp-profile PROF-CUST", "ISAKMP profiles", LATER),
             (" ip vrf forwarding INET", "VRF-aware", NEVER),
         ]),
     ),
@@ -290,11 +280,8 @@ const CORPUS: &[(&str, Expect)] = &[
     ),
     (
         "34_keyring_isakmp_profile_l2l.cfg",
-        Refused(&[
-            ("crypto keyring L2L-KEYS", "crypto keyring", LATER),
-            ("crypto isakmp profile L2L-PROF", "ISAKMP profiles", LATER),
-            (" set isakmp-profile L2L-PROF", "ISAKMP profiles", LATER),
-        ]),
+        // The key from the profile's keyring, its identity match and keepalive.
+        Runs(&[("VPN", 10, "192.0.2.230")]),
     ),
     (
         "35_tabs_incomplete_entry.cfg",

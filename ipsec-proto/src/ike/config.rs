@@ -38,6 +38,12 @@ pub struct PeerConfig {
     /// by the peer's address, most specific first as IOS does (`crypto isakmp key K address A
     /// M`); a peer no key covers is refused. Empty: `psk` for every peer.
     pub keys: Vec<crate::policy::PreSharedKey>,
+    /// The ISAKMP profile's `match identity address A M`: the peer's Main Mode identity
+    /// (ID_IPV4_ADDR) must lie in one, else Phase 1 is refused. Empty: any identity.
+    pub identities: Vec<(Ipv4Addr, Ipv4Addr)>,
+    /// The ISAKMP profile's `keepalive`: DPD with this peer instead of
+    /// [`EndpointConfig::dpd`].
+    pub dpd: Option<crate::policy::DpdConfig>,
     /// ISAKMP policies; offered and checked in ascending priority number.
     pub isakmp_policies: Vec<IsakmpPolicy>,
     /// Transform sets, offered in this order (one Quick Mode proposal each).
@@ -60,6 +66,8 @@ impl PeerConfig {
             local_address: None,
             psk,
             keys: Vec::new(),
+            identities: Vec::new(),
+            dpd: None,
             isakmp_policies: Vec::new(),
             transform_sets: Vec::new(),
             pfs_group: None,

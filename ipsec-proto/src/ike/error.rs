@@ -70,6 +70,9 @@ pub enum PeerIncompatible {
     /// A transform set matched, but its algorithms are not ones we can run.
     #[error("unsupported: {}", .0.display_transforms())]
     Unsupported(TransformSet),
+    /// The peer authenticated with an identity its ISAKMP profile does not `match identity`.
+    #[error("peer identity {} is not matched by the ISAKMP profile (match identity address)", .0.map_or("(not an IPv4 address)".to_string(), |a| a.to_string()))]
+    IdentityNotMatched(Option<std::net::Ipv4Addr>),
 }
 
 /// Authentication failed.
@@ -246,6 +249,10 @@ impl Error {
             }
             Error::AuthenticationFailed(AuthFailure::HashMismatch(_)) => {
                 Some(NotifyType::INVALID_HASH_INFORMATION)
+            }
+            // The peer proved its key but named an identity we do not take.
+            Error::PeerIncompatible(PeerIncompatible::IdentityNotMatched(_)) => {
+                Some(NotifyType::INVALID_ID_INFORMATION)
             }
             Error::InvalidMessage(_)
             | Error::PeerMisbehaved(_)

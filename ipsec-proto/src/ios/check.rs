@@ -10,6 +10,7 @@
 //! healthy; [`check_all`] runs both for `ipsec-engine check`.
 
 use std::fmt;
+use std::net::Ipv4Addr;
 
 use crate::policy::{
     group_bits, AclAction, AclEntry, EspEncryption, EspIntegrity, GatewayConfig, IkeAuth,
@@ -58,6 +59,8 @@ pub enum LintKind {
     UnappliedCryptoMap,
     /// No route to a protected remote network.
     NoRouteToRemote,
+    /// A map entry's ISAKMP profile does not own the keyring its peer's key comes from.
+    ProfileKeyMismatch,
     /// Any other consistency problem (see [`GatewayConfig::validate`]).
     Inconsistent,
     /// A pre-shared key short or regular enough to be guessed offline (see [`MIN_PSK_LEN`]).
@@ -160,10 +163,42 @@ pub fn check(cfg: &GatewayConfig, origins: Option<&Origins>) -> Vec<Lint> {
         push(sev, kind, item, w.to_string());
     }
 
-    // Peers without a key: Main Mode with pre-shared keys cannot even start.
+    // Peers without a key: Main Mode with pre-shared keys cannot even start. A key in a
+    // keyring counts (whether it serves the right local address is the build's to say).
+    let any_key = |p: Ipv4Addr| {
+        cfg.key_for(p).is_some()
+            || cfg.keyrings.iter().any(|r| {
+                r.keys
+                    .iter()
+                    .any(|k| k.encoding == KeyEncoding::Clear && k.matches_addr(p))
+            })
+    };
     for e in &cfg.crypto_maps {
+        // With a profile, the key must come from the profile's keyring.
+        let profile = e
+            .isakmp_profile
+            .as_deref()
+            .and_then(|p| cfg.isakmp_profile(p));
+        let local = cfg
+            .interfaces
+            .iter()
+            .find(|i| i.crypto_map.as_deref() == Some(e.map.as_str()))
+            .and_then(|i| i.address.map(|(a, _)| a));
         for p in &e.peers {
-            if cfg.key_for(*p).is_none() {
+            if let (Some(prof), Some(local)) = (profile, local) {
+                if let Err(why) = cfg.entry_key(*p, local, Some(prof)) {
+                    if any_key(*p) {
+                        push(
+                            Severity::Error,
+                            LintKind::ProfileKeyMismatch,
+                            Some(Item::MapEntry(e.map.clone(), e.seq)),
+                            format!("crypto map {} {}: {why}", e.map, e.seq),
+                        );
+                        continue;
+                    }
+                }
+            }
+            if !any_key(*p) {
                 let type6 = cfg
                     .keys
                     .iter()

@@ -158,6 +158,8 @@ pub struct CryptoMapEntry {
     /// `set security-association replay window-size N` (`Some(N)`) or `... replay disable`
     /// (`Some(0)`), overriding the global window.
     pub replay_window: Option<u32>,
+    /// `set isakmp-profile NAME`.
+    pub isakmp_profile: Option<String>,
 }
 
 impl CryptoMapEntry {
@@ -176,6 +178,7 @@ impl CryptoMapEntry {
             reverse_route: false,
             dynamic: None,
             replay_window: None,
+            isakmp_profile: None,
         }
     }
 

@@ -7,6 +7,7 @@
 pub mod acl;
 pub mod ipsec;
 pub mod isakmp;
+pub mod keyring;
 pub mod net;
 
 use std::net::Ipv4Addr;
@@ -23,6 +24,7 @@ pub use isakmp::{
     group_bits, lookup_key, lookup_key_by_hostname, IkeAuth, IkeEncryption, IkeHash, IsakmpPolicy,
     KeyEncoding, PreSharedKey, PskPeer, PskSecret, KNOWN_GROUPS,
 };
+pub use keyring::{IsakmpProfile, KeySource, Keyring, LocalAddress};
 pub use net::{Interface, NatRule, NatSide, StaticRoute};
 
 /// Everything a gateway is configured with.
@@ -34,6 +36,10 @@ pub struct GatewayConfig {
     pub isakmp_policies: Vec<IsakmpPolicy>,
     /// Pre-shared keys in configuration order.
     pub keys: Vec<PreSharedKey>,
+    /// `crypto keyring` blocks in configuration order.
+    pub keyrings: Vec<Keyring>,
+    /// `crypto isakmp profile` blocks in configuration order.
+    pub isakmp_profiles: Vec<IsakmpProfile>,
     /// Global IPsec / NAT-T / DPD settings.
     pub ipsec: IpsecGlobals,
     /// Transform sets in configuration order.

@@ -3,7 +3,8 @@
 
 use crate::ike::{EndpointConfig, PeerConfig, PeerId, SelectorPair};
 use crate::policy::{
-    AccessList, AclAction, CryptoMapEntry, GatewayConfig, PreSharedKey, PskPeer, PskSecret,
+    AccessList, AclAction, CryptoMapEntry, DpdConfig, DpdMode, GatewayConfig, IsakmpProfile,
+    PreSharedKey, PskPeer, PskSecret,
 };
 use std::net::Ipv4Addr;
 use std::time::Duration;
@@ -41,6 +42,8 @@ pub struct MapEntryInfo {
     /// Anti-replay window of the entry's inbound SAs (0: anti-replay off): the entry's
     /// `set security-association replay`, else the global one.
     pub replay_window: u32,
+    /// `set isakmp-profile`.
+    pub isakmp_profile: Option<String>,
 }
 
 /// The endpoint configuration and the data-path table built from one configuration.
@@ -67,6 +70,28 @@ pub enum BuildError {
     /// Every entry was incomplete.
     #[error("no usable crypto map entry: {0}")]
     NoUsableEntry(String),
+}
+
+/// The keys a dynamic entry chooses from per peer address: the global ones and the keyrings
+/// serving `local`, or only the profile's keyrings when it names some.
+fn dynamic_keys(
+    cfg: &GatewayConfig,
+    local: Ipv4Addr,
+    profile: Option<&IsakmpProfile>,
+) -> Vec<PreSharedKey> {
+    let restricted = profile.filter(|p| !p.keyrings.is_empty());
+    let global = cfg.keys.iter().filter(|_| restricted.is_none());
+    let rings = cfg
+        .keyrings
+        .iter()
+        .filter(|r| restricted.is_none_or(|p| p.keyrings.contains(&r.name)))
+        .filter(|r| r.serves(cfg, local))
+        .flat_map(|r| r.keys.iter());
+    global
+        .chain(rings)
+        .filter(|k| matches!(k.peer, PskPeer::Address { .. }))
+        .cloned()
+        .collect()
 }
 
 /// An entry as it runs, with the dynamic map entry it stands for (see [`expand`]).
@@ -129,36 +154,47 @@ pub fn build(cfg: &GatewayConfig, local_override: Option<Ipv4Addr>) -> Result<Bu
                 skipped.push(format!("{name}: no valid transform set"));
                 continue;
             }
+            let profile = match &e.isakmp_profile {
+                None => None,
+                Some(p) => match cfg.isakmp_profile(p) {
+                    Some(x) => Some(x),
+                    None => {
+                        skipped.push(format!("{name}: set isakmp-profile {p}: no such profile"));
+                        continue;
+                    }
+                },
+            };
             let mut candidates = Vec::new();
             for &p in &e.peers {
-                if cfg.key_for(p).is_some() {
-                    candidates.push(p);
-                } else if p != peer_addr {
-                    skipped.push(format!(
-                        "{name}: backup peer {p} has no pre-shared key and is never tried"
-                    ));
+                match cfg.entry_key(p, local, profile) {
+                    Ok(_) => candidates.push(p),
+                    Err(why) if p != peer_addr => {
+                        skipped.push(format!("{name}: backup peer {p} is never tried: {why}"));
+                    }
+                    Err(_) => {}
                 }
             }
-            let address_keys: Vec<PreSharedKey> = cfg
-                .keys
-                .iter()
-                .filter(|k| matches!(k.peer, PskPeer::Address { .. }))
-                .cloned()
-                .collect();
-            let key = match (&dynamic, cfg.key_for(peer_addr)) {
-                (_, Some(k)) => k.key.clone(),
+            let address_keys = dynamic_keys(cfg, local, profile);
+            let key = match (&dynamic, cfg.entry_key(peer_addr, local, profile)) {
+                (_, Ok(k)) => k,
                 // The key is chosen per peer from `keys` below.
-                (Some(_), None) if !address_keys.is_empty() => PskSecret::new(b""),
-                _ => {
-                    skipped.push(format!(
-                        "{name}: No pre-shared key with {peer_addr}! (no crypto isakmp key for the peer)"
-                    ));
+                (Some(_), Err(_)) if !address_keys.is_empty() => PskSecret::new(b""),
+                (_, Err(why)) => {
+                    skipped.push(format!("{name}: {why}"));
                     continue;
                 }
             };
             let mut pc = PeerConfig::new(peer_addr, key);
             if dynamic.is_some() {
                 pc.keys = address_keys;
+            }
+            if let Some(p) = profile {
+                pc.identities = p.match_addresses.clone();
+                pc.dpd = p.keepalive.map(|(interval_secs, retry_secs)| DpdConfig {
+                    interval_secs,
+                    retry_secs,
+                    mode: cfg.ipsec.dpd.map_or(DpdMode::OnDemand, |d| d.mode),
+                });
             }
             pc.local_address = Some(local);
             pc.isakmp_policies = cfg.isakmp_policies.clone();
@@ -201,6 +237,7 @@ pub fn build(cfg: &GatewayConfig, local_override: Option<Ipv4Addr>) -> Result<Bu
                 pfs_group: e.pfs_group,
                 dynamic,
                 replay_window: e.replay_window.unwrap_or(cfg.ipsec.replay_window),
+                isakmp_profile: e.isakmp_profile.clone(),
             });
             peers.push(pc);
         }

@@ -24,8 +24,12 @@ impl Tunnels {
             e.peers.get(next).copied().unwrap_or(e.peer_addr),
         );
         let (map, seq) = (e.map.clone(), e.seq);
-        // Build kept only peers with a key.
-        let Some(key) = self.config.key_for(to).map(|k| k.key.clone()) else {
+        let profile = e
+            .isakmp_profile
+            .as_deref()
+            .and_then(|p| self.config.isakmp_profile(p));
+        // Build kept only peers with a usable key.
+        let Ok(key) = self.config.entry_key(to, e.local, profile) else {
             return;
         };
         if self

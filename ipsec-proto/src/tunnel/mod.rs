@@ -36,6 +36,8 @@ mod mss;
 pub mod output;
 mod packet;
 mod polled;
+#[cfg(test)]
+mod profile_tests;
 mod reconfigure;
 mod show;
 

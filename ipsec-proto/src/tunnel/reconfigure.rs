@@ -36,6 +36,7 @@ fn same_entry(a: &MapEntryInfo, b: &MapEntryInfo) -> bool {
         && a.pfs_group == b.pfs_group
         && a.dynamic == b.dynamic
         && a.replay_window == b.replay_window
+        && a.isakmp_profile == b.isakmp_profile
 }
 
 impl Tunnels {
@@ -140,11 +141,15 @@ impl Tunnels {
                 continue;
             };
             if new.peer_addr != old.peer_addr {
-                if let Some(key) = config.key_for(old.peer_addr) {
+                let profile = new
+                    .isakmp_profile
+                    .as_deref()
+                    .and_then(|p| config.isakmp_profile(p));
+                if let Ok(key) = config.entry_key(old.peer_addr, new.local, profile) {
                     let pid = PeerId(j);
                     if self
                         .endpoint
-                        .set_peer_address(pid, old.peer_addr, key.key.clone())
+                        .set_peer_address(pid, old.peer_addr, key)
                         .is_ok()
                     {
                         new.peer_addr = old.peer_addr;

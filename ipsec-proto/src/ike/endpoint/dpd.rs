@@ -3,8 +3,21 @@
 use super::*;
 
 impl Endpoint {
+    /// DPD with the peer of `sa`: its profile's `keepalive`, else the global one.
+    pub(super) fn dpd_of(&self, sa: IkeSaId) -> Option<crate::policy::DpdConfig> {
+        match self.sas.get(&sa) {
+            Some(s) => self.dpd_for(s.peer),
+            None => self.config.dpd,
+        }
+    }
+
+    /// DPD with `peer`: its profile's `keepalive`, else the global one.
+    pub(super) fn dpd_for(&self, peer: PeerId) -> Option<crate::policy::DpdConfig> {
+        self.peer(peer).and_then(|c| c.dpd).or(self.config.dpd)
+    }
+
     pub(super) fn send_r_u_there(&mut self, now: Instant, id: IkeSaId) {
-        let retry = self.config.dpd.map_or(2, |d| d.retry_secs.max(1));
+        let retry = self.dpd_of(id).map_or(2, |d| d.retry_secs.max(1));
         let Some(sa) = self.sas.get_mut(&id) else {
             return;
         };
@@ -23,7 +36,7 @@ impl Endpoint {
     }
 
     pub(super) fn dpd_timer(&mut self, now: Instant, id: IkeSaId) {
-        let Some(cfg) = self.config.dpd else { return };
+        let Some(cfg) = self.dpd_of(id) else { return };
         let Some(sa) = self.sas.get(&id) else { return };
         if sa.dpd.next_at.is_none_or(|t| t > now) {
             return;
@@ -77,8 +90,10 @@ impl Endpoint {
     }
 
     pub(super) fn maybe_on_demand_dpd(&mut self, now: Instant, child: ChildId) {
-        let Some(cfg) = self.config.dpd else { return };
         let Some(c) = self.children.get(&child) else {
+            return;
+        };
+        let Some(cfg) = self.dpd_for(c.peer) else {
             return;
         };
         let interval = Duration::from_secs(u64::from(cfg.interval_secs.max(1)));

@@ -241,11 +241,11 @@ impl Endpoint {
                             .get(..4)
                             .and_then(|s| <[u8; 4]>::try_from(s).ok())
                             .map(u32::from_be_bytes);
+                        let iv = self.dpd_of(id).map_or(10, |d| d.interval_secs.max(1));
                         if let Some(sa) = self.sas.get_mut(&id) {
                             if seq.is_some() && seq == sa.dpd.outstanding {
                                 sa.dpd.outstanding = None;
                                 sa.dpd.retries = 0;
-                                let iv = self.config.dpd.map_or(10, |d| d.interval_secs.max(1));
                                 sa.dpd.next_at = Some(now + Duration::from_secs(u64::from(iv)));
                             }
                         }

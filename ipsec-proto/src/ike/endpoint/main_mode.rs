@@ -622,6 +622,24 @@ impl Endpoint {
             let e = Error::AuthenticationFailed(AuthFailure::HashMismatch(hash_name));
             return Err(self.abandon_phase1(id, remote, e));
         }
+        // An ISAKMP profile's `match identity address` (checked once the identity is
+        // authenticated, as IOS selects the profile at MM5).
+        let allowed = self.peer(sa.peer).map(|c| &c.identities);
+        if let Some(ids) = allowed.filter(|ids| !ids.is_empty()) {
+            // ID payload body: type, protocol, port (4 bytes), then the identity.
+            let addr = match idp.body {
+                [1, _, _, _, a, b, c, d] => Some(Ipv4Addr::new(*a, *b, *c, *d)),
+                _ => None,
+            };
+            let ok = addr.is_some_and(|a| {
+                ids.iter()
+                    .any(|(n, m)| u32::from(a) & u32::from(*m) == u32::from(*n) & u32::from(*m))
+            });
+            if !ok {
+                let e = Error::PeerIncompatible(PeerIncompatible::IdentityNotMatched(addr));
+                return Err(self.abandon_phase1(id, remote, e));
+            }
+        }
         Ok(Some((plain, pending)))
     }
 
@@ -653,7 +671,7 @@ impl Endpoint {
 
     pub(super) fn established(&mut self, now: Instant, id: IkeSaId) {
         self.join_lineage(id);
-        let dpd_cfg = self.config.dpd;
+        let dpd_cfg = self.dpd_of(id);
         let dpd_seq = self.rng.nonzero_u32() >> 1;
         let Some(sa) = self.sas.get_mut(&id) else {
             return;

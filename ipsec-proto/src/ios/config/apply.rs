@@ -132,6 +132,27 @@ impl State {
             Cmd::SaLifeSecs(s) => cfg.ipsec.sa_lifetime_secs = s,
             Cmd::SaLifeKb(k) => cfg.ipsec.sa_lifetime_kb = k,
             Cmd::Replay(r) => cfg.ipsec.replay_window = r,
+            Cmd::Keyring(name) => {
+                if cfg.keyring(&name).is_none() {
+                    cfg.keyrings.push(crate::policy::Keyring {
+                        name: name.clone(),
+                        keys: Vec::new(),
+                        local_address: None,
+                    });
+                }
+                self.origins.set(Item::Keyring(name.clone()), line);
+                self.mode = Mode::Keyring(name);
+            }
+            Cmd::Profile(name) => {
+                if cfg.isakmp_profile(&name).is_none() {
+                    cfg.isakmp_profiles.push(crate::policy::IsakmpProfile {
+                        name: name.clone(),
+                        ..Default::default()
+                    });
+                }
+                self.origins.set(Item::IsakmpProfile(name.clone()), line);
+                self.mode = Mode::Profile(name);
+            }
             Cmd::DynMap(name, seq) => {
                 let maps = &mut cfg.dynamic_maps;
                 if !maps.iter().any(|e| e.map == name && e.seq == seq) {
@@ -280,6 +301,27 @@ impl State {
                     _ => {}
                 }
             }
+            Mode::Keyring(name) => {
+                let Some(k) = self.cfg.keyrings.iter_mut().find(|k| k.name == name) else {
+                    return;
+                };
+                match cmd {
+                    Cmd::KeyringKey(key) => k.keys.push(key),
+                    Cmd::KeyringLocal(a) => k.local_address = Some(a),
+                    _ => {}
+                }
+            }
+            Mode::Profile(name) => {
+                let Some(p) = self.cfg.isakmp_profiles.iter_mut().find(|p| p.name == name) else {
+                    return;
+                };
+                match cmd {
+                    Cmd::ProfileKeyring(k) => p.keyrings.push(k),
+                    Cmd::ProfileMatch(a, m) => p.match_addresses.push((a, m)),
+                    Cmd::ProfileKeepalive(i, r) => p.keepalive = Some((i, r)),
+                    _ => {}
+                }
+            }
             Mode::TransformSet(name) => {
                 if let (Cmd::TsMode(m), Some(ts)) = (
                     cmd,
@@ -333,6 +375,7 @@ impl State {
                     Cmd::SetLifeSecs(s) => e.lifetime_secs = s,
                     Cmd::SetLifeKb(k) => e.lifetime_kb = k,
                     Cmd::SetReplay(r) => e.replay_window = r,
+                    Cmd::SetProfile(p) => e.isakmp_profile = p,
                     Cmd::MatchAddress(a) => e.acl = a,
                     _ => {}
                 }

@@ -80,7 +80,7 @@ impl State {
                 let seq = c.num_tok(&t, "sequence number", 1, 65_535)? as u16;
                 Cmd::DynMap(name.text.to_string(), seq)
             }
-            "keyring" => c.unsupported("crypto keyring", true, true),
+            "keyring" => Cmd::Keyring(c.next("keyring name")?.text.to_string()),
             "ikev2" => c.unsupported("IKEv2 (crypto ikev2)", false, true),
             "gdoi" => c.unsupported("GETVPN (crypto gdoi)", false, true),
             "ctcp" => c.unsupported("cTCP (crypto ctcp)", false, true),
@@ -188,11 +188,7 @@ impl State {
                 c.kw(&["keepalive"], "nat keyword")?;
                 Cmd::NatKeepalive(Some(c.num("nat keepalive interval", 5, 3600)? as u32))
             }
-            "profile" => c.unsupported(
-                format!("{ISAKMP_PROFILE} (crypto isakmp profile)"),
-                true,
-                true,
-            ),
+            "profile" => Cmd::Profile(c.next("profile name")?.text.to_string()),
             "client" => c.unsupported(format!("{EZVPN} (crypto isakmp client)"), false, true),
             "peer" => c.unsupported("per-peer ISAKMP settings (crypto isakmp peer)", false, true),
             "aggressive-mode" => {
@@ -242,6 +238,48 @@ impl State {
         } else {
             text.as_bytes().to_vec()
         }
+    }
+
+    /// `pre-shared-key address A [M] key K` | `pre-shared-key hostname H key K` in a keyring.
+    pub(super) fn keyring_key(&self, c: &mut Cursor<'_>) -> Result<Cmd, ConfigError> {
+        let peer = match c.kw(&["address", "hostname"], "key peer keyword")? {
+            "address" => {
+                let addr = c.ip("peer address")?;
+                let mask = match c.peek() {
+                    Some(t) if t.text.contains('.') => {
+                        let m = c.ip("peer mask")?;
+                        if crate::policy::isakmp::mask_prefix_len(m).is_none() {
+                            return Err(c.err(&t, format!("invalid peer mask \"{}\"", t.text)));
+                        }
+                        m
+                    }
+                    _ if addr == Ipv4Addr::UNSPECIFIED => Ipv4Addr::UNSPECIFIED,
+                    _ => Ipv4Addr::BROADCAST,
+                };
+                PskPeer::Address { addr, mask }
+            }
+            _ => PskPeer::Hostname(c.next("hostname")?.text.to_string()),
+        };
+        c.kw(&["key"], "key keyword")?;
+        let first = c.next("key string")?;
+        let (encoding, key) = match first.text {
+            "0" | "6" if c.peek().is_some() => {
+                let k = c.next("key string")?;
+                let enc = if first.text == "6" {
+                    KeyEncoding::Type6
+                } else {
+                    KeyEncoding::Clear
+                };
+                (enc, k)
+            }
+            _ => (KeyEncoding::Clear, first),
+        };
+        Ok(Cmd::KeyringKey(PreSharedKey {
+            key: PskSecret::new(self.key_bytes(key.text)),
+            encoding,
+            peer,
+            no_xauth: false,
+        }))
     }
 
     fn isakmp_key(&self, c: &mut Cursor<'_>) -> Result<Cmd, ConfigError> {

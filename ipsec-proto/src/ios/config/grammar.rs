@@ -19,6 +19,10 @@ pub(super) enum Mode {
     Map(String, u16),
     /// `crypto dynamic-map NAME SEQ` (the same sub-commands as a crypto map entry).
     DynMap(String, u16),
+    /// `crypto keyring NAME`.
+    Keyring(String),
+    /// `crypto isakmp profile NAME`.
+    Profile(String),
     Interface(String),
     Acl(String),
     /// Inside a block we do not model; its opening line had `indent` characters of indentation.
@@ -83,6 +87,22 @@ pub(super) enum Cmd {
     SaLifeKb(u64),
     Replay(u32),
     Map(String, u16),
+    /// `crypto keyring NAME`.
+    Keyring(String),
+    /// A key of the keyring being defined.
+    KeyringKey(crate::policy::PreSharedKey),
+    /// `local-address` of the keyring being defined.
+    KeyringLocal(crate::policy::LocalAddress),
+    /// `crypto isakmp profile NAME`.
+    Profile(String),
+    /// `keyring NAME` in a profile.
+    ProfileKeyring(String),
+    /// `match identity address A M` in a profile.
+    ProfileMatch(Ipv4Addr, Ipv4Addr),
+    /// `keepalive S retry R` in a profile.
+    ProfileKeepalive(u32, u32),
+    /// `set isakmp-profile NAME` (`None`: the `no` form).
+    SetProfile(Option<String>),
     /// `crypto dynamic-map NAME SEQ`.
     DynMap(String, u16),
     /// `crypto map NAME SEQ ipsec-isakmp dynamic DYN`.

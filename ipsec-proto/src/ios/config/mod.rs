@@ -143,6 +143,10 @@ pub enum Item {
     MapEntry(String, u16),
     /// `crypto dynamic-map NAME SEQ`.
     DynamicMapEntry(String, u16),
+    /// `crypto keyring NAME`.
+    Keyring(String),
+    /// `crypto isakmp profile NAME`.
+    IsakmpProfile(String),
     /// The first line of an access list.
     Acl(String),
     /// One ACL entry, by list name and sequence number.

@@ -51,6 +51,45 @@ pub fn render(cfg: &GatewayConfig) -> String {
         };
         o.push_str(if k.no_xauth { " no-xauth\n" } else { "\n" });
     }
+    for r in &cfg.keyrings {
+        let _ = writeln!(o, "crypto keyring {}", r.name);
+        match &r.local_address {
+            Some(crate::policy::LocalAddress::Address(a)) => {
+                let _ = writeln!(o, "  local-address {a}");
+            }
+            Some(crate::policy::LocalAddress::Interface(i)) => {
+                let _ = writeln!(o, "  local-address {i}");
+            }
+            None => {}
+        }
+        for k in &r.keys {
+            let ty = match k.encoding {
+                KeyEncoding::Clear => "",
+                KeyEncoding::Type6 => "6 ",
+            };
+            let key = String::from_utf8_lossy(k.key.expose());
+            let _ = match &k.peer {
+                PskPeer::Address { addr, mask } => {
+                    writeln!(o, "  pre-shared-key address {addr} {mask} key {ty}{key}")
+                }
+                PskPeer::Hostname(h) => writeln!(o, "  pre-shared-key hostname {h} key {ty}{key}"),
+            };
+        }
+        o.push_str("!\n");
+    }
+    for p in &cfg.isakmp_profiles {
+        let _ = writeln!(o, "crypto isakmp profile {}", p.name);
+        for k in &p.keyrings {
+            let _ = writeln!(o, "   keyring {k}");
+        }
+        for (a, m) in &p.match_addresses {
+            let _ = writeln!(o, "   match identity address {a} {m}");
+        }
+        if let Some((i, r)) = p.keepalive {
+            let _ = writeln!(o, "   keepalive {i} retry {r}");
+        }
+        o.push_str("!\n");
+    }
     let g = &cfg.ipsec;
     if let Some(d) = g.dpd {
         let _ = write!(o, "crypto isakmp keepalive {}", d.interval_secs);
@@ -231,6 +270,9 @@ fn map_entry_body(o: &mut String, e: &crate::policy::CryptoMapEntry) {
     }
     if let Some(gr) = e.pfs_group {
         let _ = writeln!(o, " set pfs group{gr}");
+    }
+    if let Some(p) = &e.isakmp_profile {
+        let _ = writeln!(o, " set isakmp-profile {p}");
     }
     match e.replay_window {
         Some(0) => o.push_str(" set security-association replay disable\n"),

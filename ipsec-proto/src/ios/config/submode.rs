@@ -5,7 +5,7 @@ use std::net::Ipv4Addr;
 
 use crate::policy::{AclKind, EspMode, IkeAuth, IkeEncryption, IkeHash, NatSide};
 
-use super::crypto::{EZVPN, ISAKMP_PROFILE};
+use super::crypto::{EZVPN, ISAKMP_PROFILE, VRF};
 use super::global::acl_cmd;
 use super::grammar::{Cmd, Mode, KNOWN_GLOBAL};
 use super::lex::{pick, Cursor, Pick};
@@ -36,6 +36,8 @@ impl State {
                 }
             },
             Mode::Map(..) | Mode::DynMap(..) => map_cmd(c, negate)?,
+            Mode::Keyring(_) => self.keyring_cmd(c)?,
+            Mode::Profile(_) => profile_cmd(c)?,
             Mode::Interface(_) => if_cmd(c, negate)?,
             Mode::Acl(name) => {
                 let kind = self
@@ -342,11 +344,14 @@ fn map_cmd(c: &mut Cursor<'_>, negate: bool) -> Result<Cmd, ConfigError> {
                         k => c.unsupported(format!("set security-association {k}"), false, false),
                     }
                 }
-                "isakmp-profile" => c.unsupported(
-                    format!("{ISAKMP_PROFILE} (set isakmp-profile)"),
-                    true,
-                    false,
-                ),
+                "isakmp-profile" => {
+                    if negate {
+                        let _ = c.rest();
+                        Cmd::SetProfile(None)
+                    } else {
+                        Cmd::SetProfile(Some(c.next("profile name")?.text.to_string()))
+                    }
+                }
                 "reverse-route" => {
                     c.unsupported("reverse route injection (set reverse-route)", true, false)
                 }
@@ -578,4 +583,131 @@ pub(super) fn replay_window_size(c: &mut Cursor<'_>) -> Result<u32, ConfigError>
         ));
     }
     Ok(v as u32)
+}
+
+impl State {
+    /// `conf-keyring`: keys and `local-address`.
+    fn keyring_cmd(&self, c: &mut Cursor<'_>) -> Result<Cmd, ConfigError> {
+        Ok(
+            match c.kw(
+                &[
+                    "description",
+                    "exit",
+                    "local-address",
+                    "pre-shared-key",
+                    "rsa-pubkey",
+                ],
+                "keyring command",
+            )? {
+                "pre-shared-key" => return self.keyring_key(c),
+                "local-address" => {
+                    let t = c.next("local address")?;
+                    let addr = match t.text.parse::<Ipv4Addr>() {
+                        Ok(a) => crate::policy::LocalAddress::Address(a),
+                        Err(_) => {
+                            let mut parts = vec![t.text];
+                            while let Some(n) = c.peek() {
+                                parts.push(n.text);
+                                c.pos += 1;
+                            }
+                            crate::policy::LocalAddress::Interface(super::grammar::interface_name(
+                                &parts,
+                            ))
+                        }
+                    };
+                    Cmd::KeyringLocal(addr)
+                }
+                "description" => c.skip_warn("description ignored".into()),
+                "exit" => Cmd::Exit,
+                _ => c.unsupported("RSA public keys in a keyring (rsa-pubkey)", false, true),
+            },
+        )
+    }
+}
+
+/// `conf-isa-prof`: keyrings and `match identity address`; the rest refused by name.
+fn profile_cmd(c: &mut Cursor<'_>) -> Result<Cmd, ConfigError> {
+    Ok(
+        match c.kw(
+            &[
+                "ca",
+                "client",
+                "description",
+                "exit",
+                "initiate",
+                "isakmp",
+                "keepalive",
+                "keyring",
+                "local-address",
+                "match",
+                "qos-group",
+                "self-identity",
+                "virtual-template",
+                "vrf",
+            ],
+            "isakmp profile command",
+        )? {
+            "keyring" => Cmd::ProfileKeyring(c.next("keyring name")?.text.to_string()),
+            "match" => {
+                c.kw(&["identity"], "match keyword")?;
+                match c.kw(&["address", "group", "host", "user-fqdn"], "identity type")? {
+                    "address" => {
+                        let a = c.ip("identity address")?;
+                        let m = match c.peek() {
+                            Some(t) if t.text.contains('.') => c.ip("identity mask")?,
+                            _ => Ipv4Addr::BROADCAST,
+                        };
+                        if c.peek().is_some() {
+                            let _ = c.rest();
+                            return Ok(Cmd::Unsupported {
+                                feature: format!("{VRF} (match identity address ... VRF)"),
+                                later: false,
+                                block: false,
+                            });
+                        }
+                        Cmd::ProfileMatch(a, m)
+                    }
+                    "host" => c.unsupported(
+                        format!("{ISAKMP_PROFILE}: FQDN identities (match identity host)"),
+                        true,
+                        false,
+                    ),
+                    _ => c.unsupported(
+                        format!("{EZVPN} (match identity group/user-fqdn)"),
+                        false,
+                        false,
+                    ),
+                }
+            }
+            "self-identity" => {
+                if c.opt_kw(&["address"]).is_some() {
+                    c.notice("self-identity address is the default")
+                } else {
+                    c.unsupported(
+                        format!("{ISAKMP_PROFILE}: identities other than address (self-identity)"),
+                        true,
+                        false,
+                    )
+                }
+            }
+            "keepalive" => {
+                let interval = c.num("keepalive interval", 10, 3600)? as u32;
+                let retry = match c.opt_kw(&["retry"]) {
+                    Some(_) => c.num("keepalive retry interval", 2, 60)? as u32,
+                    None => crate::policy::DpdConfig::DEFAULT_RETRY_SECS,
+                };
+                Cmd::ProfileKeepalive(interval, retry)
+            }
+            "local-address" => {
+                c.unsupported(format!("{ISAKMP_PROFILE}: local-address"), true, false)
+            }
+            "description" => c.skip_warn("description ignored".into()),
+            "exit" => Cmd::Exit,
+            "vrf" => c.unsupported(format!("{VRF} (isakmp profile vrf)"), false, false),
+            "ca" => c.unsupported("certificates (ca trust-point)", false, false),
+            "initiate" => c.unsupported("Aggressive Mode (initiate mode aggressive)", false, false),
+            "virtual-template" => c.unsupported("dynamic VTIs (virtual-template)", false, false),
+            k => c.unsupported(format!("{EZVPN} ({k})"), false, false),
+        },
+    )
 }
