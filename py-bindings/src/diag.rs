@@ -51,13 +51,14 @@ pub(crate) fn cause_name(c: Cause) -> &'static str {
         Cause::Config => "config",
         Cause::InProgress => "in-progress",
         Cause::UnknownPeer => "unknown-peer",
+        Cause::IdentityMismatch => "identity-mismatch",
         // A cause added to the core later than this binding.
         _ => "other",
     }
 }
 
 /// Every value `cause_name` can return (the Python enum is checked against it).
-pub(crate) const CAUSES: [&str; 26] = [
+pub(crate) const CAUSES: [&str; 27] = [
     "healthy",
     "not-triggered",
     "peer-unreachable",
@@ -83,6 +84,7 @@ pub(crate) const CAUSES: [&str; 26] = [
     "config",
     "in-progress",
     "unknown-peer",
+    "identity-mismatch",
     "other",
 ];
 

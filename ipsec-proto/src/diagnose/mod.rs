@@ -43,6 +43,8 @@ pub enum FailureKind {
     HashMismatch,
     /// No pre-shared key for the peer.
     NoKey,
+    /// The peer's Main Mode identity is not matched by its ISAKMP profile.
+    IdentityNotMatched,
     /// We retransmitted until giving up.
     NoReply {
         /// Retransmissions sent.
@@ -75,6 +77,9 @@ impl FailureKind {
             }
             Error::PeerIncompatible(PeerIncompatible::Pfs(_)) => FailureKind::Pfs,
             Error::PeerIncompatible(PeerIncompatible::NoKey(_)) => FailureKind::NoKey,
+            Error::PeerIncompatible(PeerIncompatible::IdentityNotMatched(_)) => {
+                FailureKind::IdentityNotMatched
+            }
             Error::AuthenticationFailed(AuthFailure::PskMismatch { .. }) => {
                 FailureKind::PskMismatch
             }
@@ -499,6 +504,8 @@ pub enum Cause {
     /// IKE from an address that is no configured peer (wrong `set peer`, or a NAT in front
     /// of the peer).
     UnknownPeer,
+    /// The peer authenticated with an identity its ISAKMP profile does not `match identity`.
+    IdentityMismatch,
 }
 
 /// One finding about one peer.

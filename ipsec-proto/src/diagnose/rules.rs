@@ -221,6 +221,22 @@ fn phase1(now: Instant, p: &PeerInput, out: &mut Vec<Verdict>) {
         out.push(v);
         return;
     }
+    if let Some((r, FailureKind::IdentityNotMatched, text)) = fail {
+        let mut v = Verdict::new(
+            p.peer,
+            Cause::IdentityMismatch,
+            "Phase 1 refused by us: the peer's identity is not matched by the ISAKMP profile of its crypto map entry",
+        );
+        v.evidence.push(format!("{} ({})", text, ago(now, r.at)));
+        v.check.push(format!(
+            "`match identity address` of the profile in `set isakmp-profile` names the address {peer} identifies with (its `crypto isakmp identity` / strongSwan's `id`)"
+        ));
+        v.verify.push(
+            "debug crypto isakmp: `ISAKMP:(0):peer matches *none* of the profiles`; the peer sees INVALID-ID-INFORMATION".into(),
+        );
+        out.push(v);
+        return;
+    }
     if let Some((r, FailureKind::NoKey, text)) = fail {
         let mut v = Verdict::new(p.peer, Cause::NoKey, "no pre-shared key for this peer");
         v.evidence.push(format!("{} ({})", text, ago(now, r.at)));

@@ -76,6 +76,8 @@ class Cause(str, enum.Enum):
     """Negotiation still in progress."""
     UNKNOWN_PEER = "unknown-peer"
     """IKE from an address that is no configured peer."""
+    IDENTITY_MISMATCH = "identity-mismatch"
+    """The peer's identity is not matched by its ISAKMP profile."""
     OTHER = "other"
     """A cause this version of the package does not know by name."""
 
