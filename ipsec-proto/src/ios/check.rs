@@ -653,7 +653,18 @@ pub fn check_crypto_strength(cfg: &GatewayConfig, origins: Option<&Origins>) -> 
         });
     };
 
-    for (i, k) in cfg.keys.iter().enumerate() {
+    // Global keys first, then the keyrings' (named by their keyring).
+    let keyed = cfg
+        .keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| (Item::Key(i), None, k))
+        .chain(cfg.keyrings.iter().flat_map(|r| {
+            r.keys
+                .iter()
+                .map(move |k| (Item::Keyring(r.name.clone()), Some(r.name.as_str()), k))
+        }));
+    for (item, ring, k) in keyed {
         if k.encoding != KeyEncoding::Clear {
             continue;
         }
@@ -671,14 +682,24 @@ pub fn check_crypto_strength(cfg: &GatewayConfig, origins: Option<&Origins>) -> 
             }
             PskPeer::Hostname(h) => (format!("hostname {h}"), format!("hostname {h}")),
         };
+        let (what, fix) = match ring {
+            None => (
+                "crypto isakmp key".to_string(),
+                format!("crypto isakmp key <at least {MIN_PSK_LEN} random characters> {peer}"),
+            ),
+            Some(r) => (
+                format!("keyring {r} key"),
+                format!("pre-shared-key {peer} key <at least {MIN_PSK_LEN} random characters>"),
+            ),
+        };
         push(
             LintKind::WeakPreSharedKey,
-            Item::Key(i),
+            item,
             format!(
-                "crypto isakmp key for {who} is weak ({}): a Main Mode pre-shared key falls to an \
+                "{what} for {who} is weak ({}): a Main Mode pre-shared key falls to an \
                  offline dictionary attack by anyone who can pose as the responder once \
                  (CVE-2018-5389), an Aggressive Mode one to a single passive capture; use \
-                 `crypto isakmp key <at least {MIN_PSK_LEN} random characters> {peer}` on both peers",
+                 `{fix}` on both peers",
                 why.join("; ")
             ),
         );
