@@ -728,6 +728,9 @@ pub fn show_crypto_map(
             interfaces_using(&mut o, cfg, entries, idx);
             continue;
         }
+        if let Some(p) = &e.isakmp_profile {
+            let _ = writeln!(o, "\tISAKMP Profile: {p}");
+        }
         for (i, p) in e.peers.iter().enumerate() {
             let default = if i == 0 && e.default_peer {
                 " (default)"

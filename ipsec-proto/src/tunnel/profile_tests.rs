@@ -60,6 +60,11 @@ fn a_keyring_key_more_specific_than_the_global_wildcard_is_used() {
     assert!(again.contains("pre-shared-key address 203.0.113.2 255.255.255.255 key ciscokey"));
     assert!(again.contains(" set isakmp-profile P\n"), "{again}");
     let mut a = Tunnel::from_ios(&text, CoreOptions::seeded(1)).unwrap();
+    let map = a.show(Instant::from_millis(0), super::Show::CryptoMap);
+    assert!(
+        map.contains("\tISAKMP Profile: P\n\tPeer = 203.0.113.2"),
+        "{map}"
+    );
     assert!(up(&negotiate(&mut a)));
 }
 
