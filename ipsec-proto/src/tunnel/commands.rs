@@ -10,12 +10,16 @@ impl Tunnels {
         let victims: Vec<ChildId> = self
             .children
             .iter()
+            // The entry's `set peer`, or the pair's own peer (a dynamic entry's learned peers
+            // are no `set peer`).
             .filter(|(_, c)| {
                 peer.is_none_or(|p| {
-                    self.flows
-                        .get(c.flow)
-                        .and_then(|f| self.entries.get(f.entry))
-                        .is_some_and(|e| e.peer_addr == p)
+                    c.peer() == Some(p)
+                        || self
+                            .flows
+                            .get(c.flow)
+                            .and_then(|f| self.entries.get(f.entry))
+                            .is_some_and(|e| e.peer_addr == p)
                 })
             })
             .map(|(id, _)| *id)
@@ -25,8 +29,11 @@ impl Tunnels {
         }
         self.pump(now, out);
         for f in self.flows.iter_mut() {
-            let hit =
-                peer.is_none_or(|p| self.entries.get(f.entry).is_some_and(|e| e.peer_addr == p));
+            let hit = peer.is_none_or(|p| {
+                self.entries
+                    .get(f.entry)
+                    .is_some_and(|e| e.peer_addr == p || e.dynamic.is_some())
+            });
             if hit {
                 f.retired = EspStats::default();
                 f.invalid_identity = 0;

@@ -79,6 +79,12 @@ fn a_spoke_reaches_a_dynamic_map_with_a_wildcard_key_and_traffic_flows_both_ways
         a.handle_plaintext(now, &elsewhere),
         TunVerdict::NotProtected
     );
+    // `clear crypto sa peer X` finds the learned peer's pair.
+    assert_eq!(a.clear_sa(now, Some([203, 0, 113, 2].into())), 1);
+    assert_eq!(
+        a.handle_plaintext(now, &ping(HOST_A, HOST_B, 10)),
+        TunVerdict::NoSa
+    );
 }
 
 #[test]

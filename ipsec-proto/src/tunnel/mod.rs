@@ -1006,6 +1006,17 @@ impl Tunnels {
     }
 }
 
+impl ChildSa {
+    /// The peer this pair sends to (for a dynamic entry, the peer it learned).
+    pub(crate) fn peer(&self) -> Option<Ipv4Addr> {
+        match self.dest {
+            Dest::Udp { remote, .. } => Some(*remote.ip()),
+            Dest::Esp { dst, .. } => Some(dst),
+            Dest::Tun => None,
+        }
+    }
+}
+
 /// One flow per crypto ACL permit line of every entry, and where each entry's flows start.
 fn flows_of(peers: &[crate::ike::PeerConfig]) -> (Vec<Flow>, Vec<usize>) {
     let mut flows = Vec::new();

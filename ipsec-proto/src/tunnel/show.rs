@@ -339,10 +339,6 @@ impl Tunnels {
             .flat_map(|f| f.live.iter())
             .filter_map(|c| self.children.get(c))
             .max_by_key(|c| c.conn_in)
-            .and_then(|c| match c.dest {
-                super::Dest::Udp { remote, .. } => Some(*remote.ip()),
-                super::Dest::Esp { dst, .. } => Some(dst),
-                super::Dest::Tun => None,
-            })
+            .and_then(super::ChildSa::peer)
     }
 }
