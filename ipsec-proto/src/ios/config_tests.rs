@@ -936,3 +936,20 @@ proptest! {
         let _ = parse_bytes(&t);
     }
 }
+
+#[test]
+fn no_sequence_number_deletes_an_acl_entry() {
+    let p = lenient(
+        "ip access-list extended CRYPTO\n 10 permit ip 10.0.0.0 0.0.0.255 10.1.0.0 0.0.0.255\n 20 permit ip 10.0.0.0 0.0.0.255 10.2.0.0 0.0.0.255\n no 20\n no 30\n",
+    );
+    let acl = p.config.access_list("CRYPTO").unwrap();
+    assert_eq!(
+        acl.entries.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        vec![10]
+    );
+    assert!(
+        p.warnings.iter().any(|w| w.message.contains("no entry 30")),
+        "{:?}",
+        p.warnings
+    );
+}

@@ -259,9 +259,6 @@ pub struct Tunnels {
     config: GatewayConfig,
     /// `CoreOptions::local_addr`, kept for [`Tunnels::reconfigure`].
     local_override: Option<Ipv4Addr>,
-    /// The peer configurations as built (before any failover changed an address), which
-    /// [`Tunnels::reconfigure`] compares with a new build.
-    built_peers: Vec<crate::ike::PeerConfig>,
     entries: Vec<MapEntryInfo>,
     classifier: classify::Classifier,
     flows: Vec<Flow>,
@@ -347,7 +344,6 @@ impl Tunnels {
         Ok(Tunnels {
             config,
             local_override: opts.local_addr,
-            built_peers: built.endpoint.peers.clone(),
             classifier: classify::Classifier::new(&built.entries),
             entries: built.entries,
             flows,

@@ -40,6 +40,42 @@ fn same_entry(a: &MapEntryInfo, b: &MapEntryInfo) -> bool {
 }
 
 impl Tunnels {
+    /// Whether old entry `i` negotiates as `new` (built from `config`) would. A failover
+    /// changed only the address and key the endpoint uses for it, so those are compared
+    /// through the keys every candidate peer gets under each configuration.
+    fn same_peer_policy(
+        &self,
+        i: usize,
+        config: &GatewayConfig,
+        new: &MapEntryInfo,
+        new_peer: Option<&crate::ike::PeerConfig>,
+    ) -> bool {
+        let (Some(old), Some(old_pc), Some(new_pc)) = (
+            self.entries.get(i),
+            self.endpoint.config().peers.get(i),
+            new_peer,
+        ) else {
+            return false;
+        };
+        let rest = crate::ike::PeerConfig {
+            address: new_pc.address,
+            psk: new_pc.psk.clone(),
+            ..old_pc.clone()
+        };
+        let key = |cfg: &GatewayConfig, e: &MapEntryInfo, p: Ipv4Addr| {
+            let profile = e
+                .isakmp_profile
+                .as_deref()
+                .and_then(|n| cfg.isakmp_profile(n));
+            cfg.entry_key(p, e.local, profile).ok()
+        };
+        rest == *new_pc
+            && old
+                .peers
+                .iter()
+                .all(|p| key(&self.config, old, *p) == key(config, new, *p))
+    }
+
     /// Runs `config` from now on. An entry (`crypto map NAME SEQ`) whose negotiated policy is
     /// unchanged (peer, key, ISAKMP policies, transform sets, PFS, lifetimes, crypto ACL, local
     /// address) keeps its IPsec and ISAKMP SAs, so its traffic is not interrupted; a changed
@@ -53,7 +89,6 @@ impl Tunnels {
         out: &mut Outputs,
     ) -> Result<Reconfigured, BuildError> {
         let built = build(&config, self.local_override)?;
-        let old_peers = &self.built_peers;
         let keep: Vec<Option<usize>> = self
             .entries
             .iter()
@@ -61,8 +96,12 @@ impl Tunnels {
             .map(|(i, old)| {
                 built.entries.iter().position(|new| {
                     same_entry(old, new)
-                        && old_peers.get(i).is_some()
-                        && old_peers.get(i) == built.endpoint.peers.get(new.peer.0)
+                        && self.same_peer_policy(
+                            i,
+                            &config,
+                            new,
+                            built.endpoint.peers.get(new.peer.0),
+                        )
                 })
             })
             .collect();
@@ -160,7 +199,6 @@ impl Tunnels {
         self.entries = entries;
         self.skipped = built.skipped;
         self.transforms = transforms_of(&built.endpoint.peers);
-        self.built_peers = built.endpoint.peers;
         self.mss_clamp = mss_clamp_of(&config);
         let tun_mtu = plaintext_floor(&self.transforms, self.path_mtu);
         if tun_mtu != self.tun_mtu {

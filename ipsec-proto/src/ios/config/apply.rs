@@ -216,6 +216,24 @@ impl State {
                 self.acl_mut(&name, kind, line);
                 self.mode = Mode::Acl(name);
             }
+            Cmd::NoAclEntry(name, seq) => {
+                let gone = cfg
+                    .access_lists
+                    .iter_mut()
+                    .find(|a| a.name == name)
+                    .is_some_and(|a| {
+                        let before = a.entries.len();
+                        a.entries.retain(|e| e.seq != seq);
+                        a.entries.len() != before
+                    });
+                if !gone {
+                    self.warn(
+                        line,
+                        col,
+                        format!("access list {name} has no entry {seq}; nothing deleted"),
+                    );
+                }
+            }
             Cmd::AclEntry {
                 name,
                 kind,

@@ -242,23 +242,8 @@ impl State {
 
     /// `pre-shared-key address A [M] key K` | `pre-shared-key hostname H key K` in a keyring.
     pub(super) fn keyring_key(&self, c: &mut Cursor<'_>) -> Result<Cmd, ConfigError> {
-        let peer = match c.kw(&["address", "hostname"], "key peer keyword")? {
-            "address" => {
-                let addr = c.ip("peer address")?;
-                let mask = match c.peek() {
-                    Some(t) if t.text.contains('.') => {
-                        let m = c.ip("peer mask")?;
-                        if crate::policy::isakmp::mask_prefix_len(m).is_none() {
-                            return Err(c.err(&t, format!("invalid peer mask \"{}\"", t.text)));
-                        }
-                        m
-                    }
-                    _ if addr == Ipv4Addr::UNSPECIFIED => Ipv4Addr::UNSPECIFIED,
-                    _ => Ipv4Addr::BROADCAST,
-                };
-                PskPeer::Address { addr, mask }
-            }
-            _ => PskPeer::Hostname(c.next("hostname")?.text.to_string()),
+        let Some(peer) = key_peer(c)? else {
+            return Ok(c.unsupported("IPv6 peers (pre-shared-key address ipv6)", false, false));
         };
         c.kw(&["key"], "key keyword")?;
         let first = c.next("key string")?;
@@ -302,34 +287,12 @@ impl State {
             }
             _ => (KeyEncoding::Clear, first),
         };
-        let peer = match c.kw(&["address", "hostname"], "key peer keyword")? {
-            "address" => {
-                if c.peek()
-                    .is_some_and(|t| t.text.eq_ignore_ascii_case("ipv6"))
-                {
-                    return Ok(c.unsupported(
-                        "IPv6 peers (crypto isakmp key ... address ipv6)",
-                        false,
-                        false,
-                    ));
-                }
-                let addr = c.ip("peer address")?;
-                let mask = match c.peek() {
-                    Some(t) if t.text.contains('.') => {
-                        let m = c.ip("peer mask")?;
-                        if crate::policy::isakmp::mask_prefix_len(m).is_none() {
-                            return Err(c.err(&t, format!("invalid peer mask \"{}\"", t.text)));
-                        }
-                        m
-                    }
-                    // IOS 15 prints the wildcard key `address 0.0.0.0 0.0.0.0` as `address
-                    // 0.0.0.0`: any peer, not the host 0.0.0.0 (which can never be a peer).
-                    _ if addr == Ipv4Addr::UNSPECIFIED => Ipv4Addr::UNSPECIFIED,
-                    _ => Ipv4Addr::BROADCAST,
-                };
-                PskPeer::Address { addr, mask }
-            }
-            _ => PskPeer::Hostname(c.next("hostname")?.text.to_string()),
+        let Some(peer) = key_peer(c)? else {
+            return Ok(c.unsupported(
+                "IPv6 peers (crypto isakmp key ... address ipv6)",
+                false,
+                false,
+            ));
         };
         let no_xauth = c.opt_kw(&["no-xauth"]).is_some();
         Ok(Cmd::Key(PreSharedKey {
@@ -576,4 +539,36 @@ fn crypto_pki(c: &mut Cursor<'_>) -> Result<Cmd, ConfigError> {
 fn words_from(c: &Cursor<'_>, n: usize) -> String {
     let w: Vec<&str> = c.toks.iter().skip(c.pos).take(n).map(|t| t.text).collect();
     w.join(" ")
+}
+
+/// The peer of a key, `address A [M]` or `hostname H` (`crypto isakmp key`, a keyring's
+/// `pre-shared-key`); `None` for an IPv6 address, which is not supported.
+fn key_peer(c: &mut Cursor<'_>) -> Result<Option<PskPeer>, ConfigError> {
+    Ok(Some(
+        match c.kw(&["address", "hostname"], "key peer keyword")? {
+            "address" => {
+                if c.peek()
+                    .is_some_and(|t| t.text.eq_ignore_ascii_case("ipv6"))
+                {
+                    return Ok(None);
+                }
+                let addr = c.ip("peer address")?;
+                let mask = match c.peek() {
+                    Some(t) if t.text.contains('.') => {
+                        let m = c.ip("peer mask")?;
+                        if crate::policy::isakmp::mask_prefix_len(m).is_none() {
+                            return Err(c.err(&t, format!("invalid peer mask \"{}\"", t.text)));
+                        }
+                        m
+                    }
+                    // IOS 15 prints the wildcard key `address 0.0.0.0 0.0.0.0` as `address
+                    // 0.0.0.0`: any peer, not the host 0.0.0.0 (which can never be a peer).
+                    _ if addr == Ipv4Addr::UNSPECIFIED => Ipv4Addr::UNSPECIFIED,
+                    _ => Ipv4Addr::BROADCAST,
+                };
+                PskPeer::Address { addr, mask }
+            }
+            _ => PskPeer::Hostname(c.next("hostname")?.text.to_string()),
+        },
+    ))
 }

@@ -132,6 +132,8 @@ pub(super) enum Cmd {
         text: String,
     },
     NoAcl(String),
+    /// `no N` inside a named access list: deletes entry N.
+    NoAclEntry(String, u32),
     Route(StaticRoute),
     Nat(NatRule),
     // config-isakmp

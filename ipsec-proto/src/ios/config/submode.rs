@@ -46,8 +46,11 @@ impl State {
                     .map_or(AclKind::Extended, |a| a.kind);
                 let t = c.peek();
                 if negate {
-                    // `no 20` deletes an entry; not modelled.
-                    c.skip_warn("\"no\" form ignored".into())
+                    // `no 20` deletes an entry (what a crypto ACL protects changes with it).
+                    let t = c.next("sequence number")?;
+                    let seq = c.num_tok(&t, "sequence number", 1, 2_147_483_647)? as u32;
+                    let _ = c.rest();
+                    Cmd::NoAclEntry(name.clone(), seq)
                 } else if let Some(t) = t.filter(|t| t.text.bytes().all(|b| b.is_ascii_digit())) {
                     c.pos += 1;
                     let seq = c.num_tok(&t, "sequence number", 1, 2_147_483_647)? as u32;
