@@ -134,6 +134,8 @@ struct Hub {
     ike: Vec<Vec<u8>>,
     now: Instant,
     heap_per_tunnel: isize,
+    /// The same after the linger time, when finished exchanges dropped their cached messages.
+    heap_per_tunnel_lingered: isize,
 }
 
 impl Hub {
@@ -164,6 +166,7 @@ impl Hub {
             ike: Vec::with_capacity(n),
             now: Instant::from_millis(1_000),
             heap_per_tunnel: 0,
+            heap_per_tunnel_lingered: 0,
         };
         for k in 0..n {
             hub.connect(&mut branches, k, &by_addr);
@@ -177,8 +180,15 @@ impl Hub {
             .map(|v| v.capacity())
             .sum();
         let after = LIVE.load(Ordering::Relaxed);
-        hub.heap_per_tunnel =
-            (after - configured - recorded as isize - (2 * n * 24) as isize) / n as isize;
+        let overhead = recorded as isize + (2 * n * 24) as isize;
+        hub.heap_per_tunnel = (after - configured - overhead) / n as isize;
+        // Past the linger time (and well inside every lifetime): steady state.
+        hub.now = Instant::from_millis(hub.now.as_millis() + 300_000);
+        hub.gw.handle_timeout(hub.now, &mut hub.out);
+        while hub.gw.poll_event().is_some() {}
+        hub.out.clear();
+        let lingered = LIVE.load(Ordering::Relaxed);
+        hub.heap_per_tunnel_lingered = (lingered - configured - overhead) / n as isize;
         hub
     }
 
@@ -263,13 +273,21 @@ impl Hub {
 
 fn bench(c: &mut Criterion) {
     let full = std::env::args().any(|a| a == "--bench");
-    let sizes: &[usize] = if full { &[1, 100, 10_000] } else { &[1] };
+    // `TUNNELS_SIZES=100,1000` picks other sizes (for quick looks while developing).
+    let picked: Option<Vec<usize>> = std::env::var("TUNNELS_SIZES")
+        .ok()
+        .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect());
+    let sizes: &[usize] = match &picked {
+        Some(p) => p,
+        None if full => &[1, 100, 10_000],
+        None => &[1],
+    };
     let mut g = c.benchmark_group("tunnels");
     for &n in sizes {
         let mut hub = Hub::new(n);
         eprintln!(
-            "tunnels: {n} negotiated; gateway heap per tunnel {} bytes",
-            hub.heap_per_tunnel
+            "tunnels: {n} negotiated; gateway heap per tunnel {} bytes right after set-up, {} after the linger time",
+            hub.heap_per_tunnel, hub.heap_per_tunnel_lingered
         );
         let mut rng = Rng::from_u64(n as u64);
         let order: Vec<usize> = (0..4096).map(|_| rng.below(n as u64) as usize).collect();

@@ -4,8 +4,19 @@
 //! with their `zeroize` feature, so they are wiped when the cipher is dropped. Encryption and
 //! decryption work in place on whole blocks with an explicit IV, which is what both ISAKMP (IV
 //! chains) and ESP (a fresh IV per packet) need.
+//!
+//! A [`CipherKey`] is the other way to hold a key: the raw key bytes only (at most 32), expanded
+//! for one direction when a packet or a batch needs it ([`CipherKey::encryptor`],
+//! [`CipherKey::decryptor`]). An SA that keeps a `CipherKey` instead of a schedule costs 40 bytes
+//! rather than up to a kilobyte (the AES crate's schedule holds both its hardware and its
+//! bitsliced software layout), and a packet of a tunnel that has been idle reads one cache line of
+//! key instead of sixteen: with thousands of tunnels that is what decides the per-packet cost.
+//! Expanding an AES key with AES-NI takes a few tens of nanoseconds; a batch of packets of one SA
+//! expands once.
 
-use aes::{Aes128, Aes192, Aes256};
+use aes::{
+    Aes128, Aes128Dec, Aes128Enc, Aes192, Aes192Dec, Aes192Enc, Aes256, Aes256Dec, Aes256Enc,
+};
 use cbc::cipher::block_padding::NoPadding;
 use cbc::cipher::{BlockDecryptMut, BlockEncryptMut, InnerIvInit, KeyInit};
 use des::{Des, TdesEde3};
@@ -240,6 +251,289 @@ impl CbcCipher {
     }
 }
 
+/// Largest key of any supported cipher.
+const MAX_KEY: usize = 32;
+
+/// A raw CBC key and its algorithm, wiped on drop; see the module documentation.
+#[derive(Clone)]
+pub struct CipherKey {
+    alg: CipherAlg,
+    key: [u8; MAX_KEY],
+}
+
+impl core::fmt::Debug for CipherKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("CipherKey")
+            .field("alg", &self.alg)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for CipherKey {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.key);
+    }
+}
+
+#[derive(Clone)]
+enum EncSchedule {
+    Des(Des),
+    TripleDes(TdesEde3),
+    Aes128(Aes128Enc),
+    Aes192(Aes192Enc),
+    Aes256(Aes256Enc),
+}
+
+#[derive(Clone)]
+enum DecSchedule {
+    Des(Des),
+    TripleDes(TdesEde3),
+    Aes128(Aes128Dec),
+    Aes192(Aes192Dec),
+    Aes256(Aes256Dec),
+}
+
+// The same generic code over each concrete one-direction cipher type.
+macro_rules! with_enc {
+    ($sched:expr, $c:ident => $body:expr) => {
+        match $sched {
+            EncSchedule::Des($c) => $body,
+            EncSchedule::TripleDes($c) => $body,
+            EncSchedule::Aes128($c) => $body,
+            EncSchedule::Aes192($c) => $body,
+            EncSchedule::Aes256($c) => $body,
+        }
+    };
+}
+
+macro_rules! with_dec {
+    ($sched:expr, $c:ident => $body:expr) => {
+        match $sched {
+            DecSchedule::Des($c) => $body,
+            DecSchedule::TripleDes($c) => $body,
+            DecSchedule::Aes128($c) => $body,
+            DecSchedule::Aes192($c) => $body,
+            DecSchedule::Aes256($c) => $body,
+        }
+    };
+}
+
+/// A key schedule for CBC encryption only (wiped on drop by the underlying crates).
+pub struct CbcEncryptor {
+    alg: CipherAlg,
+    schedule: EncSchedule,
+}
+
+/// A key schedule for CBC decryption only (wiped on drop by the underlying crates).
+pub struct CbcDecryptor {
+    alg: CipherAlg,
+    schedule: DecSchedule,
+}
+
+impl core::fmt::Debug for CbcEncryptor {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("CbcEncryptor")
+            .field("alg", &self.alg)
+            .finish_non_exhaustive()
+    }
+}
+
+impl core::fmt::Debug for CbcDecryptor {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("CbcDecryptor")
+            .field("alg", &self.alg)
+            .finish_non_exhaustive()
+    }
+}
+
+fn check_iv(alg: CipherAlg, iv: &[u8], len: usize) -> Result<(), CipherError> {
+    let bl = alg.block_len();
+    if iv.len() != bl {
+        return Err(CipherError::IvLength {
+            alg,
+            expected: bl,
+            got: iv.len(),
+        });
+    }
+    if !len.is_multiple_of(bl) {
+        return Err(CipherError::NotBlockAligned { len, block: bl });
+    }
+    Ok(())
+}
+
+impl CipherKey {
+    /// Keeps `key` for `alg` (checked for length, not expanded).
+    pub fn new(alg: CipherAlg, key: &[u8]) -> Result<Self, CipherError> {
+        let mut k = CipherKey {
+            alg,
+            key: [0; MAX_KEY],
+        };
+        match k.key.get_mut(..key.len()) {
+            Some(dst) if key.len() == alg.key_len() => dst.copy_from_slice(key),
+            _ => {
+                return Err(CipherError::KeyLength {
+                    alg,
+                    expected: alg.key_len(),
+                    got: key.len(),
+                })
+            }
+        }
+        Ok(k)
+    }
+
+    /// The algorithm.
+    pub fn alg(&self) -> CipherAlg {
+        self.alg
+    }
+
+    fn bytes(&self) -> &[u8] {
+        self.key.get(..self.alg.key_len()).unwrap_or(&[])
+    }
+
+    /// The schedule for both directions (what [`CbcCipher::new`] builds).
+    pub fn cipher(&self) -> CbcCipher {
+        // The length was checked when the key was made; `new` cannot fail here, and the
+        // fallback (an all-zero key of the right length) is unreachable.
+        CbcCipher::new(self.alg, self.bytes()).unwrap_or_else(|_| CbcCipher {
+            alg: self.alg,
+            schedule: Schedule::Aes128(Aes128::new(&Default::default())),
+        })
+    }
+
+    /// The encryption schedule.
+    pub fn encryptor(&self) -> CbcEncryptor {
+        let k = self.bytes();
+        // Lengths were checked when the key was made: `new_from_slice` cannot fail; the zero-key
+        // fallback only keeps this function total.
+        macro_rules! mk {
+            ($v:ident, $t:ty) => {
+                EncSchedule::$v(
+                    <$t>::new_from_slice(k).unwrap_or_else(|_| <$t>::new(&Default::default())),
+                )
+            };
+        }
+        let schedule = match self.alg {
+            CipherAlg::Des => mk!(Des, Des),
+            CipherAlg::TripleDes => mk!(TripleDes, TdesEde3),
+            CipherAlg::Aes128 => mk!(Aes128, Aes128Enc),
+            CipherAlg::Aes192 => mk!(Aes192, Aes192Enc),
+            CipherAlg::Aes256 => mk!(Aes256, Aes256Enc),
+        };
+        CbcEncryptor {
+            alg: self.alg,
+            schedule,
+        }
+    }
+
+    /// The decryption schedule.
+    pub fn decryptor(&self) -> CbcDecryptor {
+        let k = self.bytes();
+        macro_rules! mk {
+            ($v:ident, $t:ty) => {
+                DecSchedule::$v(
+                    <$t>::new_from_slice(k).unwrap_or_else(|_| <$t>::new(&Default::default())),
+                )
+            };
+        }
+        let schedule = match self.alg {
+            CipherAlg::Des => mk!(Des, Des),
+            CipherAlg::TripleDes => mk!(TripleDes, TdesEde3),
+            CipherAlg::Aes128 => mk!(Aes128, Aes128Dec),
+            CipherAlg::Aes192 => mk!(Aes192, Aes192Dec),
+            CipherAlg::Aes256 => mk!(Aes256, Aes256Dec),
+        };
+        CbcDecryptor {
+            alg: self.alg,
+            schedule,
+        }
+    }
+}
+
+impl CbcEncryptor {
+    /// The algorithm.
+    pub fn alg(&self) -> CipherAlg {
+        self.alg
+    }
+
+    /// Encrypts `buf` (a whole number of blocks) in place with CBC and the given IV.
+    pub fn encrypt_in_place(&self, iv: &[u8], buf: &mut [u8]) -> Result<(), CipherError> {
+        check_iv(self.alg, iv, buf.len())?;
+        let len = buf.len();
+        let misaligned = CipherError::NotBlockAligned {
+            len,
+            block: self.alg.block_len(),
+        };
+        with_enc!(&self.schedule, c => {
+            cbc::Encryptor::inner_iv_slice_init(c, iv)
+                .map_err(|_| misaligned)?
+                .encrypt_padded_mut::<NoPadding>(buf, len)
+                .map(|_| ())
+                .map_err(|_| misaligned)
+        })
+    }
+
+    /// Encrypts one block in place without chaining (the raw block cipher), e.g. to turn a
+    /// unique nonce into an IV (NIST SP 800-38A, Appendix C).
+    pub fn encrypt_block(&self, block: &mut [u8]) -> Result<(), CipherError> {
+        let bl = self.alg.block_len();
+        if block.len() != bl {
+            return Err(CipherError::NotBlockAligned {
+                len: block.len(),
+                block: bl,
+            });
+        }
+        // CBC of one block under an all-zero IV is the raw block cipher.
+        let zero = [0u8; 16];
+        self.encrypt_in_place(zero.get(..bl).unwrap_or(&[]), block)
+    }
+}
+
+impl CbcDecryptor {
+    /// The algorithm.
+    pub fn alg(&self) -> CipherAlg {
+        self.alg
+    }
+
+    /// Decrypts `input` (a whole number of blocks) into the leading `input.len()` bytes of
+    /// `output` with CBC and the given IV.
+    pub fn decrypt_to(
+        &self,
+        iv: &[u8],
+        input: &[u8],
+        output: &mut [u8],
+    ) -> Result<(), CipherError> {
+        check_iv(self.alg, iv, input.len())?;
+        let misaligned = CipherError::NotBlockAligned {
+            len: input.len(),
+            block: self.alg.block_len(),
+        };
+        let out = output.get_mut(..input.len()).ok_or(misaligned)?;
+        with_dec!(&self.schedule, c => {
+            cbc::Decryptor::inner_iv_slice_init(c, iv)
+                .map_err(|_| misaligned)?
+                .decrypt_padded_b2b_mut::<NoPadding>(input, out)
+                .map(|_| ())
+                .map_err(|_| misaligned)
+        })
+    }
+
+    /// Decrypts `buf` (a whole number of blocks) in place with CBC and the given IV.
+    pub fn decrypt_in_place(&self, iv: &[u8], buf: &mut [u8]) -> Result<(), CipherError> {
+        check_iv(self.alg, iv, buf.len())?;
+        let misaligned = CipherError::NotBlockAligned {
+            len: buf.len(),
+            block: self.alg.block_len(),
+        };
+        with_dec!(&self.schedule, c => {
+            cbc::Decryptor::inner_iv_slice_init(c, iv)
+                .map_err(|_| misaligned)?
+                .decrypt_padded_mut::<NoPadding>(buf)
+                .map(|_| ())
+                .map_err(|_| misaligned)
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,6 +549,16 @@ mod tests {
         assert_eq!(&out[..pt.len()], pt, "{alg:?} decrypt to another buffer");
         c.decrypt_in_place(&hex(iv), &mut buf).unwrap();
         assert_eq!(buf, pt, "{alg:?} decrypt");
+        // The raw key expanded one direction at a time gives the same bytes.
+        let k = CipherKey::new(alg, &hex(key)).unwrap();
+        let mut buf = pt.to_vec();
+        k.encryptor().encrypt_in_place(&hex(iv), &mut buf).unwrap();
+        assert_eq!(buf, hex(ct), "{alg:?} encryptor");
+        let mut out = vec![0u8; buf.len()];
+        k.decryptor().decrypt_to(&hex(iv), &buf, &mut out).unwrap();
+        assert_eq!(&out[..], pt, "{alg:?} decryptor");
+        k.decryptor().decrypt_in_place(&hex(iv), &mut buf).unwrap();
+        assert_eq!(buf, pt, "{alg:?} decryptor in place");
     }
 
     #[test]
@@ -344,5 +648,29 @@ mod tests {
             c.decrypt_in_place(&[0; 16], &mut buf[..8]),
             Err(CipherError::IvLength { .. })
         ));
+        assert!(matches!(
+            CipherKey::new(CipherAlg::TripleDes, &[1; 16]),
+            Err(CipherError::KeyLength {
+                expected: 24,
+                got: 16,
+                ..
+            })
+        ));
+        let k = CipherKey::new(CipherAlg::TripleDes, &[1; 24]).unwrap();
+        assert!(matches!(
+            k.encryptor().encrypt_in_place(&[0; 8], &mut buf),
+            Err(CipherError::NotBlockAligned { len: 12, block: 8 })
+        ));
+        assert!(k.encryptor().encrypt_block(&mut buf).is_err());
+    }
+
+    #[test]
+    fn encrypt_block_is_the_raw_block_cipher() {
+        // FIPS 197 Appendix C.1 (AES-128).
+        let k =
+            CipherKey::new(CipherAlg::Aes128, &hex("000102030405060708090a0b0c0d0e0f")).unwrap();
+        let mut b = hex("00112233445566778899aabbccddeeff");
+        k.encryptor().encrypt_block(&mut b).unwrap();
+        assert_eq!(b, hex("69c4e0d86a7b0430d8cdb78070b4c55a"));
     }
 }

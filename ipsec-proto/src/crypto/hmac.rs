@@ -7,7 +7,9 @@
 //! empty key; temporary clones made while computing one MAC live on the stack only for that call
 //! and are not wiped (a documented limit of working without `unsafe`).
 
-use hmac::{Hmac, Mac};
+use hmac::digest::core_api::CoreWrapper;
+use hmac::digest::KeyInit;
+use hmac::Mac;
 use md5::Md5;
 use sha1::Sha1;
 use sha2::{Sha256, Sha384, Sha512};
@@ -115,32 +117,61 @@ impl Drop for Digest {
     }
 }
 
+/// The keyed inner and outer hash states only, without the block buffers a streaming MAC adds:
+/// 64 bytes for HMAC-SHA-1 instead of about 200. The SHA-384/512 states (160 bytes) are boxed so
+/// that the common algorithms do not pay for them.
+type Core<D> = hmac::HmacCore<D>;
+
 #[derive(Clone)]
 enum State {
-    Md5(Hmac<Md5>),
-    Sha1(Hmac<Sha1>),
-    Sha256(Hmac<Sha256>),
-    Sha384(Hmac<Sha384>),
-    Sha512(Hmac<Sha512>),
+    Md5(Core<Md5>),
+    Sha1(Core<Sha1>),
+    Sha256(Core<Sha256>),
+    Sha384(Box<Core<Sha384>>),
+    Sha512(Box<Core<Sha512>>),
+}
+
+// The HMAC core of one hash keyed with `key`. HMAC accepts keys of any length (longer ones are
+// hashed first), so this cannot fail; fall back to the empty key rather than panic if a crate
+// ever changed that. (Macros rather than generics: the `hmac` crate's bounds on its core type
+// are long and say nothing here.)
+macro_rules! keyed {
+    ($h:ty, $key:expr) => {
+        <Core<$h> as KeyInit>::new_from_slice($key)
+            .unwrap_or_else(|_| <Core<$h> as KeyInit>::new(&Default::default()))
+    };
+}
+
+// The MAC of `parts` from a keyed core: a streaming wrapper around a copy of the core.
+macro_rules! mac {
+    ($core:expr, $parts:expr) => {{
+        let mut m = CoreWrapper::from_core($core.clone());
+        for p in $parts {
+            Mac::update(&mut m, p);
+        }
+        Digest::from_slice(&m.finalize().into_bytes())
+    }};
 }
 
 impl State {
     fn new(alg: HashAlg, key: &[u8]) -> State {
-        // HMAC accepts keys of any length (longer ones are hashed first), so these cannot fail;
-        // fall back to the empty key rather than panic if a crate ever changed that.
-        macro_rules! mk {
-            ($v:ident, $h:ty) => {
-                State::$v(<Hmac<$h> as Mac>::new_from_slice(key).unwrap_or_else(|_| {
-                    <Hmac<$h> as hmac::digest::KeyInit>::new(&Default::default())
-                }))
-            };
-        }
         match alg {
-            HashAlg::Md5 => mk!(Md5, Md5),
-            HashAlg::Sha1 => mk!(Sha1, Sha1),
-            HashAlg::Sha256 => mk!(Sha256, Sha256),
-            HashAlg::Sha384 => mk!(Sha384, Sha384),
-            HashAlg::Sha512 => mk!(Sha512, Sha512),
+            HashAlg::Md5 => State::Md5(keyed!(Md5, key)),
+            HashAlg::Sha1 => State::Sha1(keyed!(Sha1, key)),
+            HashAlg::Sha256 => State::Sha256(keyed!(Sha256, key)),
+            HashAlg::Sha384 => State::Sha384(Box::new(keyed!(Sha384, key))),
+            HashAlg::Sha512 => State::Sha512(Box::new(keyed!(Sha512, key))),
+        }
+    }
+
+    /// Overwrites the keyed state where it lives with the state of an empty key.
+    fn wipe(&mut self) {
+        match self {
+            State::Md5(c) => *c = keyed!(Md5, &[]),
+            State::Sha1(c) => *c = keyed!(Sha1, &[]),
+            State::Sha256(c) => *c = keyed!(Sha256, &[]),
+            State::Sha384(c) => **c = keyed!(Sha384, &[]),
+            State::Sha512(c) => **c = keyed!(Sha512, &[]),
         }
     }
 }
@@ -176,21 +207,12 @@ impl HmacKey {
 
     /// Full-length HMAC of the concatenation of `parts`.
     pub fn compute(&self, parts: &[&[u8]]) -> Digest {
-        macro_rules! run {
-            ($m:expr) => {{
-                let mut m = $m.clone();
-                for p in parts {
-                    m.update(p);
-                }
-                Digest::from_slice(&m.finalize().into_bytes())
-            }};
-        }
         match &self.state {
-            State::Md5(m) => run!(m),
-            State::Sha1(m) => run!(m),
-            State::Sha256(m) => run!(m),
-            State::Sha384(m) => run!(m),
-            State::Sha512(m) => run!(m),
+            State::Md5(c) => mac!(c, parts),
+            State::Sha1(c) => mac!(c, parts),
+            State::Sha256(c) => mac!(c, parts),
+            State::Sha384(c) => mac!(**c, parts),
+            State::Sha512(c) => mac!(**c, parts),
         }
     }
 
@@ -219,7 +241,7 @@ impl Drop for HmacKey {
     fn drop(&mut self) {
         // Overwrite the keyed state where it lives; black_box keeps the store from being elided
         // as dead.
-        self.state = State::new(self.alg, &[]);
+        self.state.wipe();
         core::hint::black_box(&self.state);
     }
 }

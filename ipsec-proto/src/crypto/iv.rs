@@ -17,7 +17,7 @@
 //! IVs are not secret (they are ciphertext or derived from public values), so they live in plain
 //! arrays.
 
-use super::cipher::{CbcCipher, CipherAlg, CipherError};
+use super::cipher::{CipherAlg, CipherError, CipherKey};
 use super::hmac::HashAlg;
 use super::kdf::Phase1Keys;
 
@@ -117,7 +117,9 @@ impl PendingIv {
 /// The Phase 1 cipher (Ka) with the Phase 1 IV chain and the per-message-ID chains of one ISAKMP SA.
 #[derive(Debug)]
 pub struct IsakmpCrypto {
-    cipher: CbcCipher,
+    /// Ka unexpanded: an ISAKMP SA encrypts a few messages an hour, and an expanded schedule
+    /// would be most of what an idle tunnel holds.
+    cipher: CipherKey,
     hash: HashAlg,
     phase1: Iv,
     /// Most recently used first; at most [`MAX_CHAINS`].
@@ -151,7 +153,7 @@ impl IsakmpCrypto {
             });
         }
         Ok(IsakmpCrypto {
-            cipher: CbcCipher::new(cipher, key)?,
+            cipher: CipherKey::new(cipher, key)?,
             hash,
             phase1: Iv::from_slice(phase1_iv, block),
             // Grows on demand: most ISAKMP SAs never have more than one or two exchanges in
@@ -162,7 +164,7 @@ impl IsakmpCrypto {
 
     /// Cipher block length.
     pub fn block_len(&self) -> usize {
-        self.cipher.block_len()
+        self.cipher.alg().block_len()
     }
 
     /// Length of a `body_len`-byte cleartext after padding: 1 to block-length zero bytes are
@@ -223,7 +225,9 @@ impl IsakmpCrypto {
             pad.fill(0);
         }
         let iv = self.iv(message_id);
-        self.cipher.encrypt_in_place(iv.as_bytes(), body)?;
+        self.cipher
+            .encryptor()
+            .encrypt_in_place(iv.as_bytes(), body)?;
         let bl = self.block_len();
         let last = Iv::from_slice(body.get(n - bl..).unwrap_or(&[]), bl);
         self.set(message_id, last);
@@ -245,7 +249,9 @@ impl IsakmpCrypto {
         }
         let next = Iv::from_slice(buf.get(len - bl..).unwrap_or(&[]), bl);
         let iv = self.iv(message_id);
-        self.cipher.decrypt_in_place(iv.as_bytes(), buf)?;
+        self.cipher
+            .decryptor()
+            .decrypt_in_place(iv.as_bytes(), buf)?;
         Ok(PendingIv { message_id, next })
     }
 
@@ -302,6 +308,7 @@ mod tests {
         let mut oracle = body.to_vec();
         oracle.resize(n, 0);
         a.cipher
+            .cipher()
             .encrypt_in_place(expect_iv.as_bytes(), &mut oracle)
             .unwrap();
         assert_eq!(buf, oracle);

@@ -146,7 +146,7 @@ impl EndpointRecorder {
                 Happening::Failed {
                     phase: *phase,
                     kind: FailureKind::from_error(error),
-                    text: error.to_string(),
+                    text: error.to_string().into(),
                 },
             ),
             Event::NotifyReceived {
@@ -159,7 +159,7 @@ impl EndpointRecorder {
                         peer,
                         now,
                         Happening::NotifyReceived {
-                            name: super::notify_name(*notify),
+                            name: super::notify_name(*notify).into(),
                             authenticated: *authenticated,
                         },
                     );

@@ -19,8 +19,11 @@ use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::net::IpAddr;
 
-/// Events kept per peer by [`History`] (older ones are dropped first).
-pub const HISTORY_LEN: usize = 128;
+/// Events kept per peer by [`History`] (older ones are dropped first). A negotiation that fails
+/// leaves well under this many (Main Mode with all its retransmissions is a dozen); what a healthy
+/// tunnel adds once it is up (DPD, rekeys) is folded by [`History::record`], so the ring of every
+/// tunnel stays small: it is part of what each of thousands of tunnels holds.
+pub const HISTORY_LEN: usize = 32;
 
 /// Addresses [`History`] keeps apart. Anyone can send a datagram from a spoofed address, so
 /// beyond this many the rest share one uncounted bucket instead of growing the map.
@@ -136,13 +139,14 @@ pub enum Happening {
         phase: u8,
         /// Classification.
         kind: FailureKind,
-        /// The endpoint's own words (attributes, proxy identities, ...).
-        text: String,
+        /// The endpoint's own words (attributes, proxy identities, ...). A boxed `str`, not a
+        /// `String`: every record of every peer's ring is as large as the largest variant.
+        text: Box<str>,
     },
     /// The peer sent a notify.
     NotifyReceived {
         /// RFC name.
-        name: String,
+        name: Box<str>,
         /// Inside an authenticated exchange.
         authenticated: bool,
     },
@@ -230,6 +234,21 @@ pub struct History {
     peers: BTreeMap<IpAddr, PeerHistory>,
     /// Where events of addresses beyond [`HISTORY_PEERS`] go (never reported).
     overflow: PeerHistory,
+}
+
+/// An IKE datagram of an established ISAKMP SA that is not a retransmission.
+fn routine(what: &Happening) -> bool {
+    matches!(
+        what,
+        Happening::IkeSent {
+            state: Some(IsakmpState::QmIdle),
+            retransmission: false,
+            ..
+        } | Happening::IkeReceived {
+            state: Some(IsakmpState::QmIdle),
+            ..
+        }
+    )
 }
 
 /// FNV-1a: only compares a datagram with the previous one, no adversary involved.
@@ -331,6 +350,23 @@ impl History {
             }
             return;
         }
+        // The routine IKE traffic of an established SA (DPD, Quick Mode rekeys) alternates sent
+        // and received datagrams of the same shape: a datagram like one of the last two moves
+        // that record to the end with its new time instead of taking a slot, so it cannot
+        // push the negotiation history out. Retransmissions always take their own slot.
+        if routine(&what) {
+            let n = h.events.len();
+            let like = (n.saturating_sub(2)..n)
+                .rev()
+                .find(|&i| h.events.get(i).is_some_and(|r| r.what == what));
+            if let Some(i) = like {
+                if let Some(mut r) = h.events.remove(i) {
+                    r.at = at;
+                    h.events.push_back(r);
+                }
+                return;
+            }
+        }
         if h.events.len() >= HISTORY_LEN {
             h.events.pop_front();
         }
@@ -368,7 +404,7 @@ impl History {
     /// Notes that something arrived from `peer` without keeping an event (good ESP).
     pub fn touch(&mut self, peer: IpAddr, at: Instant) {
         if let Some(h) = self.peers.get_mut(&peer) {
-            h.last_rx = Some(at);
+            h.last_rx = h.last_rx.max(Some(at));
         }
     }
 }

@@ -41,7 +41,7 @@ fn last_failure(p: &PeerInput, phase: u8) -> Option<(&Record, &FailureKind, &str
             phase: ph,
             kind,
             text,
-        } if *ph == phase => Some((r, kind, text.as_str())),
+        } if *ph == phase => Some((r, kind, &**text)),
         _ => None,
     })
 }
@@ -50,7 +50,7 @@ fn last_failure(p: &PeerInput, phase: u8) -> Option<(&Record, &FailureKind, &str
 fn last_notify<'a>(p: &'a PeerInput, name: &str, authenticated: bool) -> Option<&'a Record> {
     p.history.events.iter().rev().find(|r| {
         matches!(&r.what, Happening::NotifyReceived { name: n, authenticated: a }
-            if n == name && *a == authenticated)
+            if &**n == name && *a == authenticated)
     })
 }
 
@@ -514,7 +514,7 @@ fn phase2(now: Instant, p: &PeerInput, out: &mut Vec<Verdict>) {
     let refused_by_peer = matches!(fail, Some((_, FailureKind::Notify(_), _)))
         || since_phase1(p).any(|r| {
             matches!(&r.what, Happening::NotifyReceived { name, authenticated: true }
-                if name == "NO-PROPOSAL-CHOSEN" || name == "INVALID-ID-INFORMATION")
+                if &**name == "NO-PROPOSAL-CHOSEN" || &**name == "INVALID-ID-INFORMATION")
         });
     match fail {
         Some((r, FailureKind::ProxyIdentities, text)) => {

@@ -95,6 +95,60 @@ fn history_spots_retransmissions_and_keeps_totals_past_the_ring() {
 }
 
 #[test]
+fn routine_traffic_of_an_established_sa_takes_two_slots() {
+    let mut h = History::new();
+    let qm_idle = Some(crate::ike::IsakmpState::QmIdle);
+    h.record(
+        PEER,
+        Instant(1),
+        Happening::Phase1Up {
+            nat: false,
+            local_behind_nat: false,
+            remote_port: 500,
+            peer_nat_t: false,
+        },
+    );
+    // A thousand DPD exchanges: R-U-THERE out, ACK in.
+    for i in 0..1000u64 {
+        assert!(!h.record_ike_sent(
+            PEER,
+            Instant(10 + 2 * i),
+            format!("r-u-there {i}").as_bytes(),
+            qm_idle,
+            true,
+            500
+        ));
+        h.record(
+            PEER,
+            Instant(11 + 2 * i),
+            Happening::IkeReceived {
+                state: qm_idle,
+                local_port: 500,
+                remote_port: 500,
+            },
+        );
+    }
+    let p = h.peer(PEER).unwrap();
+    assert_eq!(p.events.len(), 3, "{:?}", p.events);
+    assert!(matches!(p.events[0].what, Happening::Phase1Up { .. }));
+    assert_eq!(
+        p.events[2].at,
+        Instant(11 + 2 * 999),
+        "the newest time is kept"
+    );
+    assert_eq!(
+        (p.ike_tx, p.ike_rx),
+        (1000, 1000),
+        "the totals count every one"
+    );
+    // A retransmission is not routine: it takes a slot of its own.
+    assert!(!h.record_ike_sent(PEER, Instant(5000), b"r-u-there 1000", qm_idle, true, 500));
+    assert_eq!(h.peer(PEER).unwrap().events.len(), 3);
+    assert!(h.record_ike_sent(PEER, Instant(5001), b"r-u-there 1000", qm_idle, true, 500));
+    assert_eq!(h.peer(PEER).unwrap().events.len(), 4);
+}
+
+#[test]
 fn repeated_esp_errors_take_one_slot() {
     let mut h = History::new();
     for i in 0..1000 {

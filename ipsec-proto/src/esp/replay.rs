@@ -34,11 +34,44 @@ pub struct ReplayWindow {
     top: u32,
     size: u32,
     /// Ring of words; its length is a power of two so the word index is a mask.
-    ring: Box<[u64]>,
+    ring: Ring,
+}
+
+/// Words of a ring up to this many live inside the window itself (a 192-packet window or less,
+/// IOS's default of 64 included): checking a packet then touches no second allocation.
+const INLINE_WORDS: usize = 4;
+
+#[derive(Clone, Debug)]
+enum Ring {
+    Inline {
+        words: [u64; INLINE_WORDS],
+        len: usize,
+    },
+    Heap(Box<[u64]>),
+}
+
+impl core::ops::Deref for Ring {
+    type Target = [u64];
+    fn deref(&self) -> &[u64] {
+        match self {
+            Ring::Inline { words, len } => words.get(..*len).unwrap_or(&[]),
+            Ring::Heap(w) => w,
+        }
+    }
+}
+
+impl core::ops::DerefMut for Ring {
+    fn deref_mut(&mut self) -> &mut [u64] {
+        match self {
+            Ring::Inline { words, len } => words.get_mut(..*len).unwrap_or(&mut []),
+            Ring::Heap(w) => w,
+        }
+    }
 }
 
 impl ReplayWindow {
-    /// A window of `size` packets (1..=[`MAX_REPLAY_WINDOW`]), allocated once here.
+    /// A window of `size` packets (1..=[`MAX_REPLAY_WINDOW`]), allocated once here if it is
+    /// larger than the inline ring.
     pub fn new(size: u32) -> Option<Self> {
         if size == 0 || size > MAX_REPLAY_WINDOW {
             return None;
@@ -49,7 +82,14 @@ impl ReplayWindow {
         Some(ReplayWindow {
             top: 0,
             size,
-            ring: vec![0u64; words].into_boxed_slice(),
+            ring: if words <= INLINE_WORDS {
+                Ring::Inline {
+                    words: [0; INLINE_WORDS],
+                    len: words,
+                }
+            } else {
+                Ring::Heap(vec![0u64; words].into_boxed_slice())
+            },
         })
     }
 

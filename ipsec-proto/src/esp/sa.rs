@@ -5,7 +5,7 @@
 //! mode under the explicit IV, and the ICV a truncated HMAC over everything before it. Both
 //! directions work in caller buffers and never allocate per packet.
 
-use crate::crypto::cipher::CbcCipher;
+use crate::crypto::cipher::CipherKey;
 use crate::crypto::hmac::HmacKey;
 use crate::rng::Rng;
 use crate::time::Instant;
@@ -57,12 +57,14 @@ impl Default for EspConfig {
     }
 }
 
-/// The expanded keys shared by both directions.
+/// The keys of one direction: the raw encryption key, expanded per packet (see
+/// [`crate::crypto::cipher::CipherKey`]: an idle SA's packet then reads one cache line of key
+/// rather than a kilobyte-sized schedule), and the keyed HMAC states, which are small.
 #[derive(Debug)]
 struct Engine {
     spi: u32,
     transform: EspTransform,
-    cipher: Option<CbcCipher>,
+    cipher: Option<CipherKey>,
     hmac: Option<HmacKey>,
     iv_len: usize,
     align: usize,
@@ -83,7 +85,7 @@ impl Engine {
             EspCipher::Null => None,
             EspCipher::Cbc(alg) => {
                 Some(
-                    CbcCipher::new(alg, keys.enc_key()).map_err(|_| EspError::KeyLength {
+                    CipherKey::new(alg, keys.enc_key()).map_err(|_| EspError::KeyLength {
                         what: "encryption",
                         expected: alg.key_len(),
                         got: keys.enc_key().len(),
@@ -138,8 +140,9 @@ fn cipher_misuse(len: usize, block: usize) -> EspError {
 pub struct OutboundSa {
     engine: Engine,
     config: EspConfig,
-    /// IVs come from this per-SA generator: unpredictable, yet replayable from the seed.
-    iv_rng: Rng,
+    /// The rest of each IV's nonce block after the sequence number, drawn once from the
+    /// caller's generator: IVs are unpredictable, yet replayable from the seed.
+    iv_salt: [u8; MAX_IV_LEN],
     /// Last sequence number sent (0 before the first packet).
     seq: u32,
     lifetime: Lifetime,
@@ -147,7 +150,13 @@ pub struct OutboundSa {
 }
 
 impl OutboundSa {
-    /// Builds the SA installed at `now`; its IV generator is forked from `rng`.
+    /// Builds the SA installed at `now`; the salt of its IVs comes from `rng`.
+    ///
+    /// Each packet's IV is the block cipher, under the SA's own key, applied to a nonce block
+    /// that is unique within the SA: the sequence number (which never repeats, see
+    /// [`EspError::SequenceExhausted`]) followed by the salt. NIST SP 800-38A, Appendix C names
+    /// this as one of the two ways to generate unpredictable CBC IVs; it needs no per-SA
+    /// generator state.
     pub fn new(
         keys: EspKeys,
         config: EspConfig,
@@ -155,10 +164,12 @@ impl OutboundSa {
         rng: &mut Rng,
     ) -> Result<Self, EspError> {
         let engine = Engine::new(&keys)?;
+        let mut iv_salt = [0u8; MAX_IV_LEN];
+        rng.fill(&mut iv_salt);
         Ok(OutboundSa {
             engine,
             config,
-            iv_rng: rng.fork(),
+            iv_salt,
             seq: 0,
             lifetime: Lifetime::new(config.lifetime, now),
             stats: EspStats::default(),
@@ -311,9 +322,21 @@ impl OutboundSa {
             .ok_or(short)?
             .copy_from_slice(&seq.to_be_bytes());
         let iv_out = head.get_mut(ESP_HEADER_LEN..).ok_or(short)?;
-        match iv {
-            Some(iv) => iv_out.copy_from_slice(iv),
-            None => self.iv_rng.fill(iv_out),
+        let cipher = e.cipher.as_ref().map(CipherKey::encryptor);
+        match (iv, &cipher) {
+            (Some(iv), _) => iv_out.copy_from_slice(iv),
+            (None, Some(c)) => {
+                let salt = self.iv_salt.get(..iv_out.len()).ok_or(short)?;
+                iv_out.copy_from_slice(salt);
+                iv_out
+                    .get_mut(..4)
+                    .ok_or(short)?
+                    .copy_from_slice(&seq.to_be_bytes());
+                c.encrypt_block(iv_out)
+                    .map_err(|_| cipher_misuse(iv_out.len(), e.align))?;
+            }
+            // NULL encryption has no IV.
+            (None, None) => {}
         }
 
         let ct = rest.get_mut(..ct_len).ok_or(short)?;
@@ -327,7 +350,7 @@ impl OutboundSa {
             *pl = pad_len as u8;
             *nh = next_header;
         }
-        if let Some(c) = &e.cipher {
+        if let Some(c) = &cipher {
             let iv = head.get(ESP_HEADER_LEN..).ok_or(short)?;
             c.encrypt_in_place(iv, ct)
                 .map_err(|_| cipher_misuse(ct_len, e.align))?;
@@ -536,6 +559,7 @@ impl InboundSa {
         let ct = authed.get(hdr..).ok_or(truncated)?;
         match &e.cipher {
             Some(c) => c
+                .decryptor()
                 .decrypt_to(iv, ct, pt)
                 .map_err(|_| cipher_misuse(ct_len, e.align))?,
             None => pt.copy_from_slice(ct),

@@ -7,23 +7,18 @@ impl Tunnels {
     /// Deletes the IPsec SA pairs of `peer` (all when `None`), sending Deletes, and resets the
     /// counters of their flows (`clear crypto sa [peer X]`).
     pub fn clear_sa(&mut self, now: Instant, peer: Option<Ipv4Addr>, out: &mut Outputs) -> usize {
-        let victims: Vec<ChildId> = self
-            .children
-            .iter()
-            // The entry's `set peer`, or the pair's own peer (a dynamic entry's learned peers
-            // are no `set peer`).
-            .filter(|(_, c)| {
-                peer.is_none_or(|p| {
-                    c.peer() == Some(p)
-                        || self
-                            .flows
-                            .get(c.flow)
-                            .and_then(|f| self.entries.get(f.entry))
-                            .is_some_and(|e| e.peer_addr == p)
-                })
+        // The entry's `set peer`, or the pair's own peer (a dynamic entry's learned peers are
+        // no `set peer`).
+        let victims = self.children.ids_where(|c| {
+            peer.is_none_or(|p| {
+                c.peer() == Some(p)
+                    || self
+                        .flows
+                        .get(c.flow)
+                        .and_then(|f| self.entries.get(f.entry))
+                        .is_some_and(|e| e.peer_addr == p)
             })
-            .map(|(id, _)| *id)
-            .collect();
+        });
         for id in &victims {
             let _ = self.endpoint.delete_child(now, *id);
         }

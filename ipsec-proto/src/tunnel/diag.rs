@@ -205,7 +205,7 @@ impl Tunnels {
                     Happening::Failed {
                         phase: *phase,
                         kind,
-                        text: error.to_string(),
+                        text: error.to_string().into(),
                     },
                 );
             }
@@ -219,7 +219,7 @@ impl Tunnels {
                         peer,
                         now,
                         Happening::NotifyReceived {
-                            name: diagnose::notify_name(*notify),
+                            name: diagnose::notify_name(*notify).into(),
                             authenticated: *authenticated,
                         },
                     );
@@ -397,11 +397,7 @@ impl Tunnels {
                 );
             }
             InboundError::Esp(e) => {
-                let conn = self
-                    .spi_owner
-                    .get(&spi)
-                    .and_then(|c| self.children.get(c))
-                    .map_or(0, |c| c.conn_in);
+                let conn = self.children.by_spi(spi).map_or(0, |(_, c)| c.conn_in);
                 match e {
                     EspError::Authentication => {
                         self.history
@@ -557,7 +553,11 @@ impl Tunnels {
                         .filter(|f| f.entry == i)
                         .map(|f| self.flow_view(f))
                         .collect(),
-                    history: self.history.peer(addr).cloned().unwrap_or_default(),
+                    history: {
+                        let mut h = self.history.peer(addr).cloned().unwrap_or_default();
+                        h.last_rx = h.last_rx.max(self.esp_last_rx(i));
+                        h
+                    },
                     strangers: self.strangers().map(|(a, h)| (a, h.ike_rx)).collect(),
                 }
             })
@@ -569,6 +569,17 @@ impl Tunnels {
         self.history.peers().filter(|(a, h)| {
             h.ike_rx > 0 && !self.entries.iter().any(|e| IpAddr::V4(e.peer_addr) == *a)
         })
+    }
+
+    /// When the live pairs of entry `entry` last accepted an ESP packet.
+    fn esp_last_rx(&self, entry: usize) -> Option<Instant> {
+        self.flows
+            .iter()
+            .filter(|f| f.entry == entry)
+            .flat_map(|f| f.live.iter())
+            .filter_map(|id| self.children.get(id))
+            .filter_map(|c| c.inbound.usage().last_activity)
+            .max()
     }
 
     /// `diagnose [peer X]`: configuration findings, then a verdict per peer with its evidence,

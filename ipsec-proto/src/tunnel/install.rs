@@ -108,18 +108,12 @@ impl Tunnels {
             spi_out,
             conn_in,
         );
-        if let Some(old) = self.inbound.insert(inbound) {
-            // An SPI collision cannot happen (the endpoint picks unused SPIs); keep counters.
-            if let Some(f) = self.flows.get_mut(fi) {
-                f.retired.add(old.stats());
-            }
-        }
-        self.spi_owner.insert(spi_in, p.child);
-        self.children.insert(
+        let replaced = self.children.insert(
             p.child,
             ChildSa {
                 flow: fi,
                 out: outbound,
+                inbound,
                 spi_in,
                 conn_in,
                 conn_out,
@@ -131,6 +125,14 @@ impl Tunnels {
                 unreported: None,
             },
         );
+        // An id or SPI collision cannot happen (the endpoint picks unused ones); keep the
+        // counters all the same.
+        for old in replaced {
+            if let Some(f) = self.flows.get_mut(old.flow) {
+                f.retired.add(old.out.stats());
+                f.retired.add(old.inbound.stats());
+            }
+        }
         if let Some(f) = self.flows.get_mut(fi) {
             // The newest pair carries outbound traffic; older inbound SAs stay until they
             // are deleted or expire, so packets already in flight still arrive.
@@ -157,15 +159,15 @@ impl Tunnels {
             spi_in: c.spi_in,
             spi_out: c.out.spi(),
         });
-        self.spi_owner.remove(&c.spi_in);
-        let inbound = self.inbound.remove(c.spi_in);
+        // The history keeps when ESP last arrived once the pair that counted it is gone.
+        if let (Some(peer), Some(at)) = (c.peer(), c.inbound.usage().last_activity) {
+            self.history.touch(IpAddr::V4(peer), at);
+        }
         let Some(f) = self.flows.get_mut(c.flow) else {
             return;
         };
         f.retired.add(c.out.stats());
-        if let Some(i) = inbound {
-            f.retired.add(i.stats());
-        }
+        f.retired.add(c.inbound.stats());
         f.live.retain(|x| *x != child);
         if f.current_out == Some(child) {
             f.current_out = f.live.last().copied();
@@ -181,9 +183,7 @@ impl Tunnels {
         for id in &f.live {
             if let Some(c) = self.children.get(id) {
                 s.add(c.out.stats());
-                if let Some(i) = self.inbound.get(c.spi_in) {
-                    s.add(i.stats());
-                }
+                s.add(c.inbound.stats());
             }
         }
         s

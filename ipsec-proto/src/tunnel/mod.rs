@@ -35,6 +35,7 @@ mod install;
 mod mss;
 pub mod output;
 mod packet;
+mod pairs;
 mod polled;
 #[cfg(test)]
 mod profile_tests;
@@ -42,8 +43,8 @@ mod reconfigure;
 mod show;
 
 use crate::esp::{
-    classify_udp4500, EspConfig, EspStats, InboundError, InboundSa, InboundSaTable, LifetimeConfig,
-    LifetimeLimits, OutboundSa, SoftMargins, Udp4500,
+    classify_udp4500, EspConfig, EspStats, InboundError, InboundSa, LifetimeConfig, LifetimeLimits,
+    OutboundSa, SoftMargins, Udp4500,
 };
 use crate::ike::{
     ChildId, DeleteReason, Endpoint, Event, IkeSaId, IsakmpSaInfo, IsakmpState, Path,
@@ -62,7 +63,7 @@ pub use packet::{five_tuple, selector_admits};
 pub use polled::{Tunnel, TunnelError, TunnelTransmit};
 pub use reconfigure::Reconfigured;
 pub use show::Show;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
@@ -235,6 +236,7 @@ struct Flow {
 struct ChildSa {
     flow: usize,
     out: OutboundSa,
+    inbound: InboundSa,
     spi_in: u32,
     conn_in: u32,
     conn_out: u32,
@@ -265,9 +267,7 @@ pub struct Tunnels {
     flow_base: Vec<usize>,
     endpoint: Endpoint,
     rng: Rng,
-    children: BTreeMap<ChildId, ChildSa>,
-    inbound: InboundSaTable,
-    spi_owner: HashMap<u32, ChildId>,
+    children: pairs::Pairs,
     counters: CoreCounters,
     path_mtu: u16,
     ip_mtu: u16,
@@ -350,9 +350,7 @@ impl Tunnels {
             flow_base,
             endpoint,
             rng,
-            children: BTreeMap::new(),
-            inbound: InboundSaTable::new(),
-            spi_owner: HashMap::new(),
+            children: pairs::Pairs::default(),
             counters: CoreCounters::default(),
             path_mtu: opts.path_mtu,
             ip_mtu: opts.path_mtu,
@@ -399,7 +397,7 @@ impl Tunnels {
     /// Counters of packets that belong to no flow.
     pub fn counters(&self) -> CoreCounters {
         let mut c = self.counters;
-        let g = self.inbound.global_stats();
+        let g = self.children.global_stats();
         c.invalid_spi = g.invalid_spi;
         c.malformed = c.malformed.saturating_add(g.malformed);
         c
@@ -593,11 +591,11 @@ impl Tunnels {
             let Some((last_in, last_out)) = child.unreported.take() else {
                 continue;
             };
-            let bytes = child.out.usage().bytes.saturating_add(
-                self.inbound
-                    .get(child.spi_in)
-                    .map_or(0, |s| s.usage().bytes),
-            );
+            let bytes = child
+                .out
+                .usage()
+                .bytes
+                .saturating_add(child.inbound.usage().bytes);
             self.endpoint
                 .report_esp_activity(now, id, last_in, last_out, bytes);
         }
@@ -619,24 +617,31 @@ impl Tunnels {
             self.counters.queue_full += 1;
             return Err(Dropped::QueueFull);
         };
-        let (spi, d) = match self.inbound.decapsulate(now, esp, &mut slot[..]) {
+        let Some(spi) = crate::esp::peek_spi(esp) else {
+            drop(slot);
+            self.children.count_malformed();
+            let e = InboundError::Malformed;
+            self.note_esp_error(now, src, 0, &e, out);
+            return Err(Dropped::Esp(e));
+        };
+        let (child_id, child) = match self.children.by_spi_mut(spi) {
             Ok(x) => x,
             Err(e) => {
                 drop(slot);
-                let spi = crate::esp::peek_spi(esp).unwrap_or(0);
                 self.note_esp_error(now, src, spi, &e, out);
                 return Err(Dropped::Esp(e));
             }
         };
-        // Inbound SAs and their owners are installed and removed together.
-        let Some(child) = self
-            .spi_owner
-            .get(&spi)
-            .and_then(|c| self.children.get(c).map(|ch| (*c, ch)))
-        else {
-            return Err(Dropped::Esp(InboundError::UnknownSpi(spi)));
+        let d = match child.inbound.decapsulate(now, esp, &mut slot[..]) {
+            Ok(d) => d,
+            Err(e) => {
+                drop(slot);
+                let e = InboundError::Esp(e);
+                self.note_esp_error(now, src, spi, &e, out);
+                return Err(Dropped::Esp(e));
+            }
         };
-        let (child_id, child) = child;
+        let child: &ChildSa = child;
         let inner = slot.get(..d.len).unwrap_or(&[]);
         let ok = d.next_header == NEXT_HEADER_IPV4
             && five_tuple(inner).is_some_and(|t| {
@@ -663,7 +668,9 @@ impl Tunnels {
             clamp_mss(inner, max);
         }
         slot.commit(d.len);
-        self.history.touch(IpAddr::V4(src), now);
+        // The peer's history learns of ESP from the pair's own usage (see `diagnose_inputs`
+        // and `uninstall`): a lookup by address per packet would cost more than the rest of
+        // the bookkeeping.
         self.note_usage(now, child_id, true);
         Ok(())
     }
@@ -960,9 +967,8 @@ impl Tunnels {
     ) -> Result<(), Dropped> {
         // Raw ESP for an SA we run in UDP 4500: the peer does not float (see `diagnose`).
         let floated = crate::esp::peek_spi(data)
-            .and_then(|spi| self.spi_owner.get(&spi))
-            .and_then(|c| self.children.get(c))
-            .is_some_and(|c| matches!(c.dest, Dest::Udp { .. }));
+            .and_then(|spi| self.children.by_spi(spi))
+            .is_some_and(|(_, c)| matches!(c.dest, Dest::Udp { .. }));
         if floated {
             self.history.record(
                 IpAddr::V4(src),
@@ -993,7 +999,7 @@ impl Tunnels {
 
     /// Going down: Deletes for every IPsec SA pair and ISAKMP SA.
     pub fn shutdown(&mut self, now: Instant, out: &mut Outputs) {
-        let children: Vec<ChildId> = self.children.keys().copied().collect();
+        let children = self.children.ids_where(|_| true);
         for c in children {
             let _ = self.endpoint.delete_child(now, c);
         }

@@ -112,7 +112,7 @@ fn an_identity_the_profile_does_not_match_is_refused() {
             h.events
                 .iter()
                 .filter_map(|r| match &r.what {
-                    Happening::Failed { phase: 1, text, .. } => Some(text.clone()),
+                    Happening::Failed { phase: 1, text, .. } => Some(text.to_string()),
                     _ => None,
                 })
                 .collect()

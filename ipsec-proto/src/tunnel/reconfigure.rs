@@ -149,12 +149,9 @@ impl Tunnels {
         }
         // Children of cleared entries are gone (uninstalled by the pump); any left whose flow
         // has no successor would be unreachable, so they go too.
-        let orphans: Vec<ChildId> = self
+        let orphans = self
             .children
-            .iter()
-            .filter(|(_, c)| flow_map.get(c.flow).copied().flatten().is_none())
-            .map(|(id, _)| *id)
-            .collect();
+            .ids_where(|c| flow_map.get(c.flow).copied().flatten().is_none());
         for id in orphans {
             let _ = self.endpoint.delete_child(now, id);
             self.uninstall(id);

@@ -125,7 +125,8 @@ impl Tunnels {
                     remaining_secs: secs.unwrap_or(0),
                     replay_window: window,
                 };
-            if let Some(i) = self.inbound.get(c.spi_in) {
+            {
+                let i = &c.inbound;
                 inbound_esp.push(snap(
                     c.spi_in,
                     c.conn_in,
@@ -212,7 +213,7 @@ impl Tunnels {
                 let life = |c: Option<&super::ChildSa>, inbound: bool| {
                     c.map_or((0, 0), |c| {
                         let l = if inbound {
-                            self.inbound.get(c.spi_in).map(|x| x.lifetime())
+                            Some(c.inbound.lifetime())
                         } else {
                             Some(c.out.lifetime())
                         };

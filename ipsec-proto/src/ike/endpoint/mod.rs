@@ -520,7 +520,7 @@ impl Endpoint {
     }
 
     /// Forgets an IPsec SA pair and reports [`Event::Phase2Deleted`]; `None` when it was gone.
-    fn remove_child(&mut self, child: ChildId, reason: DeleteReason) -> Option<Child> {
+    fn remove_child(&mut self, child: ChildId, reason: DeleteReason) -> Option<Box<Child>> {
         let c = self.children.remove(&child)?;
         self.events.push_back(Event::Phase2Deleted {
             child,

@@ -88,14 +88,16 @@ impl SaTable {
 /// IPsec SA pairs by child id, indexed by inbound SPI and by (lineage, outbound SPI).
 #[derive(Default)]
 pub(super) struct ChildTable {
-    map: BTreeMap<ChildId, Child>,
+    /// Boxed for the same reason as the ISAKMP SAs: B-tree nodes are often half full, and a
+    /// pair's record is a few hundred bytes.
+    map: BTreeMap<ChildId, Box<Child>>,
     by_spi_in: BTreeMap<u32, ChildId>,
     by_spi_out: BTreeMap<(IkeSaId, u32), ChildId>,
     dirty: Vec<ChildId>,
 }
 
 impl Deref for ChildTable {
-    type Target = BTreeMap<ChildId, Child>;
+    type Target = BTreeMap<ChildId, Box<Child>>;
     fn deref(&self) -> &Self::Target {
         &self.map
     }
@@ -107,7 +109,7 @@ impl ChildTable {
         self.by_spi_in.insert(c.spi_in, id);
         self.by_spi_out.insert((c.lineage, c.spi_out), id);
         self.dirty.push(id);
-        self.map.insert(id, c);
+        self.map.insert(id, Box::new(c));
     }
 
     fn unindex(&mut self, id: ChildId, c: &Child) {
@@ -119,7 +121,7 @@ impl ChildTable {
         }
     }
 
-    pub(super) fn remove(&mut self, id: &ChildId) -> Option<Child> {
+    pub(super) fn remove(&mut self, id: &ChildId) -> Option<Box<Child>> {
         let c = self.map.remove(id)?;
         self.unindex(*id, &c);
         self.dirty.push(*id);
@@ -136,7 +138,7 @@ impl ChildTable {
     /// Mutable access to every pair, for fields that are neither indexed nor timers (the
     /// path): nothing is marked for the timer table.
     pub(super) fn paths_mut(&mut self) -> impl Iterator<Item = &mut Child> {
-        self.map.values_mut()
+        self.map.values_mut().map(|c| &mut **c)
     }
 
     /// One pair whose timers may have changed.
