@@ -1,13 +1,13 @@
 //! History recording for `diagnose`, the IOS failure signatures of cisco-ios.md C.4 (debug lines
 //! timestamped as an IOS router with an unset clock prints them, and `tracing` events for
-//! embedders), the snapshot that feeds [`crate::diagnose`], and the key log hooks.
+//! embedders), the snapshot that feeds [`crate::diagnose`], and the key log setter.
 
 use super::KeyLog;
 use super::{Flow, Tunnels};
 use crate::diagnose::{
     self, FailureKind, FlowView, Happening, History, IsakmpView, PeerInput, Verdict,
 };
-use crate::esp::{EspError, EspKeys, InboundError};
+use crate::esp::{EspError, InboundError};
 use crate::ike::{
     Error, Event, IsakmpState, Path, PeerIncompatible, Phase1Attribute, Phase1Difference,
     ProposalEvidence, Role,
@@ -186,8 +186,8 @@ impl Tunnels {
         }
     }
 
-    /// Records what an endpoint event says about its peer, prints the IOS failure signature,
-    /// and writes Phase 1 keys to the key log.
+    /// Records what an endpoint event says about its peer and prints the IOS failure
+    /// signature.
     pub(super) fn note_event(&mut self, now: Instant, ev: &Event, out: &mut Outputs) {
         match ev {
             Event::NegotiationFailed {
@@ -236,9 +236,6 @@ impl Tunnels {
                         peer_nat_t: nat.peer_supports,
                     },
                 );
-                if let Some(k) = self.keylog.as_mut() {
-                    k.ikev1_table(&self.endpoint.dangerous_wireshark_ikev1_keys());
-                }
             }
             Event::Phase2Established(p) => {
                 self.history.record(
@@ -438,22 +435,11 @@ impl Tunnels {
         }
     }
 
-    /// Appends both halves of a new SA pair to the key log.
-    pub(super) fn keylog_sa(&mut self, inbound: &EspKeys, outbound: &EspKeys) {
-        if let Some(k) = self.keylog.as_mut() {
-            for half in [inbound, outbound] {
-                k.esp_sa(half);
-            }
-        }
-    }
-
-    /// Starts (or stops, with `None`) handing keys to a [`KeyLog`]. The ISAKMP SAs that
-    /// already exist are handed over at once.
+    /// Starts (or stops, with `None`) handing keys to a [`KeyLog`]: the endpoint gets it and
+    /// logs the ISAKMP SAs that already have keys at once, then every new ISAKMP SA and IPsec
+    /// SA pair as it is keyed.
     pub fn set_keylog(&mut self, log: Option<Box<dyn KeyLog>>) {
-        self.keylog = log;
-        if let Some(k) = self.keylog.as_mut() {
-            k.ikev1_table(&self.endpoint.dangerous_wireshark_ikev1_keys());
-        }
+        self.endpoint.set_keylog(log);
     }
 
     /// The recorded history of every peer.
