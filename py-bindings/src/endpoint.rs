@@ -119,21 +119,13 @@ pub struct Endpoint {
     pub(crate) rec: EndpointRecorder,
     /// Events taken from the endpoint (and recorded) but not yet handed to the caller.
     events: VecDeque<Event>,
-    /// The latest `now` seen, for events drained outside an input call.
-    last_now: Instant,
 }
 
 impl Endpoint {
     /// Takes the endpoint's events into the queue, recording each with the states as they
     /// were when it happened.
     fn pump(&mut self, now: Instant) {
-        self.last_now = self.last_now.max(now);
-        self.rec.sync(now, &self.ep);
-        while let Some(ev) = self.ep.poll_event() {
-            self.rec.event(now, &ev);
-            self.events.push_back(ev);
-        }
-        self.rec.sync(now, &self.ep);
+        self.rec.take_events(now, &mut self.ep, &mut self.events);
     }
 }
 
@@ -184,7 +176,6 @@ impl Endpoint {
             buf: vec![0u8; 9000],
             rec: EndpointRecorder::new(),
             events: VecDeque::new(),
-            last_now: Instant::ZERO,
         })
     }
 
@@ -268,7 +259,7 @@ impl Endpoint {
         py: Python<'py>,
     ) -> PyResult<Option<(&'static str, Bound<'py, PyDict>)>> {
         if self.events.is_empty() {
-            self.pump(self.last_now);
+            self.pump(self.rec.latest());
         }
         let Some(ev) = self.events.pop_front() else {
             return Ok(None);

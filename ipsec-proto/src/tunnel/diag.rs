@@ -129,17 +129,8 @@ impl Tunnels {
     }
 
     pub(super) fn note_ike_rx(&mut self, now: Instant, path: &Path) {
-        let peer = path.remote.ip();
-        let state = self.known_state(peer).map(|s| s.1);
-        self.history.record(
-            peer,
-            now,
-            Happening::IkeReceived {
-                state,
-                local_port: path.local.port(),
-                remote_port: path.remote.port(),
-            },
-        );
+        let state = self.known_state(path.remote.ip()).map(|s| s.1);
+        self.history.record_ike_received(now, path, state);
     }
 
     pub(super) fn note_ike_tx(
@@ -189,67 +180,19 @@ impl Tunnels {
     /// Records what an endpoint event says about its peer and prints the IOS failure
     /// signature.
     pub(super) fn note_event(&mut self, now: Instant, ev: &Event, out: &mut Outputs) {
-        match ev {
-            Event::NegotiationFailed {
-                remote,
-                phase,
-                error,
-                ..
-            } => {
-                let peer = remote.ip();
-                let kind = FailureKind::from_error(error);
-                self.failure_signature(now, peer, *phase, error, &kind, out);
-                self.history.record(
-                    peer,
-                    now,
-                    Happening::Failed {
-                        phase: *phase,
-                        kind,
-                        text: error.to_string(),
-                    },
-                );
-            }
-            Event::NotifyReceived {
-                sa: Some(sa),
-                notify,
-                authenticated,
-            } => {
-                if let Some((peer, _, _)) = self.states.get(&sa.0).copied() {
-                    self.history.record(
-                        peer,
-                        now,
-                        Happening::NotifyReceived {
-                            name: diagnose::notify_name(*notify),
-                            authenticated: *authenticated,
-                        },
-                    );
-                }
-            }
-            Event::Phase1Established { path, nat, .. } => {
-                self.history.record(
-                    path.remote.ip(),
-                    now,
-                    Happening::Phase1Up {
-                        nat: nat.nat_detected(),
-                        local_behind_nat: nat.local_behind_nat,
-                        remote_port: path.remote.port(),
-                        peer_nat_t: nat.peer_supports,
-                    },
-                );
-            }
-            Event::Phase2Established(p) => {
-                self.history.record(
-                    p.path.remote.ip(),
-                    now,
-                    Happening::Phase2Up {
-                        spi_in: p.keys.inbound.spi(),
-                        spi_out: p.keys.outbound.spi(),
-                        udp_encap: p.udp_encap,
-                    },
-                );
-            }
-            _ => {}
+        if let Event::NegotiationFailed {
+            remote,
+            phase,
+            error,
+            ..
+        } = ev
+        {
+            let kind = FailureKind::from_error(error);
+            self.failure_signature(now, remote.ip(), *phase, error, &kind, out);
         }
+        let states = &self.states;
+        self.history
+            .record_event(now, ev, &|sa| states.get(&sa.0).map(|v| v.0));
     }
 
     fn failure_signature(
