@@ -539,12 +539,7 @@ impl Endpoint {
     #[pyo3(signature = (*, now, detail=false, flavor="12.4T"))]
     fn show_crypto_isakmp_sa(&self, now: f64, detail: bool, flavor: &str) -> PyResult<String> {
         let f = crate::config::flavor(flavor)?;
-        let sas = self.ep.isakmp_sas(instant(now)?);
-        Ok(if detail {
-            crate::show::isakmp_sa_detail(&sas)
-        } else {
-            crate::show::isakmp_sa(&sas, f)
-        })
+        Ok(crate::show::isakmp_sa(self, instant(now)?, f, detail))
     }
 
     /// `show crypto ipsec sa [detail]`. `esp` maps a child id to its `(inbound, outbound)`
@@ -559,11 +554,8 @@ impl Endpoint {
         path_mtu: u16,
     ) -> PyResult<String> {
         let now = instant(now)?;
-        let sas = self.ep.ipsec_sas(now);
         let esp = esp.unwrap_or_default();
-        Ok(crate::show::ipsec_sa(
-            self, &sas, &esp, now, detail, path_mtu,
-        ))
+        Ok(crate::show::ipsec_sa(self, &esp, now, detail, path_mtu))
     }
 
     /// `show crypto session [detail]`; `esp` as for `show_crypto_ipsec_sa`.
