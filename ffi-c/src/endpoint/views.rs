@@ -11,7 +11,7 @@ use ipsec_proto::time::Instant;
 
 use super::{ipsec_endpoint, EndpointState};
 use crate::esp::ipsec_esp_sa;
-use crate::ffi::{as_ref, boundary, peek, try_ok, try_some, write, write_text};
+use crate::ffi::{as_ref, boundary, peek, try_ok, write, write_text};
 use crate::result::ipsec_result;
 
 /// Drop and error counters of an endpoint.
@@ -98,6 +98,31 @@ pub unsafe extern "C" fn ipsec_endpoint_show_isakmp_sa(
 /// The caller's ESP SA handles by (outbound, SPI).
 type HandlesBySpi<'a> = BTreeMap<(bool, u32), &'a ipsec_esp_sa>;
 
+/// Reads the caller's handle array `sas[0..n_sas]` (`sas` may be NULL when `n_sas` is 0).
+///
+/// # Safety
+/// `sas` NULL or `n_sas` readable pointers to live handles that outlive `'a`.
+unsafe fn handles_by_spi<'a>(
+    sas: *const *const ipsec_esp_sa,
+    n_sas: usize,
+) -> Result<HandlesBySpi<'a>, ipsec_result> {
+    let handles: &[*const ipsec_esp_sa] = if n_sas == 0 {
+        &[]
+    } else if sas.is_null() {
+        return Err(ipsec_result::IPSEC_RESULT_NULL_PARAMETER);
+    } else {
+        // SAFETY: non-NULL `sas` points to `n_sas` readable pointers (contract).
+        unsafe { std::slice::from_raw_parts(sas, n_sas) }
+    };
+    let mut by_spi = BTreeMap::new();
+    for h in handles {
+        // SAFETY: each element is a live handle (contract).
+        let h = unsafe { as_ref(*h) }.ok_or(ipsec_result::IPSEC_RESULT_NULL_PARAMETER)?;
+        by_spi.insert((h.is_outbound(), h.spi()), h);
+    }
+    Ok(by_spi)
+}
+
 /// `show crypto ipsec sa` through the endpoint-level builder: one interface block (the
 /// configuration's, shown even without SAs), oldest pair first, the packet counters of the
 /// handles in `by_spi`, the configured replay window, and the kilobytes left computed from
@@ -155,20 +180,8 @@ pub unsafe extern "C" fn ipsec_endpoint_show_ipsec_sa(
     boundary(|| {
         // SAFETY: caller contract.
         let ep = try_ok!(unsafe { peek(ep) });
-        let handles: &[*const ipsec_esp_sa] = if n_sas == 0 {
-            &[]
-        } else if sas.is_null() {
-            return ipsec_result::IPSEC_RESULT_NULL_PARAMETER;
-        } else {
-            // SAFETY: non-NULL `sas` points to `n_sas` readable pointers (contract).
-            unsafe { std::slice::from_raw_parts(sas, n_sas) }
-        };
-        let mut by_spi: HandlesBySpi<'_> = BTreeMap::new();
-        for h in handles {
-            // SAFETY: each element is a live handle (contract).
-            let h = try_some!(unsafe { as_ref(*h) });
-            by_spi.insert((h.is_outbound(), h.spi()), h);
-        }
+        // SAFETY: forwarded caller contract.
+        let by_spi = try_ok!(unsafe { handles_by_spi(sas, n_sas) });
         let text = ipsec_sa_text(&ep, Instant(now_ms), &by_spi);
         // SAFETY: forwarded caller contract.
         unsafe { write_text(&text, buf, cap, out_len) }
@@ -219,20 +232,8 @@ pub unsafe extern "C" fn ipsec_endpoint_diagnose_with_sas(
     boundary(|| {
         // SAFETY: caller contract.
         let ep = try_ok!(unsafe { peek(ep) });
-        let handles: &[*const ipsec_esp_sa] = if n_sas == 0 {
-            &[]
-        } else if sas.is_null() {
-            return ipsec_result::IPSEC_RESULT_NULL_PARAMETER;
-        } else {
-            // SAFETY: non-NULL `sas` points to `n_sas` readable pointers (contract).
-            unsafe { std::slice::from_raw_parts(sas, n_sas) }
-        };
-        let mut by_spi: HandlesBySpi<'_> = BTreeMap::new();
-        for h in handles {
-            // SAFETY: each element is a live handle (contract).
-            let h = try_some!(unsafe { as_ref(*h) });
-            by_spi.insert((h.is_outbound(), h.spi()), h);
-        }
+        // SAFETY: forwarded caller contract.
+        let by_spi = try_ok!(unsafe { handles_by_spi(sas, n_sas) });
         let now = Instant(now_ms);
         let pairs: BTreeMap<ChildId, (u32, u32)> = ep
             .ep
