@@ -257,8 +257,8 @@ impl KeyLog {
         Ok(())
     }
 
-    /// Appends the lines of `table` (as [`ipsec_proto::ike::Endpoint::dangerous_wireshark_ikev1_keys`]
-    /// returns it) not written before.
+    /// Appends the lines of `table` (the whole table, as [`ipsec_proto::keylog::KeyLog::ikev1_table`]
+    /// receives it) not written before.
     pub fn ikev1_table(&mut self, table: &str) -> io::Result<()> {
         for l in table.lines().filter(|l| !l.is_empty()) {
             Self::append(&mut self.ike, &mut self.written, l.to_string())?;
@@ -272,8 +272,9 @@ impl KeyLog {
     }
 }
 
-/// The tunnel layer hands its keys here; a write error is logged, never fatal to the tunnels.
-impl ipsec_proto::tunnel::KeyLog for KeyLog {
+/// The endpoint under the tunnel layer hands its keys here; a write error is logged, never fatal
+/// to the tunnels.
+impl ipsec_proto::keylog::KeyLog for KeyLog {
     fn ikev1_table(&mut self, table: &str) {
         if let Err(e) = KeyLog::ikev1_table(self, table) {
             tracing::error!("key log {}: {e}", self.dir().display());

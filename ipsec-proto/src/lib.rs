@@ -11,6 +11,7 @@
 //! - [`ike`]: the IKEv1 endpoint (Main Mode, Quick Mode, Informational, DPD, NAT-T, timers).
 //! - [`policy`]: proposals, transform sets, traffic selectors, peers and keys.
 //! - [`ios`]: IOS configuration text to policy, and IOS-style renderings of show output.
+//! - [`keylog`]: the hook through which Wireshark keys leave the endpoint.
 //!
 //! Cargo feature `fuzzing` (off by default; the crate's own tests and the fuzz crate turn it on):
 //! the fuzz-target bodies, `wire::fuzzing`, `esp::fuzzing`, `ios::fuzzing`, `ike::fuzzing` and
@@ -24,6 +25,7 @@ pub mod diagnose;
 pub mod esp;
 pub mod ike;
 pub mod ios;
+pub mod keylog;
 pub mod policy;
 pub mod rng;
 #[cfg(test)]

@@ -5,8 +5,21 @@
 mod ike_common;
 
 use std::process::Command;
+use std::sync::{Arc, Mutex};
 
 use ike_common::*;
+use ipsec_proto::esp::EspKeys;
+use ipsec_proto::keylog::KeyLog;
+
+/// Keeps the latest `ikev1_decryption_table` the endpoint handed over.
+struct Table(Arc<Mutex<String>>);
+
+impl KeyLog for Table {
+    fn ikev1_table(&mut self, table: &str) {
+        *self.0.lock().unwrap() = table.to_string();
+    }
+    fn esp_sa(&mut self, _: &EspKeys) {}
+}
 
 fn tshark(dir: &std::path::Path, pcap: &std::path::Path) -> String {
     let out = Command::new("tshark")
@@ -44,6 +57,8 @@ fn check_with(
     b.peers[0].pfs_group = pfs;
     configure(&mut a, &mut b);
     let mut p = Pair::new(a, b, seed);
+    let table = Arc::new(Mutex::new(String::new()));
+    p.a.set_keylog(Some(Box::new(Table(table.clone()))));
     p.nat = nat;
     p.initiate(0, 0);
     assert!(p.run_until(10_000, |p| p.both_up()));
@@ -52,7 +67,7 @@ fn check_with(
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(
         dir.join("ikev1_decryption_table"),
-        p.a.dangerous_wireshark_ikev1_keys(),
+        table.lock().unwrap().as_str(),
     )
     .unwrap();
     let pcap = dir.join("ike.pcap");

@@ -119,21 +119,13 @@ pub struct Endpoint {
     pub(crate) rec: EndpointRecorder,
     /// Events taken from the endpoint (and recorded) but not yet handed to the caller.
     events: VecDeque<Event>,
-    /// The latest `now` seen, for events drained outside an input call.
-    last_now: Instant,
 }
 
 impl Endpoint {
     /// Takes the endpoint's events into the queue, recording each with the states as they
     /// were when it happened.
     fn pump(&mut self, now: Instant) {
-        self.last_now = self.last_now.max(now);
-        self.rec.sync(now, &self.ep);
-        while let Some(ev) = self.ep.poll_event() {
-            self.rec.event(now, &ev);
-            self.events.push_back(ev);
-        }
-        self.rec.sync(now, &self.ep);
+        self.rec.take_events(now, &mut self.ep, &mut self.events);
     }
 }
 
@@ -184,7 +176,6 @@ impl Endpoint {
             buf: vec![0u8; 9000],
             rec: EndpointRecorder::new(),
             events: VecDeque::new(),
-            last_now: Instant::ZERO,
         })
     }
 
@@ -268,7 +259,7 @@ impl Endpoint {
         py: Python<'py>,
     ) -> PyResult<Option<(&'static str, Bound<'py, PyDict>)>> {
         if self.events.is_empty() {
-            self.pump(self.last_now);
+            self.pump(self.rec.latest());
         }
         let Some(ev) = self.events.pop_front() else {
             return Ok(None);
@@ -548,12 +539,7 @@ impl Endpoint {
     #[pyo3(signature = (*, now, detail=false, flavor="12.4T"))]
     fn show_crypto_isakmp_sa(&self, now: f64, detail: bool, flavor: &str) -> PyResult<String> {
         let f = crate::config::flavor(flavor)?;
-        let sas = self.ep.isakmp_sas(instant(now)?);
-        Ok(if detail {
-            crate::show::isakmp_sa_detail(&sas)
-        } else {
-            crate::show::isakmp_sa(&sas, f)
-        })
+        Ok(crate::show::isakmp_sa(self, instant(now)?, f, detail))
     }
 
     /// `show crypto ipsec sa [detail]`. `esp` maps a child id to its `(inbound, outbound)`
@@ -568,11 +554,8 @@ impl Endpoint {
         path_mtu: u16,
     ) -> PyResult<String> {
         let now = instant(now)?;
-        let sas = self.ep.ipsec_sas(now);
         let esp = esp.unwrap_or_default();
-        Ok(crate::show::ipsec_sa(
-            self, &sas, &esp, now, detail, path_mtu,
-        ))
+        Ok(crate::show::ipsec_sa(self, &esp, now, detail, path_mtu))
     }
 
     /// `show crypto session [detail]`; `esp` as for `show_crypto_ipsec_sa`.

@@ -289,7 +289,7 @@ pub unsafe extern "C" fn ipsec_endpoint_poll_event(
             return ipsec_result::IPSEC_RESULT_NULL_PARAMETER;
         }
         if ep.events.is_empty() {
-            ep.pump(ep.last_now);
+            ep.pump(ep.rec.latest());
         }
         let Some(ev) = ep.events.pop_front() else {
             return ipsec_result::IPSEC_RESULT_NONE;

@@ -107,8 +107,6 @@ pub(crate) struct EndpointState {
     rec: EndpointRecorder,
     /// Events taken from the endpoint (and recorded) but not yet polled by the caller.
     events: VecDeque<Event>,
-    /// The latest `now_ms` seen, for events polled outside an input call.
-    last_now: Instant,
 }
 
 impl Guarded for ipsec_endpoint {
@@ -122,13 +120,7 @@ impl EndpointState {
     /// Takes the endpoint's events into the queue, recording each while the ISAKMP states are
     /// those it happened in.
     fn pump(&mut self, now: Instant) {
-        self.last_now = self.last_now.max(now);
-        self.rec.sync(now, &self.ep);
-        while let Some(ev) = self.ep.poll_event() {
-            self.rec.event(now, &ev);
-            self.events.push_back(ev);
-        }
-        self.rec.sync(now, &self.ep);
+        self.rec.take_events(now, &mut self.ep, &mut self.events);
     }
 
     fn log(&self, level: u32, msg: &str) {
@@ -155,7 +147,6 @@ fn new_endpoint(cfg: &ipsec_config, seed: [u8; 32]) -> ipsec_endpoint {
         log_userdata: std::ptr::null_mut(),
         rec: EndpointRecorder::new(),
         events: VecDeque::new(),
-        last_now: Instant::ZERO,
     };
     ipsec_endpoint {
         state: RefCell::new(state),

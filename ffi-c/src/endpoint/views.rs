@@ -2,19 +2,16 @@
 //! and `show crypto ipsec sa` renderings, and the troubleshooting diagnosis.
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr};
 
 use ipsec_proto::diagnose;
+use ipsec_proto::ike::show::{self, CryptoMapShow, EndpointShow, EspPairFigures};
 use ipsec_proto::ike::{ChildId, Counters, IpsecSaInfo};
-use ipsec_proto::ios::show::{
-    show_crypto_ipsec_sa, show_crypto_isakmp_sa, EspSaSnapshot, FlowCounters, IosFlavor,
-    IpsecFlowSnapshot, IpsecInterfaceSnapshot, IsakmpSaRow,
-};
+use ipsec_proto::ios::show::IosFlavor;
 use ipsec_proto::time::Instant;
 
 use super::{ipsec_endpoint, EndpointState};
-use crate::esp::{ipsec_esp_sa, Dir};
-use crate::ffi::{as_ref, boundary, peek, try_ok, try_some, write, write_text};
+use crate::esp::ipsec_esp_sa;
+use crate::ffi::{as_ref, boundary, peek, try_ok, write, write_text};
 use crate::result::ipsec_result;
 
 /// Drop and error counters of an endpoint.
@@ -92,156 +89,75 @@ pub unsafe extern "C" fn ipsec_endpoint_show_isakmp_sa(
     boundary(|| {
         // SAFETY: caller contract.
         let ep = try_ok!(unsafe { peek(ep) });
-        let rows: Vec<IsakmpSaRow> = ep
-            .ep
-            .isakmp_sas(Instant(now_ms))
-            .into_iter()
-            .filter_map(|s| s.show_row())
-            .collect();
-        let text = show_crypto_isakmp_sa(&rows, IosFlavor::V12_4T);
+        let text = show::isakmp_sa(&ep.ep, Instant(now_ms), IosFlavor::V12_4T, false);
         // SAFETY: forwarded caller contract.
         unsafe { write_text(&text, buf, cap, out_len) }
     })
 }
 
-fn v4(a: IpAddr) -> Ipv4Addr {
-    match a {
-        IpAddr::V4(v) => v,
-        IpAddr::V6(_) => Ipv4Addr::UNSPECIFIED,
+/// The caller's ESP SA handles by (outbound, SPI).
+type HandlesBySpi<'a> = BTreeMap<(bool, u32), &'a ipsec_esp_sa>;
+
+/// Reads the caller's handle array `sas[0..n_sas]` (`sas` may be NULL when `n_sas` is 0).
+///
+/// # Safety
+/// `sas` NULL or `n_sas` readable pointers to live handles that outlive `'a`.
+unsafe fn handles_by_spi<'a>(
+    sas: *const *const ipsec_esp_sa,
+    n_sas: usize,
+) -> Result<HandlesBySpi<'a>, ipsec_result> {
+    let handles: &[*const ipsec_esp_sa] = if n_sas == 0 {
+        &[]
+    } else if sas.is_null() {
+        return Err(ipsec_result::IPSEC_RESULT_NULL_PARAMETER);
+    } else {
+        // SAFETY: non-NULL `sas` points to `n_sas` readable pointers (contract).
+        unsafe { std::slice::from_raw_parts(sas, n_sas) }
+    };
+    let mut by_spi = BTreeMap::new();
+    for h in handles {
+        // SAFETY: each element is a live handle (contract).
+        let h = unsafe { as_ref(*h) }.ok_or(ipsec_result::IPSEC_RESULT_NULL_PARAMETER)?;
+        by_spi.insert((h.is_outbound(), h.spi()), h);
     }
+    Ok(by_spi)
 }
 
-fn esp_snapshot(
-    info: &IpsecSaInfo,
-    spi: u32,
-    used_bytes: u64,
-    replay_window: u32,
-) -> EspSaSnapshot {
-    EspSaSnapshot {
-        spi,
-        encryption: info.transform.esp_encryption,
-        integrity: info.transform.esp_integrity,
-        mode: info.mode,
-        udp_encap: info.udp_encap,
-        conn_id: u32::try_from(2000 + info.child.0).unwrap_or(u32::MAX),
-        flow_id: format!("SW:{}", info.child.0),
-        crypto_map: String::new(),
-        remaining_kb: info.lifetime_kb.saturating_sub(used_bytes / 1024),
-        remaining_secs: info.remaining_secs,
-        replay_window,
-    }
-}
-
-/// Builds the `show crypto ipsec sa` snapshot from the endpoint's SA pairs and the caller's ESP
-/// SA handles (matched by SPI for the packet counters).
-fn ipsec_snapshot(
-    ep: &EndpointState,
-    now: Instant,
-    sas: &[&ipsec_esp_sa],
-) -> IpsecInterfaceSnapshot {
-    let by_spi: BTreeMap<(bool, u32), &ipsec_esp_sa> = sas
-        .iter()
-        .map(|s| ((matches!(s.dir, Dir::Out(_)), s.spi()), *s))
-        .collect();
-    let mut flows: Vec<IpsecFlowSnapshot> = Vec::new();
-    for info in ep.ep.ipsec_sas(now) {
-        let inbound = by_spi.get(&(false, info.spi_in));
-        let outbound = by_spi.get(&(true, info.spi_out));
-        let mut c = FlowCounters::default();
-        if let Some(i) = inbound {
-            let s = i.stats();
-            c.decaps = s.decaps;
-            c.decrypt = s.decrypt;
-            c.verify = s.verify;
-            c.recv_errors = s.recv_errors();
-            c.verify_failed = s.verify_failed;
-            c.replay_failed_rcv = s.replay_failed;
-            c.invalid_len_rcv = s.invalid_len;
-            c.decaps_failed_rcv = s.decaps_failed;
-        }
-        if let Some(o) = outbound {
-            let s = o.stats();
-            c.encaps = s.encaps;
-            c.encrypt = s.encrypt;
-            c.digest = s.digest;
-            c.send_errors = s.send_errors();
-            c.encaps_failed_send = s.encaps_failed;
-            c.replay_rollover_send = s.replay_rollover_send;
-        }
-        let used = inbound.map_or(0, |i| i.stats().bytes_decaps)
-            + outbound.map_or(0, |o| o.stats().bytes_encaps);
-        let mut in_sa = esp_snapshot(&info, info.spi_in, used, ep.replay_window);
-        let mut out_sa = esp_snapshot(&info, info.spi_out, used, ep.replay_window);
-        in_sa.crypto_map.clone_from(&ep.show.map_tag);
-        out_sa.crypto_map.clone_from(&ep.show.map_tag);
-        let pos = flows.iter().position(|f| {
-            f.local_ident == info.selectors.local
-                && f.remote_ident == info.selectors.remote
-                && f.current_peer == v4(info.path.remote.ip())
-        });
-        let flow = match pos.and_then(|p| flows.get_mut(p)) {
-            Some(f) => f,
-            None => {
-                flows.push(IpsecFlowSnapshot {
-                    local_ident: info.selectors.local,
-                    remote_ident: info.selectors.remote,
-                    current_peer: v4(info.path.remote.ip()),
-                    peer_port: info.path.remote.port(),
-                    flags: "origin_is_acl,".into(),
-                    counters: FlowCounters::default(),
-                    local_endpoint: v4(info.path.local.ip()),
-                    remote_endpoint: v4(info.path.remote.ip()),
-                    path_mtu: 1500,
-                    ip_mtu: 1500,
-                    ip_mtu_idb: ep.show.interface.clone(),
-                    current_outbound_spi: 0,
-                    pfs_group: ep
-                        .ep
-                        .config()
-                        .peers
-                        .get(info.peer.0)
-                        .and_then(|p| p.pfs_group),
-                    inbound_esp: Vec::new(),
-                    outbound_esp: Vec::new(),
-                });
-                let last = flows.len() - 1;
-                #[allow(clippy::indexing_slicing)] // just pushed
-                &mut flows[last]
-            }
-        };
-        add_counters(&mut flow.counters, &c);
-        flow.current_outbound_spi = info.spi_out;
-        flow.inbound_esp.push(in_sa);
-        flow.outbound_esp.push(out_sa);
-    }
-    let local_addr = ep
-        .show
-        .local_addr
-        .or_else(|| flows.first().map(|f| f.local_endpoint))
-        .unwrap_or(Ipv4Addr::UNSPECIFIED);
-    IpsecInterfaceSnapshot {
+/// `show crypto ipsec sa` through the endpoint-level builder: one interface block (the
+/// configuration's, shown even without SAs), oldest pair first, the packet counters of the
+/// handles in `by_spi`, the configured replay window, and the kilobytes left computed from
+/// the bytes both handles carried.
+fn ipsec_sa_text(ep: &EndpointState, now: Instant, by_spi: &HandlesBySpi<'_>) -> String {
+    let map = CryptoMapShow {
         interface: ep.show.interface.clone(),
         map_tag: ep.show.map_tag.clone(),
-        local_addr,
-        flows,
+        local_addr: ep.show.local_addr,
+    };
+    let esp = |info: &IpsecSaInfo| {
+        let inbound = by_spi.get(&(false, info.spi_in)).map(|h| *h.stats());
+        let outbound = by_spi.get(&(true, info.spi_out)).map(|h| *h.stats());
+        let used = inbound.map_or(0, |s| s.bytes_decaps) + outbound.map_or(0, |s| s.bytes_encaps);
+        let left = (
+            info.lifetime_kb.saturating_sub(used / 1024),
+            info.remaining_secs,
+        );
+        EspPairFigures {
+            inbound,
+            outbound,
+            inbound_remaining: Some(left),
+            outbound_remaining: Some(left),
+            replay_window: Some(ep.replay_window),
+        }
+    };
+    EndpointShow {
+        endpoint: &ep.ep,
+        map: &|_| map.clone(),
+        esp: &esp,
+        path_mtu: 1500,
+        newest_first: false,
+        interfaces: vec![map.clone()],
     }
-}
-
-fn add_counters(a: &mut FlowCounters, b: &FlowCounters) {
-    a.encaps += b.encaps;
-    a.encrypt += b.encrypt;
-    a.digest += b.digest;
-    a.decaps += b.decaps;
-    a.decrypt += b.decrypt;
-    a.verify += b.verify;
-    a.send_errors += b.send_errors;
-    a.recv_errors += b.recv_errors;
-    a.verify_failed += b.verify_failed;
-    a.replay_failed_rcv += b.replay_failed_rcv;
-    a.invalid_len_rcv += b.invalid_len_rcv;
-    a.decaps_failed_rcv += b.decaps_failed_rcv;
-    a.encaps_failed_send += b.encaps_failed_send;
-    a.replay_rollover_send += b.replay_rollover_send;
+    .ipsec_sa(now, false)
 }
 
 /// Renders `show crypto ipsec sa` into `buf` like `ipsec_endpoint_show_isakmp_sa`. The packet
@@ -264,21 +180,9 @@ pub unsafe extern "C" fn ipsec_endpoint_show_ipsec_sa(
     boundary(|| {
         // SAFETY: caller contract.
         let ep = try_ok!(unsafe { peek(ep) });
-        let handles: &[*const ipsec_esp_sa] = if n_sas == 0 {
-            &[]
-        } else if sas.is_null() {
-            return ipsec_result::IPSEC_RESULT_NULL_PARAMETER;
-        } else {
-            // SAFETY: non-NULL `sas` points to `n_sas` readable pointers (contract).
-            unsafe { std::slice::from_raw_parts(sas, n_sas) }
-        };
-        let mut refs = Vec::with_capacity(handles.len());
-        for h in handles {
-            // SAFETY: each element is a live handle (contract).
-            refs.push(try_some!(unsafe { as_ref(*h) }));
-        }
-        let snap = ipsec_snapshot(&ep, Instant(now_ms), &refs);
-        let text = show_crypto_ipsec_sa(&[snap], false);
+        // SAFETY: forwarded caller contract.
+        let by_spi = try_ok!(unsafe { handles_by_spi(sas, n_sas) });
+        let text = ipsec_sa_text(&ep, Instant(now_ms), &by_spi);
         // SAFETY: forwarded caller contract.
         unsafe { write_text(&text, buf, cap, out_len) }
     })
@@ -328,20 +232,8 @@ pub unsafe extern "C" fn ipsec_endpoint_diagnose_with_sas(
     boundary(|| {
         // SAFETY: caller contract.
         let ep = try_ok!(unsafe { peek(ep) });
-        let handles: &[*const ipsec_esp_sa] = if n_sas == 0 {
-            &[]
-        } else if sas.is_null() {
-            return ipsec_result::IPSEC_RESULT_NULL_PARAMETER;
-        } else {
-            // SAFETY: non-NULL `sas` points to `n_sas` readable pointers (contract).
-            unsafe { std::slice::from_raw_parts(sas, n_sas) }
-        };
-        let mut by_spi: BTreeMap<(bool, u32), &ipsec_esp_sa> = BTreeMap::new();
-        for h in handles {
-            // SAFETY: each element is a live handle (contract).
-            let h = try_some!(unsafe { as_ref(*h) });
-            by_spi.insert((h.is_outbound(), h.spi()), h);
-        }
+        // SAFETY: forwarded caller contract.
+        let by_spi = try_ok!(unsafe { handles_by_spi(sas, n_sas) });
         let now = Instant(now_ms);
         let pairs: BTreeMap<ChildId, (u32, u32)> = ep
             .ep

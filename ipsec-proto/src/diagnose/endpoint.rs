@@ -1,17 +1,17 @@
 //! The diagnosis over a bare [`ike::Endpoint`] (no gateway around it), for embedders that run
-//! the five-call loop themselves, such as the C and Python bindings: [`EndpointRecorder`] keeps
-//! the [`History`] as datagrams and events pass, and builds the [`PeerInput`]s from the
-//! endpoint's views plus the ESP counters the caller holds.
+//! the five-call loop themselves, such as the C and Python bindings: [`EndpointRecorder`] feeds
+//! the same [`History`] the tunnel layer keeps (the recording itself is `History`'s; this adds
+//! only the ISAKMP states a bare endpoint does not announce), and builds the [`PeerInput`]s
+//! from the endpoint's views plus the ESP counters the caller holds.
 
 use super::{
-    diagnose, diagnose_stranger, FailureKind, FlowView, Happening, History, IsakmpView,
-    PeerHistory, PeerInput, Verdict,
+    diagnose, diagnose_stranger, FlowView, History, IsakmpView, PeerHistory, PeerInput, Verdict,
 };
 use crate::esp::EspStats;
 use crate::ike::{self, ChildId, Event, IsakmpState, Path, PeerId, Role};
 use crate::policy::{GatewayConfig, TrafficSelector};
 use crate::time::Instant;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr};
 
 /// The ESP counters of one IPsec SA pair as the caller holds them: `(inbound, outbound)`.
@@ -28,6 +28,8 @@ pub struct EndpointRecorder {
     /// conn-id -> (peer address, IOS state, initiator), as last seen (kept after the SA is
     /// gone so that late events still find their peer).
     states: BTreeMap<u32, (IpAddr, IsakmpState, bool)>,
+    /// See [`EndpointRecorder::latest`].
+    latest: Instant,
 }
 
 /// `(192.168.1.0/255.255.255.0/0/0)`, as `show crypto ipsec sa` prints an identity.
@@ -85,17 +87,8 @@ impl EndpointRecorder {
     /// An IKE datagram arrived on `path` (call before the endpoint processes it, so that the
     /// state recorded is the one it arrived in).
     pub fn ike_received(&mut self, now: Instant, path: &Path) {
-        let peer = path.remote.ip();
-        let state = self.known_state(peer).map(|s| s.1);
-        self.history.record(
-            peer,
-            now,
-            Happening::IkeReceived {
-                state,
-                local_port: path.local.port(),
-                remote_port: path.remote.port(),
-            },
-        );
+        let state = self.known_state(path.remote.ip()).map(|s| s.1);
+        self.history.record_ike_received(now, path, state);
     }
 
     /// The endpoint sent `data` on `path` (without the non-ESP marker).
@@ -134,58 +127,34 @@ impl EndpointRecorder {
 
     /// Records what an endpoint event says about its peer.
     pub fn event(&mut self, now: Instant, ev: &Event) {
-        match ev {
-            Event::NegotiationFailed {
-                remote,
-                phase,
-                error,
-                ..
-            } => self.history.record(
-                remote.ip(),
-                now,
-                Happening::Failed {
-                    phase: *phase,
-                    kind: FailureKind::from_error(error),
-                    text: error.to_string().into(),
-                },
-            ),
-            Event::NotifyReceived {
-                sa: Some(sa),
-                notify,
-                authenticated,
-            } => {
-                if let Some((peer, _, _)) = self.states.get(&sa.0).copied() {
-                    self.history.record(
-                        peer,
-                        now,
-                        Happening::NotifyReceived {
-                            name: super::notify_name(*notify).into(),
-                            authenticated: *authenticated,
-                        },
-                    );
-                }
-            }
-            Event::Phase1Established { path, nat, .. } => self.history.record(
-                path.remote.ip(),
-                now,
-                Happening::Phase1Up {
-                    nat: nat.nat_detected(),
-                    local_behind_nat: nat.local_behind_nat,
-                    remote_port: path.remote.port(),
-                    peer_nat_t: nat.peer_supports,
-                },
-            ),
-            Event::Phase2Established(p) => self.history.record(
-                p.path.remote.ip(),
-                now,
-                Happening::Phase2Up {
-                    spi_in: p.keys.inbound.spi(),
-                    spi_out: p.keys.outbound.spi(),
-                    udp_encap: p.udp_encap,
-                },
-            ),
-            _ => {}
+        let states = &self.states;
+        self.history
+            .record_event(now, ev, &|sa| states.get(&sa.0).map(|v| v.0));
+    }
+
+    /// Moves every event `ep` has queued to the back of `queue`, recording each while the
+    /// ISAKMP states are those it happened in ([`sync`](Self::sync) before and after). The
+    /// drain the C and Python endpoints run after each input and before handing out events;
+    /// `now` is the time of the input (see [`latest`](Self::latest) for drains outside one).
+    pub fn take_events(
+        &mut self,
+        now: Instant,
+        ep: &mut ike::Endpoint,
+        queue: &mut VecDeque<Event>,
+    ) {
+        self.latest = self.latest.max(now);
+        self.sync(now, ep);
+        while let Some(ev) = ep.poll_event() {
+            self.event(now, &ev);
+            queue.push_back(ev);
         }
+        self.sync(now, ep);
+    }
+
+    /// The latest `now` [`take_events`](Self::take_events) was given: the time to drain at
+    /// when the caller asks for events without an input.
+    pub fn latest(&self) -> Instant {
+        self.latest
     }
 
     /// One [`PeerInput`] per configured peer of `ep` (peer index order). `esp` gives the
@@ -359,11 +328,7 @@ mod tests {
     }
 
     fn pump(s: &mut Side, now: Instant) {
-        s.rec.sync(now, &s.ep);
-        while let Some(ev) = s.ep.poll_event() {
-            s.rec.event(now, &ev);
-        }
-        s.rec.sync(now, &s.ep);
+        s.rec.take_events(now, &mut s.ep, &mut VecDeque::new());
     }
 
     /// Moves what `from` sends to `to`; returns how many datagrams moved.

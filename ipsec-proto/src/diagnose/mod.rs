@@ -13,7 +13,10 @@ mod rules;
 pub use endpoint::{EndpointRecorder, EspPairStats};
 pub use rules::{diagnose, diagnose_config, diagnose_peer, diagnose_stranger};
 
-use crate::ike::{AuthFailure, Error, IsakmpState, NotifyType, PeerIncompatible, QuickModeWait};
+use crate::ike::{
+    AuthFailure, Error, Event, IkeSaId, IsakmpState, NotifyType, Path, PeerIncompatible,
+    QuickModeWait,
+};
 use crate::time::Instant;
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
@@ -399,6 +402,83 @@ impl History {
             },
         );
         retransmission
+    }
+
+    /// Records an IKE datagram that arrived on `path`; `state` is our ISAKMP state with that
+    /// peer before processing it (`None` when no SA is known).
+    pub fn record_ike_received(&mut self, at: Instant, path: &Path, state: Option<IsakmpState>) {
+        self.record(
+            path.remote.ip(),
+            at,
+            Happening::IkeReceived {
+                state,
+                local_port: path.local.port(),
+                remote_port: path.remote.port(),
+            },
+        );
+    }
+
+    /// Records what an endpoint event says about its peer: failures, notifies, Phase 1 and
+    /// Phase 2 coming up (other events leave no history). `peer_of` names the peer of an
+    /// ISAKMP SA, for the events that carry only the SA.
+    pub fn record_event(
+        &mut self,
+        at: Instant,
+        ev: &Event,
+        peer_of: &dyn Fn(IkeSaId) -> Option<IpAddr>,
+    ) {
+        match ev {
+            Event::NegotiationFailed {
+                remote,
+                phase,
+                error,
+                ..
+            } => self.record(
+                remote.ip(),
+                at,
+                Happening::Failed {
+                    phase: *phase,
+                    kind: FailureKind::from_error(error),
+                    text: error.to_string().into(),
+                },
+            ),
+            Event::NotifyReceived {
+                sa: Some(sa),
+                notify,
+                authenticated,
+            } => {
+                if let Some(peer) = peer_of(*sa) {
+                    self.record(
+                        peer,
+                        at,
+                        Happening::NotifyReceived {
+                            name: notify_name(*notify).into(),
+                            authenticated: *authenticated,
+                        },
+                    );
+                }
+            }
+            Event::Phase1Established { path, nat, .. } => self.record(
+                path.remote.ip(),
+                at,
+                Happening::Phase1Up {
+                    nat: nat.nat_detected(),
+                    local_behind_nat: nat.local_behind_nat,
+                    remote_port: path.remote.port(),
+                    peer_nat_t: nat.peer_supports,
+                },
+            ),
+            Event::Phase2Established(p) => self.record(
+                p.path.remote.ip(),
+                at,
+                Happening::Phase2Up {
+                    spi_in: p.keys.inbound.spi(),
+                    spi_out: p.keys.outbound.spi(),
+                    udp_encap: p.udp_encap,
+                },
+            ),
+            _ => {}
+        }
     }
 
     /// Notes that something arrived from `peer` without keeping an event (good ESP).

@@ -5,7 +5,8 @@
 //! [`EndpointConfig`] / [`PeerConfig`] (IOS `crypto isakmp policy`, `crypto isakmp key`,
 //! `crypto ipsec transform-set`, one `crypto map` entry with its crypto ACL lines); what happens
 //! comes out as [`Event`]s; `show crypto isakmp sa` / `show crypto ipsec sa` read
-//! [`Endpoint::isakmp_sas`] and [`Endpoint::ipsec_sas`].
+//! [`Endpoint::isakmp_sas`] and [`Endpoint::ipsec_sas`], and [`show`] builds their IOS
+//! snapshots.
 //!
 //! Implemented: Main Mode with pre-shared keys (both roles), Quick Mode (both roles, PFS groups
 //! 1/2/5/14, several SA pairs per ISAKMP SA, RESPONDER-LIFETIME), Informational (Delete of ESP
@@ -28,6 +29,7 @@ pub mod fuzzing;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing_wildcard;
 mod proposal;
+pub mod show;
 
 pub use config::{
     EndpointConfig, GatewayConfigIssue, PeerConfig, PeerId, RetransmitConfig, SelectorPair,

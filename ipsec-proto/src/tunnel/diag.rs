@@ -1,13 +1,13 @@
 //! History recording for `diagnose`, the IOS failure signatures of cisco-ios.md C.4 (debug lines
 //! timestamped as an IOS router with an unset clock prints them, and `tracing` events for
-//! embedders), the snapshot that feeds [`crate::diagnose`], and the key log hooks.
+//! embedders), the snapshot that feeds [`crate::diagnose`], and the key log setter.
 
 use super::KeyLog;
 use super::{Flow, Tunnels};
 use crate::diagnose::{
     self, FailureKind, FlowView, Happening, History, IsakmpView, PeerInput, Verdict,
 };
-use crate::esp::{EspError, EspKeys, InboundError};
+use crate::esp::{EspError, InboundError};
 use crate::ike::{
     Error, Event, IsakmpState, Path, PeerIncompatible, Phase1Attribute, Phase1Difference,
     ProposalEvidence, Role,
@@ -129,17 +129,8 @@ impl Tunnels {
     }
 
     pub(super) fn note_ike_rx(&mut self, now: Instant, path: &Path) {
-        let peer = path.remote.ip();
-        let state = self.known_state(peer).map(|s| s.1);
-        self.history.record(
-            peer,
-            now,
-            Happening::IkeReceived {
-                state,
-                local_port: path.local.port(),
-                remote_port: path.remote.port(),
-            },
-        );
+        let state = self.known_state(path.remote.ip()).map(|s| s.1);
+        self.history.record_ike_received(now, path, state);
     }
 
     pub(super) fn note_ike_tx(
@@ -186,73 +177,22 @@ impl Tunnels {
         }
     }
 
-    /// Records what an endpoint event says about its peer, prints the IOS failure signature,
-    /// and writes Phase 1 keys to the key log.
+    /// Records what an endpoint event says about its peer and prints the IOS failure
+    /// signature.
     pub(super) fn note_event(&mut self, now: Instant, ev: &Event, out: &mut Outputs) {
-        match ev {
-            Event::NegotiationFailed {
-                remote,
-                phase,
-                error,
-                ..
-            } => {
-                let peer = remote.ip();
-                let kind = FailureKind::from_error(error);
-                self.failure_signature(now, peer, *phase, error, &kind, out);
-                self.history.record(
-                    peer,
-                    now,
-                    Happening::Failed {
-                        phase: *phase,
-                        kind,
-                        text: error.to_string().into(),
-                    },
-                );
-            }
-            Event::NotifyReceived {
-                sa: Some(sa),
-                notify,
-                authenticated,
-            } => {
-                if let Some((peer, _, _)) = self.states.get(&sa.0).copied() {
-                    self.history.record(
-                        peer,
-                        now,
-                        Happening::NotifyReceived {
-                            name: diagnose::notify_name(*notify).into(),
-                            authenticated: *authenticated,
-                        },
-                    );
-                }
-            }
-            Event::Phase1Established { path, nat, .. } => {
-                self.history.record(
-                    path.remote.ip(),
-                    now,
-                    Happening::Phase1Up {
-                        nat: nat.nat_detected(),
-                        local_behind_nat: nat.local_behind_nat,
-                        remote_port: path.remote.port(),
-                        peer_nat_t: nat.peer_supports,
-                    },
-                );
-                if let Some(k) = self.keylog.as_mut() {
-                    k.ikev1_table(&self.endpoint.dangerous_wireshark_ikev1_keys());
-                }
-            }
-            Event::Phase2Established(p) => {
-                self.history.record(
-                    p.path.remote.ip(),
-                    now,
-                    Happening::Phase2Up {
-                        spi_in: p.keys.inbound.spi(),
-                        spi_out: p.keys.outbound.spi(),
-                        udp_encap: p.udp_encap,
-                    },
-                );
-            }
-            _ => {}
+        if let Event::NegotiationFailed {
+            remote,
+            phase,
+            error,
+            ..
+        } = ev
+        {
+            let kind = FailureKind::from_error(error);
+            self.failure_signature(now, remote.ip(), *phase, error, &kind, out);
         }
+        let states = &self.states;
+        self.history
+            .record_event(now, ev, &|sa| states.get(&sa.0).map(|v| v.0));
     }
 
     fn failure_signature(
@@ -434,22 +374,11 @@ impl Tunnels {
         }
     }
 
-    /// Appends both halves of a new SA pair to the key log.
-    pub(super) fn keylog_sa(&mut self, inbound: &EspKeys, outbound: &EspKeys) {
-        if let Some(k) = self.keylog.as_mut() {
-            for half in [inbound, outbound] {
-                k.esp_sa(half);
-            }
-        }
-    }
-
-    /// Starts (or stops, with `None`) handing keys to a [`KeyLog`]. The ISAKMP SAs that
-    /// already exist are handed over at once.
+    /// Starts (or stops, with `None`) handing keys to a [`KeyLog`]: the endpoint gets it and
+    /// logs the ISAKMP SAs that already have keys at once, then every new ISAKMP SA and IPsec
+    /// SA pair as it is keyed.
     pub fn set_keylog(&mut self, log: Option<Box<dyn KeyLog>>) {
-        self.keylog = log;
-        if let Some(k) = self.keylog.as_mut() {
-            k.ikev1_table(&self.endpoint.dangerous_wireshark_ikev1_keys());
-        }
+        self.endpoint.set_keylog(log);
     }
 
     /// The recorded history of every peer.

@@ -21,7 +21,6 @@ impl Tunnels {
     }
 
     pub(super) fn install(&mut self, now: Instant, p: Phase2Established, out: &mut Outputs) {
-        self.keylog_sa(&p.keys.inbound, &p.keys.outbound);
         let Some(fi) = self.flow_for(&p) else {
             out.debug(
                 DebugKind::Ipsec,

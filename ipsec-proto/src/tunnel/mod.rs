@@ -51,6 +51,7 @@ use crate::ike::{
     Phase2Established, SelectorPair,
 };
 use crate::ios::show::IosFlavor;
+pub use crate::keylog::KeyLog;
 use crate::policy::{GatewayConfig, TransformSet};
 use crate::rng::Rng;
 use crate::time::Instant;
@@ -288,26 +289,8 @@ pub struct Tunnels {
     skipped: Vec<String>,
     ike_buf: Vec<u8>,
     history: crate::diagnose::History,
-    keylog: Option<Box<dyn KeyLog>>,
     events: std::collections::VecDeque<TunnelEvent>,
     events_dropped: u64,
-}
-
-/// Where [`Tunnels`] hands the keys Wireshark needs to decrypt a capture of our traffic
-/// (the embedder decides where they go, if anywhere). **Everything passed here is live key
-/// material.**
-pub trait KeyLog: Send {
-    /// The whole `ikev1_decryption_table` (one `<initiator cookie>,<encryption key>` line per
-    /// ISAKMP SA with keys), each time an ISAKMP SA comes up.
-    fn ikev1_table(&mut self, table: &str);
-    /// One half of a new IPsec SA pair.
-    fn esp_sa(&mut self, keys: &crate::esp::EspKeys);
-}
-
-impl core::fmt::Debug for dyn KeyLog {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str("KeyLog")
-    }
 }
 
 fn v4(a: SocketAddr) -> Option<SocketAddrV4> {
@@ -368,7 +351,6 @@ impl Tunnels {
             skipped: built.skipped,
             ike_buf: vec![0; IKE_BUF],
             history,
-            keylog: None,
             events: std::collections::VecDeque::new(),
             events_dropped: 0,
         })

@@ -3,13 +3,14 @@
 
 use super::{Flow, Tunnels};
 use crate::esp::EspStats;
-use crate::ike::{IsakmpSaInfo, IsakmpState};
+use crate::ike::show as ike_show;
+use crate::ike::PeerId;
 use crate::ios::show::{
     self, CryptoSession, EspSaSnapshot, FlowCounters, IpsecFlowSnapshot, IpsecInterfaceSnapshot,
-    IsakmpSaDetail, IsakmpSaRow, SessionFlow, SessionIkeSa, SessionStatus,
+    IsakmpSaDetail, IsakmpSaRow, SessionFlow,
 };
 use crate::time::Instant;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::Ipv4Addr;
 
 /// The show commands a [`Tunnels`] answers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,63 +42,22 @@ pub enum Show {
     RunningConfig,
 }
 
-fn ip4(a: IpAddr) -> Ipv4Addr {
-    match a {
-        IpAddr::V4(v) => v,
-        IpAddr::V6(_) => Ipv4Addr::UNSPECIFIED,
-    }
-}
-
 fn counters(s: &EspStats, invalid_identity: u64) -> FlowCounters {
-    FlowCounters {
-        encaps: s.encaps,
-        encrypt: s.encrypt,
-        digest: s.digest,
-        decaps: s.decaps,
-        decrypt: s.decrypt,
-        verify: s.verify,
-        send_errors: s.send_errors(),
-        recv_errors: s.recv_errors().saturating_add(invalid_identity),
-        no_sa_send: s.no_sa_send,
-        encaps_failed_send: s.encaps_failed,
-        decaps_failed_rcv: s.decaps_failed,
-        verify_failed: s.verify_failed,
-        invalid_identity_recv: invalid_identity,
-        invalid_len_rcv: s.invalid_len,
-        replay_rollover_send: s.replay_rollover_send,
-        replay_failed_rcv: s.replay_failed,
-        ..FlowCounters::default()
-    }
-}
-
-fn capabilities(s: &IsakmpSaInfo) -> String {
-    let mut c = String::new();
-    if s.dpd {
-        c.push('D');
-    }
-    if s.nat_t {
-        c.push('N');
-    }
+    let mut c = ike_show::flow_counters(Some(s), Some(s));
+    c.recv_errors = c.recv_errors.saturating_add(invalid_identity);
+    c.invalid_identity_recv = invalid_identity;
     c
 }
 
 impl Tunnels {
     /// Rows of `show crypto isakmp sa`.
     pub fn isakmp_rows(&self, now: Instant) -> Vec<IsakmpSaRow> {
-        self.endpoint
-            .isakmp_sas(now)
-            .iter()
-            .filter_map(IsakmpSaInfo::show_row)
-            .collect()
+        ike_show::isakmp_rows(&self.endpoint, now)
     }
 
     /// SAs of `show crypto isakmp sa detail` (those whose suite is agreed).
     pub fn isakmp_details(&self, now: Instant) -> Vec<IsakmpSaDetail> {
-        self.endpoint
-            .isakmp_sas(now)
-            .iter()
-            .filter_map(IsakmpSaInfo::show_detail)
-            .collect()
+        ike_show::isakmp_details(&self.endpoint, now)
     }
 
     fn flow_snapshot(&self, now: Instant, f: &Flow) -> Option<IpsecFlowSnapshot> {
@@ -202,10 +162,7 @@ impl Tunnels {
         let mut v = Vec::new();
         for (i, e) in self.entries.iter().enumerate() {
             let peer_addr = self.entry_peer(i);
-            let ike = sas
-                .iter()
-                .filter(|s| s.peer.0 == i && s.path.remote.ip() == IpAddr::V4(peer_addr))
-                .max_by_key(|s| (s.state == IsakmpState::QmIdle, s.conn_id));
+            let ike = ike_show::session_ike(&sas, PeerId(i), peer_addr);
             let mut flows = Vec::new();
             let mut up_since: Option<Instant> = None;
             for f in self.flows.iter().filter(|f| f.entry == i) {
@@ -241,40 +198,15 @@ impl Tunnels {
                     outbound_life: life(cur, false),
                 });
             }
-            let any_sa = flows.iter().any(|f| f.active_sas > 0);
-            let ike_up = ike.is_some_and(|s| s.state == IsakmpState::QmIdle);
-            let status = match (ike, ike_up, any_sa) {
-                (_, true, true) => SessionStatus::UpActive,
-                (_, true, false) => SessionStatus::UpIdle,
-                (_, false, true) => SessionStatus::UpNoIke,
-                (Some(_), false, false) => SessionStatus::DownNegotiating,
-                (None, false, false) => SessionStatus::Down,
-            };
-            let peer_port = ike.map_or(500, |s| s.path.remote.port());
-            v.push(CryptoSession {
-                interface: e.interface.clone(),
-                uptime_secs: up_since.map_or(0, |u| now.saturating_duration_since(u).as_secs()),
-                status,
-                peer: peer_addr,
-                peer_port,
-                phase1_id: peer_addr.to_string(),
-                session_id: u32::try_from(i).unwrap_or(u32::MAX),
-                ike: ike.map(|s| SessionIkeSa {
-                    local: ip4(s.path.local.ip()),
-                    local_port: s.path.local.port(),
-                    remote: ip4(s.path.remote.ip()),
-                    remote_port: s.path.remote.port(),
-                    active: s.state == IsakmpState::QmIdle,
-                    capabilities: capabilities(s),
-                    conn_id: if s.state == IsakmpState::QmIdle {
-                        s.conn_id
-                    } else {
-                        0
-                    },
-                    remaining_secs: s.remaining_secs.unwrap_or(0),
-                }),
+            v.push(ike_show::session(
+                now,
+                e.interface.clone(),
+                peer_addr,
+                i,
+                ike,
                 flows,
-            });
+                up_since,
+            ));
         }
         v
     }

@@ -1,5 +1,5 @@
-//! Getters behind `show crypto isakmp sa`, `show crypto ipsec sa` and the key log, and the
-//! resource figures the fuzz target checks.
+//! Getters behind `show crypto isakmp sa` and `show crypto ipsec sa`, and the resource figures
+//! the fuzz target checks.
 
 use super::*;
 
@@ -50,27 +50,6 @@ impl Endpoint {
                 }
             })
             .collect()
-    }
-
-    /// **Exposes secrets.** Wireshark's `ikev1_decryption_table`: one line per ISAKMP SA with keys,
-    /// `<initiator cookie hex>,<Phase 1 encryption key hex>`, so captures of IKE can be decrypted
-    /// while debugging interoperability. Never call it in production.
-    pub fn dangerous_wireshark_ikev1_keys(&self) -> String {
-        let mut out = String::new();
-        for sa in self.sas.values() {
-            let Some(keys) = sa.keys.as_ref() else {
-                continue;
-            };
-            for b in sa.ci {
-                out.push_str(&format!("{b:02x}"));
-            }
-            out.push(',');
-            for b in keys.enc_key().expose_secret() {
-                out.push_str(&format!("{b:02x}"));
-            }
-            out.push('\n');
-        }
-        out
     }
 
     /// IPsec SA pairs for `show crypto ipsec sa`.

@@ -393,6 +393,7 @@ impl Endpoint {
             .map_err(|_| Failure::Drop(InvalidMessage::BadPayload("KE").into()))?;
         sa.keys = Some(keys);
         sa.crypt = Some(crypt);
+        self.log_ikev1_table();
         Ok(())
     }
 

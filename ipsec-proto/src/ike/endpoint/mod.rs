@@ -37,6 +37,7 @@ mod dpd;
 mod fuzz_access;
 mod info;
 mod informational;
+mod keylog;
 mod main_mode;
 mod message_ids;
 mod nat_t;
@@ -123,6 +124,8 @@ pub struct Endpoint {
     counters: Counters,
     /// Why the datagram being handled was dropped, for [`Endpoint::handle_datagram`]'s answer.
     dropped: Option<DatagramDrop>,
+    /// Where Wireshark keys go ([`Endpoint::set_keylog`]).
+    keylog: keylog::KeyLogSlot,
 }
 
 impl core::fmt::Debug for Endpoint {
@@ -206,6 +209,7 @@ impl Endpoint {
             events: VecDeque::new(),
             counters: Counters::default(),
             dropped: None,
+            keylog: keylog::KeyLogSlot::default(),
         }
     }
 

@@ -754,6 +754,7 @@ impl Endpoint {
                 last_out: None,
             },
         );
+        self.log_esp_pair(&est.keys);
         self.events
             .push_back(Event::Phase2Established(Box::new(est)));
         child
