@@ -35,7 +35,7 @@ pub use lifetime::{
     EspUsage, Lifetime, LifetimeConfig, LifetimeLimits, LifetimeState, SoftMargins,
 };
 pub use replay::{ReplayError, ReplayWindow, DEFAULT_REPLAY_WINDOW, MAX_REPLAY_WINDOW};
-pub use sa::{Decapsulated, EspConfig, InboundSa, OutboundSa};
+pub use sa::{Decapsulated, EspConfig, ExpandedKey, InboundSa, OutboundSa};
 pub use stats::{EspGlobalStats, EspStats};
 pub use table::{peek_spi, InboundError, InboundSaTable};
 pub use transform::{EspCipher, EspIntegrity, EspMode, EspTransform};

@@ -5,7 +5,7 @@
 //! mode under the explicit IV, and the ICV a truncated HMAC over everything before it. Both
 //! directions work in caller buffers and never allocate per packet.
 
-use crate::crypto::cipher::CipherKey;
+use crate::crypto::cipher::{CbcEncryptor, CipherKey};
 use crate::crypto::hmac::HmacKey;
 use crate::rng::Rng;
 use crate::time::Instant;
@@ -253,7 +253,40 @@ impl OutboundSa {
         next_header: u8,
         out: &mut [u8],
     ) -> Result<usize, EspError> {
-        let r = self.encapsulate_with(now, inner, next_header, None, out);
+        let r = self.encapsulate_with(now, inner, next_header, None, None, out);
+        if let Err(e) = &r {
+            self.stats.count_outbound_error(e);
+        }
+        r
+    }
+
+    /// The expanded encryption key of this SA, for [`OutboundSa::encapsulate_expanded`]: a
+    /// batch holding several packets of one SA expands the key once. It is as secret as the key
+    /// and is wiped when dropped.
+    pub fn expand(&self) -> ExpandedKey {
+        ExpandedKey {
+            owner: self.iv_salt,
+            encryptor: self.engine.cipher.as_ref().map(CipherKey::encryptor),
+        }
+    }
+
+    /// [`OutboundSa::encapsulate`] with the key already expanded by [`OutboundSa::expand`] of
+    /// this same SA; another SA's key is refused as misuse ([`EspError::InvalidConfig`]).
+    pub fn encapsulate_expanded(
+        &mut self,
+        now: Instant,
+        inner: &[u8],
+        next_header: u8,
+        expanded: &ExpandedKey,
+        out: &mut [u8],
+    ) -> Result<usize, EspError> {
+        if expanded.owner != self.iv_salt {
+            return Err(EspError::InvalidConfig("expanded key of another SA"));
+        }
+        let r = match &expanded.encryptor {
+            Some(c) => self.encapsulate_with(now, inner, next_header, None, Some(c), out),
+            None => self.encapsulate_with(now, inner, next_header, None, None, out),
+        };
         if let Err(e) = &r {
             self.stats.count_outbound_error(e);
         }
@@ -276,7 +309,7 @@ impl OutboundSa {
                 "IV length differs from the cipher's",
             ));
         }
-        let r = self.encapsulate_with(now, inner, next_header, Some(iv), out);
+        let r = self.encapsulate_with(now, inner, next_header, Some(iv), None, out);
         if let Err(e) = &r {
             self.stats.count_outbound_error(e);
         }
@@ -295,6 +328,7 @@ impl OutboundSa {
         inner: &[u8],
         next_header: u8,
         iv: Option<&[u8]>,
+        expanded: Option<&CbcEncryptor>,
         out: &mut [u8],
     ) -> Result<usize, EspError> {
         if self.lifetime.state(now) == LifetimeState::Hard {
@@ -322,8 +356,15 @@ impl OutboundSa {
             .ok_or(short)?
             .copy_from_slice(&seq.to_be_bytes());
         let iv_out = head.get_mut(ESP_HEADER_LEN..).ok_or(short)?;
-        let cipher = e.cipher.as_ref().map(CipherKey::encryptor);
-        match (iv, &cipher) {
+        let own;
+        let cipher = match expanded {
+            Some(x) => Some(x),
+            None => {
+                own = e.cipher.as_ref().map(CipherKey::encryptor);
+                own.as_ref()
+            }
+        };
+        match (iv, cipher) {
             (Some(iv), _) => iv_out.copy_from_slice(iv),
             (None, Some(c)) => {
                 let salt = self.iv_salt.get(..iv_out.len()).ok_or(short)?;
@@ -350,7 +391,7 @@ impl OutboundSa {
             *pl = pad_len as u8;
             *nh = next_header;
         }
-        if let Some(c) = &cipher {
+        if let Some(c) = cipher {
             let iv = head.get(ESP_HEADER_LEN..).ok_or(short)?;
             c.encrypt_in_place(iv, ct)
                 .map_err(|_| cipher_misuse(ct_len, e.align))?;
@@ -369,6 +410,21 @@ impl OutboundSa {
         s.digest += 1;
         s.bytes_encaps = s.bytes_encaps.saturating_add(inner.len() as u64);
         Ok(total)
+    }
+}
+
+/// One outbound SA's expanded encryption key ([`OutboundSa::expand`]). It names its SA by the
+/// SA's random IV salt, so it cannot be used with another SA by mistake.
+#[derive(Debug)]
+pub struct ExpandedKey {
+    owner: [u8; MAX_IV_LEN],
+    encryptor: Option<CbcEncryptor>,
+}
+
+impl ExpandedKey {
+    /// Whether it was expanded from `sa`.
+    pub fn belongs_to(&self, sa: &OutboundSa) -> bool {
+        self.owner == sa.iv_salt
     }
 }
 

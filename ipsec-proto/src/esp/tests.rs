@@ -608,3 +608,43 @@ fn fuzz_body_reencapsulates_an_accepted_encryption_only_packet() {
     input.extend_from_slice(&pkt);
     assert!(fuzzing::esp_decapsulate(&input));
 }
+
+#[test]
+fn an_expanded_key_gives_the_same_packets_and_only_for_its_own_sa() {
+    let (mut a, mut inb) = pair_with(aes_sha1(), config(EspMode::Tunnel));
+    let (mut b, _) = pair_with(aes_sha1(), config(EspMode::Tunnel));
+    let inner = [0x45u8; 100];
+    let key = b.expand();
+    assert!(key.belongs_to(&b));
+    let mut pa = vec![0u8; 200];
+    let mut pb = vec![0u8; 200];
+    for _ in 0..3 {
+        let na = a.encapsulate(T0, &inner, 4, &mut pa).unwrap();
+        let nb = b
+            .encapsulate_expanded(T0, &inner, 4, &key, &mut pb)
+            .unwrap();
+        // Same keys and seed: the IV depends only on the sequence number and the salt.
+        assert_eq!(pa[..na], pb[..nb]);
+        let mut out = vec![0u8; 200];
+        let d = inb.decapsulate(T0, &pb[..nb], &mut out).unwrap();
+        assert_eq!(&out[..d.len], &inner[..]);
+    }
+    // Another SA's schedule (same algorithm, another salt) is refused as misuse.
+    let mut rng = Rng::from_u64(99);
+    let c = OutboundSa::new(
+        keys(0x1234_5678, aes_sha1()),
+        config(EspMode::Tunnel),
+        T0,
+        &mut rng,
+    )
+    .unwrap();
+    assert!(matches!(
+        b.encapsulate_expanded(T0, &inner, 4, &c.expand(), &mut pb),
+        Err(EspError::InvalidConfig(_))
+    ));
+    assert_eq!(
+        b.sequence(),
+        3,
+        "the refused packet used no sequence number"
+    );
+}

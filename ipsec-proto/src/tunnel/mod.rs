@@ -22,6 +22,7 @@
 //! globally (`%CRYPTO-4-RECVD_PKT_INV_SPI`). The data path does not allocate: packets are
 //! encrypted and decrypted straight into the [`Outputs`] arena.
 
+mod batch;
 mod build;
 mod classify;
 mod commands;
@@ -55,6 +56,7 @@ pub use crate::keylog::KeyLog;
 use crate::policy::{GatewayConfig, TransformSet};
 use crate::rng::Rng;
 use crate::time::Instant;
+pub use batch::{BatchVerdicts, Iface, BATCH};
 pub use build::{build, BuildError, Built, MapEntryInfo};
 pub use diag::IosTime;
 pub use dropped::Dropped;
@@ -150,6 +152,9 @@ pub struct CoreCounters {
     pub not_ipv4: u64,
     /// Packets the output queue refused.
     pub queue_full: u64,
+    /// Cleartext packets for an interface that does not exist ([`Iface::Tunnel`] without a
+    /// configured VTI).
+    pub no_interface: u64,
 }
 
 /// An ISAKMP state change seen between two calls (for narratives and debug).
@@ -249,6 +254,23 @@ struct ChildSa {
     rekey_requested: bool,
     /// Traffic since the endpoint last heard of it: (last inbound, last outbound).
     unreported: Option<(Option<Instant>, Option<Instant>)>,
+}
+
+/// Where [`Tunnels::route`] left a cleartext packet.
+enum Route {
+    /// Decided (dropped or negotiation started), with the verdict.
+    Done(TunVerdict),
+    /// To be sealed by this pair.
+    Pair(ChildId),
+}
+
+impl From<Result<ChildId, TunVerdict>> for Route {
+    fn from(r: Result<ChildId, TunVerdict>) -> Route {
+        match r {
+            Ok(c) => Route::Pair(c),
+            Err(v) => Route::Done(v),
+        }
+    }
 }
 
 /// How often ESP usage (volume, last traffic each way) reaches the IKE endpoint while traffic
@@ -438,23 +460,41 @@ impl Tunnels {
     }
 
     fn protect_clear(&mut self, now: Instant, pkt: &[u8], out: &mut Outputs) -> TunVerdict {
+        match self.route(now, pkt, out) {
+            Route::Done(v) => v,
+            Route::Pair(child_id) => self.seal(now, child_id, pkt, None, out),
+        }
+    }
+
+    /// The first half of protecting a packet: classification, the flow's counters, and either
+    /// the pair that carries it or what became of it (no SA: negotiation started).
+    fn route(&mut self, now: Instant, pkt: &[u8], out: &mut Outputs) -> Route {
+        Route::from(self.route_inner(now, pkt, out))
+    }
+
+    fn route_inner(
+        &mut self,
+        now: Instant,
+        pkt: &[u8],
+        out: &mut Outputs,
+    ) -> Result<ChildId, TunVerdict> {
         let Some(t) = five_tuple(pkt) else {
             self.counters.tun_malformed += 1;
-            return TunVerdict::Malformed;
+            return Err(TunVerdict::Malformed);
         };
         let fi = match self.classify(&t) {
             Ok(Some(f)) => f,
             Ok(None) => {
                 self.counters.not_protected += 1;
-                return TunVerdict::NotProtected;
+                return Err(TunVerdict::NotProtected);
             }
             Err(()) => {
                 self.counters.tun_malformed += 1;
-                return TunVerdict::SendError;
+                return Err(TunVerdict::SendError);
             }
         };
         let Some(flow) = self.flows.get_mut(fi) else {
-            return TunVerdict::SendError;
+            return Err(TunVerdict::SendError);
         };
         let len = u32::try_from(pkt.len()).unwrap_or(u32::MAX);
         flow.largest_plain = flow.largest_plain.max(len);
@@ -481,7 +521,7 @@ impl Tunnels {
         };
         if dynamic && current.is_none() {
             flow.retired.no_sa_send += 1;
-            return TunVerdict::NoSa;
+            return Err(TunVerdict::NoSa);
         }
         let Some(child_id) = current else {
             flow.retired.no_sa_send += 1;
@@ -501,8 +541,21 @@ impl Tunnels {
                 }
             }
             self.pump(now, out);
-            return TunVerdict::NoSa;
+            return Err(TunVerdict::NoSa);
         };
+        Ok(child_id)
+    }
+
+    /// The second half: ESP into the output queue, with the pair's key expanded once per run of
+    /// packets of the same pair when a batch passes `expanded`.
+    fn seal(
+        &mut self,
+        now: Instant,
+        child_id: ChildId,
+        pkt: &[u8],
+        expanded: Option<&mut Option<(ChildId, crate::esp::ExpandedKey)>>,
+        out: &mut Outputs,
+    ) -> TunVerdict {
         let Some(child) = self.children.get_mut(&child_id) else {
             return TunVerdict::SendError;
         };
@@ -511,10 +564,27 @@ impl Tunnels {
             self.counters.queue_full += 1;
             return TunVerdict::SendError;
         };
-        let sent = match child
-            .out
-            .encapsulate(now, pkt, NEXT_HEADER_IPV4, &mut slot[..])
-        {
+        let result = match expanded {
+            Some(cache) => {
+                if cache.as_ref().is_none_or(|(id, _)| *id != child_id) {
+                    *cache = Some((child_id, child.out.expand()));
+                }
+                match cache {
+                    Some((_, k)) => {
+                        child
+                            .out
+                            .encapsulate_expanded(now, pkt, NEXT_HEADER_IPV4, k, &mut slot[..])
+                    }
+                    None => child
+                        .out
+                        .encapsulate(now, pkt, NEXT_HEADER_IPV4, &mut slot[..]),
+                }
+            }
+            None => child
+                .out
+                .encapsulate(now, pkt, NEXT_HEADER_IPV4, &mut slot[..]),
+        };
+        let sent = match result {
             Ok(n) => {
                 slot.commit(n);
                 true

@@ -114,6 +114,43 @@ impl Tunnel {
         self.tunnels.handle_plaintext(now, pkt, &mut self.out)
     }
 
+    /// A batch of cleartext packets from `iface` (see [`Tunnels::handle_plaintext_batch`]).
+    pub fn handle_plaintext_batch<'a>(
+        &mut self,
+        now: Instant,
+        iface: super::Iface,
+        batch: impl IntoIterator<Item = &'a [u8]>,
+    ) -> super::BatchVerdicts {
+        self.begin();
+        self.tunnels
+            .handle_plaintext_batch(now, iface, batch, &mut self.out)
+    }
+
+    /// A batch of raw ESP packets from `src` (see [`Tunnels::handle_esp_batch`]).
+    pub fn handle_esp_batch<'a>(
+        &mut self,
+        now: Instant,
+        src: Ipv4Addr,
+        batch: impl IntoIterator<Item = &'a [u8]>,
+    ) -> super::BatchVerdicts {
+        self.begin();
+        self.tunnels
+            .handle_esp_batch(now, src, batch, &mut self.out)
+    }
+
+    /// A batch of UDP datagrams from `remote` to `local` (see [`Tunnels::handle_udp_batch`]).
+    pub fn handle_udp_batch<'a>(
+        &mut self,
+        now: Instant,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        batch: impl IntoIterator<Item = &'a [u8]>,
+    ) -> super::BatchVerdicts {
+        self.begin();
+        self.tunnels
+            .handle_udp_batch(now, local, remote, batch, &mut self.out)
+    }
+
     /// A UDP datagram that arrived on `local` (port 500 or 4500) from `remote`; `Err` says
     /// why it was dropped.
     pub fn handle_udp(
@@ -272,6 +309,86 @@ pub(super) mod tests {
             }
         }
         delivered
+    }
+
+    #[test]
+    fn batches_protect_and_deliver_in_order_with_the_verdicts_of_single_packets() {
+        use super::super::{BatchVerdicts, Iface, BATCH};
+        let mut a = Tunnel::from_ios(SITE_A, CoreOptions::seeded(1)).unwrap();
+        let mut b = Tunnel::from_ios(SITE_B, CoreOptions::seeded(2)).unwrap();
+        let mut now = Instant::from_millis(1_000);
+        let first = ping([192, 168, 1, 10], [192, 168, 2, 10], 0);
+        let v = a.handle_plaintext_batch(now, Iface::Inside, [first.as_slice()]);
+        assert_eq!(v.no_sa, 1, "a batch of one is the single-packet verb");
+        for _ in 0..20 {
+            carry(&mut a, &mut b, now);
+            carry(&mut b, &mut a, now);
+            now = Instant::from_millis(now.as_millis() + 10);
+        }
+        // More than one pass of protected packets, with a packet no ACL permits and a
+        // malformed one among them.
+        let mut pkts: Vec<Vec<u8>> = (1..=(BATCH as u16 + 7))
+            .map(|s| ping([192, 168, 1, 10], [192, 168, 2, 10], s))
+            .collect();
+        pkts.insert(3, ping([192, 168, 1, 10], [10, 9, 9, 9], 99));
+        pkts.insert(5, vec![0x45, 0]);
+        let v = a.handle_plaintext_batch(now, Iface::Inside, pkts.iter().map(|p| p.as_slice()));
+        assert_eq!(
+            v,
+            BatchVerdicts {
+                protected: BATCH + 7,
+                not_protected: 1,
+                malformed: 1,
+                ..BatchVerdicts::default()
+            }
+        );
+        let mut buf = vec![0u8; 4096];
+        let mut esp = Vec::new();
+        while let Ok(Some(t)) = a.poll_transmit(&mut buf) {
+            assert!(matches!(t.dest, Dest::Esp { .. }), "{t:?}");
+            esp.push(buf[..t.len].to_vec());
+        }
+        assert_eq!(esp.len(), BATCH + 7);
+        // Site B takes them as one ESP batch and delivers them in order.
+        let v = b.handle_esp_batch(
+            now,
+            [203, 0, 113, 1].into(),
+            esp.iter().map(|p| p.as_slice()),
+        );
+        assert_eq!((v.protected, v.dropped), (BATCH + 7, 0));
+        let mut delivered = Vec::new();
+        while let Ok(Some(n)) = b.poll_plaintext(&mut buf) {
+            delivered.push(buf[..n].to_vec());
+        }
+        let expected: Vec<Vec<u8>> = pkts
+            .iter()
+            .filter(|p| p.len() > 20 && p[16..20] == [192, 168, 2, 10])
+            .cloned()
+            .collect();
+        assert_eq!(delivered, expected);
+        // Replayed, the same batch is refused packet by packet and counted.
+        let v = b.handle_esp_batch(
+            now,
+            [203, 0, 113, 1].into(),
+            esp.iter().map(|p| p.as_slice()),
+        );
+        assert_eq!((v.protected, v.dropped), (0, BATCH + 7));
+        // No VTI is configured: its packets are refused and counted.
+        let v =
+            a.handle_plaintext_batch(now, Iface::Tunnel(0), [first.as_slice(), first.as_slice()]);
+        assert_eq!(v.no_interface, 2);
+        assert_eq!(a.tunnels().counters().no_interface, 2);
+        let ipsec = a.show(
+            now,
+            Show::IpsecSa {
+                peer: None,
+                detail: false,
+            },
+        );
+        assert!(
+            ipsec.contains(&format!("#pkts encaps: {}", BATCH + 7)),
+            "{ipsec}"
+        );
     }
 
     #[test]
