@@ -238,14 +238,13 @@ fn phase1_proposal_mismatch() {
         .debug(1)
         .contains("phase 1 SA policy not acceptable! (local 203.0.113.2 remote 198.51.100.1)"));
     // The per-transform lines come from the refusal's evidence, before the summary.
-    let checks = n
-        .debug(1)
+    let debug = n.debug(1);
+    let checks = debug
         .find("ISAKMP:(0):Checking ISAKMP transform 1 against priority ")
-        .expect(&n.debug(1));
-    let refused = n
-        .debug(1)
+        .expect(&debug);
+    let refused = debug
         .find("Encryption algorithm offered does not match policy!")
-        .expect(&n.debug(1));
+        .expect(&debug);
     assert!(checks < refused && refused < n.debug(1).find("atts are not acceptable").unwrap());
     println!("{}", show(&n));
 }
