@@ -86,6 +86,8 @@ impl Net {
                 } => Dest::Udp { local, remote },
                 Wire::Esp { src, dst } => Dest::Esp { src, dst },
                 Wire::Udp { .. } => return true,
+                // The filter judges the WAN; these nodes have no LAN on the network.
+                Wire::Ip { .. } => return false,
             };
             filter(s.from, &dest, &s.packet.bytes)
         });

@@ -77,6 +77,7 @@ impl Pair {
             .filter(|s| match s.packet.wire {
                 Wire::Esp { .. } => true,
                 Wire::Udp { dst, .. } => dst.port() == 4500 && s.packet.bytes.first() != Some(&0),
+                Wire::Ip { .. } => false,
             })
             .map(|s| s.packet.bytes.clone())
             .collect()

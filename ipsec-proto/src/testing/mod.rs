@@ -9,15 +9,19 @@
 //!   [`TunnelsNode`] (the tunnel layer's [`crate::tunnel::Tunnels`] with its output arena) and
 //!   [`TunnelNode`] (the polled [`crate::tunnel::Tunnel`]) are the others; an embedder can add
 //!   its own.
+//! - [`Host`]: a host on a gateway's LAN ([`Network::attach`], [`Wire::Ip`]) that answers
+//!   pings, so a scenario can ping across a tunnel.
 //! - [`Pair`]: the two-endpoint case with the knobs the IKE pair scenarios turn.
 //!
 //! The network does not own the nodes: each call that moves packets takes them as
 //! `&mut [&mut dyn Node]`, so a test reads and drives its nodes directly between steps.
 
+mod host;
 mod network;
 mod nodes;
 mod pair;
 
+pub use host::{Echo, Host};
 pub use network::{Fault, Link, Nat, Network, Node, Packet, Sent, Wire};
 pub use nodes::{DebugLine, TunnelNode, TunnelsNode};
 pub use pair::{assert_keys_match, Pair, Side, A_PRIV, B_ADDR, NAT_PUB};

@@ -31,14 +31,37 @@ pub enum Wire {
         /// Destination address.
         dst: Ipv4Addr,
     },
+    /// A plaintext IPv4 packet on a LAN, between a host and its gateway ([`Network::attach`]);
+    /// the bytes are the whole packet and these are its header's addresses.
+    Ip {
+        /// Source address.
+        src: Ipv4Addr,
+        /// Destination address.
+        dst: Ipv4Addr,
+    },
 }
 
 impl Wire {
+    /// The wire of a plaintext IPv4 packet, from its header (unspecified addresses when the
+    /// packet is too short to have one).
+    pub fn ip(packet: &[u8]) -> Wire {
+        let addr = |at: usize| {
+            packet
+                .get(at..at + 4)
+                .and_then(|b| <[u8; 4]>::try_from(b).ok())
+                .map_or(Ipv4Addr::UNSPECIFIED, Ipv4Addr::from)
+        };
+        Wire::Ip {
+            src: addr(12),
+            dst: addr(16),
+        }
+    }
+
     /// The destination address.
     pub fn dst_ip(&self) -> IpAddr {
         match *self {
             Wire::Udp { dst, .. } => dst.ip(),
-            Wire::Esp { dst, .. } => IpAddr::V4(dst),
+            Wire::Esp { dst, .. } | Wire::Ip { dst, .. } => IpAddr::V4(dst),
         }
     }
 
@@ -46,7 +69,7 @@ impl Wire {
     pub fn dst_port(&self) -> Option<u16> {
         match *self {
             Wire::Udp { dst, .. } => Some(dst.port()),
-            Wire::Esp { .. } => None,
+            Wire::Esp { .. } | Wire::Ip { .. } => None,
         }
     }
 
@@ -54,7 +77,7 @@ impl Wire {
     pub fn src_port(&self) -> Option<u16> {
         match *self {
             Wire::Udp { src, .. } => Some(src.port()),
-            Wire::Esp { .. } => None,
+            Wire::Esp { .. } | Wire::Ip { .. } => None,
         }
     }
 }
@@ -205,6 +228,8 @@ pub type Fault = Box<dyn FnMut(&Sent) -> bool>;
 struct Station {
     addr: Ipv4Addr,
     nat: Option<Nat>,
+    /// The node whose LAN this one is on ([`Network::attach`]).
+    gateway: Option<usize>,
 }
 
 struct InFlight {
@@ -291,7 +316,11 @@ impl Network {
 
     /// Adds node number `n` (the next index) at `addr`; returns its number.
     pub fn add_node(&mut self, addr: Ipv4Addr) -> usize {
-        self.stations.push(Station { addr, nat: None });
+        self.stations.push(Station {
+            addr,
+            nat: None,
+            gateway: None,
+        });
         self.sent.push(0);
         self.stations.len() - 1
     }
@@ -305,6 +334,13 @@ impl Network {
     /// is a NAT rebinding.
     pub fn set_nat(&mut self, n: usize, nat: Option<Nat>) {
         self.stations[n].nat = nat;
+    }
+
+    /// Puts node `host` on node `gateway`'s LAN: every [`Wire::Ip`] packet the host sends goes
+    /// to the gateway (its default route), and the gateway's [`Wire::Ip`] packets for the
+    /// host's address go to the host. The hop's delay is the link's ([`Network::set_link`]).
+    pub fn attach(&mut self, host: usize, gateway: usize) {
+        self.stations[host].gateway = Some(gateway);
     }
 
     /// Node `n`'s NAT.
@@ -397,11 +433,24 @@ impl Network {
                     }
                 }
                 (Some(nat), Wire::Esp { .. }) if IpAddr::V4(nat.public) == ip => return None,
-                _ if IpAddr::V4(s.addr) == ip && s.nat.is_none() => return Some((i, p)),
+                // A host on a LAN is not on the WAN.
+                _ if IpAddr::V4(s.addr) == ip && s.nat.is_none() && s.gateway.is_none() => {
+                    return Some((i, p))
+                }
                 _ => {}
             }
         }
         None
+    }
+
+    /// Where a LAN packet from node `from` goes: a host's to its gateway, a gateway's to the
+    /// host of that address on its LAN.
+    fn route_lan(&self, from: usize, dst: Ipv4Addr) -> Option<usize> {
+        self.stations[from].gateway.or_else(|| {
+            self.stations
+                .iter()
+                .position(|s| s.gateway == Some(from) && s.addr == dst)
+        })
     }
 
     /// Hands `packet`, just sent by node `from`, to the network.
@@ -410,6 +459,8 @@ impl Network {
         match &mut packet.wire {
             Wire::Udp { src, .. } => *src = SocketAddr::new(IpAddr::V4(addr), src.port()),
             Wire::Esp { src, .. } => *src = addr,
+            // A gateway forwards other hosts' packets: the header's source stays.
+            Wire::Ip { .. } => {}
         }
         let index = self.sent[from];
         self.sent[from] += 1;
@@ -428,7 +479,11 @@ impl Network {
         if dropped {
             return;
         }
-        if let Some(nat) = &self.stations[from].nat {
+        let lan = match outside.wire {
+            Wire::Ip { dst, .. } => Some(self.route_lan(from, dst)),
+            _ => None,
+        };
+        if let (None, Some(nat)) = (lan, &self.stations[from].nat) {
             match &mut outside.wire {
                 Wire::Udp { src, .. } => match nat.outside(src.port()) {
                     Some(port) => *src = SocketAddr::new(IpAddr::V4(nat.public), port),
@@ -436,9 +491,15 @@ impl Network {
                 },
                 // No translation for protocol 50.
                 Wire::Esp { .. } => return,
+                Wire::Ip { .. } => {}
             }
         }
-        let Some((to, inside)) = self.route(outside) else {
+        let routed = match lan {
+            // The NAT is on the WAN side: a LAN hop bypasses it.
+            Some(to) => to.map(|to| (to, outside)),
+            None => self.route(outside),
+        };
+        let Some((to, inside)) = routed else {
             self.unroutable += 1;
             return;
         };

@@ -67,7 +67,9 @@ pub struct DebugLine {
 }
 
 /// [`Tunnels`] with its output arena: what it delivers to the protected side is kept in
-/// [`TunnelsNode::delivered`], its debug lines in [`TunnelsNode::debug`].
+/// [`TunnelsNode::delivered`] (or sent to its LAN, see [`TunnelsNode::lan`]), its debug lines
+/// in [`TunnelsNode::debug`]. A [`Wire::Ip`] packet arriving from its LAN is plaintext to
+/// protect.
 #[derive(Debug)]
 pub struct TunnelsNode {
     /// The tunnels (drive them directly for plaintext and commands, then let the network
@@ -79,6 +81,9 @@ pub struct TunnelsNode {
     pub delivered: Vec<Vec<u8>>,
     /// Debug lines (when debugging is on in [`TunnelsNode::out`]).
     pub debug: Vec<DebugLine>,
+    /// Decrypted packets go onto the network as [`Wire::Ip`], to the hosts on this node's LAN
+    /// ([`crate::testing::Network::attach`]), instead of into [`TunnelsNode::delivered`].
+    pub lan: bool,
 }
 
 impl TunnelsNode {
@@ -89,6 +94,7 @@ impl TunnelsNode {
             out: Outputs::default(),
             delivered: Vec::new(),
             debug: Vec::new(),
+            lan: false,
         }
     }
 }
@@ -104,6 +110,7 @@ impl Node for TunnelsNode {
         }
         for (dest, pkt) in self.out.packets() {
             let wire = match dest {
+                Dest::Tun if self.lan => Wire::ip(pkt),
                 Dest::Tun => {
                     self.delivered.push(pkt.to_vec());
                     continue;
@@ -132,6 +139,11 @@ impl Node for TunnelsNode {
                 .tunnels
                 .handle_udp(now, dst, src, &p.bytes, &mut self.out),
             Wire::Esp { src, .. } => self.tunnels.handle_esp(now, src, &p.bytes, &mut self.out),
+            Wire::Ip { .. } => {
+                // Every verdict is counted by the tunnels.
+                let _ = self.tunnels.handle_plaintext(now, &p.bytes, &mut self.out);
+                Ok(())
+            }
             Wire::Udp { .. } => Ok(()),
         };
     }
@@ -146,13 +158,16 @@ impl Node for TunnelsNode {
 }
 
 /// The polled [`Tunnel`]: what it delivers to the protected side is kept in
-/// [`TunnelNode::delivered`].
+/// [`TunnelNode::delivered`] (or sent to its LAN, see [`TunnelNode::lan`]); a [`Wire::Ip`]
+/// packet arriving from its LAN is plaintext to protect.
 #[derive(Debug)]
 pub struct TunnelNode {
     /// The tunnel.
     pub tunnel: Tunnel,
     /// Decrypted packets for the protected side, in order.
     pub delivered: Vec<Vec<u8>>,
+    /// Decrypted packets go onto the network as [`Wire::Ip`] (as [`TunnelsNode::lan`]).
+    pub lan: bool,
 }
 
 impl TunnelNode {
@@ -161,6 +176,7 @@ impl TunnelNode {
         TunnelNode {
             tunnel,
             delivered: Vec::new(),
+            lan: false,
         }
     }
 }
@@ -183,7 +199,14 @@ impl Node for TunnelNode {
             });
         }
         while let Ok(Some(n)) = self.tunnel.poll_plaintext(&mut buf) {
-            self.delivered.push(buf[..n].to_vec());
+            if self.lan {
+                out.push(Packet {
+                    wire: Wire::ip(&buf[..n]),
+                    bytes: buf[..n].to_vec(),
+                });
+            } else {
+                self.delivered.push(buf[..n].to_vec());
+            }
         }
     }
 
@@ -194,6 +217,10 @@ impl Node for TunnelNode {
                 dst: SocketAddr::V4(dst),
             } => self.tunnel.handle_udp(now, dst, src, &p.bytes),
             Wire::Esp { src, .. } => self.tunnel.handle_esp(now, src, &p.bytes),
+            Wire::Ip { .. } => {
+                let _ = self.tunnel.handle_plaintext(now, &p.bytes);
+                Ok(())
+            }
             Wire::Udp { .. } => Ok(()),
         };
     }
