@@ -151,6 +151,52 @@ impl SiteToSite {
     }
 }
 
+/// A selector in an IOS extended ACL line: `host A`, `A WILDCARD`, or `any`.
+fn acl_addr(s: &TrafficSelector) -> String {
+    let (lo, hi) = s.addr.range();
+    let wildcard = u32::from(lo) ^ u32::from(hi);
+    match (lo == hi, wildcard == u32::MAX) {
+        (true, _) => format!("host {lo}"),
+        (_, true) => "any".into(),
+        _ => format!("{lo} {}", Ipv4Addr::from(wildcard)),
+    }
+}
+
+impl SiteToSite {
+    /// The same site as an IOS configuration (one policy, one key, one transform set, one
+    /// crypto map entry on a crypto interface holding `local`), for the tunnel layer.
+    pub fn ios_config(&self) -> Result<String, BadProposal> {
+        let p = isakmp_policy(10, &self.ike)?;
+        let (ts, pfs) = transform_set("TS", &self.esp)?;
+        let proto = match self.local_net.protocol {
+            0 => "ip".to_string(),
+            1 => "icmp".to_string(),
+            n => n.to_string(),
+        };
+        let pfs = pfs.map_or(String::new(), |g| format!(" set pfs group{g}\n"));
+        Ok(format!(
+            "crypto isakmp policy 10\n encr {}\n hash {}\n authentication pre-share\n group {}\n\
+             crypto isakmp key {} address {}\n\
+             crypto ipsec transform-set TS {}\n\
+             crypto map VPN 10 ipsec-isakmp\n set peer {}\n set transform-set TS\n{pfs}\
+             \x20set security-association lifetime seconds {}\n match address 100\n\
+             interface Ethernet0\n ip address {} 255.255.255.255\n crypto map VPN\n\
+             access-list 100 permit {proto} {} {}\n",
+            p.encryption.ios_keyword(),
+            p.hash.ios_keyword(),
+            p.group,
+            self.psk,
+            self.peer,
+            ts.display_transforms(),
+            self.peer,
+            self.lifetime_secs,
+            self.local,
+            acl_addr(&self.local_net),
+            acl_addr(&self.remote_net),
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,5 +218,30 @@ mod tests {
         let s = subnet("10.1.1.0/24").unwrap();
         assert!(s.contains(&subnet("10.1.1.10").unwrap()));
         assert!(!s.contains(&subnet("10.1.2.10").unwrap()));
+    }
+
+    #[test]
+    fn ios_config_runs_on_the_tunnel_layer() {
+        let site = SiteToSite {
+            local: "198.51.100.2".parse().unwrap(),
+            peer: "203.0.113.2".parse().unwrap(),
+            psk: "k".into(),
+            ike: "aes256-sha256-modp2048".into(),
+            esp: "aes128-sha1-modp1024".into(),
+            local_net: subnet("10.1.1.0/24").unwrap(),
+            remote_net: subnet("10.2.2.10/32").unwrap(),
+            lifetime_secs: 600,
+        };
+        let text = site.ios_config().unwrap();
+        let t = ipsec_proto::tunnel::Tunnel::from_ios(&text, Default::default())
+            .unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let e = &t.tunnels().entries()[0];
+        assert_eq!(e.local, site.local, "{text}");
+        assert!(text.contains("access-list 100 permit ip 10.1.1.0 0.0.0.255 host 10.2.2.10"));
+        let peer = &t.tunnels().endpoint().config().peers[0];
+        assert_eq!(peer.pfs_group, Some(2), "{text}");
+        assert_eq!(peer.lifetime_secs, 600);
+        assert_eq!(peer.selectors[0].local, site.local_net);
+        assert_eq!(peer.selectors[0].remote, site.remote_net);
     }
 }

@@ -231,7 +231,7 @@ fn example_binary_initiates_and_pings() {
         String::from_utf8_lossy(&out.stderr),
         tail(&charon.log(), 80)
     );
-    assert!(stdout.contains("Phase2Established"), "{stdout}");
+    assert!(stdout.contains("IpsecUp"), "{stdout}");
     assert!(
         stdout.matches("echo reply from 10.2.2.10").count() >= 3,
         "{stdout}"

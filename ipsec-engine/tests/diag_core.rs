@@ -6,10 +6,12 @@
 use ipsec_engine::control::resolve;
 use ipsec_engine::demo::{SITE_A, SITE_B};
 use ipsec_engine::gateway::{CoreOptions, GatewayCore};
-use ipsec_engine::{ControlReply, DebugKind, Dest, Gateway, Outputs};
+use ipsec_engine::{ControlReply, DebugKind, Dest, Gateway};
 use ipsec_proto::diagnose::{Cause, Verdict};
+use ipsec_proto::testing::{Link, Nat, Network, Node, TunnelsNode, Wire};
 use ipsec_proto::time::Instant;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
 
 fn core(text: &str, seed: u64) -> GatewayCore {
     let p = ipsec_proto::ios::parse(text).unwrap();
@@ -35,20 +37,16 @@ const A_INSIDE: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 /// What the path does to a packet sent by side `from`: true drops it.
 type Filter = Box<dyn FnMut(usize, &Dest, &[u8]) -> bool>;
 
-/// Two cores; side 0 optionally behind a NAPT (inside port p <-> public port p + 10000, raw ESP
-/// not translated), a filter on the path, virtual time with timers.
+/// Two cores on the in-memory network (5 ms apart); side 0 optionally behind a NAPT (inside
+/// port p <-> public port p + 10000, raw ESP not translated); the filter as a fault rule on
+/// what each side sends.
 struct Net {
-    g: [GatewayCore; 2],
-    o: [Outputs; 2],
-    now: u64,
-    nat: bool,
-    filter: Filter,
-    tun: [Vec<Vec<u8>>; 2],
-    debug: [String; 2],
+    n: [TunnelsNode; 2],
+    net: Network,
 }
 
 impl Net {
-    fn new(a: &str, b: &str, nat: bool, filter: Filter) -> Net {
+    fn new(a: &str, b: &str, nat: bool, mut filter: Filter) -> Net {
         let a = if nat {
             a.replace(
                 "ip address 198.51.100.1 255.255.255.0",
@@ -57,99 +55,70 @@ impl Net {
         } else {
             a.to_string()
         };
-        let mut o = [Outputs::default(), Outputs::default()];
-        for x in &mut o {
-            x.set_debugging(DebugKind::Isakmp, true);
-            x.set_debugging(DebugKind::Ipsec, true);
+        let mut n = [
+            TunnelsNode::new(core(&a, 11)),
+            TunnelsNode::new(core(b, 12)),
+        ];
+        for x in &mut n {
+            x.out.set_debugging(DebugKind::Isakmp, true);
+            x.out.set_debugging(DebugKind::Ipsec, true);
         }
-        Net {
-            g: [core(&a, 11), core(b, 12)],
-            o,
-            now: 1_000,
-            nat,
-            filter,
-            tun: [Vec::new(), Vec::new()],
-            debug: [String::new(), String::new()],
+        let mut net = Network::new(Instant(1_000), 0);
+        net.set_default_link(Link::with_latency(Duration::from_millis(5)));
+        net.add_node(n[0].tunnels.entries()[0].local);
+        net.add_node(n[1].tunnels.entries()[0].local);
+        if nat {
+            assert_eq!(net.addr(0), A_INSIDE);
+            net.set_nat(0, Some(Nat::offset(A_PUB, 10000)));
         }
+        net.add_fault(move |s| {
+            if let (true, 1, Wire::Udp { dst, .. }) = (nat, s.from, s.packet.wire) {
+                assert_eq!(
+                    dst.ip(),
+                    std::net::IpAddr::V4(A_PUB),
+                    "siteB answers the NAT"
+                );
+            }
+            let dest = match s.packet.wire {
+                Wire::Udp {
+                    src: SocketAddr::V4(local),
+                    dst: SocketAddr::V4(remote),
+                } => Dest::Udp { local, remote },
+                Wire::Esp { src, dst } => Dest::Esp { src, dst },
+                Wire::Udp { .. } => return true,
+                // The filter judges the WAN; these nodes have no LAN on the network.
+                Wire::Ip { .. } => return false,
+            };
+            filter(s.from, &dest, &s.packet.bytes)
+        });
+        Net { n, net }
+    }
+
+    fn nodes(&mut self) -> [&mut dyn Node; 2] {
+        let [a, b] = &mut self.n;
+        [a, b]
+    }
+
+    fn now(&self) -> u64 {
+        self.net.now().0
+    }
+
+    /// Side `i`'s debug output so far.
+    fn debug(&self, i: usize) -> String {
+        self.n[i].debug.iter().map(|d| d.line.as_str()).collect()
     }
 
     fn settle(&mut self) {
-        for _ in 0..200 {
-            let mut moved = false;
-            for i in 0..2 {
-                for (_, l) in self.o[i].debug_lines() {
-                    self.debug[i].push_str(l);
-                }
-                let pkts: Vec<(Dest, Vec<u8>)> =
-                    self.o[i].packets().map(|(d, p)| (d, p.to_vec())).collect();
-                self.o[i].clear();
-                for (d, p) in pkts {
-                    moved = true;
-                    if let Dest::Tun = d {
-                        self.tun[i].push(p);
-                        continue;
-                    }
-                    if (self.filter)(i, &d, &p) {
-                        continue;
-                    }
-                    let j = 1 - i;
-                    let now = Instant(self.now);
-                    let (g, o) = (&mut self.g[j], &mut self.o[j]);
-                    match d {
-                        Dest::Udp { local, remote } => {
-                            let (src, dst) = match (self.nat, i) {
-                                (true, 0) => {
-                                    (SocketAddrV4::new(A_PUB, local.port() + 10000), remote)
-                                }
-                                (true, _) => {
-                                    assert_eq!(*remote.ip(), A_PUB);
-                                    (local, SocketAddrV4::new(A_INSIDE, remote.port() - 10000))
-                                }
-                                _ => (local, remote),
-                            };
-                            g.on_udp(now, dst, src, &p, o);
-                        }
-                        Dest::Esp { src, dst } => {
-                            if self.nat {
-                                // The NAPT has no translation for protocol 50.
-                                continue;
-                            }
-                            g.on_esp(now, src, dst, &p, o);
-                        }
-                        Dest::Tun => {}
-                    }
-                }
-            }
-            self.now += 5;
-            if !moved {
-                return;
-            }
-        }
+        let mut net = std::mem::replace(&mut self.net, Network::new(Instant(0), 0));
+        net.settle(&mut self.nodes(), Duration::from_secs(1));
+        self.net = net;
     }
 
     fn advance(&mut self, ms: u64) {
-        let until = self.now + ms;
-        while self.now < until {
-            let next = self
-                .g
-                .iter()
-                .filter_map(|g| g.next_deadline().map(|d| d.0))
-                .min()
-                .unwrap_or(until)
-                .clamp(self.now, until);
-            self.now = next.max(self.now);
-            for i in 0..2 {
-                if self.g[i].next_deadline().is_some_and(|d| d.0 <= self.now) {
-                    let now = Instant(self.now);
-                    let (g, o) = (&mut self.g[i], &mut self.o[i]);
-                    g.on_timer(now, o);
-                }
-            }
-            self.settle();
-            if next == until {
-                self.now = until;
-            }
-        }
+        let until = self.net.now() + Duration::from_millis(ms);
+        let mut net = std::mem::replace(&mut self.net, Network::new(Instant(0), 0));
+        net.run_until(&mut self.nodes(), until);
+        self.net = net;
     }
 
     fn ping(&mut self, side: usize) {
@@ -159,14 +128,14 @@ impl Net {
             (B_LAN, A_LAN)
         };
         let pkt = ipv4(s, d, 84);
-        let now = Instant(self.now);
-        let (g, o) = (&mut self.g[side], &mut self.o[side]);
-        let _ = g.protect(now, &pkt, o);
+        let now = self.net.now();
+        let n = &mut self.n[side];
+        let _ = n.tunnels.protect(now, &pkt, &mut n.out);
         self.settle();
     }
 
     fn diagnose(&self, side: usize) -> Vec<Verdict> {
-        self.g[side].diagnose(Instant(self.now), None)
+        self.n[side].tunnels.diagnose(self.net.now(), None)
     }
 
     fn text(&self, side: usize) -> String {
@@ -175,7 +144,9 @@ impl Net {
 
     fn cmd(&mut self, side: usize, line: &str) -> String {
         let c = resolve(line).unwrap().unwrap();
-        match self.g[side].on_control(Instant(self.now), &c, &mut self.o[side]) {
+        let now = self.net.now();
+        let n = &mut self.n[side];
+        match n.tunnels.on_control(now, &c, &mut n.out) {
             ControlReply::Text(t) => t,
             ControlReply::Error(e) => panic!("{line}: {e}"),
         }
@@ -224,13 +195,13 @@ fn wrong_pre_shared_key() {
     assert!(a[0].check[0].contains("pre-shared keys"), "{}", show(&n));
     let b = n.diagnose(1);
     assert_eq!(causes(&b), vec![Cause::PskMismatch], "{}", show(&n));
-    assert!(n.debug[1].contains(
+    assert!(n.debug(1).contains(
         "%CRYPTO-4-IKMP_BAD_MESSAGE: IKE message from 198.51.100.1 failed its sanity check or is malformed"
     ));
     assert!(
-        n.debug[0].contains("retransmitting phase 1 MM_KEY_EXCH..."),
+        n.debug(0).contains("retransmitting phase 1 MM_KEY_EXCH..."),
         "{}",
-        n.debug[0]
+        n.debug(0)
     );
     // After the initiator gave up, the verdict stays.
     n.advance(120_000);
@@ -265,16 +236,18 @@ fn phase1_proposal_mismatch() {
         "names the attribute: {}",
         show(&n)
     );
-    assert!(n.debug[1]
+    assert!(n
+        .debug(1)
         .contains("phase 1 SA policy not acceptable! (local 203.0.113.2 remote 198.51.100.1)"));
     // The per-transform lines come from the refusal's evidence, before the summary.
-    let checks = n.debug[1]
+    let debug = n.debug(1);
+    let checks = debug
         .find("ISAKMP:(0):Checking ISAKMP transform 1 against priority ")
-        .expect(&n.debug[1]);
-    let refused = n.debug[1]
+        .expect(&debug);
+    let refused = debug
         .find("Encryption algorithm offered does not match policy!")
-        .expect(&n.debug[1]);
-    assert!(checks < refused && refused < n.debug[1].find("atts are not acceptable").unwrap());
+        .expect(&debug);
+    assert!(checks < refused && refused < n.debug(1).find("atts are not acceptable").unwrap());
     println!("{}", show(&n));
 }
 
@@ -307,7 +280,9 @@ fn non_mirrored_acls() {
         all.contains("access-list 100 permit ip 192.168.2.0 0.0.0.255 192.168.3.0 0.0.0.255"),
         "our line: {all}"
     );
-    assert!(n.debug[1].contains("IPSec policy invalidated proposal with error 32"));
+    assert!(n
+        .debug(1)
+        .contains("IPSec policy invalidated proposal with error 32"));
     println!("{}", show(&n));
 }
 
@@ -319,7 +294,7 @@ fn return_path_drops_esp() {
     for _ in 0..5 {
         n.ping(0);
         // siteB's host answers every echo that reached it.
-        let got = std::mem::take(&mut n.tun[1]);
+        let got = std::mem::take(&mut n.n[1].delivered);
         for _ in got {
             n.ping(1);
         }
@@ -350,7 +325,7 @@ fn udp_500_dropped_both_ways() {
         "{}",
         show(&n)
     );
-    assert!(n.debug[0].contains("retransmitting phase 1 MM_NO_STATE..."));
+    assert!(n.debug(0).contains("retransmitting phase 1 MM_NO_STATE..."));
     assert_eq!(
         causes(&n.diagnose(1)),
         vec![Cause::NotTriggered],
@@ -448,18 +423,18 @@ fn invalid_spi_and_debug_timestamps() {
     n.ping(0);
     // siteB forgets its SAs without telling siteA (a reboot without INITIAL-CONTACT).
     let mut fresh = core(SITE_B, 99);
-    std::mem::swap(&mut n.g[1], &mut fresh);
+    std::mem::swap(&mut n.n[1].tunnels, &mut fresh);
     n.ping(0);
     n.ping(0);
     let b = n.diagnose(1);
     assert!(causes(&b).contains(&Cause::InvalidSpi), "{}", show(&n));
     assert!(
-        n.debug[1].contains("%CRYPTO-4-RECVD_PKT_INV_SPI: decaps: rec'd IPSEC packet has invalid spi for destaddr=203.0.113.2, prot=50"),
+        n.debug(1).contains("%CRYPTO-4-RECVD_PKT_INV_SPI: decaps: rec'd IPSEC packet has invalid spi for destaddr=203.0.113.2, prot=50"),
         "{}",
-        n.debug[1]
+        n.debug(1)
     );
     // IOS datetime msec stamp of a router whose clock was never set.
-    assert!(n.debug[1].contains("*Mar  1 00:00:"), "{}", n.debug[1]);
+    assert!(n.debug(1).contains("*Mar  1 00:00:"), "{}", n.debug(1));
 }
 
 #[test]
@@ -483,7 +458,9 @@ fn transform_set_mismatch() {
         "{}",
         show(&n)
     );
-    assert!(n.debug[1].contains("IPSec policy invalidated proposal with error 256"));
+    assert!(n
+        .debug(1)
+        .contains("IPSec policy invalidated proposal with error 256"));
 }
 
 #[test]
@@ -517,10 +494,10 @@ fn oversized_packets_are_an_mtu_finding() {
         n.ping(0);
         n.ping(1);
     }
-    let mtu = n.g[0].tun_mtu() as usize;
+    let mtu = n.n[0].tunnels.tun_mtu() as usize;
     let big = ipv4(A_LAN, B_LAN, mtu + 20);
-    let now = Instant(n.now);
-    let _ = n.g[0].protect(now, &big, &mut n.o[0]);
+    let now = Instant(n.now());
+    let _ = n.n[0].tunnels.protect(now, &big, &mut n.n[0].out);
     n.settle();
     let a = n.diagnose(0);
     assert!(causes(&a).contains(&Cause::Mtu), "{}", show(&n));

@@ -30,6 +30,8 @@ pub mod policy;
 pub mod rng;
 #[cfg(test)]
 mod test_util;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod time;
 pub mod tunnel;
 pub mod wire;

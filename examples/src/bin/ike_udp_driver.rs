@@ -1,4 +1,5 @@
-//! A site-to-site IKEv1 gateway in one blocking loop (see `ipsec_examples::driver`).
+//! A site-to-site IKEv1 gateway in one blocking loop on the tunnel layer (see
+//! `ipsec_examples::driver`): the arguments become an IOS configuration.
 //!
 //! ```text
 //! ike_udp_driver --local 198.51.100.2 --peer 203.0.113.2 --psk secret \
@@ -7,10 +8,11 @@
 //!     [--ping 10.1.1.10,10.2.2.10,5] [--seconds 30]
 //! ```
 //!
-//! It binds UDP 500 and 4500 on `--local`, answers the peer (or starts Main Mode and Quick Mode
-//! with `--initiate`), prints every event, and with `--ping SRC,DST,N` sends ICMP echo requests
+//! It binds UDP 500 and 4500 on `--local`, answers the peer (or, with `--initiate`, sends a
+//! packet the crypto ACL permits, which starts Main Mode and Quick Mode), prints every event, and with `--ping SRC,DST,N` sends ICMP echo requests
 //! from SRC to DST through the tunnel once it is up (one a second, at most N + 3) until N
-//! replies came, printing them. Exits with
+//! replies came, printing them, then `show crypto isakmp sa` and `show crypto ipsec sa`. Exits
+//! with
 //! status 0 when every ping was answered (or, without `--ping`, when an IPsec SA pair came up),
 //! 1 otherwise.
 
@@ -19,10 +21,9 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant as StdInstant};
 
 use ipsec_examples::config::{subnet, SiteToSite};
-use ipsec_examples::driver::UdpDriver;
+use ipsec_examples::driver::TunnelDriver;
 use ipsec_examples::packet::{icmp_echo_request, parse_icmp_echo, ICMP_ECHO_REPLY};
-use ipsec_proto::ike::{Endpoint, Event, PeerId};
-use ipsec_proto::rng::Rng;
+use ipsec_proto::tunnel::{CoreOptions, Show, TunnelEvent};
 
 struct Args {
     site: SiteToSite,
@@ -101,7 +102,7 @@ fn parse_args() -> Result<Args, String> {
     })
 }
 
-/// 32 bytes from the kernel's generator: the endpoint and the ESP IVs are seeded from it.
+/// 32 bytes from the kernel's generator: every random value of the tunnel comes from it.
 fn os_seed() -> std::io::Result<[u8; 32]> {
     use std::io::Read;
     let mut seed = [0u8; 32];
@@ -109,57 +110,53 @@ fn os_seed() -> std::io::Result<[u8; 32]> {
     Ok(seed)
 }
 
-fn describe(ev: &Event) -> String {
-    match ev {
-        Event::Phase2Established(p2) => format!(
-            "Phase2Established child={:?} spi_in={:#010x} spi_out={:#010x} transform=[{}] \
-             udp_encap={} lifetime={}s peer={}",
-            p2.child,
-            p2.keys.inbound.spi(),
-            p2.keys.outbound.spi(),
-            p2.transform.display_transforms(),
-            p2.udp_encap,
-            p2.lifetime_secs,
-            p2.path.remote
-        ),
-        other => format!("{other:?}"),
-    }
+/// The first address of a selector (the host a trigger packet comes from or goes to).
+fn first_host(s: &ipsec_proto::policy::acl::TrafficSelector) -> Ipv4Addr {
+    s.addr.range().0
 }
 
 fn run(args: Args) -> Result<bool, String> {
-    let config = args.site.endpoint_config().map_err(|e| e.to_string())?;
-    let seed = os_seed().map_err(|e| format!("/dev/urandom: {e}"))?;
-    let mut rng = Rng::from_seed(seed);
-    let endpoint = Endpoint::new(config, rng.fork());
-    let mut driver = UdpDriver::bind(endpoint, args.site.local, rng.fork())
-        .map_err(|e| format!("bind {}:500/4500: {e}", args.site.local))?;
+    let ios = args.site.ios_config().map_err(|e| e.to_string())?;
+    let opts = CoreOptions {
+        seed: os_seed().map_err(|e| format!("/dev/urandom: {e}"))?,
+        ..CoreOptions::default()
+    };
+    let mut driver = TunnelDriver::bind(&ios, opts).map_err(|e| e.to_string())?;
     println!(
-        "listening on {:?}, peer {}",
-        driver.local_addrs(),
+        "listening on {}:500/4500, peer {}",
+        driver.local(),
         args.site.peer
     );
+    let ident = (std::process::id() & 0xffff) as u16;
     if args.initiate {
-        driver
-            .initiate(PeerId(0), 0)
-            .map_err(|e| format!("initiate: {e}"))?;
+        // As on IOS, traffic the crypto ACL permits starts IKE: the trigger itself is dropped.
+        let (src, dst) = args.ping.map_or(
+            (
+                first_host(&args.site.local_net),
+                first_host(&args.site.remote_net),
+            ),
+            |p| (p.0, p.1),
+        );
+        let trigger = icmp_echo_request(src, dst, ident, 0, b"ipsec-examples trigger");
+        let v = driver.send_packet(&trigger).map_err(|e| e.to_string())?;
+        println!("trigger {src} -> {dst}: {v:?}");
     }
     let deadline = StdInstant::now() + Duration::from_secs(args.seconds);
     let mut up = false;
     let mut answered = 0u16;
     let mut next_seq = 1u16;
     let mut next_send = StdInstant::now();
-    let ident = (std::process::id() & 0xffff) as u16;
     while StdInstant::now() < deadline {
         let events = driver
             .step(Duration::from_millis(200))
             .map_err(|e| e.to_string())?;
         for ev in &events {
-            println!("event: {}", describe(ev));
-            up |= matches!(ev, Event::Phase2Established(_));
+            println!("event: {ev:?}");
+            up |= matches!(ev, TunnelEvent::IpsecUp { .. });
         }
         while let Some(p) = driver.recv_packet() {
             match parse_icmp_echo(&p) {
-                Some(e) if e.icmp_type == ICMP_ECHO_REPLY && e.ident == ident => {
+                Some(e) if e.icmp_type == ICMP_ECHO_REPLY && e.ident == ident && e.seq > 0 => {
                     println!("echo reply from {}: seq={}", e.src, e.seq);
                     answered += 1;
                 }
@@ -181,7 +178,7 @@ fn run(args: Args) -> Result<bool, String> {
         if up && next_seq <= count.saturating_add(3) && StdInstant::now() >= next_send {
             let req = icmp_echo_request(src, dst, ident, next_seq, b"ipsec-examples ping");
             match driver.send_packet(&req) {
-                Ok(child) => println!("echo request seq={next_seq} via {child:?}"),
+                Ok(v) => println!("echo request seq={next_seq}: {v:?}"),
                 Err(e) => println!("echo request seq={next_seq} not sent: {e}"),
             }
             next_seq += 1;
@@ -189,13 +186,17 @@ fn run(args: Args) -> Result<bool, String> {
         }
     }
     let now = driver.now();
-    for sa in driver.endpoint().isakmp_sas(now) {
-        println!(
-            "isakmp sa: {} {} -> {} {}",
-            sa.conn_id, sa.src, sa.dst, sa.state
-        );
-    }
-    println!("stats: {:?}", driver.stats());
+    print!("{}", driver.tunnel().show(now, Show::IsakmpSa));
+    print!(
+        "{}",
+        driver.tunnel().show(
+            now,
+            Show::IpsecSa {
+                peer: None,
+                detail: false
+            }
+        )
+    );
     Ok(match args.ping {
         Some((_, _, count)) => answered >= count,
         None => up,

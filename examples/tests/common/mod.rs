@@ -7,7 +7,7 @@ use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use ipsec_examples::config::{subnet, SiteToSite};
-use ipsec_examples::driver::UdpDriver;
+use ipsec_examples::endpoint_driver::UdpDriver;
 use ipsec_examples::packet::{icmp_echo_request, parse_icmp_echo, ICMP_ECHO_REPLY};
 use ipsec_netlab::{addr, hex, Charon, CharonConn, Topology};
 use ipsec_proto::ike::{Endpoint, EndpointConfig, Event, IkeSaId, Phase2Established, Role};

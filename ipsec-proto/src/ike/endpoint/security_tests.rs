@@ -8,6 +8,7 @@ use super::*;
 use crate::policy::acl::TrafficSelector;
 use crate::policy::ipsec::{EspEncryption, EspIntegrity, EspMode};
 use crate::policy::isakmp::{IkeAuth, IkeEncryption, IkeHash, IsakmpPolicy, PskSecret};
+use crate::testing::{Link, Nat, Network, Node};
 
 const GW: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 2);
 const NAT_IP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 99);
@@ -163,46 +164,34 @@ impl Net {
         self.gw.transmits.len()
     }
 
-    /// Delivers everything in flight, both ways, until the network is quiet.
+    /// Delivers everything in flight, both ways, until the network is quiet: the gateway and
+    /// the branches on the in-memory network (5 ms apart), each NATed branch behind its
+    /// mapping.
     fn run(&mut self) {
-        for _ in 0..64 {
-            let mut moved = false;
-            for i in 0..self.branches.len() {
-                for (p, m) in self.sent_by(i) {
-                    moved = true;
-                    self.deliver(p, &m);
-                }
-                while let Some(e) = self.branches[i].ep.poll_event() {
-                    self.branches[i].events.push(e);
-                }
+        let mut net = Network::new(self.now, 0);
+        net.set_default_link(Link::with_latency(Duration::from_millis(5)));
+        net.add_node(GW);
+        for b in &self.branches {
+            let n = net.add_node(b.private);
+            if b.public.0 != b.private {
+                let (ip, p500, p4500) = b.public;
+                net.set_nat(n, Some(Nat::ports(ip, &[(500, p500), (4500, p4500)])));
             }
-            for (p, m) in drain(&mut self.gw, self.now) {
-                moved = true;
-                let dest = self.branches.iter_mut().find(|b| {
-                    IpAddr::V4(b.public.0) == p.remote.ip()
-                        && b.public_port(if p.remote.port() == b.public.2 {
-                            4500
-                        } else {
-                            500
-                        }) == p.remote.port()
-                });
-                if let Some(b) = dest {
-                    let lport = if p.remote.port() == b.public.2 {
-                        4500
-                    } else {
-                        500
-                    };
-                    let path = Path {
-                        local: SocketAddr::new(b.private.into(), lport),
-                        remote: p.local,
-                    };
-                    let _ = b.ep.handle_datagram(self.now, path, &m);
-                }
+        }
+        let mut nodes: Vec<&mut dyn Node> = vec![&mut self.gw];
+        nodes.extend(self.branches.iter_mut().map(|b| &mut b.ep as &mut dyn Node));
+        assert!(
+            net.settle(&mut nodes, Duration::from_secs(1)),
+            "never quiet"
+        );
+        self.now = net.now();
+        while let Some(e) = self.gw.poll_event() {
+            self.gw_events.push(e);
+        }
+        for b in &mut self.branches {
+            while let Some(e) = b.ep.poll_event() {
+                b.events.push(e);
             }
-            if !moved {
-                return;
-            }
-            self.now = self.now + Duration::from_millis(5);
         }
     }
 
