@@ -331,7 +331,10 @@ fn bench(c: &mut Criterion) {
                 bufs.iter().map(|b| b.as_slice()),
                 &mut hub.out,
             );
-            assert_eq!(v.protected, BATCH, "{size}-byte packets are protected: {v:?}");
+            assert_eq!(
+                v.protected, BATCH,
+                "{size}-byte packets are protected: {v:?}"
+            );
             assert!(hub
                 .out
                 .packets()
@@ -360,7 +363,7 @@ fn bench(c: &mut Criterion) {
                 })
             });
         }
-        let mut bufs: Vec<Vec<u8>> = vec![Vec::with_capacity(1500); BATCH];
+        let mut bufs: Vec<Vec<u8>> = (0..BATCH).map(|_| Vec::with_capacity(1500)).collect();
         let verdict = hub
             .gw
             .handle_esp(hub.now, branch_addr(0), &hub.esp[0], &mut hub.out);

@@ -215,8 +215,8 @@ impl EspSa {
 
     fn esp_config(&self) -> EspConfig {
         match &self.half {
-            Half::In(s) => *s.config(),
-            Half::Out(s) => *s.config(),
+            Half::In(s) => s.config(),
+            Half::Out(s) => s.config(),
         }
     }
 

@@ -204,6 +204,10 @@ impl IsakmpCrypto {
     /// Forgets the chain of a finished exchange (Quick Mode after HASH(3), an Informational).
     pub fn forget(&mut self, message_id: u32) {
         self.chains.retain(|(m, _)| *m != message_id);
+        // An idle SA keeps no chain: give the capacity back (thousands of idle tunnels).
+        if self.chains.is_empty() {
+            self.chains = Vec::new();
+        }
     }
 
     /// Encrypts a message body in place for sending: `buf[..body_len]` is the cleartext (all

@@ -370,6 +370,19 @@ impl History {
                 return;
             }
         }
+        // Rekeys bring a Phase 1 or Phase 2 completion every so often for as long as the tunnel
+        // lives; the rules read the newest, so two of each kind are kept and older ones go.
+        let kind = |w: &Happening| match w {
+            Happening::Phase1Up { .. } => 1,
+            Happening::Phase2Up { .. } => 2,
+            _ => 0,
+        };
+        let k = kind(&what);
+        if k != 0 && h.events.iter().filter(|r| kind(&r.what) == k).count() >= 2 {
+            if let Some(oldest) = h.events.iter().position(|r| kind(&r.what) == k) {
+                h.events.remove(oldest);
+            }
+        }
         if h.events.len() >= HISTORY_LEN {
             h.events.pop_front();
         }

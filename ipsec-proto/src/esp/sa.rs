@@ -66,9 +66,6 @@ struct Engine {
     transform: EspTransform,
     cipher: Option<CipherKey>,
     hmac: Option<HmacKey>,
-    iv_len: usize,
-    align: usize,
-    icv_len: usize,
 }
 
 impl Engine {
@@ -101,29 +98,67 @@ impl Engine {
             transform,
             cipher,
             hmac,
-            iv_len: transform.cipher.iv_len(),
-            align: transform.cipher.align(),
-            icv_len: transform.icv_len(),
         })
     }
 
+    // Derived from the transform rather than stored: three words less in every SA.
+    fn iv_len(&self) -> usize {
+        self.transform.cipher.iv_len()
+    }
+
+    fn align(&self) -> usize {
+        self.transform.cipher.align()
+    }
+
+    fn icv_len(&self) -> usize {
+        self.transform.icv_len()
+    }
+
     fn header_len(&self) -> usize {
-        ESP_HEADER_LEN + self.iv_len
+        ESP_HEADER_LEN + self.iv_len()
     }
 
     fn overhead(&self, udp: bool) -> usize {
         let udp = if udp { UDP_HEADER_LEN } else { 0 };
-        self.header_len() + self.align - 1 + ESP_TRAILER_LEN + self.icv_len + udp
+        self.header_len() + self.align() - 1 + ESP_TRAILER_LEN + self.icv_len() + udp
     }
 }
 
-fn plaintext_mtu(e: &Engine, config: &EspConfig, path_mtu: usize) -> usize {
+/// What an SA keeps of its [`EspConfig`]: the lifetime limits live in its [`Lifetime`] only (a
+/// second copy would be a hundred bytes of every SA).
+#[derive(Clone, Copy, Debug)]
+struct Settings {
+    mode: EspMode,
+    udp_encap: bool,
+    replay_window: u32,
+}
+
+impl Settings {
+    fn of(c: &EspConfig) -> Settings {
+        Settings {
+            mode: c.mode,
+            udp_encap: c.udp_encap,
+            replay_window: c.replay_window,
+        }
+    }
+
+    fn with(self, lifetime: &Lifetime) -> EspConfig {
+        EspConfig {
+            mode: self.mode,
+            udp_encap: self.udp_encap,
+            replay_window: self.replay_window,
+            lifetime: *lifetime.config(),
+        }
+    }
+}
+
+fn plaintext_mtu(e: &Engine, config: &Settings, path_mtu: usize) -> usize {
     // IOS's rule (reproduces its captures): room left after outer IP, UDP, ESP header, IV and
     // ICV, rounded down to the block, minus the two trailer bytes.
     let udp = if config.udp_encap { UDP_HEADER_LEN } else { 0 };
-    let avail = path_mtu.saturating_sub(IPV4_HEADER_LEN + udp + e.header_len() + e.icv_len)
-        / e.align
-        * e.align;
+    let avail = path_mtu.saturating_sub(IPV4_HEADER_LEN + udp + e.header_len() + e.icv_len())
+        / e.align()
+        * e.align();
     let inner = avail.saturating_sub(ESP_TRAILER_LEN);
     match config.mode {
         EspMode::Tunnel => inner,
@@ -139,7 +174,7 @@ fn cipher_misuse(len: usize, block: usize) -> EspError {
 #[derive(Debug)]
 pub struct OutboundSa {
     engine: Engine,
-    config: EspConfig,
+    config: Settings,
     /// The rest of each IV's nonce block after the sequence number, drawn once from the
     /// caller's generator: IVs are unpredictable, yet replayable from the seed.
     iv_salt: [u8; MAX_IV_LEN],
@@ -168,7 +203,7 @@ impl OutboundSa {
         rng.fill(&mut iv_salt);
         Ok(OutboundSa {
             engine,
-            config,
+            config: Settings::of(&config),
             iv_salt,
             seq: 0,
             lifetime: Lifetime::new(config.lifetime, now),
@@ -187,8 +222,8 @@ impl OutboundSa {
     }
 
     /// The configuration.
-    pub fn config(&self) -> &EspConfig {
-        &self.config
+    pub fn config(&self) -> EspConfig {
+        self.config.with(&self.lifetime)
     }
 
     /// Largest number of bytes a packet grows by: ESP header, IV, worst-case padding, trailer
@@ -203,8 +238,8 @@ impl OutboundSa {
         let e = &self.engine;
         let ct = inner_len
             .checked_add(ESP_TRAILER_LEN)?
-            .checked_next_multiple_of(e.align)?;
-        e.header_len().checked_add(ct)?.checked_add(e.icv_len)
+            .checked_next_multiple_of(e.align())?;
+        e.header_len().checked_add(ct)?.checked_add(e.icv_len())
     }
 
     /// IOS `plaintext mtu`: the largest inner packet that fits in `path_mtu` once protected.
@@ -304,7 +339,7 @@ impl OutboundSa {
         iv: &[u8],
         out: &mut [u8],
     ) -> Result<usize, EspError> {
-        if iv.len() != self.engine.iv_len {
+        if iv.len() != self.engine.iv_len() {
             return Err(EspError::InvalidConfig(
                 "IV length differs from the cipher's",
             ));
@@ -345,7 +380,7 @@ impl OutboundSa {
         }
         let short = EspError::BufferTooSmall { needed: total };
         let hdr = e.header_len();
-        let ct_len = total - hdr - e.icv_len;
+        let ct_len = total - hdr - e.icv_len();
         let pad_len = ct_len - inner.len() - ESP_TRAILER_LEN;
 
         let (head, rest) = out.split_at_mut(hdr);
@@ -374,7 +409,7 @@ impl OutboundSa {
                     .ok_or(short)?
                     .copy_from_slice(&seq.to_be_bytes());
                 c.encrypt_block(iv_out)
-                    .map_err(|_| cipher_misuse(iv_out.len(), e.align))?;
+                    .map_err(|_| cipher_misuse(iv_out.len(), e.align()))?;
             }
             // NULL encryption has no IV.
             (None, None) => {}
@@ -394,11 +429,11 @@ impl OutboundSa {
         if let Some(c) = cipher {
             let iv = head.get(ESP_HEADER_LEN..).ok_or(short)?;
             c.encrypt_in_place(iv, ct)
-                .map_err(|_| cipher_misuse(ct_len, e.align))?;
+                .map_err(|_| cipher_misuse(ct_len, e.align()))?;
         }
         if let Some(h) = &e.hmac {
             let (authed, icv) = out.split_at_mut(hdr + ct_len);
-            let icv = icv.get_mut(..e.icv_len).ok_or(short)?;
+            let icv = icv.get_mut(..e.icv_len()).ok_or(short)?;
             h.compute_into(&[authed], icv);
         }
 
@@ -444,7 +479,7 @@ pub struct Decapsulated {
 #[derive(Debug)]
 pub struct InboundSa {
     engine: Engine,
-    config: EspConfig,
+    config: Settings,
     replay: Option<ReplayWindow>,
     lifetime: Lifetime,
     stats: EspStats,
@@ -465,7 +500,7 @@ impl InboundSa {
         };
         Ok(InboundSa {
             engine,
-            config,
+            config: Settings::of(&config),
             replay,
             lifetime: Lifetime::new(config.lifetime, now),
             stats: EspStats::default(),
@@ -483,8 +518,8 @@ impl InboundSa {
     }
 
     /// The configuration.
-    pub fn config(&self) -> &EspConfig {
-        &self.config
+    pub fn config(&self) -> EspConfig {
+        self.config.with(&self.lifetime)
     }
 
     /// Anti-replay window size, `None` when anti-replay is off (`replay detection support: N`).
@@ -500,7 +535,7 @@ impl InboundSa {
     /// Smallest packet this SA can accept.
     pub fn min_packet_len(&self) -> usize {
         let e = &self.engine;
-        e.header_len() + e.align + e.icv_len
+        e.header_len() + e.align() + e.icv_len()
     }
 
     /// IOS `plaintext mtu` for the same transform and mode.
@@ -564,11 +599,11 @@ impl InboundSa {
             return Err(EspError::Truncated { len, min });
         }
         let hdr = e.header_len();
-        let ct_len = len - hdr - e.icv_len;
-        if !ct_len.is_multiple_of(e.align) {
+        let ct_len = len - hdr - e.icv_len();
+        if !ct_len.is_multiple_of(e.align()) {
             return Err(EspError::NotBlockAligned {
                 len: ct_len,
-                block: e.align,
+                block: e.align(),
             });
         }
         let truncated = EspError::Truncated { len, min };
@@ -596,7 +631,7 @@ impl InboundSa {
         if let Some(w) = &self.replay {
             w.check(seq).map_err(replay_error)?;
         }
-        let (authed, icv) = esp.split_at(len - e.icv_len);
+        let (authed, icv) = esp.split_at(len - e.icv_len());
         if let Some(h) = &e.hmac {
             if !h.verify_truncated(&[authed], icv) {
                 return Err(EspError::Authentication);
@@ -607,7 +642,7 @@ impl InboundSa {
         }
 
         let mut iv = [0u8; MAX_IV_LEN];
-        let iv = iv.get_mut(..e.iv_len).ok_or(truncated)?;
+        let iv = iv.get_mut(..e.iv_len()).ok_or(truncated)?;
         iv.copy_from_slice(authed.get(ESP_HEADER_LEN..hdr).ok_or(truncated)?);
         let pt = out
             .get_mut(..ct_len)
@@ -617,7 +652,7 @@ impl InboundSa {
             Some(c) => c
                 .decryptor()
                 .decrypt_to(iv, ct, pt)
-                .map_err(|_| cipher_misuse(ct_len, e.align))?,
+                .map_err(|_| cipher_misuse(ct_len, e.align()))?,
             None => pt.copy_from_slice(ct),
         }
 

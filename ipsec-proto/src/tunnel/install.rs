@@ -118,7 +118,7 @@ impl Tunnels {
                 conn_out,
                 dest,
                 selectors: p.selectors,
-                transform: p.transform,
+                transform: (&p.transform).into(),
                 peer_port: if p.udp_encap { peer_port } else { 500 },
                 rekey_requested: false,
                 unreported: None,

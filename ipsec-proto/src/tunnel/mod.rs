@@ -248,12 +248,31 @@ struct ChildSa {
     conn_out: u32,
     dest: Dest,
     selectors: SelectorPair,
-    transform: TransformSet,
+    /// The negotiated transforms (what show prints; the set's name stays in the configuration).
+    transform: Transforms,
     peer_port: u16,
     /// A rekey was asked for because the outbound sequence numbers are running out.
     rekey_requested: bool,
     /// Traffic since the endpoint last heard of it: (last inbound, last outbound).
     unreported: Option<(Option<Instant>, Option<Instant>)>,
+}
+
+/// The transforms of an installed pair.
+#[derive(Clone, Copy, Debug)]
+struct Transforms {
+    encryption: crate::policy::ipsec::EspEncryption,
+    integrity: crate::policy::ipsec::EspIntegrity,
+    mode: crate::policy::ipsec::EspMode,
+}
+
+impl From<&TransformSet> for Transforms {
+    fn from(t: &TransformSet) -> Transforms {
+        Transforms {
+            encryption: t.esp_encryption,
+            integrity: t.esp_integrity,
+            mode: t.mode,
+        }
+    }
 }
 
 /// Where [`Tunnels::route`] left a cleartext packet.

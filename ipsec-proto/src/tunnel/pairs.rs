@@ -15,10 +15,55 @@ use crate::ike::ChildId;
 
 use super::ChildSa;
 
+/// Slots per chunk of the slab. The slab grows a chunk at a time rather than by doubling one
+/// vector, which with pairs of about a kilobyte would leave up to half of it allocated and unused.
+const CHUNK: usize = 64;
+
+type Slot = Option<(ChildId, ChildSa)>;
+
+/// The slab: fixed chunks, so a slot never moves and growth wastes at most one chunk.
+#[derive(Debug, Default)]
+struct Slab {
+    chunks: Vec<Box<[Slot]>>,
+}
+
+impl Slab {
+    fn get(&self, slot: u32) -> Option<&Slot> {
+        let s = slot as usize;
+        self.chunks.get(s / CHUNK)?.get(s % CHUNK)
+    }
+
+    fn get_mut(&mut self, slot: u32) -> Option<&mut Slot> {
+        let s = slot as usize;
+        self.chunks.get_mut(s / CHUNK)?.get_mut(s % CHUNK)
+    }
+
+    /// Adds a chunk; returns its slots, lowest first.
+    fn grow(&mut self) -> std::ops::Range<u32> {
+        let first = self.chunks.len() * CHUNK;
+        self.chunks.push(
+            (0..CHUNK)
+                .map(|_| None)
+                .collect::<Vec<Slot>>()
+                .into_boxed_slice(),
+        );
+        let lo = u32::try_from(first).unwrap_or(u32::MAX);
+        lo..lo.saturating_add(CHUNK as u32)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Slot> {
+        self.chunks.iter().flat_map(|c| c.iter())
+    }
+
+    fn iter_mut(&mut self) -> impl Iterator<Item = &mut Slot> {
+        self.chunks.iter_mut().flat_map(|c| c.iter_mut())
+    }
+}
+
 /// See the module documentation.
 #[derive(Debug, Default)]
 pub(super) struct Pairs {
-    slots: Vec<Option<(ChildId, ChildSa)>>,
+    slots: Slab,
     free: Vec<u32>,
     by_id: HashMap<ChildId, u32>,
     by_spi: HashMap<u32, u32>,
@@ -45,18 +90,16 @@ impl Pairs {
             }
         }
         let spi = pair.spi_in;
-        let slot = match self.free.pop() {
-            Some(s) => {
-                if let Some(x) = self.slots.get_mut(s as usize) {
-                    *x = Some((id, pair));
-                }
-                s
-            }
-            None => {
-                self.slots.push(Some((id, pair)));
-                u32::try_from(self.slots.len() - 1).unwrap_or(u32::MAX)
-            }
+        if self.free.is_empty() {
+            // Lowest slots are taken first, so pairs installed together sit together.
+            self.free.extend(self.slots.grow().rev());
+        }
+        let Some(slot) = self.free.pop() else {
+            return replaced;
         };
+        if let Some(x) = self.slots.get_mut(slot) {
+            *x = Some((id, pair));
+        }
         self.by_id.insert(id, slot);
         self.by_spi.insert(spi, slot);
         replaced
@@ -64,7 +107,7 @@ impl Pairs {
 
     fn id_at(&self, slot: u32) -> Option<ChildId> {
         self.slots
-            .get(slot as usize)
+            .get(slot)
             .and_then(|x| x.as_ref())
             .map(|(id, _)| *id)
     }
@@ -72,7 +115,7 @@ impl Pairs {
     /// Removes the pair `id`.
     pub(super) fn remove(&mut self, id: &ChildId) -> Option<ChildSa> {
         let slot = self.by_id.remove(id)?;
-        let (_, pair) = self.slots.get_mut(slot as usize)?.take()?;
+        let (_, pair) = self.slots.get_mut(slot)?.take()?;
         self.by_spi.remove(&pair.spi_in);
         self.free.push(slot);
         Some(pair)
@@ -82,7 +125,7 @@ impl Pairs {
     pub(super) fn get(&self, id: &ChildId) -> Option<&ChildSa> {
         let slot = *self.by_id.get(id)?;
         self.slots
-            .get(slot as usize)
+            .get(slot)
             .and_then(|x| x.as_ref())
             .map(|(_, p)| p)
     }
@@ -91,7 +134,7 @@ impl Pairs {
     pub(super) fn get_mut(&mut self, id: &ChildId) -> Option<&mut ChildSa> {
         let slot = *self.by_id.get(id)?;
         self.slots
-            .get_mut(slot as usize)
+            .get_mut(slot)
             .and_then(|x| x.as_mut())
             .map(|(_, p)| p)
     }
@@ -102,7 +145,7 @@ impl Pairs {
             .by_spi
             .get(&spi)
             .copied()
-            .and_then(|slot| self.slots.get_mut(slot as usize))
+            .and_then(|slot| self.slots.get_mut(slot))
             .and_then(|x| x.as_mut());
         match found {
             Some((id, p)) => Ok((*id, p)),
@@ -117,7 +160,7 @@ impl Pairs {
     pub(super) fn by_spi(&self, spi: u32) -> Option<(ChildId, &ChildSa)> {
         let slot = *self.by_spi.get(&spi)?;
         self.slots
-            .get(slot as usize)
+            .get(slot)
             .and_then(|x| x.as_ref())
             .map(|(id, p)| (*id, p))
     }

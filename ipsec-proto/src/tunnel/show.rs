@@ -74,8 +74,8 @@ impl Tunnels {
             let snap =
                 |spi: u32, conn: u32, kb: Option<u64>, secs: Option<u64>, window| EspSaSnapshot {
                     spi,
-                    encryption: t.esp_encryption,
-                    integrity: t.esp_integrity,
+                    encryption: t.encryption,
+                    integrity: t.integrity,
                     mode: t.mode,
                     udp_encap: c.out.config().udp_encap,
                     conn_id: conn,

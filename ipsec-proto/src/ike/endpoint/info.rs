@@ -115,11 +115,11 @@ impl Endpoint {
             u.max_pending_per_sa = u.max_pending_per_sa.max(sa.pending.len());
             let flight = |f: &Flight| f.msg.as_ref().map_or(0, Vec::len);
             let mut bytes = flight(&sa.flight)
-                + sa.sai_b.len()
-                + sa.gxi.len()
-                + sa.gxr.len()
-                + sa.ni.len()
-                + sa.nr.len();
+                + sa.hs().sai_b.len()
+                + sa.hs().gxi.len()
+                + sa.hs().gxr.len()
+                + sa.hs().ni.len()
+                + sa.hs().nr.len();
             for q in &sa.qms {
                 bytes += flight(&q.flight) + q.ni.len() + q.nr.len();
             }

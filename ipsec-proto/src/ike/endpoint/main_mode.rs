@@ -32,7 +32,7 @@ impl Endpoint {
         let delay = self.retransmit_delay(0);
         let mut sa = IkeSa::new(id, peer, Role::Initiator, path, now);
         sa.ci = ci;
-        sa.sai_b = sai_b;
+        sa.hs_mut().sai_b = sai_b;
         sa.flight = Flight::awaiting_answer(msg.clone(), now + delay, None);
         sa.pending = pending;
         self.sas.insert(Box::new(sa));
@@ -152,7 +152,7 @@ impl Endpoint {
         sa.state = P1State::MmSaSetup;
         sa.ci = header.initiator_cookie.0;
         sa.cr = cr;
-        sa.sai_b = sa_p.body.to_vec();
+        sa.hs_mut().sai_b = sa_p.body.to_vec();
         sa.suite = Some(suite);
         sa.natt = natt;
         sa.nat.peer_supports = natt != NattKind::None;
@@ -311,9 +311,9 @@ impl Endpoint {
             sa.natt = natt;
             sa.nat.peer_supports = natt != NattKind::None;
             sa.peer_dpd = peer_dpd;
-            sa.gxi = dh.public_value().to_vec();
-            sa.dh = Some(dh);
-            sa.ni = ni;
+            sa.hs_mut().gxi = dh.public_value().to_vec();
+            sa.hs_mut().dh = Some(dh);
+            sa.hs_mut().ni = ni;
             sa.state = P1State::MmSaSetup;
             sa.flight = Flight::awaiting_answer(m3.clone(), now + delay, Some(hash));
             sa.last_rx_at = now;
@@ -359,37 +359,39 @@ impl Endpoint {
             return Ok(());
         };
         let Some(suite) = sa.suite else { return Ok(()) };
-        if sa.dh.is_none() {
-            sa.dh = Some(DhSecret::generate(suite.group, &mut self.rng));
+        let role = sa.role;
+        let hs = sa.hs_mut();
+        if hs.dh.is_none() {
+            hs.dh = Some(DhSecret::generate(suite.group, &mut self.rng));
         }
-        let Some(dh) = sa.dh.as_ref() else {
+        let Some(dh) = hs.dh.as_ref() else {
             return Ok(());
         };
         let gxy = dh
             .compute_shared(ke.body)
             .map_err(|e| Failure::Drop(PeerMisbehaved::BadKe(e).into()))?;
-        match sa.role {
+        match role {
             Role::Initiator => {
-                sa.gxr = ke.body.to_vec();
-                sa.nr = nonce.body.to_vec();
+                hs.gxr = ke.body.to_vec();
+                hs.nr = nonce.body.to_vec();
             }
             Role::Responder => {
-                sa.gxi = ke.body.to_vec();
-                sa.gxr = dh.public_value().to_vec();
-                sa.ni = nonce.body.to_vec();
+                hs.gxi = ke.body.to_vec();
+                hs.gxr = dh.public_value().to_vec();
+                hs.ni = nonce.body.to_vec();
             }
         }
         let keys = Phase1Keys::from_psk(
             suite.hash,
             suite.cipher,
             psk.expose(),
-            &sa.ni,
-            &sa.nr,
+            &sa.hs().ni,
+            &sa.hs().nr,
             gxy.expose_secret(),
             &sa.ci,
             &sa.cr,
         );
-        let crypt = IsakmpCrypto::new(&keys, &sa.gxi, &sa.gxr)
+        let crypt = IsakmpCrypto::new(&keys, &sa.hs().gxi, &sa.hs().gxr)
             .map_err(|_| Failure::Drop(InvalidMessage::BadPayload("KE").into()))?;
         sa.keys = Some(keys);
         sa.crypt = Some(crypt);
@@ -444,7 +446,7 @@ impl Endpoint {
         let Some(keys) = sa.keys.as_ref() else {
             return Ok(());
         };
-        let hash_i = keys.hash_i(&sa.gxi, &sa.gxr, &sa.sai_b, &idii);
+        let hash_i = keys.hash_i(&sa.hs().gxi, &sa.hs().gxr, &sa.hs().sai_b, &idii);
         let h = sa.header(ExchangeType::MAIN_MODE, Flags::ENCRYPTION, 0);
         let mut buf = vec![0u8; MAX_MSG];
         let mut b = MessageBuilder::new(&mut buf, h)?;
@@ -488,12 +490,13 @@ impl Endpoint {
         let list = PayloadList::parse(header.next_payload, body)?;
         let nr = self.nonce();
         if let Some(sa) = self.sas.get_mut(&id) {
-            sa.nr = nr;
+            sa.hs_mut().nr = nr;
         }
         if let Err(e) = self.mm_key_material(id, &list) {
             if let Some(sa) = self.sas.get_mut(&id) {
-                sa.nr.clear();
-                sa.dh = None;
+                let hs = sa.hs_mut();
+                hs.nr.clear();
+                hs.dh = None;
             }
             return Err(e);
         }
@@ -510,8 +513,8 @@ impl Endpoint {
         let h = sa.header(ExchangeType::MAIN_MODE, Flags(0), 0);
         let mut buf = vec![0u8; MAX_MSG];
         let mut b = MessageBuilder::new(&mut buf, h)?;
-        b.add_ke(&sa.gxr)?;
-        b.add_nonce(&sa.nr)?;
+        b.add_ke(&sa.hs().gxr)?;
+        b.add_nonce(&sa.hs().nr)?;
         if unity {
             b.add_vendor_id(&vendor::CISCO_UNITY)?;
         }
@@ -560,7 +563,7 @@ impl Endpoint {
         let Some(keys) = sa.keys.as_ref() else {
             return Ok(());
         };
-        let hash_r = keys.hash_r(&sa.gxi, &sa.gxr, &sa.sai_b, &idir);
+        let hash_r = keys.hash_r(&sa.hs().gxi, &sa.hs().gxr, &sa.hs().sai_b, &idir);
         let h = sa.header(ExchangeType::MAIN_MODE, Flags::ENCRYPTION, 0);
         let mut buf = vec![0u8; MAX_MSG];
         let mut b = MessageBuilder::new(&mut buf, h)?;
@@ -616,8 +619,8 @@ impl Endpoint {
             return Ok(None);
         };
         let expect = match message {
-            5 => keys.hash_i(&sa.gxi, &sa.gxr, &sa.sai_b, idp.body),
-            _ => keys.hash_r(&sa.gxi, &sa.gxr, &sa.sai_b, idp.body),
+            5 => keys.hash_i(&sa.hs().gxi, &sa.hs().gxr, &sa.hs().sai_b, idp.body),
+            _ => keys.hash_r(&sa.hs().gxi, &sa.hs().gxr, &sa.hs().sai_b, idp.body),
         };
         if !expect.ct_eq(hp.body) {
             let e = Error::AuthenticationFailed(AuthFailure::HashMismatch(hash_name));
@@ -681,12 +684,7 @@ impl Endpoint {
         sa.established = Some(now);
         // Only Main Mode needs these (HASH_I/HASH_R, key derivation); MM6 or our MM5 is cached
         // in the flight for retransmissions. Thousands of tunnels each keep only keys and state.
-        sa.sai_b = Vec::new();
-        sa.gxi = Vec::new();
-        sa.gxr = Vec::new();
-        sa.ni = Vec::new();
-        sa.nr = Vec::new();
-        sa.dh = None;
+        sa.hs = None;
         let life = sa.suite.map_or(86_400, |s| s.lifetime_secs);
         sa.expires = Some(now + Duration::from_secs(u64::from(life)));
         sa.dpd.seq = dpd_seq;

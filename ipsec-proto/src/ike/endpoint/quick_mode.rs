@@ -35,6 +35,9 @@ impl Endpoint {
                 return;
             }
             let p = sa.pending.remove(0);
+            if sa.pending.is_empty() {
+                sa.pending = Vec::new();
+            }
             self.start_qm(now, id, p.selector, p.replaces);
         }
     }

@@ -50,6 +50,29 @@ pub(super) struct Dpd {
     pub(super) next_at: Option<Instant>,
 }
 
+/// The Main Mode exchange's own material: the initiator's SA payload body, our DH secret, both
+/// public values and both nonces. Boxed apart and dropped at QM_IDLE, so an established ISAKMP
+/// SA (what each of thousands of tunnels keeps) does not carry it.
+#[derive(Default)]
+pub(super) struct Handshake {
+    pub(super) sai_b: Vec<u8>,
+    pub(super) dh: Option<DhSecret>,
+    pub(super) gxi: Vec<u8>,
+    pub(super) gxr: Vec<u8>,
+    pub(super) ni: Vec<u8>,
+    pub(super) nr: Vec<u8>,
+}
+
+/// What [`IkeSa::hs`] reads when there is no handshake any more.
+static NO_HANDSHAKE: Handshake = Handshake {
+    sai_b: Vec::new(),
+    dh: None,
+    gxi: Vec::new(),
+    gxr: Vec::new(),
+    ni: Vec::new(),
+    nr: Vec::new(),
+};
+
 pub(super) struct IkeSa {
     pub(super) id: IkeSaId,
     /// The peer this SA speaks for: the first ISAKMP SA of the chain of Phase 1 rekeys it belongs
@@ -63,13 +86,9 @@ pub(super) struct IkeSa {
     pub(super) cr: [u8; 8],
     pub(super) path: Path,
     pub(super) created: Instant,
-    pub(super) sai_b: Vec<u8>,
     pub(super) suite: Option<Phase1Suite>,
-    pub(super) dh: Option<DhSecret>,
-    pub(super) gxi: Vec<u8>,
-    pub(super) gxr: Vec<u8>,
-    pub(super) ni: Vec<u8>,
-    pub(super) nr: Vec<u8>,
+    /// What only Main Mode needs; dropped when it completes (see [`Handshake`]).
+    pub(super) hs: Option<Box<Handshake>>,
     pub(super) keys: Option<Phase1Keys>,
     pub(super) crypt: Option<IsakmpCrypto>,
     pub(super) natt: NattKind,
@@ -104,13 +123,8 @@ impl IkeSa {
             cr: [0; 8],
             path,
             created: now,
-            sai_b: Vec::new(),
             suite: None,
-            dh: None,
-            gxi: Vec::new(),
-            gxr: Vec::new(),
-            ni: Vec::new(),
-            nr: Vec::new(),
+            hs: None,
             keys: None,
             crypt: None,
             natt: NattKind::None,
@@ -128,6 +142,16 @@ impl IkeSa {
             rekeyed: false,
             reported: None,
         }
+    }
+
+    /// The Main Mode material (empty once Main Mode is over).
+    pub(super) fn hs(&self) -> &Handshake {
+        self.hs.as_deref().unwrap_or(&NO_HANDSHAKE)
+    }
+
+    /// The Main Mode material, created empty on first use.
+    pub(super) fn hs_mut(&mut self) -> &mut Handshake {
+        self.hs.get_or_insert_with(Box::default)
     }
 
     /// Quick Modes we answer that wait for their QM3.
