@@ -1,7 +1,9 @@
 /* C tests of the ipsec_tunnel ABI: IOS configuration errors (code, position, message), NULL
  * and out-of-range arguments, out-parameters written only on success, a buffer too small
- * leaving the datagram (or packet) queued, and a whole negotiation with events, counters, show
- * and diagnose output. Run plain, under AddressSanitizer and under valgrind by CI.
+ * leaving the datagram (or packet) queued, a whole negotiation with events, counters, show
+ * and diagnose output, and the batch verbs (a negotiation and traffic both ways carried in
+ * batches, a VTI's batch refused, batches refused whole for NULL pointers). Run plain, under
+ * AddressSanitizer and under valgrind by CI.
  *
  *   gcc -Iffi-c/include examples/c/test_tunnel.c target/release/libipsecrs.a \
  *       -lpthread -ldl -lm -o test_tunnel && ./test_tunnel
@@ -369,11 +371,290 @@ static void test_negotiation(void) {
     ipsec_tunnel_free(&b);
 }
 
+/* ------------------------------------------------------------------ batches */
+
+#define WIRE_MAX 64
+
+/* What one tunnel sent, held as a receiver's recvmmsg would hand it over: UDP datagrams and
+ * raw ESP packets apart, each as the pointer and length arrays the batch calls take. */
+typedef struct {
+    uint8_t bufs[WIRE_MAX][2048];
+    const uint8_t *udp[WIRE_MAX], *esp[WIRE_MAX];
+    size_t udp_len[WIRE_MAX], esp_len[WIRE_MAX];
+    size_t n_udp, n_esp;
+    ipsec_path udp_path; /* as the receiver sees it: local and remote swapped */
+    ipsec_addr esp_src;
+} wire;
+
+/* Field by field: ipsec_addr has a padding byte. */
+static bool same_addr(const ipsec_addr *x, const ipsec_addr *y) {
+    return x->family == y->family && x->port == y->port &&
+           memcmp(x->bytes, y->bytes, sizeof x->bytes) == 0;
+}
+
+static void wire_take(ipsec_tunnel *from, wire *w) {
+    ipsec_tunnel_transmit tx;
+    w->n_udp = w->n_esp = 0;
+    for (size_t i = 0; i < WIRE_MAX; i++) {
+        ipsec_result rc = ipsec_tunnel_poll_transmit(from, w->bufs[i], sizeof w->bufs[i], &tx,
+                                                     NULL);
+        if (rc == IPSEC_RESULT_NONE)
+            return;
+        EXPECT_RC(rc, IPSEC_RESULT_OK);
+        if (tx.kind == IPSEC_TUNNEL_TRANSMIT_UDP) {
+            ipsec_path rx = {.local = tx.path.remote, .remote = tx.path.local};
+            /* One batch is one path: the seed's sites only talk 500 <-> 500. */
+            EXPECT(w->n_udp == 0 || (same_addr(&rx.local, &w->udp_path.local) &&
+                                     same_addr(&rx.remote, &w->udp_path.remote)));
+            w->udp_path = rx;
+            w->udp[w->n_udp] = w->bufs[i];
+            w->udp_len[w->n_udp++] = tx.len;
+        } else {
+            EXPECT(tx.kind == IPSEC_TUNNEL_TRANSMIT_ESP);
+            w->esp_src = tx.path.local;
+            w->esp[w->n_esp] = w->bufs[i];
+            w->esp_len[w->n_esp++] = tx.len;
+        }
+    }
+    EXPECT(!"more than WIRE_MAX datagrams queued");
+}
+
+static bool verdicts_are(const ipsec_batch_verdicts *v, size_t accepted, size_t no_sa,
+                         size_t not_protected, size_t malformed, size_t no_interface,
+                         size_t dropped) {
+    return v->accepted == accepted && v->no_sa == no_sa && v->send_error == 0 &&
+           v->not_protected == not_protected && v->malformed == malformed &&
+           v->no_interface == no_interface && v->dropped == dropped;
+}
+
+/* Carries everything `from` sent to `to` in one datagram batch and one ESP batch; adds the
+ * verdicts to `*udp` and `*esp`. Returns how many were carried. */
+static size_t carry_batched(ipsec_tunnel *from, ipsec_tunnel *to, uint64_t now, wire *w,
+                            ipsec_batch_verdicts *udp, ipsec_batch_verdicts *esp) {
+    ipsec_batch_verdicts v;
+    wire_take(from, w);
+    if (w->n_udp > 0) {
+        EXPECT_RC(ipsec_tunnel_handle_datagram_batch(to, now, &w->udp_path, w->udp, w->udp_len,
+                                                     w->n_udp, &v),
+                  IPSEC_RESULT_OK);
+        udp->accepted += v.accepted;
+        udp->dropped += v.dropped;
+    }
+    if (w->n_esp > 0) {
+        EXPECT_RC(ipsec_tunnel_handle_esp_batch(to, now, &w->esp_src, w->esp, w->esp_len,
+                                                w->n_esp, &v),
+                  IPSEC_RESULT_OK);
+        esp->accepted += v.accepted;
+        esp->dropped += v.dropped;
+    }
+    return w->n_udp + w->n_esp;
+}
+
+#define PINGS 37 /* more than one chunk of the core's batches (32) */
+
+static void test_batches(void) {
+    static wire w; /* 128 KiB: not on the stack */
+    ipsec_tunnel *a = tun_new(SITE_A_CFG, 7), *b = tun_new(SITE_B_CFG, 8);
+    static const uint8_t elsewhere[4] = {8, 8, 8, 8};
+    uint8_t pkts[PINGS + 2][TUN_PING_LEN], got[2048];
+    const uint8_t *ptrs[PINGS + 3];
+    size_t lens[PINGS + 3];
+    ipsec_batch_verdicts v, udp, esp;
+    uint64_t now = 1000;
+    size_t n = 0;
+
+    /* A batch of one starts IKE, as the single-packet call does. */
+    tun_ping(pkts[0], HOST_A, HOST_B, 0);
+    ptrs[0] = pkts[0];
+    lens[0] = TUN_PING_LEN;
+    EXPECT_RC(ipsec_tunnel_handle_plaintext_batch(a, now, IPSEC_IFACE_INSIDE, ptrs, lens, 1, &v),
+              IPSEC_RESULT_OK);
+    EXPECT(verdicts_are(&v, 0, 1, 0, 0, 0, 0));
+
+    /* The whole negotiation carried in datagram batches, each accepted. */
+    memset(&udp, 0, sizeof udp);
+    memset(&esp, 0, sizeof esp);
+    int up_a = 0, up_b = 0, down = 0, idle = 0;
+    ipsec_tunnel_event last;
+    for (int i = 0; i < 100 && !(up_a && up_b); i++, now += 10) {
+        carry_batched(a, b, now, &w, &udp, &esp);
+        carry_batched(b, a, now, &w, &udp, &esp);
+        events(a, &up_a, &down, &last, &idle);
+        events(b, &up_b, &down, &last, &idle);
+    }
+    EXPECT(up_a == 1 && up_b == 1);
+    EXPECT(udp.accepted >= 9 && udp.dropped == 0); /* 6 Main Mode + 3 Quick Mode at least */
+    EXPECT(esp.accepted == 0 && esp.dropped == 0);
+
+    /* A -> B: PINGS pings with a foreign packet, a truncated one and an empty one (NULL with
+     * length 0) in the middle; order kept. */
+    size_t count = 0;
+    for (int i = 0; i < PINGS; i++) {
+        tun_ping(pkts[i], HOST_A, HOST_B, (uint8_t)(i + 1));
+        ptrs[count] = pkts[i];
+        lens[count++] = TUN_PING_LEN;
+        if (i == 10) {
+            tun_ping(pkts[PINGS], HOST_A, elsewhere, 0);
+            ptrs[count] = pkts[PINGS];
+            lens[count++] = TUN_PING_LEN;
+            ptrs[count] = pkts[PINGS];
+            lens[count++] = 7;
+            ptrs[count] = NULL;
+            lens[count++] = 0;
+        }
+    }
+    ipsec_tunnel_counters before, after;
+    EXPECT_RC(ipsec_tunnel_get_counters(a, &before), IPSEC_RESULT_OK);
+    EXPECT_RC(ipsec_tunnel_handle_plaintext_batch(a, now, IPSEC_IFACE_INSIDE, ptrs, lens, count,
+                                                  &v),
+              IPSEC_RESULT_OK);
+    EXPECT(verdicts_are(&v, PINGS, 0, 1, 2, 0, 0));
+    EXPECT_RC(ipsec_tunnel_get_counters(a, &after), IPSEC_RESULT_OK);
+    EXPECT(after.not_protected == before.not_protected + 1);
+    EXPECT(after.plaintext_malformed == before.plaintext_malformed + 2);
+
+    /* Their ESP to B in one batch with a packet for no SA at the end: PINGS decrypted, one
+     * dropped (and counted as an invalid SPI). */
+    wire_take(a, &w);
+    EXPECT(w.n_udp == 0 && w.n_esp == PINGS);
+    static uint8_t junk[64];
+    memset(junk, 0x5A, sizeof junk);
+    w.esp[w.n_esp] = junk;
+    w.esp_len[w.n_esp++] = sizeof junk;
+    EXPECT_RC(ipsec_tunnel_get_counters(b, &before), IPSEC_RESULT_OK);
+    EXPECT_RC(ipsec_tunnel_handle_esp_batch(b, now, &w.esp_src, w.esp, w.esp_len, w.n_esp, &v),
+              IPSEC_RESULT_OK);
+    EXPECT(verdicts_are(&v, PINGS, 0, 0, 0, 0, 1));
+    EXPECT_RC(ipsec_tunnel_get_counters(b, &after), IPSEC_RESULT_OK);
+    EXPECT(after.invalid_spi == before.invalid_spi + 1);
+    for (int i = 0; i < PINGS; i++) {
+        EXPECT_RC(ipsec_tunnel_poll_plaintext(b, got, sizeof got, &n), IPSEC_RESULT_OK);
+        EXPECT(n == TUN_PING_LEN && memcmp(got, pkts[i], n) == 0);
+    }
+    EXPECT_RC(ipsec_tunnel_poll_plaintext(b, got, sizeof got, &n), IPSEC_RESULT_NONE);
+
+    /* The same ESP again: every packet a replay, dropped. */
+    w.n_esp--;
+    EXPECT_RC(ipsec_tunnel_handle_esp_batch(b, now, &w.esp_src, w.esp, w.esp_len, w.n_esp, &v),
+              IPSEC_RESULT_OK);
+    EXPECT(verdicts_are(&v, 0, 0, 0, 0, 0, PINGS));
+    EXPECT_RC(ipsec_tunnel_poll_plaintext(b, got, sizeof got, &n), IPSEC_RESULT_NONE);
+
+    /* B -> A the same way, through carry_batched. */
+    for (int i = 0; i < 5; i++) {
+        tun_ping(pkts[i], HOST_B, HOST_A, (uint8_t)(100 + i));
+        ptrs[i] = pkts[i];
+        lens[i] = TUN_PING_LEN;
+    }
+    EXPECT_RC(ipsec_tunnel_handle_plaintext_batch(b, now, IPSEC_IFACE_INSIDE, ptrs, lens, 5, &v),
+              IPSEC_RESULT_OK);
+    EXPECT(verdicts_are(&v, 5, 0, 0, 0, 0, 0));
+    memset(&udp, 0, sizeof udp);
+    memset(&esp, 0, sizeof esp);
+    EXPECT(carry_batched(b, a, now, &w, &udp, &esp) == 5);
+    EXPECT(esp.accepted == 5 && esp.dropped == 0 && udp.accepted == 0);
+    for (int i = 0; i < 5; i++) {
+        EXPECT_RC(ipsec_tunnel_poll_plaintext(a, got, sizeof got, &n), IPSEC_RESULT_OK);
+        EXPECT(n == TUN_PING_LEN && memcmp(got, pkts[i], n) == 0);
+    }
+    char *sa = tun_show(a, now, IPSEC_SHOW_IPSEC_SA, NULL);
+    EXPECT(strstr(sa, "#pkts encaps: 37") != NULL && strstr(sa, "#pkts decaps: 5") != NULL);
+    free(sa);
+
+    /* A VTI's packets (interface Tunnel0, Tunnel7): refused and counted, nothing sent, no
+     * crypto ACL consulted. */
+    EXPECT_RC(ipsec_tunnel_get_counters(a, &before), IPSEC_RESULT_OK);
+    EXPECT_RC(ipsec_tunnel_handle_plaintext_batch(a, now, 0, ptrs, lens, 3, &v), IPSEC_RESULT_OK);
+    EXPECT(verdicts_are(&v, 0, 0, 0, 0, 3, 0));
+    EXPECT_RC(ipsec_tunnel_handle_plaintext_batch(a, now, 7, ptrs, lens, 5, &v), IPSEC_RESULT_OK);
+    EXPECT(verdicts_are(&v, 0, 0, 0, 0, 5, 0));
+    EXPECT_RC(ipsec_tunnel_get_counters(a, &after), IPSEC_RESULT_OK);
+    EXPECT(after.not_protected == before.not_protected);
+    ipsec_tunnel_transmit tx;
+    EXPECT_RC(ipsec_tunnel_poll_transmit(a, got, sizeof got, &tx, NULL), IPSEC_RESULT_NONE);
+
+    /* An empty batch may pass NULL arrays. */
+    memset(&v, 0xEE, sizeof v);
+    EXPECT_RC(ipsec_tunnel_handle_plaintext_batch(a, now, IPSEC_IFACE_INSIDE, NULL, NULL, 0, &v),
+              IPSEC_RESULT_OK);
+    EXPECT(verdicts_are(&v, 0, 0, 0, 0, 0, 0));
+    EXPECT_RC(ipsec_tunnel_handle_esp_batch(a, now, &w.esp_src, NULL, NULL, 0, &v),
+              IPSEC_RESULT_OK);
+    EXPECT_RC(ipsec_tunnel_handle_datagram_batch(a, now, &w.udp_path, NULL, NULL, 0, &v),
+              IPSEC_RESULT_OK);
+    EXPECT(verdicts_are(&v, 0, 0, 0, 0, 0, 0));
+
+    /* Misuse: refused whole, before any packet is handled; the verdicts are not written. A
+     * protectable ping first and a NULL packet with a length second: the ping is not sent. */
+    ipsec_batch_verdicts untouched;
+    memset(&v, 0xEE, sizeof v);
+    memcpy(&untouched, &v, sizeof v);
+    tun_ping(pkts[0], HOST_A, HOST_B, 200);
+    ptrs[0] = pkts[0];
+    lens[0] = TUN_PING_LEN;
+    ptrs[1] = NULL;
+    lens[1] = TUN_PING_LEN;
+    EXPECT_RC(ipsec_tunnel_handle_plaintext_batch(a, now, IPSEC_IFACE_INSIDE, ptrs, lens, 2, &v),
+              IPSEC_RESULT_NULL_PARAMETER);
+    EXPECT_RC(ipsec_tunnel_handle_plaintext_batch(NULL, now, IPSEC_IFACE_INSIDE, ptrs, lens, 1,
+                                                  &v),
+              IPSEC_RESULT_NULL_PARAMETER);
+    EXPECT_RC(ipsec_tunnel_handle_plaintext_batch(a, now, IPSEC_IFACE_INSIDE, NULL, lens, 1, &v),
+              IPSEC_RESULT_NULL_PARAMETER);
+    EXPECT_RC(ipsec_tunnel_handle_plaintext_batch(a, now, IPSEC_IFACE_INSIDE, ptrs, NULL, 1, &v),
+              IPSEC_RESULT_NULL_PARAMETER);
+    EXPECT_RC(ipsec_tunnel_handle_plaintext_batch(a, now, 0, NULL, lens, 1, &v),
+              IPSEC_RESULT_NULL_PARAMETER);
+    EXPECT(memcmp(&v, &untouched, sizeof v) == 0);
+    EXPECT_RC(ipsec_tunnel_handle_plaintext_batch(a, now, IPSEC_IFACE_INSIDE, ptrs, lens, 1,
+                                                  NULL),
+              IPSEC_RESULT_NULL_PARAMETER);
+    EXPECT_RC(ipsec_tunnel_poll_transmit(a, got, sizeof got, &tx, NULL), IPSEC_RESULT_NONE);
+
+    ipsec_addr v6 = w.esp_src;
+    v6.family = IPSEC_AF_INET6;
+    ipsec_path v6_path = w.udp_path;
+    v6_path.remote.family = IPSEC_AF_INET6;
+    EXPECT_RC(ipsec_tunnel_handle_esp_batch(NULL, now, &w.esp_src, ptrs, lens, 1, &v),
+              IPSEC_RESULT_NULL_PARAMETER);
+    EXPECT_RC(ipsec_tunnel_handle_esp_batch(b, now, NULL, ptrs, lens, 1, &v),
+              IPSEC_RESULT_NULL_PARAMETER);
+    EXPECT_RC(ipsec_tunnel_handle_esp_batch(b, now, &w.esp_src, ptrs, lens, 2, &v),
+              IPSEC_RESULT_NULL_PARAMETER);
+    EXPECT_RC(ipsec_tunnel_handle_esp_batch(b, now, &w.esp_src, NULL, lens, 1, &v),
+              IPSEC_RESULT_NULL_PARAMETER);
+    EXPECT_RC(ipsec_tunnel_handle_esp_batch(b, now, &w.esp_src, ptrs, lens, 1, NULL),
+              IPSEC_RESULT_NULL_PARAMETER);
+    EXPECT_RC(ipsec_tunnel_handle_esp_batch(b, now, &v6, ptrs, lens, 1, &v),
+              IPSEC_RESULT_INVALID_PARAMETER);
+    EXPECT_RC(ipsec_tunnel_handle_datagram_batch(NULL, now, &w.udp_path, ptrs, lens, 1, &v),
+              IPSEC_RESULT_NULL_PARAMETER);
+    EXPECT_RC(ipsec_tunnel_handle_datagram_batch(b, now, NULL, ptrs, lens, 1, &v),
+              IPSEC_RESULT_NULL_PARAMETER);
+    EXPECT_RC(ipsec_tunnel_handle_datagram_batch(b, now, &w.udp_path, ptrs, NULL, 1, &v),
+              IPSEC_RESULT_NULL_PARAMETER);
+    EXPECT_RC(ipsec_tunnel_handle_datagram_batch(b, now, &w.udp_path, ptrs, lens, 2, &v),
+              IPSEC_RESULT_NULL_PARAMETER);
+    EXPECT_RC(ipsec_tunnel_handle_datagram_batch(b, now, &w.udp_path, ptrs, lens, 1, NULL),
+              IPSEC_RESULT_NULL_PARAMETER);
+    EXPECT_RC(ipsec_tunnel_handle_datagram_batch(b, now, &v6_path, ptrs, lens, 1, &v),
+              IPSEC_RESULT_INVALID_PARAMETER);
+    EXPECT(memcmp(&v, &untouched, sizeof v) == 0);
+    /* Nothing of those reached B's counters (the ping is neither ESP nor ISAKMP). */
+    EXPECT_RC(ipsec_tunnel_get_counters(b, &before), IPSEC_RESULT_OK);
+    EXPECT(before.invalid_spi == 1 && before.ike.malformed == 0);
+    printf("batches: %d pings A -> B and 5 back, a VTI batch refused\n", PINGS);
+
+    ipsec_tunnel_free(&a);
+    ipsec_tunnel_free(&b);
+}
+
 int main(void) {
     test_config_errors();
     test_null_and_range();
     test_buffer_too_small();
     test_negotiation();
+    test_batches();
     printf("test_tunnel: %d checks, %d failures\n", checks, failures);
     return failures == 0 ? 0 : 1;
 }

@@ -112,6 +112,61 @@ pub(crate) unsafe fn in_slice<'a>(p: *const u8, len: usize) -> Option<&'a [u8]> 
     Some(unsafe { std::slice::from_raw_parts(p, len) })
 }
 
+/// A caller's batch of packets: `count` pointers and `count` lengths, packet `i` being the
+/// `lens[i]` bytes at `packets[i]`. Checked whole before any packet is handled, so that a
+/// refused batch changes nothing: the arrays may be NULL only with `count` 0, an element only
+/// with length 0 (an empty packet). Borrows the caller's arrays; copies and allocates nothing.
+#[derive(Clone, Copy)]
+pub(crate) struct Batch<'a> {
+    packets: &'a [*const u8],
+    lens: &'a [usize],
+}
+
+impl<'a> Batch<'a> {
+    /// `None` for a NULL array with a non-zero `count`, or a NULL element with a non-zero
+    /// length (`IPSEC_RESULT_NULL_PARAMETER`).
+    ///
+    /// # Safety
+    /// When `count` is not 0, `packets` and `lens` point to `count` readable elements each, and
+    /// every non-NULL `packets[i]` to `lens[i]` readable bytes, all unchanged during the call.
+    pub(crate) unsafe fn new(
+        packets: *const *const u8,
+        lens: *const usize,
+        count: usize,
+    ) -> Option<Batch<'a>> {
+        if count == 0 {
+            return Some(Batch {
+                packets: &[],
+                lens: &[],
+            });
+        }
+        if packets.is_null() || lens.is_null() {
+            return None;
+        }
+        // SAFETY: non-NULL, `count` readable elements each (the caller's contract).
+        let (packets, lens) = unsafe {
+            (
+                std::slice::from_raw_parts(packets, count),
+                std::slice::from_raw_parts(lens, count),
+            )
+        };
+        let ok = packets
+            .iter()
+            .zip(lens)
+            .all(|(p, n)| !p.is_null() || *n == 0);
+        ok.then_some(Batch { packets, lens })
+    }
+
+    /// The packets, in order.
+    pub(crate) fn iter(self) -> impl Iterator<Item = &'a [u8]> {
+        self.packets.iter().zip(self.lens).map(|(p, n)| {
+            // SAFETY: checked in `new` (NULL only with length 0); the bytes are readable and
+            // unchanged for the call by the contract of `new`.
+            unsafe { in_slice(*p, *n) }.unwrap_or(&[])
+        })
+    }
+}
+
 /// The caller's output buffer. NULL is accepted only with capacity 0 (a size query).
 ///
 /// # Safety

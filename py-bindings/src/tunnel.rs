@@ -11,7 +11,8 @@ use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::{PyBytes, PyDict};
 
 use ipsec_proto::tunnel::{
-    self, CoreOptions, Dest, Show, TunVerdict, TunnelError, TunnelEvent, TunnelTransmit,
+    self, BatchVerdicts, CoreOptions, Dest, Iface, Show, TunVerdict, TunnelError, TunnelEvent,
+    TunnelTransmit,
 };
 
 use crate::config::{config_error, flavor, Configuration};
@@ -26,6 +27,27 @@ fn verdict_name(v: TunVerdict) -> &'static str {
         TunVerdict::NotProtected => "not-protected",
         TunVerdict::Malformed => "malformed",
     }
+}
+
+/// `(protected, no_sa, send_error, not_protected, malformed, no_interface, dropped)`: what
+/// `ipsec.BatchVerdicts` is built from.
+type Verdicts = (usize, usize, usize, usize, usize, usize, usize);
+
+fn verdicts(v: BatchVerdicts) -> Verdicts {
+    (
+        v.protected,
+        v.no_sa,
+        v.send_error,
+        v.not_protected,
+        v.malformed,
+        v.no_interface,
+        v.dropped,
+    )
+}
+
+/// The caller's packets as slices, borrowed from the Python objects (`bytes` is not copied).
+fn slices(packets: &[PyBackedBytes]) -> impl Iterator<Item = &[u8]> {
+    packets.iter().map(|p| &**p)
 }
 
 fn ipv4(what: &str, a: &str) -> PyResult<Ipv4Addr> {
@@ -108,7 +130,7 @@ fn parse_show(what: &str, peer: Option<Ipv4Addr>, detail: bool) -> PyResult<Show
 }
 
 /// The tunnels of one IOS configuration. Inputs: `handle_plaintext`, `receive_datagram`,
-/// `receive_esp`, `handle_timer` and the commands; outputs: `datagrams_to_send`,
+/// `receive_esp` (and their `_batch` forms), `handle_timer` and the commands; outputs: `datagrams_to_send`,
 /// `plaintexts`, `next_event`, `get_timer`. Every `now` is float seconds from one monotonic
 /// clock the caller owns.
 #[pyclass(module = "ipsec._native")]
@@ -271,6 +293,59 @@ impl Tunnel {
         let data: &[u8] = &data;
         let verdict = py.allow_threads(|| t.handle_esp(now, src, data));
         Ok(verdict.err().map(|d| d.code()))
+    }
+
+    /// A batch of cleartext packets that came in on `iface` (`None`: the protected side of
+    /// the crypto maps; N: `interface TunnelN`, a VTI, refused and counted while none can be
+    /// configured); per packet what `handle_plaintext` does, the verdicts summed as the tuple
+    /// of `ipsec.BatchVerdicts`. The GIL is released around the whole batch.
+    #[pyo3(signature = (packets, now, *, iface=None))]
+    fn handle_plaintext_batch(
+        &mut self,
+        py: Python<'_>,
+        packets: Vec<PyBackedBytes>,
+        now: f64,
+        iface: Option<u32>,
+    ) -> PyResult<Verdicts> {
+        let now = instant(now)?;
+        let iface = iface.map_or(Iface::Inside, Iface::Tunnel);
+        let t = self.core();
+        let v = py.allow_threads(|| t.handle_plaintext_batch(now, iface, slices(&packets)));
+        Ok(verdicts(v))
+    }
+
+    /// A batch of UDP payloads that arrived on `local` from `remote` (one `recvmmsg`, or a GRO
+    /// train cut at its segment size); per datagram what `receive_datagram` does, summed
+    /// (accepted in `protected`, the rest in `dropped`). The GIL is released around the batch.
+    fn receive_datagram_batch(
+        &mut self,
+        py: Python<'_>,
+        datagrams: Vec<PyBackedBytes>,
+        local: (String, u16),
+        remote: (String, u16),
+        now: f64,
+    ) -> PyResult<Verdicts> {
+        let (local, remote) = (sock("local", &local)?, sock("remote", &remote)?);
+        let now = instant(now)?;
+        let t = self.core();
+        let v = py.allow_threads(|| t.handle_udp_batch(now, local, remote, slices(&datagrams)));
+        Ok(verdicts(v))
+    }
+
+    /// A batch of raw ESP packets from `src`; per packet what `receive_esp` does, summed
+    /// (decrypted in `protected`, the rest in `dropped`). The GIL is released around the batch.
+    fn receive_esp_batch(
+        &mut self,
+        py: Python<'_>,
+        packets: Vec<PyBackedBytes>,
+        src: &str,
+        now: f64,
+    ) -> PyResult<Verdicts> {
+        let src = ipv4("src", src)?;
+        let now = instant(now)?;
+        let t = self.core();
+        let v = py.allow_threads(|| t.handle_esp_batch(now, src, slices(&packets)));
+        Ok(verdicts(v))
     }
 
     /// Every queued datagram as `(kind, local, remote, local_port, remote_port, data)`: kind
@@ -436,6 +511,7 @@ impl Tunnel {
             ("keepalives", c.keepalives),
             ("not_ipv4", c.not_ipv4),
             ("queue_full", c.queue_full),
+            ("no_interface", c.no_interface),
             ("outputs_dropped", core.dropped()),
             ("events_dropped", core.tunnels().events_dropped()),
         ] {

@@ -19,7 +19,7 @@ from . import events
 from .diagnosis import Cause, Verdict, diagnose, diagnose_config, render
 from .config import Configuration, IsakmpPolicy, PeerConfiguration, TransformSet
 from .endpoint import IkeEndpoint
-from .tunnel import Transmit, Tunnel, TunVerdict
+from .tunnel import BatchVerdicts, Transmit, Tunnel, TunVerdict
 from .errors import (
     AuthenticationError,
     BufferError,
@@ -55,6 +55,7 @@ from .events import (
 
 __all__ = [
     "AuthenticationError",
+    "BatchVerdicts",
     "BufferError",
     "Cause",
     "ChildKeys",

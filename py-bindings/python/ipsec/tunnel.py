@@ -6,7 +6,7 @@ from __future__ import annotations
 import enum
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Union
 
 from . import _native
 from .config import ConfigurationLike, _native_of
@@ -16,7 +16,9 @@ from .events import Address, TunnelEvent, _tunnel_event_from_native
 if TYPE_CHECKING:
     from .diagnosis import Verdict
 
-__all__ = ["Transmit", "TunVerdict", "Tunnel"]
+__all__ = ["BatchVerdicts", "Transmit", "TunVerdict", "Tunnel"]
+
+_Packet = Union[bytes, bytearray, memoryview]
 
 
 class TunVerdict(str, enum.Enum):
@@ -61,6 +63,44 @@ class Transmit:
         return (self.remote, self.remote_port or 0)
 
 
+@dataclass(frozen=True)
+class BatchVerdicts:
+    """What a batch call (:meth:`Tunnel.handle_plaintext_batch`,
+    :meth:`Tunnel.receive_esp_batch`, :meth:`Tunnel.receive_datagram_batch`) did with its
+    packets, summed by verdict; the fields add up to the number of packets (:attr:`total`).
+    Why each dropped packet was dropped is counted where the single-packet call would name it
+    (:attr:`Tunnel.counters`, ``show crypto ipsec sa``)."""
+
+    protected: int
+    """Cleartext: encapsulated (:attr:`TunVerdict.PROTECTED`). ESP and datagrams: accepted
+    (decrypted and queued for :meth:`Tunnel.plaintexts`, or taken by IKE)."""
+    no_sa: int
+    """Cleartext: :attr:`TunVerdict.NO_SA` (dropped, negotiation started)."""
+    send_error: int
+    """Cleartext: :attr:`TunVerdict.SEND_ERROR`."""
+    not_protected: int
+    """Cleartext: :attr:`TunVerdict.NOT_PROTECTED`."""
+    malformed: int
+    """Cleartext: :attr:`TunVerdict.MALFORMED`."""
+    no_interface: int
+    """Cleartext for an interface that does not exist (a VTI: none can be configured yet)."""
+    dropped: int
+    """ESP and datagrams: dropped (what the single-packet call returns a reason for)."""
+
+    @property
+    def total(self) -> int:
+        """Packets handled."""
+        return (
+            self.protected
+            + self.no_sa
+            + self.send_error
+            + self.not_protected
+            + self.malformed
+            + self.no_interface
+            + self.dropped
+        )
+
+
 class Tunnel:
     """The tunnels of one IOS configuration (crypto ACL classification, IKE, ESP, lifetimes,
     rekey handover, counters, show output), doing no I/O and reading no clock.
@@ -68,9 +108,11 @@ class Tunnel:
     The loop, as aioquic's: feed cleartext packets from the protected side with
     :meth:`handle_plaintext`, what the sockets received with :meth:`receive_datagram` (UDP
     500/4500) and :meth:`receive_esp` (IP protocol 50), and the timer's expiry with
-    :meth:`handle_timer`; after each, send everything :meth:`datagrams_to_send` returns,
-    deliver everything :meth:`plaintexts` returns to the protected side, drain
-    :meth:`next_event`, and re-arm a timer for :meth:`get_timer`. Outputs not taken stay queued
+    :meth:`handle_timer` (many packets at once with :meth:`handle_plaintext_batch`,
+    :meth:`receive_datagram_batch` and :meth:`receive_esp_batch`); after each, send
+    everything :meth:`datagrams_to_send` returns, deliver everything :meth:`plaintexts` returns
+    to the protected side, drain :meth:`next_event`, and re-arm a timer for
+    :meth:`get_timer`. Outputs not taken stay queued
     (up to a bound, then dropped and counted in :attr:`counters`). Every ``now`` is float
     seconds from **one** monotonic clock the caller owns. The GIL is released while packets are
     classified, encrypted and decrypted.
@@ -151,6 +193,35 @@ class Tunnel:
         when decrypted and queued for :meth:`plaintexts`, else why it was dropped
         (``"esp_unknown_spi"``, ``"esp_replayed"``, ``"esp_invalid_identity"``, ...)."""
         return self._t.receive_esp(bytes(data), src, now)
+
+    def handle_plaintext_batch(
+        self, packets: Iterable[_Packet], now: float, *, iface: Optional[int] = None
+    ) -> BatchVerdicts:
+        """A batch of cleartext IPv4 packets, each handled as :meth:`handle_plaintext` handles
+        it and in order, worked in chunks so that the ciphers get many packets at once; the
+        verdicts summed. ``iface`` is where they came in: ``None`` for the protected side of
+        the crypto maps, ``N`` for ``interface TunnelN`` (a VTI; none can be configured yet,
+        so such packets are refused and counted in ``no_interface``). The GIL is released for
+        the whole batch."""
+        return BatchVerdicts(
+            *self._t.handle_plaintext_batch([bytes(p) for p in packets], now, iface=iface)
+        )
+
+    def receive_datagram_batch(
+        self, datagrams: Iterable[_Packet], local: Address, remote: Address, now: float
+    ) -> BatchVerdicts:
+        """A batch of UDP payloads received on ``local`` from ``remote`` (one ``recvmmsg``, a
+        GRO train cut at its segment size), each handled as :meth:`receive_datagram` handles
+        it: accepted ones in ``protected``, the others in ``dropped``."""
+        return BatchVerdicts(
+            *self._t.receive_datagram_batch([bytes(d) for d in datagrams], local, remote, now)
+        )
+
+    def receive_esp_batch(self, packets: Iterable[_Packet], src: str, now: float) -> BatchVerdicts:
+        """A batch of raw ESP packets from ``src``, each handled as :meth:`receive_esp`
+        handles it: decrypted ones (queued for :meth:`plaintexts`) in ``protected``, the
+        others in ``dropped``."""
+        return BatchVerdicts(*self._t.receive_esp_batch([bytes(p) for p in packets], src, now))
 
     def handle_timer(self, now: float) -> None:
         """Runs retransmissions, lifetimes, rekeys, DPD and NAT keepalives due at ``now``."""
@@ -234,7 +305,8 @@ class Tunnel:
     @property
     def counters(self) -> Dict[str, int]:
         """Packets that belong to no flow (``not_protected``, ``invalid_spi``, ``malformed``,
-        ``keepalives``, ...) and outputs dropped because a queue was full."""
+        ``keepalives``, ``no_interface``, ...) and outputs dropped because a queue was
+        full."""
         return self._t.counters
 
     @property
