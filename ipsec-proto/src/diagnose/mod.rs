@@ -18,7 +18,7 @@ use crate::ike::{
     QuickModeWait,
 };
 use crate::time::Instant;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::fmt;
 use std::net::IpAddr;
 
@@ -234,7 +234,9 @@ pub struct PeerHistory {
 /// Per-peer histories, keyed by the peer's address.
 #[derive(Clone, Debug, Default)]
 pub struct History {
-    peers: BTreeMap<IpAddr, PeerHistory>,
+    /// By address for every datagram's lookup; `order` lists them for reports.
+    peers: HashMap<IpAddr, PeerHistory>,
+    order: BTreeSet<IpAddr>,
     /// Where events of addresses beyond [`HISTORY_PEERS`] go (never reported).
     overflow: PeerHistory,
 }
@@ -274,7 +276,9 @@ impl History {
 
     /// Every peer with a history.
     pub fn peers(&self) -> impl Iterator<Item = (IpAddr, &PeerHistory)> {
-        self.peers.iter().map(|(a, h)| (*a, h))
+        self.order
+            .iter()
+            .filter_map(|a| self.peers.get(a).map(|h| (*a, h)))
     }
 
     /// The history of `peer`, created empty if needed (while fewer than [`HISTORY_PEERS`]
@@ -284,11 +288,17 @@ impl History {
             self.overflow.events.clear();
             return &mut self.overflow;
         }
+        if !self.peers.contains_key(&peer) {
+            self.order.insert(peer);
+        }
         self.peers.entry(peer).or_default()
     }
 
     /// Keeps `peer` (a configured peer) even when the map is full of strangers.
     pub fn reserve(&mut self, peer: IpAddr) {
+        if !self.peers.contains_key(&peer) {
+            self.order.insert(peer);
+        }
         self.peers.entry(peer).or_default();
     }
 

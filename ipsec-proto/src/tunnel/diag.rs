@@ -121,10 +121,7 @@ fn ident(s: &TrafficSelector) -> String {
 impl Tunnels {
     /// The newest ISAKMP SA with `peer` as last seen: (conn-id, state, initiator).
     fn known_state(&self, peer: IpAddr) -> Option<(u32, IsakmpState, bool)> {
-        let (_, conn) = self
-            .states_by_peer
-            .range((peer, 0)..=(peer, u32::MAX))
-            .next_back()?;
+        let conn = self.states_by_peer.get(&peer)?.iter().next_back()?;
         self.states.get(conn).map(|v| (*conn, v.1, v.2))
     }
 

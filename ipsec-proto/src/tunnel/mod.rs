@@ -320,9 +320,9 @@ pub struct Tunnels {
     flavor: IosFlavor,
     next_conn: u32,
     /// ISAKMP SAs as last announced: conn-id → (peer, state, we initiated).
-    states: BTreeMap<u32, (IpAddr, IsakmpState, bool)>,
+    states: std::collections::HashMap<u32, (IpAddr, IsakmpState, bool)>,
     /// The same SAs by peer address, for the newest SA with a peer without a scan.
-    states_by_peer: std::collections::BTreeSet<(IpAddr, u32)>,
+    states_by_peer: std::collections::HashMap<IpAddr, std::collections::BTreeSet<u32>>,
     /// Pairs with traffic not yet reported to the endpoint, and when the report is due.
     usage_pending: Vec<ChildId>,
     usage_due: Option<Instant>,
@@ -384,8 +384,8 @@ impl Tunnels {
             peer_mtu: BTreeMap::new(),
             flavor: opts.flavor,
             next_conn: 1,
-            states: BTreeMap::new(),
-            states_by_peer: std::collections::BTreeSet::new(),
+            states: std::collections::HashMap::new(),
+            states_by_peer: std::collections::HashMap::new(),
             usage_pending: Vec::new(),
             usage_due: None,
             transitions: Vec::new(),
@@ -888,14 +888,14 @@ impl Tunnels {
         match to {
             Some(state) => {
                 if let Some(old) = self.states.insert(sa.0, (peer, state, initiator)) {
-                    self.states_by_peer.remove(&(old.0, sa.0));
+                    self.unindex_state(old.0, sa.0);
                 }
-                self.states_by_peer.insert((peer, sa.0));
+                self.states_by_peer.entry(peer).or_default().insert(sa.0);
                 debug::fsm(out, sa.0, role, path, state, from);
             }
             None => {
                 if let Some(old) = self.states.remove(&sa.0) {
-                    self.states_by_peer.remove(&(old.0, sa.0));
+                    self.unindex_state(old.0, sa.0);
                 }
             }
         }
@@ -907,6 +907,15 @@ impl Tunnels {
             to,
             initiator,
         });
+    }
+
+    fn unindex_state(&mut self, peer: IpAddr, conn: u32) {
+        if let Some(set) = self.states_by_peer.get_mut(&peer) {
+            set.remove(&conn);
+            if set.is_empty() {
+                self.states_by_peer.remove(&peer);
+            }
+        }
     }
 
     fn push_event(&mut self, e: TunnelEvent) {

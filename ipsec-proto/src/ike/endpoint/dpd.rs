@@ -46,18 +46,15 @@ impl Endpoint {
                 let (peer, lineage) = (sa.peer, sa.lineage);
                 // The peer is dead unless another ISAKMP SA of its lineage (a rekey) is up:
                 // then only this SA went quiet and the IPsec SAs live on through the other.
+                self.sas.refresh();
                 let other_up = self
                     .sas
-                    .values()
+                    .of_lineage(lineage)
                     .any(|s| s.id != id && s.lineage == lineage && s.state == P1State::QmIdle);
                 let children: Vec<ChildId> = if other_up {
                     Vec::new()
                 } else {
-                    self.children
-                        .iter()
-                        .filter(|(_, c)| c.lineage == lineage)
-                        .map(|(k, _)| *k)
-                        .collect()
+                    self.children.of_lineage(lineage).map(|(k, _)| k).collect()
                 };
                 if !other_up {
                     self.events.push_back(Event::PeerDead { sa: id, peer });

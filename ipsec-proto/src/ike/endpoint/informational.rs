@@ -15,18 +15,19 @@ impl Endpoint {
         let before = |t: Instant| cutoff.is_none_or(|c| t <= c);
         // Only what was established before: a negotiation of ours that is still running with
         // the same peer (simultaneous initiation) is not stale.
+        self.sas.refresh();
         let old: Vec<IkeSaId> = self
             .sas
-            .values()
+            .of_lineage(lineage)
             .filter(|s| s.id != keep && s.lineage == lineage && s.state == P1State::QmIdle)
             .filter(|s| s.established.is_some_and(before))
             .map(|s| s.id)
             .collect();
         let old_children: Vec<ChildId> = self
             .children
-            .iter()
-            .filter(|(_, c)| c.lineage == lineage && c.ike_sa != keep && before(c.established))
-            .map(|(k, _)| *k)
+            .of_lineage(lineage)
+            .filter(|(_, c)| c.ike_sa != keep && before(c.established))
+            .map(|(k, _)| k)
             .collect();
         for id in old {
             self.remove_sa(id, DeleteReason::InitialContact);
@@ -281,14 +282,15 @@ impl Endpoint {
                             delete_self = true;
                             continue;
                         }
-                        let owned = self
-                            .sas
-                            .values()
-                            .find(|s| {
-                                s.lineage == lineage
-                                    && spi.len() == 16
-                                    && spi.get(..8) == Some(&s.ci[..])
-                                    && spi.get(8..) == Some(&s.cr[..])
+                        let owned = spi
+                            .get(..8)
+                            .and_then(|c| <[u8; 8]>::try_from(c).ok())
+                            .and_then(|c| {
+                                self.sas.with_ci(c).find(|s| {
+                                    s.lineage == lineage
+                                        && spi.len() == 16
+                                        && spi.get(8..) == Some(&s.cr[..])
+                                })
                             })
                             .map(|s| s.id);
                         match owned {

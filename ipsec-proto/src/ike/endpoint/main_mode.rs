@@ -170,27 +170,26 @@ impl Endpoint {
     /// would hold unbounded state (and cost a DH exponentiation each).
     fn make_room_for_half_open(&mut self, source: IpAddr) {
         let half_open = |s: &IkeSa| s.role == Role::Responder && s.state != P1State::QmIdle;
-        let from_source: Vec<IkeSaId> = self
-            .sas
-            .values()
-            .filter(|s| half_open(s))
-            .filter(|s| s.path.remote.ip() == source)
-            .map(|s| s.id)
-            .collect();
-        if from_source.len() >= self.config.half_open_per_source_limit.max(1) {
-            // Ids grow with time (until they wrap), so the first is the oldest.
-            if let Some(oldest) = from_source.first() {
-                self.sas.remove(oldest);
+        // Indexed by address: the cost does not grow with the tunnels of other peers.
+        self.sas.refresh();
+        let mut from_source = self.sas.with_remote(source).filter(|s| half_open(s));
+        // Ids grow with time (until they wrap), so the first is the oldest.
+        let oldest = from_source.next().map(|s| s.id);
+        let count = oldest.map_or(0, |_| 1 + from_source.count());
+        if count >= self.config.half_open_per_source_limit.max(1) {
+            if let Some(oldest) = oldest {
+                self.sas.remove(&oldest);
                 self.counters.half_open_per_source_dropped += 1;
             }
             return;
         }
-        let total = self.sas.values().filter(|s| half_open(s)).count();
-        if total < self.config.half_open_limit.max(1) {
+        if self.sas.half_open_count() < self.config.half_open_limit.max(1) {
             return;
         }
+        // Over the total limit (a flood): this walk is over the half-open SAs only, which the
+        // limit bounds.
         let mut per_source: BTreeMap<IpAddr, (usize, IkeSaId)> = BTreeMap::new();
-        for s in self.sas.values().filter(|s| half_open(s)) {
+        for s in self.sas.half_open() {
             let e = per_source.entry(s.path.remote.ip()).or_insert((0, s.id));
             e.0 += 1;
         }
@@ -420,13 +419,13 @@ impl Endpoint {
         self.nat_detect(id, &list, path);
         // Float to 4500 when a NAT is in the way.
         let initial_contact = {
-            let Some(sa) = self.sas.get(&id) else {
+            let Some(peer) = self.sas.get(&id).map(|s| s.peer) else {
                 return Ok(());
             };
-            let peer = sa.peer;
+            self.sas.refresh();
             !self
                 .sas
-                .values()
+                .of_peer(peer)
                 .any(|s| s.id != id && s.peer == peer && s.state == P1State::QmIdle)
         };
         let nat_keepalive = self.config.nat_keepalive;
@@ -701,6 +700,9 @@ impl Endpoint {
             nat: sa.nat,
         };
         self.events.push_back(ev);
+        // QM_IDLE leaves the half-open set and may join a lineage: index it before the Quick
+        // Modes that waited for it look for it.
+        self.sas.refresh();
         self.drain_pending(now, id);
     }
 }

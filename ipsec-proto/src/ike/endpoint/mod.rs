@@ -375,6 +375,7 @@ impl Endpoint {
         selector: usize,
         replaces: Option<ChildId>,
     ) -> Result<(), Error> {
+        self.sas.refresh();
         let cfg = self.peer(peer).ok_or(ApiMisuse::NoSuchPeer(peer.0))?;
         if cfg.selectors.get(selector).is_none() {
             return Err(ApiMisuse::NoSuchSelector(selector).into());
@@ -389,7 +390,7 @@ impl Endpoint {
         // An ISAKMP SA with this peer: established (use it) or in progress (queue on it).
         let existing = self
             .sas
-            .values()
+            .with_remote(remote.ip())
             .filter(|s| s.peer == peer && s.path.remote.ip() == remote.ip())
             .max_by_key(|s| (s.state == P1State::QmIdle, s.id))
             .map(|s| s.id);
@@ -431,8 +432,9 @@ impl Endpoint {
     fn local_addr_for(&self, remote: SocketAddr) -> SocketAddr {
         // The caller's socket decides the source address; we only know the port. An established
         // SA with the same peer tells us the local address, otherwise the unspecified address.
+        // The index may lag a path change of this call by one datagram; the filter re-checks.
         self.sas
-            .values()
+            .with_remote(remote.ip())
             .find(|s| s.path.remote.ip() == remote.ip())
             .map(|s| SocketAddr::new(s.path.local.ip(), 500))
             .unwrap_or_else(|| SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 500))

@@ -36,10 +36,14 @@ impl Endpoint {
             return;
         }
         let lineage = sa.lineage;
-        for c in self.children.paths_mut() {
-            if c.lineage == lineage && c.path.remote == old.remote {
-                c.path = new;
-            }
+        let moved: Vec<ChildId> = self
+            .children
+            .of_lineage(lineage)
+            .filter(|(_, c)| c.path.remote == old.remote)
+            .map(|(k, _)| k)
+            .collect();
+        for k in moved {
+            self.children.set_path(k, new);
         }
         self.events
             .push_back(Event::PathChanged { sa: id, old, new });

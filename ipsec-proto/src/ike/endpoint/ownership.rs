@@ -37,23 +37,27 @@ impl Endpoint {
             return;
         }
         let me = (sa.peer, sa.path.remote);
+        // The same peer always has the same address (see `same_peer`): the address indexes
+        // name every candidate.
+        self.sas.refresh();
         let from_sa = self
             .sas
-            .values()
+            .with_remote(me.1.ip())
             .filter(|s| s.id != id && s.state == P1State::QmIdle)
             .filter(|s| self.same_peer(me, (s.peer, s.path.remote)))
             .max_by_key(|s| s.established)
             .map(|s| s.lineage);
         let lineage = from_sa.or_else(|| {
             self.children
-                .values()
+                .with_remote(me.1.ip())
                 .rev()
-                .find(|c| self.same_peer(me, (c.peer, c.path.remote)))
-                .map(|c| c.lineage)
+                .find(|(_, c)| self.same_peer(me, (c.peer, c.path.remote)))
+                .map(|(_, c)| c.lineage)
         });
         if let (Some(l), Some(sa)) = (lineage, self.sas.get_mut(&id)) {
             sa.lineage = l;
         }
+        self.sas.refresh();
     }
 
     /// The established ISAKMP SA of a lineage to send on: `preferred` while it is up, else the
@@ -63,8 +67,10 @@ impl Endpoint {
         if self.sas.get(&preferred).is_some_and(|s| up(s)) {
             return Some(preferred);
         }
+        // The lineage index may lag a mutation of this call; the filter re-checks, and a
+        // lineage changes only when Main Mode completes, which refreshes before anything asks.
         self.sas
-            .values()
+            .of_lineage(lineage)
             .filter(|s| up(s))
             .max_by_key(|s| s.established)
             .map(|s| s.id)

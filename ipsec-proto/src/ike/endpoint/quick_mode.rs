@@ -717,9 +717,9 @@ impl Endpoint {
         // Another peer's pairs for the same identities (a shared wildcard entry) are its own.
         let superseded: Vec<ChildId> = self
             .children
-            .iter()
-            .filter(|(_, c)| c.lineage == lineage && c.selectors == est.selectors)
-            .map(|(k, _)| *k)
+            .of_lineage(lineage)
+            .filter(|(_, c)| c.selectors == est.selectors)
+            .map(|(k, _)| k)
             .collect();
         // Oldest first (child ids grow): all but the newest MAX_SUPERSEDED go now.
         let excess = superseded.len().saturating_sub(MAX_SUPERSEDED);

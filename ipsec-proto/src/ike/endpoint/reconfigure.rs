@@ -43,7 +43,7 @@ impl Endpoint {
                 sa.peer = keep(sa.peer).unwrap_or(sa.peer);
             }
         }
-        for c in self.children.paths_mut() {
+        for c in self.children.peers_mut() {
             c.peer = keep(c.peer).unwrap_or(c.peer);
         }
         self.linger = retransmit::linger_of(&config.retransmit);

@@ -59,7 +59,7 @@ impl Endpoint {
             return;
         }
         let (peer, lineage) = (sa.peer, sa.lineage);
-        let needed = self.children.values().any(|c| c.lineage == lineage);
+        let needed = self.children.of_lineage(lineage).next().is_some();
         let path = Path {
             local: SocketAddr::new(sa.path.local.ip(), 500),
             remote: SocketAddr::new(sa.path.remote.ip(), 500),
@@ -74,6 +74,7 @@ impl Endpoint {
                     if let Some(sa) = self.sas.get_mut(&new) {
                         sa.lineage = lineage;
                     }
+                    self.sas.refresh();
                 }
                 Err(e) => self.fail(Some(peer), path.remote, 1, e),
             }
