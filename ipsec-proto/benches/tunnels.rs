@@ -331,10 +331,7 @@ fn bench(c: &mut Criterion) {
                 bufs.iter().map(|b| b.as_slice()),
                 &mut hub.out,
             );
-            assert_eq!(
-                v.protected, BATCH,
-                "{size}-byte packets are protected: {v:?}"
-            );
+            assert_eq!(v.protected, BATCH, "{size}-byte packets are protected: {v:?}");
             assert!(hub
                 .out
                 .packets()
