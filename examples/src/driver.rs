@@ -129,8 +129,9 @@ impl TunnelDriver {
         &self.tunnel
     }
 
-    /// The tunnel, for commands (`clear_sa`, `shutdown`, `reconfigure_ios`); the next [`Self::step`] or
-    /// [`Self::flush`] sends what they queued.
+    /// The tunnel, for commands (`clear_sa`, `delete_sa`, `rekey_sa`, `clear_isakmp`,
+    /// `shutdown`, `reconfigure_ios`) and hooks (`set_keylog`, `copy_ike_events`); the next
+    /// [`Self::step`] or [`Self::flush`] sends what the commands queued.
     pub fn tunnel_mut(&mut self) -> &mut Tunnel {
         &mut self.tunnel
     }

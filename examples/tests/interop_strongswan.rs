@@ -1,13 +1,14 @@
-//! Our IKEv1 endpoint, embedded with [`UdpDriver`], against strongSwan 5.9.8 (charon with
-//! kernel-libipsec) over real UDP sockets in the netlab topology:
+//! Our tunnel layer (an IOS configuration on `ipsec_examples::driver::TunnelDriver`) against
+//! strongSwan 5.9.8 (charon with kernel-libipsec) over real UDP sockets in the netlab topology:
 //!
 //! ```text
 //! (driver, 10.1.1.10 crafted) [gwA] 198.51.100.2 -- rtr -- 203.0.113.2 [gwB charon] -- hostB 10.2.2.10
 //! ```
 //!
 //! The driver's sockets live in gwA; it crafts ICMP echo requests from 10.1.1.10 to hostB,
-//! protects them with the negotiated ESP SA and checks hostB's replies, so ESP is proven both
-//! ways. Keys are compared with the values charon logs. Needs root and the lab packages; skips
+//! the tunnel protects them with the negotiated ESP SA and the driver checks hostB's replies, so
+//! ESP is proven both ways. Keys (from the endpoint's Phase 1 view and the tunnel's key log) are
+//! compared with the values charon logs. Needs root and the lab packages; skips
 //! otherwise (fails under CI=true).
 
 mod common;
@@ -15,8 +16,7 @@ mod common;
 use common::*;
 use ipsec_netlab::capture::WiresharkKeys;
 use ipsec_netlab::{addr, require_root_and_tools, Capture, SaKeys};
-use ipsec_proto::ike::IkeSaId;
-use ipsec_proto::ike::{PeerId, Role};
+use ipsec_proto::ike::Role;
 
 /// a) our initiator, seed suite, with key comparison and a capture on rtr's gwA side.
 #[test]
@@ -29,7 +29,7 @@ fn initiator_seed_suite() {
     // dumpcap announces "Capturing on" a moment before packets really reach the file: without
     // this pause MM1..MM4 were missing from the capture.
     std::thread::sleep(std::time::Duration::from_secs(1));
-    lab.driver.initiate(PeerId(0), 0).unwrap();
+    lab.initiate();
     let p2 = lab.wait_phase2(1);
     lab.check_phase1(Role::Initiator, "3des-sha1-modp1024");
     lab.ping(5, 0x4a01);
@@ -70,7 +70,7 @@ fn initiator_aes256_sha256_pfs14() {
         "aes256-sha256-modp2048",
         3,
     );
-    lab.driver.initiate(PeerId(0), 0).unwrap();
+    lab.initiate();
     lab.wait_phase2(1);
     lab.check_phase1(Role::Initiator, "aes256-sha256-modp2048");
     lab.ping(5, 0x4a03);
@@ -138,30 +138,25 @@ fn check_capture(cap: &mut Capture, pings: usize) {
     );
 }
 
-/// Wireshark, given only OUR keys (Phase 1 encryption key from the endpoint's accessor, ESP
-/// keys from the Phase2Established event), decrypts the identities of MM5/MM6 and Quick Mode
+/// Wireshark, given only OUR keys (the Phase 1 encryption key and the ESP keys our tunnel
+/// handed to its key log), decrypts the identities of MM5/MM6 and Quick Mode
 /// and the ESP pings both ways, with every ICV correct: a third implementation agrees with our
 /// key derivation and packet format.
 fn check_capture_decrypts_with_our_keys(cap: &mut Capture, lab: &common::Lab, pings: usize) {
-    let ep = lab.driver.endpoint();
-    let now = lab.driver.now();
-    let id = IkeSaId(ep.isakmp_sas(now)[0].conn_id);
+    let id = ipsec_proto::ike::IkeSaId(lab.isakmp_sas()[0].conn_id);
+    let ep = lab.driver.tunnel().tunnels().endpoint();
     let (ci, _) = ep.isakmp_cookies(id).unwrap();
-    let ka = ep
-        .phase1_keys_sensitive(id)
-        .unwrap()
-        .enc_key()
-        .expose_secret()
-        .to_vec();
+    let ka = lab.keys.lock().unwrap().phase1_enc_key(&ci).unwrap();
     let mut w = WiresharkKeys::new().ikev1(&ci, &ka);
     for p2 in lab.phase2s() {
-        for k in [&p2.keys.inbound, &p2.keys.outbound] {
+        for spi in [p2.spi_in, p2.spi_out] {
+            let k = lab.esp_keys(spi);
             let sa = SaKeys {
-                spi: k.spi(),
+                spi,
                 encr_alg: "3DES_CBC".into(),
                 integ_alg: "HMAC_SHA1_96".into(),
-                enc_key: k.enc_key().to_vec(),
-                integ_key: k.auth_key().to_vec(),
+                enc_key: k.enc_key,
+                integ_key: k.auth_key,
                 ..SaKeys::default()
             };
             w = w.esp(&sa).unwrap();
@@ -272,7 +267,7 @@ fn suite_matrix() {
         let mut lab = Lab::new(&format!("mx{i}"), ike, esp, 100 + i as u64);
         match role {
             Role::Initiator => {
-                lab.driver.initiate(PeerId(0), 0).unwrap();
+                lab.initiate();
                 lab.wait_phase2(1);
             }
             _ => lab.peer_initiates(),
@@ -297,12 +292,11 @@ fn initiator_behind_napt() {
         .unwrap();
     let mut lab =
         common::Lab::with_topology(topo, "3des-sha1-modp1024", "3des-sha1", 5, |c| c, |_| {});
-    lab.driver.initiate(PeerId(0), 0).unwrap();
+    lab.initiate();
     lab.wait_phase2(1);
     lab.check_phase1(Role::Initiator, "3des-sha1-modp1024");
     let nat = lab
-        .events
-        .iter()
+        .endpoint_events()
         .find_map(|e| match e {
             ipsec_proto::ike::Event::Phase1Established { nat, .. } => Some(*nat),
             _ => None,
@@ -362,13 +356,17 @@ fn proxy_identity_variants() {
                 seed,
                 |c| c.ts(their_local, their_remote),
                 |cfg| {
-                    cfg.peers[0].selectors[0].local = our_local;
-                    cfg.peers[0].selectors[0].remote = our_remote;
+                    // The crypto ACL of a site with these networks (the ACL is what IOS
+                    // makes the proxy identities from).
+                    let mut s = site("3des-sha1-modp1024", "3des-sha1");
+                    s.local_net = our_local;
+                    s.remote_net = our_remote;
+                    cfg.access_lists = site_config(&s).access_lists;
                 },
             );
             match role {
                 Role::Initiator => {
-                    lab.driver.initiate(PeerId(0), 0).unwrap();
+                    lab.initiate();
                     lab.wait_phase2(1);
                 }
                 _ => lab.peer_initiates(),

@@ -1,5 +1,5 @@
-//! Commands on the tunnels: `clear crypto sa`, `clear crypto isakmp`, and path MTU changes the
-//! host learned.
+//! Commands on the tunnels: `clear crypto sa`, deleting or rekeying one SA pair, `clear crypto
+//! isakmp`, and path MTU changes the host learned.
 
 use super::*;
 
@@ -35,6 +35,43 @@ impl Tunnels {
             }
         }
         victims.len()
+    }
+
+    /// Deletes the one IPsec SA pair whose inbound SPI is `spi_in` (the SPI `show crypto ipsec
+    /// sa` lists under `inbound esp sas`), sending a Delete (IOS: `clear crypto sa entry`). The
+    /// flow's counters stay. `Err` when no pair has that SPI.
+    pub fn delete_sa(
+        &mut self,
+        now: Instant,
+        spi_in: u32,
+        out: &mut Outputs,
+    ) -> Result<(), crate::ike::Error> {
+        let (id, _) = self
+            .children
+            .by_spi(spi_in)
+            .ok_or(crate::ike::ApiMisuse::NoSuchSa)?;
+        let r = self.endpoint.delete_child(now, id);
+        self.pump(now, out);
+        r
+    }
+
+    /// Starts a Quick Mode now that replaces the IPsec SA pair whose inbound SPI is `spi_in`,
+    /// as its lifetime would (the old pair keeps carrying traffic until the new one is up, and
+    /// goes at its expiry). IOS has no such command; it is for tests and for a host that wants
+    /// fresh keys early. `Err` when no pair has that SPI or no Quick Mode can start.
+    pub fn rekey_sa(
+        &mut self,
+        now: Instant,
+        spi_in: u32,
+        out: &mut Outputs,
+    ) -> Result<(), crate::ike::Error> {
+        let (id, _) = self
+            .children
+            .by_spi(spi_in)
+            .ok_or(crate::ike::ApiMisuse::NoSuchSa)?;
+        let r = self.endpoint.rekey_child(now, id);
+        self.pump(now, out);
+        r
     }
 
     /// Deletes ISAKMP SAs (all, or the one with `conn_id`), sending Deletes

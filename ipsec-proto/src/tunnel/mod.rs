@@ -32,6 +32,7 @@ mod dropped;
 #[cfg(test)]
 mod dynamic_tests;
 mod failover;
+mod ike_events;
 mod install;
 mod mss;
 pub mod output;
@@ -60,6 +61,7 @@ pub use batch::{BatchVerdicts, Iface, BATCH};
 pub use build::{build, BuildError, Built, MapEntryInfo};
 pub use diag::IosTime;
 pub use dropped::Dropped;
+pub use ike_events::{IkeEvent, Phase2Info};
 pub use mss::{clamp as clamp_mss, syn_mss};
 pub use output::{DebugKind, Dest, Outputs, Slot};
 pub use packet::{five_tuple, selector_admits};
@@ -332,6 +334,8 @@ pub struct Tunnels {
     history: crate::diagnose::History,
     events: std::collections::VecDeque<TunnelEvent>,
     events_dropped: u64,
+    /// The opt-in copy of the endpoint's events ([`Tunnels::copy_ike_events`]).
+    ike_copy: ike_events::IkeEventCopy,
 }
 
 fn v4(a: SocketAddr) -> Option<SocketAddrV4> {
@@ -394,6 +398,7 @@ impl Tunnels {
             history,
             events: std::collections::VecDeque::new(),
             events_dropped: 0,
+            ike_copy: ike_events::IkeEventCopy::default(),
         })
     }
 
@@ -946,6 +951,7 @@ impl Tunnels {
 
     fn on_event(&mut self, now: Instant, ev: Event, out: &mut Outputs) {
         debug::event(out, &ev, &self.entries);
+        self.ike_copy.note(&ev);
         self.note_event(now, &ev, out);
         match ev {
             Event::IsakmpStateChanged {

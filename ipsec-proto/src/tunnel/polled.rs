@@ -190,6 +190,42 @@ impl Tunnel {
         self.tunnels.clear_sa(now, peer, &mut self.out)
     }
 
+    /// Deletes the IPsec SA pair whose inbound SPI is `spi_in` ([`Tunnels::delete_sa`]).
+    pub fn delete_sa(&mut self, now: Instant, spi_in: u32) -> Result<(), crate::ike::Error> {
+        self.begin();
+        self.tunnels.delete_sa(now, spi_in, &mut self.out)
+    }
+
+    /// Rekeys the IPsec SA pair whose inbound SPI is `spi_in` now ([`Tunnels::rekey_sa`]).
+    pub fn rekey_sa(&mut self, now: Instant, spi_in: u32) -> Result<(), crate::ike::Error> {
+        self.begin();
+        self.tunnels.rekey_sa(now, spi_in, &mut self.out)
+    }
+
+    /// `clear crypto isakmp [conn-id]`: deletes ISAKMP SAs, sending Deletes
+    /// ([`Tunnels::clear_isakmp`]); their count. IPsec SAs stay.
+    pub fn clear_isakmp(&mut self, now: Instant, conn_id: Option<u32>) -> usize {
+        self.begin();
+        self.tunnels.clear_isakmp(now, conn_id, &mut self.out)
+    }
+
+    /// Starts (or stops) handing keys to a key log ([`Tunnels::set_keylog`]). **Live key
+    /// material**: never in production.
+    pub fn set_keylog(&mut self, log: Option<Box<dyn super::KeyLog>>) {
+        self.tunnels.set_keylog(log);
+    }
+
+    /// Starts (or stops) copying the IKE endpoint's events ([`Tunnels::copy_ike_events`]).
+    pub fn copy_ike_events(&mut self, on: bool) {
+        self.tunnels.copy_ike_events(on);
+    }
+
+    /// The next copied IKE event ([`Tunnels::poll_ike_event`]); poll it after
+    /// [`Tunnel::poll_event`].
+    pub fn poll_ike_event(&mut self) -> Option<super::IkeEvent> {
+        self.tunnels.poll_ike_event()
+    }
+
     /// The next datagram to send, written into `buf`. A buffer too small leaves it queued.
     pub fn poll_transmit(
         &mut self,
