@@ -121,7 +121,7 @@ pub struct ipsec_esp_sa {
 }
 
 impl ipsec_esp_sa {
-    pub(crate) fn stats(&self) -> &EspStats {
+    pub(crate) fn stats(&self) -> EspStats {
         match &self.dir {
             Dir::In(s) => s.stats(),
             Dir::Out(s) => s.stats(),
@@ -421,7 +421,7 @@ pub unsafe extern "C" fn ipsec_esp_sa_stats(
             return ipsec_result::IPSEC_RESULT_NULL_PARAMETER;
         }
         // SAFETY: checked non-NULL.
-        unsafe { write(out, ipsec_esp_stats::from(sa.stats())) };
+        unsafe { write(out, ipsec_esp_stats::from(&sa.stats())) };
         ipsec_result::IPSEC_RESULT_OK
     })
 }

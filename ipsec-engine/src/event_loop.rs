@@ -46,6 +46,20 @@ pub trait Gateway {
         data: &[u8],
         out: &mut Outputs,
     );
+    /// ESP packets received together from `src` to `dst`, in order (one `recvmmsg`): the core
+    /// works them as a batch. The default hands them over one by one.
+    fn on_esp_batch(
+        &mut self,
+        now: Instant,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        packets: &[&[u8]],
+        out: &mut Outputs,
+    ) {
+        for p in packets {
+            self.on_esp(now, src, dst, p, out);
+        }
+    }
     /// The deadline from [`Gateway::next_deadline`] has passed.
     fn on_timer(&mut self, now: Instant, out: &mut Outputs);
     /// When the core next needs [`Gateway::on_timer`]; `None` when it has nothing pending.
@@ -86,6 +100,8 @@ pub const READ_BUDGET: usize = 64;
 
 /// Datagrams per recvmmsg; slots are 64 KiB so nothing is ever truncated (1 MiB in all).
 const UDP_BATCH: usize = 16;
+/// Longest run of ESP packets handed to the core at once (a receive batch at most).
+const ESP_RUN: usize = UDP_BATCH;
 
 const TOK_TUN: u64 = 1;
 const TOK_SIGNAL: u64 = 2;
@@ -493,17 +509,44 @@ impl EventLoop {
                 break;
             }
             budget = budget.saturating_sub(n);
+            // Runs of packets between the same two addresses go to the core as one batch.
+            let mut run: [&[u8]; ESP_RUN] = [&[]; ESP_RUN];
+            let mut len = 0;
+            let mut ends = (Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED);
             for i in 0..n {
                 match self.ebatch.get(i) {
                     Some((pkt, Ok(p))) => {
                         self.stats.esp_in += 1;
                         let data = pkt.get(p.offset..p.offset + p.len).unwrap_or(&[]);
-                        gw.on_esp(now, p.src, p.dst, data, &mut self.out);
-                        self.flush_if_full();
+                        if len > 0 && (ends != (p.src, p.dst) || len == ESP_RUN) {
+                            gw.on_esp_batch(
+                                now,
+                                ends.0,
+                                ends.1,
+                                run.get(..len).unwrap_or(&[]),
+                                &mut self.out,
+                            );
+                            len = 0;
+                        }
+                        ends = (p.src, p.dst);
+                        if let Some(slot) = run.get_mut(len) {
+                            *slot = data;
+                            len += 1;
+                        }
                     }
                     _ => self.stats.esp_malformed += 1,
                 }
             }
+            if len > 0 {
+                gw.on_esp_batch(
+                    now,
+                    ends.0,
+                    ends.1,
+                    run.get(..len).unwrap_or(&[]),
+                    &mut self.out,
+                );
+            }
+            self.flush_if_full();
         }
         self.flush();
         Ok(())

@@ -24,6 +24,7 @@ pub mod crypto;
 pub mod diagnose;
 pub mod esp;
 pub mod ike;
+mod index;
 pub mod ios;
 pub mod keylog;
 pub mod policy;

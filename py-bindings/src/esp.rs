@@ -229,8 +229,8 @@ impl EspSa {
 
     pub(crate) fn esp_stats(&self) -> ipsec_proto::esp::EspStats {
         match &self.half {
-            Half::In(s) => *s.stats(),
-            Half::Out(s) => *s.stats(),
+            Half::In(s) => s.stats(),
+            Half::Out(s) => s.stats(),
         }
     }
 

@@ -134,8 +134,8 @@ fn ipsec_sa_text(ep: &EndpointState, now: Instant, by_spi: &HandlesBySpi<'_>) ->
         local_addr: ep.show.local_addr,
     };
     let esp = |info: &IpsecSaInfo| {
-        let inbound = by_spi.get(&(false, info.spi_in)).map(|h| *h.stats());
-        let outbound = by_spi.get(&(true, info.spi_out)).map(|h| *h.stats());
+        let inbound = by_spi.get(&(false, info.spi_in)).map(|h| h.stats());
+        let outbound = by_spi.get(&(true, info.spi_out)).map(|h| h.stats());
         let used = inbound.map_or(0, |s| s.bytes_decaps) + outbound.map_or(0, |s| s.bytes_encaps);
         let left = (
             info.lifetime_kb.saturating_sub(used / 1024),
@@ -243,8 +243,8 @@ pub unsafe extern "C" fn ipsec_endpoint_diagnose_with_sas(
             .collect();
         let esp = |c: ChildId| {
             let (spi_in, spi_out) = pairs.get(&c)?;
-            let inb = by_spi.get(&(false, *spi_in)).map(|h| *h.stats());
-            let out = by_spi.get(&(true, *spi_out)).map(|h| *h.stats());
+            let inb = by_spi.get(&(false, *spi_in)).map(|h| h.stats());
+            let out = by_spi.get(&(true, *spi_out)).map(|h| h.stats());
             (inb.is_some() || out.is_some())
                 .then(|| (inb.unwrap_or_default(), out.unwrap_or_default()))
         };

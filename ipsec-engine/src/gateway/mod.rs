@@ -93,6 +93,18 @@ impl Gateway for Tunnels {
         let _ = self.handle_esp(now, src, data, out);
     }
 
+    fn on_esp_batch(
+        &mut self,
+        now: Instant,
+        src: Ipv4Addr,
+        _dst: Ipv4Addr,
+        packets: &[&[u8]],
+        out: &mut Outputs,
+    ) {
+        // Drops are counted by the tunnel layer, as for single packets.
+        let _ = self.handle_esp_batch(now, src, packets.iter().copied(), out);
+    }
+
     fn on_timer(&mut self, now: Instant, out: &mut Outputs) {
         self.handle_timeout(now, out);
     }

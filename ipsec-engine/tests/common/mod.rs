@@ -12,7 +12,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_ipsec-engine");
+/// The engine binary under test: this build's, or `IPSEC_ENGINE_BIN` (to compare builds in
+/// one run, e.g. the lab benchmark before and after a change).
+pub fn bin() -> String {
+    std::env::var("IPSEC_ENGINE_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_ipsec-engine").to_string())
+}
 
 /// The seed's router configuration ([`ipsec_proto::ios::seed::SITE_A`]) with the lab's
 /// addresses: `wan` on FastEthernet4, `lan_gw` on Vlan1, protecting `lan` (x.y.z) towards
@@ -104,7 +109,7 @@ impl Daemon {
     fn spawn(&mut self) {
         let _ = std::fs::remove_file(&self.sock);
         let mut child = Command::new("ip")
-            .args(["netns", "exec", &self.ns, BIN, "run", "--config"])
+            .args(["netns", "exec", &self.ns, &bin(), "run", "--config"])
             .arg(&self.cfg)
             .arg("--control")
             .arg(&self.sock)
@@ -158,7 +163,7 @@ impl Daemon {
         let mut args: Vec<&str> = line.split_whitespace().collect();
         let s = self.sock.to_str().unwrap();
         args.extend(["--control", s]);
-        let o = Command::new(BIN).args(&args).output().unwrap();
+        let o = Command::new(bin()).args(&args).output().unwrap();
         assert!(
             o.status.success(),
             "{}: {line}: {}{}",
@@ -220,7 +225,7 @@ impl Daemon {
         let mut args: Vec<&str> = line.split_whitespace().collect();
         let s = self.sock.to_str().unwrap();
         args.extend(["--control", s]);
-        let o = Command::new(BIN)
+        let o = Command::new(bin())
             .args(&args)
             .output()
             .map_err(|e| e.to_string())?;

@@ -14,7 +14,7 @@ use super::error::EspError;
 use super::keys::EspKeys;
 use super::lifetime::{EspUsage, Lifetime, LifetimeConfig, LifetimeState};
 use super::replay::{ReplayError, ReplayWindow, DEFAULT_REPLAY_WINDOW};
-use super::stats::EspStats;
+use super::stats::{EspStats, SaCounters};
 use super::transform::{EspCipher, EspMode, EspTransform};
 
 /// SPI and sequence number.
@@ -181,7 +181,7 @@ pub struct OutboundSa {
     /// Last sequence number sent (0 before the first packet).
     seq: u32,
     lifetime: Lifetime,
-    stats: EspStats,
+    stats: SaCounters,
 }
 
 impl OutboundSa {
@@ -207,7 +207,7 @@ impl OutboundSa {
             iv_salt,
             seq: 0,
             lifetime: Lifetime::new(config.lifetime, now),
-            stats: EspStats::default(),
+            stats: SaCounters::default(),
         })
     }
 
@@ -274,8 +274,9 @@ impl OutboundSa {
     }
 
     /// Counters.
-    pub fn stats(&self) -> &EspStats {
-        &self.stats
+    pub fn stats(&self) -> EspStats {
+        let u = self.lifetime.usage();
+        self.stats.outbound(u.packets, u.bytes)
     }
 
     /// Protects `inner` (a whole IP packet in tunnel mode, the transport payload in transport
@@ -439,11 +440,6 @@ impl OutboundSa {
 
         self.seq = seq;
         self.lifetime.record(now, inner.len());
-        let s = &mut self.stats;
-        s.encaps += 1;
-        s.encrypt += 1;
-        s.digest += 1;
-        s.bytes_encaps = s.bytes_encaps.saturating_add(inner.len() as u64);
         Ok(total)
     }
 }
@@ -482,7 +478,7 @@ pub struct InboundSa {
     config: Settings,
     replay: Option<ReplayWindow>,
     lifetime: Lifetime,
-    stats: EspStats,
+    stats: SaCounters,
 }
 
 impl InboundSa {
@@ -503,7 +499,7 @@ impl InboundSa {
             config: Settings::of(&config),
             replay,
             lifetime: Lifetime::new(config.lifetime, now),
-            stats: EspStats::default(),
+            stats: SaCounters::default(),
         })
     }
 
@@ -559,8 +555,9 @@ impl InboundSa {
     }
 
     /// Counters.
-    pub fn stats(&self) -> &EspStats {
-        &self.stats
+    pub fn stats(&self) -> EspStats {
+        let u = self.lifetime.usage();
+        self.stats.inbound(u.packets, u.bytes)
     }
 
     /// Checks and decrypts the ESP packet `esp` (starting at the SPI) into `out`, which needs
@@ -670,11 +667,6 @@ impl InboundSa {
         }
 
         self.lifetime.record(now, inner_len);
-        let s = &mut self.stats;
-        s.decaps += 1;
-        s.decrypt += 1;
-        s.verify += 1;
-        s.bytes_decaps = s.bytes_decaps.saturating_add(inner_len as u64);
         Ok(Decapsulated {
             len: inner_len,
             next_header,

@@ -100,6 +100,48 @@ impl EspStats {
             .saturating_add(self.replay_rollover_send)
             .saturating_add(self.no_sa_send)
     }
+}
+
+/// What one SA counts itself: its refusals. Its packets and bytes are its lifetime's usage, so
+/// an SA does not carry the fifteen counters of an [`EspStats`].
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct SaCounters {
+    replay_failed: u64,
+    verify_failed: u64,
+    invalid_len: u64,
+    decaps_failed: u64,
+    encaps_failed: u64,
+    replay_rollover_send: u64,
+}
+
+impl SaCounters {
+    /// The [`EspStats`] of an outbound SA that protected `packets` packets of `bytes` bytes.
+    pub(crate) fn outbound(&self, packets: u64, bytes: u64) -> EspStats {
+        EspStats {
+            encaps: packets,
+            encrypt: packets,
+            digest: packets,
+            bytes_encaps: bytes,
+            encaps_failed: self.encaps_failed,
+            replay_rollover_send: self.replay_rollover_send,
+            ..EspStats::default()
+        }
+    }
+
+    /// The [`EspStats`] of an inbound SA that accepted `packets` packets of `bytes` bytes.
+    pub(crate) fn inbound(&self, packets: u64, bytes: u64) -> EspStats {
+        EspStats {
+            decaps: packets,
+            decrypt: packets,
+            verify: packets,
+            bytes_decaps: bytes,
+            replay_failed: self.replay_failed,
+            verify_failed: self.verify_failed,
+            invalid_len: self.invalid_len,
+            decaps_failed: self.decaps_failed,
+            ..EspStats::default()
+        }
+    }
 
     pub(crate) fn count_outbound_error(&mut self, e: &EspError) {
         match e {
@@ -168,7 +210,8 @@ mod tests {
         assert_eq!(b.recv_errors(), 15);
         assert_eq!(b.send_errors(), 7);
         assert_eq!(a.merge(&a).bytes_encaps, 600);
-        let mut s = EspStats::default();
+        let mut c = SaCounters::default();
+        let s = &mut c;
         s.count_inbound_error(&EspError::TooOld { seq: 1 });
         s.count_inbound_error(&EspError::SequenceZero);
         s.count_inbound_error(&EspError::Authentication);
@@ -176,6 +219,9 @@ mod tests {
         s.count_inbound_error(&EspError::BufferTooSmall { needed: 9 });
         s.count_outbound_error(&EspError::SequenceExhausted);
         s.count_outbound_error(&EspError::Expired);
+        let s = c.inbound(3, 30).merge(&c.outbound(2, 20));
+        assert_eq!((s.decaps, s.verify, s.bytes_decaps), (3, 3, 30));
+        assert_eq!((s.encaps, s.digest, s.bytes_encaps), (2, 2, 20));
         assert_eq!(
             (
                 s.replay_failed,
@@ -185,6 +231,7 @@ mod tests {
             ),
             (2, 1, 1, 4)
         );
+        // Each direction carries its own refusals once.
         assert_eq!((s.replay_rollover_send, s.encaps_failed), (1, 1));
     }
 }

@@ -121,8 +121,8 @@ fn ident(s: &TrafficSelector) -> String {
 impl Tunnels {
     /// The newest ISAKMP SA with `peer` as last seen: (conn-id, state, initiator).
     fn known_state(&self, peer: IpAddr) -> Option<(u32, IsakmpState, bool)> {
-        let conn = self.states_by_peer.get(&peer)?.iter().next_back()?;
-        self.states.get(conn).map(|v| (*conn, v.1, v.2))
+        let conn = self.states_by_peer.last(&peer)?;
+        self.states.get(&conn).map(|v| (conn, v.1, v.2))
     }
 
     pub(super) fn note_ike_rx(&mut self, now: Instant, path: &Path) {

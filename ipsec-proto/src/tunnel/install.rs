@@ -128,8 +128,8 @@ impl Tunnels {
         // counters all the same.
         for old in replaced {
             if let Some(f) = self.flows.get_mut(old.flow) {
-                f.retired.add(old.out.stats());
-                f.retired.add(old.inbound.stats());
+                f.retired.add(&old.out.stats());
+                f.retired.add(&old.inbound.stats());
             }
         }
         if let Some(f) = self.flows.get_mut(fi) {
@@ -165,8 +165,8 @@ impl Tunnels {
         let Some(f) = self.flows.get_mut(c.flow) else {
             return;
         };
-        f.retired.add(c.out.stats());
-        f.retired.add(c.inbound.stats());
+        f.retired.add(&c.out.stats());
+        f.retired.add(&c.inbound.stats());
         f.live.retain(|x| *x != child);
         if f.current_out == Some(child) {
             f.current_out = f.live.last().copied();
@@ -181,8 +181,8 @@ impl Tunnels {
         let mut s = f.retired;
         for id in &f.live {
             if let Some(c) = self.children.get(id) {
-                s.add(c.out.stats());
-                s.add(c.inbound.stats());
+                s.add(&c.out.stats());
+                s.add(&c.inbound.stats());
             }
         }
         s

@@ -324,7 +324,7 @@ pub struct Tunnels {
     /// ISAKMP SAs as last announced: conn-id → (peer, state, we initiated).
     states: std::collections::HashMap<u32, (IpAddr, IsakmpState, bool)>,
     /// The same SAs by peer address, for the newest SA with a peer without a scan.
-    states_by_peer: std::collections::HashMap<IpAddr, std::collections::BTreeSet<u32>>,
+    states_by_peer: crate::index::Multi<IpAddr, u32>,
     /// Pairs with traffic not yet reported to the endpoint, and when the report is due.
     usage_pending: Vec<ChildId>,
     usage_due: Option<Instant>,
@@ -389,7 +389,7 @@ impl Tunnels {
             flavor: opts.flavor,
             next_conn: 1,
             states: std::collections::HashMap::new(),
-            states_by_peer: std::collections::HashMap::new(),
+            states_by_peer: crate::index::Multi::default(),
             usage_pending: Vec::new(),
             usage_due: None,
             transitions: Vec::new(),
@@ -895,7 +895,7 @@ impl Tunnels {
                 if let Some(old) = self.states.insert(sa.0, (peer, state, initiator)) {
                     self.unindex_state(old.0, sa.0);
                 }
-                self.states_by_peer.entry(peer).or_default().insert(sa.0);
+                self.states_by_peer.add(peer, sa.0);
                 debug::fsm(out, sa.0, role, path, state, from);
             }
             None => {
@@ -915,12 +915,7 @@ impl Tunnels {
     }
 
     fn unindex_state(&mut self, peer: IpAddr, conn: u32) {
-        if let Some(set) = self.states_by_peer.get_mut(&peer) {
-            set.remove(&conn);
-            if set.is_empty() {
-                self.states_by_peer.remove(&peer);
-            }
-        }
+        self.states_by_peer.del(peer, conn);
     }
 
     fn push_event(&mut self, e: TunnelEvent) {

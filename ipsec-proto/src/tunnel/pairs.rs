@@ -17,7 +17,7 @@ use super::ChildSa;
 
 /// Slots per chunk of the slab. The slab grows a chunk at a time rather than by doubling one
 /// vector, which with pairs of about a kilobyte would leave up to half of it allocated and unused.
-const CHUNK: usize = 64;
+const CHUNK: usize = 16;
 
 type Slot = Option<(ChildId, ChildSa)>;
 

@@ -418,14 +418,17 @@ impl Endpoint {
         };
         self.nat_detect(id, &list, path);
         // Float to 4500 when a NAT is in the way.
+        // INITIAL-CONTACT says we hold nothing with this peer: no other established SA with its
+        // address (for a wildcard entry, other peers' SAs say nothing about this one).
         let initial_contact = {
-            let Some(peer) = self.sas.get(&id).map(|s| s.peer) else {
+            let Some((peer, remote)) = self.sas.get(&id).map(|s| (s.peer, s.path.remote.ip()))
+            else {
                 return Ok(());
             };
             self.sas.refresh();
             !self
                 .sas
-                .of_peer(peer)
+                .with_remote(remote)
                 .any(|s| s.id != id && s.peer == peer && s.state == P1State::QmIdle)
         };
         let nat_keepalive = self.config.nat_keepalive;

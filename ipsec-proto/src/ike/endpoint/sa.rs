@@ -108,6 +108,8 @@ pub(super) struct IkeSa {
     pub(super) rekeyed: bool,
     /// The state last announced in [`Event::IsakmpStateChanged`].
     pub(super) reported: Option<P1State>,
+    /// What the SA table indexed it under (see `tables::SaTable`).
+    pub(super) indexed: Option<super::tables::Keys>,
 }
 
 impl IkeSa {
@@ -141,6 +143,7 @@ impl IkeSa {
             last_rx_at: now,
             rekeyed: false,
             reported: None,
+            indexed: None,
         }
     }
 

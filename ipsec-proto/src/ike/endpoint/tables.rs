@@ -8,42 +8,15 @@ use std::net::IpAddr;
 use std::ops::Deref;
 
 use super::sa::{Child, IkeSa, P1State};
-use super::{ChildId, Event, IkeSaId, PeerId, Role};
+use super::{ChildId, Event, IkeSaId, Role};
 
-/// Sets of ids under a key, each in id order (oldest first).
-struct Multi<K, V = IkeSaId>(HashMap<K, BTreeSet<V>>);
-
-impl<K, V> Default for Multi<K, V> {
-    fn default() -> Self {
-        Multi(HashMap::new())
-    }
-}
-
-impl<K: std::hash::Hash + Eq + Copy, V: Ord + Copy> Multi<K, V> {
-    fn add(&mut self, k: K, id: V) {
-        self.0.entry(k).or_default().insert(id);
-    }
-
-    fn del(&mut self, k: K, id: V) {
-        if let Some(set) = self.0.get_mut(&k) {
-            set.remove(&id);
-            if set.is_empty() {
-                self.0.remove(&k);
-            }
-        }
-    }
-
-    fn get(&self, k: &K) -> impl DoubleEndedIterator<Item = V> + '_ {
-        self.0.get(k).into_iter().flat_map(|s| s.iter().copied())
-    }
-}
+use crate::index::Multi;
 
 /// What an SA is indexed under, as last indexed.
 #[derive(Clone, Copy, PartialEq, Eq)]
-struct Keys {
+pub(super) struct Keys {
     remote: IpAddr,
     lineage: IkeSaId,
-    peer: PeerId,
     half_open: bool,
 }
 
@@ -52,19 +25,18 @@ impl Keys {
         Keys {
             remote: sa.path.remote.ip(),
             lineage: sa.lineage,
-            peer: sa.peer,
             half_open: sa.role == Role::Responder && sa.state != P1State::QmIdle,
         }
     }
 }
 
 /// ISAKMP SAs by conn-id, indexed by initiator cookie (every datagram), and by peer address,
-/// lineage, configured peer and half-open state (every new exchange), so that nothing a
+/// lineage and half-open state (every new exchange), so that nothing a
 /// datagram causes scans all SAs.
 ///
-/// The indexed fields (state, path, lineage, peer) change only through [`SaTable::get_mut`],
+/// The indexed fields (state, path, lineage) change only through [`SaTable::get_mut`],
 /// which notes the SA as stale; [`SaTable::refresh`] reindexes the stale SAs, and every reader of
-/// an index (`with_remote`, `of_lineage`, `of_peer`, `half_open`) is preceded by it. The timers'
+/// an index (`with_remote`, `of_lineage`, `half_open`) is preceded by it. The timers'
 /// flush at the end of each input reindexes too.
 #[derive(Default)]
 pub(super) struct SaTable {
@@ -75,10 +47,8 @@ pub(super) struct SaTable {
     /// second one (a collision, or an attacker reusing a cookie) in `ci_more`.
     by_ci: HashMap<[u8; 8], IkeSaId>,
     ci_more: BTreeSet<([u8; 8], IkeSaId)>,
-    keys: HashMap<IkeSaId, Keys>,
-    by_remote: Multi<IpAddr>,
-    by_lineage: Multi<IkeSaId>,
-    by_peer: Multi<PeerId>,
+    by_remote: Multi<IpAddr, IkeSaId>,
+    by_lineage: Multi<IkeSaId, IkeSaId>,
     half_open: BTreeSet<IkeSaId>,
     /// Handed out for mutation (or inserted, or removed) since the timers were last flushed.
     dirty: Vec<IkeSaId>,
@@ -110,7 +80,9 @@ impl SaTable {
         }
         self.order.insert(id);
         self.dirty.push(id);
+        let mut sa = sa;
         let k = Keys::of(&sa);
+        sa.indexed = Some(k);
         self.map.insert(id, sa);
         self.index(id, k);
     }
@@ -118,20 +90,15 @@ impl SaTable {
     fn index(&mut self, id: IkeSaId, k: Keys) {
         self.by_remote.add(k.remote, id);
         self.by_lineage.add(k.lineage, id);
-        self.by_peer.add(k.peer, id);
         if k.half_open {
             self.half_open.insert(id);
         }
-        self.keys.insert(id, k);
     }
 
-    fn unindex(&mut self, id: IkeSaId) {
-        if let Some(k) = self.keys.remove(&id) {
-            self.by_remote.del(k.remote, id);
-            self.by_lineage.del(k.lineage, id);
-            self.by_peer.del(k.peer, id);
-            self.half_open.remove(&id);
-        }
+    fn unindex(&mut self, id: IkeSaId, k: Keys) {
+        self.by_remote.del(k.remote, id);
+        self.by_lineage.del(k.lineage, id);
+        self.half_open.remove(&id);
     }
 
     /// Reindexes every SA handed out mutably since the last refresh.
@@ -143,11 +110,15 @@ impl SaTable {
 
     /// Brings the indexes of `id` up to date after its state, path, lineage or peer changed.
     fn reindex(&mut self, id: IkeSaId) {
-        let Some(k) = self.map.get(&id).map(|sa| Keys::of(sa)) else {
+        let Some(sa) = self.map.get_mut(&id) else {
             return;
         };
-        if self.keys.get(&id) != Some(&k) {
-            self.unindex(id);
+        let k = Keys::of(sa);
+        let Some(old) = sa.indexed.replace(k) else {
+            return;
+        };
+        if old != k {
+            self.unindex(id, old);
             self.index(id, k);
         }
     }
@@ -155,7 +126,9 @@ impl SaTable {
     pub(super) fn remove(&mut self, id: &IkeSaId) -> Option<Box<IkeSa>> {
         let sa = self.map.remove(id)?;
         self.order.remove(id);
-        self.unindex(*id);
+        if let Some(k) = sa.indexed {
+            self.unindex(*id, k);
+        }
         if self.by_ci.get(&sa.ci) == Some(id) {
             self.by_ci.remove(&sa.ci);
             // The next SA of the same cookie, if any, takes the main slot.
@@ -206,13 +179,6 @@ impl SaTable {
     pub(super) fn of_lineage(&self, lineage: IkeSaId) -> impl DoubleEndedIterator<Item = &IkeSa> {
         self.by_lineage
             .get(&lineage)
-            .filter_map(|id| self.map.get(&id).map(|b| &**b))
-    }
-
-    /// The SAs of configured peer `peer`, oldest first.
-    pub(super) fn of_peer(&self, peer: PeerId) -> impl DoubleEndedIterator<Item = &IkeSa> {
-        self.by_peer
-            .get(&peer)
             .filter_map(|id| self.map.get(&id).map(|b| &**b))
     }
 
