@@ -13,6 +13,7 @@ use std::hash::Hash;
 enum Ids<V> {
     One(V),
     /// Boxed: the rare case should not make every entry of the table three words wider.
+    #[allow(clippy::box_collection)]
     Many(Box<BTreeSet<V>>),
 }
 
