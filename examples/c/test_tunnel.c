@@ -649,12 +649,47 @@ static void test_batches(void) {
     ipsec_tunnel_free(&b);
 }
 
+/* Reverse route injection: `reverse-route static` asks for the crypto ACL's destination from
+ * the start (ROUTE_ADD) and withdraws it at shutdown (ROUTE_REMOVE). */
+static void test_reverse_route(void) {
+    static const char extra[] = "crypto map VPN 10 ipsec-isakmp\n"
+                                " reverse-route static\n"
+                                " set reverse-route tag 42\n"
+                                " set reverse-route distance 7\n";
+    char cfg[sizeof SITE_A_CFG + sizeof extra];
+    snprintf(cfg, sizeof cfg, "%s%s", SITE_A_CFG, extra);
+    ipsec_tunnel *t = tun_new(cfg, 9);
+    ipsec_tunnel_event ev;
+    int adds = 0, removes = 0;
+    while (ipsec_tunnel_poll_event(t, &ev) == IPSEC_RESULT_OK) {
+        if (ev.kind != IPSEC_TUNNEL_EVENT_ROUTE_ADD)
+            continue;
+        adds++;
+        EXPECT(ev.route_prefix.family == IPSEC_AF_INET);
+        EXPECT(memcmp(ev.route_prefix.bytes, (const uint8_t[]){192, 168, 2, 0}, 4) == 0);
+        EXPECT(ev.route_prefix_len == 24 && ev.route_tag == 42 && ev.route_distance == 7);
+        EXPECT(ev.route_publish && ev.entry == 0 && ev.map_seq == 10);
+    }
+    EXPECT(adds == 1);
+    EXPECT_RC(ipsec_tunnel_shutdown(t, 1000), IPSEC_RESULT_OK);
+    while (ipsec_tunnel_poll_event(t, &ev) == IPSEC_RESULT_OK) {
+        if (ev.kind == IPSEC_TUNNEL_EVENT_ROUTE_REMOVE) {
+            removes++;
+            EXPECT(ev.route_prefix_len == 24 && ev.route_tag == 42);
+        }
+        EXPECT(ev.kind != IPSEC_TUNNEL_EVENT_ROUTE_ADD);
+    }
+    EXPECT(removes == 1);
+    ipsec_tunnel_free(&t);
+}
+
 int main(void) {
     test_config_errors();
     test_null_and_range();
     test_buffer_too_small();
     test_negotiation();
     test_batches();
+    test_reverse_route();
     printf("test_tunnel: %d checks, %d failures\n", checks, failures);
     return failures == 0 ? 0 : 1;
 }

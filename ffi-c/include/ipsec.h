@@ -195,6 +195,18 @@
 // `set peer`, now in `peer` (backup peers; no automatic failback).
 #define IPSEC_TUNNEL_EVENT_PEER_CHANGED 4
 
+// `ipsec_tunnel_event.kind`: the host should route `route_prefix`/`route_prefix_len` into the
+// tunnel (reverse route injection: `reverse-route` while an SA pair for it exists,
+// `reverse-route static` from the start; or a dynamic map's learned network). `route_publish`
+// says whether routing daemons should see it (`reverse-route` configured) or only the gateway's
+// own routing needs it; `route_tag` and `route_distance` are `set reverse-route tag|distance`;
+// `entry`/`map_seq` the entry asking for it. Announced once per network.
+#define IPSEC_TUNNEL_EVENT_ROUTE_ADD 5
+
+// `ipsec_tunnel_event.kind`: a route announced by `IPSEC_TUNNEL_EVENT_ROUTE_ADD` (same
+// `route_*` fields) is no longer wanted: remove it.
+#define IPSEC_TUNNEL_EVENT_ROUTE_REMOVE 6
+
 // `ipsec_tunnel_event.kind`: an event newer than this header; no field applies.
 #define IPSEC_TUNNEL_EVENT_OTHER 255
 
@@ -581,6 +593,18 @@ typedef struct ipsec_tunnel_event {
   uint32_t spi_in;
   // IPSEC_UP, IPSEC_DOWN: our outbound SPI (the peer's inbound).
   uint32_t spi_out;
+  // ROUTE_ADD, ROUTE_REMOVE: the network address (port 0).
+  struct ipsec_addr route_prefix;
+  // ROUTE_ADD, ROUTE_REMOVE: its prefix length (0-32).
+  uint8_t route_prefix_len;
+  // ROUTE_ADD, ROUTE_REMOVE: the administrative distance (`set reverse-route distance`,
+  // default 1; a Linux host uses it as the metric).
+  uint8_t route_distance;
+  // ROUTE_ADD, ROUTE_REMOVE: publish where routing daemons see it (`reverse-route`); false:
+  // only the gateway's own routing needs it.
+  bool route_publish;
+  // ROUTE_ADD, ROUTE_REMOVE: `set reverse-route tag` (0: none).
+  uint32_t route_tag;
 } ipsec_tunnel_event;
 
 // Counters of a tunnel that belong to no flow (per-flow counters are in `show crypto ipsec

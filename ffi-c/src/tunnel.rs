@@ -50,6 +50,16 @@ pub const IPSEC_TUNNEL_EVENT_IPSEC_DOWN: u32 = 3;
 /// `ipsec_tunnel_event.kind`: crypto map entry `entry` gave up on its peer and uses the next
 /// `set peer`, now in `peer` (backup peers; no automatic failback).
 pub const IPSEC_TUNNEL_EVENT_PEER_CHANGED: u32 = 4;
+/// `ipsec_tunnel_event.kind`: the host should route `route_prefix`/`route_prefix_len` into the
+/// tunnel (reverse route injection: `reverse-route` while an SA pair for it exists,
+/// `reverse-route static` from the start; or a dynamic map's learned network). `route_publish`
+/// says whether routing daemons should see it (`reverse-route` configured) or only the gateway's
+/// own routing needs it; `route_tag` and `route_distance` are `set reverse-route tag|distance`;
+/// `entry`/`map_seq` the entry asking for it. Announced once per network.
+pub const IPSEC_TUNNEL_EVENT_ROUTE_ADD: u32 = 5;
+/// `ipsec_tunnel_event.kind`: a route announced by `IPSEC_TUNNEL_EVENT_ROUTE_ADD` (same
+/// `route_*` fields) is no longer wanted: remove it.
+pub const IPSEC_TUNNEL_EVENT_ROUTE_REMOVE: u32 = 6;
 /// `ipsec_tunnel_event.kind`: an event newer than this header; no field applies.
 pub const IPSEC_TUNNEL_EVENT_OTHER: u32 = 255;
 
@@ -125,6 +135,18 @@ pub struct ipsec_tunnel_event {
     pub spi_in: u32,
     /// IPSEC_UP, IPSEC_DOWN: our outbound SPI (the peer's inbound).
     pub spi_out: u32,
+    /// ROUTE_ADD, ROUTE_REMOVE: the network address (port 0).
+    pub route_prefix: ipsec_addr,
+    /// ROUTE_ADD, ROUTE_REMOVE: its prefix length (0-32).
+    pub route_prefix_len: u8,
+    /// ROUTE_ADD, ROUTE_REMOVE: the administrative distance (`set reverse-route distance`,
+    /// default 1; a Linux host uses it as the metric).
+    pub route_distance: u8,
+    /// ROUTE_ADD, ROUTE_REMOVE: publish where routing daemons see it (`reverse-route`); false:
+    /// only the gateway's own routing needs it.
+    pub route_publish: bool,
+    /// ROUTE_ADD, ROUTE_REMOVE: `set reverse-route tag` (0: none).
+    pub route_tag: u32,
 }
 
 impl Default for ipsec_tunnel_event {
@@ -141,6 +163,11 @@ impl Default for ipsec_tunnel_event {
             map_seq: 0,
             spi_in: 0,
             spi_out: 0,
+            route_prefix: ipsec_addr::default(),
+            route_prefix_len: 0,
+            route_distance: 0,
+            route_publish: false,
+            route_tag: 0,
         }
     }
 }
@@ -313,6 +340,20 @@ fn event_to_c(t: &Tunnel, ev: TunnelEvent) -> ipsec_tunnel_event {
             e.peer = v4_to_c(to);
             e.entry = index(entry);
             e.map_seq = seq(entry);
+        }
+        TunnelEvent::RouteAdd(r) | TunnelEvent::RouteRemove(r) => {
+            e.kind = if matches!(ev, TunnelEvent::RouteAdd(_)) {
+                IPSEC_TUNNEL_EVENT_ROUTE_ADD
+            } else {
+                IPSEC_TUNNEL_EVENT_ROUTE_REMOVE
+            };
+            e.entry = index(r.entry);
+            e.map_seq = seq(r.entry);
+            e.route_prefix = v4_to_c(r.prefix);
+            e.route_prefix_len = r.prefix_len();
+            e.route_distance = r.distance;
+            e.route_publish = r.publish;
+            e.route_tag = r.tag;
         }
         _ => {}
     }

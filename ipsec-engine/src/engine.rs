@@ -2,7 +2,9 @@
 //!
 //! The engine never changes host addresses or default routes. It adds: one TUN device, routes for
 //! the remote protected networks in its own table plus one `not fwmark` rule (see
-//! [`crate::sys::route`]), optionally one nftables table for NAT overload, and a control socket
+//! [`crate::sys::route`]), the routes reverse route injection asks for (main table, protocol
+//! [`crate::sys::route::RTPROT_IPSEC_RRI`]; a dynamic map's learned networks in its own table),
+//! optionally one nftables table for NAT overload, and a control socket
 //! file. [`Engine::teardown`] removes them in reverse order after the core's Delete
 //! notifications have been sent.
 
@@ -161,6 +163,7 @@ impl Engine {
                 .add_route(*net, &dev)
                 .map_err(EngineError::Routing)?;
         }
+        event_loop.set_rri_routes(route::RriRoutes::new(&dev, cfg.table, &cfg.protected));
         let nat = if cfg.nat.is_empty() {
             None
         } else {
@@ -210,6 +213,11 @@ impl Engine {
     /// the control socket. Every step is attempted; the first failure is returned.
     pub fn teardown(mut self) -> Result<(), EngineError> {
         let mut first = Ok(());
+        if let Some(mut r) = self.event_loop.take_rri_routes() {
+            if let Err(e) = r.cleanup() {
+                first = Err(EngineError::Routing(e));
+            }
+        }
         if let Some(mut r) = self.routing.take() {
             if let Err(e) = r.cleanup() {
                 first = Err(EngineError::Routing(e));

@@ -85,6 +85,15 @@ pub trait Gateway {
     fn pmtu_peers(&self) -> Vec<(Ipv4Addr, Ipv4Addr)> {
         Vec::new()
     }
+    /// A number that changes whenever [`Gateway::rri_routes`] does (never, by default).
+    fn rri_generation(&self) -> u64 {
+        0
+    }
+    /// The routes into the TUN the core asks for now (reverse route injection and dynamic
+    /// maps' learned networks); the loop installs and removes them to match.
+    fn rri_routes(&self) -> Vec<crate::sys::route::RriRoute> {
+        Vec::new()
+    }
     /// The kernel's path MTU towards `peer` (the route's MTU, lowered by ICMP
     /// fragmentation-needed answering our packets). Called when it differs from the last report.
     fn on_path_mtu(&mut self, now: Instant, peer: Ipv4Addr, mtu: u32, out: &mut Outputs) {
@@ -203,6 +212,8 @@ pub struct EventLoop {
     pmtu_next: u64,
     pmtu_seen: Vec<(Ipv4Addr, u32)>,
     reload: Option<ReloadSource>,
+    /// Reverse route injection: the routes installed and the generation they match.
+    rri: Option<(crate::sys::route::RriRoutes, u64)>,
 }
 
 /// Reads the configuration again for `reload` and SIGHUP: the new configuration, or why it
@@ -235,7 +246,33 @@ impl EventLoop {
             pmtu_next: 0,
             pmtu_seen: Vec::new(),
             reload: None,
+            rri: None,
         })
+    }
+
+    /// Installs the core's reverse-route-injection routes through `routes` from now on.
+    pub fn set_rri_routes(&mut self, routes: crate::sys::route::RriRoutes) {
+        self.rri = Some((routes, u64::MAX));
+    }
+
+    /// Hands back the RRI routes (for teardown, before the TUN goes).
+    pub fn take_rri_routes(&mut self) -> Option<crate::sys::route::RriRoutes> {
+        self.rri.take().map(|(r, _)| r)
+    }
+
+    /// Brings the installed RRI routes in line with the core's table when it changed.
+    fn sync_rri<G: Gateway>(&mut self, gw: &G) {
+        let Some((routes, seen)) = self.rri.as_mut() else {
+            return;
+        };
+        let g = gw.rri_generation();
+        if g == *seen {
+            return;
+        }
+        *seen = g;
+        for e in routes.sync(&gw.rri_routes()) {
+            eprintln!("ipsec-engine: warning: reverse route: {e}");
+        }
     }
 
     /// Adds the TUN device (one per loop).
@@ -335,12 +372,14 @@ impl EventLoop {
         if r.is_err() {
             gw.on_shutdown(clock::now(), &mut self.out);
             self.flush();
+            self.sync_rri(gw);
         }
         r
     }
 
     fn run_inner<G: Gateway>(&mut self, gw: &mut G) -> io::Result<StopReason> {
         loop {
+            self.sync_rri(gw);
             let now = clock::now();
             let timeout = match gw.next_deadline() {
                 None => -1,
@@ -406,6 +445,7 @@ impl EventLoop {
                     let now = clock::now();
                     gw.on_shutdown(now, &mut self.out);
                     self.flush();
+                    self.sync_rri(gw);
                     return Ok(reason);
                 }
             }

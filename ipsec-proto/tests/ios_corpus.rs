@@ -158,14 +158,13 @@ const CORPUS: &[(&str, Expect)] = &[
                 "Easy VPN",
                 NEVER,
             ),
-            // Dynamic maps run, but not an entry that accepts any proxy identities (remote
-            // access), nor reverse-route in it.
+            // Dynamic maps run (reverse-route in them too), but not an entry that accepts any
+            // proxy identities (remote access).
             (
                 "crypto dynamic-map DYN 10",
                 "dynamic map entry without match address",
                 LATER,
             ),
-            (" reverse-route", "reverse route", LATER),
             (
                 "crypto map CLIENTMAP client authentication list USERS",
                 "Easy VPN",
@@ -233,15 +232,12 @@ const CORPUS: &[(&str, Expect)] = &[
     ),
     (
         "27_backup_peers_rri_idle.cfg",
-        // Backup peers run; idle-time and reverse-route are still refused.
-        Refused(&[
-            (
-                " set security-association idle-time 600",
-                "idle-time",
-                LATER,
-            ),
-            (" reverse-route static", "reverse route", LATER),
-        ]),
+        // Backup peers and reverse-route static run; idle-time is still refused.
+        Refused(&[(
+            " set security-association idle-time 600",
+            "idle-time",
+            LATER,
+        )]),
     ),
     (
         "28_dynamic_map_hub.cfg",

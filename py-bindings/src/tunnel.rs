@@ -444,6 +444,18 @@ impl Tunnel {
                 d.set_item("to_peer", to.to_string())?;
                 "PeerChanged"
             }
+            TunnelEvent::RouteAdd(r) | TunnelEvent::RouteRemove(r) => {
+                d.set_item("entry", r.entry)?;
+                d.set_item("network", r.network())?;
+                d.set_item("tag", r.tag)?;
+                d.set_item("distance", r.distance)?;
+                d.set_item("publish", r.publish)?;
+                if matches!(ev, TunnelEvent::RouteAdd(_)) {
+                    "RouteAdded"
+                } else {
+                    "RouteRemoved"
+                }
+            }
             other => {
                 d.set_item("description", format!("{other:?}"))?;
                 "Unknown"

@@ -417,3 +417,25 @@ def test_gil_is_released_during_a_batch() -> None:
     assert v.dropped == len(batch)
     assert elapsed > 0.05, "call too short to tell"
     assert during > 0.2 * rate * elapsed, (during, rate, elapsed)
+
+
+def test_reverse_route_events_follow_the_sa_pair() -> None:
+    text = SITE_A.replace(
+        " match address 100\n",
+        " match address 100\n reverse-route\n set reverse-route tag 42\n set reverse-route distance 5\n",
+    )
+    a = ipsec.Tunnel.from_ios(text, seed=bytes(32))
+    b = ipsec.Tunnel.from_ios(SITE_B, seed=bytes([1]) * 32)
+    assert events(a) == []
+    now = negotiate(a, b)
+    added = [e for e in events(a) if isinstance(e, (ipsec.RouteAdded, ipsec.RouteRemoved))]
+    want = ipsec.RouteAdded(entry=0, network="192.168.2.0/24", tag=42, distance=5, publish=True)
+    assert added == [want]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        want.tag = 1  # type: ignore[misc]
+    assert "Reverse Route Injection Enabled" in a.show("crypto map", now)
+    assert a.clear_sa(now) == 1
+    removed = [e for e in events(a) if isinstance(e, (ipsec.RouteAdded, ipsec.RouteRemoved))]
+    assert removed == [
+        ipsec.RouteRemoved(entry=0, network="192.168.2.0/24", tag=42, distance=5, publish=True)
+    ]

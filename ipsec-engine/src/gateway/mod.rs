@@ -59,6 +59,23 @@ impl Gateway for Tunnels {
         }
     }
 
+    fn rri_generation(&self) -> u64 {
+        self.routes_generation()
+    }
+
+    fn rri_routes(&self) -> Vec<crate::sys::route::RriRoute> {
+        self.injected_routes()
+            .filter_map(|r| {
+                Some(crate::sys::route::RriRoute {
+                    net: crate::net::Ipv4Net::new(r.prefix, r.prefix_len()).ok()?,
+                    publish: r.publish,
+                    metric: u32::from(r.distance),
+                    tag: r.tag,
+                })
+            })
+            .collect()
+    }
+
     fn on_path_mtu(&mut self, _now: Instant, peer: Ipv4Addr, mtu: u32, out: &mut Outputs) {
         self.set_path_mtu(peer, mtu, out);
     }

@@ -39,6 +39,149 @@ pub fn ip(args: &[&str]) -> io::Result<()> {
     }
 }
 
+/// The routing protocol number (`ip route ... proto 229`, rtnetlink `rtm_protocol`) of the
+/// routes reverse route injection puts into the main table: above the kernel's own (0-4) and
+/// the numbers iproute2 and the routing daemons use (8-19, 42, 99, 186-192), so a routing
+/// daemon can tell them apart (bird: `krt_source = 229`) and the engine finds its own.
+pub const RTPROT_IPSEC_RRI: u8 = 229;
+
+/// A route the tunnel layer asks for ([`ipsec_proto::tunnel::InjectedRoute`]) as the host
+/// installs it: published ones in the main table (`proto 229`, metric = distance, realm = tag
+/// when the tag fits the 16-bit realm, else the tag is only shown), the others in the engine's
+/// own table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RriRoute {
+    /// The network.
+    pub net: Ipv4Net,
+    /// Main table (`reverse-route`) or the engine's table.
+    pub publish: bool,
+    /// Metric (the administrative distance).
+    pub metric: u32,
+    /// `set reverse-route tag`, 0 for none.
+    pub tag: u32,
+}
+
+impl RriRoute {
+    fn args(&self, verb: &str, dev: &str, table: u32, realm: bool) -> Vec<String> {
+        let mut a: Vec<String> = vec!["route".into(), verb.into(), self.net.to_string()];
+        a.extend(["dev".into(), dev.into()]);
+        if self.publish {
+            a.extend(["table".into(), "main".into()]);
+            a.extend(["proto".into(), RTPROT_IPSEC_RRI.to_string()]);
+            a.extend(["metric".into(), self.metric.to_string()]);
+            if realm && self.tag != 0 && self.tag <= 0xffff {
+                a.extend(["realms".into(), self.tag.to_string()]);
+            }
+        } else {
+            a.extend(["table".into(), table.to_string()]);
+        }
+        a
+    }
+}
+
+/// The reverse-route-injection routes the engine installed, kept equal to what the tunnel
+/// layer asks for by [`RriRoutes::sync`], removed by [`RriRoutes::cleanup`] (also on drop).
+/// A network already routed into the TUN at start (a crypto ACL destination in the engine's
+/// table) is never added or removed there again.
+#[derive(Debug)]
+pub struct RriRoutes {
+    dev: String,
+    table: u32,
+    protected: Vec<Ipv4Net>,
+    installed: Vec<RriRoute>,
+}
+
+impl RriRoutes {
+    /// Routes through `dev`; `protected` are the networks [`Routing`] routes there already.
+    pub fn new(dev: &str, table: u32, protected: &[Ipv4Net]) -> RriRoutes {
+        RriRoutes {
+            dev: dev.to_string(),
+            table,
+            protected: protected.to_vec(),
+            installed: Vec::new(),
+        }
+    }
+
+    /// The routes installed now.
+    pub fn installed(&self) -> &[RriRoute] {
+        &self.installed
+    }
+
+    /// Makes the installed routes equal to `wanted`; returns what failed (each is also left
+    /// out of the installed set, so the next sync tries again).
+    pub fn sync(&mut self, wanted: &[RriRoute]) -> Vec<String> {
+        let mut errors = Vec::new();
+        let wanted: Vec<&RriRoute> = wanted
+            .iter()
+            .filter(|r| r.publish || !self.protected.contains(&r.net))
+            .collect();
+        let stale: Vec<RriRoute> = self
+            .installed
+            .iter()
+            .filter(|r| !wanted.contains(r))
+            .cloned()
+            .collect();
+        for r in stale {
+            self.installed.retain(|x| *x != r);
+            if let Err(e) = self.del(&r) {
+                errors.push(e.to_string());
+            }
+        }
+        for r in wanted {
+            if self.installed.contains(r) {
+                continue;
+            }
+            match self.add(r) {
+                Ok(()) => self.installed.push(r.clone()),
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+        errors
+    }
+
+    fn add(&self, r: &RriRoute) -> io::Result<()> {
+        let run = |realm: bool| {
+            let a = r.args("replace", &self.dev, self.table, realm);
+            ip(&a.iter().map(String::as_str).collect::<Vec<_>>())
+        };
+        // A kernel without route realms (CONFIG_IP_ROUTE_CLASSID) refuses `realms`: the tag is
+        // then only in `show` output.
+        run(true).or_else(|_| run(false))
+    }
+
+    fn del(&self, r: &RriRoute) -> io::Result<()> {
+        let a = r.args("del", &self.dev, self.table, false);
+        match ip(&a.iter().map(String::as_str).collect::<Vec<_>>()) {
+            Err(e)
+                if e.to_string().contains("No such")
+                    || e.to_string().contains("Cannot find device") =>
+            {
+                Ok(())
+            }
+            x => x,
+        }
+    }
+
+    /// Removes every installed route; returns the first failure but tries everything.
+    pub fn cleanup(&mut self) -> io::Result<()> {
+        let mut first = Ok(());
+        for r in std::mem::take(&mut self.installed).into_iter().rev() {
+            if let Err(e) = self.del(&r) {
+                if first.is_ok() {
+                    first = Err(e);
+                }
+            }
+        }
+        first
+    }
+}
+
+impl Drop for RriRoutes {
+    fn drop(&mut self) {
+        let _ = self.cleanup();
+    }
+}
+
 /// Routing state the engine installed; removed by [`Routing::cleanup`] (also on drop).
 #[derive(Debug)]
 pub struct Routing {

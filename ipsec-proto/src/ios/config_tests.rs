@@ -297,6 +297,8 @@ crypto map M 20 ipsec-isakmp
  set security-association lifetime kilobytes 10000
  match address CRYPTO
  reverse-route
+ set reverse-route tag 77
+ set reverse-route distance 20
 crypto map M 10
  set pfs group14
 interface GigabitEthernet0/0
@@ -318,17 +320,13 @@ access-list 99 deny any
 access-list 2000 permit icmp any any
 ip route 10.9.0.0 255.255.0.0 GigabitEthernet0/0 192.0.2.254 250
 ";
-    // `parse` refuses rsa-encr and reverse-route; what they parse to is still checked here
-    // (`check` reads it).
+    // `parse` refuses rsa-encr; what it parses to is still checked here (`check` reads it).
     let e = err(text);
     let refused: Vec<(usize, bool)> = e.unsupported.iter().map(|u| (u.line, u.later)).collect();
-    assert_eq!(refused, vec![(8, false), (30, true)], "{e}");
+    assert_eq!(refused, vec![(8, false)], "{e}");
     assert_eq!(
         e.to_string().lines().collect::<Vec<_>>(),
-        [
-            "line 8, column 2: RSA authentication (authentication rsa-encr) is not supported",
-            "line 30, column 2: reverse route injection (reverse-route) is not implemented yet",
-        ]
+        ["line 8, column 2: RSA authentication (authentication rsa-encr) is not supported",]
     );
     let p = lenient(text);
     let c = &p.config;
@@ -379,6 +377,18 @@ ip route 10.9.0.0 255.255.0.0 GigabitEthernet0/0 192.0.2.254 250
         vec![ip("192.0.2.3"), ip("192.0.2.1"), ip("192.0.2.2")]
     );
     assert_eq!(m[1].pfs_group, Some(1));
+    assert_eq!(
+        (
+            m[1].reverse_route,
+            m[1].reverse_route_tag,
+            m[1].reverse_route_distance
+        ),
+        (
+            Some(crate::policy::ReverseRoute::WhileUp),
+            Some(77),
+            Some(20)
+        )
+    );
     assert_eq!(
         (m[1].lifetime_secs, m[1].lifetime_kb),
         (Some(900), Some(10000))
@@ -600,7 +610,6 @@ fn crypto_is_never_ignored() {
         ("interface Tunnel0\n tunnel mode ipsec ipv4\n", 2, 2, "VTI", true),
         ("crypto ipsec profile P\n set transform-set T\n", 1, 1, "VTI", true),
         ("crypto dynamic-map D 10\n set transform-set T\n", 1, 1, "dynamic map entry without match address", true),
-        ("crypto map M 10\n reverse-route static\n", 2, 2, "reverse route", true),
         ("crypto map M local-address Loopback0\n", 1, 1, "local-address", true),
         ("crypto map M 10\n set security-association idle-time 600\n", 2, 2, "idle-time", true),
         ("crypto map M 10\ninterface Gi0/0\n ip address dhcp\n crypto map M\n", 3, 2, "dynamic address", true),
@@ -952,4 +961,74 @@ fn no_sequence_number_deletes_an_acl_entry() {
         "{:?}",
         p.warnings
     );
+}
+
+/// Reverse route injection: every IOS form of `reverse-route` and `set reverse-route`, the `no`
+/// forms, notes for what means nothing here, and `show running-config` round trips.
+#[test]
+fn reverse_route_forms() {
+    let text = "crypto map M 10 ipsec-isakmp
+ reverse-route static
+crypto map M 20 ipsec-isakmp
+ reverse-route tag 5
+crypto map M 30 ipsec-isakmp
+ reverse-route remote-peer 192.0.2.1 gateway static
+crypto map M 40 ipsec-isakmp
+ reverse-route
+ set reverse-route tag 9
+ no reverse-route
+crypto map M 50 ipsec-isakmp
+ set reverse-route distance 250
+ set reverse-route tag 4294967295
+ reverse-route
+ no set reverse-route distance
+crypto dynamic-map D 10
+ match address 100
+ reverse-route static
+ set reverse-route distance 7
+";
+    let p = ok(text);
+    let c = &p.config;
+    let m: Vec<_> = c.crypto_map("M").collect();
+    let rri = |e: &CryptoMapEntry| {
+        (
+            e.reverse_route,
+            e.reverse_route_tag,
+            e.reverse_route_distance,
+        )
+    };
+    use crate::policy::ReverseRoute::{Static, WhileUp};
+    assert_eq!(rri(m[0]), (Some(Static), None, None));
+    assert_eq!(rri(m[1]), (Some(WhileUp), Some(5), None));
+    assert_eq!(rri(m[2]), (Some(Static), None, None));
+    assert_eq!(rri(m[3]), (None, Some(9), None));
+    assert_eq!(rri(m[4]), (Some(WhileUp), Some(u32::MAX), None));
+    let d = c.dynamic_map("D").next().unwrap();
+    assert_eq!(
+        rri(d),
+        (Some(WhileUp), None, Some(7)),
+        "static is for static maps"
+    );
+    let notes: Vec<&str> = p.warnings.iter().map(|w| w.message.as_str()).collect();
+    assert!(notes.iter().any(|n| n.contains("remote-peer")), "{notes:?}");
+    assert!(
+        notes.iter().any(|n| n.contains("static crypto maps only")),
+        "{notes:?}"
+    );
+    for bad in [
+        "crypto map M 10\n set reverse-route distance 0\n",
+        "crypto map M 10\n set reverse-route distance 256\n",
+        "crypto map M 10\n set reverse-route tag 0\n",
+        "crypto map M 10\n reverse-route sideways\n",
+        "crypto map M 10\n set reverse-route\n",
+    ] {
+        let _ = err(bad);
+    }
+    let rendered = render(c);
+    assert!(rendered.contains(" reverse-route static\n"), "{rendered}");
+    assert!(
+        rendered.contains(" set reverse-route tag 5\n reverse-route\n"),
+        "{rendered}"
+    );
+    assert_round_trip(text);
 }

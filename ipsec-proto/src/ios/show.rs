@@ -766,7 +766,7 @@ pub fn show_crypto_map(
             let _ = writeln!(o, "\t\t{t},");
         }
         o.push_str("\t}\n");
-        if e.reverse_route {
+        if e.reverse_route.is_some() {
             o.push_str("\tReverse Route Injection Enabled\n");
         }
         interfaces_using(&mut o, cfg, entries, idx);

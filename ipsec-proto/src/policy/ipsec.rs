@@ -150,8 +150,12 @@ pub struct CryptoMapEntry {
     pub lifetime_kb: Option<u64>,
     /// `match address` ACL name or number.
     pub acl: Option<String>,
-    /// `reverse-route`.
-    pub reverse_route: bool,
+    /// `reverse-route [static]` (reverse route injection); `None` without it.
+    pub reverse_route: Option<ReverseRoute>,
+    /// `set reverse-route tag N` (None: no tag, 0 on the wire).
+    pub reverse_route_tag: Option<u32>,
+    /// `set reverse-route distance N` (None: the IOS default, 1).
+    pub reverse_route_distance: Option<u8>,
     /// `crypto map M N ipsec-isakmp dynamic NAME`: the entry answers unnamed peers with the
     /// entries of dynamic map NAME.
     pub dynamic: Option<String>,
@@ -175,7 +179,9 @@ impl CryptoMapEntry {
             lifetime_secs: None,
             lifetime_kb: None,
             acl: None,
-            reverse_route: false,
+            reverse_route: None,
+            reverse_route_tag: None,
+            reverse_route_distance: None,
             dynamic: None,
             replay_window: None,
             isakmp_profile: None,
@@ -186,6 +192,25 @@ impl CryptoMapEntry {
     pub fn current_peer(&self) -> Option<Ipv4Addr> {
         self.peers.first().copied()
     }
+}
+
+/// `reverse-route` in a crypto map or dynamic map entry: which networks the gateway publishes
+/// as routes towards the tunnel, where routing daemons see them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum ReverseRoute {
+    /// `reverse-route` (also `reverse-route remote-peer ...`): the remote proxy networks of
+    /// each IPsec SA pair, while the pair exists.
+    #[default]
+    WhileUp,
+    /// `reverse-route static`: the crypto ACL's destinations, from the moment the map is
+    /// applied, SA or not (static crypto maps only).
+    Static,
+}
+
+impl ReverseRoute {
+    /// Administrative distance of injected routes without `set reverse-route distance`.
+    pub const DEFAULT_DISTANCE: u8 = 1;
 }
 
 /// DPD sending mode (`crypto isakmp keepalive ... periodic|on-demand`).

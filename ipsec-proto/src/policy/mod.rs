@@ -18,7 +18,7 @@ pub use acl::{
 };
 pub use ipsec::{
     CryptoMapEntry, DpdConfig, DpdMode, EspEncryption, EspIntegrity, EspMode, IpsecGlobals,
-    TransformSet,
+    ReverseRoute, TransformSet,
 };
 pub use isakmp::{
     group_bits, lookup_key, lookup_key_by_hostname, IkeAuth, IkeEncryption, IkeHash, IsakmpPolicy,

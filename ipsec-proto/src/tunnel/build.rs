@@ -44,6 +44,13 @@ pub struct MapEntryInfo {
     pub replay_window: u32,
     /// `set isakmp-profile`.
     pub isakmp_profile: Option<String>,
+    /// `reverse-route [static]`: publish the entry's routes for routing daemons (see
+    /// [`crate::tunnel::InjectedRoute`]).
+    pub reverse_route: Option<crate::policy::ReverseRoute>,
+    /// `set reverse-route tag` (0: none).
+    pub rri_tag: u32,
+    /// `set reverse-route distance` (default 1).
+    pub rri_distance: u8,
 }
 
 /// The endpoint configuration and the data-path table built from one configuration.
@@ -238,6 +245,11 @@ pub fn build(cfg: &GatewayConfig, local_override: Option<Ipv4Addr>) -> Result<Bu
                 dynamic,
                 replay_window: e.replay_window.unwrap_or(cfg.ipsec.replay_window),
                 isakmp_profile: e.isakmp_profile.clone(),
+                reverse_route: e.reverse_route,
+                rri_tag: e.reverse_route_tag.unwrap_or(0),
+                rri_distance: e
+                    .reverse_route_distance
+                    .unwrap_or(crate::policy::ReverseRoute::DEFAULT_DISTANCE),
             });
             peers.push(pc);
         }

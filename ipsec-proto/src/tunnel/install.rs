@@ -146,6 +146,7 @@ impl Tunnels {
             spi_in,
             spi_out,
         });
+        self.rri_pair_up(fi, &p.selectors.remote, Some(remote), out);
     }
 
     pub(super) fn uninstall(&mut self, child: ChildId) {
@@ -158,6 +159,7 @@ impl Tunnels {
             spi_in: c.spi_in,
             spi_out: c.out.spi(),
         });
+        self.rri_pair_down(c.flow, &c.selectors.remote, c.peer());
         // The history keeps when ESP last arrived once the pair that counted it is gone.
         if let (Some(peer), Some(at)) = (c.peer(), c.inbound.usage().last_activity) {
             self.history.touch(IpAddr::V4(peer), at);

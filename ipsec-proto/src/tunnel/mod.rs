@@ -42,6 +42,9 @@ mod polled;
 #[cfg(test)]
 mod profile_tests;
 mod reconfigure;
+mod rri;
+#[cfg(test)]
+mod rri_tests;
 mod show;
 
 use crate::esp::{
@@ -67,6 +70,7 @@ pub use output::{DebugKind, Dest, Outputs, Slot};
 pub use packet::{five_tuple, selector_admits};
 pub use polled::{Tunnel, TunnelError, TunnelTransmit};
 pub use reconfigure::Reconfigured;
+pub use rri::InjectedRoute;
 pub use show::Show;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -219,6 +223,14 @@ pub enum TunnelEvent {
         /// The outbound SPI.
         spi_out: u32,
     },
+    /// The host should route this network into the tunnel: reverse route injection
+    /// (`reverse-route`: while an SA pair for it exists; `reverse-route static`: from the
+    /// start) or a dynamic map's learned proxy network. Announced once per network however
+    /// many pairs hold it; see [`InjectedRoute`].
+    RouteAdd(InjectedRoute),
+    /// A route announced by [`TunnelEvent::RouteAdd`] is no longer wanted (its last SA pair
+    /// went, the configuration changed, or the tunnels shut down).
+    RouteRemove(InjectedRoute),
 }
 
 /// One proxy pair of one crypto map entry, with counters that outlive its SAs.
@@ -336,6 +348,8 @@ pub struct Tunnels {
     events_dropped: u64,
     /// The opt-in copy of the endpoint's events ([`Tunnels::copy_ike_events`]).
     ike_copy: ike_events::IkeEventCopy,
+    /// Routes the host should have (reverse route injection, dynamic maps' networks).
+    routes: rri::RouteTable,
 }
 
 fn v4(a: SocketAddr) -> Option<SocketAddrV4> {
@@ -369,7 +383,7 @@ impl Tunnels {
         for e in &built.entries {
             history.reserve(IpAddr::V4(e.peer_addr));
         }
-        Ok(Tunnels {
+        let mut t = Tunnels {
             config,
             local_override: opts.local_addr,
             classifier: classify::Classifier::new(&built.entries),
@@ -399,7 +413,10 @@ impl Tunnels {
             events: std::collections::VecDeque::new(),
             events_dropped: 0,
             ike_copy: ike_events::IkeEventCopy::default(),
-        })
+            routes: rri::RouteTable::default(),
+        };
+        t.rri_rebuild();
+        Ok(t)
     }
 
     /// The configuration it runs.
@@ -1086,6 +1103,7 @@ impl Tunnels {
         }
         self.pump(now, out);
         self.clear_isakmp(now, None, out);
+        self.rri_withdraw_all();
     }
 }
 

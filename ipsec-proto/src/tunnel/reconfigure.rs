@@ -203,6 +203,7 @@ impl Tunnels {
             out.set_tun_mtu(tun_mtu);
         }
         self.config = config;
+        self.rri_rebuild();
         self.pump(now, out);
         Ok(report)
     }

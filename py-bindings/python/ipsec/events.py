@@ -35,6 +35,8 @@ __all__ = [
     "IpsecSaUp",
     "IpsecSaDown",
     "PeerChanged",
+    "RouteAdded",
+    "RouteRemoved",
     "UnknownTunnelEvent",
 ]
 
@@ -292,6 +294,33 @@ class PeerChanged(TunnelEvent):
 
 
 @dataclass(frozen=True)
+class RouteAdded(TunnelEvent):
+    """The host should route ``network`` (``a.b.c.d/len``) into the tunnel: reverse route
+    injection (``reverse-route``: while an SA pair for it exists; ``reverse-route static``: from
+    the start) or a dynamic map's learned network. ``publish`` is true when routing daemons
+    should see it (``reverse-route`` is configured), false when only the gateway's own routing
+    needs it; ``tag`` and ``distance`` are ``set reverse-route tag|distance`` (0 and 1 without
+    them); ``entry`` is the crypto map entry asking for it. Announced once per network."""
+
+    entry: int
+    network: str
+    tag: int
+    distance: int
+    publish: bool
+
+
+@dataclass(frozen=True)
+class RouteRemoved(TunnelEvent):
+    """A route announced by :class:`RouteAdded` (same fields) is no longer wanted."""
+
+    entry: int
+    network: str
+    tag: int
+    distance: int
+    publish: bool
+
+
+@dataclass(frozen=True)
 class UnknownTunnelEvent(TunnelEvent):
     """A tunnel event this version of the bindings does not know yet."""
 
@@ -303,6 +332,8 @@ _TUNNEL_CLASSES: Dict[str, Type[TunnelEvent]] = {
     "IpsecSaUp": IpsecSaUp,
     "IpsecSaDown": IpsecSaDown,
     "PeerChanged": PeerChanged,
+    "RouteAdded": RouteAdded,
+    "RouteRemoved": RouteRemoved,
     "Unknown": UnknownTunnelEvent,
 }
 

@@ -395,6 +395,37 @@ impl State {
                     Cmd::SetReplay(r) => e.replay_window = r,
                     Cmd::SetProfile(p) => e.isakmp_profile = p,
                     Cmd::MatchAddress(a) => e.acl = a,
+                    Cmd::SetRriTag(t) => e.reverse_route_tag = t,
+                    Cmd::SetRriDistance(d) => e.reverse_route_distance = d,
+                    Cmd::ReverseRoute { mode, tag, note } => {
+                        let dynamic = matches!(self.mode, Mode::DynMap(..));
+                        let mode = match mode {
+                            // A dynamic map names no destinations before a peer comes.
+                            Some(crate::policy::ReverseRoute::Static) if dynamic => {
+                                self.warnings.push(super::ConfigWarning {
+                                    line,
+                                    column: col,
+                                    message: "reverse-route static applies to static crypto \
+                                              maps only: this dynamic map entry injects its \
+                                              routes while its SAs exist"
+                                        .into(),
+                                });
+                                Some(crate::policy::ReverseRoute::WhileUp)
+                            }
+                            m => m,
+                        };
+                        e.reverse_route = mode;
+                        if tag.is_some() {
+                            e.reverse_route_tag = tag;
+                        }
+                        if let Some(m) = note {
+                            self.warnings.push(super::ConfigWarning {
+                                line,
+                                column: col,
+                                message: m,
+                            });
+                        }
+                    }
                     _ => {}
                 }
             }

@@ -157,6 +157,16 @@ pub(super) enum Cmd {
     /// `set security-association replay window-size N | disable` (`Some(0)`: disabled).
     SetReplay(Option<u32>),
     MatchAddress(Option<String>),
+    /// `[no] reverse-route ...` (`mode` None: the `no` form), with a note for the operator.
+    ReverseRoute {
+        mode: Option<crate::policy::ReverseRoute>,
+        tag: Option<u32>,
+        note: Option<String>,
+    },
+    /// `set reverse-route tag N`.
+    SetRriTag(Option<u32>),
+    /// `set reverse-route distance N`.
+    SetRriDistance(Option<u8>),
     // config-if
     IfAddress(Option<(Ipv4Addr, Ipv4Addr)>),
     IfNat(Option<NatSide>),

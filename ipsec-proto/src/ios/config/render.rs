@@ -284,8 +284,16 @@ fn map_entry_body(o: &mut String, e: &crate::policy::CryptoMapEntry) {
     if let Some(a) = &e.acl {
         let _ = writeln!(o, " match address {a}");
     }
-    if e.reverse_route {
-        o.push_str(" reverse-route\n");
+    if let Some(t) = e.reverse_route_tag {
+        let _ = writeln!(o, " set reverse-route tag {t}");
+    }
+    if let Some(d) = e.reverse_route_distance {
+        let _ = writeln!(o, " set reverse-route distance {d}");
+    }
+    match e.reverse_route {
+        Some(crate::policy::ReverseRoute::Static) => o.push_str(" reverse-route static\n"),
+        Some(_) => o.push_str(" reverse-route\n"),
+        None => {}
     }
     o.push_str("!\n");
 }

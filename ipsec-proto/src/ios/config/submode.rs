@@ -208,9 +208,13 @@ fn map_cmd(c: &mut Cursor<'_>, negate: bool) -> Result<Cmd, ConfigError> {
         }
         "reverse-route" if negate => {
             let _ = c.rest();
-            Cmd::Warn("no reverse-route is the default".into())
+            Cmd::ReverseRoute {
+                mode: None,
+                tag: None,
+                note: None,
+            }
         }
-        "reverse-route" => c.unsupported("reverse route injection (reverse-route)", true, false),
+        "reverse-route" => reverse_route(c)?,
         "match" => {
             c.kw(&["address"], "match keyword")?;
             if negate {
@@ -355,13 +359,59 @@ fn map_cmd(c: &mut Cursor<'_>, negate: bool) -> Result<Cmd, ConfigError> {
                         Cmd::SetProfile(Some(c.next("profile name")?.text.to_string()))
                     }
                 }
-                "reverse-route" => {
-                    c.unsupported("reverse route injection (set reverse-route)", true, false)
-                }
+                "reverse-route" => match c.kw(&["distance", "tag"], "reverse-route keyword")? {
+                    "distance" if negate => {
+                        let _ = c.rest();
+                        Cmd::SetRriDistance(None)
+                    }
+                    "distance" => {
+                        Cmd::SetRriDistance(Some(c.num("reverse-route distance", 1, 255)? as u8))
+                    }
+                    _ if negate => {
+                        let _ = c.rest();
+                        Cmd::SetRriTag(None)
+                    }
+                    _ => Cmd::SetRriTag(Some(c.num("reverse-route tag", 1, 4_294_967_295)? as u32)),
+                },
                 "ikev2-profile" => c.unsupported("IKEv2 (set ikev2-profile)", false, false),
                 _ => c.unsupported("set nat demux", false, false),
             }
         }
+    })
+}
+
+/// `reverse-route [static] | tag N [static] | remote-peer [A [gateway]] [static]`.
+fn reverse_route(c: &mut Cursor<'_>) -> Result<Cmd, ConfigError> {
+    let mut tag = None;
+    let mut note = None;
+    let mut mode = crate::policy::ReverseRoute::WhileUp;
+    while !c.at_end() {
+        match c.kw(
+            &["gateway", "remote-peer", "static", "tag"],
+            "reverse-route keyword",
+        )? {
+            "static" => mode = crate::policy::ReverseRoute::Static,
+            "tag" => tag = Some(c.num("reverse-route tag", 1, 4_294_967_295)? as u32),
+            "gateway" => {}
+            _ => {
+                // IOS adds a second route to the peer through the crypto interface (or
+                // points the proxy route at a next hop); on this gateway the proxy routes go
+                // into the tunnel and the host already routes the peer.
+                if c.peek().is_some_and(|t| t.text.parse::<Ipv4Addr>().is_ok()) {
+                    c.pos += 1;
+                }
+                note = Some(
+                    "reverse-route remote-peer: the proxy routes point into the tunnel; no route \
+                     to the peer is added (the host already routes it)"
+                        .to_string(),
+                );
+            }
+        }
+    }
+    Ok(Cmd::ReverseRoute {
+        mode: Some(mode),
+        tag,
+        note,
     })
 }
 
