@@ -103,7 +103,7 @@ mod tests {
         m.add(1, 3);
         m.add(1, 9);
         assert_eq!(m.get(&1).collect::<Vec<_>>(), [3, 5, 9]);
-        assert_eq!(m.get(&1).rev().next(), Some(9));
+        assert_eq!(m.get(&1).next_back(), Some(9));
         assert_eq!(m.last(&1), Some(9));
         m.del(1, 5);
         m.del(1, 9);
