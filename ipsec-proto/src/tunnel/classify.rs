@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
-use crate::policy::acl::{AclAction, FiveTuple};
+use crate::policy::acl::{AclAction, AclEntry, FiveTuple};
 
 use super::MapEntryInfo;
 
@@ -15,9 +15,48 @@ use super::MapEntryInfo;
 #[derive(Debug, Default)]
 pub(super) struct Classifier {
     /// One map per prefix length that occurs: masked destination → entries with a line for it.
-    by_prefix: Vec<(u32, HashMap<u32, Vec<usize>>)>,
+    by_prefix: Vec<(u32, HashMap<u32, Entries>)>,
     /// Entries with a line whose destination wildcard is not a prefix: always tried.
     always: Vec<usize>,
+    /// Per entry whose ACL is a single line: that line, so a packet is decided without reading
+    /// the entry (hub configurations have thousands of such entries, and each read is a cache
+    /// miss once they no longer fit).
+    single: Vec<Option<Single>>,
+}
+
+/// A one-line entry's line, and the flow it selects (`None`: the line is no proxy identity).
+#[derive(Debug)]
+struct Single {
+    line: AclEntry,
+    flow: Option<usize>,
+}
+
+/// The entries under one prefix: nearly always one, held inline.
+#[derive(Debug)]
+enum Entries {
+    One(usize),
+    Many(Vec<usize>),
+}
+
+impl Entries {
+    fn push(&mut self, i: usize) {
+        match self {
+            Entries::One(e) if *e == i => {}
+            Entries::One(e) => *self = Entries::Many(vec![*e, i]),
+            Entries::Many(v) => {
+                if v.last() != Some(&i) {
+                    v.push(i);
+                }
+            }
+        }
+    }
+
+    fn as_slice(&self) -> &[usize] {
+        match self {
+            Entries::One(e) => core::slice::from_ref(e),
+            Entries::Many(v) => v,
+        }
+    }
 }
 
 /// The prefix length of a contiguous IOS wildcard (`0.0.0.255` is /24), `None` otherwise.
@@ -32,8 +71,27 @@ fn mask(len: u32) -> u32 {
 }
 
 impl Classifier {
-    pub(super) fn new(entries: &[MapEntryInfo]) -> Classifier {
-        let mut c = Classifier::default();
+    /// The index of `entries`, whose flows start at `flow_base[i]`.
+    pub(super) fn new(entries: &[MapEntryInfo], flow_base: &[usize]) -> Classifier {
+        let mut c = Classifier {
+            single: entries
+                .iter()
+                .enumerate()
+                .map(|(i, e)| match e.acl.entries.as_slice() {
+                    [only] => Some(Single {
+                        line: only.clone(),
+                        flow: e
+                            .line_selector
+                            .first()
+                            .copied()
+                            .flatten()
+                            .and_then(|s| flow_base.get(i).map(|b| b + s)),
+                    }),
+                    _ => None,
+                })
+                .collect(),
+            ..Classifier::default()
+        };
         for (i, e) in entries.iter().enumerate() {
             for line in &e.acl.entries {
                 match prefix_len(line.dst.wildcard) {
@@ -47,9 +105,11 @@ impl Classifier {
                             }
                         };
                         if let Some((_, m)) = c.by_prefix.get_mut(slot) {
-                            let v = m.entry(key).or_default();
-                            if v.last() != Some(&i) {
-                                v.push(i);
+                            match m.get_mut(&key) {
+                                Some(v) => v.push(i),
+                                None => {
+                                    m.insert(key, Entries::One(i));
+                                }
                             }
                         }
                     }
@@ -71,9 +131,15 @@ impl Classifier {
         self.by_prefix
             .iter()
             .filter_map(move |(len, m)| m.get(&(d & mask(*len))))
-            .flatten()
+            .flat_map(Entries::as_slice)
             .chain(self.always.iter())
             .copied()
+    }
+
+    /// The flow of a one-line entry's line (`Some(None)`: not a proxy identity); `None` for an
+    /// entry with several lines.
+    pub(super) fn single_flow(&self, entry: usize) -> Option<Option<usize>> {
+        self.single.get(entry)?.as_ref().map(|s| s.flow)
     }
 
     /// The entry that protects `t` and the index of the line that decided, `None` when no entry
@@ -86,6 +152,12 @@ impl Classifier {
         let mut best: Option<(usize, usize)> = None;
         for e in self.candidates(t.dst) {
             if best.is_some_and(|(b, _)| b <= e) {
+                continue;
+            }
+            if let Some(Some(one)) = self.single.get(e) {
+                if one.line.matches(t) && one.line.action == AclAction::Permit {
+                    best = Some((e, 0));
+                }
                 continue;
             }
             let Some(entry) = entries.get(e) else {
@@ -168,7 +240,7 @@ interface GigabitEthernet0/0
         let parsed = crate::ios::parse(CONFIG).unwrap();
         let built = super::super::build(&parsed.config, None).unwrap();
         assert_eq!(built.entries.len(), 3);
-        let c = Classifier::new(&built.entries);
+        let c = Classifier::new(&built.entries, &[]);
         assert!(
             !c.always.is_empty(),
             "the non-prefix wildcard is tried for every packet"

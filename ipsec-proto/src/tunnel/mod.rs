@@ -237,6 +237,8 @@ pub enum TunnelEvent {
 #[derive(Debug)]
 struct Flow {
     entry: usize,
+    /// The entry is a dynamic-map template (kept here so a packet does not read the entry).
+    dynamic: bool,
     selector: usize,
     selectors: SelectorPair,
     retired: EspStats,
@@ -374,7 +376,7 @@ impl Tunnels {
         let built = build(&config, opts.local_addr)?;
         let mut rng = Rng::from_seed(opts.seed);
         let endpoint = Endpoint::new(built.endpoint.clone(), rng.fork());
-        let (flows, flow_base) = flows_of(&built.endpoint.peers);
+        let (flows, flow_base) = flows_of(&built.endpoint.peers, &built.entries);
         let transforms = transforms_of(&built.endpoint.peers);
         let tun_mtu = plaintext_floor(&transforms, opts.path_mtu);
         let mss_clamp = mss_clamp_of(&config);
@@ -386,7 +388,7 @@ impl Tunnels {
         let mut t = Tunnels {
             config,
             local_override: opts.local_addr,
-            classifier: classify::Classifier::new(&built.entries),
+            classifier: classify::Classifier::new(&built.entries, &flow_base),
             entries: built.entries,
             flows,
             flow_base,
@@ -472,6 +474,9 @@ impl Tunnels {
         let Some((i, line)) = self.classifier.classify(&self.entries, t) else {
             return Ok(None);
         };
+        if let Some(flow) = self.classifier.single_flow(i) {
+            return flow.map(Some).ok_or(());
+        }
         match self
             .entries
             .get(i)
@@ -542,10 +547,7 @@ impl Tunnels {
         if len > self.tun_mtu {
             flow.oversize += 1;
         }
-        let dynamic = self
-            .entries
-            .get(flow.entry)
-            .is_some_and(|e| e.dynamic.is_some());
+        let dynamic = flow.dynamic;
         // A dynamic entry's ACL line is shared by every peer that negotiated under it, each
         // with its own (narrower or equal) proxy identities: the newest pair whose identities
         // admit the packet carries it. Nobody can be asked for a missing pair.
@@ -1119,7 +1121,7 @@ impl ChildSa {
 }
 
 /// One flow per crypto ACL permit line of every entry, and where each entry's flows start.
-fn flows_of(peers: &[crate::ike::PeerConfig]) -> (Vec<Flow>, Vec<usize>) {
+fn flows_of(peers: &[crate::ike::PeerConfig], entries: &[MapEntryInfo]) -> (Vec<Flow>, Vec<usize>) {
     let mut flows = Vec::new();
     let mut flow_base = Vec::new();
     for (i, pc) in peers.iter().enumerate() {
@@ -1127,6 +1129,7 @@ fn flows_of(peers: &[crate::ike::PeerConfig]) -> (Vec<Flow>, Vec<usize>) {
         for (s, sel) in pc.selectors.iter().enumerate() {
             flows.push(Flow {
                 entry: i,
+                dynamic: entries.get(i).is_some_and(|e| e.dynamic.is_some()),
                 selector: s,
                 selectors: *sel,
                 retired: EspStats::default(),

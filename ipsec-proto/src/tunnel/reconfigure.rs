@@ -129,7 +129,7 @@ impl Tunnels {
         });
         self.pump(now, out);
 
-        let (mut flows, flow_base) = flows_of(&built.endpoint.peers);
+        let (mut flows, flow_base) = flows_of(&built.endpoint.peers, &built.entries);
         let mut flow_map = vec![None; self.flows.len()];
         for (old_i, f) in std::mem::take(&mut self.flows).into_iter().enumerate() {
             let Some(new_entry) = keep.get(f.entry).copied().flatten() else {
@@ -140,8 +140,10 @@ impl Tunnels {
                 continue;
             };
             if let Some(slot) = flows.get_mut(new_i) {
+                let dynamic = slot.dynamic;
                 *slot = Flow {
                     entry: new_entry,
+                    dynamic,
                     ..f
                 };
                 flow_map[old_i] = Some(new_i);
@@ -163,7 +165,7 @@ impl Tunnels {
         }
         self.flows = flows;
         self.flow_base = flow_base;
-        self.classifier = classify::Classifier::new(&built.entries);
+        self.classifier = classify::Classifier::new(&built.entries, &self.flow_base);
         for e in &built.entries {
             self.history.reserve(IpAddr::V4(e.peer_addr));
         }
