@@ -113,7 +113,8 @@ pub struct Phase2Established {
     pub transform: TransformSet,
     /// Lifetime in seconds (minimum of both sides).
     pub lifetime_secs: u32,
-    /// Lifetime in kilobytes (minimum of both sides).
+    /// Lifetime in kilobytes (minimum of both sides);
+    /// [`crate::policy::KILOBYTES_DISABLED`] when neither side has a volume lifetime.
     pub lifetime_kb: u64,
     /// Tunnel or transport.
     pub mode: EspMode,
@@ -367,7 +368,7 @@ pub struct IpsecSaInfo {
     pub path: Path,
     /// Time left in seconds.
     pub remaining_secs: u64,
-    /// Lifetime in kilobytes.
+    /// Lifetime in kilobytes ([`crate::policy::KILOBYTES_DISABLED`]: none).
     pub lifetime_kb: u64,
     /// When it was established.
     pub established: Instant,

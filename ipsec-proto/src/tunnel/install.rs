@@ -37,7 +37,7 @@ impl Tunnels {
         let lifetime = LifetimeConfig::with_margins(
             LifetimeLimits {
                 seconds: Some(u64::from(p.lifetime_secs)),
-                kilobytes: Some(p.lifetime_kb),
+                kilobytes: crate::policy::volume_limit(p.lifetime_kb),
                 packets: None,
             },
             SoftMargins::default(),

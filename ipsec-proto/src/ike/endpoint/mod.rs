@@ -478,9 +478,10 @@ impl Endpoint {
         c.last_in = last_in.or(c.last_in);
         c.last_out = last_out.or(c.last_out);
         c.bytes = bytes;
-        let limit = c.lifetime_kb.saturating_mul(1024);
-        let soft = limit / 10 * 9;
-        if !c.rekey_started && !c.replaced && bytes >= soft {
+        // `lifetime kilobytes disable` on both sides: nothing rekeys on volume.
+        let soft =
+            crate::policy::volume_limit(c.lifetime_kb).map(|kb| kb.saturating_mul(1024) / 10 * 9);
+        if !c.rekey_started && !c.replaced && soft.is_some_and(|s| bytes >= s) {
             self.events.push_back(Event::Phase2Expiring { child });
             let _ = self.rekey_child(now, child);
         }
