@@ -82,6 +82,8 @@ pub enum DeleteReason {
     InitialContact,
     /// Dead Peer Detection got no answer.
     DpdTimeout,
+    /// No traffic for the idle time (`set security-association idle-time`).
+    Idle,
 }
 
 /// Keys of both directions of one IPsec SA pair, moved out of the endpoint once; each half wipes

@@ -140,6 +140,7 @@ impl Tunnels {
             f.requested = false;
             f.up_since.get_or_insert(now);
         }
+        self.idle_start(now, p.child, p.peer.0);
         self.push_event(TunnelEvent::IpsecUp {
             entry: p.peer.0,
             peer: remote,

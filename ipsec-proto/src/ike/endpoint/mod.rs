@@ -451,6 +451,17 @@ impl Endpoint {
         Ok(())
     }
 
+    /// Deletes an IPsec SA pair that carried no traffic for its idle time, as
+    /// [`Endpoint::delete_child`] does but with [`DeleteReason::Idle`].
+    pub fn delete_idle_child(&mut self, now: Instant, child: ChildId) -> Result<(), Error> {
+        let c = self
+            .remove_child(child, DeleteReason::Idle)
+            .ok_or(ApiMisuse::NoSuchSa)?;
+        self.send_delete_esp(now, c.ike_sa, c.lineage, c.spi_in);
+        self.flush_timers();
+        Ok(())
+    }
+
     /// Deletes an ISAKMP SA (sending a Delete when it is established). Its IPsec SAs stay.
     pub fn delete_isakmp_sa(&mut self, now: Instant, sa: IkeSaId) -> Result<(), Error> {
         if !self.sas.contains_key(&sa) {
