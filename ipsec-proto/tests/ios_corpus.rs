@@ -232,12 +232,8 @@ const CORPUS: &[(&str, Expect)] = &[
     ),
     (
         "27_backup_peers_rri_idle.cfg",
-        // Backup peers and reverse-route static run; idle-time is still refused.
-        Refused(&[(
-            " set security-association idle-time 600",
-            "idle-time",
-            LATER,
-        )]),
+        // Backup peers, idle-time and reverse-route static run; the first peer is current.
+        Runs(&[("VPN", 10, "192.0.2.160")]),
     ),
     (
         "28_dynamic_map_hub.cfg",

@@ -72,6 +72,7 @@ fn reason(r: DeleteReason) -> &'static str {
         DeleteReason::Rekeyed => "rekeyed",
         DeleteReason::InitialContact => "initial-contact",
         DeleteReason::DpdTimeout => "dpd-timeout",
+        DeleteReason::Idle => "idle",
         _ => "other",
     }
 }

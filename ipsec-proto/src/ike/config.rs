@@ -52,7 +52,8 @@ pub struct PeerConfig {
     pub pfs_group: Option<u16>,
     /// IPsec SA lifetime in seconds (IOS default 3600).
     pub lifetime_secs: u32,
-    /// IPsec SA lifetime in kilobytes (IOS default 4608000).
+    /// IPsec SA lifetime in kilobytes (IOS default 4608000);
+    /// [`crate::policy::KILOBYTES_DISABLED`] proposes none and never rekeys on volume.
     pub lifetime_kb: u64,
     /// The crypto ACL's permit lines, one IPsec SA pair each.
     pub selectors: Vec<SelectorPair>,

@@ -82,6 +82,8 @@ pub enum DeleteReason {
     InitialContact,
     /// Dead Peer Detection got no answer.
     DpdTimeout,
+    /// No traffic for the idle time (`set security-association idle-time`).
+    Idle,
 }
 
 /// Keys of both directions of one IPsec SA pair, moved out of the endpoint once; each half wipes
@@ -113,7 +115,8 @@ pub struct Phase2Established {
     pub transform: TransformSet,
     /// Lifetime in seconds (minimum of both sides).
     pub lifetime_secs: u32,
-    /// Lifetime in kilobytes (minimum of both sides).
+    /// Lifetime in kilobytes (minimum of both sides);
+    /// [`crate::policy::KILOBYTES_DISABLED`] when neither side has a volume lifetime.
     pub lifetime_kb: u64,
     /// Tunnel or transport.
     pub mode: EspMode,
@@ -367,7 +370,7 @@ pub struct IpsecSaInfo {
     pub path: Path,
     /// Time left in seconds.
     pub remaining_secs: u64,
-    /// Lifetime in kilobytes.
+    /// Lifetime in kilobytes ([`crate::policy::KILOBYTES_DISABLED`]: none).
     pub lifetime_kb: u64,
     /// When it was established.
     pub established: Instant,

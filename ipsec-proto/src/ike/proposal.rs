@@ -426,10 +426,13 @@ fn p2_attrs(ts: &TransformSet, o: &Phase2Offer) -> Option<(TransformId, Vec<Attr
         Ok(v) => a.push(Attr::basic(P2_LIFE_DURATION, v)),
         Err(_) => a.push(Attr::variable_u32(P2_LIFE_DURATION, o.lifetime_secs)),
     }
-    a.push(Attr::basic(P2_LIFE_TYPE, LIFE_KILOBYTES));
-    match u32::try_from(o.lifetime_kb) {
-        Ok(v) => a.push(Attr::variable_u32(P2_LIFE_DURATION, v)),
-        Err(_) => a.push(Attr::variable_uint(P2_LIFE_DURATION, o.lifetime_kb, 8)),
+    // `lifetime kilobytes disable`: no kilobyte lifetime is proposed at all.
+    if let Some(kb) = crate::policy::volume_limit(o.lifetime_kb) {
+        a.push(Attr::basic(P2_LIFE_TYPE, LIFE_KILOBYTES));
+        match u32::try_from(kb) {
+            Ok(v) => a.push(Attr::variable_u32(P2_LIFE_DURATION, v)),
+            Err(_) => a.push(Attr::variable_uint(P2_LIFE_DURATION, kb, 8)),
+        }
     }
     if let Some(auth) = esp_auth_id(ts.esp_integrity) {
         a.push(Attr::basic(P2_AUTH, auth));
@@ -678,7 +681,7 @@ pub(crate) fn accept_phase2_answer(
         lifetime_secs: parsed
             .life_secs
             .map_or(u32::MAX, |l| u32::try_from(l).unwrap_or(u32::MAX)),
-        lifetime_kb: parsed.life_kb.unwrap_or(u64::MAX),
+        lifetime_kb: parsed.life_kb.unwrap_or(crate::policy::KILOBYTES_DISABLED),
         parsed,
     }))
 }
@@ -688,6 +691,10 @@ pub(crate) fn responder_lifetime_data(secs: u32, kb: u64) -> Result<Vec<u8>, Wir
     write_body(|w| {
         Attr::basic(P2_LIFE_TYPE, LIFE_SECONDS).write(w)?;
         Attr::variable_u32(P2_LIFE_DURATION, secs).write(w)?;
+        // No volume lifetime on either side: only the seconds.
+        let Some(kb) = crate::policy::volume_limit(kb) else {
+            return Ok(());
+        };
         Attr::basic(P2_LIFE_TYPE, LIFE_KILOBYTES).write(w)?;
         Attr::variable_u32(P2_LIFE_DURATION, u32::try_from(kb).unwrap_or(u32::MAX)).write(w)
     })

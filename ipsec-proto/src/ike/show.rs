@@ -270,7 +270,8 @@ impl EndpointShow<'_> {
 
     fn add_pair(&self, block: &mut Block, s: &IpsecSaInfo) {
         let fig = (self.esp)(s);
-        let remaining_kb = fig.outbound_remaining.map_or(s.lifetime_kb, |r| r.0);
+        let remaining_kb = crate::policy::volume_limit(s.lifetime_kb)
+            .map(|kb| fig.outbound_remaining.map_or(kb, |r| r.0));
         let window = fig.replay_window.unwrap_or(64);
         let snap = |spi: u32| EspSaSnapshot {
             spi,

@@ -173,3 +173,49 @@ fn zero_lifetimes_mean_no_proposal_and_minimum_wins() {
         "{err}"
     );
 }
+
+#[test]
+fn a_disabled_volume_lifetime_proposes_seconds_only_and_adopts_the_peers() {
+    use crate::policy::KILOBYTES_DISABLED;
+    let ts = TransformSet {
+        name: "TRANSFORM".into(),
+        esp_encryption: EspEncryption::TripleDes,
+        esp_integrity: EspIntegrity::Sha1,
+        mode: EspMode::Tunnel,
+    };
+    let offer = |kb| Phase2Offer {
+        spi: 0x1122_3344,
+        lifetime_secs: 3600,
+        lifetime_kb: kb,
+        pfs_group: None,
+        udp_encap: false,
+        draft_encap: false,
+    };
+    let sets = std::slice::from_ref(&ts);
+    let body = proposal::phase2_sa_body(sets, &offer(KILOBYTES_DISABLED)).unwrap();
+    // encaps 1, life type seconds, 3600, authenticator HMAC-SHA: no life type kilobytes.
+    assert_eq!(
+        body,
+        hex(
+            "00000001 00000001 00000024 01030401 11223344 00000018 01030000
+             80040001 80010001 80020e10 80050002"
+        )
+    );
+    // A responder with no volume lifetime keeps none when none is proposed...
+    let c = proposal::choose_phase2(&body, sets, None, 3600, KILOBYTES_DISABLED)
+        .unwrap()
+        .unwrap();
+    assert_eq!((c.lifetime_secs, c.lifetime_kb), (3600, KILOBYTES_DISABLED));
+    // ...and adopts the initiator's when it proposes one.
+    let body = proposal::phase2_sa_body(sets, &offer(10_000)).unwrap();
+    let c = proposal::choose_phase2(&body, sets, None, 3600, KILOBYTES_DISABLED)
+        .unwrap()
+        .unwrap();
+    assert_eq!(c.lifetime_kb, 10_000);
+    // RESPONDER-LIFETIME with no volume lifetime carries the seconds only.
+    let data = proposal::responder_lifetime_data(600, KILOBYTES_DISABLED).unwrap();
+    assert_eq!(
+        proposal::parse_responder_lifetime(&data).unwrap(),
+        (Some(600), None)
+    );
+}

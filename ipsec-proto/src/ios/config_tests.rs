@@ -357,6 +357,7 @@ ip route 10.9.0.0 255.255.0.0 GigabitEthernet0/0 192.0.2.254 250
         IpsecGlobals {
             sa_lifetime_secs: 1800,
             sa_lifetime_kb: 100_000,
+            sa_idle_time: None,
             replay_window: 1024,
             dpd: Some(DpdConfig {
                 interval_secs: 30,
@@ -611,14 +612,12 @@ fn crypto_is_never_ignored() {
         ("crypto ipsec profile P\n set transform-set T\n", 1, 1, "VTI", true),
         ("crypto dynamic-map D 10\n set transform-set T\n", 1, 1, "dynamic map entry without match address", true),
         ("crypto map M local-address Loopback0\n", 1, 1, "local-address", true),
-        ("crypto map M 10\n set security-association idle-time 600\n", 2, 2, "idle-time", true),
         ("crypto map M 10\ninterface Gi0/0\n ip address dhcp\n crypto map M\n", 3, 2, "dynamic address", true),
         ("crypto map M 10\ninterface Dialer1\n ip address negotiated\n crypto map M\n", 3, 2, "dynamic address", true),
         ("crypto map M 10\ninterface Gi0/0\n vrf forwarding RED\n crypto map M\n", 3, 2, "VRF-aware", false),
         ("crypto map M 10 ipsec-isakmp\n set peer 192.0.2.1\n set transform-set G\ncrypto ipsec transform-set G esp-gcm 256\n", 4, 1, "esp-gcm", false),
         ("crypto map M 10\n match address 101\naccess-list 101 permit tcp any any established\n", 3, 1, "established", false),
         ("crypto isakmp identity hostname\n", 1, 1, "identities", false),
-        ("crypto ipsec security-association idle-time 600\n", 1, 1, "idle-time", true),
         ("crypto map M 10\n set peer vpn.example.com\n", 2, 2, "host name", false),
         ("crypto frobnicate all\n", 1, 1, "crypto frobnicate", false),
         ("crypto map M 10\ninterface Gi0/0\n crypto map M redundancy HA\n", 3, 2, "failover", false),
@@ -814,6 +813,9 @@ fn arb_block() -> impl Strategy<Value = String> {
             "crypto isakmp nat keepalive 20",
             "crypto ipsec security-association replay window-size 512",
             "crypto ipsec security-association lifetime kilobytes 10000",
+            "crypto ipsec security-association lifetime kilobytes disable",
+            "crypto ipsec security-association idle-time 600",
+            "crypto ipsec security-association idle-time 120 default",
             "no crypto isakmp keepalive",
             "ip classless",
             "end",
@@ -875,6 +877,11 @@ fn arb_block() -> impl Strategy<Value = String> {
             " no reverse-route",
             " no match address",
             " set security-association lifetime kilobytes 3000",
+            " set security-association lifetime kilobytes disable",
+            " no set security-association lifetime kilobytes",
+            " set security-association idle-time 300",
+            " set security-association idle-time 86400 default",
+            " no set security-association idle-time",
             " no set security-association lifetime seconds"
         ]),
         (120u32..86400).prop_map(|s| format!(" set security-association lifetime seconds {s}")),
@@ -1031,4 +1038,93 @@ crypto dynamic-map D 10
         "{rendered}"
     );
     assert_round_trip(text);
+}
+
+#[test]
+fn volume_lifetime_disable_and_idle_time_parse_and_round_trip() {
+    let text = "\
+crypto ipsec security-association lifetime kilobytes disable
+crypto ipsec security-association idle-time 900
+crypto ipsec transform-set T esp-aes esp-sha-hmac
+crypto map M 10 ipsec-isakmp
+ set peer 192.0.2.1 default
+ set peer 192.0.2.2
+ set transform-set T
+ set security-association lifetime kilobytes disable
+ set security-association idle-time 600 default
+ match address 101
+crypto map M 20 ipsec-isakmp
+ set peer 192.0.2.3
+ set transform-set T
+ set security-association lifetime kilobytes 10000
+ set security-association idle-time 120
+ match address 101
+crypto dynamic-map D 10
+ set transform-set T
+ set security-association lifetime kilobytes disable
+ set security-association idle-time 300 default
+ match address 101
+access-list 101 permit ip 10.0.0.0 0.0.0.255 10.1.0.0 0.0.0.255
+";
+    let c = ok(text).config;
+    assert_eq!(c.ipsec.sa_lifetime_kb, KILOBYTES_DISABLED);
+    assert_eq!(
+        c.ipsec.sa_idle_time,
+        Some(IdleTime {
+            secs: 900,
+            default_peer: false
+        })
+    );
+    let m: Vec<_> = c.crypto_map("M").collect();
+    assert_eq!(m[0].lifetime_kb, Some(KILOBYTES_DISABLED));
+    assert_eq!(
+        m[0].idle_time,
+        Some(IdleTime {
+            secs: 600,
+            default_peer: true
+        })
+    );
+    assert_eq!(m[1].lifetime_kb, Some(10_000));
+    assert_eq!(
+        m[1].idle_time,
+        Some(IdleTime {
+            secs: 120,
+            default_peer: false
+        })
+    );
+    let d = c.dynamic_map("D").next().unwrap();
+    assert_eq!(d.lifetime_kb, Some(KILOBYTES_DISABLED));
+    assert_eq!(
+        d.idle_time.map(|t| (t.secs, t.default_peer)),
+        Some((300, true))
+    );
+    let r = render(&c);
+    for line in [
+        "crypto ipsec security-association lifetime kilobytes disable\n",
+        "crypto ipsec security-association idle-time 900\n",
+        " set security-association lifetime kilobytes disable\n",
+        " set security-association idle-time 600 default\n",
+        " set security-association lifetime kilobytes 10000\n",
+        " set security-association idle-time 120\n",
+        " set security-association idle-time 300 default\n",
+    ] {
+        assert!(r.contains(line), "{line:?} missing from\n{r}");
+    }
+    assert_round_trip(text);
+    assert!(c
+        .validate()
+        .iter()
+        .all(|w| !matches!(w, ValidationWarning::OutOfRange { .. })));
+    // The no forms go back to the global values; ranges are IOS's.
+    let c = ok("crypto map M 10 ipsec-isakmp\n set security-association lifetime kilobytes disable\n no set security-association lifetime kilobytes\n set security-association idle-time 60\n no set security-association idle-time\n").config;
+    let m: Vec<_> = c.crypto_map("M").collect();
+    assert_eq!((m[0].lifetime_kb, m[0].idle_time), (None, None));
+    for bad in [
+        "crypto map M 10 ipsec-isakmp\n set security-association idle-time 59\n",
+        "crypto ipsec security-association idle-time 86401\n",
+        "crypto ipsec security-association lifetime kilobytes disabled\n",
+        "crypto map M 10 ipsec-isakmp\n set security-association idle-time 600 backup\n",
+    ] {
+        err(bad);
+    }
 }

@@ -239,8 +239,9 @@ pub struct EspSaSnapshot {
     pub flow_id: String,
     /// Crypto map name.
     pub crypto_map: String,
-    /// Remaining kilobytes.
-    pub remaining_kb: u64,
+    /// Remaining kilobytes; `None` when the SA has no volume lifetime (`lifetime kilobytes
+    /// disable`), printed `sa timing: remaining key lifetime (sec): S`.
+    pub remaining_kb: Option<u64>,
     /// Remaining seconds.
     pub remaining_secs: u64,
     /// Anti-replay window (printed in the detail form).
@@ -474,11 +475,25 @@ fn flow_block(o: &mut String, f: &IpsecFlowSnapshot, detail: bool) {
                 "        conn id: {}, flow_id: {}, sibling_flags 80000040, crypto map: {}",
                 sa.conn_id, sa.flow_id, sa.crypto_map
             );
-            let _ = writeln!(
-                o,
-                "        sa timing: remaining key lifetime (k/sec): ({}/{})",
-                sa.remaining_kb, sa.remaining_secs
-            );
+            match sa.remaining_kb {
+                Some(kb) => {
+                    let _ = writeln!(
+                        o,
+                        "        sa timing: remaining key lifetime (k/sec): ({kb}/{})",
+                        sa.remaining_secs
+                    );
+                }
+                // IOS-XE prints the seconds alone when the volume lifetime is disabled
+                // (`sa timing: remaining key lifetime (sec): 148` in a published parser
+                // fixture of real output), then says so.
+                None => {
+                    let _ = writeln!(
+                        o,
+                        "        sa timing: remaining key lifetime (sec): {}\n        Kilobyte Volume Rekey has been disabled",
+                        sa.remaining_secs
+                    );
+                }
+            }
             let _ = writeln!(o, "        IV size: {} bytes", sa.encryption.iv_len());
             let replay = if sa.integrity == EspIntegrity::None {
                 "N"
@@ -746,12 +761,16 @@ pub fn show_crypto_map(
         if let Some(p) = current_peer(&e.map, e.seq).or(e.current_peer()) {
             let _ = writeln!(o, "\tCurrent peer: {p}");
         }
+        // With `kilobytes disable` the volume part reads `disabled` (our choice: no IOS
+        // capture of this line with a disabled volume lifetime was found).
+        let kb = e.lifetime_kb.unwrap_or(cfg.ipsec.sa_lifetime_kb);
+        let kb = crate::policy::volume_limit(kb).map_or("disabled".into(), |k| k.to_string());
         let _ = writeln!(
             o,
-            "\tSecurity association lifetime: {} kilobytes/{} seconds",
-            e.lifetime_kb.unwrap_or(cfg.ipsec.sa_lifetime_kb),
+            "\tSecurity association lifetime: {kb} kilobytes/{} seconds",
             e.lifetime_secs.unwrap_or(cfg.ipsec.sa_lifetime_secs)
         );
+
         if flavor == IosFlavor::V15 {
             o.push_str("\tResponder-Only (Y/N): N\n");
         }

@@ -113,7 +113,7 @@ fn esp(spi: u32, conn_id: u32) -> EspSaSnapshot {
         conn_id,
         flow_id: format!("SW:{conn_id}"),
         crypto_map: "VPN".into(),
-        remaining_kb: 4_443_437,
+        remaining_kb: Some(4_443_437),
         remaining_secs: 3534,
         replay_window: 64,
     }

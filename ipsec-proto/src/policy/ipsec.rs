@@ -146,8 +146,11 @@ pub struct CryptoMapEntry {
     pub pfs_group: Option<u16>,
     /// `set security-association lifetime seconds`, overriding the global value.
     pub lifetime_secs: Option<u32>,
-    /// `set security-association lifetime kilobytes`, overriding the global value.
+    /// `set security-association lifetime kilobytes`, overriding the global value;
+    /// `Some(`[`KILOBYTES_DISABLED`]`)` for `... kilobytes disable`.
     pub lifetime_kb: Option<u64>,
+    /// `set security-association idle-time S [default]`, overriding the global idle time.
+    pub idle_time: Option<IdleTime>,
     /// `match address` ACL name or number.
     pub acl: Option<String>,
     /// `reverse-route [static]` (reverse route injection); `None` without it.
@@ -178,6 +181,7 @@ impl CryptoMapEntry {
             pfs_group: None,
             lifetime_secs: None,
             lifetime_kb: None,
+            idle_time: None,
             acl: None,
             reverse_route: None,
             reverse_route_tag: None,
@@ -192,6 +196,34 @@ impl CryptoMapEntry {
     pub fn current_peer(&self) -> Option<Ipv4Addr> {
         self.peers.first().copied()
     }
+}
+
+/// The kilobyte lifetime meaning "no volume lifetime" (`set security-association lifetime
+/// kilobytes disable`, `crypto ipsec security-association lifetime kilobytes disable`).
+///
+/// A kilobyte lifetime is a `u64` everywhere it travels (configuration, Quick Mode offers, the
+/// negotiated [`crate::ike::Phase2Established::lifetime_kb`], the endpoint's child SAs); this one
+/// value, never a real limit (IOS accepts at most 4294967295), stands for "none": no life type
+/// kilobytes attribute is proposed, nothing rekeys or expires on volume, and a peer's proposed
+/// kilobyte lifetime is adopted as it is (the minimum of "none" and theirs). Use
+/// [`volume_limit`] to turn it into an `Option`.
+pub const KILOBYTES_DISABLED: u64 = u64::MAX;
+
+/// A kilobyte lifetime as an `Option`: `None` for [`KILOBYTES_DISABLED`].
+pub fn volume_limit(kb: u64) -> Option<u64> {
+    (kb != KILOBYTES_DISABLED).then_some(kb)
+}
+
+/// `set security-association idle-time S [default]` / `crypto ipsec security-association
+/// idle-time S [default]`: an IPsec SA pair that carried no traffic either way for `secs`
+/// seconds is deleted (a Delete goes to the peer).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IdleTime {
+    /// Seconds without traffic (IOS: 60-86400).
+    pub secs: u32,
+    /// `default`: an entry on a backup peer returns to its first `set peer` when a pair is
+    /// deleted for idling.
+    pub default_peer: bool,
 }
 
 /// `reverse-route` in a crypto map or dynamic map entry: which networks the gateway publishes
@@ -245,8 +277,11 @@ impl DpdConfig {
 pub struct IpsecGlobals {
     /// `crypto ipsec security-association lifetime seconds` (default 3600).
     pub sa_lifetime_secs: u32,
-    /// `crypto ipsec security-association lifetime kilobytes` (default 4608000).
+    /// `crypto ipsec security-association lifetime kilobytes` (default 4608000;
+    /// [`KILOBYTES_DISABLED`] for `... kilobytes disable`).
     pub sa_lifetime_kb: u64,
+    /// `crypto ipsec security-association idle-time` (None: no idle timer).
+    pub sa_idle_time: Option<IdleTime>,
     /// `crypto ipsec security-association replay window-size` (default 64).
     pub replay_window: u32,
     /// `crypto isakmp keepalive` (None = not configured; IOS still answers R-U-THERE).
@@ -271,6 +306,7 @@ impl Default for IpsecGlobals {
         IpsecGlobals {
             sa_lifetime_secs: Self::DEFAULT_LIFETIME_SECS,
             sa_lifetime_kb: Self::DEFAULT_LIFETIME_KB,
+            sa_idle_time: None,
             replay_window: Self::DEFAULT_REPLAY_WINDOW,
             dpd: None,
             nat_keepalive_secs: None,

@@ -17,8 +17,8 @@ pub use acl::{
     PortRange, SelectorAddr, TrafficSelector,
 };
 pub use ipsec::{
-    CryptoMapEntry, DpdConfig, DpdMode, EspEncryption, EspIntegrity, EspMode, IpsecGlobals,
-    ReverseRoute, TransformSet,
+    volume_limit, CryptoMapEntry, DpdConfig, DpdMode, EspEncryption, EspIntegrity, EspMode,
+    IdleTime, IpsecGlobals, ReverseRoute, TransformSet, KILOBYTES_DISABLED,
 };
 pub use isakmp::{
     group_bits, lookup_key, lookup_key_by_hostname, IkeAuth, IkeEncryption, IkeHash, IsakmpPolicy,
@@ -322,7 +322,9 @@ impl GatewayConfig {
                 value: g.sa_lifetime_secs.into(),
             });
         }
-        if !(2560..=4_294_967_295).contains(&g.sa_lifetime_kb) {
+        if g.sa_lifetime_kb != KILOBYTES_DISABLED
+            && !(2560..=4_294_967_295).contains(&g.sa_lifetime_kb)
+        {
             w.push(ValidationWarning::OutOfRange {
                 what: "ipsec security-association lifetime kilobytes".into(),
                 value: g.sa_lifetime_kb,

@@ -51,6 +51,9 @@ pub struct MapEntryInfo {
     pub rri_tag: u32,
     /// `set reverse-route distance` (default 1).
     pub rri_distance: u8,
+    /// `set security-association idle-time`, else the global one: pairs idle that long are
+    /// deleted.
+    pub idle_time: Option<crate::policy::IdleTime>,
 }
 
 /// The endpoint configuration and the data-path table built from one configuration.
@@ -250,6 +253,7 @@ pub fn build(cfg: &GatewayConfig, local_override: Option<Ipv4Addr>) -> Result<Bu
                 rri_distance: e
                     .reverse_route_distance
                     .unwrap_or(crate::policy::ReverseRoute::DEFAULT_DISTANCE),
+                idle_time: e.idle_time.or(cfg.ipsec.sa_idle_time),
             });
             peers.push(pc);
         }

@@ -212,6 +212,7 @@ pub(super) fn installed(
     conn: u32,
 ) {
     if out.debugging(DebugKind::Ipsec) {
+        let kb = crate::policy::volume_limit(kb).unwrap_or(0);
         let tw = transform_words(t);
         for (dest, spi, c) in [(local, spi_in, conn), (remote, spi_out, conn + 1)] {
             out.debug(
@@ -249,6 +250,8 @@ impl Tunnels {
         };
         let peer = self.endpoint.config().peers.get(e.peer.0);
         let (secs, kb) = peer.map_or((3600, 4_608_000), |p| (p.lifetime_secs, p.lifetime_kb));
+        // No volume lifetime prints as 0 kb (our choice).
+        let kb = crate::policy::volume_limit(kb).unwrap_or(0);
         let sets: Vec<&TransformSet> = peer
             .map(|p| p.transform_sets.iter().collect())
             .unwrap_or_default();

@@ -19,6 +19,22 @@ impl Tunnels {
         } else {
             (cur + 1) % n
         };
+        self.switch_peer(i, next, "failed", out);
+    }
+
+    /// `set security-association idle-time S default`: entry `i`'s pair was deleted for
+    /// idling; when it is on a backup peer it goes back to its first one.
+    pub(super) fn return_to_default_peer(&mut self, i: usize, out: &mut Outputs) {
+        let Some(e) = self.entries.get(i) else { return };
+        if e.peers.first().is_none_or(|p| *p == e.peer_addr) {
+            return;
+        }
+        self.switch_peer(i, 0, "idle", out);
+    }
+
+    /// Entry `i` negotiates with `peers[next]` from now on.
+    fn switch_peer(&mut self, i: usize, next: usize, why: &str, out: &mut Outputs) {
+        let Some(e) = self.entries.get(i) else { return };
         let (from, to) = (
             e.peer_addr,
             e.peers.get(next).copied().unwrap_or(e.peer_addr),
@@ -46,7 +62,7 @@ impl Tunnels {
         out.debug(
             DebugKind::Ipsec,
             format_args!(
-                "IPSEC(crypto_map): peer {from} of crypto map {map} {seq} failed; using peer {to}"
+                "IPSEC(crypto_map): peer {from} of crypto map {map} {seq} {why}; using peer {to}"
             ),
         );
         self.push_event(TunnelEvent::PeerChanged { entry: i, from, to });

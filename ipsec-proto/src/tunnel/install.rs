@@ -37,7 +37,7 @@ impl Tunnels {
         let lifetime = LifetimeConfig::with_margins(
             LifetimeLimits {
                 seconds: Some(u64::from(p.lifetime_secs)),
-                kilobytes: Some(p.lifetime_kb),
+                kilobytes: crate::policy::volume_limit(p.lifetime_kb),
                 packets: None,
             },
             SoftMargins::default(),
@@ -140,6 +140,7 @@ impl Tunnels {
             f.requested = false;
             f.up_since.get_or_insert(now);
         }
+        self.idle_start(now, p.child, p.peer.0);
         self.push_event(TunnelEvent::IpsecUp {
             entry: p.peer.0,
             peer: remote,

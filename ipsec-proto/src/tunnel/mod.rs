@@ -32,8 +32,11 @@ mod dropped;
 #[cfg(test)]
 mod dynamic_tests;
 mod failover;
+mod idle;
 mod ike_events;
 mod install;
+#[cfg(test)]
+mod lifetime_tests;
 mod mss;
 pub mod output;
 mod packet;
@@ -352,6 +355,8 @@ pub struct Tunnels {
     ike_copy: ike_events::IkeEventCopy,
     /// Routes the host should have (reverse route injection, dynamic maps' networks).
     routes: rri::RouteTable,
+    /// Idle deadlines of the pairs of entries with `set security-association idle-time`.
+    idle: idle::IdleTimers,
 }
 
 fn v4(a: SocketAddr) -> Option<SocketAddrV4> {
@@ -416,6 +421,7 @@ impl Tunnels {
             events_dropped: 0,
             ike_copy: ike_events::IkeEventCopy::default(),
             routes: rri::RouteTable::default(),
+            idle: idle::IdleTimers::default(),
         };
         t.rri_rebuild();
         Ok(t)
@@ -1087,14 +1093,21 @@ impl Tunnels {
         }
         self.endpoint.handle_timeout(now);
         self.pump(now, out);
+        if self.idle.next().is_some_and(|t| t <= now) {
+            self.idle_check(now, out);
+        }
     }
 
     /// When to call [`Tunnels::handle_timeout`] next.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match (self.endpoint.poll_timeout(), self.usage_due) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [
+            self.endpoint.poll_timeout(),
+            self.usage_due,
+            self.idle.next(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Going down: Deletes for every IPsec SA pair and ISAKMP SA.
@@ -1192,5 +1205,6 @@ pub(crate) fn delete_reason(r: DeleteReason) -> &'static str {
         DeleteReason::Rekeyed => "replaced by rekey",
         DeleteReason::InitialContact => "INITIAL-CONTACT from peer",
         DeleteReason::DpdTimeout => "Dead Peer Detection timeout",
+        DeleteReason::Idle => "idle timer expired",
     }
 }

@@ -37,6 +37,8 @@ fn same_entry(a: &MapEntryInfo, b: &MapEntryInfo) -> bool {
         && a.dynamic == b.dynamic
         && a.replay_window == b.replay_window
         && a.isakmp_profile == b.isakmp_profile
+        // Pairs get their idle deadline when installed: a changed idle time renegotiates.
+        && a.idle_time == b.idle_time
 }
 
 impl Tunnels {

@@ -81,7 +81,7 @@ impl Tunnels {
                     conn_id: conn,
                     flow_id: format!("SW:{conn}"),
                     crypto_map: e.map.clone(),
-                    remaining_kb: kb.unwrap_or(0),
+                    remaining_kb: kb,
                     remaining_secs: secs.unwrap_or(0),
                     replay_window: window,
                 };

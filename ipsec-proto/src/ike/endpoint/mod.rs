@@ -451,6 +451,17 @@ impl Endpoint {
         Ok(())
     }
 
+    /// Deletes an IPsec SA pair that carried no traffic for its idle time, as
+    /// [`Endpoint::delete_child`] does but with [`DeleteReason::Idle`].
+    pub fn delete_idle_child(&mut self, now: Instant, child: ChildId) -> Result<(), Error> {
+        let c = self
+            .remove_child(child, DeleteReason::Idle)
+            .ok_or(ApiMisuse::NoSuchSa)?;
+        self.send_delete_esp(now, c.ike_sa, c.lineage, c.spi_in);
+        self.flush_timers();
+        Ok(())
+    }
+
     /// Deletes an ISAKMP SA (sending a Delete when it is established). Its IPsec SAs stay.
     pub fn delete_isakmp_sa(&mut self, now: Instant, sa: IkeSaId) -> Result<(), Error> {
         if !self.sas.contains_key(&sa) {
@@ -478,9 +489,10 @@ impl Endpoint {
         c.last_in = last_in.or(c.last_in);
         c.last_out = last_out.or(c.last_out);
         c.bytes = bytes;
-        let limit = c.lifetime_kb.saturating_mul(1024);
-        let soft = limit / 10 * 9;
-        if !c.rekey_started && !c.replaced && bytes >= soft {
+        // `lifetime kilobytes disable` on both sides: nothing rekeys on volume.
+        let soft =
+            crate::policy::volume_limit(c.lifetime_kb).map(|kb| kb.saturating_mul(1024) / 10 * 9);
+        if !c.rekey_started && !c.replaced && soft.is_some_and(|s| bytes >= s) {
             self.events.push_back(Event::Phase2Expiring { child });
             let _ = self.rekey_child(now, child);
         }

@@ -131,6 +131,7 @@ impl State {
             }
             Cmd::SaLifeSecs(s) => cfg.ipsec.sa_lifetime_secs = s,
             Cmd::SaLifeKb(k) => cfg.ipsec.sa_lifetime_kb = k,
+            Cmd::SaIdle(t) => cfg.ipsec.sa_idle_time = Some(t),
             Cmd::Replay(r) => cfg.ipsec.replay_window = r,
             Cmd::Keyring(name) => {
                 if cfg.keyring(&name).is_none() {
@@ -392,6 +393,7 @@ impl State {
                     Cmd::SetPfs(g) => e.pfs_group = g,
                     Cmd::SetLifeSecs(s) => e.lifetime_secs = s,
                     Cmd::SetLifeKb(k) => e.lifetime_kb = k,
+                    Cmd::SetIdle(t) => e.idle_time = t,
                     Cmd::SetReplay(r) => e.replay_window = r,
                     Cmd::SetProfile(p) => e.isakmp_profile = p,
                     Cmd::MatchAddress(a) => e.acl = a,

@@ -325,9 +325,7 @@ impl State {
             )? {
                 "lifetime" => match c.kw(&["days", "kilobytes", "seconds"], "lifetime unit")? {
                     "seconds" => Cmd::SaLifeSecs(c.num("lifetime seconds", 120, 86_400)? as u32),
-                    "kilobytes" => {
-                        Cmd::SaLifeKb(c.num("lifetime kilobytes", 2560, 4_294_967_295)?)
-                    }
+                    "kilobytes" => Cmd::SaLifeKb(super::submode::lifetime_kilobytes(c)?),
                     _ => c.unsupported("SA lifetimes in days", false, false),
                 },
                 "replay" => {
@@ -338,9 +336,7 @@ impl State {
                         Cmd::Replay(super::submode::replay_window_size(c)?)
                     }
                 }
-                "idle-time" => {
-                    c.unsupported("crypto ipsec security-association idle-time", true, false)
-                }
+                "idle-time" => Cmd::SaIdle(super::submode::idle_time(c)?),
                 _ => c.unsupported(
                     "crypto ipsec security-association dummy-packets",
                     false,

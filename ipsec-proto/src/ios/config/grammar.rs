@@ -85,6 +85,8 @@ pub(super) enum Cmd {
     },
     SaLifeSecs(u32),
     SaLifeKb(u64),
+    /// `crypto ipsec security-association idle-time S [default]`.
+    SaIdle(crate::policy::IdleTime),
     Replay(u32),
     Map(String, u16),
     /// `crypto keyring NAME`.
@@ -154,6 +156,8 @@ pub(super) enum Cmd {
     SetPfs(Option<u16>),
     SetLifeSecs(Option<u32>),
     SetLifeKb(Option<u64>),
+    /// `[no] set security-association idle-time S [default]`.
+    SetIdle(Option<crate::policy::IdleTime>),
     /// `set security-association replay window-size N | disable` (`Some(0)`: disabled).
     SetReplay(Option<u32>),
     MatchAddress(Option<String>),

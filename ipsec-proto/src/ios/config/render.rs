@@ -120,7 +120,14 @@ pub fn render(cfg: &GatewayConfig) -> String {
         let _ = writeln!(
             o,
             "crypto ipsec security-association lifetime kilobytes {}",
-            g.sa_lifetime_kb
+            kilobytes_word(g.sa_lifetime_kb)
+        );
+    }
+    if let Some(t) = g.sa_idle_time {
+        let _ = writeln!(
+            o,
+            "crypto ipsec security-association idle-time {}",
+            idle_words(t)
         );
     }
     if g.replay_window == 0 {
@@ -263,7 +270,14 @@ fn map_entry_body(o: &mut String, e: &crate::policy::CryptoMapEntry) {
         let _ = writeln!(o, " set security-association lifetime seconds {s}");
     }
     if let Some(k) = e.lifetime_kb {
-        let _ = writeln!(o, " set security-association lifetime kilobytes {k}");
+        let _ = writeln!(
+            o,
+            " set security-association lifetime kilobytes {}",
+            kilobytes_word(k)
+        );
+    }
+    if let Some(t) = e.idle_time {
+        let _ = writeln!(o, " set security-association idle-time {}", idle_words(t));
     }
     if !e.transform_sets.is_empty() {
         let _ = writeln!(o, " set transform-set {}", e.transform_sets.join(" "));
@@ -296,4 +310,21 @@ fn map_entry_body(o: &mut String, e: &crate::policy::CryptoMapEntry) {
         None => {}
     }
     o.push_str("!\n");
+}
+
+/// A kilobyte lifetime as configured: the number, or `disable`.
+fn kilobytes_word(kb: u64) -> String {
+    match crate::policy::volume_limit(kb) {
+        Some(k) => k.to_string(),
+        None => "disable".into(),
+    }
+}
+
+/// `S` or `S default`.
+fn idle_words(t: crate::policy::IdleTime) -> String {
+    if t.default_peer {
+        format!("{} default", t.secs)
+    } else {
+        t.secs.to_string()
+    }
 }

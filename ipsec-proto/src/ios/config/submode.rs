@@ -327,16 +327,16 @@ fn map_cmd(c: &mut Cursor<'_>, negate: bool) -> Result<Cmd, ConfigError> {
                                         c.num("lifetime seconds", 120, 86_400)? as u32
                                     ))
                                 }
-                                "kilobytes" => Cmd::SetLifeKb(Some(c.num(
-                                    "lifetime kilobytes",
-                                    2560,
-                                    4_294_967_295,
-                                )?)),
+                                "kilobytes" => Cmd::SetLifeKb(Some(lifetime_kilobytes(c)?)),
                                 _ => c.unsupported("SA lifetimes in days", false, false),
                             }
                         }
                         "idle-time" => {
-                            c.unsupported("set security-association idle-time", true, false)
+                            if negate {
+                                let _ = c.rest();
+                                return Ok(Cmd::SetIdle(None));
+                            }
+                            Cmd::SetIdle(Some(idle_time(c)?))
                         }
                         "replay" => {
                             if negate {
@@ -763,4 +763,20 @@ fn profile_cmd(c: &mut Cursor<'_>) -> Result<Cmd, ConfigError> {
             k => c.unsupported(format!("{EZVPN} ({k})"), false, false),
         },
     )
+}
+
+/// `... lifetime kilobytes <2560-4294967295> | disable` after `kilobytes`;
+/// `disable` is [`crate::policy::KILOBYTES_DISABLED`].
+pub(super) fn lifetime_kilobytes(c: &mut Cursor<'_>) -> Result<u64, ConfigError> {
+    if c.opt_kw(&["disable"]).is_some() {
+        return Ok(crate::policy::KILOBYTES_DISABLED);
+    }
+    c.num("lifetime kilobytes", 2560, 4_294_967_295)
+}
+
+/// `... idle-time <60-86400> [default]` after `idle-time`.
+pub(super) fn idle_time(c: &mut Cursor<'_>) -> Result<crate::policy::IdleTime, ConfigError> {
+    let secs = c.num("idle-time seconds", 60, 86_400)? as u32;
+    let default_peer = c.opt_kw(&["default"]).is_some();
+    Ok(crate::policy::IdleTime { secs, default_peer })
 }
