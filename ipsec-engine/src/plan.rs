@@ -38,6 +38,17 @@ pub enum PlanError {
     /// `ip nat ... list N` names an ACL that does not exist.
     #[error("ip nat inside source list {0}: no such access list")]
     NoSuchAcl(String),
+    /// Static VTIs: the tunnel layer (and the C and Python bindings) run them, the Linux
+    /// plumbing they need is not there yet.
+    #[error(
+        "interface {}: static VTIs (tunnel mode ipsec ipv4) do not run in the Linux engine yet: \
+         it lacks one TUN per tunnel interface (with its address, MTU and routes), an underlay \
+         routing table that keeps its own IKE and ESP packets out of the tunnels, and route \
+         withdrawal when a tunnel's line protocol goes down; embed the tunnel layer \
+         (ipsec_proto::tunnel::Tunnels, ipsec_tunnel in C, ipsec.Tunnel in Python) to run them",
+        .0.join(", ")
+    )]
+    Vti(Vec<String>),
 }
 
 /// The plan and what the operator should be told.
@@ -64,6 +75,9 @@ pub fn plan(
         .iter()
         .map(|(n, m)| format!("line {n}: {m}"))
         .collect();
+    if !facts.vtis.is_empty() {
+        return Err(PlanError::Vti(facts.vtis.clone()));
+    }
     let crypto = facts
         .crypto_interface()
         .ok_or(PlanError::NoCryptoInterface)?;

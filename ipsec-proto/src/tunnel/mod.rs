@@ -43,6 +43,9 @@ mod polled;
 mod profile_tests;
 mod reconfigure;
 mod show;
+mod vti;
+#[cfg(test)]
+mod vti_tests;
 
 use crate::esp::{
     classify_udp4500, EspConfig, EspStats, InboundError, InboundSa, LifetimeConfig, LifetimeLimits,
@@ -219,6 +222,15 @@ pub enum TunnelEvent {
         /// The outbound SPI.
         spi_out: u32,
     },
+    /// The line protocol of VTI `TunnelN` changed: up when its first IPsec SA pair was
+    /// installed, down when its last one went. Routes through a down tunnel should be withdrawn
+    /// (so that a floating static route takes over), as IOS does.
+    LineProtocol {
+        /// `N` of `TunnelN`.
+        iface: u32,
+        /// Line protocol up.
+        up: bool,
+    },
 }
 
 /// One proxy pair of one crypto map entry, with counters that outlive its SAs.
@@ -257,6 +269,11 @@ struct ChildSa {
     rekey_requested: bool,
     /// Traffic since the endpoint last heard of it: (last inbound, last outbound).
     unreported: Option<(Option<Instant>, Option<Instant>)>,
+    /// Where decrypted packets go: [`Dest::Tun`], or [`Dest::Vti`] for a VTI's pair.
+    deliver: Dest,
+    /// A pair that replaces none (not a rekey): whether we initiated its Quick Mode, and when
+    /// it was installed (to resolve simultaneous initiation of a VTI).
+    fresh: Option<(bool, Instant)>,
 }
 
 /// The transforms of an installed pair.
@@ -336,6 +353,11 @@ pub struct Tunnels {
     events_dropped: u64,
     /// The opt-in copy of the endpoint's events ([`Tunnels::copy_ike_events`]).
     ike_copy: ike_events::IkeEventCopy,
+    /// Static VTIs, and their index by interface number.
+    vtis: Vec<vti::Vti>,
+    vti_by_number: std::collections::HashMap<u32, usize>,
+    /// The earliest VTI attempt due.
+    vti_due: Option<Instant>,
 }
 
 fn v4(a: SocketAddr) -> Option<SocketAddrV4> {
@@ -364,6 +386,7 @@ impl Tunnels {
         let transforms = transforms_of(&built.endpoint.peers);
         let tun_mtu = plaintext_floor(&transforms, opts.path_mtu);
         let mss_clamp = mss_clamp_of(&config);
+        let (vtis, vti_by_number) = vti::vtis_of(&built.entries, &flow_base, &config);
         // Configured peers keep their history even when spoofed sources fill the map.
         let mut history = crate::diagnose::History::new();
         for e in &built.entries {
@@ -399,6 +422,9 @@ impl Tunnels {
             events: std::collections::VecDeque::new(),
             events_dropped: 0,
             ike_copy: ike_events::IkeEventCopy::default(),
+            vti_due: vtis.iter().filter_map(|v| v.next_attempt).min(),
+            vtis,
+            vti_by_number,
         })
     }
 
@@ -740,10 +766,15 @@ impl Tunnels {
             );
             return Err(Dropped::OutsideProxyIdentities);
         }
-        if let (Some(max), Some(inner)) = (self.mss_clamp, slot.get_mut(..d.len)) {
+        let deliver = child.deliver;
+        let clamp = match deliver {
+            Dest::Vti(n) => self.vti_mss(n),
+            _ => self.mss_clamp,
+        };
+        if let (Some(max), Some(inner)) = (clamp, slot.get_mut(..d.len)) {
             clamp_mss(inner, max);
         }
-        slot.commit(d.len);
+        slot.commit_as(deliver, d.len);
         // The peer's history learns of ESP from the pair's own usage (see `diagnose_inputs`
         // and `uninstall`): a lookup by address per packet would cost more than the rest of
         // the bookkeeping.
@@ -963,7 +994,7 @@ impl Tunnels {
                 nat_t,
             } => self.state_changed(now, sa, role, path, from, to, nat_t, out),
             Event::Phase2Established(p) => self.install(now, *p, out),
-            Event::Phase2Deleted { child, .. } => self.uninstall(child),
+            Event::Phase2Deleted { child, .. } => self.uninstall(now, child),
             Event::PathChanged { old, new, .. } => {
                 // NAT rebinding: UDP-encapsulated ESP follows the peer's new address and port.
                 let (Some(old_r), Some(new_r)) = (v4(old.remote), v4(new.remote)) else {
@@ -988,6 +1019,7 @@ impl Tunnels {
                 for f in self.flows.iter_mut().filter(|f| f.entry == p.0) {
                     f.requested = false;
                 }
+                self.vti_failed(now, p.0);
                 if phase == 1 && matches!(error, crate::ike::Error::NoReply { .. }) {
                     self.fail_over(p.0, out);
                 }
@@ -1073,14 +1105,16 @@ impl Tunnels {
         }
         self.endpoint.handle_timeout(now);
         self.pump(now, out);
+        self.vti_timeout(now, out);
     }
 
-    /// When to call [`Tunnels::handle_timeout`] next.
+    /// When to call [`Tunnels::handle_timeout`] next (a VTI that is to initiate at start asks
+    /// for the epoch: as soon as possible).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match (self.endpoint.poll_timeout(), self.usage_due) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [self.endpoint.poll_timeout(), self.usage_due, self.vti_due]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Going down: Deletes for every IPsec SA pair and ISAKMP SA.
@@ -1100,7 +1134,7 @@ impl ChildSa {
         match self.dest {
             Dest::Udp { remote, .. } => Some(*remote.ip()),
             Dest::Esp { dst, .. } => Some(dst),
-            Dest::Tun => None,
+            Dest::Tun | Dest::Vti(_) => None,
         }
     }
 }
@@ -1143,7 +1177,7 @@ fn mss_clamp_of(config: &GatewayConfig) -> Option<u16> {
     config
         .interfaces
         .iter()
-        .filter(|i| i.crypto_map.is_none() && !i.shutdown)
+        .filter(|i| i.crypto_map.is_none() && !i.shutdown && i.tunnel_number().is_none())
         .filter_map(|i| i.tcp_adjust_mss)
         .min()
 }

@@ -36,6 +36,7 @@ from .errors import (
 from .events import (
     IkeEvent,
     IpsecSaDown,
+    LineProtocolChanged,
     PeerChanged,
     IpsecSaUp,
     IsakmpStateChanged,
@@ -66,6 +67,7 @@ __all__ = [
     "IkeEvent",
     "IpsecError",
     "IpsecSaDown",
+    "LineProtocolChanged",
     "PeerChanged",
     "IpsecSaUp",
     "IsakmpStateChanged",

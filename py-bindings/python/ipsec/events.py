@@ -35,6 +35,7 @@ __all__ = [
     "IpsecSaUp",
     "IpsecSaDown",
     "PeerChanged",
+    "LineProtocolChanged",
     "UnknownTunnelEvent",
 ]
 
@@ -292,6 +293,16 @@ class PeerChanged(TunnelEvent):
 
 
 @dataclass(frozen=True)
+class LineProtocolChanged(TunnelEvent):
+    """The line protocol of VTI ``interface TunnelN`` (``iface`` = N) went up (its first
+    IPsec SA pair was installed) or down (its last pair went): withdraw the routes through a
+    down tunnel so that a floating static route takes over, as IOS does."""
+
+    iface: int
+    up: bool
+
+
+@dataclass(frozen=True)
 class UnknownTunnelEvent(TunnelEvent):
     """A tunnel event this version of the bindings does not know yet."""
 
@@ -303,6 +314,7 @@ _TUNNEL_CLASSES: Dict[str, Type[TunnelEvent]] = {
     "IpsecSaUp": IpsecSaUp,
     "IpsecSaDown": IpsecSaDown,
     "PeerChanged": PeerChanged,
+    "LineProtocolChanged": LineProtocolChanged,
     "Unknown": UnknownTunnelEvent,
 }
 
