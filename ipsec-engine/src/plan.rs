@@ -226,3 +226,38 @@ pub fn plumbing_change(running: &EngineConfig, new: &EngineConfig) -> Option<Str
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn static_vtis_are_refused_naming_what_is_missing() {
+        let text = "\
+crypto isakmp key k address 192.0.2.1
+crypto ipsec transform-set T esp-aes esp-sha-hmac
+crypto ipsec profile P
+ set transform-set T
+interface GigabitEthernet0/0
+ ip address 198.51.100.1 255.255.255.0
+interface Tunnel0
+ ip address 169.254.0.1 255.255.255.252
+ tunnel source GigabitEthernet0/0
+ tunnel mode ipsec ipv4
+ tunnel destination 192.0.2.1
+ tunnel protection ipsec profile P
+";
+        let parsed = ipsec_proto::ios::parse(text).unwrap();
+        let facts = crate::gateway::facts(&parsed.config);
+        let e = plan(&facts, &RunOptions::default(), &[], &[]).unwrap_err();
+        let m = e.to_string();
+        assert!(matches!(e, PlanError::Vti(_)), "{m}");
+        for want in [
+            "interface Tunnel0",
+            "one TUN per tunnel interface",
+            "underlay",
+        ] {
+            assert!(m.contains(want), "{want:?} in {m}");
+        }
+    }
+}

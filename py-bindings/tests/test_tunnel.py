@@ -466,13 +466,13 @@ def test_two_vtis_come_up_by_themselves_and_pass_packets_through_interface_0() -
     assert line_events(a) == [True] and line_events(b) == [True]
     # Anything routed into Tunnel0, whatever its addresses, comes out of Tunnel0 at the peer.
     there = [ping(A_HOST, B_HOST, 1), ping("10.255.0.1", "10.255.0.2", 2), ping(A_HOST, "8.8.8.8", 3)]
-    assert a.handle_plaintext_batch(there, now, iface=0).accepted == 3
+    assert a.handle_plaintext_batch(there, now, iface=0).protected == 3
     for t in a.datagrams_to_send(now):
         assert t.kind == "esp"
         b.receive_esp(t.data, t.local, now)
     assert b.plaintexts_with_iface() == [(p, 0) for p in there]
     back = [ping(B_HOST, A_HOST, 1)]
-    assert b.handle_plaintext_batch(back, now, iface=0).accepted == 1
+    assert b.handle_plaintext_batch(back, now, iface=0).protected == 1
     for t in b.datagrams_to_send(now):
         a.receive_esp(t.data, t.local, now)
     assert a.plaintexts_with_iface() == [(back[0], 0)]

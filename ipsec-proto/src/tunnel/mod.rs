@@ -1177,7 +1177,7 @@ fn mss_clamp_of(config: &GatewayConfig) -> Option<u16> {
     config
         .interfaces
         .iter()
-        .filter(|i| i.crypto_map.is_none() && !i.shutdown && i.tunnel_number().is_none())
+        .filter(|i| i.crypto_map.is_none() && !i.shutdown && !i.is_vti())
         .filter_map(|i| i.tcp_adjust_mss)
         .min()
 }

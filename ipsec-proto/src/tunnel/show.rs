@@ -120,7 +120,7 @@ impl Tunnels {
             remote_endpoint: peer_addr,
             path_mtu: self.path_mtu,
             ip_mtu: self.ip_mtu,
-            ip_mtu_idb: e.interface.clone(),
+            ip_mtu_idb: self.mtu_idb(e),
             current_outbound_spi: current.map_or(0, |c| c.out.spi()),
             pfs_group: current.and(e.pfs_group).or(e.pfs_group),
             inbound_esp,
@@ -324,6 +324,22 @@ impl Tunnels {
 }
 
 impl Tunnels {
+    /// The interface whose MTU the SAs of an entry use (`ip mtu idb`): the crypto map
+    /// interface, or for a VTI its tunnel source interface.
+    fn mtu_idb(&self, e: &super::MapEntryInfo) -> String {
+        if e.vti.is_some() {
+            let src = self
+                .config
+                .interface(&e.interface)
+                .and_then(|i| i.tunnel.as_ref())
+                .and_then(|t| t.source.as_ref());
+            if let Some(crate::policy::TunnelSource::Interface(n)) = src {
+                return n.clone();
+            }
+        }
+        e.interface.clone()
+    }
+
     /// The peer an entry speaks to: its `set peer` in use, or for a dynamic entry the peer it
     /// learned last (0.0.0.0 before any).
     fn entry_peer(&self, entry: usize) -> Ipv4Addr {

@@ -282,3 +282,39 @@ fn a_lost_sa_takes_the_line_protocol_down_and_the_tunnel_comes_back() {
     assert_eq!(a.tunnels().line_protocol(0), Some(true));
     one_pair(&a, &b2);
 }
+
+#[test]
+fn check_and_diagnose_know_a_healthy_vti() {
+    let text = vti_site(A, B, "10.255.0.1", "192.168.1.1");
+    let parsed = crate::ios::parse(&text).unwrap();
+    // The profile uses the transform set: nothing to say.
+    let lints = crate::ios::check(&parsed.config, Some(&parsed.origins));
+    assert!(lints.is_empty(), "{lints:#?}");
+    let (mut a, mut b) = pair();
+    let mut now = Instant::from_millis(1_000);
+    run(&mut a, &mut b, &mut now, 100);
+    let p = vec![ping([192, 168, 1, 10], [192, 168, 2, 10], 1)];
+    through(&mut a, &mut b, now, &p);
+    through(&mut b, &mut a, now, &p);
+    let v = a.diagnose(now, None);
+    assert_eq!(v.len(), 1, "{v:#?}");
+    assert_eq!(v[0].cause, crate::diagnose::Cause::Healthy, "{v:#?}");
+    let session = a.show(now, Show::CryptoSession { detail: false });
+    assert!(session.contains("Interface: Tunnel0"), "{session}");
+    assert!(
+        session.contains("IPSEC FLOW: permit ip 0.0.0.0/0.0.0.0 0.0.0.0/0.0.0.0"),
+        "{session}"
+    );
+    let sa = a.show(
+        now,
+        Show::IpsecSa {
+            peer: None,
+            detail: false,
+        },
+    );
+    assert!(
+        sa.contains("Crypto map tag: Tunnel0-head-0, local addr 198.51.100.1"),
+        "{sa}"
+    );
+    assert!(sa.contains("ip mtu idb GigabitEthernet0/0"), "{sa}");
+}
