@@ -318,3 +318,140 @@ fn check_and_diagnose_know_a_healthy_vti() {
     );
     assert!(sa.contains("ip mtu idb GigabitEthernet0/0"), "{sa}");
 }
+
+/// A hub with two VTIs to two peers, each from its own tunnel source (the two-tunnel cloud
+/// layout): what is routed into Tunnel1 goes to C only.
+#[test]
+fn two_vtis_to_two_peers_each_with_its_own_source() {
+    let hub = "\
+crypto keyring KR-B
+ local-address 198.51.100.1
+ pre-shared-key address 203.0.113.2 key keyB
+crypto keyring KR-C
+ local-address 198.51.101.1
+ pre-shared-key address 203.0.113.3 key keyC
+crypto isakmp policy 10
+ encr aes 256
+ authentication pre-share
+ group 14
+crypto ipsec transform-set TS esp-aes 256 esp-sha-hmac
+crypto ipsec profile VTI
+ set transform-set TS
+ set pfs group14
+interface GigabitEthernet0/0
+ ip address 198.51.100.1 255.255.255.0
+interface GigabitEthernet0/1
+ ip address 198.51.101.1 255.255.255.0
+interface Tunnel0
+ ip address 169.254.0.1 255.255.255.252
+ tunnel source GigabitEthernet0/0
+ tunnel mode ipsec ipv4
+ tunnel destination 203.0.113.2
+ tunnel protection ipsec profile VTI
+interface Tunnel1
+ ip address 169.254.1.1 255.255.255.252
+ tunnel source 198.51.101.1
+ tunnel mode ipsec ipv4
+ tunnel destination 203.0.113.3
+ tunnel protection ipsec profile VTI
+";
+    let spoke = |me: &str, hub: &str, key: &str| {
+        vti_site(me, hub, "169.254.0.2", "192.168.9.1").replace("vtisecret", key)
+    };
+    let mut h = Tunnel::from_ios(hub, CoreOptions::seeded(10)).unwrap();
+    let mut b = Tunnel::from_ios(
+        &spoke("203.0.113.2", "198.51.100.1", "keyB"),
+        CoreOptions::seeded(11),
+    )
+    .unwrap();
+    let mut c = Tunnel::from_ios(
+        &spoke("203.0.113.3", "198.51.101.1", "keyC"),
+        CoreOptions::seeded(12),
+    )
+    .unwrap();
+    let entries: Vec<_> = h
+        .tunnels()
+        .entries()
+        .iter()
+        .map(|e| (e.vti, e.local.to_string(), e.peer_addr.to_string()))
+        .collect();
+    assert_eq!(
+        entries,
+        vec![
+            (Some(0), "198.51.100.1".into(), "203.0.113.2".into()),
+            (Some(1), "198.51.101.1".into(), "203.0.113.3".into())
+        ]
+    );
+    let mut now = Instant::from_millis(1_000);
+    // Only the hub's timers: both spokes answer; each datagram goes to the peer it is for.
+    for _ in 0..60 {
+        if h.poll_timeout().is_some_and(|d| d <= now) {
+            h.handle_timeout(now);
+        }
+        let mut buf = vec![0u8; 65_536];
+        while let Ok(Some(t)) = h.poll_transmit(&mut buf) {
+            let Dest::Udp { local, remote } = t.dest else {
+                panic!("{t:?}")
+            };
+            let to = match remote.ip().octets() {
+                [203, 0, 113, 2] => &mut b,
+                [203, 0, 113, 3] => &mut c,
+                _ => panic!("{remote}"),
+            };
+            assert_eq!(
+                local.ip().octets()[2],
+                if remote.ip().octets()[3] == 2 {
+                    100
+                } else {
+                    101
+                },
+                "each tunnel from its own source"
+            );
+            to.handle_udp(now, remote, local, &buf[..t.len]).unwrap();
+        }
+        carry(&mut b, &mut h, now);
+        carry(&mut c, &mut h, now);
+        now = Instant::from_millis(now.as_millis() + 10);
+    }
+    assert_eq!(h.tunnels().line_protocol(0), Some(true));
+    assert_eq!(h.tunnels().line_protocol(1), Some(true));
+    let p = ping([10, 0, 0, 1], [192, 168, 9, 10], 1);
+    let mut buf = vec![0u8; 65_536];
+    let v = h.handle_plaintext_batch(now, Iface::Tunnel(1), [p.as_slice()]);
+    assert_eq!(v.protected, 1);
+    let t = h.poll_transmit(&mut buf).unwrap().unwrap();
+    let Dest::Esp { src, dst } = t.dest else {
+        panic!("{t:?}")
+    };
+    assert_eq!(
+        (src.octets(), dst.octets()),
+        ([198, 51, 101, 1], [203, 0, 113, 3])
+    );
+    c.handle_esp(now, src, &buf[..t.len]).unwrap();
+    assert_eq!(
+        c.poll_plaintext_iface(&mut buf).unwrap(),
+        Some((p.len(), Iface::Tunnel(0)))
+    );
+}
+
+#[test]
+fn reconfigure_keeps_an_unchanged_vti_and_renegotiates_a_changed_one() {
+    let (mut a, mut b) = pair();
+    let mut now = Instant::from_millis(1_000);
+    run(&mut a, &mut b, &mut now, 100);
+    let first = one_pair(&a, &b);
+    let _ = (line_events(&mut a), line_events(&mut b));
+    let text = vti_site(A, B, "10.255.0.1", "192.168.1.1");
+    let r = a.reconfigure_ios(now, &text).unwrap();
+    assert_eq!(r.kept, vec!["Tunnel0-head-0 1".to_string()]);
+    assert_eq!(line_events(&mut a), Vec::<bool>::new(), "no flap");
+    assert_eq!(one_pair(&a, &b), first);
+    // A shorter lifetime: the SA goes (Delete to B) and the tunnel comes back by itself.
+    let changed = text.replace("lifetime seconds 3600", "lifetime seconds 1800");
+    let r = a.reconfigure_ios(now, &changed).unwrap();
+    assert_eq!(r.cleared, vec!["Tunnel0-head-0 1".to_string()]);
+    assert_eq!(line_events(&mut a), vec![false]);
+    run(&mut a, &mut b, &mut now, 100);
+    assert_eq!(line_events(&mut a), vec![true]);
+    assert_ne!(one_pair(&a, &b), first);
+}
