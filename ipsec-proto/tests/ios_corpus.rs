@@ -102,9 +102,8 @@ const CORPUS: &[(&str, Expect)] = &[
     ),
     (
         "18_aws_style_vti.cfg",
-        // Keyrings, profiles and the VTI run; the ISAKMP profile's local-address does not yet
-        // (see `aws_style_vti_runs_without_the_profile_local_address`).
-        Refused(&[("  local-address GigabitEthernet0/0", "local-address", LATER)]),
+        // Keyrings, the ISAKMP profile (local-address included) and the VTI run.
+        Runs(&[("Tunnel1-head-0", 1, "52.0.0.1")]),
     ),
     (
         "19_iosxe_ikev2_crypto_map.cfg",
@@ -378,14 +377,15 @@ fn corpus_outcomes() {
 }
 
 #[test]
-fn aws_style_vti_runs_without_the_profile_local_address() {
-    let text = String::from_utf8(read("18_aws_style_vti.cfg")).unwrap();
-    let without: String = text
-        .lines()
-        .filter(|l| l.trim() != "local-address GigabitEthernet0/0")
-        .map(|l| format!("{l}\n"))
-        .collect();
-    let parsed = parse_bytes(without.as_bytes()).unwrap();
+fn aws_style_vti_runs_from_its_tunnel_source() {
+    let parsed = parse_bytes(&read("18_aws_style_vti.cfg")).unwrap();
+    let prof = &parsed.config.isakmp_profiles[0];
+    assert_eq!(
+        prof.local_address,
+        Some(ipsec_proto::policy::LocalAddress::Interface(
+            "GigabitEthernet0/0".into()
+        ))
+    );
     let t = Tunnels::new(parsed.config, CoreOptions::default()).unwrap();
     let e: Vec<_> = t
         .entries()

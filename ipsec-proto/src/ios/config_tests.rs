@@ -585,7 +585,6 @@ fn crypto_is_never_ignored() {
         ("crypto keyring KR vrf BLUE\n", 1, 1, "VRF-aware", false),
         ("crypto isakmp profile P\n keyring KR\n match identity address 192.0.2.1 255.255.255.255 BLUE\n", 3, 2, "VRF-aware", false),
         ("crypto isakmp profile P\n match identity host r1.example.com\n", 2, 2, "FQDN identities", true),
-        ("crypto isakmp profile P\n local-address Loopback0\n", 2, 2, "local-address", true),
         ("crypto isakmp profile P\n vrf BLUE\n", 2, 2, "VRF-aware", false),
         ("crypto isakmp policy 1\n authentication rsa-sig\n", 2, 2, "rsa-sig", false),
         ("crypto pki trustpoint CA\n enrollment url http://192.0.2.5:80\n", 1, 1, "certificates", false),

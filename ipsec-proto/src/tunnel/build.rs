@@ -194,6 +194,13 @@ fn vti_entry(
             }
         },
     };
+    if let Some(p) = profile.filter(|p| !p.serves(cfg, local)) {
+        skipped.push(format!(
+            "{name}: isakmp profile {}: its local-address is not {local}",
+            p.name
+        ));
+        return None;
+    }
     let key = match cfg.entry_key(peer_addr, local, profile) {
         Ok(k) => k,
         Err(why) => {
@@ -300,6 +307,13 @@ pub fn build(cfg: &GatewayConfig, local_override: Option<Ipv4Addr>) -> Result<Bu
                     }
                 },
             };
+            if let Some(p) = profile.filter(|p| !p.serves(cfg, local)) {
+                skipped.push(format!(
+                    "{name}: isakmp profile {}: its local-address is not {local}",
+                    p.name
+                ));
+                continue;
+            }
             let mut candidates = Vec::new();
             for &p in &e.peers {
                 match cfg.entry_key(p, local, profile) {

@@ -455,3 +455,25 @@ fn reconfigure_keeps_an_unchanged_vti_and_renegotiates_a_changed_one() {
     assert_eq!(line_events(&mut a), vec![true]);
     assert_ne!(one_pair(&a, &b), first);
 }
+
+#[test]
+fn an_isakmp_profile_serves_only_its_local_address() {
+    let with = |local: &str| {
+        vti_site(A, B, "10.255.0.1", "192.168.1.1")
+            .replace(
+                "crypto ipsec profile VTI\n",
+                &format!(
+                    "crypto isakmp profile IP\n local-address {local}\n match identity address {B} 255.255.255.255\ncrypto ipsec profile VTI\n set isakmp-profile IP\n"
+                ),
+            )
+    };
+    let ok = Tunnel::from_ios(&with("GigabitEthernet0/0"), CoreOptions::seeded(1)).unwrap();
+    assert_eq!(ok.tunnels().entries().len(), 1);
+    let e = Tunnel::from_ios(&with("192.0.2.99"), CoreOptions::seeded(1)).unwrap_err();
+    assert!(
+        e.to_string().contains(
+            "interface Tunnel0: isakmp profile IP: its local-address is not 198.51.100.1"
+        ),
+        "{e}"
+    );
+}

@@ -346,6 +346,7 @@ impl State {
                     Cmd::ProfileKeyring(k) => p.keyrings.push(k),
                     Cmd::ProfileMatch(a, m) => p.match_addresses.push((a, m)),
                     Cmd::ProfileKeepalive(i, r) => p.keepalive = Some((i, r)),
+                    Cmd::ProfileLocal(a) => p.local_address = Some(a),
                     _ => {}
                 }
             }

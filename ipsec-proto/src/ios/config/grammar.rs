@@ -103,6 +103,8 @@ pub(super) enum Cmd {
     ProfileKeyring(String),
     /// `match identity address A M` in a profile.
     ProfileMatch(Ipv4Addr, Ipv4Addr),
+    /// `local-address A | IF` in a profile.
+    ProfileLocal(crate::policy::LocalAddress),
     /// `keepalive S retry R` in a profile.
     ProfileKeepalive(u32, u32),
     /// `set isakmp-profile NAME` (`None`: the `no` form).

@@ -79,6 +79,15 @@ pub fn render(cfg: &GatewayConfig) -> String {
     }
     for p in &cfg.isakmp_profiles {
         let _ = writeln!(o, "crypto isakmp profile {}", p.name);
+        match &p.local_address {
+            Some(crate::policy::LocalAddress::Address(a)) => {
+                let _ = writeln!(o, "   local-address {a}");
+            }
+            Some(crate::policy::LocalAddress::Interface(i)) => {
+                let _ = writeln!(o, "   local-address {i}");
+            }
+            None => {}
+        }
         for k in &p.keyrings {
             let _ = writeln!(o, "   keyring {k}");
         }

@@ -808,7 +808,20 @@ fn profile_cmd(c: &mut Cursor<'_>) -> Result<Cmd, ConfigError> {
                 Cmd::ProfileKeepalive(interval, retry)
             }
             "local-address" => {
-                c.unsupported(format!("{ISAKMP_PROFILE}: local-address"), true, false)
+                let t = c.next("local address")?;
+                match t.text.parse::<Ipv4Addr>() {
+                    Ok(a) => Cmd::ProfileLocal(crate::policy::LocalAddress::Address(a)),
+                    Err(_) => {
+                        let mut parts = vec![t.text];
+                        while let Some(n) = c.peek() {
+                            parts.push(n.text);
+                            c.pos += 1;
+                        }
+                        Cmd::ProfileLocal(crate::policy::LocalAddress::Interface(
+                            super::grammar::interface_name(&parts),
+                        ))
+                    }
+                }
             }
             "description" => c.skip_warn("description ignored".into()),
             "exit" => Cmd::Exit,
