@@ -744,7 +744,7 @@ static void test_vti(void) {
     EXPECT(strstr(s, "Tunnel0 is up, line protocol is up") != NULL);
     EXPECT(strstr(s, "Tunnel protection via IPSec (profile \"VTI\")") != NULL);
     free(s);
-    s = tun_show(a, now, IPSEC_SHOW_IPSEC_SA, NULL);
+    s = tun_show(a, now, IPSEC_SHOW_IPSEC_SA_INTERFACE_TUNNEL + 0, NULL);
     EXPECT(strstr(s, "interface: Tunnel0") != NULL);
     EXPECT(strstr(s, "local  ident (addr/mask/prot/port): (0.0.0.0/0.0.0.0/0/0)") != NULL);
     free(s);

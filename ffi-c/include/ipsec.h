@@ -237,6 +237,10 @@
 // (N below 2^24), for a static VTI.
 #define IPSEC_SHOW_INTERFACES_TUNNEL 16777216
 
+// `ipsec_tunnel_show`: `show crypto ipsec sa interface TunnelN` is
+// `IPSEC_SHOW_IPSEC_SA_INTERFACE_TUNNEL + N` (N below 2^24).
+#define IPSEC_SHOW_IPSEC_SA_INTERFACE_TUNNEL 33554432
+
 // `ipsec_tunnel_handle_plaintext_batch` interface: the protected side of the crypto map
 // interfaces (the packets `ipsec_tunnel_handle_plaintext` takes; crypto ACLs decide). Any
 // other value N is the route-based tunnel interface `interface TunnelN` (a static VTI:

@@ -80,6 +80,9 @@ pub const IPSEC_SHOW_RUNNING_CONFIG: u32 = 10;
 /// `ipsec_tunnel_show`: `show interfaces TunnelN` is `IPSEC_SHOW_INTERFACES_TUNNEL + N`
 /// (N below 2^24), for a static VTI.
 pub const IPSEC_SHOW_INTERFACES_TUNNEL: u32 = 0x0100_0000;
+/// `ipsec_tunnel_show`: `show crypto ipsec sa interface TunnelN` is
+/// `IPSEC_SHOW_IPSEC_SA_INTERFACE_TUNNEL + N` (N below 2^24).
+pub const IPSEC_SHOW_IPSEC_SA_INTERFACE_TUNNEL: u32 = 0x0200_0000;
 
 /// `ipsec_tunnel_handle_plaintext_batch` interface: the protected side of the crypto map
 /// interfaces (the packets `ipsec_tunnel_handle_plaintext` takes; crypto ACLs decide). Any
@@ -1084,6 +1087,15 @@ pub unsafe extern "C" fn ipsec_tunnel_show(
             w if (IPSEC_SHOW_INTERFACES_TUNNEL..IPSEC_SHOW_INTERFACES_TUNNEL << 1).contains(&w) => {
                 Show::Interface {
                     tunnel: w - IPSEC_SHOW_INTERFACES_TUNNEL,
+                }
+            }
+            w if (IPSEC_SHOW_IPSEC_SA_INTERFACE_TUNNEL
+                ..IPSEC_SHOW_IPSEC_SA_INTERFACE_TUNNEL << 1)
+                .contains(&w) =>
+            {
+                Show::IpsecSaInterface {
+                    tunnel: w - IPSEC_SHOW_IPSEC_SA_INTERFACE_TUNNEL,
+                    detail: false,
                 }
             }
             _ => return ipsec_result::IPSEC_RESULT_INVALID_PARAMETER,

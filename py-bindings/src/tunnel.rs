@@ -118,13 +118,19 @@ fn parse_show(what: &str, peer: Option<Ipv4Addr>, detail: bool) -> PyResult<Show
         (["crypto", "map"], false) => Show::CryptoMap,
         (["crypto", "session"], _) => Show::CryptoSession { detail },
         (["running-config"], false) => Show::RunningConfig,
+        (["crypto", "ipsec", "sa", "interface", name], _) if tunnel_number(name).is_some() => {
+            Show::IpsecSaInterface {
+                tunnel: tunnel_number(name).unwrap_or(0),
+                detail,
+            }
+        }
         (["interfaces", name], false) if tunnel_number(name).is_some() => Show::Interface {
             tunnel: tunnel_number(name).unwrap_or(0),
         },
         _ => {
             return Err(PyValueError::new_err(format!(
                 "unknown show command {what:?} (known: crypto isakmp sa [detail], crypto isakmp \
-                 policy, crypto ipsec sa [peer A.B.C.D] [detail], crypto ipsec transform-set, \
+                 policy, crypto ipsec sa [peer A.B.C.D | interface tunnelN] [detail], crypto ipsec transform-set, \
                  crypto map, crypto session [detail], running-config, interfaces tunnelN)"
             )))
         }

@@ -482,7 +482,7 @@ def test_two_vtis_come_up_by_themselves_and_pass_packets_through_interface_0() -
     assert "Tunnel0 is up, line protocol is up" in shown
     assert 'Tunnel protection via IPSec (profile "VTI")' in shown
     assert "3 packets output" in shown
-    sa = a.show("show crypto ipsec sa", now)
+    sa = a.show("show crypto ipsec sa interface Tunnel0", now)
     assert "interface: Tunnel0" in sa and "(0.0.0.0/0.0.0.0/0/0)" in sa
     # The SA goes: both line protocols go down, then come back up by themselves.
     b.clear_sa(now)

@@ -40,6 +40,13 @@ pub enum Show {
     },
     /// `show running-config` (the crypto part, as we understood it).
     RunningConfig,
+    /// `show crypto ipsec sa interface TunnelN [detail]`: the SAs of one VTI.
+    IpsecSaInterface {
+        /// `N` of `TunnelN`.
+        tunnel: u32,
+        /// The `detail` counters.
+        detail: bool,
+    },
     /// `show interfaces TunnelN` (a static VTI).
     Interface {
         /// `N` of `TunnelN`.
@@ -252,6 +259,12 @@ impl Tunnels {
                 show::show_crypto_session(&self.sessions(now), detail)
             }
             Show::RunningConfig => crate::ios::render(cfg),
+            Show::IpsecSaInterface { tunnel, detail } => {
+                let name = format!("Tunnel{tunnel}");
+                let mut blocks = self.ipsec_snapshot(now, None);
+                blocks.retain(|b| b.interface == name);
+                show::show_crypto_ipsec_sa(&blocks, detail)
+            }
             Show::Interface { tunnel } => match self.tunnel_interface(tunnel) {
                 Some(s) => crate::ios::show_interface::show_interfaces_tunnel(&s),
                 None => format!("% Interface Tunnel{tunnel} is not a configured VTI\n"),

@@ -415,6 +415,16 @@ interface Tunnel1
     }
     assert_eq!(h.tunnels().line_protocol(0), Some(true));
     assert_eq!(h.tunnels().line_protocol(1), Some(true));
+    let one = h.show(
+        now,
+        Show::IpsecSaInterface {
+            tunnel: 1,
+            detail: false,
+        },
+    );
+    assert!(one.contains("interface: Tunnel1"), "{one}");
+    assert!(!one.contains("interface: Tunnel0"), "{one}");
+    assert!(one.contains("current_peer 203.0.113.3 port 500"), "{one}");
     let p = ping([10, 0, 0, 1], [192, 168, 9, 10], 1);
     let mut buf = vec![0u8; 65_536];
     let v = h.handle_plaintext_batch(now, Iface::Tunnel(1), [p.as_slice()]);
