@@ -2,7 +2,9 @@
  * and out-of-range arguments, out-parameters written only on success, a buffer too small
  * leaving the datagram (or packet) queued, a whole negotiation with events, counters, show
  * and diagnose output, and the batch verbs (a negotiation and traffic both ways carried in
- * batches, a VTI's batch refused, batches refused whole for NULL pointers). Run plain, under
+ * batches, a batch for a missing VTI refused, batches refused whole for NULL pointers), and
+ * two static VTIs (interface Tunnel0) that come up by themselves and carry packets both ways
+ * through interface 0, with their line protocol events. Run plain, under
  * AddressSanitizer and under valgrind by CI.
  *
  *   gcc -Iffi-c/include examples/c/test_tunnel.c target/release/libipsecrs.a \
@@ -561,8 +563,8 @@ static void test_batches(void) {
     EXPECT(strstr(sa, "#pkts encaps: 37") != NULL && strstr(sa, "#pkts decaps: 5") != NULL);
     free(sa);
 
-    /* A VTI's packets (interface Tunnel0, Tunnel7): refused and counted, nothing sent, no
-     * crypto ACL consulted. */
+    /* Packets for VTIs this configuration does not have (interface Tunnel0, Tunnel7):
+     * refused and counted, nothing sent, no crypto ACL consulted. */
     EXPECT_RC(ipsec_tunnel_get_counters(a, &before), IPSEC_RESULT_OK);
     EXPECT_RC(ipsec_tunnel_handle_plaintext_batch(a, now, 0, ptrs, lens, 3, &v), IPSEC_RESULT_OK);
     EXPECT(verdicts_are(&v, 0, 0, 0, 0, 3, 0));
@@ -683,6 +685,123 @@ static void test_reverse_route(void) {
     ipsec_tunnel_free(&t);
 }
 
+/* One end of a static VTI: GigabitEthernet0/0 is `me`, Tunnel0 goes to `peer`. */
+static void vti_config(char *out, size_t cap, const char *me, const char *peer,
+                       const char *tun) {
+    snprintf(out, cap,
+             "crypto isakmp policy 10\n"
+             " encr aes 256\n"
+             " authentication pre-share\n"
+             " group 14\n"
+             "crypto isakmp key vtikey address %s\n"
+             "crypto ipsec transform-set TS esp-aes 256 esp-sha-hmac\n"
+             "crypto ipsec profile VTI\n"
+             " set transform-set TS\n"
+             "interface GigabitEthernet0/0\n"
+             " ip address %s 255.255.255.0\n"
+             "interface Tunnel0\n"
+             " ip address %s 255.255.255.252\n"
+             " tunnel source GigabitEthernet0/0\n"
+             " tunnel mode ipsec ipv4\n"
+             " tunnel destination %s\n"
+             " tunnel protection ipsec profile VTI\n",
+             peer, me, tun, peer);
+}
+
+/* LINE_PROTOCOL events of Tunnel0: +1 per up, -1 per down (others ignored). */
+static int line_events(ipsec_tunnel *t) {
+    ipsec_tunnel_event e;
+    int sum = 0;
+    while (ipsec_tunnel_poll_event(t, &e) == IPSEC_RESULT_OK) {
+        if (e.kind == IPSEC_TUNNEL_EVENT_LINE_PROTOCOL) {
+            EXPECT(e.iface == 0);
+            sum += e.line_up ? 1 : -1;
+        } else if (e.kind == IPSEC_TUNNEL_EVENT_IPSEC_UP) {
+            EXPECT(e.iface == 0); /* the pair belongs to Tunnel0, not to a crypto map */
+        }
+    }
+    return sum;
+}
+
+static void test_vti(void) {
+    char cfg_a[1024], cfg_b[1024];
+    vti_config(cfg_a, sizeof cfg_a, "198.51.100.1", "203.0.113.2", "10.255.0.1");
+    vti_config(cfg_b, sizeof cfg_b, "203.0.113.2", "198.51.100.1", "10.255.0.2");
+    ipsec_tunnel *a = tun_new(cfg_a, 11), *b = tun_new(cfg_b, 12);
+    uint64_t now = 1000;
+    /* No traffic needed: both ends initiate from their timers, and converge to one pair. */
+    for (int i = 0; i < 100; i++) {
+        tun_tick(a, now);
+        tun_tick(b, now);
+        tun_carry(a, b, now);
+        tun_carry(b, a, now);
+        now += 10;
+    }
+    EXPECT(line_events(a) == 1);
+    EXPECT(line_events(b) == 1);
+    /* Anything routed into Tunnel0 goes through, whatever its addresses; it comes out of
+     * interface 0 at the other end. */
+    static const uint8_t lan_a[4] = {192, 168, 1, 10}, lan_b[4] = {192, 168, 2, 10},
+                         far[4] = {8, 8, 8, 8};
+    uint8_t pkts[2][TUN_PING_LEN], got[2048];
+    tun_ping(pkts[0], lan_a, lan_b, 1);
+    tun_ping(pkts[1], lan_a, far, 2);
+    const uint8_t *ptrs[2] = {pkts[0], pkts[1]};
+    size_t lens[2] = {TUN_PING_LEN, TUN_PING_LEN};
+    ipsec_batch_verdicts v;
+    EXPECT_RC(ipsec_tunnel_handle_plaintext_batch(a, now, 0, ptrs, lens, 2, &v), IPSEC_RESULT_OK);
+    EXPECT(verdicts_are(&v, 2, 0, 0, 0, 0, 0));
+    EXPECT(tun_carry(a, b, now) == 2);
+    size_t n = 0;
+    uint32_t iface = 99;
+    for (int i = 0; i < 2; i++) {
+        EXPECT_RC(ipsec_tunnel_poll_plaintext_iface(b, got, sizeof got, &n, &iface),
+                  IPSEC_RESULT_OK);
+        EXPECT(n == TUN_PING_LEN && iface == 0 && memcmp(got, pkts[i], n) == 0);
+    }
+    EXPECT_RC(ipsec_tunnel_poll_plaintext_iface(b, got, sizeof got, &n, &iface),
+              IPSEC_RESULT_NONE);
+    /* And back. */
+    tun_ping(pkts[0], lan_b, lan_a, 3);
+    EXPECT_RC(ipsec_tunnel_handle_plaintext_batch(b, now, 0, ptrs, lens, 1, &v), IPSEC_RESULT_OK);
+    EXPECT(verdicts_are(&v, 1, 0, 0, 0, 0, 0));
+    EXPECT(tun_carry(b, a, now) == 1);
+    iface = 99;
+    EXPECT_RC(ipsec_tunnel_poll_plaintext_iface(a, got, sizeof got, &n, &iface),
+              IPSEC_RESULT_OK);
+    EXPECT(n == TUN_PING_LEN && iface == 0 && memcmp(got, pkts[0], n) == 0);
+    /* No crypto ACL: the crypto-map side protects nothing. */
+    EXPECT_RC(ipsec_tunnel_handle_plaintext_batch(a, now, IPSEC_IFACE_INSIDE, ptrs, lens, 1, &v),
+              IPSEC_RESULT_OK);
+    EXPECT(verdicts_are(&v, 0, 0, 1, 0, 0, 0));
+    char *s = tun_show(a, now, IPSEC_SHOW_INTERFACES_TUNNEL + 0, NULL);
+    EXPECT(strstr(s, "Tunnel0 is up, line protocol is up") != NULL);
+    EXPECT(strstr(s, "Tunnel protection via IPSec (profile \"VTI\")") != NULL);
+    free(s);
+    s = tun_show(a, now, IPSEC_SHOW_IPSEC_SA_INTERFACE_TUNNEL + 0, NULL);
+    EXPECT(strstr(s, "interface: Tunnel0") != NULL);
+    EXPECT(strstr(s, "local  ident (addr/mask/prot/port): (0.0.0.0/0.0.0.0/0/0)") != NULL);
+    free(s);
+    /* The SA goes: both line protocols go down, and come back up by themselves. */
+    size_t cleared = 0;
+    EXPECT_RC(ipsec_tunnel_clear_sa(b, now, NULL, &cleared), IPSEC_RESULT_OK);
+    tun_carry(b, a, now);
+    EXPECT(line_events(a) == -1);
+    EXPECT(line_events(b) == -1);
+    for (int i = 0; i < 100; i++) {
+        tun_tick(a, now);
+        tun_tick(b, now);
+        tun_carry(a, b, now);
+        tun_carry(b, a, now);
+        now += 10;
+    }
+    EXPECT(line_events(a) == 1);
+    EXPECT(line_events(b) == 1);
+    printf("vti: Tunnel0 up by itself, 2 packets A -> B and 1 back through interface 0\n");
+    ipsec_tunnel_free(&a);
+    ipsec_tunnel_free(&b);
+}
+
 int main(void) {
     test_config_errors();
     test_null_and_range();
@@ -690,6 +809,7 @@ int main(void) {
     test_negotiation();
     test_batches();
     test_reverse_route();
+    test_vti();
     printf("test_tunnel: %d checks, %d failures\n", checks, failures);
     return failures == 0 ? 0 : 1;
 }

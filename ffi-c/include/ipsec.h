@@ -207,6 +207,11 @@
 // `route_*` fields) is no longer wanted: remove it.
 #define IPSEC_TUNNEL_EVENT_ROUTE_REMOVE 6
 
+// `ipsec_tunnel_event.kind`: the line protocol of VTI `interface TunnelN` (N in `iface`)
+// went up (`line_up`: its first IPsec SA pair was installed) or down (its last pair went):
+// withdraw the routes through a down tunnel.
+#define IPSEC_TUNNEL_EVENT_LINE_PROTOCOL 7
+
 // `ipsec_tunnel_event.kind`: an event newer than this header; no field applies.
 #define IPSEC_TUNNEL_EVENT_OTHER 255
 
@@ -240,11 +245,22 @@
 // `ipsec_tunnel_show`: `show running-config` (the crypto part, as it was understood).
 #define IPSEC_SHOW_RUNNING_CONFIG 10
 
+// `ipsec_tunnel_show`: `show interfaces TunnelN` is `IPSEC_SHOW_INTERFACES_TUNNEL + N`
+// (N below 2^24), for a static VTI.
+#define IPSEC_SHOW_INTERFACES_TUNNEL 16777216
+
+// `ipsec_tunnel_show`: `show crypto ipsec sa interface TunnelN` is
+// `IPSEC_SHOW_IPSEC_SA_INTERFACE_TUNNEL + N` (N below 2^24).
+#define IPSEC_SHOW_IPSEC_SA_INTERFACE_TUNNEL 33554432
+
 // `ipsec_tunnel_handle_plaintext_batch` interface: the protected side of the crypto map
 // interfaces (the packets `ipsec_tunnel_handle_plaintext` takes; crypto ACLs decide). Any
-// other value N is the route-based tunnel interface `interface TunnelN` (a VTI), of which no
-// configuration builds one yet: such packets are refused and counted in
-// `ipsec_batch_verdicts.no_interface`.
+// other value N is the route-based tunnel interface `interface TunnelN` (a static VTI:
+// `tunnel mode ipsec ipv4`, `tunnel protection ipsec profile`): everything goes to its peer.
+// Packets for an N no running VTI has are refused and counted in
+// `ipsec_batch_verdicts.no_interface`. `ipsec_tunnel_poll_plaintext_iface` says which
+// interface a decrypted packet comes out of, and `ipsec_tunnel_event.iface` which interface
+// an event is about.
 #define IPSEC_IFACE_INSIDE UINT32_MAX
 
 // Room for an ISAKMP state name in `ipsec_tunnel_event`, NUL included.
@@ -605,6 +621,11 @@ typedef struct ipsec_tunnel_event {
   bool route_publish;
   // ROUTE_ADD, ROUTE_REMOVE: `set reverse-route tag` (0: none).
   uint32_t route_tag;
+  // LINE_PROTOCOL: N of `TunnelN`. IPSEC_UP, IPSEC_DOWN: N when the pair belongs to VTI
+  // `TunnelN`, `IPSEC_IFACE_INSIDE` for a crypto map entry's pair. Otherwise 0.
+  uint32_t iface;
+  // LINE_PROTOCOL: the line protocol is up.
+  bool line_up;
 } ipsec_tunnel_event;
 
 // Counters of a tunnel that belong to no flow (per-flow counters are in `show crypto ipsec
@@ -1315,6 +1336,19 @@ ipsec_result ipsec_tunnel_poll_plaintext(struct ipsec_tunnel *t,
                                          uint8_t *buf,
                                          size_t cap,
                                          size_t *out_len);
+
+// `ipsec_tunnel_poll_plaintext` that also says which interface the packet comes out of:
+// `*out_iface` receives `IPSEC_IFACE_INSIDE` for a crypto map SA's packet, N for one of VTI
+// `interface TunnelN` (written only with `IPSEC_RESULT_OK`; `out_iface` may be NULL).
+//
+// # Safety
+// `t` a live handle; `buf` `cap` writable bytes (or NULL with 0); `out_len` writable;
+// `out_iface` NULL or writable.
+ipsec_result ipsec_tunnel_poll_plaintext_iface(struct ipsec_tunnel *t,
+                                               uint8_t *buf,
+                                               size_t cap,
+                                               size_t *out_len,
+                                               uint32_t *out_iface);
 
 // Copies the next event into `*out`. `IPSEC_RESULT_NONE` when there is none.
 //

@@ -60,6 +60,10 @@ pub const IPSEC_TUNNEL_EVENT_ROUTE_ADD: u32 = 5;
 /// `ipsec_tunnel_event.kind`: a route announced by `IPSEC_TUNNEL_EVENT_ROUTE_ADD` (same
 /// `route_*` fields) is no longer wanted: remove it.
 pub const IPSEC_TUNNEL_EVENT_ROUTE_REMOVE: u32 = 6;
+/// `ipsec_tunnel_event.kind`: the line protocol of VTI `interface TunnelN` (N in `iface`)
+/// went up (`line_up`: its first IPsec SA pair was installed) or down (its last pair went):
+/// withdraw the routes through a down tunnel.
+pub const IPSEC_TUNNEL_EVENT_LINE_PROTOCOL: u32 = 7;
 /// `ipsec_tunnel_event.kind`: an event newer than this header; no field applies.
 pub const IPSEC_TUNNEL_EVENT_OTHER: u32 = 255;
 
@@ -83,12 +87,21 @@ pub const IPSEC_SHOW_CRYPTO_SESSION: u32 = 8;
 pub const IPSEC_SHOW_CRYPTO_SESSION_DETAIL: u32 = 9;
 /// `ipsec_tunnel_show`: `show running-config` (the crypto part, as it was understood).
 pub const IPSEC_SHOW_RUNNING_CONFIG: u32 = 10;
+/// `ipsec_tunnel_show`: `show interfaces TunnelN` is `IPSEC_SHOW_INTERFACES_TUNNEL + N`
+/// (N below 2^24), for a static VTI.
+pub const IPSEC_SHOW_INTERFACES_TUNNEL: u32 = 0x0100_0000;
+/// `ipsec_tunnel_show`: `show crypto ipsec sa interface TunnelN` is
+/// `IPSEC_SHOW_IPSEC_SA_INTERFACE_TUNNEL + N` (N below 2^24).
+pub const IPSEC_SHOW_IPSEC_SA_INTERFACE_TUNNEL: u32 = 0x0200_0000;
 
 /// `ipsec_tunnel_handle_plaintext_batch` interface: the protected side of the crypto map
 /// interfaces (the packets `ipsec_tunnel_handle_plaintext` takes; crypto ACLs decide). Any
-/// other value N is the route-based tunnel interface `interface TunnelN` (a VTI), of which no
-/// configuration builds one yet: such packets are refused and counted in
-/// `ipsec_batch_verdicts.no_interface`.
+/// other value N is the route-based tunnel interface `interface TunnelN` (a static VTI:
+/// `tunnel mode ipsec ipv4`, `tunnel protection ipsec profile`): everything goes to its peer.
+/// Packets for an N no running VTI has are refused and counted in
+/// `ipsec_batch_verdicts.no_interface`. `ipsec_tunnel_poll_plaintext_iface` says which
+/// interface a decrypted packet comes out of, and `ipsec_tunnel_event.iface` which interface
+/// an event is about.
 pub const IPSEC_IFACE_INSIDE: u32 = u32::MAX;
 
 /// Room for an ISAKMP state name in `ipsec_tunnel_event`, NUL included.
@@ -147,6 +160,11 @@ pub struct ipsec_tunnel_event {
     pub route_publish: bool,
     /// ROUTE_ADD, ROUTE_REMOVE: `set reverse-route tag` (0: none).
     pub route_tag: u32,
+    /// LINE_PROTOCOL: N of `TunnelN`. IPSEC_UP, IPSEC_DOWN: N when the pair belongs to VTI
+    /// `TunnelN`, `IPSEC_IFACE_INSIDE` for a crypto map entry's pair. Otherwise 0.
+    pub iface: u32,
+    /// LINE_PROTOCOL: the line protocol is up.
+    pub line_up: bool,
 }
 
 impl Default for ipsec_tunnel_event {
@@ -168,6 +186,8 @@ impl Default for ipsec_tunnel_event {
             route_distance: 0,
             route_publish: false,
             route_tag: 0,
+            iface: 0,
+            line_up: false,
         }
     }
 }
@@ -300,6 +320,13 @@ fn event_to_c(t: &Tunnel, ev: TunnelEvent) -> ipsec_tunnel_event {
             .map_or(0, |e| u32::from(e.seq))
     };
     let index = |entry: usize| u32::try_from(entry).unwrap_or(u32::MAX);
+    let iface = |entry: usize| {
+        t.tunnels()
+            .entries()
+            .get(entry)
+            .and_then(|e| e.vti)
+            .unwrap_or(IPSEC_IFACE_INSIDE)
+    };
     let mut e = ipsec_tunnel_event::default();
     match ev {
         TunnelEvent::IsakmpState(tr) => {
@@ -319,6 +346,7 @@ fn event_to_c(t: &Tunnel, ev: TunnelEvent) -> ipsec_tunnel_event {
         } => {
             e.kind = IPSEC_TUNNEL_EVENT_IPSEC_UP;
             e.peer = v4_to_c(peer);
+            e.iface = iface(entry);
             e.entry = index(entry);
             e.map_seq = seq(entry);
             e.spi_in = spi_in;
@@ -330,6 +358,7 @@ fn event_to_c(t: &Tunnel, ev: TunnelEvent) -> ipsec_tunnel_event {
             spi_out,
         } => {
             e.kind = IPSEC_TUNNEL_EVENT_IPSEC_DOWN;
+            e.iface = iface(entry);
             e.entry = index(entry);
             e.map_seq = seq(entry);
             e.spi_in = spi_in;
@@ -354,6 +383,11 @@ fn event_to_c(t: &Tunnel, ev: TunnelEvent) -> ipsec_tunnel_event {
             e.route_distance = r.distance;
             e.route_publish = r.publish;
             e.route_tag = r.tag;
+        }
+        TunnelEvent::LineProtocol { iface, up } => {
+            e.kind = IPSEC_TUNNEL_EVENT_LINE_PROTOCOL;
+            e.iface = iface;
+            e.line_up = up;
         }
         _ => {}
     }
@@ -872,7 +906,7 @@ pub unsafe extern "C" fn ipsec_tunnel_poll_transmit(
                         SocketAddrV4::new(dst, 0),
                     ),
                     // Never handed out by poll_transmit (those are poll_plaintext's).
-                    Dest::Tun => (
+                    Dest::Tun | Dest::Vti(_) => (
                         0,
                         SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0),
                         SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0),
@@ -921,6 +955,45 @@ pub unsafe extern "C" fn ipsec_tunnel_poll_plaintext(
         };
         // SAFETY: checked non-NULL.
         unsafe { write(out_len, n) };
+        code
+    })
+}
+
+/// `ipsec_tunnel_poll_plaintext` that also says which interface the packet comes out of:
+/// `*out_iface` receives `IPSEC_IFACE_INSIDE` for a crypto map SA's packet, N for one of VTI
+/// `interface TunnelN` (written only with `IPSEC_RESULT_OK`; `out_iface` may be NULL).
+///
+/// # Safety
+/// `t` a live handle; `buf` `cap` writable bytes (or NULL with 0); `out_len` writable;
+/// `out_iface` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn ipsec_tunnel_poll_plaintext_iface(
+    t: *mut ipsec_tunnel,
+    buf: *mut u8,
+    cap: usize,
+    out_len: *mut usize,
+    out_iface: *mut u32,
+) -> ipsec_result {
+    boundary(|| {
+        // SAFETY: caller contract.
+        let mut tun = try_ok!(unsafe { lock(t) });
+        // SAFETY: caller contract.
+        let buf = try_some!(unsafe { out_slice(buf, cap) });
+        if out_len.is_null() {
+            return ipsec_result::IPSEC_RESULT_NULL_PARAMETER;
+        }
+        let (code, n, iface) = match tun.poll_plaintext_iface(buf) {
+            Ok(Some((n, Iface::Tunnel(i)))) => (ipsec_result::IPSEC_RESULT_OK, n, Some(i)),
+            Ok(Some((n, _))) => (ipsec_result::IPSEC_RESULT_OK, n, Some(IPSEC_IFACE_INSIDE)),
+            Ok(None) => return ipsec_result::IPSEC_RESULT_NONE,
+            Err(e) => (ipsec_result::IPSEC_RESULT_BUFFER_TOO_SMALL, e.needed, None),
+        };
+        // SAFETY: checked non-NULL.
+        unsafe { write(out_len, n) };
+        if let (Some(i), false) = (iface, out_iface.is_null()) {
+            // SAFETY: non-NULL optional out-parameter.
+            unsafe { write(out_iface, i) };
+        }
         code
     })
 }
@@ -1052,6 +1125,20 @@ pub unsafe extern "C" fn ipsec_tunnel_show(
             IPSEC_SHOW_CRYPTO_SESSION => Show::CryptoSession { detail: false },
             IPSEC_SHOW_CRYPTO_SESSION_DETAIL => Show::CryptoSession { detail: true },
             IPSEC_SHOW_RUNNING_CONFIG => Show::RunningConfig,
+            w if (IPSEC_SHOW_INTERFACES_TUNNEL..IPSEC_SHOW_INTERFACES_TUNNEL << 1).contains(&w) => {
+                Show::Interface {
+                    tunnel: w - IPSEC_SHOW_INTERFACES_TUNNEL,
+                }
+            }
+            w if (IPSEC_SHOW_IPSEC_SA_INTERFACE_TUNNEL
+                ..IPSEC_SHOW_IPSEC_SA_INTERFACE_TUNNEL << 1)
+                .contains(&w) =>
+            {
+                Show::IpsecSaInterface {
+                    tunnel: w - IPSEC_SHOW_IPSEC_SA_INTERFACE_TUNNEL,
+                    detail: false,
+                }
+            }
             _ => return ipsec_result::IPSEC_RESULT_INVALID_PARAMETER,
         };
         let text = tun.show(Instant(now_ms), what);

@@ -641,6 +641,11 @@ impl EventLoop {
                         Ok(true)
                     }
                 },
+                // Never queued: `plan` refuses configurations with VTIs.
+                Dest::Vti(_) => {
+                    self.stats.no_socket += 1;
+                    Ok(true)
+                }
                 Dest::Udp { local, .. } => {
                     let Some(sock_idx) = udp_socket_for(&self.udp, local) else {
                         self.stats.no_socket += 1;

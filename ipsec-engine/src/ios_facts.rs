@@ -72,6 +72,9 @@ pub struct IosFacts {
     pub nat: Vec<NatStatement>,
     /// Lines that looked like one of the above but did not parse: (line number, message).
     pub warnings: Vec<(usize, String)>,
+    /// Static VTIs (`interface TunnelN` in `tunnel mode ipsec ipv4`), by interface name: the
+    /// tunnel layer runs them, the Linux plumbing does not yet (see [`crate::plan::PlanError`]).
+    pub vtis: Vec<String>,
 }
 
 enum Section {

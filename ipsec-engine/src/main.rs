@@ -483,7 +483,22 @@ fn check(path: &PathBuf) -> ExitCode {
             for k in g.skipped() {
                 println!("{}: warning: {k}", path.display());
             }
-            let n = g.entries().len();
+            let vtis: Vec<&str> = g
+                .entries()
+                .iter()
+                .filter(|e| e.vti.is_some())
+                .map(|e| e.interface.as_str())
+                .collect();
+            if !vtis.is_empty() {
+                // The tunnel layer runs them; `run` refuses them (see PlanError::Vti).
+                println!(
+                    "{}: warning: {} ready in the tunnel layer (C, Python, Rust embedders), but \
+                     `run` does not run static VTIs yet",
+                    path.display(),
+                    vtis.join(", ")
+                );
+            }
+            let n = g.entries().len() - vtis.len();
             println!(
                 "{}: {n} crypto map entr{} ready, {} error(s)",
                 path.display(),

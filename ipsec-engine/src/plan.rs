@@ -38,6 +38,17 @@ pub enum PlanError {
     /// `ip nat ... list N` names an ACL that does not exist.
     #[error("ip nat inside source list {0}: no such access list")]
     NoSuchAcl(String),
+    /// Static VTIs: the tunnel layer (and the C and Python bindings) run them, the Linux
+    /// plumbing they need is not there yet.
+    #[error(
+        "interface {}: static VTIs (tunnel mode ipsec ipv4) do not run in the Linux engine yet: \
+         it lacks one TUN per tunnel interface (with its address, MTU and routes), an underlay \
+         routing table that keeps its own IKE and ESP packets out of the tunnels, and route \
+         withdrawal when a tunnel's line protocol goes down; embed the tunnel layer \
+         (ipsec_proto::tunnel::Tunnels, ipsec_tunnel in C, ipsec.Tunnel in Python) to run them",
+        .0.join(", ")
+    )]
+    Vti(Vec<String>),
 }
 
 /// The plan and what the operator should be told.
@@ -64,6 +75,9 @@ pub fn plan(
         .iter()
         .map(|(n, m)| format!("line {n}: {m}"))
         .collect();
+    if !facts.vtis.is_empty() {
+        return Err(PlanError::Vti(facts.vtis.clone()));
+    }
     let crypto = facts
         .crypto_interface()
         .ok_or(PlanError::NoCryptoInterface)?;
@@ -211,4 +225,39 @@ pub fn plumbing_change(running: &EngineConfig, new: &EngineConfig) -> Option<Str
         return Some("the `ip nat inside source` statements change".into());
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn static_vtis_are_refused_naming_what_is_missing() {
+        let text = "\
+crypto isakmp key k address 192.0.2.1
+crypto ipsec transform-set T esp-aes esp-sha-hmac
+crypto ipsec profile P
+ set transform-set T
+interface GigabitEthernet0/0
+ ip address 198.51.100.1 255.255.255.0
+interface Tunnel0
+ ip address 169.254.0.1 255.255.255.252
+ tunnel source GigabitEthernet0/0
+ tunnel mode ipsec ipv4
+ tunnel destination 192.0.2.1
+ tunnel protection ipsec profile P
+";
+        let parsed = ipsec_proto::ios::parse(text).unwrap();
+        let facts = crate::gateway::facts(&parsed.config);
+        let e = plan(&facts, &RunOptions::default(), &[], &[]).unwrap_err();
+        let m = e.to_string();
+        assert!(matches!(e, PlanError::Vti(_)), "{m}");
+        for want in [
+            "interface Tunnel0",
+            "one TUN per tunnel interface",
+            "underlay",
+        ] {
+            assert!(m.contains(want), "{want:?} in {m}");
+        }
+    }
 }

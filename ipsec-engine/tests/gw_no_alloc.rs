@@ -61,7 +61,7 @@ fn deliver(from: &mut Outputs, to: &mut GatewayCore, to_out: &mut Outputs, now: 
             continue;
         };
         match d {
-            Dest::Tun => tun += 1,
+            Dest::Tun | Dest::Vti(_) => tun += 1,
             Dest::Udp { local, remote } => to.on_udp(now, remote, local, p, to_out),
             Dest::Esp { src, dst } => to.on_esp(now, src, dst, p, to_out),
         }

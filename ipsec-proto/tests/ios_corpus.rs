@@ -102,17 +102,8 @@ const CORPUS: &[(&str, Expect)] = &[
     ),
     (
         "18_aws_style_vti.cfg",
-        // Keyrings and profiles run; the profile's local-address and the VTIs do not yet.
-        Refused(&[
-            ("  local-address GigabitEthernet0/0", "local-address", LATER),
-            ("crypto ipsec profile ipsec-vpn-0a1b2c3d-0", "VTIs", LATER),
-            ("  tunnel mode ipsec ipv4", "VTIs", LATER),
-            (
-                "  tunnel protection ipsec profile ipsec-vpn-0a1b2c3d-0",
-                "VTIs",
-                LATER,
-            ),
-        ]),
+        // Keyrings, the ISAKMP profile (local-address included) and the VTI run.
+        Runs(&[("Tunnel1-head-0", 1, "52.0.0.1")]),
     ),
     (
         "19_iosxe_ikev2_crypto_map.cfg",
@@ -127,11 +118,6 @@ const CORPUS: &[(&str, Expect)] = &[
     (
         "20_dmvpn_hub.cfg",
         Refused(&[
-            (
-                "crypto ipsec profile DMVPN-PROF",
-                "crypto ipsec profile",
-                LATER,
-            ),
             (" ip nhrp authentication NHRPpass", "DMVPN", NEVER),
             (" ip nhrp map multicast dynamic", "DMVPN", NEVER),
             (" ip nhrp network-id 100", "DMVPN", NEVER),
@@ -192,18 +178,11 @@ const CORPUS: &[(&str, Expect)] = &[
     ),
     (
         "24_gre_over_ipsec_profile.cfg",
-        Refused(&[
-            (
-                "crypto ipsec profile GRE-PROT",
-                "crypto ipsec profile",
-                LATER,
-            ),
-            (
-                " tunnel protection ipsec profile GRE-PROT",
-                "GRE over IPsec",
-                NEVER,
-            ),
-        ]),
+        Refused(&[(
+            " tunnel protection ipsec profile GRE-PROT",
+            "GRE over IPsec",
+            NEVER,
+        )]),
     ),
     (
         "25_vrf_aware_ipsec.cfg",
@@ -386,6 +365,33 @@ fn corpus_outcomes() {
         failures.len(),
         CORPUS.len(),
         failures.join("\n\n")
+    );
+}
+
+#[test]
+fn aws_style_vti_runs_from_its_tunnel_source() {
+    let parsed = parse_bytes(&read("18_aws_style_vti.cfg")).unwrap();
+    let prof = &parsed.config.isakmp_profiles[0];
+    assert_eq!(
+        prof.local_address,
+        Some(ipsec_proto::policy::LocalAddress::Interface(
+            "GigabitEthernet0/0".into()
+        ))
+    );
+    let t = Tunnels::new(parsed.config, CoreOptions::default()).unwrap();
+    let e: Vec<_> = t
+        .entries()
+        .iter()
+        .map(|e| (e.map.as_str(), e.vti, e.local, e.peer_addr))
+        .collect();
+    assert_eq!(
+        e,
+        vec![(
+            "Tunnel1-head-0",
+            Some(1),
+            Ipv4Addr::new(198, 51, 100, 80),
+            Ipv4Addr::new(52, 0, 0, 1)
+        )]
     );
 }
 

@@ -80,8 +80,13 @@ fn route(t: &TunnelTransmit) -> Route {
         ),
         Dest::Esp { src, dst } => ("esp", src.to_string(), dst.to_string(), None, None),
         // poll_transmit never yields packets for the protected side.
-        Dest::Tun => ("tun", String::new(), String::new(), None, None),
+        Dest::Tun | Dest::Vti(_) => ("tun", String::new(), String::new(), None, None),
     }
+}
+
+/// `N` of a (lower-cased) `tunnelN`.
+fn tunnel_number(name: &str) -> Option<u32> {
+    name.strip_prefix("tunnel")?.parse().ok()
 }
 
 /// Which show command a `what` string names: `show` is optional, words are separated by any
@@ -113,11 +118,20 @@ fn parse_show(what: &str, peer: Option<Ipv4Addr>, detail: bool) -> PyResult<Show
         (["crypto", "map"], false) => Show::CryptoMap,
         (["crypto", "session"], _) => Show::CryptoSession { detail },
         (["running-config"], false) => Show::RunningConfig,
+        (["crypto", "ipsec", "sa", "interface", name], _) if tunnel_number(name).is_some() => {
+            Show::IpsecSaInterface {
+                tunnel: tunnel_number(name).unwrap_or(0),
+                detail,
+            }
+        }
+        (["interfaces", name], false) if tunnel_number(name).is_some() => Show::Interface {
+            tunnel: tunnel_number(name).unwrap_or(0),
+        },
         _ => {
             return Err(PyValueError::new_err(format!(
                 "unknown show command {what:?} (known: crypto isakmp sa [detail], crypto isakmp \
-                 policy, crypto ipsec sa [peer A.B.C.D] [detail], crypto ipsec transform-set, \
-                 crypto map, crypto session [detail], running-config)"
+                 policy, crypto ipsec sa [peer A.B.C.D | interface tunnelN] [detail], crypto ipsec transform-set, \
+                 crypto map, crypto session [detail], running-config, interfaces tunnelN)"
             )))
         }
     };
@@ -396,6 +410,31 @@ impl Tunnel {
         out
     }
 
+    /// Every decrypted packet queued, as `(packet, iface)`: `iface` is `None` for a crypto
+    /// map SA's packet (the protected side), N for one that came out of VTI `TunnelN`.
+    fn plaintexts_with_iface<'py>(
+        &mut self,
+        py: Python<'py>,
+    ) -> Vec<(Bound<'py, PyBytes>, Option<u32>)> {
+        let Tunnel { t, buf } = self;
+        let core = t.get_mut().unwrap_or_else(PoisonError::into_inner);
+        let mut out = Vec::new();
+        loop {
+            match core.poll_plaintext_iface(buf) {
+                Ok(None) => break,
+                Ok(Some((n, iface))) => {
+                    let iface = match iface {
+                        Iface::Tunnel(i) => Some(i),
+                        _ => None,
+                    };
+                    out.push((PyBytes::new(py, buf.get(..n).unwrap_or(&[])), iface));
+                }
+                Err(e) => buf.resize(e.needed, 0),
+            }
+        }
+        out
+    }
+
     /// The next event as `(kind, fields)`, or `None`; `ipsec.Tunnel` turns it into a
     /// dataclass.
     fn next_event<'py>(
@@ -455,6 +494,11 @@ impl Tunnel {
                 } else {
                     "RouteRemoved"
                 }
+            }
+            TunnelEvent::LineProtocol { iface, up } => {
+                d.set_item("iface", iface)?;
+                d.set_item("up", up)?;
+                "LineProtocolChanged"
             }
             other => {
                 d.set_item("description", format!("{other:?}"))?;

@@ -338,7 +338,7 @@ def test_batches_negotiate_and_pass_traffic_both_ways() -> None:
     assert "#pkts encaps: 40" in sa and "#pkts decaps: 5" in sa
 
 
-def test_a_vti_batch_is_refused_and_counted() -> None:
+def test_a_batch_for_a_missing_vti_is_refused_and_counted() -> None:
     a, _ = sites()
     pkts = [ping(A_HOST, B_HOST, i) for i in range(3)]
     assert a.handle_plaintext_batch(pkts, 1.0, iface=0) == ipsec.BatchVerdicts(0, 0, 0, 0, 0, 3, 0)
@@ -439,3 +439,74 @@ def test_reverse_route_events_follow_the_sa_pair() -> None:
     assert removed == [
         ipsec.RouteRemoved(entry=0, network="192.168.2.0/24", tag=42, distance=5, publish=True)
     ]
+def vti_site(me: str, peer: str, tun: str) -> str:
+    """One end of a static VTI: GigabitEthernet0/0 is `me`, Tunnel0 goes to `peer`."""
+    return f"""\
+crypto isakmp policy 10
+ encr aes 256
+ authentication pre-share
+ group 14
+crypto isakmp key vtikey address {peer}
+crypto ipsec transform-set TS esp-aes 256 esp-sha-hmac
+crypto ipsec profile VTI
+ set transform-set TS
+interface GigabitEthernet0/0
+ ip address {me} 255.255.255.0
+interface Tunnel0
+ ip address {tun} 255.255.255.252
+ tunnel source GigabitEthernet0/0
+ tunnel mode ipsec ipv4
+ tunnel destination {peer}
+ tunnel protection ipsec profile VTI
+"""
+
+
+def run_both(a: ipsec.Tunnel, b: ipsec.Tunnel, now: float, steps: int = 100) -> float:
+    """Both ends' timers and datagrams both ways, 10 ms a step."""
+    for _ in range(steps):
+        for t in (a, b):
+            deadline = t.get_timer()
+            if deadline is not None and deadline <= now:
+                t.handle_timer(now)
+        carry(a, b, now)
+        carry(b, a, now)
+        now += 0.01
+    return now
+
+
+def line_events(t: ipsec.Tunnel) -> List[bool]:
+    return [e.up for e in events(t) if isinstance(e, ipsec.LineProtocolChanged) and e.iface == 0]
+
+
+def test_two_vtis_come_up_by_themselves_and_pass_packets_through_interface_0() -> None:
+    a = ipsec.Tunnel.from_ios(vti_site(A_OUTSIDE, B_OUTSIDE, "10.255.0.1"), seed=bytes([5]) * 32)
+    b = ipsec.Tunnel.from_ios(vti_site(B_OUTSIDE, A_OUTSIDE, "10.255.0.2"), seed=bytes([6]) * 32)
+    # No traffic: both initiate from their timers (at the same time) and converge to one pair.
+    now = run_both(a, b, 1.0)
+    assert line_events(a) == [True] and line_events(b) == [True]
+    # Anything routed into Tunnel0, whatever its addresses, comes out of Tunnel0 at the peer.
+    there = [ping(A_HOST, B_HOST, 1), ping("10.255.0.1", "10.255.0.2", 2), ping(A_HOST, "8.8.8.8", 3)]
+    assert a.handle_plaintext_batch(there, now, iface=0).protected == 3
+    for t in a.datagrams_to_send(now):
+        assert t.kind == "esp"
+        b.receive_esp(t.data, t.local, now)
+    assert b.plaintexts_with_iface() == [(p, 0) for p in there]
+    back = [ping(B_HOST, A_HOST, 1)]
+    assert b.handle_plaintext_batch(back, now, iface=0).protected == 1
+    for t in b.datagrams_to_send(now):
+        a.receive_esp(t.data, t.local, now)
+    assert a.plaintexts_with_iface() == [(back[0], 0)]
+    # The crypto-map side has no crypto ACL here.
+    assert a.handle_plaintext_batch(back, now).not_protected == 1
+    shown = a.show("show interfaces Tunnel0", now)
+    assert "Tunnel0 is up, line protocol is up" in shown
+    assert 'Tunnel protection via IPSec (profile "VTI")' in shown
+    assert "3 packets output" in shown
+    sa = a.show("show crypto ipsec sa interface Tunnel0", now)
+    assert "interface: Tunnel0" in sa and "(0.0.0.0/0.0.0.0/0/0)" in sa
+    # The SA goes: both line protocols go down, then come back up by themselves.
+    b.clear_sa(now)
+    carry(b, a, now)
+    assert line_events(a) == [False] and line_events(b) == [False]
+    run_both(a, b, now)
+    assert line_events(a) == [True] and line_events(b) == [True]

@@ -24,7 +24,7 @@ fn carry(from: &mut Tunnel, to: &mut Tunnel, now: Instant) -> Vec<Vec<u8>> {
         let verdict = match t.dest {
             Dest::Udp { local, remote } => to.handle_udp(now, remote, local, &data),
             Dest::Esp { src, .. } => to.handle_esp(now, src, &data),
-            Dest::Tun => Ok(()),
+            Dest::Tun | Dest::Vti(_) => Ok(()),
         };
         if let Err(why) = verdict {
             eprintln!("dropped: {why}");

@@ -11,7 +11,10 @@ use ipsec_proto::policy::{AclAction, AclProtocol, GatewayConfig};
 /// wildcards are not contiguous cannot become routes or nftables prefixes: they are left out
 /// with a warning (line number 0: the parser's origins are per list, not per use here).
 pub fn facts(cfg: &GatewayConfig) -> IosFacts {
-    let mut f = IosFacts::default();
+    let mut f = IosFacts {
+        vtis: cfg.vtis().map(|i| i.name.clone()).collect(),
+        ..IosFacts::default()
+    };
     for i in &cfg.interfaces {
         f.interfaces.push(IosInterface {
             name: i.name.clone(),

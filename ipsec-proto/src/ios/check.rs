@@ -267,6 +267,10 @@ pub fn check(cfg: &GatewayConfig, origins: Option<&Origins>) -> Vec<Lint> {
             .iter()
             .chain(&cfg.dynamic_maps)
             .any(|e| e.transform_sets.contains(&t.name))
+            && !cfg
+                .ipsec_profiles
+                .iter()
+                .any(|p| p.transform_sets.contains(&t.name))
         {
             push(
                 Severity::Warning,

@@ -596,7 +596,6 @@ fn crypto_is_never_ignored() {
         ("crypto keyring KR vrf BLUE\n", 1, 1, "VRF-aware", false),
         ("crypto isakmp profile P\n keyring KR\n match identity address 192.0.2.1 255.255.255.255 BLUE\n", 3, 2, "VRF-aware", false),
         ("crypto isakmp profile P\n match identity host r1.example.com\n", 2, 2, "FQDN identities", true),
-        ("crypto isakmp profile P\n local-address Loopback0\n", 2, 2, "local-address", true),
         ("crypto isakmp profile P\n vrf BLUE\n", 2, 2, "VRF-aware", false),
         ("crypto isakmp policy 1\n authentication rsa-sig\n", 2, 2, "rsa-sig", false),
         ("crypto pki trustpoint CA\n enrollment url http://192.0.2.5:80\n", 1, 1, "certificates", false),
@@ -608,8 +607,10 @@ fn crypto_is_never_ignored() {
         ("interface Tunnel0\n ip nhrp network-id 1\n", 2, 2, "DMVPN", false),
         ("interface Tunnel0\n tunnel mode gre multipoint\n", 2, 2, "DMVPN", false),
         ("interface Tunnel0\n tunnel source Gi0/0\n tunnel protection ipsec profile P\n", 3, 2, "GRE over IPsec", false),
-        ("interface Tunnel0\n tunnel mode ipsec ipv4\n", 2, 2, "VTI", true),
-        ("crypto ipsec profile P\n set transform-set T\n", 1, 1, "VTI", true),
+        ("interface Tunnel0\n tunnel mode gre multipoint\n tunnel protection ipsec profile P\n", 3, 2, "GRE over IPsec", false),
+        ("interface Tunnel0\n tunnel mode ipsec ipv4\n tunnel protection ipsec profile P shared\n", 3, 2, "DMVPN", false),
+        ("interface Tunnel0\n tunnel mode ipsec ipv6\n", 2, 2, "VTIs over IPv6", false),
+        ("crypto ipsec profile P\n set ikev2-profile X\n", 2, 2, "IKEv2", false),
         ("crypto dynamic-map D 10\n set transform-set T\n", 1, 1, "dynamic map entry without match address", true),
         ("crypto map M local-address Loopback0\n", 1, 1, "local-address", true),
         ("crypto map M 10\ninterface Gi0/0\n ip address dhcp\n crypto map M\n", 3, 2, "dynamic address", true),
@@ -642,6 +643,90 @@ fn crypto_is_never_ignored() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn static_vtis_are_read_and_rendered() {
+    let text = "\
+crypto isakmp key k1 address 192.0.2.1
+crypto isakmp key k2 address 192.0.2.2
+crypto ipsec transform-set T esp-aes 256 esp-sha-hmac
+crypto ipsec profile P
+ set transform-set T
+ set pfs group14
+ set security-association lifetime seconds 1800
+ set security-association lifetime kilobytes 102400
+interface GigabitEthernet0/0
+ ip address 198.51.100.1 255.255.255.0
+interface Loopback0
+ ip address 10.0.0.1 255.255.255.255
+interface Tunnel0
+ ip address 169.254.0.1 255.255.255.252
+ ip mtu 1400
+ ip tcp adjust-mss 1360
+ tunnel source Gi0/0
+ tunnel mode ipsec ipv4
+ tunnel destination 192.0.2.1
+ tunnel protection ipsec profile P
+ keepalive 10 3
+interface Tunnel1
+ ip unnumbered Loopback0
+ tunnel source 198.51.100.1
+ tunnel destination 192.0.2.2
+ tunnel mode ipsec ipv4
+ tunnel protection ipsec profile P
+ shutdown
+ip route 10.1.0.0 255.255.0.0 Tunnel0
+ip route 10.1.0.0 255.255.0.0 Tunnel1 250
+";
+    let p = parse(text).unwrap();
+    let c = &p.config;
+    let prof = c.ipsec_profile("P").unwrap();
+    assert_eq!(prof.transform_sets, vec!["T".to_string()]);
+    assert_eq!(
+        (prof.pfs_group, prof.lifetime_secs, prof.lifetime_kb),
+        (Some(14), Some(1800), Some(102_400))
+    );
+    let vtis: Vec<_> = c.vtis().collect();
+    assert_eq!(vtis.len(), 2);
+    let t0 = vtis[0].tunnel.as_ref().unwrap();
+    assert_eq!(
+        t0.source,
+        Some(crate::policy::TunnelSource::Interface(
+            "GigabitEthernet0/0".into()
+        ))
+    );
+    assert_eq!(t0.destination, Some(Ipv4Addr::new(192, 0, 2, 1)));
+    assert_eq!(t0.protection.as_deref(), Some("P"));
+    assert!(t0.keepalive);
+    assert_eq!(
+        (vtis[0].ip_mtu, vtis[0].tcp_adjust_mss),
+        (Some(1400), Some(1360))
+    );
+    assert_eq!(vtis[1].unnumbered.as_deref(), Some("Loopback0"));
+    assert!(vtis[1].shutdown);
+    assert_eq!(c.routes[1].interface.as_deref(), Some("Tunnel1"));
+    assert_eq!(c.routes[1].distance, Some(250));
+    // keepalive is accepted with a notice: DPD gives liveness.
+    assert!(
+        p.warnings
+            .iter()
+            .any(|w| w.line == 21 && w.message.contains("GRE keepalives do not exist")),
+        "{:?}",
+        p.warnings
+    );
+    // Rendered and read again, the same configuration.
+    let again = parse(&crate::ios::render(c)).unwrap();
+    assert_eq!(&again.config.ipsec_profiles, &c.ipsec_profiles);
+    assert_eq!(&again.config.interfaces, &c.interfaces);
+    // A GRE tunnel without protection is still no IPsec at all.
+    let gre =
+        parse("interface Tunnel5\n tunnel source Gi0/0\n tunnel destination 192.0.2.9\n").unwrap();
+    assert_eq!(gre.config.vtis().count(), 0);
+    assert!(gre
+        .warnings
+        .iter()
+        .any(|w| w.message == "tunnel source ignored: no effect on IPsec"));
 }
 
 #[test]

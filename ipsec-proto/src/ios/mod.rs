@@ -11,6 +11,7 @@ pub mod config;
 pub mod fuzzing;
 pub mod seed;
 pub mod show;
+pub mod show_interface;
 
 pub use check::{check, Lint, LintKind, Severity};
 pub use config::{parse, render, ConfigError, ConfigWarning, ParsedConfig};

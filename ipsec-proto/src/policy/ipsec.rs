@@ -128,6 +128,25 @@ impl TransformSet {
     }
 }
 
+/// `crypto ipsec profile NAME`: the IPsec policy of a VTI (`tunnel protection ipsec profile`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IpsecProfile {
+    /// Profile name.
+    pub name: String,
+    /// `set transform-set` names, offered in this order.
+    pub transform_sets: Vec<String>,
+    /// `set pfs [groupN]`.
+    pub pfs_group: Option<u16>,
+    /// `set security-association lifetime seconds`, overriding the global value.
+    pub lifetime_secs: Option<u32>,
+    /// `set security-association lifetime kilobytes`, overriding the global value.
+    pub lifetime_kb: Option<u64>,
+    /// `set security-association replay window-size N | disable` (`Some(0)`: disabled).
+    pub replay_window: Option<u32>,
+    /// `set isakmp-profile NAME`.
+    pub isakmp_profile: Option<String>,
+}
+
 /// `crypto map NAME SEQ ipsec-isakmp` entry.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CryptoMapEntry {

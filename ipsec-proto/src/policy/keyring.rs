@@ -40,9 +40,24 @@ pub struct IsakmpProfile {
     /// `keepalive S retry R`: DPD with the profile's peers (its mode is the global
     /// `crypto isakmp keepalive`'s, on-demand without one).
     pub keepalive: Option<(u32, u32)>,
+    /// `local-address A | IF`: the profile serves only IKE on that address of ours (a crypto
+    /// map entry or VTI naming it from another address does not run).
+    pub local_address: Option<LocalAddress>,
 }
 
 impl IsakmpProfile {
+    /// The profile serves IKE on our address `local` (its `local-address`, if any, is it).
+    pub fn serves(&self, cfg: &GatewayConfig, local: Ipv4Addr) -> bool {
+        match &self.local_address {
+            None => true,
+            Some(LocalAddress::Address(a)) => *a == local,
+            Some(LocalAddress::Interface(i)) => cfg
+                .interface(i)
+                .and_then(|i| i.address)
+                .is_some_and(|(a, _)| a == local),
+        }
+    }
+
     /// The profile takes a peer that identified with `id`.
     pub fn matches_identity(&self, id: Ipv4Addr) -> bool {
         self.match_addresses

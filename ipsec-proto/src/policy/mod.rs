@@ -18,14 +18,16 @@ pub use acl::{
 };
 pub use ipsec::{
     volume_limit, CryptoMapEntry, DpdConfig, DpdMode, EspEncryption, EspIntegrity, EspMode,
-    IdleTime, IpsecGlobals, ReverseRoute, TransformSet, KILOBYTES_DISABLED,
+    IdleTime, IpsecGlobals, IpsecProfile, ReverseRoute, TransformSet, KILOBYTES_DISABLED,
 };
 pub use isakmp::{
     group_bits, lookup_key, lookup_key_by_hostname, IkeAuth, IkeEncryption, IkeHash, IsakmpPolicy,
     KeyEncoding, PreSharedKey, PskPeer, PskSecret, KNOWN_GROUPS,
 };
 pub use keyring::{IsakmpProfile, KeySource, Keyring, LocalAddress};
-pub use net::{Interface, NatRule, NatSide, StaticRoute};
+pub use net::{
+    tunnel_number, Interface, NatRule, NatSide, StaticRoute, TunnelConfig, TunnelMode, TunnelSource,
+};
 
 /// Everything a gateway is configured with.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -44,6 +46,8 @@ pub struct GatewayConfig {
     pub ipsec: IpsecGlobals,
     /// Transform sets in configuration order.
     pub transform_sets: Vec<TransformSet>,
+    /// `crypto ipsec profile` blocks in configuration order (the policies of VTIs).
+    pub ipsec_profiles: Vec<IpsecProfile>,
     /// Crypto map entries sorted by map name then sequence number.
     pub crypto_maps: Vec<CryptoMapEntry>,
     /// `crypto dynamic-map NAME SEQ` entries (their `map` is the dynamic map's name), sorted
@@ -206,6 +210,16 @@ impl GatewayConfig {
     /// Key for a peer address (longest mask wins).
     pub fn key_for(&self, peer: Ipv4Addr) -> Option<&PreSharedKey> {
         lookup_key(&self.keys, peer)
+    }
+
+    /// `crypto ipsec profile` by name.
+    pub fn ipsec_profile(&self, name: &str) -> Option<&IpsecProfile> {
+        self.ipsec_profiles.iter().find(|p| p.name == name)
+    }
+
+    /// The static VTIs (`interface TunnelN` in `tunnel mode ipsec ipv4`), in configuration order.
+    pub fn vtis(&self) -> impl Iterator<Item = &Interface> {
+        self.interfaces.iter().filter(|i| i.is_vti())
     }
 
     /// Transform set by name.

@@ -28,6 +28,48 @@ pub struct Interface {
     pub description: Option<String>,
     /// `shutdown`.
     pub shutdown: bool,
+    /// `ip unnumbered IF`: the interface borrows IF's address.
+    pub unnumbered: Option<String>,
+    /// `ip mtu N`.
+    pub ip_mtu: Option<u16>,
+    /// The `tunnel ...` commands of a `TunnelN` interface (`None` on other interfaces).
+    pub tunnel: Option<TunnelConfig>,
+}
+
+/// `tunnel source IF | A`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TunnelSource {
+    /// `tunnel source GigabitEthernet0/0`: that interface's address.
+    Interface(String),
+    /// `tunnel source 198.51.100.80`.
+    Address(Ipv4Addr),
+}
+
+/// `tunnel mode ...` of a tunnel interface.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum TunnelMode {
+    /// GRE, the IOS default (with `tunnel protection`: GRE over IPsec, not implemented).
+    #[default]
+    Gre,
+    /// `tunnel mode ipsec ipv4`: a static virtual tunnel interface (VTI).
+    IpsecIpv4,
+    /// Any other mode, by its words (`gre multipoint`, `ipsec ipv6`, `ipip`).
+    Other(String),
+}
+
+/// The tunnel side of an `interface TunnelN`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TunnelConfig {
+    /// `tunnel source`.
+    pub source: Option<TunnelSource>,
+    /// `tunnel destination A`.
+    pub destination: Option<Ipv4Addr>,
+    /// `tunnel mode`.
+    pub mode: TunnelMode,
+    /// `tunnel protection ipsec profile NAME`.
+    pub protection: Option<String>,
+    /// `keepalive [S [R]]` was given (GRE keepalives; no effect in IPsec mode).
+    pub keepalive: bool,
 }
 
 impl Interface {
@@ -41,8 +83,34 @@ impl Interface {
             tcp_adjust_mss: None,
             description: None,
             shutdown: false,
+            unnumbered: None,
+            ip_mtu: None,
+            tunnel: None,
         }
     }
+
+    /// `N` of an interface named `TunnelN`.
+    pub fn tunnel_number(&self) -> Option<u32> {
+        tunnel_number(&self.name)
+    }
+
+    /// True for a route-based IPsec tunnel (static VTI): `TunnelN` in `tunnel mode ipsec ipv4`.
+    pub fn is_vti(&self) -> bool {
+        self.tunnel_number().is_some()
+            && self
+                .tunnel
+                .as_ref()
+                .is_some_and(|t| t.mode == TunnelMode::IpsecIpv4)
+    }
+}
+
+/// `N` of an interface name `TunnelN` (as IOS canonicalises it).
+pub fn tunnel_number(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix("Tunnel")?;
+    if rest.is_empty() || !rest.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    rest.parse().ok()
 }
 
 /// `ip route P M {next-hop | interface [next-hop]} [distance]`.

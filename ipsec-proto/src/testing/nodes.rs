@@ -110,8 +110,8 @@ impl Node for TunnelsNode {
         }
         for (dest, pkt) in self.out.packets() {
             let wire = match dest {
-                Dest::Tun if self.lan => Wire::ip(pkt),
-                Dest::Tun => {
+                Dest::Tun | Dest::Vti(_) if self.lan => Wire::ip(pkt),
+                Dest::Tun | Dest::Vti(_) => {
                     self.delivered.push(pkt.to_vec());
                     continue;
                 }
@@ -191,7 +191,7 @@ impl Node for TunnelNode {
                     dst: SocketAddr::V4(remote),
                 },
                 Dest::Esp { src, dst } => Wire::Esp { src, dst },
-                Dest::Tun => continue,
+                Dest::Tun | Dest::Vti(_) => continue,
             };
             out.push(Packet {
                 wire,

@@ -22,8 +22,9 @@ pub const BATCH: usize = 32;
 pub enum Iface {
     /// The protected side of the crypto-map interfaces (the engine's TUN): crypto ACLs decide.
     Inside,
-    /// Route-based tunnel interface `TunnelN` (IOS VTI). No configuration builds one yet: its
-    /// packets are refused and counted in [`BatchVerdicts::no_interface`].
+    /// Route-based tunnel interface `TunnelN` (IOS static VTI): everything goes to its peer.
+    /// Packets for a number no running VTI has are refused and counted in
+    /// [`BatchVerdicts::no_interface`].
     Tunnel(u32),
 }
 
@@ -47,7 +48,7 @@ pub struct BatchVerdicts {
 }
 
 impl BatchVerdicts {
-    fn add(&mut self, v: TunVerdict) {
+    pub(super) fn add(&mut self, v: TunVerdict) {
         match v {
             TunVerdict::Protected => self.protected += 1,
             TunVerdict::NoSa => self.no_sa += 1,
@@ -96,7 +97,10 @@ impl Tunnels {
     ) -> BatchVerdicts {
         let mut v = BatchVerdicts::default();
         let mut it = batch.into_iter();
-        if let Iface::Tunnel(_) = iface {
+        if let Iface::Tunnel(n) = iface {
+            if let Some(vi) = self.vti_by_number.get(&n).copied() {
+                return self.vti_plaintext_batch(now, vi, it, out);
+            }
             v.no_interface = it.count();
             self.counters.no_interface = self
                 .counters

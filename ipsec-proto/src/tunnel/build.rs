@@ -54,6 +54,11 @@ pub struct MapEntryInfo {
     /// `set security-association idle-time`, else the global one: pairs idle that long are
     /// deleted.
     pub idle_time: Option<crate::policy::IdleTime>,
+    /// `Some(N)`: not a crypto map entry but static VTI `TunnelN` (`tunnel protection ipsec
+    /// profile`): its one flow has the proxy identities 0.0.0.0/0 ⇄ 0.0.0.0/0, whatever is
+    /// routed into the interface goes through it, and no crypto ACL classifies for it (`acl`
+    /// is a synthetic `permit ip any any`). `map` is then `TunnelN-head-0` (the name IOS shows).
+    pub vti: Option<u32>,
 }
 
 /// The endpoint configuration and the data-path table built from one configuration.
@@ -71,7 +76,7 @@ pub struct Built {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum BuildError {
-    /// No interface has `crypto map NAME`.
+    /// No interface has `crypto map NAME`, and there is no VTI.
     #[error("no interface carries a crypto map")]
     NoCryptoInterface,
     /// The crypto map interface has no `ip address` and no override was given.
@@ -126,6 +131,149 @@ fn expand<'a>(cfg: &'a GatewayConfig, e: &'a CryptoMapEntry) -> Vec<Expanded<'a>
     }
 }
 
+/// The proxy identities of every VTI SA: 0.0.0.0/0 ⇄ 0.0.0.0/0, as IOS proposes them.
+pub(crate) fn vti_selectors() -> SelectorPair {
+    let any = crate::policy::TrafficSelector::subnet(Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED);
+    SelectorPair {
+        local: any,
+        remote: any,
+    }
+}
+
+/// The entry and peer configuration of static VTI `ifc`, or why it cannot run (in `skipped`).
+fn vti_entry(
+    cfg: &GatewayConfig,
+    ifc: &crate::policy::Interface,
+    local_override: Option<Ipv4Addr>,
+    id: PeerId,
+    skipped: &mut Vec<String>,
+) -> Option<(MapEntryInfo, PeerConfig)> {
+    use crate::policy::TunnelSource;
+    let n = ifc.tunnel_number()?;
+    let t = ifc.tunnel.as_ref()?;
+    let name = format!("interface {}", ifc.name);
+    let Some(prof_name) = &t.protection else {
+        skipped.push(format!("{name}: no tunnel protection ipsec profile"));
+        return None;
+    };
+    let Some(prof) = cfg.ipsec_profile(prof_name) else {
+        skipped.push(format!(
+            "{name}: tunnel protection ipsec profile {prof_name}: no such profile"
+        ));
+        return None;
+    };
+    let Some(peer_addr) = t.destination else {
+        skipped.push(format!("{name}: no tunnel destination"));
+        return None;
+    };
+    let local = match &t.source {
+        Some(TunnelSource::Address(a)) => *a,
+        Some(TunnelSource::Interface(i)) => {
+            match (local_override, cfg.interface(i).and_then(|x| x.address)) {
+                (Some(a), _) => a,
+                (None, Some((a, _))) => a,
+                (None, None) => {
+                    skipped.push(format!("{name}: tunnel source {i} has no ip address"));
+                    return None;
+                }
+            }
+        }
+        None => {
+            skipped.push(format!("{name}: no tunnel source"));
+            return None;
+        }
+    };
+    let sets: Vec<_> = prof
+        .transform_sets
+        .iter()
+        .filter_map(|n| cfg.transform_set(n).cloned())
+        .collect();
+    if sets.is_empty() {
+        skipped.push(format!(
+            "{name}: ipsec profile {prof_name} has no valid transform set"
+        ));
+        return None;
+    }
+    let profile = match &prof.isakmp_profile {
+        None => None,
+        Some(p) => match cfg.isakmp_profile(p) {
+            Some(x) => Some(x),
+            None => {
+                skipped.push(format!("{name}: set isakmp-profile {p}: no such profile"));
+                return None;
+            }
+        },
+    };
+    if let Some(p) = profile.filter(|p| !p.serves(cfg, local)) {
+        skipped.push(format!(
+            "{name}: isakmp profile {}: its local-address is not {local}",
+            p.name
+        ));
+        return None;
+    }
+    let key = match cfg.entry_key(peer_addr, local, profile) {
+        Ok(k) => k,
+        Err(why) => {
+            skipped.push(format!("{name}: {why}"));
+            return None;
+        }
+    };
+    let mut pc = PeerConfig::new(peer_addr, key);
+    if let Some(p) = profile {
+        pc.identities = p.match_addresses.clone();
+        pc.dpd = p.keepalive.map(|(interval_secs, retry_secs)| DpdConfig {
+            interval_secs,
+            retry_secs,
+            mode: cfg.ipsec.dpd.map_or(DpdMode::OnDemand, |d| d.mode),
+        });
+    }
+    pc.local_address = Some(local);
+    pc.isakmp_policies = cfg.isakmp_policies.clone();
+    pc.transform_sets = sets;
+    pc.pfs_group = prof.pfs_group;
+    pc.lifetime_secs = prof.lifetime_secs.unwrap_or(cfg.ipsec.sa_lifetime_secs);
+    pc.lifetime_kb = prof.lifetime_kb.unwrap_or(cfg.ipsec.sa_lifetime_kb);
+    pc.selectors.push(vti_selectors());
+    let mut acl = AccessList::new(
+        format!("{}-head-0", ifc.name),
+        false,
+        crate::policy::AclKind::Extended,
+    );
+    acl.entries.push(crate::policy::AclEntry {
+        seq: 10,
+        action: AclAction::Permit,
+        protocol: crate::policy::AclProtocol::Ip,
+        src: crate::policy::AddrMatch::ANY,
+        src_port: crate::policy::PortMatch::Any,
+        dst: crate::policy::AddrMatch::ANY,
+        dst_port: crate::policy::PortMatch::Any,
+        log: false,
+    });
+    let entry = MapEntryInfo {
+        map: format!("{}-head-0", ifc.name),
+        seq: 1,
+        interface: ifc.name.clone(),
+        local,
+        peer_addr,
+        peers: vec![peer_addr],
+        default_peer: false,
+        peer: id,
+        acl,
+        line_selector: vec![Some(0)],
+        pfs_group: prof.pfs_group,
+        dynamic: None,
+        replay_window: prof.replay_window.unwrap_or(cfg.ipsec.replay_window),
+        isakmp_profile: prof.isakmp_profile.clone(),
+        // A VTI's routes are the host's own (`ip route ... TunnelN`): no reverse route.
+        reverse_route: None,
+        rri_tag: 0,
+        rri_distance: crate::policy::ReverseRoute::DEFAULT_DISTANCE,
+        idle_time: cfg.ipsec.sa_idle_time,
+        vti: Some(n),
+    };
+    Some((entry, pc))
+}
+
 /// Builds the endpoint configuration. `local_override` replaces the crypto interface's address
 /// (the `run` plan maps IOS interfaces to Linux ones and may find a different address).
 pub fn build(cfg: &GatewayConfig, local_override: Option<Ipv4Addr>) -> Result<Built, BuildError> {
@@ -174,6 +322,13 @@ pub fn build(cfg: &GatewayConfig, local_override: Option<Ipv4Addr>) -> Result<Bu
                     }
                 },
             };
+            if let Some(p) = profile.filter(|p| !p.serves(cfg, local)) {
+                skipped.push(format!(
+                    "{name}: isakmp profile {}: its local-address is not {local}",
+                    p.name
+                ));
+                continue;
+            }
             let mut candidates = Vec::new();
             for &p in &e.peers {
                 match cfg.entry_key(p, local, profile) {
@@ -254,8 +409,19 @@ pub fn build(cfg: &GatewayConfig, local_override: Option<Ipv4Addr>) -> Result<Bu
                     .reverse_route_distance
                     .unwrap_or(crate::policy::ReverseRoute::DEFAULT_DISTANCE),
                 idle_time: e.idle_time.or(cfg.ipsec.sa_idle_time),
+                vti: None,
             });
             peers.push(pc);
+        }
+    }
+    for ifc in cfg.vtis() {
+        any_interface = true;
+        if ifc.shutdown {
+            continue;
+        }
+        if let Some(e) = vti_entry(cfg, ifc, local_override, PeerId(peers.len()), &mut skipped) {
+            peers.push(e.1);
+            entries.push(e.0);
         }
     }
     if !any_interface {

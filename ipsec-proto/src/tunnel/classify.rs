@@ -92,7 +92,8 @@ impl Classifier {
                 .collect(),
             ..Classifier::default()
         };
-        for (i, e) in entries.iter().enumerate() {
+        // A VTI's traffic is what is routed into it, never classified by ACL.
+        for (i, e) in entries.iter().enumerate().filter(|(_, e)| e.vti.is_none()) {
             for line in &e.acl.entries {
                 match prefix_len(line.dst.wildcard) {
                     Some(len) => {

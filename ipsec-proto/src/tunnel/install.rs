@@ -4,6 +4,16 @@
 
 use super::*;
 
+fn entry_name(e: Option<&MapEntryInfo>) -> String {
+    match e {
+        Some(e) => match e.vti {
+            Some(_) => e.interface.clone(),
+            None => format!("crypto map {} {}", e.map, e.seq),
+        },
+        None => String::new(),
+    }
+}
+
 impl Tunnels {
     pub(super) fn flow_for(&self, p: &Phase2Established) -> Option<usize> {
         let base = *self.flow_base.get(p.peer.0)?;
@@ -34,6 +44,11 @@ impl Tunnels {
             return;
         };
         let (local, replay_window) = (entry.local, entry.replay_window);
+        let deliver = entry.vti.map_or(Dest::Tun, Dest::Vti);
+        let fresh = p.replaces.is_none().then(|| {
+            let initiated = self.endpoint.child_role(p.child) == Some(crate::ike::Role::Initiator);
+            (initiated, now)
+        });
         let lifetime = LifetimeConfig::with_margins(
             LifetimeLimits {
                 seconds: Some(u64::from(p.lifetime_secs)),
@@ -122,6 +137,8 @@ impl Tunnels {
                 peer_port: if p.udp_encap { peer_port } else { 500 },
                 rekey_requested: false,
                 unreported: None,
+                deliver,
+                fresh,
             },
         );
         // An id or SPI collision cannot happen (the endpoint picks unused ones); keep the
@@ -132,9 +149,11 @@ impl Tunnels {
                 f.retired.add(&old.inbound.stats());
             }
         }
+        let mut first = false;
         if let Some(f) = self.flows.get_mut(fi) {
             // The newest pair carries outbound traffic; older inbound SAs stay until they
             // are deleted or expire, so packets already in flight still arrive.
+            first = f.live.is_empty();
             f.current_out = Some(p.child);
             f.live.push(p.child);
             f.requested = false;
@@ -148,9 +167,29 @@ impl Tunnels {
             spi_out,
         });
         self.rri_pair_up(fi, &p.selectors.remote, Some(remote), out);
+        if first {
+            self.vti_line(now, fi, true);
+        }
+        // Both ends of a VTI initiated at once: keep one pair (the same one at both ends).
+        if let Some(loser) = self.vti_collision(fi, p.child) {
+            out.debug(
+                DebugKind::Ipsec,
+                format_args!(
+                    "IPSEC: simultaneous initiation of {}: deleting the duplicate SA pair",
+                    entry_name(self.entries.get(p.peer.0))
+                ),
+            );
+            if let Some(f) = self.flows.get_mut(fi) {
+                // The winner carries traffic from now on.
+                if f.current_out == Some(loser) {
+                    f.current_out = f.live.iter().rev().copied().find(|c| *c != loser);
+                }
+            }
+            let _ = self.endpoint.delete_child(now, loser);
+        }
     }
 
-    pub(super) fn uninstall(&mut self, child: ChildId) {
+    pub(super) fn uninstall(&mut self, now: Instant, child: ChildId) {
         let Some(c) = self.children.remove(&child) else {
             return;
         };
@@ -176,6 +215,8 @@ impl Tunnels {
         }
         if f.live.is_empty() {
             f.up_since = None;
+            let fi = c.flow;
+            self.vti_line(now, fi, false);
         }
     }
 

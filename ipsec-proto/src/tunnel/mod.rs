@@ -49,6 +49,9 @@ mod rri;
 #[cfg(test)]
 mod rri_tests;
 mod show;
+mod vti;
+#[cfg(test)]
+mod vti_tests;
 
 use crate::esp::{
     classify_udp4500, EspConfig, EspStats, InboundError, InboundSa, LifetimeConfig, LifetimeLimits,
@@ -234,6 +237,15 @@ pub enum TunnelEvent {
     /// A route announced by [`TunnelEvent::RouteAdd`] is no longer wanted (its last SA pair
     /// went, the configuration changed, or the tunnels shut down).
     RouteRemove(InjectedRoute),
+    /// The line protocol of VTI `TunnelN` changed: up when its first IPsec SA pair was
+    /// installed, down when its last one went. Routes through a down tunnel should be withdrawn
+    /// (so that a floating static route takes over), as IOS does.
+    LineProtocol {
+        /// `N` of `TunnelN`.
+        iface: u32,
+        /// Line protocol up.
+        up: bool,
+    },
 }
 
 /// One proxy pair of one crypto map entry, with counters that outlive its SAs.
@@ -274,6 +286,11 @@ struct ChildSa {
     rekey_requested: bool,
     /// Traffic since the endpoint last heard of it: (last inbound, last outbound).
     unreported: Option<(Option<Instant>, Option<Instant>)>,
+    /// Where decrypted packets go: [`Dest::Tun`], or [`Dest::Vti`] for a VTI's pair.
+    deliver: Dest,
+    /// A pair that replaces none (not a rekey): whether we initiated its Quick Mode, and when
+    /// it was installed (to resolve simultaneous initiation of a VTI).
+    fresh: Option<(bool, Instant)>,
 }
 
 /// The transforms of an installed pair.
@@ -357,6 +374,11 @@ pub struct Tunnels {
     routes: rri::RouteTable,
     /// Idle deadlines of the pairs of entries with `set security-association idle-time`.
     idle: idle::IdleTimers,
+    /// Static VTIs, and their index by interface number.
+    vtis: Vec<vti::Vti>,
+    vti_by_number: std::collections::HashMap<u32, usize>,
+    /// The earliest VTI attempt due.
+    vti_due: Option<Instant>,
 }
 
 fn v4(a: SocketAddr) -> Option<SocketAddrV4> {
@@ -385,6 +407,7 @@ impl Tunnels {
         let transforms = transforms_of(&built.endpoint.peers);
         let tun_mtu = plaintext_floor(&transforms, opts.path_mtu);
         let mss_clamp = mss_clamp_of(&config);
+        let (vtis, vti_by_number) = vti::vtis_of(&built.entries, &flow_base, &config);
         // Configured peers keep their history even when spoofed sources fill the map.
         let mut history = crate::diagnose::History::new();
         for e in &built.entries {
@@ -422,6 +445,9 @@ impl Tunnels {
             ike_copy: ike_events::IkeEventCopy::default(),
             routes: rri::RouteTable::default(),
             idle: idle::IdleTimers::default(),
+            vti_due: vtis.iter().filter_map(|v| v.next_attempt).min(),
+            vtis,
+            vti_by_number,
         };
         t.rri_rebuild();
         Ok(t)
@@ -765,10 +791,15 @@ impl Tunnels {
             );
             return Err(Dropped::OutsideProxyIdentities);
         }
-        if let (Some(max), Some(inner)) = (self.mss_clamp, slot.get_mut(..d.len)) {
+        let deliver = child.deliver;
+        let clamp = match deliver {
+            Dest::Vti(n) => self.vti_mss(n),
+            _ => self.mss_clamp,
+        };
+        if let (Some(max), Some(inner)) = (clamp, slot.get_mut(..d.len)) {
             clamp_mss(inner, max);
         }
-        slot.commit(d.len);
+        slot.commit_as(deliver, d.len);
         // The peer's history learns of ESP from the pair's own usage (see `diagnose_inputs`
         // and `uninstall`): a lookup by address per packet would cost more than the rest of
         // the bookkeeping.
@@ -983,7 +1014,7 @@ impl Tunnels {
                 nat_t,
             } => self.state_changed(now, sa, role, path, from, to, nat_t, out),
             Event::Phase2Established(p) => self.install(now, *p, out),
-            Event::Phase2Deleted { child, .. } => self.uninstall(child),
+            Event::Phase2Deleted { child, .. } => self.uninstall(now, child),
             Event::PathChanged { old, new, .. } => {
                 // NAT rebinding: UDP-encapsulated ESP follows the peer's new address and port.
                 let (Some(old_r), Some(new_r)) = (v4(old.remote), v4(new.remote)) else {
@@ -1008,6 +1039,7 @@ impl Tunnels {
                 for f in self.flows.iter_mut().filter(|f| f.entry == p.0) {
                     f.requested = false;
                 }
+                self.vti_failed(now, p.0);
                 if phase == 1 && matches!(error, crate::ike::Error::NoReply { .. }) {
                     self.fail_over(p.0, out);
                 }
@@ -1096,14 +1128,17 @@ impl Tunnels {
         if self.idle.next().is_some_and(|t| t <= now) {
             self.idle_check(now, out);
         }
+        self.vti_timeout(now, out);
     }
 
-    /// When to call [`Tunnels::handle_timeout`] next.
+    /// When to call [`Tunnels::handle_timeout`] next (a VTI that is to initiate at start asks
+    /// for the epoch: as soon as possible).
     pub fn poll_timeout(&self) -> Option<Instant> {
         [
             self.endpoint.poll_timeout(),
             self.usage_due,
             self.idle.next(),
+            self.vti_due,
         ]
         .into_iter()
         .flatten()
@@ -1128,7 +1163,7 @@ impl ChildSa {
         match self.dest {
             Dest::Udp { remote, .. } => Some(*remote.ip()),
             Dest::Esp { dst, .. } => Some(dst),
-            Dest::Tun => None,
+            Dest::Tun | Dest::Vti(_) => None,
         }
     }
 }
@@ -1172,7 +1207,7 @@ fn mss_clamp_of(config: &GatewayConfig) -> Option<u16> {
     config
         .interfaces
         .iter()
-        .filter(|i| i.crypto_map.is_none() && !i.shutdown)
+        .filter(|i| i.crypto_map.is_none() && !i.shutdown && !i.is_vti())
         .filter_map(|i| i.tcp_adjust_mss)
         .min()
 }

@@ -11,6 +11,8 @@ use std::ops::{Deref, DerefMut, Range};
 pub enum Dest {
     /// Into the kernel through the TUN device (a decapsulated cleartext packet).
     Tun,
+    /// A decapsulated cleartext packet that came out of VTI `TunnelN`.
+    Vti(u32),
     /// A UDP datagram from the engine socket bound to `local` (port 500 or 4500) to `remote`.
     Udp {
         /// Local address and port; picks the socket.

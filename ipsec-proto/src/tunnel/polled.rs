@@ -232,7 +232,7 @@ impl Tunnel {
         buf: &mut [u8],
     ) -> Result<Option<TunnelTransmit>, BufferTooSmall> {
         while let Some((dest, pkt)) = self.out.packet(self.next_transmit) {
-            if dest == Dest::Tun {
+            if matches!(dest, Dest::Tun | Dest::Vti(_)) {
                 self.next_transmit += 1;
                 continue;
             }
@@ -249,19 +249,35 @@ impl Tunnel {
         Ok(None)
     }
 
-    /// The next decrypted packet for the protected side, written into `buf`; its length.
+    /// The next decrypted packet, written into `buf`; its length. Packets of VTIs come out
+    /// here too, among those of the crypto maps: [`Tunnel::poll_plaintext_iface`] says which
+    /// interface each comes out of.
     pub fn poll_plaintext(&mut self, buf: &mut [u8]) -> Result<Option<usize>, BufferTooSmall> {
+        Ok(self.poll_plaintext_iface(buf)?.map(|(n, _)| n))
+    }
+
+    /// The next decrypted packet, written into `buf`: its length and the interface it comes
+    /// out of ([`super::Iface::Inside`] for crypto map SAs, [`super::Iface::Tunnel`] for a
+    /// VTI's).
+    pub fn poll_plaintext_iface(
+        &mut self,
+        buf: &mut [u8],
+    ) -> Result<Option<(usize, super::Iface)>, BufferTooSmall> {
         while let Some((dest, pkt)) = self.out.packet(self.next_plaintext) {
-            if dest != Dest::Tun {
-                self.next_plaintext += 1;
-                continue;
-            }
+            let iface = match dest {
+                Dest::Tun => super::Iface::Inside,
+                Dest::Vti(n) => super::Iface::Tunnel(n),
+                _ => {
+                    self.next_plaintext += 1;
+                    continue;
+                }
+            };
             let dst = buf
                 .get_mut(..pkt.len())
                 .ok_or(BufferTooSmall { needed: pkt.len() })?;
             dst.copy_from_slice(pkt);
             self.next_plaintext += 1;
-            return Ok(Some(pkt.len()));
+            return Ok(Some((pkt.len(), iface)));
         }
         Ok(None)
     }
@@ -336,7 +352,7 @@ pub(super) mod tests {
             let verdict = match t.dest {
                 Dest::Udp { local, remote } => to.handle_udp(now, remote, local, &m),
                 Dest::Esp { src, .. } => to.handle_esp(now, src, &m),
-                Dest::Tun => Ok(()),
+                Dest::Tun | Dest::Vti(_) => Ok(()),
             };
             // Between two honest ends in memory nothing is ever dropped.
             assert_eq!(verdict, Ok(()));

@@ -39,6 +39,7 @@ fn same_entry(a: &MapEntryInfo, b: &MapEntryInfo) -> bool {
         && a.isakmp_profile == b.isakmp_profile
         // Pairs get their idle deadline when installed: a changed idle time renegotiates.
         && a.idle_time == b.idle_time
+        && a.vti == b.vti
 }
 
 impl Tunnels {
@@ -158,7 +159,7 @@ impl Tunnels {
             .ids_where(|c| flow_map.get(c.flow).copied().flatten().is_none());
         for id in orphans {
             let _ = self.endpoint.delete_child(now, id);
-            self.uninstall(id);
+            self.uninstall(now, id);
         }
         for c in self.children.values_mut() {
             if let Some(n) = flow_map.get(c.flow).copied().flatten() {
@@ -198,6 +199,25 @@ impl Tunnels {
             }
         }
         self.entries = entries;
+        // VTIs: a kept one keeps its line protocol; one without a pair (re)initiates now.
+        let (mut vtis, by_number) = vti::vtis_of(&self.entries, &self.flow_base, &config);
+        for v in &mut vtis {
+            let up = self.flows.get(v.flow).is_some_and(|f| !f.live.is_empty());
+            let was = self
+                .vti_by_number
+                .get(&v.number)
+                .and_then(|i| self.vtis.get(*i))
+                .is_some_and(|o| o.line_up);
+            v.line_up = up;
+            v.next_attempt = (!up).then_some(now);
+            if was && !up {
+                let iface = v.number;
+                self.push_event(TunnelEvent::LineProtocol { iface, up: false });
+            }
+        }
+        self.vtis = vtis;
+        self.vti_by_number = by_number;
+        self.refresh_vti_due();
         self.skipped = built.skipped;
         self.transforms = transforms_of(&built.endpoint.peers);
         self.mss_clamp = mss_clamp_of(&config);

@@ -40,6 +40,18 @@ pub enum Show {
     },
     /// `show running-config` (the crypto part, as we understood it).
     RunningConfig,
+    /// `show crypto ipsec sa interface TunnelN [detail]`: the SAs of one VTI.
+    IpsecSaInterface {
+        /// `N` of `TunnelN`.
+        tunnel: u32,
+        /// The `detail` counters.
+        detail: bool,
+    },
+    /// `show interfaces TunnelN` (a static VTI).
+    Interface {
+        /// `N` of `TunnelN`.
+        tunnel: u32,
+    },
 }
 
 fn counters(s: &EspStats, invalid_identity: u64) -> FlowCounters {
@@ -115,7 +127,7 @@ impl Tunnels {
             remote_endpoint: peer_addr,
             path_mtu: self.path_mtu,
             ip_mtu: self.ip_mtu,
-            ip_mtu_idb: e.interface.clone(),
+            ip_mtu_idb: self.mtu_idb(e),
             current_outbound_spi: current.map_or(0, |c| c.out.spi()),
             pfs_group: current.and(e.pfs_group).or(e.pfs_group),
             inbound_esp,
@@ -247,11 +259,100 @@ impl Tunnels {
                 show::show_crypto_session(&self.sessions(now), detail)
             }
             Show::RunningConfig => crate::ios::render(cfg),
+            Show::IpsecSaInterface { tunnel, detail } => {
+                let name = format!("Tunnel{tunnel}");
+                let mut blocks = self.ipsec_snapshot(now, None);
+                blocks.retain(|b| b.interface == name);
+                show::show_crypto_ipsec_sa(&blocks, detail)
+            }
+            Show::Interface { tunnel } => match self.tunnel_interface(tunnel) {
+                Some(s) => crate::ios::show_interface::show_interfaces_tunnel(&s),
+                None => format!("% Interface Tunnel{tunnel} is not a configured VTI\n"),
+            },
         }
+    }
+
+    /// What `show interfaces TunnelN` shows: `None` when `TunnelN` is not a static VTI of the
+    /// configuration (a VTI that is shut down or cannot run shows with its line protocol down).
+    pub fn tunnel_interface(
+        &self,
+        n: u32,
+    ) -> Option<crate::ios::show_interface::TunnelInterfaceSnapshot> {
+        use crate::policy::TunnelSource;
+        let ifc = self.config.vtis().find(|i| i.tunnel_number() == Some(n))?;
+        let t = ifc.tunnel.as_ref()?;
+        let vti = self.vti_by_number.get(&n).and_then(|i| self.vtis.get(*i));
+        let entry = vti.and_then(|v| self.entries.get(v.entry));
+        let flow = vti.and_then(|v| self.flows.get(v.flow));
+        let stats = flow.map(|f| (self.flow_stats(f), f.invalid_identity));
+        let source = match (&t.source, entry) {
+            (Some(TunnelSource::Address(a)), _) => Some((*a, None)),
+            (Some(TunnelSource::Interface(i)), Some(e)) => Some((e.local, Some(i.clone()))),
+            (Some(TunnelSource::Interface(i)), None) => self
+                .config
+                .interface(i)
+                .and_then(|x| x.address)
+                .map(|(a, _)| (a, Some(i.clone()))),
+            (None, _) => None,
+        };
+        let transport_mtu = entry
+            .and_then(|e| self.endpoint.config().peers.get(e.peer.0))
+            .and_then(|p| p.transform_sets.first())
+            .map_or(u32::from(self.path_mtu), |ts| {
+                u32::from(show::plaintext_mtu(
+                    self.path_mtu,
+                    ts.esp_encryption,
+                    ts.esp_integrity,
+                    ts.mode,
+                    false,
+                ))
+            });
+        Some(crate::ios::show_interface::TunnelInterfaceSnapshot {
+            name: ifc.name.clone(),
+            admin_down: ifc.shutdown,
+            line_up: vti.is_some_and(|v| v.line_up),
+            address: ifc.address,
+            unnumbered: ifc.unnumbered.as_ref().map(|u| {
+                (
+                    u.clone(),
+                    self.config
+                        .interface(u)
+                        .and_then(|x| x.address)
+                        .map(|a| a.0),
+                )
+            }),
+            description: ifc.description.clone(),
+            source,
+            destination: t.destination,
+            profile: t.protection.clone(),
+            transport_mtu: ifc
+                .ip_mtu
+                .map_or(transport_mtu, |m| transport_mtu.min(u32::from(m))),
+            input: stats.map_or((0, 0), |(s, _)| (s.decaps, s.bytes_decaps)),
+            output: stats.map_or((0, 0), |(s, _)| (s.encaps, s.bytes_encaps)),
+            input_errors: stats.map_or(0, |(s, i)| s.recv_errors().saturating_add(i)),
+            output_drops: stats.map_or(0, |(s, _)| s.send_errors()),
+        })
     }
 }
 
 impl Tunnels {
+    /// The interface whose MTU the SAs of an entry use (`ip mtu idb`): the crypto map
+    /// interface, or for a VTI its tunnel source interface.
+    fn mtu_idb(&self, e: &super::MapEntryInfo) -> String {
+        if e.vti.is_some() {
+            let src = self
+                .config
+                .interface(&e.interface)
+                .and_then(|i| i.tunnel.as_ref())
+                .and_then(|t| t.source.as_ref());
+            if let Some(crate::policy::TunnelSource::Interface(n)) = src {
+                return n.clone();
+            }
+        }
+        e.interface.clone()
+    }
+
     /// The peer an entry speaks to: its `set peer` in use, or for a dynamic entry the peer it
     /// learned last (0.0.0.0 before any).
     fn entry_peer(&self, entry: usize) -> Ipv4Addr {

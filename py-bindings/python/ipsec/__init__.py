@@ -36,6 +36,7 @@ from .errors import (
 from .events import (
     IkeEvent,
     IpsecSaDown,
+    LineProtocolChanged,
     PeerChanged,
     RouteAdded,
     RouteRemoved,
@@ -68,6 +69,7 @@ __all__ = [
     "IkeEvent",
     "IpsecError",
     "IpsecSaDown",
+    "LineProtocolChanged",
     "PeerChanged",
     "RouteAdded",
     "RouteRemoved",

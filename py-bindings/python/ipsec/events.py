@@ -37,6 +37,7 @@ __all__ = [
     "PeerChanged",
     "RouteAdded",
     "RouteRemoved",
+    "LineProtocolChanged",
     "UnknownTunnelEvent",
 ]
 
@@ -318,6 +319,13 @@ class RouteRemoved(TunnelEvent):
     tag: int
     distance: int
     publish: bool
+class LineProtocolChanged(TunnelEvent):
+    """The line protocol of VTI ``interface TunnelN`` (``iface`` = N) went up (its first
+    IPsec SA pair was installed) or down (its last pair went): withdraw the routes through a
+    down tunnel so that a floating static route takes over, as IOS does."""
+
+    iface: int
+    up: bool
 
 
 @dataclass(frozen=True)
@@ -334,6 +342,7 @@ _TUNNEL_CLASSES: Dict[str, Type[TunnelEvent]] = {
     "PeerChanged": PeerChanged,
     "RouteAdded": RouteAdded,
     "RouteRemoved": RouteRemoved,
+    "LineProtocolChanged": LineProtocolChanged,
     "Unknown": UnknownTunnelEvent,
 }
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import enum
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Union
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Tuple, Union
 
 from . import _native
 from .config import ConfigurationLike, _native_of
@@ -256,8 +256,15 @@ class Tunnel:
         return [Transmit(*t) for t in self._t.datagrams_to_send()]
 
     def plaintexts(self) -> List[bytes]:
-        """Every decrypted packet queued for the protected side, oldest first."""
+        """Every decrypted packet queued, oldest first (those of VTIs included; see
+        :meth:`plaintexts_with_iface`)."""
         return self._t.plaintexts()
+
+    def plaintexts_with_iface(self) -> List[Tuple[bytes, Optional[int]]]:
+        """Every decrypted packet queued, oldest first, with the interface it comes out of:
+        ``None`` for the protected side of the crypto maps, ``N`` for VTI ``interface
+        TunnelN`` (the ``iface`` of :meth:`handle_plaintext_batch`)."""
+        return self._t.plaintexts_with_iface()
 
     def next_event(self) -> Optional[TunnelEvent]:
         """The next event (:class:`ipsec.IsakmpStateChanged`, :class:`ipsec.IpsecSaUp`,

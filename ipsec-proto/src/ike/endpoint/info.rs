@@ -52,6 +52,11 @@ impl Endpoint {
             .collect()
     }
 
+    /// Which side started the Quick Mode that negotiated pair `child`.
+    pub fn child_role(&self, child: ChildId) -> Option<crate::ike::Role> {
+        self.children.get(&child).map(|c| c.role)
+    }
+
     /// IPsec SA pairs for `show crypto ipsec sa`.
     pub fn ipsec_sas(&self, now: Instant) -> Vec<IpsecSaInfo> {
         self.children

@@ -204,8 +204,17 @@ impl State {
                 self.origins.set(Item::MapEntry(name.clone(), seq), line);
                 self.mode = Mode::Map(name, seq);
             }
+            Cmd::IpsecProfile(name) => {
+                if cfg.ipsec_profile(&name).is_none() {
+                    cfg.ipsec_profiles.push(crate::policy::IpsecProfile {
+                        name: name.clone(),
+                        ..Default::default()
+                    });
+                }
+                self.origins.set(Item::IpsecProfile(name.clone()), line);
+                self.mode = Mode::IpsecProfile(name);
+            }
             Cmd::Interface(name) => {
-                self.deferred.tunnel_mode = None;
                 if cfg.interface(&name).is_none() {
                     cfg.interfaces.push(Interface::new(name.clone()));
                 }
@@ -338,6 +347,7 @@ impl State {
                     Cmd::ProfileKeyring(k) => p.keyrings.push(k),
                     Cmd::ProfileMatch(a, m) => p.match_addresses.push((a, m)),
                     Cmd::ProfileKeepalive(i, r) => p.keepalive = Some((i, r)),
+                    Cmd::ProfileLocal(a) => p.local_address = Some(a),
                     _ => {}
                 }
             }
@@ -431,10 +441,25 @@ impl State {
                     _ => {}
                 }
             }
+            Mode::IpsecProfile(name) => {
+                let Some(p) = self.cfg.ipsec_profiles.iter_mut().find(|p| p.name == name) else {
+                    return;
+                };
+                match cmd {
+                    Cmd::SetTs(v) => p.transform_sets = v,
+                    Cmd::SetPfs(g) => p.pfs_group = g,
+                    Cmd::SetLifeSecs(s) => p.lifetime_secs = s,
+                    Cmd::SetLifeKb(k) => p.lifetime_kb = k,
+                    Cmd::SetReplay(r) => p.replay_window = r,
+                    Cmd::SetProfile(x) => p.isakmp_profile = x,
+                    _ => {}
+                }
+            }
             Mode::Interface(name) => {
                 let Some(i) = self.cfg.interfaces.iter_mut().find(|i| i.name == name) else {
                     return;
                 };
+                let is_tunnel = i.tunnel_number().is_some();
                 match cmd {
                     Cmd::IfAddress(a) => i.address = a,
                     Cmd::IfNat(n) => i.nat = n,
@@ -446,6 +471,15 @@ impl State {
                         self.deferred.if_crypto(name, feature, later, line, col);
                     }
                     Cmd::IfTunnelMode(m) => {
+                        use crate::policy::TunnelMode;
+                        let mode = match m.as_str() {
+                            "ipsec ipv4" => TunnelMode::IpsecIpv4,
+                            "" | "gre" | "gre ip" => TunnelMode::Gre,
+                            _ => TunnelMode::Other(m.clone()),
+                        };
+                        if is_tunnel {
+                            i.tunnel.get_or_insert_with(Default::default).mode = mode.clone();
+                        }
                         if m.starts_with("gre multipoint") {
                             self.refuse(
                                 line,
@@ -453,9 +487,14 @@ impl State {
                                 "DMVPN (tunnel mode gre multipoint)".into(),
                                 false,
                             );
-                        } else if m.starts_with("ipsec") {
-                            self.refuse(line, col, format!("VTIs (tunnel mode {m})"), true);
-                        } else {
+                        } else if m.starts_with("ipsec") && mode != TunnelMode::IpsecIpv4 {
+                            self.refuse(
+                                line,
+                                col,
+                                format!("VTIs over IPv6 or with other payloads (tunnel mode {m})"),
+                                false,
+                            );
+                        } else if mode != TunnelMode::IpsecIpv4 {
                             self.ignored += 1;
                             self.warn(
                                 line,
@@ -463,16 +502,39 @@ impl State {
                                 format!("tunnel mode {m} ignored: no effect on IPsec"),
                             );
                         }
-                        self.deferred.tunnel_mode = Some(m);
                     }
-                    Cmd::IfTunnelProtection => {
-                        // GRE is a tunnel interface's default mode.
-                        let feature = match self.deferred.tunnel_mode.as_deref() {
-                            Some(m) if m.starts_with("ipsec") => "VTIs (tunnel protection)",
-                            _ => "GRE over IPsec (tunnel protection)",
-                        };
-                        self.refuse(line, col, feature.into(), feature.starts_with("VTI"));
+                    Cmd::IfTunnelProtection(p) => {
+                        let t = i.tunnel.get_or_insert_with(Default::default);
+                        t.protection = p;
+                        self.deferred.tunnel_line(name, "protection", line, col);
                     }
+                    Cmd::IfTunnelSource(src) => {
+                        i.tunnel.get_or_insert_with(Default::default).source = src;
+                        self.deferred.tunnel_line(name, "source", line, col);
+                    }
+                    Cmd::IfTunnelDestination(d) => {
+                        i.tunnel.get_or_insert_with(Default::default).destination = d;
+                        self.deferred.tunnel_line(name, "destination", line, col);
+                    }
+                    Cmd::IfUnnumbered(u) if is_tunnel => i.unnumbered = u,
+                    Cmd::IfUnnumbered(_) => {
+                        self.ignored += 1;
+                        self.warn(
+                            line,
+                            col,
+                            "ip unnumbered ignored: no effect on IPsec".into(),
+                        );
+                    }
+                    Cmd::IfIpMtu(m) if is_tunnel => i.ip_mtu = m,
+                    Cmd::IfIpMtu(_) => {
+                        self.ignored += 1;
+                        self.warn(line, col, "ip mtu ignored: no effect on IPsec".into());
+                    }
+                    Cmd::IfKeepalive(on) if is_tunnel => {
+                        i.tunnel.get_or_insert_with(Default::default).keepalive = on;
+                        self.deferred.tunnel_line(name, "keepalive", line, col);
+                    }
+                    Cmd::IfKeepalive(_) => self.ignore(line, col, "keepalive".into()),
                     _ => {}
                 }
             }

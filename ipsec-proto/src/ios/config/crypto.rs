@@ -350,7 +350,7 @@ impl State {
                 "udp-encapsulation" => Cmd::NatT(true),
                 _ => c.unsupported("crypto ipsec nat-transparency spi-matching", false, false),
             },
-            "profile" => c.unsupported("VTIs (crypto ipsec profile)", true, true),
+            "profile" => Cmd::IpsecProfile(c.next("profile name")?.text.to_string()),
             "client" => c.unsupported(format!("{EZVPN} (crypto ipsec client)"), false, true),
             "optional" => c.unsupported(
                 "crypto ipsec optional (clear traffic accepted where a map applies)",

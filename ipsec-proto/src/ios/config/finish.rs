@@ -20,8 +20,9 @@ pub(super) struct Deferred {
     acl_ignored: Vec<(String, String, usize, usize)>,
     /// (interface, feature, later, line, column).
     if_crypto: Vec<(String, String, bool, usize, usize)>,
-    /// `tunnel mode` of the interface being read (GRE when absent).
-    pub(super) tunnel_mode: Option<String>,
+    /// (interface, `tunnel` keyword or `keepalive`, line, column): what they mean depends on
+    /// the interface's `tunnel mode`, which may come later.
+    tunnel_lines: Vec<(String, &'static str, usize, usize)>,
 }
 
 #[derive(Clone, Debug)]
@@ -83,6 +84,16 @@ impl Deferred {
 
     pub(super) fn acl_ignored(&mut self, name: String, what: String, line: usize, column: usize) {
         self.acl_ignored.push((name, what, line, column));
+    }
+
+    pub(super) fn tunnel_line(
+        &mut self,
+        interface: String,
+        what: &'static str,
+        line: usize,
+        column: usize,
+    ) {
+        self.tunnel_lines.push((interface, what, line, column));
     }
 
     pub(super) fn if_crypto(
@@ -174,7 +185,12 @@ impl State {
                 .crypto_maps
                 .iter()
                 .chain(&self.cfg.dynamic_maps)
-                .any(|e| e.transform_sets.contains(&name));
+                .any(|e| e.transform_sets.contains(&name))
+                || self
+                    .cfg
+                    .ipsec_profiles
+                    .iter()
+                    .any(|p| p.transform_sets.contains(&name));
             if used {
                 self.refuse(
                     line,
@@ -192,11 +208,49 @@ impl State {
                 );
             }
         }
+        for (interface, what, line, column) in d.tunnel_lines {
+            let vti = self.cfg.interface(&interface).is_some_and(|i| i.is_vti());
+            match (vti, what) {
+                (true, "keepalive") => self.warn(
+                    line,
+                    column,
+                    format!(
+                        "keepalive on {interface} accepted without effect: GRE keepalives do not \
+                         exist in tunnel mode ipsec ipv4; DPD (crypto isakmp keepalive) gives liveness"
+                    ),
+                ),
+                (true, _) => {}
+                // GRE is a tunnel interface's default mode.
+                (false, "protection") => self.refuse(
+                    line,
+                    column,
+                    "GRE over IPsec (tunnel protection)".into(),
+                    false,
+                ),
+                (false, "keepalive") => self.ignore(line, column, "keepalive".into()),
+                (false, k) => {
+                    self.ignored += 1;
+                    self.warn(line, column, format!("tunnel {k} ignored: no effect on IPsec"));
+                }
+            }
+        }
+        // The interfaces a VTI sends from: like a crypto map interface, their address matters.
+        let sources: BTreeSet<String> = self
+            .cfg
+            .vtis()
+            .filter_map(
+                |i| match i.tunnel.as_ref().and_then(|t| t.source.as_ref()) {
+                    Some(crate::policy::TunnelSource::Interface(n)) => Some(n.clone()),
+                    _ => None,
+                },
+            )
+            .collect();
         for (interface, feature, later, line, column) in d.if_crypto {
             let crypto = self
                 .cfg
                 .interface(&interface)
-                .is_some_and(|i| i.crypto_map.is_some());
+                .is_some_and(|i| i.crypto_map.is_some())
+                || sources.contains(&interface);
             if crypto {
                 self.refuse(line, column, feature, later);
             } else {

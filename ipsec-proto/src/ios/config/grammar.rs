@@ -23,6 +23,8 @@ pub(super) enum Mode {
     Keyring(String),
     /// `crypto isakmp profile NAME`.
     Profile(String),
+    /// `crypto ipsec profile NAME`.
+    IpsecProfile(String),
     Interface(String),
     Acl(String),
     /// Inside a block we do not model; its opening line had `indent` characters of indentation.
@@ -97,10 +99,14 @@ pub(super) enum Cmd {
     KeyringLocal(crate::policy::LocalAddress),
     /// `crypto isakmp profile NAME`.
     Profile(String),
+    /// `crypto ipsec profile NAME`.
+    IpsecProfile(String),
     /// `keyring NAME` in a profile.
     ProfileKeyring(String),
     /// `match identity address A M` in a profile.
     ProfileMatch(Ipv4Addr, Ipv4Addr),
+    /// `local-address A | IF` in a profile.
+    ProfileLocal(crate::policy::LocalAddress),
     /// `keepalive S retry R` in a profile.
     ProfileKeepalive(u32, u32),
     /// `set isakmp-profile NAME` (`None`: the `no` form).
@@ -186,8 +192,18 @@ pub(super) enum Cmd {
     },
     /// `tunnel mode ...` (words after `mode`).
     IfTunnelMode(String),
-    /// `tunnel protection ...`.
-    IfTunnelProtection,
+    /// `tunnel protection ipsec profile NAME` (`None`: the `no` form).
+    IfTunnelProtection(Option<String>),
+    /// `tunnel source IF | A` (`None`: the `no` form).
+    IfTunnelSource(Option<crate::policy::TunnelSource>),
+    /// `tunnel destination A` (`None`: the `no` form).
+    IfTunnelDestination(Option<Ipv4Addr>),
+    /// `ip unnumbered IF` (`None`: the `no` form).
+    IfUnnumbered(Option<String>),
+    /// `ip mtu N` (`None`: the `no` form).
+    IfIpMtu(Option<u16>),
+    /// `keepalive ...` (`false`: the `no` form).
+    IfKeepalive(bool),
 }
 
 /// Whole words that begin IOS global configuration commands. A word in this list that the

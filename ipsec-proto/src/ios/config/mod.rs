@@ -147,6 +147,8 @@ pub enum Item {
     Keyring(String),
     /// `crypto isakmp profile NAME`.
     IsakmpProfile(String),
+    /// `crypto ipsec profile NAME`.
+    IpsecProfile(String),
     /// The first line of an access list.
     Acl(String),
     /// One ACL entry, by list name and sequence number.

@@ -79,6 +79,15 @@ pub fn render(cfg: &GatewayConfig) -> String {
     }
     for p in &cfg.isakmp_profiles {
         let _ = writeln!(o, "crypto isakmp profile {}", p.name);
+        match &p.local_address {
+            Some(crate::policy::LocalAddress::Address(a)) => {
+                let _ = writeln!(o, "   local-address {a}");
+            }
+            Some(crate::policy::LocalAddress::Interface(i)) => {
+                let _ = writeln!(o, "   local-address {i}");
+            }
+            None => {}
+        }
         for k in &p.keyrings {
             let _ = writeln!(o, "   keyring {k}");
         }
@@ -151,6 +160,21 @@ pub fn render(cfg: &GatewayConfig) -> String {
         }
     }
     o.push_str("!\n");
+    for p in &cfg.ipsec_profiles {
+        let _ = writeln!(o, "crypto ipsec profile {}", p.name);
+        map_entry_body(
+            &mut o,
+            &crate::policy::CryptoMapEntry {
+                transform_sets: p.transform_sets.clone(),
+                pfs_group: p.pfs_group,
+                lifetime_secs: p.lifetime_secs,
+                lifetime_kb: p.lifetime_kb,
+                replay_window: p.replay_window,
+                isakmp_profile: p.isakmp_profile.clone(),
+                ..crate::policy::CryptoMapEntry::new(String::new(), 0)
+            },
+        );
+    }
     for e in &cfg.dynamic_maps {
         let _ = writeln!(o, "crypto dynamic-map {} {}", e.map, e.seq);
         map_entry_body(&mut o, e);
@@ -172,6 +196,12 @@ pub fn render(cfg: &GatewayConfig) -> String {
         if let Some((a, m)) = i.address {
             let _ = writeln!(o, " ip address {a} {m}");
         }
+        if let Some(u) = &i.unnumbered {
+            let _ = writeln!(o, " ip unnumbered {u}");
+        }
+        if let Some(m) = i.ip_mtu {
+            let _ = writeln!(o, " ip mtu {m}");
+        }
         match i.nat {
             Some(NatSide::Inside) => o.push_str(" ip nat inside\n"),
             Some(NatSide::Outside) => o.push_str(" ip nat outside\n"),
@@ -179,6 +209,9 @@ pub fn render(cfg: &GatewayConfig) -> String {
         }
         if let Some(m) = i.tcp_adjust_mss {
             let _ = writeln!(o, " ip tcp adjust-mss {m}");
+        }
+        if let Some(t) = &i.tunnel {
+            render_tunnel(&mut o, t);
         }
         if i.shutdown {
             o.push_str(" shutdown\n");
@@ -257,6 +290,35 @@ fn render_acl(o: &mut String, a: &AccessList) {
 }
 
 /// The sub-commands of a crypto map or dynamic map entry.
+fn render_tunnel(o: &mut String, t: &crate::policy::TunnelConfig) {
+    use crate::policy::{TunnelMode, TunnelSource};
+    match &t.source {
+        Some(TunnelSource::Interface(i)) => {
+            let _ = writeln!(o, " tunnel source {i}");
+        }
+        Some(TunnelSource::Address(a)) => {
+            let _ = writeln!(o, " tunnel source {a}");
+        }
+        None => {}
+    }
+    match &t.mode {
+        TunnelMode::Gre => {}
+        TunnelMode::IpsecIpv4 => o.push_str(" tunnel mode ipsec ipv4\n"),
+        TunnelMode::Other(m) => {
+            let _ = writeln!(o, " tunnel mode {m}");
+        }
+    }
+    if let Some(d) = t.destination {
+        let _ = writeln!(o, " tunnel destination {d}");
+    }
+    if let Some(p) = &t.protection {
+        let _ = writeln!(o, " tunnel protection ipsec profile {p}");
+    }
+    if t.keepalive {
+        o.push_str(" keepalive\n");
+    }
+}
+
 fn map_entry_body(o: &mut String, e: &crate::policy::CryptoMapEntry) {
     for (i, p) in e.peers.iter().enumerate() {
         let default = if i == 0 && e.default_peer {

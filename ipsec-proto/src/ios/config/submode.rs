@@ -36,6 +36,7 @@ impl State {
                 }
             },
             Mode::Map(..) | Mode::DynMap(..) => map_cmd(c, negate)?,
+            Mode::IpsecProfile(_) => ipsec_profile_cmd(c, negate)?,
             Mode::Keyring(_) => self.keyring_cmd(c)?,
             Mode::Profile(_) => profile_cmd(c)?,
             Mode::Interface(_) => if_cmd(c, negate)?,
@@ -181,6 +182,29 @@ const PFS_GROUPS: &[&str] = &[
     "group1", "group14", "group15", "group16", "group19", "group2", "group20", "group21",
     "group24", "group5",
 ];
+
+/// `ipsec-profile` (`crypto ipsec profile NAME`): the `set` commands of a crypto map entry that
+/// make sense without a peer and an ACL.
+fn ipsec_profile_cmd(c: &mut Cursor<'_>, negate: bool) -> Result<Cmd, ConfigError> {
+    let start = c.pos;
+    match c.kw(&["description", "exit", "set"], "ipsec profile command")? {
+        "exit" => return Ok(Cmd::Exit),
+        "description" => return Ok(c.skip_warn("ipsec profile description ignored".into())),
+        _ => {}
+    }
+    c.kw(
+        &[
+            "ikev2-profile",
+            "isakmp-profile",
+            "pfs",
+            "security-association",
+            "transform-set",
+        ],
+        "ipsec profile set keyword",
+    )?;
+    c.pos = start;
+    map_cmd(c, negate)
+}
 
 fn map_cmd(c: &mut Cursor<'_>, negate: bool) -> Result<Cmd, ConfigError> {
     if c.toks.iter().any(|t| t.text.eq_ignore_ascii_case("vrf")) {
@@ -431,7 +455,6 @@ fn if_cmd(c: &mut Cursor<'_>, negate: bool) -> Result<Cmd, ConfigError> {
         "flowcontrol",
         "hold-queue",
         "ipv6",
-        "keepalive",
         "lldp",
         "load-interval",
         "logging",
@@ -459,6 +482,7 @@ fn if_cmd(c: &mut Cursor<'_>, negate: bool) -> Result<Cmd, ConfigError> {
         "description",
         "exit",
         "ip",
+        "keepalive",
         "mtu",
         "qos",
         "shutdown",
@@ -485,6 +509,10 @@ fn if_cmd(c: &mut Cursor<'_>, negate: bool) -> Result<Cmd, ConfigError> {
     Ok(match k {
         "exit" => Cmd::Exit,
         "shutdown" => Cmd::IfShutdown(!negate),
+        "keepalive" => {
+            let _ = c.rest();
+            Cmd::IfKeepalive(!negate)
+        }
         "description" => {
             let d = c.rest();
             if negate || d.is_empty() {
@@ -533,8 +561,61 @@ fn if_cmd(c: &mut Cursor<'_>, negate: bool) -> Result<Cmd, ConfigError> {
                 Cmd::IfTunnelMode(m.join(" "))
             }
             "protection" => {
-                let _ = c.rest();
-                Cmd::IfTunnelProtection
+                if negate {
+                    let _ = c.rest();
+                    return Ok(Cmd::IfTunnelProtection(None));
+                }
+                c.kw(&["ipsec"], "tunnel protection keyword")?;
+                c.kw(&["profile"], "tunnel protection ipsec keyword")?;
+                let name = c.next("ipsec profile name")?.text.to_string();
+                if let Some(t) = c.peek() {
+                    let what = t.text.to_ascii_lowercase();
+                    let _ = c.rest();
+                    return Ok(Cmd::Unsupported {
+                        feature: format!("DMVPN (tunnel protection ipsec profile {name} {what})"),
+                        later: false,
+                        block: false,
+                    });
+                }
+                Cmd::IfTunnelProtection(Some(name))
+            }
+            "source" => {
+                if negate {
+                    let _ = c.rest();
+                    return Ok(Cmd::IfTunnelSource(None));
+                }
+                let t = c.next("tunnel source")?;
+                match t.text.parse::<Ipv4Addr>() {
+                    Ok(a) => Cmd::IfTunnelSource(Some(crate::policy::TunnelSource::Address(a))),
+                    Err(_) => {
+                        let mut parts = vec![t.text];
+                        while let Some(n) = c.peek() {
+                            parts.push(n.text);
+                            c.pos += 1;
+                        }
+                        Cmd::IfTunnelSource(Some(crate::policy::TunnelSource::Interface(
+                            super::grammar::interface_name(&parts),
+                        )))
+                    }
+                }
+            }
+            "destination" => {
+                if negate {
+                    let _ = c.rest();
+                    return Ok(Cmd::IfTunnelDestination(None));
+                }
+                let t = c.next("tunnel destination")?;
+                match t.text.parse::<Ipv4Addr>() {
+                    Ok(a) => Cmd::IfTunnelDestination(Some(a)),
+                    Err(_) => c.unsupported(
+                        format!(
+                            "tunnel destinations by host name (tunnel destination {})",
+                            t.text
+                        ),
+                        false,
+                        false,
+                    ),
+                }
             }
             // A GRE tunnel without `tunnel protection` is not IPsec.
             k => c.skip_warn(format!("tunnel {k} ignored: no effect on IPsec")),
@@ -556,7 +637,10 @@ fn if_ip(c: &mut Cursor<'_>, negate: bool) -> Result<Cmd, ConfigError> {
     let Some(t) = c.peek() else {
         return Err(c.err_at(c.eol_col, "missing ip keyword"));
     };
-    let k = match pick(t.text, &["address", "nat", "nhrp", "tcp", "vrf"]) {
+    let k = match pick(
+        t.text,
+        &["address", "mtu", "nat", "nhrp", "tcp", "unnumbered", "vrf"],
+    ) {
         Pick::One(k) => {
             c.pos += 1;
             k
@@ -603,6 +687,28 @@ fn if_ip(c: &mut Cursor<'_>, negate: bool) -> Result<Cmd, ConfigError> {
             Cmd::IfNat(if negate { None } else { Some(side) })
         }
         "nhrp" => c.unsupported("DMVPN (ip nhrp)", false, false),
+        "unnumbered" => {
+            if negate {
+                let _ = c.rest();
+                return Ok(Cmd::IfUnnumbered(None));
+            }
+            let mut parts = Vec::new();
+            while let Some(n) = c.peek() {
+                parts.push(n.text);
+                c.pos += 1;
+            }
+            if parts.is_empty() {
+                return Err(c.err_at(c.eol_col, "missing interface name"));
+            }
+            Cmd::IfUnnumbered(Some(super::grammar::interface_name(&parts)))
+        }
+        "mtu" => {
+            if negate {
+                let _ = c.rest();
+                return Ok(Cmd::IfIpMtu(None));
+            }
+            Cmd::IfIpMtu(Some(c.num("MTU", 68, 9216)? as u16))
+        }
         "vrf" => {
             let _ = c.rest();
             Cmd::IfIfCrypto {
@@ -752,7 +858,20 @@ fn profile_cmd(c: &mut Cursor<'_>) -> Result<Cmd, ConfigError> {
                 Cmd::ProfileKeepalive(interval, retry)
             }
             "local-address" => {
-                c.unsupported(format!("{ISAKMP_PROFILE}: local-address"), true, false)
+                let t = c.next("local address")?;
+                match t.text.parse::<Ipv4Addr>() {
+                    Ok(a) => Cmd::ProfileLocal(crate::policy::LocalAddress::Address(a)),
+                    Err(_) => {
+                        let mut parts = vec![t.text];
+                        while let Some(n) = c.peek() {
+                            parts.push(n.text);
+                            c.pos += 1;
+                        }
+                        Cmd::ProfileLocal(crate::policy::LocalAddress::Interface(
+                            super::grammar::interface_name(&parts),
+                        ))
+                    }
+                }
             }
             "description" => c.skip_warn("description ignored".into()),
             "exit" => Cmd::Exit,
