@@ -319,6 +319,9 @@ class RouteRemoved(TunnelEvent):
     tag: int
     distance: int
     publish: bool
+
+
+@dataclass(frozen=True)
 class LineProtocolChanged(TunnelEvent):
     """The line protocol of VTI ``interface TunnelN`` (``iface`` = N) went up (its first
     IPsec SA pair was installed) or down (its last pair went): withdraw the routes through a
