@@ -547,31 +547,6 @@ typedef struct ipsec_esp_stats {
   uint64_t bytes_decaps;
 } ipsec_esp_stats;
 
-// What a batch call did with its packets, summed by verdict (written by
-// `ipsec_tunnel_handle_plaintext_batch`, `ipsec_tunnel_handle_esp_batch` and
-// `ipsec_tunnel_handle_datagram_batch`). The fields add up to the batch's `count`. Why each
-// dropped packet was dropped is counted where the single-packet call would name it (`show
-// crypto ipsec sa`, `ipsec_tunnel_get_counters`).
-typedef struct ipsec_batch_verdicts {
-  // Cleartext: encapsulated and queued for the peer (`IPSEC_TUN_VERDICT_PROTECTED`). ESP and
-  // datagrams: accepted (decrypted and queued for `ipsec_tunnel_poll_plaintext`, or taken by
-  // IKE). The core's `protected`, renamed: that is a C++ keyword.
-  size_t accepted;
-  // Cleartext: `IPSEC_TUN_VERDICT_NO_SA` (dropped, IKE started).
-  size_t no_sa;
-  // Cleartext: `IPSEC_TUN_VERDICT_SEND_ERROR`.
-  size_t send_error;
-  // Cleartext: `IPSEC_TUN_VERDICT_NOT_PROTECTED`.
-  size_t not_protected;
-  // Cleartext: `IPSEC_TUN_VERDICT_MALFORMED`.
-  size_t malformed;
-  // Cleartext for an interface that does not exist (a VTI; see `IPSEC_IFACE_INSIDE`).
-  size_t no_interface;
-  // ESP and datagrams: dropped (what `ipsec_tunnel_handle_esp` or
-  // `ipsec_tunnel_handle_datagram` would have returned an error for).
-  size_t dropped;
-} ipsec_batch_verdicts;
-
 // A datagram written by `ipsec_tunnel_poll_transmit`.
 typedef struct ipsec_tunnel_transmit {
   // `IPSEC_TUNNEL_TRANSMIT_UDP` or `IPSEC_TUNNEL_TRANSMIT_ESP`.
@@ -650,6 +625,31 @@ typedef struct ipsec_tunnel_counters {
   // The IKE endpoint's drop and error counters.
   struct ipsec_endpoint_counters ike;
 } ipsec_tunnel_counters;
+
+// What a batch call did with its packets, summed by verdict (written by
+// `ipsec_tunnel_handle_plaintext_batch`, `ipsec_tunnel_handle_esp_batch` and
+// `ipsec_tunnel_handle_datagram_batch`). The fields add up to the batch's `count`. Why each
+// dropped packet was dropped is counted where the single-packet call would name it (`show
+// crypto ipsec sa`, `ipsec_tunnel_get_counters`).
+typedef struct ipsec_batch_verdicts {
+  // Cleartext: encapsulated and queued for the peer (`IPSEC_TUN_VERDICT_PROTECTED`). ESP and
+  // datagrams: accepted (decrypted and queued for `ipsec_tunnel_poll_plaintext`, or taken by
+  // IKE). The core's `protected`, renamed: that is a C++ keyword.
+  size_t accepted;
+  // Cleartext: `IPSEC_TUN_VERDICT_NO_SA` (dropped, IKE started).
+  size_t no_sa;
+  // Cleartext: `IPSEC_TUN_VERDICT_SEND_ERROR`.
+  size_t send_error;
+  // Cleartext: `IPSEC_TUN_VERDICT_NOT_PROTECTED`.
+  size_t not_protected;
+  // Cleartext: `IPSEC_TUN_VERDICT_MALFORMED`.
+  size_t malformed;
+  // Cleartext for an interface that does not exist (a VTI; see `IPSEC_IFACE_INSIDE`).
+  size_t no_interface;
+  // ESP and datagrams: dropped (what `ipsec_tunnel_handle_esp` or
+  // `ipsec_tunnel_handle_datagram` would have returned an error for).
+  size_t dropped;
+} ipsec_batch_verdicts;
 
 #ifdef __cplusplus
 extern "C" {
@@ -1227,67 +1227,6 @@ ipsec_result ipsec_tunnel_handle_esp(struct ipsec_tunnel *t,
                                      const uint8_t *data,
                                      size_t len);
 
-// A batch of cleartext IPv4 packets that came in on `iface` (`IPSEC_IFACE_INSIDE` for the
-// protected side; N for `interface TunnelN`): packet `i` is the `lens[i]` bytes at
-// `packets[i]`. Per packet exactly what `ipsec_tunnel_handle_plaintext` does, in order, worked
-// in chunks so that a cipher gets many packets at once; `*out_verdicts` receives the verdicts
-// summed. Protected packets are then polled out with `ipsec_tunnel_poll_transmit` (the queue
-// is bounded: poll it between batches). A VTI's packets are refused and
-// counted (`no_interface`) while no configuration builds one.
-//
-// The batch is checked whole before any packet is handled: `packets` and `lens` may be NULL
-// only when `count` is 0 (verdicts all 0), an element of `packets` only when its length is 0;
-// otherwise `IPSEC_RESULT_NULL_PARAMETER` and nothing is handled or written.
-//
-// # Safety
-// `t` a live handle; `packets` and `lens` `count` readable elements each (or NULL with 0);
-// every `packets[i]` `lens[i]` readable bytes (or NULL with 0); `out_verdicts` writable.
-ipsec_result ipsec_tunnel_handle_plaintext_batch(struct ipsec_tunnel *t,
-                                                 uint64_t now_ms,
-                                                 uint32_t iface,
-                                                 const uint8_t *const *packets,
-                                                 const size_t *lens,
-                                                 size_t count,
-                                                 struct ipsec_batch_verdicts *out_verdicts);
-
-// A batch of raw ESP packets (each the IP protocol 50 payload, SPI first) from `src` (IPv4;
-// the port is ignored), laid out as for `ipsec_tunnel_handle_plaintext_batch`. Per packet
-// exactly what `ipsec_tunnel_handle_esp` does, in order; `*out_verdicts` receives how many
-// were decrypted and queued for `ipsec_tunnel_poll_plaintext` (`accepted`) and how many
-// dropped (`dropped`; each counted under its reason, as `ipsec_tunnel_handle_esp` counts it).
-// A `src` that is not IPv4: `IPSEC_RESULT_INVALID_PARAMETER`. Errors handle nothing and write
-// nothing.
-//
-// # Safety
-// `t` a live handle; `src` readable; `packets`, `lens`, `count` as for
-// `ipsec_tunnel_handle_plaintext_batch`; `out_verdicts` writable.
-ipsec_result ipsec_tunnel_handle_esp_batch(struct ipsec_tunnel *t,
-                                           uint64_t now_ms,
-                                           const struct ipsec_addr *src,
-                                           const uint8_t *const *packets,
-                                           const size_t *lens,
-                                           size_t count,
-                                           struct ipsec_batch_verdicts *out_verdicts);
-
-// A batch of UDP datagrams received on `path->local` (our address, port 500 or 4500) from
-// `path->remote` (the datagrams of one `recvmmsg` from one peer, or a GRO train cut at its
-// segment size), laid out as for `ipsec_tunnel_handle_plaintext_batch`. Per datagram exactly
-// what `ipsec_tunnel_handle_datagram` does, in order; `*out_verdicts` receives how many were
-// accepted (`accepted`) and how many dropped (`dropped`, each counted under its reason). IPv4
-// only: other families give `IPSEC_RESULT_INVALID_PARAMETER`. Errors handle nothing and write
-// nothing.
-//
-// # Safety
-// `t` a live handle; `path` readable; `packets`, `lens`, `count` as for
-// `ipsec_tunnel_handle_plaintext_batch`; `out_verdicts` writable.
-ipsec_result ipsec_tunnel_handle_datagram_batch(struct ipsec_tunnel *t,
-                                                uint64_t now_ms,
-                                                const struct ipsec_path *path,
-                                                const uint8_t *const *packets,
-                                                const size_t *lens,
-                                                size_t count,
-                                                struct ipsec_batch_verdicts *out_verdicts);
-
 // Runs everything due at `now_ms` (retransmissions, lifetimes, rekeys, DPD, keepalives). Call
 // it when the deadline from `ipsec_tunnel_poll_timeout` has passed.
 //
@@ -1403,6 +1342,67 @@ ipsec_result ipsec_tunnel_diagnose(const struct ipsec_tunnel *t,
                                    uint8_t *buf,
                                    size_t cap,
                                    size_t *out_len);
+
+// A batch of cleartext IPv4 packets that came in on `iface` (`IPSEC_IFACE_INSIDE` for the
+// protected side; N for `interface TunnelN`): packet `i` is the `lens[i]` bytes at
+// `packets[i]`. Per packet exactly what `ipsec_tunnel_handle_plaintext` does, in order, worked
+// in chunks so that a cipher gets many packets at once; `*out_verdicts` receives the verdicts
+// summed. Protected packets are then polled out with `ipsec_tunnel_poll_transmit` (the queue
+// is bounded: poll it between batches). A VTI's packets are refused and
+// counted (`no_interface`) while no configuration builds one.
+//
+// The batch is checked whole before any packet is handled: `packets` and `lens` may be NULL
+// only when `count` is 0 (verdicts all 0), an element of `packets` only when its length is 0;
+// otherwise `IPSEC_RESULT_NULL_PARAMETER` and nothing is handled or written.
+//
+// # Safety
+// `t` a live handle; `packets` and `lens` `count` readable elements each (or NULL with 0);
+// every `packets[i]` `lens[i]` readable bytes (or NULL with 0); `out_verdicts` writable.
+ipsec_result ipsec_tunnel_handle_plaintext_batch(struct ipsec_tunnel *t,
+                                                 uint64_t now_ms,
+                                                 uint32_t iface,
+                                                 const uint8_t *const *packets,
+                                                 const size_t *lens,
+                                                 size_t count,
+                                                 struct ipsec_batch_verdicts *out_verdicts);
+
+// A batch of raw ESP packets (each the IP protocol 50 payload, SPI first) from `src` (IPv4;
+// the port is ignored), laid out as for `ipsec_tunnel_handle_plaintext_batch`. Per packet
+// exactly what `ipsec_tunnel_handle_esp` does, in order; `*out_verdicts` receives how many
+// were decrypted and queued for `ipsec_tunnel_poll_plaintext` (`accepted`) and how many
+// dropped (`dropped`; each counted under its reason, as `ipsec_tunnel_handle_esp` counts it).
+// A `src` that is not IPv4: `IPSEC_RESULT_INVALID_PARAMETER`. Errors handle nothing and write
+// nothing.
+//
+// # Safety
+// `t` a live handle; `src` readable; `packets`, `lens`, `count` as for
+// `ipsec_tunnel_handle_plaintext_batch`; `out_verdicts` writable.
+ipsec_result ipsec_tunnel_handle_esp_batch(struct ipsec_tunnel *t,
+                                           uint64_t now_ms,
+                                           const struct ipsec_addr *src,
+                                           const uint8_t *const *packets,
+                                           const size_t *lens,
+                                           size_t count,
+                                           struct ipsec_batch_verdicts *out_verdicts);
+
+// A batch of UDP datagrams received on `path->local` (our address, port 500 or 4500) from
+// `path->remote` (the datagrams of one `recvmmsg` from one peer, or a GRO train cut at its
+// segment size), laid out as for `ipsec_tunnel_handle_plaintext_batch`. Per datagram exactly
+// what `ipsec_tunnel_handle_datagram` does, in order; `*out_verdicts` receives how many were
+// accepted (`accepted`) and how many dropped (`dropped`, each counted under its reason). IPv4
+// only: other families give `IPSEC_RESULT_INVALID_PARAMETER`. Errors handle nothing and write
+// nothing.
+//
+// # Safety
+// `t` a live handle; `path` readable; `packets`, `lens`, `count` as for
+// `ipsec_tunnel_handle_plaintext_batch`; `out_verdicts` writable.
+ipsec_result ipsec_tunnel_handle_datagram_batch(struct ipsec_tunnel *t,
+                                                uint64_t now_ms,
+                                                const struct ipsec_path *path,
+                                                const uint8_t *const *packets,
+                                                const size_t *lens,
+                                                size_t count,
+                                                struct ipsec_batch_verdicts *out_verdicts);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -1,0 +1,253 @@
+use super::*;
+
+const SITE_A: &str = include_str!("../../../ipsec-proto/src/ios/seed/siteA.cfg");
+const SITE_B: &str = include_str!("../../../ipsec-proto/src/ios/seed/siteB.cfg");
+
+fn new(text: &str, seed: u8) -> Result<*mut ipsec_tunnel, (ipsec_result, usize, usize)> {
+    let mut t = std::ptr::null_mut();
+    let (mut line, mut col) = (usize::MAX, usize::MAX);
+    let s = [seed; 32];
+    let rc = unsafe {
+        ipsec_tunnel_new_from_ios(
+            text.as_ptr(),
+            text.len(),
+            s.as_ptr(),
+            &mut t,
+            &mut line,
+            &mut col,
+        )
+    };
+    if rc == ipsec_result::IPSEC_RESULT_OK {
+        assert_eq!((line, col), (usize::MAX, usize::MAX), "written on success");
+        Ok(t)
+    } else {
+        assert!(t.is_null(), "out written on failure");
+        Err((rc, line, col))
+    }
+}
+
+fn ping(src: [u8; 4], dst: [u8; 4], seq: u8) -> Vec<u8> {
+    let mut p = vec![0u8; 60];
+    p[0] = 0x45;
+    p[3] = 60;
+    p[8] = 64;
+    p[9] = 1;
+    p[12..16].copy_from_slice(&src);
+    p[16..20].copy_from_slice(&dst);
+    p[20] = 8;
+    p[27] = seq;
+    p
+}
+
+/// Every datagram from `from` into `to`; the packets `to` then delivers.
+fn carry(from: *mut ipsec_tunnel, to: *mut ipsec_tunnel, now: u64) -> Vec<Vec<u8>> {
+    let mut buf = vec![0u8; 4096];
+    let mut delivered = Vec::new();
+    loop {
+        let mut tx = ipsec_tunnel_transmit::default();
+        let rc = unsafe {
+            ipsec_tunnel_poll_transmit(
+                from,
+                buf.as_mut_ptr(),
+                buf.len(),
+                &mut tx,
+                std::ptr::null_mut(),
+            )
+        };
+        if rc == ipsec_result::IPSEC_RESULT_NONE {
+            break;
+        }
+        assert_eq!(rc, ipsec_result::IPSEC_RESULT_OK);
+        let rc = if tx.kind == IPSEC_TUNNEL_TRANSMIT_UDP {
+            let rx = ipsec_path {
+                local: tx.path.remote,
+                remote: tx.path.local,
+            };
+            unsafe { ipsec_tunnel_handle_datagram(to, now, &rx, buf.as_ptr(), tx.len) }
+        } else {
+            assert_eq!(tx.kind, IPSEC_TUNNEL_TRANSMIT_ESP);
+            unsafe { ipsec_tunnel_handle_esp(to, now, &tx.path.local, buf.as_ptr(), tx.len) }
+        };
+        assert_eq!(rc, ipsec_result::IPSEC_RESULT_OK);
+        let mut n = 0usize;
+        while unsafe { ipsec_tunnel_poll_plaintext(to, buf.as_mut_ptr(), buf.len(), &mut n) }
+            == ipsec_result::IPSEC_RESULT_OK
+        {
+            delivered.push(buf[..n].to_vec());
+        }
+    }
+    delivered
+}
+
+fn plaintext(t: *mut ipsec_tunnel, now: u64, p: &[u8]) -> u32 {
+    let mut v = 0;
+    let rc = unsafe { ipsec_tunnel_handle_plaintext(t, now, p.as_ptr(), p.len(), &mut v) };
+    assert_eq!(rc, ipsec_result::IPSEC_RESULT_OK);
+    v
+}
+
+fn show(t: *mut ipsec_tunnel, now: u64, which: u32) -> String {
+    let mut need = 0;
+    let rc = unsafe {
+        ipsec_tunnel_show(
+            t,
+            now,
+            which,
+            std::ptr::null(),
+            std::ptr::null_mut(),
+            0,
+            &mut need,
+        )
+    };
+    assert_eq!(rc, ipsec_result::IPSEC_RESULT_BUFFER_TOO_SMALL);
+    let mut buf = vec![0u8; need];
+    let mut n = 0;
+    let rc = unsafe {
+        ipsec_tunnel_show(
+            t,
+            now,
+            which,
+            std::ptr::null(),
+            buf.as_mut_ptr(),
+            need,
+            &mut n,
+        )
+    };
+    assert_eq!(rc, ipsec_result::IPSEC_RESULT_OK);
+    String::from_utf8(buf[..n].to_vec()).unwrap()
+}
+
+#[test]
+fn the_seed_sites_pass_pings_both_ways_through_the_c_abi() {
+    let (mut a, mut b) = (new(SITE_A, 1).unwrap(), new(SITE_B, 2).unwrap());
+    let (lan_a, lan_b) = ([192, 168, 1, 10], [192, 168, 2, 10]);
+    let mut now = 1_000;
+    assert_eq!(
+        plaintext(a, now, &ping(lan_a, lan_b, 0)),
+        IPSEC_TUN_VERDICT_NO_SA
+    );
+    let mut ev = ipsec_tunnel_event::default();
+    let mut up = None;
+    let mut states = Vec::new();
+    while up.is_none() && now < 5_000 {
+        carry(a, b, now);
+        carry(b, a, now);
+        while unsafe { ipsec_tunnel_poll_event(a, &mut ev) } == ipsec_result::IPSEC_RESULT_OK {
+            if ev.kind == IPSEC_TUNNEL_EVENT_IPSEC_UP {
+                up = Some(ev);
+            } else if ev.kind == IPSEC_TUNNEL_EVENT_ISAKMP_STATE {
+                let s = unsafe { std::ffi::CStr::from_ptr(ev.to_state.as_ptr()) };
+                states.push(s.to_str().unwrap().to_string());
+            }
+        }
+        now += 10;
+    }
+    let up = up.expect("IPsec SA pair up at site A");
+    assert_eq!((up.entry, up.map_seq), (0, 10));
+    assert_eq!(&up.peer.bytes[..4], &[203, 0, 113, 2]);
+    assert_eq!(
+        states.last().map(String::as_str),
+        Some("QM_IDLE"),
+        "{states:?}"
+    );
+    for seq in 1..=3 {
+        let p = ping(lan_a, lan_b, seq);
+        assert_eq!(plaintext(a, now, &p), IPSEC_TUN_VERDICT_PROTECTED);
+        assert_eq!(carry(a, b, now), vec![p]);
+        let r = ping(lan_b, lan_a, seq);
+        assert_eq!(plaintext(b, now, &r), IPSEC_TUN_VERDICT_PROTECTED);
+        assert_eq!(carry(b, a, now), vec![r]);
+    }
+    assert!(show(a, now, IPSEC_SHOW_ISAKMP_SA).contains("QM_IDLE"));
+    assert!(show(a, now, IPSEC_SHOW_IPSEC_SA).contains("#pkts encaps: 3"));
+    // The same configuration again: the entry keeps its pair; a broken one is refused.
+    let (mut kept, mut cleared, mut line, mut col) = (9, 9, 0, 0);
+    let rc = unsafe {
+        ipsec_tunnel_reconfigure_ios(
+            a,
+            now,
+            SITE_A.as_ptr(),
+            SITE_A.len(),
+            &mut kept,
+            &mut cleared,
+            &mut line,
+            &mut col,
+        )
+    };
+    assert_eq!((rc, kept, cleared), (ipsec_result::IPSEC_RESULT_OK, 1, 0));
+    let bad = "crypto isakmp policy 1\n encr rot13\n";
+    let rc = unsafe {
+        ipsec_tunnel_reconfigure_ios(
+            a,
+            now,
+            bad.as_ptr(),
+            bad.len(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            &mut line,
+            &mut col,
+        )
+    };
+    assert_eq!(
+        (rc, line, col),
+        (ipsec_result::IPSEC_RESULT_CONFIG_SYNTAX, 2, 7)
+    );
+    let p = ping(lan_a, lan_b, 4);
+    assert_eq!(plaintext(a, now, &p), IPSEC_TUN_VERDICT_PROTECTED);
+    assert_eq!(carry(a, b, now), vec![p]);
+    let mut deadline = 0;
+    assert!(unsafe { ipsec_tunnel_poll_timeout(a, &mut deadline) });
+    assert!(deadline > now);
+    unsafe {
+        ipsec_tunnel_free(&mut a);
+        ipsec_tunnel_free(&mut b);
+        ipsec_tunnel_free(&mut a);
+    }
+    assert!(a.is_null() && b.is_null());
+}
+
+/// The C string `name` of `examples/c/tunnel_wire.h`, unescaped.
+fn c_string(header: &str, name: &str) -> String {
+    let start = header.find(&format!("{name}[] =\n")).expect(name);
+    let body = &header[start..];
+    let body = &body[body.find('\n').unwrap() + 1..body.find(";\n").unwrap()];
+    body.lines()
+        .map(|l| {
+            let l = l
+                .trim()
+                .strip_prefix('"')
+                .unwrap()
+                .strip_suffix("\\n\"")
+                .unwrap();
+            l.replace("\\\"", "\"").replace("\\\\", "\\") + "\n"
+        })
+        .collect()
+}
+
+#[test]
+fn the_c_examples_embed_the_seed_configurations_verbatim() {
+    let header = include_str!("../../../examples/c/tunnel_wire.h");
+    assert_eq!(c_string(header, "SITE_A_CFG"), SITE_A);
+    assert_eq!(c_string(header, "SITE_B_CFG"), SITE_B);
+}
+
+#[test]
+fn bad_text_gives_the_code_and_the_position() {
+    let bad = "hostname x\ncrypto isakmp policy 1\n encr rot13\n";
+    assert_eq!(
+        new(bad, 1).unwrap_err(),
+        (ipsec_result::IPSEC_RESULT_CONFIG_SYNTAX, 3, 7)
+    );
+    let (rc, line, col) = new("hostname x\n", 1).unwrap_err();
+    assert_eq!(
+        (rc, line, col),
+        (ipsec_result::IPSEC_RESULT_INVALID_CONFIG, 0, 0)
+    );
+    let mut buf = [0u8; 256];
+    let mut n = 0;
+    let rc =
+        unsafe { ipsec_tunnel_explain_ios(bad.as_ptr(), bad.len(), buf.as_mut_ptr(), 256, &mut n) };
+    assert_eq!(rc, ipsec_result::IPSEC_RESULT_OK);
+    let msg = std::str::from_utf8(&buf[..n]).unwrap();
+    assert!(msg.starts_with("line 3, column 7: "), "{msg}");
+}
