@@ -154,7 +154,12 @@ impl Tunnels {
             // The newest pair carries outbound traffic; older inbound SAs stay until they
             // are deleted or expire, so packets already in flight still arrive.
             first = f.live.is_empty();
-            f.current_out = Some(p.child);
+            // A rekey we started waits a moment (or for the peer's first packet) before it
+            // carries traffic; any other new pair carries it at once.
+            match (p.replaces, f.current_out) {
+                (Some(_), Some(_)) => f.next_out = Some((p.child, now + OUTBOUND_SWITCH_DELAY)),
+                _ => f.current_out = Some(p.child),
+            }
             f.live.push(p.child);
             f.requested = false;
             f.up_since.get_or_insert(now);
@@ -210,8 +215,12 @@ impl Tunnels {
         f.retired.add(&c.out.stats());
         f.retired.add(&c.inbound.stats());
         f.live.retain(|x| *x != child);
+        if f.next_out.is_some_and(|(c, _)| c == child) {
+            f.next_out = None;
+        }
         if f.current_out == Some(child) {
             f.current_out = f.live.last().copied();
+            f.next_out = None;
         }
         if f.live.is_empty() {
             f.up_since = None;

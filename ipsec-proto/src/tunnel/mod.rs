@@ -260,6 +260,9 @@ struct Flow {
     retired: EspStats,
     invalid_identity: u64,
     current_out: Option<ChildId>,
+    /// A pair of a rekey we started, and when it takes over outbound traffic (see
+    /// [`OUTBOUND_SWITCH_DELAY`]).
+    next_out: Option<(ChildId, Instant)>,
     live: Vec<ChildId>,
     requested: bool,
     up_since: Option<Instant>,
@@ -308,6 +311,42 @@ impl From<&TransformSet> for Transforms {
             encryption: t.esp_encryption,
             integrity: t.esp_integrity,
             mode: t.mode,
+        }
+    }
+}
+
+/// How long the pair of a rekey we started waits before it carries outbound traffic, unless the
+/// peer sends on it first. A Quick Mode initiator installs its pair on QM2, before the peer has
+/// even received QM3: switching at once loses the first packets to a peer that installs on QM3
+/// (strongSwan drops them, seen in the lab).
+const OUTBOUND_SWITCH_DELAY: Duration = Duration::from_secs(1);
+
+impl Flow {
+    /// The pair that carries outbound traffic now, after a switch that became due.
+    fn outbound(&mut self, now: Instant) -> Option<ChildId> {
+        if let Some((next, at)) = self.next_out {
+            if now >= at {
+                self.current_out = Some(next);
+                self.next_out = None;
+            }
+        }
+        self.current_out
+    }
+
+    /// The pair carrying outbound traffic at `now`, as shown (the switch itself happens with
+    /// the next packet).
+    fn current_at(&self, now: Instant) -> Option<ChildId> {
+        match self.next_out {
+            Some((next, at)) if now >= at => Some(next),
+            _ => self.current_out,
+        }
+    }
+
+    /// The peer sent on `child`: if it is the pair waiting to take over, it does now.
+    fn peer_sent_on(&mut self, child: ChildId) {
+        if self.next_out.is_some_and(|(c, _)| c == child) {
+            self.current_out = Some(child);
+            self.next_out = None;
         }
     }
 }
@@ -593,7 +632,7 @@ impl Tunnels {
                 })
             })
         } else {
-            flow.current_out
+            flow.outbound(now)
         };
         if dynamic && current.is_none() {
             flow.retired.no_sa_send += 1;
@@ -793,6 +832,10 @@ impl Tunnels {
             return Err(Dropped::OutsideProxyIdentities);
         }
         let deliver = child.deliver;
+        let flow_index = child.flow;
+        if let Some(f) = self.flows.get_mut(flow_index) {
+            f.peer_sent_on(child_id);
+        }
         let clamp = match deliver {
             Dest::Vti(n) => self.vti_mss(n),
             _ => self.mss_clamp,
@@ -1077,6 +1120,7 @@ fn flows_of(peers: &[crate::ike::PeerConfig], entries: &[MapEntryInfo]) -> (Vec<
                 retired: EspStats::default(),
                 invalid_identity: 0,
                 current_out: None,
+                next_out: None,
                 live: Vec::new(),
                 requested: false,
                 up_since: None,

@@ -443,6 +443,79 @@ pub(super) mod tests {
         );
     }
 
+    /// The first ESP packet's SPI, sent from `t` for `pkt`.
+    fn sent_spi(t: &mut Tunnel, now: Instant, pkt: &[u8]) -> u32 {
+        assert_eq!(t.handle_plaintext(now, pkt), TunVerdict::Protected);
+        let mut buf = vec![0u8; 4096];
+        let tx = t.poll_transmit(&mut buf).unwrap().unwrap();
+        assert!(matches!(tx.dest, Dest::Esp { .. }));
+        u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]])
+    }
+
+    #[test]
+    fn the_pair_of_a_rekey_we_started_carries_traffic_once_the_peer_uses_it_or_after_a_second() {
+        let mut a = Tunnel::from_ios(SITE_A, CoreOptions::seeded(1)).unwrap();
+        let mut b = Tunnel::from_ios(SITE_B, CoreOptions::seeded(2)).unwrap();
+        let mut now = Instant::from_millis(1_000);
+        let ab = ping([192, 168, 1, 10], [192, 168, 2, 10], 1);
+        let ba = ping([192, 168, 2, 10], [192, 168, 1, 10], 1);
+        a.handle_plaintext(now, &ab);
+        for _ in 0..20 {
+            carry(&mut a, &mut b, now);
+            carry(&mut b, &mut a, now);
+            now = Instant::from_millis(now.as_millis() + 10);
+        }
+        let first_in = std::iter::from_fn(|| a.poll_event())
+            .find_map(|e| match e {
+                TunnelEvent::IpsecUp { spi_in, .. } => Some(spi_in),
+                _ => None,
+            })
+            .unwrap();
+        let old = sent_spi(&mut a, now, &ab);
+        a.rekey_sa(now, first_in).unwrap();
+        for _ in 0..4 {
+            carry(&mut a, &mut b, now);
+            carry(&mut b, &mut a, now);
+        }
+        let (new_in, new_out) = std::iter::from_fn(|| a.poll_event())
+            .find_map(|e| match e {
+                TunnelEvent::IpsecUp {
+                    spi_in, spi_out, ..
+                } => Some((spi_in, spi_out)),
+                _ => None,
+            })
+            .expect("the rekey installed a new pair");
+        assert_ne!(new_out, old);
+        // Our QM3 may still be on its way: the old pair keeps carrying our traffic...
+        assert_eq!(sent_spi(&mut a, now, &ab), old);
+        // ...until the peer sends on the new pair (it switched on QM3).
+        assert_eq!(b.handle_plaintext(now, &ba), TunVerdict::Protected);
+        assert_eq!(carry(&mut b, &mut a, now), vec![ba.clone()]);
+        assert_eq!(
+            sent_spi(&mut a, now, &ab),
+            new_out,
+            "the peer used it: ours now"
+        );
+        // Without a packet from the peer, the new pair takes over after a second.
+        let second_in = new_in;
+        a.rekey_sa(now, second_in).unwrap();
+        for _ in 0..4 {
+            carry(&mut a, &mut b, now);
+            carry(&mut b, &mut a, now);
+        }
+        let newest = std::iter::from_fn(|| a.poll_event())
+            .filter_map(|e| match e {
+                TunnelEvent::IpsecUp { spi_out, .. } => Some(spi_out),
+                _ => None,
+            })
+            .last()
+            .expect("the second rekey installed a pair");
+        let soon = Instant::from_millis(now.as_millis() + 500);
+        assert_eq!(sent_spi(&mut a, soon, &ab), new_out);
+        let later = Instant::from_millis(now.as_millis() + 1_001);
+        assert_eq!(sent_spi(&mut a, later, &ab), newest);
+    }
+
     #[test]
     fn two_sites_from_their_ios_configurations_pass_packets_both_ways() {
         let mut a = Tunnel::from_ios(SITE_A, CoreOptions::seeded(1)).unwrap();

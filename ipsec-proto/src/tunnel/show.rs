@@ -75,7 +75,7 @@ impl Tunnels {
     fn flow_snapshot(&self, now: Instant, f: &Flow) -> Option<IpsecFlowSnapshot> {
         let e = self.entries.get(f.entry)?;
         let stats = self.flow_stats(f);
-        let current = f.current_out.and_then(|c| self.children.get(&c));
+        let current = f.current_at(now).and_then(|c| self.children.get(&c));
         let mut inbound_esp = Vec::new();
         let mut outbound_esp = Vec::new();
         for id in &f.live {
@@ -194,7 +194,7 @@ impl Tunnels {
                         })
                     })
                 };
-                let cur = f.current_out.and_then(|c| self.children.get(&c));
+                let cur = f.current_at(now).and_then(|c| self.children.get(&c));
                 if let Some(u) = f.up_since {
                     up_since = Some(up_since.map_or(u, |x: Instant| x.min(u)));
                 }

@@ -230,7 +230,7 @@ impl Tunnels {
             if len > self.tun_mtu {
                 flow.oversize += 1;
             }
-            let Some(child) = flow.current_out else {
+            let Some(child) = flow.outbound(now) else {
                 // The line protocol is down; the tunnel is (re)initiating on its own.
                 flow.retired.no_sa_send += 1;
                 v.add(TunVerdict::NoSa);
