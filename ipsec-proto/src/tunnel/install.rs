@@ -136,7 +136,7 @@ impl Tunnels {
                 transform: (&p.transform).into(),
                 peer_port: if p.udp_encap { peer_port } else { 500 },
                 rekey_requested: false,
-                unreported: None,
+                unreported: false,
                 deliver,
                 fresh,
             },

@@ -288,8 +288,9 @@ struct ChildSa {
     peer_port: u16,
     /// A rekey was asked for because the outbound sequence numbers are running out.
     rekey_requested: bool,
-    /// Traffic since the endpoint last heard of it: (last inbound, last outbound).
-    unreported: Option<(Option<Instant>, Option<Instant>)>,
+    /// Traffic since the endpoint last heard of it (the times themselves are the SAs' own
+    /// last activity).
+    unreported: bool,
     /// Where decrypted packets go: [`Dest::Tun`], or [`Dest::Vti`] for a VTI's pair.
     deliver: Dest,
     /// A pair that replaces none (not a rekey): whether we initiated its Quick Mode, and when
@@ -723,26 +724,18 @@ impl Tunnels {
         if !sent {
             return TunVerdict::SendError;
         }
-        self.note_usage(now, child_id, false);
+        self.note_usage(now, child_id);
         TunVerdict::Protected
     }
 
     /// Notes traffic on a pair for the next usage report (see [`USAGE_TICK`]).
-    fn note_usage(&mut self, now: Instant, child_id: ChildId, inbound: bool) {
+    fn note_usage(&mut self, now: Instant, child_id: ChildId) {
         let Some(child) = self.children.get_mut(&child_id) else {
             return;
         };
-        let u = match child.unreported.as_mut() {
-            Some(u) => u,
-            None => {
-                self.usage_pending.push(child_id);
-                child.unreported.insert((None, None))
-            }
-        };
-        if inbound {
-            u.0 = Some(now);
-        } else {
-            u.1 = Some(now);
+        if !child.unreported {
+            child.unreported = true;
+            self.usage_pending.push(child_id);
         }
         self.usage_due.get_or_insert(now + USAGE_TICK);
     }
@@ -755,9 +748,11 @@ impl Tunnels {
             let Some(child) = self.children.get_mut(&id) else {
                 continue;
             };
-            let Some((last_in, last_out)) = child.unreported.take() else {
+            if !std::mem::take(&mut child.unreported) {
                 continue;
-            };
+            }
+            let last_in = child.inbound.usage().last_activity;
+            let last_out = child.out.usage().last_activity;
             let bytes = child
                 .out
                 .usage()
@@ -847,7 +842,7 @@ impl Tunnels {
         // The peer's history learns of ESP from the pair's own usage (see `diagnose_inputs`
         // and `uninstall`): a lookup by address per packet would cost more than the rest of
         // the bookkeeping.
-        self.note_usage(now, child_id, true);
+        self.note_usage(now, child_id);
         Ok(())
     }
 
