@@ -70,9 +70,18 @@ fn deliver(from: &mut Outputs, to: &mut GatewayCore, to_out: &mut Outputs, now: 
     tun
 }
 
-#[test]
-fn steady_state_data_path_does_not_allocate() {
-    let (mut a, mut b) = (core(SITE_A, 1), core(SITE_B, 2));
+/// Two cores with their SA pair up, a 1400-byte packet from LAN A to LAN B, and the time.
+struct Up {
+    a: GatewayCore,
+    b: GatewayCore,
+    oa: Outputs,
+    ob: Outputs,
+    pkt: Vec<u8>,
+    now: Instant,
+}
+
+fn up(seed: u64) -> Up {
+    let (mut a, mut b) = (core(SITE_A, seed), core(SITE_B, seed + 1));
     let (mut oa, mut ob) = (Outputs::default(), Outputs::default());
     let mut pkt = vec![0u8; 1400];
     pkt[0] = 0x45;
@@ -88,6 +97,26 @@ fn steady_state_data_path_does_not_allocate() {
         now = Instant(now.0 + 5);
     }
     assert_eq!(a.installed_pairs(), 1);
+    Up {
+        a,
+        b,
+        oa,
+        ob,
+        pkt,
+        now,
+    }
+}
+
+#[test]
+fn steady_state_data_path_does_not_allocate() {
+    let Up {
+        mut a,
+        mut b,
+        mut oa,
+        mut ob,
+        pkt,
+        mut now,
+    } = up(1);
     // Warm-up: queues reach their working size.
     for _ in 0..10 {
         assert_eq!(a.protect(now, &pkt, &mut oa), TunVerdict::Protected);
@@ -115,22 +144,14 @@ fn steady_state_data_path_does_not_allocate() {
 #[test]
 fn steady_state_batches_do_not_allocate() {
     use ipsec_proto::tunnel::Iface;
-    let (mut a, mut b) = (core(SITE_A, 3), core(SITE_B, 4));
-    let (mut oa, mut ob) = (Outputs::default(), Outputs::default());
-    let mut pkt = vec![0u8; 1400];
-    pkt[0] = 0x45;
-    pkt[2..4].copy_from_slice(&1400u16.to_be_bytes());
-    pkt[9] = 17;
-    pkt[12..16].copy_from_slice(&[192, 168, 1, 10]);
-    pkt[16..20].copy_from_slice(&[192, 168, 2, 10]);
-    let mut now = Instant(1000);
-    assert_eq!(a.protect(now, &pkt, &mut oa), TunVerdict::NoSa);
-    for _ in 0..20 {
-        deliver(&mut oa, &mut b, &mut ob, now);
-        deliver(&mut ob, &mut a, &mut oa, now);
-        now = Instant(now.0 + 5);
-    }
-    assert_eq!(a.installed_pairs(), 1);
+    let Up {
+        mut a,
+        mut b,
+        mut oa,
+        mut ob,
+        pkt,
+        mut now,
+    } = up(3);
     let batch: [&[u8]; 16] = [&pkt; 16];
     // Warm-up: queues reach their working size.
     for _ in 0..5 {

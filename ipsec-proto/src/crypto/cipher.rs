@@ -361,6 +361,12 @@ fn check_iv(alg: CipherAlg, iv: &[u8], len: usize) -> Result<(), CipherError> {
     Ok(())
 }
 
+/// One direction's schedule of a key whose length was checked when the [`CipherKey`] was made:
+/// `new_from_slice` cannot fail, and the zero-key fallback only keeps this total.
+fn expand<C: KeyInit>(k: &[u8]) -> C {
+    C::new_from_slice(k).unwrap_or_else(|_| C::new(&Default::default()))
+}
+
 impl CipherKey {
     /// Keeps `key` for `alg` (checked for length, not expanded).
     pub fn new(alg: CipherAlg, key: &[u8]) -> Result<Self, CipherError> {
@@ -403,21 +409,12 @@ impl CipherKey {
     /// The encryption schedule.
     pub fn encryptor(&self) -> CbcEncryptor {
         let k = self.bytes();
-        // Lengths were checked when the key was made: `new_from_slice` cannot fail; the zero-key
-        // fallback only keeps this function total.
-        macro_rules! mk {
-            ($v:ident, $t:ty) => {
-                EncSchedule::$v(
-                    <$t>::new_from_slice(k).unwrap_or_else(|_| <$t>::new(&Default::default())),
-                )
-            };
-        }
         let schedule = match self.alg {
-            CipherAlg::Des => mk!(Des, Des),
-            CipherAlg::TripleDes => mk!(TripleDes, TdesEde3),
-            CipherAlg::Aes128 => mk!(Aes128, Aes128Enc),
-            CipherAlg::Aes192 => mk!(Aes192, Aes192Enc),
-            CipherAlg::Aes256 => mk!(Aes256, Aes256Enc),
+            CipherAlg::Des => EncSchedule::Des(expand(k)),
+            CipherAlg::TripleDes => EncSchedule::TripleDes(expand(k)),
+            CipherAlg::Aes128 => EncSchedule::Aes128(expand(k)),
+            CipherAlg::Aes192 => EncSchedule::Aes192(expand(k)),
+            CipherAlg::Aes256 => EncSchedule::Aes256(expand(k)),
         };
         CbcEncryptor {
             alg: self.alg,
@@ -428,19 +425,12 @@ impl CipherKey {
     /// The decryption schedule.
     pub fn decryptor(&self) -> CbcDecryptor {
         let k = self.bytes();
-        macro_rules! mk {
-            ($v:ident, $t:ty) => {
-                DecSchedule::$v(
-                    <$t>::new_from_slice(k).unwrap_or_else(|_| <$t>::new(&Default::default())),
-                )
-            };
-        }
         let schedule = match self.alg {
-            CipherAlg::Des => mk!(Des, Des),
-            CipherAlg::TripleDes => mk!(TripleDes, TdesEde3),
-            CipherAlg::Aes128 => mk!(Aes128, Aes128Dec),
-            CipherAlg::Aes192 => mk!(Aes192, Aes192Dec),
-            CipherAlg::Aes256 => mk!(Aes256, Aes256Dec),
+            CipherAlg::Des => DecSchedule::Des(expand(k)),
+            CipherAlg::TripleDes => DecSchedule::TripleDes(expand(k)),
+            CipherAlg::Aes128 => DecSchedule::Aes128(expand(k)),
+            CipherAlg::Aes192 => DecSchedule::Aes192(expand(k)),
+            CipherAlg::Aes256 => DecSchedule::Aes256(expand(k)),
         };
         CbcDecryptor {
             alg: self.alg,
