@@ -352,6 +352,21 @@ impl Flow {
     }
 }
 
+/// Marks `child` as having traffic the endpoint has not heard of yet.
+fn unreported(
+    child: &mut ChildSa,
+    id: ChildId,
+    pending: &mut Vec<ChildId>,
+    due: &mut Option<Instant>,
+    now: Instant,
+) {
+    if !child.unreported {
+        child.unreported = true;
+        pending.push(id);
+    }
+    due.get_or_insert(now + USAGE_TICK);
+}
+
 /// Where [`Tunnels::route`] left a cleartext packet.
 enum Route {
     /// Decided (dropped or negotiation started), with the verdict.
@@ -724,20 +739,28 @@ impl Tunnels {
         if !sent {
             return TunVerdict::SendError;
         }
-        self.note_usage(now, child_id);
+        // On the pair already in hand: no second lookup per packet.
+        unreported(
+            child,
+            child_id,
+            &mut self.usage_pending,
+            &mut self.usage_due,
+            now,
+        );
         TunVerdict::Protected
     }
 
     /// Notes traffic on a pair for the next usage report (see [`USAGE_TICK`]).
     fn note_usage(&mut self, now: Instant, child_id: ChildId) {
-        let Some(child) = self.children.get_mut(&child_id) else {
-            return;
-        };
-        if !child.unreported {
-            child.unreported = true;
-            self.usage_pending.push(child_id);
+        if let Some(child) = self.children.get_mut(&child_id) {
+            unreported(
+                child,
+                child_id,
+                &mut self.usage_pending,
+                &mut self.usage_due,
+                now,
+            );
         }
-        self.usage_due.get_or_insert(now + USAGE_TICK);
     }
 
     /// Tells the endpoint what traffic the pairs carried since the last report: bytes for
