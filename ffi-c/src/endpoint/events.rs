@@ -83,6 +83,8 @@ fn state_cstr(state: Option<IsakmpState>) -> &'static CStr {
         Some(IsakmpState::MmSaSetup) => c"MM_SA_SETUP",
         Some(IsakmpState::MmKeyExch) => c"MM_KEY_EXCH",
         Some(IsakmpState::QmIdle) => c"QM_IDLE",
+        Some(IsakmpState::AgNoState) => c"AG_NO_STATE",
+        Some(IsakmpState::AgInitExch) => c"AG_INIT_EXCH",
         // A state newer than this table (`IsakmpState` is non-exhaustive).
         Some(_) => c"UNKNOWN",
     }
@@ -560,6 +562,8 @@ mod tests {
             IsakmpState::MmSaSetup,
             IsakmpState::MmKeyExch,
             IsakmpState::QmIdle,
+            IsakmpState::AgNoState,
+            IsakmpState::AgInitExch,
         ] {
             assert_eq!(state_cstr(Some(s)).to_str(), Ok(s.name()));
         }

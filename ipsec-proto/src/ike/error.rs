@@ -90,6 +90,11 @@ pub enum AuthFailure {
     /// A HASH payload did not verify.
     #[error("{0} did not verify")]
     HashMismatch(&'static str),
+    /// Aggressive Mode: no key is configured for the identity the initiator sent. It got a
+    /// decoy AM2 (so probing cannot tell known identities from unknown ones) and its AM3
+    /// could not verify.
+    #[error("Aggressive Mode identity {0} has no pre-shared key (answered with a decoy; HASH_I cannot verify)")]
+    UnknownIdentity(String),
 }
 
 /// API misuse: never caused by network input.
@@ -183,6 +188,12 @@ pub enum DatagramDrop {
     /// Too many Quick Modes open as responder on one ISAKMP SA.
     #[error("too many Quick Modes open on this ISAKMP SA")]
     QuickModeFlood,
+    /// An Aggressive Mode message 1 beyond the Diffie-Hellman budget.
+    #[error("Aggressive Mode Diffie-Hellman budget spent")]
+    DhRateLimited,
+    /// An Aggressive Mode message 1 while Aggressive Mode is disabled.
+    #[error("Aggressive Mode is disabled")]
+    AggressiveModeDisabled,
 }
 
 impl DatagramDrop {
@@ -197,6 +208,8 @@ impl DatagramDrop {
             DatagramDrop::ReplayedMessageId => "ike_replayed_message_id",
             DatagramDrop::BadDpd => "ike_bad_dpd",
             DatagramDrop::QuickModeFlood => "ike_quick_mode_flood",
+            DatagramDrop::DhRateLimited => "ike_dh_rate_limited",
+            DatagramDrop::AggressiveModeDisabled => "ike_aggressive_mode_disabled",
         }
     }
 }

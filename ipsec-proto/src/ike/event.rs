@@ -138,8 +138,13 @@ pub enum IsakmpState {
     MmSaSetup,
     /// Key exchange done (MM3/MM4), authentication (MM5/MM6) under way.
     MmKeyExch,
-    /// Main Mode complete: Quick Modes may run.
+    /// Main Mode or Aggressive Mode complete: Quick Modes may run.
     QmIdle,
+    /// Aggressive Mode: AM1 sent, nothing agreed yet (initiator).
+    AgNoState,
+    /// Aggressive Mode: AM2 sent with SA, KE, nonce, ID and HASH_R; waiting for HASH_I in AM3
+    /// (responder).
+    AgInitExch,
 }
 
 impl IsakmpState {
@@ -150,6 +155,8 @@ impl IsakmpState {
             IsakmpState::MmSaSetup => "MM_SA_SETUP",
             IsakmpState::MmKeyExch => "MM_KEY_EXCH",
             IsakmpState::QmIdle => "QM_IDLE",
+            IsakmpState::AgNoState => "AG_NO_STATE",
+            IsakmpState::AgInitExch => "AG_INIT_EXCH",
         }
     }
 }
@@ -412,4 +419,11 @@ pub struct Counters {
     pub half_open_per_source_dropped: u64,
     /// Quick Modes refused because the ISAKMP SA already had too many we answer in progress.
     pub quick_mode_flood_dropped: u64,
+    /// Aggressive Mode first messages dropped unanswered because the Diffie-Hellman budget
+    /// ([`crate::ike::EndpointConfig::aggressive_dh_per_sec`]) was spent.
+    pub aggressive_dh_limited: u64,
+    /// Aggressive Mode first messages dropped because Aggressive Mode is disabled.
+    pub aggressive_disabled: u64,
+    /// Aggressive Mode first messages whose identity has no key, answered with a decoy AM2.
+    pub aggressive_unknown_identity: u64,
 }

@@ -32,7 +32,8 @@ mod proposal;
 pub mod show;
 
 pub use config::{
-    EndpointConfig, GatewayConfigIssue, PeerConfig, PeerId, RetransmitConfig, SelectorPair,
+    EndpointConfig, GatewayConfigIssue, IdentityKey, PeerConfig, PeerId, Phase1Id,
+    RetransmitConfig, SelectorPair,
 };
 pub use endpoint::Endpoint;
 pub use error::{

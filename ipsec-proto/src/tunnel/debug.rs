@@ -42,6 +42,8 @@ fn fsm_name(role: Role, state: IsakmpState) -> &'static str {
         (Role::Responder, IsakmpState::MmNoState) => "IKE_R_MM1",
         (Role::Responder, IsakmpState::MmSaSetup) => "IKE_R_MM2",
         (Role::Responder, IsakmpState::MmKeyExch) => "IKE_R_MM4",
+        (_, IsakmpState::AgNoState) => "IKE_I_AM1",
+        (_, IsakmpState::AgInitExch) => "IKE_R_AM2",
     }
 }
 
@@ -65,6 +67,8 @@ pub(super) fn fsm(
     let from = old.map_or("IKE_READY", |o| fsm_name(role, o));
     let input = match (role, state) {
         (Role::Initiator, IsakmpState::MmNoState) => "IKE_MESG_FROM_IPSEC, IKE_SA_REQ_MM",
+        (Role::Initiator, IsakmpState::AgNoState) => "IKE_MESG_FROM_IPSEC, IKE_SA_REQ_AM",
+        (_, IsakmpState::AgInitExch) => "IKE_MESG_FROM_PEER, IKE_AM_EXCH",
         (_, IsakmpState::QmIdle) => "IKE_MESG_INTERNAL, IKE_PROCESS_COMPLETE",
         _ => "IKE_MESG_FROM_PEER, IKE_MM_EXCH",
     };

@@ -907,7 +907,10 @@ impl Tunnels {
                 } else {
                     'R'
                 };
-                let conn = if matches!(s.state, IsakmpState::QmIdle | IsakmpState::MmKeyExch) {
+                let conn = if matches!(
+                    s.state,
+                    IsakmpState::QmIdle | IsakmpState::MmKeyExch | IsakmpState::AgInitExch
+                ) {
                     s.conn_id
                 } else {
                     0

@@ -160,7 +160,10 @@ impl Endpoint {
                     notify: t,
                     authenticated: false,
                 });
-                if t.is_error() && sa.role == Role::Initiator && sa.state == P1State::MmNoState {
+                if t.is_error()
+                    && sa.role == Role::Initiator
+                    && matches!(sa.state, P1State::MmNoState | P1State::AgNoState)
+                {
                     let remote = sa.path.remote;
                     self.abandon_phase1(id, remote, Error::NotifyReceived(t));
                     return Ok(());

@@ -168,7 +168,7 @@ impl Endpoint {
     /// negotiations), then in total (the source holding the most goes first). MM3 carries no
     /// proof of anything, so SAs waiting for MM5 count as well, or a flood of MM1+MM3 pairs
     /// would hold unbounded state (and cost a DH exponentiation each).
-    fn make_room_for_half_open(&mut self, source: IpAddr) {
+    pub(super) fn make_room_for_half_open(&mut self, source: IpAddr) {
         let half_open = |s: &IkeSa| s.role == Role::Responder && s.state != P1State::QmIdle;
         // Indexed by address: the cost does not grow with the tunnels of other peers.
         self.sas.refresh();

@@ -33,6 +33,9 @@ use super::event::{
 use super::evidence::ConfigProblem;
 use super::proposal::{self, Phase1Suite, Phase2Offer};
 
+mod aggressive;
+#[cfg(test)]
+mod aggressive_tests;
 mod dpd;
 mod fuzz_access;
 mod info;
@@ -126,6 +129,9 @@ pub struct Endpoint {
     dropped: Option<DatagramDrop>,
     /// Where Wireshark keys go ([`Endpoint::set_keylog`]).
     keylog: keylog::KeyLogSlot,
+    /// Aggressive Mode: the local secret decoy keys derive from and the Diffie-Hellman
+    /// budget (see [`aggressive`]).
+    am: aggressive::AmGuard,
 }
 
 impl core::fmt::Debug for Endpoint {
@@ -210,6 +216,7 @@ impl Endpoint {
             counters: Counters::default(),
             dropped: None,
             keylog: keylog::KeyLogSlot::default(),
+            am: aggressive::AmGuard::default(),
         }
     }
 
@@ -420,7 +427,7 @@ impl Endpoint {
             Some(a) => SocketAddr::new(IpAddr::V4(a), 500),
             None => self.local_addr_for(remote),
         };
-        self.start_main_mode(
+        self.start_phase1(
             now,
             peer,
             Path { local, remote },
@@ -590,6 +597,8 @@ impl Endpoint {
             DatagramDrop::ReplayedMessageId => c.replayed_message_id += 1,
             DatagramDrop::BadDpd => c.bad_dpd += 1,
             DatagramDrop::QuickModeFlood => c.quick_mode_flood_dropped += 1,
+            DatagramDrop::DhRateLimited => c.aggressive_dh_limited += 1,
+            DatagramDrop::AggressiveModeDisabled => c.aggressive_disabled += 1,
         }
         self.dropped = Some(why);
     }
@@ -643,6 +652,9 @@ impl Endpoint {
             (None, ExchangeType::MAIN_MODE) if cr == [0; 8] => {
                 self.mm_responder_start(now, path, &header, msg, hash)
             }
+            (None, ExchangeType::AGGRESSIVE) if cr == [0; 8] => {
+                self.am_responder_start(now, path, &header, msg, hash)
+            }
             (None, ExchangeType::INFORMATIONAL) => {
                 // Cleartext notify for an SA whose responder cookie we do not know yet
                 // (NO-PROPOSAL-CHOSEN answering MM1).
@@ -665,6 +677,9 @@ impl Endpoint {
             }
             (Some(id), ExchangeType::MAIN_MODE) => {
                 self.handle_mm(now, id, path, &header, msg, hash)
+            }
+            (Some(id), ExchangeType::AGGRESSIVE) => {
+                self.handle_am(now, id, path, &header, msg, hash)
             }
             (Some(id), ExchangeType::QUICK_MODE) => {
                 self.handle_qm(now, id, path, &header, msg, hash)
@@ -716,9 +731,12 @@ impl Endpoint {
                 // Our MM1 is still unanswered: MM2 brings the responder's cookie.
                 Role::Initiator if s.cr == [0; 8] => return Lookup::Found(s.id),
                 Role::Responder if cr == [0; 8] && s.path.remote.ip() == path.remote.ip() => {
-                    let mm1_repeat = header.exchange == ExchangeType::MAIN_MODE
-                        && s.state == P1State::MmSaSetup
-                        && s.flight.last_rx == Some(hash);
+                    let first = matches!(
+                        (header.exchange, s.state),
+                        (ExchangeType::MAIN_MODE, P1State::MmSaSetup)
+                            | (ExchangeType::AGGRESSIVE, P1State::AgInitExch)
+                    );
+                    let mm1_repeat = first && s.flight.last_rx == Some(hash);
                     if mm1_repeat {
                         return Lookup::Found(s.id);
                     }

@@ -68,7 +68,7 @@ impl Endpoint {
             sa.rekeyed = true;
         }
         if needed {
-            match self.start_main_mode(now, peer, path, Vec::new()) {
+            match self.start_phase1(now, peer, path, Vec::new()) {
                 // The replacement speaks for the same peer and takes over its IPsec SAs.
                 Ok(new) => {
                     if let Some(sa) = self.sas.get_mut(&new) {

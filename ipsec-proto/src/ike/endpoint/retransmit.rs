@@ -102,6 +102,14 @@ impl Endpoint {
                     (Role::Initiator, P1State::MmSaSetup) => {
                         ": replies lost (large MM3/MM4 dropped, or one-way UDP 500)"
                     }
+                    (Role::Initiator, P1State::AgNoState) => {
+                        ": peer down, UDP 500 filtered, Aggressive Mode disabled there, or its \
+                         Diffie-Hellman budget spent"
+                    }
+                    (Role::Responder, P1State::AgInitExch) => {
+                        ": AM3 never came (the initiator could not verify HASH_R: wrong group \
+                         key or unknown identity; or a probe)"
+                    }
                     _ => "",
                 };
                 let err = Error::NoReply {
@@ -133,6 +141,7 @@ impl Endpoint {
                 && sa.created + self.linger() <= now
             {
                 let hint = match sa.state {
+                    P1State::AgInitExch => ": AM3 never arrived (the initiator could not verify HASH_R, gave up, or was a probe)",
                     P1State::MmKeyExch => ": MM5 never arrived (UDP 4500 filtered after the NAT-T float, or the initiator gave up)",
                     _ => ": MM3 never arrived (our MM2 lost on the way back, or the initiator gave up)",
                 };

@@ -61,6 +61,15 @@ pub(super) struct Handshake {
     pub(super) gxr: Vec<u8>,
     pub(super) ni: Vec<u8>,
     pub(super) nr: Vec<u8>,
+    /// Aggressive Mode: the initiator's ID payload body (HASH_I covers it; in Main Mode it
+    /// arrives with HASH_I itself).
+    pub(super) idii: Vec<u8>,
+    /// Aggressive Mode responder: the path AM1 came on and AM2 left by, which the NAT-D
+    /// payloads of AM3 describe even when AM3 itself comes on port 4500.
+    pub(super) am_path: Option<Path>,
+    /// Aggressive Mode responder: the initiator's identity had no key, and AM2 was a decoy
+    /// under a key derived from our local secret (see `aggressive::decoy_key`).
+    pub(super) unknown_id: Option<String>,
 }
 
 /// What [`IkeSa::hs`] reads when there is no handshake any more.
@@ -71,6 +80,9 @@ static NO_HANDSHAKE: Handshake = Handshake {
     gxr: Vec::new(),
     ni: Vec::new(),
     nr: Vec::new(),
+    idii: Vec::new(),
+    am_path: None,
+    unknown_id: None,
 };
 
 pub(super) struct IkeSa {

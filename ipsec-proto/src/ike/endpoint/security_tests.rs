@@ -845,3 +845,107 @@ fn back_to_back_rekeys_keep_a_bounded_number_of_pairs_and_records() {
         .iter()
         .any(|c| Some(c.spi_in) == newest));
 }
+
+/// The gateway keys Aggressive Mode initiators by the group name they send (ID_KEY_ID).
+fn am_gateway(tune: impl FnOnce(&mut EndpointConfig)) -> Endpoint {
+    gateway(Ipv4Addr::UNSPECIFIED, |c| {
+        c.peers[0].identity_keys = vec![crate::ike::config::IdentityKey {
+            id: crate::ike::config::Phase1Id::KeyId(b"vpngroup".to_vec()),
+            key: PskSecret::new(PSK),
+        }];
+        tune(c);
+    })
+}
+
+fn am_branch(mut b: Branch) -> Branch {
+    b.ep.config.peers[0].aggressive =
+        Some(crate::ike::config::Phase1Id::KeyId(b"vpngroup".to_vec()));
+    b
+}
+
+/// Aggressive Mode spends a Diffie-Hellman exponentiation per AM1 with no cookie round trip;
+/// the budget must still let a site's remote-access clients behind one NAT address all
+/// reconnect at the same instant (after an outage of the concentrator or the NAT).
+#[test]
+fn twenty_aggressive_mode_clients_behind_one_nat_reconnecting_at_once_all_succeed() {
+    let branches = (1..=20u8)
+        .map(|n| am_branch(Branch::behind_nat(n, 20_000 + 2 * u16::from(n))))
+        .collect();
+    let mut net = Net::new(am_gateway(|_| {}), branches);
+    for b in &mut net.branches {
+        b.ep.initiate(net.now, PeerId(0), 0).expect("initiate");
+    }
+    net.run();
+    for (i, b) in net.branches.iter().enumerate() {
+        assert!(
+            b.events
+                .iter()
+                .any(|e| matches!(e, Event::Phase2Established(_))),
+            "client {i} did not get its IPsec SAs: {:?}",
+            b.events
+        );
+    }
+    let c = net.gw.counters();
+    assert_eq!(c.aggressive_dh_limited, 0);
+    assert_eq!(c.half_open_per_source_dropped + c.half_open_dropped, 0);
+    let up = net
+        .gw
+        .isakmp_sas(net.now)
+        .into_iter()
+        .filter(|s| s.state == IsakmpState::QmIdle && s.path.remote.ip() == IpAddr::from(NAT_IP))
+        .count();
+    assert_eq!(up, 20);
+}
+
+/// AM1s beyond the Diffie-Hellman budget cost no exponentiation and get no answer; the
+/// per-source half-open cap bounds what the answered ones hold; once the bucket refills an
+/// honest client gets through.
+#[test]
+fn an_am1_flood_beyond_the_dh_budget_is_dropped_unanswered_and_counted() {
+    let mut net = Net::new(
+        am_gateway(|c| {
+            c.aggressive_dh_burst = 10;
+            c.aggressive_dh_per_sec = 1;
+            c.half_open_per_source_limit = 4;
+        }),
+        vec![am_branch(Branch::direct(1, Ipv4Addr::new(198, 51, 100, 1)))],
+    );
+    net.branches[0].ep.initiate(net.now, PeerId(0), 0).unwrap();
+    let (p, am1) = net.sent_by(0).remove(0);
+    let spoofed = Path {
+        local: p.local,
+        remote: SocketAddr::new(Ipv4Addr::new(10, 66, 0, 1).into(), 500),
+    };
+    let mut answered = 0;
+    for i in 0..100u64 {
+        let mut m = am1.clone();
+        m[..8].copy_from_slice(&(0x000f_100d_0000 + i).to_be_bytes());
+        net.deliver(spoofed, &m);
+        answered += drain(&mut net.gw, net.now).len();
+        if i >= 10 {
+            assert_eq!(net.last_drop, Some(DatagramDrop::DhRateLimited), "AM1 {i}");
+        }
+    }
+    assert_eq!(answered, 10);
+    let c = net.gw.counters();
+    assert_eq!(c.aggressive_dh_limited, 90);
+    assert_eq!(c.half_open_per_source_dropped, 6);
+    // The honest client's first AM1 came in the flood's second: it is dropped too, then
+    // its retransmission two seconds later finds tokens again.
+    net.deliver(p, &am1);
+    assert_eq!(net.last_drop, Some(DatagramDrop::DhRateLimited));
+    drain(&mut net.gw, net.now);
+    let mut t = net.now;
+    while !net.branches[0]
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::Phase2Established(_)))
+    {
+        t = t + Duration::from_millis(500);
+        assert!(t < net.now + Duration::from_secs(30), "never got through");
+        net.branches[0].ep.handle_timeout(t);
+        net.gw.handle_timeout(t);
+        net.now = t;
+        net.run();
+    }
+}
