@@ -5,6 +5,7 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use crate::policy::acl::TrafficSelector;
+pub use crate::policy::aggressive::Phase1Id;
 use crate::policy::ipsec::{DpdConfig, TransformSet};
 use crate::policy::isakmp::{IsakmpPolicy, PskSecret};
 
@@ -67,80 +68,6 @@ pub struct PeerConfig {
     /// and keyring `pre-shared-key hostname H`. An ID_IPV4_ADDR identity is looked up among the
     /// address keys instead ([`PeerConfig::keys`], or [`PeerConfig::psk`]).
     pub identity_keys: Vec<IdentityKey>,
-}
-
-/// A Phase 1 identity (RFC 2407 section 4.6.2): what an Aggressive Mode initiator sends as
-/// IDii, and what an [`IdentityKey`] is looked up by.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Phase1Id {
-    /// ID_IPV4_ADDR (IOS `client-endpoint ipv4-address`).
-    Ipv4(Ipv4Addr),
-    /// ID_FQDN (IOS `client-endpoint fqdn`, strongSwan `@name`).
-    Fqdn(String),
-    /// ID_USER_FQDN (IOS `client-endpoint user-fqdn`, `user@domain`).
-    UserFqdn(String),
-    /// ID_KEY_ID: opaque bytes; Cisco VPN clients send the group name as one (strongSwan
-    /// `keyid:name`).
-    KeyId(Vec<u8>),
-}
-
-impl Phase1Id {
-    /// The ID payload body: type, protocol UDP, port 500, then the identity (as IOS sends it).
-    pub fn body(&self) -> Vec<u8> {
-        let (ty, data): (u8, &[u8]) = match self {
-            Phase1Id::Ipv4(_) => (1, &[]),
-            Phase1Id::Fqdn(s) => (2, s.as_bytes()),
-            Phase1Id::UserFqdn(s) => (3, s.as_bytes()),
-            Phase1Id::KeyId(k) => (11, k),
-        };
-        let mut v = vec![ty, 17, 0x01, 0xf4];
-        match self {
-            Phase1Id::Ipv4(a) => v.extend_from_slice(&a.octets()),
-            _ => v.extend_from_slice(data),
-        }
-        v
-    }
-
-    /// Reads a received ID payload body (type, protocol, port, data); `None` for the types an
-    /// Aggressive Mode peer cannot be keyed by (subnets, ranges, IPv6, DNs).
-    pub fn from_body(body: &[u8]) -> Option<Phase1Id> {
-        let (&ty, rest) = body.split_first()?;
-        let data = rest.get(3..)?;
-        let text = || String::from_utf8_lossy(data).into_owned();
-        match ty {
-            1 => <[u8; 4]>::try_from(data)
-                .ok()
-                .map(|a| Phase1Id::Ipv4(a.into())),
-            2 => Some(Phase1Id::Fqdn(text())),
-            3 => Some(Phase1Id::UserFqdn(text())),
-            11 => Some(Phase1Id::KeyId(data.to_vec())),
-            _ => None,
-        }
-    }
-
-    /// Whether a configured identity names the received one: names compare without regard to
-    /// ASCII case (DNS names are case-insensitive; so are IOS hostname keys), key IDs exactly.
-    pub fn matches(&self, received: &Phase1Id) -> bool {
-        match (self, received) {
-            (Phase1Id::Ipv4(a), Phase1Id::Ipv4(b)) => a == b,
-            (Phase1Id::Fqdn(a), Phase1Id::Fqdn(b))
-            | (Phase1Id::UserFqdn(a), Phase1Id::UserFqdn(b)) => a.eq_ignore_ascii_case(b),
-            (Phase1Id::KeyId(a), Phase1Id::KeyId(b)) => a == b,
-            _ => false,
-        }
-    }
-}
-
-impl core::fmt::Display for Phase1Id {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self {
-            Phase1Id::Ipv4(a) => write!(f, "ID_IPV4_ADDR {a}"),
-            Phase1Id::Fqdn(s) => write!(f, "ID_FQDN {s}"),
-            Phase1Id::UserFqdn(s) => write!(f, "ID_USER_FQDN {s}"),
-            Phase1Id::KeyId(k) => write!(f, "ID_KEY_ID {}", String::from_utf8_lossy(k)),
-        }
-    }
 }
 
 /// A pre-shared key chosen by the Aggressive Mode identity of the peer.
@@ -234,7 +161,10 @@ pub struct EndpointConfig {
     /// Start a new Main Mode when this percentage of an ISAKMP SA's lifetime has passed (only
     /// for SAs we initiated and while IPsec SAs with the peer exist). 0 disables it.
     pub phase1_rekey_percent: u8,
-    /// Answer Aggressive Mode (IOS: on unless `crypto isakmp aggressive-mode disable`).
+    /// Answer Aggressive Mode. Off by default: an AM2 carries a hash of the pre-shared key
+    /// that anyone who sent the AM1 (or captured the exchange) can attack offline. A
+    /// configuration built from IOS text turns it on when it keys peers by identity or
+    /// initiates Aggressive Mode (see [`crate::policy::GatewayConfig::aggressive_mode_in_use`]).
     pub aggressive_mode: bool,
     /// Aggressive Mode message 1 costs us a Diffie-Hellman exponentiation with no cookie round
     /// trip first: at most this many are answered per second on average...
@@ -259,7 +189,7 @@ impl Default for EndpointConfig {
             send_unity_vid: false,
             rekey_margin: Duration::from_secs(30),
             phase1_rekey_percent: 90,
-            aggressive_mode: true,
+            aggressive_mode: false,
             aggressive_dh_per_sec: 50,
             aggressive_dh_burst: 100,
         }

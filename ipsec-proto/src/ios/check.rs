@@ -78,6 +78,13 @@ pub enum LintKind {
     WeakDhGroup,
     /// A transform set that encrypts but has no ESP integrity transform.
     EspWithoutIntegrity,
+    /// Aggressive Mode with pre-shared keys is in use: its second message carries HASH_R
+    /// and everything it covers in clear, so one capture (or one probe, as responder) lets an
+    /// attacker test key guesses offline (`ike-scan --aggressive --pskcrack` + `psk-crack`).
+    AggressiveModePsk,
+    /// A `crypto isakmp peer` block with only one of `set aggressive-mode password` and
+    /// `set aggressive-mode client-endpoint`: IOS then falls back to Main Mode.
+    IncompleteAggressivePeer,
 }
 
 /// One finding.
@@ -167,6 +174,9 @@ pub fn check(cfg: &GatewayConfig, origins: Option<&Origins>) -> Vec<Lint> {
     // keyring counts (whether it serves the right local address is the build's to say).
     let any_key = |p: Ipv4Addr| {
         cfg.key_for(p).is_some()
+            || cfg
+                .isakmp_peer(p)
+                .is_some_and(crate::policy::IsakmpPeer::initiates_aggressive)
             || cfg.keyrings.iter().any(|r| {
                 r.keys
                     .iter()
@@ -705,6 +715,75 @@ pub fn check_crypto_strength(cfg: &GatewayConfig, origins: Option<&Origins>) -> 
                  (CVE-2018-5389), an Aggressive Mode one to a single passive capture; use \
                  `{fix}` on both peers",
                 why.join("; ")
+            ),
+        );
+    }
+
+    if cfg.aggressive_mode_in_use() {
+        let why = "Aggressive Mode with pre-shared keys sends HASH_R and everything it covers \
+                   in clear: one captured exchange, or one AM1 of our own as a probe, lets an \
+                   attacker run an offline dictionary attack on the key (ike-scan --aggressive \
+                   --pskcrack, then psk-crack); use long random group keys, or certificates \
+                   and Main Mode";
+        for p in cfg.isakmp_peers.iter().filter(|p| p.initiates_aggressive()) {
+            push(
+                LintKind::AggressiveModePsk,
+                Item::IsakmpPeer(p.address),
+                format!(
+                    "crypto isakmp peer address {}: we initiate Aggressive Mode. {why}",
+                    p.address
+                ),
+            );
+        }
+        for p in cfg.isakmp_profiles.iter().filter(|p| p.initiate_aggressive) {
+            push(
+                LintKind::AggressiveModePsk,
+                Item::IsakmpProfile(p.name.clone()),
+                format!("isakmp profile {}: initiate mode aggressive. {why}", p.name),
+            );
+        }
+        let hostname_keys = cfg
+            .keys
+            .iter()
+            .enumerate()
+            .filter(|(_, k)| matches!(k.peer, PskPeer::Hostname(_)))
+            .map(|(i, _)| Item::Key(i))
+            .chain(
+                cfg.keyrings
+                    .iter()
+                    .filter(|r| {
+                        r.keys
+                            .iter()
+                            .any(|k| matches!(k.peer, PskPeer::Hostname(_)))
+                    })
+                    .map(|r| Item::Keyring(r.name.clone())),
+            );
+        for item in hostname_keys {
+            push(
+                LintKind::AggressiveModePsk,
+                item,
+                format!(
+                    "hostname keys make this router answer Aggressive Mode (add `crypto isakmp \
+                     aggressive-mode disable` if no client needs it). {why}"
+                ),
+            );
+        }
+    }
+    for p in cfg.isakmp_peers.iter().filter(|p| {
+        !p.initiates_aggressive() && (p.password.is_some() || p.client_endpoint.is_some())
+    }) {
+        let missing = if p.password.is_none() {
+            "set aggressive-mode password"
+        } else {
+            "set aggressive-mode client-endpoint"
+        };
+        push(
+            LintKind::IncompleteAggressivePeer,
+            Item::IsakmpPeer(p.address),
+            format!(
+                "crypto isakmp peer address {}: no `{missing}`, so Main Mode is used with this \
+                 peer (IOS: \"Can not start Aggressive mode, trying Main mode.\")",
+                p.address
             ),
         );
     }

@@ -157,7 +157,11 @@ crypto isakmp key cisco hostname peer.example.com
 crypto isakmp key 6 cisco address 192.0.2.1
 crypto isakmp key 0 secret address 192.0.2.2
 ";
-    let l = strength(text);
+    // The hostname key also draws the Aggressive Mode warning (it makes us answer AM).
+    let l: Vec<Lint> = strength(text)
+        .into_iter()
+        .filter(|l| l.kind == LintKind::WeakPreSharedKey)
+        .collect();
     assert_eq!(l.len(), 3, "{l:#?}");
     assert_eq!(l[0].line, Some(1));
     assert!(
@@ -389,4 +393,81 @@ fn fuzz_corpus_runs_through_every_lint() {
         }
     }
     assert!(n > 0, "empty corpus {}", dir.display());
+}
+
+/// Site B initiating Aggressive Mode to its peer, with a strong password.
+fn aggressive_site_b() -> String {
+    SITE_B.replace(
+        "crypto isakmp key ciscokey address 198.51.100.1\n",
+        &format!(
+            "crypto isakmp peer address 198.51.100.1\n set aggressive-mode password {STRONG_KEY}\n set aggressive-mode client-endpoint fqdn siteb.example.net\n"
+        ),
+    )
+}
+
+#[test]
+fn aggressive_mode_with_a_pre_shared_key_is_warned_about_even_with_a_strong_key() {
+    let text = aggressive_site_b();
+    let l = all(&text);
+    let am: Vec<&Lint> = l
+        .iter()
+        .filter(|x| x.kind == LintKind::AggressiveModePsk)
+        .collect();
+    assert_eq!(am.len(), 1, "{l:#?}");
+    assert_eq!(am[0].severity, Severity::Warning);
+    let line = text
+        .lines()
+        .position(|x| x.starts_with("crypto isakmp peer"))
+        .unwrap()
+        + 1;
+    assert_eq!(am[0].line, Some(line));
+    for word in ["HASH_R", "offline dictionary attack", "psk-crack"] {
+        assert!(am[0].message.contains(word), "{}", am[0].message);
+    }
+    // The peer's only key is its Aggressive Mode password: no "no pre-shared key" error.
+    assert!(
+        !l.iter().any(|x| x.kind == LintKind::PeerWithoutKey),
+        "{l:#?}"
+    );
+}
+
+#[test]
+fn hostname_keys_are_warned_about_unless_aggressive_mode_is_disabled() {
+    let text = format!("{SITE_A}crypto isakmp key {STRONG_KEY} hostname spoke.example.net\n");
+    let l = all(&text);
+    let am: Vec<&Lint> = l
+        .iter()
+        .filter(|x| x.kind == LintKind::AggressiveModePsk)
+        .collect();
+    assert_eq!(am.len(), 1, "{l:#?}");
+    assert!(
+        am[0].message.contains("aggressive-mode disable"),
+        "{}",
+        am[0].message
+    );
+    let off = all(&format!("{text}crypto isakmp aggressive-mode disable\n"));
+    assert!(
+        !off.iter().any(|x| x.kind == LintKind::AggressiveModePsk),
+        "{off:#?}"
+    );
+    // An ordinary site-to-site configuration says nothing about Aggressive Mode.
+    assert!(!all(SITE_A)
+        .iter()
+        .any(|x| x.kind == LintKind::AggressiveModePsk));
+}
+
+#[test]
+fn a_half_configured_aggressive_peer_is_reported() {
+    let text = SITE_B.replace(
+        "crypto isakmp key ciscokey address 198.51.100.1\n",
+        "crypto isakmp key ciscokey address 198.51.100.1\ncrypto isakmp peer address 198.51.100.1\n set aggressive-mode client-endpoint fqdn siteb.example.net\n",
+    );
+    let l = all(&text);
+    let inc: Vec<&Lint> = l
+        .iter()
+        .filter(|x| x.kind == LintKind::IncompleteAggressivePeer)
+        .collect();
+    assert_eq!(inc.len(), 1, "{l:#?}");
+    assert!(inc[0].message.contains("set aggressive-mode password"));
+    assert!(!l.iter().any(|x| x.kind == LintKind::AggressiveModePsk));
 }

@@ -748,7 +748,9 @@ crypto ipsec transform-set UNUSED ah-sha-hmac
 ";
     let p = ok(text);
     let lines: Vec<usize> = p.warnings.iter().map(|w| w.line).collect();
-    assert_eq!(lines, vec![1, 2, 3, 4, 13, 14, 5, 8], "{:#?}", p.warnings);
+    // `crypto isakmp aggressive-mode disable` (line 2) is a real setting now, not a notice.
+    assert_eq!(lines, vec![1, 3, 4, 13, 14, 5, 8], "{:#?}", p.warnings);
+    assert!(p.config.aggressive_mode_disabled);
     assert_eq!(p.ignored, 0, "notices are not ignored commands");
 }
 
@@ -1211,5 +1213,108 @@ access-list 101 permit ip 10.0.0.0 0.0.0.255 10.1.0.0 0.0.0.255
         "crypto map M 10 ipsec-isakmp\n set security-association idle-time 600 backup\n",
     ] {
         err(bad);
+    }
+}
+
+#[test]
+fn aggressive_mode_commands_parse_and_render_back() {
+    let text = "\
+crypto isakmp policy 10
+ encr aes
+ authentication pre-share
+ group 14
+crypto isakmp key groupkey hostname vpn.example.net
+crypto keyring RING
+ pre-shared-key hostname alice@example.net key userkey
+crypto isakmp profile RA
+ keyring RING
+ self-identity user-fqdn gw@example.net
+ initiate mode aggressive
+crypto isakmp aggressive-mode disable
+crypto isakmp peer address 203.0.113.2
+ set aggressive-mode password peerkey
+ set aggressive-mode client-endpoint user-fqdn branch@example.net
+crypto isakmp peer address 203.0.113.3
+ set aggressive-mode client-endpoint ipv4-address 198.51.100.7
+ set aggressive-mode password other
+crypto isakmp peer address 203.0.113.4
+ set aggressive-mode client-endpoint fqdn branch.example.net
+";
+    let c = ok(text).config;
+    assert!(c.aggressive_mode_disabled);
+    let p = c.isakmp_peer(ip("203.0.113.2")).unwrap();
+    assert_eq!(p.password.as_ref().unwrap().expose(), b"peerkey");
+    assert_eq!(
+        p.client_endpoint,
+        Some(Phase1Id::UserFqdn("branch@example.net".into()))
+    );
+    assert!(p.initiates_aggressive());
+    assert_eq!(
+        c.isakmp_peer(ip("203.0.113.3")).unwrap().client_endpoint,
+        Some(Phase1Id::Ipv4(ip("198.51.100.7")))
+    );
+    assert!(!c
+        .isakmp_peer(ip("203.0.113.4"))
+        .unwrap()
+        .initiates_aggressive());
+    let prof = c.isakmp_profile("RA").unwrap();
+    assert!(prof.initiate_aggressive);
+    assert_eq!(
+        prof.self_identity,
+        Some(Phase1Id::UserFqdn("gw@example.net".into()))
+    );
+    // Disabled: nothing is answered nor initiated in Aggressive Mode.
+    assert!(!c.aggressive_mode_in_use());
+    assert_round_trip(text);
+    let on = ok(&text.replace("crypto isakmp aggressive-mode disable\n", "")).config;
+    assert!(on.aggressive_mode_in_use());
+    assert_eq!(
+        on.identity_keys(ip("198.51.100.1"), None)
+            .iter()
+            .map(|(id, _)| id.clone())
+            .collect::<Vec<_>>(),
+        vec![
+            Phase1Id::Fqdn("vpn.example.net".into()),
+            Phase1Id::UserFqdn("vpn.example.net".into()),
+            Phase1Id::KeyId(b"vpn.example.net".to_vec()),
+            Phase1Id::Fqdn("alice@example.net".into()),
+            Phase1Id::UserFqdn("alice@example.net".into()),
+            Phase1Id::KeyId(b"alice@example.net".to_vec()),
+        ]
+    );
+    // `no crypto isakmp aggressive-mode disable` turns it back on.
+    let again = ok(&format!("{text}no crypto isakmp aggressive-mode disable\n")).config;
+    assert!(!again.aggressive_mode_disabled);
+}
+
+#[test]
+fn easy_vpn_and_xauth_around_aggressive_mode_are_still_refused_by_name() {
+    for (line, feature) in [
+        (
+            "crypto isakmp peer address 203.0.113.2\n set ezvpn CLIENT\n",
+            "Easy VPN (crypto isakmp peer: set ezvpn",
+        ),
+        (
+            "crypto isakmp client configuration group G\n key k\n",
+            "Easy VPN (crypto isakmp client)",
+        ),
+        (
+            "crypto map VPN client authentication list L\n",
+            "crypto map VPN client",
+        ),
+        (
+            "crypto isakmp profile P\n match identity group G\n",
+            "Easy VPN (match identity group",
+        ),
+        (
+            "crypto isakmp profile P\n client authentication list L\n",
+            "Easy VPN (client)",
+        ),
+    ] {
+        let e = err(line);
+        assert!(
+            e.unsupported.iter().any(|u| u.feature.contains(feature)),
+            "{line}: {e}"
+        );
     }
 }

@@ -43,6 +43,11 @@ pub struct IsakmpProfile {
     /// `local-address A | IF`: the profile serves only IKE on that address of ours (a crypto
     /// map entry or VTI naming it from another address does not run).
     pub local_address: Option<LocalAddress>,
+    /// `initiate mode aggressive`: Phase 1 with the profile's peers is Aggressive Mode.
+    pub initiate_aggressive: bool,
+    /// `self-identity user-fqdn U` (or `address`, the default: `None`): what we send as our
+    /// Phase 1 identity in Aggressive Mode.
+    pub self_identity: Option<super::Phase1Id>,
 }
 
 impl IsakmpProfile {

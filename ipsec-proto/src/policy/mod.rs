@@ -5,6 +5,7 @@
 //! configuration text to and from them.
 
 pub mod acl;
+pub mod aggressive;
 pub mod ipsec;
 pub mod isakmp;
 pub mod keyring;
@@ -16,6 +17,7 @@ pub use acl::{
     AccessList, AclAction, AclEntry, AclKind, AclProtocol, AddrMatch, FiveTuple, PortMatch,
     PortRange, SelectorAddr, TrafficSelector,
 };
+pub use aggressive::{IsakmpPeer, Phase1Id};
 pub use ipsec::{
     volume_limit, CryptoMapEntry, DpdConfig, DpdMode, EspEncryption, EspIntegrity, EspMode,
     IdleTime, IpsecGlobals, IpsecProfile, ReverseRoute, TransformSet, KILOBYTES_DISABLED,
@@ -42,6 +44,10 @@ pub struct GatewayConfig {
     pub keyrings: Vec<Keyring>,
     /// `crypto isakmp profile` blocks in configuration order.
     pub isakmp_profiles: Vec<IsakmpProfile>,
+    /// `crypto isakmp peer address A` blocks in configuration order.
+    pub isakmp_peers: Vec<IsakmpPeer>,
+    /// `crypto isakmp aggressive-mode disable`.
+    pub aggressive_mode_disabled: bool,
     /// Global IPsec / NAT-T / DPD settings.
     pub ipsec: IpsecGlobals,
     /// Transform sets in configuration order.

@@ -109,6 +109,35 @@ fn dynamic_keys(
         .collect()
 }
 
+/// The keys Aggressive Mode initiators are chosen by (hostname keys of the global keys and of
+/// the keyrings serving `local`, only the profile's keyrings when it names some).
+fn identity_keys(
+    cfg: &GatewayConfig,
+    local: Ipv4Addr,
+    profile: Option<&IsakmpProfile>,
+) -> Vec<crate::ike::IdentityKey> {
+    if cfg.aggressive_mode_disabled {
+        return Vec::new();
+    }
+    cfg.identity_keys(local, profile.map(|p| p.keyrings.as_slice()))
+        .into_iter()
+        .map(|(id, key)| crate::ike::IdentityKey { id, key })
+        .collect()
+}
+
+/// `crypto isakmp peer address A` with both `set aggressive-mode` commands: the password and
+/// the identity to initiate Aggressive Mode to `peer` with.
+fn aggressive_peer(
+    cfg: &GatewayConfig,
+    peer: Ipv4Addr,
+) -> Option<(PskSecret, crate::policy::Phase1Id)> {
+    let p = cfg.isakmp_peer(peer).filter(|p| p.initiates_aggressive())?;
+    if cfg.aggressive_mode_disabled {
+        return None;
+    }
+    Some((p.password.clone()?, p.client_endpoint.clone()?))
+}
+
 /// An entry as it runs, with the dynamic map entry it stands for (see [`expand`]).
 type Expanded<'a> = (std::borrow::Cow<'a, CryptoMapEntry>, Option<(String, u16)>);
 
@@ -211,14 +240,26 @@ fn vti_entry(
         ));
         return None;
     }
-    let key = match cfg.entry_key(peer_addr, local, profile) {
-        Ok(k) => k,
-        Err(why) => {
+    let am_peer = aggressive_peer(cfg, peer_addr);
+    let key = match (&am_peer, cfg.entry_key(peer_addr, local, profile)) {
+        (Some((k, _)), _) => k.clone(),
+        (None, Ok(k)) => k,
+        (None, Err(why)) => {
             skipped.push(format!("{name}: {why}"));
             return None;
         }
     };
     let mut pc = PeerConfig::new(peer_addr, key);
+    pc.identity_keys = identity_keys(cfg, local, profile);
+    pc.aggressive = match (am_peer, profile) {
+        (Some((_, id)), _) => Some(id),
+        (None, Some(p)) if p.initiate_aggressive => Some(
+            p.self_identity
+                .clone()
+                .unwrap_or(crate::policy::Phase1Id::Ipv4(local)),
+        ),
+        _ => None,
+    };
     if let Some(p) = profile {
         pc.identities = p.match_addresses.clone();
         pc.dpd = p.keepalive.map(|(interval_secs, retry_secs)| DpdConfig {
@@ -333,6 +374,7 @@ pub fn build(cfg: &GatewayConfig, local_override: Option<Ipv4Addr>) -> Result<Bu
             for &p in &e.peers {
                 match cfg.entry_key(p, local, profile) {
                     Ok(_) => candidates.push(p),
+                    Err(_) if aggressive_peer(cfg, p).is_some() => candidates.push(p),
                     Err(why) if p != peer_addr => {
                         skipped.push(format!("{name}: backup peer {p} is never tried: {why}"));
                     }
@@ -340,10 +382,18 @@ pub fn build(cfg: &GatewayConfig, local_override: Option<Ipv4Addr>) -> Result<Bu
                 }
             }
             let address_keys = dynamic_keys(cfg, local, profile);
+            let identity_keys = identity_keys(cfg, local, profile);
+            let am_peer = aggressive_peer(cfg, peer_addr).filter(|_| dynamic.is_none());
             let key = match (&dynamic, cfg.entry_key(peer_addr, local, profile)) {
+                // `set aggressive-mode password`: the key of this peer's Aggressive Mode.
+                (None, _) if am_peer.is_some() => am_peer
+                    .as_ref()
+                    .map_or_else(|| PskSecret::new(b""), |(k, _)| k.clone()),
                 (_, Ok(k)) => k,
-                // The key is chosen per peer from `keys` below.
-                (Some(_), Err(_)) if !address_keys.is_empty() => PskSecret::new(b""),
+                // The key is chosen per peer from `keys` or by identity below.
+                (Some(_), Err(_)) if !address_keys.is_empty() || !identity_keys.is_empty() => {
+                    PskSecret::new(b"")
+                }
                 (_, Err(why)) => {
                     skipped.push(format!("{name}: {why}"));
                     continue;
@@ -353,6 +403,17 @@ pub fn build(cfg: &GatewayConfig, local_override: Option<Ipv4Addr>) -> Result<Bu
             if dynamic.is_some() {
                 pc.keys = address_keys;
             }
+            pc.identity_keys = identity_keys;
+            pc.aggressive = match (&dynamic, am_peer, profile) {
+                (Some(_), _, _) => None,
+                (None, Some((_, id)), _) => Some(id),
+                (None, None, Some(p)) if p.initiate_aggressive => Some(
+                    p.self_identity
+                        .clone()
+                        .unwrap_or(crate::policy::Phase1Id::Ipv4(local)),
+                ),
+                _ => None,
+            };
             if let Some(p) = profile {
                 pc.identities = p.match_addresses.clone();
                 pc.dpd = p.keepalive.map(|(interval_secs, retry_secs)| DpdConfig {
@@ -438,6 +499,7 @@ pub fn build(cfg: &GatewayConfig, local_override: Option<Ipv4Addr>) -> Result<Bu
             .nat_keepalive_secs
             .map(|s| Duration::from_secs(u64::from(s))),
         dpd: cfg.ipsec.dpd,
+        aggressive_mode: cfg.aggressive_mode_in_use(),
         ..EndpointConfig::default()
     };
     Ok(Built {

@@ -22,6 +22,8 @@
 //! globally (`%CRYPTO-4-RECVD_PKT_INV_SPI`). The data path does not allocate: packets are
 //! encrypted and decrypted straight into the [`Outputs`] arena.
 
+#[cfg(test)]
+mod aggressive_tests;
 mod batch;
 mod build;
 mod classify;

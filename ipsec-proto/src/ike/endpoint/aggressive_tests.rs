@@ -78,6 +78,7 @@ fn concentrator(tune: impl FnOnce(&mut PeerConfig)) -> EndpointConfig {
     tune(&mut p);
     EndpointConfig {
         peers: vec![p],
+        aggressive_mode: true,
         ..EndpointConfig::default()
     }
 }

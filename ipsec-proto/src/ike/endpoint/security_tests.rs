@@ -853,6 +853,7 @@ fn am_gateway(tune: impl FnOnce(&mut EndpointConfig)) -> Endpoint {
             id: crate::ike::config::Phase1Id::KeyId(b"vpngroup".to_vec()),
             key: PskSecret::new(PSK),
         }];
+        c.aggressive_mode = true;
         tune(c);
     })
 }

@@ -154,6 +154,18 @@ impl State {
                 self.origins.set(Item::IsakmpProfile(name.clone()), line);
                 self.mode = Mode::Profile(name);
             }
+            Cmd::AggressiveDisable(on) => cfg.aggressive_mode_disabled = on,
+            Cmd::IsakmpPeer(a) => {
+                if cfg.isakmp_peer(a).is_none() {
+                    cfg.isakmp_peers.push(crate::policy::IsakmpPeer {
+                        address: a,
+                        password: None,
+                        client_endpoint: None,
+                    });
+                }
+                self.origins.set(Item::IsakmpPeer(a), line);
+                self.mode = Mode::IsakmpPeer(a);
+            }
             Cmd::DynMap(name, seq) => {
                 let maps = &mut cfg.dynamic_maps;
                 if !maps.iter().any(|e| e.map == name && e.seq == seq) {
@@ -348,6 +360,18 @@ impl State {
                     Cmd::ProfileMatch(a, m) => p.match_addresses.push((a, m)),
                     Cmd::ProfileKeepalive(i, r) => p.keepalive = Some((i, r)),
                     Cmd::ProfileLocal(a) => p.local_address = Some(a),
+                    Cmd::ProfileInitiateAggressive => p.initiate_aggressive = true,
+                    Cmd::ProfileSelfIdentity(id) => p.self_identity = id,
+                    _ => {}
+                }
+            }
+            Mode::IsakmpPeer(a) => {
+                let Some(p) = self.cfg.isakmp_peers.iter_mut().find(|p| p.address == a) else {
+                    return;
+                };
+                match cmd {
+                    Cmd::PeerAmPassword(k) => p.password = Some(k),
+                    Cmd::PeerAmEndpoint(id) => p.client_endpoint = Some(id),
                     _ => {}
                 }
             }

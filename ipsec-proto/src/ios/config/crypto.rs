@@ -125,6 +125,12 @@ impl State {
                 return Ok(Cmd::NatKeepalive(None));
             }
             c.pos = save + 1;
+            if c.opt_kw(&["aggressive-mode"]).is_some() {
+                c.kw(&["disable"], "aggressive-mode keyword")?;
+                c.end()?;
+                return Ok(Cmd::AggressiveDisable(false));
+            }
+            c.pos = save + 1;
             if c.opt_kw(&["default"]).is_some() {
                 // IOS 15's built-in policies; only configured policies are offered here anyway.
                 return Ok(c.notice(
@@ -190,14 +196,28 @@ impl State {
             }
             "profile" => Cmd::Profile(c.next("profile name")?.text.to_string()),
             "client" => c.unsupported(format!("{EZVPN} (crypto isakmp client)"), false, true),
-            "peer" => c.unsupported("per-peer ISAKMP settings (crypto isakmp peer)", false, true),
-            "aggressive-mode" => {
-                if c.opt_kw(&["disable"]).is_some() {
-                    // Aggressive Mode is never initiated nor answered here.
-                    c.notice("crypto isakmp aggressive-mode disable: Aggressive Mode is never used here")
-                } else {
-                    c.unsupported("Aggressive Mode (crypto isakmp aggressive-mode)", false, false)
+            "peer" => match c.kw(&["address", "hostname"], "peer keyword")? {
+                "address" => {
+                    let a = c.ip("peer address")?;
+                    if c.peek().is_some() {
+                        let what = words_from(c, 6);
+                        return Ok(c.unsupported(
+                            format!("{VRF} or IPv6 in crypto isakmp peer ({what})"),
+                            false,
+                            true,
+                        ));
+                    }
+                    Cmd::IsakmpPeer(a)
                 }
+                _ => c.unsupported(
+                    "per-peer ISAKMP settings by hostname (crypto isakmp peer hostname)",
+                    false,
+                    true,
+                ),
+            },
+            "aggressive-mode" => {
+                c.kw(&["disable"], "aggressive-mode keyword")?;
+                Cmd::AggressiveDisable(true)
             }
             "identity" => {
                 if c.opt_kw(&["address"]).is_some() {
@@ -532,6 +552,11 @@ fn crypto_pki(c: &mut Cursor<'_>) -> Result<Cmd, ConfigError> {
 }
 
 /// Up to `n` words from the cursor's position.
+/// The next `n` words from the cursor on, for naming a refused command.
+pub(super) fn rest_words(c: &Cursor<'_>, n: usize) -> String {
+    words_from(c, n)
+}
+
 fn words_from(c: &Cursor<'_>, n: usize) -> String {
     let w: Vec<&str> = c.toks.iter().skip(c.pos).take(n).map(|t| t.text).collect();
     w.join(" ")

@@ -23,6 +23,8 @@ pub(super) enum Mode {
     Keyring(String),
     /// `crypto isakmp profile NAME`.
     Profile(String),
+    /// `crypto isakmp peer address A`.
+    IsakmpPeer(Ipv4Addr),
     /// `crypto ipsec profile NAME`.
     IpsecProfile(String),
     Interface(String),
@@ -109,6 +111,18 @@ pub(super) enum Cmd {
     ProfileLocal(crate::policy::LocalAddress),
     /// `keepalive S retry R` in a profile.
     ProfileKeepalive(u32, u32),
+    /// `initiate mode aggressive` in a profile.
+    ProfileInitiateAggressive,
+    /// `self-identity user-fqdn U` in a profile (`None`: `self-identity address`).
+    ProfileSelfIdentity(Option<crate::policy::Phase1Id>),
+    /// `crypto isakmp aggressive-mode disable` (`false`: the `no` form).
+    AggressiveDisable(bool),
+    /// `crypto isakmp peer address A`.
+    IsakmpPeer(Ipv4Addr),
+    /// `set aggressive-mode password K` in a `crypto isakmp peer` block.
+    PeerAmPassword(crate::policy::PskSecret),
+    /// `set aggressive-mode client-endpoint ...` in a `crypto isakmp peer` block.
+    PeerAmEndpoint(crate::policy::Phase1Id),
     /// `set isakmp-profile NAME` (`None`: the `no` form).
     SetProfile(Option<String>),
     /// `crypto dynamic-map NAME SEQ`.

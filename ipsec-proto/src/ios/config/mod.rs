@@ -149,6 +149,8 @@ pub enum Item {
     IsakmpProfile(String),
     /// `crypto ipsec profile NAME`.
     IpsecProfile(String),
+    /// `crypto isakmp peer address A`.
+    IsakmpPeer(std::net::Ipv4Addr),
     /// The first line of an access list.
     Acl(String),
     /// One ACL entry, by list name and sequence number.

@@ -97,6 +97,38 @@ pub fn render(cfg: &GatewayConfig) -> String {
         if let Some((i, r)) = p.keepalive {
             let _ = writeln!(o, "   keepalive {i} retry {r}");
         }
+        if let Some(crate::policy::Phase1Id::UserFqdn(u)) = &p.self_identity {
+            let _ = writeln!(o, "   self-identity user-fqdn {u}");
+        }
+        if p.initiate_aggressive {
+            o.push_str("   initiate mode aggressive\n");
+        }
+        o.push_str("!\n");
+    }
+    if cfg.aggressive_mode_disabled {
+        o.push_str("crypto isakmp aggressive-mode disable\n");
+    }
+    for p in &cfg.isakmp_peers {
+        let _ = writeln!(o, "crypto isakmp peer address {}", p.address);
+        if let Some(k) = &p.password {
+            let _ = writeln!(
+                o,
+                " set aggressive-mode password {}",
+                String::from_utf8_lossy(k.expose())
+            );
+        }
+        let _ = match &p.client_endpoint {
+            Some(crate::policy::Phase1Id::Ipv4(a)) => {
+                writeln!(o, " set aggressive-mode client-endpoint ipv4-address {a}")
+            }
+            Some(crate::policy::Phase1Id::Fqdn(f)) => {
+                writeln!(o, " set aggressive-mode client-endpoint fqdn {f}")
+            }
+            Some(crate::policy::Phase1Id::UserFqdn(u)) => {
+                writeln!(o, " set aggressive-mode client-endpoint user-fqdn {u}")
+            }
+            _ => Ok(()),
+        };
         o.push_str("!\n");
     }
     let g = &cfg.ipsec;

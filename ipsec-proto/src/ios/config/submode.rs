@@ -39,6 +39,7 @@ impl State {
             Mode::IpsecProfile(_) => ipsec_profile_cmd(c, negate)?,
             Mode::Keyring(_) => self.keyring_cmd(c)?,
             Mode::Profile(_) => profile_cmd(c)?,
+            Mode::IsakmpPeer(_) => self.isakmp_peer_cmd(c)?,
             Mode::Interface(_) => if_cmd(c, negate)?,
             Mode::Acl(name) => {
                 let kind = self
@@ -784,7 +785,51 @@ impl State {
     }
 }
 
-/// `conf-isa-prof`: keyrings and `match identity address`; the rest refused by name.
+impl State {
+    /// `config-isakmp-peer`: the two `set aggressive-mode` commands; the rest (Easy VPN's
+    /// `set ezvpn`, ...) refused by name.
+    fn isakmp_peer_cmd(&self, c: &mut Cursor<'_>) -> Result<Cmd, ConfigError> {
+        Ok(
+            match c.kw(&["description", "exit", "set"], "isakmp peer command")? {
+                "description" => c.skip_warn("description ignored".into()),
+                "exit" => Cmd::Exit,
+                _ => {
+                    if c.opt_kw(&["aggressive-mode"]).is_none() {
+                        let what = super::crypto::rest_words(c, 3);
+                        return Ok(c.unsupported(
+                            format!("{EZVPN} (crypto isakmp peer: set {what})"),
+                            false,
+                            false,
+                        ));
+                    }
+                    match c.kw(&["client-endpoint", "password"], "aggressive-mode keyword")? {
+                        "password" => {
+                            let k = c.next("password")?;
+                            Cmd::PeerAmPassword(crate::policy::PskSecret::new(
+                                self.key_bytes(k.text),
+                            ))
+                        }
+                        _ => {
+                            use crate::policy::Phase1Id;
+                            let id = match c.kw(
+                                &["fqdn", "ipv4-address", "user-fqdn"],
+                                "client-endpoint type",
+                            )? {
+                                "ipv4-address" => Phase1Id::Ipv4(c.ip("client-endpoint address")?),
+                                "fqdn" => Phase1Id::Fqdn(c.next("FQDN")?.text.to_string()),
+                                _ => Phase1Id::UserFqdn(c.next("user FQDN")?.text.to_string()),
+                            };
+                            Cmd::PeerAmEndpoint(id)
+                        }
+                    }
+                }
+            },
+        )
+    }
+}
+
+/// `conf-isa-prof`: keyrings, `match identity address`, `initiate mode aggressive` and
+/// `self-identity`; the rest refused by name.
 fn profile_cmd(c: &mut Cursor<'_>) -> Result<Cmd, ConfigError> {
     Ok(
         match c.kw(
@@ -838,17 +883,19 @@ fn profile_cmd(c: &mut Cursor<'_>) -> Result<Cmd, ConfigError> {
                     ),
                 }
             }
-            "self-identity" => {
-                if c.opt_kw(&["address"]).is_some() {
-                    c.notice("self-identity address is the default")
-                } else {
-                    c.unsupported(
-                        format!("{ISAKMP_PROFILE}: identities other than address (self-identity)"),
-                        true,
-                        false,
-                    )
-                }
-            }
+            "self-identity" => match c.kw(&["address", "fqdn", "user-fqdn"], "identity type")? {
+                "address" => Cmd::ProfileSelfIdentity(None),
+                "user-fqdn" => Cmd::ProfileSelfIdentity(Some(crate::policy::Phase1Id::UserFqdn(
+                    c.next("user FQDN")?.text.to_string(),
+                ))),
+                _ => c.unsupported(
+                    format!(
+                        "{ISAKMP_PROFILE}: the router's own FQDN as identity (self-identity fqdn)"
+                    ),
+                    true,
+                    false,
+                ),
+            },
             "keepalive" => {
                 let interval = c.num("keepalive interval", 10, 3600)? as u32;
                 let retry = match c.opt_kw(&["retry"]) {
@@ -877,7 +924,11 @@ fn profile_cmd(c: &mut Cursor<'_>) -> Result<Cmd, ConfigError> {
             "exit" => Cmd::Exit,
             "vrf" => c.unsupported(format!("{VRF} (isakmp profile vrf)"), false, false),
             "ca" => c.unsupported("certificates (ca trust-point)", false, false),
-            "initiate" => c.unsupported("Aggressive Mode (initiate mode aggressive)", false, false),
+            "initiate" => {
+                c.kw(&["mode"], "initiate keyword")?;
+                c.kw(&["aggressive"], "initiate mode")?;
+                Cmd::ProfileInitiateAggressive
+            }
             "virtual-template" => c.unsupported("dynamic VTIs (virtual-template)", false, false),
             k => c.unsupported(format!("{EZVPN} ({k})"), false, false),
         },
