@@ -41,6 +41,68 @@ fn recorded_exchanges_reach_phase2_on_replay() {
     }
 }
 
+/// Aggressive Mode seeds: AM1, AM3 (and Quick Mode) from the configured peer reach Phase 2;
+/// the same AM1 under an invented group name from an unknown address gets its decoy AM2.
+#[test]
+fn recorded_aggressive_exchanges_reach_phase2_on_replay() {
+    for (suite, name) in [
+        (Suite::TripleDesSha1Fuzz64, "seed-am-qm-3des-sha1-f64"),
+        (Suite::Aes256Sha256Fuzz64, "seed-am-qm-aes256-sha256-f64"),
+    ] {
+        let ops = fuzzing::record_aggressive_exchange(suite);
+        let d = datagrams(&ops);
+        assert_eq!(d[0][18], 4, "AM1 is exchange type 4");
+        let out = fuzzing::run(&ops);
+        assert_eq!(out.phase1_established, 1, "{suite:?}: {out:?}");
+        assert_eq!(out.phase2_established, 1, "{suite:?}: {out:?}");
+        // AM2, QM2.
+        assert_eq!(out.transmits, 2, "{suite:?}: {out:?}");
+        write_seed(name, &ops);
+        let mut timers = ops.clone();
+        timers.extend_from_slice(&[2, 3, 2, 2, 2, 5, 0x80, 0x51, 2, 2, 2, 3]);
+        let out = fuzzing::run(&timers);
+        assert_eq!(out.phase2_established, 1, "{suite:?}: {out:?}");
+        write_seed(&format!("{name}-timers"), &timers);
+    }
+    // The AM1 from an unknown address (the wildcard entry), once with the group name the
+    // wildcard entry keys and once with an invented one of the same length: both answered.
+    let am1 = &datagrams(&fuzzing::record_aggressive_exchange(
+        Suite::TripleDesSha1Fuzz64,
+    ))[0];
+    let mut ops = Vec::new();
+    for (x, id) in [(4u8, fuzzing::AM_GROUP), (6, b"nosuchgrp".as_slice())] {
+        let m = with_key_id(am1, id);
+        datagram_op(&mut ops, 3 << 2, Some(x), &m);
+    }
+    let out = fuzzing::run(&ops);
+    assert_eq!(out.transmits, 2, "{out:?}");
+    write_seed("seed-am1-known-and-unknown-group", &ops);
+}
+
+/// `am1` with its ID payload (the fourth, after SA, KE and nonce) replaced by ID_KEY_ID `id`.
+fn with_key_id(am1: &[u8], id: &[u8]) -> Vec<u8> {
+    let mut out = am1[..28].to_vec();
+    let mut i = 28;
+    let mut np = am1[16];
+    while i + 4 <= am1.len() {
+        let next = am1[i];
+        let len = usize::from(u16::from_be_bytes([am1[i + 2], am1[i + 3]]));
+        if np == 5 {
+            let body = [&[11u8, 17, 1, 244][..], id].concat();
+            out.extend_from_slice(&[next, 0]);
+            out.extend_from_slice(&((body.len() + 4) as u16).to_be_bytes());
+            out.extend_from_slice(&body);
+        } else {
+            out.extend_from_slice(&am1[i..i + len]);
+        }
+        np = next;
+        i += len;
+    }
+    let total = (out.len() as u32).to_be_bytes();
+    out[24..28].copy_from_slice(&total);
+    out
+}
+
 fn write_seed(name: &str, ops: &[u8]) {
     if std::env::var_os("IKE_FUZZ_WRITE_SEEDS").is_some() {
         fs::create_dir_all(corpus_dir()).unwrap();

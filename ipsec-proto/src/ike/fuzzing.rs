@@ -32,6 +32,10 @@
 //! are replaced by those of the last datagram the endpoint sent to that address, so mutated
 //! MM3/MM5/QM messages reach the SA that expects them.
 //!
+//! The wildcard entry also answers Aggressive Mode, keyed by the group name [`AM_GROUP`]
+//! (ID_KEY_ID) and with a decoy AM2 for any other name; the configured peer's AM1 with its
+//! address as ID_IPV4_ADDR is keyed by its address key ([`record_aggressive_exchange`]).
+//!
 //! After every operation all transmits and events are drained, timers due are handled, and the
 //! bounds in [`responder`] are asserted.
 
@@ -53,6 +57,8 @@ use crate::rng::Rng;
 use crate::testing::Wire;
 use crate::time::Instant;
 
+/// The group name (ID_KEY_ID) the fuzzed responder's wildcard entry keys Aggressive Mode by.
+pub const AM_GROUP: &[u8] = b"fuzzgroup";
 /// Half-open limit of the fuzzed responder: small, so the fuzzer reaches it.
 pub const HALF_OPEN_LIMIT: usize = 16;
 /// Seed of the fuzzed responder's [`Rng`]; seed inputs are recorded against it.
@@ -217,8 +223,15 @@ fn responder_config_with(suites: &[Suite], wildcard_pfs: u16) -> EndpointConfig 
         [10, 9, 0, 0],
     );
     wildcard.pfs_group = Some(wildcard_pfs);
+    // Aggressive Mode initiators from anywhere, keyed by a group name (ID_KEY_ID); other
+    // names get the decoy AM2.
+    wildcard.identity_keys = vec![crate::ike::config::IdentityKey {
+        id: crate::ike::config::Phase1Id::KeyId(AM_GROUP.to_vec()),
+        key: PskSecret::new(b"wildcard-key".to_vec()),
+    }];
     EndpointConfig {
         peers: vec![peer, wildcard],
+        aggressive_mode: true,
         half_open_limit: HALF_OPEN_LIMIT,
         nat_keepalive: Some(Duration::from_secs(20)),
         dpd: Some(DpdConfig {
@@ -561,7 +574,22 @@ impl BackToBack {
 /// operations with the elapsed time between them. Replaying it with [`run`] reaches Phase 2 on
 /// the responder.
 pub fn record_exchange(suite: Suite) -> Vec<u8> {
-    let (a, _) = pair_configs(suite);
+    record_with(suite, false)
+}
+
+/// Like [`record_exchange`], with Aggressive Mode (the peer identifies by its address,
+/// ID_IPV4_ADDR, and is keyed by it) instead of Main Mode: AM1, AM3, QM1, QM3.
+pub fn record_aggressive_exchange(suite: Suite) -> Vec<u8> {
+    record_with(suite, true)
+}
+
+fn record_with(suite: Suite, aggressive: bool) -> Vec<u8> {
+    let (mut a, _) = pair_configs(suite);
+    if aggressive {
+        for p in &mut a.peers {
+            p.aggressive = Some(crate::ike::config::Phase1Id::Ipv4(PEER_ADDR));
+        }
+    }
     let mut p = BackToBack::new(
         Endpoint::new(a, Rng::from_u64(7)),
         PEER_ADDR,
@@ -774,4 +802,6 @@ fn drop_count(c: &crate::ike::Counters) -> u64 {
         + c.replayed_message_id
         + c.bad_dpd
         + c.quick_mode_flood_dropped
+        + c.aggressive_dh_limited
+        + c.aggressive_disabled
 }
