@@ -438,3 +438,126 @@ fn main_mode_still_runs_beside_aggressive_mode() {
     assert!(up(&p));
     assert!(exchanges(&p).iter().any(|(_, e)| *e == 2));
 }
+
+fn take(ep: &mut Endpoint, now: Instant) -> Vec<(Path, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 65_536];
+    while let Ok(Some(t)) = ep.poll_transmit(now, &mut buf) {
+        out.push((t.path, buf[..t.len].to_vec()));
+    }
+    out
+}
+
+/// strongSwan sends AM3 in clear (RFC 2409's figure has no `*` on it); Cisco encrypts it. The
+/// responder takes either: here an AM3 built by hand in clear, HASH_I computed from the
+/// initiator's own material, brings it to QM_IDLE.
+#[test]
+fn a_cleartext_am3_is_accepted() {
+    let now = Instant::from_millis(1_000);
+    let mut a = Endpoint::new(
+        client(Phase1Id::KeyId(b"vpngroup".to_vec()), GROUP_KEY),
+        Rng::from_u64(80),
+    );
+    let mut b = Endpoint::new(concentrator(|_| {}), Rng::from_u64(81));
+    a.initiate(now, PeerId(0), 0).unwrap();
+    let (_, am1) = take(&mut a, now).remove(0);
+    let at_b = Path {
+        local: SocketAddr::new(B_ADDR.into(), 500),
+        remote: SocketAddr::new(A_PRIV.into(), 500),
+    };
+    b.handle_datagram(now, at_b, &am1).unwrap();
+    let (_, am2) = take(&mut b, now).remove(0);
+    let h2 = Header::parse(&am2).unwrap();
+    let list = PayloadList::parse(h2.next_payload, &am2[HEADER_LEN..]).unwrap();
+    let gxr = list.find(PayloadType::KE).unwrap().body;
+    let nr = list.find(PayloadType::NONCE).unwrap().body;
+    let sa = a.sas.values().next().unwrap();
+    let hs = sa.hs();
+    let gxy = hs.dh.as_ref().unwrap().compute_shared(gxr).unwrap();
+    // The first policy: AES-128, SHA-1.
+    let keys = Phase1Keys::from_psk(
+        HashAlg::Sha1,
+        crate::crypto::cipher::CipherAlg::Aes128,
+        GROUP_KEY,
+        &hs.ni,
+        nr,
+        gxy.expose_secret(),
+        &sa.ci,
+        &h2.responder_cookie.0,
+    );
+    let hash_i = keys.hash_i(&hs.gxi, gxr, &hs.sai_b, &hs.idii);
+    let h3 = Header::new(
+        Cookie(sa.ci),
+        h2.responder_cookie,
+        ExchangeType::AGGRESSIVE,
+        Flags(0),
+        0,
+    );
+    let mut buf = vec![0u8; 512];
+    let mut m = MessageBuilder::new(&mut buf, h3).unwrap();
+    m.add_hash(&hash_i).unwrap();
+    let am3 = m.finish().unwrap().to_vec();
+    // A wrong hash in clear fails like a wrong key...
+    let mut bad = am3.clone();
+    let last = bad.len() - 1;
+    bad[last] ^= 1;
+    let mut b2 = Endpoint::new(concentrator(|_| {}), Rng::from_u64(81));
+    b2.handle_datagram(now, at_b, &am1).unwrap();
+    let _ = b2.handle_datagram(now, at_b, &bad);
+    let failed = std::iter::from_fn(|| b2.poll_event()).find_map(|e| match e {
+        Event::NegotiationFailed { error, .. } => Some(error),
+        _ => None,
+    });
+    assert_eq!(
+        failed,
+        Some(Error::AuthenticationFailed(AuthFailure::HashMismatch(
+            "HASH_I"
+        )))
+    );
+    // ...and the right one establishes.
+    b.handle_datagram(now, at_b, &am3).unwrap();
+    let events: Vec<Event> = std::iter::from_fn(|| b.poll_event()).collect();
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            Event::Phase1Established {
+                role: Role::Responder,
+                ..
+            }
+        )),
+        "{events:?}"
+    );
+    assert_eq!(b.isakmp_sas(now)[0].state, IsakmpState::QmIdle);
+}
+
+/// The Phase 1 rekey of an SA we initiated in Aggressive Mode is Aggressive Mode again.
+#[test]
+fn the_phase1_rekey_of_an_aggressive_mode_sa_is_aggressive_mode() {
+    let mut a = client(Phase1Id::KeyId(b"vpngroup".to_vec()), GROUP_KEY);
+    let mut b = concentrator(|_| {});
+    for p in a.peers.iter_mut().chain(b.peers.iter_mut()) {
+        for pol in &mut p.isakmp_policies {
+            pol.lifetime_secs = 600;
+        }
+    }
+    let mut p = Pair::new(a, b, 90);
+    p.initiate(0, 0);
+    assert!(p.run_until(20_000, up));
+    p.run(600_000);
+    let am1s = p
+        .log
+        .iter()
+        .filter(|(s, _, m)| *s == Side::A && m.len() > 28 && m[18] == 4 && m[8..16] == [0; 8])
+        .count();
+    assert!(am1s >= 2, "no second AM1: {:?}", exchanges(&p));
+    assert!(
+        !exchanges(&p).iter().any(|(_, e)| *e == 2),
+        "Main Mode was used"
+    );
+    let p1 = p
+        .events_b
+        .iter()
+        .filter(|e| matches!(e, Event::Phase1Established { .. }))
+        .count();
+    assert!(p1 >= 2, "{:?}", p.events_b);
+}
