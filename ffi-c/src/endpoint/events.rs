@@ -41,8 +41,9 @@ pub const IPSEC_EVENT_PEER_DEAD: u32 = 8;
 pub const IPSEC_EVENT_PATH_CHANGED: u32 = 9;
 /// Event kind: an ISAKMP SA changed state, appeared or went away; `ipsec_event_isakmp_state`
 /// gives the SA, the peer's address, our role and the previous and new IOS state names
-/// (`MM_NO_STATE`, `MM_SA_SETUP`, `MM_KEY_EXCH`, `QM_IDLE`). One event per call into the
-/// endpoint for each SA that changed during it, after that call's other events.
+/// (`MM_NO_STATE`, `MM_SA_SETUP`, `MM_KEY_EXCH`, `QM_IDLE`; Aggressive Mode: `AG_NO_STATE`,
+/// `AG_INIT_EXCH`). One event per call into the endpoint for each SA that changed during it,
+/// after that call's other events.
 pub const IPSEC_EVENT_ISAKMP_STATE_CHANGED: u32 = 10;
 /// Event kind: an event newer than this header; only `ipsec_event_describe` applies.
 pub const IPSEC_EVENT_OTHER: u32 = 255;

@@ -186,7 +186,8 @@ class PeerDead(IkeEvent):
 @dataclass(frozen=True)
 class Phase1StateChanged(IkeEvent):
     """ISAKMP SA ``sa`` went from ``from_state`` to ``to_state`` (IOS names: ``MM_NO_STATE``,
-    ``MM_SA_SETUP``, ``MM_KEY_EXCH``, ``QM_IDLE``); ``from_state`` is ``None`` for a new SA,
+    ``MM_SA_SETUP``, ``MM_KEY_EXCH``, ``QM_IDLE``; Aggressive Mode ``AG_NO_STATE``,
+    ``AG_INIT_EXCH``); ``from_state`` is ``None`` for a new SA,
     ``to_state`` ``None`` for one that went away. Every change is announced, so nothing needs
     to compare snapshots of ``isakmp_sas``."""
 
@@ -251,7 +252,8 @@ class TunnelEvent:
 @dataclass(frozen=True)
 class IsakmpStateChanged(TunnelEvent):
     """ISAKMP SA ``conn_id`` with ``peer`` went from ``from_state`` to ``to_state`` (IOS names:
-    ``MM_NO_STATE``, ``MM_SA_SETUP``, ``MM_KEY_EXCH``, ``QM_IDLE``, ...). ``from_state`` is
+    ``MM_NO_STATE``, ``MM_SA_SETUP``, ``MM_KEY_EXCH``, ``AG_NO_STATE``, ``AG_INIT_EXCH``,
+    ``QM_IDLE``, ...). ``from_state`` is
     ``None`` for a new SA, ``to_state`` ``None`` for one that went away; ``at`` is the ``now``
     of the call in which the change was seen."""
 
