@@ -73,8 +73,8 @@ struct OutDatagram {
     marker: bool,
 }
 
-/// An IKEv1 endpoint: Main Mode (pre-shared keys), Quick Mode, Informational, DPD and NAT-T for
-/// every configured peer, without I/O.
+/// An IKEv1 endpoint: Main Mode and Aggressive Mode (pre-shared keys), Quick Mode,
+/// Informational, DPD and NAT-T for every configured peer, without I/O.
 ///
 /// # Call order
 ///
