@@ -18,12 +18,18 @@ use std::time::Duration;
 
 /// Our hub: siteA with a dynamic crypto map and only `keys` (hostname keys) to choose from.
 fn hub(keys: &str) -> String {
-    let config = site_a(addr::GW_B_WAN)
+    dynamic(&site_a(addr::GW_B_WAN), addr::GW_B_WAN, keys)
+}
+
+/// `config` (peering with `peer`) with its crypto map entry made dynamic and its key replaced
+/// by `keys`.
+fn dynamic(config: &str, peer: &str, keys: &str) -> String {
+    let config = config
         .replace(
-            "crypto map VPN 10 ipsec-isakmp\n set peer 203.0.113.2\n set transform-set TRANSFORM\n match address 100\n",
+            &format!("crypto map VPN 10 ipsec-isakmp\n set peer {peer}\n set transform-set TRANSFORM\n match address 100\n"),
             "crypto dynamic-map SPOKES 10\n set transform-set TRANSFORM\n match address 100\ncrypto map VPN 65535 ipsec-isakmp dynamic SPOKES\n",
         )
-        .replace("crypto isakmp key ciscokey address 203.0.113.2\n", keys);
+        .replace(&format!("crypto isakmp key ciscokey address {peer}\n"), keys);
     assert!(
         config.contains("dynamic SPOKES") && config.contains(keys),
         "{config}"
@@ -233,4 +239,54 @@ fn lab_aggressive_ike_scan_cannot_tell_a_known_group_from_an_invented_one() {
     let c = da.exec("show crypto isakmp sa");
     println!("{c}");
     da.stop();
+}
+
+/// A remote-access client behind a NAPT: our siteA (behind rtr's masquerade) initiates
+/// Aggressive Mode by FQDN to our siteB hub, which knows it only as rtr's address. NAT-D in
+/// AM2/AM3 shows the NAT, AM3 floats to 4500, ESP goes in UDP.
+#[test]
+fn lab_aggressive_two_engines_through_a_nat() {
+    let Some(lab) = Lab::with_nat("am_nat") else {
+        return;
+    };
+    let client = site_a(addr::GW_B_WAN).replace(
+        "crypto isakmp key ciscokey address 203.0.113.2\n",
+        &format!(
+            "crypto isakmp peer address 203.0.113.2\n set aggressive-mode password {GROUP_KEY}\n set aggressive-mode client-endpoint fqdn sitea.example.net\n"
+        ),
+    );
+    let hub = dynamic(
+        &site_b(addr::RTR_B),
+        addr::RTR_B,
+        &format!("crypto isakmp key {GROUP_KEY} hostname sitea.example.net\n"),
+    );
+    let (da, db) = lab.engines(&client, &hub);
+    let t = &lab.topo;
+    assert!(
+        ping_until_up(&t.host_a, addr::HOST_B, Duration::from_secs(30)),
+        "{}\n{}",
+        da.state(),
+        db.state()
+    );
+    assert_eq!(ping(&t.host_a, addr::HOST_B, 10), 10, "{}", da.state());
+    assert_eq!(ping(&t.host_b, addr::HOST_A, 10), 10, "{}", db.state());
+    let sa_b = db.exec("show crypto ipsec sa");
+    assert!(
+        sa_b.contains("current_peer 203.0.113.1 port 4500"),
+        "{sa_b}"
+    );
+    assert!(
+        sa_b.contains("in use settings ={Tunnel UDP-Encaps, }"),
+        "{sa_b}"
+    );
+    let isa_a = da.exec("show crypto isakmp sa");
+    let isa_b = db.exec("show crypto isakmp sa");
+    assert!(isa_a.contains("QM_IDLE"), "{isa_a}");
+    assert!(
+        isa_b.contains("203.0.113.1") && isa_b.contains("QM_IDLE"),
+        "{isa_b}"
+    );
+    println!("client#show crypto isakmp sa\n{isa_a}hub#show crypto isakmp sa\n{isa_b}");
+    da.stop();
+    db.stop();
 }
