@@ -147,11 +147,17 @@ fn lab_aggressive_engine_initiates_to_strongswan_by_fqdn() {
         isa.contains("203.0.113.2     198.51.100.2    QM_IDLE"),
         "{isa}"
     );
-    assert!(
-        tap.wait_for("IKE_I_AM1", Duration::from_secs(5)),
-        "{}",
-        tap.text()
-    );
+    for line in [
+        "IKE_I_AM1",
+        "beginning Aggressive Mode exchange",
+        "(I) AG_NO_STATE",
+    ] {
+        assert!(
+            tap.wait_for(line, Duration::from_secs(5)),
+            "{line}: {}",
+            tap.text()
+        );
+    }
     let log = peer.log();
     assert!(
         log.contains("sitea.example.net"),

@@ -94,9 +94,14 @@ pub(super) fn fsm(
         ),
     );
     if old.is_none() && role == Role::Initiator {
+        let mode = if state == IsakmpState::AgNoState {
+            "Aggressive"
+        } else {
+            "Main"
+        };
         out.debug(
             DebugKind::Isakmp,
-            format_args!("ISAKMP:(0):beginning Main Mode exchange"),
+            format_args!("ISAKMP:(0):beginning {mode} Mode exchange"),
         );
     }
 }
