@@ -169,8 +169,10 @@ pub struct EndpointConfig {
     /// Aggressive Mode message 1 costs us a Diffie-Hellman exponentiation with no cookie round
     /// trip first: at most this many are answered per second on average...
     pub aggressive_dh_per_sec: u32,
-    /// ...with bursts of up to this many (enough for a site's remote-access clients behind one
-    /// NAT address reconnecting at once). Beyond it AM1 is dropped and counted; the initiator
+    /// ...with bursts of up to this many. One source address gets half the burst and a
+    /// quarter of the rate, so a flood from one address leaves the rest to the others, and the
+    /// default half (50) still lets a site's remote-access clients behind one NAT address all
+    /// reconnect at once. Beyond either budget AM1 is dropped and counted; the initiator
     /// retransmits.
     pub aggressive_dh_burst: u32,
 }

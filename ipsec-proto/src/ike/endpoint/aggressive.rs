@@ -17,9 +17,11 @@
 //!   from a real one without the key. The AM3 then fails as an authentication failure.
 //! - **A Diffie-Hellman exponentiation per AM1**, with no cookie round trip before it (Main Mode
 //!   spends it only after MM2 proved the initiator sees our answers). The half-open caps per
-//!   source and in total bound the state; a token bucket ([`AmGuard`]) bounds the
-//!   exponentiations per second. Its burst is sized for many remote-access clients behind one
-//!   NAT address reconnecting at once; a dropped AM1 is retransmitted by its initiator.
+//!   source and in total bound the state; token buckets ([`AmGuard`]) bound the
+//!   exponentiations per second, in total and per source address (so one flooding address
+//!   cannot spend the others' share). A source's burst is sized for many remote-access clients
+//!   behind one NAT address reconnecting at once; a dropped AM1 is retransmitted by its
+//!   initiator.
 //!
 //! AM3 may come encrypted (Cisco, vpnc) or not (strongSwan, RFC 2409's own figure): both are
 //! accepted. We send it encrypted, as IOS does.
@@ -27,23 +29,38 @@
 use super::*;
 
 /// Aggressive Mode's responder-side defences: the local secret decoy keys derive from and the
-/// Diffie-Hellman token bucket.
+/// Diffie-Hellman token buckets, one for the endpoint and one per source address.
 #[derive(Default)]
 pub(super) struct AmGuard {
     /// Drawn from the endpoint's RNG at the first AM1, so endpoints that never see Aggressive
     /// Mode draw exactly the random values they did before it existed.
     pub(super) secret: Option<crate::crypto::SecretBytes>,
+    /// The endpoint's budget: what bounds the CPU spent on AM1s.
+    total: Bucket,
+    /// Each source's share: a flood from one address (spoofed or not) spends at most half the
+    /// burst and a quarter of the rate, and leaves the rest to other addresses. Bounded: an
+    /// entry is made only for an AM1 the endpoint's bucket paid for, it is full again (idle)
+    /// after burst / rate seconds, and past [`MAX_SOURCES`] entries the full ones are forgotten.
+    per_source: BTreeMap<IpAddr, Bucket>,
+}
+
+/// Source addresses [`AmGuard`] remembers before it forgets the idle ones.
+const MAX_SOURCES: usize = 4096;
+
+/// A token bucket of Diffie-Hellman exponentiations.
+#[derive(Default, Clone, Copy)]
+struct Bucket {
     /// Tokens left, in thousandths of an exponentiation.
     milli_tokens: u64,
-    /// When the bucket was last refilled; `None` before the first AM1 (a full bucket).
+    /// When it was last refilled; `None`: never used (full).
     refilled: Option<Instant>,
 }
 
-impl AmGuard {
-    /// Takes one exponentiation from the bucket at `now`; `false` when it is empty.
-    fn take(&mut self, now: Instant, per_sec: u32, burst: u32) -> bool {
+impl Bucket {
+    /// Tokens (thousandths) at `now` for `per_sec` refill and capacity `burst`.
+    fn level(&self, now: Instant, per_sec: u32, burst: u32) -> u64 {
         let cap = u64::from(burst.max(1)) * 1000;
-        self.milli_tokens = match self.refilled {
+        match self.refilled {
             None => cap,
             Some(t) => {
                 let ms = now.saturating_duration_since(t).as_millis();
@@ -52,12 +69,41 @@ impl AmGuard {
                     .saturating_mul(u64::from(per_sec));
                 self.milli_tokens.saturating_add(add).min(cap)
             }
-        };
-        self.refilled = Some(now);
-        if self.milli_tokens < 1000 {
+        }
+    }
+}
+
+impl AmGuard {
+    /// Takes one exponentiation for an AM1 from `source` at `now`, from both the endpoint's and
+    /// the source's bucket; `false` (nothing taken) when either is empty.
+    fn take(&mut self, now: Instant, source: IpAddr, per_sec: u32, burst: u32) -> bool {
+        let (src_rate, src_burst) = ((per_sec / 4).max(1), (burst / 2).max(1));
+        let total = self.total.level(now, per_sec, burst);
+        let mine = self
+            .per_source
+            .get(&source)
+            .copied()
+            .unwrap_or_default()
+            .level(now, src_rate, src_burst);
+        if total < 1000 || mine < 1000 {
             return false;
         }
-        self.milli_tokens -= 1000;
+        if self.per_source.len() >= MAX_SOURCES && !self.per_source.contains_key(&source) {
+            let full = u64::from(src_burst) * 1000;
+            self.per_source
+                .retain(|_, b| b.level(now, src_rate, src_burst) < full);
+        }
+        self.total = Bucket {
+            milli_tokens: total - 1000,
+            refilled: Some(now),
+        };
+        self.per_source.insert(
+            source,
+            Bucket {
+                milli_tokens: mine - 1000,
+                refilled: Some(now),
+            },
+        );
         true
     }
 }
@@ -256,7 +302,7 @@ impl Endpoint {
             self.config.aggressive_dh_per_sec,
             self.config.aggressive_dh_burst,
         );
-        if !self.am.take(now, per_sec, burst) {
+        if !self.am.take(now, path.remote.ip(), per_sec, burst) {
             self.drop_datagram(DatagramDrop::DhRateLimited);
             return Ok(());
         }
@@ -675,5 +721,41 @@ impl Endpoint {
         }
         self.established(now, id);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod guard_tests {
+    use super::*;
+
+    fn ip(i: u32) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i))
+    }
+
+    #[test]
+    fn buckets_refill_with_time_and_idle_sources_are_forgotten() {
+        let mut g = AmGuard::default();
+        let t0 = Instant::from_millis(1_000);
+        // Burst 8 in total, 4 for one source; 4 per second in total, 1 per source.
+        assert!((0..4).all(|_| g.take(t0, ip(1), 4, 8)));
+        assert!(!g.take(t0, ip(1), 4, 8), "the source's share is spent");
+        assert!((0..4).all(|_| g.take(t0, ip(2), 4, 8)));
+        assert!(!g.take(t0, ip(3), 4, 8), "the total is spent");
+        // A quarter of a second gives the endpoint one token, the source none yet.
+        let t1 = t0 + Duration::from_millis(250);
+        assert!(!g.take(t1, ip(1), 4, 8));
+        assert!(g.take(t1, ip(3), 4, 8));
+        // One second later source 1 has one again.
+        assert!(g.take(t0 + Duration::from_millis(1_250), ip(1), 4, 8));
+        // Thousands of sources: once full again, their buckets are dropped.
+        let mut t = t0 + Duration::from_secs(10);
+        for i in 0..MAX_SOURCES as u32 + 10 {
+            t = t + Duration::from_millis(1);
+            assert!(g.take(t, ip(100 + i), 1_000_000, 1_000_000), "{i}");
+        }
+        assert!(g.per_source.len() <= MAX_SOURCES, "{}", g.per_source.len());
+        let later = t + Duration::from_secs(3600);
+        assert!(g.take(later, ip(99_999), 1_000_000, 1_000_000));
+        assert!(g.per_source.len() < 100, "{}", g.per_source.len());
     }
 }

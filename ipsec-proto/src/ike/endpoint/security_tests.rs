@@ -898,15 +898,71 @@ fn twenty_aggressive_mode_clients_behind_one_nat_reconnecting_at_once_all_succee
     assert_eq!(up, 20);
 }
 
-/// AM1s beyond the Diffie-Hellman budget cost no exponentiation and get no answer; the
-/// per-source half-open cap bounds what the answered ones hold; once the bucket refills an
-/// honest client gets through.
+/// AM1s beyond the Diffie-Hellman budget cost no exponentiation and get no answer: from many
+/// (spoofed) addresses the endpoint's budget runs out; once it refills, an honest client's
+/// retransmission gets through.
 #[test]
 fn an_am1_flood_beyond_the_dh_budget_is_dropped_unanswered_and_counted() {
     let mut net = Net::new(
         am_gateway(|c| {
             c.aggressive_dh_burst = 10;
             c.aggressive_dh_per_sec = 1;
+        }),
+        vec![am_branch(Branch::direct(1, Ipv4Addr::new(198, 51, 100, 1)))],
+    );
+    net.branches[0].ep.initiate(net.now, PeerId(0), 0).unwrap();
+    let (p, am1) = net.sent_by(0).remove(0);
+    let mut answered = 0;
+    for i in 0..100u32 {
+        let spoofed = Path {
+            local: p.local,
+            remote: SocketAddr::new(Ipv4Addr::from(0x0a42_0000 + i).into(), 500),
+        };
+        let mut m = am1.clone();
+        m[..8].copy_from_slice(&(0x000f_100d_0000 + u64::from(i)).to_be_bytes());
+        net.deliver(spoofed, &m);
+        answered += drain(&mut net.gw, net.now).len();
+        if i >= 10 {
+            assert_eq!(net.last_drop, Some(DatagramDrop::DhRateLimited), "AM1 {i}");
+        }
+    }
+    assert_eq!(answered, 10);
+    assert_eq!(net.gw.counters().aggressive_dh_limited, 90);
+    // The honest client's first AM1 came in the flood's second: it is dropped too, then
+    // a retransmission finds tokens again.
+    net.deliver(p, &am1);
+    assert_eq!(net.last_drop, Some(DatagramDrop::DhRateLimited));
+    drain(&mut net.gw, net.now);
+    retransmit_until_up(&mut net, 0);
+}
+
+/// Drives branch `i`'s retransmissions (and the gateway's timers) until its tunnel is up.
+fn retransmit_until_up(net: &mut Net, i: usize) {
+    let start = net.now;
+    let mut t = net.now;
+    while !net.branches[i]
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::Phase2Established(_)))
+    {
+        t = t + Duration::from_millis(500);
+        assert!(t < start + Duration::from_secs(30), "never got through");
+        net.branches[i].ep.handle_timeout(t);
+        net.gw.handle_timeout(t);
+        net.now = t;
+        net.run();
+    }
+}
+
+/// A flood from one address spends only that address's share of the budget (half the burst):
+/// an honest client elsewhere is answered at once, while the flood's AM1s beyond its share are
+/// dropped and the per-source half-open cap bounds what the answered ones hold.
+#[test]
+fn an_am1_flood_from_one_address_leaves_the_budget_to_the_others() {
+    let mut net = Net::new(
+        am_gateway(|c| {
+            c.aggressive_dh_burst = 20;
+            c.aggressive_dh_per_sec = 4;
             c.half_open_per_source_limit = 4;
         }),
         vec![am_branch(Branch::direct(1, Ipv4Addr::new(198, 51, 100, 1)))],
@@ -923,30 +979,25 @@ fn an_am1_flood_beyond_the_dh_budget_is_dropped_unanswered_and_counted() {
         m[..8].copy_from_slice(&(0x000f_100d_0000 + i).to_be_bytes());
         net.deliver(spoofed, &m);
         answered += drain(&mut net.gw, net.now).len();
-        if i >= 10 {
-            assert_eq!(net.last_drop, Some(DatagramDrop::DhRateLimited), "AM1 {i}");
-        }
     }
-    assert_eq!(answered, 10);
+    assert_eq!(answered, 10, "half the burst for one address");
     let c = net.gw.counters();
     assert_eq!(c.aggressive_dh_limited, 90);
     assert_eq!(c.half_open_per_source_dropped, 6);
-    // The honest client's first AM1 came in the flood's second: it is dropped too, then
-    // its retransmission two seconds later finds tokens again.
     net.deliver(p, &am1);
-    assert_eq!(net.last_drop, Some(DatagramDrop::DhRateLimited));
-    drain(&mut net.gw, net.now);
-    let mut t = net.now;
-    while !net.branches[0]
+    assert_eq!(net.last_drop, None, "the honest client was refused");
+    let victim = drain(&mut net.gw, net.now);
+    assert_eq!(victim.len(), 1, "AM2 for the honest client");
+    let path = Path {
+        local: SocketAddr::new(net.branches[0].private.into(), 500),
+        remote: p.local,
+    };
+    let _ = net.branches[0]
+        .ep
+        .handle_datagram(net.now, path, &victim[0].1);
+    net.run();
+    assert!(net.branches[0]
         .events
         .iter()
-        .any(|e| matches!(e, Event::Phase2Established(_)))
-    {
-        t = t + Duration::from_millis(500);
-        assert!(t < net.now + Duration::from_secs(30), "never got through");
-        net.branches[0].ep.handle_timeout(t);
-        net.gw.handle_timeout(t);
-        net.now = t;
-        net.run();
-    }
+        .any(|e| matches!(e, Event::Phase2Established(_))));
 }
