@@ -3,6 +3,7 @@
 //! - strongSwan 5.9.8 in gwB initiates Aggressive Mode with a group name (`keyid:vpngroup`,
 //!   ID_KEY_ID, as Cisco clients send it) to our hub in gwA, which keys it by that name
 //!   (`crypto isakmp key K hostname vpngroup`) on a dynamic crypto map; pings pass both ways.
+//!   The same with an FQDN (`@branch.example.net`, ID_FQDN).
 //! - our engine initiates Aggressive Mode (`crypto isakmp peer address` + `set aggressive-mode
 //!   password/client-endpoint fqdn`) to strongSwan answering it (which needs its
 //!   `i_dont_care_about_security_and_use_aggressive_mode_psk`); pings pass both ways.
@@ -58,12 +59,23 @@ const GROUP_KEY: &str = "Vq8#nT2!pK7@wL4$zR9x";
 
 #[test]
 fn lab_aggressive_strongswan_initiates_with_a_group_key_id_to_our_hub() {
-    let Some(lab) = Lab::new("am_resp") else {
+    strongswan_initiates("am_resp", "keyid:vpngroup", "vpngroup");
+}
+
+#[test]
+fn lab_aggressive_strongswan_initiates_with_an_fqdn_to_our_hub() {
+    strongswan_initiates("am_resp_fqdn", "@branch.example.net", "branch.example.net");
+}
+
+/// strongSwan in gwB initiates Aggressive Mode identifying as `id`; our hub keys it by
+/// `crypto isakmp key K hostname <hostname>`.
+fn strongswan_initiates(tag: &str, id: &str, hostname: &str) {
+    let Some(lab) = Lab::new(tag) else {
         return;
     };
     let conn = CharonConn::new("group", "lans")
         .local(addr::GW_B_WAN)
-        .local_id("keyid:vpngroup")
+        .local_id(id)
         .remote(addr::GW_A_WAN)
         .psk(GROUP_KEY)
         .aggressive(true)
@@ -73,7 +85,7 @@ fn lab_aggressive_strongswan_initiates_with_a_group_key_id_to_our_hub() {
     let peer = Charon::start(&lab.topo.gw_b, &[conn]).unwrap();
     peer.load_all().unwrap();
     let config = hub(&format!(
-        "crypto isakmp key {GROUP_KEY} hostname vpngroup\n"
+        "crypto isakmp key {GROUP_KEY} hostname {hostname}\n"
     ));
     let da = Daemon::start(&lab.topo.gw_a, lab.dir.path(), "siteA", &config);
     let tap = da.debug();
