@@ -308,3 +308,61 @@ fn lab_aggressive_two_engines_through_a_nat() {
     da.stop();
     db.stop();
 }
+
+/// strongSwan with a wrong group key, and with a group name we do not know: in both cases it
+/// gets an AM2 it cannot verify (HASH_R) and gives up; our hub never leaves AG_INIT_EXCH.
+#[test]
+fn lab_aggressive_wrong_group_key_and_unknown_group_fail_at_hash_r() {
+    let Some(lab) = Lab::new("am_wrong") else {
+        return;
+    };
+    let conn = |name: &str, child: &str, id: &str, psk: &str| {
+        CharonConn::new(name, child)
+            .local(addr::GW_B_WAN)
+            .local_id(id)
+            .remote(addr::GW_A_WAN)
+            .psk(psk)
+            .aggressive(true)
+            .proposals("3des-sha1-modp1024")
+            .esp_proposals("3des-sha1")
+            .ts(addr::LAN_B, addr::LAN_A)
+    };
+    let peer = Charon::start(
+        &lab.topo.gw_b,
+        &[
+            conn(
+                "wrongkey",
+                "lans-wrongkey",
+                "keyid:vpngroup",
+                "not-the-group-key",
+            ),
+            conn("stranger", "lans-stranger", "keyid:strangers", GROUP_KEY),
+        ],
+    )
+    .unwrap();
+    peer.load_all().unwrap();
+    let config = hub(&format!(
+        "crypto isakmp key {GROUP_KEY} hostname vpngroup\n"
+    ));
+    let da = Daemon::start(&lab.topo.gw_a, lab.dir.path(), "siteA", &config);
+    for child in ["lans-wrongkey", "lans-stranger"] {
+        let out = peer.initiate(child);
+        assert!(out.is_err(), "{child}: {out:?}");
+    }
+    let isa = da.exec("show crypto isakmp sa");
+    assert!(!isa.contains("QM_IDLE"), "{isa}");
+    assert!(isa.contains("AG_INIT_EXCH"), "{isa}");
+    let log = peer.log();
+    let hash_lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.to_ascii_lowercase().contains("hash"))
+        .collect();
+    // Both look the same from strongSwan's side: an AM2 whose HASH_R does not verify.
+    let mismatches = hash_lines
+        .iter()
+        .filter(|l| l.contains("calculated HASH does not match HASH payload"))
+        .count();
+    assert_eq!(mismatches, 2, "{log}");
+    println!("{isa}\nstrongSwan:\n{}", hash_lines.join("\n"));
+    da.stop();
+}
