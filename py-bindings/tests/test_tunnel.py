@@ -510,3 +510,42 @@ def test_two_vtis_come_up_by_themselves_and_pass_packets_through_interface_0() -
     assert line_events(a) == [False] and line_events(b) == [False]
     run_both(a, b, now)
     assert line_events(a) == [True] and line_events(b) == [True]
+
+
+def test_aggressive_mode_from_ios_text_then_quick_mode() -> None:
+    """Site B initiates Aggressive Mode (``crypto isakmp peer address`` with ``set
+    aggressive-mode password/client-endpoint``); site A is a hub keying it by its FQDN
+    (``crypto isakmp key K hostname H``) on a dynamic crypto map. Quick Mode follows as ever."""
+    key = "groupkey-0123456789"
+    hub_text = SITE_A.replace(
+        "crypto map VPN 10 ipsec-isakmp\n set peer 203.0.113.2\n set transform-set TRANSFORM\n"
+        " match address 100\n",
+        "crypto dynamic-map DYN 10\n set transform-set TRANSFORM\n match address 100\n"
+        "crypto map VPN 65535 ipsec-isakmp dynamic DYN\n",
+    ).replace(
+        "crypto isakmp key ciscokey address 203.0.113.2\n",
+        f"crypto isakmp key {key} hostname spoke.example.net\n",
+    )
+    spoke_text = SITE_B.replace(
+        "crypto isakmp key ciscokey address 198.51.100.1\n",
+        f"crypto isakmp peer address 198.51.100.1\n set aggressive-mode password {key}\n"
+        " set aggressive-mode client-endpoint fqdn spoke.example.net\n",
+    )
+    assert "dynamic DYN" in hub_text and "aggressive-mode password" in spoke_text
+    hub = ipsec.Tunnel.from_ios(hub_text, seed=bytes(32))
+    spoke = ipsec.Tunnel.from_ios(spoke_text, seed=bytes([1]) * 32)
+    now = 1.0
+    assert spoke.handle_plaintext(ping(B_HOST, A_HOST, 0), now) is ipsec.TunVerdict.NO_SA
+    for _ in range(20):
+        if not (carry(spoke, hub, now)[0] + carry(hub, spoke, now)[0]):
+            break
+        now += 0.01
+    walked = {
+        name: [e.to_state for e in events(t) if isinstance(e, ipsec.IsakmpStateChanged)]
+        for name, t in (("spoke", spoke), ("hub", hub))
+    }
+    assert walked == {"spoke": ["AG_NO_STATE", "QM_IDLE"], "hub": ["AG_INIT_EXCH", "QM_IDLE"]}
+    p = ping(B_HOST, A_HOST, 1)
+    assert spoke.handle_plaintext(p, now) is ipsec.TunVerdict.PROTECTED
+    assert carry(spoke, hub, now)[1] == [p]
+    assert "QM_IDLE" in hub.show("crypto isakmp sa", now)
