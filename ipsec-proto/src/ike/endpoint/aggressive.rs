@@ -325,8 +325,10 @@ impl Endpoint {
                     .secret
                     .as_ref()
                     .map_or(&[][..], |s| s.expose_secret());
-                let shown = crate::ike::config::Phase1Id::from_body(idp.body)
-                    .map_or_else(|| format!("type {}", idp.body[0]), |i| i.to_string());
+                let shown = crate::ike::config::Phase1Id::from_body(idp.body).map_or_else(
+                    || format!("type {}", idp.body.first().copied().unwrap_or(0)),
+                    |i| i.to_string(),
+                );
                 self.counters.aggressive_unknown_identity += 1;
                 (decoy_key(suite.hash, secret, idp.body), Some(shown))
             }
