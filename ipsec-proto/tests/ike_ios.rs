@@ -66,3 +66,38 @@ fn show_crypto_isakmp_sa_on_both_routers() {
         "{d}"
     );
 }
+
+/// The seed's routers with `group N` in their ISAKMP policy and `set pfs groupM` in the map:
+/// every group IOS offers negotiates Phase 1 and, as PFS, Phase 2, and shows its number.
+#[test]
+fn every_ios_group_negotiates_main_mode_and_pfs() {
+    use ipsec_proto::ios::show::show_crypto_isakmp_sa_detail;
+    let with_group = |text: &str, g: u16, pfs: u16| {
+        text.replace(" group 2\n", &format!(" group {g}\n"))
+            .replace(
+                " set transform-set",
+                &format!(" set pfs group{pfs}\n set transform-set"),
+            )
+    };
+    // Each Phase 1 group with a different PFS group, so both code paths see every group.
+    for (g, pfs) in [(15, 19), (16, 24), (19, 20), (20, 21), (21, 15), (24, 16)] {
+        let (ta, tb) = (with_group(SITE_A, g, pfs), with_group(SITE_B, g, pfs));
+        assert!(ta.contains(&format!("set pfs group{pfs}")), "{ta}");
+        let (ca, cb) = (endpoint_config(&ta), endpoint_config(&tb));
+        assert_eq!(ca.peers[0].pfs_group, Some(pfs));
+        assert_eq!(cb.peers[0].pfs_group, Some(pfs));
+        let mut p = Pair::new(ca, cb, 60 + u64::from(g));
+        p.initiate(0, 0);
+        p.assert_up_with_matching_keys(10_000);
+        let details: Vec<_> =
+            p.a.isakmp_sas(p.now)
+                .iter()
+                .filter_map(|s| s.show_detail())
+                .collect();
+        let d = show_crypto_isakmp_sa_detail(&details);
+        assert!(
+            d.contains(&format!("3des sha    psk  {g} ")),
+            "group {g}: {d}"
+        );
+    }
+}

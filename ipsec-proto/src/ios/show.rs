@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
 use crate::policy::{
-    group_bits, AccessList, EspEncryption, EspIntegrity, EspMode, GatewayConfig, IkeAuth,
+    group_description, AccessList, EspEncryption, EspIntegrity, EspMode, GatewayConfig, IkeAuth,
     IkeEncryption, IkeHash, IsakmpPolicy, SelectorAddr, TrafficSelector,
 };
 
@@ -867,7 +867,7 @@ fn suite(o: &mut String, p: &IsakmpPolicy) {
         "\tauthentication method:\t{}",
         auth_text(p.authentication)
     );
-    let bits = group_bits(p.group).map_or(String::from("unknown"), |b| format!("{b} bit"));
+    let bits = group_description(p.group).unwrap_or_else(|| String::from("unknown"));
     let _ = writeln!(o, "\tDiffie-Hellman group:\t#{} ({bits})", p.group);
     let _ = writeln!(
         o,

@@ -350,6 +350,24 @@ fn isakmp_policy_layout() {
 }
 
 #[test]
+fn isakmp_policy_names_ecp_and_subgroup_groups_as_ios_help_does() {
+    for (g, want) in [
+        (14, "#14 (2048 bit)"),
+        (16, "#16 (4096 bit)"),
+        (19, "#19 (256 bit ecp)"),
+        (21, "#21 (521 bit ecp)"),
+        (24, "#24 (2048 bit, 256 bit subgroup)"),
+    ] {
+        let text = crate::ios::seed::SITE_A.replace(" group 2\n", &format!(" group {g}\n"));
+        let out = show_crypto_isakmp_policy(&parse(&text).unwrap().config);
+        assert!(
+            out.contains(&format!("\tDiffie-Hellman group:\t{want}\n")),
+            "{out}"
+        );
+    }
+}
+
+#[test]
 fn transform_set_layout() {
     assert_eq!(
         show_crypto_ipsec_transform_set(&r1()),
