@@ -101,3 +101,28 @@ fn every_ios_group_negotiates_main_mode_and_pfs() {
         );
     }
 }
+
+/// `esp-gcm`, `esp-gcm 192` and `esp-gcm 256` transform sets: Quick Mode agrees on ESP
+/// transform 20 with its key length, and KEYMAT carries the AES key and the salt (RFC 4106 §8.1).
+#[test]
+fn esp_gcm_transform_sets_negotiate_with_a_salted_key() {
+    for (ts, key_len) in [("esp-gcm", 20), ("esp-gcm 192", 28), ("esp-gcm 256", 36)] {
+        let with_gcm = |text: &str| text.replace("esp-3des esp-sha-hmac", ts);
+        let (ta, tb) = (with_gcm(SITE_A), with_gcm(SITE_B));
+        assert!(ta.contains(ts), "{ta}");
+        let mut p = Pair::new(endpoint_config(&ta), endpoint_config(&tb), 70);
+        p.initiate(0, 0);
+        p.assert_up_with_matching_keys(10_000);
+        let est = p
+            .events_a
+            .iter()
+            .find_map(|e| match e {
+                ipsec_proto::ike::Event::Phase2Established(p) => Some(p),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(est.keys.outbound.enc_key().len(), key_len, "{ts}");
+        assert!(est.keys.outbound.auth_key().is_empty(), "{ts}");
+        assert!(est.keys.outbound.transform().cipher.is_aead(), "{ts}");
+    }
+}
