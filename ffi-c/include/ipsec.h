@@ -119,6 +119,17 @@
 // ESP encryption: AES-256-CBC.
 #define IPSEC_ESP_CIPHER_AES256 6
 
+// ESP encryption: AES-128-GCM with a 16-byte ICV (RFC 4106; IOS `esp-gcm`). A combined mode:
+// use it with `IPSEC_ESP_INTEG_NONE`; its key is the AES key followed by the 4-byte salt
+// (20 bytes).
+#define IPSEC_ESP_CIPHER_AESGCM128 7
+
+// ESP encryption: AES-192-GCM (`esp-gcm 192`), 28-byte key with salt.
+#define IPSEC_ESP_CIPHER_AESGCM192 8
+
+// ESP encryption: AES-256-GCM (`esp-gcm 256`), 36-byte key with salt.
+#define IPSEC_ESP_CIPHER_AESGCM256 9
+
 // ESP integrity: none (encryption only; anti-replay is then off).
 #define IPSEC_ESP_INTEG_NONE 0
 

@@ -12,10 +12,11 @@ use ipsec_proto::policy::GatewayConfig;
 
 use crate::esp::{
     IPSEC_ESP_CIPHER_3DES, IPSEC_ESP_CIPHER_AES128, IPSEC_ESP_CIPHER_AES192,
-    IPSEC_ESP_CIPHER_AES256, IPSEC_ESP_CIPHER_DES, IPSEC_ESP_CIPHER_NULL, IPSEC_ESP_INTEG_MD5_96,
-    IPSEC_ESP_INTEG_NONE, IPSEC_ESP_INTEG_SHA1_96, IPSEC_ESP_INTEG_SHA256_128,
-    IPSEC_ESP_INTEG_SHA384_192, IPSEC_ESP_INTEG_SHA512_256, IPSEC_MODE_TRANSPORT,
-    IPSEC_MODE_TUNNEL,
+    IPSEC_ESP_CIPHER_AES256, IPSEC_ESP_CIPHER_AESGCM128, IPSEC_ESP_CIPHER_AESGCM192,
+    IPSEC_ESP_CIPHER_AESGCM256, IPSEC_ESP_CIPHER_DES, IPSEC_ESP_CIPHER_NULL,
+    IPSEC_ESP_INTEG_MD5_96, IPSEC_ESP_INTEG_NONE, IPSEC_ESP_INTEG_SHA1_96,
+    IPSEC_ESP_INTEG_SHA256_128, IPSEC_ESP_INTEG_SHA384_192, IPSEC_ESP_INTEG_SHA512_256,
+    IPSEC_MODE_TRANSPORT, IPSEC_MODE_TUNNEL,
 };
 use crate::ffi::{
     as_mut, as_ref, boundary, free_in_place, in_slice, to_raw, try_some, write, write_text,
@@ -163,6 +164,9 @@ pub(crate) unsafe fn peer_from_params(p: &ipsec_peer_params) -> Result<PeerConfi
         IPSEC_ESP_CIPHER_AES128 => EspEncryption::Aes128,
         IPSEC_ESP_CIPHER_AES192 => EspEncryption::Aes192,
         IPSEC_ESP_CIPHER_AES256 => EspEncryption::Aes256,
+        IPSEC_ESP_CIPHER_AESGCM128 => EspEncryption::AesGcm128,
+        IPSEC_ESP_CIPHER_AESGCM192 => EspEncryption::AesGcm192,
+        IPSEC_ESP_CIPHER_AESGCM256 => EspEncryption::AesGcm256,
         _ => return Err(bad),
     };
     let esp_integrity = match p.esp_integ {
@@ -174,6 +178,10 @@ pub(crate) unsafe fn peer_from_params(p: &ipsec_peer_params) -> Result<PeerConfi
         IPSEC_ESP_INTEG_SHA512_256 => EspIntegrity::Sha512,
         _ => return Err(bad),
     };
+    // GCM authenticates by itself; a separate integrity algorithm would be a second ICV.
+    if esp_encryption.is_aead() && esp_integrity != EspIntegrity::None {
+        return Err(bad);
+    }
     let mode = match p.mode {
         IPSEC_MODE_TUNNEL => EspMode::Tunnel,
         IPSEC_MODE_TRANSPORT => EspMode::Transport,

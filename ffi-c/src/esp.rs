@@ -25,6 +25,14 @@ pub const IPSEC_ESP_CIPHER_AES128: u32 = 4;
 pub const IPSEC_ESP_CIPHER_AES192: u32 = 5;
 /// ESP encryption: AES-256-CBC.
 pub const IPSEC_ESP_CIPHER_AES256: u32 = 6;
+/// ESP encryption: AES-128-GCM with a 16-byte ICV (RFC 4106; IOS `esp-gcm`). A combined mode:
+/// use it with `IPSEC_ESP_INTEG_NONE`; its key is the AES key followed by the 4-byte salt
+/// (20 bytes).
+pub const IPSEC_ESP_CIPHER_AESGCM128: u32 = 7;
+/// ESP encryption: AES-192-GCM (`esp-gcm 192`), 28-byte key with salt.
+pub const IPSEC_ESP_CIPHER_AESGCM192: u32 = 8;
+/// ESP encryption: AES-256-GCM (`esp-gcm 256`), 36-byte key with salt.
+pub const IPSEC_ESP_CIPHER_AESGCM256: u32 = 9;
 
 /// ESP integrity: none (encryption only; anti-replay is then off).
 pub const IPSEC_ESP_INTEG_NONE: u32 = 0;
@@ -155,6 +163,9 @@ pub(crate) fn transform_from_ids(cipher: u32, integ: u32) -> Option<EspTransform
         IPSEC_ESP_CIPHER_AES128 => EspCipher::Cbc(CipherAlg::Aes128),
         IPSEC_ESP_CIPHER_AES192 => EspCipher::Cbc(CipherAlg::Aes192),
         IPSEC_ESP_CIPHER_AES256 => EspCipher::Cbc(CipherAlg::Aes256),
+        IPSEC_ESP_CIPHER_AESGCM128 => EspCipher::AesGcm16(CipherAlg::Aes128),
+        IPSEC_ESP_CIPHER_AESGCM192 => EspCipher::AesGcm16(CipherAlg::Aes192),
+        IPSEC_ESP_CIPHER_AESGCM256 => EspCipher::AesGcm16(CipherAlg::Aes256),
         _ => return None,
     };
     let integrity = match integ {

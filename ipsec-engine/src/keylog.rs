@@ -54,6 +54,8 @@ pub fn wireshark_cipher(c: EspCipher) -> &'static str {
         EspCipher::Cbc(CipherAlg::Aes128 | CipherAlg::Aes192 | CipherAlg::Aes256) => {
             "AES-CBC [RFC3602]"
         }
+        // Wireshark's GCM key is the AES key followed by the salt, as KEYMAT is.
+        EspCipher::AesGcm16(_) => "AES-GCM with 16 octet ICV [RFC4106]",
     }
 }
 

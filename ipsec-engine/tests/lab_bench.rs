@@ -6,7 +6,7 @@
 //!
 //! iperf3 (TCP, one stream) hostA -> hostB through: plain routing (the ceiling), our two
 //! engines, and two strongSwan 5.9.8 charons (kernel-libipsec, ESP in UDP), for esp-3des and
-//! esp-aes with esp-sha-hmac, all in the same run so that the machine's load is shared alike.
+//! esp-aes with esp-sha-hmac and esp-gcm (aes128gcm16), all in the same run so that the machine's load is shared alike.
 //! With `BENCH_PERF=1`, `perf record` samples siteA's engine during its 3DES run and prints
 //! where the time goes. Prints a table; asserts only that every path carried data.
 
@@ -73,8 +73,9 @@ fn plain() -> Run {
 }
 
 fn ours(esp: &str, perf: bool) -> (Run, Option<String>) {
-    let lab = Lab::new(&format!("b_ours_{esp}")).unwrap();
-    let ts = format!("transform-set TRANSFORM {esp} esp-sha-hmac");
+    let cipher = esp.split(' ').next().unwrap_or_default();
+    let lab = Lab::new(&format!("b_ours_{cipher}")).unwrap();
+    let ts = format!("transform-set TRANSFORM {esp}");
     let a = site_a(addr::GW_B_WAN).replace("transform-set TRANSFORM esp-3des esp-sha-hmac", &ts);
     let b = site_b(addr::GW_A_WAN).replace("transform-set TRANSFORM esp-3des esp-sha-hmac", &ts);
     let (da, db) = lab.engines(&a, &b);
@@ -185,12 +186,13 @@ fn lab_bench_throughput() {
     if !ipsec_netlab::require_root_and_tools() {
         return;
     }
-    // BENCH_PERF=1 (or 3des) profiles the 3DES run, BENCH_PERF=aes the AES run; BENCH_ONLY=aes
-    // or BENCH_ONLY=3des skips the other suite (quicker iterations).
+    // BENCH_PERF=1 (or 3des) profiles the 3DES run, BENCH_PERF=aes the AES-CBC run, gcm the
+    // AES-GCM run; BENCH_ONLY=3des|aes|gcm runs that suite alone (quicker iterations).
     let perf = std::env::var("BENCH_PERF").ok();
     let perf_esp = match perf.as_deref() {
         None => "",
         Some("aes") => "esp-aes",
+        Some("gcm") => "esp-gcm",
         Some(_) => "esp-3des",
     };
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
@@ -199,15 +201,20 @@ fn lab_bench_throughput() {
     let p = plain();
     rows.push(("plain routing".to_string(), p));
     let mut report = None;
-    for (ours_esp, swan_esp) in [("esp-3des", "3des-sha1"), ("esp-aes", "aes128-sha1")] {
-        if !only.is_empty() && !ours_esp.ends_with(only.as_str()) {
+    for (ours_esp, swan_esp) in [
+        ("esp-3des esp-sha-hmac", "3des-sha1"),
+        ("esp-aes esp-sha-hmac", "aes128-sha1"),
+        ("esp-gcm", "aes128gcm16"),
+    ] {
+        let cipher = ours_esp.split(' ').next().unwrap_or_default();
+        if !only.is_empty() && !cipher.ends_with(only.as_str()) {
             continue;
         }
-        let (o, r) = ours(ours_esp, ours_esp == perf_esp);
+        let (o, r) = ours(ours_esp, cipher == perf_esp);
         if r.is_some() {
             report = r;
         }
-        rows.push((format!("ipsec-engine {ours_esp} esp-sha-hmac (raw ESP)"), o));
+        rows.push((format!("ipsec-engine {ours_esp} (raw ESP)"), o));
         let s = strongswan(swan_esp);
         rows.push((
             format!("strongSwan 5.9.8 libipsec {swan_esp} (ESP in UDP)"),

@@ -48,10 +48,16 @@ pub(crate) fn parse_cipher(name: &str) -> PyResult<EspCipher> {
         ["esp", "aes", "192"] | ["aes", "192"] => EspCipher::Cbc(CipherAlg::Aes192),
         ["esp", "aes", "256"] | ["aes", "256"] => EspCipher::Cbc(CipherAlg::Aes256),
         ["esp", "null"] | ["null"] => EspCipher::Null,
+        ["esp", "gcm"] | ["gcm"] | ["esp", "gcm", "128"] | ["gcm", "128"] => {
+            EspCipher::AesGcm16(CipherAlg::Aes128)
+        }
+        ["esp", "gcm", "192"] | ["gcm", "192"] => EspCipher::AesGcm16(CipherAlg::Aes192),
+        ["esp", "gcm", "256"] | ["gcm", "256"] => EspCipher::AesGcm16(CipherAlg::Aes256),
         _ => {
             return Err(PyValueError::new_err(format!(
-            "unknown ESP encryption {name:?} (esp-des, esp-3des, esp-aes [128|192|256], esp-null)"
-        )))
+                "unknown ESP encryption {name:?} (esp-des, esp-3des, esp-aes [128|192|256], \
+             esp-gcm [128|192|256], esp-null)"
+            )))
         }
     })
 }
@@ -82,6 +88,9 @@ pub(crate) fn cipher_name(c: EspCipher) -> &'static str {
         EspCipher::Cbc(CipherAlg::Aes128) => "esp-aes",
         EspCipher::Cbc(CipherAlg::Aes192) => "esp-aes 192",
         EspCipher::Cbc(CipherAlg::Aes256) => "esp-aes 256",
+        EspCipher::AesGcm16(CipherAlg::Aes192) => "esp-gcm 192",
+        EspCipher::AesGcm16(CipherAlg::Aes256) => "esp-gcm 256",
+        EspCipher::AesGcm16(_) => "esp-gcm",
     }
 }
 

@@ -20,6 +20,9 @@ SUITES = [
     ("esp-aes 256", "esp-sha-hmac", "AES-CBC", "HMAC-SHA1-96", 32, 20),
     ("esp-aes 256", "esp-sha256-hmac", "AES-CBC", "SHA2-256-128", 32, 32),
     ("esp-des", "esp-md5-hmac", "DES", "HMAC-MD5-96", 8, 16),
+    # RFC 4106: scapy's GCM key, like KEYMAT, is the AES key followed by the 4-byte salt.
+    ("esp-gcm", None, "AES-GCM", "NULL", 20, 0),
+    ("esp-gcm 256", None, "AES-GCM", "NULL", 36, 0),
 ]
 IDS = [f"{s[0]}/{s[1]}" for s in SUITES]
 OUTER = IP(src="203.0.113.1", dst="203.0.113.2")

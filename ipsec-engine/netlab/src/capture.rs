@@ -165,6 +165,7 @@ fn ws_encr(alg: &str, key_len: usize) -> Option<&'static str> {
     Some(match (alg, key_len) {
         ("3DES_CBC", _) => "TripleDES-CBC [RFC2451]",
         ("AES_CBC", _) => "AES-CBC [RFC3602]",
+        ("AES_GCM_16", _) => "AES-GCM with 16 octet ICV [RFC4106]",
         ("DES_CBC", _) => "DES-CBC [RFC2405]",
         ("NULL", _) => "NULL",
         _ => return None,

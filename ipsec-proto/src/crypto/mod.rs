@@ -3,6 +3,7 @@
 
 pub mod cipher;
 pub mod dh;
+pub mod gcm;
 pub mod hmac;
 pub mod iv;
 pub mod kdf;

@@ -289,7 +289,8 @@ mod tests {
         }
         assert_eq!(ike_hash(3), Err(SuiteError::IkeHash(3)));
         assert_eq!(ike_group(14), Ok(DhGroup::Modp2048));
-        assert_eq!(ike_group(19), Err(SuiteError::Group(19)));
+        assert_eq!(ike_group(19), Ok(DhGroup::Ecp256));
+        assert_eq!(ike_group(22), Err(SuiteError::Group(22)));
         assert_eq!(
             IkeSuite::from_attributes(7, Some(128), 4, 5),
             Ok(IkeSuite {

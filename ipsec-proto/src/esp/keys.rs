@@ -51,6 +51,11 @@ impl EspKeys {
                 got: auth_key.len(),
             });
         }
+        if transform.integrity.is_some() && transform.cipher.is_aead() {
+            return Err(EspError::InvalidConfig(
+                "a combined-mode cipher takes no separate integrity algorithm",
+            ));
+        }
         if transform.integrity.is_none() && transform.cipher == super::EspCipher::Null {
             return Err(EspError::InvalidConfig(
                 "NULL encryption without integrity protects nothing",

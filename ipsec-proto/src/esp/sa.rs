@@ -6,6 +6,7 @@
 //! directions work in caller buffers and never allocate per packet.
 
 use crate::crypto::cipher::{CbcEncryptor, CipherKey};
+use crate::crypto::gcm::{GcmCipher, GcmKey, ICV_LEN as GCM_ICV_LEN, IV_LEN as GCM_IV_LEN};
 use crate::crypto::hmac::HmacKey;
 use crate::rng::Rng;
 use crate::time::Instant;
@@ -57,6 +58,29 @@ impl Default for EspConfig {
     }
 }
 
+/// An SA's raw encryption key: a CBC key, or an AES-GCM key with its salt.
+#[derive(Debug)]
+enum SaKey {
+    Cbc(CipherKey),
+    Gcm(GcmKey),
+}
+
+/// An encryption key expanded for sealing: for one packet, or for a batch of one SA's packets.
+#[derive(Debug)]
+enum Sealer {
+    Cbc(CbcEncryptor),
+    Gcm(GcmCipher),
+}
+
+impl SaKey {
+    fn sealer(&self) -> Sealer {
+        match self {
+            SaKey::Cbc(k) => Sealer::Cbc(k.encryptor()),
+            SaKey::Gcm(k) => Sealer::Gcm(k.expand()),
+        }
+    }
+}
+
 /// The keys of one direction: the raw encryption key, expanded per packet (see
 /// [`crate::crypto::cipher::CipherKey`]: an idle SA's packet then reads one cache line of key
 /// rather than a kilobyte-sized schedule), and the keyed HMAC states, which are small.
@@ -64,7 +88,7 @@ impl Default for EspConfig {
 struct Engine {
     spi: u32,
     transform: EspTransform,
-    cipher: Option<CipherKey>,
+    cipher: Option<SaKey>,
     hmac: Option<HmacKey>,
 }
 
@@ -80,15 +104,20 @@ impl Engine {
         let transform = keys.transform();
         let cipher = match transform.cipher {
             EspCipher::Null => None,
-            EspCipher::Cbc(alg) => {
-                Some(
-                    CipherKey::new(alg, keys.enc_key()).map_err(|_| EspError::KeyLength {
-                        what: "encryption",
-                        expected: alg.key_len(),
-                        got: keys.enc_key().len(),
-                    })?,
-                )
-            }
+            EspCipher::Cbc(alg) => Some(SaKey::Cbc(CipherKey::new(alg, keys.enc_key()).map_err(
+                |_| EspError::KeyLength {
+                    what: "encryption",
+                    expected: alg.key_len(),
+                    got: keys.enc_key().len(),
+                },
+            )?)),
+            EspCipher::AesGcm16(alg) => Some(SaKey::Gcm(
+                GcmKey::new(alg, keys.enc_key()).map_err(|_| EspError::KeyLength {
+                    what: "encryption",
+                    expected: transform.cipher.key_len(),
+                    got: keys.enc_key().len(),
+                })?,
+            )),
         };
         let hmac = transform
             .integrity
@@ -302,7 +331,7 @@ impl OutboundSa {
     pub fn expand(&self) -> ExpandedKey {
         ExpandedKey {
             owner: self.iv_salt,
-            encryptor: self.engine.cipher.as_ref().map(CipherKey::encryptor),
+            encryptor: self.engine.cipher.as_ref().map(SaKey::sealer),
         }
     }
 
@@ -364,7 +393,7 @@ impl OutboundSa {
         inner: &[u8],
         next_header: u8,
         iv: Option<&[u8]>,
-        expanded: Option<&CbcEncryptor>,
+        expanded: Option<&Sealer>,
         out: &mut [u8],
     ) -> Result<usize, EspError> {
         if self.lifetime.state(now) == LifetimeState::Hard {
@@ -396,13 +425,23 @@ impl OutboundSa {
         let cipher = match expanded {
             Some(x) => Some(x),
             None => {
-                own = e.cipher.as_ref().map(CipherKey::encryptor);
+                own = e.cipher.as_ref().map(SaKey::sealer);
                 own.as_ref()
             }
         };
         match (iv, cipher) {
             (Some(iv), _) => iv_out.copy_from_slice(iv),
-            (None, Some(c)) => {
+            // RFC 4106 §3.1: the explicit IV must never repeat under one key; the sequence
+            // number never does within an SA (it cannot wrap), so it is the IV, widened to 64
+            // bits, as the RFC suggests a counter be.
+            (None, Some(Sealer::Gcm(_))) => {
+                iv_out.fill(0);
+                iv_out
+                    .get_mut(4..)
+                    .ok_or(short)?
+                    .copy_from_slice(&seq.to_be_bytes());
+            }
+            (None, Some(Sealer::Cbc(c))) => {
                 let salt = self.iv_salt.get(..iv_out.len()).ok_or(short)?;
                 iv_out.copy_from_slice(salt);
                 iv_out
@@ -416,7 +455,7 @@ impl OutboundSa {
             (None, None) => {}
         }
 
-        let ct = rest.get_mut(..ct_len).ok_or(short)?;
+        let (ct, icv_slot) = rest.split_at_mut(ct_len.min(rest.len()));
         let (payload, trailer) = ct.split_at_mut(inner.len());
         payload.copy_from_slice(inner);
         // Monotonic padding 1, 2, 3, ... (RFC 4303 section 2.4); pad_len < align <= 16.
@@ -427,10 +466,24 @@ impl OutboundSa {
             *pl = pad_len as u8;
             *nh = next_header;
         }
-        if let Some(c) = cipher {
-            let iv = head.get(ESP_HEADER_LEN..).ok_or(short)?;
-            c.encrypt_in_place(iv, ct)
-                .map_err(|_| cipher_misuse(ct_len, e.align()))?;
+        match cipher {
+            Some(Sealer::Cbc(c)) => {
+                let iv = head.get(ESP_HEADER_LEN..).ok_or(short)?;
+                c.encrypt_in_place(iv, ct)
+                    .map_err(|_| cipher_misuse(ct_len, e.align()))?;
+            }
+            Some(Sealer::Gcm(g)) => {
+                // AAD: SPI | sequence number (RFC 4106 §5, 32-bit sequence numbers).
+                let (aad, iv) = head.split_at(ESP_HEADER_LEN);
+                let iv: &[u8; GCM_IV_LEN] = iv.try_into().map_err(|_| short)?;
+                let tag: &mut [u8; GCM_ICV_LEN] = icv_slot
+                    .get_mut(..GCM_ICV_LEN)
+                    .and_then(|t| t.try_into().ok())
+                    .ok_or(short)?;
+                g.seal(iv, aad, ct, tag)
+                    .map_err(|_| cipher_misuse(ct_len, e.align()))?;
+            }
+            None => {}
         }
         if let Some(h) = &e.hmac {
             let (authed, icv) = out.split_at_mut(hdr + ct_len);
@@ -449,7 +502,7 @@ impl OutboundSa {
 #[derive(Debug)]
 pub struct ExpandedKey {
     owner: [u8; MAX_IV_LEN],
-    encryptor: Option<CbcEncryptor>,
+    encryptor: Option<Sealer>,
 }
 
 impl ExpandedKey {
@@ -486,7 +539,7 @@ impl InboundSa {
     /// `config.replay_window` is not 0.
     pub fn new(keys: EspKeys, config: EspConfig, now: Instant) -> Result<Self, EspError> {
         let engine = Engine::new(&keys)?;
-        let replay = if engine.hmac.is_some() && config.replay_window > 0 {
+        let replay = if engine.transform.authenticates() && config.replay_window > 0 {
             Some(
                 ReplayWindow::new(config.replay_window)
                     .ok_or(EspError::InvalidConfig("replay window size out of range"))?,
@@ -634,22 +687,32 @@ impl InboundSa {
                 return Err(EspError::Authentication);
             }
         }
-        if let Some(w) = &mut self.replay {
-            w.commit(seq);
-        }
-
-        let mut iv = [0u8; MAX_IV_LEN];
-        let iv = iv.get_mut(..e.iv_len()).ok_or(truncated)?;
-        iv.copy_from_slice(authed.get(ESP_HEADER_LEN..hdr).ok_or(truncated)?);
         let pt = out
             .get_mut(..ct_len)
             .ok_or(EspError::BufferTooSmall { needed: ct_len })?;
         let ct = authed.get(hdr..).ok_or(truncated)?;
+        let iv = authed.get(ESP_HEADER_LEN..hdr).ok_or(truncated)?;
+        // A combined mode verifies and decrypts in one call, tag first: nothing is decrypted
+        // (and the window is not moved) unless the tag matched.
+        if let Some(SaKey::Gcm(k)) = &e.cipher {
+            let iv: &[u8; GCM_IV_LEN] = iv.try_into().map_err(|_| truncated)?;
+            let tag: &[u8; GCM_ICV_LEN] = icv.try_into().map_err(|_| truncated)?;
+            let aad = authed.get(..ESP_HEADER_LEN).ok_or(truncated)?;
+            pt.copy_from_slice(ct);
+            k.expand()
+                .open(iv, aad, pt, tag)
+                .map_err(|_| EspError::Authentication)?;
+        }
+        if let Some(w) = &mut self.replay {
+            w.commit(seq);
+        }
+
         match &e.cipher {
-            Some(c) => c
+            Some(SaKey::Cbc(c)) => c
                 .decryptor()
                 .decrypt_to(iv, ct, pt)
                 .map_err(|_| cipher_misuse(ct_len, e.align()))?,
+            Some(SaKey::Gcm(_)) => {}
             None => pt.copy_from_slice(ct),
         }
 

@@ -12,6 +12,10 @@ pub enum EspCipher {
     Null,
     /// A CBC cipher (RFC 2451 3DES/DES, RFC 3602 AES).
     Cbc(CipherAlg),
+    /// AES-GCM with a 16-byte ICV (RFC 4106, ESP transform 20; IOS `esp-gcm [192|256]`): a
+    /// combined mode, so the transform has no separate integrity algorithm. The AES variant is
+    /// the argument.
+    AesGcm16(CipherAlg),
 }
 
 impl From<CipherAlg> for EspCipher {
@@ -21,11 +25,13 @@ impl From<CipherAlg> for EspCipher {
 }
 
 impl EspCipher {
-    /// Encryption key length in bytes (0 for NULL).
+    /// Encryption key length in bytes, i.e. its share of KEYMAT (0 for NULL; for GCM the AES
+    /// key and the 4-byte salt after it, RFC 4106 §8.1).
     pub const fn key_len(self) -> usize {
         match self {
             EspCipher::Null => 0,
             EspCipher::Cbc(a) => a.key_len(),
+            EspCipher::AesGcm16(a) => a.key_len() + crate::crypto::gcm::SALT_LEN,
         }
     }
 
@@ -34,16 +40,30 @@ impl EspCipher {
         match self {
             EspCipher::Null => 0,
             EspCipher::Cbc(a) => a.block_len(),
+            EspCipher::AesGcm16(_) => crate::crypto::gcm::IV_LEN,
         }
     }
 
     /// The alignment of `payload | padding | pad length | next header`: the cipher block, and
-    /// never less than the 4 bytes RFC 4303 requires.
+    /// never less than the 4 bytes RFC 4303 requires (GCM is a stream mode: 4).
     pub const fn align(self) -> usize {
         match self {
-            EspCipher::Null => 4,
+            EspCipher::Null | EspCipher::AesGcm16(_) => 4,
             EspCipher::Cbc(a) => a.block_len(),
         }
+    }
+
+    /// ICV bytes the cipher itself produces (a combined mode's tag), 0 for the others.
+    pub const fn icv_len(self) -> usize {
+        match self {
+            EspCipher::AesGcm16(_) => crate::crypto::gcm::ICV_LEN,
+            _ => 0,
+        }
+    }
+
+    /// Whether this is a combined-mode (AEAD) cipher, which authenticates by itself.
+    pub const fn is_aead(self) -> bool {
+        matches!(self, EspCipher::AesGcm16(_))
     }
 }
 
@@ -92,7 +112,8 @@ impl EspIntegrity {
 
 /// An ESP transform: encryption plus optional integrity. Encryption-only (`esp-3des` alone) is
 /// allowed, as IOS allows it, but then anti-replay is off (the sequence number is not
-/// authenticated). NULL encryption without integrity is refused when an SA is built.
+/// authenticated). NULL encryption without integrity, and a combined-mode cipher with one, are
+/// refused when an SA is built.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct EspTransform {
     /// Encryption algorithm.
@@ -110,12 +131,18 @@ impl EspTransform {
         }
     }
 
-    /// ICV length in bytes (0 without integrity).
+    /// ICV length in bytes (0 without integrity; a combined-mode cipher's tag).
     pub const fn icv_len(&self) -> usize {
         match self.integrity {
             Some(i) => i.icv_len(),
-            None => 0,
+            None => self.cipher.icv_len(),
         }
+    }
+
+    /// Whether packets are authenticated (an integrity algorithm or a combined-mode cipher), so
+    /// that anti-replay can work.
+    pub const fn authenticates(&self) -> bool {
+        self.integrity.is_some() || self.cipher.is_aead()
     }
 
     /// Bytes of KEYMAT this transform consumes: encryption key first, then integrity key

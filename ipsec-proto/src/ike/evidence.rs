@@ -374,7 +374,7 @@ impl fmt::Display for Phase1Evidence {
 /// One ESP transform as the peer offered it (or as a responder answered), in wire numbers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct EspTransform {
-    /// RFC 2407 ESP transform id (2 DES, 3 3DES, 11 NULL, 12 AES-CBC).
+    /// RFC 2407 ESP transform id (2 DES, 3 3DES, 11 NULL, 12 AES-CBC, 20 AES-GCM-16).
     pub transform_id: u8,
     /// The key length attribute, when present.
     pub key_bits: Option<u16>,
@@ -396,6 +396,10 @@ impl EspTransform {
             (12, None | Some(128)) => EspEncryption::Aes128,
             (12, Some(192)) => EspEncryption::Aes192,
             (12, Some(256)) => EspEncryption::Aes256,
+            // GCM has no default key length (RFC 4106 §8.4): a missing attribute is unknown.
+            (20, Some(128)) => EspEncryption::AesGcm128,
+            (20, Some(192)) => EspEncryption::AesGcm192,
+            (20, Some(256)) => EspEncryption::AesGcm256,
             _ => return None,
         })
     }
@@ -444,6 +448,8 @@ impl fmt::Display for EspTransform {
             (11, _) => f.write_str("esp-null")?,
             (12, Some(128) | None) => f.write_str("esp-aes")?,
             (12, Some(b)) => write!(f, "esp-aes {b}")?,
+            (20, Some(128)) => f.write_str("esp-gcm")?,
+            (20, Some(b)) => write!(f, "esp-gcm {b}")?,
             (i, _) => write!(f, "esp-transform-{i}")?,
         }
         match self.auth {

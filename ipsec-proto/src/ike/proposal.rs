@@ -372,6 +372,10 @@ fn esp_transform_id(e: EspEncryption) -> Option<(TransformId, Option<u16>)> {
         EspEncryption::Aes192 => (TransformId(12), Some(192)),
         EspEncryption::Aes256 => (TransformId(12), Some(256)),
         EspEncryption::Null => (TransformId(11), None),
+        // ESP_AES_GCM_16 (RFC 4106 §8.4): the Key Length attribute is mandatory.
+        EspEncryption::AesGcm128 => (TransformId(20), Some(128)),
+        EspEncryption::AesGcm192 => (TransformId(20), Some(192)),
+        EspEncryption::AesGcm256 => (TransformId(20), Some(256)),
         #[allow(unreachable_patterns)]
         _ => return None,
     })

@@ -869,7 +869,10 @@ pub fn check_crypto_strength(cfg: &GatewayConfig, origins: Option<&Origins>) -> 
             );
         }
         // ESP-NULL without integrity is already an error of `validate` (nothing protected at all).
-        if t.esp_integrity == EspIntegrity::None && t.esp_encryption != EspEncryption::Null {
+        if t.esp_integrity == EspIntegrity::None
+            && t.esp_encryption != EspEncryption::Null
+            && !t.esp_encryption.is_aead()
+        {
             push(
                 LintKind::EspWithoutIntegrity,
                 item,

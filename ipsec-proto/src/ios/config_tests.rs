@@ -616,7 +616,7 @@ fn crypto_is_never_ignored() {
         ("crypto map M 10\ninterface Gi0/0\n ip address dhcp\n crypto map M\n", 3, 2, "dynamic address", true),
         ("crypto map M 10\ninterface Dialer1\n ip address negotiated\n crypto map M\n", 3, 2, "dynamic address", true),
         ("crypto map M 10\ninterface Gi0/0\n vrf forwarding RED\n crypto map M\n", 3, 2, "VRF-aware", false),
-        ("crypto map M 10 ipsec-isakmp\n set peer 192.0.2.1\n set transform-set G\ncrypto ipsec transform-set G esp-gcm 256\n", 4, 1, "esp-gcm", false),
+        ("crypto map M 10 ipsec-isakmp\n set peer 192.0.2.1\n set transform-set G\ncrypto ipsec transform-set G esp-gmac\n", 4, 1, "esp-gmac", false),
         ("crypto map M 10\n match address 101\naccess-list 101 permit tcp any any established\n", 3, 1, "established", false),
         ("crypto isakmp identity hostname\n", 1, 1, "identities", false),
         ("crypto map M 10\n set peer vpn.example.com\n", 2, 2, "host name", false),
@@ -1316,5 +1316,29 @@ fn easy_vpn_and_xauth_around_aggressive_mode_are_still_refused_by_name() {
             e.unsupported.iter().any(|u| u.feature.contains(feature)),
             "{line}: {e}"
         );
+    }
+}
+
+#[test]
+fn esp_gcm_transform_sets_parse_and_refuse_a_separate_authenticator() {
+    use crate::policy::ipsec::{EspEncryption, EspIntegrity};
+    for (text, want) in [
+        ("esp-gcm", EspEncryption::AesGcm128),
+        ("esp-gcm 128", EspEncryption::AesGcm128),
+        ("esp-gcm 192", EspEncryption::AesGcm192),
+        ("esp-gcm 256", EspEncryption::AesGcm256),
+    ] {
+        let p = parse(&format!("crypto ipsec transform-set G {text}\n")).unwrap();
+        let t = &p.config.transform_sets[0];
+        assert_eq!(
+            (t.esp_encryption, t.esp_integrity),
+            (want, EspIntegrity::None)
+        );
+        assert_eq!(t.display_transforms(), text.replace(" 128", ""));
+    }
+    for text in ["esp-gcm 256 esp-sha-hmac", "esp-sha-hmac esp-gcm"] {
+        let e = parse(&format!("crypto ipsec transform-set G {text}\n")).unwrap_err();
+        assert!(e.message.contains("combined-mode"), "{text}: {e}");
+        assert_eq!(e.line, 1);
     }
 }

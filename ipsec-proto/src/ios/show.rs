@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
 use crate::policy::{
-    group_bits, AccessList, EspEncryption, EspIntegrity, EspMode, GatewayConfig, IkeAuth,
+    group_description, AccessList, EspEncryption, EspIntegrity, EspMode, GatewayConfig, IkeAuth,
     IkeEncryption, IkeHash, IsakmpPolicy, SelectorAddr, TrafficSelector,
 };
 
@@ -306,7 +306,8 @@ pub fn plaintext_mtu(
 ) -> u16 {
     let bs = u32::from(enc.block_size());
     let udp = if udp_encap { 8 } else { 0 };
-    let overhead = udp + 8 + u32::from(enc.iv_len()) + u32::from(integ.icv_len());
+    let overhead =
+        udp + 8 + u32::from(enc.iv_len()) + u32::from(enc.icv_len()) + u32::from(integ.icv_len());
     let pmtu = u32::from(path_mtu);
     let v = match mode {
         EspMode::Tunnel => {
@@ -495,7 +496,7 @@ fn flow_block(o: &mut String, f: &IpsecFlowSnapshot, detail: bool) {
                 }
             }
             let _ = writeln!(o, "        IV size: {} bytes", sa.encryption.iv_len());
-            let replay = if sa.integrity == EspIntegrity::None {
+            let replay = if sa.integrity == EspIntegrity::None && !sa.encryption.is_aead() {
                 "N"
             } else {
                 "Y"
@@ -867,7 +868,7 @@ fn suite(o: &mut String, p: &IsakmpPolicy) {
         "\tauthentication method:\t{}",
         auth_text(p.authentication)
     );
-    let bits = group_bits(p.group).map_or(String::from("unknown"), |b| format!("{b} bit"));
+    let bits = group_description(p.group).unwrap_or_else(|| String::from("unknown"));
     let _ = writeln!(o, "\tDiffie-Hellman group:\t#{} ({bits})", p.group);
     let _ = writeln!(
         o,

@@ -217,6 +217,38 @@ fn ipsec_sa_without_sa_and_nat_t() {
 }
 
 #[test]
+fn plaintext_mtu_of_gcm_agrees_with_the_sa() {
+    use crate::crypto::cipher::CipherAlg;
+    use crate::esp::{EspCipher, EspConfig, EspKeys, EspTransform, OutboundSa};
+    for (e, alg) in [
+        (EspEncryption::AesGcm128, CipherAlg::Aes128),
+        (EspEncryption::AesGcm256, CipherAlg::Aes256),
+    ] {
+        let t = EspTransform::new(EspCipher::AesGcm16(alg), None);
+        let keys = EspKeys::new(9, t, &vec![1; t.keymat_len()], &[]).unwrap();
+        for udp in [false, true] {
+            let cfg = EspConfig {
+                udp_encap: udp,
+                ..EspConfig::default()
+            };
+            let sa = OutboundSa::new(
+                EspKeys::new(9, t, keys.enc_key(), &[]).unwrap(),
+                cfg,
+                crate::time::Instant(0),
+                &mut crate::rng::Rng::from_u64(1),
+            )
+            .unwrap();
+            let want = if udp { 1438 } else { 1446 };
+            assert_eq!(sa.plaintext_mtu(1500), want);
+            assert_eq!(
+                plaintext_mtu(1500, e, EspIntegrity::None, EspMode::Tunnel, udp),
+                want as u16
+            );
+        }
+    }
+}
+
+#[test]
 fn plaintext_mtu_matches_captures() {
     use EspEncryption as E;
     use EspIntegrity as I;
@@ -347,6 +379,24 @@ fn crypto_map_layout() {
 #[test]
 fn isakmp_policy_layout() {
     assert_eq!(show_crypto_isakmp_policy(&r1()), golden::ISAKMP_POLICY);
+}
+
+#[test]
+fn isakmp_policy_names_ecp_and_subgroup_groups_as_ios_help_does() {
+    for (g, want) in [
+        (14, "#14 (2048 bit)"),
+        (16, "#16 (4096 bit)"),
+        (19, "#19 (256 bit ecp)"),
+        (21, "#21 (521 bit ecp)"),
+        (24, "#24 (2048 bit, 256 bit subgroup)"),
+    ] {
+        let text = crate::ios::seed::SITE_A.replace(" group 2\n", &format!(" group {g}\n"));
+        let out = show_crypto_isakmp_policy(&parse(&text).unwrap().config);
+        assert!(
+            out.contains(&format!("\tDiffie-Hellman group:\t{want}\n")),
+            "{out}"
+        );
+    }
 }
 
 #[test]

@@ -18,6 +18,12 @@ pub enum EspEncryption {
     Aes256,
     /// `esp-null`.
     Null,
+    /// `esp-gcm` (AES-128-GCM, 16-byte ICV, RFC 4106): a combined mode, alone in its set.
+    AesGcm128,
+    /// `esp-gcm 192`.
+    AesGcm192,
+    /// `esp-gcm 256`.
+    AesGcm256,
 }
 
 impl EspEncryption {
@@ -30,7 +36,19 @@ impl EspEncryption {
             EspEncryption::Aes192 => "esp-aes 192",
             EspEncryption::Aes256 => "esp-aes 256",
             EspEncryption::Null => "esp-null",
+            EspEncryption::AesGcm128 => "esp-gcm",
+            EspEncryption::AesGcm192 => "esp-gcm 192",
+            EspEncryption::AesGcm256 => "esp-gcm 256",
         }
+    }
+
+    /// Whether this is a combined-mode cipher, which authenticates by itself (the transform set
+    /// then has no integrity transform).
+    pub fn is_aead(&self) -> bool {
+        matches!(
+            self,
+            EspEncryption::AesGcm128 | EspEncryption::AesGcm192 | EspEncryption::AesGcm256
+        )
     }
 
     /// Cipher block size in bytes (1 for NULL, which pads to 4 bytes only).
@@ -38,7 +56,19 @@ impl EspEncryption {
         match self {
             EspEncryption::Des | EspEncryption::TripleDes => 8,
             EspEncryption::Aes128 | EspEncryption::Aes192 | EspEncryption::Aes256 => 16,
-            EspEncryption::Null => 4,
+            EspEncryption::Null
+            | EspEncryption::AesGcm128
+            | EspEncryption::AesGcm192
+            | EspEncryption::AesGcm256 => 4,
+        }
+    }
+
+    /// ICV bytes a combined-mode cipher appends (its tag), 0 for the others.
+    pub fn icv_len(&self) -> u16 {
+        if self.is_aead() {
+            16
+        } else {
+            0
         }
     }
 
@@ -46,6 +76,7 @@ impl EspEncryption {
     pub fn iv_len(&self) -> u16 {
         match self {
             EspEncryption::Null => 0,
+            EspEncryption::AesGcm128 | EspEncryption::AesGcm192 | EspEncryption::AesGcm256 => 8,
             other => other.block_size(),
         }
     }

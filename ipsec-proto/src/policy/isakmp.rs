@@ -145,6 +145,17 @@ pub fn group_bits(group: u16) -> Option<u16> {
     })
 }
 
+/// How IOS describes a group in `show crypto isakmp policy` and the `group ?` help: the size,
+/// with `ecp` for the elliptic curves and the subgroup size for group 24.
+pub fn group_description(group: u16) -> Option<String> {
+    let bits = group_bits(group)?;
+    Some(match group {
+        19..=21 => format!("{bits} bit ecp"),
+        24 => format!("{bits} bit, 256 bit subgroup"),
+        _ => format!("{bits} bit"),
+    })
+}
+
 /// Secret bytes of a pre-shared key: wiped on drop, never printed by `Debug`.
 #[derive(Clone)]
 pub struct PskSecret(Zeroizing<Vec<u8>>);

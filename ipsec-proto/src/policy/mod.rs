@@ -23,8 +23,8 @@ pub use ipsec::{
     IdleTime, IpsecGlobals, IpsecProfile, ReverseRoute, TransformSet, KILOBYTES_DISABLED,
 };
 pub use isakmp::{
-    group_bits, lookup_key, lookup_key_by_hostname, IkeAuth, IkeEncryption, IkeHash, IsakmpPolicy,
-    KeyEncoding, PreSharedKey, PskPeer, PskSecret, KNOWN_GROUPS,
+    group_bits, group_description, lookup_key, lookup_key_by_hostname, IkeAuth, IkeEncryption,
+    IkeHash, IsakmpPolicy, KeyEncoding, PreSharedKey, PskPeer, PskSecret, KNOWN_GROUPS,
 };
 pub use keyring::{IsakmpProfile, KeySource, Keyring, LocalAddress};
 pub use net::{

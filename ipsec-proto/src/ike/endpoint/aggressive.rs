@@ -295,7 +295,7 @@ impl Endpoint {
                 return Err(Failure::Fatal);
             }
         };
-        if ke.body.len() != suite.group.prime_len() {
+        if ke.body.len() != suite.group.public_len() {
             return Err(InvalidMessage::BadPayload("KE (length is not the chosen group's)").into());
         }
         let (per_sec, burst) = (

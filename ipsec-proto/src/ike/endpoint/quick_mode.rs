@@ -772,6 +772,9 @@ pub(super) fn esp_transform(ts: &TransformSet) -> Option<EspTransform> {
         EspEncryption::Aes192 => EspCipher::Cbc(crate::crypto::cipher::CipherAlg::Aes192),
         EspEncryption::Aes256 => EspCipher::Cbc(crate::crypto::cipher::CipherAlg::Aes256),
         EspEncryption::Null => EspCipher::Null,
+        EspEncryption::AesGcm128 => EspCipher::AesGcm16(crate::crypto::cipher::CipherAlg::Aes128),
+        EspEncryption::AesGcm192 => EspCipher::AesGcm16(crate::crypto::cipher::CipherAlg::Aes192),
+        EspEncryption::AesGcm256 => EspCipher::AesGcm16(crate::crypto::cipher::CipherAlg::Aes256),
         #[allow(unreachable_patterns)]
         _ => return None,
     };

@@ -434,6 +434,11 @@ impl State {
                     }
                     _ => EspEncryption::Aes128,
                 }),
+                "esp-gcm" => Some(match c.opt_kw(&["128", "192", "256"]) {
+                    Some("192") => EspEncryption::AesGcm192,
+                    Some("256") => EspEncryption::AesGcm256,
+                    _ => EspEncryption::AesGcm128,
+                }),
                 _ => None,
             };
             let i = match k {
@@ -444,6 +449,22 @@ impl State {
                 "esp-sha512-hmac" => Some(EspIntegrity::Sha512),
                 _ => None,
             };
+            // IOS refuses it too: GCM authenticates by itself.
+            let combined = match (e, i) {
+                (Some(e), _) if integ.is_some() => Some(e),
+                (_, Some(_)) => enc,
+                _ => None,
+            };
+            if let Some(e) = combined.filter(|e| e.is_aead()) {
+                return Err(c.err(
+                    &t,
+                    format!(
+                        "{} is a combined-mode transform and takes no ESP authentication \
+                         transform",
+                        e.ios_name()
+                    ),
+                ));
+            }
             if let Some(e) = e {
                 if enc.replace(e).is_some() {
                     return Err(c.err(&t, "more than one ESP encryption transform"));
@@ -454,7 +475,7 @@ impl State {
                 }
             } else {
                 unsupported.get_or_insert(k);
-                if matches!(k, "esp-gcm" | "esp-gmac") {
+                if k == "esp-gmac" {
                     let _ = c.opt_kw(&["128", "192", "256"]);
                 }
             }
