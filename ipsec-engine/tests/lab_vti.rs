@@ -712,6 +712,53 @@ fn lab_vti_bird_bgp_over_the_tunnel_survives_rekey_and_dpd() {
         "siteA#show interfaces Tunnel0\n{}",
         da.exec("show interfaces Tunnel0")
     );
+
+    // The control: without the underlay rule the engine's own packets to 203.0.113.2 follow
+    // a /32 into Tunnel0 and loop there. (A static route stands for bird's: bird's own goes
+    // when its BGP hold timer fires, which here comes before DPD.) siteB hears nothing more
+    // from siteA, its DPD declares siteA dead, its Tunnel0 goes down.
+    let rule = ["fwmark", "0x1e5/0x1e5", "lookup", "486", "pref", "10484"];
+    let mut del = vec!["rule", "del"];
+    del.extend(rule);
+    t.gw_a.ip(&del).unwrap();
+    t.gw_a
+        .ip(&[
+            "route",
+            "add",
+            "203.0.113.2/32",
+            "dev",
+            "Tunnel0",
+            "metric",
+            "1",
+        ])
+        .unwrap();
+    assert_eq!(
+        ping(&t.host_a, addr::HOST_B, 3),
+        0,
+        "ESP looped into the tunnel"
+    );
+    assert!(
+        wait_until(Duration::from_secs(120), || db
+            .stderr()
+            .contains("Tunnel0, changed state to down")),
+        "without the underlay the tunnel stayed up: {}\n{}",
+        db.state(),
+        db.stderr()
+    );
+    t.gw_a
+        .ip(&[
+            "route",
+            "del",
+            "203.0.113.2/32",
+            "dev",
+            "Tunnel0",
+            "metric",
+            "1",
+        ])
+        .unwrap();
+    let mut add = vec!["rule", "add"];
+    add.extend(rule);
+    t.gw_a.ip(&add).unwrap();
     drop(bird_a);
     drop(bird_b);
     for d in [da, db] {
