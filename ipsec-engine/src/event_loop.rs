@@ -1,5 +1,6 @@
-//! The engine's single-threaded event loop: epoll over the TUN, the UDP sockets, the raw ESP
-//! sockets, the control socket and its clients, the signalfd and a stop eventfd; the timeout is
+//! The engine's single-threaded event loop: epoll over the TUN, the TUNs of the static VTIs
+//! (whose routes it installs and withdraws as their line protocol changes), the UDP sockets,
+//! the raw ESP sockets, the control socket and its clients, the signalfd and a stop eventfd; the timeout is
 //! the core's next deadline. Everything protocol-related is behind [`Gateway`].
 //!
 //! Receive buffers and the output queue are allocated once; per packet the loop only makes

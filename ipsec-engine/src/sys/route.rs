@@ -10,6 +10,10 @@
 //! table as if the rule were not there. The main table is never touched, so cleanup is exact:
 //! delete the routes we added and the one rule.
 //!
+//! Static VTIs route through the main table instead ([`VtiRoutes`]), where routing daemons put
+//! their routes too; that is why the engine's marked packets get an underlay table of their own
+//! ([`Underlay`]), looked up before the main table.
+//!
 //! Routes and rules are installed with `ip` (iproute2), whose error text goes into the returned
 //! error, so the operator sees exactly what the kernel refused.
 
