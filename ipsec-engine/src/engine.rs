@@ -85,6 +85,9 @@ pub struct VtiConfig {
     /// `ip route P M TunnelN [distance]`: installed in the main table with the distance as
     /// metric while the line protocol is up, withdrawn while it is down.
     pub routes: Vec<(Ipv4Net, u32)>,
+    /// `shutdown`: the TUN exists but stays down (administratively down), so nothing is routed
+    /// into it.
+    pub admin_down: bool,
 }
 
 /// The Linux name of IOS `TunnelN`: `TunnelN` itself (at most 15 bytes, so N < 10^9).
@@ -230,7 +233,9 @@ impl Engine {
                 route::ip(&["addr", "add", &format!("{a}/{len}"), "dev", tun.name()])
                     .map_err(EngineError::Routing)?;
             }
-            tun.set_up().map_err(tun_err)?;
+            if !v.admin_down {
+                tun.set_up().map_err(tun_err)?;
+            }
             let routes = route::VtiRoutes::new(tun.name(), &v.routes);
             event_loop
                 .add_vti(v.number, tun, routes)

@@ -511,7 +511,31 @@ fn check(path: &PathBuf) -> ExitCode {
         );
         return ExitCode::FAILURE;
     }
-    match GatewayCore::new(parsed.config, CoreOptions::default()) {
+    // `ip address dhcp|negotiated` on a crypto map interface or tunnel source: `run` takes the
+    // host's address; here a stand-in lets the rest be checked (the parser said so already).
+    let cfg = &parsed.config;
+    let tunnel_source = |name: &str| {
+        cfg.vtis().any(|v| {
+            matches!(
+                v.tunnel.as_ref().and_then(|t| t.source.as_ref()),
+                Some(ipsec_proto::policy::TunnelSource::Interface(n)) if n == name
+            )
+        })
+    };
+    let stand_in = cfg
+        .interfaces
+        .iter()
+        .any(|i| {
+            i.address.is_none()
+                && i.unnumbered.is_none()
+                && (i.crypto_map.is_some() || tunnel_source(&i.name))
+        })
+        .then_some(std::net::Ipv4Addr::UNSPECIFIED);
+    let core_opts = CoreOptions {
+        local_addr: stand_in,
+        ..CoreOptions::default()
+    };
+    match GatewayCore::new(parsed.config, core_opts) {
         Ok(g) => {
             for k in g.skipped() {
                 println!("{}: warning: {k}", path.display());

@@ -49,6 +49,14 @@ pub enum PlanError {
     /// A VTI lacks what its TUN needs.
     #[error("interface {0}: {1}")]
     Vti(String, String),
+    /// Several local addresses are served and one comes from an interface without a configured
+    /// address (`ip address dhcp`): the tunnel layer is given one address to use instead of
+    /// the configuration's, not one per interface.
+    #[error(
+        "interface {0}: ip address dhcp|negotiated (the host has {1}) works when it is the only \
+         local address in use; here there are several (crypto map interfaces, tunnel sources)"
+    )]
+    DynamicWithSeveral(String, std::net::Ipv4Addr),
     /// Several local addresses are served, and one of them is not the configured one: the
     /// core takes every address from the configuration, so it must match the host.
     #[error(
@@ -190,6 +198,7 @@ pub fn plan(
             mtu: v.mtu.map(u32::from),
             destination: v.destination,
             routes: Vec::new(),
+            admin_down: v.shutdown,
         });
     }
     let mut addrs: Vec<Ipv4Addr> = Vec::new();
@@ -202,6 +211,9 @@ pub fn plan(
         [one] => Some(*one),
         _ => {
             for (ios, configured, a) in &locals {
+                if configured.is_none() {
+                    return Err(PlanError::DynamicWithSeveral(ios.clone(), *a));
+                }
                 if let Some(c) = configured.filter(|c| c != a) {
                     let linux = interfaces
                         .iter()
@@ -471,6 +483,84 @@ ip route 10.2.0.0 255.255.0.0 Tunnel1 250
             .interfaces
             .iter()
             .any(|m| m.ios == "Tunnel1" && m.linux == "Tunnel1"));
+    }
+
+    #[test]
+    fn a_tunnel_source_without_an_address_takes_the_hosts_with_a_mapping() {
+        let text = VTI
+            .replace(
+                " ip address 198.51.100.1 255.255.255.0\n",
+                " ip address dhcp\n",
+            )
+            .replace(
+                " tunnel source 198.51.101.1\n",
+                " tunnel source GigabitEthernet0/0\n",
+            );
+        let parsed = ipsec_proto::ios::parse(&text).unwrap();
+        let facts = crate::gateway::facts(&parsed.config);
+        let host = [
+            ifa("eth0", [192, 0, 2, 77], 24),
+            ifa("lo", [10, 9, 9, 9], 32),
+        ];
+        let e = plan(&facts, &RunOptions::default(), &host, &[]).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("--map-interface GigabitEthernet0/0=DEV"),
+            "{e}"
+        );
+        let opts = RunOptions {
+            map: vec![("GigabitEthernet0/0".into(), "eth0".into())],
+            ..RunOptions::default()
+        };
+        let p = plan(&facts, &opts, &host, &[]).unwrap();
+        assert_eq!(p.config.local_addrs(), vec![Ipv4Addr::new(192, 0, 2, 77)]);
+        assert_eq!(p.core_local, Some(Ipv4Addr::new(192, 0, 2, 77)));
+    }
+
+    #[test]
+    fn a_crypto_map_on_two_interfaces_serves_both_addresses() {
+        let text = "\
+crypto isakmp key k address 192.0.2.1
+crypto ipsec transform-set T esp-aes esp-sha-hmac
+access-list 101 permit ip 10.1.0.0 0.0.255.255 10.2.0.0 0.0.255.255
+crypto map M 10 ipsec-isakmp
+ set peer 192.0.2.1
+ set transform-set T
+ match address 101
+interface GigabitEthernet0/0
+ ip address 198.51.100.1 255.255.255.0
+ crypto map M
+interface GigabitEthernet0/1
+ ip address 198.51.101.1 255.255.255.0
+ crypto map M
+";
+        let parsed = ipsec_proto::ios::parse(text).unwrap();
+        let facts = crate::gateway::facts(&parsed.config);
+        let host = [
+            ifa("eth0", [198, 51, 100, 1], 24),
+            ifa("eth1", [198, 51, 101, 1], 24),
+        ];
+        let p = plan(&facts, &RunOptions::default(), &host, &[]).unwrap();
+        assert!(p.config.crypto_tun);
+        assert_eq!(
+            p.config.local_addrs(),
+            vec![
+                Ipv4Addr::new(198, 51, 100, 1),
+                Ipv4Addr::new(198, 51, 101, 1)
+            ]
+        );
+        assert_eq!(p.config.protected, vec!["10.2.0.0/16".parse().unwrap()]);
+        // Renumbered by a mapping while several addresses are served: refused by name.
+        let host = [
+            ifa("eth0", [198, 51, 100, 1], 24),
+            ifa("eth1", [198, 51, 102, 9], 24),
+        ];
+        let opts = RunOptions {
+            map: vec![("GigabitEthernet0/1".into(), "eth1".into())],
+            ..RunOptions::default()
+        };
+        let e = plan(&facts, &opts, &host, &[]).unwrap_err();
+        assert!(matches!(e, PlanError::Renumbered { .. }), "{e}");
     }
 
     #[test]
