@@ -3,6 +3,7 @@
 //! - engine ↔ engine with two VTIs each, on two local addresses per side (the two-tunnel cloud
 //!   layout: `tunnel source IF` and `tunnel source A`), LAN routes over Tunnel0 and a floating
 //!   static over Tunnel1 (distance 250) that takes over while Tunnel0 is down;
+//! - one engine with two VTIs to two peers on two hosts (gwB and a gwC added behind rtr);
 //! - engine ↔ strongSwan 5.9.8 configured as the peer of a Cisco VTI (0.0.0.0/0 traffic selectors
 //!   both ways), once the engine initiating, once charon;
 //! - bird2 running BGP over Tunnel0 between two engines, learning the LANs, 0.0.0.0/0 and the
@@ -762,6 +763,120 @@ fn lab_vti_bird_bgp_over_the_tunnel_survives_rekey_and_dpd() {
     drop(bird_a);
     drop(bird_b);
     for d in [da, db] {
+        d.stop();
+    }
+    assert_clean(&t.gw_a);
+}
+
+/// One engine, two VTIs to two peers on two different hosts (gwB, and gwC added behind rtr),
+/// both from GigabitEthernet0/0: each LAN through its own tunnel, two ISAKMP SAs.
+#[test]
+fn lab_vti_one_engine_two_peers() {
+    let Some(lab) = Lab::new("vti_peers") else {
+        return;
+    };
+    let t = &lab.topo;
+    const GW_C_WAN: &str = "192.0.2.2";
+    let gw_c = Netns::new("vti_peers", "gwC").unwrap();
+    gw_c.router_defaults().unwrap();
+    ipsec_netlab::veth(&t.rtr, "ethC", "192.0.2.1/24", &gw_c, "wan", "192.0.2.2/24").unwrap();
+    gw_c.route("default", "192.0.2.1").unwrap();
+    // gwC's LAN is one end of a veth pair of its own (the lab kernel has no dummy devices):
+    // its address answers for the network behind it.
+    gw_c.ip(&["link", "add", "lan", "type", "veth", "peer", "name", "lanp"])
+        .unwrap();
+    gw_c.ip(&["addr", "add", "10.3.3.1/24", "dev", "lan"])
+        .unwrap();
+    gw_c.ip(&["link", "set", "lanp", "up"]).unwrap();
+    gw_c.ip(&["link", "set", "lan", "up"]).unwrap();
+
+    let tun = |source: &'static str, dst: &'static str, addr: &'static str| Vti {
+        source,
+        dst,
+        addr,
+        route: None,
+    };
+    let mut a = router(
+        "siteA",
+        addr::GW_A_WAN,
+        addr::GW_A_LAN,
+        "10.2.2",
+        &[
+            tun("GigabitEthernet0/0", addr::GW_B_WAN, "169.254.0.1"),
+            tun("GigabitEthernet0/0", GW_C_WAN, "169.254.0.9"),
+        ],
+        "",
+        "",
+    );
+    a.push_str(
+        "ip route 10.2.2.0 255.255.255.0 Tunnel0\nip route 10.3.3.0 255.255.255.0 Tunnel1\n",
+    );
+    let peer_of_a = |host: &str, wan: &str, lan: &str, tun_addr: &'static str| {
+        router(
+            host,
+            wan,
+            lan,
+            "10.1.1",
+            &[Vti {
+                source: "GigabitEthernet0/0",
+                dst: addr::GW_A_WAN,
+                addr: tun_addr,
+                route: Some(None),
+            }],
+            "",
+            "",
+        )
+    };
+    let b = peer_of_a("siteB", addr::GW_B_WAN, addr::GW_B_LAN, "169.254.0.2");
+    let c = peer_of_a("siteC", GW_C_WAN, "10.3.3.1", "169.254.0.10");
+    let (da, db) = lab.engines(&a, &b);
+    let dc = Daemon::start(&gw_c, lab.dir.path(), "siteC", &c);
+    for (d, n) in [(&da, 0), (&da, 1), (&db, 0), (&dc, 0)] {
+        assert!(
+            wait_line(d, n, true, Duration::from_secs(60)),
+            "{} Tunnel{n}\n{}",
+            d.name,
+            d.state()
+        );
+    }
+    let mut cap = Capture::start(&t.gw_a, "wan", "").unwrap();
+    let to_b = ping(&t.host_a, addr::HOST_B, 5);
+    let to_c = ping(&t.host_a, "10.3.3.1", 5);
+    cap.stop();
+    assert_eq!((to_b, to_c), (5, 5), "{}", da.state());
+    let dsts = cap
+        .fields("esp && ip.src == 198.51.100.2", &["ip.dst"])
+        .unwrap();
+    for peer in [addr::GW_B_WAN, GW_C_WAN] {
+        assert!(
+            dsts.iter().any(|f| f.first().is_some_and(|d| d == peer)),
+            "ESP to {peer}: {dsts:?}"
+        );
+    }
+    assert!(cap.fields("icmp", &["ip.src"]).unwrap().is_empty());
+    let isa = da.exec("show crypto isakmp sa");
+    println!("siteA#show crypto isakmp sa\n{isa}");
+    // Both ends of each tunnel initiate at start, so each peer may have two ISAKMP SAs (one
+    // per direction of Main Mode); what matters is an SA with each peer.
+    for peer in [addr::GW_B_WAN, GW_C_WAN] {
+        assert!(
+            isa.lines()
+                .any(|l| l.contains(peer) && l.contains("QM_IDLE")),
+            "{isa}"
+        );
+    }
+    let brief = da.exec("show ip interface brief");
+    println!("siteA#show ip interface brief\n{brief}");
+    for row in [
+        "Tunnel0                    169.254.0.1     YES manual up                    up",
+        "Tunnel1                    169.254.0.9     YES manual up                    up",
+    ] {
+        assert!(brief.contains(row), "{row:?} in\n{brief}");
+    }
+    let c1 = da.exec("show crypto ipsec sa interface Tunnel1");
+    assert!(c1.contains("current_peer 192.0.2.2"), "{c1}");
+    assert!(!c1.contains("203.0.113.2"), "only Tunnel1's SAs: {c1}");
+    for d in [da, db, dc] {
         d.stop();
     }
     assert_clean(&t.gw_a);
