@@ -86,6 +86,12 @@ pub enum CommandId {
     ShowRunningConfig,
     /// `show ip route`
     ShowIpRoute,
+    /// `show ip interface brief`: every interface of the configuration, VTIs included.
+    ShowIpInterfaceBrief,
+    /// `show interfaces TunnelN` (`number` is N).
+    ShowInterfaceTunnel,
+    /// `show crypto ipsec sa interface TunnelN` (`number` is N).
+    ShowIpsecSaInterface,
     /// `show debugging`
     ShowDebugging,
     /// `clear crypto isakmp`
@@ -120,9 +126,12 @@ pub enum Tok {
     Ip,
     /// A decimal number argument.
     Number,
+    /// A tunnel interface written as one word, `Tunnel0` or abbreviated (`tu0`): the number
+    /// becomes the command's `number`.
+    Tunnel,
 }
 
-use Tok::{Ip, Kw, Number};
+use Tok::{Ip, Kw, Number, Tunnel};
 
 /// The command table.
 pub const COMMANDS: &[(CommandId, &[Tok])] = &[
@@ -190,6 +199,41 @@ pub const COMMANDS: &[(CommandId, &[Tok])] = &[
         &[Kw("show"), Kw("running-config")],
     ),
     (CommandId::ShowIpRoute, &[Kw("show"), Kw("ip"), Kw("route")]),
+    (
+        CommandId::ShowIpInterfaceBrief,
+        &[Kw("show"), Kw("ip"), Kw("interface"), Kw("brief")],
+    ),
+    (
+        CommandId::ShowInterfaceTunnel,
+        &[Kw("show"), Kw("interfaces"), Tunnel],
+    ),
+    (
+        CommandId::ShowInterfaceTunnel,
+        &[Kw("show"), Kw("interfaces"), Kw("tunnel"), Number],
+    ),
+    (
+        CommandId::ShowIpsecSaInterface,
+        &[
+            Kw("show"),
+            Kw("crypto"),
+            Kw("ipsec"),
+            Kw("sa"),
+            Kw("interface"),
+            Tunnel,
+        ],
+    ),
+    (
+        CommandId::ShowIpsecSaInterface,
+        &[
+            Kw("show"),
+            Kw("crypto"),
+            Kw("ipsec"),
+            Kw("sa"),
+            Kw("interface"),
+            Kw("tunnel"),
+            Number,
+        ],
+    ),
     (CommandId::ShowDebugging, &[Kw("show"), Kw("debugging")]),
     (
         CommandId::ClearIsakmp,
@@ -257,7 +301,19 @@ fn tok_matches(tok: Tok, word: &str) -> bool {
         Kw(k) => k.len() >= word.len() && k[..word.len()].eq_ignore_ascii_case(word),
         Ip => word.parse::<Ipv4Addr>().is_ok(),
         Number => !word.is_empty() && word.bytes().all(|b| b.is_ascii_digit()),
+        Tunnel => tunnel_word(word).is_some(),
     }
+}
+
+/// N of a one-word tunnel interface name: a prefix of `tunnel` of two letters or more, then
+/// digits (`Tunnel0`, `tu12`), as IOS accepts them.
+fn tunnel_word(word: &str) -> Option<u64> {
+    let digits = word.find(|c: char| c.is_ascii_digit())?;
+    let (kw, n) = word.split_at(digits);
+    if kw.len() < 2 || !tok_matches(Kw("tunnel"), kw) || !n.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    n.parse().ok()
 }
 
 /// Resolves a request line against [`COMMANDS`]; `Ok(None)` for a blank line.
@@ -328,6 +384,10 @@ pub fn resolve(line: &str) -> Result<Option<Command>, ResolveError> {
             Number => {
                 number = w.parse().ok();
                 canonical.push(w.to_string());
+            }
+            Tunnel => {
+                number = tunnel_word(w);
+                canonical.push(format!("Tunnel{}", number.unwrap_or(0)));
             }
         }
     }
@@ -419,6 +479,22 @@ mod tests {
         let c = resolve("clear crypto isakmp 1001").unwrap().unwrap();
         assert_eq!((c.id, c.number), (CommandId::ClearIsakmpConnId, Some(1001)));
         assert_eq!(resolve("   ").unwrap(), None);
+        for line in ["sh int tu0", "show interfaces Tunnel0", "sh int tunnel 0"] {
+            let c = resolve(line).unwrap().unwrap();
+            assert_eq!(
+                (c.id, c.number),
+                (CommandId::ShowInterfaceTunnel, Some(0)),
+                "{line}"
+            );
+        }
+        let c = resolve("sh cry ips sa int Tunnel12").unwrap().unwrap();
+        assert_eq!(c.canonical, "show crypto ipsec sa interface Tunnel12");
+        assert_eq!(
+            (c.id, c.number),
+            (CommandId::ShowIpsecSaInterface, Some(12))
+        );
+        assert_eq!(id("sh ip int br"), CommandId::ShowIpInterfaceBrief);
+        assert!(resolve("sh int t0").is_err());
     }
 
     #[test]

@@ -1,11 +1,14 @@
 //! Setting the gateway up on the host and taking it down again, in order.
 //!
-//! The engine never changes host addresses or default routes. It adds: one TUN device, routes for
-//! the remote protected networks in its own table plus one `not fwmark` rule (see
-//! [`crate::sys::route`]), the routes reverse route injection asks for (main table, protocol
-//! [`crate::sys::route::RTPROT_IPSEC_RRI`]; a dynamic map's learned networks in its own table),
-//! optionally one nftables table for NAT overload, and a control socket
-//! file. [`Engine::teardown`] removes them in reverse order after the core's Delete
+//! The engine never changes host addresses or default routes. It adds: one TUN device for the
+//! crypto maps, routes for the remote protected networks in its own table plus one `not fwmark`
+//! rule (see [`crate::sys::route`]), the routes reverse route injection asks for (main table,
+//! protocol [`crate::sys::route::RTPROT_IPSEC_RRI`]; a dynamic map's learned networks in its
+//! own table); per static VTI a TUN named after it with its address and MTU and its
+//! `ip route ... TunnelN` routes (main table, while its line protocol is up), and the underlay
+//! table and rule that keep the engine's own packets out of the tunnels
+//! ([`crate::sys::route::Underlay`]); UDP 500/4500 and raw ESP sockets on every local address
+//! in use; optionally one nftables table for NAT overload, and a control socket file. [`Engine::teardown`] removes them in reverse order after the core's Delete
 //! notifications have been sent.
 
 use crate::event_loop::{EventLoop, Gateway, LoopStats, StopReason};
@@ -48,6 +51,49 @@ pub struct EngineConfig {
     pub nat: Vec<NatOverload>,
     /// Watch SIGTERM/SIGINT (they must be blocked in every thread).
     pub signals: bool,
+    /// Open the crypto-map TUN ([`EngineConfig::tun_name`]) and its `not fwmark` rule; false
+    /// when no interface carries a crypto map (a VTI-only router).
+    pub crypto_tun: bool,
+    /// Further local addresses served besides [`EngineConfig::local_addr`] (several crypto-map
+    /// interfaces, `tunnel source` of VTIs): each gets its own UDP 500/4500 and raw ESP sockets.
+    pub extra_local_addrs: Vec<Ipv4Addr>,
+    /// Static VTIs, one TUN each.
+    pub vtis: Vec<VtiConfig>,
+    /// Routing table the engine's own (marked) packets look up first: a /32 to each tunnel
+    /// destination via the physical next hop, so that no route into a tunnel (a routing
+    /// daemon's 0.0.0.0/0 or the peer's /32 through TunnelN) can take them.
+    pub underlay_table: u32,
+    /// Preference of the `fwmark MARK lookup UNDERLAY` rule.
+    pub underlay_rule_pref: u32,
+}
+
+/// One static VTI as the host runs it: IOS `interface TunnelN` becomes the TUN device
+/// `TunnelN` (the same name, so that `ip route`, routing daemons and `show` agree).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VtiConfig {
+    /// `N` of `TunnelN`.
+    pub number: u32,
+    /// Linux device name ([`vti_device_name`]).
+    pub dev: String,
+    /// Address and prefix length given to the TUN: `ip address`, or the borrowed address as a
+    /// /32 for `ip unnumbered IF`.
+    pub addr: Option<(Ipv4Addr, u8)>,
+    /// `ip mtu` (else the core's plaintext MTU).
+    pub mtu: Option<u32>,
+    /// `tunnel destination`: its /32 goes into the underlay table.
+    pub destination: Option<Ipv4Addr>,
+    /// `ip route P M TunnelN [distance]`: installed in the main table with the distance as
+    /// metric while the line protocol is up, withdrawn while it is down.
+    pub routes: Vec<(Ipv4Net, u32)>,
+    /// `shutdown`: the TUN exists but stays down (administratively down), so nothing is routed
+    /// into it.
+    pub admin_down: bool,
+}
+
+/// The Linux name of IOS `TunnelN`: `TunnelN` itself (at most 15 bytes, so N < 10^9).
+pub fn vti_device_name(n: u32) -> Option<String> {
+    let name = format!("Tunnel{n}");
+    (name.len() < libc::IFNAMSIZ).then_some(name)
 }
 
 impl EngineConfig {
@@ -66,7 +112,23 @@ impl EngineConfig {
             control: Some(PathBuf::from(crate::control::DEFAULT_PATH)),
             nat: Vec::new(),
             signals: true,
+            crypto_tun: true,
+            extra_local_addrs: Vec::new(),
+            vtis: Vec::new(),
+            underlay_table: route::DEFAULT_UNDERLAY_TABLE,
+            underlay_rule_pref: route::DEFAULT_UNDERLAY_RULE_PREF,
         }
+    }
+
+    /// Every local address served: [`EngineConfig::local_addr`] first.
+    pub fn local_addrs(&self) -> Vec<Ipv4Addr> {
+        let mut v = vec![self.local_addr];
+        for a in &self.extra_local_addrs {
+            if !v.contains(a) {
+                v.push(*a);
+            }
+        }
+        v
     }
 }
 
@@ -108,7 +170,14 @@ pub enum EngineError {
 pub struct Engine {
     event_loop: EventLoop,
     routing: Option<Routing>,
+    underlay: Option<route::Underlay>,
     nat: Option<NatGuard>,
+}
+
+/// Router solicitations and the like would only be noise for the core: the tunnels carry
+/// IPv4. Absent IPv6 support makes this fail, which is fine.
+fn quiet_ipv6(dev: &str) {
+    let _ = std::fs::write(format!("/proc/sys/net/ipv6/conf/{dev}/disable_ipv6"), "1");
 }
 
 /// Transmit queue of the TUN device (packets waiting to be protected).
@@ -119,51 +188,93 @@ impl Engine {
     /// (the guards' destructors run).
     pub fn setup(cfg: &EngineConfig, tun_mtu: u32) -> Result<Engine, EngineError> {
         let mut event_loop = EventLoop::new().map_err(EngineError::Loop)?;
-        let tun_err = |source| EngineError::Tun {
-            name: cfg.tun_name.clone(),
-            source,
+        // First, while no tunnel exists: the physical next hop of each tunnel destination.
+        let destinations: Vec<Ipv4Addr> = cfg.vtis.iter().filter_map(|v| v.destination).collect();
+        let underlay = if destinations.is_empty() {
+            None
+        } else {
+            Some(
+                route::Underlay::install(
+                    cfg.mark,
+                    cfg.underlay_table,
+                    cfg.underlay_rule_pref,
+                    &destinations,
+                )
+                .map_err(EngineError::Routing)?,
+            )
         };
-        let tun = Tun::open_offload(&cfg.tun_name).map_err(tun_err)?;
-        tun.set_mtu(tun_mtu).map_err(tun_err)?;
-        // Router solicitations and the like would only be noise for the core: the tunnel
-        // carries IPv4. Absent IPv6 support makes this fail, which is fine.
-        let _ = std::fs::write(
-            format!("/proc/sys/net/ipv6/conf/{}/disable_ipv6", tun.name()),
-            "1",
-        );
-        // The default 500 drops bursts the loop would absorb a moment later; a failure only
-        // costs throughput.
-        let _ = tun.set_txqueuelen(TUN_TXQUEUELEN);
-        tun.set_up().map_err(tun_err)?;
-        let dev = tun.name().to_string();
-        event_loop.set_tun(tun).map_err(EngineError::Loop)?;
-
-        for port in [cfg.ike_port, cfg.natt_port] {
-            let addr = SocketAddrV4::new(cfg.local_addr, port);
-            let s = UdpSock::bind(addr, Some(cfg.mark)).map_err(|source| EngineError::Socket {
-                what: format!("UDP {addr}"),
+        let mut dev = None;
+        if cfg.crypto_tun {
+            let tun_err = |source| EngineError::Tun {
+                name: cfg.tun_name.clone(),
                 source,
-            })?;
-            event_loop.add_udp(s).map_err(EngineError::Loop)?;
+            };
+            let tun = Tun::open_offload(&cfg.tun_name).map_err(tun_err)?;
+            tun.set_mtu(tun_mtu).map_err(tun_err)?;
+            quiet_ipv6(tun.name());
+            // The default 500 drops bursts the loop would absorb a moment later; a failure only
+            // costs throughput.
+            let _ = tun.set_txqueuelen(TUN_TXQUEUELEN);
+            tun.set_up().map_err(tun_err)?;
+            dev = Some(tun.name().to_string());
+            event_loop.set_tun(tun).map_err(EngineError::Loop)?;
         }
-        if cfg.raw_esp {
-            let s = RawEsp::open(Some(cfg.local_addr), Some(cfg.mark)).map_err(|source| {
-                EngineError::Socket {
-                    what: format!("raw ESP {}", cfg.local_addr),
-                    source,
-                }
-            })?;
-            event_loop.add_esp(s).map_err(EngineError::Loop)?;
+        for v in &cfg.vtis {
+            let tun_err = |source| EngineError::Tun {
+                name: v.dev.clone(),
+                source,
+            };
+            // No offloads: a VTI carries whatever the host routes, one packet per read.
+            let tun = Tun::open(&v.dev).map_err(tun_err)?;
+            tun.set_mtu(v.mtu.unwrap_or(tun_mtu)).map_err(tun_err)?;
+            quiet_ipv6(tun.name());
+            let _ = tun.set_txqueuelen(TUN_TXQUEUELEN);
+            if let Some((a, len)) = v.addr {
+                route::ip(&["addr", "add", &format!("{a}/{len}"), "dev", tun.name()])
+                    .map_err(EngineError::Routing)?;
+            }
+            if !v.admin_down {
+                tun.set_up().map_err(tun_err)?;
+            }
+            let routes = route::VtiRoutes::new(tun.name(), &v.routes);
+            event_loop
+                .add_vti(v.number, tun, routes)
+                .map_err(EngineError::Loop)?;
         }
 
-        let mut routing =
-            Routing::install(cfg.mark, cfg.table, cfg.rule_pref).map_err(EngineError::Routing)?;
-        for net in &cfg.protected {
-            routing
-                .add_route(*net, &dev)
-                .map_err(EngineError::Routing)?;
+        for local in cfg.local_addrs() {
+            for port in [cfg.ike_port, cfg.natt_port] {
+                let addr = SocketAddrV4::new(local, port);
+                let s =
+                    UdpSock::bind(addr, Some(cfg.mark)).map_err(|source| EngineError::Socket {
+                        what: format!("UDP {addr}"),
+                        source,
+                    })?;
+                event_loop.add_udp(s).map_err(EngineError::Loop)?;
+            }
+            if cfg.raw_esp {
+                let s = RawEsp::open(Some(local), Some(cfg.mark)).map_err(|source| {
+                    EngineError::Socket {
+                        what: format!("raw ESP {local}"),
+                        source,
+                    }
+                })?;
+                event_loop.add_esp(s).map_err(EngineError::Loop)?;
+            }
         }
-        event_loop.set_rri_routes(route::RriRoutes::new(&dev, cfg.table, &cfg.protected));
+
+        let routing = match &dev {
+            Some(dev) => {
+                let mut routing = Routing::install(cfg.mark, cfg.table, cfg.rule_pref)
+                    .map_err(EngineError::Routing)?;
+                for net in &cfg.protected {
+                    routing.add_route(*net, dev).map_err(EngineError::Routing)?;
+                }
+                event_loop.set_rri_routes(route::RriRoutes::new(dev, cfg.table, &cfg.protected));
+                Some(routing)
+            }
+            None => None,
+        };
         let nat = if cfg.nat.is_empty() {
             None
         } else {
@@ -179,7 +290,8 @@ impl Engine {
         }
         Ok(Engine {
             event_loop,
-            routing: Some(routing),
+            routing,
+            underlay,
             nat,
         })
     }
@@ -192,6 +304,21 @@ impl Engine {
     /// The TUN device name.
     pub fn tun_name(&self) -> Option<&str> {
         self.event_loop.tun().map(Tun::name)
+    }
+
+    /// The VTI TUN device names.
+    pub fn vti_names(&self) -> Vec<String> {
+        self.event_loop.vti_names()
+    }
+
+    /// The underlay /32s installed: (tunnel destination, gateway, device).
+    pub fn underlay_routes(&self) -> &[(Ipv4Addr, Option<Ipv4Addr>, String)] {
+        self.underlay.as_ref().map_or(&[], |u| u.routes())
+    }
+
+    /// IOS to Linux interface names, for `show ip interface brief`.
+    pub fn set_interface_map(&mut self, map: Vec<(String, String)>) {
+        self.event_loop.set_interface_map(map);
     }
 
     /// Loop counters.
@@ -218,9 +345,21 @@ impl Engine {
                 first = Err(EngineError::Routing(e));
             }
         }
+        if let Some(e) = self.event_loop.withdraw_vti_routes().into_iter().next() {
+            if first.is_ok() {
+                first = Err(EngineError::Routing(io::Error::other(e)));
+            }
+        }
         if let Some(mut r) = self.routing.take() {
             if let Err(e) = r.cleanup() {
                 first = Err(EngineError::Routing(e));
+            }
+        }
+        if let Some(mut u) = self.underlay.take() {
+            if let Err(e) = u.cleanup() {
+                if first.is_ok() {
+                    first = Err(EngineError::Routing(e));
+                }
             }
         }
         if let Some(mut n) = self.nat.take() {

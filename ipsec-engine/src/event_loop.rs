@@ -1,5 +1,6 @@
-//! The engine's single-threaded event loop: epoll over the TUN, the UDP sockets, the raw ESP
-//! sockets, the control socket and its clients, the signalfd and a stop eventfd; the timeout is
+//! The engine's single-threaded event loop: epoll over the TUN, the TUNs of the static VTIs
+//! (whose routes it installs and withdraws as their line protocol changes), the UDP sockets,
+//! the raw ESP sockets, the control socket and its clients, the signalfd and a stop eventfd; the timeout is
 //! the core's next deadline. Everything protocol-related is behind [`Gateway`].
 //!
 //! Receive buffers and the output queue are allocated once; per packet the loop only makes
@@ -99,6 +100,53 @@ pub trait Gateway {
     fn on_path_mtu(&mut self, now: Instant, peer: Ipv4Addr, mtu: u32, out: &mut Outputs) {
         let _ = (now, peer, mtu, out);
     }
+    /// Cleartext packets the kernel routed into VTI `TunnelN` (its TUN), read together: all
+    /// go to the tunnel's peer. The default drops them.
+    fn on_vti_packets(&mut self, now: Instant, tunnel: u32, packets: &[&[u8]], out: &mut Outputs) {
+        let _ = (now, tunnel, packets, out);
+    }
+    /// Line protocol of `TunnelN` (an IPsec SA pair exists); the loop installs the tunnel's
+    /// static routes while it is up and withdraws them while it is down.
+    fn line_protocol(&self, tunnel: u32) -> bool {
+        let _ = tunnel;
+        false
+    }
+    /// What `show interfaces TunnelN` shows, before the loop puts its own packet counters in.
+    fn tunnel_interface(
+        &self,
+        tunnel: u32,
+    ) -> Option<ipsec_proto::ios::show_interface::TunnelInterfaceSnapshot> {
+        let _ = tunnel;
+        None
+    }
+    /// The interfaces of the configuration for `show ip interface brief`; `link_up` of those
+    /// that are not VTIs is filled in by the loop from the host.
+    fn interfaces_brief(&self) -> Vec<ipsec_proto::ios::show_interface::InterfaceBrief> {
+        Vec::new()
+    }
+}
+
+/// Packets one VTI TUN carried, as the loop counted them (IOS's interface counters).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VtiCounters {
+    /// Packets read from the TUN (routed out of `TunnelN`, offered to the tunnel).
+    pub output_packets: u64,
+    /// Their bytes.
+    pub output_bytes: u64,
+    /// Packets written into the TUN (decrypted, come in on `TunnelN`).
+    pub input_packets: u64,
+    /// Their bytes.
+    pub input_bytes: u64,
+    /// Writes into the TUN that failed.
+    pub input_errors: u64,
+}
+
+/// One VTI: its TUN, its static routes (installed while the line protocol is up), counters.
+struct VtiTun {
+    number: u32,
+    tun: Tun,
+    routes: crate::sys::route::VtiRoutes,
+    counters: VtiCounters,
 }
 
 /// How often the loop asks the kernel for the path MTU towards each peer (while events arrive).
@@ -118,7 +166,14 @@ const TOK_STOP: u64 = 3;
 const TOK_LISTENER: u64 = 4;
 const TOK_UDP: u64 = 100;
 const TOK_ESP: u64 = 200;
+/// VTI TUNs: up to 500 of them.
+const TOK_VTI: u64 = 500;
 const TOK_CLIENT: u64 = 1000;
+
+/// Packets read from a VTI TUN before the core gets them as one batch.
+const VTI_BATCH: usize = 16;
+/// A VTI TUN has no offloads: a read is one packet of at most its MTU, below 64 KiB.
+const VTI_SLOT: usize = 65536;
 
 /// Pending output a slow debug subscriber may accumulate before its lines are dropped.
 const MAX_CLIENT_BACKLOG: usize = 1 << 20;
@@ -214,6 +269,13 @@ pub struct EventLoop {
     reload: Option<ReloadSource>,
     /// Reverse route injection: the routes installed and the generation they match.
     rri: Option<(crate::sys::route::RriRoutes, u64)>,
+    vtis: Vec<VtiTun>,
+    /// Index into `vtis` by tunnel number.
+    vti_index: std::collections::HashMap<u32, usize>,
+    /// Receive slots of a VTI batch (allocated with the first VTI).
+    vti_buf: Vec<u8>,
+    /// IOS interface to Linux interface (for `show ip interface brief`).
+    iface_map: Vec<(String, String)>,
 }
 
 /// Reads the configuration again for `reload` and SIGHUP: the new configuration, or why it
@@ -247,7 +309,171 @@ impl EventLoop {
             pmtu_seen: Vec::new(),
             reload: None,
             rri: None,
+            vtis: Vec::new(),
+            vti_index: std::collections::HashMap::new(),
+            vti_buf: Vec::new(),
+            iface_map: Vec::new(),
         })
+    }
+
+    /// Adds the TUN of VTI `TunnelN` and the routes through it (installed once its line
+    /// protocol is up).
+    pub fn add_vti(
+        &mut self,
+        number: u32,
+        tun: Tun,
+        routes: crate::sys::route::VtiRoutes,
+    ) -> io::Result<()> {
+        let idx = self.vtis.len();
+        if TOK_VTI + idx as u64 >= TOK_CLIENT || self.vti_index.contains_key(&number) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("Tunnel{number}: too many or duplicate tunnel interfaces"),
+            ));
+        }
+        self.epoll
+            .add(tun.as_raw_fd(), TOK_VTI + idx as u64, false)?;
+        if self.vti_buf.is_empty() {
+            self.vti_buf = vec![0u8; VTI_BATCH * VTI_SLOT];
+        }
+        self.vti_index.insert(number, idx);
+        self.vtis.push(VtiTun {
+            number,
+            tun,
+            routes,
+            counters: VtiCounters::default(),
+        });
+        Ok(())
+    }
+
+    /// The VTI TUN names, in order.
+    pub fn vti_names(&self) -> Vec<String> {
+        self.vtis.iter().map(|v| v.tun.name().to_string()).collect()
+    }
+
+    /// Counters of VTI `TunnelN`.
+    pub fn vti_counters(&self, number: u32) -> Option<VtiCounters> {
+        let i = self.vti_index.get(&number)?;
+        self.vtis.get(*i).map(|v| v.counters)
+    }
+
+    /// IOS to Linux interface names, for `show ip interface brief`.
+    pub fn set_interface_map(&mut self, map: Vec<(String, String)>) {
+        self.iface_map = map;
+    }
+
+    /// Withdraws the routes through every VTI (for teardown).
+    pub fn withdraw_vti_routes(&mut self) -> Vec<String> {
+        let mut errors = Vec::new();
+        for v in &mut self.vtis {
+            errors.extend(v.routes.set_up(false));
+        }
+        errors
+    }
+
+    /// Installs or withdraws each VTI's routes to follow its line protocol.
+    fn sync_vti_lines<G: Gateway>(&mut self, gw: &G) {
+        for v in &mut self.vtis {
+            let up = gw.line_protocol(v.number);
+            if up == v.routes.is_up() {
+                continue;
+            }
+            eprintln!(
+                "ipsec-engine: %LINEPROTO-5-UPDOWN: Line protocol on Interface Tunnel{}, changed state to {}",
+                v.number,
+                if up { "up" } else { "down" }
+            );
+            for e in v.routes.set_up(up) {
+                eprintln!("ipsec-engine: warning: Tunnel{} route: {e}", v.number);
+            }
+        }
+    }
+
+    /// Reads what the kernel routed into VTI `idx`, in batches of up to [`VTI_BATCH`].
+    fn read_vti<G: Gateway>(&mut self, idx: usize, gw: &mut G) -> io::Result<()> {
+        let now = clock::now();
+        let mut budget = READ_BUDGET;
+        while budget > 0 {
+            let Some(v) = self.vtis.get_mut(idx) else {
+                break;
+            };
+            let mut lens = [0usize; VTI_BATCH];
+            let mut k = 0;
+            for (slot, len) in self.vti_buf.chunks_mut(VTI_SLOT).zip(lens.iter_mut()) {
+                match v.tun.recv(slot)? {
+                    Some(n) => {
+                        *len = n;
+                        k += 1;
+                    }
+                    None => break,
+                }
+            }
+            if k == 0 {
+                break;
+            }
+            budget = budget.saturating_sub(k);
+            let mut pkts: [&[u8]; VTI_BATCH] = [&[]; VTI_BATCH];
+            for ((p, slot), len) in pkts.iter_mut().zip(self.vti_buf.chunks(VTI_SLOT)).zip(lens) {
+                *p = slot.get(..len).unwrap_or(&[]);
+                v.counters.output_bytes += len as u64;
+            }
+            v.counters.output_packets += k as u64;
+            let number = v.number;
+            gw.on_vti_packets(now, number, pkts.get(..k).unwrap_or(&[]), &mut self.out);
+            self.flush_if_full();
+            if k < VTI_BATCH {
+                break;
+            }
+        }
+        self.flush();
+        Ok(())
+    }
+
+    /// `show interfaces TunnelN` with the loop's packet counters, and `show ip interface
+    /// brief` with the host's link state; `None` for other commands.
+    fn show_interfaces<G: Gateway>(&self, cmd: &Command, gw: &G) -> Option<ControlReply> {
+        match cmd.id {
+            CommandId::ShowInterfaceTunnel => {
+                let n = cmd
+                    .number
+                    .and_then(|n| u32::try_from(n).ok())
+                    .unwrap_or(u32::MAX);
+                let Some(mut snap) = gw.tunnel_interface(n) else {
+                    return Some(ControlReply::Error(format!(
+                        "% Interface Tunnel{} is not a configured VTI",
+                        cmd.number.unwrap_or(0)
+                    )));
+                };
+                if let Some(c) = self.vti_counters(n) {
+                    snap.input = (c.input_packets, c.input_bytes);
+                    snap.output = (c.output_packets, c.output_bytes);
+                    snap.input_errors = snap.input_errors.saturating_add(c.input_errors);
+                }
+                Some(ControlReply::Text(
+                    ipsec_proto::ios::show_interface::show_interfaces_tunnel(&snap),
+                ))
+            }
+            CommandId::ShowIpInterfaceBrief => {
+                let mut rows = gw.interfaces_brief();
+                for r in rows.iter_mut() {
+                    if ipsec_proto::policy::tunnel_number(&r.name)
+                        .is_some_and(|n| self.vti_index.contains_key(&n))
+                    {
+                        continue;
+                    }
+                    r.link_up = self
+                        .iface_map
+                        .iter()
+                        .find(|(ios, _)| ios.eq_ignore_ascii_case(&r.name))
+                        .is_some_and(|(_, linux)| crate::sys::ifaddr::link_up(linux));
+                    r.line_up = r.link_up;
+                }
+                Some(ControlReply::Text(
+                    ipsec_proto::ios::show_interface::show_ip_interface_brief(&rows),
+                ))
+            }
+            _ => None,
+        }
     }
 
     /// Installs the core's reverse-route-injection routes through `routes` from now on.
@@ -380,6 +606,7 @@ impl EventLoop {
     fn run_inner<G: Gateway>(&mut self, gw: &mut G) -> io::Result<StopReason> {
         loop {
             self.sync_rri(gw);
+            self.sync_vti_lines(gw);
             let now = clock::now();
             let timeout = match gw.next_deadline() {
                 None => -1,
@@ -426,8 +653,12 @@ impl EventLoop {
                         self.read_udp((t - TOK_UDP) as usize, gw)?;
                         None
                     }
-                    t if (TOK_ESP..TOK_CLIENT).contains(&t) => {
+                    t if (TOK_ESP..TOK_VTI).contains(&t) => {
                         self.read_esp((t - TOK_ESP) as usize, gw)?;
+                        None
+                    }
+                    t if (TOK_VTI..TOK_CLIENT).contains(&t) => {
+                        self.read_vti((t - TOK_VTI) as usize, gw)?;
                         None
                     }
                     t => {
@@ -641,11 +872,23 @@ impl EventLoop {
                         Ok(true)
                     }
                 },
-                // Never queued: `plan` refuses configurations with VTIs.
-                Dest::Vti(_) => {
-                    self.stats.no_socket += 1;
-                    Ok(true)
-                }
+                Dest::Vti(n) => match self.vti_index.get(&n).and_then(|i| self.vtis.get_mut(*i)) {
+                    Some(v) => {
+                        let r = v.tun.send(pkt);
+                        if r.is_ok() {
+                            v.counters.input_packets += 1;
+                            v.counters.input_bytes += pkt.len() as u64;
+                            self.stats.tun_out += 1;
+                        } else {
+                            v.counters.input_errors += 1;
+                        }
+                        r.map(|_| true)
+                    }
+                    None => {
+                        self.stats.no_socket += 1;
+                        Ok(true)
+                    }
+                },
                 Dest::Udp { local, .. } => {
                     let Some(sock_idx) = udp_socket_for(&self.udp, local) else {
                         self.stats.no_socket += 1;
@@ -912,6 +1155,8 @@ impl EventLoop {
         }
         let reply = if cmd.id == CommandId::Reload {
             self.reload(gw)
+        } else if let Some(r) = self.show_interfaces(cmd, gw) {
+            r
         } else {
             gw.on_control(clock::now(), cmd, &mut self.out)
         };

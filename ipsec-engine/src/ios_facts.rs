@@ -46,6 +46,30 @@ pub struct StaticRoute {
     pub dst: Ipv4Net,
     /// Next hop (an interface is still its IOS name here).
     pub next_hop: StaticNextHop,
+    /// Administrative distance, if given (IOS's default for a static route is 1).
+    pub distance: Option<u8>,
+}
+
+/// A static VTI (`interface TunnelN` in `tunnel mode ipsec ipv4`): what the host needs to give
+/// it a TUN of its own.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VtiFacts {
+    /// IOS name, `Tunnel0`.
+    pub name: String,
+    /// `N` of `TunnelN`.
+    pub number: u32,
+    /// `ip address A M`.
+    pub addr: Option<(Ipv4Addr, Ipv4Net)>,
+    /// `ip unnumbered IF`.
+    pub unnumbered: Option<String>,
+    /// `ip mtu N`.
+    pub mtu: Option<u16>,
+    /// `tunnel source A` (`Ok`) or `tunnel source IF` (`Err(IF)`).
+    pub source: Option<Result<Ipv4Addr, String>>,
+    /// `tunnel destination A`.
+    pub destination: Option<Ipv4Addr>,
+    /// `shutdown`.
+    pub shutdown: bool,
 }
 
 /// `ip nat inside source list ACL interface IF overload`.
@@ -72,9 +96,9 @@ pub struct IosFacts {
     pub nat: Vec<NatStatement>,
     /// Lines that looked like one of the above but did not parse: (line number, message).
     pub warnings: Vec<(usize, String)>,
-    /// Static VTIs (`interface TunnelN` in `tunnel mode ipsec ipv4`), by interface name: the
-    /// tunnel layer runs them, the Linux plumbing does not yet (see [`crate::plan::PlanError`]).
-    pub vtis: Vec<String>,
+    /// Static VTIs (`interface TunnelN` in `tunnel mode ipsec ipv4`), each run on a TUN of
+    /// its own (see [`crate::engine::VtiConfig`]).
+    pub vtis: Vec<VtiFacts>,
 }
 
 enum Section {
@@ -255,8 +279,18 @@ pub fn parse(text: &str) -> IosFacts {
                     Ok(h) => StaticNextHop::Address(h),
                     Err(_) => StaticNextHop::Interface(hop.to_string()),
                 };
+                // `ip route P M IF [A] [distance]`: the last number, if any, is the distance.
+                let distance = w.get(5..).and_then(|rest| {
+                    rest.iter()
+                        .rev()
+                        .find_map(|x| x.parse::<u8>().ok().filter(|_| !x.contains('.')))
+                });
                 match dst {
-                    Some(dst) => f.routes.push(StaticRoute { dst, next_hop }),
+                    Some(dst) => f.routes.push(StaticRoute {
+                        dst,
+                        next_hop,
+                        distance,
+                    }),
                     None => warn("bad ip route"),
                 }
             }

@@ -49,6 +49,10 @@ enum Cmd {
         /// Routing table for the TUN routes.
         #[arg(long, default_value_t = sys::route::DEFAULT_TABLE)]
         table: u32,
+        /// Routing table of the engine's own (marked) packets: a /32 to each tunnel
+        /// destination via the physical next hop, so they never enter a tunnel.
+        #[arg(long, default_value_t = sys::route::DEFAULT_UNDERLAY_TABLE)]
+        underlay_table: u32,
         /// Write Wireshark decryption tables (ikev1_decryption_table, esp_sa, preferences) into
         /// this directory as SAs are created. THE FILES HOLD EVERY SESSION KEY: debugging only.
         #[arg(long)]
@@ -124,6 +128,7 @@ fn main() -> ExitCode {
             apply_nat,
             mark,
             table,
+            underlay_table,
             keylog,
         } => {
             // Before any thread exists, so SIGTERM/SIGINT reach the signalfd and nothing else.
@@ -138,6 +143,7 @@ fn main() -> ExitCode {
                 apply_nat,
                 mark: Some(mark),
                 table: Some(table),
+                underlay_table: Some(underlay_table),
             };
             run(&config, &opts, keylog.as_ref())
         }
@@ -293,7 +299,7 @@ fn run(config: &PathBuf, opts: &RunOptions, keylog: Option<&PathBuf>) -> ExitCod
     }
     let core_opts = CoreOptions {
         seed,
-        local_addr: Some(p.config.local_addr),
+        local_addr: p.core_local,
         ..CoreOptions::default()
     };
     let mut gw = match GatewayCore::new(parsed.config, core_opts) {
@@ -328,17 +334,44 @@ fn run(config: &PathBuf, opts: &RunOptions, keylog: Option<&PathBuf>) -> ExitCod
             return ExitCode::FAILURE;
         }
     };
+    engine.set_interface_map(
+        p.interfaces
+            .iter()
+            .map(|m| (m.ios.clone(), m.linux.clone()))
+            .collect(),
+    );
     engine.set_reload_source(reload_source(
         config.clone(),
         opts.clone(),
         p.config.clone(),
     ));
+    let locals: Vec<String> = p
+        .config
+        .local_addrs()
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
     eprintln!(
         "ipsec-engine: running on {} (IKE 500/4500, ESP), TUN {}, {} protected network(s)",
-        p.config.local_addr,
-        engine.tun_name().unwrap_or("?"),
+        locals.join(", "),
+        engine.tun_name().unwrap_or("none"),
         p.config.protected.len()
     );
+    for v in &p.config.vtis {
+        eprintln!(
+            "ipsec-engine: interface Tunnel{} is TUN {}, {} route(s) while its line protocol is up",
+            v.number,
+            v.dev,
+            v.routes.len()
+        );
+    }
+    for (d, via, dev) in engine.underlay_routes() {
+        eprintln!(
+            "ipsec-engine: underlay: {d}/32 via {} dev {dev} table {} for the engine's own packets",
+            via.map_or_else(|| "direct".to_string(), |v| v.to_string()),
+            p.config.underlay_table
+        );
+    }
     let result = engine.run(&mut gw);
     let down = engine.teardown();
     match (result, down) {
@@ -478,7 +511,31 @@ fn check(path: &PathBuf) -> ExitCode {
         );
         return ExitCode::FAILURE;
     }
-    match GatewayCore::new(parsed.config, CoreOptions::default()) {
+    // `ip address dhcp|negotiated` on a crypto map interface or tunnel source: `run` takes the
+    // host's address; here a stand-in lets the rest be checked (the parser said so already).
+    let cfg = &parsed.config;
+    let tunnel_source = |name: &str| {
+        cfg.vtis().any(|v| {
+            matches!(
+                v.tunnel.as_ref().and_then(|t| t.source.as_ref()),
+                Some(ipsec_proto::policy::TunnelSource::Interface(n)) if n == name
+            )
+        })
+    };
+    let stand_in = cfg
+        .interfaces
+        .iter()
+        .any(|i| {
+            i.address.is_none()
+                && i.unnumbered.is_none()
+                && (i.crypto_map.is_some() || tunnel_source(&i.name))
+        })
+        .then_some(std::net::Ipv4Addr::UNSPECIFIED);
+    let core_opts = CoreOptions {
+        local_addr: stand_in,
+        ..CoreOptions::default()
+    };
+    match GatewayCore::new(parsed.config, core_opts) {
         Ok(g) => {
             for k in g.skipped() {
                 println!("{}: warning: {k}", path.display());
@@ -490,12 +547,11 @@ fn check(path: &PathBuf) -> ExitCode {
                 .map(|e| e.interface.as_str())
                 .collect();
             if !vtis.is_empty() {
-                // The tunnel layer runs them; `run` refuses them (see PlanError::Vti).
                 println!(
-                    "{}: warning: {} ready in the tunnel layer (C, Python, Rust embedders), but \
-                     `run` does not run static VTIs yet",
+                    "{}: {} ready (static VTI{}, one TUN each)",
                     path.display(),
-                    vtis.join(", ")
+                    vtis.join(", "),
+                    if vtis.len() == 1 { "" } else { "s" }
                 );
             }
             let n = g.entries().len() - vtis.len();

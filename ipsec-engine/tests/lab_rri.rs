@@ -10,8 +10,6 @@ mod common;
 
 use common::*;
 use ipsec_netlab::{addr, Charon, CharonConn, Netns};
-use std::path::Path;
-use std::process::{Child, Command};
 use std::time::Duration;
 
 fn charon_conn() -> CharonConn {
@@ -24,103 +22,23 @@ fn charon_conn() -> CharonConn {
         .ts(addr::LAN_B, addr::LAN_A)
 }
 
-/// bird2 running in a namespace with its own configuration and control socket.
-struct Bird {
-    child: Child,
-    sock: String,
-    ns: String,
-}
-
-impl Bird {
-    /// `None` (skip, or a failure in CI) when bird is not installed.
-    fn start(ns: &Netns, dir: &Path) -> Option<Bird> {
-        if Command::new("bird").arg("--version").output().is_err() {
-            assert!(
-                !std::env::var("CI").is_ok_and(|v| v == "true"),
-                "bird2 is required in CI (apt-get install bird2)"
-            );
-            use std::io::Write;
-            let _ = writeln!(
-                std::io::stderr(),
-                "lab_rri: SKIPPING: bird not installed (apt-get install bird2)"
-            );
-            return None;
-        }
-        let conf = dir.join("bird.conf");
-        let sock = dir.join("bird.ctl").display().to_string();
-        std::fs::write(
-            &conf,
-            format!(
-                r#"router id 198.51.100.2;
-log "{log}" all;
-protocol device {{ scan time 1; }}
-# Learn the routes the engine injects (protocol 229), nothing else; never write the kernel.
-protocol kernel kern {{
+/// bird learning the routes the engine injects (protocol 229), nothing else; never writing
+/// the kernel; plus one route of its own, as what it would announce to its neighbours.
+const BIRD_CONF: &str = r#"router id 198.51.100.2;
+protocol device { scan time 1; }
+protocol kernel kern {
     learn;
     scan time 1;
-    ipv4 {{
-        import filter {{ if krt_source = 229 then accept; reject; }};
+    ipv4 {
+        import filter { if krt_source = 229 then accept; reject; };
         export none;
-    }};
-}}
-# What bird would announce to its neighbours: the learned routes plus one of its own.
-protocol static own {{
+    };
+}
+protocol static own {
     ipv4;
     route 192.0.2.0/24 blackhole;
-}}
-"#,
-                log = dir.join("bird.log").display()
-            ),
-        )
-        .unwrap();
-        let child = ns
-            .command("bird")
-            .args(["-f", "-c"])
-            .arg(&conf)
-            .args(["-s", &sock])
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let b = Bird {
-            child,
-            sock,
-            ns: ns.name().to_string(),
-        };
-        assert!(
-            wait_until(Duration::from_secs(10), || b
-                .birdc("show status")
-                .contains("Daemon is up")),
-            "bird did not start: {}",
-            std::fs::read_to_string(dir.join("bird.log")).unwrap_or_default()
-        );
-        Some(b)
-    }
-
-    fn birdc(&self, cmd: &str) -> String {
-        let mut args = vec!["netns", "exec", &self.ns, "birdc", "-s", &self.sock];
-        args.extend(cmd.split_whitespace());
-        Command::new("ip")
-            .args(&args)
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-            .unwrap_or_default()
-    }
-
-    fn routes(&self) -> String {
-        self.birdc("show route all")
-    }
 }
-
-impl Drop for Bird {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
-    }
-}
+"#;
 
 /// Our protocol's routes in gwA's main table.
 fn rri_routes(ns: &Netns) -> String {
@@ -134,7 +52,7 @@ fn lab_rri_bird_learns_and_withdraws_the_reverse_route_with_the_sa() {
         return;
     };
     let t = &lab.topo;
-    let Some(bird) = Bird::start(&t.gw_a, lab.dir.path()) else {
+    let Some(bird) = Bird::start(&t.gw_a, lab.dir.path(), "bird", BIRD_CONF) else {
         return;
     };
     let peer = Charon::start(&t.gw_b, &[charon_conn()]).unwrap();

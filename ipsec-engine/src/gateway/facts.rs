@@ -1,18 +1,40 @@
 //! The host-plumbing facts ([`IosFacts`]: interfaces, crypto ACL destinations, routes, NAT) taken
 //! from the real configuration parser's output, so `run` reads the configuration once.
 
-use crate::ios_facts::{CryptoMapEntry, IosFacts, IosInterface, NatStatement, StaticRoute};
+use crate::ios_facts::{
+    CryptoMapEntry, IosFacts, IosInterface, NatStatement, StaticRoute, VtiFacts,
+};
 use crate::nat::{AclLine, Action, Proto};
 use crate::net::Ipv4Net;
 use crate::sys::route::StaticNextHop;
-use ipsec_proto::policy::{AclAction, AclProtocol, GatewayConfig};
+use ipsec_proto::policy::{AclAction, AclProtocol, GatewayConfig, TunnelSource};
 
 /// Reduces a parsed configuration to what [`crate::plan::plan`] needs. ACL lines whose
 /// wildcards are not contiguous cannot become routes or nftables prefixes: they are left out
 /// with a warning (line number 0: the parser's origins are per list, not per use here).
 pub fn facts(cfg: &GatewayConfig) -> IosFacts {
     let mut f = IosFacts {
-        vtis: cfg.vtis().map(|i| i.name.clone()).collect(),
+        vtis: cfg
+            .vtis()
+            .filter_map(|i| {
+                let t = i.tunnel.as_ref()?;
+                Some(VtiFacts {
+                    name: i.name.clone(),
+                    number: i.tunnel_number()?,
+                    addr: i
+                        .address
+                        .and_then(|(a, m)| Ipv4Net::from_mask(a, m).ok().map(|n| (a, n))),
+                    unnumbered: i.unnumbered.clone(),
+                    mtu: i.ip_mtu,
+                    source: t.source.as_ref().map(|s| match s {
+                        TunnelSource::Address(a) => Ok(*a),
+                        TunnelSource::Interface(n) => Err(n.clone()),
+                    }),
+                    destination: t.destination,
+                    shutdown: i.shutdown,
+                })
+            })
+            .collect(),
         ..IosFacts::default()
     };
     for i in &cfg.interfaces {
@@ -90,11 +112,20 @@ pub fn facts(cfg: &GatewayConfig) -> IosFacts {
             continue;
         };
         let next_hop = match (&r.next_hop, &r.interface) {
+            // A route into a VTI goes into it whatever next hop is named with it (a
+            // point-to-point interface has no neighbours to choose from).
+            (_, Some(i)) if f.vtis.iter().any(|v| v.name.eq_ignore_ascii_case(i)) => {
+                StaticNextHop::Interface(i.clone())
+            }
             (Some(a), _) => StaticNextHop::Address(*a),
             (None, Some(i)) => StaticNextHop::Interface(i.clone()),
             (None, None) => continue,
         };
-        f.routes.push(StaticRoute { dst, next_hop });
+        f.routes.push(StaticRoute {
+            dst,
+            next_hop,
+            distance: r.distance,
+        });
     }
     for n in &cfg.nat_rules {
         f.nat.push(NatStatement {

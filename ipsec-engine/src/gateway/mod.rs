@@ -80,6 +80,52 @@ impl Gateway for Tunnels {
         self.set_path_mtu(peer, mtu, out);
     }
 
+    fn on_vti_packets(&mut self, now: Instant, tunnel: u32, packets: &[&[u8]], out: &mut Outputs) {
+        // Counted by the tunnel layer per verdict (no SA while the line protocol is down).
+        let _ = self.handle_plaintext_batch(
+            now,
+            ipsec_proto::tunnel::Iface::Tunnel(tunnel),
+            packets.iter().copied(),
+            out,
+        );
+    }
+
+    fn line_protocol(&self, tunnel: u32) -> bool {
+        Tunnels::line_protocol(self, tunnel).unwrap_or(false)
+    }
+
+    fn tunnel_interface(
+        &self,
+        tunnel: u32,
+    ) -> Option<ipsec_proto::ios::show_interface::TunnelInterfaceSnapshot> {
+        Tunnels::tunnel_interface(self, tunnel)
+    }
+
+    fn interfaces_brief(&self) -> Vec<ipsec_proto::ios::show_interface::InterfaceBrief> {
+        let cfg = self.config();
+        cfg.interfaces
+            .iter()
+            .map(|i| {
+                let address = i.address.map(|a| a.0).or_else(|| {
+                    i.unnumbered
+                        .as_ref()
+                        .and_then(|u| cfg.interface(u))
+                        .and_then(|u| u.address)
+                        .map(|a| a.0)
+                });
+                let vti = i.tunnel_number().filter(|_| i.is_vti());
+                ipsec_proto::ios::show_interface::InterfaceBrief {
+                    name: i.name.clone(),
+                    address,
+                    admin_down: i.shutdown,
+                    // A VTI has no link of its own; the host fills in the others.
+                    link_up: vti.is_some(),
+                    line_up: vti.and_then(|n| Tunnels::line_protocol(self, n)) == Some(true),
+                }
+            })
+            .collect()
+    }
+
     fn on_tun_packet(&mut self, now: Instant, pkt: &[u8], out: &mut Outputs) {
         // Every verdict is counted by the tunnel layer; NotProtected packets are dropped here
         // (see TunVerdict::NotProtected).

@@ -59,6 +59,16 @@ pub fn interface_with_address(addrs: &[IfAddr], addr: Ipv4Addr) -> Option<&IfAdd
     addrs.iter().find(|a| a.addr == addr)
 }
 
+/// Whether Linux interface `dev` is up with a link (`operstate` up, or `unknown` as loopback
+/// and TUN devices report); false when it does not exist.
+pub fn link_up(dev: &str) -> bool {
+    if dev.contains('/') {
+        return false;
+    }
+    std::fs::read_to_string(format!("/sys/class/net/{dev}/operstate"))
+        .is_ok_and(|s| matches!(s.trim(), "up" | "unknown"))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -10,6 +10,10 @@
 //! table as if the rule were not there. The main table is never touched, so cleanup is exact:
 //! delete the routes we added and the one rule.
 //!
+//! Static VTIs route through the main table instead ([`VtiRoutes`]), where routing daemons put
+//! their routes too; that is why the engine's marked packets get an underlay table of their own
+//! ([`Underlay`]), looked up before the main table.
+//!
 //! Routes and rules are installed with `ip` (iproute2), whose error text goes into the returned
 //! error, so the operator sees exactly what the kernel refused.
 
@@ -24,6 +28,201 @@ pub const DEFAULT_MARK: u32 = 0x1e5;
 pub const DEFAULT_TABLE: u32 = 485;
 /// Default preference of the policy rule (before `main` at 32766).
 pub const DEFAULT_RULE_PREF: u32 = 10485;
+/// Default underlay table (see [`Underlay`]).
+pub const DEFAULT_UNDERLAY_TABLE: u32 = 486;
+/// Default preference of the underlay rule: before the `not fwmark` rule.
+pub const DEFAULT_UNDERLAY_RULE_PREF: u32 = 10484;
+
+/// Runs `ip ARGS` and returns its standard output.
+fn ip_output(args: &[&str]) -> io::Result<String> {
+    let out = Command::new("ip").args(args).output()?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(io::Error::other(format!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )))
+    }
+}
+
+/// How the kernel reaches an address now: (gateway, device), from `ip route get` output such
+/// as `203.0.113.2 via 198.51.100.1 dev wan src 198.51.100.2 uid 0`.
+pub fn parse_route_get(text: &str) -> Option<(Option<Ipv4Addr>, String)> {
+    let w: Vec<&str> = text.split_whitespace().collect();
+    let after = |k: &str| w.iter().position(|x| *x == k).and_then(|i| w.get(i + 1));
+    let dev = after("dev")?.to_string();
+    let via = after("via").and_then(|a| a.parse().ok());
+    Some((via, dev))
+}
+
+/// The engine's own packets (those carrying its mark) never follow a route into a tunnel,
+/// whatever a routing daemon puts into the main table (a default route, or the peer's own /32,
+/// learned over a VTI would otherwise loop IKE and ESP into the tunnel they carry).
+///
+/// The choice: `ip rule add fwmark MARK lookup UNDERLAY pref PREF` and, in that table, a /32 to
+/// each tunnel destination via the next hop the main table gave when the engine started (before
+/// any tunnel existed). Marked packets to other destinations find nothing there and fall
+/// through to the main table as before. The next hop is not followed afterwards: a host whose
+/// physical next hop changes (DHCP) needs a restart. Removed by [`Underlay::cleanup`] (also on
+/// drop); the table is the engine's alone, so it is flushed.
+#[derive(Debug)]
+pub struct Underlay {
+    mark: u32,
+    table: u32,
+    pref: u32,
+    rule_installed: bool,
+    routes: Vec<(Ipv4Addr, Option<Ipv4Addr>, String)>,
+}
+
+impl Underlay {
+    /// Resolves each destination in the main table and installs the rule and the /32s.
+    pub fn install(
+        mark: u32,
+        table: u32,
+        pref: u32,
+        destinations: &[Ipv4Addr],
+    ) -> io::Result<Underlay> {
+        let mut u = Underlay {
+            mark,
+            table,
+            pref,
+            rule_installed: false,
+            routes: Vec::new(),
+        };
+        let t = table.to_string();
+        let _ = u.rule("del");
+        let _ = ip(&["route", "flush", "table", &t]);
+        for d in destinations {
+            let ds = d.to_string();
+            let got = ip_output(&["-4", "route", "get", &ds])?;
+            let (via, dev) = parse_route_get(&got).ok_or_else(|| {
+                io::Error::other(format!("ip route get {ds}: no device in {got:?}"))
+            })?;
+            let dst = format!("{ds}/32");
+            let mut args = vec!["route", "replace", &dst];
+            let v = via.map(|v| v.to_string());
+            if let Some(v) = &v {
+                args.extend(["via", v.as_str()]);
+            }
+            args.extend(["dev", dev.as_str(), "table", &t]);
+            ip(&args)?;
+            u.routes.push((*d, via, dev));
+        }
+        u.rule("add")?;
+        u.rule_installed = true;
+        Ok(u)
+    }
+
+    /// The /32s installed: (destination, gateway, device).
+    pub fn routes(&self) -> &[(Ipv4Addr, Option<Ipv4Addr>, String)] {
+        &self.routes
+    }
+
+    fn rule(&self, verb: &str) -> io::Result<()> {
+        let m = format!("{:#x}/{:#x}", self.mark, self.mark);
+        let t = self.table.to_string();
+        let p = self.pref.to_string();
+        ip(&["rule", verb, "fwmark", &m, "lookup", &t, "pref", &p])
+    }
+
+    /// Removes the rule and flushes the table; returns the first failure but tries both.
+    pub fn cleanup(&mut self) -> io::Result<()> {
+        let mut first = Ok(());
+        if self.rule_installed {
+            self.rule_installed = false;
+            first = self.rule("del");
+        }
+        if !std::mem::take(&mut self.routes).is_empty() {
+            let r = ip(&["route", "flush", "table", &self.table.to_string()]);
+            if first.is_ok() {
+                first = r;
+            }
+        }
+        first
+    }
+}
+
+impl Drop for Underlay {
+    fn drop(&mut self) {
+        let _ = self.cleanup();
+    }
+}
+
+/// The static routes through one VTI (`ip route P M TunnelN [distance]`), in the main table
+/// with the distance as metric (`proto static`), present only while the tunnel's line protocol
+/// is up: withdrawn when it goes down, so that a floating static route with a higher distance
+/// through another interface takes over, as on IOS. Removed by [`VtiRoutes::set_up`]`(false)`
+/// (also on drop).
+#[derive(Debug)]
+pub struct VtiRoutes {
+    dev: String,
+    routes: Vec<(Ipv4Net, u32)>,
+    up: bool,
+}
+
+impl VtiRoutes {
+    /// Routes through `dev`, none installed yet.
+    pub fn new(dev: &str, routes: &[(Ipv4Net, u32)]) -> VtiRoutes {
+        VtiRoutes {
+            dev: dev.to_string(),
+            routes: routes.to_vec(),
+            up: false,
+        }
+    }
+
+    /// Whether the routes are installed.
+    pub fn is_up(&self) -> bool {
+        self.up
+    }
+
+    fn args(&self, verb: &'static str, net: &Ipv4Net, metric: u32) -> Vec<String> {
+        [
+            "route",
+            verb,
+            &net.to_string(),
+            "dev",
+            &self.dev,
+            "table",
+            "main",
+            "proto",
+            "static",
+            "metric",
+            &metric.to_string(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    }
+
+    /// Installs (`up`) or withdraws the routes; returns what failed (the rest is done).
+    pub fn set_up(&mut self, up: bool) -> Vec<String> {
+        let mut errors = Vec::new();
+        if up == self.up {
+            return errors;
+        }
+        self.up = up;
+        for (net, metric) in &self.routes {
+            let a = self.args(if up { "replace" } else { "del" }, net, *metric);
+            match ip(&a.iter().map(String::as_str).collect::<Vec<_>>()) {
+                Err(e)
+                    if !up
+                        && (e.to_string().contains("No such")
+                            || e.to_string().contains("Cannot find device")) => {}
+                Err(e) => errors.push(e.to_string()),
+                Ok(()) => {}
+            }
+        }
+        errors
+    }
+}
+
+impl Drop for VtiRoutes {
+    fn drop(&mut self) {
+        let _ = self.set_up(false);
+    }
+}
 
 /// Runs `ip ARGS`, failing with iproute2's stderr.
 pub fn ip(args: &[&str]) -> io::Result<()> {
@@ -376,6 +575,24 @@ mod tests {
 eth0\t00000000\t0171A8C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n\
 eth0\t0071A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n\
 junk line\n";
+
+    #[test]
+    fn route_get_gives_the_physical_next_hop() {
+        assert_eq!(
+            parse_route_get(
+                "203.0.113.2 via 198.51.100.1 dev wan src 198.51.100.2 uid 0 \n    cache \n"
+            ),
+            Some((Some(Ipv4Addr::new(198, 51, 100, 1)), "wan".into()))
+        );
+        assert_eq!(
+            parse_route_get("198.51.100.1 dev wan src 198.51.100.2 uid 0"),
+            Some((None, "wan".into()))
+        );
+        assert_eq!(
+            parse_route_get("RTNETLINK answers: Network is unreachable"),
+            None
+        );
+    }
 
     #[test]
     fn parses_and_checks_routes() {

@@ -589,3 +589,87 @@ impl Lab {
         assert!(child.wait().unwrap().success(), "nft: {rules}");
     }
 }
+
+/// bird2 running in a namespace with its own configuration, log and control socket.
+pub struct Bird {
+    child: Child,
+    sock: String,
+    ns: String,
+    log: PathBuf,
+}
+
+impl Bird {
+    /// Starts bird in `ns` with `conf` (a `log` line to `dir/<name>.log` is put first);
+    /// `None` (skip, or a failure in CI) when bird is not installed.
+    pub fn start(ns: &Netns, dir: &Path, name: &str, conf: &str) -> Option<Bird> {
+        if Command::new("bird").arg("--version").output().is_err() {
+            assert!(
+                !std::env::var("CI").is_ok_and(|v| v == "true"),
+                "bird2 is required in CI (apt-get install bird2)"
+            );
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPING: bird not installed (apt-get install bird2)"
+            );
+            return None;
+        }
+        let path = dir.join(format!("{name}.conf"));
+        let sock = dir.join(format!("{name}.ctl")).display().to_string();
+        let log = dir.join(format!("{name}.log"));
+        std::fs::write(&path, format!("log \"{}\" all;\n{conf}", log.display())).unwrap();
+        let child = ns
+            .command("bird")
+            .args(["-f", "-c"])
+            .arg(&path)
+            .args(["-s", &sock])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let b = Bird {
+            child,
+            sock,
+            ns: ns.name().to_string(),
+            log,
+        };
+        assert!(
+            wait_until(Duration::from_secs(10), || b
+                .birdc("show status")
+                .contains("Daemon is up")),
+            "bird did not start: {}",
+            b.log()
+        );
+        Some(b)
+    }
+
+    /// A birdc command's output.
+    pub fn birdc(&self, cmd: &str) -> String {
+        let mut args = vec!["netns", "exec", &self.ns, "birdc", "-s", &self.sock];
+        args.extend(cmd.split_whitespace());
+        Command::new("ip")
+            .args(&args)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    }
+
+    /// `show route all`.
+    pub fn routes(&self) -> String {
+        self.birdc("show route all")
+    }
+
+    /// Its log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Bird {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}

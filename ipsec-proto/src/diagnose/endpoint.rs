@@ -217,6 +217,7 @@ impl EndpointRecorder {
                     peer: Some(addr),
                     local: pc.local_address.map(IpAddr::V4),
                     map: map(i),
+                    vti: None,
                     policies: pc
                         .isakmp_policies
                         .iter()

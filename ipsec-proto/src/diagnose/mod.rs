@@ -569,8 +569,11 @@ pub struct PeerInput {
     pub peer: Option<IpAddr>,
     /// Our address.
     pub local: Option<IpAddr>,
-    /// `crypto map VPN 10`.
+    /// `crypto map VPN 10` (for a VTI, its IOS-style `TunnelN-head-0 1`).
     pub map: String,
+    /// `N` when the peer is that of static VTI `TunnelN` (route-based: what goes to the peer
+    /// is what is routed into the interface, not what a crypto ACL matches).
+    pub vti: Option<u32>,
     /// Our ISAKMP policies as offered (`priority 1: 3des sha group 2 pre-share`).
     pub policies: Vec<String>,
     /// Our transform sets (`TRANSFORM: esp-3des esp-sha-hmac`).
@@ -709,7 +712,7 @@ pub fn render(verdicts: &[Verdict]) -> String {
         s.push_str(&v.to_string());
     }
     if s.is_empty() {
-        s.push_str("no crypto map peers configured\n");
+        s.push_str("no crypto map peers or tunnel interfaces configured\n");
     }
     s
 }

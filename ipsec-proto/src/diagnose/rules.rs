@@ -463,6 +463,25 @@ fn phase1(now: Instant, p: &PeerInput, out: &mut Vec<Verdict>) {
             let s = s.to_string();
             in_progress(p, out, &format!("Phase 1 in {s}"));
         }
+        (None, _) if p.vti.is_some() => {
+            let n = p.vti.unwrap_or(0);
+            let mut v = Verdict::new(
+                p.peer,
+                Cause::NotTriggered,
+                format!("no ISAKMP SA for Tunnel{n}, and it has not tried yet"),
+            );
+            v.evidence.push(retrans_line);
+            v.check.push(format!(
+                "interface Tunnel{n} is not shut down; a VTI initiates on its own at start and retries with back-off after a failure"
+            ));
+            v.check.push(format!(
+                "interface Tunnel{n} has `tunnel source`, `tunnel destination`, `tunnel mode ipsec ipv4` and `tunnel protection ipsec profile` naming an existing profile"
+            ));
+            v.verify.push(format!(
+                "show interfaces Tunnel{n}: line protocol; debug crypto isakmp: a Main Mode attempt towards the tunnel destination"
+            ));
+            out.push(v);
+        }
         (None, _) => {
             if send_errors > 0 {
                 in_progress(p, out, "traffic matched the crypto ACL, no ISAKMP SA yet");
@@ -660,10 +679,17 @@ fn traffic(p: &PeerInput, out: &mut Vec<Verdict>) {
                 flow_label(f),
                 f.encaps
             ));
-            v.check.push(format!(
-                "the peer's return traffic ({} -> {}) does not match its crypto ACL, so it leaves in clear",
-                f.remote_ident, f.local_ident
-            ));
+            match p.vti {
+                // Route-based on our side: the peer (a VTI, or a 0.0.0.0/0 policy) encrypts
+                // what it routes into its tunnel.
+                Some(_) => v.check.push(
+                    "the peer does not route the return traffic into its tunnel (its route to our networks via its tunnel interface, or its routing daemon's)".into(),
+                ),
+                None => v.check.push(format!(
+                    "the peer's return traffic ({} -> {}) does not match its crypto ACL, so it leaves in clear",
+                    f.remote_ident, f.local_ident
+                )),
+            }
             v.check.push("the peer translates that traffic by NAT before encryption (no NAT exemption `deny` line on the peer)".into());
             v.check
                 .push(format!("a filter drops {transport} from {peer} towards us"));
@@ -701,15 +727,28 @@ fn traffic(p: &PeerInput, out: &mut Vec<Verdict>) {
                 flow_label(f),
                 f.decaps
             ));
-            v.check.push(format!(
-                "our return traffic ({} -> {}) does not match our crypto ACL",
-                f.local_ident, f.remote_ident
-            ));
-            v.check.push(
-                "our NAT translates it before encryption (NAT exemption `deny` line missing here)"
-                    .into(),
-            );
-            v.check.push("routing on our side: our LAN hosts have no route back through this router, or the crypto map is not on the interface the replies leave by".into());
+            match p.vti {
+                Some(n) => {
+                    v.check.push(format!(
+                        "our return traffic is not routed into Tunnel{n}: no `ip route ... Tunnel{n}` (or routing daemon route) to the peer's networks, or a better route elsewhere (show ip route)"
+                    ));
+                    v.check.push(
+                        "routing on our side: our LAN hosts have no route back through this router"
+                            .into(),
+                    );
+                }
+                None => {
+                    v.check.push(format!(
+                        "our return traffic ({} -> {}) does not match our crypto ACL",
+                        f.local_ident, f.remote_ident
+                    ));
+                    v.check.push(
+                        "our NAT translates it before encryption (NAT exemption `deny` line missing here)"
+                            .into(),
+                    );
+                    v.check.push("routing on our side: our LAN hosts have no route back through this router, or the crypto map is not on the interface the replies leave by".into());
+                }
+            }
             v.verify.push("show crypto ipsec sa here: #pkts encaps stays 0; show ip nat translations for the LAN-to-LAN flow".into());
             out.push(v);
         }

@@ -270,3 +270,40 @@ fn spoofed_sources_do_not_grow_the_history_without_bound() {
     h.record(PEER, Instant(2), Happening::InvalidSpi { spi: 1 });
     assert_eq!(h.peer(PEER).unwrap().invalid_spi, 1);
 }
+
+#[test]
+fn a_vti_one_way_tunnel_points_at_routes_not_crypto_acls() {
+    let mut p = up_input();
+    p.vti = Some(0);
+    p.flows[0].local_ident = "(0.0.0.0/0.0.0.0/0/0)".into();
+    p.flows[0].remote_ident = "(0.0.0.0/0.0.0.0/0/0)".into();
+    p.flows[0].encaps = 0;
+    let v = diagnose_peer(Instant(10_000), &p);
+    assert_eq!(v[0].cause, Cause::OneWayInbound);
+    let text = v[0].to_string();
+    assert!(text.contains("not routed into Tunnel0"), "{text}");
+    assert!(!text.contains("crypto ACL"), "{text}");
+    assert!(!text.contains("crypto map"), "{text}");
+
+    let mut p = up_input();
+    p.vti = Some(3);
+    p.flows[0].decaps = 0;
+    let text = diagnose_peer(Instant(10_000), &p)[0].to_string();
+    assert!(
+        text.contains("route the return traffic into its tunnel"),
+        "{text}"
+    );
+    assert!(!text.contains("crypto ACL"), "{text}");
+
+    let mut p = up_input();
+    p.vti = Some(3);
+    p.isakmp.clear();
+    p.flows[0].sa_up = false;
+    p.flows[0].encaps = 0;
+    p.flows[0].decaps = 0;
+    let v = diagnose_peer(Instant(10_000), &p);
+    assert_eq!(v[0].cause, Cause::NotTriggered);
+    let text = v[0].to_string();
+    assert!(text.contains("show interfaces Tunnel3"), "{text}");
+    assert!(!text.contains("crypto ACL"), "{text}");
+}

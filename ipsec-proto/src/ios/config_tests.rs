@@ -613,8 +613,6 @@ fn crypto_is_never_ignored() {
         ("crypto ipsec profile P\n set ikev2-profile X\n", 2, 2, "IKEv2", false),
         ("crypto dynamic-map D 10\n set transform-set T\n", 1, 1, "dynamic map entry without match address", true),
         ("crypto map M local-address Loopback0\n", 1, 1, "local-address", true),
-        ("crypto map M 10\ninterface Gi0/0\n ip address dhcp\n crypto map M\n", 3, 2, "dynamic address", true),
-        ("crypto map M 10\ninterface Dialer1\n ip address negotiated\n crypto map M\n", 3, 2, "dynamic address", true),
         ("crypto map M 10\ninterface Gi0/0\n vrf forwarding RED\n crypto map M\n", 3, 2, "VRF-aware", false),
         ("crypto map M 10 ipsec-isakmp\n set peer 192.0.2.1\n set transform-set G\ncrypto ipsec transform-set G esp-gmac\n", 4, 1, "esp-gmac", false),
         ("crypto map M 10\n match address 101\naccess-list 101 permit tcp any any established\n", 3, 1, "established", false),
@@ -643,6 +641,34 @@ fn crypto_is_never_ignored() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn a_dynamic_address_on_a_crypto_interface_is_the_hosts_with_a_notice() {
+    for (text, kw, ifc, line) in [
+        ("crypto map M 10\ninterface Gi0/0\n ip address dhcp\n crypto map M\n", "dhcp", "GigabitEthernet0/0", 3),
+        ("crypto map M 10\ninterface Dialer1\n ip address negotiated\n crypto map M\n", "negotiated", "Dialer1", 3),
+        ("interface Gi0/0\n ip address dhcp\ninterface Tunnel0\n tunnel source Gi0/0\n tunnel mode ipsec ipv4\n", "dhcp", "GigabitEthernet0/0", 2),
+    ] {
+        let p = parse(text).unwrap();
+        let w = p
+            .warnings
+            .iter()
+            .find(|w| w.message.starts_with(&format!("ip address {kw} on {ifc}:")))
+            .unwrap_or_else(|| panic!("{text:?}: {:?}", p.warnings));
+        assert_eq!((w.line, w.column), (line, 2), "{text:?}");
+        assert!(w.message.contains("--map-interface"), "{}", w.message);
+        assert_eq!(p.config.interface(ifc).unwrap().address, None);
+    }
+    let p = parse("interface Gi0/1\n ip address dhcp\n").unwrap();
+    assert!(
+        p.warnings
+            .iter()
+            .any(|w| w.message
+                == "ip address dhcp ignored: GigabitEthernet0/1 carries no crypto map"),
+        "{:?}",
+        p.warnings
+    );
 }
 
 #[test]

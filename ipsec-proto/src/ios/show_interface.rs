@@ -118,3 +118,107 @@ pub fn show_interfaces_tunnel(s: &TunnelInterfaceSnapshot) -> String {
     o.push_str("     0 unknown protocol drops\n");
     o
 }
+
+/// One row of `show ip interface brief`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InterfaceBrief {
+    /// IOS name.
+    pub name: String,
+    /// The address it has (its own, or for `ip unnumbered` the borrowed one).
+    pub address: Option<Ipv4Addr>,
+    /// `shutdown` configured.
+    pub admin_down: bool,
+    /// Link up (for a physical interface: the host's; for a VTI: always, it has no link).
+    pub link_up: bool,
+    /// Line protocol (for a VTI: an IPsec SA pair exists).
+    pub line_up: bool,
+}
+
+/// `show ip interface brief` in the IOS 15 layout (`Method manual`: the addresses come from
+/// the configuration file, as typed-in ones would).
+pub fn show_ip_interface_brief(rows: &[InterfaceBrief]) -> String {
+    let mut o = String::from(
+        "Interface                  IP-Address      OK? Method Status                Protocol\n",
+    );
+    for r in rows {
+        let (addr, method) = match r.address {
+            Some(a) => (a.to_string(), "manual"),
+            None => ("unassigned".to_string(), "unset "),
+        };
+        let status = if r.admin_down {
+            "administratively down"
+        } else if r.link_up {
+            "up"
+        } else {
+            "down"
+        };
+        let proto = if r.line_up && r.link_up && !r.admin_down {
+            "up"
+        } else {
+            "down"
+        };
+        let _ = writeln!(
+            o,
+            "{:<26} {:<15} YES {method} {status:<21} {proto}",
+            r.name, addr
+        );
+    }
+    o
+}
+
+#[cfg(test)]
+mod brief_tests {
+    use super::*;
+
+    #[test]
+    fn brief_columns_line_up_as_on_ios() {
+        let rows = [
+            InterfaceBrief {
+                name: "GigabitEthernet0/0".into(),
+                address: Some(Ipv4Addr::new(198, 51, 100, 2)),
+                admin_down: false,
+                link_up: true,
+                line_up: true,
+            },
+            InterfaceBrief {
+                name: "Tunnel0".into(),
+                address: Some(Ipv4Addr::new(169, 254, 0, 1)),
+                admin_down: false,
+                link_up: true,
+                line_up: false,
+            },
+            InterfaceBrief {
+                name: "Tunnel1".into(),
+                address: None,
+                admin_down: true,
+                link_up: true,
+                line_up: false,
+            },
+        ];
+        let t = show_ip_interface_brief(&rows);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(
+            lines[1],
+            "GigabitEthernet0/0         198.51.100.2    YES manual up                    up"
+        );
+        assert_eq!(
+            lines[2],
+            "Tunnel0                    169.254.0.1     YES manual up                    down"
+        );
+        assert_eq!(
+            lines[3],
+            "Tunnel1                    unassigned      YES unset  administratively down down"
+        );
+        // Every column starts where the header's does.
+        for (col, head) in [
+            (27, "IP-Address"),
+            (43, "OK?"),
+            (47, "Method"),
+            (54, "Status"),
+        ] {
+            assert_eq!(lines[0].find(head), Some(col), "{head}");
+        }
+        assert_eq!(lines[0].find("Protocol"), Some(76));
+        assert_eq!(&lines[3][76..], "down");
+    }
+}

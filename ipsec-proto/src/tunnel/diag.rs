@@ -437,6 +437,7 @@ impl Tunnels {
                     peer: Some(addr),
                     local: Some(IpAddr::V4(e.local)),
                     map: format!("{} {}", e.map, e.seq),
+                    vti: e.vti,
                     policies: pc
                         .map(|p| {
                             p.isakmp_policies

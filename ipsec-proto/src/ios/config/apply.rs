@@ -494,6 +494,10 @@ impl State {
                     Cmd::IfIfCrypto { feature, later } => {
                         self.deferred.if_crypto(name, feature, later, line, col);
                     }
+                    Cmd::IfDynamicAddress(k) => {
+                        i.address = None;
+                        self.deferred.dynamic_address(name, k, line, col);
+                    }
                     Cmd::IfTunnelMode(m) => {
                         use crate::policy::TunnelMode;
                         let mode = match m.as_str() {

@@ -20,6 +20,8 @@ pub(super) struct Deferred {
     acl_ignored: Vec<(String, String, usize, usize)>,
     /// (interface, feature, later, line, column).
     if_crypto: Vec<(String, String, bool, usize, usize)>,
+    /// `ip address dhcp|negotiated`: (interface, keyword, line, column).
+    dynamic_address: Vec<(String, String, usize, usize)>,
     /// (interface, `tunnel` keyword or `keepalive`, line, column): what they mean depends on
     /// the interface's `tunnel mode`, which may come later.
     tunnel_lines: Vec<(String, &'static str, usize, usize)>,
@@ -106,6 +108,18 @@ impl Deferred {
     ) {
         self.if_crypto
             .push((interface, feature, later, line, column));
+    }
+
+    /// `ip address dhcp|negotiated` on `interface`: a notice when IKE or ESP use it.
+    pub(super) fn dynamic_address(
+        &mut self,
+        interface: String,
+        keyword: String,
+        line: usize,
+        column: usize,
+    ) {
+        self.dynamic_address
+            .push((interface, keyword, line, column));
     }
 }
 
@@ -245,6 +259,27 @@ impl State {
                 },
             )
             .collect();
+        // The address of a crypto map interface or tunnel source: taken from the host when the
+        // gateway starts (nothing negotiated changes; the host says which address it is).
+        for (interface, keyword, line, column) in d.dynamic_address {
+            let crypto = self
+                .cfg
+                .interface(&interface)
+                .is_some_and(|i| i.crypto_map.is_some())
+                || sources.contains(&interface);
+            let text = if crypto {
+                format!(
+                    "ip address {keyword} on {interface}: IKE and ESP use the address the host \
+                     gives it when the gateway starts (ipsec-engine run: --map-interface \
+                     {interface}=DEV; embedders: CoreOptions::local_addr); a later change of \
+                     address needs a restart"
+                )
+            } else {
+                self.ignored += 1;
+                format!("ip address {keyword} ignored: {interface} carries no crypto map")
+            };
+            self.warn(line, column, text);
+        }
         for (interface, feature, later, line, column) in d.if_crypto {
             let crypto = self
                 .cfg

@@ -204,6 +204,8 @@ pub(super) enum Cmd {
         feature: String,
         later: bool,
     },
+    /// `ip address dhcp|negotiated` (the keyword): the address is the host's.
+    IfDynamicAddress(String),
     /// `tunnel mode ...` (words after `mode`).
     IfTunnelMode(String),
     /// `tunnel protection ipsec profile NAME` (`None`: the `no` form).

@@ -658,12 +658,7 @@ fn if_ip(c: &mut Cursor<'_>, negate: bool) -> Result<Cmd, ConfigError> {
             }
             if let Some(k) = c.opt_kw(&["dhcp", "negotiated"]) {
                 let _ = c.rest();
-                return Ok(Cmd::IfIfCrypto {
-                    feature: format!(
-                        "a dynamic address (ip address {k}) on the crypto map interface"
-                    ),
-                    later: true,
-                });
+                return Ok(Cmd::IfDynamicAddress(k.to_string()));
             }
             let a = c.ip("address")?;
             let mt = c.peek();
