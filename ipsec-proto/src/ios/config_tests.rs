@@ -366,6 +366,7 @@ ip route 10.9.0.0 255.255.0.0 GigabitEthernet0/0 192.0.2.254 250
             }),
             nat_keepalive_secs: Some(20),
             nat_t: false,
+            df_bit: crate::policy::DfBit::Copy,
         }
     );
     assert_eq!(c.transform_sets[0].mode, EspMode::Transport);
@@ -733,7 +734,7 @@ ip route 10.1.0.0 255.255.0.0 Tunnel1 250
 fn crypto_without_effect_is_a_notice() {
     let text = "crypto isakmp invalid-spi-recovery
 crypto isakmp aggressive-mode disable
-crypto ipsec df-bit clear
+crypto ipsec fragmentation after-encryption
 crypto logging session
 crypto pki trustpoint TP-self-signed-4711
  enrollment selfsigned

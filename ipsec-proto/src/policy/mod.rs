@@ -17,7 +17,7 @@ pub use acl::{
     PortRange, SelectorAddr, TrafficSelector,
 };
 pub use ipsec::{
-    volume_limit, CryptoMapEntry, DpdConfig, DpdMode, EspEncryption, EspIntegrity, EspMode,
+    volume_limit, CryptoMapEntry, DfBit, DpdConfig, DpdMode, EspEncryption, EspIntegrity, EspMode,
     IdleTime, IpsecGlobals, IpsecProfile, ReverseRoute, TransformSet, KILOBYTES_DISABLED,
 };
 pub use isakmp::{
@@ -54,6 +54,9 @@ pub struct GatewayConfig {
     /// like [`GatewayConfig::crypto_maps`]; a crypto map entry refers to them with
     /// `ipsec-isakmp dynamic NAME`.
     pub dynamic_maps: Vec<CryptoMapEntry>,
+    /// `crypto map NAME local-address IF`: map name → interface whose address the map's IKE
+    /// and ESP use (instead of the address of the interface the map is applied to).
+    pub map_local_addresses: std::collections::BTreeMap<String, String>,
     /// Access lists in configuration order.
     pub access_lists: Vec<AccessList>,
     /// Interfaces in configuration order.

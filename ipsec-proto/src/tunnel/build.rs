@@ -18,8 +18,15 @@ pub struct MapEntryInfo {
     pub seq: u16,
     /// IOS interface carrying the map (`FastEthernet4`).
     pub interface: String,
-    /// Our address on that interface (or the `run` override).
+    /// Our address on that interface (or the `run` override), or on the interface of
+    /// `crypto map NAME local-address IF`.
     pub local: Ipv4Addr,
+    /// The interface whose address `local` is: `interface`, or the map's `local-address`
+    /// interface. An engine must send and receive IKE and ESP on that address.
+    pub local_interface: String,
+    /// `crypto ipsec df-bit` of `interface`, else the global one: the outer DF of the entry's
+    /// ESP packets.
+    pub df_bit: crate::policy::DfBit,
     /// The peer in use: the first `set peer` at start, a backup after a failover.
     pub peer_addr: Ipv4Addr,
     /// Every `set peer` with a pre-shared key, in the order IOS tries them.
@@ -70,6 +77,21 @@ pub struct Built {
     pub entries: Vec<MapEntryInfo>,
     /// Entries or lines left out, and why (IOS keeps such entries disabled).
     pub skipped: Vec<String>,
+}
+
+impl Built {
+    /// Every local address the configuration sends and receives IKE and ESP on (the crypto
+    /// map interfaces, `crypto map NAME local-address IF`, VTI tunnel sources), each once, in
+    /// entry order: what an engine must bind.
+    pub fn local_addresses(&self) -> Vec<Ipv4Addr> {
+        let mut v: Vec<Ipv4Addr> = Vec::new();
+        for e in &self.entries {
+            if !v.contains(&e.local) {
+                v.push(e.local);
+            }
+        }
+        v
+    }
 }
 
 /// Why no gateway can be built from a configuration.
@@ -249,11 +271,17 @@ fn vti_entry(
         dst_port: crate::policy::PortMatch::Any,
         log: false,
     });
+    let local_interface = match &t.source {
+        Some(TunnelSource::Interface(i)) => i.clone(),
+        _ => ifc.name.clone(),
+    };
     let entry = MapEntryInfo {
         map: format!("{}-head-0", ifc.name),
         seq: 1,
         interface: ifc.name.clone(),
         local,
+        local_interface,
+        df_bit: ifc.df_bit.unwrap_or(cfg.ipsec.df_bit),
         peer_addr,
         peers: vec![peer_addr],
         default_peer: false,
@@ -284,10 +312,23 @@ pub fn build(cfg: &GatewayConfig, local_override: Option<Ipv4Addr>) -> Result<Bu
     for ifc in cfg.interfaces.iter().filter(|i| !i.shutdown) {
         let Some(map) = &ifc.crypto_map else { continue };
         any_interface = true;
-        let local = match (local_override, ifc.address) {
-            (Some(a), _) => a,
-            (None, Some((a, _))) => a,
-            (None, None) => return Err(BuildError::Unaddressed(ifc.name.clone())),
+        // `crypto map NAME local-address IF` names the interface whose address the map uses;
+        // the `run` override stands for the address of the interface carrying the map only.
+        let local_if = match cfg.map_local_addresses.get(map) {
+            Some(l) => cfg.interface(l).map_or(l.as_str(), |i| i.name.as_str()),
+            None => ifc.name.as_str(),
+        };
+        let local = if local_if.eq_ignore_ascii_case(&ifc.name) {
+            match (local_override, ifc.address) {
+                (Some(a), _) => a,
+                (None, Some((a, _))) => a,
+                (None, None) => return Err(BuildError::Unaddressed(ifc.name.clone())),
+            }
+        } else {
+            match cfg.interface(local_if).and_then(|i| i.address) {
+                Some((a, _)) => a,
+                None => return Err(BuildError::Unaddressed(local_if.to_string())),
+            }
         };
         for (e, dynamic) in cfg.crypto_map(map).flat_map(|e| expand(cfg, e)) {
             let name = match &dynamic {
@@ -393,6 +434,8 @@ pub fn build(cfg: &GatewayConfig, local_override: Option<Ipv4Addr>) -> Result<Bu
                 seq: e.seq,
                 interface: ifc.name.clone(),
                 local,
+                local_interface: local_if.to_string(),
+                df_bit: ifc.df_bit.unwrap_or(cfg.ipsec.df_bit),
                 peer_addr,
                 peers: candidates,
                 default_peer: e.default_peer,

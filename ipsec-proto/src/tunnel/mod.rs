@@ -27,6 +27,8 @@ mod build;
 mod classify;
 mod commands;
 mod debug;
+#[cfg(test)]
+mod df_bit_tests;
 mod diag;
 mod dropped;
 #[cfg(test)]
@@ -296,6 +298,9 @@ struct ChildSa {
     /// A pair that replaces none (not a rekey): whether we initiated its Quick Mode, and when
     /// it was installed (to resolve simultaneous initiation of a VTI).
     fresh: Option<(bool, Instant)>,
+    /// The entry's `crypto ipsec df-bit`: the outer DF of each ESP packet (kept here so a
+    /// packet does not read the entry).
+    df_bit: crate::policy::DfBit,
 }
 
 /// The transforms of an installed pair.
@@ -715,9 +720,12 @@ impl Tunnels {
                 .out
                 .encapsulate(now, pkt, NEXT_HEADER_IPV4, &mut slot[..]),
         };
+        // The inner header's DF (flags byte, bit 0x40), then the entry's df-bit policy.
+        let inner_df = pkt.get(6).is_some_and(|f| f & 0x40 != 0);
+        let df = child.df_bit.outer_df(inner_df);
         let sent = match result {
             Ok(n) => {
-                slot.commit(n);
+                slot.commit_df(n, df);
                 true
             }
             Err(_) => {

@@ -39,6 +39,10 @@ fn same_entry(a: &MapEntryInfo, b: &MapEntryInfo) -> bool {
         && a.isakmp_profile == b.isakmp_profile
         // Pairs get their idle deadline when installed: a changed idle time renegotiates.
         && a.idle_time == b.idle_time
+        // Pairs take the df-bit when installed: a changed one renegotiates, as on a router
+        // the new setting applies to new SAs.
+        && a.df_bit == b.df_bit
+        && a.local_interface == b.local_interface
         && a.vti == b.vti
 }
 

@@ -133,6 +133,10 @@ impl State {
             Cmd::SaLifeKb(k) => cfg.ipsec.sa_lifetime_kb = k,
             Cmd::SaIdle(t) => cfg.ipsec.sa_idle_time = Some(t),
             Cmd::Replay(r) => cfg.ipsec.replay_window = r,
+            Cmd::DfBit(d) => cfg.ipsec.df_bit = d,
+            Cmd::MapLocal(map, ifc) => {
+                cfg.map_local_addresses.insert(map, ifc);
+            }
             Cmd::Keyring(name) => {
                 if cfg.keyring(&name).is_none() {
                     cfg.keyrings.push(crate::policy::Keyring {
@@ -467,6 +471,7 @@ impl State {
                     Cmd::IfMss(m) => i.tcp_adjust_mss = m,
                     Cmd::IfDescription(d) => i.description = d,
                     Cmd::IfShutdown(s) => i.shutdown = s,
+                    Cmd::IfDfBit(d) => i.df_bit = Some(d),
                     Cmd::IfIfCrypto { feature, later } => {
                         self.deferred.if_crypto(name, feature, later, line, col);
                     }

@@ -357,7 +357,8 @@ impl State {
                 false,
                 false,
             ),
-            // Both change only how oversized packets are handled, not what is negotiated or
+            "df-bit" => Cmd::DfBit(df_bit(c)?),
+            // Changes only how oversized packets are handled, not what is negotiated or
             // which traffic is protected.
             _ => c.notice(format!(
                 "crypto ipsec {k} ignored: it changes neither proposals nor protected traffic"
@@ -473,7 +474,13 @@ impl State {
                     ],
                 ) {
                     Pick::One("local-address") => {
-                        c.unsupported("crypto map local-address", true, false)
+                        let first = c.next("interface name")?;
+                        let mut parts = vec![first.text];
+                        while let Some(n) = c.peek() {
+                            parts.push(n.text);
+                            c.pos += 1;
+                        }
+                        Cmd::MapLocal(name, super::grammar::interface_name(&parts))
                     }
                     Pick::One("isakmp-profile") => c.unsupported(
                         format!("{ISAKMP_PROFILE} (crypto map {name} isakmp-profile)"),
@@ -509,6 +516,16 @@ impl State {
             Some(_) => c.unsupported("manually keyed crypto maps (ipsec-manual)", false, true),
         })
     }
+}
+
+/// `clear | set | copy` after `crypto ipsec df-bit` (global or in an interface).
+pub(super) fn df_bit(c: &mut Cursor<'_>) -> Result<crate::policy::DfBit, ConfigError> {
+    use crate::policy::DfBit;
+    Ok(match c.kw(&["clear", "copy", "set"], "df-bit setting")? {
+        "clear" => DfBit::Clear,
+        "set" => DfBit::Set,
+        _ => DfBit::Copy,
+    })
 }
 
 /// `crypto pki ...`: a trust point or certificate chain is decided at the end (IOS creates a

@@ -90,7 +90,11 @@ pub(super) enum Cmd {
     /// `crypto ipsec security-association idle-time S [default]`.
     SaIdle(crate::policy::IdleTime),
     Replay(u32),
+    /// `crypto ipsec df-bit clear|set|copy` (global).
+    DfBit(crate::policy::DfBit),
     Map(String, u16),
+    /// `crypto map NAME local-address IF`.
+    MapLocal(String, String),
     /// `crypto keyring NAME`.
     Keyring(String),
     /// A key of the keyring being defined.
@@ -184,6 +188,8 @@ pub(super) enum Cmd {
     IfMss(Option<u16>),
     IfDescription(Option<String>),
     IfShutdown(bool),
+    /// `crypto ipsec df-bit clear|set|copy` in an interface.
+    IfDfBit(crate::policy::DfBit),
     /// Something that matters only if the interface carries a crypto map (`ip address dhcp`,
     /// `vrf forwarding`): the feature's name and whether it is planned.
     IfIfCrypto {

@@ -148,6 +148,9 @@ pub fn render(cfg: &GatewayConfig) -> String {
             g.replay_window
         );
     }
+    if g.df_bit != crate::policy::DfBit::Copy {
+        let _ = writeln!(o, "crypto ipsec df-bit {}", g.df_bit.ios_name());
+    }
     for t in &cfg.transform_sets {
         let _ = writeln!(
             o,
@@ -188,6 +191,9 @@ pub fn render(cfg: &GatewayConfig) -> String {
         let _ = writeln!(o, "crypto map {} {} ipsec-isakmp", e.map, e.seq);
         map_entry_body(&mut o, e);
     }
+    for (m, i) in &cfg.map_local_addresses {
+        let _ = writeln!(o, "crypto map {m} local-address {i}");
+    }
     for i in &cfg.interfaces {
         let _ = writeln!(o, "interface {}", i.name);
         if let Some(d) = &i.description {
@@ -212,6 +218,9 @@ pub fn render(cfg: &GatewayConfig) -> String {
         }
         if let Some(t) = &i.tunnel {
             render_tunnel(&mut o, t);
+        }
+        if let Some(d) = i.df_bit {
+            let _ = writeln!(o, " crypto ipsec df-bit {}", d.ios_name());
         }
         if i.shutdown {
             o.push_str(" shutdown\n");

@@ -537,7 +537,10 @@ fn if_cmd(c: &mut Cursor<'_>, negate: bool) -> Result<Cmd, ConfigError> {
                 }
                 Cmd::IfCryptoMap(Some(m))
             }
-            _ => c.unsupported(format!("{EZVPN} (crypto ipsec client ezvpn)"), false, false),
+            _ => match c.kw(&["client", "df-bit"], "crypto ipsec keyword")? {
+                "df-bit" => Cmd::IfDfBit(super::crypto::df_bit(c)?),
+                _ => c.unsupported(format!("{EZVPN} (crypto ipsec client ezvpn)"), false, false),
+            },
         },
         "tunnel" => match c.kw(
             &[
