@@ -234,6 +234,13 @@ fn reload_source(
         if let Some(change) = plan::plumbing_change(&running, &p.config) {
             return Err(format!("{change}; restart the engine to apply it"));
         }
+        let built = ipsec_engine::gateway::build(&parsed.config, Some(running.local_addr))
+            .map_err(|e| e.to_string())?;
+        let unserved =
+            ipsec_engine::gateway::unserved_local_addresses(&built.entries, running.local_addr);
+        if !unserved.is_empty() {
+            return Err(unserved.join("; "));
+        }
         Ok(parsed.config)
     })
 }
@@ -305,6 +312,16 @@ fn run(config: &PathBuf, opts: &RunOptions, keylog: Option<&PathBuf>) -> ExitCod
     };
     for k in gw.skipped() {
         eprintln!("ipsec-engine: warning: {k}");
+    }
+    // An entry on an address no socket serves would never negotiate: refuse rather than run
+    // a different configuration from the router's.
+    let unserved =
+        ipsec_engine::gateway::unserved_local_addresses(gw.entries(), p.config.local_addr);
+    if !unserved.is_empty() {
+        for u in &unserved {
+            eprintln!("ipsec-engine: {}: error: {u}", config.display());
+        }
+        return ExitCode::FAILURE;
     }
     if let Some(dir) = keylog {
         match ipsec_engine::keylog::KeyLog::open(dir) {
@@ -478,7 +495,7 @@ fn check(path: &PathBuf) -> ExitCode {
         );
         return ExitCode::FAILURE;
     }
-    match GatewayCore::new(parsed.config, CoreOptions::default()) {
+    match GatewayCore::new(parsed.config.clone(), CoreOptions::default()) {
         Ok(g) => {
             for k in g.skipped() {
                 println!("{}: warning: {k}", path.display());
@@ -497,6 +514,20 @@ fn check(path: &PathBuf) -> ExitCode {
                     path.display(),
                     vtis.join(", ")
                 );
+            }
+            // `run` serves the address of the first crypto map interface (see plan.rs).
+            let first = g.entries().iter().find(|e| e.vti.is_none());
+            let bound = first
+                .and_then(|e| parsed.config.interface(&e.interface))
+                .and_then(|i| i.address)
+                .map(|(a, _)| a);
+            if let Some(bound) = bound {
+                for u in ipsec_engine::gateway::unserved_local_addresses(g.entries(), bound) {
+                    println!(
+                        "{}: warning: {u}: ready in the tunnel layer, but `run` refuses it",
+                        path.display()
+                    );
+                }
             }
             let n = g.entries().len() - vtis.len();
             println!(

@@ -104,6 +104,14 @@ pub enum BuildError {
     /// The crypto map interface has no `ip address` and no override was given.
     #[error("interface {0} carries a crypto map but has no ip address")]
     Unaddressed(String),
+    /// `crypto map NAME local-address IF` names an interface without an address.
+    #[error("crypto map {map} local-address {interface}: the interface has no ip address")]
+    LocalAddressUnaddressed {
+        /// The map.
+        map: String,
+        /// The `local-address` interface.
+        interface: String,
+    },
     /// Every entry was incomplete.
     #[error("no usable crypto map entry: {0}")]
     NoUsableEntry(String),
@@ -327,7 +335,12 @@ pub fn build(cfg: &GatewayConfig, local_override: Option<Ipv4Addr>) -> Result<Bu
         } else {
             match cfg.interface(local_if).and_then(|i| i.address) {
                 Some((a, _)) => a,
-                None => return Err(BuildError::Unaddressed(local_if.to_string())),
+                None => {
+                    return Err(BuildError::LocalAddressUnaddressed {
+                        map: map.clone(),
+                        interface: local_if.to_string(),
+                    })
+                }
             }
         };
         for (e, dynamic) in cfg.crypto_map(map).flat_map(|e| expand(cfg, e)) {

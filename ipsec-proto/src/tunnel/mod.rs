@@ -39,6 +39,8 @@ mod ike_events;
 mod install;
 #[cfg(test)]
 mod lifetime_tests;
+#[cfg(test)]
+mod local_address_tests;
 mod mss;
 pub mod output;
 mod packet;
