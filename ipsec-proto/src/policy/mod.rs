@@ -24,7 +24,9 @@ pub use isakmp::{
     group_bits, lookup_key, lookup_key_by_hostname, IkeAuth, IkeEncryption, IkeHash, IsakmpPolicy,
     KeyEncoding, PreSharedKey, PskPeer, PskSecret, KNOWN_GROUPS,
 };
-pub use keyring::{IsakmpProfile, KeySource, Keyring, LocalAddress};
+pub use keyring::{
+    HostIdentity, IsakmpProfile, KeySource, Keyring, LocalAddress, LocalIdentity, SelfIdentity,
+};
 pub use net::{
     tunnel_number, Interface, NatRule, NatSide, StaticRoute, TunnelConfig, TunnelMode, TunnelSource,
 };
@@ -34,6 +36,11 @@ pub use net::{
 pub struct GatewayConfig {
     /// `hostname`.
     pub hostname: Option<String>,
+    /// `ip domain name D` (or `ip domain-name D`): the domain of our FQDN identity.
+    pub domain_name: Option<String>,
+    /// `crypto isakmp identity hostname`: identify with ID_FQDN (`hostname.domain`) instead of
+    /// our address, where no ISAKMP profile says otherwise.
+    pub isakmp_identity_hostname: bool,
     /// ISAKMP policies sorted by priority.
     pub isakmp_policies: Vec<IsakmpPolicy>,
     /// Pre-shared keys in configuration order.

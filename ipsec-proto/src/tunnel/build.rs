@@ -249,8 +249,10 @@ fn vti_entry(
         }
     };
     let mut pc = PeerConfig::new(peer_addr, key);
+    pc.local_identity = cfg.local_identity(profile);
     if let Some(p) = profile {
         pc.identities = p.match_addresses.clone();
+        pc.host_identities = p.match_hosts.clone();
         pc.dpd = p.keepalive.map(|(interval_secs, retry_secs)| DpdConfig {
             interval_secs,
             retry_secs,
@@ -407,8 +409,10 @@ pub fn build(cfg: &GatewayConfig, local_override: Option<Ipv4Addr>) -> Result<Bu
             if dynamic.is_some() {
                 pc.keys = address_keys;
             }
+            pc.local_identity = cfg.local_identity(profile);
             if let Some(p) = profile {
                 pc.identities = p.match_addresses.clone();
+                pc.host_identities = p.match_hosts.clone();
                 pc.dpd = p.keepalive.map(|(interval_secs, retry_secs)| DpdConfig {
                     interval_secs,
                     retry_secs,

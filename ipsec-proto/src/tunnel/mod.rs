@@ -34,6 +34,8 @@ mod dropped;
 #[cfg(test)]
 mod dynamic_tests;
 mod failover;
+#[cfg(test)]
+mod identity_tests;
 mod idle;
 mod ike_events;
 mod install;

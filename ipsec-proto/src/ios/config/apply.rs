@@ -87,6 +87,8 @@ impl State {
             Cmd::Exit => self.mode = Mode::Global,
             Cmd::Hostname(h) => cfg.hostname = Some(h),
             Cmd::NoHostname => cfg.hostname = None,
+            Cmd::DomainName(d) => cfg.domain_name = Some(d),
+            Cmd::IsakmpIdentity(h) => cfg.isakmp_identity_hostname = h,
             Cmd::Policy(p) => {
                 if cfg.isakmp_policy(p).is_none() {
                     let pos = cfg
@@ -350,6 +352,8 @@ impl State {
                 match cmd {
                     Cmd::ProfileKeyring(k) => p.keyrings.push(k),
                     Cmd::ProfileMatch(a, m) => p.match_addresses.push((a, m)),
+                    Cmd::ProfileMatchHost(h) => p.match_hosts.push(h),
+                    Cmd::ProfileSelf(i) => p.self_identity = Some(i),
                     Cmd::ProfileKeepalive(i, r) => p.keepalive = Some((i, r)),
                     Cmd::ProfileLocal(a) => p.local_address = Some(a),
                     _ => {}

@@ -199,15 +199,19 @@ impl State {
                     c.unsupported("Aggressive Mode (crypto isakmp aggressive-mode)", false, false)
                 }
             }
-            "identity" => {
-                if c.opt_kw(&["address"]).is_some() {
-                    // The default: ID_IPV4_ADDR is what this stack sends.
-                    c.notice("crypto isakmp identity address is the default")
-                } else {
+            "identity" => match c.opt_kw(&["address", "dn", "hostname"]) {
+                Some("address") => Cmd::IsakmpIdentity(false),
+                // ID_FQDN `hostname.domain` (`ip domain name`).
+                Some("hostname") => Cmd::IsakmpIdentity(true),
+                _ => {
                     let what = words(c, 4);
-                    c.unsupported(format!("ISAKMP identities other than address ({what})"), false, false)
+                    c.unsupported(
+                        format!("ISAKMP identities other than address and hostname ({what})"),
+                        false,
+                        false,
+                    )
                 }
-            }
+            },
             // Only reports an invalid SPI to the peer over a new IKE SA; proposals and the
             // protected traffic are unchanged.
             "invalid-spi-recovery" => c.notice(

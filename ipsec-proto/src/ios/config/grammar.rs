@@ -74,6 +74,14 @@ pub(super) enum Cmd {
     Exit,
     Hostname(String),
     NoHostname,
+    /// `ip domain name D`.
+    DomainName(String),
+    /// `crypto isakmp identity hostname` (true) or `address` (false).
+    IsakmpIdentity(bool),
+    /// `match identity host NAME | domain D` in a profile.
+    ProfileMatchHost(crate::policy::HostIdentity),
+    /// `self-identity ...` in a profile.
+    ProfileSelf(crate::policy::SelfIdentity),
     Policy(u16),
     Key(PreSharedKey),
     Dpd(Option<DpdConfig>),

@@ -15,6 +15,12 @@ pub fn render(cfg: &GatewayConfig) -> String {
     if let Some(h) = &cfg.hostname {
         let _ = writeln!(o, "hostname {h}\n!");
     }
+    if let Some(d) = &cfg.domain_name {
+        let _ = writeln!(o, "ip domain name {d}");
+    }
+    if cfg.isakmp_identity_hostname {
+        o.push_str("crypto isakmp identity hostname\n");
+    }
     for p in &cfg.isakmp_policies {
         let d = IsakmpPolicy::new(p.priority);
         let _ = writeln!(o, "crypto isakmp policy {}", p.priority);
@@ -93,6 +99,22 @@ pub fn render(cfg: &GatewayConfig) -> String {
         }
         for (a, m) in &p.match_addresses {
             let _ = writeln!(o, "   match identity address {a} {m}");
+        }
+        for h in &p.match_hosts {
+            let _ = match h {
+                crate::policy::HostIdentity::Host(n) => writeln!(o, "   match identity host {n}"),
+                crate::policy::HostIdentity::Domain(d) => {
+                    writeln!(o, "   match identity host domain {d}")
+                }
+            };
+        }
+        match &p.self_identity {
+            Some(crate::policy::SelfIdentity::Address) => o.push_str("   self-identity address\n"),
+            Some(crate::policy::SelfIdentity::Fqdn) => o.push_str("   self-identity fqdn\n"),
+            Some(crate::policy::SelfIdentity::UserFqdn(u)) => {
+                let _ = writeln!(o, "   self-identity user-fqdn {u}");
+            }
+            None => {}
         }
         if let Some((i, r)) = p.keepalive {
             let _ = writeln!(o, "   keepalive {i} retry {r}");

@@ -5,7 +5,7 @@ use std::net::Ipv4Addr;
 
 use crate::policy::{AclKind, EspMode, IkeAuth, IkeEncryption, IkeHash, NatSide};
 
-use super::crypto::{EZVPN, ISAKMP_PROFILE, VRF};
+use super::crypto::{EZVPN, VRF};
 use super::global::acl_cmd;
 use super::grammar::{Cmd, Mode, KNOWN_GLOBAL};
 use super::lex::{pick, Cursor, Pick};
@@ -829,11 +829,16 @@ fn profile_cmd(c: &mut Cursor<'_>) -> Result<Cmd, ConfigError> {
                         }
                         Cmd::ProfileMatch(a, m)
                     }
-                    "host" => c.unsupported(
-                        format!("{ISAKMP_PROFILE}: FQDN identities (match identity host)"),
-                        true,
-                        false,
-                    ),
+                    "host" => {
+                        let domain = c.opt_kw(&["domain"]).is_some();
+                        let name = c.next("host name")?.text.to_string();
+                        c.end()?;
+                        Cmd::ProfileMatchHost(if domain {
+                            crate::policy::HostIdentity::Domain(name)
+                        } else {
+                            crate::policy::HostIdentity::Host(name)
+                        })
+                    }
                     _ => c.unsupported(
                         format!("{EZVPN} (match identity group/user-fqdn)"),
                         false,
@@ -842,14 +847,15 @@ fn profile_cmd(c: &mut Cursor<'_>) -> Result<Cmd, ConfigError> {
                 }
             }
             "self-identity" => {
-                if c.opt_kw(&["address"]).is_some() {
-                    c.notice("self-identity address is the default")
-                } else {
-                    c.unsupported(
-                        format!("{ISAKMP_PROFILE}: identities other than address (self-identity)"),
-                        true,
-                        false,
-                    )
+                use crate::policy::SelfIdentity;
+                match c.kw(&["address", "fqdn", "user-fqdn"], "identity type")? {
+                    "address" => Cmd::ProfileSelf(SelfIdentity::Address),
+                    "fqdn" => Cmd::ProfileSelf(SelfIdentity::Fqdn),
+                    _ => {
+                        let u = c.next("user@domain")?.text.to_string();
+                        c.end()?;
+                        Cmd::ProfileSelf(SelfIdentity::UserFqdn(u))
+                    }
                 }
             }
             "keepalive" => {
