@@ -611,7 +611,6 @@ fn crypto_is_never_ignored() {
         ("interface Tunnel0\n tunnel mode ipsec ipv4\n tunnel protection ipsec profile P shared\n", 3, 2, "DMVPN", false),
         ("interface Tunnel0\n tunnel mode ipsec ipv6\n", 2, 2, "VTIs over IPv6", false),
         ("crypto ipsec profile P\n set ikev2-profile X\n", 2, 2, "IKEv2", false),
-        ("crypto dynamic-map D 10\n set transform-set T\n", 1, 1, "dynamic map entry without match address", true),
         ("crypto map M 10\ninterface Gi0/0\n ip address dhcp\n crypto map M\n", 3, 2, "dynamic address", true),
         ("crypto map M 10\ninterface Dialer1\n ip address negotiated\n crypto map M\n", 3, 2, "dynamic address", true),
         ("crypto map M 10\ninterface Gi0/0\n vrf forwarding RED\n crypto map M\n", 3, 2, "VRF-aware", false),

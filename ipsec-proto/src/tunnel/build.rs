@@ -61,6 +61,10 @@ pub struct MapEntryInfo {
     /// `set security-association idle-time`, else the global one: pairs idle that long are
     /// deleted.
     pub idle_time: Option<crate::policy::IdleTime>,
+    /// A dynamic map entry without `match address`: it accepts the proxy identities each
+    /// peer offers (`acl` is a synthetic `permit ip any any`), and traffic no learned pair
+    /// admits is not protected (sent in clear, as IOS does outside its SAs).
+    pub any_proxies: bool,
     /// `Some(N)`: not a crypto map entry but static VTI `TunnelN` (`tunnel protection ipsec
     /// profile`): its one flow has the proxy identities 0.0.0.0/0 ⇄ 0.0.0.0/0, whatever is
     /// routed into the interface goes through it, and no crypto ACL classifies for it (`acl`
@@ -159,6 +163,23 @@ fn expand<'a>(cfg: &'a GatewayConfig, e: &'a CryptoMapEntry) -> Vec<Expanded<'a>
             })
             .collect(),
     }
+}
+
+/// A synthetic `permit ip any any` list named `name` (a VTI's, or a dynamic entry's without
+/// `match address`).
+fn any_acl(name: String) -> AccessList {
+    let mut acl = AccessList::new(name, false, crate::policy::AclKind::Extended);
+    acl.entries.push(crate::policy::AclEntry {
+        seq: 10,
+        action: AclAction::Permit,
+        protocol: crate::policy::AclProtocol::Ip,
+        src: crate::policy::AddrMatch::ANY,
+        src_port: crate::policy::PortMatch::Any,
+        dst: crate::policy::AddrMatch::ANY,
+        dst_port: crate::policy::PortMatch::Any,
+        log: false,
+    });
+    acl
 }
 
 /// The proxy identities of every VTI SA: 0.0.0.0/0 ⇄ 0.0.0.0/0, as IOS proposes them.
@@ -266,21 +287,7 @@ fn vti_entry(
     pc.lifetime_secs = prof.lifetime_secs.unwrap_or(cfg.ipsec.sa_lifetime_secs);
     pc.lifetime_kb = prof.lifetime_kb.unwrap_or(cfg.ipsec.sa_lifetime_kb);
     pc.selectors.push(vti_selectors());
-    let mut acl = AccessList::new(
-        format!("{}-head-0", ifc.name),
-        false,
-        crate::policy::AclKind::Extended,
-    );
-    acl.entries.push(crate::policy::AclEntry {
-        seq: 10,
-        action: AclAction::Permit,
-        protocol: crate::policy::AclProtocol::Ip,
-        src: crate::policy::AddrMatch::ANY,
-        src_port: crate::policy::PortMatch::Any,
-        dst: crate::policy::AddrMatch::ANY,
-        dst_port: crate::policy::PortMatch::Any,
-        log: false,
-    });
+    let acl = any_acl(format!("{}-head-0", ifc.name));
     let local_interface = match &t.source {
         Some(TunnelSource::Interface(i)) => i.clone(),
         _ => ifc.name.clone(),
@@ -308,6 +315,7 @@ fn vti_entry(
         rri_distance: crate::policy::ReverseRoute::DEFAULT_DISTANCE,
         idle_time: cfg.ipsec.sa_idle_time,
         vti: Some(n),
+        any_proxies: false,
     };
     Some((entry, pc))
 }
@@ -355,9 +363,17 @@ pub fn build(cfg: &GatewayConfig, local_override: Option<Ipv4Addr>) -> Result<Bu
                 skipped.push(format!("{name}: no set peer"));
                 continue;
             };
-            let Some(acl) = e.acl.as_ref().and_then(|a| cfg.access_list(a)) else {
-                skipped.push(format!("{name}: no valid match address"));
-                continue;
+            // A dynamic entry without `match address` takes the proxy identities each peer
+            // offers (IOS: limited by nothing but the transform sets): one line standing for
+            // any of them, whose traffic only the peers' own pairs carry.
+            let any_proxies = dynamic.is_some() && e.acl.is_none();
+            let acl = match e.acl.as_ref().and_then(|a| cfg.access_list(a)) {
+                Some(a) => a.clone(),
+                None if any_proxies => any_acl(format!("{}-{}-any", e.map, e.seq)),
+                None => {
+                    skipped.push(format!("{name}: no valid match address"));
+                    continue;
+                }
             };
             let sets: Vec<_> = e
                 .transform_sets
@@ -457,7 +473,7 @@ pub fn build(cfg: &GatewayConfig, local_override: Option<Ipv4Addr>) -> Result<Bu
                 peers: candidates,
                 default_peer: e.default_peer,
                 peer: PeerId(peers.len()),
-                acl: acl.clone(),
+                acl,
                 line_selector,
                 pfs_group: e.pfs_group,
                 dynamic,
@@ -470,6 +486,7 @@ pub fn build(cfg: &GatewayConfig, local_override: Option<Ipv4Addr>) -> Result<Bu
                     .unwrap_or(crate::policy::ReverseRoute::DEFAULT_DISTANCE),
                 idle_time: e.idle_time.or(cfg.ipsec.sa_idle_time),
                 vti: None,
+                any_proxies,
             });
             peers.push(pc);
         }

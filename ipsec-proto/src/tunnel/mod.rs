@@ -261,6 +261,9 @@ struct Flow {
     entry: usize,
     /// The entry is a dynamic-map template (kept here so a packet does not read the entry).
     dynamic: bool,
+    /// ... without `match address` ([`MapEntryInfo::any_proxies`]): a packet no pair admits
+    /// is not protected.
+    any_proxies: bool,
     selector: usize,
     selectors: SelectorPair,
     retired: EspStats,
@@ -660,6 +663,11 @@ impl Tunnels {
             flow.outbound(now)
         };
         if dynamic && current.is_none() {
+            if flow.any_proxies {
+                // No peer negotiated these addresses, and no ACL claims them: clear.
+                self.counters.not_protected += 1;
+                return Err(TunVerdict::NotProtected);
+            }
             flow.retired.no_sa_send += 1;
             return Err(TunVerdict::NoSa);
         }
@@ -1145,6 +1153,7 @@ fn flows_of(peers: &[crate::ike::PeerConfig], entries: &[MapEntryInfo]) -> (Vec<
             flows.push(Flow {
                 entry: i,
                 dynamic: entries.get(i).is_some_and(|e| e.dynamic.is_some()),
+                any_proxies: entries.get(i).is_some_and(|e| e.any_proxies),
                 selector: s,
                 selectors: *sel,
                 retired: EspStats::default(),

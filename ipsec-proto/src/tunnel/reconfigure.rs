@@ -43,6 +43,7 @@ fn same_entry(a: &MapEntryInfo, b: &MapEntryInfo) -> bool {
         // the new setting applies to new SAs.
         && a.df_bit == b.df_bit
         && a.local_interface == b.local_interface
+        && a.any_proxies == b.any_proxies
         && a.vti == b.vti
 }
 
@@ -147,10 +148,11 @@ impl Tunnels {
                 continue;
             };
             if let Some(slot) = flows.get_mut(new_i) {
-                let dynamic = slot.dynamic;
+                let (dynamic, any_proxies) = (slot.dynamic, slot.any_proxies);
                 *slot = Flow {
                     entry: new_entry,
                     dynamic,
+                    any_proxies,
                     ..f
                 };
                 flow_map[old_i] = Some(new_i);
