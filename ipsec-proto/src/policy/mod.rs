@@ -405,6 +405,8 @@ impl GatewayConfig {
                 }
             }
             match &e.acl {
+                // A dynamic map entry without one takes the proxy identities peers offer.
+                None if dynamic_entry => {}
                 None => w.push(incomplete("match address")),
                 Some(a) if self.access_list(a).is_none() => w.push(ValidationWarning::MissingAcl {
                     user: format!("crypto map {} {}", e.map, e.seq),
