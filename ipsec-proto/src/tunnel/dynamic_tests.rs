@@ -239,6 +239,45 @@ fn a_dynamic_entry_without_match_address_takes_each_spokes_proxies() {
 }
 
 #[test]
+fn a_dynamic_entry_without_match_address_passes_unlearned_traffic_to_later_entries() {
+    // The open dynamic entry comes first (seq 5); entry 20 protects 172.16.0.0/16 with a peer
+    // of its own. Traffic for it still starts entry 20's negotiation.
+    let text = hub("crypto isakmp key ciscokey address 0.0.0.0 0.0.0.0\n")
+        .replace(" match address 100\ncrypto map VPN 65535", "crypto map VPN 5")
+        .replace(
+            "interface FastEthernet4\n",
+            "crypto map VPN 20 ipsec-isakmp\n set peer 192.0.2.20\n set transform-set TRANSFORM\n match address 120\n\
+             access-list 120 permit ip 192.168.1.0 0.0.0.255 172.16.0.0 0.0.255.255\ninterface FastEthernet4\n",
+        );
+    let mut a = Tunnel::from_ios(&text, CoreOptions::seeded(1)).unwrap();
+    let e = a.tunnels().entries();
+    assert_eq!(
+        (e.len(), e[0].seq, e[0].any_proxies, e[1].seq),
+        (2, 5, true, 20)
+    );
+    let now = Instant::from_millis(1_000);
+    assert_eq!(
+        a.handle_plaintext(now, &ping(HOST_A, [172, 16, 0, 1], 1)),
+        TunVerdict::NoSa
+    );
+    let mut buf = vec![0u8; 2048];
+    let t = a
+        .poll_transmit(&mut buf)
+        .unwrap()
+        .expect("Main Mode to entry 20's peer");
+    assert!(
+        matches!(t.dest, super::Dest::Udp { remote, .. } if remote.ip().octets() == [192, 0, 2, 20]),
+        "{:?}",
+        t.dest
+    );
+    // Nobody claims the rest.
+    assert_eq!(
+        a.handle_plaintext(now, &ping(HOST_A, HOST_B, 2)),
+        TunVerdict::NotProtected
+    );
+}
+
+#[test]
 fn set_peer_in_a_dynamic_map_entry_is_refused_by_name() {
     let text = hub("crypto isakmp key ciscokey address 0.0.0.0 0.0.0.0\n").replace(
         "crypto dynamic-map DYN 10\n",

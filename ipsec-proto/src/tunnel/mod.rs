@@ -570,8 +570,13 @@ impl Tunnels {
 
     /// The flow whose crypto ACL permits the packet: `Ok(Some(flow))`, `Ok(None)` when no
     /// entry permits it, `Err(())` when a permit line matched that cannot be a proxy identity.
-    fn classify(&self, t: &crate::policy::FiveTuple) -> Result<Option<usize>, ()> {
-        let Some((i, line)) = self.classifier.classify(&self.entries, t) else {
+    /// The flow of the first entry after `after` (all with `None`) that protects `t`.
+    fn classify_after(
+        &self,
+        t: &crate::policy::FiveTuple,
+        after: Option<usize>,
+    ) -> Result<Option<usize>, ()> {
+        let Some((i, line)) = self.classifier.classify_after(&self.entries, t, after) else {
             return Ok(None);
         };
         if let Some(flow) = self.classifier.single_flow(i) {
@@ -628,15 +633,24 @@ impl Tunnels {
             self.counters.tun_malformed += 1;
             return Err(TunVerdict::Malformed);
         };
-        let fi = match self.classify(&t) {
-            Ok(Some(f)) => f,
-            Ok(None) => {
-                self.counters.not_protected += 1;
-                return Err(TunVerdict::NotProtected);
-            }
-            Err(()) => {
-                self.counters.tun_malformed += 1;
-                return Err(TunVerdict::SendError);
+        let mut after = None;
+        let fi = loop {
+            let fi = match self.classify_after(&t, after) {
+                Ok(Some(f)) => f,
+                Ok(None) => {
+                    self.counters.not_protected += 1;
+                    return Err(TunVerdict::NotProtected);
+                }
+                Err(()) => {
+                    self.counters.tun_malformed += 1;
+                    return Err(TunVerdict::SendError);
+                }
+            };
+            // A dynamic entry without `match address` claims only what its peers negotiated:
+            // anything else goes on to the later entries.
+            match self.flows.get(fi) {
+                Some(f) if f.any_proxies && !self.learned_admits(f, &t) => after = Some(f.entry),
+                _ => break fi,
             }
         };
         let Some(flow) = self.flows.get_mut(fi) else {
@@ -663,11 +677,6 @@ impl Tunnels {
             flow.outbound(now)
         };
         if dynamic && current.is_none() {
-            if flow.any_proxies {
-                // No peer negotiated these addresses, and no ACL claims them: clear.
-                self.counters.not_protected += 1;
-                return Err(TunVerdict::NotProtected);
-            }
             flow.retired.no_sa_send += 1;
             return Err(TunVerdict::NoSa);
         }
@@ -692,6 +701,16 @@ impl Tunnels {
             return Err(TunVerdict::NoSa);
         };
         Ok(child_id)
+    }
+
+    /// Whether a live pair of dynamic flow `f` admits `t` (its peer negotiated those proxies).
+    fn learned_admits(&self, f: &Flow, t: &crate::policy::FiveTuple) -> bool {
+        f.live.iter().any(|c| {
+            self.children.get(c).is_some_and(|ch| {
+                selector_admits(&ch.selectors.remote, t.dst, t.protocol, t.dst_port)
+                    && selector_admits(&ch.selectors.local, t.src, t.protocol, t.src_port)
+            })
+        })
     }
 
     /// The second half: ESP into the output queue, with the pair's key expanded once per run of
