@@ -498,6 +498,8 @@ impl Tunnels {
                 todo.extend(learned.into_iter().map(|a| (i, a, true)));
             }
         }
+        let strangers: Vec<(IpAddr, u64)> =
+            self.strangers(now).map(|(a, h)| (a, h.ike_rx)).collect();
         todo.into_iter()
             .filter(|(_, a, _)| peer.is_none_or(|p| p == *a))
             .filter_map(|(i, a, learned)| Some((i, self.entries.get(i)?, a, learned)))
@@ -571,16 +573,16 @@ impl Tunnels {
                         h.last_rx = h.last_rx.max(self.esp_last_rx(i));
                         h
                     },
-                    strangers: self.strangers().map(|(a, h)| (a, h.ike_rx)).collect(),
+                    strangers: strangers.clone(),
                 }
             })
             .collect()
     }
 
     /// Addresses that sent IKE and are no `set peer`.
-    fn strangers(&self) -> impl Iterator<Item = (IpAddr, &diagnose::PeerHistory)> {
+    fn strangers(&self, now: Instant) -> impl Iterator<Item = (IpAddr, &diagnose::PeerHistory)> {
         // Peers a dynamic entry learned are no strangers.
-        let sas = self.endpoint.isakmp_sas(Instant::from_millis(0));
+        let sas = self.endpoint.isakmp_sas(now);
         let learned: Vec<Ipv4Addr> = (0..self.entries.len())
             .filter(|i| self.entries.get(*i).is_some_and(|e| e.dynamic.is_some()))
             .flat_map(|i| self.learned_peers(i, &sas))
@@ -611,7 +613,7 @@ impl Tunnels {
         let mut v = diagnose::diagnose(now, cfg, &inputs);
         if peer.is_none() {
             v.extend(
-                self.strangers()
+                self.strangers(now)
                     .filter_map(|(a, h)| diagnose::diagnose_stranger(now, a, h)),
             );
         }

@@ -34,6 +34,8 @@ mod dropped;
 #[cfg(test)]
 mod dynamic_tests;
 mod failover;
+mod flows;
+use flows::flows_of;
 #[cfg(test)]
 mod identity_tests;
 mod idle;
@@ -703,16 +705,6 @@ impl Tunnels {
         Ok(child_id)
     }
 
-    /// Whether a live pair of dynamic flow `f` admits `t` (its peer negotiated those proxies).
-    fn learned_admits(&self, f: &Flow, t: &crate::policy::FiveTuple) -> bool {
-        f.live.iter().any(|c| {
-            self.children.get(c).is_some_and(|ch| {
-                selector_admits(&ch.selectors.remote, t.dst, t.protocol, t.dst_port)
-                    && selector_admits(&ch.selectors.local, t.src, t.protocol, t.src_port)
-            })
-        })
-    }
-
     /// The second half: ESP into the output queue, with the pair's key expanded once per run of
     /// packets of the same pair when a batch passes `expanded`.
     fn seal(
@@ -1160,34 +1152,6 @@ impl ChildSa {
             Dest::Tun | Dest::Vti(_) => None,
         }
     }
-}
-
-/// One flow per crypto ACL permit line of every entry, and where each entry's flows start.
-fn flows_of(peers: &[crate::ike::PeerConfig], entries: &[MapEntryInfo]) -> (Vec<Flow>, Vec<usize>) {
-    let mut flows = Vec::new();
-    let mut flow_base = Vec::new();
-    for (i, pc) in peers.iter().enumerate() {
-        flow_base.push(flows.len());
-        for (s, sel) in pc.selectors.iter().enumerate() {
-            flows.push(Flow {
-                entry: i,
-                dynamic: entries.get(i).is_some_and(|e| e.dynamic.is_some()),
-                any_proxies: entries.get(i).is_some_and(|e| e.any_proxies),
-                selector: s,
-                selectors: *sel,
-                retired: EspStats::default(),
-                invalid_identity: 0,
-                current_out: None,
-                next_out: None,
-                live: Vec::new(),
-                requested: false,
-                up_since: None,
-                largest_plain: 0,
-                oversize: 0,
-            });
-        }
-    }
-    (flows, flow_base)
 }
 
 fn transforms_of(peers: &[crate::ike::PeerConfig]) -> Vec<TransformSet> {

@@ -2,6 +2,7 @@
 //! policy did not change keep their SAs and counters, under their new index; changed or removed
 //! entries are cleared as `clear crypto sa` would (Deletes sent), new ones start idle.
 
+use super::flows::flows_of;
 use super::*;
 use crate::ike::PeerId;
 
