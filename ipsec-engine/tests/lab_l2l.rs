@@ -51,6 +51,71 @@ fn outer_df_of_pings(t: &ipsec_netlab::Topology, df: bool, count: u32) -> Vec<St
     outer_df(&mut cap)
 }
 
+/// The DF flags of the plain ESP (IP protocol 50) packets gwA sends for `count` pings with
+/// inner DF `df`.
+fn outer_df_of_raw_esp(t: &ipsec_netlab::Topology, df: bool, count: u32) -> Vec<String> {
+    let mut cap = Capture::start(&t.gw_a, addr::IF_GW_WAN, "ip proto 50").unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    for _ in 0..count {
+        assert!(ping_df(&t.host_a, addr::HOST_B, df));
+    }
+    cap.fields(&format!("ip.src == {}", addr::GW_A_WAN), &["ip.flags.df"])
+        .unwrap()
+        .into_iter()
+        .filter_map(|r| r.into_iter().next())
+        .collect()
+}
+
+#[test]
+fn lab_l2l_df_bit_on_plain_esp_between_two_engines() {
+    let Some(lab) = Lab::new("l2l_df_raw") else {
+        return;
+    };
+    let t = &lab.topo;
+    // siteA sets DF on every ESP packet (raw socket, IP_PMTUDISC_WANT), siteB on none.
+    let a = site_a(addr::GW_B_WAN).replace(
+        "crypto ipsec transform-set",
+        "crypto ipsec df-bit set\ncrypto ipsec transform-set",
+    );
+    let b = site_b(addr::GW_A_WAN).replace(
+        " crypto map VPN\n",
+        " crypto map VPN\n crypto ipsec df-bit clear\n",
+    );
+    let (da, db) = lab.engines(&a, &b);
+    assert!(
+        ping_until_up(&t.host_a, addr::HOST_B, Duration::from_secs(30)),
+        "{}\n{}",
+        da.state(),
+        db.state()
+    );
+    let set = outer_df_of_raw_esp(t, false, 5);
+    println!("df-bit set, inner DF clear: {set:?}");
+    assert!(
+        !set.is_empty() && set.iter().all(|d| d == "1" || d == "True"),
+        "{set:?}"
+    );
+    // siteB's echo requests with DF (its interface's df-bit clear), seen arriving at gwA.
+    // (Linux sends echo replies without DF, so requests from hostB are what can show it.)
+    let mut cap = Capture::start(&t.gw_a, addr::IF_GW_WAN, "ip proto 50").unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    for _ in 0..5 {
+        assert!(ping_df(&t.host_b, addr::HOST_A, true));
+    }
+    let clear: Vec<String> = cap
+        .fields(&format!("ip.src == {}", addr::GW_B_WAN), &["ip.flags.df"])
+        .unwrap()
+        .into_iter()
+        .filter_map(|r| r.into_iter().next())
+        .collect();
+    println!("siteB df-bit clear: {clear:?}");
+    assert!(
+        !clear.is_empty() && clear.iter().all(|d| d == "0" || d == "False"),
+        "{clear:?}"
+    );
+    da.stop();
+    db.stop();
+}
+
 /// The DF flags of the ESP-in-UDP packets gwA sent in `cap`.
 fn outer_df(cap: &mut Capture) -> Vec<String> {
     let all = cap
