@@ -192,3 +192,31 @@ fn identities_parse_render_and_resolve() {
     assert!(!d.matches("badexample.net") && !d.matches("example.net.evil"));
     assert!(HostIdentity::Host("x.example.net".into()).matches("X.example.net"));
 }
+
+#[test]
+fn an_fqdn_identity_without_a_domain_is_linted() {
+    let text = SITE_B.replace(
+        "crypto isakmp policy 1\n",
+        "crypto isakmp identity hostname\ncrypto isakmp policy 1\n",
+    );
+    let p = crate::ios::parse(&text).unwrap();
+    let l = crate::ios::check::check(&p.config, Some(&p.origins));
+    let f: Vec<_> = l
+        .iter()
+        .filter(|x| x.kind == crate::ios::check::LintKind::FqdnWithoutDomain)
+        .collect();
+    assert_eq!(f.len(), 1, "{l:#?}");
+    assert!(
+        f[0].message.contains("bare hostname siteB"),
+        "{}",
+        f[0].message
+    );
+    let with = text.replace(
+        "crypto isakmp identity hostname\n",
+        "ip domain name example.net\ncrypto isakmp identity hostname\n",
+    );
+    let p = crate::ios::parse(&with).unwrap();
+    assert!(!crate::ios::check::check(&p.config, Some(&p.origins))
+        .iter()
+        .any(|x| x.kind == crate::ios::check::LintKind::FqdnWithoutDomain));
+}
