@@ -250,6 +250,14 @@ const CORPUS: &[(&str, Expect)] = &[
         "36_dual_hub_backup_peer.cfg",
         Runs(&[("VPN", 10, "192.0.2.180")]),
     ),
+    (
+        "37_fqdn_identity_df_bit_local_address.cfg",
+        Runs(&[("HQ-MAP", 10, "192.0.2.250")]),
+    ),
+    (
+        "38_dynamic_hub_without_match_address.cfg",
+        Runs(&[("OUTSIDE", 65535, "0.0.0.0")]),
+    ),
 ];
 
 fn dir() -> std::path::PathBuf {

@@ -182,11 +182,15 @@ pub fn check(cfg: &GatewayConfig, origins: Option<&Origins>) -> Vec<Lint> {
             .isakmp_profile
             .as_deref()
             .and_then(|p| cfg.isakmp_profile(p));
-        let local = cfg
-            .interfaces
-            .iter()
-            .find(|i| i.crypto_map.as_deref() == Some(e.map.as_str()))
-            .and_then(|i| i.address.map(|(a, _)| a));
+        // The map's own `local-address IF`, else the interface it is applied to.
+        let local = match cfg.map_local_addresses.get(&e.map) {
+            Some(l) => cfg.interface(l).and_then(|i| i.address.map(|(a, _)| a)),
+            None => cfg
+                .interfaces
+                .iter()
+                .find(|i| i.crypto_map.as_deref() == Some(e.map.as_str()))
+                .and_then(|i| i.address.map(|(a, _)| a)),
+        };
         for p in &e.peers {
             if let (Some(prof), Some(local)) = (profile, local) {
                 if let Err(why) = cfg.entry_key(*p, local, Some(prof)) {

@@ -102,3 +102,27 @@ fn a_local_address_interface_without_an_address_is_named() {
         "crypto map VPN local-address Loopback0: the interface has no ip address"
     );
 }
+
+#[test]
+fn check_looks_for_the_key_on_the_local_address_interface() {
+    // The key lives in a keyring serving Loopback0 only; the profile takes that keyring.
+    let (ta, _) = sites();
+    let ta = ta
+        .replace(
+            "crypto isakmp key ciscokey address 203.0.113.2\n",
+            "crypto keyring LO\n  local-address Loopback0\n  pre-shared-key address 203.0.113.2 key ciscokey\n\
+             crypto isakmp profile P\n   keyring LO\n   match identity address 203.0.113.2 255.255.255.255\n",
+        )
+        .replace(" match address 100\n", " match address 100\n set isakmp-profile P\n");
+    let p = crate::ios::parse(&ta).unwrap();
+    let lints = crate::ios::check::check(&p.config, Some(&p.origins));
+    assert!(
+        !lints.iter().any(|l| matches!(
+            l.kind,
+            crate::ios::check::LintKind::ProfileKeyMismatch
+                | crate::ios::check::LintKind::PeerWithoutKey
+        )),
+        "{lints:#?}"
+    );
+    assert!(Tunnel::from_ios(&ta, CoreOptions::seeded(1)).is_ok());
+}
