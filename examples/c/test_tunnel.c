@@ -326,6 +326,28 @@ static void test_negotiation(void) {
     EXPECT(n == sizeof pkt && memcmp(got, pkt, n) == 0);
     EXPECT_RC(ipsec_tunnel_poll_plaintext(b, got, sizeof got, &n), IPSEC_RESULT_NONE);
 
+    /* The outer DF of ESP is the inner packet's (crypto ipsec df-bit copy, the default). */
+    for (int want = 0; want < 2; want++) {
+        ipsec_tunnel_transmit tx;
+        bool df = !want;
+        tun_ping(pkt, HOST_A, HOST_B, (uint16_t)(8 + want));
+        if (want) { /* DF on; the header checksum follows (RFC 1624 update) */
+            pkt[6] |= 0x40;
+            uint32_t sum = (uint32_t)(~((pkt[10] << 8) | pkt[11]) & 0xffff) + 0x4000;
+            sum = (sum & 0xffff) + (sum >> 16);
+            pkt[10] = (uint8_t)(~sum >> 8);
+            pkt[11] = (uint8_t)~sum;
+        }
+        EXPECT_RC(ipsec_tunnel_handle_plaintext(a, now, pkt, sizeof pkt, &verdict),
+                  IPSEC_RESULT_OK);
+        EXPECT_RC(ipsec_tunnel_poll_transmit_df(a, got, sizeof got, &tx, NULL, &df),
+                  IPSEC_RESULT_OK);
+        EXPECT(tx.kind == IPSEC_TUNNEL_TRANSMIT_ESP && df == (want == 1));
+        EXPECT_RC(ipsec_tunnel_handle_esp(b, now, &tx.path.local, got, tx.len), IPSEC_RESULT_OK);
+        EXPECT_RC(ipsec_tunnel_poll_plaintext(b, got, sizeof got, &n), IPSEC_RESULT_OK);
+        EXPECT(n == sizeof pkt && memcmp(got, pkt, n) == 0);
+    }
+
     /* Show with and without a peer filter; diagnose. */
     ipsec_addr peer_b = v4(203, 0, 113, 2, 0), stranger = v4(192, 0, 2, 77, 0);
     char *all = tun_show(a, now, IPSEC_SHOW_IPSEC_SA_DETAIL, NULL);
@@ -333,7 +355,7 @@ static void test_negotiation(void) {
     char *other = tun_show(a, now, IPSEC_SHOW_IPSEC_SA, &stranger);
     char *isakmp = tun_show(b, now, IPSEC_SHOW_ISAKMP_SA, NULL);
     char *map = tun_show(a, now, IPSEC_SHOW_CRYPTO_MAP, NULL);
-    EXPECT(strstr(all, "#pkts encaps: 1") != NULL);
+    EXPECT(strstr(all, "#pkts encaps: 3") != NULL); /* the ping above and the two DF ones */
     EXPECT(strstr(one, "current_peer 203.0.113.2") != NULL);
     EXPECT(strstr(other, "current_peer") == NULL);
     EXPECT(strstr(isakmp, "QM_IDLE") != NULL);

@@ -1277,6 +1277,21 @@ ipsec_result ipsec_tunnel_poll_transmit(struct ipsec_tunnel *t,
                                         struct ipsec_tunnel_transmit *out,
                                         size_t *out_required);
 
+// `ipsec_tunnel_poll_transmit`, and on `IPSEC_RESULT_OK` whether the outer IPv4 header of
+// the datagram must carry the DF bit into `*out_df` (may be NULL): ESP under `crypto ipsec
+// df-bit clear|set|copy` (default copy: the inner packet's DF); false for IKE and keepalives.
+// On Linux send DF datagrams with `IP_MTU_DISCOVER` = `IP_PMTUDISC_WANT` and the others with
+// `IP_PMTUDISC_DONT`.
+//
+// # Safety
+// As `ipsec_tunnel_poll_transmit`; `out_df` NULL or writable.
+ipsec_result ipsec_tunnel_poll_transmit_df(struct ipsec_tunnel *t,
+                                           uint8_t *buf,
+                                           size_t cap,
+                                           struct ipsec_tunnel_transmit *out,
+                                           size_t *out_required,
+                                           bool *out_df);
+
 // Writes the next decrypted IPv4 packet for the protected side into `buf`; `*out_len`
 // receives its length. `IPSEC_RESULT_NONE` when none is queued. On
 // `IPSEC_RESULT_BUFFER_TOO_SMALL` the packet stays queued and `*out_len` receives its size.

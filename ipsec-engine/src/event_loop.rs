@@ -895,9 +895,11 @@ impl EventLoop {
                         i += 1;
                         continue;
                     };
-                    // The run of datagrams for the same socket goes out in one sendmmsg.
+                    // The run of datagrams for the same socket (and the same outer DF, a
+                    // socket option) goes out in one sendmmsg.
+                    let df = self.out.outer_df(i);
                     let mut end = i + 1;
-                    while end < count && end - i < MAX_BATCH {
+                    while end < count && end - i < MAX_BATCH && self.out.outer_df(end) == df {
                         match self.out.packet(end) {
                             Some((Dest::Udp { local: l, .. }, _))
                                 if udp_socket_for(&self.udp, l) == Some(sock_idx) =>
@@ -912,6 +914,9 @@ impl EventLoop {
                         Some((Dest::Udp { remote, .. }, p)) => Some((p, remote)),
                         _ => None,
                     });
+                    if let Some(Err(_)) = self.udp.get(sock_idx).map(|s| s.set_df(df)) {
+                        self.stats.send_errors += 1;
+                    }
                     let sent = self.udp.get(sock_idx).map(|s| s.send_batch(msgs));
                     let want = end - i;
                     let done = match sent {
@@ -929,9 +934,11 @@ impl EventLoop {
                         i += 1;
                         continue;
                     };
-                    // The run of packets for the same socket goes out in one sendmmsg.
+                    // The run of packets for the same socket (and the same outer DF, a
+                    // socket option) goes out in one sendmmsg.
+                    let df = self.out.outer_df(i);
                     let mut end = i + 1;
-                    while end < count && end - i < MAX_BATCH {
+                    while end < count && end - i < MAX_BATCH && self.out.outer_df(end) == df {
                         match self.out.packet(end) {
                             Some((Dest::Esp { src: s, .. }, _))
                                 if esp_socket_for(&self.esp, s) == Some(sock_idx) =>
@@ -946,6 +953,9 @@ impl EventLoop {
                         Some((Dest::Esp { dst, .. }, p)) => Some((p, dst)),
                         _ => None,
                     });
+                    if let Some(Err(_)) = self.esp.get(sock_idx).map(|s| s.set_df(df)) {
+                        self.stats.send_errors += 1;
+                    }
                     let sent = self.esp.get(sock_idx).map(|s| s.send_batch(msgs));
                     let want = end - i;
                     let done = match sent {

@@ -99,6 +99,9 @@ pub struct IosFacts {
     /// Static VTIs (`interface TunnelN` in `tunnel mode ipsec ipv4`), each run on a TUN of
     /// its own (see [`crate::engine::VtiConfig`]).
     pub vtis: Vec<VtiFacts>,
+    /// `crypto map NAME local-address IF`: the interface whose address a map's IKE and ESP use
+    /// instead of the interface it is applied to.
+    pub map_local_addresses: BTreeMap<String, String>,
 }
 
 enum Section {

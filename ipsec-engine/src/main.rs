@@ -240,6 +240,13 @@ fn reload_source(
         if let Some(change) = plan::plumbing_change(&running, &p.config) {
             return Err(format!("{change}; restart the engine to apply it"));
         }
+        let built = ipsec_engine::gateway::build(&parsed.config, Some(running.local_addr))
+            .map_err(|e| e.to_string())?;
+        let unserved =
+            ipsec_engine::gateway::unserved_local_addresses(&built.entries, &running.local_addrs());
+        if !unserved.is_empty() {
+            return Err(unserved.join("; "));
+        }
         Ok(parsed.config)
     })
 }
@@ -311,6 +318,16 @@ fn run(config: &PathBuf, opts: &RunOptions, keylog: Option<&PathBuf>) -> ExitCod
     };
     for k in gw.skipped() {
         eprintln!("ipsec-engine: warning: {k}");
+    }
+    // An entry on an address no socket serves would never negotiate: refuse rather than run
+    // a different configuration from the router's.
+    let unserved =
+        ipsec_engine::gateway::unserved_local_addresses(gw.entries(), &p.config.local_addrs());
+    if !unserved.is_empty() {
+        for u in &unserved {
+            eprintln!("ipsec-engine: {}: error: {u}", config.display());
+        }
+        return ExitCode::FAILURE;
     }
     if let Some(dir) = keylog {
         match ipsec_engine::keylog::KeyLog::open(dir) {
@@ -535,7 +552,7 @@ fn check(path: &PathBuf) -> ExitCode {
         local_addr: stand_in,
         ..CoreOptions::default()
     };
-    match GatewayCore::new(parsed.config, core_opts) {
+    match GatewayCore::new(parsed.config.clone(), core_opts) {
         Ok(g) => {
             for k in g.skipped() {
                 println!("{}: warning: {k}", path.display());
@@ -553,6 +570,17 @@ fn check(path: &PathBuf) -> ExitCode {
                     vtis.join(", "),
                     if vtis.len() == 1 { "" } else { "s" }
                 );
+            }
+            // `run` serves every local address the entries use (see plan.rs): only an entry on
+            // an interface without an address could be left out.
+            let served: Vec<std::net::Ipv4Addr> = parsed
+                .config
+                .interfaces
+                .iter()
+                .filter_map(|i| i.address.map(|(a, _)| a))
+                .collect();
+            for u in ipsec_engine::gateway::unserved_local_addresses(g.entries(), &served) {
+                println!("{}: warning: {u}", path.display());
             }
             let n = g.entries().len() - vtis.len();
             println!(

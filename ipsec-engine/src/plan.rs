@@ -158,6 +158,22 @@ pub fn plan(
         }
         Err(MapError::Unaddressed(ios.to_string()).into())
     };
+    // `crypto map M local-address IF`: the map's IKE and ESP use IF's address instead of the
+    // address of the interface the map is applied to.
+    for (ios, conf, a) in locals.iter_mut() {
+        let map = cryptos
+            .iter()
+            .find(|c| c.name == *ios)
+            .and_then(|c| c.crypto_map.as_ref());
+        if let Some(ifc) = map.and_then(|m| facts.map_local_addresses.get(m)) {
+            if !ifc.eq_ignore_ascii_case(ios) {
+                let (served_addr, configured) = served(ifc, &interfaces)?;
+                *a = served_addr;
+                *conf = configured;
+                *ios = ifc.clone();
+            }
+        }
+    }
     let mut vtis = Vec::new();
     for v in &facts.vtis {
         let dev = vti_device_name(v.number).ok_or_else(|| {
@@ -575,5 +591,45 @@ interface GigabitEthernet0/1
             "{e}"
         );
         assert!(e.to_string().contains("198.51.101.1"), "{e}");
+    }
+
+    #[test]
+    fn a_crypto_map_local_address_is_the_address_served() {
+        let text = "\
+crypto isakmp policy 1
+ authentication pre-share
+crypto isakmp key k0123456789abcdef address 192.0.2.1
+crypto ipsec transform-set T esp-aes esp-sha-hmac
+access-list 101 permit ip 10.1.0.0 0.0.255.255 10.2.0.0 0.0.255.255
+crypto map M 10 ipsec-isakmp
+ set peer 192.0.2.1
+ set transform-set T
+ match address 101
+crypto map M local-address Loopback0
+interface Loopback0
+ ip address 10.9.9.9 255.255.255.255
+interface GigabitEthernet0/0
+ ip address 198.51.100.1 255.255.255.0
+ crypto map M
+";
+        let parsed = ipsec_proto::ios::parse(text).unwrap();
+        let facts = crate::gateway::facts(&parsed.config);
+        let host = [
+            ifa("eth0", [198, 51, 100, 1], 24),
+            ifa("lo", [10, 9, 9, 9], 32),
+        ];
+        let p = plan(&facts, &RunOptions::default(), &host, &[]).unwrap();
+        assert_eq!(p.config.local_addrs(), vec![Ipv4Addr::new(10, 9, 9, 9)]);
+        let built = crate::gateway::build(&parsed.config, None).unwrap();
+        assert!(
+            crate::gateway::unserved_local_addresses(&built.entries, &p.config.local_addrs())
+                .is_empty()
+        );
+        // Served on the interface's own address only, the entry would be refused by name.
+        let u = crate::gateway::unserved_local_addresses(
+            &built.entries,
+            &[Ipv4Addr::new(198, 51, 100, 1)],
+        );
+        assert!(u[0].contains("local-address Loopback0"), "{u:?}");
     }
 }

@@ -144,13 +144,8 @@ const CORPUS: &[(&str, Expect)] = &[
                 "Easy VPN",
                 NEVER,
             ),
-            // Dynamic maps run (reverse-route in them too), but not an entry that accepts any
-            // proxy identities (remote access).
-            (
-                "crypto dynamic-map DYN 10",
-                "dynamic map entry without match address",
-                LATER,
-            ),
+            // Its dynamic map entry without match address runs now (it takes the proxies each
+            // peer offers); the Easy VPN server lines are what stop it.
             (
                 "crypto map CLIENTMAP client authentication list USERS",
                 "Easy VPN",
@@ -221,14 +216,7 @@ const CORPUS: &[(&str, Expect)] = &[
     ),
     (
         "29_dhcp_wan_local_address.cfg",
-        Refused(&[
-            (
-                "crypto map VPN local-address Loopback0",
-                "local-address",
-                LATER,
-            ),
-            (" ip address dhcp", "dynamic address", LATER),
-        ]),
+        Refused(&[(" ip address dhcp", "dynamic address", LATER)]),
     ),
     (
         "30_pppoe_dialer_negotiated.cfg",
@@ -261,6 +249,14 @@ const CORPUS: &[(&str, Expect)] = &[
     (
         "36_dual_hub_backup_peer.cfg",
         Runs(&[("VPN", 10, "192.0.2.180")]),
+    ),
+    (
+        "37_fqdn_identity_df_bit_local_address.cfg",
+        Runs(&[("HQ-MAP", 10, "192.0.2.250")]),
+    ),
+    (
+        "38_dynamic_hub_without_match_address.cfg",
+        Runs(&[("OUTSIDE", 65535, "0.0.0.0")]),
     ),
 ];
 

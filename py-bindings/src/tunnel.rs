@@ -376,6 +376,7 @@ impl Tunnel {
         Option<u16>,
         Option<u16>,
         Bound<'py, PyBytes>,
+        bool,
     )> {
         let Tunnel { t, buf } = self;
         let core = t.get_mut().unwrap_or_else(PoisonError::into_inner);
@@ -386,7 +387,7 @@ impl Tunnel {
                 Ok(Some(t)) => {
                     let (kind, local, remote, lp, rp) = route(&t);
                     let data = PyBytes::new(py, buf.get(..t.len).unwrap_or(&[]));
-                    out.push((kind, local, remote, lp, rp, data));
+                    out.push((kind, local, remote, lp, rp, data, t.df));
                 }
                 // Left queued: grow the buffer and poll it again.
                 Err(e) => buf.resize(e.needed, 0),

@@ -549,3 +549,40 @@ def test_aggressive_mode_from_ios_text_then_quick_mode() -> None:
     assert spoke.handle_plaintext(p, now) is ipsec.TunVerdict.PROTECTED
     assert carry(spoke, hub, now)[1] == [p]
     assert "QM_IDLE" in hub.show("crypto isakmp sa", now)
+
+
+def test_the_outer_df_bit_follows_crypto_ipsec_df_bit() -> None:
+    """``Transmit.df``: the inner packet's DF by default (copy), always or never with
+    ``crypto ipsec df-bit set|clear``; IKE datagrams never ask for it."""
+
+    def with_df(p: bytes) -> bytes:
+        h = bytearray(p)
+        h[6] |= 0x40
+        h[10:12] = b"\0\0"
+        s = sum(struct.unpack("!10H", bytes(h[:20])))
+        s = (s & 0xFFFF) + (s >> 16)
+        s = (s & 0xFFFF) + (s >> 16)
+        h[10:12] = struct.pack("!H", ~s & 0xFFFF)
+        return bytes(h)
+
+    for setting, want in [(None, (False, True)), ("clear", (False, False)), ("set", (True, True))]:
+        text = SITE_A
+        if setting:
+            text = text.replace("crypto ipsec transform-set", f"crypto ipsec df-bit {setting}\ncrypto ipsec transform-set")
+        a = ipsec.Tunnel.from_ios(text, seed=bytes(32))
+        b = ipsec.Tunnel.from_ios(SITE_B, seed=bytes([1]) * 32)
+        now = 1.0
+        assert a.handle_plaintext(ping(A_HOST, B_HOST, 0), now) is ipsec.TunVerdict.NO_SA
+        for _ in range(20):
+            sent_a, _ = carry(a, b, now)
+            assert all(not t.df for t in sent_a), "IKE asks for no DF"
+            if not (sent_a + carry(b, a, now)[0]):
+                break
+            now += 0.01
+        got = []
+        for seq, p in [(1, ping(A_HOST, B_HOST, 1)), (2, with_df(ping(A_HOST, B_HOST, 2)))]:
+            assert a.handle_plaintext(p, now) is ipsec.TunVerdict.PROTECTED
+            sent, delivered = carry(a, b, now)
+            assert [t.kind for t in sent] == ["esp"] and delivered == [p]
+            got.append(sent[0].df)
+        assert tuple(got) == want, setting

@@ -721,6 +721,43 @@ pub unsafe extern "C" fn ipsec_tunnel_poll_transmit(
     out: *mut ipsec_tunnel_transmit,
     out_required: *mut usize,
 ) -> ipsec_result {
+    // SAFETY: the caller's contract, passed on; no DF out-parameter.
+    unsafe { poll_transmit(t, buf, cap, out, out_required, std::ptr::null_mut()) }
+}
+
+/// `ipsec_tunnel_poll_transmit`, and on `IPSEC_RESULT_OK` whether the outer IPv4 header of
+/// the datagram must carry the DF bit into `*out_df` (may be NULL): ESP under `crypto ipsec
+/// df-bit clear|set|copy` (default copy: the inner packet's DF); false for IKE and keepalives.
+/// On Linux send DF datagrams with `IP_MTU_DISCOVER` = `IP_PMTUDISC_WANT` and the others with
+/// `IP_PMTUDISC_DONT`.
+///
+/// # Safety
+/// As `ipsec_tunnel_poll_transmit`; `out_df` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn ipsec_tunnel_poll_transmit_df(
+    t: *mut ipsec_tunnel,
+    buf: *mut u8,
+    cap: usize,
+    out: *mut ipsec_tunnel_transmit,
+    out_required: *mut usize,
+    out_df: *mut bool,
+) -> ipsec_result {
+    // SAFETY: the caller's contract, passed on.
+    unsafe { poll_transmit(t, buf, cap, out, out_required, out_df) }
+}
+
+/// The body of both transmit polls.
+///
+/// # Safety
+/// As `ipsec_tunnel_poll_transmit_df`.
+unsafe fn poll_transmit(
+    t: *mut ipsec_tunnel,
+    buf: *mut u8,
+    cap: usize,
+    out: *mut ipsec_tunnel_transmit,
+    out_required: *mut usize,
+    out_df: *mut bool,
+) -> ipsec_result {
     boundary(|| {
         // SAFETY: caller contract.
         let mut tun = try_ok!(unsafe { lock(t) });
@@ -729,8 +766,10 @@ pub unsafe extern "C" fn ipsec_tunnel_poll_transmit(
         if out.is_null() {
             return ipsec_result::IPSEC_RESULT_NULL_PARAMETER;
         }
+        let mut df = false;
         let r = tun.poll_transmit(buf).map(|tx| {
             tx.map(|tx| {
+                df = tx.df;
                 let (kind, local, remote) = match tx.dest {
                     Dest::Udp { local, remote } => (IPSEC_TUNNEL_TRANSMIT_UDP, local, remote),
                     Dest::Esp { src, dst } => (
@@ -756,7 +795,12 @@ pub unsafe extern "C" fn ipsec_tunnel_poll_transmit(
             })
         });
         // SAFETY: `out` checked non-NULL; `out_required` is the caller's optional pointer.
-        unsafe { polled(r, out, out_required) }
+        let res = unsafe { polled(r, out, out_required) };
+        if res == ipsec_result::IPSEC_RESULT_OK && !out_df.is_null() {
+            // SAFETY: non-NULL optional out-parameter.
+            unsafe { write(out_df, df) };
+        }
+        res
     })
 }
 

@@ -35,6 +35,7 @@ pub fn facts(cfg: &GatewayConfig) -> IosFacts {
                 })
             })
             .collect(),
+        map_local_addresses: cfg.map_local_addresses.clone(),
         ..IosFacts::default()
     };
     for i in &cfg.interfaces {

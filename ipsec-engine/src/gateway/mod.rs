@@ -19,6 +19,40 @@ use crate::outputs::Outputs;
 use ipsec_proto::time::Instant;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
+/// The entries that send and receive on a local address none of the engine's sockets serve
+/// (`served`), one sentence each naming the map, the interface whose address it uses and why:
+/// `crypto map NAME local-address IF` on another interface, or another crypto interface.
+/// Empty when the engine serves the whole configuration.
+pub fn unserved_local_addresses(entries: &[MapEntryInfo], served: &[Ipv4Addr]) -> Vec<String> {
+    let mut v: Vec<String> = Vec::new();
+    let bound = served
+        .iter()
+        .map(|a| a.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    for e in entries
+        .iter()
+        .filter(|e| !served.contains(&e.local) && e.vti.is_none())
+    {
+        let why = if e.local_interface.eq_ignore_ascii_case(&e.interface) {
+            format!("crypto map {} on interface {}", e.map, e.interface)
+        } else {
+            format!(
+                "crypto map {} local-address {} (applied to {})",
+                e.map, e.local_interface, e.interface
+            )
+        };
+        let line = format!(
+            "{why}: IKE and ESP on {} but the engine listens only on {bound}",
+            e.local
+        );
+        if !v.contains(&line) {
+            v.push(line);
+        }
+    }
+    v
+}
+
 /// The engine's name for [`Tunnels`].
 pub type GatewayCore = Tunnels;
 
@@ -182,5 +216,43 @@ impl Gateway for Tunnels {
 
     fn on_shutdown(&mut self, now: Instant, out: &mut Outputs) {
         self.shutdown(now, out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CFG: &str = "crypto isakmp policy 1\n authentication pre-share\n\
+crypto isakmp key k address 192.0.2.2\n\
+crypto ipsec transform-set T esp-aes esp-sha-hmac\n\
+crypto map VPN 10 ipsec-isakmp\n set peer 192.0.2.2\n set transform-set T\n match address 100\n\
+crypto map VPN local-address Loopback0\n\
+interface Loopback0\n ip address 10.255.0.1 255.255.255.255\n\
+interface GigabitEthernet0/0\n ip address 192.0.2.1 255.255.255.0\n crypto map VPN\n\
+access-list 100 permit ip 10.1.0.0 0.0.255.255 10.2.0.0 0.0.255.255\n";
+
+    #[test]
+    fn a_map_local_address_the_engine_does_not_serve_is_named() {
+        let p = ipsec_proto::ios::parse(CFG).unwrap();
+        let built = build(&p.config, Some(Ipv4Addr::new(192, 0, 2, 1))).unwrap();
+        assert_eq!(
+            unserved_local_addresses(&built.entries, &[Ipv4Addr::new(192, 0, 2, 1)]),
+            vec![
+                "crypto map VPN local-address Loopback0 (applied to GigabitEthernet0/0): IKE and \
+                 ESP on 10.255.0.1 but the engine listens only on 192.0.2.1"
+                    .to_string()
+            ]
+        );
+        // Pointing the map at its own interface is served.
+        let own = CFG.replace(
+            "local-address Loopback0",
+            "local-address GigabitEthernet0/0",
+        );
+        let p = ipsec_proto::ios::parse(&own).unwrap();
+        let built = build(&p.config, Some(Ipv4Addr::new(192, 0, 2, 1))).unwrap();
+        assert!(
+            unserved_local_addresses(&built.entries, &[Ipv4Addr::new(192, 0, 2, 1)]).is_empty()
+        );
     }
 }

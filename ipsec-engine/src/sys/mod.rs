@@ -72,6 +72,30 @@ pub(crate) fn setsockopt_int(
     .map(drop)
 }
 
+/// What a socket's outgoing IPv4 headers carry in DF, changed only when it differs from the
+/// last packet's: `IP_MTU_DISCOVER` is a socket option, not a per-packet one, so runs of
+/// packets with the same DF share one setting (see [`crate::event_loop`]'s flush).
+#[derive(Debug, Default)]
+pub(crate) struct DfState(std::cell::Cell<Option<bool>>);
+
+impl DfState {
+    /// DF on the next packets of `fd`: `IP_PMTUDISC_WANT` (the Linux default: DF set, the
+    /// kernel fragments only above a path MTU it learned) or `IP_PMTUDISC_DONT` (DF clear).
+    pub(crate) fn set(&self, fd: libc::c_int, df: bool) -> io::Result<()> {
+        if self.0.get() == Some(df) {
+            return Ok(());
+        }
+        let v = if df {
+            libc::IP_PMTUDISC_WANT
+        } else {
+            libc::IP_PMTUDISC_DONT
+        };
+        setsockopt_int(fd, libc::IPPROTO_IP, libc::IP_MTU_DISCOVER, v)?;
+        self.0.set(Some(df));
+        Ok(())
+    }
+}
+
 /// Socket buffer size the engine asks for on its data-path sockets: a burst of full-size
 /// packets arriving while the loop encrypts must not overflow the kernel default (~200 KiB),
 /// since every such drop costs the tunnelled TCP a retransmission.

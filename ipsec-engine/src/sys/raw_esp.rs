@@ -17,6 +17,7 @@ pub const IPPROTO_ESP: libc::c_int = 50;
 pub struct RawEsp {
     fd: OwnedFd,
     local: Option<Ipv4Addr>,
+    df: super::DfState,
 }
 
 /// Where one received ESP packet sits in the caller's buffer.
@@ -70,7 +71,11 @@ impl RawEsp {
                 )
             })?;
         }
-        Ok(RawEsp { fd, local })
+        Ok(RawEsp {
+            fd,
+            local,
+            df: super::DfState::default(),
+        })
     }
 
     /// The bound local address, if any.
@@ -199,6 +204,14 @@ impl RawEsp {
             .into_iter()
             .map(|(data, to)| (data, SocketAddrV4::new(to, 0)));
         super::send_mmsg(self.fd.as_raw_fd(), msgs)
+    }
+}
+
+impl RawEsp {
+    /// The DF bit of the packets sent next (`crypto ipsec df-bit`, see
+    /// [`ipsec_proto::tunnel::Outputs::outer_df`]); a system call only when it changes.
+    pub fn set_df(&self, df: bool) -> io::Result<()> {
+        self.df.set(self.fd.as_raw_fd(), df)
     }
 }
 

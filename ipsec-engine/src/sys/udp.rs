@@ -17,6 +17,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 pub struct UdpSock {
     fd: OwnedFd,
     local: SocketAddrV4,
+    df: super::DfState,
 }
 
 /// One received datagram's addresses.
@@ -61,7 +62,11 @@ impl UdpSock {
             )
         })?;
         let local = local_addr(raw)?;
-        Ok(UdpSock { fd, local })
+        Ok(UdpSock {
+            fd,
+            local,
+            df: super::DfState::default(),
+        })
     }
 
     /// The bound address (with the kernel-chosen port if 0 was asked).
@@ -271,6 +276,14 @@ impl UdpSock {
         msgs: impl IntoIterator<Item = (&'a [u8], SocketAddrV4)>,
     ) -> io::Result<usize> {
         super::send_mmsg(self.fd.as_raw_fd(), msgs)
+    }
+}
+
+impl UdpSock {
+    /// The DF bit of the packets sent next (`crypto ipsec df-bit`, see
+    /// [`ipsec_proto::tunnel::Outputs::outer_df`]); a system call only when it changes.
+    pub fn set_df(&self, df: bool) -> io::Result<()> {
+        self.df.set(self.fd.as_raw_fd(), df)
     }
 }
 

@@ -81,6 +81,8 @@ pub struct Daemon {
     cfg: PathBuf,
     ns: String,
     stderr: Arc<Mutex<String>>,
+    /// Further `run` options (`--keylog DIR`).
+    args: Vec<String>,
 }
 
 impl Daemon {
@@ -92,6 +94,11 @@ impl Daemon {
 
     /// Like [`Self::start`], for a namespace known by name.
     pub fn start_in(ns: &str, dir: &Path, name: &str, config: &str) -> Daemon {
+        Daemon::start_with(ns, dir, name, config, &[])
+    }
+
+    /// Like [`Self::start_in`] with further `run` options (`--keylog DIR`).
+    pub fn start_with(ns: &str, dir: &Path, name: &str, config: &str, args: &[&str]) -> Daemon {
         let cfg = dir.join(format!("{name}.cfg"));
         std::fs::write(&cfg, config).unwrap();
         let mut d = Daemon {
@@ -101,6 +108,7 @@ impl Daemon {
             cfg,
             ns: ns.into(),
             stderr: Arc::new(Mutex::new(String::new())),
+            args: args.iter().map(|a| a.to_string()).collect(),
         };
         d.spawn();
         d
@@ -113,6 +121,7 @@ impl Daemon {
             .arg(&self.cfg)
             .arg("--control")
             .arg(&self.sock)
+            .args(&self.args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

@@ -83,9 +83,10 @@ impl FailureKind {
             }
             Error::PeerIncompatible(PeerIncompatible::Pfs(_)) => FailureKind::Pfs,
             Error::PeerIncompatible(PeerIncompatible::NoKey(_)) => FailureKind::NoKey,
-            Error::PeerIncompatible(PeerIncompatible::IdentityNotMatched(_)) => {
-                FailureKind::IdentityNotMatched
-            }
+            Error::PeerIncompatible(
+                PeerIncompatible::IdentityNotMatched(_)
+                | PeerIncompatible::HostIdentityNotMatched(_),
+            ) => FailureKind::IdentityNotMatched,
             Error::AuthenticationFailed(AuthFailure::PskMismatch { .. }) => {
                 FailureKind::PskMismatch
             }

@@ -229,7 +229,7 @@ fn phase1(now: Instant, p: &PeerInput, out: &mut Vec<Verdict>) {
         );
         v.evidence.push(format!("{} ({})", text, ago(now, r.at)));
         v.check.push(format!(
-            "`match identity address` of the profile in `set isakmp-profile` names the address {peer} identifies with (its `crypto isakmp identity` / strongSwan's `id`)"
+            "`match identity address` (or `match identity host` for an FQDN) of the profile in `set isakmp-profile` names the identity {peer} uses (its `crypto isakmp identity` / strongSwan's `id`)"
         ));
         v.verify.push(
             "debug crypto isakmp: `ISAKMP:(0):peer matches *none* of the profiles`; the peer sees INVALID-ID-INFORMATION".into(),

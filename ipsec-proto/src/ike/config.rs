@@ -42,6 +42,13 @@ pub struct PeerConfig {
     /// The ISAKMP profile's `match identity address A M`: the peer's Main Mode identity
     /// (ID_IPV4_ADDR) must lie in one, else Phase 1 is refused. Empty: any identity.
     pub identities: Vec<(Ipv4Addr, Ipv4Addr)>,
+    /// The ISAKMP profile's `match identity host NAME | domain D`: ID_FQDN identities the
+    /// peer may use. With [`PeerConfig::identities`], the peer's Main Mode identity must match
+    /// one of the two lists when either is not empty.
+    pub host_identities: Vec<crate::policy::HostIdentity>,
+    /// What we send in our Main Mode ID payload (`crypto isakmp identity`, the profile's
+    /// `self-identity`).
+    pub local_identity: crate::policy::LocalIdentity,
     /// The ISAKMP profile's `keepalive`: DPD with this peer instead of
     /// [`EndpointConfig::dpd`].
     pub dpd: Option<crate::policy::DpdConfig>,
@@ -88,6 +95,8 @@ impl PeerConfig {
             psk,
             keys: Vec::new(),
             identities: Vec::new(),
+            host_identities: Vec::new(),
+            local_identity: crate::policy::LocalIdentity::Address,
             dpd: None,
             isakmp_policies: Vec::new(),
             transform_sets: Vec::new(),
@@ -97,6 +106,25 @@ impl PeerConfig {
             selectors: Vec::new(),
             aggressive: None,
             identity_keys: Vec::new(),
+        }
+    }
+
+    /// Whether the ISAKMP profile takes a peer whose Main Mode ID payload body (type,
+    /// protocol, port, data) is `id`: always when it names no identity.
+    pub fn takes_identity(&self, id: &[u8]) -> bool {
+        if self.identities.is_empty() && self.host_identities.is_empty() {
+            return true;
+        }
+        match id {
+            [1, _, _, _, a, b, c, d] => {
+                let a = Ipv4Addr::new(*a, *b, *c, *d);
+                self.identities
+                    .iter()
+                    .any(|(n, m)| u32::from(a) & u32::from(*m) == u32::from(*n) & u32::from(*m))
+            }
+            [2, _, _, _, name @ ..] => std::str::from_utf8(name)
+                .is_ok_and(|n| self.host_identities.iter().any(|h| h.matches(n))),
+            _ => false,
         }
     }
 

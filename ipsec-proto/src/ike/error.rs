@@ -73,6 +73,10 @@ pub enum PeerIncompatible {
     /// The peer authenticated with an identity its ISAKMP profile does not `match identity`.
     #[error("peer identity {} is not matched by the ISAKMP profile (match identity address)", .0.map_or("(not an IPv4 address)".to_string(), |a| a.to_string()))]
     IdentityNotMatched(Option<std::net::Ipv4Addr>),
+    /// The peer identified with an ID_FQDN no ISAKMP profile of its entries takes (`match
+    /// identity host`), or with an identity of a type the profile does not match.
+    #[error("peer identity {0} is not matched by the ISAKMP profile (match identity host)")]
+    HostIdentityNotMatched(String),
 }
 
 /// Authentication failed.
@@ -264,9 +268,10 @@ impl Error {
                 Some(NotifyType::INVALID_HASH_INFORMATION)
             }
             // The peer proved its key but named an identity we do not take.
-            Error::PeerIncompatible(PeerIncompatible::IdentityNotMatched(_)) => {
-                Some(NotifyType::INVALID_ID_INFORMATION)
-            }
+            Error::PeerIncompatible(
+                PeerIncompatible::IdentityNotMatched(_)
+                | PeerIncompatible::HostIdentityNotMatched(_),
+            ) => Some(NotifyType::INVALID_ID_INFORMATION),
             Error::InvalidMessage(_)
             | Error::PeerMisbehaved(_)
             | Error::PeerIncompatible(PeerIncompatible::NoKey(_))

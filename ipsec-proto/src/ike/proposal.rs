@@ -820,5 +820,27 @@ pub(crate) fn phase1_id_body(addr: Ipv4Addr) -> Result<Vec<u8>, WireError> {
     })
 }
 
+/// Our Main Mode ID payload body: ID_IPV4_ADDR `addr`, or the configured ID_FQDN /
+/// ID_USER_FQDN, each with protocol 17 and port 500 as IOS sends them.
+pub(crate) fn phase1_own_id_body(
+    identity: &crate::policy::LocalIdentity,
+    addr: Ipv4Addr,
+) -> Result<Vec<u8>, WireError> {
+    use crate::policy::LocalIdentity;
+    let value = match identity {
+        LocalIdentity::Address => return phase1_id_body(addr),
+        LocalIdentity::Fqdn(n) => IdValue::Fqdn(n.as_bytes()),
+        LocalIdentity::UserFqdn(u) => IdValue::UserFqdn(u.as_bytes()),
+    };
+    write_body(|w| {
+        IdSpec {
+            value,
+            protocol: 17,
+            port: 500,
+        }
+        .write_body(w)
+    })
+}
+
 #[allow(dead_code)]
 pub(crate) const SA: PayloadType = PayloadType::SA;

@@ -61,6 +61,9 @@ pub enum LintKind {
     NoRouteToRemote,
     /// A map entry's ISAKMP profile does not own the keyring its peer's key comes from.
     ProfileKeyMismatch,
+    /// We identify with ID_FQDN (`crypto isakmp identity hostname`, `self-identity fqdn`) but
+    /// there is no `ip domain name`: the identity is the bare hostname.
+    FqdnWithoutDomain,
     /// Any other consistency problem (see [`GatewayConfig::validate`]).
     Inconsistent,
     /// A pre-shared key short or regular enough to be guessed offline (see [`MIN_PSK_LEN`]).
@@ -189,11 +192,15 @@ pub fn check(cfg: &GatewayConfig, origins: Option<&Origins>) -> Vec<Lint> {
             .isakmp_profile
             .as_deref()
             .and_then(|p| cfg.isakmp_profile(p));
-        let local = cfg
-            .interfaces
-            .iter()
-            .find(|i| i.crypto_map.as_deref() == Some(e.map.as_str()))
-            .and_then(|i| i.address.map(|(a, _)| a));
+        // The map's own `local-address IF`, else the interface it is applied to.
+        let local = match cfg.map_local_addresses.get(&e.map) {
+            Some(l) => cfg.interface(l).and_then(|i| i.address.map(|(a, _)| a)),
+            None => cfg
+                .interfaces
+                .iter()
+                .find(|i| i.crypto_map.as_deref() == Some(e.map.as_str()))
+                .and_then(|i| i.address.map(|(a, _)| a)),
+        };
         for p in &e.peers {
             if let (Some(prof), Some(local)) = (profile, local) {
                 if let Err(why) = cfg.entry_key(*p, local, Some(prof)) {
@@ -308,6 +315,34 @@ pub fn check(cfg: &GatewayConfig, origins: Option<&Origins>) -> Vec<Lint> {
                 LintKind::UnappliedCryptoMap,
                 Some(Item::MapEntry(e.map.clone(), e.seq)),
                 format!("crypto map {} is not applied to any interface", e.map),
+            );
+        }
+    }
+
+    // An FQDN identity needs the domain: without it IOS sends the bare hostname, which a peer
+    // expecting `host.domain` (strongSwan's `id = @host.domain`) refuses.
+    let fqdn_users: Vec<Option<Item>> = cfg
+        .isakmp_profiles
+        .iter()
+        .filter(|p| p.self_identity == Some(crate::policy::SelfIdentity::Fqdn))
+        .map(|p| Some(Item::IsakmpProfile(p.name.clone())))
+        .chain(cfg.isakmp_identity_hostname.then_some(None))
+        .collect();
+    if cfg.domain_name.as_deref().is_none_or(str::is_empty) {
+        for item in fqdn_users {
+            let who = match &item {
+                Some(Item::IsakmpProfile(p)) => format!("isakmp profile {p} (self-identity fqdn)"),
+                _ => "crypto isakmp identity hostname".to_string(),
+            };
+            push(
+                Severity::Warning,
+                LintKind::FqdnWithoutDomain,
+                item,
+                format!(
+                    "{who}: no ip domain name, so the ID_FQDN sent is the bare hostname {}; add `ip domain name DOMAIN` if the peer expects {}.DOMAIN",
+                    cfg.fqdn(),
+                    cfg.fqdn()
+                ),
             );
         }
     }

@@ -771,6 +771,20 @@ pub fn show_crypto_map(
             "\tSecurity association lifetime: {kb} kilobytes/{} seconds",
             e.lifetime_secs.unwrap_or(cfg.ipsec.sa_lifetime_secs)
         );
+        // `set security-association idle-time` (else the global one). Our wording: no IOS
+        // capture of `show crypto map` with an idle time was found.
+        if let Some(t) = e.idle_time.or(cfg.ipsec.sa_idle_time) {
+            let back = if t.default_peer {
+                ", then back to the default peer"
+            } else {
+                ""
+            };
+            let _ = writeln!(
+                o,
+                "\tSecurity association idle time: {} seconds{back}",
+                t.secs
+            );
+        }
 
         if flavor == IosFlavor::V15 {
             o.push_str("\tResponder-Only (Y/N): N\n");

@@ -295,6 +295,42 @@ impl ReverseRoute {
     pub const DEFAULT_DISTANCE: u8 = 1;
 }
 
+/// `crypto ipsec df-bit clear|set|copy` (globally, or in an interface carrying a crypto map):
+/// the DF bit of the outer IPv4 header of tunnel-mode ESP (plain or in UDP). IOS copies the
+/// inner packet's bit by default; `clear` lets the path fragment the ESP packets (sites whose
+/// path MTU discovery is broken), `set` forbids it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum DfBit {
+    /// `copy`: the outer DF is the inner packet's (the IOS default).
+    #[default]
+    Copy,
+    /// `set`: DF always set.
+    Set,
+    /// `clear`: DF never set.
+    Clear,
+}
+
+impl DfBit {
+    /// The IOS keyword (`clear`, `set`, `copy`).
+    pub fn ios_name(self) -> &'static str {
+        match self {
+            DfBit::Copy => "copy",
+            DfBit::Set => "set",
+            DfBit::Clear => "clear",
+        }
+    }
+
+    /// The outer header's DF for a packet whose own DF is `inner_df`.
+    pub fn outer_df(self, inner_df: bool) -> bool {
+        match self {
+            DfBit::Copy => inner_df,
+            DfBit::Set => true,
+            DfBit::Clear => false,
+        }
+    }
+}
+
 /// DPD sending mode (`crypto isakmp keepalive ... periodic|on-demand`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -340,6 +376,9 @@ pub struct IpsecGlobals {
     pub nat_keepalive_secs: Option<u32>,
     /// NAT traversal enabled (`no crypto ipsec nat-transparency udp-encapsulation` clears it).
     pub nat_t: bool,
+    /// `crypto ipsec df-bit clear|set|copy` (default copy); an interface's own
+    /// `crypto ipsec df-bit` overrides it for the crypto maps applied there.
+    pub df_bit: DfBit,
 }
 
 impl IpsecGlobals {
@@ -361,6 +400,7 @@ impl Default for IpsecGlobals {
             dpd: None,
             nat_keepalive_secs: None,
             nat_t: true,
+            df_bit: DfBit::Copy,
         }
     }
 }

@@ -28,6 +28,59 @@ pub enum LocalAddress {
     Interface(String),
 }
 
+/// `match identity host NAME` / `match identity host domain D` in an ISAKMP profile: the
+/// peer's ID_FQDN identities the profile takes (compared without regard to case, as DNS does).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum HostIdentity {
+    /// `match identity host NAME`: exactly NAME.
+    Host(String),
+    /// `match identity host domain D`: D itself or any name ending in `.D`.
+    Domain(String),
+}
+
+impl HostIdentity {
+    /// Whether the ID_FQDN `name` is taken.
+    pub fn matches(&self, name: &str) -> bool {
+        let name = name.trim_end_matches('.');
+        match self {
+            HostIdentity::Host(h) => name.eq_ignore_ascii_case(h.trim_end_matches('.')),
+            HostIdentity::Domain(d) => {
+                let d = d.trim_start_matches('.').trim_end_matches('.');
+                name.eq_ignore_ascii_case(d)
+                    || (name.len() > d.len()
+                        && name.get(name.len() - d.len() - 1..).is_some_and(|tail| {
+                            tail.starts_with('.') && tail[1..].eq_ignore_ascii_case(d)
+                        }))
+            }
+        }
+    }
+}
+
+/// What we identify with in Main Mode (MM5 as initiator, MM6 as responder): `crypto isakmp
+/// identity address|hostname` globally, `self-identity address|fqdn|user-fqdn U` in a profile.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub enum LocalIdentity {
+    /// ID_IPV4_ADDR, our address towards the peer (the IOS default).
+    #[default]
+    Address,
+    /// ID_FQDN with this name (`hostname` plus `ip domain name`).
+    Fqdn(String),
+    /// ID_USER_FQDN with this `user@domain`.
+    UserFqdn(String),
+}
+
+/// `self-identity` of an ISAKMP profile, as written (the FQDN is resolved against `hostname`
+/// and `ip domain name` when the configuration runs).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SelfIdentity {
+    /// `self-identity address`.
+    Address,
+    /// `self-identity fqdn`: `hostname.domain`.
+    Fqdn,
+    /// `self-identity user-fqdn USER@DOMAIN`.
+    UserFqdn(String),
+}
+
 /// `crypto isakmp profile NAME`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct IsakmpProfile {
@@ -45,9 +98,10 @@ pub struct IsakmpProfile {
     pub local_address: Option<LocalAddress>,
     /// `initiate mode aggressive`: Phase 1 with the profile's peers is Aggressive Mode.
     pub initiate_aggressive: bool,
-    /// `self-identity user-fqdn U` (or `address`, the default: `None`): what we send as our
-    /// Phase 1 identity in Aggressive Mode.
-    pub self_identity: Option<super::Phase1Id>,
+    /// `match identity host NAME | domain D`: the peer's ID_FQDN identities the profile takes.
+    pub match_hosts: Vec<HostIdentity>,
+    /// `self-identity ...` (None: the global `crypto isakmp identity`).
+    pub self_identity: Option<SelfIdentity>,
 }
 
 impl IsakmpProfile {
@@ -104,6 +158,28 @@ impl Keyring {
 }
 
 impl GatewayConfig {
+    /// Our FQDN as IOS sends it in ID_FQDN: `hostname` and `ip domain name` (the hostname
+    /// alone without a domain; IOS's default hostname `Router` without either).
+    pub fn fqdn(&self) -> String {
+        let host = self.hostname.as_deref().unwrap_or("Router");
+        match self.domain_name.as_deref() {
+            Some(d) if !d.is_empty() => format!("{host}.{d}"),
+            _ => host.to_string(),
+        }
+    }
+
+    /// What we identify with in Main Mode under `profile` (its `self-identity`, else the global
+    /// `crypto isakmp identity`).
+    pub fn local_identity(&self, profile: Option<&IsakmpProfile>) -> LocalIdentity {
+        match profile.and_then(|p| p.self_identity.as_ref()) {
+            Some(SelfIdentity::Address) => LocalIdentity::Address,
+            Some(SelfIdentity::Fqdn) => LocalIdentity::Fqdn(self.fqdn()),
+            Some(SelfIdentity::UserFqdn(u)) => LocalIdentity::UserFqdn(u.clone()),
+            None if self.isakmp_identity_hostname => LocalIdentity::Fqdn(self.fqdn()),
+            None => LocalIdentity::Address,
+        }
+    }
+
     /// The key IOS uses with `peer` on our address `local`: the most specific address match
     /// among the global keys and the keyrings that serve `local` (a keyring without
     /// `local-address` serves every address; on a tie the global key wins, then the keyring

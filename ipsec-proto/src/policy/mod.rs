@@ -19,14 +19,16 @@ pub use acl::{
 };
 pub use aggressive::{IsakmpPeer, Phase1Id};
 pub use ipsec::{
-    volume_limit, CryptoMapEntry, DpdConfig, DpdMode, EspEncryption, EspIntegrity, EspMode,
+    volume_limit, CryptoMapEntry, DfBit, DpdConfig, DpdMode, EspEncryption, EspIntegrity, EspMode,
     IdleTime, IpsecGlobals, IpsecProfile, ReverseRoute, TransformSet, KILOBYTES_DISABLED,
 };
 pub use isakmp::{
     group_bits, group_description, lookup_key, lookup_key_by_hostname, IkeAuth, IkeEncryption,
     IkeHash, IsakmpPolicy, KeyEncoding, PreSharedKey, PskPeer, PskSecret, KNOWN_GROUPS,
 };
-pub use keyring::{IsakmpProfile, KeySource, Keyring, LocalAddress};
+pub use keyring::{
+    HostIdentity, IsakmpProfile, KeySource, Keyring, LocalAddress, LocalIdentity, SelfIdentity,
+};
 pub use net::{
     tunnel_number, Interface, NatRule, NatSide, StaticRoute, TunnelConfig, TunnelMode, TunnelSource,
 };
@@ -36,6 +38,11 @@ pub use net::{
 pub struct GatewayConfig {
     /// `hostname`.
     pub hostname: Option<String>,
+    /// `ip domain name D` (or `ip domain-name D`): the domain of our FQDN identity.
+    pub domain_name: Option<String>,
+    /// `crypto isakmp identity hostname`: identify with ID_FQDN (`hostname.domain`) instead of
+    /// our address, where no ISAKMP profile says otherwise.
+    pub isakmp_identity_hostname: bool,
     /// ISAKMP policies sorted by priority.
     pub isakmp_policies: Vec<IsakmpPolicy>,
     /// Pre-shared keys in configuration order.
@@ -60,6 +67,9 @@ pub struct GatewayConfig {
     /// like [`GatewayConfig::crypto_maps`]; a crypto map entry refers to them with
     /// `ipsec-isakmp dynamic NAME`.
     pub dynamic_maps: Vec<CryptoMapEntry>,
+    /// `crypto map NAME local-address IF`: map name → interface whose address the map's IKE
+    /// and ESP use (instead of the address of the interface the map is applied to).
+    pub map_local_addresses: std::collections::BTreeMap<String, String>,
     /// Access lists in configuration order.
     pub access_lists: Vec<AccessList>,
     /// Interfaces in configuration order.
@@ -401,6 +411,8 @@ impl GatewayConfig {
                 }
             }
             match &e.acl {
+                // A dynamic map entry without one takes the proxy identities peers offer.
+                None if dynamic_entry => {}
                 None => w.push(incomplete("match address")),
                 Some(a) if self.access_list(a).is_none() => w.push(ValidationWarning::MissingAcl {
                     user: format!("crypto map {} {}", e.map, e.seq),

@@ -34,6 +34,9 @@ pub struct Interface {
     pub ip_mtu: Option<u16>,
     /// The `tunnel ...` commands of a `TunnelN` interface (`None` on other interfaces).
     pub tunnel: Option<TunnelConfig>,
+    /// `crypto ipsec df-bit clear|set|copy` on this interface: overrides the global setting for
+    /// the crypto map applied here.
+    pub df_bit: Option<super::ipsec::DfBit>,
 }
 
 /// `tunnel source IF | A`.
@@ -86,6 +89,7 @@ impl Interface {
             unnumbered: None,
             ip_mtu: None,
             tunnel: None,
+            df_bit: None,
         }
     }
 

@@ -18,8 +18,15 @@ pub struct MapEntryInfo {
     pub seq: u16,
     /// IOS interface carrying the map (`FastEthernet4`).
     pub interface: String,
-    /// Our address on that interface (or the `run` override).
+    /// Our address on that interface (or the `run` override), or on the interface of
+    /// `crypto map NAME local-address IF`.
     pub local: Ipv4Addr,
+    /// The interface whose address `local` is: `interface`, or the map's `local-address`
+    /// interface. An engine must send and receive IKE and ESP on that address.
+    pub local_interface: String,
+    /// `crypto ipsec df-bit` of `interface`, else the global one: the outer DF of the entry's
+    /// ESP packets.
+    pub df_bit: crate::policy::DfBit,
     /// The peer in use: the first `set peer` at start, a backup after a failover.
     pub peer_addr: Ipv4Addr,
     /// Every `set peer` with a pre-shared key, in the order IOS tries them.
@@ -54,6 +61,10 @@ pub struct MapEntryInfo {
     /// `set security-association idle-time`, else the global one: pairs idle that long are
     /// deleted.
     pub idle_time: Option<crate::policy::IdleTime>,
+    /// A dynamic map entry without `match address`: it accepts the proxy identities each
+    /// peer offers (`acl` is a synthetic `permit ip any any`), and traffic no learned pair
+    /// admits is not protected (sent in clear, as IOS does outside its SAs).
+    pub any_proxies: bool,
     /// `Some(N)`: not a crypto map entry but static VTI `TunnelN` (`tunnel protection ipsec
     /// profile`): its one flow has the proxy identities 0.0.0.0/0 ⇄ 0.0.0.0/0, whatever is
     /// routed into the interface goes through it, and no crypto ACL classifies for it (`acl`
@@ -72,6 +83,21 @@ pub struct Built {
     pub skipped: Vec<String>,
 }
 
+impl Built {
+    /// Every local address the configuration sends and receives IKE and ESP on (the crypto
+    /// map interfaces, `crypto map NAME local-address IF`, VTI tunnel sources), each once, in
+    /// entry order: what an engine must bind.
+    pub fn local_addresses(&self) -> Vec<Ipv4Addr> {
+        let mut v: Vec<Ipv4Addr> = Vec::new();
+        for e in &self.entries {
+            if !v.contains(&e.local) {
+                v.push(e.local);
+            }
+        }
+        v
+    }
+}
+
 /// Why no gateway can be built from a configuration.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -82,6 +108,14 @@ pub enum BuildError {
     /// The crypto map interface has no `ip address` and no override was given.
     #[error("interface {0} carries a crypto map but has no ip address")]
     Unaddressed(String),
+    /// `crypto map NAME local-address IF` names an interface without an address.
+    #[error("crypto map {map} local-address {interface}: the interface has no ip address")]
+    LocalAddressUnaddressed {
+        /// The map.
+        map: String,
+        /// The `local-address` interface.
+        interface: String,
+    },
     /// Every entry was incomplete.
     #[error("no usable crypto map entry: {0}")]
     NoUsableEntry(String),
@@ -158,6 +192,23 @@ fn expand<'a>(cfg: &'a GatewayConfig, e: &'a CryptoMapEntry) -> Vec<Expanded<'a>
             })
             .collect(),
     }
+}
+
+/// A synthetic `permit ip any any` list named `name` (a VTI's, or a dynamic entry's without
+/// `match address`).
+fn any_acl(name: String) -> AccessList {
+    let mut acl = AccessList::new(name, false, crate::policy::AclKind::Extended);
+    acl.entries.push(crate::policy::AclEntry {
+        seq: 10,
+        action: AclAction::Permit,
+        protocol: crate::policy::AclProtocol::Ip,
+        src: crate::policy::AddrMatch::ANY,
+        src_port: crate::policy::PortMatch::Any,
+        dst: crate::policy::AddrMatch::ANY,
+        dst_port: crate::policy::PortMatch::Any,
+        log: false,
+    });
+    acl
 }
 
 /// The proxy identities of every VTI SA: 0.0.0.0/0 ⇄ 0.0.0.0/0, as IOS proposes them.
@@ -253,15 +304,15 @@ fn vti_entry(
     pc.identity_keys = identity_keys(cfg, local, profile);
     pc.aggressive = match (am_peer, profile) {
         (Some((_, id)), _) => Some(id),
-        (None, Some(p)) if p.initiate_aggressive => Some(
-            p.self_identity
-                .clone()
-                .unwrap_or(crate::policy::Phase1Id::Ipv4(local)),
-        ),
+        (None, Some(p)) if p.initiate_aggressive => {
+            Some(phase1_id(cfg.local_identity(Some(p)), local))
+        }
         _ => None,
     };
+    pc.local_identity = cfg.local_identity(profile);
     if let Some(p) = profile {
         pc.identities = p.match_addresses.clone();
+        pc.host_identities = p.match_hosts.clone();
         pc.dpd = p.keepalive.map(|(interval_secs, retry_secs)| DpdConfig {
             interval_secs,
             retry_secs,
@@ -275,26 +326,18 @@ fn vti_entry(
     pc.lifetime_secs = prof.lifetime_secs.unwrap_or(cfg.ipsec.sa_lifetime_secs);
     pc.lifetime_kb = prof.lifetime_kb.unwrap_or(cfg.ipsec.sa_lifetime_kb);
     pc.selectors.push(vti_selectors());
-    let mut acl = AccessList::new(
-        format!("{}-head-0", ifc.name),
-        false,
-        crate::policy::AclKind::Extended,
-    );
-    acl.entries.push(crate::policy::AclEntry {
-        seq: 10,
-        action: AclAction::Permit,
-        protocol: crate::policy::AclProtocol::Ip,
-        src: crate::policy::AddrMatch::ANY,
-        src_port: crate::policy::PortMatch::Any,
-        dst: crate::policy::AddrMatch::ANY,
-        dst_port: crate::policy::PortMatch::Any,
-        log: false,
-    });
+    let acl = any_acl(format!("{}-head-0", ifc.name));
+    let local_interface = match &t.source {
+        Some(TunnelSource::Interface(i)) => i.clone(),
+        _ => ifc.name.clone(),
+    };
     let entry = MapEntryInfo {
         map: format!("{}-head-0", ifc.name),
         seq: 1,
         interface: ifc.name.clone(),
         local,
+        local_interface,
+        df_bit: ifc.df_bit.unwrap_or(cfg.ipsec.df_bit),
         peer_addr,
         peers: vec![peer_addr],
         default_peer: false,
@@ -311,6 +354,7 @@ fn vti_entry(
         rri_distance: crate::policy::ReverseRoute::DEFAULT_DISTANCE,
         idle_time: cfg.ipsec.sa_idle_time,
         vti: Some(n),
+        any_proxies: false,
     };
     Some((entry, pc))
 }
@@ -325,10 +369,28 @@ pub fn build(cfg: &GatewayConfig, local_override: Option<Ipv4Addr>) -> Result<Bu
     for ifc in cfg.interfaces.iter().filter(|i| !i.shutdown) {
         let Some(map) = &ifc.crypto_map else { continue };
         any_interface = true;
-        let local = match (local_override, ifc.address) {
-            (Some(a), _) => a,
-            (None, Some((a, _))) => a,
-            (None, None) => return Err(BuildError::Unaddressed(ifc.name.clone())),
+        // `crypto map NAME local-address IF` names the interface whose address the map uses;
+        // the `run` override stands for the address of the interface carrying the map only.
+        let local_if = match cfg.map_local_addresses.get(map) {
+            Some(l) => cfg.interface(l).map_or(l.as_str(), |i| i.name.as_str()),
+            None => ifc.name.as_str(),
+        };
+        let local = if local_if.eq_ignore_ascii_case(&ifc.name) {
+            match (local_override, ifc.address) {
+                (Some(a), _) => a,
+                (None, Some((a, _))) => a,
+                (None, None) => return Err(BuildError::Unaddressed(ifc.name.clone())),
+            }
+        } else {
+            match cfg.interface(local_if).and_then(|i| i.address) {
+                Some((a, _)) => a,
+                None => {
+                    return Err(BuildError::LocalAddressUnaddressed {
+                        map: map.clone(),
+                        interface: local_if.to_string(),
+                    })
+                }
+            }
         };
         for (e, dynamic) in cfg.crypto_map(map).flat_map(|e| expand(cfg, e)) {
             let name = match &dynamic {
@@ -340,9 +402,17 @@ pub fn build(cfg: &GatewayConfig, local_override: Option<Ipv4Addr>) -> Result<Bu
                 skipped.push(format!("{name}: no set peer"));
                 continue;
             };
-            let Some(acl) = e.acl.as_ref().and_then(|a| cfg.access_list(a)) else {
-                skipped.push(format!("{name}: no valid match address"));
-                continue;
+            // A dynamic entry without `match address` takes the proxy identities each peer
+            // offers (IOS: limited by nothing but the transform sets): one line standing for
+            // any of them, whose traffic only the peers' own pairs carry.
+            let any_proxies = dynamic.is_some() && e.acl.is_none();
+            let acl = match e.acl.as_ref().and_then(|a| cfg.access_list(a)) {
+                Some(a) => a.clone(),
+                None if any_proxies => any_acl(format!("{}-{}-any", e.map, e.seq)),
+                None => {
+                    skipped.push(format!("{name}: no valid match address"));
+                    continue;
+                }
             };
             let sets: Vec<_> = e
                 .transform_sets
@@ -407,15 +477,15 @@ pub fn build(cfg: &GatewayConfig, local_override: Option<Ipv4Addr>) -> Result<Bu
             pc.aggressive = match (&dynamic, am_peer, profile) {
                 (Some(_), _, _) => None,
                 (None, Some((_, id)), _) => Some(id),
-                (None, None, Some(p)) if p.initiate_aggressive => Some(
-                    p.self_identity
-                        .clone()
-                        .unwrap_or(crate::policy::Phase1Id::Ipv4(local)),
-                ),
+                (None, None, Some(p)) if p.initiate_aggressive => {
+                    Some(phase1_id(cfg.local_identity(Some(p)), local))
+                }
                 _ => None,
             };
+            pc.local_identity = cfg.local_identity(profile);
             if let Some(p) = profile {
                 pc.identities = p.match_addresses.clone();
+                pc.host_identities = p.match_hosts.clone();
                 pc.dpd = p.keepalive.map(|(interval_secs, retry_secs)| DpdConfig {
                     interval_secs,
                     retry_secs,
@@ -454,11 +524,13 @@ pub fn build(cfg: &GatewayConfig, local_override: Option<Ipv4Addr>) -> Result<Bu
                 seq: e.seq,
                 interface: ifc.name.clone(),
                 local,
+                local_interface: local_if.to_string(),
+                df_bit: ifc.df_bit.unwrap_or(cfg.ipsec.df_bit),
                 peer_addr,
                 peers: candidates,
                 default_peer: e.default_peer,
                 peer: PeerId(peers.len()),
-                acl: acl.clone(),
+                acl,
                 line_selector,
                 pfs_group: e.pfs_group,
                 dynamic,
@@ -471,6 +543,7 @@ pub fn build(cfg: &GatewayConfig, local_override: Option<Ipv4Addr>) -> Result<Bu
                     .unwrap_or(crate::policy::ReverseRoute::DEFAULT_DISTANCE),
                 idle_time: e.idle_time.or(cfg.ipsec.sa_idle_time),
                 vti: None,
+                any_proxies,
             });
             peers.push(pc);
         }
@@ -507,4 +580,17 @@ pub fn build(cfg: &GatewayConfig, local_override: Option<Ipv4Addr>) -> Result<Bu
         entries,
         skipped,
     })
+}
+
+/// The Phase 1 identity an Aggressive Mode initiator sends for our resolved local identity.
+fn phase1_id(
+    id: crate::policy::LocalIdentity,
+    local: std::net::Ipv4Addr,
+) -> crate::policy::Phase1Id {
+    use crate::policy::{LocalIdentity, Phase1Id};
+    match id {
+        LocalIdentity::Address => Phase1Id::Ipv4(local),
+        LocalIdentity::Fqdn(f) => Phase1Id::Fqdn(f),
+        LocalIdentity::UserFqdn(u) => Phase1Id::UserFqdn(u),
+    }
 }

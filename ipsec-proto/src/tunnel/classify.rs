@@ -145,14 +145,27 @@ impl Classifier {
 
     /// The entry that protects `t` and the index of the line that decided, `None` when no entry
     /// permits it.
+    #[cfg(test)]
     pub(super) fn classify(
         &self,
         entries: &[MapEntryInfo],
         t: &FiveTuple,
     ) -> Option<(usize, usize)> {
+        self.classify_after(entries, t, None)
+    }
+
+    /// [`Classifier::classify`] among the entries after `after` only (a dynamic entry
+    /// without `match address` that no learned pair of which admits the packet passes it on,
+    /// as a `deny` would).
+    pub(super) fn classify_after(
+        &self,
+        entries: &[MapEntryInfo],
+        t: &FiveTuple,
+        after: Option<usize>,
+    ) -> Option<(usize, usize)> {
         let mut best: Option<(usize, usize)> = None;
         for e in self.candidates(t.dst) {
-            if best.is_some_and(|(b, _)| b <= e) {
+            if best.is_some_and(|(b, _)| b <= e) || after.is_some_and(|a| e <= a) {
                 continue;
             }
             if let Some(Some(one)) = self.single.get(e) {

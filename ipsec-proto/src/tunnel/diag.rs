@@ -383,8 +383,63 @@ impl Tunnels {
         &self.history
     }
 
-    fn flow_view(&self, f: &Flow) -> FlowView {
-        let s = self.flow_stats(f);
+    /// The peers a dynamic entry learned (ISAKMP SAs and IPsec SA pairs it owns), each once.
+    fn learned_peers(&self, entry: usize, sas: &[crate::ike::IsakmpSaInfo]) -> Vec<Ipv4Addr> {
+        let Some(e) = self.entries.get(entry) else {
+            return Vec::new();
+        };
+        let mut v: Vec<Ipv4Addr> = sas
+            .iter()
+            .filter(|s| s.peer == e.peer)
+            .filter_map(|s| match s.path.remote.ip() {
+                IpAddr::V4(a) => Some(a),
+                IpAddr::V6(_) => None,
+            })
+            .collect();
+        for f in self.flows.iter().filter(|f| f.entry == entry) {
+            v.extend(
+                f.live
+                    .iter()
+                    .filter_map(|id| self.children.get(id))
+                    .filter_map(super::ChildSa::peer),
+            );
+        }
+        let mut seen = Vec::new();
+        v.retain(|a| {
+            let new = !seen.contains(a);
+            seen.push(*a);
+            new
+        });
+        v
+    }
+
+    /// A flow's view; with `learned` (a dynamic entry's peer) only that peer's pairs, with the
+    /// proxy identities it negotiated, and `None` when it has none under this flow.
+    fn flow_view_of(&self, f: &Flow, learned: Option<Ipv4Addr>) -> FlowView {
+        let mine = |c: &super::ChildSa| learned.is_none_or(|p| c.peer() == Some(p));
+        let s = match learned {
+            None => self.flow_stats(f),
+            Some(_) => {
+                let mut s = crate::esp::EspStats::default();
+                for c in f.live.iter().filter_map(|id| self.children.get(id)) {
+                    if mine(c) {
+                        s.add(&c.out.stats());
+                        s.add(&c.inbound.stats());
+                    }
+                }
+                s
+            }
+        };
+        let newest = f
+            .live
+            .iter()
+            .rev()
+            .filter_map(|id| self.children.get(id))
+            .find(|c| mine(c));
+        let selectors = match (learned, newest) {
+            (Some(_), Some(c)) => c.selectors,
+            _ => f.selectors,
+        };
         let e = self.entries.get(f.entry);
         let acl_line = e
             .and_then(|e| {
@@ -400,11 +455,14 @@ impl Tunnels {
                 ))
             })
             .unwrap_or_default();
-        let current = f.current_out.and_then(|c| self.children.get(&c));
+        let current = match learned {
+            None => f.current_out.and_then(|c| self.children.get(&c)),
+            Some(_) => newest,
+        };
         FlowView {
             acl_line,
-            local_ident: ident(&f.selectors.local),
-            remote_ident: ident(&f.selectors.remote),
+            local_ident: ident(&selectors.local),
+            remote_ident: ident(&selectors.remote),
             sa_up: current.is_some(),
             udp_encap: current.is_some_and(|c| c.out.config().udp_encap),
             encaps: s.encaps,
@@ -426,17 +484,42 @@ impl Tunnels {
     pub fn diagnose_inputs(&self, now: Instant, peer: Option<Ipv4Addr>) -> Vec<PeerInput> {
         let sas = self.endpoint.isakmp_sas(now);
         let cfg = self.endpoint.config();
-        self.entries
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| peer.is_none_or(|p| p == e.peer_addr))
-            .map(|(i, e)| {
+        // A dynamic entry is diagnosed per peer it learned (IOS instantiates an entry for
+        // each); a template nobody used yet stands as itself (peer 0.0.0.0).
+        let mut todo: Vec<(usize, Ipv4Addr, bool)> = Vec::new();
+        for (i, e) in self.entries.iter().enumerate() {
+            let learned = match e.dynamic {
+                Some(_) => self.learned_peers(i, &sas),
+                None => Vec::new(),
+            };
+            if learned.is_empty() {
+                todo.push((i, e.peer_addr, false));
+            } else {
+                todo.extend(learned.into_iter().map(|a| (i, a, true)));
+            }
+        }
+        let strangers: Vec<(IpAddr, u64)> =
+            self.strangers(now).map(|(a, h)| (a, h.ike_rx)).collect();
+        todo.into_iter()
+            .filter(|(_, a, _)| peer.is_none_or(|p| p == *a))
+            .filter_map(|(i, a, learned)| Some((i, self.entries.get(i)?, a, learned)))
+            .map(|(i, e, peer_addr, learned)| {
                 let pc = cfg.peers.get(i);
-                let addr = IpAddr::V4(e.peer_addr);
+                let addr = IpAddr::V4(peer_addr);
+                let map = match (&e.dynamic, learned) {
+                    (Some((d, s)), true) => {
+                        format!(
+                            "{} {} (dynamic map {d} {s}, learned peer {peer_addr})",
+                            e.map, e.seq
+                        )
+                    }
+                    (Some((d, s)), false) => format!("{} {} (dynamic map {d} {s})", e.map, e.seq),
+                    (None, _) => format!("{} {}", e.map, e.seq),
+                };
                 PeerInput {
                     peer: Some(addr),
                     local: Some(IpAddr::V4(e.local)),
-                    map: format!("{} {}", e.map, e.seq),
+                    map,
                     vti: e.vti,
                     policies: pc
                         .map(|p| {
@@ -466,7 +549,13 @@ impl Tunnels {
                     pfs: e.pfs_group,
                     isakmp: sas
                         .iter()
-                        .filter(|s| s.peer == e.peer || s.path.remote.ip() == addr)
+                        .filter(|s| {
+                            if learned {
+                                s.peer == e.peer && s.path.remote.ip() == addr
+                            } else {
+                                s.peer == e.peer || s.path.remote.ip() == addr
+                            }
+                        })
                         .map(|s| IsakmpView {
                             conn_id: s.conn_id,
                             state: s.state,
@@ -478,23 +567,31 @@ impl Tunnels {
                         .flows
                         .iter()
                         .filter(|f| f.entry == i)
-                        .map(|f| self.flow_view(f))
+                        .map(|f| self.flow_view_of(f, learned.then_some(peer_addr)))
                         .collect(),
                     history: {
                         let mut h = self.history.peer(addr).cloned().unwrap_or_default();
                         h.last_rx = h.last_rx.max(self.esp_last_rx(i));
                         h
                     },
-                    strangers: self.strangers().map(|(a, h)| (a, h.ike_rx)).collect(),
+                    strangers: strangers.clone(),
                 }
             })
             .collect()
     }
 
     /// Addresses that sent IKE and are no `set peer`.
-    fn strangers(&self) -> impl Iterator<Item = (IpAddr, &diagnose::PeerHistory)> {
-        self.history.peers().filter(|(a, h)| {
-            h.ike_rx > 0 && !self.entries.iter().any(|e| IpAddr::V4(e.peer_addr) == *a)
+    fn strangers(&self, now: Instant) -> impl Iterator<Item = (IpAddr, &diagnose::PeerHistory)> {
+        // Peers a dynamic entry learned are no strangers.
+        let sas = self.endpoint.isakmp_sas(now);
+        let learned: Vec<Ipv4Addr> = (0..self.entries.len())
+            .filter(|i| self.entries.get(*i).is_some_and(|e| e.dynamic.is_some()))
+            .flat_map(|i| self.learned_peers(i, &sas))
+            .collect();
+        self.history.peers().filter(move |(a, h)| {
+            h.ike_rx > 0
+                && !self.entries.iter().any(|e| IpAddr::V4(e.peer_addr) == *a)
+                && !learned.iter().any(|l| IpAddr::V4(*l) == *a)
         })
     }
 
@@ -517,7 +614,7 @@ impl Tunnels {
         let mut v = diagnose::diagnose(now, cfg, &inputs);
         if peer.is_none() {
             v.extend(
-                self.strangers()
+                self.strangers(now)
                     .filter_map(|(a, h)| diagnose::diagnose_stranger(now, a, h)),
             );
         }

@@ -98,15 +98,182 @@ fn a_host_key_beats_the_wildcard_key_for_a_dynamic_peer() {
     assert_eq!(carry(&mut a, &mut b, now), vec![p]);
 }
 
+/// Site B moved to `addr` with LAN `lan` (a second spoke).
+fn spoke(addr: &str, lan: u8) -> String {
+    SITE_B
+        .replace("203.0.113.2", addr)
+        .replace("192.168.2.", &format!("192.168.{lan}."))
+}
+
+/// Moves every datagram of `from` to whichever of `to` has the destination address.
+fn route(from: &mut Tunnel, to: &mut [(&str, &mut Tunnel)], now: Instant) -> Vec<Vec<u8>> {
+    let mut buf = vec![0u8; 65_536];
+    let mut moved = Vec::new();
+    while let Ok(Some(t)) = from.poll_transmit(&mut buf) {
+        moved.push((t, buf[..t.len].to_vec()));
+    }
+    let mut delivered = Vec::new();
+    for (t, m) in moved {
+        let (dst, v) = match t.dest {
+            super::Dest::Udp { local, remote } => (*remote.ip(), (local, remote)),
+            super::Dest::Esp { src, dst } => (
+                dst,
+                (
+                    std::net::SocketAddrV4::new(src, 0),
+                    std::net::SocketAddrV4::new(dst, 0),
+                ),
+            ),
+            _ => continue,
+        };
+        let Some((_, peer)) = to.iter_mut().find(|(a, _)| a.parse() == Ok(dst)) else {
+            continue;
+        };
+        let r = match t.dest {
+            super::Dest::Udp { .. } => peer.handle_udp(now, v.1, v.0, &m),
+            _ => peer.handle_esp(now, *v.0.ip(), &m),
+        };
+        assert_eq!(r, Ok(()));
+        while let Ok(Some(n)) = peer.poll_plaintext(&mut buf) {
+            delivered.push(buf[..n].to_vec());
+        }
+    }
+    delivered
+}
+
 #[test]
-fn a_dynamic_entry_without_match_address_is_refused_by_name() {
+fn a_dynamic_entry_without_match_address_takes_each_spokes_proxies() {
     let text = hub("crypto isakmp key ciscokey address 0.0.0.0 0.0.0.0\n")
         .replace(" match address 100\ncrypto map", "crypto map");
-    let e = crate::ios::parse(&text).unwrap_err();
+    let parsed = crate::ios::parse(&text).unwrap();
+    assert!(parsed.config.dynamic_maps[0].acl.is_none());
+    let mut a = Tunnel::from_ios(&text, CoreOptions::seeded(1)).unwrap();
+    assert!(a.tunnels().entries()[0].any_proxies);
+    let mut b = Tunnel::from_ios(SITE_B, CoreOptions::seeded(2)).unwrap();
+    let mut c = Tunnel::from_ios(&spoke("203.0.113.3", 3), CoreOptions::seeded(3)).unwrap();
+    let mut now = Instant::from_millis(1_000);
+    // Before any spoke: nothing claims the hub's traffic, it goes in clear.
+    assert_eq!(
+        a.handle_plaintext(now, &ping(HOST_A, HOST_B, 0)),
+        TunVerdict::NotProtected
+    );
+    let host_c = [192, 168, 3, 10];
+    assert_eq!(
+        b.handle_plaintext(now, &ping(HOST_B, HOST_A, 0)),
+        TunVerdict::NoSa
+    );
+    assert_eq!(
+        c.handle_plaintext(now, &ping(host_c, HOST_A, 0)),
+        TunVerdict::NoSa
+    );
+    for _ in 0..20 {
+        route(&mut b, &mut [("198.51.100.1", &mut a)], now);
+        route(&mut c, &mut [("198.51.100.1", &mut a)], now);
+        route(
+            &mut a,
+            &mut [("203.0.113.2", &mut b), ("203.0.113.3", &mut c)],
+            now,
+        );
+        now = Instant::from_millis(now.as_millis() + 10);
+    }
+    // Each spoke's own networks go to it, both ways.
+    for (seq, dst, addr) in [(1, HOST_B, "203.0.113.2"), (2, host_c, "203.0.113.3")] {
+        let p = ping(HOST_A, dst, seq);
+        assert_eq!(a.handle_plaintext(now, &p), TunVerdict::Protected);
+        let (spoke, other) = if addr == "203.0.113.2" {
+            (&mut b, &mut c)
+        } else {
+            (&mut c, &mut b)
+        };
+        let got = route(&mut a, &mut [(addr, spoke), ("0.0.0.0", other)], now);
+        assert_eq!(got, vec![p]);
+    }
+    let r = ping(host_c, HOST_A, 3);
+    assert_eq!(c.handle_plaintext(now, &r), TunVerdict::Protected);
+    assert_eq!(route(&mut c, &mut [("198.51.100.1", &mut a)], now), vec![r]);
+    // What no spoke negotiated stays in clear.
+    assert_eq!(
+        a.handle_plaintext(now, &ping(HOST_A, [172, 16, 0, 1], 9)),
+        TunVerdict::NotProtected
+    );
+    // One block per learned peer with the proxies it negotiated and its own counters.
+    let sa = a.show(
+        now,
+        Show::IpsecSa {
+            peer: None,
+            detail: false,
+        },
+    );
+    for (peer, lan, encaps) in [("203.0.113.2", 2, 1), ("203.0.113.3", 3, 1)] {
+        let block = format!(
+            "   remote ident (addr/mask/prot/port): (192.168.{lan}.0/255.255.255.0/0/0)\n   current_peer {peer} port 500\n"
+        );
+        assert!(sa.contains(&block), "{sa}");
+        let one = a.show(
+            now,
+            Show::IpsecSa {
+                peer: Some(peer.parse().unwrap()),
+                detail: false,
+            },
+        );
+        assert_eq!(one.matches("current_peer").count(), 1, "{one}");
+        assert!(
+            one.contains(&format!("#pkts encaps: {encaps}, #pkts encrypt: {encaps}")),
+            "{one}"
+        );
+    }
+    // `diagnose` speaks of each learned peer, none of them a stranger.
+    let v = a.diagnose(now, None);
+    for peer in ["203.0.113.2", "203.0.113.3"] {
+        let p: std::net::IpAddr = peer.parse().unwrap();
+        let mine: Vec<_> = v.iter().filter(|x| x.peer == Some(p)).collect();
+        assert_eq!(mine.len(), 1, "{v:#?}");
+        assert_eq!(
+            mine[0].cause,
+            crate::diagnose::Cause::Healthy,
+            "{:#?}",
+            mine[0]
+        );
+    }
+    let only = a.diagnose(now, Some("203.0.113.3".parse().unwrap()));
+    assert_eq!(only.len(), 1, "{only:#?}");
+}
+
+#[test]
+fn a_dynamic_entry_without_match_address_passes_unlearned_traffic_to_later_entries() {
+    // The open dynamic entry comes first (seq 5); entry 20 protects 172.16.0.0/16 with a peer
+    // of its own. Traffic for it still starts entry 20's negotiation.
+    let text = hub("crypto isakmp key ciscokey address 0.0.0.0 0.0.0.0\n")
+        .replace(" match address 100\ncrypto map VPN 65535", "crypto map VPN 5")
+        .replace(
+            "interface FastEthernet4\n",
+            "crypto map VPN 20 ipsec-isakmp\n set peer 192.0.2.20\n set transform-set TRANSFORM\n match address 120\n\
+             access-list 120 permit ip 192.168.1.0 0.0.0.255 172.16.0.0 0.0.255.255\ninterface FastEthernet4\n",
+        );
+    let mut a = Tunnel::from_ios(&text, CoreOptions::seeded(1)).unwrap();
+    let e = a.tunnels().entries();
+    assert_eq!(
+        (e.len(), e[0].seq, e[0].any_proxies, e[1].seq),
+        (2, 5, true, 20)
+    );
+    let now = Instant::from_millis(1_000);
+    assert_eq!(
+        a.handle_plaintext(now, &ping(HOST_A, [172, 16, 0, 1], 1)),
+        TunVerdict::NoSa
+    );
+    let mut buf = vec![0u8; 2048];
+    let t = a
+        .poll_transmit(&mut buf)
+        .unwrap()
+        .expect("Main Mode to entry 20's peer");
     assert!(
-        e.to_string()
-            .contains("dynamic map entry without match address"),
-        "{e}"
+        matches!(t.dest, super::Dest::Udp { remote, .. } if remote.ip().octets() == [192, 0, 2, 20]),
+        "{:?}",
+        t.dest
+    );
+    // Nobody claims the rest.
+    assert_eq!(
+        a.handle_plaintext(now, &ping(HOST_A, HOST_B, 2)),
+        TunVerdict::NotProtected
     );
 }
 

@@ -139,6 +139,7 @@ impl Tunnels {
                 unreported: false,
                 deliver,
                 fresh,
+                df_bit: entry.df_bit,
             },
         );
         // An id or SPI collision cannot happen (the endpoint picks unused ones); keep the

@@ -291,10 +291,16 @@ fn idle_time_default_returns_an_entry_on_its_backup_to_the_first_peer() {
             from: PEER_B,
             to: DEAD,
         };
+        let map = a.show(now, Show::CryptoMap);
+        let idle = if default {
+            "\tSecurity association idle time: 60 seconds, then back to the default peer\n"
+        } else {
+            "\tSecurity association idle time: 60 seconds\n"
+        };
+        assert!(map.contains(idle), "{map}");
         if default {
             assert!(ev.contains(&back), "{ev:?}");
             assert_eq!(a.tunnels().entries()[0].peer_addr, DEAD);
-            let map = a.show(now, Show::CryptoMap);
             assert!(map.contains("Current peer: 203.0.113.9"), "{map}");
         } else {
             assert!(!ev.contains(&back), "{ev:?}");

@@ -29,16 +29,24 @@ mod build;
 mod classify;
 mod commands;
 mod debug;
+#[cfg(test)]
+mod df_bit_tests;
 mod diag;
 mod dropped;
 #[cfg(test)]
 mod dynamic_tests;
 mod failover;
+mod flows;
+use flows::flows_of;
+#[cfg(test)]
+mod identity_tests;
 mod idle;
 mod ike_events;
 mod install;
 #[cfg(test)]
 mod lifetime_tests;
+#[cfg(test)]
+mod local_address_tests;
 mod mss;
 pub mod output;
 mod packet;
@@ -257,6 +265,9 @@ struct Flow {
     entry: usize,
     /// The entry is a dynamic-map template (kept here so a packet does not read the entry).
     dynamic: bool,
+    /// ... without `match address` ([`MapEntryInfo::any_proxies`]): a packet no pair admits
+    /// is not protected.
+    any_proxies: bool,
     selector: usize,
     selectors: SelectorPair,
     retired: EspStats,
@@ -298,6 +309,9 @@ struct ChildSa {
     /// A pair that replaces none (not a rekey): whether we initiated its Quick Mode, and when
     /// it was installed (to resolve simultaneous initiation of a VTI).
     fresh: Option<(bool, Instant)>,
+    /// The entry's `crypto ipsec df-bit`: the outer DF of each ESP packet (kept here so a
+    /// packet does not read the entry).
+    df_bit: crate::policy::DfBit,
 }
 
 /// The transforms of an installed pair.
@@ -560,8 +574,13 @@ impl Tunnels {
 
     /// The flow whose crypto ACL permits the packet: `Ok(Some(flow))`, `Ok(None)` when no
     /// entry permits it, `Err(())` when a permit line matched that cannot be a proxy identity.
-    fn classify(&self, t: &crate::policy::FiveTuple) -> Result<Option<usize>, ()> {
-        let Some((i, line)) = self.classifier.classify(&self.entries, t) else {
+    /// The flow of the first entry after `after` (all with `None`) that protects `t`.
+    fn classify_after(
+        &self,
+        t: &crate::policy::FiveTuple,
+        after: Option<usize>,
+    ) -> Result<Option<usize>, ()> {
+        let Some((i, line)) = self.classifier.classify_after(&self.entries, t, after) else {
             return Ok(None);
         };
         if let Some(flow) = self.classifier.single_flow(i) {
@@ -618,15 +637,24 @@ impl Tunnels {
             self.counters.tun_malformed += 1;
             return Err(TunVerdict::Malformed);
         };
-        let fi = match self.classify(&t) {
-            Ok(Some(f)) => f,
-            Ok(None) => {
-                self.counters.not_protected += 1;
-                return Err(TunVerdict::NotProtected);
-            }
-            Err(()) => {
-                self.counters.tun_malformed += 1;
-                return Err(TunVerdict::SendError);
+        let mut after = None;
+        let fi = loop {
+            let fi = match self.classify_after(&t, after) {
+                Ok(Some(f)) => f,
+                Ok(None) => {
+                    self.counters.not_protected += 1;
+                    return Err(TunVerdict::NotProtected);
+                }
+                Err(()) => {
+                    self.counters.tun_malformed += 1;
+                    return Err(TunVerdict::SendError);
+                }
+            };
+            // A dynamic entry without `match address` claims only what its peers negotiated:
+            // anything else goes on to the later entries.
+            match self.flows.get(fi) {
+                Some(f) if f.any_proxies && !self.learned_admits(f, &t) => after = Some(f.entry),
+                _ => break fi,
             }
         };
         let Some(flow) = self.flows.get_mut(fi) else {
@@ -717,9 +745,12 @@ impl Tunnels {
                 .out
                 .encapsulate(now, pkt, NEXT_HEADER_IPV4, &mut slot[..]),
         };
+        // The inner header's DF (flags byte, bit 0x40), then the entry's df-bit policy.
+        let inner_df = pkt.get(6).is_some_and(|f| f & 0x40 != 0);
+        let df = child.df_bit.outer_df(inner_df);
         let sent = match result {
             Ok(n) => {
-                slot.commit(n);
+                slot.commit_df(n, df);
                 true
             }
             Err(_) => {
@@ -1126,33 +1157,6 @@ impl ChildSa {
             Dest::Tun | Dest::Vti(_) => None,
         }
     }
-}
-
-/// One flow per crypto ACL permit line of every entry, and where each entry's flows start.
-fn flows_of(peers: &[crate::ike::PeerConfig], entries: &[MapEntryInfo]) -> (Vec<Flow>, Vec<usize>) {
-    let mut flows = Vec::new();
-    let mut flow_base = Vec::new();
-    for (i, pc) in peers.iter().enumerate() {
-        flow_base.push(flows.len());
-        for (s, sel) in pc.selectors.iter().enumerate() {
-            flows.push(Flow {
-                entry: i,
-                dynamic: entries.get(i).is_some_and(|e| e.dynamic.is_some()),
-                selector: s,
-                selectors: *sel,
-                retired: EspStats::default(),
-                invalid_identity: 0,
-                current_out: None,
-                next_out: None,
-                live: Vec::new(),
-                requested: false,
-                up_since: None,
-                largest_plain: 0,
-                oversize: 0,
-            });
-        }
-    }
-    (flows, flow_base)
 }
 
 fn transforms_of(peers: &[crate::ike::PeerConfig]) -> Vec<TransformSet> {

@@ -52,6 +52,8 @@ impl DebugKind {
 pub(crate) struct Item {
     pub(crate) dest: Dest,
     pub(crate) range: Range<usize>,
+    /// The outer IPv4 header must carry DF (see [`Outputs::outer_df`]).
+    pub(crate) df: bool,
 }
 
 /// Default bound on queued bytes before new packets are dropped and counted.
@@ -194,6 +196,16 @@ impl Outputs {
         Some((it.dest, self.arena.get(it.range.clone())?))
     }
 
+    /// Whether the `i`-th queued packet's outer IPv4 header must carry the DF bit: for ESP
+    /// (raw or in UDP) the entry's `crypto ipsec df-bit` applied to the inner packet's DF;
+    /// false for IKE, keepalives and cleartext packets (IKE messages with pre-shared keys are
+    /// small, and a fragmented one still arrives).
+    /// An engine sends DF packets with path MTU discovery on (Linux `IP_PMTUDISC_WANT`) and
+    /// the others with it off (`IP_PMTUDISC_DONT`, which clears DF).
+    pub fn outer_df(&self, i: usize) -> bool {
+        self.items.get(i).is_some_and(|it| it.df)
+    }
+
     /// Iterates the queued debug lines.
     pub fn debug_lines(&self) -> impl Iterator<Item = (DebugKind, &str)> {
         self.debug_items
@@ -259,14 +271,26 @@ impl Slot<'_> {
         self.commit_as(dest, len);
     }
 
+    /// [`Slot::commit`] for an ESP packet whose outer header must carry DF when `df` (see
+    /// [`Outputs::outer_df`]).
+    pub fn commit_df(self, len: usize, df: bool) {
+        let dest = self.dest;
+        self.commit_full(dest, len, df);
+    }
+
     /// Queues the first `len` bytes written (clamped to the reserved size) for `dest`.
-    pub fn commit_as(mut self, dest: Dest, len: usize) {
+    pub fn commit_as(self, dest: Dest, len: usize) {
+        self.commit_full(dest, len, false);
+    }
+
+    fn commit_full(mut self, dest: Dest, len: usize, df: bool) {
         self.dest = dest;
         let end = self.start + len.min(self.out.arena.len() - self.start);
         self.out.arena.truncate(end);
         self.out.items.push(Item {
             dest: self.dest,
             range: self.start..end,
+            df,
         });
         std::mem::forget(self);
     }

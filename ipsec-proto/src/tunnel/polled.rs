@@ -33,6 +33,9 @@ pub struct TunnelTransmit {
     pub dest: Dest,
     /// Bytes written.
     pub len: usize,
+    /// The outer IPv4 header must carry DF (ESP under `crypto ipsec df-bit`; see
+    /// [`super::Outputs::outer_df`]); false for IKE and keepalives.
+    pub df: bool,
 }
 
 /// The tunnels of one IOS configuration and what they have to say, polled.
@@ -240,10 +243,12 @@ impl Tunnel {
                 .get_mut(..pkt.len())
                 .ok_or(BufferTooSmall { needed: pkt.len() })?;
             dst.copy_from_slice(pkt);
+            let df = self.out.outer_df(self.next_transmit);
             self.next_transmit += 1;
             return Ok(Some(TunnelTransmit {
                 dest,
                 len: pkt.len(),
+                df,
             }));
         }
         Ok(None)

@@ -2,6 +2,7 @@
 //! policy did not change keep their SAs and counters, under their new index; changed or removed
 //! entries are cleared as `clear crypto sa` would (Deletes sent), new ones start idle.
 
+use super::flows::flows_of;
 use super::*;
 use crate::ike::PeerId;
 
@@ -39,6 +40,11 @@ fn same_entry(a: &MapEntryInfo, b: &MapEntryInfo) -> bool {
         && a.isakmp_profile == b.isakmp_profile
         // Pairs get their idle deadline when installed: a changed idle time renegotiates.
         && a.idle_time == b.idle_time
+        // Pairs take the df-bit when installed: a changed one renegotiates, as on a router
+        // the new setting applies to new SAs.
+        && a.df_bit == b.df_bit
+        && a.local_interface == b.local_interface
+        && a.any_proxies == b.any_proxies
         && a.vti == b.vti
 }
 
@@ -143,10 +149,11 @@ impl Tunnels {
                 continue;
             };
             if let Some(slot) = flows.get_mut(new_i) {
-                let dynamic = slot.dynamic;
+                let (dynamic, any_proxies) = (slot.dynamic, slot.any_proxies);
                 *slot = Flow {
                     entry: new_entry,
                     dynamic,
+                    any_proxies,
                     ..f
                 };
                 flow_map[old_i] = Some(new_i);

@@ -73,12 +73,52 @@ impl Tunnels {
     }
 
     fn flow_snapshot(&self, now: Instant, f: &Flow) -> Option<IpsecFlowSnapshot> {
+        self.flow_snapshot_of(now, f, None)
+    }
+
+    /// A flow's block; with `learned` (a dynamic entry's peer and the proxy identities it
+    /// negotiated) only the pairs of that peer and those identities, with their counters:
+    /// IOS shows each learned peer as an entry of its own.
+    fn flow_snapshot_of(
+        &self,
+        now: Instant,
+        f: &Flow,
+        learned: Option<(Ipv4Addr, crate::ike::SelectorPair)>,
+    ) -> Option<IpsecFlowSnapshot> {
         let e = self.entries.get(f.entry)?;
-        let stats = self.flow_stats(f);
-        let current = f.current_at(now).and_then(|c| self.children.get(&c));
+        let mine = |c: &super::ChildSa| {
+            learned.is_none_or(|(p, sel)| c.peer() == Some(p) && c.selectors == sel)
+        };
+        let stats = match learned {
+            None => self.flow_stats(f),
+            Some(_) => {
+                let mut s = EspStats::default();
+                for c in f.live.iter().filter_map(|id| self.children.get(id)) {
+                    if mine(c) {
+                        s.add(&c.out.stats());
+                        s.add(&c.inbound.stats());
+                    }
+                }
+                s
+            }
+        };
+        let current = match learned {
+            None => f.current_at(now).and_then(|c| self.children.get(&c)),
+            // The newest pair of that peer is the one carrying its traffic.
+            Some(_) => f
+                .live
+                .iter()
+                .rev()
+                .filter_map(|id| self.children.get(id))
+                .find(|c| mine(c)),
+        };
         let mut inbound_esp = Vec::new();
         let mut outbound_esp = Vec::new();
-        for id in &f.live {
+        for id in f
+            .live
+            .iter()
+            .filter(|id| self.children.get(id).is_some_and(mine))
+        {
             let Some(c) = self.children.get(id) else {
                 continue;
             };
@@ -115,10 +155,13 @@ impl Tunnels {
                 e.replay_window,
             ));
         }
-        let peer_addr = self.entry_peer(f.entry);
+        let (peer_addr, selectors) = match learned {
+            Some((p, sel)) => (p, sel),
+            None => (self.entry_peer(f.entry), f.selectors),
+        };
         Some(IpsecFlowSnapshot {
-            local_ident: f.selectors.local,
-            remote_ident: f.selectors.remote,
+            local_ident: selectors.local,
+            remote_ident: selectors.remote,
             current_peer: peer_addr,
             peer_port: current.map_or(500, |c| c.peer_port),
             flags: "origin_is_acl,".into(),
@@ -146,23 +189,41 @@ impl Tunnels {
             let Some(e) = self.entries.get(f.entry) else {
                 continue;
             };
-            if peer.is_some_and(|p| p != self.entry_peer(f.entry)) {
-                continue;
-            }
-            let Some(snap) = self.flow_snapshot(now, f) else {
-                continue;
+            let snaps: Vec<IpsecFlowSnapshot> = if f.dynamic {
+                // One block per learned peer and proxy identities (none before any peer came:
+                // a template protects nothing by itself).
+                let mut learned: Vec<(Ipv4Addr, crate::ike::SelectorPair)> = Vec::new();
+                for c in f.live.iter().filter_map(|id| self.children.get(id)) {
+                    if let Some(p) = c.peer() {
+                        if !learned.contains(&(p, c.selectors)) {
+                            learned.push((p, c.selectors));
+                        }
+                    }
+                }
+                learned
+                    .into_iter()
+                    .filter(|(p, _)| peer.is_none_or(|x| x == *p))
+                    .filter_map(|l| self.flow_snapshot_of(now, f, Some(l)))
+                    .collect()
+            } else {
+                if peer.is_some_and(|p| p != self.entry_peer(f.entry)) {
+                    continue;
+                }
+                self.flow_snapshot(now, f).into_iter().collect()
             };
-            match out
-                .iter_mut()
-                .find(|i| i.interface == e.interface && i.map_tag == e.map)
-            {
-                Some(i) => i.flows.push(snap),
-                None => out.push(IpsecInterfaceSnapshot {
-                    interface: e.interface.clone(),
-                    map_tag: e.map.clone(),
-                    local_addr: e.local,
-                    flows: vec![snap],
-                }),
+            for snap in snaps {
+                match out
+                    .iter_mut()
+                    .find(|i| i.interface == e.interface && i.map_tag == e.map)
+                {
+                    Some(i) => i.flows.push(snap),
+                    None => out.push(IpsecInterfaceSnapshot {
+                        interface: e.interface.clone(),
+                        map_tag: e.map.clone(),
+                        local_addr: e.local,
+                        flows: vec![snap],
+                    }),
+                }
             }
         }
         out

@@ -43,7 +43,9 @@ class Transmit:
     """A datagram to send. ``kind`` ``"udp"``: a UDP payload from ``(local, local_port)`` to
     ``(remote, remote_port)`` (port 500 or 4500; the non-ESP marker is already in ``data``).
     ``kind`` ``"esp"``: a raw IP protocol 50 payload (SPI onwards) from ``local`` to
-    ``remote``, ports ``None``."""
+    ``remote``, ports ``None``. ``df``: the outer IPv4 header must carry the DF bit (ESP under
+    ``crypto ipsec df-bit clear|set|copy``, default copy: the inner packet's DF; false for IKE
+    and keepalives)."""
 
     kind: str
     local: str
@@ -51,6 +53,7 @@ class Transmit:
     local_port: Optional[int]
     remote_port: Optional[int]
     data: bytes
+    df: bool = False
 
     @property
     def local_address(self) -> Address:

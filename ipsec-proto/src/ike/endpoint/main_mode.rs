@@ -432,6 +432,7 @@ impl Endpoint {
                 .any(|s| s.id != id && s.peer == peer && s.state == P1State::QmIdle)
         };
         let nat_keepalive = self.config.nat_keepalive;
+        let own_id = self.own_identity(id);
         let Some(sa) = self.sas.get_mut(&id) else {
             return Ok(());
         };
@@ -444,7 +445,7 @@ impl Endpoint {
             }
         }
         let local_ip = v4(sa.path.local).unwrap_or(Ipv4Addr::UNSPECIFIED);
-        let idii = proposal::phase1_id_body(local_ip)?;
+        let idii = proposal::phase1_own_id_body(&own_id, local_ip)?;
         let Some(keys) = sa.keys.as_ref() else {
             return Ok(());
         };
@@ -551,6 +552,8 @@ impl Endpoint {
         let initial_contact = list.find_all(PayloadType::NOTIFY).any(|n| {
             Notify::parse(n.body).is_ok_and(|n| n.notify_type() == NotifyType::INITIAL_CONTACT)
         });
+        // The profile (hence the entry) was chosen by identity in `mm_authenticate`.
+        let own_id = self.own_identity(id);
         let Some(sa) = self.sas.get_mut(&id) else {
             return Ok(());
         };
@@ -561,7 +564,7 @@ impl Endpoint {
         adopt_path(sa, path);
         sa.last_rx_at = now;
         let local_ip = v4(path.local).unwrap_or(Ipv4Addr::UNSPECIFIED);
-        let idir = proposal::phase1_id_body(local_ip)?;
+        let idir = proposal::phase1_own_id_body(&own_id, local_ip)?;
         let Some(keys) = sa.keys.as_ref() else {
             return Ok(());
         };
@@ -628,25 +631,91 @@ impl Endpoint {
             let e = Error::AuthenticationFailed(AuthFailure::HashMismatch(hash_name));
             return Err(self.abandon_phase1(id, remote, e));
         }
-        // An ISAKMP profile's `match identity address` (checked once the identity is
-        // authenticated, as IOS selects the profile at MM5).
-        let allowed = self.peer(sa.peer).map(|c| &c.identities);
-        if let Some(ids) = allowed.filter(|ids| !ids.is_empty()) {
-            // ID payload body: type, protocol, port (4 bytes), then the identity.
-            let addr = match idp.body {
-                [1, _, _, _, a, b, c, d] => Some(Ipv4Addr::new(*a, *b, *c, *d)),
+        // An ISAKMP profile's `match identity address|host` (checked once the identity is
+        // authenticated, as IOS selects the profile at MM5). As responder, another entry for
+        // the same peer address whose profile takes the identity and that gives the same key
+        // (the one that just verified) takes the SA over; as initiator the entry is ours.
+        let current = sa.peer;
+        let takes = self
+            .peer(current)
+            .is_some_and(|c| c.takes_identity(idp.body));
+        if !takes {
+            let other = match message {
+                5 => self.peer_by_identity(current, remote, idp.body),
                 _ => None,
             };
-            let ok = addr.is_some_and(|a| {
-                ids.iter()
-                    .any(|(n, m)| u32::from(a) & u32::from(*m) == u32::from(*n) & u32::from(*m))
-            });
-            if !ok {
-                let e = Error::PeerIncompatible(PeerIncompatible::IdentityNotMatched(addr));
-                return Err(self.abandon_phase1(id, remote, e));
+            match other {
+                Some(p) => {
+                    if let Some(sa) = self.sas.get_mut(&id) {
+                        sa.peer = p;
+                    }
+                }
+                None => {
+                    let e = Error::PeerIncompatible(match idp.body {
+                        [1, _, _, _, a, b, c, d] => PeerIncompatible::IdentityNotMatched(Some(
+                            Ipv4Addr::new(*a, *b, *c, *d),
+                        )),
+                        [t, _, _, _, data @ ..] => PeerIncompatible::HostIdentityNotMatched(
+                            match crate::wire::IdValue::decode(crate::wire::IdType(*t), data) {
+                                Ok(crate::wire::IdValue::Fqdn(n)) => {
+                                    format!("{} (ID_FQDN)", String::from_utf8_lossy(n))
+                                }
+                                Ok(crate::wire::IdValue::UserFqdn(n)) => {
+                                    format!("{} (ID_USER_FQDN)", String::from_utf8_lossy(n))
+                                }
+                                _ => format!("of type {}", crate::wire::IdType(*t)),
+                            },
+                        ),
+                        _ => PeerIncompatible::IdentityNotMatched(None),
+                    });
+                    return Err(self.abandon_phase1(id, remote, e));
+                }
             }
         }
         Ok(Some((plain, pending)))
+    }
+
+    /// What we identify with to the entry of ISAKMP SA `id`.
+    fn own_identity(&self, id: IkeSaId) -> crate::policy::LocalIdentity {
+        self.sas
+            .get(&id)
+            .and_then(|sa| self.peer(sa.peer))
+            .map(|c| c.local_identity.clone())
+            .unwrap_or_default()
+    }
+
+    /// The key a peer configuration gives the peer at `addr`.
+    fn key_of(cfg: &crate::ike::PeerConfig, addr: Ipv4Addr) -> Option<&crate::policy::PskSecret> {
+        if cfg.keys.is_empty() {
+            Some(&cfg.psk)
+        } else {
+            crate::policy::isakmp::lookup_key(&cfg.keys, addr).map(|k| &k.key)
+        }
+    }
+
+    /// Another entry than `current` for the same peer address (the same `set peer`, or both
+    /// wildcards) whose ISAKMP profile takes the identity `id_body`, and whose key for the
+    /// peer is the one Main Mode used (else IOS refuses: the profile's keyring must have
+    /// supplied the key).
+    fn peer_by_identity(
+        &self,
+        current: crate::ike::PeerId,
+        remote: std::net::SocketAddr,
+        id_body: &[u8],
+    ) -> Option<crate::ike::PeerId> {
+        let cur = self.peer(current)?;
+        let addr = match remote.ip() {
+            IpAddr::V4(a) => a,
+            IpAddr::V6(_) => return None,
+        };
+        let used = Self::key_of(cur, addr)?;
+        self.config
+            .peers
+            .iter()
+            .enumerate()
+            .filter(|(i, p)| *i != current.0 && p.address == cur.address)
+            .find(|(_, p)| p.takes_identity(id_body) && Self::key_of(p, addr) == Some(used))
+            .map(|(i, _)| crate::ike::PeerId(i))
     }
 
     pub(super) fn mm_i_recv6(

@@ -87,6 +87,8 @@ impl State {
             Cmd::Exit => self.mode = Mode::Global,
             Cmd::Hostname(h) => cfg.hostname = Some(h),
             Cmd::NoHostname => cfg.hostname = None,
+            Cmd::DomainName(d) => cfg.domain_name = Some(d),
+            Cmd::IsakmpIdentity(h) => cfg.isakmp_identity_hostname = h,
             Cmd::Policy(p) => {
                 if cfg.isakmp_policy(p).is_none() {
                     let pos = cfg
@@ -133,6 +135,10 @@ impl State {
             Cmd::SaLifeKb(k) => cfg.ipsec.sa_lifetime_kb = k,
             Cmd::SaIdle(t) => cfg.ipsec.sa_idle_time = Some(t),
             Cmd::Replay(r) => cfg.ipsec.replay_window = r,
+            Cmd::DfBit(d) => cfg.ipsec.df_bit = d,
+            Cmd::MapLocal(map, ifc) => {
+                cfg.map_local_addresses.insert(map, ifc);
+            }
             Cmd::Keyring(name) => {
                 if cfg.keyring(&name).is_none() {
                     cfg.keyrings.push(crate::policy::Keyring {
@@ -358,10 +364,11 @@ impl State {
                 match cmd {
                     Cmd::ProfileKeyring(k) => p.keyrings.push(k),
                     Cmd::ProfileMatch(a, m) => p.match_addresses.push((a, m)),
+                    Cmd::ProfileMatchHost(h) => p.match_hosts.push(h),
+                    Cmd::ProfileSelf(i) => p.self_identity = Some(i),
                     Cmd::ProfileKeepalive(i, r) => p.keepalive = Some((i, r)),
                     Cmd::ProfileLocal(a) => p.local_address = Some(a),
                     Cmd::ProfileInitiateAggressive => p.initiate_aggressive = true,
-                    Cmd::ProfileSelfIdentity(id) => p.self_identity = id,
                     _ => {}
                 }
             }
@@ -491,6 +498,7 @@ impl State {
                     Cmd::IfMss(m) => i.tcp_adjust_mss = m,
                     Cmd::IfDescription(d) => i.description = d,
                     Cmd::IfShutdown(s) => i.shutdown = s,
+                    Cmd::IfDfBit(d) => i.df_bit = Some(d),
                     Cmd::IfIfCrypto { feature, later } => {
                         self.deferred.if_crypto(name, feature, later, line, col);
                     }

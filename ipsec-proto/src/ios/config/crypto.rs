@@ -219,15 +219,19 @@ impl State {
                 c.kw(&["disable"], "aggressive-mode keyword")?;
                 Cmd::AggressiveDisable(true)
             }
-            "identity" => {
-                if c.opt_kw(&["address"]).is_some() {
-                    // The default: ID_IPV4_ADDR is what this stack sends.
-                    c.notice("crypto isakmp identity address is the default")
-                } else {
+            "identity" => match c.opt_kw(&["address", "dn", "hostname"]) {
+                Some("address") => Cmd::IsakmpIdentity(false),
+                // ID_FQDN `hostname.domain` (`ip domain name`).
+                Some("hostname") => Cmd::IsakmpIdentity(true),
+                _ => {
                     let what = words(c, 4);
-                    c.unsupported(format!("ISAKMP identities other than address ({what})"), false, false)
+                    c.unsupported(
+                        format!("ISAKMP identities other than address and hostname ({what})"),
+                        false,
+                        false,
+                    )
                 }
-            }
+            },
             // Only reports an invalid SPI to the peer over a new IKE SA; proposals and the
             // protected traffic are unchanged.
             "invalid-spi-recovery" => c.notice(
@@ -377,7 +381,8 @@ impl State {
                 false,
                 false,
             ),
-            // Both change only how oversized packets are handled, not what is negotiated or
+            "df-bit" => Cmd::DfBit(df_bit(c)?),
+            // Changes only how oversized packets are handled, not what is negotiated or
             // which traffic is protected.
             _ => c.notice(format!(
                 "crypto ipsec {k} ignored: it changes neither proposals nor protected traffic"
@@ -514,7 +519,13 @@ impl State {
                     ],
                 ) {
                     Pick::One("local-address") => {
-                        c.unsupported("crypto map local-address", true, false)
+                        let first = c.next("interface name")?;
+                        let mut parts = vec![first.text];
+                        while let Some(n) = c.peek() {
+                            parts.push(n.text);
+                            c.pos += 1;
+                        }
+                        Cmd::MapLocal(name, super::grammar::interface_name(&parts))
                     }
                     Pick::One("isakmp-profile") => c.unsupported(
                         format!("{ISAKMP_PROFILE} (crypto map {name} isakmp-profile)"),
@@ -550,6 +561,16 @@ impl State {
             Some(_) => c.unsupported("manually keyed crypto maps (ipsec-manual)", false, true),
         })
     }
+}
+
+/// `clear | set | copy` after `crypto ipsec df-bit` (global or in an interface).
+pub(super) fn df_bit(c: &mut Cursor<'_>) -> Result<crate::policy::DfBit, ConfigError> {
+    use crate::policy::DfBit;
+    Ok(match c.kw(&["clear", "copy", "set"], "df-bit setting")? {
+        "clear" => DfBit::Clear,
+        "set" => DfBit::Set,
+        _ => DfBit::Copy,
+    })
 }
 
 /// `crypto pki ...`: a trust point or certificate chain is decided at the end (IOS creates a

@@ -134,23 +134,16 @@ impl State {
             .chain(&self.cfg.dynamic_maps)
             .filter_map(|e| e.acl.clone())
             .collect();
-        // What a dynamic map entry may not have (yet): without `match address` it accepts
-        // whatever proxy identities a peer proposes and needs routes learned per SA; `set
-        // peer` would limit it to those peers, which is not modelled.
+        // What a dynamic map entry may not have (yet): `set peer` would limit it to those
+        // peers, which is not modelled. (Without `match address` it accepts whatever proxy
+        // identities a peer proposes: see `tunnel::build`.)
         let refused: Vec<(String, u16, &str)> = self
             .cfg
             .dynamic_maps
             .iter()
             .flat_map(|e| {
-                let open = e
-                    .acl
-                    .is_none()
-                    .then_some("a dynamic map entry without match address");
                 let limited = (!e.peers.is_empty()).then_some("set peer in a dynamic map entry");
-                [open, limited]
-                    .into_iter()
-                    .flatten()
-                    .map(|what| (e.map.clone(), e.seq, what))
+                limited.into_iter().map(|what| (e.map.clone(), e.seq, what))
             })
             .collect();
         for (name, seq, what) in refused {

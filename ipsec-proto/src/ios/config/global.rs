@@ -153,6 +153,21 @@ impl State {
     }
 
     fn global_ip(&self, c: &mut Cursor<'_>) -> Result<Cmd, ConfigError> {
+        // `ip domain name D` / `ip domain-name D` (the old form): the domain of our FQDN
+        // identity (`crypto isakmp identity hostname`, `self-identity fqdn`).
+        let word = |i: usize| c.toks.get(i).map(|t| t.text.to_ascii_lowercase());
+        let domain_at = match (word(1).as_deref(), word(2).as_deref()) {
+            (Some("domain"), Some("name")) => Some(3),
+            (Some("domain-name"), _) => Some(2),
+            _ => None,
+        };
+        if let Some(at) = domain_at {
+            if let (Some(d), None) = (c.toks.get(at), c.toks.get(at + 1)) {
+                let d = d.text.to_string();
+                c.pos = c.toks.len();
+                return Ok(Cmd::DomainName(d));
+            }
+        }
         let k = match c
             .peek()
             .map(|t| pick(t.text, &["access-list", "nat", "route"]))

@@ -76,6 +76,14 @@ pub(super) enum Cmd {
     Exit,
     Hostname(String),
     NoHostname,
+    /// `ip domain name D`.
+    DomainName(String),
+    /// `crypto isakmp identity hostname` (true) or `address` (false).
+    IsakmpIdentity(bool),
+    /// `match identity host NAME | domain D` in a profile.
+    ProfileMatchHost(crate::policy::HostIdentity),
+    /// `self-identity ...` in a profile.
+    ProfileSelf(crate::policy::SelfIdentity),
     Policy(u16),
     Key(PreSharedKey),
     Dpd(Option<DpdConfig>),
@@ -92,7 +100,11 @@ pub(super) enum Cmd {
     /// `crypto ipsec security-association idle-time S [default]`.
     SaIdle(crate::policy::IdleTime),
     Replay(u32),
+    /// `crypto ipsec df-bit clear|set|copy` (global).
+    DfBit(crate::policy::DfBit),
     Map(String, u16),
+    /// `crypto map NAME local-address IF`.
+    MapLocal(String, String),
     /// `crypto keyring NAME`.
     Keyring(String),
     /// A key of the keyring being defined.
@@ -113,8 +125,6 @@ pub(super) enum Cmd {
     ProfileKeepalive(u32, u32),
     /// `initiate mode aggressive` in a profile.
     ProfileInitiateAggressive,
-    /// `self-identity user-fqdn U` in a profile (`None`: `self-identity address`).
-    ProfileSelfIdentity(Option<crate::policy::Phase1Id>),
     /// `crypto isakmp aggressive-mode disable` (`false`: the `no` form).
     AggressiveDisable(bool),
     /// `crypto isakmp peer address A`.
@@ -198,6 +208,8 @@ pub(super) enum Cmd {
     IfMss(Option<u16>),
     IfDescription(Option<String>),
     IfShutdown(bool),
+    /// `crypto ipsec df-bit clear|set|copy` in an interface.
+    IfDfBit(crate::policy::DfBit),
     /// Something that matters only if the interface carries a crypto map (`ip address dhcp`,
     /// `vrf forwarding`): the feature's name and whether it is planned.
     IfIfCrypto {

@@ -15,6 +15,12 @@ pub fn render(cfg: &GatewayConfig) -> String {
     if let Some(h) = &cfg.hostname {
         let _ = writeln!(o, "hostname {h}\n!");
     }
+    if let Some(d) = &cfg.domain_name {
+        let _ = writeln!(o, "ip domain name {d}");
+    }
+    if cfg.isakmp_identity_hostname {
+        o.push_str("crypto isakmp identity hostname\n");
+    }
     for p in &cfg.isakmp_policies {
         let d = IsakmpPolicy::new(p.priority);
         let _ = writeln!(o, "crypto isakmp policy {}", p.priority);
@@ -94,11 +100,24 @@ pub fn render(cfg: &GatewayConfig) -> String {
         for (a, m) in &p.match_addresses {
             let _ = writeln!(o, "   match identity address {a} {m}");
         }
+        for h in &p.match_hosts {
+            let _ = match h {
+                crate::policy::HostIdentity::Host(n) => writeln!(o, "   match identity host {n}"),
+                crate::policy::HostIdentity::Domain(d) => {
+                    writeln!(o, "   match identity host domain {d}")
+                }
+            };
+        }
+        match &p.self_identity {
+            Some(crate::policy::SelfIdentity::Address) => o.push_str("   self-identity address\n"),
+            Some(crate::policy::SelfIdentity::Fqdn) => o.push_str("   self-identity fqdn\n"),
+            Some(crate::policy::SelfIdentity::UserFqdn(u)) => {
+                let _ = writeln!(o, "   self-identity user-fqdn {u}");
+            }
+            None => {}
+        }
         if let Some((i, r)) = p.keepalive {
             let _ = writeln!(o, "   keepalive {i} retry {r}");
-        }
-        if let Some(crate::policy::Phase1Id::UserFqdn(u)) = &p.self_identity {
-            let _ = writeln!(o, "   self-identity user-fqdn {u}");
         }
         if p.initiate_aggressive {
             o.push_str("   initiate mode aggressive\n");
@@ -180,6 +199,9 @@ pub fn render(cfg: &GatewayConfig) -> String {
             g.replay_window
         );
     }
+    if g.df_bit != crate::policy::DfBit::Copy {
+        let _ = writeln!(o, "crypto ipsec df-bit {}", g.df_bit.ios_name());
+    }
     for t in &cfg.transform_sets {
         let _ = writeln!(
             o,
@@ -220,6 +242,9 @@ pub fn render(cfg: &GatewayConfig) -> String {
         let _ = writeln!(o, "crypto map {} {} ipsec-isakmp", e.map, e.seq);
         map_entry_body(&mut o, e);
     }
+    for (m, i) in &cfg.map_local_addresses {
+        let _ = writeln!(o, "crypto map {m} local-address {i}");
+    }
     for i in &cfg.interfaces {
         let _ = writeln!(o, "interface {}", i.name);
         if let Some(d) = &i.description {
@@ -244,6 +269,9 @@ pub fn render(cfg: &GatewayConfig) -> String {
         }
         if let Some(t) = &i.tunnel {
             render_tunnel(&mut o, t);
+        }
+        if let Some(d) = i.df_bit {
+            let _ = writeln!(o, " crypto ipsec df-bit {}", d.ios_name());
         }
         if i.shutdown {
             o.push_str(" shutdown\n");

@@ -5,7 +5,7 @@ use std::net::Ipv4Addr;
 
 use crate::policy::{AclKind, EspMode, IkeAuth, IkeEncryption, IkeHash, NatSide};
 
-use super::crypto::{EZVPN, ISAKMP_PROFILE, VRF};
+use super::crypto::{EZVPN, VRF};
 use super::global::acl_cmd;
 use super::grammar::{Cmd, Mode, KNOWN_GLOBAL};
 use super::lex::{pick, Cursor, Pick};
@@ -538,7 +538,10 @@ fn if_cmd(c: &mut Cursor<'_>, negate: bool) -> Result<Cmd, ConfigError> {
                 }
                 Cmd::IfCryptoMap(Some(m))
             }
-            _ => c.unsupported(format!("{EZVPN} (crypto ipsec client ezvpn)"), false, false),
+            _ => match c.kw(&["client", "df-bit"], "crypto ipsec keyword")? {
+                "df-bit" => Cmd::IfDfBit(super::crypto::df_bit(c)?),
+                _ => c.unsupported(format!("{EZVPN} (crypto ipsec client ezvpn)"), false, false),
+            },
         },
         "tunnel" => match c.kw(
             &[
@@ -866,11 +869,16 @@ fn profile_cmd(c: &mut Cursor<'_>) -> Result<Cmd, ConfigError> {
                         }
                         Cmd::ProfileMatch(a, m)
                     }
-                    "host" => c.unsupported(
-                        format!("{ISAKMP_PROFILE}: FQDN identities (match identity host)"),
-                        true,
-                        false,
-                    ),
+                    "host" => {
+                        let domain = c.opt_kw(&["domain"]).is_some();
+                        let name = c.next("host name")?.text.to_string();
+                        c.end()?;
+                        Cmd::ProfileMatchHost(if domain {
+                            crate::policy::HostIdentity::Domain(name)
+                        } else {
+                            crate::policy::HostIdentity::Host(name)
+                        })
+                    }
                     _ => c.unsupported(
                         format!("{EZVPN} (match identity group/user-fqdn)"),
                         false,
@@ -878,19 +886,18 @@ fn profile_cmd(c: &mut Cursor<'_>) -> Result<Cmd, ConfigError> {
                     ),
                 }
             }
-            "self-identity" => match c.kw(&["address", "fqdn", "user-fqdn"], "identity type")? {
-                "address" => Cmd::ProfileSelfIdentity(None),
-                "user-fqdn" => Cmd::ProfileSelfIdentity(Some(crate::policy::Phase1Id::UserFqdn(
-                    c.next("user FQDN")?.text.to_string(),
-                ))),
-                _ => c.unsupported(
-                    format!(
-                        "{ISAKMP_PROFILE}: the router's own FQDN as identity (self-identity fqdn)"
-                    ),
-                    true,
-                    false,
-                ),
-            },
+            "self-identity" => {
+                use crate::policy::SelfIdentity;
+                match c.kw(&["address", "fqdn", "user-fqdn"], "identity type")? {
+                    "address" => Cmd::ProfileSelf(SelfIdentity::Address),
+                    "fqdn" => Cmd::ProfileSelf(SelfIdentity::Fqdn),
+                    _ => {
+                        let u = c.next("user@domain")?.text.to_string();
+                        c.end()?;
+                        Cmd::ProfileSelf(SelfIdentity::UserFqdn(u))
+                    }
+                }
+            }
             "keepalive" => {
                 let interval = c.num("keepalive interval", 10, 3600)? as u32;
                 let retry = match c.opt_kw(&["retry"]) {
