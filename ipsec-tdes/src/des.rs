@@ -9,6 +9,11 @@
 //! All DES permutations (IP, E, P, PC-1, PC-2, the key rotations, FP) are wiring here: they
 //! only choose which word feeds which gate, at indices fixed by the tables below. No table is
 //! ever indexed by key or data, so the code is constant-time by construction.
+//!
+//! Everything here is `#[inline(always)]` in optimised builds, so that it is compiled inside
+//! the `#[target_feature]` entry points of `x86.rs`; debug builds keep the functions apart
+//! (`cfg_attr(not(debug_assertions), ...)`), as one inlined pass needs a stack frame larger than
+//! a test thread's stack when nothing is optimised.
 
 use crate::sbox::{s1, s2, s3, s4, s5, s6, s7, s8};
 use crate::word::Word;
@@ -92,7 +97,7 @@ const KS: [[u8; 48]; 16] = {
 
 /// Transposes `CHUNKS` 64×64 bit matrices at once: bit c of chunk g of `v[r]` trades places
 /// with bit r of chunk g of `v[c]` (the classic recursive block swap, 6 stages of 32 swaps).
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 pub(crate) fn transpose<W: Word>(v: &mut [W; 64]) {
     macro_rules! stage {
         ($j:literal, $m:literal) => {{
@@ -113,7 +118,7 @@ pub(crate) fn transpose<W: Word>(v: &mut [W; 64]) {
 }
 
 /// Loads 64 words from `src` (`64 × CHUNKS` u64s) and transposes them.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 fn load_transposed<W: Word>(src: &[u64]) -> [W; 64] {
     let g = W::CHUNKS;
     let mut v = [W::splat(0); 64];
@@ -127,7 +132,7 @@ fn load_transposed<W: Word>(src: &[u64]) -> [W; 64] {
 /// Bitslices the three keys of every lane: `keys` holds `3 × 64 × CHUNKS` big-endian key
 /// halves (key 1 of all lanes, then key 2, then key 3); `out` receives, for each key, its 64
 /// bit-words (parity bits included, never read).
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 pub(crate) fn transpose_keys<W: Word>(keys: &[u64], out: &mut [u64]) {
     let n = 64 * W::CHUNKS;
     for k in 0..3 {
@@ -139,7 +144,7 @@ pub(crate) fn transpose_keys<W: Word>(keys: &[u64], out: &mut [u64]) {
 }
 
 /// One Feistel round: `l ^= f(r, subkey)`, the subkey read from `k` through `ks`.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 fn round<W: Word>(l: &mut [W; 32], r: &[W; 32], k: &[W; 64], ks: &[u8; 48]) {
     // `& 63` proves the index in range, so no bounds check is emitted; KS entries are < 64.
     let x = |i: usize| r[E[i] as usize - 1].xor(k[(ks[i] & 63) as usize]);
@@ -171,7 +176,7 @@ fn round<W: Word>(l: &mut [W; 32], r: &[W; 32], k: &[W; 64], ks: &[u8; 48]) {
 
 /// Sixteen rounds without IP/FP. On return `r` holds R16 and `l` holds L16, so the
 /// pre-output R16‖L16 is `r‖l` and the next DES of a 3DES chain takes `(l, r)` swapped.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 fn des16<W: Word>(l: &mut [W; 32], r: &mut [W; 32], k: &[W; 64], decrypt: bool) {
     for i in (0..16).step_by(2) {
         let (r0, r1) = if decrypt {
@@ -187,7 +192,7 @@ fn des16<W: Word>(l: &mut [W; 32], r: &mut [W; 32], k: &[W; 64], decrypt: bool) 
 /// One 3DES-EDE pass over all lanes, in place: `blocks` holds `64 × CHUNKS` blocks, `tkeys`
 /// the output of [`transpose_keys`]. Encryption is E(k3, D(k2, E(k1, x))); decryption its
 /// inverse. The FP/IP pairs between the three DES cancel and are skipped.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 pub(crate) fn tdes_pass<W: Word>(blocks: &mut [u64], tkeys: &[u64], decrypt: bool) {
     let g = W::CHUNKS;
     let n = 64 * g;

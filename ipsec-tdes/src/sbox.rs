@@ -18,7 +18,7 @@
 use crate::word::Word;
 
 /// S1: 49 gates.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 pub(crate) fn s1<W: Word>(a1: W, a2: W, a3: W, a4: W, a5: W, a6: W) -> [W; 4] {
     let x_55005500 = a1.andnot(a5);
     let x_5a0f5a0f = a4.xor(x_55005500);
@@ -73,7 +73,7 @@ pub(crate) fn s1<W: Word>(a1: W, a2: W, a3: W, a4: W, a5: W, a6: W) -> [W; 4] {
 }
 
 /// S2: 44 gates.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 pub(crate) fn s2<W: Word>(a1: W, a2: W, a3: W, a4: W, a5: W, a6: W) -> [W; 4] {
     let x_33cc33cc = a2.xor(a5);
     let x_55550000 = a1.andnot(a6);
@@ -123,7 +123,7 @@ pub(crate) fn s2<W: Word>(a1: W, a2: W, a3: W, a4: W, a5: W, a6: W) -> [W; 4] {
 }
 
 /// S3: 46 gates.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 pub(crate) fn s3<W: Word>(a1: W, a2: W, a3: W, a4: W, a5: W, a6: W) -> [W; 4] {
     let x_44444444 = a1.andnot(a2);
     let x_0f0ff0f0 = a3.xor(a6);
@@ -175,7 +175,7 @@ pub(crate) fn s3<W: Word>(a1: W, a2: W, a3: W, a4: W, a5: W, a6: W) -> [W; 4] {
 }
 
 /// S4: 33 gates.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 pub(crate) fn s4<W: Word>(a1: W, a2: W, a3: W, a4: W, a5: W, a6: W) -> [W; 4] {
     let x_5a5a5a5a = a1.xor(a3);
     let x_0f0ff0f0 = a3.xor(a5);
@@ -214,7 +214,7 @@ pub(crate) fn s4<W: Word>(a1: W, a2: W, a3: W, a4: W, a5: W, a6: W) -> [W; 4] {
 }
 
 /// S5: 48 gates.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 pub(crate) fn s5<W: Word>(a1: W, a2: W, a3: W, a4: W, a5: W, a6: W) -> [W; 4] {
     let x_77777777 = a1.or(a3);
     let x_77770000 = x_77777777.andnot(a6);
@@ -268,7 +268,7 @@ pub(crate) fn s5<W: Word>(a1: W, a2: W, a3: W, a4: W, a5: W, a6: W) -> [W; 4] {
 }
 
 /// S6: 46 gates.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 pub(crate) fn s6<W: Word>(a1: W, a2: W, a3: W, a4: W, a5: W, a6: W) -> [W; 4] {
     let x_33cc33cc = a2.xor(a5);
     let x_3333ffff = a2.or(a6);
@@ -320,7 +320,7 @@ pub(crate) fn s6<W: Word>(a1: W, a2: W, a3: W, a4: W, a5: W, a6: W) -> [W; 4] {
 }
 
 /// S7: 46 gates.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 pub(crate) fn s7<W: Word>(a1: W, a2: W, a3: W, a4: W, a5: W, a6: W) -> [W; 4] {
     let x_0ff00ff0 = a4.xor(a5);
     let x_3cc33cc3 = a3.xor(x_0ff00ff0);
@@ -372,7 +372,7 @@ pub(crate) fn s7<W: Word>(a1: W, a2: W, a3: W, a4: W, a5: W, a6: W) -> [W; 4] {
 }
 
 /// S8: 41 gates.
-#[inline(always)]
+#[cfg_attr(not(debug_assertions), inline(always))]
 pub(crate) fn s8<W: Word>(a1: W, a2: W, a3: W, a4: W, a5: W, a6: W) -> [W; 4] {
     let x_0c0c0c0c = a3.andnot(a2);
     let x_0000f0f0 = a5.andnot(a3);
