@@ -517,6 +517,23 @@ impl TdesCbc {
     }
 }
 
+impl Drop for TdesCbc {
+    fn drop(&mut self) {
+        self.blocks.zeroize();
+        self.keys.zeroize();
+        self.tkeys.zeroize();
+        self.lane_chain.zeroize();
+    }
+}
+
+/// The big-endian block at the start of `b` (at least 8 bytes).
+#[inline(always)]
+fn block(b: &[u8]) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[..8]);
+    u64::from_be_bytes(a)
+}
+
 #[cfg(test)]
 mod tests {
     /// The BMI1 build of the 64-lane pass (what x86-64 CPUs run) and the portable build agree.
@@ -546,21 +563,4 @@ mod tests {
             assert_eq!(a, b);
         }
     }
-}
-
-impl Drop for TdesCbc {
-    fn drop(&mut self) {
-        self.blocks.zeroize();
-        self.keys.zeroize();
-        self.tkeys.zeroize();
-        self.lane_chain.zeroize();
-    }
-}
-
-/// The big-endian block at the start of `b` (at least 8 bytes).
-#[inline(always)]
-fn block(b: &[u8]) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[..8]);
-    u64::from_be_bytes(a)
 }
