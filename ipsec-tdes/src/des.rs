@@ -20,7 +20,7 @@ use crate::word::Word;
 
 /// Initial permutation (FIPS 46-3): output bit n comes from input bit `IP[n - 1]`.
 #[rustfmt::skip]
-const IP: [u8; 64] = [
+pub(crate) const IP: [u8; 64] = [
     58, 50, 42, 34, 26, 18, 10, 2, 60, 52, 44, 36, 28, 20, 12, 4,
     62, 54, 46, 38, 30, 22, 14, 6, 64, 56, 48, 40, 32, 24, 16, 8,
     57, 49, 41, 33, 25, 17, 9, 1, 59, 51, 43, 35, 27, 19, 11, 3,
@@ -60,7 +60,7 @@ const PC2: [u8; 48] = [
 const SHIFTS: [u8; 16] = [1, 1, 2, 2, 2, 2, 2, 2, 1, 2, 2, 2, 2, 2, 2, 1];
 
 /// S-box output position p (0..32, S1's o1 first) lands on f bit `PINV[p]`.
-const PINV: [u8; 32] = {
+pub(crate) const PINV: [u8; 32] = {
     let mut inv = [0u8; 32];
     let mut i = 0;
     while i < 32 {
@@ -73,7 +73,7 @@ const PINV: [u8; 32] = {
 /// The key schedule as wiring: `KS[r][k]` is the bit index (0 = least significant) of the
 /// big-endian 64-bit key that becomes bit k of round r's subkey. Bitslicing turns the whole
 /// schedule into this table: a lane's key words are read at these indices, never computed.
-const KS: [[u8; 48]; 16] = {
+pub(crate) const KS: [[u8; 48]; 16] = {
     let mut out = [[0u8; 48]; 16];
     let mut shift = 0usize;
     let mut r = 0;

@@ -29,6 +29,7 @@
 #![warn(missing_docs)]
 
 mod des;
+mod narrow;
 mod sbox;
 mod word;
 #[cfg(target_arch = "x86_64")]
@@ -47,19 +48,26 @@ pub enum Width {
     U64,
     /// 256 lanes in an AVX2 register (x86-64 with AVX2).
     Avx2,
+    /// The narrow path for a few packets (x86-64 with AVX-512F/BW/VBMI; encryption only,
+    /// decryption runs [`Width::U64`] instead): up to 32 lanes, eight per 512-bit register,
+    /// DES's SP tables held in registers and read with `vpermt2b` permutes, so a round costs
+    /// the same for any key and data. Not bitsliced; its cost grows with each register of
+    /// eight lanes used.
+    Vbmi,
     /// 512 lanes in an AVX-512 register (x86-64 with AVX-512F).
     Avx512,
 }
 
 impl Width {
     /// All widths, narrowest first.
-    pub const ALL: [Width; 3] = [Width::U64, Width::Avx2, Width::Avx512];
+    pub const ALL: [Width; 4] = [Width::U64, Width::Avx2, Width::Vbmi, Width::Avx512];
 
     /// Lanes (blocks) per pass.
     pub const fn lanes(self) -> usize {
         match self {
             Width::U64 => 64,
             Width::Avx2 => 256,
+            Width::Vbmi => narrow::LANES,
             Width::Avx512 => 512,
         }
     }
@@ -70,6 +78,12 @@ impl Width {
             Width::U64 => true,
             #[cfg(target_arch = "x86_64")]
             Width::Avx2 => std::arch::is_x86_feature_detected!("avx2"),
+            #[cfg(target_arch = "x86_64")]
+            Width::Vbmi => {
+                std::arch::is_x86_feature_detected!("avx512f")
+                    && std::arch::is_x86_feature_detected!("avx512bw")
+                    && std::arch::is_x86_feature_detected!("avx512vbmi")
+            }
             #[cfg(target_arch = "x86_64")]
             Width::Avx512 => std::arch::is_x86_feature_detected!("avx512f"),
             #[cfg(not(target_arch = "x86_64"))]
@@ -82,11 +96,12 @@ impl Width {
         Width::ALL.into_iter().filter(|w| w.is_available())
     }
 
-    /// Parses `u64`, `avx2` or `avx512`.
+    /// Parses `u64`, `avx2`, `vbmi` or `avx512`.
     pub fn parse(s: &str) -> Option<Width> {
         match s.trim().to_ascii_lowercase().as_str() {
             "u64" | "64" | "portable" => Some(Width::U64),
             "avx2" | "256" => Some(Width::Avx2),
+            "vbmi" | "narrow" => Some(Width::Vbmi),
             "avx512" | "avx-512" | "512" => Some(Width::Avx512),
             _ => None,
         }
@@ -117,6 +132,8 @@ impl Width {
         match self {
             Width::U64 => 10,
             Width::Avx2 => 16,
+            // Per register of eight lanes used (see `width_for`).
+            Width::Vbmi => 3,
             Width::Avx512 => 18,
         }
     }
@@ -215,6 +232,8 @@ pub struct TdesCbc {
     lane_job: Box<[u32]>,
     lane_off: Box<[u32]>,
     lane_chain: Box<[u64]>,
+    /// The narrow path's round keys, 48 per lane.
+    rk: Box<[u64]>,
 }
 
 impl Default for TdesCbc {
@@ -254,6 +273,7 @@ impl TdesCbc {
             lane_job: vec![EMPTY; MAX_LANES].into_boxed_slice(),
             lane_off: vec![0; MAX_LANES].into_boxed_slice(),
             lane_chain: vec![0; MAX_LANES].into_boxed_slice(),
+            rk: vec![0; 48 * narrow::LANES].into_boxed_slice(),
         }
     }
 
@@ -267,7 +287,12 @@ impl TdesCbc {
         let mut best = Width::U64;
         let mut best_cost = usize::MAX;
         for w in Width::available().filter(|w| *w <= self.max) {
-            let cost = units.div_ceil(w.lanes()).max(1) * w.pass_cost();
+            let passes = units.div_ceil(w.lanes()).max(1);
+            let cost = if w == Width::Vbmi {
+                passes * units.min(w.lanes()).div_ceil(8).max(1) * w.pass_cost()
+            } else {
+                passes * w.pass_cost()
+            };
             if cost < best_cost {
                 best = w;
                 best_cost = cost;
@@ -277,7 +302,7 @@ impl TdesCbc {
     }
 
     /// Runs one pass of width `w` on `blocks`, with keys re-bitsliced first if `new_keys`.
-    fn pass(&mut self, w: Width, new_keys: bool, decrypt: bool) {
+    fn pass(&mut self, w: Width, new_keys: bool, decrypt: bool, used: usize) {
         let n = w.lanes();
         let blocks = &mut self.blocks[..n];
         let tkeys = &mut self.tkeys[..3 * n];
@@ -309,6 +334,17 @@ impl TdesCbc {
                 }
             }
             #[cfg(target_arch = "x86_64")]
+            Width::Vbmi => {
+                debug_assert!(!decrypt, "decryption never runs the narrow kernel");
+                let _ = new_keys; // round keys are set per lane by `set_lane_key`
+                let blocks: &mut [u64; narrow::LANES] = (&mut self.blocks[..narrow::LANES])
+                    .try_into()
+                    .expect("32 lanes");
+                let rk: &[u64; 48 * narrow::LANES] = (&self.rk[..]).try_into().expect("rk");
+                // SAFETY: as above, the CPU supports AVX-512F/BW/VBMI here.
+                unsafe { x86::vbmi_encrypt(blocks, rk, used.div_ceil(8), narrow::sp_tables()) };
+            }
+            #[cfg(target_arch = "x86_64")]
             Width::Avx512 => {
                 // SAFETY: as above, the CPU supports AVX-512F here.
                 unsafe {
@@ -323,7 +359,12 @@ impl TdesCbc {
         }
     }
 
-    fn set_lane_key(&mut self, n: usize, lane: usize, key: &TdesKey) {
+    fn set_lane_key(&mut self, w: Width, lane: usize, key: &TdesKey) {
+        if w == Width::Vbmi {
+            narrow::round_keys(&key.k, lane, &mut self.rk);
+            return;
+        }
+        let n = w.lanes();
         for k in 0..3 {
             self.keys[k * n + lane] = key.k[k];
         }
@@ -336,6 +377,9 @@ impl TdesCbc {
         self.keys[..3 * n].zeroize();
         self.tkeys[..3 * n].zeroize();
         self.lane_chain[..n].zeroize();
+        if w == Width::Vbmi {
+            self.rk.zeroize();
+        }
     }
 
     /// CBC-encrypts every job in place, one lane per packet, lanes refilled as packets end.
@@ -369,7 +413,7 @@ impl TdesCbc {
                         self.lane_job[lane] = next as u32;
                         self.lane_off[lane] = 0;
                         self.lane_chain[lane] = u64::from_be_bytes(jobs[next].iv);
-                        self.set_lane_key(n, lane, jobs[next].key);
+                        self.set_lane_key(w, lane, jobs[next].key);
                         new_keys = true;
                         next += 1;
                     }
@@ -391,7 +435,11 @@ impl TdesCbc {
                     p ^ self.lane_chain[lane]
                 };
             }
-            self.pass(w, new_keys, false);
+            let used = (0..n)
+                .rev()
+                .find(|&l| self.lane_job[l] != EMPTY)
+                .map_or(0, |l| l + 1);
+            self.pass(w, new_keys, false, used);
             for lane in 0..n {
                 let j = self.lane_job[lane];
                 if j == EMPTY {
@@ -434,7 +482,11 @@ impl TdesCbc {
         if total == 0 {
             return Ok(());
         }
-        let w = self.width_for(total);
+        let w = match self.width_for(total) {
+            // The narrow kernel encrypts only; a small decryption is one 64-lane pass anyway.
+            Width::Vbmi => Width::U64,
+            w => w,
+        };
         let n = w.lanes();
         // Cursor over (job, block); a pass takes the next n blocks in order.
         let (mut cj, mut cb) = (0usize, 0usize);
@@ -465,20 +517,20 @@ impl TdesCbc {
             if !same {
                 for lane in 0..filled {
                     let key = jobs[self.lane_job[lane] as usize].key;
-                    self.set_lane_key(n, lane, key);
+                    self.set_lane_key(w, lane, key);
                 }
                 if single {
                     // Fill the idle lanes with the same key, so the key words stay uniform.
                     for lane in filled..n {
                         let key = jobs[self.lane_job[0] as usize].key;
-                        self.set_lane_key(n, lane, key);
+                        self.set_lane_key(w, lane, key);
                     }
                 }
             }
             prev_first_job = self.lane_job[0];
             prev_single_job = single;
             self.blocks[filled..n].fill(0);
-            self.pass(w, !same, true);
+            self.pass(w, !same, true, filled);
             for lane in 0..filled {
                 let j = &mut jobs[self.lane_job[lane] as usize];
                 let b = self.lane_off[lane] as usize;
@@ -523,6 +575,7 @@ impl Drop for TdesCbc {
         self.keys.zeroize();
         self.tkeys.zeroize();
         self.lane_chain.zeroize();
+        self.rk.zeroize();
     }
 }
 

@@ -179,3 +179,100 @@ pub(crate) unsafe fn avx512_keys(keys: &[u64], out: &mut [u64]) {
 pub(crate) unsafe fn u64_bmi1_pass(blocks: &mut [u64], tkeys: &[u64], decrypt: bool) {
     tdes_pass::<u64>(blocks, tkeys, decrypt)
 }
+
+/// The narrow path's kernel: 3DES encryption of `8 × regs` blocks (`regs` in 1..=4), block `l`
+/// at `blocks[l]` (big-endian value), with round r's key of lane `l` at `rk[32 r + l]`
+/// (`narrow::round_keys`). See `narrow.rs` for the design. Only permutes, shifts and
+/// bitwise operations on registers: the S-box tables are register operands, so no address
+/// depends on keys or data.
+///
+/// # Safety
+/// The CPU must support AVX-512F, AVX-512BW and AVX-512VBMI.
+#[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]
+pub(crate) unsafe fn vbmi_encrypt(
+    blocks: &mut [u64; crate::narrow::LANES],
+    rk: &[u64; 48 * crate::narrow::LANES],
+    regs: usize,
+    t: &crate::narrow::SpTables,
+) {
+    const MAXR: usize = crate::narrow::LANES / 8;
+    let regs = regs.clamp(1, MAXR);
+    // SAFETY (whole body): the features are enabled on this function and its caller checked
+    // them; every load/store is through a bounds-checked slice of exactly 8 u64s (64 bytes).
+    unsafe {
+        let load = |s: &[u64]| _mm512_loadu_si512(s[..8].as_ptr().cast());
+        let tab = |pair: usize, plane: usize, half: usize| {
+            let s = &t.t[pair][plane][64 * half..64 * half + 64];
+            _mm512_loadu_si512(s.as_ptr().cast())
+        };
+        // Field s of E(R) starts at bit 58 - 4s of rotr64(R‖R, 1) (see narrow.rs).
+        let ctrl = _mm512_set1_epi64(i64::from_le_bytes([58, 54, 50, 46, 42, 38, 34, 30]));
+        let six = _mm512_set1_epi8(0x3F);
+        let zero = _mm512_setzero_si512();
+        let lo32 = _mm512_set1_epi64(0xFFFF_FFFF);
+        let masks: [u64; 4] = core::array::from_fn(|p| 0x0303_0303_0303_0303u64 << (2 * p));
+        let mut l = [zero; MAXR];
+        let mut r = [zero; MAXR];
+        let permute = |m: &crate::narrow::Moves, x: __m512i| {
+            let mut out = zero;
+            for j in 0..m.n {
+                let b = _mm512_and_si512(x, _mm512_set1_epi64(m.mask[j] as i64));
+                let c = _mm_cvtsi32_si128(m.shift[j].abs());
+                let moved = if m.shift[j] >= 0 {
+                    _mm512_sll_epi64(b, c)
+                } else {
+                    _mm512_srl_epi64(b, c)
+                };
+                out = _mm512_or_si512(out, moved);
+            }
+            out
+        };
+        for g in 0..regs {
+            let v = permute(&crate::narrow::IP_MOVES, load(&blocks[8 * g..]));
+            l[g] = _mm512_srli_epi64(v, 32);
+            r[g] = _mm512_and_si512(v, lo32);
+        }
+        for round in 0..48 {
+            for g in 0..regs {
+                let k = load(&rk[round * crate::narrow::LANES + 8 * g..]);
+                let rr = _mm512_ror_epi64(_mm512_or_si512(_mm512_slli_epi64(r[g], 32), r[g]), 1);
+                let idx = _mm512_multishift_epi64_epi8(ctrl, rr);
+                // (idx & 0x3F) ^ k
+                let idx = _mm512_ternarylogic_epi64(idx, six, k, 0x6A);
+                let mut f = zero;
+                for plane in 0..4 {
+                    let y: [__m512i; 4] = core::array::from_fn(|pair| {
+                        _mm512_maskz_permutex2var_epi8(
+                            masks[pair],
+                            tab(pair, plane, 0),
+                            idx,
+                            tab(pair, plane, 1),
+                        )
+                    });
+                    // A tree, not a chain: shorter dependency path per round.
+                    let acc =
+                        _mm512_or_si512(_mm512_or_si512(y[0], y[1]), _mm512_or_si512(y[2], y[3]));
+                    // The eight entries have disjoint bits: their byte sum is their OR.
+                    let sum = _mm512_sad_epu8(acc, zero);
+                    f = _mm512_or_si512(
+                        f,
+                        _mm512_sll_epi64(sum, _mm_cvtsi32_si128(8 * plane as i32)),
+                    );
+                }
+                let nr = _mm512_xor_si512(l[g], f);
+                l[g] = r[g];
+                r[g] = nr;
+            }
+            if round == 15 || round == 31 {
+                // Between two DES of the chain: undo the last swap (FP/IP cancel).
+                core::mem::swap(&mut l, &mut r);
+            }
+        }
+        for g in 0..regs {
+            // Pre-output R16‖L16.
+            let v = _mm512_or_si512(_mm512_slli_epi64(r[g], 32), l[g]);
+            let v = permute(&crate::narrow::FP_MOVES, v);
+            _mm512_storeu_si512(blocks[8 * g..8 * g + 8].as_mut_ptr().cast(), v);
+        }
+    }
+}
