@@ -9,6 +9,8 @@
 //! ```text
 //! cargo test --release -p ipsec-tdes --test dudect -- --ignored --nocapture
 //! TDES_DUDECT_WIDTH=u64 TDES_DUDECT_SAMPLES=200000 cargo test --release ...   # other widths
+//! TDES_DUDECT_FIXED=random ...   # fixed class = one random value instead of all-zero
+//! TDES_DUDECT_OP=encrypt ...      # one direction only (the narrow `vbmi` width encrypts only)
 //! ```
 
 use ipsec_tdes::{DecryptJob, EncryptJob, TdesCbc, TdesKey, Width};
@@ -42,26 +44,46 @@ const LEN: usize = 64;
 
 fn measure(w: Width, samples: usize) -> Vec<(f64, f64)> {
     let mut ctx = TdesCbc::with_width(w).expect("width unavailable on this CPU");
+    // TDES_DUDECT_OP=encrypt|decrypt|both (default both) times one direction only.
+    let op = std::env::var("TDES_DUDECT_OP").unwrap_or_else(|_| "both".into());
     let mut rng = ChaCha20Rng::seed_from_u64(0xd0de);
     let mut times = Vec::with_capacity(samples);
     let mut classes = Vec::with_capacity(samples);
     let mut data = vec![[0u8; LEN]; PACKETS];
     let mut out = vec![[0u8; LEN]; PACKETS];
+    // The fixed class: all zero (dudect's usual choice), or with TDES_DUDECT_FIXED=random one
+    // random-looking value per packet drawn once (tells Hamming-weight/power effects from
+    // code paths).
+    let mut fixed_key = [[0u8; 24]; PACKETS];
+    let mut fixed_data = [[0u8; LEN]; PACKETS];
+    if std::env::var("TDES_DUDECT_FIXED").is_ok_and(|v| v == "random") {
+        for (k, d) in fixed_key.iter_mut().zip(fixed_data.iter_mut()) {
+            rng.fill_bytes(k);
+            rng.fill_bytes(d);
+        }
+    }
     for _ in 0..samples {
         let class = (rng.next_u32() & 1) as usize;
         let mut raw = [[0u8; 24]; PACKETS];
-        for (k, d) in raw.iter_mut().zip(data.iter_mut()) {
+        for (i, (k, d)) in raw.iter_mut().zip(data.iter_mut()).enumerate() {
             if class == 1 {
                 rng.fill_bytes(k);
                 rng.fill_bytes(d);
             } else {
-                *k = [0; 24];
-                *d = [0; LEN];
+                // Same work as class 1 (random bytes drawn, then discarded) so the two
+                // classes differ only in the values encrypted.
+                let mut scratch_k = [0u8; 24];
+                let mut scratch_d = [0u8; LEN];
+                rng.fill_bytes(&mut scratch_k);
+                rng.fill_bytes(&mut scratch_d);
+                core::hint::black_box((&scratch_k, &scratch_d));
+                *k = fixed_key[i];
+                *d = fixed_data[i];
             }
         }
         let keys: Vec<TdesKey> = raw.iter().map(TdesKey::new).collect();
         let t0 = Instant::now();
-        {
+        if op != "decrypt" {
             let mut jobs: Vec<EncryptJob<'_>> = data
                 .iter_mut()
                 .zip(&keys)
@@ -72,6 +94,8 @@ fn measure(w: Width, samples: usize) -> Vec<(f64, f64)> {
                 })
                 .collect();
             ctx.encrypt(&mut jobs).unwrap();
+        }
+        if op != "encrypt" {
             let mut jobs: Vec<DecryptJob<'_>> = out
                 .iter_mut()
                 .zip(&data)
