@@ -11,8 +11,8 @@
 //! valgrind --error-exitcode=1 target/release/examples/ct_valgrind rustcrypto # the control: errors
 //! ```
 //!
-//! Valgrind does not emulate AVX-512 (its CPUID hides it), so `avx512` exits with status 3
-//! ("width unavailable"); the AVX-512 width has a dudect-style timing test instead
+//! Valgrind does not emulate AVX-512 (its CPUID hides it), so `avx512` and `vbmi` exit with
+//! status 3 ("width unavailable"); the AVX-512 width has a dudect-style timing test instead
 //! (`tests/dudect.rs`). Outside valgrind the client request is a no-op.
 
 use cbc::cipher::{block_padding::NoPadding, BlockDecryptMut, BlockEncryptMut, KeyIvInit};
@@ -97,7 +97,7 @@ fn main() {
         return;
     }
     let Some(w) = Width::parse(&what) else {
-        eprintln!("usage: ct_valgrind u64|avx2|avx512|rustcrypto");
+        eprintln!("usage: ct_valgrind u64|avx2|vbmi|avx512|rustcrypto");
         std::process::exit(2);
     };
     let Some(mut ctx) = TdesCbc::with_width(w) else {

@@ -12,16 +12,18 @@
 //!   lane.
 //! * [`TdesCbc::decrypt`]: CBC decryption spreads every block of every packet over the lanes,
 //!   so it is parallel even inside one packet.
-//! * The narrow path: a batch too small to fill a wide word runs on the narrowest width that
-//!   is cheapest for its size (the 64-lane `u64` pass, about half the cost of an AVX-512 pass),
-//!   still bitsliced and constant-time. See [`TdesCbc::width_for`].
+//! * The narrow path: a call picks the width that is cheapest for its amount of work
+//!   ([`TdesCbc::width_for`]). A few packets to encrypt run [`Width::Vbmi`] where the CPU has
+//!   AVX-512 VBMI (DES's SP tables held in registers and read with `vpermt2b` permutes, eight
+//!   packets per register, so its cost grows with the batch instead of being a whole wide
+//!   pass), or else the 64-lane `u64` pass; both constant-time by construction.
 //!
 //! Outputs go to caller buffers; a [`TdesCbc`] holds all scratch space, allocated once by its
 //! constructor, so a call allocates nothing. Key material (the [`TdesKey`]s, the bitsliced key
 //! words and the block scratch) is zeroized after each call and on drop.
 //!
 //! The width can be capped with the environment variable `IPSEC_TDES_WIDTH` (`u64`, `avx2`,
-//! `avx512`), read once per process, or fixed per context with [`TdesCbc::with_width`]; tests
+//! `vbmi`, `avx512`; the order of [`Width`]), read once per process, or fixed per context with [`TdesCbc::with_width`]; tests
 //! and valgrind runs use these (valgrind does not emulate AVX-512).
 //!
 //! The S-box circuits are Roman Rusakov's published gate networks (see `sbox.rs`).
