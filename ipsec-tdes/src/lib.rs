@@ -372,6 +372,23 @@ impl TdesCbc {
         }
     }
 
+    /// Writes lane `lane`'s three keys (from `keys`) into the bitsliced keys `tkeys` of width
+    /// `w` bit by bit, leaving the other lanes alone: cheaper than re-transposing everything
+    /// when a few lanes are refilled. Branch-free in the key bits.
+    fn insert_lane_key(&mut self, w: Width, lane: usize) {
+        let n = w.lanes();
+        let g = n / 64;
+        // Lane i * g + c is bit i of chunk c of every word (see des.rs).
+        let (i, c) = (lane / g, lane % g);
+        for k in 0..3 {
+            let key = self.keys[k * n + lane];
+            for j in 0..64 {
+                let t = &mut self.tkeys[k * n + j * g + c];
+                *t = (*t & !(1u64 << i)) | (((key >> j) & 1) << i);
+            }
+        }
+    }
+
     /// Wipes the key and block scratch used by a call of width `w`.
     fn wipe(&mut self, w: Width) {
         let n = w.lanes();
@@ -402,9 +419,17 @@ impl TdesCbc {
         let n = w.lanes();
         self.lane_job[..n].fill(EMPTY);
         let mut next = 0usize;
+        // A few refilled lanes get their key bits inserted into the bitsliced keys; more
+        // than this many and one whole re-transposition is cheaper (rough operation counts).
+        let max_inserts = match w {
+            Width::U64 => 3,
+            Width::Avx2 => 5,
+            _ => 8,
+        };
+        let mut refilled = [0usize; 8];
         loop {
             // Refill empty lanes with the next non-empty packets.
-            let mut new_keys = false;
+            let mut nref = 0usize;
             let mut active = 0usize;
             for lane in 0..n {
                 if self.lane_job[lane] == EMPTY {
@@ -416,7 +441,10 @@ impl TdesCbc {
                         self.lane_off[lane] = 0;
                         self.lane_chain[lane] = u64::from_be_bytes(jobs[next].iv);
                         self.set_lane_key(w, lane, jobs[next].key);
-                        new_keys = true;
+                        if let Some(r) = refilled.get_mut(nref) {
+                            *r = lane;
+                        }
+                        nref += 1;
                         next += 1;
                     }
                 }
@@ -436,6 +464,12 @@ impl TdesCbc {
                     let p = block(&jobs[j as usize].data[off..]);
                     p ^ self.lane_chain[lane]
                 };
+            }
+            let new_keys = nref > max_inserts;
+            if !new_keys && w != Width::Vbmi {
+                for &lane in &refilled[..nref] {
+                    self.insert_lane_key(w, lane);
+                }
             }
             let used = (0..n)
                 .rev()
