@@ -236,6 +236,16 @@ pub struct TdesCbc {
     lane_chain: Box<[u64]>,
     /// The narrow path's round keys, 48 per lane.
     rk: Box<[u64]>,
+    /// Decryption: the segments of the pass in hand.
+    segs: Box<[Segment]>,
+}
+
+/// Consecutive blocks of one decryption job on consecutive lanes of a pass.
+#[derive(Clone, Copy, Default)]
+struct Segment {
+    job: u32,
+    first: u32,
+    lanes: u32,
 }
 
 impl Default for TdesCbc {
@@ -276,6 +286,7 @@ impl TdesCbc {
             lane_off: vec![0; MAX_LANES].into_boxed_slice(),
             lane_chain: vec![0; MAX_LANES].into_boxed_slice(),
             rk: vec![0; 48 * narrow::LANES].into_boxed_slice(),
+            segs: vec![Segment::default(); MAX_LANES].into_boxed_slice(),
         }
     }
 
@@ -524,59 +535,78 @@ impl TdesCbc {
             w => w,
         };
         let n = w.lanes();
-        // Cursor over (job, block); a pass takes the next n blocks in order.
+        // Cursor over (job, block); a pass takes the next n blocks in order, as segments
+        // of consecutive blocks of one job on consecutive lanes.
         let (mut cj, mut cb) = (0usize, 0usize);
-        let mut prev_first_job = EMPTY;
-        let mut prev_single_job = false;
+        let mut prev_job = EMPTY;
         loop {
             let mut filled = 0usize;
+            let mut nseg = 0usize;
             while filled < n && cj < jobs.len() {
                 let src = jobs[cj].src;
-                if cb * 8 >= src.len() {
+                let left = src.len() / 8 - cb;
+                if left == 0 {
                     cj += 1;
                     cb = 0;
                     continue;
                 }
-                self.blocks[filled] = block(&src[cb * 8..]);
-                self.lane_job[filled] = cj as u32;
-                self.lane_off[filled] = cb as u32;
-                filled += 1;
-                cb += 1;
+                let m = left.min(n - filled);
+                let lanes = &mut self.blocks[filled..filled + m];
+                for (d, c) in lanes
+                    .iter_mut()
+                    .zip(src[cb * 8..(cb + m) * 8].chunks_exact(8))
+                {
+                    *d = block(c);
+                }
+                self.segs[nseg] = Segment {
+                    job: cj as u32,
+                    first: cb as u32,
+                    lanes: m as u32,
+                };
+                nseg += 1;
+                filled += m;
+                cb += m;
             }
             if filled == 0 {
                 break;
             }
-            // Lanes only need new keys unless this pass and the previous one both belong
-            // to one single job (a long packet: the bitsliced keys stay valid).
-            let single = self.lane_job[0] == self.lane_job[filled - 1];
-            let same = single && prev_single_job && prev_first_job == self.lane_job[0];
+            // A pass of one job after a pass of the same job (a long packet) keeps the
+            // bitsliced keys; otherwise each segment's lanes get its key.
+            let single = nseg == 1;
+            let same = single && prev_job == self.segs[0].job;
             if !same {
-                for lane in 0..filled {
-                    let key = jobs[self.lane_job[lane] as usize].key;
-                    self.set_lane_key(w, lane, key);
-                }
-                if single {
-                    // Fill the idle lanes with the same key, so the key words stay uniform.
-                    for lane in filled..n {
-                        let key = jobs[self.lane_job[0] as usize].key;
-                        self.set_lane_key(w, lane, key);
+                let mut lane = 0;
+                for seg in &self.segs[..nseg] {
+                    let key = &jobs[seg.job as usize].key.k;
+                    // A single job fills every lane, so the key words stay uniform.
+                    let m = if single { n } else { seg.lanes as usize };
+                    for (k, kk) in key.iter().enumerate() {
+                        self.keys[k * n + lane..k * n + lane + m].fill(*kk);
                     }
+                    lane += m;
                 }
             }
-            prev_first_job = self.lane_job[0];
-            prev_single_job = single;
+            prev_job = if single { self.segs[0].job } else { EMPTY };
             self.blocks[filled..n].fill(0);
             self.pass(w, !same, true, filled);
-            for lane in 0..filled {
-                let j = &mut jobs[self.lane_job[lane] as usize];
-                let b = self.lane_off[lane] as usize;
-                let prev = if b == 0 {
+            let mut lane = 0;
+            for seg in &self.segs[..nseg] {
+                let j = &mut jobs[seg.job as usize];
+                let (b0, m) = (seg.first as usize, seg.lanes as usize);
+                let src = j.src;
+                let mut prev = if b0 == 0 {
                     u64::from_be_bytes(j.iv)
                 } else {
-                    block(&j.src[(b - 1) * 8..])
+                    block(&src[(b0 - 1) * 8..])
                 };
-                let p = self.blocks[lane] ^ prev;
-                j.dst[b * 8..b * 8 + 8].copy_from_slice(&p.to_be_bytes());
+                let dst = &mut j.dst[b0 * 8..(b0 + m) * 8];
+                let src = &src[b0 * 8..(b0 + m) * 8];
+                let out = &self.blocks[lane..lane + m];
+                for ((d, c), x) in dst.chunks_exact_mut(8).zip(src.chunks_exact(8)).zip(out) {
+                    d.copy_from_slice(&(x ^ prev).to_be_bytes());
+                    prev = block(c);
+                }
+                lane += m;
             }
         }
         self.wipe(w);
