@@ -205,8 +205,10 @@ pub(crate) unsafe fn vbmi_encrypt(
             let s = &t.t[pair][plane][64 * half..64 * half + 64];
             _mm512_loadu_si512(s.as_ptr().cast())
         };
-        // Field s of E(R) starts at bit 58 - 4s of rotr64(R‖R, 1) (see narrow.rs).
-        let ctrl = _mm512_set1_epi64(i64::from_le_bytes([58, 54, 50, 46, 42, 38, 34, 30]));
+        // L and R are kept doubled (R‖R in each 64-bit element), so that every field of E(R)
+        // is contiguous: field s starts at bit 59 - 4s (see narrow.rs, where the fields are
+        // described on rotr64(R‖R, 1)), and one multishift extracts all eight.
+        let ctrl = _mm512_set1_epi64(i64::from_le_bytes([59, 55, 51, 47, 43, 39, 35, 31]));
         let six = _mm512_set1_epi8(0x3F);
         let zero = _mm512_setzero_si512();
         let lo32 = _mm512_set1_epi64(0xFFFF_FFFF);
@@ -229,18 +231,18 @@ pub(crate) unsafe fn vbmi_encrypt(
         };
         for g in 0..regs {
             let v = permute(&crate::narrow::IP_MOVES, load(&blocks[8 * g..]));
-            l[g] = _mm512_srli_epi64(v, 32);
-            r[g] = _mm512_and_si512(v, lo32);
+            let hi = _mm512_srli_epi64(v, 32);
+            let lo = _mm512_and_si512(v, lo32);
+            l[g] = _mm512_or_si512(hi, _mm512_slli_epi64(hi, 32));
+            r[g] = _mm512_or_si512(lo, _mm512_slli_epi64(lo, 32));
         }
         for round in 0..48 {
             for g in 0..regs {
                 let k = load(&rk[round * crate::narrow::LANES + 8 * g..]);
-                let rr = _mm512_ror_epi64(_mm512_or_si512(_mm512_slli_epi64(r[g], 32), r[g]), 1);
-                let idx = _mm512_multishift_epi64_epi8(ctrl, rr);
+                let idx = _mm512_multishift_epi64_epi8(ctrl, r[g]);
                 // (idx & 0x3F) ^ k
                 let idx = _mm512_ternarylogic_epi64(idx, six, k, 0x6A);
-                let mut f = zero;
-                for plane in 0..4 {
+                let sums: [__m512i; 4] = core::array::from_fn(|plane| {
                     let y: [__m512i; 4] = core::array::from_fn(|pair| {
                         _mm512_maskz_permutex2var_epi8(
                             masks[pair],
@@ -253,12 +255,27 @@ pub(crate) unsafe fn vbmi_encrypt(
                     let acc =
                         _mm512_or_si512(_mm512_or_si512(y[0], y[1]), _mm512_or_si512(y[2], y[3]));
                     // The eight entries have disjoint bits: their byte sum is their OR.
-                    let sum = _mm512_sad_epu8(acc, zero);
-                    f = _mm512_or_si512(
-                        f,
-                        _mm512_sll_epi64(sum, _mm_cvtsi32_si128(8 * plane as i32)),
-                    );
-                }
+                    _mm512_sad_epu8(acc, zero)
+                });
+                // f doubled (f‖f), as a shallow tree of shifted byte-plane sums.
+                let f0 = _mm512_or_si512(
+                    _mm512_or_si512(sums[0], _mm512_slli_epi64(sums[1], 8)),
+                    _mm512_or_si512(
+                        _mm512_slli_epi64(sums[2], 16),
+                        _mm512_slli_epi64(sums[3], 24),
+                    ),
+                );
+                let f1 = _mm512_or_si512(
+                    _mm512_or_si512(
+                        _mm512_slli_epi64(sums[0], 32),
+                        _mm512_slli_epi64(sums[1], 40),
+                    ),
+                    _mm512_or_si512(
+                        _mm512_slli_epi64(sums[2], 48),
+                        _mm512_slli_epi64(sums[3], 56),
+                    ),
+                );
+                let f = _mm512_or_si512(f0, f1);
                 let nr = _mm512_xor_si512(l[g], f);
                 l[g] = r[g];
                 r[g] = nr;
@@ -269,8 +286,8 @@ pub(crate) unsafe fn vbmi_encrypt(
             }
         }
         for g in 0..regs {
-            // Pre-output R16‖L16.
-            let v = _mm512_or_si512(_mm512_slli_epi64(r[g], 32), l[g]);
+            // Pre-output R16‖L16 (from the doubled halves).
+            let v = _mm512_or_si512(_mm512_slli_epi64(r[g], 32), _mm512_and_si512(l[g], lo32));
             let v = permute(&crate::narrow::FP_MOVES, v);
             _mm512_storeu_si512(blocks[8 * g..8 * g + 8].as_mut_ptr().cast(), v);
         }
