@@ -224,6 +224,8 @@ const EMPTY: u32 = u32::MAX;
 pub struct TdesCbc {
     max: Width,
     forced: Option<Width>,
+    /// Whether `width_for` may pick [`Width::Vbmi`].
+    vbmi: bool,
     /// One block per lane, in the lane order of `des.rs`.
     blocks: Box<[u64]>,
     /// Lane keys: K1 of every lane, then K2, then K3.
@@ -279,6 +281,7 @@ impl TdesCbc {
         TdesCbc {
             max,
             forced,
+            vbmi: true,
             blocks: vec![0; MAX_LANES].into_boxed_slice(),
             keys: vec![0; 3 * MAX_LANES].into_boxed_slice(),
             tkeys: vec![0; 3 * MAX_LANES].into_boxed_slice(),
@@ -290,6 +293,14 @@ impl TdesCbc {
         }
     }
 
+    /// Lets the automatic choice use the narrow [`Width::Vbmi`] path (the default) or not: its
+    /// constant-time evidence is weaker than the bitsliced widths' (valgrind cannot run it and
+    /// dudect figures on the development machine were inconclusive), so an embedder may prefer
+    /// the bitsliced `u64` pass for small batches. A forced width is not affected.
+    pub fn set_vbmi_narrow_path(&mut self, enabled: bool) {
+        self.vbmi = enabled;
+    }
+
     /// The width a call with `units` lanes of work uses (packets for [`encrypt`](Self::encrypt),
     /// blocks for [`decrypt`](Self::decrypt)): the forced width, or else the available width
     /// up to the maximum that minimises passes × pass cost (ties go to the narrower width).
@@ -299,7 +310,7 @@ impl TdesCbc {
         }
         let mut best = Width::U64;
         let mut best_cost = usize::MAX;
-        for w in Width::available().filter(|w| *w <= self.max) {
+        for w in Width::available().filter(|w| *w <= self.max && (self.vbmi || *w != Width::Vbmi)) {
             let passes = units.div_ceil(w.lanes()).max(1);
             let cost = if w == Width::Vbmi {
                 passes * units.min(w.lanes()).div_ceil(8).max(1) * w.pass_cost()

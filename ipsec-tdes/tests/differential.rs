@@ -188,6 +188,9 @@ fn width_choice() {
     assert_eq!(ctx.width_for(64), Width::U64);
     let widest = Width::available().last().unwrap();
     assert_eq!(ctx.width_for(100_000), widest);
+    let mut no_vbmi = TdesCbc::with_max_width(Width::Avx512);
+    no_vbmi.set_vbmi_narrow_path(false);
+    assert_eq!(no_vbmi.width_for(1), Width::U64);
     for w in Width::available() {
         assert_eq!(TdesCbc::with_width(w).unwrap().width_for(1), w);
     }
