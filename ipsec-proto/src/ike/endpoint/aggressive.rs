@@ -271,30 +271,7 @@ impl Endpoint {
         if idp.body.len() < 4 {
             return Err(InvalidMessage::BadPayload("ID (shorter than its fixed part)").into());
         }
-        let Some(peer) = self.find_peer_by_addr(path.remote.ip()) else {
-            let e = Error::PeerIncompatible(PeerIncompatible::NoKey(path.remote.ip()));
-            self.fail(None, path.remote, 1, e);
-            return Err(Failure::Fatal);
-        };
-        let Some(cfg) = self.peer(peer) else {
-            return Err(Failure::Drop(ApiMisuse::NoSuchPeer(peer.0).into()));
-        };
-        let policies = cfg.sorted_policies();
-        let (suite, pnum, tbody) = match proposal::choose_phase1(sa_p.body, &policies)? {
-            Ok(x) => x,
-            Err(e) => {
-                let e = Error::PeerIncompatible(e);
-                if let Some(n) = e.notify_to_send() {
-                    let mut cr = [0u8; 8];
-                    self.rng.fill(&mut cr);
-                    if let Ok(m) = cleartext_notify(header.initiator_cookie.0, cr, n) {
-                        self.send(path, m);
-                    }
-                }
-                self.fail(Some(peer), path.remote, 1, e);
-                return Err(Failure::Fatal);
-            }
-        };
+        let (peer, (suite, pnum, tbody)) = self.responder_phase1_choice(path, header, sa_p.body)?;
         if ke.body.len() != suite.group.public_len() {
             return Err(InvalidMessage::BadPayload("KE (length is not the chosen group's)").into());
         }

@@ -75,6 +75,42 @@ impl Endpoint {
         (natt, dpd)
     }
 
+    /// Responder, first message of Main or Aggressive Mode: the peer configured for the
+    /// datagram's source and the Phase 1 transform chosen from its SA payload. No peer, or no
+    /// acceptable transform (answered with a cleartext NO-PROPOSAL-CHOSEN, as IOS answers an
+    /// unacceptable MM1 or AM1), fails the exchange.
+    pub(super) fn responder_phase1_choice(
+        &mut self,
+        path: Path,
+        header: &Header,
+        sa_body: &[u8],
+    ) -> Res<(PeerId, proposal::Phase1Choice)> {
+        let Some(peer) = self.find_peer_by_addr(path.remote.ip()) else {
+            let e = Error::PeerIncompatible(PeerIncompatible::NoKey(path.remote.ip()));
+            self.fail(None, path.remote, 1, e);
+            return Err(Failure::Fatal);
+        };
+        let Some(cfg) = self.peer(peer) else {
+            return Err(Failure::Drop(ApiMisuse::NoSuchPeer(peer.0).into()));
+        };
+        let policies = cfg.sorted_policies();
+        match proposal::choose_phase1(sa_body, &policies)? {
+            Ok(x) => Ok((peer, x)),
+            Err(e) => {
+                let e = Error::PeerIncompatible(e);
+                if let Some(n) = e.notify_to_send() {
+                    let mut cr = [0u8; 8];
+                    self.rng.fill(&mut cr);
+                    if let Ok(m) = cleartext_notify(header.initiator_cookie.0, cr, n) {
+                        self.send(path, m);
+                    }
+                }
+                self.fail(Some(peer), path.remote, 1, e);
+                Err(Failure::Fatal)
+            }
+        }
+    }
+
     pub(super) fn mm_responder_start(
         &mut self,
         now: Instant,
@@ -89,31 +125,7 @@ impl Endpoint {
         let body = msg.get(HEADER_LEN..).unwrap_or(&[]);
         let list = PayloadList::parse(header.next_payload, body)?;
         let sa_p = list.find(PayloadType::SA).ok_or_else(|| missing("SA"))?;
-        let Some(peer) = self.find_peer_by_addr(path.remote.ip()) else {
-            let e = Error::PeerIncompatible(PeerIncompatible::NoKey(path.remote.ip()));
-            self.fail(None, path.remote, 1, e);
-            return Err(Failure::Fatal);
-        };
-        let Some(cfg) = self.peer(peer) else {
-            return Err(Failure::Drop(ApiMisuse::NoSuchPeer(peer.0).into()));
-        };
-        let policies = cfg.sorted_policies();
-        let (suite, pnum, tbody) = match proposal::choose_phase1(sa_p.body, &policies)? {
-            Ok(x) => x,
-            Err(e) => {
-                let e = Error::PeerIncompatible(e);
-                // Cleartext NO-PROPOSAL-CHOSEN, as IOS answers an unacceptable MM1.
-                if let Some(n) = e.notify_to_send() {
-                    let mut cr = [0u8; 8];
-                    self.rng.fill(&mut cr);
-                    if let Ok(m) = cleartext_notify(header.initiator_cookie.0, cr, n) {
-                        self.send(path, m);
-                    }
-                }
-                self.fail(Some(peer), path.remote, 1, e);
-                return Err(Failure::Fatal);
-            }
-        };
+        let (peer, (suite, pnum, tbody)) = self.responder_phase1_choice(path, header, sa_p.body)?;
         let (natt, peer_dpd) = Self::parse_vids(&list, !self.config.nat_t_drafts_only);
         let natt = if self.config.nat_traversal {
             natt
