@@ -124,6 +124,33 @@ pub trait Gateway {
     fn interfaces_brief(&self) -> Vec<ipsec_proto::ios::show_interface::InterfaceBrief> {
         Vec::new()
     }
+    /// The crypto interface's address (`ip address dhcp|negotiated`) changed on the host to
+    /// `addr` (`None`: it has none left). Clear every SA bound to the old address and, given
+    /// one, negotiate from the new address from now on; the loop moves the sockets and
+    /// discards whatever this queues for the old address. Returns a line for the log.
+    /// The default clears nothing.
+    fn on_local_address(
+        &mut self,
+        now: Instant,
+        addr: Option<Ipv4Addr>,
+        out: &mut Outputs,
+    ) -> Result<String, String> {
+        let _ = (now, addr, out);
+        Err("this gateway cannot change its local address".into())
+    }
+}
+
+/// What the loop needs to bind the IKE, NAT-T and raw ESP sockets again on a new address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SocketPlan {
+    /// IKE port (500).
+    pub ike_port: u16,
+    /// NAT-T port (4500).
+    pub natt_port: u16,
+    /// Open the raw ESP socket too.
+    pub raw_esp: bool,
+    /// SO_MARK of the sockets.
+    pub mark: u32,
 }
 
 /// Packets one VTI TUN carried, as the loop counted them (IOS's interface counters).
@@ -276,6 +303,9 @@ pub struct EventLoop {
     vti_buf: Vec<u8>,
     /// IOS interface to Linux interface (for `show ip interface brief`).
     iface_map: Vec<(String, String)>,
+    /// The `ip address dhcp|negotiated` crypto interface followed, how to rebind, and when
+    /// to look next (milliseconds of the loop clock).
+    addr_watch: Option<(crate::addr_watch::AddrWatch, SocketPlan, u64)>,
 }
 
 /// Reads the configuration again for `reload` and SIGHUP: the new configuration, or why it
@@ -313,6 +343,7 @@ impl EventLoop {
             vti_index: std::collections::HashMap::new(),
             vti_buf: Vec::new(),
             iface_map: Vec::new(),
+            addr_watch: None,
         })
     }
 
@@ -516,6 +547,83 @@ impl EventLoop {
         self.tun.as_ref()
     }
 
+    /// Follows the address of the crypto interface (`ip address dhcp|negotiated`): when it
+    /// changes on the host, the core is told ([`Gateway::on_local_address`]) and the UDP and
+    /// raw ESP sockets are bound again as `sockets` says, on the new address.
+    pub fn watch_local_address(
+        &mut self,
+        watch: crate::addr_watch::AddrWatch,
+        sockets: SocketPlan,
+    ) {
+        self.addr_watch = Some((watch, sockets, 0));
+    }
+
+    /// Looks at the watched interface's addresses and, when the one in use went away, clears
+    /// the SAs, drops what they queued (Delete notifications from an address the host no longer
+    /// has cannot be sent; the peer's DPD or lifetimes clear its side) and rebinds the
+    /// sockets. A failed bind leaves the engine idle and is retried at the next look.
+    fn check_local_address<G: Gateway>(&mut self, now: Instant, gw: &mut G) {
+        let Some((watch, sockets, next)) = self.addr_watch.as_mut() else {
+            return;
+        };
+        if now.0 < *next {
+            return;
+        }
+        *next = now
+            .0
+            .saturating_add(crate::addr_watch::ADDR_CHECK_INTERVAL_MS);
+        let Ok(host) = crate::sys::ifaddr::ipv4_addresses() else {
+            return;
+        };
+        let Some(change) = watch.observe(&host) else {
+            return;
+        };
+        let sockets = *sockets;
+        eprintln!("ipsec-engine: {}", change.log_line(watch));
+        // The old sockets go before the core's output is sent: what it queued for the old
+        // address is counted as having no socket instead of leaving from the new one.
+        for s in self.udp.drain(..) {
+            let _ = self.epoll.delete(s.as_raw_fd());
+        }
+        for s in self.esp.drain(..) {
+            let _ = self.epoll.delete(s.as_raw_fd());
+        }
+        match gw.on_local_address(now, change.new, &mut self.out) {
+            Ok(line) => eprintln!("ipsec-engine: {line}"),
+            Err(e) => eprintln!("ipsec-engine: warning: local address change: {e}"),
+        }
+        self.flush();
+        let Some(addr) = change.new else {
+            return;
+        };
+        if let Err(e) = self.bind_sockets(addr, sockets) {
+            eprintln!(
+                "ipsec-engine: warning: binding IKE/ESP sockets on {addr}: {e}; idle, retrying"
+            );
+            for s in self.udp.drain(..) {
+                let _ = self.epoll.delete(s.as_raw_fd());
+            }
+            for s in self.esp.drain(..) {
+                let _ = self.epoll.delete(s.as_raw_fd());
+            }
+            if let Some((w, _, _)) = self.addr_watch.as_mut() {
+                // Seen as new again at the next look.
+                w.current = None;
+            }
+        }
+    }
+
+    /// UDP 500/4500 and (if asked) raw ESP sockets on `addr`, added to the loop.
+    fn bind_sockets(&mut self, addr: Ipv4Addr, p: SocketPlan) -> io::Result<()> {
+        for port in [p.ike_port, p.natt_port] {
+            self.add_udp(UdpSock::bind(SocketAddrV4::new(addr, port), Some(p.mark))?)?;
+        }
+        if p.raw_esp {
+            self.add_esp(RawEsp::open(Some(addr), Some(p.mark))?)?;
+        }
+        Ok(())
+    }
+
     /// Adds a UDP socket (IKE 500, NAT-T 4500).
     pub fn add_udp(&mut self, sock: UdpSock) -> io::Result<()> {
         self.epoll
@@ -608,10 +716,15 @@ impl EventLoop {
             self.sync_rri(gw);
             self.sync_vti_lines(gw);
             let now = clock::now();
-            let timeout = match gw.next_deadline() {
+            let mut timeout = match gw.next_deadline() {
                 None => -1,
                 Some(d) => i32::try_from(d.0.saturating_sub(now.0)).unwrap_or(i32::MAX),
             };
+            // The address check must run even when the core has nothing pending.
+            if let Some((_, _, next)) = &self.addr_watch {
+                let due = i32::try_from(next.saturating_sub(now.0)).unwrap_or(i32::MAX);
+                timeout = if timeout < 0 { due } else { timeout.min(due) };
+            }
             let n = self.epoll.wait(&mut self.events, timeout)?;
             for i in 0..n {
                 let Some(ev) = self.events.get(i) else { break };
@@ -685,6 +798,7 @@ impl EventLoop {
                 gw.on_timer(now, &mut self.out);
                 self.flush();
             }
+            self.check_local_address(now, gw);
             if now.0 >= self.pmtu_next {
                 self.pmtu_next = now.0.saturating_add(PMTU_INTERVAL_MS);
                 self.check_pmtu(now, gw);

@@ -343,6 +343,13 @@ pub fn plan(
     }
     config.crypto_tun = !cryptos.is_empty();
     config.extra_local_addrs = addrs.get(1..).unwrap_or(&[]).to_vec();
+    // The one local address comes from an interface without a configured one: follow it.
+    if core_local.is_some() {
+        config.follow_interface = locals
+            .iter()
+            .find(|(_, configured, _)| configured.is_none())
+            .and_then(|(ios, _, _)| Some((ios.clone(), linux_of(ios)?)));
+    }
     config.vtis = vtis;
     config.nat = nat;
     if let Some(t) = &opts.tun_name {
@@ -531,6 +538,11 @@ ip route 10.2.0.0 255.255.0.0 Tunnel1 250
         let p = plan(&facts, &opts, &host, &[]).unwrap();
         assert_eq!(p.config.local_addrs(), vec![Ipv4Addr::new(192, 0, 2, 77)]);
         assert_eq!(p.core_local, Some(Ipv4Addr::new(192, 0, 2, 77)));
+        assert_eq!(
+            p.config.follow_interface,
+            Some(("GigabitEthernet0/0".into(), "eth0".into())),
+            "the engine follows the dhcp interface's address"
+        );
     }
 
     #[test]
