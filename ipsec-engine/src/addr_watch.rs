@@ -1,17 +1,18 @@
 //! Following the address of the crypto interface when it is `ip address dhcp` or `ip address
 //! negotiated`: the engine took the mapped Linux interface's address at start
-//! ([`crate::plan::Plan::dynamic`]); the event loop looks at that interface's addresses again
-//! every [`ADDR_CHECK_INTERVAL_MS`] and tells the core when the one in use went away.
+//! ([`crate::engine::EngineConfig::follow_interface`]); the event loop looks at that
+//! interface's addresses again whenever the kernel announces an IPv4 address change
+//! (`RTM_NEWADDR`/`RTM_DELADDR`, [`crate::sys::addr_events`]) and tells the core when the one in
+//! use went away. Without the netlink socket it looks every [`ADDR_CHECK_INTERVAL_MS`].
 //!
-//! A periodic look (one `getifaddrs` a second) rather than an `RTM_NEWADDR`/`RTM_DELADDR`
-//! netlink subscription: it needs no new socket code, costs nothing measurable, and a DHCP
-//! renewal is not a sub-second event. The price is up to a second between the host's change
-//! and the engine's.
+//! The notifications only say when to look; what changed is read back with `getifaddrs`, so a
+//! lost or unrelated notification costs one look and decides nothing.
 
 use crate::sys::ifaddr::IfAddr;
 use std::net::Ipv4Addr;
 
-/// How often the loop looks at the watched interface's addresses.
+/// How often the loop looks at the watched interface's addresses when it gets no netlink
+/// notifications (and how soon it retries a failed bind).
 pub const ADDR_CHECK_INTERVAL_MS: u64 = 1000;
 
 /// The crypto interface whose address the engine follows.

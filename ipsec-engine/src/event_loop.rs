@@ -191,6 +191,7 @@ const TOK_TUN: u64 = 1;
 const TOK_SIGNAL: u64 = 2;
 const TOK_STOP: u64 = 3;
 const TOK_LISTENER: u64 = 4;
+const TOK_ADDR: u64 = 5;
 const TOK_UDP: u64 = 100;
 const TOK_ESP: u64 = 200;
 /// VTI TUNs: up to 500 of them.
@@ -303,9 +304,19 @@ pub struct EventLoop {
     vti_buf: Vec<u8>,
     /// IOS interface to Linux interface (for `show ip interface brief`).
     iface_map: Vec<(String, String)>,
-    /// The `ip address dhcp|negotiated` crypto interface followed, how to rebind, and when
-    /// to look next (milliseconds of the loop clock).
-    addr_watch: Option<(crate::addr_watch::AddrWatch, SocketPlan, u64)>,
+    /// The `ip address dhcp|negotiated` crypto interface followed.
+    addr_watch: Option<Followed>,
+}
+
+/// The followed crypto interface, how to rebind its sockets and when to look at it.
+struct Followed {
+    watch: crate::addr_watch::AddrWatch,
+    sockets: SocketPlan,
+    /// When to look next (milliseconds of the loop clock); `None`: at the next notification.
+    next: Option<u64>,
+    /// The kernel's address notifications; `None` when the socket could not be opened, and
+    /// the loop then looks every [`crate::addr_watch::ADDR_CHECK_INTERVAL_MS`].
+    events: Option<crate::sys::addr_events::AddrEvents>,
 }
 
 /// Reads the configuration again for `reload` and SIGHUP: the new configuration, or why it
@@ -550,12 +561,30 @@ impl EventLoop {
     /// Follows the address of the crypto interface (`ip address dhcp|negotiated`): when it
     /// changes on the host, the core is told ([`Gateway::on_local_address`]) and the UDP and
     /// raw ESP sockets are bound again as `sockets` says, on the new address.
+    /// The kernel's netlink notifications say when to look; without them (the socket could
+    /// not be opened), the loop looks every [`crate::addr_watch::ADDR_CHECK_INTERVAL_MS`].
     pub fn watch_local_address(
         &mut self,
         watch: crate::addr_watch::AddrWatch,
         sockets: SocketPlan,
     ) {
-        self.addr_watch = Some((watch, sockets, 0));
+        let events = crate::sys::addr_events::AddrEvents::open()
+            .and_then(|e| self.epoll.add(e.as_raw_fd(), TOK_ADDR, false).map(|_| e));
+        if let Err(e) = &events {
+            eprintln!(
+                "ipsec-engine: warning: no netlink address notifications ({e}); looking at {} \
+                 every {} ms",
+                watch.linux,
+                crate::addr_watch::ADDR_CHECK_INTERVAL_MS
+            );
+        }
+        self.addr_watch = Some(Followed {
+            watch,
+            sockets,
+            // A first look at once: the address may have changed since the plan was made.
+            next: Some(0),
+            events: events.ok(),
+        });
     }
 
     /// Looks at the watched interface's addresses and, when the one in use went away, clears
@@ -563,15 +592,25 @@ impl EventLoop {
     /// has cannot be sent; the peer's DPD or lifetimes clear its side) and rebinds the
     /// sockets. A failed bind leaves the engine idle and is retried at the next look.
     fn check_local_address<G: Gateway>(&mut self, now: Instant, gw: &mut G) {
-        let Some((watch, sockets, next)) = self.addr_watch.as_mut() else {
+        let Some(Followed {
+            watch,
+            sockets,
+            next,
+            events,
+        }) = self.addr_watch.as_mut()
+        else {
             return;
         };
-        if now.0 < *next {
+        if next.is_none_or(|n| now.0 < n) {
             return;
         }
-        *next = now
-            .0
-            .saturating_add(crate::addr_watch::ADDR_CHECK_INTERVAL_MS);
+        *next = match events {
+            Some(_) => None,
+            None => Some(
+                now.0
+                    .saturating_add(crate::addr_watch::ADDR_CHECK_INTERVAL_MS),
+            ),
+        };
         let Ok(host) = crate::sys::ifaddr::ipv4_addresses() else {
             return;
         };
@@ -606,9 +645,13 @@ impl EventLoop {
             for s in self.esp.drain(..) {
                 let _ = self.epoll.delete(s.as_raw_fd());
             }
-            if let Some((w, _, _)) = self.addr_watch.as_mut() {
-                // Seen as new again at the next look.
-                w.current = None;
+            if let Some(f) = self.addr_watch.as_mut() {
+                // Seen as new again at the next look, a second from now at the latest.
+                f.watch.current = None;
+                f.next = Some(
+                    now.0
+                        .saturating_add(crate::addr_watch::ADDR_CHECK_INTERVAL_MS),
+                );
             }
         }
     }
@@ -721,7 +764,7 @@ impl EventLoop {
                 Some(d) => i32::try_from(d.0.saturating_sub(now.0)).unwrap_or(i32::MAX),
             };
             // The address check must run even when the core has nothing pending.
-            if let Some((_, _, next)) = &self.addr_watch {
+            if let Some(next) = self.addr_watch.as_ref().and_then(|f| f.next) {
                 let due = i32::try_from(next.saturating_sub(now.0)).unwrap_or(i32::MAX);
                 timeout = if timeout < 0 { due } else { timeout.min(due) };
             }
@@ -760,6 +803,20 @@ impl EventLoop {
                     TOK_STOP => self.stop.take()?.then_some(StopReason::Requested),
                     TOK_LISTENER => {
                         self.accept_clients()?;
+                        None
+                    }
+                    TOK_ADDR => {
+                        if let Some(f) = self.addr_watch.as_mut() {
+                            // A failed read is no reason to stop: look now, and from then on
+                            // every interval.
+                            let look = f.events.as_ref().map(|e| e.drain());
+                            if matches!(look, Some(Err(_))) {
+                                if let Some(e) = f.events.take() {
+                                    let _ = self.epoll.delete(e.as_raw_fd());
+                                }
+                            }
+                            f.next = Some(0);
+                        }
                         None
                     }
                     t if (TOK_UDP..TOK_ESP).contains(&t) => {

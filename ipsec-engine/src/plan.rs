@@ -382,9 +382,15 @@ pub fn host_forwarding_ipv4() -> bool {
 
 /// What a new plan changes in the host plumbing set up at start (the local address the
 /// sockets are bound to, the protected networks routed into the TUN, the NAT statements), which
-/// `reload` cannot change without a restart; `None` when it changes none of it.
+/// `reload` cannot change without a restart; `None` when it changes none of it. The address
+/// of a followed `ip address dhcp|negotiated` interface is no plumbing: the loop moves the
+/// sockets itself ([`crate::addr_watch`]), so it may differ from the one at start.
 pub fn plumbing_change(running: &EngineConfig, new: &EngineConfig) -> Option<String> {
-    if running.local_addrs() != new.local_addrs() {
+    let followed = running.follow_interface.is_some()
+        && running.follow_interface == new.follow_interface
+        && running.extra_local_addrs.is_empty()
+        && new.extra_local_addrs.is_empty();
+    if !followed && running.local_addrs() != new.local_addrs() {
         let list = |v: Vec<Ipv4Addr>| {
             v.iter()
                 .map(|a| a.to_string())

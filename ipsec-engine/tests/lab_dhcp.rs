@@ -5,6 +5,7 @@
 //! new DHCP lease would): the engine logs the change, clears its SAs, rebinds its sockets and
 //! the next packets negotiate a new SA from .3. An address loss with nothing in its place
 //! leaves the engine idle and answering commands; the next address brings traffic back.
+//! A `reload` after the change keeps the SA (the followed address is not start-up plumbing).
 
 mod common;
 
@@ -103,6 +104,10 @@ fn lab_dhcp_follows_the_wan_address() {
     renumber(&lab, addr::GW_A_WAN, Some(NEW));
     assert!(logged_change(&da, NEW), "{}", da.stderr());
     up_from(&lab, &da, &peer, NEW);
+    // A reload is no address change: the SA from the new address stays.
+    let r = da.exec("reload");
+    assert!(r.contains("SAs kept for VPN 10; cleared for none"), "{r}");
+    assert_eq!(ping(&lab.topo.host_a, addr::HOST_B, 3), 3, "{}", da.state());
 
     // Lost: idle, not dead.
     renumber(&lab, NEW, None);
