@@ -65,6 +65,13 @@ fn up_from(lab: &Lab, da: &Daemon, peer: &Charon, local: &str) {
         "{sa}"
     );
     assert!(num(&sa, "#pkts decaps:") >= 5, "{sa}");
+    let map = da.exec("show crypto map");
+    assert!(
+        map.contains(&format!(
+            "Crypto Map: \"VPN\" idb: FastEthernet4 local address: {local}\n"
+        )),
+        "{map}"
+    );
     let brief = da.exec("show ip interface brief");
     let wan = brief
         .lines()

@@ -62,7 +62,12 @@ mod tests {
     fn a_new_address_clears_the_negotiation_and_the_next_packet_starts_from_it() {
         let old = Ipv4Addr::new(198, 51, 100, 2);
         let new = Ipv4Addr::new(198, 51, 100, 3);
-        let cfg = crate::ios::parse(SITE_A).unwrap().config;
+        let dhcp = SITE_A.replace(
+            " ip address 198.51.100.1 255.255.255.0\n",
+            " ip address dhcp\n",
+        );
+        assert_ne!(dhcp, SITE_A);
+        let cfg = crate::ios::parse(&dhcp).unwrap().config;
         let opts = CoreOptions {
             local_addr: Some(old),
             ..CoreOptions::seeded(1)
@@ -90,6 +95,24 @@ mod tests {
             ike_sources(&out),
             [SocketAddrV4::new(new, 500)],
             "a new Main Mode, from the new address"
+        );
+        let map = t.show(now, super::super::Show::CryptoMap);
+        assert!(
+            map.starts_with(
+                "Crypto Map: \"VPN\" idb: FastEthernet4 local address: 198.51.100.3\n\n\
+                 Crypto Map \"VPN\" 10 ipsec-isakmp\n"
+            ),
+            "{map}"
+        );
+        let fixed = Tunnels::new(
+            crate::ios::parse(SITE_A).unwrap().config,
+            CoreOptions::seeded(1),
+        )
+        .unwrap();
+        let map = fixed.show(now, super::super::Show::CryptoMap);
+        assert!(
+            !map.contains("idb:"),
+            "a configured address is not repeated: {map}"
         );
         // The same address again: SAs cleared, nothing rebuilt.
         out.clear();
