@@ -65,6 +65,10 @@ pub struct EngineConfig {
     pub underlay_table: u32,
     /// Preference of the `fwmark MARK lookup UNDERLAY` rule.
     pub underlay_rule_pref: u32,
+    /// The crypto interface whose host address the engine follows, (IOS name, Linux name):
+    /// set when it is `ip address dhcp|negotiated` and [`EngineConfig::local_addr`] is the
+    /// only local address (see [`crate::addr_watch`]).
+    pub follow_interface: Option<(String, String)>,
 }
 
 /// One static VTI as the host runs it: IOS `interface TunnelN` becomes the TUN device
@@ -117,6 +121,7 @@ impl EngineConfig {
             vtis: Vec::new(),
             underlay_table: route::DEFAULT_UNDERLAY_TABLE,
             underlay_rule_pref: route::DEFAULT_UNDERLAY_RULE_PREF,
+            follow_interface: None,
         }
     }
 
@@ -261,6 +266,18 @@ impl Engine {
                 })?;
                 event_loop.add_esp(s).map_err(EngineError::Loop)?;
             }
+        }
+
+        if let Some((ios, linux)) = &cfg.follow_interface {
+            event_loop.watch_local_address(
+                crate::addr_watch::AddrWatch::new(ios, linux, Some(cfg.local_addr)),
+                crate::event_loop::SocketPlan {
+                    ike_port: cfg.ike_port,
+                    natt_port: cfg.natt_port,
+                    raw_esp: cfg.raw_esp,
+                    mark: cfg.mark,
+                },
+            );
         }
 
         let routing = match &dev {

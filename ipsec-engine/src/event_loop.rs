@@ -124,6 +124,33 @@ pub trait Gateway {
     fn interfaces_brief(&self) -> Vec<ipsec_proto::ios::show_interface::InterfaceBrief> {
         Vec::new()
     }
+    /// The crypto interface's address (`ip address dhcp|negotiated`) changed on the host to
+    /// `addr` (`None`: it has none left). Clear every SA bound to the old address and, given
+    /// one, negotiate from the new address from now on; the loop moves the sockets and
+    /// discards whatever this queues for the old address. Returns a line for the log.
+    /// The default clears nothing.
+    fn on_local_address(
+        &mut self,
+        now: Instant,
+        addr: Option<Ipv4Addr>,
+        out: &mut Outputs,
+    ) -> Result<String, String> {
+        let _ = (now, addr, out);
+        Err("this gateway cannot change its local address".into())
+    }
+}
+
+/// What the loop needs to bind the IKE, NAT-T and raw ESP sockets again on a new address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SocketPlan {
+    /// IKE port (500).
+    pub ike_port: u16,
+    /// NAT-T port (4500).
+    pub natt_port: u16,
+    /// Open the raw ESP socket too.
+    pub raw_esp: bool,
+    /// SO_MARK of the sockets.
+    pub mark: u32,
 }
 
 /// Packets one VTI TUN carried, as the loop counted them (IOS's interface counters).
@@ -164,6 +191,7 @@ const TOK_TUN: u64 = 1;
 const TOK_SIGNAL: u64 = 2;
 const TOK_STOP: u64 = 3;
 const TOK_LISTENER: u64 = 4;
+const TOK_ADDR: u64 = 5;
 const TOK_UDP: u64 = 100;
 const TOK_ESP: u64 = 200;
 /// VTI TUNs: up to 500 of them.
@@ -276,6 +304,19 @@ pub struct EventLoop {
     vti_buf: Vec<u8>,
     /// IOS interface to Linux interface (for `show ip interface brief`).
     iface_map: Vec<(String, String)>,
+    /// The `ip address dhcp|negotiated` crypto interface followed.
+    addr_watch: Option<Followed>,
+}
+
+/// The followed crypto interface, how to rebind its sockets and when to look at it.
+struct Followed {
+    watch: crate::addr_watch::AddrWatch,
+    sockets: SocketPlan,
+    /// When to look next (milliseconds of the loop clock); `None`: at the next notification.
+    next: Option<u64>,
+    /// The kernel's address notifications; `None` when the socket could not be opened, and
+    /// the loop then looks every [`crate::addr_watch::ADDR_CHECK_INTERVAL_MS`].
+    events: Option<crate::sys::addr_events::AddrEvents>,
 }
 
 /// Reads the configuration again for `reload` and SIGHUP: the new configuration, or why it
@@ -313,6 +354,7 @@ impl EventLoop {
             vti_index: std::collections::HashMap::new(),
             vti_buf: Vec::new(),
             iface_map: Vec::new(),
+            addr_watch: None,
         })
     }
 
@@ -516,6 +558,115 @@ impl EventLoop {
         self.tun.as_ref()
     }
 
+    /// Follows the address of the crypto interface (`ip address dhcp|negotiated`): when it
+    /// changes on the host, the core is told ([`Gateway::on_local_address`]) and the UDP and
+    /// raw ESP sockets are bound again as `sockets` says, on the new address.
+    /// The kernel's netlink notifications say when to look; without them (the socket could
+    /// not be opened), the loop looks every [`crate::addr_watch::ADDR_CHECK_INTERVAL_MS`].
+    pub fn watch_local_address(
+        &mut self,
+        watch: crate::addr_watch::AddrWatch,
+        sockets: SocketPlan,
+    ) {
+        let events = crate::sys::addr_events::AddrEvents::open()
+            .and_then(|e| self.epoll.add(e.as_raw_fd(), TOK_ADDR, false).map(|_| e));
+        if let Err(e) = &events {
+            eprintln!(
+                "ipsec-engine: warning: no netlink address notifications ({e}); looking at {} \
+                 every {} ms",
+                watch.linux,
+                crate::addr_watch::ADDR_CHECK_INTERVAL_MS
+            );
+        }
+        self.addr_watch = Some(Followed {
+            watch,
+            sockets,
+            // A first look at once: the address may have changed since the plan was made.
+            next: Some(0),
+            events: events.ok(),
+        });
+    }
+
+    /// Looks at the watched interface's addresses and, when the one in use went away, clears
+    /// the SAs, drops what they queued (Delete notifications from an address the host no longer
+    /// has cannot be sent; the peer's DPD or lifetimes clear its side) and rebinds the
+    /// sockets. A failed bind leaves the engine idle and is retried at the next look.
+    fn check_local_address<G: Gateway>(&mut self, now: Instant, gw: &mut G) {
+        let Some(Followed {
+            watch,
+            sockets,
+            next,
+            events,
+        }) = self.addr_watch.as_mut()
+        else {
+            return;
+        };
+        if next.is_none_or(|n| now.0 < n) {
+            return;
+        }
+        *next = match events {
+            Some(_) => None,
+            None => Some(
+                now.0
+                    .saturating_add(crate::addr_watch::ADDR_CHECK_INTERVAL_MS),
+            ),
+        };
+        let Ok(host) = crate::sys::ifaddr::ipv4_addresses() else {
+            return;
+        };
+        let Some(change) = watch.observe(&host) else {
+            return;
+        };
+        let sockets = *sockets;
+        eprintln!("ipsec-engine: {}", change.log_line(watch));
+        // The old sockets go before the core's output is sent: what it queued for the old
+        // address is counted as having no socket instead of leaving from the new one.
+        for s in self.udp.drain(..) {
+            let _ = self.epoll.delete(s.as_raw_fd());
+        }
+        for s in self.esp.drain(..) {
+            let _ = self.epoll.delete(s.as_raw_fd());
+        }
+        match gw.on_local_address(now, change.new, &mut self.out) {
+            Ok(line) => eprintln!("ipsec-engine: {line}"),
+            Err(e) => eprintln!("ipsec-engine: warning: local address change: {e}"),
+        }
+        self.flush();
+        let Some(addr) = change.new else {
+            return;
+        };
+        if let Err(e) = self.bind_sockets(addr, sockets) {
+            eprintln!(
+                "ipsec-engine: warning: binding IKE/ESP sockets on {addr}: {e}; idle, retrying"
+            );
+            for s in self.udp.drain(..) {
+                let _ = self.epoll.delete(s.as_raw_fd());
+            }
+            for s in self.esp.drain(..) {
+                let _ = self.epoll.delete(s.as_raw_fd());
+            }
+            if let Some(f) = self.addr_watch.as_mut() {
+                // Seen as new again at the next look, a second from now at the latest.
+                f.watch.current = None;
+                f.next = Some(
+                    now.0
+                        .saturating_add(crate::addr_watch::ADDR_CHECK_INTERVAL_MS),
+                );
+            }
+        }
+    }
+
+    /// UDP 500/4500 and (if asked) raw ESP sockets on `addr`, added to the loop.
+    fn bind_sockets(&mut self, addr: Ipv4Addr, p: SocketPlan) -> io::Result<()> {
+        for port in [p.ike_port, p.natt_port] {
+            self.add_udp(UdpSock::bind(SocketAddrV4::new(addr, port), Some(p.mark))?)?;
+        }
+        if p.raw_esp {
+            self.add_esp(RawEsp::open(Some(addr), Some(p.mark))?)?;
+        }
+        Ok(())
+    }
+
     /// Adds a UDP socket (IKE 500, NAT-T 4500).
     pub fn add_udp(&mut self, sock: UdpSock) -> io::Result<()> {
         self.epoll
@@ -608,10 +759,15 @@ impl EventLoop {
             self.sync_rri(gw);
             self.sync_vti_lines(gw);
             let now = clock::now();
-            let timeout = match gw.next_deadline() {
+            let mut timeout = match gw.next_deadline() {
                 None => -1,
                 Some(d) => i32::try_from(d.0.saturating_sub(now.0)).unwrap_or(i32::MAX),
             };
+            // The address check must run even when the core has nothing pending.
+            if let Some(next) = self.addr_watch.as_ref().and_then(|f| f.next) {
+                let due = i32::try_from(next.saturating_sub(now.0)).unwrap_or(i32::MAX);
+                timeout = if timeout < 0 { due } else { timeout.min(due) };
+            }
             let n = self.epoll.wait(&mut self.events, timeout)?;
             for i in 0..n {
                 let Some(ev) = self.events.get(i) else { break };
@@ -647,6 +803,20 @@ impl EventLoop {
                     TOK_STOP => self.stop.take()?.then_some(StopReason::Requested),
                     TOK_LISTENER => {
                         self.accept_clients()?;
+                        None
+                    }
+                    TOK_ADDR => {
+                        if let Some(f) = self.addr_watch.as_mut() {
+                            // A failed read is no reason to stop: look now, and from then on
+                            // every interval.
+                            let look = f.events.as_ref().map(|e| e.drain());
+                            if matches!(look, Some(Err(_))) {
+                                if let Some(e) = f.events.take() {
+                                    let _ = self.epoll.delete(e.as_raw_fd());
+                                }
+                            }
+                            f.next = Some(0);
+                        }
                         None
                     }
                     t if (TOK_UDP..TOK_ESP).contains(&t) => {
@@ -685,6 +855,7 @@ impl EventLoop {
                 gw.on_timer(now, &mut self.out);
                 self.flush();
             }
+            self.check_local_address(now, gw);
             if now.0 >= self.pmtu_next {
                 self.pmtu_next = now.0.saturating_add(PMTU_INTERVAL_MS);
                 self.check_pmtu(now, gw);

@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+pub mod addr_watch;
 pub mod control;
 pub mod demo;
 pub mod engine;

@@ -240,10 +240,15 @@ fn reload_source(
         if let Some(change) = plan::plumbing_change(&running, &p.config) {
             return Err(format!("{change}; restart the engine to apply it"));
         }
-        let built = ipsec_engine::gateway::build(&parsed.config, Some(running.local_addr))
+        // A followed dhcp address is the host's now, not the one at start.
+        let served = match &running.follow_interface {
+            Some(_) => &p.config,
+            None => &running,
+        };
+        let built = ipsec_engine::gateway::build(&parsed.config, Some(served.local_addr))
             .map_err(|e| e.to_string())?;
         let unserved =
-            ipsec_engine::gateway::unserved_local_addresses(&built.entries, &running.local_addrs());
+            ipsec_engine::gateway::unserved_local_addresses(&built.entries, &served.local_addrs());
         if !unserved.is_empty() {
             return Err(unserved.join("; "));
         }

@@ -343,6 +343,13 @@ pub fn plan(
     }
     config.crypto_tun = !cryptos.is_empty();
     config.extra_local_addrs = addrs.get(1..).unwrap_or(&[]).to_vec();
+    // The one local address comes from an interface without a configured one: follow it.
+    if core_local.is_some() {
+        config.follow_interface = locals
+            .iter()
+            .find(|(_, configured, _)| configured.is_none())
+            .and_then(|(ios, _, _)| Some((ios.clone(), linux_of(ios)?)));
+    }
     config.vtis = vtis;
     config.nat = nat;
     if let Some(t) = &opts.tun_name {
@@ -375,9 +382,15 @@ pub fn host_forwarding_ipv4() -> bool {
 
 /// What a new plan changes in the host plumbing set up at start (the local address the
 /// sockets are bound to, the protected networks routed into the TUN, the NAT statements), which
-/// `reload` cannot change without a restart; `None` when it changes none of it.
+/// `reload` cannot change without a restart; `None` when it changes none of it. The address
+/// of a followed `ip address dhcp|negotiated` interface is no plumbing: the loop moves the
+/// sockets itself ([`crate::addr_watch`]), so it may differ from the one at start.
 pub fn plumbing_change(running: &EngineConfig, new: &EngineConfig) -> Option<String> {
-    if running.local_addrs() != new.local_addrs() {
+    let followed = running.follow_interface.is_some()
+        && running.follow_interface == new.follow_interface
+        && running.extra_local_addrs.is_empty()
+        && new.extra_local_addrs.is_empty();
+    if !followed && running.local_addrs() != new.local_addrs() {
         let list = |v: Vec<Ipv4Addr>| {
             v.iter()
                 .map(|a| a.to_string())
@@ -531,6 +544,11 @@ ip route 10.2.0.0 255.255.0.0 Tunnel1 250
         let p = plan(&facts, &opts, &host, &[]).unwrap();
         assert_eq!(p.config.local_addrs(), vec![Ipv4Addr::new(192, 0, 2, 77)]);
         assert_eq!(p.core_local, Some(Ipv4Addr::new(192, 0, 2, 77)));
+        assert_eq!(
+            p.config.follow_interface,
+            Some(("GigabitEthernet0/0".into(), "eth0".into())),
+            "the engine follows the dhcp interface's address"
+        );
     }
 
     #[test]

@@ -140,13 +140,23 @@ impl Gateway for Tunnels {
         cfg.interfaces
             .iter()
             .map(|i| {
-                let address = i.address.map(|a| a.0).or_else(|| {
-                    i.unnumbered
-                        .as_ref()
-                        .and_then(|u| cfg.interface(u))
-                        .and_then(|u| u.address)
-                        .map(|a| a.0)
-                });
+                let address = i
+                    .address
+                    .map(|a| a.0)
+                    .or_else(|| {
+                        i.unnumbered
+                            .as_ref()
+                            .and_then(|u| cfg.interface(u))
+                            .and_then(|u| u.address)
+                            .map(|a| a.0)
+                    })
+                    // `ip address dhcp|negotiated`: the host's address the entries use now.
+                    .or_else(|| {
+                        self.entries()
+                            .iter()
+                            .find(|e| e.local_interface.eq_ignore_ascii_case(&i.name))
+                            .map(|e| e.local)
+                    });
                 let vti = i.tunnel_number().filter(|_| i.is_vti());
                 ipsec_proto::ios::show_interface::InterfaceBrief {
                     name: i.name.clone(),
@@ -216,6 +226,28 @@ impl Gateway for Tunnels {
 
     fn on_shutdown(&mut self, now: Instant, out: &mut Outputs) {
         self.shutdown(now, out);
+    }
+
+    fn on_local_address(
+        &mut self,
+        now: Instant,
+        addr: Option<Ipv4Addr>,
+        out: &mut Outputs,
+    ) -> Result<String, String> {
+        let (pairs, isakmp) = match addr {
+            Some(a) => self
+                .set_local_address(now, a, out)
+                .map_err(|e| e.to_string())?,
+            // Nothing to move to: the SAs go, the entries wait for an address.
+            None => (
+                self.clear_sa(now, None, out),
+                self.clear_isakmp(now, None, out),
+            ),
+        };
+        let to = addr.map_or_else(|| "no address".to_string(), |a| a.to_string());
+        Ok(format!(
+            "%CRYPTO-6-SA_CLEARED: {pairs} IPsec SA pair(s) and {isakmp} ISAKMP SA(s) cleared, local address now {to}"
+        ))
     }
 }
 

@@ -1,6 +1,7 @@
 //! Linux system interfaces: every `unsafe` block of the engine lives under this module, each at a
 //! single syscall.
 
+pub mod addr_events;
 pub mod clock;
 pub mod epoll;
 pub mod ifaddr;

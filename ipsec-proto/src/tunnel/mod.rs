@@ -54,6 +54,7 @@ mod pairs;
 mod polled;
 #[cfg(test)]
 mod profile_tests;
+mod readdress;
 mod reconfigure;
 mod rri;
 #[cfg(test)]

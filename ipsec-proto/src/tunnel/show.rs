@@ -309,12 +309,13 @@ impl Tunnels {
                         Some((e.map.clone(), e.seq, peer))
                     })
                     .collect();
-                show::show_crypto_map(cfg, self.flavor, &|m, s| {
+                let text = show::show_crypto_map(cfg, self.flavor, &|m, s| {
                     peers
                         .iter()
                         .find(|(pm, ps, _)| pm == m && *ps == s)
                         .map(|x| x.2)
-                })
+                });
+                self.with_dynamic_local_addresses(text)
             }
             Show::CryptoSession { detail } => {
                 show::show_crypto_session(&self.sessions(now), detail)
@@ -435,5 +436,44 @@ impl Tunnels {
             .filter_map(|c| self.children.get(c))
             .max_by_key(|c| c.conn_in)
             .and_then(super::ChildSa::peer)
+    }
+}
+
+impl Tunnels {
+    /// `show crypto map` with IOS's `Crypto Map: "NAME" idb: IF local address: A` line in front
+    /// of the first entry of each map whose local interface has no configured address (`ip
+    /// address dhcp|negotiated`): the address it uses now, which the configuration cannot say.
+    /// Maps on configured addresses print as before.
+    fn with_dynamic_local_addresses(&self, text: String) -> String {
+        let mut heads: Vec<(String, String)> = Vec::new();
+        for e in &self.entries {
+            let dynamic = self
+                .config
+                .interface(&e.local_interface)
+                .is_some_and(|i| i.address.is_none() && i.unnumbered.is_none());
+            if dynamic && e.vti.is_none() && !heads.iter().any(|(m, _)| *m == e.map) {
+                heads.push((
+                    e.map.clone(),
+                    format!(
+                        "Crypto Map: \"{}\" idb: {} local address: {}\n\n",
+                        e.map, e.local_interface, e.local
+                    ),
+                ));
+            }
+        }
+        if heads.is_empty() {
+            return text;
+        }
+        let mut out = String::with_capacity(text.len() + 80 * heads.len());
+        for line in text.split_inclusive('\n') {
+            if let Some(pos) = heads
+                .iter()
+                .position(|(m, _)| line.starts_with(&format!("Crypto Map \"{m}\" ")))
+            {
+                out.push_str(&heads.swap_remove(pos).1);
+            }
+            out.push_str(line);
+        }
+        out
     }
 }

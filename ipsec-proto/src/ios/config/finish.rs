@@ -253,7 +253,7 @@ impl State {
             )
             .collect();
         // The address of a crypto map interface or tunnel source: taken from the host when the
-        // gateway starts (nothing negotiated changes; the host says which address it is).
+        // gateway starts and followed when it changes (the host says which address it is).
         for (interface, keyword, line, column) in d.dynamic_address {
             let crypto = self
                 .cfg
@@ -264,8 +264,9 @@ impl State {
                 format!(
                     "ip address {keyword} on {interface}: IKE and ESP use the address the host \
                      gives it when the gateway starts (ipsec-engine run: --map-interface \
-                     {interface}=DEV; embedders: CoreOptions::local_addr); a later change of \
-                     address needs a restart"
+                     {interface}=DEV; embedders: CoreOptions::local_addr) and follow it when \
+                     it changes (SAs cleared, new ones from the new address; embedders: \
+                     Tunnels::set_local_address)"
                 )
             } else {
                 self.ignored += 1;
