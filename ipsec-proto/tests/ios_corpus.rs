@@ -27,7 +27,6 @@ enum Expect {
 
 use Expect::*;
 
-const LATER: bool = true;
 const NEVER: bool = false;
 
 const CORPUS: &[(&str, Expect)] = &[
