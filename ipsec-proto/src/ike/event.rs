@@ -84,6 +84,8 @@ pub enum DeleteReason {
     DpdTimeout,
     /// No traffic for the idle time (`set security-association idle-time`).
     Idle,
+    /// XAUTH ended with STATUS=FAIL.
+    XauthFailed,
 }
 
 /// Keys of both directions of one IPsec SA pair, moved out of the endpoint once; each half wipes
@@ -298,10 +300,15 @@ pub struct IsakmpSaInfo {
     pub dpd: bool,
     /// NAT-T in use (capability `N`).
     pub nat_t: bool,
+    /// XAUTH runs or ran on this SA (capability `X`).
+    pub xauth: bool,
+    /// The XAUTH user, once STATUS=OK was exchanged.
+    pub xauth_user: Option<String>,
 }
 
 impl IsakmpSaInfo {
-    /// IOS capability letters: `D` (peer does DPD), `N` (NAT-T in use).
+    /// IOS capability letters: `D` (peer does DPD), `N` (NAT-T in use), `X` (IKE Extended
+    /// Authentication).
     pub fn capabilities(&self) -> String {
         let mut c = String::new();
         if self.dpd {
@@ -309,6 +316,9 @@ impl IsakmpSaInfo {
         }
         if self.nat_t {
             c.push('N');
+        }
+        if self.xauth {
+            c.push('X');
         }
         c
     }

@@ -4,6 +4,7 @@
 //! machine and the C/Python bindings build these directly, and [`crate::ios`] converts IOS
 //! configuration text to and from them.
 
+pub mod aaa;
 pub mod acl;
 pub mod aggressive;
 pub mod ipsec;
@@ -13,6 +14,7 @@ pub mod net;
 
 use std::net::Ipv4Addr;
 
+pub use aaa::{LocalUser, Password, XauthCredentials, XauthServer, XAUTH_DEFAULT_ATTEMPTS};
 pub use acl::{
     AccessList, AclAction, AclEntry, AclKind, AclProtocol, AddrMatch, FiveTuple, PortMatch,
     PortRange, SelectorAddr, TrafficSelector,

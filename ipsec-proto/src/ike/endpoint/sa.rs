@@ -122,6 +122,8 @@ pub(super) struct IkeSa {
     pub(super) reported: Option<P1State>,
     /// What the SA table indexed it under (see `tables::SaTable`).
     pub(super) indexed: Option<super::tables::Keys>,
+    /// XAUTH progress; Quick Mode waits for it.
+    pub(super) xauth: super::transaction::Xauth,
 }
 
 impl IkeSa {
@@ -156,6 +158,7 @@ impl IkeSa {
             rekeyed: false,
             reported: None,
             indexed: None,
+            xauth: super::transaction::Xauth::NotRequired,
         }
     }
 
