@@ -90,6 +90,41 @@ pub struct XauthCredentials {
     pub password: Password,
 }
 
+/// A method of an `aaa authentication login L M...` list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LoginMethod {
+    /// `local`: the `username` lines.
+    Local,
+}
+
+/// The AAA part of a configuration.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct AaaConfig {
+    /// `aaa new-model`: method lists take effect only with it.
+    pub new_model: bool,
+    /// `aaa authentication login L METHOD...` lists in configuration order.
+    pub login_lists: Vec<(String, Vec<LoginMethod>)>,
+    /// `username U password|secret 0 P` lines in configuration order.
+    pub users: Vec<LocalUser>,
+}
+
+impl AaaConfig {
+    /// The XAUTH server a `client authentication list L` names: `None` without `aaa
+    /// new-model`, or when `L` is not an `aaa authentication login` list with `local`.
+    pub fn xauth_server(&self, list: &str) -> Option<XauthServer> {
+        if !self.new_model {
+            return None;
+        }
+        let (_, methods) = self.login_lists.iter().find(|(n, _)| n == list)?;
+        methods.contains(&LoginMethod::Local).then(|| XauthServer {
+            list: list.to_string(),
+            users: self.users.clone(),
+            max_attempts: XAUTH_DEFAULT_ATTEMPTS,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

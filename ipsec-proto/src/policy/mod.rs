@@ -14,7 +14,10 @@ pub mod net;
 
 use std::net::Ipv4Addr;
 
-pub use aaa::{LocalUser, Password, XauthCredentials, XauthServer, XAUTH_DEFAULT_ATTEMPTS};
+pub use aaa::{
+    AaaConfig, LocalUser, LoginMethod, Password, XauthCredentials, XauthServer,
+    XAUTH_DEFAULT_ATTEMPTS,
+};
 pub use acl::{
     AccessList, AclAction, AclEntry, AclKind, AclProtocol, AddrMatch, FiveTuple, PortMatch,
     PortRange, SelectorAddr, TrafficSelector,
@@ -70,6 +73,11 @@ pub struct GatewayConfig {
     pub routes: Vec<StaticRoute>,
     /// NAT rules in configuration order.
     pub nat_rules: Vec<NatRule>,
+    /// `aaa new-model`, `aaa authentication login`, `username` (XAUTH's user database).
+    pub aaa: AaaConfig,
+    /// `crypto map M client authentication list L`, by map name: XAUTH for that map's
+    /// remote-access peers.
+    pub map_client_auth: Vec<(String, String)>,
 }
 
 /// A problem found by [`GatewayConfig::validate`]: the configuration is usable but something will not

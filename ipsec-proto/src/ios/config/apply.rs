@@ -86,6 +86,19 @@ impl State {
             }
             Cmd::Exit => self.mode = Mode::Global,
             Cmd::Hostname(h) => cfg.hostname = Some(h),
+            Cmd::AaaNewModel => cfg.aaa.new_model = true,
+            Cmd::AaaLogin(list, methods) => {
+                cfg.aaa.login_lists.retain(|(n, _)| *n != list);
+                cfg.aaa.login_lists.push((list, methods));
+            }
+            Cmd::Username(u) => {
+                cfg.aaa.users.retain(|x| x.name != u.name);
+                cfg.aaa.users.push(u);
+            }
+            Cmd::MapClientAuth(map, list) => {
+                cfg.map_client_auth.retain(|(m, _)| *m != map);
+                cfg.map_client_auth.push((map, list));
+            }
             Cmd::NoHostname => cfg.hostname = None,
             Cmd::Policy(p) => {
                 if cfg.isakmp_policy(p).is_none() {
