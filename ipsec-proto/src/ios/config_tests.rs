@@ -1382,12 +1382,10 @@ crypto map VPN client authentication list vpnusers\n");
 }
 
 #[test]
-fn hashed_user_secrets_are_refused_by_name() {
-    let e = err("username bob secret 5 $1$abcd$0123456789abcdefghij\n");
-    assert!(
-        e.unsupported
-            .iter()
-            .any(|u| u.feature.contains("username bob secret 5")),
-        "{e}"
-    );
+fn hashed_user_secrets_are_noted_and_leave_the_user_out() {
+    let p = ok("username bob secret 5 $1$abcd$0123456789abcdefghij\nusername amy password 0 x\n");
+    let names: Vec<&str> = p.config.aaa.users.iter().map(|u| u.name.as_str()).collect();
+    assert_eq!(names, ["amy"]);
+    let notes = format!("{:?}", p.warnings);
+    assert!(notes.contains("username bob secret 5"), "{notes}");
 }

@@ -100,8 +100,9 @@ fn aaa_cmd(c: &mut Cursor<'_>) -> Cmd {
     }
 }
 
-/// `username U [privilege N] password [0|7] P` or `secret 0 P`. A hashed `secret 5|8|9`
-/// cannot be checked against an XAUTH password without the hash scheme, so it is refused by name.
+/// `username U [privilege N] password [0|7] P` or `secret 0 P`. A hashed `secret 5|8|9` (or a
+/// type-7 password) cannot be checked against an XAUTH password here: noted, and that user is
+/// left out of the XAUTH database (the line is common in show-run output, so it is no error).
 fn username_cmd(c: &mut Cursor<'_>) -> Result<Cmd, ConfigError> {
     let name = c.next("user name")?.text.to_string();
     if c.opt_kw(&["privilege"]).is_some() {
@@ -117,11 +118,9 @@ fn username_cmd(c: &mut Cursor<'_>) -> Result<Cmd, ConfigError> {
         }
     };
     if enc != "0" {
-        return Ok(Cmd::Unsupported {
-            feature: format!("username {name} {kind} {enc} (an encrypted or hashed password)"),
-            later: false,
-            block: false,
-        });
+        return Ok(Cmd::Notice(format!(
+            "username {name} {kind} {enc}: a hashed or encrypted password cannot be checked against an XAUTH password; {name} cannot log in through XAUTH"
+        )));
     }
     Ok(Cmd::Username(crate::policy::LocalUser {
         name,
