@@ -244,12 +244,11 @@ impl Endpoint {
             return Ok(());
         };
         match sa.xauth.clone() {
-            Xauth::Requested {
-                identifier,
-                attempts,
-                ..
-            } => {
-                if cfg.cfg_type() != CfgType::REPLY || cfg.identifier() != identifier {
+            // The Identifier is not compared: strongSwan 5.9.8 answers with its own, not ours
+            // (seen in lab_xauth). The message ID, covered by the verified HASH, already ties
+            // the REPLY to our REQUEST and the ACK to our SET.
+            Xauth::Requested { attempts, .. } => {
+                if cfg.cfg_type() != CfgType::REPLY {
                     return Err(unexpected_cfg(sa.state, "XAUTH REPLY expected"));
                 }
                 let name = cfg
@@ -276,13 +275,9 @@ impl Endpoint {
                 Ok(())
             }
             Xauth::StatusSent {
-                identifier,
-                ok,
-                user,
-                attempts,
-                ..
+                ok, user, attempts, ..
             } => {
-                if cfg.cfg_type() != CfgType::ACK || cfg.identifier() != identifier {
+                if cfg.cfg_type() != CfgType::ACK {
                     return Err(unexpected_cfg(sa.state, "XAUTH ACK expected"));
                 }
                 if let Some(c) = self.sas.get_mut(&id).and_then(|s| s.crypt.as_mut()) {
