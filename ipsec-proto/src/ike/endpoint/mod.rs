@@ -691,7 +691,9 @@ impl Endpoint {
             (Some(id), ExchangeType::INFORMATIONAL) => {
                 self.handle_informational(now, id, path, &header, msg)
             }
-            (Some(id), ExchangeType::TRANSACTION) => self.handle_transaction(now, id, &header, msg),
+            (Some(id), ExchangeType::TRANSACTION) => {
+                self.handle_transaction(now, id, &header, msg, hash)
+            }
             (Some(_), _) => {
                 self.drop_datagram(DatagramDrop::Unexpected);
                 Ok(())

@@ -124,6 +124,10 @@ pub(super) struct IkeSa {
     pub(super) indexed: Option<super::tables::Keys>,
     /// XAUTH progress; Quick Mode waits for it.
     pub(super) xauth: super::transaction::Xauth,
+    /// The Transaction exchange's own flight: our REQUEST/SET awaiting its answer (server), or
+    /// our REPLY/ACK kept to answer a repeat (client). Separate from [`IkeSa::flight`], which
+    /// still answers a repeated MM5/AM3 with MM6 or nothing.
+    pub(super) xflight: super::retransmit::Flight,
 }
 
 impl IkeSa {
@@ -159,6 +163,7 @@ impl IkeSa {
             reported: None,
             indexed: None,
             xauth: super::transaction::Xauth::NotRequired,
+            xflight: super::retransmit::Flight::default(),
         }
     }
 

@@ -14,6 +14,7 @@
 //! Client (we initiated with XAUTHInitPreShared): REPLY with the configured credentials,
 //! ACK the SET; no Quick Mode before STATUS=OK.
 
+use super::retransmit::Flight;
 use super::*;
 use crate::wire::{Attr, CfgAttrType, CfgType, ConfigPayload, ConfigSpec};
 
@@ -110,7 +111,8 @@ impl Endpoint {
             identifier,
             attributes: &attrs,
         };
-        if self.send_transaction(now, id, mid, &spec, true) {
+        if let Some(m) = self.send_transaction(id, mid, &spec, true) {
+            self.await_answer(now, id, m);
             if let Some(sa) = self.sas.get_mut(&id) {
                 sa.xauth = Xauth::Requested {
                     mid,
@@ -121,50 +123,44 @@ impl Endpoint {
         }
     }
 
-    /// Builds, hashes, encrypts and sends one Transaction message on `mid`. `keep_iv`: the
-    /// exchange goes on on this message ID (a REQUEST or SET), so its IV chain stays.
+    /// Builds, hashes, encrypts and sends one Transaction message on `mid`, returning its
+    /// bytes for the flight. `keep_iv`: the exchange goes on on this message ID (a REQUEST or
+    /// SET), so its IV chain stays.
     fn send_transaction(
         &mut self,
-        _now: Instant,
         id: IkeSaId,
         mid: u32,
         spec: &ConfigSpec<'_>,
         keep_iv: bool,
-    ) -> bool {
-        let Some(sa) = self.sas.get_mut(&id) else {
-            return false;
-        };
-        let Some(keys) = sa.keys.as_ref() else {
-            return false;
-        };
+    ) -> Option<Vec<u8>> {
+        let sa = self.sas.get_mut(&id)?;
+        let keys = sa.keys.as_ref()?;
         let hlen = keys.hash_alg().output_len();
         let h = sa.header(ExchangeType::TRANSACTION, Flags::ENCRYPTION, mid);
         let mut buf = vec![0u8; MAX_MSG];
-        let Ok(mut b) = MessageBuilder::new(&mut buf, h) else {
-            return false;
-        };
-        let Ok(slot) = b.add_hash_placeholder(hlen) else {
-            return false;
-        };
-        if b.add_config(spec).is_err() {
-            return false;
-        }
+        let mut b = MessageBuilder::new(&mut buf, h).ok()?;
+        let slot = b.add_hash_placeholder(hlen).ok()?;
+        b.add_config(spec).ok()?;
         let hv = keys.transaction_hash(mid, b.bytes_after(slot));
-        if b.fill(slot, &hv).is_err() {
-            return false;
-        }
-        let Ok(fin) = b.finish() else { return false };
-        let Ok(m) = encrypt_message(sa, fin, mid) else {
-            return false;
-        };
+        b.fill(slot, &hv).ok()?;
+        let fin = b.finish().ok()?;
+        let m = encrypt_message(sa, fin, mid).ok()?;
         if !keep_iv {
             if let Some(c) = sa.crypt.as_mut() {
                 c.forget(mid);
             }
         }
         let path = sa.path;
-        self.send(path, m);
-        true
+        self.send(path, m.clone());
+        Some(m)
+    }
+
+    /// Server: `m` waits for its answer and goes again on the retransmission timer.
+    fn await_answer(&mut self, now: Instant, id: IkeSaId, m: Vec<u8>) {
+        let delay = self.retransmit_delay(0);
+        if let Some(sa) = self.sas.get_mut(&id) {
+            sa.xflight = Flight::awaiting_answer(m, now + delay, sa.xflight.last_rx);
+        }
     }
 
     /// A Transaction message on an established ISAKMP SA.
@@ -174,10 +170,25 @@ impl Endpoint {
         id: IkeSaId,
         header: &Header,
         msg: &[u8],
+        digest: [u8; 20],
     ) -> Res<()> {
         let Some(sa) = self.sas.get(&id) else {
             return Ok(());
         };
+        // A repeat of the last message we accepted: the peer lost our answer; send it again.
+        if sa.xflight.last_rx == Some(digest) {
+            if let Some(m) = sa
+                .xflight
+                .msg
+                .clone()
+                .filter(|_| sa.role == Role::Initiator)
+            {
+                let path = sa.path;
+                self.counters.retransmissions += 1;
+                self.send(path, m);
+            }
+            return Ok(());
+        }
         if sa.state != P1State::QmIdle || !sa.xauth.is_xauth() {
             return Err(Failure::Drop(
                 PeerMisbehaved::Unexpected {
@@ -225,6 +236,8 @@ impl Endpoint {
             }
             sa.mids.insert(mid);
             sa.last_rx_at = now;
+            // Answered (server) or to be answered (client): no more retransmission of ours.
+            sa.xflight = Flight::answered(None, digest);
         }
         match sa_role(self, id) {
             Some(Role::Responder) => self.xauth_server_input(now, id, mid, &cfg),
@@ -313,7 +326,8 @@ impl Endpoint {
             identifier,
             attributes: &attrs,
         };
-        if self.send_transaction(now, id, mid, &spec, true) {
+        if let Some(m) = self.send_transaction(id, mid, &spec, true) {
+            self.await_answer(now, id, m);
             if let Some(sa) = self.sas.get_mut(&id) {
                 sa.xauth = Xauth::StatusSent {
                     mid,
@@ -367,7 +381,7 @@ impl Endpoint {
                     identifier: cfg.identifier(),
                     attributes: &attrs,
                 };
-                self.send_transaction(now, id, mid, &spec, false);
+                self.client_answered(id, mid, &spec);
                 Ok(())
             }
             CfgType::SET => {
@@ -379,7 +393,7 @@ impl Endpoint {
                     identifier: cfg.identifier(),
                     attributes: &[],
                 };
-                self.send_transaction(now, id, mid, &spec, false);
+                self.client_answered(id, mid, &spec);
                 match status {
                     Some(1) => {
                         if let Some(sa) = self.sas.get_mut(&id) {
@@ -392,6 +406,15 @@ impl Endpoint {
                 Ok(())
             }
             _ => Err(unexpected_cfg(sa.state, "XAUTH REQUEST or SET expected")),
+        }
+    }
+
+    /// Client: send our REPLY/ACK and keep it to answer a repeat of the server's message.
+    fn client_answered(&mut self, id: IkeSaId, mid: u32, spec: &ConfigSpec<'_>) {
+        if let Some(m) = self.send_transaction(id, mid, spec, false) {
+            if let Some(sa) = self.sas.get_mut(&id) {
+                sa.xflight.msg = Some(m);
+            }
         }
     }
 

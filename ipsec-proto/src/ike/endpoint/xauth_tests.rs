@@ -260,3 +260,51 @@ fn quick_mode_before_xauth_status_ok_gets_no_sa() {
         .any(|e| matches!(e, Event::Phase2Established(_))));
     assert!(p.b.counters().unexpected > 0);
 }
+
+#[test]
+fn a_lost_request_or_a_lost_reply_is_retransmitted_and_xauth_completes() {
+    // B's datagrams: AM2 (0), REQUEST (1). A's: AM1 (0), AM3 (1), REPLY (2).
+    for (side, nth) in [(Side::B, 1), (Side::A, 2), (Side::B, 2), (Side::A, 3)] {
+        let mut p = Pair::new(
+            xauth_client("alice", "wonderland"),
+            server(3),
+            20 + nth as u64,
+        );
+        p.drop_nth = vec![(side, nth)];
+        p.initiate(0, 0);
+        p.run_until(60_000, up);
+        assert!(
+            up(&p),
+            "drop {side:?} #{nth}: a {:?}\nb {:?}",
+            p.events_a,
+            p.events_b
+        );
+        assert!(p.b.counters().retransmissions > 0 || p.a.counters().retransmissions > 0);
+        let b = p.b.isakmp_sas(p.now);
+        assert!(b.iter().any(|s| s.xauth_user.as_deref() == Some("alice")));
+    }
+}
+
+#[test]
+fn a_client_that_never_answers_loses_its_sa_with_the_reason() {
+    let mut p = Pair::new(xauth_client("alice", "wonderland"), server(3), 30);
+    // A sends AM1 and AM3, then nothing reaches B.
+    p.blackhole_from = Some((Side::A, 2));
+    p.initiate(0, 0);
+    p.run(600_000);
+    assert!(!up(&p));
+    let e = failure(&p.events_b).expect("server failure");
+    assert!(
+        matches!(e, Error::NoReply { .. }) && e.to_string().contains("XAUTH client never answered"),
+        "{e}"
+    );
+    assert!(p.b.isakmp_sas(p.now).is_empty());
+    // Several REQUESTs went out before giving up.
+    assert!(
+        transaction_senders(&p)
+            .iter()
+            .filter(|s| **s == Side::B)
+            .count()
+            > 1
+    );
+}
