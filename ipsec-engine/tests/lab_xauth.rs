@@ -79,6 +79,17 @@ fn lab_xauth_strongswan_client_authenticates_to_our_hub_then_traffic_flows() {
         sas.contains("ESTABLISHED") && sas.contains("INSTALLED"),
         "{sas}"
     );
+    for line in [
+        "ISAKMP/xauth: request attribute XAUTH_USER_NAME_V2",
+        "New State = IKE_XAUTH_SET_SENT (STATUS=OK)",
+        "XAUTH authentication of \"alice\" successful",
+    ] {
+        assert!(
+            tap.wait_for(line, std::time::Duration::from_secs(5)),
+            "{line}: {}",
+            tap.text()
+        );
+    }
     let t = &lab.topo;
     let n = ping(&t.host_a, addr::HOST_B, 10);
     let m = ping(&t.host_b, addr::HOST_A, 10);
@@ -128,6 +139,19 @@ fn lab_xauth_a_wrong_password_is_refused_and_no_sa_is_left() {
     assert!(!sas.contains("INSTALLED"), "{sas}");
     let ipsec = da.exec("show crypto ipsec sa");
     assert_eq!(num(&ipsec, "#pkts encaps:"), 0, "{ipsec}");
+    for line in [
+        "(login failed)",
+        "New State = IKE_XAUTH_SET_SENT (STATUS=FAIL)",
+        "XAUTH authentication of \"alice\" failed",
+        "deleting SA reason \"XAUTH failed\"",
+    ] {
+        assert!(
+            tap.wait_for(line, std::time::Duration::from_secs(5)),
+            "{line}: {}",
+            tap.text()
+        );
+    }
+    assert!(!tap.text().contains("not-the-password"), "{}", tap.text());
     let isa = da.exec("show crypto isakmp sa");
     assert!(!isa.contains("QM_IDLE"), "{isa}");
     let state = da.state();

@@ -267,6 +267,47 @@ pub enum Event {
         /// The peer.
         peer: PeerId,
     },
+    /// A step of XAUTH on an established ISAKMP SA (IOS `debug crypto isakmp` prints them).
+    Xauth {
+        /// The ISAKMP SA.
+        sa: IkeSaId,
+        /// The peer (crypto map entry).
+        peer: PeerId,
+        /// What happened.
+        step: XauthStep,
+    },
+}
+
+/// One step of an XAUTH exchange. User names appear; passwords never do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum XauthStep {
+    /// Server: REQUEST(TYPE, USER-NAME, USER-PASSWORD) sent; `attempt` counts from 1.
+    RequestSent {
+        /// Which prompt this is.
+        attempt: u8,
+    },
+    /// Server: a REPLY for `user`; `accepted` tells whether the local user database took it.
+    ReplyReceived {
+        /// The user name sent.
+        user: String,
+        /// Name and password matched a `username` line.
+        accepted: bool,
+    },
+    /// Server: SET(STATUS) sent.
+    StatusSent {
+        /// STATUS=OK (else FAIL).
+        ok: bool,
+    },
+    /// Client: the server's REQUEST answered with our credentials.
+    Replied,
+    /// XAUTH is over: the server got the ACK, or the client received and acknowledged the SET.
+    Finished {
+        /// The user name.
+        user: String,
+        /// STATUS=OK.
+        ok: bool,
+    },
 }
 
 /// One ISAKMP SA for `show crypto isakmp sa [detail]`.

@@ -42,7 +42,7 @@ pub use error::{
 };
 pub use event::{
     ChildId, ChildKeys, Counters, DeleteReason, Event, IkeSaId, IpsecSaInfo, IsakmpSaInfo,
-    IsakmpState, NatStatus, Path, Phase2Established, Role, Transmit,
+    IsakmpState, NatStatus, Path, Phase2Established, Role, Transmit, XauthStep,
 };
 pub use evidence::{
     ConfigProblem, EspTransform, PfsMismatch, Phase1Attribute, Phase1Auth, Phase1Difference,

@@ -120,6 +120,12 @@ impl Endpoint {
                     attempts,
                 };
             }
+            self.xauth_event(
+                id,
+                crate::ike::XauthStep::RequestSent {
+                    attempt: attempts.saturating_add(1),
+                },
+            );
         }
     }
 
@@ -277,6 +283,13 @@ impl Endpoint {
                 let max = server.max_attempts.max(1);
                 let attempts = attempts.saturating_add(1);
                 let user = String::from_utf8_lossy(name).into_owned();
+                self.xauth_event(
+                    id,
+                    crate::ike::XauthStep::ReplyReceived {
+                        user: user.clone(),
+                        accepted: ok,
+                    },
+                );
                 if let Some(c) = self.sas.get_mut(&id).and_then(|s| s.crypt.as_mut()) {
                     c.forget(mid);
                 }
@@ -296,6 +309,13 @@ impl Endpoint {
                 if let Some(c) = self.sas.get_mut(&id).and_then(|s| s.crypt.as_mut()) {
                     c.forget(mid);
                 }
+                self.xauth_event(
+                    id,
+                    crate::ike::XauthStep::Finished {
+                        user: user.clone(),
+                        ok,
+                    },
+                );
                 if ok {
                     if let Some(sa) = self.sas.get_mut(&id) {
                         sa.xauth = Xauth::Done { user };
@@ -328,6 +348,7 @@ impl Endpoint {
         };
         if let Some(m) = self.send_transaction(id, mid, &spec, true) {
             self.await_answer(now, id, m);
+            self.xauth_event(id, crate::ike::XauthStep::StatusSent { ok });
             if let Some(sa) = self.sas.get_mut(&id) {
                 sa.xauth = Xauth::StatusSent {
                     mid,
@@ -382,6 +403,7 @@ impl Endpoint {
                     attributes: &attrs,
                 };
                 self.client_answered(id, mid, &spec);
+                self.xauth_event(id, crate::ike::XauthStep::Replied);
                 Ok(())
             }
             CfgType::SET => {
@@ -394,6 +416,13 @@ impl Endpoint {
                     attributes: &[],
                 };
                 self.client_answered(id, mid, &spec);
+                self.xauth_event(
+                    id,
+                    crate::ike::XauthStep::Finished {
+                        user: creds.name.clone(),
+                        ok: status == Some(1),
+                    },
+                );
                 match status {
                     Some(1) => {
                         if let Some(sa) = self.sas.get_mut(&id) {
@@ -428,6 +457,14 @@ impl Endpoint {
         self.fail(Some(peer), remote, 1, Error::AuthenticationFailed(why));
         self.send_delete_isakmp(now, id);
         self.remove_sa(id, DeleteReason::XauthFailed);
+    }
+}
+
+impl Endpoint {
+    fn xauth_event(&mut self, id: IkeSaId, step: crate::ike::XauthStep) {
+        if let Some(peer) = self.sas.get(&id).map(|s| s.peer) {
+            self.events.push_back(Event::Xauth { sa: id, peer, step });
+        }
     }
 }
 

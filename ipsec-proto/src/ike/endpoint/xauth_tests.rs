@@ -308,3 +308,46 @@ fn a_client_that_never_answers_loses_its_sa_with_the_reason() {
             > 1
     );
 }
+
+#[test]
+fn each_xauth_step_is_an_event_and_no_event_carries_the_password() {
+    let mut p = run(xauth_client("alice", "not-it"), server(2), 40, 20_000);
+    p.run(30_000);
+    use crate::ike::XauthStep as S;
+    let b: Vec<&S> = p
+        .events_b
+        .iter()
+        .filter_map(|e| match e {
+            Event::Xauth { step, .. } => Some(step),
+            _ => None,
+        })
+        .collect();
+    let wrong = |u: &str| S::ReplyReceived {
+        user: u.into(),
+        accepted: false,
+    };
+    assert_eq!(
+        b,
+        [
+            &S::RequestSent { attempt: 1 },
+            &wrong("alice"),
+            &S::RequestSent { attempt: 2 },
+            &wrong("alice"),
+            &S::StatusSent { ok: false },
+            &S::Finished {
+                user: "alice".into(),
+                ok: false
+            },
+        ]
+    );
+    let a: Vec<&S> = p
+        .events_a
+        .iter()
+        .filter_map(|e| match e {
+            Event::Xauth { step, .. } => Some(step),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(a.first(), Some(&&S::Replied));
+    assert!(!format!("{:?}{:?}", p.events_a, p.events_b).contains("not-it"));
+}
