@@ -96,13 +96,15 @@ fn lab_xauth_strongswan_client_authenticates_to_our_hub_then_traffic_flows() {
     assert_eq!(n + m, 20, "{}\n{sas}", da.state());
     let ipsec = da.exec("show crypto ipsec sa");
     assert!(num(&ipsec, "#pkts encaps:") >= 20, "{ipsec}");
+    let session = da.exec("show crypto session");
+    assert!(session.contains("Username: alice"), "{session}");
     assert!(num(&ipsec, "#pkts decaps:") >= 20, "{ipsec}");
     let xauth_lines: Vec<&str> = log
         .lines()
         .filter(|l| l.contains("TRANSACTION") || l.contains("XAuth"))
         .collect();
     println!(
-        "{isa}\n{detail}\n{}\nstrongSwan:\n{}\n{sas}",
+        "{isa}\n{detail}\n{session}\n{}\nstrongSwan:\n{}\n{sas}",
         tap.text(),
         xauth_lines.join("\n")
     );
