@@ -351,3 +351,34 @@ fn each_xauth_step_is_an_event_and_no_event_carries_the_password() {
     assert_eq!(a.first(), Some(&&S::Replied));
     assert!(!format!("{:?}{:?}", p.events_a, p.events_b).contains("not-it"));
 }
+
+#[test]
+fn xauth_runs_after_main_mode_too() {
+    use super::aggressive_tests::peer;
+    use crate::testing::{A_PRIV, B_ADDR};
+    let mut a = peer(B_ADDR, b"site-key", [10, 9, 1, 0], [192, 168, 2, 0]);
+    a.xauth_client = Some(XauthCredentials {
+        name: "alice".into(),
+        password: Password::new("wonderland"),
+    });
+    let mut b = peer(A_PRIV, b"site-key", [192, 168, 2, 0], [10, 9, 1, 0]);
+    b.xauth_server = Some(users(3));
+    let cfg = |p: PeerConfig| EndpointConfig {
+        peers: vec![p],
+        ..EndpointConfig::default()
+    };
+    let p = run(cfg(a), cfg(b), 50, 20_000);
+    assert!(up(&p), "a: {:?}\nb: {:?}", p.events_a, p.events_b);
+    let ex = exchanges(&p);
+    // Six Main Mode messages, four Transaction messages, then Quick Mode.
+    assert!(ex[..6].iter().all(|(_, e)| *e == 2), "{ex:?}");
+    assert_eq!(
+        transaction_senders(&p),
+        [Side::B, Side::A, Side::B, Side::A]
+    );
+    let first_qm = ex.iter().position(|(_, e)| *e == 32).unwrap();
+    let last_tx = ex.iter().rposition(|(_, e)| *e == 6).unwrap();
+    assert!(first_qm > last_tx, "{ex:?}");
+    let b = p.b.isakmp_sas(p.now);
+    assert!(b.iter().any(|s| s.xauth_user.as_deref() == Some("alice")));
+}
