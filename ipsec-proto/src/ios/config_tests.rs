@@ -1306,7 +1306,7 @@ fn easy_vpn_and_xauth_around_aggressive_mode_are_still_refused_by_name() {
             "Easy VPN (match identity group",
         ),
         (
-            "crypto isakmp profile P\n client authentication list L\n",
+            "crypto isakmp profile P\n client configuration address respond\n",
             "Easy VPN (client)",
         ),
     ] {
@@ -1365,6 +1365,11 @@ crypto map VPN client authentication list vpnusers\n");
     assert_eq!(
         c.map_client_auth,
         vec![("VPN".to_string(), "vpnusers".to_string())]
+    );
+    let prof = ok("crypto isakmp profile P\n client authentication list vpnusers\n");
+    assert_eq!(
+        prof.config.isakmp_profiles[0].client_auth_list.as_deref(),
+        Some("vpnusers")
     );
     let x = c.aaa.xauth_server("vpnusers").unwrap();
     assert!(x.authenticate(b"alice", b"wonderland"));

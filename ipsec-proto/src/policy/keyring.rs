@@ -48,6 +48,8 @@ pub struct IsakmpProfile {
     /// `self-identity user-fqdn U` (or `address`, the default: `None`): what we send as our
     /// Phase 1 identity in Aggressive Mode.
     pub self_identity: Option<super::Phase1Id>,
+    /// `client authentication list L`: XAUTH for the profile's peers against list `L`.
+    pub client_auth_list: Option<String>,
 }
 
 impl IsakmpProfile {

@@ -431,7 +431,16 @@ pub fn build(cfg: &GatewayConfig, local_override: Option<Ipv4Addr>) -> Result<Bu
             // `crypto map M client authentication list L`: XAUTH for this map's clients, only
             // if L is a local login list under `aaa new-model`; otherwise every user would be
             // refused, so the entry is not built and the reason is shown.
-            if let Some((_, list)) = cfg.map_client_auth.iter().find(|(m, _)| m == map) {
+            // The profile's list, else the map's (IOS: the profile's settings win).
+            let list = profile
+                .and_then(|p| p.client_auth_list.as_ref())
+                .or_else(|| {
+                    cfg.map_client_auth
+                        .iter()
+                        .find(|(m, _)| m == map)
+                        .map(|(_, l)| l)
+                });
+            if let Some(list) = list {
                 match cfg.aaa.xauth_server(list) {
                     Some(x) => pc.xauth_server = Some(x),
                     None => {

@@ -375,6 +375,7 @@ impl State {
                     Cmd::ProfileLocal(a) => p.local_address = Some(a),
                     Cmd::ProfileInitiateAggressive => p.initiate_aggressive = true,
                     Cmd::ProfileSelfIdentity(id) => p.self_identity = id,
+                    Cmd::ProfileClientAuth(l) => p.client_auth_list = Some(l),
                     _ => {}
                 }
             }

@@ -113,6 +113,8 @@ pub(super) enum Cmd {
     IpsecProfile(String),
     /// `keyring NAME` in a profile.
     ProfileKeyring(String),
+    /// Profile `client authentication list L`.
+    ProfileClientAuth(String),
     /// `match identity address A M` in a profile.
     ProfileMatch(Ipv4Addr, Ipv4Addr),
     /// `local-address A | IF` in a profile.
