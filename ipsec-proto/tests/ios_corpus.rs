@@ -143,13 +143,8 @@ const CORPUS: &[(&str, Expect)] = &[
                 "Easy VPN",
                 NEVER,
             ),
-            // Its dynamic map entry without match address runs now (it takes the proxies each
-            // peer offers); the Easy VPN server lines are what stop it.
-            (
-                "crypto map CLIENTMAP client authentication list USERS",
-                "Easy VPN",
-                NEVER,
-            ),
+            // `client authentication list USERS` is read now (XAUTH against the local
+            // `username` lines); the Mode Config lines around it are still refused.
             (
                 "crypto map CLIENTMAP isakmp authorization list GROUPS",
                 "Easy VPN",

@@ -73,6 +73,7 @@ fn reason(r: DeleteReason) -> &'static str {
         DeleteReason::InitialContact => "initial-contact",
         DeleteReason::DpdTimeout => "dpd-timeout",
         DeleteReason::Idle => "idle",
+        DeleteReason::XauthFailed => "xauth-failed",
         _ => "other",
     }
 }

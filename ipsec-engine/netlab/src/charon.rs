@@ -36,6 +36,7 @@ pub struct CharonConn {
     start_action: String,
     extra_conn: Vec<(String, String)>,
     extra_child: Vec<(String, String)>,
+    xauth: Option<(String, String)>,
 }
 
 impl CharonConn {
@@ -64,7 +65,16 @@ impl CharonConn {
             start_action: "none".into(),
             extra_conn: Vec::new(),
             extra_child: Vec::new(),
+            xauth: None,
         }
+    }
+
+    /// Be an XAUTH client after the PSK round (IKEv1 XAUTHInitPreShared): a second local
+    /// round `auth = xauth` with `xauth_id = user`, and an `xauth` secret with `password`.
+    /// Needs the `xauth-generic` plugin loaded (see [`XAUTH_GENERIC_LOAD`]).
+    pub fn xauth_client(mut self, user: &str, password: &str) -> Self {
+        self.xauth = Some((user.into(), password.into()));
+        self
     }
 
     /// Local address; also the local identity (ID_IPV4_ADDR) unless set by [`Self::local_id`].
@@ -226,6 +236,13 @@ impl CharonConn {
             "    local {{\n      auth = psk\n      id = {}\n    }}",
             self.local_id
         );
+        if let Some((user, _)) = &self.xauth {
+            // Rounds are ordered by the suffix after "local": "" before "2".
+            let _ = writeln!(
+                s,
+                "    local2 {{\n      auth = xauth\n      xauth_id = {user}\n    }}"
+            );
+        }
         let _ = writeln!(
             s,
             "    remote {{\n      auth = psk\n      id = {}\n    }}",
@@ -254,15 +271,26 @@ impl CharonConn {
         s
     }
 
-    /// The `secrets` entry for this connection's PSK (`ike-<name>`).
+    /// The `secrets` entries for this connection's PSK (`ike-<name>`) and, for an XAUTH
+    /// client, its password (`xauth-<name>`).
     pub fn render_secret(&self) -> String {
-        format!(
+        let quote = |v: &str| v.replace('\\', "\\\\").replace('"', "\\\"");
+        let mut s = format!(
             "  ike-{} {{\n    id-local = {}\n    id-remote = {}\n    secret = \"{}\"\n  }}\n",
             self.name,
             self.local_id,
             self.remote_id,
-            self.psk.replace('\\', "\\\\").replace('"', "\\\"")
-        )
+            quote(&self.psk)
+        );
+        if let Some((user, password)) = &self.xauth {
+            let _ = write!(
+                s,
+                "  xauth-{} {{\n    id = {user}\n    secret = \"{}\"\n  }}\n",
+                self.name,
+                quote(password)
+            );
+        }
+        s
     }
 }
 
@@ -279,6 +307,11 @@ pub fn render_swanctl(conns: &[CharonConn]) -> String {
     s.push_str("}\n");
     s
 }
+
+/// A `charon { }` line for [`Charon::start_with`] that loads the usual plugins plus
+/// `xauth-generic` (XAUTH with a secret from swanctl.conf), overriding the default `load`.
+pub const XAUTH_GENERIC_LOAD: &str =
+    "  load = nonce openssl kernel-libipsec kernel-netlink socket-default vici xauth-generic";
 
 /// strongswan.conf for one instance: the minimal plugin set with kernel-libipsec before
 /// kernel-netlink (the other order fails SA installation with ENOSYS here), the vici socket

@@ -39,7 +39,7 @@ pub mod topology;
 mod util;
 
 pub use capture::Capture;
-pub use charon::{Charon, CharonConn};
+pub use charon::{Charon, CharonConn, XAUTH_GENERIC_LOAD};
 pub use error::{LabError, Result};
 pub use follow::{LogFollower, TimedLines};
 pub use keylog::{parse_keys, CharonKeys, Phase1Keys, SaKeys};

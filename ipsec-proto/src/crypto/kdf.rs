@@ -226,6 +226,12 @@ impl Phase1Keys {
         self.hash1(message_id, payloads)
     }
 
+    /// Transaction exchange (XAUTH, Mode Config) HASH = prf(SKEYID_a, M-ID | Attribute
+    /// payload), the same construction as the Informational HASH (draft-dukes-ike-mode-cfg-02).
+    pub fn transaction_hash(&self, message_id: u32, payloads: &[u8]) -> Digest {
+        self.hash1(message_id, payloads)
+    }
+
     /// Quick Mode KEYMAT of `len` bytes for the SA whose receiver chose `spi` (RFC 2409 §5.5):
     /// `K1 = prf(SKEYID_d, [g(qm)^xy |] protocol | SPI | Ni_b | Nr_b)`,
     /// `Kn = prf(SKEYID_d, Kn-1 | [g(qm)^xy |] protocol | SPI | Ni_b | Nr_b)`, KEYMAT = K1 | K2 | ..

@@ -75,6 +75,14 @@ pub struct PeerConfig {
     /// and keyring `pre-shared-key hostname H`. An ID_IPV4_ADDR identity is looked up among the
     /// address keys instead ([`PeerConfig::keys`], or [`PeerConfig::psk`]).
     pub identity_keys: Vec<IdentityKey>,
+    /// `client authentication list L` on the map or profile: an offer of XAUTHInitPreShared
+    /// (65001) is accepted as `pre-share`, and after Phase 1 we, the responder, run XAUTH
+    /// against this user database before any Quick Mode. A peer whose address key says
+    /// `no-xauth` is exempt. `None`: 65001 is refused.
+    pub xauth_server: Option<crate::policy::XauthServer>,
+    /// As initiator, offer XAUTHInitPreShared and answer the responder's XAUTH REQUEST with
+    /// these credentials (an Easy VPN client). `None`: offer `pre-share`.
+    pub xauth_client: Option<crate::policy::XauthCredentials>,
 }
 
 /// A pre-shared key chosen by the Aggressive Mode identity of the peer.
@@ -106,6 +114,8 @@ impl PeerConfig {
             selectors: Vec::new(),
             aggressive: None,
             identity_keys: Vec::new(),
+            xauth_server: None,
+            xauth_client: None,
         }
     }
 

@@ -99,6 +99,20 @@ pub enum AuthFailure {
     /// could not verify.
     #[error("Aggressive Mode identity {0} has no pre-shared key (answered with a decoy; HASH_I cannot verify)")]
     UnknownIdentity(String),
+    /// XAUTH: the client's user name or password was wrong on every allowed attempt; we sent
+    /// STATUS=FAIL and deleted the ISAKMP SA.
+    #[error(
+        "XAUTH failed for user {user:?} after {attempts} attempt(s): wrong user name or password"
+    )]
+    XauthRejected {
+        /// The user name of the last REPLY (never the password).
+        user: String,
+        /// REPLYs received.
+        attempts: u8,
+    },
+    /// XAUTH: the server sent STATUS=FAIL to our credentials.
+    #[error("XAUTH server refused our credentials (STATUS=FAIL)")]
+    XauthRefusedByServer,
 }
 
 /// API misuse: never caused by network input.

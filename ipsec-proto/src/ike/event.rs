@@ -84,6 +84,8 @@ pub enum DeleteReason {
     DpdTimeout,
     /// No traffic for the idle time (`set security-association idle-time`).
     Idle,
+    /// XAUTH ended with STATUS=FAIL.
+    XauthFailed,
 }
 
 /// Keys of both directions of one IPsec SA pair, moved out of the endpoint once; each half wipes
@@ -265,6 +267,47 @@ pub enum Event {
         /// The peer.
         peer: PeerId,
     },
+    /// A step of XAUTH on an established ISAKMP SA (IOS `debug crypto isakmp` prints them).
+    Xauth {
+        /// The ISAKMP SA.
+        sa: IkeSaId,
+        /// The peer (crypto map entry).
+        peer: PeerId,
+        /// What happened.
+        step: XauthStep,
+    },
+}
+
+/// One step of an XAUTH exchange. User names appear; passwords never do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum XauthStep {
+    /// Server: REQUEST(TYPE, USER-NAME, USER-PASSWORD) sent; `attempt` counts from 1.
+    RequestSent {
+        /// Which prompt this is.
+        attempt: u8,
+    },
+    /// Server: a REPLY for `user`; `accepted` tells whether the local user database took it.
+    ReplyReceived {
+        /// The user name sent.
+        user: String,
+        /// Name and password matched a `username` line.
+        accepted: bool,
+    },
+    /// Server: SET(STATUS) sent.
+    StatusSent {
+        /// STATUS=OK (else FAIL).
+        ok: bool,
+    },
+    /// Client: the server's REQUEST answered with our credentials.
+    Replied,
+    /// XAUTH is over: the server got the ACK, or the client received and acknowledged the SET.
+    Finished {
+        /// The user name.
+        user: String,
+        /// STATUS=OK.
+        ok: bool,
+    },
 }
 
 /// One ISAKMP SA for `show crypto isakmp sa [detail]`.
@@ -298,10 +341,15 @@ pub struct IsakmpSaInfo {
     pub dpd: bool,
     /// NAT-T in use (capability `N`).
     pub nat_t: bool,
+    /// XAUTH runs or ran on this SA (capability `X`).
+    pub xauth: bool,
+    /// The XAUTH user, once STATUS=OK was exchanged.
+    pub xauth_user: Option<String>,
 }
 
 impl IsakmpSaInfo {
-    /// IOS capability letters: `D` (peer does DPD), `N` (NAT-T in use).
+    /// IOS capability letters: `D` (peer does DPD), `N` (NAT-T in use), `X` (IKE Extended
+    /// Authentication).
     pub fn capabilities(&self) -> String {
         let mut c = String::new();
         if self.dpd {
@@ -309,6 +357,9 @@ impl IsakmpSaInfo {
         }
         if self.nat_t {
             c.push('N');
+        }
+        if self.xauth {
+            c.push('X');
         }
         c
     }

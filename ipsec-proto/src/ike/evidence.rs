@@ -119,8 +119,11 @@ impl fmt::Display for Phase1Hash {
 pub struct Phase1Auth(pub u16);
 
 impl Phase1Auth {
-    /// Pre-shared keys, the only method we implement.
+    /// Pre-shared keys.
     pub const PRE_SHARE: Phase1Auth = Phase1Auth(1);
+    /// XAUTHInitPreShared (65001): pre-shared keys, then XAUTH with the Phase 1 initiator as
+    /// the XAUTH client. Accepted as `pre-share` where XAUTH is configured.
+    pub const XAUTH_INIT_PRE_SHARE: Phase1Auth = Phase1Auth(65001);
 
     /// The policy method this names, or `None` for a number we do not know.
     pub fn to_policy(&self) -> Option<IkeAuth> {
@@ -139,6 +142,20 @@ impl fmt::Display for Phase1Auth {
             1 => f.write_str("pre-share"),
             3 => f.write_str("rsa-sig"),
             5 => f.write_str("rsa-encr"),
+            64221 => f.write_str("HybridInitRSA"),
+            64222 => f.write_str("HybridRespRSA"),
+            64223 => f.write_str("HybridInitDSS"),
+            64224 => f.write_str("HybridRespDSS"),
+            65001 => f.write_str("XAUTHInitPreShared"),
+            65002 => f.write_str("XAUTHRespPreShared"),
+            65003 => f.write_str("XAUTHInitDSS"),
+            65004 => f.write_str("XAUTHRespDSS"),
+            65005 => f.write_str("XAUTHInitRSA"),
+            65006 => f.write_str("XAUTHRespRSA"),
+            65007 => f.write_str("XAUTHInitRSAEncryption"),
+            65008 => f.write_str("XAUTHRespRSAEncryption"),
+            65009 => f.write_str("XAUTHInitRSARevisedEncryption"),
+            65010 => f.write_str("XAUTHRespRSARevisedEncryption"),
             v => write!(f, "auth {v}"),
         }
     }

@@ -15,8 +15,11 @@
 //! keepalives, rebinding), retransmission with back-off and jitter, duplicate detection by
 //! message hash, half-open limit, Phase 1 and Phase 2 rekeying.
 //!
-//! Not implemented: Aggressive Mode, certificate/RSA authentication, XAUTH and Mode-Config,
-//! IKE fragmentation, AH and IPComp bundles, IPv6 proxy identities, the CONNECTED notify that
+//! Aggressive Mode with pre-shared keys, and XAUTH (XAUTHInitPreShared, both roles) over the
+//! Transaction exchange after Main or Aggressive Mode.
+//!
+//! Not implemented: certificate/RSA authentication, Mode Config (address assignment), Hybrid
+//! and RSA XAUTH variants (refused by name), IKE fragmentation, AH and IPComp bundles, IPv6 proxy identities, the CONNECTED notify that
 //! answers a commit bit (the bit is tolerated and ignored).
 
 mod config;
@@ -42,7 +45,7 @@ pub use error::{
 };
 pub use event::{
     ChildId, ChildKeys, Counters, DeleteReason, Event, IkeSaId, IpsecSaInfo, IsakmpSaInfo,
-    IsakmpState, NatStatus, Path, Phase2Established, Role, Transmit,
+    IsakmpState, NatStatus, Path, Phase2Established, Role, Transmit, XauthStep,
 };
 pub use evidence::{
     ConfigProblem, EspTransform, PfsMismatch, Phase1Attribute, Phase1Auth, Phase1Difference,

@@ -62,6 +62,9 @@ pub(crate) struct Phase1Suite {
     pub lifetime_secs: u32,
     pub encryption: IkeEncryption,
     pub ike_hash: IkeHash,
+    /// The peer offered XAUTHInitPreShared (65001) and we accepted it: XAUTH runs after
+    /// Phase 1, the initiator being its client.
+    pub xauth: bool,
 }
 
 fn ike_encr_attrs(e: IkeEncryption) -> Option<(u16, Option<u16>, CipherAlg)> {
@@ -106,7 +109,17 @@ fn transform_body(t: &crate::wire::Transform<'_>) -> Vec<u8> {
 /// The Phase 1 SA payload body (SAi_b): one proposal, one KEY_IKE transform per usable policy in
 /// priority order, attributes in IOS order (encr, [key length], hash, auth, group, life type,
 /// life duration as a 4-byte TLV).
-pub(crate) fn phase1_sa_body(policies: &[&IsakmpPolicy]) -> Result<Vec<u8>, WireError> {
+///
+/// `xauth_client`: offer XAUTHInitPreShared (65001) instead of pre-share, as Cisco clients do.
+pub(crate) fn phase1_sa_body(
+    policies: &[&IsakmpPolicy],
+    xauth_client: bool,
+) -> Result<Vec<u8>, WireError> {
+    let auth = if xauth_client {
+        Phase1Auth::XAUTH_INIT_PRE_SHARE.0
+    } else {
+        AUTH_PSK
+    };
     let mut attr_sets: Vec<Vec<Attr<'static>>> = Vec::new();
     for p in policies.iter().filter(|p| policy_usable(p)) {
         let Some((encr, bits, _)) = ike_encr_attrs(p.encryption) else {
@@ -120,7 +133,7 @@ pub(crate) fn phase1_sa_body(policies: &[&IsakmpPolicy]) -> Result<Vec<u8>, Wire
             a.push(Attr::basic(P1_KEY_LENGTH, b));
         }
         a.push(Attr::basic(P1_HASH, hash));
-        a.push(Attr::basic(P1_AUTH, AUTH_PSK));
+        a.push(Attr::basic(P1_AUTH, auth));
         a.push(Attr::basic(P1_GROUP, p.group));
         a.push(Attr::basic(P1_LIFE_TYPE, LIFE_SECONDS));
         a.push(Attr::variable_u32(P1_LIFE_DURATION, p.lifetime_secs));
@@ -237,9 +250,12 @@ pub(crate) type Phase1Choice = (Phase1Suite, u8, Vec<u8>);
 
 /// Responder: walks the peer's transforms, each against our policies in priority order (as IOS
 /// does), and returns the chosen suite with the proposal number and the transform body to echo.
+/// `xauth_server`: a `client authentication list` applies, so XAUTHInitPreShared (65001) matches
+/// `authentication pre-share`.
 pub(crate) fn choose_phase1(
     sa_body: &[u8],
     policies: &[&IsakmpPolicy],
+    xauth_server: bool,
 ) -> Result<Result<Phase1Choice, PeerIncompatible>, InvalidMessage> {
     let sa = SaPayload::parse(sa_body)?;
     let mut refusals: Vec<Phase1Refusal> = Vec::new();
@@ -261,7 +277,7 @@ pub(crate) fn choose_phase1(
             let o = parse_p1_transform(&t)?;
             offered = true;
             for p in policies {
-                match p1_match(&o, p) {
+                match p1_match(&o, p, xauth_server) {
                     Ok(suite) => {
                         let body = transform_body(&t);
                         return Ok(Ok((suite, prop.number(), body)));
@@ -285,7 +301,11 @@ pub(crate) fn choose_phase1(
 }
 
 /// The first difference between an offered transform and a policy, in the order IOS checks.
-fn p1_match(o: &P1Offer, p: &IsakmpPolicy) -> Result<Phase1Suite, Phase1Difference> {
+fn p1_match(
+    o: &P1Offer,
+    p: &IsakmpPolicy,
+    xauth_server: bool,
+) -> Result<Phase1Suite, Phase1Difference> {
     let (_, _, cipher) = ike_encr_attrs(p.encryption)
         .ok_or(Phase1Difference::PolicyEncryptionUnsupported(p.encryption))?;
     let ours_encr = Phase1Encryption::from_policy(p.encryption)
@@ -315,10 +335,17 @@ fn p1_match(o: &P1Offer, p: &IsakmpPolicy) -> Result<Phase1Suite, Phase1Differen
             p.authentication,
         ));
     }
-    if offered.authentication != Phase1Auth::PRE_SHARE {
+    // 65001 is pre-share plus XAUTH; only a server with a `client authentication list` can
+    // run the XAUTH half. Every other XAUTH/Hybrid method (RSA, DSS) differs and is named so.
+    let xauth = xauth_server && offered.authentication == Phase1Auth::XAUTH_INIT_PRE_SHARE;
+    if offered.authentication != Phase1Auth::PRE_SHARE && !xauth {
         return Err(Phase1Difference::Authentication {
             offered: offered.authentication,
-            ours: Phase1Auth::PRE_SHARE,
+            ours: if xauth_server {
+                Phase1Auth::XAUTH_INIT_PRE_SHARE
+            } else {
+                Phase1Auth::PRE_SHARE
+            },
         });
     }
     if offered.group != p.group {
@@ -339,13 +366,16 @@ fn p1_match(o: &P1Offer, p: &IsakmpPolicy) -> Result<Phase1Suite, Phase1Differen
         lifetime_secs: theirs.min(p.lifetime_secs).max(1),
         encryption: p.encryption,
         ike_hash: p.hash,
+        xauth,
     })
 }
 
-/// Initiator: the responder's answer must be one of the transforms we offered.
+/// Initiator: the responder's answer must be one of the transforms we offered; with
+/// `xauth_client` we offered XAUTHInitPreShared only, so a plain pre-share answer is unoffered.
 pub(crate) fn accept_phase1_answer(
     sa_body: &[u8],
     policies: &[&IsakmpPolicy],
+    xauth_client: bool,
 ) -> Result<Result<Phase1Suite, Unoffered>, InvalidMessage> {
     let sa = SaPayload::parse(sa_body)?;
     let Some(prop) = sa.proposals().next() else {
@@ -357,8 +387,9 @@ pub(crate) fn accept_phase1_answer(
     };
     let o = parse_p1_transform(&t?)?;
     for p in policies.iter().filter(|p| policy_usable(p)) {
-        if let Ok(s) = p1_match(&o, p) {
-            return Ok(Ok(s));
+        match p1_match(&o, p, xauth_client) {
+            Ok(s) if s.xauth == xauth_client => return Ok(Ok(s)),
+            _ => {}
         }
     }
     Ok(Err(Unoffered::Phase1(o.t)))

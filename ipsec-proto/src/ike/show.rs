@@ -187,6 +187,7 @@ pub(crate) fn session(
         peer_port: ike.map_or(500, |s| s.path.remote.port()),
         phase1_id: peer.to_string(),
         session_id: u32::try_from(index).unwrap_or(u32::MAX),
+        username: ike.and_then(|s| s.xauth_user.clone()),
         ike: ike.map(|s| SessionIkeSa {
             local: v4(s.path.local.ip()),
             local_port: s.path.local.port(),

@@ -601,7 +601,6 @@ fn crypto_is_never_ignored() {
         ("crypto pki trustpoint CA\n enrollment url http://192.0.2.5:80\n", 1, 1, "certificates", false),
         ("crypto isakmp client configuration group G\n key k\n", 1, 1, "Easy VPN", false),
         ("crypto ipsec client ezvpn E\n connect auto\n", 1, 1, "Easy VPN", false),
-        ("crypto map M client authentication list L\n", 1, 1, "Easy VPN", false),
         ("crypto map M isakmp authorization list L\n", 1, 1, "Easy VPN", false),
         ("crypto map M client configuration address respond\n", 1, 1, "Easy VPN", false),
         ("interface Tunnel0\n ip nhrp network-id 1\n", 2, 2, "DMVPN", false),
@@ -1325,7 +1324,7 @@ fn easy_vpn_and_xauth_around_aggressive_mode_are_still_refused_by_name() {
             "Easy VPN (crypto isakmp client)",
         ),
         (
-            "crypto map VPN client authentication list L\n",
+            "crypto map VPN client configuration address respond\n",
             "crypto map VPN client",
         ),
         (
@@ -1333,7 +1332,7 @@ fn easy_vpn_and_xauth_around_aggressive_mode_are_still_refused_by_name() {
             "Easy VPN (match identity group",
         ),
         (
-            "crypto isakmp profile P\n client authentication list L\n",
+            "crypto isakmp profile P\n client configuration address respond\n",
             "Easy VPN (client)",
         ),
     ] {
@@ -1367,4 +1366,57 @@ fn esp_gcm_transform_sets_parse_and_refuse_a_separate_authenticator() {
         assert!(e.message.contains("combined-mode"), "{text}: {e}");
         assert_eq!(e.line, 1);
     }
+}
+
+#[test]
+fn aaa_local_login_usernames_and_map_client_authentication_list() {
+    let p = ok("aaa new-model\n\
+aaa authentication login vpnusers local\n\
+aaa authorization network vpngroups local\n\
+username alice password 0 wonderland\n\
+username bob privilege 15 secret 0 builder\n\
+username carol password plain\n\
+crypto map VPN client authentication list vpnusers\n");
+    let c = &p.config;
+    assert!(c.aaa.new_model);
+    assert_eq!(
+        c.aaa.login_lists,
+        vec![("vpnusers".to_string(), vec![LoginMethod::Local])]
+    );
+    let names: Vec<&str> = c.aaa.users.iter().map(|u| u.name.as_str()).collect();
+    assert_eq!(names, ["alice", "bob", "carol"]);
+    assert!(c.aaa.users[0].password.matches(b"wonderland"));
+    assert!(c.aaa.users[1].password.matches(b"builder"));
+    assert!(c.aaa.users[2].password.matches(b"plain"));
+    assert_eq!(
+        c.map_client_auth,
+        vec![("VPN".to_string(), "vpnusers".to_string())]
+    );
+    let prof = ok("crypto isakmp profile P\n client authentication list vpnusers\n");
+    assert_eq!(
+        prof.config.isakmp_profiles[0].client_auth_list.as_deref(),
+        Some("vpnusers")
+    );
+    let x = c.aaa.xauth_server("vpnusers").unwrap();
+    assert!(x.authenticate(b"alice", b"wonderland"));
+    assert!(!x.authenticate(b"alice", b"builder"));
+    // No such list, or no `aaa new-model`: no XAUTH server.
+    assert!(c.aaa.xauth_server("other").is_none());
+    let old = ok("aaa authentication login vpnusers local\nusername alice password 0 w\n");
+    assert!(old.config.aaa.xauth_server("vpnusers").is_none());
+    // Passwords never print.
+    let dbg = format!("{:?}", p.config);
+    assert!(
+        !dbg.contains("wonderland") && !dbg.contains("builder"),
+        "{dbg}"
+    );
+}
+
+#[test]
+fn hashed_user_secrets_are_noted_and_leave_the_user_out() {
+    let p = ok("username bob secret 5 $1$abcd$0123456789abcdefghij\nusername amy password 0 x\n");
+    let names: Vec<&str> = p.config.aaa.users.iter().map(|u| u.name.as_str()).collect();
+    assert_eq!(names, ["amy"]);
+    let notes = format!("{:?}", p.warnings);
+    assert!(notes.contains("username bob secret 5"), "{notes}");
 }

@@ -613,6 +613,8 @@ pub struct CryptoSession {
     pub ike: Option<SessionIkeSa>,
     /// IPsec flows.
     pub flows: Vec<SessionFlow>,
+    /// The XAUTH user of its ISAKMP SA (IOS prints `Username:` for remote-access sessions).
+    pub username: Option<String>,
 }
 
 fn flow_side(ts: &TrafficSelector) -> String {
@@ -652,6 +654,9 @@ pub fn show_crypto_session(sessions: &[CryptoSession], detail: bool) -> String {
     }
     for s in sessions {
         let _ = writeln!(o, "Interface: {}", s.interface);
+        if let Some(u) = &s.username {
+            let _ = writeln!(o, "Username: {u}");
+        }
         if detail {
             let _ = writeln!(o, "Uptime: {}", hms(s.uptime_secs));
         }

@@ -287,6 +287,7 @@ fn session() -> CryptoSession {
         peer_port: 500,
         phase1_id: "203.0.113.2".into(),
         session_id: 0,
+        username: None,
         ike: Some(SessionIkeSa {
             local: ip("198.51.100.1"),
             local_port: 500,

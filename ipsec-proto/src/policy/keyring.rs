@@ -102,6 +102,8 @@ pub struct IsakmpProfile {
     pub match_hosts: Vec<HostIdentity>,
     /// `self-identity ...` (None: the global `crypto isakmp identity`).
     pub self_identity: Option<SelfIdentity>,
+    /// `client authentication list L`: XAUTH for the profile's peers against list `L`.
+    pub client_auth_list: Option<String>,
 }
 
 impl IsakmpProfile {

@@ -4,6 +4,7 @@
 //! machine and the C/Python bindings build these directly, and [`crate::ios`] converts IOS
 //! configuration text to and from them.
 
+pub mod aaa;
 pub mod acl;
 pub mod aggressive;
 pub mod ipsec;
@@ -13,6 +14,10 @@ pub mod net;
 
 use std::net::Ipv4Addr;
 
+pub use aaa::{
+    AaaConfig, LocalUser, LoginMethod, Password, XauthCredentials, XauthServer,
+    XAUTH_DEFAULT_ATTEMPTS,
+};
 pub use acl::{
     AccessList, AclAction, AclEntry, AclKind, AclProtocol, AddrMatch, FiveTuple, PortMatch,
     PortRange, SelectorAddr, TrafficSelector,
@@ -78,6 +83,11 @@ pub struct GatewayConfig {
     pub routes: Vec<StaticRoute>,
     /// NAT rules in configuration order.
     pub nat_rules: Vec<NatRule>,
+    /// `aaa new-model`, `aaa authentication login`, `username` (XAUTH's user database).
+    pub aaa: AaaConfig,
+    /// `crypto map M client authentication list L`, by map name: XAUTH for that map's
+    /// remote-access peers.
+    pub map_client_auth: Vec<(String, String)>,
 }
 
 /// A problem found by [`GatewayConfig::validate`]: the configuration is usable but something will not

@@ -171,3 +171,57 @@ fn an_isakmp_profile_initiates_aggressive_mode_with_its_self_identity() {
     assert_eq!(b.handle_plaintext(now, &p), TunVerdict::Protected);
     assert_eq!(carry(&mut b, &mut a, now), vec![p]);
 }
+
+#[test]
+fn a_map_client_authentication_list_gives_its_entries_an_xauth_server() {
+    let aaa = "aaa new-model\naaa authentication login vpnusers local\nusername alice password 0 wonderland\ncrypto map VPN client authentication list vpnusers\n";
+    let text = format!(
+        "{aaa}{}",
+        hub("crypto isakmp key groupkey-0123456789 hostname spoke.example.net\n")
+    );
+    let cfg = crate::ios::config::parse(&text).unwrap().config;
+    let built = super::build::build(&cfg, None).unwrap();
+    let x = built.endpoint.peers[0]
+        .xauth_server
+        .as_ref()
+        .expect("XAUTH server");
+    assert_eq!(x.list, "vpnusers");
+    assert!(x.authenticate(b"alice", b"wonderland"));
+    let shown = crate::ios::config::render(&cfg);
+    assert!(
+        shown.contains("crypto map VPN client authentication list vpnusers\n"),
+        "{shown}"
+    );
+    // The list without `aaa new-model` would refuse everyone: the entry is left out, shown why.
+    let text = text.replace("aaa new-model\n", "");
+    let cfg = crate::ios::config::parse(&text).unwrap().config;
+    let why = super::build::build(&cfg, None).unwrap_err().to_string();
+    assert!(why.contains("client authentication list vpnusers"), "{why}");
+}
+
+#[test]
+fn an_isakmp_profile_client_authentication_list_gives_its_entries_an_xauth_server() {
+    let aaa = "aaa new-model\naaa authentication login vpnusers local\nusername alice password 0 wonderland\ncrypto isakmp profile RA\n client authentication list vpnusers\n";
+    let text = format!(
+        "{aaa}{}",
+        hub("crypto isakmp key groupkey-0123456789 hostname spoke.example.net\n")
+    )
+    .replace(
+        "crypto dynamic-map DYN 10\n",
+        "crypto dynamic-map DYN 10\n set isakmp-profile RA\n",
+    );
+    assert!(text.contains("set isakmp-profile RA"), "{text}");
+    let cfg = crate::ios::config::parse(&text).unwrap().config;
+    let built = super::build::build(&cfg, None).unwrap();
+    let x = built.endpoint.peers[0]
+        .xauth_server
+        .as_ref()
+        .expect("XAUTH server from the profile");
+    assert_eq!(x.list, "vpnusers");
+    // Rendered back in show running-config.
+    let shown = crate::ios::config::render(&cfg);
+    assert!(
+        shown.contains(" client authentication list vpnusers"),
+        "{shown}"
+    );
+}

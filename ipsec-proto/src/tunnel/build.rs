@@ -498,6 +498,29 @@ pub fn build(cfg: &GatewayConfig, local_override: Option<Ipv4Addr>) -> Result<Bu
             pc.pfs_group = e.pfs_group;
             pc.lifetime_secs = e.lifetime_secs.unwrap_or(cfg.ipsec.sa_lifetime_secs);
             pc.lifetime_kb = e.lifetime_kb.unwrap_or(cfg.ipsec.sa_lifetime_kb);
+            // `crypto map M client authentication list L`: XAUTH for this map's clients, only
+            // if L is a local login list under `aaa new-model`; otherwise every user would be
+            // refused, so the entry is not built and the reason is shown.
+            // The profile's list, else the map's (IOS: the profile's settings win).
+            let list = profile
+                .and_then(|p| p.client_auth_list.as_ref())
+                .or_else(|| {
+                    cfg.map_client_auth
+                        .iter()
+                        .find(|(m, _)| m == map)
+                        .map(|(_, l)| l)
+                });
+            if let Some(list) = list {
+                match cfg.aaa.xauth_server(list) {
+                    Some(x) => pc.xauth_server = Some(x),
+                    None => {
+                        skipped.push(format!(
+                            "{name}: client authentication list {list}: no `aaa authentication login {list} local` under `aaa new-model`"
+                        ));
+                        continue;
+                    }
+                }
+            }
             let mut line_selector = Vec::with_capacity(acl.entries.len());
             for l in &acl.entries {
                 if l.action != AclAction::Permit {

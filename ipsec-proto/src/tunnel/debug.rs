@@ -195,6 +195,7 @@ pub(super) fn event(out: &mut Outputs, ev: &Event, entries: &[MapEntryInfo]) {
                 if *authenticated { "" } else { " (unauthenticated)" }
             ),
         ),
+        Event::Xauth { sa, step, .. } => xauth(out, sa.0, step),
         Event::PeerDead { sa, .. } => out.debug(
             DebugKind::Isakmp,
             format_args!(
@@ -203,6 +204,44 @@ pub(super) fn event(out: &mut Outputs, ev: &Event, entries: &[MapEntryInfo]) {
             ),
         ),
         _ => {}
+    }
+}
+
+/// IOS-style lines for an XAUTH step (wording after IOS 12.4/15 Easy VPN server debugs).
+fn xauth(out: &mut Outputs, c: u32, step: &crate::ike::XauthStep) {
+    use crate::ike::XauthStep as S;
+    let lines: Vec<String> = match step {
+        S::RequestSent { attempt } => vec![
+            format!("ISAKMP:({c}):Need XAUTH"),
+            "ISAKMP/xauth: request attribute XAUTH_USER_NAME_V2".into(),
+            "ISAKMP/xauth: request attribute XAUTH_USER_PASSWORD_V2".into(),
+            format!(
+                "ISAKMP:({c}):Old State = {}  New State = IKE_XAUTH_REQ_SENT (attempt {attempt})",
+                if *attempt > 1 { "IKE_XAUTH_AAA_START_LOGIN_AWAIT" } else { "IKE_P1_COMPLETE" }
+            ),
+        ],
+        S::ReplyReceived { user, accepted } => vec![
+            format!("ISAKMP:({c}):Config payload REPLY"),
+            format!("ISAKMP/xauth: reply attribute XAUTH_USER_NAME_V2 \"{user}\""),
+            "ISAKMP/xauth: reply attribute XAUTH_USER_PASSWORD_V2".into(),
+            format!(
+                "ISAKMP:({c}):Old State = IKE_XAUTH_REQ_SENT  New State = IKE_XAUTH_AAA_START_LOGIN_AWAIT ({})",
+                if *accepted { "user accepted" } else { "login failed" }
+            ),
+        ],
+        S::StatusSent { ok } => vec![format!(
+            "ISAKMP:({c}):Old State = IKE_XAUTH_AAA_START_LOGIN_AWAIT  New State = IKE_XAUTH_SET_SENT (STATUS={})",
+            if *ok { "OK" } else { "FAIL" }
+        )],
+        S::Replied => vec![format!("ISAKMP:({c}):XAUTH REQUEST answered (REPLY sent)")],
+        S::Finished { user, ok } => vec![if *ok {
+            format!("ISAKMP:({c}):Config payload ACK\nISAKMP:({c}):XAUTH authentication of \"{user}\" successful\nISAKMP:({c}):Old State = IKE_XAUTH_SET_SENT  New State = IKE_P1_COMPLETE")
+        } else {
+            format!("ISAKMP:({c}):Config payload ACK\nISAKMP:({c}):XAUTH authentication of \"{user}\" failed")
+        }],
+    };
+    for l in lines {
+        out.debug(DebugKind::Isakmp, format_args!("{l}"));
     }
 }
 

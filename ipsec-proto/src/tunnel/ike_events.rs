@@ -180,6 +180,11 @@ fn copy_of(ev: &Event) -> IkeEvent {
             sa: *sa,
             peer: *peer,
         }),
+        Event::Xauth { sa, peer, step } => IkeEvent::Endpoint(Event::Xauth {
+            sa: *sa,
+            peer: *peer,
+            step: step.clone(),
+        }),
     }
 }
 

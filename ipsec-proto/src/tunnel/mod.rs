@@ -1207,5 +1207,6 @@ pub(crate) fn delete_reason(r: DeleteReason) -> &'static str {
         DeleteReason::InitialContact => "INITIAL-CONTACT from peer",
         DeleteReason::DpdTimeout => "Dead Peer Detection timeout",
         DeleteReason::Idle => "idle timer expired",
+        DeleteReason::XauthFailed => "XAUTH failed",
     }
 }

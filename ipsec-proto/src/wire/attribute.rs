@@ -108,8 +108,35 @@ open_u16!(
         PRE_SHARED_KEY = 1,
         /// RSA signatures.
         RSA_SIG = 3,
-        /// XAUTH initiator with pre-shared key.
+        /// Hybrid: initiator authenticated by XAUTH, responder by RSA (draft-ietf-ipsec-isakmp-hybrid-auth).
+        HYBRID_INIT_RSA = 64221,
+        /// Hybrid, responder side.
+        HYBRID_RESP_RSA = 64222,
+        /// Hybrid with DSS, initiator side.
+        HYBRID_INIT_DSS = 64223,
+        /// Hybrid with DSS, responder side.
+        HYBRID_RESP_DSS = 64224,
+        /// XAUTH initiator with pre-shared key: the Phase 1 initiator is the XAUTH client
+        /// (vpnc and Cisco clients propose it).
         XAUTH_INIT_PRE_SHARED = 65001,
+        /// XAUTH responder with pre-shared key: the Phase 1 responder is the XAUTH client.
+        XAUTH_RESP_PRE_SHARED = 65002,
+        /// XAUTH initiator with DSS signatures.
+        XAUTH_INIT_DSS = 65003,
+        /// XAUTH responder with DSS signatures.
+        XAUTH_RESP_DSS = 65004,
+        /// XAUTH initiator with RSA signatures.
+        XAUTH_INIT_RSA = 65005,
+        /// XAUTH responder with RSA signatures.
+        XAUTH_RESP_RSA = 65006,
+        /// XAUTH initiator with RSA encryption.
+        XAUTH_INIT_RSA_ENCRYPTION = 65007,
+        /// XAUTH responder with RSA encryption.
+        XAUTH_RESP_RSA_ENCRYPTION = 65008,
+        /// XAUTH initiator with revised RSA encryption.
+        XAUTH_INIT_RSA_REVISED_ENCRYPTION = 65009,
+        /// XAUTH responder with revised RSA encryption.
+        XAUTH_RESP_RSA_REVISED_ENCRYPTION = 65010,
     }
 );
 

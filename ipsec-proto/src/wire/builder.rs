@@ -2,6 +2,7 @@
 
 use core::net::IpAddr;
 
+use super::config::ConfigSpec;
 use super::delete::DeleteSpec;
 use super::error::WireError;
 use super::header::Header;
@@ -174,6 +175,11 @@ impl<'a> MessageBuilder<'a> {
     /// Add a Delete payload.
     pub fn add_delete(&mut self, d: &DeleteSpec<'_>) -> Result<usize, WireError> {
         self.add_with(PayloadType::DELETE, |w| d.write_body(w))
+    }
+
+    /// Add an Attribute payload (Transaction exchange: XAUTH, Mode Config).
+    pub fn add_config(&mut self, c: &ConfigSpec<'_>) -> Result<usize, WireError> {
+        self.add_with(PayloadType::ATTRIBUTES, |w| c.write_body(w))
     }
 
     /// Add a Vendor ID payload.

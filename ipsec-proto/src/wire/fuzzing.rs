@@ -36,6 +36,36 @@ fn exercise(p: &RawPayload<'_>) {
         PayloadType::VENDOR_ID => {
             let _ = recognize(p.body);
         }
+        PayloadType::ATTRIBUTES => {
+            if let Ok(c) = ConfigPayload::parse(p.body) {
+                // Parse validated every attribute: the lazy walk sees them all and re-emitting
+                // them reproduces the body byte for byte.
+                let attrs: Vec<Attribute<'_>> = c.attributes().collect();
+                let total: usize = attrs.iter().map(|a| a.raw().len()).sum();
+                assert_eq!(total, c.attribute_bytes().len());
+                let _ = (c.cfg_type().to_string(), c.identifier());
+                let specs: Vec<Attr<'_>> = attrs
+                    .iter()
+                    .map(|a| match a.basic_value() {
+                        Some(v) => Attr::basic(a.attr_type(), v),
+                        None => Attr::variable(a.attr_type(), a.value()),
+                    })
+                    .collect();
+                let mut buf = vec![0u8; p.body.len()];
+                let mut w = Writer::new(&mut buf);
+                ConfigSpec {
+                    cfg_type: c.cfg_type(),
+                    identifier: c.identifier(),
+                    attributes: &specs,
+                }
+                .write_body(&mut w)
+                .expect("a parsed Attribute payload fits its own size");
+                // RESERVED is written as zero; everything else must match.
+                let out = w.written();
+                assert_eq!(out.get(4..), p.body.get(4..));
+                assert_eq!(out.first(), p.body.first());
+            }
+        }
         PayloadType::NAT_OA | PayloadType::NAT_OA_DRAFT => {
             let _ = NatOa::parse(p.body).map(|o| o.addr());
         }

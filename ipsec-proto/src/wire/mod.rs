@@ -12,7 +12,7 @@
 //!    ([`PayloadList::trailing`]). Every length is checked, at most [`MAX_PAYLOADS`] payloads.
 //! 4. Typed views parse a body: [`SaPayload`] (→ [`Proposal`] → [`Transform`] →
 //!    [`Attribute`]), [`KeyExchange`], [`Nonce`], [`Identification`], [`HashPayload`], [`Notify`],
-//!    [`Delete`], Vendor ID (use [`recognize`]), [`NatD`], [`NatOa`].
+//!    [`Delete`], [`ConfigPayload`] (XAUTH / Mode Config), Vendor ID (use [`recognize`]), [`NatD`], [`NatOa`].
 //!
 //! Every failure is a [`WireError`] naming the offset and payload type; nothing here panics or
 //! allocates on the parse path.
@@ -34,6 +34,7 @@
 
 mod attribute;
 mod builder;
+mod config;
 mod delete;
 mod error;
 #[cfg(feature = "fuzzing")]
@@ -50,6 +51,8 @@ pub mod vendor;
 mod writer;
 
 #[cfg(test)]
+mod config_tests;
+#[cfg(test)]
 mod tests;
 
 pub use attribute::{
@@ -58,6 +61,7 @@ pub use attribute::{
     LifeType,
 };
 pub use builder::{HashSlot, MessageBuilder};
+pub use config::{CfgAttrType, CfgType, ConfigPayload, ConfigSpec};
 pub use delete::{Delete, DeleteSpec};
 pub use error::WireError;
 pub use header::{Cookie, ExchangeType, Flags, Header};

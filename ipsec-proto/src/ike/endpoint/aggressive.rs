@@ -154,7 +154,7 @@ impl Endpoint {
             .ok_or(ApiMisuse::Config(ConfigProblem::NoUsablePolicy))?;
         let policies: Vec<&crate::policy::IsakmpPolicy> =
             all.into_iter().filter(|p| p.group == group_id).collect();
-        let sai_b = proposal::phase1_sa_body(&policies)?;
+        let sai_b = proposal::phase1_sa_body(&policies, cfg.xauth_client.is_some())?;
         let ci = self.cookie();
         let dh = DhSecret::generate(group, &mut self.rng);
         let ni = self.nonce();
@@ -479,14 +479,16 @@ impl Endpoint {
         };
         let psk = cfg.psk.clone();
         let policies = cfg.sorted_policies();
-        let suite = match proposal::accept_phase1_answer(sa_p.body, &policies)? {
-            Ok(s) => s,
-            Err(what) => {
-                let e = Error::PeerMisbehaved(PeerMisbehaved::ChoseUnoffered(what));
-                let remote = sa.path.remote;
-                return Err(self.abandon_phase1(id, remote, e));
-            }
-        };
+        let suite =
+            match proposal::accept_phase1_answer(sa_p.body, &policies, cfg.xauth_client.is_some())?
+            {
+                Ok(s) => s,
+                Err(what) => {
+                    let e = Error::PeerMisbehaved(PeerMisbehaved::ChoseUnoffered(what));
+                    let remote = sa.path.remote;
+                    return Err(self.abandon_phase1(id, remote, e));
+                }
+            };
         let Some(dh) = sa.hs().dh.as_ref() else {
             return Ok(());
         };

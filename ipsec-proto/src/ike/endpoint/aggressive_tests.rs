@@ -9,13 +9,13 @@ use crate::policy::ipsec::{EspEncryption, EspIntegrity, EspMode};
 use crate::policy::isakmp::{IkeAuth, IkeEncryption, IkeHash, IsakmpPolicy, PskSecret};
 use crate::testing::{assert_keys_match, Pair, Side, A_PRIV, B_ADDR};
 
-const GROUP_KEY: &[u8] = b"vpngroup-secret";
+pub(super) const GROUP_KEY: &[u8] = b"vpngroup-secret";
 
 fn net24(a: [u8; 4]) -> TrafficSelector {
     TrafficSelector::subnet(Ipv4Addr::from(a), Ipv4Addr::new(255, 255, 255, 0))
 }
 
-fn peer(addr: Ipv4Addr, psk: &[u8], local: [u8; 4], remote: [u8; 4]) -> PeerConfig {
+pub(super) fn peer(addr: Ipv4Addr, psk: &[u8], local: [u8; 4], remote: [u8; 4]) -> PeerConfig {
     let mut p = PeerConfig::new(addr, PskSecret::new(psk));
     p.isakmp_policies = vec![
         IsakmpPolicy {
@@ -49,7 +49,7 @@ fn peer(addr: Ipv4Addr, psk: &[u8], local: [u8; 4], remote: [u8; 4]) -> PeerConf
 }
 
 /// A: a remote-access client initiating Aggressive Mode as `id` with `key`.
-fn client(id: Phase1Id, key: &[u8]) -> EndpointConfig {
+pub(super) fn client(id: Phase1Id, key: &[u8]) -> EndpointConfig {
     let mut p = peer(B_ADDR, key, [10, 9, 1, 0], [192, 168, 2, 0]);
     p.aggressive = Some(id);
     EndpointConfig {
@@ -59,7 +59,7 @@ fn client(id: Phase1Id, key: &[u8]) -> EndpointConfig {
 }
 
 /// B: a wildcard entry (dynamic crypto map) that keys Aggressive Mode initiators by identity.
-fn concentrator(tune: impl FnOnce(&mut PeerConfig)) -> EndpointConfig {
+pub(super) fn concentrator(tune: impl FnOnce(&mut PeerConfig)) -> EndpointConfig {
     let mut p = peer(Ipv4Addr::UNSPECIFIED, b"", [192, 168, 2, 0], [10, 9, 1, 0]);
     p.identity_keys = vec![
         IdentityKey {
@@ -83,12 +83,12 @@ fn concentrator(tune: impl FnOnce(&mut PeerConfig)) -> EndpointConfig {
     }
 }
 
-fn up(p: &Pair) -> bool {
+pub(super) fn up(p: &Pair) -> bool {
     let two = |v: &[Event]| v.iter().any(|e| matches!(e, Event::Phase2Established(_)));
     two(&p.events_a) && two(&p.events_b)
 }
 
-fn failure(v: &[Event]) -> Option<&Error> {
+pub(super) fn failure(v: &[Event]) -> Option<&Error> {
     v.iter().find_map(|e| match e {
         Event::NegotiationFailed { error, .. } => Some(error),
         _ => None,
@@ -96,7 +96,7 @@ fn failure(v: &[Event]) -> Option<&Error> {
 }
 
 /// Exchange types of the logged datagrams (ISAKMP only, marker stripped).
-fn exchanges(p: &Pair) -> Vec<(Side, u8)> {
+pub(super) fn exchanges(p: &Pair) -> Vec<(Side, u8)> {
     p.log
         .iter()
         .filter(|(_, _, m)| m.len() >= 28)

@@ -47,6 +47,8 @@ impl Endpoint {
                         .map(|e| e.saturating_duration_since(now).as_secs()),
                     dpd: s.peer_dpd,
                     nat_t: s.nat.nat_detected(),
+                    xauth: s.xauth.is_xauth(),
+                    xauth_user: s.xauth.user().map(str::to_owned),
                 }
             })
             .collect()

@@ -12,7 +12,7 @@ impl Endpoint {
     ) -> Result<IkeSaId, Error> {
         let cfg = self.peer(peer).ok_or(ApiMisuse::NoSuchPeer(peer.0))?;
         let policies = cfg.sorted_policies();
-        let sai_b = proposal::phase1_sa_body(&policies)?;
+        let sai_b = proposal::phase1_sa_body(&policies, cfg.xauth_client.is_some())?;
         let ci = self.cookie();
         let id = self.alloc_sa_id();
         let header = Header::new(
@@ -94,7 +94,8 @@ impl Endpoint {
             return Err(Failure::Drop(ApiMisuse::NoSuchPeer(peer.0).into()));
         };
         let policies = cfg.sorted_policies();
-        match proposal::choose_phase1(sa_body, &policies)? {
+        let xauth = xauth_applies(cfg, path.remote.ip());
+        match proposal::choose_phase1(sa_body, &policies, xauth)? {
             Ok(x) => Ok((peer, x)),
             Err(e) => {
                 let e = Error::PeerIncompatible(e);
@@ -280,14 +281,16 @@ impl Endpoint {
             return Ok(());
         };
         let policies = cfg.sorted_policies();
-        let suite = match proposal::accept_phase1_answer(sa_p.body, &policies)? {
-            Ok(s) => s,
-            Err(what) => {
-                let e = Error::PeerMisbehaved(PeerMisbehaved::ChoseUnoffered(what));
-                let remote = sa.path.remote;
-                return Err(self.abandon_phase1(id, remote, e));
-            }
-        };
+        let suite =
+            match proposal::accept_phase1_answer(sa_p.body, &policies, cfg.xauth_client.is_some())?
+            {
+                Ok(s) => s,
+                Err(what) => {
+                    let e = Error::PeerMisbehaved(PeerMisbehaved::ChoseUnoffered(what));
+                    let remote = sa.path.remote;
+                    return Err(self.abandon_phase1(id, remote, e));
+                }
+            };
         let (natt, peer_dpd) = Self::parse_vids(&list, !self.config.nat_t_drafts_only);
         let natt = if self.config.nat_traversal {
             natt
@@ -787,6 +790,7 @@ impl Endpoint {
         // QM_IDLE leaves the half-open set and may join a lineage: index it before the Quick
         // Modes that waited for it look for it.
         self.sas.refresh();
+        self.xauth_after_phase1(now, id);
         self.drain_pending(now, id);
     }
 }

@@ -54,6 +54,9 @@ mod sa;
 mod security_tests;
 mod tables;
 mod timers;
+mod transaction;
+#[cfg(test)]
+mod xauth_tests;
 
 use informational::cleartext_notify;
 use message_ids::{seq_after, MessageIds};
@@ -63,6 +66,7 @@ use retransmit::Flight;
 use sa::{Child, IkeSa, P1State, PendingQm, Qm, QmState};
 use tables::{ChildTable, SaTable};
 use timers::{TimerKey, TimerTable};
+use transaction::xauth_applies;
 
 const NONCE_LEN: usize = 20;
 const MAX_MSG: usize = 8192;
@@ -686,6 +690,9 @@ impl Endpoint {
             }
             (Some(id), ExchangeType::INFORMATIONAL) => {
                 self.handle_informational(now, id, path, &header, msg)
+            }
+            (Some(id), ExchangeType::TRANSACTION) => {
+                self.handle_transaction(now, id, &header, msg, hash)
             }
             (Some(_), _) => {
                 self.drop_datagram(DatagramDrop::Unexpected);

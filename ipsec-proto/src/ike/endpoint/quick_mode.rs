@@ -27,7 +27,9 @@ impl Endpoint {
             let Some(sa) = self.sas.get_mut(&id) else {
                 return;
             };
-            if sa.state != P1State::QmIdle || sa.pending.is_empty() {
+            // An XAUTH client starts no Quick Mode before the server's STATUS=OK.
+            if sa.state != P1State::QmIdle || sa.pending.is_empty() || !sa.xauth.allows_quick_mode()
+            {
                 return;
             }
             let active = sa.qms.iter().filter(|q| q.state != QmState::Done).count();
@@ -191,6 +193,16 @@ impl Endpoint {
             return Err(Failure::Drop(
                 PeerMisbehaved::Unexpected {
                     what: "Quick Mode before Main Mode finished",
+                    state: sa.state,
+                }
+                .into(),
+            ));
+        }
+        // No IPsec SA for a client that has not passed XAUTH (nor one that failed it).
+        if !sa.xauth.allows_quick_mode() {
+            return Err(Failure::Drop(
+                PeerMisbehaved::Unexpected {
+                    what: "Quick Mode before XAUTH STATUS=OK",
                     state: sa.state,
                 }
                 .into(),

@@ -134,6 +134,39 @@ impl Endpoint {
                 }
             }
         }
+        // XAUTH REQUEST/SET retransmission; a client that never answers loses its SA.
+        let x_due = self
+            .sas
+            .get(&id)
+            .and_then(|s| s.xflight.retransmit_at)
+            .is_some_and(|t| t <= now);
+        if x_due {
+            let Some(sa) = self.sas.get(&id) else { return };
+            if sa.xflight.retries >= max {
+                let err = Error::NoReply {
+                    retransmissions: sa.xflight.retries,
+                    state: sa.state,
+                    quick_mode: None,
+                    hint: ": the XAUTH client never answered (no credentials entered, or its \
+                           replies lost)",
+                };
+                let remote = sa.path.remote;
+                self.send_delete_isakmp(now, id);
+                self.abandon_phase1(id, remote, err);
+                return;
+            }
+            let retries = sa.xflight.retries + 1;
+            let delay = self.retransmit_delay(retries);
+            if let Some(sa) = self.sas.get_mut(&id) {
+                sa.xflight.retries = retries;
+                sa.xflight.retransmit_at = Some(now + delay);
+                if let Some(m) = sa.xflight.msg.clone() {
+                    let path = sa.path;
+                    self.counters.retransmissions += 1;
+                    self.send(path, m);
+                }
+            }
+        }
         // Responder setup timeout.
         if let Some(sa) = self.sas.get(&id) {
             if sa.role == Role::Responder

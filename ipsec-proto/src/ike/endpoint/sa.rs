@@ -122,6 +122,12 @@ pub(super) struct IkeSa {
     pub(super) reported: Option<P1State>,
     /// What the SA table indexed it under (see `tables::SaTable`).
     pub(super) indexed: Option<super::tables::Keys>,
+    /// XAUTH progress; Quick Mode waits for it.
+    pub(super) xauth: super::transaction::Xauth,
+    /// The Transaction exchange's own flight: our REQUEST/SET awaiting its answer (server), or
+    /// our REPLY/ACK kept to answer a repeat (client). Separate from [`IkeSa::flight`], which
+    /// still answers a repeated MM5/AM3 with MM6 or nothing.
+    pub(super) xflight: super::retransmit::Flight,
 }
 
 impl IkeSa {
@@ -156,6 +162,8 @@ impl IkeSa {
             rekeyed: false,
             reported: None,
             indexed: None,
+            xauth: super::transaction::Xauth::NotRequired,
+            xflight: super::retransmit::Flight::default(),
         }
     }
 

@@ -67,6 +67,7 @@ impl Endpoint {
         let linger = self.linger();
         let mut t = [
             sa.flight.retransmit_at,
+            sa.xflight.retransmit_at,
             sa.expires,
             sa.dpd.next_at,
             sa.keepalive_at,

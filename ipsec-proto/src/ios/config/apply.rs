@@ -86,6 +86,19 @@ impl State {
             }
             Cmd::Exit => self.mode = Mode::Global,
             Cmd::Hostname(h) => cfg.hostname = Some(h),
+            Cmd::AaaNewModel => cfg.aaa.new_model = true,
+            Cmd::AaaLogin(list, methods) => {
+                cfg.aaa.login_lists.retain(|(n, _)| *n != list);
+                cfg.aaa.login_lists.push((list, methods));
+            }
+            Cmd::Username(u) => {
+                cfg.aaa.users.retain(|x| x.name != u.name);
+                cfg.aaa.users.push(u);
+            }
+            Cmd::MapClientAuth(map, list) => {
+                cfg.map_client_auth.retain(|(m, _)| *m != map);
+                cfg.map_client_auth.push((map, list));
+            }
             Cmd::NoHostname => cfg.hostname = None,
             Cmd::DomainName(d) => cfg.domain_name = Some(d),
             Cmd::IsakmpIdentity(h) => cfg.isakmp_identity_hostname = h,
@@ -369,6 +382,7 @@ impl State {
                     Cmd::ProfileKeepalive(i, r) => p.keepalive = Some((i, r)),
                     Cmd::ProfileLocal(a) => p.local_address = Some(a),
                     Cmd::ProfileInitiateAggressive => p.initiate_aggressive = true,
+                    Cmd::ProfileClientAuth(l) => p.client_auth_list = Some(l),
                     _ => {}
                 }
             }

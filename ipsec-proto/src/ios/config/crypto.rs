@@ -532,8 +532,15 @@ impl State {
                         true,
                         false,
                     ),
-                    // `client authentication list`, `client configuration address`, `isakmp
-                    // authorization list`: Easy VPN server settings.
+                    Pick::One("client")
+                        if c.opt_kw(&["authentication"]).is_some()
+                            && c.opt_kw(&["list"]).is_some() =>
+                    {
+                        let l = c.next("method list name")?;
+                        Cmd::MapClientAuth(name, l.text.to_string())
+                    }
+                    // `client configuration address`, `isakmp authorization list`: Easy VPN
+                    // server settings (Mode Config) not built yet.
                     Pick::One("client" | "isakmp") => c.unsupported(
                         format!("{EZVPN} (crypto map {name} {})", t.text),
                         false,

@@ -14,6 +14,7 @@ use super::{ConfigError, State};
 /// The global command words we act on. Any other word is a command with no effect on IPsec
 /// (skipped with a note); these are matched by unambiguous prefix like on the router.
 const GLOBAL_KW: &[&str] = &[
+    "aaa",
     "access-list",
     "configure",
     "copy",
@@ -26,6 +27,7 @@ const GLOBAL_KW: &[&str] = &[
     "interface",
     "ip",
     "no",
+    "username",
     "write",
 ];
 
@@ -61,6 +63,69 @@ pub(super) fn acl_cmd(c: &mut Cursor<'_>, name: String, kind: AclKind, seq: Opti
             Cmd::AclBad { name, err }
         }
     }
+}
+
+/// `aaa new-model` and `aaa authentication login L local...`; other AAA commands (accounting,
+/// authorization, RADIUS/TACACS method lists) do not change what XAUTH checks here.
+fn aaa_cmd(c: &mut Cursor<'_>) -> Cmd {
+    match c.opt_kw(&["new-model", "authentication"]) {
+        Some("new-model") if c.at_end() => Cmd::AaaNewModel,
+        Some("authentication") if c.opt_kw(&["login"]).is_some() => {
+            let Ok(list) = c.next("method list name") else {
+                return skip(c, 3);
+            };
+            let list = list.text.to_string();
+            let mut methods = Vec::new();
+            let mut other = Vec::new();
+            while let Some(t) = c.peek() {
+                c.pos += 1;
+                if t.text.eq_ignore_ascii_case("local") {
+                    methods.push(crate::policy::LoginMethod::Local);
+                } else {
+                    other.push(t.text.to_string());
+                }
+            }
+            if methods.is_empty() {
+                return Cmd::Notice(format!(
+                    "aaa authentication login {list} {}: only the local method is supported; XAUTH with this list refuses every user",
+                    other.join(" ")
+                ));
+            }
+            Cmd::AaaLogin(list, methods)
+        }
+        _ => {
+            c.pos = 0;
+            skip(c, 3)
+        }
+    }
+}
+
+/// `username U [privilege N] password [0|7] P` or `secret 0 P`. A hashed `secret 5|8|9` (or a
+/// type-7 password) cannot be checked against an XAUTH password here: noted, and that user is
+/// left out of the XAUTH database (the line is common in show-run output, so it is no error).
+fn username_cmd(c: &mut Cursor<'_>) -> Result<Cmd, ConfigError> {
+    let name = c.next("user name")?.text.to_string();
+    if c.opt_kw(&["privilege"]).is_some() {
+        let _ = c.next("privilege level")?;
+    }
+    let kind = c.kw(&["password", "secret"], "keyword")?;
+    let t = c.next("password")?;
+    let (enc, pw) = match t.text {
+        "0" | "5" | "7" | "8" | "9" if !c.at_end() => (t.text, c.rest()),
+        _ => {
+            c.pos -= 1;
+            ("0", c.rest())
+        }
+    };
+    if enc != "0" {
+        return Ok(Cmd::Notice(format!(
+            "username {name} {kind} {enc}: a hashed or encrypted password cannot be checked against an XAUTH password; {name} cannot log in through XAUTH"
+        )));
+    }
+    Ok(Cmd::Username(crate::policy::LocalUser {
+        name,
+        password: crate::policy::Password::new(pw.into_bytes()),
+    }))
 }
 
 impl State {
@@ -113,6 +178,8 @@ impl State {
                 Cmd::Interface(interface_name(&parts))
             }
             "access-list" => self.numbered_acl(c)?,
+            "aaa" => return Ok(aaa_cmd(c)),
+            "username" => return username_cmd(c),
             "ip" => self.global_ip(c)?,
             "end" | "exit" => Cmd::Exit,
             "no" => return self.global_no(c),

@@ -51,6 +51,14 @@ pub(super) enum Block {
 
 #[derive(Clone, Debug)]
 pub(super) enum Cmd {
+    /// `aaa new-model`.
+    AaaNewModel,
+    /// `aaa authentication login LIST METHOD...` (only `local` is modelled).
+    AaaLogin(String, Vec<crate::policy::LoginMethod>),
+    /// `username U password|secret 0 P`.
+    Username(crate::policy::LocalUser),
+    /// `crypto map M client authentication list L`.
+    MapClientAuth(String, String),
     /// An ignored sub-mode command (no effect on IPsec); the message says why.
     Warn(String),
     /// A global command with no effect on IPsec (named by its first words): noted once, and its
@@ -117,6 +125,8 @@ pub(super) enum Cmd {
     IpsecProfile(String),
     /// `keyring NAME` in a profile.
     ProfileKeyring(String),
+    /// Profile `client authentication list L`.
+    ProfileClientAuth(String),
     /// `match identity address A M` in a profile.
     ProfileMatch(Ipv4Addr, Ipv4Addr),
     /// `local-address A | IF` in a profile.

@@ -122,6 +122,9 @@ pub fn render(cfg: &GatewayConfig) -> String {
         if p.initiate_aggressive {
             o.push_str("   initiate mode aggressive\n");
         }
+        if let Some(l) = &p.client_auth_list {
+            let _ = writeln!(o, "   client authentication list {l}");
+        }
         o.push_str("!\n");
     }
     if cfg.aggressive_mode_disabled {
@@ -232,6 +235,9 @@ pub fn render(cfg: &GatewayConfig) -> String {
     for e in &cfg.dynamic_maps {
         let _ = writeln!(o, "crypto dynamic-map {} {}", e.map, e.seq);
         map_entry_body(&mut o, e);
+    }
+    for (m, l) in &cfg.map_client_auth {
+        let _ = writeln!(o, "crypto map {m} client authentication list {l}");
     }
     for e in &cfg.crypto_maps {
         if let Some(d) = &e.dynamic {

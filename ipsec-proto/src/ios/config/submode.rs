@@ -932,6 +932,11 @@ fn profile_cmd(c: &mut Cursor<'_>) -> Result<Cmd, ConfigError> {
                 Cmd::ProfileInitiateAggressive
             }
             "virtual-template" => c.unsupported("dynamic VTIs (virtual-template)", false, false),
+            "client"
+                if c.opt_kw(&["authentication"]).is_some() && c.opt_kw(&["list"]).is_some() =>
+            {
+                Cmd::ProfileClientAuth(c.next("method list name")?.text.to_string())
+            }
             k => c.unsupported(format!("{EZVPN} ({k})"), false, false),
         },
     )

@@ -1,0 +1,170 @@
+//! XAUTH (draft-beaulieu-ike-xauth-02) against a real client: strongSwan 5.9.8 in gwB, with its
+//! `xauth-generic` plugin, initiates Aggressive Mode with a group name (`keyid:vpngroup`) and
+//! XAUTHInitPreShared to our hub in gwA, which has `aaa new-model`, `aaa authentication login
+//! vpnusers local`, `username alice password 0 ...` and `crypto map VPN client authentication
+//! list vpnusers` on its dynamic crypto map.
+//!
+//! - the right password: XAUTH succeeds (strongSwan logs the server's STATUS=OK), Quick Mode
+//!   follows, pings pass both ways, and `show crypto isakmp sa` shows Cap. X;
+//! - a wrong password: the hub asks again, then sends STATUS=FAIL and deletes the ISAKMP SA;
+//!   strongSwan's initiate fails and no IPsec SA exists on either side.
+
+mod common;
+
+use common::*;
+use ipsec_netlab::{addr, Charon, CharonConn, XAUTH_GENERIC_LOAD};
+
+const GROUP_KEY: &str = "Vq8#nT2!pK7@wL4$zR9x";
+const PASSWORD: &str = "w0nderl4nd-Pass";
+
+/// Our hub: siteA with a dynamic crypto map keyed by the group name, and XAUTH.
+fn hub() -> String {
+    let peer = addr::GW_B_WAN;
+    let config = site_a(peer)
+        .replace(
+            &format!("crypto map VPN 10 ipsec-isakmp\n set peer {peer}\n set transform-set TRANSFORM\n match address 100\n"),
+            "crypto dynamic-map SPOKES 10\n set transform-set TRANSFORM\n match address 100\ncrypto map VPN client authentication list vpnusers\ncrypto map VPN 65535 ipsec-isakmp dynamic SPOKES\n",
+        )
+        .replace(
+            &format!("crypto isakmp key ciscokey address {peer}\n"),
+            &format!("aaa new-model\naaa authentication login vpnusers local\nusername alice password 0 {PASSWORD}\ncrypto isakmp key {GROUP_KEY} hostname vpngroup\n"),
+        );
+    assert!(
+        config.contains("dynamic SPOKES") && config.contains("client authentication list"),
+        "{config}"
+    );
+    config
+}
+
+fn client(password: &str) -> CharonConn {
+    CharonConn::new("group", "lans")
+        .local(addr::GW_B_WAN)
+        .local_id("keyid:vpngroup")
+        .remote(addr::GW_A_WAN)
+        .psk(GROUP_KEY)
+        .aggressive(true)
+        .xauth_client("alice", password)
+        .proposals("3des-sha1-modp1024")
+        .esp_proposals("3des-sha1")
+        .ts(addr::LAN_B, addr::LAN_A)
+}
+
+#[test]
+fn lab_xauth_strongswan_client_authenticates_to_our_hub_then_traffic_flows() {
+    let Some(lab) = Lab::new("xauth_ok") else {
+        return;
+    };
+    let peer = Charon::start_with(&lab.topo.gw_b, &[client(PASSWORD)], XAUTH_GENERIC_LOAD).unwrap();
+    peer.load_all().unwrap();
+    let da = Daemon::start(&lab.topo.gw_a, lab.dir.path(), "siteA", &hub());
+    let tap = da.debug();
+    let out = peer.initiate("lans");
+    assert!(out.is_ok(), "{}\n{}", tap.text(), da.state());
+    let log = peer.log();
+    assert!(
+        log.contains("XAuth authentication of 'alice' (myself) successful"),
+        "strongSwan did not pass XAUTH:\n{log}"
+    );
+    let isa = da.exec("show crypto isakmp sa");
+    assert!(isa.contains("QM_IDLE"), "{isa}");
+    // Cap. X: IKE Extended Authentication ran on the SA.
+    let detail = da.exec("show crypto isakmp sa detail");
+    let row = detail
+        .lines()
+        .find(|l| l.contains("203.0.113.2") && l.contains("ACTIVE"))
+        .unwrap_or_default();
+    assert!(row.trim_end().ends_with('X'), "{detail}");
+    let sas = peer.list_sas().unwrap();
+    assert!(
+        sas.contains("ESTABLISHED") && sas.contains("INSTALLED"),
+        "{sas}"
+    );
+    for line in [
+        "ISAKMP/xauth: request attribute XAUTH_USER_NAME_V2",
+        "New State = IKE_XAUTH_SET_SENT (STATUS=OK)",
+        "XAUTH authentication of \"alice\" successful",
+    ] {
+        assert!(
+            tap.wait_for(line, std::time::Duration::from_secs(5)),
+            "{line}: {}",
+            tap.text()
+        );
+    }
+    let t = &lab.topo;
+    let n = ping(&t.host_a, addr::HOST_B, 10);
+    let m = ping(&t.host_b, addr::HOST_A, 10);
+    assert_eq!(n + m, 20, "{}\n{sas}", da.state());
+    let ipsec = da.exec("show crypto ipsec sa");
+    assert!(num(&ipsec, "#pkts encaps:") >= 20, "{ipsec}");
+    let session = da.exec("show crypto session");
+    assert!(session.contains("Username: alice"), "{session}");
+    assert!(num(&ipsec, "#pkts decaps:") >= 20, "{ipsec}");
+    let xauth_lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("TRANSACTION") || l.contains("XAuth"))
+        .collect();
+    println!(
+        "{isa}\n{detail}\n{session}\n{}\nstrongSwan:\n{}\n{sas}",
+        tap.text(),
+        xauth_lines.join("\n")
+    );
+    da.stop();
+}
+
+#[test]
+fn lab_xauth_a_wrong_password_is_refused_and_no_sa_is_left() {
+    let Some(lab) = Lab::new("xauth_bad") else {
+        return;
+    };
+    let peer = Charon::start_with(
+        &lab.topo.gw_b,
+        &[client("not-the-password")],
+        XAUTH_GENERIC_LOAD,
+    )
+    .unwrap();
+    peer.load_all().unwrap();
+    let da = Daemon::start(&lab.topo.gw_a, lab.dir.path(), "siteA", &hub());
+    let tap = da.debug();
+    let out = peer.initiate("lans");
+    assert!(out.is_err(), "{out:?}\n{}", peer.log());
+    let log = peer.log();
+    // Three REQUESTs (IOS re-prompts up to three times), then STATUS=FAIL.
+    let requests = log.matches("parsed TRANSACTION request").count();
+    let prompts = log.matches("CPRQ(X_TYPE X_USER X_PWD)").count();
+    assert_eq!(prompts, 3, "{log}");
+    assert_eq!(requests, 4, "three REQUESTs and one SET:\n{log}");
+    assert!(
+        log.contains("XAuth authentication of 'alice' (myself) failed"),
+        "{log}"
+    );
+    let sas = peer.list_sas().unwrap_or_default();
+    assert!(!sas.contains("INSTALLED"), "{sas}");
+    let ipsec = da.exec("show crypto ipsec sa");
+    assert_eq!(num(&ipsec, "#pkts encaps:"), 0, "{ipsec}");
+    for line in [
+        "(login failed)",
+        "New State = IKE_XAUTH_SET_SENT (STATUS=FAIL)",
+        "XAUTH authentication of \"alice\" failed",
+        "deleting SA reason \"XAUTH failed\"",
+    ] {
+        assert!(
+            tap.wait_for(line, std::time::Duration::from_secs(5)),
+            "{line}: {}",
+            tap.text()
+        );
+    }
+    assert!(!tap.text().contains("not-the-password"), "{}", tap.text());
+    let isa = da.exec("show crypto isakmp sa");
+    assert!(!isa.contains("QM_IDLE"), "{isa}");
+    let state = da.state();
+    let xauth_lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("TRANSACTION") || l.contains("XAuth"))
+        .collect();
+    println!(
+        "{isa}\n{}\n{state}\nstrongSwan:\n{}",
+        tap.text(),
+        xauth_lines.join("\n")
+    );
+    da.stop();
+}
