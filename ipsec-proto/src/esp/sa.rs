@@ -623,6 +623,13 @@ impl InboundSa {
         self.stats.inbound(u.packets, u.bytes)
     }
 
+    /// Counts `bytes` of traffic as received at `now`, to test volume lifetimes without
+    /// sending megabytes.
+    #[doc(hidden)]
+    pub fn record_usage_for_tests(&mut self, now: Instant, bytes: usize) {
+        self.lifetime.record(now, bytes);
+    }
+
     /// Checks and decrypts the ESP packet `esp` (starting at the SPI) into `out`, which needs
     /// room for the whole ciphertext (see [`EspError::BufferTooSmall`]). The inner packet is
     /// `out[..len]` of the result.

@@ -296,3 +296,21 @@ fn a_batch_crossing_the_hard_kilobyte_lifetime_sends_nothing_past_it() {
         .unwrap();
     assert!(used >= hard && used < hard + 300, "{used} vs {hard}");
 }
+
+#[test]
+fn a_received_batch_crossing_the_hard_kilobyte_lifetime_delivers_nothing_past_it() {
+    let (mut a, mut p, now) = world();
+    let pkts: Vec<Vec<u8>> = (0..10).map(|i| sized(HOST_A, LANS[0], i, 300)).collect();
+    a.handle_plaintext_batch(now, Iface::Inside, pkts.iter().map(|p| p.as_slice()));
+    let e = esp_out(&mut a);
+    // B's inbound SA: 1000 bytes short of its hard volume limit; the fourth packet is the last.
+    for c in p[0].tunnels_mut_for_tests().children.values_mut() {
+        let hard = c.inbound.lifetime().config().hard.kilobytes.unwrap() * 1024;
+        let used = c.inbound.usage().bytes;
+        c.inbound
+            .record_usage_for_tests(now, usize::try_from(hard - used - 1000).unwrap());
+    }
+    let v = p[0].handle_esp_batch(now, PEER_A, e.iter().map(|p| p.as_slice()));
+    assert_eq!((v.protected, v.dropped), (4, 6));
+    assert_eq!(delivered(&mut p[0]), pkts[..4]);
+}

@@ -239,14 +239,21 @@ impl InboundSa {
         Ok(())
     }
 
-    /// Step four of opening: the padding of the decrypted `pt`, and the usage.
+    /// Step four of opening: the padding of the decrypted `pt`, and the usage. The hard
+    /// lifetime is checked again: the packets before this one in the batch counted their
+    /// bytes only now, and the single-packet path would have refused this one.
     pub(crate) fn finish_tdes(
         &mut self,
         now: Instant,
         o: &OpenedTdes,
         pt: &[u8],
     ) -> Result<Decapsulated, EspError> {
-        match check_padding(pt) {
+        let r = if self.lifetime.state(now) == LifetimeState::Hard {
+            Err(EspError::Expired)
+        } else {
+            check_padding(pt)
+        };
+        match r {
             Ok((len, next_header)) => {
                 self.lifetime.record(now, len);
                 Ok(Decapsulated {
