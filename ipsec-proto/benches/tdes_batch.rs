@@ -8,6 +8,10 @@
 //!
 //! Criterion reports 32 packets per iteration. Read the batch/single ratios, not the absolute
 //! figures (the machine is shared). `IPSEC_TDES_WIDTH` caps the bitsliced width.
+//!
+//! One run (2026-12-02, 2 cores shared with another build, so noisy; automatic width, AVX-512
+//! VBMI machine; `--warm-up-time 1 --measurement-time 4`), per 32 packets:
+//! encap batch 0.64 ms vs single 5.55 ms (8.7x); decap batch 0.161 ms vs single 5.98 ms (37x).
 
 use std::hint::black_box;
 
