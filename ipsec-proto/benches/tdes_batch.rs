@@ -9,9 +9,18 @@
 //! Criterion reports 32 packets per iteration. Read the batch/single ratios, not the absolute
 //! figures (the machine is shared). `IPSEC_TDES_WIDTH` caps the bitsliced width.
 //!
-//! One run (2026-12-02, 2 cores shared with another build, so noisy; automatic width, AVX-512
-//! VBMI machine; `--warm-up-time 1 --measurement-time 4`), per 32 packets:
-//! encap batch 0.64 ms vs single 5.55 ms (8.7x); decap batch 0.161 ms vs single 5.98 ms (37x).
+//! - `decap/lone_batch` vs `decap/lone_single`: one packet through the batch verb (bitsliced
+//!   decryption) and through `handle_esp` (RustCrypto);
+//! - `tdes_lone/*`: the primitive alone on one 1400-byte packet: RustCrypto `des`, the
+//!   automatic `ipsec-tdes` width (the narrow VBMI path where the CPU has it) and the `u64`
+//!   bitsliced pass: what a constant-time lone encryption would cost.
+//!
+//! Three runs on 2026-12-02 (2 cores shared with another agent's builds, so noisy; AVX-512
+//! VBMI machine, automatic width; `--warm-up-time 1 --measurement-time 3`). Quietest run, per
+//! 32 packets: encap batch 0.60 ms vs single 3.89 ms (6.5x; other runs 8.7x, 5.4x); decap
+//! batch 0.105 ms vs single 3.98 ms (38x; others 37x, 55x); a lone packet's decap 9.3 us vs
+//! 114 us (12x); a lone packet's encryption: RustCrypto 128 us, VBMI 176 us (1.4x), `u64`
+//! 497 us (3.9x).
 
 use std::hint::black_box;
 
@@ -120,6 +129,48 @@ fn bench(c: &mut Criterion) {
             drain(&mut b, &mut buf);
         })
     });
+    g.bench_function("decap/lone_batch", |x| {
+        x.iter(|| {
+            let v = b.handle_esp_batch(now, PEER_A.into(), [esp[0].as_slice()]);
+            drain(&mut b, &mut buf);
+            black_box(v)
+        })
+    });
+    g.bench_function("decap/lone_single", |x| {
+        x.iter(|| {
+            black_box(b.handle_esp(now, PEER_A.into(), &esp[0])).expect("delivered");
+            drain(&mut b, &mut buf);
+        })
+    });
+    g.finish();
+
+    // What a lone packet would cost on each path (the choice of `TDES_SEAL_MIN`): the
+    // primitive alone, 1400 bytes, one key.
+    use des::cipher::{BlockEncryptMut, KeyIvInit};
+    let key = [0x5au8; 24];
+    let tkey = ipsec_tdes::TdesKey::new(&key);
+    let mut data = vec![0u8; 1400];
+    let mut g = c.benchmark_group("tdes_lone");
+    g.throughput(Throughput::Bytes(1400));
+    g.bench_function("rustcrypto_des", |x| {
+        x.iter(|| {
+            let mut e = cbc::Encryptor::<des::TdesEde3>::new(&key.into(), &[0u8; 8].into());
+            for b in data.chunks_exact_mut(8) {
+                e.encrypt_block_mut(des::cipher::generic_array::GenericArray::from_mut_slice(b));
+            }
+            black_box(&data);
+        })
+    });
+    let mut auto = ipsec_tdes::TdesCbc::new();
+    let label = format!("tdes_auto_{:?}", auto.width_for(1));
+    g.bench_function(label, |x| {
+        x.iter(|| black_box(auto.encrypt_one(&tkey, [0; 8], &mut data)))
+    });
+    if let Some(mut u) = ipsec_tdes::TdesCbc::with_width(ipsec_tdes::Width::U64) {
+        g.bench_function("tdes_u64", |x| {
+            x.iter(|| black_box(u.encrypt_one(&tkey, [0; 8], &mut data)))
+        });
+    }
     g.finish();
 }
 

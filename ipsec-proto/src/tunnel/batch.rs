@@ -9,8 +9,8 @@
 //! cipher scratch; nothing expanded is kept per SA). Packets keep their order: a packet that
 //! must be handled on its own (a TCP SYN to clamp) first finishes the packets before it.
 //!
-//! 3DES packets of a chunk share one constant-time bitsliced cipher pass when there are at
-//! least two of them (`tdes_batch`).
+//! 3DES packets of a chunk share one constant-time bitsliced cipher pass (`tdes_batch`):
+//! outbound when there are at least two of them, inbound always.
 //!
 //! A batch of one is valid and is what the single-packet verbs are.
 

@@ -9,12 +9,15 @@
 //! pass decrypts them all, then padding and proxy identities are checked per packet.
 //!
 //! Constant time: the bitsliced pass has no secret-dependent branch or address, and here it
-//! also computes the IV (`E_K(seq | salt)`, the first block of the pass). A chunk holding a
-//! single 3DES packet keeps the per-packet RustCrypto `des` path instead, whose S-box table
-//! lookups are indexed by secret data (not constant time): a bitsliced pass for one packet
-//! costs as much as for 64 (about 0.4 ms for 1400 bytes), and the narrow VBMI path of
-//! `ipsec_tdes`, while constant-time by construction, has weaker evidence (see its README)
-//! and was not measured here against the per-packet path. [`TDES_BATCH_MIN`] is that choice.
+//! also computes the IV (`E_K(seq | salt)`, the first block of the pass). Decryption takes
+//! every 3DES packet of a chunk, even a lone one ([`TDES_OPEN_MIN`]): its blocks spread over
+//! the lanes, so one packet is cheap. Encryption of a chunk holding a single 3DES packet keeps
+//! the per-packet RustCrypto `des` path ([`TDES_SEAL_MIN`]), whose S-box table lookups are
+//! indexed by secret data (not constant time), because every constant-time choice costs more
+//! for one packet (one run, 1400 bytes, `benches/tdes_batch.rs` `tdes_lone`): RustCrypto
+//! 128 us, the narrow VBMI path of `ipsec_tdes` 176 us (1.4x; constant-time by construction
+//! but with weaker evidence, see its README), the bitsliced `u64` pass 497 us (3.9x). The
+//! single-packet verbs (`handle_plaintext`, `handle_esp`) always take the per-packet path.
 
 use ipsec_tdes::{DecryptJob, EncryptJob, TdesCbc, TdesKey};
 
@@ -22,8 +25,15 @@ use super::*;
 use crate::crypto::cipher::CipherAlg;
 use crate::esp::EspCipher;
 
-/// Fewest 3DES packets in a chunk for the bitsliced pass (see the module documentation).
-pub const TDES_BATCH_MIN: usize = 2;
+/// Fewest 3DES packets in a chunk for the bitsliced encryption pass (see the module
+/// documentation).
+pub const TDES_SEAL_MIN: usize = 2;
+
+/// Fewest 3DES packets in a chunk for the bitsliced decryption pass: one. Decryption spreads a
+/// packet's blocks over the lanes, so a lone 1400-byte packet is a few passes: constant-time
+/// and cheaper than RustCrypto `des` (one run: 9 us vs 114 us per packet through the tunnel
+/// layer, `benches/tdes_batch.rs` `decap/lone_*`).
+pub const TDES_OPEN_MIN: usize = 1;
 
 /// Bytes of scratch first reserved per packet: a full-size packet plus ESP overhead.
 const SCRATCH_PER_PACKET: usize = 1600;
@@ -69,7 +79,7 @@ fn idle_key() -> TdesKey {
 
 impl Tunnels {
     /// Seals the routed packets `from..to` of a chunk, the 3DES ones through one bitsliced
-    /// pass; false (nothing done) when fewer than [`TDES_BATCH_MIN`] of them are 3DES.
+    /// pass; false (nothing done) when fewer than [`TDES_SEAL_MIN`] of them are 3DES.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn seal_run_tdes(
         &mut self,
@@ -104,7 +114,7 @@ impl Tunnels {
                 count += 1;
             }
         }
-        if count < TDES_BATCH_MIN {
+        if count < TDES_SEAL_MIN {
             return false;
         }
         let mut scratch = self.tdes.take().unwrap_or_else(TdesScratch::new);
@@ -244,7 +254,7 @@ impl Tunnels {
     }
 
     /// Opens the `n` raw ESP packets of `chunk` from `src`, the 3DES ones through one
-    /// bitsliced pass; false (nothing done) when fewer than [`TDES_BATCH_MIN`] are 3DES.
+    /// bitsliced pass; false (nothing done) when fewer than [`TDES_OPEN_MIN`] are 3DES.
     pub(super) fn open_chunk_tdes(
         &mut self,
         now: Instant,
@@ -271,7 +281,7 @@ impl Tunnels {
                 }
             }
         }
-        if count < TDES_BATCH_MIN {
+        if count < TDES_OPEN_MIN {
             return false;
         }
         // Steps one and two: check and verify every packet, then commit every window.

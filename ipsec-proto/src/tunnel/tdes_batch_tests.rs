@@ -314,3 +314,24 @@ fn a_received_batch_crossing_the_hard_kilobyte_lifetime_delivers_nothing_past_it
     assert_eq!((v.protected, v.dropped), (4, 6));
     assert_eq!(delivered(&mut p[0]), pkts[..4]);
 }
+
+#[test]
+fn a_lone_received_3des_packet_takes_the_bitsliced_pass() {
+    let (mut a, mut p, now) = world();
+    let pkt = sized(HOST_A, LANS[0], 7, 1400);
+    assert_eq!(a.handle_plaintext(now, &pkt), TunVerdict::Protected);
+    let e = esp_out(&mut a);
+    assert!(p[0].tunnels().tdes.is_none());
+    let v = p[0].handle_esp_batch(now, PEER_A, [e[0].as_slice()]);
+    assert_eq!(v.protected, 1);
+    assert!(p[0].tunnels().tdes.is_some(), "the bitsliced pass ran");
+    assert_eq!(delivered(&mut p[0]), [pkt]);
+    // Outbound, a lone 3DES packet in a batch keeps the per-packet path.
+    let v = a.handle_plaintext_batch(
+        now,
+        Iface::Inside,
+        [sized(HOST_A, LANS[0], 8, 99).as_slice()],
+    );
+    assert_eq!(v.protected, 1);
+    assert!(a.tunnels().tdes.is_none());
+}
