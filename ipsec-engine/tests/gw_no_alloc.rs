@@ -141,6 +141,9 @@ fn steady_state_data_path_does_not_allocate() {
     );
 }
 
+/// The seed's suite is esp-3des: batches of 16 run the bitsliced 3DES pass both ways. Its
+/// context and scratch are made once, in each core's first batch (the warm-up runs the same
+/// batch verbs as the measured loop, so that happens there).
 #[test]
 fn steady_state_batches_do_not_allocate() {
     use ipsec_proto::tunnel::Iface;
@@ -153,18 +156,9 @@ fn steady_state_batches_do_not_allocate() {
         mut now,
     } = up(3);
     let batch: [&[u8]; 16] = [&pkt; 16];
-    // Warm-up: queues reach their working size.
-    for _ in 0..5 {
+    let mut round = |now: Instant| {
         let v = a.handle_plaintext_batch(now, Iface::Inside, batch, &mut oa);
         assert_eq!(v.protected, 16);
-        deliver(&mut oa, &mut b, &mut ob, now);
-        ob.clear();
-    }
-    let before = allocations();
-    let mut delivered = 0;
-    for _ in 0..50 {
-        now = Instant(now.0 + 1);
-        a.handle_plaintext_batch(now, Iface::Inside, batch, &mut oa);
         // The ESP goes to B through its batch verb (raw ESP from one peer, as a receive run).
         let mut esp: [&[u8]; 16] = [&[]; 16];
         let mut n = 0;
@@ -184,8 +178,20 @@ fn steady_state_batches_do_not_allocate() {
         );
         assert_eq!(v.protected, 16);
         oa.clear();
-        delivered += ob.len();
+        let delivered = ob.len();
         ob.clear();
+        delivered
+    };
+    // Warm-up: queues reach their working size, the 3DES contexts are made.
+    for _ in 0..5 {
+        now = Instant(now.0 + 1);
+        round(now);
+    }
+    let before = allocations();
+    let mut delivered = 0;
+    for _ in 0..50 {
+        now = Instant(now.0 + 1);
+        delivered += round(now);
     }
     let used = allocations() - before;
     assert_eq!(delivered, 50 * 16);

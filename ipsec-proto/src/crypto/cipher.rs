@@ -392,6 +392,15 @@ impl CipherKey {
         self.alg
     }
 
+    /// The key as the bitsliced 3DES crate takes it, for a three-key 3DES key only: the
+    /// batched ESP path (`esp::sa::batch`) runs many SAs' packets through one constant-time pass.
+    pub(crate) fn tdes_key(&self) -> Option<ipsec_tdes::TdesKey> {
+        match self.alg {
+            CipherAlg::TripleDes => ipsec_tdes::TdesKey::from_slice(self.bytes()),
+            _ => None,
+        }
+    }
+
     fn bytes(&self) -> &[u8] {
         self.key.get(..self.alg.key_len()).unwrap_or(&[])
     }

@@ -18,6 +18,9 @@ use super::replay::{ReplayError, ReplayWindow, DEFAULT_REPLAY_WINDOW};
 use super::stats::{EspStats, SaCounters};
 use super::transform::{EspCipher, EspMode, EspTransform};
 
+mod batch;
+pub(crate) use batch::{OpenedTdes, SealingTdes};
+
 /// SPI and sequence number.
 pub const ESP_HEADER_LEN: usize = 8;
 /// Pad length and next header.
@@ -381,6 +384,13 @@ impl OutboundSa {
         r
     }
 
+    /// Counts `bytes` of traffic as sent at `now`, to test volume lifetimes without sending
+    /// megabytes.
+    #[doc(hidden)]
+    pub fn record_usage_for_tests(&mut self, now: Instant, bytes: usize) {
+        self.lifetime.record(now, bytes);
+    }
+
     /// Sets the last sequence number sent, to test exhaustion without 2^32 packets.
     #[doc(hidden)]
     pub fn force_sequence_for_tests(&mut self, last_sent: u32) {
@@ -613,6 +623,13 @@ impl InboundSa {
         self.stats.inbound(u.packets, u.bytes)
     }
 
+    /// Counts `bytes` of traffic as received at `now`, to test volume lifetimes without
+    /// sending megabytes.
+    #[doc(hidden)]
+    pub fn record_usage_for_tests(&mut self, now: Instant, bytes: usize) {
+        self.lifetime.record(now, bytes);
+    }
+
     /// Checks and decrypts the ESP packet `esp` (starting at the SPI) into `out`, which needs
     /// room for the whole ciphertext (see [`EspError::BufferTooSmall`]). The inner packet is
     /// `out[..len]` of the result.
@@ -716,19 +733,7 @@ impl InboundSa {
             None => pt.copy_from_slice(ct),
         }
 
-        let (&next_header, rest) = pt.split_last().ok_or(EspError::Padding)?;
-        let (&pad_len, rest) = rest.split_last().ok_or(EspError::Padding)?;
-        let pad_len = usize::from(pad_len);
-        let inner_len = rest.len().checked_sub(pad_len).ok_or(EspError::Padding)?;
-        let pad = rest.get(inner_len..).ok_or(EspError::Padding)?;
-        if pad
-            .iter()
-            .enumerate()
-            .any(|(i, &b)| usize::from(b) != i + 1)
-        {
-            return Err(EspError::Padding);
-        }
-
+        let (inner_len, next_header) = check_padding(pt)?;
         self.lifetime.record(now, inner_len);
         Ok(Decapsulated {
             len: inner_len,
@@ -736,6 +741,24 @@ impl InboundSa {
             seq,
         })
     }
+}
+
+/// The inner length and next header of a decrypted ESP payload, once its trailer and its
+/// monotonic padding (RFC 4303 section 2.4) checked out.
+fn check_padding(pt: &[u8]) -> Result<(usize, u8), EspError> {
+    let (&next_header, rest) = pt.split_last().ok_or(EspError::Padding)?;
+    let (&pad_len, rest) = rest.split_last().ok_or(EspError::Padding)?;
+    let pad_len = usize::from(pad_len);
+    let inner_len = rest.len().checked_sub(pad_len).ok_or(EspError::Padding)?;
+    let pad = rest.get(inner_len..).ok_or(EspError::Padding)?;
+    if pad
+        .iter()
+        .enumerate()
+        .any(|(i, &b)| usize::from(b) != i + 1)
+    {
+        return Err(EspError::Padding);
+    }
+    Ok((inner_len, next_header))
 }
 
 fn replay_error(e: ReplayError) -> EspError {

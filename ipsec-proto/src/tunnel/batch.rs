@@ -9,6 +9,9 @@
 //! cipher scratch; nothing expanded is kept per SA). Packets keep their order: a packet that
 //! must be handled on its own (a TCP SYN to clamp) first finishes the packets before it.
 //!
+//! 3DES packets of a chunk share one constant-time bitsliced cipher pass (`tdes_batch`):
+//! outbound when there are at least two of them, inbound always.
+//!
 //! A batch of one is valid and is what the single-packet verbs are.
 
 use super::*;
@@ -162,6 +165,9 @@ impl Tunnels {
         v: &mut BatchVerdicts,
         out: &mut Outputs,
     ) {
+        if self.seal_run_tdes(now, chunk, routed, from, to, v, out) {
+            return;
+        }
         let mut key = None;
         for i in from..to {
             let Some(c) = routed.get_mut(i).and_then(Option::take) else {
@@ -197,6 +203,9 @@ impl Tunnels {
                 {
                     core::hint::black_box(p.inbound.highest_sequence());
                 }
+            }
+            if self.open_chunk_tdes(now, src, &chunk, n, &mut v, out) {
+                continue;
             }
             for pkt in chunk.iter().take(n) {
                 match self.handle_esp(now, src, pkt, out) {

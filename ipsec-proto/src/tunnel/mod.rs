@@ -60,6 +60,9 @@ mod rri;
 #[cfg(test)]
 mod rri_tests;
 mod show;
+mod tdes_batch;
+#[cfg(test)]
+mod tdes_batch_tests;
 mod verbs;
 mod vti;
 #[cfg(test)]
@@ -452,6 +455,9 @@ pub struct Tunnels {
     vti_by_number: std::collections::HashMap<u32, usize>,
     /// The earliest VTI attempt due.
     vti_due: Option<Instant>,
+    /// The bitsliced 3DES context and plaintext scratch of the batch verbs, made on the first
+    /// batch with two 3DES packets and kept (no allocation per packet or per batch after that).
+    tdes: Option<Box<tdes_batch::TdesScratch>>,
 }
 
 fn v4(a: SocketAddr) -> Option<SocketAddrV4> {
@@ -519,6 +525,7 @@ impl Tunnels {
             routes: rri::RouteTable::default(),
             idle: idle::IdleTimers::default(),
             vti_due: vtis.iter().filter_map(|v| v.next_attempt).min(),
+            tdes: None,
             vtis,
             vti_by_number,
         };

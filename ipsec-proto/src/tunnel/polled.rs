@@ -100,6 +100,12 @@ impl Tunnel {
         &self.tunnels
     }
 
+    /// The core, mutably, for the tunnel layer's own tests.
+    #[cfg(test)]
+    pub(in crate::tunnel) fn tunnels_mut_for_tests(&mut self) -> &mut Tunnels {
+        &mut self.tunnels
+    }
+
     /// Everything drained: the arena can be reused.
     fn begin(&mut self) -> &mut Outputs {
         let n = self.out.len();
