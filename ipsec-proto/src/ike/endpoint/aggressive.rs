@@ -549,16 +549,8 @@ impl Endpoint {
             return Ok(());
         };
         self.nat_detect(id, &list, p1_path);
-        let initial_contact = {
-            let Some((peer, remote)) = self.sas.get(&id).map(|s| (s.peer, s.path.remote.ip()))
-            else {
-                return Ok(());
-            };
-            self.sas.refresh();
-            !self
-                .sas
-                .with_remote(remote)
-                .any(|s| s.id != id && s.peer == peer && s.state == P1State::QmIdle)
+        let Some(initial_contact) = self.needs_initial_contact(id) else {
+            return Ok(());
         };
         let nat_keepalive = self.config.nat_keepalive;
         let Some(sa) = self.sas.get_mut(&id) else {

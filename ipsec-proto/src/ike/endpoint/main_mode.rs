@@ -112,6 +112,20 @@ impl Endpoint {
         }
     }
 
+    /// Whether the Phase 1 exchange `id` should carry INITIAL-CONTACT: we hold no other
+    /// established SA with its peer at its address (for a wildcard entry, other peers' SAs say
+    /// nothing about this one). `None` when the SA is gone.
+    pub(super) fn needs_initial_contact(&mut self, id: IkeSaId) -> Option<bool> {
+        let (peer, remote) = self.sas.get(&id).map(|s| (s.peer, s.path.remote.ip()))?;
+        self.sas.refresh();
+        Some(
+            !self
+                .sas
+                .with_remote(remote)
+                .any(|s| s.id != id && s.peer == peer && s.state == P1State::QmIdle),
+        )
+    }
+
     pub(super) fn mm_responder_start(
         &mut self,
         now: Instant,
@@ -435,16 +449,8 @@ impl Endpoint {
         // Float to 4500 when a NAT is in the way.
         // INITIAL-CONTACT says we hold nothing with this peer: no other established SA with its
         // address (for a wildcard entry, other peers' SAs say nothing about this one).
-        let initial_contact = {
-            let Some((peer, remote)) = self.sas.get(&id).map(|s| (s.peer, s.path.remote.ip()))
-            else {
-                return Ok(());
-            };
-            self.sas.refresh();
-            !self
-                .sas
-                .with_remote(remote)
-                .any(|s| s.id != id && s.peer == peer && s.state == P1State::QmIdle)
+        let Some(initial_contact) = self.needs_initial_contact(id) else {
+            return Ok(());
         };
         let nat_keepalive = self.config.nat_keepalive;
         let own_id = self.own_identity(id);
