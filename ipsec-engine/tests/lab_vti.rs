@@ -93,6 +93,58 @@ fn wait_line(d: &Daemon, n: u32, up: bool, timeout: Duration) -> bool {
     wait_until(timeout, || line_up(d, n) == up)
 }
 
+/// TunnelN's current outbound SPI and its inbound SPIs, from `show crypto ipsec sa interface`.
+fn spis(d: &Daemon, n: u32) -> (Option<String>, Vec<String>) {
+    let text = d
+        .try_exec(&format!("show crypto ipsec sa interface Tunnel{n}"))
+        .unwrap_or_default();
+    let out = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("current outbound spi: "))
+        .and_then(|v| v.split('(').next())
+        .map(str::to_string);
+    let inbound = text
+        .split("inbound esp sas:")
+        .nth(1)
+        .and_then(|t| t.split("inbound ah sas:").next())
+        .unwrap_or("")
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("spi: "))
+        .filter_map(|v| v.split('(').next())
+        .map(str::to_string)
+        .collect();
+    (out, inbound)
+}
+
+/// Both ends start TunnelN at once, so both initiate: wait until they have settled on one SA
+/// pair (one inbound SA each, each one's outbound SPI the other's inbound, the same across two
+/// looks) before traffic is counted, as a ping lost while the spare pair is deleted says
+/// nothing about routing.
+fn wait_settled(a: &Daemon, b: &Daemon, n: u32) -> bool {
+    wait_settled_between(a, n, b, n)
+}
+
+/// [`wait_settled`] for a's TunnelN facing b's TunnelM.
+fn wait_settled_between(a: &Daemon, n: u32, b: &Daemon, m: u32) -> bool {
+    let mut last = None;
+    wait_until(Duration::from_secs(60), || {
+        let (ao, ai) = spis(a, n);
+        let (bo, bi) = spis(b, m);
+        // One inbound SA each: the spare pair of the simultaneous start is gone.
+        let matched = ai.len() == 1
+            && bi.len() == 1
+            && ao.as_ref().is_some_and(|o| bi.contains(o))
+            && bo.as_ref().is_some_and(|o| ai.contains(o));
+        let now = matched.then_some((ao, bo));
+        let settled = now.is_some() && now == last;
+        last = now;
+        if !settled {
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        settled
+    })
+}
+
 /// The kernel's route to `dst` in `ns` (`ip route get`), optionally with the engine's mark.
 fn route_get(ns: &Netns, dst: &str, mark: bool) -> String {
     let mut a = vec!["-4", "route", "get", dst];
@@ -195,6 +247,14 @@ fn lab_vti_engines_two_tunnels_and_a_floating_static() {
             d.name,
             d.state(),
             d.stderr()
+        );
+    }
+    for n in [0, 1] {
+        assert!(
+            wait_settled(&da, &db, n),
+            "Tunnel{n} did not settle on one SA pair\n{}\n{}",
+            da.state(),
+            db.state()
         );
     }
     let err = da.stderr();
@@ -337,6 +397,7 @@ fn lab_vti_engines_two_tunnels_and_a_floating_static() {
         "{}",
         routes_to(&t.gw_a, "10.2.2.0/24")
     );
+    assert!(wait_settled(&da, &db, 0), "{}\n{}", da.state(), db.state());
     assert_eq!(ping(&t.host_a, addr::HOST_B, 5), 5, "{}", da.state());
 
     for d in [da, db] {
@@ -855,6 +916,14 @@ fn lab_vti_one_engine_two_peers() {
             d.state()
         );
     }
+    // siteA's Tunnel0 goes to siteB's Tunnel0, its Tunnel1 to siteC's Tunnel0.
+    assert!(wait_settled(&da, &db, 0), "{}\n{}", da.state(), db.state());
+    assert!(
+        wait_settled_between(&da, 1, &dc, 0),
+        "{}\n{}",
+        da.state(),
+        dc.state()
+    );
     let mut cap = Capture::start(&t.gw_a, "wan", "").unwrap();
     let to_b = ping(&t.host_a, addr::HOST_B, 5);
     let to_c = ping(&t.host_a, "10.3.3.1", 5);
