@@ -140,7 +140,11 @@ fn lab_xauth_a_wrong_password_is_refused_and_no_sa_is_left() {
     let sas = peer.list_sas().unwrap_or_default();
     assert!(!sas.contains("INSTALLED"), "{sas}");
     let ipsec = da.exec("show crypto ipsec sa");
-    assert_eq!(num(&ipsec, "#pkts encaps:"), 0, "{ipsec}");
+    // A dynamic entry nobody holds an SA on prints no block at all; one that did, no traffic.
+    assert!(
+        !ipsec.contains("#pkts encaps:") || num(&ipsec, "#pkts encaps:") == 0,
+        "{ipsec}"
+    );
     for line in [
         "(login failed)",
         "New State = IKE_XAUTH_SET_SENT (STATUS=FAIL)",
