@@ -650,12 +650,15 @@ impl InboundSa {
         r
     }
 
-    fn decapsulate_inner(
-        &mut self,
+    /// The checks every inbound packet passes before anything is decrypted or the window moves:
+    /// hard lifetime, length and alignment, SPI, sequence number (then the caller's buffer of
+    /// `out_len` bytes, when given), replay without mutation, and the ICV in constant time.
+    fn check_and_verify(
+        &self,
         now: Instant,
         esp: &[u8],
-        out: &mut [u8],
-    ) -> Result<Decapsulated, EspError> {
+        out_len: Option<usize>,
+    ) -> Result<Checked, EspError> {
         if self.lifetime.state(now) == LifetimeState::Hard {
             return Err(EspError::Expired);
         }
@@ -692,7 +695,7 @@ impl InboundSa {
         if seq == 0 {
             return Err(EspError::SequenceZero);
         }
-        if out.len() < ct_len {
+        if out_len.is_some_and(|n| n < ct_len) {
             return Err(EspError::BufferTooSmall { needed: ct_len });
         }
         if let Some(w) = &self.replay {
@@ -704,6 +707,23 @@ impl InboundSa {
                 return Err(EspError::Authentication);
             }
         }
+        Ok(Checked { seq, hdr, ct_len })
+    }
+
+    fn decapsulate_inner(
+        &mut self,
+        now: Instant,
+        esp: &[u8],
+        out: &mut [u8],
+    ) -> Result<Decapsulated, EspError> {
+        let Checked { seq, hdr, ct_len } = self.check_and_verify(now, esp, Some(out.len()))?;
+        let e = &self.engine;
+        let len = esp.len();
+        let truncated = EspError::Truncated {
+            len,
+            min: self.min_packet_len(),
+        };
+        let (authed, icv) = esp.split_at(len - e.icv_len());
         let pt = out
             .get_mut(..ct_len)
             .ok_or(EspError::BufferTooSmall { needed: ct_len })?;
@@ -759,6 +779,14 @@ fn check_padding(pt: &[u8]) -> Result<(usize, u8), EspError> {
         return Err(EspError::Padding);
     }
     Ok((inner_len, next_header))
+}
+
+/// What [`InboundSa`]'s checks before decryption found: the sequence number, and where the
+/// ciphertext starts (after SPI, sequence number and IV) and how long it is.
+pub(super) struct Checked {
+    pub(super) seq: u32,
+    pub(super) hdr: usize,
+    pub(super) ct_len: usize,
 }
 
 fn replay_error(e: ReplayError) -> EspError {

@@ -171,51 +171,11 @@ impl InboundSa {
         if tdes_key_of(&self.engine).is_none() {
             return Err(EspError::InvalidConfig("not a 3DES SA"));
         }
-        if self.lifetime.state(now) == LifetimeState::Hard {
-            return Err(EspError::Expired);
-        }
-        let e = &self.engine;
-        let len = esp.len();
-        let min = self.min_packet_len();
-        if len < min {
-            return Err(EspError::Truncated { len, min });
-        }
-        let hdr = e.header_len();
-        let ct_len = len - hdr - e.icv_len();
-        if !ct_len.is_multiple_of(e.align()) {
-            return Err(EspError::NotBlockAligned {
-                len: ct_len,
-                block: e.align(),
-            });
-        }
-        let truncated = EspError::Truncated { len, min };
-        let word = |r: Range<usize>| -> Result<u32, EspError> {
-            let b: [u8; 4] = esp
-                .get(r)
-                .and_then(|s| s.try_into().ok())
-                .ok_or(truncated)?;
-            Ok(u32::from_be_bytes(b))
+        let Checked { seq, hdr, ct_len } = self.check_and_verify(now, esp, None)?;
+        let truncated = EspError::Truncated {
+            len: esp.len(),
+            min: self.min_packet_len(),
         };
-        let spi = word(0..4)?;
-        if spi != e.spi {
-            return Err(EspError::WrongSpi {
-                expected: e.spi,
-                got: spi,
-            });
-        }
-        let seq = word(4..8)?;
-        if seq == 0 {
-            return Err(EspError::SequenceZero);
-        }
-        if let Some(w) = &self.replay {
-            w.check(seq).map_err(replay_error)?;
-        }
-        let (authed, icv) = esp.split_at(len - e.icv_len());
-        if let Some(h) = &e.hmac {
-            if !h.verify_truncated(&[authed], icv) {
-                return Err(EspError::Authentication);
-            }
-        }
         let iv: [u8; 8] = esp
             .get(ESP_HEADER_LEN..hdr)
             .and_then(|s| s.try_into().ok())
