@@ -373,6 +373,43 @@ impl Flow {
 }
 
 /// Marks `child` as having traffic the endpoint has not heard of yet.
+/// The parts of [`Tunnels`] a sealed packet's bookkeeping touches besides its pair (borrowed
+/// apart so the pair can stay borrowed from the pair table).
+struct SealTail<'a> {
+    endpoint: &'a mut Endpoint,
+    pending: &'a mut Vec<ChildId>,
+    due: &'a mut Option<Instant>,
+}
+
+/// After a packet was sealed on `child` (`sent`: it reached the output queue): the rekey the
+/// sequence numbers ask for, and the usage note. The 32-bit sequence number must never wrap:
+/// the ESP SA flags the last 10 % of it, and the endpoint negotiates the successor while this
+/// SA still carries traffic. The usage is noted on the pair already in hand: no second lookup
+/// per packet.
+fn sealed_verdict(
+    t: SealTail<'_>,
+    child: &mut ChildSa,
+    child_id: ChildId,
+    sent: bool,
+    now: Instant,
+    out: &mut Outputs,
+) -> TunVerdict {
+    if child.out.needs_rekey() && !child.rekey_requested {
+        child.rekey_requested = true;
+        if let Err(err) = t.endpoint.rekey_child(now, child_id) {
+            out.debug(
+                DebugKind::Ipsec,
+                format_args!("IPSEC: sequence numbers running out, rekey failed: {err}"),
+            );
+        }
+    }
+    if !sent {
+        return TunVerdict::SendError;
+    }
+    unreported(child, child_id, t.pending, t.due, now);
+    TunVerdict::Protected
+}
+
 fn unreported(
     child: &mut ChildSa,
     id: ChildId,
@@ -766,29 +803,18 @@ impl Tunnels {
                 false
             }
         };
-        // The 32-bit sequence number must never wrap: the ESP SA flags the last 10 % of it, and
-        // the endpoint negotiates the successor while this SA still carries traffic.
-        if child.out.needs_rekey() && !child.rekey_requested {
-            child.rekey_requested = true;
-            if let Err(err) = self.endpoint.rekey_child(now, child_id) {
-                out.debug(
-                    DebugKind::Ipsec,
-                    format_args!("IPSEC: sequence numbers running out, rekey failed: {err}"),
-                );
-            }
-        }
-        if !sent {
-            return TunVerdict::SendError;
-        }
-        // On the pair already in hand: no second lookup per packet.
-        unreported(
+        sealed_verdict(
+            SealTail {
+                endpoint: &mut self.endpoint,
+                pending: &mut self.usage_pending,
+                due: &mut self.usage_due,
+            },
             child,
             child_id,
-            &mut self.usage_pending,
-            &mut self.usage_due,
+            sent,
             now,
-        );
-        TunVerdict::Protected
+            out,
+        )
     }
 
     /// Notes traffic on a pair for the next usage report (see [`USAGE_TICK`]).

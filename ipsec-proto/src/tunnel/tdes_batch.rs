@@ -231,26 +231,18 @@ impl Tunnels {
                 _ => self.counters.queue_full += 1,
             }
         }
-        if child.out.needs_rekey() && !child.rekey_requested {
-            child.rekey_requested = true;
-            if let Err(err) = self.endpoint.rekey_child(now, child_id) {
-                out.debug(
-                    DebugKind::Ipsec,
-                    format_args!("IPSEC: sequence numbers running out, rekey failed: {err}"),
-                );
-            }
-        }
-        if !sent {
-            return TunVerdict::SendError;
-        }
-        unreported(
+        sealed_verdict(
+            SealTail {
+                endpoint: &mut self.endpoint,
+                pending: &mut self.usage_pending,
+                due: &mut self.usage_due,
+            },
             child,
             child_id,
-            &mut self.usage_pending,
-            &mut self.usage_due,
+            sent,
             now,
-        );
-        TunVerdict::Protected
+            out,
+        )
     }
 
     /// Opens the `n` raw ESP packets of `chunk` from `src`, the 3DES ones through one
