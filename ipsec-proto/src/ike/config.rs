@@ -213,6 +213,47 @@ pub struct EndpointConfig {
     /// reconnect at once. Beyond either budget AM1 is dropped and counted; the initiator
     /// retransmits.
     pub aggressive_dh_burst: u32,
+    /// `crypto isakmp fragmentation`: announce the FRAGMENTATION vendor ID in Phase 1, accept
+    /// fragments (payload 132), and split our own messages bigger than the configured size for
+    /// peers that announced it. `None`: no vendor ID, and fragments are dropped and counted.
+    pub fragmentation: Option<FragmentationConfig>,
+}
+
+/// IKE fragmentation (Cisco/Microsoft payload 132; there is no RFC for IKEv1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FragmentationConfig {
+    /// Largest IP datagram (IPv4 and UDP headers, and the non-ESP marker on port 4500,
+    /// included) an IKE message may fill before it is sent as fragments; each fragment fills
+    /// at most this much too. Between [`FragmentationConfig::MIN_MTU`] and
+    /// [`FragmentationConfig::MAX_MTU`].
+    pub mtu: u16,
+}
+
+impl FragmentationConfig {
+    /// 576: the datagram every IPv4 host must accept, which is what IKE fragmentation exists
+    /// to fit (Libreswan uses it too).
+    pub const DEFAULT_MTU: u16 = 576;
+    /// Smallest size accepted: 28 bytes of IP/UDP, 4 of marker, 28 of ISAKMP header and 8 of
+    /// fragment payload leave 60 bytes of message per fragment, so even a certificate-sized
+    /// message fits in 255 fragments.
+    pub const MIN_MTU: u16 = 128;
+    /// Largest size accepted (Ethernet).
+    pub const MAX_MTU: u16 = 1500;
+
+    /// With `mtu` clamped into the accepted range.
+    pub fn with_mtu(mtu: u16) -> Self {
+        FragmentationConfig {
+            mtu: mtu.clamp(Self::MIN_MTU, Self::MAX_MTU),
+        }
+    }
+}
+
+impl Default for FragmentationConfig {
+    fn default() -> Self {
+        FragmentationConfig {
+            mtu: Self::DEFAULT_MTU,
+        }
+    }
 }
 
 impl Default for EndpointConfig {
@@ -232,6 +273,7 @@ impl Default for EndpointConfig {
             aggressive_mode: false,
             aggressive_dh_per_sec: 50,
             aggressive_dh_burst: 100,
+            fragmentation: None,
         }
     }
 }
@@ -279,6 +321,7 @@ impl EndpointConfig {
                 .nat_keepalive_secs
                 .map(|s| Duration::from_secs(u64::from(s))),
             dpd: gw.ipsec.dpd,
+            fragmentation: gw.ipsec.ike_fragmentation_mtu.map(FragmentationConfig::with_mtu),
             ..EndpointConfig::default()
         };
         let local_address = gw

@@ -25,6 +25,9 @@ pub enum InvalidMessage {
     /// The message carries no ISAKMP version 1.0 header.
     #[error("not an ISAKMP 1.0 message")]
     NotIsakmp,
+    /// An IKE fragment was refused (see [`crate::ike::FragmentError`]).
+    #[error("{0}")]
+    Fragment(crate::ike::FragmentError),
 }
 
 /// Well-formed but not allowed at this point.

@@ -477,4 +477,16 @@ pub struct Counters {
     pub aggressive_disabled: u64,
     /// Aggressive Mode first messages whose identity has no key, answered with a decoy AM2.
     pub aggressive_unknown_identity: u64,
+    /// IKE fragments received (payload 132), accepted or not.
+    pub fragments_received: u64,
+    /// IKE fragments refused (each also counts as `malformed`; the drop names the reason).
+    pub fragments_refused: u64,
+    /// IKE fragments received again, unchanged (a retransmission).
+    pub fragments_duplicate: u64,
+    /// Messages reassembled from fragments.
+    pub fragments_reassembled: u64,
+    /// Incomplete messages dropped at the reassembly timeout.
+    pub fragment_reassembly_timeouts: u64,
+    /// IKE fragments sent (retransmissions included).
+    pub fragments_sent: u64,
 }

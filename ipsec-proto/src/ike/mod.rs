@@ -35,10 +35,13 @@ mod proposal;
 pub mod show;
 
 pub use config::{
-    EndpointConfig, GatewayConfigIssue, IdentityKey, PeerConfig, PeerId, Phase1Id,
+    EndpointConfig, FragmentationConfig, GatewayConfigIssue, IdentityKey, PeerConfig, PeerId, Phase1Id,
     RetransmitConfig, SelectorPair,
 };
-pub use endpoint::Endpoint;
+pub use endpoint::{Endpoint, FragmentError};
+/// Fuzz-target body of `ike_fragment` (cargo feature `fuzzing`).
+#[cfg(feature = "fuzzing")]
+pub use endpoint::fuzz_fragment_reassembly;
 pub use error::{
     ApiMisuse, AuthFailure, BufferTooSmall, DatagramDrop, Error, InvalidMessage, NotifyType,
     PeerIncompatible, PeerMisbehaved, QuickModeWait,

@@ -379,6 +379,9 @@ pub struct IpsecGlobals {
     /// `crypto ipsec df-bit clear|set|copy` (default copy); an interface's own
     /// `crypto ipsec df-bit` overrides it for the crypto maps applied there.
     pub df_bit: DfBit,
+    /// `crypto isakmp fragmentation [mtu N]`: IKE fragmentation on, fragments of at most N
+    /// bytes (IP datagram; default [`crate::ike::FragmentationConfig::DEFAULT_MTU`]). None: off.
+    pub ike_fragmentation_mtu: Option<u16>,
 }
 
 impl IpsecGlobals {
@@ -401,6 +404,7 @@ impl Default for IpsecGlobals {
             nat_keepalive_secs: None,
             nat_t: true,
             df_bit: DfBit::Copy,
+            ike_fragmentation_mtu: None,
         }
     }
 }

@@ -12,7 +12,7 @@
 //!    ([`PayloadList::trailing`]). Every length is checked, at most [`MAX_PAYLOADS`] payloads.
 //! 4. Typed views parse a body: [`SaPayload`] (→ [`Proposal`] → [`Transform`] →
 //!    [`Attribute`]), [`KeyExchange`], [`Nonce`], [`Identification`], [`HashPayload`], [`Notify`],
-//!    [`Delete`], [`ConfigPayload`] (XAUTH / Mode Config), Vendor ID (use [`recognize`]), [`NatD`], [`NatOa`].
+//!    [`Delete`], [`ConfigPayload`] (XAUTH / Mode Config), [`Fragment`] (payload 132), Vendor ID (use [`recognize`]), [`NatD`], [`NatOa`].
 //!
 //! Every failure is a [`WireError`] naming the offset and payload type; nothing here panics or
 //! allocates on the parse path.
@@ -37,6 +37,7 @@ mod builder;
 mod config;
 mod delete;
 mod error;
+mod fragment;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 mod header;
@@ -64,6 +65,7 @@ pub use builder::{HashSlot, MessageBuilder};
 pub use config::{CfgAttrType, CfgType, ConfigPayload, ConfigSpec};
 pub use delete::{Delete, DeleteSpec};
 pub use error::WireError;
+pub use fragment::{write_fragment_message, Fragment, FragmentSpec, FRAGMENT_OVERHEAD};
 pub use header::{Cookie, ExchangeType, Flags, Header};
 pub use id::{IdSpec, IdType, IdValue, Identification};
 pub use message::{OwnedAttr, OwnedMessage, OwnedPayload, OwnedProposal, OwnedSa, OwnedTransform};

@@ -89,6 +89,7 @@ impl PayloadType {
             11 => 8,       // DOI, protocol, SPI size, type
             12 => 8,       // DOI, protocol, SPI size, # SPIs
             21 | 131 => 4, // id type + 3 reserved
+            132 => 4,      // fragment ID, number, flags
             _ => 0,
         }
     }

@@ -367,6 +367,9 @@ impl Endpoint {
         if self.config.send_unity_vid {
             b.add_vendor_id(&vendor::CISCO_UNITY)?;
         }
+        if self.config.fragmentation.is_some() {
+            b.add_vendor_id(&vendor::FRAGMENTATION_CISCO)?;
+        }
         if natt != NattKind::None {
             add_nat_d_pair(&mut b, natt, suite.hash, (&ci, &cr), path)?;
         }

@@ -54,6 +54,9 @@ impl Endpoint {
         if self.config.send_unity_vid {
             v.push(&vendor::CISCO_UNITY);
         }
+        if self.config.fragmentation.is_some() {
+            v.push(&vendor::FRAGMENTATION_CISCO);
+        }
         v
     }
 
@@ -171,6 +174,9 @@ impl Endpoint {
         b.add_vendor_id(&vendor::DPD)?;
         if self.config.send_unity_vid {
             b.add_vendor_id(&vendor::CISCO_UNITY)?;
+        }
+        if self.config.fragmentation.is_some() {
+            b.add_vendor_id(&vendor::FRAGMENTATION_CISCO)?;
         }
         let reply = b.finish()?.to_vec();
         self.make_room_for_half_open(path.remote.ip());

@@ -37,6 +37,7 @@ mod aggressive;
 #[cfg(test)]
 mod aggressive_tests;
 mod dpd;
+mod fragment;
 mod fuzz_access;
 mod info;
 mod informational;
@@ -67,6 +68,10 @@ use sa::{Child, IkeSa, P1State, PendingQm, Qm, QmState};
 use tables::{ChildTable, SaTable};
 use timers::{TimerKey, TimerTable};
 use transaction::xauth_applies;
+
+pub use fragment::FragmentError;
+#[cfg(feature = "fuzzing")]
+pub use fragment::fuzz_fragment_reassembly;
 
 const NONCE_LEN: usize = 20;
 const MAX_MSG: usize = 8192;
@@ -136,6 +141,8 @@ pub struct Endpoint {
     /// Aggressive Mode: the local secret decoy keys derive from and the Diffie-Hellman
     /// budget (see [`aggressive`]).
     am: aggressive::AmGuard,
+    /// IKE fragmentation: reassembly per peer, fragment IDs (see [`fragment`]).
+    frag: fragment::FragState,
 }
 
 impl core::fmt::Debug for Endpoint {
@@ -221,6 +228,7 @@ impl Endpoint {
             dropped: None,
             keylog: keylog::KeyLogSlot::default(),
             am: aggressive::AmGuard::default(),
+            frag: fragment::FragState::default(),
         }
     }
 
@@ -296,6 +304,16 @@ impl Endpoint {
 
     fn send(&mut self, path: Path, bytes: Vec<u8>) {
         let marker = marker_needed(&path);
+        if let Some(frags) = self.fragments_for(&path, &bytes) {
+            for bytes in frags {
+                self.transmits.push_back(OutDatagram {
+                    path,
+                    bytes,
+                    marker,
+                });
+            }
+            return;
+        }
         self.transmits.push_back(OutDatagram {
             path,
             bytes,
@@ -521,6 +539,7 @@ impl Endpoint {
                     self.drain_pending(now, id);
                 }
                 TimerKey::Child(child) => self.child_timers(now, child),
+                TimerKey::Reassembly(peer) => self.reassembly_timer(now, peer),
             }
         }
         self.flush_timers();
@@ -618,6 +637,12 @@ impl Endpoint {
                 data = rest;
             }
         }
+        self.isakmp_datagram(now, path, data);
+    }
+
+    /// One ISAKMP message, without the non-ESP marker: a fragment, or a whole message (as it
+    /// came, or reassembled from fragments).
+    fn isakmp_datagram(&mut self, now: Instant, path: Path, data: &[u8]) {
         let header = match Header::parse(data) {
             Ok(h) => h,
             Err(e) => {
@@ -636,6 +661,10 @@ impl Endpoint {
                 return;
             }
         };
+        if header.next_payload == PayloadType::FRAGMENTATION {
+            self.handle_fragment(now, path, msg);
+            return;
+        }
         let hash = digest20(msg);
         let ci = header.initiator_cookie.0;
         let cr = header.responder_cookie.0;
@@ -699,6 +728,7 @@ impl Endpoint {
                 Ok(())
             }
         };
+        self.note_fragmentation_vid(&path, &header, msg);
         match result {
             Ok(()) => {
                 if let (Some(id), Some(old)) = (found, before) {

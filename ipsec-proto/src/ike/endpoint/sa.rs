@@ -106,6 +106,8 @@ pub(super) struct IkeSa {
     pub(super) natt: NattKind,
     pub(super) nat: NatStatus,
     pub(super) peer_dpd: bool,
+    /// The peer announced IKE fragmentation (its vendor ID): big messages go as fragments.
+    pub(super) peer_fragmentation: bool,
     pub(super) flight: Flight,
     pub(super) established: Option<Instant>,
     pub(super) expires: Option<Instant>,
@@ -150,6 +152,7 @@ impl IkeSa {
             natt: NattKind::None,
             nat: NatStatus::default(),
             peer_dpd: false,
+            peer_fragmentation: false,
             flight: Flight::default(),
             established: None,
             expires: None,

@@ -13,6 +13,8 @@ use super::*;
 pub(super) enum TimerKey {
     Sa(IkeSaId),
     Child(ChildId),
+    /// A peer's IKE fragment reassembly (see `fragment`).
+    Reassembly(IpAddr),
 }
 
 #[derive(Default)]
