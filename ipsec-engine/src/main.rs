@@ -587,6 +587,13 @@ fn check(path: &PathBuf) -> ExitCode {
             for u in ipsec_engine::gateway::unserved_local_addresses(g.entries(), &served) {
                 println!("{}: warning: {u}", path.display());
             }
+            if let Some(m) = parsed.config.ipsec.ike_fragmentation_mtu {
+                println!(
+                    "{}: IKE fragmentation on: messages over {m} bytes go as fragments to peers \
+                     that announce it",
+                    path.display()
+                );
+            }
             let n = g.entries().len() - vtis.len();
             println!(
                 "{}: {n} crypto map entr{} ready, {} error(s)",

@@ -695,6 +695,42 @@ mod tests {
     }
 
     #[test]
+    fn fragment_ios_commands_parse_render_and_reach_the_endpoint() {
+        use crate::ios::config::{parse, render};
+        let base = "crypto isakmp policy 10\n encryption aes\n authentication pre-share\n group 14\n\
+                    crypto isakmp key k3y-for-the-branch-office address 192.0.2.2\n\
+                    crypto ipsec transform-set T esp-aes esp-sha-hmac\n\
+                    access-list 101 permit ip 10.1.0.0 0.0.255.255 10.2.0.0 0.0.255.255\n\
+                    crypto map M 10 ipsec-isakmp\n set peer 192.0.2.2\n set transform-set T\n match address 101\n\
+                    interface Gi0/0\n ip address 192.0.2.1 255.255.255.0\n crypto map M\n";
+        for (line, want, shown) in [
+            ("", None, None),
+            ("crypto isakmp fragmentation\n", Some(576), Some("crypto isakmp fragmentation\n")),
+            (
+                "crypto isakmp fragmentation mtu 300\n",
+                Some(300),
+                Some("crypto isakmp fragmentation mtu 300\n"),
+            ),
+            ("crypto isakmp fragmentation\nno crypto isakmp fragmentation\n", None, None),
+        ] {
+            let text = format!("{line}{base}");
+            let parsed = parse(&text).unwrap_or_else(|e| panic!("{line}: {e}"));
+            assert_eq!(parsed.config.ipsec.ike_fragmentation_mtu, want, "{line}");
+            let (ec, _, issues) = EndpointConfig::from_gateway(&parsed.config, "M");
+            assert!(issues.is_empty(), "{issues:?}");
+            assert_eq!(ec.fragmentation.map(|f| f.mtu), want, "{line}");
+            let out = render(&parsed.config);
+            match shown {
+                Some(s) => assert!(out.contains(s), "{out}"),
+                None => assert!(!out.contains("fragmentation"), "{out}"),
+            }
+        }
+        for bad in ["crypto isakmp fragmentation mtu 100\n", "crypto isakmp fragmentation mtu 9000\n"] {
+            assert!(parse(&format!("{bad}{base}")).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn fragment_small_messages_go_whole() {
         assert!(split(&message(100), 576, true, 1).is_none());
         assert!(split(&message(548), 576, false, 1).is_none());

@@ -130,6 +130,7 @@ impl State {
             }
             Cmd::Dpd(d) => cfg.ipsec.dpd = d,
             Cmd::NatKeepalive(n) => cfg.ipsec.nat_keepalive_secs = n,
+            Cmd::IkeFragmentation(m) => cfg.ipsec.ike_fragmentation_mtu = m,
             Cmd::NatT(b) => cfg.ipsec.nat_t = b,
             Cmd::TransformSet(ts) => {
                 let name = ts.name.clone();

@@ -125,6 +125,11 @@ impl State {
                 return Ok(Cmd::NatKeepalive(None));
             }
             c.pos = save + 1;
+            if c.opt_kw(&["fragmentation"]).is_some() {
+                let _ = c.rest();
+                return Ok(Cmd::IkeFragmentation(None));
+            }
+            c.pos = save + 1;
             if c.opt_kw(&["aggressive-mode"]).is_some() {
                 c.kw(&["disable"], "aggressive-mode keyword")?;
                 c.end()?;
@@ -238,10 +243,20 @@ impl State {
                 "crypto isakmp invalid-spi-recovery ignored: it changes neither proposals nor protected traffic",
             ),
             "enable" => c.notice("crypto isakmp enable is the default"),
-            // With pre-shared keys IKEv1 messages stay far below any path MTU.
-            "fragmentation" => c.notice(
-                "crypto isakmp fragmentation ignored: pre-shared-key IKE messages are never fragmented",
-            ),
+            // IOS takes the bare command; `mtu N` is ours (IOS has it only for IKEv2, as
+            // `crypto ikev2 fragmentation mtu N`) to size fragments for a known path.
+            "fragmentation" => {
+                let mtu = match c.opt_kw(&["mtu"]) {
+                    Some(_) => c.num(
+                        "fragmentation mtu",
+                        u64::from(crate::ike::FragmentationConfig::MIN_MTU),
+                        u64::from(crate::ike::FragmentationConfig::MAX_MTU),
+                    )? as u16,
+                    None => crate::ike::FragmentationConfig::DEFAULT_MTU,
+                };
+                c.end()?;
+                Cmd::IkeFragmentation(Some(mtu))
+            }
             // Timers of XAUTH, which only Easy VPN (refused on its own) would run.
             "xauth" => c.notice("crypto isakmp xauth ignored: XAUTH is never run here"),
             _ => {

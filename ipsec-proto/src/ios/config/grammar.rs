@@ -96,6 +96,8 @@ pub(super) enum Cmd {
     Key(PreSharedKey),
     Dpd(Option<DpdConfig>),
     NatKeepalive(Option<u32>),
+    /// `crypto isakmp fragmentation [mtu N]` (None: `no crypto isakmp fragmentation`).
+    IkeFragmentation(Option<u16>),
     NatT(bool),
     TransformSet(TransformSet),
     /// A transform set with a transform we do not implement: refused only if a map uses it.

@@ -168,6 +168,15 @@ pub fn render(cfg: &GatewayConfig) -> String {
     if let Some(n) = g.nat_keepalive_secs {
         let _ = writeln!(o, "crypto isakmp nat keepalive {n}");
     }
+    match g.ike_fragmentation_mtu {
+        None => {}
+        Some(crate::ike::FragmentationConfig::DEFAULT_MTU) => {
+            o.push_str("crypto isakmp fragmentation\n")
+        }
+        Some(m) => {
+            let _ = writeln!(o, "crypto isakmp fragmentation mtu {m}");
+        }
+    }
     o.push_str("!\n");
     if !g.nat_t {
         o.push_str("no crypto ipsec nat-transparency udp-encapsulation\n");
