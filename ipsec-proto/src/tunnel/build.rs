@@ -596,6 +596,10 @@ pub fn build(cfg: &GatewayConfig, local_override: Option<Ipv4Addr>) -> Result<Bu
             .map(|s| Duration::from_secs(u64::from(s))),
         dpd: cfg.ipsec.dpd,
         aggressive_mode: cfg.aggressive_mode_in_use(),
+        fragmentation: cfg
+            .ipsec
+            .ike_fragmentation_mtu
+            .map(crate::ike::FragmentationConfig::with_mtu),
         ..EndpointConfig::default()
     };
     Ok(Built {

@@ -436,7 +436,12 @@ impl Endpoint {
         let ids: Vec<IkeSaId> = self
             .sas
             .with_ci(ci)
-            .filter(|s| (s.cr == cr || cr == [0; 8]) && s.path.remote.ip() == path.remote.ip())
+            .filter(|s| {
+                // Our SA waiting for MM2/AM2 does not know the responder cookie yet; a
+                // responder SA is named by both, or by CKY-I alone in a first message.
+                (s.cr == cr || cr == [0; 8] || s.cr == [0; 8])
+                    && s.path.remote.ip() == path.remote.ip()
+            })
             .map(|s| s.id)
             .collect();
         for id in ids {
@@ -615,6 +620,14 @@ mod tests {
                 assert_eq!(m[19] & 1, 0, "a fragment is never encrypted itself");
             }
         }
+        // A's MM3 already goes as fragments: the VID in MM2 counts before MM2 is answered.
+        let a_sent: Vec<&Vec<u8>> = p
+            .log
+            .iter()
+            .filter(|(s, _, _)| *s == Side::A)
+            .map(|(_, _, m)| m)
+            .collect();
+        assert_eq!(a_sent[1][16], 132, "MM3 went whole");
         assert!(p.a.counters().fragments_reassembled >= 1);
         assert!(p.b.counters().fragments_reassembled >= 1);
         assert_eq!(p.a.counters().fragments_refused, 0);

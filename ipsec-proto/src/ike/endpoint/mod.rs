@@ -677,6 +677,11 @@ impl Endpoint {
                 return;
             }
         };
+        // Before the handler runs, so a reply it sends (MM3 after MM2) may already go as
+        // fragments; once more after it for the SA a first message creates.
+        if found.is_some() {
+            self.note_fragmentation_vid(&path, &header, msg);
+        }
         let before = found
             .and_then(|id| self.sas.get(&id))
             .filter(|s| s.state == P1State::QmIdle)
@@ -728,7 +733,9 @@ impl Endpoint {
                 Ok(())
             }
         };
-        self.note_fragmentation_vid(&path, &header, msg);
+        if found.is_none() {
+            self.note_fragmentation_vid(&path, &header, msg);
+        }
         match result {
             Ok(()) => {
                 if let (Some(id), Some(old)) = (found, before) {
