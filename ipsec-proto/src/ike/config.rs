@@ -321,7 +321,10 @@ impl EndpointConfig {
                 .nat_keepalive_secs
                 .map(|s| Duration::from_secs(u64::from(s))),
             dpd: gw.ipsec.dpd,
-            fragmentation: gw.ipsec.ike_fragmentation_mtu.map(FragmentationConfig::with_mtu),
+            fragmentation: gw
+                .ipsec
+                .ike_fragmentation_mtu
+                .map(FragmentationConfig::with_mtu),
             ..EndpointConfig::default()
         };
         let local_address = gw

@@ -35,13 +35,13 @@ mod proposal;
 pub mod show;
 
 pub use config::{
-    EndpointConfig, FragmentationConfig, GatewayConfigIssue, IdentityKey, PeerConfig, PeerId, Phase1Id,
-    RetransmitConfig, SelectorPair,
+    EndpointConfig, FragmentationConfig, GatewayConfigIssue, IdentityKey, PeerConfig, PeerId,
+    Phase1Id, RetransmitConfig, SelectorPair,
 };
-pub use endpoint::{Endpoint, FragmentError};
 /// Fuzz-target body of `ike_fragment` (cargo feature `fuzzing`).
 #[cfg(feature = "fuzzing")]
 pub use endpoint::fuzz_fragment_reassembly;
+pub use endpoint::{Endpoint, FragmentError};
 pub use error::{
     ApiMisuse, AuthFailure, BufferTooSmall, DatagramDrop, Error, InvalidMessage, NotifyType,
     PeerIncompatible, PeerMisbehaved, QuickModeWait,

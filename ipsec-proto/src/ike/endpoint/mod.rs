@@ -69,9 +69,9 @@ use tables::{ChildTable, SaTable};
 use timers::{TimerKey, TimerTable};
 use transaction::xauth_applies;
 
-pub use fragment::FragmentError;
 #[cfg(feature = "fuzzing")]
 pub use fragment::fuzz_fragment_reassembly;
+pub use fragment::FragmentError;
 
 const NONCE_LEN: usize = 20;
 const MAX_MSG: usize = 8192;
