@@ -18,3 +18,14 @@ fn ike_fragment_corpus_replays() {
     }
     assert!(files >= 7, "corpus {} has {files} files", dir.display());
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+    /// The fuzz body on random inputs, on stable: its own assertions are the property.
+    #[test]
+    fn ike_fragment_body_on_random_inputs(
+        data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2048)
+    ) {
+        ipsec_proto::ike::fuzz_fragment_reassembly(&data);
+    }
+}

@@ -18,8 +18,11 @@
 //! Aggressive Mode with pre-shared keys, and XAUTH (XAUTHInitPreShared, both roles) over the
 //! Transaction exchange after Main or Aggressive Mode.
 //!
+//! IKE fragmentation, Cisco/Microsoft flavour (`crypto isakmp fragmentation`, payload 132 and
+//! the FRAGMENTATION vendor ID; see [`FragmentationConfig`] and [`FragmentError`]).
+//!
 //! Not implemented: certificate/RSA authentication, Mode Config (address assignment), Hybrid
-//! and RSA XAUTH variants (refused by name), IKE fragmentation, AH and IPComp bundles, IPv6 proxy identities, the CONNECTED notify that
+//! and RSA XAUTH variants (refused by name), AH and IPComp bundles, IPv6 proxy identities, the CONNECTED notify that
 //! answers a commit bit (the bit is tolerated and ignored).
 
 mod config;
@@ -41,7 +44,10 @@ pub use config::{
 /// Fuzz-target body of `ike_fragment` (cargo feature `fuzzing`).
 #[cfg(feature = "fuzzing")]
 pub use endpoint::fuzz_fragment_reassembly;
-pub use endpoint::{Endpoint, FragmentError};
+pub use endpoint::{
+    Endpoint, FragmentError, MAX_FRAGMENTS, MAX_REASSEMBLIES, MAX_REASSEMBLY_BYTES,
+    REASSEMBLY_TIMEOUT,
+};
 pub use error::{
     ApiMisuse, AuthFailure, BufferTooSmall, DatagramDrop, Error, InvalidMessage, NotifyType,
     PeerIncompatible, PeerMisbehaved, QuickModeWait,

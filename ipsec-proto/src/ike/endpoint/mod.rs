@@ -71,7 +71,9 @@ use transaction::xauth_applies;
 
 #[cfg(feature = "fuzzing")]
 pub use fragment::fuzz_fragment_reassembly;
-pub use fragment::FragmentError;
+pub use fragment::{
+    FragmentError, MAX_FRAGMENTS, MAX_REASSEMBLIES, MAX_REASSEMBLY_BYTES, REASSEMBLY_TIMEOUT,
+};
 
 const NONCE_LEN: usize = 20;
 const MAX_MSG: usize = 8192;
