@@ -68,6 +68,11 @@ fn run(tag: &str, we_initiate: bool) {
     }
     let n = ping(&t.host_a, addr::HOST_B, 5) + ping(&t.host_b, addr::HOST_A, 5);
     assert_eq!(n, 10, "{}\n{}", da.state(), peer.log());
+    let running = da.exec("show running-config");
+    assert!(
+        running.contains(&format!("crypto isakmp fragmentation mtu {MTU}\n")),
+        "{running}"
+    );
     let isakmp = da.exec("show crypto isakmp sa");
     assert!(isakmp.contains("QM_IDLE"), "{isakmp}");
     let ipsec = da.exec("show crypto ipsec sa");
@@ -98,24 +103,39 @@ fn run(tag: &str, we_initiate: bool) {
         "charon reassembled none of ours:\n{log}"
     );
     println!("charon:\n{}", reassembled.join("\n"));
-    // tshark dissects payload 132: one of ours, in full, for the record.
+    // tshark dissects payload 132: the ISAKMP part of our first two fragments, for the record
+    // (the second also shows tshark's own reassembly).
     let text = cap
         .decode(&[
             "-Y",
             &format!("ip.src == {} && isakmp.frag.packetid", addr::GW_A_WAN),
         ])
         .unwrap();
-    assert!(text.contains("Fragment"), "{text}");
-    let first = text
+    let parts: Vec<&str> = text
         .split("\n\n")
-        .find(|p| p.contains("Fragment"))
-        .unwrap_or_default();
+        .filter_map(|p| p.find("Internet Security Association").map(|i| &p[i..]))
+        .take(2)
+        .collect();
+    assert_eq!(parts.len(), 2, "{text}");
+    for want in [
+        "Payload: Cisco-Fragmentation (132)",
+        "Frag ID: 0x",
+        "Frag seq: 1",
+    ] {
+        assert!(parts[0].contains(want), "{want}: {}", parts[0]);
+    }
+    assert!(parts[1].contains("Frag seq: 2"), "{}", parts[1]);
+    assert!(
+        parts[1].contains("[Reassembled ISAKMP length: "),
+        "{}",
+        parts[1]
+    );
     println!(
         "fragments seen: ours {}, charon's {}",
         ours.len(),
         theirs.len()
     );
-    println!("tshark -V of our first fragment:\n{first}");
+    println!("tshark -V, our first two fragments:\n{}", parts.join("\n"));
     println!("{isakmp}");
     da.stop();
 }
@@ -128,4 +148,34 @@ fn lab_ike_frag_main_mode_we_initiate() {
 #[test]
 fn lab_ike_frag_main_mode_charon_initiates() {
     run("frag_they", false);
+}
+
+/// `check` names the setting (no lab needed: it only parses).
+#[test]
+fn check_names_ike_fragmentation() {
+    let dir = std::env::temp_dir().join(format!("ipsec-frag-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("siteA.cfg");
+    std::fs::write(&file, site_a_fragmenting()).unwrap();
+    let o = std::process::Command::new(bin())
+        .args(["check", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains(&format!(
+            "IKE fragmentation on: messages over {MTU} bytes go as fragments to peers that \
+             announce it"
+        )),
+        "{out}"
+    );
+    std::fs::write(&file, site_a(addr::GW_B_WAN)).unwrap();
+    let o = std::process::Command::new(bin())
+        .args(["check", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("fragmentation"));
+    let _ = std::fs::remove_dir_all(&dir);
 }
