@@ -45,8 +45,8 @@ pub use config::{
 #[cfg(feature = "fuzzing")]
 pub use endpoint::fuzz_fragment_reassembly;
 pub use endpoint::{
-    Endpoint, FragmentError, MAX_FRAGMENTS, MAX_REASSEMBLIES, MAX_REASSEMBLY_BYTES,
-    REASSEMBLY_TIMEOUT,
+    Endpoint, FragmentError, MAX_FRAGMENTS, MAX_REASSEMBLIES, MAX_REASSEMBLIES_PER_ADDRESS,
+    MAX_REASSEMBLY_BYTES, REASSEMBLY_TIMEOUT,
 };
 pub use error::{
     ApiMisuse, AuthFailure, BufferTooSmall, DatagramDrop, Error, InvalidMessage, NotifyType,

@@ -7,12 +7,14 @@
 //! header included. The split happens in [`Endpoint::send`], under every cached flight, so a
 //! retransmission sends all fragments again (under a new fragment ID).
 //!
-//! Receiving: fragments are collected per peer address until the one marked last and every
+//! Receiving: fragments are collected per peer (address and port, so clients behind one NAT
+//! address do not clobber each other) until the one marked last and every
 //! number before it are in, then the original goes through the normal path (duplicate
 //! detection included, since that hashes the reassembled message). What one peer can make us
 //! hold is bounded: [`MAX_FRAGMENTS`] fragments, [`MAX_REASSEMBLY_BYTES`] bytes, one message
-//! (the latest fragment ID) at a time, [`REASSEMBLY_TIMEOUT`] from its first fragment, and
-//! at most [`MAX_REASSEMBLIES`] peers at once. A reassembly bug in another stack was a remote
+//! (the latest fragment ID) at a time, [`REASSEMBLY_TIMEOUT`] from its first fragment, at
+//! most [`MAX_REASSEMBLIES_PER_ADDRESS`] ports of one IP address and at most
+//! [`MAX_REASSEMBLIES`] peers at once. A reassembly bug in another stack was a remote
 //! code execution (Cisco ASA, CVE-2016-1287): everything here is checked arithmetic and
 //! indexed by `get`, and every refusal is a [`FragmentError`] and a counter.
 
@@ -35,6 +37,9 @@ pub const REASSEMBLY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Most peers with a reassembly in progress at once (so spoofed sources cannot make us hold
 /// more than this times [`MAX_REASSEMBLY_BYTES`]).
 pub const MAX_REASSEMBLIES: usize = 64;
+/// Most reassemblies in progress from one IP address (its ports: remote-access clients behind
+/// one NAT), so one source cannot take the whole table.
+pub const MAX_REASSEMBLIES_PER_ADDRESS: usize = 8;
 
 /// IPv4 header and UDP header in front of every IKE datagram.
 const IP_UDP: usize = 28;
@@ -99,6 +104,10 @@ pub enum FragmentError {
     /// Too many peers have a reassembly in progress ([`MAX_REASSEMBLIES`]).
     #[error("too many reassemblies in progress")]
     TableFull,
+    /// Too many ports of this IP address have a reassembly in progress
+    /// ([`MAX_REASSEMBLIES_PER_ADDRESS`]).
+    #[error("too many reassemblies in progress from one address")]
+    AddressFull,
     /// The reassembled bytes are not an ISAKMP message with the fragments' cookies, or are
     /// themselves a fragment.
     #[error("reassembled message is not an ISAKMP message of the fragments' SA")]
@@ -164,7 +173,7 @@ pub(crate) enum Offered {
 /// table, and the fuzz target drives it directly.
 #[derive(Default)]
 pub(crate) struct Reassembler {
-    by_peer: BTreeMap<IpAddr, Reassembly>,
+    by_peer: BTreeMap<SocketAddr, Reassembly>,
 }
 
 #[cfg_attr(not(any(test, feature = "fuzzing")), allow(dead_code))]
@@ -174,18 +183,23 @@ impl Reassembler {
         self.by_peer.len()
     }
 
+    /// Reassemblies in progress from the ports of one IP address.
+    pub(crate) fn from_address(&self, ip: IpAddr) -> usize {
+        self.by_peer.keys().filter(|k| k.ip() == ip).count()
+    }
+
     /// Bytes held for `peer`.
-    pub(crate) fn bytes_of(&self, peer: IpAddr) -> usize {
+    pub(crate) fn bytes_of(&self, peer: SocketAddr) -> usize {
         self.by_peer.get(&peer).map_or(0, |r| r.bytes)
     }
 
     /// Deadline of `peer`'s reassembly.
-    pub(crate) fn deadline(&self, peer: IpAddr) -> Option<Instant> {
+    pub(crate) fn deadline(&self, peer: SocketAddr) -> Option<Instant> {
         self.by_peer.get(&peer).map(|r| r.deadline)
     }
 
     /// Forgets `peer`'s reassembly if its deadline has passed; true when it did.
-    pub(crate) fn expire(&mut self, now: Instant, peer: IpAddr) -> bool {
+    pub(crate) fn expire(&mut self, now: Instant, peer: SocketAddr) -> bool {
         if self.deadline(peer).is_some_and(|d| d <= now) {
             self.by_peer.remove(&peer);
             return true;
@@ -197,7 +211,7 @@ impl Reassembler {
     pub(crate) fn offer(
         &mut self,
         now: Instant,
-        peer: IpAddr,
+        peer: SocketAddr,
         msg: &[u8],
     ) -> Result<Offered, FragmentError> {
         let (header, frag) = Fragment::parse_message(msg).map_err(FragmentError::Malformed)?;
@@ -221,6 +235,9 @@ impl Reassembler {
             None => {
                 if self.by_peer.len() >= MAX_REASSEMBLIES {
                     return Err(FragmentError::TableFull);
+                }
+                if self.from_address(peer.ip()) >= MAX_REASSEMBLIES_PER_ADDRESS {
+                    return Err(FragmentError::AddressFull);
                 }
                 true
             }
@@ -360,7 +377,7 @@ impl Endpoint {
     /// that message handled as if it had come whole.
     pub(super) fn handle_fragment(&mut self, now: Instant, path: Path, msg: &[u8]) {
         self.counters.fragments_received += 1;
-        let peer = path.remote.ip();
+        let peer = path.remote;
         let result = if self.config.fragmentation.is_none() {
             Err(FragmentError::NotEnabled)
         } else {
@@ -394,7 +411,7 @@ impl Endpoint {
     }
 
     /// The reassembly timer of `peer`: an incomplete message is given up.
-    pub(super) fn reassembly_timer(&mut self, now: Instant, peer: IpAddr) {
+    pub(super) fn reassembly_timer(&mut self, now: Instant, peer: SocketAddr) {
         if self.frag.reassembly.expire(now, peer) {
             self.counters.fragment_reassembly_timeouts += 1;
         }
@@ -513,7 +530,7 @@ fn fuzz_round_trip(data: &[u8]) {
     }
     let again = frags.get(usize::from(b) % frags.len()).cloned();
     let t0 = Instant::from_millis(0);
-    let peer = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7));
+    let peer = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7)), 500);
     let mut r = Reassembler::default();
     let mut whole = None;
     for f in frags.iter().chain(again.iter()) {
@@ -539,7 +556,11 @@ fn fuzz_stream(mut data: &[u8]) {
     let local = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)), 500);
     while let [peer, step, kind, ref rest @ ..] = *data {
         now = now + Duration::from_millis(u64::from(step) * 250);
-        let ip = IpAddr::V4(Ipv4Addr::new(10, 0, 0, peer % 4));
+        // Four addresses, sixteen ports each: the per-address bound is reachable.
+        let ip = SocketAddr::new(
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, peer % 4)),
+            4500 + u16::from(peer / 4 % 16),
+        );
         let (bytes, used) = if kind % 2 == 0 {
             // A raw datagram of `len` input bytes.
             let len = usize::from(kind / 2).min(rest.len());
@@ -577,10 +598,8 @@ fn fuzz_stream(mut data: &[u8]) {
         }
         assert!(r.len() <= MAX_REASSEMBLIES);
         assert!(r.bytes_of(ip) <= MAX_REASSEMBLY_BYTES);
-        let path = Path {
-            local,
-            remote: SocketAddr::new(ip, 500),
-        };
+        assert!(r.from_address(ip.ip()) <= MAX_REASSEMBLIES_PER_ADDRESS);
+        let path = Path { local, remote: ip };
         let _ = ep.handle_datagram(now, path, &bytes);
         ep.handle_timeout(now);
         if let Some(t) = ep.poll_timeout() {
@@ -598,7 +617,7 @@ fn fuzz_stream(mut data: &[u8]) {
 mod tests {
     use super::*;
 
-    const PEER: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
+    const PEER: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)), 500);
 
     fn message(len: usize) -> Vec<u8> {
         let mut m: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
@@ -829,13 +848,44 @@ mod tests {
             .any(|w| w == crate::wire::vendor::FRAGMENTATION));
     }
 
+    /// strongSwan with `fragmentation = force` fragments even its first message, before any
+    /// vendor ID: a responder with fragmentation on must take MM1 in pieces (no SA yet).
+    #[test]
+    fn fragment_first_message_in_fragments_starts_main_mode() {
+        use crate::testing::{A_PRIV, B_ADDR};
+        let (a, b) = pair_configs(true, true);
+        let t0 = Instant::from_millis(1000);
+        let mut ia = Endpoint::new(a, Rng::from_u64(7));
+        ia.initiate(t0, PeerId(0), 0).unwrap();
+        let mut buf = [0u8; 2048];
+        let tx = ia.poll_transmit(t0, &mut buf).unwrap().unwrap();
+        let mm1 = buf[..tx.len].to_vec();
+        let mut frags = split(&mm1, 128, false, 77).expect("MM1 is over 128 bytes");
+        assert!(frags.len() >= 3);
+        frags.reverse();
+        let mut rb = Endpoint::new(b, Rng::from_u64(8));
+        let path = Path {
+            local: SocketAddr::new(IpAddr::V4(B_ADDR), 500),
+            remote: SocketAddr::new(IpAddr::V4(A_PRIV), 500),
+        };
+        for f in &frags {
+            assert_eq!(rb.handle_datagram(t0, path, f), Ok(()));
+        }
+        assert_eq!(rb.counters().fragments_reassembled, 1);
+        let mm2 = rb.poll_transmit(t0, &mut buf).unwrap().expect("an MM2");
+        assert_eq!(buf[18], 2, "Main Mode");
+        assert_ne!(buf[16], 132, "MM2 goes whole ({} bytes)", mm2.len);
+        // The reassembly left nothing behind and no timer.
+        assert_eq!(rb.frag.reassembly.len(), 0);
+    }
+
     #[test]
     fn fragment_received_without_configuration_is_dropped_and_counted() {
         let (_, b) = pair_configs(true, false);
         let mut ep = Endpoint::new(b, Rng::from_u64(5));
         let path = Path {
             local: SocketAddr::new(IpAddr::V4(crate::testing::B_ADDR), 500),
-            remote: SocketAddr::new(PEER, 500),
+            remote: PEER,
         };
         let r = ep.handle_datagram(Instant::from_millis(0), path, &frag(1, 1, true, b"abc"));
         assert_eq!(
@@ -854,7 +904,7 @@ mod tests {
         let mut ep = Endpoint::new(a, Rng::from_u64(6));
         let path = Path {
             local: SocketAddr::new(IpAddr::V4(crate::testing::A_PRIV), 500),
-            remote: SocketAddr::new(PEER, 500),
+            remote: PEER,
         };
         let t0 = Instant::from_millis(1000);
         assert_eq!(
@@ -1022,8 +1072,27 @@ mod tests {
         assert!(!r.expire(t0 + Duration::from_secs(29), PEER));
         assert!(r.expire(t0 + REASSEMBLY_TIMEOUT, PEER));
         assert_eq!(r.len(), 0);
-        for i in 0..MAX_REASSEMBLIES {
-            let p = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i as u32));
+        // Clients behind one NAT address: each port its own reassembly, up to the bound.
+        let nat = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 200));
+        for port in 0..MAX_REASSEMBLIES_PER_ADDRESS as u16 {
+            let p = SocketAddr::new(nat, 4500 + port);
+            assert_eq!(
+                r.offer(t0, p, &frag(1, 1, false, b"x")),
+                Ok(Offered::Stored)
+            );
+        }
+        assert_eq!(
+            r.offer(t0, SocketAddr::new(nat, 9999), &frag(1, 1, false, b"x")),
+            Err(FragmentError::AddressFull)
+        );
+        // One port's fragments never disturb another's.
+        assert_eq!(
+            r.offer(t0, SocketAddr::new(nat, 4500), &frag(1, 2, true, b"y")),
+            Ok(Offered::Complete(b"xy".to_vec()))
+        );
+        assert_eq!(r.from_address(nat), MAX_REASSEMBLIES_PER_ADDRESS - 1);
+        for i in r.len()..MAX_REASSEMBLIES {
+            let p = SocketAddr::new(IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i as u32)), 500);
             assert_eq!(
                 r.offer(t0, p, &frag(1, 1, false, b"x")),
                 Ok(Offered::Stored)

@@ -72,7 +72,8 @@ use transaction::xauth_applies;
 #[cfg(feature = "fuzzing")]
 pub use fragment::fuzz_fragment_reassembly;
 pub use fragment::{
-    FragmentError, MAX_FRAGMENTS, MAX_REASSEMBLIES, MAX_REASSEMBLY_BYTES, REASSEMBLY_TIMEOUT,
+    FragmentError, MAX_FRAGMENTS, MAX_REASSEMBLIES, MAX_REASSEMBLIES_PER_ADDRESS,
+    MAX_REASSEMBLY_BYTES, REASSEMBLY_TIMEOUT,
 };
 
 const NONCE_LEN: usize = 20;

@@ -14,7 +14,7 @@ pub(super) enum TimerKey {
     Sa(IkeSaId),
     Child(ChildId),
     /// A peer's IKE fragment reassembly (see `fragment`).
-    Reassembly(IpAddr),
+    Reassembly(SocketAddr),
 }
 
 #[derive(Default)]
