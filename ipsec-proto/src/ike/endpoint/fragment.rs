@@ -184,7 +184,7 @@ impl Reassembler {
     }
 
     /// Reassemblies in progress from the ports of one IP address.
-    pub(crate) fn from_address(&self, ip: IpAddr) -> usize {
+    pub(crate) fn held_for_address(&self, ip: IpAddr) -> usize {
         self.by_peer.keys().filter(|k| k.ip() == ip).count()
     }
 
@@ -236,7 +236,7 @@ impl Reassembler {
                 if self.by_peer.len() >= MAX_REASSEMBLIES {
                     return Err(FragmentError::TableFull);
                 }
-                if self.from_address(peer.ip()) >= MAX_REASSEMBLIES_PER_ADDRESS {
+                if self.held_for_address(peer.ip()) >= MAX_REASSEMBLIES_PER_ADDRESS {
                     return Err(FragmentError::AddressFull);
                 }
                 true
@@ -598,7 +598,7 @@ fn fuzz_stream(mut data: &[u8]) {
         }
         assert!(r.len() <= MAX_REASSEMBLIES);
         assert!(r.bytes_of(ip) <= MAX_REASSEMBLY_BYTES);
-        assert!(r.from_address(ip.ip()) <= MAX_REASSEMBLIES_PER_ADDRESS);
+        assert!(r.held_for_address(ip.ip()) <= MAX_REASSEMBLIES_PER_ADDRESS);
         let path = Path { local, remote: ip };
         let _ = ep.handle_datagram(now, path, &bytes);
         ep.handle_timeout(now);
@@ -1090,7 +1090,7 @@ mod tests {
             r.offer(t0, SocketAddr::new(nat, 4500), &frag(1, 2, true, b"y")),
             Ok(Offered::Complete(b"xy".to_vec()))
         );
-        assert_eq!(r.from_address(nat), MAX_REASSEMBLIES_PER_ADDRESS - 1);
+        assert_eq!(r.held_for_address(nat), MAX_REASSEMBLIES_PER_ADDRESS - 1);
         for i in r.len()..MAX_REASSEMBLIES {
             let p = SocketAddr::new(IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i as u32)), 500);
             assert_eq!(
