@@ -57,6 +57,11 @@ enum Cmd {
         /// this directory as SAs are created. THE FILES HOLD EVERY SESSION KEY: debugging only.
         #[arg(long)]
         keylog: Option<PathBuf>,
+        /// Encapsulate ESP in UDP 4500 even when no NAT is found (like strongSwan's
+        /// forceencaps): our NAT-D hash is made not to match, so the peer floats as well. For
+        /// firewalls that pass only UDP, and to measure ESP-in-UDP without a NAT.
+        #[arg(long)]
+        force_udp_encaps: bool,
     },
     /// Check a configuration without running it.
     Check {
@@ -130,6 +135,7 @@ fn main() -> ExitCode {
             table,
             underlay_table,
             keylog,
+            force_udp_encaps,
         } => {
             // Before any thread exists, so SIGTERM/SIGINT reach the signalfd and nothing else.
             if let Err(e) = sys::signal::block_termination_signals() {
@@ -144,6 +150,7 @@ fn main() -> ExitCode {
                 mark: Some(mark),
                 table: Some(table),
                 underlay_table: Some(underlay_table),
+                force_udp_encaps,
             };
             run(&config, &opts, keylog.as_ref())
         }
@@ -231,8 +238,9 @@ fn reload_source(
 ) -> ipsec_engine::event_loop::ReloadSource {
     Box::new(move || {
         let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let parsed = ipsec_proto::ios::config::parse_bytes(&bytes)
+        let mut parsed = ipsec_proto::ios::config::parse_bytes(&bytes)
             .map_err(|e| format!("{}: {e}", path.display()))?;
+        opts.apply_to(&mut parsed.config);
         let facts = ipsec_engine::gateway::facts(&parsed.config);
         let host_addrs = sys::ifaddr::ipv4_addresses().map_err(|e| e.to_string())?;
         let host_routes = sys::route::host_routes().unwrap_or_default();
@@ -271,13 +279,14 @@ fn run(config: &PathBuf, opts: &RunOptions, keylog: Option<&PathBuf>) -> ExitCod
     };
     // Refuses unsupported crypto features: running them differently from the router would be
     // worse than not running.
-    let parsed = match ipsec_proto::ios::config::parse_bytes(&bytes) {
+    let mut parsed = match ipsec_proto::ios::config::parse_bytes(&bytes) {
         Ok(p) => p,
         Err(e) => {
             report_config_error(config, &e);
             return ExitCode::FAILURE;
         }
     };
+    opts.apply_to(&mut parsed.config);
     for w in &parsed.warnings {
         eprintln!("ipsec-engine: {}: warning: {w}", config.display());
     }

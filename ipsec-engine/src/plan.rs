@@ -28,6 +28,19 @@ pub struct RunOptions {
     pub table: Option<u32>,
     /// `--underlay-table N`.
     pub underlay_table: Option<u32>,
+    /// `--force-udp-encaps`: ESP in UDP 4500 even without a NAT (applied to the configuration
+    /// at start and at every reload by [`RunOptions::apply_to`]).
+    pub force_udp_encaps: bool,
+}
+
+impl RunOptions {
+    /// Applies the options that change the IOS configuration rather than the host plumbing:
+    /// `--force-udp-encaps` has no IOS command, so it is set here on what was parsed.
+    pub fn apply_to(&self, config: &mut ipsec_proto::policy::GatewayConfig) {
+        if self.force_udp_encaps {
+            config.ipsec.force_udp_encaps = true;
+        }
+    }
 }
 
 /// Why no plan could be made.

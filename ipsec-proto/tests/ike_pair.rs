@@ -437,6 +437,48 @@ fn nat_shim_floats_to_4500_and_uses_udp_encapsulation() {
     assert_eq!(keepalives, 2);
 }
 
+/// `force_udp_encaps` on either side alone, with no NAT on the path: the forcing side's NAT-D
+/// of itself cannot match, both float to 4500 and the SA pair is UDP-encapsulated.
+#[test]
+fn force_udp_encaps_without_nat_on_either_side() {
+    for (forcing_a, seed) in [(true, 40), (false, 41)] {
+        let (mut a, mut b) = seed_configs();
+        if forcing_a {
+            a.force_udp_encaps = true;
+        } else {
+            b.force_udp_encaps = true;
+        }
+        let mut p = Pair::new(a, b, seed);
+        p.initiate(0, 0);
+        p.assert_up_with_matching_keys(10_000);
+        let pa = p.a.ipsec_sas(p.now);
+        let pb = p.b.ipsec_sas(p.now);
+        assert!(pa[0].udp_encap && pb[0].udp_encap, "forcing A: {forcing_a}");
+        assert_eq!(pa[0].path.remote.port(), 4500);
+        assert_eq!(pb[0].path.remote.port(), 4500);
+        assert!(p.a.isakmp_sas(p.now)[0].nat_t && p.b.isakmp_sas(p.now)[0].nat_t);
+        // MM5 onwards on 4500 with the non-ESP marker, MM1-MM4 on 500 without.
+        assert!(p.log[4].1 && p.log[5].1, "MM5/MM6 carry the marker");
+        assert!(!p.log[0].1 && !p.log[3].1);
+    }
+    // Without it, the same path stays raw ESP on 500.
+    let (a, b) = seed_configs();
+    let mut p = Pair::new(a, b, 42);
+    p.initiate(0, 0);
+    p.assert_up_with_matching_keys(10_000);
+    assert!(!p.a.ipsec_sas(p.now)[0].udp_encap);
+    assert!(!p.b.ipsec_sas(p.now)[0].udp_encap);
+    // Forcing needs NAT-T on the peer: without it there is no NAT-D and ESP stays raw.
+    let (mut a, mut b) = seed_configs();
+    a.force_udp_encaps = true;
+    b.nat_traversal = false;
+    let mut p = Pair::new(a, b, 43);
+    p.initiate(0, 0);
+    p.assert_up_with_matching_keys(10_000);
+    assert!(!p.a.ipsec_sas(p.now)[0].udp_encap);
+    assert!(!p.b.ipsec_sas(p.now)[0].udp_encap);
+}
+
 #[test]
 fn nat_t_float_blocked_reports_hint() {
     let (a, mut b) = seed_configs();

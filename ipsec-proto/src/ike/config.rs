@@ -188,6 +188,11 @@ pub struct EndpointConfig {
     /// Announce only the draft NAT-T vendor IDs (draft-02/03 payload numbers and encapsulation
     /// modes 61443/61444), as pre-RFC images do. Off: RFC 3947 is announced and preferred.
     pub nat_t_drafts_only: bool,
+    /// Encapsulate ESP in UDP 4500 even without a NAT (strongSwan's `forceencaps`): our NAT-D
+    /// hash of ourselves is made so that it cannot match, which makes the peer see a NAT in
+    /// front of us, and we float as if we had seen one. Needs NAT-T (`nat_traversal`) and a
+    /// peer that supports it; with neither, ESP stays raw.
+    pub force_udp_encaps: bool,
     /// `crypto isakmp nat keepalive N`: 0xFF keepalives every N when we are behind a NAT.
     pub nat_keepalive: Option<Duration>,
     /// `crypto isakmp keepalive`: RFC 3706 DPD. R-U-THERE is always answered.
@@ -265,6 +270,7 @@ impl Default for EndpointConfig {
             half_open_per_source_limit: 64,
             nat_traversal: true,
             nat_t_drafts_only: false,
+            force_udp_encaps: false,
             nat_keepalive: None,
             dpd: None,
             send_unity_vid: false,
@@ -316,6 +322,7 @@ impl EndpointConfig {
     ) -> (EndpointConfig, Vec<u16>, Vec<GatewayConfigIssue>) {
         let mut cfg = EndpointConfig {
             nat_traversal: gw.ipsec.nat_t,
+            force_udp_encaps: gw.ipsec.force_udp_encaps,
             nat_keepalive: gw
                 .ipsec
                 .nat_keepalive_secs

@@ -366,6 +366,7 @@ ip route 10.9.0.0 255.255.0.0 GigabitEthernet0/0 192.0.2.254 250
             }),
             nat_keepalive_secs: Some(20),
             nat_t: false,
+            force_udp_encaps: false,
             df_bit: crate::policy::DfBit::Copy,
             ike_fragmentation_mtu: None,
         }

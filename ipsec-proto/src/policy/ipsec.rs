@@ -376,6 +376,10 @@ pub struct IpsecGlobals {
     pub nat_keepalive_secs: Option<u32>,
     /// NAT traversal enabled (`no crypto ipsec nat-transparency udp-encapsulation` clears it).
     pub nat_t: bool,
+    /// Encapsulate ESP in UDP 4500 even when NAT-D finds no NAT (no IOS command: the engine's
+    /// `run --force-udp-encaps`, strongSwan's `forceencaps`). See
+    /// [`crate::ike::EndpointConfig::force_udp_encaps`].
+    pub force_udp_encaps: bool,
     /// `crypto ipsec df-bit clear|set|copy` (default copy); an interface's own
     /// `crypto ipsec df-bit` overrides it for the crypto maps applied there.
     pub df_bit: DfBit,
@@ -403,6 +407,7 @@ impl Default for IpsecGlobals {
             dpd: None,
             nat_keepalive_secs: None,
             nat_t: true,
+            force_udp_encaps: false,
             df_bit: DfBit::Copy,
             ike_fragmentation_mtu: None,
         }

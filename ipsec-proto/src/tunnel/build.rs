@@ -590,6 +590,7 @@ pub fn build(cfg: &GatewayConfig, local_override: Option<Ipv4Addr>) -> Result<Bu
     let endpoint = EndpointConfig {
         peers,
         nat_traversal: cfg.ipsec.nat_t,
+        force_udp_encaps: cfg.ipsec.force_udp_encaps,
         nat_keepalive: cfg
             .ipsec
             .nat_keepalive_secs

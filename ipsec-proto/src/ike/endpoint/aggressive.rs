@@ -371,7 +371,14 @@ impl Endpoint {
             b.add_vendor_id(&vendor::FRAGMENTATION_CISCO)?;
         }
         if natt != NattKind::None {
-            add_nat_d_pair(&mut b, natt, suite.hash, (&ci, &cr), path)?;
+            add_nat_d_pair(
+                &mut b,
+                natt,
+                suite.hash,
+                (&ci, &cr),
+                path,
+                self.config.force_udp_encaps,
+            )?;
         }
         let reply = b.finish()?.to_vec();
         self.make_room_for_half_open(path.remote.ip());
@@ -568,7 +575,14 @@ impl Endpoint {
         let mut b = MessageBuilder::new(&mut buf, h)?;
         b.add_hash(&hash_i)?;
         if sa.natt != NattKind::None {
-            add_nat_d_pair(&mut b, sa.natt, suite.hash, (&sa.ci, &sa.cr), p1_path)?;
+            add_nat_d_pair(
+                &mut b,
+                sa.natt,
+                suite.hash,
+                (&sa.ci, &sa.cr),
+                p1_path,
+                self.config.force_udp_encaps,
+            )?;
         }
         if initial_contact {
             let spi = sa.isakmp_spi();

@@ -335,7 +335,14 @@ impl Endpoint {
         b.add_ke(dh.public_value())?;
         b.add_nonce(&ni)?;
         if natt != NattKind::None {
-            add_nat_d_pair(&mut b, natt, suite.hash, (&ci, &cr), path)?;
+            add_nat_d_pair(
+                &mut b,
+                natt,
+                suite.hash,
+                (&ci, &cr),
+                path,
+                self.config.force_udp_encaps,
+            )?;
         }
         let m3 = b.finish()?.to_vec();
         let delay = self.retransmit_delay(0);
@@ -550,7 +557,14 @@ impl Endpoint {
         }
         b.add_vendor_id(&vendor::DPD)?;
         if sa.natt != NattKind::None {
-            add_nat_d_pair(&mut b, sa.natt, suite.hash, (&sa.ci, &sa.cr), path)?;
+            add_nat_d_pair(
+                &mut b,
+                sa.natt,
+                suite.hash,
+                (&sa.ci, &sa.cr),
+                path,
+                self.config.force_udp_encaps,
+            )?;
         }
         let m4 = b.finish()?.to_vec();
         sa.state = P1State::MmKeyExch;

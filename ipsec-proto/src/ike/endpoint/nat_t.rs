@@ -51,6 +51,7 @@ impl Endpoint {
 
     /// NAT-D processing (RFC 3947 section 3.2): first hash is us as the peer saw us.
     pub(super) fn nat_detect(&mut self, id: IkeSaId, list: &PayloadList<'_>, path: Path) {
+        let force = self.config.force_udp_encaps;
         let Some(sa) = self.sas.get_mut(&id) else {
             return;
         };
@@ -65,7 +66,9 @@ impl Endpoint {
             return;
         };
         let (them, me) = natd_pair(suite.hash, &sa.ci, &sa.cr, path);
-        sa.nat.local_behind_nat = !me.ct_eq(first);
+        // Forced encapsulation: we sent a NAT-D of ourselves that cannot match, so the peer
+        // believes we are behind a NAT and floats; we act as if we were, so we float too.
+        sa.nat.local_behind_nat = force || !me.ct_eq(first);
         sa.nat.remote_behind_nat = !rest.iter().any(|h| them.ct_eq(h));
     }
 }
@@ -92,15 +95,27 @@ fn natd_pair(hash: HashAlg, ci: &[u8; 8], cr: &[u8; 8], path: Path) -> (Digest, 
     )
 }
 
-/// The two NAT-D payloads of MM3/MM4, the peer's hash first.
+/// The two NAT-D payloads of MM3/MM4 (or AM1/AM2), the peer's hash first.
+///
+/// With `force` (strongSwan's `forceencaps`), our own hash is computed over port 0, which no
+/// UDP packet carries, so it cannot match what the peer computes from our real address and
+/// port: the peer concludes that we are behind a NAT (RFC 3947 section 3.2), floats to 4500 and
+/// proposes or accepts a UDP-encapsulated mode. Nothing else in the exchange changes, so any
+/// RFC 3947 or draft peer interoperates.
 pub(super) fn add_nat_d_pair(
     b: &mut MessageBuilder<'_>,
     natt: NattKind,
     hash: HashAlg,
     (ci, cr): (&[u8; 8], &[u8; 8]),
     path: Path,
+    force: bool,
 ) -> Result<(), crate::wire::WireError> {
     let (peer_h, my_h) = natd_pair(hash, ci, cr, path);
+    let my_h = if force {
+        natd_hash(hash, ci, cr, path.local.ip(), 0)
+    } else {
+        my_h
+    };
     b.add_nat_d(natt.natd_type(), &peer_h)?;
     b.add_nat_d(natt.natd_type(), &my_h)?;
     Ok(())
