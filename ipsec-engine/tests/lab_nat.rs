@@ -1,6 +1,7 @@
 //! Two of our engines with a NAPT router between them (nftables masquerade in rtr): NAT-D shows
 //! the NAT, IKE floats to 4500 and ESP goes in UDP (RFC 3947/3948). siteB knows siteA only as
-//! rtr's outside address 203.0.113.1. Needs root.
+//! rtr's outside address 203.0.113.1. The second test has no NAT: siteA alone runs with
+//! `--force-udp-encaps`, and ESP must still go in UDP 4500 both ways. Needs root.
 
 mod common;
 
@@ -76,6 +77,15 @@ fn lab_nat_t_between_two_engines() {
     let session = db.exec("show crypto session");
     assert!(session.contains("Peer: 203.0.113.1 port 4500"), "{session}");
     println!("siteA#show crypto isakmp sa detail\n{isa}siteB#show crypto session\n{session}");
+    let (esp, udp) = esp_and_udp4500(&lab);
+    assert_eq!(esp, 0, "raw ESP crossed the NAT");
+    assert!(udp >= 40, "{udp} UDP/4500 packets");
+    da.stop();
+    db.stop();
+}
+
+/// Counts of (raw ESP, UDP to 4500) packets forwarded by rtr, from the `cnt` table.
+fn esp_and_udp4500(lab: &Lab) -> (u64, u64) {
     let counters = lab
         .topo
         .rtr
@@ -87,8 +97,55 @@ fn lab_nat_t_between_two_engines() {
         .map(|r| r.split_whitespace().next().unwrap().parse().unwrap())
         .collect();
     assert_eq!(pkts.len(), 2, "{counters}");
-    assert_eq!(pkts[0], 0, "raw ESP crossed the NAT: {counters}");
-    assert!(pkts[1] >= 40, "{counters}");
+    (pkts[0], pkts[1])
+}
+
+#[test]
+fn lab_force_udp_encaps_without_nat() {
+    let Some(lab) = Lab::new("fenc") else {
+        return;
+    };
+    lab.rtr_nft("table ip cnt {\n chain fw {\n  type filter hook forward priority 0;\n  ip protocol esp counter\n  udp dport 4500 counter\n }\n}\n");
+    let t = &lab.topo;
+    let da = Daemon::start_with(
+        t.gw_a.name(),
+        lab.dir.path(),
+        "siteA",
+        &site_a(addr::GW_B_WAN),
+        &["--force-udp-encaps"],
+    );
+    let db = Daemon::start(&t.gw_b, lab.dir.path(), "siteB", &site_b(addr::GW_A_WAN));
+    assert!(
+        ping_until_up(&t.host_a, addr::HOST_B, Duration::from_secs(30)),
+        "{}\n{}",
+        da.state(),
+        db.state()
+    );
+    assert_eq!(ping(&t.host_a, addr::HOST_B, 10), 10, "{}", da.state());
+    assert_eq!(ping(&t.host_b, addr::HOST_A, 10), 10, "{}", db.state());
+    std::thread::sleep(Duration::from_millis(300));
+    let sa_a = da.exec("show crypto ipsec sa");
+    let sa_b = db.exec("show crypto ipsec sa");
+    println!("siteA#show crypto ipsec sa\n{sa_a}siteB#show crypto ipsec sa\n{sa_b}");
+    // No NAT: each side sees the other's real address, yet both float to 4500.
+    assert!(
+        sa_a.contains("current_peer 203.0.113.2 port 4500"),
+        "{sa_a}"
+    );
+    assert!(
+        sa_b.contains("current_peer 198.51.100.2 port 4500"),
+        "{sa_b}"
+    );
+    for s in [&sa_a, &sa_b] {
+        assert!(s.contains("in use settings ={Tunnel UDP-Encaps, }"), "{s}");
+        assert_eq!(num(s, "#recv errors"), 0, "{s}");
+    }
+    let (esp, udp) = esp_and_udp4500(&lab);
+    assert_eq!(
+        esp, 0,
+        "raw ESP crossed rtr although encapsulation was forced"
+    );
+    assert!(udp >= 40, "{udp} UDP/4500 packets");
     da.stop();
     db.stop();
 }
