@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use ipsec_netlab::{addr, Charon, CharonConn};
+use ipsec_netlab::{addr, Charon};
 use std::time::Duration;
 
 /// IKE group number to charon's keyword.
@@ -39,13 +39,9 @@ fn run(tag: &str, ike: u16, pfs: u16, we_initiate: bool) {
     let Some(lab) = Lab::new(tag) else {
         return;
     };
-    let conn = CharonConn::new("siteA", "lans")
-        .local(addr::GW_B_WAN)
-        .remote(addr::GW_A_WAN)
-        .psk("ciscokey")
+    let conn = seed_charon_conn()
         .proposals(&format!("3des-sha1-{}", charon_group(ike)))
-        .esp_proposals(&format!("3des-sha1-{}", charon_group(pfs)))
-        .ts(addr::LAN_B, addr::LAN_A);
+        .esp_proposals(&format!("3des-sha1-{}", charon_group(pfs)));
     let peer = Charon::start(&lab.topo.gw_b, &[conn]).unwrap();
     peer.load_all().unwrap();
     let da = Daemon::start(

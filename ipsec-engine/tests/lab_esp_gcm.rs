@@ -7,20 +7,14 @@
 mod common;
 
 use common::*;
-use ipsec_netlab::{addr, Charon, CharonConn};
+use ipsec_netlab::{addr, Charon};
 use std::time::Duration;
 
 fn run(tag: &str, ios: &str, charon: &str, shown: &str, we_initiate: bool) {
     let Some(lab) = Lab::new(tag) else {
         return;
     };
-    let conn = CharonConn::new("siteA", "lans")
-        .local(addr::GW_B_WAN)
-        .remote(addr::GW_A_WAN)
-        .psk("ciscokey")
-        .proposals("3des-sha1-modp1024")
-        .esp_proposals(charon)
-        .ts(addr::LAN_B, addr::LAN_A);
+    let conn = seed_charon_conn().esp_proposals(charon);
     let peer = Charon::start(&lab.topo.gw_b, &[conn]).unwrap();
     peer.load_all().unwrap();
     let cfg = site_a(addr::GW_B_WAN).replace("esp-3des esp-sha-hmac", ios);

@@ -8,7 +8,7 @@
 mod common;
 
 use common::*;
-use ipsec_netlab::{addr, Capture, Charon, CharonConn};
+use ipsec_netlab::{addr, Capture, Charon};
 use std::time::Duration;
 
 /// Our fragments and charon's are at most this many bytes of IP datagram.
@@ -40,14 +40,7 @@ fn run(tag: &str, we_initiate: bool) {
     let Some(lab) = Lab::new(tag) else {
         return;
     };
-    let conn = CharonConn::new("siteA", "lans")
-        .local(addr::GW_B_WAN)
-        .remote(addr::GW_A_WAN)
-        .psk("ciscokey")
-        .proposals("3des-sha1-modp1024")
-        .esp_proposals("3des-sha1")
-        .ts(addr::LAN_B, addr::LAN_A)
-        .conn_option("fragmentation", "force");
+    let conn = seed_charon_conn().conn_option("fragmentation", "force");
     let t = &lab.topo;
     let mut cap =
         Capture::start(&t.gw_a, addr::IF_GW_WAN, "udp port 500 or udp port 4500").unwrap();

@@ -10,16 +10,6 @@ use common::*;
 use ipsec_netlab::{addr, Capture, Charon, CharonConn, Netns};
 use std::time::Duration;
 
-fn charon_conn() -> CharonConn {
-    CharonConn::new("siteA", "lans")
-        .local(addr::GW_B_WAN)
-        .remote(addr::GW_A_WAN)
-        .psk("ciscokey")
-        .proposals("3des-sha1-modp1024")
-        .esp_proposals("3des-sha1")
-        .ts(addr::LAN_B, addr::LAN_A)
-}
-
 /// One ping from `ns` to `dst` with DF set (`-M do`) or clear (`-M dont`); whether it came back.
 fn ping_df(ns: &Netns, dst: &str, df: bool) -> bool {
     ns.run(
@@ -144,7 +134,7 @@ fn lab_l2l_df_bit_sets_the_outer_header_of_esp() {
         return;
     };
     let t = &lab.topo;
-    let mut peer = Charon::start(&t.gw_b, &[charon_conn()]).unwrap();
+    let mut peer = Charon::start(&t.gw_b, &[seed_charon_conn()]).unwrap();
     peer.load_all().unwrap();
     let base = site_a(addr::GW_B_WAN);
     let clear = base.replace(
@@ -211,7 +201,7 @@ fn lab_l2l_fqdn_identities_both_ways() {
         return;
     };
     let t = &lab.topo;
-    let good = charon_conn()
+    let good = seed_charon_conn()
         .local_id("@siteb.example.net")
         .remote_id("@siteA.lab.example");
     // The same peer naming itself otherwise: the profile takes no such host.
@@ -276,7 +266,7 @@ fn lab_l2l_dynamic_map_without_match_address_takes_strongswans_proxies() {
         return;
     };
     let t = &lab.topo;
-    let mut peer = Charon::start(&t.gw_b, &[charon_conn()]).unwrap();
+    let mut peer = Charon::start(&t.gw_b, &[seed_charon_conn()]).unwrap();
     peer.load_all().unwrap();
     // A hub that names neither the peer nor the networks: a wildcard key and a dynamic entry
     // with only a transform set.
@@ -327,7 +317,7 @@ fn lab_l2l_idle_time_deletes_the_pair_and_strongswan_sees_the_delete() {
         return;
     };
     let t = &lab.topo;
-    let mut peer = Charon::start(&t.gw_b, &[charon_conn()]).unwrap();
+    let mut peer = Charon::start(&t.gw_b, &[seed_charon_conn()]).unwrap();
     peer.load_all().unwrap();
     let config = site_a(addr::GW_B_WAN).replace(
         " match address 100\n",
@@ -379,7 +369,7 @@ fn lab_l2l_lifetime_kilobytes_disable_proposes_no_volume_and_never_rekeys_on_it(
         return;
     };
     let t = &lab.topo;
-    let mut peer = Charon::start(&t.gw_b, &[charon_conn()]).unwrap();
+    let mut peer = Charon::start(&t.gw_b, &[seed_charon_conn()]).unwrap();
     peer.load_all().unwrap();
     // Globally the smallest volume IOS takes; the entry disables it. Were `disable` ignored,
     // the transfer below (4 times that volume) would rekey.
@@ -473,7 +463,7 @@ fn lab_l2l_reload_keeps_the_unchanged_tunnel_while_the_changed_one_renegotiates(
         .proposals("3des-sha1-modp1024")
         .esp_proposals("3des-sha1")
         .ts("10.9.9.0/24", addr::LAN_A);
-    let mut peer = Charon::start(&t.gw_b, &[charon_conn(), second]).unwrap();
+    let mut peer = Charon::start(&t.gw_b, &[seed_charon_conn(), second]).unwrap();
     peer.load_all().unwrap();
     let two = |lifetime: u32| {
         let c = site_a(addr::GW_B_WAN)

@@ -15,17 +15,10 @@ fn lab_nat_t_between_two_engines() {
         return;
     };
     // Counts raw ESP crossing rtr: with NAT-T there must be none.
-    lab.rtr_nft("table ip cnt {\n chain fw {\n  type filter hook forward priority 0;\n  ip protocol esp counter\n  udp dport 4500 counter\n }\n}\n");
+    count_esp_and_udp4500(&lab);
     let (da, db) = lab.engines(&site_a(addr::GW_B_WAN), &site_b(addr::RTR_B));
     let t = &lab.topo;
-    assert!(
-        ping_until_up(&t.host_a, addr::HOST_B, Duration::from_secs(30)),
-        "{}\n{}",
-        da.state(),
-        db.state()
-    );
-    assert_eq!(ping(&t.host_a, addr::HOST_B, 10), 10, "{}", da.state());
-    assert_eq!(ping(&t.host_b, addr::HOST_A, 10), 10, "{}", db.state());
+    pings_both_ways(&lab, &da, &db);
     let tr = tcp_transfer(
         &t.host_b,
         &t.host_a,
@@ -38,9 +31,7 @@ fn lab_nat_t_between_two_engines() {
 
     // Let the last segments of the transfer land before reading both ends.
     std::thread::sleep(Duration::from_millis(500));
-    let sa_a = da.exec("show crypto ipsec sa");
-    let sa_b = db.exec("show crypto ipsec sa");
-    println!("siteA#show crypto ipsec sa\n{sa_a}siteB#show crypto ipsec sa\n{sa_b}");
+    let (sa_a, sa_b) = show_ipsec_sa(&da, &db);
     assert!(
         sa_a.contains("current_peer 203.0.113.2 port 4500"),
         "{sa_a}"
@@ -84,6 +75,33 @@ fn lab_nat_t_between_two_engines() {
     db.stop();
 }
 
+/// Counts, in rtr, the raw ESP and the UDP-to-4500 packets it forwards (read with
+/// [`esp_and_udp4500`]).
+fn count_esp_and_udp4500(lab: &Lab) {
+    lab.rtr_nft("table ip cnt {\n chain fw {\n  type filter hook forward priority 0;\n  ip protocol esp counter\n  udp dport 4500 counter\n }\n}\n");
+}
+
+/// The tunnel comes up on hostA's first pings, then 10 pings each way all pass.
+fn pings_both_ways(lab: &Lab, da: &Daemon, db: &Daemon) {
+    let t = &lab.topo;
+    assert!(
+        ping_until_up(&t.host_a, addr::HOST_B, Duration::from_secs(30)),
+        "{}\n{}",
+        da.state(),
+        db.state()
+    );
+    assert_eq!(ping(&t.host_a, addr::HOST_B, 10), 10, "{}", da.state());
+    assert_eq!(ping(&t.host_b, addr::HOST_A, 10), 10, "{}", db.state());
+}
+
+/// Both ends' `show crypto ipsec sa`, printed for the record.
+fn show_ipsec_sa(da: &Daemon, db: &Daemon) -> (String, String) {
+    let sa_a = da.exec("show crypto ipsec sa");
+    let sa_b = db.exec("show crypto ipsec sa");
+    println!("siteA#show crypto ipsec sa\n{sa_a}siteB#show crypto ipsec sa\n{sa_b}");
+    (sa_a, sa_b)
+}
+
 /// Counts of (raw ESP, UDP to 4500) packets forwarded by rtr, from the `cnt` table.
 fn esp_and_udp4500(lab: &Lab) -> (u64, u64) {
     let counters = lab
@@ -105,7 +123,7 @@ fn lab_force_udp_encaps_without_nat() {
     let Some(lab) = Lab::new("fenc") else {
         return;
     };
-    lab.rtr_nft("table ip cnt {\n chain fw {\n  type filter hook forward priority 0;\n  ip protocol esp counter\n  udp dport 4500 counter\n }\n}\n");
+    count_esp_and_udp4500(&lab);
     let t = &lab.topo;
     let da = Daemon::start_with(
         t.gw_a.name(),
@@ -115,18 +133,9 @@ fn lab_force_udp_encaps_without_nat() {
         &["--force-udp-encaps"],
     );
     let db = Daemon::start(&t.gw_b, lab.dir.path(), "siteB", &site_b(addr::GW_A_WAN));
-    assert!(
-        ping_until_up(&t.host_a, addr::HOST_B, Duration::from_secs(30)),
-        "{}\n{}",
-        da.state(),
-        db.state()
-    );
-    assert_eq!(ping(&t.host_a, addr::HOST_B, 10), 10, "{}", da.state());
-    assert_eq!(ping(&t.host_b, addr::HOST_A, 10), 10, "{}", db.state());
+    pings_both_ways(&lab, &da, &db);
     std::thread::sleep(Duration::from_millis(300));
-    let sa_a = da.exec("show crypto ipsec sa");
-    let sa_b = db.exec("show crypto ipsec sa");
-    println!("siteA#show crypto ipsec sa\n{sa_a}siteB#show crypto ipsec sa\n{sa_b}");
+    let (sa_a, sa_b) = show_ipsec_sa(&da, &db);
     // No NAT: each side sees the other's real address, yet both float to 4500.
     assert!(
         sa_a.contains("current_peer 203.0.113.2 port 4500"),

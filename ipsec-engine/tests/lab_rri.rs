@@ -9,18 +9,8 @@
 mod common;
 
 use common::*;
-use ipsec_netlab::{addr, Charon, CharonConn, Netns};
+use ipsec_netlab::{addr, Charon, Netns};
 use std::time::Duration;
-
-fn charon_conn() -> CharonConn {
-    CharonConn::new("siteA", "lans")
-        .local(addr::GW_B_WAN)
-        .remote(addr::GW_A_WAN)
-        .psk("ciscokey")
-        .proposals("3des-sha1-modp1024")
-        .esp_proposals("3des-sha1")
-        .ts(addr::LAN_B, addr::LAN_A)
-}
 
 /// bird learning the routes the engine injects (protocol 229), nothing else; never writing
 /// the kernel; plus one route of its own, as what it would announce to its neighbours.
@@ -55,7 +45,7 @@ fn lab_rri_bird_learns_and_withdraws_the_reverse_route_with_the_sa() {
     let Some(bird) = Bird::start(&t.gw_a, lab.dir.path(), "bird", BIRD_CONF) else {
         return;
     };
-    let peer = Charon::start(&t.gw_b, &[charon_conn()]).unwrap();
+    let peer = Charon::start(&t.gw_b, &[seed_charon_conn()]).unwrap();
     peer.load_all().unwrap();
     let config = site_a(addr::GW_B_WAN).replace(
         " match address 100\n",

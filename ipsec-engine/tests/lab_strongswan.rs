@@ -6,24 +6,14 @@
 mod common;
 
 use common::*;
-use ipsec_netlab::{addr, Charon, CharonConn};
+use ipsec_netlab::{addr, Charon};
 use std::process::Command;
 use std::time::Duration;
-
-fn charon_conn() -> CharonConn {
-    CharonConn::new("siteA", "lans")
-        .local(addr::GW_B_WAN)
-        .remote(addr::GW_A_WAN)
-        .psk("ciscokey")
-        .proposals("3des-sha1-modp1024")
-        .esp_proposals("3des-sha1")
-        .ts(addr::LAN_B, addr::LAN_A)
-}
 
 /// The lab with strongSwan loaded in gwB and our siteA daemon in gwA; `None` to skip.
 fn start(tag: &str) -> Option<(Lab, Charon, Daemon)> {
     let lab = Lab::new(tag)?;
-    let peer = Charon::start(&lab.topo.gw_b, &[charon_conn()]).unwrap();
+    let peer = Charon::start(&lab.topo.gw_b, &[seed_charon_conn()]).unwrap();
     peer.load_all().unwrap();
     let da = Daemon::start(
         &lab.topo.gw_a,
@@ -197,7 +187,7 @@ fn lab_strongswan_initiates_to_a_dynamic_map_with_a_wildcard_key() {
     let Some(lab) = Lab::new("swan_dynamic") else {
         return;
     };
-    let peer = Charon::start(&lab.topo.gw_b, &[charon_conn()]).unwrap();
+    let peer = Charon::start(&lab.topo.gw_b, &[seed_charon_conn()]).unwrap();
     peer.load_all().unwrap();
     let config = site_a(addr::GW_B_WAN)
         .replace(

@@ -3,7 +3,7 @@
 //! debug streams, and TCP transfers between the host namespaces.
 #![allow(dead_code)]
 
-use ipsec_netlab::{addr, Netns, ScratchDir, Topology};
+use ipsec_netlab::{addr, CharonConn, Netns, ScratchDir, Topology};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
@@ -11,6 +11,18 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// The seed's siteB as strongSwan in gwB: siteA is its peer, pre-shared key `ciscokey`,
+/// 3des-sha1-modp1024 and ESP 3des-sha1 between the two LANs. Labs change what they test.
+pub fn seed_charon_conn() -> CharonConn {
+    CharonConn::new("siteA", "lans")
+        .local(addr::GW_B_WAN)
+        .remote(addr::GW_A_WAN)
+        .psk("ciscokey")
+        .proposals("3des-sha1-modp1024")
+        .esp_proposals("3des-sha1")
+        .ts(addr::LAN_B, addr::LAN_A)
+}
 
 /// The engine binary under test: this build's, or `IPSEC_ENGINE_BIN` (to compare builds in
 /// one run, e.g. the lab benchmark before and after a change).

@@ -283,9 +283,9 @@ impl Endpoint {
             self.drop_datagram(DatagramDrop::DhRateLimited);
             return Ok(());
         }
-        let (natt, peer_dpd) = Self::parse_vids(&list, !self.config.nat_t_drafts_only);
+        let vids = Self::parse_vids(&list, !self.config.nat_t_drafts_only);
         let natt = if self.config.nat_traversal {
-            natt
+            vids.natt
         } else {
             NattKind::None
         };
@@ -390,7 +390,7 @@ impl Endpoint {
         sa.suite = Some(suite);
         sa.natt = natt;
         sa.nat.peer_supports = natt != NattKind::None;
-        sa.peer_dpd = peer_dpd;
+        sa.peer_dpd = vids.dpd;
         {
             let hs = sa.hs_mut();
             hs.sai_b = sa_p.body.to_vec();
@@ -412,6 +412,8 @@ impl Endpoint {
         self.sas.insert(Box::new(sa));
         self.log_ikev1_table();
         self.send(path, reply);
+        // Only after AM2 has gone whole: its repeats and later messages may be fragments.
+        self.note_peer_fragmentation(id, vids.fragmentation);
         Ok(())
     }
 
@@ -534,12 +536,13 @@ impl Endpoint {
         }
         let crypt = IsakmpCrypto::new(&keys, &sa.hs().gxi, ke.body)
             .map_err(|_| Failure::Drop(InvalidMessage::BadPayload("KE").into()))?;
-        let (natt, peer_dpd) = Self::parse_vids(&list, !self.config.nat_t_drafts_only);
+        let vids = Self::parse_vids(&list, !self.config.nat_t_drafts_only);
         let natt = if self.config.nat_traversal {
-            natt
+            vids.natt
         } else {
             NattKind::None
         };
+        self.note_peer_fragmentation(id, vids.fragmentation);
         if let Some(sa) = self.sas.get_mut(&id) {
             adopt_path(sa, path);
             sa.last_rx_at = now;
@@ -547,7 +550,7 @@ impl Endpoint {
             sa.suite = Some(suite);
             sa.natt = natt;
             sa.nat.peer_supports = natt != NattKind::None;
-            sa.peer_dpd = peer_dpd;
+            sa.peer_dpd = vids.dpd;
             sa.hs_mut().gxr = ke.body.to_vec();
             sa.hs_mut().nr = nonce.body.to_vec();
             sa.keys = Some(keys);

@@ -2,6 +2,16 @@
 
 use super::*;
 
+/// What a peer's Phase 1 vendor IDs announce.
+pub(super) struct PeerVids {
+    /// NAT traversal flavour it supports.
+    pub(super) natt: NattKind,
+    /// Dead peer detection (RFC 3706).
+    pub(super) dpd: bool,
+    /// IKE fragmentation (payload 132).
+    pub(super) fragmentation: bool,
+}
+
 impl Endpoint {
     pub(super) fn start_main_mode(
         &mut self,
@@ -60,22 +70,26 @@ impl Endpoint {
         v
     }
 
-    pub(super) fn parse_vids(list: &PayloadList<'_>, rfc_allowed: bool) -> (NattKind, bool) {
-        let mut natt = NattKind::None;
-        let mut dpd = false;
+    pub(super) fn parse_vids(list: &PayloadList<'_>, rfc_allowed: bool) -> PeerVids {
+        let mut v = PeerVids {
+            natt: NattKind::None,
+            dpd: false,
+            fragmentation: false,
+        };
         for p in list.find_all(PayloadType::VENDOR_ID) {
             match vendor::recognize(p.body) {
-                Some(KnownVendor::NatTRfc3947) if rfc_allowed => natt = NattKind::Rfc,
+                Some(KnownVendor::NatTRfc3947) if rfc_allowed => v.natt = NattKind::Rfc,
                 Some(KnownVendor::NatTDraft(2 | 3)) | Some(KnownVendor::NatTDraft02N)
-                    if natt == NattKind::None =>
+                    if v.natt == NattKind::None =>
                 {
-                    natt = NattKind::Draft
+                    v.natt = NattKind::Draft
                 }
-                Some(KnownVendor::Dpd { .. }) => dpd = true,
+                Some(KnownVendor::Dpd { .. }) => v.dpd = true,
+                Some(KnownVendor::Fragmentation) => v.fragmentation = true,
                 _ => {}
             }
         }
-        (natt, dpd)
+        v
     }
 
     /// Responder, first message of Main or Aggressive Mode: the peer configured for the
@@ -144,9 +158,9 @@ impl Endpoint {
         let list = PayloadList::parse(header.next_payload, body)?;
         let sa_p = list.find(PayloadType::SA).ok_or_else(|| missing("SA"))?;
         let (peer, (suite, pnum, tbody)) = self.responder_phase1_choice(path, header, sa_p.body)?;
-        let (natt, peer_dpd) = Self::parse_vids(&list, !self.config.nat_t_drafts_only);
+        let vids = Self::parse_vids(&list, !self.config.nat_t_drafts_only);
         let natt = if self.config.nat_traversal {
-            natt
+            vids.natt
         } else {
             NattKind::None
         };
@@ -189,10 +203,12 @@ impl Endpoint {
         sa.suite = Some(suite);
         sa.natt = natt;
         sa.nat.peer_supports = natt != NattKind::None;
-        sa.peer_dpd = peer_dpd;
+        sa.peer_dpd = vids.dpd;
         sa.flight = Flight::answered(Some(reply.clone()), hash);
         self.sas.insert(Box::new(sa));
         self.send(path, reply);
+        // Only after MM2 has gone whole: its repeats and later messages may be fragments.
+        self.note_peer_fragmentation(id, vids.fragmentation);
         Ok(())
     }
 
@@ -311,12 +327,14 @@ impl Endpoint {
                     return Err(self.abandon_phase1(id, remote, e));
                 }
             };
-        let (natt, peer_dpd) = Self::parse_vids(&list, !self.config.nat_t_drafts_only);
+        let vids = Self::parse_vids(&list, !self.config.nat_t_drafts_only);
         let natt = if self.config.nat_traversal {
-            natt
+            vids.natt
         } else {
             NattKind::None
         };
+        // Before MM3 is built, so MM3 may already go as fragments.
+        self.note_peer_fragmentation(id, vids.fragmentation);
         let dh = DhSecret::generate(suite.group, &mut self.rng);
         let ni = self.nonce();
         let cr = header.responder_cookie.0;
@@ -351,7 +369,7 @@ impl Endpoint {
             sa.suite = Some(suite);
             sa.natt = natt;
             sa.nat.peer_supports = natt != NattKind::None;
-            sa.peer_dpd = peer_dpd;
+            sa.peer_dpd = vids.dpd;
             sa.hs_mut().gxi = dh.public_value().to_vec();
             sa.hs_mut().dh = Some(dh);
             sa.hs_mut().ni = ni;
@@ -454,7 +472,8 @@ impl Endpoint {
         let body = msg.get(HEADER_LEN..).unwrap_or(&[]);
         let list = PayloadList::parse(header.next_payload, body)?;
         self.mm_key_material(id, &list)?;
-        let (_, dpd) = Self::parse_vids(&list, !self.config.nat_t_drafts_only);
+        let vids = Self::parse_vids(&list, !self.config.nat_t_drafts_only);
+        self.note_peer_fragmentation(id, vids.fragmentation);
         let Some(path) = self.sas.get(&id).map(|s| s.path) else {
             return Ok(());
         };
@@ -470,7 +489,7 @@ impl Endpoint {
         let Some(sa) = self.sas.get_mut(&id) else {
             return Ok(());
         };
-        sa.peer_dpd |= dpd;
+        sa.peer_dpd |= vids.dpd;
         if sa.nat.nat_detected() {
             sa.path.local.set_port(4500);
             sa.path.remote.set_port(4500);

@@ -307,21 +307,15 @@ impl Endpoint {
 
     fn send(&mut self, path: Path, bytes: Vec<u8>) {
         let marker = marker_needed(&path);
-        if let Some(frags) = self.fragments_for(&path, &bytes) {
-            for bytes in frags {
-                self.transmits.push_back(OutDatagram {
-                    path,
-                    bytes,
-                    marker,
-                });
-            }
-            return;
-        }
-        self.transmits.push_back(OutDatagram {
+        let datagram = |bytes| OutDatagram {
             path,
             bytes,
             marker,
-        });
+        };
+        match self.fragments_for(&path, &bytes) {
+            Some(frags) => self.transmits.extend(frags.into_iter().map(datagram)),
+            None => self.transmits.push_back(datagram(bytes)),
+        }
     }
 
     fn alloc_sa_id(&mut self) -> IkeSaId {
@@ -680,11 +674,6 @@ impl Endpoint {
                 return;
             }
         };
-        // Before the handler runs, so a reply it sends (MM3 after MM2) may already go as
-        // fragments; once more after it for the SA a first message creates.
-        if found.is_some() {
-            self.note_fragmentation_vid(&path, &header, msg);
-        }
         let before = found
             .and_then(|id| self.sas.get(&id))
             .filter(|s| s.state == P1State::QmIdle)
@@ -736,9 +725,6 @@ impl Endpoint {
                 Ok(())
             }
         };
-        if found.is_none() {
-            self.note_fragmentation_vid(&path, &header, msg);
-        }
         match result {
             Ok(()) => {
                 if let (Some(id), Some(old)) = (found, before) {
