@@ -107,6 +107,9 @@ pub struct AaaConfig {
     pub login_lists: Vec<(String, Vec<LoginMethod>)>,
     /// `username U password|secret 0 P` lines in configuration order.
     pub users: Vec<LocalUser>,
+    /// `aaa authorization network L METHOD...` lists in configuration order (Mode Config group
+    /// policy).
+    pub network_lists: Vec<(String, Vec<super::modecfg::AuthorizationMethod>)>,
 }
 
 impl AaaConfig {
@@ -122,6 +125,18 @@ impl AaaConfig {
             users: self.users.clone(),
             max_attempts: XAUTH_DEFAULT_ATTEMPTS,
         })
+    }
+}
+
+impl AaaConfig {
+    /// Whether `isakmp authorization list L` finds group policy: `aaa new-model` and an `aaa
+    /// authorization network L local` list.
+    pub fn local_network_authorization(&self, list: &str) -> bool {
+        self.new_model
+            && self
+                .network_lists
+                .iter()
+                .any(|(n, m)| n == list && m.contains(&super::modecfg::AuthorizationMethod::Local))
     }
 }
 

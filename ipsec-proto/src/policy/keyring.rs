@@ -104,6 +104,12 @@ pub struct IsakmpProfile {
     pub self_identity: Option<SelfIdentity>,
     /// `client authentication list L`: XAUTH for the profile's peers against list `L`.
     pub client_auth_list: Option<String>,
+    /// `match identity group G`: the Easy VPN groups (ID_KEY_ID) the profile takes.
+    pub match_groups: Vec<String>,
+    /// `isakmp authorization list L`: Mode Config group policy from list `L`.
+    pub isakmp_authorization_list: Option<String>,
+    /// `client configuration address respond|initiate`.
+    pub client_configuration: Option<super::modecfg::AddressAssignment>,
 }
 
 impl IsakmpProfile {

@@ -10,6 +10,7 @@ pub mod aggressive;
 pub mod ipsec;
 pub mod isakmp;
 pub mod keyring;
+pub mod modecfg;
 pub mod net;
 
 use std::net::Ipv4Addr;
@@ -33,6 +34,9 @@ pub use isakmp::{
 };
 pub use keyring::{
     HostIdentity, IsakmpProfile, KeySource, Keyring, LocalAddress, LocalIdentity, SelfIdentity,
+};
+pub use modecfg::{
+    AddressAssignment, AuthorizationMethod, ClientGroup, LocalPool, ModeConfigServer, ResolvedGroup,
 };
 pub use net::{
     tunnel_number, Interface, NatRule, NatSide, StaticRoute, TunnelConfig, TunnelMode, TunnelSource,
@@ -88,6 +92,14 @@ pub struct GatewayConfig {
     /// `crypto map M client authentication list L`, by map name: XAUTH for that map's
     /// remote-access peers.
     pub map_client_auth: Vec<(String, String)>,
+    /// `crypto map M isakmp authorization list L`, by map name: Mode Config group policy.
+    pub map_isakmp_authorization: Vec<(String, String)>,
+    /// `crypto map M client configuration address respond|initiate`, by map name.
+    pub map_client_configuration: Vec<(String, AddressAssignment)>,
+    /// `ip local pool` ranges, one entry per pool name, ranges in configuration order.
+    pub local_pools: Vec<LocalPool>,
+    /// `crypto isakmp client configuration group` blocks in configuration order.
+    pub client_groups: Vec<ClientGroup>,
 }
 
 /// A problem found by [`GatewayConfig::validate`]: the configuration is usable but something will not
