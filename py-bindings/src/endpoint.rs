@@ -74,6 +74,7 @@ fn reason(r: DeleteReason) -> &'static str {
         DeleteReason::DpdTimeout => "dpd-timeout",
         DeleteReason::Idle => "idle",
         DeleteReason::XauthFailed => "xauth-failed",
+        DeleteReason::ModeConfigRefused => "mode-config-refused",
         _ => "other",
     }
 }

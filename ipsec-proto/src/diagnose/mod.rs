@@ -51,6 +51,9 @@ pub enum FailureKind {
     NoKey,
     /// The peer's Main Mode identity is not matched by its ISAKMP profile.
     IdentityNotMatched,
+    /// An Easy VPN client was not configured (unknown group, pool exhausted, max-users) or
+    /// proposed a Quick Mode for an address it was not leased.
+    ModeConfig,
     /// We retransmitted until giving up.
     NoReply {
         /// Retransmissions sent.
@@ -87,6 +90,9 @@ impl FailureKind {
                 PeerIncompatible::IdentityNotMatched(_)
                 | PeerIncompatible::HostIdentityNotMatched(_),
             ) => FailureKind::IdentityNotMatched,
+            Error::PeerIncompatible(
+                PeerIncompatible::ModeConfig(_) | PeerIncompatible::ProxyNotLeased { .. },
+            ) => FailureKind::ModeConfig,
             Error::AuthenticationFailed(AuthFailure::PskMismatch { .. }) => {
                 FailureKind::PskMismatch
             }

@@ -83,6 +83,17 @@ pub struct PeerConfig {
     /// As initiator, offer XAUTHInitPreShared and answer the responder's XAUTH REQUEST with
     /// these credentials (an Easy VPN client). `None`: offer `pre-share`.
     pub xauth_client: Option<crate::policy::XauthCredentials>,
+    /// `isakmp authorization list L` with `client configuration address respond|initiate`:
+    /// after Phase 1 (and XAUTH, when it applies) we, the responder, configure the client
+    /// over Mode Config from its group (its Aggressive Mode ID_KEY_ID), leasing it an address
+    /// of the group's pool; its Quick Modes must then use that address. `None`: a Mode Config
+    /// REQUEST is refused.
+    pub mode_config: Option<crate::policy::ModeConfigServer>,
+    /// As initiator, be configured by the responder over Mode Config after Phase 1 and XAUTH
+    /// (an Easy VPN client): ask with a REQUEST, or wait for its SET. Quick Mode waits for the
+    /// configuration, which arrives as [`crate::ike::ModeConfigStep::Configured`]. `None`: no
+    /// Mode Config.
+    pub mode_config_client: Option<crate::policy::ClientMode>,
 }
 
 /// A pre-shared key chosen by the Aggressive Mode identity of the peer.
@@ -116,6 +127,8 @@ impl PeerConfig {
             identity_keys: Vec::new(),
             xauth_server: None,
             xauth_client: None,
+            mode_config: None,
+            mode_config_client: None,
         }
     }
 

@@ -80,6 +80,53 @@ pub enum PeerIncompatible {
     /// identity host`), or with an identity of a type the profile does not match.
     #[error("peer identity {0} is not matched by the ISAKMP profile (match identity host)")]
     HostIdentityNotMatched(String),
+    /// A Mode Config client proposed a Quick Mode whose own proxy identity is not the address
+    /// it was leased (or it has no lease yet where its group hands out addresses).
+    #[error("{}", match .leased { Some(a) => format!("Quick Mode proxy identity {offered} is not the address leased to the client ({a}/32)"), None => format!("Quick Mode proxy identity {offered} before Mode Config leased the client an address") })]
+    ProxyNotLeased {
+        /// The client's proxy identity as offered.
+        offered: String,
+        /// Its lease.
+        leased: Option<std::net::Ipv4Addr>,
+    },
+    /// Mode Config could not be given to a client.
+    #[error("Mode Config refused: {0}")]
+    ModeConfig(ModeConfigRefusal),
+}
+
+/// Why a Mode Config server did not configure a client.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ModeConfigRefusal {
+    /// The client's Phase 1 identity names no `crypto isakmp client configuration group`.
+    #[error("no client configuration group {0:?} (the client's Phase 1 identity)")]
+    UnknownGroup(String),
+    /// Every address of the group's pool is leased.
+    #[error("ip local pool {pool} of group {group} is exhausted ({size} addresses leased)")]
+    PoolExhausted {
+        /// Group.
+        group: String,
+        /// Pool.
+        pool: String,
+        /// Its size.
+        size: u64,
+    },
+    /// The group's `pool` names no `ip local pool`.
+    #[error("group {group} names pool {pool}, which has no ip local pool")]
+    MissingPool {
+        /// Group.
+        group: String,
+        /// Pool.
+        pool: String,
+    },
+    /// `max-users` clients of the group are connected.
+    #[error("group {group} has its max-users {max} clients connected")]
+    MaxUsers {
+        /// Group.
+        group: String,
+        /// Its `max-users`.
+        max: u32,
+    },
 }
 
 /// Authentication failed.
@@ -287,11 +334,13 @@ impl Error {
             // The peer proved its key but named an identity we do not take.
             Error::PeerIncompatible(
                 PeerIncompatible::IdentityNotMatched(_)
-                | PeerIncompatible::HostIdentityNotMatched(_),
+                | PeerIncompatible::HostIdentityNotMatched(_)
+                | PeerIncompatible::ProxyNotLeased { .. },
             ) => Some(NotifyType::INVALID_ID_INFORMATION),
             Error::InvalidMessage(_)
             | Error::PeerMisbehaved(_)
             | Error::PeerIncompatible(PeerIncompatible::NoKey(_))
+            | Error::PeerIncompatible(PeerIncompatible::ModeConfig(_))
             | Error::AuthenticationFailed(_)
             | Error::NotifyReceived(_)
             | Error::NoReply { .. }

@@ -86,6 +86,9 @@ pub enum DeleteReason {
     Idle,
     /// XAUTH ended with STATUS=FAIL.
     XauthFailed,
+    /// The Mode Config server could not configure the client (unknown group, pool exhausted,
+    /// max-users).
+    ModeConfigRefused,
 }
 
 /// Keys of both directions of one IPsec SA pair, moved out of the endpoint once; each half wipes
@@ -276,6 +279,44 @@ pub enum Event {
         /// What happened.
         step: XauthStep,
     },
+    /// A step of Mode Config on an established ISAKMP SA.
+    ModeConfig {
+        /// The ISAKMP SA.
+        sa: IkeSaId,
+        /// The peer (crypto map entry).
+        peer: PeerId,
+        /// What happened.
+        step: ModeConfigStep,
+    },
+}
+
+/// One step of Mode Config (draft-dukes-ike-mode-cfg-02) on an established ISAKMP SA.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ModeConfigStep {
+    /// Server: the client's REQUEST answered with a REPLY (`respond`), or our SET pushed
+    /// (`initiate`), for a client of `group`.
+    Sent {
+        /// The client's group.
+        group: String,
+        /// The address leased, if the group has a pool and the client asked for one.
+        address: Option<std::net::Ipv4Addr>,
+        /// REPLY (true) or SET (false).
+        reply: bool,
+        /// Attributes sent.
+        attributes: usize,
+    },
+    /// Server: the client acknowledged our SET.
+    Acknowledged,
+    /// Server: the client's last ISAKMP SA went; its address is back in the pool.
+    Released {
+        /// The address.
+        address: std::net::Ipv4Addr,
+    },
+    /// Client: our REQUEST sent.
+    Requested,
+    /// Client: the server's REPLY (or pushed SET, which we acknowledged) configured us.
+    Configured(crate::policy::ClientSettings),
 }
 
 /// One step of an XAUTH exchange. User names appear; passwords never do.
@@ -345,6 +386,10 @@ pub struct IsakmpSaInfo {
     pub xauth: bool,
     /// The XAUTH user, once STATUS=OK was exchanged.
     pub xauth_user: Option<String>,
+    /// The Easy VPN group (Mode Config server), once the client was configured.
+    pub client_group: Option<String>,
+    /// The address leased to the client (Mode Config server).
+    pub assigned_address: Option<std::net::Ipv4Addr>,
 }
 
 impl IsakmpSaInfo {
@@ -477,6 +522,8 @@ pub struct Counters {
     pub aggressive_disabled: u64,
     /// Aggressive Mode first messages whose identity has no key, answered with a decoy AM2.
     pub aggressive_unknown_identity: u64,
+    /// Remote-access clients the Mode Config server refused (the event names the reason).
+    pub mode_config_refused: u64,
     /// IKE fragments received (payload 132), accepted or not.
     pub fragments_received: u64,
     /// IKE fragments refused (each also counts as `malformed`; the drop names the reason).

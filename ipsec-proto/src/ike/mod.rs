@@ -49,12 +49,12 @@ pub use endpoint::{
     MAX_REASSEMBLY_BYTES, REASSEMBLY_TIMEOUT,
 };
 pub use error::{
-    ApiMisuse, AuthFailure, BufferTooSmall, DatagramDrop, Error, InvalidMessage, NotifyType,
-    PeerIncompatible, PeerMisbehaved, QuickModeWait,
+    ApiMisuse, AuthFailure, BufferTooSmall, DatagramDrop, Error, InvalidMessage, ModeConfigRefusal,
+    NotifyType, PeerIncompatible, PeerMisbehaved, QuickModeWait,
 };
 pub use event::{
     ChildId, ChildKeys, Counters, DeleteReason, Event, IkeSaId, IpsecSaInfo, IsakmpSaInfo,
-    IsakmpState, NatStatus, Path, Phase2Established, Role, Transmit, XauthStep,
+    IsakmpState, ModeConfigStep, NatStatus, Path, Phase2Established, Role, Transmit, XauthStep,
 };
 pub use evidence::{
     ConfigProblem, EspTransform, PfsMismatch, Phase1Attribute, Phase1Auth, Phase1Difference,

@@ -137,6 +137,12 @@ impl GatewayConfig {
                 out.push((Phase1Id::KeyId(h.as_bytes().to_vec()), k.key.clone()));
             }
         }
+        // Easy VPN group keys: Cisco clients and vpnc send the group name as ID_KEY_ID.
+        for g in &self.client_groups {
+            if let Some(k) = &g.key {
+                out.push((Phase1Id::KeyId(g.name.as_bytes().to_vec()), k.clone()));
+            }
+        }
         out
     }
 
@@ -164,5 +170,6 @@ impl GatewayConfig {
                 .iter()
                 .any(IsakmpPeer::initiates_aggressive)
             || self.isakmp_profiles.iter().any(|p| p.initiate_aggressive)
+            || self.client_groups.iter().any(|g| g.key.is_some())
     }
 }

@@ -128,6 +128,45 @@ impl ModeConfigServer {
     }
 }
 
+/// How a Mode Config client gets its configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientMode {
+    /// Send a REQUEST and wait for the REPLY (vpnc, Cisco clients; strongSwan `modeconfig=pull`).
+    Pull,
+    /// Wait for the server's SET and ACK it (strongSwan `modeconfig=push`; IOS `client
+    /// configuration address initiate` servers).
+    Push,
+}
+
+/// What a Mode Config server gave us (an Easy VPN client): the attributes of its REPLY or SET.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct ClientSettings {
+    /// INTERNAL_IP4_ADDRESS: our inner address.
+    pub address: Option<Ipv4Addr>,
+    /// INTERNAL_IP4_NETMASK.
+    pub netmask: Option<Ipv4Addr>,
+    /// INTERNAL_IP4_DNS servers.
+    pub dns: Vec<Ipv4Addr>,
+    /// INTERNAL_IP4_NBNS (WINS) servers.
+    pub wins: Vec<Ipv4Addr>,
+    /// Unity DEF_DOMAIN.
+    pub domain: Option<String>,
+    /// Unity BANNER.
+    pub banner: Option<String>,
+    /// Unity SPLIT_INCLUDE networks (address, mask); empty: everything goes through the tunnel.
+    pub split: Vec<(Ipv4Addr, Ipv4Addr)>,
+    /// Unity SPLIT_DNS domains.
+    pub split_dns: Vec<String>,
+    /// Unity SAVE_PASSWD.
+    pub save_password: bool,
+    /// Unity PFS: the server wants PFS in Quick Mode.
+    pub pfs: bool,
+    /// Unity BACKUP_SERVERS.
+    pub backup_servers: Vec<String>,
+    /// APPLICATION_VERSION of the server.
+    pub application_version: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -521,6 +521,13 @@ pub fn build(cfg: &GatewayConfig, local_override: Option<Ipv4Addr>) -> Result<Bu
                     }
                 }
             }
+            match mode_config_server(cfg, map, profile) {
+                Ok(m) => pc.mode_config = m,
+                Err(why) => {
+                    skipped.push(format!("{name}: {why}"));
+                    continue;
+                }
+            }
             let mut line_selector = Vec::with_capacity(acl.entries.len());
             for l in &acl.entries {
                 if l.action != AclAction::Permit {
@@ -621,4 +628,79 @@ fn phase1_id(
         LocalIdentity::Fqdn(f) => Phase1Id::Fqdn(f),
         LocalIdentity::UserFqdn(u) => Phase1Id::UserFqdn(u),
     }
+}
+
+/// The Mode Config server of a map entry: the profile's `isakmp authorization list` and
+/// `client configuration address`, else the map's. `Ok(None)`: no address assignment is
+/// configured. `Err`: one is, but it cannot work as written (the entry is not built, so no
+/// client is left half-configured).
+fn mode_config_server(
+    cfg: &GatewayConfig,
+    map: &str,
+    profile: Option<&crate::policy::IsakmpProfile>,
+) -> Result<Option<crate::policy::ModeConfigServer>, String> {
+    use crate::policy::{AclAction, ModeConfigServer, ResolvedGroup};
+    let by_map = |v: &[(String, String)]| v.iter().find(|(m, _)| m == map).map(|(_, l)| l.clone());
+    let list = profile
+        .and_then(|p| p.isakmp_authorization_list.clone())
+        .or_else(|| by_map(&cfg.map_isakmp_authorization));
+    let assignment = profile.and_then(|p| p.client_configuration).or_else(|| {
+        cfg.map_client_configuration
+            .iter()
+            .find(|(m, _)| m == map)
+            .map(|(_, a)| *a)
+    });
+    let Some(assignment) = assignment else {
+        return Ok(None);
+    };
+    let Some(list) = list else {
+        return Err(format!(
+            "client configuration address {} without isakmp authorization list: no group policy to configure clients from",
+            assignment.keyword()
+        ));
+    };
+    if !cfg.aaa.local_network_authorization(&list) {
+        return Err(format!(
+            "isakmp authorization list {list}: no `aaa authorization network {list} local` under `aaa new-model`"
+        ));
+    }
+    let mut groups = Vec::with_capacity(cfg.client_groups.len());
+    for g in &cfg.client_groups {
+        if profile.is_some_and(|p| !p.match_groups.is_empty() && !p.match_groups.contains(&g.name))
+        {
+            continue;
+        }
+        let mut split = Vec::new();
+        if let Some(name) = &g.split_acl {
+            let Some(acl) = cfg.access_list(name) else {
+                return Err(format!(
+                    "client configuration group {}: acl {name} does not exist",
+                    g.name
+                ));
+            };
+            for l in acl.entries.iter().filter(|l| l.action == AclAction::Permit) {
+                let Some(mask) = l.src.subnet_mask() else {
+                    return Err(format!(
+                        "client configuration group {}: access-list {name} line {} has a non-contiguous wildcard, which a split-tunnel network cannot carry",
+                        g.name, l.seq
+                    ));
+                };
+                split.push((l.src.addr, mask));
+            }
+        }
+        groups.push(ResolvedGroup {
+            group: g.clone(),
+            pool: g
+                .pool
+                .as_ref()
+                .and_then(|p| cfg.local_pools.iter().find(|l| &l.name == p))
+                .cloned(),
+            split,
+        });
+    }
+    Ok(Some(ModeConfigServer {
+        list,
+        assignment,
+        groups,
+    }))
 }

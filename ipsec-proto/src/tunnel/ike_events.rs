@@ -185,6 +185,11 @@ fn copy_of(ev: &Event) -> IkeEvent {
             peer: *peer,
             step: step.clone(),
         }),
+        Event::ModeConfig { sa, peer, step } => IkeEvent::Endpoint(Event::ModeConfig {
+            sa: *sa,
+            peer: *peer,
+            step: step.clone(),
+        }),
     }
 }
 

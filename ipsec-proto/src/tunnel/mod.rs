@@ -1241,5 +1241,6 @@ pub(crate) fn delete_reason(r: DeleteReason) -> &'static str {
         DeleteReason::DpdTimeout => "Dead Peer Detection timeout",
         DeleteReason::Idle => "idle timer expired",
         DeleteReason::XauthFailed => "XAUTH failed",
+        DeleteReason::ModeConfigRefused => "Mode Config refused",
     }
 }

@@ -49,6 +49,8 @@ impl Endpoint {
                     nat_t: s.nat.nat_detected(),
                     xauth: s.xauth.is_xauth(),
                     xauth_user: s.xauth.user().map(str::to_owned),
+                    client_group: s.modecfg.group().map(str::to_owned),
+                    assigned_address: self.leases.of_sa(s.id),
                 }
             })
             .collect()

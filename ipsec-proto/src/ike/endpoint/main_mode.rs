@@ -696,6 +696,10 @@ impl Endpoint {
         // the same peer address whose profile takes the identity and that gives the same key
         // (the one that just verified) takes the SA over; as initiator the entry is ours.
         let current = sa.peer;
+        let identity = crate::policy::Phase1Id::from_body(idp.body);
+        if let Some(sa) = self.sas.get_mut(&id) {
+            sa.peer_identity = identity;
+        }
         let takes = self
             .peer(current)
             .is_some_and(|c| c.takes_identity(idp.body));
@@ -813,6 +817,11 @@ impl Endpoint {
         };
         sa.state = P1State::QmIdle;
         sa.established = Some(now);
+        // An Aggressive Mode responder read the initiator's identity from AM1 (HASH_I, now
+        // verified, covers it); Main Mode set it when MM5/MM6 was authenticated.
+        if sa.role == Role::Responder && sa.peer_identity.is_none() {
+            sa.peer_identity = crate::policy::Phase1Id::from_body(&sa.hs().idii);
+        }
         // Only Main Mode needs these (HASH_I/HASH_R, key derivation); MM6 or our MM5 is cached
         // in the flight for retransmissions. Thousands of tunnels each keep only keys and state.
         sa.hs = None;

@@ -42,8 +42,12 @@ mod fuzz_access;
 mod info;
 mod informational;
 mod keylog;
+mod leases;
 mod main_mode;
 mod message_ids;
+mod mode_config;
+#[cfg(test)]
+mod mode_config_tests;
 mod nat_t;
 mod ownership;
 mod quick_mode;
@@ -146,6 +150,8 @@ pub struct Endpoint {
     am: aggressive::AmGuard,
     /// IKE fragmentation: reassembly per peer, fragment IDs (see [`fragment`]).
     frag: fragment::FragState,
+    /// Mode Config server: the pool addresses leased to clients (see [`leases`]).
+    leases: leases::Leases,
 }
 
 impl core::fmt::Debug for Endpoint {
@@ -231,6 +237,7 @@ impl Endpoint {
             dropped: None,
             keylog: keylog::KeyLogSlot::default(),
             am: aggressive::AmGuard::default(),
+            leases: leases::Leases::default(),
             frag: fragment::FragState::default(),
         }
     }
@@ -578,6 +585,7 @@ impl Endpoint {
 
     fn remove_sa(&mut self, id: IkeSaId, reason: DeleteReason) {
         if let Some(sa) = self.sas.remove(&id) {
+            self.release_lease(id, sa.peer);
             if sa.state == P1State::QmIdle {
                 self.events.push_back(Event::Phase1Deleted {
                     sa: id,

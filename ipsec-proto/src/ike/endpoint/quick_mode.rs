@@ -28,7 +28,10 @@ impl Endpoint {
                 return;
             };
             // An XAUTH client starts no Quick Mode before the server's STATUS=OK.
-            if sa.state != P1State::QmIdle || sa.pending.is_empty() || !sa.xauth.allows_quick_mode()
+            if sa.state != P1State::QmIdle
+                || sa.pending.is_empty()
+                || !sa.xauth.allows_quick_mode()
+                || sa.modecfg.holds_quick_mode()
             {
                 return;
             }
@@ -339,9 +342,11 @@ impl Endpoint {
         let Some(cfg) = self.peer(peer) else {
             return Ok(());
         };
-        let choice = match line {
-            None => Err(proposal::proxy_mismatch(sel_i, sel_r, &cfg.selectors)),
-            Some(_) => proposal::choose_phase2(
+        let leased = self.check_leased_proxy(id, &sel_i);
+        let choice = match (line, leased) {
+            (None, _) => Err(proposal::proxy_mismatch(sel_i, sel_r, &cfg.selectors)),
+            (Some(_), Err(e)) => Err(e),
+            (Some(_), Ok(())) => proposal::choose_phase2(
                 sa_p.body,
                 &cfg.transform_sets,
                 cfg.pfs_group,

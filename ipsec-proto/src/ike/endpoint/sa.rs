@@ -130,6 +130,11 @@ pub(super) struct IkeSa {
     /// our REPLY/ACK kept to answer a repeat (client). Separate from [`IkeSa::flight`], which
     /// still answers a repeated MM5/AM3 with MM6 or nothing.
     pub(super) xflight: super::retransmit::Flight,
+    /// Mode Config progress (server).
+    pub(super) modecfg: super::mode_config::ModeCfg,
+    /// The peer's authenticated Phase 1 identity, kept past the handshake: an Easy VPN
+    /// client's group is its ID_KEY_ID.
+    pub(super) peer_identity: Option<crate::policy::Phase1Id>,
 }
 
 impl IkeSa {
@@ -167,6 +172,8 @@ impl IkeSa {
             indexed: None,
             xauth: super::transaction::Xauth::NotRequired,
             xflight: super::retransmit::Flight::default(),
+            modecfg: super::mode_config::ModeCfg::Idle,
+            peer_identity: None,
         }
     }
 

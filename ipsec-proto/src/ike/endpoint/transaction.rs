@@ -89,6 +89,7 @@ impl Endpoint {
         };
         if !sa.suite.is_some_and(|s| s.xauth) {
             sa.xauth = Xauth::NotRequired;
+            self.mode_config_after_auth(now, id);
             return;
         }
         match sa.role {
@@ -132,7 +133,7 @@ impl Endpoint {
     /// Builds, hashes, encrypts and sends one Transaction message on `mid`, returning its
     /// bytes for the flight. `keep_iv`: the exchange goes on on this message ID (a REQUEST or
     /// SET), so its IV chain stays.
-    fn send_transaction(
+    pub(super) fn send_transaction(
         &mut self,
         id: IkeSaId,
         mid: u32,
@@ -181,13 +182,14 @@ impl Endpoint {
         let Some(sa) = self.sas.get(&id) else {
             return Ok(());
         };
-        // A repeat of the last message we accepted: the peer lost our answer; send it again.
+        // A repeat of the last message we accepted: the peer lost our answer; send it again
+        // (only an answer: a message of ours still awaiting one goes on its timer).
         if sa.xflight.last_rx == Some(digest) {
             if let Some(m) = sa
                 .xflight
                 .msg
                 .clone()
-                .filter(|_| sa.role == Role::Initiator)
+                .filter(|_| sa.xflight.retransmit_at.is_none())
             {
                 let path = sa.path;
                 self.counters.retransmissions += 1;
@@ -195,10 +197,11 @@ impl Endpoint {
             }
             return Ok(());
         }
-        if sa.state != P1State::QmIdle || !sa.xauth.is_xauth() {
+        let mode_config = self.serves_mode_config(id);
+        if sa.state != P1State::QmIdle || !(sa.xauth.is_xauth() || mode_config) {
             return Err(Failure::Drop(
                 PeerMisbehaved::Unexpected {
-                    what: "Transaction exchange without XAUTH",
+                    what: "Transaction exchange without XAUTH or Mode Config",
                     state: sa.state,
                 }
                 .into(),
@@ -212,9 +215,12 @@ impl Endpoint {
         let mid = header.message_id;
         // The client answers on the server's message ID; a new exchange from the server
         // (client role) must use one not seen before.
+        let fresh = mid != 0 && !sa.mids.contains(mid);
         let expected = match &sa.xauth {
             Xauth::Requested { mid: m, .. } | Xauth::StatusSent { mid: m, .. } => *m == mid,
-            Xauth::ClientWaiting => mid != 0 && !sa.mids.contains(mid),
+            Xauth::ClientWaiting => fresh,
+            // Mode Config: the client's REQUEST on a new ID, or the ACK of our SET.
+            _ if mode_config => fresh || sa.modecfg.awaits(mid),
             _ => false,
         };
         if !expected {
@@ -245,8 +251,22 @@ impl Endpoint {
             // Answered (server) or to be answered (client): no more retransmission of ours.
             sa.xflight = Flight::answered(None, digest);
         }
+        let xauth_running = self
+            .sas
+            .get(&id)
+            .is_some_and(|s| matches!(s.xauth, Xauth::Requested { .. } | Xauth::StatusSent { .. }));
+        let xauth_waiting = self
+            .sas
+            .get(&id)
+            .is_some_and(|s| s.xauth == Xauth::ClientWaiting);
         match sa_role(self, id) {
+            Some(Role::Responder) if mode_config && !xauth_running => {
+                self.mode_config_server_input(now, id, mid, &cfg)
+            }
             Some(Role::Responder) => self.xauth_server_input(now, id, mid, &cfg),
+            Some(Role::Initiator) if mode_config && !xauth_waiting => {
+                self.mode_config_client_input(now, id, mid, &cfg)
+            }
             Some(Role::Initiator) => self.xauth_client_input(now, id, mid, &cfg),
             None => Ok(()),
         }
@@ -320,6 +340,7 @@ impl Endpoint {
                     if let Some(sa) = self.sas.get_mut(&id) {
                         sa.xauth = Xauth::Done { user };
                     }
+                    self.mode_config_after_auth(now, id);
                 } else {
                     self.xauth_failed(now, id, AuthFailure::XauthRejected { user, attempts });
                 }
@@ -428,6 +449,7 @@ impl Endpoint {
                         if let Some(sa) = self.sas.get_mut(&id) {
                             sa.xauth = Xauth::Done { user: creds.name };
                         }
+                        self.mode_config_after_auth(now, id);
                         self.drain_pending(now, id);
                     }
                     _ => self.xauth_failed(now, id, AuthFailure::XauthRefusedByServer),
