@@ -393,10 +393,13 @@ pub struct IsakmpSaInfo {
 }
 
 impl IsakmpSaInfo {
-    /// IOS capability letters: `D` (peer does DPD), `N` (NAT-T in use), `X` (IKE Extended
-    /// Authentication).
+    /// IOS capability letters: `C` (IKE Configuration mode), `D` (peer does DPD), `N` (NAT-T
+    /// in use), `X` (IKE Extended Authentication).
     pub fn capabilities(&self) -> String {
         let mut c = String::new();
+        if self.client_group.is_some() {
+            c.push('C');
+        }
         if self.dpd {
             c.push('D');
         }

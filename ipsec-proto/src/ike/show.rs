@@ -188,6 +188,8 @@ pub(crate) fn session(
         phase1_id: peer.to_string(),
         session_id: u32::try_from(index).unwrap_or(u32::MAX),
         username: ike.and_then(|s| s.xauth_user.clone()),
+        group: ike.and_then(|s| s.client_group.clone()),
+        assigned_address: ike.and_then(|s| s.assigned_address),
         ike: ike.map(|s| SessionIkeSa {
             local: v4(s.path.local.ip()),
             local_port: s.path.local.port(),

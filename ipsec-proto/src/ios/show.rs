@@ -615,6 +615,10 @@ pub struct CryptoSession {
     pub flows: Vec<SessionFlow>,
     /// The XAUTH user of its ISAKMP SA (IOS prints `Username:` for remote-access sessions).
     pub username: Option<String>,
+    /// The Easy VPN group of a Mode Config client (IOS `Group:`).
+    pub group: Option<String>,
+    /// The address leased to it (IOS `Assigned address:`).
+    pub assigned_address: Option<Ipv4Addr>,
 }
 
 fn flow_side(ts: &TrafficSelector) -> String {
@@ -656,6 +660,12 @@ pub fn show_crypto_session(sessions: &[CryptoSession], detail: bool) -> String {
         let _ = writeln!(o, "Interface: {}", s.interface);
         if let Some(u) = &s.username {
             let _ = writeln!(o, "Username: {u}");
+        }
+        if let Some(g) = &s.group {
+            let _ = writeln!(o, "Group: {g}");
+        }
+        if let Some(a) = s.assigned_address {
+            let _ = writeln!(o, "Assigned address: {a}");
         }
         if detail {
             let _ = writeln!(o, "Uptime: {}", hms(s.uptime_secs));

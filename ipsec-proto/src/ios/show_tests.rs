@@ -288,6 +288,8 @@ fn session() -> CryptoSession {
         phase1_id: "203.0.113.2".into(),
         session_id: 0,
         username: None,
+        group: None,
+        assigned_address: None,
         ike: Some(SessionIkeSa {
             local: ip("198.51.100.1"),
             local_port: 500,
@@ -406,4 +408,21 @@ fn transform_set_layout() {
         show_crypto_ipsec_transform_set(&r1()),
         golden::TRANSFORM_SET
     );
+}
+
+#[test]
+fn an_easy_vpn_session_names_user_group_and_assigned_address_before_its_status() {
+    let mut s = session();
+    s.username = Some("alice".into());
+    s.group = Some("vpngroup".into());
+    s.assigned_address = Some(ip("10.99.0.10"));
+    for detail in [false, true] {
+        let t = show_crypto_session(std::slice::from_ref(&s), detail);
+        let want = "Interface: FastEthernet4\nUsername: alice\nGroup: vpngroup\nAssigned address: 10.99.0.10\n";
+        assert!(t.contains(want), "{t}");
+        assert!(
+            t.find("Assigned address").unwrap() < t.find("Session status").unwrap(),
+            "{t}"
+        );
+    }
 }

@@ -196,6 +196,7 @@ pub(super) fn event(out: &mut Outputs, ev: &Event, entries: &[MapEntryInfo]) {
             ),
         ),
         Event::Xauth { sa, step, .. } => xauth(out, sa.0, step),
+        Event::ModeConfig { sa, step, .. } => mode_config(out, sa.0, step),
         Event::PeerDead { sa, .. } => out.debug(
             DebugKind::Isakmp,
             format_args!(
@@ -243,6 +244,44 @@ fn xauth(out: &mut Outputs, c: u32, step: &crate::ike::XauthStep) {
     for l in lines {
         out.debug(DebugKind::Isakmp, format_args!("{l}"));
     }
+}
+
+/// IOS-style lines for a Mode Config step (after the Easy VPN server's `debug crypto isakmp`).
+fn mode_config(out: &mut Outputs, c: u32, step: &crate::ike::ModeConfigStep) {
+    use crate::ike::ModeConfigStep as S;
+    let line = match step {
+        S::Sent {
+            group,
+            address,
+            reply,
+            attributes,
+        } => {
+            let addr = address.map_or_else(|| "no address".to_string(), |a| format!("address {a}"));
+            if *reply {
+                format!("ISAKMP:({c}):Config payload REQUEST from group {group}
+ISAKMP:({c}):Sending mode config REPLY, {addr}, {attributes} attributes
+ISAKMP:({c}):Old State = IKE_CONFIG_AUTHOR_AAA_AWAIT  New State = IKE_P1_COMPLETE")
+            } else {
+                format!("ISAKMP:({c}):Sending mode config SET to group {group}, {addr}, {attributes} attributes
+ISAKMP:({c}):Old State = IKE_P1_COMPLETE  New State = IKE_CONFIG_SET_SENT")
+            }
+        }
+        S::Acknowledged => format!(
+            "ISAKMP:({c}):Config payload ACK
+ISAKMP:({c}):Old State = IKE_CONFIG_SET_SENT  New State = IKE_P1_COMPLETE"
+        ),
+        S::Released { address } => {
+            format!("ISAKMP:({c}):Returning address {address} to its pool")
+        }
+        S::Requested => format!("ISAKMP:({c}):Sending mode config REQUEST"),
+        S::Configured(s) => format!(
+            "ISAKMP:({c}):Mode config received: address {}, {} DNS, {} split networks",
+            s.address.map_or_else(|| "none".to_string(), |a| a.to_string()),
+            s.dns.len(),
+            s.split.len()
+        ),
+    };
+    out.debug(DebugKind::Isakmp, format_args!("{line}"));
 }
 
 /// `IPSEC(create_sa)` for both halves and the ISAKMP line that announces the installation.
