@@ -52,13 +52,15 @@ pub(crate) fn cause_name(c: Cause) -> &'static str {
         Cause::InProgress => "in-progress",
         Cause::UnknownPeer => "unknown-peer",
         Cause::IdentityMismatch => "identity-mismatch",
+        Cause::XauthFailed => "xauth-failed",
+        Cause::ModeConfig => "mode-config",
         // A cause added to the core later than this binding.
         _ => "other",
     }
 }
 
 /// Every value `cause_name` can return (the Python enum is checked against it).
-pub(crate) const CAUSES: [&str; 27] = [
+pub(crate) const CAUSES: [&str; 29] = [
     "healthy",
     "not-triggered",
     "peer-unreachable",
@@ -85,6 +87,8 @@ pub(crate) const CAUSES: [&str; 27] = [
     "in-progress",
     "unknown-peer",
     "identity-mismatch",
+    "xauth-failed",
+    "mode-config",
     "other",
 ];
 

@@ -51,6 +51,8 @@ pub enum FailureKind {
     NoKey,
     /// The peer's Main Mode identity is not matched by its ISAKMP profile.
     IdentityNotMatched,
+    /// XAUTH refused the user name or password (STATUS=FAIL).
+    Xauth,
     /// An Easy VPN client was not configured (unknown group, pool exhausted, max-users) or
     /// proposed a Quick Mode for an address it was not leased.
     ModeConfig,
@@ -93,6 +95,9 @@ impl FailureKind {
             Error::PeerIncompatible(
                 PeerIncompatible::ModeConfig(_) | PeerIncompatible::ProxyNotLeased { .. },
             ) => FailureKind::ModeConfig,
+            Error::AuthenticationFailed(
+                AuthFailure::XauthRejected { .. } | AuthFailure::XauthRefusedByServer,
+            ) => FailureKind::Xauth,
             Error::AuthenticationFailed(AuthFailure::PskMismatch { .. }) => {
                 FailureKind::PskMismatch
             }
@@ -655,6 +660,11 @@ pub enum Cause {
     UnknownPeer,
     /// The peer authenticated with an identity its ISAKMP profile does not `match identity`.
     IdentityMismatch,
+    /// XAUTH failed: wrong user name or password.
+    XauthFailed,
+    /// The Mode Config server could not configure a remote-access client (unknown group,
+    /// exhausted pool, max-users) or the client asked for an address it was not leased.
+    ModeConfig,
 }
 
 /// One finding about one peer.

@@ -138,6 +138,33 @@ pub fn diagnose_peer(now: Instant, p: &PeerInput) -> Vec<Verdict> {
     out
 }
 
+/// A remote-access client the Mode Config server refused; the error text names which rule.
+fn mode_config_verdict(now: Instant, p: &PeerInput, r: &Record, text: &str) -> Verdict {
+    let mut v = Verdict::new(
+        p.peer,
+        Cause::ModeConfig,
+        "remote-access client not configured (Mode Config)",
+    );
+    v.evidence.push(format!("{} ({})", text, ago(now, r.at)));
+    let check = if text.contains("exhausted") {
+        "enlarge the group's `ip local pool` (or free addresses: `show crypto session` lists who holds them)"
+    } else if text.contains("max-users") {
+        "raise `max-users` of the group, or wait for a client to disconnect"
+    } else if text.contains("no client configuration group") {
+        "the client's group name (its ID_KEY_ID: vpnc `IPSec ID`, strongSwan `keyid:`) must name a `crypto isakmp client configuration group`"
+    } else if text.contains("has no ip local pool") {
+        "create the `ip local pool` the group's `pool` names"
+    } else if text.contains("leased") {
+        "the client proposed a Quick Mode for another address than the one it was given; a client that keeps its old address after a reconnect must be restarted"
+    } else {
+        "the group's settings under `crypto isakmp client configuration group`"
+    };
+    v.check.push(check.into());
+    v.verify
+        .push("debug crypto isakmp: `Sending mode config REPLY` lines; show crypto session detail: Group and Assigned address".into());
+    v
+}
+
 fn phase1(now: Instant, p: &PeerInput, out: &mut Vec<Verdict>) {
     let peer = peer_text(p);
     let local = local_text(p);
@@ -154,6 +181,26 @@ fn phase1(now: Instant, p: &PeerInput, out: &mut Vec<Verdict>) {
         last_rx_text(now, p)
     );
 
+    if let Some((r, FailureKind::Xauth, text)) = fail {
+        let mut v = Verdict::new(
+            p.peer,
+            Cause::XauthFailed,
+            "Phase 1 up, then XAUTH failed: wrong user name or password",
+        );
+        v.evidence.push(format!("{} ({})", text, ago(now, r.at)));
+        v.check.push(
+            "the client's XAUTH user name and password against the `username U password|secret` lines the `client authentication list` names (`aaa authentication login L local`)".into(),
+        );
+        v.verify.push(
+            "debug crypto isakmp: `Old State = IKE_XAUTH_REQ_SENT  New State = IKE_XAUTH_AAA_START_LOGIN_AWAIT (login failed)`, then `STATUS=FAIL`".into(),
+        );
+        out.push(v);
+        return;
+    }
+    if let Some((r, FailureKind::ModeConfig, text)) = fail {
+        out.push(mode_config_verdict(now, p, r, text));
+        return;
+    }
     if let Some((r, FailureKind::PskMismatch | FailureKind::HashMismatch, text)) = fail {
         let mut v = Verdict::new(
             p.peer,
@@ -536,6 +583,7 @@ fn phase2(now: Instant, p: &PeerInput, out: &mut Vec<Verdict>) {
                 if &**name == "NO-PROPOSAL-CHOSEN" || &**name == "INVALID-ID-INFORMATION")
         });
     match fail {
+        Some((r, FailureKind::ModeConfig, text)) => out.push(mode_config_verdict(now, p, r, text)),
         Some((r, FailureKind::ProxyIdentities, text)) => {
             let mut v = Verdict::new(
                 p.peer,

@@ -307,3 +307,68 @@ fn a_vti_one_way_tunnel_points_at_routes_not_crypto_acls() {
     assert!(text.contains("show interfaces Tunnel3"), "{text}");
     assert!(!text.contains("crypto ACL"), "{text}");
 }
+
+fn failed(p: &mut PeerInput, phase: u8, e: &crate::ike::Error) {
+    // Phase 1 refusals end the ISAKMP SA; a Phase 2 one leaves it and brings no IPsec SA.
+    if phase == 1 {
+        p.isakmp.clear();
+    }
+    p.flows[0].sa_up = false;
+    p.flows[0].encaps = 0;
+    p.flows[0].decaps = 0;
+    p.history.events.push_back(Record {
+        at: Instant(9_000),
+        what: Happening::Failed {
+            phase,
+            kind: FailureKind::from_error(e),
+            text: e.to_string().into(),
+        },
+    });
+}
+
+#[test]
+fn remote_access_failures_are_named_wrong_password_pool_and_lease() {
+    use crate::ike::{AuthFailure, Error, ModeConfigRefusal, PeerIncompatible};
+    let mut p = up_input();
+    failed(
+        &mut p,
+        1,
+        &Error::AuthenticationFailed(AuthFailure::XauthRejected {
+            user: "alice".into(),
+            attempts: 3,
+        }),
+    );
+    assert_eq!(causes(&p)[0], Cause::XauthFailed);
+    let t = render(&diagnose_peer(Instant(10_000), &p));
+    assert!(
+        t.contains("wrong user name or password") && t.contains("alice"),
+        "{t}"
+    );
+
+    let mut p = up_input();
+    failed(
+        &mut p,
+        1,
+        &Error::PeerIncompatible(PeerIncompatible::ModeConfig(
+            ModeConfigRefusal::PoolExhausted {
+                group: "vpngroup".into(),
+                pool: "EZPOOL".into(),
+                size: 11,
+            },
+        )),
+    );
+    assert_eq!(causes(&p)[0], Cause::ModeConfig);
+    let t = render(&diagnose_peer(Instant(10_000), &p));
+    assert!(t.contains("EZPOOL") && t.contains("enlarge"), "{t}");
+
+    let mut p = up_input();
+    failed(
+        &mut p,
+        2,
+        &Error::PeerIncompatible(PeerIncompatible::ProxyNotLeased {
+            offered: "10.99.0.77".into(),
+            leased: Some(Ipv4Addr::new(10, 99, 0, 10)),
+        }),
+    );
+    assert!(causes(&p).contains(&Cause::ModeConfig), "{:?}", causes(&p));
+}

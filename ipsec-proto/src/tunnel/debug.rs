@@ -258,9 +258,11 @@ fn mode_config(out: &mut Outputs, c: u32, step: &crate::ike::ModeConfigStep) {
         } => {
             let addr = address.map_or_else(|| "no address".to_string(), |a| format!("address {a}"));
             if *reply {
-                format!("ISAKMP:({c}):Config payload REQUEST from group {group}
+                format!(
+                    "ISAKMP:({c}):Config payload REQUEST from group {group}
 ISAKMP:({c}):Sending mode config REPLY, {addr}, {attributes} attributes
-ISAKMP:({c}):Old State = IKE_CONFIG_AUTHOR_AAA_AWAIT  New State = IKE_P1_COMPLETE")
+ISAKMP:({c}):Old State = IKE_CONFIG_AUTHOR_AAA_AWAIT  New State = IKE_P1_COMPLETE"
+                )
             } else {
                 format!("ISAKMP:({c}):Sending mode config SET to group {group}, {addr}, {attributes} attributes
 ISAKMP:({c}):Old State = IKE_P1_COMPLETE  New State = IKE_CONFIG_SET_SENT")
@@ -276,7 +278,8 @@ ISAKMP:({c}):Old State = IKE_CONFIG_SET_SENT  New State = IKE_P1_COMPLETE"
         S::Requested => format!("ISAKMP:({c}):Sending mode config REQUEST"),
         S::Configured(s) => format!(
             "ISAKMP:({c}):Mode config received: address {}, {} DNS, {} split networks",
-            s.address.map_or_else(|| "none".to_string(), |a| a.to_string()),
+            s.address
+                .map_or_else(|| "none".to_string(), |a| a.to_string()),
             s.dns.len(),
             s.split.len()
         ),

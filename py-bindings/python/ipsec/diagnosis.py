@@ -78,6 +78,10 @@ class Cause(str, enum.Enum):
     """IKE from an address that is no configured peer."""
     IDENTITY_MISMATCH = "identity-mismatch"
     """The peer's identity is not matched by its ISAKMP profile."""
+    XAUTH_FAILED = "xauth-failed"
+    """XAUTH refused the user name or password."""
+    MODE_CONFIG = "mode-config"
+    """A remote-access client was not configured (group, pool, max-users, lease)."""
     OTHER = "other"
     """A cause this version of the package does not know by name."""
 
