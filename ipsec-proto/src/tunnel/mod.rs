@@ -261,6 +261,35 @@ pub enum TunnelEvent {
         /// Line protocol up.
         up: bool,
     },
+    /// Easy VPN server: a remote-access client of crypto map entry `entry` was configured
+    /// (Mode Config), holding `address` from its group's pool if it asked for one.
+    ClientLeased {
+        /// Index of the crypto map entry.
+        entry: usize,
+        /// The ISAKMP SA (conn-id).
+        conn_id: u32,
+        /// The client's group.
+        group: String,
+        /// The address leased.
+        address: Option<Ipv4Addr>,
+    },
+    /// Easy VPN server: a client's last ISAKMP SA went and `address` is back in the pool.
+    ClientReleased {
+        /// Index of the crypto map entry.
+        entry: usize,
+        /// The address.
+        address: Ipv4Addr,
+    },
+    /// Easy VPN client: the server configured us: put `settings.address` on the inner
+    /// interface, route `settings.split` (everything when empty) into the tunnel, use its DNS.
+    Configured {
+        /// Index of the crypto map entry (or Easy VPN profile) we connected with.
+        entry: usize,
+        /// The ISAKMP SA (conn-id).
+        conn_id: u32,
+        /// What the server gave.
+        settings: crate::policy::ClientSettings,
+    },
 }
 
 /// One proxy pair of one crypto map entry, with counters that outlive its SAs.
@@ -1177,6 +1206,27 @@ impl Tunnels {
                 }
             }
             Event::PeerDead { peer, .. } => self.fail_over(peer.0, out),
+            Event::ModeConfig { sa, peer, step } => {
+                use crate::ike::ModeConfigStep as S;
+                let entry = peer.0;
+                match step {
+                    S::Sent { group, address, .. } => self.push_event(TunnelEvent::ClientLeased {
+                        entry,
+                        conn_id: sa.0,
+                        group,
+                        address,
+                    }),
+                    S::Released { address } => {
+                        self.push_event(TunnelEvent::ClientReleased { entry, address })
+                    }
+                    S::Configured(settings) => self.push_event(TunnelEvent::Configured {
+                        entry,
+                        conn_id: sa.0,
+                        settings,
+                    }),
+                    _ => {}
+                }
+            }
             _ => {}
         }
     }

@@ -39,8 +39,8 @@ pub(super) enum ModeCfg {
     ClientRequested { mid: u32 },
     /// Client: waiting for the server's SET; Quick Mode waits for it.
     ClientAwaitingPush,
-    /// Client: the server configured us.
-    ClientConfigured,
+    /// Client: the server configured us; our Quick Modes propose `address` as our side.
+    ClientConfigured { address: Option<Ipv4Addr> },
 }
 
 impl ModeCfg {
@@ -50,7 +50,7 @@ impl ModeCfg {
             ModeCfg::Idle
             | ModeCfg::ClientRequested { .. }
             | ModeCfg::ClientAwaitingPush
-            | ModeCfg::ClientConfigured => None,
+            | ModeCfg::ClientConfigured { .. } => None,
             ModeCfg::Replied { group, .. }
             | ModeCfg::Pushed { group, .. }
             | ModeCfg::Acknowledged { group } => Some(group),
@@ -60,6 +60,15 @@ impl ModeCfg {
     /// The exchange on `mid` is ours to continue (the ACK of our SET).
     pub(super) fn awaits(&self, mid: u32) -> bool {
         matches!(self, ModeCfg::Pushed { mid: m, .. } | ModeCfg::ClientRequested { mid: m } if *m == mid)
+    }
+
+    /// Client: the inner address our Quick Modes propose instead of the configured local
+    /// selector (the server refuses any other).
+    pub(super) fn client_address(&self) -> Option<Ipv4Addr> {
+        match self {
+            ModeCfg::ClientConfigured { address } => *address,
+            _ => None,
+        }
     }
 
     /// A client's Quick Modes wait: the address they are for is not known yet.
@@ -584,7 +593,9 @@ impl Endpoint {
             _ => return Err(unexpected(state, "Mode Config REPLY or SET expected")),
         };
         if let Some(sa) = self.sas.get_mut(&id) {
-            sa.modecfg = ModeCfg::ClientConfigured;
+            sa.modecfg = ModeCfg::ClientConfigured {
+                address: settings.address,
+            };
         }
         self.mode_config_event(id, ModeConfigStep::Configured(settings));
         self.drain_pending(now, id);

@@ -196,23 +196,40 @@ fn a_lost_reply_is_answered_again_from_the_cache() {
 }
 
 #[test]
-fn quick_mode_for_another_address_than_the_lease_gets_no_sa() {
-    let other = Ipv4Addr::new(10, 9, 1, 77);
-    let p = run(
-        ez_client(b"vpngroup", other),
-        server(AddressAssignment::Respond),
-        2,
+fn the_client_proposes_its_assigned_address_whatever_its_configured_selector() {
+    // An Easy VPN client knows no inner address before Mode Config: it is configured with
+    // `any` and proposes what it was given.
+    let mut c = ez_client(b"vpngroup", FIRST);
+    c.peers[0].selectors[0].local =
+        TrafficSelector::subnet(Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED);
+    let p = run(c, server(AddressAssignment::Respond), 9);
+    assert!(up(&p), "b: {:?}", p.events_b);
+    let est = p
+        .events_a
+        .iter()
+        .find_map(|e| match e {
+            Event::Phase2Established(x) => Some(x.selectors),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(
+        est.local,
+        TrafficSelector::subnet(FIRST, Ipv4Addr::BROADCAST)
     );
+}
+
+#[test]
+fn quick_mode_without_mode_config_gets_no_sa_where_the_group_has_a_pool() {
+    // A client that skips Mode Config and proposes an address of its own choosing.
+    let mut c = ez_client(b"vpngroup", Ipv4Addr::new(10, 9, 1, 77));
+    c.peers[0].mode_config_client = None;
+    let p = run(c, server(AddressAssignment::Respond), 2);
     assert!(!up(&p));
-    assert_eq!(configured(&p.events_a).and_then(|s| s.address), Some(FIRST));
     let e = failure(&p.events_b).expect("server names the refusal");
     assert!(
         matches!(
             e,
-            Error::PeerIncompatible(PeerIncompatible::ProxyNotLeased {
-                leased: Some(FIRST),
-                ..
-            })
+            Error::PeerIncompatible(PeerIncompatible::ProxyNotLeased { leased: None, .. })
         ),
         "{e:?}"
     );
@@ -221,6 +238,39 @@ fn quick_mode_for_another_address_than_the_lease_gets_no_sa() {
         .events_b
         .iter()
         .any(|e| matches!(e, Event::Phase2Established(_))));
+}
+
+#[test]
+fn only_the_leased_address_passes_the_proxy_check() {
+    let p = run(
+        ez_client(b"vpngroup", FIRST),
+        server(AddressAssignment::Respond),
+        2,
+    );
+    assert!(up(&p));
+    let id =
+        p.b.isakmp_sas(p.now)
+            .iter()
+            .find(|s| s.state == IsakmpState::QmIdle)
+            .map(|s| IkeSaId(s.conn_id))
+            .unwrap();
+    let host = |a| TrafficSelector::subnet(a, Ipv4Addr::BROADCAST);
+    assert_eq!(p.b.check_leased_proxy(id, &host(FIRST)), Ok(()));
+    let e =
+        p.b.check_leased_proxy(id, &host(Ipv4Addr::new(10, 9, 1, 11)))
+            .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            PeerIncompatible::ProxyNotLeased {
+                leased: Some(FIRST),
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    let net = TrafficSelector::subnet(FIRST, Ipv4Addr::new(255, 255, 255, 0));
+    assert!(p.b.check_leased_proxy(id, &net).is_err());
 }
 
 #[test]

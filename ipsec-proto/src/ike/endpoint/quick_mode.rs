@@ -102,10 +102,13 @@ impl Endpoint {
         let spi = self.spi();
         let sa = self.sas.get(&id).ok_or(ApiMisuse::NoSuchSa)?;
         let cfg = self.peer(sa.peer).ok_or(ApiMisuse::NoSuchPeer(sa.peer.0))?;
-        let selectors = *cfg
+        let mut selectors = *cfg
             .selectors
             .get(selector)
             .ok_or(ApiMisuse::NoSuchSelector(selector))?;
+        if let Some(a) = sa.modecfg.client_address() {
+            selectors.local = crate::policy::TrafficSelector::subnet(a, Ipv4Addr::BROADCAST);
+        }
         let sets = cfg.transform_sets.clone();
         if sets.is_empty() {
             return Err(ApiMisuse::Config(ConfigProblem::NoTransformSet).into());
