@@ -36,7 +36,7 @@ pub use keyring::{
     HostIdentity, IsakmpProfile, KeySource, Keyring, LocalAddress, LocalIdentity, SelfIdentity,
 };
 pub use modecfg::{
-    AddressAssignment, AuthorizationMethod, ClientGroup, ClientMode, ClientSettings, LocalPool,
+    AddressAssignment, AuthorizationMethod, ClientGroup, ClientMode, ClientSettings, EzvpnClient, LocalPool,
     ModeConfigServer, ResolvedGroup,
 };
 pub use net::{
@@ -101,6 +101,8 @@ pub struct GatewayConfig {
     pub local_pools: Vec<LocalPool>,
     /// `crypto isakmp client configuration group` blocks in configuration order.
     pub client_groups: Vec<ClientGroup>,
+    /// `crypto ipsec client ezvpn NAME` profiles in configuration order.
+    pub ezvpn_clients: Vec<EzvpnClient>,
 }
 
 /// A problem found by [`GatewayConfig::validate`]: the configuration is usable but something will not

@@ -128,6 +128,26 @@ impl ModeConfigServer {
     }
 }
 
+/// `crypto ipsec client ezvpn NAME`: an Easy VPN (remote) client profile.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct EzvpnClient {
+    /// Profile name.
+    pub name: String,
+    /// `connect auto` (true, the default) or `connect manual` (wait for `crypto ipsec client
+    /// ezvpn connect NAME`).
+    pub connect_auto: bool,
+    /// `group G key K`: the group name (sent as ID_KEY_ID) and the group key.
+    pub group: Option<(String, PskSecret)>,
+    /// `mode client` (false, the default: the server's pool address is used, LAN hidden behind
+    /// it) or `mode network-extension` (true: the inside LAN is proposed as is).
+    pub network_extension: bool,
+    /// `peer A` lines in configuration order (the first is tried first).
+    pub peers: Vec<Ipv4Addr>,
+    /// `username U password P`: the XAUTH credentials (else none are sent and the connection
+    /// waits for `crypto ipsec client ezvpn xauth`).
+    pub credentials: Option<super::aaa::XauthCredentials>,
+}
+
 /// How a Mode Config client gets its configuration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ClientMode {

@@ -37,6 +37,9 @@ pub struct Interface {
     /// `crypto ipsec df-bit clear|set|copy` on this interface: overrides the global setting for
     /// the crypto map applied here.
     pub df_bit: Option<super::ipsec::DfBit>,
+    /// `crypto ipsec client ezvpn NAME [inside]`: the Easy VPN client profile NAME runs on
+    /// this (outside) interface, or this is its inside LAN interface.
+    pub ezvpn: Option<(String, bool)>,
 }
 
 /// `tunnel source IF | A`.
@@ -90,6 +93,7 @@ impl Interface {
             ip_mtu: None,
             tunnel: None,
             df_bit: None,
+            ezvpn: None,
         }
     }
 
