@@ -84,6 +84,8 @@ pub enum CommandId {
     ShowCryptoSessionDetail,
     /// `show running-config`
     ShowRunningConfig,
+    /// `show crypto ipsec client ezvpn`
+    ShowEzvpn,
     /// `show ip route`
     ShowIpRoute,
     /// `show ip interface brief`: every interface of the configuration, VTIs included.
@@ -197,6 +199,16 @@ pub const COMMANDS: &[(CommandId, &[Tok])] = &[
     (
         CommandId::ShowRunningConfig,
         &[Kw("show"), Kw("running-config")],
+    ),
+    (
+        CommandId::ShowEzvpn,
+        &[
+            Kw("show"),
+            Kw("crypto"),
+            Kw("ipsec"),
+            Kw("client"),
+            Kw("ezvpn"),
+        ],
     ),
     (CommandId::ShowIpRoute, &[Kw("show"), Kw("ip"), Kw("route")]),
     (

@@ -29,6 +29,7 @@ fn show_of(cmd: &Command) -> Option<Show> {
         CommandId::ShowCryptoSession => Show::CryptoSession { detail: false },
         CommandId::ShowCryptoSessionDetail => Show::CryptoSession { detail: true },
         CommandId::ShowRunningConfig => Show::RunningConfig,
+        CommandId::ShowEzvpn => Show::Ezvpn,
         CommandId::ShowIpsecSaInterface => Show::IpsecSaInterface {
             tunnel: cmd.number.and_then(|n| u32::try_from(n).ok())?,
             detail: false,

@@ -36,8 +36,8 @@ pub use keyring::{
     HostIdentity, IsakmpProfile, KeySource, Keyring, LocalAddress, LocalIdentity, SelfIdentity,
 };
 pub use modecfg::{
-    AddressAssignment, AuthorizationMethod, ClientGroup, ClientMode, ClientSettings, EzvpnClient, LocalPool,
-    ModeConfigServer, ResolvedGroup,
+    AddressAssignment, AuthorizationMethod, ClientGroup, ClientMode, ClientSettings, EzvpnClient,
+    LocalPool, ModeConfigServer, ResolvedGroup,
 };
 pub use net::{
     tunnel_number, Interface, NatRule, NatSide, StaticRoute, TunnelConfig, TunnelMode, TunnelSource,

@@ -196,7 +196,7 @@ fn expand<'a>(cfg: &'a GatewayConfig, e: &'a CryptoMapEntry) -> Vec<Expanded<'a>
 
 /// A synthetic `permit ip any any` list named `name` (a VTI's, or a dynamic entry's without
 /// `match address`).
-fn any_acl(name: String) -> AccessList {
+pub(super) fn any_acl(name: String) -> AccessList {
     let mut acl = AccessList::new(name, false, crate::policy::AclKind::Extended);
     acl.entries.push(crate::policy::AclEntry {
         seq: 10,
@@ -365,6 +365,9 @@ pub fn build(cfg: &GatewayConfig, local_override: Option<Ipv4Addr>) -> Result<Bu
     let mut entries = Vec::new();
     let mut peers = Vec::new();
     let mut skipped = Vec::new();
+    // Easy VPN client profiles become crypto map entries of their own (see `ezvpn`).
+    let expanded = super::ezvpn::expand(cfg, &mut skipped);
+    let cfg = expanded.as_ref().unwrap_or(cfg);
     let mut any_interface = false;
     for ifc in cfg.interfaces.iter().filter(|i| !i.shutdown) {
         let Some(map) = &ifc.crypto_map else { continue };
@@ -594,6 +597,7 @@ pub fn build(cfg: &GatewayConfig, local_override: Option<Ipv4Addr>) -> Result<Bu
     if entries.is_empty() {
         return Err(BuildError::NoUsableEntry(skipped.join("; ")));
     }
+    super::ezvpn::finish(cfg, &entries, &mut peers);
     let endpoint = EndpointConfig {
         peers,
         nat_traversal: cfg.ipsec.nat_t,

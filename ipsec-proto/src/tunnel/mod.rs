@@ -35,6 +35,7 @@ mod diag;
 mod dropped;
 #[cfg(test)]
 mod dynamic_tests;
+mod ezvpn;
 mod failover;
 mod flows;
 use flows::flows_of;
@@ -521,6 +522,8 @@ pub struct Tunnels {
     vti_by_number: std::collections::HashMap<u32, usize>,
     /// The earliest VTI attempt due.
     vti_due: Option<Instant>,
+    /// Easy VPN client profiles.
+    ezvpns: Vec<ezvpn::Ezvpn>,
     /// The bitsliced 3DES context and plaintext scratch of the batch verbs, made on the first
     /// batch with two 3DES packets and kept (no allocation per packet or per batch after that).
     tdes: Option<Box<tdes_batch::TdesScratch>>,
@@ -553,6 +556,7 @@ impl Tunnels {
         let tun_mtu = plaintext_floor(&transforms, opts.path_mtu);
         let mss_clamp = mss_clamp_of(&config);
         let (vtis, vti_by_number) = vti::vtis_of(&built.entries, &flow_base, &config);
+        let ezvpns = ezvpn::ezvpns_of(&built.entries, &flow_base, &config);
         // Configured peers keep their history even when spoofed sources fill the map.
         let mut history = crate::diagnose::History::new();
         for e in &built.entries {
@@ -594,6 +598,7 @@ impl Tunnels {
             tdes: None,
             vtis,
             vti_by_number,
+            ezvpns,
         };
         t.rri_rebuild();
         Ok(t)
@@ -1201,11 +1206,15 @@ impl Tunnels {
                     f.requested = false;
                 }
                 self.vti_failed(now, p.0);
+                if phase == 1 {
+                    self.ezvpn_down(now, p.0, None);
+                }
                 if phase == 1 && matches!(error, crate::ike::Error::NoReply { .. }) {
                     self.fail_over(p.0, out);
                 }
             }
             Event::PeerDead { peer, .. } => self.fail_over(peer.0, out),
+            Event::Phase1Deleted { sa, peer, .. } => self.ezvpn_down(now, peer.0, Some(sa.0)),
             Event::ModeConfig { sa, peer, step } => {
                 use crate::ike::ModeConfigStep as S;
                 let entry = peer.0;
@@ -1219,11 +1228,14 @@ impl Tunnels {
                     S::Released { address } => {
                         self.push_event(TunnelEvent::ClientReleased { entry, address })
                     }
-                    S::Configured(settings) => self.push_event(TunnelEvent::Configured {
-                        entry,
-                        conn_id: sa.0,
-                        settings,
-                    }),
+                    S::Configured(settings) => {
+                        self.ezvpn_configured(entry, sa.0, &settings);
+                        self.push_event(TunnelEvent::Configured {
+                            entry,
+                            conn_id: sa.0,
+                            settings,
+                        })
+                    }
                     _ => {}
                 }
             }

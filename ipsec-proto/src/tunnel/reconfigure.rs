@@ -224,6 +224,7 @@ impl Tunnels {
         }
         self.vtis = vtis;
         self.vti_by_number = by_number;
+        self.ezvpns = ezvpn::ezvpns_of(&self.entries, &self.flow_base, &config);
         self.refresh_vti_due();
         self.skipped = built.skipped;
         self.transforms = transforms_of(&built.endpoint.peers);

@@ -206,6 +206,16 @@ impl Tunnels {
         self.routes.generation
     }
 
+    /// Holds `r` for an Easy VPN client's split network.
+    pub(super) fn hold_route(&mut self, r: InjectedRoute) {
+        self.hold(r);
+    }
+
+    /// Releases a route taken with [`Tunnels::hold_route`].
+    pub(super) fn release_route(&mut self, r: &InjectedRoute) {
+        self.release(key(r));
+    }
+
     fn hold(&mut self, r: InjectedRoute) {
         let k = key(&r);
         match self.routes.held.get_mut(&k) {

@@ -47,6 +47,8 @@ pub enum Show {
         /// The `detail` counters.
         detail: bool,
     },
+    /// `show crypto ipsec client ezvpn`.
+    Ezvpn,
     /// `show interfaces TunnelN` (a static VTI).
     Interface {
         /// `N` of `TunnelN`.
@@ -321,6 +323,7 @@ impl Tunnels {
                 show::show_crypto_session(&self.sessions(now), detail)
             }
             Show::RunningConfig => crate::ios::render(cfg),
+            Show::Ezvpn => self.show_ezvpn(),
             Show::IpsecSaInterface { tunnel, detail } => {
                 let name = format!("Tunnel{tunnel}");
                 let mut blocks = self.ipsec_snapshot(now, None);

@@ -82,6 +82,9 @@ impl Tunnels {
             self.idle_check(now, out);
         }
         self.vti_timeout(now, out);
+        if self.ezvpn_due().is_some_and(|t| t <= now) {
+            self.ezvpn_timeout(now, out);
+        }
     }
 
     /// When to call [`Tunnels::handle_timeout`] next (a VTI that is to initiate at start asks
@@ -92,6 +95,7 @@ impl Tunnels {
             self.usage_due,
             self.idle.next(),
             self.vti_due,
+            self.ezvpn_due(),
         ]
         .into_iter()
         .flatten()
