@@ -95,6 +95,11 @@ pub trait Gateway {
     fn rri_routes(&self) -> Vec<crate::sys::route::RriRoute> {
         Vec::new()
     }
+    /// Addresses an Easy VPN server assigned us, to be put on the TUN (they change with
+    /// [`Gateway::rri_generation`], as the split routes that come with them do).
+    fn client_addresses(&self) -> Vec<Ipv4Addr> {
+        Vec::new()
+    }
     /// The kernel's path MTU towards `peer` (the route's MTU, lowered by ICMP
     /// fragmentation-needed answering our packets). Called when it differs from the last report.
     fn on_path_mtu(&mut self, now: Instant, peer: Ipv4Addr, mtu: u32, out: &mut Outputs) {
@@ -538,6 +543,9 @@ impl EventLoop {
             return;
         }
         *seen = g;
+        for e in routes.sync_addresses(&gw.client_addresses()) {
+            eprintln!("ipsec-engine: warning: assigned address: {e}");
+        }
         for e in routes.sync(&gw.rri_routes()) {
             eprintln!("ipsec-engine: warning: reverse route: {e}");
         }

@@ -97,6 +97,10 @@ impl Gateway for Tunnels {
         self.routes_generation()
     }
 
+    fn client_addresses(&self) -> Vec<Ipv4Addr> {
+        self.ezvpn_addresses()
+    }
+
     fn rri_routes(&self) -> Vec<crate::sys::route::RriRoute> {
         self.injected_routes()
             .filter_map(|r| {

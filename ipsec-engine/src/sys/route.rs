@@ -288,6 +288,8 @@ pub struct RriRoutes {
     table: u32,
     protected: Vec<Ipv4Net>,
     installed: Vec<RriRoute>,
+    /// Addresses put on `dev` (an Easy VPN client's assigned address).
+    addresses: Vec<Ipv4Addr>,
 }
 
 impl RriRoutes {
@@ -298,7 +300,36 @@ impl RriRoutes {
             table,
             protected: protected.to_vec(),
             installed: Vec::new(),
+            addresses: Vec::new(),
         }
+    }
+
+    /// Makes the addresses on the device equal to `wanted` (each a /32, so no connected route
+    /// comes with it: the split routes decide what goes in); returns what failed.
+    pub fn sync_addresses(&mut self, wanted: &[Ipv4Addr]) -> Vec<String> {
+        let mut errors = Vec::new();
+        let stale: Vec<Ipv4Addr> = self
+            .addresses
+            .iter()
+            .filter(|a| !wanted.contains(a))
+            .copied()
+            .collect();
+        for a in stale {
+            self.addresses.retain(|x| *x != a);
+            if let Err(e) = ip(&["addr", "del", &format!("{a}/32"), "dev", &self.dev]) {
+                errors.push(e.to_string());
+            }
+        }
+        for a in wanted {
+            if self.addresses.contains(a) {
+                continue;
+            }
+            match ip(&["addr", "replace", &format!("{a}/32"), "dev", &self.dev]) {
+                Ok(()) => self.addresses.push(*a),
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+        errors
     }
 
     /// The routes installed now.
@@ -364,6 +395,9 @@ impl RriRoutes {
     /// Removes every installed route; returns the first failure but tries everything.
     pub fn cleanup(&mut self) -> io::Result<()> {
         let mut first = Ok(());
+        for a in std::mem::take(&mut self.addresses) {
+            let _ = ip(&["addr", "del", &format!("{a}/32"), "dev", &self.dev]);
+        }
         for r in std::mem::take(&mut self.installed).into_iter().rev() {
             if let Err(e) = self.del(&r) {
                 if first.is_ok() {

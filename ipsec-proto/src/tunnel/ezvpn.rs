@@ -337,6 +337,14 @@ impl Tunnels {
         true
     }
 
+    /// The addresses Easy VPN servers assigned us now (for the host's inner interface).
+    pub fn ezvpn_addresses(&self) -> Vec<Ipv4Addr> {
+        self.ezvpns
+            .iter()
+            .filter_map(|z| z.settings.as_ref()?.address)
+            .collect()
+    }
+
     /// What the profile `name` was given by its server, once connected.
     pub fn ezvpn_settings(&self, name: &str) -> Option<&ClientSettings> {
         self.ezvpns
