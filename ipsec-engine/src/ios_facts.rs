@@ -220,14 +220,13 @@ pub fn parse(text: &str) -> IosFacts {
             }
             // An Easy VPN client profile on its outside interface: the tunnel layer makes it a
             // crypto map entry of its own (`ezvpn NAME`), with nothing routed in at start.
-            ["crypto", "ipsec", "client", "ezvpn", name] => match sec {
-                Section::Interface(k) => {
+            ["crypto", "ipsec", "client", "ezvpn", name] => {
+                if let Section::Interface(k) = sec {
                     if let Some(ifc) = f.interfaces.get_mut(k) {
                         ifc.crypto_map = Some(format!("ezvpn {name}"));
                     }
                 }
-                _ => {}
-            },
+            }
             ["crypto", "map", name] => match sec {
                 Section::Interface(k) => {
                     if let Some(ifc) = f.interfaces.get_mut(k) {
