@@ -148,6 +148,11 @@ pub fn check(cfg: &GatewayConfig, origins: Option<&Origins>) -> Vec<Lint> {
                 } else {
                     LintKind::Inconsistent
                 };
+                // A group's split-tunnel ACL: its line is the group's.
+                let item = item.or_else(|| {
+                    user.strip_prefix("crypto isakmp client configuration group ")
+                        .map(|g| Item::ClientGroup(g.to_string()))
+                });
                 (Severity::Error, kind, item)
             }
             ValidationWarning::MissingCryptoMap { interface, .. } => (
@@ -167,6 +172,18 @@ pub fn check(cfg: &GatewayConfig, origins: Option<&Origins>) -> Vec<Lint> {
                 Severity::Error,
                 LintKind::Inconsistent,
                 Some(Item::TransformSet(name.clone())),
+            ),
+            ValidationWarning::MissingPool { group, .. }
+            | ValidationWarning::GroupWithoutKey { group } => (
+                Severity::Error,
+                LintKind::Inconsistent,
+                Some(Item::ClientGroup(group.clone())),
+            ),
+            ValidationWarning::MissingAuthorizationList { user, .. } => (
+                Severity::Error,
+                LintKind::Inconsistent,
+                user.strip_prefix("crypto isakmp profile ")
+                    .map(|p| Item::IsakmpProfile(p.to_string())),
             ),
             _ => (Severity::Warning, LintKind::Inconsistent, None),
         };

@@ -601,10 +601,11 @@ fn crypto_is_never_ignored() {
         ("crypto isakmp profile P\n vrf BLUE\n", 2, 2, "VRF-aware", false),
         ("crypto isakmp policy 1\n authentication rsa-sig\n", 2, 2, "rsa-sig", false),
         ("crypto pki trustpoint CA\n enrollment url http://192.0.2.5:80\n", 1, 1, "certificates", false),
-        ("crypto isakmp client configuration group G\n key k\n", 1, 1, "Easy VPN", false),
+        ("crypto isakmp client configuration group G\n key k\n include-local-lan\n", 3, 2, "Easy VPN group setting (include-local-lan)", false),
+        ("crypto isakmp client configuration address-pool local P\n", 1, 1, "Easy VPN (crypto isakmp client configuration address-pool", false),
         ("crypto ipsec client ezvpn E\n connect auto\n", 1, 1, "Easy VPN", false),
-        ("crypto map M isakmp authorization list L\n", 1, 1, "Easy VPN", false),
-        ("crypto map M client configuration address respond\n", 1, 1, "Easy VPN", false),
+        ("crypto map M client accounting list L\n", 1, 1, "Easy VPN (crypto map M client accounting list", false),
+        ("aaa new-model\naaa authorization network L group radius local\n", 2, 1, "aaa authorization network L group radius", false),
         ("interface Tunnel0\n ip nhrp network-id 1\n", 2, 2, "DMVPN", false),
         ("interface Tunnel0\n tunnel mode gre multipoint\n", 2, 2, "DMVPN", false),
         ("interface Tunnel0\n tunnel source Gi0/0\n tunnel protection ipsec profile P\n", 3, 2, "GRE over IPsec", false),
@@ -931,7 +932,19 @@ fn arb_block() -> impl Strategy<Value = String> {
             "no crypto isakmp keepalive",
             "ip classless",
             "end",
+            "aaa new-model",
+            "aaa authorization network GA local",
+            "aaa authentication login UA local",
+            "username u1 password 0 p1",
+            "crypto map VPN isakmp authorization list GA",
+            "crypto map M2 client configuration address respond",
+            "crypto map VPN client configuration address initiate",
         ]),
+        (0u8..4, 1u8..250, proptest::option::of(0u8..6)).prop_map(|(b, f, n)| format!(
+            "ip local pool P{b} 10.{b}.{f}.1{}",
+            n.map(|n| format!(" 10.{b}.{}.9", f.saturating_add(n)))
+                .unwrap_or_default()
+        )),
         (120u32..5000)
             .prop_map(|s| format!("crypto ipsec security-association lifetime seconds {s}")),
     ];
@@ -1022,7 +1035,29 @@ fn arb_block() -> impl Strategy<Value = String> {
             .prop_map(|(s, l)| format!(" {}{l}", s.map(|s| format!("{s} ")).unwrap_or_default())),
         "[a-z]{0,5}".prop_map(|s| format!(" remark {s}")),
     ];
+    let group_sub = prop_oneof![words(&[
+        " key GroupKey1",
+        " key 0 k0",
+        " dns 10.0.0.1",
+        " dns 10.0.0.1 10.0.0.2",
+        " wins 10.0.0.3",
+        " domain example.com",
+        " pool P1",
+        " acl 101",
+        " acl ACL1",
+        " save-password",
+        " pfs",
+        " no pfs",
+        " netmask 255.255.255.0",
+        " backup-gateway 192.0.2.7",
+        " no backup-gateway",
+        " split-dns a.example",
+        " max-users 10",
+        " banner #hello#",
+        " no banner",
+    ]),];
     prop_oneof![
+        1 => lines(words(&["crypto isakmp client configuration group G1", "crypto isakmp client configuration group G2"]), group_sub, 8),
         3 => global,
         1 => lines((1u16..30).prop_map(|p| format!("crypto isakmp policy {p}")), policy_sub, 6),
         1 => lines(ts, ts_sub, 2),
@@ -1322,20 +1357,20 @@ fn easy_vpn_and_xauth_around_aggressive_mode_are_still_refused_by_name() {
             "Easy VPN (crypto isakmp peer: set ezvpn",
         ),
         (
-            "crypto isakmp client configuration group G\n key k\n",
-            "Easy VPN (crypto isakmp client)",
+            "crypto isakmp client configuration group G\n key k\n firewall are-u-there\n",
+            "Easy VPN group setting (firewall are-u-there)",
         ),
         (
-            "crypto map VPN client configuration address respond\n",
-            "crypto map VPN client",
+            "crypto map VPN client accounting list ACC\n",
+            "Easy VPN (crypto map VPN client accounting",
         ),
         (
-            "crypto isakmp profile P\n match identity group G\n",
-            "Easy VPN (match identity group",
+            "crypto isakmp profile P\n match identity user-fqdn a@example.net\n",
+            "Easy VPN (match identity user-fqdn",
         ),
         (
-            "crypto isakmp profile P\n client configuration address respond\n",
-            "Easy VPN (client)",
+            "crypto isakmp profile P\n virtual-template 1\n",
+            "dynamic VTIs (virtual-template)",
         ),
     ] {
         let e = err(line);
@@ -1421,4 +1456,383 @@ fn hashed_user_secrets_are_noted_and_leave_the_user_out() {
     assert_eq!(names, ["amy"]);
     let notes = format!("{:?}", p.warnings);
     assert!(notes.contains("username bob secret 5"), "{notes}");
+}
+
+/// A realistic Easy VPN server: every Mode Config command this reader models.
+const EZVPN_SERVER: &str = "hostname EZ\n\
+aaa new-model\n\
+aaa authentication login userauthen local\n\
+aaa authorization network groupauthor local\n\
+username alice password 0 wonderland\n\
+crypto isakmp policy 10\n encr aes 256\n authentication pre-share\n group 14\n\
+crypto isakmp client configuration group SALES\n\
+ key 0 s4les-Group-Key\n\
+ dns 10.1.1.10 10.1.1.11\n\
+ wins 10.1.1.20\n\
+ domain sales.example.com\n\
+ pool SALESPOOL\n\
+ acl 150\n\
+ save-password\n\
+ pfs\n\
+ netmask 255.255.255.0\n\
+ backup-gateway 198.51.100.2\n\
+ backup-gateway 198.51.100.3\n\
+ split-dns sales.example.com\n\
+ split-dns corp.example.com\n\
+ max-users 40\n\
+ banner ^C\n\
+Welcome to Sales.\n\
+Authorized use only.\n\
+^C\n\
+crypto isakmp profile RA\n\
+ match identity group SALES\n\
+ client authentication list userauthen\n\
+ isakmp authorization list groupauthor\n\
+ client configuration address initiate\n\
+crypto ipsec transform-set TS esp-aes 256 esp-sha-hmac\n\
+crypto dynamic-map DYN 10\n set transform-set TS\n reverse-route\n\
+crypto map CM client authentication list userauthen\n\
+crypto map CM isakmp authorization list groupauthor\n\
+crypto map CM client configuration address respond\n\
+crypto map CM 65535 ipsec-isakmp dynamic DYN\n\
+interface GigabitEthernet0/0\n ip address 198.51.100.1 255.255.255.0\n crypto map CM\n\
+ip local pool SALESPOOL 10.9.0.10 10.9.0.99\n\
+ip local pool SALESPOOL 10.9.1.1\n\
+access-list 150 permit ip 10.1.0.0 0.0.255.255 any\n";
+
+#[test]
+fn easy_vpn_server_commands_fill_the_mode_config_policy() {
+    let p = ok(EZVPN_SERVER);
+    let c = &p.config;
+    assert_eq!(
+        c.aaa.network_lists,
+        vec![("groupauthor".to_string(), vec![AuthorizationMethod::Local])]
+    );
+    assert!(c.aaa.local_network_authorization("groupauthor"));
+    assert_eq!(
+        c.local_pools,
+        vec![LocalPool {
+            name: "SALESPOOL".into(),
+            ranges: vec![
+                (ip("10.9.0.10"), ip("10.9.0.99")),
+                (ip("10.9.1.1"), ip("10.9.1.1")),
+            ],
+        }]
+    );
+    let g = &c.client_groups[0];
+    assert_eq!(g.name, "SALES");
+    assert_eq!(
+        g.key.as_ref().map(|k| k.expose()),
+        Some(&b"s4les-Group-Key"[..])
+    );
+    assert_eq!(g.dns, [ip("10.1.1.10"), ip("10.1.1.11")]);
+    assert_eq!(g.wins, [ip("10.1.1.20")]);
+    assert_eq!(g.domain.as_deref(), Some("sales.example.com"));
+    assert_eq!(g.pool.as_deref(), Some("SALESPOOL"));
+    assert_eq!(g.split_acl.as_deref(), Some("150"));
+    assert!(g.save_password && g.pfs);
+    assert_eq!(g.netmask, Some(ip("255.255.255.0")));
+    assert_eq!(g.backup_gateways, [ip("198.51.100.2"), ip("198.51.100.3")]);
+    assert_eq!(g.split_dns, ["sales.example.com", "corp.example.com"]);
+    assert_eq!(g.max_users, Some(40));
+    assert_eq!(
+        g.banner.as_deref(),
+        Some("Welcome to Sales.\nAuthorized use only.")
+    );
+    let prof = &c.isakmp_profiles[0];
+    assert_eq!(prof.match_groups, ["SALES"]);
+    assert_eq!(
+        prof.isakmp_authorization_list.as_deref(),
+        Some("groupauthor")
+    );
+    assert_eq!(prof.client_configuration, Some(AddressAssignment::Initiate));
+    assert_eq!(
+        c.map_isakmp_authorization,
+        vec![("CM".to_string(), "groupauthor".to_string())]
+    );
+    assert_eq!(
+        c.map_client_configuration,
+        vec![("CM".to_string(), AddressAssignment::Respond)]
+    );
+    // The banner's lines are the group's, not global commands; the group's origin is known.
+    assert!(c.hostname.as_deref() == Some("EZ"));
+    assert_eq!(p.origins.line(&Item::ClientGroup("SALES".into())), Some(10));
+    assert!(p
+        .origins
+        .line(&Item::LocalPool("SALESPOOL".into()))
+        .is_some());
+    assert!(c.validate().is_empty(), "{:?}", c.validate());
+    // The group key never prints in Debug output.
+    assert!(!format!("{c:?}").contains("s4les"));
+}
+
+#[test]
+fn easy_vpn_server_round_trips_through_show_running_config() {
+    assert_round_trip(EZVPN_SERVER);
+    let rendered = render(&ok(EZVPN_SERVER).config);
+    for line in [
+        "aaa authorization network groupauthor local\n",
+        "username alice password 0 wonderland\n",
+        "crypto isakmp client configuration group SALES\n key s4les-Group-Key\n",
+        " banner ^C\nWelcome to Sales.\nAuthorized use only.\n^C\n",
+        "   match identity group SALES\n",
+        "   isakmp authorization list groupauthor\n",
+        "   client configuration address initiate\n",
+        "crypto map CM isakmp authorization list groupauthor\n",
+        "crypto map CM client configuration address respond\n",
+        "ip local pool SALESPOOL 10.9.0.10 10.9.0.99\nip local pool SALESPOOL 10.9.1.1\n",
+    ] {
+        assert!(rendered.contains(line), "{line:?} not in:\n{rendered}");
+    }
+    // Banners on one line, with `^C` in the text, empty, or with blank lines, and `no` forms.
+    for text in [
+        "crypto isakmp client configuration group G\n key k\n banner #Hi there#\n",
+        "crypto isakmp client configuration group G\n key k\n banner $a ^C b$\n",
+        "crypto isakmp client configuration group G\n key k\n banner ##\n",
+        "crypto isakmp client configuration group G\n key k\n banner c\n\nline two\n\nc\n",
+        "crypto isakmp client configuration group G\n key k\n pfs\n save-password\n dns 10.0.0.1\n no pfs\n no save-password\n no dns\n backup-gateway 192.0.2.1\n backup-gateway 192.0.2.2\n no backup-gateway 192.0.2.1\n split-dns a.example\n no split-dns\n",
+        "aaa authentication login L local\naaa authorization network N local\n",
+    ] {
+        assert_round_trip(text);
+    }
+    let g = ok("crypto isakmp client configuration group G\n banner $a ^C b$\n").config;
+    assert_eq!(g.client_groups[0].banner.as_deref(), Some("a ^C b"));
+    let g = ok("crypto isakmp client configuration group G\n banner c\n\nline two\n\nc\n").config;
+    assert_eq!(g.client_groups[0].banner.as_deref(), Some("\nline two\n"));
+    let g = ok("crypto isakmp client configuration group G\n pfs\n no pfs\n backup-gateway 192.0.2.1\n backup-gateway 192.0.2.2\n no backup-gateway 192.0.2.1\n").config;
+    assert!(!g.client_groups[0].pfs);
+    assert_eq!(g.client_groups[0].backup_gateways, [ip("192.0.2.2")]);
+}
+
+#[test]
+fn a_global_banner_after_a_group_leaves_it_and_the_group_key_takes_type_zero() {
+    let p = ok("crypto isakmp client configuration group G\n key 0 secret\nbanner motd ^C\n pool X\n^C\ncrypto map M 10 ipsec-isakmp\n");
+    let g = &p.config.client_groups[0];
+    assert_eq!(g.key.as_ref().map(|k| k.expose()), Some(&b"secret"[..]));
+    // The motd's text is not the group's `pool`, and the crypto map line after it is global.
+    assert_eq!(g.pool, None);
+    assert_eq!(g.banner, None);
+    assert_eq!(p.config.crypto_maps.len(), 1);
+    // A key that is only `0` is the key, not a type.
+    let p = ok("crypto isakmp client configuration group G\n key 0\n");
+    assert_eq!(
+        p.config.client_groups[0].key.as_ref().map(|k| k.expose()),
+        Some(&b"0"[..])
+    );
+    // A type-6 key cannot be recovered here: refused by name.
+    let e = err("crypto isakmp client configuration group G\n key 6 AbCdEf\n");
+    assert_eq!((e.line, e.column), (2, 2));
+    assert!(e.message.contains("type 6 encrypted group keys"), "{e}");
+}
+
+#[test]
+fn ip_local_pool_ranges_and_their_errors() {
+    let c = ok("ip local pool P 10.0.0.1 10.0.0.9\nip local pool P 10.0.0.1 10.0.0.9\nip local pool Q 10.0.1.5\nip local policy route-map X\n").config;
+    assert_eq!(c.local_pools.len(), 2);
+    // The same line twice is one range.
+    assert_eq!(c.local_pools[0].ranges, [(ip("10.0.0.1"), ip("10.0.0.9"))]);
+    assert_eq!(c.local_pools[1].size(), 1);
+    // The largest range accepted: 65536 addresses.
+    let big = ok("ip local pool B 10.0.0.0 10.0.255.255\n").config;
+    assert_eq!(big.local_pools[0].size(), 65_536);
+    for (text, line, col, msg) in [
+        (
+            "ip local pool P 10.0.0.9 10.0.0.1\n",
+            1,
+            26,
+            "below its first address",
+        ),
+        (
+            "ip local pool P 10.0.0.0 10.1.0.0\n",
+            1,
+            26,
+            "65537 addresses in one range",
+        ),
+        (
+            "ip local pool P 10.0.0.300\n",
+            1,
+            17,
+            "invalid first address",
+        ),
+        (
+            "ip local pool P 10.0.0.1 10.0.0.x9\n",
+            1,
+            26,
+            "invalid last address",
+        ),
+        ("ip local pool P\n", 1, 16, "missing first address"),
+        (
+            "ip local pool P 10.0.0.1 10.0.0.9\nip local pool Q 10.0.0.5 10.0.0.20\n",
+            2,
+            17,
+            "overlaps range 10.0.0.1 10.0.0.9 of pool P",
+        ),
+        (
+            "crypto isakmp client configuration group G\n netmask 255.0.255.0\n",
+            2,
+            10,
+            "invalid netmask",
+        ),
+        (
+            "crypto isakmp client configuration group G\n dns 10.0.0.1 nope\n",
+            2,
+            15,
+            "invalid second server address",
+        ),
+        (
+            "crypto isakmp client configuration group G\n max-users 0\n",
+            2,
+            12,
+            "out of range 1-5000",
+        ),
+        (
+            "crypto isakmp client configuration group G\n backup-gateway 10.0.0.256\n",
+            2,
+            17,
+            "invalid backup gateway address",
+        ),
+        (
+            "crypto isakmp client configuration group G\n banner #never closed\n",
+            2,
+            9,
+            "closing delimiter \"#\" not found",
+        ),
+        (
+            "crypto map M client configuration address assign\n",
+            1,
+            43,
+            "unknown address assignment",
+        ),
+        (
+            "crypto isakmp profile P\n client configuration address maybe\n",
+            2,
+            31,
+            "unknown address assignment",
+        ),
+    ] {
+        let e = err(text);
+        assert!(
+            (e.line, e.column) == (line, col)
+                && e.message.contains(msg)
+                && e.unsupported.is_empty(),
+            "{text:?}: {e} (column {})",
+            e.column
+        );
+    }
+    // Pool groups and cache options change which address a client gets: refused by name.
+    let e = err("ip local pool P 10.0.0.1 10.0.0.9 group G\n");
+    assert!(
+        e.message
+            .contains("pool options (ip local pool P ... group G)"),
+        "{e}"
+    );
+}
+
+#[test]
+fn client_group_settings_that_change_what_clients_get_are_refused_by_name() {
+    for line in [
+        "firewall are-u-there",
+        "firewall policy CHECK-POINT",
+        "include-local-lan",
+        "max-logins 2",
+        "access-restrict FastEthernet0",
+        "configuration url http://192.0.2.9/cfg",
+        "dhcp server 192.0.2.10",
+        "auto-update client Windows rev 4.0 url http://192.0.2.9/",
+        "browser-proxy PROXY",
+        "group-lock",
+        "crypto aaa attribute list ATTRS",
+    ] {
+        let text = format!("crypto isakmp client configuration group G\n key k\n {line}\n");
+        let e = err(&text);
+        let word = line.split(' ').next().unwrap_or(line);
+        assert!(
+            e.unsupported.len() == 1
+                && (e.line, e.column) == (3, 2)
+                && e.message.contains("Easy VPN group setting")
+                && e.message.contains(word),
+            "{line}: {e}"
+        );
+    }
+    // Their `no` forms restore what is done here anyway.
+    let p = ok("crypto isakmp client configuration group G\n key k\n no include-local-lan\n");
+    assert!(p
+        .warnings
+        .iter()
+        .any(|w| w.message.contains("no include-local-lan")));
+    // A host name backup gateway is not resolved here.
+    let e = err("crypto isakmp client configuration group G\n backup-gateway vpn2.example.com\n");
+    assert!(e.message.contains("backup gateways by host name"), "{e}");
+    // Other AAA methods for group policy are refused by name, also next to `local`.
+    for methods in ["group radius", "group radius local", "local none"] {
+        let e = err(&format!("aaa authorization network L {methods}\n"));
+        assert!(
+            e.message.contains(&format!(
+                "aaa authorization network L {}",
+                methods.replace("local", "").trim()
+            )),
+            "{methods}: {e}"
+        );
+    }
+    // Exec authorization is still nothing to do with IPsec.
+    let p = ok("aaa authorization exec default local\n");
+    assert!(p.config.aaa.network_lists.is_empty());
+}
+
+#[test]
+fn mode_config_references_are_validated_and_linted_on_their_lines() {
+    let text = "crypto isakmp client configuration group G\n pool NOPOOL\n acl SPLIT\n\
+crypto isakmp profile P\n isakmp authorization list L\n\
+crypto map M isakmp authorization list L\n";
+    let p = ok(text);
+    let w = p.config.validate();
+    assert!(w.contains(&ValidationWarning::GroupWithoutKey { group: "G".into() }));
+    assert!(w.contains(&ValidationWarning::MissingPool {
+        group: "G".into(),
+        pool: "NOPOOL".into()
+    }));
+    assert!(w.contains(&ValidationWarning::MissingAcl {
+        user: "crypto isakmp client configuration group G".into(),
+        acl: "SPLIT".into()
+    }));
+    for user in ["crypto isakmp profile P", "crypto map M"] {
+        assert!(w.contains(&ValidationWarning::MissingAuthorizationList {
+            user: user.into(),
+            list: "L".into(),
+            new_model: false
+        }));
+    }
+    assert_eq!(w.len(), 5, "{w:#?}");
+    let shown: Vec<String> = w.iter().map(ToString::to_string).collect();
+    assert!(
+        shown.iter().any(|s| s.contains("no `aaa new-model`")),
+        "{shown:?}"
+    );
+    // With `aaa new-model` it is the list that is missing.
+    let p2 = ok(&format!("aaa new-model\n{text}"));
+    assert!(p2.config.validate().iter().any(|w| w
+        .to_string()
+        .contains("no `aaa authorization network L local`")));
+    // The lints carry the group's and the profile's lines.
+    let lints = crate::ios::check::check(&p.config, Some(&p.origins));
+    let line_of = |needle: &str| {
+        lints
+            .iter()
+            .find(|l| l.message.contains(needle))
+            .and_then(|l| l.line)
+    };
+    assert_eq!(line_of("NOPOOL"), Some(1));
+    assert_eq!(line_of("no key"), Some(1));
+    assert_eq!(line_of("access list SPLIT"), Some(1));
+    assert_eq!(line_of("crypto isakmp profile P"), Some(4));
+    // Everything present: no warning.
+    let fixed = ok("aaa new-model\naaa authorization network L local\n\
+crypto isakmp client configuration group G\n key k\n pool POOL\n acl SPLIT\n\
+ip local pool POOL 10.0.0.1 10.0.0.9\nip access-list extended SPLIT\n permit ip 10.1.0.0 0.0.255.255 any\n\
+crypto map M isakmp authorization list L\n");
+    assert!(
+        fixed.config.validate().is_empty(),
+        "{:?}",
+        fixed.config.validate()
+    );
 }

@@ -111,8 +111,8 @@ impl GatewayConfig {
     /// H` and the `pre-shared-key hostname H` of the keyrings serving `local` (only those of
     /// `keyrings` when it is given: an ISAKMP profile's). A hostname key answers ID_FQDN H,
     /// ID_USER_FQDN H (`hostname alice@example.net`) and ID_KEY_ID H, the group name Cisco
-    /// clients send, until Easy VPN groups (`crypto isakmp client configuration group`) exist
-    /// here.
+    /// clients send, until the keys of Easy VPN groups (`crypto isakmp client configuration
+    /// group`, read into [`GatewayConfig::client_groups`]) are used here.
     pub fn identity_keys(
         &self,
         local: Ipv4Addr,

@@ -173,6 +173,29 @@ pub enum ValidationWarning {
         /// Name.
         name: String,
     },
+    /// A client configuration group's `pool` names no `ip local pool`: its clients get no
+    /// address.
+    MissingPool {
+        /// Group name.
+        group: String,
+        /// Pool name.
+        pool: String,
+    },
+    /// A client configuration group has no `key`: its clients cannot authenticate.
+    GroupWithoutKey {
+        /// Group name.
+        group: String,
+    },
+    /// `isakmp authorization list L` (crypto map or ISAKMP profile) finds no group policy:
+    /// no `aaa authorization network L local`, or no `aaa new-model`.
+    MissingAuthorizationList {
+        /// Who names it (`crypto map VPN`, `crypto isakmp profile RA`).
+        user: String,
+        /// List name.
+        list: String,
+        /// `aaa new-model` is configured (so the list itself is what is missing).
+        new_model: bool,
+    },
 }
 
 impl std::fmt::Display for ValidationWarning {
@@ -227,6 +250,38 @@ impl std::fmt::Display for ValidationWarning {
                 write!(
                     f,
                     "transform set {name}: esp-null without integrity protects nothing"
+                )
+            }
+            ValidationWarning::MissingPool { group, pool } => {
+                write!(
+                    f,
+                    "client configuration group {group}: ip local pool {pool} does not exist; its clients get no address"
+                )
+            }
+            ValidationWarning::GroupWithoutKey { group } => {
+                write!(
+                    f,
+                    "client configuration group {group}: no key; its clients cannot authenticate"
+                )
+            }
+            ValidationWarning::MissingAuthorizationList {
+                user,
+                list,
+                new_model: true,
+            } => {
+                write!(
+                    f,
+                    "{user}: isakmp authorization list {list}: no `aaa authorization network {list} local`; clients get no group policy"
+                )
+            }
+            ValidationWarning::MissingAuthorizationList {
+                user,
+                list,
+                new_model: false,
+            } => {
+                write!(
+                    f,
+                    "{user}: isakmp authorization list {list}: no `aaa new-model`, so the list has no effect; clients get no group policy"
                 )
             }
         }
@@ -462,6 +517,46 @@ impl GatewayConfig {
                         map: m.clone(),
                     });
                 }
+            }
+        }
+        for g in &self.client_groups {
+            if g.key.is_none() {
+                w.push(ValidationWarning::GroupWithoutKey {
+                    group: g.name.clone(),
+                });
+            }
+            if let Some(p) = &g.pool {
+                if !self.local_pools.iter().any(|x| x.name == *p) {
+                    w.push(ValidationWarning::MissingPool {
+                        group: g.name.clone(),
+                        pool: p.clone(),
+                    });
+                }
+            }
+            if let Some(a) = &g.split_acl {
+                if self.access_list(a).is_none() {
+                    w.push(ValidationWarning::MissingAcl {
+                        user: format!("crypto isakmp client configuration group {}", g.name),
+                        acl: a.clone(),
+                    });
+                }
+            }
+        }
+        let lists = self
+            .map_isakmp_authorization
+            .iter()
+            .map(|(m, l)| (format!("crypto map {m}"), l))
+            .chain(self.isakmp_profiles.iter().filter_map(|p| {
+                let l = p.isakmp_authorization_list.as_ref()?;
+                Some((format!("crypto isakmp profile {}", p.name), l))
+            }));
+        for (user, list) in lists {
+            if !self.aaa.local_network_authorization(list) {
+                w.push(ValidationWarning::MissingAuthorizationList {
+                    user,
+                    list: list.clone(),
+                    new_model: self.aaa.new_model,
+                });
             }
         }
         for n in &self.nat_rules {

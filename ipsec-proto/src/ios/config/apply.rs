@@ -5,7 +5,7 @@
 
 use crate::policy::{AccessList, AclKind, CryptoMapEntry, Interface, IsakmpPolicy};
 
-use super::grammar::{Block, Cmd, Mode};
+use super::grammar::{Block, Cmd, GroupAttr, Mode};
 use super::{ConfigWarning, Item, State, Unsupported};
 
 impl State {
@@ -98,6 +98,40 @@ impl State {
             Cmd::MapClientAuth(map, list) => {
                 cfg.map_client_auth.retain(|(m, _)| *m != map);
                 cfg.map_client_auth.push((map, list));
+            }
+            Cmd::AaaNetwork(list, methods) => {
+                cfg.aaa.network_lists.retain(|(n, _)| *n != list);
+                cfg.aaa.network_lists.push((list, methods));
+            }
+            Cmd::MapIsakmpAuth(map, list) => {
+                cfg.map_isakmp_authorization.retain(|(m, _)| *m != map);
+                cfg.map_isakmp_authorization.push((map, list));
+            }
+            Cmd::MapClientConfig(map, a) => {
+                cfg.map_client_configuration.retain(|(m, _)| *m != map);
+                cfg.map_client_configuration.push((map, a));
+            }
+            Cmd::LocalPool { name, first, last } => {
+                match cfg.local_pools.iter_mut().find(|p| p.name == name) {
+                    // The reader refused overlaps, so an equal range is the same line again.
+                    Some(p) if p.ranges.contains(&(first, last)) => {}
+                    Some(p) => p.ranges.push((first, last)),
+                    None => cfg.local_pools.push(crate::policy::LocalPool {
+                        name: name.clone(),
+                        ranges: vec![(first, last)],
+                    }),
+                }
+                self.origins.set(Item::LocalPool(name), line);
+            }
+            Cmd::ClientGroup(name) => {
+                if !cfg.client_groups.iter().any(|g| g.name == name) {
+                    cfg.client_groups.push(crate::policy::ClientGroup {
+                        name: name.clone(),
+                        ..Default::default()
+                    });
+                }
+                self.origins.set(Item::ClientGroup(name.clone()), line);
+                self.mode = Mode::ClientGroup(name);
             }
             Cmd::NoHostname => cfg.hostname = None,
             Cmd::DomainName(d) => cfg.domain_name = Some(d),
@@ -384,7 +418,20 @@ impl State {
                     Cmd::ProfileLocal(a) => p.local_address = Some(a),
                     Cmd::ProfileInitiateAggressive => p.initiate_aggressive = true,
                     Cmd::ProfileClientAuth(l) => p.client_auth_list = Some(l),
+                    Cmd::ProfileMatchGroup(g) if !p.match_groups.contains(&g) => {
+                        p.match_groups.push(g)
+                    }
+                    Cmd::ProfileIsakmpAuth(l) => p.isakmp_authorization_list = Some(l),
+                    Cmd::ProfileClientConfig(a) => p.client_configuration = Some(a),
                     _ => {}
+                }
+            }
+            Mode::ClientGroup(name) => {
+                let Some(g) = self.cfg.client_groups.iter_mut().find(|g| g.name == name) else {
+                    return;
+                };
+                if let Cmd::GroupSet(attr) = cmd {
+                    apply_group(g, attr);
                 }
             }
             Mode::IsakmpPeer(a) => {
@@ -593,5 +640,35 @@ impl State {
                 self.warn(line, col, "command has no effect here".into());
             }
         }
+    }
+}
+
+/// One line of a client configuration group: a later line replaces the setting (IOS keeps one
+/// of each), except `backup-gateway` and `split-dns`, which add to a list.
+fn apply_group(g: &mut crate::policy::ClientGroup, attr: GroupAttr) {
+    match attr {
+        GroupAttr::Key(k) => g.key = k,
+        GroupAttr::Dns(v) => g.dns = v,
+        GroupAttr::Wins(v) => g.wins = v,
+        GroupAttr::Domain(d) => g.domain = d,
+        GroupAttr::Pool(p) => g.pool = p,
+        GroupAttr::Acl(a) => g.split_acl = a,
+        GroupAttr::SavePassword(b) => g.save_password = b,
+        GroupAttr::Pfs(b) => g.pfs = b,
+        GroupAttr::Netmask(m) => g.netmask = m,
+        GroupAttr::Banner(b) => g.banner = b,
+        GroupAttr::MaxUsers(n) => g.max_users = n,
+        GroupAttr::BackupGateway { addr, remove } => match (addr, remove) {
+            (Some(a), false) if !g.backup_gateways.contains(&a) => g.backup_gateways.push(a),
+            (Some(a), true) => g.backup_gateways.retain(|x| *x != a),
+            (None, true) => g.backup_gateways.clear(),
+            _ => {}
+        },
+        GroupAttr::SplitDns { name, remove } => match (name, remove) {
+            (Some(d), false) if !g.split_dns.contains(&d) => g.split_dns.push(d),
+            (Some(d), true) => g.split_dns.retain(|x| *x != d),
+            (None, true) => g.split_dns.clear(),
+            _ => {}
+        },
     }
 }

@@ -200,7 +200,22 @@ impl State {
                 Cmd::NatKeepalive(Some(c.num("nat keepalive interval", 5, 3600)? as u32))
             }
             "profile" => Cmd::Profile(c.next("profile name")?.text.to_string()),
-            "client" => c.unsupported(format!("{EZVPN} (crypto isakmp client)"), false, true),
+            "client" => {
+                let save = c.pos;
+                if c.opt_kw(&["configuration"]).is_some() && c.opt_kw(&["group"]).is_some() {
+                    Cmd::ClientGroup(c.next("group name")?.text.to_string())
+                } else {
+                    // `configuration address-pool local P` (the pre-12.3 global pool),
+                    // `firewall ...`: what clients are given, not modelled.
+                    c.pos = save;
+                    let what = words_from(c, 4);
+                    c.unsupported(
+                        format!("{EZVPN} (crypto isakmp client {what})"),
+                        false,
+                        true,
+                    )
+                }
+            }
             "peer" => match c.kw(&["address", "hostname"], "peer keyword")? {
                 "address" => {
                     let a = c.ip("peer address")?;
@@ -547,20 +562,33 @@ impl State {
                         true,
                         false,
                     ),
-                    Pick::One("client")
-                        if c.opt_kw(&["authentication"]).is_some()
-                            && c.opt_kw(&["list"]).is_some() =>
-                    {
-                        let l = c.next("method list name")?;
-                        Cmd::MapClientAuth(name, l.text.to_string())
+                    Pick::One("client") => {
+                        let save = c.pos;
+                        if c.opt_kw(&["authentication"]).is_some() && c.opt_kw(&["list"]).is_some()
+                        {
+                            let l = c.next("method list name")?;
+                            return Ok(Cmd::MapClientAuth(name, l.text.to_string()));
+                        }
+                        c.pos = save;
+                        if c.opt_kw(&["configuration"]).is_some() {
+                            c.kw(&["address"], "client configuration keyword")?;
+                            return Ok(Cmd::MapClientConfig(name, address_assignment(c)?));
+                        }
+                        // `client accounting list L`: RADIUS accounting of client sessions.
+                        c.pos = save;
+                        let what = words_from(c, 3);
+                        c.unsupported(
+                            format!("{EZVPN} (crypto map {name} client {what})"),
+                            false,
+                            false,
+                        )
                     }
-                    // `client configuration address`, `isakmp authorization list`: Easy VPN
-                    // server settings (Mode Config) not built yet.
-                    Pick::One("client" | "isakmp") => c.unsupported(
-                        format!("{EZVPN} (crypto map {name} {})", t.text),
-                        false,
-                        false,
-                    ),
+                    Pick::One("isakmp") => {
+                        c.kw(&["authorization"], "isakmp keyword")?;
+                        c.kw(&["list"], "authorization keyword")?;
+                        let l = c.next("method list name")?;
+                        Cmd::MapIsakmpAuth(name, l.text.to_string())
+                    }
                     Pick::One("redundancy") => {
                         c.unsupported("stateful failover (crypto map redundancy)", false, false)
                     }
@@ -583,6 +611,19 @@ impl State {
             Some(_) => c.unsupported("manually keyed crypto maps (ipsec-manual)", false, true),
         })
     }
+}
+
+/// `respond | initiate` after `client configuration address` (crypto map or ISAKMP profile).
+pub(super) fn address_assignment(
+    c: &mut Cursor<'_>,
+) -> Result<crate::policy::AddressAssignment, ConfigError> {
+    use crate::policy::AddressAssignment;
+    Ok(
+        match c.kw(&["initiate", "respond"], "address assignment")? {
+            "initiate" => AddressAssignment::Initiate,
+            _ => AddressAssignment::Respond,
+        },
+    )
 }
 
 /// `clear | set | copy` after `crypto ipsec df-bit` (global or in an interface).

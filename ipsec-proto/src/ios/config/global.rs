@@ -1,6 +1,7 @@
 //! Global-mode commands other than `crypto`: `hostname`, `interface`, `ip route`, `ip nat inside
-//! source`, access lists, the `no` forms that matter, session commands pasted with a
-//! configuration, and everything else skipped as having no effect on IPsec.
+//! source`, `ip local pool`, access lists, local AAA (`aaa`, `username`), the `no` forms that
+//! matter, session commands pasted with a configuration, and everything else skipped as having
+//! no effect on IPsec.
 
 use std::net::Ipv4Addr;
 
@@ -8,7 +9,7 @@ use crate::policy::{AclKind, NatRule, StaticRoute};
 
 use super::acl::{acl_entry, acl_kind_of_number};
 use super::grammar::{interface_name, Cmd};
-use super::lex::{pick, Cursor, Pick};
+use super::lex::{pick, Cursor, Pick, Tok};
 use super::{ConfigError, State};
 
 /// The global command words we act on. Any other word is a command with no effect on IPsec
@@ -30,6 +31,10 @@ const GLOBAL_KW: &[&str] = &[
     "username",
     "write",
 ];
+
+/// The most addresses one `ip local pool` line may hold: a /16, more than any Easy VPN server
+/// serves, so that a typo in an octet does not go unnoticed.
+const MAX_POOL_RANGE: u64 = 65_536;
 
 /// Whole words that are show-run boilerplate, read without a note.
 const SILENT: &[&str] = &["boot-end-marker", "boot-start-marker", "version"];
@@ -65,10 +70,11 @@ pub(super) fn acl_cmd(c: &mut Cursor<'_>, name: String, kind: AclKind, seq: Opti
     }
 }
 
-/// `aaa new-model` and `aaa authentication login L local...`; other AAA commands (accounting,
-/// authorization, RADIUS/TACACS method lists) do not change what XAUTH checks here.
+/// `aaa new-model`, `aaa authentication login L local...` and `aaa authorization network L
+/// local`; other AAA commands (accounting, exec authorization, RADIUS/TACACS method lists) do
+/// not change what XAUTH checks or Mode Config hands out here.
 fn aaa_cmd(c: &mut Cursor<'_>) -> Cmd {
-    match c.opt_kw(&["new-model", "authentication"]) {
+    match c.opt_kw(&["new-model", "authentication", "authorization"]) {
         Some("new-model") if c.at_end() => Cmd::AaaNewModel,
         Some("authentication") if c.opt_kw(&["login"]).is_some() => {
             let Ok(list) = c.next("method list name") else {
@@ -92,6 +98,39 @@ fn aaa_cmd(c: &mut Cursor<'_>) -> Cmd {
                 ));
             }
             Cmd::AaaLogin(list, methods)
+        }
+        Some("authorization") if c.opt_kw(&["network"]).is_some() => {
+            let Ok(list) = c.next("method list name") else {
+                return skip(c, 3);
+            };
+            let list = list.text.to_string();
+            let mut methods = Vec::new();
+            let mut other = Vec::new();
+            while let Some(t) = c.peek() {
+                c.pos += 1;
+                if t.text.eq_ignore_ascii_case("local") {
+                    if methods.is_empty() {
+                        methods.push(crate::policy::AuthorizationMethod::Local);
+                    }
+                } else {
+                    other.push(t.text.to_string());
+                }
+            }
+            // Group policy from a RADIUS or TACACS+ server (or `none`, which authorizes without
+            // any) would give clients something else than the local groups: refused, even
+            // next to `local`, which IOS consults only when the server does not answer.
+            if !other.is_empty() || methods.is_empty() {
+                return Cmd::Unsupported {
+                    feature: format!(
+                        "{} group policy from methods other than local (aaa authorization network {list} {})",
+                        super::crypto::EZVPN,
+                        other.join(" ")
+                    ),
+                    later: false,
+                    block: false,
+                };
+            }
+            Cmd::AaaNetwork(list, methods)
         }
         _ => {
             c.pos = 0;
@@ -237,7 +276,7 @@ impl State {
         }
         let k = match c
             .peek()
-            .map(|t| pick(t.text, &["access-list", "nat", "route"]))
+            .map(|t| pick(t.text, &["access-list", "local", "nat", "route"]))
         {
             Some(Pick::One(k)) => {
                 c.pos += 1;
@@ -265,6 +304,7 @@ impl State {
         match k {
             "route" => self.route(c),
             "nat" => self.nat(c),
+            "local" => self.local_pool(c),
             _ => {
                 let kind = match c.peek().map(|t| pick(t.text, &["extended", "standard"])) {
                     Some(Pick::One("extended")) => AclKind::Extended,
@@ -291,6 +331,75 @@ impl State {
                 Ok(Cmd::NamedAcl(name, kind))
             }
         }
+    }
+
+    /// `ip local pool NAME FIRST [LAST]`: a range of addresses for Mode Config clients. Other
+    /// `ip local` commands (`policy`, `proxy-arp`) have no effect on IPsec.
+    fn local_pool(&self, c: &mut Cursor<'_>) -> Result<Cmd, ConfigError> {
+        if c.opt_kw(&["pool"]).is_none() {
+            c.pos = 0;
+            return Ok(skip(c, 3));
+        }
+        let name = c.next("pool name")?.text.to_string();
+        let addr = |c: &Cursor<'_>, t: &Tok<'_>, what: &str| {
+            t.text
+                .parse::<Ipv4Addr>()
+                .map_err(|_| c.err(t, format!("invalid {what} \"{}\"", t.text)))
+        };
+        let first_tok = c.next("first address")?;
+        let first = addr(c, &first_tok, "first address")?;
+        let (last, last_tok) = match c.peek() {
+            Some(t) if t.text.starts_with(|ch: char| ch.is_ascii_digit()) => {
+                c.pos += 1;
+                (addr(c, &t, "last address")?, t)
+            }
+            _ => (first, first_tok),
+        };
+        if !c.at_end() {
+            // `group G` gives a pool its own address space, `cache-size` and `recycle delay`
+            // change when an address is handed out again: which address a client gets.
+            let what = super::crypto::rest_words(c, 4);
+            return Ok(c.unsupported(
+                format!(
+                    "{} pool options (ip local pool {name} ... {what})",
+                    super::crypto::EZVPN
+                ),
+                false,
+                false,
+            ));
+        }
+        if last < first {
+            return Err(c.err(
+                &last_tok,
+                format!("last address {last} of pool {name} is below its first address {first}"),
+            ));
+        }
+        let size = u64::from(u32::from(last)) - u64::from(u32::from(first)) + 1;
+        if size > MAX_POOL_RANGE {
+            return Err(c.err(
+                &last_tok,
+                format!(
+                    "pool {name}: {size} addresses in one range; at most {MAX_POOL_RANGE} are accepted"
+                ),
+            ));
+        }
+        // IOS refuses a range that overlaps one it has (of any pool); the same range repeated
+        // in its own pool (a configuration pasted twice) changes nothing.
+        for p in &self.cfg.local_pools {
+            for &(f, l) in &p.ranges {
+                let same = p.name == name && (f, l) == (first, last);
+                if !same && f <= last && first <= l {
+                    return Err(c.err(
+                        &first_tok,
+                        format!(
+                            "range {first} {last} of pool {name} overlaps range {f} {l} of pool {}",
+                            p.name
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(Cmd::LocalPool { name, first, last })
     }
 
     fn route(&self, c: &mut Cursor<'_>) -> Result<Cmd, ConfigError> {

@@ -27,6 +27,8 @@ pub(super) enum Mode {
     IsakmpPeer(Ipv4Addr),
     /// `crypto ipsec profile NAME`.
     IpsecProfile(String),
+    /// `crypto isakmp client configuration group NAME`.
+    ClientGroup(String),
     Interface(String),
     Acl(String),
     /// Inside a block we do not model; its opening line had `indent` characters of indentation.
@@ -59,6 +61,22 @@ pub(super) enum Cmd {
     Username(crate::policy::LocalUser),
     /// `crypto map M client authentication list L`.
     MapClientAuth(String, String),
+    /// `aaa authorization network LIST local` (only `local` is modelled).
+    AaaNetwork(String, Vec<crate::policy::AuthorizationMethod>),
+    /// `ip local pool NAME FIRST [LAST]`: one range of the pool.
+    LocalPool {
+        name: String,
+        first: Ipv4Addr,
+        last: Ipv4Addr,
+    },
+    /// `crypto map M isakmp authorization list L`.
+    MapIsakmpAuth(String, String),
+    /// `crypto map M client configuration address respond|initiate`.
+    MapClientConfig(String, crate::policy::AddressAssignment),
+    /// `crypto isakmp client configuration group NAME`.
+    ClientGroup(String),
+    /// A setting of the client configuration group being defined.
+    GroupSet(GroupAttr),
     /// An ignored sub-mode command (no effect on IPsec); the message says why.
     Warn(String),
     /// A global command with no effect on IPsec (named by its first words): noted once, and its
@@ -129,6 +147,12 @@ pub(super) enum Cmd {
     ProfileKeyring(String),
     /// Profile `client authentication list L`.
     ProfileClientAuth(String),
+    /// `match identity group G` in a profile.
+    ProfileMatchGroup(String),
+    /// `isakmp authorization list L` in a profile.
+    ProfileIsakmpAuth(String),
+    /// `client configuration address respond|initiate` in a profile.
+    ProfileClientConfig(crate::policy::AddressAssignment),
     /// `match identity address A M` in a profile.
     ProfileMatch(Ipv4Addr, Ipv4Addr),
     /// `local-address A | IF` in a profile.
@@ -244,6 +268,33 @@ pub(super) enum Cmd {
     IfIpMtu(Option<u16>),
     /// `keepalive ...` (`false`: the `no` form).
     IfKeepalive(bool),
+}
+
+/// One line of a `crypto isakmp client configuration group` block; `None`, `false` or empty is
+/// its `no` form.
+#[derive(Clone, Debug)]
+pub(super) enum GroupAttr {
+    Key(Option<crate::policy::PskSecret>),
+    Dns(Vec<Ipv4Addr>),
+    Wins(Vec<Ipv4Addr>),
+    Domain(Option<String>),
+    Pool(Option<String>),
+    Acl(Option<String>),
+    SavePassword(bool),
+    Pfs(bool),
+    Netmask(Option<Ipv4Addr>),
+    Banner(Option<String>),
+    MaxUsers(Option<u32>),
+    /// `backup-gateway A` adds A; `no backup-gateway [A]` removes A (every one without it).
+    BackupGateway {
+        addr: Option<Ipv4Addr>,
+        remove: bool,
+    },
+    /// `split-dns D` adds D; `no split-dns [D]` removes D (every one without it).
+    SplitDns {
+        name: Option<String>,
+        remove: bool,
+    },
 }
 
 /// Whole words that begin IOS global configuration commands. A word in this list that the

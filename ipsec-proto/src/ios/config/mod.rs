@@ -2,8 +2,9 @@
 //!
 //! Parsing follows the IOS CLI rather than indentation: a line is first tried as a command of the
 //! current sub-mode (`config-isakmp`, `cfg-crypto-trans`, `config-crypto-map`, `config-if`,
-//! `config-ext-nacl`); when that fails it is tried as a global command, which leaves the sub-mode,
-//! exactly as a router does when a pasted configuration has irregular indentation. Keywords may be
+//! `config-ext-nacl`, `crypto-isakmp-group`, ...); when that fails it is tried as a global
+//! command, which leaves the sub-mode, exactly as a router does when a pasted configuration has
+//! irregular indentation. Keywords may be
 //! abbreviated to any unambiguous prefix within their context.
 //!
 //! The reader is tolerant of what IOS prints and what people paste (`read.rs`): show-run headers,
@@ -151,6 +152,10 @@ pub enum Item {
     IpsecProfile(String),
     /// `crypto isakmp peer address A`.
     IsakmpPeer(std::net::Ipv4Addr),
+    /// `crypto isakmp client configuration group NAME`.
+    ClientGroup(String),
+    /// The first `ip local pool NAME` line.
+    LocalPool(String),
     /// The first line of an access list.
     Acl(String),
     /// One ACL entry, by list name and sequence number.

@@ -2,7 +2,7 @@
 //! running-config` headers, exec and config prompts (`R1#`, `R1(config-if)#`), multi-line
 //! banners with their delimiter, and the indentation each line carries.
 
-use super::grammar::Mode;
+use super::grammar::{Cmd, GroupAttr, Mode};
 use super::lex::{pick, Cursor, Pick};
 use super::{finish, ConfigError, Origins, ParsedConfig, State};
 
@@ -39,6 +39,15 @@ pub(super) fn parse_text(text: &str, latin1: bool) -> Result<ParsedConfig, Confi
         let cur = Cursor::new(pre.text, line_no, pre.col0);
         if cur.toks.is_empty() {
             continue;
+        }
+        if matches!(st.mode, Mode::ClientGroup(_)) {
+            if let Some(r) = group_banner(&cur, lines.get(i..).unwrap_or(&[])) {
+                let (text, n) = r?;
+                let col = cur.col();
+                st.apply(Cmd::GroupSet(GroupAttr::Banner(Some(text))), line_no, col);
+                i += n;
+                continue;
+            }
         }
         if let Some(skip) = banner(&cur, lines.get(i..).unwrap_or(&[])) {
             let col = cur.col();
@@ -168,11 +177,7 @@ fn banner(cur: &Cursor<'_>, rest: &[&str]) -> Option<Option<usize>> {
         _ => second,
     };
     let text = cur.raw_from(delim_tok);
-    let delim = if text.starts_with("^C") {
-        "^C"
-    } else {
-        text.get(..text.chars().next()?.len_utf8())?
-    };
+    let delim = delimiter(text)?;
     if text.get(delim.len()..).is_some_and(|t| t.contains(delim)) {
         return Some(Some(0));
     }
@@ -181,6 +186,60 @@ fn banner(cur: &Cursor<'_>, rest: &[&str]) -> Option<Option<usize>> {
             .position(|l| l.contains(delim))
             .map(|n| n.saturating_add(1)),
     )
+}
+
+/// The banner's delimiter: `^C` as two characters (how show-run prints the ETX byte), else the
+/// first character of `text`.
+fn delimiter(text: &str) -> Option<&str> {
+    if text.starts_with("^C") {
+        Some("^C")
+    } else {
+        text.get(..text.chars().next()?.len_utf8())
+    }
+}
+
+/// For a `banner c TEXT c` line of a client configuration group: the text between the
+/// delimiters, its lines joined with `\n` (an empty rest of the opening line and an empty start
+/// of the closing one are not lines of it), and how many further lines it took. `None` when
+/// the line is not a banner or is a global one (`banner motd ...`, which leaves the group).
+fn group_banner(cur: &Cursor<'_>, rest: &[&str]) -> Option<Result<(String, usize), ConfigError>> {
+    let first = cur.toks.first()?;
+    if first.text.len() < 3 || !matches!(pick(first.text, &["banner"]), Pick::One(_)) {
+        return None;
+    }
+    let second = cur.toks.get(1)?;
+    // A group's delimiter may be any character, so only a whole banner kind is global.
+    if BANNER_KINDS
+        .iter()
+        .any(|k| second.text.eq_ignore_ascii_case(k))
+    {
+        return None;
+    }
+    let text = cur.raw_from(second);
+    let delim = delimiter(text)?;
+    let after = text.get(delim.len()..).unwrap_or("");
+    if let Some(end) = after.find(delim) {
+        return Some(Ok((after.get(..end).unwrap_or("").to_string(), 0)));
+    }
+    let Some(n) = rest.iter().position(|l| l.contains(delim)) else {
+        return Some(Err(cur.err(
+            second,
+            format!("banner: closing delimiter \"{delim}\" not found"),
+        )));
+    };
+    let mut parts: Vec<&str> = Vec::new();
+    if !after.trim().is_empty() {
+        parts.push(after);
+    }
+    parts.extend(rest.get(..n).unwrap_or(&[]).iter().copied());
+    let last = rest
+        .get(n)
+        .and_then(|l| l.find(delim).and_then(|e| l.get(..e)))
+        .unwrap_or("");
+    if !last.trim().is_empty() {
+        parts.push(last);
+    }
+    Some(Ok((parts.join("\n"), n.saturating_add(1))))
 }
 
 #[cfg(test)]

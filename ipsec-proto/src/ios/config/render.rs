@@ -18,6 +18,7 @@ pub fn render(cfg: &GatewayConfig) -> String {
     if let Some(d) = &cfg.domain_name {
         let _ = writeln!(o, "ip domain name {d}");
     }
+    render_aaa(&mut o, &cfg.aaa);
     if cfg.isakmp_identity_hostname {
         o.push_str("crypto isakmp identity hostname\n");
     }
@@ -83,6 +84,9 @@ pub fn render(cfg: &GatewayConfig) -> String {
         }
         o.push_str("!\n");
     }
+    for g in &cfg.client_groups {
+        render_group(&mut o, g);
+    }
     for p in &cfg.isakmp_profiles {
         let _ = writeln!(o, "crypto isakmp profile {}", p.name);
         match &p.local_address {
@@ -99,6 +103,9 @@ pub fn render(cfg: &GatewayConfig) -> String {
         }
         for (a, m) in &p.match_addresses {
             let _ = writeln!(o, "   match identity address {a} {m}");
+        }
+        for g in &p.match_groups {
+            let _ = writeln!(o, "   match identity group {g}");
         }
         for h in &p.match_hosts {
             let _ = match h {
@@ -124,6 +131,12 @@ pub fn render(cfg: &GatewayConfig) -> String {
         }
         if let Some(l) = &p.client_auth_list {
             let _ = writeln!(o, "   client authentication list {l}");
+        }
+        if let Some(l) = &p.isakmp_authorization_list {
+            let _ = writeln!(o, "   isakmp authorization list {l}");
+        }
+        if let Some(a) = p.client_configuration {
+            let _ = writeln!(o, "   client configuration address {}", a.keyword());
         }
         o.push_str("!\n");
     }
@@ -248,6 +261,16 @@ pub fn render(cfg: &GatewayConfig) -> String {
     for (m, l) in &cfg.map_client_auth {
         let _ = writeln!(o, "crypto map {m} client authentication list {l}");
     }
+    for (m, l) in &cfg.map_isakmp_authorization {
+        let _ = writeln!(o, "crypto map {m} isakmp authorization list {l}");
+    }
+    for (m, a) in &cfg.map_client_configuration {
+        let _ = writeln!(
+            o,
+            "crypto map {m} client configuration address {}",
+            a.keyword()
+        );
+    }
     for e in &cfg.crypto_maps {
         if let Some(d) = &e.dynamic {
             let _ = writeln!(o, "crypto map {} {} ipsec-isakmp dynamic {d}", e.map, e.seq);
@@ -296,6 +319,15 @@ pub fn render(cfg: &GatewayConfig) -> String {
         }
         o.push_str("!\n");
     }
+    for p in &cfg.local_pools {
+        for (f, l) in &p.ranges {
+            if f == l {
+                let _ = writeln!(o, "ip local pool {} {f}", p.name);
+            } else {
+                let _ = writeln!(o, "ip local pool {} {f} {l}", p.name);
+            }
+        }
+    }
     for r in &cfg.routes {
         let _ = write!(o, "ip route {} {}", r.prefix, r.mask);
         if let Some(i) = &r.interface {
@@ -324,6 +356,112 @@ pub fn render(cfg: &GatewayConfig) -> String {
     }
     o.push_str("end\n");
     o
+}
+
+/// `aaa new-model`, the method lists and the `username` lines (passwords in clear, type 0, as
+/// show-run prints them without `service password-encryption`).
+fn render_aaa(o: &mut String, a: &crate::policy::AaaConfig) {
+    if a.new_model {
+        o.push_str("aaa new-model\n");
+    }
+    for (l, methods) in &a.login_lists {
+        let m: Vec<&str> = methods
+            .iter()
+            .map(|m| match m {
+                crate::policy::LoginMethod::Local => "local",
+            })
+            .collect();
+        let _ = writeln!(o, "aaa authentication login {l} {}", m.join(" "));
+    }
+    for (l, methods) in &a.network_lists {
+        let m: Vec<&str> = methods
+            .iter()
+            .map(|m| match m {
+                crate::policy::AuthorizationMethod::Local => "local",
+            })
+            .collect();
+        let _ = writeln!(o, "aaa authorization network {l} {}", m.join(" "));
+    }
+    for u in &a.users {
+        let _ = writeln!(
+            o,
+            "username {} password 0 {}",
+            u.name,
+            String::from_utf8_lossy(u.password.expose())
+        );
+    }
+    if a.new_model
+        || !a.login_lists.is_empty()
+        || !a.network_lists.is_empty()
+        || !a.users.is_empty()
+    {
+        o.push_str("!\n");
+    }
+}
+
+/// A `crypto isakmp client configuration group` block.
+fn render_group(o: &mut String, g: &crate::policy::ClientGroup) {
+    let _ = writeln!(o, "crypto isakmp client configuration group {}", g.name);
+    if let Some(k) = &g.key {
+        let _ = writeln!(o, " key {}", String::from_utf8_lossy(k.expose()));
+    }
+    let addrs = |v: &[Ipv4Addr]| {
+        v.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    if !g.dns.is_empty() {
+        let _ = writeln!(o, " dns {}", addrs(&g.dns));
+    }
+    if !g.wins.is_empty() {
+        let _ = writeln!(o, " wins {}", addrs(&g.wins));
+    }
+    if let Some(d) = &g.domain {
+        let _ = writeln!(o, " domain {d}");
+    }
+    if let Some(p) = &g.pool {
+        let _ = writeln!(o, " pool {p}");
+    }
+    if let Some(a) = &g.split_acl {
+        let _ = writeln!(o, " acl {a}");
+    }
+    if g.save_password {
+        o.push_str(" save-password\n");
+    }
+    if g.pfs {
+        o.push_str(" pfs\n");
+    }
+    if let Some(m) = g.netmask {
+        let _ = writeln!(o, " netmask {m}");
+    }
+    for b in &g.backup_gateways {
+        let _ = writeln!(o, " backup-gateway {b}");
+    }
+    for d in &g.split_dns {
+        let _ = writeln!(o, " split-dns {d}");
+    }
+    if let Some(n) = g.max_users {
+        let _ = writeln!(o, " max-users {n}");
+    }
+    if let Some(b) = &g.banner {
+        // The text goes on lines of its own between delimiter lines, so the reader takes it
+        // back whole; the delimiter is one the text does not contain.
+        let d = banner_delimiter(b);
+        let _ = writeln!(o, " banner {d}\n{b}\n{d}");
+    }
+    o.push_str("!\n");
+}
+
+/// `^C` as show-run prints it, else the first printable character not in `text` (never `!`,
+/// which would start a comment, nor `^`).
+fn banner_delimiter(text: &str) -> String {
+    if !text.contains("^C") {
+        return "^C".into();
+    }
+    ('"'..='~')
+        .find(|c| *c != '^' && !text.contains(*c))
+        .map_or_else(|| "^C".into(), |c| c.to_string())
 }
 
 fn render_acl(o: &mut String, a: &AccessList) {

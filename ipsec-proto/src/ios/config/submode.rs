@@ -1,5 +1,6 @@
-//! Sub-mode commands: `config-isakmp`, `cfg-crypto-trans`, `config-crypto-map`, `config-if` and
-//! `config-ext-nacl`.
+//! Sub-mode commands: `config-isakmp`, `cfg-crypto-trans`, `config-crypto-map`, `config-if`,
+//! `config-ext-nacl`, the keyring, ISAKMP profile and peer blocks, and `crypto-isakmp-group` (an
+//! Easy VPN client configuration group).
 
 use std::net::Ipv4Addr;
 
@@ -40,6 +41,7 @@ impl State {
             Mode::Keyring(_) => self.keyring_cmd(c)?,
             Mode::Profile(_) => profile_cmd(c)?,
             Mode::IsakmpPeer(_) => self.isakmp_peer_cmd(c)?,
+            Mode::ClientGroup(_) => self.client_group_cmd(c, negate)?,
             Mode::Interface(_) => if_cmd(c, negate)?,
             Mode::Acl(name) => {
                 let kind = self
@@ -826,8 +828,183 @@ impl State {
     }
 }
 
-/// `conf-isa-prof`: keyrings, `match identity address`, `initiate mode aggressive` and
-/// `self-identity`; the rest refused by name.
+impl State {
+    /// `crypto-isakmp-group`: what an Easy VPN server hands the group's clients. Settings that
+    /// change what clients are given but are not modelled are refused by name; their `no` forms
+    /// restore what happens here anyway.
+    fn client_group_cmd(&self, c: &mut Cursor<'_>, negate: bool) -> Result<Cmd, ConfigError> {
+        use super::grammar::GroupAttr as A;
+        let start = c.pos;
+        // Only `crypto aaa ...` is the group's: any other `crypto` line after the block is a
+        // global command that leaves it.
+        let word = |i: usize| c.toks.get(start + i).map(|t| t.text.to_ascii_lowercase());
+        if word(0).as_deref() == Some("crypto") && word(1).as_deref() == Some("aaa") {
+            let what = super::crypto::rest_words(c, 5);
+            return Ok(c.unsupported(format!("{EZVPN} group setting ({what})"), false, false));
+        }
+        let k = c.kw(
+            &[
+                "access-restrict",
+                "acl",
+                "auto-update",
+                "backup-gateway",
+                "banner",
+                "browser-proxy",
+                "configuration",
+                "dhcp",
+                "dns",
+                "domain",
+                "exit",
+                "firewall",
+                "group-lock",
+                "include-local-lan",
+                "key",
+                "max-logins",
+                "max-users",
+                "netmask",
+                "pfs",
+                "pool",
+                "save-password",
+                "split-dns",
+                "wins",
+            ],
+            "client configuration group command",
+        )?;
+        let attr = match k {
+            "exit" => return Ok(Cmd::Exit),
+            "access-restrict" | "auto-update" | "browser-proxy" | "configuration" | "dhcp"
+            | "firewall" | "group-lock" | "include-local-lan" | "max-logins" => {
+                if negate {
+                    return Ok(c.notice(format!("no {k}: not given to clients here anyway")));
+                }
+                c.pos = start;
+                let what = super::crypto::rest_words(c, 3);
+                return Ok(c.unsupported(format!("{EZVPN} group setting ({what})"), false, false));
+            }
+            _ if negate => {
+                // `no backup-gateway A` and `no split-dns D` remove one; every other `no` form
+                // clears the setting whatever follows.
+                let one = c.peek().map(|t| t.text.to_string());
+                let _ = c.rest();
+                match k {
+                    "key" => A::Key(None),
+                    "dns" => A::Dns(Vec::new()),
+                    "wins" => A::Wins(Vec::new()),
+                    "domain" => A::Domain(None),
+                    "pool" => A::Pool(None),
+                    "acl" => A::Acl(None),
+                    "save-password" => A::SavePassword(false),
+                    "pfs" => A::Pfs(false),
+                    "netmask" => A::Netmask(None),
+                    "banner" => A::Banner(None),
+                    "max-users" => A::MaxUsers(None),
+                    "backup-gateway" => A::BackupGateway {
+                        addr: one.and_then(|a| a.parse().ok()),
+                        remove: true,
+                    },
+                    _ => A::SplitDns {
+                        name: one,
+                        remove: true,
+                    },
+                }
+            }
+            "key" => {
+                let first = c.next("group key")?;
+                let key = match first.text {
+                    // `0`/`6` is a key type only when a key string follows it.
+                    "0" | "6" if c.peek().is_some() => {
+                        let k = c.next("group key")?;
+                        if first.text == "6" {
+                            // The type-6 master key is not known here, so the key cannot be
+                            // recovered and no client could authenticate.
+                            let _ = c.rest();
+                            return Ok(Cmd::Unsupported {
+                                feature: "type 6 encrypted group keys (key 6)".into(),
+                                later: false,
+                                block: false,
+                            });
+                        }
+                        k
+                    }
+                    _ => first,
+                };
+                A::Key(Some(crate::policy::PskSecret::new(
+                    self.key_bytes(key.text),
+                )))
+            }
+            "dns" | "wins" => {
+                let mut v = vec![c.ip("server address")?];
+                if c.peek().is_some() {
+                    v.push(c.ip("second server address")?);
+                }
+                if k == "dns" {
+                    A::Dns(v)
+                } else {
+                    A::Wins(v)
+                }
+            }
+            "domain" => A::Domain(Some(c.next("domain name")?.text.to_string())),
+            "pool" => A::Pool(Some(c.next("pool name")?.text.to_string())),
+            "acl" => {
+                let a = c.next("access list")?.text;
+                // A numeric reference names the numbered list, as `match address` does.
+                A::Acl(Some(
+                    a.parse::<u32>()
+                        .map_or_else(|_| a.to_string(), |n| n.to_string()),
+                ))
+            }
+            "save-password" => A::SavePassword(true),
+            "pfs" => A::Pfs(true),
+            "netmask" => {
+                let t = c.peek();
+                let m = c.ip("netmask")?;
+                if crate::policy::isakmp::mask_prefix_len(m).is_none() {
+                    return Err(c.err_at(
+                        t.map_or(c.eol_col, |t| t.col),
+                        format!("invalid netmask \"{m}\""),
+                    ));
+                }
+                A::Netmask(Some(m))
+            }
+            "max-users" => A::MaxUsers(Some(c.num("max-users", 1, 5000)? as u32)),
+            "backup-gateway" => {
+                let t = c.next("backup gateway address")?;
+                match t.text.parse::<Ipv4Addr>() {
+                    Ok(a) => A::BackupGateway {
+                        addr: Some(a),
+                        remove: false,
+                    },
+                    Err(_) if t.text.contains(|ch: char| ch.is_ascii_alphabetic()) => {
+                        return Ok(c.unsupported(
+                            format!("backup gateways by host name (backup-gateway {})", t.text),
+                            false,
+                            false,
+                        ))
+                    }
+                    Err(_) => {
+                        return Err(
+                            c.err(&t, format!("invalid backup gateway address \"{}\"", t.text))
+                        )
+                    }
+                }
+            }
+            "split-dns" => A::SplitDns {
+                name: Some(c.next("domain name")?.text.to_string()),
+                remove: false,
+            },
+            // The reader takes `banner c TEXT c` with its lines before the line gets here
+            // (`read.rs`); what is left has no delimited text.
+            _ => {
+                let t = c.next("banner delimiter")?;
+                return Err(c.err(&t, "banner text must be delimited"));
+            }
+        };
+        Ok(Cmd::GroupSet(attr))
+    }
+}
+
+/// `conf-isa-prof`: keyrings, `match identity address|host|group`, `initiate mode aggressive`,
+/// `self-identity`, XAUTH and Mode Config lists; the rest refused by name.
 fn profile_cmd(c: &mut Cursor<'_>) -> Result<Cmd, ConfigError> {
     Ok(
         match c.kw(
@@ -879,11 +1056,12 @@ fn profile_cmd(c: &mut Cursor<'_>) -> Result<Cmd, ConfigError> {
                             crate::policy::HostIdentity::Host(name)
                         })
                     }
-                    _ => c.unsupported(
-                        format!("{EZVPN} (match identity group/user-fqdn)"),
-                        false,
-                        false,
-                    ),
+                    "group" => {
+                        let g = c.next("group name")?.text.to_string();
+                        c.end()?;
+                        Cmd::ProfileMatchGroup(g)
+                    }
+                    _ => c.unsupported(format!("{EZVPN} (match identity user-fqdn)"), false, false),
                 }
             }
             "self-identity" => {
@@ -932,10 +1110,29 @@ fn profile_cmd(c: &mut Cursor<'_>) -> Result<Cmd, ConfigError> {
                 Cmd::ProfileInitiateAggressive
             }
             "virtual-template" => c.unsupported("dynamic VTIs (virtual-template)", false, false),
-            "client"
-                if c.opt_kw(&["authentication"]).is_some() && c.opt_kw(&["list"]).is_some() =>
-            {
-                Cmd::ProfileClientAuth(c.next("method list name")?.text.to_string())
+            "client" => {
+                let save = c.pos;
+                if c.opt_kw(&["authentication"]).is_some() && c.opt_kw(&["list"]).is_some() {
+                    return Ok(Cmd::ProfileClientAuth(
+                        c.next("method list name")?.text.to_string(),
+                    ));
+                }
+                c.pos = save;
+                if c.opt_kw(&["configuration"]).is_some() && c.opt_kw(&["address"]).is_some() {
+                    return Ok(Cmd::ProfileClientConfig(super::crypto::address_assignment(
+                        c,
+                    )?));
+                }
+                // `client pki authorization list`, `client configuration group` (IOS-XE):
+                // not modelled.
+                c.pos = save;
+                let what = super::crypto::rest_words(c, 3);
+                c.unsupported(format!("{EZVPN} (client {what})"), false, false)
+            }
+            "isakmp" => {
+                c.kw(&["authorization"], "isakmp keyword")?;
+                c.kw(&["list"], "authorization keyword")?;
+                Cmd::ProfileIsakmpAuth(c.next("method list name")?.text.to_string())
             }
             k => c.unsupported(format!("{EZVPN} ({k})"), false, false),
         },
