@@ -378,10 +378,17 @@ fn lab_vpnc_connects_gets_pool_address_split_dns_banner_and_passes_traffic() {
 
     let n = ping_from(&lab.topo.gw_b, &ip, addr::HOST_A, 10);
     assert_eq!(n, 10, "{}\n{}\n{}", da.state(), v.output(), tap.text());
-    let session = da
-        .try_exec("show crypto session detail")
-        .unwrap_or_else(|_| da.exec("show crypto session"));
-    assert!(session.contains("alice"), "{session}");
+    let session = da.exec("show crypto session detail");
+    for want in [
+        "Username: alice\n".to_string(),
+        "Group: vpngroup\n".to_string(),
+        format!("Assigned address: {ip}\n"),
+        "Phase1_id: vpngroup\n".to_string(),
+        "Session status: UP-ACTIVE".to_string(),
+    ] {
+        assert!(session.contains(&want), "{want}:\n{session}");
+    }
+    assert!(session.contains("Capabilities:C"), "{session}");
     let isa = da.exec("show crypto isakmp sa");
     assert!(
         isa.contains(addr::GW_B_WAN) && isa.contains("QM_IDLE"),

@@ -386,6 +386,9 @@ pub struct IsakmpSaInfo {
     pub xauth: bool,
     /// The XAUTH user, once STATUS=OK was exchanged.
     pub xauth_user: Option<String>,
+    /// The peer's Phase 1 identity when it is a name (ID_KEY_ID, ID_FQDN, ID_USER_FQDN), as
+    /// `show crypto session detail` prints it.
+    pub peer_identity: Option<String>,
     /// The Easy VPN group (Mode Config server), once the client was configured.
     pub client_group: Option<String>,
     /// The address leased to the client (Mode Config server).

@@ -185,7 +185,10 @@ pub(crate) fn session(
         status,
         peer,
         peer_port: ike.map_or(500, |s| s.path.remote.port()),
-        phase1_id: peer.to_string(),
+        // IOS names a client by the identity it sent (an Easy VPN group name), else its address.
+        phase1_id: ike
+            .and_then(|s| s.peer_identity.clone())
+            .unwrap_or_else(|| peer.to_string()),
         session_id: u32::try_from(index).unwrap_or(u32::MAX),
         username: ike.and_then(|s| s.xauth_user.clone()),
         group: ike.and_then(|s| s.client_group.clone()),
