@@ -31,59 +31,10 @@ const GROUP: &str = "vpngroup";
 const GROUP_KEY: &str = "Jx4!cW9@qP2#vM7$hT5k";
 const PASSWORD: &str = "r4bbit-h0le-Pass";
 const VPNC: &str = "/usr/sbin/vpnc";
-const POOL: (Ipv4Addr, Ipv4Addr) = (Ipv4Addr::new(10, 99, 0, 10), Ipv4Addr::new(10, 99, 0, 20));
 
-/// Our hub: siteA with a dynamic crypto map, XAUTH and an Easy VPN client configuration group.
-/// AES-128/SHA1 in both phases: vpnc proposes it ahead of 3DES (see vpnc-notes.md).
+/// Our hub (see [`easy_vpn_hub`]).
 fn hub() -> String {
-    let peer = addr::GW_B_WAN;
-    let config = site_a(peer)
-        .replace(" encr 3des\n", " encr aes\n")
-        .replace(
-            "crypto ipsec transform-set TRANSFORM esp-3des esp-sha-hmac\n",
-            "crypto ipsec transform-set TRANSFORM esp-aes esp-sha-hmac\n",
-        )
-        .replace(
-            &format!("crypto map VPN 10 ipsec-isakmp\n set peer {peer}\n set transform-set TRANSFORM\n match address 100\n"),
-            // No `match address`: vpnc proposes its assigned address ⇄ 0.0.0.0/0, which no
-            // LAN-to-LAN ACL describes.
-            "crypto dynamic-map SPOKES 10\n set transform-set TRANSFORM\n reverse-route\n\
-             crypto map VPN client authentication list vpnusers\n\
-             crypto map VPN isakmp authorization list vpngroups\n\
-             crypto map VPN client configuration address respond\n\
-             crypto map VPN 65535 ipsec-isakmp dynamic SPOKES\n",
-        )
-        .replace(
-            &format!("crypto isakmp key ciscokey address {peer}\n"),
-            &format!(
-                "aaa new-model\naaa authentication login vpnusers local\n\
-                 aaa authorization network vpngroups local\n\
-                 username alice password 0 {PASSWORD}\n\
-                 ip local pool EZPOOL {} {}\n\
-                 access-list 150 permit ip 10.1.1.0 0.0.0.255 any\n\
-                 crypto isakmp client configuration group {GROUP}\n key {GROUP_KEY}\n\
-                 \x20dns 10.1.1.53\n domain example.test\n pool EZPOOL\n acl 150\n\
-                 \x20save-password\n banner ^Welcome to the lab hub^\n",
-                POOL.0, POOL.1
-            ),
-        )
-        // Replies to the pool must not leave through the overload NAT, as on IOS.
-        .replace(
-            "access-list 101 permit ip 10.1.1.0 0.0.0.255 any\n",
-            "access-list 101 deny   ip 10.1.1.0 0.0.0.255 10.99.0.0 0.0.0.255\n\
-             access-list 101 permit ip 10.1.1.0 0.0.0.255 any\n",
-        );
-    for needle in [
-        "dynamic SPOKES",
-        "client configuration group",
-        "address respond",
-        "encr aes",
-        "esp-aes",
-        "deny   ip 10.1.1.0 0.0.0.255 10.99.0.0",
-    ] {
-        assert!(config.contains(needle), "{needle}:\n{config}");
-    }
-    config
+    easy_vpn_hub(GROUP, GROUP_KEY, PASSWORD)
 }
 
 /// The script vpnc runs instead of vpnc-script: it writes down what Mode Config delivered and
@@ -292,7 +243,7 @@ fn ipsec_sa_has_remote(ipsec: &str, ip: &str) -> bool {
 
 fn in_pool(ip: &str) -> bool {
     ip.parse::<Ipv4Addr>()
-        .is_ok_and(|a| (POOL.0..=POOL.1).contains(&a))
+        .is_ok_and(|a| (EZ_POOL.0..=EZ_POOL.1).contains(&a))
 }
 
 /// vpnc connected and its record is complete; the assigned address.

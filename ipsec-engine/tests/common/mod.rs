@@ -694,3 +694,65 @@ impl Drop for Bird {
         let _ = self.child.wait();
     }
 }
+
+/// The address pool of [`easy_vpn_hub`].
+pub const EZ_POOL: (std::net::Ipv4Addr, std::net::Ipv4Addr) = (
+    std::net::Ipv4Addr::new(10, 99, 0, 10),
+    std::net::Ipv4Addr::new(10, 99, 0, 20),
+);
+
+/// An Easy VPN server hub: siteA with a dynamic crypto map (no `match address`: clients
+/// propose their assigned address ⇄ 0.0.0.0/0), XAUTH against `alice`/`password`, and the
+/// client configuration group `group` (pool [`EZ_POOL`], DNS 10.1.1.53, domain example.test,
+/// split ACL 10.1.1.0/24, banner). AES-128/SHA1 in both phases: vpnc proposes it ahead of 3DES
+/// (see vpnc-notes.md).
+pub fn easy_vpn_hub(group: &str, group_key: &str, password: &str) -> String {
+    let peer = addr::GW_B_WAN;
+    let config = site_a(peer)
+        .replace(" encr 3des\n", " encr aes\n")
+        .replace(
+            "crypto ipsec transform-set TRANSFORM esp-3des esp-sha-hmac\n",
+            "crypto ipsec transform-set TRANSFORM esp-aes esp-sha-hmac\n",
+        )
+        .replace(
+            &format!("crypto map VPN 10 ipsec-isakmp\n set peer {peer}\n set transform-set TRANSFORM\n match address 100\n"),
+            // No `match address`: vpnc proposes its assigned address ⇄ 0.0.0.0/0, which no
+            // LAN-to-LAN ACL describes.
+            "crypto dynamic-map SPOKES 10\n set transform-set TRANSFORM\n reverse-route\n\
+             crypto map VPN client authentication list vpnusers\n\
+             crypto map VPN isakmp authorization list vpngroups\n\
+             crypto map VPN client configuration address respond\n\
+             crypto map VPN 65535 ipsec-isakmp dynamic SPOKES\n",
+        )
+        .replace(
+            &format!("crypto isakmp key ciscokey address {peer}\n"),
+            &format!(
+                "aaa new-model\naaa authentication login vpnusers local\n\
+                 aaa authorization network vpngroups local\n\
+                 username alice password 0 {password}\n\
+                 ip local pool EZPOOL {} {}\n\
+                 access-list 150 permit ip 10.1.1.0 0.0.0.255 any\n\
+                 crypto isakmp client configuration group {group}\n key {group_key}\n\
+                 \x20dns 10.1.1.53\n domain example.test\n pool EZPOOL\n acl 150\n\
+                 \x20save-password\n banner ^Welcome to the lab hub^\n",
+                EZ_POOL.0, EZ_POOL.1
+            ),
+        )
+        // Replies to the pool must not leave through the overload NAT, as on IOS.
+        .replace(
+            "access-list 101 permit ip 10.1.1.0 0.0.0.255 any\n",
+            "access-list 101 deny   ip 10.1.1.0 0.0.0.255 10.99.0.0 0.0.0.255\n\
+             access-list 101 permit ip 10.1.1.0 0.0.0.255 any\n",
+        );
+    for needle in [
+        "dynamic SPOKES",
+        "client configuration group",
+        "address respond",
+        "encr aes",
+        "esp-aes",
+        "deny   ip 10.1.1.0 0.0.0.255 10.99.0.0",
+    ] {
+        assert!(config.contains(needle), "{needle}:\n{config}");
+    }
+    config
+}

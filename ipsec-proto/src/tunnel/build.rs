@@ -598,7 +598,11 @@ pub fn build(cfg: &GatewayConfig, local_override: Option<Ipv4Addr>) -> Result<Bu
         return Err(BuildError::NoUsableEntry(skipped.join("; ")));
     }
     super::ezvpn::finish(cfg, &entries, &mut peers);
+    let easy_vpn = peers
+        .iter()
+        .any(|p| p.mode_config.is_some() || p.mode_config_client.is_some());
     let endpoint = EndpointConfig {
+        send_unity_vid: easy_vpn,
         peers,
         nat_traversal: cfg.ipsec.nat_t,
         force_udp_encaps: cfg.ipsec.force_udp_encaps,

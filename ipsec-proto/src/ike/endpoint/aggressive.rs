@@ -366,6 +366,7 @@ impl Endpoint {
         b.add_vendor_id(&vendor::DPD)?;
         if self.config.send_unity_vid {
             b.add_vendor_id(&vendor::CISCO_UNITY)?;
+            b.add_vendor_id(&vendor::XAUTH)?;
         }
         if self.config.fragmentation.is_some() {
             b.add_vendor_id(&vendor::FRAGMENTATION_CISCO)?;

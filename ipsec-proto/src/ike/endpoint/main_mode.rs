@@ -62,7 +62,10 @@ impl Endpoint {
         }
         v.push(&vendor::DPD);
         if self.config.send_unity_vid {
+            // Easy VPN peers announce both: Unity clients ask for the Unity attributes only
+            // of a peer that sent its vendor ID.
             v.push(&vendor::CISCO_UNITY);
+            v.push(&vendor::XAUTH);
         }
         if self.config.fragmentation.is_some() {
             v.push(&vendor::FRAGMENTATION_CISCO);
