@@ -267,25 +267,6 @@ fn connect(lab: &Lab, da: &Daemon, name: &str) -> (Vpnc, String) {
 /// Pings `dst` from the assigned address until one answers, then `count` more; the replies of
 /// those. vpnc runs its script after Mode Config but before Quick Mode, so the first pings can
 /// find no SA yet.
-fn ping_from(ns: &Netns, src: &str, dst: &str, count: u32) -> u32 {
-    let once = |c: u32| {
-        let o = ns
-            .command("ping")
-            .args(["-n", "-q", "-c", &c.to_string(), "-i", "0.2", "-W", "2"])
-            .args(["-I", src, dst])
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&o.stdout)
-            .split(',')
-            .find_map(|p| p.trim().strip_suffix(" received"))
-            .and_then(|n| n.trim().parse().ok())
-            .unwrap_or(0u32)
-    };
-    wait_until(Duration::from_secs(10), || once(1) == 1);
-    once(count)
-}
-
 #[test]
 fn lab_vpnc_connects_gets_pool_address_split_dns_banner_and_passes_traffic() {
     let Some(lab) = lab("vpnc_ok") else {

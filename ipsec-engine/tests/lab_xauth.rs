@@ -240,7 +240,7 @@ fn lab_xauth_strongswan_client_gets_a_pool_address_over_mode_config() {
         )),
         "{ipsec}"
     );
-    let n = ping_sourced(&lab.topo.gw_b, &vip, addr::HOST_A, 5);
+    let n = ping_from(&lab.topo.gw_b, &vip, addr::HOST_A, 5);
     assert_eq!(
         n,
         5,
@@ -254,23 +254,4 @@ fn lab_xauth_strongswan_client_gets_a_pool_address_over_mode_config() {
         .collect();
     println!("{session}\n{ipsec}\nstrongSwan:\n{}", modecfg.join("\n"));
     da.stop();
-}
-
-fn ping_sourced(ns: &ipsec_netlab::Netns, src: &str, dst: &str, count: u32) -> u32 {
-    let once = |c: u32| {
-        let o = ns
-            .command("ping")
-            .args(["-n", "-q", "-c", &c.to_string(), "-i", "0.2", "-W", "2"])
-            .args(["-I", src, dst])
-            .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&o.stdout)
-            .split(',')
-            .find_map(|p| p.trim().strip_suffix(" received"))
-            .and_then(|n| n.trim().parse().ok())
-            .unwrap_or(0u32)
-    };
-    wait_until(std::time::Duration::from_secs(10), || once(1) == 1);
-    once(count)
 }

@@ -37,6 +37,8 @@ pub struct CharonConn {
     extra_conn: Vec<(String, String)>,
     extra_child: Vec<(String, String)>,
     xauth: Option<(String, String)>,
+    xauth_server: Option<(String, String)>,
+    pool: Option<(String, Vec<(String, String)>)>,
 }
 
 impl CharonConn {
@@ -66,7 +68,30 @@ impl CharonConn {
             extra_conn: Vec::new(),
             extra_child: Vec::new(),
             xauth: None,
+            xauth_server: None,
+            pool: None,
         }
+    }
+
+    /// Be an XAUTH server after the PSK round: a second remote round `auth = xauth` and an
+    /// `xauth` secret for `user` with `password` (needs `xauth-generic`).
+    pub fn xauth_server(mut self, user: &str, password: &str) -> Self {
+        self.xauth_server = Some((user.into(), password.into()));
+        self
+    }
+
+    /// Hand out Mode Config from a pool of `addrs` (e.g. `10.98.0.0/28`) with these further
+    /// attributes (`dns`, `split_include` (Unity, needs the `unity` plugin), ...): the
+    /// connection's `pools` and a `pools { }` entry of its own.
+    pub fn pool(mut self, addrs: &str, attrs: &[(&str, &str)]) -> Self {
+        self.pool = Some((
+            addrs.into(),
+            attrs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        ));
+        self
     }
 
     /// Be an XAUTH client after the PSK round (IKEv1 XAUTHInitPreShared): a second local
@@ -228,6 +253,9 @@ impl CharonConn {
         }
         kv("rekey_time", &format!("{}s", self.ike_rekey_time));
         kv("dpd_delay", &format!("{}s", self.dpd_delay));
+        if self.pool.is_some() {
+            kv("pools", &format!("pool-{}", self.name));
+        }
         for (k, v) in &self.extra_conn {
             kv(k, v);
         }
@@ -248,6 +276,9 @@ impl CharonConn {
             "    remote {{\n      auth = psk\n      id = {}\n    }}",
             self.remote_id
         );
+        if self.xauth_server.is_some() {
+            let _ = writeln!(s, "    remote2 {{\n      auth = xauth\n    }}");
+        }
         let _ = writeln!(s, "    children {{\n      {} {{", self.child);
         let mut ckv = |k: &str, v: &str| {
             let _ = writeln!(s, "        {k} = {v}");
@@ -282,7 +313,7 @@ impl CharonConn {
             self.remote_id,
             quote(&self.psk)
         );
-        if let Some((user, password)) = &self.xauth {
+        if let Some((user, password)) = self.xauth.as_ref().or(self.xauth_server.as_ref()) {
             let _ = write!(
                 s,
                 "  xauth-{} {{\n    id = {user}\n    secret = \"{}\"\n  }}\n",
@@ -291,6 +322,17 @@ impl CharonConn {
             );
         }
         s
+    }
+
+    /// The `pools { }` entry of [`Self::pool`], if any.
+    pub fn render_pool(&self) -> Option<String> {
+        let (addrs, attrs) = self.pool.as_ref()?;
+        let mut s = format!("  pool-{} {{\n    addrs = {addrs}\n", self.name);
+        for (k, v) in attrs {
+            let _ = writeln!(s, "    {k} = {v}");
+        }
+        s.push_str("  }\n");
+        Some(s)
     }
 }
 
@@ -305,6 +347,14 @@ pub fn render_swanctl(conns: &[CharonConn]) -> String {
         s.push_str(&c.render_secret());
     }
     s.push_str("}\n");
+    let pools: Vec<String> = conns.iter().filter_map(CharonConn::render_pool).collect();
+    if !pools.is_empty() {
+        s.push_str("pools {\n");
+        for p in pools {
+            s.push_str(&p);
+        }
+        s.push_str("}\n");
+    }
     s
 }
 

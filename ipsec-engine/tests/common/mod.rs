@@ -756,3 +756,24 @@ pub fn easy_vpn_hub(group: &str, group_key: &str, password: &str) -> String {
     }
     config
 }
+
+/// Pings `dst` from address `src` of namespace `ns` (`ping -I`), after waiting up to 10 s for a
+/// first answer; returns how many of `count` came back.
+pub fn ping_from(ns: &Netns, src: &str, dst: &str, count: u32) -> u32 {
+    let once = |c: u32| {
+        let o = ns
+            .command("ping")
+            .args(["-n", "-q", "-c", &c.to_string(), "-i", "0.2", "-W", "2"])
+            .args(["-I", src, dst])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout)
+            .split(',')
+            .find_map(|p| p.trim().strip_suffix(" received"))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or(0u32)
+    };
+    wait_until(Duration::from_secs(10), || once(1) == 1);
+    once(count)
+}

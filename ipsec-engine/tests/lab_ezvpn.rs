@@ -1,0 +1,166 @@
+//! Our engine as an Easy VPN remote (`crypto ipsec client ezvpn`) against a real server:
+//! strongSwan 5.9.8 in gwB with `xauth-generic`, `unity` and `attr`, answering Aggressive Mode
+//! with a group name (`keyid:vpngroup`), running XAUTH, and handing out an address from a pool
+//! with a DNS server and a Unity split network (LAN B).
+//!
+//! - `connect auto`: the engine connects at start, with no traffic to trigger it;
+//! - `show crypto ipsec client ezvpn` shows IPSEC_ACTIVE, the address, DNS, domain and the
+//!   split network; the address is on the engine's TUN and LAN B is routed into it;
+//! - pings from the assigned address to host B pass;
+//! - when strongSwan ends the connection, the address and route go, and the client connects
+//!   again by itself.
+
+mod common;
+
+use common::*;
+use ipsec_netlab::{addr, Charon, CharonConn, XAUTH_GENERIC_LOAD};
+use std::time::Duration;
+
+const GROUP_KEY: &str = "Pw3!sH8@kL1#nV5$tG9c";
+const PASSWORD: &str = "l00king-Gl4ss";
+const POOL: &str = "10.98.0.16/28";
+
+/// Our remote in gwA: WAN with the profile, LAN as its inside interface.
+fn remote() -> String {
+    format!(
+        "hostname ezremote\n\
+         interface FastEthernet4\n ip address {wan} 255.255.255.0\n crypto ipsec client ezvpn EZ\n\
+         interface Vlan1\n ip address {lan} 255.255.255.0\n crypto ipsec client ezvpn EZ inside\n\
+         ip route 0.0.0.0 0.0.0.0 {rtr}\n\
+         crypto ipsec client ezvpn EZ\n connect auto\n group vpngroup key {GROUP_KEY}\n mode client\n\
+         \x20peer {server}\n username alice password 0 {PASSWORD}\n",
+        wan = addr::GW_A_WAN,
+        lan = addr::GW_A_LAN,
+        rtr = addr::RTR_A,
+        server = addr::GW_B_WAN,
+    )
+}
+
+/// strongSwan's side: every client of the group, XAUTH for alice, the pool with DNS, domain
+/// and LAN B as the Unity split network.
+fn server() -> CharonConn {
+    CharonConn::new("ezserver", "ez")
+        .local(addr::GW_B_WAN)
+        .local_id(addr::GW_B_WAN)
+        .remote_id("keyid:vpngroup")
+        .psk(GROUP_KEY)
+        .aggressive(true)
+        .xauth_server("alice", PASSWORD)
+        .proposals("aes256-sha1-modp1024,aes128-sha1-modp1024,3des-sha1-modp1024")
+        .esp_proposals("aes256-sha1,aes128-sha1,3des-sha1")
+        .ts("0.0.0.0/0", "dynamic")
+        .pool(
+            POOL,
+            &[("dns", "10.2.2.53"), ("split_include", addr::LAN_B)],
+        )
+}
+
+fn load() -> String {
+    format!(
+        "{XAUTH_GENERIC_LOAD} unity attr\n  i_dont_care_about_security_and_use_aggressive_mode_psk = yes"
+    )
+}
+
+fn field<'a>(show: &'a str, key: &str) -> Option<&'a str> {
+    show.lines()
+        .find_map(|l| l.trim_start().strip_prefix(key))
+        .map(str::trim)
+}
+
+fn wait_active(da: &Daemon, timeout: Duration) -> Option<String> {
+    let mut last = String::new();
+    let up = wait_until(timeout, || {
+        last = da.exec("show crypto ipsec client ezvpn");
+        last.contains("Current State: IPSEC_ACTIVE")
+    });
+    up.then_some(last)
+}
+
+#[test]
+fn lab_ezvpn_remote_connects_to_strongswan_and_carries_split_traffic() {
+    let Some(lab) = Lab::new("ezvpn") else {
+        return;
+    };
+    let peer = Charon::start_with(&lab.topo.gw_b, &[server()], &load()).unwrap();
+    peer.load_all().unwrap();
+    let da = Daemon::start(&lab.topo.gw_a, lab.dir.path(), "ezremote", &remote());
+    let tap = da.debug();
+    // No traffic is sent: `connect auto` brings it up on its own.
+    let Some(show) = wait_active(&da, Duration::from_secs(20)) else {
+        panic!(
+            "{}\n{}\n{}",
+            da.exec("show crypto ipsec client ezvpn"),
+            tap.text(),
+            peer.log()
+        );
+    };
+    let address = field(&show, "Address:").unwrap_or_default().to_string();
+    let a: std::net::Ipv4Addr = address.parse().unwrap_or_else(|_| panic!("{show}"));
+    assert!(
+        (16..32).contains(&a.octets()[3]) && a.octets()[..3] == [10, 98, 0],
+        "{a} not from {POOL}:\n{show}"
+    );
+    assert_eq!(field(&show, "DNS Primary:"), Some("10.2.2.53"), "{show}");
+    assert!(show.contains("Split Tunnel List: 1"), "{show}");
+    assert_eq!(field(&show, "Address    :"), Some("10.2.2.0"), "{show}");
+    assert_eq!(field(&show, "Current EzVPN Peer:"), Some(addr::GW_B_WAN));
+    assert_eq!(field(&show, "Outside interface:"), Some("FastEthernet4"));
+    assert_eq!(field(&show, "Inside interface list:"), Some("Vlan1"));
+    let log = peer.log();
+    assert!(
+        log.contains("XAuth authentication of 'alice' successful")
+            || log.contains("XAuth authentication of 'alice' (myself) successful")
+            || log.contains("authentication of 'alice'"),
+        "strongSwan did not authenticate alice:\n{log}"
+    );
+    // The address is on the engine's TUN and LAN B is routed there.
+    let ip_addr = lab
+        .topo
+        .gw_a
+        .ip(&["-4", "-o", "addr", "show"])
+        .unwrap_or_default();
+    assert!(ip_addr.contains(&format!("{a}/32")), "{ip_addr}");
+    let route = lab
+        .topo
+        .gw_a
+        .ip(&["-4", "route", "get", addr::HOST_B])
+        .unwrap_or_default();
+    assert!(
+        !route.contains(" dev wan"),
+        "LAN B not routed into the tunnel: {route}"
+    );
+
+    let n = ping_from(&lab.topo.gw_a, &address, addr::HOST_B, 10);
+    assert_eq!(
+        n,
+        10,
+        "{}\n{}",
+        da.state(),
+        peer.list_sas().unwrap_or_default()
+    );
+    let ipsec = da.exec("show crypto ipsec sa");
+    assert!(num(&ipsec, "#pkts encaps:") >= 10, "{ipsec}");
+    assert!(
+        ipsec.contains(&format!(
+            "local  ident (addr/mask/prot/port): ({a}/255.255.255.255/0/0)"
+        )),
+        "{ipsec}"
+    );
+    println!("{show}\n{ipsec}");
+
+    // The server ends it: the client drops the address and route, then connects again.
+    peer.terminate_ike("ezserver").unwrap();
+    let dropped = wait_until(Duration::from_secs(10), || {
+        !da.exec("show crypto ipsec client ezvpn")
+            .contains("Current State: IPSEC_ACTIVE")
+    });
+    assert!(dropped, "{}", da.exec("show crypto ipsec client ezvpn"));
+    let again = wait_active(&da, Duration::from_secs(30));
+    assert!(
+        again.is_some(),
+        "{}\n{}",
+        da.exec("show crypto ipsec client ezvpn"),
+        tap.text()
+    );
+    da.stop();
+}
