@@ -118,6 +118,7 @@ fn parse_show(what: &str, peer: Option<Ipv4Addr>, detail: bool) -> PyResult<Show
         (["crypto", "map"], false) => Show::CryptoMap,
         (["crypto", "session"], _) => Show::CryptoSession { detail },
         (["running-config"], false) => Show::RunningConfig,
+        (["crypto", "ipsec", "client", "ezvpn"], false) => Show::Ezvpn,
         (["crypto", "ipsec", "sa", "interface", name], _) if tunnel_number(name).is_some() => {
             Show::IpsecSaInterface {
                 tunnel: tunnel_number(name).unwrap_or(0),
@@ -131,7 +132,8 @@ fn parse_show(what: &str, peer: Option<Ipv4Addr>, detail: bool) -> PyResult<Show
             return Err(PyValueError::new_err(format!(
                 "unknown show command {what:?} (known: crypto isakmp sa [detail], crypto isakmp \
                  policy, crypto ipsec sa [peer A.B.C.D | interface tunnelN] [detail], crypto ipsec transform-set, \
-                 crypto map, crypto session [detail], running-config, interfaces tunnelN)"
+                 crypto map, crypto session [detail], crypto ipsec client ezvpn, running-config, \
+                 interfaces tunnelN)"
             )))
         }
     };
@@ -500,6 +502,51 @@ impl Tunnel {
                 d.set_item("iface", iface)?;
                 d.set_item("up", up)?;
                 "LineProtocolChanged"
+            }
+            TunnelEvent::Configured {
+                entry,
+                conn_id,
+                settings: s,
+            } => {
+                let text = |v: &[std::net::Ipv4Addr]| -> Vec<String> {
+                    v.iter().map(|a| a.to_string()).collect()
+                };
+                d.set_item("entry", entry)?;
+                d.set_item("conn_id", conn_id)?;
+                d.set_item("address", s.address.map(|a| a.to_string()))?;
+                d.set_item("netmask", s.netmask.map(|a| a.to_string()))?;
+                d.set_item("dns", text(&s.dns))?;
+                d.set_item("wins", text(&s.wins))?;
+                d.set_item("domain", s.domain)?;
+                d.set_item("banner", s.banner)?;
+                let split: Vec<String> = s
+                    .split
+                    .iter()
+                    .map(|(a, m)| format!("{a}/{}", u32::from(*m).count_ones()))
+                    .collect();
+                d.set_item("split", split)?;
+                d.set_item("split_dns", s.split_dns)?;
+                d.set_item("save_password", s.save_password)?;
+                d.set_item("pfs", s.pfs)?;
+                d.set_item("backup_servers", s.backup_servers)?;
+                "ClientConfigured"
+            }
+            TunnelEvent::ClientLeased {
+                entry,
+                conn_id,
+                group,
+                address,
+            } => {
+                d.set_item("entry", entry)?;
+                d.set_item("conn_id", conn_id)?;
+                d.set_item("group", group)?;
+                d.set_item("address", address.map(|a| a.to_string()))?;
+                "ClientLeased"
+            }
+            TunnelEvent::ClientReleased { entry, address } => {
+                d.set_item("entry", entry)?;
+                d.set_item("address", address.to_string())?;
+                "ClientReleased"
             }
             other => {
                 d.set_item("description", format!("{other:?}"))?;

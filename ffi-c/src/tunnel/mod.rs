@@ -64,6 +64,17 @@ pub const IPSEC_TUNNEL_EVENT_ROUTE_REMOVE: u32 = 6;
 /// went up (`line_up`: its first IPsec SA pair was installed) or down (its last pair went):
 /// withdraw the routes through a down tunnel.
 pub const IPSEC_TUNNEL_EVENT_LINE_PROTOCOL: u32 = 7;
+/// `ipsec_tunnel_event.kind`: Easy VPN client: the server configured us over Mode Config;
+/// `assigned` is our inner address (put it on the inside interface), `conn_id` the ISAKMP SA.
+/// The split networks come as `IPSEC_TUNNEL_EVENT_ROUTE_ADD`; DNS, domain and banner are in
+/// `show crypto ipsec client ezvpn`.
+pub const IPSEC_TUNNEL_EVENT_CLIENT_CONFIGURED: u32 = 8;
+/// `ipsec_tunnel_event.kind`: Easy VPN server: a remote-access client of entry `entry` was
+/// configured; `assigned` is the pool address leased to it (0.0.0.0 when it asked for none).
+pub const IPSEC_TUNNEL_EVENT_CLIENT_LEASED: u32 = 9;
+/// `ipsec_tunnel_event.kind`: Easy VPN server: the client's last ISAKMP SA went and its
+/// address `assigned` is back in the pool.
+pub const IPSEC_TUNNEL_EVENT_CLIENT_RELEASED: u32 = 10;
 /// `ipsec_tunnel_event.kind`: an event newer than this header; no field applies.
 pub const IPSEC_TUNNEL_EVENT_OTHER: u32 = 255;
 
@@ -87,6 +98,8 @@ pub const IPSEC_SHOW_CRYPTO_SESSION: u32 = 8;
 pub const IPSEC_SHOW_CRYPTO_SESSION_DETAIL: u32 = 9;
 /// `ipsec_tunnel_show`: `show running-config` (the crypto part, as it was understood).
 pub const IPSEC_SHOW_RUNNING_CONFIG: u32 = 10;
+/// `ipsec_tunnel_show`: `show crypto ipsec client ezvpn` (Easy VPN remote profiles).
+pub const IPSEC_SHOW_CRYPTO_IPSEC_CLIENT_EZVPN: u32 = 11;
 /// `ipsec_tunnel_show`: `show interfaces TunnelN` is `IPSEC_SHOW_INTERFACES_TUNNEL + N`
 /// (N below 2^24), for a static VTI.
 pub const IPSEC_SHOW_INTERFACES_TUNNEL: u32 = 0x0100_0000;
@@ -165,6 +178,8 @@ pub struct ipsec_tunnel_event {
     pub iface: u32,
     /// LINE_PROTOCOL: the line protocol is up.
     pub line_up: bool,
+    /// CLIENT_CONFIGURED, CLIENT_LEASED, CLIENT_RELEASED: the inner address (port 0).
+    pub assigned: ipsec_addr,
 }
 
 impl Default for ipsec_tunnel_event {
@@ -188,6 +203,7 @@ impl Default for ipsec_tunnel_event {
             route_tag: 0,
             iface: 0,
             line_up: false,
+            assigned: ipsec_addr::default(),
         }
     }
 }
@@ -347,6 +363,34 @@ fn event_to_c(t: &Tunnel, ev: TunnelEvent) -> ipsec_tunnel_event {
             e.kind = IPSEC_TUNNEL_EVENT_LINE_PROTOCOL;
             e.iface = iface;
             e.line_up = up;
+        }
+        TunnelEvent::Configured {
+            entry,
+            conn_id,
+            settings,
+        } => {
+            e.kind = IPSEC_TUNNEL_EVENT_CLIENT_CONFIGURED;
+            e.entry = index(entry);
+            e.conn_id = conn_id;
+            e.assigned = v4_to_c(settings.address.unwrap_or(Ipv4Addr::UNSPECIFIED));
+        }
+        TunnelEvent::ClientLeased {
+            entry,
+            conn_id,
+            address,
+            ..
+        } => {
+            e.kind = IPSEC_TUNNEL_EVENT_CLIENT_LEASED;
+            e.entry = index(entry);
+            e.map_seq = seq(entry);
+            e.conn_id = conn_id;
+            e.assigned = v4_to_c(address.unwrap_or(Ipv4Addr::UNSPECIFIED));
+        }
+        TunnelEvent::ClientReleased { entry, address } => {
+            e.kind = IPSEC_TUNNEL_EVENT_CLIENT_RELEASED;
+            e.entry = index(entry);
+            e.map_seq = seq(entry);
+            e.assigned = v4_to_c(address);
         }
         _ => {}
     }
@@ -1002,6 +1046,7 @@ pub unsafe extern "C" fn ipsec_tunnel_show(
             IPSEC_SHOW_CRYPTO_SESSION => Show::CryptoSession { detail: false },
             IPSEC_SHOW_CRYPTO_SESSION_DETAIL => Show::CryptoSession { detail: true },
             IPSEC_SHOW_RUNNING_CONFIG => Show::RunningConfig,
+            IPSEC_SHOW_CRYPTO_IPSEC_CLIENT_EZVPN => Show::Ezvpn,
             w if (IPSEC_SHOW_INTERFACES_TUNNEL..IPSEC_SHOW_INTERFACES_TUNNEL << 1).contains(&w) => {
                 Show::Interface {
                     tunnel: w - IPSEC_SHOW_INTERFACES_TUNNEL,

@@ -34,6 +34,9 @@ from .errors import (
     SaExpiredError,
 )
 from .events import (
+    ClientConfigured,
+    ClientLeased,
+    ClientReleased,
     IkeEvent,
     IpsecSaDown,
     LineProtocolChanged,
@@ -66,6 +69,9 @@ __all__ = [
     "ConfigurationError",
     "EspSa",
     "IkeEndpoint",
+    "ClientConfigured",
+    "ClientLeased",
+    "ClientReleased",
     "IkeEvent",
     "IpsecError",
     "IpsecSaDown",

@@ -10,7 +10,7 @@ consumes (the key bytes never become Python objects).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Optional, Tuple, Type
+from typing import Any, Callable, Dict, List, Optional, Tuple, Type
 
 from ._native import ChildKeys
 from .errors import IpsecError
@@ -38,6 +38,9 @@ __all__ = [
     "RouteAdded",
     "RouteRemoved",
     "LineProtocolChanged",
+    "ClientConfigured",
+    "ClientLeased",
+    "ClientReleased",
     "UnknownTunnelEvent",
 ]
 
@@ -334,6 +337,46 @@ class LineProtocolChanged(TunnelEvent):
 
 
 @dataclass(frozen=True)
+class ClientConfigured(TunnelEvent):
+    """Easy VPN client: the server configured us over Mode Config. Put ``address`` on the
+    inner interface and use ``dns``; the ``split`` networks (``a.b.c.d/len``; none means
+    everything) also arrive as :class:`RouteAdded`."""
+
+    entry: int
+    conn_id: int
+    address: Optional[str]
+    netmask: Optional[str]
+    dns: List[str]
+    wins: List[str]
+    domain: Optional[str]
+    banner: Optional[str]
+    split: List[str]
+    split_dns: List[str]
+    save_password: bool
+    pfs: bool
+    backup_servers: List[str]
+
+
+@dataclass(frozen=True)
+class ClientLeased(TunnelEvent):
+    """Easy VPN server: a remote-access client of ``group`` was configured, holding
+    ``address`` from the group's pool (``None`` if it asked for no address)."""
+
+    entry: int
+    conn_id: int
+    group: str
+    address: Optional[str]
+
+
+@dataclass(frozen=True)
+class ClientReleased(TunnelEvent):
+    """Easy VPN server: a client's last ISAKMP SA went; ``address`` is back in the pool."""
+
+    entry: int
+    address: str
+
+
+@dataclass(frozen=True)
 class UnknownTunnelEvent(TunnelEvent):
     """A tunnel event this version of the bindings does not know yet."""
 
@@ -348,6 +391,9 @@ _TUNNEL_CLASSES: Dict[str, Type[TunnelEvent]] = {
     "RouteAdded": RouteAdded,
     "RouteRemoved": RouteRemoved,
     "LineProtocolChanged": LineProtocolChanged,
+    "ClientConfigured": ClientConfigured,
+    "ClientLeased": ClientLeased,
+    "ClientReleased": ClientReleased,
     "Unknown": UnknownTunnelEvent,
 }
 
