@@ -251,3 +251,100 @@ fn bad_text_gives_the_code_and_the_position() {
     let msg = std::str::from_utf8(&buf[..n]).unwrap();
     assert!(msg.starts_with("line 3, column 7: "), "{msg}");
 }
+
+const EZ_HUB: &str = "hostname hub
+crypto isakmp policy 1
+ encr 3des
+ authentication pre-share
+ group 2
+aaa new-model
+aaa authentication login users local
+aaa authorization network groups local
+username alice password 0 c-abi-pass-1
+ip local pool EZ 10.99.0.10 10.99.0.20
+crypto isakmp client configuration group vpngroup
+ key c-abi-group-key
+ pool EZ
+crypto ipsec transform-set TRANSFORM esp-3des esp-sha-hmac
+crypto dynamic-map DYN 10
+ set transform-set TRANSFORM
+crypto map VPN client authentication list users
+crypto map VPN isakmp authorization list groups
+crypto map VPN client configuration address respond
+crypto map VPN 65535 ipsec-isakmp dynamic DYN
+interface FastEthernet4
+ ip address 198.51.100.1 255.255.255.0
+ crypto map VPN
+interface Vlan1
+ ip address 192.168.1.1 255.255.255.0
+";
+
+const EZ_REMOTE: &str = "hostname remote
+interface FastEthernet4
+ ip address 203.0.113.2 255.255.255.0
+ crypto ipsec client ezvpn EZ
+interface Vlan1
+ ip address 192.168.2.1 255.255.255.0
+ crypto ipsec client ezvpn EZ inside
+crypto ipsec client ezvpn EZ
+ connect auto
+ group vpngroup key c-abi-group-key
+ mode client
+ peer 198.51.100.1
+ username alice password 0 c-abi-pass-1
+";
+
+fn kinds(t: *mut ipsec_tunnel) -> Vec<ipsec_tunnel_event> {
+    let mut out = Vec::new();
+    let mut ev = ipsec_tunnel_event::default();
+    while unsafe { ipsec_tunnel_poll_event(t, &mut ev) } == ipsec_result::IPSEC_RESULT_OK {
+        out.push(ev);
+    }
+    out
+}
+
+#[test]
+fn an_easy_vpn_remote_learns_its_address_and_the_server_reports_the_lease() {
+    let (hub, remote) = (new(EZ_HUB, 7).unwrap(), new(EZ_REMOTE, 8).unwrap());
+    let mut now = 1_000;
+    // `connect auto`: the remote's timer starts it, with no packet.
+    for _ in 0..200 {
+        for t in [hub, remote] {
+            let mut due = 0;
+            if unsafe { ipsec_tunnel_poll_timeout(t, &mut due) } && due <= now {
+                assert_eq!(
+                    unsafe { ipsec_tunnel_handle_timeout(t, now) },
+                    ipsec_result::IPSEC_RESULT_OK
+                );
+            }
+        }
+        carry(remote, hub, now);
+        carry(hub, remote, now);
+        now += 10;
+    }
+    let assigned = Some(SocketAddr::from(([10, 99, 0, 10], 0)));
+    let r = kinds(remote);
+    let conf: Vec<_> = r
+        .iter()
+        .filter(|e| e.kind == IPSEC_TUNNEL_EVENT_CLIENT_CONFIGURED)
+        .collect();
+    assert_eq!(conf.len(), 1, "{r:?}");
+    assert_eq!(addr_from_c(&conf[0].assigned), assigned);
+    let h = kinds(hub);
+    assert!(
+        h.iter()
+            .any(|e| e.kind == IPSEC_TUNNEL_EVENT_CLIENT_LEASED
+                && addr_from_c(&e.assigned) == assigned),
+        "{h:?}"
+    );
+    let p = ping([10, 99, 0, 10], [192, 168, 1, 10], 1);
+    assert_eq!(plaintext(remote, now, &p), IPSEC_TUN_VERDICT_PROTECTED);
+    assert_eq!(carry(remote, hub, now), vec![p]);
+    let s = show(remote, now, IPSEC_SHOW_CRYPTO_IPSEC_CLIENT_EZVPN);
+    assert!(s.contains("Current State: IPSEC_ACTIVE"), "{s}");
+    let (mut hub, mut remote) = (hub, remote);
+    unsafe {
+        ipsec_tunnel_free(&mut hub);
+        ipsec_tunnel_free(&mut remote);
+    }
+}
