@@ -97,6 +97,21 @@ impl Leases {
         Ok(a)
     }
 
+    /// A new ISAKMP SA of a client that already holds a lease (a Phase 1 rekey that skipped
+    /// Mode Config): the SA shares the lease of the client of `group` that came from `from`.
+    pub(super) fn adopt(&mut self, sa: IkeSaId, group: &str, from: SocketAddr) -> Option<Ipv4Addr> {
+        if let Some(a) = self.of_sa(sa) {
+            return Some(a);
+        }
+        let (&a, lease) = self
+            .by_addr
+            .iter_mut()
+            .find(|(_, l)| l.client.group == group && l.client.from == from)?;
+        lease.sas.insert(sa);
+        self.by_sa.insert(sa, a);
+        Some(a)
+    }
+
     /// `sa` is gone: returns the address if that was the lease's last SA (it is free again).
     pub(super) fn release_sa(&mut self, sa: IkeSaId) -> Option<Ipv4Addr> {
         let a = self.by_sa.remove(&sa)?;
@@ -217,6 +232,19 @@ mod tests {
         assert_eq!(l.release_sa(IkeSaId(7)), Some(a));
         assert_eq!(l.release_sa(IkeSaId(7)), None);
         assert_eq!(l.of_sa(IkeSaId(7)), None);
+    }
+
+    #[test]
+    fn a_rekeyed_sa_of_the_same_client_adopts_its_lease() {
+        let p = pool([10, 0, 0, 1], [10, 0, 0, 9]);
+        let mut l = Leases::default();
+        let a = l.acquire(&p, client("a", 1), IkeSaId(1), None).unwrap();
+        let from = client("a", 1).from;
+        assert_eq!(l.adopt(IkeSaId(2), "G", from), Some(a));
+        assert_eq!(l.adopt(IkeSaId(3), "other", from), None);
+        assert_eq!(l.adopt(IkeSaId(4), "G", client("a", 2).from), None);
+        assert_eq!(l.release_sa(IkeSaId(1)), None);
+        assert_eq!(l.release_sa(IkeSaId(2)), Some(a));
     }
 
     #[test]

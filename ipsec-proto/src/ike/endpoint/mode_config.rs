@@ -398,14 +398,24 @@ impl Endpoint {
     /// Server: the Quick Mode proxy identity `offered` of the client on `id` is its lease (or
     /// no lease is due: no Mode Config, or a group without a pool).
     pub(super) fn check_leased_proxy(
-        &self,
+        &mut self,
         id: IkeSaId,
         offered: &crate::policy::TrafficSelector,
     ) -> Result<(), PeerIncompatible> {
         let Some(sa) = self.sas.get(&id) else {
             return Ok(());
         };
-        let leased = self.leases.of_sa(id);
+        let group = sa.peer_identity.as_ref().and_then(group_name);
+        let from = sa.path.remote;
+        // A client that re-ran Phase 1 and went straight to Quick Mode keeps its lease.
+        let leased = match (self.leases.of_sa(id), &group) {
+            (Some(a), _) => Some(a),
+            (None, Some(g)) if sa.role == Role::Responder => self.leases.adopt(id, g, from),
+            (None, _) => None,
+        };
+        let Some(sa) = self.sas.get(&id) else {
+            return Ok(());
+        };
         let due = leased.is_some()
             || (sa.role == Role::Responder
                 && self.mode_config_server(id).is_some_and(|m| {

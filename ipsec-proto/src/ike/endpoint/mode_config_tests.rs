@@ -242,7 +242,7 @@ fn quick_mode_without_mode_config_gets_no_sa_where_the_group_has_a_pool() {
 
 #[test]
 fn only_the_leased_address_passes_the_proxy_check() {
-    let p = run(
+    let mut p = run(
         ez_client(b"vpngroup", FIRST),
         server(AddressAssignment::Respond),
         2,

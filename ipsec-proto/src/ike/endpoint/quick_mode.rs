@@ -342,10 +342,10 @@ impl Endpoint {
         });
         let peer = found.map_or(sa_peer, |(p, _)| p);
         let line = found.map(|(_, l)| l);
+        let leased = self.check_leased_proxy(id, &sel_i);
         let Some(cfg) = self.peer(peer) else {
             return Ok(());
         };
-        let leased = self.check_leased_proxy(id, &sel_i);
         let choice = match (line, leased) {
             (None, _) => Err(proposal::proxy_mismatch(sel_i, sel_r, &cfg.selectors)),
             (Some(_), Err(e)) => Err(e),
