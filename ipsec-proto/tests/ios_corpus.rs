@@ -143,11 +143,8 @@ const CORPUS: &[(&str, Expect)] = &[
     ),
     (
         "23_ezvpn_remote.cfg",
-        Refused(&[
-            ("crypto ipsec client ezvpn EZ", "Easy VPN", NEVER),
-            (" crypto ipsec client ezvpn EZ", "Easy VPN", NEVER),
-            (" crypto ipsec client ezvpn EZ inside", "Easy VPN", NEVER),
-        ]),
+        // The profile is read; what is left is XAUTH answered by a person at the console.
+        Refused(&[(" xauth userid mode interactive", "XAUTH prompting", NEVER)]),
     ),
     (
         "24_gre_over_ipsec_profile.cfg",
@@ -245,6 +242,12 @@ const CORPUS: &[(&str, Expect)] = &[
         // multi-line group banner; its dynamic entry serves them.
         Runs(&[("OUTSIDE-MAP", 65535, "0.0.0.0")]),
     ),
+    (
+        "40_easy_vpn_remote_client.cfg",
+        // Easy VPN remote in client mode: the profile's entry on FastEthernet4 tries the first
+        // of its two peers, with the stored XAUTH credentials.
+        Runs(&[("ezvpn HQ-EZ", 1, "203.0.113.210")]),
+    ),
 ];
 
 fn dir() -> std::path::PathBuf {
@@ -273,11 +276,10 @@ fn line_of(bytes: &[u8], line: &str) -> Result<usize, String> {
 fn check_runs(p: ParsedConfig, want: &[(&str, u16, &str)]) -> Result<(), String> {
     // `ip address dhcp|negotiated` on a crypto interface: the address comes from the host at
     // run time (ipsec-engine `run`), as here a documentation address stands for it.
-    let dynamic = p
-        .config
-        .interfaces
-        .iter()
-        .any(|i| i.crypto_map.is_some() && i.address.is_none());
+    let dynamic = p.config.interfaces.iter().any(|i| {
+        let outside = i.ezvpn.as_ref().is_some_and(|(_, inside)| !inside);
+        (i.crypto_map.is_some() || outside) && i.address.is_none()
+    });
     let opts = CoreOptions {
         local_addr: dynamic.then_some(Ipv4Addr::new(198, 51, 100, 99)),
         ..CoreOptions::seeded(1)
@@ -424,6 +426,32 @@ fn easy_vpn_server_fixture_fills_the_mode_config_policy() {
     assert_eq!(g.pool.as_ref().map(|p| p.size()), Some(241));
     assert!(!g.split.is_empty(), "{:?}", g.split);
     assert!(built.endpoint.aggressive_mode);
+}
+
+#[test]
+fn easy_vpn_remote_fixture_fills_the_client_profile() {
+    let parsed = parse_bytes(&read("40_easy_vpn_remote_client.cfg")).unwrap();
+    let c = &parsed.config;
+    let z = &c.ezvpn_clients[0];
+    assert_eq!(z.name, "HQ-EZ");
+    assert!(z.connect_auto && !z.network_extension);
+    let (group, key) = z.group.as_ref().expect("group");
+    assert_eq!(group, "BRANCH-OFFICES");
+    assert_eq!(key.expose(), b"Br4nch-Gr0up-Key");
+    assert_eq!(
+        z.peers,
+        vec![
+            Ipv4Addr::new(203, 0, 113, 210),
+            Ipv4Addr::new(203, 0, 113, 211)
+        ]
+    );
+    let cred = z.credentials.as_ref().expect("credentials");
+    assert_eq!(cred.name, "branch17");
+    assert_eq!(cred.password.expose(), b"Kiosk-17-Pass");
+    let on = |n: &str| c.interface(n).and_then(|i| i.ezvpn.clone());
+    assert_eq!(on("FastEthernet4"), Some(("HQ-EZ".to_string(), false)));
+    assert_eq!(on("Vlan1"), Some(("HQ-EZ".to_string(), true)));
+    assert!(c.validate().is_empty(), "{:?}", c.validate());
 }
 
 #[test]

@@ -179,6 +179,22 @@ pub fn check(cfg: &GatewayConfig, origins: Option<&Origins>) -> Vec<Lint> {
                 LintKind::Inconsistent,
                 Some(Item::ClientGroup(group.clone())),
             ),
+            ValidationWarning::IncompleteEzvpn { profile, .. } => (
+                Severity::Error,
+                LintKind::Inconsistent,
+                Some(Item::Ezvpn(profile.clone())),
+            ),
+            ValidationWarning::EzvpnNotApplied { profile }
+            | ValidationWarning::EzvpnWaitsForCredentials { profile } => (
+                Severity::Warning,
+                LintKind::Inconsistent,
+                Some(Item::Ezvpn(profile.clone())),
+            ),
+            ValidationWarning::MissingEzvpn { interface, .. } => (
+                Severity::Error,
+                LintKind::Inconsistent,
+                Some(Item::Interface(interface.clone())),
+            ),
             ValidationWarning::MissingAuthorizationList { user, .. } => (
                 Severity::Error,
                 LintKind::Inconsistent,

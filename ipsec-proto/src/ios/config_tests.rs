@@ -603,7 +603,7 @@ fn crypto_is_never_ignored() {
         ("crypto pki trustpoint CA\n enrollment url http://192.0.2.5:80\n", 1, 1, "certificates", false),
         ("crypto isakmp client configuration group G\n key k\n include-local-lan\n", 3, 2, "Easy VPN group setting (include-local-lan)", false),
         ("crypto isakmp client configuration address-pool local P\n", 1, 1, "Easy VPN (crypto isakmp client configuration address-pool", false),
-        ("crypto ipsec client ezvpn E\n connect auto\n", 1, 1, "Easy VPN", false),
+        ("crypto ipsec client ezvpn E\n connect auto\n virtual-interface 1\n", 3, 2, "Easy VPN client setting (virtual-interface 1)", false),
         ("crypto map M client accounting list L\n", 1, 1, "Easy VPN (crypto map M client accounting list", false),
         ("aaa new-model\naaa authorization network L group radius local\n", 2, 1, "aaa authorization network L group radius", false),
         ("interface Tunnel0\n ip nhrp network-id 1\n", 2, 2, "DMVPN", false),
@@ -1027,7 +1027,10 @@ fn arb_block() -> impl Strategy<Value = String> {
             " no crypto map",
             " no ip address",
             " duplex auto",
-            " ip virtual-reassembly"
+            " ip virtual-reassembly",
+            " crypto ipsec client ezvpn EZ1",
+            " crypto ipsec client ezvpn EZ1 inside",
+            " no crypto ipsec client ezvpn EZ1"
         ]),
     ];
     let acl_sub = prop_oneof![
@@ -1056,8 +1059,28 @@ fn arb_block() -> impl Strategy<Value = String> {
         " banner #hello#",
         " no banner",
     ]),];
+    let ezvpn_sub = prop_oneof![
+        arb_ip().prop_map(|a| format!(" peer {a}")),
+        arb_ip().prop_map(|a| format!(" peer {a} default")),
+        words(&[
+            " connect auto",
+            " connect manual",
+            " no connect",
+            " group G1 key 0 k1",
+            " group G2 key k2",
+            " no group",
+            " mode client",
+            " mode network-extension",
+            " no mode",
+            " no peer",
+            " username u1 password 0 p1",
+            " username u2 password p2",
+            " no username",
+        ]),
+    ];
     prop_oneof![
         1 => lines(words(&["crypto isakmp client configuration group G1", "crypto isakmp client configuration group G2"]), group_sub, 8),
+        1 => lines(words(&["crypto ipsec client ezvpn EZ1", "crypto ipsec client ezvpn EZ2"]), ezvpn_sub, 8),
         3 => global,
         1 => lines((1u16..30).prop_map(|p| format!("crypto isakmp policy {p}")), policy_sub, 6),
         1 => lines(ts, ts_sub, 2),
@@ -1830,6 +1853,347 @@ crypto map M isakmp authorization list L\n";
 crypto isakmp client configuration group G\n key k\n pool POOL\n acl SPLIT\n\
 ip local pool POOL 10.0.0.1 10.0.0.9\nip access-list extended SPLIT\n permit ip 10.1.0.0 0.0.255.255 any\n\
 crypto map M isakmp authorization list L\n");
+    assert!(
+        fixed.config.validate().is_empty(),
+        "{:?}",
+        fixed.config.validate()
+    );
+}
+
+const EZVPN_REMOTE: &str = "crypto ipsec client ezvpn EZ\n\
+ connect manual\n\
+ group BRANCH key 0 Gr0up-Key\n\
+ mode network-extension\n\
+ peer 192.0.2.10\n\
+ peer 192.0.2.11\n\
+ username u1 password 0 pw-1\n\
+ xauth userid mode local\n\
+interface FastEthernet4\n ip address 198.51.100.2 255.255.255.0\n crypto ipsec client ezvpn EZ\n\
+interface Vlan1\n ip address 10.1.1.1 255.255.255.0\n crypto ipsec client ezvpn EZ inside\n";
+
+#[test]
+fn easy_vpn_remote_commands_fill_the_client_profile() {
+    let c = ok(EZVPN_REMOTE).config;
+    let z = &c.ezvpn_clients[0];
+    assert_eq!(z.name, "EZ");
+    assert!(!z.connect_auto && z.network_extension);
+    let (g, k) = z.group.as_ref().unwrap();
+    assert_eq!((g.as_str(), k.expose()), ("BRANCH", &b"Gr0up-Key"[..]));
+    assert_eq!(z.peers, [ip("192.0.2.10"), ip("192.0.2.11")]);
+    let cred = z.credentials.as_ref().unwrap();
+    assert_eq!(
+        (cred.name.as_str(), cred.password.expose()),
+        ("u1", &b"pw-1"[..])
+    );
+    let on = |n: &str| c.interface(n).and_then(|i| i.ezvpn.clone());
+    assert_eq!(on("FastEthernet4"), Some(("EZ".to_string(), false)));
+    assert_eq!(on("Vlan1"), Some(("EZ".to_string(), true)));
+    // A new profile connects by itself and is in client mode; keys and passwords without
+    // a type are clear text, abbreviations are taken.
+    let c = ok("crypto ipsec client ezvpn E\n gr G key 0\n user u pass 7\n mo cl\n").config;
+    let z = &c.ezvpn_clients[0];
+    assert!(z.connect_auto && !z.network_extension);
+    assert_eq!(z.group.as_ref().unwrap().1.expose(), b"0");
+    assert_eq!(z.credentials.as_ref().unwrap().password.expose(), b"7");
+    // `peer A default` puts A first; a repeated peer keeps its place.
+    let c = ok("crypto ipsec client ezvpn E\n peer 192.0.2.1\n peer 192.0.2.2\n peer 192.0.2.1\n peer 192.0.2.3 default\n").config;
+    assert_eq!(
+        c.ezvpn_clients[0].peers,
+        [ip("192.0.2.3"), ip("192.0.2.1"), ip("192.0.2.2")]
+    );
+    // `no` forms restore the defaults, `no peer A` removes one, `no peer` every one.
+    let c = ok("crypto ipsec client ezvpn E\n connect manual\n group G key k\n mode network-extension\n peer 192.0.2.1\n peer 192.0.2.2\n username u password p\n no connect\n no group\n no mode\n no peer 192.0.2.1\n no username\n").config;
+    let z = &c.ezvpn_clients[0];
+    assert!(z.connect_auto && !z.network_extension);
+    assert!(z.group.is_none() && z.credentials.is_none());
+    assert_eq!(z.peers, [ip("192.0.2.2")]);
+    let c = ok("crypto ipsec client ezvpn E\n peer 192.0.2.1\n peer 192.0.2.2\n no peer\n").config;
+    assert!(c.ezvpn_clients[0].peers.is_empty());
+    // The interface's `no` form; re-entering a profile adds to it. (In an interface the
+    // line is the interface's command, as on the router: `exit` first.)
+    let c = ok(&format!(
+        "{EZVPN_REMOTE}interface Vlan1\n no crypto ipsec client ezvpn EZ inside\nexit\ncrypto ipsec client ezvpn EZ\n peer 192.0.2.12\n"
+    ))
+    .config;
+    assert_eq!(c.interface("Vlan1").unwrap().ezvpn, None);
+    assert_eq!(c.ezvpn_clients.len(), 1);
+    assert_eq!(c.ezvpn_clients[0].peers.len(), 3);
+    // A global command after the block leaves it.
+    let c =
+        ok("crypto ipsec client ezvpn E\n peer 192.0.2.1\nip route 0.0.0.0 0.0.0.0 192.0.2.254\n")
+            .config;
+    assert_eq!(c.routes.len(), 1);
+}
+
+#[test]
+fn easy_vpn_remote_round_trips_through_show_running_config() {
+    assert_round_trip(EZVPN_REMOTE);
+    let rendered = render(&ok(EZVPN_REMOTE).config);
+    for line in [
+        "crypto ipsec client ezvpn EZ\n connect manual\n group BRANCH key 0 Gr0up-Key\n mode network-extension\n peer 192.0.2.10\n peer 192.0.2.11\n username u1 password 0 pw-1\n xauth userid mode local\n!\n",
+        " crypto ipsec client ezvpn EZ\n",
+        " crypto ipsec client ezvpn EZ inside\n",
+    ] {
+        assert!(rendered.contains(line), "{line:?} not in:\n{rendered}");
+    }
+    for text in [
+        // Defaults, secrets that look like types, no credentials, a profile on no interface.
+        "crypto ipsec client ezvpn E\n",
+        "crypto ipsec client ezvpn E\n group G key 0 6\n username u password 0\n",
+        "crypto ipsec client ezvpn E\n connect auto\n mode client\n peer 192.0.2.1 default\n",
+        "crypto ipsec client ezvpn A\n peer 192.0.2.1\ncrypto ipsec client ezvpn B\n peer 192.0.2.2\ninterface Gi0/0\n crypto ipsec client ezvpn B outside\n",
+    ] {
+        assert_round_trip(text);
+    }
+}
+
+#[test]
+fn easy_vpn_remote_errors_carry_line_and_column() {
+    for (text, line, col, msg) in [
+        (
+            "crypto ipsec client ezvpn E\n peer 192.0.2.300\n",
+            2,
+            7,
+            "invalid peer address \"192.0.2.300\"",
+        ),
+        (
+            "crypto ipsec client ezvpn E\n peer\n",
+            2,
+            6,
+            "missing peer address",
+        ),
+        (
+            "crypto ipsec client ezvpn E\n connect sometimes\n",
+            2,
+            10,
+            "unknown connect keyword",
+        ),
+        (
+            "crypto ipsec client ezvpn E\n mode bridge\n",
+            2,
+            7,
+            "unknown ezvpn mode",
+        ),
+        (
+            "crypto ipsec client ezvpn E\n group G secret k\n",
+            2,
+            10,
+            "unknown group keyword",
+        ),
+        (
+            "crypto ipsec client ezvpn E\n group G key\n",
+            2,
+            13,
+            "missing group key",
+        ),
+        // (`username u secret p` is the global command, which leaves the profile.)
+        (
+            "crypto ipsec client ezvpn E\n username u\n",
+            2,
+            12,
+            "missing username keyword",
+        ),
+        (
+            "crypto ipsec client ezvpn E\n xauth userid mode auto\n",
+            2,
+            20,
+            "unknown xauth userid mode",
+        ),
+        (
+            "crypto ipsec client ezvpn E\n frobnicate\n",
+            2,
+            2,
+            "unknown ezvpn command",
+        ),
+        ("crypto ipsec client ezvpn\n", 1, 26, "missing profile name"),
+        (
+            "crypto ipsec client ezvpn E\n peer 192.0.2.1 backup\n",
+            2,
+            17,
+            "unexpected \"backup\"",
+        ),
+        (
+            "interface Gi0/0\n crypto ipsec client ezvpn E middle\n",
+            2,
+            30,
+            "unexpected \"middle\"",
+        ),
+        (
+            "interface Gi0/0\n crypto ipsec client ezvpn\n",
+            2,
+            27,
+            "missing profile name",
+        ),
+        (
+            "crypto ipsec client ezvpn E\n xauth userid mode local\n peer 192.0.2.1\n",
+            2,
+            2,
+            "xauth userid mode local needs `username U password P`",
+        ),
+    ] {
+        let e = err(text);
+        assert!(
+            (e.line, e.column) == (line, col)
+                && e.message.contains(msg)
+                && e.unsupported.is_empty(),
+            "{text:?}: {e} (column {})",
+            e.column
+        );
+    }
+    // The credentials may come after `xauth userid mode local`.
+    let c = ok("crypto ipsec client ezvpn E\n xauth userid mode local\n username u password p\n");
+    assert!(c.config.ezvpn_clients[0].credentials.is_some());
+}
+
+#[test]
+fn easy_vpn_remote_settings_that_change_the_connection_are_refused_by_name() {
+    for (line, feature) in [
+        (
+            "virtual-interface 1",
+            "Easy VPN client setting (virtual-interface 1)",
+        ),
+        (
+            "backup EZ2 track 10",
+            "Easy VPN client setting (backup EZ2 track 10)",
+        ),
+        ("acl SPLIT", "Easy VPN client setting (acl SPLIT)"),
+        ("nat allow", "Easy VPN client setting (nat allow)"),
+        (
+            "flow allow acl 150",
+            "Easy VPN client setting (flow allow acl 150)",
+        ),
+        ("auto-update", "Easy VPN client setting (auto-update)"),
+        (
+            "client connect Dialer1",
+            "Easy VPN client setting (client connect Dialer1)",
+        ),
+        (
+            "split-dns corp.example",
+            "Easy VPN client setting (split-dns corp.example)",
+        ),
+        ("ssh", "Easy VPN client setting (ssh)"),
+        ("nem", "Easy VPN client setting (nem)"),
+        (
+            "dhcp server pool P",
+            "Easy VPN client setting (dhcp server pool P)",
+        ),
+        ("auth", "Easy VPN client setting (auth)"),
+        ("connect acl 101", "Easy VPN client setting (connect acl)"),
+        ("mode network-plus", "Easy VPN mode network-plus"),
+        (
+            "peer vpn.example.com",
+            "Easy VPN peers by host name (peer vpn.example.com)",
+        ),
+        (
+            "group G key 6 AbCdEf",
+            "encrypted Easy VPN secrets (type 6 group key)",
+        ),
+        (
+            "username u password 6 AbCdEf",
+            "encrypted Easy VPN secrets (type 6 password)",
+        ),
+        (
+            "username u password 7 0822455D0A16",
+            "encrypted Easy VPN secrets (type 7 password)",
+        ),
+        (
+            "xauth userid mode interactive",
+            "Easy VPN XAUTH prompting (xauth userid mode interactive)",
+        ),
+        (
+            "xauth userid mode http-intercept",
+            "Easy VPN XAUTH prompting (xauth userid mode http-intercept)",
+        ),
+    ] {
+        let text = format!("crypto ipsec client ezvpn E\n peer 192.0.2.1\n {line}\n");
+        let e = err(&text);
+        assert!(
+            e.unsupported.len() == 1
+                && (e.line, e.column) == (3, 2)
+                && e.unsupported[0].feature == feature,
+            "{line}: {e}"
+        );
+    }
+    // Their `no` forms restore what is done here anyway.
+    for line in [
+        "no virtual-interface",
+        "no nat allow",
+        "no xauth userid mode",
+    ] {
+        let p = ok(&format!("crypto ipsec client ezvpn E\n {line}\n"));
+        assert!(!p.warnings.is_empty(), "{line}");
+    }
+    // Any other `crypto ipsec client` command stays refused as a whole.
+    let e = err("crypto ipsec client something\n");
+    assert!(e.message.contains("Easy VPN (crypto ipsec client"), "{e}");
+}
+
+#[test]
+fn easy_vpn_remote_profiles_are_validated_and_linted_on_their_lines() {
+    let text = "crypto ipsec client ezvpn IDLE\n peer 192.0.2.1\n\
+crypto ipsec client ezvpn BARE\n\
+crypto ipsec client ezvpn WAITS\n group G key k\n peer 192.0.2.2\n\
+interface Gi0/0\n crypto ipsec client ezvpn BARE\n\
+interface Gi0/1\n crypto ipsec client ezvpn WAITS\n\
+interface Gi0/2\n crypto ipsec client ezvpn IDLE inside\n\
+interface Gi0/3\n crypto ipsec client ezvpn NOSUCH\n";
+    let p = ok(text);
+    let w = p.config.validate();
+    let want = [
+        ValidationWarning::EzvpnNotApplied {
+            profile: "IDLE".into(),
+        },
+        ValidationWarning::IncompleteEzvpn {
+            profile: "BARE".into(),
+            missing: "group",
+        },
+        ValidationWarning::IncompleteEzvpn {
+            profile: "BARE".into(),
+            missing: "peer",
+        },
+        ValidationWarning::EzvpnWaitsForCredentials {
+            profile: "BARE".into(),
+        },
+        ValidationWarning::EzvpnWaitsForCredentials {
+            profile: "WAITS".into(),
+        },
+        ValidationWarning::MissingEzvpn {
+            interface: "GigabitEthernet0/3".into(),
+            profile: "NOSUCH".into(),
+        },
+    ];
+    assert_eq!(w, want);
+    let shown: Vec<String> = w.iter().map(ToString::to_string).collect();
+    assert!(
+        shown
+            .iter()
+            .any(|s| s.contains("WAITS") && s.contains("waits at XAUTH")),
+        "{shown:?}"
+    );
+    // The lints carry the profile's or the interface's line.
+    let lints = crate::ios::check::check(&p.config, Some(&p.origins));
+    let line_of = |needle: &str| {
+        lints
+            .iter()
+            .find(|l| l.message.contains(needle))
+            .and_then(|l| l.line)
+    };
+    assert_eq!(line_of("ezvpn IDLE: applied on no outside"), Some(1));
+    assert_eq!(line_of("ezvpn BARE: no `group`"), Some(3));
+    assert_eq!(line_of("ezvpn WAITS: connect auto"), Some(4));
+    assert_eq!(line_of("NOSUCH does not exist"), Some(13));
+    // `connect manual` waits for the operator anyway: nothing to say about credentials.
+    let manual = ok(
+        "crypto ipsec client ezvpn E\n connect manual\n group G key k\n peer 192.0.2.1\n\
+interface Gi0/0\n crypto ipsec client ezvpn E\n",
+    );
+    assert!(
+        manual.config.validate().is_empty(),
+        "{:?}",
+        manual.config.validate()
+    );
+    // Everything present: no warning.
+    let fixed = ok(EZVPN_REMOTE);
     assert!(
         fixed.config.validate().is_empty(),
         "{:?}",

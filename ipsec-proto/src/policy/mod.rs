@@ -186,6 +186,32 @@ pub enum ValidationWarning {
         /// Group name.
         group: String,
     },
+    /// An Easy VPN client profile is applied on no outside interface: it never connects.
+    EzvpnNotApplied {
+        /// Profile name.
+        profile: String,
+    },
+    /// An applied Easy VPN client profile lacks what a connection needs: `group` (no key to
+    /// authenticate with) or `peer` (no server to connect to).
+    IncompleteEzvpn {
+        /// Profile name.
+        profile: String,
+        /// `group` or `peer`.
+        missing: &'static str,
+    },
+    /// An applied `connect auto` Easy VPN client profile has no `username`/`password`: the
+    /// connection stops at XAUTH until someone enters `crypto ipsec client ezvpn xauth`.
+    EzvpnWaitsForCredentials {
+        /// Profile name.
+        profile: String,
+    },
+    /// An interface names an Easy VPN client profile that does not exist.
+    MissingEzvpn {
+        /// Interface.
+        interface: String,
+        /// Profile name.
+        profile: String,
+    },
     /// `isakmp authorization list L` (crypto map or ISAKMP profile) finds no group policy:
     /// no `aaa authorization network L local`, or no `aaa new-model`.
     MissingAuthorizationList {
@@ -262,6 +288,30 @@ impl std::fmt::Display for ValidationWarning {
                 write!(
                     f,
                     "client configuration group {group}: no key; its clients cannot authenticate"
+                )
+            }
+            ValidationWarning::EzvpnNotApplied { profile } => {
+                write!(
+                    f,
+                    "crypto ipsec client ezvpn {profile}: applied on no outside interface; it never connects"
+                )
+            }
+            ValidationWarning::IncompleteEzvpn { profile, missing } => {
+                write!(
+                    f,
+                    "crypto ipsec client ezvpn {profile}: no `{missing}`; it cannot connect"
+                )
+            }
+            ValidationWarning::EzvpnWaitsForCredentials { profile } => {
+                write!(
+                    f,
+                    "crypto ipsec client ezvpn {profile}: connect auto without `username U password P`; the connection waits at XAUTH for `crypto ipsec client ezvpn xauth`"
+                )
+            }
+            ValidationWarning::MissingEzvpn { interface, profile } => {
+                write!(
+                    f,
+                    "interface {interface}: crypto ipsec client ezvpn {profile} does not exist"
                 )
             }
             ValidationWarning::MissingAuthorizationList {
@@ -538,6 +588,43 @@ impl GatewayConfig {
                     w.push(ValidationWarning::MissingAcl {
                         user: format!("crypto isakmp client configuration group {}", g.name),
                         acl: a.clone(),
+                    });
+                }
+            }
+        }
+        for z in &self.ezvpn_clients {
+            let outside = self.interfaces.iter().any(|i| {
+                i.ezvpn
+                    .as_ref()
+                    .is_some_and(|(n, inside)| *n == z.name && !inside)
+            });
+            // What an unapplied profile lacks does not matter until it is applied.
+            if !outside {
+                w.push(ValidationWarning::EzvpnNotApplied {
+                    profile: z.name.clone(),
+                });
+                continue;
+            }
+            for (missing, absent) in [("group", z.group.is_none()), ("peer", z.peers.is_empty())] {
+                if absent {
+                    w.push(ValidationWarning::IncompleteEzvpn {
+                        profile: z.name.clone(),
+                        missing,
+                    });
+                }
+            }
+            if z.connect_auto && z.credentials.is_none() {
+                w.push(ValidationWarning::EzvpnWaitsForCredentials {
+                    profile: z.name.clone(),
+                });
+            }
+        }
+        for i in &self.interfaces {
+            if let Some((n, _)) = &i.ezvpn {
+                if !self.ezvpn_clients.iter().any(|z| z.name == *n) {
+                    w.push(ValidationWarning::MissingEzvpn {
+                        interface: i.name.clone(),
+                        profile: n.clone(),
                     });
                 }
             }

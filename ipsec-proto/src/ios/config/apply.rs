@@ -5,7 +5,7 @@
 
 use crate::policy::{AccessList, AclKind, CryptoMapEntry, Interface, IsakmpPolicy};
 
-use super::grammar::{Block, Cmd, GroupAttr, Mode};
+use super::grammar::{Block, Cmd, EzvpnAttr, GroupAttr, Mode};
 use super::{ConfigWarning, Item, State, Unsupported};
 
 impl State {
@@ -132,6 +132,18 @@ impl State {
                 }
                 self.origins.set(Item::ClientGroup(name.clone()), line);
                 self.mode = Mode::ClientGroup(name);
+            }
+            Cmd::Ezvpn(name) => {
+                if !cfg.ezvpn_clients.iter().any(|z| z.name == name) {
+                    cfg.ezvpn_clients.push(crate::policy::EzvpnClient {
+                        name: name.clone(),
+                        // IOS connects a new profile as soon as it is applied.
+                        connect_auto: true,
+                        ..Default::default()
+                    });
+                }
+                self.origins.set(Item::Ezvpn(name.clone()), line);
+                self.mode = Mode::Ezvpn(name);
             }
             Cmd::NoHostname => cfg.hostname = None,
             Cmd::DomainName(d) => cfg.domain_name = Some(d),
@@ -434,6 +446,18 @@ impl State {
                     apply_group(g, attr);
                 }
             }
+            Mode::Ezvpn(name) => {
+                let Some(z) = self.cfg.ezvpn_clients.iter_mut().find(|z| z.name == name) else {
+                    return;
+                };
+                match cmd {
+                    Cmd::EzvpnSet(EzvpnAttr::XauthLocal) => {
+                        self.deferred.xauth_local(name, line, col);
+                    }
+                    Cmd::EzvpnSet(attr) => apply_ezvpn(z, attr),
+                    _ => {}
+                }
+            }
             Mode::IsakmpPeer(a) => {
                 let Some(p) = self.cfg.isakmp_peers.iter_mut().find(|p| p.address == a) else {
                     return;
@@ -561,6 +585,7 @@ impl State {
                     Cmd::IfDescription(d) => i.description = d,
                     Cmd::IfShutdown(s) => i.shutdown = s,
                     Cmd::IfDfBit(d) => i.df_bit = Some(d),
+                    Cmd::IfEzvpn(z) => i.ezvpn = z,
                     Cmd::IfIfCrypto { feature, later } => {
                         self.deferred.if_crypto(name, feature, later, line, col);
                     }
@@ -670,5 +695,35 @@ fn apply_group(g: &mut crate::policy::ClientGroup, attr: GroupAttr) {
             (None, true) => g.split_dns.clear(),
             _ => {}
         },
+    }
+}
+
+/// One line of an Easy VPN client profile: a later line replaces the setting, except `peer`,
+/// which adds to the list (in order, or first with `default`).
+fn apply_ezvpn(z: &mut crate::policy::EzvpnClient, attr: EzvpnAttr) {
+    match attr {
+        EzvpnAttr::Connect(auto) => z.connect_auto = auto,
+        EzvpnAttr::Group(g) => z.group = g,
+        EzvpnAttr::NetworkExtension(n) => z.network_extension = n,
+        EzvpnAttr::Peer {
+            addr: Some(a),
+            default,
+            remove: false,
+        } => {
+            if default {
+                z.peers.retain(|x| *x != a);
+                z.peers.insert(0, a);
+            } else if !z.peers.contains(&a) {
+                z.peers.push(a);
+            }
+        }
+        EzvpnAttr::Peer {
+            addr: Some(a),
+            remove: true,
+            ..
+        } => z.peers.retain(|x| *x != a),
+        EzvpnAttr::Peer { addr: None, .. } => z.peers.clear(),
+        EzvpnAttr::Credentials(c) => z.credentials = c,
+        EzvpnAttr::XauthLocal => {}
     }
 }

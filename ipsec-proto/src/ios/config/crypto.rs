@@ -405,7 +405,14 @@ impl State {
                 _ => c.unsupported("crypto ipsec nat-transparency spi-matching", false, false),
             },
             "profile" => Cmd::IpsecProfile(c.next("profile name")?.text.to_string()),
-            "client" => c.unsupported(format!("{EZVPN} (crypto ipsec client)"), false, true),
+            "client" => {
+                if c.opt_kw(&["ezvpn"]).is_some() {
+                    Cmd::Ezvpn(c.next("profile name")?.text.to_string())
+                } else {
+                    let what = words_from(c, 4);
+                    c.unsupported(format!("{EZVPN} (crypto ipsec client {what})"), false, true)
+                }
+            }
             "optional" => c.unsupported(
                 "crypto ipsec optional (clear traffic accepted where a map applies)",
                 false,

@@ -22,6 +22,8 @@ pub(super) struct Deferred {
     if_crypto: Vec<(String, String, bool, usize, usize)>,
     /// `ip address dhcp|negotiated`: (interface, keyword, line, column).
     dynamic_address: Vec<(String, String, usize, usize)>,
+    /// `xauth userid mode local`: (profile, line, column); its `username` may come later.
+    xauth_local: Vec<(String, usize, usize)>,
     /// (interface, `tunnel` keyword or `keepalive`, line, column): what they mean depends on
     /// the interface's `tunnel mode`, which may come later.
     tunnel_lines: Vec<(String, &'static str, usize, usize)>,
@@ -108,6 +110,11 @@ impl Deferred {
     ) {
         self.if_crypto
             .push((interface, feature, later, line, column));
+    }
+
+    /// `xauth userid mode local` in Easy VPN profile `profile`.
+    pub(super) fn xauth_local(&mut self, profile: String, line: usize, column: usize) {
+        self.xauth_local.push((profile, line, column));
     }
 
     /// `ip address dhcp|negotiated` on `interface`: a notice when IKE or ESP use it.
@@ -241,7 +248,8 @@ impl State {
                 }
             }
         }
-        // The interfaces a VTI sends from: like a crypto map interface, their address matters.
+        // The interfaces a VTI or an Easy VPN profile sends from: like a crypto map interface,
+        // their address matters.
         let sources: BTreeSet<String> = self
             .cfg
             .vtis()
@@ -250,6 +258,13 @@ impl State {
                     Some(crate::policy::TunnelSource::Interface(n)) => Some(n.clone()),
                     _ => None,
                 },
+            )
+            .chain(
+                self.cfg
+                    .interfaces
+                    .iter()
+                    .filter(|i| i.ezvpn.as_ref().is_some_and(|(_, inside)| !inside))
+                    .map(|i| i.name.clone()),
             )
             .collect();
         // The address of a crypto map interface or tunnel source: taken from the host when the
@@ -289,6 +304,26 @@ impl State {
                     column,
                     format!("{feature} ignored: {interface} carries no crypto map"),
                 );
+            }
+        }
+        // Without stored credentials, mode local has nothing to answer XAUTH with: the
+        // profile could never connect, and no other mode is run here to fall back on.
+        for (profile, line, column) in d.xauth_local {
+            let stored = self
+                .cfg
+                .ezvpn_clients
+                .iter()
+                .any(|z| z.name == profile && z.credentials.is_some());
+            if !stored {
+                return Err(ConfigError {
+                    line,
+                    column,
+                    message: format!(
+                        "xauth userid mode local needs `username U password P` in crypto ipsec \
+                         client ezvpn {profile}"
+                    ),
+                    unsupported: Vec::new(),
+                });
             }
         }
         let own: BTreeSet<String> = d

@@ -29,6 +29,8 @@ pub(super) enum Mode {
     IpsecProfile(String),
     /// `crypto isakmp client configuration group NAME`.
     ClientGroup(String),
+    /// `crypto ipsec client ezvpn NAME`.
+    Ezvpn(String),
     Interface(String),
     Acl(String),
     /// Inside a block we do not model; its opening line had `indent` characters of indentation.
@@ -77,6 +79,10 @@ pub(super) enum Cmd {
     ClientGroup(String),
     /// A setting of the client configuration group being defined.
     GroupSet(GroupAttr),
+    /// `crypto ipsec client ezvpn NAME`.
+    Ezvpn(String),
+    /// A setting of the Easy VPN client profile being defined.
+    EzvpnSet(EzvpnAttr),
     /// An ignored sub-mode command (no effect on IPsec); the message says why.
     Warn(String),
     /// A global command with no effect on IPsec (named by its first words): noted once, and its
@@ -268,6 +274,29 @@ pub(super) enum Cmd {
     IfIpMtu(Option<u16>),
     /// `keepalive ...` (`false`: the `no` form).
     IfKeepalive(bool),
+    /// `crypto ipsec client ezvpn NAME [inside]` in an interface (`None`: the `no` form).
+    IfEzvpn(Option<(String, bool)>),
+}
+
+/// One line of a `crypto ipsec client ezvpn` block; `None` or the default is its `no` form.
+#[derive(Clone, Debug)]
+pub(super) enum EzvpnAttr {
+    /// `connect auto` (true) or `connect manual`.
+    Connect(bool),
+    Group(Option<(String, crate::policy::PskSecret)>),
+    /// `mode network-extension` (true) or `mode client`.
+    NetworkExtension(bool),
+    /// `peer A [default]` adds A (first with `default`); `no peer [A]` removes A (every one
+    /// without it).
+    Peer {
+        addr: Option<Ipv4Addr>,
+        default: bool,
+        remove: bool,
+    },
+    Credentials(Option<crate::policy::XauthCredentials>),
+    /// `xauth userid mode local`: the stored credentials answer XAUTH, so they must exist by
+    /// the end of the text (checked in `finish.rs`).
+    XauthLocal,
 }
 
 /// One line of a `crypto isakmp client configuration group` block; `None`, `false` or empty is

@@ -154,6 +154,8 @@ pub enum Item {
     IsakmpPeer(std::net::Ipv4Addr),
     /// `crypto isakmp client configuration group NAME`.
     ClientGroup(String),
+    /// `crypto ipsec client ezvpn NAME`.
+    Ezvpn(String),
     /// The first `ip local pool NAME` line.
     LocalPool(String),
     /// The first line of an access list.

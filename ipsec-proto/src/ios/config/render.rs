@@ -283,6 +283,9 @@ pub fn render(cfg: &GatewayConfig) -> String {
     for (m, i) in &cfg.map_local_addresses {
         let _ = writeln!(o, "crypto map {m} local-address {i}");
     }
+    for z in &cfg.ezvpn_clients {
+        render_ezvpn(&mut o, z);
+    }
     for i in &cfg.interfaces {
         let _ = writeln!(o, "interface {}", i.name);
         if let Some(d) = &i.description {
@@ -316,6 +319,15 @@ pub fn render(cfg: &GatewayConfig) -> String {
         }
         if let Some(m) = &i.crypto_map {
             let _ = writeln!(o, " crypto map {m}");
+        }
+        match &i.ezvpn {
+            Some((n, true)) => {
+                let _ = writeln!(o, " crypto ipsec client ezvpn {n} inside");
+            }
+            Some((n, false)) => {
+                let _ = writeln!(o, " crypto ipsec client ezvpn {n}");
+            }
+            None => {}
         }
         o.push_str("!\n");
     }
@@ -397,6 +409,40 @@ fn render_aaa(o: &mut String, a: &crate::policy::AaaConfig) {
     {
         o.push_str("!\n");
     }
+}
+
+/// A `crypto ipsec client ezvpn` block. Secrets are written as type 0 so that a key or
+/// password that is itself `0`, `6` or `7` reads back as the secret, not as a type.
+fn render_ezvpn(o: &mut String, z: &crate::policy::EzvpnClient) {
+    let _ = writeln!(o, "crypto ipsec client ezvpn {}", z.name);
+    let connect = if z.connect_auto { "auto" } else { "manual" };
+    let _ = writeln!(o, " connect {connect}");
+    if let Some((g, k)) = &z.group {
+        let _ = writeln!(
+            o,
+            " group {g} key 0 {}",
+            String::from_utf8_lossy(k.expose())
+        );
+    }
+    let mode = if z.network_extension {
+        "network-extension"
+    } else {
+        "client"
+    };
+    let _ = writeln!(o, " mode {mode}");
+    for p in &z.peers {
+        let _ = writeln!(o, " peer {p}");
+    }
+    if let Some(c) = &z.credentials {
+        let _ = writeln!(
+            o,
+            " username {} password 0 {}",
+            c.name,
+            String::from_utf8_lossy(c.password.expose())
+        );
+        o.push_str(" xauth userid mode local\n");
+    }
+    o.push_str("!\n");
 }
 
 /// A `crypto isakmp client configuration group` block.

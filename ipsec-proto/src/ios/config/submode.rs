@@ -1,6 +1,6 @@
 //! Sub-mode commands: `config-isakmp`, `cfg-crypto-trans`, `config-crypto-map`, `config-if`,
-//! `config-ext-nacl`, the keyring, ISAKMP profile and peer blocks, and `crypto-isakmp-group` (an
-//! Easy VPN client configuration group).
+//! `config-ext-nacl`, the keyring, ISAKMP profile and peer blocks, `crypto-isakmp-group` (an
+//! Easy VPN client configuration group) and `crypto-ezvpn` (an Easy VPN client profile).
 
 use std::net::Ipv4Addr;
 
@@ -42,6 +42,7 @@ impl State {
             Mode::Profile(_) => profile_cmd(c)?,
             Mode::IsakmpPeer(_) => self.isakmp_peer_cmd(c)?,
             Mode::ClientGroup(_) => self.client_group_cmd(c, negate)?,
+            Mode::Ezvpn(_) => self.ezvpn_cmd(c, negate)?,
             Mode::Interface(_) => if_cmd(c, negate)?,
             Mode::Acl(name) => {
                 let kind = self
@@ -542,7 +543,17 @@ fn if_cmd(c: &mut Cursor<'_>, negate: bool) -> Result<Cmd, ConfigError> {
             }
             _ => match c.kw(&["client", "df-bit"], "crypto ipsec keyword")? {
                 "df-bit" => Cmd::IfDfBit(super::crypto::df_bit(c)?),
-                _ => c.unsupported(format!("{EZVPN} (crypto ipsec client ezvpn)"), false, false),
+                _ => {
+                    c.kw(&["ezvpn"], "crypto ipsec client keyword")?;
+                    if negate {
+                        let _ = c.rest();
+                        Cmd::IfEzvpn(None)
+                    } else {
+                        let name = c.next("profile name")?.text.to_string();
+                        let inside = c.opt_kw(&["inside", "outside"]) == Some("inside");
+                        Cmd::IfEzvpn(Some((name, inside)))
+                    }
+                }
             },
         },
         "tunnel" => match c.kw(
@@ -1000,6 +1011,181 @@ impl State {
             }
         };
         Ok(Cmd::GroupSet(attr))
+    }
+}
+
+impl State {
+    /// `crypto-ezvpn`: an Easy VPN remote's profile. What would make the connection differ
+    /// from a plain client or network-extension connection to the listed peers is refused by
+    /// name; the `no` forms of those restore what happens here anyway.
+    fn ezvpn_cmd(&self, c: &mut Cursor<'_>, negate: bool) -> Result<Cmd, ConfigError> {
+        use super::grammar::EzvpnAttr as A;
+        let start = c.pos;
+        let k = c.kw(
+            &[
+                "acl",
+                "auth",
+                "auto-update",
+                "backup",
+                "client",
+                "connect",
+                "dhcp",
+                "exit",
+                "flow",
+                "group",
+                "mode",
+                "nat",
+                "nem",
+                "peer",
+                "split-dns",
+                "ssh",
+                "username",
+                "virtual-interface",
+                "xauth",
+            ],
+            "ezvpn command",
+        )?;
+        let attr = match k {
+            "exit" => return Ok(Cmd::Exit),
+            "acl" | "auth" | "auto-update" | "backup" | "client" | "dhcp" | "flow" | "nat"
+            | "nem" | "split-dns" | "ssh" | "virtual-interface" => {
+                if negate {
+                    return Ok(c.notice(format!("no {k}: not done here anyway")));
+                }
+                c.pos = start;
+                let what = super::crypto::rest_words(c, 4);
+                return Ok(c.unsupported(format!("{EZVPN} client setting ({what})"), false, false));
+            }
+            _ if negate => {
+                // `no peer A` removes one; every other `no` form restores the default
+                // whatever follows.
+                let one = c.peek().map(|t| t.text.to_string());
+                let _ = c.rest();
+                match k {
+                    "connect" => A::Connect(true),
+                    "group" => A::Group(None),
+                    "mode" => A::NetworkExtension(false),
+                    "peer" => A::Peer {
+                        addr: one.and_then(|a| a.parse().ok()),
+                        default: false,
+                        remove: true,
+                    },
+                    "username" => A::Credentials(None),
+                    _ => {
+                        return Ok(Cmd::Notice(
+                            "no xauth userid mode: the username and password, when given, \
+                             answer XAUTH here"
+                                .into(),
+                        ))
+                    }
+                }
+            }
+            "connect" => match c.kw(&["acl", "auto", "manual"], "connect keyword")? {
+                "auto" => A::Connect(true),
+                "manual" => A::Connect(false),
+                _ => {
+                    // Bringing the tunnel up on matching traffic is not modelled.
+                    return Ok(c.unsupported(
+                        format!("{EZVPN} client setting (connect acl)"),
+                        false,
+                        false,
+                    ));
+                }
+            },
+            "group" => {
+                let name = c.next("group name")?.text.to_string();
+                c.kw(&["key"], "group keyword")?;
+                match self.type0_secret(c, "group key")? {
+                    Ok(key) => A::Group(Some((name, crate::policy::PskSecret::new(key)))),
+                    Err(refused) => return Ok(refused),
+                }
+            }
+            "mode" => match c.kw(
+                &["client", "network-extension", "network-plus"],
+                "ezvpn mode",
+            )? {
+                "client" => A::NetworkExtension(false),
+                "network-extension" => A::NetworkExtension(true),
+                // A second, Mode Config address on the router as well as the LAN: not modelled.
+                _ => return Ok(c.unsupported(format!("{EZVPN} mode network-plus"), false, false)),
+            },
+            "peer" => {
+                let t = c.next("peer address")?;
+                match t.text.parse::<Ipv4Addr>() {
+                    Ok(a) => A::Peer {
+                        addr: Some(a),
+                        default: c.opt_kw(&["default"]).is_some(),
+                        remove: false,
+                    },
+                    Err(_) if t.text.contains(|ch: char| ch.is_ascii_alphabetic()) => {
+                        return Ok(c.unsupported(
+                            format!("{EZVPN} peers by host name (peer {})", t.text),
+                            false,
+                            false,
+                        ))
+                    }
+                    Err(_) => return Err(c.err(&t, format!("invalid peer address \"{}\"", t.text))),
+                }
+            }
+            "username" => {
+                let name = c.next("user name")?.text.to_string();
+                c.kw(&["password"], "username keyword")?;
+                match self.type0_secret(c, "password")? {
+                    Ok(pw) => A::Credentials(Some(crate::policy::XauthCredentials {
+                        name,
+                        password: crate::policy::Password::new(pw),
+                    })),
+                    Err(refused) => return Ok(refused),
+                }
+            }
+            _ => {
+                c.kw(&["userid"], "xauth keyword")?;
+                c.kw(&["mode"], "xauth userid keyword")?;
+                match c.kw(
+                    &["http-intercept", "interactive", "local"],
+                    "xauth userid mode",
+                )? {
+                    "local" => A::XauthLocal,
+                    // Both wait for a person to type the password (console or web browser),
+                    // which this stack has no way to ask for.
+                    m => {
+                        return Ok(c.unsupported(
+                            format!("{EZVPN} XAUTH prompting (xauth userid mode {m})"),
+                            false,
+                            false,
+                        ))
+                    }
+                }
+            }
+        };
+        Ok(Cmd::EzvpnSet(attr))
+    }
+
+    /// A key or password written `S` or `0 S`; `6 S` and `7 S` give the refusal instead, since
+    /// the clear text they stand for cannot be recovered here.
+    fn type0_secret(
+        &self,
+        c: &mut Cursor<'_>,
+        what: &str,
+    ) -> Result<Result<Vec<u8>, Cmd>, ConfigError> {
+        let first = c.next(what)?;
+        let secret = match first.text {
+            // A digit is a type only when a string follows it.
+            "0" | "6" | "7" if c.peek().is_some() => {
+                let s = c.next(what)?;
+                if first.text != "0" {
+                    let _ = c.rest();
+                    return Ok(Err(Cmd::Unsupported {
+                        feature: format!("encrypted {EZVPN} secrets (type {} {what})", first.text),
+                        later: false,
+                        block: false,
+                    }));
+                }
+                s
+            }
+            _ => first,
+        };
+        Ok(Ok(self.key_bytes(secret.text)))
     }
 }
 
