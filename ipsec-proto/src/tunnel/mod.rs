@@ -36,6 +36,8 @@ mod dropped;
 #[cfg(test)]
 mod dynamic_tests;
 mod ezvpn;
+#[cfg(test)]
+mod ezvpn_tests;
 mod failover;
 mod flows;
 use flows::flows_of;

@@ -439,6 +439,17 @@ pub(super) const KNOWN_GLOBAL: &[&str] = &[
     "zone-pair",
 ];
 
+/// `crypto ipsec client ezvpn NAME` with nothing after the name (the `inside`/`outside`
+/// forms are interface commands only).
+fn is_ezvpn_profile(cur: &Cursor<'_>) -> bool {
+    let words: Vec<String> = cur
+        .toks
+        .iter()
+        .map(|t| t.text.to_ascii_lowercase())
+        .collect();
+    matches!(words.as_slice(), [a, b, c, d, _] if a == "crypto" && b == "ipsec" && c == "client" && d == "ezvpn")
+}
+
 impl Cmd {
     /// Takes effect as a global command (leaves a sub-mode): anything but an ignored command.
     fn effective(&self) -> bool {
@@ -539,6 +550,17 @@ impl State {
     fn sub_line(&mut self, cur: Cursor<'_>, mode: &Mode) -> Result<(), ConfigError> {
         let line = cur.line;
         let col = cur.col();
+        // `crypto ipsec client ezvpn NAME` is both an interface command and the global profile
+        // sub-mode. Typed on the router it is the interface's; in a configuration file the
+        // profile is written at column 1 and the interface's line indented, so a line at
+        // column 1 after an interface block opens the profile.
+        if matches!(mode, Mode::Interface(_)) && self.indent == 0 && is_ezvpn_profile(&cur) {
+            let mut c = cur.clone();
+            let cmd = self.global(&mut c)?;
+            self.mode = Mode::Global;
+            self.apply(cmd, line, col);
+            return Ok(());
+        }
         let mut c1 = cur.clone();
         let r1 = self.sub(&mut c1);
         if let Ok(cmd) = &r1 {

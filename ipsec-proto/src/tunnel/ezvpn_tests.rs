@@ -1,0 +1,161 @@
+//! Easy VPN through the tunnel layer, both ends in IOS syntax: a remote (`crypto ipsec client
+//! ezvpn`, connect auto) and a server (client configuration group, pool, XAUTH, dynamic map).
+//! The remote connects from its timer with no traffic, learns its address and split network,
+//! routes the split network, proposes the address as its proxy, and carries traffic; the
+//! server shows the lease; when the server clears the SA the remote reconnects by itself.
+
+use super::polled::tests::{carry, ping};
+use super::{CoreOptions, Show, TunVerdict, Tunnel, TunnelEvent};
+use crate::time::Instant;
+
+const HUB: &str = "hostname hub
+crypto isakmp policy 1
+ encr 3des
+ authentication pre-share
+ group 2
+aaa new-model
+aaa authentication login users local
+aaa authorization network groups local
+username alice password 0 tunnel-pass-1
+ip local pool EZ 10.99.0.10 10.99.0.20
+access-list 150 permit ip 192.168.1.0 0.0.0.255 any
+crypto isakmp client configuration group vpngroup
+ key tunnel-group-key
+ dns 192.168.1.53
+ pool EZ
+ acl 150
+crypto ipsec transform-set TRANSFORM esp-3des esp-sha-hmac
+crypto dynamic-map DYN 10
+ set transform-set TRANSFORM
+ reverse-route
+crypto map VPN client authentication list users
+crypto map VPN isakmp authorization list groups
+crypto map VPN client configuration address respond
+crypto map VPN 65535 ipsec-isakmp dynamic DYN
+interface FastEthernet4
+ ip address 198.51.100.1 255.255.255.0
+ crypto map VPN
+interface Vlan1
+ ip address 192.168.1.1 255.255.255.0
+";
+
+/// The profile after the interfaces (at column 1 it is the profile, not Vlan1's command).
+const REMOTE: &str = "hostname remote
+interface FastEthernet4
+ ip address 203.0.113.2 255.255.255.0
+ crypto ipsec client ezvpn EZ
+interface Vlan1
+ ip address 192.168.2.1 255.255.255.0
+ crypto ipsec client ezvpn EZ inside
+crypto ipsec client ezvpn EZ
+ connect auto
+ group vpngroup key tunnel-group-key
+ mode client
+ peer 198.51.100.1
+ username alice password 0 tunnel-pass-1
+";
+
+fn run(a: &mut Tunnel, b: &mut Tunnel, now: &mut Instant, steps: u32) {
+    for _ in 0..steps {
+        for t in [&mut *a, &mut *b] {
+            if t.poll_timeout().is_some_and(|d| d <= *now) {
+                t.handle_timeout(*now);
+            }
+        }
+        carry(a, b, *now);
+        carry(b, a, *now);
+        *now = Instant::from_millis(now.as_millis() + 10);
+    }
+}
+
+fn events(t: &mut Tunnel) -> Vec<TunnelEvent> {
+    std::iter::from_fn(|| t.poll_event()).collect()
+}
+
+#[test]
+fn an_easy_vpn_remote_connects_by_itself_learns_its_address_and_carries_traffic() {
+    let mut hub = Tunnel::from_ios(HUB, CoreOptions::seeded(1)).unwrap();
+    let mut remote = Tunnel::from_ios(REMOTE, CoreOptions::seeded(2)).unwrap();
+    let mut now = Instant::from_millis(1_000);
+    run(&mut remote, &mut hub, &mut now, 100);
+    let ev = events(&mut remote);
+    let configured: Vec<_> = ev
+        .iter()
+        .filter_map(|e| match e {
+            TunnelEvent::Configured { settings, .. } => Some(settings.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(configured.len(), 1, "{ev:?}");
+    let s = &configured[0];
+    assert_eq!(s.address, Some("10.99.0.10".parse().unwrap()));
+    assert_eq!(
+        s.dns,
+        vec!["192.168.1.53".parse::<std::net::Ipv4Addr>().unwrap()]
+    );
+    // The split network is routed into the tunnel.
+    assert!(
+        ev.iter().any(|e| matches!(e, TunnelEvent::RouteAdd(r)
+            if r.prefix == std::net::Ipv4Addr::new(192, 168, 1, 0) && r.prefix_len() == 24)),
+        "{ev:?}"
+    );
+    assert_eq!(
+        remote.tunnels().ezvpn_addresses(),
+        vec!["10.99.0.10".parse::<std::net::Ipv4Addr>().unwrap()]
+    );
+    let hub_ev = events(&mut hub);
+    assert!(
+        hub_ev.iter().any(
+            |e| matches!(e, TunnelEvent::ClientLeased { group, address: Some(a), .. }
+            if group == "vpngroup" && a.octets() == [10, 99, 0, 10])
+        ),
+        "{hub_ev:?}"
+    );
+    // The server's reverse route for the client's address.
+    assert!(
+        hub_ev.iter().any(|e| matches!(e, TunnelEvent::RouteAdd(r)
+            if r.prefix == std::net::Ipv4Addr::new(10, 99, 0, 10) && r.prefix_len() == 32)),
+        "{hub_ev:?}"
+    );
+    let p = ping([10, 99, 0, 10], [192, 168, 1, 10], 1);
+    assert_eq!(remote.handle_plaintext(now, &p), TunVerdict::Protected);
+    assert_eq!(carry(&mut remote, &mut hub, now), vec![p]);
+    let r = ping([192, 168, 1, 10], [10, 99, 0, 10], 1);
+    assert_eq!(hub.handle_plaintext(now, &r), TunVerdict::Protected);
+    assert_eq!(carry(&mut hub, &mut remote, now), vec![r]);
+    let shown = remote.show(now, Show::Ezvpn);
+    for want in [
+        "Tunnel name : EZ",
+        "Inside interface list: Vlan1",
+        "Outside interface: FastEthernet4",
+        "Current State: IPSEC_ACTIVE",
+        "Address: 10.99.0.10",
+        "DNS Primary: 192.168.1.53",
+        "       Address    : 192.168.1.0",
+        "Current EzVPN Peer: 198.51.100.1",
+    ] {
+        assert!(shown.contains(want), "{want}:\n{shown}");
+    }
+    let session = hub.show(now, Show::CryptoSession { detail: true });
+    assert!(
+        session.contains("Assigned address: 10.99.0.10"),
+        "{session}"
+    );
+
+    // The server clears the ISAKMP SA: the remote forgets its address and routes, then comes
+    // back by itself (connect auto) with the same lease.
+    hub.clear_isakmp(now, None);
+    run(&mut remote, &mut hub, &mut now, 10);
+    let ev = events(&mut remote);
+    assert!(
+        ev.iter().any(|e| matches!(e, TunnelEvent::RouteRemove(_))),
+        "{ev:?}"
+    );
+    assert!(remote.tunnels().ezvpn_addresses().is_empty());
+    run(&mut remote, &mut hub, &mut now, 1_500);
+    assert_eq!(
+        remote.tunnels().ezvpn_addresses(),
+        vec!["10.99.0.10".parse::<std::net::Ipv4Addr>().unwrap()]
+    );
+    assert!(remote.show(now, Show::Ezvpn).contains("IPSEC_ACTIVE"));
+}
