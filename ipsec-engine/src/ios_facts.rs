@@ -218,15 +218,6 @@ pub fn parse(text: &str) -> IosFacts {
                     Err(_) => warn("bad crypto map sequence number"),
                 }
             }
-            // An Easy VPN client profile on its outside interface: the tunnel layer makes it a
-            // crypto map entry of its own (`ezvpn NAME`), with nothing routed in at start.
-            ["crypto", "ipsec", "client", "ezvpn", name] => {
-                if let Section::Interface(k) = sec {
-                    if let Some(ifc) = f.interfaces.get_mut(k) {
-                        ifc.crypto_map = Some(format!("ezvpn {name}"));
-                    }
-                }
-            }
             ["crypto", "map", name] => match sec {
                 Section::Interface(k) => {
                     if let Some(ifc) = f.interfaces.get_mut(k) {

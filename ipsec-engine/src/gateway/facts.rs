@@ -44,7 +44,15 @@ pub fn facts(cfg: &GatewayConfig) -> IosFacts {
             addr: i
                 .address
                 .and_then(|(a, m)| Ipv4Net::from_mask(a, m).ok().map(|n| (a, n))),
-            crypto_map: i.crypto_map.clone(),
+            // An Easy VPN remote's outside interface carries the entry the tunnel layer makes
+            // of its profile (nothing is routed into the TUN for it until the server
+            // configures the client).
+            crypto_map: i.crypto_map.clone().or_else(|| {
+                i.ezvpn
+                    .as_ref()
+                    .filter(|(_, inside)| !inside)
+                    .map(|(n, _)| format!("ezvpn {n}"))
+            }),
         });
     }
     for e in &cfg.crypto_maps {

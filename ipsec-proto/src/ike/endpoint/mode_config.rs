@@ -510,18 +510,37 @@ fn read_settings(cfg: &ConfigPayload<'_>) -> Result<crate::policy::ClientSetting
                     .map(str::to_owned),
             ),
             CfgAttrType::UNITY_SPLIT_INCLUDE => {
-                if v.len() % 14 != 0 {
-                    return Err(bad("UNITY_SPLIT_INCLUDE (not 14-byte entries)"));
-                }
-                for e in v.chunks_exact(14) {
-                    let (a, m) = (ip(&e[..4], "split")?, ip(&e[4..8], "split")?);
-                    s.split.push((a, m));
-                }
+                s.split = split_entries(v)
+                    .ok_or_else(|| bad("UNITY_SPLIT_INCLUDE (neither 14- nor 8-byte networks)"))?;
             }
             _ => {}
         }
     }
     Ok(s)
+}
+
+/// Unity split networks: Cisco sends 14-byte entries (address, mask, protocol, two ports);
+/// strongSwan 5.9.8 sends 8-byte ones (address and mask, seen in `lab_ezvpn`). The width is
+/// the one under which every entry is a network (contiguous mask, no host bits), 14 first.
+fn split_entries(v: &[u8]) -> Option<Vec<(Ipv4Addr, Ipv4Addr)>> {
+    if v.is_empty() {
+        return Some(Vec::new());
+    }
+    let read = |width: usize| -> Option<Vec<(Ipv4Addr, Ipv4Addr)>> {
+        if v.len() % width != 0 {
+            return None;
+        }
+        v.chunks_exact(width)
+            .map(|e| {
+                let a = Ipv4Addr::from(<[u8; 4]>::try_from(e.get(..4)?).ok()?);
+                let m = Ipv4Addr::from(<[u8; 4]>::try_from(e.get(4..8)?).ok()?);
+                let (ab, mb) = (u32::from(a), u32::from(m));
+                let contiguous = mb.leading_ones() + mb.trailing_zeros() == 32;
+                (contiguous && ab & !mb == 0).then_some((a, m))
+            })
+            .collect()
+    };
+    read(14).or_else(|| read(8))
 }
 
 impl Endpoint {
@@ -615,4 +634,44 @@ impl Endpoint {
 
 fn unexpected(state: P1State, what: &'static str) -> Failure {
     Failure::Drop(PeerMisbehaved::Unexpected { what, state }.into())
+}
+
+#[cfg(test)]
+mod split_tests {
+    use super::*;
+
+    #[test]
+    fn cisco_and_strongswan_split_entries_both_read() {
+        let net = |a: [u8; 4], m: [u8; 4]| (Ipv4Addr::from(a), Ipv4Addr::from(m));
+        let mut cisco = Vec::new();
+        for (a, m) in [
+            ([10, 2, 2, 0], [255, 255, 255, 0]),
+            ([172, 16, 0, 0], [255, 240, 0, 0]),
+        ] {
+            cisco.extend_from_slice(&a);
+            cisco.extend_from_slice(&m);
+            cisco.extend_from_slice(&[0; 6]);
+        }
+        let want = vec![
+            net([10, 2, 2, 0], [255, 255, 255, 0]),
+            net([172, 16, 0, 0], [255, 240, 0, 0]),
+        ];
+        assert_eq!(split_entries(&cisco), Some(want.clone()));
+        let strongswan: Vec<u8> =
+            [10, 2, 2, 0, 255, 255, 255, 0, 172, 16, 0, 0, 255, 240, 0, 0].to_vec();
+        assert_eq!(split_entries(&strongswan), Some(want));
+        // 56 bytes: four Cisco entries or seven 8-byte ones; the networks decide.
+        let mut four = Vec::new();
+        for _ in 0..4 {
+            four.extend_from_slice(&[10, 0, 0, 0, 255, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        }
+        assert_eq!(split_entries(&four).map(|v| v.len()), Some(4));
+        assert_eq!(split_entries(&[1, 2, 3]), None);
+        assert_eq!(
+            split_entries(&[10, 0, 0, 1, 255, 0, 0, 0]),
+            None,
+            "host bits set"
+        );
+        assert_eq!(split_entries(&[]), Some(Vec::new()));
+    }
 }
