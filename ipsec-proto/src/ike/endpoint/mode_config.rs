@@ -527,7 +527,7 @@ fn split_entries(v: &[u8]) -> Option<Vec<(Ipv4Addr, Ipv4Addr)>> {
         return Some(Vec::new());
     }
     let read = |width: usize| -> Option<Vec<(Ipv4Addr, Ipv4Addr)>> {
-        if v.len() % width != 0 {
+        if !v.len().is_multiple_of(width) {
             return None;
         }
         v.chunks_exact(width)
