@@ -224,6 +224,20 @@
 // withdraw the routes through a down tunnel.
 #define IPSEC_TUNNEL_EVENT_LINE_PROTOCOL 7
 
+// `ipsec_tunnel_event.kind`: Easy VPN client: the server configured us over Mode Config;
+// `assigned` is our inner address (put it on the inside interface), `conn_id` the ISAKMP SA.
+// The split networks come as `IPSEC_TUNNEL_EVENT_ROUTE_ADD`; DNS, domain and banner are in
+// `show crypto ipsec client ezvpn`.
+#define IPSEC_TUNNEL_EVENT_CLIENT_CONFIGURED 8
+
+// `ipsec_tunnel_event.kind`: Easy VPN server: a remote-access client of entry `entry` was
+// configured; `assigned` is the pool address leased to it (0.0.0.0 when it asked for none).
+#define IPSEC_TUNNEL_EVENT_CLIENT_LEASED 9
+
+// `ipsec_tunnel_event.kind`: Easy VPN server: the client's last ISAKMP SA went and its
+// address `assigned` is back in the pool.
+#define IPSEC_TUNNEL_EVENT_CLIENT_RELEASED 10
+
 // `ipsec_tunnel_event.kind`: an event newer than this header; no field applies.
 #define IPSEC_TUNNEL_EVENT_OTHER 255
 
@@ -256,6 +270,9 @@
 
 // `ipsec_tunnel_show`: `show running-config` (the crypto part, as it was understood).
 #define IPSEC_SHOW_RUNNING_CONFIG 10
+
+// `ipsec_tunnel_show`: `show crypto ipsec client ezvpn` (Easy VPN remote profiles).
+#define IPSEC_SHOW_CRYPTO_IPSEC_CLIENT_EZVPN 11
 
 // `ipsec_tunnel_show`: `show interfaces TunnelN` is `IPSEC_SHOW_INTERFACES_TUNNEL + N`
 // (N below 2^24), for a static VTI.
@@ -613,6 +630,8 @@ typedef struct ipsec_tunnel_event {
   uint32_t iface;
   // LINE_PROTOCOL: the line protocol is up.
   bool line_up;
+  // CLIENT_CONFIGURED, CLIENT_LEASED, CLIENT_RELEASED: the inner address (port 0).
+  struct ipsec_addr assigned;
 } ipsec_tunnel_event;
 
 // Counters of a tunnel that belong to no flow (per-flow counters are in `show crypto ipsec
