@@ -15,6 +15,7 @@ use std::net::Ipv4Addr;
 
 use super::leases::Client;
 use super::retransmit::Flight;
+use super::transaction::unexpected_cfg as unexpected;
 use super::*;
 use crate::ike::{ModeConfigRefusal, ModeConfigStep};
 use crate::policy::{AddressAssignment, ModeConfigServer, Phase1Id, ResolvedGroup};
@@ -630,10 +631,6 @@ impl Endpoint {
         self.drain_pending(now, id);
         Ok(())
     }
-}
-
-fn unexpected(state: P1State, what: &'static str) -> Failure {
-    Failure::Drop(PeerMisbehaved::Unexpected { what, state }.into())
 }
 
 #[cfg(test)]

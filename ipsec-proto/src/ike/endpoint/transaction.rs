@@ -494,6 +494,6 @@ fn sa_role(e: &Endpoint, id: IkeSaId) -> Option<Role> {
     e.sas.get(&id).map(|s| s.role)
 }
 
-fn unexpected_cfg(state: P1State, what: &'static str) -> Failure {
+pub(super) fn unexpected_cfg(state: P1State, what: &'static str) -> Failure {
     Failure::Drop(PeerMisbehaved::Unexpected { what, state }.into())
 }
