@@ -114,6 +114,9 @@ pub enum CommandId {
     Diagnose,
     /// `diagnose peer A.B.C.D`
     DiagnosePeer,
+    /// `crypto ipsec client ezvpn connect NAME`: connect an Easy VPN profile now (`connect
+    /// manual`, or a retry before `connect auto`'s next attempt).
+    EzvpnConnect,
     /// `reload`: read the configuration file again and apply it, keeping the SAs of unchanged
     /// crypto map entries (not IOS's `reload`, which restarts the router).
     Reload,
@@ -131,9 +134,11 @@ pub enum Tok {
     /// A tunnel interface written as one word, `Tunnel0` or abbreviated (`tu0`): the number
     /// becomes the command's `number`.
     Tunnel,
+    /// Any one word: a name (an Easy VPN profile), the command's `name`.
+    Name,
 }
 
-use Tok::{Ip, Kw, Number, Tunnel};
+use Tok::{Ip, Kw, Name, Number, Tunnel};
 
 /// The command table.
 pub const COMMANDS: &[(CommandId, &[Tok])] = &[
@@ -248,6 +253,17 @@ pub const COMMANDS: &[(CommandId, &[Tok])] = &[
     ),
     (CommandId::ShowDebugging, &[Kw("show"), Kw("debugging")]),
     (
+        CommandId::EzvpnConnect,
+        &[
+            Kw("crypto"),
+            Kw("ipsec"),
+            Kw("client"),
+            Kw("ezvpn"),
+            Kw("connect"),
+            Name,
+        ],
+    ),
+    (
         CommandId::ClearIsakmp,
         &[Kw("clear"), Kw("crypto"), Kw("isakmp")],
     ),
@@ -286,6 +302,8 @@ pub struct Command {
     pub ip: Option<Ipv4Addr>,
     /// Numeric argument, if the command has one.
     pub number: Option<u64>,
+    /// Name argument (an Easy VPN profile), if the command has one.
+    pub name: Option<String>,
 }
 
 /// Why a line did not resolve; `Display` gives the IOS message.
@@ -314,6 +332,7 @@ fn tok_matches(tok: Tok, word: &str) -> bool {
         Ip => word.parse::<Ipv4Addr>().is_ok(),
         Number => !word.is_empty() && word.bytes().all(|b| b.is_ascii_digit()),
         Tunnel => tunnel_word(word).is_some(),
+        Name => !word.is_empty(),
     }
 }
 
@@ -386,6 +405,7 @@ pub fn resolve(line: &str) -> Result<Option<Command>, ResolveError> {
     let mut canonical = Vec::with_capacity(n);
     let mut ip = None;
     let mut number = None;
+    let mut name = None;
     for (t, (_, w)) in toks.iter().zip(&words) {
         match t {
             Kw(k) => canonical.push(k.to_string()),
@@ -401,6 +421,10 @@ pub fn resolve(line: &str) -> Result<Option<Command>, ResolveError> {
                 number = tunnel_word(w);
                 canonical.push(format!("Tunnel{}", number.unwrap_or(0)));
             }
+            Name => {
+                name = Some(w.to_string());
+                canonical.push(w.to_string());
+            }
         }
     }
     Ok(Some(Command {
@@ -408,6 +432,7 @@ pub fn resolve(line: &str) -> Result<Option<Command>, ResolveError> {
         canonical: canonical.join(" "),
         ip,
         number,
+        name,
     }))
 }
 
@@ -507,6 +532,11 @@ mod tests {
         );
         assert_eq!(id("sh ip int br"), CommandId::ShowIpInterfaceBrief);
         assert!(resolve("sh int t0").is_err());
+        assert_eq!(id("sh cry ips cl ez"), CommandId::ShowEzvpn);
+        let c = resolve("cry ips cli ezvpn conn HQ-EZ").unwrap().unwrap();
+        assert_eq!(c.id, CommandId::EzvpnConnect);
+        assert_eq!(c.name.as_deref(), Some("HQ-EZ"));
+        assert_eq!(c.canonical, "crypto ipsec client ezvpn connect HQ-EZ");
     }
 
     #[test]

@@ -162,3 +162,34 @@ fn lab_ezvpn_remote_connects_to_strongswan_and_carries_split_traffic() {
     );
     da.stop();
 }
+
+/// `connect manual`: nothing is sent until `crypto ipsec client ezvpn connect EZ`.
+#[test]
+fn lab_ezvpn_connect_manual_waits_for_the_connect_command() {
+    let Some(lab) = Lab::new("ezvpn_manual") else {
+        return;
+    };
+    let peer = Charon::start_with(&lab.topo.gw_b, &[server()], &load()).unwrap();
+    peer.load_all().unwrap();
+    let config = remote().replace(" connect auto\n", " connect manual\n");
+    assert!(config.contains("connect manual"), "{config}");
+    let da = Daemon::start(&lab.topo.gw_a, lab.dir.path(), "ezremote", &config);
+    std::thread::sleep(Duration::from_secs(3));
+    let show = da.exec("show crypto ipsec client ezvpn");
+    assert!(show.contains("Current State: CONNECT_REQUIRED"), "{show}");
+    assert!(!da.exec("show crypto isakmp sa").contains("QM_IDLE"));
+    assert!(!peer.log().contains("received packet"), "{}", peer.log());
+    let r = da.exec("crypto ipsec client ezvpn connect EZ");
+    assert!(r.trim().is_empty(), "{r}");
+    assert!(
+        wait_active(&da, Duration::from_secs(20)).is_some(),
+        "{}",
+        da.exec("show crypto ipsec client ezvpn")
+    );
+    let r = da.try_exec("crypto ipsec client ezvpn connect NOPE");
+    assert!(
+        matches!(&r, Err(e) if e.contains("No Easy VPN profile NOPE")),
+        "{r:?}"
+    );
+    da.stop();
+}

@@ -57,6 +57,14 @@ pub fn command(core: &mut Tunnels, now: Instant, cmd: &Command, out: &mut Output
         CommandId::Diagnose | CommandId::DiagnosePeer => {
             ControlReply::Text(ipsec_proto::diagnose::render(&core.diagnose(now, cmd.ip)))
         }
+        CommandId::EzvpnConnect => {
+            let name = cmd.name.as_deref().unwrap_or("");
+            if core.ezvpn_connect(now, name, out) {
+                ControlReply::Text(String::new())
+            } else {
+                ControlReply::Error(format!("% No Easy VPN profile {name}"))
+            }
+        }
         CommandId::ClearSa => {
             core.clear_sa(now, None, out);
             ControlReply::Text(String::new())

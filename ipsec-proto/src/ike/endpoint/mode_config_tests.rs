@@ -381,3 +381,26 @@ fn without_xauth_mode_config_follows_phase_one() {
     assert!(up(&p), "a: {:?}\nb: {:?}", p.events_a, p.events_b);
     assert_eq!(configured(&p.events_a).and_then(|s| s.address), Some(FIRST));
 }
+
+#[test]
+fn the_lease_is_freed_when_dpd_declares_the_client_dead() {
+    let mut b = server(AddressAssignment::Respond);
+    b.peers[0].dpd = Some(crate::policy::DpdConfig {
+        interval_secs: 10,
+        retry_secs: 2,
+        mode: crate::policy::DpdMode::Periodic,
+    });
+    let mut p = run(ez_client(b"vpngroup", FIRST), b, 10);
+    assert!(up(&p));
+    // The client vanishes without a Delete.
+    p.blackhole_from = Some((Side::A, p.sent_by(Side::A)));
+    p.run(120_000);
+    assert!(
+        p.events_b
+            .iter()
+            .any(|e| matches!(e, Event::PeerDead { .. })),
+        "{:?}",
+        p.events_b
+    );
+    assert_eq!(released(&p.events_b), vec![FIRST]);
+}
