@@ -588,48 +588,12 @@ def test_the_outer_df_bit_follows_crypto_ipsec_df_bit() -> None:
         assert tuple(got) == want, setting
 
 
-EZ_KEY = "ez-group-key-0123"
-EZ_PASSWORD = "ez-user-pass-4567"
-
-
-def easy_vpn_hub() -> str:
-    """Site A as an Easy VPN server: XAUTH against alice, group ``vpngroup`` with a pool, DNS
-    and site A's LAN as the split network, on a dynamic crypto map."""
-    text = SITE_A.replace(
-        "crypto map VPN 10 ipsec-isakmp\n set peer 203.0.113.2\n set transform-set TRANSFORM\n"
-        " match address 100\n",
-        "crypto dynamic-map DYN 10\n set transform-set TRANSFORM\n"
-        "crypto map VPN client authentication list users\n"
-        "crypto map VPN isakmp authorization list groups\n"
-        "crypto map VPN client configuration address respond\n"
-        "crypto map VPN 65535 ipsec-isakmp dynamic DYN\n",
-    ).replace(
-        "crypto isakmp key ciscokey address 203.0.113.2\n",
-        "aaa new-model\naaa authentication login users local\n"
-        "aaa authorization network groups local\n"
-        f"username alice password 0 {EZ_PASSWORD}\n"
-        "ip local pool EZ 10.99.0.10 10.99.0.20\n"
-        "access-list 150 permit ip 192.168.1.0 0.0.0.255 any\n"
-        f"crypto isakmp client configuration group vpngroup\n key {EZ_KEY}\n"
-        " dns 192.168.1.53\n domain example.test\n pool EZ\n acl 150\n",
-    )
-    assert "dynamic DYN" in text and "pool EZ" in text
-    return text
-
-
-def easy_vpn_remote() -> str:
-    """An Easy VPN remote on site B's outside address, connecting by itself."""
-    return (
-        "hostname remote\n"
-        "interface FastEthernet4\n ip address 203.0.113.2 255.255.255.0\n"
-        " crypto ipsec client ezvpn EZ\n"
-        "interface Vlan1\n ip address 192.168.2.1 255.255.255.0\n"
-        " crypto ipsec client ezvpn EZ inside\n"
-        "ip route 0.0.0.0 0.0.0.0 203.0.113.254\n"
-        "crypto ipsec client ezvpn EZ\n connect auto\n"
-        f" group vpngroup key {EZ_KEY}\n mode client\n peer 198.51.100.1\n"
-        f" username alice password 0 {EZ_PASSWORD}\n"
-    )
+# The Easy VPN pair the core's and the C ABI's tests run too: a server on site A's outside address
+# (XAUTH for alice, group ``vpngroup`` with a pool, DNS, domain and site A's LAN as the split
+# network, on a dynamic crypto map) and a remote on site B's, connecting by itself.
+TESTDATA = pathlib.Path(__file__).resolve().parents[2] / "ipsec-proto" / "src" / "tunnel" / "testdata"
+EASY_VPN_HUB = (TESTDATA / "easy_vpn_hub.cfg").read_text()
+EASY_VPN_REMOTE = (TESTDATA / "easy_vpn_remote.cfg").read_text()
 
 
 def test_easy_vpn_remote_and_server_in_memory() -> None:
@@ -637,8 +601,8 @@ def test_easy_vpn_remote_and_server_in_memory() -> None:
     name, XAUTH, Mode Config. It learns its address, DNS and split network as a
     ``ClientConfigured`` event; the server reports the lease; traffic from the address
     reaches the server's LAN."""
-    hub = ipsec.Tunnel.from_ios(easy_vpn_hub(), seed=bytes(32))
-    remote = ipsec.Tunnel.from_ios(easy_vpn_remote(), seed=bytes([3]) * 32)
+    hub = ipsec.Tunnel.from_ios(EASY_VPN_HUB, seed=bytes(32))
+    remote = ipsec.Tunnel.from_ios(EASY_VPN_REMOTE, seed=bytes([3]) * 32)
     now = run_both(remote, hub, 1.0)
     got = [e for e in events(remote) if isinstance(e, ipsec.ClientConfigured)]
     assert len(got) == 1, got

@@ -252,47 +252,10 @@ fn bad_text_gives_the_code_and_the_position() {
     assert!(msg.starts_with("line 3, column 7: "), "{msg}");
 }
 
-const EZ_HUB: &str = "hostname hub
-crypto isakmp policy 1
- encr 3des
- authentication pre-share
- group 2
-aaa new-model
-aaa authentication login users local
-aaa authorization network groups local
-username alice password 0 c-abi-pass-1
-ip local pool EZ 10.99.0.10 10.99.0.20
-crypto isakmp client configuration group vpngroup
- key c-abi-group-key
- pool EZ
-crypto ipsec transform-set TRANSFORM esp-3des esp-sha-hmac
-crypto dynamic-map DYN 10
- set transform-set TRANSFORM
-crypto map VPN client authentication list users
-crypto map VPN isakmp authorization list groups
-crypto map VPN client configuration address respond
-crypto map VPN 65535 ipsec-isakmp dynamic DYN
-interface FastEthernet4
- ip address 198.51.100.1 255.255.255.0
- crypto map VPN
-interface Vlan1
- ip address 192.168.1.1 255.255.255.0
-";
+const EZ_HUB: &str = include_str!("../../../ipsec-proto/src/tunnel/testdata/easy_vpn_hub.cfg");
 
-const EZ_REMOTE: &str = "hostname remote
-interface FastEthernet4
- ip address 203.0.113.2 255.255.255.0
- crypto ipsec client ezvpn EZ
-interface Vlan1
- ip address 192.168.2.1 255.255.255.0
- crypto ipsec client ezvpn EZ inside
-crypto ipsec client ezvpn EZ
- connect auto
- group vpngroup key c-abi-group-key
- mode client
- peer 198.51.100.1
- username alice password 0 c-abi-pass-1
-";
+const EZ_REMOTE: &str =
+    include_str!("../../../ipsec-proto/src/tunnel/testdata/easy_vpn_remote.cfg");
 
 fn kinds(t: *mut ipsec_tunnel) -> Vec<ipsec_tunnel_event> {
     let mut out = Vec::new();

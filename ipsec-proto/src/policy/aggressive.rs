@@ -41,6 +41,16 @@ impl Phase1Id {
         v
     }
 
+    /// The identity as a name (ID_KEY_ID as text, FQDN, user FQDN); `None` for an address.
+    /// An Easy VPN client's group name, and what `show crypto session` prints as Phase1_id.
+    pub fn name(&self) -> Option<String> {
+        match self {
+            Phase1Id::KeyId(k) => Some(String::from_utf8_lossy(k).into_owned()),
+            Phase1Id::Fqdn(s) | Phase1Id::UserFqdn(s) => Some(s.clone()),
+            Phase1Id::Ipv4(_) => None,
+        }
+    }
+
     /// Reads a received ID payload body (type, protocol, port, data); `None` for the types an
     /// Aggressive Mode peer cannot be keyed by (subnets, ranges, IPv6, DNs).
     pub fn from_body(body: &[u8]) -> Option<Phase1Id> {

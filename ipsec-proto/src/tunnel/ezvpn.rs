@@ -241,19 +241,12 @@ impl Tunnels {
             z.state = "IKE_INIT";
             z.last_event = "CONNECT";
             let (entry, flow) = (z.entry, z.flow);
-            if let Some(f) = self.flows.get_mut(flow) {
-                f.requested = true;
-            }
-            self.debug_sa_request(flow, out);
-            let Some(peer) = self.entries.get(entry).map(|e| e.peer) else {
-                continue;
-            };
-            if let Err(err) = self.endpoint.initiate(now, peer, 0) {
-                out.debug(
-                    DebugKind::Isakmp,
-                    format_args!("EZVPN({}): cannot connect: {err}", self.ezvpns[i].name),
-                );
+            if let Err(err) = self.initiate_unprompted(now, entry, flow, out) {
                 if let Some(z) = self.ezvpns.get_mut(i) {
+                    out.debug(
+                        DebugKind::Isakmp,
+                        format_args!("EZVPN({}): cannot connect: {err}", z.name),
+                    );
                     z.next_attempt = Some(now + RECONNECT);
                 }
             }

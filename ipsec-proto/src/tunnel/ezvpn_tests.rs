@@ -8,52 +8,10 @@ use super::polled::tests::{carry, ping};
 use super::{CoreOptions, Show, TunVerdict, Tunnel, TunnelEvent};
 use crate::time::Instant;
 
-const HUB: &str = "hostname hub
-crypto isakmp policy 1
- encr 3des
- authentication pre-share
- group 2
-aaa new-model
-aaa authentication login users local
-aaa authorization network groups local
-username alice password 0 tunnel-pass-1
-ip local pool EZ 10.99.0.10 10.99.0.20
-access-list 150 permit ip 192.168.1.0 0.0.0.255 any
-crypto isakmp client configuration group vpngroup
- key tunnel-group-key
- dns 192.168.1.53
- pool EZ
- acl 150
-crypto ipsec transform-set TRANSFORM esp-3des esp-sha-hmac
-crypto dynamic-map DYN 10
- set transform-set TRANSFORM
- reverse-route
-crypto map VPN client authentication list users
-crypto map VPN isakmp authorization list groups
-crypto map VPN client configuration address respond
-crypto map VPN 65535 ipsec-isakmp dynamic DYN
-interface FastEthernet4
- ip address 198.51.100.1 255.255.255.0
- crypto map VPN
-interface Vlan1
- ip address 192.168.1.1 255.255.255.0
-";
+const HUB: &str = include_str!("testdata/easy_vpn_hub.cfg");
 
-/// The profile after the interfaces (at column 1 it is the profile, not Vlan1's command).
-const REMOTE: &str = "hostname remote
-interface FastEthernet4
- ip address 203.0.113.2 255.255.255.0
- crypto ipsec client ezvpn EZ
-interface Vlan1
- ip address 192.168.2.1 255.255.255.0
- crypto ipsec client ezvpn EZ inside
-crypto ipsec client ezvpn EZ
- connect auto
- group vpngroup key tunnel-group-key
- mode client
- peer 198.51.100.1
- username alice password 0 tunnel-pass-1
-";
+/// Its profile comes after the interfaces (at column 1 it is the profile, not Vlan1's command).
+const REMOTE: &str = include_str!("testdata/easy_vpn_remote.cfg");
 
 fn run(a: &mut Tunnel, b: &mut Tunnel, now: &mut Instant, steps: u32) {
     for _ in 0..steps {

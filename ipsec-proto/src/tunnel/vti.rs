@@ -105,14 +105,7 @@ impl Tunnels {
             if up {
                 continue;
             }
-            if let Some(f) = self.flows.get_mut(flow) {
-                f.requested = true;
-            }
-            self.debug_sa_request(flow, out);
-            let Some(peer) = self.entries.get(entry).map(|e| e.peer) else {
-                continue;
-            };
-            if let Err(err) = self.endpoint.initiate(now, peer, 0) {
+            if let Err(err) = self.initiate_unprompted(now, entry, flow, out) {
                 out.debug(
                     DebugKind::Isakmp,
                     format_args!("ISAKMP:(0):Can not start Main mode: {err}"),
@@ -122,6 +115,26 @@ impl Tunnels {
         }
         self.refresh_vti_due();
         self.pump(now, out);
+    }
+
+    /// Starts Phase 1 (and the Quick Mode of its one flow) for `entry` with no packet asking for
+    /// it: a VTI's line coming up, an Easy VPN profile's `connect auto`. Marks the flow
+    /// requested and prints the `IPSEC(sa_request)` a packet would have caused.
+    pub(super) fn initiate_unprompted(
+        &mut self,
+        now: Instant,
+        entry: usize,
+        flow: usize,
+        out: &mut Outputs,
+    ) -> Result<(), crate::ike::Error> {
+        if let Some(f) = self.flows.get_mut(flow) {
+            f.requested = true;
+        }
+        self.debug_sa_request(flow, out);
+        match self.entries.get(entry).map(|e| e.peer) {
+            Some(peer) => self.endpoint.initiate(now, peer, 0),
+            None => Ok(()),
+        }
     }
 
     /// A negotiation of entry `entry` failed: when it is a VTI that is down, try again later.

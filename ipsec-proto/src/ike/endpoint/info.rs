@@ -49,16 +49,19 @@ impl Endpoint {
                     nat_t: s.nat.nat_detected(),
                     xauth: s.xauth.is_xauth(),
                     xauth_user: s.xauth.user().map(str::to_owned),
-                    client_group: s.modecfg.group().map(str::to_owned),
-                    peer_identity: s.peer_identity.as_ref().and_then(|i| match i {
-                        crate::policy::Phase1Id::Ipv4(_) => None,
-                        crate::policy::Phase1Id::KeyId(k) => {
-                            Some(String::from_utf8_lossy(k).into_owned())
-                        }
-                        crate::policy::Phase1Id::Fqdn(n) | crate::policy::Phase1Id::UserFqdn(n) => {
-                            Some(n.clone())
-                        }
-                    }),
+                    client_group: s
+                        .modecfg
+                        .configures_client()
+                        .then(|| {
+                            s.peer_identity
+                                .as_ref()
+                                .and_then(crate::policy::Phase1Id::name)
+                        })
+                        .flatten(),
+                    peer_identity: s
+                        .peer_identity
+                        .as_ref()
+                        .and_then(crate::policy::Phase1Id::name),
                     assigned_address: self.leases.of_sa(s.id),
                 }
             })

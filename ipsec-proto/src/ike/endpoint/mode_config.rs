@@ -30,12 +30,11 @@ pub(super) enum ModeCfg {
     /// Nothing configured yet.
     #[default]
     Idle,
-    /// Server: REPLY sent for the client's REQUEST on `mid`.
-    Replied { mid: u32, group: String },
+    /// Server: the client's REQUEST was answered, or our SET acknowledged. Its group is its
+    /// Phase 1 identity ([`IkeSa::peer_identity`]).
+    Configured,
     /// Server: SET pushed on `mid`, waiting for the ACK.
-    Pushed { mid: u32, group: String },
-    /// Server: the client acknowledged our SET.
-    Acknowledged { group: String },
+    Pushed { mid: u32 },
     /// Client: our REQUEST went on `mid`; Quick Mode waits for the REPLY.
     ClientRequested { mid: u32 },
     /// Client: waiting for the server's SET; Quick Mode waits for it.
@@ -45,17 +44,9 @@ pub(super) enum ModeCfg {
 }
 
 impl ModeCfg {
-    /// The client's group once it was configured.
-    pub(super) fn group(&self) -> Option<&str> {
-        match self {
-            ModeCfg::Idle
-            | ModeCfg::ClientRequested { .. }
-            | ModeCfg::ClientAwaitingPush
-            | ModeCfg::ClientConfigured { .. } => None,
-            ModeCfg::Replied { group, .. }
-            | ModeCfg::Pushed { group, .. }
-            | ModeCfg::Acknowledged { group } => Some(group),
-        }
+    /// Server: the client has been given (or is being given) its group's configuration.
+    pub(super) fn configures_client(&self) -> bool {
+        matches!(self, ModeCfg::Configured | ModeCfg::Pushed { .. })
     }
 
     /// The exchange on `mid` is ours to continue (the ACK of our SET).
@@ -78,15 +69,6 @@ impl ModeCfg {
             self,
             ModeCfg::ClientRequested { .. } | ModeCfg::ClientAwaitingPush
         )
-    }
-}
-
-/// The group name a client's Phase 1 identity stands for.
-fn group_name(id: &Phase1Id) -> Option<String> {
-    match id {
-        Phase1Id::KeyId(k) => core::str::from_utf8(k).ok().map(str::to_owned),
-        Phase1Id::Fqdn(s) | Phase1Id::UserFqdn(s) => Some(s.clone()),
-        Phase1Id::Ipv4(_) => None,
     }
 }
 
@@ -264,11 +246,7 @@ impl Endpoint {
                     if let Some(c) = s.crypt.as_mut() {
                         c.forget(mid);
                     }
-                    if let ModeCfg::Pushed { group, .. } = &s.modecfg {
-                        s.modecfg = ModeCfg::Acknowledged {
-                            group: group.clone(),
-                        };
-                    }
+                    s.modecfg = ModeCfg::Configured;
                 }
                 self.mode_config_event(id, ModeConfigStep::Acknowledged);
                 Ok(())
@@ -293,14 +271,21 @@ impl Endpoint {
         let name = sa
             .peer_identity
             .as_ref()
-            .and_then(group_name)
+            .and_then(Phase1Id::name)
             .unwrap_or_default();
         let user = sa.xauth.user().unwrap_or_default().to_owned();
         let from = sa.path.remote;
-        let Some(group) = self.mode_config_server(id).and_then(|m| m.group(&name)) else {
+        // The group is read from the configuration while the lease table changes: two fields,
+        // borrowed apart, so the group need not be copied.
+        let Endpoint { config, leases, .. } = self;
+        let Some(group) = config
+            .peers
+            .get(sa.peer.0)
+            .and_then(|c| c.mode_config.as_ref())
+            .and_then(|m| m.group(&name))
+        else {
             return Err(ModeConfigRefusal::UnknownGroup(name));
         };
-        let group = group.clone();
         let address = match (&group.group.pool, &group.pool) {
             (None, _) => None,
             (Some(p), None) => {
@@ -309,7 +294,7 @@ impl Endpoint {
                     pool: p.clone(),
                 })
             }
-            (Some(_), Some(pool)) => Some(self.leases.acquire(
+            (Some(_), Some(pool)) => Some(leases.acquire(
                 pool,
                 Client {
                     group: name.clone(),
@@ -320,7 +305,7 @@ impl Endpoint {
                 group.group.max_users,
             )?),
         };
-        let values = attributes(&group, address, wanted);
+        let values = attributes(group, address, wanted);
         let attrs: Vec<Attr<'_>> = values
             .iter()
             .map(|(t, v)| match v {
@@ -344,16 +329,10 @@ impl Endpoint {
         if let Some(sa) = self.sas.get_mut(&id) {
             if reply {
                 sa.xflight.msg = Some(m);
-                sa.modecfg = ModeCfg::Replied {
-                    mid,
-                    group: name.clone(),
-                };
+                sa.modecfg = ModeCfg::Configured;
             } else {
                 sa.xflight = Flight::awaiting_answer(m, now + delay, sa.xflight.last_rx);
-                sa.modecfg = ModeCfg::Pushed {
-                    mid,
-                    group: name.clone(),
-                };
+                sa.modecfg = ModeCfg::Pushed { mid };
             }
         }
         self.mode_config_event(
@@ -406,7 +385,7 @@ impl Endpoint {
         let Some(sa) = self.sas.get(&id) else {
             return Ok(());
         };
-        let group = sa.peer_identity.as_ref().and_then(group_name);
+        let group = sa.peer_identity.as_ref().and_then(Phase1Id::name);
         let from = sa.path.remote;
         // A client that re-ran Phase 1 and went straight to Quick Mode keeps its lease.
         let leased = match (self.leases.of_sa(id), &group) {
@@ -420,7 +399,7 @@ impl Endpoint {
         let due = leased.is_some()
             || (sa.role == Role::Responder
                 && self.mode_config_server(id).is_some_and(|m| {
-                    let name = sa.peer_identity.as_ref().and_then(group_name);
+                    let name = sa.peer_identity.as_ref().and_then(Phase1Id::name);
                     name.and_then(|n| m.group(&n))
                         .is_none_or(|g| g.group.pool.is_some())
                 }));

@@ -63,6 +63,14 @@ impl Xauth {
         }
     }
 
+    /// XAUTH has started and not finished (server prompting, or client waiting).
+    pub(super) fn in_progress(&self) -> bool {
+        matches!(
+            self,
+            Xauth::Requested { .. } | Xauth::StatusSent { .. } | Xauth::ClientWaiting
+        )
+    }
+
     /// IOS `show crypto isakmp sa` Cap. letter: XAUTH ran (or runs) on this SA.
     pub(super) fn is_xauth(&self) -> bool {
         !matches!(self, Xauth::NotRequired)
@@ -251,20 +259,14 @@ impl Endpoint {
             // Answered (server) or to be answered (client): no more retransmission of ours.
             sa.xflight = Flight::answered(None, digest);
         }
-        let xauth_running = self
-            .sas
-            .get(&id)
-            .is_some_and(|s| matches!(s.xauth, Xauth::Requested { .. } | Xauth::StatusSent { .. }));
-        let xauth_waiting = self
-            .sas
-            .get(&id)
-            .is_some_and(|s| s.xauth == Xauth::ClientWaiting);
+        // Mode Config follows XAUTH: while XAUTH runs, its messages are XAUTH's.
+        let xauth_busy = self.sas.get(&id).is_some_and(|s| s.xauth.in_progress());
         match sa_role(self, id) {
-            Some(Role::Responder) if mode_config && !xauth_running => {
+            Some(Role::Responder) if mode_config && !xauth_busy => {
                 self.mode_config_server_input(now, id, mid, &cfg)
             }
             Some(Role::Responder) => self.xauth_server_input(now, id, mid, &cfg),
-            Some(Role::Initiator) if mode_config && !xauth_waiting => {
+            Some(Role::Initiator) if mode_config && !xauth_busy => {
                 self.mode_config_client_input(now, id, mid, &cfg)
             }
             Some(Role::Initiator) => self.xauth_client_input(now, id, mid, &cfg),
