@@ -11,6 +11,7 @@
 //! - [`ike`]: the IKEv1 endpoint (Main Mode, Quick Mode, Informational, DPD, NAT-T, timers).
 //! - [`policy`]: proposals, transform sets, traffic selectors, peers and keys.
 //! - [`ios`]: IOS configuration text to policy, and IOS-style renderings of show output.
+//! - [`pki`]: X.509 certificates, RSA keys and path validation for `rsa-sig`.
 //! - [`keylog`]: the hook through which Wireshark keys leave the endpoint.
 //!
 //! Cargo feature `fuzzing` (off by default; the crate's own tests and the fuzz crate turn it on):
@@ -27,6 +28,7 @@ pub mod ike;
 mod index;
 pub mod ios;
 pub mod keylog;
+pub mod pki;
 pub mod policy;
 pub mod rng;
 #[cfg(test)]

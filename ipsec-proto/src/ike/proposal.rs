@@ -852,16 +852,23 @@ pub(crate) fn phase1_id_body(addr: Ipv4Addr) -> Result<Vec<u8>, WireError> {
 }
 
 /// Our Main Mode ID payload body: ID_IPV4_ADDR `addr`, or the configured ID_FQDN /
-/// ID_USER_FQDN, each with protocol 17 and port 500 as IOS sends them.
+/// ID_USER_FQDN, or ID_DER_ASN1_DN `dn` (our certificate's subject), each with protocol 17
+/// and port 500 as IOS sends them. A DN identity without a certificate falls back to the
+/// address, as IOS does.
 pub(crate) fn phase1_own_id_body(
     identity: &crate::policy::LocalIdentity,
     addr: Ipv4Addr,
+    dn: Option<&[u8]>,
 ) -> Result<Vec<u8>, WireError> {
     use crate::policy::LocalIdentity;
     let value = match identity {
         LocalIdentity::Address => return phase1_id_body(addr),
         LocalIdentity::Fqdn(n) => IdValue::Fqdn(n.as_bytes()),
         LocalIdentity::UserFqdn(u) => IdValue::UserFqdn(u.as_bytes()),
+        LocalIdentity::Dn => match dn {
+            Some(d) => IdValue::Other(crate::wire::IdType::DER_ASN1_DN, d),
+            None => return phase1_id_body(addr),
+        },
     };
     write_body(|w| {
         IdSpec {

@@ -22,6 +22,8 @@ pub enum Phase1Id {
     /// ID_KEY_ID: opaque bytes; Cisco VPN clients send the group name as one (strongSwan
     /// `keyid:name`).
     KeyId(Vec<u8>),
+    /// ID_DER_ASN1_DN: a certificate subject, DER (compared as DER, never as text).
+    Dn(Vec<u8>),
 }
 
 impl Phase1Id {
@@ -32,6 +34,7 @@ impl Phase1Id {
             Phase1Id::Fqdn(s) => (2, s.as_bytes()),
             Phase1Id::UserFqdn(s) => (3, s.as_bytes()),
             Phase1Id::KeyId(k) => (11, k),
+            Phase1Id::Dn(d) => (9, d),
         };
         let mut v = vec![ty, 17, 0x01, 0xf4];
         match self {
@@ -47,6 +50,7 @@ impl Phase1Id {
         match self {
             Phase1Id::KeyId(k) => Some(String::from_utf8_lossy(k).into_owned()),
             Phase1Id::Fqdn(s) | Phase1Id::UserFqdn(s) => Some(s.clone()),
+            Phase1Id::Dn(d) => crate::pki::cert::dn_text(d),
             Phase1Id::Ipv4(_) => None,
         }
     }
@@ -64,6 +68,7 @@ impl Phase1Id {
             2 => Some(Phase1Id::Fqdn(text())),
             3 => Some(Phase1Id::UserFqdn(text())),
             11 => Some(Phase1Id::KeyId(data.to_vec())),
+            9 => Some(Phase1Id::Dn(data.to_vec())),
             _ => None,
         }
     }
@@ -75,7 +80,7 @@ impl Phase1Id {
             (Phase1Id::Ipv4(a), Phase1Id::Ipv4(b)) => a == b,
             (Phase1Id::Fqdn(a), Phase1Id::Fqdn(b))
             | (Phase1Id::UserFqdn(a), Phase1Id::UserFqdn(b)) => a.eq_ignore_ascii_case(b),
-            (Phase1Id::KeyId(a), Phase1Id::KeyId(b)) => a == b,
+            (Phase1Id::KeyId(a), Phase1Id::KeyId(b)) | (Phase1Id::Dn(a), Phase1Id::Dn(b)) => a == b,
             _ => false,
         }
     }
@@ -88,6 +93,10 @@ impl core::fmt::Display for Phase1Id {
             Phase1Id::Fqdn(s) => write!(f, "ID_FQDN {s}"),
             Phase1Id::UserFqdn(s) => write!(f, "ID_USER_FQDN {s}"),
             Phase1Id::KeyId(k) => write!(f, "ID_KEY_ID {}", String::from_utf8_lossy(k)),
+            Phase1Id::Dn(d) => match crate::pki::cert::dn_text(d) {
+                Some(t) => write!(f, "ID_DER_ASN1_DN {t}"),
+                None => write!(f, "ID_DER_ASN1_DN ({} bytes)", d.len()),
+            },
         }
     }
 }

@@ -67,6 +67,8 @@ pub enum LocalIdentity {
     Fqdn(String),
     /// ID_USER_FQDN with this `user@domain`.
     UserFqdn(String),
+    /// ID_DER_ASN1_DN: the subject of our certificate (`crypto isakmp identity dn`).
+    Dn,
 }
 
 /// `self-identity` of an ISAKMP profile, as written (the FQDN is resolved against `hostname`
@@ -110,6 +112,11 @@ pub struct IsakmpProfile {
     pub isakmp_authorization_list: Option<String>,
     /// `client configuration address respond|initiate`.
     pub client_configuration: Option<super::modecfg::AddressAssignment>,
+    /// `ca trust-point T` lines: the trustpoints the profile's peers' certificates may chain
+    /// to (none: any trustpoint).
+    pub ca_trustpoints: Vec<String>,
+    /// `match certificate MAP` lines: the peer's certificate must match one of these maps.
+    pub match_certificates: Vec<String>,
 }
 
 impl IsakmpProfile {

@@ -12,6 +12,7 @@ pub mod isakmp;
 pub mod keyring;
 pub mod modecfg;
 pub mod net;
+pub mod pki;
 
 use std::net::Ipv4Addr;
 
@@ -41,6 +42,10 @@ pub use modecfg::{
 };
 pub use net::{
     tunnel_number, Interface, NatRule, NatSide, StaticRoute, TunnelConfig, TunnelMode, TunnelSource,
+};
+pub use pki::{
+    certificate_map_matches, CertField, CertMatchOp, CertMatchRule, CertificateMap,
+    ChainCertificate, Enrollment, IsakmpIdentity, RsaSigConfig, Trustpoint,
 };
 
 /// Everything a gateway is configured with.
@@ -103,6 +108,14 @@ pub struct GatewayConfig {
     pub client_groups: Vec<ClientGroup>,
     /// `crypto ipsec client ezvpn NAME` profiles in configuration order.
     pub ezvpn_clients: Vec<EzvpnClient>,
+    /// `crypto pki trustpoint` blocks (with their `crypto pki certificate chain`) in
+    /// configuration order.
+    pub trustpoints: Vec<Trustpoint>,
+    /// `crypto pki certificate map NAME SEQ` entries in configuration order.
+    pub certificate_maps: Vec<CertificateMap>,
+    /// Our RSA private keys by label (`rsakeypair LABEL`), which a running-config never holds:
+    /// the embedder or the engine's `--key-dir` supplies them.
+    pub rsa_keys: std::collections::BTreeMap<String, crate::pki::PrivateKey>,
 }
 
 /// A problem found by [`GatewayConfig::validate`]: the configuration is usable but something will not

@@ -635,6 +635,8 @@ fn phase1_id(
         LocalIdentity::Address => Phase1Id::Ipv4(local),
         LocalIdentity::Fqdn(f) => Phase1Id::Fqdn(f),
         LocalIdentity::UserFqdn(u) => Phase1Id::UserFqdn(u),
+        // Aggressive Mode is pre-shared-key only here: no certificate to take a DN from.
+        LocalIdentity::Dn => Phase1Id::Ipv4(local),
     }
 }
 

@@ -501,7 +501,7 @@ impl Endpoint {
             }
         }
         let local_ip = v4(sa.path.local).unwrap_or(Ipv4Addr::UNSPECIFIED);
-        let idii = proposal::phase1_own_id_body(&own_id, local_ip)?;
+        let idii = proposal::phase1_own_id_body(&own_id, local_ip, None)?;
         let Some(keys) = sa.keys.as_ref() else {
             return Ok(());
         };
@@ -627,7 +627,7 @@ impl Endpoint {
         adopt_path(sa, path);
         sa.last_rx_at = now;
         let local_ip = v4(path.local).unwrap_or(Ipv4Addr::UNSPECIFIED);
-        let idir = proposal::phase1_own_id_body(&own_id, local_ip)?;
+        let idir = proposal::phase1_own_id_body(&own_id, local_ip, None)?;
         let Some(keys) = sa.keys.as_ref() else {
             return Ok(());
         };
