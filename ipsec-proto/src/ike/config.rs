@@ -94,6 +94,10 @@ pub struct PeerConfig {
     /// configuration, which arrives as [`crate::ike::ModeConfigStep::Configured`]. `None`: no
     /// Mode Config.
     pub mode_config_client: Option<crate::policy::ClientMode>,
+    /// `authentication rsa-sig`: our key and certificate, and the trustpoints and certificate
+    /// maps the peer's certificate must satisfy. `None`: rsa-sig policies are not offered and
+    /// refused (named in the evidence) when the peer offers them.
+    pub rsa_sig: Option<crate::policy::RsaSigConfig>,
 }
 
 /// A pre-shared key chosen by the Aggressive Mode identity of the peer.
@@ -129,6 +133,7 @@ impl PeerConfig {
             xauth_client: None,
             mode_config: None,
             mode_config_client: None,
+            rsa_sig: None,
         }
     }
 

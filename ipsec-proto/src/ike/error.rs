@@ -163,6 +163,48 @@ pub enum AuthFailure {
     /// XAUTH: the server sent STATUS=FAIL to our credentials.
     #[error("XAUTH server refused our credentials (STATUS=FAIL)")]
     XauthRefusedByServer,
+    /// rsa-sig: the peer's certificate was refused (expired, unknown CA, revoked, ...).
+    #[error("certificate of {peer} refused: {reason}")]
+    Certificate {
+        /// The peer's address.
+        peer: std::net::IpAddr,
+        /// Why.
+        reason: crate::pki::CertRejected,
+    },
+    /// rsa-sig: MM5/MM6 carried no X.509 certificate (encoding 4), and we keep none of the
+    /// peer's: our CR was not answered.
+    #[error("Main Mode message {message} from {peer} carries no certificate (our certificate request unanswered)")]
+    NoCertificate {
+        /// 5 or 6.
+        message: u8,
+        /// The peer's address.
+        peer: std::net::IpAddr,
+    },
+    /// rsa-sig: SIG_I / SIG_R did not verify with the certificate's key.
+    #[error("{0} did not verify with the peer certificate's key")]
+    SignatureMismatch(&'static str),
+    /// rsa-sig: the peer's ID payload is not its certificate's (subject DN, or a
+    /// subjectAltName for an FQDN, user FQDN or address identity).
+    #[error("identity {identity} does not match certificate {subject}")]
+    IdentityNotInCertificate {
+        /// The identity sent.
+        identity: String,
+        /// The certificate's subject.
+        subject: String,
+    },
+    /// rsa-sig: the certificate matched none of the ISAKMP profile's `match certificate` maps.
+    #[error("certificate {subject} matches no certificate map of the profile")]
+    CertificateMapNotMatched {
+        /// The certificate's subject.
+        subject: String,
+    },
+    /// rsa-sig: the embedder never told the endpoint the wall-clock time
+    /// ([`crate::ike::Endpoint::set_wall_clock`]), so certificate dates cannot be checked.
+    #[error("wall-clock time unknown: certificate validity cannot be checked")]
+    WallClockUnknown,
+    /// rsa-sig: our own signature could not be made (key too small for the hash).
+    #[error("our signature could not be made: {0}")]
+    OwnSignature(crate::pki::PkiError),
 }
 
 /// API misuse: never caused by network input.
@@ -330,6 +372,15 @@ impl Error {
             }
             Error::AuthenticationFailed(AuthFailure::HashMismatch(_)) => {
                 Some(NotifyType::INVALID_HASH_INFORMATION)
+            }
+            Error::AuthenticationFailed(AuthFailure::SignatureMismatch(_)) => {
+                Some(NotifyType::INVALID_SIGNATURE)
+            }
+            Error::AuthenticationFailed(AuthFailure::Certificate { .. }) => {
+                Some(NotifyType::INVALID_CERTIFICATE)
+            }
+            Error::AuthenticationFailed(AuthFailure::NoCertificate { .. }) => {
+                Some(NotifyType::CERTIFICATE_UNAVAILABLE)
             }
             // The peer proved its key but named an identity we do not take.
             Error::PeerIncompatible(

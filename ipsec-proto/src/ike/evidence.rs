@@ -121,6 +121,8 @@ pub struct Phase1Auth(pub u16);
 impl Phase1Auth {
     /// Pre-shared keys.
     pub const PRE_SHARE: Phase1Auth = Phase1Auth(1);
+    /// RSA signatures.
+    pub const RSA_SIG: Phase1Auth = Phase1Auth(3);
     /// XAUTHInitPreShared (65001): pre-shared keys, then XAUTH with the Phase 1 initiator as
     /// the XAUTH client. Accepted as `pre-share` where XAUTH is configured.
     pub const XAUTH_INIT_PRE_SHARE: Phase1Auth = Phase1Auth(65001);

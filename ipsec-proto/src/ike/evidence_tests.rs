@@ -41,8 +41,8 @@ fn offer(pfs_group: Option<u16>) -> Phase2Offer {
 }
 
 fn phase1_refusal(offered: &[&IsakmpPolicy], ours: &[&IsakmpPolicy]) -> Phase1Evidence {
-    let body = proposal::phase1_sa_body(offered, false).unwrap();
-    match proposal::choose_phase1(&body, ours, false).unwrap() {
+    let body = proposal::phase1_sa_body(offered, false, false).unwrap();
+    match proposal::choose_phase1(&body, ours, false, false).unwrap() {
         Err(PeerIncompatible::NoProposalChosen(ProposalEvidence::Phase1(e))) => e,
         other => panic!("expected a Phase 1 refusal, got {other:?}"),
     }
@@ -134,9 +134,9 @@ fn no_policy_and_nothing_offered_are_evidence_too() {
 #[test]
 fn responder_choosing_unoffered_phase1_transform_carries_it() {
     let answer = policy(1, IkeEncryption::Aes { bits: 128 }, IkeHash::Md5, 5);
-    let body = proposal::phase1_sa_body(&[&answer], false).unwrap();
+    let body = proposal::phase1_sa_body(&[&answer], false, false).unwrap();
     let ours = policy(1, IkeEncryption::TripleDes, IkeHash::Sha1, 2);
-    let Err(u) = proposal::accept_phase1_answer(&body, &[&ours], false).unwrap() else {
+    let Err(u) = proposal::accept_phase1_answer(&body, &[&ours], false, false).unwrap() else {
         panic!("accepted an unoffered transform");
     };
     let Unoffered::Phase1(t) = u else {

@@ -65,6 +65,8 @@ pub(crate) struct Phase1Suite {
     /// The peer offered XAUTHInitPreShared (65001) and we accepted it: XAUTH runs after
     /// Phase 1, the initiator being its client.
     pub xauth: bool,
+    /// `authentication rsa-sig`: MM5/MM6 carry CERT and SIG, SKEYID = prf(Ni | Nr, g^xy).
+    pub rsa_sig: bool,
 }
 
 fn ike_encr_attrs(e: IkeEncryption) -> Option<(u16, Option<u16>, CipherAlg)> {
@@ -90,9 +92,16 @@ fn ike_hash_attr(h: IkeHash) -> Option<(u16, HashAlg)> {
     })
 }
 
-/// Whether we can run this policy (pre-shared keys and MODP groups we implement).
+/// Whether we can run this policy with pre-shared keys (Aggressive Mode, and peers without a
+/// certificate).
 pub(crate) fn policy_usable(p: &IsakmpPolicy) -> bool {
-    p.authentication == IkeAuth::PreShare
+    policy_usable_with(p, false)
+}
+
+/// Whether we can run this policy: pre-shared keys, or RSA signatures when `rsa_sig` (the peer
+/// entry has a key and certificate), with groups and algorithms we implement.
+pub(crate) fn policy_usable_with(p: &IsakmpPolicy, rsa_sig: bool) -> bool {
+    (p.authentication == IkeAuth::PreShare || (rsa_sig && p.authentication == IkeAuth::RsaSig))
         && DhGroup::from_ike_id(p.group).is_some()
         && ike_encr_attrs(p.encryption).is_some()
         && ike_hash_attr(p.hash).is_some()
@@ -111,17 +120,23 @@ fn transform_body(t: &crate::wire::Transform<'_>) -> Vec<u8> {
 /// life duration as a 4-byte TLV).
 ///
 /// `xauth_client`: offer XAUTHInitPreShared (65001) instead of pre-share, as Cisco clients do.
+/// `rsa_sig`: we hold a key and certificate, so `rsa-sig` policies are offered too.
 pub(crate) fn phase1_sa_body(
     policies: &[&IsakmpPolicy],
     xauth_client: bool,
+    rsa_sig: bool,
 ) -> Result<Vec<u8>, WireError> {
-    let auth = if xauth_client {
+    let psk_auth = if xauth_client {
         Phase1Auth::XAUTH_INIT_PRE_SHARE.0
     } else {
         AUTH_PSK
     };
     let mut attr_sets: Vec<Vec<Attr<'static>>> = Vec::new();
-    for p in policies.iter().filter(|p| policy_usable(p)) {
+    for p in policies.iter().filter(|p| policy_usable_with(p, rsa_sig)) {
+        let auth = match p.authentication {
+            IkeAuth::RsaSig => Phase1Auth::RSA_SIG.0,
+            _ => psk_auth,
+        };
         let Some((encr, bits, _)) = ike_encr_attrs(p.encryption) else {
             continue;
         };
@@ -256,6 +271,7 @@ pub(crate) fn choose_phase1(
     sa_body: &[u8],
     policies: &[&IsakmpPolicy],
     xauth_server: bool,
+    rsa_sig: bool,
 ) -> Result<Result<Phase1Choice, PeerIncompatible>, InvalidMessage> {
     let sa = SaPayload::parse(sa_body)?;
     let mut refusals: Vec<Phase1Refusal> = Vec::new();
@@ -277,7 +293,7 @@ pub(crate) fn choose_phase1(
             let o = parse_p1_transform(&t)?;
             offered = true;
             for p in policies {
-                match p1_match(&o, p, xauth_server) {
+                match p1_match(&o, p, xauth_server, rsa_sig) {
                     Ok(suite) => {
                         let body = transform_body(&t);
                         return Ok(Ok((suite, prop.number(), body)));
@@ -305,6 +321,7 @@ fn p1_match(
     o: &P1Offer,
     p: &IsakmpPolicy,
     xauth_server: bool,
+    rsa_sig: bool,
 ) -> Result<Phase1Suite, Phase1Difference> {
     let (_, _, cipher) = ike_encr_attrs(p.encryption)
         .ok_or(Phase1Difference::PolicyEncryptionUnsupported(p.encryption))?;
@@ -330,15 +347,23 @@ fn p1_match(
             ours: ours_hash,
         });
     }
-    if p.authentication != IkeAuth::PreShare {
+    let rsa = p.authentication == IkeAuth::RsaSig;
+    if !(p.authentication == IkeAuth::PreShare || (rsa && rsa_sig)) {
         return Err(Phase1Difference::PolicyAuthenticationUnsupported(
             p.authentication,
         ));
     }
     // 65001 is pre-share plus XAUTH; only a server with a `client authentication list` can
     // run the XAUTH half. Every other XAUTH/Hybrid method (RSA, DSS) differs and is named so.
-    let xauth = xauth_server && offered.authentication == Phase1Auth::XAUTH_INIT_PRE_SHARE;
-    if offered.authentication != Phase1Auth::PRE_SHARE && !xauth {
+    let xauth =
+        !rsa && xauth_server && offered.authentication == Phase1Auth::XAUTH_INIT_PRE_SHARE;
+    if rsa && offered.authentication != Phase1Auth::RSA_SIG {
+        return Err(Phase1Difference::Authentication {
+            offered: offered.authentication,
+            ours: Phase1Auth::RSA_SIG,
+        });
+    }
+    if !rsa && offered.authentication != Phase1Auth::PRE_SHARE && !xauth {
         return Err(Phase1Difference::Authentication {
             offered: offered.authentication,
             ours: if xauth_server {
@@ -367,6 +392,7 @@ fn p1_match(
         encryption: p.encryption,
         ike_hash: p.hash,
         xauth,
+        rsa_sig: rsa,
     })
 }
 
@@ -376,6 +402,7 @@ pub(crate) fn accept_phase1_answer(
     sa_body: &[u8],
     policies: &[&IsakmpPolicy],
     xauth_client: bool,
+    rsa_sig: bool,
 ) -> Result<Result<Phase1Suite, Unoffered>, InvalidMessage> {
     let sa = SaPayload::parse(sa_body)?;
     let Some(prop) = sa.proposals().next() else {
@@ -386,9 +413,10 @@ pub(crate) fn accept_phase1_answer(
         return Err(InvalidMessage::BadPayload("SA (no transform)"));
     };
     let o = parse_p1_transform(&t?)?;
-    for p in policies.iter().filter(|p| policy_usable(p)) {
-        match p1_match(&o, p, xauth_client) {
-            Ok(s) if s.xauth == xauth_client => return Ok(Ok(s)),
+    for p in policies.iter().filter(|p| policy_usable_with(p, rsa_sig)) {
+        match p1_match(&o, p, xauth_client, rsa_sig) {
+            // An rsa-sig answer never carries XAUTH: we offered 65001 only with pre-share.
+            Ok(s) if s.xauth == (xauth_client && !s.rsa_sig) => return Ok(Ok(s)),
             _ => {}
         }
     }

@@ -29,7 +29,7 @@ fn seed_policy() -> IsakmpPolicy {
 #[test]
 fn mm1_sa_payload_is_sai_b_of_test_vector_5_2() {
     let p = seed_policy();
-    let body = proposal::phase1_sa_body(&[&p], false).unwrap();
+    let body = proposal::phase1_sa_body(&[&p], false, false).unwrap();
     assert_eq!(
         body,
         hex("00000001000000010000002c01010001000000240101000080010005800200028003000180040002800b0001000c000400015180")
@@ -86,10 +86,10 @@ fn responder_walks_transforms_against_policies_by_priority() {
     aes.encryption = IkeEncryption::Aes { bits: 256 };
     aes.group = 14;
     let tdes = seed_policy();
-    let offer = proposal::phase1_sa_body(&[&aes, &tdes], false).unwrap();
+    let offer = proposal::phase1_sa_body(&[&aes, &tdes], false, false).unwrap();
     let mut only = seed_policy();
     only.lifetime_secs = 600;
-    let (suite, pnum, echoed) = proposal::choose_phase1(&offer, &[&only], false)
+    let (suite, pnum, echoed) = proposal::choose_phase1(&offer, &[&only], false, false)
         .unwrap()
         .unwrap();
     assert_eq!(pnum, 1);
@@ -100,7 +100,7 @@ fn responder_walks_transforms_against_policies_by_priority() {
     );
     let mut md5 = seed_policy();
     md5.hash = IkeHash::Md5;
-    let err = proposal::choose_phase1(&offer, &[&md5], false)
+    let err = proposal::choose_phase1(&offer, &[&md5], false, false)
         .unwrap()
         .unwrap_err();
     let text = err.to_string();

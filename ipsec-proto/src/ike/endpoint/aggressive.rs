@@ -154,7 +154,7 @@ impl Endpoint {
             .ok_or(ApiMisuse::Config(ConfigProblem::NoUsablePolicy))?;
         let policies: Vec<&crate::policy::IsakmpPolicy> =
             all.into_iter().filter(|p| p.group == group_id).collect();
-        let sai_b = proposal::phase1_sa_body(&policies, cfg.xauth_client.is_some())?;
+        let sai_b = proposal::phase1_sa_body(&policies, cfg.xauth_client.is_some(), false)?;
         let ci = self.cookie();
         let dh = DhSecret::generate(group, &mut self.rng);
         let ni = self.nonce();
@@ -493,7 +493,7 @@ impl Endpoint {
         let psk = cfg.psk.clone();
         let policies = cfg.sorted_policies();
         let suite =
-            match proposal::accept_phase1_answer(sa_p.body, &policies, cfg.xauth_client.is_some())?
+            match proposal::accept_phase1_answer(sa_p.body, &policies, cfg.xauth_client.is_some(), false)?
             {
                 Ok(s) => s,
                 Err(what) => {

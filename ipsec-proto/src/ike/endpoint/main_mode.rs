@@ -22,7 +22,11 @@ impl Endpoint {
     ) -> Result<IkeSaId, Error> {
         let cfg = self.peer(peer).ok_or(ApiMisuse::NoSuchPeer(peer.0))?;
         let policies = cfg.sorted_policies();
-        let sai_b = proposal::phase1_sa_body(&policies, cfg.xauth_client.is_some())?;
+        let sai_b = proposal::phase1_sa_body(
+            &policies,
+            cfg.xauth_client.is_some(),
+            cfg.rsa_sig.is_some(),
+        )?;
         let ci = self.cookie();
         let id = self.alloc_sa_id();
         let header = Header::new(
@@ -115,7 +119,7 @@ impl Endpoint {
         };
         let policies = cfg.sorted_policies();
         let xauth = xauth_applies(cfg, path.remote.ip());
-        match proposal::choose_phase1(sa_body, &policies, xauth)? {
+        match proposal::choose_phase1(sa_body, &policies, xauth, cfg.rsa_sig.is_some())? {
             Ok(x) => Ok((peer, x)),
             Err(e) => {
                 let e = Error::PeerIncompatible(e);
@@ -321,8 +325,12 @@ impl Endpoint {
         };
         let policies = cfg.sorted_policies();
         let suite =
-            match proposal::accept_phase1_answer(sa_p.body, &policies, cfg.xauth_client.is_some())?
-            {
+            match proposal::accept_phase1_answer(
+                sa_p.body,
+                &policies,
+                cfg.xauth_client.is_some(),
+                cfg.rsa_sig.is_some(),
+            )? {
                 Ok(s) => s,
                 Err(what) => {
                     let e = Error::PeerMisbehaved(PeerMisbehaved::ChoseUnoffered(what));
@@ -355,6 +363,11 @@ impl Endpoint {
         let mut b = MessageBuilder::new(&mut buf, h)?;
         b.add_ke(dh.public_value())?;
         b.add_nonce(&ni)?;
+        if suite.rsa_sig {
+            if let Some(rsa) = self.peer(sa.peer).and_then(|c| c.rsa_sig.as_ref()) {
+                rsa_sig::add_cert_requests(&mut b, rsa)?;
+            }
+        }
         if natt != NattKind::None {
             add_nat_d_pair(
                 &mut b,
@@ -393,14 +406,21 @@ impl Endpoint {
         if nonce.body.len() < 8 || nonce.body.len() > 256 {
             return Err(InvalidMessage::BadPayload("NONCE (length must be 8..256)").into());
         }
-        let psk = {
+        let rsa = self
+            .sas
+            .get(&id)
+            .and_then(|s| s.suite)
+            .is_some_and(|s| s.rsa_sig);
+        let psk = if rsa {
+            None
+        } else {
             let Some(sa) = self.sas.get(&id) else {
                 return Ok(());
             };
             let Some(cfg) = self.peer(sa.peer) else {
                 return Ok(());
             };
-            if cfg.keys.is_empty() {
+            Some(if cfg.keys.is_empty() {
                 cfg.psk.clone()
             } else {
                 let addr = match sa.path.remote.ip() {
@@ -415,7 +435,7 @@ impl Endpoint {
                         ))
                     }
                 }
-            }
+            })
         };
         let Some(sa) = self.sas.get_mut(&id) else {
             return Ok(());
@@ -443,16 +463,31 @@ impl Endpoint {
                 hs.ni = nonce.body.to_vec();
             }
         }
-        let keys = Phase1Keys::from_psk(
-            suite.hash,
-            suite.cipher,
-            psk.expose(),
-            &sa.hs().ni,
-            &sa.hs().nr,
-            gxy.expose_secret(),
-            &sa.ci,
-            &sa.cr,
-        );
+        let keys = match &psk {
+            Some(psk) => Phase1Keys::from_psk(
+                suite.hash,
+                suite.cipher,
+                psk.expose(),
+                &sa.hs().ni,
+                &sa.hs().nr,
+                gxy.expose_secret(),
+                &sa.ci,
+                &sa.cr,
+            ),
+            None => Phase1Keys::from_skeyid(
+                suite.hash,
+                suite.cipher,
+                crate::crypto::kdf::skeyid_sig(
+                    suite.hash,
+                    &sa.hs().ni,
+                    &sa.hs().nr,
+                    gxy.expose_secret(),
+                ),
+                gxy.expose_secret(),
+                &sa.ci,
+                &sa.cr,
+            ),
+        };
         let crypt = IsakmpCrypto::new(&keys, &sa.hs().gxi, &sa.hs().gxr)
             .map_err(|_| Failure::Drop(InvalidMessage::BadPayload("KE").into()))?;
         sa.keys = Some(keys);
@@ -489,6 +524,7 @@ impl Endpoint {
         };
         let nat_keepalive = self.config.nat_keepalive;
         let own_id = self.own_identity(id);
+        let own_dn = self.own_dn(id);
         let Some(sa) = self.sas.get_mut(&id) else {
             return Ok(());
         };
@@ -501,7 +537,7 @@ impl Endpoint {
             }
         }
         let local_ip = v4(sa.path.local).unwrap_or(Ipv4Addr::UNSPECIFIED);
-        let idii = proposal::phase1_own_id_body(&own_id, local_ip, None)?;
+        let idii = proposal::phase1_own_id_body(&own_id, local_ip, own_dn.as_deref())?;
         let Some(keys) = sa.keys.as_ref() else {
             return Ok(());
         };
@@ -510,7 +546,22 @@ impl Endpoint {
         let mut buf = vec![0u8; MAX_MSG];
         let mut b = MessageBuilder::new(&mut buf, h)?;
         b.add_raw(PayloadType::ID, &idii)?;
-        b.add_hash(&hash_i)?;
+        let rsa = sa
+            .suite
+            .filter(|s| s.rsa_sig)
+            .and_then(|_| self.config.peers.get(sa.peer.0))
+            .and_then(|c| c.rsa_sig.as_ref());
+        match rsa {
+            Some(rsa) => {
+                if let Err(e) = rsa_sig::add_cert_and_sig(&mut b, rsa, &mut self.rng, &hash_i) {
+                    let remote = sa.path.remote;
+                    return Err(self.abandon_phase1(id, remote, e));
+                }
+            }
+            None => {
+                b.add_hash(&hash_i)?;
+            }
+        }
         if initial_contact {
             let spi = sa.isakmp_spi();
             b.add_notify(&NotifySpec {
@@ -574,6 +625,16 @@ impl Endpoint {
         let mut b = MessageBuilder::new(&mut buf, h)?;
         b.add_ke(&sa.hs().gxr)?;
         b.add_nonce(&sa.hs().nr)?;
+        if suite.rsa_sig {
+            if let Some(rsa) = self
+                .config
+                .peers
+                .get(sa.peer.0)
+                .and_then(|c| c.rsa_sig.as_ref())
+            {
+                rsa_sig::add_cert_requests(&mut b, rsa)?;
+            }
+        }
         if unity {
             b.add_vendor_id(&vendor::CISCO_UNITY)?;
         }
@@ -608,7 +669,8 @@ impl Endpoint {
         msg: &[u8],
         hash: [u8; 20],
     ) -> Res<()> {
-        let Some((plain, pending)) = self.mm_authenticate(id, path.remote, header, msg, 5)? else {
+        let Some((plain, pending)) = self.mm_authenticate(now, id, path.remote, header, msg, 5)?
+        else {
             return Ok(());
         };
         let list = PayloadList::parse(header.next_payload, &plain)?;
@@ -617,6 +679,7 @@ impl Endpoint {
         });
         // The profile (hence the entry) was chosen by identity in `mm_authenticate`.
         let own_id = self.own_identity(id);
+        let own_dn = self.own_dn(id);
         let Some(sa) = self.sas.get_mut(&id) else {
             return Ok(());
         };
@@ -627,7 +690,7 @@ impl Endpoint {
         adopt_path(sa, path);
         sa.last_rx_at = now;
         let local_ip = v4(path.local).unwrap_or(Ipv4Addr::UNSPECIFIED);
-        let idir = proposal::phase1_own_id_body(&own_id, local_ip, None)?;
+        let idir = proposal::phase1_own_id_body(&own_id, local_ip, own_dn.as_deref())?;
         let Some(keys) = sa.keys.as_ref() else {
             return Ok(());
         };
@@ -636,7 +699,22 @@ impl Endpoint {
         let mut buf = vec![0u8; MAX_MSG];
         let mut b = MessageBuilder::new(&mut buf, h)?;
         b.add_raw(PayloadType::ID, &idir)?;
-        b.add_hash(&hash_r)?;
+        let rsa = sa
+            .suite
+            .filter(|s| s.rsa_sig)
+            .and_then(|_| self.config.peers.get(sa.peer.0))
+            .and_then(|c| c.rsa_sig.as_ref());
+        match rsa {
+            Some(rsa) => {
+                if let Err(e) = rsa_sig::add_cert_and_sig(&mut b, rsa, &mut self.rng, &hash_r) {
+                    let remote = sa.path.remote;
+                    return Err(self.abandon_phase1(id, remote, e));
+                }
+            }
+            None => {
+                b.add_hash(&hash_r)?;
+            }
+        }
         let m6 = encrypt_message(sa, b.finish()?, 0)?;
         sa.flight = Flight::answered(Some(m6.clone()), hash);
         sa.last_rx_at = now;
@@ -655,6 +733,7 @@ impl Endpoint {
     /// and the IV to commit, or `None` when the SA is gone.
     fn mm_authenticate(
         &mut self,
+        now: Instant,
         id: IkeSaId,
         remote: SocketAddr,
         header: &Header,
@@ -673,9 +752,11 @@ impl Endpoint {
         };
         let (plain, pending) = Self::decrypt(sa, header, msg)?;
         let list = PayloadList::parse(header.next_payload, &plain).ok();
+        let rsa = sa.suite.is_some_and(|s| s.rsa_sig);
+        let proof = if rsa { PayloadType::SIG } else { PayloadType::HASH };
         let (Some(idp), Some(hp)) = (
             list.as_ref().and_then(|l| l.find(PayloadType::ID)),
-            list.as_ref().and_then(|l| l.find(PayloadType::HASH)),
+            list.as_ref().and_then(|l| l.find(proof)),
         ) else {
             let e = Error::AuthenticationFailed(AuthFailure::PskMismatch {
                 message,
@@ -690,7 +771,29 @@ impl Endpoint {
             5 => keys.hash_i(&sa.hs().gxi, &sa.hs().gxr, &sa.hs().sai_b, idp.body),
             _ => keys.hash_r(&sa.hs().gxi, &sa.hs().gxr, &sa.hs().sai_b, idp.body),
         };
-        if !expect.ct_eq(hp.body) {
+        if rsa {
+            let checked = match (
+                list.as_ref(),
+                self.peer(sa.peer).and_then(|c| c.rsa_sig.as_ref()),
+            ) {
+                (Some(list), Some(cfg)) => rsa_sig::verify_peer(
+                    cfg,
+                    list,
+                    idp.body,
+                    &expect,
+                    self.unix_time(now),
+                    message,
+                    remote.ip(),
+                ),
+                // An rsa-sig suite is only chosen for an entry with a certificate.
+                _ => Err(Error::AuthenticationFailed(AuthFailure::HashMismatch(
+                    hash_name,
+                ))),
+            };
+            if let Err(e) = checked {
+                return Err(self.abandon_phase1(id, remote, e));
+            }
+        } else if !expect.ct_eq(hp.body) {
             let e = Error::AuthenticationFailed(AuthFailure::HashMismatch(hash_name));
             return Err(self.abandon_phase1(id, remote, e));
         }
@@ -794,7 +897,7 @@ impl Endpoint {
         msg: &[u8],
         hash: [u8; 20],
     ) -> Res<()> {
-        let Some((_, pending)) = self.mm_authenticate(id, path.remote, header, msg, 6)? else {
+        let Some((_, pending)) = self.mm_authenticate(now, id, path.remote, header, msg, 6)? else {
             return Ok(());
         };
         let Some(sa) = self.sas.get_mut(&id) else {

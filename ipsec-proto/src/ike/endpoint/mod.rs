@@ -54,6 +54,7 @@ mod quick_mode;
 mod reconfigure;
 mod rekey;
 mod retransmit;
+mod rsa_sig;
 mod sa;
 #[cfg(test)]
 mod security_tests;
@@ -152,6 +153,9 @@ pub struct Endpoint {
     frag: fragment::FragState,
     /// Mode Config server: the pool addresses leased to clients (see [`leases`]).
     leases: leases::Leases,
+    /// Unix seconds at [`Instant::ZERO`] ([`Endpoint::set_wall_clock`]): certificate dates are
+    /// checked against it. `None`: never told, and certificates are refused.
+    wall_clock: Option<i64>,
 }
 
 impl core::fmt::Debug for Endpoint {
@@ -239,6 +243,7 @@ impl Endpoint {
             am: aggressive::AmGuard::default(),
             leases: leases::Leases::default(),
             frag: fragment::FragState::default(),
+            wall_clock: None,
         }
     }
 
@@ -416,7 +421,12 @@ impl Endpoint {
         if cfg.address.is_unspecified() {
             return Err(ApiMisuse::Config(ConfigProblem::WildcardInitiate).into());
         }
-        if !cfg.isakmp_policies.iter().any(proposal::policy_usable) {
+        let rsa = cfg.rsa_sig.is_some();
+        if !cfg
+            .isakmp_policies
+            .iter()
+            .any(|p| proposal::policy_usable_with(p, rsa))
+        {
             return Err(ApiMisuse::Config(ConfigProblem::NoUsablePolicy).into());
         }
         let remote = SocketAddr::new(IpAddr::V4(cfg.address), 500);
