@@ -116,6 +116,9 @@ pub struct GatewayConfig {
     /// Our RSA private keys by label (`rsakeypair LABEL`), which a running-config never holds:
     /// the embedder or the engine's `--key-dir` supplies them.
     pub rsa_keys: std::collections::BTreeMap<String, crate::pki::PrivateKey>,
+    /// CRLs (DER) by trustpoint name, for `revocation-check crl`: like keys, supplied by the
+    /// embedder or the engine's key directory (`TRUSTPOINT.crl`).
+    pub crls: std::collections::BTreeMap<String, Vec<Vec<u8>>>,
 }
 
 /// A problem found by [`GatewayConfig::validate`]: the configuration is usable but something will not

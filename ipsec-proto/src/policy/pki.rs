@@ -179,3 +179,109 @@ impl RsaSigConfig {
             })
     }
 }
+
+impl super::GatewayConfig {
+    /// The rsa-sig configuration of an entry whose ISAKMP profile is `profile`: `Ok(None)`
+    /// when no ISAKMP policy says `authentication rsa-sig`; `Err` (the reason, for the entry's
+    /// skipped note) when one does but no trustpoint gives both a certificate of ours and its
+    /// key, or a configured certificate, CRL or certificate map is unusable.
+    pub fn rsa_sig_config(
+        &self,
+        profile: Option<&super::IsakmpProfile>,
+    ) -> Result<Option<RsaSigConfig>, String> {
+        if !self
+            .isakmp_policies
+            .iter()
+            .any(|p| p.authentication == super::IkeAuth::RsaSig)
+        {
+            return Ok(None);
+        }
+        let named = profile.map(|p| p.ca_trustpoints.as_slice()).unwrap_or(&[]);
+        let mut used = Vec::new();
+        for n in named {
+            match self.trustpoints.iter().find(|t| &t.name == n) {
+                Some(t) => used.push(t),
+                None => return Err(format!("ca trust-point {n}: no such trustpoint")),
+            }
+        }
+        if named.is_empty() {
+            used = self.trustpoints.iter().collect();
+        }
+        let parse = |tp: &Trustpoint, c: &ChainCertificate| {
+            Certificate::from_der(&c.der)
+                .map_err(|e| format!("trustpoint {}: certificate {}: {e}", tp.name, c.serial))
+        };
+        let mut trust = Vec::new();
+        let mut own: Option<(PrivateKey, Vec<Certificate>)> = None;
+        let mut missing_key = None;
+        for tp in &used {
+            let mut anchors = Vec::new();
+            for c in tp.chain.iter().filter(|c| c.ca) {
+                anchors.push(parse(tp, c)?);
+            }
+            let crls = self.crls.get(&tp.name).cloned().unwrap_or_default();
+            for crl in &crls {
+                TrustStore::check_crl(crl).map_err(|e| format!("trustpoint {}: {e}", tp.name))?;
+            }
+            if !anchors.is_empty() {
+                trust.push(TrustStore {
+                    name: tp.name.clone(),
+                    anchors,
+                    crls,
+                    revocation: tp.revocation_check,
+                });
+            }
+            if own.is_some() {
+                continue;
+            }
+            let mine: Vec<Certificate> = tp
+                .chain
+                .iter()
+                .filter(|c| !c.ca)
+                .map(|c| parse(tp, c))
+                .collect::<Result<_, _>>()?;
+            let Some(first) = mine.first() else { continue };
+            match self.rsa_keys.get(tp.key_label()) {
+                Some(k) if k.matches(first) => own = Some((k.clone(), mine)),
+                Some(_) => {
+                    return Err(format!(
+                        "trustpoint {}: key {} is not the key of its certificate",
+                        tp.name,
+                        tp.key_label()
+                    ))
+                }
+                None => missing_key = Some((tp.name.clone(), tp.key_label().to_string())),
+            }
+        }
+        let Some((key, chain)) = own else {
+            return Err(match missing_key {
+                Some((tp, label)) => {
+                    format!("trustpoint {tp}: rsakeypair {label}: no key loaded (key directory file {label}.pem)")
+                }
+                None => "no trustpoint holds a certificate of ours".to_string(),
+            });
+        };
+        if trust.is_empty() {
+            return Err("no trustpoint holds a CA certificate".to_string());
+        }
+        let mut certificate_maps = Vec::new();
+        for m in profile.map(|p| p.match_certificates.as_slice()).unwrap_or(&[]) {
+            let entries: Vec<CertificateMap> = self
+                .certificate_maps
+                .iter()
+                .filter(|c| &c.name == m)
+                .cloned()
+                .collect();
+            if entries.is_empty() {
+                return Err(format!("match certificate {m}: no such certificate map"));
+            }
+            certificate_maps.push(entries);
+        }
+        Ok(Some(RsaSigConfig {
+            key,
+            chain,
+            trust,
+            certificate_maps,
+        }))
+    }
+}

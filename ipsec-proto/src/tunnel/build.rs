@@ -292,15 +292,18 @@ fn vti_entry(
         return None;
     }
     let am_peer = aggressive_peer(cfg, peer_addr);
+    let rsa = cfg.rsa_sig_config(profile);
     let key = match (&am_peer, cfg.entry_key(peer_addr, local, profile)) {
-        (Some((k, _)), _) => k.clone(),
-        (None, Ok(k)) => k,
+        (Some((k, _)), _) => Some(k.clone()),
+        (None, Ok(k)) => Some(k),
+        (None, Err(_)) if matches!(rsa, Ok(Some(_))) => None,
         (None, Err(why)) => {
-            skipped.push(format!("{name}: {why}"));
+            skipped.push(rsa_note(&name, why, &rsa));
             return None;
         }
     };
-    let mut pc = PeerConfig::new(peer_addr, key);
+    let has_key = key.is_some();
+    let mut pc = PeerConfig::new(peer_addr, key.unwrap_or_else(|| PskSecret::new(b"")));
     pc.identity_keys = identity_keys(cfg, local, profile);
     pc.aggressive = match (am_peer, profile) {
         (Some((_, id)), _) => Some(id),
@@ -321,6 +324,7 @@ fn vti_entry(
     }
     pc.local_address = Some(local);
     pc.isakmp_policies = cfg.isakmp_policies.clone();
+    apply_rsa_sig(&mut pc, rsa, has_key, &name, skipped);
     pc.transform_sets = sets;
     pc.pfs_group = prof.pfs_group;
     pc.lifetime_secs = prof.lifetime_secs.unwrap_or(cfg.ipsec.sa_lifetime_secs);
@@ -444,9 +448,11 @@ pub fn build(cfg: &GatewayConfig, local_override: Option<Ipv4Addr>) -> Result<Bu
                 continue;
             }
             let mut candidates = Vec::new();
+            let rsa = cfg.rsa_sig_config(profile);
             for &p in &e.peers {
                 match cfg.entry_key(p, local, profile) {
                     Ok(_) => candidates.push(p),
+                    Err(_) if matches!(rsa, Ok(Some(_))) => candidates.push(p),
                     Err(_) if aggressive_peer(cfg, p).is_some() => candidates.push(p),
                     Err(why) if p != peer_addr => {
                         skipped.push(format!("{name}: backup peer {p} is never tried: {why}"));
@@ -459,20 +465,20 @@ pub fn build(cfg: &GatewayConfig, local_override: Option<Ipv4Addr>) -> Result<Bu
             let am_peer = aggressive_peer(cfg, peer_addr).filter(|_| dynamic.is_none());
             let key = match (&dynamic, cfg.entry_key(peer_addr, local, profile)) {
                 // `set aggressive-mode password`: the key of this peer's Aggressive Mode.
-                (None, _) if am_peer.is_some() => am_peer
-                    .as_ref()
-                    .map_or_else(|| PskSecret::new(b""), |(k, _)| k.clone()),
-                (_, Ok(k)) => k,
+                (None, _) if am_peer.is_some() => am_peer.as_ref().map(|(k, _)| k.clone()),
+                (_, Ok(k)) => Some(k),
                 // The key is chosen per peer from `keys` or by identity below.
                 (Some(_), Err(_)) if !address_keys.is_empty() || !identity_keys.is_empty() => {
-                    PskSecret::new(b"")
+                    Some(PskSecret::new(b""))
                 }
+                (_, Err(_)) if matches!(rsa, Ok(Some(_))) => None,
                 (_, Err(why)) => {
-                    skipped.push(format!("{name}: {why}"));
+                    skipped.push(rsa_note(&name, why, &rsa));
                     continue;
                 }
             };
-            let mut pc = PeerConfig::new(peer_addr, key);
+            let has_key = key.is_some();
+            let mut pc = PeerConfig::new(peer_addr, key.unwrap_or_else(|| PskSecret::new(b"")));
             if dynamic.is_some() {
                 pc.keys = address_keys;
             }
@@ -497,6 +503,7 @@ pub fn build(cfg: &GatewayConfig, local_override: Option<Ipv4Addr>) -> Result<Bu
             }
             pc.local_address = Some(local);
             pc.isakmp_policies = cfg.isakmp_policies.clone();
+            apply_rsa_sig(&mut pc, rsa, has_key, &name, &mut skipped);
             pc.transform_sets = sets;
             pc.pfs_group = e.pfs_group;
             pc.lifetime_secs = e.lifetime_secs.unwrap_or(cfg.ipsec.sa_lifetime_secs);
@@ -713,4 +720,39 @@ fn mode_config_server(
         assignment,
         groups,
     }))
+}
+
+/// Why an entry with neither a key nor a usable certificate is not built.
+fn rsa_note(
+    name: &str,
+    why: String,
+    rsa: &Result<Option<crate::policy::RsaSigConfig>, String>,
+) -> String {
+    match rsa {
+        Err(r) => format!("{name}: {why}; rsa-sig: {r}"),
+        _ => format!("{name}: {why}"),
+    }
+}
+
+/// Gives the entry its certificate and key when rsa-sig policies exist. Without a pre-shared
+/// key for the peer only the rsa-sig policies are kept, so no pre-share proposal goes out with
+/// an empty key; an unusable certificate setup is noted (the entry still runs with its key).
+fn apply_rsa_sig(
+    pc: &mut PeerConfig,
+    rsa: Result<Option<crate::policy::RsaSigConfig>, String>,
+    has_key: bool,
+    name: &str,
+    skipped: &mut Vec<String>,
+) {
+    match rsa {
+        Ok(Some(r)) => {
+            if !has_key {
+                pc.isakmp_policies
+                    .retain(|p| p.authentication == crate::policy::IkeAuth::RsaSig);
+            }
+            pc.rsa_sig = Some(r);
+        }
+        Ok(None) => {}
+        Err(why) => skipped.push(format!("{name}: rsa-sig policies not offered: {why}")),
+    }
 }
