@@ -47,6 +47,8 @@ mod idle;
 mod ike_events;
 mod install;
 #[cfg(test)]
+mod rsa_sig_tests;
+#[cfg(test)]
 mod lifetime_tests;
 #[cfg(test)]
 mod local_address_tests;
@@ -546,6 +548,13 @@ impl Tunnels {
         for c in self.children.values_mut() {
             c.out.force_sequence_for_tests(last_sent);
         }
+    }
+
+    /// Tells the core the wall-clock time (Unix seconds) at `now`, against which peer
+    /// certificates are checked (`authentication rsa-sig`); call again when the system clock
+    /// is stepped. Without it every certificate is refused.
+    pub fn set_wall_clock(&mut self, now: Instant, unix_secs: i64) {
+        self.endpoint.set_wall_clock(now, unix_secs);
     }
 
     /// Builds the core from a parsed configuration.

@@ -95,6 +95,12 @@ impl Tunnel {
         })
     }
 
+    /// Tells the tunnels the wall-clock time (Unix seconds) at `now`, against which peer
+    /// certificates are checked ([`Tunnels::set_wall_clock`]).
+    pub fn set_wall_clock(&mut self, now: Instant, unix_secs: i64) {
+        self.tunnels.set_wall_clock(now, unix_secs);
+    }
+
     /// The tunnels (entries, counters, snapshots).
     pub fn tunnels(&self) -> &Tunnels {
         &self.tunnels

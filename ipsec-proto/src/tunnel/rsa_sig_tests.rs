@@ -1,0 +1,176 @@
+//! `authentication rsa-sig` in memory: the seed's two sites with certificates from one CA
+//! instead of a pre-shared key (no `crypto isakmp key` at all), and the refusals a mature
+//! gateway gives: a certificate from another CA, an expired one, no wall clock.
+
+use super::polled::tests::{carry, ping, SITE_A, SITE_B};
+use super::{CoreOptions, Show, TunVerdict, Tunnel};
+use crate::diagnose::Happening;
+use crate::pki::{Certificate, PrivateKey};
+use crate::policy::{ChainCertificate, GatewayConfig, Trustpoint};
+use crate::time::Instant;
+
+const CA: &str = include_str!("../pki/testdata/ca.pem");
+const GW1: (&str, &str) = (
+    include_str!("../pki/testdata/gw1.pem"),
+    include_str!("../pki/testdata/gw1.key"),
+);
+const GW2: (&str, &str) = (
+    include_str!("../pki/testdata/gw2.pem"),
+    include_str!("../pki/testdata/gw2.key"),
+);
+const OTHER: (&str, &str) = (
+    include_str!("../pki/testdata/other.pem"),
+    include_str!("../pki/testdata/other.key"),
+);
+const EXPIRED: (&str, &str) = (
+    include_str!("../pki/testdata/expired.pem"),
+    include_str!("../pki/testdata/expired.key"),
+);
+/// 2027-01-01T00:00:00Z: inside every fixture's validity but the expired one's.
+const JAN_2027: i64 = 1_798_761_600;
+
+const HOST_A: [u8; 4] = [192, 168, 1, 10];
+const HOST_B: [u8; 4] = [192, 168, 2, 10];
+
+/// A seed site as `host`.example.com identifying by FQDN (a dNSName of its certificate), with
+/// an rsa-sig policy and no pre-shared key, trusting the fixtures' CA.
+fn site(text: &str, host: &str, (cert, key): (&str, &str)) -> GatewayConfig {
+    let t = text
+        .replace(" authentication pre-share\n", " authentication rsa-sig\n")
+        .replace(
+            "crypto isakmp policy 1\n",
+            "ip domain name example.com\ncrypto isakmp identity hostname\ncrypto isakmp policy 1\n",
+        );
+    let t: String = t
+        .lines()
+        .filter(|l| !l.starts_with("crypto isakmp key"))
+        .map(|l| match l.strip_prefix("hostname ") {
+            Some(_) => format!("hostname {host}\n"),
+            None => format!("{l}\n"),
+        })
+        .collect();
+    let mut cfg = crate::ios::parse(&t).unwrap().config;
+    let der = |pem: &str| Certificate::from_pem(pem).unwrap().remove(0).der;
+    cfg.trustpoints.push(Trustpoint {
+        name: "LAB".into(),
+        rsakeypair: Some("gw".into()),
+        chain: vec![
+            ChainCertificate {
+                ca: true,
+                serial: "01".into(),
+                der: der(CA),
+            },
+            ChainCertificate {
+                ca: false,
+                serial: "1001".into(),
+                der: der(cert),
+            },
+        ],
+        ..Trustpoint::default()
+    });
+    cfg.rsa_keys
+        .insert("gw".into(), PrivateKey::from_pem(key).unwrap());
+    cfg
+}
+
+fn pair(b_cert: (&str, &str), b_host: &str, clock: Option<i64>) -> (Tunnel, Tunnel) {
+    let mut a = Tunnel::new(site(SITE_A, "gw1", GW1), CoreOptions::seeded(1)).unwrap();
+    let mut b = Tunnel::new(site(SITE_B, b_host, b_cert), CoreOptions::seeded(2)).unwrap();
+    if let Some(unix) = clock {
+        a.set_wall_clock(Instant::ZERO, unix);
+        b.set_wall_clock(Instant::ZERO, unix);
+    }
+    (a, b)
+}
+
+/// B's first packet, a while of exchanges, then whether a ping crossed.
+fn negotiate(a: &mut Tunnel, b: &mut Tunnel) -> bool {
+    let mut now = Instant::from_millis(1_000);
+    assert_eq!(
+        b.handle_plaintext(now, &ping(HOST_B, HOST_A, 0)),
+        TunVerdict::NoSa
+    );
+    for _ in 0..20 {
+        carry(b, a, now);
+        carry(a, b, now);
+        now = Instant::from_millis(now.as_millis() + 10);
+    }
+    let p = ping(HOST_B, HOST_A, 1);
+    b.handle_plaintext(now, &p) == TunVerdict::Protected && carry(b, a, now) == vec![p]
+}
+
+fn phase1_failures(t: &Tunnel, peer: &str) -> Vec<String> {
+    let peer: std::net::IpAddr = peer.parse().unwrap();
+    t.tunnels()
+        .history()
+        .peer(peer)
+        .map(|h| {
+            h.events
+                .iter()
+                .filter_map(|r| match &r.what {
+                    Happening::Failed { phase: 1, text, .. } => Some(text.to_string()),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn certificates_from_one_ca_bring_the_tunnel_up_without_a_key() {
+    let (mut a, mut b) = pair(GW2, "gw2", Some(JAN_2027));
+    assert!(negotiate(&mut a, &mut b), "{:?}", phase1_failures(&a, "203.0.113.2"));
+    assert!(phase1_failures(&a, "203.0.113.2").is_empty());
+    assert!(phase1_failures(&b, "198.51.100.1").is_empty());
+    let show = a.show(Instant::from_millis(2_000), Show::IsakmpSaDetail);
+    assert!(show.contains("QM_IDLE") && show.contains("rsig"), "{show}");
+}
+
+#[test]
+fn a_certificate_from_another_ca_is_refused_naming_the_issuer() {
+    let (mut a, mut b) = pair(OTHER, "other", Some(JAN_2027));
+    assert!(!negotiate(&mut a, &mut b));
+    let texts = phase1_failures(&a, "203.0.113.2");
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.contains("other.example.com") && t.contains("not by a trusted CA")),
+        "{texts:?}"
+    );
+}
+
+#[test]
+fn an_expired_certificate_is_refused_as_expired() {
+    let (mut a, mut b) = pair(EXPIRED, "expired", Some(JAN_2027));
+    assert!(!negotiate(&mut a, &mut b));
+    let texts = phase1_failures(&a, "203.0.113.2");
+    assert!(
+        texts.iter().any(|t| t.contains("expired")),
+        "{texts:?}"
+    );
+}
+
+#[test]
+fn without_a_wall_clock_certificates_are_refused_by_name() {
+    let (mut a, mut b) = pair(GW2, "gw2", None);
+    assert!(!negotiate(&mut a, &mut b));
+    let texts = phase1_failures(&a, "203.0.113.2");
+    assert!(
+        texts.iter().any(|t| t.contains("wall-clock time unknown")),
+        "{texts:?}"
+    );
+}
+
+#[test]
+fn a_certificate_whose_names_are_not_the_identity_is_refused() {
+    // B presents gw2's certificate but identifies as gw3.example.com.
+    let (mut a, mut b) = pair(GW2, "gw3", Some(JAN_2027));
+    assert!(!negotiate(&mut a, &mut b));
+    let texts = phase1_failures(&a, "203.0.113.2");
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.contains("gw3.example.com") && t.contains("does not match certificate")),
+        "{texts:?}"
+    );
+}
