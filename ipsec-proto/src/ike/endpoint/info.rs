@@ -39,7 +39,13 @@ impl Endpoint {
                     path: s.path,
                     encryption: suite.map(|x| x.encryption),
                     hash: suite.map(|x| x.ike_hash),
-                    auth: suite.map(|_| crate::policy::isakmp::IkeAuth::PreShare),
+                    auth: suite.map(|s| {
+                        if s.rsa_sig {
+                            crate::policy::isakmp::IkeAuth::RsaSig
+                        } else {
+                            crate::policy::isakmp::IkeAuth::PreShare
+                        }
+                    }),
                     group: suite.map(|x| x.group.ike_id()),
                     remaining_secs: s
                         .expires
