@@ -17,6 +17,7 @@ pub mod event_loop;
 pub mod gateway;
 pub mod gso;
 pub mod ios_facts;
+pub mod key_dir;
 pub mod keylog;
 pub mod nat;
 pub mod net;

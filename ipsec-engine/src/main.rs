@@ -62,12 +62,20 @@ enum Cmd {
         /// firewalls that pass only UDP, and to measure ESP-in-UDP without a NAT.
         #[arg(long)]
         force_udp_encaps: bool,
+        /// Directory of the trustpoints' private keys (`LABEL.pem` for `rsakeypair LABEL`,
+        /// PKCS#1 or PKCS#8, mode 600) and CRLs (`TRUSTPOINT.crl`): a running-config never
+        /// holds private keys.
+        #[arg(long)]
+        key_dir: Option<PathBuf>,
     },
     /// Check a configuration without running it.
     Check {
         /// IOS configuration file.
         #[arg(long)]
         config: PathBuf,
+        /// Also load the trustpoints' keys and CRLs from this directory (as `run --key-dir`).
+        #[arg(long)]
+        key_dir: Option<PathBuf>,
     },
     /// Run the built-in demonstration: the seed's two routers in one process, virtual time.
     Demo {
@@ -136,6 +144,7 @@ fn main() -> ExitCode {
             underlay_table,
             keylog,
             force_udp_encaps,
+            key_dir,
         } => {
             // Before any thread exists, so SIGTERM/SIGINT reach the signalfd and nothing else.
             if let Err(e) = sys::signal::block_termination_signals() {
@@ -151,10 +160,11 @@ fn main() -> ExitCode {
                 table: Some(table),
                 underlay_table: Some(underlay_table),
                 force_udp_encaps,
+                key_dir,
             };
             run(&config, &opts, keylog.as_ref())
         }
-        Cmd::Check { config } => check(&config),
+        Cmd::Check { config, key_dir } => check(&config, key_dir.as_deref()),
         Cmd::Demo {
             config_a,
             config_b,
@@ -241,6 +251,9 @@ fn reload_source(
         let mut parsed = ipsec_proto::ios::config::parse_bytes(&bytes)
             .map_err(|e| format!("{}: {e}", path.display()))?;
         opts.apply_to(&mut parsed.config);
+        if let Some(dir) = &opts.key_dir {
+            ipsec_engine::key_dir::load(dir, &mut parsed.config).map_err(|p| p.join("; "))?;
+        }
         let facts = ipsec_engine::gateway::facts(&parsed.config);
         let host_addrs = sys::ifaddr::ipv4_addresses().map_err(|e| e.to_string())?;
         let host_routes = sys::route::host_routes().unwrap_or_default();
@@ -287,6 +300,14 @@ fn run(config: &PathBuf, opts: &RunOptions, keylog: Option<&PathBuf>) -> ExitCod
         }
     };
     opts.apply_to(&mut parsed.config);
+    if let Some(dir) = &opts.key_dir {
+        if let Err(problems) = ipsec_engine::key_dir::load(dir, &mut parsed.config) {
+            for p in problems {
+                eprintln!("ipsec-engine: --key-dir {}: {p}", dir.display());
+            }
+            return ExitCode::FAILURE;
+        }
+    }
     for w in &parsed.warnings {
         eprintln!("ipsec-engine: {}: warning: {w}", config.display());
     }
@@ -330,6 +351,9 @@ fn run(config: &PathBuf, opts: &RunOptions, keylog: Option<&PathBuf>) -> ExitCod
             return ExitCode::FAILURE;
         }
     };
+    // Certificates are checked against the wall clock; the core never reads one itself.
+    gw.set_wall_clock(sys::clock::now(), unix_now());
+
     for k in gw.skipped() {
         eprintln!("ipsec-engine: warning: {k}");
     }
@@ -487,13 +511,13 @@ fn report_config_error(path: &std::path::Path, e: &ipsec_proto::ios::ConfigError
     }
 }
 
-fn check(path: &PathBuf) -> ExitCode {
+fn check(path: &PathBuf, key_dir: Option<&std::path::Path>) -> ExitCode {
     let bytes = match read_bytes(path) {
         Ok(t) => t,
         Err(c) => return c,
     };
     // Everything is reported, unsupported crypto features included (they are errors).
-    let parsed = match ipsec_proto::ios::config::parse_for_check(&bytes) {
+    let mut parsed = match ipsec_proto::ios::config::parse_for_check(&bytes) {
         Ok(p) => p,
         Err(e) => {
             report_config_error(path, &e);
@@ -531,6 +555,41 @@ fn check(path: &PathBuf) -> ExitCode {
         match l.line {
             Some(n) => println!("{}:{n}: {}: {}", path.display(), l.severity, l.message),
             None => println!("{}: {}: {}", path.display(), l.severity, l.message),
+        }
+    }
+    // Private keys are never in a running-config: name the files `run --key-dir` reads, and
+    // load them when a directory is given, so the entries below are built as `run` builds them.
+    match key_dir {
+        Some(dir) => {
+            if let Err(problems) = ipsec_engine::key_dir::load(dir, &mut parsed.config) {
+                for p in problems {
+                    errors += 1;
+                    println!(
+                        "{}: error: --key-dir {}: {p}",
+                        path.display(),
+                        dir.display()
+                    );
+                }
+            }
+        }
+        None => {
+            let dir = std::path::Path::new("KEYDIR");
+            for (tp, key, crl) in ipsec_engine::key_dir::expected_files(&parsed.config, dir) {
+                if let Some(k) = key {
+                    println!(
+                        "{}: note: trustpoint {tp}: run --key-dir KEYDIR reads its private key from {}",
+                        path.display(),
+                        k.display()
+                    );
+                }
+                if let Some(c) = crl {
+                    println!(
+                        "{}: note: trustpoint {tp}: revocation-check crl reads {} when present",
+                        path.display(),
+                        c.display()
+                    );
+                }
+            }
         }
     }
     if !parsed.unsupported.is_empty() {
@@ -657,4 +716,11 @@ fn demo(
             ExitCode::FAILURE
         }
     }
+}
+
+/// Seconds since the Unix epoch (0 if the clock is before it, which no certificate accepts).
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }

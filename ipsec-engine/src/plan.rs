@@ -31,6 +31,9 @@ pub struct RunOptions {
     /// `--force-udp-encaps`: ESP in UDP 4500 even without a NAT (applied to the configuration
     /// at start and at every reload by [`RunOptions::apply_to`]).
     pub force_udp_encaps: bool,
+    /// `--key-dir DIR`: private keys (`LABEL.pem`) and CRLs (`TRUSTPOINT.crl`) of the
+    /// trustpoints, read at start and at every reload.
+    pub key_dir: Option<PathBuf>,
 }
 
 impl RunOptions {

@@ -355,8 +355,7 @@ fn p1_match(
     }
     // 65001 is pre-share plus XAUTH; only a server with a `client authentication list` can
     // run the XAUTH half. Every other XAUTH/Hybrid method (RSA, DSS) differs and is named so.
-    let xauth =
-        !rsa && xauth_server && offered.authentication == Phase1Auth::XAUTH_INIT_PRE_SHARE;
+    let xauth = !rsa && xauth_server && offered.authentication == Phase1Auth::XAUTH_INIT_PRE_SHARE;
     if rsa && offered.authentication != Phase1Auth::RSA_SIG {
         return Err(Phase1Difference::Authentication {
             offered: offered.authentication,

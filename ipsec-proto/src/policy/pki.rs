@@ -265,7 +265,10 @@ impl super::GatewayConfig {
             return Err("no trustpoint holds a CA certificate".to_string());
         }
         let mut certificate_maps = Vec::new();
-        for m in profile.map(|p| p.match_certificates.as_slice()).unwrap_or(&[]) {
+        for m in profile
+            .map(|p| p.match_certificates.as_slice())
+            .unwrap_or(&[])
+        {
             let entries: Vec<CertificateMap> = self
                 .certificate_maps
                 .iter()

@@ -47,8 +47,6 @@ mod idle;
 mod ike_events;
 mod install;
 #[cfg(test)]
-mod rsa_sig_tests;
-#[cfg(test)]
 mod lifetime_tests;
 #[cfg(test)]
 mod local_address_tests;
@@ -64,6 +62,8 @@ mod reconfigure;
 mod rri;
 #[cfg(test)]
 mod rri_tests;
+#[cfg(test)]
+mod rsa_sig_tests;
 mod show;
 mod tdes_batch;
 #[cfg(test)]

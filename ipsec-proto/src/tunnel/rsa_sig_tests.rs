@@ -119,7 +119,11 @@ fn phase1_failures(t: &Tunnel, peer: &str) -> Vec<String> {
 #[test]
 fn certificates_from_one_ca_bring_the_tunnel_up_without_a_key() {
     let (mut a, mut b) = pair(GW2, "gw2", Some(JAN_2027));
-    assert!(negotiate(&mut a, &mut b), "{:?}", phase1_failures(&a, "203.0.113.2"));
+    assert!(
+        negotiate(&mut a, &mut b),
+        "{:?}",
+        phase1_failures(&a, "203.0.113.2")
+    );
     assert!(phase1_failures(&a, "203.0.113.2").is_empty());
     assert!(phase1_failures(&b, "198.51.100.1").is_empty());
     let show = a.show(Instant::from_millis(2_000), Show::IsakmpSaDetail);
@@ -144,10 +148,7 @@ fn an_expired_certificate_is_refused_as_expired() {
     let (mut a, mut b) = pair(EXPIRED, "expired", Some(JAN_2027));
     assert!(!negotiate(&mut a, &mut b));
     let texts = phase1_failures(&a, "203.0.113.2");
-    assert!(
-        texts.iter().any(|t| t.contains("expired")),
-        "{texts:?}"
-    );
+    assert!(texts.iter().any(|t| t.contains("expired")), "{texts:?}");
 }
 
 #[test]

@@ -492,16 +492,19 @@ impl Endpoint {
         };
         let psk = cfg.psk.clone();
         let policies = cfg.sorted_policies();
-        let suite =
-            match proposal::accept_phase1_answer(sa_p.body, &policies, cfg.xauth_client.is_some(), false)?
-            {
-                Ok(s) => s,
-                Err(what) => {
-                    let e = Error::PeerMisbehaved(PeerMisbehaved::ChoseUnoffered(what));
-                    let remote = sa.path.remote;
-                    return Err(self.abandon_phase1(id, remote, e));
-                }
-            };
+        let suite = match proposal::accept_phase1_answer(
+            sa_p.body,
+            &policies,
+            cfg.xauth_client.is_some(),
+            false,
+        )? {
+            Ok(s) => s,
+            Err(what) => {
+                let e = Error::PeerMisbehaved(PeerMisbehaved::ChoseUnoffered(what));
+                let remote = sa.path.remote;
+                return Err(self.abandon_phase1(id, remote, e));
+            }
+        };
         let Some(dh) = sa.hs().dh.as_ref() else {
             return Ok(());
         };

@@ -22,11 +22,8 @@ impl Endpoint {
     ) -> Result<IkeSaId, Error> {
         let cfg = self.peer(peer).ok_or(ApiMisuse::NoSuchPeer(peer.0))?;
         let policies = cfg.sorted_policies();
-        let sai_b = proposal::phase1_sa_body(
-            &policies,
-            cfg.xauth_client.is_some(),
-            cfg.rsa_sig.is_some(),
-        )?;
+        let sai_b =
+            proposal::phase1_sa_body(&policies, cfg.xauth_client.is_some(), cfg.rsa_sig.is_some())?;
         let ci = self.cookie();
         let id = self.alloc_sa_id();
         let header = Header::new(
@@ -327,20 +324,19 @@ impl Endpoint {
             return Ok(());
         };
         let policies = cfg.sorted_policies();
-        let suite =
-            match proposal::accept_phase1_answer(
-                sa_p.body,
-                &policies,
-                cfg.xauth_client.is_some(),
-                cfg.rsa_sig.is_some(),
-            )? {
-                Ok(s) => s,
-                Err(what) => {
-                    let e = Error::PeerMisbehaved(PeerMisbehaved::ChoseUnoffered(what));
-                    let remote = sa.path.remote;
-                    return Err(self.abandon_phase1(id, remote, e));
-                }
-            };
+        let suite = match proposal::accept_phase1_answer(
+            sa_p.body,
+            &policies,
+            cfg.xauth_client.is_some(),
+            cfg.rsa_sig.is_some(),
+        )? {
+            Ok(s) => s,
+            Err(what) => {
+                let e = Error::PeerMisbehaved(PeerMisbehaved::ChoseUnoffered(what));
+                let remote = sa.path.remote;
+                return Err(self.abandon_phase1(id, remote, e));
+            }
+        };
         let vids = Self::parse_vids(&list, !self.config.nat_t_drafts_only);
         let natt = if self.config.nat_traversal {
             vids.natt
@@ -756,7 +752,11 @@ impl Endpoint {
         let (plain, pending) = Self::decrypt(sa, header, msg)?;
         let list = PayloadList::parse(header.next_payload, &plain).ok();
         let rsa = sa.suite.is_some_and(|s| s.rsa_sig);
-        let proof = if rsa { PayloadType::SIG } else { PayloadType::HASH };
+        let proof = if rsa {
+            PayloadType::SIG
+        } else {
+            PayloadType::HASH
+        };
         let (Some(idp), Some(hp)) = (
             list.as_ref().and_then(|l| l.find(PayloadType::ID)),
             list.as_ref().and_then(|l| l.find(proof)),

@@ -113,7 +113,9 @@ pub(super) fn verify_peer(
     for p in list.find_all(PayloadType::CERT) {
         if let Some((&X509_SIGNATURE, der)) = p.body.split_first() {
             let c = Certificate::from_der(der).map_err(|_| {
-                Error::InvalidMessage(InvalidMessage::BadPayload("CERT (not an X.509 certificate)"))
+                Error::InvalidMessage(InvalidMessage::BadPayload(
+                    "CERT (not an X.509 certificate)",
+                ))
             })?;
             certs.push(c);
         }
@@ -179,8 +181,9 @@ fn identity_in_certificate(id_body: &[u8], cert: &Certificate) -> bool {
         2 => std::str::from_utf8(data).is_ok_and(|n| cert.has_dns_name(n)),
         3 => std::str::from_utf8(data)
             .is_ok_and(|n| cert.emails.iter().any(|e| e.eq_ignore_ascii_case(n))),
-        1 => <[u8; 4]>::try_from(data)
-            .is_ok_and(|a| cert.ip_addresses.contains(&Ipv4Addr::from(a))),
+        1 => {
+            <[u8; 4]>::try_from(data).is_ok_and(|a| cert.ip_addresses.contains(&Ipv4Addr::from(a)))
+        }
         _ => false,
     }
 }
