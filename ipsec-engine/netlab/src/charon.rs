@@ -39,6 +39,7 @@ pub struct CharonConn {
     xauth: Option<(String, String)>,
     xauth_server: Option<(String, String)>,
     pool: Option<(String, Vec<(String, String)>)>,
+    cert: Option<String>,
 }
 
 impl CharonConn {
@@ -70,7 +71,16 @@ impl CharonConn {
             xauth: None,
             xauth_server: None,
             pool: None,
+            cert: None,
         }
+    }
+
+    /// Authenticate both ends with certificates (`auth = pubkey`) instead of the PSK: ours is
+    /// `file` in the scratch dir's `x509/` (its key in `private/`, the CAs in `x509ca/`; copy
+    /// them there before [`Charon::load_all`]).
+    pub fn cert(mut self, file: &str) -> Self {
+        self.cert = Some(file.into());
+        self
     }
 
     /// Be an XAUTH server after the PSK round: a second remote round `auth = xauth` and an
@@ -259,10 +269,23 @@ impl CharonConn {
         for (k, v) in &self.extra_conn {
             kv(k, v);
         }
+        let auth = if self.cert.is_some() { "pubkey" } else { "psk" };
+        let certs = self
+            .cert
+            .as_ref()
+            .map(|c| format!("      certs = {c}\n"))
+            .unwrap_or_default();
+        let id = |id: &str| {
+            if id.is_empty() {
+                String::new()
+            } else {
+                format!("      id = \"{id}\"\n")
+            }
+        };
         let _ = writeln!(
             s,
-            "    local {{\n      auth = psk\n      id = {}\n    }}",
-            self.local_id
+            "    local {{\n      auth = {auth}\n{certs}{}    }}",
+            id(&self.local_id)
         );
         if let Some((user, _)) = &self.xauth {
             // Rounds are ordered by the suffix after "local": "" before "2".
@@ -273,8 +296,8 @@ impl CharonConn {
         }
         let _ = writeln!(
             s,
-            "    remote {{\n      auth = psk\n      id = {}\n    }}",
-            self.remote_id
+            "    remote {{\n      auth = {auth}\n{}    }}",
+            id(&self.remote_id)
         );
         if self.xauth_server.is_some() {
             let _ = writeln!(s, "    remote2 {{\n      auth = xauth\n    }}");
@@ -369,8 +392,8 @@ pub const XAUTH_GENERIC_LOAD: &str =
 pub fn render_strongswan_conf(dir: &Path, extra_charon: &str) -> String {
     let d = dir.display();
     format!(
-        "charon {{\n  load_modular = no\n  load = nonce openssl kernel-libipsec kernel-netlink \
-         socket-default vici\n  plugins {{\n    vici {{\n      socket = unix://{d}/charon.vici\n    \
+        "charon {{\n  load_modular = no\n  load = nonce openssl pem pkcs1 x509 constraints \
+         kernel-libipsec kernel-netlink socket-default vici\n  plugins {{\n    vici {{\n      socket = unix://{d}/charon.vici\n    \
          }}\n  }}\n  filelog {{\n    main {{\n      path = {d}/charon.log\n      \
          time_format = %b %e %T\n      default = 1\n      ike = 4\n      chd = 4\n      \
          mgr = 2\n      flush_line = yes\n    }}\n  }}\n{extra_charon}\n}}\n"

@@ -1,0 +1,351 @@
+//! `authentication rsa-sig` against strongSwan 5.9.8 (gwB, kernel-libipsec) with certificates
+//! made at test time by strongSwan's own `pki` tool (package strongswan-pki): one lab CA, a
+//! certificate per gateway, an expired one, one from another CA, and a CRL. Our side runs the
+//! IOS syntax a router's `show running-config` prints (`crypto pki trustpoint`, the hex
+//! `crypto pki certificate chain`), its key read from `--key-dir`.
+
+mod common;
+
+use common::*;
+use ipsec_netlab::{addr, Charon};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+const DN_A: &str = "C=US, O=Lab, CN=siteA";
+const DN_B: &str = "C=US, O=Lab, CN=siteB";
+
+/// Runs strongSwan's `pki` with `args`, the output into `out`.
+fn pki(dir: &Path, args: &[&str], out: &str) {
+    let o = Command::new("pki")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("strongSwan's pki tool (package strongswan-pki)");
+    assert!(
+        o.status.success(),
+        "pki {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    std::fs::write(dir.join(out), &o.stdout).unwrap();
+}
+
+/// A key and a certificate `name.pem` for `dn` (with `sans`) signed by CA `ca`; `dates` as
+/// pki's `--not-before/--not-after` (`dd.mm.yy HH:MM:SS`).
+fn issue(dir: &Path, ca: &str, name: &str, dn: &str, sans: &[&str], dates: Option<(&str, &str)>) {
+    pki(
+        dir,
+        &[
+            "--gen",
+            "--type",
+            "rsa",
+            "--size",
+            "2048",
+            "--outform",
+            "pem",
+        ],
+        &format!("{name}.key"),
+    );
+    pki(
+        dir,
+        &["--pub", "--in", &format!("{name}.key"), "--type", "rsa"],
+        &format!("{name}.pub"),
+    );
+    let (cacert, cakey, pubf) = (
+        format!("{ca}.pem"),
+        format!("{ca}.key"),
+        format!("{name}.pub"),
+    );
+    let mut args = vec![
+        "--issue",
+        "--in",
+        &pubf,
+        "--type",
+        "pub",
+        "--cacert",
+        &cacert,
+        "--cakey",
+        &cakey,
+        "--dn",
+        dn,
+        "--outform",
+        "pem",
+    ];
+    for s in sans {
+        args.extend(["--san", s]);
+    }
+    match dates {
+        Some((nb, na)) => args.extend(["--not-before", nb, "--not-after", na]),
+        None => args.extend(["--lifetime", "1825"]),
+    }
+    pki(dir, &args, &format!("{name}.pem"));
+}
+
+fn ca(dir: &Path, name: &str, dn: &str) {
+    pki(
+        dir,
+        &[
+            "--gen",
+            "--type",
+            "rsa",
+            "--size",
+            "2048",
+            "--outform",
+            "pem",
+        ],
+        &format!("{name}.key"),
+    );
+    pki(
+        dir,
+        &[
+            "--self",
+            "--ca",
+            "--lifetime",
+            "3650",
+            "--in",
+            &format!("{name}.key"),
+            "--type",
+            "rsa",
+            "--dn",
+            dn,
+            "--outform",
+            "pem",
+        ],
+        &format!("{name}.pem"),
+    );
+}
+
+/// A certificate as IOS prints it in `crypto pki certificate chain`: hex in groups of 8 digits.
+fn ios_hex(pem_file: &Path) -> (String, String) {
+    let text = std::fs::read_to_string(pem_file).unwrap();
+    let cert = ipsec_proto::pki::Certificate::from_pem(&text)
+        .unwrap()
+        .remove(0);
+    let serial: String = cert.serial.iter().map(|b| format!("{b:02X}")).collect();
+    let hex: String = cert.der.iter().map(|b| format!("{b:02X}")).collect();
+    let mut out = String::new();
+    for line in hex.as_bytes().chunks(64) {
+        out.push_str("  ");
+        let groups: Vec<&str> = line
+            .chunks(8)
+            .map(|g| std::str::from_utf8(g).unwrap())
+            .collect();
+        out.push_str(&groups.join(" "));
+        out.push('\n');
+    }
+    out.push_str("  \tquit\n");
+    (serial, out)
+}
+
+/// siteA with an rsa-sig policy and no pre-shared key, trustpoint LAB holding the lab CA and
+/// our certificate `ours`, identifying as `identity` (`dn` or `hostname`).
+fn site_a_rsa(dir: &Path, ours: &str, identity: &str, revocation: &str) -> String {
+    let (ca_serial, ca_hex) = ios_hex(&dir.join("ca.pem"));
+    let (serial, hex) = ios_hex(&dir.join(format!("{ours}.pem")));
+    let pki_text = format!(
+        "ip domain name lab.example\ncrypto isakmp identity {identity}\n\
+crypto pki trustpoint LAB\n enrollment terminal\n revocation-check {revocation}\n rsakeypair siteA\n\
+crypto pki certificate chain LAB\n certificate {serial}\n{hex} certificate ca {ca_serial}\n{ca_hex}!\n"
+    );
+    let text = site_a(addr::GW_B_WAN)
+        .replace(" authentication pre-share\n", " authentication rsa-sig\n")
+        .replace(
+            "crypto isakmp policy 1\n",
+            &format!("{pki_text}crypto isakmp policy 1\n"),
+        );
+    let text: String = text
+        .lines()
+        .filter(|l| !l.starts_with("crypto isakmp key"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(text.contains("authentication rsa-sig"), "{text}");
+    text
+}
+
+struct Pki {
+    keys: std::path::PathBuf,
+}
+
+/// The lab CA, siteA's and siteB's certificates, an expired siteB, a siteB from another CA, and
+/// the lab CA's CRL revoking `revoked` (another siteB certificate).
+fn make_pki(dir: &Path) -> Pki {
+    ca(dir, "ca", "C=US, O=Lab, CN=Lab Root CA");
+    ca(dir, "ca2", "C=DE, O=Elsewhere, CN=Other CA");
+    issue(
+        dir,
+        "ca",
+        "a",
+        DN_A,
+        &["siteA.lab.example", addr::GW_A_WAN],
+        None,
+    );
+    issue(
+        dir,
+        "ca",
+        "b",
+        DN_B,
+        &["siteB.lab.example", addr::GW_B_WAN],
+        None,
+    );
+    issue(
+        dir,
+        "ca",
+        "b_expired",
+        DN_B,
+        &[addr::GW_B_WAN],
+        Some(("01.01.20 00:00:00", "01.01.21 00:00:00")),
+    );
+    issue(dir, "ca2", "b_other", DN_B, &[addr::GW_B_WAN], None);
+    issue(dir, "ca", "b_revoked", DN_B, &[addr::GW_B_WAN], None);
+    pki(
+        dir,
+        &[
+            "--signcrl",
+            "--cacert",
+            "ca.pem",
+            "--cakey",
+            "ca.key",
+            "--reason",
+            "key-compromise",
+            "--cert",
+            "b_revoked.pem",
+            "--outform",
+            "pem",
+        ],
+        "ca.crl.pem",
+    );
+    let keys = dir.join("keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    std::fs::copy(dir.join("a.key"), keys.join("siteA.pem")).unwrap();
+    std::fs::copy(dir.join("ca.crl.pem"), keys.join("LAB.crl")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        keys.join("siteA.pem"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    Pki { keys }
+}
+
+/// strongSwan in gwB with certificate `b_cert`, trusting the lab CA.
+fn charon(lab: &Lab, dir: &Path, b_cert: &str, remote_id: &str) -> Charon {
+    let conn = seed_charon_conn()
+        .cert(&format!("{b_cert}.pem"))
+        .local_id(DN_B)
+        .remote_id(remote_id);
+    let peer = Charon::start(&lab.topo.gw_b, &[conn]).unwrap();
+    let d = peer.dir().to_path_buf();
+    std::fs::copy(
+        dir.join(format!("{b_cert}.pem")),
+        d.join("x509").join(format!("{b_cert}.pem")),
+    )
+    .unwrap();
+    std::fs::copy(
+        dir.join(format!("{b_cert}.key")),
+        d.join("private").join(format!("{b_cert}.key")),
+    )
+    .unwrap();
+    std::fs::copy(dir.join("ca.pem"), d.join("x509ca").join("ca.pem")).unwrap();
+    let loaded = peer.load_all().unwrap();
+    assert!(loaded.contains("loaded certificate"), "{loaded}");
+    peer
+}
+
+fn daemon(lab: &Lab, dir: &Path, keys: &Path, identity: &str, revocation: &str) -> Daemon {
+    let text = site_a_rsa(dir, "a", identity, revocation);
+    let keys = keys.display().to_string();
+    Daemon::start_with(
+        lab.topo.gw_a.name(),
+        lab.dir.path(),
+        "siteA",
+        &text,
+        &["--key-dir", &keys],
+    )
+}
+
+fn up_and_passing(da: &Daemon, peer: &Charon, lab: &Lab, we_initiate: bool) {
+    if we_initiate {
+        assert!(
+            ping_until_up(&lab.topo.host_a, addr::HOST_B, Duration::from_secs(30)),
+            "{}\n{}",
+            da.state(),
+            peer.log()
+        );
+    } else {
+        let out = peer.initiate("lans");
+        assert!(out.is_ok(), "{out:?}\n{}\n{}", peer.log(), da.state());
+    }
+    let t = &lab.topo;
+    let n = ping(&t.host_a, addr::HOST_B, 3) + ping(&t.host_b, addr::HOST_A, 3);
+    assert_eq!(n, 6, "{}", da.state());
+    let detail = da.exec("show crypto isakmp sa detail");
+    assert!(detail.contains("rsig"), "{detail}");
+    println!("{detail}\n{}", da.exec("show crypto pki certificates"));
+}
+
+#[test]
+fn lab_pki_dn_identities_strongswan_initiates() {
+    let Some(lab) = Lab::new("pki_dn") else {
+        return;
+    };
+    let dir = lab.dir.path().join("pki");
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = make_pki(&dir);
+    let da = daemon(&lab, &dir, &p.keys, "dn", "none");
+    let peer = charon(&lab, &dir, "b", DN_A);
+    up_and_passing(&da, &peer, &lab, false);
+    let sas = peer.list_sas().unwrap_or_default();
+    assert!(sas.contains(DN_A), "strongSwan saw our DN identity: {sas}");
+    da.stop();
+}
+
+#[test]
+fn lab_pki_fqdn_identity_we_initiate_with_a_crl_loaded() {
+    let Some(lab) = Lab::new("pki_fqdn") else {
+        return;
+    };
+    let dir = lab.dir.path().join("pki");
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = make_pki(&dir);
+    let da = daemon(&lab, &dir, &p.keys, "hostname", "crl");
+    let peer = charon(&lab, &dir, "b", "siteA.lab.example");
+    up_and_passing(&da, &peer, &lab, true);
+    da.stop();
+}
+
+/// strongSwan presents `b_cert`; we refuse it and `show`/`diagnose` say why with `needle`.
+fn refused(tag: &str, b_cert: &str, revocation: &str, needle: &str) {
+    let Some(lab) = Lab::new(tag) else { return };
+    let dir = lab.dir.path().join("pki");
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = make_pki(&dir);
+    let da = daemon(&lab, &dir, &p.keys, "dn", revocation);
+    let peer = charon(&lab, &dir, b_cert, DN_A);
+    let out = peer.initiate("lans");
+    assert!(
+        out.is_err() || !out.as_ref().unwrap().contains("successfully"),
+        "{out:?}"
+    );
+    let seen = wait_until(Duration::from_secs(10), || {
+        da.exec("diagnose").contains(needle)
+    });
+    let diag = da.exec("diagnose");
+    println!("diagnose:\n{diag}");
+    assert!(seen, "want {needle}:\n{diag}\n{}", da.state());
+    da.stop();
+}
+
+#[test]
+fn lab_pki_expired_certificate_refused() {
+    refused("pki_exp", "b_expired", "none", "expired");
+}
+
+#[test]
+fn lab_pki_certificate_of_another_ca_refused() {
+    refused("pki_ca2", "b_other", "none", "not by a trusted CA");
+}
+
+#[test]
+fn lab_pki_revoked_certificate_refused() {
+    refused("pki_crl", "b_revoked", "crl", "revoked");
+}
