@@ -54,13 +54,14 @@ pub(crate) fn cause_name(c: Cause) -> &'static str {
         Cause::IdentityMismatch => "identity-mismatch",
         Cause::XauthFailed => "xauth-failed",
         Cause::ModeConfig => "mode-config",
+        Cause::CertificateRefused => "certificate-refused",
         // A cause added to the core later than this binding.
         _ => "other",
     }
 }
 
 /// Every value `cause_name` can return (the Python enum is checked against it).
-pub(crate) const CAUSES: [&str; 29] = [
+pub(crate) const CAUSES: [&str; 30] = [
     "healthy",
     "not-triggered",
     "peer-unreachable",
@@ -89,6 +90,7 @@ pub(crate) const CAUSES: [&str; 29] = [
     "identity-mismatch",
     "xauth-failed",
     "mode-config",
+    "certificate-refused",
     "other",
 ];
 

@@ -53,6 +53,8 @@ pub enum FailureKind {
     IdentityNotMatched,
     /// XAUTH refused the user name or password (STATUS=FAIL).
     Xauth,
+    /// rsa-sig: the peer's certificate, its identity or its signature was refused.
+    Certificate(CertProblem),
     /// An Easy VPN client was not configured (unknown group, pool exhausted, max-users) or
     /// proposed a Quick Mode for an address it was not leased.
     ModeConfig,
@@ -101,6 +103,29 @@ impl FailureKind {
             Error::AuthenticationFailed(AuthFailure::PskMismatch { .. }) => {
                 FailureKind::PskMismatch
             }
+            Error::AuthenticationFailed(AuthFailure::Certificate { reason, .. }) => {
+                use crate::pki::CertRejected as R;
+                FailureKind::Certificate(match reason {
+                    R::Expired { .. } => CertProblem::Expired,
+                    R::NotYetValid { .. } => CertProblem::NotYetValid,
+                    R::UnknownCa { .. } => CertProblem::UnknownCa,
+                    R::Revoked { .. } | R::CrlUnavailable { .. } => CertProblem::Revocation,
+                    _ => CertProblem::Invalid,
+                })
+            }
+            Error::AuthenticationFailed(AuthFailure::NoCertificate { .. }) => {
+                FailureKind::Certificate(CertProblem::NoCertificate)
+            }
+            Error::AuthenticationFailed(
+                AuthFailure::IdentityNotInCertificate { .. }
+                | AuthFailure::CertificateMapNotMatched { .. },
+            ) => FailureKind::Certificate(CertProblem::Identity),
+            Error::AuthenticationFailed(AuthFailure::SignatureMismatch(_)) => {
+                FailureKind::Certificate(CertProblem::Signature)
+            }
+            Error::AuthenticationFailed(
+                AuthFailure::WallClockUnknown | AuthFailure::OwnSignature(_),
+            ) => FailureKind::Certificate(CertProblem::Local),
             Error::AuthenticationFailed(_) => FailureKind::HashMismatch,
             Error::NoReply {
                 retransmissions,
@@ -117,6 +142,30 @@ impl FailureKind {
             _ => FailureKind::Other,
         }
     }
+}
+
+/// What was wrong with certificate authentication.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CertProblem {
+    /// The peer's certificate is past its notAfter.
+    Expired,
+    /// The peer's certificate is before its notBefore (a clock is wrong).
+    NotYetValid,
+    /// No trustpoint holds the CA that issued it.
+    UnknownCa,
+    /// A CRL revokes it, or `revocation-check crl` has no CRL for its CA.
+    Revocation,
+    /// Its identity is not the certificate's, or no certificate map of the profile takes it.
+    Identity,
+    /// No certificate came: our certificate request (CR) was not answered.
+    NoCertificate,
+    /// SIG_I/SIG_R did not verify with the certificate's key.
+    Signature,
+    /// Another defect of the certificate or its chain.
+    Invalid,
+    /// Ours: no wall clock, or our key could not sign.
+    Local,
 }
 
 /// The RFC 2408 name of a notify type (`NO-PROPOSAL-CHOSEN`).
@@ -665,6 +714,9 @@ pub enum Cause {
     /// The Mode Config server could not configure a remote-access client (unknown group,
     /// exhausted pool, max-users) or the client asked for an address it was not leased.
     ModeConfig,
+    /// rsa-sig: the peer's certificate was refused (expired, unknown CA, revoked, identity not
+    /// in it, certificate request unanswered).
+    CertificateRefused,
 }
 
 /// One finding about one peer.

@@ -201,6 +201,10 @@ fn phase1(now: Instant, p: &PeerInput, out: &mut Vec<Verdict>) {
         out.push(mode_config_verdict(now, p, r, text));
         return;
     }
+    if let Some((r, FailureKind::Certificate(what), text)) = fail {
+        out.push(certificate_verdict(now, p, r.at, *what, text));
+        return;
+    }
     if let Some((r, FailureKind::PskMismatch | FailureKind::HashMismatch, text)) = fail {
         let mut v = Verdict::new(
             p.peer,
@@ -1006,4 +1010,61 @@ pub fn diagnose(now: Instant, cfg: Option<&GatewayConfig>, peers: &[PeerInput]) 
         out.extend(diagnose_peer(now, p));
     }
     out
+}
+
+/// rsa-sig refused at MM5/MM6: which certificate fault, and what to look at for it.
+fn certificate_verdict(
+    now: Instant,
+    p: &PeerInput,
+    at: Instant,
+    what: super::CertProblem,
+    text: &str,
+) -> Verdict {
+    use super::CertProblem as C;
+    let (summary, check): (&str, &str) = match what {
+        C::Expired => (
+            "Phase 1 fails at MM_KEY_EXCH: the peer's certificate has expired",
+            "renew the peer's certificate (`show crypto pki certificates` on the peer: `end date`), and check both clocks (`show clock`)",
+        ),
+        C::NotYetValid => (
+            "Phase 1 fails at MM_KEY_EXCH: the peer's certificate is not valid yet",
+            "a clock is wrong on one side (`show clock`), or the certificate was issued with a future start date",
+        ),
+        C::UnknownCa => (
+            "Phase 1 fails at MM_KEY_EXCH: the peer's certificate comes from a CA we do not trust",
+            "`crypto pki certificate chain T` must hold the issuing CA as `certificate ca`, and the profile's `ca trust-point T` must name that trustpoint (`show crypto pki trustpoints`)",
+        ),
+        C::Revocation => (
+            "Phase 1 fails at MM_KEY_EXCH: the peer's certificate is revoked, or its CA has no CRL loaded",
+            "a revoked certificate must be replaced; for `revocation-check crl` the CA's CRL must be in the key directory as TRUSTPOINT.crl (or `revocation-check crl none`)",
+        ),
+        C::Identity => (
+            "Phase 1 fails at MM_KEY_EXCH: the peer's identity does not match its certificate",
+            "the peer's `crypto isakmp identity` must be its certificate's subject (`dn`) or one of its subjectAltNames (`hostname`, `address`); `match certificate` maps must take it",
+        ),
+        C::NoCertificate => (
+            "Phase 1 fails at MM_KEY_EXCH: the peer sent no certificate (our certificate request went unanswered)",
+            "the peer needs a certificate issued by a CA our CR names (`show crypto pki trustpoints` here; on strongSwan `send_cert`), and its trustpoint must hold it",
+        ),
+        C::Signature => (
+            "Phase 1 fails at MM_KEY_EXCH: the peer's signature does not verify with its certificate",
+            "the peer's private key must be the one its certificate certifies (`rsakeypair` of its trustpoint)",
+        ),
+        C::Invalid => (
+            "Phase 1 fails at MM_KEY_EXCH: the peer's certificate is invalid",
+            "the certificate chain the peer sends (keyUsage digitalSignature, a valid CA signature)",
+        ),
+        C::Local => (
+            "Phase 1 fails at MM_KEY_EXCH: certificate authentication cannot run here",
+            "the gateway's clock (certificate dates) and its own key (`--key-dir`)",
+        ),
+    };
+    let mut v = Verdict::new(p.peer, Cause::CertificateRefused, summary);
+    v.evidence.push(format!("{} ({})", text, ago(now, at)));
+    v.check.push(check.into());
+    v.verify.push(
+        "show crypto pki certificates (both sides); debug crypto isakmp: the MM5/MM6 certificate lines"
+            .into(),
+    );
+    v
 }

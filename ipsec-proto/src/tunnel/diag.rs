@@ -237,6 +237,12 @@ impl Tunnels {
                 k,
                 format_args!("ISAKMP:({conn}):hash verification failed (peer {peer})"),
             ),
+            (_, FailureKind::Certificate(_)) => signature(
+                out,
+                now,
+                k,
+                format_args!("%CRYPTO-5-IKMP_INVAL_CERT: Certificate received from {peer} failed validation"),
+            ),
             (_, FailureKind::NoKey) => {
                 signature(out, now, k, format_args!("ISAKMP:(0):No pre-shared key with {peer}!"));
             }

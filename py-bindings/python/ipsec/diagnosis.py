@@ -81,6 +81,7 @@ class Cause(str, enum.Enum):
     XAUTH_FAILED = "xauth-failed"
     """XAUTH refused the user name or password."""
     MODE_CONFIG = "mode-config"
+    CERTIFICATE_REFUSED = "certificate-refused"
     """A remote-access client was not configured (group, pool, max-users, lease)."""
     OTHER = "other"
     """A cause this version of the package does not know by name."""
