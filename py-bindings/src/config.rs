@@ -139,6 +139,29 @@ impl Configuration {
         })
     }
 
+    /// Supplies the private key of `rsakeypair label` (PKCS#1 or PKCS#8 PEM text): a
+    /// running-config never holds one, so certificate authentication (`authentication
+    /// rsa-sig`) needs it from the caller. Raises `ValueError` for a key that does not parse.
+    fn add_rsa_key(&mut self, label: &str, pem: &str) -> PyResult<()> {
+        let key = ipsec_proto::pki::PrivateKey::from_pem(pem)
+            .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
+        self.gateway.rsa_keys.insert(label.to_string(), key);
+        Ok(())
+    }
+
+    /// Supplies a CRL (DER bytes) for trustpoint `trustpoint` (`revocation-check crl`).
+    /// Raises `ValueError` for one that does not parse.
+    fn add_crl(&mut self, trustpoint: &str, der: &[u8]) -> PyResult<()> {
+        ipsec_proto::pki::TrustStore::check_crl(der)
+            .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
+        self.gateway
+            .crls
+            .entry(trustpoint.to_string())
+            .or_default()
+            .push(der.to_vec());
+        Ok(())
+    }
+
     /// Commands that were recognised but have no effect here.
     #[getter]
     fn warnings(&self) -> Vec<String> {

@@ -220,6 +220,14 @@ impl Tunnel {
         Ok(Tunnel::new(t))
     }
 
+    /// Tells the tunnels the wall-clock time, `unix` seconds since 1970, at `now`: peer
+    /// certificates (`authentication rsa-sig`) are checked against it, and refused without it.
+    fn set_wall_clock(&mut self, now: f64, unix: i64) -> PyResult<()> {
+        let now = instant(now)?;
+        self.core().set_wall_clock(now, unix);
+        Ok(())
+    }
+
     /// Tunnels for a parsed `Configuration`.
     #[staticmethod]
     #[pyo3(signature = (configuration, *, seed, local_address=None, path_mtu=1500, flavor="12.4T"))]

@@ -199,6 +199,16 @@ class Configuration:
         """Lints for the classic LAN-to-LAN mistakes."""
         return self._native.check()
 
+    def add_rsa_key(self, label: str, pem: str) -> None:
+        """The private key of ``rsakeypair label`` (PKCS#1 or PKCS#8 PEM): certificate
+        authentication needs it, and a running-config never holds one. ValueError if it does
+        not parse."""
+        self._native.add_rsa_key(label, pem)
+
+    def add_crl(self, trustpoint: str, der: bytes) -> None:
+        """A CRL (DER) for ``trustpoint`` (``revocation-check crl``)."""
+        self._native.add_crl(trustpoint, bytes(der))
+
     def show_crypto_isakmp_policy(self) -> str:
         return self._native.show_crypto_isakmp_policy()
 

@@ -230,6 +230,11 @@ class Tunnel:
         """Runs retransmissions, lifetimes, rekeys, DPD and NAT keepalives due at ``now``."""
         self._t.handle_timer(now)
 
+    def set_wall_clock(self, now: float, unix: int) -> None:
+        """The wall-clock time (``unix`` seconds since 1970) at ``now``: peer certificates are
+        checked against it (``authentication rsa-sig``), and refused without it."""
+        self._t.set_wall_clock(now, unix)
+
     def reconfigure(
         self, configuration: ConfigurationLike, now: float
     ) -> Dict[str, List[str]]:
