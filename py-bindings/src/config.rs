@@ -50,6 +50,7 @@ pub(crate) fn flavor(name: &str) -> PyResult<IosFlavor> {
 /// A gateway configuration parsed from IOS text (`crypto isakmp policy`, `crypto isakmp key`,
 /// `crypto ipsec transform-set`, `crypto map`, access lists, interfaces).
 #[pyclass(module = "ipsec._native", frozen)]
+#[derive(Clone)]
 pub struct Configuration {
     pub(crate) gateway: GatewayConfig,
     origins: Origins,
@@ -139,27 +140,30 @@ impl Configuration {
         })
     }
 
-    /// Supplies the private key of `rsakeypair label` (PKCS#1 or PKCS#8 PEM text): a
-    /// running-config never holds one, so certificate authentication (`authentication
-    /// rsa-sig`) needs it from the caller. Raises `ValueError` for a key that does not parse.
-    fn add_rsa_key(&mut self, label: &str, pem: &str) -> PyResult<()> {
+    /// This configuration with the private key of `rsakeypair label` (PKCS#1 or PKCS#8 PEM
+    /// text): a running-config never holds one, so certificate authentication
+    /// (`authentication rsa-sig`) needs it from the caller. Raises `ValueError` for a key that
+    /// does not parse.
+    fn with_rsa_key(&self, label: &str, pem: &str) -> PyResult<Configuration> {
         let key = ipsec_proto::pki::PrivateKey::from_pem(pem)
             .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
-        self.gateway.rsa_keys.insert(label.to_string(), key);
-        Ok(())
+        let mut c = self.clone();
+        c.gateway.rsa_keys.insert(label.to_string(), key);
+        Ok(c)
     }
 
-    /// Supplies a CRL (DER bytes) for trustpoint `trustpoint` (`revocation-check crl`).
-    /// Raises `ValueError` for one that does not parse.
-    fn add_crl(&mut self, trustpoint: &str, der: &[u8]) -> PyResult<()> {
+    /// This configuration with a CRL (DER bytes) for trustpoint `trustpoint`
+    /// (`revocation-check crl`). Raises `ValueError` for one that does not parse.
+    fn with_crl(&self, trustpoint: &str, der: &[u8]) -> PyResult<Configuration> {
         ipsec_proto::pki::TrustStore::check_crl(der)
             .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
-        self.gateway
+        let mut c = self.clone();
+        c.gateway
             .crls
             .entry(trustpoint.to_string())
             .or_default()
             .push(der.to_vec());
-        Ok(())
+        Ok(c)
     }
 
     /// Commands that were recognised but have no effect here.

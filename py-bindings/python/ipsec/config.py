@@ -203,11 +203,11 @@ class Configuration:
         """The private key of ``rsakeypair label`` (PKCS#1 or PKCS#8 PEM): certificate
         authentication needs it, and a running-config never holds one. ValueError if it does
         not parse."""
-        self._native.add_rsa_key(label, pem)
+        self._native = self._native.with_rsa_key(label, pem)
 
     def add_crl(self, trustpoint: str, der: bytes) -> None:
         """A CRL (DER) for ``trustpoint`` (``revocation-check crl``)."""
-        self._native.add_crl(trustpoint, bytes(der))
+        self._native = self._native.with_crl(trustpoint, bytes(der))
 
     def show_crypto_isakmp_policy(self) -> str:
         return self._native.show_crypto_isakmp_policy()
