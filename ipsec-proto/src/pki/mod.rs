@@ -11,8 +11,10 @@
 //! (`crypto-bigint`): 0.9 and earlier carry RUSTSEC-2023-0071 (a timing side channel in
 //! decryption and signing). Path validation is `rustls-webpki`.
 
+mod algs;
 pub mod cert;
 pub mod key;
+mod pem;
 pub mod verify;
 
 pub use cert::{Certificate, KeyUsage};
