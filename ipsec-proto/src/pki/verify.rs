@@ -194,16 +194,17 @@ impl TrustStore {
             RevocationCheck::Crl => Some(UnknownStatusPolicy::Deny),
             RevocationCheck::CrlOrNone => Some(UnknownStatusPolicy::Allow),
         };
+        // webpki wants at least one CRL; with none loaded the chain is still validated (an
+        // unknown CA is reported as such), and `revocation-check crl` refuses afterwards.
+        let mut no_crl_loaded = false;
         let revocation = match policy {
             None => None,
             Some(policy) => match RevocationOptionsBuilder::new(&crl_refs) {
                 Ok(b) => Some(b.with_status_policy(policy).build()),
-                Err(_) if policy == UnknownStatusPolicy::Deny => {
-                    return Err(CertRejected::CrlUnavailable {
-                        issuer: end_entity.issuer.clone(),
-                    })
+                Err(_) => {
+                    no_crl_loaded = policy == UnknownStatusPolicy::Deny;
+                    None
                 }
-                Err(_) => None,
             },
         };
 
@@ -220,6 +221,11 @@ impl TrustStore {
         );
         if let Err(e) = result {
             return Err(self.map_error(e, end_entity, intermediates, &crls));
+        }
+        if no_crl_loaded {
+            return Err(CertRejected::CrlUnavailable {
+                issuer: end_entity.issuer.clone(),
+            });
         }
 
         if let Some(ku) = end_entity.key_usage {
@@ -529,6 +535,11 @@ mod tests {
                 issuer: "cn=Example Root CA,o=Example,c=US".into(),
             })
         );
+        // The chain is still checked first.
+        assert!(matches!(
+            s.validate(&cert(OTHER), &[], T2027),
+            Err(CertRejected::UnknownCa { .. })
+        ));
         // A CRL of another CA only: still unknown for this issuer.
         let mut other = TrustStore {
             anchors: vec![cert(CA), cert(CA2)],
