@@ -136,10 +136,6 @@ impl ExtendedKeyUsageValidator for IkeEku {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02X}")).collect()
-}
-
 impl TrustStore {
     /// Validates `end_entity` (with `intermediates` the peer also sent) at `unix_time`
     /// (seconds since the Unix epoch).
@@ -198,16 +194,17 @@ impl TrustStore {
             RevocationCheck::Crl => Some(UnknownStatusPolicy::Deny),
             RevocationCheck::CrlOrNone => Some(UnknownStatusPolicy::Allow),
         };
+        // webpki wants at least one CRL; with none loaded the chain is still validated (an
+        // unknown CA is reported as such), and `revocation-check crl` refuses afterwards.
+        let mut no_crl_loaded = false;
         let revocation = match policy {
             None => None,
             Some(policy) => match RevocationOptionsBuilder::new(&crl_refs) {
                 Ok(b) => Some(b.with_status_policy(policy).build()),
-                Err(_) if policy == UnknownStatusPolicy::Deny => {
-                    return Err(CertRejected::CrlUnavailable {
-                        issuer: end_entity.issuer.clone(),
-                    })
+                Err(_) => {
+                    no_crl_loaded = policy == UnknownStatusPolicy::Deny;
+                    None
                 }
-                Err(_) => None,
             },
         };
 
@@ -224,6 +221,11 @@ impl TrustStore {
         );
         if let Err(e) = result {
             return Err(self.map_error(e, end_entity, intermediates, &crls));
+        }
+        if no_crl_loaded {
+            return Err(CertRejected::CrlUnavailable {
+                issuer: end_entity.issuer.clone(),
+            });
         }
 
         if let Some(ku) = end_entity.key_usage {
@@ -284,12 +286,23 @@ impl TrustStore {
                     .unwrap_or(ee);
                 CertRejected::Revoked {
                     subject: c.subject.clone(),
-                    serial: hex(&c.serial),
+                    serial: c.serial_hex(),
                 }
             }
-            webpki::Error::UnknownRevocationStatus => CertRejected::CrlUnavailable {
-                issuer: ee.issuer.clone(),
-            },
+            webpki::Error::UnknownRevocationStatus => {
+                // The first certificate of the chain whose issuer has no CRL loaded.
+                let has_crl = |c: &Certificate| {
+                    crls.iter()
+                        .any(|crl| crl.issuer() == name_contents(&c.issuer_der))
+                };
+                let c = core::iter::once(ee)
+                    .chain(intermediates)
+                    .find(|c| !has_crl(c))
+                    .unwrap_or(ee);
+                CertRejected::CrlUnavailable {
+                    issuer: c.issuer.clone(),
+                }
+            }
             webpki::Error::RequiredEkuNotFoundContext(_) => CertRejected::Invalid {
                 subject: ee.subject.clone(),
                 reason: "extendedKeyUsage names no IKE purpose".into(),
@@ -380,6 +393,10 @@ mod tests {
     const KENC: &str = include_str!("testdata/kenc.pem");
     const REVOKED: &str = include_str!("testdata/revoked.pem");
     const CRL: &str = include_str!("testdata/ca.crl.pem");
+    const SUB: &str = include_str!("testdata/sub.pem");
+    const LEAF: &str = include_str!("testdata/leaf.pem");
+    const PSS: &str = include_str!("testdata/pss.pem");
+    const SHA1: &str = include_str!("testdata/sha1.pem");
 
     /// 2027-01-01T00:00:00Z.
     const T2027: i64 = 1_798_761_600;
@@ -412,6 +429,34 @@ mod tests {
         let mut both = s.clone();
         both.anchors.insert(0, cert(CA2));
         assert_eq!(both.validate(&cert(GW1), &[], T2027), Ok(()));
+    }
+
+    #[test]
+    fn pki_verify_chain_through_intermediate() {
+        let s = store(RevocationCheck::None, false);
+        let leaf = cert(LEAF);
+        assert_eq!(s.validate(&leaf, &[cert(SUB)], T2027), Ok(()));
+        assert!(matches!(
+            s.validate(&leaf, &[], T2027),
+            Err(CertRejected::UnknownCa { .. })
+        ));
+        // revocation-check crl: the root's CRL covers the sub CA, nothing covers the leaf.
+        let s = store(RevocationCheck::Crl, true);
+        assert_eq!(
+            s.validate(&leaf, &[cert(SUB)], T2027),
+            Err(CertRejected::CrlUnavailable {
+                issuer: "cn=Example Sub CA,o=Example,c=US".into(),
+            })
+        );
+        let s = store(RevocationCheck::CrlOrNone, true);
+        assert_eq!(s.validate(&leaf, &[cert(SUB)], T2027), Ok(()));
+    }
+
+    #[test]
+    fn pki_verify_pss_and_sha1_signed() {
+        let s = store(RevocationCheck::None, false);
+        assert_eq!(s.validate(&cert(PSS), &[], T2027), Ok(()));
+        assert_eq!(s.validate(&cert(SHA1), &[], T2027), Ok(()));
     }
 
     #[test]
@@ -490,6 +535,11 @@ mod tests {
                 issuer: "cn=Example Root CA,o=Example,c=US".into(),
             })
         );
+        // The chain is still checked first.
+        assert!(matches!(
+            s.validate(&cert(OTHER), &[], T2027),
+            Err(CertRejected::UnknownCa { .. })
+        ));
         // A CRL of another CA only: still unknown for this issuer.
         let mut other = TrustStore {
             anchors: vec![cert(CA), cert(CA2)],

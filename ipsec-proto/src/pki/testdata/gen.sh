@@ -67,6 +67,21 @@ issue gw2 "/CN=gw2.example.com/OU=VPN/O=Example/C=US/emailAddress=vpn@example.co
 issue kenc "/CN=kenc.example.com/O=Example/C=US" ca 0x1003 kenc pkcs1
 issue revoked "/CN=revoked.example.com/O=Example/C=US" ca 0x1004 plain pkcs8
 issue other "/CN=other.example.com/O=Other Org/C=DE" ca2 0x2001 gw1 pkcs1
+# A chain through an intermediate CA.
+issue sub "/CN=Example Sub CA/O=Example/C=US" ca 0x1010 ca pkcs8
+issue leaf "/CN=leaf.example.com/O=Example/C=US" sub 0x3001 plain pkcs1
+
+# The other signature algorithms path validation accepts, on gw1's key: RSA-PSS (SHA-256,
+# MGF1-SHA-256, 32-byte salt) and SHA-1 (older CAs).
+openssl req -new -key gw1.key -subj "/CN=pss.example.com/O=Example/C=US" -out "$TMP/pss.csr" \
+    -config "$TMP/ext.cnf"
+openssl x509 -req -in "$TMP/pss.csr" -CA ca.pem -CAkey ca.key -set_serial 0x1020 -days $DAYS \
+    -sha256 -sigopt rsa_padding_mode:pss -sigopt rsa_pss_saltlen:32 -sigopt rsa_mgf1_md:sha256 \
+    -extfile "$TMP/ext.cnf" -extensions plain -out pss.pem
+openssl req -new -key gw1.key -subj "/CN=sha1.example.com/O=Example/C=US" -out "$TMP/sha1.csr" \
+    -config "$TMP/ext.cnf"
+openssl x509 -req -in "$TMP/sha1.csr" -CA ca.pem -CAkey ca.key -set_serial 0x1021 -days $DAYS \
+    -sha1 -extfile "$TMP/ext.cnf" -extensions plain -out sha1.pem
 
 # Below the 1024-bit floor: KeySize.
 openssl genrsa -traditional -out small512.key 512
