@@ -56,8 +56,8 @@ pub fn load(dir: &Path, cfg: &mut GatewayConfig) -> Result<(), Vec<String>> {
         }
         if let Some(path) = crl {
             match std::fs::read(&path) {
-                Ok(bytes) => match crl_der(&bytes) {
-                    Ok(der) => cfg.crls.entry(tp.clone()).or_default().push(der),
+                Ok(bytes) => match crl_ders(&bytes) {
+                    Ok(ders) => cfg.crls.entry(tp.clone()).or_default().extend(ders),
                     Err(e) => problems.push(format!("trustpoint {tp}: {}: {e}", path.display())),
                 },
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -87,20 +87,18 @@ fn read_key(path: &Path) -> Result<PrivateKey, String> {
     PrivateKey::from_pem(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// A CRL file's DER: PEM (`-----BEGIN X509 CRL-----`) is decoded, DER taken as is; either must
-/// parse.
-fn crl_der(bytes: &[u8]) -> Result<Vec<u8>, String> {
-    let der = if bytes.starts_with(b"-----BEGIN") {
-        let (label, der) = pem_rfc7468::decode_vec(bytes).map_err(|e| e.to_string())?;
-        if label != "X509 CRL" {
-            return Err(format!("PEM block {label}, not X509 CRL"));
+/// A CRL file's DER blocks: PEM (`-----BEGIN X509 CRL-----`, one or more) or one DER CRL;
+/// each must parse.
+fn crl_ders(bytes: &[u8]) -> Result<Vec<Vec<u8>>, String> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) if text.contains("-----BEGIN") => {
+            TrustStore::crls_from_pem(text).map_err(|e| e.to_string())
         }
-        der
-    } else {
-        bytes.to_vec()
-    };
-    TrustStore::check_crl(&der).map_err(|e| e.to_string())?;
-    Ok(der)
+        _ => {
+            TrustStore::check_crl(bytes).map_err(|e| e.to_string())?;
+            Ok(vec![bytes.to_vec()])
+        }
+    }
 }
 
 #[cfg(test)]

@@ -121,7 +121,7 @@ fn ios_hex(pem_file: &Path) -> (String, String) {
     let cert = ipsec_proto::pki::Certificate::from_pem(&text)
         .unwrap()
         .remove(0);
-    let serial: String = cert.serial.iter().map(|b| format!("{b:02X}")).collect();
+    let serial = cert.serial_hex();
     let hex: String = cert.der.iter().map(|b| format!("{b:02X}")).collect();
     let mut out = String::new();
     for line in hex.as_bytes().chunks(64) {

@@ -33,7 +33,11 @@ const SUITES: [(Suite, u16, &str); 8] = [
 fn configs(suite: Suite, group: u16) -> (EndpointConfig, EndpointConfig, DhGroup) {
     let (mut a, mut b) = pair_configs(suite);
     for c in [&mut a, &mut b] {
-        for p in c.peers.iter_mut().flat_map(|p| p.isakmp_policies.iter_mut()) {
+        for p in c
+            .peers
+            .iter_mut()
+            .flat_map(|p| p.isakmp_policies.iter_mut())
+        {
             p.group = group;
         }
     }
