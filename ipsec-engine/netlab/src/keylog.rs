@@ -281,7 +281,7 @@ fn parse_spis(msg: &str) -> Option<(Vec<u8>, Vec<u8>)> {
 
 fn unhex(s: &str) -> Option<Vec<u8>> {
     let b = s.as_bytes();
-    if b.len() % 2 != 0 {
+    if !b.len().is_multiple_of(2) {
         return None;
     }
     b.chunks(2)
