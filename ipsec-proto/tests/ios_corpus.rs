@@ -490,7 +490,10 @@ fn pki_fixture_reads_trustpoint_chain_map_and_profile() {
     let t = &c.trustpoints[0];
     assert_eq!(t.name, "LAB");
     assert_eq!(t.enrollment, Some(Enrollment::Terminal));
-    assert_eq!(t.subject_name.as_deref(), Some("cn=gw1.example.com,o=Example"));
+    assert_eq!(
+        t.subject_name.as_deref(),
+        Some("cn=gw1.example.com,o=Example")
+    );
     assert_eq!(t.revocation_check, RevocationCheck::None);
     assert_eq!(t.key_label(), "GW1-KEY");
     let certs: Vec<(bool, &str)> = t.chain.iter().map(|x| (x.ca, x.serial.as_str())).collect();
@@ -499,11 +502,17 @@ fn pki_fixture_reads_trustpoint_chain_map_and_profile() {
         // A whole DER SEQUENCE with a two-byte length: the hex block decoded completely.
         let der = &cert.der;
         assert_eq!(&der[..2], &[0x30, 0x82]);
-        assert_eq!(der.len(), 4 + usize::from(u16::from_be_bytes([der[2], der[3]])));
+        assert_eq!(
+            der.len(),
+            4 + usize::from(u16::from_be_bytes([der[2], der[3]]))
+        );
     }
     assert_eq!(c.certificate_maps.len(), 1);
     let m = &c.certificate_maps[0];
-    assert_eq!((m.name.as_str(), m.seq, m.rules.len()), ("LAB-PEERS", 10, 2));
+    assert_eq!(
+        (m.name.as_str(), m.seq, m.rules.len()),
+        ("LAB-PEERS", 10, 2)
+    );
     assert_eq!(m.rules[0].field, CertField::IssuerName);
     assert_eq!(m.rules[0].op, CertMatchOp::Co);
     assert_eq!(m.rules[0].value, "lab ca");

@@ -283,10 +283,7 @@ pub fn check(cfg: &GatewayConfig, origins: Option<&Origins>) -> Vec<Lint> {
 
     // ISAKMP policies that can never authenticate: pre-shared keys need a key, rsa-sig a
     // trustpoint with a CA certificate; rsa-encr is never run here.
-    let ca_trustpoint = cfg
-        .trustpoints
-        .iter()
-        .any(|t| t.chain.iter().any(|c| c.ca));
+    let ca_trustpoint = cfg.trustpoints.iter().any(|t| t.chain.iter().any(|c| c.ca));
     let usable = |a: IkeAuth| match a {
         // Keys come in too many places (keyrings, groups, peers) for this lint to judge.
         IkeAuth::PreShare => true,
@@ -429,9 +426,7 @@ pub fn check(cfg: &GatewayConfig, origins: Option<&Origins>) -> Vec<Lint> {
         .iter()
         .filter(|p| p.self_identity == Some(crate::policy::SelfIdentity::Fqdn))
         .map(|p| Some(Item::IsakmpProfile(p.name.clone())))
-        .chain(
-            (cfg.isakmp_identity == crate::policy::IsakmpIdentity::Hostname).then_some(None),
-        )
+        .chain((cfg.isakmp_identity == crate::policy::IsakmpIdentity::Hostname).then_some(None))
         .collect();
     if cfg.domain_name.as_deref().is_none_or(str::is_empty) {
         for item in fqdn_users {
@@ -1126,6 +1121,10 @@ fn pki_lints(cfg: &GatewayConfig, push: &mut impl FnMut(Severity, LintKind, Opti
 #[cfg(test)]
 #[path = "check_tests.rs"]
 mod strength_tests;
+
+#[cfg(test)]
+#[path = "check_pki_tests.rs"]
+mod pki_tests;
 
 #[cfg(test)]
 mod tests {

@@ -65,7 +65,10 @@ fn trustpoint_and_chain_are_read() {
         &[0x23, 0x31, 0x0F, 0x30, 0x0D, 0x06, 0x03, 0x55, 0x04, 0x03, 0x0C, 0x06, 0x4C]
     );
     assert!(t.chain[1].ca);
-    assert_eq!(t.chain[1].der, vec![0x30, 0x82, 0x03, 0x0D, 0x30, 0x82, 0x01, 0xF5]);
+    assert_eq!(
+        t.chain[1].der,
+        vec![0x30, 0x82, 0x03, 0x0D, 0x30, 0x82, 0x01, 0xF5]
+    );
     assert_eq!(p.origins.line(&Item::Trustpoint("LAB".into())), Some(1));
     round_trip(&p.config);
 }
@@ -74,14 +77,33 @@ fn trustpoint_and_chain_are_read() {
 fn trustpoint_defaults_and_forms() {
     // Without `revocation-check` IOS checks CRLs.
     let p = ok("crypto pki trustpoint T\n");
-    assert_eq!(p.config.trustpoints[0].revocation_check, RevocationCheck::Crl);
+    assert_eq!(
+        p.config.trustpoints[0].revocation_check,
+        RevocationCheck::Crl
+    );
     assert_eq!(p.config.trustpoints[0].key_label(), "T");
     round_trip(&p.config);
     let cases: &[(&str, Option<Enrollment>, RevocationCheck)] = &[
-        (" enrollment selfsigned\n revocation-check none\n", Some(Enrollment::SelfSigned), RevocationCheck::None),
-        (" enrollment url http://192.0.2.5:80\n revocation-check crl\n", Some(Enrollment::Url("http://192.0.2.5:80".into())), RevocationCheck::Crl),
-        (" enrollment terminal pem\n revocation-check none\n no revocation-check\n", Some(Enrollment::Terminal), RevocationCheck::Crl),
-        (" enrollment terminal\n no enrollment\n", None, RevocationCheck::Crl),
+        (
+            " enrollment selfsigned\n revocation-check none\n",
+            Some(Enrollment::SelfSigned),
+            RevocationCheck::None,
+        ),
+        (
+            " enrollment url http://192.0.2.5:80\n revocation-check crl\n",
+            Some(Enrollment::Url("http://192.0.2.5:80".into())),
+            RevocationCheck::Crl,
+        ),
+        (
+            " enrollment terminal pem\n revocation-check none\n no revocation-check\n",
+            Some(Enrollment::Terminal),
+            RevocationCheck::Crl,
+        ),
+        (
+            " enrollment terminal\n no enrollment\n",
+            None,
+            RevocationCheck::Crl,
+        ),
     ];
     for (body, enrollment, revocation) in cases {
         let p = ok(&format!("crypto pki trustpoint T\n{body}"));
@@ -119,8 +141,14 @@ fn ocsp_is_refused_with_its_line_and_column() {
 #[test]
 fn refused_trustpoint_lines() {
     for (body, what) in [
-        (" match certificate M\n", "certificate authorization in a trustpoint"),
-        (" chain-validation continue SUB\n", "trustpoint chain-validation"),
+        (
+            " match certificate M\n",
+            "certificate authorization in a trustpoint",
+        ),
+        (
+            " chain-validation continue SUB\n",
+            "trustpoint chain-validation",
+        ),
         (" primary\n", "trustpoint primary"),
     ] {
         let e = err(&format!("crypto pki trustpoint T\n{body}"));
@@ -146,10 +174,12 @@ crypto pki certificate chain T
     assert_eq!((e.line, e.column), (4, 3), "{e}");
     assert!(e.message.contains("odd number of digits"), "{e}");
     // No data, and no `quit` at all.
-    let e = err("crypto pki trustpoint T\ncrypto pki certificate chain T\n certificate 01\n  quit\n");
+    let e =
+        err("crypto pki trustpoint T\ncrypto pki certificate chain T\n certificate 01\n  quit\n");
     assert_eq!((e.line, e.column), (4, 3), "{e}");
     assert!(e.message.contains("no hex data"), "{e}");
-    let e = err("crypto pki trustpoint T\ncrypto pki certificate chain T\n certificate 01\n  3082\n");
+    let e =
+        err("crypto pki trustpoint T\ncrypto pki certificate chain T\n certificate 01\n  3082\n");
     assert_eq!((e.line, e.column), (3, 2), "{e}");
     assert!(e.message.contains("not ended by a line `quit`"), "{e}");
     // A missing `quit` runs into the next command, which is not hex.
@@ -261,14 +291,20 @@ crypto pki certificate map PEERS 20
     assert_eq!((e.line, e.column), (2, 15), "{e}");
     let e = err("crypto pki certificate map M 10\n serial-number eq 01\n");
     assert_eq!((e.line, e.column), (2, 2), "{e}");
-    assert!(e.message.contains("certificate map field serial-number"), "{e}");
+    assert!(
+        e.message.contains("certificate map field serial-number"),
+        "{e}"
+    );
 }
 
 #[test]
 fn isakmp_identity_forms() {
     for (line, want) in [
         ("crypto isakmp identity address\n", IsakmpIdentity::Address),
-        ("crypto isakmp identity hostname\n", IsakmpIdentity::Hostname),
+        (
+            "crypto isakmp identity hostname\n",
+            IsakmpIdentity::Hostname,
+        ),
         ("crypto isakmp identity dn\n", IsakmpIdentity::Dn),
     ] {
         let p = ok(line);

@@ -119,7 +119,10 @@ pub(super) enum Cmd {
     /// `crypto pki certificate chain NAME` (the trustpoint exists).
     Chain(String),
     /// `certificate [ca | self-signed] SERIAL` in a chain: its hex lines follow.
-    ChainCert { ca: bool, serial: String },
+    ChainCert {
+        ca: bool,
+        serial: String,
+    },
     /// `no certificate SERIAL` in a chain.
     NoChainCert(String),
     /// `crypto pki certificate map NAME SEQ`.

@@ -105,7 +105,7 @@ impl State {
                 ));
             }
             // IOS prints whole bytes in every group; an odd group is a damaged copy.
-            if t.text.len() % 2 != 0 {
+            if !t.text.len().is_multiple_of(2) {
                 return Err(cur.err(
                     t,
                     format!(
@@ -144,7 +144,7 @@ impl State {
 /// Hex digits (an even number, any case) to bytes.
 fn decode_hex(hex: &str) -> Option<Vec<u8>> {
     let b = hex.as_bytes();
-    if b.len() % 2 != 0 {
+    if !b.len().is_multiple_of(2) {
         return None;
     }
     b.chunks(2)
@@ -291,9 +291,8 @@ pub(super) fn trustpoint_cmd(c: &mut Cursor<'_>, negate: bool) -> Result<Cmd, Co
 
 /// A line of `crypto pki certificate chain NAME`.
 pub(super) fn chain_cmd(c: &mut Cursor<'_>, negate: bool) -> Result<Cmd, ConfigError> {
-    match c.kw(&["certificate", "exit"], "certificate chain command")? {
-        "exit" => return Ok(Cmd::Exit),
-        _ => {}
+    if c.kw(&["certificate", "exit"], "certificate chain command")? == "exit" {
+        return Ok(Cmd::Exit);
     }
     let first = c.next("certificate serial number")?;
     let mut ca = false;
@@ -348,13 +347,7 @@ pub(super) fn cert_map_cmd(c: &mut Cursor<'_>, negate: bool) -> Result<Cmd, Conf
         "subject-name" => CertField::SubjectName,
         "issuer-name" => CertField::IssuerName,
         "alt-subject-name" => CertField::AltSubjectName,
-        k => {
-            return Ok(c.unsupported(
-                format!("certificate map field {k}"),
-                false,
-                false,
-            ))
-        }
+        k => return Ok(c.unsupported(format!("certificate map field {k}"), false, false)),
     };
     let op = match c.kw(&["co", "eq", "nc", "ne"], "match operator")? {
         "eq" => CertMatchOp::Eq,

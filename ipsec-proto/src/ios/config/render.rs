@@ -4,8 +4,8 @@ use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
 use crate::policy::{
-    AccessList, AclKind, DpdConfig, DpdMode, EspMode, GatewayConfig, IpsecGlobals, IsakmpPolicy,
-    IsakmpIdentity, KeyEncoding, NatSide, PskPeer,
+    AccessList, AclKind, DpdConfig, DpdMode, EspMode, GatewayConfig, IpsecGlobals, IsakmpIdentity,
+    IsakmpPolicy, KeyEncoding, NatSide, PskPeer,
 };
 
 /// Canonical running-config text for a configuration, omitting defaults as IOS does.
