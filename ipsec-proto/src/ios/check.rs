@@ -223,7 +223,8 @@ pub fn check(cfg: &GatewayConfig, origins: Option<&Origins>) -> Vec<Lint> {
                     .any(|k| k.encoding == KeyEncoding::Clear && k.matches_addr(p))
             })
     };
-    let cert_auth = cfg.trustpoints.iter().any(|t| t.chain.iter().any(|c| c.ca))
+    let ca_trustpoint = cfg.trustpoints.iter().any(|t| t.chain.iter().any(|c| c.ca));
+    let cert_auth = ca_trustpoint
         && cfg
             .isakmp_policies
             .iter()
@@ -283,7 +284,6 @@ pub fn check(cfg: &GatewayConfig, origins: Option<&Origins>) -> Vec<Lint> {
 
     // ISAKMP policies that can never authenticate: pre-shared keys need a key, rsa-sig a
     // trustpoint with a CA certificate; rsa-encr is never run here.
-    let ca_trustpoint = cfg.trustpoints.iter().any(|t| t.chain.iter().any(|c| c.ca));
     let usable = |a: IkeAuth| match a {
         // Keys come in too many places (keyrings, groups, peers) for this lint to judge.
         IkeAuth::PreShare => true,
@@ -322,10 +322,12 @@ pub fn check(cfg: &GatewayConfig, origins: Option<&Origins>) -> Vec<Lint> {
                 "isakmp policy {} uses {} but {why}{}",
                 p.priority,
                 p.authentication.ios_keyword(),
-                if any_usable {
-                    ""
-                } else {
-                    "; no policy can authenticate"
+                match (any_usable, cfg.keys.is_empty()) {
+                    (true, _) => "",
+                    (false, true) => "; no policy can authenticate",
+                    (false, false) => {
+                        "; no policy can authenticate (add `authentication pre-share`)"
+                    }
                 }
             ),
         );
