@@ -88,6 +88,10 @@ pub enum LintKind {
     /// A `crypto isakmp peer` block with only one of `set aggressive-mode password` and
     /// `set aggressive-mode client-endpoint`: IOS then falls back to Main Mode.
     IncompleteAggressivePeer,
+    /// A file rsa-sig reads from the key directory (our key, a CRL): where it is expected.
+    PkiFiles,
+    /// A trustpoint rsa-sig uses without a certificate of ours in its chain.
+    TrustpointWithoutCertificate,
 }
 
 /// One finding.
@@ -219,6 +223,12 @@ pub fn check(cfg: &GatewayConfig, origins: Option<&Origins>) -> Vec<Lint> {
                     .any(|k| k.encoding == KeyEncoding::Clear && k.matches_addr(p))
             })
     };
+    let ca_trustpoint = cfg.trustpoints.iter().any(|t| t.chain.iter().any(|c| c.ca));
+    let cert_auth = ca_trustpoint
+        && cfg
+            .isakmp_policies
+            .iter()
+            .any(|p| p.authentication == IkeAuth::RsaSig);
     for e in &cfg.crypto_maps {
         // With a profile, the key must come from the profile's keyring.
         let profile = e
@@ -248,7 +258,8 @@ pub fn check(cfg: &GatewayConfig, origins: Option<&Origins>) -> Vec<Lint> {
                     }
                 }
             }
-            if !any_key(*p) {
+            // With rsa-sig usable a peer needs no key.
+            if !any_key(*p) && !cert_auth {
                 let type6 = cfg
                     .keys
                     .iter()
@@ -271,42 +282,100 @@ pub fn check(cfg: &GatewayConfig, origins: Option<&Origins>) -> Vec<Lint> {
         }
     }
 
-    // ISAKMP policies that can never authenticate: only pre-shared keys exist (no PKI support).
-    if !cfg.keys.is_empty() {
-        let any_psk = cfg
+    // ISAKMP policies that can never authenticate: pre-shared keys need a key, rsa-sig a
+    // trustpoint with a CA certificate; rsa-encr is never run here.
+    let usable = |a: IkeAuth| match a {
+        // Keys come in too many places (keyrings, groups, peers) for this lint to judge.
+        IkeAuth::PreShare => true,
+        IkeAuth::RsaSig => ca_trustpoint,
+        IkeAuth::RsaEncr => false,
+    };
+    let rsa_sig = ca_trustpoint
+        && (cfg
             .isakmp_policies
             .iter()
-            .any(|p| p.authentication == IkeAuth::PreShare);
-        for p in &cfg.isakmp_policies {
-            if p.authentication != IkeAuth::PreShare {
+            .any(|p| p.authentication == IkeAuth::RsaSig)
+            || cfg.isakmp_policies.is_empty());
+    let any_usable = cfg.isakmp_policies.iter().any(|p| usable(p.authentication));
+    for p in &cfg.isakmp_policies {
+        let why = match p.authentication {
+            IkeAuth::PreShare => continue,
+            IkeAuth::RsaSig if ca_trustpoint => continue,
+            // Only worth saying next to pre-shared keys: without any credential the peers'
+            // own lints say what is missing.
+            IkeAuth::RsaEncr if cfg.keys.is_empty() => continue,
+            IkeAuth::RsaEncr => "only pre-shared keys are configured",
+            IkeAuth::RsaSig => {
+                "no trustpoint has a CA certificate (`certificate ca SERIAL` in its crypto pki \
+                 certificate chain)"
+            }
+        };
+        push(
+            if any_usable {
+                Severity::Warning
+            } else {
+                Severity::Error
+            },
+            LintKind::UnusableIsakmpPolicy,
+            Some(Item::IsakmpPolicy(p.priority)),
+            format!(
+                "isakmp policy {} uses {} but {why}{}",
+                p.priority,
+                p.authentication.ios_keyword(),
+                match (any_usable, cfg.keys.is_empty()) {
+                    (true, _) => "",
+                    (false, true) => "; no policy can authenticate",
+                    (false, false) => {
+                        "; no policy can authenticate (add `authentication pre-share`)"
+                    }
+                }
+            ),
+        );
+    }
+    if !cfg.keys.is_empty()
+        && cfg.isakmp_policies.is_empty()
+        && !cfg.crypto_maps.is_empty()
+        && !ca_trustpoint
+    {
+        push(
+            Severity::Error,
+            LintKind::UnusableIsakmpPolicy,
+            None,
+            "no isakmp policy: only the default suite (rsa-sig) exists, pre-shared keys cannot be used".into(),
+        );
+    }
+    if rsa_sig {
+        pki_lints(cfg, &mut push);
+    }
+
+    // IOS accepts a profile naming a trustpoint or certificate map that does not exist (with
+    // a warning); no certificate can then chain to it or match it.
+    for p in &cfg.isakmp_profiles {
+        for t in &p.ca_trustpoints {
+            if !cfg.trustpoints.iter().any(|x| x.name == *t) {
                 push(
-                    if any_psk {
-                        Severity::Warning
-                    } else {
-                        Severity::Error
-                    },
-                    LintKind::UnusableIsakmpPolicy,
-                    Some(Item::IsakmpPolicy(p.priority)),
+                    Severity::Warning,
+                    LintKind::Inconsistent,
+                    Some(Item::IsakmpProfile(p.name.clone())),
                     format!(
-                        "isakmp policy {} uses {} but only pre-shared keys are configured{}",
-                        p.priority,
-                        p.authentication.ios_keyword(),
-                        if any_psk {
-                            ""
-                        } else {
-                            "; no policy can authenticate (add `authentication pre-share`)"
-                        }
+                        "isakmp profile {}: ca trust-point {t} does not exist",
+                        p.name
                     ),
                 );
             }
         }
-        if cfg.isakmp_policies.is_empty() && !cfg.crypto_maps.is_empty() {
-            push(
-                Severity::Error,
-                LintKind::UnusableIsakmpPolicy,
-                None,
-                "no isakmp policy: only the default suite (rsa-sig) exists, pre-shared keys cannot be used".into(),
-            );
+        for m in &p.match_certificates {
+            if !cfg.certificate_maps.iter().any(|x| x.name == *m) {
+                push(
+                    Severity::Warning,
+                    LintKind::Inconsistent,
+                    Some(Item::IsakmpProfile(p.name.clone())),
+                    format!(
+                        "isakmp profile {}: match certificate {m}: no crypto pki certificate map {m}; no certificate matches it",
+                        p.name
+                    ),
+                );
+            }
         }
     }
 
@@ -359,7 +428,7 @@ pub fn check(cfg: &GatewayConfig, origins: Option<&Origins>) -> Vec<Lint> {
         .iter()
         .filter(|p| p.self_identity == Some(crate::policy::SelfIdentity::Fqdn))
         .map(|p| Some(Item::IsakmpProfile(p.name.clone())))
-        .chain(cfg.isakmp_identity_hostname.then_some(None))
+        .chain((cfg.isakmp_identity == crate::policy::IsakmpIdentity::Hostname).then_some(None))
         .collect();
     if cfg.domain_name.as_deref().is_none_or(str::is_empty) {
         for item in fqdn_users {
@@ -996,9 +1065,68 @@ fn weak_group(group: u16) -> Option<String> {
     }
 }
 
+/// What rsa-sig needs from outside the configuration, per trustpoint it uses (the ISAKMP
+/// profiles' `ca trust-point` lines, else every trustpoint with a CA certificate): our key file,
+/// the CRL file `revocation-check crl` refuses peers without, and our own certificate.
+fn pki_lints(cfg: &GatewayConfig, push: &mut impl FnMut(Severity, LintKind, Option<Item>, String)) {
+    use crate::pki::RevocationCheck;
+    let named: Vec<&str> = cfg
+        .isakmp_profiles
+        .iter()
+        .flat_map(|p| p.ca_trustpoints.iter().map(String::as_str))
+        .collect();
+    let used = cfg.trustpoints.iter().filter(|t| {
+        if named.is_empty() {
+            t.chain.iter().any(|c| c.ca)
+        } else {
+            named.contains(&t.name.as_str())
+        }
+    });
+    for t in used {
+        let item = Some(Item::Trustpoint(t.name.clone()));
+        if t.chain.iter().any(|c| !c.ca) {
+            let label = t.key_label();
+            push(
+                Severity::Warning,
+                LintKind::PkiFiles,
+                item.clone(),
+                format!(
+                    "trustpoint {}: rsakeypair {label}: key expected in KEYDIR/{label}.pem (ipsec-engine --key-dir KEYDIR)",
+                    t.name
+                ),
+            );
+        } else {
+            push(
+                Severity::Error,
+                LintKind::TrustpointWithoutCertificate,
+                item.clone(),
+                format!(
+                    "trustpoint {0}: no certificate of ours (`certificate SERIAL` without `ca` in crypto pki certificate chain {0}); rsa-sig cannot authenticate with it",
+                    t.name
+                ),
+            );
+        }
+        if t.revocation_check == RevocationCheck::Crl {
+            push(
+                Severity::Warning,
+                LintKind::PkiFiles,
+                item,
+                format!(
+                    "trustpoint {0}: revocation-check crl: a CRL is expected in KEYDIR/{0}.crl; without it every peer certificate is refused (`revocation-check crl none` lets a missing CRL pass)",
+                    t.name
+                ),
+            );
+        }
+    }
+}
+
 #[cfg(test)]
 #[path = "check_tests.rs"]
 mod strength_tests;
+
+#[cfg(test)]
+#[path = "check_pki_tests.rs"]
+mod pki_tests;
 
 #[cfg(test)]
 mod tests {

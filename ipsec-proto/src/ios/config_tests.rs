@@ -599,8 +599,11 @@ fn crypto_is_never_ignored() {
         ("crypto keyring KR vrf BLUE\n", 1, 1, "VRF-aware", false),
         ("crypto isakmp profile P\n keyring KR\n match identity address 192.0.2.1 255.255.255.255 BLUE\n", 3, 2, "VRF-aware", false),
         ("crypto isakmp profile P\n vrf BLUE\n", 2, 2, "VRF-aware", false),
-        ("crypto isakmp policy 1\n authentication rsa-sig\n", 2, 2, "rsa-sig", false),
-        ("crypto pki trustpoint CA\n enrollment url http://192.0.2.5:80\n", 1, 1, "certificates", false),
+        ("crypto isakmp policy 1\n authentication rsa-encr\n", 2, 2, "rsa-encr", false),
+        ("crypto pki trustpoint CA\n enrollment url http://192.0.2.5:80\n revocation-check crl ocsp\n", 3, 2, "OCSP (revocation-check ocsp)", false),
+        ("crypto pki trustpoint CA\n chain-validation continue SUB\n", 2, 2, "trustpoint chain-validation", false),
+        ("crypto pki certificate map M 10\n expires-on lt 01:00 01 jan 2030\n", 2, 2, "certificate map field expires-on", false),
+        ("crypto pki server CS\n", 1, 1, "certificates (crypto pki server", false),
         ("crypto isakmp client configuration group G\n key k\n include-local-lan\n", 3, 2, "Easy VPN group setting (include-local-lan)", false),
         ("crypto isakmp client configuration address-pool local P\n", 1, 1, "Easy VPN (crypto isakmp client configuration address-pool", false),
         ("crypto ipsec client ezvpn E\n connect auto\n virtual-interface 1\n", 3, 2, "Easy VPN client setting (virtual-interface 1)", false),
@@ -616,7 +619,6 @@ fn crypto_is_never_ignored() {
         ("crypto map M 10\ninterface Gi0/0\n vrf forwarding RED\n crypto map M\n", 3, 2, "VRF-aware", false),
         ("crypto map M 10 ipsec-isakmp\n set peer 192.0.2.1\n set transform-set G\ncrypto ipsec transform-set G esp-gmac\n", 4, 1, "esp-gmac", false),
         ("crypto map M 10\n match address 101\naccess-list 101 permit tcp any any established\n", 3, 1, "established", false),
-        ("crypto isakmp identity dn\n", 1, 1, "identities", false),
         ("crypto map M 10\n set peer vpn.example.com\n", 2, 2, "host name", false),
         ("crypto frobnicate all\n", 1, 1, "crypto frobnicate", false),
         ("crypto map M 10\ninterface Gi0/0\n crypto map M redundancy HA\n", 3, 2, "failover", false),
@@ -774,8 +776,11 @@ crypto ipsec transform-set UNUSED ah-sha-hmac
 ";
     let p = ok(text);
     let lines: Vec<usize> = p.warnings.iter().map(|w| w.line).collect();
-    // `crypto isakmp aggressive-mode disable` (line 2) is a real setting now, not a notice.
-    assert_eq!(lines, vec![1, 3, 4, 13, 14, 5, 8], "{:#?}", p.warnings);
+    // `crypto isakmp aggressive-mode disable` (line 2) is a real setting now, not a notice;
+    // the trustpoint and its chain (lines 5 and 8) are read as configuration since PKI landed.
+    assert_eq!(lines, vec![1, 3, 4, 13, 14], "{:#?}", p.warnings);
+    assert_eq!(p.config.trustpoints.len(), 1);
+    assert_eq!(p.config.trustpoints[0].chain.len(), 1);
     assert!(p.config.aggressive_mode_disabled);
     assert_eq!(p.ignored, 0, "notices are not ignored commands");
 }

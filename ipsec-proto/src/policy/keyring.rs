@@ -190,8 +190,11 @@ impl GatewayConfig {
             Some(SelfIdentity::Address) => LocalIdentity::Address,
             Some(SelfIdentity::Fqdn) => LocalIdentity::Fqdn(self.fqdn()),
             Some(SelfIdentity::UserFqdn(u)) => LocalIdentity::UserFqdn(u.clone()),
-            None if self.isakmp_identity_hostname => LocalIdentity::Fqdn(self.fqdn()),
-            None => LocalIdentity::Address,
+            None => match self.isakmp_identity {
+                super::IsakmpIdentity::Address => LocalIdentity::Address,
+                super::IsakmpIdentity::Hostname => LocalIdentity::Fqdn(self.fqdn()),
+                super::IsakmpIdentity::Dn => LocalIdentity::Dn,
+            },
         }
     }
 

@@ -55,9 +55,9 @@ pub struct GatewayConfig {
     pub hostname: Option<String>,
     /// `ip domain name D` (or `ip domain-name D`): the domain of our FQDN identity.
     pub domain_name: Option<String>,
-    /// `crypto isakmp identity hostname`: identify with ID_FQDN (`hostname.domain`) instead of
-    /// our address, where no ISAKMP profile says otherwise.
-    pub isakmp_identity_hostname: bool,
+    /// `crypto isakmp identity address | hostname | dn`: what we identify with where no ISAKMP
+    /// profile says otherwise.
+    pub isakmp_identity: IsakmpIdentity,
     /// ISAKMP policies sorted by priority.
     pub isakmp_policies: Vec<IsakmpPolicy>,
     /// Pre-shared keys in configuration order.

@@ -175,7 +175,10 @@ fn identities_parse_render_and_resolve() {
     assert_eq!(&again.config.isakmp_profiles, &c.isakmp_profiles);
     assert_eq!(again.config.domain_name, c.domain_name);
     let s = crate::ios::parse(&spoke("branch.example.net", None)).unwrap();
-    assert!(s.config.isakmp_identity_hostname);
+    assert_eq!(
+        s.config.isakmp_identity,
+        crate::policy::IsakmpIdentity::Hostname
+    );
     assert_eq!(
         s.config.local_identity(None),
         LocalIdentity::Fqdn("siteB.branch.example.net".into())

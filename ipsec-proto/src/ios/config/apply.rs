@@ -5,7 +5,7 @@
 
 use crate::policy::{AccessList, AclKind, CryptoMapEntry, Interface, IsakmpPolicy};
 
-use super::grammar::{Block, Cmd, EzvpnAttr, GroupAttr, Mode};
+use super::grammar::{Block, Cmd, EzvpnAttr, GroupAttr, Mode, TpAttr};
 use super::{ConfigWarning, Item, State, Unsupported};
 
 impl State {
@@ -71,9 +71,34 @@ impl State {
                     self.open_block(Block::Refused);
                 }
             }
-            Cmd::Pki { name, chain } => {
-                let i = self.deferred.pki(name, chain, line, col);
-                self.open_block(Block::Pki(i));
+            Cmd::Trustpoint(name) => {
+                if !cfg.trustpoints.iter().any(|t| t.name == name) {
+                    cfg.trustpoints.push(crate::policy::Trustpoint {
+                        name: name.clone(),
+                        // IOS's default: a trustpoint without the line checks CRLs.
+                        revocation_check: crate::policy::pki::RevocationCheck::Crl,
+                        ..Default::default()
+                    });
+                }
+                self.origins.set(Item::Trustpoint(name.clone()), line);
+                self.mode = Mode::Trustpoint(name);
+            }
+            Cmd::Chain(name) => self.mode = Mode::Chain(name),
+            Cmd::CertMap(name, seq) => {
+                if !cfg
+                    .certificate_maps
+                    .iter()
+                    .any(|m| m.name == name && m.seq == seq)
+                {
+                    cfg.certificate_maps.push(crate::policy::CertificateMap {
+                        name: name.clone(),
+                        seq,
+                        rules: Vec::new(),
+                    });
+                }
+                self.origins
+                    .set(Item::CertificateMap(name.clone(), seq), line);
+                self.mode = Mode::CertMap(name, seq);
             }
             Cmd::BadTransformSet { name, transform } => {
                 self.deferred.bad_transform_set(&name, transform, line, col);
@@ -147,7 +172,7 @@ impl State {
             }
             Cmd::NoHostname => cfg.hostname = None,
             Cmd::DomainName(d) => cfg.domain_name = Some(d),
-            Cmd::IsakmpIdentity(h) => cfg.isakmp_identity_hostname = h,
+            Cmd::IsakmpIdentity(i) => cfg.isakmp_identity = i,
             Cmd::Policy(p) => {
                 if cfg.isakmp_policy(p).is_none() {
                     let pos = cfg
@@ -435,6 +460,12 @@ impl State {
                     }
                     Cmd::ProfileIsakmpAuth(l) => p.isakmp_authorization_list = Some(l),
                     Cmd::ProfileClientConfig(a) => p.client_configuration = Some(a),
+                    Cmd::ProfileCaTrustpoint(t) if !p.ca_trustpoints.contains(&t) => {
+                        p.ca_trustpoints.push(t)
+                    }
+                    Cmd::ProfileMatchCertificate(m) if !p.match_certificates.contains(&m) => {
+                        p.match_certificates.push(m)
+                    }
                     _ => {}
                 }
             }
@@ -661,7 +692,53 @@ impl State {
                     _ => {}
                 }
             }
-            Mode::Global | Mode::Acl(_) | Mode::Block { .. } => {
+            Mode::Trustpoint(name) => {
+                let Some(t) = self.cfg.trustpoints.iter_mut().find(|t| t.name == name) else {
+                    return;
+                };
+                if let Cmd::TpSet(attr) = cmd {
+                    match attr {
+                        TpAttr::Enrollment(e) => t.enrollment = e,
+                        TpAttr::SubjectName(s) => t.subject_name = s,
+                        TpAttr::Revocation(r) => t.revocation_check = r,
+                        TpAttr::RsaKeypair(k) => t.rsakeypair = k,
+                    }
+                }
+            }
+            Mode::Chain(name) => match cmd {
+                Cmd::ChainCert { ca, serial } => {
+                    self.cert_hex.clear();
+                    self.mode = Mode::CertHex {
+                        trustpoint: name,
+                        ca,
+                        serial,
+                        line,
+                        column: col,
+                    };
+                }
+                Cmd::NoChainCert(serial) => {
+                    if let Some(t) = self.cfg.trustpoints.iter_mut().find(|t| t.name == name) {
+                        t.chain.retain(|c| !c.serial.eq_ignore_ascii_case(&serial));
+                    }
+                }
+                _ => {}
+            },
+            Mode::CertMap(name, seq) => {
+                let Some(m) = self
+                    .cfg
+                    .certificate_maps
+                    .iter_mut()
+                    .find(|m| m.name == name && m.seq == seq)
+                else {
+                    return;
+                };
+                match cmd {
+                    Cmd::CertRule(r) if !m.rules.contains(&r) => m.rules.push(r),
+                    Cmd::NoCertRule(r) => m.rules.retain(|x| *x != r),
+                    _ => {}
+                }
+            }
+            Mode::Global | Mode::Acl(_) | Mode::Block { .. } | Mode::CertHex { .. } => {
                 self.warn(line, col, "command has no effect here".into());
             }
         }

@@ -73,7 +73,7 @@ impl State {
             "isakmp" => return self.crypto_isakmp(c),
             "ipsec" => return self.crypto_ipsec(c),
             "map" => return self.crypto_map(c),
-            "pki" | "ca" => return crypto_pki(c),
+            "pki" | "ca" => return self.crypto_pki(c),
             "dynamic-map" => {
                 let name = c.next("dynamic map name")?;
                 let t = c.next("sequence number")?;
@@ -85,11 +85,14 @@ impl State {
             "gdoi" => c.unsupported("GETVPN (crypto gdoi)", false, true),
             "ctcp" => c.unsupported("cTCP (crypto ctcp)", false, true),
             "call" => c.unsupported("IKE call admission (crypto call admission)", false, true),
-            // RSA key pairs and peer public keys serve certificates, SSH and rsa-encr, none of
-            // which a pre-shared-key policy uses (rsa policies are refused on their own).
+            // Key pairs a running-config holds are public halves only (`crypto key pubkey-chain`
+            // serves rsa-encr, refused on its own); our private keys come from the key directory.
             "key" => {
                 let _ = c.rest();
-                Cmd::NoticeBlock("crypto key ignored: RSA keys are not used with pre-shared keys".into())
+                Cmd::NoticeBlock(
+                    "crypto key ignored: private keys are read from the key directory (LABEL.pem)"
+                        .into(),
+                )
             }
             "logging" => c.notice(
                 "crypto logging ignored: session events are reported by debug crypto and show commands",
@@ -239,19 +242,17 @@ impl State {
                 c.kw(&["disable"], "aggressive-mode keyword")?;
                 Cmd::AggressiveDisable(true)
             }
-            "identity" => match c.opt_kw(&["address", "dn", "hostname"]) {
-                Some("address") => Cmd::IsakmpIdentity(false),
-                // ID_FQDN `hostname.domain` (`ip domain name`).
-                Some("hostname") => Cmd::IsakmpIdentity(true),
-                _ => {
-                    let what = words(c, 4);
-                    c.unsupported(
-                        format!("ISAKMP identities other than address and hostname ({what})"),
-                        false,
-                        false,
-                    )
-                }
-            },
+            "identity" => {
+                use crate::policy::IsakmpIdentity;
+                Cmd::IsakmpIdentity(
+                    match c.kw(&["address", "dn", "hostname"], "identity type")? {
+                        "address" => IsakmpIdentity::Address,
+                        // ID_FQDN `hostname.domain` (`ip domain name`).
+                        "hostname" => IsakmpIdentity::Hostname,
+                        _ => IsakmpIdentity::Dn,
+                    },
+                )
+            }
             // Only reports an invalid SPI to the peer over a new IKE SA; proposals and the
             // protected traffic are unchanged.
             "invalid-spi-recovery" => c.notice(
@@ -641,26 +642,6 @@ pub(super) fn df_bit(c: &mut Cursor<'_>) -> Result<crate::policy::DfBit, ConfigE
         "set" => DfBit::Set,
         _ => DfBit::Copy,
     })
-}
-
-/// `crypto pki ...`: a trust point or certificate chain is decided at the end (IOS creates a
-/// self-signed one for its HTTPS server and IOS-XE one for licensing, and neither touches
-/// pre-shared-key IKE); anything else about certificates is refused.
-fn crypto_pki(c: &mut Cursor<'_>) -> Result<Cmd, ConfigError> {
-    let save = c.pos;
-    if c.opt_kw(&["trustpoint"]).is_some() {
-        let name = c.next("trustpoint name")?.text.to_string();
-        let _ = c.rest();
-        return Ok(Cmd::Pki { name, chain: false });
-    }
-    if c.opt_kw(&["certificate"]).is_some() && c.opt_kw(&["chain"]).is_some() {
-        let name = c.next("trustpoint name")?.text.to_string();
-        let _ = c.rest();
-        return Ok(Cmd::Pki { name, chain: true });
-    }
-    c.pos = save.saturating_sub(1);
-    let what = format!("certificates (crypto {})", words_from(c, 3));
-    Ok(c.unsupported(what, false, true))
 }
 
 /// Up to `n` words from the cursor's position.

@@ -1,17 +1,15 @@
 //! Decisions that depend on lines further on: whether a broken access list protects traffic,
 //! whether a transform set with an unsupported transform is used, whether an interface with a
-//! dynamic address carries a crypto map, whether a PKI trust point is anything but the
-//! self-signed one IOS makes for its web server. Taken once the whole text is read.
+//! dynamic address carries a crypto map, whether a certificate hex block was ended. Taken once
+//! the whole text is read.
 
 use std::collections::BTreeSet;
 
-use super::lex::Cursor;
 use super::{ConfigError, ParsedConfig, State};
 
 /// What the parser keeps until the end.
 #[derive(Clone, Debug, Default)]
 pub(super) struct Deferred {
-    pki: Vec<Pki>,
     /// (transform set, transform, line, column).
     bad_transform_sets: Vec<(String, String, usize, usize)>,
     /// (access list, why the line does not parse).
@@ -29,48 +27,7 @@ pub(super) struct Deferred {
     tunnel_lines: Vec<(String, &'static str, usize, usize)>,
 }
 
-#[derive(Clone, Debug)]
-struct Pki {
-    name: String,
-    chain: bool,
-    line: usize,
-    column: usize,
-    /// `enrollment selfsigned` (or one of the names IOS gives its own trust points).
-    own: bool,
-}
-
 impl Deferred {
-    /// Records a trust point or certificate chain; returns its index for its body's lines.
-    pub(super) fn pki(&mut self, name: String, chain: bool, line: usize, column: usize) -> usize {
-        // `TP-self-signed-<n>` is what IOS names the trust point of `ip http secure-server`;
-        // `SLA-TrustPoint` holds IOS-XE's licensing root certificate.
-        let own = name.starts_with("TP-self-signed-") || name == "SLA-TrustPoint";
-        self.pki.push(Pki {
-            name,
-            chain,
-            line,
-            column,
-            own,
-        });
-        self.pki.len() - 1
-    }
-
-    /// A line of a trust point's body.
-    pub(super) fn pki_body(&mut self, i: usize, cur: &Cursor<'_>) {
-        let w: Vec<String> = cur
-            .toks
-            .iter()
-            .map(|t| t.text.to_ascii_lowercase())
-            .collect();
-        if w.first().is_some_and(|x| x == "enrollment")
-            && w.get(1).is_some_and(|x| x == "selfsigned")
-        {
-            if let Some(p) = self.pki.get_mut(i) {
-                p.own = true;
-            }
-        }
-    }
-
     pub(super) fn bad_transform_set(
         &mut self,
         name: &str,
@@ -133,6 +90,9 @@ impl Deferred {
 impl State {
     /// Takes the deferred decisions and hands out the result.
     pub(super) fn finish(mut self) -> Result<ParsedConfig, ConfigError> {
+        if let Some(e) = self.unterminated_cert_hex() {
+            return Err(e);
+        }
         let d = std::mem::take(&mut self.deferred);
         let crypto_acls: BTreeSet<String> = self
             .cfg
@@ -324,30 +284,6 @@ impl State {
                     ),
                     unsupported: Vec::new(),
                 });
-            }
-        }
-        let own: BTreeSet<String> = d
-            .pki
-            .iter()
-            .filter(|p| p.own && !p.chain)
-            .map(|p| p.name.clone())
-            .collect();
-        for p in &d.pki {
-            let what = if p.chain {
-                format!("crypto pki certificate chain {}", p.name)
-            } else {
-                format!("crypto pki trustpoint {}", p.name)
-            };
-            if p.own || own.contains(&p.name) {
-                self.warn(
-                    p.line,
-                    p.column,
-                    format!(
-                        "{what} ignored: the router's own certificate, not used by pre-shared-key IKE"
-                    ),
-                );
-            } else {
-                self.refuse(p.line, p.column, format!("certificates ({what})"), false);
             }
         }
         self.unsupported.sort_by_key(|u| (u.line, u.column));

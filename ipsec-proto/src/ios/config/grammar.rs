@@ -33,6 +33,21 @@ pub(super) enum Mode {
     Ezvpn(String),
     Interface(String),
     Acl(String),
+    /// `crypto pki trustpoint NAME`.
+    Trustpoint(String),
+    /// `crypto pki certificate chain NAME` (the trustpoint's name).
+    Chain(String),
+    /// The hex lines of a chain's `certificate [ca] SERIAL`, up to `quit`; `line` and
+    /// `column` are those of its `certificate` line (for a block never ended).
+    CertHex {
+        trustpoint: String,
+        ca: bool,
+        serial: String,
+        line: usize,
+        column: usize,
+    },
+    /// `crypto pki certificate map NAME SEQ`.
+    CertMap(String, u16),
     /// Inside a block we do not model; its opening line had `indent` characters of indentation.
     Block {
         indent: usize,
@@ -48,9 +63,6 @@ pub(super) enum Block {
     /// An unsupported crypto block (`crypto isakmp profile`): already refused by its first
     /// line; a `vrf` in its body is refused by name as well.
     Refused,
-    /// `crypto pki trustpoint` or `certificate chain`, by index into the deferred list: whether
-    /// it matters is decided at the end (see `finish.rs`).
-    Pki(usize),
 }
 
 #[derive(Clone, Debug)]
@@ -100,18 +112,36 @@ pub(super) enum Cmd {
         later: bool,
         block: bool,
     },
-    /// `crypto pki trustpoint NAME` (`chain` false) or `crypto pki certificate chain NAME`.
-    Pki {
-        name: String,
-        chain: bool,
+    /// `crypto pki trustpoint NAME`.
+    Trustpoint(String),
+    /// A setting of the trustpoint being defined.
+    TpSet(TpAttr),
+    /// `crypto pki certificate chain NAME` (the trustpoint exists).
+    Chain(String),
+    /// `certificate [ca | self-signed] SERIAL` in a chain: its hex lines follow.
+    ChainCert {
+        ca: bool,
+        serial: String,
     },
+    /// `no certificate SERIAL` in a chain.
+    NoChainCert(String),
+    /// `crypto pki certificate map NAME SEQ`.
+    CertMap(String, u16),
+    /// A rule of the certificate map entry being defined.
+    CertRule(crate::policy::CertMatchRule),
+    /// `no FIELD OP VALUE` in a certificate map entry.
+    NoCertRule(crate::policy::CertMatchRule),
+    /// `ca trust-point T` in an ISAKMP profile.
+    ProfileCaTrustpoint(String),
+    /// `match certificate MAP` in an ISAKMP profile.
+    ProfileMatchCertificate(String),
     Exit,
     Hostname(String),
     NoHostname,
     /// `ip domain name D`.
     DomainName(String),
-    /// `crypto isakmp identity hostname` (true) or `address` (false).
-    IsakmpIdentity(bool),
+    /// `crypto isakmp identity address | hostname | dn`.
+    IsakmpIdentity(crate::policy::IsakmpIdentity),
     /// `match identity host NAME | domain D` in a profile.
     ProfileMatchHost(crate::policy::HostIdentity),
     /// `self-identity ...` in a profile.
@@ -276,6 +306,15 @@ pub(super) enum Cmd {
     IfKeepalive(bool),
     /// `crypto ipsec client ezvpn NAME [inside]` in an interface (`None`: the `no` form).
     IfEzvpn(Option<(String, bool)>),
+}
+
+/// One line of a `crypto pki trustpoint` block; `None` or the default is its `no` form.
+#[derive(Clone, Debug)]
+pub(super) enum TpAttr {
+    Enrollment(Option<crate::policy::Enrollment>),
+    SubjectName(Option<String>),
+    Revocation(crate::policy::pki::RevocationCheck),
+    RsaKeypair(Option<String>),
 }
 
 /// One line of a `crypto ipsec client ezvpn` block; `None` or the default is its `no` form.
@@ -471,6 +510,7 @@ impl State {
                 Ok(())
             }
             Mode::Block { indent, kind } => self.block_line(cur, indent, kind),
+            Mode::CertHex { .. } => self.cert_hex_line(&cur),
             mode => self.sub_line(cur, &mode),
         }
     }
@@ -539,7 +579,6 @@ impl State {
                     self.refuse(line, c, format!("VRF-aware IPsec ({what})"), false);
                 }
             }
-            Block::Pki(i) => self.deferred.pki_body(i, &cur),
         }
         Ok(())
     }

@@ -23,6 +23,7 @@ mod finish;
 mod global;
 mod grammar;
 mod lex;
+mod pki;
 mod read;
 mod render;
 mod submode;
@@ -168,6 +169,10 @@ pub enum Item {
     Nat(usize),
     /// `ip route`, by index into [`GatewayConfig::routes`].
     Route(usize),
+    /// `crypto pki trustpoint NAME`.
+    Trustpoint(String),
+    /// `crypto pki certificate map NAME SEQ`.
+    CertificateMap(String, u16),
 }
 
 /// Where configuration items came from.
@@ -273,8 +278,14 @@ struct State {
     indent: usize,
     /// Facts whose consequence depends on lines that may come later.
     deferred: finish::Deferred,
+    /// The hex digits of the certificate being pasted (`Mode::CertHex`).
+    cert_hex: String,
 }
 
 #[cfg(test)]
 #[path = "../config_tests.rs"]
 pub(crate) mod tests;
+
+#[cfg(test)]
+#[path = "../config_pki_tests.rs"]
+mod pki_tests;

@@ -21,6 +21,7 @@ pub(super) fn parse_text(text: &str, latin1: bool) -> Result<ParsedConfig, Confi
         latin1,
         indent: 0,
         deferred: finish::Deferred::default(),
+        cert_hex: String::new(),
     };
     // `lines` also drops the `\r` of CRLF files.
     let lines: Vec<&str> = text.lines().collect();

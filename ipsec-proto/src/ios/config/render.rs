@@ -4,8 +4,8 @@ use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
 use crate::policy::{
-    AccessList, AclKind, DpdConfig, DpdMode, EspMode, GatewayConfig, IpsecGlobals, IsakmpPolicy,
-    KeyEncoding, NatSide, PskPeer,
+    AccessList, AclKind, DpdConfig, DpdMode, EspMode, GatewayConfig, IpsecGlobals, IsakmpIdentity,
+    IsakmpPolicy, KeyEncoding, NatSide, PskPeer,
 };
 
 /// Canonical running-config text for a configuration, omitting defaults as IOS does.
@@ -19,8 +19,11 @@ pub fn render(cfg: &GatewayConfig) -> String {
         let _ = writeln!(o, "ip domain name {d}");
     }
     render_aaa(&mut o, &cfg.aaa);
-    if cfg.isakmp_identity_hostname {
-        o.push_str("crypto isakmp identity hostname\n");
+    render_pki(&mut o, cfg);
+    match cfg.isakmp_identity {
+        IsakmpIdentity::Address => {}
+        IsakmpIdentity::Hostname => o.push_str("crypto isakmp identity hostname\n"),
+        IsakmpIdentity::Dn => o.push_str("crypto isakmp identity dn\n"),
     }
     for p in &cfg.isakmp_policies {
         let d = IsakmpPolicy::new(p.priority);
@@ -97,6 +100,12 @@ pub fn render(cfg: &GatewayConfig) -> String {
                 let _ = writeln!(o, "   local-address {i}");
             }
             None => {}
+        }
+        for t in &p.ca_trustpoints {
+            let _ = writeln!(o, "   ca trust-point {t}");
+        }
+        for m in &p.match_certificates {
+            let _ = writeln!(o, "   match certificate {m}");
         }
         for k in &p.keyrings {
             let _ = writeln!(o, "   keyring {k}");
@@ -372,6 +381,76 @@ pub fn render(cfg: &GatewayConfig) -> String {
 
 /// `aaa new-model`, the method lists and the `username` lines (passwords in clear, type 0, as
 /// show-run prints them without `service password-encryption`).
+/// Trustpoints, certificate maps, then the chains, in the order `show running-config` prints
+/// them (a chain needs its trustpoint first).
+fn render_pki(o: &mut String, cfg: &GatewayConfig) {
+    use crate::policy::pki::RevocationCheck;
+    use crate::policy::Enrollment;
+    for t in &cfg.trustpoints {
+        let _ = writeln!(o, "crypto pki trustpoint {}", t.name);
+        match &t.enrollment {
+            Some(Enrollment::Terminal) => o.push_str(" enrollment terminal\n"),
+            Some(Enrollment::SelfSigned) => o.push_str(" enrollment selfsigned\n"),
+            Some(Enrollment::Url(u)) => {
+                let _ = writeln!(o, " enrollment url {u}");
+            }
+            None => {}
+        }
+        if let Some(s) = &t.subject_name {
+            let _ = writeln!(o, " subject-name {s}");
+        }
+        match t.revocation_check {
+            RevocationCheck::Crl => {}
+            RevocationCheck::None => o.push_str(" revocation-check none\n"),
+            RevocationCheck::CrlOrNone => o.push_str(" revocation-check crl none\n"),
+        }
+        if let Some(k) = &t.rsakeypair {
+            let _ = writeln!(o, " rsakeypair {k}");
+        }
+        o.push_str("!\n");
+    }
+    for m in &cfg.certificate_maps {
+        let _ = writeln!(o, "crypto pki certificate map {} {}", m.name, m.seq);
+        for r in &m.rules {
+            let _ = writeln!(
+                o,
+                " {} {} {}",
+                super::pki::field_keyword(r.field),
+                super::pki::op_keyword(r.op),
+                r.value
+            );
+        }
+        o.push_str("!\n");
+    }
+    for t in cfg.trustpoints.iter().filter(|t| !t.chain.is_empty()) {
+        let _ = writeln!(o, "crypto pki certificate chain {}", t.name);
+        for c in &t.chain {
+            let ca = if c.ca { "ca " } else { "" };
+            let _ = writeln!(o, " certificate {ca}{}", c.serial);
+            o.push_str(&cert_hex(&c.der));
+            o.push_str("  \tquit\n");
+        }
+        o.push_str("!\n");
+    }
+}
+
+/// DER as IOS prints it in a certificate chain: upper-case hex in groups of 4 bytes, 8 groups
+/// a line, each line indented by two spaces.
+fn cert_hex(der: &[u8]) -> String {
+    let mut o = String::new();
+    for line in der.chunks(32) {
+        o.push(' ');
+        for group in line.chunks(4) {
+            o.push(' ');
+            for b in group {
+                let _ = write!(o, "{b:02X}");
+            }
+        }
+        o.push('\n');
+    }
+    o
+}
+
 fn render_aaa(o: &mut String, a: &crate::policy::AaaConfig) {
     if a.new_model {
         o.push_str("aaa new-model\n");

@@ -44,6 +44,10 @@ impl State {
             Mode::ClientGroup(_) => self.client_group_cmd(c, negate)?,
             Mode::Ezvpn(_) => self.ezvpn_cmd(c, negate)?,
             Mode::Interface(_) => if_cmd(c, negate)?,
+            Mode::Trustpoint(_) => super::pki::trustpoint_cmd(c, negate)?,
+            Mode::Chain(_) => super::pki::chain_cmd(c, negate)?,
+            Mode::CertMap(..) => super::pki::cert_map_cmd(c, negate)?,
+            Mode::CertHex { .. } => return Err(c.err_at(c.col(), "inside a certificate")),
             Mode::Acl(name) => {
                 let kind = self
                     .cfg
@@ -164,6 +168,7 @@ fn policy_cmd(c: &mut Cursor<'_>, negate: bool) -> Result<Cmd, ConfigError> {
             "authentication method",
         )? {
             "pre-share" => Cmd::Auth(Some(IkeAuth::PreShare)),
+            "rsa-sig" => Cmd::Auth(Some(IkeAuth::RsaSig)),
             k => c.unsupported(
                 format!("RSA authentication (authentication {k})"),
                 false,
@@ -1214,7 +1219,11 @@ fn profile_cmd(c: &mut Cursor<'_>) -> Result<Cmd, ConfigError> {
         )? {
             "keyring" => Cmd::ProfileKeyring(c.next("keyring name")?.text.to_string()),
             "match" => {
-                c.kw(&["identity"], "match keyword")?;
+                if c.kw(&["certificate", "identity"], "match keyword")? == "certificate" {
+                    let m = c.next("certificate map name")?.text.to_string();
+                    c.end()?;
+                    return Ok(Cmd::ProfileMatchCertificate(m));
+                }
                 match c.kw(&["address", "group", "host", "user-fqdn"], "identity type")? {
                     "address" => {
                         let a = c.ip("identity address")?;
@@ -1289,7 +1298,12 @@ fn profile_cmd(c: &mut Cursor<'_>) -> Result<Cmd, ConfigError> {
             "description" => c.skip_warn("description ignored".into()),
             "exit" => Cmd::Exit,
             "vrf" => c.unsupported(format!("{VRF} (isakmp profile vrf)"), false, false),
-            "ca" => c.unsupported("certificates (ca trust-point)", false, false),
+            "ca" => {
+                c.kw(&["trust-point"], "ca keyword")?;
+                let t = c.next("trustpoint name")?.text.to_string();
+                c.end()?;
+                Cmd::ProfileCaTrustpoint(t)
+            }
             "initiate" => {
                 c.kw(&["mode"], "initiate keyword")?;
                 c.kw(&["aggressive"], "initiate mode")?;
