@@ -173,8 +173,8 @@ const CORPUS: &[(&str, Expect)] = &[
         "26_pki_rsa_sig.cfg",
         // Trustpoint, chain and rsa-sig are read since PKI landed (the hex blocks are short
         // but whole bytes: only the certificate parser, not the reader, judges their DER).
-        // The tunnel core builds rsa-sig entries once certificate authentication lands there.
-        Read("No pre-shared key with 192.0.2.151"),
+        // The core refuses the entry by naming the block whose DER is cut short.
+        Read("certificate 01: certificate unreadable"),
     ),
     (
         "27_backup_peers_rri_idle.cfg",
@@ -248,8 +248,9 @@ const CORPUS: &[(&str, Expect)] = &[
     (
         "41_pki_rsa_sig_identity_dn.cfg",
         // rsa-sig with a pasted CA and router certificate, identity dn, a certificate map.
-        // The tunnel core builds rsa-sig entries once certificate authentication lands there.
-        Read("No pre-shared key with 192.0.2.40"),
+        // Private keys never sit in a running-config: without a key directory the core names
+        // the key file it lacks (the engine's lab_pki runs this shape with --key-dir).
+        Read("rsakeypair GW1-KEY: no key loaded"),
     ),
 ];
 
