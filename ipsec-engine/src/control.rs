@@ -86,6 +86,12 @@ pub enum CommandId {
     ShowRunningConfig,
     /// `show crypto ipsec client ezvpn`
     ShowEzvpn,
+    /// `show crypto pki certificates`
+    ShowPkiCertificates,
+    /// `show crypto pki certificates TRUSTPOINT`
+    ShowPkiCertificatesNamed,
+    /// `show crypto pki trustpoints`
+    ShowPkiTrustpoints,
     /// `show ip route`
     ShowIpRoute,
     /// `show ip interface brief`: every interface of the configuration, VTIs included.
@@ -214,6 +220,24 @@ pub const COMMANDS: &[(CommandId, &[Tok])] = &[
             Kw("client"),
             Kw("ezvpn"),
         ],
+    ),
+    (
+        CommandId::ShowPkiCertificates,
+        &[Kw("show"), Kw("crypto"), Kw("pki"), Kw("certificates")],
+    ),
+    (
+        CommandId::ShowPkiCertificatesNamed,
+        &[
+            Kw("show"),
+            Kw("crypto"),
+            Kw("pki"),
+            Kw("certificates"),
+            Name,
+        ],
+    ),
+    (
+        CommandId::ShowPkiTrustpoints,
+        &[Kw("show"), Kw("crypto"), Kw("pki"), Kw("trustpoints")],
     ),
     (CommandId::ShowIpRoute, &[Kw("show"), Kw("ip"), Kw("route")]),
     (
@@ -533,6 +557,13 @@ mod tests {
         assert_eq!(id("sh ip int br"), CommandId::ShowIpInterfaceBrief);
         assert!(resolve("sh int t0").is_err());
         assert_eq!(id("sh cry ips cl ez"), CommandId::ShowEzvpn);
+        assert_eq!(id("sh cry pki cert"), CommandId::ShowPkiCertificates);
+        assert_eq!(id("sh cry pki tr"), CommandId::ShowPkiTrustpoints);
+        let c = resolve("show crypto pki certificates LAB")
+            .unwrap()
+            .unwrap();
+        assert_eq!(c.id, CommandId::ShowPkiCertificatesNamed);
+        assert_eq!(c.name.as_deref(), Some("LAB"));
         let c = resolve("cry ips cli ezvpn conn HQ-EZ").unwrap().unwrap();
         assert_eq!(c.id, CommandId::EzvpnConnect);
         assert_eq!(c.name.as_deref(), Some("HQ-EZ"));

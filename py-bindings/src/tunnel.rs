@@ -119,6 +119,8 @@ fn parse_show(what: &str, peer: Option<Ipv4Addr>, detail: bool) -> PyResult<Show
         (["crypto", "session"], _) => Show::CryptoSession { detail },
         (["running-config"], false) => Show::RunningConfig,
         (["crypto", "ipsec", "client", "ezvpn"], false) => Show::Ezvpn,
+        (["crypto", "pki", "certificates"], false) => Show::PkiCertificates,
+        (["crypto", "pki", "trustpoints"], false) => Show::PkiTrustpoints,
         (["crypto", "ipsec", "sa", "interface", name], _) if tunnel_number(name).is_some() => {
             Show::IpsecSaInterface {
                 tunnel: tunnel_number(name).unwrap_or(0),
@@ -132,8 +134,8 @@ fn parse_show(what: &str, peer: Option<Ipv4Addr>, detail: bool) -> PyResult<Show
             return Err(PyValueError::new_err(format!(
                 "unknown show command {what:?} (known: crypto isakmp sa [detail], crypto isakmp \
                  policy, crypto ipsec sa [peer A.B.C.D | interface tunnelN] [detail], crypto ipsec transform-set, \
-                 crypto map, crypto session [detail], crypto ipsec client ezvpn, running-config, \
-                 interfaces tunnelN)"
+                 crypto map, crypto session [detail], crypto ipsec client ezvpn, crypto pki \
+                 certificates [TRUSTPOINT], crypto pki trustpoints, running-config, interfaces tunnelN)"
             )))
         }
     };
@@ -596,6 +598,15 @@ impl Tunnel {
     #[pyo3(signature = (what, now, *, peer=None, detail=false))]
     fn show(&self, what: &str, now: f64, peer: Option<&str>, detail: bool) -> PyResult<String> {
         let peer = peer.map(|p| ipv4("peer", p)).transpose()?;
+        // A trustpoint name keeps its case, so it is matched before `parse_show` lowers it.
+        let words: Vec<&str> = what.split_whitespace().collect();
+        let words = words.strip_prefix(&["show"]).unwrap_or(&words);
+        if let [c, p, k, name] = words {
+            let kw = [c, p, k].map(|w| w.to_ascii_lowercase());
+            if kw == ["crypto", "pki", "certificates"] && peer.is_none() && !detail {
+                return Ok(self.view().tunnels().show_pki_certificates(Some(name)));
+            }
+        }
         let show = parse_show(what, peer, detail)?;
         Ok(self.view().show(instant(now)?, show))
     }

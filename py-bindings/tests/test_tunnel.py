@@ -97,8 +97,11 @@ def test_two_sites_pass_packets_both_ways_byte_exact() -> None:
         now, peer=B_OUTSIDE, detail=True
     )
     assert 'Crypto Map "VPN" 10 ipsec-isakmp' in a.show("crypto map", now)
+    # The seed has no trustpoints: the pki views are empty, a named one is not found.
+    assert a.show("crypto pki certificates", now) == ""
+    assert "Trustpoint NOPE not found" in a.show("show crypto pki certificates NOPE", now)
     with pytest.raises(ValueError):
-        a.show("crypto pki certificates", now)
+        a.show("crypto pki", now)
     verdicts = a.diagnose(now)
     assert [v.cause for v in verdicts] == [ipsec.Cause.HEALTHY]
     assert isinstance(verdicts[0], ipsec.Verdict) and verdicts[0].peer == B_OUTSIDE

@@ -30,6 +30,8 @@ fn show_of(cmd: &Command) -> Option<Show> {
         CommandId::ShowCryptoSessionDetail => Show::CryptoSession { detail: true },
         CommandId::ShowRunningConfig => Show::RunningConfig,
         CommandId::ShowEzvpn => Show::Ezvpn,
+        CommandId::ShowPkiCertificates => Show::PkiCertificates,
+        CommandId::ShowPkiTrustpoints => Show::PkiTrustpoints,
         CommandId::ShowIpsecSaInterface => Show::IpsecSaInterface {
             tunnel: cmd.number.and_then(|n| u32::try_from(n).ok())?,
             detail: false,
@@ -44,6 +46,9 @@ pub fn command(core: &mut Tunnels, now: Instant, cmd: &Command, out: &mut Output
         return ControlReply::Text(core.show(now, what));
     }
     match cmd.id {
+        CommandId::ShowPkiCertificatesNamed => {
+            ControlReply::Text(core.show_pki_certificates(cmd.name.as_deref()))
+        }
         CommandId::ShowDebugging => {
             let mut t = String::from("Cryptographic Subsystem:\n");
             if out.debugging(DebugKind::Isakmp) {

@@ -1084,17 +1084,20 @@ fn pki_lints(cfg: &GatewayConfig, push: &mut impl FnMut(Severity, LintKind, Opti
     });
     for t in used {
         let item = Some(Item::Trustpoint(t.name.clone()));
+        // Once a key directory filled `rsa_keys`/`crls` the files are there: no warning.
         if t.chain.iter().any(|c| !c.ca) {
             let label = t.key_label();
-            push(
-                Severity::Warning,
-                LintKind::PkiFiles,
-                item.clone(),
-                format!(
-                    "trustpoint {}: rsakeypair {label}: key expected in KEYDIR/{label}.pem (ipsec-engine --key-dir KEYDIR)",
-                    t.name
-                ),
-            );
+            if !cfg.rsa_keys.contains_key(label) {
+                push(
+                    Severity::Warning,
+                    LintKind::PkiFiles,
+                    item.clone(),
+                    format!(
+                        "trustpoint {}: rsakeypair {label}: key expected in KEYDIR/{label}.pem (ipsec-engine --key-dir KEYDIR)",
+                        t.name
+                    ),
+                );
+            }
         } else {
             push(
                 Severity::Error,
@@ -1106,7 +1109,9 @@ fn pki_lints(cfg: &GatewayConfig, push: &mut impl FnMut(Severity, LintKind, Opti
                 ),
             );
         }
-        if t.revocation_check == RevocationCheck::Crl {
+        if t.revocation_check == RevocationCheck::Crl
+            && cfg.crls.get(&t.name).is_none_or(Vec::is_empty)
+        {
             push(
                 Severity::Warning,
                 LintKind::PkiFiles,

@@ -134,3 +134,25 @@ fn profiles_choose_the_trustpoints_and_unknown_names_are_warnings() {
         "{l:#?}"
     );
 }
+
+#[test]
+fn files_a_key_directory_loaded_are_not_asked_for_again() {
+    let mut p = crate::ios::config::parse_for_check(GATEWAY.as_bytes()).unwrap();
+    let key = crate::pki::PrivateKey::from_pem(include_str!("../pki/testdata/gw1.key")).unwrap();
+    p.config.rsa_keys.insert("GW1".into(), key);
+    let l = check(&p.config, Some(&p.origins));
+    let files = of(&l, LintKind::PkiFiles);
+    assert_eq!(files.len(), 1, "{l:#?}");
+    assert!(files[0].message.contains("KEYDIR/LAB.crl"), "{l:#?}");
+    p.config.crls.insert("LAB".into(), Vec::new());
+    let l = check(&p.config, Some(&p.origins));
+    assert_eq!(
+        of(&l, LintKind::PkiFiles).len(),
+        1,
+        "an empty CRL list is no CRL"
+    );
+    // The lint does not judge the DER (loading did): any block stands for a loaded CRL.
+    p.config.crls.insert("LAB".into(), vec![vec![0x30, 0x00]]);
+    let l = check(&p.config, Some(&p.origins));
+    assert!(of(&l, LintKind::PkiFiles).is_empty(), "{l:#?}");
+}

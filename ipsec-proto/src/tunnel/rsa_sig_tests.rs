@@ -130,6 +130,48 @@ fn certificates_from_one_ca_bring_the_tunnel_up_without_a_key() {
     assert!(phase1_failures(&b, "198.51.100.1").is_empty());
     let show = a.show(Instant::from_millis(2_000), Show::IsakmpSaDetail);
     assert!(show.contains("ACTIVE") && show.contains("rsig"), "{show}");
+    let certs = a.show(Instant::from_millis(2_000), Show::PkiCertificates);
+    let ours = Certificate::from_pem(GW1.0).unwrap().remove(0);
+    assert!(certs.starts_with("CA Certificate\n"), "{certs}");
+    assert!(certs.contains("\nCertificate\n"), "{certs}");
+    assert!(
+        certs.contains(&format!(
+            "Serial Number (hex): {}",
+            ours.serial_hex().to_uppercase()
+        )) || certs.contains(&format!("Serial Number (hex): {}", ours.serial_hex())),
+        "{certs}"
+    );
+    assert!(certs.contains("Associated Trustpoints: LAB"), "{certs}");
+    assert_eq!(a.tunnels().show_pki_certificates(Some("LAB")), certs);
+    assert_eq!(
+        a.tunnels().show_pki_certificates(Some("NONE")),
+        "% Trustpoint NONE not found\n"
+    );
+    let tps = a.show(Instant::from_millis(2_000), Show::PkiTrustpoints);
+    assert!(
+        tps.starts_with("Trustpoint LAB:\n") && tps.contains("Certificate configured."),
+        "{tps}"
+    );
+}
+
+#[test]
+fn distinguished_names_as_identities_bring_the_tunnel_up() {
+    let dn = |text: &str, host: &str, cert| {
+        let mut c = site(text, host, cert);
+        c.isakmp_identity = crate::policy::IsakmpIdentity::Dn;
+        c
+    };
+    let mut a = Tunnel::new(dn(SITE_A, "gw1", GW1), CoreOptions::seeded(1)).unwrap();
+    let mut b = Tunnel::new(dn(SITE_B, "gw2", GW2), CoreOptions::seeded(2)).unwrap();
+    a.set_wall_clock(Instant::ZERO, JAN_2027);
+    b.set_wall_clock(Instant::ZERO, JAN_2027);
+    assert!(
+        negotiate(&mut a, &mut b),
+        "{:?}",
+        phase1_failures(&a, "203.0.113.2")
+    );
+    let show = b.show(Instant::from_millis(2_000), Show::IsakmpSaDetail);
+    assert!(show.contains("rsig"), "{show}");
 }
 
 #[test]

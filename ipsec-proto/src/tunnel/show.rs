@@ -54,6 +54,20 @@ pub enum Show {
         /// `N` of `TunnelN`.
         tunnel: u32,
     },
+    /// `show crypto pki certificates`: every trustpoint's chain (one trustpoint by name:
+    /// [`Tunnels::show_pki_certificates`]).
+    PkiCertificates,
+    /// `show crypto pki trustpoints`.
+    PkiTrustpoints,
+}
+
+fn pki_rows(
+    certs: &[(String, bool, crate::pki::Certificate)],
+) -> Vec<crate::ios::show_pki::PkiCertRow<'_>> {
+    certs
+        .iter()
+        .map(|(tp, ca, c)| crate::ios::show_pki::PkiCertRow::new(tp.clone(), *ca, c))
+        .collect()
 }
 
 fn counters(s: &EspStats, invalid_identity: u64) -> FlowCounters {
@@ -334,7 +348,57 @@ impl Tunnels {
                 Some(s) => crate::ios::show_interface::show_interfaces_tunnel(&s),
                 None => format!("% Interface Tunnel{tunnel} is not a configured VTI\n"),
             },
+            Show::PkiCertificates => self.show_pki_certificates(None),
+            Show::PkiTrustpoints => {
+                let (certs, mut text) = self.chain_certificates();
+                let rows = pki_rows(&certs);
+                text.insert_str(
+                    0,
+                    &crate::ios::show_pki::show_crypto_pki_trustpoints(&cfg.trustpoints, &rows),
+                );
+                text
+            }
         }
+    }
+
+    /// `show crypto pki certificates [TRUSTPOINT]`; a trustpoint that is not configured
+    /// answers as IOS does, with an error line.
+    pub fn show_pki_certificates(&self, trustpoint: Option<&str>) -> String {
+        if let Some(t) =
+            trustpoint.filter(|t| !self.config.trustpoints.iter().any(|x| x.name == *t))
+        {
+            return format!("% Trustpoint {t} not found\n");
+        }
+        let (certs, mut text) = self.chain_certificates();
+        let rows = pki_rows(&certs);
+        text.insert_str(
+            0,
+            &crate::ios::show_pki::show_crypto_pki_certificates(&rows, trustpoint),
+        );
+        text
+    }
+
+    /// The trustpoints' chain certificates, parsed, and a note line for each block that is
+    /// not a certificate (the configuration check names those too, so show only points at it).
+    fn chain_certificates(&self) -> (Vec<(String, bool, crate::pki::Certificate)>, String) {
+        let mut certs = Vec::new();
+        let mut notes = String::new();
+        for tp in &self.config.trustpoints {
+            for c in &tp.chain {
+                match crate::pki::Certificate::from_der(&c.der) {
+                    Ok(cert) => certs.push((tp.name.clone(), c.ca, cert)),
+                    Err(e) => {
+                        use std::fmt::Write as _;
+                        let _ = writeln!(
+                            notes,
+                            "% Trustpoint {}: certificate {} unreadable: {e}",
+                            tp.name, c.serial
+                        );
+                    }
+                }
+            }
+        }
+        (certs, notes)
     }
 
     /// What `show interfaces TunnelN` shows: `None` when `TunnelN` is not a static VTI of the
