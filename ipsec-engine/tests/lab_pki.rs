@@ -7,7 +7,7 @@
 mod common;
 
 use common::*;
-use ipsec_netlab::{addr, Charon};
+use ipsec_netlab::{addr, Capture, Charon};
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -229,11 +229,28 @@ fn make_pki(dir: &Path) -> Pki {
 
 /// strongSwan in gwB with certificate `b_cert`, trusting the lab CA.
 fn charon(lab: &Lab, dir: &Path, b_cert: &str, remote_id: &str) -> Charon {
-    let conn = seed_charon_conn()
+    charon_with(lab, dir, b_cert, remote_id, None)
+}
+
+/// As [`charon`]; `fragment_size`: `fragmentation = force` with charon cutting its own
+/// messages at that many bytes.
+fn charon_with(
+    lab: &Lab,
+    dir: &Path,
+    b_cert: &str,
+    remote_id: &str,
+    fragment_size: Option<usize>,
+) -> Charon {
+    let mut conn = seed_charon_conn()
         .cert(&format!("{b_cert}.pem"))
         .local_id(DN_B)
         .remote_id(remote_id);
-    let peer = Charon::start(&lab.topo.gw_b, &[conn]).unwrap();
+    let mut extra = String::new();
+    if let Some(n) = fragment_size {
+        conn = conn.conn_option("fragmentation", "force");
+        extra = format!("  fragment_size = {n}");
+    }
+    let peer = Charon::start_with(&lab.topo.gw_b, &[conn], &extra).unwrap();
     let d = peer.dir().to_path_buf();
     std::fs::copy(
         dir.join(format!("{b_cert}.pem")),
@@ -252,7 +269,10 @@ fn charon(lab: &Lab, dir: &Path, b_cert: &str, remote_id: &str) -> Charon {
 }
 
 fn daemon(lab: &Lab, dir: &Path, keys: &Path, identity: &str, revocation: &str) -> Daemon {
-    let text = site_a_rsa(dir, "a", identity, revocation);
+    daemon_text(lab, keys, site_a_rsa(dir, "a", identity, revocation))
+}
+
+fn daemon_text(lab: &Lab, keys: &Path, text: String) -> Daemon {
     let keys = keys.display().to_string();
     Daemon::start_with(
         lab.topo.gw_a.name(),
@@ -348,4 +368,100 @@ fn lab_pki_certificate_of_another_ca_refused() {
 #[test]
 fn lab_pki_revoked_certificate_refused() {
     refused("pki_crl", "b_revoked", "crl", "revoked");
+}
+
+/// The path between the gateways carries at most this many bytes per IP datagram.
+const PATH_MTU: usize = 576;
+
+/// Certificates make MM5/MM6 outgrow a 576-byte path: both WAN links get that MTU and both
+/// gateways drop IP fragments (as many firewalls do), so Main Mode completes only if both
+/// sides cut their messages into IKE fragments (payload 132), ours at `crypto isakmp
+/// fragmentation mtu 576`, strongSwan's at `fragmentation = force`, `fragment_size = 576`.
+#[test]
+fn lab_pki_fragmented_main_mode_over_a_path_that_drops_ip_fragments() {
+    let Some(lab) = Lab::new("pki_frag") else {
+        return;
+    };
+    let t = &lab.topo;
+    for ns in [&t.gw_a, &t.gw_b] {
+        ns.ip(&["link", "set", addr::IF_GW_WAN, "mtu", &PATH_MTU.to_string()])
+            .unwrap();
+        // Before defragmentation (priority -400), so no fragment is ever put back together.
+        ns.sh("nft add table ip nofrag && \
+             nft add chain ip nofrag pre '{ type filter hook prerouting priority -450; }' && \
+             nft add rule ip nofrag pre 'ip frag-off & 0x3fff != 0 counter drop'")
+            .unwrap();
+    }
+    let dir = lab.dir.path().join("pki");
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = make_pki(&dir);
+    let mut cap = Capture::start(
+        &t.gw_a,
+        addr::IF_GW_WAN,
+        "udp port 500 or udp port 4500 or ip[6:2] & 0x3fff != 0",
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let text = format!(
+        "crypto isakmp fragmentation mtu {PATH_MTU}\n{}",
+        site_a_rsa(&dir, "a", "dn", "none")
+    );
+    let da = daemon_text(&lab, &p.keys, text);
+    let peer = charon_with(&lab, &dir, "b", DN_A, Some(PATH_MTU));
+    up_and_passing(&da, &peer, &lab, true);
+    let rows = cap
+        .fields(
+            "isakmp.frag.packetid",
+            &[
+                "ip.src",
+                "ip.len",
+                "isakmp.frag.packetid",
+                "isakmp.frag.seq",
+            ],
+        )
+        .unwrap_or_default();
+    let ours: Vec<&Vec<String>> = rows.iter().filter(|r| r[0] == addr::GW_A_WAN).collect();
+    let theirs = rows.iter().filter(|r| r[0] == addr::GW_B_WAN).count();
+    assert!(ours.len() >= 2 && theirs >= 2, "{rows:?}\n{}", peer.log());
+    for r in &ours {
+        let len: usize = r[1].parse().unwrap();
+        assert!(len <= PATH_MTU, "our fragment of {len} bytes: {r:?}");
+    }
+    let log = peer.log();
+    assert!(
+        log.contains("reassembled fragmented IKE message"),
+        "charon reassembled none of ours:\n{log}"
+    );
+    // The certificate message is what needed cutting: more than one fragment of one ID.
+    let mut ids: Vec<&str> = ours.iter().map(|r| r[2].as_str()).collect();
+    ids.sort_unstable();
+    let most = ids
+        .chunk_by(|a, b| a == b)
+        .map(<[&str]>::len)
+        .max()
+        .unwrap_or(0);
+    assert!(most >= 2, "{rows:?}");
+    let dropped = t.gw_a.sh("nft list table ip nofrag").unwrap();
+    let decoded = cap
+        .decode(&[
+            "-Y",
+            &format!("ip.src == {} && isakmp.frag.packetid", addr::GW_A_WAN),
+        ])
+        .unwrap();
+    let first = decoded
+        .split("\n\n")
+        .find_map(|p| p.find("Internet Security Association").map(|i| &p[i..]))
+        .unwrap_or("");
+    assert!(
+        first.contains("Payload: Cisco-Fragmentation (132)"),
+        "{decoded}"
+    );
+    println!(
+        "fragments: ours {} (largest message in {most}), charon's {theirs}",
+        ours.len()
+    );
+    println!("nft on gwA:\n{dropped}");
+    println!("tshark -V, our first fragment:\n{first}");
+    println!("{}", da.exec("show crypto isakmp sa"));
+    da.stop();
 }
