@@ -373,15 +373,8 @@ fn lab_pki_revoked_certificate_refused() {
 /// The path between the gateways carries at most this many bytes per IP datagram.
 const PATH_MTU: usize = 576;
 
-/// Certificates make MM5/MM6 outgrow a 576-byte path: both WAN links get that MTU and both
-/// gateways drop IP fragments (as many firewalls do), so Main Mode completes only if both
-/// sides cut their messages into IKE fragments (payload 132), ours at `crypto isakmp
-/// fragmentation mtu 576`, strongSwan's at `fragmentation = force`, `fragment_size = 576`.
-#[test]
-fn lab_pki_fragmented_main_mode_over_a_path_that_drops_ip_fragments() {
-    let Some(lab) = Lab::new("pki_frag") else {
-        return;
-    };
+/// Both WAN links at [`PATH_MTU`], and both gateways dropping IP fragments.
+fn narrow_path(lab: &Lab) {
     let t = &lab.topo;
     for ns in [&t.gw_a, &t.gw_b] {
         ns.ip(&["link", "set", addr::IF_GW_WAN, "mtu", &PATH_MTU.to_string()])
@@ -392,6 +385,19 @@ fn lab_pki_fragmented_main_mode_over_a_path_that_drops_ip_fragments() {
              nft add rule ip nofrag pre 'ip frag-off & 0x3fff != 0 counter drop'")
             .unwrap();
     }
+}
+
+/// Certificates make MM5/MM6 outgrow a 576-byte path: both WAN links get that MTU and both
+/// gateways drop IP fragments (as many firewalls do), so Main Mode completes only if both
+/// sides cut their messages into IKE fragments (payload 132), ours at `crypto isakmp
+/// fragmentation mtu 576`, strongSwan's at `fragmentation = force`, `fragment_size = 576`.
+#[test]
+fn lab_pki_fragmented_main_mode_over_a_path_that_drops_ip_fragments() {
+    let Some(lab) = Lab::new("pki_frag") else {
+        return;
+    };
+    let t = &lab.topo;
+    narrow_path(&lab);
     let dir = lab.dir.path().join("pki");
     std::fs::create_dir_all(&dir).unwrap();
     let p = make_pki(&dir);
@@ -463,5 +469,41 @@ fn lab_pki_fragmented_main_mode_over_a_path_that_drops_ip_fragments() {
     println!("nft on gwA:\n{dropped}");
     println!("tshark -V, our first fragment:\n{first}");
     println!("{}", da.exec("show crypto isakmp sa"));
+    da.stop();
+}
+
+/// The control for the test above: the same path without `crypto isakmp fragmentation` here.
+/// Our MM5 leaves as IP fragments that gwB drops, so Main Mode hangs at MM_KEY_EXCH, and
+/// `diagnose` blames the path and names the command instead of suspecting keys.
+#[test]
+fn lab_pki_mm5_lost_as_ip_fragments_is_diagnosed() {
+    let Some(lab) = Lab::new("pki_nofrag") else {
+        return;
+    };
+    narrow_path(&lab);
+    let dir = lab.dir.path().join("pki");
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = make_pki(&dir);
+    let da = daemon(&lab, &dir, &p.keys, "dn", "none");
+    let peer = charon_with(&lab, &dir, "b", DN_A, Some(PATH_MTU));
+    let t = &lab.topo;
+    assert!(!ping_until_up(
+        &t.host_a,
+        addr::HOST_B,
+        Duration::from_secs(3)
+    ));
+    let needle = "lost as IP fragments";
+    let seen = wait_until(Duration::from_secs(30), || {
+        ping(&t.host_a, addr::HOST_B, 1);
+        da.exec("diagnose").contains(needle)
+    });
+    let diag = da.exec("diagnose");
+    println!("diagnose:\n{diag}");
+    assert!(seen, "want {needle}:\n{diag}\n{}", da.state());
+    assert!(diag.contains("crypto isakmp fragmentation"), "{diag}");
+    let dropped = t.gw_b.sh("nft list table ip nofrag").unwrap();
+    assert!(!dropped.contains("counter packets 0 "), "{dropped}");
+    println!("nft on gwB:\n{dropped}");
+    drop(peer);
     da.stop();
 }

@@ -187,6 +187,8 @@ pub enum Happening {
         local_port: u16,
         /// Byte-identical to the previous datagram to this peer: a retransmission.
         retransmission: bool,
+        /// UDP payload bytes (the ISAKMP message, with the non-ESP marker on 4500).
+        len: usize,
     },
     /// An IKE datagram arrived.
     IkeReceived {
@@ -483,6 +485,7 @@ impl History {
                 initiator,
                 local_port,
                 retransmission,
+                len: data.len(),
             },
         );
         retransmission

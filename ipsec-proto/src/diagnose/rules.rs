@@ -84,6 +84,31 @@ fn count_sent(p: &PeerInput, state: IsakmpState, initiator: bool, retrans: bool)
         .count()
 }
 
+/// IPv4 and UDP headers in front of an IKE message.
+const IP_UDP: usize = 28;
+
+/// The IP size of our MM5 and of the largest MM1/MM3 before it, when MM5 exceeds the
+/// 576 bytes every IPv4 host must take (RFC 791) and the earlier messages did not.
+fn oversized_mm5(p: &PeerInput) -> Option<(usize, usize)> {
+    let sent = |want: IsakmpState| {
+        p.history.events.iter().filter_map(move |r| match &r.what {
+            Happening::IkeSent {
+                state: Some(s),
+                initiator: true,
+                len,
+                ..
+            } if *s == want => Some(len + IP_UDP),
+            _ => None,
+        })
+    };
+    let mm5 = sent(IsakmpState::MmKeyExch).max()?;
+    let before = sent(IsakmpState::MmNoState)
+        .chain(sent(IsakmpState::MmSaSetup))
+        .max()
+        .unwrap_or(0);
+    (mm5 > 576 && before <= 576).then_some((mm5, before))
+}
+
 fn count_received_in(p: &PeerInput, state: IsakmpState) -> usize {
     p.history
         .events
@@ -432,6 +457,20 @@ fn phase1(now: Instant, p: &PeerInput, out: &mut Vec<Verdict>) {
             }
             v.evidence
                 .push(format!("MM5 retransmitted {retrans} times, no MM6"));
+            let big = oversized_mm5(p);
+            if let Some((mm5, before)) = big {
+                // A certificate makes MM5 the first message too big for some paths: the
+                // small MM1-MM4 passing says nothing about it.
+                v.summary = format!(
+                    "Phase 1 stuck at MM_KEY_EXCH: MM5 ({mm5} bytes of IP datagram, certificates inside) retransmitted with no MM6: it is probably lost as IP fragments on the path"
+                );
+                v.evidence.push(format!(
+                    "MM5 is {mm5} bytes of IP datagram; MM1-MM4 were at most {before}: beyond 576 bytes only IP fragmentation carries it, and a path with a smaller MTU that drops fragments loses it"
+                ));
+                v.check.push(format!(
+                    "`crypto isakmp fragmentation` here (IKE fragments are sent once the peer announces the FRAGMENTATION vendor ID; strongSwan: `fragmentation = yes|force`), or IP fragments of UDP 500/4500 permitted between {local} and {peer}"
+                ));
+            }
             v.evidence.push(retrans_line);
             let psk = format!(
                 "pre-shared keys: `crypto isakmp key` for {peer} here and for {local} on the peer must be equal (the peer cannot decrypt MM5 and drops it: `%CRYPTO-4-IKMP_BAD_MESSAGE` in its log)"
@@ -453,6 +492,8 @@ fn phase1(now: Instant, p: &PeerInput, out: &mut Vec<Verdict>) {
                     v.check.push(f);
                     v.check.push(psk);
                 }
+            } else if big.is_some() {
+                v.check.push(psk);
             } else {
                 v.evidence.push(
                     "no NAT: MM5 used UDP 500 like MM1-MM4, which got through, so the path is fine and the keys are the suspect".into(),
