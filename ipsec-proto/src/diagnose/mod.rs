@@ -319,6 +319,27 @@ fn routine(what: &Happening) -> bool {
     )
 }
 
+/// Routine datagrams of one kind, whatever their sizes (a DPD and an informational differ).
+fn same_routine(a: &Happening, b: &Happening) -> bool {
+    let sizeless = |w: &Happening| match w {
+        Happening::IkeSent {
+            state,
+            initiator,
+            local_port,
+            retransmission,
+            ..
+        } => Happening::IkeSent {
+            state: *state,
+            initiator: *initiator,
+            local_port: *local_port,
+            retransmission: *retransmission,
+            len: 0,
+        },
+        other => other.clone(),
+    };
+    sizeless(a) == sizeless(b)
+}
+
 /// FNV-1a: only compares a datagram with the previous one, no adversary involved.
 fn fingerprint(data: &[u8]) -> u64 {
     data.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
@@ -432,12 +453,15 @@ impl History {
         // push the negotiation history out. Retransmissions always take their own slot.
         if routine(&what) {
             let n = h.events.len();
-            let like = (n.saturating_sub(2)..n)
-                .rev()
-                .find(|&i| h.events.get(i).is_some_and(|r| r.what == what));
+            let like = (n.saturating_sub(2)..n).rev().find(|&i| {
+                h.events
+                    .get(i)
+                    .is_some_and(|r| same_routine(&r.what, &what))
+            });
             if let Some(i) = like {
                 if let Some(mut r) = h.events.remove(i) {
                     r.at = at;
+                    r.what = what;
                     h.events.push_back(r);
                 }
                 return;
