@@ -227,6 +227,11 @@ pub struct EndpointConfig {
     /// configuration built from IOS text turns it on when it keys peers by identity or
     /// initiates Aggressive Mode (see [`crate::policy::GatewayConfig::aggressive_mode_in_use`]).
     pub aggressive_mode: bool,
+    /// With [`EndpointConfig::aggressive_mode`], answer only Aggressive Mode proposals with
+    /// certificates (rsa-sig): their AM2 carries a signature, not a crackable hash, so a
+    /// configuration with rsa-sig policies answers them even where pre-shared-key Aggressive
+    /// Mode stays off.
+    pub aggressive_mode_certificates_only: bool,
     /// Aggressive Mode message 1 costs us a Diffie-Hellman exponentiation with no cookie round
     /// trip first: at most this many are answered per second on average...
     pub aggressive_dh_per_sec: u32,
@@ -295,6 +300,7 @@ impl Default for EndpointConfig {
             rekey_margin: Duration::from_secs(30),
             phase1_rekey_percent: 90,
             aggressive_mode: false,
+            aggressive_mode_certificates_only: false,
             aggressive_dh_per_sec: 50,
             aggressive_dh_burst: 100,
             fragmentation: None,

@@ -92,12 +92,6 @@ fn ike_hash_attr(h: IkeHash) -> Option<(u16, HashAlg)> {
     })
 }
 
-/// Whether we can run this policy with pre-shared keys (Aggressive Mode, and peers without a
-/// certificate).
-pub(crate) fn policy_usable(p: &IsakmpPolicy) -> bool {
-    policy_usable_with(p, false)
-}
-
 /// Whether we can run this policy: pre-shared keys, or RSA signatures when `rsa_sig` (the peer
 /// entry has a key and certificate), with groups and algorithms we implement.
 pub(crate) fn policy_usable_with(p: &IsakmpPolicy, rsa_sig: bool) -> bool {

@@ -608,6 +608,8 @@ pub fn build(cfg: &GatewayConfig, local_override: Option<Ipv4Addr>) -> Result<Bu
     let easy_vpn = peers
         .iter()
         .any(|p| p.mode_config.is_some() || p.mode_config_client.is_some());
+    let rsa_sig_aggressive =
+        !cfg.aggressive_mode_disabled && peers.iter().any(|p| p.rsa_sig.is_some());
     let endpoint = EndpointConfig {
         send_unity_vid: easy_vpn,
         peers,
@@ -618,7 +620,8 @@ pub fn build(cfg: &GatewayConfig, local_override: Option<Ipv4Addr>) -> Result<Bu
             .nat_keepalive_secs
             .map(|s| Duration::from_secs(u64::from(s))),
         dpd: cfg.ipsec.dpd,
-        aggressive_mode: cfg.aggressive_mode_in_use(),
+        aggressive_mode: cfg.aggressive_mode_in_use() || rsa_sig_aggressive,
+        aggressive_mode_certificates_only: !cfg.aggressive_mode_in_use(),
         fragmentation: cfg
             .ipsec
             .ike_fragmentation_mtu
@@ -642,7 +645,7 @@ fn phase1_id(
         LocalIdentity::Address => Phase1Id::Ipv4(local),
         LocalIdentity::Fqdn(f) => Phase1Id::Fqdn(f),
         LocalIdentity::UserFqdn(u) => Phase1Id::UserFqdn(u),
-        // Aggressive Mode is pre-shared-key only here: no certificate to take a DN from.
+        // The endpoint sends its certificate's subject instead when it has one.
         LocalIdentity::Dn => Phase1Id::Ipv4(local),
     }
 }

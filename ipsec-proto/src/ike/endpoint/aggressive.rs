@@ -144,21 +144,33 @@ impl Endpoint {
         my_id: &crate::ike::config::Phase1Id,
     ) -> Result<IkeSaId, Error> {
         let cfg = self.peer(peer).ok_or(ApiMisuse::NoSuchPeer(peer.0))?;
+        let rsa = cfg.rsa_sig.as_ref();
         let all = cfg.sorted_policies();
         let first = all
             .iter()
-            .find(|p| proposal::policy_usable(p))
+            .find(|p| proposal::policy_usable_with(p, rsa.is_some()))
             .ok_or(ApiMisuse::Config(ConfigProblem::NoUsablePolicy))?;
         let group_id = first.group;
         let group = DhGroup::from_ike_id(group_id)
             .ok_or(ApiMisuse::Config(ConfigProblem::NoUsablePolicy))?;
         let policies: Vec<&crate::policy::IsakmpPolicy> =
             all.into_iter().filter(|p| p.group == group_id).collect();
-        let sai_b = proposal::phase1_sa_body(&policies, cfg.xauth_client.is_some(), false)?;
+        let sai_b = proposal::phase1_sa_body(&policies, cfg.xauth_client.is_some(), rsa.is_some())?;
+        // With a certificate our identity is the one it carries: its subject under
+        // `crypto isakmp identity dn`, else what the entry names (a subjectAltName).
+        let dn_body = match (rsa.and_then(|r| r.chain.first()), &cfg.local_identity) {
+            (Some(c), crate::policy::LocalIdentity::Dn) => Some(proposal::phase1_own_id_body(
+                &cfg.local_identity,
+                Ipv4Addr::UNSPECIFIED,
+                Some(&c.subject_der),
+            )?),
+            _ => None,
+        };
         let ci = self.cookie();
         let dh = DhSecret::generate(group, &mut self.rng);
         let ni = self.nonce();
         let idii = match my_id {
+            _ if dn_body.is_some() => dn_body.unwrap_or_default(),
             // The address as the caller configured it, else the one we send from (known after
             // the first answer for a peer without `local_address`).
             crate::ike::config::Phase1Id::Ipv4(a) if a.is_unspecified() => {
@@ -180,6 +192,13 @@ impl Endpoint {
         b.add_ke(dh.public_value())?;
         b.add_nonce(&ni)?;
         b.add_raw(PayloadType::ID, &idii)?;
+        if let Some(r) = self.peer(peer).and_then(|c| c.rsa_sig.as_ref()) {
+            rsa_sig::add_cert_requests(&mut b, r).map_err(|_| {
+                Error::from(InvalidMessage::BadPayload(
+                    "AM1 (certificate requests do not fit)",
+                ))
+            })?;
+        }
         for v in self.our_vids(true) {
             b.add_vendor_id(v)?;
         }
@@ -272,6 +291,10 @@ impl Endpoint {
             return Err(InvalidMessage::BadPayload("ID (shorter than its fixed part)").into());
         }
         let (peer, (suite, pnum, tbody)) = self.responder_phase1_choice(path, header, sa_p.body)?;
+        if self.config.aggressive_mode_certificates_only && !suite.rsa_sig {
+            self.drop_datagram(DatagramDrop::AggressiveModeDisabled);
+            return Ok(());
+        }
         if ke.body.len() != suite.group.public_len() {
             return Err(InvalidMessage::BadPayload("KE (length is not the chosen group's)").into());
         }
@@ -289,7 +312,10 @@ impl Endpoint {
         } else {
             NattKind::None
         };
+        // Certificates need no key lookup (and so no decoy: an unknown identity is refused
+        // by its certificate, which a prober cannot forge).
         let (psk, unknown_id) = match self.am_key_for(peer, path.remote.ip(), idp.body) {
+            _ if suite.rsa_sig => (crate::policy::PskSecret::new(b""), None),
             Some(k) => (k, None),
             None => {
                 if self.am.secret.is_none() {
@@ -317,16 +343,27 @@ impl Endpoint {
         let cr = self.cookie();
         let nr = self.nonce();
         let ci = header.initiator_cookie.0;
-        let keys = Phase1Keys::from_psk(
-            suite.hash,
-            suite.cipher,
-            psk.expose(),
-            nonce.body,
-            &nr,
-            gxy.expose_secret(),
-            &ci,
-            &cr,
-        );
+        let keys = if suite.rsa_sig {
+            Phase1Keys::from_skeyid(
+                suite.hash,
+                suite.cipher,
+                crate::crypto::kdf::skeyid_sig(suite.hash, nonce.body, &nr, gxy.expose_secret()),
+                gxy.expose_secret(),
+                &ci,
+                &cr,
+            )
+        } else {
+            Phase1Keys::from_psk(
+                suite.hash,
+                suite.cipher,
+                psk.expose(),
+                nonce.body,
+                &nr,
+                gxy.expose_secret(),
+                &ci,
+                &cr,
+            )
+        };
         let crypt = IsakmpCrypto::new(&keys, ke.body, dh.public_value())
             .map_err(|_| Failure::Drop(InvalidMessage::BadPayload("KE").into()))?;
         let local_ip = match (
@@ -337,7 +374,22 @@ impl Endpoint {
             (_, Some(a)) => a,
             _ => Ipv4Addr::UNSPECIFIED,
         };
-        let idir = proposal::phase1_id_body(local_ip)?;
+        let rsa = if suite.rsa_sig {
+            self.config
+                .peers
+                .get(peer.0)
+                .and_then(|c| c.rsa_sig.as_ref())
+        } else {
+            None
+        };
+        let idir = match (rsa, self.config.peers.get(peer.0)) {
+            (Some(r), Some(c)) => proposal::phase1_own_id_body(
+                &c.local_identity,
+                local_ip,
+                r.chain.first().map(|x| x.subject_der.as_slice()),
+            )?,
+            _ => proposal::phase1_id_body(local_ip)?,
+        };
         let hash_r = keys.hash_r(ke.body, dh.public_value(), sa_p.body, &idir);
         let sa_answer = proposal::echo_sa_body(pnum, ProtocolId::ISAKMP.0, &[], &tbody)?;
         let h = Header::new(
@@ -353,7 +405,17 @@ impl Endpoint {
         b.add_ke(dh.public_value())?;
         b.add_nonce(&nr)?;
         b.add_raw(PayloadType::ID, &idir)?;
-        b.add_hash(&hash_r)?;
+        match rsa {
+            Some(r) => {
+                if let Err(e) = rsa_sig::add_cert_and_sig(&mut b, r, &mut self.rng, &hash_r) {
+                    return Err(Failure::Drop(e));
+                }
+                rsa_sig::add_cert_requests(&mut b, r)?;
+            }
+            None => {
+                b.add_hash(&hash_r)?;
+            }
+        }
         match natt {
             NattKind::Rfc => {
                 b.add_vendor_id(&vendor::NAT_T_RFC3947)?;
@@ -478,9 +540,6 @@ impl Endpoint {
             .find(PayloadType::NONCE)
             .ok_or_else(|| missing("NONCE"))?;
         let idp = list.find(PayloadType::ID).ok_or_else(|| missing("ID"))?;
-        let hp = list
-            .find(PayloadType::HASH)
-            .ok_or_else(|| missing("HASH"))?;
         if nonce.body.len() < 8 || nonce.body.len() > 256 {
             return Err(InvalidMessage::BadPayload("NONCE (length must be 8..256)").into());
         }
@@ -496,7 +555,7 @@ impl Endpoint {
             sa_p.body,
             &policies,
             cfg.xauth_client.is_some(),
-            false,
+            cfg.rsa_sig.is_some(),
         )? {
             Ok(s) => s,
             Err(what) => {
@@ -520,18 +579,52 @@ impl Endpoint {
             .compute_shared(ke.body)
             .map_err(|e| Failure::Drop(PeerMisbehaved::BadKe(e).into()))?;
         let cr = header.responder_cookie.0;
-        let keys = Phase1Keys::from_psk(
-            suite.hash,
-            suite.cipher,
-            psk.expose(),
-            &sa.hs().ni,
-            nonce.body,
-            gxy.expose_secret(),
-            &sa.ci,
-            &cr,
-        );
+        let keys = if suite.rsa_sig {
+            Phase1Keys::from_skeyid(
+                suite.hash,
+                suite.cipher,
+                crate::crypto::kdf::skeyid_sig(
+                    suite.hash,
+                    &sa.hs().ni,
+                    nonce.body,
+                    gxy.expose_secret(),
+                ),
+                gxy.expose_secret(),
+                &sa.ci,
+                &cr,
+            )
+        } else {
+            Phase1Keys::from_psk(
+                suite.hash,
+                suite.cipher,
+                psk.expose(),
+                &sa.hs().ni,
+                nonce.body,
+                gxy.expose_secret(),
+                &sa.ci,
+                &cr,
+            )
+        };
         let expect = keys.hash_r(&sa.hs().gxi, ke.body, &sa.hs().sai_b, idp.body);
-        if !expect.ct_eq(hp.body) {
+        if let Some(r) = cfg.rsa_sig.as_ref().filter(|_| suite.rsa_sig) {
+            let remote = sa.path.remote;
+            let checked = rsa_sig::verify_peer(
+                r,
+                &list,
+                idp.body,
+                &expect,
+                self.unix_time(now),
+                2,
+                remote.ip(),
+            );
+            if let Err(e) = checked {
+                return Err(self.abandon_phase1(id, remote, e));
+            }
+        } else if !expect.ct_eq(
+            list.find(PayloadType::HASH)
+                .ok_or_else(|| missing("HASH"))?
+                .body,
+        ) {
             // The responder's keys differ from ours: a wrong `set aggressive-mode password`,
             // or an identity the responder has no key for.
             let e = Error::AuthenticationFailed(AuthFailure::HashMismatch("HASH_R"));
@@ -580,7 +673,26 @@ impl Endpoint {
         let h = sa.header(ExchangeType::AGGRESSIVE, Flags::ENCRYPTION, 0);
         let mut buf = vec![0u8; MAX_MSG];
         let mut b = MessageBuilder::new(&mut buf, h)?;
-        b.add_hash(&hash_i)?;
+        let peer = sa.peer;
+        match self
+            .config
+            .peers
+            .get(peer.0)
+            .and_then(|c| c.rsa_sig.as_ref())
+            .filter(|_| suite.rsa_sig)
+        {
+            Some(r) => {
+                if let Err(e) = rsa_sig::add_cert_and_sig(&mut b, r, &mut self.rng, &hash_i) {
+                    return Err(Failure::Drop(e));
+                }
+            }
+            None => {
+                b.add_hash(&hash_i)?;
+            }
+        }
+        let Some(sa) = self.sas.get_mut(&id) else {
+            return Ok(());
+        };
         if sa.natt != NattKind::None {
             add_nat_d_pair(
                 &mut b,
@@ -647,10 +759,33 @@ impl Endpoint {
             return Ok(());
         };
         let hs = sa.hs();
-        let ok = hp.is_some_and(|hp| {
-            keys.hash_i(&hs.gxi, &hs.gxr, &hs.sai_b, &hs.idii)
-                .ct_eq(hp.body)
-        });
+        let expect = keys.hash_i(&hs.gxi, &hs.gxr, &hs.sai_b, &hs.idii);
+        let rsa = sa
+            .suite
+            .filter(|s| s.rsa_sig)
+            .and(self.config.peers.get(sa.peer.0))
+            .and_then(|c| c.rsa_sig.as_ref());
+        if let Some(r) = rsa {
+            let checked = match list.as_ref() {
+                Some(l) => rsa_sig::verify_peer(
+                    r,
+                    l,
+                    &hs.idii,
+                    &expect,
+                    self.unix_time(now),
+                    3,
+                    remote.ip(),
+                ),
+                None => Err(Error::InvalidMessage(InvalidMessage::BadPayload("AM3"))),
+            };
+            if let Err(e) = checked {
+                if list.is_none() && !header.flags.encrypted() {
+                    return Err(InvalidMessage::BadPayload("AM3").into());
+                }
+                return Err(self.abandon_phase1(id, remote, e));
+            }
+        }
+        let ok = rsa.is_some() || hp.is_some_and(|hp| expect.ct_eq(hp.body));
         // A decoy key is never a credential: even a HASH_I that verifies under it (only a
         // holder of our local secret could make one) authenticates nobody.
         if !ok || hs.unknown_id.is_some() {

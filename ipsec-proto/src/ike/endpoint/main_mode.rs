@@ -107,7 +107,6 @@ impl Endpoint {
         sa_body: &[u8],
     ) -> Res<(PeerId, proposal::Phase1Choice)> {
         // Signatures are implemented for Main Mode only: Aggressive Mode stays pre-shared.
-        let main_mode = header.exchange == ExchangeType::MAIN_MODE;
         let Some(peer) = self.find_peer_by_addr(path.remote.ip()) else {
             let e = Error::PeerIncompatible(PeerIncompatible::NoKey(path.remote.ip()));
             self.fail(None, path.remote, 1, e);
@@ -118,7 +117,7 @@ impl Endpoint {
         };
         let policies = cfg.sorted_policies();
         let xauth = xauth_applies(cfg, path.remote.ip());
-        let rsa = main_mode && cfg.rsa_sig.is_some();
+        let rsa = cfg.rsa_sig.is_some();
         match proposal::choose_phase1(sa_body, &policies, xauth, rsa)? {
             Ok(x) => Ok((peer, x)),
             Err(e) => {

@@ -1,5 +1,5 @@
-//! Main Mode with RSA signatures (RFC 2409 section 5.1; the PKI profile of RFC 4945): CR in
-//! messages 3 and 4, ID, CERT and SIG in messages 5 and 6.
+//! Main and Aggressive Mode with RSA signatures (RFC 2409 sections 5.1 and 5.4; the PKI profile
+//! of RFC 4945): CR in MM3/MM4 (AM1/AM2), ID, CERT and SIG in MM5/MM6 (AM2/AM3).
 //!
 //! SIG_I / SIG_R are PKCS#1 v1.5 signatures over HASH_I / HASH_R themselves, with no
 //! DigestInfo, as IOS and strongSwan make them. The peer's certificate chains to one of the
@@ -101,7 +101,12 @@ pub(super) fn verify_peer(
     message: u8,
     peer: IpAddr,
 ) -> Result<(), Error> {
-    let sig_name = if message == 5 { "SIG_I" } else { "SIG_R" };
+    // The initiator signs MM5 and AM3, the responder MM6 and AM2.
+    let sig_name = if matches!(message, 3 | 5) {
+        "SIG_I"
+    } else {
+        "SIG_R"
+    };
     let auth = Error::AuthenticationFailed;
     let sig = list
         .find(PayloadType::SIG)
