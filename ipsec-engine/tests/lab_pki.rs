@@ -241,10 +241,23 @@ fn charon_with(
     remote_id: &str,
     fragment_size: Option<usize>,
 ) -> Charon {
+    charon_conn(lab, dir, b_cert, remote_id, fragment_size, false)
+}
+
+/// As [`charon_with`]; `aggressive`: charon initiates and accepts Aggressive Mode.
+fn charon_conn(
+    lab: &Lab,
+    dir: &Path,
+    b_cert: &str,
+    remote_id: &str,
+    fragment_size: Option<usize>,
+    aggressive: bool,
+) -> Charon {
     let mut conn = seed_charon_conn()
         .cert(&format!("{b_cert}.pem"))
         .local_id(DN_B)
-        .remote_id(remote_id);
+        .remote_id(remote_id)
+        .aggressive(aggressive);
     let mut extra = String::new();
     if let Some(n) = fragment_size {
         conn = conn.conn_option("fragmentation", "force");
@@ -506,4 +519,52 @@ fn lab_pki_mm5_lost_as_ip_fragments_is_diagnosed() {
     println!("nft on gwB:\n{dropped}");
     drop(peer);
     da.stop();
+}
+
+/// Aggressive Mode with certificates: AM2 and AM3 carry CERT and SIG.
+fn aggressive(tag: &str, we_initiate: bool) {
+    let Some(lab) = Lab::new(tag) else {
+        return;
+    };
+    let dir = lab.dir.path().join("pki");
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = make_pki(&dir);
+    let mut text = site_a_rsa(&dir, "a", "dn", "none");
+    if we_initiate {
+        text = text
+            .replace(
+                "crypto isakmp policy 1\n",
+                "crypto isakmp profile AM\n initiate mode aggressive\ncrypto isakmp policy 1\n",
+            )
+            .replace(
+                " match address 100\n",
+                " match address 100\n set isakmp-profile AM\n",
+            );
+        assert!(text.contains("set isakmp-profile AM"), "{text}");
+    }
+    let da = daemon_text(&lab, &p.keys, text);
+    // charon answers Aggressive Mode only for a connection that has `aggressive = yes`.
+    let peer = charon_conn(&lab, &dir, "b", DN_A, None, true);
+    up_and_passing(&da, &peer, &lab, we_initiate);
+    let log = peer.log();
+    let am: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("AGGRESSIVE") && (l.contains("CERT") || l.contains("SIG")))
+        .collect();
+    assert!(
+        am.len() >= 2,
+        "charon saw no Aggressive Mode with CERT/SIG:\n{log}"
+    );
+    println!("charon:\n{}", am.join("\n"));
+    da.stop();
+}
+
+#[test]
+fn lab_pki_aggressive_mode_strongswan_initiates() {
+    aggressive("pki_am_they", false);
+}
+
+#[test]
+fn lab_pki_aggressive_mode_we_initiate() {
+    aggressive("pki_am_we", true);
 }
