@@ -480,3 +480,44 @@ fn null_arguments_are_refused() {
         ipsec_keystore_free(&mut ks);
     }
 }
+
+#[test]
+fn a_certificate_the_keystore_crl_revokes_is_refused() {
+    let revoked = (
+        include_str!("../../../../ipsec-proto/src/pki/testdata/revoked.pem"),
+        include_str!("../../../../ipsec-proto/src/pki/testdata/revoked.key"),
+    );
+    let pair = |revocation: &str| {
+        let (ka, kb) = (keystore(), keystore());
+        assert_eq!(add_key(ka, "gw", GW1.1), ipsec_result::IPSEC_RESULT_OK);
+        assert_eq!(add_key(kb, "gw", revoked.1), ipsec_result::IPSEC_RESULT_OK);
+        for k in [ka, kb] {
+            assert_eq!(
+                add_crl(k, "LAB", &pem_der(CRL)),
+                ipsec_result::IPSEC_RESULT_OK
+            );
+        }
+        // revoked.pem has no subjectAltName: both identify by distinguished name.
+        let dn = |t: String| t.replace("identity hostname", "identity dn");
+        let a = new_with(&dn(cert_site(SITE_A, "gw1", GW1.0, revocation)), ka, 1).unwrap();
+        let b = dn(cert_site(SITE_B, "revoked", revoked.0, revocation));
+        let b = new_with(&b, kb, 2).unwrap();
+        for t in [a, b] {
+            unsafe { ipsec_tunnel_set_wall_clock(t, 0, JAN_2027) };
+        }
+        let (mut ka, mut kb) = (ka, kb);
+        unsafe {
+            ipsec_keystore_free(&mut ka);
+            ipsec_keystore_free(&mut kb);
+        }
+        (a, b)
+    };
+    // Revocation not checked: the certificate is otherwise fine.
+    let (a, b) = pair("none");
+    assert!(negotiate(a, b));
+    free2(a, b);
+    // `revocation-check crl` with the CA's CRL from the keystore: refused.
+    let (a, b) = pair("crl");
+    assert!(!negotiate(a, b));
+    free2(a, b);
+}
