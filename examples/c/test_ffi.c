@@ -132,11 +132,11 @@ static void test_result_messages(void) {
               IPSEC_RESULT_NULL_PARAMETER);
     EXPECT_RC(ipsec_result_message(0, NULL, 10, &n), IPSEC_RESULT_NULL_PARAMETER);
 
-    static const uint32_t codes[] = {0,    1,    1000, 1001, 1002, 1003, 1004, 1005, 1006, 1007,
+    static const uint32_t codes[] = {   0,    1, 1000, 1001, 1002, 1003, 1004, 1005, 1006, 1007,
                                      1008, 1009, 1010, 1011, 1012, 2000, 2001, 2002, 2003, 2004,
-                                     3000, 3001, 3002, 3003, 3004, 3005, 3006, 3007, 3008, 3009,
-                                     4000, 4001, 5000, 5001, 5002, 5003, 5004, 5005, 5006, 6000,
-                                     7000};
+                                     2005, 2006, 3000, 3001, 3002, 3003, 3004, 3005, 3006, 3007,
+                                     3008, 3009, 4000, 4001, 5000, 5001, 5002, 5003, 5004, 5005,
+                                     5006, 6000, 7000};
     for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
         EXPECT_RC(ipsec_result_message(codes[i], (uint8_t *)buf, sizeof buf, &n), IPSEC_RESULT_OK);
         EXPECT(n > 0 && strstr(buf, "unknown result code") == NULL);

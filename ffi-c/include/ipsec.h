@@ -274,6 +274,13 @@
 // `ipsec_tunnel_show`: `show crypto ipsec client ezvpn` (Easy VPN remote profiles).
 #define IPSEC_SHOW_CRYPTO_IPSEC_CLIENT_EZVPN 11
 
+// `ipsec_tunnel_show`: `show crypto pki certificates` (every trustpoint's chain; one
+// trustpoint: `ipsec_tunnel_show_pki_certificates`).
+#define IPSEC_SHOW_CRYPTO_PKI_CERTIFICATES 12
+
+// `ipsec_tunnel_show`: `show crypto pki trustpoints`.
+#define IPSEC_SHOW_CRYPTO_PKI_TRUSTPOINTS 13
+
 // `ipsec_tunnel_show`: `show interfaces TunnelN` is `IPSEC_SHOW_INTERFACES_TUNNEL + N`
 // (N below 2^24), for a static VTI.
 #define IPSEC_SHOW_INTERFACES_TUNNEL 16777216
@@ -344,6 +351,11 @@ enum ipsec_result
   IPSEC_RESULT_ESP_NOT_BLOCK_ALIGNED = 2003,
   // ESP packet for another SPI than this SA's.
   IPSEC_RESULT_ESP_WRONG_SPI = 2004,
+  // A private key the caller supplied does not parse (not PEM/DER PKCS#1 or PKCS#8 RSA, or
+  // a modulus outside 1024-8192 bits).
+  IPSEC_RESULT_INVALID_KEY = 2005,
+  // A CRL the caller supplied does not parse as a DER v2 CRL.
+  IPSEC_RESULT_INVALID_CRL = 2006,
   // The peer sent a well-formed message that is not allowed at this point (dropped, counted).
   IPSEC_RESULT_PEER_MISBEHAVED = 3000,
   // No ISAKMP policy or transform set matched.
@@ -420,6 +432,10 @@ typedef struct ipsec_esp_sa ipsec_esp_sa;
 
 // One event (opaque), owned by the caller after `ipsec_endpoint_poll_event`.
 typedef struct ipsec_event ipsec_event;
+
+// RSA private keys by `rsakeypair` label and DER CRLs by trustpoint name (opaque). Keys are
+// wiped when it is freed. Not thread-safe: serialise calls on one keystore.
+typedef struct ipsec_keystore ipsec_keystore;
 
 // The tunnels of one IOS configuration (opaque). Not thread-safe: serialise calls on one
 // handle. It has no callbacks, so nothing can call into it while one of its calls runs.
@@ -1148,6 +1164,76 @@ ipsec_result ipsec_classify_udp4500(const uint8_t *data,
 // `esp` points to `len` readable bytes; `spi` writable.
 ipsec_result ipsec_esp_peek_spi(const uint8_t *esp, size_t len, uint32_t *spi);
 
+// Makes an empty keystore into `*out`; free it with `ipsec_keystore_free`.
+//
+// # Safety
+// `out` writable.
+ipsec_result ipsec_keystore_new(struct ipsec_keystore **out);
+
+// Adds the RSA private key of `rsakeypair LABEL` (`label`: `label_len` bytes, UTF-8, one
+// word) from PEM text (`pem_len` bytes, need not be NUL-terminated): `-----BEGIN RSA PRIVATE
+// KEY-----` (PKCS#1) or unencrypted `-----BEGIN PRIVATE KEY-----` (PKCS#8). A key already under
+// that label is replaced. A label that no trustpoint uses is kept and ignored. A trustpoint
+// without `rsakeypair` uses its own name as the label, as on IOS.
+//
+// Errors: `IPSEC_RESULT_NULL_PARAMETER`; `IPSEC_RESULT_INVALID_UTF8` (label or PEM text);
+// `IPSEC_RESULT_INVALID_PARAMETER` (empty label, or with white space or NUL);
+// `IPSEC_RESULT_INVALID_KEY` (not a PEM RSA key, or one outside 1024-8192 bits). On error the
+// keystore is unchanged.
+//
+// # Safety
+// `ks` a live keystore; `label` `label_len` readable bytes; `pem` `pem_len` readable bytes.
+ipsec_result ipsec_keystore_add_rsa_key_pem(struct ipsec_keystore *ks,
+                                            const uint8_t *label,
+                                            size_t label_len,
+                                            const uint8_t *pem,
+                                            size_t pem_len);
+
+// `ipsec_keystore_add_rsa_key_pem` for a DER key (`der_len` bytes, PKCS#1 or PKCS#8), with the
+// same errors but `IPSEC_RESULT_INVALID_UTF8` only for the label.
+//
+// # Safety
+// `ks` a live keystore; `label` `label_len` readable bytes; `der` `der_len` readable bytes.
+ipsec_result ipsec_keystore_add_rsa_key_der(struct ipsec_keystore *ks,
+                                            const uint8_t *label,
+                                            size_t label_len,
+                                            const uint8_t *der,
+                                            size_t der_len);
+
+// Adds a CRL (DER, `der_len` bytes) for `crypto pki trustpoint TRUSTPOINT` (`trustpoint`:
+// `trustpoint_len` bytes, UTF-8, one word), consulted under `revocation-check crl`. A
+// trustpoint may have several; they accumulate. Whether the CRL is signed by the trustpoint's
+// CA is checked when a peer's certificate is validated.
+//
+// Errors: `IPSEC_RESULT_NULL_PARAMETER`; `IPSEC_RESULT_INVALID_UTF8`,
+// `IPSEC_RESULT_INVALID_PARAMETER` (the name, as for keys); `IPSEC_RESULT_INVALID_CRL` (not a
+// DER CRL this library can use, e.g. PEM text or a v1 CRL). On error the keystore is unchanged.
+//
+// # Safety
+// `ks` a live keystore; `trustpoint` `trustpoint_len` readable bytes; `der` `der_len` readable
+// bytes.
+ipsec_result ipsec_keystore_add_crl_der(struct ipsec_keystore *ks,
+                                        const uint8_t *trustpoint,
+                                        size_t trustpoint_len,
+                                        const uint8_t *der,
+                                        size_t der_len);
+
+// How many keys (`*out_keys`) and CRLs (`*out_crls`) the keystore holds; either pointer may be
+// NULL.
+//
+// # Safety
+// `ks` a live keystore; `out_keys`, `out_crls` NULL or writable.
+ipsec_result ipsec_keystore_count(const struct ipsec_keystore *ks,
+                                  size_t *out_keys,
+                                  size_t *out_crls);
+
+// Frees the keystore (wiping its keys) and sets `*ks` to NULL. Tunnels built with it keep
+// their own copies.
+//
+// # Safety
+// `ks` NULL, or points to NULL or a keystore from this library not freed before.
+void ipsec_keystore_free(struct ipsec_keystore **ks);
+
 // Renders the message of `result` into `buf` (NUL-terminated). `*out_len` receives the text
 // length without the NUL, or on `IPSEC_RESULT_BUFFER_TOO_SMALL` the capacity needed with it.
 // Unknown numbers render as "unknown result code N".
@@ -1178,12 +1264,37 @@ ipsec_result ipsec_tunnel_new_from_ios(const uint8_t *text,
                                        size_t *err_line,
                                        size_t *err_col);
 
+// `ipsec_tunnel_new_from_ios` with the private keys and CRLs of `keys` (certificate
+// authentication: `authentication rsa-sig`, `crypto pki trustpoint T` with `rsakeypair
+// LABEL`, `crypto pki certificate chain T`). The tunnel copies them: `keys` may be freed or
+// changed afterwards. Peer certificates are checked against the wall clock, which the library
+// cannot read: call `ipsec_tunnel_set_wall_clock` before the first negotiation, or every
+// certificate peer is refused ("wall-clock time unknown").
+//
+// Errors as `ipsec_tunnel_new_from_ios`, and `IPSEC_RESULT_NULL_PARAMETER` for a NULL `keys`.
+// A trustpoint holding our certificate without the key of its label, a key that is not the
+// certificate's, or a CRL the trustpoint cannot use give `IPSEC_RESULT_INVALID_CONFIG`
+// (position 0, 0; `ipsec_tunnel_explain_ios_with_keys` names the trustpoint).
+//
+// # Safety
+// `text` `len` readable bytes; `keys` a live keystore; `seed` 32 readable bytes; `out`
+// writable; `err_line`/`err_col` NULL or writable.
+ipsec_result ipsec_tunnel_new_from_ios_with_keys(const uint8_t *text,
+                                                 size_t len,
+                                                 const struct ipsec_keystore *keys,
+                                                 const uint8_t *seed,
+                                                 struct ipsec_tunnel **out,
+                                                 size_t *err_line,
+                                                 size_t *err_col);
+
 // Runs the IOS configuration `text` (as for `ipsec_tunnel_new_from_ios`) from `now_ms` on:
 // crypto map entries whose policy did not change keep their SAs (no packet lost); changed or
 // removed entries are cleared as `clear crypto sa` clears them (Deletes queued for
-// `ipsec_tunnel_poll_transmit`), new ones start idle. On any error the running configuration
-// stays, with the same errors and positions as `ipsec_tunnel_new_from_ios`. `*kept` and
-// `*cleared` (each may be NULL) receive how many entries kept or lost their SAs.
+// `ipsec_tunnel_poll_transmit`), new ones start idle. The private keys and CRLs the tunnel
+// was built with stay (`ipsec_tunnel_reconfigure_ios_with_keys` replaces them). On any error
+// the running configuration stays, with the same errors and positions as
+// `ipsec_tunnel_new_from_ios`. `*kept` and `*cleared` (each may be NULL) receive how many
+// entries kept or lost their SAs.
 //
 // # Safety
 // `t` a live handle; `text` `len` readable bytes; `kept`, `cleared`, `err_line`, `err_col`
@@ -1197,6 +1308,24 @@ ipsec_result ipsec_tunnel_reconfigure_ios(struct ipsec_tunnel *t,
                                           size_t *err_line,
                                           size_t *err_col);
 
+// `ipsec_tunnel_reconfigure_ios` that also replaces the tunnel's private keys and CRLs with
+// copies of those in `keys` (a renewed certificate and its key, a fresh CRL). Errors as
+// `ipsec_tunnel_reconfigure_ios` and `ipsec_tunnel_new_from_ios_with_keys`; on any error the
+// running configuration and keys stay.
+//
+// # Safety
+// `t` a live handle; `text` `len` readable bytes; `keys` a live keystore; `kept`, `cleared`,
+// `err_line`, `err_col` NULL or writable.
+ipsec_result ipsec_tunnel_reconfigure_ios_with_keys(struct ipsec_tunnel *t,
+                                                    uint64_t now_ms,
+                                                    const uint8_t *text,
+                                                    size_t len,
+                                                    const struct ipsec_keystore *keys,
+                                                    size_t *kept,
+                                                    size_t *cleared,
+                                                    size_t *err_line,
+                                                    size_t *err_col);
+
 // Explains why `ipsec_tunnel_new_from_ios` refuses `text`: renders the reason ("line L,
 // column C: ..." for a syntax error) into `buf` like `ipsec_result_message`; the message is
 // empty when the text would be accepted. The result is that of writing the message.
@@ -1208,6 +1337,31 @@ ipsec_result ipsec_tunnel_explain_ios(const uint8_t *text,
                                       uint8_t *buf,
                                       size_t cap,
                                       size_t *out_len);
+
+// `ipsec_tunnel_explain_ios` for `ipsec_tunnel_new_from_ios_with_keys`: why `text` with the
+// keys and CRLs of `keys` is refused (e.g. "trustpoint LAB: rsakeypair gw: no key loaded").
+//
+// # Safety
+// `text` `len` readable bytes; `keys` a live keystore; `buf` `cap` writable bytes (or NULL
+// with 0); `out_len` writable.
+ipsec_result ipsec_tunnel_explain_ios_with_keys(const uint8_t *text,
+                                                size_t len,
+                                                const struct ipsec_keystore *keys,
+                                                uint8_t *buf,
+                                                size_t cap,
+                                                size_t *out_len);
+
+// Tells the tunnel the wall-clock time: `unix_secs` (seconds since 1970-01-01 UTC) is the
+// time at `now_ms` on the caller's monotonic clock; later times follow that clock. Peer
+// certificates (validity, CRL dates) are checked against it; until it is set, every
+// certificate peer is refused in Phase 1 ("wall-clock time unknown"). Call it again after the
+// system clock was stepped (NTP); pre-shared key peers do not need it.
+//
+// # Safety
+// `t` a live handle.
+ipsec_result ipsec_tunnel_set_wall_clock(struct ipsec_tunnel *t,
+                                         uint64_t now_ms,
+                                         int64_t unix_secs);
 
 // Frees the tunnel (wiping its keys) and sets `*t` to NULL.
 //
@@ -1373,6 +1527,21 @@ ipsec_result ipsec_tunnel_show(const struct ipsec_tunnel *t,
                                uint8_t *buf,
                                size_t cap,
                                size_t *out_len);
+
+// `show crypto pki certificates TRUSTPOINT`: renders the certificates of one trustpoint
+// (`trustpoint`: `trustpoint_len` bytes of UTF-8) into `buf` like `ipsec_tunnel_show`; an
+// empty name (NULL with 0) shows every trustpoint, as `IPSEC_SHOW_CRYPTO_PKI_CERTIFICATES`. A
+// trustpoint that is not configured answers as IOS does ("% Trustpoint X not found").
+//
+// # Safety
+// `t` a live handle; `trustpoint` `trustpoint_len` readable bytes (or NULL with 0); `buf`
+// `cap` writable bytes (or NULL with 0); `out_len` writable.
+ipsec_result ipsec_tunnel_show_pki_certificates(const struct ipsec_tunnel *t,
+                                                const uint8_t *trustpoint,
+                                                size_t trustpoint_len,
+                                                uint8_t *buf,
+                                                size_t cap,
+                                                size_t *out_len);
 
 // Renders the troubleshooting diagnosis at `now_ms` into `buf` like `ipsec_tunnel_show`: the
 // seed's procedure per crypto map peer (or only for `peer`, IPv4, when not NULL): the cause

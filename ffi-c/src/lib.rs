@@ -15,12 +15,14 @@ mod config;
 mod endpoint;
 mod esp;
 mod ffi;
+mod keystore;
 mod result;
 mod tunnel;
 
 pub use config::*;
 pub use endpoint::*;
 pub use esp::*;
+pub use keystore::*;
 pub use result::*;
 pub use tunnel::*;
 

@@ -58,6 +58,11 @@ pub enum ipsec_result {
     IPSEC_RESULT_ESP_NOT_BLOCK_ALIGNED = 2003,
     /// ESP packet for another SPI than this SA's.
     IPSEC_RESULT_ESP_WRONG_SPI = 2004,
+    /// A private key the caller supplied does not parse (not PEM/DER PKCS#1 or PKCS#8 RSA, or
+    /// a modulus outside 1024-8192 bits).
+    IPSEC_RESULT_INVALID_KEY = 2005,
+    /// A CRL the caller supplied does not parse as a DER v2 CRL.
+    IPSEC_RESULT_INVALID_CRL = 2006,
 
     /// The peer sent a well-formed message that is not allowed at this point (dropped, counted).
     IPSEC_RESULT_PEER_MISBEHAVED = 3000,
@@ -146,6 +151,8 @@ impl ipsec_result {
         R::IPSEC_RESULT_ESP_TRUNCATED,
         R::IPSEC_RESULT_ESP_NOT_BLOCK_ALIGNED,
         R::IPSEC_RESULT_ESP_WRONG_SPI,
+        R::IPSEC_RESULT_INVALID_KEY,
+        R::IPSEC_RESULT_INVALID_CRL,
         R::IPSEC_RESULT_PEER_MISBEHAVED,
         R::IPSEC_RESULT_NO_PROPOSAL_CHOSEN,
         R::IPSEC_RESULT_PROXY_IDENTITIES,
@@ -210,6 +217,8 @@ impl ipsec_result {
                 "ESP ciphertext is not a multiple of the cipher block"
             }
             R::IPSEC_RESULT_ESP_WRONG_SPI => "ESP packet carries another SPI",
+            R::IPSEC_RESULT_INVALID_KEY => "the private key does not parse (PEM or DER RSA)",
+            R::IPSEC_RESULT_INVALID_CRL => "the CRL does not parse (DER, version 2)",
             R::IPSEC_RESULT_PEER_MISBEHAVED => "peer sent a message not allowed in this state",
             R::IPSEC_RESULT_NO_PROPOSAL_CHOSEN => "no proposal chosen",
             R::IPSEC_RESULT_PROXY_IDENTITIES => "proxy identities not supported",

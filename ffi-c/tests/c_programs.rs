@@ -134,6 +134,25 @@ fn check_tunnel_outputs(example: &str, tests: &str) {
     assert!(tests.contains(" 0 failures"), "{tests}");
 }
 
+/// `two_tunnels_certs`: the seed sites with certificates only, refused without the wall clock.
+fn check_cert_outputs(example: &str) {
+    assert!(example.contains("bad key: refused"), "{example}");
+    assert!(
+        example.contains("without the wall clock: not up (as it must be)"),
+        "{example}"
+    );
+    assert!(example.contains("ping gw1 -> gw2: ok"), "{example}");
+    assert!(example.contains("ping gw2 -> gw1: ok"), "{example}");
+    assert!(example.contains(" rsig "), "{example}");
+    assert!(example.contains("Associated Trustpoints: LAB"), "{example}");
+    assert!(example.contains("certificates: ok"), "{example}");
+}
+
+/// The directory `two_tunnels_certs` reads its PEM fixtures from.
+fn pki_fixtures() -> PathBuf {
+    workspace().join("ipsec-proto/src/pki/testdata")
+}
+
 #[test]
 fn c_programs_plain() {
     if !require("gcc", "build the C programs") {
@@ -149,6 +168,10 @@ fn c_programs_plain() {
     let example = run(Command::new(ex), "two_tunnels");
     let tests = run(Command::new(t), "test_tunnel");
     check_tunnel_outputs(&example, &tests);
+    let ex = compile("two_tunnels_certs.c", "two_tunnels_certs", &[]);
+    let mut c = Command::new(ex);
+    c.arg(pki_fixtures());
+    check_cert_outputs(&run(c, "two_tunnels_certs"));
 }
 
 #[test]
@@ -176,6 +199,10 @@ fn c_programs_under_asan() {
     let example = run(env(ex), "two_tunnels (ASan)");
     let tests = run(env(t), "test_tunnel (ASan)");
     check_tunnel_outputs(&example, &tests);
+    let ex = compile("two_tunnels_certs.c", "two_tunnels_certs_asan", &san);
+    let mut c = env(ex);
+    c.arg(pki_fixtures());
+    check_cert_outputs(&run(c, "two_tunnels_certs (ASan)"));
 }
 
 #[test]
@@ -207,6 +234,10 @@ fn c_programs_under_valgrind() {
     let example = run(vg(ex), "two_tunnels (valgrind)");
     let tests = run(vg(t), "test_tunnel (valgrind)");
     check_tunnel_outputs(&example, &tests);
+    let ex = compile("two_tunnels_certs.c", "two_tunnels_certs_vg", &[]);
+    let mut c = vg(ex);
+    c.arg(pki_fixtures());
+    check_cert_outputs(&run(c, "two_tunnels_certs (valgrind)"));
 }
 
 #[test]

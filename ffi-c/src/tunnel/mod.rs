@@ -9,6 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 
 use ipsec_proto::diagnose;
 use ipsec_proto::ike::IsakmpState;
+use ipsec_proto::policy::GatewayConfig;
 use ipsec_proto::time::Instant;
 use ipsec_proto::tunnel::{
     BatchVerdicts, CoreOptions, Dest, Iface, Show, TunVerdict, Tunnel, TunnelError, TunnelEvent,
@@ -19,6 +20,7 @@ use crate::ffi::{
     addr_from_c, addr_to_c, as_ref, boundary, free_guarded, in_slice, lock, out_slice, peek,
     polled, to_raw, try_ok, try_some, write, write_text, Batch, Guarded,
 };
+use crate::keystore::ipsec_keystore;
 use crate::result::ipsec_result;
 
 /// `ipsec_tunnel_handle_plaintext` verdict: encapsulated and queued for the peer.
@@ -100,6 +102,11 @@ pub const IPSEC_SHOW_CRYPTO_SESSION_DETAIL: u32 = 9;
 pub const IPSEC_SHOW_RUNNING_CONFIG: u32 = 10;
 /// `ipsec_tunnel_show`: `show crypto ipsec client ezvpn` (Easy VPN remote profiles).
 pub const IPSEC_SHOW_CRYPTO_IPSEC_CLIENT_EZVPN: u32 = 11;
+/// `ipsec_tunnel_show`: `show crypto pki certificates` (every trustpoint's chain; one
+/// trustpoint: `ipsec_tunnel_show_pki_certificates`).
+pub const IPSEC_SHOW_CRYPTO_PKI_CERTIFICATES: u32 = 12;
+/// `ipsec_tunnel_show`: `show crypto pki trustpoints`.
+pub const IPSEC_SHOW_CRYPTO_PKI_TRUSTPOINTS: u32 = 13;
 /// `ipsec_tunnel_show`: `show interfaces TunnelN` is `IPSEC_SHOW_INTERFACES_TUNNEL + N`
 /// (N below 2^24), for a static VTI.
 pub const IPSEC_SHOW_INTERFACES_TUNNEL: u32 = 0x0100_0000;
@@ -429,13 +436,32 @@ fn refusal(e: TunnelError) -> IosRefusal {
     }
 }
 
-/// Builds `text` into a tunnel; on failure the result code and the error's position.
-fn from_ios(text: &[u8], seed: [u8; 32]) -> Result<Tunnel, IosRefusal> {
+/// Parses `text` and adds the keys and CRLs of `keys` (none without).
+fn parse_with_keys(
+    text: &[u8],
+    keys: Option<&ipsec_keystore>,
+) -> Result<GatewayConfig, IosRefusal> {
+    let parsed = ipsec_proto::ios::parse(ios_text(text)?).map_err(|e| refusal(e.into()))?;
+    let mut config = parsed.config;
+    if let Some(k) = keys {
+        config.rsa_keys = k.rsa_keys.clone();
+        config.crls = k.crls.clone();
+    }
+    Ok(config)
+}
+
+/// Builds `text` into a tunnel, with the private keys and CRLs of `keys`; on failure the
+/// result code and the error's position.
+fn from_ios(
+    text: &[u8],
+    seed: [u8; 32],
+    keys: Option<&ipsec_keystore>,
+) -> Result<Tunnel, IosRefusal> {
     let opts = CoreOptions {
         seed,
         ..CoreOptions::default()
     };
-    Tunnel::from_ios(ios_text(text)?, opts).map_err(refusal)
+    Tunnel::new(parse_with_keys(text, keys)?, opts).map_err(refusal)
 }
 
 /// Writes a refusal's position into the optional out-parameters and returns its code.
@@ -482,34 +508,86 @@ pub unsafe extern "C" fn ipsec_tunnel_new_from_ios(
     err_col: *mut usize,
 ) -> ipsec_result {
     boundary(|| {
-        if seed.is_null() || out.is_null() {
-            return ipsec_result::IPSEC_RESULT_NULL_PARAMETER;
-        }
-        // SAFETY: caller contract for the text buffer.
-        let bytes = try_some!(unsafe { in_slice(text, len) });
-        // SAFETY: non-NULL `seed` points to 32 readable bytes (contract).
-        let seed = unsafe { seed.cast::<[u8; 32]>().read_unaligned() };
-        match from_ios(bytes, seed) {
-            Ok(t) => {
-                let h = ipsec_tunnel {
-                    state: RefCell::new(t),
-                };
-                // SAFETY: checked non-NULL.
-                unsafe { write(out, to_raw(h)) };
-                ipsec_result::IPSEC_RESULT_OK
-            }
-            // SAFETY: forwarded caller contract for the optional out-parameters.
-            Err(r) => unsafe { report_refusal(r, err_line, err_col) },
-        }
+        // SAFETY: the caller's contract, passed on; no keystore.
+        unsafe { new_tunnel(text, len, None, seed, out, err_line, err_col) }
     })
+}
+
+/// `ipsec_tunnel_new_from_ios` with the private keys and CRLs of `keys` (certificate
+/// authentication: `authentication rsa-sig`, `crypto pki trustpoint T` with `rsakeypair
+/// LABEL`, `crypto pki certificate chain T`). The tunnel copies them: `keys` may be freed or
+/// changed afterwards. Peer certificates are checked against the wall clock, which the library
+/// cannot read: call `ipsec_tunnel_set_wall_clock` before the first negotiation, or every
+/// certificate peer is refused ("wall-clock time unknown").
+///
+/// Errors as `ipsec_tunnel_new_from_ios`, and `IPSEC_RESULT_NULL_PARAMETER` for a NULL `keys`.
+/// A trustpoint holding our certificate without the key of its label, a key that is not the
+/// certificate's, or a CRL the trustpoint cannot use give `IPSEC_RESULT_INVALID_CONFIG`
+/// (position 0, 0; `ipsec_tunnel_explain_ios_with_keys` names the trustpoint).
+///
+/// # Safety
+/// `text` `len` readable bytes; `keys` a live keystore; `seed` 32 readable bytes; `out`
+/// writable; `err_line`/`err_col` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn ipsec_tunnel_new_from_ios_with_keys(
+    text: *const u8,
+    len: usize,
+    keys: *const ipsec_keystore,
+    seed: *const u8,
+    out: *mut *mut ipsec_tunnel,
+    err_line: *mut usize,
+    err_col: *mut usize,
+) -> ipsec_result {
+    boundary(|| {
+        // SAFETY: caller contract.
+        let keys = try_some!(unsafe { as_ref(keys) });
+        // SAFETY: the caller's contract, passed on.
+        unsafe { new_tunnel(text, len, Some(keys), seed, out, err_line, err_col) }
+    })
+}
+
+/// The body of both constructors.
+///
+/// # Safety
+/// As `ipsec_tunnel_new_from_ios`.
+unsafe fn new_tunnel(
+    text: *const u8,
+    len: usize,
+    keys: Option<&ipsec_keystore>,
+    seed: *const u8,
+    out: *mut *mut ipsec_tunnel,
+    err_line: *mut usize,
+    err_col: *mut usize,
+) -> ipsec_result {
+    if seed.is_null() || out.is_null() {
+        return ipsec_result::IPSEC_RESULT_NULL_PARAMETER;
+    }
+    // SAFETY: caller contract for the text buffer.
+    let bytes = try_some!(unsafe { in_slice(text, len) });
+    // SAFETY: non-NULL `seed` points to 32 readable bytes (contract).
+    let seed = unsafe { seed.cast::<[u8; 32]>().read_unaligned() };
+    match from_ios(bytes, seed, keys) {
+        Ok(t) => {
+            let h = ipsec_tunnel {
+                state: RefCell::new(t),
+            };
+            // SAFETY: checked non-NULL.
+            unsafe { write(out, to_raw(h)) };
+            ipsec_result::IPSEC_RESULT_OK
+        }
+        // SAFETY: forwarded caller contract for the optional out-parameters.
+        Err(r) => unsafe { report_refusal(r, err_line, err_col) },
+    }
 }
 
 /// Runs the IOS configuration `text` (as for `ipsec_tunnel_new_from_ios`) from `now_ms` on:
 /// crypto map entries whose policy did not change keep their SAs (no packet lost); changed or
 /// removed entries are cleared as `clear crypto sa` clears them (Deletes queued for
-/// `ipsec_tunnel_poll_transmit`), new ones start idle. On any error the running configuration
-/// stays, with the same errors and positions as `ipsec_tunnel_new_from_ios`. `*kept` and
-/// `*cleared` (each may be NULL) receive how many entries kept or lost their SAs.
+/// `ipsec_tunnel_poll_transmit`), new ones start idle. The private keys and CRLs the tunnel
+/// was built with stay (`ipsec_tunnel_reconfigure_ios_with_keys` replaces them). On any error
+/// the running configuration stays, with the same errors and positions as
+/// `ipsec_tunnel_new_from_ios`. `*kept` and `*cleared` (each may be NULL) receive how many
+/// entries kept or lost their SAs.
 ///
 /// # Safety
 /// `t` a live handle; `text` `len` readable bytes; `kept`, `cleared`, `err_line`, `err_col`
@@ -526,26 +604,101 @@ pub unsafe extern "C" fn ipsec_tunnel_reconfigure_ios(
     err_col: *mut usize,
 ) -> ipsec_result {
     boundary(|| {
+        // SAFETY: the caller's contract, passed on; the running keys stay.
+        unsafe { reconfigure(t, now_ms, text, len, None, kept, cleared, err_line, err_col) }
+    })
+}
+
+/// `ipsec_tunnel_reconfigure_ios` that also replaces the tunnel's private keys and CRLs with
+/// copies of those in `keys` (a renewed certificate and its key, a fresh CRL). Errors as
+/// `ipsec_tunnel_reconfigure_ios` and `ipsec_tunnel_new_from_ios_with_keys`; on any error the
+/// running configuration and keys stay.
+///
+/// # Safety
+/// `t` a live handle; `text` `len` readable bytes; `keys` a live keystore; `kept`, `cleared`,
+/// `err_line`, `err_col` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn ipsec_tunnel_reconfigure_ios_with_keys(
+    t: *mut ipsec_tunnel,
+    now_ms: u64,
+    text: *const u8,
+    len: usize,
+    keys: *const ipsec_keystore,
+    kept: *mut usize,
+    cleared: *mut usize,
+    err_line: *mut usize,
+    err_col: *mut usize,
+) -> ipsec_result {
+    boundary(|| {
         // SAFETY: caller contract.
-        let mut tun = try_ok!(unsafe { lock(t) });
-        // SAFETY: caller contract for the text buffer.
-        let bytes = try_some!(unsafe { in_slice(text, len) });
-        let done = ios_text(bytes)
-            .and_then(|text| tun.reconfigure_ios(Instant(now_ms), text).map_err(refusal));
-        match done {
-            Ok(r) => {
-                for (p, n) in [(kept, r.kept.len()), (cleared, r.cleared.len())] {
-                    if !p.is_null() {
-                        // SAFETY: non-NULL optional out-parameter, writable by contract.
-                        unsafe { write(p, n) };
-                    }
-                }
-                ipsec_result::IPSEC_RESULT_OK
-            }
-            // SAFETY: forwarded caller contract for the optional out-parameters.
-            Err(r) => unsafe { report_refusal(r, err_line, err_col) },
+        let keys = try_some!(unsafe { as_ref(keys) });
+        // SAFETY: the caller's contract, passed on.
+        unsafe {
+            reconfigure(
+                t,
+                now_ms,
+                text,
+                len,
+                Some(keys),
+                kept,
+                cleared,
+                err_line,
+                err_col,
+            )
         }
     })
+}
+
+/// The body of both reconfigurations: `keys` replaces the running keys and CRLs, `None` keeps
+/// them.
+///
+/// # Safety
+/// As `ipsec_tunnel_reconfigure_ios`.
+#[allow(clippy::too_many_arguments)] // the C entry points' arguments, plus the keystore
+unsafe fn reconfigure(
+    t: *mut ipsec_tunnel,
+    now_ms: u64,
+    text: *const u8,
+    len: usize,
+    keys: Option<&ipsec_keystore>,
+    kept: *mut usize,
+    cleared: *mut usize,
+    err_line: *mut usize,
+    err_col: *mut usize,
+) -> ipsec_result {
+    // SAFETY: caller contract.
+    let mut tun = try_ok!(unsafe { lock(t) });
+    // SAFETY: caller contract for the text buffer.
+    let bytes = try_some!(unsafe { in_slice(text, len) });
+    let running;
+    let keys = match keys {
+        Some(k) => k,
+        None => {
+            let c = tun.tunnels().config();
+            running = ipsec_keystore {
+                rsa_keys: c.rsa_keys.clone(),
+                crls: c.crls.clone(),
+            };
+            &running
+        }
+    };
+    let done = parse_with_keys(bytes, Some(keys)).and_then(|config| {
+        tun.reconfigure(Instant(now_ms), config)
+            .map_err(|e| refusal(e.into()))
+    });
+    match done {
+        Ok(r) => {
+            for (p, n) in [(kept, r.kept.len()), (cleared, r.cleared.len())] {
+                if !p.is_null() {
+                    // SAFETY: non-NULL optional out-parameter, writable by contract.
+                    unsafe { write(p, n) };
+                }
+            }
+            ipsec_result::IPSEC_RESULT_OK
+        }
+        // SAFETY: forwarded caller contract for the optional out-parameters.
+        Err(r) => unsafe { report_refusal(r, err_line, err_col) },
+    }
 }
 
 /// Explains why `ipsec_tunnel_new_from_ios` refuses `text`: renders the reason ("line L,
@@ -565,12 +718,74 @@ pub unsafe extern "C" fn ipsec_tunnel_explain_ios(
     boundary(|| {
         // SAFETY: caller contract for the text buffer.
         let bytes = try_some!(unsafe { in_slice(text, len) });
-        let msg = match from_ios(bytes, [0; 32]) {
-            Ok(_) => String::new(),
-            Err((_, _, _, m)) => m,
-        };
         // SAFETY: forwarded caller contract.
-        unsafe { write_text(&msg, buf, cap, out_len) }
+        unsafe { explain(bytes, None, buf, cap, out_len) }
+    })
+}
+
+/// `ipsec_tunnel_explain_ios` for `ipsec_tunnel_new_from_ios_with_keys`: why `text` with the
+/// keys and CRLs of `keys` is refused (e.g. "trustpoint LAB: rsakeypair gw: no key loaded").
+///
+/// # Safety
+/// `text` `len` readable bytes; `keys` a live keystore; `buf` `cap` writable bytes (or NULL
+/// with 0); `out_len` writable.
+#[no_mangle]
+pub unsafe extern "C" fn ipsec_tunnel_explain_ios_with_keys(
+    text: *const u8,
+    len: usize,
+    keys: *const ipsec_keystore,
+    buf: *mut u8,
+    cap: usize,
+    out_len: *mut usize,
+) -> ipsec_result {
+    boundary(|| {
+        // SAFETY: caller contract for the text buffer.
+        let bytes = try_some!(unsafe { in_slice(text, len) });
+        // SAFETY: caller contract.
+        let keys = try_some!(unsafe { as_ref(keys) });
+        // SAFETY: forwarded caller contract.
+        unsafe { explain(bytes, Some(keys), buf, cap, out_len) }
+    })
+}
+
+/// The body of both explanations.
+///
+/// # Safety
+/// `buf` `cap` writable bytes (or NULL with 0); `out_len` NULL or writable.
+unsafe fn explain(
+    bytes: &[u8],
+    keys: Option<&ipsec_keystore>,
+    buf: *mut u8,
+    cap: usize,
+    out_len: *mut usize,
+) -> ipsec_result {
+    let msg = match from_ios(bytes, [0; 32], keys) {
+        Ok(_) => String::new(),
+        Err((_, _, _, m)) => m,
+    };
+    // SAFETY: forwarded caller contract.
+    unsafe { write_text(&msg, buf, cap, out_len) }
+}
+
+/// Tells the tunnel the wall-clock time: `unix_secs` (seconds since 1970-01-01 UTC) is the
+/// time at `now_ms` on the caller's monotonic clock; later times follow that clock. Peer
+/// certificates (validity, CRL dates) are checked against it; until it is set, every
+/// certificate peer is refused in Phase 1 ("wall-clock time unknown"). Call it again after the
+/// system clock was stepped (NTP); pre-shared key peers do not need it.
+///
+/// # Safety
+/// `t` a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn ipsec_tunnel_set_wall_clock(
+    t: *mut ipsec_tunnel,
+    now_ms: u64,
+    unix_secs: i64,
+) -> ipsec_result {
+    boundary(|| {
+        // SAFETY: caller contract.
+        let mut tun = try_ok!(unsafe { lock(t) });
+        tun.set_wall_clock(Instant(now_ms), unix_secs);
+        ipsec_result::IPSEC_RESULT_OK
     })
 }
 
@@ -1047,6 +1262,8 @@ pub unsafe extern "C" fn ipsec_tunnel_show(
             IPSEC_SHOW_CRYPTO_SESSION_DETAIL => Show::CryptoSession { detail: true },
             IPSEC_SHOW_RUNNING_CONFIG => Show::RunningConfig,
             IPSEC_SHOW_CRYPTO_IPSEC_CLIENT_EZVPN => Show::Ezvpn,
+            IPSEC_SHOW_CRYPTO_PKI_CERTIFICATES => Show::PkiCertificates,
+            IPSEC_SHOW_CRYPTO_PKI_TRUSTPOINTS => Show::PkiTrustpoints,
             w if (IPSEC_SHOW_INTERFACES_TUNNEL..IPSEC_SHOW_INTERFACES_TUNNEL << 1).contains(&w) => {
                 Show::Interface {
                     tunnel: w - IPSEC_SHOW_INTERFACES_TUNNEL,
@@ -1064,6 +1281,39 @@ pub unsafe extern "C" fn ipsec_tunnel_show(
             _ => return ipsec_result::IPSEC_RESULT_INVALID_PARAMETER,
         };
         let text = tun.show(Instant(now_ms), what);
+        // SAFETY: forwarded caller contract.
+        unsafe { write_text(&text, buf, cap, out_len) }
+    })
+}
+
+/// `show crypto pki certificates TRUSTPOINT`: renders the certificates of one trustpoint
+/// (`trustpoint`: `trustpoint_len` bytes of UTF-8) into `buf` like `ipsec_tunnel_show`; an
+/// empty name (NULL with 0) shows every trustpoint, as `IPSEC_SHOW_CRYPTO_PKI_CERTIFICATES`. A
+/// trustpoint that is not configured answers as IOS does ("% Trustpoint X not found").
+///
+/// # Safety
+/// `t` a live handle; `trustpoint` `trustpoint_len` readable bytes (or NULL with 0); `buf`
+/// `cap` writable bytes (or NULL with 0); `out_len` writable.
+#[no_mangle]
+pub unsafe extern "C" fn ipsec_tunnel_show_pki_certificates(
+    t: *const ipsec_tunnel,
+    trustpoint: *const u8,
+    trustpoint_len: usize,
+    buf: *mut u8,
+    cap: usize,
+    out_len: *mut usize,
+) -> ipsec_result {
+    boundary(|| {
+        // SAFETY: caller contract.
+        let tun = try_ok!(unsafe { peek(t) });
+        // SAFETY: caller contract.
+        let name = try_some!(unsafe { in_slice(trustpoint, trustpoint_len) });
+        let Ok(name) = std::str::from_utf8(name) else {
+            return ipsec_result::IPSEC_RESULT_INVALID_UTF8;
+        };
+        let text = tun
+            .tunnels()
+            .show_pki_certificates(Some(name).filter(|n| !n.is_empty()));
         // SAFETY: forwarded caller contract.
         unsafe { write_text(&text, buf, cap, out_len) }
     })
@@ -1103,3 +1353,5 @@ pub use batch::*;
 #[cfg(test)]
 #[allow(clippy::undocumented_unsafe_blocks)] // tests: live locals and buffers throughout
 mod tests;
+#[cfg(test)]
+pub(crate) use tests::pki::pem_der as tests_pem_der;

@@ -311,3 +311,5 @@ fn an_easy_vpn_remote_learns_its_address_and_the_server_reports_the_lease() {
         ipsec_tunnel_free(&mut remote);
     }
 }
+
+pub(crate) mod pki;
