@@ -34,6 +34,7 @@ mod error;
 pub mod follow;
 pub mod keylog;
 pub mod netns;
+pub mod pluto;
 pub mod procstat;
 pub mod topology;
 mod util;
