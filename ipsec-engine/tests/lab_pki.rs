@@ -241,21 +241,22 @@ fn charon_with(
     remote_id: &str,
     fragment_size: Option<usize>,
 ) -> Charon {
-    charon_conn(lab, dir, b_cert, remote_id, fragment_size, false)
+    charon_conn(lab, dir, b_cert, (DN_B, remote_id), fragment_size, false)
 }
 
-/// As [`charon_with`]; `aggressive`: charon initiates and accepts Aggressive Mode.
+/// As [`charon_with`] with charon's own and its peer's identity in `ids`; `aggressive`:
+/// charon initiates and accepts Aggressive Mode.
 fn charon_conn(
     lab: &Lab,
     dir: &Path,
     b_cert: &str,
-    remote_id: &str,
+    (local_id, remote_id): (&str, &str),
     fragment_size: Option<usize>,
     aggressive: bool,
 ) -> Charon {
     let mut conn = seed_charon_conn()
         .cert(&format!("{b_cert}.pem"))
-        .local_id(DN_B)
+        .local_id(local_id)
         .remote_id(remote_id)
         .aggressive(aggressive);
     let mut extra = String::new();
@@ -544,7 +545,7 @@ fn aggressive(tag: &str, we_initiate: bool) {
     }
     let da = daemon_text(&lab, &p.keys, text);
     // charon answers Aggressive Mode only for a connection that has `aggressive = yes`.
-    let peer = charon_conn(&lab, &dir, "b", DN_A, None, true);
+    let peer = charon_conn(&lab, &dir, "b", (DN_B, DN_A), None, true);
     up_and_passing(&da, &peer, &lab, we_initiate);
     let log = peer.log();
     let am: Vec<&str> = log
@@ -567,4 +568,29 @@ fn lab_pki_aggressive_mode_strongswan_initiates() {
 #[test]
 fn lab_pki_aggressive_mode_we_initiate() {
     aggressive("pki_am_we", true);
+}
+
+/// `crypto isakmp identity address` (the IOS default): each side's ID_IPV4_ADDR must be an
+/// IP address subjectAltName of its certificate.
+#[test]
+fn lab_pki_address_identities_we_initiate() {
+    let Some(lab) = Lab::new("pki_addr") else {
+        return;
+    };
+    let dir = lab.dir.path().join("pki");
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = make_pki(&dir);
+    let da = daemon(&lab, &dir, &p.keys, "address", "none");
+    let peer = charon_conn(
+        &lab,
+        &dir,
+        "b",
+        (addr::GW_B_WAN, addr::GW_A_WAN),
+        None,
+        false,
+    );
+    up_and_passing(&da, &peer, &lab, true);
+    let sas = peer.list_sas().unwrap_or_default();
+    assert!(sas.contains(addr::GW_A_WAN), "{sas}");
+    da.stop();
 }

@@ -298,3 +298,25 @@ fn aggressive_mode_refuses_a_certificate_from_another_ca() {
         phase1_failures(&b, "198.51.100.1")
     );
 }
+
+#[test]
+fn an_address_identity_missing_from_the_certificate_is_refused() {
+    // The fixtures' IP subjectAltNames are 10.0.0.x, not the seed's outside addresses.
+    let addr = |text: &str, host: &str, cert| {
+        let mut c = site(text, host, cert);
+        c.isakmp_identity = crate::policy::IsakmpIdentity::Address;
+        c
+    };
+    let mut a = Tunnel::new(addr(SITE_A, "gw1", GW1), CoreOptions::seeded(1)).unwrap();
+    let mut b = Tunnel::new(addr(SITE_B, "gw2", GW2), CoreOptions::seeded(2)).unwrap();
+    a.set_wall_clock(Instant::ZERO, JAN_2027);
+    b.set_wall_clock(Instant::ZERO, JAN_2027);
+    assert!(!negotiate(&mut a, &mut b));
+    let texts = phase1_failures(&a, "203.0.113.2");
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.contains("identity ID_IPV4_ADDR 203.0.113.2 does not match")),
+        "{texts:?}"
+    );
+}
