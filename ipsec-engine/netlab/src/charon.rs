@@ -631,8 +631,9 @@ mod tests {
             "    encap = no",
             "    rekey_time = 86400s",
             "    dpd_delay = 10s",
-            "      id = 198.51.100.2",
-            "      id = 203.0.113.2",
+            // Quoted: a DN identity holds commas and `=`.
+            "      id = \"198.51.100.2\"",
+            "      id = \"203.0.113.2\"",
             "      net {",
             "        local_ts = 10.1.1.0/24",
             "        remote_ts = 10.2.2.0/24",
@@ -672,7 +673,7 @@ mod tests {
             .remote_id("gw.example")
             .remote("%any")
             .psk("k");
-        assert!(c.render().contains("id = gw.example"));
+        assert!(c.render().contains("id = \"gw.example\""));
         assert!(c.render().contains("remote_addrs = %any"));
     }
 }
