@@ -104,6 +104,26 @@ pub struct Phase1Keys {
 }
 
 impl Phase1Keys {
+    /// The keys of either authentication: with `psk` SKEYID = prf(psk, Ni_b | Nr_b), without
+    /// (signatures) SKEYID = prf(Ni_b | Nr_b, g^xy); then the rest.
+    #[allow(clippy::too_many_arguments)]
+    pub fn derive(
+        hash: HashAlg,
+        cipher: CipherAlg,
+        psk: Option<&[u8]>,
+        ni_b: &[u8],
+        nr_b: &[u8],
+        gxy: &[u8],
+        cky_i: &[u8; 8],
+        cky_r: &[u8; 8],
+    ) -> Phase1Keys {
+        let skeyid = match psk {
+            Some(k) => skeyid_psk(hash, k, ni_b, nr_b),
+            None => skeyid_sig(hash, ni_b, nr_b, gxy),
+        };
+        Self::from_skeyid(hash, cipher, skeyid, gxy, cky_i, cky_r)
+    }
+
     /// Pre-shared key authentication: SKEYID = prf(psk, Ni_b | Nr_b), then the rest.
     #[allow(clippy::too_many_arguments)]
     pub fn from_psk(

@@ -3,9 +3,8 @@
 //! `crypto isakmp identity hostname` or a profile's `self-identity fqdn`. The profile (so the
 //! entry) is chosen at MM5 by the identity, after the key was chosen by address.
 
-use super::polled::tests::{carry, ping, SITE_A, SITE_B};
+use super::polled::tests::{carry, phase1_failures, ping, SITE_A, SITE_B};
 use super::{CoreOptions, TunVerdict, Tunnel, TunnelEvent};
-use crate::diagnose::Happening;
 use crate::policy::{HostIdentity, LocalIdentity};
 use crate::time::Instant;
 
@@ -79,23 +78,6 @@ fn entry_up(ev: &[TunnelEvent]) -> Option<usize> {
         TunnelEvent::IpsecUp { entry, .. } => Some(*entry),
         _ => None,
     })
-}
-
-fn phase1_failures(t: &Tunnel, peer: &str) -> Vec<String> {
-    let peer: std::net::IpAddr = peer.parse().unwrap();
-    t.tunnels()
-        .history()
-        .peer(peer)
-        .map(|h| {
-            h.events
-                .iter()
-                .filter_map(|r| match &r.what {
-                    Happening::Failed { phase: 1, text, .. } => Some(text.to_string()),
-                    _ => None,
-                })
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 #[test]

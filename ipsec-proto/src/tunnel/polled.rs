@@ -353,6 +353,26 @@ pub(super) mod tests {
         p
     }
 
+    /// The texts of the Phase 1 failures `t` recorded for `peer`.
+    pub(in crate::tunnel) fn phase1_failures(t: &Tunnel, peer: &str) -> Vec<String> {
+        let peer: std::net::IpAddr = peer.parse().unwrap();
+        t.tunnels()
+            .history()
+            .peer(peer)
+            .map(|h| {
+                h.events
+                    .iter()
+                    .filter_map(|r| match &r.what {
+                        crate::diagnose::Happening::Failed { phase: 1, text, .. } => {
+                            Some(text.to_string())
+                        }
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Moves every datagram from `from` to `to`; the decrypted packets `to` delivers.
     pub(in crate::tunnel) fn carry(
         from: &mut Tunnel,

@@ -2,9 +2,8 @@
 //! instead of a pre-shared key (no `crypto isakmp key` at all), and the refusals a mature
 //! gateway gives: a certificate from another CA, an expired one, no wall clock.
 
-use super::polled::tests::{carry, ping, SITE_A, SITE_B};
+use super::polled::tests::{carry, phase1_failures, ping, SITE_A, SITE_B};
 use super::{CoreOptions, Show, TunVerdict, Tunnel};
-use crate::diagnose::Happening;
 use crate::pki::{Certificate, PrivateKey};
 use crate::policy::{ChainCertificate, GatewayConfig, Trustpoint};
 use crate::time::Instant;
@@ -99,23 +98,6 @@ fn negotiate(a: &mut Tunnel, b: &mut Tunnel) -> bool {
     }
     let p = ping(HOST_B, HOST_A, 1);
     b.handle_plaintext(now, &p) == TunVerdict::Protected && carry(b, a, now) == vec![p]
-}
-
-fn phase1_failures(t: &Tunnel, peer: &str) -> Vec<String> {
-    let peer: std::net::IpAddr = peer.parse().unwrap();
-    t.tunnels()
-        .history()
-        .peer(peer)
-        .map(|h| {
-            h.events
-                .iter()
-                .filter_map(|r| match &r.what {
-                    Happening::Failed { phase: 1, text, .. } => Some(text.to_string()),
-                    _ => None,
-                })
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 #[test]

@@ -343,27 +343,16 @@ impl Endpoint {
         let cr = self.cookie();
         let nr = self.nonce();
         let ci = header.initiator_cookie.0;
-        let keys = if suite.rsa_sig {
-            Phase1Keys::from_skeyid(
-                suite.hash,
-                suite.cipher,
-                crate::crypto::kdf::skeyid_sig(suite.hash, nonce.body, &nr, gxy.expose_secret()),
-                gxy.expose_secret(),
-                &ci,
-                &cr,
-            )
-        } else {
-            Phase1Keys::from_psk(
-                suite.hash,
-                suite.cipher,
-                psk.expose(),
-                nonce.body,
-                &nr,
-                gxy.expose_secret(),
-                &ci,
-                &cr,
-            )
-        };
+        let keys = Phase1Keys::derive(
+            suite.hash,
+            suite.cipher,
+            (!suite.rsa_sig).then(|| psk.expose()),
+            nonce.body,
+            &nr,
+            gxy.expose_secret(),
+            &ci,
+            &cr,
+        );
         let crypt = IsakmpCrypto::new(&keys, ke.body, dh.public_value())
             .map_err(|_| Failure::Drop(InvalidMessage::BadPayload("KE").into()))?;
         let local_ip = match (
@@ -579,32 +568,16 @@ impl Endpoint {
             .compute_shared(ke.body)
             .map_err(|e| Failure::Drop(PeerMisbehaved::BadKe(e).into()))?;
         let cr = header.responder_cookie.0;
-        let keys = if suite.rsa_sig {
-            Phase1Keys::from_skeyid(
-                suite.hash,
-                suite.cipher,
-                crate::crypto::kdf::skeyid_sig(
-                    suite.hash,
-                    &sa.hs().ni,
-                    nonce.body,
-                    gxy.expose_secret(),
-                ),
-                gxy.expose_secret(),
-                &sa.ci,
-                &cr,
-            )
-        } else {
-            Phase1Keys::from_psk(
-                suite.hash,
-                suite.cipher,
-                psk.expose(),
-                &sa.hs().ni,
-                nonce.body,
-                gxy.expose_secret(),
-                &sa.ci,
-                &cr,
-            )
-        };
+        let keys = Phase1Keys::derive(
+            suite.hash,
+            suite.cipher,
+            (!suite.rsa_sig).then(|| psk.expose()),
+            &sa.hs().ni,
+            nonce.body,
+            gxy.expose_secret(),
+            &sa.ci,
+            &cr,
+        );
         let expect = keys.hash_r(&sa.hs().gxi, ke.body, &sa.hs().sai_b, idp.body);
         if let Some(r) = cfg.rsa_sig.as_ref().filter(|_| suite.rsa_sig) {
             let remote = sa.path.remote;

@@ -461,31 +461,16 @@ impl Endpoint {
                 hs.ni = nonce.body.to_vec();
             }
         }
-        let keys = match &psk {
-            Some(psk) => Phase1Keys::from_psk(
-                suite.hash,
-                suite.cipher,
-                psk.expose(),
-                &sa.hs().ni,
-                &sa.hs().nr,
-                gxy.expose_secret(),
-                &sa.ci,
-                &sa.cr,
-            ),
-            None => Phase1Keys::from_skeyid(
-                suite.hash,
-                suite.cipher,
-                crate::crypto::kdf::skeyid_sig(
-                    suite.hash,
-                    &sa.hs().ni,
-                    &sa.hs().nr,
-                    gxy.expose_secret(),
-                ),
-                gxy.expose_secret(),
-                &sa.ci,
-                &sa.cr,
-            ),
-        };
+        let keys = Phase1Keys::derive(
+            suite.hash,
+            suite.cipher,
+            psk.as_ref().map(|k| k.expose()),
+            &sa.hs().ni,
+            &sa.hs().nr,
+            gxy.expose_secret(),
+            &sa.ci,
+            &sa.cr,
+        );
         let crypt = IsakmpCrypto::new(&keys, &sa.hs().gxi, &sa.hs().gxr)
             .map_err(|_| Failure::Drop(InvalidMessage::BadPayload("KE").into()))?;
         sa.keys = Some(keys);
