@@ -83,6 +83,10 @@ pub struct PeerConfig {
     /// As initiator, offer XAUTHInitPreShared and answer the responder's XAUTH REQUEST with
     /// these credentials (an Easy VPN client). `None`: offer `pre-share`.
     pub xauth_client: Option<crate::policy::XauthCredentials>,
+    /// As initiator, offer XAUTHInitPreShared even without stored credentials: each REQUEST
+    /// then waits for [`crate::ike::Endpoint::xauth_answer`] (IOS `xauth userid mode
+    /// interactive`, or an Easy VPN profile without `username`).
+    pub xauth_prompt: bool,
     /// `isakmp authorization list L` with `client configuration address respond|initiate`:
     /// after Phase 1 (and XAUTH, when it applies) we, the responder, configure the client
     /// over Mode Config from its group (its Aggressive Mode ID_KEY_ID), leasing it an address
@@ -131,10 +135,16 @@ impl PeerConfig {
             identity_keys: Vec::new(),
             xauth_server: None,
             xauth_client: None,
+            xauth_prompt: false,
             mode_config: None,
             mode_config_client: None,
             rsa_sig: None,
         }
+    }
+
+    /// We offer XAUTHInitPreShared as initiator, with credentials stored or asked for.
+    pub fn offers_xauth(&self) -> bool {
+        self.xauth_client.is_some() || self.xauth_prompt
     }
 
     /// Whether the ISAKMP profile takes a peer whose Main Mode ID payload body (type,

@@ -342,6 +342,12 @@ pub enum XauthStep {
     },
     /// Client: the server's REQUEST answered with our credentials.
     Replied,
+    /// Client: the server asks for credentials and none are configured: answer with
+    /// [`crate::ike::Endpoint::xauth_answer`] (IOS `crypto ipsec client ezvpn xauth`).
+    CredentialsNeeded {
+        /// The server's XAUTH_MESSAGE prompt, if it sent one.
+        message: Option<String>,
+    },
     /// XAUTH is over: the server got the ACK, or the client received and acknowledged the SET.
     Finished {
         /// The user name.

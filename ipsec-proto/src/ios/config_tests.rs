@@ -1932,6 +1932,14 @@ fn easy_vpn_remote_commands_fill_the_client_profile() {
 
 #[test]
 fn easy_vpn_remote_round_trips_through_show_running_config() {
+    let c = ok(
+        "crypto ipsec client ezvpn E\n username u password 0 p\n xauth userid mode interactive\n",
+    )
+    .config;
+    assert!(c.ezvpn_clients[0].xauth_interactive);
+    assert!(c.ezvpn_clients[0].credentials.is_some());
+    let c = ok("crypto ipsec client ezvpn E\n xauth userid mode interactive\n username u password 0 p\n xauth userid mode local\n").config;
+    assert!(!c.ezvpn_clients[0].xauth_interactive);
     assert_round_trip(EZVPN_REMOTE);
     let rendered = render(&ok(EZVPN_REMOTE).config);
     for line in [
@@ -1946,6 +1954,8 @@ fn easy_vpn_remote_round_trips_through_show_running_config() {
         "crypto ipsec client ezvpn E\n",
         "crypto ipsec client ezvpn E\n group G key 0 6\n username u password 0\n",
         "crypto ipsec client ezvpn E\n connect auto\n mode client\n peer 192.0.2.1 default\n",
+        "crypto ipsec client ezvpn E\n peer 192.0.2.1\n xauth userid mode interactive\n",
+        "crypto ipsec client ezvpn E\n username u password 0 p\n xauth userid mode interactive\n",
         "crypto ipsec client ezvpn A\n peer 192.0.2.1\ncrypto ipsec client ezvpn B\n peer 192.0.2.2\ninterface Gi0/0\n crypto ipsec client ezvpn B outside\n",
     ] {
         assert_round_trip(text);
@@ -2100,10 +2110,6 @@ fn easy_vpn_remote_settings_that_change_the_connection_are_refused_by_name() {
         (
             "username u password 7 0822455D0A16",
             "encrypted Easy VPN secrets (type 7 password)",
-        ),
-        (
-            "xauth userid mode interactive",
-            "Easy VPN XAUTH prompting (xauth userid mode interactive)",
         ),
         (
             "xauth userid mode http-intercept",

@@ -37,8 +37,8 @@ pub use keyring::{
     HostIdentity, IsakmpProfile, KeySource, Keyring, LocalAddress, LocalIdentity, SelfIdentity,
 };
 pub use modecfg::{
-    AddressAssignment, AuthorizationMethod, ClientGroup, ClientMode, ClientSettings, EzvpnClient,
-    LocalPool, ModeConfigServer, ResolvedGroup,
+    AddressAssignment, AuthorizationMethod, ClientGroup, ClientMode, ClientSettings, EasyVpnRemote,
+    EzvpnClient, LocalPool, ModeConfigServer, ResolvedGroup,
 };
 pub use net::{
     tunnel_number, Interface, NatRule, NatSide, StaticRoute, TunnelConfig, TunnelMode, TunnelSource,
@@ -629,7 +629,7 @@ impl GatewayConfig {
                     });
                 }
             }
-            if z.connect_auto && z.credentials.is_none() {
+            if z.connect_auto && (z.credentials.is_none() || z.xauth_interactive) {
                 w.push(ValidationWarning::EzvpnWaitsForCredentials {
                     profile: z.name.clone(),
                 });

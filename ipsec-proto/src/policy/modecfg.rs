@@ -146,6 +146,9 @@ pub struct EzvpnClient {
     /// `username U password P`: the XAUTH credentials (else none are sent and the connection
     /// waits for `crypto ipsec client ezvpn xauth`).
     pub credentials: Option<super::aaa::XauthCredentials>,
+    /// `xauth userid mode interactive`: XAUTH waits for the CLI (`crypto ipsec client ezvpn
+    /// xauth`) even where credentials are stored.
+    pub xauth_interactive: bool,
 }
 
 /// How a Mode Config client gets its configuration.
@@ -156,6 +159,9 @@ pub enum ClientMode {
     /// Wait for the server's SET and ACK it (strongSwan `modeconfig=push`; IOS `client
     /// configuration address initiate` servers).
     Push,
+    /// Send a REQUEST without asking for an address, and keep proposing the configured local
+    /// network in Quick Mode (IOS Easy VPN `mode network-extension`).
+    NetworkExtension,
 }
 
 /// What a Mode Config server gave us (an Easy VPN client): the attributes of its REPLY or SET.
@@ -207,5 +213,59 @@ mod tests {
         assert!(!p.contains(Ipv4Addr::new(10, 9, 0, 20)));
         assert!(p.contains(Ipv4Addr::new(10, 9, 1, 1)));
         assert!(!p.contains(Ipv4Addr::new(10, 9, 2, 5)));
+    }
+}
+
+/// An Easy VPN remote described by its parts instead of IOS text: what a remote-access client
+/// embedder knows (where it sits, the concentrator, the group and the user).
+/// [`EasyVpnRemote::gateway_config`] gives the configuration that `crypto ipsec client ezvpn`
+/// text would, so both go through one path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EasyVpnRemote {
+    /// The profile name (`show crypto ipsec client ezvpn` prints it).
+    pub name: String,
+    /// Our outside address and mask (IKE and ESP leave from it).
+    pub local: (Ipv4Addr, Ipv4Addr),
+    /// Concentrators, tried in order.
+    pub peers: Vec<Ipv4Addr>,
+    /// The group name (sent as ID_KEY_ID).
+    pub group: String,
+    /// The group key.
+    pub key: super::PskSecret,
+    /// XAUTH user and password; `None`: each XAUTH REQUEST is announced and answered by the
+    /// embedder ([`crate::tunnel::Tunnels::ezvpn_xauth`]).
+    pub credentials: Option<super::aaa::XauthCredentials>,
+    /// `mode network-extension` with this inside network (address and mask of the LAN
+    /// interface); `None`: `mode client`.
+    pub network_extension: Option<(Ipv4Addr, Ipv4Addr)>,
+    /// `connect auto` (else wait for [`crate::tunnel::Tunnels::ezvpn_connect`]).
+    pub connect_auto: bool,
+}
+
+impl EasyVpnRemote {
+    /// The gateway configuration of this remote: an outside interface carrying the profile,
+    /// and in network-extension mode an inside interface holding the LAN.
+    pub fn gateway_config(&self) -> super::GatewayConfig {
+        let mut cfg = super::GatewayConfig::default();
+        let mut outside = super::Interface::new("Outside");
+        outside.address = Some(self.local);
+        outside.ezvpn = Some((self.name.clone(), false));
+        cfg.interfaces.push(outside);
+        if let Some(lan) = self.network_extension {
+            let mut inside = super::Interface::new("Inside");
+            inside.address = Some(lan);
+            inside.ezvpn = Some((self.name.clone(), true));
+            cfg.interfaces.push(inside);
+        }
+        cfg.ezvpn_clients.push(EzvpnClient {
+            name: self.name.clone(),
+            connect_auto: self.connect_auto,
+            group: Some((self.group.clone(), self.key.clone())),
+            network_extension: self.network_extension.is_some(),
+            peers: self.peers.clone(),
+            credentials: self.credentials.clone(),
+            xauth_interactive: false,
+        });
+        cfg
     }
 }

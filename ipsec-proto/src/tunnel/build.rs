@@ -197,17 +197,24 @@ fn expand<'a>(cfg: &'a GatewayConfig, e: &'a CryptoMapEntry) -> Vec<Expanded<'a>
 /// A synthetic `permit ip any any` list named `name` (a VTI's, or a dynamic entry's without
 /// `match address`).
 pub(super) fn any_acl(name: String) -> AccessList {
+    from_acl(name, &[crate::policy::AddrMatch::ANY])
+}
+
+/// `permit ip S any` for each source `S`, in order.
+pub(super) fn from_acl(name: String, sources: &[crate::policy::AddrMatch]) -> AccessList {
     let mut acl = AccessList::new(name, false, crate::policy::AclKind::Extended);
-    acl.entries.push(crate::policy::AclEntry {
-        seq: 10,
-        action: AclAction::Permit,
-        protocol: crate::policy::AclProtocol::Ip,
-        src: crate::policy::AddrMatch::ANY,
-        src_port: crate::policy::PortMatch::Any,
-        dst: crate::policy::AddrMatch::ANY,
-        dst_port: crate::policy::PortMatch::Any,
-        log: false,
-    });
+    for (i, src) in sources.iter().enumerate() {
+        acl.entries.push(crate::policy::AclEntry {
+            seq: 10 * (u32::try_from(i).unwrap_or(0) + 1),
+            action: AclAction::Permit,
+            protocol: crate::policy::AclProtocol::Ip,
+            src: *src,
+            src_port: crate::policy::PortMatch::Any,
+            dst: crate::policy::AddrMatch::ANY,
+            dst_port: crate::policy::PortMatch::Any,
+            log: false,
+        });
+    }
     acl
 }
 

@@ -235,6 +235,12 @@ fn xauth(out: &mut Outputs, c: u32, step: &crate::ike::XauthStep) {
             if *ok { "OK" } else { "FAIL" }
         )],
         S::Replied => vec![format!("ISAKMP:({c}):XAUTH REQUEST answered (REPLY sent)")],
+        S::CredentialsNeeded { message } => vec![format!(
+            "ISAKMP:({c}):XAUTH REQUEST held: no stored credentials{}",
+            message
+                .as_deref()
+                .map_or_else(String::new, |m| format!(" (server says \"{m}\")"))
+        )],
         S::Finished { user, ok } => vec![if *ok {
             format!("ISAKMP:({c}):Config payload ACK\nISAKMP:({c}):XAUTH authentication of \"{user}\" successful\nISAKMP:({c}):Old State = IKE_XAUTH_SET_SENT  New State = IKE_P1_COMPLETE")
         } else {

@@ -5,9 +5,11 @@
 //! ezvpn NAME 1` (a space cannot occur in an IOS map name, so it never collides), with the
 //! profile's peers, Aggressive Mode with the group name as ID_KEY_ID and the group key (as a
 //! `crypto isakmp peer` block would give), XAUTH with the profile's credentials, and a Mode
-//! Config REQUEST after it. Its proxy pair is `any` to `any`: the local side becomes the
-//! address the server assigns (the endpoint substitutes it), and only the split networks the
-//! server names are routed into the tunnel. The transform sets and ISAKMP policies are the
+//! Config REQUEST after it. In `mode client` its proxy pair is `any` to `any`: the local side
+//! becomes the address the server assigns (the endpoint substitutes it). In `mode
+//! network-extension` the REQUEST asks for no address and the local side is each inside
+//! interface's network, proposed as it is. Either way only the split networks the server
+//! names (everything, when it names none) are routed into the tunnel. The transform sets and ISAKMP policies are the
 //! suites an IOS Easy VPN remote proposes on its own (AES and 3DES with SHA-1, group 2).
 //! `connect auto` initiates at start and again after the tunnel goes down.
 
@@ -89,9 +91,14 @@ pub(super) fn expand(cfg: &GatewayConfig, skipped: &mut Vec<String>) -> Option<G
             skipped.push(format!("{name}: no `peer`"));
             continue;
         }
-        if ez.network_extension {
+        // Network extension proposes the inside LANs as they are; client mode proposes the
+        // address the server assigns (the endpoint substitutes it for `any`).
+        let lans = inside_networks(cfg, &ez.name);
+        if ez.network_extension && lans.is_empty() {
             skipped.push(format!(
-                "{name}: mode network-extension is not built (only mode client)"
+                "{name}: mode network-extension needs an inside interface with an address \
+                 (`crypto ipsec client ezvpn {} inside`)",
+                ez.name
             ));
             continue;
         }
@@ -107,7 +114,18 @@ pub(super) fn expand(cfg: &GatewayConfig, skipped: &mut Vec<String>) -> Option<G
             i.crypto_map = Some(map.clone());
         }
         let acl = map.clone();
-        out.access_lists.push(super::build::any_acl(acl.clone()));
+        out.access_lists.push(if ez.network_extension {
+            let sources: Vec<crate::policy::AddrMatch> = lans
+                .iter()
+                .map(|(a, m)| crate::policy::AddrMatch {
+                    addr: Ipv4Addr::from(u32::from(*a) & u32::from(*m)),
+                    wildcard: Ipv4Addr::from(!u32::from(*m)),
+                })
+                .collect();
+            super::build::from_acl(acl.clone(), &sources)
+        } else {
+            super::build::any_acl(acl.clone())
+        });
         let sets = default_sets();
         let mut e = CryptoMapEntry::new(map, 1);
         e.peers = ez.peers.clone();
@@ -138,6 +156,19 @@ pub(super) fn expand(cfg: &GatewayConfig, skipped: &mut Vec<String>) -> Option<G
     Some(out)
 }
 
+/// The networks of the interfaces that carry `crypto ipsec client ezvpn NAME inside`.
+fn inside_networks(cfg: &GatewayConfig, name: &str) -> Vec<(Ipv4Addr, Ipv4Addr)> {
+    cfg.interfaces
+        .iter()
+        .filter(|i| {
+            i.ezvpn
+                .as_ref()
+                .is_some_and(|(n, inside)| n == name && *inside)
+        })
+        .filter_map(|i| i.address)
+        .collect()
+}
+
 /// The profile an entry was made from.
 pub(super) fn profile_of(entry: &MapEntryInfo) -> Option<&str> {
     entry.map.strip_prefix(MAP_PREFIX)
@@ -151,10 +182,26 @@ pub(super) fn finish(cfg: &GatewayConfig, entries: &[MapEntryInfo], peers: &mut 
             continue;
         };
         if let Some(p) = peers.get_mut(e.peer.0) {
-            p.xauth_client = ez.credentials.clone();
-            p.mode_config_client = Some(crate::policy::ClientMode::Pull);
+            p.xauth_client = ez.credentials.clone().filter(|_| !ez.xauth_interactive);
+            p.xauth_prompt = p.xauth_client.is_none();
+            p.mode_config_client = Some(if ez.network_extension {
+                crate::policy::ClientMode::NetworkExtension
+            } else {
+                crate::policy::ClientMode::Pull
+            });
         }
     }
+}
+
+/// Why [`Tunnels::ezvpn_xauth`] could not answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum EzvpnXauthError {
+    /// No Easy VPN profile of that name is applied.
+    #[error("no Easy VPN profile of that name")]
+    NoSuchProfile,
+    /// The profile's server is not waiting for credentials.
+    #[error("no XAUTH request is pending")]
+    NotPending,
 }
 
 /// The run-time state of one Easy VPN client profile.
@@ -166,6 +213,8 @@ pub(super) struct Ezvpn {
     pub(super) outside: String,
     pub(super) inside: Vec<String>,
     pub(super) connect_auto: bool,
+    /// `mode network-extension`: the LAN goes through as it is; no address is taken.
+    pub(super) network_extension: bool,
     pub(super) next_attempt: Option<Instant>,
     /// What the server gave on the current connection.
     pub(super) settings: Option<ClientSettings>,
@@ -207,6 +256,7 @@ pub(super) fn ezvpns_of(
             outside: e.interface.clone(),
             inside,
             connect_auto: ez.connect_auto,
+            network_extension: ez.network_extension,
             next_attempt: ez.connect_auto.then_some(Instant::from_millis(0)),
             settings: None,
             conn_id: None,
@@ -319,6 +369,59 @@ impl Tunnels {
         }
     }
 
+    /// The server of `entry`'s profile asks for credentials we do not store: say so as IOS
+    /// does and wait for [`Tunnels::ezvpn_xauth`].
+    pub(super) fn ezvpn_prompted(
+        &mut self,
+        entry: usize,
+        conn_id: u32,
+        message: Option<String>,
+        out: &mut Outputs,
+    ) {
+        let Some(z) = self.ezvpn_of_entry(entry) else {
+            return;
+        };
+        z.conn_id = Some(conn_id);
+        z.state = "XAUTH_PROMPT";
+        z.last_event = "XAUTH_REQUEST";
+        let profile = z.name.clone();
+        out.warning(format_args!(
+            "%CRYPTO-6-EZVPN_CONNECTION_UP: EZVPN({profile}): Pending XAuth Request, Please enter the following command: crypto ipsec client ezvpn xauth"
+        ));
+        self.push_event(TunnelEvent::CredentialsNeeded {
+            entry,
+            profile,
+            message,
+        });
+    }
+
+    /// `crypto ipsec client ezvpn xauth`: answers the XAUTH REQUEST that profile `name`'s
+    /// server is waiting on with credentials typed by the user (used for this REQUEST only,
+    /// never stored).
+    pub fn ezvpn_xauth(
+        &mut self,
+        now: Instant,
+        name: &str,
+        credentials: &crate::policy::XauthCredentials,
+        out: &mut Outputs,
+    ) -> Result<(), EzvpnXauthError> {
+        let Some(z) = self.ezvpns.iter_mut().find(|z| z.name == name) else {
+            return Err(EzvpnXauthError::NoSuchProfile);
+        };
+        let Some(conn) = z.conn_id.filter(|_| z.state == "XAUTH_PROMPT") else {
+            return Err(EzvpnXauthError::NotPending);
+        };
+        self.endpoint
+            .xauth_answer(crate::ike::IkeSaId(conn), credentials)
+            .map_err(|_| EzvpnXauthError::NotPending)?;
+        if let Some(z) = self.ezvpns.iter_mut().find(|z| z.name == name) {
+            z.state = "XAUTH_REPLIED";
+            z.last_event = "XAUTH_REQ_INFO";
+        }
+        self.pump(now, out);
+        Ok(())
+    }
+
     /// `crypto ipsec client ezvpn connect NAME`: connect a `connect manual` profile now.
     /// Returns false for an unknown profile.
     pub fn ezvpn_connect(&mut self, now: Instant, name: &str, out: &mut Outputs) -> bool {
@@ -334,6 +437,7 @@ impl Tunnels {
     pub fn ezvpn_addresses(&self) -> Vec<Ipv4Addr> {
         self.ezvpns
             .iter()
+            .filter(|z| !z.network_extension)
             .filter_map(|z| z.settings.as_ref()?.address)
             .collect()
     }
@@ -368,7 +472,7 @@ fn ezvpn_block(z: &Ezvpn, e: Option<&MapEntryInfo>) -> String {
     let _ = writeln!(o, "Current State: {}", z.state);
     let _ = writeln!(o, "Last Event: {}", z.last_event);
     if let Some(s) = &z.settings {
-        if let Some(a) = s.address {
+        if let Some(a) = s.address.filter(|_| !z.network_extension) {
             let _ = writeln!(o, "Address: {a}");
             let _ = writeln!(o, "Mask: {}", s.netmask.unwrap_or(Ipv4Addr::BROADCAST));
         }

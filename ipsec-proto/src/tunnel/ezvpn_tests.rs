@@ -117,3 +117,85 @@ fn an_easy_vpn_remote_connects_by_itself_learns_its_address_and_carries_traffic(
     );
     assert!(remote.show(now, Show::Ezvpn).contains("IPSEC_ACTIVE"));
 }
+
+/// `mode network-extension` with `xauth userid mode interactive`: the remote waits at XAUTH
+/// for `crypto ipsec client ezvpn xauth`, then asks for no address, and its LAN reaches the
+/// hub's as it is (the hub routes the remote's LAN back through reverse-route).
+#[test]
+fn a_network_extension_remote_asks_for_credentials_then_carries_its_lan() {
+    let mut hub = Tunnel::from_ios(HUB, CoreOptions::seeded(3)).unwrap();
+    let mut remote = Tunnel::from_ios(
+        include_str!("testdata/easy_vpn_remote_nem.cfg"),
+        CoreOptions::seeded(4),
+    )
+    .unwrap();
+    let mut now = Instant::from_millis(1_000);
+    run(&mut remote, &mut hub, &mut now, 100);
+    let ev = events(&mut remote);
+    assert!(
+        ev.iter().any(
+            |e| matches!(e, TunnelEvent::CredentialsNeeded { profile, .. } if profile == "EZ")
+        ),
+        "{ev:?}"
+    );
+    assert!(!ev
+        .iter()
+        .any(|e| matches!(e, TunnelEvent::Configured { .. })));
+    let shown = remote.show(now, Show::Ezvpn);
+    assert!(shown.contains("Current State: XAUTH_PROMPT"), "{shown}");
+    let wrong = crate::policy::XauthCredentials {
+        name: "nobody".into(),
+        password: crate::policy::Password::new("x"),
+    };
+    assert_eq!(
+        remote.ezvpn_xauth(now, "OTHER", &wrong),
+        Err(super::EzvpnXauthError::NoSuchProfile)
+    );
+    let creds = crate::policy::XauthCredentials {
+        name: "alice".into(),
+        password: crate::policy::Password::new("tunnel-pass-1"),
+    };
+    remote.ezvpn_xauth(now, "EZ", &creds).unwrap();
+    assert_eq!(
+        remote.ezvpn_xauth(now, "EZ", &creds),
+        Err(super::EzvpnXauthError::NotPending)
+    );
+    run(&mut remote, &mut hub, &mut now, 200);
+    let ev = events(&mut remote);
+    let settings = ev
+        .iter()
+        .find_map(|e| match e {
+            TunnelEvent::Configured { settings, .. } => Some(settings.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("{ev:?}"));
+    assert_eq!(
+        settings.address, None,
+        "network extension asks for no address"
+    );
+    assert!(remote.tunnels().ezvpn_addresses().is_empty());
+    // The hub leased nothing and routes the remote's LAN back.
+    let hub_ev = events(&mut hub);
+    assert!(
+        hub_ev
+            .iter()
+            .any(|e| matches!(e, TunnelEvent::ClientLeased { address: None, .. })),
+        "{hub_ev:?}"
+    );
+    assert!(
+        hub_ev.iter().any(|e| matches!(e, TunnelEvent::RouteAdd(r)
+            if r.prefix == std::net::Ipv4Addr::new(192, 168, 2, 0) && r.prefix_len() == 24)),
+        "{hub_ev:?}"
+    );
+    let p = ping([192, 168, 2, 10], [192, 168, 1, 10], 1);
+    assert_eq!(remote.handle_plaintext(now, &p), TunVerdict::Protected);
+    assert_eq!(carry(&mut remote, &mut hub, now), vec![p]);
+    let r = ping([192, 168, 1, 10], [192, 168, 2, 10], 1);
+    assert_eq!(hub.handle_plaintext(now, &r), TunVerdict::Protected);
+    assert_eq!(carry(&mut hub, &mut remote, now), vec![r]);
+    let shown = remote.show(now, Show::Ezvpn);
+    assert!(shown.contains("Current State: IPSEC_ACTIVE"), "{shown}");
+    assert!(!shown.contains("Address: 10.99"), "{shown}");
+    let session = hub.show(now, Show::CryptoSession { detail: true });
+    assert!(session.contains("Username: alice"), "{session}");
+}

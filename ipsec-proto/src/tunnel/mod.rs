@@ -36,6 +36,7 @@ mod dropped;
 #[cfg(test)]
 mod dynamic_tests;
 mod ezvpn;
+pub use ezvpn::EzvpnXauthError;
 #[cfg(test)]
 mod ezvpn_tests;
 mod failover;
@@ -294,6 +295,17 @@ pub enum TunnelEvent {
         conn_id: u32,
         /// What the server gave.
         settings: crate::policy::ClientSettings,
+    },
+    /// Easy VPN client: the server asks for XAUTH credentials and profile `profile` has none
+    /// stored: answer with [`Tunnels::ezvpn_xauth`] (IOS `crypto ipsec client ezvpn xauth`)
+    /// before the server's XAUTH timeout.
+    CredentialsNeeded {
+        /// Index of the crypto map entry of the profile.
+        entry: usize,
+        /// The Easy VPN profile's name.
+        profile: String,
+        /// The server's prompt text, if it sent one.
+        message: Option<String>,
     },
 }
 
@@ -1226,6 +1238,11 @@ impl Tunnels {
             }
             Event::PeerDead { peer, .. } => self.fail_over(peer.0, out),
             Event::Phase1Deleted { sa, peer, .. } => self.ezvpn_down(now, peer.0, Some(sa.0)),
+            Event::Xauth {
+                sa,
+                peer,
+                step: crate::ike::XauthStep::CredentialsNeeded { message },
+            } => self.ezvpn_prompted(peer.0, sa.0, message, out),
             Event::ModeConfig { sa, peer, step } => {
                 use crate::ike::ModeConfigStep as S;
                 let entry = peer.0;

@@ -217,6 +217,26 @@ impl Tunnel {
         self.tunnels.rekey_sa(now, spi_in, &mut self.out)
     }
 
+    /// `crypto ipsec client ezvpn connect NAME` ([`Tunnels::ezvpn_connect`]); false for an
+    /// unknown profile.
+    pub fn ezvpn_connect(&mut self, now: Instant, name: &str) -> bool {
+        self.begin();
+        self.tunnels.ezvpn_connect(now, name, &mut self.out)
+    }
+
+    /// `crypto ipsec client ezvpn xauth`: answers the pending XAUTH REQUEST of profile `name`
+    /// ([`Tunnels::ezvpn_xauth`], after [`TunnelEvent::CredentialsNeeded`]).
+    pub fn ezvpn_xauth(
+        &mut self,
+        now: Instant,
+        name: &str,
+        credentials: &crate::policy::XauthCredentials,
+    ) -> Result<(), super::EzvpnXauthError> {
+        self.begin();
+        self.tunnels
+            .ezvpn_xauth(now, name, credentials, &mut self.out)
+    }
+
     /// `clear crypto isakmp [conn-id]`: deletes ISAKMP SAs, sending Deletes
     /// ([`Tunnels::clear_isakmp`]); their count. IPsec SAs stay.
     pub fn clear_isakmp(&mut self, now: Instant, conn_id: Option<u32>) -> usize {

@@ -155,7 +155,7 @@ impl Endpoint {
             .ok_or(ApiMisuse::Config(ConfigProblem::NoUsablePolicy))?;
         let policies: Vec<&crate::policy::IsakmpPolicy> =
             all.into_iter().filter(|p| p.group == group_id).collect();
-        let sai_b = proposal::phase1_sa_body(&policies, cfg.xauth_client.is_some(), rsa.is_some())?;
+        let sai_b = proposal::phase1_sa_body(&policies, cfg.offers_xauth(), rsa.is_some())?;
         // With a certificate our identity is the one it carries: its subject under
         // `crypto isakmp identity dn`, else what the entry names (a subjectAltName).
         let dn_body = match (rsa.and_then(|r| r.chain.first()), &cfg.local_identity) {
@@ -543,7 +543,7 @@ impl Endpoint {
         let suite = match proposal::accept_phase1_answer(
             sa_p.body,
             &policies,
-            cfg.xauth_client.is_some(),
+            cfg.offers_xauth(),
             cfg.rsa_sig.is_some(),
         )? {
             Ok(s) => s,

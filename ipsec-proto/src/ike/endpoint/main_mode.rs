@@ -22,8 +22,7 @@ impl Endpoint {
     ) -> Result<IkeSaId, Error> {
         let cfg = self.peer(peer).ok_or(ApiMisuse::NoSuchPeer(peer.0))?;
         let policies = cfg.sorted_policies();
-        let sai_b =
-            proposal::phase1_sa_body(&policies, cfg.xauth_client.is_some(), cfg.rsa_sig.is_some())?;
+        let sai_b = proposal::phase1_sa_body(&policies, cfg.offers_xauth(), cfg.rsa_sig.is_some())?;
         let ci = self.cookie();
         let id = self.alloc_sa_id();
         let header = Header::new(
@@ -326,7 +325,7 @@ impl Endpoint {
         let suite = match proposal::accept_phase1_answer(
             sa_p.body,
             &policies,
-            cfg.xauth_client.is_some(),
+            cfg.offers_xauth(),
             cfg.rsa_sig.is_some(),
         )? {
             Ok(s) => s,

@@ -31,8 +31,9 @@ pub(super) enum ModeCfg {
     #[default]
     Idle,
     /// Server: the client's REQUEST was answered, or our SET acknowledged. Its group is its
-    /// Phase 1 identity ([`IkeSa::peer_identity`]).
-    Configured,
+    /// Phase 1 identity ([`IkeSa::peer_identity`]). `network_extension`: its REQUEST asked
+    /// for no address (IOS `mode network-extension`), so its Quick Modes propose its own LAN.
+    Configured { network_extension: bool },
     /// Server: SET pushed on `mid`, waiting for the ACK.
     Pushed { mid: u32 },
     /// Client: our REQUEST went on `mid`; Quick Mode waits for the REPLY.
@@ -46,7 +47,7 @@ pub(super) enum ModeCfg {
 impl ModeCfg {
     /// Server: the client has been given (or is being given) its group's configuration.
     pub(super) fn configures_client(&self) -> bool {
-        matches!(self, ModeCfg::Configured | ModeCfg::Pushed { .. })
+        matches!(self, ModeCfg::Configured { .. } | ModeCfg::Pushed { .. })
     }
 
     /// The exchange on `mid` is ours to continue (the ACK of our SET).
@@ -246,7 +247,9 @@ impl Endpoint {
                     if let Some(c) = s.crypt.as_mut() {
                         c.forget(mid);
                     }
-                    s.modecfg = ModeCfg::Configured;
+                    s.modecfg = ModeCfg::Configured {
+                        network_extension: false,
+                    };
                 }
                 self.mode_config_event(id, ModeConfigStep::Acknowledged);
                 Ok(())
@@ -286,8 +289,13 @@ impl Endpoint {
         else {
             return Err(ModeConfigRefusal::UnknownGroup(name));
         };
+        // A client in network-extension mode asks for no address: it keeps its LAN, and a
+        // lease would only take a pool address from someone else.
+        let network_extension =
+            wanted.is_some_and(|w| !w.contains(&CfgAttrType::INTERNAL_IP4_ADDRESS.0));
         let address = match (&group.group.pool, &group.pool) {
             (None, _) => None,
+            (Some(_), _) if network_extension => None,
             (Some(p), None) => {
                 return Err(ModeConfigRefusal::MissingPool {
                     group: name,
@@ -329,7 +337,7 @@ impl Endpoint {
         if let Some(sa) = self.sas.get_mut(&id) {
             if reply {
                 sa.xflight.msg = Some(m);
-                sa.modecfg = ModeCfg::Configured;
+                sa.modecfg = ModeCfg::Configured { network_extension };
             } else {
                 sa.xflight = Flight::awaiting_answer(m, now + delay, sa.xflight.last_rx);
                 sa.modecfg = ModeCfg::Pushed { mid };
@@ -396,6 +404,16 @@ impl Endpoint {
         let Some(sa) = self.sas.get(&id) else {
             return Ok(());
         };
+        // Network extension: the client's own LAN, as IOS servers accept it (the dynamic
+        // map's ACL, when it has one, still decides which networks may be proposed).
+        if leased.is_none()
+            && sa.modecfg
+                == (ModeCfg::Configured {
+                    network_extension: true,
+                })
+        {
+            return Ok(());
+        }
         let due = leased.is_some()
             || (sa.role == Role::Responder
                 && self.mode_config_server(id).is_some_and(|m| {
@@ -539,12 +557,21 @@ impl Endpoint {
                 }
                 return;
             }
-            Some(crate::policy::ClientMode::Pull) => {}
+            Some(crate::policy::ClientMode::Pull | crate::policy::ClientMode::NetworkExtension) => {
+            }
         }
+        let extension = client == Some(crate::policy::ClientMode::NetworkExtension);
         let mid = self.fresh_mid(id);
         let identifier = u16::try_from(self.rng.nonzero_u32() & 0xffff).unwrap_or(1);
         let attrs: Vec<Attr<'_>> = REQUESTED
             .iter()
+            .filter(|t| {
+                !(extension
+                    && matches!(
+                        **t,
+                        CfgAttrType::INTERNAL_IP4_ADDRESS | CfgAttrType::INTERNAL_IP4_NETMASK
+                    ))
+            })
             .map(|t| match *t {
                 CfgAttrType::UNITY_SAVE_PASSWD | CfgAttrType::UNITY_PFS => Attr::basic(*t, 0u16),
                 _ => Attr::variable(*t, &[]),
@@ -577,6 +604,9 @@ impl Endpoint {
             return Ok(());
         };
         let state = sa.state;
+        let extension = self.peer(sa.peer).is_some_and(|c| {
+            c.mode_config_client == Some(crate::policy::ClientMode::NetworkExtension)
+        });
         let settings = match cfg.cfg_type() {
             CfgType::REPLY if sa.modecfg.awaits(mid) => {
                 let s = read_settings(cfg)?;
@@ -603,7 +633,8 @@ impl Endpoint {
         };
         if let Some(sa) = self.sas.get_mut(&id) {
             sa.modecfg = ModeCfg::ClientConfigured {
-                address: settings.address,
+                // Network extension proposes the LAN whatever a server hands out.
+                address: settings.address.filter(|_| !extension),
             };
         }
         self.mode_config_event(id, ModeConfigStep::Configured(settings));

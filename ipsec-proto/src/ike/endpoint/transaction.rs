@@ -12,7 +12,10 @@
 //! been acknowledged ([`Xauth::allows_quick_mode`]).
 //!
 //! Client (we initiated with XAUTHInitPreShared): REPLY with the configured credentials,
-//! ACK the SET; no Quick Mode before STATUS=OK.
+//! ACK the SET; no Quick Mode before STATUS=OK. Without configured credentials the REQUEST is
+//! held ([`Xauth::ClientPrompted`]) and announced as [`crate::ike::XauthStep::CredentialsNeeded`]
+//! until the embedder answers with [`Endpoint::xauth_answer`] (IOS `crypto ipsec client ezvpn
+//! xauth`); the server's own XAUTH timeout bounds the wait.
 
 use super::retransmit::Flight;
 use super::*;
@@ -38,8 +41,19 @@ pub(super) enum Xauth {
         user: String,
         attempts: u8,
     },
-    /// Client: Phase 1 done, waiting for the server's REQUEST or SET.
-    ClientWaiting,
+    /// Client: Phase 1 done, waiting for the server's REQUEST or SET. `user` is the name our
+    /// last REPLY carried (none before the first).
+    ClientWaiting {
+        /// The user name we answered with.
+        user: Option<String>,
+    },
+    /// Client: the server's REQUEST on `mid` waits for credentials from the user.
+    ClientPrompted {
+        mid: u32,
+        identifier: u16,
+        /// The attribute types the server asked for, in its order.
+        asked: Vec<u16>,
+    },
     /// STATUS=OK acknowledged (server) or received and acknowledged (client).
     Done {
         /// The authenticated user name.
@@ -67,7 +81,10 @@ impl Xauth {
     pub(super) fn in_progress(&self) -> bool {
         matches!(
             self,
-            Xauth::Requested { .. } | Xauth::StatusSent { .. } | Xauth::ClientWaiting
+            Xauth::Requested { .. }
+                | Xauth::StatusSent { .. }
+                | Xauth::ClientWaiting { .. }
+                | Xauth::ClientPrompted { .. }
         )
     }
 
@@ -102,7 +119,7 @@ impl Endpoint {
         }
         match sa.role {
             Role::Responder => self.send_xauth_request(now, id, 0),
-            Role::Initiator => sa.xauth = Xauth::ClientWaiting,
+            Role::Initiator => sa.xauth = Xauth::ClientWaiting { user: None },
         }
     }
 
@@ -226,7 +243,7 @@ impl Endpoint {
         let fresh = mid != 0 && !sa.mids.contains(mid);
         let expected = match &sa.xauth {
             Xauth::Requested { mid: m, .. } | Xauth::StatusSent { mid: m, .. } => *m == mid,
-            Xauth::ClientWaiting => fresh,
+            Xauth::ClientWaiting { .. } | Xauth::ClientPrompted { .. } => fresh,
             // Mode Config: the client's REQUEST on a new ID, or the ACK of our SET.
             _ if mode_config => fresh || sa.modecfg.awaits(mid),
             _ => false,
@@ -394,39 +411,31 @@ impl Endpoint {
         let Some(sa) = self.sas.get(&id) else {
             return Ok(());
         };
-        if sa.xauth != Xauth::ClientWaiting {
-            return Err(unexpected_cfg(sa.state, "Transaction after XAUTH finished"));
-        }
-        let Some(creds) = self.peer(sa.peer).and_then(|c| c.xauth_client.clone()) else {
-            return Ok(());
+        let replied_as = match &sa.xauth {
+            Xauth::ClientWaiting { user } => user.clone(),
+            // A new REQUEST replaces the one still waiting for the user.
+            Xauth::ClientPrompted { .. } => None,
+            _ => return Err(unexpected_cfg(sa.state, "Transaction after XAUTH finished")),
         };
         match cfg.cfg_type() {
             CfgType::REQUEST => {
-                // Answer only what was asked (a server may ask for the name alone first).
-                let mut attrs = Vec::new();
-                for a in cfg.attributes() {
-                    match CfgAttrType(a.attr_type()) {
-                        CfgAttrType::XAUTH_TYPE => {
-                            attrs.push(Attr::basic(CfgAttrType::XAUTH_TYPE, 0u16))
+                let asked: Vec<u16> = cfg.attributes().map(|a| a.attr_type()).collect();
+                match self.peer(sa.peer).and_then(|c| c.xauth_client.clone()) {
+                    Some(creds) => self.xauth_reply(id, mid, cfg.identifier(), &asked, &creds),
+                    None => {
+                        let message = cfg
+                            .find(CfgAttrType::XAUTH_MESSAGE)
+                            .map(|a| String::from_utf8_lossy(a.value()).into_owned());
+                        if let Some(sa) = self.sas.get_mut(&id) {
+                            sa.xauth = Xauth::ClientPrompted {
+                                mid,
+                                identifier: cfg.identifier(),
+                                asked,
+                            };
                         }
-                        CfgAttrType::XAUTH_USER_NAME => attrs.push(Attr::variable(
-                            CfgAttrType::XAUTH_USER_NAME,
-                            creds.name.as_bytes(),
-                        )),
-                        CfgAttrType::XAUTH_USER_PASSWORD => attrs.push(Attr::variable(
-                            CfgAttrType::XAUTH_USER_PASSWORD,
-                            creds.password.expose(),
-                        )),
-                        _ => {}
+                        self.xauth_event(id, crate::ike::XauthStep::CredentialsNeeded { message });
                     }
                 }
-                let spec = ConfigSpec {
-                    cfg_type: CfgType::REPLY,
-                    identifier: cfg.identifier(),
-                    attributes: &attrs,
-                };
-                self.client_answered(id, mid, &spec);
-                self.xauth_event(id, crate::ike::XauthStep::Replied);
                 Ok(())
             }
             CfgType::SET => {
@@ -439,17 +448,18 @@ impl Endpoint {
                     attributes: &[],
                 };
                 self.client_answered(id, mid, &spec);
+                let user = replied_as.unwrap_or_default();
                 self.xauth_event(
                     id,
                     crate::ike::XauthStep::Finished {
-                        user: creds.name.clone(),
+                        user: user.clone(),
                         ok: status == Some(1),
                     },
                 );
                 match status {
                     Some(1) => {
                         if let Some(sa) = self.sas.get_mut(&id) {
-                            sa.xauth = Xauth::Done { user: creds.name };
+                            sa.xauth = Xauth::Done { user };
                         }
                         self.mode_config_after_auth(now, id);
                         self.drain_pending(now, id);
@@ -460,6 +470,74 @@ impl Endpoint {
             }
             _ => Err(unexpected_cfg(sa.state, "XAUTH REQUEST or SET expected")),
         }
+    }
+
+    /// Client: REPLY to the REQUEST `identifier` on `mid`, answering only what was asked (a
+    /// server may ask for the name alone first).
+    fn xauth_reply(
+        &mut self,
+        id: IkeSaId,
+        mid: u32,
+        identifier: u16,
+        asked: &[u16],
+        creds: &crate::policy::XauthCredentials,
+    ) {
+        let mut attrs = Vec::new();
+        for &t in asked {
+            match CfgAttrType(t) {
+                CfgAttrType::XAUTH_TYPE => attrs.push(Attr::basic(CfgAttrType::XAUTH_TYPE, 0u16)),
+                CfgAttrType::XAUTH_USER_NAME => attrs.push(Attr::variable(
+                    CfgAttrType::XAUTH_USER_NAME,
+                    creds.name.as_bytes(),
+                )),
+                CfgAttrType::XAUTH_USER_PASSWORD => attrs.push(Attr::variable(
+                    CfgAttrType::XAUTH_USER_PASSWORD,
+                    creds.password.expose(),
+                )),
+                _ => {}
+            }
+        }
+        let spec = ConfigSpec {
+            cfg_type: CfgType::REPLY,
+            identifier,
+            attributes: &attrs,
+        };
+        self.client_answered(id, mid, &spec);
+        if let Some(sa) = self.sas.get_mut(&id) {
+            sa.xauth = Xauth::ClientWaiting {
+                user: Some(creds.name.clone()),
+            };
+        }
+        self.xauth_event(id, crate::ike::XauthStep::Replied);
+    }
+
+    /// Answers the server's XAUTH REQUEST that waits on ISAKMP SA `sa` (announced by
+    /// [`crate::ike::XauthStep::CredentialsNeeded`]) with credentials the user typed: IOS
+    /// `crypto ipsec client ezvpn xauth`. The credentials are used for this REQUEST only; a
+    /// server that asks again (a wrong password) is announced again.
+    pub fn xauth_answer(
+        &mut self,
+        sa: IkeSaId,
+        creds: &crate::policy::XauthCredentials,
+    ) -> Result<(), Error> {
+        let Some(Xauth::ClientPrompted {
+            mid,
+            identifier,
+            asked,
+        }) = self.sas.get(&sa).map(|s| s.xauth.clone())
+        else {
+            return Err(ApiMisuse::NoSuchSa.into());
+        };
+        self.xauth_reply(sa, mid, identifier, &asked, creds);
+        Ok(())
+    }
+
+    /// ISAKMP SAs whose XAUTH REQUEST waits for [`Endpoint::xauth_answer`].
+    pub fn xauth_prompts(&self) -> impl Iterator<Item = (IkeSaId, PeerId)> + '_ {
+        self.sas
+            .iter()
+            .filter(|(_, s)| matches!(s.xauth, Xauth::ClientPrompted { .. }))
+            .map(|(id, s)| (*id, s.peer))
     }
 
     /// Client: send our REPLY/ACK and keep it to answer a repeat of the server's message.

@@ -242,7 +242,9 @@ fn quick_mode_before_xauth_status_ok_gets_no_sa() {
     let mut p = Pair::new(xauth_client("alice", "wonderland"), server(3), 8);
     p.initiate(0, 0);
     p.run_until(5_000, |p| {
-        p.a.sas.values().any(|s| s.xauth == Xauth::ClientWaiting)
+        p.a.sas
+            .values()
+            .any(|s| matches!(s.xauth, Xauth::ClientWaiting { .. }))
     });
     let id = p.a.sas.values().next().map(|s| s.id).unwrap();
     if let Some(sa) = p.a.sas.get_mut(&id) {
@@ -381,4 +383,110 @@ fn xauth_runs_after_main_mode_too() {
     assert!(first_qm > last_tx, "{ex:?}");
     let b = p.b.isakmp_sas(p.now);
     assert!(b.iter().any(|s| s.xauth_user.as_deref() == Some("alice")));
+}
+
+/// The client's pending prompt, once its server asked and no credentials are stored.
+fn prompt(p: &Pair) -> Option<IkeSaId> {
+    p.a.xauth_prompts().map(|(sa, _)| sa).next()
+}
+
+fn needed(events: &[Event]) -> usize {
+    events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                Event::Xauth {
+                    step: crate::ike::XauthStep::CredentialsNeeded { .. },
+                    ..
+                }
+            )
+        })
+        .count()
+}
+
+#[test]
+fn without_stored_credentials_the_request_waits_for_the_user_then_completes() {
+    let mut a = xauth_client("alice", "wonderland");
+    a.peers[0].xauth_client = None;
+    a.peers[0].xauth_prompt = true;
+    let mut p = Pair::new(a, server(3), 50);
+    p.initiate(0, 0);
+    p.run_until(5_000, |p| prompt(p).is_some());
+    let sa = prompt(&p).expect("the REQUEST is held for the user");
+    assert_eq!(needed(&p.events_a), 1);
+    // Nothing answers while the user has not typed: one REQUEST, no REPLY.
+    p.run(2_000);
+    assert_eq!(transaction_senders(&p), [Side::B]);
+    assert!(!up(&p));
+    let creds = XauthCredentials {
+        name: "alice".into(),
+        password: Password::new("wonderland"),
+    };
+    p.a.xauth_answer(sa, &creds).unwrap();
+    // A second answer to the same REQUEST is refused: it was used.
+    assert_eq!(
+        p.a.xauth_answer(sa, &creds),
+        Err(ApiMisuse::NoSuchSa.into())
+    );
+    p.run_until(20_000, up);
+    assert!(up(&p), "a: {:?}\nb: {:?}", p.events_a, p.events_b);
+    let b = p.b.isakmp_sas(p.now);
+    let s = b.iter().find(|s| s.state == IsakmpState::QmIdle).unwrap();
+    assert_eq!(s.xauth_user.as_deref(), Some("alice"));
+    assert!(p.events_a.iter().any(|e| matches!(
+        e,
+        Event::Xauth {
+            step: crate::ike::XauthStep::Finished { user, ok: true },
+            ..
+        } if user == "alice"
+    )));
+}
+
+#[test]
+fn a_wrong_typed_password_is_asked_for_again() {
+    let mut a = xauth_client("alice", "wonderland");
+    a.peers[0].xauth_client = None;
+    a.peers[0].xauth_prompt = true;
+    let mut p = Pair::new(a, server(3), 51);
+    p.initiate(0, 0);
+    p.run_until(5_000, |p| prompt(p).is_some());
+    let sa = prompt(&p).unwrap();
+    let wrong = XauthCredentials {
+        name: "alice".into(),
+        password: Password::new("not-it"),
+    };
+    p.a.xauth_answer(sa, &wrong).unwrap();
+    assert!(prompt(&p).is_none());
+    p.run_until(5_000, |p| prompt(p).is_some());
+    assert_eq!(
+        prompt(&p),
+        Some(sa),
+        "the server's second REQUEST is held too"
+    );
+    assert_eq!(needed(&p.events_a), 2);
+    let right = XauthCredentials {
+        name: "alice".into(),
+        password: Password::new("wonderland"),
+    };
+    p.a.xauth_answer(sa, &right).unwrap();
+    p.run_until(20_000, up);
+    assert!(up(&p), "a: {:?}\nb: {:?}", p.events_a, p.events_b);
+}
+
+#[test]
+fn an_unanswered_prompt_ends_at_the_servers_timeout() {
+    let mut a = xauth_client("alice", "wonderland");
+    a.peers[0].xauth_client = None;
+    a.peers[0].xauth_prompt = true;
+    let mut p = Pair::new(a, server(3), 52);
+    p.initiate(0, 0);
+    p.run(120_000);
+    assert!(!up(&p));
+    assert!(
+        p.b.isakmp_sas(p.now).is_empty(),
+        "{:?}",
+        p.b.isakmp_sas(p.now)
+    );
+    assert!(failure(&p.events_b).is_some(), "{:?}", p.events_b);
 }

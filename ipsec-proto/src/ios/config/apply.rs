@@ -483,6 +483,7 @@ impl State {
                 };
                 match cmd {
                     Cmd::EzvpnSet(EzvpnAttr::XauthLocal) => {
+                        z.xauth_interactive = false;
                         self.deferred.xauth_local(name, line, col);
                     }
                     Cmd::EzvpnSet(attr) => apply_ezvpn(z, attr),
@@ -801,6 +802,7 @@ fn apply_ezvpn(z: &mut crate::policy::EzvpnClient, attr: EzvpnAttr) {
         } => z.peers.retain(|x| *x != a),
         EzvpnAttr::Peer { addr: None, .. } => z.peers.clear(),
         EzvpnAttr::Credentials(c) => z.credentials = c,
-        EzvpnAttr::XauthLocal => {}
+        EzvpnAttr::XauthLocal => z.xauth_interactive = false,
+        EzvpnAttr::XauthInteractive => z.xauth_interactive = true,
     }
 }

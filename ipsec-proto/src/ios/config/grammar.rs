@@ -336,6 +336,9 @@ pub(super) enum EzvpnAttr {
     /// `xauth userid mode local`: the stored credentials answer XAUTH, so they must exist by
     /// the end of the text (checked in `finish.rs`).
     XauthLocal,
+    /// `xauth userid mode interactive`: every XAUTH REQUEST waits for `crypto ipsec client
+    /// ezvpn xauth`, stored credentials or not.
+    XauthInteractive,
 }
 
 /// One line of a `crypto isakmp client configuration group` block; `None`, `false` or empty is

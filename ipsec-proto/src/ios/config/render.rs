@@ -519,7 +519,12 @@ fn render_ezvpn(o: &mut String, z: &crate::policy::EzvpnClient) {
             c.name,
             String::from_utf8_lossy(c.password.expose())
         );
-        o.push_str(" xauth userid mode local\n");
+        if !z.xauth_interactive {
+            o.push_str(" xauth userid mode local\n");
+        }
+    }
+    if z.xauth_interactive {
+        o.push_str(" xauth userid mode interactive\n");
     }
     o.push_str("!\n");
 }

@@ -1151,8 +1151,9 @@ impl State {
                     "xauth userid mode",
                 )? {
                     "local" => A::XauthLocal,
-                    // Both wait for a person to type the password (console or web browser),
-                    // which this stack has no way to ask for.
+                    // The person answers at the CLI (`crypto ipsec client ezvpn xauth`).
+                    "interactive" => A::XauthInteractive,
+                    // A web page intercepting the user's browser: no such server here.
                     m => {
                         return Ok(c.unsupported(
                             format!("{EZVPN} XAUTH prompting (xauth userid mode {m})"),
