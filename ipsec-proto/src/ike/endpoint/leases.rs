@@ -2,9 +2,11 @@
 //! client holds.
 //!
 //! A lease belongs to a client (group, user, and the address and port it came from) and is held
-//! by that client's ISAKMP SAs: a client that re-authenticates (a new Aggressive Mode before the
-//! old SA is gone) gets the same address back, and the address returns to the pool when the
-//! client's last ISAKMP SA goes (Delete, DPD, expiry, XAUTH failure).
+//! by that client's ISAKMP SAs and by the IPsec SAs whose proxy identity is the address: a
+//! client that re-authenticates (a new Aggressive Mode before the old SA is gone) gets the same
+//! address back, and the address returns to the pool only when the client's last SA of either
+//! kind goes (Delete, DPD, expiry, XAUTH failure). An ISAKMP SA that expires while its IPsec
+//! SAs carry on (IOS lets them) therefore cannot hand their address to someone else.
 //!
 //! Indexes, not scans: by address (ordered, so the first free address is found by walking
 //! only the leased ones inside a range), by client and by SA.
@@ -12,7 +14,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{Ipv4Addr, SocketAddr};
 
-use super::IkeSaId;
+use super::{ChildId, IkeSaId};
 use crate::ike::ModeConfigRefusal;
 use crate::policy::LocalPool;
 
@@ -24,10 +26,17 @@ pub(super) struct Client {
     pub(super) from: SocketAddr,
 }
 
+/// What keeps a lease alive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Holder {
+    Isakmp(IkeSaId),
+    Ipsec(ChildId),
+}
+
 #[derive(Debug)]
 struct Lease {
     client: Client,
-    sas: BTreeSet<IkeSaId>,
+    holders: BTreeSet<Holder>,
 }
 
 /// Every lease of one endpoint (pools are global in IOS: two groups naming one pool share it).
@@ -36,6 +45,7 @@ pub(super) struct Leases {
     by_addr: BTreeMap<Ipv4Addr, Lease>,
     by_client: HashMap<Client, Ipv4Addr>,
     by_sa: HashMap<IkeSaId, Ipv4Addr>,
+    by_child: HashMap<ChildId, Ipv4Addr>,
     /// Clients per group holding a lease (for `max-users`).
     per_group: HashMap<String, u32>,
 }
@@ -61,7 +71,7 @@ impl Leases {
         if let Some(&a) = self.by_client.get(&client) {
             if pool.contains(a) {
                 if let Some(l) = self.by_addr.get_mut(&a) {
-                    l.sas.insert(sa);
+                    l.holders.insert(Holder::Isakmp(sa));
                 }
                 self.by_sa.insert(sa, a);
                 return Ok(a);
@@ -91,7 +101,7 @@ impl Leases {
             a,
             Lease {
                 client,
-                sas: BTreeSet::from([sa]),
+                holders: BTreeSet::from([Holder::Isakmp(sa)]),
             },
         );
         Ok(a)
@@ -107,17 +117,37 @@ impl Leases {
             .by_addr
             .iter_mut()
             .find(|(_, l)| l.client.group == group && l.client.from == from)?;
-        lease.sas.insert(sa);
+        lease.holders.insert(Holder::Isakmp(sa));
         self.by_sa.insert(sa, a);
         Some(a)
     }
 
-    /// `sa` is gone: returns the address if that was the lease's last SA (it is free again).
+    /// IPsec SA `child` carries address `a` (its proxy identity): the lease outlives the
+    /// ISAKMP SAs while it does. Nothing happens for an address nobody leased.
+    pub(super) fn hold_child(&mut self, child: ChildId, a: Ipv4Addr) {
+        if let Some(l) = self.by_addr.get_mut(&a) {
+            l.holders.insert(Holder::Ipsec(child));
+            self.by_child.insert(child, a);
+        }
+    }
+
+    /// `sa` is gone: returns the address if that was the lease's last holder (it is free
+    /// again).
     pub(super) fn release_sa(&mut self, sa: IkeSaId) -> Option<Ipv4Addr> {
         let a = self.by_sa.remove(&sa)?;
+        self.release(a, Holder::Isakmp(sa))
+    }
+
+    /// IPsec SA `child` is gone: as [`Leases::release_sa`].
+    pub(super) fn release_child(&mut self, child: ChildId) -> Option<Ipv4Addr> {
+        let a = self.by_child.remove(&child)?;
+        self.release(a, Holder::Ipsec(child))
+    }
+
+    fn release(&mut self, a: Ipv4Addr, holder: Holder) -> Option<Ipv4Addr> {
         let last = self.by_addr.get_mut(&a).is_none_or(|l| {
-            l.sas.remove(&sa);
-            l.sas.is_empty()
+            l.holders.remove(&holder);
+            l.holders.is_empty()
         });
         if last {
             self.drop_address(a);
@@ -141,8 +171,11 @@ impl Leases {
     fn drop_address(&mut self, a: Ipv4Addr) {
         if let Some(l) = self.by_addr.remove(&a) {
             self.by_client.remove(&l.client);
-            for s in &l.sas {
-                self.by_sa.remove(s);
+            for h in &l.holders {
+                match h {
+                    Holder::Isakmp(s) => self.by_sa.remove(s),
+                    Holder::Ipsec(c) => self.by_child.remove(c),
+                };
             }
             if let Some(n) = self.per_group.get_mut(&l.client.group) {
                 *n = n.saturating_sub(1);
@@ -285,5 +318,27 @@ mod tests {
             l.acquire(&p, client("v", 9), IkeSaId(9), None),
             Ok(Ipv4Addr::new(10, 0, 0, 1))
         );
+    }
+
+    #[test]
+    fn an_ipsec_sa_holds_the_lease_after_the_isakmp_sa() {
+        let p = pool([10, 0, 0, 1], [10, 0, 0, 2]);
+        let mut l = Leases::default();
+        let a = l.acquire(&p, client("a", 1), IkeSaId(1), None).unwrap();
+        l.hold_child(ChildId(7), a);
+        // An address nobody leased is not held by a child.
+        l.hold_child(ChildId(8), Ipv4Addr::new(10, 0, 0, 2));
+        assert_eq!(l.release_child(ChildId(8)), None);
+        assert_eq!(l.release_sa(IkeSaId(1)), None);
+        assert_eq!(l.len(), 1);
+        // Another client cannot be given the address the pair still carries.
+        assert_eq!(
+            l.acquire(&p, client("b", 2), IkeSaId(2), None),
+            Ok(Ipv4Addr::new(10, 0, 0, 2))
+        );
+        assert_eq!(l.release_child(ChildId(7)), Some(a));
+        assert_eq!(l.release_child(ChildId(7)), None);
+        assert_eq!(l.len(), 1);
+        assert_eq!(l.acquire(&p, client("c", 3), IkeSaId(3), None), Ok(a));
     }
 }

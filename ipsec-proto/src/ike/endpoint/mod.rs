@@ -584,6 +584,7 @@ impl Endpoint {
     /// Forgets an IPsec SA pair and reports [`Event::Phase2Deleted`]; `None` when it was gone.
     fn remove_child(&mut self, child: ChildId, reason: DeleteReason) -> Option<Box<Child>> {
         let c = self.children.remove(&child)?;
+        self.release_child_lease(child, c.ike_sa, c.peer);
         self.events.push_back(Event::Phase2Deleted {
             child,
             spi_in: c.spi_in,

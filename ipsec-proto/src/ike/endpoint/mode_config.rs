@@ -374,7 +374,40 @@ impl Endpoint {
 
     /// The SA left the table: its share of a lease goes, and the address with its last SA.
     pub(super) fn release_lease(&mut self, id: IkeSaId, peer: PeerId) {
-        if let Some(address) = self.leases.release_sa(id) {
+        let freed = self.leases.release_sa(id);
+        self.lease_released(id, peer, freed);
+    }
+
+    /// A new IPsec SA of `ike_sa` whose remote proxy is the client's leased /32 holds the
+    /// lease too.
+    pub(super) fn lease_to_child(
+        &mut self,
+        ike_sa: IkeSaId,
+        child: ChildId,
+        remote: &crate::policy::TrafficSelector,
+    ) {
+        let Some(a) = self.leases.of_sa(ike_sa) else {
+            return;
+        };
+        let host = remote.addr == crate::policy::SelectorAddr::Host(a)
+            || remote.addr
+                == crate::policy::SelectorAddr::Subnet {
+                    addr: a,
+                    mask: Ipv4Addr::BROADCAST,
+                };
+        if host {
+            self.leases.hold_child(child, a);
+        }
+    }
+
+    /// An IPsec SA went: the lease it held goes with its last holder.
+    pub(super) fn release_child_lease(&mut self, child: ChildId, ike_sa: IkeSaId, peer: PeerId) {
+        let freed = self.leases.release_child(child);
+        self.lease_released(ike_sa, peer, freed);
+    }
+
+    fn lease_released(&mut self, id: IkeSaId, peer: PeerId, freed: Option<Ipv4Addr>) {
+        if let Some(address) = freed {
             self.events.push_back(Event::ModeConfig {
                 sa: id,
                 peer,

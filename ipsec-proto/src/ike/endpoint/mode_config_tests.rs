@@ -323,29 +323,71 @@ fn a_group_name_without_client_configuration_group_is_refused() {
     );
 }
 
+fn qm_idle(p: &Pair) -> IkeSaId {
+    p.a.isakmp_sas(p.now)
+        .iter()
+        .find(|s| s.state == IsakmpState::QmIdle)
+        .map(|s| IkeSaId(s.conn_id))
+        .unwrap()
+}
+
 #[test]
-fn the_lease_is_freed_when_the_client_deletes_its_isakmp_sa_and_reused() {
+fn the_lease_is_freed_when_the_client_deletes_its_ipsec_and_isakmp_sas() {
     let mut p = run(
         ez_client(b"vpngroup", FIRST),
         server(AddressAssignment::Respond),
         6,
     );
     assert!(up(&p));
-    let sa =
-        p.a.isakmp_sas(p.now)
-            .iter()
-            .find(|s| s.state == IsakmpState::QmIdle)
-            .map(|s| IkeSaId(s.conn_id))
-            .unwrap();
-    let now = p.now;
+    // vpnc's order on disconnect: the ESP SAs, then the ISAKMP SA.
+    let children: Vec<ChildId> = p.a.ipsec_sas(p.now).iter().map(|c| c.child).collect();
+    assert_eq!(children.len(), 1);
+    for c in children {
+        let now = p.now;
+        p.a.delete_child(now, c).unwrap();
+    }
+    p.run(2_000);
+    assert_eq!(p.b.ipsec_sas(p.now).len(), 0);
+    assert_eq!(
+        released(&p.events_b),
+        Vec::<Ipv4Addr>::new(),
+        "the ISAKMP SA holds it"
+    );
+    let (now, sa) = (p.now, qm_idle(&p));
     p.a.delete_isakmp_sa(now, sa).unwrap();
     p.run(2_000);
     assert_eq!(released(&p.events_b), vec![FIRST]);
-    assert!(p
-        .b
-        .isakmp_sas(p.now)
-        .iter()
-        .all(|s| s.assigned_address.is_none()));
+    assert_eq!(p.b.leases.len(), 0);
+}
+
+#[test]
+fn an_ipsec_sa_outliving_its_isakmp_sa_keeps_the_address_leased() {
+    let mut p = run(
+        ez_client(b"vpngroup", FIRST),
+        server(AddressAssignment::Respond),
+        6,
+    );
+    assert!(up(&p));
+    let (now, sa) = (p.now, qm_idle(&p));
+    p.a.delete_isakmp_sa(now, sa).unwrap();
+    p.run(2_000);
+    assert!(p.b.isakmp_sas(p.now).is_empty());
+    // The IPsec SA still carries FIRST: nobody else may be given it.
+    assert_eq!(p.b.ipsec_sas(p.now).len(), 1);
+    assert_eq!(released(&p.events_b), Vec::<Ipv4Addr>::new());
+    assert_eq!(p.b.leases.len(), 1);
+    assert_eq!(
+        p.b.leases.holder(FIRST).map(|c| c.user.as_str()),
+        Some("alice")
+    );
+    // When the pair goes (here `clear crypto sa` on the server), the address goes with it.
+    let child = p.b.ipsec_sas(p.now)[0].child;
+    let now = p.now;
+    p.b.delete_child(now, child).unwrap();
+    assert_eq!(p.b.ipsec_sas(p.now).len(), 0);
+    p.run(10);
+    assert_eq!(released(&p.events_b), vec![FIRST]);
+    assert_eq!(p.b.leases.len(), 0);
 }
 
 #[test]

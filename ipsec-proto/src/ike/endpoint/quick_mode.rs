@@ -777,6 +777,7 @@ impl Endpoint {
                 last_out: None,
             },
         );
+        self.lease_to_child(est.ike_sa, child, &est.selectors.remote);
         self.log_esp_pair(&est.keys);
         self.events
             .push_back(Event::Phase2Established(Box::new(est)));
