@@ -234,8 +234,8 @@
 // configured; `assigned` is the pool address leased to it (0.0.0.0 when it asked for none).
 #define IPSEC_TUNNEL_EVENT_CLIENT_LEASED 9
 
-// `ipsec_tunnel_event.kind`: Easy VPN server: the client's last ISAKMP SA went and its
-// address `assigned` is back in the pool.
+// `ipsec_tunnel_event.kind`: Easy VPN server: the client's last SA (ISAKMP or IPsec) went and
+// its address `assigned` is back in the pool.
 #define IPSEC_TUNNEL_EVENT_CLIENT_RELEASED 10
 
 // `ipsec_tunnel_event.kind`: an event newer than this header; no field applies.
@@ -301,6 +301,12 @@
 
 // Room for an ISAKMP state name in `ipsec_tunnel_event`, NUL included.
 #define IPSEC_STATE_NAME_LEN 32
+
+// `ipsec_tunnel_event.kind`: Easy VPN client: the server asks for XAUTH credentials and the
+// profile of entry `entry` stores none (`user` NULL in `ipsec_ezvpn_remote`, or `xauth userid
+// mode interactive`): ask the user and answer with `ipsec_tunnel_ezvpn_xauth` before the
+// server's XAUTH timeout.
+#define IPSEC_TUNNEL_EVENT_CREDENTIALS_NEEDED 11
 
 // Outcome of a call. Numbers are stable and never reused; a removed code stays reserved. Blocks:
 // 0-999 success and "nothing to do"; 1000 API misuse (a bug in the calling program, never caused
@@ -697,6 +703,51 @@ typedef struct ipsec_batch_verdicts {
   // `ipsec_tunnel_handle_datagram` would have returned an error for).
   size_t dropped;
 } ipsec_batch_verdicts;
+
+// An Easy VPN remote described by its parts, for `ipsec_tunnel_new_ezvpn_remote`: what a
+// remote-access client knows without writing IOS configuration. Strings are UTF-8 with a
+// length (no NUL needed); the tunnel copies everything.
+typedef struct ipsec_ezvpn_remote {
+  // The profile name (`show crypto ipsec client ezvpn`; `ipsec_tunnel_ezvpn_connect`).
+  const uint8_t *name;
+  // Its length.
+  size_t name_len;
+  // Our outside IPv4 address (port ignored): IKE and ESP leave from it.
+  struct ipsec_addr local;
+  // The prefix length of the outside network (0-32).
+  uint8_t local_prefix_len;
+  // Concentrators in the order they are tried (IPv4; ports ignored); at least one.
+  const struct ipsec_addr *peers;
+  // How many.
+  size_t peers_len;
+  // The group name (sent as ID_KEY_ID in Aggressive Mode).
+  const uint8_t *group;
+  // Its length.
+  size_t group_len;
+  // The group key.
+  const uint8_t *key;
+  // Its length.
+  size_t key_len;
+  // The XAUTH user name; NULL: each XAUTH REQUEST is announced as
+  // `IPSEC_TUNNEL_EVENT_CREDENTIALS_NEEDED`.
+  const uint8_t *user;
+  // Its length.
+  size_t user_len;
+  // The XAUTH password (ignored when `user` is NULL).
+  const uint8_t *password;
+  // Its length.
+  size_t password_len;
+  // `mode network-extension`: the LAN `inside`/`inside_prefix_len` goes through as it is
+  // and no address is asked for. False: `mode client` (the server assigns an address).
+  bool network_extension;
+  // Network extension: the inside interface's IPv4 address (port ignored).
+  struct ipsec_addr inside;
+  // Network extension: its prefix length.
+  uint8_t inside_prefix_len;
+  // `connect auto`: connect at once and after every loss. False: wait for
+  // `ipsec_tunnel_ezvpn_connect`.
+  bool connect_auto;
+} ipsec_ezvpn_remote;
 
 #ifdef __cplusplus
 extern "C" {
@@ -1618,6 +1669,55 @@ ipsec_result ipsec_tunnel_handle_datagram_batch(struct ipsec_tunnel *t,
                                                 const size_t *lens,
                                                 size_t count,
                                                 struct ipsec_batch_verdicts *out_verdicts);
+
+// Builds an Easy VPN remote (`crypto ipsec client ezvpn`) from `remote` instead of IOS text:
+// Aggressive Mode with the group name and key, XAUTH, Mode Config, IOS's default remote
+// proposals. Its events say what the server gave (`IPSEC_TUNNEL_EVENT_CLIENT_CONFIGURED` with
+// the assigned address, the split networks as `IPSEC_TUNNEL_EVENT_ROUTE_ADD`); DNS, domain and
+// banner are in `ipsec_tunnel_show(IPSEC_SHOW_CRYPTO_IPSEC_CLIENT_EZVPN)`. `seed` as for
+// `ipsec_tunnel_new_from_ios`.
+//
+// Errors: `IPSEC_RESULT_NULL_PARAMETER` (`remote`, `seed`, `out` or the peer list NULL);
+// `IPSEC_RESULT_INVALID_PARAMETER` (an empty or non-UTF-8 name, group or key, white space in
+// the name or group, a non-IPv4 address, a prefix length above 32); `IPSEC_RESULT_INVALID_CONFIG`
+// (the profile cannot run).
+//
+// # Safety
+// `remote` readable, with each of its pointers NULL or readable for its length; `seed` 32
+// readable bytes; `out` writable.
+ipsec_result ipsec_tunnel_new_ezvpn_remote(const struct ipsec_ezvpn_remote *remote,
+                                           const uint8_t *seed,
+                                           struct ipsec_tunnel **out);
+
+// `crypto ipsec client ezvpn connect NAME`: connects the Easy VPN profile `name` (`len` bytes
+// of UTF-8) now; the packets to send are then polled with `ipsec_tunnel_poll_transmit`.
+// `IPSEC_RESULT_INVALID_PARAMETER` for a profile that does not exist.
+//
+// # Safety
+// `t` a live handle; `name` `len` readable bytes.
+ipsec_result ipsec_tunnel_ezvpn_connect(struct ipsec_tunnel *t,
+                                        uint64_t now_ms,
+                                        const uint8_t *name,
+                                        size_t len);
+
+// `crypto ipsec client ezvpn xauth`: answers the XAUTH REQUEST profile `name`'s server is
+// waiting on (announced by `IPSEC_TUNNEL_EVENT_CREDENTIALS_NEEDED`) with the user name and
+// password the user typed. They are used for this REQUEST only: a server that asks again
+// (a wrong password) is announced again.
+//
+// Errors: `IPSEC_RESULT_INVALID_PARAMETER` (no such profile, or a name that is not UTF-8);
+// `IPSEC_RESULT_NO_SUCH_SA` (no XAUTH REQUEST is pending for it).
+//
+// # Safety
+// `t` a live handle; `name`, `user`, `password` readable for their lengths.
+ipsec_result ipsec_tunnel_ezvpn_xauth(struct ipsec_tunnel *t,
+                                      uint64_t now_ms,
+                                      const uint8_t *name,
+                                      size_t name_len,
+                                      const uint8_t *user,
+                                      size_t user_len,
+                                      const uint8_t *password,
+                                      size_t password_len);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -50,6 +50,18 @@ fn slices(packets: &[PyBackedBytes]) -> impl Iterator<Item = &[u8]> {
     packets.iter().map(|p| &**p)
 }
 
+/// `a.b.c.d/len` as an address and its mask.
+fn network(what: &str, s: &str) -> PyResult<(Ipv4Addr, Ipv4Addr)> {
+    let bad = || PyValueError::new_err(format!("{what} must be a.b.c.d/len, got {s:?}"));
+    let (a, len) = s.split_once('/').ok_or_else(bad)?;
+    let len: u32 = len.parse().map_err(|_| bad())?;
+    if len > 32 {
+        return Err(bad());
+    }
+    let mask = Ipv4Addr::from(u32::MAX.checked_shl(32 - len).unwrap_or(0));
+    Ok((ipv4(what, a)?, mask))
+}
+
 fn ipv4(what: &str, a: &str) -> PyResult<Ipv4Addr> {
     a.parse()
         .map_err(|_| PyValueError::new_err(format!("{what}: not an IPv4 address: {a:?}")))
@@ -220,6 +232,94 @@ impl Tunnel {
         let opts = Tunnel::options(seed, local_address, path_mtu, flavor)?;
         let t = tunnel::Tunnel::from_ios(text, opts).map_err(|e| build_error(py, e))?;
         Ok(Tunnel::new(t))
+    }
+
+    /// An Easy VPN remote from its parts (no IOS text): `local` our outside address as
+    /// `a.b.c.d/len`, `peers` the concentrators in order, the group name and key, XAUTH
+    /// `user`/`password` (without them each XAUTH REQUEST comes as a `CredentialsNeeded` event
+    /// for `ezvpn_xauth`), `network_extension` the inside LAN (`a.b.c.d/len`) for `mode
+    /// network-extension`, else `mode client`.
+    #[staticmethod]
+    #[pyo3(signature = (*, name, local, peers, group, key, seed, user=None, password=None,
+        network_extension=None, connect_auto=true, path_mtu=1500, flavor="12.4T"))]
+    #[allow(clippy::too_many_arguments)] // keyword-only, as Python callers write them
+    fn easy_vpn_remote(
+        py: Python<'_>,
+        name: &str,
+        local: &str,
+        peers: Vec<String>,
+        group: &str,
+        key: &[u8],
+        seed: &[u8],
+        user: Option<&str>,
+        password: Option<&[u8]>,
+        network_extension: Option<&str>,
+        connect_auto: bool,
+        path_mtu: u16,
+        flavor: &str,
+    ) -> PyResult<Tunnel> {
+        use ipsec_proto::policy::{EasyVpnRemote, Password, PskSecret, XauthCredentials};
+        let opts = Tunnel::options(seed, None, path_mtu, flavor)?;
+        for (what, v) in [("name", name), ("group", group)] {
+            if v.is_empty() || v.contains(char::is_whitespace) {
+                return Err(PyValueError::new_err(format!(
+                    "{what} must be one word, got {v:?}"
+                )));
+            }
+        }
+        if key.is_empty() || peers.is_empty() {
+            return Err(PyValueError::new_err("key and peers must not be empty"));
+        }
+        let credentials = match (user, password) {
+            (Some(u), Some(p)) => Some(XauthCredentials {
+                name: u.to_string(),
+                password: Password::new(p),
+            }),
+            (None, None) => None,
+            _ => {
+                return Err(PyValueError::new_err(
+                    "user and password go together (neither: ask with CredentialsNeeded)",
+                ))
+            }
+        };
+        let spec = EasyVpnRemote {
+            name: name.to_string(),
+            local: network("local", local)?,
+            peers: peers
+                .iter()
+                .map(|p| ipv4("peers", p))
+                .collect::<PyResult<_>>()?,
+            group: group.to_string(),
+            key: PskSecret::new(key),
+            credentials,
+            network_extension: network_extension
+                .map(|n| network("network_extension", n))
+                .transpose()?,
+            connect_auto,
+        };
+        let t = tunnel::Tunnel::new(spec.gateway_config(), opts).map_err(|e| build_error(py, e))?;
+        Ok(Tunnel::new(t))
+    }
+
+    /// `crypto ipsec client ezvpn connect NAME`: connects profile `name` now; false when no
+    /// such profile exists.
+    fn ezvpn_connect(&mut self, name: &str, now: f64) -> PyResult<bool> {
+        let now = instant(now)?;
+        Ok(self.core().ezvpn_connect(now, name))
+    }
+
+    /// `crypto ipsec client ezvpn xauth`: answers the XAUTH REQUEST profile `name`'s server
+    /// waits on (after a `CredentialsNeeded` event). Raises `ValueError` when no such profile
+    /// exists or nothing is pending.
+    fn ezvpn_xauth(&mut self, name: &str, user: &str, password: &[u8], now: f64) -> PyResult<()> {
+        let now = instant(now)?;
+        let creds = ipsec_proto::policy::XauthCredentials {
+            name: user.to_string(),
+            password: ipsec_proto::policy::Password::new(password),
+        };
+        self.core()
+            .ezvpn_xauth(now, name, &creds)
+            .map_err(|e| PyValueError::new_err(format!("{name}: {e}")))
     }
 
     /// Tells the tunnels the wall-clock time, `unix` seconds since 1970, at `now`: peer
@@ -552,6 +652,16 @@ impl Tunnel {
                 d.set_item("group", group)?;
                 d.set_item("address", address.map(|a| a.to_string()))?;
                 "ClientLeased"
+            }
+            TunnelEvent::CredentialsNeeded {
+                entry,
+                profile,
+                message,
+            } => {
+                d.set_item("entry", entry)?;
+                d.set_item("profile", profile)?;
+                d.set_item("message", message)?;
+                "CredentialsNeeded"
             }
             TunnelEvent::ClientReleased { entry, address } => {
                 d.set_item("entry", entry)?;

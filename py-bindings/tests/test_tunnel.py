@@ -622,3 +622,41 @@ def test_easy_vpn_remote_and_server_in_memory() -> None:
     assert "Current State: IPSEC_ACTIVE" in shown and "Address: 10.99.0.10" in shown
     session = hub.show("show crypto session detail", now)
     assert "Username: alice" in session and "Assigned address: 10.99.0.10" in session
+
+
+def test_an_easy_vpn_remote_from_its_parts_asks_for_the_password() -> None:
+    """A remote built from group, key and peers, with no stored password and ``connect
+    auto`` off: nothing happens until ``ezvpn_connect``; the server's XAUTH REQUEST arrives as
+    ``CredentialsNeeded``; ``ezvpn_xauth`` answers it; the address and split network follow."""
+    hub = ipsec.Tunnel.from_ios(EASY_VPN_HUB, seed=bytes([4]) * 32)
+    with pytest.raises(ValueError):
+        ipsec.Tunnel.easy_vpn_remote(
+            name="RA", local="203.0.113.2/24", peers=["198.51.100.1"],
+            group="vpn group", key=b"tunnel-group-key", seed=bytes(32),
+        )
+    remote = ipsec.Tunnel.easy_vpn_remote(
+        name="RA",
+        local="203.0.113.2/24",
+        peers=["198.51.100.1"],
+        group="vpngroup",
+        key=b"tunnel-group-key",
+        connect_auto=False,
+        seed=bytes([5]) * 32,
+    )
+    now = run_both(remote, hub, 1.0)
+    assert not [e for e in events(remote) if isinstance(e, ipsec.IsakmpStateChanged)]
+    assert remote.ezvpn_connect("NOPE", now) is False
+    assert remote.ezvpn_connect("RA", now) is True
+    now = run_both(remote, hub, now)
+    asked = [e for e in events(remote) if isinstance(e, ipsec.CredentialsNeeded)]
+    assert [e.profile for e in asked] == ["RA"], asked
+    assert "XAUTH_PROMPT" in remote.show("show crypto ipsec client ezvpn", now)
+    remote.ezvpn_xauth("RA", "alice", b"tunnel-pass-1", now)
+    with pytest.raises(ValueError):
+        remote.ezvpn_xauth("RA", "alice", b"tunnel-pass-1", now)
+    now = run_both(remote, hub, now)
+    got = [e for e in events(remote) if isinstance(e, ipsec.ClientConfigured)]
+    assert [(e.address, e.split) for e in got] == [("10.99.0.10", ["192.168.1.0/24"])]
+    p = ping("10.99.0.10", A_HOST, 1)
+    assert remote.handle_plaintext(p, now) is ipsec.TunVerdict.PROTECTED
+    assert carry(remote, hub, now)[1] == [p]

@@ -74,8 +74,8 @@ pub const IPSEC_TUNNEL_EVENT_CLIENT_CONFIGURED: u32 = 8;
 /// `ipsec_tunnel_event.kind`: Easy VPN server: a remote-access client of entry `entry` was
 /// configured; `assigned` is the pool address leased to it (0.0.0.0 when it asked for none).
 pub const IPSEC_TUNNEL_EVENT_CLIENT_LEASED: u32 = 9;
-/// `ipsec_tunnel_event.kind`: Easy VPN server: the client's last ISAKMP SA went and its
-/// address `assigned` is back in the pool.
+/// `ipsec_tunnel_event.kind`: Easy VPN server: the client's last SA (ISAKMP or IPsec) went and
+/// its address `assigned` is back in the pool.
 pub const IPSEC_TUNNEL_EVENT_CLIENT_RELEASED: u32 = 10;
 /// `ipsec_tunnel_event.kind`: an event newer than this header; no field applies.
 pub const IPSEC_TUNNEL_EVENT_OTHER: u32 = 255;
@@ -392,6 +392,11 @@ fn event_to_c(t: &Tunnel, ev: TunnelEvent) -> ipsec_tunnel_event {
             e.map_seq = seq(entry);
             e.conn_id = conn_id;
             e.assigned = v4_to_c(address.unwrap_or(Ipv4Addr::UNSPECIFIED));
+        }
+        TunnelEvent::CredentialsNeeded { entry, .. } => {
+            e.kind = IPSEC_TUNNEL_EVENT_CREDENTIALS_NEEDED;
+            e.entry = index(entry);
+            e.map_seq = seq(entry);
         }
         TunnelEvent::ClientReleased { entry, address } => {
             e.kind = IPSEC_TUNNEL_EVENT_CLIENT_RELEASED;
@@ -1349,6 +1354,8 @@ pub unsafe extern "C" fn ipsec_tunnel_diagnose(
 
 mod batch;
 pub use batch::*;
+mod ezvpn;
+pub use ezvpn::*;
 
 #[cfg(test)]
 #[allow(clippy::undocumented_unsafe_blocks)] // tests: live locals and buffers throughout

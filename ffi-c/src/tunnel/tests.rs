@@ -313,3 +313,124 @@ fn an_easy_vpn_remote_learns_its_address_and_the_server_reports_the_lease() {
 }
 
 pub(crate) mod pki;
+
+#[test]
+fn a_remote_from_its_parts_asks_for_credentials_and_connects_on_demand() {
+    let hub = new(EZ_HUB, 9).unwrap();
+    let peers = [addr_to_c(SocketAddr::from(([198, 51, 100, 1], 0)))];
+    let (name, group, key) = ("RA", "vpngroup", "tunnel-group-key");
+    let mut spec = ipsec_ezvpn_remote {
+        name: name.as_ptr(),
+        name_len: name.len(),
+        local: addr_to_c(SocketAddr::from(([203, 0, 113, 2], 0))),
+        local_prefix_len: 24,
+        peers: peers.as_ptr(),
+        peers_len: peers.len(),
+        group: group.as_ptr(),
+        group_len: group.len(),
+        key: key.as_ptr(),
+        key_len: key.len(),
+        user: std::ptr::null(),
+        user_len: 0,
+        password: std::ptr::null(),
+        password_len: 0,
+        network_extension: false,
+        inside: ipsec_addr::default(),
+        inside_prefix_len: 0,
+        connect_auto: false,
+    };
+    let seed = [5u8; 32];
+    let mut remote: *mut ipsec_tunnel = std::ptr::null_mut();
+    // Refused: a group with white space, a prefix length above 32.
+    let bad_group = "vpn group";
+    let mut bad = spec;
+    bad.group = bad_group.as_ptr();
+    bad.group_len = bad_group.len();
+    assert_eq!(
+        unsafe { ipsec_tunnel_new_ezvpn_remote(&bad, seed.as_ptr(), &mut remote) },
+        ipsec_result::IPSEC_RESULT_INVALID_PARAMETER
+    );
+    spec.local_prefix_len = 33;
+    assert_eq!(
+        unsafe { ipsec_tunnel_new_ezvpn_remote(&spec, seed.as_ptr(), &mut remote) },
+        ipsec_result::IPSEC_RESULT_INVALID_PARAMETER
+    );
+    spec.local_prefix_len = 24;
+    assert_eq!(
+        unsafe { ipsec_tunnel_new_ezvpn_remote(&spec, seed.as_ptr(), &mut remote) },
+        ipsec_result::IPSEC_RESULT_OK
+    );
+    let mut now = 1_000;
+    let step = |now: &mut u64, n: u32| {
+        for _ in 0..n {
+            for t in [hub, remote] {
+                let mut due = 0;
+                if unsafe { ipsec_tunnel_poll_timeout(t, &mut due) } && due <= *now {
+                    unsafe { ipsec_tunnel_handle_timeout(t, *now) };
+                }
+            }
+            carry(remote, hub, *now);
+            carry(hub, remote, *now);
+            *now += 10;
+        }
+    };
+    // `connect_auto` false: nothing until connected by hand.
+    step(&mut now, 50);
+    assert!(kinds(remote)
+        .iter()
+        .all(|e| e.kind != IPSEC_TUNNEL_EVENT_ISAKMP_STATE));
+    let other = "NOPE";
+    assert_eq!(
+        unsafe { ipsec_tunnel_ezvpn_connect(remote, now, other.as_ptr(), other.len()) },
+        ipsec_result::IPSEC_RESULT_INVALID_PARAMETER
+    );
+    assert_eq!(
+        unsafe { ipsec_tunnel_ezvpn_connect(remote, now, name.as_ptr(), name.len()) },
+        ipsec_result::IPSEC_RESULT_OK
+    );
+    step(&mut now, 100);
+    let r = kinds(remote);
+    assert!(
+        r.iter()
+            .any(|e| e.kind == IPSEC_TUNNEL_EVENT_CREDENTIALS_NEEDED),
+        "{r:?}"
+    );
+    let (user, password) = ("alice", "tunnel-pass-1");
+    let xauth = |now: u64| unsafe {
+        ipsec_tunnel_ezvpn_xauth(
+            remote,
+            now,
+            name.as_ptr(),
+            name.len(),
+            user.as_ptr(),
+            user.len(),
+            password.as_ptr(),
+            password.len(),
+        )
+    };
+    assert_eq!(xauth(now), ipsec_result::IPSEC_RESULT_OK);
+    // Answered: nothing is pending any more.
+    assert_eq!(xauth(now), ipsec_result::IPSEC_RESULT_NO_SUCH_SA);
+    step(&mut now, 200);
+    let r = kinds(remote);
+    let conf: Vec<_> = r
+        .iter()
+        .filter(|e| e.kind == IPSEC_TUNNEL_EVENT_CLIENT_CONFIGURED)
+        .collect();
+    assert_eq!(conf.len(), 1, "{r:?}");
+    assert_eq!(
+        addr_from_c(&conf[0].assigned),
+        Some(SocketAddr::from(([10, 99, 0, 10], 0)))
+    );
+    let p = ping([10, 99, 0, 10], [192, 168, 1, 10], 1);
+    assert_eq!(plaintext(remote, now, &p), IPSEC_TUN_VERDICT_PROTECTED);
+    assert_eq!(carry(remote, hub, now), vec![p]);
+    let s = show(remote, now, IPSEC_SHOW_CRYPTO_IPSEC_CLIENT_EZVPN);
+    assert!(s.contains("Tunnel name : RA"), "{s}");
+    assert!(s.contains("Current State: IPSEC_ACTIVE"), "{s}");
+    let (mut hub, mut remote) = (hub, remote);
+    unsafe {
+        ipsec_tunnel_free(&mut hub);
+        ipsec_tunnel_free(&mut remote);
+    }
+}

@@ -279,7 +279,8 @@ pub enum TunnelEvent {
         /// The address leased.
         address: Option<Ipv4Addr>,
     },
-    /// Easy VPN server: a client's last ISAKMP SA went and `address` is back in the pool.
+    /// Easy VPN server: a client's last SA (ISAKMP or IPsec) went and `address` is back in
+    /// the pool.
     ClientReleased {
         /// Index of the crypto map entry.
         entry: usize,

@@ -35,6 +35,7 @@ from .errors import (
 )
 from .events import (
     ClientConfigured,
+    CredentialsNeeded,
     ClientLeased,
     ClientReleased,
     IkeEvent,
@@ -70,6 +71,7 @@ __all__ = [
     "EspSa",
     "IkeEndpoint",
     "ClientConfigured",
+    "CredentialsNeeded",
     "ClientLeased",
     "ClientReleased",
     "IkeEvent",

@@ -173,6 +173,24 @@ class Tunnel:
         path_mtu: int = ...,
         flavor: str = ...,
     ) -> Tunnel: ...
+    @staticmethod
+    def easy_vpn_remote(
+        *,
+        name: str,
+        local: str,
+        peers: Sequence[str],
+        group: str,
+        key: bytes,
+        seed: bytes,
+        user: Optional[str] = ...,
+        password: Optional[bytes] = ...,
+        network_extension: Optional[str] = ...,
+        connect_auto: bool = ...,
+        path_mtu: int = ...,
+        flavor: str = ...,
+    ) -> Tunnel: ...
+    def ezvpn_connect(self, name: str, now: float) -> bool: ...
+    def ezvpn_xauth(self, name: str, user: str, password: bytes, now: float) -> None: ...
     def handle_plaintext(self, packet: bytes | bytearray, now: float) -> str: ...
     def receive_datagram(self, data: bytes | bytearray, local: _Address, remote: _Address, now: float) -> Optional[str]: ...
     def receive_esp(self, data: bytes | bytearray, src: str, now: float) -> Optional[str]: ...

@@ -39,6 +39,7 @@ __all__ = [
     "RouteRemoved",
     "LineProtocolChanged",
     "ClientConfigured",
+    "CredentialsNeeded",
     "ClientLeased",
     "ClientReleased",
     "UnknownTunnelEvent",
@@ -369,8 +370,20 @@ class ClientLeased(TunnelEvent):
 
 
 @dataclass(frozen=True)
+class CredentialsNeeded(TunnelEvent):
+    """Easy VPN client: the server asks for XAUTH credentials and ``profile`` stores none:
+    ask the user, then :meth:`ipsec.Tunnel.ezvpn_xauth` before the server's XAUTH timeout.
+    ``message`` is the server's prompt text, if it sent one."""
+
+    entry: int
+    profile: str
+    message: Optional[str]
+
+
+@dataclass(frozen=True)
 class ClientReleased(TunnelEvent):
-    """Easy VPN server: a client's last ISAKMP SA went; ``address`` is back in the pool."""
+    """Easy VPN server: a client's last SA (ISAKMP or IPsec) went; ``address`` is back in the
+    pool."""
 
     entry: int
     address: str
@@ -394,6 +407,7 @@ _TUNNEL_CLASSES: Dict[str, Type[TunnelEvent]] = {
     "ClientConfigured": ClientConfigured,
     "ClientLeased": ClientLeased,
     "ClientReleased": ClientReleased,
+    "CredentialsNeeded": CredentialsNeeded,
     "Unknown": UnknownTunnelEvent,
 }
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import enum
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 from . import _native
 from .config import ConfigurationLike, _native_of
@@ -175,6 +175,49 @@ class Tunnel:
             )
         )
 
+    @classmethod
+    def easy_vpn_remote(
+        cls,
+        *,
+        name: str,
+        local: str,
+        peers: Sequence[str],
+        group: str,
+        key: bytes,
+        user: Optional[str] = None,
+        password: Optional[bytes] = None,
+        network_extension: Optional[str] = None,
+        connect_auto: bool = True,
+        seed: Optional[bytes] = None,
+        path_mtu: int = 1500,
+        flavor: str = "12.4T",
+    ) -> "Tunnel":
+        """An Easy VPN remote (a remote-access client) from its parts, no IOS text:
+        ``local`` our outside address as ``"a.b.c.d/len"``, ``peers`` the concentrators in the
+        order they are tried, the ``group`` name (sent as ID_KEY_ID) and its ``key``. With
+        ``user`` and ``password`` XAUTH answers by itself; without them each XAUTH REQUEST
+        arrives as :class:`ipsec.CredentialsNeeded`, answered with :meth:`ezvpn_xauth`.
+        ``network_extension`` (``"a.b.c.d/len"``, the inside LAN) selects ``mode
+        network-extension``; otherwise the server assigns an address
+        (:class:`ipsec.ClientConfigured`). ``connect_auto=False`` waits for
+        :meth:`ezvpn_connect`. The other options are those of :meth:`from_ios`."""
+        return cls(
+            _native.Tunnel.easy_vpn_remote(
+                name=name,
+                local=local,
+                peers=list(peers),
+                group=group,
+                key=bytes(key),
+                seed=os.urandom(32) if seed is None else bytes(seed),
+                user=user,
+                password=None if password is None else bytes(password),
+                network_extension=network_extension,
+                connect_auto=connect_auto,
+                path_mtu=path_mtu,
+                flavor=flavor,
+            )
+        )
+
     # ------------------------------------------------------------------ inputs
 
     def handle_plaintext(self, packet: bytes, now: float) -> TunVerdict:
@@ -250,6 +293,17 @@ class Tunnel:
         """Deletes every IPsec SA pair and ISAKMP SA; send :meth:`datagrams_to_send` after it
         so that the peers hear the Deletes."""
         self._t.close(now)
+
+    def ezvpn_connect(self, name: str, now: float) -> bool:
+        """``crypto ipsec client ezvpn connect NAME``: connects Easy VPN profile ``name`` now
+        (a ``connect manual`` profile, or a retry); ``False`` when no such profile exists."""
+        return self._t.ezvpn_connect(name, now)
+
+    def ezvpn_xauth(self, name: str, user: str, password: bytes, now: float) -> None:
+        """``crypto ipsec client ezvpn xauth``: answers the XAUTH REQUEST that profile
+        ``name``'s server waits on (after :class:`ipsec.CredentialsNeeded`) with what the user
+        typed; used for that REQUEST only. Raises ``ValueError`` when nothing is pending."""
+        self._t.ezvpn_xauth(name, user, bytes(password), now)
 
     def clear_sa(self, now: float, *, peer: Optional[str] = None) -> int:
         """``clear crypto sa [peer X]``: deletes IPsec SA pairs (sending Deletes); how many.
