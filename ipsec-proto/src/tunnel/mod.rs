@@ -55,6 +55,7 @@ mod mss;
 pub mod output;
 mod packet;
 mod pairs;
+mod pat;
 mod polled;
 #[cfg(test)]
 mod profile_tests;
@@ -95,6 +96,9 @@ pub use ike_events::{IkeEvent, Phase2Info};
 pub use mss::{clamp as clamp_mss, syn_mss};
 pub use output::{DebugKind, Dest, Outputs, Slot};
 pub use packet::{five_tuple, selector_admits};
+pub use pat::{
+    Malformation, Pat, PatEntry, PatError, PatLimits, PatProto, Translated, Unsupported,
+};
 pub use polled::{Tunnel, TunnelError, TunnelTransmit};
 pub use reconfigure::Reconfigured;
 pub use rri::InjectedRoute;
