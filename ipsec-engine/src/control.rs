@@ -123,6 +123,12 @@ pub enum CommandId {
     /// `crypto ipsec client ezvpn connect NAME`: connect an Easy VPN profile now (`connect
     /// manual`, or a retry before `connect auto`'s next attempt).
     EzvpnConnect,
+    /// `crypto ipsec client ezvpn xauth NAME username U password P`: answer the XAUTH request
+    /// the profile's server waits on (IOS prompts for the two at the console; a control socket
+    /// takes them on the line). The password never appears in `canonical`.
+    EzvpnXauth,
+    /// `show ip nat translations`: the PAT of an Easy VPN `mode client` connection.
+    ShowIpNatTranslations,
     /// `reload`: read the configuration file again and apply it, keeping the SAs of unchanged
     /// crypto map entries (not IOS's `reload`, which restarts the router).
     Reload,
@@ -140,11 +146,15 @@ pub enum Tok {
     /// A tunnel interface written as one word, `Tunnel0` or abbreviated (`tu0`): the number
     /// becomes the command's `number`.
     Tunnel,
-    /// Any one word: a name (an Easy VPN profile), the command's `name`.
+    /// Any one word: a name (an Easy VPN profile), the command's `name` (the first) and
+    /// `names` (all, in order).
     Name,
+    /// Any one word that must not be echoed (a password): the command's `secret`; `canonical`
+    /// shows `*****` in its place.
+    Secret,
 }
 
-use Tok::{Ip, Kw, Name, Number, Tunnel};
+use Tok::{Ip, Kw, Name, Number, Secret, Tunnel};
 
 /// The command table.
 pub const COMMANDS: &[(CommandId, &[Tok])] = &[
@@ -288,6 +298,25 @@ pub const COMMANDS: &[(CommandId, &[Tok])] = &[
         ],
     ),
     (
+        CommandId::EzvpnXauth,
+        &[
+            Kw("crypto"),
+            Kw("ipsec"),
+            Kw("client"),
+            Kw("ezvpn"),
+            Kw("xauth"),
+            Name,
+            Kw("username"),
+            Name,
+            Kw("password"),
+            Secret,
+        ],
+    ),
+    (
+        CommandId::ShowIpNatTranslations,
+        &[Kw("show"), Kw("ip"), Kw("nat"), Kw("translations")],
+    ),
+    (
         CommandId::ClearIsakmp,
         &[Kw("clear"), Kw("crypto"), Kw("isakmp")],
     ),
@@ -328,6 +357,10 @@ pub struct Command {
     pub number: Option<u64>,
     /// Name argument (an Easy VPN profile), if the command has one.
     pub name: Option<String>,
+    /// Every name argument in order (`crypto ipsec client ezvpn xauth NAME username U ...`).
+    pub names: Vec<String>,
+    /// The secret argument (a password), never echoed.
+    pub secret: Option<String>,
 }
 
 /// Why a line did not resolve; `Display` gives the IOS message.
@@ -356,7 +389,7 @@ fn tok_matches(tok: Tok, word: &str) -> bool {
         Ip => word.parse::<Ipv4Addr>().is_ok(),
         Number => !word.is_empty() && word.bytes().all(|b| b.is_ascii_digit()),
         Tunnel => tunnel_word(word).is_some(),
-        Name => !word.is_empty(),
+        Name | Secret => !word.is_empty(),
     }
 }
 
@@ -429,7 +462,8 @@ pub fn resolve(line: &str) -> Result<Option<Command>, ResolveError> {
     let mut canonical = Vec::with_capacity(n);
     let mut ip = None;
     let mut number = None;
-    let mut name = None;
+    let mut names = Vec::new();
+    let mut secret = None;
     for (t, (_, w)) in toks.iter().zip(&words) {
         match t {
             Kw(k) => canonical.push(k.to_string()),
@@ -446,8 +480,12 @@ pub fn resolve(line: &str) -> Result<Option<Command>, ResolveError> {
                 canonical.push(format!("Tunnel{}", number.unwrap_or(0)));
             }
             Name => {
-                name = Some(w.to_string());
+                names.push(w.to_string());
                 canonical.push(w.to_string());
+            }
+            Secret => {
+                secret = Some(w.to_string());
+                canonical.push("*****".to_string());
             }
         }
     }
@@ -456,7 +494,9 @@ pub fn resolve(line: &str) -> Result<Option<Command>, ResolveError> {
         canonical: canonical.join(" "),
         ip,
         number,
-        name,
+        name: names.first().cloned(),
+        names,
+        secret,
     }))
 }
 
@@ -568,6 +608,18 @@ mod tests {
         assert_eq!(c.id, CommandId::EzvpnConnect);
         assert_eq!(c.name.as_deref(), Some("HQ-EZ"));
         assert_eq!(c.canonical, "crypto ipsec client ezvpn connect HQ-EZ");
+        let c = resolve("cry ips cl ez xauth EZ user alice pass s3cr3t-pw")
+            .unwrap()
+            .unwrap();
+        assert_eq!(c.id, CommandId::EzvpnXauth);
+        assert_eq!(c.names, ["EZ", "alice"]);
+        assert_eq!(c.secret.as_deref(), Some("s3cr3t-pw"));
+        // The password is never echoed back (logs, `show` of the command).
+        assert_eq!(
+            c.canonical,
+            "crypto ipsec client ezvpn xauth EZ username alice password *****"
+        );
+        assert_eq!(id("sh ip nat tr"), CommandId::ShowIpNatTranslations);
     }
 
     #[test]

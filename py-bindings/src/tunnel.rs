@@ -133,6 +133,7 @@ fn parse_show(what: &str, peer: Option<Ipv4Addr>, detail: bool) -> PyResult<Show
         (["crypto", "ipsec", "client", "ezvpn"], false) => Show::Ezvpn,
         (["crypto", "pki", "certificates"], false) => Show::PkiCertificates,
         (["crypto", "pki", "trustpoints"], false) => Show::PkiTrustpoints,
+        (["ip", "nat", "translations"], false) => Show::NatTranslations,
         (["crypto", "ipsec", "sa", "interface", name], _) if tunnel_number(name).is_some() => {
             Show::IpsecSaInterface {
                 tunnel: tunnel_number(name).unwrap_or(0),

@@ -107,6 +107,9 @@ pub const IPSEC_SHOW_CRYPTO_IPSEC_CLIENT_EZVPN: u32 = 11;
 pub const IPSEC_SHOW_CRYPTO_PKI_CERTIFICATES: u32 = 12;
 /// `ipsec_tunnel_show`: `show crypto pki trustpoints`.
 pub const IPSEC_SHOW_CRYPTO_PKI_TRUSTPOINTS: u32 = 13;
+/// `ipsec_tunnel_show`: `show ip nat translations` (the PAT of an Easy VPN `mode client`
+/// connection; empty when none is up).
+pub const IPSEC_SHOW_IP_NAT_TRANSLATIONS: u32 = 14;
 /// `ipsec_tunnel_show`: `show interfaces TunnelN` is `IPSEC_SHOW_INTERFACES_TUNNEL + N`
 /// (N below 2^24), for a static VTI.
 pub const IPSEC_SHOW_INTERFACES_TUNNEL: u32 = 0x0100_0000;
@@ -1269,6 +1272,7 @@ pub unsafe extern "C" fn ipsec_tunnel_show(
             IPSEC_SHOW_CRYPTO_IPSEC_CLIENT_EZVPN => Show::Ezvpn,
             IPSEC_SHOW_CRYPTO_PKI_CERTIFICATES => Show::PkiCertificates,
             IPSEC_SHOW_CRYPTO_PKI_TRUSTPOINTS => Show::PkiTrustpoints,
+            IPSEC_SHOW_IP_NAT_TRANSLATIONS => Show::NatTranslations,
             w if (IPSEC_SHOW_INTERFACES_TUNNEL..IPSEC_SHOW_INTERFACES_TUNNEL << 1).contains(&w) => {
                 Show::Interface {
                     tunnel: w - IPSEC_SHOW_INTERFACES_TUNNEL,

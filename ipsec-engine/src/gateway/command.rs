@@ -32,6 +32,7 @@ fn show_of(cmd: &Command) -> Option<Show> {
         CommandId::ShowEzvpn => Show::Ezvpn,
         CommandId::ShowPkiCertificates => Show::PkiCertificates,
         CommandId::ShowPkiTrustpoints => Show::PkiTrustpoints,
+        CommandId::ShowIpNatTranslations => Show::NatTranslations,
         CommandId::ShowIpsecSaInterface => Show::IpsecSaInterface {
             tunnel: cmd.number.and_then(|n| u32::try_from(n).ok())?,
             detail: false,
@@ -68,6 +69,26 @@ pub fn command(core: &mut Tunnels, now: Instant, cmd: &Command, out: &mut Output
                 ControlReply::Text(String::new())
             } else {
                 ControlReply::Error(format!("% No Easy VPN profile {name}"))
+            }
+        }
+        CommandId::EzvpnXauth => {
+            let (Some(name), Some(user), Some(password)) =
+                (cmd.names.first(), cmd.names.get(1), cmd.secret.as_deref())
+            else {
+                return ControlReply::Error("% Incomplete command.".into());
+            };
+            let creds = ipsec_proto::policy::XauthCredentials {
+                name: user.clone(),
+                password: ipsec_proto::policy::Password::new(password.as_bytes()),
+            };
+            match core.ezvpn_xauth(now, name, &creds, out) {
+                Ok(()) => ControlReply::Text(String::new()),
+                Err(ipsec_proto::tunnel::EzvpnXauthError::NoSuchProfile) => {
+                    ControlReply::Error(format!("% No Easy VPN profile {name}"))
+                }
+                Err(_) => {
+                    ControlReply::Error(format!("% EZVPN({name}): no XAUTH request is pending"))
+                }
             }
         }
         CommandId::ClearSa => {

@@ -330,6 +330,7 @@ impl Tunnels {
         let Some(z) = self.ezvpn_of_entry(entry) else {
             return;
         };
+        let pat = s.address.filter(|_| !z.network_extension);
         z.settings = Some(s.clone());
         z.conn_id = Some(conn_id);
         z.state = "IPSEC_ACTIVE";
@@ -340,6 +341,10 @@ impl Tunnels {
         }
         for r in routes {
             self.hold_route(r);
+        }
+        match pat {
+            Some(a) => self.pat_start(entry, a),
+            None => self.pat_stop(entry),
         }
     }
 
@@ -367,6 +372,7 @@ impl Tunnels {
         for r in routes {
             self.release_route(&r);
         }
+        self.pat_stop(entry);
     }
 
     /// The server of `entry`'s profile asks for credentials we do not store: say so as IOS

@@ -199,3 +199,83 @@ fn a_network_extension_remote_asks_for_credentials_then_carries_its_lan() {
     let session = hub.show(now, Show::CryptoSession { detail: true });
     assert!(session.contains("Username: alice"), "{session}");
 }
+
+/// `mode client`: an inside host's packets leave translated to the assigned address (PAT) and
+/// the answers come back to the host; the server sees only its lease.
+#[test]
+fn mode_client_hides_the_inside_lan_behind_the_assigned_address() {
+    let mut hub = Tunnel::from_ios(HUB, CoreOptions::seeded(5)).unwrap();
+    let mut remote = Tunnel::from_ios(REMOTE, CoreOptions::seeded(6)).unwrap();
+    let mut now = Instant::from_millis(1_000);
+    run(&mut remote, &mut hub, &mut now, 100);
+    assert_eq!(
+        remote.tunnels().ezvpn_addresses(),
+        vec![std::net::Ipv4Addr::new(10, 99, 0, 10)]
+    );
+    // Two inside hosts with the same echo identifier.
+    let out1 = ping([192, 168, 2, 10], [192, 168, 1, 10], 1);
+    let out2 = ping([192, 168, 2, 11], [192, 168, 1, 10], 1);
+    for p in [&out1, &out2] {
+        assert_eq!(remote.handle_plaintext(now, p), TunVerdict::Protected);
+    }
+    let at_hub = carry(&mut remote, &mut hub, now);
+    assert_eq!(at_hub.len(), 2, "{at_hub:?}");
+    for p in &at_hub {
+        assert_eq!(&p[12..16], &[10, 99, 0, 10], "source is the lease");
+        assert_eq!(&p[16..20], &[192, 168, 1, 10]);
+    }
+    let ids: Vec<[u8; 2]> = at_hub.iter().map(|p| [p[24], p[25]]).collect();
+    assert_ne!(ids[0], ids[1], "distinct identifiers on the wire");
+    // The hub answers each (an echo reply to the lease with the identifier it saw).
+    for p in &at_hub {
+        let mut r = p.clone();
+        r[12..16].copy_from_slice(&[192, 168, 1, 10]);
+        r[16..20].copy_from_slice(&[10, 99, 0, 10]);
+        r[20] = 0; // echo reply
+        fix_checksums(&mut r);
+        assert_eq!(hub.handle_plaintext(now, &r), TunVerdict::Protected);
+    }
+    let back = carry(&mut hub, &mut remote, now);
+    assert_eq!(back.len(), 2);
+    let mut want = vec![out1.clone(), out2.clone()];
+    for w in &mut want {
+        let (s, d) = ([w[12], w[13], w[14], w[15]], [w[16], w[17], w[18], w[19]]);
+        w[12..16].copy_from_slice(&d);
+        w[16..20].copy_from_slice(&s);
+        w[20] = 0;
+        fix_checksums(w);
+    }
+    assert_eq!(back, want, "each answer reaches its own host, as it left");
+    let nat = remote.show(now, Show::NatTranslations);
+    assert!(nat.contains("192.168.2.10"), "{nat}");
+    assert!(nat.contains("192.168.2.11"), "{nat}");
+    assert!(nat.lines().count() == 3, "{nat}");
+    // The gateway's own packet, from the lease, goes as it is.
+    let own = ping([10, 99, 0, 10], [192, 168, 1, 10], 9);
+    assert_eq!(remote.handle_plaintext(now, &own), TunVerdict::Protected);
+    assert_eq!(carry(&mut remote, &mut hub, now), vec![own]);
+    // When the connection goes, so do the mappings.
+    hub.clear_isakmp(now, None);
+    run(&mut remote, &mut hub, &mut now, 10);
+    assert_eq!(remote.show(now, Show::NatTranslations), "");
+}
+
+/// IPv4 header and ICMP checksums recomputed from scratch.
+fn fix_checksums(p: &mut [u8]) {
+    fn sum(b: &[u8]) -> u16 {
+        let mut s: u32 = 0;
+        for c in b.chunks(2) {
+            s += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
+        }
+        while s > 0xffff {
+            s = (s & 0xffff) + (s >> 16);
+        }
+        !(s as u16)
+    }
+    p[10..12].fill(0);
+    let h = sum(&p[..20]);
+    p[10..12].copy_from_slice(&h.to_be_bytes());
+    p[22..24].fill(0);
+    let c = sum(&p[20..]);
+    p[22..24].copy_from_slice(&c.to_be_bytes());
+}

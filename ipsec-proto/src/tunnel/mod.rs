@@ -27,6 +27,7 @@ mod aggressive_tests;
 mod batch;
 mod build;
 mod classify;
+mod client_pat;
 mod commands;
 mod debug;
 #[cfg(test)]
@@ -192,6 +193,10 @@ pub struct CoreCounters {
     /// Cleartext packets for an interface that does not exist ([`Iface::Tunnel`] without a
     /// configured VTI).
     pub no_interface: u64,
+    /// Cleartext packets of an inside host an Easy VPN `mode client` connection could not
+    /// translate to its assigned address (a protocol or fragment PAT cannot carry, or a full
+    /// table).
+    pub pat_dropped: u64,
 }
 
 /// An ISAKMP state change seen between two calls (for narratives and debug).
@@ -548,6 +553,8 @@ pub struct Tunnels {
     /// The bitsliced 3DES context and plaintext scratch of the batch verbs, made on the first
     /// batch with two 3DES packets and kept (no allocation per packet or per batch after that).
     tdes: Option<Box<tdes_batch::TdesScratch>>,
+    /// The PAT of the Easy VPN `mode client` connection that is up.
+    client_pat: Option<Box<client_pat::ClientPat>>,
 }
 
 fn v4(a: SocketAddr) -> Option<SocketAddrV4> {
@@ -624,6 +631,7 @@ impl Tunnels {
             idle: idle::IdleTimers::default(),
             vti_due: vtis.iter().filter_map(|v| v.next_attempt).min(),
             tdes: None,
+            client_pat: None,
             vtis,
             vti_by_number,
             ezvpns,
@@ -707,6 +715,11 @@ impl Tunnels {
     /// `ip tcp adjust-mss` is clamped first (in a stack copy: SYNs are small, and this keeps
     /// the data path free of allocation).
     pub fn protect(&mut self, now: Instant, pkt: &[u8], out: &mut Outputs) -> TunVerdict {
+        if self.pat_active() {
+            if let Some(v) = self.pat_protect(now, pkt, out) {
+                return v;
+            }
+        }
         if let Some(max) = self.mss_clamp {
             if syn_mss(pkt).is_some_and(|(_, v)| v > max) && pkt.len() <= SYN_COPY {
                 let mut copy = [0u8; SYN_COPY];
@@ -989,6 +1002,9 @@ impl Tunnels {
         };
         if let (Some(max), Some(inner)) = (clamp, slot.get_mut(..d.len)) {
             clamp_mss(inner, max);
+        }
+        if let Some(inner) = slot.get_mut(..d.len).filter(|_| self.client_pat.is_some()) {
+            self.pat_inbound(now, flow_index, inner);
         }
         slot.commit_as(deliver, d.len);
         // The peer's history learns of ESP from the pair's own usage (see `diagnose_inputs`

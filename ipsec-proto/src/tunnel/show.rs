@@ -59,6 +59,8 @@ pub enum Show {
     PkiCertificates,
     /// `show crypto pki trustpoints`.
     PkiTrustpoints,
+    /// `show ip nat translations`: the PAT of an Easy VPN `mode client` connection.
+    NatTranslations,
 }
 
 fn pki_rows(
@@ -338,6 +340,7 @@ impl Tunnels {
             }
             Show::RunningConfig => crate::ios::render(cfg),
             Show::Ezvpn => self.show_ezvpn(),
+            Show::NatTranslations => self.show_nat_translations(now),
             Show::IpsecSaInterface { tunnel, detail } => {
                 let name = format!("Tunnel{tunnel}");
                 let mut blocks = self.ipsec_snapshot(now, None);

@@ -456,7 +456,8 @@ impl Tunnels {
             return Err(Dropped::OutsideProxyIdentities);
         }
         let deliver = child.deliver;
-        if let Some(f) = self.flows.get_mut(child.flow) {
+        let flow = child.flow;
+        if let Some(f) = self.flows.get_mut(flow) {
             f.peer_sent_on(child_id);
         }
         let clamp = match deliver {
@@ -465,6 +466,9 @@ impl Tunnels {
         };
         if let Some(max) = clamp {
             clamp_mss(inner, max);
+        }
+        if self.client_pat.is_some() {
+            self.pat_inbound(now, flow, inner);
         }
         if !out.push(deliver, inner) {
             self.counters.queue_full += 1;

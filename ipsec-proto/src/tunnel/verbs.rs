@@ -77,6 +77,7 @@ impl Tunnels {
             self.report_usage(now, out);
         }
         self.endpoint.handle_timeout(now);
+        self.pat_expire(now);
         self.pump(now, out);
         if self.idle.next().is_some_and(|t| t <= now) {
             self.idle_check(now, out);
@@ -96,6 +97,7 @@ impl Tunnels {
             self.idle.next(),
             self.vti_due,
             self.ezvpn_due(),
+            self.pat_due(),
         ]
         .into_iter()
         .flatten()
