@@ -333,6 +333,14 @@ impl Engine {
         self.underlay.as_ref().map_or(&[], |u| u.routes())
     }
 
+    /// `run --resolv-conf PATH`: write the DNS servers and default domain an Easy VPN server
+    /// pushes to `path` while the connection is configured; its previous content comes back
+    /// when the connection goes down and when the engine stops.
+    pub fn set_resolv_conf(&mut self, path: std::path::PathBuf) {
+        self.event_loop
+            .set_resolv_conf(crate::resolv_conf::ResolvConf::new(path));
+    }
+
     /// IOS to Linux interface names, for `show ip interface brief`.
     pub fn set_interface_map(&mut self, map: Vec<(String, String)>) {
         self.event_loop.set_interface_map(map);

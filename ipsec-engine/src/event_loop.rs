@@ -100,6 +100,12 @@ pub trait Gateway {
     fn client_addresses(&self) -> Vec<Ipv4Addr> {
         Vec::new()
     }
+    /// The DNS servers and default domain an Easy VPN server pushed to a connection that is
+    /// configured now (`None`: none is, or it pushed neither), for `run --resolv-conf`.
+    /// Borrowed: the loop asks on every turn and must not allocate for it.
+    fn pushed_resolver(&self) -> Option<(&[Ipv4Addr], Option<&str>)> {
+        None
+    }
     /// The kernel's path MTU towards `peer` (the route's MTU, lowered by ICMP
     /// fragmentation-needed answering our packets). Called when it differs from the last report.
     fn on_path_mtu(&mut self, now: Instant, peer: Ipv4Addr, mtu: u32, out: &mut Outputs) {
@@ -311,6 +317,8 @@ pub struct EventLoop {
     iface_map: Vec<(String, String)>,
     /// The `ip address dhcp|negotiated` crypto interface followed.
     addr_watch: Option<Followed>,
+    /// `run --resolv-conf`: the file the pushed DNS settings go to.
+    resolv_conf: Option<crate::resolv_conf::ResolvConf>,
 }
 
 /// The followed crypto interface, how to rebind its sockets and when to look at it.
@@ -360,6 +368,7 @@ impl EventLoop {
             vti_buf: Vec::new(),
             iface_map: Vec::new(),
             addr_watch: None,
+            resolv_conf: None,
         })
     }
 
@@ -531,6 +540,29 @@ impl EventLoop {
     /// Hands back the RRI routes (for teardown, before the TUN goes).
     pub fn take_rri_routes(&mut self) -> Option<crate::sys::route::RriRoutes> {
         self.rri.take().map(|(r, _)| r)
+    }
+
+    /// Writes the DNS settings Easy VPN servers push to `file` from now on.
+    pub fn set_resolv_conf(&mut self, file: crate::resolv_conf::ResolvConf) {
+        self.resolv_conf = Some(file);
+    }
+
+    /// Hands back the managed resolv.conf (for teardown, which restores it).
+    pub fn take_resolv_conf(&mut self) -> Option<crate::resolv_conf::ResolvConf> {
+        self.resolv_conf.take()
+    }
+
+    /// Brings the resolv.conf file in line with what is pushed now (nothing when unchanged).
+    fn sync_resolv<G: Gateway>(&mut self, gw: &G) {
+        let Some(file) = self.resolv_conf.as_mut() else {
+            return;
+        };
+        if let Err(e) = file.apply(gw.pushed_resolver()) {
+            eprintln!(
+                "ipsec-engine: warning: --resolv-conf {}: {e}",
+                file.path().display()
+            );
+        }
     }
 
     /// Brings the installed RRI routes in line with the core's table when it changed.
@@ -759,12 +791,22 @@ impl EventLoop {
             self.flush();
             self.sync_rri(gw);
         }
+        if let Some(file) = self.resolv_conf.as_mut() {
+            // Stopped: whatever the core still holds, the connection is going.
+            if let Err(e) = file.restore() {
+                eprintln!(
+                    "ipsec-engine: warning: --resolv-conf {}: restoring: {e}",
+                    file.path().display()
+                );
+            }
+        }
         r
     }
 
     fn run_inner<G: Gateway>(&mut self, gw: &mut G) -> io::Result<StopReason> {
         loop {
             self.sync_rri(gw);
+            self.sync_resolv(gw);
             self.sync_vti_lines(gw);
             let now = clock::now();
             let mut timeout = match gw.next_deadline() {

@@ -23,6 +23,7 @@ pub mod nat;
 pub mod net;
 pub mod outputs;
 pub mod plan;
+pub mod resolv_conf;
 pub mod seed;
 pub mod sys;
 

@@ -67,6 +67,12 @@ enum Cmd {
         /// holds private keys.
         #[arg(long)]
         key_dir: Option<PathBuf>,
+        /// Easy VPN remote: write the DNS servers and default domain the server pushed to
+        /// this resolv.conf-style file while connected (atomically: a temporary file, then a
+        /// rename); its previous content comes back when the connection goes down or the
+        /// engine exits.
+        #[arg(long)]
+        resolv_conf: Option<PathBuf>,
     },
     /// Check a configuration without running it.
     Check {
@@ -145,6 +151,7 @@ fn main() -> ExitCode {
             keylog,
             force_udp_encaps,
             key_dir,
+            resolv_conf,
         } => {
             // Before any thread exists, so SIGTERM/SIGINT reach the signalfd and nothing else.
             if let Err(e) = sys::signal::block_termination_signals() {
@@ -162,7 +169,7 @@ fn main() -> ExitCode {
                 force_udp_encaps,
                 key_dir,
             };
-            run(&config, &opts, keylog.as_ref())
+            run(&config, &opts, keylog.as_ref(), resolv_conf)
         }
         Cmd::Check { config, key_dir } => check(&config, key_dir.as_deref()),
         Cmd::Demo {
@@ -277,7 +284,12 @@ fn reload_source(
     })
 }
 
-fn run(config: &PathBuf, opts: &RunOptions, keylog: Option<&PathBuf>) -> ExitCode {
+fn run(
+    config: &PathBuf,
+    opts: &RunOptions,
+    keylog: Option<&PathBuf>,
+    resolv_conf: Option<PathBuf>,
+) -> ExitCode {
     // First, before any interface or socket exists: without real entropy there is no daemon.
     let seed = match ipsec_engine::os_seed() {
         Ok(s) => s,
@@ -389,6 +401,13 @@ fn run(config: &PathBuf, opts: &RunOptions, keylog: Option<&PathBuf>) -> ExitCod
             return ExitCode::FAILURE;
         }
     };
+    if let Some(path) = resolv_conf {
+        eprintln!(
+            "ipsec-engine: Easy VPN DNS settings go to {} while connected",
+            path.display()
+        );
+        engine.set_resolv_conf(path);
+    }
     engine.set_interface_map(
         p.interfaces
             .iter()

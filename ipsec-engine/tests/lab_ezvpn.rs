@@ -193,3 +193,86 @@ fn lab_ezvpn_connect_manual_waits_for_the_connect_command() {
     );
     da.stop();
 }
+
+/// `run --resolv-conf PATH` (a file in the scratch directory, never the host's): while the
+/// connection is configured the file holds the server's DNS server and default domain; when
+/// the server ends it, the previous content comes back; when the engine stops after the
+/// reconnection, too.
+#[test]
+fn lab_ezvpn_resolv_conf_holds_the_pushed_dns_while_connected() {
+    let Some(lab) = Lab::new("ezvpn_resolv") else {
+        return;
+    };
+    // 28674: UNITY_DEF_DOMAIN, given to strongSwan's pool by number.
+    let conn = server().pool(
+        POOL,
+        &[
+            ("dns", "10.2.2.53"),
+            ("split_include", addr::LAN_B),
+            ("28674", "corp.example"),
+        ],
+    );
+    let peer = Charon::start_with(&lab.topo.gw_b, &[conn], &load()).unwrap();
+    peer.load_all().unwrap();
+    let resolv = lab.dir.path().join("resolv.conf");
+    let before = "# the host's own\nnameserver 192.0.2.1\n";
+    std::fs::write(&resolv, before).unwrap();
+    let path = resolv.to_str().unwrap().to_string();
+    let da = Daemon::start_with(
+        lab.topo.gw_a.name(),
+        lab.dir.path(),
+        "ezremote",
+        &remote(),
+        &["--resolv-conf", &path],
+    );
+    let read = || std::fs::read_to_string(&resolv).unwrap_or_default();
+    let Some(show) = wait_active(&da, Duration::from_secs(20)) else {
+        panic!(
+            "{}\n{}",
+            da.exec("show crypto ipsec client ezvpn"),
+            peer.log()
+        );
+    };
+    assert!(
+        wait_until(Duration::from_secs(5), || read()
+            .contains("nameserver 10.2.2.53\n")),
+        "{}\n{show}",
+        read()
+    );
+    let text = read();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(
+        lines,
+        ["search corp.example", "nameserver 10.2.2.53"],
+        "{text}\n{show}"
+    );
+    // Nothing but the file itself: the temporary file was renamed over it.
+    let names: Vec<String> = std::fs::read_dir(lab.dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.contains("resolv"))
+        .collect();
+    assert_eq!(names, ["resolv.conf"], "{names:?}");
+
+    peer.terminate_ike("ezserver").unwrap();
+    assert!(
+        wait_until(Duration::from_secs(8), || read() == before),
+        "not restored when the connection went down:\n{}\n{}",
+        read(),
+        da.exec("show crypto ipsec client ezvpn")
+    );
+    assert!(
+        wait_active(&da, Duration::from_secs(30)).is_some(),
+        "{}",
+        da.exec("show crypto ipsec client ezvpn")
+    );
+    assert!(
+        wait_until(Duration::from_secs(5), || read()
+            .contains("nameserver 10.2.2.53\n")),
+        "{}",
+        read()
+    );
+    println!("{text}");
+    da.stop();
+    assert_eq!(read(), before, "not restored when the engine stopped");
+}

@@ -101,6 +101,15 @@ impl Gateway for Tunnels {
         self.ezvpn_addresses()
     }
 
+    fn pushed_resolver(&self) -> Option<(&[Ipv4Addr], Option<&str>)> {
+        // The first profile in configuration order with something to say: one file holds
+        // one resolver configuration.
+        self.config().ezvpn_clients.iter().find_map(|z| {
+            let s = self.ezvpn_settings(&z.name)?;
+            (!s.dns.is_empty() || s.domain.is_some()).then_some((&s.dns[..], s.domain.as_deref()))
+        })
+    }
+
     fn rri_routes(&self) -> Vec<crate::sys::route::RriRoute> {
         self.injected_routes()
             .filter_map(|r| {
