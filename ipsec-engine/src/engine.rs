@@ -59,6 +59,9 @@ pub struct EngineConfig {
     pub extra_local_addrs: Vec<Ipv4Addr>,
     /// Static VTIs, one TUN each.
     pub vtis: Vec<VtiConfig>,
+    /// Easy VPN servers: like tunnel destinations, their /32 goes into the underlay table (a
+    /// full-tunnel remote routes 0.0.0.0/1 and 128.0.0.0/1 into the TUN).
+    pub underlay_peers: Vec<Ipv4Addr>,
     /// Routing table the engine's own (marked) packets look up first: a /32 to each tunnel
     /// destination via the physical next hop, so that no route into a tunnel (a routing
     /// daemon's 0.0.0.0/0 or the peer's /32 through TunnelN) can take them.
@@ -119,6 +122,7 @@ impl EngineConfig {
             crypto_tun: true,
             extra_local_addrs: Vec::new(),
             vtis: Vec::new(),
+            underlay_peers: Vec::new(),
             underlay_table: route::DEFAULT_UNDERLAY_TABLE,
             underlay_rule_pref: route::DEFAULT_UNDERLAY_RULE_PREF,
             follow_interface: None,
@@ -194,7 +198,13 @@ impl Engine {
     pub fn setup(cfg: &EngineConfig, tun_mtu: u32) -> Result<Engine, EngineError> {
         let mut event_loop = EventLoop::new().map_err(EngineError::Loop)?;
         // First, while no tunnel exists: the physical next hop of each tunnel destination.
-        let destinations: Vec<Ipv4Addr> = cfg.vtis.iter().filter_map(|v| v.destination).collect();
+        let mut destinations: Vec<Ipv4Addr> =
+            cfg.vtis.iter().filter_map(|v| v.destination).collect();
+        for p in &cfg.underlay_peers {
+            if !destinations.contains(p) {
+                destinations.push(*p);
+            }
+        }
         let underlay = if destinations.is_empty() {
             None
         } else {

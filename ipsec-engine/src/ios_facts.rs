@@ -102,6 +102,9 @@ pub struct IosFacts {
     /// `crypto map NAME local-address IF`: the interface whose address a map's IKE and ESP use
     /// instead of the interface it is applied to.
     pub map_local_addresses: BTreeMap<String, String>,
+    /// The servers of applied Easy VPN client profiles: a full-tunnel remote routes every
+    /// network into the TUN, so the engine's own packets to them must stay on the underlay.
+    pub ezvpn_peers: Vec<Ipv4Addr>,
 }
 
 enum Section {

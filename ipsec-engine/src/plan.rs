@@ -367,6 +367,7 @@ pub fn plan(
             .and_then(|(ios, _, _)| Some((ios.clone(), linux_of(ios)?)));
     }
     config.vtis = vtis;
+    config.underlay_peers = facts.ezvpn_peers.clone();
     config.nat = nat;
     if let Some(t) = &opts.tun_name {
         config.tun_name = t.clone();

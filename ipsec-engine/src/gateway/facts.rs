@@ -36,6 +36,18 @@ pub fn facts(cfg: &GatewayConfig) -> IosFacts {
             })
             .collect(),
         map_local_addresses: cfg.map_local_addresses.clone(),
+        ezvpn_peers: cfg
+            .ezvpn_clients
+            .iter()
+            .filter(|z| {
+                cfg.interfaces.iter().any(|i| {
+                    i.ezvpn
+                        .as_ref()
+                        .is_some_and(|(n, inside)| *n == z.name && !inside)
+                })
+            })
+            .flat_map(|z| z.peers.iter().copied())
+            .collect(),
         ..IosFacts::default()
     };
     for i in &cfg.interfaces {

@@ -309,10 +309,14 @@ impl Tunnels {
     }
 
     /// The server configured the profile of `entry`: route its split networks (everything,
-    /// when it names none) into the tunnel.
+    /// when it names none) into the tunnel. Everything is two halves, 0.0.0.0/1 and
+    /// 128.0.0.0/1: more specific than the host's default route, so they win without
+    /// replacing it, and less specific than its connected LANs, which stay local. The peer
+    /// itself must stay outside them (the engine pins it to the underlay).
     pub(super) fn ezvpn_configured(&mut self, entry: usize, conn_id: u32, s: &ClientSettings) {
+        let half = Ipv4Addr::new(128, 0, 0, 0);
         let nets: Vec<(Ipv4Addr, Ipv4Addr)> = if s.split.is_empty() {
-            vec![(Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED)]
+            vec![(Ipv4Addr::UNSPECIFIED, half), (half, half)]
         } else {
             s.split.clone()
         };
