@@ -189,6 +189,15 @@ impl Gateway for Tunnels {
         let _ = self.handle_plaintext(now, pkt, out);
     }
 
+    fn on_tun_batch(&mut self, now: Instant, packets: &[&[u8]], out: &mut Outputs) {
+        let _ = self.handle_plaintext_batch(
+            now,
+            ipsec_proto::tunnel::Iface::Inside,
+            packets.iter().copied(),
+            out,
+        );
+    }
+
     fn on_udp(
         &mut self,
         now: Instant,
