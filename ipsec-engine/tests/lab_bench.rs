@@ -5,7 +5,7 @@
 //! ```
 //!
 //! iperf3 (TCP, one stream) hostA -> hostB through: plain routing (the ceiling), our two
-//! engines, and two strongSwan 5.9.8 charons (kernel-libipsec, ESP in UDP), for esp-3des and
+//! engines (raw ESP, and ESP in UDP 4500 forced without a NAT), and two strongSwan 5.9.8 charons (kernel-libipsec, ESP in UDP), for esp-3des and
 //! esp-aes with esp-sha-hmac and esp-gcm (aes128gcm16), all in the same run so that the machine's load is shared alike.
 //! With `BENCH_PERF=1`, `perf record` samples siteA's engine during its 3DES run and prints
 //! where the time goes. Prints a table; asserts only that every path carried data.
@@ -72,13 +72,17 @@ fn plain() -> Run {
     iperf(&topo, 5201)
 }
 
-fn ours(esp: &str, perf: bool) -> (Run, Option<String>) {
+/// Our two engines with `esp`; `udp`: ESP in UDP 4500 (`--force-udp-encaps` on siteA, no
+/// NAT), else raw ESP.
+fn ours(esp: &str, perf: bool, udp: bool) -> (Run, Option<String>) {
     let cipher = esp.split(' ').next().unwrap_or_default();
-    let lab = Lab::new(&format!("b_ours_{cipher}")).unwrap();
+    let lab = Lab::new(&format!("b_ours_{cipher}{}", if udp { "_u" } else { "" })).unwrap();
     let ts = format!("transform-set TRANSFORM {esp}");
     let a = site_a(addr::GW_B_WAN).replace("transform-set TRANSFORM esp-3des esp-sha-hmac", &ts);
     let b = site_b(addr::GW_A_WAN).replace("transform-set TRANSFORM esp-3des esp-sha-hmac", &ts);
-    let (da, db) = lab.engines(&a, &b);
+    let args: &[&str] = if udp { &["--force-udp-encaps"] } else { &[] };
+    let da = Daemon::start_with(lab.topo.gw_a.name(), lab.dir.path(), "siteA", &a, args);
+    let db = Daemon::start(&lab.topo.gw_b, lab.dir.path(), "siteB", &b);
     assert!(ping_until_up(
         &lab.topo.host_a,
         addr::HOST_B,
@@ -134,6 +138,7 @@ fn ours(esp: &str, perf: bool) -> (Run, Option<String>) {
     let sa = da.exec("show crypto ipsec sa");
     assert!(num(&sa, "#pkts encaps:") > 1000, "{sa}");
     assert_eq!(num(&sa, "#recv errors"), 0, "{sa}");
+    assert_eq!(sa.contains("UDP-Encaps"), udp, "{sa}");
     drop((da, db));
     (r, report)
 }
@@ -210,11 +215,13 @@ fn lab_bench_throughput() {
         if !only.is_empty() && !cipher.ends_with(only.as_str()) {
             continue;
         }
-        let (o, r) = ours(ours_esp, cipher == perf_esp);
+        let (o, r) = ours(ours_esp, cipher == perf_esp, false);
         if r.is_some() {
             report = r;
         }
         rows.push((format!("ipsec-engine {ours_esp} (raw ESP)"), o));
+        let (u, _) = ours(ours_esp, false, true);
+        rows.push((format!("ipsec-engine {ours_esp} (ESP in UDP)"), u));
         let s = strongswan(swan_esp);
         rows.push((
             format!("strongSwan 5.9.8 libipsec {swan_esp} (ESP in UDP)"),
@@ -226,9 +233,21 @@ fn lab_bench_throughput() {
         "\nload average before: {}load average after:  {load_after}",
         load
     );
-    println!("| path | Mbit/s | TCP retransmits |\n| --- | ---: | ---: |");
-    for (name, r) in &rows {
-        println!("| {name} | {:.0} | {} |", r.mbps_received, r.retransmits);
+    // Each of our rows is also given as a ratio to the strongSwan row of its suite (the
+    // next strongSwan row below it, measured in the same run).
+    println!("| path | Mbit/s | TCP retransmits | vs strongSwan |\n| --- | ---: | ---: | ---: |");
+    for (i, (name, r)) in rows.iter().enumerate() {
+        let swan = rows
+            .iter()
+            .skip(i)
+            .find(|(n, _)| n.starts_with("strongSwan"))
+            .map(|(_, s)| s.mbps_received)
+            .filter(|_| name.starts_with("ipsec-engine"));
+        let ratio = swan.map_or(String::new(), |s| format!("{:.2}x", r.mbps_received / s));
+        println!(
+            "| {name} | {:.0} | {} | {ratio} |",
+            r.mbps_received, r.retransmits
+        );
     }
     if let Some(r) = report {
         println!("\nperf (cpu-clock) of siteA's engine during the {perf_esp} run:\n{r}");
