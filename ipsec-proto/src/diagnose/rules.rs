@@ -175,6 +175,8 @@ fn mode_config_verdict(now: Instant, p: &PeerInput, r: &Record, text: &str) -> V
         "enlarge the group's `ip local pool` (or free addresses: `show crypto session` lists who holds them)"
     } else if text.contains("max-users") {
         "raise `max-users` of the group, or wait for a client to disconnect"
+    } else if text.contains("names no client configuration group") {
+        "the client identifies by address (a Main Mode client's default): make it send the group as ID_KEY_ID (strongSwan `id = keyid:GROUP`; vpnc and Cisco clients do so in Aggressive Mode)"
     } else if text.contains("no client configuration group") {
         "the client's group name (its ID_KEY_ID: vpnc `IPSec ID`, strongSwan `keyid:`) must name a `crypto isakmp client configuration group`"
     } else if text.contains("has no ip local pool") {

@@ -98,9 +98,15 @@ pub enum PeerIncompatible {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ModeConfigRefusal {
-    /// The client's Phase 1 identity names no `crypto isakmp client configuration group`.
+    /// The client's Phase 1 identity names no `crypto isakmp client configuration group` (an
+    /// address identity names none: the group comes from a key-ID, FQDN or user-FQDN
+    /// identity).
     #[error("no client configuration group {0:?} (the client's Phase 1 identity)")]
     UnknownGroup(String),
+    /// The client's Phase 1 identity (shown) names no group at all: an address or DN
+    /// identity, as a Main Mode client sends by default.
+    #[error("the client's Phase 1 identity {0} names no client configuration group (Easy VPN clients send the group as ID_KEY_ID)")]
+    IdentityNamesNoGroup(String),
     /// Every address of the group's pool is leased.
     #[error("ip local pool {pool} of group {group} is exhausted ({size} addresses leased)")]
     PoolExhausted {

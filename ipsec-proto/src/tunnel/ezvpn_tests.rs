@@ -99,6 +99,19 @@ fn an_easy_vpn_remote_connects_by_itself_learns_its_address_and_carries_traffic(
         session.contains("Assigned address: 10.99.0.10"),
         "{session}"
     );
+    // The remote shows its pair's proxy identities, the assigned address, not the profile's
+    // `any` to `any`.
+    let sa = remote.show(
+        now,
+        Show::IpsecSa {
+            peer: None,
+            detail: false,
+        },
+    );
+    assert!(
+        sa.contains("local  ident (addr/mask/prot/port): (10.99.0.10/255.255.255.255/0/0)"),
+        "{sa}"
+    );
 
     // The server clears the ISAKMP SA: the remote forgets its address and routes, then comes
     // back by itself (connect auto) with the same lease.

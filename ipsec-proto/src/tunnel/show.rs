@@ -175,7 +175,14 @@ impl Tunnels {
         }
         let (peer_addr, selectors) = match learned {
             Some((p, sel)) => (p, sel),
-            None => (self.entry_peer(f.entry), f.selectors),
+            // An Easy VPN profile's flow is `any` to `any`; its pair is for the address the
+            // server assigned, and that is what IOS shows.
+            None => match current {
+                Some(c) if super::ezvpn::profile_of(e).is_some() => {
+                    (self.entry_peer(f.entry), c.selectors)
+                }
+                _ => (self.entry_peer(f.entry), f.selectors),
+            },
         };
         Some(IpsecFlowSnapshot {
             local_ident: selectors.local,

@@ -2,7 +2,8 @@
 //! Cisco Unity attributes an Easy VPN server hands out.
 //!
 //! After Phase 1, and after XAUTH STATUS=OK where XAUTH applies, the client's group is the
-//! Aggressive Mode identity it sent (ID_KEY_ID, or an FQDN/user-FQDN equal to a group name).
+//! Phase 1 identity it sent (ID_KEY_ID, or an FQDN/user-FQDN equal to a group name), in
+//! Aggressive Mode or in Main Mode's MM5; an address identity names no group and is refused.
 //! `respond`: the client's REQUEST on a fresh message ID gets a REPLY on the same ID with the
 //! attributes it asked for that the group has; a repeated REQUEST gets the same REPLY again.
 //! `initiate`: we push a SET with everything the group has and wait for the ACK, retransmitting
@@ -271,11 +272,13 @@ impl Endpoint {
         let Some(sa) = self.sas.get(&id) else {
             return Ok(());
         };
-        let name = sa
-            .peer_identity
-            .as_ref()
-            .and_then(Phase1Id::name)
-            .unwrap_or_default();
+        let Some(name) = sa.peer_identity.as_ref().and_then(Phase1Id::name) else {
+            let shown = sa
+                .peer_identity
+                .as_ref()
+                .map_or_else(|| "(none)".to_string(), ToString::to_string);
+            return Err(ModeConfigRefusal::IdentityNamesNoGroup(shown));
+        };
         let user = sa.xauth.user().unwrap_or_default().to_owned();
         let from = sa.path.remote;
         // The group is read from the configuration while the lease table changes: two fields,
