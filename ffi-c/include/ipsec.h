@@ -281,6 +281,10 @@
 // `ipsec_tunnel_show`: `show crypto pki trustpoints`.
 #define IPSEC_SHOW_CRYPTO_PKI_TRUSTPOINTS 13
 
+// `ipsec_tunnel_show`: `show ip nat translations` (the PAT of an Easy VPN `mode client`
+// connection; empty when none is up).
+#define IPSEC_SHOW_IP_NAT_TRANSLATIONS 14
+
 // `ipsec_tunnel_show`: `show interfaces TunnelN` is `IPSEC_SHOW_INTERFACES_TUNNEL + N`
 // (N below 2^24), for a static VTI.
 #define IPSEC_SHOW_INTERFACES_TUNNEL 16777216

@@ -148,6 +148,20 @@ fn check_cert_outputs(example: &str) {
     assert!(example.contains("certificates: ok"), "{example}");
 }
 
+/// `ezvpn_remote`: a remote from its parts asks for credentials, is configured, pings.
+fn check_ezvpn_outputs(example: &str) {
+    for want in [
+        "remote: the server asks for credentials",
+        "remote: route 192.168.1.0/24 into the tunnel",
+        "remote: configured, address 10.99.0.10",
+        "ping from the assigned address: ok",
+        "Current State: IPSEC_ACTIVE",
+        "Assigned address: 10.99.0.10",
+    ] {
+        assert!(example.contains(want), "{want}: {example}");
+    }
+}
+
 /// The directory `two_tunnels_certs` reads its PEM fixtures from.
 fn pki_fixtures() -> PathBuf {
     workspace().join("ipsec-proto/src/pki/testdata")
@@ -172,6 +186,8 @@ fn c_programs_plain() {
     let mut c = Command::new(ex);
     c.arg(pki_fixtures());
     check_cert_outputs(&run(c, "two_tunnels_certs"));
+    let ex = compile("ezvpn_remote.c", "ezvpn_remote", &[]);
+    check_ezvpn_outputs(&run(Command::new(ex), "ezvpn_remote"));
 }
 
 #[test]
@@ -203,6 +219,8 @@ fn c_programs_under_asan() {
     let mut c = env(ex);
     c.arg(pki_fixtures());
     check_cert_outputs(&run(c, "two_tunnels_certs (ASan)"));
+    let ex = compile("ezvpn_remote.c", "ezvpn_remote_asan", &san);
+    check_ezvpn_outputs(&run(env(ex), "ezvpn_remote (ASan)"));
 }
 
 #[test]
@@ -238,6 +256,8 @@ fn c_programs_under_valgrind() {
     let mut c = vg(ex);
     c.arg(pki_fixtures());
     check_cert_outputs(&run(c, "two_tunnels_certs (valgrind)"));
+    let ex = compile("ezvpn_remote.c", "ezvpn_remote_vg", &[]);
+    check_ezvpn_outputs(&run(vg(ex), "ezvpn_remote (valgrind)"));
 }
 
 #[test]
