@@ -13,7 +13,7 @@
 mod common;
 
 use common::*;
-use ipsec_netlab::{addr, Charon, CharonConn, XAUTH_GENERIC_LOAD};
+use ipsec_netlab::{addr, Charon, CharonConn};
 use std::time::Duration;
 
 const GROUP_KEY: &str = "Pw3!sH8@kL1#nV5$tG9c";
@@ -55,18 +55,6 @@ fn server() -> CharonConn {
         )
 }
 
-fn load() -> String {
-    format!(
-        "{XAUTH_GENERIC_LOAD} unity attr\n  i_dont_care_about_security_and_use_aggressive_mode_psk = yes"
-    )
-}
-
-fn field<'a>(show: &'a str, key: &str) -> Option<&'a str> {
-    show.lines()
-        .find_map(|l| l.trim_start().strip_prefix(key))
-        .map(str::trim)
-}
-
 fn wait_active(da: &Daemon, timeout: Duration) -> Option<String> {
     let mut last = String::new();
     let up = wait_until(timeout, || {
@@ -81,7 +69,7 @@ fn lab_ezvpn_remote_connects_to_strongswan_and_carries_split_traffic() {
     let Some(lab) = Lab::new("ezvpn") else {
         return;
     };
-    let peer = Charon::start_with(&lab.topo.gw_b, &[server()], &load()).unwrap();
+    let peer = Charon::start_with(&lab.topo.gw_b, &[server()], &ezvpn_server_load()).unwrap();
     peer.load_all().unwrap();
     let da = Daemon::start(&lab.topo.gw_a, lab.dir.path(), "ezremote", &remote());
     let tap = da.debug();
@@ -95,18 +83,34 @@ fn lab_ezvpn_remote_connects_to_strongswan_and_carries_split_traffic() {
             peer.log()
         );
     };
-    let address = field(&show, "Address:").unwrap_or_default().to_string();
+    let address = show_field(&show, "Address:")
+        .unwrap_or_default()
+        .to_string();
     let a: std::net::Ipv4Addr = address.parse().unwrap_or_else(|_| panic!("{show}"));
     assert!(
         (16..32).contains(&a.octets()[3]) && a.octets()[..3] == [10, 98, 0],
         "{a} not from {POOL}:\n{show}"
     );
-    assert_eq!(field(&show, "DNS Primary:"), Some("10.2.2.53"), "{show}");
+    assert_eq!(
+        show_field(&show, "DNS Primary:"),
+        Some("10.2.2.53"),
+        "{show}"
+    );
     assert!(show.contains("Split Tunnel List: 1"), "{show}");
-    assert_eq!(field(&show, "Address    :"), Some("10.2.2.0"), "{show}");
-    assert_eq!(field(&show, "Current EzVPN Peer:"), Some(addr::GW_B_WAN));
-    assert_eq!(field(&show, "Outside interface:"), Some("FastEthernet4"));
-    assert_eq!(field(&show, "Inside interface list:"), Some("Vlan1"));
+    assert_eq!(
+        show_field(&show, "Address    :"),
+        Some("10.2.2.0"),
+        "{show}"
+    );
+    assert_eq!(
+        show_field(&show, "Current EzVPN Peer:"),
+        Some(addr::GW_B_WAN)
+    );
+    assert_eq!(
+        show_field(&show, "Outside interface:"),
+        Some("FastEthernet4")
+    );
+    assert_eq!(show_field(&show, "Inside interface list:"), Some("Vlan1"));
     let log = peer.log();
     assert!(
         log.contains("XAuth authentication of 'alice' successful")
@@ -169,7 +173,7 @@ fn lab_ezvpn_connect_manual_waits_for_the_connect_command() {
     let Some(lab) = Lab::new("ezvpn_manual") else {
         return;
     };
-    let peer = Charon::start_with(&lab.topo.gw_b, &[server()], &load()).unwrap();
+    let peer = Charon::start_with(&lab.topo.gw_b, &[server()], &ezvpn_server_load()).unwrap();
     peer.load_all().unwrap();
     let config = remote().replace(" connect auto\n", " connect manual\n");
     assert!(config.contains("connect manual"), "{config}");
@@ -212,7 +216,7 @@ fn lab_ezvpn_resolv_conf_holds_the_pushed_dns_while_connected() {
             ("28674", "corp.example"),
         ],
     );
-    let peer = Charon::start_with(&lab.topo.gw_b, &[conn], &load()).unwrap();
+    let peer = Charon::start_with(&lab.topo.gw_b, &[conn], &ezvpn_server_load()).unwrap();
     peer.load_all().unwrap();
     let resolv = lab.dir.path().join("resolv.conf");
     let before = "# the host's own\nnameserver 192.0.2.1\n";

@@ -11,7 +11,7 @@
 mod common;
 
 use common::*;
-use ipsec_netlab::{addr, Charon, CharonConn, XAUTH_GENERIC_LOAD};
+use ipsec_netlab::{addr, Charon, CharonConn};
 use std::time::Duration;
 
 const GROUP_KEY: &str = "Pw3!sH8@kL1#nV5$tG9c";
@@ -51,18 +51,6 @@ fn server(remote_ts: &str) -> CharonConn {
         .pool(POOL, &[("split_include", addr::LAN_B)])
 }
 
-fn load() -> String {
-    format!(
-        "{XAUTH_GENERIC_LOAD} unity attr\n  i_dont_care_about_security_and_use_aggressive_mode_psk = yes"
-    )
-}
-
-fn field<'a>(show: &'a str, key: &str) -> Option<&'a str> {
-    show.lines()
-        .find_map(|l| l.trim_start().strip_prefix(key))
-        .map(str::trim)
-}
-
 fn wait_state(da: &Daemon, state: &str, timeout: Duration) -> Option<String> {
     let mut last = String::new();
     let want = format!("Current State: {state}");
@@ -88,7 +76,8 @@ fn lab_ezvpn_mode_client_asks_for_credentials_and_hides_lan_a_behind_its_address
     let Some(lab) = Lab::new("ezlanpat") else {
         return;
     };
-    let peer = Charon::start_with(&lab.topo.gw_b, &[server("dynamic")], &load()).unwrap();
+    let peer =
+        Charon::start_with(&lab.topo.gw_b, &[server("dynamic")], &ezvpn_server_load()).unwrap();
     peer.load_all().unwrap();
     let da = Daemon::start(
         &lab.topo.gw_a,
@@ -106,7 +95,7 @@ fn lab_ezvpn_mode_client_asks_for_credentials_and_hides_lan_a_behind_its_address
         );
     };
     assert_eq!(
-        field(&prompt, "Last Event:"),
+        show_field(&prompt, "Last Event:"),
         Some("XAUTH_REQUEST"),
         "{prompt}"
     );
@@ -128,7 +117,9 @@ fn lab_ezvpn_mode_client_asks_for_credentials_and_hides_lan_a_behind_its_address
             peer.log()
         );
     };
-    let address = field(&show, "Address:").unwrap_or_default().to_string();
+    let address = show_field(&show, "Address:")
+        .unwrap_or_default()
+        .to_string();
     let a: std::net::Ipv4Addr = address.parse().unwrap_or_else(|_| panic!("{show}"));
     assert_eq!(a.octets()[..3], [10, 98, 0], "{show}");
 
@@ -161,7 +152,8 @@ fn lab_ezvpn_network_extension_carries_lan_a_as_it_is() {
     let Some(lab) = Lab::new("ezlannem") else {
         return;
     };
-    let peer = Charon::start_with(&lab.topo.gw_b, &[server(addr::LAN_A)], &load()).unwrap();
+    let peer =
+        Charon::start_with(&lab.topo.gw_b, &[server(addr::LAN_A)], &ezvpn_server_load()).unwrap();
     peer.load_all().unwrap();
     let da = Daemon::start(
         &lab.topo.gw_a,
@@ -182,10 +174,14 @@ fn lab_ezvpn_network_extension_carries_lan_a_as_it_is() {
             peer.log()
         );
     };
-    assert_eq!(field(&show, "Address:"), None, "no address in NEM:\n{show}");
+    assert_eq!(
+        show_field(&show, "Address:"),
+        None,
+        "no address in NEM:\n{show}"
+    );
     // strongSwan hands pool attributes (the split network among them) only with a virtual
     // IP, so a network-extension client gets no split list: everything goes to the tunnel.
-    assert_eq!(field(&show, "Split Tunnel List:"), None, "{show}");
+    assert_eq!(show_field(&show, "Split Tunnel List:"), None, "{show}");
     // Full tunnel: two halves that beat the host's default route, the server pinned to the
     // underlay so that IKE and ESP do not follow them.
     let routes = lab

@@ -777,3 +777,20 @@ pub fn ping_from(ns: &Netns, src: &str, dst: &str, count: u32) -> u32 {
     wait_until(Duration::from_secs(10), || once(1) == 1);
     once(count)
 }
+
+/// charon's plugin line for an Easy VPN server (XAUTH with local secrets, Unity, pools) that
+/// answers Aggressive Mode with a pre-shared key.
+pub fn ezvpn_server_load() -> String {
+    format!(
+        "{} unity attr\n  i_dont_care_about_security_and_use_aggressive_mode_psk = yes",
+        ipsec_netlab::XAUTH_GENERIC_LOAD
+    )
+}
+
+/// The value after `key` on the first line of `show` that starts with it (leading blanks
+/// ignored), trimmed: `show_field(ezvpn, "Address:")`.
+pub fn show_field<'a>(show: &'a str, key: &str) -> Option<&'a str> {
+    show.lines()
+        .find_map(|l| l.trim_start().strip_prefix(key))
+        .map(str::trim)
+}
