@@ -147,15 +147,21 @@ pub fn isakmp_sa(ep: &Endpoint, now: Instant, flavor: IosFlavor, detail: bool) -
     }
 }
 
-/// The ISAKMP SA `show crypto session` reports for peer index `peer` at `addr`: the newest
-/// established one, else the newest still negotiating.
+/// The ISAKMP SA `show crypto session` reports for peer index `peer` at `addr` (and `port`,
+/// to tell clients behind one NAT apart): the newest established one, else the newest still
+/// negotiating.
 pub(crate) fn session_ike(
     sas: &[IsakmpSaInfo],
     peer: PeerId,
     addr: Ipv4Addr,
+    port: Option<u16>,
 ) -> Option<&IsakmpSaInfo> {
     sas.iter()
-        .filter(|s| s.peer == peer && s.path.remote.ip() == IpAddr::V4(addr))
+        .filter(|s| {
+            s.peer == peer
+                && s.path.remote.ip() == IpAddr::V4(addr)
+                && port.is_none_or(|p| s.path.remote.port() == p)
+        })
         .max_by_key(|s| (s.state == IsakmpState::QmIdle, s.conn_id))
 }
 
@@ -355,7 +361,7 @@ impl EndpointShow<'_> {
         let ipsec = self.endpoint.ipsec_sas(now);
         let mut sessions = Vec::new();
         for (i, pc) in self.endpoint.config().peers.iter().enumerate() {
-            let ike = session_ike(&isakmp, PeerId(i), pc.address);
+            let ike = session_ike(&isakmp, PeerId(i), pc.address, None);
             let mut up_since: Option<Instant> = None;
             let mut flows = Vec::new();
             for sel in &pc.selectors {

@@ -292,3 +292,81 @@ fn fix_checksums(p: &mut [u8]) {
     let c = sum(&p[20..]);
     p[22..24].copy_from_slice(&c.to_be_bytes());
 }
+
+/// The hub's datagrams to whichever remote they are addressed to.
+fn carry_hub(hub: &mut Tunnel, remotes: &mut [(&str, &mut Tunnel)], now: Instant) {
+    use super::Dest;
+    let mut buf = vec![0u8; 65_536];
+    while let Ok(Some(t)) = hub.poll_transmit(&mut buf) {
+        let m = buf[..t.len].to_vec();
+        let to = match t.dest {
+            Dest::Udp { remote, .. } => remote.ip().to_string(),
+            Dest::Esp { dst, .. } => dst.to_string(),
+            Dest::Tun | Dest::Vti(_) => continue,
+        };
+        let Some((_, r)) = remotes.iter_mut().find(|(a, _)| *a == to) else {
+            continue;
+        };
+        let v = match t.dest {
+            Dest::Udp { local, remote } => r.handle_udp(now, remote, local, &m),
+            Dest::Esp { src, .. } => r.handle_esp(now, src, &m),
+            Dest::Tun | Dest::Vti(_) => Ok(()),
+        };
+        assert_eq!(v, Ok(()));
+    }
+}
+
+/// Two remote-access clients of one dynamic entry: `show crypto session detail` lists each
+/// with its own user, address and flow, as an IOS concentrator does (not one session for the
+/// whole template).
+#[test]
+fn the_server_shows_one_session_per_client() {
+    let hub_text = HUB.replace(
+        "username alice password 0 tunnel-pass-1\n",
+        "username alice password 0 tunnel-pass-1\nusername bob password 0 tunnel-pass-2\n",
+    );
+    let mut hub = Tunnel::from_ios(&hub_text, CoreOptions::seeded(7)).unwrap();
+    let mut r1 = Tunnel::from_ios(REMOTE, CoreOptions::seeded(8)).unwrap();
+    let second = REMOTE.replace("203.0.113.2", "203.0.113.3").replace(
+        "username alice password 0 tunnel-pass-1",
+        "username bob password 0 tunnel-pass-2",
+    );
+    let mut r2 = Tunnel::from_ios(&second, CoreOptions::seeded(9)).unwrap();
+    let mut now = Instant::from_millis(1_000);
+    for _ in 0..300 {
+        for t in [&mut hub, &mut r1, &mut r2] {
+            if t.poll_timeout().is_some_and(|d| d <= now) {
+                t.handle_timeout(now);
+            }
+        }
+        carry(&mut r1, &mut hub, now);
+        carry(&mut r2, &mut hub, now);
+        carry_hub(
+            &mut hub,
+            &mut [("203.0.113.2", &mut r1), ("203.0.113.3", &mut r2)],
+            now,
+        );
+        now = Instant::from_millis(now.as_millis() + 10);
+    }
+    let (a1, a2) = (
+        r1.tunnels().ezvpn_addresses(),
+        r2.tunnels().ezvpn_addresses(),
+    );
+    assert_eq!(a1.len(), 1);
+    assert_eq!(a2.len(), 1);
+    assert_ne!(a1, a2);
+    let s = hub.show(now, Show::CryptoSession { detail: true });
+    assert_eq!(s.matches("Session status: UP-ACTIVE").count(), 2, "{s}");
+    for want in [
+        "Username: alice".to_string(),
+        "Username: bob".to_string(),
+        format!("Assigned address: {}", a1[0]),
+        format!("Assigned address: {}", a2[0]),
+        "Peer: 203.0.113.2 port 500".to_string(),
+        "Peer: 203.0.113.3 port 500".to_string(),
+        format!("IPSEC FLOW: permit ip 0.0.0.0/0.0.0.0 host {}", a1[0]),
+        format!("IPSEC FLOW: permit ip 0.0.0.0/0.0.0.0 host {}", a2[0]),
+    ] {
+        assert!(s.contains(&want), "{want}:\n{s}");
+    }
+}

@@ -1294,6 +1294,16 @@ impl Tunnels {
 }
 
 impl ChildSa {
+    /// The peer's IKE address and port as this pair knows it: its UDP-encapsulation port, or
+    /// 500 for raw ESP (no NAT, so IKE never left 500).
+    pub(crate) fn peer_socket(&self) -> Option<SocketAddrV4> {
+        match self.dest {
+            Dest::Udp { remote, .. } => Some(remote),
+            Dest::Esp { dst, .. } => Some(SocketAddrV4::new(dst, 500)),
+            Dest::Tun | Dest::Vti(_) => None,
+        }
+    }
+
     /// The peer this pair sends to (for a dynamic entry, the peer it learned).
     pub(crate) fn peer(&self) -> Option<Ipv4Addr> {
         match self.dest {

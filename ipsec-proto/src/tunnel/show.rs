@@ -11,6 +11,7 @@ use crate::ios::show::{
 };
 use crate::time::Instant;
 use std::net::Ipv4Addr;
+use std::net::SocketAddrV4;
 
 /// The show commands a [`Tunnels`] answers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -254,32 +255,101 @@ impl Tunnels {
         out
     }
 
-    /// Sessions of `show crypto session`, one per crypto map entry (peer).
+    /// Sessions of `show crypto session`: one per crypto map entry (peer), and on a dynamic
+    /// entry one per client it serves (address and port: clients behind one NAT are
+    /// several), as IOS lists every remote-access client.
     pub fn sessions(&self, now: Instant) -> Vec<CryptoSession> {
         let sas = self.endpoint.isakmp_sas(now);
         let mut v = Vec::new();
         for (i, e) in self.entries.iter().enumerate() {
-            let peer_addr = self.entry_peer(i);
-            let ike = ike_show::session_ike(&sas, PeerId(i), peer_addr);
-            let mut flows = Vec::new();
-            let mut up_since: Option<Instant> = None;
+            if e.dynamic.is_none() {
+                let peer_addr = self.entry_peer(i);
+                let ike = ike_show::session_ike(&sas, PeerId(i), peer_addr, None);
+                let (flows, up_since) = self.session_flows(now, i, None);
+                v.push(ike_show::session(
+                    now,
+                    e.interface.clone(),
+                    peer_addr,
+                    i,
+                    ike,
+                    flows,
+                    up_since,
+                ));
+                continue;
+            }
+            // Every client with an ISAKMP SA or an IPsec SA pair of this entry.
+            let mut clients: Vec<SocketAddrV4> = Vec::new();
+            for s in sas.iter().filter(|s| s.peer == PeerId(i)) {
+                if let std::net::SocketAddr::V4(r) = s.path.remote {
+                    if !clients.contains(&r) {
+                        clients.push(r);
+                    }
+                }
+            }
             for f in self.flows.iter().filter(|f| f.entry == i) {
-                let s = self.flow_stats(f);
-                let life = |c: Option<&super::ChildSa>, inbound: bool| {
-                    c.map_or((0, 0), |c| {
-                        let l = if inbound {
-                            Some(c.inbound.lifetime())
-                        } else {
-                            Some(c.out.lifetime())
-                        };
-                        l.map_or((0, 0), |l| {
-                            (
-                                l.remaining_kilobytes().unwrap_or(0),
-                                l.remaining_seconds(now).unwrap_or(0),
-                            )
-                        })
-                    })
+                for c in f.live.iter().filter_map(|id| self.children.get(id)) {
+                    if let Some(r) = c.peer_socket().filter(|r| !clients.contains(r)) {
+                        clients.push(r);
+                    }
+                }
+            }
+            if clients.is_empty() {
+                // A template with nobody connected: one idle session, as before.
+                let (flows, up_since) = self.session_flows(now, i, None);
+                v.push(ike_show::session(
+                    now,
+                    e.interface.clone(),
+                    Ipv4Addr::UNSPECIFIED,
+                    i,
+                    None,
+                    flows,
+                    up_since,
+                ));
+            }
+            for client in clients {
+                let ike = ike_show::session_ike(&sas, PeerId(i), *client.ip(), Some(client.port()));
+                let (flows, up_since) = self.session_flows(now, i, Some(client));
+                v.push(ike_show::session(
+                    now,
+                    e.interface.clone(),
+                    *client.ip(),
+                    i,
+                    ike,
+                    flows,
+                    up_since,
+                ));
+            }
+        }
+        v
+    }
+
+    /// The flows of entry `entry` for `show crypto session`, and when the oldest pair came
+    /// up. With `client` (a dynamic entry) one flow per proxy pair that client negotiated,
+    /// counted over its pairs only.
+    fn session_flows(
+        &self,
+        now: Instant,
+        entry: usize,
+        client: Option<SocketAddrV4>,
+    ) -> (Vec<SessionFlow>, Option<Instant>) {
+        let life = |c: Option<&super::ChildSa>, inbound: bool| {
+            c.map_or((0, 0), |c| {
+                let l = if inbound {
+                    c.inbound.lifetime()
+                } else {
+                    c.out.lifetime()
                 };
+                (
+                    l.remaining_kilobytes().unwrap_or(0),
+                    l.remaining_seconds(now).unwrap_or(0),
+                )
+            })
+        };
+        let mut flows = Vec::new();
+        let mut up_since: Option<Instant> = None;
+        for f in self.flows.iter().filter(|f| f.entry == entry) {
+            let Some(client) = client else {
+                let s = self.flow_stats(f);
                 let cur = f.current_at(now).and_then(|c| self.children.get(&c));
                 if let Some(u) = f.up_since {
                     up_since = Some(up_since.map_or(u, |x: Instant| x.min(u)));
@@ -295,18 +365,46 @@ impl Tunnels {
                     inbound_life: life(cur, true),
                     outbound_life: life(cur, false),
                 });
+                continue;
+            };
+            let mine: Vec<&super::ChildSa> = f
+                .live
+                .iter()
+                .filter_map(|id| self.children.get(id))
+                .filter(|c| c.peer_socket() == Some(client))
+                .collect();
+            let mut pairs: Vec<crate::ike::SelectorPair> = Vec::new();
+            for c in &mine {
+                if !pairs.contains(&c.selectors) {
+                    pairs.push(c.selectors);
+                }
             }
-            v.push(ike_show::session(
-                now,
-                e.interface.clone(),
-                peer_addr,
-                i,
-                ike,
-                flows,
-                up_since,
-            ));
+            for sel in pairs {
+                let of: Vec<&&super::ChildSa> =
+                    mine.iter().filter(|c| c.selectors == sel).collect();
+                let mut s = EspStats::default();
+                for c in &of {
+                    s.add(&c.out.stats());
+                    s.add(&c.inbound.stats());
+                    if let Some(t) = c.fresh.map(|(_, t)| t).or(f.up_since) {
+                        up_since = Some(up_since.map_or(t, |x: Instant| x.min(t)));
+                    }
+                }
+                let cur = of.iter().max_by_key(|c| c.conn_in).map(|c| **c);
+                flows.push(SessionFlow {
+                    local: sel.local,
+                    remote: sel.remote,
+                    active_sas: u32::try_from(of.len() * 2).unwrap_or(u32::MAX),
+                    inbound_pkts: s.decaps,
+                    inbound_drops: s.recv_errors(),
+                    outbound_pkts: s.encaps,
+                    outbound_drops: s.send_errors(),
+                    inbound_life: life(cur, true),
+                    outbound_life: life(cur, false),
+                });
+            }
         }
-        v
+        (flows, up_since)
     }
 
     /// The text of an IOS show command.
