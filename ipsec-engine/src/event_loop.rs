@@ -14,7 +14,7 @@ use crate::sys::epoll::{self, Epoll};
 use crate::sys::raw_esp::{EspBatch, RawEsp};
 use crate::sys::signal::{SignalFd, StopHandle};
 use crate::sys::tun::Tun;
-use crate::sys::udp::{RecvBatch, UdpSock, MAX_BATCH};
+use crate::sys::udp::{RecvBatch, UdpSock, GSO_BATCH, MAX_BATCH};
 use ipsec_proto::time::Instant;
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -270,6 +270,16 @@ pub struct LoopStats {
     pub no_socket: u64,
     /// UDP datagrams longer than a receive slot (64 KiB: never in practice).
     pub udp_truncated: u64,
+    /// Segmented UDP sends (`UDP_SEGMENT`: one message, several ESP-in-UDP datagrams).
+    pub udp_gso: u64,
+    /// Datagrams that went inside those sends; counted in `udp_out`.
+    pub udp_gso_segments: u64,
+    /// Segmented sends the kernel refused, sent again datagram by datagram.
+    pub udp_gso_fallbacks: u64,
+    /// Coalesced trains received (`UDP_GRO`: one buffer, several datagrams of one peer).
+    pub udp_gro: u64,
+    /// Datagrams cut out of those trains; counted in `udp_in`.
+    pub udp_gro_segments: u64,
     /// Debug lines dropped for slow subscribers.
     pub debug_dropped: u64,
     /// Control connections that could not be accepted.
@@ -735,7 +745,16 @@ impl EventLoop {
     /// UDP 500/4500 and (if asked) raw ESP sockets on `addr`, added to the loop.
     fn bind_sockets(&mut self, addr: Ipv4Addr, p: SocketPlan) -> io::Result<()> {
         for port in [p.ike_port, p.natt_port] {
-            self.add_udp(UdpSock::bind(SocketAddrV4::new(addr, port), Some(p.mark))?)?;
+            let sock = UdpSock::bind(SocketAddrV4::new(addr, port), Some(p.mark))?;
+            if port == p.natt_port {
+                // Bulk ESP-in-UDP arrives here: trains save a trip through the stack per
+                // datagram. Without kernel support the socket simply gets datagrams.
+                let _ = sock.enable_gro();
+            } else {
+                // Port 500 carries IKE only: nothing to coalesce.
+                sock.set_gso(false);
+            }
+            self.add_udp(sock)?;
         }
         if p.raw_esp {
             self.add_esp(RawEsp::open(Some(addr), Some(p.mark))?)?;
@@ -1050,13 +1069,36 @@ impl EventLoop {
             };
             budget = budget.saturating_sub(n);
             for i in 0..n {
-                let Some((r, data)) = self.ubatch.get(i) else {
+                let Some((r, _)) = self.ubatch.get(i) else {
                     self.stats.udp_truncated += 1;
                     continue;
                 };
-                self.stats.udp_in += 1;
-                gw.on_udp(now, r.local, r.remote, data, &mut self.out);
-                self.flush_if_full();
+                // A GRO train is cut back into its datagrams, each classified by the core on
+                // its own (IKE and ESP of one peer may share a train).
+                let step = if r.segment > 0 {
+                    self.stats.udp_gro += 1;
+                    r.segment
+                } else {
+                    r.len.max(1)
+                };
+                let mut off = 0;
+                while off < r.len {
+                    let end = r.len.min(off + step);
+                    let Some((_, data)) = self.ubatch.get(i) else {
+                        break;
+                    };
+                    let data = data.get(off..end).unwrap_or(&[]);
+                    self.stats.udp_in += 1;
+                    self.stats.udp_gro_segments += u64::from(r.segment > 0);
+                    gw.on_udp(now, r.local, r.remote, data, &mut self.out);
+                    self.flush_if_full();
+                    off = end;
+                }
+                if r.len == 0 {
+                    // An empty datagram is still one (the core drops it).
+                    self.stats.udp_in += 1;
+                    gw.on_udp(now, r.local, r.remote, &[], &mut self.out);
+                }
             }
         }
         self.flush();
@@ -1189,10 +1231,17 @@ impl EventLoop {
                         continue;
                     };
                     // The run of datagrams for the same socket (and the same outer DF, a
-                    // socket option) goes out in one sendmmsg.
+                    // socket option) goes out in one sendmmsg; within it, runs of equal-sized
+                    // ESP datagrams to one peer go as one segmented message each, so the run
+                    // may be longer than MAX_BATCH then.
+                    let Some(sock) = self.udp.get(sock_idx) else {
+                        i += 1;
+                        continue;
+                    };
+                    let limit = if sock.gso() { GSO_BATCH } else { MAX_BATCH };
                     let df = self.out.outer_df(i);
                     let mut end = i + 1;
-                    while end < count && end - i < MAX_BATCH && self.out.outer_df(end) == df {
+                    while end < count && end - i < limit && self.out.outer_df(end) == df {
                         match self.out.packet(end) {
                             Some((Dest::Udp { local: l, .. }, _))
                                 if udp_socket_for(&self.udp, l) == Some(sock_idx) =>
@@ -1202,22 +1251,32 @@ impl EventLoop {
                             _ => break,
                         }
                     }
-                    let out = &self.out;
-                    let msgs = (i..end).filter_map(|k| match out.packet(k) {
-                        Some((Dest::Udp { remote, .. }, p)) => Some((p, remote)),
-                        _ => None,
-                    });
-                    if let Some(Err(_)) = self.udp.get(sock_idx).map(|s| s.set_df(df)) {
+                    if sock.set_df(df).is_err() {
                         self.stats.send_errors += 1;
                     }
-                    let sent = self.udp.get(sock_idx).map(|s| s.send_batch(msgs));
-                    let want = end - i;
-                    let done = match sent {
-                        Some(Ok(n)) => n,
-                        _ => 0,
-                    };
-                    self.stats.udp_out += done as u64;
-                    self.stats.send_errors += (want - done) as u64;
+                    let out = &self.out;
+                    let mut k = i;
+                    while k < end {
+                        let msgs = (k..end).filter_map(|j| match out.packet(j) {
+                            Some((Dest::Udp { remote, .. }, p)) => {
+                                Some((p, remote, looks_like_esp(p)))
+                            }
+                            _ => None,
+                        });
+                        let Ok(r) = sock.send_segmented(msgs) else {
+                            break;
+                        };
+                        k += r.sent;
+                        self.stats.udp_gso += r.gso_messages as u64;
+                        self.stats.udp_gso_segments += r.gso_segments as u64;
+                        self.stats.udp_gso_fallbacks += r.fallbacks as u64;
+                        // A refusal or a full buffer: the rest of the run is dropped.
+                        if r.sent < r.taken || r.taken == 0 {
+                            break;
+                        }
+                    }
+                    self.stats.udp_out += (k - i) as u64;
+                    self.stats.send_errors += (end - k) as u64;
                     i = end;
                     continue;
                 }
@@ -1532,6 +1591,13 @@ fn esp_socket_for(socks: &[RawEsp], src: Ipv4Addr) -> Option<usize> {
         .iter()
         .position(|s| s.local() == Some(src))
         .or_else(|| socks.iter().position(|s| s.local().is_none()))
+}
+
+/// Whether a datagram for UDP 4500 is ESP (a non-zero SPI where IKE has its four-zero
+/// non-ESP marker; keepalives are one byte): only ESP is worth a segmented send, IKE comes
+/// one message at a time.
+fn looks_like_esp(p: &[u8]) -> bool {
+    p.len() > 8 && p.get(..4).is_some_and(|spi| spi != [0; 4])
 }
 
 /// The UDP socket bound exactly to `local`, else one bound to its port (a wildcard bind).

@@ -447,6 +447,19 @@ fn run(
         );
     }
     let result = engine.run(&mut gw);
+    // The UDP offload counters, so that a run (or a lab test) can tell whether ESP-in-UDP went
+    // through segmented sends and coalesced receives.
+    let st = engine.stats();
+    eprintln!(
+        "ipsec-engine: udp out {} (gso {} sends, {} segments, {} fallbacks), in {} (gro {} trains, {} segments)",
+        st.udp_out,
+        st.udp_gso,
+        st.udp_gso_segments,
+        st.udp_gso_fallbacks,
+        st.udp_in,
+        st.udp_gro,
+        st.udp_gro_segments
+    );
     let down = engine.teardown();
     match (result, down) {
         (Ok(reason), Ok(())) => {
