@@ -346,6 +346,11 @@ pub struct EventLoop {
     addr_watch: Option<Followed>,
     /// `run --resolv-conf`: the file the pushed DNS settings go to.
     resolv_conf: Option<crate::resolv_conf::ResolvConf>,
+    /// UDP segmentation offload (GSO sends, GRO receives on NAT-T) for the sockets added with
+    /// [`EventLoop::add_ike_udp`]; `run --no-udp-offload` turns it off.
+    udp_offload: bool,
+    /// The port of the NAT-T sockets added with [`EventLoop::add_ike_udp`].
+    natt_port: Option<u16>,
 }
 
 /// The followed crypto interface, how to rebind its sockets and when to look at it.
@@ -415,6 +420,8 @@ impl EventLoop {
             iface_map: Vec::new(),
             addr_watch: None,
             resolv_conf: None,
+            udp_offload: true,
+            natt_port: None,
         })
     }
 
@@ -746,15 +753,7 @@ impl EventLoop {
     fn bind_sockets(&mut self, addr: Ipv4Addr, p: SocketPlan) -> io::Result<()> {
         for port in [p.ike_port, p.natt_port] {
             let sock = UdpSock::bind(SocketAddrV4::new(addr, port), Some(p.mark))?;
-            if port == p.natt_port {
-                // Bulk ESP-in-UDP arrives here: trains save a trip through the stack per
-                // datagram. Without kernel support the socket simply gets datagrams.
-                let _ = sock.enable_gro();
-            } else {
-                // Port 500 carries IKE only: nothing to coalesce.
-                sock.set_gso(false);
-            }
-            self.add_udp(sock)?;
+            self.add_ike_udp(sock, port == p.natt_port)?;
         }
         if p.raw_esp {
             self.add_esp(RawEsp::open(Some(addr), Some(p.mark))?)?;
@@ -768,6 +767,31 @@ impl EventLoop {
             .add(sock.as_raw_fd(), TOK_UDP + self.udp.len() as u64, false)?;
         self.udp.push(sock);
         Ok(())
+    }
+
+    /// Adds an IKE socket: UDP 500 (`natt` false) or 4500 (`natt`, where ESP-in-UDP also comes
+    /// and goes), with the UDP offloads that fit it unless [`EventLoop::set_udp_offload`] said
+    /// no: segmented sends only on 4500, as port 500 carries IKE only, and coalesced receives
+    /// on 4500, where bulk ESP arrives (trains save a trip through the stack per datagram).
+    /// Without kernel support the socket just sends and receives datagrams.
+    pub fn add_ike_udp(&mut self, sock: UdpSock, natt: bool) -> io::Result<()> {
+        if natt {
+            self.natt_port = Some(sock.local_addr().port());
+        }
+        apply_udp_offload(&sock, natt && self.udp_offload);
+        self.add_udp(sock)
+    }
+
+    /// Turns the UDP offloads of the sockets added with [`EventLoop::add_ike_udp`] (and of
+    /// those bound later, when the local address changes) on or off.
+    pub fn set_udp_offload(&mut self, on: bool) {
+        self.udp_offload = on;
+        for s in &self.udp {
+            // Port 500 stays without.
+            if Some(s.local_addr().port()) == self.natt_port {
+                apply_udp_offload(s, on);
+            }
+        }
     }
 
     /// Adds a raw ESP socket.
@@ -1591,6 +1615,15 @@ fn esp_socket_for(socks: &[RawEsp], src: Ipv4Addr) -> Option<usize> {
         .iter()
         .position(|s| s.local() == Some(src))
         .or_else(|| socks.iter().position(|s| s.local().is_none()))
+}
+
+/// Segmented sends and coalesced receives on `sock`, both on or both off (best effort: a
+/// kernel without them leaves the socket as it is).
+fn apply_udp_offload(sock: &UdpSock, on: bool) {
+    sock.set_gso(on);
+    if sock.gro() != on {
+        let _ = sock.set_gro(on);
+    }
 }
 
 /// Whether a datagram for UDP 4500 is ESP (a non-zero SPI where IKE has its four-zero

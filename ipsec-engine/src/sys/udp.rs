@@ -128,8 +128,18 @@ impl UdpSock {
     /// receive then reports the segment size in [`UdpRecv::segment`], and the caller must cut
     /// the buffer ([`UdpRecv::datagrams`]). An error means the kernel lacks it; nothing changed.
     pub fn enable_gro(&self) -> io::Result<()> {
-        setsockopt_int(self.fd.as_raw_fd(), libc::SOL_UDP, libc::UDP_GRO, 1)?;
-        self.gro.set(true);
+        self.set_gro(true)
+    }
+
+    /// [`UdpSock::enable_gro`], or turns it off again.
+    pub fn set_gro(&self, on: bool) -> io::Result<()> {
+        setsockopt_int(
+            self.fd.as_raw_fd(),
+            libc::SOL_UDP,
+            libc::UDP_GRO,
+            libc::c_int::from(on),
+        )?;
+        self.gro.set(on);
         Ok(())
     }
 
