@@ -265,7 +265,9 @@ impl Engine {
                         what: format!("UDP {addr}"),
                         source,
                     })?;
-                event_loop.add_udp(s).map_err(EngineError::Loop)?;
+                event_loop
+                    .add_ike_udp(s, port == cfg.natt_port)
+                    .map_err(EngineError::Loop)?;
             }
             if cfg.raw_esp {
                 let s = RawEsp::open(Some(local), Some(cfg.mark)).map_err(|source| {
@@ -356,7 +358,13 @@ impl Engine {
         self.event_loop.set_interface_map(map);
     }
 
-    /// Loop counters.
+    /// UDP segmentation offload on the NAT-T sockets (on by default; `run --no-udp-offload`),
+    /// see [`EventLoop::set_udp_offload`].
+    pub fn set_udp_offload(&mut self, on: bool) {
+        self.event_loop.set_udp_offload(on);
+    }
+
+    /// The loop's counters.
     pub fn stats(&self) -> &LoopStats {
         self.event_loop.stats()
     }

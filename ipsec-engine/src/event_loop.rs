@@ -14,7 +14,7 @@ use crate::sys::epoll::{self, Epoll};
 use crate::sys::raw_esp::{EspBatch, RawEsp};
 use crate::sys::signal::{SignalFd, StopHandle};
 use crate::sys::tun::Tun;
-use crate::sys::udp::{RecvBatch, UdpSock, MAX_BATCH};
+use crate::sys::udp::{RecvBatch, UdpSock, GSO_BATCH, MAX_BATCH};
 use ipsec_proto::time::Instant;
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -270,6 +270,16 @@ pub struct LoopStats {
     pub no_socket: u64,
     /// UDP datagrams longer than a receive slot (64 KiB: never in practice).
     pub udp_truncated: u64,
+    /// Segmented UDP sends (`UDP_SEGMENT`: one message, several ESP-in-UDP datagrams).
+    pub udp_gso: u64,
+    /// Datagrams that went inside those sends; counted in `udp_out`.
+    pub udp_gso_segments: u64,
+    /// Segmented sends the kernel refused, sent again datagram by datagram.
+    pub udp_gso_fallbacks: u64,
+    /// Coalesced trains received (`UDP_GRO`: one buffer, several datagrams of one peer).
+    pub udp_gro: u64,
+    /// Datagrams cut out of those trains; counted in `udp_in`.
+    pub udp_gro_segments: u64,
     /// Debug lines dropped for slow subscribers.
     pub debug_dropped: u64,
     /// Control connections that could not be accepted.
@@ -336,6 +346,11 @@ pub struct EventLoop {
     addr_watch: Option<Followed>,
     /// `run --resolv-conf`: the file the pushed DNS settings go to.
     resolv_conf: Option<crate::resolv_conf::ResolvConf>,
+    /// UDP segmentation offload (GSO sends, GRO receives on NAT-T) for the sockets added with
+    /// [`EventLoop::add_ike_udp`]; `run --no-udp-offload` turns it off.
+    udp_offload: bool,
+    /// The port of the NAT-T sockets added with [`EventLoop::add_ike_udp`].
+    natt_port: Option<u16>,
 }
 
 /// The followed crypto interface, how to rebind its sockets and when to look at it.
@@ -405,6 +420,8 @@ impl EventLoop {
             iface_map: Vec::new(),
             addr_watch: None,
             resolv_conf: None,
+            udp_offload: true,
+            natt_port: None,
         })
     }
 
@@ -735,7 +752,8 @@ impl EventLoop {
     /// UDP 500/4500 and (if asked) raw ESP sockets on `addr`, added to the loop.
     fn bind_sockets(&mut self, addr: Ipv4Addr, p: SocketPlan) -> io::Result<()> {
         for port in [p.ike_port, p.natt_port] {
-            self.add_udp(UdpSock::bind(SocketAddrV4::new(addr, port), Some(p.mark))?)?;
+            let sock = UdpSock::bind(SocketAddrV4::new(addr, port), Some(p.mark))?;
+            self.add_ike_udp(sock, port == p.natt_port)?;
         }
         if p.raw_esp {
             self.add_esp(RawEsp::open(Some(addr), Some(p.mark))?)?;
@@ -749,6 +767,31 @@ impl EventLoop {
             .add(sock.as_raw_fd(), TOK_UDP + self.udp.len() as u64, false)?;
         self.udp.push(sock);
         Ok(())
+    }
+
+    /// Adds an IKE socket: UDP 500 (`natt` false) or 4500 (`natt`, where ESP-in-UDP also comes
+    /// and goes), with the UDP offloads that fit it unless [`EventLoop::set_udp_offload`] said
+    /// no: segmented sends only on 4500, as port 500 carries IKE only, and coalesced receives
+    /// on 4500, where bulk ESP arrives (trains save a trip through the stack per datagram).
+    /// Without kernel support the socket just sends and receives datagrams.
+    pub fn add_ike_udp(&mut self, sock: UdpSock, natt: bool) -> io::Result<()> {
+        if natt {
+            self.natt_port = Some(sock.local_addr().port());
+        }
+        apply_udp_offload(&sock, natt && self.udp_offload);
+        self.add_udp(sock)
+    }
+
+    /// Turns the UDP offloads of the sockets added with [`EventLoop::add_ike_udp`] (and of
+    /// those bound later, when the local address changes) on or off.
+    pub fn set_udp_offload(&mut self, on: bool) {
+        self.udp_offload = on;
+        for s in &self.udp {
+            // Port 500 stays without.
+            if Some(s.local_addr().port()) == self.natt_port {
+                apply_udp_offload(s, on);
+            }
+        }
     }
 
     /// Adds a raw ESP socket.
@@ -1050,13 +1093,36 @@ impl EventLoop {
             };
             budget = budget.saturating_sub(n);
             for i in 0..n {
-                let Some((r, data)) = self.ubatch.get(i) else {
+                let Some((r, _)) = self.ubatch.get(i) else {
                     self.stats.udp_truncated += 1;
                     continue;
                 };
-                self.stats.udp_in += 1;
-                gw.on_udp(now, r.local, r.remote, data, &mut self.out);
-                self.flush_if_full();
+                // A GRO train is cut back into its datagrams, each classified by the core on
+                // its own (IKE and ESP of one peer may share a train).
+                let step = if r.segment > 0 {
+                    self.stats.udp_gro += 1;
+                    r.segment
+                } else {
+                    r.len.max(1)
+                };
+                let mut off = 0;
+                while off < r.len {
+                    let end = r.len.min(off + step);
+                    let Some((_, data)) = self.ubatch.get(i) else {
+                        break;
+                    };
+                    let data = data.get(off..end).unwrap_or(&[]);
+                    self.stats.udp_in += 1;
+                    self.stats.udp_gro_segments += u64::from(r.segment > 0);
+                    gw.on_udp(now, r.local, r.remote, data, &mut self.out);
+                    self.flush_if_full();
+                    off = end;
+                }
+                if r.len == 0 {
+                    // An empty datagram is still one (the core drops it).
+                    self.stats.udp_in += 1;
+                    gw.on_udp(now, r.local, r.remote, &[], &mut self.out);
+                }
             }
         }
         self.flush();
@@ -1189,10 +1255,17 @@ impl EventLoop {
                         continue;
                     };
                     // The run of datagrams for the same socket (and the same outer DF, a
-                    // socket option) goes out in one sendmmsg.
+                    // socket option) goes out in one sendmmsg; within it, runs of equal-sized
+                    // ESP datagrams to one peer go as one segmented message each, so the run
+                    // may be longer than MAX_BATCH then.
+                    let Some(sock) = self.udp.get(sock_idx) else {
+                        i += 1;
+                        continue;
+                    };
+                    let limit = if sock.gso() { GSO_BATCH } else { MAX_BATCH };
                     let df = self.out.outer_df(i);
                     let mut end = i + 1;
-                    while end < count && end - i < MAX_BATCH && self.out.outer_df(end) == df {
+                    while end < count && end - i < limit && self.out.outer_df(end) == df {
                         match self.out.packet(end) {
                             Some((Dest::Udp { local: l, .. }, _))
                                 if udp_socket_for(&self.udp, l) == Some(sock_idx) =>
@@ -1202,22 +1275,32 @@ impl EventLoop {
                             _ => break,
                         }
                     }
-                    let out = &self.out;
-                    let msgs = (i..end).filter_map(|k| match out.packet(k) {
-                        Some((Dest::Udp { remote, .. }, p)) => Some((p, remote)),
-                        _ => None,
-                    });
-                    if let Some(Err(_)) = self.udp.get(sock_idx).map(|s| s.set_df(df)) {
+                    if sock.set_df(df).is_err() {
                         self.stats.send_errors += 1;
                     }
-                    let sent = self.udp.get(sock_idx).map(|s| s.send_batch(msgs));
-                    let want = end - i;
-                    let done = match sent {
-                        Some(Ok(n)) => n,
-                        _ => 0,
-                    };
-                    self.stats.udp_out += done as u64;
-                    self.stats.send_errors += (want - done) as u64;
+                    let out = &self.out;
+                    let mut k = i;
+                    while k < end {
+                        let msgs = (k..end).filter_map(|j| match out.packet(j) {
+                            Some((Dest::Udp { remote, .. }, p)) => {
+                                Some((p, remote, looks_like_esp(p)))
+                            }
+                            _ => None,
+                        });
+                        let Ok(r) = sock.send_segmented(msgs) else {
+                            break;
+                        };
+                        k += r.sent;
+                        self.stats.udp_gso += r.gso_messages as u64;
+                        self.stats.udp_gso_segments += r.gso_segments as u64;
+                        self.stats.udp_gso_fallbacks += r.fallbacks as u64;
+                        // A refusal or a full buffer: the rest of the run is dropped.
+                        if r.sent < r.taken || r.taken == 0 {
+                            break;
+                        }
+                    }
+                    self.stats.udp_out += (k - i) as u64;
+                    self.stats.send_errors += (end - k) as u64;
                     i = end;
                     continue;
                 }
@@ -1532,6 +1615,22 @@ fn esp_socket_for(socks: &[RawEsp], src: Ipv4Addr) -> Option<usize> {
         .iter()
         .position(|s| s.local() == Some(src))
         .or_else(|| socks.iter().position(|s| s.local().is_none()))
+}
+
+/// Segmented sends and coalesced receives on `sock`, both on or both off (best effort: a
+/// kernel without them leaves the socket as it is).
+fn apply_udp_offload(sock: &UdpSock, on: bool) {
+    sock.set_gso(on);
+    if sock.gro() != on {
+        let _ = sock.set_gro(on);
+    }
+}
+
+/// Whether a datagram for UDP 4500 is ESP (a non-zero SPI where IKE has its four-zero
+/// non-ESP marker; keepalives are one byte): only ESP is worth a segmented send, IKE comes
+/// one message at a time.
+fn looks_like_esp(p: &[u8]) -> bool {
+    p.len() > 8 && p.get(..4).is_some_and(|spi| spi != [0; 4])
 }
 
 /// The UDP socket bound exactly to `local`, else one bound to its port (a wildcard bind).

@@ -62,6 +62,11 @@ enum Cmd {
         /// firewalls that pass only UDP, and to measure ESP-in-UDP without a NAT.
         #[arg(long)]
         force_udp_encaps: bool,
+        /// No UDP segmentation offload on the NAT-T socket (by default ESP-in-UDP goes out in
+        /// UDP_SEGMENT batches and comes in as UDP_GRO trains where the kernel supports them):
+        /// to compare, or to rule it out when debugging.
+        #[arg(long)]
+        no_udp_offload: bool,
         /// Directory of the trustpoints' private keys (`LABEL.pem` for `rsakeypair LABEL`,
         /// PKCS#1 or PKCS#8, mode 600) and CRLs (`TRUSTPOINT.crl`): a running-config never
         /// holds private keys.
@@ -150,6 +155,7 @@ fn main() -> ExitCode {
             underlay_table,
             keylog,
             force_udp_encaps,
+            no_udp_offload,
             key_dir,
             resolv_conf,
         } => {
@@ -169,7 +175,13 @@ fn main() -> ExitCode {
                 force_udp_encaps,
                 key_dir,
             };
-            run(&config, &opts, keylog.as_ref(), resolv_conf)
+            run(
+                &config,
+                &opts,
+                keylog.as_ref(),
+                resolv_conf,
+                !no_udp_offload,
+            )
         }
         Cmd::Check { config, key_dir } => check(&config, key_dir.as_deref()),
         Cmd::Demo {
@@ -289,6 +301,7 @@ fn run(
     opts: &RunOptions,
     keylog: Option<&PathBuf>,
     resolv_conf: Option<PathBuf>,
+    udp_offload: bool,
 ) -> ExitCode {
     // First, before any interface or socket exists: without real entropy there is no daemon.
     let seed = match ipsec_engine::os_seed() {
@@ -401,6 +414,7 @@ fn run(
             return ExitCode::FAILURE;
         }
     };
+    engine.set_udp_offload(udp_offload);
     if let Some(path) = resolv_conf {
         eprintln!(
             "ipsec-engine: Easy VPN DNS settings go to {} while connected",
@@ -447,6 +461,19 @@ fn run(
         );
     }
     let result = engine.run(&mut gw);
+    // The UDP offload counters, so that a run (or a lab test) can tell whether ESP-in-UDP went
+    // through segmented sends and coalesced receives.
+    let st = engine.stats();
+    eprintln!(
+        "ipsec-engine: udp out {} (gso {} sends, {} segments, {} fallbacks), in {} (gro {} trains, {} segments)",
+        st.udp_out,
+        st.udp_gso,
+        st.udp_gso_segments,
+        st.udp_gso_fallbacks,
+        st.udp_in,
+        st.udp_gro,
+        st.udp_gro_segments
+    );
     let down = engine.teardown();
     match (result, down) {
         (Ok(reason), Ok(())) => {
