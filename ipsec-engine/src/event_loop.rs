@@ -47,6 +47,21 @@ pub trait Gateway {
         data: &[u8],
         out: &mut Outputs,
     );
+    /// UDP datagrams received together from `remote` on `local`, in order (the segments of
+    /// a GRO train, datagrams of one `recvmmsg`): the core works them as a batch. The default
+    /// hands them over one by one.
+    fn on_udp_batch(
+        &mut self,
+        now: Instant,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        datagrams: &[&[u8]],
+        out: &mut Outputs,
+    ) {
+        for d in datagrams {
+            self.on_udp(now, local, remote, d, out);
+        }
+    }
     /// An ESP packet (SPI onwards, IPv4 header stripped) received over IP protocol 50.
     fn on_esp(
         &mut self,
@@ -206,6 +221,8 @@ pub const READ_BUDGET: usize = 64;
 const UDP_BATCH: usize = 16;
 /// Longest run of ESP packets handed to the core at once (a receive batch at most).
 const ESP_RUN: usize = UDP_BATCH;
+/// UDP datagrams per core call (a GRO train holds up to 64).
+const UDP_RUN: usize = 64;
 
 const TOK_TUN: u64 = 1;
 const TOK_SIGNAL: u64 = 2;
@@ -1092,13 +1109,18 @@ impl EventLoop {
                 Err(e) => return Err(e),
             };
             budget = budget.saturating_sub(n);
+            // Runs of datagrams between the same two sockets (the segments of a GRO train,
+            // and trains or datagrams that follow from the same peer) go to the core as one
+            // batch; it classifies each datagram on its own (IKE and ESP of one peer may share
+            // a train) and opens the ESP ones together.
+            let mut run: [&[u8]; UDP_RUN] = [&[]; UDP_RUN];
+            let mut len = 0;
+            let mut ends: Option<(SocketAddrV4, SocketAddrV4)> = None;
             for i in 0..n {
-                let Some((r, _)) = self.ubatch.get(i) else {
+                let Some((r, data)) = self.ubatch.get(i) else {
                     self.stats.udp_truncated += 1;
                     continue;
                 };
-                // A GRO train is cut back into its datagrams, each classified by the core on
-                // its own (IKE and ESP of one peer may share a train).
                 let step = if r.segment > 0 {
                     self.stats.udp_gro += 1;
                     r.segment
@@ -1106,24 +1128,38 @@ impl EventLoop {
                     r.len.max(1)
                 };
                 let mut off = 0;
-                while off < r.len {
+                // An empty datagram is still one (the core drops it).
+                let mut empty = r.len == 0;
+                while off < r.len || empty {
+                    empty = false;
                     let end = r.len.min(off + step);
-                    let Some((_, data)) = self.ubatch.get(i) else {
-                        break;
-                    };
-                    let data = data.get(off..end).unwrap_or(&[]);
+                    let d = data.get(off..end).unwrap_or(&[]);
                     self.stats.udp_in += 1;
                     self.stats.udp_gro_segments += u64::from(r.segment > 0);
-                    gw.on_udp(now, r.local, r.remote, data, &mut self.out);
-                    self.flush_if_full();
+                    if len > 0 && (ends != Some((r.local, r.remote)) || len == UDP_RUN) {
+                        if let Some((l, rm)) = ends {
+                            gw.on_udp_batch(
+                                now,
+                                l,
+                                rm,
+                                run.get(..len).unwrap_or(&[]),
+                                &mut self.out,
+                            );
+                        }
+                        len = 0;
+                    }
+                    ends = Some((r.local, r.remote));
+                    if let Some(slot) = run.get_mut(len) {
+                        *slot = d;
+                        len += 1;
+                    }
                     off = end;
                 }
-                if r.len == 0 {
-                    // An empty datagram is still one (the core drops it).
-                    self.stats.udp_in += 1;
-                    gw.on_udp(now, r.local, r.remote, &[], &mut self.out);
-                }
             }
+            if let (true, Some((l, rm))) = (len > 0, ends) {
+                gw.on_udp_batch(now, l, rm, run.get(..len).unwrap_or(&[]), &mut self.out);
+            }
+            self.flush_if_full();
         }
         self.flush();
         Ok(())

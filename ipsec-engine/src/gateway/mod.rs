@@ -189,6 +189,17 @@ impl Gateway for Tunnels {
         let _ = self.handle_plaintext(now, pkt, out);
     }
 
+    fn on_udp_batch(
+        &mut self,
+        now: Instant,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        datagrams: &[&[u8]],
+        out: &mut Outputs,
+    ) {
+        let _ = self.handle_udp_batch(now, local, remote, datagrams.iter().copied(), out);
+    }
+
     fn on_tun_batch(&mut self, now: Instant, packets: &[&[u8]], out: &mut Outputs) {
         let _ = self.handle_plaintext_batch(
             now,

@@ -204,22 +204,42 @@ impl Tunnels {
             if n == 0 {
                 return v;
             }
-            // First pass: each packet's pair, read once (see the module documentation).
-            for pkt in chunk.iter().take(n) {
-                if let Some((_, p)) =
-                    crate::esp::peek_spi(pkt).and_then(|s| self.children.by_spi(s))
-                {
-                    core::hint::black_box(p.inbound.highest_sequence());
-                }
+            self.open_chunk(now, src, &chunk, n, true, &mut v, out);
+        }
+    }
+
+    /// Opens `chunk[..n]`, ESP packets from `src`: all 3DES ones through one bitsliced pass
+    /// when they can be, else one by one. `raw`: they came as IP protocol 50 (else out of UDP
+    /// 4500, where raw-ESP-behind-NAT evidence does not apply).
+    #[allow(clippy::too_many_arguments)] // the batch verbs' shared state, passed once
+    fn open_chunk(
+        &mut self,
+        now: Instant,
+        src: Ipv4Addr,
+        chunk: &[&[u8]; BATCH],
+        n: usize,
+        raw: bool,
+        v: &mut BatchVerdicts,
+        out: &mut Outputs,
+    ) {
+        // First pass: each packet's pair, read once (see the module documentation).
+        for pkt in chunk.iter().take(n) {
+            if let Some((_, p)) = crate::esp::peek_spi(pkt).and_then(|s| self.children.by_spi(s)) {
+                core::hint::black_box(p.inbound.highest_sequence());
             }
-            if self.open_chunk_tdes(now, src, &chunk, n, &mut v, out) {
-                continue;
-            }
-            for pkt in chunk.iter().take(n) {
-                match self.handle_esp(now, src, pkt, out) {
-                    Ok(()) => v.protected += 1,
-                    Err(_) => v.dropped += 1,
-                }
+        }
+        if self.open_chunk_tdes(now, src, chunk, n, raw, v, out) {
+            return;
+        }
+        for pkt in chunk.iter().take(n) {
+            let r = if raw {
+                self.handle_esp(now, src, pkt, out)
+            } else {
+                self.receive_esp(now, src, pkt, out)
+            };
+            match r {
+                Ok(()) => v.protected += 1,
+                Err(_) => v.dropped += 1,
             }
         }
     }
@@ -235,11 +255,34 @@ impl Tunnels {
         out: &mut Outputs,
     ) -> BatchVerdicts {
         let mut v = BatchVerdicts::default();
+        // Runs of ESP datagrams are opened as ESP batches (3DES gets its wide pass); IKE and
+        // keepalives between them go one by one, in order.
+        let esp_port = local.port() != 500 && remote.port() != 500;
+        let mut chunk: [&[u8]; BATCH] = [&[]; BATCH];
+        let mut n = 0;
         for d in batch {
+            if let (true, crate::esp::Udp4500::Esp(esp)) = (esp_port, classify_udp4500(d)) {
+                if let Some(slot) = chunk.get_mut(n) {
+                    *slot = esp;
+                    n += 1;
+                }
+                if n == BATCH {
+                    self.open_chunk(now, *remote.ip(), &chunk, n, false, &mut v, out);
+                    n = 0;
+                }
+                continue;
+            }
+            if n > 0 {
+                self.open_chunk(now, *remote.ip(), &chunk, n, false, &mut v, out);
+                n = 0;
+            }
             match self.handle_udp(now, local, remote, d, out) {
                 Ok(()) => v.protected += 1,
                 Err(_) => v.dropped += 1,
             }
+        }
+        if n > 0 {
+            self.open_chunk(now, *remote.ip(), &chunk, n, false, &mut v, out);
         }
         v
     }

@@ -247,17 +247,19 @@ impl Tunnels {
 
     /// Opens the `n` raw ESP packets of `chunk` from `src`, the 3DES ones through one
     /// bitsliced pass; false (nothing done) when fewer than [`TDES_OPEN_MIN`] are 3DES.
+    #[allow(clippy::too_many_arguments)] // the batch verbs' shared state, passed once
     pub(super) fn open_chunk_tdes(
         &mut self,
         now: Instant,
         src: Ipv4Addr,
         chunk: &[&[u8]; BATCH],
         n: usize,
+        raw: bool,
         v: &mut BatchVerdicts,
         out: &mut Outputs,
     ) -> bool {
         // Raw ESP for a pair that runs in UDP goes the single-packet way (it records the
-        // peer not floating, see `handle_esp`).
+        // peer not floating, see `handle_esp`); out of UDP 4500 every pair may share the pass.
         let mut spis: [Option<u32>; BATCH] = [None; BATCH];
         let mut count = 0usize;
         for (i, pkt) in chunk.iter().enumerate().take(n) {
@@ -265,7 +267,7 @@ impl Tunnels {
                 continue;
             };
             if let Some((_, c)) = self.children.by_spi(spi) {
-                if is_tdes(c.inbound.transform()) && !matches!(c.dest, Dest::Udp { .. }) {
+                if is_tdes(c.inbound.transform()) && !(raw && matches!(c.dest, Dest::Udp { .. })) {
                     if let Some(s) = spis.get_mut(i) {
                         *s = Some(spi);
                     }
@@ -377,7 +379,12 @@ impl Tunnels {
         for i in 0..n {
             let pkt = chunk.get(i).copied().unwrap_or(&[]);
             let Some(spi) = spis.get(i).copied().flatten() else {
-                match self.handle_esp(now, src, pkt, out) {
+                let r = if raw {
+                    self.handle_esp(now, src, pkt, out)
+                } else {
+                    self.receive_esp(now, src, pkt, out)
+                };
+                match r {
                     Ok(()) => v.protected += 1,
                     Err(_) => v.dropped += 1,
                 }

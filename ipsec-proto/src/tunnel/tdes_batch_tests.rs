@@ -335,3 +335,55 @@ fn a_lone_received_3des_packet_takes_the_bitsliced_pass() {
     assert_eq!(v.protected, 1);
     assert!(a.tunnels().tdes.is_none());
 }
+
+/// ESP in UDP 4500 (encapsulation forced on A, no NAT): a train of 3DES datagrams handed over
+/// as one UDP batch (what the engine does with a GRO train) is opened together and delivers
+/// every packet, in order, byte for byte; an IKE datagram inside the run is still IKE.
+#[test]
+fn a_udp_batch_of_esp_in_udp_opens_like_single_datagrams() {
+    use super::polled::tests::carry;
+    let mut cfg = crate::ios::parse(SITE_A).unwrap().config;
+    cfg.ipsec.force_udp_encaps = true;
+    let mut a = Tunnel::new(cfg, CoreOptions::seeded(31)).unwrap();
+    let mut b = Tunnel::from_ios(SITE_B, CoreOptions::seeded(32)).unwrap();
+    let mut now = Instant::from_millis(1_000);
+    let first = ping(HOST_A, LANS[0], 0);
+    assert_eq!(a.handle_plaintext(now, &first), TunVerdict::NoSa);
+    for _ in 0..40 {
+        carry(&mut a, &mut b, now);
+        carry(&mut b, &mut a, now);
+        now = Instant::from_millis(now.as_millis() + 10);
+    }
+    let pkts: Vec<Vec<u8>> = (0..40u16)
+        .map(|i| sized(HOST_A, LANS[0], 200 + i, 1400 - (i % 3) * 100))
+        .collect();
+    let v = a.handle_plaintext_batch(now, Iface::Inside, pkts.iter().map(|p| p.as_slice()));
+    assert_eq!(v.protected, 40, "{v:?}");
+    let mut buf = vec![0u8; 65_536];
+    let mut train = Vec::new();
+    let mut ends = None;
+    while let Ok(Some(t)) = a.poll_transmit(&mut buf) {
+        let Dest::Udp { local, remote } = t.dest else {
+            panic!("raw ESP under forced UDP encapsulation: {:?}", t.dest);
+        };
+        assert_eq!(remote.port(), 4500);
+        ends = Some((local, remote));
+        train.push(buf[..t.len].to_vec());
+    }
+    assert_eq!(train.len(), 40);
+    // A keepalive-sized non-ESP datagram in the middle stays in order and is not ESP.
+    train.insert(20, vec![0xff]);
+    let (local, remote) = ends.unwrap();
+    let v = b.handle_udp_batch(now, remote, local, train.iter().map(|d| d.as_slice()));
+    assert_eq!((v.protected, v.dropped), (41, 0), "{v:?}");
+    let mut got = Vec::new();
+    while let Ok(Some(n)) = b.poll_plaintext(&mut buf) {
+        got.push(buf[..n].to_vec());
+    }
+    assert_eq!(got, pkts);
+    // The same train again is all replays: nothing delivered, every one counted dropped.
+    train.remove(20);
+    let v = b.handle_udp_batch(now, remote, local, train.iter().map(|d| d.as_slice()));
+    assert_eq!((v.protected, v.dropped), (0, 40), "{v:?}");
+    assert!(b.poll_plaintext(&mut buf).unwrap().is_none());
+}
