@@ -11,13 +11,15 @@
 //! Constant time: the bitsliced pass has no secret-dependent branch or address, and here it
 //! also computes the IV (`E_K(seq | salt)`, the first block of the pass). Decryption takes
 //! every 3DES packet of a chunk, even a lone one ([`TDES_OPEN_MIN`]): its blocks spread over
-//! the lanes, so one packet is cheap. Encryption of a chunk holding a single 3DES packet keeps
-//! the per-packet RustCrypto `des` path ([`TDES_SEAL_MIN`]), whose S-box table lookups are
-//! indexed by secret data (not constant time), because every constant-time choice costs more
-//! for one packet (one run, 1400 bytes, `benches/tdes_batch.rs` `tdes_lone`): RustCrypto
-//! 128 us, the narrow VBMI path of `ipsec_tdes` 176 us (1.4x; constant-time by construction
-//! but with weaker evidence, see its README), the bitsliced `u64` pass 497 us (3.9x). The
-//! single-packet verbs (`handle_plaintext`, `handle_esp`) always take the per-packet path.
+//! the lanes, so one packet is cheap. Encryption takes a lone 3DES packet too
+//! ([`TDES_SEAL_MIN`]): the per-packet RustCrypto `des` path indexes its S-box tables by
+//! secret data (not constant time), and a batch of one is what an idle tunnel sends, so that
+//! is where a timing observer would look. It costs more for that one packet (one run, 1400
+//! bytes, `benches/tdes_batch.rs` `tdes_lone`): RustCrypto 128 us, the narrow VBMI path of
+//! `ipsec_tdes` 176 us (1.4x; constant-time by construction but with weaker evidence, see its
+//! README), the bitsliced `u64` pass on CPUs without VBMI 497 us (3.9x). The single-packet
+//! verbs (`handle_plaintext`, `handle_esp`) still take the per-packet path; the engine uses
+//! the batch verbs only.
 
 use ipsec_tdes::{DecryptJob, EncryptJob, TdesCbc, TdesKey};
 
@@ -25,9 +27,9 @@ use super::*;
 use crate::crypto::cipher::CipherAlg;
 use crate::esp::EspCipher;
 
-/// Fewest 3DES packets in a chunk for the bitsliced encryption pass (see the module
+/// Fewest 3DES packets in a chunk for the constant-time encryption pass: one (see the module
 /// documentation).
-pub const TDES_SEAL_MIN: usize = 2;
+pub const TDES_SEAL_MIN: usize = 1;
 
 /// Fewest 3DES packets in a chunk for the bitsliced decryption pass: one. Decryption spreads a
 /// packet's blocks over the lanes, so a lone 1400-byte packet is a few passes: constant-time

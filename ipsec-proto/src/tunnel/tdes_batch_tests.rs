@@ -316,7 +316,7 @@ fn a_received_batch_crossing_the_hard_kilobyte_lifetime_delivers_nothing_past_it
 }
 
 #[test]
-fn a_lone_received_3des_packet_takes_the_bitsliced_pass() {
+fn a_lone_3des_packet_takes_the_constant_time_pass_both_ways() {
     let (mut a, mut p, now) = world();
     let pkt = sized(HOST_A, LANS[0], 7, 1400);
     assert_eq!(a.handle_plaintext(now, &pkt), TunVerdict::Protected);
@@ -326,14 +326,17 @@ fn a_lone_received_3des_packet_takes_the_bitsliced_pass() {
     assert_eq!(v.protected, 1);
     assert!(p[0].tunnels().tdes.is_some(), "the bitsliced pass ran");
     assert_eq!(delivered(&mut p[0]), [pkt]);
-    // Outbound, a lone 3DES packet in a batch keeps the per-packet path.
-    let v = a.handle_plaintext_batch(
-        now,
-        Iface::Inside,
-        [sized(HOST_A, LANS[0], 8, 99).as_slice()],
-    );
-    assert_eq!(v.protected, 1);
+    // Outbound, a lone 3DES packet in a batch takes the constant-time pass too, and the peer
+    // opens what it made.
+    let lone = sized(HOST_A, LANS[0], 8, 99);
     assert!(a.tunnels().tdes.is_none());
+    let v = a.handle_plaintext_batch(now, Iface::Inside, [lone.as_slice()]);
+    assert_eq!(v.protected, 1);
+    assert!(a.tunnels().tdes.is_some(), "the constant-time pass ran");
+    let e = esp_out(&mut a);
+    let v = p[0].handle_esp_batch(now, PEER_A, [e[0].as_slice()]);
+    assert_eq!(v.protected, 1);
+    assert_eq!(delivered(&mut p[0]), [lone]);
 }
 
 /// ESP in UDP 4500 (encapsulation forced on A, no NAT): a train of 3DES datagrams handed over
