@@ -85,11 +85,12 @@ fn transfer(tag: &str, extra: &[&str], secs: &str) -> (f64, [u64; 7], [u64; 7]) 
         Duration::from_secs(30)
     ));
     let mbps = iperf(&lab, 5203, secs);
-    for d in [&da, &db] {
+    // siteB receives the bulk; siteA only its ACKs (a few hundred in a debug build).
+    for (d, least) in [(&da, 1), (&db, 1000)] {
         let sa = d.exec("show crypto ipsec sa");
         assert!(sa.contains("Tunnel UDP-Encaps"), "{sa}");
         assert_eq!(num(&sa, "#recv errors"), 0, "{sa}");
-        assert!(num(&sa, "#pkts decaps:") > 1000, "{sa}");
+        assert!(num(&sa, "#pkts decaps:") >= least, "{sa}");
     }
     let ca = udp_counters(&da.stop());
     let cb = udp_counters(&db.stop());
