@@ -145,8 +145,9 @@ const CORPUS: &[(&str, Expect)] = &[
     ),
     (
         "23_ezvpn_remote.cfg",
-        // The profile is read; what is left is XAUTH answered by a person at the console.
-        Refused(&[(" xauth userid mode interactive", "XAUTH prompting", NEVER)]),
+        // Network extension with XAUTH typed at the CLI (`crypto ipsec client ezvpn xauth`):
+        // the profile's entry on FastEthernet4 (its address from DHCP) tries its peer.
+        Runs(&[("ezvpn EZ", 1, "198.51.100.120")]),
     ),
     (
         "24_gre_over_ipsec_profile.cfg",
