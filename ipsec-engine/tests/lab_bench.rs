@@ -25,43 +25,11 @@ struct Run {
     retransmits: u64,
 }
 
-fn json_num(text: &str, section: &str, key: &str) -> f64 {
-    let i = text
-        .find(section)
-        .unwrap_or_else(|| panic!("{section} in {text}"));
-    let j = text[i..].find(key).unwrap() + i + key.len();
-    text[j..]
-        .trim_start_matches([':', ' '])
-        .split([',', '\n', '}'])
-        .next()
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap()
-}
-
 fn iperf(topo: &Topology, port: u16) -> Run {
-    let p = port.to_string();
-    let mut srv = topo
-        .host_b
-        .command("iperf3")
-        .args(["-s", "-1", "-p", &p])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(500));
-    let o = topo
-        .host_a
-        .command("iperf3")
-        .args(["-c", addr::HOST_B, "-p", &p, "-t", SECS, "-J"])
-        .output()
-        .unwrap();
-    let _ = srv.wait();
-    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    let (mbps_received, retransmits) = iperf3(topo, port, SECS);
     Run {
-        mbps_received: json_num(&text, "\"sum_received\"", "\"bits_per_second\"") / 1e6,
-        retransmits: json_num(&text, "\"sum_sent\"", "\"retransmits\"") as u64,
+        mbps_received,
+        retransmits,
     }
 }
 

@@ -15,7 +15,6 @@ mod common;
 
 use common::*;
 use ipsec_netlab::addr;
-use std::process::Stdio;
 use std::time::Duration;
 
 /// The `ipsec-engine: udp out ...` counters line of a stopped daemon's stderr, as numbers:
@@ -32,39 +31,6 @@ fn udp_counters(stderr: &str) -> [u64; 7] {
         .collect();
     nums.try_into()
         .unwrap_or_else(|n| panic!("{n:?} from {line}"))
-}
-
-/// iperf3 TCP hostA -> hostB for `secs`: Mbit/s received.
-fn iperf(lab: &Lab, port: u16, secs: &str) -> f64 {
-    let p = port.to_string();
-    let mut srv = lab
-        .topo
-        .host_b
-        .command("iperf3")
-        .args(["-s", "-1", "-p", &p])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(500));
-    let o = lab
-        .topo
-        .host_a
-        .command("iperf3")
-        .args(["-c", addr::HOST_B, "-p", &p, "-t", secs, "-J"])
-        .output()
-        .unwrap();
-    let _ = srv.wait();
-    let text = String::from_utf8_lossy(&o.stdout);
-    let i = text.find("\"sum_received\"").expect("iperf3 result");
-    let j = text[i..].find("\"bits_per_second\"").unwrap() + i + "\"bits_per_second\"".len();
-    text[j..]
-        .trim_start_matches([':', ' '])
-        .split([',', '\n', '}'])
-        .next()
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .expect("bits_per_second")
-        / 1e6
 }
 
 /// Two engines with AES-SHA1 transforms, ESP forced into UDP 4500; `extra` goes to both
@@ -84,7 +50,7 @@ fn transfer(tag: &str, extra: &[&str], secs: &str) -> (f64, [u64; 7], [u64; 7]) 
         addr::HOST_B,
         Duration::from_secs(30)
     ));
-    let mbps = iperf(&lab, 5203, secs);
+    let (mbps, _) = iperf3(&lab.topo, 5203, secs);
     // siteB receives the bulk; siteA only its ACKs (a few hundred in a debug build).
     for (d, least) in [(&da, 1), (&db, 1000)] {
         let sa = d.exec("show crypto ipsec sa");

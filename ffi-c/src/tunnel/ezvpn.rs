@@ -75,7 +75,7 @@ fn v4(a: &ipsec_addr) -> Option<Ipv4Addr> {
 /// `p` NULL or `len` readable bytes.
 unsafe fn text<'a>(p: *const u8, len: usize) -> Option<&'a str> {
     // SAFETY: caller contract.
-    std::str::from_utf8(unsafe { in_slice(p, len) }?).ok()
+    unsafe { str_arg(p, len) }.ok()
 }
 
 /// A string argument: `IPSEC_RESULT_NULL_PARAMETER` for NULL with a length,

@@ -794,3 +794,46 @@ pub fn show_field<'a>(show: &'a str, key: &str) -> Option<&'a str> {
         .find_map(|l| l.trim_start().strip_prefix(key))
         .map(str::trim)
 }
+
+/// One iperf3 run (TCP, one stream) from host A to host B on `port` for `secs` seconds:
+/// (Mbit/s received, TCP retransmits of the sender).
+pub fn iperf3(topo: &Topology, port: u16, secs: &str) -> (f64, u64) {
+    let p = port.to_string();
+    let mut srv = topo
+        .host_b
+        .command("iperf3")
+        .args(["-s", "-1", "-p", &p])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let o = topo
+        .host_a
+        .command("iperf3")
+        .args(["-c", addr::HOST_B, "-p", &p, "-t", secs, "-J"])
+        .output()
+        .unwrap();
+    let _ = srv.wait();
+    let text = String::from_utf8_lossy(&o.stdout);
+    let num = |section: &str, key: &str| -> f64 {
+        let i = text
+            .find(section)
+            .unwrap_or_else(|| panic!("{section} in {text}"));
+        let j = text[i..]
+            .find(key)
+            .unwrap_or_else(|| panic!("{key} in {text}"))
+            + i
+            + key.len();
+        text[j..]
+            .trim_start_matches([':', ' '])
+            .split([',', '\n', '}'])
+            .next()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{key} of {section} in {text}"))
+    };
+    (
+        num("\"sum_received\"", "\"bits_per_second\"") / 1e6,
+        num("\"sum_sent\"", "\"retransmits\"") as u64,
+    )
+}

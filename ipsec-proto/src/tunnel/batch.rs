@@ -208,6 +208,23 @@ impl Tunnels {
         }
     }
 
+    /// One ESP packet of a batch outside the wide pass: raw ESP as [`Tunnels::handle_esp`],
+    /// ESP out of UDP 4500 as [`Tunnels::handle_udp`] opens it.
+    pub(super) fn open_one(
+        &mut self,
+        now: Instant,
+        src: Ipv4Addr,
+        pkt: &[u8],
+        raw: bool,
+        out: &mut Outputs,
+    ) -> Result<(), Dropped> {
+        if raw {
+            self.handle_esp(now, src, pkt, out)
+        } else {
+            self.receive_esp(now, src, pkt, out)
+        }
+    }
+
     /// Opens `chunk[..n]`, ESP packets from `src`: all 3DES ones through one bitsliced pass
     /// when they can be, else one by one. `raw`: they came as IP protocol 50 (else out of UDP
     /// 4500, where raw-ESP-behind-NAT evidence does not apply).
@@ -232,12 +249,7 @@ impl Tunnels {
             return;
         }
         for pkt in chunk.iter().take(n) {
-            let r = if raw {
-                self.handle_esp(now, src, pkt, out)
-            } else {
-                self.receive_esp(now, src, pkt, out)
-            };
-            match r {
+            match self.open_one(now, src, pkt, raw, out) {
                 Ok(()) => v.protected += 1,
                 Err(_) => v.dropped += 1,
             }

@@ -261,20 +261,24 @@ impl Tunnels {
     pub fn sessions(&self, now: Instant) -> Vec<CryptoSession> {
         let sas = self.endpoint.isakmp_sas(now);
         let mut v = Vec::new();
+        // Entry `i`'s session with the peer at `addr` (`client`: one of a dynamic entry's).
+        let session = |i: usize, addr: Ipv4Addr, client: Option<SocketAddrV4>| {
+            let ike = ike_show::session_ike(&sas, PeerId(i), addr, client.map(|c| c.port()));
+            let (flows, up_since) = self.session_flows(now, i, client);
+            let interface = self.entries.get(i).map(|e| e.interface.clone());
+            ike_show::session(
+                now,
+                interface.unwrap_or_default(),
+                addr,
+                i,
+                ike,
+                flows,
+                up_since,
+            )
+        };
         for (i, e) in self.entries.iter().enumerate() {
             if e.dynamic.is_none() {
-                let peer_addr = self.entry_peer(i);
-                let ike = ike_show::session_ike(&sas, PeerId(i), peer_addr, None);
-                let (flows, up_since) = self.session_flows(now, i, None);
-                v.push(ike_show::session(
-                    now,
-                    e.interface.clone(),
-                    peer_addr,
-                    i,
-                    ike,
-                    flows,
-                    up_since,
-                ));
+                v.push(session(i, self.entry_peer(i), None));
                 continue;
             }
             // Every client with an ISAKMP SA or an IPsec SA pair of this entry.
@@ -294,30 +298,12 @@ impl Tunnels {
                 }
             }
             if clients.is_empty() {
-                // A template with nobody connected: one idle session, as before.
-                let (flows, up_since) = self.session_flows(now, i, None);
-                v.push(ike_show::session(
-                    now,
-                    e.interface.clone(),
-                    Ipv4Addr::UNSPECIFIED,
-                    i,
-                    None,
-                    flows,
-                    up_since,
-                ));
+                // A template with nobody connected: one idle session (no ISAKMP SA names
+                // 0.0.0.0).
+                v.push(session(i, Ipv4Addr::UNSPECIFIED, None));
             }
             for client in clients {
-                let ike = ike_show::session_ike(&sas, PeerId(i), *client.ip(), Some(client.port()));
-                let (flows, up_since) = self.session_flows(now, i, Some(client));
-                v.push(ike_show::session(
-                    now,
-                    e.interface.clone(),
-                    *client.ip(),
-                    i,
-                    ike,
-                    flows,
-                    up_since,
-                ));
+                v.push(session(i, *client.ip(), Some(client)));
             }
         }
         v

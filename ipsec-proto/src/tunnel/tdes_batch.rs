@@ -381,12 +381,7 @@ impl Tunnels {
         for i in 0..n {
             let pkt = chunk.get(i).copied().unwrap_or(&[]);
             let Some(spi) = spis.get(i).copied().flatten() else {
-                let r = if raw {
-                    self.handle_esp(now, src, pkt, out)
-                } else {
-                    self.receive_esp(now, src, pkt, out)
-                };
-                match r {
+                match self.open_one(now, src, pkt, raw, out) {
                     Ok(()) => v.protected += 1,
                     Err(_) => v.dropped += 1,
                 }
