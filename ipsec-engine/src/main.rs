@@ -67,6 +67,11 @@ enum Cmd {
         /// to compare, or to rule it out when debugging.
         #[arg(long)]
         no_udp_offload: bool,
+        /// Seal and open every ESP packet on its own with RustCrypto's ciphers instead of the
+        /// shared passes (bitsliced 3DES, multi-buffer AES-CBC): for comparison benchmarks
+        /// only; slower, and for 3DES not constant-time.
+        #[arg(long)]
+        per_packet_ciphers: bool,
         /// Directory of the trustpoints' private keys (`LABEL.pem` for `rsakeypair LABEL`,
         /// PKCS#1 or PKCS#8, mode 600) and CRLs (`TRUSTPOINT.crl`): a running-config never
         /// holds private keys.
@@ -156,6 +161,7 @@ fn main() -> ExitCode {
             keylog,
             force_udp_encaps,
             no_udp_offload,
+            per_packet_ciphers,
             key_dir,
             resolv_conf,
         } => {
@@ -180,7 +186,10 @@ fn main() -> ExitCode {
                 &opts,
                 keylog.as_ref(),
                 resolv_conf,
-                !no_udp_offload,
+                Offloads {
+                    udp: !no_udp_offload,
+                    shared_passes: !per_packet_ciphers,
+                },
             )
         }
         Cmd::Check { config, key_dir } => check(&config, key_dir.as_deref()),
@@ -296,12 +305,20 @@ fn reload_source(
     })
 }
 
+/// The data-path speed-ups `run` can turn off for comparisons.
+struct Offloads {
+    /// UDP GSO/GRO on the NAT-T sockets (`--no-udp-offload` turns it off).
+    udp: bool,
+    /// The shared cipher passes (`--per-packet-ciphers` turns them off).
+    shared_passes: bool,
+}
+
 fn run(
     config: &PathBuf,
     opts: &RunOptions,
     keylog: Option<&PathBuf>,
     resolv_conf: Option<PathBuf>,
-    udp_offload: bool,
+    offloads: Offloads,
 ) -> ExitCode {
     // First, before any interface or socket exists: without real entropy there is no daemon.
     let seed = match ipsec_engine::os_seed() {
@@ -378,6 +395,7 @@ fn run(
     };
     // Certificates are checked against the wall clock; the core never reads one itself.
     gw.set_wall_clock(sys::clock::now(), unix_now());
+    gw.set_shared_passes(offloads.shared_passes);
 
     for k in gw.skipped() {
         eprintln!("ipsec-engine: warning: {k}");
@@ -414,7 +432,7 @@ fn run(
             return ExitCode::FAILURE;
         }
     };
-    engine.set_udp_offload(udp_offload);
+    engine.set_udp_offload(offloads.udp);
     if let Some(path) = resolv_conf {
         eprintln!(
             "ipsec-engine: Easy VPN DNS settings go to {} while connected",

@@ -224,3 +224,87 @@ fn lab_bench_throughput() {
         assert!(r.mbps_received > 0.0, "{name}");
     }
 }
+
+/// `rtt min/avg/max/mdev` of `ping -c COUNT -s SIZE` from host A to host B, in ms.
+fn ping_rtt(topo: &Topology, size: &str, count: &str, interval: &str) -> [f64; 4] {
+    let o = topo
+        .host_a
+        .command("ping")
+        .args(["-q", "-c", count, "-i", interval, "-s", size, addr::HOST_B])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("rtt "))
+        .unwrap_or_else(|| panic!("no rtt line in {text}"));
+    let nums: Vec<f64> = line
+        .split('=')
+        .nth(1)
+        .unwrap_or_default()
+        .trim()
+        .trim_end_matches(" ms")
+        .split('/')
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    assert_eq!(nums.len(), 4, "{line}");
+    [nums[0], nums[1], nums[2], nums[3]]
+}
+
+#[test]
+#[ignore = "benchmark: run by hand with --release --ignored --nocapture"]
+fn lab_bench_rtt() {
+    if !ipsec_netlab::require_root_and_tools() {
+        return;
+    }
+    // The seed's 3DES tunnel, raw ESP: ping RTT idle and under an iperf3 stream, through the
+    // constant-time passes (the default) and through RustCrypto `des` packet by packet
+    // (`--per-packet-ciphers`), one lab each, in the same run.
+    let mut rows = Vec::new();
+    for (label, args) in [
+        ("constant-time passes", &[][..]),
+        ("RustCrypto des per packet", &["--per-packet-ciphers"][..]),
+    ] {
+        let lab = Lab::new(if args.is_empty() {
+            "b_rtt_ct"
+        } else {
+            "b_rtt_rc"
+        })
+        .unwrap();
+        let a = site_a(addr::GW_B_WAN);
+        let b = site_b(addr::GW_A_WAN);
+        let da = Daemon::start_with(lab.topo.gw_a.name(), lab.dir.path(), "siteA", &a, args);
+        let db = Daemon::start_with(lab.topo.gw_b.name(), lab.dir.path(), "siteB", &b, args);
+        assert!(ping_until_up(
+            &lab.topo.host_a,
+            addr::HOST_B,
+            Duration::from_secs(30)
+        ));
+        for size in ["56", "1372"] {
+            rows.push((label, size, "idle", ping_rtt(&lab.topo, size, "40", "0.05")));
+        }
+        // Under load: one iperf3 TCP stream A -> B while the pings run.
+        std::thread::scope(|s| {
+            let load = s.spawn(|| iperf3(&lab.topo, 5204, "7"));
+            std::thread::sleep(Duration::from_secs(2));
+            for size in ["56", "1372"] {
+                rows.push((
+                    label,
+                    size,
+                    "iperf3",
+                    ping_rtt(&lab.topo, size, "10", "0.2"),
+                ));
+            }
+            let (mbps, _) = load.join().unwrap();
+            assert!(mbps > 0.0);
+        });
+        let sa = da.exec("show crypto ipsec sa");
+        assert_eq!(num(&sa, "#recv errors"), 0, "{sa}");
+        drop((da, db));
+    }
+    println!("\n| cipher path | ping -s | load | min ms | avg ms | max ms | mdev ms |");
+    println!("| --- | ---: | --- | ---: | ---: | ---: | ---: |");
+    for (label, size, load, [mn, avg, mx, md]) in &rows {
+        println!("| {label} | {size} | {load} | {mn:.3} | {avg:.3} | {mx:.3} | {md:.3} |");
+    }
+}

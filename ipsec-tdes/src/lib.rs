@@ -30,12 +30,17 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+pub mod aes;
 mod des;
 mod narrow;
 mod sbox;
 mod word;
 #[cfg(target_arch = "x86_64")]
 mod x86;
+#[cfg(target_arch = "x86_64")]
+mod x86_aes;
+
+pub use aes::{aes_cbc_encrypt, aes_is_available, AesEncryptJob, AesKey, AesKeyError};
 
 use std::sync::OnceLock;
 use zeroize::{Zeroize, ZeroizeOnDrop};
@@ -199,8 +204,8 @@ pub struct DecryptJob<'a> {
 /// before any pass.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
-    /// A job's data is not a whole number of 8-byte blocks.
-    #[error("job {job}: {len} bytes is not a multiple of the 8-byte block")]
+    /// A job's data is not a whole number of cipher blocks (8 bytes for 3DES, 16 for AES).
+    #[error("job {job}: {len} bytes is not a whole number of cipher blocks")]
     NotBlockAligned {
         /// Index of the job in the batch.
         job: usize,
@@ -215,6 +220,10 @@ pub enum Error {
         /// Bytes needed.
         needed: usize,
     },
+    /// The CPU lacks the instructions of this cipher's pass (AES-NI for
+    /// [`aes_cbc_encrypt`]).
+    #[error("this CPU has no instructions for this pass")]
+    Unavailable,
 }
 
 /// No job in a lane.

@@ -401,6 +401,17 @@ impl CipherKey {
         }
     }
 
+    /// The key expanded for the multi-buffer AES-CBC encryption of `ipsec_tdes`: for an AES
+    /// key, on a CPU with AES-NI.
+    pub(crate) fn aes_key(&self) -> Option<ipsec_tdes::AesKey> {
+        match self.alg {
+            CipherAlg::Aes128 | CipherAlg::Aes192 | CipherAlg::Aes256 => {
+                ipsec_tdes::AesKey::new(self.bytes()).ok()
+            }
+            CipherAlg::Des | CipherAlg::TripleDes => None,
+        }
+    }
+
     fn bytes(&self) -> &[u8] {
         self.key.get(..self.alg.key_len()).unwrap_or(&[])
     }

@@ -9,8 +9,8 @@
 //! cipher scratch; nothing expanded is kept per SA). Packets keep their order: a packet that
 //! must be handled on its own (a TCP SYN to clamp) first finishes the packets before it.
 //!
-//! 3DES packets of a chunk share one constant-time bitsliced cipher pass (`tdes_batch`):
-//! outbound when there are at least two of them, inbound always.
+//! 3DES packets of a chunk share one constant-time bitsliced cipher pass, and AES-CBC packets
+//! one multi-buffer encryption (`cbc_batch`).
 //!
 //! A batch of one is valid and is what the single-packet verbs are.
 
@@ -173,7 +173,7 @@ impl Tunnels {
         v: &mut BatchVerdicts,
         out: &mut Outputs,
     ) {
-        if self.seal_run_tdes(now, chunk, routed, from, to, v, out) {
+        if self.seal_run_cbc(now, chunk, routed, from, to, v, out) {
             return;
         }
         let mut key = None;

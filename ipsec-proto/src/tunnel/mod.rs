@@ -43,6 +43,9 @@ mod ezvpn_tests;
 mod failover;
 mod flows;
 use flows::flows_of;
+mod cbc_batch;
+#[cfg(test)]
+mod cbc_batch_tests;
 #[cfg(test)]
 mod identity_tests;
 mod idle;
@@ -68,9 +71,6 @@ mod rri_tests;
 #[cfg(test)]
 mod rsa_sig_tests;
 mod show;
-mod tdes_batch;
-#[cfg(test)]
-mod tdes_batch_tests;
 mod verbs;
 mod vti;
 #[cfg(test)]
@@ -551,8 +551,11 @@ pub struct Tunnels {
     /// Easy VPN client profiles.
     ezvpns: Vec<ezvpn::Ezvpn>,
     /// The bitsliced 3DES context and plaintext scratch of the batch verbs, made on the first
-    /// batch with two 3DES packets and kept (no allocation per packet or per batch after that).
-    tdes: Option<Box<tdes_batch::TdesScratch>>,
+    /// batch with a packet for a shared pass and kept (no allocation per packet or per batch
+    /// after that).
+    tdes: Option<Box<cbc_batch::TdesScratch>>,
+    /// Whether the batch verbs use the shared cipher passes ([`Tunnels::set_shared_passes`]).
+    shared_passes: bool,
     /// The PAT of the Easy VPN `mode client` connection that is up.
     client_pat: Option<Box<client_pat::ClientPat>>,
 }
@@ -631,6 +634,7 @@ impl Tunnels {
             idle: idle::IdleTimers::default(),
             vti_due: vtis.iter().filter_map(|v| v.next_attempt).min(),
             tdes: None,
+            shared_passes: true,
             client_pat: None,
             vtis,
             vti_by_number,

@@ -1,14 +1,17 @@
-//! 3DES packets in three steps, so that many packets (of many SAs) share one constant-time
-//! bitsliced cipher pass of [`ipsec_tdes::TdesCbc`].
+//! CBC packets in three steps, so that many packets (of many SAs) share one cipher pass:
+//! 3DES through the constant-time bitsliced [`ipsec_tdes::TdesCbc`], AES-CBC encryption
+//! through the multi-buffer [`ipsec_tdes::aes_cbc_encrypt`] (AES-NI keeps many independent
+//! blocks in flight; one CBC chain keeps one).
 //!
-//! Sealing: [`OutboundSa::prepare_tdes`] (lifetime, sequence number, header, IV nonce block,
-//! payload, padding and trailer), then the caller's one [`ipsec_tdes::TdesCbc::encrypt`] over
-//! [`SealingTdes::cbc_range`] of every packet with an all-zero IV, then
-//! [`OutboundSa::finish_tdes`] (the ICV). Encrypting the nonce block `seq | salt` as the first
-//! CBC block under a zero IV yields `E_K(seq | salt)`, the IV the single-packet path computes,
-//! and chains the payload from it: the same bytes, with no separate (table-based) IV encryption.
+//! Sealing: [`OutboundSa::prepare_cbc`] (lifetime, sequence number, header, IV nonce block,
+//! payload, padding and trailer), then the caller's one pass over [`SealingCbc::cbc_range`] of
+//! every packet with an all-zero IV, then [`OutboundSa::finish_cbc`] (the ICV). Encrypting the
+//! nonce block `seq | salt` as the first CBC block under a zero IV yields `E_K(seq | salt)`,
+//! the IV the single-packet path computes, and chains the payload from it: the same bytes,
+//! with no separate IV encryption (which for 3DES would be table-based).
 //!
-//! Opening: [`InboundSa::check_tdes`] (parse, replay check without mutation, ICV in constant
+//! Opening (3DES only: AES-CBC decryption is parallel inside one packet already):
+//! [`InboundSa::check_tdes`] (parse, replay check without mutation, ICV in constant
 //! time), [`InboundSa::commit_tdes`] (replay re-checked, then committed: a packet present twice
 //! in one batch passes the first step twice and the second commit only once), the caller's one
 //! [`ipsec_tdes::TdesCbc::decrypt`], then [`InboundSa::finish_tdes`] (padding, usage). This is
@@ -16,20 +19,19 @@
 
 use core::ops::Range;
 
-use ipsec_tdes::TdesKey;
+use ipsec_tdes::{AesKey, TdesKey};
 
 use super::*;
 use crate::crypto::cipher::CipherAlg;
 
-/// A 3DES packet written by [`OutboundSa::prepare_tdes`] but not yet encrypted nor
-/// authenticated.
+/// A packet written by [`OutboundSa::prepare_cbc`] but not yet encrypted nor authenticated.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct SealingTdes {
+pub(crate) struct SealingCbc {
     total: usize,
     cbc_end: usize,
 }
 
-impl SealingTdes {
+impl SealingCbc {
     /// What the cipher pass encrypts in place, with an all-zero IV: the IV slot (holding the
     /// nonce block) and the padded payload.
     pub(crate) fn cbc_range(&self) -> Range<usize> {
@@ -64,39 +66,76 @@ fn tdes_key_of(e: &Engine) -> Option<TdesKey> {
     }
 }
 
+/// A key for one of the shared passes.
+// Held in a fixed array on the stack per chunk; boxing the large variant would allocate per
+// packet.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum PassKey {
+    /// For the bitsliced 3DES pass.
+    Tdes(TdesKey),
+    /// For the multi-buffer AES-CBC encryption.
+    Aes(AesKey),
+}
+
+/// Which shared pass seals an SA's packets, if any.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SealPass {
+    /// [`ipsec_tdes::TdesCbc::encrypt`].
+    Tdes,
+    /// [`ipsec_tdes::aes_cbc_encrypt`] (only where the CPU has AES-NI).
+    Aes,
+}
+
 impl OutboundSa {
-    /// The SA's key for the bitsliced pass; `None` unless the SA is 3DES.
-    pub(crate) fn tdes_key(&self) -> Option<TdesKey> {
-        tdes_key_of(&self.engine)
+    /// The shared pass that can seal this SA's packets: 3DES always, AES-CBC where the CPU has
+    /// AES-NI; `None` for the other ciphers (they keep the per-packet path).
+    pub(crate) fn seal_pass(&self) -> Option<SealPass> {
+        match (&self.engine.transform.cipher, &self.engine.cipher) {
+            (EspCipher::Cbc(CipherAlg::TripleDes), Some(SaKey::Cbc(_))) => Some(SealPass::Tdes),
+            (
+                EspCipher::Cbc(CipherAlg::Aes128 | CipherAlg::Aes192 | CipherAlg::Aes256),
+                Some(SaKey::Cbc(_)),
+            ) if ipsec_tdes::aes_is_available() => Some(SealPass::Aes),
+            _ => None,
+        }
+    }
+
+    /// The SA's key for its [`OutboundSa::seal_pass`].
+    pub(crate) fn pass_key(&self) -> Option<PassKey> {
+        match (self.seal_pass()?, &self.engine.cipher) {
+            (SealPass::Tdes, Some(SaKey::Cbc(k))) => k.tdes_key().map(PassKey::Tdes),
+            (SealPass::Aes, Some(SaKey::Cbc(k))) => k.aes_key().map(PassKey::Aes),
+            _ => None,
+        }
     }
 
     /// Step one of sealing (see the module documentation). The SA's sequence number and usage
     /// advance here, not after the ICV: the next packet of the same batch must see them, or a
     /// batch could carry an SA past its hard lifetime. Nothing after this step can fail for a
     /// prepared packet (its lengths are checked here), so no number is burnt in practice.
-    pub(crate) fn prepare_tdes(
+    pub(crate) fn prepare_cbc(
         &mut self,
         now: Instant,
         inner: &[u8],
         next_header: u8,
         out: &mut [u8],
-    ) -> Result<SealingTdes, EspError> {
-        let r = self.prepare_tdes_inner(now, inner, next_header, out);
+    ) -> Result<SealingCbc, EspError> {
+        let r = self.prepare_cbc_inner(now, inner, next_header, out);
         if let Err(e) = &r {
             self.stats.count_outbound_error(e);
         }
         r
     }
 
-    fn prepare_tdes_inner(
+    fn prepare_cbc_inner(
         &mut self,
         now: Instant,
         inner: &[u8],
         next_header: u8,
         out: &mut [u8],
-    ) -> Result<SealingTdes, EspError> {
-        if tdes_key_of(&self.engine).is_none() {
-            return Err(EspError::InvalidConfig("not a 3DES SA"));
+    ) -> Result<SealingCbc, EspError> {
+        if self.seal_pass().is_none() {
+            return Err(EspError::InvalidConfig("no shared cipher pass for this SA"));
         }
         if self.lifetime.state(now) == LifetimeState::Hard {
             return Err(EspError::Expired);
@@ -136,11 +175,11 @@ impl OutboundSa {
         }
         self.seq = seq;
         self.lifetime.record(now, inner.len());
-        Ok(SealingTdes { total, cbc_end })
+        Ok(SealingCbc { total, cbc_end })
     }
 
     /// Step three of sealing: the ICV over the encrypted packet in `out`; the packet's length.
-    pub(crate) fn finish_tdes(&self, s: &SealingTdes, out: &mut [u8]) -> usize {
+    pub(crate) fn finish_cbc(&self, s: &SealingCbc, out: &mut [u8]) -> usize {
         if let Some(h) = &self.engine.hmac {
             let (authed, icv) = out.split_at_mut(s.cbc_end.min(out.len()));
             if let Some(icv) = icv.get_mut(..self.engine.icv_len()) {
