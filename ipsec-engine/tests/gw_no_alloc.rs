@@ -81,7 +81,19 @@ struct Up {
 }
 
 fn up(seed: u64) -> Up {
-    let (mut a, mut b) = (core(SITE_A, seed), core(SITE_B, seed + 1));
+    up_with(seed, "esp-3des esp-sha-hmac")
+}
+
+/// [`up`] with the transform set `esp` on both sites.
+fn up_with(seed: u64, esp: &str) -> Up {
+    assert!(SITE_A.contains("transform-set TRANSFORM esp-3des esp-sha-hmac"));
+    let ts = |site: &str| {
+        site.replace(
+            "transform-set TRANSFORM esp-3des esp-sha-hmac",
+            &format!("transform-set TRANSFORM {esp}"),
+        )
+    };
+    let (mut a, mut b) = (core(&ts(SITE_A), seed), core(&ts(SITE_B), seed + 1));
     let (mut oa, mut ob) = (Outputs::default(), Outputs::default());
     let mut pkt = vec![0u8; 1400];
     pkt[0] = 0x45;
@@ -146,6 +158,17 @@ fn steady_state_data_path_does_not_allocate() {
 /// batch verbs as the measured loop, so that happens there).
 #[test]
 fn steady_state_batches_do_not_allocate() {
+    batches_do_not_allocate(up(3));
+}
+
+/// esp-aes: batches of 16 are sealed by the multi-buffer AES-CBC lanes (on CPUs with AES-NI),
+/// their keys expanded on the stack.
+#[test]
+fn steady_state_aes_batches_do_not_allocate() {
+    batches_do_not_allocate(up_with(5, "esp-aes esp-sha-hmac"));
+}
+
+fn batches_do_not_allocate(up: Up) {
     use ipsec_proto::tunnel::Iface;
     let Up {
         mut a,
@@ -154,7 +177,7 @@ fn steady_state_batches_do_not_allocate() {
         mut ob,
         pkt,
         mut now,
-    } = up(3);
+    } = up;
     let batch: [&[u8]; 16] = [&pkt; 16];
     let mut round = |now: Instant| {
         let v = a.handle_plaintext_batch(now, Iface::Inside, batch, &mut oa);
