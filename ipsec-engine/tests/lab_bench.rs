@@ -9,6 +9,10 @@
 //! esp-aes with esp-sha-hmac and esp-gcm (aes128gcm16), all in the same run so that the machine's load is shared alike.
 //! With `BENCH_PERF=1`, `perf record` samples siteA's engine during its 3DES run and prints
 //! where the time goes. Prints a table; asserts only that every path carried data.
+//!
+//! `lab_bench_rtt` (also ignored, same command): ping RTT through the seed's 3DES tunnel, idle
+//! and under one iperf3 stream, through the shared constant-time passes and through RustCrypto
+//! `des` packet by packet (`run --per-packet-ciphers`).
 
 mod common;
 

@@ -8,15 +8,22 @@
 //! cargo build --release -p ipsec-tdes --example ct_valgrind
 //! valgrind --error-exitcode=1 target/release/examples/ct_valgrind u64        # expect 0 errors
 //! valgrind --error-exitcode=1 target/release/examples/ct_valgrind avx2       # expect 0 errors
+//! valgrind --error-exitcode=1 target/release/examples/ct_valgrind aes        # expect 0 errors
 //! valgrind --error-exitcode=1 target/release/examples/ct_valgrind rustcrypto # the control: errors
 //! ```
+//!
+//! `aes` runs the multi-buffer AES-CBC lanes (keys of all three lengths, expanded here too)
+//! under the same marking; it exits with status 3 where AES-NI is missing.
 //!
 //! Valgrind does not emulate AVX-512 (its CPUID hides it), so `avx512` and `vbmi` exit with
 //! status 3 ("width unavailable"); the AVX-512 width has a dudect-style timing test instead
 //! (`tests/dudect.rs`). Outside valgrind the client request is a no-op.
 
 use cbc::cipher::{block_padding::NoPadding, BlockDecryptMut, BlockEncryptMut, KeyIvInit};
-use ipsec_tdes::{DecryptJob, EncryptJob, TdesCbc, TdesKey, Width};
+use ipsec_tdes::{
+    aes_cbc_encrypt, aes_is_available, AesEncryptJob, AesKey, DecryptJob, EncryptJob, TdesCbc,
+    TdesKey, Width,
+};
 
 /// memcheck.h: VG_USERREQ_TOOL_BASE('M','C') + 1.
 const MAKE_MEM_UNDEFINED: u64 = 0x4D43_0001;
@@ -96,8 +103,38 @@ fn main() {
         println!("rustcrypto: done");
         return;
     }
+    if what == "aes" {
+        if !aes_is_available() {
+            println!("aes: no AES-NI on this CPU (or under valgrind)");
+            std::process::exit(3);
+        }
+        // Key lengths 16, 24 and 32 from the (undefined) 24-byte keys and their doubles.
+        let long: Vec<[u8; 32]> = keys
+            .iter()
+            .map(|k| core::array::from_fn(|j| k[j % 24] ^ (j as u8)))
+            .collect();
+        let akeys: Vec<AesKey> = long
+            .iter()
+            .enumerate()
+            .map(|(i, k)| AesKey::new(&k[..[16, 24, 32][i % 3]]).unwrap())
+            .collect();
+        let mut jobs: Vec<AesEncryptJob<'_>> = data
+            .iter_mut()
+            .zip(&akeys)
+            .enumerate()
+            .map(|(i, (d, key))| AesEncryptJob {
+                key,
+                iv: [i as u8; 16],
+                data: &mut d[..16 * (1 + (i * 7) % 10)],
+            })
+            .collect();
+        aes_cbc_encrypt(&mut jobs).unwrap();
+        drop(jobs);
+        println!("aes: done");
+        return;
+    }
     let Some(w) = Width::parse(&what) else {
-        eprintln!("usage: ct_valgrind u64|avx2|vbmi|avx512|rustcrypto");
+        eprintln!("usage: ct_valgrind u64|avx2|vbmi|avx512|aes|rustcrypto");
         std::process::exit(2);
     };
     let Some(mut ctx) = TdesCbc::with_width(w) else {

@@ -27,6 +27,9 @@
 //! and valgrind runs use these (valgrind does not emulate AVX-512).
 //!
 //! The S-box circuits are Roman Rusakov's published gate networks (see `sbox.rs`).
+//!
+//! The crate also holds the batched ESP path's other shared pass, multi-buffer AES-CBC
+//! encryption with AES-NI ([`aes`]): the same lane-per-packet shape on a smaller scale.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
