@@ -1,5 +1,5 @@
 //! The seed's tunnel (esp-3des esp-sha-hmac) through the batch verbs: 32 packets of 1400 bytes
-//! in one call (the bitsliced `ipsec-tdes` pass, `tunnel::tdes_batch`) against the same 32
+//! in one call (the bitsliced `ipsec-tdes` pass, `tunnel::cbc_batch`) against the same 32
 //! packets one call each (RustCrypto `des` per packet), both ways, in the same run.
 //!
 //! - `encap/batch32` vs `encap/single32`: classification, ESP and queueing at site A;
