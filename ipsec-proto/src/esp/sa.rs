@@ -19,7 +19,7 @@ use super::stats::{EspStats, SaCounters};
 use super::transform::{EspCipher, EspMode, EspTransform};
 
 mod batch;
-pub(crate) use batch::{OpenedTdes, PassKey, SealingCbc};
+pub(crate) use batch::{OpenedTdes, PassKey, SealPass, SealingCbc};
 
 /// SPI and sequence number.
 pub const ESP_HEADER_LEN: usize = 8;

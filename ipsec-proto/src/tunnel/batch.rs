@@ -51,6 +51,20 @@ pub struct BatchVerdicts {
 }
 
 impl BatchVerdicts {
+    /// The verdict of a batch of one cleartext packet.
+    pub(super) fn only(&self) -> Option<TunVerdict> {
+        [
+            (self.protected, TunVerdict::Protected),
+            (self.no_sa, TunVerdict::NoSa),
+            (self.send_error, TunVerdict::SendError),
+            (self.not_protected, TunVerdict::NotProtected),
+            (self.malformed, TunVerdict::Malformed),
+        ]
+        .into_iter()
+        .find(|(n, _)| *n > 0)
+        .map(|(_, v)| v)
+    }
+
     pub(super) fn add(&mut self, v: TunVerdict) {
         match v {
             TunVerdict::Protected => self.protected += 1,
@@ -245,7 +259,7 @@ impl Tunnels {
                 core::hint::black_box(p.inbound.highest_sequence());
             }
         }
-        if self.open_chunk_tdes(now, src, chunk, n, raw, v, out) {
+        if self.open_chunk_tdes(now, src, chunk, n, raw, v, None, out) {
             return;
         }
         for pkt in chunk.iter().take(n) {

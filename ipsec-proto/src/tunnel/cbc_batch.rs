@@ -27,8 +27,9 @@
 //! bytes, `benches/tdes_batch.rs` `tdes_lone`): RustCrypto 128 us, the narrow VBMI path of
 //! `ipsec_tdes` 176 us (1.4x; constant-time by construction but with weaker evidence, see its
 //! README), the bitsliced `u64` pass on CPUs without VBMI 497 us (3.9x). The single-packet
-//! verbs (`handle_plaintext`, `handle_esp`) still take the per-packet path; the engine uses
-//! the batch verbs only.
+//! verbs (`handle_plaintext`, `handle_esp`, `handle_udp`) take the passes too, for 3DES, as a
+//! batch of one (`seal_alone`, `open_alone`): with the shared passes on (the default), no
+//! 3DES packet of the tunnel layer meets table-indexed DES.
 
 use ipsec_tdes::{AesEncryptJob, AesKey, DecryptJob, EncryptJob, TdesCbc, TdesKey};
 
@@ -139,6 +140,7 @@ impl Tunnels {
             return false;
         }
         let mut scratch = self.tdes.take().unwrap_or_else(TdesScratch::new);
+        self.passes_busy = true;
         let TdesScratch { ctx, buf } = &mut *scratch;
         let buf = room(buf, need);
 
@@ -269,6 +271,7 @@ impl Tunnels {
             v.add(self.finish_sealed(now, c, pkt, prepared, sealed, out));
         }
         self.tdes = Some(scratch);
+        self.passes_busy = false;
         true
     }
 
@@ -328,6 +331,7 @@ impl Tunnels {
         n: usize,
         raw: bool,
         v: &mut BatchVerdicts,
+        mut first: Option<&mut Option<Result<(), Dropped>>>,
         out: &mut Outputs,
     ) -> bool {
         // Raw ESP for a pair that runs in UDP goes the single-packet way (it records the
@@ -386,6 +390,7 @@ impl Tunnels {
         }
         // Step three: one decryption pass into the scratch.
         let mut scratch = self.tdes.take().unwrap_or_else(TdesScratch::new);
+        self.passes_busy = true;
         let mut offs: [(usize, usize); BATCH] = [(0, 0); BATCH];
         let mut need = 0usize;
         let mut keys: [Option<TdesKey>; BATCH] = core::array::from_fn(|_| None);
@@ -472,9 +477,14 @@ impl Tunnels {
                 }
                 (None, None) => Err(Dropped::Esp(InboundError::Malformed)),
             };
-            match r {
+            match &r {
                 Ok(()) => v.protected += 1,
                 Err(_) => v.dropped += 1,
+            }
+            if i == 0 {
+                if let Some(f) = first.as_deref_mut() {
+                    *f = Some(r);
+                }
             }
         }
         // Plaintexts do not outlive the call in the scratch.
@@ -482,7 +492,65 @@ impl Tunnels {
             b.fill(0);
         }
         self.tdes = Some(scratch);
+        self.passes_busy = false;
         true
+    }
+
+    /// A lone 3DES packet to seal, through the bitsliced pass like a batch of one (the
+    /// single-packet verbs come here): `None` when the SA is not 3DES, or the shared passes are
+    /// off or already running.
+    pub(super) fn seal_alone(
+        &mut self,
+        now: Instant,
+        child_id: ChildId,
+        pkt: &[u8],
+        out: &mut Outputs,
+    ) -> Option<TunVerdict> {
+        let tdes = self
+            .children
+            .get(&child_id)
+            .is_some_and(|c| c.out.seal_pass() == Some(crate::esp::sa::SealPass::Tdes));
+        if !tdes || !self.shared_passes || self.passes_busy {
+            return None;
+        }
+        let mut chunk: [&[u8]; BATCH] = [&[]; BATCH];
+        let mut routed: [Option<ChildId>; BATCH] = [None; BATCH];
+        chunk[0] = pkt;
+        routed[0] = Some(child_id);
+        let mut v = BatchVerdicts::default();
+        if !self.seal_run_cbc(now, &chunk, &mut routed, 0, 1, &mut v, out) {
+            return None;
+        }
+        v.only()
+    }
+
+    /// A lone ESP packet of a 3DES SA to open, through the bitsliced pass like a batch of one
+    /// (`receive_esp`, and so the single-packet verbs, come here): `None` when its SA is not
+    /// 3DES, or the shared passes are off or already running.
+    pub(super) fn open_alone(
+        &mut self,
+        now: Instant,
+        src: Ipv4Addr,
+        esp: &[u8],
+        out: &mut Outputs,
+    ) -> Option<Result<(), Dropped>> {
+        if !self.shared_passes || self.passes_busy {
+            return None;
+        }
+        let spi = crate::esp::peek_spi(esp)?;
+        let (_, c) = self.children.by_spi(spi)?;
+        if !is_tdes(c.inbound.transform()) {
+            return None;
+        }
+        let mut chunk: [&[u8]; BATCH] = [&[]; BATCH];
+        chunk[0] = esp;
+        let mut v = BatchVerdicts::default();
+        let mut first = None;
+        // Not `raw`: a raw packet for a UDP pair was recorded by `handle_esp` already.
+        if !self.open_chunk_tdes(now, src, &chunk, 1, false, &mut v, Some(&mut first), out) {
+            return None;
+        }
+        first
     }
 
     /// Step four for one decrypted packet: what `receive_esp` does after decapsulation.

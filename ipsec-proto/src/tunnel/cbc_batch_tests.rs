@@ -172,6 +172,8 @@ fn delivered(t: &mut Tunnel) -> Vec<Vec<u8>> {
 fn batch_is_byte_identical_to_single_packets_both_ways() {
     let (mut a1, mut p1, now) = world();
     let (mut a2, mut p2, _) = world();
+    per_packet(&mut a1);
+    p1.iter_mut().for_each(per_packet);
     // Outbound at A: 3DES to B and D (two SAs in one pass) and AES to C, interleaved.
     let pkts = towards(&[0, 1, 2], 40);
     for p in &pkts {
@@ -228,6 +230,7 @@ fn an_aes_batch_is_sealed_by_the_multi_buffer_pass_byte_identical() {
     }
     let (mut a1, mut p1, now) = world();
     let (mut a2, _, _) = world();
+    per_packet(&mut a1);
     // More packets than the pass has lanes, of every size: lanes end and refill.
     let pkts = towards(&[1], 40);
     for p in &pkts {
@@ -346,33 +349,52 @@ fn a_received_batch_crossing_the_hard_kilobyte_lifetime_delivers_nothing_past_it
     assert_eq!(delivered(&mut p[0]), pkts[..4]);
 }
 
+/// The reference of the byte-for-byte comparisons: the per-packet RustCrypto path, which the
+/// single-packet verbs take only with the shared passes off.
+fn per_packet(t: &mut Tunnel) {
+    t.tunnels_mut_for_tests().set_shared_passes(false);
+}
+
 #[test]
 fn a_lone_3des_packet_takes_the_constant_time_pass_both_ways() {
     let (mut a, mut p, now) = world();
+    let (mut a_ref, mut p_ref, _) = world();
+    per_packet(&mut a_ref);
+    per_packet(&mut p_ref[0]);
+    // The single-packet verbs seal a 3DES packet through the bitsliced pass, a batch of one:
+    // the same bytes as the per-packet path.
     let pkt = sized(HOST_A, LANS[0], 7, 1400);
-    assert_eq!(a.handle_plaintext(now, &pkt), TunVerdict::Protected);
-    let e = esp_out(&mut a);
-    assert!(p[0].tunnels().tdes.is_none());
-    let v = p[0].handle_esp_batch(now, PEER_A, [e[0].as_slice()]);
-    assert_eq!(v.protected, 1);
-    assert!(p[0].tunnels().tdes.is_some(), "the bitsliced pass ran");
-    assert_eq!(delivered(&mut p[0]), [pkt]);
-    // Outbound, a lone 3DES packet in a batch takes the constant-time pass too, and the peer
-    // opens what it made.
-    let lone = sized(HOST_A, LANS[0], 8, 99);
     assert!(a.tunnels().tdes.is_none());
+    assert_eq!(a.handle_plaintext(now, &pkt), TunVerdict::Protected);
+    assert!(a.tunnels().tdes.is_some(), "the constant-time pass ran");
+    assert_eq!(a_ref.handle_plaintext(now, &pkt), TunVerdict::Protected);
+    assert!(
+        a_ref.tunnels().tdes.is_none(),
+        "the reference stayed per packet"
+    );
+    let e = esp_out(&mut a);
+    assert_eq!(e, esp_out(&mut a_ref));
+    // And open one through it too.
+    assert!(p[0].tunnels().tdes.is_none());
+    assert_eq!(p[0].handle_esp(now, PEER_A, &e[0]), Ok(()));
+    assert!(p[0].tunnels().tdes.is_some(), "the bitsliced pass ran");
+    assert_eq!(delivered(&mut p[0]), std::slice::from_ref(&pkt));
+    assert_eq!(p_ref[0].handle_esp(now, PEER_A, &e[0]), Ok(()));
+    assert_eq!(delivered(&mut p_ref[0]), [pkt]);
+    // A replay is refused by the lone pass as by the per-packet path, with the same reason.
+    let again = p[0].handle_esp(now, PEER_A, &e[0]);
+    assert!(again.is_err());
+    assert_eq!(again, p_ref[0].handle_esp(now, PEER_A, &e[0]));
+    // A lone packet in a batch takes the pass as well, and the peer opens what it made.
+    let lone = sized(HOST_A, LANS[0], 8, 99);
     let v = a.handle_plaintext_batch(now, Iface::Inside, [lone.as_slice()]);
     assert_eq!(v.protected, 1);
-    assert!(a.tunnels().tdes.is_some(), "the constant-time pass ran");
     let e = esp_out(&mut a);
     let v = p[0].handle_esp_batch(now, PEER_A, [e[0].as_slice()]);
     assert_eq!(v.protected, 1);
     assert_eq!(delivered(&mut p[0]), [lone]);
 }
 
-/// ESP in UDP 4500 (encapsulation forced on A, no NAT): a train of 3DES datagrams handed over
-/// as one UDP batch (what the engine does with a GRO train) is opened together and delivers
-/// every packet, in order, byte for byte; an IKE datagram inside the run is still IKE.
 #[test]
 fn a_udp_batch_of_esp_in_udp_opens_like_single_datagrams() {
     use super::polled::tests::carry;

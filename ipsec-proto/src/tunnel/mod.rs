@@ -556,6 +556,8 @@ pub struct Tunnels {
     tdes: Option<Box<cbc_batch::TdesScratch>>,
     /// Whether the batch verbs use the shared cipher passes ([`Tunnels::set_shared_passes`]).
     shared_passes: bool,
+    /// A pass holds the scratch: a packet it hands to the per-packet path stays there.
+    passes_busy: bool,
     /// The PAT of the Easy VPN `mode client` connection that is up.
     client_pat: Option<Box<client_pat::ClientPat>>,
 }
@@ -635,6 +637,7 @@ impl Tunnels {
             vti_due: vtis.iter().filter_map(|v| v.next_attempt).min(),
             tdes: None,
             shared_passes: true,
+            passes_busy: false,
             client_pat: None,
             vtis,
             vti_by_number,
@@ -741,7 +744,10 @@ impl Tunnels {
     fn protect_clear(&mut self, now: Instant, pkt: &[u8], out: &mut Outputs) -> TunVerdict {
         match self.route(now, pkt, out) {
             Route::Done(v) => v,
-            Route::Pair(child_id) => self.seal(now, child_id, pkt, None, out),
+            Route::Pair(child_id) => match self.seal_alone(now, child_id, pkt, out) {
+                Some(v) => v,
+                None => self.seal(now, child_id, pkt, None, out),
+            },
         }
     }
 
@@ -944,6 +950,10 @@ impl Tunnels {
         esp: &[u8],
         out: &mut Outputs,
     ) -> Result<(), Dropped> {
+        // 3DES in constant time: a lone packet through the bitsliced pass.
+        if let Some(r) = self.open_alone(now, src, esp, out) {
+            return r;
+        }
         let Some(mut slot) = out.reserve(Dest::Tun, esp.len()) else {
             self.counters.queue_full += 1;
             return Err(Dropped::QueueFull);
