@@ -12,7 +12,9 @@
 //!
 //! `lab_bench_rtt` (also ignored, same command): ping RTT through the seed's 3DES tunnel, idle
 //! and under one iperf3 stream, through the shared constant-time passes and through RustCrypto
-//! `des` packet by packet (`run --per-packet-ciphers`).
+//! `des` packet by packet (`run --per-packet-ciphers`). `BENCH_TUN_QDISC="bfifo limit 262144"`
+//! (any `tc qdisc` kind and its options) replaces both gateways' TUN qdisc first, to look for
+//! where the delay under load queues.
 
 mod common;
 
@@ -284,6 +286,22 @@ fn lab_bench_rtt() {
             addr::HOST_B,
             Duration::from_secs(30)
         ));
+        if let Ok(q) = std::env::var("BENCH_TUN_QDISC") {
+            for ns in [lab.topo.gw_a.name(), lab.topo.gw_b.name()] {
+                let o = std::process::Command::new("ip")
+                    .args([
+                        "netns", "exec", ns, "tc", "qdisc", "replace", "dev", "ipsec0", "root",
+                    ])
+                    .args(q.split_whitespace())
+                    .output()
+                    .unwrap();
+                assert!(
+                    o.status.success(),
+                    "tc in {ns}: {}",
+                    String::from_utf8_lossy(&o.stderr)
+                );
+            }
+        }
         for size in ["56", "1372"] {
             rows.push((label, size, "idle", ping_rtt(&lab.topo, size, "40", "0.05")));
         }
