@@ -177,7 +177,7 @@ impl Tunnels {
 
     /// Seals the routed packets `from..to` of a chunk.
     #[allow(clippy::too_many_arguments)]
-    fn seal_run(
+    pub(super) fn seal_run(
         &mut self,
         now: Instant,
         chunk: &[&[u8]; BATCH],

@@ -79,7 +79,7 @@ pub fn clamp(pkt: &mut [u8], max: u16) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(in crate::tunnel) mod tests {
     use super::*;
 
     fn csum(data: &[u8]) -> u16 {
@@ -95,7 +95,7 @@ mod tests {
 
     /// IPv4 + TCP SYN 10.1.1.10:40000 -> 10.2.2.10:80 with options NOP NOP MSS(mss) NOP WS(7)
     /// SACK-permitted, TCP checksum valid.
-    fn syn(mss: u16, flags: u8) -> Vec<u8> {
+    pub(in crate::tunnel) fn syn(mss: u16, flags: u8) -> Vec<u8> {
         let opts = [1u8, 1, 2, 4, (mss >> 8) as u8, mss as u8, 1, 3, 3, 7, 4, 2];
         let tcp_len = 20 + opts.len();
         let mut p = vec![0u8; 20 + tcp_len];

@@ -214,7 +214,8 @@ impl Tunnels {
     }
 
     /// Cleartext packets routed into `TunnelN` (VTI `vi`): each goes to the VTI's peer through
-    /// its current pair, whatever its addresses.
+    /// its current pair, whatever its addresses. Runs of them are sealed like the crypto-map
+    /// batches (the shared cipher passes for 3DES and AES-CBC), in order.
     pub(super) fn vti_plaintext_batch<'a>(
         &mut self,
         now: Instant,
@@ -223,11 +224,13 @@ impl Tunnels {
         out: &mut Outputs,
     ) -> BatchVerdicts {
         let mut v = BatchVerdicts::default();
-        let mut key = None;
         let (fi, mss) = match self.vtis.get(vi) {
             Some(x) => (x.flow, x.mss),
             None => return v,
         };
+        let mut chunk: [&[u8]; BATCH] = [&[]; BATCH];
+        let mut routed: [Option<ChildId>; BATCH] = [None; BATCH];
+        let mut n = 0usize;
         for pkt in batch {
             if pkt.len() < 20 || pkt.first().is_none_or(|b| b >> 4 != 4) {
                 self.counters.tun_malformed += 1;
@@ -253,18 +256,36 @@ impl Tunnels {
                 Some(max)
                     if syn_mss(pkt).is_some_and(|(_, m)| m > max) && pkt.len() <= SYN_COPY =>
                 {
+                    // Order within the flow: what came before goes first.
+                    self.seal_run(now, &chunk, &mut routed, 0, n, &mut v, out);
+                    n = 0;
                     let mut copy = [0u8; SYN_COPY];
-                    let n = pkt.len();
-                    if let Some(c) = copy.get_mut(..n) {
+                    let len = pkt.len();
+                    if let Some(c) = copy.get_mut(..len) {
                         c.copy_from_slice(pkt);
                         clamp_mss(c, max);
                     }
-                    let p = copy.get(..n).unwrap_or(&[]);
-                    v.add(self.seal(now, child, p, Some(&mut key), out));
+                    let p = copy.get(..len).unwrap_or(&[]);
+                    let verdict = match self.seal_alone(now, child, p, out) {
+                        Some(verdict) => verdict,
+                        None => self.seal(now, child, p, None, out),
+                    };
+                    v.add(verdict);
                 }
-                _ => v.add(self.seal(now, child, pkt, Some(&mut key), out)),
+                _ => {
+                    if let (Some(c), Some(r)) = (chunk.get_mut(n), routed.get_mut(n)) {
+                        *c = pkt;
+                        *r = Some(child);
+                        n += 1;
+                    }
+                    if n == BATCH {
+                        self.seal_run(now, &chunk, &mut routed, 0, n, &mut v, out);
+                        n = 0;
+                    }
+                }
             }
         }
+        self.seal_run(now, &chunk, &mut routed, 0, n, &mut v, out);
         v
     }
 

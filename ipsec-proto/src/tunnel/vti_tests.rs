@@ -487,3 +487,52 @@ fn an_isakmp_profile_serves_only_its_local_address() {
         "{e}"
     );
 }
+
+/// A VTI pair with transform set `esp`, up, and the time.
+fn up_with(esp: &str) -> (Tunnel, Tunnel, Instant) {
+    let site = |me, peer, tun, lan| vti_site(me, peer, tun, lan).replace("esp-aes 256", esp);
+    let mut a = Tunnel::from_ios(
+        &site(A, B, "10.255.0.1", "192.168.1.1"),
+        CoreOptions::seeded(1),
+    )
+    .unwrap();
+    let mut b = Tunnel::from_ios(
+        &site(B, A, "10.255.0.2", "192.168.2.1"),
+        CoreOptions::seeded(2),
+    )
+    .unwrap();
+    let mut now = Instant::from_millis(1_000);
+    run(&mut a, &mut b, &mut now, 30);
+    assert_eq!(a.tunnels().line_protocol(0), Some(true));
+    one_pair(&a, &b);
+    (a, b, now)
+}
+
+#[test]
+fn a_vti_batch_goes_through_the_shared_cipher_passes_in_order() {
+    for esp in ["esp-3des", "esp-aes 256"] {
+        if esp.starts_with("esp-aes") && !ipsec_tdes::aes_is_available() {
+            continue;
+        }
+        let (mut a, mut b, now) = up_with(esp);
+        assert!(a.tunnels().tdes.is_none());
+        // More packets than a chunk, a TCP SYN to clamp among them (it goes alone, in order).
+        let mut pkts: Vec<Vec<u8>> = (0..40u16)
+            .map(|i| ping([192, 168, 1, 10], [192, 168, 2, 10], i))
+            .collect();
+        pkts[17] = super::mss::tests::syn(1460, 0x02);
+        let (v, got) = through(&mut a, &mut b, now, &pkts);
+        assert_eq!(v.protected, 40, "{esp}: {v:?}");
+        assert!(a.tunnels().tdes.is_some(), "{esp}: the shared pass ran");
+        let got: Vec<Vec<u8>> = got.into_iter().map(|(p, _)| p).collect();
+        assert_eq!(got.len(), 40, "{esp}");
+        for (i, (g, p)) in got.iter().zip(&pkts).enumerate() {
+            if i == 17 {
+                // `ip tcp adjust-mss 1360` of Tunnel0.
+                assert_eq!(super::syn_mss(g).map(|(_, m)| m), Some(1360), "{esp}");
+            } else {
+                assert_eq!(g, p, "{esp}: packet {i} in order and intact");
+            }
+        }
+    }
+}
