@@ -524,6 +524,7 @@ fn a_vti_batch_goes_through_the_shared_cipher_passes_in_order() {
         let (v, got) = through(&mut a, &mut b, now, &pkts);
         assert_eq!(v.protected, 40, "{esp}: {v:?}");
         assert!(a.tunnels().tdes.is_some(), "{esp}: the shared pass ran");
+        assert!(got.iter().all(|(_, i)| *i == Iface::Tunnel(0)), "{esp}");
         let got: Vec<Vec<u8>> = got.into_iter().map(|(p, _)| p).collect();
         assert_eq!(got.len(), 40, "{esp}");
         for (i, (g, p)) in got.iter().zip(&pkts).enumerate() {
