@@ -113,6 +113,9 @@ impl Tunnels {
         v: &mut BatchVerdicts,
         out: &mut Outputs,
     ) -> bool {
+        if !self.shared_passes {
+            return false;
+        }
         // Where each such packet's slot lies in the scratch, and its size.
         let mut slots: [Option<(usize, usize)>; BATCH] = [None; BATCH];
         let mut need = 0usize;
@@ -136,7 +139,7 @@ impl Tunnels {
                 count += 1;
             }
         }
-        if count < TDES_SEAL_MIN || !self.shared_passes {
+        if count < TDES_SEAL_MIN {
             return false;
         }
         let mut scratch = self.tdes.take().unwrap_or_else(TdesScratch::new);
@@ -191,7 +194,12 @@ impl Tunnels {
                 iv: [0; 8],
                 data: &mut [],
             });
-            let mut aes: [Option<AesEncryptJob<'_>>; BATCH] = core::array::from_fn(|_| None);
+            let blank = AesKey::empty();
+            let mut aes: [AesEncryptJob<'_>; BATCH] = core::array::from_fn(|_| AesEncryptJob {
+                key: &blank,
+                iv: [0; 16],
+                data: &mut [],
+            });
             let (mut nt, mut na) = (0usize, 0usize);
             let mut rest: &mut [u8] = buf;
             let mut at = 0usize;
@@ -226,11 +234,11 @@ impl Tunnels {
                     }
                     PassKey::Aes(key) => {
                         if let Some(j) = aes.get_mut(na) {
-                            *j = Some(AesEncryptJob {
+                            *j = AesEncryptJob {
                                 key,
                                 iv: [0; 16],
                                 data,
-                            });
+                            };
                             na += 1;
                         }
                     }
@@ -242,15 +250,7 @@ impl Tunnels {
                 let _ = ctx.encrypt(tdes.get_mut(..nt).unwrap_or(&mut []));
             }
             if na > 0 {
-                let blank = AesKey::empty();
-                let mut jobs: [AesEncryptJob<'_>; BATCH] = aes.map(|j| {
-                    j.unwrap_or(AesEncryptJob {
-                        key: &blank,
-                        iv: [0; 16],
-                        data: &mut [],
-                    })
-                });
-                let _ = ipsec_tdes::aes_cbc_encrypt(jobs.get_mut(..na).unwrap_or(&mut []));
+                let _ = ipsec_tdes::aes_cbc_encrypt(aes.get_mut(..na).unwrap_or(&mut []));
             }
         }
         drop(keys);
@@ -334,6 +334,9 @@ impl Tunnels {
         mut first: Option<&mut Option<Result<(), Dropped>>>,
         out: &mut Outputs,
     ) -> bool {
+        if !self.shared_passes {
+            return false;
+        }
         // Raw ESP for a pair that runs in UDP goes the single-packet way (it records the
         // peer not floating, see `handle_esp`); out of UDP 4500 every pair may share the pass.
         let mut spis: [Option<u32>; BATCH] = [None; BATCH];
@@ -351,7 +354,7 @@ impl Tunnels {
                 }
             }
         }
-        if count < TDES_OPEN_MIN || !self.shared_passes {
+        if count < TDES_OPEN_MIN {
             return false;
         }
         // Steps one and two: check and verify every packet, then commit every window.
@@ -499,7 +502,7 @@ impl Tunnels {
     /// A lone 3DES packet to seal, through the bitsliced pass like a batch of one (the
     /// single-packet verbs come here): `None` when the SA is not 3DES, or the shared passes are
     /// off or already running.
-    pub(super) fn seal_alone(
+    fn seal_alone(
         &mut self,
         now: Instant,
         child_id: ChildId,
@@ -522,6 +525,21 @@ impl Tunnels {
             return None;
         }
         v.only()
+    }
+
+    /// Seals one packet on its own: a 3DES one through the pass ([`Tunnels::seal_alone`]),
+    /// any other through the per-packet path.
+    pub(super) fn seal_single(
+        &mut self,
+        now: Instant,
+        child_id: ChildId,
+        pkt: &[u8],
+        out: &mut Outputs,
+    ) -> TunVerdict {
+        match self.seal_alone(now, child_id, pkt, out) {
+            Some(v) => v,
+            None => self.seal(now, child_id, pkt, None, out),
+        }
     }
 
     /// A lone ESP packet of a 3DES SA to open, through the bitsliced pass like a batch of one

@@ -744,10 +744,7 @@ impl Tunnels {
     fn protect_clear(&mut self, now: Instant, pkt: &[u8], out: &mut Outputs) -> TunVerdict {
         match self.route(now, pkt, out) {
             Route::Done(v) => v,
-            Route::Pair(child_id) => match self.seal_alone(now, child_id, pkt, out) {
-                Some(v) => v,
-                None => self.seal(now, child_id, pkt, None, out),
-            },
+            Route::Pair(child_id) => self.seal_single(now, child_id, pkt, out),
         }
     }
 

@@ -266,11 +266,7 @@ impl Tunnels {
                         clamp_mss(c, max);
                     }
                     let p = copy.get(..len).unwrap_or(&[]);
-                    let verdict = match self.seal_alone(now, child, p, out) {
-                        Some(verdict) => verdict,
-                        None => self.seal(now, child, p, None, out),
-                    };
-                    v.add(verdict);
+                    v.add(self.seal_single(now, child, p, out));
                 }
                 _ => {
                     if let (Some(c), Some(r)) = (chunk.get_mut(n), routed.get_mut(n)) {
