@@ -229,6 +229,17 @@ pub enum Error {
     Unavailable,
 }
 
+/// Whether this CPU runs the 64-lane pass on AVX-512VL registers.
+fn ternlog_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512vl")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
 /// No job in a lane.
 const EMPTY: u32 = u32::MAX;
 
@@ -238,6 +249,8 @@ pub struct TdesCbc {
     forced: Option<Width>,
     /// Whether `width_for` may pick [`Width::Vbmi`].
     vbmi: bool,
+    /// Whether the 64-lane pass runs on AVX-512VL registers (three-input logic).
+    ternlog: bool,
     /// One block per lane, in the lane order of `des.rs`.
     blocks: Box<[u64]>,
     /// Lane keys: K1 of every lane, then K2, then K3.
@@ -294,6 +307,7 @@ impl TdesCbc {
             max,
             forced,
             vbmi: true,
+            ternlog: ternlog_available(),
             blocks: vec![0; MAX_LANES].into_boxed_slice(),
             keys: vec![0; 3 * MAX_LANES].into_boxed_slice(),
             tkeys: vec![0; 3 * MAX_LANES].into_boxed_slice(),
@@ -311,6 +325,14 @@ impl TdesCbc {
     /// the bitsliced `u64` pass for small batches. A forced width is not affected.
     pub fn set_vbmi_narrow_path(&mut self, enabled: bool) {
         self.vbmi = enabled;
+    }
+
+    /// Lets the 64- and 256-lane passes ([`Width::U64`], [`Width::Avx2`]) run on AVX-512VL
+    /// registers with three-input logic where the CPU has them (the default), or keeps them on
+    /// general-purpose and AVX2 registers. The same gate network either way, constant-time
+    /// alike; the switch is for benchmarks and comparisons.
+    pub fn set_ternlog(&mut self, enabled: bool) {
+        self.ternlog = enabled && ternlog_available();
     }
 
     /// The width a call with `units` lanes of work uses (packets for [`encrypt`](Self::encrypt),
@@ -350,6 +372,12 @@ impl TdesCbc {
                     des::transpose_keys::<u64>(keys, tkeys);
                 }
                 #[cfg(target_arch = "x86_64")]
+                if self.ternlog {
+                    // SAFETY: `ternlog` is only set where AVX-512F and VL were detected.
+                    unsafe { x86::u64_vl_pass(blocks, tkeys, decrypt) };
+                    return;
+                }
+                #[cfg(target_arch = "x86_64")]
                 if std::arch::is_x86_feature_detected!("bmi1") {
                     // SAFETY: BMI1 was detected just above.
                     unsafe { x86::u64_bmi1_pass(blocks, tkeys, decrypt) };
@@ -366,7 +394,12 @@ impl TdesCbc {
                     if new_keys {
                         x86::avx2_keys(keys, tkeys);
                     }
-                    x86::avx2_pass(blocks, tkeys, decrypt);
+                    if self.ternlog {
+                        // SAFETY: `ternlog` is only set where AVX-512F and VL were detected.
+                        x86::avx2_vl_pass(blocks, tkeys, decrypt);
+                    } else {
+                        x86::avx2_pass(blocks, tkeys, decrypt);
+                    }
                 }
             }
             #[cfg(target_arch = "x86_64")]

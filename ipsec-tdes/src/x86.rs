@@ -134,12 +134,92 @@ impl Word for Avx512 {
     }
 }
 
+/// 64 lanes in the low half of an SSE register, for CPUs with AVX-512VL: the pass then gets
+/// AVX-512's three-input logic (`vpternlogq`, which LLVM forms from the S-boxes' gate pairs)
+/// and its 32 vector registers, where the scalar pass runs two-input gates on 16 registers
+/// and spills. The high half is never read back. Same lanes and layout as `u64`.
+#[derive(Clone, Copy)]
+pub(crate) struct Vl64(__m128i);
+
+impl Word for Vl64 {
+    const CHUNKS: usize = 1;
+    #[inline(always)]
+    fn splat(x: u64) -> Self {
+        // SAFETY: Vl64 values only exist inside `u64_vl_pass`, entered after AVX-512F/VL
+        // detection (SSE2 is baseline on x86-64).
+        Vl64(unsafe { _mm_cvtsi64_si128(x as i64) })
+    }
+    #[inline(always)]
+    fn load(src: &[u64]) -> Self {
+        Self::splat(src[0])
+    }
+    #[inline(always)]
+    fn store(self, dst: &mut [u64]) {
+        // SAFETY: as in `splat`.
+        dst[0] = unsafe { _mm_cvtsi128_si64(self.0) } as u64;
+    }
+    #[inline(always)]
+    fn and(self, b: Self) -> Self {
+        // SAFETY: as in `splat`.
+        Vl64(unsafe { _mm_and_si128(self.0, b.0) })
+    }
+    #[inline(always)]
+    fn or(self, b: Self) -> Self {
+        // SAFETY: as in `splat`.
+        Vl64(unsafe { _mm_or_si128(self.0, b.0) })
+    }
+    #[inline(always)]
+    fn xor(self, b: Self) -> Self {
+        // SAFETY: as in `splat`.
+        Vl64(unsafe { _mm_xor_si128(self.0, b.0) })
+    }
+    #[inline(always)]
+    fn andnot(self, b: Self) -> Self {
+        // SAFETY: as in `splat`. pandn computes !first & second.
+        Vl64(unsafe { _mm_andnot_si128(b.0, self.0) })
+    }
+    #[inline(always)]
+    fn not(self) -> Self {
+        // SAFETY: as in `splat`.
+        Vl64(unsafe { _mm_xor_si128(self.0, _mm_set1_epi64x(-1)) })
+    }
+    #[inline(always)]
+    fn shl<const N: u32>(self) -> Self {
+        // SAFETY: as in `splat`.
+        Vl64(unsafe { _mm_sll_epi64(self.0, _mm_cvtsi32_si128(N as i32)) })
+    }
+    #[inline(always)]
+    fn shr<const N: u32>(self) -> Self {
+        // SAFETY: as in `splat`.
+        Vl64(unsafe { _mm_srl_epi64(self.0, _mm_cvtsi32_si128(N as i32)) })
+    }
+}
+
+/// The 64-lane pass on AVX-512VL registers (see [`Vl64`]).
+///
+/// # Safety
+/// The CPU must support AVX-512F and AVX-512VL.
+#[target_feature(enable = "avx512f,avx512vl")]
+pub(crate) unsafe fn u64_vl_pass(blocks: &mut [u64], tkeys: &[u64], decrypt: bool) {
+    tdes_pass::<Vl64>(blocks, tkeys, decrypt)
+}
+
 /// A 3DES pass on 256 lanes.
 ///
 /// # Safety
 /// The CPU must support AVX2.
 #[target_feature(enable = "avx2")]
 pub(crate) unsafe fn avx2_pass(blocks: &mut [u64], tkeys: &[u64], decrypt: bool) {
+    tdes_pass::<Avx2>(blocks, tkeys, decrypt)
+}
+
+/// The 256-lane pass compiled with AVX-512VL too: the same AVX2 word, but LLVM then fuses the
+/// S-boxes' gate pairs into three-input `vpternlogq` on 256-bit registers, and has 32 of them.
+///
+/// # Safety
+/// The CPU must support AVX2, AVX-512F and AVX-512VL.
+#[target_feature(enable = "avx2,avx512f,avx512vl")]
+pub(crate) unsafe fn avx2_vl_pass(blocks: &mut [u64], tkeys: &[u64], decrypt: bool) {
     tdes_pass::<Avx2>(blocks, tkeys, decrypt)
 }
 

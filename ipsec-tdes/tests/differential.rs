@@ -63,6 +63,12 @@ fn contexts() -> Vec<(String, TdesCbc)> {
     let mut v = vec![("auto".to_string(), TdesCbc::new())];
     for w in Width::available() {
         v.push((format!("{w:?}"), TdesCbc::with_width(w).unwrap()));
+        // Where AVX-512VL gives these widths three-input logic, the plain kernels too.
+        if w <= Width::Avx2 {
+            let mut ctx = TdesCbc::with_width(w).unwrap();
+            ctx.set_ternlog(false);
+            v.push((format!("{w:?}-no-ternlog"), ctx));
+        }
     }
     v
 }
