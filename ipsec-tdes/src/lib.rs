@@ -331,9 +331,9 @@ impl TdesCbc {
     }
 
     /// Lets the automatic choice use the narrow [`Width::Vbmi`] path (the default) or not: its
-    /// constant-time evidence is weaker than the bitsliced widths' (valgrind cannot run it and
-    /// dudect figures on the development machine were inconclusive), so an embedder may prefer
-    /// the bitsliced `u64` pass for small batches. A forced width is not affected.
+    /// constant-time evidence is weaker than the bitsliced widths' (valgrind cannot run it;
+    /// only the by-hand dudect test covers it), so an embedder may prefer the bitsliced `u64`
+    /// pass for small batches. A forced width is not affected.
     pub fn set_vbmi_narrow_path(&mut self, enabled: bool) {
         self.vbmi = enabled;
     }
