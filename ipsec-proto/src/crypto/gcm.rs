@@ -250,6 +250,89 @@ mod tests {
         );
     }
 
+    /// One CAVP record: the fields of one `Count = ` paragraph, `FAIL` as a field without value.
+    fn cavp_records(text: &str) -> Vec<std::collections::HashMap<&str, &str>> {
+        text.split("\n\n")
+            .filter(|p| p.contains("Count = "))
+            .map(|p| {
+                p.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with('['))
+                    .map(|l| {
+                        l.split_once('=')
+                            .map_or((l, ""), |(k, v)| (k.trim(), v.trim()))
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    fn cipher_for(key: &[u8], iv12: &[u8]) -> (GcmCipher, [u8; IV_LEN]) {
+        let alg = match key.len() {
+            16 => CipherAlg::Aes128,
+            24 => CipherAlg::Aes192,
+            _ => CipherAlg::Aes256,
+        };
+        let mut keymat = key.to_vec();
+        keymat.extend_from_slice(&iv12[..SALT_LEN]);
+        let iv = iv12[SALT_LEN..].try_into().unwrap();
+        (GcmKey::new(alg, &keymat).unwrap().expand(), iv)
+    }
+
+    /// NIST CAVP GCM (`testdata/gcm/`, 96-bit IVs, 128-bit tags): every encryption record
+    /// seals to its ciphertext and tag, every decryption record opens to its plaintext, and
+    /// every `FAIL` record is refused with the buffer left as it was.
+    #[test]
+    fn nist_cavp_gcm_vectors() {
+        let files = [
+            include_str!("testdata/gcm/gcmEncryptExtIV128.rsp"),
+            include_str!("testdata/gcm/gcmEncryptExtIV192.rsp"),
+            include_str!("testdata/gcm/gcmEncryptExtIV256.rsp"),
+        ];
+        let mut sealed = 0;
+        for text in files {
+            for r in cavp_records(text) {
+                let (c, iv) = cipher_for(&hex(r["Key"]), &hex(r["IV"]));
+                let mut buf = hex(r["PT"]);
+                let mut tag = [0u8; ICV_LEN];
+                c.seal(&iv, &hex(r["AAD"]), &mut buf, &mut tag).unwrap();
+                assert_eq!(buf, hex(r["CT"]), "Key {}", r["Key"]);
+                assert_eq!(tag.to_vec(), hex(r["Tag"]), "Key {}", r["Key"]);
+                sealed += 1;
+            }
+        }
+        let files = [
+            include_str!("testdata/gcm/gcmDecrypt128.rsp"),
+            include_str!("testdata/gcm/gcmDecrypt192.rsp"),
+            include_str!("testdata/gcm/gcmDecrypt256.rsp"),
+        ];
+        let (mut opened, mut refused) = (0, 0);
+        for text in files {
+            for r in cavp_records(text) {
+                let (c, iv) = cipher_for(&hex(r["Key"]), &hex(r["IV"]));
+                let ct = hex(r["CT"]);
+                let tag: [u8; ICV_LEN] = hex(r["Tag"]).try_into().unwrap();
+                let mut buf = ct.clone();
+                let got = c.open(&iv, &hex(r["AAD"]), &mut buf, &tag);
+                if r.contains_key("FAIL") {
+                    assert_eq!(got, Err(GcmError::Tag), "Key {}", r["Key"]);
+                    assert_eq!(buf, ct, "nothing decrypted before the tag verified");
+                    refused += 1;
+                } else {
+                    assert_eq!(got, Ok(()), "Key {}", r["Key"]);
+                    assert_eq!(buf, hex(r["PT"]), "Key {}", r["Key"]);
+                    opened += 1;
+                }
+            }
+        }
+        assert_eq!(sealed, 3 * 375);
+        assert_eq!(opened + refused, 3 * 375);
+        assert!(
+            opened > 0 && refused > 0,
+            "{opened} opened, {refused} refused"
+        );
+    }
+
     #[test]
     fn keys_must_be_aes_with_a_salt() {
         assert_eq!(
