@@ -273,8 +273,12 @@ impl State {
                 c.end()?;
                 Cmd::IkeFragmentation(Some(mtu))
             }
-            // Timers of XAUTH, which only Easy VPN (refused on its own) would run.
-            "xauth" => c.notice("crypto isakmp xauth ignored: XAUTH is never run here"),
+            // `xauth timeout N`: how long the server waits for the user's credentials. Here the
+            // REQUEST's retransmissions bound that wait (the SA is deleted when they run out);
+            // neither proposals nor protected traffic depend on it.
+            "xauth" => c.notice(
+                "crypto isakmp xauth ignored: the wait for XAUTH credentials ends when the REQUEST's retransmissions run out",
+            ),
             _ => {
                 // `crypto isakmp default policy` (IOS 15 built-in policies).
                 let _ = c.rest();
